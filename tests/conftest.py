@@ -1,0 +1,40 @@
+"""Shared fixtures: the built-in spec, the seed's values, and the LibreOffice gate."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xltemplate.soffice import soffice_path
+from xltemplate.spec import Spec, load_spec, templates_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def soffice() -> str:
+    """LibreOffice for the real-engine tests: skip without it, but fail under CI (CI=true)."""
+    exe = soffice_path()
+    if exe is None:
+        if under_ci():
+            pytest.fail("CI=true but LibreOffice (soffice) is missing: .ci/run must install libreoffice-calc-nogui")
+        pytest.skip("LibreOffice (soffice) is not installed")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def spec() -> Spec:
+    return load_spec(templates_dir() / "sh-project-self-eval.yaml")
+
+
+@pytest.fixture(scope="session")
+def seed_values() -> dict:
+    return yaml.safe_load((SAMPLES / "seed-values.yaml").read_text(encoding="utf-8"))

@@ -1,0 +1,122 @@
+"""The ``xltemplate`` command: a thin layer over the library.
+
+Each command parses its options, calls one library function, renders the
+result and exits with a meaningful code (0 ok, 1 data problems, 2 usage).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import XltemplateError
+from .spec import Spec, builtin_templates, load_spec, resolve_template
+
+
+class _TemplateParam(click.ParamType):
+    """A built-in template id or a path to a spec file, loaded and checked."""
+
+    name = "TEMPLATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Spec:
+        if isinstance(value, Spec):
+            return value
+        try:
+            return resolve_template(value)
+        except XltemplateError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+TEMPLATE = _TemplateParam()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="xltemplate")
+def main() -> None:
+    """Project performance self-evaluation (项目绩效自评) through Excel.
+
+    Generate locked workbooks from a spec, validate the returns, collect them
+    into a bureau-wide roll-up.
+    """
+
+
+@main.command("templates")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def templates_cmd(as_json: bool) -> None:
+    """List the built-in templates."""
+    rows = []
+    for tid, path in builtin_templates().items():
+        spec = load_spec(path)
+        rows.append({"id": tid, "version": spec.version, "title": spec.title, "path": str(path),
+                     "indicators": sum(len(c.indicators) for c in spec.categories)})
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['id']}  {r['version']}  {r['title']}  ({r['indicators']} 个指标)")
+
+
+@main.command("describe")
+@click.argument("template", type=TEMPLATE)
+@click.option("--json", "as_json", is_flag=True, help="Print the machine-readable layout as JSON.")
+def describe_cmd(template: Spec, as_json: bool) -> None:
+    """Show where every field, indicator and total lives in the generated sheet."""
+    from .layout import Layout
+
+    info = Layout(template).describe(frozenset(f.id for f in template.fields if f.prefill))
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{template.id} {template.version}  {template.title}  sheet '{info['sheet']}'")
+    for f in info["fields"]:
+        click.echo(f"  {f['cell']:>5}  {f['defined_name']:<28} {f['role']:<8} {f['label']}")
+    for c in info["categories"]:
+        click.echo(f"  {c['name']} ({c['points']}分, {c['weights']}): 小计 {c['weight_subtotal']['cell']}/{c['score_subtotal']['cell']}")
+        for r in c["indicators"] + c["extra"]:
+            w = "—" if r["weight"] is None else r["weight"]
+            click.echo(f"    row {r['row']:>3}  {r['id']:<28} 权重 {w!s:<4} {r['score_cell']['name']}  {r['name'] or '(自定义)'}")
+    t = info["total"]
+    click.echo(f"  合计 {t['weight']['cell']}/{t['score']['cell']}; 等级 " + ", ".join(f"{b['label']}≥{b['min']}" for b in info["grades"]))
+
+
+@main.command("generate")
+@click.argument("template", type=TEMPLATE)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="The workbook to write (.xlsx); with --roster, the folder for the workbooks.")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV or XLSX with a key column (key or 编号) and columns named by field id or label.")
+@click.option("--password", default=None, help="Sheet protection password (a weak lock; see README).")
+def generate_cmd(template: Spec, output: Path, roster: Path | None, password: str | None) -> None:
+    """Write the locked workbook for TEMPLATE (a built-in id or a spec file).
+
+    With --roster, write one prefilled workbook per roster row into the folder
+    -o and a manifest.csv (key, unit, project, file, sha256) beside them.
+    """
+    from .distribute import distribute
+    from .generate import generate_workbook
+    from .roster import read_roster
+
+    try:
+        if roster is None:
+            if output.suffix.lower() != ".xlsx":
+                raise click.UsageError("-o must name an .xlsx file (or give --roster and a folder)")
+            g = generate_workbook(template, output, password=password)
+            click.echo(f"wrote {g.path}  sha256 {g.sha256[:12]}")
+            return
+        if output.suffix.lower() in (".xlsx", ".xlsm"):
+            raise click.UsageError("with --roster, -o is a folder, not a workbook")
+        rows = read_roster(roster, template)
+        dist = distribute(template, rows, output, password=password)
+    except XltemplateError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {len(dist.files)} workbooks and {dist.manifest.name} to {dist.outdir}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
