@@ -417,7 +417,8 @@ def _lines(text: str, width_chars: float) -> int:
         return 1
     total = 0
     for para in str(text).split("\n"):
-        units = sum(2 if ord(ch) > 0x2E80 else 1 for ch in para)
+        # CJK glyphs are a little over two width units in the fonts Excel and WPS use.
+        units = sum(2.2 if ord(ch) > 0x2E80 else 1.1 for ch in para)
         total += max(1, math.ceil(units / max(width_chars - 2, 1)))
     return total
 

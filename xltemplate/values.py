@@ -154,11 +154,11 @@ def parse_date(raw: Any) -> Parsed:
         return Parsed(error=f"“{raw}”不是日期")
     if not isinstance(raw, str):
         return Parsed(error=f"无法识别的值 {raw!r}")
-    text = unicodedata.normalize("NFKC", clean_text(raw)).replace(" ", "")
+    text = unicodedata.normalize("NFKC", clean_text(raw))
     m = _DATETIME_MIDNIGHT.match(text)
     if m:
         text = m.group(1)
-    return _ymd(text, raw)
+    return _ymd(text.replace(" ", ""), raw)
 
 
 def _ymd(text: str, original: str) -> Parsed:

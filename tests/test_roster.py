@@ -1,0 +1,97 @@
+"""Distribution from a roster: one prefilled workbook per row, or nothing at all."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from xltemplate.distribute import distribute, safe_filename
+from xltemplate.errors import RosterError
+from xltemplate.fsutil import sha256_file
+from xltemplate.layout import Layout
+from xltemplate.roster import read_roster
+from xltemplate.spec import Spec
+
+
+def write_csv(path: Path, rows: list[list[str]], encoding: str = "utf-8-sig") -> Path:
+    with open(path, "w", encoding=encoding, newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return path
+
+
+GOOD = [["编号", "预算单位", "项目名称", "当年预算数（元）"],
+        ["SH001", "上海市中小企业发展服务中心", "企业服务专项", "8,993,600.00"],
+        ["SH002", "上海市某某局", "信息化/运维: 二期", "1200000"]]
+
+
+def problems(path: Path, spec: Spec) -> list[str]:
+    with pytest.raises(RosterError) as info:
+        read_roster(path, spec)
+    return [str(p) for p in info.value.problems]
+
+
+def test_roster_prefills_and_locks(spec: Spec, tmp_path: Path) -> None:
+    roster = read_roster(write_csv(tmp_path / "r.csv", GOOD), spec)
+    assert [r.key for r in roster.rows] == ["SH001", "SH002"]
+    assert str(roster.rows[0].prefill["budget"]) == "8993600.00"
+    dist = distribute(spec, roster, tmp_path / "out")
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["SH001_上海市中小企业发展服务中心_企业服务专项.xlsx", "SH002_上海市某某局_信息化_运维_ 二期.xlsx", "manifest.csv"]
+    layout = Layout(spec)
+    ws = openpyxl.load_workbook(dist.files[0].path)[spec.sheet]
+    cell = ws[layout.field("budget").cell.a1]
+    assert cell.value == 8993600 and cell.protection.locked is True
+    assert ws[layout.field("executed").cell.a1].protection.locked is False
+    with open(dist.manifest, encoding="utf-8-sig", newline="") as fh:
+        manifest = list(csv.DictReader(fh))
+    assert [(m["key"], m["unit"], m["project"]) for m in manifest] == [(r[0], r[1], r[2]) for r in GOOD[1:]]
+    for m, g in zip(manifest, dist.files):
+        assert m["file"] == g.path.name and m["sha256"] == sha256_file(g.path)
+
+
+def test_roster_in_gb18030_and_xlsx(spec: Spec, tmp_path: Path) -> None:
+    gbk = read_roster(write_csv(tmp_path / "gbk.csv", GOOD, encoding="gb18030"), spec)
+    wb = openpyxl.Workbook()
+    for row in [["key", "unit", "project_name"], [1001, "单位甲", "项目甲"]]:
+        wb.active.append(row)
+    wb.save(tmp_path / "r.xlsx")
+    xlsx = read_roster(tmp_path / "r.xlsx", spec)
+    assert gbk.rows[0].prefill["unit"] == "上海市中小企业发展服务中心"
+    assert xlsx.rows[0].key == "1001" and xlsx.rows[0].prefill == {"unit": "单位甲", "project_name": "项目甲"}
+
+
+@pytest.mark.parametrize("rows,expected", [
+    ([["id", "预算单位"], ["A", "x"]], ["row 1: no key column", "row 1, column 'id': not a field"]),
+    ([["编号", "预算单位"], ["A", "x"], ["A", "y"]], ["row 3, column '编号': key 'A' repeats row 2"]),
+    ([["编号", "预算单位"], ["", "x"]], ["row 2, column '编号': the key is empty"]),
+    ([["编号", "项目名"], ["A", "x"]], ["row 1, column '项目名': not a field of template 'sh-project-self-eval'; did you mean '项目名称'?"]),
+    ([["编号", "当年预算数（元）"], ["A", "八百万"]], ["row 2, column '当年预算数（元）'"]),
+    ([["编号", "绩效等级"], ["A", "优秀"]], ["row 1, column '绩效等级': '绩效等级' is computed"]),
+    ([["编号", "是否为经常性项目"], ["A", "可能"]], ["row 2, column '是否为经常性项目'"]),
+])
+def test_bad_rosters_name_row_and_column_and_write_nothing(spec: Spec, tmp_path: Path, rows, expected) -> None:
+    found = problems(write_csv(tmp_path / "r.csv", rows), spec)
+    assert len(found) == len(expected)
+    for f, e in zip(found, expected):
+        assert f.startswith(e), f
+
+
+def test_cli_writes_nothing_for_a_bad_roster(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from xltemplate.cli import main
+
+    bad = write_csv(tmp_path / "r.csv", [["编号", "预算单位"], ["A", "x"], ["A", "y"]])
+    result = CliRunner().invoke(main, ["generate", "sh-project-self-eval", "--roster", str(bad), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "repeats row 2" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_safe_filenames() -> None:
+    assert safe_filename("A/1", "单位:甲", "项目*?") == "A_1_单位_甲_项目_"
+    assert safe_filename("", "") == "workbook"
+    assert len(safe_filename("长" * 300)) == 120
+    assert safe_filename("k", "🚀 项目") == "k_🚀 项目"
