@@ -118,5 +118,46 @@ def generate_cmd(template: Spec, output: Path, roster: Path | None, password: st
     click.echo(f"wrote {len(dist.files)} workbooks and {dist.manifest.name} to {dist.outdir}")
 
 
+@main.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--template", "template", type=TEMPLATE, default=None,
+              help="Validate against this template (built-in id or spec file) instead of the one the file names.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write a highlighted, commented copy of each file with findings into this folder.")
+def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, annotate_dir: Path | None) -> None:
+    """Read back and validate returned workbooks (files or folders, recursively).
+
+    Exit 0 when every file is valid (warnings allowed), 1 when any file is
+    invalid or unreadable (or none was found), 2 on a usage error.
+    """
+    from .annotate import annotate
+    from .identify import TemplateSet
+    from .validate import validate_paths
+
+    report = validate_paths(list(paths), TemplateSet.builtin(template))
+    annotated = []
+    if annotate_dir is not None:
+        inputs = {Path(r.path).resolve() for r in report.files}
+        for r in report.files:
+            out = annotate(r, annotate_dir)
+            if out is not None:
+                annotated.append(str(out))
+        if any(Path(a).resolve() in inputs for a in annotated):  # pragma: no cover - annotate() refuses this
+            raise click.UsageError("--annotate would overwrite an input")
+    if as_json:
+        data = report.as_dict()
+        data["annotated"] = annotated
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        click.echo(report.as_text())
+        for a in annotated:
+            click.echo(f"批注副本: {a}")
+    if not report.files:
+        click.echo("没有找到工作簿文件 (no workbook found)", err=True)
+        sys.exit(1)
+    sys.exit(0 if report.valid else 1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -27,7 +26,7 @@ from .fsutil import build_time, sha256_file, write_atomic
 from .layout import (
     COL_CATEGORY, COL_CHECK, COL_EXPLANATION, COL_NAME, COL_REMARK, COL_SCORE, COL_WEIGHT,
     COLUMN_WIDTHS, GUIDE_SHEET, LAST_COL, LAYOUT_VERSION, META_FORMAT, META_KEYS, META_SHEET,
-    TABLE_HEADERS, Cell, FieldSlot, Layout, RowSlot, category_title,
+    TABLE_HEADERS, Cell, FieldSlot, Layout, RowSlot, category_title, wrapped_lines,
 )
 from .prompts import cell_validation, field_validation
 from .spec import Field, Spec
@@ -320,7 +319,7 @@ class _Writer:
         self._formula(r.check, st.check)
         name = cells.get(r.name.name) or ""
         expl = r.indicator.explanation if r.indicator else (cells.get(r.explanation.name) or "")
-        lines = max(_lines(str(name), COLUMN_WIDTHS[COL_NAME]), _lines(str(expl), COLUMN_WIDTHS[COL_EXPLANATION]), 1)
+        lines = max(wrapped_lines(str(name), COLUMN_WIDTHS[COL_NAME]), wrapped_lines(str(expl), COLUMN_WIDTHS[COL_EXPLANATION]), 1)
         self.ws.set_row(r.row, max(22, 14 * lines + 6))
 
     def _notes(self) -> None:
@@ -330,7 +329,7 @@ class _Writer:
         ws.write_string(lay.notes_title_row, 0, "说明：", self.st.note_title)
         for row, text in zip(lay.notes_rows, self.spec.notes):
             ws.merge_range(row, 0, row, LAST_COL, text, self.st.note)
-            ws.set_row(row, max(18, 14 * _lines(text, sum(COLUMN_WIDTHS)) + 4))
+            ws.set_row(row, max(18, 14 * wrapped_lines(text, sum(COLUMN_WIDTHS)) + 4))
 
     def _conditional_formats(self) -> None:
         ws, lay = self.ws, self.layout
@@ -377,7 +376,7 @@ class _Writer:
         for n, line in enumerate(self.spec.instructions, start=1):
             ws.write_number(n + 1, 0, n, text)
             ws.write_string(n + 1, 1, line, text)
-            ws.set_row(n + 1, max(20, 15 * _lines(line, 100)))
+            ws.set_row(n + 1, max(20, 15 * wrapped_lines(line, 100)))
         row = len(self.spec.instructions) + 3
         ws.write_string(row, 1, f"模板：{self.spec.id}  版本：{self.spec.version}", text)
         if self.roster_key:
@@ -411,21 +410,9 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _lines(text: str, width_chars: float) -> int:
-    """Rough line count of wrapped text: CJK characters take two width units."""
-    if not text:
-        return 1
-    total = 0
-    for para in str(text).split("\n"):
-        # CJK glyphs are a little over two width units in the fonts Excel and WPS use.
-        units = sum(2.2 if ord(ch) > 0x2E80 else 1.1 for ch in para)
-        total += max(1, math.ceil(units / max(width_chars - 2, 1)))
-    return total
-
-
 def _field_height(slot: FieldSlot, value: Any) -> float:
     f: Field = slot.field
     if f.type != "longtext":
         return 24 if len(f.label) <= 8 else 30
     width = sum(COLUMN_WIDTHS[slot.cell.col: slot.last_col + 1])
-    return float(min(409, max(60, 14 * _lines(str(value or ""), width) + 6)))
+    return float(min(409, max(60, 14 * wrapped_lines(str(value or ""), width) + 6)))

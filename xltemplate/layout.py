@@ -7,6 +7,7 @@ prefilled values, passwords and rosters never move a cell.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
@@ -316,6 +317,18 @@ class Layout:
                       "score": cell(self.total_score), "check": cell(self.total_check)},
             "grades": [{"label": b.label, "min": _num(b.min)} for b in self.spec.bands],
         }
+
+
+def wrapped_lines(text: str, width_chars: float) -> int:
+    """Rough line count of wrapped text: CJK characters take two width units."""
+    if not text:
+        return 1
+    total = 0
+    for para in str(text).split("\n"):
+        # CJK glyphs are a little over two width units in the fonts Excel and WPS use.
+        units = sum(2.2 if ord(ch) > 0x2E80 else 1.1 for ch in para)
+        total += max(1, math.ceil(units / max(width_chars - 2, 1)))
+    return total
 
 
 def category_title(cat: Category) -> str:

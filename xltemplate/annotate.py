@@ -1,0 +1,102 @@
+"""Annotated copies for the departments: where and what to fix, inside their own workbook.
+
+Each cell with a finding is highlighted and carries a comment with the message;
+a 问题清单 sheet in front lists every finding with a link to its cell. The
+original file is never touched: the copy is written atomically into another
+folder, and the workbook's own protection is kept as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .findings import ERROR
+from .layout import wrapped_lines
+from .fsutil import write_atomic
+from .report import FileReport, UNREADABLE
+
+FINDINGS_SHEET = "问题清单"
+_ERROR_FILL = "FFC7CE"
+_WARNING_FILL = "FFEB9C"
+
+
+def annotated_name(report: FileReport) -> str:
+    src = Path(report.path)
+    return f"{src.stem}_批注{src.suffix.lower() if src.suffix.lower() in ('.xlsx', '.xlsm') else '.xlsx'}"
+
+
+def annotate(report: FileReport, outdir: str | Path) -> Path | None:
+    """Write the annotated copy of one report's file into ``outdir``; None when there is nothing to do."""
+    import openpyxl
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.worksheet.hyperlink import Hyperlink
+
+    if report.status == UNREADABLE or not report.findings:
+        return None
+    src = Path(report.path)
+    target = Path(outdir) / annotated_name(report)
+    if target.resolve() == src.resolve():
+        raise ValueError(f"refusing to overwrite the original {src}")
+    wb = openpyxl.load_workbook(src, keep_vba=src.suffix.lower() == ".xlsm", keep_links=False)
+    for f in report.findings:
+        if not f.sheet or not f.cell or f.sheet not in wb.sheetnames:
+            continue
+        ws = wb[f.sheet]
+        cell = ws[f.cell]
+        anchor = _merge_anchor(ws, f.cell)
+        target_cell = ws[anchor] if anchor else cell
+        fill = _ERROR_FILL if f.severity == ERROR else _WARNING_FILL
+        target_cell.fill = PatternFill("solid", start_color=fill, end_color=fill)
+        text = f"【{'错误' if f.severity == ERROR else '提醒'}】{f.message}（{f.code}）"
+        if target_cell.comment is not None:
+            text = target_cell.comment.text + "\n" + text
+        comment = Comment(text, "财政局绩效自评核对")
+        comment.width, comment.height = 320, 140
+        target_cell.comment = comment
+
+    ws = wb.create_sheet(FINDINGS_SHEET, 0)
+    ws.sheet_properties.tabColor = "C00000"
+    bold = Font(bold=True)
+    ws.append([f"请按下列问题修改后重新提交：{src.name}"])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.append(["序号", "严重程度", "工作表", "单元格", "问题及修改方法", "文件中的值", "代码"])
+    for c in ws[2]:
+        c.font = bold
+    for n, f in enumerate(report.findings, start=1):
+        value = "" if f.value is None else str(f.value)
+        ws.append([n, "错误" if f.severity == ERROR else "提醒", f.sheet or "", f.cell or "", f.message, value[:200], f.code])
+        row = ws.max_row
+        ws.row_dimensions[row].height = 15 * max(wrapped_lines(f.message, 60), wrapped_lines(value[:200], 24))
+        for c in ws[row]:
+            c.alignment = Alignment(wrap_text=True, vertical="top")
+            if isinstance(c.value, str) and c.value.startswith("="):
+                c.data_type = "s"  # text from a return stays text
+        if f.sheet and f.cell and f.sheet in wb.sheetnames:
+            link = ws.cell(row, 4)
+            link.hyperlink = Hyperlink(ref=link.coordinate, location=f"'{f.sheet}'!{f.cell}")
+            link.font = Font(color="0563C1", underline="single")
+    for col, width in zip("ABCDEFG", (6, 9, 14, 8, 60, 24, 20)):
+        ws.column_dimensions[col].width = width
+    ws.freeze_panes = "A3"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = 9  # A4
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "2:2"
+    ws.protection.sheet = True
+    wb.active = 0
+    for sheet in wb.worksheets[1:]:
+        sheet.sheet_view.tabSelected = False
+
+    def write(tmp: Path) -> None:
+        wb.save(tmp)
+
+    return write_atomic(target, write)
+
+
+def _merge_anchor(ws: object, coord: str) -> str | None:
+    for rng in ws.merged_cells.ranges:  # type: ignore[attr-defined]
+        if coord in rng:
+            return rng.start_cell.coordinate
+    return None

@@ -1,0 +1,353 @@
+"""Judge a submission against its spec: recompute everything, trust nothing.
+
+Each check is a small generator of findings. :func:`validate_submission` runs
+them all, recomputes the category subtotals, total, grade and execution rate
+from the normalised inputs and the spec (never from what the file claims), and
+returns a :class:`~xltemplate.report.FileReport`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator
+
+from .findings import Finding, finding
+from .formulas import evaluate, formulas, is_number, plain_number
+from .identify import TemplateSet, identify
+from .layout import Cell, Layout, RowSlot
+from .read import read_submission
+from .report import FileReport, Results
+from .sniff import Unreadable
+from .spec import Spec
+from .submission import CellData, Submission
+from .values import Parsed, parse_field, parse_number, parse_text
+
+_MARKUP = re.compile(r"</?(p|br|div|span|font|b|strong|table|tr|td)\b[^>]*>|&nbsp;|&lt;|&gt;", re.I)
+_NUM_TOLERANCE = Decimal("0.000001")
+
+
+def validate_path(path: str | Path, templates: TemplateSet | None = None, *, reader: str = "openpyxl",
+                  today: dt.date | None = None) -> FileReport:
+    """Read and validate one returned file; an unreadable file is a report, not an exception."""
+    templates = templates or TemplateSet.builtin()
+    try:
+        sub = read_submission(path, reader=reader)
+    except Unreadable as exc:
+        return FileReport.unreadable(str(path), finding(exc.code, exc.message))
+    return validate_submission(sub, templates, today=today)
+
+
+def validate_submission(sub: Submission, templates: TemplateSet, *, today: dt.date | None = None) -> FileReport:
+    """Validate a read submission against the template its metadata names (or the explicit one)."""
+    ident, found = identify(sub, templates)
+    if sub.has_macros:
+        found.append(finding("file-macros", "文件含有宏（VBA）。宏未被运行，只读取了单元格的值；请使用下发的 .xlsx 模板，不要添加宏。"))
+    spec = ident.spec
+    results = None
+    if spec is not None:
+        ctx = _Context(spec, Layout(spec), sub, ident.prefill, today or dt.date.today())
+        found += ctx.run()
+        results = ctx.results
+    return FileReport.build(sub, ident, found, results)
+
+
+@dataclass
+class _Context:
+    spec: Spec
+    layout: Layout
+    sub: Submission
+    prefill: dict[str, Any]
+    today: dt.date
+    clean: dict[str, Any] = field(default_factory=dict)  # defined name → normalised value
+    parsed_ok: set[str] = field(default_factory=set)
+    results: Results | None = None
+
+    @property
+    def sheet(self) -> str:
+        return self.spec.sheet
+
+    def cell(self, c: Cell) -> CellData | None:
+        return self.sub.cell(self.sheet, c.a1)
+
+    def raw(self, c: Cell) -> Any:
+        data = self.cell(c)
+        return None if data is None else data.value
+
+    def at(self, code: str, c: Cell, message: str, field_id: str | None = None, value: Any = None) -> Finding:
+        return finding(code, message, sheet=self.sheet, cell=c.a1, field=field_id, value=value)
+
+    # ------------------------------------------------------------------------
+    def run(self) -> list[Finding]:
+        if self.sheet not in self.sub.cells:
+            present = "、".join(s for s, state in self.sub.sheets.items() if state == "visible") or "无"
+            return [finding("form-sheet-missing", f"找不到填报工作表“{self.sheet}”（现有工作表：{present}）。请不要删除或重命名工作表，使用下发的原始文件填写。", sheet=self.sheet)]
+        out: list[Finding] = []
+        for check in (self.check_protection, self.check_names, self.check_locked, self.check_prefill,
+                      self.check_fields, self.check_rows, self.check_sums, self.check_rules, self.check_formulas):
+            out.extend(check())
+        self.results = self.recompute()
+        return out
+
+    # -- structure and tampering ------------------------------------------------------
+    def check_protection(self) -> Iterator[Finding]:
+        if not self.sub.protected.get(self.sheet, False):
+            yield finding("protection-removed", "工作表保护已被撤销。本次已按模板重新核算，但请勿撤销保护或修改锁定内容。", sheet=self.sheet)
+
+    def check_names(self) -> Iterator[Finding]:
+        expected = self.layout.input_cells() + self.layout.computed_cells()
+        wrong = [c for c in expected if self.sub.defined_names.get(c.name) != (self.sheet, c.a1)]
+        if wrong:
+            shown = "、".join(c.name for c in wrong[:5]) + ("等" if len(wrong) > 5 else "")
+            yield finding("defined-name-changed", f"{len(wrong)} 个单元格名称缺失或指向了别处（{shown}），可能插入或删除过行列。请使用下发的原始文件，不要增删行列。",
+                          sheet=self.sheet, cell=wrong[0].a1, value=len(wrong))
+
+    def check_locked(self) -> Iterator[Finding]:
+        from .layout import a1
+
+        for (row, col), expected in self.layout.locked_texts().items():
+            got = self.sub.value(self.sheet, a1(row, col))
+            if _norm_text(got) != _norm_text(expected):
+                yield finding("locked-text-changed", f"锁定内容被改动：应为“{_short(expected)}”。请恢复原内容（使用下发的原始文件）。",
+                              sheet=self.sheet, cell=a1(row, col), value=got)
+        for r in self.layout.locked_weights():
+            got = self.raw(r.weight)
+            want = r.spec_weight
+            same = (got is None or got == "") if want is None else (is_number(got) and Decimal(str(got)) == want)
+            if not same:
+                shown = "空（不适用）" if want is None else f"{want}"
+                yield self.at("weight-changed", r.weight, f"“{r.indicator.name}”的权重是固定的，应为{shown}。请恢复原权重。", r.id, got)
+
+    def check_prefill(self) -> Iterator[Finding]:
+        for fid, want in sorted(self.prefill.items()):
+            try:
+                slot = self.layout.field(fid)
+            except KeyError:
+                continue
+            got = parse_field(self.raw(slot.cell), slot.field.type, slot.field.choices)
+            want_p = parse_field(want, slot.field.type, slot.field.choices)
+            if not got.ok or got.value != want_p.value:
+                yield self.at("prefill-changed", slot.cell, f"“{slot.field.label}”由财政局预填，应为“{want}”，不得修改。请恢复原值。", fid, self.raw(slot.cell))
+
+    # -- values -------------------------------------------------------------------------
+    def _take(self, c: Cell, parsed: Parsed, label: str, field_id: str, seen: Any) -> Iterator[Finding]:
+        """Record a parsed value; yield the normalisation warning or the error."""
+        data = self.cell(c)
+        if data is not None and data.error:
+            yield self.at("value-invalid", c, f"“{label}”显示错误值 {seen}。请填写正确的内容。", field_id, seen)
+            return
+        if not parsed.ok:
+            yield self.at("value-invalid", c, f"“{label}”的值无法识别：{parsed.error}。", field_id, seen)
+            return
+        self.clean[c.name] = parsed.value
+        self.parsed_ok.add(c.name)
+        if parsed.note:
+            yield self.at("value-normalised", c, f"“{label}”：{parsed.note}。请直接填写数字或日期，不要带单位或文字。", field_id, seen)
+
+    def check_fields(self) -> Iterator[Finding]:
+        for slot in self.layout.fields:
+            f = slot.field
+            if f.computed:
+                continue
+            seen = self.raw(slot.cell)
+            parsed = parse_field(seen, f.type, f.choices)
+            yield from self._take(slot.cell, parsed, f.label, f.id, seen)
+            if slot.cell.name not in self.parsed_ok:
+                continue
+            value = parsed.value
+            if value is None:
+                if f.required:
+                    yield self.at("required-missing", slot.cell, f"“{f.label}”为必填项，请填写。", f.id)
+                continue
+            if f.min is not None and value < f.min or f.max is not None and value > f.max:
+                bounds = f"{_show(f.min)}至{_show(f.max)}" if f.min is not None and f.max is not None else (f"不小于{_show(f.min)}" if f.min is not None else f"不大于{_show(f.max)}")
+                yield self.at("value-out-of-range", slot.cell, f"“{f.label}”应为{bounds}，现为{_show(value)}。请修改。", f.id, seen)
+            if isinstance(value, str):
+                if f.max_length and len(value) > f.max_length:
+                    yield self.at("text-too-long", slot.cell, f"“{f.label}”有 {len(value)} 字，超过 {f.max_length} 字的限制。请精简。", f.id, _short(value))
+                if _MARKUP.search(value):
+                    yield self.at("text-markup", slot.cell, f"“{f.label}”含有网页标记（如 <p>），可能是从网页系统复制的。请删除这些标记。", f.id, _short(value))
+
+    def check_rows(self) -> Iterator[Finding]:
+        for r in self.layout.rows:
+            label = r.indicator.name if r.indicator else f"{r.category.name}自定义指标{r.extra}"
+            if r.weight_editable:
+                seen = self.raw(r.weight)
+                yield from self._take(r.weight, parse_number(seen, "score"), f"{label}的权重", r.id, seen)
+            else:
+                self.clean[r.weight.name] = r.spec_weight
+                self.parsed_ok.add(r.weight.name)
+            seen = self.raw(r.score)
+            yield from self._take(r.score, parse_number(seen, "score"), f"{label}的自评分", r.id, seen)
+            for c in (r.remark,) + ((r.name, r.explanation) if r.text_editable else ()):
+                self.clean[c.name] = parse_text(self.raw(c)).value
+            if not r.text_editable:
+                self.clean[r.name.name] = r.indicator.name if r.indicator else None
+            yield from self._score_rules(r, label)
+
+    def _score_rules(self, r: RowSlot, label: str) -> Iterator[Finding]:
+        w_ok, s_ok = r.weight.name in self.parsed_ok, r.score.name in self.parsed_ok
+        w, s = self.clean.get(r.weight.name), self.clean.get(r.score.name)
+        if r.indicator is None:
+            filled = [self.raw(c) not in (None, "") for c in (r.name, r.explanation, r.weight, r.score, r.remark)]
+            if not any(filled):
+                return
+            missing = [n for n, c in (("名称", r.name), ("权重", r.weight), ("自评分", r.score)) if self.raw(c) in (None, "")]
+            if missing:
+                yield self.at("extra-row-incomplete", r.name, f"{label}未填写完整（缺少{'、'.join(missing)}）。自定义指标须同时填写名称、权重和自评分，不用的行请全部清空。", r.id)
+                return
+        if w_ok and w is not None and w < 0:
+            yield self.at("value-out-of-range", r.weight, f"{label}的权重不能为负数。", r.id, self.raw(r.weight))
+            return
+        if not (w_ok and s_ok):
+            return
+        weight = w or Decimal(0)
+        if s is None:
+            if weight > 0:
+                yield self.at("score-missing", r.score, f"“{label}”（权重{_show(weight)}）未填写自评分。请填写 0 至 {_show(weight)} 之间的分数。", r.id)
+            return
+        if s < 0:
+            yield self.at("score-negative", r.score, f"“{label}”的自评分不能为负数。请填写 0 至 {_show(weight)} 之间的分数。", r.id, self.raw(r.score))
+        elif weight == 0 and s > 0:
+            yield self.at("score-not-applicable", r.score, f"“{label}”权重为空（不适用），自评分只能为 0 或空。请改为 0，或先为该指标分配权重。", r.id, self.raw(r.score))
+        elif s > weight:
+            yield self.at("score-above-weight", r.score, f"“{label}”的自评分 {_show(s)} 超过权重 {_show(weight)}。请改为不超过 {_show(weight)} 的分数。", r.id, self.raw(r.score))
+
+    def check_sums(self) -> Iterator[Finding]:
+        total = Decimal(0)
+        complete = True
+        for c in self.layout.categories:
+            names = [r.weight.name for r in c.rows]
+            if any(n not in self.parsed_ok for n in names):
+                complete = False
+                continue
+            s = sum((self.clean.get(n) or Decimal(0)) for n in names)
+            total += s
+            if s != c.category.points:
+                yield self.at("category-weight-sum", c.weight, f"“{c.category.name}”各指标权重合计为 {_show(s)}，应为 {_show(c.category.points)} 分。请调整本类权重（含自定义指标）。", c.category.id, _show(s))
+        if complete and total != self.spec.total:
+            yield self.at("total-weight-sum", self.layout.total_weight, f"权重合计为 {_show(total)}，应为 {_show(self.spec.total)} 分。请按各类分值调整权重。", None, _show(total))
+
+    def check_rules(self) -> Iterator[Finding]:
+        roles = self.spec.summary
+        budget = self._field_value(roles.get("budget"))
+        executed = self._field_value(roles.get("executed"))
+        if isinstance(budget, Decimal) and isinstance(executed, Decimal):
+            slot = self.layout.field(roles["executed"])
+            if executed > budget:
+                yield self.at("executed-above-budget", slot.cell, f"预算执行数 {_money(executed)} 元超过当年预算数 {_money(budget)} 元。请核对两项金额。", slot.field.id, _show(executed))
+            if budget == 0:
+                b = self.layout.field(roles["budget"])
+                yield self.at("rate-undefined", b.cell, "当年预算数为 0，预算执行率无法计算。请核对预算数。", b.field.id, 0)
+        date_id = roles.get("date")
+        when = self._field_value(date_id)
+        if isinstance(when, dt.date):
+            slot = self.layout.field(date_id)
+            if when > self.today:
+                yield self.at("date-in-future", slot.cell, f"“{slot.field.label}”{when.isoformat()} 晚于今天。请填写实际自评日期。", date_id, when.isoformat())
+            elif self.spec.fiscal_year and when > dt.date(self.spec.fiscal_year + 1, 12, 31):
+                yield self.at("date-late", slot.cell, f"“{slot.field.label}”{when.isoformat()} 远晚于 {self.spec.fiscal_year} 年度。请核对日期。", date_id, when.isoformat())
+
+    def _field_value(self, field_id: str | None) -> Any:
+        if not field_id:
+            return None
+        name = self.layout.field(field_id).cell.name
+        return self.clean.get(name) if name in self.parsed_ok else None
+
+    # -- formulas: present, unchanged, and what they claim -----------------------------------
+    def check_formulas(self) -> Iterator[Finding]:
+        expected = formulas(self.layout)
+        raw_values = {c.name: self.raw(c) for c in self._referenced_cells()}
+        should_show = evaluate(self.layout, raw_values)  # what a spreadsheet would show for these cells
+        for c in self.layout.computed_cells():
+            data = self.cell(c)
+            if data is None or data.formula is None:
+                seen = None if data is None else data.value
+                yield self.at("formula-overwritten", c, f"该单元格应为自动计算的公式，现被改为固定值“{seen if seen is not None else '空'}”。请恢复公式（使用下发的原始文件），不要手工填写。", c.name, seen)
+                continue
+            if _norm_formula(data.formula) != _norm_formula(expected[c.name]):
+                yield self.at("formula-changed", c, "该单元格的公式被修改。请恢复原公式（使用下发的原始文件）。", c.name, data.formula)
+                continue
+            if data.value is None and should_show[c.name] in ("", None):
+                continue
+            if data.value is not None and not _same(data.value, should_show[c.name]):
+                yield self.at("cached-value-stale", c, f"文件中显示的值“{data.value}”与按填报内容重算的结果“{_show(should_show[c.name])}”不一致（文件未重新计算或被改动）。已按重算结果处理；请在表格软件中重新计算后保存。", c.name, data.value)
+
+    def _referenced_cells(self) -> list[Cell]:
+        cells = [s.cell for s in self.layout.fields if not s.field.computed]
+        for r in self.layout.rows:
+            cells += [r.name, r.explanation, r.weight, r.score, r.remark]
+        return cells
+
+    # -- the figures that count ---------------------------------------------------------------
+    def recompute(self) -> Results:
+        values = {}
+        for c in self._referenced_cells():
+            values[c.name] = self.clean.get(c.name)
+        out = evaluate(self.layout, values)
+        grade_slot = self.layout.grade_field
+        rate = None
+        for slot in self.layout.fields:
+            if slot.field.compute == "ratio" and isinstance(out[slot.cell.name], Decimal):
+                rate = out[slot.cell.name]
+        cats = {c.category.id: {"weight": out[c.weight.name], "score": out[c.score.name]} for c in self.layout.categories}
+        rows = {}
+        for r in self.layout.rows:
+            rows[r.id] = {"category": r.category.id, "name": values.get(r.name.name), "weight": values.get(r.weight.name),
+                          "score": values.get(r.score.name), "extra": r.indicator is None}
+        fields = {s.field.id: (out[s.cell.name] if s.field.computed else values.get(s.cell.name)) for s in self.layout.fields}
+        grade = out[grade_slot.cell.name] if grade_slot else None
+        return Results(categories=cats, total_weight=out["total_weight"], total=out["total_score"],
+                       grade=grade or None, execution_rate=rate, fields=fields, indicators=rows)
+
+
+def _norm_text(v: Any) -> str:
+    return re.sub(r"\s+", "", "" if v is None else str(v))
+
+
+def _norm_formula(f: str) -> str:
+    """Compare formulas as an engine would: without spaces, $ signs or case outside text literals."""
+    parts = re.split(r'("(?:[^"]|"")*")', f.lstrip("="))
+    return "".join(p if p.startswith('"') else re.sub(r"[\s$]", "", p).upper().replace("_XLFN.", "") for p in parts)
+
+
+def _same(cached: Any, expected: Any) -> bool:
+    if expected in ("", None):
+        return cached in ("", None)
+    if isinstance(expected, Decimal):
+        if not is_number(cached):
+            return False
+        return abs(Decimal(str(cached)) - expected) <= _NUM_TOLERANCE * max(Decimal(1), abs(expected))
+    return str(cached) == str(expected)
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, Decimal):
+        return plain_number(v)
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return "" if v is None else str(v)
+
+
+def _money(v: Decimal) -> str:
+    return f"{v:,.2f}"
+
+
+def _short(text: Any, n: int = 40) -> str:
+    s = "" if text is None else str(text)
+    return s if len(s) <= n else s[:n] + "…"
+
+
+def validate_paths(paths: list[str | Path], templates: TemplateSet | None = None, *, reader: str = "openpyxl",
+                   today: dt.date | None = None) -> "Report":
+    """Validate every file under ``paths``; every input is in the report, as a file or as skipped."""
+    from .inputs import discover
+    from .report import Report
+
+    templates = templates or TemplateSet.builtin()
+    found = discover(list(paths))
+    files = [validate_path(p, templates, reader=reader, today=today) for p in found.files]
+    return Report(files=files, skipped=found.skipped)
