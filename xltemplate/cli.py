@@ -159,5 +159,69 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
     sys.exit(0 if report.valid else 1)
 
 
+@main.command("collect")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The roll-up workbook to write (.xlsx).")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The roster the workbooks were sent to.")
+@click.option("--template", "template", type=TEMPLATE, default="sh-project-self-eval", show_default=True,
+              help="The template of the returns (built-in id or spec file).")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write submissions.csv, scores.csv and findings.csv (UTF-8 with BOM) into this folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts and output paths as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, template: Spec, export_dir: Path | None,
+                as_json: bool, quiet: bool) -> None:
+    """Collect returned workbooks into the bureau-wide roll-up workbook.
+
+    Every file is read and validated as `validate` does, matched to the roster
+    by the key inside it, and the roll-up is written atomically. Exit 0 when the
+    roll-up was written, whatever the returns' statuses; 1 when it could not be.
+    """
+    from .collect import check_output, collect
+    from .export import export_csv
+    from .identify import TemplateSet
+    from .inputs import discover
+    from .roster import read_roster
+    from .rollup import write_rollup
+
+    try:
+        check_output(output, paths)
+        if export_dir is not None:
+            for name in ("submissions.csv", "scores.csv", "findings.csv"):
+                check_output(export_dir / name, paths)
+        rows = read_roster(roster, template) if roster else None
+        found = discover(list(paths))
+        show = not quiet and not as_json and sys.stderr.isatty()
+        with click.progressbar(length=len(found.files), label="读取", file=sys.stderr) if show else _NoBar() as bar:
+            result = collect(list(paths), template, roster=rows, templates=TemplateSet.builtin(template),
+                             progress=bar.update, inputs=found)
+        written = [str(write_rollup(result, output))]
+        if export_dir is not None:
+            written += [str(p) for p in export_csv(result, export_dir)]
+    except (XltemplateError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    counts = result.counts()
+    if as_json:
+        click.echo(json.dumps({"counts": counts, "outputs": written}, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"名单 {counts['roster_rows']}，收到 {counts['returns_read']}：有效 {counts['valid']}，有误 {counts['invalid']}，"
+               f"无法读取 {counts['unreadable']}，未提交 {counts['missing']}，被替代 {counts['superseded']}，"
+               f"重复 {counts['duplicates']}，未匹配 {counts['unmatched']}，跳过 {counts['skipped']}")
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+class _NoBar:
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

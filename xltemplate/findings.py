@@ -68,6 +68,11 @@ CODES: dict[str, CodeInfo] = {
     "rate-undefined": CodeInfo(WARNING, "执行率无法计算", "the budget is 0, so the execution rate cannot be computed"),
     "date-in-future": CodeInfo(WARNING, "日期在未来", "the self-evaluation date is after today"),
     "date-late": CodeInfo(WARNING, "日期过晚", "the self-evaluation date is long after the fiscal year"),
+    # -- collecting returns (collect) ----------------------------------------------------------
+    "return-superseded": CodeInfo(WARNING, "已被新文件替代", "an older return for the same key; the newest one counts"),
+    "return-duplicate": CodeInfo(WARNING, "重复文件", "a byte-identical copy of another return; counted once"),
+    "key-not-in-roster": CodeInfo(ERROR, "编号不在名单中", "the return's key is not on the roster"),
+    "key-missing": CodeInfo(ERROR, "无编号", "the return carries no roster key, so it cannot be matched to a unit"),
 }
 
 

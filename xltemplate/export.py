@@ -1,0 +1,246 @@
+"""The roll-up's tables, once: rows for the workbook, the CSV exports and pandas.
+
+Every table is a list of plain dicts built here; the workbook writer, the CSV
+export and :meth:`Collection.tables` all read the same rows, so the three can
+never disagree. CSV cells that a spreadsheet program would run as a formula
+(starting with ``= + - @``, a tab or a carriage return) are neutralised with a
+leading apostrophe, as OWASP recommends.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import statistics
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .fsutil import write_atomic
+
+if TYPE_CHECKING:
+    from .collect import Collection, Row
+
+_TAGS = re.compile(r"<[^>]{0,200}>")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def submissions(c: "Collection") -> list[dict[str, Any]]:
+    spec = c.spec
+    out = []
+    for row in c.rows:
+        ret = row.counted
+        res = ret.report.results if ret else None
+        rec: dict[str, Any] = {
+            "key": row.key, "unit": _text(row.field(spec, "unit")), "project": _text(row.field(spec, "project")),
+            "budget": row.field(spec, "budget"), "executed": row.field(spec, "executed"),
+            "execution_rate": res.execution_rate if res else None,
+        }
+        for cat in spec.categories:
+            rec[f"score_{cat.id}"] = res.categories[cat.id]["score"] if res else None
+        rec.update({
+            "total": res.total if res else None, "grade": res.grade if res else None, "status": row.status,
+            "errors": ret.report.errors if ret else None, "warnings": ret.report.warnings if ret else None,
+            "file": Path(ret.path).name if ret else None,
+            "saved_at": ret.report.saved_at if ret else None,
+            "superseded": "；".join(Path(o.path).name for o in row.others) or None,
+        })
+        out.append(rec)
+    return out
+
+
+def scores(c: "Collection") -> list[dict[str, Any]]:
+    out = []
+    names = {cat.id: cat.name for cat in c.spec.categories}
+    for row in c.rows:
+        if row.counted is None or row.counted.report.results is None:
+            continue
+        for rid, ind in row.counted.report.results.indicators.items():
+            if ind["extra"] and not ind["name"]:
+                continue
+            weight, score = ind["weight"], ind["score"]
+            lost = (weight or Decimal(0)) - score if isinstance(score, Decimal) else None
+            out.append({"key": row.key, "unit": _text(row.field(c.spec, "unit")), "status": row.status,
+                        "category": names[ind["category"]], "indicator_id": rid, "indicator": _text(ind["name"]),
+                        "extra": ind["extra"], "weight": weight, "score": score, "lost": lost})
+    return out
+
+
+def findings(c: "Collection") -> list[dict[str, Any]]:
+    unit_of = {row.key: _text(row.field(c.spec, "unit")) for row in c.rows}
+    out = []
+    for ret, f in c.all_findings():
+        key = ret.report.key
+        out.append({"file": Path(ret.path).name, "path": ret.path, "key": key, "unit": unit_of.get(key or "", None),
+                    "sheet": f.sheet, "cell": f.cell, "code": f.code, "severity": f.severity,
+                    "title": f.title, "message": f.message, "value": _text(f.value)})
+    return out
+
+
+def missing(c: "Collection") -> list[dict[str, Any]]:
+    out = []
+    for row in c.rows:
+        if row.valid:
+            continue
+        files = ([row.counted] if row.counted else []) + row.others
+        out.append({"key": row.key, "unit": _text(row.field(c.spec, "unit")), "project": _text(row.field(c.spec, "project")),
+                    "reason": row.missing_reason(), "files": "；".join(Path(r.path).name for r in files) or None})
+    return out
+
+
+def files(c: "Collection") -> list[dict[str, Any]]:
+    out = []
+    for ret in sorted(c.returns, key=lambda r: r.path):
+        rep = ret.report
+        out.append({"file": Path(ret.path).name, "path": ret.path, "key": rep.key, "status": rep.status, "fate": ret.fate,
+                    "replaced_by": Path(ret.replaced_by).name if ret.replaced_by else None,
+                    "errors": len([f for f in ret.findings if f.severity == "error"]),
+                    "warnings": len([f for f in ret.findings if f.severity == "warning"]),
+                    "saved_at": rep.saved_at, "application": rep.application, "sha256": rep.sha256})
+    for path, why in c.skipped:
+        out.append({"file": Path(path).name, "path": path, "key": None, "status": "skipped", "fate": "跳过: " + why,
+                    "replaced_by": None, "errors": 0, "warnings": 0, "saved_at": None, "application": None, "sha256": None})
+    return out
+
+
+def texts(c: "Collection") -> list[dict[str, Any]]:
+    ids = c.spec.summary.get("texts", ())
+    out = []
+    for row in c.rows:
+        res = row.counted.report.results if row.counted else None
+        if res is None:
+            continue
+        rec = {"key": row.key, "unit": _text(row.field(c.spec, "unit")), "project": _text(row.field(c.spec, "project"))}
+        for fid in ids:
+            rec[fid] = _strip_markup(_text(res.fields.get(fid)))
+        out.append(rec)
+    return out
+
+
+@dataclass
+class Stats:
+    valid: int
+    grades: list[tuple[str, int]]  # in band order, highest first
+    total_mean: Decimal | None
+    total_median: Decimal | None
+    total_min: Decimal | None
+    total_max: Decimal | None
+    categories: list[dict[str, Any]]  # name, points, mean score, rate
+    indicators: list[dict[str, Any]]  # sorted by mean points lost, most first
+    budget: Decimal
+    executed: Decimal
+    rate: Decimal | None
+
+
+def stats(c: "Collection") -> Stats:
+    """Statistics over valid returns only."""
+    spec = c.spec
+    rows = c.valid_rows
+    results = [r.counted.report.results for r in rows]
+    totals = sorted(res.total for res in results)
+    grades = [(b.label, sum(1 for res in results if res.grade == b.label)) for b in spec.bands]
+    cats = []
+    for cat in spec.categories:
+        s = [res.categories[cat.id]["score"] for res in results]
+        w = [res.categories[cat.id]["weight"] for res in results]
+        cats.append({"id": cat.id, "name": cat.name, "points": cat.points, "mean": _mean(s),
+                     "rate": (sum(s, Decimal(0)) / sum(w, Decimal(0))) if s and sum(w, Decimal(0)) else None})
+    inds = []
+    for cat in spec.categories:
+        for ind in cat.indicators:
+            pairs = [(res.indicators[ind.id]["weight"] or Decimal(0), res.indicators[ind.id]["score"] or Decimal(0)) for res in results]
+            pairs = [(w, s) for w, s in pairs if w > 0]
+            if not pairs:
+                continue
+            ws, ss = sum(w for w, _ in pairs), sum(s for _, s in pairs)
+            inds.append({"category": cat.name, "indicator": ind.name, "n": len(pairs),
+                         "weight": ws / len(pairs), "score": ss / len(pairs), "lost": (ws - ss) / len(pairs),
+                         "rate": ss / ws if ws else None})
+    inds.sort(key=lambda d: (-d["lost"], d["category"], d["indicator"]))
+    budget = sum((_dec(r.field(spec, "budget")) for r in rows), Decimal(0))
+    executed = sum((_dec(r.field(spec, "executed")) for r in rows), Decimal(0))
+    return Stats(
+        valid=len(rows), grades=grades, total_mean=_mean(totals),
+        total_median=Decimal(str(statistics.median(totals))) if totals else None,
+        total_min=totals[0] if totals else None, total_max=totals[-1] if totals else None,
+        categories=cats, indicators=inds, budget=budget, executed=executed,
+        rate=(executed / budget) if budget else None,
+    )
+
+
+def tables(c: "Collection") -> dict[str, Any]:
+    import pandas as pd
+
+    def frame(rows: list[dict[str, Any]]) -> Any:
+        return pd.DataFrame([{k: (float(v) if isinstance(v, Decimal) else v) for k, v in r.items()} for r in rows])
+
+    return {"submissions": frame(submissions(c)), "scores": frame(scores(c)), "findings": frame(findings(c)),
+            "missing": frame(missing(c)), "files": frame(files(c))}
+
+
+def export_csv(c: "Collection", outdir: str | Path) -> list[Path]:
+    """Write submissions.csv, scores.csv and findings.csv (UTF-8 with BOM, formulas neutralised)."""
+    outdir = Path(outdir)
+    written = []
+    for name, rows, cols in (
+        ("submissions.csv", submissions(c), None),
+        ("scores.csv", scores(c), ["key", "unit", "category", "indicator_id", "indicator", "extra", "weight", "score", "lost", "status"]),
+        ("findings.csv", findings(c), ["file", "key", "unit", "sheet", "cell", "code", "severity", "title", "message", "value", "path"]),
+    ):
+        columns = cols or (list(rows[0]) if rows else ["key"])
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\r\n")
+        w.writerow(columns)
+        for r in rows:
+            w.writerow([csv_cell(r.get(k)) for k in columns])
+        data = buf.getvalue()
+        written.append(write_atomic(outdir / name, lambda tmp, data=data: tmp.write_text(data, encoding="utf-8-sig", newline="")))
+    return written
+
+
+def csv_cell(v: Any) -> str:
+    """A value as CSV text; text a spreadsheet would run as a formula gets a leading apostrophe."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "是" if v else "否"
+    if isinstance(v, Decimal):
+        from .formulas import plain_number
+
+        return plain_number(v)
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    text = str(v)
+    if text.startswith(_FORMULA_START) and not _is_plain_number(text):
+        return "'" + text
+    return text
+
+
+def _is_plain_number(text: str) -> bool:
+    return re.fullmatch(r"[+-]?\d+(\.\d+)?", text) is not None
+
+
+def _mean(values: list[Decimal]) -> Decimal | None:
+    return sum(values, Decimal(0)) / len(values) if values else None
+
+
+def _dec(v: Any) -> Decimal:
+    return v if isinstance(v, Decimal) else Decimal(0)
+
+
+def _text(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, Decimal):
+        from .formulas import plain_number
+
+        return plain_number(v)
+    return str(v)
+
+
+def _strip_markup(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return _TAGS.sub("", text).replace("&nbsp;", " ").strip()
