@@ -38,3 +38,13 @@ def spec() -> Spec:
 @pytest.fixture(scope="session")
 def seed_values() -> dict:
     return yaml.safe_load((SAMPLES / "seed-values.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def corpus(spec: Spec, seed_values: dict, tmp_path_factory: pytest.TempPathFactory):
+    """The validation corpus (tests/corpus.py), built once per session; LibreOffice-saved files when it is there."""
+    from tests.corpus import CorpusBuilder
+
+    root = tmp_path_factory.mktemp("corpus")
+    cases = CorpusBuilder(spec, seed_values, root).build(with_engine=soffice_path() is not None)
+    return root, cases

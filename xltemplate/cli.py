@@ -125,7 +125,10 @@ def generate_cmd(template: Spec, output: Path, roster: Path | None, password: st
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write a highlighted, commented copy of each file with findings into this folder.")
-def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, annotate_dir: Path | None) -> None:
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: the machine's cores). Results do not depend on it.")
+def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, annotate_dir: Path | None,
+                 jobs: int | None) -> None:
     """Read back and validate returned workbooks (files or folders, recursively).
 
     Exit 0 when every file is valid (warnings allowed), 1 when any file is
@@ -135,7 +138,9 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
     from .identify import TemplateSet
     from .validate import validate_paths
 
-    report = validate_paths(list(paths), TemplateSet.builtin(template))
+    from .runner import default_jobs
+
+    report = validate_paths(list(paths), TemplateSet.builtin(template), jobs=jobs or default_jobs())
     annotated = []
     if annotate_dir is not None:
         inputs = {Path(r.path).resolve() for r in report.files}
@@ -169,8 +174,10 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
               help="Also write submissions.csv, scores.csv and findings.csv (UTF-8 with BOM) into this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts and output paths as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: the machine's cores). Results do not depend on it.")
 def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, template: Spec, export_dir: Path | None,
-                as_json: bool, quiet: bool) -> None:
+                as_json: bool, quiet: bool, jobs: int | None) -> None:
     """Collect returned workbooks into the bureau-wide roll-up workbook.
 
     Every file is read and validated as `validate` does, matched to the roster
@@ -178,6 +185,7 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
     roll-up was written, whatever the returns' statuses; 1 when it could not be.
     """
     from .collect import check_output, collect
+    from .runner import default_jobs
     from .export import export_csv
     from .identify import TemplateSet
     from .inputs import discover
@@ -194,7 +202,7 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
         show = not quiet and not as_json and sys.stderr.isatty()
         with click.progressbar(length=len(found.files), label="读取", file=sys.stderr) if show else _NoBar() as bar:
             result = collect(list(paths), template, roster=rows, templates=TemplateSet.builtin(template),
-                             progress=bar.update, inputs=found)
+                             progress=bar.update, inputs=found, jobs=jobs or default_jobs())
         written = [str(write_rollup(result, output))]
         if export_dir is not None:
             written += [str(p) for p in export_csv(result, export_dir)]

@@ -146,14 +146,18 @@ def check_output(output: Path, inputs: Iterable[str | os.PathLike[str]]) -> None
 def collect(paths: Iterable[str | os.PathLike[str]], spec: Spec, *, roster: Roster | None = None,
             templates: TemplateSet | None = None, validate: Callable[[Path], FileReport] | None = None,
             progress: Callable[[int], None] | None = None, reports: list[FileReport] | None = None,
-            inputs: Inputs | None = None) -> Collection:
+            inputs: Inputs | None = None, jobs: int | None = None, reader: str = "fast") -> Collection:
     """Read and validate every return under ``paths`` (or the already discovered ``inputs``) and match them to ``roster``."""
     from .validate import validate_path
 
     templates = templates or TemplateSet.builtin(spec)
     found = inputs if inputs is not None else discover(list(paths))
-    if reports is None:
-        check = validate or (lambda p: validate_path(p, templates))
+    if reports is None and jobs is not None:
+        from .runner import validate_many
+
+        reports = validate_many(found.files, templates, jobs=jobs, reader=reader, progress=progress)
+    elif reports is None:
+        check = validate or (lambda p: validate_path(p, templates, reader=reader))
         reports = []
         for p in found.files:
             reports.append(check(p))

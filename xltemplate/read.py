@@ -20,9 +20,19 @@ from .sniff import Sniffed, Unreadable, sniff
 from .submission import MAX_COLS, MAX_ROWS, CellData, Submission
 
 
-def read_submission(path: str | Path, reader: str = "openpyxl") -> Submission:
-    """Read one returned workbook; raise :class:`~xltemplate.sniff.Unreadable` if it cannot be read."""
+READERS = ("fast", "openpyxl")
+
+
+def read_submission(path: str | Path, reader: str = "fast") -> Submission:
+    """Read one returned workbook; raise :class:`~xltemplate.sniff.Unreadable` if it cannot be read.
+
+    ``reader`` is "fast" (expat, the default) or "openpyxl" (the reference).
+    """
     sniffed = sniff(path)
+    if reader == "fast":
+        from .fastread import read_fast
+
+        return read_fast(sniffed)
     if reader == "openpyxl":
         return read_openpyxl(sniffed)
     raise ValueError(f"unknown reader {reader!r}")
@@ -39,6 +49,10 @@ def read_openpyxl(sniffed: Sniffed) -> Submission:
     except Unreadable:
         raise
     except Exception as exc:  # openpyxl raises many kinds of error for a broken file
+        from defusedxml import DefusedXmlException
+
+        if isinstance(exc, DefusedXmlException):
+            raise Unreadable("file-unsafe-xml", f"文件含有实体或外部引用声明（可能是恶意构造的文件），已拒绝读取（{type(exc).__name__}）。请提交下发的原始模板。") from exc
         raise Unreadable("file-corrupt", f"文件已损坏，无法打开（{type(exc).__name__}: {str(exc)[:200]}）。请重新保存后提交。") from exc
     sub = Submission(path=str(path), sha256=sha256_file(path), size=sniffed.size, has_macros=sniffed.has_macros)
     sub.saved_at = _naive(wb_f.properties.modified)

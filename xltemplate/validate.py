@@ -30,7 +30,7 @@ _MARKUP = re.compile(r"</?(p|br|div|span|font|b|strong|table|tr|td)\b[^>]*>|&nbs
 _NUM_TOLERANCE = Decimal("0.000001")
 
 
-def validate_path(path: str | Path, templates: TemplateSet | None = None, *, reader: str = "openpyxl",
+def validate_path(path: str | Path, templates: TemplateSet | None = None, *, reader: str = "fast",
                   today: dt.date | None = None) -> FileReport:
     """Read and validate one returned file; an unreadable file is a report, not an exception."""
     templates = templates or TemplateSet.builtin()
@@ -341,13 +341,23 @@ def _short(text: Any, n: int = 40) -> str:
     return s if len(s) <= n else s[:n] + "…"
 
 
-def validate_paths(paths: list[str | Path], templates: TemplateSet | None = None, *, reader: str = "openpyxl",
-                   today: dt.date | None = None) -> "Report":
-    """Validate every file under ``paths``; every input is in the report, as a file or as skipped."""
+def validate_paths(paths: list[str | Path], templates: TemplateSet | None = None, *, reader: str = "fast",
+                   today: dt.date | None = None, jobs: int | None = None,
+                   progress: Any = None) -> "Report":
+    """Validate every file under ``paths``; every input is in the report, as a file or as skipped.
+
+    ``jobs=None`` validates in this process; a number runs that many isolated worker
+    processes with the per-file memory and time bounds (the CLI always does).
+    """
     from .inputs import discover
     from .report import Report
 
     templates = templates or TemplateSet.builtin()
     found = discover(list(paths))
-    files = [validate_path(p, templates, reader=reader, today=today) for p in found.files]
+    if jobs is None:
+        files = [validate_path(p, templates, reader=reader, today=today) for p in found.files]
+    else:
+        from .runner import validate_many
+
+        files = validate_many(found.files, templates, jobs=jobs, reader=reader, today=today, progress=progress)
     return Report(files=files, skipped=found.skipped)

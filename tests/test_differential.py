@@ -1,0 +1,77 @@
+"""The fast reader against the openpyxl reference: same submission, field by field, on every corpus."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from xltemplate.read import read_submission
+from xltemplate.sniff import Unreadable
+
+from .conftest import SAMPLES
+
+
+def read_both(path: Path) -> tuple[object, object]:
+    out = []
+    for reader in ("fast", "openpyxl"):
+        try:
+            out.append(asdict(read_submission(path, reader=reader)))
+        except Unreadable as exc:
+            out.append(("unreadable", exc.code))
+    return out[0], out[1]
+
+
+def differences(fast: object, ref: object) -> list[str]:
+    if isinstance(fast, tuple) or isinstance(ref, tuple):
+        return [] if fast == ref else [f"status: fast {fast if isinstance(fast, tuple) else 'read'}, openpyxl {ref if isinstance(ref, tuple) else 'read'}"]
+    diffs = []
+    for key in fast:
+        a, b = fast[key], ref[key]
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b), key=str):
+                if a.get(k) != b.get(k):
+                    x, y = a.get(k), b.get(k)
+                    if isinstance(x, dict) and isinstance(y, dict):
+                        for c in sorted(set(x) | set(y)):
+                            if x.get(c) != y.get(c):
+                                diffs.append(f"{key}[{k}][{c}]: fast {x.get(c)!r} ≠ openpyxl {y.get(c)!r}")
+                    else:
+                        diffs.append(f"{key}[{k}]: fast {x!r} ≠ openpyxl {y!r}")
+        else:
+            diffs.append(f"{key}: fast {a!r} ≠ openpyxl {b!r}")
+    return diffs
+
+
+def corpus_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("~$"))
+
+
+def check_all(paths: list[Path]) -> None:
+    problems = []
+    for path in paths:
+        problems += [f"{path.name}: {d}" for d in differences(*read_both(path))]
+    assert not problems, "\n".join(problems[:40])
+
+
+def test_samples_read_the_same(spec) -> None:
+    check_all(corpus_files(SAMPLES / "returns"))
+
+
+def test_validation_corpus_reads_the_same(corpus) -> None:
+    root, _ = corpus
+    check_all(corpus_files(root))
+
+
+def test_reports_are_the_same_with_either_reader(corpus) -> None:
+    from tests.corpus import TODAY
+    from xltemplate.validate import validate_path
+
+    root, cases = corpus
+    for case in cases:
+        fast = validate_path(root / case.name, reader="fast", today=TODAY)
+        ref = validate_path(root / case.name, reader="openpyxl", today=TODAY)
+        assert (fast.status, fast.flatten(), fast.results) == (ref.status, ref.flatten(), ref.results), case.name
