@@ -75,3 +75,13 @@ def test_reports_are_the_same_with_either_reader(corpus) -> None:
         fast = validate_path(root / case.name, reader="fast", today=TODAY)
         ref = validate_path(root / case.name, reader="openpyxl", today=TODAY)
         assert (fast.status, fast.flatten(), fast.results) == (ref.status, ref.flatten(), ref.results), case.name
+
+
+def test_hostile_corpus_reads_the_same(spec, seed_values, tmp_path_factory) -> None:
+    from xltemplate.soffice import soffice_path
+
+    from .hostile import build
+
+    root = tmp_path_factory.mktemp("hostile-diff")
+    build(spec, seed_values, root, with_engine=soffice_path() is not None)
+    check_all(corpus_files(root) + [root / "a folder.xlsx"])

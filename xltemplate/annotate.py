@@ -21,8 +21,8 @@ _WARNING_FILL = "FFEB9C"
 
 
 def annotated_name(report: FileReport) -> str:
-    src = Path(report.path)
-    return f"{src.stem}_批注{src.suffix.lower() if src.suffix.lower() in ('.xlsx', '.xlsm') else '.xlsx'}"
+    """``<stem>_批注.xlsx``: always .xlsx, so a macro in a return never travels back in our copy."""
+    return f"{Path(report.path).stem}_批注.xlsx"
 
 
 def annotate(report: FileReport, outdir: str | Path) -> Path | None:
@@ -38,7 +38,7 @@ def annotate(report: FileReport, outdir: str | Path) -> Path | None:
     target = Path(outdir) / annotated_name(report)
     if target.resolve() == src.resolve():
         raise ValueError(f"refusing to overwrite the original {src}")
-    wb = openpyxl.load_workbook(src, keep_vba=src.suffix.lower() == ".xlsm", keep_links=False)
+    wb = openpyxl.load_workbook(src, keep_vba=False, keep_links=False)
     for f in report.findings:
         if not f.sheet or not f.cell or f.sheet not in wb.sheetnames:
             continue

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .collect import Collection, Row
 
 _TAGS = re.compile(r"<[^>]{0,200}>")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|_x00(?:0[0-8BbCcEeFf]|1[0-9A-Fa-f])_")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -231,13 +232,14 @@ def _dec(v: Any) -> Decimal:
 
 
 def _text(v: Any) -> str | None:
+    """A value as text for the roll-up: invisible control characters removed."""
     if v is None:
         return None
     if isinstance(v, Decimal):
         from .formulas import plain_number
 
         return plain_number(v)
-    return str(v)
+    return _CONTROL.sub("", str(v))
 
 
 def _strip_markup(text: str | None) -> str | None:

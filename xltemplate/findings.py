@@ -58,6 +58,8 @@ CODES: dict[str, CodeInfo] = {
     "value-invalid": CodeInfo(ERROR, "无法识别的值", "a value that is not of the field's type, or not one of its choices"),
     "value-out-of-range": CodeInfo(ERROR, "超出范围", "a value outside the field's bounds"),
     "text-too-long": CodeInfo(WARNING, "文字过长", "a text longer than the spec's limit"),
+    "text-control-chars": CodeInfo(WARNING, "含控制字符", "a text with invisible control characters (removed in the roll-up)"),
+    "input-formula": CodeInfo(ERROR, "输入单元格含公式", "a cell for typing holds a formula: its result cannot be verified"),
     "text-markup": CodeInfo(WARNING, "含网页标记", "a text with leftover markup such as <p>"),
     "score-missing": CodeInfo(ERROR, "自评分未填", "an applicable indicator has no score"),
     "score-above-weight": CodeInfo(ERROR, "自评分超过权重", "a score above its indicator's weight"),

@@ -158,18 +158,19 @@ class _Pool:
             for n, slot in enumerate(self.slots):
                 if slot.task is None:
                     continue
+                idx = slot.task[0]
                 if slot.conn in ready:
                     try:
-                        idx, report = slot.conn.recv()
+                        got, report = slot.conn.recv()
                     except (EOFError, OSError):
-                        results[slot.task[0]] = self._replace(n, "file-reader-crashed", "读取此文件时读取程序异常退出")
+                        results[idx] = self._replace(n, "file-reader-crashed", "读取此文件时读取程序异常退出")
                     else:
-                        results[idx] = report
+                        results[got] = report
                         slot.task = None
                 elif slot.proc.sentinel in ready:
-                    results[slot.task[0]] = self._replace(n, "file-reader-crashed", "读取此文件时读取程序异常退出（可能是文件被恶意构造）")
+                    results[idx] = self._replace(n, "file-reader-crashed", "读取此文件时读取程序异常退出（可能是文件被恶意构造）")
                 elif time.monotonic() - slot.started >= self.bounds.seconds:
-                    results[slot.task[0]] = self._replace(n, "file-timeout", f"读取此文件超过 {self.bounds.seconds:g} 秒，已停止")
+                    results[idx] = self._replace(n, "file-timeout", f"读取此文件超过 {self.bounds.seconds:g} 秒，已停止")
                 else:
                     continue
                 done += 1

@@ -86,7 +86,48 @@ def sniff(path: str | os.PathLike[str]) -> Sniffed:
     if "xl/workbook.xml" not in names and not any(n.lower() == "xl/workbook.xml" for n in names):
         raise Unreadable("file-not-xlsx", "文件是压缩包，但不是 Excel 工作簿。请提交下发的 .xlsx 模板。")
     has_macros = any(n.lower().endswith("vbaproject.bin") for n in names)
+    _check_prologs(path, infos)
     return Sniffed(path=path, size=st.st_size, names=names, has_macros=has_macros)
+
+
+_PROLOG_BYTES = 4096
+_XML_SUFFIXES = (".xml", ".rels", ".vml")
+
+
+def _check_prologs(path: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse a file whose XML parts declare a DTD or entities (XML bombs, external entities).
+
+    Only the prolog of each part is read (a DOCTYPE must come before the root element);
+    the parsers refuse entity declarations too, this just does it for every part at once.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in infos:
+                if not info.filename.lower().endswith(_XML_SUFFIXES) or info.is_dir():
+                    continue
+                with zf.open(info) as fh:
+                    head = fh.read(_PROLOG_BYTES)
+                root = _first_element(head)
+                prolog = head if root < 0 else head[:root]
+                if b"<!DOCTYPE" in prolog.upper() or b"<!ENTITY" in prolog.upper():
+                    raise Unreadable("file-unsafe-xml", f"文件部件 {info.filename} 含有文档类型或实体声明（可能是恶意构造的文件），已拒绝读取。请提交下发的原始模板。")
+    except Unreadable:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+        raise Unreadable("file-corrupt", f"文件已损坏，无法解压（{exc}）。请重新保存后提交。") from exc
+
+
+def _first_element(head: bytes) -> int:
+    """Offset of the first element start tag (not <?…?>, <!--…--> or <!…>), or -1."""
+    i = 0
+    while True:
+        i = head.find(b"<", i)
+        if i < 0 or i + 1 >= len(head):
+            return -1
+        nxt = head[i + 1:i + 2]
+        if nxt not in (b"?", b"!"):
+            return i
+        i += 1
 
 
 def _check_bounds(infos: list[zipfile.ZipInfo]) -> None:

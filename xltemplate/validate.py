@@ -26,6 +26,7 @@ from .spec import Spec
 from .submission import CellData, Submission
 from .values import Parsed, parse_field, parse_number, parse_text
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|_x00(?:0[0-8BbCcEeFf]|1[0-9A-Fa-f])_")
 _MARKUP = re.compile(r"</?(p|br|div|span|font|b|strong|table|tr|td)\b[^>]*>|&nbsp;|&lt;|&gt;", re.I)
 _NUM_TOLERANCE = Decimal("0.000001")
 
@@ -136,6 +137,9 @@ class _Context:
     def _take(self, c: Cell, parsed: Parsed, label: str, field_id: str, seen: Any) -> Iterator[Finding]:
         """Record a parsed value; yield the normalisation warning or the error."""
         data = self.cell(c)
+        if data is not None and data.formula is not None:
+            yield self.at("input-formula", c, f"“{label}”中填写的是公式（{_short(data.formula)}），无法核实其结果。请直接填写数值或文字，不要使用公式。", field_id, data.formula)
+            return
         if data is not None and data.error:
             yield self.at("value-invalid", c, f"“{label}”显示错误值 {seen}。请填写正确的内容。", field_id, seen)
             return
@@ -168,6 +172,8 @@ class _Context:
             if isinstance(value, str):
                 if f.max_length and len(value) > f.max_length:
                     yield self.at("text-too-long", slot.cell, f"“{f.label}”有 {len(value)} 字，超过 {f.max_length} 字的限制。请精简。", f.id, _short(value))
+                if _CONTROL.search(value):
+                    yield self.at("text-control-chars", slot.cell, f"“{f.label}”含有不可见的控制字符（可能是从其他系统复制的）。请删除后重新输入。", f.id, _short(value))
                 if _MARKUP.search(value):
                     yield self.at("text-markup", slot.cell, f"“{f.label}”含有网页标记（如 <p>），可能是从网页系统复制的。请删除这些标记。", f.id, _short(value))
 
