@@ -8,7 +8,7 @@ prefilled values, passwords and rosters never move a cell.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 from typing import Any, Iterator
@@ -57,15 +57,12 @@ class Cell:
     row: int
     col: int
     name: str
+    a1: str = field(init=False, compare=False)  # "B5"; computed once, read on every file validated
+    ref: str = field(init=False, compare=False)  # "$B$5", for formulas
 
-    @property
-    def a1(self) -> str:
-        return a1(self.row, self.col)
-
-    @property
-    def ref(self) -> str:
-        """Absolute reference, for formulas."""
-        return a1(self.row, self.col, absolute=True)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "a1", a1(self.row, self.col))
+        object.__setattr__(self, "ref", a1(self.row, self.col, absolute=True))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -135,7 +136,7 @@ class Spec:
             for i in c.indicators:
                 yield c, i
 
-    @property
+    @cached_property
     def spec_hash(self) -> str:
         """sha256 of the canonical JSON of the spec's content (not of its YAML text)."""
         canon = json.dumps(self.raw, ensure_ascii=False, sort_keys=True, default=str)

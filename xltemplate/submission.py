@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Only this much of each sheet is read: forms are small, and a sheet padded with
 #: 100,000 rows must not cost 100,000 rows of work.
@@ -18,9 +18,11 @@ MAX_ROWS = 1000
 MAX_COLS = 26
 
 
-@dataclass(frozen=True)
-class CellData:
-    """One non-empty cell: what it shows, and its formula when it holds one."""
+class CellData(NamedTuple):
+    """One non-empty cell: what it shows, and its formula when it holds one.
+
+    A named tuple, not a dataclass: readers make hundreds per file, and this is the cheapest.
+    """
 
     value: Any  # for a formula cell: the cached result the file claims (None when absent)
     formula: str | None = None  # with the leading "="

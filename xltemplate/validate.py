@@ -42,6 +42,42 @@ def validate_path(path: str | Path, templates: TemplateSet | None = None, *, rea
     return validate_submission(sub, templates, today=today)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What validation needs from a spec, computed once per spec rather than once per file."""
+
+    layout: Layout
+    inputs_and_computed: tuple[Cell, ...]
+    computed: tuple[Cell, ...]
+    locked_texts: tuple[tuple[str, str, str], ...]  # (A1, expected text, its normalised form)
+    formulas: dict[str, tuple[str, str]]  # defined name → (formula, normalised)
+    referenced: tuple[Cell, ...]  # every cell the formulas read
+
+
+_PLANS: dict[tuple[str, str, str], _Plan] = {}
+
+
+def _plan(spec: Spec) -> _Plan:
+    key = (spec.id, spec.version, spec.spec_hash)
+    plan = _PLANS.get(key)
+    if plan is None:
+        from .layout import a1
+
+        layout = Layout(spec)
+        referenced = [s.cell for s in layout.fields if not s.field.computed]
+        for r in layout.rows:
+            referenced += [r.name, r.explanation, r.weight, r.score, r.remark]
+        plan = _PLANS[key] = _Plan(
+            layout=layout,
+            inputs_and_computed=tuple(layout.input_cells() + layout.computed_cells()),
+            computed=tuple(layout.computed_cells()),
+            locked_texts=tuple((a1(r, c), text, _norm_text(text)) for (r, c), text in layout.locked_texts().items()),
+            formulas={name: (f, _norm_formula(f)) for name, f in formulas(layout).items()},
+            referenced=tuple(referenced),
+        )
+    return plan
+
+
 def validate_submission(sub: Submission, templates: TemplateSet, *, today: dt.date | None = None) -> FileReport:
     """Validate a read submission against the template its metadata names (or the explicit one)."""
     ident, found = identify(sub, templates)
@@ -50,7 +86,8 @@ def validate_submission(sub: Submission, templates: TemplateSet, *, today: dt.da
     spec = ident.spec
     results = None
     if spec is not None:
-        ctx = _Context(spec, Layout(spec), sub, ident.prefill, today or dt.date.today())
+        plan = _plan(spec)
+        ctx = _Context(spec, plan.layout, sub, ident.prefill, today or dt.date.today(), plan)
         found += ctx.run()
         results = ctx.results
     return FileReport.build(sub, ident, found, results)
@@ -63,6 +100,7 @@ class _Context:
     sub: Submission
     prefill: dict[str, Any]
     today: dt.date
+    plan: _Plan
     clean: dict[str, Any] = field(default_factory=dict)  # defined name → normalised value
     parsed_ok: set[str] = field(default_factory=set)
     results: Results | None = None
@@ -99,21 +137,21 @@ class _Context:
             yield finding("protection-removed", "工作表保护已被撤销。本次已按模板重新核算，但请勿撤销保护或修改锁定内容。", sheet=self.sheet)
 
     def check_names(self) -> Iterator[Finding]:
-        expected = self.layout.input_cells() + self.layout.computed_cells()
-        wrong = [c for c in expected if self.sub.defined_names.get(c.name) != (self.sheet, c.a1)]
+        names, sheet = self.sub.defined_names, self.sheet
+        wrong = [c for c in self.plan.inputs_and_computed if names.get(c.name) != (sheet, c.a1)]
         if wrong:
             shown = "、".join(c.name for c in wrong[:5]) + ("等" if len(wrong) > 5 else "")
             yield finding("defined-name-changed", f"{len(wrong)} 个单元格名称缺失或指向了别处（{shown}），可能插入或删除过行列。请使用下发的原始文件，不要增删行列。",
                           sheet=self.sheet, cell=wrong[0].a1, value=len(wrong))
 
     def check_locked(self) -> Iterator[Finding]:
-        from .layout import a1
-
-        for (row, col), expected in self.layout.locked_texts().items():
-            got = self.sub.value(self.sheet, a1(row, col))
-            if _norm_text(got) != _norm_text(expected):
+        cells = self.sub.cells[self.sheet]
+        for ref, expected, normalised in self.plan.locked_texts:
+            data = cells.get(ref)
+            got = None if data is None else data.value
+            if got != expected and _norm_text(got) != normalised:
                 yield finding("locked-text-changed", f"锁定内容被改动：应为“{_short(expected)}”。请恢复原内容（使用下发的原始文件）。",
-                              sheet=self.sheet, cell=a1(row, col), value=got)
+                              sheet=self.sheet, cell=ref, value=got)
         for r in self.layout.locked_weights():
             got = self.raw(r.weight)
             want = r.spec_weight
@@ -265,16 +303,17 @@ class _Context:
 
     # -- formulas: present, unchanged, and what they claim -----------------------------------
     def check_formulas(self) -> Iterator[Finding]:
-        expected = formulas(self.layout)
-        raw_values = {c.name: self.raw(c) for c in self._referenced_cells()}
+        expected = self.plan.formulas
+        raw_values = {c.name: self.raw(c) for c in self.plan.referenced}
         should_show = evaluate(self.layout, raw_values)  # what a spreadsheet would show for these cells
-        for c in self.layout.computed_cells():
+        for c in self.plan.computed:
             data = self.cell(c)
             if data is None or data.formula is None:
                 seen = None if data is None else data.value
                 yield self.at("formula-overwritten", c, f"该单元格应为自动计算的公式，现被改为固定值“{seen if seen is not None else '空'}”。请恢复公式（使用下发的原始文件），不要手工填写。", c.name, seen)
                 continue
-            if _norm_formula(data.formula) != _norm_formula(expected[c.name]):
+            formula, normalised = expected[c.name]
+            if data.formula != formula and _norm_formula(data.formula) != normalised:
                 yield self.at("formula-changed", c, "该单元格的公式被修改。请恢复原公式（使用下发的原始文件）。", c.name, data.formula)
                 continue
             if data.value is None and should_show[c.name] in ("", None):
@@ -282,16 +321,10 @@ class _Context:
             if data.value is not None and not _same(data.value, should_show[c.name]):
                 yield self.at("cached-value-stale", c, f"文件中显示的值“{data.value}”与按填报内容重算的结果“{_show(should_show[c.name])}”不一致（文件未重新计算或被改动）。已按重算结果处理；请在表格软件中重新计算后保存。", c.name, data.value)
 
-    def _referenced_cells(self) -> list[Cell]:
-        cells = [s.cell for s in self.layout.fields if not s.field.computed]
-        for r in self.layout.rows:
-            cells += [r.name, r.explanation, r.weight, r.score, r.remark]
-        return cells
-
     # -- the figures that count ---------------------------------------------------------------
     def recompute(self) -> Results:
         values = {}
-        for c in self._referenced_cells():
+        for c in self.plan.referenced:
             values[c.name] = self.clean.get(c.name)
         out = evaluate(self.layout, values)
         grade_slot = self.layout.grade_field

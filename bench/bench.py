@@ -1,0 +1,239 @@
+"""Benchmark xltemplate at bureau scale, side by side with the obvious tools, in one run.
+
+    python bench/bench.py                 # 10,000 returns (takes a few minutes: most of it is making them)
+    python bench/bench.py --n 500         # a quick look
+    python bench/bench.py --n 200 --smoke # what CI could run
+
+It generates N realistic returns through the project's own generator (a share of
+them re-saved by LibreOffice when it is installed: those files are larger and
+slower), then measures on the same files:
+
+- ``generate``: 1,000 per-unit workbooks from a roster (``distribute``);
+- read + validate per return (the fast reader, in process);
+- the baselines: ``pandas.read_excel(path, sheet_name=None, engine="openpyxl")``
+  and a python-calamine values-only read of every sheet (the floor);
+- the openpyxl reference reader, for information;
+- ``xltemplate collect`` end to end, roll-up workbook included, with --jobs 1 and 2,
+  and the peak memory of the collecting process and of its workers.
+
+It prints medians, the ratios and the figures against the targets. Nothing is timed
+in the unit tests; this script is where speed is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from xltemplate.generate import generate_workbook  # noqa: E402
+from xltemplate.layout import Layout  # noqa: E402
+from xltemplate.spec import load_spec, templates_dir  # noqa: E402
+
+SPEC_PATH = templates_dir() / "sh-project-self-eval.yaml"
+UNITS = ["上海市{}中心", "上海市{}研究院", "上海市{}管理局", "上海市{}服务站", "上海市{}促进会秘书处"]
+WORDS = ["经济信息", "产品质量", "节能监察", "无线电监测", "工业互联网", "软件评测", "工业设计", "新材料", "生产性服务业", "都市工业"]
+
+
+def _unit(n: int) -> tuple[str, str, Decimal]:
+    rng = random.Random(n)
+    unit = rng.choice(UNITS).format(rng.choice(WORDS)) + f"（{n}）"
+    project = rng.choice(["平台运维", "设备购置", "专项补贴", "课题研究", "培训项目"]) + f"{n}"
+    return unit, project, Decimal(rng.randint(50, 2000) * 10000)
+
+
+def _make_one(args: tuple[int, str, str]) -> str:
+    """Generate return number n into folder (run in a process pool)."""
+    n, folder, ts = args
+    spec = load_spec(SPEC_PATH)
+    layout = Layout(spec)
+    rng = random.Random(1000 + n)
+    unit, project, budget = _unit(n)
+    values: dict = {
+        "fld_implementer": "综合处", "fld_recurring": rng.choice(["是", "否"]), "fld_prev_budget": float(budget),
+        "fld_executed": float(budget * Decimal(rng.randint(850, 1000)) / 1000),
+        "fld_annual_goal": "完成年度主要工作任务，服务对象满意度达到90%以上。" * rng.randint(1, 5),
+        "fld_eval_date": dt.date(2020, 4, 15) + dt.timedelta(days=rng.randint(0, 30)),
+        "fld_achievements": "按计划完成年度主要工作任务；资金使用规范。" * rng.randint(5, 40),
+        "fld_problems": "绩效目标设置有待进一步细化。" * rng.randint(2, 20),
+        "fld_improvements": "加强项目进度管理，按月跟踪。" * rng.randint(2, 20),
+    }
+    for r in layout.rows:
+        if r.indicator is not None:
+            w = r.spec_weight or Decimal(0)
+            values[r.score.name] = float(max(Decimal(0), w - Decimal(rng.randint(0, 4)) / 2)) if w else 0.0
+    if n % 10 == 3:  # some typed as text, as people do
+        values["fld_executed"] = f"{values['fld_executed']:,.2f}"
+    if n % 25 == 7:  # some invalid
+        values["ind_fund_compliance_score"] = 9.0
+    key = f"B{n:05d}"
+    path = Path(folder) / f"{key}.xlsx"
+    generate_workbook(spec, path, prefill={"unit": unit, "project_name": project, "budget": budget}, values=values,
+                      roster_key=key, generated_at=dt.datetime.fromisoformat(ts))
+    return str(path)
+
+
+def make_returns(folder: Path, n: int, lo_share: float, jobs: int) -> tuple[list[Path], int]:
+    folder.mkdir(parents=True, exist_ok=True)
+    ts = "2021-04-30T09:00:00+00:00"
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        paths = [Path(p) for p in pool.map(_make_one, [(i, str(folder), ts) for i in range(n)], chunksize=50)]
+    resaved = 0
+    from xltemplate.soffice import convert, soffice_path
+
+    if soffice_path() and lo_share > 0:
+        chosen = paths[:: max(1, int(1 / lo_share))]
+        with tempfile.TemporaryDirectory() as tmp:
+            for start in range(0, len(chosen), 100):
+                batch = chosen[start:start + 100]
+                outs = convert(batch, Path(tmp))
+                for out, dest in zip(outs, batch):
+                    shutil.move(str(out), dest)
+        resaved = len(chosen)
+    return paths, resaved
+
+
+def write_roster(path: Path, n: int) -> None:
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["编号", "预算单位", "项目名称", "当年预算数（元）"])
+        for i in range(n):
+            unit, project, budget = _unit(i)
+            w.writerow([f"B{i:05d}", unit, project, f"{budget:.2f}"])
+
+
+def per_file(label: str, fn, files: list[Path], repeat: int = 1) -> float:
+    """Median seconds per file of ``fn(path)`` over ``files``."""
+    times = []
+    for _ in range(repeat):
+        for f in files:
+            t = time.perf_counter()
+            fn(f)
+            times.append(time.perf_counter() - t)
+    med = statistics.median(times)
+    print(f"  {label:<44} median {med * 1000:8.3f} ms   (n={len(times)})")
+    return med
+
+
+def run_collect(folder: Path, roster: Path, out: Path, jobs: int) -> dict:
+    """``xltemplate collect`` in a child process; its wall time, and the peak memory of it and its workers."""
+    code = (
+        "import resource, sys, time, json\n"
+        "from click.testing import CliRunner\n"
+        "from xltemplate.cli import main\n"
+        "t = time.perf_counter()\n"
+        f"r = CliRunner().invoke(main, ['collect', {str(folder)!r}, '--roster', {str(roster)!r}, '-o', {str(out)!r}, '--jobs', '{jobs}', '--quiet', '--json'])\n"
+        "wall = time.perf_counter() - t\n"
+        "assert r.exit_code == 0, r.output\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        "print(json.dumps({'wall': wall, 'main_kib': int(hwm), 'worker_kib': kids, 'counts': json.loads(r.output)['counts']}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=10_000, help="returns to collect (default 10,000)")
+    ap.add_argument("--sample", type=int, default=400, help="files timed one by one for the per-file medians")
+    ap.add_argument("--lo-share", type=float, default=0.05, help="share of returns re-saved by LibreOffice")
+    ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temporary one, removed)")
+    ap.add_argument("--smoke", action="store_true", help="small and quick: no targets judged")
+    args = ap.parse_args()
+    jobs = os.cpu_count() or 1
+    work = args.dir or Path(tempfile.mkdtemp(prefix="xlt-bench-"))
+    print(f"xltemplate benchmark: N={args.n}, cores={jobs}, python {sys.version.split()[0]}, work {work}")
+    try:
+        # -- generate 1,000 per-unit workbooks from a roster -------------------------------------
+        from xltemplate.distribute import distribute
+        from xltemplate.roster import read_roster
+
+        spec = load_spec(SPEC_PATH)
+        n_gen = min(1000, args.n) if args.smoke else 1000
+        write_roster(work / "roster-gen.csv", n_gen)
+        t = time.perf_counter()
+        distribute(spec, read_roster(work / "roster-gen.csv", spec), work / "generated")
+        gen_wall = time.perf_counter() - t
+        print(f"generate: {n_gen} per-unit workbooks from a roster in {gen_wall:.1f} s ({gen_wall / n_gen * 1000:.1f} ms each)")
+        shutil.rmtree(work / "generated")
+
+        # -- the returns -----------------------------------------------------------------------------
+        t = time.perf_counter()
+        files, resaved = make_returns(work / "returns", args.n, args.lo_share, jobs)
+        write_roster(work / "roster.csv", args.n)
+        size = sum(f.stat().st_size for f in files) / len(files)
+        print(f"made {len(files)} returns ({resaved} re-saved by LibreOffice), mean {size / 1024:.1f} KiB, in {time.perf_counter() - t:.0f} s")
+
+        # -- per file, same files, same run -------------------------------------------------------------
+        import pandas as pd
+        from python_calamine import CalamineWorkbook
+
+        from xltemplate.identify import TemplateSet
+        from xltemplate.read import read_submission
+        from xltemplate.validate import validate_path
+
+        rng = random.Random(7)
+        sample = rng.sample(files, min(args.sample, len(files)))
+        small = sample[: max(20, len(sample) // 4)]
+        templates = TemplateSet.builtin(spec)
+        validate_path(sample[0], templates)  # warm: imports and the per-spec plan
+
+        def calamine(p: Path) -> None:
+            wb = CalamineWorkbook.from_path(str(p))
+            for name in wb.sheet_names:
+                wb.get_sheet_by_name(name).to_python()
+
+        print("per file:")
+        floor = per_file("python-calamine values-only (floor)", calamine, sample)
+        ours = per_file("xltemplate read + validate (fast reader)", lambda p: validate_path(p, templates), sample)
+        read_only = per_file("  of which read (fast reader)", lambda p: read_submission(p), sample)
+        ref = per_file("xltemplate read (openpyxl reference)", lambda p: read_submission(p, reader="openpyxl"), small)
+        pandas_t = per_file("pandas.read_excel(sheet_name=None, openpyxl)", lambda p: pd.read_excel(p, sheet_name=None, engine="openpyxl"), small)
+        del ref, read_only
+
+        # -- collect end to end ----------------------------------------------------------------------------
+        print("collect (roll-up workbook included):")
+        one = run_collect(work / "returns", work / "roster.csv", work / "rollup-1.xlsx", 1)
+        print(f"  --jobs 1: {one['wall']:6.1f} s   main peak {one['main_kib'] / 1024:6.0f} MB, workers peak {one['worker_kib'] / 1024:5.0f} MB")
+        two = run_collect(work / "returns", work / "roster.csv", work / "rollup-2.xlsx", 2)
+        print(f"  --jobs 2: {two['wall']:6.1f} s   main peak {two['main_kib'] / 1024:6.0f} MB, workers peak {two['worker_kib'] / 1024:5.0f} MB")
+        same = (work / "rollup-1.xlsx").read_bytes() == (work / "rollup-2.xlsx").read_bytes()
+        print(f"  counts {two['counts']}; roll-ups identical across --jobs: {same}")
+
+        print("against the targets:")
+        rows = [
+            ("read + validate ≤ 3× the calamine floor", ours / floor, "×", ours <= 3 * floor),
+            ("read + validate ≥ 8× faster than pandas+openpyxl", pandas_t / ours, "×", pandas_t >= 8 * ours),
+            (f"collect {args.n} with --jobs 2 ≤ 30 s (scaled to 10,000: {two['wall'] * 10_000 / args.n:.1f} s)", two["wall"], "s", two["wall"] * 10_000 / args.n <= 30),
+            ("two jobs ≥ 1.6× faster than one", one["wall"] / two["wall"], "×", one["wall"] / two["wall"] >= 1.6),
+            ("peak memory ≤ 300 MB", max(two["main_kib"], two["worker_kib"]) / 1024, "MB", max(two["main_kib"], two["worker_kib"]) <= 300 * 1024),
+            ("generate 1,000 from a roster ≤ 20 s", gen_wall, "s", gen_wall <= 20),
+        ]
+        for label, value, unit, ok in rows:
+            verdict = "" if args.smoke else ("met" if ok else "NOT MET")
+            print(f"  {label:<62} {value:8.2f} {unit:<2} {verdict}")
+    finally:
+        if args.dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
