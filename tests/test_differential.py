@@ -85,3 +85,36 @@ def test_hostile_corpus_reads_the_same(spec, seed_values, tmp_path_factory) -> N
     root = tmp_path_factory.mktemp("hostile-diff")
     build(spec, seed_values, root, with_engine=soffice_path() is not None)
     check_all(corpus_files(root) + [root / "a folder.xlsx"])
+
+
+def test_the_general_sheet_scan_agrees_too(corpus, monkeypatch) -> None:
+    """The fast reader's fallback for unusual sheets (prefixes, cells without r), forced on every file."""
+    from xltemplate import fastread
+
+    monkeypatch.setattr(fastread, "USE_SPLIT", False)
+    root, _ = corpus
+    check_all(corpus_files(root) + corpus_files(SAMPLES / "returns"))
+
+
+def test_prefixed_and_positionless_sheets(tmp_path, spec, seed_values) -> None:
+    """A sheet written with a namespace prefix and without cell references reads the same as openpyxl."""
+    import re
+    import zipfile
+
+    from xltemplate.generate import generate_workbook
+
+    src = generate_workbook(spec, tmp_path / "plain.xlsx", values=seed_values).path
+    dest = tmp_path / "prefixed.xlsx"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "xl/worksheets/sheet2.xml":  # the guide sheet: prefix every element, drop r on cells
+                text = data.decode("utf-8")
+                text = re.sub(r"<(/?)(?!\?)([A-Za-z])", r"<\1x:\2", text)
+                text = text.replace('xmlns="http://schemas', 'xmlns:x="http://schemas', 1)
+                text = re.sub(r'(<x:c) r="[A-Z]+\d+"', r"\1", text)
+                data = text.encode("utf-8")
+            zout.writestr(info, data)
+    fast, ref = read_both(dest)
+    assert not differences(fast, ref)
+    assert fast["cells"]["填报说明"], "the prefixed sheet was read"

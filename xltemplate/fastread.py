@@ -501,7 +501,7 @@ class _Sheet:
         """
         start = head.find(b"<sheetData")
         if start < 0 or b"<c>" in head:
-            return start < 0  # no cells at all is a fine answer; a bare <c> has no position
+            return False  # a prefixed sheet, or a bare <c> without position: the general scan
         chunks = head[start:].split(b"<c ")
         cells = self.cells
         for chunk in chunks[1:]:
