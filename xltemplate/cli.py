@@ -91,7 +91,9 @@ def describe_cmd(template: Spec, as_json: bool) -> None:
 @click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV or XLSX with a key column (key or 编号) and columns named by field id or label.")
 @click.option("--password", default=None, help="Sheet protection password (a weak lock; see README).")
-def generate_cmd(template: Spec, output: Path, roster: Path | None, password: str | None) -> None:
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="With --roster: worker processes (default: the machine's cores). The files do not depend on it.")
+def generate_cmd(template: Spec, output: Path, roster: Path | None, password: str | None, jobs: int | None) -> None:
     """Write the locked workbook for TEMPLATE (a built-in id or a spec file).
 
     With --roster, write one prefilled workbook per roster row into the folder
@@ -111,7 +113,7 @@ def generate_cmd(template: Spec, output: Path, roster: Path | None, password: st
         if output.suffix.lower() in (".xlsx", ".xlsm"):
             raise click.UsageError("with --roster, -o is a folder, not a workbook")
         rows = read_roster(roster, template)
-        dist = distribute(template, rows, output, password=password)
+        dist = distribute(template, rows, output, password=password, jobs=jobs)
     except XltemplateError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

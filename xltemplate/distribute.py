@@ -39,16 +39,20 @@ def safe_filename(*parts: str) -> str:
 
 
 def distribute(spec: Spec, roster: Roster, outdir: str | Path, *, password: str | None = None,
-               generated_at: dt.datetime | None = None) -> Distribution:
+               generated_at: dt.datetime | None = None, jobs: int | None = None) -> Distribution:
     """Write one workbook per roster row into ``outdir`` and a ``manifest.csv``.
 
     The roster was fully checked when it was read, so nothing is written for a bad one.
+    ``jobs`` worker processes share the writing (default: the machine's cores); each
+    workbook is independent, so the files are the same whatever the number.
     """
+    import os
+
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     stamp = build_time(generated_at)
     used: set[str] = set()
-    files: list[Generated] = []
+    tasks = []
     for row in roster.rows:
         unit, project = _identity(spec, row)
         name = safe_filename(row.key, unit, project)
@@ -56,8 +60,17 @@ def distribute(spec: Spec, roster: Roster, outdir: str | Path, *, password: str 
         while candidate.lower() in used:
             candidate, n = f"{name}_{n}", n + 1
         used.add(candidate.lower())
-        files.append(generate_workbook(spec, outdir / f"{candidate}.xlsx", password=password,
-                                       prefill=row.prefill, roster_key=row.key, generated_at=stamp))
+        tasks.append((spec, outdir / f"{candidate}.xlsx", password, row.prefill, row.key, stamp))
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    if jobs == 1 or len(tasks) < 20:
+        files = [_one(t) for t in tasks]
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            files = list(pool.map(_one, tasks, chunksize=max(1, len(tasks) // (jobs * 8))))
     manifest = outdir / MANIFEST
 
     def write(tmp: Path) -> None:
@@ -70,6 +83,11 @@ def distribute(spec: Spec, roster: Roster, outdir: str | Path, *, password: str 
 
     write_atomic(manifest, write)
     return Distribution(outdir, tuple(files), manifest)
+
+
+def _one(task: tuple) -> Generated:
+    spec, path, password, prefill, key, stamp = task
+    return generate_workbook(spec, path, password=password, prefill=prefill, roster_key=key, generated_at=stamp)
 
 
 def _identity(spec: Spec, row: RosterRow) -> tuple[str, str]:

@@ -35,7 +35,7 @@ def submissions(c: "Collection") -> list[dict[str, Any]]:
         ret = row.counted
         res = ret.report.results if ret else None
         rec: dict[str, Any] = {
-            "key": row.key, "unit": _text(row.field(spec, "unit")), "project": _text(row.field(spec, "project")),
+            "key": row.key, "unit": cell_text(row.field(spec, "unit")), "project": cell_text(row.field(spec, "project")),
             "budget": row.field(spec, "budget"), "executed": row.field(spec, "executed"),
             "execution_rate": res.execution_rate if res else None,
         }
@@ -63,20 +63,20 @@ def scores(c: "Collection") -> list[dict[str, Any]]:
                 continue
             weight, score = ind["weight"], ind["score"]
             lost = (weight or Decimal(0)) - score if isinstance(score, Decimal) else None
-            out.append({"key": row.key, "unit": _text(row.field(c.spec, "unit")), "status": row.status,
-                        "category": names[ind["category"]], "indicator_id": rid, "indicator": _text(ind["name"]),
+            out.append({"key": row.key, "unit": cell_text(row.field(c.spec, "unit")), "status": row.status,
+                        "category": names[ind["category"]], "indicator_id": rid, "indicator": cell_text(ind["name"]),
                         "extra": ind["extra"], "weight": weight, "score": score, "lost": lost})
     return out
 
 
 def findings(c: "Collection") -> list[dict[str, Any]]:
-    unit_of = {row.key: _text(row.field(c.spec, "unit")) for row in c.rows}
+    unit_of = {row.key: cell_text(row.field(c.spec, "unit")) for row in c.rows}
     out = []
     for ret, f in c.all_findings():
         key = ret.report.key
         out.append({"file": Path(ret.path).name, "path": ret.path, "key": key, "unit": unit_of.get(key or "", None),
                     "sheet": f.sheet, "cell": f.cell, "code": f.code, "severity": f.severity,
-                    "title": f.title, "message": f.message, "value": _text(f.value)})
+                    "title": f.title, "message": f.message, "value": cell_text(f.value)})
     return out
 
 
@@ -86,7 +86,7 @@ def missing(c: "Collection") -> list[dict[str, Any]]:
         if row.valid:
             continue
         files = ([row.counted] if row.counted else []) + row.others
-        out.append({"key": row.key, "unit": _text(row.field(c.spec, "unit")), "project": _text(row.field(c.spec, "project")),
+        out.append({"key": row.key, "unit": cell_text(row.field(c.spec, "unit")), "project": cell_text(row.field(c.spec, "project")),
                     "reason": row.missing_reason(), "files": "；".join(Path(r.path).name for r in files) or None})
     return out
 
@@ -113,9 +113,9 @@ def texts(c: "Collection") -> list[dict[str, Any]]:
         res = row.counted.report.results if row.counted else None
         if res is None:
             continue
-        rec = {"key": row.key, "unit": _text(row.field(c.spec, "unit")), "project": _text(row.field(c.spec, "project"))}
+        rec = {"key": row.key, "unit": cell_text(row.field(c.spec, "unit")), "project": cell_text(row.field(c.spec, "project"))}
         for fid in ids:
-            rec[fid] = _strip_markup(_text(res.fields.get(fid)))
+            rec[fid] = _strip_markup(cell_text(res.fields.get(fid)))
         out.append(rec)
     return out
 
@@ -231,7 +231,7 @@ def _dec(v: Any) -> Decimal:
     return v if isinstance(v, Decimal) else Decimal(0)
 
 
-def _text(v: Any) -> str | None:
+def cell_text(v: Any) -> str | None:
     """A value as text for the roll-up: invisible control characters removed."""
     if v is None:
         return None

@@ -35,6 +35,8 @@ class _Writer:
         self.c, self.spec = c, c.spec
         self.wb = xlsxwriter.Workbook(str(path), {
             "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
+            # Rows are written in order and flushed as they go: memory stays flat at 10,000 units.
+            "constant_memory": True,
         })
         wb = self.wb
         base = {"font_name": "宋体", "font_size": 10, "valign": "top", "border": 1}
@@ -72,19 +74,21 @@ class _Writer:
     # -- helpers -------------------------------------------------------------------
     def _put(self, ws: Any, row: int, col: int, value: Any, fmt: Any = None) -> None:
         fmt = fmt or self.f_text
+        kind = type(value)
         if value is None or value == "":
             code = ws.write_blank(row, col, None, fmt)
-        elif isinstance(value, bool):
-            code = ws.write_string(row, col, "是" if value else "否", fmt)
-        elif isinstance(value, (int, float, Decimal)):
+        elif kind is str:
+            if len(value) > 32767:
+                value = value[:32760] + "…"
+            code = ws.write_string(row, col, value, fmt)  # text stays text, whatever it starts with
+        elif kind is Decimal or kind is int or kind is float:
             code = ws.write_number(row, col, float(value), fmt)
-        elif isinstance(value, dt.datetime):
+        elif kind is bool:
+            code = ws.write_string(row, col, "是" if value else "否", fmt)
+        elif kind is dt.datetime:
             code = ws.write_datetime(row, col, value, self.f_date if fmt is self.f_text else fmt)
         else:
-            text = str(value)
-            if len(text) > 32767:
-                text = text[:32760] + "…"
-            code = ws.write_string(row, col, text, fmt)  # text stays text, whatever it starts with
+            code = ws.write_string(row, col, str(value)[:32760], fmt)
         if code is not None and code < 0:
             raise GenerateError(f"XlsxWriter refused a value in {ws.name} row {row + 1} (code {code})")
 
@@ -105,12 +109,19 @@ class _Writer:
         ws.set_footer("&C第 &P 页，共 &N 页")
         return ws
 
-    def _table(self, ws: Any, rows: list[dict[str, Any]], keys: list[str], fmts: dict[str, Any], start: int = 3) -> int:
+    def _table(self, ws: Any, rows: list[dict[str, Any]], keys: list[str], fmts: dict[str, Any], start: int = 3,
+               height: Any = None, header_row: int = 2) -> int:
+        """Write ``rows`` in order (constant memory): ``height(rec)`` sets a row's height first."""
+        put = self._put
+        columns = [(col, k, fmts.get(k)) for col, k in enumerate(keys)]
         for n, rec in enumerate(rows):
-            for col, k in enumerate(keys):
-                self._put(ws, start + n, col, rec.get(k), fmts.get(k))
+            row = start + n
+            if height is not None:
+                ws.set_row(row, height(rec))
+            for col, k, fmt in columns:
+                put(ws, row, col, rec.get(k), rec.get(f"_fmt_{k}", fmt))
         if rows:
-            ws.autofilter(2, 0, start + len(rows) - 1, len(keys) - 1)
+            ws.autofilter(header_row, 0, start + len(rows) - 1, len(keys) - 1)
         return start + len(rows)
 
     # -- sheets ----------------------------------------------------------------------------
@@ -131,12 +142,14 @@ class _Writer:
         keys += ["total", "grade", "status", "errors", "warnings", "file", "saved_at"]
         fmts = {"budget": self.f_money, "executed": self.f_money, "execution_rate": self.f_pct, "total": self.f_num,
                 "file": self.f_wrap, "unit": self.f_wrap, "project": self.f_wrap, "saved_at": self.f_day}
-        end = self._table(ws, rows, keys, fmts)
-        status_col = keys.index("status")
-        for n, rec in enumerate(rows):
-            self._put(ws, 3 + n, status_col, rec["status"], self.f_status[rec["status"]])
+        for rec in rows:
+            rec["_fmt_status"] = self.f_status[rec["status"]]
+
+        def height(rec: dict[str, Any]) -> float:
             lines = max(wrapped_lines(rec["unit"] or "", 22), wrapped_lines(rec["project"] or "", 22), wrapped_lines(rec["file"] or "", 26))
-            ws.set_row(3 + n, 14 * lines + 4)
+            return 14 * lines + 4
+
+        end = self._table(ws, rows, keys, fmts, height=height)
         st = self.stats
         total = [f"合计（有效 {st.valid} 份）", "", "", st.budget, st.executed, st.rate]
         total += [c["mean"] for c in st.categories] + [st.total_mean, "平均", "", "", "", "", ""]
@@ -146,11 +159,59 @@ class _Writer:
         ws.print_area(0, 0, end, len(keys) - 1)
 
     def _scores(self) -> None:
-        headers = ["编号", "预算单位", "状态", "一级指标", "指标", "自定义", "权重", "自评分", "失分"]
-        ws = self._sheet("指标得分", "指标得分明细", "每个计入文件的每个指标一行（含单位自行增加的指标）；失分 = 权重 − 自评分。统计表只用有效提交。",
-                         headers, [10, 30, 8, 12, 36, 7, 8, 8, 8])
-        keys = ["key", "unit", "status", "category", "indicator", "extra", "weight", "score", "lost"]
-        self._table(ws, export.scores(self.c), keys, {"weight": self.f_num, "score": self.f_num, "lost": self.f_num})
+        """Units × indicators: each indicator's score and points lost, the unit's own indicators at the end."""
+        spec = self.spec
+        inds = [(cat, ind) for cat in spec.categories for ind in cat.indicators]
+        ws = self.wb.add_worksheet("指标得分")
+        ws.write_string(0, 0, "指标得分明细", self.f_title)
+        ws.write_string(1, 0, "每个计入文件一行；每个指标两列：自评分和失分（权重 − 自评分），权重为空（不适用）的指标空白。"
+                              "单位自行增加的指标列在最后。统计表只用有效提交。", self.f_note)
+        fixed = ["编号", "预算单位", "状态"]
+        for col, (h, w) in enumerate(zip(fixed, [10, 24, 8])):
+            ws.merge_range(2, col, 3, col, h, self.f_head)
+            ws.set_column(col, col, w)
+        for n, (cat, ind) in enumerate(inds):
+            col = len(fixed) + 2 * n
+            ws.merge_range(2, col, 2, col + 1, f"{ind.name}（{cat.name}）", self.f_head)
+            ws.set_column(col, col + 1, 7)
+        extra_col = len(fixed) + 2 * len(inds)
+        ws.merge_range(2, extra_col, 3, extra_col, "自定义指标（自评分/权重）", self.f_head)
+        ws.set_column(extra_col, extra_col, 40)
+        ws.set_row(2, 54)
+        for n in range(len(inds)):
+            col = len(fixed) + 2 * n
+            ws.write_string(3, col, "得分", self.f_head)
+            ws.write_string(3, col + 1, "失分", self.f_head)
+        ws.freeze_panes(4, 3)
+        ws.set_landscape()
+        ws.set_paper(9)
+        ws.fit_to_pages(1, 0)
+        ws.repeat_rows(2, 3)
+        row = 4
+        put = self._put
+        for r in self.c.rows:
+            res = r.counted.report.results if r.counted else None
+            if res is None:
+                continue
+            put(ws, row, 0, r.key)
+            put(ws, row, 1, export.cell_text(r.field(spec, "unit")))
+            put(ws, row, 2, r.status, self.f_status[r.status])
+            for n, (cat, ind) in enumerate(inds):
+                got = res.indicators[ind.id]
+                weight, score = got["weight"], got["score"]
+                col = len(fixed) + 2 * n
+                if weight:
+                    put(ws, row, col, score, self.f_num)
+                    put(ws, row, col + 1, (weight - score) if isinstance(score, Decimal) else None, self.f_num)
+                else:
+                    put(ws, row, col, None, self.f_num)
+                    put(ws, row, col + 1, None, self.f_num)
+            extras = [f"{export.cell_text(x['name'])}：{export.csv_cell(x['score'])}/{export.csv_cell(x['weight'])}"
+                      for x in res.indicators.values() if x["extra"] and x["name"]]
+            put(ws, row, extra_col, "；".join(extras) or None, self.f_wrap)
+            row += 1
+        if row > 4:
+            ws.autofilter(3, 0, row - 1, extra_col)
 
     def _statistics(self) -> None:
         st, wb = self.stats, self.wb
@@ -235,9 +296,8 @@ class _Writer:
         for r in rows:
             r["severity_zh"] = "错误" if r["severity"] == "error" else "警告"
         keys = ["file", "key", "unit", "sheet", "cell", "code", "severity_zh", "message", "value"]
-        self._table(ws, rows, keys, {"message": self.f_wrap, "file": self.f_wrap, "value": self.f_wrap})
-        for n, r in enumerate(rows):
-            ws.set_row(3 + n, 13 * max(wrapped_lines(r["message"], 60), 1) + 4)
+        self._table(ws, rows, keys, {"message": self.f_wrap, "file": self.f_wrap, "value": self.f_wrap},
+                    height=lambda r: 13 * max(wrapped_lines(r["message"], 60), 1) + 4)
 
     def _missing(self) -> None:
         unmatched = self.c.counts()["unmatched"]
@@ -251,10 +311,8 @@ class _Writer:
         ws = self._sheet("文字材料", "文字材料", "各单位填报的文字内容（已去除网页标记）。", ["编号", "预算单位", "项目名称"] + labels,
                          [10, 20, 20] + [60] * len(ids))
         rows = export.texts(self.c)
-        self._table(ws, rows, ["key", "unit", "project"] + ids, {i: self.f_wrap for i in ids} | {"unit": self.f_wrap, "project": self.f_wrap})
-        for n, r in enumerate(rows):
-            lines = max([wrapped_lines(r.get(i) or "", 60) for i in ids] + [1])
-            ws.set_row(3 + n, min(409, 13 * lines + 4))
+        self._table(ws, rows, ["key", "unit", "project"] + ids, {i: self.f_wrap for i in ids} | {"unit": self.f_wrap, "project": self.f_wrap},
+                    height=lambda r: min(409, 13 * max([wrapped_lines(r.get(i) or "", 60) for i in ids] + [1]) + 4))
 
     def _files(self) -> None:
         headers = ["文件", "编号", "状态", "处理", "替代它的文件", "错误数", "警告数", "保存时间", "保存程序", "SHA-256", "路径"]
