@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zipfile
+import zlib
 from typing import Any, Callable
 from xml.parsers import expat
 
@@ -68,8 +69,8 @@ def _parse(data: bytes, start: Callable[..., None] | None, end: Callable[..., No
         return
     except _UnsafeXML as exc:
         raise Unreadable("file-unsafe-xml", f"文件部件 {part} 含有实体或文档类型声明（可能是恶意构造的文件），已拒绝读取。请提交下发的原始模板。") from exc
-    except expat.ExpatError as exc:
-        raise Unreadable("file-corrupt", f"文件部件 {part} 的内容已损坏（{exc}）。请重新保存后提交。") from exc
+    except (expat.ExpatError, LookupError, ValueError, UnicodeError) as exc:  # ValueError: an encoding expat cannot take
+        raise Unreadable("file-corrupt", f"文件部件 {part} 的内容已损坏（{str(exc)[:120]}）。请重新保存后提交。") from exc
 
 
 _LOCAL: dict[str, str] = {}
@@ -81,6 +82,55 @@ def _local(tag: str) -> str:
     if local is None:
         local = _LOCAL[tag] = tag.rsplit(_SEP, 1)[-1]
     return local
+
+
+_DECL = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["'][^>]*\?>""")
+
+
+def _as_utf8(data: bytes, part: str) -> bytes:
+    """The part as UTF-8, whatever encoding it declares: the scanners below work on UTF-8 bytes.
+
+    Nearly every part already is UTF-8 and is returned untouched; a UTF-16 or Latin-1 part is
+    re-encoded (its declaration rewritten), as an XML parser would have decoded it.
+    """
+    if data[:3] == b"\xef\xbb\xbf":
+        data = data[3:]
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        encoding = "utf-16"
+    else:
+        m = _DECL.match(data[:200])
+        if m is None:
+            return data
+        encoding = m.group(1).decode("ascii").lower()
+        if encoding in ("utf-8", "utf8"):
+            return data
+    try:
+        text = data.decode(encoding)
+    except (LookupError, UnicodeError) as exc:
+        raise Unreadable("file-corrupt", f"文件部件 {part} 的字符编码无法识别（{str(exc)[:80]}）。请重新保存后提交。") from exc
+    text = re.sub(r"""^\s*<\?xml[^>]*\?>""", '<?xml version="1.0" encoding="UTF-8"?>', text, count=1)
+    return text.encode("utf-8")
+
+
+_NOISE = re.compile(rb"<!--.*?-->|<\?.*?\?>|<!\[CDATA\[(.*?)\]\]>", re.S)
+
+
+def _quiet(data: bytes) -> bytes:
+    """Comments and processing instructions removed, CDATA turned into escaped text.
+
+    Run only when a part holds any of them (rare), so that the split and regular-expression
+    scans, which assume element markup only, never read markup inside a comment or CDATA.
+    """
+    def repl(m: re.Match[bytes]) -> bytes:
+        if m.group(1) is not None:
+            return m.group(1).replace(b"&", b"&amp;").replace(b"<", b"&lt;").replace(b">", b"&gt;")
+        return b""
+
+    return _NOISE.sub(repl, data)
+
+
+def _needs_quiet(data: bytes) -> bool:
+    return b"<!--" in data or b"<![CDATA[" in data or data.find(b"<?", 5) >= 0
 
 
 class _Zip:
@@ -97,11 +147,11 @@ class _Zip:
         try:
             with self.zf.open(real) as fh:
                 data = fh.read(_MAX_PART + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib.error, RuntimeError) as exc:
             raise Unreadable("file-corrupt", f"文件部件 {name} 无法解压（{exc}）。请重新保存后提交。") from exc
         if len(data) > _MAX_PART:
             raise Unreadable("file-too-large", f"文件部件 {name} 超过 {_MAX_PART // (1024 * 1024)} MB，超过上限。")
-        return data
+        return _as_utf8(data, name)
 
 
 def read_fast(sniffed: Sniffed) -> Submission:
@@ -110,7 +160,7 @@ def read_fast(sniffed: Sniffed) -> Submission:
     sub = Submission(path=str(path), sha256=sha256_file(path), size=sniffed.size, has_macros=sniffed.has_macros)
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
         raise Unreadable("file-corrupt", f"文件已损坏或不完整（{exc}）。请重新保存后提交。") from exc
     with zf:
         z = _Zip(zf)
@@ -119,7 +169,10 @@ def read_fast(sniffed: Sniffed) -> Submission:
         strings = _shared_strings(z.read(rels.get("__sharedStrings__", "xl/sharedStrings.xml")))
         dates, timedeltas = _memo(_date_styles, z.read(rels.get("__styles__", "xl/styles.xml")))
         sub.saved_at, _ = _core(z.read("docProps/core.xml"))
-        sub.application = _app(z.read("docProps/app.xml"))
+        try:
+            sub.application = _app(z.read("docProps/app.xml"))
+        except Unreadable:  # only says which program saved the file; openpyxl never reads it
+            sub.application = None
         sub.properties = _custom(z.read("docProps/custom.xml"))
         sub.defined_names = wb["names"]
         epoch = dt.datetime(1904, 1, 1) if wb["date1904"] else dt.datetime(1899, 12, 30)
@@ -280,6 +333,8 @@ def _shared_strings(data: bytes | None) -> list[str]:
     if not data:
         return []
     _check_wellformed(data, "xl/sharedStrings.xml")
+    if _needs_quiet(data):
+        data = _quiet(data)
     strings = []
     for m in _SI.finditer(data):
         body = m.group(1) or b""
@@ -489,6 +544,8 @@ class _Sheet:
     def parse(self, data: bytes, part: str) -> None:
         head, self.protected = _sheet_head(data)
         _check_wellformed(head, part, final=head is data)
+        if _needs_quiet(head):
+            head = _quiet(head)
         if USE_SPLIT and self._parse_split(head):
             return
         self.cells.clear()
@@ -629,12 +686,15 @@ class _Sheet:
         kind = attrs.get(b"t")
         if kind == b"shared":
             si = (attrs.get(b"si") or b"").decode("ascii", "replace")
-            if si in self.shared:
-                return self.shared[si].translate_formula(coord)
-            if formula != "=":
-                from openpyxl.formula.translate import Translator
+            try:
+                if si in self.shared:
+                    return self.shared[si].translate_formula(coord)
+                if formula != "=":
+                    from openpyxl.formula.translate import Translator
 
-                self.shared[si] = Translator(formula, coord)
+                    self.shared[si] = Translator(formula, coord)
+            except Exception as exc:  # openpyxl's tokenizer raises several kinds on a mangled formula
+                raise Unreadable("file-corrupt", f"单元格 {coord} 的共享公式已损坏（{type(exc).__name__}）。请重新保存后提交。") from exc
         elif kind == b"dataTable":
             return "="
         return formula

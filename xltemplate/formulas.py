@@ -13,6 +13,7 @@ COUNTA, ROUND) are used, so Excel, WPS and LibreOffice all evaluate them.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from decimal import Decimal
 from typing import Any, Mapping
 
@@ -115,8 +116,21 @@ def formulas(layout: Layout) -> dict[str, str]:
 
 
 def is_number(v: Any) -> bool:
-    """Excel's ISNUMBER: numbers and dates, never text or booleans."""
-    return isinstance(v, (int, float, Decimal, dt.date, dt.datetime)) and not isinstance(v, bool)
+    """Excel's ISNUMBER: numbers and dates, never text or booleans (nor infinities, which no cell can hold)."""
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, float):
+        return math.isfinite(v)
+    if isinstance(v, Decimal):
+        return v.is_finite()
+    return isinstance(v, (int, dt.date, dt.datetime))
+
+
+def round2(d: Decimal) -> Decimal:
+    """ROUND(x, 2) for any finite Decimal (the default context cannot quantize past 28 digits)."""
+    if d.is_finite() and d.adjusted() > 20:
+        return d
+    return round(d, 2)
 
 
 def as_decimal(v: Any) -> Decimal:
@@ -179,15 +193,15 @@ def evaluate(layout: Layout, values: Mapping[str, Any]) -> dict[str, Any]:
             s_sum += _n(s)
             any_score = any_score or is_number(s)
         out[c.weight.name], out[c.score.name] = w_sum, s_sum
-        out[c.check.name] = "" if round(w_sum, 2) == c.category.points else weight_sum_message(c.category.points)
+        out[c.check.name] = "" if round2(w_sum) == c.category.points else weight_sum_message(c.category.points)
         total_w += w_sum
         total_s += s_sum
     out["total_weight"], out["total_score"] = total_w, total_s
-    out["total_check"] = "" if round(total_w, 2) == layout.spec.total else weight_sum_message(layout.spec.total)
+    out["total_check"] = "" if round2(total_w) == layout.spec.total else weight_sum_message(layout.spec.total)
     for slot in layout.fields:
         f = slot.field
         if f.compute == "grade":
-            out[slot.cell.name] = layout.spec.grade_for(round(total_s, 2)) if any_score else ""
+            out[slot.cell.name] = layout.spec.grade_for(round2(total_s)) if any_score else ""
         elif f.compute == "ratio":
             num = values.get(layout.field(f.operands[0]).cell.name)
             den = values.get(layout.field(f.operands[1]).cell.name)

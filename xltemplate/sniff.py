@@ -80,7 +80,7 @@ def sniff(path: str | os.PathLike[str]) -> Sniffed:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
         raise Unreadable("file-corrupt", f"文件已损坏或不完整（{exc}）。请重新保存后提交。") from exc
     _check_bounds(infos)
     names = tuple(i.filename for i in infos)

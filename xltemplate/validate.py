@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .findings import Finding, finding
-from .formulas import evaluate, formulas, is_number, plain_number
+from .formulas import as_decimal, evaluate, formulas, is_number, plain_number
 from .identify import TemplateSet, identify
 from .layout import Cell, Layout, RowSlot
 from .read import read_submission
@@ -155,7 +155,8 @@ class _Context:
         for r in self.layout.locked_weights():
             got = self.raw(r.weight)
             want = r.spec_weight
-            same = (got is None or got == "") if want is None else (is_number(got) and Decimal(str(got)) == want)
+            numeric = isinstance(got, (int, float, Decimal)) and is_number(got)
+            same = (got is None or got == "") if want is None else (numeric and as_decimal(got) == want)
             if not same:
                 shown = "空（不适用）" if want is None else f"{want}"
                 yield self.at("weight-changed", r.weight, f"“{r.indicator.name}”的权重是固定的，应为{shown}。请恢复原权重。", r.id, got)

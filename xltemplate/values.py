@@ -9,6 +9,7 @@ is never turned into 0.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -63,9 +64,18 @@ def clean_text(raw: str) -> str:
     return text
 
 
+#: Beyond this magnitude a figure is not a score or an amount of money but damage or mischief;
+#: refusing it also keeps every later format and sum small.
+MAX_MAGNITUDE = 15  # digits before the decimal point (10^15: a thousand trillion)
+
+
+def _bounded(d: Decimal) -> bool:
+    return d.is_finite() and (d == 0 or -MAX_MAGNITUDE <= d.adjusted() <= MAX_MAGNITUDE)
+
+
 def _to_decimal(v: int | float | Decimal) -> Decimal | None:
     d = Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
-    return d if d.is_finite() else None
+    return d if _bounded(d) else None
 
 
 def parse_number(raw: Any, kind: str = "number") -> Parsed:
@@ -79,7 +89,7 @@ def parse_number(raw: Any, kind: str = "number") -> Parsed:
         return Parsed(error=f"“{'TRUE' if raw else 'FALSE'}”不是数字")
     if isinstance(raw, (int, float, Decimal)):
         d = _to_decimal(raw)
-        return Parsed(d) if d is not None else Parsed(error=f"“{raw}”不是有效数字")
+        return Parsed(d) if d is not None else Parsed(error=f"“{_clip(str(raw))}”不是有效数字或数值过大")
     if isinstance(raw, (dt.date, dt.datetime)):
         return Parsed(error=f"这里应填数字，不是日期（{raw:%Y-%m-%d}）")
     if not isinstance(raw, str):
@@ -110,8 +120,8 @@ def parse_number(raw: Any, kind: str = "number") -> Parsed:
         d = Decimal(text)
     except InvalidOperation:
         return Parsed(error=f"“{original}”不是数字")
-    if not d.is_finite():
-        return Parsed(error=f"“{original}”不是有效数字")
+    if not _bounded(d):
+        return Parsed(error=f"“{_clip(original)}”不是有效数字或数值过大")
     if percent:
         if kind != "percent":
             return Parsed(error=f"“{original}”是百分数，这里应填{_kind_name(kind)}")
@@ -119,6 +129,10 @@ def parse_number(raw: Any, kind: str = "number") -> Parsed:
     elif kind == "percent":
         return Parsed(error=f"“{original}”没有百分号，无法确定是{text}%还是{text}倍；请填写如 99.71%")
     return Parsed(d, note=f"文本“{original}”按数字 {_show(d, kind)} 读取")
+
+
+def _clip(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[:n] + "…"
 
 
 def _kind_name(kind: str) -> str:
@@ -145,7 +159,12 @@ def parse_date(raw: Any) -> Parsed:
     if isinstance(raw, bool):
         return Parsed(error="这里应填日期")
     if isinstance(raw, (int, float, Decimal)):
-        num = float(raw)
+        try:
+            num = float(raw)
+        except (OverflowError, ValueError):
+            return Parsed(error=f"“{_clip(str(raw))}”不是日期")
+        if not math.isfinite(num):
+            return Parsed(error=f"“{_clip(str(raw))}”不是日期")
         if float(num).is_integer() and 19000101 <= num <= 21001231:
             return _ymd(str(int(num)), str(raw))
         if 1 <= num < 2958466 and float(num).is_integer():
