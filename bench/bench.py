@@ -157,6 +157,7 @@ def main() -> None:
     ap.add_argument("--lo-share", type=float, default=0.05, help="share of returns re-saved by LibreOffice")
     ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temporary one, removed)")
     ap.add_argument("--smoke", action="store_true", help="small and quick: no targets judged")
+    ap.add_argument("--reuse", action="store_true", help="with --dir: keep the returns made by an earlier run")
     args = ap.parse_args()
     jobs = os.cpu_count() or 1
     work = args.dir or Path(tempfile.mkdtemp(prefix="xlt-bench-"))
@@ -177,10 +178,15 @@ def main() -> None:
 
         # -- the returns -----------------------------------------------------------------------------
         t = time.perf_counter()
-        files, resaved = make_returns(work / "returns", args.n, args.lo_share, jobs)
+        if args.reuse and (work / "returns").is_dir():
+            files = sorted((work / "returns").glob("*.xlsx"))[: args.n]
+            resaved = -1  # unknown: made by an earlier run
+        else:
+            files, resaved = make_returns(work / "returns", args.n, args.lo_share, jobs)
         write_roster(work / "roster.csv", args.n)
         size = sum(f.stat().st_size for f in files) / len(files)
-        print(f"made {len(files)} returns ({resaved} re-saved by LibreOffice), mean {size / 1024:.1f} KiB, in {time.perf_counter() - t:.0f} s")
+        made = "reused from an earlier run" if resaved < 0 else f"{resaved} re-saved by LibreOffice"
+        print(f"made {len(files)} returns ({made}), mean {size / 1024:.1f} KiB, in {time.perf_counter() - t:.0f} s")
 
         # -- per file, same files, same run -------------------------------------------------------------
         import pandas as pd

@@ -102,6 +102,7 @@ class _Context:
     today: dt.date
     plan: _Plan
     clean: dict[str, Any] = field(default_factory=dict)  # defined name → normalised value
+    sheet_cells: dict[str, CellData] = field(default_factory=dict)  # the form sheet's cells, by A1
     parsed_ok: set[str] = field(default_factory=set)
     results: Results | None = None
 
@@ -110,11 +111,11 @@ class _Context:
         return self.spec.sheet
 
     def cell(self, c: Cell) -> CellData | None:
-        return self.sub.cell(self.sheet, c.a1)
+        return self.sheet_cells.get(c.a1)
 
     def raw(self, c: Cell) -> Any:
-        data = self.cell(c)
-        return None if data is None else data.value
+        data = self.sheet_cells.get(c.a1)
+        return None if data is None else data[0]
 
     def at(self, code: str, c: Cell, message: str, field_id: str | None = None, value: Any = None) -> Finding:
         return finding(code, message, sheet=self.sheet, cell=c.a1, field=field_id, value=value)
@@ -124,6 +125,7 @@ class _Context:
         if self.sheet not in self.sub.cells:
             present = "、".join(s for s, state in self.sub.sheets.items() if state == "visible") or "无"
             return [finding("form-sheet-missing", f"找不到填报工作表“{self.sheet}”（现有工作表：{present}）。请不要删除或重命名工作表，使用下发的原始文件填写。", sheet=self.sheet)]
+        self.sheet_cells = self.sub.cells[self.sheet]
         out: list[Finding] = []
         for check in (self.check_protection, self.check_names, self.check_locked, self.check_prefill,
                       self.check_fields, self.check_rows, self.check_sums, self.check_rules, self.check_formulas):
