@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import openpyxl
-import yaml
 
 from xltemplate.generate import generate_workbook
 from xltemplate.layout import META_SHEET, Layout

@@ -205,7 +205,6 @@ def build(spec: Spec, seed: dict, root: Path, with_engine: bool) -> list[Hostile
     add("meta-sheet-deleted.xlsx", "invalid", "meta-missing")
     rewrite(good, root / "names-deleted.xlsx", sub_part("xl/workbook.xml", r"<definedNames>.*</definedNames>", ""))
     add("names-deleted.xlsx", "valid", "defined-name-changed")
-    total = layout.total_score.ref
     rewrite(good, root / "name-points-elsewhere.xlsx",
             sub_part("xl/workbook.xml", r"(<definedName name=\"total_score\">[^<]*!)\$E\$\d+", r"\g<1>$A$1"))
     add("name-points-elsewhere.xlsx", "valid", "defined-name-changed")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-import pytest
 
 from xltemplate.read import read_submission
 from xltemplate.sniff import Unreadable

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from openpyxl.utils import range_boundaries
 
 from xltemplate.formulas import evaluate
 from xltemplate.generate import generate_workbook

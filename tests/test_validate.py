@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from tests.corpus import TODAY, Case
 from xltemplate.cli import main
 from xltemplate.identify import TemplateSet
 from xltemplate.report import Report
-from xltemplate.spec import Spec, resolve_template
+from xltemplate.spec import resolve_template
 from xltemplate.validate import validate_path, validate_paths
 
 

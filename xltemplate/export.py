@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .fsutil import write_atomic
 
 if TYPE_CHECKING:
-    from .collect import Collection, Row
+    from .collect import Collection
 
 _TAGS = re.compile(r"<[^>]{0,200}>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|_x00(?:0[0-8BbCcEeFf]|1[0-9A-Fa-f])_")

@@ -17,7 +17,7 @@ import math
 from decimal import Decimal
 from typing import Any, Mapping
 
-from .layout import CategorySlot, Cell, FieldSlot, Layout, RowSlot
+from .layout import CategorySlot, FieldSlot, Layout, RowSlot
 
 # Messages shown in the 校验 column: short, in Chinese, saying what to fix.
 MSG_WEIGHT_NOT_NUMBER = "权重须为数字"

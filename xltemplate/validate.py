@@ -20,7 +20,7 @@ from .formulas import as_decimal, evaluate, formulas, is_number, plain_number
 from .identify import TemplateSet, identify
 from .layout import Cell, Layout, RowSlot
 from .read import read_submission
-from .report import FileReport, Results
+from .report import FileReport, Report, Results
 from .sniff import Unreadable
 from .spec import Spec
 from .submission import CellData, Submission
@@ -385,14 +385,13 @@ def _short(text: Any, n: int = 40) -> str:
 
 def validate_paths(paths: list[str | Path], templates: TemplateSet | None = None, *, reader: str = "fast",
                    today: dt.date | None = None, jobs: int | None = None,
-                   progress: Any = None) -> "Report":
+                   progress: Any = None) -> Report:
     """Validate every file under ``paths``; every input is in the report, as a file or as skipped.
 
     ``jobs=None`` validates in this process; a number runs that many isolated worker
     processes with the per-file memory and time bounds (the CLI always does).
     """
     from .inputs import discover
-    from .report import Report
 
     templates = templates or TemplateSet.builtin()
     found = discover(list(paths))
