@@ -626,6 +626,20 @@ class _Sheet:
                 cells[coord] = data_cell
 
     def _cell(self, coord: str, cattrs: bytes, body: bytes) -> CellData | None:
+        if body[:3] == b"<v>" and body[-4:] == b"</v>" and b"<" not in body[3:-4]:
+            # the usual shapes, without a regular expression: a shared string or a plain number
+            if cattrs.endswith(b' t="s"'):
+                try:
+                    return CellData(self.strings[int(body[3:-4])])
+                except (ValueError, IndexError) as exc:
+                    raise Unreadable("file-corrupt", f"单元格 {coord} 引用了不存在的共享字符串。请重新保存后提交。") from exc
+            if b"t=" not in cattrs and not self.dates:
+                raw = body[3:-4].decode("ascii", "replace")
+                try:
+                    value = float(raw) if ("." in raw or "E" in raw or "e" in raw) else int(raw)
+                except ValueError as exc:
+                    raise Unreadable("file-corrupt", f"单元格 {coord} 的数值已损坏（{raw[:20]}）。请重新保存后提交。") from exc
+                return CellData(value)
         tm = _T_ATTR.search(cattrs)
         t = tm.group(1) if tm else b"n"
         bm = _BODY.match(body)
