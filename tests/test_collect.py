@@ -230,3 +230,16 @@ def test_library_tables(spec) -> None:
     assert list(t) == ["submissions", "scores", "findings", "missing", "files"]
     assert len(t["submissions"]) == 20 and t["submissions"].loc[0, "total"] == 96
     assert sorted(t["missing"]["key"]) == ["SH007", "SH009", "SH013", "SH016", "SH019"]
+
+
+def test_jobs_do_not_change_the_results(run: dict, tmp_path: Path) -> None:
+    outs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"rollup-{jobs}.xlsx"
+        result = cli("collect", str(RETURNS), "--roster", str(SAMPLES / "roster.csv"), "-o", str(out), "--quiet", "--jobs", jobs)
+        assert result.exit_code == 0, result.output
+        outs.append(sha256_file(out))
+    assert outs[0] == outs[1] == sha256_file(run["dir"] / "rollup.xlsx")
+    one = json.loads(cli("validate", "--json", "--jobs", "1", str(RETURNS)).output)
+    two = json.loads(cli("validate", "--json", "--jobs", "2", str(RETURNS)).output)
+    assert one == two and one["summary"]["files"] == 20
