@@ -243,3 +243,17 @@ def test_jobs_do_not_change_the_results(run: dict, tmp_path: Path) -> None:
     one = json.loads(cli("validate", "--json", "--jobs", "1", str(RETURNS)).output)
     two = json.loads(cli("validate", "--json", "--jobs", "2", str(RETURNS)).output)
     assert one == two and one["summary"]["files"] == 20
+
+
+def test_units_by_indicators_matrix(run: dict) -> None:
+    ws = run["wb"]["指标得分"]
+    headers = [c.value for c in ws[3]]
+    assert headers[:4] == ["编号", "预算单位", "状态", "资金使用的合规性（投入与管理）"]
+    assert [c.value for c in ws[4]][3:5] == ["得分", "失分"]
+    rows = {r[0]: r for r in ws.iter_rows(min_row=5, values_only=True)}
+    seed = rows["SH001"]
+    col = headers.index("绩效目标合理性（投入与管理）")
+    assert (seed[col], seed[col + 1]) == (7, 1)  # weight 8, scored 7: one point lost
+    na = headers.index("财政投入乘数（产出目标）")
+    assert (seed[na], seed[na + 1]) == (None, None)  # not applicable: blank
+    assert "SH016" not in rows  # nothing returned, nothing to show

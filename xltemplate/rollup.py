@@ -167,21 +167,25 @@ class _Writer:
         ws.write_string(1, 0, "每个计入文件一行；每个指标两列：自评分和失分（权重 − 自评分），权重为空（不适用）的指标空白。"
                               "单位自行增加的指标列在最后。统计表只用有效提交。", self.f_note)
         fixed = ["编号", "预算单位", "状态"]
+        extra_col = len(fixed) + 2 * len(inds)
+        # constant-memory mode flushes a row once the next one is touched: row 2 first, whole, then row 3
+        ws.set_row(2, 54)
         for col, (h, w) in enumerate(zip(fixed, [10, 24, 8])):
-            ws.merge_range(2, col, 3, col, h, self.f_head)
+            ws.write_string(2, col, h, self.f_head)
             ws.set_column(col, col, w)
         for n, (cat, ind) in enumerate(inds):
             col = len(fixed) + 2 * n
             ws.merge_range(2, col, 2, col + 1, f"{ind.name}（{cat.name}）", self.f_head)
             ws.set_column(col, col + 1, 7)
-        extra_col = len(fixed) + 2 * len(inds)
-        ws.merge_range(2, extra_col, 3, extra_col, "自定义指标（自评分/权重）", self.f_head)
+        ws.write_string(2, extra_col, "自定义指标（自评分/权重）", self.f_head)
         ws.set_column(extra_col, extra_col, 40)
-        ws.set_row(2, 54)
+        for col in range(len(fixed)):
+            ws.write_blank(3, col, None, self.f_head)
         for n in range(len(inds)):
             col = len(fixed) + 2 * n
             ws.write_string(3, col, "得分", self.f_head)
             ws.write_string(3, col + 1, "失分", self.f_head)
+        ws.write_blank(3, extra_col, None, self.f_head)
         ws.freeze_panes(4, 3)
         ws.set_landscape()
         ws.set_paper(9)
