@@ -257,3 +257,9 @@ def test_units_by_indicators_matrix(run: dict) -> None:
     na = headers.index("财政投入乘数（产出目标）")
     assert (seed[na], seed[na + 1]) == (None, None)  # not applicable: blank
     assert "SH016" not in rows  # nothing returned, nothing to show
+
+
+def test_rows_sort_as_people_read_keys() -> None:
+    from xltemplate.collect import natural_key
+
+    assert sorted(["SH10", "SH2", "1000", "999", "SH1"], key=natural_key) == ["999", "1000", "SH1", "SH2", "SH10"]

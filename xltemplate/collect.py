@@ -200,7 +200,14 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return]) -> list[Row
             continue
         row = rows.setdefault(key, Row(key=key, roster=None))
         _choose(row, group)
-    return [rows[k] for k in sorted(rows)]
+    return [rows[k] for k in sorted(rows, key=natural_key)]
+
+
+def natural_key(key: str) -> tuple[Any, ...]:
+    """Sort keys as people read them: SH2 before SH10, 999 before 1000."""
+    import re
+
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", key))
 
 
 def _choose(row: Row, group: list[Return]) -> None:
