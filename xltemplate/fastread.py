@@ -20,7 +20,7 @@ from xml.parsers import expat
 from .fsutil import sha256_file
 from .layout import META_SHEET
 from .sniff import Sniffed, Unreadable
-from .submission import MAX_COLS, MAX_ROWS, CellData, Submission
+from .submission import MAX_COLS, MAX_ROWS, CellData, Submission, meta_text
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -305,7 +305,7 @@ _T = re.compile(rb"<(?:[\w.-]+:)?t\b[^>]*?(?:/>|>(.*?)</(?:[\w.-]+:)?t>)", re.S)
 _SIMPLE_SI = re.compile(rb"<t(?:\s[^>]*)?>([^<]*)</t>|<t\s*/>", re.S)
 
 
-def _xml_text(raw: bytes) -> str:
+def _xmlmeta_text(raw: bytes) -> str:
     """Element text as an XML parser gives it: entities and character references resolved, CDATA opened."""
     text = raw.decode("utf-8")
     if "<![CDATA[" in text:
@@ -341,11 +341,11 @@ def _shared_strings(data: bytes | None) -> list[str]:
         sm = _SIMPLE_SI.fullmatch(body)
         if sm is not None:  # the common case: one plain <t>
             text = sm.group(1) or b""
-            value = text.decode("utf-8") if b"&" not in text and b"\r" not in text and b"<" not in text else _xml_text(text)
+            value = text.decode("utf-8") if b"&" not in text and b"\r" not in text and b"<" not in text else _xmlmeta_text(text)
         else:
             if b"rPh" in body:
                 body = _RPH.sub(b"", body)
-            value = "".join(_xml_text(t.group(1) or b"") for t in _T.finditer(body))
+            value = "".join(_xmlmeta_text(t.group(1) or b"") for t in _T.finditer(body))
         strings.append(value.replace("x005F_", "") if "x005F_" in value else value)
     return strings
 
@@ -473,7 +473,7 @@ def _custom(data: bytes | None) -> dict[str, str]:
 
     def end(tag: str) -> None:
         if _local(tag) == "property" and cur["name"] is not None:
-            out[cur["name"]] = _prop_text(cur["type"], "".join(cur["buf"]))
+            out[cur["name"]] = _propmeta_text(cur["type"], "".join(cur["buf"]))
             cur["name"] = None
 
     def text(t: str) -> None:
@@ -484,7 +484,7 @@ def _custom(data: bytes | None) -> dict[str, str]:
     return out
 
 
-def _prop_text(kind: str | None, text: str) -> str:
+def _propmeta_text(kind: str | None, text: str) -> str:
     """A custom property's value as text, the way the reference reader renders it."""
     try:
         if kind in ("i1", "i2", "i4", "i8", "int", "uint", "ui1", "ui2", "ui4", "ui8"):
@@ -645,9 +645,9 @@ class _Sheet:
         bm = _BODY.match(body)
         formula = None
         if bm.group(1) is not None:
-            formula = self._formula(bm.group(1), _xml_text(bm.group(2) or b""), coord)
+            formula = self._formula(bm.group(1), _xmlmeta_text(bm.group(2) or b""), coord)
         v = bm.group(3)
-        raw = (v.decode("utf-8") if b"&" not in v and b"<" not in v and b"\r" not in v else _xml_text(v)) if v else None
+        raw = (v.decode("utf-8") if b"&" not in v and b"<" not in v and b"\r" not in v else _xmlmeta_text(v)) if v else None
         error = False
         value: Any = None
         if t == b"inlineStr":
@@ -656,7 +656,7 @@ class _Sheet:
                 inner = im.group(1) or b""
                 if b"rPh" in inner:
                     inner = _RPH.sub(b"", inner)
-                value = "".join(_xml_text(x.group(1) or b"") for x in _T.finditer(inner))
+                value = "".join(_xmlmeta_text(x.group(1) or b"") for x in _T.finditer(inner))
         elif raw is not None:
             if t == b"s":
                 try:
@@ -745,15 +745,5 @@ def _meta(cells: dict[str, CellData]) -> dict[str, str]:
         if key is None or not isinstance(key.value, str) or not key.value:
             continue
         value = cells.get(f"B{row}")
-        meta[key.value] = _text(value.value if value else None)
+        meta[key.value] = meta_text(value.value if value else None)
     return meta
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return str(value)

@@ -17,7 +17,7 @@ from typing import Any
 from .fsutil import sha256_file
 from .layout import META_SHEET
 from .sniff import Sniffed, Unreadable, sniff
-from .submission import MAX_COLS, MAX_ROWS, CellData, Submission
+from .submission import MAX_COLS, MAX_ROWS, CellData, Submission, meta_text
 
 
 READERS = ("fast", "openpyxl")
@@ -63,7 +63,7 @@ def read_openpyxl(sniffed: Sniffed) -> Submission:
     for chart in getattr(wb_f, "chartsheets", []):
         sub.sheets.setdefault(chart.title, chart.sheet_state)
     try:
-        sub.properties = {p.name: _text(p.value) for p in wb_f.custom_doc_props.props}
+        sub.properties = {p.name: meta_text(p.value) for p in wb_f.custom_doc_props.props}
     except Exception:  # a malformed custom.xml is not worth refusing the file for
         sub.properties = {}
     for name, dn in wb_f.defined_names.items():
@@ -107,7 +107,7 @@ def _meta(ws: Any) -> dict[str, str]:
     for row in ws.iter_rows(min_row=1, max_row=100, max_col=2, values_only=True):
         key, value = (row + (None, None))[:2]
         if isinstance(key, str) and key:
-            meta[key] = _text(value)
+            meta[key] = meta_text(value)
     return meta
 
 
@@ -125,14 +125,6 @@ def _destination(dn: Any) -> tuple[str, str] | None:
     return sheet, ref
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return str(value)
 
 
 def _naive(value: Any) -> dt.datetime | None:

@@ -52,3 +52,14 @@ class Submission:
     def value(self, sheet: str, a1: str) -> Any:
         c = self.cell(sheet, a1)
         return None if c is None else c.value
+
+
+def meta_text(value: Any) -> str:
+    """A metadata or document-property value as text, the same way for every reader."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)
