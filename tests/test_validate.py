@@ -155,3 +155,10 @@ def test_readme_lists_every_finding_code() -> None:
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert codes_table() in readme, "regenerate it: python tests/readme_codes.py"
+
+
+def test_annotate_inside_an_input_folder_is_refused(corpus: tuple[Path, list[Case]]) -> None:
+    root, _ = corpus
+    result = cli("validate", str(root), "--annotate", str(root / "back"))
+    assert result.exit_code == 2 and "inside the input folder" in result.output
+    assert not (root / "back").exists()

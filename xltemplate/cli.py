@@ -142,16 +142,20 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
 
     from .runner import default_jobs
 
+    if annotate_dir is not None:
+        target = annotate_dir.resolve()
+        for p in paths:
+            folder = p.resolve()
+            if folder.is_dir() and (target == folder or folder in target.parents):
+                raise click.UsageError(f"--annotate {annotate_dir} is inside the input folder {p}: "
+                                       "the copies would be read as returns next time; write them elsewhere")
     report = validate_paths(list(paths), TemplateSet.builtin(template), jobs=jobs or default_jobs())
     annotated = []
     if annotate_dir is not None:
-        inputs = {Path(r.path).resolve() for r in report.files}
         for r in report.files:
             out = annotate(r, annotate_dir)
             if out is not None:
                 annotated.append(str(out))
-        if any(Path(a).resolve() in inputs for a in annotated):  # pragma: no cover - annotate() refuses this
-            raise click.UsageError("--annotate would overwrite an input")
     if as_json:
         data = report.as_dict()
         data["annotated"] = annotated

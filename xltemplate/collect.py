@@ -144,7 +144,7 @@ def check_output(output: Path, inputs: Iterable[str | os.PathLike[str]]) -> None
 
 
 def collect(paths: Iterable[str | os.PathLike[str]], spec: Spec, *, roster: Roster | None = None,
-            templates: TemplateSet | None = None, validate: Callable[[Path], FileReport] | None = None,
+            templates: TemplateSet | None = None,
             progress: Callable[[int], None] | None = None, reports: list[FileReport] | None = None,
             inputs: Inputs | None = None, jobs: int | None = None, reader: str = "fast") -> Collection:
     """Read and validate every return under ``paths`` (or the already discovered ``inputs``) and match them to ``roster``."""
@@ -157,10 +157,9 @@ def collect(paths: Iterable[str | os.PathLike[str]], spec: Spec, *, roster: Rost
 
         reports = validate_many(found.files, templates, jobs=jobs, reader=reader, progress=progress)
     elif reports is None:
-        check = validate or (lambda p: validate_path(p, templates, reader=reader))
         reports = []
         for p in found.files:
-            reports.append(check(p))
+            reports.append(validate_path(p, templates, reader=reader))
             if progress:
                 progress(1)
     returns = [Return(r, _mtime(r.path)) for r in reports]

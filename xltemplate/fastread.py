@@ -31,7 +31,7 @@ _MAX_PART = 64 * 1024 * 1024  # bytes read from one part; the sniffer already bo
 
 
 class _Stop(Exception):
-    """Raised inside a handler to stop parsing early (rows beyond the bound)."""
+    """Raised inside a handler to stop parsing early (app.xml once its Application is read)."""
 
 
 class _UnsafeXML(Exception):

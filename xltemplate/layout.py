@@ -298,7 +298,7 @@ class Layout:
         for c in self.categories:
             cat = c.category
             categories.append({
-                "id": cat.id, "name": cat.name, "points": _num(cat.points), "weights": cat.weights,
+                "id": cat.id, "name": cat.name, "points": json_number(cat.points), "weights": cat.weights,
                 "extra_rows": cat.extra_rows,
                 "weight_subtotal": cell(c.weight), "score_subtotal": cell(c.score), "check": cell(c.check),
                 "indicators": [_row(r, cell) for r in c.rows if r.indicator is not None],
@@ -310,9 +310,9 @@ class Layout:
             "sheet": sheet,
             "fields": fields,
             "categories": categories,
-            "total": {"points": _num(self.spec.total), "weight": cell(self.total_weight),
+            "total": {"points": json_number(self.spec.total), "weight": cell(self.total_weight),
                       "score": cell(self.total_score), "check": cell(self.total_check)},
-            "grades": [{"label": b.label, "min": _num(b.min)} for b in self.spec.bands],
+            "grades": [{"label": b.label, "min": json_number(b.min)} for b in self.spec.bands],
         }
 
 
@@ -336,13 +336,13 @@ def wrapped_lines(text: str, width_chars: float) -> int:
 
 def category_title(cat: Category) -> str:
     """The merged 一级指标 cell text, as on the paper form."""
-    return f"{cat.name}\n({_num(cat.points)}分)"
+    return f"{cat.name}\n({json_number(cat.points)}分)"
 
 
 def _row(r: RowSlot, cell: Any) -> dict[str, Any]:
     return {
         "id": r.id, "name": r.indicator.name if r.indicator else None,
-        "weight": _num(r.spec_weight) if r.spec_weight is not None else None,
+        "weight": json_number(r.spec_weight) if r.spec_weight is not None else None,
         "applicable": r.spec_weight is not None if r.indicator else None,
         "row": r.row + 1,
         "weight_cell": cell(r.weight), "score_cell": cell(r.score), "name_cell": cell(r.name),
@@ -351,7 +351,8 @@ def _row(r: RowSlot, cell: Any) -> dict[str, Any]:
     }
 
 
-def _num(d: Decimal | None) -> int | float | None:
+def json_number(d: Decimal | None) -> int | float | None:
+    """A Decimal as JSON wants it: 36 stays an int, 7.5 a float."""
     if d is None:
         return None
     return int(d) if d == d.to_integral() else float(d)

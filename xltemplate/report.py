@@ -63,7 +63,7 @@ class FileReport:
         invalid = results is None or any(f.severity == ERROR for f in findings)
         template = (ident.template_id, ident.template_version) if ident.template_id else None
         return cls(path=sub.path, status=INVALID if invalid else VALID, findings=findings, template=template,
-                   key=ident.key, results=results if results is not None else None, sha256=sub.sha256, size=sub.size,
+                   key=ident.key, results=results, sha256=sub.sha256, size=sub.size,
                    saved_at=sub.saved_at, application=sub.application, submission=sub)
 
     @property
@@ -161,9 +161,9 @@ def _with_file(f: Finding, path: str) -> Finding:
 
 
 def _num(v: Any) -> Any:
-    if isinstance(v, Decimal):
-        return int(v) if v == v.to_integral() else float(v)
-    return v
+    from .layout import json_number
+
+    return json_number(v) if isinstance(v, Decimal) else v
 
 
 def _show(v: Any) -> str:
