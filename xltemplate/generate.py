@@ -366,11 +366,8 @@ class _Writer:
 
     def _defined_names(self, wb: xlsxwriter.Workbook) -> None:
         sheet = self.spec.sheet.replace("'", "''")
-        lay = self.layout
-        cells = lay.input_cells() + lay.computed_cells()
-        cells += [r.name for r in lay.rows if not r.text_editable]
-        cells += [r.weight for r in lay.rows if not r.weight_editable]
-        for cell in sorted(cells, key=lambda c: c.name):
+        # Exactly the cells describe lists, fixed texts included: a reader may use any of them.
+        for cell in sorted(self.layout.named_cells(), key=lambda c: c.name):
             self._check(wb.define_name(cell.name, f"='{sheet}'!{cell.ref}"), f"the defined name {cell.name}")
 
     def _guide(self, wb: xlsxwriter.Workbook) -> None:

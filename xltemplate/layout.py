@@ -255,6 +255,15 @@ class Layout:
             cells += [r.check for r in c.rows] + [c.weight, c.score, c.check]
         return cells + [self.total_weight, self.total_score, self.total_check]
 
+    def named_cells(self) -> list[Cell]:
+        """Every cell the workbook gives a defined name: exactly the cells ``describe`` lists."""
+        cells = [s.cell for s in self.fields]
+        for c in self.categories:
+            for r in c.rows:
+                cells += [r.name, r.explanation, r.weight, r.score, r.remark, r.check]
+            cells += [c.weight, c.score, c.check]
+        return cells + [self.total_weight, self.total_score, self.total_check]
+
     def locked_texts(self) -> dict[tuple[int, int], str]:
         """Fixed texts of the sheet by (row, col): what a reader checks for tampering."""
         out: dict[tuple[int, int], str] = {(self.title_row, 0): self.spec.title}
