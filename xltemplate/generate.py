@@ -21,7 +21,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from . import __version__
 from .errors import GenerateError
-from .formulas import evaluate, formulas, plain_number
+from .formulas import alert_rules, evaluate, formulas, plain_number
 from .fsutil import build_time, sha256_file, write_atomic
 from .layout import (
     COL_CATEGORY, COL_CHECK, COL_EXPLANATION, COL_NAME, COL_REMARK, COL_SCORE, COL_WEIGHT,
@@ -60,8 +60,9 @@ class _FormSheet(Worksheet):
 
     def _prepare_formula(self, formula: str, expand_future_functions: bool = False) -> str:
         # XlsxWriter runs ~30 regular expressions over every formula to add _xlfn. prefixes to
-        # functions newer than Excel 2010; the form uses none (a test proves it), so only the
-        # leading "=" needs to go. This was half the cost of writing a workbook.
+        # functions newer than Excel 2010; the form calls only formulas.ALLOWED_FUNCTIONS, none of
+        # which needs one (tests/test_formulas.py proves both), so only the leading "=" needs to go.
+        # This was half the cost of writing a workbook.
         return formula[1:] if formula.startswith("=") else formula
 
     def _write_cell(self, row: int, col: int, cell: Any) -> None:
@@ -339,24 +340,11 @@ class _Writer:
             ws.set_row(row, max(18, 14 * wrapped_lines(text, sum(COLUMN_WIDTHS)) + 4))
 
     def _conditional_formats(self) -> None:
-        ws, lay = self.ws, self.layout
-        first = lay.categories[0].first_row
-        last = lay.total_row
-        g0, e0, d0 = (xl_rowcol_to_cell(first, c, col_abs=True) for c in (COL_CHECK, COL_SCORE, COL_WEIGHT))
-        rng_check = (first, COL_CHECK, last, COL_CHECK)
-        self._check(ws.conditional_format(*rng_check, {"type": "formula", "criteria": f"=LEN({g0})>0", "format": self.st.alert}), "a conditional format")
-        rng_score = (first, COL_SCORE, last, COL_SCORE)
-        self._check(ws.conditional_format(*rng_score, {"type": "formula", "criteria": f"=AND(ISNUMBER({e0}),{e0}>N({d0}))", "format": self.st.alert}), "a conditional format")
-        for c in lay.categories:
-            ref = xl_rowcol_to_cell(c.subtotal_row, COL_WEIGHT)
-            self._check(ws.conditional_format(c.subtotal_row, COL_WEIGHT, c.subtotal_row, COL_WEIGHT, {"type": "formula", "criteria": f"=LEN({xl_rowcol_to_cell(c.subtotal_row, COL_CHECK)})>0", "format": self.st.alert}), f"a conditional format on {ref}")
-        grade = lay.grade_field
-        if grade is not None:
-            # A total below the pass mark stands out on the grade cell.
-            pass_mark = self.spec.bands[-2].min if len(self.spec.bands) > 1 else None
-            if pass_mark is not None:
-                crit = f'=AND(ISNUMBER({lay.total_score.ref}),{lay.grade_field.cell.a1}="{self.spec.bands[-1].label}")'
-                self._check(ws.conditional_format(grade.cell.row, grade.cell.col, grade.cell.row, grade.cell.col, {"type": "formula", "criteria": crit, "format": self.st.alert}), "a conditional format on the grade")
+        for rule in alert_rules(self.layout):
+            where = f"{xl_rowcol_to_cell(rule.first_row, rule.first_col)}:{xl_rowcol_to_cell(rule.last_row, rule.last_col)}"
+            self._check(self.ws.conditional_format(rule.first_row, rule.first_col, rule.last_row, rule.last_col,
+                                                   {"type": "formula", "criteria": rule.formula, "format": self.st.alert}),
+                        f"the conditional format on {where}")
 
     def _protect(self, ws: Worksheet) -> None:
         ws.protect(self.password or "", {

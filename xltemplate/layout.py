@@ -22,8 +22,11 @@ TABLE_HEADERS = ("一级指标", "指标名称", "指标解释", "权重", "自�
 COLUMN_WIDTHS = (18, 28, 46, 9, 9, 16, 18)
 META_SHEET = "_xltemplate"
 GUIDE_SHEET = "填报说明"
-#: Bumped when cell positions change, so a reader can tell layouts apart.
-LAYOUT_VERSION = 1
+#: Bumped when cell positions, defined names or formula texts change, so a reader can tell
+#: layouts apart (written into every workbook's metadata). 2: formulas without N(), and a
+#: defined name for every cell ``describe`` lists (the fixed indicators' explanations).
+#: Validation still accepts version 1 formulas in version 1 files (``formulas.FORMULA_VERSIONS``).
+LAYOUT_VERSION = 2
 #: The very hidden metadata sheet holds one key per row: key in column A, value in B,
 #: in this order. Custom document properties mirror it as ``xltemplate.<key>``.
 META_KEYS = (

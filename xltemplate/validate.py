@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .findings import Finding, finding
-from .formulas import as_decimal, evaluate, formulas, is_number, plain_number
+from .formulas import FORMULA_VERSIONS, as_decimal, evaluate, formulas, is_number, plain_number
 from .identify import TemplateSet, identify
-from .layout import Cell, Layout, RowSlot
+from .layout import LAYOUT_VERSION, Cell, Layout, RowSlot
 from .read import read_submission
 from .report import FileReport, Report, Results
 from .sniff import Unreadable
@@ -50,8 +50,20 @@ class _Plan:
     inputs_and_computed: tuple[Cell, ...]
     computed: tuple[Cell, ...]
     locked_texts: tuple[tuple[str, str, str], ...]  # (A1, expected text, its normalised form)
-    formulas: dict[str, tuple[str, str]]  # defined name → (formula, normalised)
+    formulas: dict[int, dict[str, tuple[str, str]]]  # layout version → defined name → (formula, normalised)
     referenced: tuple[Cell, ...]  # every cell the formulas read
+
+    def formulas_for(self, layout_version: str | None) -> dict[str, tuple[str, str]]:
+        """The formulas a file must hold: those of the layout version its metadata names.
+
+        A workbook sent out before an upgrade keeps its older formulas and must stay valid;
+        any other version (the current one, a missing or unknown one) is held to the current formulas.
+        """
+        try:
+            version = int(layout_version or "")
+        except ValueError:
+            version = LAYOUT_VERSION
+        return self.formulas.get(version, self.formulas[LAYOUT_VERSION])
 
 
 _PLANS: dict[tuple[str, str, str], _Plan] = {}
@@ -72,7 +84,7 @@ def _plan(spec: Spec) -> _Plan:
             inputs_and_computed=tuple(layout.input_cells() + layout.computed_cells()),
             computed=tuple(layout.computed_cells()),
             locked_texts=tuple((a1(r, c), text, _norm_text(text)) for (r, c), text in layout.locked_texts().items()),
-            formulas={name: (f, _norm_formula(f)) for name, f in formulas(layout).items()},
+            formulas={v: {name: (f, _norm_formula(f)) for name, f in formulas(layout, v).items()} for v in FORMULA_VERSIONS},
             referenced=tuple(referenced),
         )
     return plan
@@ -306,7 +318,7 @@ class _Context:
 
     # -- formulas: present, unchanged, and what they claim -----------------------------------
     def check_formulas(self) -> Iterator[Finding]:
-        expected = self.plan.formulas
+        expected = self.plan.formulas_for((self.sub.meta or {}).get("layout_version"))
         raw_values = {c.name: self.raw(c) for c in self.plan.referenced}
         should_show = evaluate(self.layout, raw_values)  # what a spreadsheet would show for these cells
         for c in self.plan.computed:
