@@ -1,4 +1,4 @@
-"""Shared fixtures: the built-in spec, the seed's values, and the LibreOffice gate."""
+"""Shared fixtures: the built-in spec, the seed's values, and the real-engine gates (LibreOffice, Gnumeric)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from xltemplate.gnumeric import ssconvert_path
 from xltemplate.soffice import soffice_path
 from xltemplate.spec import Spec, load_spec, templates_dir
 
@@ -27,6 +28,17 @@ def soffice() -> str:
         if under_ci():
             pytest.fail("CI=true but LibreOffice (soffice) is missing: .ci/run must install libreoffice-calc-nogui")
         pytest.skip("LibreOffice (soffice) is not installed")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def gnumeric() -> str:
+    """Gnumeric (ssconvert), the second real engine: skip without it, but fail under CI (CI=true)."""
+    exe = ssconvert_path()
+    if exe is None:
+        if under_ci():
+            pytest.fail("CI=true but Gnumeric (ssconvert) is missing: .ci/run must install gnumeric")
+        pytest.skip("Gnumeric (ssconvert) is not installed")
     return exe
 
 

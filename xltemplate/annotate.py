@@ -88,6 +88,13 @@ def annotate(report: FileReport, outdir: str | Path) -> Path | None:
     wb.active = 0
     for sheet in wb.worksheets[1:]:
         sheet.sheet_view.tabSelected = False
+    for sheet in wb.worksheets:
+        # openpyxl writes an empty <evenHeader/>, <firstFooter/> … for every sheet it loaded;
+        # Gnumeric does not know those elements and warns about each. Empty ones say nothing.
+        hf = sheet.HeaderFooter
+        for part in ("oddHeader", "oddFooter", "evenHeader", "evenFooter", "firstHeader", "firstFooter"):
+            if not getattr(hf, part):
+                setattr(hf, part, None)
 
     def write(tmp: Path) -> None:
         wb.save(tmp)
