@@ -60,8 +60,10 @@ def formula_cells(path: Path) -> dict[tuple[str, str], tuple[str, Any]]:
 def same_value(engine: Any, expected: Any) -> bool:
     """An engine's result against ours: texts exactly, numbers to 12 significant digits.
 
-    Engines add in binary floating point, we add in decimal and round once; an empty text
-    may come back as "" or as no value at all, which no reader can tell apart from "".
+    Engines add in binary floating point, we add in decimal and round once. An empty text
+    result is written two ways: XlsxWriter (our cache) writes ``t="str"`` with an empty
+    ``<v>``, which openpyxl reads as None; Gnumeric writes every text result, the empty one
+    too, as a shared string, read as "". A formula cannot show "no value", so both mean "".
     """
     if expected in (None, "") or engine in (None, ""):
         return engine in (None, "") and expected in (None, "")
