@@ -158,9 +158,9 @@ def our_workbooks(spec: Spec, seed_values: dict, tmp_path_factory: pytest.TempPa
 #: The one thing Gnumeric 1.12 says about a workbook of ours, and why it is not ours to fix. Only the
 #: annotated copy carries cell comments. Each comment's shape is a VML drawing whose
 #: ``<x:ClientData ObjectType="Note">`` is how Excel itself writes every comment (ECMA-376 Part 4,
-#: and openpyxl follows it); Gnumeric's VML reader knows only form controls and prints this once
+#: and openpyxl follows it); Gnumeric's VML reader does not handle note shapes and prints this once
 #: per comment, yet reads the comments themselves from commentsN.xml (they survive into its own
-#: file format). Leaving the VML out would make Excel drop the comments.
+#: file format). Excel needs that VML to show the comments, so it stays.
 NOTE_MESSAGE = "Unhandled object of type Note"
 
 
