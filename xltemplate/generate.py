@@ -24,7 +24,7 @@ from .errors import GenerateError
 from .formulas import alert_rules, evaluate, formulas, plain_number
 from .fsutil import build_time, sha256_file, write_atomic
 from .layout import (
-    COL_CATEGORY, COL_CHECK, COL_EXPLANATION, COL_NAME, COL_REMARK, COL_SCORE, COL_WEIGHT,
+    COL_CATEGORY, COL_EXPLANATION, COL_NAME, COL_REMARK,
     COLUMN_WIDTHS, GUIDE_SHEET, LAST_COL, LAYOUT_VERSION, META_FORMAT, META_KEYS, META_SHEET,
     TABLE_HEADERS, Cell, FieldSlot, Layout, RowSlot, category_title, wrapped_lines,
 )
