@@ -10,10 +10,12 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fsutil import build_time, write_atomic
+from .errors import OutputPathError, OutputWriteError
+from .fsutil import build_time, os_error_reason, output_dir, write_atomic
 from .generate import Generated, generate_workbook
+from .inputs import WORKBOOK_SUFFIXES
 from .roster import Roster, RosterRow
-from .spec import Spec
+from .spec import Spec, TemplateLike, as_spec
 
 MANIFEST = "manifest.csv"
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
@@ -25,6 +27,7 @@ class Distribution:
     outdir: Path
     files: tuple[Generated, ...]
     manifest: Path
+    removed: tuple[str, ...] = ()  # stale workbooks of the previous run, removed with force
 
 
 def safe_filename(*parts: str) -> str:
@@ -38,21 +41,26 @@ def safe_filename(*parts: str) -> str:
     return text or "workbook"
 
 
-def distribute(spec: Spec, roster: Roster, outdir: str | Path, *, password: str | None = None,
-               generated_at: dt.datetime | None = None, jobs: int | None = None) -> Distribution:
+def distribute(spec: TemplateLike, roster: Roster, outdir: str | Path, *, password: str | None = None,
+               generated_at: dt.datetime | None = None, jobs: int | None = None, force: bool = False) -> Distribution:
     """Write one workbook per roster row into ``outdir`` and a ``manifest.csv``.
 
     The roster was fully checked when it was read, so nothing is written for a bad one.
     ``jobs`` worker processes share the writing (default: the machine's cores); each
     workbook is independent, so the files are the same whatever the number.
-    """
-    import os
 
+    A folder that already holds workbooks is refused unless ``force``; with it, the
+    workbooks of the previous run (listed in the old ``manifest.csv``) that the new roster
+    no longer has are removed, and a workbook no manifest lists (perhaps the clerk's own)
+    is never touched: the run is refused and names it. The workbooks are written into a
+    temporary folder inside ``outdir`` and moved into place only when all of them are
+    written, so a failure (a full disk) leaves the folder as it was.
+    """
+    spec = as_spec(spec)
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     stamp = build_time(generated_at)
     used: set[str] = set()
-    tasks = []
+    names: list[str] = []
     for row in roster.rows:
         unit, project = _identity(spec, row)
         name = safe_filename(row.key, unit, project)
@@ -60,29 +68,98 @@ def distribute(spec: Spec, roster: Roster, outdir: str | Path, *, password: str 
         while candidate.lower() in used:
             candidate, n = f"{name}_{n}", n + 1
         used.add(candidate.lower())
-        tasks.append((spec, outdir / f"{candidate}.xlsx", password, row.prefill, row.key, stamp))
-    jobs = max(1, jobs or os.cpu_count() or 1)
-    if jobs == 1 or len(tasks) < 20:
-        files = [_one(t) for t in tasks]
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+        names.append(f"{candidate}.xlsx")
+    stale = _check_existing(outdir, names, force)
+    with output_dir(outdir):
+        files = _write_all(spec, roster, outdir, names, password, stamp, jobs)
+        manifest = outdir / MANIFEST
 
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            files = list(pool.map(_one, tasks, chunksize=max(1, len(tasks) // (jobs * 8))))
-    manifest = outdir / MANIFEST
+        def write(tmp: Path) -> None:
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\r\n")
+            w.writerow(["key", "unit", "project", "file", "sha256"])
+            for row, g in zip(roster.rows, files):
+                w.writerow([row.key, *_identity(spec, row), g.path.name, g.sha256])
+            tmp.write_text(buf.getvalue(), encoding="utf-8-sig", newline="")
 
-    def write(tmp: Path) -> None:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\r\n")
-        w.writerow(["key", "unit", "project", "file", "sha256"])
-        for row, g in zip(roster.rows, files):
-            w.writerow([row.key, *_identity(spec, row), g.path.name, g.sha256])
-        tmp.write_text(buf.getvalue(), encoding="utf-8-sig", newline="")
+        write_atomic(manifest, write)
+    removed = []
+    for name in stale:
+        try:
+            (outdir / name).unlink()
+        except OSError as exc:
+            raise OutputWriteError(str(outdir / name), os_error_reason(exc)) from exc
+        removed.append(name)
+    return Distribution(outdir, tuple(files), manifest, tuple(removed))
 
-    write_atomic(manifest, write)
-    return Distribution(outdir, tuple(files), manifest)
+
+def _write_all(spec: Spec, roster: Roster, outdir: Path, names: list[str], password: str | None,
+               stamp: dt.datetime, jobs: int | None) -> list[Generated]:
+    """Write every workbook into a temporary folder inside ``outdir``, then move them all into place."""
+    import os
+    import shutil
+    import tempfile
+
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".generate-", suffix=".part", dir=outdir))
+    except OSError as exc:
+        raise OutputWriteError(str(outdir), os_error_reason(exc)) from exc
+    try:
+        tasks = [(spec, staging / name, password, row.prefill, row.key, stamp) for row, name in zip(roster.rows, names)]
+        jobs = max(1, jobs or os.cpu_count() or 1)
+        if jobs == 1 or len(tasks) < 20:
+            made = [_one(t) for t in tasks]
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+                made = list(pool.map(_one, tasks, chunksize=max(1, len(tasks) // (jobs * 8))))
+        files = []
+        for g in made:
+            final = outdir / g.path.name
+            try:
+                os.replace(g.path, final)
+            except OSError as exc:
+                raise OutputWriteError(str(final), os_error_reason(exc)) from exc
+            files.append(Generated(final, g.key, g.sha256))
+        return files
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_existing(outdir: Path, names: list[str], force: bool) -> list[str]:
+    """The stale workbooks to remove after writing; refuse what must not be overwritten or removed."""
+    if not outdir.is_dir():
+        return []
+    present = sorted(p.name for p in outdir.iterdir()
+                     if p.suffix.lower() in WORKBOOK_SUFFIXES and not p.name.startswith("~$") and p.is_file())
+    if not present:
+        return []
+    if not force:
+        raise OutputPathError(f"文件夹 {outdir} 中已有 {len(present)} 个工作簿（{_some(present)}），未覆盖；"
+                              "如要按本次名单重新生成并替换上次生成的工作簿，请加 --force，或换一个空文件夹")
+    listed = {n.lower() for n in _manifest_files(outdir / MANIFEST)}
+    new = {n.lower() for n in names}
+    foreign = [n for n in present if n.lower() not in listed and n.lower() not in new]
+    if foreign:
+        raise OutputPathError(f"文件夹 {outdir} 中有 {len(foreign)} 个工作簿不在上次的 {MANIFEST} 中，可能是您自己的文件，"
+                              f"不会删除（{_some(foreign)}）；请把它们移走，或换一个空文件夹")
+    return [n for n in present if n.lower() not in new]
+
+
+def _manifest_files(path: Path) -> list[str]:
+    """The file names an earlier run's manifest lists (none when there is no readable manifest)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [r["file"] for r in csv.DictReader(io.StringIO(text)) if r.get("file")]
+
+
+def _some(names: list[str], n: int = 5) -> str:
+    return "、".join(names[:n]) + (f" 等 {len(names)} 个" if len(names) > n else "")
 
 
 def _one(task: tuple) -> Generated:

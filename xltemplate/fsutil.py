@@ -1,33 +1,59 @@
-"""Atomic, deterministic file output shared by every writer."""
+"""Atomic, deterministic file output shared by every writer.
+
+Every output of the package (a generated workbook, a manifest, the roll-up, a CSV
+export, an annotated copy) is written through :func:`atomic_path`. It is the one
+place where an operating-system error while writing becomes an
+:class:`~xltemplate.errors.OutputWriteError` with a Chinese message naming the file
+and saying what to do, and it leaves nothing behind on failure: no ``.part`` file,
+no folder it created.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import os
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
+from .errors import OutputWriteError, XltemplateError
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it into place only on success.
 
-    An exception or Ctrl-C leaves the target untouched and removes the temporary file.
+    Missing folders are created. Any failure (an exception, Ctrl-C) leaves the target as
+    it was and removes the temporary file and the folders made for it; an ``OSError``
+    (or a writer's wrapper around one) becomes an :class:`OutputWriteError`.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(fd)
+    created: list[Path] = []
+    try:
+        if target.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(target))
+        created = make_dirs(target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        _remove_dirs(created)
+        raise OutputWriteError(str(target), os_error_reason(exc)) from exc
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp makes the file 0600; an output is an ordinary file, readable as the umask allows
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
+        _remove_dirs(created)
+        cause = _os_error(exc)
+        if cause is not None and not isinstance(exc, XltemplateError):
+            raise OutputWriteError(str(target), os_error_reason(cause)) from exc
         raise
 
 
@@ -36,6 +62,99 @@ def write_atomic(target: str | os.PathLike[str], write: Callable[[Path], None]) 
     with atomic_path(target) as tmp:
         write(tmp)
     return Path(target)
+
+
+def make_dirs(folder: str | os.PathLike[str]) -> list[Path]:
+    """Create ``folder`` and its missing parents; return the folders created (outermost first).
+
+    A path component that is a file raises ``NotADirectoryError`` naming it (``mkdir`` alone
+    would say "file exists", which reads as the opposite of the problem).
+    """
+    folder = Path(folder)
+    missing: list[Path] = []
+    probe = folder
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(probe))
+    created: list[Path] = []
+    try:
+        for d in reversed(missing):
+            d.mkdir()
+            created.append(d)
+    except FileExistsError:
+        if not folder.is_dir():  # another process made it meanwhile, fine; a file, not fine
+            _remove_dirs(created)
+            raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(folder)) from None
+    except OSError:
+        _remove_dirs(created)
+        raise
+    return created
+
+
+@contextlib.contextmanager
+def output_dir(folder: str | os.PathLike[str]) -> Iterator[Path]:
+    """Create an output folder for the block; if the block fails, remove the folders made for it.
+
+    A failure to create it is an :class:`OutputWriteError`.
+    """
+    folder = Path(folder)
+    try:
+        created = make_dirs(folder)
+    except OSError as exc:
+        raise OutputWriteError(str(folder), os_error_reason(exc)) from exc
+    try:
+        yield folder
+    except BaseException:
+        _remove_dirs(created)
+        raise
+
+
+def os_error_reason(exc: OSError) -> str:
+    """What went wrong and what to do, in Chinese, for the errors a clerk meets."""
+    code = exc.errno
+    name = Path(exc.filename).name if isinstance(exc.filename, str) else ""
+    if code in (errno.EACCES, errno.EPERM) or isinstance(exc, PermissionError):
+        return "权限不足（文件可能正在 Excel 或 WPS 中打开，请关闭后重新运行；否则请换一个有写入权限的文件夹）"
+    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return "磁盘空间不足（请清理磁盘或换一个位置后重新运行）"
+    if code == errno.EROFS:
+        return "磁盘或文件夹是只读的（请换一个位置后重新运行）"
+    if code == errno.ENOTDIR:
+        return f"路径中的“{name}”是文件而不是文件夹（请检查路径）" if name else "路径中有一段是文件而不是文件夹（请检查路径）"
+    if code == errno.EISDIR:
+        return "已有同名的文件夹（请换一个文件名）"
+    if code == errno.ENOENT:
+        return "文件夹不存在且无法创建（请检查路径，例如盘符是否正确）"
+    if code == errno.ENAMETOOLONG:
+        return "路径或文件名过长（请换一个较短的名字或位置）"
+    return f"{exc.strerror or exc}（请检查路径和磁盘后重新运行）"
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind ``exc``: itself, or one a writer wrapped (XlsxWriter's FileCreateError)."""
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc, Exception):
+        for inner in (*exc.args[:1], exc.__cause__):
+            if isinstance(inner, OSError):
+                return inner
+    return None
+
+
+def _remove_dirs(created: list[Path]) -> None:
+    for d in reversed(created):
+        with contextlib.suppress(OSError):
+            d.rmdir()  # only if still empty: never removes anything but what we made
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

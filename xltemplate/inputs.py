@@ -10,6 +10,8 @@ from pathlib import Path
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 #: Spreadsheet files that are not what was sent: read so that they are reported, never dropped.
 OTHER_SHEET_SUFFIXES = (".xls", ".xlsb", ".ods", ".et", ".ett", ".xltx", ".xltm")
+#: What a roster is saved as; given where returns are expected, it is almost surely a slip (see :func:`roster_like`).
+ROSTER_SUFFIXES = (".csv", ".txt")
 
 
 @dataclass
@@ -19,16 +21,19 @@ class Inputs:
 
 
 def discover(paths: list[str | os.PathLike[str]]) -> Inputs:
-    """Expand folders (recursively, sorted) into workbook files; list Excel lock files and strays as skipped."""
+    """Expand folders (recursively, sorted) into workbook files; list Excel lock files and strays as skipped.
+
+    A file named explicitly is always read (a ``~$`` file too): only what is found in a folder may be skipped.
+    """
     out = Inputs()
     seen: set[Path] = set()
 
-    def add(p: Path) -> None:
+    def add(p: Path, explicit: bool = False) -> None:
         key = p.resolve() if p.exists() else p.absolute()
         if key in seen:
             return
         seen.add(key)
-        if p.name.startswith("~$"):
+        if p.name.startswith("~$") and not explicit:
             out.skipped.append((str(p), "Excel 临时锁定文件（~$），不是提交的文件"))
         else:
             out.files.append(p)
@@ -51,5 +56,10 @@ def discover(paths: list[str | os.PathLike[str]]) -> Inputs:
                         add(sub)  # a folder named x.xlsx: reported as unreadable, not walked
                         dirs.remove(d)
         else:
-            add(p)  # a file, or a path that does not exist: reported, not dropped
+            add(p, explicit=True)  # a file, or a path that does not exist: reported, not dropped
     return out
+
+
+def roster_like(paths: list[str | os.PathLike[str]]) -> list[Path]:
+    """Files given as returns that look like a roster (a .csv or .txt named explicitly)."""
+    return [Path(p) for p in paths if Path(p).suffix.lower() in ROSTER_SUFFIXES and not Path(p).is_dir()]
