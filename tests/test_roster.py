@@ -30,7 +30,7 @@ GOOD = [["编号", "预算单位", "项目名称", "当年预算数（元）"],
 def problems(path: Path, spec: Spec) -> list[str]:
     with pytest.raises(RosterError) as info:
         read_roster(path, spec)
-    return [str(p) for p in info.value.problems]
+    return [f"{p.path}：{p.message}" for p in info.value.problems]
 
 
 def test_roster_prefills_and_locks(spec: Spec, tmp_path: Path) -> None:
@@ -64,13 +64,13 @@ def test_roster_in_gb18030_and_xlsx(spec: Spec, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("rows,expected", [
-    ([["id", "预算单位"], ["A", "x"]], ["row 1: no key column", "row 1, column 'id': not a field"]),
-    ([["编号", "预算单位"], ["A", "x"], ["A", "y"]], ["row 3, column '编号': key 'A' repeats row 2"]),
-    ([["编号", "预算单位"], ["", "x"]], ["row 2, column '编号': the key is empty"]),
-    ([["编号", "项目名"], ["A", "x"]], ["row 1, column '项目名': not a field of template 'sh-project-self-eval'; did you mean '项目名称'?"]),
-    ([["编号", "当年预算数（元）"], ["A", "八百万"]], ["row 2, column '当年预算数（元）'"]),
-    ([["编号", "绩效等级"], ["A", "优秀"]], ["row 1, column '绩效等级': '绩效等级' is computed"]),
-    ([["编号", "是否为经常性项目"], ["A", "可能"]], ["row 2, column '是否为经常性项目'"]),
+    ([["id", "预算单位"], ["A", "x"]], ["第 1 行：没有编号列", "第 1 行，“id”列：不是模板“sh-project-self-eval”的字段"]),
+    ([["编号", "预算单位"], ["A", "x"], ["A", "y"]], ["第 3 行，“编号”列：编号“A”与第 2 行重复"]),
+    ([["编号", "预算单位"], ["", "x"]], ["第 2 行，“编号”列：编号为空"]),
+    ([["编号", "项目名"], ["A", "x"]], ["第 1 行，“项目名”列：不是模板“sh-project-self-eval”的字段；是否想写“项目名称”？"]),
+    ([["编号", "当年预算数（元）"], ["A", "八百万"]], ["第 2 行，“当年预算数（元）”列：“八百万”以“万元”为单位"]),
+    ([["编号", "绩效等级"], ["A", "优秀"]], ["第 1 行，“绩效等级”列：“绩效等级”由公式自动计算"]),
+    ([["编号", "是否为经常性项目"], ["A", "可能"]], ["第 2 行，“是否为经常性项目”列：“可能”不是可选项"]),
 ])
 def test_bad_rosters_name_row_and_column_and_write_nothing(spec: Spec, tmp_path: Path, rows, expected) -> None:
     found = problems(write_csv(tmp_path / "r.csv", rows), spec)
@@ -86,7 +86,8 @@ def test_cli_writes_nothing_for_a_bad_roster(tmp_path: Path) -> None:
 
     bad = write_csv(tmp_path / "r.csv", [["编号", "预算单位"], ["A", "x"], ["A", "y"]])
     result = CliRunner().invoke(main, ["generate", "sh-project-self-eval", "--roster", str(bad), "-o", str(tmp_path / "out")])
-    assert result.exit_code == 1 and "repeats row 2" in result.output
+    assert result.exit_code == 1 and "第 3 行，“编号”列：编号“A”与第 2 行重复" in result.output
+    assert "Traceback" not in result.output and "名单" in result.output.splitlines()[0]
     assert not (tmp_path / "out").exists()
 
 

@@ -29,7 +29,7 @@ from .layout import (
     TABLE_HEADERS, Cell, FieldSlot, Layout, RowSlot, category_title, wrapped_lines,
 )
 from .prompts import cell_validation, field_validation
-from .spec import Field, Spec
+from .spec import Field, Spec, TemplateLike, as_spec
 
 # Fill colours tell the person filling in what is theirs to type.
 INPUT_FILL = "#FFF2CC"  # light yellow: type here
@@ -121,7 +121,7 @@ class _Styles:
 
 
 def generate_workbook(
-    spec: Spec,
+    spec: TemplateLike,
     path: str | Path,
     *,
     password: str | None = None,
@@ -136,6 +136,7 @@ def generate_workbook(
     ``values`` maps defined names of input cells to values typed as a unit would
     (used for samples and tests); those cells stay editable.
     """
+    spec = as_spec(spec)
     layout = Layout(spec)
     stamp = build_time(generated_at)
     prefill = dict(prefill or {})

@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Problem, RosterError
-from .spec import Field, Spec
+from .spec import Field, Spec, TemplateLike, as_spec
 from .values import is_blank, parse_field
 
 KEY_COLUMNS = ("key", "编号")
+#: Field types as the clerk knows them, for messages.
+TYPE_ZH = {"text": "文字", "longtext": "长文字", "money": "金额", "number": "数字", "percent": "百分数",
+           "date": "日期", "choice": "选项"}
 
 
 @dataclass(frozen=True)
@@ -46,15 +49,19 @@ class Roster:
         return {r.key: r for r in self.rows}
 
 
-def read_roster(path: str | Path, spec: Spec) -> Roster:
-    """Read and check a roster against a spec; raises :class:`RosterError` naming every problem."""
+def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
+    """Read and check a roster against a template (id, spec path or Spec).
+
+    Raises :class:`RosterError` naming every problem by row and column, in Chinese.
+    """
+    spec = as_spec(spec)
     path = Path(path)
     header, records = _read_table(path)
     problems: list[Problem] = []
     header = [_clean_header(h) for h in header]
     key_col = next((n for n, h in enumerate(header) if h.lower() in KEY_COLUMNS), None)
     if key_col is None:
-        problems.append(Problem("row 1", f"no key column: name one column 'key' or '编号' (columns: {', '.join(h for h in header if h) or 'none'})"))
+        problems.append(Problem("第 1 行", f"没有编号列：请把其中一列的标题写成“编号”（或 key）（现有的列：{'、'.join(h for h in header if h) or '无'}）"))
     columns: dict[int, Field] = {}
     names = {**{f.id: f for f in spec.fields}, **{f.label: f for f in spec.fields}}
     seen_fields: dict[str, str] = {}
@@ -63,19 +70,19 @@ def read_roster(path: str | Path, spec: Spec) -> Roster:
             continue
         if not h:
             if any(len(rec) > n and not is_blank(rec[n]) for _, rec in records):
-                problems.append(Problem(f"row 1, column {n + 1}", "a column with values has no header"))
+                problems.append(Problem(f"第 1 行，第 {n + 1} 列", "这一列有内容但没有标题：请填写标题（字段名称），或删除这一列"))
             continue
         f = names.get(h)
         if f is None:
             hint = difflib.get_close_matches(h, list(names), n=1, cutoff=0.5)
-            extra = f"; did you mean '{hint[0]}'?" if hint else ""
-            problems.append(Problem(f"row 1, column '{h}'", f"not a field of template '{spec.id}'{extra}"))
+            extra = f"是否想写“{hint[0]}”？" if hint else "请改成模板中的字段名称，或删除这一列"
+            problems.append(Problem(f"第 1 行，“{h}”列", f"不是模板“{spec.id}”的字段；{extra}"))
             continue
         if f.computed:
-            problems.append(Problem(f"row 1, column '{h}'", f"'{f.label}' is computed by a formula and cannot be prefilled"))
+            problems.append(Problem(f"第 1 行，“{h}”列", f"“{f.label}”由公式自动计算，不能预填；请删除这一列"))
             continue
         if f.id in seen_fields:
-            problems.append(Problem(f"row 1, column '{h}'", f"'{f.label}' is already given by column '{seen_fields[f.id]}'"))
+            problems.append(Problem(f"第 1 行，“{h}”列", f"“{f.label}”已由“{seen_fields[f.id]}”列给出；请删除其中一列"))
             continue
         seen_fields[f.id] = h
         columns[n] = f
@@ -87,21 +94,21 @@ def read_roster(path: str | Path, spec: Spec) -> Roster:
         key = _key(rec[key_col]) if key_col is not None and key_col < len(rec) else ""
         if key_col is not None:
             if not key:
-                problems.append(Problem(f"row {line}, column '{header[key_col]}'", "the key is empty"))
+                problems.append(Problem(f"第 {line} 行，“{header[key_col]}”列", "编号为空；请填写编号，或删除这一行"))
             elif key in keys:
-                problems.append(Problem(f"row {line}, column '{header[key_col]}'", f"key '{key}' repeats row {keys[key]}"))
+                problems.append(Problem(f"第 {line} 行，“{header[key_col]}”列", f"编号“{key}”与第 {keys[key]} 行重复；每个单位的编号必须不同"))
             keys.setdefault(key, line)
         prefill: dict[str, Any] = {}
         for n, f in columns.items():
             raw = rec[n] if n < len(rec) else None
             parsed = parse_field(raw, f.type, f.choices)
             if not parsed.ok:
-                problems.append(Problem(f"row {line}, column '{header[n]}'", f"{parsed.error} ({f.type})"))
+                problems.append(Problem(f"第 {line} 行，“{header[n]}”列", f"{parsed.error}（应为{TYPE_ZH.get(f.type, f.type)}）"))
             elif parsed.value is not None:
                 prefill[f.id] = parsed.value
         rows.append(RosterRow(key=key, line=line, prefill=prefill))
     if not rows and key_col is not None:
-        problems.append(Problem("", "the roster has no rows"))
+        problems.append(Problem("", "名单中没有任何单位（只有标题行）"))
     if problems:
         raise RosterError(str(path), problems)
     return Roster(path=path, rows=tuple(rows), columns={header[n]: f.id for n, f in columns.items()})
@@ -126,8 +133,8 @@ def _read_table(path: Path) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
         if suffix in (".csv", ".txt"):
             return _read_csv(path)
     except OSError as exc:
-        raise RosterError(str(path), [Problem("", f"cannot read the file: {exc}")]) from exc
-    raise RosterError(str(path), [Problem("", "a roster must be a .csv or .xlsx file")])
+        raise RosterError(str(path), [Problem("", f"无法读取文件（{exc.strerror or exc}）；请检查文件是否存在、是否正在其他程序中打开")]) from exc
+    raise RosterError(str(path), [Problem("", "名单必须是 .csv 或 .xlsx 文件；请在 Excel 中另存为其中一种格式")])
 
 
 def _read_csv(path: Path) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
@@ -139,10 +146,10 @@ def _read_csv(path: Path) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
         except UnicodeDecodeError:
             continue
     else:  # pragma: no cover - gb18030 decodes any byte string
-        raise RosterError(str(path), [Problem("", "not UTF-8 or GB18030 text")])
+        raise RosterError(str(path), [Problem("", "不是 UTF-8 或 GB18030 编码的文本")])
     rows = list(csv.reader(io.StringIO(text)))
     if not rows:
-        raise RosterError(str(path), [Problem("", "the file is empty")])
+        raise RosterError(str(path), [Problem("", "文件是空的；第 1 行应是标题行（编号、预算单位、项目名称……）")])
     return rows[0], [(n, r) for n, r in enumerate(rows[1:], start=2)]
 
 
@@ -152,12 +159,12 @@ def _read_xlsx(path: Path) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a bad file
-        raise RosterError(str(path), [Problem("", f"cannot open the workbook: {exc}")]) from exc
+        raise RosterError(str(path), [Problem("", f"无法打开工作簿（{type(exc).__name__}）；请在 Excel 中打开并另存为 .xlsx 或 .csv 后重试")]) from exc
     try:
         ws = wb.worksheets[0]
         rows = [list(r) for r in ws.iter_rows(values_only=True)]
     finally:
         wb.close()
     if not rows:
-        raise RosterError(str(path), [Problem("", "the first sheet is empty")])
+        raise RosterError(str(path), [Problem("", "第一个工作表是空的；第 1 行应是标题行（编号、预算单位、项目名称……）")])
     return rows[0], [(n, r) for n, r in enumerate(rows[1:], start=2)]

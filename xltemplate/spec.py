@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Union
 
 import yaml
 
@@ -171,6 +171,10 @@ def builtin_templates() -> dict[str, Path]:
     return out
 
 
+#: What every public function taking a template accepts: a built-in id, a spec path, or a loaded Spec.
+TemplateLike = Union[Spec, str, Path]
+
+
 def resolve_template(name_or_path: str | Path) -> Spec:
     """Load a built-in template by id, or a spec file by path."""
     builtins = builtin_templates()
@@ -180,11 +184,23 @@ def resolve_template(name_or_path: str | Path) -> Spec:
     if path.is_file():
         return load_spec(path)
     hint = difflib.get_close_matches(str(name_or_path), list(builtins), n=1)
-    extra = f" (did you mean '{hint[0]}'?)" if hint else ""
-    known = ", ".join(builtins) or "none"
+    extra = f"（是否想用“{hint[0]}”？）" if hint else ""
+    known = "、".join(builtins) or "无"
     raise TemplateNotFoundError(
-        f"template '{name_or_path}' is neither a built-in id nor a spec file{extra}; built-in: {known}"
+        f"模板“{name_or_path}”既不是内置模板，也不是存在的模板文件{extra}；内置模板：{known}"
     )
+
+
+def as_spec(template: TemplateLike) -> Spec:
+    """A loaded :class:`Spec` from a built-in id, a spec path or a Spec (returned as is).
+
+    Every public function that takes a template goes through here, so each accepts all three.
+    """
+    if isinstance(template, Spec):
+        return template
+    if isinstance(template, (str, Path)):
+        return resolve_template(template)
+    raise TypeError(f"a template is a built-in id, a spec path or a Spec, not {type(template).__name__}")
 
 
 def load_spec(path: str | Path) -> Spec:

@@ -22,7 +22,7 @@ from .layout import LAYOUT_VERSION, Cell, Layout, RowSlot
 from .read import read_submission
 from .report import FileReport, Report, Results
 from .sniff import Unreadable
-from .spec import Spec
+from .spec import Spec, TemplateLike
 from .submission import CellData, Submission
 from .values import Parsed, parse_field, parse_number, parse_text
 
@@ -31,10 +31,13 @@ _MARKUP = re.compile(r"</?(p|br|div|span|font|b|strong|table|tr|td)\b[^>]*>|&nbs
 _NUM_TOLERANCE = Decimal("0.000001")
 
 
-def validate_path(path: str | Path, templates: TemplateSet | None = None, *, reader: str = "fast",
+def validate_path(path: str | Path, templates: TemplateSet | TemplateLike | None = None, *, reader: str = "fast",
                   today: dt.date | None = None) -> FileReport:
-    """Read and validate one returned file; an unreadable file is a report, not an exception."""
-    templates = templates or TemplateSet.builtin()
+    """Read and validate one returned file; an unreadable file is a report, not an exception.
+
+    ``templates``: the built-ins (None), or one template (id, spec path or Spec) to validate against.
+    """
+    templates = templates if isinstance(templates, TemplateSet) else TemplateSet.builtin(templates)
     try:
         sub = read_submission(path, reader=reader)
     except Unreadable as exc:
@@ -395,7 +398,7 @@ def _short(text: Any, n: int = 40) -> str:
     return s if len(s) <= n else s[:n] + "…"
 
 
-def validate_paths(paths: list[str | Path], templates: TemplateSet | None = None, *, reader: str = "fast",
+def validate_paths(paths: list[str | Path], templates: TemplateSet | TemplateLike | None = None, *, reader: str = "fast",
                    today: dt.date | None = None, jobs: int | None = None,
                    progress: Any = None) -> Report:
     """Validate every file under ``paths``; every input is in the report, as a file or as skipped.
@@ -405,7 +408,7 @@ def validate_paths(paths: list[str | Path], templates: TemplateSet | None = None
     """
     from .inputs import discover
 
-    templates = templates or TemplateSet.builtin()
+    templates = templates if isinstance(templates, TemplateSet) else TemplateSet.builtin(templates)
     found = discover(list(paths))
     if jobs is None:
         files = [validate_path(p, templates, reader=reader, today=today) for p in found.files]
