@@ -142,7 +142,7 @@ def run_collect(folder: Path, roster: Path, out: Path, jobs: int) -> dict:
         "assert r.exit_code == 0, r.output\n"
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
         "kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-        "print(json.dumps({'wall': wall, 'main_kib': int(hwm), 'worker_kib': kids, 'counts': json.loads(r.output)['counts']}))\n"
+        "print(json.dumps({'wall': wall, 'main_kib': int(hwm), 'worker_kib': kids, 'counts': {k: v for k, v in json.loads(r.output).items() if k != 'outputs'}}))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:

@@ -20,6 +20,7 @@ import sys
 import tempfile
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -118,6 +119,21 @@ def unit_values(layout: Layout, key: str, budget: Decimal, rng: random.Random) -
     return values
 
 
+def save_keeping_time(wb: Any, dest: Path, saved: dt.datetime) -> None:
+    """Save an edited workbook with ``saved`` as its own last-saved time.
+
+    ``openpyxl.Workbook.save`` stamps the time of the run, which put one sample in another
+    year than all the others (the year the samples happened to be made).
+    """
+    import zipfile
+
+    from openpyxl.writer.excel import ExcelWriter
+
+    wb.properties.modified = saved.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    archive = zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+    ExcelWriter(wb, archive).save()  # closes the archive
+
+
 def main() -> None:
     spec = load_spec(templates_dir() / "sh-project-self-eval.yaml")
     layout = Layout(spec)
@@ -160,14 +176,14 @@ def main() -> None:
             bad["ind_quality_rate_weight"] = 16.0
             generate_workbook(spec, OUT / "发展研究中心-产业政策课题研究（初稿）.xlsx", prefill=row.prefill, values=bad,
                               roster_key=key, generated_at=saved - dt.timedelta(days=5))
-        if key == "SH009":  # the total typed over its formula (after unprotecting)
+        if key == "SH009":  # the total typed over its formula (after unprotecting), saved two hours later
             import openpyxl
 
             wb = openpyxl.load_workbook(dest)
             ws = wb[spec.sheet]
             ws.protection.sheet = False
             ws[layout.total_score.a1] = 95
-            wb.save(dest)
+            save_keeping_time(wb, dest, saved + dt.timedelta(hours=2))
         if key == "SH002":  # sent twice by mail: a byte-identical copy
             shutil.copy(dest, OUT / "SH002 经济信息中心 绩效自评 (1).xlsx")
     if to_resave:

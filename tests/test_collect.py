@@ -90,9 +90,10 @@ def grade(total: Decimal) -> str:
 # -- the tests ----------------------------------------------------------------------
 
 def test_counts_and_outputs(run: dict) -> None:
-    counts = run["json"]["counts"]
-    assert counts == {"roster_rows": 20, "returns_read": 20, "valid": 16, "invalid": 4, "unreadable": 0, "missing": 5,
-                      "superseded": 1, "duplicates": 1, "unmatched": 0, "skipped": 1}
+    data = run["json"]
+    assert data["units"] == {"total": 20, "roster": 20, "valid": 15, "invalid": 3, "missing": 2}
+    assert data["files"] == {"total": 21, "read": 20, "valid": 16, "invalid": 4, "unreadable": 0, "counted": 18,
+                             "superseded": 1, "duplicate": 1, "unmatched": 0, "skipped": 1}
     assert [Path(p).name for p in run["json"]["outputs"]] == ["rollup.xlsx", "submissions.csv", "scores.csv", "findings.csv"]
     assert run["wb"].sheetnames == ["汇总", "指标得分", "统计", "问题清单", "未提交", "文字材料", "文件清单"]
 
@@ -105,7 +106,7 @@ def test_every_figure_against_an_independent_calculation(run: dict) -> None:
     rows = [r for r in sheet_rows(run["wb"]["汇总"]) if r["编号"] and r["编号"].startswith("SH")]
     assert [r["编号"] for r in rows] == [f"SH{n:03d}" for n in range(1, 21)]  # one row per roster row, by key
     by_key = {r["编号"]: r for r in rows}
-    valid = [r for r in rows if r["状态"] == "有效"]
+    valid = [r for r in rows if r["状态"] == "已提交有效"]
     budget = executed = Decimal(0)
     grades: dict[str, int] = {}
     for r in valid:
@@ -121,7 +122,7 @@ def test_every_figure_against_an_independent_calculation(run: dict) -> None:
         grades[r["绩效等级"]] = grades.get(r["绩效等级"], 0) + 1
     assert len(valid) == 15 and set(grades) == {"优秀", "良好", "合格", "不合格"}
     total_row = sheet_rows(run["wb"]["汇总"])[-1]
-    assert total_row["编号"] == "合计（有效 15 份）"
+    assert total_row["编号"] == "合计（已提交有效 15）"
     assert Decimal(str(total_row["当年预算数（元）"])) == budget
     assert Decimal(str(total_row["预算执行数（元）"])) == executed
     assert total_row["预算执行率"] == pytest.approx(float(executed / budget))
@@ -137,16 +138,19 @@ def test_every_figure_against_an_independent_calculation(run: dict) -> None:
 def test_statuses_superseded_and_missing(run: dict) -> None:
     rows = {r["编号"]: r for r in sheet_rows(run["wb"]["汇总"]) if r["编号"] and r["编号"].startswith("SH")}
     assert {k for k, r in rows.items() if r["状态"] == "未提交"} == {"SH016", "SH019"}
-    assert {k for k, r in rows.items() if r["状态"] == "有误"} == {"SH007", "SH009", "SH013"}
-    assert rows["SH011"]["状态"] == "有效" and rows["SH011"]["来源文件"] == "发展研究中心-产业政策课题研究.xlsx"
-    missing = {r["编号"]: r["原因"] for r in sheet_rows(run["wb"]["未提交"])}
-    assert missing == {"SH007": "仅有有误的文件", "SH009": "仅有有误的文件", "SH013": "仅有有误的文件",
-                       "SH016": "未收到文件", "SH019": "未收到文件"}
+    assert {k for k, r in rows.items() if r["状态"] == "已提交有误"} == {"SH007", "SH009", "SH013"}
+    assert rows["SH011"]["状态"] == "已提交有效" and rows["SH011"]["来源文件"] == "发展研究中心-产业政策课题研究.xlsx"
+    missing = {r["编号"]: (r["状态"], r["原因"]) for r in sheet_rows(run["wb"]["未提交"])}
+    assert missing == {"SH007": ("已提交有误", "文件有误（错误 1 个，见问题清单）"),
+                       "SH009": ("已提交有误", "文件有误（错误 1 个，见问题清单）"),
+                       "SH013": ("已提交有误", "文件有误（错误 1 个，见问题清单）"),
+                       "SH016": ("未提交", "未收到文件"), "SH019": ("未提交", "未收到文件")}
     files = {r["文件"]: r for r in sheet_rows(run["wb"]["文件清单"])}
-    assert files["发展研究中心-产业政策课题研究（初稿）.xlsx"]["处理"] == "已被替代"
-    assert files["发展研究中心-产业政策课题研究（初稿）.xlsx"]["替代它的文件"] == "发展研究中心-产业政策课题研究.xlsx"
-    assert sorted(r["处理"] for r in files.values() if r["编号"] == "SH002") == ["计入", "重复副本"]
-    assert files["~$附件1-最终版(2).xlsx"]["状态"] == "跳过"
+    draft = files["发展研究中心-产业政策课题研究（初稿）.xlsx"]
+    assert (draft["状态"], draft["处理"]) == ("有误", "被替代")
+    assert draft["说明"] == "被更新的“发展研究中心-产业政策课题研究.xlsx”替代"
+    assert sorted(r["处理"] for r in files.values() if r["编号"] == "SH002") == ["计入", "重复"]
+    assert (files["~$附件1-最终版(2).xlsx"]["状态"], files["~$附件1-最终版(2).xlsx"]["处理"]) == (None, "跳过")
     assert len(files) == len(list(RETURNS.iterdir()))  # every file accounted for
 
 
@@ -215,10 +219,11 @@ def test_output_over_an_input_is_refused(tmp_path: Path) -> None:
     shutil.copy(next(RETURNS.glob("SH002*")), target)
     before = sha256_file(target)
     result = cli("collect", str(target), "-o", str(target))
-    assert result.exit_code == 1 and "overwrite" in result.output
+    assert result.exit_code == 2 and "会把它覆盖" in result.output
     assert sha256_file(target) == before
     result = cli("collect", str(tmp_path), "-o", str(tmp_path / "sub" / "rollup.xlsx"))
-    assert result.exit_code == 1 and "inside the input folder" in result.output
+    assert result.exit_code == 2 and "在输入文件夹" in result.output
+    assert not (tmp_path / "sub").exists()
 
 
 def test_library_tables(spec) -> None:
@@ -263,3 +268,167 @@ def test_rows_sort_as_people_read_keys() -> None:
     from xltemplate.collect import natural_key
 
     assert sorted(["SH10", "SH2", "1000", "999", "SH1"], key=natural_key) == ["999", "1000", "SH1", "SH2", "SH10"]
+
+
+# -- counts a clerk can trust (issue 9) -------------------------------------------------------------------
+
+WORDS = ["已提交有效", "已提交有误", "未提交", "有效", "有误", "无法读取", "计入", "被替代", "重复", "未匹配", "跳过"]
+JSON_WORDS = {("units", "valid"): "已提交有效", ("units", "invalid"): "已提交有误", ("units", "missing"): "未提交",
+              ("files", "valid"): "有效", ("files", "invalid"): "有误", ("files", "unreadable"): "无法读取",
+              ("files", "counted"): "计入", ("files", "superseded"): "被替代", ("files", "duplicate"): "重复",
+              ("files", "unmatched"): "未匹配", ("files", "skipped"): "跳过"}
+
+
+def counted_words(text: str) -> dict[str, int]:
+    """{word: n} for every 'word n' in a line, each word taken whole (有效 is not 已提交有效)."""
+    found = {}
+    for word, n in re.findall(r"(?:^|[，（：；\s])(" + "|".join(WORDS) + r") (\d+)", text):
+        assert word not in found, f"{word} twice in {text!r}"
+        found[word] = int(n)
+    return found
+
+
+def test_one_vocabulary_and_the_same_counts_everywhere(run: dict, tmp_path: Path) -> None:
+    out = tmp_path / "r.xlsx"
+    result = cli("collect", str(RETURNS), "--roster", str(SAMPLES / "roster.csv"), "-o", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    line = counted_words(" ".join(result.stdout.splitlines()[:2]))
+    expected = {"已提交有效": 15, "已提交有误": 3, "未提交": 2, "有效": 16, "有误": 4, "无法读取": 0, "计入": 18,
+                "被替代": 1, "重复": 1, "未匹配": 0, "跳过": 1}
+    assert line == expected
+    as_json = {word: run["json"][group][key] for (group, key), word in JSON_WORDS.items()}
+    assert as_json == expected
+    wb = openpyxl.load_workbook(out)
+    assert counted_words(wb["汇总"]["A2"].value) == expected
+    total_row = sheet_rows(wb["汇总"])[-1]
+    assert counted_words(total_row["编号"]) == {"已提交有效": 15}
+    stats = wb["统计"]
+    cells = [[c.value for c in row] for row in stats.iter_rows(max_col=3)]
+    start = next(n for n, r in enumerate(cells) if r[0] == "提交情况")
+    table = {r[1]: r[2] for r in cells[start + 1:] if r[1] in WORDS}
+    assert table == expected
+    assert stats["A2"].value.startswith("仅统计已提交有效的单位（15 个）")
+    statuses = [r["状态"] for r in sheet_rows(wb["汇总"])[:-1]]
+    assert {s: statuses.count(s) for s in set(statuses)} == {"已提交有效": 15, "已提交有误": 3, "未提交": 2}
+    fates = [r["处理"] for r in sheet_rows(wb["文件清单"])]
+    assert {f: fates.count(f) for f in set(fates)} == {"计入": 18, "被替代": 1, "重复": 1, "跳过": 1}
+
+
+def test_the_readme_defines_each_word_once() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| word | of | `--json` | meaning |")[1].split("\n\n")[0]
+    defined = [line.split("|")[1].strip() for line in table.splitlines()[2:]]
+    assert sorted(defined) == sorted(WORDS + ["未核定"])
+    for (group, key), word in JSON_WORDS.items():
+        assert f"| {word} | {'unit' if group == 'units' else 'file'} | `{group}.{key}` |" in table
+
+
+def test_an_invalid_return_shows_its_scores_but_no_grade(run: dict) -> None:
+    rows = {r["编号"]: r for r in sheet_rows(run["wb"]["汇总"]) if r["编号"] and r["编号"].startswith("SH")}
+    for key in ("SH007", "SH009"):
+        assert rows[key]["状态"] == "已提交有误" and rows[key]["绩效等级"] == "未核定"
+        assert isinstance(rows[key]["总分"], (int, float))  # the clerk sees the figures
+    assert {r["绩效等级"] for r in rows.values() if r["状态"] == "已提交有效"} <= {"优秀", "良好", "合格", "不合格"}
+    with open(run["dir"] / "export" / "submissions.csv", encoding="utf-8-sig", newline="") as fh:
+        subs = {s["key"]: s for s in csv.DictReader(fh)}
+    assert subs["SH007"]["grade"] == "未核定" and subs["SH007"]["valid"] == "否" and subs["SH001"]["valid"] == "是"
+
+
+def test_the_readme_pandas_example_gives_the_statistics_sheet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- pandas-example -->")[1].split("```python")[1].split("```")[0]
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(SAMPLES, tmp_path / "samples", ignore=shutil.ignore_patterns("*.py"))
+    space: dict = {}
+    exec(compile(block, "README.md", "exec"), space)  # noqa: S102 - the README's own example, run as written
+    wb = openpyxl.load_workbook(tmp_path / "rollup.xlsx")
+    cells = [[c.value for c in row] for row in wb["统计"].iter_rows(max_col=7)]
+    start = next(n for n, r in enumerate(cells) if r[0] == "指标" and r[5] == "平均失分")
+    sheet = {r[0]: r[5] for r in cells[start + 1:] if r[0] and isinstance(r[5], (int, float))}
+    lost = space["lost"]
+    assert len(sheet) == 15 and dict(lost) == pytest.approx(sheet)  # the 15 indicators with a weight
+    mean_row = next(r for r in cells if r[0] == "已提交有效")
+    assert space["mean_total"] == pytest.approx(mean_row[1])
+
+
+def test_csv_numbers_are_rounded_as_displayed(run: dict) -> None:
+    with open(run["dir"] / "export" / "submissions.csv", encoding="utf-8-sig", newline="") as fh:
+        subs = list(csv.DictReader(fh))
+    rates = [s["execution_rate"] for s in subs if s["execution_rate"]]
+    assert rates and all(len(r.split(".")[-1]) <= 4 for r in rates), rates
+    seed = next(s for s in subs if s["key"] == "SH001")
+    assert seed["execution_rate"] == "0.9971"  # 8,967,171 / 8,993,600, shown as 99.71 %
+    assert all(len(s["budget"].split(".")[-1]) <= 2 for s in subs if "." in s["budget"])
+
+
+def test_the_output_must_be_an_xlsx_file(tmp_path: Path) -> None:
+    for name in ("汇总", "r.csv", "r.xlsm"):
+        result = cli("collect", str(RETURNS), "-o", str(tmp_path / name), "--quiet")
+        assert result.exit_code == 2 and "-o 必须是 .xlsx 文件" in result.output, name
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_inputs_without_a_workbook_write_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "returns"
+    empty.mkdir()
+    (empty / "说明.txt").write_text("no workbooks here", encoding="utf-8")
+    result = cli("collect", str(empty), "--roster", str(SAMPLES / "roster.csv"), "-o", str(tmp_path / "r.xlsx"))
+    assert result.exit_code == 1 and "没有找到工作簿文件" in result.stderr and "未写出汇总表" in result.stderr
+    assert not (tmp_path / "r.xlsx").exists()
+
+
+@pytest.mark.parametrize("template", ["sh-project-self-eval", ROOT / "templates" / "sh-project-self-eval.yaml", "spec"])
+def test_every_public_function_takes_an_id_a_path_or_a_spec(template, spec, tmp_path: Path) -> None:
+    from xltemplate.collect import collect
+    from xltemplate.distribute import distribute
+    from xltemplate.generate import generate_workbook
+    from xltemplate.roster import read_roster
+    from xltemplate.validate import validate_path, validate_paths
+
+    template = spec if template == "spec" else template
+    roster = read_roster(SAMPLES / "roster.csv", template)
+    c = collect([RETURNS], template, roster=roster, jobs=1)
+    assert c.counts().units_valid == 15
+    assert validate_paths([RETURNS / "无线电监测站.xlsx"], template).summary()["invalid"] == 1
+    assert validate_path(RETURNS / "浦东分中心.xlsx", template).findings[0].code == "template-mismatch"
+    assert generate_workbook(template, tmp_path / "f.xlsx").path.exists()
+    small = read_roster(SAMPLES / "roster.csv", template)
+    small = type(small)(small.path, small.rows[:2], small.columns)
+    assert len(distribute(template, small, tmp_path / "out", jobs=1).files) == 2
+
+
+def test_tables_docstring_lists_every_table_and_column(spec) -> None:
+    from xltemplate.collect import Collection, collect
+    from xltemplate.export import tables
+
+    c = collect([RETURNS], spec, jobs=1)
+    doc = tables.__doc__ or ""
+    assert "tables" in (Collection.tables.__doc__ or "")
+    for name, frame in c.tables().items():
+        assert f"``{name}``" in doc, name
+        section = doc.split(f"``{name}``")[1].split("- ``")[0]
+        for column in frame.columns:
+            if not column.startswith("score_"):
+                assert column in section, (name, column)
+
+
+def test_the_samples_script_keeps_an_edited_returns_saved_time(spec, tmp_path: Path) -> None:
+    """SH009 is edited with openpyxl after it was made; its saved time must stay in the samples' year."""
+    import datetime as dt
+    import importlib.util
+
+    import openpyxl
+
+    from xltemplate.generate import generate_workbook
+    from xltemplate.validate import validate_path
+
+    loader = importlib.util.spec_from_file_location("make_samples", SAMPLES / "make_samples.py")
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    saved = dt.datetime(2020, 4, 21, 11, 0, tzinfo=dt.timezone.utc)
+    dest = tmp_path / "edited.xlsx"
+    generate_workbook(spec, dest, roster_key="SH009", generated_at=saved)
+    wb = openpyxl.load_workbook(dest)
+    wb[spec.sheet].protection.sheet = False
+    module.save_keeping_time(wb, dest, saved + dt.timedelta(hours=2))
+    assert validate_path(dest, spec).saved_at == dt.datetime(2020, 4, 21, 13, 0)

@@ -126,9 +126,9 @@ def test_mixed_folder_rollup_counts_exactly_the_valid_ones(hostile, tmp_path: Pa
     out = tmp_path / "rollup.xlsx"
     result = CliRunner().invoke(main, ["collect", str(root), str(SAMPLES / "returns"), "-o", str(out), "--json", "--jobs", "2"])
     assert result.exit_code == 0, result.output
-    counts = json.loads(result.output)["counts"]
+    files_count = json.loads(result.output)["files"]
     valid_hostile = sum(1 for c in cases if c.status == "valid")
-    assert counts["valid"] == valid_hostile + 16
+    assert files_count["valid"] == valid_hostile + 16
     files = openpyxl.load_workbook(out)["文件清单"]
     listed = [files.cell(r, 1).value for r in range(4, files.max_row + 1)]
     expected = {p.name for p in root.iterdir()} | {p.name for p in (SAMPLES / "returns").iterdir()}

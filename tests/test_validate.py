@@ -160,5 +160,5 @@ def test_readme_lists_every_finding_code() -> None:
 def test_annotate_inside_an_input_folder_is_refused(corpus: tuple[Path, list[Case]]) -> None:
     root, _ = corpus
     result = cli("validate", str(root), "--annotate", str(root / "back"))
-    assert result.exit_code == 2 and "inside the input folder" in result.output
+    assert result.exit_code == 2 and "在输入文件夹" in result.output
     assert not (root / "back").exists()

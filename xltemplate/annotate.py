@@ -13,7 +13,7 @@ from pathlib import Path
 from .findings import ERROR
 from .layout import wrapped_lines
 from .fsutil import write_atomic
-from .report import FileReport, UNREADABLE
+from .report import SEVERITY_ZH, FileReport, UNREADABLE
 
 FINDINGS_SHEET = "问题清单"
 _ERROR_FILL = "FFC7CE"
@@ -48,7 +48,7 @@ def annotate(report: FileReport, outdir: str | Path) -> Path | None:
         target_cell = ws[anchor] if anchor else cell
         fill = _ERROR_FILL if f.severity == ERROR else _WARNING_FILL
         target_cell.fill = PatternFill("solid", start_color=fill, end_color=fill)
-        text = f"【{'错误' if f.severity == ERROR else '提醒'}】{f.message}（{f.code}）"
+        text = f"【{SEVERITY_ZH[f.severity]}】{f.message}（{f.code}）"
         if target_cell.comment is not None:
             text = target_cell.comment.text + "\n" + text
         comment = Comment(text, "财政局绩效自评核对")
@@ -61,18 +61,22 @@ def annotate(report: FileReport, outdir: str | Path) -> Path | None:
     ws.append([f"请按下列问题修改后重新提交：{src.name}"])
     ws["A1"].font = Font(bold=True, size=14)
     ws.append(["序号", "严重程度", "工作表", "单元格", "问题及修改方法", "文件中的值", "代码"])
+    # A finding on a sheet the department cannot see (the hidden template information) names no sheet:
+    # the message says what to do, and a link to a hidden sheet would lead nowhere.
+    visible = {sh.title for sh in wb.worksheets if sh.sheet_state == "visible"}
     for c in ws[2]:
         c.font = bold
     for n, f in enumerate(report.findings, start=1):
         value = "" if f.value is None else str(f.value)
-        ws.append([n, "错误" if f.severity == ERROR else "提醒", f.sheet or "", f.cell or "", f.message, value[:200], f.code])
+        shown = f.sheet if f.sheet in visible else None
+        ws.append([n, SEVERITY_ZH[f.severity], shown or "", (f.cell or "") if shown else "", f.message, value[:200], f.code])
         row = ws.max_row
         ws.row_dimensions[row].height = 15 * max(wrapped_lines(f.message, 60), wrapped_lines(value[:200], 24))
         for c in ws[row]:
             c.alignment = Alignment(wrap_text=True, vertical="top")
             if isinstance(c.value, str) and c.value.startswith("="):
                 c.data_type = "s"  # text from a return stays text
-        if f.sheet and f.cell and f.sheet in wb.sheetnames:
+        if shown and f.cell:
             link = ws.cell(row, 4)
             link.hyperlink = Hyperlink(ref=link.coordinate, location=f"'{f.sheet}'!{f.cell}")
             link.font = Font(color="0563C1", underline="single")

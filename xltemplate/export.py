@@ -14,11 +14,12 @@ import io
 import re
 import statistics
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .fsutil import write_atomic
+from .report import STATUS_ZH
 
 if TYPE_CHECKING:
     from .collect import Collection
@@ -26,14 +27,20 @@ if TYPE_CHECKING:
 _TAGS = re.compile(r"<[^>]{0,200}>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|_x00(?:0[0-8BbCcEeFf]|1[0-9A-Fa-f])_")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Decimal places of a CSV column, as the roll-up displays it (0.00% for the rate, #,##0.00 for money).
+CSV_PLACES = {"execution_rate": 4, "budget": 2, "executed": 2}
 
 
 def submissions(c: "Collection") -> list[dict[str, Any]]:
+    """One row per unit: figures recomputed from its counted return; ``valid`` says whether statistics use it."""
+    from .collect import NOT_GRADED
+
     spec = c.spec
     out = []
     for row in c.rows:
         ret = row.counted
         res = ret.report.results if ret else None
+        grade = (res.grade if row.valid else NOT_GRADED) if res else None
         rec: dict[str, Any] = {
             "key": row.key, "unit": cell_text(row.field(spec, "unit")), "project": cell_text(row.field(spec, "project")),
             "budget": row.field(spec, "budget"), "executed": row.field(spec, "executed"),
@@ -42,7 +49,7 @@ def submissions(c: "Collection") -> list[dict[str, Any]]:
         for cat in spec.categories:
             rec[f"score_{cat.id}"] = res.categories[cat.id]["score"] if res else None
         rec.update({
-            "total": res.total if res else None, "grade": res.grade if res else None, "status": row.status,
+            "total": res.total if res else None, "grade": grade, "status": row.status, "valid": row.valid,
             "errors": ret.report.errors if ret else None, "warnings": ret.report.warnings if ret else None,
             "file": Path(ret.path).name if ret else None,
             "saved_at": ret.report.saved_at if ret else None,
@@ -53,6 +60,12 @@ def submissions(c: "Collection") -> list[dict[str, Any]]:
 
 
 def scores(c: "Collection") -> list[dict[str, Any]]:
+    """One row per unit and indicator of a counted return.
+
+    ``valid``: the unit's return is valid (statistics use only these); ``applicable``: the
+    indicator has a weight above 0 (a blank weight means 不适用, and it loses no points:
+    ``lost`` is blank). So ``query("valid and applicable")`` selects what 统计 averages.
+    """
     out = []
     names = {cat.id: cat.name for cat in c.spec.categories}
     for row in c.rows:
@@ -62,10 +75,12 @@ def scores(c: "Collection") -> list[dict[str, Any]]:
             if ind["extra"] and not ind["name"]:
                 continue
             weight, score = ind["weight"], ind["score"]
-            lost = (weight or Decimal(0)) - score if isinstance(score, Decimal) else None
+            applicable = isinstance(weight, Decimal) and weight > 0
+            lost = weight - (score if isinstance(score, Decimal) else Decimal(0)) if applicable else None
             out.append({"key": row.key, "unit": cell_text(row.field(c.spec, "unit")), "status": row.status,
-                        "category": names[ind["category"]], "indicator_id": rid, "indicator": cell_text(ind["name"]),
-                        "extra": ind["extra"], "weight": weight, "score": score, "lost": lost})
+                        "valid": row.valid, "category": names[ind["category"]], "indicator_id": rid,
+                        "indicator": cell_text(ind["name"]), "extra": ind["extra"], "applicable": applicable,
+                        "weight": weight, "score": score, "lost": lost})
     return out
 
 
@@ -81,27 +96,33 @@ def findings(c: "Collection") -> list[dict[str, Any]]:
 
 
 def missing(c: "Collection") -> list[dict[str, Any]]:
+    """Units without a valid return (已提交有误 or 未提交) and why."""
     out = []
     for row in c.rows:
         if row.valid:
             continue
         files = ([row.counted] if row.counted else []) + row.others
         out.append({"key": row.key, "unit": cell_text(row.field(c.spec, "unit")), "project": cell_text(row.field(c.spec, "project")),
-                    "reason": row.missing_reason(), "files": "；".join(Path(r.path).name for r in files) or None})
+                    "status": row.status, "reason": row.missing_reason(),
+                    "files": "；".join(Path(r.path).name for r in files) or None})
     return out
 
 
 def files(c: "Collection") -> list[dict[str, Any]]:
+    """Every file found: its status (有效 / 有误 / 无法读取; none when skipped), its fate and why."""
+    from .collect import SKIPPED
+
     out = []
     for ret in sorted(c.returns, key=lambda r: r.path):
         rep = ret.report
-        out.append({"file": Path(ret.path).name, "path": ret.path, "key": rep.key, "status": rep.status, "fate": ret.fate,
+        out.append({"file": Path(ret.path).name, "path": ret.path, "key": rep.key, "status": STATUS_ZH[rep.status],
+                    "fate": ret.fate, "note": ret.note,
                     "replaced_by": Path(ret.replaced_by).name if ret.replaced_by else None,
                     "errors": len([f for f in ret.findings if f.severity == "error"]),
                     "warnings": len([f for f in ret.findings if f.severity == "warning"]),
                     "saved_at": rep.saved_at, "application": rep.application, "sha256": rep.sha256})
     for path, why in c.skipped:
-        out.append({"file": Path(path).name, "path": path, "key": None, "status": "skipped", "fate": "跳过: " + why,
+        out.append({"file": Path(path).name, "path": path, "key": None, "status": None, "fate": SKIPPED, "note": why,
                     "replaced_by": None, "errors": 0, "warnings": 0, "saved_at": None, "application": None, "sha256": None})
     return out
 
@@ -172,6 +193,22 @@ def stats(c: "Collection") -> Stats:
 
 
 def tables(c: "Collection") -> dict[str, Any]:
+    """The roll-up's tables as pandas DataFrames (numbers as floats), the same rows the workbook shows.
+
+    - ``submissions``: one row per unit (汇总): key, unit, project, budget, executed, execution_rate,
+      ``score_<category>`` …, total, grade (未核定 for an invalid return), status (已提交有效 /
+      已提交有误 / 未提交), valid (bool), errors, warnings, file, saved_at, superseded.
+    - ``scores``: one row per unit and indicator of a counted return (指标得分, long format): key, unit,
+      status, valid (bool), category, indicator_id, indicator, extra (the unit's own indicator),
+      applicable (bool: a weight above 0), weight, score, lost (weight − score; blank when not applicable).
+      ``query("valid and applicable and not extra")`` is exactly what 统计 averages.
+    - ``findings``: every finding of every file (问题清单): file, path, key, unit, sheet, cell, code,
+      severity (error / warning), title (Chinese), message, value.
+    - ``missing``: units without a valid return (未提交 sheet): key, unit, project, status, reason, files.
+    - ``files``: every file found (文件清单): file, path, key, status (有效 / 有误 / 无法读取; blank when
+      skipped), fate (计入 / 被替代 / 重复 / 未匹配 / 跳过), note (why), replaced_by, errors, warnings,
+      saved_at, application, sha256.
+    """
     import pandas as pd
 
     def frame(rows: list[dict[str, Any]]) -> Any:
@@ -187,7 +224,8 @@ def export_csv(c: "Collection", outdir: str | Path) -> list[Path]:
     written = []
     for name, rows, cols in (
         ("submissions.csv", submissions(c), None),
-        ("scores.csv", scores(c), ["key", "unit", "category", "indicator_id", "indicator", "extra", "weight", "score", "lost", "status"]),
+        ("scores.csv", scores(c), ["key", "unit", "category", "indicator_id", "indicator", "extra", "applicable", "weight",
+                                   "score", "lost", "status", "valid"]),
         ("findings.csv", findings(c), ["file", "key", "unit", "sheet", "cell", "code", "severity", "title", "message", "value", "path"]),
     ):
         columns = cols or (list(rows[0]) if rows else ["key"])
@@ -195,14 +233,17 @@ def export_csv(c: "Collection", outdir: str | Path) -> list[Path]:
         w = csv.writer(buf, lineterminator="\r\n")
         w.writerow(columns)
         for r in rows:
-            w.writerow([csv_cell(r.get(k)) for k in columns])
+            w.writerow([csv_cell(r.get(k), CSV_PLACES.get(k)) for k in columns])
         data = buf.getvalue()
         written.append(write_atomic(outdir / name, lambda tmp, data=data: tmp.write_text(data, encoding="utf-8-sig", newline="")))
     return written
 
 
-def csv_cell(v: Any) -> str:
-    """A value as CSV text; text a spreadsheet would run as a formula gets a leading apostrophe."""
+def csv_cell(v: Any, places: int | None = None) -> str:
+    """A value as CSV text; text a spreadsheet would run as a formula gets a leading apostrophe.
+
+    ``places``: round a number half up to that many decimals, as the roll-up displays it.
+    """
     if v is None:
         return ""
     if isinstance(v, bool):
@@ -210,6 +251,8 @@ def csv_cell(v: Any) -> str:
     if isinstance(v, Decimal):
         from .formulas import plain_number
 
+        if places is not None and v.is_finite() and v.adjusted() < 20:
+            v = v.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
         return plain_number(v)
     if hasattr(v, "isoformat"):
         return v.isoformat()

@@ -8,7 +8,7 @@ from typing import Iterator
 
 from .findings import Finding, finding
 from .layout import META_FORMAT, META_KEYS, META_SHEET
-from .spec import Spec, builtin_templates, load_spec
+from .spec import Spec, TemplateLike, as_spec, builtin_templates, load_spec
 from .submission import Submission
 
 
@@ -20,7 +20,8 @@ class TemplateSet:
     known: dict[tuple[str, str], Spec] = field(default_factory=dict)
 
     @classmethod
-    def builtin(cls, explicit: Spec | None = None) -> "TemplateSet":
+    def builtin(cls, explicit: TemplateLike | None = None) -> "TemplateSet":
+        explicit = as_spec(explicit) if explicit is not None else None
         known = {}
         for path in builtin_templates().values():
             spec = load_spec(path)
@@ -57,7 +58,7 @@ def identify(sub: Submission, templates: TemplateSet) -> tuple[Identified, list[
             raise ValueError("not a mapping")
     except ValueError:
         prefill = {}
-        findings.append(finding("meta-altered", "隐藏的模板信息中的预填记录已损坏。请使用财政局下发的原始文件重新填写。", sheet=META_SHEET))
+        findings.append(finding("meta-altered", "文件中财政局预填内容的隐藏记录已损坏。请使用财政局下发的原始文件重新填写。", sheet=META_SHEET))
     spec: Spec | None
     if templates.explicit is not None:
         spec = templates.explicit
@@ -74,23 +75,22 @@ def identify(sub: Submission, templates: TemplateSet) -> tuple[Identified, list[
             if others:
                 findings.append(finding("template-version", f"此文件使用模板“{tid}”的版本 {version}，可用版本为 {'、'.join(others)}。请使用最新下发的模板重新填写。", sheet=META_SHEET, value=version))
             else:
-                findings.append(finding("template-unknown", f"此文件由未知模板“{tid}”生成。请确认文件来源，或用 --template 指定模板。", sheet=META_SHEET, value=tid))
+                findings.append(finding("template-unknown", f"此文件不是用本次下发的表格填写的（表格标识“{tid}”无法识别）。请使用财政局下发给本单位的文件重新填写；如有疑问，请联系财政局。", sheet=META_SHEET, value=tid))
             return Identified(None, tid, version, key, prefill), findings
     if meta.get("spec_hash") != spec.spec_hash:
-        findings.append(finding("meta-altered", "文件中记录的模板校验值与模板不一致（模板信息被改动，或模板内容已变更而版本号未变）。请使用财政局下发的原始文件重新填写。", sheet=META_SHEET, value=meta.get("spec_hash")))
+        findings.append(finding("meta-altered", "文件中财政局下发表格的隐藏标识与当前表格不一致（标识被改动，或表格内容已更新）。请使用财政局最新下发的原始文件重新填写。", sheet=META_SHEET, value=meta.get("spec_hash")))
     return Identified(spec, tid, version, key, prefill), findings
 
 
 def _meta_findings(sub: Submission) -> Iterator[Finding]:
     meta = sub.meta
     if meta is None:
-        yield finding("meta-missing", f"缺少隐藏的模板信息工作表“{META_SHEET}”：文件不是由本系统下发的模板生成，或已被另存为新文件。请使用财政局下发的原始 .xlsx 文件填写后提交。")
+        yield finding("meta-missing", "文件中没有财政局下发表格的隐藏标识：可能不是用下发的文件填写的，或内容被复制到了新的工作簿。请使用财政局下发给本单位的原始 .xlsx 文件填写后提交；如有疑问，请联系财政局。")
         return
     if meta.get("format") != META_FORMAT or any(k not in meta for k in META_KEYS):
-        missing = [k for k in META_KEYS if k not in meta]
-        yield finding("meta-altered", f"隐藏的模板信息不完整（缺少 {'、'.join(missing) or '格式标记'}）。请使用财政局下发的原始文件重新填写。", sheet=META_SHEET)
+        yield finding("meta-altered", "文件中财政局下发表格的隐藏标识不完整，可能被改动过。请使用财政局下发的原始文件重新填写。", sheet=META_SHEET)
         return
     for k in META_KEYS:
         prop = sub.properties.get(f"xltemplate.{k}")
         if k != "prefill" and prop is not None and prop != meta.get(k):
-            yield finding("meta-altered", f"隐藏的模板信息“{k}”与文档属性不一致（{meta.get(k)} ≠ {prop}），模板信息可能被改动。请使用财政局下发的原始文件重新填写。", sheet=META_SHEET, value=meta.get(k))
+            yield finding("meta-altered", "文件中财政局下发表格的隐藏标识前后不一致，可能被改动过。请使用财政局下发的原始文件重新填写。", sheet=META_SHEET, value=meta.get(k))

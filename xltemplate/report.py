@@ -14,7 +14,10 @@ if TYPE_CHECKING:
     from .submission import Submission
 
 VALID, INVALID, UNREADABLE = "valid", "invalid", "unreadable"
+#: A file's status in the words a clerk reads (the README's table defines them).
 STATUS_ZH = {VALID: "有效", INVALID: "有误", UNREADABLE: "无法读取"}
+#: The severity words, the same everywhere: console, roll-up, annotated copies.
+SEVERITY_ZH = {ERROR: "错误", WARNING: "警告"}
 
 
 @dataclass
@@ -144,8 +147,7 @@ class Report:
             lines.append(head)
             for f in r.findings:
                 where = "!".join(x for x in (f.sheet, f.cell) if x)
-                tag = "错误" if f.severity == ERROR else "警告"
-                lines.append(f"  {tag} {f.code}{' @ ' + where if where else ''}: {f.message}")
+                lines.append(f"  {SEVERITY_ZH[f.severity]} {f.code}{' @ ' + where if where else ''}: {f.message}")
         for path, why in self.skipped:
             lines.append(f"跳过 (skipped)  {path}  {why}")
         s = self.summary()

@@ -16,17 +16,22 @@ from typing import Any
 import xlsxwriter
 
 from . import export
-from .collect import MISSING, Collection
+from .collect import FATES, MISSING, UNIT_INVALID, UNIT_VALID, UNMATCHED, Collection
 from .errors import GenerateError
+from .report import SEVERITY_ZH, STATUS_ZH
 from .fsutil import write_atomic
 from .layout import wrapped_lines
 
 _FIXED_TIME = dt.datetime(2000, 1, 1)
-_STATUS_COLOURS = {"有效": "#C6EFCE", "有误": "#FFC7CE", MISSING: "#E7E6E6", "无法读取": "#FFEB9C"}
+_STATUS_COLOURS = {UNIT_VALID: "#C6EFCE", UNIT_INVALID: "#FFC7CE", MISSING: "#E7E6E6"}
 
 
 def write_rollup(c: Collection, path: str | Path) -> Path:
-    """Write the roll-up workbook atomically to ``path``."""
+    """Write the roll-up workbook atomically to ``path`` (an ``.xlsx`` file)."""
+    from .errors import OutputPathError
+
+    if Path(path).suffix.lower() != ".xlsx":
+        raise OutputPathError(f"汇总表必须是 .xlsx 文件：{path}")
     return write_atomic(path, lambda tmp: _Writer(c, tmp).write())
 
 
@@ -132,10 +137,8 @@ class _Writer:
         headers += [f"{c.name}\n({export.csv_cell(c.points)}分)" for c in cats]
         headers += ["总分", "绩效等级", "状态", "错误数", "警告数", "来源文件", "文件保存时间"]
         widths = [9, 22, 22, 14, 14, 9] + [8] * len(cats) + [7, 8, 8, 6, 6, 26, 11]
-        roster_note = f"名单 {counts['roster_rows']} 个单位；" if self.c.roster else "未提供名单，每个文件一行；"
-        note = (f"{roster_note}收到文件 {counts['returns_read']} 个：有效 {counts['valid']}，有误 {counts['invalid']}，"
-                f"无法读取 {counts['unreadable']}，被替代 {counts['superseded']}，重复 {counts['duplicates']}，"
-                f"未匹配 {counts['unmatched']}。分数和执行率均按模板由填报数据重新计算。合计行只计有效提交。")
+        note = ("；".join(counts.lines()) + "。分数和执行率均按模板由填报数据重新计算；"
+                f"{UNIT_INVALID}的单位显示其分数，但等级为“未核定”；合计行和统计只计{UNIT_VALID}的单位。")
         ws = self._sheet("汇总", f"{spec.title}汇总", note, headers, widths)
         rows = export.submissions(self.c)
         keys = ["key", "unit", "project", "budget", "executed", "execution_rate"] + [f"score_{c.id}" for c in cats]
@@ -151,7 +154,7 @@ class _Writer:
 
         end = self._table(ws, rows, keys, fmts, height=height)
         st = self.stats
-        total = [f"合计（有效 {st.valid} 份）", "", "", st.budget, st.executed, st.rate]
+        total = [f"合计（{UNIT_VALID} {st.valid}）", "", "", st.budget, st.executed, st.rate]
         total += [c["mean"] for c in st.categories] + [st.total_mean, "平均", "", "", "", "", ""]
         total_fmts = [self.f_total] * 3 + [self.f_total_money] * 2 + [self.f_total_pct] + [self.f_total_num] * (len(cats) + 1) + [self.f_total] * 7
         for col, (v, f) in enumerate(zip(total, total_fmts)):
@@ -164,8 +167,8 @@ class _Writer:
         inds = [(cat, ind) for cat in spec.categories for ind in cat.indicators]
         ws = self.wb.add_worksheet("指标得分")
         ws.write_string(0, 0, "指标得分明细", self.f_title)
-        ws.write_string(1, 0, "每个计入文件一行；每个指标两列：自评分和失分（权重 − 自评分），权重为空（不适用）的指标空白。"
-                              "单位自行增加的指标列在最后。统计表只用有效提交。", self.f_note)
+        ws.write_string(1, 0, "每个计入的文件一行；每个指标两列：自评分和失分（权重 − 自评分），权重为空（不适用）的指标空白。"
+                              f"单位自行增加的指标列在最后。统计只用{UNIT_VALID}的单位。", self.f_note)
         fixed = ["编号", "预算单位", "状态"]
         extra_col = len(fixed) + 2 * len(inds)
         # constant-memory mode flushes a row once the next one is touched: row 2 first, whole, then row 3
@@ -223,7 +226,7 @@ class _Writer:
         ws.set_column(0, 0, 30)
         ws.set_column(1, 5, 13)
         ws.write_string(0, 0, "统计分析", self.f_title)
-        ws.write_string(1, 0, f"仅统计有效提交（{st.valid} 份）；有误、无法读取和未提交的不计入。", self.f_note)
+        ws.write_string(1, 0, f"仅统计{UNIT_VALID}的单位（{st.valid} 个）；{UNIT_INVALID}和{MISSING}的单位不计入。", self.f_note)
         row = 3
         ws.write_row(row, 0, ["绩效等级", "数量", "占比"], self.f_head)
         first = row + 1
@@ -243,7 +246,7 @@ class _Writer:
         row += 2
         ws.write_row(row, 0, ["总分", "平均", "中位数", "最低", "最高"], self.f_head)
         row += 1
-        for col, v in enumerate(["有效提交", st.total_mean, st.total_median, st.total_min, st.total_max]):
+        for col, v in enumerate([UNIT_VALID, st.total_mean, st.total_median, st.total_min, st.total_max]):
             self._put(ws, row, col, v, self.f_num2 if col else None)
 
         row += 2
@@ -272,42 +275,45 @@ class _Writer:
         row += 2
         ws.write_string(row, 0, "各指标平均得分率（按平均失分从多到少排列）", self.f_head)
         row += 1
-        ws.write_row(row, 0, ["指标", "一级指标", "有效份数", "平均权重", "平均得分", "平均失分", "得分率"], self.f_head)
+        ws.write_row(row, 0, ["指标", "一级指标", "适用的单位数", "平均权重", "平均得分", "平均失分", "得分率"], self.f_head)
         for ind in st.indicators:
             row += 1
             vals = [ind["indicator"], ind["category"], ind["n"], ind["weight"], ind["score"], ind["lost"], ind["rate"]]
             fmts = [None, None, self.f_num, self.f_num2, self.f_num2, self.f_num2, self.f_pct]
             for col, (v, f) in enumerate(zip(vals, fmts)):
                 self._put(ws, row, col, v, f)
-        counts = self.c.counts()
         row += 2
-        ws.write_row(row, 0, ["提交情况", "数量"], self.f_head)
-        for label, key in (("名单单位数", "roster_rows"), ("收到文件", "returns_read"), ("有效", "valid"), ("有误", "invalid"),
-                           ("无法读取", "unreadable"), ("未提交（无有效文件）", "missing"), ("被替代", "superseded"),
-                           ("重复副本", "duplicates"), ("未匹配", "unmatched")):
+        ws.write_row(row, 0, ["提交情况", "", "数量"], self.f_head)
+        for group, label, n in self.c.counts().table():
             row += 1
-            self._put(ws, row, 0, label)
-            self._put(ws, row, 1, counts[key], self.f_num)
+            self._put(ws, row, 0, group)
+            self._put(ws, row, 1, label)
+            self._put(ws, row, 2, n, self.f_num)
         ws.set_landscape()
         ws.set_paper(9)
         ws.fit_to_pages(1, 0)
 
     def _findings(self) -> None:
-        headers = ["文件", "编号", "预算单位", "工作表", "单元格", "代码", "严重程度", "问题及修改方法", "文件中的值"]
-        ws = self._sheet("问题清单", "问题清单", "每个文件的每个问题（含重复、被替代和不在名单中的文件）。错误须由单位修改后重新提交；警告供核对。",
-                         headers, [30, 10, 26, 12, 7, 20, 8, 60, 20])
+        headers = ["文件", "编号", "预算单位", "工作表", "单元格", "问题", "严重程度", "问题及修改方法", "文件中的值", "代码"]
+        ws = self._sheet("问题清单", "问题清单", "每个文件的每个问题（含被替代、重复和未匹配的文件）。错误须由单位修改后重新提交；警告供核对。",
+                         headers, [30, 10, 26, 12, 7, 16, 8, 60, 20, 20])
         rows = export.findings(self.c)
         for r in rows:
-            r["severity_zh"] = "错误" if r["severity"] == "error" else "警告"
-        keys = ["file", "key", "unit", "sheet", "cell", "code", "severity_zh", "message", "value"]
+            r["severity_zh"] = SEVERITY_ZH[r["severity"]]
+        keys = ["file", "key", "unit", "sheet", "cell", "title", "severity_zh", "message", "value", "code"]
         self._table(ws, rows, keys, {"message": self.f_wrap, "file": self.f_wrap, "value": self.f_wrap},
                     height=lambda r: 13 * max(wrapped_lines(r["message"], 60), 1) + 4)
 
     def _missing(self) -> None:
-        unmatched = self.c.counts()["unmatched"]
-        note = "名单中没有有效提交的单位及原因。" + (f"另有 {unmatched} 个文件未能对应到名单中的单位，见“文件清单”。" if unmatched else "")
-        ws = self._sheet("未提交", "未提交或未通过的单位", note, ["编号", "预算单位", "项目名称", "原因", "相关文件"], [10, 30, 30, 16, 50], landscape=False)
-        self._table(ws, export.missing(self.c), ["key", "unit", "project", "reason", "files"], {"files": self.f_wrap})
+        unmatched = self.c.counts().unmatched
+        note = (f"{MISSING}和{UNIT_INVALID}的单位及原因。"
+                + (f"另有 {unmatched} 个文件{UNMATCHED}（没有对应到名单中的单位），见“文件清单”。" if unmatched else ""))
+        ws = self._sheet("未提交", f"{MISSING}或{UNIT_INVALID}的单位", note, ["编号", "预算单位", "项目名称", "状态", "原因", "相关文件"],
+                         [10, 30, 30, 11, 16, 50], landscape=False)
+        rows = export.missing(self.c)
+        for r in rows:
+            r["_fmt_status"] = self.f_status[r["status"]]
+        self._table(ws, rows, ["key", "unit", "project", "status", "reason", "files"], {"files": self.f_wrap, "reason": self.f_wrap})
 
     def _texts(self) -> None:
         ids = list(self.spec.summary.get("texts", ()))
@@ -319,11 +325,9 @@ class _Writer:
                     height=lambda r: min(409, 13 * max([wrapped_lines(r.get(i) or "", 60) for i in ids] + [1]) + 4))
 
     def _files(self) -> None:
-        headers = ["文件", "编号", "状态", "处理", "替代它的文件", "错误数", "警告数", "保存时间", "保存程序", "SHA-256", "路径"]
-        ws = self._sheet("文件清单", "文件清单", "读取的每个文件及其处理结果；跳过的文件也列在此处。", headers,
-                         [34, 10, 10, 14, 30, 7, 7, 17, 20, 20, 50])
+        headers = ["文件", "编号", "状态", "处理", "说明", "错误数", "警告数", "保存时间", "保存程序", "SHA-256", "路径"]
+        ws = self._sheet("文件清单", "文件清单", f"找到的每个文件：状态（{' / '.join(STATUS_ZH.values())}）和处理（{' / '.join(FATES)}）。",
+                         headers, [34, 10, 10, 14, 30, 7, 7, 17, 20, 20, 50])
         rows = export.files(self.c)
-        for r in rows:
-            r["status"] = {"valid": "有效", "invalid": "有误", "unreadable": "无法读取", "skipped": "跳过"}.get(r["status"], r["status"])
-        self._table(ws, rows, ["file", "key", "status", "fate", "replaced_by", "errors", "warnings", "saved_at", "application", "sha256", "path"],
-                    {"file": self.f_wrap, "path": self.f_wrap})
+        self._table(ws, rows, ["file", "key", "status", "fate", "note", "errors", "warnings", "saved_at", "application", "sha256", "path"],
+                    {"file": self.f_wrap, "path": self.f_wrap, "note": self.f_wrap})
