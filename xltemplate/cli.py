@@ -1,7 +1,9 @@
 """The ``xltemplate`` command: a thin layer over the library.
 
 Each command parses its options, calls one library function, renders the
-result and exits with a meaningful code (0 ok, 1 data problems, 2 usage).
+result and exits with a meaningful code (0 ok, 1 data problems, 2 usage or an
+output that cannot be written). Everything a person reads is Chinese; output
+never fails on a console that cannot show a character (GBK on Chinese Windows).
 """
 
 from __future__ import annotations
@@ -9,13 +11,56 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NoReturn
 
 import click
 
 from . import __version__
-from .errors import XltemplateError
-from .spec import Spec, builtin_templates, load_spec, resolve_template
+from .errors import OutputPathError, TemplateNotFoundError, XltemplateError
+from .spec import Spec, as_spec, builtin_templates, load_spec
+
+
+def robust_streams() -> None:
+    """Make stdout and stderr replace what their encoding cannot show instead of crashing.
+
+    A Chinese Windows console or a redirected file is GBK: a file name with an emoji
+    would otherwise raise UnicodeEncodeError halfway through a report.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="replace")
+            except (ValueError, OSError):  # a closed or exotic stream: leave it as it is
+                pass
+
+
+def echo_json(data: Any) -> None:
+    """JSON on stdout: UTF-8 text where the stream takes it, ``\\u`` escapes elsewhere (always valid, nothing lost)."""
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+    click.echo(json.dumps(data, ensure_ascii=not encoding.startswith("utf8"), indent=2))
+
+
+class UsageError(click.UsageError):
+    """A usage error of ours, shown in Chinese (click's own may stay click's)."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        if self.ctx is not None:
+            click.echo(self.ctx.get_usage().replace("Usage: ", "用法：", 1), file=file, err=True)
+            click.echo(f"运行“{self.ctx.command_path} --help”查看帮助。\n", file=file, err=True)
+        click.echo(f"错误：{self.format_message()}", file=file, err=True)
+
+
+def fail(exc: XltemplateError) -> NoReturn:
+    """One line (or one block for a roster) on stderr, no traceback; 2 for an output problem, else 1."""
+    click.echo(f"错误：{exc}", err=True)
+    sys.exit(2 if isinstance(exc, (OutputPathError, TemplateNotFoundError)) else 1)
+
+
+class _Group(click.Group):
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        robust_streams()  # before anything is printed, --help included
+        return super().main(*args, **kwargs)
 
 
 class _TemplateParam(click.ParamType):
@@ -24,206 +69,268 @@ class _TemplateParam(click.ParamType):
     name = "TEMPLATE"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Spec:
-        if isinstance(value, Spec):
-            return value
         try:
-            return resolve_template(value)
+            return as_spec(value)
         except XltemplateError as exc:
-            self.fail(str(exc), param, ctx)
+            raise UsageError(str(exc), ctx) from exc
+
+
+class _ExistingPath(click.ParamType):
+    """A file or folder that must exist (``路径不存在：…`` otherwise)."""
+
+    name = "PATH"
+
+    def __init__(self, dir_okay: bool = True) -> None:
+        self.dir_okay = dir_okay
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        path = Path(value)
+        if not path.exists():
+            raise UsageError(f"路径不存在：{value}", ctx)
+        if not self.dir_okay and path.is_dir():
+            raise UsageError(f"这里要的是文件，不是文件夹：{value}", ctx)
+        return path
 
 
 TEMPLATE = _TemplateParam()
+_HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="xltemplate")
+def _help_option(f: Any) -> Any:
+    return click.help_option("-h", "--help", help="显示本帮助并退出。")(f)
+
+
+@click.group(cls=_Group, context_settings=_HELP)
+@click.version_option(__version__, "--version", prog_name="xltemplate", help="显示版本并退出。")
+@_help_option
 def main() -> None:
-    """Project performance self-evaluation (项目绩效自评) through Excel.
+    """项目绩效自评（Excel）：生成锁定的填报表，核对各单位交回的文件，汇总成全局汇总表。
 
-    Generate locked workbooks from a spec, validate the returns, collect them
-    into a bureau-wide roll-up.
+    \b
+    常用的两条命令：
+      xltemplate generate sh-project-self-eval --roster 名单.csv -o 下发/
+      xltemplate collect 收回/ --roster 名单.csv -o 汇总.xlsx
+    每条命令加 --help 查看说明。
     """
 
 
 @main.command("templates")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--json", "as_json", is_flag=True, help="输出 JSON，而不是表格。")
+@_help_option
 def templates_cmd(as_json: bool) -> None:
-    """List the built-in templates."""
+    """列出内置模板。"""
     rows = []
     for tid, path in builtin_templates().items():
         spec = load_spec(path)
         rows.append({"id": tid, "version": spec.version, "title": spec.title, "path": str(path),
                      "indicators": sum(len(c.indicators) for c in spec.categories)})
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        echo_json(rows)
         return
     for r in rows:
-        click.echo(f"{r['id']}  {r['version']}  {r['title']}  ({r['indicators']} 个指标)")
+        click.echo(f"{r['id']}  {r['version']}  {r['title']}  （{r['indicators']} 个指标）")
+
+
+_ROLES = {"input": "填写", "computed": "公式", "prefill": "预填"}
 
 
 @main.command("describe")
 @click.argument("template", type=TEMPLATE)
-@click.option("--json", "as_json", is_flag=True, help="Print the machine-readable layout as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出版式（供程序读取）。")
+@_help_option
 def describe_cmd(template: Spec, as_json: bool) -> None:
-    """Show where every field, indicator and total lives in the generated sheet."""
+    """显示 TEMPLATE 的每个字段、指标和合计在表中的位置。"""
     from .layout import Layout
 
     info = Layout(template).describe(frozenset(f.id for f in template.fields if f.prefill))
     if as_json:
-        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        echo_json(info)
         return
-    click.echo(f"{template.id} {template.version}  {template.title}  sheet '{info['sheet']}'")
+    click.echo(f"{template.id} {template.version}  {template.title}  工作表“{info['sheet']}”")
     for f in info["fields"]:
-        click.echo(f"  {f['cell']:>5}  {f['defined_name']:<28} {f['role']:<8} {f['label']}")
+        click.echo(f"  {f['cell']:>5}  {f['defined_name']:<28} {_ROLES.get(f['role'], f['role'])}  {f['label']}")
     for c in info["categories"]:
-        click.echo(f"  {c['name']} ({c['points']}分, {c['weights']}): 小计 {c['weight_subtotal']['cell']}/{c['score_subtotal']['cell']}")
+        weights = "权重固定" if c["weights"] == "fixed" else "权重可调"
+        click.echo(f"  {c['name']}（{c['points']}分，{weights}）：小计 {c['weight_subtotal']['cell']}/{c['score_subtotal']['cell']}")
         for r in c["indicators"] + c["extra"]:
             w = "—" if r["weight"] is None else r["weight"]
-            click.echo(f"    row {r['row']:>3}  {r['id']:<28} 权重 {w!s:<4} {r['score_cell']['name']}  {r['name'] or '(自定义)'}")
+            click.echo(f"    第 {r['row']:>3} 行  {r['id']:<28} 权重 {w!s:<4} {r['score_cell']['name']}  {r['name'] or '（自定义）'}")
     t = info["total"]
-    click.echo(f"  合计 {t['weight']['cell']}/{t['score']['cell']}; 等级 " + ", ".join(f"{b['label']}≥{b['min']}" for b in info["grades"]))
+    click.echo(f"  合计 {t['weight']['cell']}/{t['score']['cell']}；等级 " + "，".join(f"{b['label']}≥{b['min']}" for b in info["grades"]))
 
 
 @main.command("generate")
 @click.argument("template", type=TEMPLATE)
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="The workbook to write (.xlsx); with --roster, the folder for the workbooks.")
-@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="CSV or XLSX with a key column (key or 编号) and columns named by field id or label.")
-@click.option("--password", default=None, help="Sheet protection password (a weak lock; see README).")
+              help="要写的工作簿（.xlsx）；加 --roster 时为存放工作簿的文件夹。")
+@click.option("--roster", type=_ExistingPath(dir_okay=False),
+              help="名单（CSV 或 XLSX）：一列编号（编号 或 key），其他列以字段名称或 id 为标题，预填并锁定。")
+@click.option("--password", default=None, help="工作表保护密码（只防误改，不是加密；见 README）。")
+@click.option("--force", is_flag=True,
+              help="覆盖已有的工作簿；加 --roster 时替换文件夹中上次生成的工作簿（manifest.csv 中列出的）。")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="With --roster: worker processes (default: the machine's cores). The files do not depend on it.")
-def generate_cmd(template: Spec, output: Path, roster: Path | None, password: str | None, jobs: int | None) -> None:
-    """Write the locked workbook for TEMPLATE (a built-in id or a spec file).
+              help="加 --roster 时的进程数（默认：CPU 核数）。生成的文件与此无关。")
+@_help_option
+def generate_cmd(template: Spec, output: Path, roster: Path | None, password: str | None, force: bool,
+                 jobs: int | None) -> None:
+    """生成 TEMPLATE（内置模板 id 或模板文件）的锁定填报工作簿。
 
-    With --roster, write one prefilled workbook per roster row into the folder
-    -o and a manifest.csv (key, unit, project, file, sha256) beside them.
+    加 --roster 时，按名单每行生成一个预填的工作簿，放进文件夹 -o，并写 manifest.csv（编号、单位、项目、文件名、sha256）。
+
+    已有文件时不覆盖，除非加 --force。
     """
     from .distribute import distribute
     from .generate import generate_workbook
     from .roster import read_roster
 
+    ctx = click.get_current_context()
     try:
         if roster is None:
             if output.suffix.lower() != ".xlsx":
-                raise click.UsageError("-o must name an .xlsx file (or give --roster and a folder)")
+                raise UsageError(f"-o 必须是 .xlsx 文件：{output}（按名单生成多个文件时，请加 --roster 并把 -o 设为文件夹）", ctx)
+            if output.is_file() and not force:
+                raise OutputPathError(f"文件 {output} 已存在，未覆盖；如要覆盖，请加 --force")
             g = generate_workbook(template, output, password=password)
-            click.echo(f"wrote {g.path}  sha256 {g.sha256[:12]}")
+            click.echo(f"已写入 {g.path}  sha256 {g.sha256[:12]}")
             return
         if output.suffix.lower() in (".xlsx", ".xlsm"):
-            raise click.UsageError("with --roster, -o is a folder, not a workbook")
+            raise UsageError(f"加 --roster 时，-o 是存放工作簿的文件夹，不是工作簿：{output}", ctx)
         rows = read_roster(roster, template)
-        dist = distribute(template, rows, output, password=password, jobs=jobs)
+        dist = distribute(template, rows, output, password=password, jobs=jobs, force=force)
     except XltemplateError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    click.echo(f"wrote {len(dist.files)} workbooks and {dist.manifest.name} to {dist.outdir}")
+        fail(exc)
+    click.echo(f"已写入 {len(dist.files)} 个工作簿和 {dist.manifest.name}，位于 {dist.outdir}")
+    for name in dist.removed:
+        click.echo(f"已删除上次生成、本次名单中没有的 {name}")
+
+
+def _roster_hint(paths: tuple[Path, ...]) -> None:
+    from .inputs import roster_like
+
+    for p in roster_like(list(paths)):
+        click.echo(f"提示：{p} 看起来是名单文件，不是单位交回的工作簿；是否想写 --roster {p}？", err=True)
 
 
 @main.command("validate")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=_ExistingPath())
 @click.option("--template", "template", type=TEMPLATE, default=None,
-              help="Validate against this template (built-in id or spec file) instead of the one the file names.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write a highlighted, commented copy of each file with findings into this folder.")
+              help="按此模板（内置 id 或模板文件）核对，而不是按文件中记录的模板。")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出核对结果。")
+@click.option("--annotate", "annotate_dir", type=click.Path(path_type=Path), default=None,
+              help="把有问题的文件各写一份标注副本（问题单元格标色并加批注）到此文件夹，可退回单位修改。")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Worker processes (default: the machine's cores). Results do not depend on it.")
+              help="进程数（默认：CPU 核数）。结果与此无关。")
+@_help_option
 def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, annotate_dir: Path | None,
                  jobs: int | None) -> None:
-    """Read back and validate returned workbooks (files or folders, recursively).
+    """读取并核对单位交回的工作簿（文件或文件夹，文件夹逐层查找）。
 
-    Exit 0 when every file is valid (warnings allowed), 1 when any file is
-    invalid or unreadable (or none was found), 2 on a usage error.
+    退出码：全部有效（可有警告）时为 0；有有误或无法读取的文件（或没有找到工作簿）时为 1；用法错误或标注副本无法写入时为 2。
     """
     from .annotate import annotate
     from .identify import TemplateSet
+    from .runner import default_jobs
     from .validate import validate_paths
 
-    from .runner import default_jobs
-
+    ctx = click.get_current_context()
     if annotate_dir is not None:
         target = annotate_dir.resolve()
         for p in paths:
-            folder = p.resolve()
-            if folder.is_dir() and (target == folder or folder in target.parents):
-                raise click.UsageError(f"--annotate {annotate_dir} is inside the input folder {p}: "
-                                       "the copies would be read as returns next time; write them elsewhere")
+            where = p.resolve()
+            if where.is_dir() and (target == where or where in target.parents):
+                raise UsageError(f"--annotate {annotate_dir} 在输入文件夹 {p} 中：标注副本下次会被当作交回的文件读取；请写到别的文件夹", ctx)
+            if where.is_file() and where.parent == target:
+                raise UsageError(f"--annotate {annotate_dir} 就是输入文件 {p} 所在的文件夹：标注副本可能覆盖输入，下次也会被当作交回的文件读取；请写到别的文件夹", ctx)
+    _roster_hint(paths)
     report = validate_paths(list(paths), TemplateSet.builtin(template), jobs=jobs or default_jobs())
-    annotated = []
+    annotated: list[str] = []
+    problem: XltemplateError | None = None
     if annotate_dir is not None:
-        for r in report.files:
-            out = annotate(r, annotate_dir)
-            if out is not None:
-                annotated.append(str(out))
+        try:
+            for r in report.files:
+                out = annotate(r, annotate_dir)
+                if out is not None:
+                    annotated.append(str(out))
+        except XltemplateError as exc:
+            problem = exc  # the report is still shown; the failure is the last line
     if as_json:
         data = report.as_dict()
         data["annotated"] = annotated
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        echo_json(data)
     else:
         click.echo(report.as_text())
         for a in annotated:
-            click.echo(f"批注副本: {a}")
+            click.echo(f"标注副本：{a}")
+    if problem is not None:
+        fail(problem)
     if not report.files:
-        click.echo("没有找到工作簿文件 (no workbook found)", err=True)
+        click.echo(f"错误：没有找到工作簿文件（{'、'.join(str(p) for p in paths)} 中没有 .xlsx 或 .xlsm 文件）", err=True)
         sys.exit(1)
     sys.exit(0 if report.valid else 1)
 
 
 @main.command("collect")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The roll-up workbook to write (.xlsx).")
-@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The roster the workbooks were sent to.")
+@click.argument("paths", nargs=-1, required=True, type=_ExistingPath())
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="要写的汇总工作簿（.xlsx）。")
+@click.option("--roster", type=_ExistingPath(dir_okay=False), help="下发时用的名单（CSV 或 XLSX）。")
 @click.option("--template", "template", type=TEMPLATE, default="sh-project-self-eval", show_default=True,
-              help="The template of the returns (built-in id or spec file).")
-@click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Also write submissions.csv, scores.csv and findings.csv (UTF-8 with BOM) into this folder.")
-@click.option("--json", "as_json", is_flag=True, help="Print the counts and output paths as JSON.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+              help="交回文件的模板（内置 id 或模板文件）。")
+@click.option("--export", "export_dir", type=click.Path(path_type=Path), default=None,
+              help="另把 submissions.csv、scores.csv、findings.csv（UTF-8 带 BOM，Excel 可直接打开）写到此文件夹。")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出计数和写出的文件。")
+@click.option("--quiet", is_flag=True, help="不显示进度条。")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Worker processes (default: the machine's cores). Results do not depend on it.")
+              help="进程数（默认：CPU 核数）。结果与此无关。")
+@_help_option
 def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, template: Spec, export_dir: Path | None,
                 as_json: bool, quiet: bool, jobs: int | None) -> None:
-    """Collect returned workbooks into the bureau-wide roll-up workbook.
+    """把单位交回的工作簿汇总成全局汇总表（.xlsx）。
 
-    Every file is read and validated as `validate` does, matched to the roster
-    by the key inside it, and the roll-up is written atomically. Exit 0 when the
-    roll-up was written, whatever the returns' statuses; 1 when it could not be.
+    每个文件都像 validate 那样读取和核对，按文件中的编号（不是文件名）对应到名单；汇总表整体写出，不会留下半个文件。
+
+    退出码：汇总表写出时为 0（不论各文件是否有误）；没有找到工作簿或名单有问题时为 1；用法错误或文件无法写入时为 2。
     """
     from .collect import check_output, collect
-    from .runner import default_jobs
     from .export import export_csv
     from .identify import TemplateSet
     from .inputs import discover
-    from .roster import read_roster
     from .rollup import write_rollup
+    from .roster import read_roster
+    from .runner import default_jobs
 
+    written: list[str] = []
     try:
-        check_output(output, paths)
+        check_output(output, paths, workbook=True)
         if export_dir is not None:
             for name in ("submissions.csv", "scores.csv", "findings.csv"):
                 check_output(export_dir / name, paths)
+        _roster_hint(paths)
         rows = read_roster(roster, template) if roster else None
         found = discover(list(paths))
+        if not found.files:
+            skipped = f"（跳过 {len(found.skipped)} 个不是工作簿的文件）" if found.skipped else ""
+            click.echo(f"错误：没有找到工作簿文件：{'、'.join(str(p) for p in paths)} 中没有 .xlsx 或 .xlsm 文件{skipped}；"
+                       "未写出汇总表", err=True)
+            sys.exit(1)
         show = not quiet and not as_json and sys.stderr.isatty()
         with click.progressbar(length=len(found.files), label="读取", file=sys.stderr) if show else _NoBar() as bar:
             result = collect(list(paths), template, roster=rows, templates=TemplateSet.builtin(template),
                              progress=bar.update, inputs=found, jobs=jobs or default_jobs())
-        written = [str(write_rollup(result, output))]
+        written.append(str(write_rollup(result, output)))
         if export_dir is not None:
             written += [str(p) for p in export_csv(result, export_dir)]
-    except (XltemplateError, OSError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    except XltemplateError as exc:
+        for path in written:  # what was written before the failure is complete, and stays
+            click.echo(f"已写入 {path}", err=True)
+        fail(exc)
     counts = result.counts()
     if as_json:
-        click.echo(json.dumps({"counts": counts, "outputs": written}, ensure_ascii=False, indent=2))
+        echo_json({**counts.as_dict(), "outputs": written})
         return
-    click.echo(f"名单 {counts['roster_rows']}，收到 {counts['returns_read']}：有效 {counts['valid']}，有误 {counts['invalid']}，"
-               f"无法读取 {counts['unreadable']}，未提交 {counts['missing']}，被替代 {counts['superseded']}，"
-               f"重复 {counts['duplicates']}，未匹配 {counts['unmatched']}，跳过 {counts['skipped']}")
+    for line in counts.lines():
+        click.echo(line)
     for path in written:
-        click.echo(f"wrote {path}")
+        click.echo(f"已写入 {path}")
 
 
 class _NoBar:
