@@ -1,0 +1,32 @@
+"""The README a new clerk reads first (issue 9): a Chinese quick start, Windows set-up, the commands
+that CI runs still between their markers, the benchmark details moved to bench/README.md."""
+
+from __future__ import annotations
+
+from .conftest import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _between(marker: str) -> str:
+    return README.split(f"<!-- {marker} -->")[1].split(f"<!-- /{marker} -->")[0]
+
+
+def test_a_chinese_quick_start_comes_first() -> None:
+    first = README.split("\n## ")[1]  # the first section
+    assert first.startswith("快速上手")
+    for needed in ("Python 3.10", "py -m venv .venv", ".venv\\Scripts\\activate", "pip install .",
+                   "xltemplate generate sh-project-self-eval --roster", "xltemplate collect",
+                   "LibreOffice", "Excel", "WPS", "templates/sh-project-self-eval.yaml", "--force"):
+        assert needed in first, needed
+    # both commands the CI and a newcomer run sit in the quick start, between their markers
+    assert "<!-- main-command -->" in first and "<!-- test-command -->" in first
+    assert "xltemplate collect samples/returns --roster samples/roster.csv -o rollup.xlsx" in _between("main-command")
+    assert "python -m pytest -q" in _between("test-command")
+
+
+def test_the_benchmark_tables_live_in_bench_readme() -> None:
+    bench = (ROOT / "bench" / "README.md").read_text(encoding="utf-8")
+    assert "| measure | figure | target |" in bench and "python bench/bench.py" in bench
+    assert "| measure | figure | target |" not in README
+    assert "bench/README.md" in README and "4.3 ms" in README  # the headline figures stay
