@@ -304,7 +304,7 @@ def test_one_vocabulary_and_the_same_counts_everywhere(run: dict, tmp_path: Path
     assert counted_words(total_row["编号"]) == {"已提交有效": 15}
     stats = wb["统计"]
     cells = [[c.value for c in row] for row in stats.iter_rows(max_col=3)]
-    start = next(n for n, r in enumerate(cells) if r[0] == "提交情况")
+    start = next(n for n, r in enumerate(cells) if r[1] == "提交情况")
     table = {r[1]: r[2] for r in cells[start + 1:] if r[1] in WORDS}
     assert table == expected
     assert stats["A2"].value.startswith("仅统计已提交有效的单位（15 个）")

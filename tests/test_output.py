@@ -246,3 +246,12 @@ def test_distribute_refuses_in_the_library_too(spec, tmp_path: Path) -> None:
     (tmp_path / "out" / "x.xlsx").write_bytes(b"x")
     with pytest.raises(OutputPathError, match="--force"):
         distribute(spec, rows, tmp_path / "out")
+
+
+def test_annotated_copies_never_go_beside_an_input_file(tmp_path: Path) -> None:
+    src = tmp_path / "无线电监测站.xlsx"
+    shutil.copy(RETURNS / src.name, src)
+    before = sha256_file(src)
+    result = cli("validate", src, "--annotate", tmp_path, "--jobs", "1")
+    assert result.exit_code == 2 and "所在的文件夹" in result.output
+    assert [p.name for p in tmp_path.iterdir()] == [src.name] and sha256_file(src) == before

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .errors import OutputPathError
 from .findings import ERROR
 from .layout import wrapped_lines
 from .fsutil import write_atomic
@@ -37,7 +38,7 @@ def annotate(report: FileReport, outdir: str | Path) -> Path | None:
     src = Path(report.path)
     target = Path(outdir) / annotated_name(report)
     if target.resolve() == src.resolve():
-        raise ValueError(f"refusing to overwrite the original {src}")
+        raise OutputPathError(f"标注副本 {target} 会覆盖原文件；请把 --annotate 指向别的文件夹")
     wb = openpyxl.load_workbook(src, keep_vba=False, keep_links=False)
     for f in report.findings:
         if not f.sheet or not f.cell or f.sheet not in wb.sheetnames:

@@ -182,7 +182,7 @@ class Counts:
     def lines(self) -> list[str]:
         """Two lines, units then files: the CLI prints them and the 汇总 sheet's note repeats them."""
         if self.roster is not None:
-            units = (f"单位 {self.units} 个（名单）：{UNIT_VALID} {self.units_valid}，{UNIT_INVALID} {self.units_invalid}，"
+            units = (f"名单 {self.units} 个单位：{UNIT_VALID} {self.units_valid}，{UNIT_INVALID} {self.units_invalid}，"
                      f"{MISSING} {self.units_missing}")
         else:
             units = (f"单位 {self.units} 个（未提供名单，每个计入的文件算一个单位）：{UNIT_VALID} {self.units_valid}，"

@@ -283,12 +283,12 @@ class _Writer:
             for col, (v, f) in enumerate(zip(vals, fmts)):
                 self._put(ws, row, col, v, f)
         row += 2
-        ws.write_row(row, 0, ["提交情况", "", "数量"], self.f_head)
-        for group, label, n in self.c.counts().table():
+        ws.write_row(row, 0, ["对象", "提交情况", "数量"], self.f_head)
+        for group, label, count in self.c.counts().table():
             row += 1
             self._put(ws, row, 0, group)
             self._put(ws, row, 1, label)
-            self._put(ws, row, 2, n, self.f_num)
+            self._put(ws, row, 2, count, self.f_num)
         ws.set_landscape()
         ws.set_paper(9)
         ws.fit_to_pages(1, 0)

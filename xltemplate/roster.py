@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Problem, RosterError
-from .spec import Field, Spec, TemplateLike, as_spec
+from .spec import Field, TemplateLike, as_spec
 from .values import is_blank, parse_field
 
 KEY_COLUMNS = ("key", "编号")
