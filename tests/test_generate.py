@@ -154,17 +154,6 @@ def test_prefilled_fields_are_locked(spec: Spec, seeded: Path) -> None:
     assert ws[layout.field("implementer").cell.a1].protection.locked is False
 
 
-def test_print_setup(spec: Spec, blank: Path) -> None:
-    ws = openpyxl.load_workbook(blank)[spec.sheet]
-    layout = Layout(spec)
-    assert ws.page_setup.paperSize == 9 and ws.page_setup.orientation == "landscape"
-    assert ws.sheet_properties.pageSetUpPr.fitToPage is True
-    assert ws.page_setup.fitToWidth in (None, 1) and ws.page_setup.fitToHeight == 0  # absent = 1
-    row = layout.table_header_row + 1
-    assert ws.print_title_rows == f"${row}:${row}"
-    assert ws.print_area == f"'{spec.sheet}'!$A$1:$G${layout.last_row + 1}"
-
-
 def test_category_cells_are_merged_like_the_paper_form(spec: Spec, blank: Path) -> None:
     ws = openpyxl.load_workbook(blank)[spec.sheet]
     merged = {str(r) for r in ws.merged_cells.ranges}

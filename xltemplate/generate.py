@@ -24,9 +24,13 @@ from .errors import GenerateError
 from .formulas import alert_rules, evaluate, formulas, plain_number
 from .fsutil import build_time, sha256_file, write_atomic
 from .layout import (
-    COL_CATEGORY, COL_EXPLANATION, COL_NAME, COL_REMARK,
+    COL_CATEGORY, COL_CHECK, COL_EXPLANATION, COL_NAME, COL_REMARK,
     COLUMN_WIDTHS, GUIDE_SHEET, LAST_COL, LAYOUT_VERSION, META_FORMAT, META_KEYS, META_SHEET,
-    TABLE_HEADERS, Cell, FieldSlot, Layout, RowSlot, category_title, wrapped_lines,
+    TABLE_HEADERS, Cell, FieldSlot, Layout, RowSlot, category_title,
+)
+from .printing import (
+    DEFAULT_FONT, ENGINE_SLACK, MAX_ROW_PT, PT_PER_PX, XLSX_A4, Page, cell_height, columns_pt, fit_scale, footer, page_rows_pt,
+    paginate, text_height, units_of_px,
 )
 from .prompts import cell_validation, field_validation
 from .spec import Field, Spec, TemplateLike, as_spec
@@ -39,6 +43,11 @@ HEADER_FILL = "#D9E1F2"
 LABEL_FILL = "#F2F2F2"
 ALERT_FILL = "#FFC7CE"
 ALERT_FONT = "#9C0006"
+#: The form prints landscape (its seven columns are too wide for a portrait page at a readable
+#: size), the guide portrait.
+FORM_PAGE = Page(landscape=True, left=0.4, right=0.4, top=0.5, bottom=0.55)
+GUIDE_PAGE = Page(landscape=False, left=0.6, right=0.6, top=0.6, bottom=0.6)
+DEFAULT_ROW_PT = 15.0  # rows the writer leaves alone
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ class _Styles:
             return wb.add_format({**base, **kw})
 
         self.title = wb.add_format({"font_name": "宋体", "bold": True, "font_size": 18, "align": "center", "valign": "vcenter"})
-        self.hint = wb.add_format({"font_name": "宋体", "font_size": 9, "italic": True, "font_color": "#595959", "text_wrap": True, "valign": "vcenter"})
+        self.hint = wb.add_format({"font_name": "宋体", "font_size": 10, "italic": True, "font_color": "#595959", "text_wrap": True, "valign": "vcenter"})
         self.label = fmt(bold=True, bg_color=LABEL_FILL, align="right")
         self.header = fmt(bold=True, bg_color=HEADER_FILL, align="center")
         self.category = fmt(bold=True, align="center")
@@ -179,6 +188,7 @@ class _Writer:
             # Text is text: nothing typed by a person becomes a number, formula or link.
             "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
             "in_memory": True,  # a small workbook: no temporary files per sheet
+            "default_format_properties": DEFAULT_FONT,  # the column unit; see printing.DEFAULT_FONT
         })
         wb.set_properties({
             "title": f"{self.spec.title}（{self.spec.id} {self.spec.version}）",
@@ -193,6 +203,7 @@ class _Writer:
         self._fields()
         self._table()
         self._notes()
+        self._pages()
         self._conditional_formats()
         self._protect(ws)
         self._defined_names(wb)
@@ -229,32 +240,60 @@ class _Writer:
             value = float(value)
         self._check(self.ws.write_formula(cell.row, cell.col, self.formulas[cell.name], fmt, value), f"the formula in {cell.a1}")
 
+    def _height(self, row: int, height: float) -> None:
+        """Set a row's height, remembered for choosing the page breaks."""
+        height = min(MAX_ROW_PT, height)
+        self.heights[row] = height
+        self.ws.set_row(row, height)
+
     def _validate(self, cell: Cell, options: dict[str, Any]) -> None:
         self._check(self.ws.data_validation(cell.row, cell.col, cell.row, cell.col, options), f"the data validation of {cell.a1} ({cell.name})")
 
     # -- parts -----------------------------------------------------------------
     def _sheet_setup(self) -> None:
         ws, lay = self.ws, self.layout
+        self.heights: dict[int, float] = {}
         for col, width in enumerate(COLUMN_WIDTHS):
             ws.set_column(col, col, width)
         ws.set_landscape()
-        ws.set_paper(9)  # A4
-        ws.fit_to_pages(1, 0)
+        ws.set_paper(XLSX_A4)
         ws.center_horizontally()
-        ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.6)
+        ws.set_margins(**FORM_PAGE.margins())
         ws.repeat_rows(lay.table_header_row)
         ws.print_area(0, 0, lay.last_row, LAST_COL)
-        ws.set_footer("&C第 &P 页，共 &N 页")
+        ws.set_footer(footer(f"编号：{self.roster_key}" if self.roster_key else ""),
+                      {"margin": FORM_PAGE.footer})
         ws.hide_gridlines(2)
         self.formulas = formulas(lay)
 
+    def _pages(self) -> None:
+        """Print scale and page breaks, from the rows' heights and the layout's blocks.
+
+        A written scale, not "fit to page width": Excel ignores manual page breaks on a sheet
+        fitted to a width. The breaks keep the title with the header block, the table's header
+        with its first category and every category whole when it fits on a page.
+        """
+        ws, lay = self.ws, self.layout
+        scale = fit_scale(columns_pt(COLUMN_WIDTHS), FORM_PAGE)
+        ws.set_print_scale(scale)
+        heights = [self.heights.get(r, DEFAULT_ROW_PT) for r in range(lay.last_row + 1)]
+        room = page_rows_pt(FORM_PAGE, scale)
+        title = heights[lay.table_header_row]  # printed again on top of every page after the first table page
+
+        def capacity(first: int) -> float:
+            return room - title if first > lay.table_header_row else room
+
+        breaks = paginate(heights, lay.print_blocks(), capacity)
+        if breaks:
+            ws.set_h_pagebreaks(breaks)
+
     def _title(self) -> None:
         ws, lay = self.ws, self.layout
-        ws.set_row(lay.title_row, 36)
+        self._height(lay.title_row, 36)
         ws.merge_range(lay.title_row, 0, lay.title_row, LAST_COL, self.spec.title, self.st.title)
         hint = ("填报提示：浅黄色单元格为填报区域；浅蓝色为财政局预填，绿色为公式自动计算，均已锁定。"
                 f"“校验”列出现红色提示时请按提示修改。详见“{GUIDE_SHEET}”工作表。")
-        ws.set_row(lay.hint_row, 30)
+        self._height(lay.hint_row, max(24, cell_height(hint, sum(COLUMN_WIDTHS), 10)))
         ws.merge_range(lay.hint_row, 0, lay.hint_row, LAST_COL, hint, self.st.hint)
 
     def _fields(self) -> None:
@@ -278,12 +317,13 @@ class _Writer:
                     self._validate(c, field_validation(f))
             heights[c.row] = max(heights.get(c.row, 0), _field_height(slot, self.cells.get(c.name)))
         for row, h in heights.items():
-            ws.set_row(row, h)
+            self._height(row, h)
+        self._height(self.layout.table_header_row - 1, 12)  # the gap above the table
 
     def _table(self) -> None:
         ws, lay, st = self.ws, self.layout, self.st
         hr = lay.table_header_row
-        ws.set_row(hr, 24)
+        self._height(hr, 24)
         for col, text in enumerate(TABLE_HEADERS):
             ws.write_string(hr, col, text, st.header)
         for c in lay.categories:
@@ -297,14 +337,18 @@ class _Writer:
             self._formula(c.score, st.subtotal)
             ws.write_blank(sr, COL_REMARK, None, st.subtotal_label)
             self._formula(c.check, st.check)
-            ws.set_row(sr, 20)
+            self._height(sr, max(20, self._check_height(c.check)))
         tr = lay.total_row
         ws.merge_range(tr, COL_CATEGORY, tr, COL_EXPLANATION, "合计", st.total_label)
         self._formula(lay.total_weight, st.total)
         self._formula(lay.total_score, st.total)
         ws.write_blank(tr, COL_REMARK, None, st.total_label)
         self._formula(lay.total_check, st.check)
-        ws.set_row(tr, 24)
+        self._height(tr, max(24, self._check_height(lay.total_check)))
+
+    def _check_height(self, cell: Cell) -> float:
+        """Height for the 校验 message the check cell shows (10 pt) as written."""
+        return cell_height(self.cached.get(cell.name) or "", COLUMN_WIDTHS[COL_CHECK], 10)
 
     def _indicator_row(self, r: RowSlot) -> None:
         st, cells = self.st, self.cells
@@ -328,17 +372,21 @@ class _Writer:
         self._formula(r.check, st.check)
         name = cells.get(r.name.name) or ""
         expl = r.indicator.explanation if r.indicator else (cells.get(r.explanation.name) or "")
-        lines = max(wrapped_lines(str(name), COLUMN_WIDTHS[COL_NAME]), wrapped_lines(str(expl), COLUMN_WIDTHS[COL_EXPLANATION]), 1)
-        self.ws.set_row(r.row, max(22, 14 * lines + 6))
+        expl_pt = 10 if r.indicator else 11
+        self._height(r.row, max(
+            22.0, cell_height(name, COLUMN_WIDTHS[COL_NAME], 11), cell_height(expl, COLUMN_WIDTHS[COL_EXPLANATION], expl_pt),
+            cell_height(cells.get(r.remark.name) or "", COLUMN_WIDTHS[COL_REMARK], 11), self._check_height(r.check),
+        ))
 
     def _notes(self) -> None:
         ws, lay = self.ws, self.layout
         if not self.spec.notes:
             return
         ws.write_string(lay.notes_title_row, 0, "说明：", self.st.note_title)
+        self._height(lay.notes_title_row, text_height(1, 11))
         for row, text in zip(lay.notes_rows, self.spec.notes):
             ws.merge_range(row, 0, row, LAST_COL, text, self.st.note)
-            ws.set_row(row, max(18, 14 * wrapped_lines(text, sum(COLUMN_WIDTHS)) + 4))
+            self._height(row, max(18, cell_height(text, sum(COLUMN_WIDTHS), 10)))
 
     def _conditional_formats(self) -> None:
         for rule in alert_rules(self.layout):
@@ -360,22 +408,28 @@ class _Writer:
             self._check(wb.define_name(cell.name, f"='{sheet}'!{cell.ref}"), f"the defined name {cell.name}")
 
     def _guide(self, wb: xlsxwriter.Workbook) -> None:
+        """The 填报说明 sheet: one column as wide as a portrait page, printed at full size."""
         ws = wb.add_worksheet(GUIDE_SHEET)
-        title = wb.add_format({"font_name": "宋体", "bold": True, "font_size": 14})
-        text = wb.add_format({"font_name": "宋体", "text_wrap": True, "valign": "top"})
-        ws.set_column(0, 0, 6)
-        ws.set_column(1, 1, 100)
-        ws.write_string(0, 0, f"填报说明（{self.spec.title}）", title)
-        for n, line in enumerate(self.spec.instructions, start=1):
-            ws.write_number(n + 1, 0, n, text)
-            ws.write_string(n + 1, 1, line, text)
-            ws.set_row(n + 1, max(20, 15 * wrapped_lines(line, 100)))
-        row = len(self.spec.instructions) + 3
-        ws.write_string(row, 1, f"模板：{self.spec.id}  版本：{self.spec.version}", text)
-        if self.roster_key:
-            ws.write_string(row + 1, 1, f"编号：{self.roster_key}", text)
+        title = wb.add_format({"font_name": "宋体", "bold": True, "font_size": 14, "text_wrap": True, "valign": "vcenter"})
+        text = wb.add_format({"font_name": "宋体", "font_size": 11, "text_wrap": True, "valign": "top"})
+        width = int(units_of_px(GUIDE_PAGE.width_pt / ENGINE_SLACK / PT_PER_PX))
+        ws.set_column(0, 0, width)
+        lines = [f"{n}、{line}" for n, line in enumerate(self.spec.instructions, start=1)]
+        lines += ["", f"模板：{self.spec.id}  版本：{self.spec.version}"] + ([f"编号：{self.roster_key}"] if self.roster_key else [])
+        heading = f"填报说明（{self.spec.title}）"
+        ws.set_row(0, max(30, cell_height(heading, width, 14)))
+        ws.write_string(0, 0, heading, title)
+        for n, line in enumerate(lines, start=1):
+            ws.set_row(n, cell_height(line, width, 11) + 4)  # a little air between items
+            if line:
+                ws.write_string(n, 0, line, text)
         ws.protect(self.password or "")
-        ws.set_paper(9)
+        ws.set_paper(XLSX_A4)
+        ws.set_portrait()
+        ws.set_margins(**GUIDE_PAGE.margins())
+        ws.set_print_scale(fit_scale(columns_pt([width]), GUIDE_PAGE))
+        ws.set_footer(footer(), {"margin": GUIDE_PAGE.footer})
+        ws.hide_gridlines(2)
 
     def _metadata(self, wb: xlsxwriter.Workbook) -> None:
         meta = {
@@ -404,8 +458,25 @@ def _jsonable(v: Any) -> Any:
 
 
 def _field_height(slot: FieldSlot, value: Any) -> float:
+    """A header row's height: its label and its value wrapped, with room to type in when blank.
+
+    Blank text fields get two lines (unit and project names are often longer than a line),
+    long texts four; a long text that needs more than Excel's 409 pt is cut in print (the
+    roll-up's 文字材料 prints it whole).
+    """
     f: Field = slot.field
-    if f.type != "longtext":
-        return 24 if len(f.label) <= 8 else 30
     width = sum(COLUMN_WIDTHS[slot.cell.col: slot.last_col + 1])
-    return float(min(409, max(60, 14 * wrapped_lines(str(value or ""), width) + 6)))
+    label = cell_height(f.label + "：", COLUMN_WIDTHS[slot.label_col], 11)
+    shown = _shown(f, value)
+    size = 12 if f.compute == "grade" else 11
+    room = {"longtext": 4, "text": 2}.get(f.type, 1)
+    return max(24.0, label, text_height(room, 11), cell_height(shown, width, size))
+
+
+def _shown(f: Field, value: Any) -> str:
+    """Roughly the text a cell shows for ``value`` (numbers with separators and decimals)."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return f"{float(value):,.2f}" if f.type in ("money", "percent") else format(value, "")
+    return str(value)

@@ -7,19 +7,19 @@ prefilled values, passwords and rosters never move a cell.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 from typing import Any, Iterator
 
+from .printing import wrapped_lines  # noqa: F401  (measured with the page model; kept importable from here)
 from .spec import Category, Field, Indicator, Spec
 
 # Columns of the indicator table (0-based); the header block reuses them.
 COL_CATEGORY, COL_NAME, COL_EXPLANATION, COL_WEIGHT, COL_SCORE, COL_REMARK, COL_CHECK = range(7)
 LAST_COL = COL_CHECK
 TABLE_HEADERS = ("一级指标", "指标名称", "指标解释", "权重", "自评分", "备注", "校验")
-COLUMN_WIDTHS = (18, 28, 46, 9, 9, 16, 18)
+COLUMN_WIDTHS = (22, 28, 42, 9, 9, 16, 18)  # 22: the longest label (具体实施处（科室）：) on one line
 META_SHEET = "_xltemplate"
 GUIDE_SHEET = "填报说明"
 #: Bumped when cell positions, defined names or formula texts change, so a reader can tell
@@ -285,6 +285,20 @@ class Layout:
         out[(self.total_row, COL_CATEGORY)] = "合计"
         return out
 
+    def print_blocks(self) -> list[tuple[int, int]]:
+        """Row ranges (first, last) that print on one page when they fit.
+
+        The title with the first header row, the table's header with the first category
+        (a header never ends a page), each further category with its subtotal, and the
+        total with the notes. Other rows stand alone.
+        """
+        out = [(self.title_row, self.fields[0].label_row if self.fields else self.hint_row)]
+        cats = self.categories
+        out.append((self.table_header_row - 1, cats[0].subtotal_row))
+        out += [(c.first_row, c.subtotal_row) for c in cats[1:]]
+        out.append((self.total_row, self.last_row))
+        return out
+
     def locked_weights(self) -> list[RowSlot]:
         """Rows whose weight is fixed by the spec (locked cells)."""
         return [r for r in self.rows if not r.weight_editable]
@@ -326,24 +340,6 @@ class Layout:
                       "score": cell(self.total_score), "check": cell(self.total_check)},
             "grades": [{"label": b.label, "min": json_number(b.min)} for b in self.spec.bands],
         }
-
-
-def wrapped_lines(text: str, width_chars: float) -> int:
-    """Rough line count of wrapped text: CJK characters take about two width units, others one.
-
-    Counted from the UTF-8 length (a CJK character is three bytes), so a 10,000-character
-    text costs one encode, not a Python loop: this runs for every row of a 10,000-unit roll-up.
-    """
-    if not text:
-        return 1
-    per_line = max(width_chars - 2, 1)
-    total = 0
-    for para in str(text).split("\n"):
-        n = len(para)
-        wide = (len(para.encode("utf-8")) - n) // 2
-        units = 2.2 * wide + 1.1 * (n - wide)
-        total += max(1, math.ceil(units / per_line))
-    return total
 
 
 def category_title(cat: Category) -> str:
