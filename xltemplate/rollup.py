@@ -20,9 +20,18 @@ from .collect import FATES, MISSING, UNIT_INVALID, UNIT_VALID, UNMATCHED, Collec
 from .errors import GenerateError
 from .report import SEVERITY_ZH, STATUS_ZH
 from .fsutil import write_atomic
-from .layout import wrapped_lines
+from .printing import (
+    DEFAULT_FONT, MAX_ROW_PT, PT_PER_PX, ROW_PADDING_PT, XLSX_A4, Page, WidthPlan, continued_rows, footer, line_pt, max_lines,
+    page_rows_pt, paginate, plan_width, row_below, row_height, text_height, units_of_px, wrapped_lines,
+)
 
 _FIXED_TIME = dt.datetime(2000, 1, 1)
+#: Every sheet prints landscape on A4, body text 10 pt; tables one page wide when that keeps the
+#: text at 8.5 pt or more, otherwise several pages wide with the identifying columns repeated.
+PAGE = Page(landscape=True)
+BODY_PT = 10.0
+NOTE_PT = 10.0  # the note under a title: small print, but print it readable
+CONTINUED = "（续）"  # starts the rest of a text that did not fit in one row (Excel's 409 pt limit)
 _STATUS_COLOURS = {UNIT_VALID: "#C6EFCE", UNIT_INVALID: "#FFC7CE", MISSING: "#E7E6E6"}
 
 
@@ -42,28 +51,32 @@ class _Writer:
             "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
             # Rows are written in order and flushed as they go: memory stays flat at 10,000 units.
             "constant_memory": True,
+            "default_format_properties": DEFAULT_FONT,  # the column unit; see printing.DEFAULT_FONT
         })
         wb = self.wb
         base = {"font_name": "宋体", "font_size": 10, "valign": "top", "border": 1}
         self.f_title = wb.add_format({"font_name": "宋体", "bold": True, "font_size": 16})
-        self.f_note = wb.add_format({"font_name": "宋体", "font_size": 9, "italic": True, "font_color": "#595959"})
+        self.f_note = wb.add_format({"font_name": "宋体", "font_size": NOTE_PT, "italic": True, "font_color": "#595959",
+                                     "text_wrap": True, "valign": "top"})
         self.f_head = wb.add_format({**base, "bold": True, "bg_color": "#D9E1F2", "text_wrap": True, "valign": "vcenter", "align": "center"})
-        self.f_text = wb.add_format(base)
-        self.f_wrap = wb.add_format({**base, "text_wrap": True})
+        # Every text wraps, and every row is as tall as its texts need: nothing runs under a neighbour.
+        self.f_text = wb.add_format({**base, "text_wrap": True})
+        self.f_wrap = self.f_text
         self.f_money = wb.add_format({**base, "num_format": "#,##0.00"})
         self.f_pct = wb.add_format({**base, "num_format": "0.00%"})
         self.f_num = wb.add_format({**base, "num_format": "General"})
         self.f_num2 = wb.add_format({**base, "num_format": "0.00"})
         self.f_date = wb.add_format({**base, "num_format": "yyyy-mm-dd hh:mm"})
         self.f_day = wb.add_format({**base, "num_format": "yyyy-mm-dd"})
-        self.f_total = wb.add_format({**base, "bold": True, "bg_color": "#F2F2F2"})
+        self.f_total = wb.add_format({**base, "bold": True, "bg_color": "#F2F2F2", "text_wrap": True})
         self.f_total_money = wb.add_format({**base, "bold": True, "bg_color": "#F2F2F2", "num_format": "#,##0.00"})
         self.f_total_pct = wb.add_format({**base, "bold": True, "bg_color": "#F2F2F2", "num_format": "0.00%"})
         self.f_total_num = wb.add_format({**base, "bold": True, "bg_color": "#F2F2F2", "num_format": "0.00"})
-        self.f_status = {k: wb.add_format({**base, "bg_color": v, "align": "center"}) for k, v in _STATUS_COLOURS.items()}
+        self.f_status = {k: wb.add_format({**base, "bg_color": v, "align": "center", "text_wrap": True}) for k, v in _STATUS_COLOURS.items()}
 
     def write(self) -> None:
         wb = self.wb
+        self.plans: dict[str, WidthPlan] = {}
         wb.set_properties({"title": f"{self.spec.title}汇总", "author": "xltemplate", "company": "",
                            "created": _FIXED_TIME, "comments": f"模板 {self.spec.id} {self.spec.version}"})
         self.stats = export.stats(self.c)
@@ -97,37 +110,91 @@ class _Writer:
         if code is not None and code < 0:
             raise GenerateError(f"XlsxWriter refused a value in {ws.name} row {row + 1} (code {code})")
 
-    def _sheet(self, name: str, title: str, note: str, headers: list[str], widths: list[float], landscape: bool = True) -> Any:
+    def _sheet(self, name: str, title: str, note: str, headers: list[str], widths: list[float], key_cols: int = 2) -> Any:
+        """A table sheet: title, note, header row (row 3, repeated on every page) and its print setup."""
         ws = self.wb.add_worksheet(name)
-        ws.write_string(0, 0, title, self.f_title)
-        ws.write_string(1, 0, note, self.f_note)
-        for col, (h, w) in enumerate(zip(headers, widths)):
-            ws.write_string(2, col, h, self.f_head)
+        for col, w in enumerate(widths):
             ws.set_column(col, col, w)
-        ws.set_row(2, 30)
+        plan = plan_width(widths, PAGE, BODY_PT, key_cols=key_cols)
+        self.plans[name] = plan
+        self._heading(ws, title, note, widths, plan, key_cols)
+        ws.set_row(2, row_height(headers, widths, BODY_PT, bold=True))
+        for col, h in enumerate(headers):
+            ws.write_string(2, col, h, self.f_head)
         ws.freeze_panes(3, 0)
-        if landscape:
-            ws.set_landscape()
-        ws.set_paper(9)
-        ws.fit_to_pages(1, 0)
-        ws.repeat_rows(2)
-        ws.set_footer("&C第 &P 页，共 &N 页")
+        self._print(ws, plan, (2, 2), key_cols)
         return ws
 
-    def _table(self, ws: Any, rows: list[dict[str, Any]], keys: list[str], fmts: dict[str, Any], start: int = 3,
-               height: Any = None, header_row: int = 2) -> int:
-        """Write ``rows`` in order (constant memory): ``height(rec)`` sets a row's height first."""
+    def _heading(self, ws: Any, title: str, note: str, widths: list[float], plan: WidthPlan, key_cols: int) -> list[float]:
+        """Rows 1 and 2: the title, and the note wrapped across the page (across the repeated key
+        columns when the sheet is several pages wide: they print on every page, the rest would be cut).
+        Returns the two rows' heights."""
+        ws.set_row(0, 24)
+        ws.write_string(0, 0, title, self.f_title)
+        last = (key_cols if plan.breaks else len(widths)) - 1
+        height = max(16.0, text_height(wrapped_lines(note, sum(widths[:last + 1]), NOTE_PT), NOTE_PT))
+        ws.set_row(1, height)
+        if last > 0:
+            ws.merge_range(1, 0, 1, last, note, self.f_note)
+        else:
+            ws.write_string(1, 0, note, self.f_note)
+        return [24.0, height]
+
+    def _print(self, ws: Any, plan: WidthPlan, title_rows: tuple[int, int] | None, key_cols: int) -> None:
+        """A4 landscape, the plan's scale and column pages, title rows (and key columns) on every page."""
+        ws.set_landscape()
+        ws.set_paper(XLSX_A4)
+        ws.set_margins(**PAGE.margins())
+        if plan.fit:
+            ws.fit_to_pages(1, 0)
+        else:
+            ws.set_print_scale(plan.scale)
+        if plan.breaks:
+            ws.set_v_pagebreaks(list(plan.breaks))
+            ws.repeat_columns(0, key_cols - 1)
+        if title_rows:
+            ws.repeat_rows(*title_rows)
+        ws.set_footer(footer(f"{self.spec.title}汇总"), {"margin": PAGE.footer})
+
+    def _table(self, ws: Any, rows: list[dict[str, Any]], keys: list[str], fmts: dict[str, Any], widths: list[float],
+               key_cols: int = 2, start: int = 3, header_row: int = 2) -> int:
+        """Write ``rows`` in order (constant memory), each row as tall as its texts need.
+
+        A row whose texts need more than Excel's 409 pt goes on over continuation rows: the first
+        ``key_cols`` columns repeated, each long text cut at a sentence end and its rest starting
+        with （续）, the other columns blank (so that a count or a sum over the sheet is unchanged).
+        """
         put = self._put
-        columns = [(col, k, fmts.get(k)) for col, k in enumerate(keys)]
-        for n, rec in enumerate(rows):
-            row = start + n
-            if height is not None:
-                ws.set_row(row, height(rec))
-            for col, k, fmt in columns:
-                put(ws, row, col, rec.get(k), rec.get(f"_fmt_{k}", fmt))
-        if rows:
-            ws.autofilter(header_row, 0, start + len(rows) - 1, len(keys) - 1)
-        return start + len(rows)
+        columns = [(col, k, fmts.get(k), widths[col]) for col, k in enumerate(keys)]
+        # A continued text goes on in rows of at most half a page (and 409 pt), so that pages fill
+        # up with two of them rather than hold one and a blank half.
+        half_page = page_rows_pt(PAGE, self.plans[ws.name].scale) / 2
+        limit = min(max_lines(BODY_PT), int((half_page - ROW_PADDING_PT) // line_pt(BODY_PT))) - 1  # one line for （续）
+        per_char = 2.0 * BODY_PT / 10  # the widest a character measures, in column units
+        row = start
+        for rec in rows:
+            lines = 1
+            for col, k, _fmt, width in columns:
+                v = rec.get(k)
+                if type(v) is str and len(v) * per_char > width - 2:  # short texts take one line: skip measuring
+                    lines = max(lines, wrapped_lines(v, width, BODY_PT))
+            pieces = [rec]
+            if text_height(lines, BODY_PT) > MAX_ROW_PT:
+                long = {k: w for _c, k, _f, w in columns}
+                pieces = continued_rows(rec, long, [k for _c, k, _f, _w in columns[:key_cols]], BODY_PT, limit, CONTINUED)
+                lines = 0
+            for piece in pieces:
+                if lines:
+                    height = text_height(lines, BODY_PT)
+                else:
+                    height = row_height([piece.get(k) for _c, k, _f, _w in columns], [w for *_x, w in columns], BODY_PT)
+                ws.set_row(row, height)
+                for col, k, fmt in ((c, k, f) for c, k, f, _w in columns):
+                    put(ws, row, col, piece.get(k), rec.get(f"_fmt_{k}", fmt))
+                row += 1
+        if row > start:
+            ws.autofilter(header_row, 0, row - 1, len(keys) - 1)
+        return row
 
     # -- sheets ----------------------------------------------------------------------------
     def _summary(self) -> None:
@@ -136,7 +203,7 @@ class _Writer:
         headers = ["编号", "预算单位", "项目名称", "当年预算数（元）", "预算执行数（元）", "预算执行率"]
         headers += [f"{c.name}\n({export.csv_cell(c.points)}分)" for c in cats]
         headers += ["总分", "绩效等级", "状态", "错误数", "警告数", "来源文件", "文件保存时间"]
-        widths = [9, 22, 22, 14, 14, 9] + [8] * len(cats) + [7, 8, 8, 6, 6, 26, 11]
+        widths = [8, 16, 16, 15, 15, 8] + [7] * len(cats) + [6, 6, 7, 5, 5, 18, 11]
         note = ("；".join(counts.lines()) + "。分数和执行率均按模板由填报数据重新计算；"
                 f"{UNIT_INVALID}的单位显示其分数，但等级为“未核定”；合计行和统计只计{UNIT_VALID}的单位。")
         ws = self._sheet("汇总", f"{spec.title}汇总", note, headers, widths)
@@ -148,17 +215,17 @@ class _Writer:
         for rec in rows:
             rec["_fmt_status"] = self.f_status[rec["status"]]
 
-        def height(rec: dict[str, Any]) -> float:
-            lines = max(wrapped_lines(rec["unit"] or "", 22), wrapped_lines(rec["project"] or "", 22), wrapped_lines(rec["file"] or "", 26))
-            return 14 * lines + 4
-
-        end = self._table(ws, rows, keys, fmts, height=height)
+        end = self._table(ws, rows, keys, fmts, widths)
         st = self.stats
         total = [f"合计（{UNIT_VALID} {st.valid}）", "", "", st.budget, st.executed, st.rate]
         total += [c["mean"] for c in st.categories] + [st.total_mean, "平均", "", "", "", "", ""]
         total_fmts = [self.f_total] * 3 + [self.f_total_money] * 2 + [self.f_total_pct] + [self.f_total_num] * (len(cats) + 1) + [self.f_total] * 7
+        ws.set_row(end, row_height([total[0]], [sum(widths[:3])], BODY_PT, bold=True))
         for col, (v, f) in enumerate(zip(total, total_fmts)):
-            self._put(ws, end, col, v, f)
+            if col == 0:  # the label across 编号, 预算单位 and 项目名称
+                ws.merge_range(end, 0, end, 2, v, f)
+            elif col > 2:
+                self._put(ws, end, col, v, f)
         ws.print_area(0, 0, end, len(keys) - 1)
 
     def _scores(self) -> None:
@@ -166,22 +233,31 @@ class _Writer:
         spec = self.spec
         inds = [(cat, ind) for cat in spec.categories for ind in cat.indicators]
         ws = self.wb.add_worksheet("指标得分")
-        ws.write_string(0, 0, "指标得分明细", self.f_title)
-        ws.write_string(1, 0, "每个计入的文件一行；每个指标两列：自评分和失分（权重 − 自评分），权重为空（不适用）的指标空白。"
-                              f"单位自行增加的指标列在最后。统计只用{UNIT_VALID}的单位。", self.f_note)
         fixed = ["编号", "预算单位", "状态"]
         extra_col = len(fixed) + 2 * len(inds)
-        # constant-memory mode flushes a row once the next one is touched: row 2 first, whole, then row 3
-        ws.set_row(2, 54)
-        for col, (h, w) in enumerate(zip(fixed, [10, 24, 8])):
-            ws.write_string(2, col, h, self.f_head)
+        widths = [8.0, 18.0, 6.0] + [6.0] * (2 * len(inds)) + [30.0]
+        for col, w in enumerate(widths):
             ws.set_column(col, col, w)
-        for n, (cat, ind) in enumerate(inds):
+        # Too wide for one page: full size over several pages wide, 编号 to 状态 on each, a category
+        # kept on one page when it fits, an indicator's two columns never apart.
+        pairs = [(len(fixed) + 2 * n, len(fixed) + 2 * n + 1) for n in range(len(inds))] + [(extra_col, extra_col)]
+        blocks, n = [], 0
+        for cat in spec.categories:
+            if cat.indicators:
+                blocks.append((n, n + len(cat.indicators) - 1))
+            n += len(cat.indicators)
+        plan = plan_width(widths, PAGE, BODY_PT, key_cols=len(fixed), items=pairs, blocks=blocks)
+        self._heading(ws, "指标得分明细", "每个计入的文件一行；每个指标两列：自评分和失分（权重 − 自评分），权重为空（不适用）的指标空白。"
+                      f"单位自行增加的指标列在最后。统计只用{UNIT_VALID}的单位。", widths, plan, len(fixed))
+        names = [f"{ind.name}（{cat.name}）" for cat, ind in inds]
+        # constant-memory mode flushes a row once the next one is touched: row 2 first, whole, then row 3
+        ws.set_row(2, row_height(fixed + names + ["自定义指标（自评分/权重）"], widths[:3] + [12.0] * len(names) + [widths[-1]], BODY_PT, bold=True))
+        for col, h in enumerate(fixed):
+            ws.write_string(2, col, h, self.f_head)
+        for n, name in enumerate(names):
             col = len(fixed) + 2 * n
-            ws.merge_range(2, col, 2, col + 1, f"{ind.name}（{cat.name}）", self.f_head)
-            ws.set_column(col, col + 1, 7)
+            ws.merge_range(2, col, 2, col + 1, name, self.f_head)
         ws.write_string(2, extra_col, "自定义指标（自评分/权重）", self.f_head)
-        ws.set_column(extra_col, extra_col, 40)
         for col in range(len(fixed)):
             ws.write_blank(3, col, None, self.f_head)
         for n in range(len(inds)):
@@ -190,18 +266,19 @@ class _Writer:
             ws.write_string(3, col + 1, "失分", self.f_head)
         ws.write_blank(3, extra_col, None, self.f_head)
         ws.freeze_panes(4, 3)
-        ws.set_landscape()
-        ws.set_paper(9)
-        ws.fit_to_pages(1, 0)
-        ws.repeat_rows(2, 3)
+        self._print(ws, plan, (2, 3), len(fixed))
         row = 4
         put = self._put
         for r in self.c.rows:
             res = r.counted.report.results if r.counted else None
             if res is None:
                 continue
+            unit = export.cell_text(r.field(spec, "unit"))
+            extras = "；".join(f"{export.cell_text(x['name'])}：{export.csv_cell(x['score'])}/{export.csv_cell(x['weight'])}"
+                              for x in res.indicators.values() if x["extra"] and x["name"]) or None
+            ws.set_row(row, row_height([r.key, unit, r.status, extras], widths[:3] + widths[-1:], BODY_PT))
             put(ws, row, 0, r.key)
-            put(ws, row, 1, export.cell_text(r.field(spec, "unit")))
+            put(ws, row, 1, unit)
             put(ws, row, 2, r.status, self.f_status[r.status])
             for n, (cat, ind) in enumerate(inds):
                 got = res.indicators[ind.id]
@@ -213,121 +290,165 @@ class _Writer:
                 else:
                     put(ws, row, col, None, self.f_num)
                     put(ws, row, col + 1, None, self.f_num)
-            extras = [f"{export.cell_text(x['name'])}：{export.csv_cell(x['score'])}/{export.csv_cell(x['weight'])}"
-                      for x in res.indicators.values() if x["extra"] and x["name"]]
-            put(ws, row, extra_col, "；".join(extras) or None, self.f_wrap)
+            put(ws, row, extra_col, extras, self.f_wrap)
             row += 1
         if row > 4:
             ws.autofilter(3, 0, row - 1, extra_col)
 
     def _statistics(self) -> None:
+        """Tables in columns A to G, the two charts in column H beside them; each table kept on one page."""
         st, wb = self.stats, self.wb
         ws = wb.add_worksheet("统计")
-        ws.set_column(0, 0, 30)
-        ws.set_column(1, 5, 13)
-        ws.write_string(0, 0, "统计分析", self.f_title)
-        ws.write_string(1, 0, f"仅统计{UNIT_VALID}的单位（{st.valid} 个）；{UNIT_INVALID}和{MISSING}的单位不计入。", self.f_note)
-        row = 3
-        ws.write_row(row, 0, ["绩效等级", "数量", "占比"], self.f_head)
-        first = row + 1
-        for label, n in st.grades:
+        chart_px = (400, 230)  # each chart, width and height
+        # B holds the executed total (up to 9,999,999,999.99); H holds the charts.
+        widths = [28.0, 18.0] + [11.0] * 5 + [units_of_px(chart_px[0] + 12)]
+        for col, w in enumerate(widths):
+            ws.set_column(col, col, w)
+        plan = plan_width(widths, PAGE, BODY_PT, fit=False)
+        heights: list[float] = []
+        blocks: list[tuple[int, int]] = []
+        row = 0
+
+        def line(values: list[Any], fmts: list[Any] | None = None) -> None:
+            """One row, as tall as its texts: a header row (in bold) when ``fmts`` is None."""
+            nonlocal row
+            h = row_height(values, widths, BODY_PT, bold=fmts is None)
+            ws.set_row(row, h)
+            heights.append(h)
+            for col, v in enumerate(values):
+                self._put(ws, row, col, v, fmts[col] if fmts else self.f_head)
             row += 1
-            self._put(ws, row, 0, label)
-            self._put(ws, row, 1, n, self.f_num)
-            self._put(ws, row, 2, (Decimal(n) / st.valid) if st.valid else None, self.f_pct)
+
+        def gap() -> None:
+            nonlocal row
+            ws.set_row(row, 10)
+            heights.append(10)
+            row += 1
+
+        note = f"仅统计{UNIT_VALID}的单位（{st.valid} 个）；{UNIT_INVALID}和{MISSING}的单位不计入。"
+        heights += self._heading(ws, "统计分析", note, widths[:7], plan, 0)
+        row = 2
+        gap()
+
+        first = row
+        line(["绩效等级", "数量", "占比"])
+        for label, n in st.grades:
+            line([label, n, (Decimal(n) / st.valid) if st.valid else None], [None, self.f_num, self.f_pct])
+        grades = (first + 1, row - 1)
+        blocks.append((first, row - 1))
+        gap()
+
+        first = row
+        line(["总分", "平均", "中位数", "最低", "最高"])
+        line([UNIT_VALID, st.total_mean, st.total_median, st.total_min, st.total_max], [None] + [self.f_num2] * 4)
+        blocks.append((first, row - 1))
+        gap()
+
+        first = row
+        line(["一级指标", "分值", "平均得分", "得分率"])
+        for cat in st.categories:
+            line([cat["name"], cat["points"], cat["mean"], cat["rate"]], [None, self.f_num, self.f_num2, self.f_pct])
+        rates = (first + 1, row - 1)
+        blocks.append((first, row - 1))
+        gap()
+
+        first = row
+        line(["预算合计（元）", "执行合计（元）", "总体执行率"])
+        line([st.budget, st.executed, st.rate], [self.f_money, self.f_money, self.f_pct])
+        blocks.append((first, row - 1))
+        gap()
+
+        counts = self.c.counts()
+        first = row
+        line(["对象", "提交情况", "数量"])
+        for group, label, count in counts.table():
+            line([group, label, count], [None, None, self.f_num])
+        blocks.append((first, row - 1))
+        gap()
+
+        first = row
+        title = "各指标平均得分率（按平均失分从多到少排列）"
+        h = row_height([title], [sum(widths[:7])], BODY_PT, bold=True)
+        ws.set_row(row, h)
+        heights.append(h)
+        ws.merge_range(row, 0, row, 6, title, self.f_head)
+        row += 1
+        line(["指标", "一级指标", "适用的单位数", "平均权重", "平均得分", "平均失分", "得分率"])
+        for ind in st.indicators:
+            line([ind["indicator"], ind["category"], ind["n"], ind["weight"], ind["score"], ind["lost"], ind["rate"]],
+                 [None, None, self.f_num, self.f_num2, self.f_num2, self.f_num2, self.f_pct])
+        blocks.append((first, min(row - 1, first + 5)))  # the heading with the table's first rows
+        head = first + 1  # the last table: its header repeats on the pages it runs on to
+
+        last = row - 1
+
+        # The charts stand in column H, one under the other from the first table down; the rows
+        # beside them stay on one page, so that no page break cuts a chart.
+        top = 3
         chart = wb.add_chart({"type": "column"})
-        chart.add_series({"name": "单位数", "categories": ["统计", first, 0, row, 0], "values": ["统计", first, 1, row, 1],
+        chart.add_series({"name": "单位数", "categories": ["统计", grades[0], 0, grades[1], 0], "values": ["统计", grades[0], 1, grades[1], 1],
                           "data_labels": {"value": True}, "fill": {"color": "#4472C4"}})
         chart.set_title({"name": "绩效等级分布", "name_font": {"name": "宋体", "size": 12}})
         chart.set_legend({"none": True})
         chart.set_y_axis({"min": 0, "major_gridlines": {"visible": True}})
-        ws.insert_chart(3, 7, chart, {"x_scale": 1.1, "y_scale": 0.9})
-
-        row += 2
-        ws.write_row(row, 0, ["总分", "平均", "中位数", "最低", "最高"], self.f_head)
-        row += 1
-        for col, v in enumerate([UNIT_VALID, st.total_mean, st.total_median, st.total_min, st.total_max]):
-            self._put(ws, row, col, v, self.f_num2 if col else None)
-
-        row += 2
-        ws.write_row(row, 0, ["一级指标", "分值", "平均得分", "得分率"], self.f_head)
-        cfirst = row + 1
-        for cat in st.categories:
-            row += 1
-            for col, (v, f) in enumerate(zip([cat["name"], cat["points"], cat["mean"], cat["rate"]], [None, self.f_num, self.f_num2, self.f_pct])):
-                self._put(ws, row, col, v, f)
+        chart.set_size({"width": chart_px[0], "height": chart_px[1]})
+        ws.insert_chart(top, 7, chart, {"x_offset": 6})
+        second = row_below(heights, top, chart_px[1] * PT_PER_PX + 8)
         chart = wb.add_chart({"type": "bar"})
-        chart.add_series({"name": "得分率", "categories": ["统计", cfirst, 0, row, 0], "values": ["统计", cfirst, 3, row, 3],
+        chart.add_series({"name": "得分率", "categories": ["统计", rates[0], 0, rates[1], 0], "values": ["统计", rates[0], 3, rates[1], 3],
                           "data_labels": {"value": True, "num_format": "0.0%"}, "fill": {"color": "#70AD47"}})
         chart.set_title({"name": "各一级指标得分率", "name_font": {"name": "宋体", "size": 12}})
         chart.set_legend({"none": True})
-        chart.set_x_axis({"min": 0, "max": 1, "num_format": "0%"})
+        chart.set_x_axis({"min": 0, "max": 1, "num_format": "0%", "major_unit": 0.2})  # labels upright at this width
         chart.set_y_axis({"reverse": True})
-        ws.insert_chart(20, 7, chart, {"x_scale": 1.1, "y_scale": 0.9})
-
-        row += 2
-        ws.write_row(row, 0, ["预算合计（元）", "执行合计（元）", "总体执行率"], self.f_head)
-        row += 1
-        self._put(ws, row, 0, st.budget, self.f_money)
-        self._put(ws, row, 1, st.executed, self.f_money)
-        self._put(ws, row, 2, st.rate, self.f_pct)
-
-        row += 2
-        ws.write_string(row, 0, "各指标平均得分率（按平均失分从多到少排列）", self.f_head)
-        row += 1
-        ws.write_row(row, 0, ["指标", "一级指标", "适用的单位数", "平均权重", "平均得分", "平均失分", "得分率"], self.f_head)
-        for ind in st.indicators:
-            row += 1
-            vals = [ind["indicator"], ind["category"], ind["n"], ind["weight"], ind["score"], ind["lost"], ind["rate"]]
-            fmts = [None, None, self.f_num, self.f_num2, self.f_num2, self.f_num2, self.f_pct]
-            for col, (v, f) in enumerate(zip(vals, fmts)):
-                self._put(ws, row, col, v, f)
-        row += 2
-        ws.write_row(row, 0, ["对象", "提交情况", "数量"], self.f_head)
-        for group, label, count in self.c.counts().table():
-            row += 1
-            self._put(ws, row, 0, group)
-            self._put(ws, row, 1, label)
-            self._put(ws, row, 2, count, self.f_num)
-        ws.set_landscape()
-        ws.set_paper(9)
-        ws.fit_to_pages(1, 0)
+        chart.set_size({"width": chart_px[0], "height": chart_px[1]})
+        ws.insert_chart(second, 7, chart, {"x_offset": 6})
+        bottom = row_below(heights, second, chart_px[1] * PT_PER_PX)
+        blocks = [(top, max(bottom, *(b for a, b in blocks if a < bottom)))] + [b for b in blocks if b[0] >= bottom]
+        while len(heights) <= bottom:  # rows under a chart that the tables did not reach
+            heights.append(15.0)
+        self.stats_breaks = paginate(heights, blocks, lambda _first: page_rows_pt(PAGE, plan.scale))
+        if self.stats_breaks:
+            ws.set_h_pagebreaks(self.stats_breaks)
+        ws.print_area(0, 0, max(last, bottom), len(widths) - 1)
+        self._print(ws, plan, (head, head), 0)
 
     def _findings(self) -> None:
         headers = ["文件", "编号", "预算单位", "工作表", "单元格", "问题", "严重程度", "问题及修改方法", "文件中的值", "代码"]
+        widths: list[float] = [22, 8, 14, 10, 6, 14, 6, 50, 18, 16]
         ws = self._sheet("问题清单", "问题清单", "每个文件的每个问题（含被替代、重复和未匹配的文件）。错误须由单位修改后重新提交；警告供核对。",
-                         headers, [30, 10, 26, 12, 7, 16, 8, 60, 20, 20])
+                         headers, widths, key_cols=3)
         rows = export.findings(self.c)
         for r in rows:
             r["severity_zh"] = SEVERITY_ZH[r["severity"]]
         keys = ["file", "key", "unit", "sheet", "cell", "title", "severity_zh", "message", "value", "code"]
-        self._table(ws, rows, keys, {"message": self.f_wrap, "file": self.f_wrap, "value": self.f_wrap},
-                    height=lambda r: 13 * max(wrapped_lines(r["message"], 60), 1) + 4)
+        self._table(ws, rows, keys, {}, widths, key_cols=3)
 
     def _missing(self) -> None:
         unmatched = self.c.counts().unmatched
         note = (f"{MISSING}和{UNIT_INVALID}的单位及原因。"
                 + (f"另有 {unmatched} 个文件{UNMATCHED}（没有对应到名单中的单位），见“文件清单”。" if unmatched else ""))
-        ws = self._sheet("未提交", f"{MISSING}或{UNIT_INVALID}的单位", note, ["编号", "预算单位", "项目名称", "状态", "原因", "相关文件"],
-                         [10, 30, 30, 11, 16, 50], landscape=False)
+        widths: list[float] = [8, 28, 28, 11, 16, 54]
+        ws = self._sheet("未提交", f"{MISSING}或{UNIT_INVALID}的单位", note, ["编号", "预算单位", "项目名称", "状态", "原因", "相关文件"], widths)
         rows = export.missing(self.c)
         for r in rows:
             r["_fmt_status"] = self.f_status[r["status"]]
-        self._table(ws, rows, ["key", "unit", "project", "status", "reason", "files"], {"files": self.f_wrap, "reason": self.f_wrap})
+        self._table(ws, rows, ["key", "unit", "project", "status", "reason", "files"], {}, widths)
 
     def _texts(self) -> None:
         ids = list(self.spec.summary.get("texts", ()))
         labels = [self.spec.field(i).label for i in ids]
-        ws = self._sheet("文字材料", "文字材料", "各单位填报的文字内容（已去除网页标记）。", ["编号", "预算单位", "项目名称"] + labels,
-                         [10, 20, 20] + [60] * len(ids))
-        rows = export.texts(self.c)
-        self._table(ws, rows, ["key", "unit", "project"] + ids, {i: self.f_wrap for i in ids} | {"unit": self.f_wrap, "project": self.f_wrap},
-                    height=lambda r: min(409, 13 * max([wrapped_lines(r.get(i) or "", 60) for i in ids] + [1]) + 4))
+        widths: list[float] = [8, 14, 14] + [max(30.0, 132.0 / max(len(ids), 1))] * len(ids)
+        ws = self._sheet("文字材料", "文字材料", "各单位填报的文字内容（已去除网页标记）。一格写不下的文字接续在下一行，以“（续）”开头。",
+                         ["编号", "预算单位", "项目名称"] + labels, widths, key_cols=3)
+        self._table(ws, export.texts(self.c), ["key", "unit", "project"] + ids, {}, widths, key_cols=3)
 
     def _files(self) -> None:
         headers = ["文件", "编号", "状态", "处理", "说明", "错误数", "警告数", "保存时间", "保存程序", "SHA-256", "路径"]
+        widths: list[float] = [24, 8, 7, 10, 20, 5, 5, 17, 16, 20, 36]
         ws = self._sheet("文件清单", "文件清单", f"找到的每个文件：状态（{' / '.join(STATUS_ZH.values())}）和处理（{' / '.join(FATES)}）。",
-                         headers, [34, 10, 10, 14, 30, 7, 7, 17, 20, 20, 50])
+                         headers, widths, key_cols=1)
         rows = export.files(self.c)
         self._table(ws, rows, ["file", "key", "status", "fate", "note", "errors", "warnings", "saved_at", "application", "sha256", "path"],
-                    {"file": self.f_wrap, "path": self.f_wrap, "note": self.f_wrap})
+                    {}, widths, key_cols=1)
+
