@@ -1,0 +1,94 @@
+"""Remake the pictures in docs/: pages of the form and of the roll-up as LibreOffice prints them.
+
+    python docs/render.py            # needs LibreOffice (soffice) and poppler (pdftoppm, pdftotext)
+
+The form is generated with the seed's figures (samples/seed-values.yaml), the roll-up is
+collected from samples/returns with samples/roster.csv; both are converted to PDF by
+LibreOffice and the pages named below are rasterised at 80 dpi. With Pillow installed the
+pictures are reduced to 128 colours (a third of the size); without it they are kept as drawn.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from xltemplate.collect import collect  # noqa: E402
+from xltemplate.generate import generate_workbook  # noqa: E402
+from xltemplate.layout import GUIDE_SHEET  # noqa: E402
+from xltemplate.rollup import write_rollup  # noqa: E402
+from xltemplate.roster import read_roster  # noqa: E402
+from xltemplate.soffice import convert  # noqa: E402
+from xltemplate.spec import load_spec, templates_dir  # noqa: E402
+
+DPI = 80
+# picture name → (document, sheet, which of that sheet's pages, 1-based)
+PICTURES = {
+    "form-header": ("form", "项目绩效自评", 1),
+    "form-table": ("form", "项目绩效自评", 4),
+    "form-total": ("form", "项目绩效自评", 5),
+    "form-guide": ("form", GUIDE_SHEET, 1),
+    "rollup-summary": ("rollup", "汇总", 1),
+    "rollup-scores": ("rollup", "指标得分", 1),
+    "rollup-scores-next": ("rollup", "指标得分", 3),
+    "rollup-stats": ("rollup", "统计", 1),
+    "rollup-findings": ("rollup", "问题清单", 1),
+    "rollup-missing": ("rollup", "未提交", 1),
+    "rollup-texts": ("rollup", "文字材料", 1),
+    "rollup-files": ("rollup", "文件清单", 1),
+}
+
+
+def sheet_pages(pdf: Path) -> dict[str, list[int]]:
+    """The PDF's page numbers by sheet, read from the footers (the sheet's name, then 第 n 页)."""
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    out: dict[str, list[int]] = {}
+    for n, page in enumerate(text.split("\f")[:-1], start=1):
+        m = re.search(rf"^\s*(\S+)\s+第 {n} 页", page, re.M)
+        if m:
+            out.setdefault(m.group(1), []).append(n)
+    return out
+
+
+def main() -> None:
+    spec = load_spec(templates_dir() / "sh-project-self-eval.yaml")
+    seed = yaml.safe_load((ROOT / "samples" / "seed-values.yaml").read_text(encoding="utf-8"))
+    roster = read_roster(ROOT / "samples" / "roster.csv", spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        form = generate_workbook(spec, work / "form.xlsx", values=seed).path
+        rollup = write_rollup(collect([ROOT / "samples" / "returns"], spec, roster=roster), work / "rollup.xlsx")
+        pdfs = dict(zip(("form", "rollup"), convert([form, rollup], work / "pdf", target="pdf")))
+        pages = {doc: sheet_pages(pdf) for doc, pdf in pdfs.items()}
+        for name, (doc, sheet, nth) in PICTURES.items():
+            page = pages[doc][sheet][nth - 1]
+            stem = work / name
+            subprocess.run(["pdftoppm", "-png", "-r", str(DPI), "-f", str(page), "-l", str(page), "-singlefile",
+                            str(pdfs[doc]), str(stem)], check=True)
+            dest = HERE / f"{name}.png"
+            _optimise(stem.with_suffix(".png"), dest)
+            print(f"{dest.stat().st_size // 1024:>5} KiB  {dest.name}  ({doc} page {page}: {sheet})")
+
+
+def _optimise(src: Path, dest: Path) -> None:
+    try:
+        from PIL import Image
+    except ImportError:
+        shutil.copy(src, dest)
+        return
+    with Image.open(src) as im:
+        im.convert("RGB").quantize(colors=128, dither=Image.Dither.NONE).save(dest, optimize=True)
+
+
+if __name__ == "__main__":
+    main()
