@@ -358,6 +358,12 @@ class _Writer:
         blocks.append((first, row - 1))
         gap()
 
+        # The counts table is long: it starts below the charts, so that the tables beside the
+        # charts (kept on one page with them) stay short enough for one page.
+        top = 3
+        charts_pt = 2 * chart_px[1] * PT_PER_PX + 8
+        while sum(heights[top:row]) < charts_pt:
+            gap()
         counts = self.c.counts()
         first = row
         line(["对象", "提交情况", "数量"])
@@ -384,7 +390,6 @@ class _Writer:
 
         # The charts stand in column H, one under the other from the first table down; the rows
         # beside them stay on one page, so that no page break cuts a chart.
-        top = 3
         chart = wb.add_chart({"type": "column"})
         chart.add_series({"name": "单位数", "categories": ["统计", grades[0], 0, grades[1], 0], "values": ["统计", grades[0], 1, grades[1], 1],
                           "data_labels": {"value": True}, "fill": {"color": "#4472C4"}})
