@@ -86,11 +86,24 @@ def test_hostile_corpus_reads_the_same(spec, seed_values, tmp_path_factory) -> N
     check_all(corpus_files(root) + [root / "a folder.xlsx"])
 
 
+def test_view_corpus_reads_the_same(spec, seed_values, tmp_path_factory, monkeypatch) -> None:
+    """Issue 10's forged files (tests/hostile_view.py): the same submission or the same refusal, on both paths."""
+    from xltemplate import fastsheet
+
+    from .hostile_view import build
+
+    root = tmp_path_factory.mktemp("view-diff")
+    build(spec, seed_values, root)
+    check_all(corpus_files(root))
+    monkeypatch.setattr(fastsheet, "USE_SPLIT", False)
+    check_all(corpus_files(root))
+
+
 def test_the_general_sheet_scan_agrees_too(corpus, monkeypatch) -> None:
     """The fast reader's fallback for unusual sheets (prefixes, cells without r), forced on every file."""
-    from xltemplate import fastread
+    from xltemplate import fastsheet
 
-    monkeypatch.setattr(fastread, "USE_SPLIT", False)
+    monkeypatch.setattr(fastsheet, "USE_SPLIT", False)
     root, _ = corpus
     check_all(corpus_files(root) + corpus_files(SAMPLES / "returns"))
 

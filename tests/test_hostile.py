@@ -185,3 +185,112 @@ def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(KeyboardInterrupt):
         rollup.write_rollup(c, out)
     assert list(tmp_path.iterdir()) == []
+
+
+# == issue 10, class 2: what is validated is what a person sees ===============================================
+
+@pytest.fixture(scope="module")
+def view_corpus(spec, seed_values, tmp_path_factory: pytest.TempPathFactory):
+    from .hostile_view import build as build_view
+
+    root = tmp_path_factory.mktemp("hostile-view")
+    return root, build_view(spec, seed_values, root)
+
+
+def test_every_view_case_gets_its_verdict(view_corpus) -> None:
+    """Forged sheets, parts, references, values, protection and formats: read as shown, or refused."""
+    root, cases = view_corpus
+    assert len(cases) >= 80
+    report = validate_paths([root], jobs=2, today=TODAY)
+    by_name = {Path(r.path).name: r for r in report.files}
+    problems = []
+    for case in cases:
+        r = by_name[case.name]
+        codes = {f.code for f in r.findings}
+        if r.status != case.status or (case.code and case.code not in codes) \
+                or (case.total is not None and r.total != case.total) \
+                or (case.code is None and any(f.severity == "error" for f in r.findings)):
+            problems.append(f"{case.name}: {r.status} total {r.total} {sorted(codes)} (want {case.status} {case.code} total {case.total})")
+        assert "file-reader-crashed" not in codes, case.name
+        for f in r.findings:
+            assert any("\u4e00" <= ch <= "\u9fff" for ch in f.message), (case.name, f.code)
+    assert not problems, "\n".join(problems)
+
+
+def test_refusals_name_the_part_and_say_how_to_fix(view_corpus) -> None:
+    root, cases = view_corpus
+    for case in cases:
+        if case.status != "unreadable":
+            continue
+        (f,) = validate_path(root / case.name, today=TODAY).findings
+        assert "请" in f.message and (".xml" in f.message or ".rels" in f.message or "部件" in f.message
+                                      or "压缩包" in f.message or "格式" in f.message), (case.name, f.message)
+
+
+def test_hidden_values_are_reported_at_their_cell(view_corpus) -> None:
+    root, _ = view_corpus
+    for name, cell in (("number-format-hides-score.xlsx", "E15"), ("number-format-shows-a-literal.xlsx", "E15"),
+                       ("merge-covers-a-score.xlsx", "E15")):
+        r = validate_path(root / name, today=TODAY)
+        assert ("E15", "content-hidden") in r.flatten(), (name, r.flatten())
+    merged = validate_path(root / "merge-covers-a-score.xlsx", today=TODAY)
+    assert ("E15", "score-missing") in merged.flatten()  # the hidden 7 is not counted: what is shown is empty
+    hidden = validate_path(root / "form-sheet-hidden-behind-a-copy.xlsx", today=TODAY)
+    assert [f.value for f in hidden.findings if f.code == "content-hidden"] == ["hidden"]
+
+
+def test_protection_is_read_from_parsed_xml(view_corpus) -> None:
+    """Only a real <sheetProtection sheet="1"> child of the worksheet counts, in both readers."""
+    from xltemplate.read import read_submission
+
+    root, _ = view_corpus
+    expected = {"view-clean.xlsx": True, "protection-before-the-cells.xlsx": True, "protection-in-a-comment.xlsx": False,
+                "protection-in-cdata.xlsx": False, "protection-in-another-namespace.xlsx": False,
+                "protection-sheet-0.xlsx": False, "protection-attribute-in-another-namespace.xlsx": False}
+    for name, want in expected.items():
+        for reader in ("fast", "openpyxl"):
+            assert read_submission(root / name, reader=reader).protected["项目绩效自评"] is want, (name, reader)
+
+
+def test_libreoffice_shows_what_is_validated(soffice: str, view_corpus, tmp_path: Path) -> None:
+    """The real engine: for every file that is read, LibreOffice shows the values validated.
+
+    Each file that is not refused is opened and saved again by LibreOffice; the form sheet's
+    values (as a person reads them: 8, 8.0 and "8" alike), which cells hold formulas, the
+    sheets and the protection must equal what the fast reader read, except for cells the
+    report flags as hidden (content-hidden), which LibreOffice does not show.
+    """
+    from xltemplate.read import read_submission
+    from xltemplate.sniff import Unreadable
+
+    from .hostile_view import libreoffice_views, reader_view
+
+    root, cases = view_corpus
+    ours, read = {}, []
+    for case in cases:
+        try:
+            sub = read_submission(root / case.name)
+        except Unreadable:
+            continue
+        ours[case.name] = (reader_view(sub, "项目绩效自评"), validate_path(root / case.name, today=TODAY))
+        read.append(root / case.name)
+    assert len(read) >= 25
+    views = libreoffice_views(read, tmp_path / "lo", "项目绩效自评")
+    problems = []
+    for name, (mine, report) in ours.items():
+        lo = views[name]
+        if lo is None:
+            problems.append(f"{name}: read by us, not opened by LibreOffice")
+            continue
+        flagged = {f.cell for f in report.findings if f.code == "content-hidden"}
+        cells = set(lo.values) | set(mine.values)
+        differ = sorted(c for c in cells if lo.values.get(c) != mine.values.get(c) and c not in flagged)
+        if differ:
+            problems.append(f"{name}: " + ", ".join(f"{c} LibreOffice {lo.values.get(c)!r} ≠ read {mine.values.get(c)!r}" for c in differ[:5]))
+        if lo.formulas != mine.formulas:
+            problems.append(f"{name}: formulas in {sorted(lo.formulas ^ mine.formulas)[:5]}")
+        if set(lo.sheets) != set(mine.sheets):
+            problems.append(f"{name}: sheets {sorted(lo.sheets)} ≠ {sorted(mine.sheets)}")
+        if mine.protected and not lo.protected:
+            problems.append(f"{name}: read as protected, LibreOffice shows it unprotected")
+    assert not problems, "\n".join(problems)

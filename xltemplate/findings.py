@@ -44,6 +44,7 @@ CODES: dict[str, CodeInfo] = {
     "template-version": CodeInfo(ERROR, "模板版本不符", "the file was generated from another version of the template"),
     # -- structure and tampering ---------------------------------------------------------
     "form-sheet-missing": CodeInfo(ERROR, "缺少填报工作表", "the form sheet is missing or renamed"),
+    "content-hidden": CodeInfo(ERROR, "内容被隐藏", "what validation reads is hidden from view: the form sheet is hidden, a merged range covers a filled cell, or a number format hides or replaces a value"),
     "protection-removed": CodeInfo(WARNING, "工作表保护已撤销", "sheet protection was removed"),
     "defined-name-changed": CodeInfo(WARNING, "名称被改动", "a defined name is missing or points elsewhere"),
     "locked-text-changed": CodeInfo(ERROR, "锁定内容被改动", "a label, indicator name or explanation differs from the template"),

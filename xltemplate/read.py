@@ -10,6 +10,7 @@ no parser ever sees an encrypted, binary, bombed or truncated file.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -39,13 +40,32 @@ def read_submission(path: str | Path, reader: str = "fast") -> Submission:
 
 
 def read_openpyxl(sniffed: Sniffed) -> Submission:
-    """The reference reader (openpyxl; XML parsed through defusedxml when it is installed)."""
+    """The reference reader (openpyxl; XML parsed through defusedxml when it is installed).
+
+    The file's structure is judged first by the same rules as the fast reader's (its general
+    parsers): which part is the workbook and each sheet, cell references, element placement.
+    openpyxl then reads every value, formula, protection flag, number format and merged range
+    its own way, and that is what the differential tests compare. Where openpyxl would take
+    another part than the relationships name (it finds shared strings by content type and
+    styles at a fixed name), the file is refused here rather than read differently.
+    """
     import openpyxl
 
+    from .fastread import check_structure
+    from .package import SHARED_STRINGS_TYPE, Package
+
+    workbook, strings_part, styles_part = check_structure(sniffed)
+    with Package(sniffed) as pkg:
+        typed = sorted(n for n, t in pkg.overrides.items() if t == SHARED_STRINGS_TYPE)
+        names_xml = pkg.read(workbook)
+    if typed != ([strings_part.lower()] if strings_part else []) or (styles_part or "xl/styles.xml") != "xl/styles.xml":
+        raise Unreadable("file-corrupt", "文件的共享字符串或样式部件不在常规位置（参考读取程序无法按关系读取）。请在表格软件中重新保存后提交。")
     path = sniffed.path
     try:
-        wb_f = openpyxl.load_workbook(path, data_only=False, keep_links=False)
-        wb_v = openpyxl.load_workbook(path, data_only=True, keep_links=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # openpyxl warns about what it drops (extensions, data validations)
+            wb_f = openpyxl.load_workbook(path, data_only=False, keep_links=False)
+            wb_v = openpyxl.load_workbook(path, data_only=True, keep_links=False)
     except Unreadable:
         raise
     except Exception as exc:  # openpyxl raises many kinds of error for a broken file
@@ -66,15 +86,68 @@ def read_openpyxl(sniffed: Sniffed) -> Submission:
         sub.properties = {p.name: meta_text(p.value) for p in wb_f.custom_doc_props.props}
     except Exception:  # a malformed custom.xml is not worth refusing the file for
         sub.properties = {}
+    twice = _names_given_twice(names_xml)
     for name, dn in wb_f.defined_names.items():
-        sub.defined_names[name] = _destination(dn)
+        sub.defined_names[name] = None if name.casefold() in twice else _destination(dn)
     for ws_f in wb_f.worksheets:
         ws_v = wb_v[ws_f.title]
+        cells = _cells(ws_f, ws_v)
+        hidden = _hidden(path, ws_f, cells)
         if ws_f.title == META_SHEET:
             sub.meta = _meta(ws_f)
             continue
-        sub.cells[ws_f.title] = _cells(ws_f, ws_v)
+        sub.cells[ws_f.title] = cells
+        if hidden:
+            sub.concealed[ws_f.title] = hidden
     return sub
+
+
+def _names_given_twice(workbook_xml: bytes) -> set[str]:
+    """Workbook-level defined names that appear more than once (compared without case, as Excel does)."""
+    from defusedxml import ElementTree
+
+    from .package import MAIN_NS
+
+    seen: dict[str, int] = {}
+    root = ElementTree.fromstring(workbook_xml)
+    for dn in root.iterfind(f"{{{MAIN_NS}}}definedNames/{{{MAIN_NS}}}definedName"):
+        if dn.get("localSheetId") is None and dn.get("name"):
+            key = dn.get("name", "").casefold()
+            seen[key] = seen.get(key, 0) + 1
+    return {k for k, n in seen.items() if n > 1}
+
+
+def _hidden(path: Path, ws: Any, cells: dict[str, CellData]) -> dict[str, str]:
+    """Cells whose value a person does not see: under a merged range (openpyxl has dropped their
+    values, so the raw ones are read back in read-only mode), or behind a number format."""
+    from .display import FORMAT, MERGED, conceals, merged_cover
+
+    out: dict[str, str] = {}
+    ranges = [(r.min_row, r.min_col, r.max_row, r.max_col) for r in ws.merged_cells.ranges]
+    if ranges:
+        raw = _raw_cells(path, ws.title, max(r[2] for r in ranges))
+        out.update((a1, MERGED) for a1 in merged_cover(ranges, raw, MAX_ROWS, MAX_COLS))
+    for a1, data in cells.items():
+        if a1 not in out and not data.error and conceals(ws[a1].number_format, data.value):
+            out[a1] = FORMAT
+    return out
+
+
+def _raw_cells(path: Path, title: str, last_row: int) -> dict[str, bool]:
+    """The non-empty cells of one sheet as stored, merged ranges ignored (openpyxl's read-only mode)."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True, keep_links=False)
+    try:
+        ws = wb[title]
+        out = {}
+        for row in ws.iter_rows(max_row=min(last_row, MAX_ROWS), max_col=MAX_COLS):
+            for c in row:
+                if c.value is not None and c.value != "" and hasattr(c, "coordinate"):
+                    out[c.coordinate] = True
+        return out
+    finally:
+        wb.close()
 
 
 def _cells(ws_f: Any, ws_v: Any) -> dict[str, CellData]:

@@ -1,19 +1,23 @@
 """Tell what a returned file is before any parser touches it.
 
-Looks at the first bytes and the zip directory only: an old .xls, an encrypted
+Looks at the first bytes and the zip directory: an old .xls, an encrypted
 workbook (both OLE containers), an .ods, a zip bomb, a zip without a workbook.
-What cannot be read becomes :class:`Unreadable` with a finding code and a
-Chinese message; nothing here parses XML.
+Then every part is inflated once (within the declared sizes, CRC checked) and
+its bytes are searched for a DOCTYPE: none may have one, anywhere. The inflated
+parts are kept for the reader, so nothing is inflated twice. What cannot be
+read becomes :class:`Unreadable` with a finding code and a Chinese message;
+nothing here parses XML.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 import struct
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +44,20 @@ class Unreadable(Exception):
         self.message = message
 
 
+#: Parts up to this size are kept inflated for the reader; larger ones are scanned in pieces.
+KEEP_PART_BYTES = 16 * 1024 * 1024
+KEEP_TOTAL_BYTES = 64 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Sniffed:
-    """A file that looks like an .xlsx: its zip entries (checked against the bounds)."""
+    """A file that looks like an .xlsx: its zip entries (checked against the bounds) and their bytes."""
 
     path: Path
     size: int
     names: tuple[str, ...]
     has_macros: bool
+    parts: dict[str, bytes] = field(default_factory=dict, compare=False, hash=False, repr=False)  # name → inflated
 
 
 def sniff(path: str | os.PathLike[str]) -> Sniffed:
@@ -86,67 +96,141 @@ def sniff(path: str | os.PathLike[str]) -> Sniffed:
     names = tuple(i.filename for i in infos)
     if "mimetype" in names and "content.xml" in names:
         raise Unreadable("file-ods", "这是 OpenDocument (.ods) 格式。请在表格软件中另存为 Excel 工作簿 (.xlsx) 后提交。")
-    if "xl/workbook.xml" not in names and not any(n.lower() == "xl/workbook.xml" for n in names):
+    if "[Content_Types].xml" not in names and not any(n.lower().startswith("xl/") for n in names):
         raise Unreadable("file-not-xlsx", "文件是压缩包，但不是 Excel 工作簿。请提交下发的 .xlsx 模板。")
+    _check_names(names)
+    if "[Content_Types].xml" not in names:
+        raise Unreadable("file-corrupt", "工作簿缺少必需的部件 [Content_Types].xml（Excel 无法打开这样的文件）。请在表格软件中重新保存后提交。")
     has_macros = any(n.lower().endswith("vbaproject.bin") for n in names)
-    _check_prologs(path, infos)
-    return Sniffed(path=path, size=st.st_size, names=names, has_macros=has_macros)
+    parts = _inflate_all(path, infos)
+    return Sniffed(path=path, size=st.st_size, names=names, has_macros=has_macros, parts=parts)
 
 
-_PROLOG_BYTES = 4096
-_XML_SUFFIXES = (".xml", ".rels", ".vml")
+def _check_names(names: tuple[str, ...]) -> None:
+    """Part names as OPC allows them: one name per part, whatever the case, plain forward-slash paths.
 
-
-def _check_prologs(path: Path, infos: list[zipfile.ZipInfo]) -> None:
-    """Refuse a file whose XML parts declare a DTD or entities (XML bombs, external entities).
-
-    Only the prolog of each part is inflated (a DOCTYPE must come before the root element),
-    straight from the local headers through one open file: this runs on every return, so it
-    avoids the zip module's per-part machinery. The parsers refuse entity declarations too.
+    Two entries whose names differ only in case (or are equal) are one part name to Excel,
+    which picks one of them; a reader could pick the other.
     """
+    seen: dict[str, str] = {}
+    for name in names:
+        folded = name.lower()
+        if folded in seen:
+            raise Unreadable("file-corrupt", f"压缩包中有两个名称相同（或仅大小写不同）的部件：{seen[folded][:80]}、{name[:80]}。不同的表格软件会读取不同的内容，请在表格软件中重新保存后提交。")
+        seen[folded] = name
+        if "\\" in name or name.startswith("/") or any(seg in (".", "..") for seg in name.split("/")):
+            raise Unreadable("file-corrupt", f"压缩包中的部件名“{name[:80]}”无效。请在表格软件中重新保存后提交。")
+
+
+_UNSAFE = (b"<!DOCTYPE", b"<!ENTITY", "<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".encode("utf-16-be"))
+_OVERLAP = 32  # bytes kept between pieces of a large part, so that no marker is cut in two
+_DECL = re.compile(rb"""^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+
+
+def _inflate_all(path: Path, infos: list[zipfile.ZipInfo]) -> dict[str, bytes]:
+    """Inflate every part from its local header, check it, refuse a DOCTYPE anywhere; keep the small ones.
+
+    A DOCTYPE is refused wherever it is, in every part whatever its name (a worksheet stored
+    as ``.dat``, a part nothing refers to, a prolog longer than any fixed look-ahead, UTF-16):
+    XML bombs and external entities never reach a parser, and every path through the
+    program (both readers, the annotated copy) gives the same verdict.
+    """
+    kept: dict[str, bytes] = {}
+    total = 0
     try:
         with open(path, "rb") as fh:
             for info in infos:
-                if not info.filename.lower().endswith(_XML_SUFFIXES) or info.is_dir():
+                if info.is_dir():
                     continue
-                head = _part_head(fh, info)
-                root = _first_element(head)
-                prolog = (head if root < 0 else head[:root]).upper()
-                if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
-                    raise Unreadable("file-unsafe-xml", f"文件部件 {info.filename} 含有文档类型或实体声明（可能是恶意构造的文件），已拒绝读取。请提交下发的原始模板。")
+                data = _inflate(fh, info, keep=total + info.file_size <= KEEP_TOTAL_BYTES)
+                if data is not None:
+                    kept[info.filename] = data
+                    total += len(data)
     except Unreadable:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error, struct.error) as exc:
-        raise Unreadable("file-corrupt", f"文件已损坏，无法解压（{exc}）。请重新保存后提交。") from exc
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error, struct.error, OverflowError) as exc:
+        raise Unreadable("file-corrupt", f"文件已损坏，无法解压（{str(exc)[:120]}）。请重新保存后提交。") from exc
+    return kept
 
 
-def _part_head(fh: Any, info: zipfile.ZipInfo) -> bytes:
-    """The first bytes of a part, inflated from its local header (stored or deflated)."""
+def _inflate(fh: Any, info: zipfile.ZipInfo, keep: bool) -> bytes | None:
+    """One part, inflated and checked (name, size, CRC, no DOCTYPE); its bytes when small enough to keep."""
     fh.seek(info.header_offset)
     header = fh.read(30)
     if len(header) != 30 or header[:4] != b"PK\x03\x04":
         raise zipfile.BadZipFile(f"bad local header for {info.filename}")
+    flags, method = struct.unpack("<HH", header[6:10])
     name_len, extra_len = struct.unpack("<HH", header[26:30])
+    raw_name = fh.read(name_len)
+    local_name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
+    if local_name != info.orig_filename:  # two directory entries sharing one body (an overlapping-entry bomb)
+        raise zipfile.BadZipFile(f"name in directory {info.orig_filename!r} and header {local_name!r} differ")
+    if info.flag_bits & 0x1:
+        raise zipfile.BadZipFile(f"{info.filename} is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise zipfile.BadZipFile(f"unsupported compression {info.compress_type} in {info.filename}")
     fh.seek(info.header_offset + 30 + name_len + extra_len)
-    raw = fh.read(min(info.compress_size, _PROLOG_BYTES))
-    if info.compress_type == zipfile.ZIP_STORED:
-        return raw
-    if info.compress_type == zipfile.ZIP_DEFLATED:
-        return zlib.decompressobj(-15).decompress(raw, _PROLOG_BYTES)
-    raise zipfile.BadZipFile(f"unsupported compression {info.compress_type} in {info.filename}")
-
-
-def _first_element(head: bytes) -> int:
-    """Offset of the first element start tag (not <?…?>, <!--…--> or <!…>), or -1."""
-    i = 0
+    keep = keep and info.file_size <= KEEP_PART_BYTES
+    inflate = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+    left_in, left_out = info.compress_size, info.file_size
+    crc, tail, pieces, head = 0, b"", [], None
     while True:
-        i = head.find(b"<", i)
-        if i < 0 or i + 1 >= len(head):
-            return -1
-        nxt = head[i + 1:i + 2]
-        if nxt not in (b"?", b"!"):
-            return i
-        i += 1
+        raw = fh.read(min(left_in, 1 << 20))
+        left_in -= len(raw)
+        if inflate is None:
+            out = raw
+        else:
+            out = inflate.decompress(raw, left_out + 1)
+            if inflate.unconsumed_tail:  # more output than the part declares: a lying zip bomb
+                raise zipfile.BadZipFile(f"{info.filename} inflates beyond its declared size")
+        if len(out) > left_out:
+            raise zipfile.BadZipFile(f"{info.filename} inflates beyond its declared size")
+        left_out -= len(out)
+        crc = zlib.crc32(out, crc)
+        if head is None:
+            head = out[:200]
+        window = tail + out
+        if (b"<!" in window or b"<\x00!" in window or b"\x00<\x00!" in window) and any(m in window for m in _UNSAFE):
+            raise Unreadable("file-unsafe-xml", f"文件部件 {info.filename} 含有文档类型或实体声明（可能是恶意构造的文件），已拒绝读取。请提交下发的原始模板。")
+        tail = window[-_OVERLAP:]
+        if keep:
+            pieces.append(out)
+        if not raw or left_in <= 0:
+            break
+    if inflate is not None and not inflate.eof:
+        raise zipfile.BadZipFile(f"{info.filename} is truncated")
+    if left_out or crc != info.CRC:
+        raise zipfile.BadZipFile(f"bad CRC-32 or size for {info.filename}")
+    _check_encoding(info.filename, head or b"")
+    return b"".join(pieces) if keep else None
+
+
+_ENCODINGS: dict[str, bool] = {}
+
+
+def _check_encoding(name: str, head: bytes) -> None:
+    """Refuse an XML part in an encoding where markup is not ASCII (UTF-32, UTF-7, EBCDIC …).
+
+    OPC allows UTF-8 and UTF-16, and the DOCTYPE scan above reads those; an encoding a reader
+    could decode but the scan cannot would hide a DOCTYPE from it. Encodings no reader knows
+    are left to the readers (they cannot decode them either).
+    """
+    m = _DECL.match(head)
+    if m is None:
+        return
+    enc = m.group(1).decode("ascii").lower()
+    ok = _ENCODINGS.get(enc)
+    if ok is None:
+        try:
+            probe = "<?xml <!DOCTYPE>".encode(enc)
+            ok = probe == b"<?xml <!DOCTYPE>" or enc.replace("-", "").replace("_", "") in ("utf16", "utf16le", "utf16be")
+        except LookupError:
+            ok = True
+        except (UnicodeError, ValueError):
+            ok = False
+        _ENCODINGS[enc] = ok
+    if not ok:
+        raise Unreadable("file-corrupt", f"文件部件 {name} 使用了不支持的字符编码（{enc[:40]}）。请在表格软件中重新保存后提交。")
 
 
 def _check_bounds(infos: list[zipfile.ZipInfo]) -> None:

@@ -44,6 +44,9 @@ class Submission:
     properties: dict[str, str] = field(default_factory=dict)  # custom document properties
     defined_names: dict[str, tuple[str, str] | None] = field(default_factory=dict)  # name → (sheet, A1)
     cells: dict[str, dict[str, CellData]] = field(default_factory=dict)  # sheet → A1 → data
+    # sheet → A1 → why a person does not see what the cell holds (display.MERGED or display.FORMAT),
+    # for non-empty cells within the bounds
+    concealed: dict[str, dict[str, str]] = field(default_factory=dict)
     has_macros: bool = False
 
     def cell(self, sheet: str, a1: str) -> CellData | None:
@@ -52,6 +55,16 @@ class Submission:
     def value(self, sheet: str, a1: str) -> Any:
         c = self.cell(sheet, a1)
         return None if c is None else c.value
+
+
+def split_a1(a1: str) -> tuple[int, int]:
+    """``"E15"`` → (15, 5): row and 1-based column of a canonical A1 reference."""
+    col = 0
+    for n, ch in enumerate(a1):
+        if ch.isdigit():
+            return int(a1[n:]), col
+        col = col * 26 + ord(ch) - 64
+    raise ValueError(a1)
 
 
 def meta_text(value: Any) -> str:

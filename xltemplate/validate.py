@@ -142,13 +142,35 @@ class _Context:
             return [finding("form-sheet-missing", f"找不到填报工作表“{self.sheet}”（现有工作表：{present}）。请不要删除或重命名工作表，使用下发的原始文件填写。", sheet=self.sheet)]
         self.sheet_cells = self.sub.cells[self.sheet]
         out: list[Finding] = []
-        for check in (self.check_protection, self.check_names, self.check_locked, self.check_prefill,
+        for check in (self.check_visibility, self.check_protection, self.check_names, self.check_locked, self.check_prefill,
                       self.check_fields, self.check_rows, self.check_sums, self.check_rules, self.check_formulas):
             out.extend(check())
         self.results = self.recompute()
         return out
 
     # -- structure and tampering ------------------------------------------------------
+    def check_visibility(self) -> Iterator[Finding]:
+        """What is validated must be what a person sees: the form sheet shown, no value hidden in it."""
+        from .display import MERGED
+        from .submission import split_a1
+
+        state = self.sub.sheets.get(self.sheet, "visible")
+        if state != "visible":
+            yield finding("content-hidden", f"填报工作表“{self.sheet}”被设为隐藏，打开文件时看不到它。请使用下发的原始文件填写，不要隐藏或复制工作表。",
+                          sheet=self.sheet, value=state)
+        hidden = self.sub.concealed.get(self.sheet, {})
+        for a1 in sorted(hidden, key=split_a1):
+            if hidden[a1] == MERGED:
+                yield finding("content-hidden", f"单元格 {a1} 被合并单元格遮住，其中填写的内容在表格中看不到，未予采用。请取消合并（使用下发的原始文件）。",
+                              sheet=self.sheet, cell=a1)
+            else:
+                yield finding("content-hidden", f"单元格 {a1} 的数字格式隐藏或替换了其中的值，表格中显示的不是实际填写的内容。请恢复原格式（使用下发的原始文件）。",
+                              sheet=self.sheet, cell=a1, value=self.raw_at(a1))
+
+    def raw_at(self, a1: str) -> Any:
+        data = self.sheet_cells.get(a1)
+        return None if data is None else data.value
+
     def check_protection(self) -> Iterator[Finding]:
         if not self.sub.protected.get(self.sheet, False):
             yield finding("protection-removed", "工作表保护已被撤销。本次已按模板重新核算，但请勿撤销保护或修改锁定内容。", sheet=self.sheet)

@@ -1,0 +1,856 @@
+"""One worksheet for the fast reader: its cells, protection and merged ranges, exactly as Excel shows them.
+
+The sheet is proved well-formed by expat (in C, no DOCTYPE, no entities) in one
+pass over the whole part; Python handlers see only what lies outside
+``<sheetData>`` (protection, merged ranges, anything misplaced). The cells are
+then picked out of ``<sheetData>`` by splitting on ``<c `` — the *split path*,
+for the regular shape every spreadsheet program writes. Anything irregular
+sends the sheet to the *general path*: an expat pass with handlers on every
+element that resolves namespaces and applies the rules below, and is the one
+that decides whether a file is refused.
+
+What a spreadsheet program would show differently, or not at all, is refused
+(``file-corrupt``): a cell reference Excel never writes (``$E$15``, ``e15``,
+``E015``), a cell twice, cells or rows out of order, a cell outside its row, a
+row or column beyond Excel's last, anything but cells in a row or but
+``<f>``, ``<v>``, ``<is>`` (in that order) in a cell, text between elements, a
+value that is not of its cell's type (``0_8``, ``٨`` and ``1e999`` are not
+numbers, ``-1`` is no shared string), a second ``<sheetData>``, and a row, cell,
+protection or merge element anywhere else than its place. Past
+:data:`~xltemplate.submission.MAX_ROWS` nothing is read: only the names of the
+elements and the row numbers are checked there, so a sheet padded with 100,000
+rows costs little more than the form.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from typing import Any
+
+from .display import FORMAT, MERGED, conceals, merged_cover
+from .package import MAIN_NS, SEP, STRICT_MAIN_NS, corrupt, feed, parser, strict_format
+from .sniff import Unreadable
+from .submission import MAX_COLS, MAX_ROWS, CellData
+
+#: The split path for regular sheets; the tests also run with it off (every sheet on the general path).
+USE_SPLIT = True
+MAX_EXCEL_ROW = 1_048_576
+MAX_EXCEL_COL = 16_384  # XFD
+MAX_MERGES = 10_000
+
+_M = MAIN_NS + SEP
+WORKSHEET, SHEETDATA, ROW, CELL = _M + "worksheet", _M + "sheetData", _M + "row", _M + "c"
+F, V, IS, T, RUN, RPR, RPH, PHONETIC = _M + "f", _M + "v", _M + "is", _M + "t", _M + "r", _M + "rPr", _M + "rPh", _M + "phoneticPr"
+PROTECTION, MERGES, MERGE = _M + "sheetProtection", _M + "mergeCells", _M + "mergeCell"
+#: Elements whose place decides what is shown: found anywhere else, the file is refused.
+PLACED = {SHEETDATA: (WORKSHEET,), ROW: (SHEETDATA,), CELL: (ROW,), PROTECTION: (WORKSHEET,),
+          MERGES: (WORKSHEET,), MERGE: (MERGES,)}
+TYPES = frozenset(("n", "s", "str", "inlineStr", "b", "e", "d"))
+ERRORS = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
+                    "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#UNKNOWN!", "#BUSY!"))
+
+_REF = re.compile(rb"([A-Z]{1,3})([1-9][0-9]{0,6})")
+_REF_S = re.compile(r"([A-Z]{1,3})([1-9][0-9]{0,6})")
+_ROWNUM = re.compile(r"[1-9][0-9]{0,6}")
+_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_NUMBER_B = re.compile(rb"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_R_ATTR = re.compile(rb"""(?:^|\s)r\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_T_ATTR = re.compile(rb"""(?:^|\s)t\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_S_ATTR = re.compile(rb"""(?:^|\s)s\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_ATTR = re.compile(rb"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_BODY = re.compile(
+    rb"\s*(?:<f((?:\s[^>]*?)?)(?:/>|>([^<]*)</f>))?"
+    rb"\s*(?:<v(?:\s[^>]*?)?(?:/>|>([^<]*)</v>))?"
+    rb"\s*(?:<is(?:\s[^>]*?)?>(.*?)</is>)?\s*", re.S)
+_IS_SIMPLE = re.compile(rb"\s*<t(?:\s[^>]*?)?(?:/>|>([^<]*)</t>)\s*")
+_ROW_TAG = re.compile(rb"\s*(?:(</row>)|<row((?:\s[^>]*?)?)(/?)>)")
+_PREFIXED = re.compile(rb"</?[A-Za-z_][\w.-]*:")
+_REST_NAMES = re.compile(
+    rb"<(?!/?(?:row|c|f|v|is|t|r|rPr|rPh|phoneticPr|rFont|charset|family|b|i|strike|outline|shadow|condense"
+    rb"|extend|color|sz|u|vertAlign|scheme)[\s/>])")
+_R_ANY = re.compile(rb"""\sr\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_ROW_OR_REF = re.compile(rb"([A-Z]{1,3})?([1-9][0-9]{0,6})")
+_RANGE = re.compile(r"\$?([A-Z]{1,3})\$?([1-9][0-9]{0,6})(?::\$?([A-Z]{1,3})\$?([1-9][0-9]{0,6}))?")
+
+_TAIL_ODD = re.compile(rb"<(?:[\w.-]+:)?(?:row|c|sheetData)[\s/>]|<[\w.-]+:(?:sheetProtection|mergeCells?)[\s/>]")
+_TAIL_PROTECTION = re.compile(rb"""<sheetProtection((?:\s+[\w.:-]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*/?>""")
+_SHEET_ATTR = re.compile(rb"""(?:^|\s)sheet\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_TAIL_MERGES = re.compile(rb"<mergeCells\b[^>]*?(?:/>|>(.*?)</mergeCells>)", re.S)
+_MERGE_LIST = re.compile(rb"(?:\s*<mergeCell ref=\"[^\"]*\"\s*/>)*\s*")
+_MERGE_REF = re.compile(rb'<mergeCell ref="([^"]*)"')
+_TAG = re.compile(rb"""<(/?)[A-Za-z_][\w.:-]*(?:\s+[\w.:-]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
+
+_COLS: dict[bytes, int] = {}
+_REFS: dict[bytes, tuple[int, int]] = {}
+_TRAILERS: dict[bytes, tuple[tuple[int, int], ...] | None] = {}
+_TAILS: dict[tuple[bytes, bytes], tuple[int, bool, tuple[tuple[int, int, int, int], ...]]] = {}
+
+
+def _plain_number(raw: bytes) -> int | float | None:
+    """A cached number as written by every program; None for anything the slow path must judge."""
+    if not _NUMBER_B.fullmatch(raw):
+        return None
+    if b"." in raw or b"e" in raw or b"E" in raw:
+        number = float(raw)
+        return number if math.isfinite(number) else None
+    return int(raw) if len(raw) < 300 else None
+
+
+def _formula_cell(cattrs: bytes, body: bytes, plain: bool) -> CellData | None:
+    """``<f>…</f><v>…</v>`` with a number (no t) or a text (t="str") result; None: the slow path."""
+    k = body.find(b"</f>")
+    if k < 0 or b"<" in body[3:k]:
+        return None
+    rest = body[k + 4:]
+    if rest[:3] == b"<v>" and rest[-4:] == b"</v>" and b"<" not in rest[3:-4]:
+        raw = rest[3:-4]
+    elif not rest:
+        raw = b""
+    else:
+        return None
+    formula = "=" + _text(body[3:k])
+    if b"t=" not in cattrs:
+        if not raw:
+            return CellData(None, formula)
+        number = _plain_number(raw) if plain else None
+        return None if number is None else CellData(number, formula)
+    if cattrs[-8:] == b' t="str"':
+        return CellData(_text(raw) or None, formula)
+    return None
+
+
+def _trailer(text: bytes) -> tuple[tuple[int, int], ...] | None:
+    """The row tags between two cells as (0, 0) for </row>, (1, n) for <row r="n">, (2, n) for <row r="n"/>
+    (n = 0 without r); None when anything else is there."""
+    out: list[tuple[int, int]] = []
+    pos = 0
+    while pos < len(text):
+        m = _ROW_TAG.match(text, pos)
+        if m is None:
+            return tuple(out) if not text[pos:].strip() else None
+        if m.group(1):
+            out.append((0, 0))
+        else:
+            rm = _R_ATTR.search(m.group(2))
+            number = 0
+            if rm is not None:
+                raw = rm.group(1) if rm.group(1) is not None else rm.group(2)
+                if not raw.isdigit() or raw[:1] == b"0" or len(raw) > 7:
+                    return None
+                number = int(raw)
+            out.append((2 if m.group(3) else 1, number))
+        pos = m.end()
+    return tuple(out)
+
+
+def _trailer_offset(text: bytes, index: int) -> int:
+    """Where the ``index``-th row tag of a trailer starts."""
+    pos = 0
+    for n in range(index + 1):
+        m = _ROW_TAG.match(text, pos)
+        assert m is not None
+        if n == index:
+            return m.start() + len(m.group(0)) - len(m.group(0).lstrip())
+        pos = m.end()
+    raise AssertionError(index)
+
+
+def _depth(tail: bytes, pos: int) -> int:
+    """How deep an element starting at ``pos`` of the tail is (1: a child of the worksheet).
+
+    The tail starts inside <sheetData> (depth 2). Tags are matched whole, attribute values
+    included, so a ``/>`` or ``>`` inside a value does not count.
+    """
+    depth = 2
+    for m in _TAG.finditer(tail, 0, pos):
+        if m.group(1):
+            depth -= 1
+        elif not m.group(2):
+            depth += 1
+    return depth
+
+
+_REGULAR, _IRREGULAR = -1, -2
+
+
+class _Irregular(Exception):
+    """The split path met a shape it does not read: the general path takes the sheet."""
+
+
+def col_index(letters: str | bytes) -> int:
+    n = 0
+    for ch in letters if isinstance(letters, str) else letters.decode("ascii"):
+        n = n * 26 + (ord(ch) - 64)
+    return n
+
+
+def col_letters(n: int) -> str:
+    out = ""
+    while n:
+        n, rem = divmod(n - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def _col(letters: bytes) -> int:
+    n = _COLS.get(letters)
+    if n is None:
+        n = _COLS[letters] = col_index(letters)
+    return n
+
+
+def unescape(text: str) -> str:
+    """XML's five entities and character references (the document was proved well-formed, so
+    nothing else can be there); line ends normalised as an XML parser does."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "&" not in text:
+        return text
+    if "&#" in text:
+        import html
+
+        return html.unescape(text)
+    return (text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+            .replace("&apos;", "'").replace("&amp;", "&"))
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8") if b"&" not in raw and b"\r" not in raw else unescape(raw.decode("utf-8"))
+
+
+def _attr(m: re.Match[bytes] | None) -> str | None:
+    if m is None:
+        return None
+    return _text(m.group(1) if m.group(1) is not None else m.group(2))
+
+
+class Styles:
+    """What a sheet needs from styles.xml: how many cell styles, which are dates, which may hide a value."""
+
+    def __init__(self, count: int = 1, dates: frozenset[int] = frozenset(), deltas: frozenset[int] = frozenset(),
+                 concealing: dict[int, str] | None = None) -> None:
+        self.count, self.dates, self.deltas = count, dates, deltas
+        self.concealing = concealing or {}
+
+
+class Sheet:
+    """One worksheet's cells within the bounds, its protection and what is hidden from view."""
+
+    def __init__(self, strings: list[str], styles: Styles, epoch: dt.datetime, part: str) -> None:
+        self.strings, self.styles, self.epoch, self.part = strings, styles, epoch, part
+        self.reset()
+
+    def reset(self) -> None:
+        self.cells: dict[str, CellData] = {}
+        self.styled: dict[str, int] = {}  # A1 → style, for cells whose style may conceal their value
+        self.merges: list[tuple[int, int, int, int]] = []
+        self.protected = False
+        self.protections = 0
+        self.shared: dict[str, Any] = {}
+
+    def parse(self, data: bytes) -> None:
+        if USE_SPLIT:
+            try:
+                if self._parse_split(data):
+                    return
+            except _Irregular:
+                pass
+            self.reset()
+        self._parse_general(data)
+
+    def finish(self) -> dict[str, str]:
+        """What a person does not see: A1 → why (a merged range, its number format).
+
+        A cell under a merged range (all but its top-left cell) is not shown by any program,
+        and openpyxl drops its value too: it leaves :attr:`cells`, so that what is validated
+        is what is shown, and is reported. A number format that hides or replaces a value
+        leaves the value (formulas compute with it) and is reported.
+        """
+        out = {}
+        for a1 in merged_cover(self.merges, self.cells, MAX_ROWS, MAX_COLS):
+            del self.cells[a1]
+            out[a1] = MERGED
+        for a1, style in self.styled.items():
+            cell = self.cells.get(a1)
+            if cell is not None and not cell.error and conceals(self.styles.concealing[style], cell.value):
+                out[a1] = FORMAT
+        return out
+
+    # -- the split path --------------------------------------------------------------------------
+    def _parse_split(self, data: bytes) -> bool:
+        """Expat over the whole part, handlers only outside <sheetData>; then the cells by splitting."""
+        i = data.find(b"<sheetData>")
+        j = data.find(b"</sheetData>", i + 1) if i >= 0 else -1
+        if j < 0:
+            return False
+        head, region = data[:j], data[i:j]
+        if b"<!" in head or head.find(b"<?", 1) >= 0 or b"xmlns" in region or region.find(b"<sheetData", 1) >= 0:
+            return False  # comments, CDATA or namespace declarations among the cells: the general path
+        h = _Structure(self, cells=False)
+        k = data.find(b"<", data.find(b"?>") + 2 if data[:5] == b"<?xml" else 0)
+        root = _TAG.match(data, k) if k >= 0 else None
+        h.root = root.group(0) if root is not None and data[k:k + 11] == b"<worksheet " else b""
+        p = parser()
+        p.StartNamespaceDeclHandler = h.namespace
+        p.StartElementHandler, p.EndElementHandler = h.start, h.end
+        feed(p, data[:i], self.part, final=False)
+        if h.stack != [WORKSHEET] or h.default_ns != MAIN_NS:
+            return False  # the cells are not in the main namespace by default: the general path
+        p.StartElementHandler = p.EndElementHandler = p.StartNamespaceDeclHandler = None
+        tail = data[j:]
+        # Returns of one template share each sheet's tail byte for byte (data validations, merges,
+        # protection): once proved well-formed after the same root tag, it is not parsed again.
+        key = (h.root, tail)
+        known = _TAILS.get(key) if h.root else None
+        if known is None:
+            feed(p, data[i:], self.part)  # the cells and the tail: proved well-formed in C, no handlers
+            if not self._tail(tail):
+                return False
+            if h.root:
+                if len(_TAILS) >= 64:
+                    _TAILS.pop(next(iter(_TAILS)))
+                _TAILS[key] = (self.protections, self.protected, tuple(self.merges))
+        else:
+            feed(p, region, self.part, final=False)
+            feed(p, b"</sheetData></worksheet>", self.part)  # close the document the way the known tail does
+            self.protections, self.protected, merges = known
+            self.merges = list(merges)
+        return self._scan(region)
+
+    def _tail(self, tail: bytes) -> bool:
+        """Protection and merged ranges from after </sheetData>, read exactly without a handler per element.
+
+        Only for a plain tail: no comment, CDATA or namespace declaration, no row, cell or second
+        sheetData, and the protection and merge elements children of the worksheet, the merges
+        nothing but <mergeCell ref=…/>. Anything else: the general path, which decides.
+        """
+        if b"<!" in tail or b"<?" in tail or b"xmlns" in tail or _TAIL_ODD.search(tail):
+            return False
+        prot = _TAIL_PROTECTION.search(tail)
+        if prot is not None:
+            if _TAIL_PROTECTION.search(tail, prot.end()) or _depth(tail, prot.start()) != 1:
+                return False
+            self.protections = 1
+            sheet = _attr(_SHEET_ATTR.search(prot.group(1)))
+            self.protected = sheet in ("1", "true")
+        merges = _TAIL_MERGES.search(tail)
+        if merges is not None:
+            if _TAIL_MERGES.search(tail, merges.end()) or _depth(tail, merges.start()) != 1:
+                return False
+            body = merges.group(1) or b""
+            if not _MERGE_LIST.fullmatch(body) or tail.count(b"<mergeCell ") != body.count(b"<mergeCell "):
+                return False
+            for m in _MERGE_REF.finditer(body):
+                add_merge(self, _text(m.group(1)))
+        elif b"<mergeCell" in tail:
+            return False
+        return True
+
+    def _scan(self, region: bytes) -> bool:
+        chunks = region.split(b"<c ")
+        state = [0, 0, 0]  # the open row's number (0: none), the last row's number, the last column
+        at = self._rows(chunks[0][11:], state)
+        if at == _IRREGULAR:
+            return False
+        if at != _REGULAR:
+            return self._rest_is_plain(region[11 + at:])
+        cells, strings, styles = self.cells, self.strings, self.styles
+        dates = styles.dates
+        n_styles = styles.count
+        conceal = styles.concealing
+        refs = _REFS
+        offset = len(chunks[0]) + 3
+        for chunk in chunks[1:]:
+            row = state[0]
+            if not row:
+                return False  # a cell outside a row
+            end = chunk.find(b">")
+            if end < 0:
+                return False
+            if chunk[end - 1] == 47:  # "/>": a styled blank
+                cattrs, body = chunk[:end - 1], b""
+                rest_at = end + 1
+            else:
+                cattrs = chunk[:end]
+                close = chunk.find(b"</c>", end)
+                if close < 0:
+                    return False
+                body = chunk[end + 1:close]
+                rest_at = close + 4
+            # the position: r="A1" first (what every program writes), else anywhere, else the next column
+            style = 0
+            if cattrs[:3] == b'r="':
+                q = cattrs.find(b'"', 3)
+                ref = cattrs[3:q]
+                if cattrs[q + 1:q + 5] == b' s="':  # s="n" right after: most cells
+                    e = cattrs.find(b'"', q + 5)
+                    sv = cattrs[q + 5:e]
+                    if not sv.isdigit() or len(sv) > 6:
+                        return False
+                    style = int(sv)
+                    if style >= n_styles:
+                        return False
+                elif b"s=" in cattrs:
+                    style = self._style(cattrs, n_styles)
+                    if style < 0:
+                        return False
+            else:
+                m = _R_ATTR.search(cattrs)
+                ref = None if m is None else (m.group(1) if m.group(1) is not None else m.group(2))
+                if b"s=" in cattrs:
+                    style = self._style(cattrs, n_styles)
+                    if style < 0:
+                        return False
+            if ref is None:
+                col = state[2] + 1
+                if col > MAX_EXCEL_COL:
+                    return False
+                a1 = None
+            else:
+                pos = refs.get(ref)
+                if pos is None:
+                    rm = _REF.fullmatch(ref)
+                    if rm is None:
+                        return False
+                    pos = (int(rm.group(2)), _col(rm.group(1)))
+                    if len(refs) < 100_000:
+                        refs[ref] = pos
+                if pos[0] != row:
+                    return False
+                col = pos[1]
+                if col <= state[2] or col > MAX_EXCEL_COL:
+                    return False
+                a1 = ref
+            state[2] = col
+            if body and row <= MAX_ROWS and col <= MAX_COLS:
+                a1s = a1.decode("ascii") if a1 is not None else f"{col_letters(col)}{row}"
+                cell = None
+                if body[:3] == b"<v>" and body[-4:] == b"</v>" and b"<" not in body[3:-4]:
+                    raw = body[3:-4]
+                    if cattrs[-6:] == b' t="s"':
+                        if not raw.isdigit() or len(raw) > 9:
+                            return False
+                        try:
+                            cell = CellData(strings[int(raw)])
+                        except IndexError:
+                            return False
+                    elif b"t=" not in cattrs and style not in dates:
+                        number = _plain_number(raw)
+                        if number is not None:
+                            cell = CellData(number)
+                elif body[:3] == b"<f>":  # a formula and its cached result: the other common shape
+                    cell = _formula_cell(cattrs, body, style not in dates)
+                if cell is None:
+                    cell = self._slow_cell(a1s, cattrs, body, style)
+                if cell is not None:
+                    cells[a1s] = cell
+                    if style in conceal:
+                        self.styled[a1s] = style
+            if rest_at < len(chunk):
+                at = self._rows(chunk[rest_at:], state)
+                if at == _IRREGULAR:
+                    return False
+                if at != _REGULAR:
+                    return self._rest_is_plain(region[offset + rest_at + at:])
+            offset += len(chunk) + 3
+        return not state[0]
+
+    @staticmethod
+    def _style(cattrs: bytes, n_styles: int) -> int:
+        """The cell's style index; -1 when it is not a valid one."""
+        sm = _S_ATTR.search(cattrs)
+        if sm is None:
+            return 0
+        sv = sm.group(1) if sm.group(1) is not None else sm.group(2)
+        if not sv.isdigit() or len(sv) > 6 or int(sv) >= n_styles:
+            return -1
+        return int(sv)
+
+    def _rows(self, text: bytes, state: list[int]) -> int:
+        """Row tags between cells: :data:`_REGULAR`, :data:`_IRREGULAR`, or (past the bounds) the
+        offset of the first row beyond :data:`MAX_ROWS`, after which nothing is read."""
+        tokens = _TRAILERS.get(text)
+        if tokens is None and text not in _TRAILERS:
+            tokens = _trailer(text)
+            if len(_TRAILERS) < 20_000:
+                _TRAILERS[text] = tokens
+        if tokens is None:
+            return _IRREGULAR
+        for index, (kind, value) in enumerate(tokens):
+            if kind == 0:  # </row>
+                if not state[0]:
+                    return _IRREGULAR
+                state[0] = 0
+                continue
+            if state[0]:
+                return _IRREGULAR
+            number = value if value else state[1] + 1
+            if number <= state[1] or number > MAX_EXCEL_ROW:
+                return _IRREGULAR
+            if number > MAX_ROWS:
+                return _trailer_offset(text, index)
+            state[1] = number
+            state[0] = 0 if kind == 2 else number
+            state[2] = 0
+        return _REGULAR
+
+    def _rest_is_plain(self, rest: bytes) -> bool:
+        """Past the bounds: only known element names, and row and cell numbers beyond the bounds."""
+        if _PREFIXED.search(rest) or _REST_NAMES.search(rest):
+            return False
+        for m in _R_ANY.finditer(rest):
+            rm = _ROW_OR_REF.fullmatch(m.group(1) if m.group(1) is not None else m.group(2))
+            if rm is None:
+                return False
+            number = int(rm.group(2))
+            if number <= MAX_ROWS or number > MAX_EXCEL_ROW or (rm.group(1) and _col(rm.group(1)) > MAX_EXCEL_COL):
+                return False
+        return True
+
+    def _slow_cell(self, a1: str, cattrs: bytes, body: bytes, style: int) -> CellData | None:
+        """Any other cell body of the split path: a formula, a typed value, an inline string."""
+        bm = _BODY.fullmatch(body)
+        if bm is None:
+            raise _Irregular
+        t = _attr(_T_ATTR.search(cattrs)) or "n"
+        fattrs = None
+        if bm.group(1) is not None:
+            fattrs = {m.group(1).decode(): _text(m.group(2) if m.group(2) is not None else m.group(3))
+                      for m in _ATTR.finditer(bm.group(1))}
+        ftext = _text(bm.group(2)) if bm.group(2) is not None else ""
+        v = _text(bm.group(3)) if bm.group(3) else None
+        inline = None
+        if bm.group(4) is not None:
+            im = _IS_SIMPLE.fullmatch(bm.group(4))
+            if im is None:
+                raise _Irregular  # rich or empty inline text: the general path reads it
+            inline = _text(im.group(1) or b"")
+        return self.value(a1, t, style, fattrs, ftext, v, inline)
+
+    # -- one cell's value, for both paths --------------------------------------------------------
+    def value(self, a1: str, t: str, style: int, fattrs: dict[str, str] | None, ftext: str, v: str | None,
+              inline: str | None) -> CellData | None:
+        """A cell's CellData from its parts; a value that is not of the cell's type is refused."""
+        if t not in TYPES:
+            raise corrupt(self.part, f"中单元格 {a1} 的类型“{t[:20]}”无效")
+        if t == "inlineStr":
+            if v is not None:
+                raise corrupt(self.part, f"中单元格 {a1} 同时含有内嵌文本和值")
+        elif inline is not None:
+            raise corrupt(self.part, f"中单元格 {a1} 含有内嵌文本但类型不是内嵌文本")
+        formula = self._formula(fattrs, ftext, a1) if fattrs is not None else None
+        value: Any = None
+        error = False
+        if t == "inlineStr":
+            value = inline
+        elif v:
+            if t == "s":
+                if not v.isdigit() or not v.isascii() or len(v) > 9:
+                    raise corrupt(self.part, f"中单元格 {a1} 引用的共享字符串编号“{v[:20]}”无效")
+                try:
+                    value = self.strings[int(v)]
+                except IndexError as exc:
+                    raise corrupt(self.part, f"中单元格 {a1} 引用了不存在的共享字符串") from exc
+            elif t == "n":
+                value = self._number(a1, v) if v != "" else None
+                if value is not None and style in self.styles.dates:
+                    value, error = _from_excel(value, self.epoch, style in self.styles.deltas)
+            elif t == "b":
+                if v not in ("0", "1"):
+                    raise corrupt(self.part, f"中单元格 {a1} 的逻辑值“{v[:20]}”无效")
+                value = v == "1"
+            elif t == "e":
+                if v not in ERRORS:
+                    raise corrupt(self.part, f"中单元格 {a1} 的错误值“{v[:20]}”无效")
+                value, error = v, True
+            elif t == "d":
+                from openpyxl.utils.datetime import from_ISO8601
+
+                try:
+                    value = from_ISO8601(v)
+                except (ValueError, TypeError, OverflowError) as exc:
+                    raise corrupt(self.part, f"中单元格 {a1} 的日期“{v[:20]}”无效") from exc
+            else:  # "str": a formula's text result, or text typed as such
+                value = v
+        if formula is None and (value is None or value == ""):
+            return None
+        if value == "":
+            value = None
+        return CellData(value, formula, error)
+
+    def _number(self, a1: str, raw: str) -> int | float:
+        if not _NUMBER.fullmatch(raw):
+            raise corrupt(self.part, f"中单元格 {a1} 的数值“{raw[:20]}”无效")
+        if "." in raw or "e" in raw or "E" in raw:
+            number = float(raw)
+            if not math.isfinite(number):
+                raise corrupt(self.part, f"中单元格 {a1} 的数值“{raw[:20]}”超出范围")
+            return number
+        try:
+            return int(raw)
+        except ValueError as exc:  # thousands of digits
+            raise corrupt(self.part, f"中单元格 {a1} 的数值位数过多") from exc
+
+    def _formula(self, attrs: dict[str, str], text: str, a1: str) -> str:
+        formula = "=" + text
+        kind = attrs.get("t")
+        if kind == "shared":
+            si = attrs.get("si") or ""
+            if si not in self.shared and formula == "=":
+                # a cell sharing a formula whose first cell never came: no program shows a formula here
+                raise corrupt(self.part, f"中单元格 {a1} 引用的共享公式不存在")
+            try:
+                if si in self.shared:
+                    return self.shared[si].translate_formula(a1)
+                if formula != "=":
+                    from openpyxl.formula.translate import Translator
+
+                    self.shared[si] = Translator(formula, a1)
+            except Exception as exc:  # openpyxl's tokenizer raises several kinds on a mangled formula
+                raise Unreadable("file-corrupt", f"单元格 {a1} 的共享公式已损坏（{type(exc).__name__}）。请重新保存后提交。") from exc
+        elif kind == "dataTable":
+            return "="
+        return formula
+
+    # -- the general path -------------------------------------------------------------------------
+    def _parse_general(self, data: bytes) -> None:
+        h = _Structure(self, cells=True)
+        p = parser()
+        p.StartNamespaceDeclHandler = h.namespace
+        p.StartElementHandler, p.EndElementHandler = h.start, h.end
+        p.CharacterDataHandler = h.text
+        feed(p, data, self.part)
+        if h.stack:
+            raise corrupt(self.part, "不完整")
+
+
+def add_merge(sheet: Sheet, ref: str) -> None:
+    """Record one merged range of ``sheet`` (first row, first column, last row, last column)."""
+    if len(sheet.merges) >= MAX_MERGES:
+        raise Unreadable("file-too-large", f"工作表 {sheet.part} 有超过 {MAX_MERGES} 个合并单元格，超过上限。请提交下发的原始模板。")
+    m = _RANGE.fullmatch(ref)
+    if m is None:
+        raise corrupt(sheet.part, f"中的合并区域“{ref[:30]}”无效")
+    r1, c1 = int(m.group(2)), col_index(m.group(1))
+    r2, c2 = (int(m.group(4)), col_index(m.group(3))) if m.group(3) else (r1, c1)
+    if max(r1, r2) > MAX_EXCEL_ROW or max(c1, c2) > MAX_EXCEL_COL:
+        raise corrupt(sheet.part, f"中的合并区域“{ref[:30]}”超出工作表范围")
+    sheet.merges.append((min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)))
+
+
+def _from_excel(value: float | int, epoch: dt.datetime, timedelta: bool) -> tuple[Any, bool]:
+    from openpyxl.utils.datetime import from_excel
+
+    try:
+        return from_excel(value, epoch, timedelta=timedelta), False
+    except (OverflowError, ValueError):
+        return "#VALUE!", True
+
+
+class _Structure:
+    """Expat handlers for a worksheet: the placement rules everywhere, and (``cells``) the cells too."""
+
+    def __init__(self, sheet: Sheet, cells: bool) -> None:
+        self.sheet, self.with_cells = sheet, cells
+        self.stack: list[str] = []
+        self.default_ns: str | None = None
+        self.root = b""  # the root start tag as written (split path)
+        self.sheetdata = 0
+        # the row and cell being read (general path)
+        self.row = self.last_row = self.col = 0
+        self.beyond = False  # past MAX_ROWS: nothing more is read
+        self.cell: dict[str, Any] | None = None
+        self.seen: list[str] = []  # children of the current cell, in order
+        self.buf: list[str] | None = None  # text being collected
+        self.inline: list[str] | None = None
+        self.in_phonetic = False
+
+    def namespace(self, prefix: str | None, uri: str) -> None:
+        if prefix is None and not self.stack:
+            self.default_ns = uri
+
+    def _misplaced(self, tag: str) -> Unreadable:
+        local = tag.rsplit(SEP, 1)[-1]
+        where = self.stack[-1].rsplit(SEP, 1)[-1] if self.stack else "文档开头"
+        return corrupt(self.sheet.part, f"中的 <{local[:40]}> 元素出现在不该出现的位置（{where[:40]} 之内），表格软件不会按此显示")
+
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        stack = self.stack
+        if not stack:
+            if tag == STRICT_MAIN_NS + SEP + "worksheet":
+                raise strict_format()
+            if tag != WORKSHEET:
+                raise corrupt(self.sheet.part, "不是工作表")
+            stack.append(tag)
+            return
+        parent = stack[-1]
+        if self.cell is not None or (self.with_cells and parent in (SHEETDATA, ROW)):
+            self._cell_start(tag, attrs, parent)
+        else:
+            places = PLACED.get(tag)
+            if places is not None and parent not in places:
+                raise self._misplaced(tag)
+            if tag == SHEETDATA:
+                self.sheetdata += 1
+                if self.sheetdata > 1:
+                    raise corrupt(self.sheet.part, "含有两个单元格区域（sheetData）")
+            elif tag == PROTECTION:
+                self.sheet.protections += 1
+                if self.sheet.protections > 1:
+                    raise corrupt(self.sheet.part, "含有两个工作表保护设置")
+                self.sheet.protected = attrs.get("sheet", "0") in ("1", "true")
+            elif tag == MERGE:
+                self._merge(attrs.get("ref", ""))
+        stack.append(tag)
+
+    def end(self, tag: str) -> None:
+        self.stack.pop()
+        if self.cell is not None:
+            self._cell_end(tag)
+        elif tag == ROW and self.with_cells:
+            self.row = 0
+
+    def text(self, data: str) -> None:
+        if self.buf is not None:
+            self.buf.append(data)
+        elif self.with_cells and self.stack and self.stack[-1] in (SHEETDATA, ROW, CELL, IS, RUN) and data.strip():
+            raise corrupt(self.sheet.part, f"的单元格区域中含有元素之外的文字“{data.strip()[:20]}”")
+
+    def _merge(self, ref: str) -> None:
+        add_merge(self.sheet, ref)
+
+    # -- cells (general path) ------------------------------------------------------------------
+    def _cell_start(self, tag: str, attrs: dict[str, str], parent: str) -> None:
+        part = self.sheet.part
+        if parent == SHEETDATA:
+            if tag != ROW:
+                raise self._misplaced(tag)
+            if self.beyond:
+                self._beyond(attrs, row=True)
+                return
+            raw = attrs.get("r")
+            if raw is None:
+                number = self.last_row + 1
+            elif not _ROWNUM.fullmatch(raw):
+                raise corrupt(part, f"中的行号“{raw[:20]}”无效")
+            else:
+                number = int(raw)
+            if number <= self.last_row:
+                raise corrupt(part, f"中的第 {number} 行重复或顺序颠倒")
+            if number > MAX_EXCEL_ROW:
+                raise corrupt(part, f"中的行号 {number} 超出工作表范围")
+            if number > MAX_ROWS:
+                self.beyond = True
+                return
+            self.row = self.last_row = number
+            self.col = 0
+            return
+        if parent == ROW:
+            if tag != CELL:
+                raise self._misplaced(tag)
+            if self.beyond:
+                self._beyond(attrs, row=False)
+                return
+            ref = attrs.get("r")
+            if ref is None:
+                col = self.col + 1
+            else:
+                m = _REF_S.fullmatch(ref)
+                if m is None:
+                    raise corrupt(part, f"中的单元格引用“{ref[:20]}”不是 Excel 的写法")
+                if int(m.group(2)) != self.row:
+                    raise corrupt(part, f"中的单元格 {ref[:20]} 不在它所在的第 {self.row} 行")
+                col = col_index(m.group(1))
+                if col <= self.col:
+                    raise corrupt(part, f"中的单元格 {ref[:20]} 重复或顺序颠倒")
+            if col > MAX_EXCEL_COL:
+                raise corrupt(part, f"中第 {self.row} 行的列超出工作表范围")
+            self.col = col
+            style = attrs.get("s", "0")
+            if not style.isdigit() or not style.isascii() or len(style) > 6 or int(style) >= self.sheet.styles.count:
+                raise corrupt(part, f"中单元格 {col_letters(col)}{self.row} 的样式编号“{style[:20]}”无效")
+            self.cell = {"a1": f"{col_letters(col)}{self.row}", "t": attrs.get("t", "n"), "s": int(style),
+                         "f": None, "ftext": "", "v": None, "is": None, "depth": len(self.stack)}
+            self.seen = []
+            return
+        # inside a cell (or past the bounds)
+        if self.beyond:
+            if tag.rsplit(SEP, 1)[-1] not in _BEYOND_NAMES or not tag.startswith(_M):
+                raise self._misplaced(tag)
+            return
+        cell = self.cell
+        assert cell is not None
+        if parent == CELL:
+            order = {F: 0, V: 1, IS: 2}.get(tag)
+            if order is None or (self.seen and order <= self.seen[-1]):
+                raise corrupt(part, f"单元格 {cell['a1']} 的内容结构无效（Excel 不会这样写）")
+            self.seen.append(order)
+            if tag == F:
+                cell["f"] = dict(attrs)
+                self.buf = []
+            elif tag == V:
+                self.buf = []
+            else:
+                self.inline = []
+            return
+        if parent in (F, V, T):
+            raise corrupt(part, f"单元格 {cell['a1']} 的内容结构无效（Excel 不会这样写）")
+        # rich or phonetic text inside <is>
+        if parent == IS:
+            ok = tag in (T, RUN, RPH, PHONETIC)
+        elif parent == RUN:
+            ok = tag in (RPR, T)
+        elif parent == RPH:
+            ok = tag == T
+        else:
+            ok = parent == RPR  # character properties: not read
+        if not ok:
+            raise corrupt(part, f"单元格 {cell['a1']} 的内嵌文本结构无效")
+        if tag == RPH:
+            self.in_phonetic = True
+        if tag == T and not self.in_phonetic:
+            self.buf = []
+
+    def _cell_end(self, tag: str) -> None:
+        cell = self.cell
+        assert cell is not None
+        if tag == F:
+            cell["ftext"] = "".join(self.buf or [])
+            self.buf = None
+        elif tag == V:
+            cell["v"] = "".join(self.buf or []) or None
+            self.buf = None
+        elif tag == T and self.buf is not None and self.inline is not None:
+            self.inline.append("".join(self.buf))
+            self.buf = None
+        elif tag == RPH:
+            self.in_phonetic = False
+        elif tag == IS:
+            cell["is"] = "".join(self.inline or [])
+            self.inline = None
+        elif tag == CELL:
+            self.cell = None
+            if self.col <= MAX_COLS and (cell["f"] is not None or cell["v"] is not None or cell["is"] is not None):
+                sheet = self.sheet
+                data = sheet.value(cell["a1"], cell["t"], cell["s"], cell["f"], cell["ftext"], cell["v"], cell["is"])
+                if data is not None:
+                    sheet.cells[cell["a1"]] = data
+                    if cell["s"] in sheet.styles.concealing:
+                        sheet.styled[cell["a1"]] = cell["s"]
+
+    def _beyond(self, attrs: dict[str, str], row: bool) -> None:
+        raw = attrs.get("r")
+        if raw is None:
+            return
+        m = (_ROWNUM if row else _REF_S).fullmatch(raw)
+        if m is None:
+            raise corrupt(self.sheet.part, f"中的{'行号' if row else '单元格引用'}“{raw[:20]}”无效")
+        number = int(raw if row else m.group(2))
+        if number <= MAX_ROWS or number > MAX_EXCEL_ROW or (not row and col_index(m.group(1)) > MAX_EXCEL_COL):
+            raise corrupt(self.sheet.part, f"中的{'行号' if row else '单元格引用'} {raw[:20]} 顺序颠倒或超出工作表范围")
+
+
+_BEYOND_NAMES = frozenset(("row", "c", "f", "v", "is", "t", "r", "rPr", "rPh", "phoneticPr", "rFont", "charset", "family",
+                           "b", "i", "strike", "outline", "shadow", "condense", "extend", "color", "sz", "u", "vertAlign", "scheme"))
