@@ -294,3 +294,232 @@ def test_libreoffice_shows_what_is_validated(soffice: str, view_corpus, tmp_path
         if mine.protected and not lo.protected:
             problems.append(f"{name}: read as protected, LibreOffice shows it unprotected")
     assert not problems, "\n".join(problems)
+
+
+# == issue 10, class 3: bounds everywhere untrusted bytes are parsed ========================================
+
+def _patched_return(src: Path, dest: Path, part: str, change) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            zout.writestr(info.filename, change(data) if info.filename == part else data)
+    return dest
+
+
+def test_annotating_a_sheet_wide_merge_is_bounded(hostile, tmp_path: Path) -> None:
+    """One <mergeCell> over the whole sheet made openpyxl build billions of cells in the main process."""
+    from xltemplate.runner import Bounds, annotate_many
+
+    root, _ = hostile
+    src = _patched_return(root / "names-deleted.xlsx", tmp_path / "sheet-wide-merge.xlsx", "xl/worksheets/sheet1.xml",
+                          lambda d: d.replace(b'<mergeCell ref="A1:G1"/>', b'<mergeCell ref="A1:G1"/><mergeCell ref="H1:XFD1048576"/>'))
+    start = time.monotonic()
+    report = validate_path(src, today=TODAY)  # the fast reader clips the range to what it reads
+    assert report.status == "valid" and time.monotonic() - start < 5
+    assert {f.code for f in report.findings} == {"defined-name-changed"}
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    (result,) = annotate_many([report], tmp_path / "out", jobs=1, bounds=Bounds(memory_mb=256, seconds=3))
+    assert time.monotonic() - start < 10
+    assert result.output is None and "标注副本未能生成" in result.problem
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB: not in this process
+
+
+def test_annotate_refuses_what_the_readers_refuse(view_corpus, tmp_path: Path) -> None:
+    """A file without [Content_Types].xml or with a DOCTYPE: unreadable, and never annotated, by any path."""
+    from dataclasses import replace
+
+    from xltemplate.annotate import annotate
+    from xltemplate.read import read_submission
+    from xltemplate.sniff import Unreadable
+
+    root, _ = view_corpus
+    for name, code in (("content-types-missing.xlsx", "file-corrupt"), ("doctype-after-a-long-prolog.xlsx", "file-unsafe-xml"),
+                       ("doctype-in-an-unused-part.xlsx", "file-unsafe-xml"), ("doctype-in-a-part-not-named-xml.xlsx", "file-unsafe-xml")):
+        for reader in ("fast", "openpyxl"):
+            with pytest.raises(Unreadable) as exc:
+                read_submission(root / name, reader=reader)
+            assert exc.value.code == code, (name, reader)
+        result = CliRunner().invoke(main, ["validate", str(root / name), "--annotate", str(tmp_path / "a"), "--json", "--jobs", "1"])
+        data = json.loads(result.output)
+        assert data["files"][0]["status"] == "unreadable" and data["files"][0]["findings"][0]["code"] == code
+        assert data["annotated"] == [] and data["not_annotated"] == []
+        # even handed a report that claims the file was read, annotate refuses it the same way
+        forged = replace(validate_path(root / "view-clean.xlsx", today=TODAY), path=str(root / name), sha256=None)
+        forged.findings.append(forged.findings[0] if forged.findings else __import__("xltemplate.findings", fromlist=["finding"]).finding("protection-removed", "测试"))
+        with pytest.raises(Unreadable) as exc:
+            annotate(forged, tmp_path / "b")
+        assert exc.value.code == code, name
+
+
+def test_annotate_refuses_a_file_changed_since_validation(hostile, tmp_path: Path) -> None:
+    import shutil
+
+    from xltemplate.runner import annotate_many
+
+    root, _ = hostile
+    src = shutil.copy(root / "names-deleted.xlsx", tmp_path / "changing.xlsx")
+    report = validate_path(src, today=TODAY)
+    shutil.copy(root / "valid-return.xlsx", src)  # swapped after it was judged
+    (result,) = annotate_many([report], tmp_path / "out", jobs=1)
+    assert result.output is None and "被改动" in result.problem
+
+
+def _huge_shared_strings_roster(path: Path, items: int) -> Path:
+    """A small .xlsx roster (编号, 预算单位; SH001, 单位) whose shared-string table holds ``items`` more strings,
+    written without holding them in memory."""
+    import zipfile
+
+    main_ns = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    parts = {
+        "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+        "_rels/.rels": '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        f'<Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        "xl/workbook.xml": f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{main_ns}" xmlns:r="{rel}"><sheets>'
+        '<sheet name="名单" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        f'<Relationship Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/>'
+        f'<Relationship Id="rId2" Type="{rel}/sharedStrings" Target="sharedStrings.xml"/></Relationships>',
+        "xl/worksheets/sheet1.xml": f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{main_ns}"><sheetData>'
+        '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
+        '<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" t="s"><v>3</v></c></row></sheetData></worksheet>',
+    }
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in parts.items():
+            z.writestr(name, text)
+        with z.open("xl/sharedStrings.xml", "w") as fh:
+            fh.write(f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{main_ns}"><si><t>编号</t></si><si><t>预算单位</t></si>'
+                     "<si><t>SH001</t></si><si><t>单位</t></si>".encode())
+            # one varied item in 32, so that the part compresses 1:150 (under the sniffer's zip-bomb ratio)
+            letters = b"abcdefghijklmnopqrstuvwxyz"
+            plain = b"<si><t>x</t></si>" * 31
+            for n in range(items // 32):
+                fh.write(plain + b"<si><t>%c%c</t></si>" % (letters[n % 26], letters[(n * 7) % 26]))
+            fh.write(b"</sst>")
+    return path
+
+
+def test_a_roster_workbook_is_read_within_bounds(tmp_path: Path, monkeypatch) -> None:
+    """A 1 MB roster declaring millions of shared strings hung the main process: now a bounded worker refuses it."""
+    from xltemplate import roster as roster_module
+    from xltemplate.errors import RosterError
+    from xltemplate.runner import Bounds
+    from xltemplate.spec import resolve_template
+
+    spec = resolve_template("sh-project-self-eval")
+    path = _huge_shared_strings_roster(tmp_path / "roster.xlsx", 5_000_000)
+    assert path.stat().st_size < 2 * 1024 * 1024
+    monkeypatch.setattr(roster_module, "_roster_bounds", lambda: Bounds(memory_mb=256, seconds=3))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    with pytest.raises(RosterError) as exc:
+        roster_module.read_roster(path, spec)
+    assert time.monotonic() - start < 15
+    assert "过大或读取超时" in str(exc.value)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024
+
+
+def test_a_roster_workbook_is_sniffed_like_a_return(tmp_path: Path) -> None:
+    import zipfile
+
+    from xltemplate.errors import RosterError
+    from xltemplate.roster import read_roster
+    from xltemplate.spec import resolve_template
+
+    from .hostile import XXE
+
+    spec = resolve_template("sh-project-self-eval")
+    path = _huge_shared_strings_roster(tmp_path / "roster.xlsx", 0)
+    good = read_roster(path, spec)
+    assert [r.key for r in good.rows] == ["SH001"]
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    with zipfile.ZipFile(path, "w") as z:
+        for n, d in parts.items():
+            z.writestr(n, XXE.encode() + d.split(b"?>", 1)[-1] if n == "xl/workbook.xml" else d)
+    with pytest.raises(RosterError) as exc:
+        read_roster(path, spec)
+    assert "实体" in str(exc.value) or "文档类型" in str(exc.value)
+
+
+def test_finding_values_are_truncated_so_a_small_file_cannot_blow_up_the_json(hostile, tmp_path: Path) -> None:
+    """One 900 KB shared string (a few KB zipped) in every score cell: the JSON report stays small."""
+    import re
+
+    root, _ = hostile
+    huge = "9" * 900_000 + "分"
+
+    def strings(data: bytes) -> bytes:
+        return data.replace(b"</sst>", f"<si><t>{huge}</t></si></sst>".encode())
+
+    def sheet(data: bytes) -> bytes:
+        return re.sub(rb'<c r="(E(?:1[4-9]|2[1-7]|29|3[0-5]|3[7-9]|4[0-2]))" s="(\d+)"><v>[^<]*</v></c>',
+                      rb'<c r="\1" s="\2" t="s"><v>93</v></c>', data)
+
+    src = _patched_return(root / "valid-return.xlsx", tmp_path / "a.xlsx", "xl/sharedStrings.xml", strings)
+    src = _patched_return(src, tmp_path / "huge-values.xlsx", "xl/worksheets/sheet1.xml", sheet)
+    assert src.stat().st_size < 60 * 1024
+    result = CliRunner().invoke(main, ["validate", str(src), "--json", "--jobs", "1"])
+    data = json.loads(result.output)
+    findings = data["files"][0]["findings"]
+    assert len(findings) >= 10 and all(len(str(f["value"] or "")) <= 201 and len(f["message"]) <= 620 for f in findings)
+    assert len(result.output) < 100 * 1024
+
+
+def test_the_deadline_counts_the_files_own_work(hostile, monkeypatch) -> None:
+    """Workers slow to start (as 1,000 of them on 2 cores are) do not eat their file's time."""
+    from xltemplate import runner
+
+    root, _ = hostile
+    real = runner._limit_memory
+
+    def slow_start(memory_mb: int) -> None:
+        time.sleep(2.5)  # a worker waiting for a CPU before it can take its first file
+        real(memory_mb)
+
+    monkeypatch.setattr(runner, "_limit_memory", slow_start)
+    files = [root / "valid-return.xlsx", root / "names-deleted.xlsx"]
+    reports = runner.validate_many(files, TemplateSet.builtin(), jobs=2, today=TODAY, bounds=runner.Bounds(seconds=2))
+    assert [r.status for r in reports] == ["valid", "valid"], [f.code for r in reports for f in r.findings]
+
+
+def test_jobs_are_capped_at_the_cpus_available(monkeypatch, tmp_path: Path) -> None:
+    from xltemplate import runner
+
+    monkeypatch.setattr(runner.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5, 6, 7})
+    cg = tmp_path / "cg"
+    cg.mkdir()
+    (cg / "cpu.max").write_text("150000 100000\n")
+    monkeypatch.setattr(runner, "_cgroup_dirs", lambda: [cg])
+    assert runner.available_cpus() == 2
+    (cg / "cpu.max").write_text("max 100000\n")
+    assert runner.available_cpus() == 8
+    (cg / "cpu.max").unlink()
+    (cg / "cpu.cfs_quota_us").write_text("300000\n")
+    (cg / "cpu.cfs_period_us").write_text("100000\n")
+    assert runner.available_cpus() == 3
+    monkeypatch.setattr(runner.os, "sched_getaffinity", lambda pid: {0})
+    assert runner.available_cpus() == 1
+    assert runner.cap_jobs(1000) == (1, True) and runner.cap_jobs(1) == (1, False) and runner.cap_jobs(None) == (1, False)
+
+
+def test_jobs_1000_gives_every_sample_its_normal_status() -> None:
+    from xltemplate.runner import available_cpus
+
+    from .conftest import SAMPLES
+
+    one = CliRunner().invoke(main, ["validate", str(SAMPLES / "returns"), "--json", "--jobs", "1"])
+    many = CliRunner().invoke(main, ["validate", str(SAMPLES / "returns"), "--json", "--jobs", "1000"])
+    statuses = [(f["path"], f["status"], [x["code"] for x in f["findings"]]) for f in json.loads(one.stdout)["files"]]
+    assert [(f["path"], f["status"], [x["code"] for x in f["findings"]]) for f in json.loads(many.stdout)["files"]] == statuses
+    assert not any("file-timeout" in codes for _, _, codes in statuses)
+    assert f"--jobs 1000 超过可用 CPU 数，已按 {available_cpus()} 个进程运行" in many.stderr
+    assert "超过可用 CPU 数" not in one.stderr

@@ -4,6 +4,11 @@ Each cell with a finding is highlighted and carries a comment with the message;
 a 问题清单 sheet in front lists every finding with a link to its cell. The
 original file is never touched: the copy is written atomically into another
 folder, and the workbook's own protection is kept as it was.
+
+openpyxl loads the whole returned workbook here, so this runs in a bounded
+worker (:func:`xltemplate.runner.annotate_many`), and the file is sniffed again
+and must still be the bytes that were validated: the copy is made of what was
+judged, and a file the readers refuse is refused here too.
 """
 
 from __future__ import annotations
@@ -26,20 +31,40 @@ def annotated_name(report: FileReport) -> str:
     return f"{Path(report.path).stem}_批注.xlsx"
 
 
+def needs_annotation(report: FileReport) -> bool:
+    """A readable file with findings gets an annotated copy."""
+    return report.status != UNREADABLE and bool(report.findings)
+
+
 def annotate(report: FileReport, outdir: str | Path) -> Path | None:
-    """Write the annotated copy of one report's file into ``outdir``; None when there is nothing to do."""
+    """Write the annotated copy of one report's file into ``outdir``; None when there is nothing to do.
+
+    Raises :class:`~xltemplate.sniff.Unreadable` when the file is no longer the one validated
+    or is refused by the sniffer. Call it through :func:`xltemplate.runner.annotate_many`,
+    which bounds its memory and time.
+    """
+    import warnings
+
     import openpyxl
     from openpyxl.comments import Comment
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.worksheet.hyperlink import Hyperlink
 
-    if report.status == UNREADABLE or not report.findings:
+    from .fsutil import sha256_file
+    from .sniff import Unreadable, sniff
+
+    if not needs_annotation(report):
         return None
     src = Path(report.path)
     target = Path(outdir) / annotated_name(report)
     if target.resolve() == src.resolve():
         raise OutputPathError(f"标注副本 {target} 会覆盖原文件；请把 --annotate 指向别的文件夹")
-    wb = openpyxl.load_workbook(src, keep_vba=False, keep_links=False)
+    sniff(src)  # the same verdict as the readers: no DOCTYPE, a [Content_Types].xml, within the bounds
+    if report.sha256 is not None and sha256_file(src) != report.sha256:
+        raise Unreadable("file-unreadable", f"文件 {src.name} 在核对之后被改动过，未生成标注副本。请重新运行核对。")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # openpyxl warns about what it drops
+        wb = openpyxl.load_workbook(src, keep_vba=False, keep_links=False)
     for f in report.findings:
         if not f.sheet or not f.cell or f.sheet not in wb.sheetnames:
             continue

@@ -196,7 +196,7 @@ def generate_cmd(template: Spec, output: Path, roster: Path | None, password: st
         if output.suffix.lower() in (".xlsx", ".xlsm"):
             raise UsageError(f"加 --roster 时，-o 是存放工作簿的文件夹，不是工作簿：{output}", ctx)
         rows = read_roster(roster, template)
-        dist = distribute(template, rows, output, password=password, jobs=jobs, force=force)
+        dist = distribute(template, rows, output, password=password, jobs=_jobs(jobs), force=force)
     except XltemplateError as exc:
         fail(exc)
     click.echo(f"已写入 {len(dist.files)} 个工作簿和 {dist.manifest.name}，位于 {dist.outdir}")
@@ -227,9 +227,7 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
 
     退出码：全部有效（可有警告）时为 0；有有误或无法读取的文件（或没有找到工作簿）时为 1；用法错误或标注副本无法写入时为 2。
     """
-    from .annotate import annotate
     from .identify import TemplateSet
-    from .runner import default_jobs
     from .validate import validate_paths
 
     ctx = click.get_current_context()
@@ -242,25 +240,32 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
             if where.is_file() and where.parent == target:
                 raise UsageError(f"--annotate {annotate_dir} 就是输入文件 {p} 所在的文件夹：标注副本可能覆盖输入，下次也会被当作交回的文件读取；请写到别的文件夹", ctx)
     _roster_hint(paths)
-    report = validate_paths(list(paths), TemplateSet.builtin(template), jobs=jobs or default_jobs())
+    workers = _jobs(jobs)
+    report = validate_paths(list(paths), TemplateSet.builtin(template), jobs=workers)
     annotated: list[str] = []
+    not_annotated: list[dict[str, str]] = []
     problem: XltemplateError | None = None
     if annotate_dir is not None:
-        try:
-            for r in report.files:
-                out = annotate(r, annotate_dir)
-                if out is not None:
-                    annotated.append(str(out))
-        except XltemplateError as exc:
-            problem = exc  # the report is still shown; the failure is the last line
+        from .runner import annotate_many  # openpyxl loads each return: in bounded workers too
+
+        for a in annotate_many(report.files, annotate_dir, jobs=workers):
+            if a.output is not None:
+                annotated.append(a.output)
+            elif a.error is not None:
+                problem = problem or a.error  # the report is still shown; the failure is the last line
+            elif a.problem is not None:
+                not_annotated.append({"path": a.path, "message": a.problem})
     if as_json:
         data = report.as_dict()
         data["annotated"] = annotated
+        data["not_annotated"] = not_annotated
         echo_json(data)
     else:
         click.echo(report.as_text())
         for a in annotated:
             click.echo(f"标注副本：{a}")
+        for item in not_annotated:
+            click.echo(f"标注副本未生成：{item['path']}：{item['message']}")
     if problem is not None:
         fail(problem)
     if not report.files:
@@ -296,7 +301,6 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
     from .inputs import discover
     from .rollup import write_rollup
     from .roster import read_roster
-    from .runner import default_jobs
 
     written: list[str] = []
     try:
@@ -315,7 +319,7 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
         show = not quiet and not as_json and sys.stderr.isatty()
         with click.progressbar(length=len(found.files), label="读取", file=sys.stderr) if show else _NoBar() as bar:
             result = collect(list(paths), template, roster=rows, templates=TemplateSet.builtin(template),
-                             progress=bar.update, inputs=found, jobs=jobs or default_jobs())
+                             progress=bar.update, inputs=found, jobs=_jobs(jobs))
         written.append(str(write_rollup(result, output)))
         if export_dir is not None:
             written += [str(p) for p in export_csv(result, export_dir)]
@@ -331,6 +335,16 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
         click.echo(line)
     for path in written:
         click.echo(f"已写入 {path}")
+
+
+def _jobs(requested: int | None) -> int:
+    """--jobs capped at the CPUs this process may use, with a one-line note on stderr when capped."""
+    from .runner import cap_jobs, capped_note
+
+    jobs, capped = cap_jobs(requested)
+    if capped and requested is not None:
+        click.echo(capped_note(requested, jobs), err=True)
+    return jobs
 
 
 class _NoBar:

@@ -13,6 +13,9 @@ from typing import Any
 
 ERROR = "error"
 WARNING = "warning"
+#: What a finding quotes from a file is cut to this many characters (with "…"); messages to this many.
+MAX_VALUE_CHARS = 200
+MAX_MESSAGE_CHARS = 600
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,20 @@ class Finding:
     def __post_init__(self) -> None:
         if self.code not in CODES:
             raise KeyError(f"unknown finding code {self.code!r}")  # a bug, caught by the tests
+        # A 30 KB file can hold a megabyte string in every cell, and each finding quotes what it
+        # saw: every renderer (text, JSON, the roll-up, the annotated copy) gets it truncated here.
+        value = self.value
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value.bit_length() > 3 * MAX_VALUE_CHARS:  # over ~200 digits
+                digits = int(value.bit_length() * 0.30103) + 1
+                object.__setattr__(self, "value", f"{'-' if value < 0 else ''}约 {digits} 位的数字…")
+        elif value is not None and not isinstance(value, (bool, float)):
+            text = display_value(value)
+            if isinstance(text, str) and len(text) > MAX_VALUE_CHARS:
+                object.__setattr__(self, "value", text[:MAX_VALUE_CHARS] + "…")
+        if len(self.message) > MAX_MESSAGE_CHARS:  # keep the start (what and where) and the end (how to fix)
+            head, tail = MAX_MESSAGE_CHARS * 2 // 3, MAX_MESSAGE_CHARS // 3
+            object.__setattr__(self, "message", self.message[:head] + "…（中间省略）…" + self.message[-tail:])
 
     @property
     def severity(self) -> str:

@@ -137,17 +137,19 @@ def _raw_cells(path: Path, title: str, last_row: int) -> dict[str, bool]:
     """The non-empty cells of one sheet as stored, merged ranges ignored (openpyxl's read-only mode)."""
     import openpyxl
 
-    wb = openpyxl.load_workbook(path, read_only=True, keep_links=False)
-    try:
-        ws = wb[title]
-        out = {}
-        for row in ws.iter_rows(max_row=min(last_row, MAX_ROWS), max_col=MAX_COLS):
-            for c in row:
-                if c.value is not None and c.value != "" and hasattr(c, "coordinate"):
-                    out[c.coordinate] = True
-        return out
-    finally:
-        wb.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # what openpyxl drops is not what this reads
+        wb = openpyxl.load_workbook(path, read_only=True, keep_links=False)
+        try:
+            ws = wb[title]
+            out = {}
+            for row in ws.iter_rows(max_row=min(last_row, MAX_ROWS), max_col=MAX_COLS):
+                for c in row:
+                    if c.value is not None and c.value != "" and hasattr(c, "coordinate"):
+                        out[c.coordinate] = True
+            return out
+        finally:
+            wb.close()
 
 
 def _cells(ws_f: Any, ws_v: Any) -> dict[str, CellData]:

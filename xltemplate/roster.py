@@ -26,6 +26,12 @@ TYPE_ZH = {"text": "文字", "longtext": "长文字", "money": "金额", "number
            "date": "日期", "choice": "选项"}
 
 
+def _roster_bounds() -> Any:
+    from .runner import Bounds
+
+    return Bounds(seconds=30.0)
+
+
 @dataclass(frozen=True)
 class RosterRow:
     """One roster row: its key, the prefilled field values, and where it came from."""
@@ -154,17 +160,38 @@ def _read_csv(path: Path) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
 
 
 def _read_xlsx(path: Path) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
-    import openpyxl
+    """The first sheet's rows, read in a bounded worker process (a roster is a file from outside too:
+    a 1 MB workbook can declare 30 million shared strings)."""
+    from .runner import BoundExceeded, run_bounded
+    from .sniff import Unreadable
 
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        rows = run_bounded(_xlsx_rows, path, bounds=_roster_bounds())
+    except Unreadable as exc:
+        raise RosterError(str(path), [Problem("", f"无法读取名单工作簿：{exc.message}")]) from exc
+    except BoundExceeded as exc:
+        raise RosterError(str(path), [Problem("", f"名单工作簿过大或读取超时（{exc.message}）。请删除多余内容，或另存为 CSV 后再试。")]) from exc
     except Exception as exc:  # openpyxl raises many kinds for a bad file
         raise RosterError(str(path), [Problem("", f"无法打开工作簿（{type(exc).__name__}）；请在 Excel 中打开并另存为 .xlsx 或 .csv 后重试")]) from exc
-    try:
-        ws = wb.worksheets[0]
-        rows = [list(r) for r in ws.iter_rows(values_only=True)]
-    finally:
-        wb.close()
     if not rows:
         raise RosterError(str(path), [Problem("", "第一个工作表是空的；第 1 行应是标题行（编号、预算单位、项目名称……）")])
     return rows[0], [(n, r) for n, r in enumerate(rows[1:], start=2)]
+
+
+def _xlsx_rows(path: Path) -> list[list[Any]]:
+    """In the bounded worker: sniff the workbook like a return, then read its first sheet's values."""
+    import warnings
+
+    import openpyxl
+
+    from .sniff import sniff
+
+    sniff(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        ws = wb.worksheets[0]
+        return [list(r) for r in ws.iter_rows(values_only=True)]
+    finally:
+        wb.close()

@@ -1,15 +1,25 @@
-"""Validate many files in isolated worker processes, within per-file bounds.
+"""Work on untrusted files in isolated worker processes, within per-file bounds.
 
-Each file is read in a worker process with a memory limit and a deadline: a
-file that makes a parser blow up, hang or abort takes down only its worker,
-and becomes an ``unreadable`` report (``file-too-large``, ``file-timeout``,
-``file-reader-crashed``) while the others go on. Results come back in input
-order, so any number of jobs gives the same reports as one.
+Every parse of a file from outside happens here: each return is read and
+validated in a worker process with a memory limit and a deadline, its annotated
+copy is written the same way (openpyxl expands a merged range over the whole
+sheet into billions of cells), and a roster workbook is read by a one-off
+bounded process. A file that makes a parser blow up, hang or abort takes down
+only its worker, and becomes an ``unreadable`` report (``file-too-large``,
+``file-timeout``, ``file-reader-crashed``) while the others go on.
+
+The deadline counts the file's own work: the clock starts when the worker says
+it has the file, not when the file was handed over, so a worker still starting
+(or waiting for a CPU) costs its file nothing. Jobs are capped at the CPUs this
+process may use (affinity, cgroup quota): more workers than CPUs only make each
+file slower. Results come back in input order, so any number of jobs gives the
+same reports as one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import multiprocessing as mp
 import os
 import sys
@@ -26,6 +36,8 @@ from .report import FileReport
 #: Per-file bounds (the hostile-input issue): memory a worker may add while reading, and time.
 MEMORY_LIMIT_MB = 512
 TIME_LIMIT_S = 10.0
+#: A worker that has not taken its file after this long is taken for dead (it never started).
+START_LIMIT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -34,9 +46,93 @@ class Bounds:
     seconds: float = TIME_LIMIT_S
 
 
-def default_jobs() -> int:
-    return max(1, os.cpu_count() or 1)
+@dataclass(frozen=True)
+class Annotated:
+    """The annotated copy of one return: where it was written, or why it could not be."""
 
+    path: str
+    output: str | None = None
+    problem: str | None = None  # Chinese: why the copy of this file could not be made (the file's side)
+    error: Exception | None = None  # the copy could not be written (the output's side: OutputPathError)
+
+
+class BoundExceeded(Exception):
+    """A bounded call ran out of memory or time, or its process died; carries a finding code and a message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.code, self.message))
+
+
+# -- how many workers -----------------------------------------------------------------------
+
+def available_cpus() -> int:
+    """The CPUs this process may actually use: its affinity, and a container's CPU quota."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    quota = _cgroup_cpus()
+    if quota is not None:
+        n = min(n, quota)
+    return max(1, n)
+
+
+def _cgroup_cpus() -> int | None:
+    """The cgroup CPU quota in whole CPUs (rounded up), or None without one (v2 cpu.max, v1 cfs_quota_us)."""
+    limits: list[int] = []
+    for folder in _cgroup_dirs():
+        try:
+            quota, period = (folder / "cpu.max").read_text().split()[:2]
+            if quota != "max":
+                limits.append(math.ceil(int(quota) / int(period)))
+        except (OSError, ValueError):
+            pass
+        try:
+            quota_us = int((folder / "cpu.cfs_quota_us").read_text())
+            period_us = int((folder / "cpu.cfs_period_us").read_text())
+            if quota_us > 0 and period_us > 0:
+                limits.append(math.ceil(quota_us / period_us))
+        except (OSError, ValueError):
+            pass
+    return min(limits) if limits else None
+
+
+def _cgroup_dirs() -> list[Path]:
+    root = Path("/sys/fs/cgroup")
+    dirs = [root, root / "cpu", root / "cpu,cpuacct"]
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, rel = line.split(":", 2)
+            if controllers in ("", "cpu", "cpu,cpuacct", "cpuacct,cpu") and rel not in ("", "/"):
+                base = root if controllers == "" else root / ("cpu" if controllers == "cpu" else "cpu,cpuacct")
+                dirs.append(base / rel.lstrip("/"))
+    except (OSError, ValueError):
+        pass
+    return [d for d in dict.fromkeys(dirs) if d.is_dir()]
+
+
+def default_jobs() -> int:
+    return available_cpus()
+
+
+def cap_jobs(requested: int | None) -> tuple[int, bool]:
+    """(the number of workers to run, whether ``requested`` was more than the CPUs available)."""
+    cpus = available_cpus()
+    if requested is None:
+        return cpus, False
+    return max(1, min(requested, cpus)), requested > cpus
+
+
+def capped_note(requested: int, jobs: int) -> str:
+    """The one line a person reads when --jobs was capped."""
+    return f"--jobs {requested} 超过可用 CPU 数，已按 {jobs} 个进程运行"
+
+
+# -- the work, in a worker --------------------------------------------------------------------
 
 def validate_many(paths: list[Path], templates: TemplateSet, *, jobs: int | None = None, reader: str = "fast",
                   today: dt.date | None = None, bounds: Bounds = Bounds(),
@@ -44,19 +140,83 @@ def validate_many(paths: list[Path], templates: TemplateSet, *, jobs: int | None
     """Validate ``paths`` in ``jobs`` worker processes; reports in input order, one per path."""
     if not paths:
         return []
-    jobs = max(1, min(jobs or default_jobs(), len(paths)))
-    pool = _Pool(jobs, templates, reader, today, bounds)
+    jobs = max(1, min(cap_jobs(jobs)[0], len(paths)))
+    tasks = [("validate", p) for p in paths]
+    return _run(tasks, jobs, (templates, reader, today), bounds, progress)  # type: ignore[return-value]
+
+
+def annotate_many(reports: list[FileReport], outdir: str | Path, *, jobs: int | None = None,
+                  bounds: Bounds = Bounds()) -> list[Annotated]:
+    """Write the annotated copy of each report that needs one, each in a bounded worker.
+
+    A copy that cannot be written (the workbook is too big for openpyxl, or changed since it
+    was validated) is an :class:`Annotated` with its problem; the others go on.
+    """
+    from .annotate import needs_annotation
+
+    todo = [r for r in reports if needs_annotation(r)]
+    if not todo:
+        return []
+    jobs = max(1, min(cap_jobs(jobs)[0], len(todo)))
+    tasks = [("annotate", (r, str(outdir))) for r in todo]
+    return _run(tasks, jobs, (None, "fast", None), bounds, None)  # type: ignore[return-value]
+
+
+def run_bounded(fn: Callable[..., Any], *args: Any, bounds: Bounds = Bounds()) -> Any:
+    """``fn(*args)`` in a one-off worker process with the memory and time bounds; its result.
+
+    Raises :class:`BoundExceeded` when the worker runs out of memory or time or dies, and
+    re-raises an exception ``fn`` raised (it must be picklable).
+    """
+    (result,) = _run([("call", (fn, args))], 1, (None, "fast", None), bounds, None)
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _do(kind: str, payload: Any, templates: TemplateSet | None, reader: str, today: dt.date | None) -> Any:
+    if kind == "validate":
+        from .validate import validate_path
+
+        report = validate_path(payload, templates, reader=reader, today=today)
+        return replace(report, submission=None)  # the snapshot stays here; the report travels
+    if kind == "annotate":
+        from .annotate import annotate
+        from .sniff import Unreadable
+
+        from .errors import XltemplateError
+
+        report, outdir = payload
+        try:
+            out = annotate(report, outdir)
+        except Unreadable as exc:
+            return Annotated(report.path, None, exc.message)
+        except XltemplateError as exc:
+            return Annotated(report.path, None, None, exc)
+        return Annotated(report.path, None if out is None else str(out))
+    fn, args = payload
     try:
-        return pool.run(paths, progress)
-    finally:
-        pool.close()
+        return fn(*args)
+    except MemoryError:
+        raise  # the worker turns it into the memory bound's report
+    except Exception as exc:  # handed back to the caller, who knows what it means
+        return exc
 
 
-# -- the worker -----------------------------------------------------------------------
+def _failed(kind: str, payload: Any, code: str, message: str) -> Any:
+    """What a task that ran out of memory or time, or whose process died, becomes."""
+    tail = "请重新保存为下发的 .xlsx 模板后提交；如仍出错请联系财政局。"
+    if kind == "validate":
+        return FileReport.unreadable(str(payload), finding(code, f"{message}。{tail}"))
+    if kind == "annotate":
+        report = payload[0]
+        return Annotated(report.path, None, f"标注副本未能生成：{message}（文件可能过大或被恶意构造）。核对结果不受影响。")
+    return BoundExceeded(code, message)
 
-def _worker(conn: Connection, templates: TemplateSet, reader: str, today: dt.date | None, memory_mb: int) -> None:
+
+def _worker(conn: Connection, templates: TemplateSet | None, reader: str, today: dt.date | None, memory_mb: int) -> None:
     _limit_memory(memory_mb)
-    from .validate import validate_path
+    from . import validate  # noqa: F401 - imported before the first file, not on its clock
 
     while True:
         try:
@@ -65,16 +225,16 @@ def _worker(conn: Connection, templates: TemplateSet, reader: str, today: dt.dat
             return
         if task is None:
             return
-        idx, path = task
+        idx, kind, payload = task
         try:
-            report = validate_path(path, templates, reader=reader, today=today)
-            report = replace(report, submission=None)  # the snapshot stays here; the report travels
+            conn.send(("start", idx))  # the file's clock starts now
+            result = _do(kind, payload, templates, reader, today)
         except MemoryError:
-            report = FileReport.unreadable(str(path), finding("file-too-large", f"读取此文件需要超过 {memory_mb} MB 内存，已停止读取（疑似恶意构造的文件）。请提交下发的原始模板。"))
+            result = _failed(kind, payload, "file-too-large", f"处理此文件需要超过 {memory_mb} MB 内存，已停止（疑似恶意构造的文件）")
         except Exception as exc:  # a bug must not lose the file: it is reported, and the run goes on
-            report = FileReport.unreadable(str(path), finding("file-reader-crashed", f"读取此文件时出错（{type(exc).__name__}: {str(exc)[:200]}）。请重新保存后提交；如仍出错请联系财政局。"))
+            result = _failed(kind, payload, "file-reader-crashed", f"处理此文件时出错（{type(exc).__name__}: {str(exc)[:200]}）")
         try:
-            conn.send((idx, report))
+            conn.send(("done", idx, result))
         except (BrokenPipeError, OSError):
             return
 
@@ -95,14 +255,24 @@ def _limit_memory(memory_mb: int) -> None:
 
 # -- the pool -------------------------------------------------------------------------------
 
+def _run(tasks: list[tuple[str, Any]], jobs: int, args: tuple[Any, ...], bounds: Bounds,
+         progress: Callable[[int], None] | None) -> list[Any]:
+    pool = _Pool(jobs, args, bounds)
+    try:
+        return pool.run(tasks, progress)
+    finally:
+        pool.close()
+
+
 class _Slot:
     def __init__(self, ctx: Any, args: tuple[Any, ...]) -> None:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker, args=(child, *args), daemon=True)
         self.proc.start()
         child.close()
-        self.task: tuple[int, Path] | None = None
-        self.started = 0.0
+        self.task: tuple[int, str, Any] | None = None
+        self.sent = 0.0
+        self.started: float | None = None  # when the worker took the task
 
     def stop(self, kill: bool = False) -> None:
         try:
@@ -118,12 +288,15 @@ class _Slot:
             self.proc.join(timeout=2)
         self.conn.close()
 
+    def deadline(self, seconds: float) -> float:
+        return self.sent + START_LIMIT_S if self.started is None else self.started + seconds
+
 
 class _Pool:
-    def __init__(self, jobs: int, templates: TemplateSet, reader: str, today: dt.date | None, bounds: Bounds) -> None:
+    def __init__(self, jobs: int, args: tuple[Any, ...], bounds: Bounds) -> None:
         methods = mp.get_all_start_methods()
         self.ctx = mp.get_context("fork" if "fork" in methods and sys.platform != "darwin" else "spawn")
-        self.args = (templates, reader, today, bounds.memory_mb)
+        self.args = (*args, bounds.memory_mb)
         self.bounds = bounds
         self.slots = [_Slot(self.ctx, self.args) for _ in range(jobs)]
 
@@ -131,29 +304,35 @@ class _Pool:
         for slot in self.slots:
             slot.stop(kill=slot.task is not None)
 
-    def run(self, paths: list[Path], progress: Callable[[int], None] | None) -> list[FileReport]:
-        results: list[FileReport | None] = [None] * len(paths)
-        queue = list(enumerate(paths))
+    def run(self, tasks: list[tuple[str, Any]], progress: Callable[[int], None] | None) -> list[Any]:
+        results: list[Any] = [None] * len(tasks)
+        filled = [False] * len(tasks)
+        queue = [(n, kind, payload) for n, (kind, payload) in enumerate(tasks)]
         queue.reverse()
         done = 0
-        while done < len(paths):
+
+        def finish(idx: int, result: Any) -> None:
+            nonlocal done
+            results[idx], filled[idx] = result, True
+            done += 1
+            if progress:
+                progress(1)
+
+        while done < len(tasks):
             for n in range(len(self.slots)):
                 slot = self.slots[n]
                 if slot.task is None and queue:
                     task = slot.task = queue.pop()
-                    slot.started = time.monotonic()
+                    slot.sent, slot.started = time.monotonic(), None
                     try:
                         slot.conn.send(task)
                     except (BrokenPipeError, OSError):
-                        results[task[0]] = self._replace(n, "file-reader-crashed", "读取程序异常退出")
-                        done += 1
-                        if progress:
-                            progress(1)
+                        finish(task[0], self._replace(n, "file-reader-crashed", "读取程序异常退出"))
             busy = [s for s in self.slots if s.task is not None]
             if not busy:
                 continue
             waitables: list[Any] = [s.conn for s in busy] + [s.proc.sentinel for s in busy]
-            deadline = min(s.started for s in busy) + self.bounds.seconds
+            deadline = min(s.deadline(self.bounds.seconds) for s in busy)
             ready = wait(waitables, timeout=max(0.0, deadline - time.monotonic()))
             for n, slot in enumerate(self.slots):
                 if slot.task is None:
@@ -161,28 +340,38 @@ class _Pool:
                 idx = slot.task[0]
                 if slot.conn in ready:
                     try:
-                        got, report = slot.conn.recv()
+                        message = slot.conn.recv()
                     except (EOFError, OSError):
-                        results[idx] = self._replace(n, "file-reader-crashed", "读取此文件时读取程序异常退出")
-                    else:
-                        results[got] = report
-                        slot.task = None
+                        finish(idx, self._replace(n, "file-reader-crashed", "处理此文件时读取程序异常退出"))
+                        continue
+                    if message[0] == "start":
+                        slot.started = time.monotonic()
+                        if not slot.conn.poll():
+                            continue
+                        try:
+                            message = slot.conn.recv()
+                        except (EOFError, OSError):
+                            finish(idx, self._replace(n, "file-reader-crashed", "处理此文件时读取程序异常退出"))
+                            continue
+                    _, got, result = message
+                    slot.task = None
+                    finish(got, result)
                 elif slot.proc.sentinel in ready:
-                    results[idx] = self._replace(n, "file-reader-crashed", "读取此文件时读取程序异常退出（可能是文件被恶意构造）")
-                elif time.monotonic() - slot.started >= self.bounds.seconds:
-                    results[idx] = self._replace(n, "file-timeout", f"读取此文件超过 {self.bounds.seconds:g} 秒，已停止")
-                else:
-                    continue
-                done += 1
-                if progress:
-                    progress(1)
-        return [r for r in results if r is not None]
+                    finish(idx, self._replace(n, "file-reader-crashed", "处理此文件时读取程序异常退出（可能是文件被恶意构造）"))
+                elif time.monotonic() >= slot.deadline(self.bounds.seconds):
+                    if slot.started is None:
+                        finish(idx, self._replace(n, "file-reader-crashed", f"读取程序 {START_LIMIT_S:g} 秒内未能启动"))
+                    else:
+                        finish(idx, self._replace(n, "file-timeout", f"处理此文件超过 {self.bounds.seconds:g} 秒，已停止"))
+        assert all(filled)
+        return results
 
-    def _replace(self, n: int, code: str, what: str) -> FileReport:
-        """The worker in slot ``n`` failed on its file: report the file, start a fresh worker."""
+    def _replace(self, n: int, code: str, what: str) -> Any:
+        """The worker in slot ``n`` failed on its task: the task's failure result, and a fresh worker."""
         slot = self.slots[n]
-        idx, path = slot.task or (-1, Path("?"))
+        assert slot.task is not None
+        _, kind, payload = slot.task
         slot.task = None
         slot.stop(kill=True)
         self.slots[n] = _Slot(self.ctx, self.args)
-        return FileReport.unreadable(str(path), finding(code, f"{what}。请重新保存为下发的 .xlsx 模板后提交；如仍出错请联系财政局。"))
+        return _failed(kind, payload, code, what)

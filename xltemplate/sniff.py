@@ -43,6 +43,9 @@ class Unreadable(Exception):
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses process boundaries (bounded workers)
+        return (type(self), (self.code, self.message))
+
 
 #: Parts up to this size are kept inflated for the reader; larger ones are scanned in pieces.
 KEEP_PART_BYTES = 16 * 1024 * 1024
