@@ -74,7 +74,7 @@ _R_ANY = re.compile(rb"""\sr\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _ROW_OR_REF = re.compile(rb"([A-Z]{1,3})?([1-9][0-9]{0,6})")
 _RANGE = re.compile(r"\$?([A-Z]{1,3})\$?([1-9][0-9]{0,6})(?::\$?([A-Z]{1,3})\$?([1-9][0-9]{0,6}))?")
 
-_TAIL_ODD = re.compile(rb"<(?:[\w.-]+:)?(?:row|c|sheetData)[\s/>]|<[\w.-]+:(?:sheetProtection|mergeCells?)[\s/>]")
+_TAIL_ODD = re.compile(rb"<(?:[!?]|(?:[\w.-]+:)?(?:row|c|sheetData)[\s/>]|[\w.-]+:(?:sheetProtection|mergeCells?)[\s/>])")
 _TAIL_PROTECTION = re.compile(rb"""<sheetProtection((?:\s+[\w.:-]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*/?>""")
 _SHEET_ATTR = re.compile(rb"""(?:^|\s)sheet\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _TAIL_MERGES = re.compile(rb"<mergeCells\b[^>]*?(?:/>|>(.*?)</mergeCells>)", re.S)
@@ -326,21 +326,21 @@ class Sheet:
         sheetData, and the protection and merge elements children of the worksheet, the merges
         nothing but <mergeCell ref=…/>. Anything else: the general path, which decides.
         """
-        if b"<!" in tail or b"<?" in tail or b"xmlns" in tail or _TAIL_ODD.search(tail):
+        if _TAIL_ODD.search(tail):  # one pass: comments, CDATA, instructions, misplaced or prefixed elements
             return False
         prot = _TAIL_PROTECTION.search(tail)
         if prot is not None:
-            if _TAIL_PROTECTION.search(tail, prot.end()) or _depth(tail, prot.start()) != 1:
+            if b"xmlns" in prot.group(0) or _TAIL_PROTECTION.search(tail, prot.end()) or _depth(tail, prot.start()) != 1:
                 return False
             self.protections = 1
             sheet = _attr(_SHEET_ATTR.search(prot.group(1)))
             self.protected = sheet in ("1", "true")
         merges = _TAIL_MERGES.search(tail)
         if merges is not None:
-            if _TAIL_MERGES.search(tail, merges.end()) or _depth(tail, merges.start()) != 1:
-                return False
             body = merges.group(1) or b""
-            if not _MERGE_LIST.fullmatch(body) or tail.count(b"<mergeCell ") != body.count(b"<mergeCell "):
+            if b"xmlns" in merges.group(0)[:merges.group(0).find(b">")] or _depth(tail, merges.start()) != 1 \
+                    or not _MERGE_LIST.fullmatch(body) or tail.find(b"<mergeCell", merges.end()) >= 0 \
+                    or tail.find(b"<mergeCell", 0, merges.start()) >= 0:
                 return False
             for m in _MERGE_REF.finditer(body):
                 add_merge(self, _text(m.group(1)))

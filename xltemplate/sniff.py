@@ -190,10 +190,14 @@ def _inflate(fh: Any, info: zipfile.ZipInfo, keep: bool) -> bytes | None:
             raise zipfile.BadZipFile(f"{info.filename} inflates beyond its declared size")
         left_out -= len(out)
         crc = zlib.crc32(out, crc)
+        window = tail + out if tail else out
         if head is None:
             head = out[:200]
-        window = tail + out
-        if (b"<!" in window or b"<\x00!" in window or b"\x00<\x00!" in window) and any(m in window for m in _UNSAFE):
+            # one search for the usual UTF-8 part: UTF-16 markup needs NUL bytes, which well-formed UTF-8 XML
+            # cannot hold; anything that does not start as UTF-8 XML is searched for both
+            wide = out[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head or head.lstrip()[:1] != b"<" \
+                or b"utf-16" in head.lower() or b"utf16" in head.lower()
+        if (b"<!" in window or wide and (b"<\x00!" in window or b"\x00<\x00!" in window)) and any(m in window for m in _UNSAFE):
             raise Unreadable("file-unsafe-xml", f"文件部件 {info.filename} 含有文档类型或实体声明（可能是恶意构造的文件），已拒绝读取。请提交下发的原始模板。")
         tail = window[-_OVERLAP:]
         if keep:
