@@ -455,6 +455,8 @@ def build(spec: Spec, seed: dict, root: Path) -> list[ViewCase]:
     case("protection-sheet-0.xlsx", "valid", "protection-removed", protection(prot.replace('sheet="1"', 'sheet="0"')))
     case("protection-attribute-in-another-namespace.xlsx", "valid", "protection-removed",
          protection(prot.replace('sheet="1"', 'xmlns:x="urn:example" x:sheet="1"')))
+    case("protection-not-a-boolean.xlsx", "unreadable", "file-corrupt", protection(prot.replace('sheet="1"', 'sheet="yes"')),
+         why="openpyxl takes any text as on, LibreOffice does not: refused (found by the fuzz test)")
     case("protection-twice.xlsx", "unreadable", "file-corrupt", protection(prot.replace('sheet="1"', 'sheet="0"') + prot),
          why="two protection elements: which one counts is undefined")
     case("protection-inside-alternate-content.xlsx", "unreadable", "file-corrupt",

@@ -21,8 +21,8 @@ from typing import Any
 from .fastsheet import Sheet, Styles, _text, unescape
 from .fsutil import sha256_file
 from .layout import META_SHEET
-from .package import (MAIN_NS, REL_NS, SEP, STRICT_MAIN_NS, Package, Stop, corrupt, feed, memo, parse_xml, parser,
-                      strict_format)
+from .package import (MAIN_NS, REL_NS, SEP, STRICT_MAIN_NS, Package, Rel, Stop, corrupt, feed, memo, parse_xml,
+                      parser, strict_format)
 from .sniff import Sniffed
 from .submission import CellData, Submission, meta_text
 
@@ -99,7 +99,7 @@ def check_structure(sniffed: Sniffed) -> tuple[str, str | None, str | None]:
         return pkg.workbook, strings_part if strings_part in pkg.names else None, styles_part if styles_part in pkg.names else None
 
 
-def sheet_parts(pkg: Package, sheets: dict[str, str] | Any, rels: dict[str, Any]) -> list[tuple[str, str | None]]:
+def sheet_parts(pkg: Package, sheets: "Sheets", rels: dict[str, Rel]) -> list[tuple[str, str | None]]:
     """(sheet name, its worksheet part, or None for a chartsheet), in workbook order.
 
     Every sheet must have its relationship, each to a part of its own that exists: a sheet
@@ -122,7 +122,7 @@ def sheet_parts(pkg: Package, sheets: dict[str, str] | Any, rels: dict[str, Any]
     return out
 
 
-def _only(rels: dict[str, Any], kind: str, source: str) -> str | None:
+def _only(rels: dict[str, Rel], kind: str, source: str) -> str | None:
     found = [r.target for r in rels.values() if r.kind == kind]
     if len(found) > 1:
         raise corrupt(source, f"有多个 {kind} 关系，不同的表格软件会读取不同的内容")

@@ -67,9 +67,11 @@ _BODY = re.compile(
 _IS_SIMPLE = re.compile(rb"\s*<t(?:\s[^>]*?)?(?:/>|>([^<]*)</t>)\s*")
 _ROW_TAG = re.compile(rb"\s*(?:(</row>)|<row((?:\s[^>]*?)?)(/?)>)")
 _PREFIXED = re.compile(rb"</?[A-Za-z_][\w.-]*:")
-_REST_NAMES = re.compile(
-    rb"<(?!/?(?:row|c|f|v|is|t|r|rPr|rPh|phoneticPr|rFont|charset|family|b|i|strike|outline|shadow|condense"
-    rb"|extend|color|sz|u|vertAlign|scheme)[\s/>])")
+#: Past MAX_ROWS only these element names may appear (a cell's parts and inline text's); the general
+#: path checks the same set, so both paths refuse the same files.
+BEYOND_NAMES = frozenset(("row", "c", "f", "v", "is", "t", "r", "rPr", "rPh", "phoneticPr", "rFont", "charset", "family",
+                          "b", "i", "strike", "outline", "shadow", "condense", "extend", "color", "sz", "u", "vertAlign", "scheme"))
+_REST_NAMES = re.compile(rb"<(?!/?(?:" + b"|".join(n.encode() for n in sorted(BEYOND_NAMES)) + rb")[\s/>])")
 _R_ANY = re.compile(rb"""\sr\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _ROW_OR_REF = re.compile(rb"([A-Z]{1,3})?([1-9][0-9]{0,6})")
 _RANGE = re.compile(r"\$?([A-Z]{1,3})\$?([1-9][0-9]{0,6})(?::\$?([A-Z]{1,3})\$?([1-9][0-9]{0,6}))?")
@@ -333,8 +335,7 @@ class Sheet:
             if b"xmlns" in prot.group(0) or _TAIL_PROTECTION.search(tail, prot.end()) or _depth(tail, prot.start()) != 1:
                 return False
             self.protections = 1
-            sheet = _attr(_SHEET_ATTR.search(prot.group(1)))
-            self.protected = sheet in ("1", "true")
+            self.protected = protection_on(self.part, _attr(_SHEET_ATTR.search(prot.group(1))))
         merges = _TAIL_MERGES.search(tail)
         if merges is not None:
             body = merges.group(1) or b""
@@ -626,6 +627,16 @@ class Sheet:
             raise corrupt(self.part, "不完整")
 
 
+def protection_on(part: str, value: str | None) -> bool:
+    """Whether a sheetProtection's ``sheet`` attribute turns protection on; not a boolean: refused
+    (openpyxl takes any text but "0", "f" and "false" as on, LibreOffice does not)."""
+    if value is None or value in ("0", "false"):
+        return False
+    if value in ("1", "true"):
+        return True
+    raise corrupt(part, f"中工作表保护的设置“{value[:20]}”无效")
+
+
 def add_merge(sheet: Sheet, ref: str) -> None:
     """Record one merged range of ``sheet`` (first row, first column, last row, last column)."""
     if len(sheet.merges) >= MAX_MERGES:
@@ -700,7 +711,7 @@ class _Structure:
                 self.sheet.protections += 1
                 if self.sheet.protections > 1:
                     raise corrupt(self.sheet.part, "含有两个工作表保护设置")
-                self.sheet.protected = attrs.get("sheet", "0") in ("1", "true")
+                self.sheet.protected = protection_on(self.sheet.part, attrs.get("sheet"))
             elif tag == MERGE:
                 self._merge(attrs.get("ref", ""))
         stack.append(tag)
@@ -777,7 +788,7 @@ class _Structure:
             return
         # inside a cell (or past the bounds)
         if self.beyond:
-            if tag.rsplit(SEP, 1)[-1] not in _BEYOND_NAMES or not tag.startswith(_M):
+            if tag.rsplit(SEP, 1)[-1] not in BEYOND_NAMES or not tag.startswith(_M):
                 raise self._misplaced(tag)
             return
         cell = self.cell
@@ -851,6 +862,3 @@ class _Structure:
         if number <= MAX_ROWS or number > MAX_EXCEL_ROW or (not row and col_index(m.group(1)) > MAX_EXCEL_COL):
             raise corrupt(self.sheet.part, f"中的{'行号' if row else '单元格引用'} {raw[:20]} 顺序颠倒或超出工作表范围")
 
-
-_BEYOND_NAMES = frozenset(("row", "c", "f", "v", "is", "t", "r", "rPr", "rPh", "phoneticPr", "rFont", "charset", "family",
-                           "b", "i", "strike", "outline", "shadow", "condense", "extend", "color", "sz", "u", "vertAlign", "scheme"))

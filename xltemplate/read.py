@@ -128,7 +128,13 @@ def _hidden(path: Path, ws: Any, cells: dict[str, CellData]) -> dict[str, str]:
         raw = _raw_cells(path, ws.title, max(r[2] for r in ranges))
         out.update((a1, MERGED) for a1 in merged_cover(ranges, raw, MAX_ROWS, MAX_COLS))
     for a1, data in cells.items():
-        if a1 not in out and not data.error and conceals(ws[a1].number_format, data.value):
+        if a1 in out or data.error:
+            continue
+        try:
+            code = ws[a1].number_format
+        except (IndexError, KeyError):  # a style naming a format that is not there: shown as General
+            code = "General"
+        if conceals(code, data.value):
             out[a1] = FORMAT
     return out
 
