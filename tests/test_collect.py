@@ -148,8 +148,12 @@ def test_statuses_superseded_and_missing(run: dict) -> None:
     files = {r["文件"]: r for r in sheet_rows(run["wb"]["文件清单"])}
     draft = files["发展研究中心-产业政策课题研究（初稿）.xlsx"]
     assert (draft["状态"], draft["处理"]) == ("有误", "被替代")
-    assert draft["说明"] == "被更新的“发展研究中心-产业政策课题研究.xlsx”替代"
-    assert sorted(r["处理"] for r in files.values() if r["编号"] == "SH002") == ["计入", "重复"]
+    assert draft["说明"] == "被更新的“发展研究中心-产业政策课题研究.xlsx”替代（按文件内保存时间判断）"
+    assert files["发展研究中心-产业政策课题研究.xlsx"]["说明"] == "替代了“发展研究中心-产业政策课题研究（初稿）.xlsx”（按文件内保存时间判断）"
+    # the byte-identical copy a second download named "(1)" is the duplicate, the original counts
+    assert files["SH002 经济信息中心 绩效自评.xlsx"]["处理"] == "计入"
+    assert files["SH002 经济信息中心 绩效自评 (1).xlsx"]["处理"] == "重复"
+    assert files["SH002 经济信息中心 绩效自评 (1).xlsx"]["说明"] == "与“SH002 经济信息中心 绩效自评.xlsx”内容完全相同，只计一次（按文件名长度选定计入的一份）"
     assert (files["~$附件1-最终版(2).xlsx"]["状态"], files["~$附件1-最终版(2).xlsx"]["处理"]) == (None, "跳过")
     assert len(files) == len(list(RETURNS.iterdir()))  # every file accounted for
 

@@ -14,11 +14,13 @@ judged, and a file the readers refuse is refused here too.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
 from .errors import OutputPathError
 from .findings import ERROR
 from .layout import wrapped_lines
 from .fsutil import write_atomic
+from .pathtext import shown as show_name  # annotate() has a local `shown`
 from .report import SEVERITY_ZH, FileReport, UNREADABLE
 
 FINDINGS_SHEET = "问题清单"
@@ -27,8 +29,8 @@ _WARNING_FILL = "FFEB9C"
 
 
 def annotated_name(report: FileReport) -> str:
-    """``<stem>_批注.xlsx``: always .xlsx, so a macro in a return never travels back in our copy."""
-    return f"{Path(report.path).stem}_批注.xlsx"
+    """The annotated copy's name when it is the only one: see :func:`annotated_names`."""
+    return annotated_names([report]).get(report.path) or f"{_base(report, False)}_批注.xlsx"
 
 
 def needs_annotation(report: FileReport) -> bool:
@@ -36,9 +38,54 @@ def needs_annotation(report: FileReport) -> bool:
     return report.status != UNREADABLE and bool(report.findings)
 
 
-def annotate(report: FileReport, outdir: str | Path) -> Path | None:
+def annotated_names(reports: Iterable[FileReport]) -> dict[str, str]:
+    """The annotated copy's file name for each report that gets one, unique in the run.
+
+    ``<key>_<stem>_批注.xlsx`` (the key left out when the file has none, or its name begins with it),
+    always .xlsx, so a macro in a return never travels back in our copy. Where two would collide
+    (two ``自评表.xlsx`` in different folders: one department must never receive the other's), the
+    source folder's name is added, then a number. Names are made safe for every file system: a key
+    or a name from a return can hold ``/``, ``..`` or a newline.
+    """
+    todo = sorted((r for r in reports if needs_annotation(r)), key=lambda r: r.path)
+    names = {r.path: _base(r, False) for r in todo}
+    clash = _clashes(names)
+    for r in todo:
+        if names[r.path].lower() in clash:
+            names[r.path] = _base(r, True)
+    used: set[str] = set()
+    out = {}
+    for r in todo:
+        name, n = names[r.path], 2
+        while name.lower() in used:
+            name, n = f"{names[r.path]}_{n}", n + 1
+        used.add(name.lower())
+        out[r.path] = f"{name}_批注.xlsx"
+    return out
+
+
+def _base(report: FileReport, with_folder: bool) -> str:
+    from .distribute import safe_filename
+
+    src = Path(report.path)
+    stem, key = show_name(src.stem), show_name(report.key or "")
+    parts = [] if not key or stem.startswith(key) else [key]
+    if with_folder:
+        parts.append(show_name(src.absolute().parent.name))
+    return safe_filename(*parts, stem)
+
+
+def _clashes(names: dict[str, str]) -> set[str]:
+    seen: dict[str, int] = {}
+    for name in names.values():
+        seen[name.lower()] = seen.get(name.lower(), 0) + 1
+    return {n for n, count in seen.items() if count > 1}
+
+
+def annotate(report: FileReport, outdir: str | Path, name: str | None = None) -> Path | None:
     """Write the annotated copy of one report's file into ``outdir``; None when there is nothing to do.
 
+    ``name``: the copy's file name from :func:`annotated_names` (unique among the run's copies).
     Raises :class:`~xltemplate.sniff.Unreadable` when the file is no longer the one validated
     or is refused by the sniffer. Call it through :func:`xltemplate.runner.annotate_many`,
     which bounds its memory and time.
@@ -56,7 +103,7 @@ def annotate(report: FileReport, outdir: str | Path) -> Path | None:
     if not needs_annotation(report):
         return None
     src = Path(report.path)
-    target = Path(outdir) / annotated_name(report)
+    target = Path(outdir) / (name or annotated_name(report))
     if target.resolve() == src.resolve():
         raise OutputPathError(f"标注副本 {target} 会覆盖原文件；请把 --annotate 指向别的文件夹")
     sniff(src)  # the same verdict as the readers: no DOCTYPE, a [Content_Types].xml, within the bounds
@@ -84,7 +131,7 @@ def annotate(report: FileReport, outdir: str | Path) -> Path | None:
     ws = wb.create_sheet(FINDINGS_SHEET, 0)
     ws.sheet_properties.tabColor = "C00000"
     bold = Font(bold=True)
-    ws.append([f"请按下列问题修改后重新提交：{src.name}"])
+    ws.append([f"请按下列问题修改后重新提交：{show_name(src.name)}"])
     ws["A1"].font = Font(bold=True, size=14)
     ws.append(["序号", "严重程度", "工作表", "单元格", "问题及修改方法", "文件中的值", "代码"])
     # A finding on a sheet the department cannot see (the hidden template information) names no sheet:

@@ -17,6 +17,8 @@ import click
 
 from . import __version__
 from .errors import OutputPathError, TemplateNotFoundError, XltemplateError
+from .pathtext import json_text, shown
+from .report import identity_line
 from .spec import Spec, as_spec, builtin_templates, load_spec
 
 
@@ -93,6 +95,27 @@ class _ExistingPath(click.ParamType):
 
 
 TEMPLATE = _TemplateParam()
+
+
+def _secret_option(f: Any) -> Any:
+    return click.option(
+        "--secret-file", "secret_file", type=click.Path(path_type=Path), default=None,
+        help="财政局的签名密钥文件（每行一个密钥，第一行用于签名，全部用于核验；至少 16 个字节）。"
+             "未指定时读取环境变量 XLTEMPLATE_SECRET_FILE 指向的文件；都没有时不签名、不核验身份。")(f)
+
+
+def _keyring(secret_file: Path | None) -> Any:
+    """The bureau's secrets, or None; a bad secret file ends the run (exit 2) before anything is read."""
+    from .sign import loosely_protected, resolve_keyring
+
+    try:
+        keyring = resolve_keyring(secret_file)
+    except XltemplateError as exc:
+        click.echo(f"错误：{exc}", err=True)
+        sys.exit(2)
+    if keyring is not None and loosely_protected(keyring):
+        click.echo(f"提示：密钥文件 {shown(keyring.source)} 其他用户也能读取；建议只允许本人读取（chmod 600）。", err=True)
+    return keyring
 _HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -170,36 +193,45 @@ def describe_cmd(template: Spec, as_json: bool) -> None:
               help="覆盖已有的工作簿；加 --roster 时替换文件夹中上次生成的工作簿（manifest.csv 中列出的）。")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="加 --roster 时的进程数（默认：CPU 核数）。生成的文件与此无关。")
+@_secret_option
 @_help_option
 def generate_cmd(template: Spec, output: Path, roster: Path | None, password: str | None, force: bool,
-                 jobs: int | None) -> None:
+                 jobs: int | None, secret_file: Path | None) -> None:
     """生成 TEMPLATE（内置模板 id 或模板文件）的锁定填报工作簿。
 
     加 --roster 时，按名单每行生成一个预填的工作簿，放进文件夹 -o，并写 manifest.csv（编号、单位、项目、文件名、sha256）。
 
     已有文件时不覆盖，除非加 --force。
+
+    给出密钥（--secret-file）时，每个工作簿的身份（模板、编号、预填内容）都用它签名，交回时可核验。
     """
     from .distribute import distribute
     from .generate import generate_workbook
+    from .outputs import Protected, check_output, suffix
     from .roster import read_roster
 
     ctx = click.get_current_context()
+    keyring = _keyring(secret_file)
+    signed = f"（已签名，密钥编号 {keyring.signing_id}）" if keyring is not None else "（未签名：未提供密钥）"
+    protected = Protected.of(roster=roster, secret=keyring.source if keyring else None)
     try:
         if roster is None:
-            if output.suffix.lower() != ".xlsx":
-                raise UsageError(f"-o 必须是 .xlsx 文件：{output}（按名单生成多个文件时，请加 --roster 并把 -o 设为文件夹）", ctx)
+            if suffix(output) != ".xlsx":
+                raise UsageError(f"-o 必须是 .xlsx 文件：{shown(output)}（按名单生成多个文件时，请加 --roster 并把 -o 设为文件夹）", ctx)
+            check_output(output, protected)
             if output.is_file() and not force:
-                raise OutputPathError(f"文件 {output} 已存在，未覆盖；如要覆盖，请加 --force")
-            g = generate_workbook(template, output, password=password)
-            click.echo(f"已写入 {g.path}  sha256 {g.sha256[:12]}")
+                raise OutputPathError(f"文件 {shown(output)} 已存在，未覆盖；如要覆盖，请加 --force")
+            g = generate_workbook(template, output, password=password, keyring=keyring)
+            click.echo(f"已写入 {shown(g.path)}  sha256 {g.sha256[:12]}{signed}")
             return
-        if output.suffix.lower() in (".xlsx", ".xlsm"):
-            raise UsageError(f"加 --roster 时，-o 是存放工作簿的文件夹，不是工作簿：{output}", ctx)
+        if suffix(output) in (".xlsx", ".xlsm"):
+            raise UsageError(f"加 --roster 时，-o 是存放工作簿的文件夹，不是工作簿：{shown(output)}", ctx)
         rows = read_roster(roster, template)
-        dist = distribute(template, rows, output, password=password, jobs=_jobs(jobs), force=force)
+        dist = distribute(template, rows, output, password=password, jobs=_jobs(jobs), force=force, keyring=keyring,
+                          protected=protected)
     except XltemplateError as exc:
         fail(exc)
-    click.echo(f"已写入 {len(dist.files)} 个工作簿和 {dist.manifest.name}，位于 {dist.outdir}")
+    click.echo(f"已写入 {len(dist.files)} 个工作簿和 {dist.manifest.name}，位于 {shown(dist.outdir)}{signed}")
     for name in dist.removed:
         click.echo(f"已删除上次生成、本次名单中没有的 {name}")
 
@@ -218,37 +250,46 @@ def _roster_hint(paths: tuple[Path, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出核对结果。")
 @click.option("--annotate", "annotate_dir", type=click.Path(path_type=Path), default=None,
               help="把有问题的文件各写一份标注副本（问题单元格标色并加批注）到此文件夹，可退回单位修改。")
+@click.option("--roster", type=_ExistingPath(dir_okay=False),
+              help="下发时用的名单（CSV 或 XLSX）：编号须在名单中，预填内容须与名单一致。")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="进程数（默认：CPU 核数）。结果与此无关。")
+@_secret_option
 @_help_option
 def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, annotate_dir: Path | None,
-                 jobs: int | None) -> None:
+                 roster: Path | None, jobs: int | None, secret_file: Path | None) -> None:
     """读取并核对单位交回的工作簿（文件或文件夹，文件夹逐层查找）。
 
     退出码：全部有效（可有警告）时为 0；有有误或无法读取的文件（或没有找到工作簿）时为 1；用法错误或标注副本无法写入时为 2。
     """
     from .identify import TemplateSet
+    from .outputs import Protected, check_output_dir
+    from .roster import read_roster
     from .validate import validate_paths
 
     ctx = click.get_current_context()
+    keyring = _keyring(secret_file)
+    protected = Protected.of(paths, roster, keyring.source if keyring else None)
     if annotate_dir is not None:
-        target = annotate_dir.resolve()
-        for p in paths:
-            where = p.resolve()
-            if where.is_dir() and (target == where or where in target.parents):
-                raise UsageError(f"--annotate {annotate_dir} 在输入文件夹 {p} 中：标注副本下次会被当作交回的文件读取；请写到别的文件夹", ctx)
-            if where.is_file() and where.parent == target:
-                raise UsageError(f"--annotate {annotate_dir} 就是输入文件 {p} 所在的文件夹：标注副本可能覆盖输入，下次也会被当作交回的文件读取；请写到别的文件夹", ctx)
+        try:
+            check_output_dir(annotate_dir, protected)
+        except OutputPathError as exc:
+            raise UsageError(f"--annotate {shown(annotate_dir)}：{exc}", ctx) from exc
     _roster_hint(paths)
     workers = _jobs(jobs)
-    report = validate_paths(list(paths), TemplateSet.builtin(template), jobs=workers)
+    try:
+        rows = read_roster(roster, template or "sh-project-self-eval") if roster else None
+    except XltemplateError as exc:
+        fail(exc)
+    templates = TemplateSet.builtin(template, keyring=keyring, roster=rows)
+    report = validate_paths(list(paths), templates, jobs=workers)
     annotated: list[str] = []
     not_annotated: list[dict[str, str]] = []
     problem: XltemplateError | None = None
     if annotate_dir is not None:
         from .runner import annotate_many  # openpyxl loads each return: in bounded workers too
 
-        for a in annotate_many(report.files, annotate_dir, jobs=workers):
+        for a in annotate_many(report.files, annotate_dir, jobs=workers, protected=protected):
             if a.output is not None:
                 annotated.append(a.output)
             elif a.error is not None:
@@ -257,15 +298,15 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
                 not_annotated.append({"path": a.path, "message": a.problem})
     if as_json:
         data = report.as_dict()
-        data["annotated"] = annotated
-        data["not_annotated"] = not_annotated
+        data["annotated"] = [json_text(a) for a in annotated]
+        data["not_annotated"] = [{"path": json_text(n["path"]), "message": n["message"]} for n in not_annotated]
         echo_json(data)
     else:
         click.echo(report.as_text())
         for a in annotated:
-            click.echo(f"标注副本：{a}")
+            click.echo(f"标注副本：{shown(a)}")
         for item in not_annotated:
-            click.echo(f"标注副本未生成：{item['path']}：{item['message']}")
+            click.echo(f"标注副本未生成：{shown(item['path'])}：{item['message']}")
     if problem is not None:
         fail(problem)
     if not report.files:
@@ -286,28 +327,34 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
 @click.option("--quiet", is_flag=True, help="不显示进度条。")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="进程数（默认：CPU 核数）。结果与此无关。")
+@_secret_option
 @_help_option
 def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, template: Spec, export_dir: Path | None,
-                as_json: bool, quiet: bool, jobs: int | None) -> None:
+                as_json: bool, quiet: bool, jobs: int | None, secret_file: Path | None) -> None:
     """把单位交回的工作簿汇总成全局汇总表（.xlsx）。
 
     每个文件都像 validate 那样读取和核对，按文件中的编号（不是文件名）对应到名单；汇总表整体写出，不会留下半个文件。
 
     退出码：汇总表写出时为 0（不论各文件是否有误）；没有找到工作簿或名单有问题时为 1；用法错误或文件无法写入时为 2。
     """
-    from .collect import check_output, collect
-    from .export import export_csv
+    from .collect import collect
+    from .export import EXPORTS, export_csv
+    from .outputs import Protected, check_output, suffix
     from .identify import TemplateSet
     from .inputs import discover
     from .rollup import write_rollup
     from .roster import read_roster
 
     written: list[str] = []
+    keyring = _keyring(secret_file)
+    protected = Protected.of(paths, roster, keyring.source if keyring else None)
     try:
-        check_output(output, paths, workbook=True)
+        if suffix(output) != ".xlsx":
+            raise OutputPathError(f"-o 必须是 .xlsx 文件：{shown(output)}（例如 -o 汇总.xlsx）")
+        check_output(output, protected)
         if export_dir is not None:
-            for name in ("submissions.csv", "scores.csv", "findings.csv"):
-                check_output(export_dir / name, paths)
+            for name in EXPORTS:
+                check_output(export_dir / name, protected)
         _roster_hint(paths)
         rows = read_roster(roster, template) if roster else None
         found = discover(list(paths))
@@ -318,23 +365,24 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
             sys.exit(1)
         show = not quiet and not as_json and sys.stderr.isatty()
         with click.progressbar(length=len(found.files), label="读取", file=sys.stderr) if show else _NoBar() as bar:
-            result = collect(list(paths), template, roster=rows, templates=TemplateSet.builtin(template),
+            result = collect(list(paths), template, roster=rows, templates=TemplateSet.builtin(template, keyring=keyring),
                              progress=bar.update, inputs=found, jobs=_jobs(jobs))
         written.append(str(write_rollup(result, output)))
         if export_dir is not None:
             written += [str(p) for p in export_csv(result, export_dir)]
     except XltemplateError as exc:
         for path in written:  # what was written before the failure is complete, and stays
-            click.echo(f"已写入 {path}", err=True)
+            click.echo(f"已写入 {shown(path)}", err=True)
         fail(exc)
     counts = result.counts()
     if as_json:
-        echo_json({**counts.as_dict(), "outputs": written})
+        echo_json({**counts.as_dict(), "identity_verified": result.identity_verified, "outputs": [json_text(p) for p in written]})
         return
     for line in counts.lines():
         click.echo(line)
+    click.echo(identity_line(result.identity_verified))
     for path in written:
-        click.echo(f"已写入 {path}")
+        click.echo(f"已写入 {shown(path)}")
 
 
 def _jobs(requested: int | None) -> int:

@@ -9,17 +9,20 @@ is not on the roster, or that has none, is listed, never lost. The result is a
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .errors import OutputPathError
 from .findings import Finding, finding
-from .identify import TemplateSet
+from .formulas import is_number, number_or_zero
+from .pathtext import shown
+from .identify import SIGNATURE_MISSING, SIGNATURE_VALID, TemplateSet
 from .inputs import Inputs, discover
 from .report import INVALID, STATUS_ZH, UNREADABLE, VALID, FileReport
+from .resubmission import Candidate, newest, original
 from .roster import Roster, RosterRow
 from .spec import Spec, TemplateLike, as_spec
 
@@ -52,9 +55,14 @@ class Return:
     def findings(self) -> list[Finding]:
         return self.report.findings + self.extra
 
-    def newest_key(self) -> tuple[Any, ...]:
-        saved = self.report.saved_at or dt.datetime.min
-        return (saved, self.mtime, self.path)
+    def candidate(self) -> Candidate:
+        """What the resubmission rules look at (the saved time only when it is trusted)."""
+        return Candidate(path=self.path, saved_at=self.report.saved_at_trusted, mtime=self.mtime, name=Path(self.path).name)
+
+    @property
+    def name(self) -> str:
+        """The file name as a person reads it (see :func:`~xltemplate.pathtext.shown`)."""
+        return shown(Path(self.path).name)
 
 
 @dataclass
@@ -78,23 +86,38 @@ class Row:
         return self.counted is not None and self.counted.report.status == VALID
 
     def field(self, spec: Spec, role: str) -> Any:
-        """A header value by summary role: the roster's for identity, else the return's."""
+        """A header value by summary role (unit, project, budget …), see :meth:`value`."""
         fid = spec.summary.get(role)
-        if not fid:
-            return None
-        if self.roster is not None and fid in self.roster.prefill and role in ("unit", "project"):
+        return self.value(fid) if fid else None
+
+    def value(self, fid: str) -> Any:
+        """A header field: the roster's value whenever the roster has one, else the return's.
+
+        What the bureau prefilled is never taken from a return: a return that changed it is
+        ``prefill-changed`` (invalid), and the roll-up still shows the roster's figure.
+        """
+        if self.roster is not None and fid in self.roster.prefill:
             return self.roster.prefill[fid]
         res = self.counted.report.results if self.counted else None
-        if res is not None and res.fields.get(fid) is not None:
-            return res.fields[fid]
-        if self.roster is not None:
-            return self.roster.prefill.get(fid)
+        return res.fields.get(fid) if res is not None else None
+
+    def execution_rate(self, spec: Spec) -> Decimal | None:
+        """The return's execution rate, recomputed from the roster's figures where the roster has them."""
+        res = self.counted.report.results if self.counted else None
+        if res is None:
+            return None
+        ratio = next((f for f in spec.fields if f.compute == "ratio"), None)
+        if self.roster is None or ratio is None or not any(fid in self.roster.prefill for fid in ratio.operands):
+            return res.execution_rate
+        num, den = (self.value(fid) for fid in ratio.operands[:2])
+        if is_number(num) and is_number(den) and number_or_zero(den) > 0:  # the formula's own rule (formulas.evaluate)
+            return number_or_zero(num) / number_or_zero(den)
         return None
 
     def missing_reason(self) -> str:
         """Why a unit has no valid return (the 未提交 sheet)."""
         if self.counted is None:
-            return "未收到文件"
+            return "只收到身份签名无效的文件（见文件清单）" if self.others else "未收到文件"
         if self.counted.report.status == UNREADABLE:
             return "文件无法读取"
         return f"文件有误（错误 {self.counted.report.errors} 个，见问题清单）"
@@ -107,6 +130,7 @@ class Collection:
     returns: list[Return]
     skipped: list[tuple[str, str]]
     roster: Roster | None
+    identity_verified: bool = False  # a secret was given: every return's signature was checked
 
     @property
     def valid_rows(self) -> list[Row]:
@@ -207,22 +231,6 @@ class Counts:
         return rows
 
 
-def check_output(output: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]], *, workbook: bool = False) -> None:
-    """Refuse an output that would overwrite an input, or land where the next run would read it.
-
-    ``workbook``: the output is the roll-up, which must be an ``.xlsx`` file.
-    """
-    out = Path(output).resolve()
-    if workbook and Path(output).suffix.lower() != ".xlsx":
-        raise OutputPathError(f"-o 必须是 .xlsx 文件：{output}（例如 -o 汇总.xlsx）")
-    for raw in inputs:
-        p = Path(raw).resolve()
-        if out == p:
-            raise OutputPathError(f"输出文件 {output} 就是输入的 {raw}，会把它覆盖；请换一个输出文件名")
-        if p.is_dir() and p in out.parents and out.suffix.lower() in (".xlsx", ".xlsm"):
-            raise OutputPathError(f"输出文件 {output} 在输入文件夹 {raw} 中，下次运行时会被当作单位提交的文件读取；请写到别的文件夹")
-
-
 def collect(paths: Iterable[str | os.PathLike[str]], spec: TemplateLike, *, roster: Roster | None = None,
             templates: TemplateSet | None = None,
             progress: Callable[[int], None] | None = None, reports: list[FileReport] | None = None,
@@ -235,6 +243,8 @@ def collect(paths: Iterable[str | os.PathLike[str]], spec: TemplateLike, *, rost
 
     spec = as_spec(spec)
     templates = templates or TemplateSet.builtin(spec)
+    if roster is not None and templates.roster is not roster:
+        templates = replace(templates, roster=roster)  # validation compares keys and prefilled values with it
     found = inputs if inputs is not None else discover(list(paths))
     if reports is None and jobs is not None:
         from .runner import validate_many
@@ -247,8 +257,9 @@ def collect(paths: Iterable[str | os.PathLike[str]], spec: TemplateLike, *, rost
             if progress:
                 progress(1)
     returns = [Return(r, _mtime(r.path)) for r in reports]
-    rows = _match(spec, roster, returns)
-    return Collection(spec=spec, rows=rows, returns=returns, skipped=found.skipped, roster=roster)
+    rows = _match(spec, roster, returns, verified=templates.keyring is not None)
+    return Collection(spec=spec, rows=rows, returns=returns, skipped=found.skipped, roster=roster,
+                      identity_verified=templates.keyring is not None)
 
 
 def _mtime(path: str) -> float:
@@ -258,7 +269,12 @@ def _mtime(path: str) -> float:
         return 0.0
 
 
-def _match(spec: Spec, roster: Roster | None, returns: list[Return]) -> list[Row]:
+def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified: bool = False) -> list[Row]:
+    """Group the returns by key, one row per roster unit (or per key), and choose each unit's file.
+
+    ``verified``: a secret was given, so a return whose signature is not valid cannot stand for
+    the unit it names (it may be forged); it is listed beside the unit, never counted.
+    """
     by_key: dict[str, list[Return]] = {}
     for ret in returns:
         key = ret.report.key
@@ -269,9 +285,11 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return]) -> list[Row
                     ret.note = "文件无法读取，读不出编号"
                 else:
                     ret.note = "文件中没有编号"
-                    ret.extra.append(finding("key-missing", "文件中没有单位编号（不是按名单下发的文件），无法对应到名单中的单位。请使用财政局下发给本单位的文件填写。"))
+                    _once(ret, "key-missing", "文件中没有单位编号（不是按名单下发的文件），无法对应到名单中的单位。请使用财政局下发给本单位的文件填写。")
                 continue
-            key = f"(无编号) {Path(ret.path).name}"  # without a roster, a keyless return is its own row
+            # Without a roster a keyless return is its own row, named by its path: two files that
+            # share a name in different folders are two returns, never one superseding the other.
+            key = f"(无编号) {shown(ret.path)}"
         by_key.setdefault(key, []).append(ret)
 
     known = roster.by_key() if roster is not None else {}
@@ -280,42 +298,78 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return]) -> list[Row
         if roster is not None and key not in known:
             for ret in group:
                 ret.fate = UNMATCHED
-                ret.note = f"编号“{key}”不在名单中"
-                ret.extra.append(finding("key-not-in-roster", f"文件中的单位编号“{key}”不在本次名单中。请确认文件来源，或联系财政局核对名单。", value=key))
+                ret.note = f"编号“{shown(key)}”不在名单中"
+                _once(ret, "key-not-in-roster", f"文件中的单位编号“{key}”不在本次名单中。请确认文件来源，或联系财政局核对名单。", value=key)
             continue
+        unproven = [r for r in group if r.report.signature != SIGNATURE_VALID] if verified else []
+        for ret in unproven:
+            ret.fate = UNMATCHED
+            ret.note = f"身份签名{'缺失' if ret.report.signature == SIGNATURE_MISSING else '无效'}，不能确认是编号“{shown(key)}”的单位提交的，未计入"
+        group = [r for r in group if all(r is not u for u in unproven)]
+        if not group and key not in rows:
+            continue  # without a roster, no unit is known that only unproven files claim
         row = rows.setdefault(key, Row(key=key, roster=None))
-        _choose(row, group)
+        row.others += unproven  # the 未提交 sheet names them beside the unit
+        if group:
+            _choose(row, group)
+        row.others.sort(key=lambda r: r.path)
     return [rows[k] for k in sorted(rows, key=natural_key)]
 
 
-def natural_key(key: str) -> tuple[Any, ...]:
-    """Sort keys as people read them: SH2 before SH10, 999 before 1000."""
-    import re
+def _once(ret: Return, code: str, message: str, **where: Any) -> None:
+    """Add a matching finding unless validation (given the roster) already made it."""
+    if not any(f.code == code for f in ret.findings):
+        ret.extra.append(finding(code, message, **where))
 
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", key))
+
+_DIGITS = re.compile(r"([0-9]+)")
+
+
+def natural_key(key: str) -> tuple[Any, ...]:
+    """Sort keys as people read them: SH2 before SH10, 999 before 1000.
+
+    Only ASCII digits count as a number: ``²`` or ``١`` are digits to ``str.isdigit`` but not to ``int``.
+    """
+    parts = _DIGITS.split(key)
+    return tuple(int(p) if n % 2 else p for n, p in enumerate(parts))
 
 
 def _choose(row: Row, group: list[Return]) -> None:
-    """Identical copies count once; of the distinct files the newest counts, the others are superseded."""
-    distinct: dict[str, Return] = {}
+    """Identical copies count once; of the distinct files the newest counts, the others are superseded.
+
+    Which copy and which file: :mod:`xltemplate.resubmission`, whose rule is written into the notes.
+    """
+    copies: dict[str, list[Return]] = {}
     for ret in sorted(group, key=lambda r: r.path):
-        first = distinct.get(ret.report.sha256 or ret.path)
-        if first is not None:
+        copies.setdefault(ret.report.sha256 or ret.path, []).append(ret)
+    distinct: list[Return] = []
+    notes: dict[int, list[str]] = {}
+    for same in copies.values():
+        n, rule = original([r.candidate() for r in same])
+        first = same[n]
+        distinct.append(first)
+        for ret in same:
+            if ret is first:
+                continue
             ret.fate = DUPLICATE
             ret.replaced_by = first.path
-            ret.note = f"与“{Path(first.path).name}”内容完全相同，只计一次"
-            ret.extra.append(finding("return-duplicate", f"与文件“{Path(first.path).name}”内容完全相同，只计一次。", value=Path(first.path).name))
+            ret.note = f"与“{first.name}”内容完全相同，只计一次（{rule}选定计入的一份）"
+            ret.extra.append(finding("return-duplicate", f"与文件“{first.name}”内容完全相同，只计一次（{rule}选定计入的一份）。", value=first.name))
             row.others.append(ret)
-        else:
-            distinct[ret.report.sha256 or ret.path] = ret
-    newest = max(distinct.values(), key=Return.newest_key)
-    newest.fate = COUNTED
-    row.counted = newest
-    for ret in distinct.values():
-        if ret is not newest:
-            ret.fate = SUPERSEDED
-            ret.replaced_by = newest.path
-            ret.note = f"被更新的“{Path(newest.path).name}”替代"
-            ret.extra.append(finding("return-superseded", f"同一单位有更新的文件“{Path(newest.path).name}”，本文件不计入。", value=Path(newest.path).name))
-            row.others.append(ret)
+            notes.setdefault(id(first), []).append(f"与“{ret.name}”内容完全相同（{rule}选定本文件）")
+    n, rule = newest([r.candidate() for r in distinct])
+    counted = distinct[n]
+    counted.fate = COUNTED
+    row.counted = counted
+    for ret in distinct:
+        if ret is counted:
+            continue
+        ret.fate = SUPERSEDED
+        ret.replaced_by = counted.path
+        ret.note = f"被更新的“{counted.name}”替代（{rule}判断）"
+        ret.extra.append(finding("return-superseded", f"同一单位有更新的文件“{counted.name}”（{rule}判断），本文件不计入。", value=counted.name))
+        row.others.append(ret)
+        notes.setdefault(id(counted), []).append(f"替代了“{ret.name}”（{rule}判断）")
+    if id(counted) in notes:
+        counted.note = "；".join(notes[id(counted)])
     row.others.sort(key=lambda r: r.path)

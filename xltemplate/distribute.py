@@ -5,21 +5,21 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import OutputPathError, OutputWriteError
 from .fsutil import build_time, os_error_reason, output_dir, write_atomic
+from .export import csv_cell, csv_text
 from .generate import Generated, generate_workbook
 from .inputs import WORKBOOK_SUFFIXES
+from .outputs import Protected, check_output
+from .pathtext import safe_filename
 from .roster import Roster, RosterRow
+from .sign import Keyring
 from .spec import Spec, TemplateLike, as_spec
 
 MANIFEST = "manifest.csv"
-_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
-_MAX_NAME = 120
 
 
 @dataclass(frozen=True)
@@ -30,19 +30,9 @@ class Distribution:
     removed: tuple[str, ...] = ()  # stale workbooks of the previous run, removed with force
 
 
-def safe_filename(*parts: str) -> str:
-    """A readable file name from the parts (Chinese kept), safe on Windows, macOS and Linux."""
-    text = "_".join(p for p in (unicodedata.normalize("NFC", str(x)).strip() for x in parts) if p)
-    text = _UNSAFE.sub("_", text)
-    text = re.sub(r"\s+", " ", text).strip(" .")
-    text = re.sub(r"_+", "_", text)
-    if len(text) > _MAX_NAME:
-        text = text[:_MAX_NAME].rstrip(" ._")
-    return text or "workbook"
-
-
 def distribute(spec: TemplateLike, roster: Roster, outdir: str | Path, *, password: str | None = None,
-               generated_at: dt.datetime | None = None, jobs: int | None = None, force: bool = False) -> Distribution:
+               generated_at: dt.datetime | None = None, jobs: int | None = None, force: bool = False,
+               keyring: Keyring | None = None, protected: Protected | None = None) -> Distribution:
     """Write one workbook per roster row into ``outdir`` and a ``manifest.csv``.
 
     The roster was fully checked when it was read, so nothing is written for a bad one.
@@ -54,7 +44,9 @@ def distribute(spec: TemplateLike, roster: Roster, outdir: str | Path, *, passwo
     no longer has are removed, and a workbook no manifest lists (perhaps the clerk's own)
     is never touched: the run is refused and names it. The workbooks are written into a
     temporary folder inside ``outdir`` and moved into place only when all of them are
-    written, so a failure (a full disk) leaves the folder as it was.
+    written, so a failure (a full disk) leaves the folder as it was. ``keyring``: every
+    workbook's identity is signed with its first secret (:mod:`xltemplate.sign`). ``protected``:
+    the roster and the secret file, which no workbook, manifest or removal may touch.
     """
     spec = as_spec(spec)
     outdir = Path(outdir)
@@ -70,8 +62,10 @@ def distribute(spec: TemplateLike, roster: Roster, outdir: str | Path, *, passwo
         used.add(candidate.lower())
         names.append(f"{candidate}.xlsx")
     stale = _check_existing(outdir, names, force)
+    for name in [*names, MANIFEST, *stale]:
+        check_output(outdir / name, protected or Protected())
     with output_dir(outdir):
-        files = _write_all(spec, roster, outdir, names, password, stamp, jobs)
+        files = _write_all(spec, roster, outdir, names, password, stamp, jobs, keyring)
         manifest = outdir / MANIFEST
 
         def write(tmp: Path) -> None:
@@ -79,7 +73,8 @@ def distribute(spec: TemplateLike, roster: Roster, outdir: str | Path, *, passwo
             w = csv.writer(buf, lineterminator="\r\n")
             w.writerow(["key", "unit", "project", "file", "sha256"])
             for row, g in zip(roster.rows, files):
-                w.writerow([row.key, *_identity(spec, row), g.path.name, g.sha256])
+                # Neutralised like every CSV we write: a unit named "=HYPERLINK(…)" stays text in Excel.
+                w.writerow([csv_cell(v) for v in (row.key, *_identity(spec, row), g.path.name, g.sha256)])
             tmp.write_text(buf.getvalue(), encoding="utf-8-sig", newline="")
 
         write_atomic(manifest, write)
@@ -94,7 +89,7 @@ def distribute(spec: TemplateLike, roster: Roster, outdir: str | Path, *, passwo
 
 
 def _write_all(spec: Spec, roster: Roster, outdir: Path, names: list[str], password: str | None,
-               stamp: dt.datetime, jobs: int | None) -> list[Generated]:
+               stamp: dt.datetime, jobs: int | None, keyring: Keyring | None = None) -> list[Generated]:
     """Write every workbook into a temporary folder inside ``outdir``, then move them all into place."""
     import os
     import shutil
@@ -105,7 +100,7 @@ def _write_all(spec: Spec, roster: Roster, outdir: Path, names: list[str], passw
     except OSError as exc:
         raise OutputWriteError(str(outdir), os_error_reason(exc)) from exc
     try:
-        tasks = [(spec, staging / name, password, row.prefill, row.key, stamp) for row, name in zip(roster.rows, names)]
+        tasks = [(spec, staging / name, password, row.prefill, row.key, stamp, keyring) for row, name in zip(roster.rows, names)]
         jobs = max(1, jobs or os.cpu_count() or 1)
         if jobs == 1 or len(tasks) < 20:
             made = [_one(t) for t in tasks]
@@ -155,7 +150,7 @@ def _manifest_files(path: Path) -> list[str]:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return []
-    return [r["file"] for r in csv.DictReader(io.StringIO(text)) if r.get("file")]
+    return [csv_text(r["file"]) for r in csv.DictReader(io.StringIO(text)) if r.get("file")]
 
 
 def _some(names: list[str], n: int = 5) -> str:
@@ -163,8 +158,9 @@ def _some(names: list[str], n: int = 5) -> str:
 
 
 def _one(task: tuple) -> Generated:
-    spec, path, password, prefill, key, stamp = task
-    return generate_workbook(spec, path, password=password, prefill=prefill, roster_key=key, generated_at=stamp)
+    spec, path, password, prefill, key, stamp, keyring = task
+    return generate_workbook(spec, path, password=password, prefill=prefill, roster_key=key, generated_at=stamp,
+                             keyring=keyring)
 
 
 def _identity(spec: Spec, row: RosterRow) -> tuple[str, str]:

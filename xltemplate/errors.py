@@ -64,6 +64,11 @@ class GenerateError(XltemplateError):
     """The writer refused something (a return code from XlsxWriter, a bad path)."""
 
 
+class SecretError(XltemplateError):
+    """A secret file that cannot be used (missing, unreadable, empty, a secret too short). The message is Chinese
+    and never quotes a secret."""
+
+
 class OutputPathError(XltemplateError):
     """An output path refused before anything is written: over an input, inside an input folder,
     an existing file without ``--force``, not an .xlsx where one is needed. The message is Chinese."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .fsutil import write_atomic
+from .pathtext import json_text, shown
 from .report import STATUS_ZH
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 _TAGS = re.compile(r"<[^>]{0,200}>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|_x00(?:0[0-8BbCcEeFf]|1[0-9A-Fa-f])_")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: The files ``--export`` writes.
+EXPORTS = ("submissions.csv", "scores.csv", "findings.csv")
 #: Decimal places of a CSV column, as the roll-up displays it (0.00% for the rate, #,##0.00 for money).
 CSV_PLACES = {"execution_rate": 4, "budget": 2, "executed": 2}
 
@@ -44,16 +47,16 @@ def submissions(c: "Collection") -> list[dict[str, Any]]:
         rec: dict[str, Any] = {
             "key": row.key, "unit": cell_text(row.field(spec, "unit")), "project": cell_text(row.field(spec, "project")),
             "budget": row.field(spec, "budget"), "executed": row.field(spec, "executed"),
-            "execution_rate": res.execution_rate if res else None,
+            "execution_rate": row.execution_rate(spec),
         }
         for cat in spec.categories:
             rec[f"score_{cat.id}"] = res.categories[cat.id]["score"] if res else None
         rec.update({
             "total": res.total if res else None, "grade": grade, "status": row.status, "valid": row.valid,
             "errors": ret.report.errors if ret else None, "warnings": ret.report.warnings if ret else None,
-            "file": Path(ret.path).name if ret else None,
+            "file": ret.name if ret else None,
             "saved_at": ret.report.saved_at if ret else None,
-            "superseded": "；".join(Path(o.path).name for o in row.others) or None,
+            "superseded": "；".join(o.name for o in row.others) or None,
         })
         out.append(rec)
     return out
@@ -89,7 +92,7 @@ def findings(c: "Collection") -> list[dict[str, Any]]:
     out = []
     for ret, f in c.all_findings():
         key = ret.report.key
-        out.append({"file": Path(ret.path).name, "path": ret.path, "key": key, "unit": unit_of.get(key or "", None),
+        out.append({"file": ret.name, "path": shown(ret.path), "key": key, "unit": unit_of.get(key or "", None),
                     "sheet": f.sheet, "cell": f.cell, "code": f.code, "severity": f.severity,
                     "title": f.title, "message": f.message, "value": cell_text(f.value)})
     return out
@@ -104,7 +107,7 @@ def missing(c: "Collection") -> list[dict[str, Any]]:
         files = ([row.counted] if row.counted else []) + row.others
         out.append({"key": row.key, "unit": cell_text(row.field(c.spec, "unit")), "project": cell_text(row.field(c.spec, "project")),
                     "status": row.status, "reason": row.missing_reason(),
-                    "files": "；".join(Path(r.path).name for r in files) or None})
+                    "files": "；".join(r.name for r in files) or None})
     return out
 
 
@@ -115,14 +118,14 @@ def files(c: "Collection") -> list[dict[str, Any]]:
     out = []
     for ret in sorted(c.returns, key=lambda r: r.path):
         rep = ret.report
-        out.append({"file": Path(ret.path).name, "path": ret.path, "key": rep.key, "status": STATUS_ZH[rep.status],
+        out.append({"file": ret.name, "path": shown(ret.path), "key": rep.key, "status": STATUS_ZH[rep.status],
                     "fate": ret.fate, "note": ret.note,
-                    "replaced_by": Path(ret.replaced_by).name if ret.replaced_by else None,
+                    "replaced_by": shown(Path(ret.replaced_by).name) if ret.replaced_by else None,
                     "errors": len([f for f in ret.findings if f.severity == "error"]),
                     "warnings": len([f for f in ret.findings if f.severity == "warning"]),
                     "saved_at": rep.saved_at, "application": rep.application, "sha256": rep.sha256})
     for path, why in c.skipped:
-        out.append({"file": Path(path).name, "path": path, "key": None, "status": None, "fate": SKIPPED, "note": why,
+        out.append({"file": shown(Path(path).name), "path": shown(path), "key": None, "status": None, "fate": SKIPPED, "note": why,
                     "replaced_by": None, "errors": 0, "warnings": 0, "saved_at": None, "application": None, "sha256": None})
     return out
 
@@ -256,10 +259,17 @@ def csv_cell(v: Any, places: int | None = None) -> str:
         return plain_number(v)
     if hasattr(v, "isoformat"):
         return v.isoformat()
-    text = str(v)
+    text = json_text(str(v))  # a name that is not UTF-8 cannot be encoded: U+FFFD
     if text.startswith(_FORMULA_START) and not _is_plain_number(text):
         return "'" + text
     return text
+
+
+def csv_text(cell: str) -> str:
+    """The text :func:`csv_cell` neutralised, as it was (for reading back a CSV we wrote)."""
+    if cell.startswith("'") and cell[1:].startswith(_FORMULA_START) and not _is_plain_number(cell[1:]):
+        return cell[1:]
+    return cell
 
 
 def _is_plain_number(text: str) -> bool:

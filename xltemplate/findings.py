@@ -45,6 +45,9 @@ CODES: dict[str, CodeInfo] = {
     "template-unknown": CodeInfo(ERROR, "未知模板", "the metadata names a template this installation does not have"),
     "template-mismatch": CodeInfo(ERROR, "模板不符", "the file was generated from another template than the one asked for"),
     "template-version": CodeInfo(ERROR, "模板版本不符", "the file was generated from another version of the template"),
+    # -- whose file (with the bureau's secret: --secret-file) -----------------------------
+    "signature-invalid": CodeInfo(ERROR, "签名无效", "the identity signature does not match the file's template, key or prefilled values, or was made with an unknown secret"),
+    "signature-missing": CodeInfo(ERROR, "缺少签名", "a secret was given but the file carries no identity signature"),
     # -- structure and tampering ---------------------------------------------------------
     "form-sheet-missing": CodeInfo(ERROR, "缺少填报工作表", "the form sheet is missing or renamed"),
     "content-hidden": CodeInfo(ERROR, "内容被隐藏", "what validation reads is hidden from view: the form sheet is hidden, a merged range covers a filled cell, or a number format hides or replaces a value"),
@@ -77,7 +80,8 @@ CODES: dict[str, CodeInfo] = {
     "date-in-future": CodeInfo(WARNING, "日期在未来", "the self-evaluation date is after today"),
     "date-late": CodeInfo(WARNING, "日期过晚", "the self-evaluation date is long after the fiscal year"),
     # -- collecting returns (collect) ----------------------------------------------------------
-    "return-superseded": CodeInfo(WARNING, "已被新文件替代", "an older return for the same key; the newest one counts"),
+    "saved-time-untrusted": CodeInfo(WARNING, "保存时间不可信", "the workbook's saved time is in the future or before it was generated; the file's own time orders resubmissions"),
+    "return-superseded": CodeInfo(WARNING, "已被新文件替代", "an older return for the same key; the newest one counts (the finding says by which rule)"),
     "return-duplicate": CodeInfo(WARNING, "重复文件", "a byte-identical copy of another return; counted once"),
     "key-not-in-roster": CodeInfo(ERROR, "编号不在名单中", "the return's key is not on the roster"),
     "key-missing": CodeInfo(ERROR, "无编号", "the return carries no roster key, so it cannot be matched to a unit"),

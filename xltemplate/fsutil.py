@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import OutputWriteError, XltemplateError
+from .outputs import check_writable, real_target
 
 
 @contextlib.contextmanager
@@ -28,9 +29,12 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 
     Missing folders are created. Any failure (an exception, Ctrl-C) leaves the target as
     it was and removes the temporary file and the folders made for it; an ``OSError``
-    (or a writer's wrapper around one) becomes an :class:`OutputWriteError`.
+    (or a writer's wrapper around one) becomes an :class:`OutputWriteError`. A target that
+    is not a regular file (a device, a pipe, a dangling link) is refused before anything is
+    made: :class:`~xltemplate.errors.OutputPathError`.
     """
-    target = Path(target)
+    check_writable(target)  # never a device, a pipe or a dangling link (as root, -o /dev/null would replace it)
+    target = real_target(target)  # a link to a regular file: that file is replaced, the link kept
     created: list[Path] = []
     try:
         if target.is_dir():

@@ -26,6 +26,7 @@ from .fsutil import build_time, sha256_file, write_atomic
 from .layout import (
     COL_CATEGORY, COL_CHECK, COL_EXPLANATION, COL_NAME, COL_REMARK,
     COLUMN_WIDTHS, GUIDE_SHEET, LAST_COL, LAYOUT_VERSION, META_FORMAT, META_KEYS, META_SHEET,
+    META_SIGNATURE_KEY,
     TABLE_HEADERS, Cell, FieldSlot, Layout, RowSlot, category_title,
 )
 from .printing import (
@@ -33,6 +34,7 @@ from .printing import (
     paginate, text_height, units_of_px,
 )
 from .prompts import cell_validation, field_validation
+from .sign import Keyring
 from .spec import Field, Spec, TemplateLike, as_spec
 
 # Fill colours tell the person filling in what is theirs to type.
@@ -138,6 +140,7 @@ def generate_workbook(
     values: Mapping[str, Any] | None = None,
     roster_key: str | None = None,
     generated_at: dt.datetime | None = None,
+    keyring: Keyring | None = None,
 ) -> Generated:
     """Write one locked workbook for ``spec`` to ``path`` (atomically).
 
@@ -159,7 +162,7 @@ def generate_workbook(
         raise GenerateError(f"cannot fill {', '.join(stray)}: not input cells of '{spec.id}'")
 
     def write(tmp: Path) -> None:
-        _Writer(spec, layout, tmp, password, prefill, values, roster_key, stamp).write()
+        _Writer(spec, layout, tmp, password, prefill, values, roster_key, stamp, keyring).write()
 
     write_atomic(path, write)
     return Generated(Path(path), roster_key, sha256_file(path))
@@ -168,10 +171,10 @@ def generate_workbook(
 class _Writer:
     def __init__(self, spec: Spec, layout: Layout, path: Path, password: str | None,
                  prefill: dict[str, Any], values: dict[str, Any], roster_key: str | None,
-                 stamp: dt.datetime) -> None:
+                 stamp: dt.datetime, keyring: Keyring | None = None) -> None:
         self.spec, self.layout, self.path = spec, layout, path
         self.password, self.prefill, self.values = password, prefill, values
-        self.roster_key, self.stamp = roster_key, stamp
+        self.roster_key, self.stamp, self.keyring = roster_key, stamp, keyring
         # Everything the formulas read, by defined name: spec weights, prefills, typed values.
         self.cells: dict[str, Any] = {}
         for r in layout.rows:
@@ -439,8 +442,13 @@ class _Writer:
             "roster_key": self.roster_key or "",
             "prefill": json.dumps({k: _jsonable(v) for k, v in sorted(self.prefill.items())}, ensure_ascii=False, sort_keys=True),
         }
+        keys = list(META_KEYS)
+        if self.keyring is not None:
+            # Signed over the values exactly as written above: the reader rebuilds the same text.
+            meta[META_SIGNATURE_KEY] = self.keyring.sign(meta)
+            keys.append(META_SIGNATURE_KEY)
         ws = wb.add_worksheet(META_SHEET)
-        for n, key in enumerate(META_KEYS):
+        for n, key in enumerate(keys):
             self._check(ws.write_string(n, 0, key), f"metadata key {key}")
             self._check(ws.write_string(n, 1, meta[key]), f"metadata value {key}")
             if key != "prefill":

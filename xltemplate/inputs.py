@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .pathtext import shown
 
 #: Extensions read as returns when found in a folder; anything named explicitly is always read.
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
@@ -21,43 +24,116 @@ class Inputs:
 
 
 def discover(paths: list[str | os.PathLike[str]]) -> Inputs:
-    """Expand folders (recursively, sorted) into workbook files; list Excel lock files and strays as skipped.
+    """Expand folders (recursively, sorted) into workbook files; every entry found is a file or a skipped line.
 
-    A file named explicitly is always read (a ``~$`` file too): only what is found in a folder may be skipped.
+    A file named explicitly is always read (a ``~$`` file, a link too): only what is found in a folder
+    may be skipped. Links found in a folder are followed only to files inside the given inputs, and
+    such a file is listed once, by its real path; a link never hides its target. Links that lead
+    outside, dangling links, linked folders, devices and pipes, and folders that cannot be opened are
+    listed as skipped with the reason. So files in = files read + files skipped, always.
     """
-    out = Inputs()
-    seen: set[Path] = set()
+    return _Discovery(paths).run()
 
-    def add(p: Path, explicit: bool = False) -> None:
-        key = p.resolve() if p.exists() else p.absolute()
-        if key in seen:
-            return
-        seen.add(key)
-        if p.name.startswith("~$") and not explicit:
-            out.skipped.append((str(p), "Excel 临时锁定文件（~$），不是提交的文件"))
-        else:
-            out.files.append(p)
 
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir() and p.suffix.lower() not in WORKBOOK_SUFFIXES:
-            for root, dirs, names in os.walk(p, followlinks=False):
-                dirs.sort()
-                for name in sorted(names):
-                    child = Path(root) / name
-                    suffix = child.suffix.lower()
-                    if suffix in WORKBOOK_SUFFIXES or suffix in OTHER_SHEET_SUFFIXES:
-                        add(child)
+class _Discovery:
+    def __init__(self, paths: list[str | os.PathLike[str]]) -> None:
+        self.paths = [Path(p) for p in paths]
+        # The given inputs, as real paths: a link may lead only inside them.
+        self.roots = [os.path.realpath(p) for p in self.paths if os.path.lexists(p)]
+        self.out = Inputs()
+        self.accounted: dict[str, str] = {}  # real path → the path it is listed under (read or skipped)
+        self.links: list[Path] = []  # links to files inside the inputs, resolved once every folder is walked
+
+    def run(self) -> Inputs:
+        for p in self.paths:
+            if p.is_dir() and p.suffix.lower() not in WORKBOOK_SUFFIXES:
+                self.walk(p)
+            elif os.path.lexists(p) and not p.is_dir() and not _regular(p):
+                self.skip(p, "不是普通文件（设备、管道或套接字），未读取")
+            else:
+                self.add(p, explicit=True)  # a file, or a path that does not exist: reported, not dropped
+        for link in self.links:
+            target = os.path.realpath(link)
+            if target in self.accounted:
+                self.skip(link, f"链接，指向的文件已按实际路径列出（{shown(self.accounted[target])}），不重复读取", mark=False)
+            elif _wanted(Path(target)):
+                self.add(Path(target))  # the link stands for a file no folder listed: listed once, by its real path
+            else:
+                self.skip(link, "链接，指向的不是工作簿文件", mark=False)
+        return self.out
+
+    def walk(self, top: Path) -> None:
+        def unreadable(exc: OSError) -> None:
+            self.skip(Path(exc.filename) if exc.filename else top, f"无法打开文件夹（{exc.strerror or exc}），其中的文件未读取；请检查权限")
+
+        for root, dirs, names in os.walk(top, followlinks=False, onerror=unreadable):
+            dirs.sort()
+            for name in sorted(names):
+                child = Path(root) / name
+                if os.path.islink(child):
+                    self.link(child)
+                elif not _regular(child):
+                    self.skip(child, "不是普通文件（设备、管道或套接字），未读取")
+                elif _wanted(child):
+                    self.add(child)
+                else:
+                    self.skip(child, "不是工作簿文件（扩展名不是 .xlsx/.xlsm）")
+            for d in list(dirs):
+                sub = Path(root) / d
+                if os.path.islink(sub):
+                    dirs.remove(d)
+                    real = os.path.realpath(sub)
+                    if self.inside(real):
+                        self.skip(sub, f"指向输入中的文件夹（{shown(real)}）的链接：其中的文件按实际路径读取，不重复读取", mark=False)
                     else:
-                        out.skipped.append((str(child), "不是工作簿文件（扩展名不是 .xlsx/.xlsm）"))
-                for d in list(dirs):
-                    sub = Path(root) / d
-                    if sub.suffix.lower() in WORKBOOK_SUFFIXES:
-                        add(sub)  # a folder named x.xlsx: reported as unreadable, not walked
-                        dirs.remove(d)
+                        self.skip(sub, f"指向输入之外的文件夹（{shown(real)}）的链接，未读取", mark=False)
+                elif sub.suffix.lower() in WORKBOOK_SUFFIXES:
+                    self.add(sub)  # a folder named x.xlsx: reported as unreadable, not walked
+                    dirs.remove(d)
+
+    def link(self, child: Path) -> None:
+        if not child.exists():
+            self.skip(child, "链接指向的文件不存在，未读取", mark=False)
+            return
+        real = os.path.realpath(child)
+        if not self.inside(real):
+            self.skip(child, f"链接指向输入之外的文件（{shown(real)}），未读取", mark=False)
+        elif not _regular(child):
+            self.skip(child, "链接指向的不是普通文件，未读取", mark=False)
         else:
-            add(p, explicit=True)  # a file, or a path that does not exist: reported, not dropped
-    return out
+            self.links.append(child)
+
+    def inside(self, real: str) -> bool:
+        return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in self.roots)
+
+    def add(self, p: Path, explicit: bool = False) -> None:
+        key = os.path.realpath(p) if os.path.lexists(p) else str(p.absolute())
+        if key in self.accounted:
+            self.skip(p, f"与已列出的“{shown(self.accounted[key])}”是同一个文件，只读一次", mark=False)
+            return
+        self.accounted[key] = str(p)
+        if p.name.startswith("~$") and not explicit:
+            self.out.skipped.append((str(p), "Excel 临时锁定文件（~$），不是提交的文件"))
+        else:
+            self.out.files.append(p)
+
+    def skip(self, p: Path, why: str, mark: bool = True) -> None:
+        if mark:
+            self.accounted.setdefault(os.path.realpath(p), str(p))
+        self.out.skipped.append((str(p), why))
+
+
+def _wanted(p: Path) -> bool:
+    suffix = p.suffix.lower()
+    return suffix in WORKBOOK_SUFFIXES or suffix in OTHER_SHEET_SUFFIXES
+
+
+def _regular(p: Path) -> bool:
+    """A regular file (after following links); a device, a pipe or a socket is not read."""
+    try:
+        return stat.S_ISREG(os.stat(p).st_mode)
+    except OSError:
+        return True  # cannot tell (no permission …): reading it reports why
 
 
 def roster_like(paths: list[str | os.PathLike[str]]) -> list[Path]:

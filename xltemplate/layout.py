@@ -34,6 +34,9 @@ META_KEYS = (
     "generator", "generated_at", "roster_key", "prefill",
 )
 META_FORMAT = "xltemplate-return/1"
+#: An optional key after them: the HMAC signature of the identity (:mod:`xltemplate.sign`), present only in
+#: workbooks generated with a secret. Older and unsigned workbooks lack it, and that is not ``meta-altered``.
+META_SIGNATURE_KEY = "signature"
 
 
 def col_letter(col: int) -> str:

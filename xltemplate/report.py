@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .findings import ERROR, WARNING, Finding, display_value
+from .pathtext import json_text, path_bytes, shown
 
 if TYPE_CHECKING:
     from .identify import Identified
@@ -54,6 +55,7 @@ class FileReport:
     size: int | None = None
     saved_at: dt.datetime | None = None
     application: str | None = None
+    signature: str | None = None  # identify.SIGNATURE_*: valid / invalid / missing; None when no secret was given
     submission: "Submission | None" = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -67,7 +69,7 @@ class FileReport:
         template = (ident.template_id, ident.template_version) if ident.template_id else None
         return cls(path=sub.path, status=INVALID if invalid else VALID, findings=findings, template=template,
                    key=ident.key, results=results, sha256=sub.sha256, size=sub.size,
-                   saved_at=sub.saved_at, application=sub.application, submission=sub)
+                   saved_at=sub.saved_at, application=sub.application, signature=ident.signature, submission=sub)
 
     @property
     def errors(self) -> int:
@@ -76,6 +78,13 @@ class FileReport:
     @property
     def warnings(self) -> int:
         return sum(1 for f in self.findings if f.severity == WARNING)
+
+    @property
+    def saved_at_trusted(self) -> dt.datetime | None:
+        """The saved time when it may order resubmissions (present, and not ``saved-time-untrusted``)."""
+        if any(f.code == "saved-time-untrusted" for f in self.findings):
+            return None
+        return self.saved_at
 
     @property
     def total(self) -> Decimal | None:
@@ -90,14 +99,15 @@ class FileReport:
         return [(f.cell, f.code) for f in self.findings]
 
     def as_dict(self) -> dict[str, Any]:
+        extra = {"path_bytes": raw} if (raw := path_bytes(self.path)) else {}
         return {
-            "path": self.path, "status": self.status,
+            "path": json_text(self.path), **extra, "status": self.status,
             "template": {"id": self.template[0], "version": self.template[1]} if self.template else None,
             "key": self.key, "total": _num(self.total), "grade": self.grade,
             "results": self.results.as_dict() if self.results else None,
             "errors": self.errors, "warnings": self.warnings,
             "sha256": self.sha256, "saved_at": self.saved_at.isoformat() if self.saved_at else None,
-            "application": self.application,
+            "application": self.application, "signature": self.signature,
             "findings": [
                 {"severity": f.severity, "code": f.code, "sheet": f.sheet, "cell": f.cell, "field": f.field,
                  "message": f.message, "value": display_value(f.value)}
@@ -112,6 +122,7 @@ class Report:
 
     files: list[FileReport]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why): Excel lock files
+    identity_verified: bool = False  # a secret was given: every file's signature was checked
 
     @property
     def valid(self) -> bool:
@@ -132,14 +143,17 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         return {"files": [f.as_dict() for f in self.files], "summary": self.summary(),
-                "skipped": [{"path": p, "reason": why} for p, why in self.skipped]}
+                "identity_verified": self.identity_verified,
+                "skipped": [{"path": json_text(p), **({"path_bytes": b} if (b := path_bytes(p)) else {}), "reason": why}
+                            for p, why in self.skipped]}
 
     def as_text(self) -> str:
         lines = []
         for r in self.files:
-            head = f"{STATUS_ZH[r.status]} ({r.status})  {r.path}"
+            # A name or a message may hold a newline: shown() escapes it, so every line is ours.
+            head = f"{STATUS_ZH[r.status]} ({r.status})  {shown(r.path)}"
             if r.key:
-                head += f"  [{r.key}]"
+                head += f"  [{shown(r.key)}]"
             if r.results is not None and r.status == VALID:
                 head += f"  总分 {_show(r.total)} {r.grade or ''}"
             if r.errors or r.warnings:
@@ -147,13 +161,18 @@ class Report:
             lines.append(head)
             for f in r.findings:
                 where = "!".join(x for x in (f.sheet, f.cell) if x)
-                lines.append(f"  {SEVERITY_ZH[f.severity]} {f.code}{' @ ' + where if where else ''}: {f.message}")
+                lines.append(f"  {SEVERITY_ZH[f.severity]} {f.code}{' @ ' + shown(where) if where else ''}: {shown(f.message)}")
         for path, why in self.skipped:
-            lines.append(f"跳过 (skipped)  {path}  {why}")
+            lines.append(f"跳过 (skipped)  {shown(path)}  {shown(why)}")
         s = self.summary()
         lines.append(f"共 {s['files']} 个文件：有效 {s['valid']}，有误 {s['invalid']}，无法读取 {s['unreadable']}"
-                     + (f"，跳过 {s['skipped']}" if s["skipped"] else ""))
+                     + (f"，跳过 {s['skipped']}" if s["skipped"] else "") + f"；{identity_line(self.identity_verified)}")
         return "\n".join(lines)
+
+
+def identity_line(verified: bool) -> str:
+    """Whether a run verified the returns' identity signatures (the summary line, the roll-up's note)."""
+    return "身份已用密钥核验" if verified else "身份未核验（未提供密钥）"
 
 
 def _with_file(f: Finding, path: str) -> Finding:

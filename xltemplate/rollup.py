@@ -18,8 +18,9 @@ import xlsxwriter
 from . import export
 from .collect import FATES, MISSING, UNIT_INVALID, UNIT_VALID, UNMATCHED, Collection
 from .errors import GenerateError
-from .report import SEVERITY_ZH, STATUS_ZH
+from .report import SEVERITY_ZH, STATUS_ZH, identity_line
 from .fsutil import write_atomic
+from .pathtext import json_text
 from .printing import (
     DEFAULT_FONT, MAX_ROW_PT, PT_PER_PX, ROW_PADDING_PT, XLSX_A4, Page, WidthPlan, continued_rows, footer, line_pt, max_lines,
     page_rows_pt, paginate, plan_width, row_below, row_height, text_height, units_of_px, wrapped_lines,
@@ -98,6 +99,7 @@ class _Writer:
         elif kind is str:
             if len(value) > 32767:
                 value = value[:32760] + "…"
+            value = json_text(value)  # a name that is not UTF-8 (in a message, say) cannot be encoded: U+FFFD
             code = ws.write_string(row, col, value, fmt)  # text stays text, whatever it starts with
         elif kind is Decimal or kind is int or kind is float:
             code = ws.write_number(row, col, float(value), fmt)
@@ -204,8 +206,9 @@ class _Writer:
         headers += [f"{c.name}\n({export.csv_cell(c.points)}分)" for c in cats]
         headers += ["总分", "绩效等级", "状态", "错误数", "警告数", "来源文件", "文件保存时间"]
         widths = [8, 16, 16, 15, 15, 8] + [7] * len(cats) + [6, 6, 7, 5, 5, 18, 11]
-        note = ("；".join(counts.lines()) + "。分数和执行率均按模板由填报数据重新计算；"
-                f"{UNIT_INVALID}的单位显示其分数，但等级为“未核定”；合计行和统计只计{UNIT_VALID}的单位。")
+        note = ("；".join(counts.lines() + [identity_line(self.c.identity_verified)]) + "。分数和执行率均按模板由填报数据重新计算；"
+                + ("预算单位、项目名称、预算数等财政局预填的内容取自名单；" if self.c.roster is not None else "")
+                + f"{UNIT_INVALID}的单位显示其分数，但等级为“未核定”；合计行和统计只计{UNIT_VALID}的单位。")
         ws = self._sheet("汇总", f"{spec.title}汇总", note, headers, widths)
         rows = export.submissions(self.c)
         keys = ["key", "unit", "project", "budget", "executed", "execution_rate"] + [f"score_{c.id}" for c in cats]

@@ -146,20 +146,35 @@ def validate_many(paths: list[Path], templates: TemplateSet, *, jobs: int | None
 
 
 def annotate_many(reports: list[FileReport], outdir: str | Path, *, jobs: int | None = None,
-                  bounds: Bounds = Bounds()) -> list[Annotated]:
+                  bounds: Bounds = Bounds(), protected: Any = None) -> list[Annotated]:
     """Write the annotated copy of each report that needs one, each in a bounded worker.
 
-    A copy that cannot be written (the workbook is too big for openpyxl, or changed since it
-    was validated) is an :class:`Annotated` with its problem; the others go on.
+    Names come from :func:`xltemplate.annotate.annotated_names` (unique in the run: one
+    department never receives another's copy). With ``protected`` (an
+    :class:`xltemplate.outputs.Protected`), a copy that would land on an input, the roster or a
+    device is refused before anything is written. A copy that cannot be written (the workbook
+    is too big for openpyxl, or changed since it was validated) is an :class:`Annotated` with
+    its problem; the others go on.
     """
-    from .annotate import needs_annotation
+    from .annotate import annotated_names
+    from .errors import XltemplateError
+    from .outputs import check_output
 
-    todo = [r for r in reports if needs_annotation(r)]
-    if not todo:
-        return []
-    jobs = max(1, min(cap_jobs(jobs)[0], len(todo)))
-    tasks = [("annotate", (r, str(outdir))) for r in todo]
-    return _run(tasks, jobs, (None, "fast", None), bounds, None)  # type: ignore[return-value]
+    by_path = {r.path: r for r in reports}
+    refused: list[Annotated] = []
+    tasks = []
+    for path, name in annotated_names(reports).items():
+        if protected is not None:
+            try:
+                check_output(Path(outdir) / name, protected)  # never over an input, the roster or a device
+            except XltemplateError as exc:
+                refused.append(Annotated(path, None, None, exc))
+                continue
+        tasks.append(("annotate", (by_path[path], str(outdir), name)))
+    if not tasks:
+        return refused
+    jobs = max(1, min(cap_jobs(jobs)[0], len(tasks)))
+    return refused + _run(tasks, jobs, (None, "fast", None), bounds, None)  # type: ignore[operator]
 
 
 def run_bounded(fn: Callable[..., Any], *args: Any, bounds: Bounds = Bounds()) -> Any:
@@ -186,9 +201,9 @@ def _do(kind: str, payload: Any, templates: TemplateSet | None, reader: str, tod
 
         from .errors import XltemplateError
 
-        report, outdir = payload
+        report, outdir, name = payload
         try:
-            out = annotate(report, outdir)
+            out = annotate(report, outdir, name)
         except Unreadable as exc:
             return Annotated(report.path, None, exc.message)
         except XltemplateError as exc:

@@ -18,9 +18,11 @@ from typing import Any, Iterator
 from .findings import Finding, finding
 from .formulas import FORMULA_VERSIONS, as_decimal, evaluate, formulas, is_number, plain_number
 from .identify import TemplateSet, identify
-from .layout import LAYOUT_VERSION, Cell, Layout, RowSlot
+from .layout import LAYOUT_VERSION, META_SHEET, Cell, FieldSlot, Layout, RowSlot
 from .read import read_submission
 from .report import FileReport, Report, Results
+from .resubmission import saved_time_problem
+from .roster import RosterRow
 from .sniff import Unreadable
 from .spec import Spec, TemplateLike
 from .submission import CellData, Submission
@@ -96,16 +98,27 @@ def _plan(spec: Spec) -> _Plan:
 def validate_submission(sub: Submission, templates: TemplateSet, *, today: dt.date | None = None) -> FileReport:
     """Validate a read submission against the template its metadata names (or the explicit one)."""
     ident, found = identify(sub, templates)
+    found += _saved_time(sub, today)
     if sub.has_macros:
         found.append(finding("file-macros", "文件含有宏（VBA）。宏未被运行，只读取了单元格的值；请使用下发的 .xlsx 模板，不要添加宏。"))
     spec = ident.spec
     results = None
     if spec is not None:
         plan = _plan(spec)
-        ctx = _Context(spec, plan.layout, sub, ident.prefill, today or dt.date.today(), plan)
+        ctx = _Context(spec, plan.layout, sub, ident.prefill, today or dt.date.today(), plan, templates.roster_row(ident.key))
         found += ctx.run()
         results = ctx.results
     return FileReport.build(sub, ident, found, results)
+
+
+def _saved_time(sub: Submission, today: dt.date | None) -> list[Finding]:
+    """A saved time in the future or before generation is not trusted to order resubmissions."""
+    now = dt.datetime.combine(today, dt.time.max) if today else dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    why = saved_time_problem(sub.saved_at, (sub.meta or {}).get("generated_at"), now)
+    if why is None:
+        return []
+    return [finding("saved-time-untrusted", f"{why}，可能是电脑的日期设置有误或文件被改动。同一单位有多份文件时，改按文件修改时间判断哪份较新。请检查电脑的日期和时间后重新保存提交。",
+                    value=sub.saved_at.isoformat() if sub.saved_at else None)]
 
 
 @dataclass
@@ -116,6 +129,7 @@ class _Context:
     prefill: dict[str, Any]
     today: dt.date
     plan: _Plan
+    roster_row: RosterRow | None = None  # the unit's roster row: the truth for prefilled values
     clean: dict[str, Any] = field(default_factory=dict)  # defined name → normalised value
     sheet_cells: dict[str, CellData] = field(default_factory=dict)  # the form sheet's cells, by A1
     parsed_ok: set[str] = field(default_factory=set)
@@ -201,15 +215,33 @@ class _Context:
                 yield self.at("weight-changed", r.weight, f"“{r.indicator.name}”的权重是固定的，应为{shown}。请恢复原权重。", r.id, got)
 
     def check_prefill(self) -> Iterator[Finding]:
-        for fid, want in sorted(self.prefill.items()):
-            try:
-                slot = self.layout.field(fid)
-            except KeyError:
+        """Prefilled cells against what the bureau sent: the roster when there is one, else the metadata.
+
+        The metadata travels inside the file, so it can be edited along with the cell; the roster cannot.
+        With a roster, its values are the truth, and the metadata must agree with them too.
+        """
+        expected: dict[str, Any] = dict(self.prefill)
+        if self.roster_row is not None:
+            for fid, truth in sorted(self.roster_row.prefill.items()):
+                slot = self._slot(fid)
+                if slot is None:
+                    continue
+                if fid in self.prefill and not _same_value(slot, self.prefill[fid], truth):
+                    yield finding("prefill-changed", f"文件中记录的“{slot.field.label}”预填值“{self.prefill[fid]}”与财政局名单中的“{_show(truth)}”不一致，文件被改动过。请使用财政局下发给本单位的原始文件重新填写。",
+                                  sheet=META_SHEET, field=fid, value=self.prefill[fid])
+                expected[fid] = truth
+        for fid, want in sorted(expected.items()):
+            slot = self._slot(fid)
+            if slot is None:
                 continue
-            got = parse_field(self.raw(slot.cell), slot.field.type, slot.field.choices)
-            want_p = parse_field(want, slot.field.type, slot.field.choices)
-            if not got.ok or got.value != want_p.value:
-                yield self.at("prefill-changed", slot.cell, f"“{slot.field.label}”由财政局预填，应为“{want}”，不得修改。请恢复原值。", fid, self.raw(slot.cell))
+            if not _same_value(slot, self.raw(slot.cell), want, strict=True):
+                yield self.at("prefill-changed", slot.cell, f"“{slot.field.label}”由财政局预填，应为“{_show(want)}”，不得修改。请恢复原值。", fid, self.raw(slot.cell))
+
+    def _slot(self, fid: str) -> FieldSlot | None:
+        try:
+            return self.layout.field(fid)
+        except KeyError:
+            return None
 
     # -- values -------------------------------------------------------------------------
     def _take(self, c: Cell, parsed: Parsed, label: str, field_id: str, seen: Any) -> Iterator[Finding]:
@@ -383,6 +415,13 @@ class _Context:
                        grade=grade or None, execution_rate=rate, fields=fields, indicators=rows)
 
 
+def _same_value(slot: FieldSlot, got: Any, want: Any, strict: bool = False) -> bool:
+    """Two values of a field equal once read the way people type them; ``strict``: ``got`` must be readable."""
+    f = slot.field
+    g, w = parse_field(got, f.type, f.choices), parse_field(want, f.type, f.choices)
+    return (g.ok or not strict) and g.value == w.value
+
+
 def _norm_text(v: Any) -> str:
     return re.sub(r"\s+", "", "" if v is None else str(v))
 
@@ -438,4 +477,4 @@ def validate_paths(paths: list[str | Path], templates: TemplateSet | TemplateLik
         from .runner import validate_many
 
         files = validate_many(found.files, templates, jobs=jobs, reader=reader, today=today, progress=progress)
-    return Report(files=files, skipped=found.skipped)
+    return Report(files=files, skipped=found.skipped, identity_verified=templates.keyring is not None)
