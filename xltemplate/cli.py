@@ -64,6 +64,17 @@ class _Group(click.Group):
         robust_streams()  # before anything is printed, --help included
         return super().main(*args, **kwargs)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; Ctrl-C, SIGTERM or SIGHUP end it with one line (after every cleanup ran)."""
+        from .signals import describe, exit_code, interruptible
+
+        with interruptible():
+            try:
+                return super().invoke(ctx)
+            except KeyboardInterrupt as exc:  # signals.Interrupted, or Ctrl-C before our handler was set
+                click.echo(f"已中断（{describe(exc)}）：未完成的文件没有写出，临时文件已删除；请重新运行。", err=True)
+                sys.exit(exit_code(exc))
+
 
 class _TemplateParam(click.ParamType):
     """A built-in template id or a path to a spec file, loaded and checked."""

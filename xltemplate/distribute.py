@@ -17,6 +17,7 @@ from .outputs import Protected, check_output
 from .pathtext import safe_filename
 from .roster import Roster, RosterRow
 from .sign import Keyring
+from .signals import deferred, worker_started
 from .spec import Spec, TemplateLike, as_spec
 
 MANIFEST = "manifest.csv"
@@ -95,22 +96,25 @@ def _write_all(spec: Spec, roster: Roster, outdir: Path, names: list[str], passw
     import shutil
     import tempfile
 
+    staging: Path | None = None
     try:
-        staging = Path(tempfile.mkdtemp(prefix=".generate-", suffix=".part", dir=outdir))
-    except OSError as exc:
-        raise OutputWriteError(str(outdir), os_error_reason(exc)) from exc
-    try:
+        with deferred():  # a signal between making the folder and knowing its name would leak it
+            try:
+                staging = Path(tempfile.mkdtemp(prefix=".generate-", suffix=".part", dir=outdir))
+            except OSError as exc:
+                raise OutputWriteError(str(outdir), os_error_reason(exc)) from exc
         tasks = [(spec, staging / name, password, row.prefill, row.key, stamp, keyring) for row, name in zip(roster.rows, names)]
         jobs = max(1, jobs or os.cpu_count() or 1)
         if jobs == 1 or len(tasks) < 20:
             made = [_one(t) for t in tasks]
         else:
             import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
 
-            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                made = list(pool.map(_one, tasks, chunksize=max(1, len(tasks) // (jobs * 8))))
+            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+            # Pool.__exit__ terminates the workers at once: on Ctrl-C or SIGTERM none of them goes on
+            # writing into the staging folder while it is removed below.
+            with ctx.Pool(jobs, initializer=worker_started, initargs=(os.getpid(),)) as pool:
+                made = pool.map(_one, tasks, chunksize=max(1, len(tasks) // (jobs * 8)))
         files = []
         for g in made:
             final = outdir / g.path.name
@@ -121,7 +125,8 @@ def _write_all(spec: Spec, roster: Roster, outdir: Path, names: list[str], passw
             files.append(Generated(final, g.key, g.sha256))
         return files
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _check_existing(outdir: Path, names: list[str], force: bool) -> list[str]:

@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 
 from .errors import OutputWriteError, XltemplateError
 from .outputs import check_writable, real_target
+from .signals import deferred
 
 
 @contextlib.contextmanager
@@ -36,29 +37,52 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     check_writable(target)  # never a device, a pipe or a dangling link (as root, -o /dev/null would replace it)
     target = real_target(target)  # a link to a regular file: that file is replaced, the link kept
     created: list[Path] = []
+    tmp_path: Path | None = None
     try:
-        if target.is_dir():
-            raise IsADirectoryError(errno.EISDIR, "is a directory", str(target))
-        created = make_dirs(target.parent)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        os.close(fd)
-    except OSError as exc:
-        _remove_dirs(created)
-        raise OutputWriteError(str(target), os_error_reason(exc)) from exc
-    tmp_path = Path(tmp)
-    try:
+        with deferred():  # Ctrl-C or SIGTERM between making the file and knowing its name would leak it
+            try:
+                if target.is_dir():
+                    raise IsADirectoryError(errno.EISDIR, "is a directory", str(target))
+                created = make_dirs(target.parent)
+                fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+                tmp_path = Path(tmp)
+                os.close(fd)
+            except OSError as exc:
+                raise OutputWriteError(str(target), os_error_reason(exc)) from exc
         yield tmp_path
         # mkstemp makes the file 0600; an output is an ordinary file, readable as the umask allows
         os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, target)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp_path.unlink()
+        if tmp_path is not None:
+            with contextlib.suppress(OSError):
+                tmp_path.unlink()
         _remove_dirs(created)
         cause = _os_error(exc)
         if cause is not None and not isinstance(exc, XltemplateError):
             raise OutputWriteError(str(target), os_error_reason(cause)) from exc
         raise
+
+
+@contextlib.contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A private temporary folder (in TMPDIR) for a writer's own temporary files; removed on any exit.
+
+    Ctrl-C and SIGTERM reach here as exceptions (:mod:`xltemplate.signals`), so nothing is left behind.
+    """
+    import shutil
+
+    folder: Path | None = None
+    try:
+        with deferred():
+            try:
+                folder = Path(tempfile.mkdtemp(prefix="xltemplate-"))
+            except OSError as exc:
+                raise OutputWriteError(tempfile.gettempdir(), os_error_reason(exc)) from exc
+        yield folder
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_atomic(target: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:

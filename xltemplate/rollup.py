@@ -19,7 +19,7 @@ from . import export
 from .collect import FATES, MISSING, UNIT_INVALID, UNIT_VALID, UNMATCHED, Collection
 from .errors import GenerateError
 from .report import SEVERITY_ZH, STATUS_ZH, identity_line
-from .fsutil import write_atomic
+from .fsutil import scratch_dir, write_atomic
 from .pathtext import json_text
 from .printing import (
     DEFAULT_FONT, MAX_ROW_PT, PT_PER_PX, ROW_PADDING_PT, XLSX_A4, Page, WidthPlan, continued_rows, footer, line_pt, max_lines,
@@ -42,16 +42,23 @@ def write_rollup(c: Collection, path: str | Path) -> Path:
 
     if Path(path).suffix.lower() != ".xlsx":
         raise OutputPathError(f"汇总表必须是 .xlsx 文件：{path}")
-    return write_atomic(path, lambda tmp: _Writer(c, tmp).write())
+
+    def write(tmp: Path) -> None:
+        with scratch_dir() as scratch:  # XlsxWriter's own temporary files, removed whatever ends the run
+            _Writer(c, tmp, scratch).write()
+
+    return write_atomic(path, write)
 
 
 class _Writer:
-    def __init__(self, c: Collection, path: Path) -> None:
+    def __init__(self, c: Collection, path: Path, scratch: Path | None = None) -> None:
         self.c, self.spec = c, c.spec
         self.wb = xlsxwriter.Workbook(str(path), {
             "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
             # Rows are written in order and flushed as they go: memory stays flat at 10,000 units.
-            "constant_memory": True,
+            # That mode keeps each sheet in a temporary file, left in TMPDIR by XlsxWriter when
+            # writing is interrupted: in a folder of our own instead, which scratch_dir removes.
+            "constant_memory": True, "tmpdir": str(scratch) if scratch else None,
             "default_format_properties": DEFAULT_FONT,  # the column unit; see printing.DEFAULT_FONT
         })
         wb = self.wb

@@ -32,6 +32,7 @@ from typing import Any, Callable
 from .findings import finding
 from .identify import TemplateSet
 from .report import FileReport
+from .signals import wait_for_task, worker_started
 
 #: Per-file bounds (the hostile-input issue): memory a worker may add while reading, and time.
 MEMORY_LIMIT_MB = 512
@@ -229,12 +230,17 @@ def _failed(kind: str, payload: Any, code: str, message: str) -> Any:
     return BoundExceeded(code, message)
 
 
-def _worker(conn: Connection, templates: TemplateSet | None, reader: str, today: dt.date | None, memory_mb: int) -> None:
+
+def _worker(conn: Connection, templates: TemplateSet | None, reader: str, today: dt.date | None, memory_mb: int,
+            parent: int) -> None:
+    worker_started(parent)  # ignore Ctrl-C, die on SIGTERM, die with the parent
     _limit_memory(memory_mb)
     from . import validate  # noqa: F401 - imported before the first file, not on its clock
 
     while True:
         try:
+            if not wait_for_task(conn, parent):
+                return
             task = conn.recv()
         except (EOFError, OSError):
             return
@@ -311,7 +317,7 @@ class _Pool:
     def __init__(self, jobs: int, args: tuple[Any, ...], bounds: Bounds) -> None:
         methods = mp.get_all_start_methods()
         self.ctx = mp.get_context("fork" if "fork" in methods and sys.platform != "darwin" else "spawn")
-        self.args = (*args, bounds.memory_mb)
+        self.args = (*args, bounds.memory_mb, os.getpid())
         self.bounds = bounds
         self.slots = [_Slot(self.ctx, self.args) for _ in range(jobs)]
 

@@ -1,0 +1,139 @@
+"""Ending a run cleanly on Ctrl-C or a termination signal, and workers that never outlive it.
+
+The main process turns SIGINT, SIGTERM and SIGHUP into one :class:`Interrupted` exception
+(a ``KeyboardInterrupt``), so that the same ``finally`` blocks run whatever ended the run:
+workers are stopped, ``.part`` files and temporary folders removed. Later signals are ignored
+while that cleanup runs. The CLI then prints one line and exits 128 + the signal number
+(130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP), as shells do.
+
+A worker ignores Ctrl-C (a terminal sends it to every process of the group; the parent decides),
+dies on SIGTERM without a traceback, and dies with its parent: on Linux the kernel kills it
+(``PR_SET_PDEATHSIG``), elsewhere it notices while waiting for work (:func:`wait_for_task`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from typing import Any, Iterator
+
+#: The signals that end a run cleanly (those the platform has).
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+#: How often a waiting worker checks that its parent is still there (the portable fallback).
+PARENT_POLL_S = 1.0
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was ended by a signal; ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def exit_code(exc: BaseException) -> int:
+    """128 + the signal number, as a shell reports a process a signal ended (130 for Ctrl-C)."""
+    return 128 + int(getattr(exc, "signum", signal.SIGINT))
+
+
+def describe(exc: BaseException) -> str:
+    """The signal in the clerk's words."""
+    signum = getattr(exc, "signum", signal.SIGINT)
+    if signum == signal.SIGINT:
+        return "按下了 Ctrl-C"
+    name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+    return f"收到终止信号 {name}"
+
+
+_held = 0  # inside deferred() blocks
+_pending: int | None = None  # a signal that came while held
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold an interruption back for a few lines that must not be cut in two.
+
+    Making a temporary file and recording its name is one step: interrupted between the two, the
+    file would exist with no one to remove it. A signal that comes meanwhile is raised on leaving
+    the block, where the caller's cleanup knows the name.
+    """
+    global _held, _pending
+    _held += 1
+    try:
+        yield
+    finally:
+        _held -= 1
+    if _held == 0 and _pending is not None:
+        signum, _pending = _pending, None
+        raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """In the main process: the first SIGINT/SIGTERM/SIGHUP raises :class:`Interrupted`; later ones are ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread (a test runner's thread, say)
+        return
+    hit = False
+
+    def handler(signum: int, frame: Any) -> None:
+        global _pending
+        nonlocal hit
+        if hit:
+            return  # cleaning up after the first one: let it finish
+        hit = True
+        if _held:
+            _pending = signum  # raised when the deferred() block ends
+            return
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def worker_started(parent: int) -> None:
+    """In a worker process, first thing: its signals, and death with its parent."""
+    if hasattr(signal, "SIGINT"):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)  # a forked worker inherits the parent's handler
+    die_with_parent()
+    if os.getppid() != parent:  # the parent died before the line above: nobody will ever send work
+        os._exit(0)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)``)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # no libc to ask: wait_for_task still notices
+        pass
+
+
+def parent_alive(parent: int) -> bool:
+    return os.getppid() == parent
+
+
+def wait_for_task(conn: Any, parent: int) -> bool:
+    """Block until ``conn`` has something to read; False when the parent has died meanwhile.
+
+    A sibling forked later holds a copy of this pipe's other end, so the parent's death does not
+    always close it: waiting in ``recv`` alone could wait forever.
+    """
+    while not conn.poll(PARENT_POLL_S):
+        if not parent_alive(parent):
+            return False
+    return True
