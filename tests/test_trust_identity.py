@@ -360,3 +360,22 @@ def test_a_byte_identical_copy_the_original_counts(tmp_path, spec, roster, seed_
     _touch(copy, dt.datetime(2020, 4, 9))  # but the copy arrived a day earlier: it is the original
     c = collect([inbox], spec, roster=roster)
     assert {Path(r.path).name: r.fate for r in c.returns}["SH001 自评表 (1).xlsx"] == "计入"
+
+
+def test_the_new_messages_name_no_tool_and_say_what_to_do(tmp_path, spec, roster, seed_values, secret_file) -> None:
+    from .test_messages import TOOL_WORDS
+
+    keyring = load_keyring(secret_file)
+    truth = roster.by_key()["SH001"].prefill
+    inbox = tmp_path / "in"
+    make(inbox / "forged.xlsx", "SH001", spec, roster, seed_values, prefill={**truth, "budget": truth["budget"] * 10})
+    generate_workbook(spec, inbox / "unknown-key.xlsx", values=unit_values(seed_values), roster_key="SH999", prefill=truth)
+    signed = make(tmp_path / "signed.xlsx", "SH002", spec, roster, seed_values, keyring=keyring)
+    swap_key(signed, inbox / "swapped.xlsx", "SH002", "SH003")
+    set_saved_time(make(tmp_path / "f.xlsx", "SH004", spec, roster, seed_values), inbox / "future.xlsx", dt.datetime(2099, 1, 1))
+    c = collect([inbox], spec, roster=roster, templates=TemplateSet.builtin(spec, keyring=keyring))
+    found = {f.code: f.message for _, f in c.all_findings()}
+    assert {"prefill-changed", "key-not-in-roster", "signature-invalid", "signature-missing", "saved-time-untrusted"} <= set(found)
+    for code, message in found.items():
+        assert not TOOL_WORDS.search(message), (code, message)
+        assert "请" in message, (code, message)  # every message ends with what to do
