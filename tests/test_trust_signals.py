@@ -184,10 +184,10 @@ if sys.argv[1] == "fallback":
 else:
     import xltemplate.validate as v
     v.validate_path = lambda *a, **k: time.sleep(600)  # a worker busy on a file that never ends
-pool = runner._Pool(1, TemplateSet.builtin(), "fast", None, runner.Bounds())
+pool = runner._Pool(1, (TemplateSet.builtin(), "fast", None), runner.Bounds())
 slot = pool.slots[0]
 if sys.argv[1] == "busy":
-    slot.conn.send((0, Path("x.xlsx")))
+    slot.conn.send((0, "validate", Path("x.xlsx")))
 sibling = os.fork()
 if sibling == 0:  # a sibling holding the worker's pipe open, as later workers do
     os.closerange(0, 3)

@@ -19,7 +19,7 @@ from typing import Iterable
 from .errors import OutputPathError
 from .findings import ERROR
 from .layout import wrapped_lines
-from .fsutil import write_atomic
+from .fsutil import scratch_dir, write_atomic
 from .pathtext import shown as show_name  # annotate() has a local `shown`
 from .report import SEVERITY_ZH, FileReport, UNREADABLE
 
@@ -174,7 +174,16 @@ def annotate(report: FileReport, outdir: str | Path, name: str | None = None) ->
                 setattr(hf, part, None)
 
     def write(tmp: Path) -> None:
-        wb.save(tmp)
+        # openpyxl writes each sheet to a temporary file in TMPDIR first and leaves it there when
+        # the save is interrupted (SIGTERM in a worker): point it at a folder of our own instead.
+        import tempfile
+
+        with scratch_dir() as scratch:
+            before, tempfile.tempdir = tempfile.tempdir, str(scratch)
+            try:
+                wb.save(tmp)
+            finally:
+                tempfile.tempdir = before
 
     return write_atomic(target, write)
 

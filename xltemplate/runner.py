@@ -18,6 +18,7 @@ same reports as one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import multiprocessing as mp
@@ -26,6 +27,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any, Callable
 
@@ -285,6 +287,23 @@ def _run(tasks: list[tuple[str, Any]], jobs: int, args: tuple[Any, ...], bounds:
         pool.close()
 
 
+#: How long a busy worker has to leave cleanly after SIGTERM before it is killed.
+TERMINATE_GRACE_S = 1.0
+
+
+def _remove_partial(kind: str, payload: Any) -> None:
+    """The temporary file an annotate task killed mid-write left beside its target (see fsutil.atomic_path)."""
+    if kind != "annotate":
+        return
+    _report, outdir, name = payload
+    folder = Path(outdir)
+    if not folder.is_dir():
+        return
+    for leftover in folder.glob(f".{glob_escape(name)}.*.part"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+
+
 class _Slot:
     def __init__(self, ctx: Any, args: tuple[Any, ...]) -> None:
         self.conn, child = ctx.Pipe()
@@ -296,17 +315,25 @@ class _Slot:
         self.started: float | None = None  # when the worker took the task
 
     def stop(self, kill: bool = False) -> None:
+        """End the worker: ask it to when it is idle; terminate it when it is busy (``kill``).
+
+        A busy worker gets SIGTERM first and a moment to leave through its finally blocks (a
+        copy being written removes its .part file); one that does not end is killed, and what
+        its task may have left half-written is removed here.
+        """
         try:
             if kill:
-                self.proc.kill()
+                self.proc.terminate()
             else:
                 self.conn.send(None)
         except (BrokenPipeError, OSError):
             pass
-        self.proc.join(timeout=0 if kill else 2)
+        self.proc.join(timeout=TERMINATE_GRACE_S if kill else 2)
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join(timeout=2)
+            if self.task is not None:
+                _remove_partial(*self.task[1:])
         self.conn.close()
 
     def deadline(self, seconds: float) -> float:

@@ -103,11 +103,18 @@ def worker_started(parent: int) -> None:
     if hasattr(signal, "SIGINT"):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_DFL)  # a forked worker inherits the parent's handler
+        if hasattr(signal, name):  # a forked worker inherits the parent's handler: replace it
+            # Exit through Python, so that the finally blocks of a file being written (an annotated
+            # copy's .part) run before the process ends; the pool kills outright only a worker that
+            # does not end soon after (stuck inside a C parser).
+            signal.signal(getattr(signal, name), _exit_on_signal)
     die_with_parent()
     if os.getppid() != parent:  # the parent died before the line above: nobody will ever send work
         os._exit(0)
+
+
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def die_with_parent() -> None:
