@@ -436,3 +436,11 @@ def test_the_samples_script_keeps_an_edited_returns_saved_time(spec, tmp_path: P
     wb[spec.sheet].protection.sheet = False
     module.save_keeping_time(wb, dest, saved + dt.timedelta(hours=2))
     assert validate_path(dest, spec).saved_at == dt.datetime(2020, 4, 21, 13, 0)
+
+
+def test_every_shipped_sample_was_saved_in_the_fiscal_round() -> None:
+    """The samples tell one story: returns saved in spring 2020, as the seed was, none on the day the samples were made."""
+    from xltemplate.read import read_submission
+
+    years = {p.name: read_submission(p).saved_at for p in sorted(RETURNS.glob("*.xlsx")) if not p.name.startswith("~$")}
+    assert years and all(t is not None and t.year == 2020 and 3 <= t.month <= 5 for t in years.values()), years
