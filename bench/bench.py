@@ -41,9 +41,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from xltemplate.generate import generate_workbook  # noqa: E402
-from xltemplate.layout import Layout  # noqa: E402
-from xltemplate.spec import load_spec, templates_dir  # noqa: E402
+from xltemplate.form.generate import generate_workbook  # noqa: E402
+from xltemplate.families.self_scored.layout import Layout  # noqa: E402
+from xltemplate.catalog import load_spec, templates_dir  # noqa: E402
 
 SPEC_PATH = templates_dir() / "sh-project-self-eval.yaml"
 UNITS = ["上海市{}中心", "上海市{}研究院", "上海市{}管理局", "上海市{}服务站", "上海市{}促进会秘书处"]
@@ -94,7 +94,7 @@ def make_returns(folder: Path, n: int, lo_share: float, jobs: int) -> tuple[list
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         paths = [Path(p) for p in pool.map(_make_one, [(i, str(folder), ts) for i in range(n)], chunksize=50)]
     resaved = 0
-    from xltemplate.soffice import convert, soffice_path
+    from tools.soffice import convert, soffice_path
 
     if soffice_path() and lo_share > 0:
         chosen = paths[:: max(1, int(1 / lo_share))]
@@ -192,14 +192,14 @@ def main() -> None:
         import pandas as pd
         from python_calamine import CalamineWorkbook
 
-        from xltemplate.identify import TemplateSet
-        from xltemplate.read import read_submission
+        from xltemplate.identify import RunContext
+        from xltemplate.readers import read_submission
         from xltemplate.validate import validate_path
 
         rng = random.Random(7)
         sample = rng.sample(files, min(args.sample, len(files)))
         small = sample[: max(20, len(sample) // 4)]
-        templates = TemplateSet.builtin(spec)
+        templates = RunContext.builtin(spec)
         validate_path(sample[0], templates)  # warm: imports and the per-spec plan
 
         def calamine(p: Path) -> None:

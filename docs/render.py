@@ -23,13 +23,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from xltemplate.collect import collect  # noqa: E402
-from xltemplate.generate import generate_workbook  # noqa: E402
-from xltemplate.layout import GUIDE_SHEET  # noqa: E402
+from xltemplate.rollup.collect import collect  # noqa: E402
+from xltemplate.form.generate import generate_workbook  # noqa: E402
+from xltemplate.form.layout import GUIDE_SHEET  # noqa: E402
 from xltemplate.rollup import write_rollup  # noqa: E402
 from xltemplate.roster import read_roster  # noqa: E402
-from xltemplate.soffice import convert  # noqa: E402
-from xltemplate.spec import load_spec, templates_dir  # noqa: E402
+from tools.soffice import convert  # noqa: E402
+from xltemplate.catalog import load_spec, templates_dir  # noqa: E402
 
 DPI = 80
 # picture name → (document, sheet, which of that sheet's pages, 1-based)

@@ -27,11 +27,11 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from xltemplate.generate import generate_workbook  # noqa: E402
-from xltemplate.layout import Layout  # noqa: E402
+from xltemplate.form.generate import generate_workbook  # noqa: E402
+from xltemplate.families.self_scored.layout import Layout  # noqa: E402
 from xltemplate.roster import read_roster  # noqa: E402
-from xltemplate.soffice import convert  # noqa: E402
-from xltemplate.spec import load_spec, spec_from_dict, templates_dir  # noqa: E402
+from tools.soffice import convert  # noqa: E402
+from xltemplate.catalog import load_spec, spec_from_dict, templates_dir  # noqa: E402
 
 OUT = HERE / "returns"
 MISSING = {"SH016", "SH019"}

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xltemplate.gnumeric import ssconvert_path
-from xltemplate.soffice import soffice_path
-from xltemplate.spec import Spec, load_spec, templates_dir
+from tools.gnumeric import ssconvert_path
+from tools.soffice import soffice_path
+from xltemplate.catalog import load_spec, templates_dir
+from xltemplate.spec import Spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"

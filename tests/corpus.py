@@ -20,9 +20,11 @@ from typing import Any, Callable
 
 import openpyxl
 
-from xltemplate.generate import generate_workbook
-from xltemplate.layout import META_SHEET, Layout
-from xltemplate.spec import Spec, spec_from_dict
+from xltemplate.form.generate import generate_workbook
+from xltemplate.families.self_scored.layout import Layout
+from xltemplate.meta import SHEET as META_SHEET
+from xltemplate.catalog import spec_from_dict
+from xltemplate.spec import Spec
 
 STAMP = dt.datetime(2021, 4, 30, 9, 0, tzinfo=dt.timezone.utc)
 TODAY = dt.date(2026, 11, 26)  # validation's "today" in the tests
@@ -246,7 +248,7 @@ class CorpusBuilder:
         return self.cases
 
     def _run_engine(self) -> None:
-        from xltemplate.soffice import convert
+        from tools.soffice import convert
 
         tmp = self.root / "_lo"
         outs = convert([src for src, _ in self.to_resave], tmp)

@@ -12,7 +12,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from xltemplate.layout import Layout
+from xltemplate.families.self_scored.layout import Layout
 
 _CELL = re.compile(r"<c\b([^>]*?)(/>|>(.*?)</c>)", re.S)
 _VALUE = re.compile(r"<v>.*?</v>|<v/>", re.S)

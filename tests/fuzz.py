@@ -73,8 +73,8 @@ def generated_seed(folder: Path) -> Path:
     import yaml
 
     from tests.corpus import STAMP, clean_seed
-    from xltemplate.generate import generate_workbook
-    from xltemplate.spec import load_spec, templates_dir
+    from xltemplate.form.generate import generate_workbook
+    from xltemplate.catalog import load_spec, templates_dir
 
     spec = load_spec(templates_dir() / "sh-project-self-eval.yaml")
     values = clean_seed(yaml.safe_load((ROOT / "samples" / "seed-values.yaml").read_text(encoding="utf-8")))
@@ -90,8 +90,8 @@ def default_seeds(folder: Path) -> list[Path]:
 @lru_cache(maxsize=1)
 def _form_cells() -> tuple[tuple[str, ...], tuple[str, ...], str | None]:
     """(input cells, computed cells, the date field's cell) of the built-in template, as A1 references."""
-    from xltemplate.layout import Layout
-    from xltemplate.spec import load_spec, templates_dir
+    from xltemplate.families.self_scored.layout import Layout
+    from xltemplate.catalog import load_spec, templates_dir
 
     layout = Layout(load_spec(templates_dir() / "sh-project-self-eval.yaml"))
     date = next((s.cell.a1 for s in layout.fields if s.field.type == "date"), None)
@@ -111,7 +111,7 @@ class _Seed:
 
 
 def _load_seed(index: int, path: Path) -> _Seed:
-    from xltemplate.layout import META_SHEET
+    from xltemplate.meta import SHEET as META_SHEET
 
     raw = path.read_bytes()
     with zipfile.ZipFile(io.BytesIO(raw)) as zf:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from xltemplate.generate import generate_workbook
-from xltemplate.layout import Layout
+from xltemplate.form.generate import generate_workbook
+from xltemplate.families.self_scored.layout import Layout
 from xltemplate.spec import Spec
 
 from .corpus import STAMP, clean_seed
@@ -236,7 +236,7 @@ def build(spec: Spec, seed: dict, root: Path, with_engine: bool) -> list[Hostile
     (root / "~$valid-return.xlsx").write_bytes(b"\x0bxltemplate" + b"\x00" * 150)
 
     if with_engine:
-        from xltemplate.soffice import convert
+        from tools.soffice import convert
 
         tmp = root / "_lo"
         (xls,) = convert([good], tmp, target="xls")

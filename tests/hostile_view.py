@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from xltemplate.generate import generate_workbook
+from xltemplate.form.generate import generate_workbook
 from xltemplate.spec import Spec
 
 from .corpus import STAMP, clean_seed
@@ -543,7 +543,7 @@ def libreoffice_views(paths: list[Path], outdir: Path, form_sheet: str, timeout:
 
     import openpyxl
 
-    from xltemplate.soffice import _profile_dir, soffice_path
+    from tools.soffice import _profile_dir, soffice_path
 
     exe = soffice_path()
     assert exe is not None

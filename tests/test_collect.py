@@ -187,7 +187,7 @@ def test_two_runs_are_identical(run: dict, tmp_path: Path) -> None:
 
 
 def test_hyperlink_typed_into_a_text_field_stays_text(tmp_path: Path, spec, seed_values) -> None:
-    from xltemplate.generate import generate_workbook
+    from xltemplate.form.generate import generate_workbook
 
     returns = tmp_path / "returns"
     shutil.copytree(RETURNS, returns)
@@ -231,7 +231,7 @@ def test_output_over_an_input_is_refused(tmp_path: Path) -> None:
 
 
 def test_library_tables(spec) -> None:
-    from xltemplate.collect import collect
+    from xltemplate.rollup.collect import collect
     from xltemplate.roster import read_roster
 
     c = collect([RETURNS], spec, roster=read_roster(SAMPLES / "roster.csv", spec))
@@ -269,7 +269,7 @@ def test_units_by_indicators_matrix(run: dict) -> None:
 
 
 def test_rows_sort_as_people_read_keys() -> None:
-    from xltemplate.collect import natural_key
+    from xltemplate.rollup.collect import natural_key
 
     assert sorted(["SH10", "SH2", "1000", "999", "SH1"], key=natural_key) == ["999", "1000", "SH1", "SH2", "SH10"]
 
@@ -383,11 +383,12 @@ def test_inputs_without_a_workbook_write_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("template", ["sh-project-self-eval", ROOT / "templates" / "sh-project-self-eval.yaml", "spec"])
 def test_every_public_function_takes_an_id_a_path_or_a_spec(template, spec, tmp_path: Path) -> None:
-    from xltemplate.collect import collect
+    from xltemplate.rollup.collect import collect
     from xltemplate.distribute import distribute
-    from xltemplate.generate import generate_workbook
+    from xltemplate.form.generate import generate_workbook
     from xltemplate.roster import read_roster
-    from xltemplate.validate import validate_path, validate_paths
+    from xltemplate.batch import validate_paths
+    from xltemplate.validate import validate_path
 
     template = spec if template == "spec" else template
     roster = read_roster(SAMPLES / "roster.csv", template)
@@ -402,8 +403,8 @@ def test_every_public_function_takes_an_id_a_path_or_a_spec(template, spec, tmp_
 
 
 def test_tables_docstring_lists_every_table_and_column(spec) -> None:
-    from xltemplate.collect import Collection, collect
-    from xltemplate.export import tables
+    from xltemplate.rollup.collect import Collection, collect
+    from xltemplate.rollup.tables import tables
 
     c = collect([RETURNS], spec, jobs=1)
     doc = tables.__doc__ or ""
@@ -423,7 +424,7 @@ def test_the_samples_script_keeps_an_edited_returns_saved_time(spec, tmp_path: P
 
     import openpyxl
 
-    from xltemplate.generate import generate_workbook
+    from xltemplate.form.generate import generate_workbook
     from xltemplate.validate import validate_path
 
     loader = importlib.util.spec_from_file_location("make_samples", SAMPLES / "make_samples.py")
@@ -440,7 +441,7 @@ def test_the_samples_script_keeps_an_edited_returns_saved_time(spec, tmp_path: P
 
 def test_every_shipped_sample_was_saved_in_the_fiscal_round() -> None:
     """The samples tell one story: returns saved in spring 2020, as the seed was, none on the day the samples were made."""
-    from xltemplate.read import read_submission
+    from xltemplate.readers import read_submission
 
     years = {p.name: read_submission(p).saved_at for p in sorted(RETURNS.glob("*.xlsx")) if not p.name.startswith("~$")}
     assert years and all(t is not None and t.year == 2020 and 3 <= t.month <= 5 for t in years.values()), years

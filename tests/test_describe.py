@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from xltemplate.cli import main
 from xltemplate.distribute import distribute
-from xltemplate.generate import generate_workbook
-from xltemplate.layout import Layout
+from xltemplate.form.generate import generate_workbook
+from xltemplate.families.self_scored.layout import Layout
 from xltemplate.roster import read_roster
 from xltemplate.spec import Spec
 

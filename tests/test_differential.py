@@ -6,8 +6,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 
-from xltemplate.read import read_submission
-from xltemplate.sniff import Unreadable
+from xltemplate.readers import read_submission
+from xltemplate.errors import Unreadable
 
 from .conftest import SAMPLES
 
@@ -77,7 +77,7 @@ def test_reports_are_the_same_with_either_reader(corpus) -> None:
 
 
 def test_hostile_corpus_reads_the_same(spec, seed_values, tmp_path_factory) -> None:
-    from xltemplate.soffice import soffice_path
+    from tools.soffice import soffice_path
 
     from .hostile import build
 
@@ -88,7 +88,7 @@ def test_hostile_corpus_reads_the_same(spec, seed_values, tmp_path_factory) -> N
 
 def test_view_corpus_reads_the_same(spec, seed_values, tmp_path_factory, monkeypatch) -> None:
     """Issue 10's forged files (tests/hostile_view.py): the same submission or the same refusal, on both paths."""
-    from xltemplate import fastsheet
+    from xltemplate.readers import sheet as fastsheet
 
     from .hostile_view import build
 
@@ -101,7 +101,7 @@ def test_view_corpus_reads_the_same(spec, seed_values, tmp_path_factory, monkeyp
 
 def test_the_general_sheet_scan_agrees_too(corpus, monkeypatch) -> None:
     """The fast reader's fallback for unusual sheets (prefixes, cells without r), forced on every file."""
-    from xltemplate import fastsheet
+    from xltemplate.readers import sheet as fastsheet
 
     monkeypatch.setattr(fastsheet, "USE_SPLIT", False)
     root, _ = corpus
@@ -113,7 +113,7 @@ def test_prefixed_and_positionless_sheets(tmp_path, spec, seed_values) -> None:
     import re
     import zipfile
 
-    from xltemplate.generate import generate_workbook
+    from xltemplate.form.generate import generate_workbook
 
     src = generate_workbook(spec, tmp_path / "plain.xlsx", values=seed_values).path
     dest = tmp_path / "prefixed.xlsx"

@@ -14,9 +14,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from xltemplate.generate import generate_workbook
-from xltemplate.layout import Layout
-from xltemplate.soffice import convert
+from xltemplate.form.generate import generate_workbook
+from xltemplate.families.self_scored.layout import Layout
+from tools.soffice import convert
 from xltemplate.spec import Spec
 
 from tests.engines import BAND_EDGES, formula_cells, same_value, scores_for_total, strip_cached_values

@@ -21,10 +21,12 @@ import pytest
 import xlsxwriter
 from openpyxl.formula.translate import Translator
 
-from xltemplate.formulas import alert, alert_rules, row_check, row_check_formula
-from xltemplate.gnumeric import recalc
-from xltemplate.layout import LAYOUT_VERSION, Cell, Layout, RowSlot
-from xltemplate.soffice import convert
+from xltemplate.families.self_scored.formulas import row_check, row_check_formula
+from xltemplate.form.formulas import alert, alert_rules
+from tools.gnumeric import recalc
+from xltemplate.families.self_scored.layout import Layout, RowSlot
+from xltemplate.form.layout import LAYOUT_VERSION, Cell
+from tools.soffice import convert
 from xltemplate.spec import Spec
 
 from tests.engines import formula_cells, strip_cached_values

@@ -13,15 +13,16 @@ import xlsxwriter
 from openpyxl.formula import Tokenizer
 from openpyxl.formula.tokenizer import Token
 
-from xltemplate.formulas import (
-    ALLOWED_FUNCTIONS, FORMULA_VERSIONS, MSG_NOT_APPLICABLE, MSG_SCORE_ABOVE_WEIGHT, evaluate, formulas, row_check,
-)
-from xltemplate.generate import generate_workbook
-from xltemplate.layout import LAYOUT_VERSION, Layout
-from xltemplate.read import read_submission
-from xltemplate.spec import Spec, spec_from_dict
+from xltemplate.families.self_scored.formulas import MSG_NOT_APPLICABLE, MSG_SCORE_ABOVE_WEIGHT, row_check
+from xltemplate.form.formulas import ALLOWED_FUNCTIONS, FORMULA_VERSIONS, evaluate, formulas
+from xltemplate.form.generate import generate_workbook
+from xltemplate.families.self_scored.layout import Layout
+from xltemplate.form.layout import LAYOUT_VERSION
+from xltemplate.readers import read_submission
+from xltemplate.catalog import spec_from_dict
+from xltemplate.spec import Spec
 from xltemplate.validate import validate_path, validate_submission
-from xltemplate.identify import TemplateSet
+from xltemplate.identify import RunContext
 
 from tests.conftest import ROOT, SAMPLES
 
@@ -145,7 +146,7 @@ def test_version_1_formulas_in_a_file_that_claims_version_2_are_changed(spec: Sp
     """The old text is accepted only where the metadata says the file is that old."""
     sub = read_submission(V1_FIXTURE)
     sub = dataclasses.replace(sub, meta={**sub.meta, "layout_version": "2"})
-    report = validate_submission(sub, TemplateSet.builtin(), today=TODAY)
+    report = validate_submission(sub, RunContext.builtin(), today=TODAY)
     changed = sorted(f.cell for f in report.findings if f.code == "formula-changed")
     assert changed == sorted(r.check.a1 for r in Layout(spec).rows)
 
@@ -154,7 +155,7 @@ def test_current_formulas_in_a_version_1_file_are_changed(spec: Spec, tmp_path: 
     """And a version-1 file is held to the version-1 text, not to either."""
     sub = read_submission(generate_workbook(spec, tmp_path / "now.xlsx").path)
     sub = dataclasses.replace(sub, meta={**sub.meta, "layout_version": "1"})
-    report = validate_submission(sub, TemplateSet.builtin(), today=TODAY)
+    report = validate_submission(sub, RunContext.builtin(), today=TODAY)
     assert {f.code for f in report.findings if f.cell in {r.check.a1 for r in Layout(spec).rows}} == {"formula-changed"}
 
 
@@ -162,5 +163,5 @@ def test_unknown_layout_version_is_held_to_the_current_formulas(spec: Spec, tmp_
     sub = read_submission(generate_workbook(spec, tmp_path / "now.xlsx").path)
     for version in ("", "x", "99"):
         odd = dataclasses.replace(sub, meta={**sub.meta, "layout_version": version})
-        report = validate_submission(odd, TemplateSet.builtin(), today=TODAY)
+        report = validate_submission(odd, RunContext.builtin(), today=TODAY)
         assert not [f for f in report.findings if f.code == "formula-changed"], version

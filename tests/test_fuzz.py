@@ -28,10 +28,11 @@ import pytest
 
 from tests import fuzz
 from tests.corpus import TODAY
-from xltemplate.identify import TemplateSet
+from xltemplate.identify import RunContext
 from xltemplate.report import INVALID, UNREADABLE, VALID
-from xltemplate.runner import TIME_LIMIT_S
-from xltemplate.validate import validate_path, validate_paths
+from xltemplate.workers import TIME_LIMIT_S
+from xltemplate.batch import validate_paths
+from xltemplate.validate import validate_path
 
 SEED = int(os.environ.get("XLT_FUZZ_SEED", str(fuzz.DEFAULT_SEED)))
 CASES = int(os.environ.get("XLT_FUZZ_CASES", "2000"))
@@ -42,8 +43,8 @@ CRASHED = "file-reader-crashed"
 
 
 @pytest.fixture(scope="module")
-def templates() -> TemplateSet:
-    return TemplateSet.builtin()
+def templates() -> RunContext:
+    return RunContext.builtin()
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def mutants(seeds: list[Path], tmp_path_factory: pytest.TempPathFactory) -> tupl
     return folder, paths
 
 
-def test_seeds_are_readable_returns(seeds: list[Path], templates: TemplateSet) -> None:
+def test_seeds_are_readable_returns(seeds: list[Path], templates: RunContext) -> None:
     """Mutations start from files that read and validate: the damage is all the fuzzer's."""
     assert len(seeds) >= 10
     for path in seeds:
@@ -80,7 +81,7 @@ def test_every_mutation_kind_is_exercised(mutants: tuple[Path, list[Path]]) -> N
 def _isolated_run(conn: Connection, folder: Path) -> None:
     """In a fresh process, as the CLI: validate the folder with 2 jobs, then the workers' peak RSS."""
     t0 = time.perf_counter()
-    report = validate_paths([folder], TemplateSet.builtin(), today=TODAY, jobs=2)
+    report = validate_paths([folder], RunContext.builtin(), today=TODAY, jobs=2)
     elapsed = time.perf_counter() - t0
     conn.send((report, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, elapsed))
     conn.close()
@@ -150,7 +151,7 @@ def _alarm(signum: int, frame: object) -> None:
     raise _Deadline(f"still running after {TIME_LIMIT_S:g} s (the runner's per-file deadline)")
 
 
-def _run_in_process(paths: list[Path], templates: TemplateSet, reader: str) -> tuple[int, list[str]]:
+def _run_in_process(paths: list[Path], templates: RunContext, reader: str) -> tuple[int, list[str]]:
     """Validate in this process; every exception (and every hang), grouped by where it was raised, with a traceback."""
     failures: dict[tuple[str, str], list[str]] = defaultdict(list)
     first: dict[tuple[str, str], str] = {}
@@ -168,7 +169,7 @@ def _run_in_process(paths: list[Path], templates: TemplateSet, reader: str) -> t
     return sum(len(c) for c in failures.values()), out
 
 
-def _run_one(path: Path, templates: TemplateSet, reader: str, failures: dict[tuple[str, str], list[str]],
+def _run_one(path: Path, templates: RunContext, reader: str, failures: dict[tuple[str, str], list[str]],
              first: dict[tuple[str, str], str]) -> None:
     try:
         with warnings.catch_warnings():
@@ -189,7 +190,7 @@ def _run_one(path: Path, templates: TemplateSet, reader: str, failures: dict[tup
 
 
 @pytest.mark.parametrize("reader", ["fast", "openpyxl"])
-def test_readers_never_raise(mutants: tuple[Path, list[Path]], templates: TemplateSet, reader: str) -> None:
+def test_readers_never_raise(mutants: tuple[Path, list[Path]], templates: RunContext, reader: str) -> None:
     """The first mutants in this process: a bug shows here as the exception and its traceback."""
     _, paths = mutants
     t0 = time.perf_counter()

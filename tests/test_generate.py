@@ -9,9 +9,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from xltemplate.formulas import evaluate
-from xltemplate.generate import generate_workbook
-from xltemplate.layout import META_KEYS, META_SHEET, GUIDE_SHEET, Layout
+from xltemplate.form.formulas import evaluate
+from xltemplate.form.generate import generate_workbook
+from xltemplate.families.self_scored.layout import Layout
+from xltemplate.form.layout import GUIDE_SHEET
+from xltemplate.meta import KEYS as META_KEYS, SHEET as META_SHEET
 from xltemplate.spec import Spec
 
 STAMP = dt.datetime(2021, 3, 1, 8, 0, tzinfo=dt.timezone.utc)

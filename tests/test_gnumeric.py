@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from xltemplate.distribute import distribute
-from xltemplate.formulas import evaluate
-from xltemplate.generate import generate_workbook
-from xltemplate.gnumeric import recalc
-from xltemplate.layout import Layout
-from xltemplate.read import read_submission
+from xltemplate.form.formulas import evaluate
+from xltemplate.form.generate import generate_workbook
+from tools.gnumeric import recalc
+from xltemplate.families.self_scored.layout import Layout
+from xltemplate.readers import read_submission
 from xltemplate.roster import read_roster
 from xltemplate.spec import Spec
 

@@ -12,10 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from xltemplate.cli import main
-from xltemplate.identify import TemplateSet
+from xltemplate.identify import RunContext
 from xltemplate.inputs import discover
-from xltemplate.soffice import soffice_path
-from xltemplate.validate import validate_path, validate_paths
+from tools.soffice import soffice_path
+from xltemplate.batch import validate_paths
+from xltemplate.validate import validate_path
 
 from .corpus import TODAY
 from .hostile import Hostile, build
@@ -91,11 +92,11 @@ def test_a_reader_that_dies_takes_only_its_file(hostile, monkeypatch) -> None:
         return original(path, *a, **kw)
 
     monkeypatch.setattr(v, "validate_path", dying)
-    from xltemplate.runner import Bounds, validate_many
+    from xltemplate.batch import Bounds, validate_many
 
     files = [root / "valid-return.xlsx", root / "truncated.xlsx", root / "zero-bytes.xlsx", root / "names-deleted.xlsx"]
     start = time.monotonic()
-    reports = validate_many(files, TemplateSet.builtin(), jobs=2, today=TODAY, bounds=Bounds(seconds=3))
+    reports = validate_many(files, RunContext.builtin(), jobs=2, today=TODAY, bounds=Bounds(seconds=3))
     assert time.monotonic() - start < 15
     assert [Path(r.path).name for r in reports] == [f.name for f in files]
     assert [r.status for r in reports] == ["valid", "unreadable", "unreadable", "valid"]
@@ -166,9 +167,9 @@ def test_macros_never_travel_back(hostile, tmp_path: Path) -> None:
 
 
 def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
-    from xltemplate import rollup
-    from xltemplate.collect import collect
-    from xltemplate.spec import resolve_template
+    from xltemplate.rollup import workbook as rollup
+    from xltemplate.rollup.collect import collect
+    from xltemplate.catalog import resolve_template
 
     from .conftest import SAMPLES
 
@@ -241,7 +242,7 @@ def test_hidden_values_are_reported_at_their_cell(view_corpus) -> None:
 
 def test_protection_is_read_from_parsed_xml(view_corpus) -> None:
     """Only a real <sheetProtection sheet="1"> child of the worksheet counts, in both readers."""
-    from xltemplate.read import read_submission
+    from xltemplate.readers import read_submission
 
     root, _ = view_corpus
     expected = {"view-clean.xlsx": True, "protection-before-the-cells.xlsx": True, "protection-in-a-comment.xlsx": False,
@@ -260,8 +261,8 @@ def test_libreoffice_shows_what_is_validated(soffice: str, view_corpus, tmp_path
     sheets and the protection must equal what the fast reader read, except for cells the
     report flags as hidden (content-hidden), which LibreOffice does not show.
     """
-    from xltemplate.read import read_submission
-    from xltemplate.sniff import Unreadable
+    from xltemplate.readers import read_submission
+    from xltemplate.errors import Unreadable
 
     from .hostile_view import libreoffice_views, reader_view
 
@@ -310,7 +311,7 @@ def _patched_return(src: Path, dest: Path, part: str, change) -> Path:
 
 def test_annotating_a_sheet_wide_merge_is_bounded(hostile, tmp_path: Path) -> None:
     """One <mergeCell> over the whole sheet made openpyxl build billions of cells in the main process."""
-    from xltemplate.runner import Bounds, annotate_many
+    from xltemplate.batch import Bounds, annotate_many
 
     root, _ = hostile
     src = _patched_return(root / "names-deleted.xlsx", tmp_path / "sheet-wide-merge.xlsx", "xl/worksheets/sheet1.xml",
@@ -333,8 +334,8 @@ def test_annotate_refuses_what_the_readers_refuse(view_corpus, tmp_path: Path) -
     from dataclasses import replace
 
     from xltemplate.annotate import annotate
-    from xltemplate.read import read_submission
-    from xltemplate.sniff import Unreadable
+    from xltemplate.readers import read_submission
+    from xltemplate.errors import Unreadable
 
     root, _ = view_corpus
     for name, code in (("content-types-missing.xlsx", "file-corrupt"), ("doctype-after-a-long-prolog.xlsx", "file-unsafe-xml"),
@@ -349,7 +350,7 @@ def test_annotate_refuses_what_the_readers_refuse(view_corpus, tmp_path: Path) -
         assert data["annotated"] == [] and data["not_annotated"] == []
         # even handed a report that claims the file was read, annotate refuses it the same way
         forged = replace(validate_path(root / "view-clean.xlsx", today=TODAY), path=str(root / name), sha256=None)
-        forged.findings.append(forged.findings[0] if forged.findings else __import__("xltemplate.findings", fromlist=["finding"]).finding("protection-removed", "测试"))
+        forged.findings.append(forged.findings[0] if forged.findings else __import__("xltemplate.findings", fromlist=["Finding"]).Finding("protection-removed", "测试"))
         with pytest.raises(Unreadable) as exc:
             annotate(forged, tmp_path / "b")
         assert exc.value.code == code, name
@@ -358,7 +359,7 @@ def test_annotate_refuses_what_the_readers_refuse(view_corpus, tmp_path: Path) -
 def test_annotate_refuses_a_file_changed_since_validation(hostile, tmp_path: Path) -> None:
     import shutil
 
-    from xltemplate.runner import annotate_many
+    from xltemplate.batch import annotate_many
 
     root, _ = hostile
     src = shutil.copy(root / "names-deleted.xlsx", tmp_path / "changing.xlsx")
@@ -411,8 +412,8 @@ def test_a_roster_workbook_is_read_within_bounds(tmp_path: Path, monkeypatch) ->
     """A 1 MB roster declaring millions of shared strings hung the main process: now a bounded worker refuses it."""
     from xltemplate import roster as roster_module
     from xltemplate.errors import RosterError
-    from xltemplate.runner import Bounds
-    from xltemplate.spec import resolve_template
+    from xltemplate.workers import Bounds
+    from xltemplate.catalog import resolve_template
 
     spec = resolve_template("sh-project-self-eval")
     path = _huge_shared_strings_roster(tmp_path / "roster.xlsx", 5_000_000)
@@ -432,7 +433,7 @@ def test_a_roster_workbook_is_sniffed_like_a_return(tmp_path: Path) -> None:
 
     from xltemplate.errors import RosterError
     from xltemplate.roster import read_roster
-    from xltemplate.spec import resolve_template
+    from xltemplate.catalog import resolve_template
 
     from .hostile import XXE
 
@@ -476,7 +477,7 @@ def test_finding_values_are_truncated_so_a_small_file_cannot_blow_up_the_json(ho
 
 def test_the_deadline_counts_the_files_own_work(hostile, monkeypatch) -> None:
     """Workers slow to start (as 1,000 of them on 2 cores are) do not eat their file's time."""
-    from xltemplate import runner
+    from xltemplate import batch, workers as runner
 
     root, _ = hostile
     real = runner._limit_memory
@@ -487,12 +488,12 @@ def test_the_deadline_counts_the_files_own_work(hostile, monkeypatch) -> None:
 
     monkeypatch.setattr(runner, "_limit_memory", slow_start)
     files = [root / "valid-return.xlsx", root / "names-deleted.xlsx"]
-    reports = runner.validate_many(files, TemplateSet.builtin(), jobs=2, today=TODAY, bounds=runner.Bounds(seconds=2))
+    reports = batch.validate_many(files, RunContext.builtin(), jobs=2, today=TODAY, bounds=runner.Bounds(seconds=2))
     assert [r.status for r in reports] == ["valid", "valid"], [f.code for r in reports for f in r.findings]
 
 
 def test_jobs_are_capped_at_the_cpus_available(monkeypatch, tmp_path: Path) -> None:
-    from xltemplate import runner
+    from xltemplate import workers as runner
 
     monkeypatch.setattr(runner.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5, 6, 7})
     cg = tmp_path / "cg"
@@ -512,7 +513,7 @@ def test_jobs_are_capped_at_the_cpus_available(monkeypatch, tmp_path: Path) -> N
 
 
 def test_jobs_1000_gives_every_sample_its_normal_status() -> None:
-    from xltemplate.runner import available_cpus
+    from xltemplate.workers import available_cpus
 
     from .conftest import SAMPLES
 

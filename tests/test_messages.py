@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from xltemplate.cli import main
 from xltemplate.findings import CODES
-from xltemplate.validate import validate_paths
+from xltemplate.batch import validate_paths
 
 from .conftest import SAMPLES
 from .corpus import TODAY
@@ -46,7 +46,7 @@ def test_no_finding_message_names_the_tool(every_report) -> None:
 
 
 def test_collect_findings_name_no_tool_either(spec, tmp_path: Path) -> None:
-    from xltemplate.collect import collect
+    from xltemplate.rollup.collect import collect
     from xltemplate.roster import read_roster
 
     c = collect([SAMPLES / "returns"], spec, roster=read_roster(SAMPLES / "roster.csv", spec), jobs=1)

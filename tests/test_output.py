@@ -70,7 +70,7 @@ def test_an_output_that_cannot_be_written_is_one_clear_line(command: str, tmp_pa
 
 
 def test_a_full_disk_while_writing_the_rollup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from xltemplate import rollup
+    from xltemplate.rollup import workbook as rollup
 
     def full(self) -> None:
         with open(self.wb.filename, "wb") as fh:
@@ -104,7 +104,7 @@ def test_a_file_open_in_excel_keeps_the_previous_output(tmp_path: Path, monkeypa
 
 
 def test_a_full_disk_while_generating_from_a_roster_leaves_the_folder_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from xltemplate import generate
+    from xltemplate.form import generate
 
     out = tmp_path / "forms"
     assert cli("generate", TEMPLATE, "--roster", ROSTER, "-o", out, "--jobs", "1").exit_code == 0

@@ -21,12 +21,13 @@ import openpyxl
 import pytest
 from openpyxl.utils import range_boundaries
 
-from xltemplate.collect import collect
-from xltemplate.generate import generate_workbook
-from xltemplate.layout import GUIDE_SHEET, Layout
+from xltemplate.rollup.collect import collect
+from xltemplate.form.generate import generate_workbook
+from xltemplate.families.self_scored.layout import Layout
+from xltemplate.form.layout import GUIDE_SHEET
 from xltemplate.rollup import write_rollup
 from xltemplate.roster import read_roster
-from xltemplate.soffice import convert
+from tools.soffice import convert
 from xltemplate.spec import Spec
 
 from .conftest import SAMPLES

@@ -11,7 +11,7 @@ import pytest
 from xltemplate.distribute import distribute, safe_filename
 from xltemplate.errors import RosterError
 from xltemplate.fsutil import sha256_file
-from xltemplate.layout import Layout
+from xltemplate.families.self_scored.layout import Layout
 from xltemplate.roster import read_roster
 from xltemplate.spec import Spec
 

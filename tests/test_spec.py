@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from xltemplate.errors import SpecError
-from xltemplate.spec import Spec, spec_from_dict, templates_dir
+from xltemplate.catalog import spec_from_dict, templates_dir
+from xltemplate.spec import Spec
 
 BUILTIN = yaml.safe_load((templates_dir() / "sh-project-self-eval.yaml").read_text(encoding="utf-8"))
 

@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner
 
 from xltemplate.cli import main
-from xltemplate.collect import collect
+from xltemplate.rollup.collect import collect
 from xltemplate.errors import SecretError
-from xltemplate.generate import generate_workbook
-from xltemplate.identify import TemplateSet
+from xltemplate.form.generate import generate_workbook
+from xltemplate.identify import RunContext
 from xltemplate.roster import read_roster
 from xltemplate.sign import canonical, identity, key_id, load_keyring
 from xltemplate.validate import validate_path
@@ -82,8 +82,8 @@ def test_budget_times_ten_with_matching_metadata_is_refused_against_the_roster(t
     forged = {**truth, "budget": truth["budget"] * 10}  # cell and hidden metadata edited alike
     path = make(tmp_path / "SH001.xlsx", "SH001", spec, roster, seed_values, prefill=forged)
     # Without the roster nothing in the file disagrees with itself: that is why the roster is the truth.
-    assert validate_path(path, TemplateSet.builtin(spec), today=TODAY).status == "valid"
-    report = validate_path(path, TemplateSet.builtin(spec, roster=roster), today=TODAY)
+    assert validate_path(path, RunContext.builtin(spec), today=TODAY).status == "valid"
+    report = validate_path(path, RunContext.builtin(spec, roster=roster), today=TODAY)
     assert report.status == "invalid"
     assert ("B5", "prefill-changed") in report.flatten()  # the cell against the roster
     assert (None, "prefill-changed") in report.flatten()  # the metadata against the roster
@@ -115,7 +115,7 @@ def test_metadata_edited_alone_is_caught_by_the_roster(tmp_path, spec, roster, s
     genuine = make(tmp_path / "genuine.xlsx", "SH001", spec, roster, seed_values)
     forged = rewrite(genuine, tmp_path / "forged.xlsx", {
         "xl/sharedStrings.xml": replace_text('"budget": "8993600.00"', '"budget": "89936000.00"')})
-    report = validate_path(forged, TemplateSet.builtin(spec, roster=roster), today=TODAY)
+    report = validate_path(forged, RunContext.builtin(spec, roster=roster), today=TODAY)
     assert report.flatten() == [(None, "prefill-changed")] and report.status == "invalid"
     assert "名单" in report.findings[0].message
 
@@ -123,7 +123,7 @@ def test_metadata_edited_alone_is_caught_by_the_roster(tmp_path, spec, roster, s
 def test_a_unit_name_changed_in_cell_and_metadata_is_an_identity_error(tmp_path, spec, roster, seed_values) -> None:
     truth = roster.by_key()["SH002"].prefill
     path = make(tmp_path / "x.xlsx", "SH002", spec, roster, seed_values, prefill={**truth, "unit": "上海市工业技术学校"})
-    report = validate_path(path, TemplateSet.builtin(spec, roster=roster), today=TODAY)
+    report = validate_path(path, RunContext.builtin(spec, roster=roster), today=TODAY)
     assert {(f.cell, f.code, f.field) for f in report.findings if f.code == "prefill-changed"} == {
         ("D3", "prefill-changed", "unit"), (None, "prefill-changed", "unit")}
 
@@ -146,12 +146,12 @@ def test_validate_takes_the_roster_too(tmp_path, spec, roster, seed_values) -> N
 def test_another_units_key_written_in_is_refused_with_a_secret(tmp_path, spec, roster, seed_values, secret_file) -> None:
     keyring = load_keyring(secret_file)
     mine = make(tmp_path / "mine.xlsx", "SH005", spec, roster, seed_values, keyring=keyring)
-    assert validate_path(mine, TemplateSet.builtin(spec, keyring=keyring, roster=roster), today=TODAY).signature == "valid"
+    assert validate_path(mine, RunContext.builtin(spec, keyring=keyring, roster=roster), today=TODAY).signature == "valid"
     theirs = roster.by_key()["SH003"].prefill
     # Key and prefilled values of SH003, cells and metadata alike: nothing disagrees but the signature.
     forged = rewrite(swap_key(mine, tmp_path / "k.xlsx", "SH005", "SH003"), tmp_path / "forged.xlsx", {
         "xl/sharedStrings.xml": lambda b: b.replace(roster.by_key()["SH005"].prefill["unit"].encode(), theirs["unit"].encode())})
-    report = validate_path(forged, TemplateSet.builtin(spec, keyring=keyring), today=TODAY)
+    report = validate_path(forged, RunContext.builtin(spec, keyring=keyring), today=TODAY)
     assert report.key == "SH003"
     assert ("signature-invalid" in codes(report)) and report.status == "invalid" and report.signature == "invalid"
     assert "签名" in next(f.message for f in report.findings if f.code == "signature-invalid")
@@ -177,7 +177,7 @@ def test_a_forged_later_return_never_replaces_the_genuine_one(tmp_path, spec, ro
 
 def test_a_unit_with_only_an_unproven_file_is_not_counted(tmp_path, spec, roster, seed_values, secret_file) -> None:
     make(tmp_path / "in" / "x.xlsx", "SH004", spec, roster, seed_values)
-    c = collect([tmp_path / "in"], spec, roster=roster, templates=TemplateSet.builtin(spec, keyring=load_keyring(secret_file)))
+    c = collect([tmp_path / "in"], spec, roster=roster, templates=RunContext.builtin(spec, keyring=load_keyring(secret_file)))
     row = next(r for r in c.rows if r.key == "SH004")
     assert row.status == "未提交" and row.missing_reason() == "只收到身份签名无效的文件（见文件清单）"
     assert c.counts().unmatched == 1 and c.counts().units_missing == 20
@@ -203,9 +203,9 @@ def test_signed_workbooks_verify_and_the_secret_is_never_written(tmp_path, secre
 
 def test_unsigned_and_older_workbooks(tmp_path, spec, roster, seed_values, secret_file) -> None:
     path = make(tmp_path / "old.xlsx", "SH001", spec, roster, seed_values)  # no signature key at all
-    plain = validate_path(path, TemplateSet.builtin(spec), today=TODAY)
+    plain = validate_path(path, RunContext.builtin(spec), today=TODAY)
     assert plain.status == "valid" and plain.signature is None and "meta-altered" not in codes(plain)
-    checked = validate_path(path, TemplateSet.builtin(spec, keyring=load_keyring(secret_file)), today=TODAY)
+    checked = validate_path(path, RunContext.builtin(spec, keyring=load_keyring(secret_file)), today=TODAY)
     assert codes(checked) == {"signature-missing"} and checked.status == "invalid"
 
 
@@ -230,10 +230,10 @@ def test_rotation_the_first_secret_signs_every_secret_verifies(tmp_path, spec, r
     ring = load_keyring(both)
     assert ring.signing_id == key_id(SECRET) and ring.ids == (key_id(SECRET), key_id(OLD_SECRET))
     for p in (signed_old, signed_new):
-        assert validate_path(p, TemplateSet.builtin(spec, keyring=ring), today=TODAY).signature == "valid"
+        assert validate_path(p, RunContext.builtin(spec, keyring=ring), today=TODAY).signature == "valid"
     new_only = tmp_path / "new.key"
     new_only.write_bytes(SECRET)
-    r = validate_path(signed_old, TemplateSet.builtin(spec, keyring=load_keyring(new_only)), today=TODAY)
+    r = validate_path(signed_old, RunContext.builtin(spec, keyring=load_keyring(new_only)), today=TODAY)
     assert r.signature == "invalid" and key_id(OLD_SECRET) in r.findings[0].message
 
 
@@ -306,10 +306,10 @@ def test_a_saved_time_in_the_future_is_not_trusted(tmp_path, spec, roster, seed_
 def test_a_saved_time_before_generation_is_not_trusted(tmp_path, spec, roster, seed_values) -> None:
     path = set_saved_time(make(tmp_path / "a.xlsx", "SH001", spec, roster, seed_values), tmp_path / "b.xlsx",
                           dt.datetime(2019, 1, 1))
-    report = validate_path(path, TemplateSet.builtin(spec), today=TODAY)
+    report = validate_path(path, RunContext.builtin(spec), today=TODAY)
     f = next(f for f in report.findings if f.code == "saved-time-untrusted")
     assert "早于" in f.message and report.saved_at_trusted is None
-    fine = validate_path(tmp_path / "a.xlsx", TemplateSet.builtin(spec), today=TODAY)
+    fine = validate_path(tmp_path / "a.xlsx", RunContext.builtin(spec), today=TODAY)
     assert fine.saved_at_trusted == dt.datetime(2020, 4, 1, 9, 0)
 
 
@@ -373,7 +373,7 @@ def test_the_new_messages_name_no_tool_and_say_what_to_do(tmp_path, spec, roster
     signed = make(tmp_path / "signed.xlsx", "SH002", spec, roster, seed_values, keyring=keyring)
     swap_key(signed, inbox / "swapped.xlsx", "SH002", "SH003")
     set_saved_time(make(tmp_path / "f.xlsx", "SH004", spec, roster, seed_values), inbox / "future.xlsx", dt.datetime(2099, 1, 1))
-    c = collect([inbox], spec, roster=roster, templates=TemplateSet.builtin(spec, keyring=keyring))
+    c = collect([inbox], spec, roster=roster, templates=RunContext.builtin(spec, keyring=keyring))
     found = {f.code: f.message for _, f in c.all_findings()}
     assert {"prefill-changed", "key-not-in-roster", "signature-invalid", "signature-missing", "saved-time-untrusted"} <= set(found)
     for code, message in found.items():

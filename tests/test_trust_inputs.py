@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from xltemplate.cli import main
-from xltemplate.collect import collect, natural_key
-from xltemplate.generate import generate_workbook
+from xltemplate.rollup.collect import collect, natural_key
+from xltemplate.form.generate import generate_workbook
 from xltemplate.pathtext import shown
-from xltemplate.validate import validate_paths
+from xltemplate.batch import validate_paths
 
 from .conftest import SAMPLES
 

@@ -176,18 +176,18 @@ def test_generate_from_a_roster_interrupted_leaves_no_staging_folder(tmp_path: P
 _ORPHAN = """
 import os, sys, time
 from pathlib import Path
-from xltemplate import runner, signals
-from xltemplate.identify import TemplateSet
+from xltemplate import batch, signals, workers as runner
+from xltemplate.identify import RunContext
 
 if sys.argv[1] == "fallback":
     signals.die_with_parent = lambda: None  # as on a system without PR_SET_PDEATHSIG
 else:
     import xltemplate.validate as v
     v.validate_path = lambda *a, **k: time.sleep(600)  # a worker busy on a file that never ends
-pool = runner._Pool(1, (TemplateSet.builtin(), "fast", None), runner.Bounds())
+pool = runner._Pool(1, RunContext.builtin(), runner.Bounds())
 slot = pool.slots[0]
 if sys.argv[1] == "busy":
-    slot.conn.send((0, "validate", Path("x.xlsx")))
+    slot.conn.send((0, batch._validate_task, batch._validate_failed, Path("x.xlsx")))
 sibling = os.fork()
 if sibling == 0:  # a sibling holding the worker's pipe open, as later workers do
     os.closerange(0, 3)

@@ -9,14 +9,15 @@ from click.testing import CliRunner
 
 from tests.corpus import TODAY, Case
 from xltemplate.cli import main
-from xltemplate.identify import TemplateSet
+from xltemplate.identify import RunContext
 from xltemplate.report import Report
-from xltemplate.spec import resolve_template
-from xltemplate.validate import validate_path, validate_paths
+from xltemplate.catalog import resolve_template
+from xltemplate.batch import validate_paths
+from xltemplate.validate import validate_path
 
 
 def run_case(root: Path, case: Case):
-    templates = TemplateSet.builtin(resolve_template(case.template) if case.template else None)
+    templates = RunContext.builtin(resolve_template(case.template) if case.template else None)
     return validate_path(root / case.name, templates, today=TODAY)
 
 
@@ -42,7 +43,7 @@ def test_seed_figures_are_recomputed(corpus: tuple[Path, list[Case]]) -> None:
     r = validate_path(root / "seed.xlsx", today=TODAY)
     assert r.status == "valid"
     res = r.results
-    assert [res.categories[c]["score"] for c in ("input_mgmt", "output", "effect", "impact")] == [35, 33, 14, 14]
+    assert [res.group(c).score for c in ("input_mgmt", "output", "effect", "impact")] == [35, 33, 14, 14]
     assert res.total == 96 and res.grade == "优秀"
     assert round(float(res.execution_rate) * 100, 2) == 99.71
 
@@ -67,7 +68,7 @@ def test_typed_over_total_is_not_trusted(corpus: tuple[Path, list[Case]]) -> Non
 def test_weight_changed_is_recomputed_with_the_spec_weight(corpus: tuple[Path, list[Case]]) -> None:
     root, _ = corpus
     r = validate_path(root / "weight-changed.xlsx", today=TODAY)
-    assert r.results.categories["input_mgmt"]["weight"] == 36
+    assert r.results.group("input_mgmt").weight == 36
 
 
 def test_findings_carry_file_sheet_cell_and_chinese_message(corpus: tuple[Path, list[Case]]) -> None:

@@ -1,14 +1,14 @@
 """xltemplate: project performance self-evaluation (项目绩效自评) through Excel, end to end.
 
 Generate locked workbooks from a declarative spec, read back and validate the
-returns, and roll them up into a bureau-wide summary.
+returns, and roll them up into a bureau-wide summary. README.md's "How the code is
+organised" maps the modules.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .errors import (  # noqa: E402
+from .catalog import as_spec, load_spec, parse_spec, resolve_template
+from .errors import (
     GenerateError,
     OutputPathError,
     RosterError,
@@ -16,11 +16,19 @@ from .errors import (  # noqa: E402
     TemplateNotFoundError,
     XltemplateError,
 )
-from .layout import Layout  # noqa: E402
-from .spec import Spec, load_spec, parse_spec, resolve_template  # noqa: E402
+from .families import family_of
+from .form.layout import FormLayout
+from .spec import Spec
+from .version import __version__
 
 __all__ = [
-    "GenerateError", "Layout", "OutputPathError", "RosterError", "Spec", "SpecError",
-    "TemplateNotFoundError", "XltemplateError", "__version__", "load_spec", "parse_spec",
+    "FormLayout", "GenerateError", "OutputPathError", "RosterError", "Spec", "SpecError",
+    "TemplateNotFoundError", "XltemplateError", "__version__", "as_spec", "layout_of", "load_spec", "parse_spec",
     "resolve_template",
 ]
+
+
+def layout_of(template: "Spec | str") -> FormLayout:
+    """Where everything of a template lives on its form sheet: ``layout_of("sh-project-self-eval").field("budget").cell.a1``."""
+    spec = as_spec(template)
+    return family_of(spec).layout(spec)

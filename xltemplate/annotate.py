@@ -6,7 +6,7 @@ original file is never touched: the copy is written atomically into another
 folder, and the workbook's own protection is kept as it was.
 
 openpyxl loads the whole returned workbook here, so this runs in a bounded
-worker (:func:`xltemplate.runner.annotate_many`), and the file is sniffed again
+worker (:func:`xltemplate.batch.annotate_many`), and the file is sniffed again
 and must still be the bytes that were validated: the copy is made of what was
 judged, and a file the readers refuse is refused here too.
 """
@@ -16,12 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from .errors import OutputPathError
-from .findings import ERROR
-from .layout import wrapped_lines
-from .fsutil import scratch_dir, write_atomic
-from .pathtext import shown as show_name  # annotate() has a local `shown`
-from .report import SEVERITY_ZH, FileReport, UNREADABLE
+from .errors import OutputPathError, Unreadable
+from .fsutil import scratch_dir, sha256_file, write_atomic
+from .pathtext import safe_filename, shown as show_name  # annotate() has a local `shown`
+from .printing import wrapped_lines
+from .readers.sniff import sniff
+from .report import FileReport
+from .words import ERROR, SEVERITY_ZH, UNREADABLE
 
 FINDINGS_SHEET = "问题清单"
 _ERROR_FILL = "FFC7CE"
@@ -65,8 +66,6 @@ def annotated_names(reports: Iterable[FileReport]) -> dict[str, str]:
 
 
 def _base(report: FileReport, with_folder: bool) -> str:
-    from .distribute import safe_filename
-
     src = Path(report.path)
     stem, key = show_name(src.stem), show_name(report.key or "")
     parts = [] if not key or stem.startswith(key) else [key]
@@ -87,7 +86,7 @@ def annotate(report: FileReport, outdir: str | Path, name: str | None = None) ->
 
     ``name``: the copy's file name from :func:`annotated_names` (unique among the run's copies).
     Raises :class:`~xltemplate.sniff.Unreadable` when the file is no longer the one validated
-    or is refused by the sniffer. Call it through :func:`xltemplate.runner.annotate_many`,
+    or is refused by the sniffer. Call it through :func:`xltemplate.batch.annotate_many`,
     which bounds its memory and time.
     """
     import warnings
@@ -97,9 +96,6 @@ def annotate(report: FileReport, outdir: str | Path, name: str | None = None) ->
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.worksheet.hyperlink import Hyperlink
 
-    from .fsutil import sha256_file
-    from .sniff import Unreadable, sniff
-
     if not needs_annotation(report):
         return None
     src = Path(report.path)
@@ -108,7 +104,7 @@ def annotate(report: FileReport, outdir: str | Path, name: str | None = None) ->
         raise OutputPathError(f"标注副本 {target} 会覆盖原文件；请把 --annotate 指向别的文件夹")
     sniff(src)  # the same verdict as the readers: no DOCTYPE, a [Content_Types].xml, within the bounds
     if report.sha256 is not None and sha256_file(src) != report.sha256:
-        raise Unreadable("file-unreadable", f"文件 {src.name} 在核对之后被改动过，未生成标注副本。请重新运行核对。")
+        raise Unreadable("file-unreadable", "changed", name=src.name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # openpyxl warns about what it drops
         wb = openpyxl.load_workbook(src, keep_vba=False, keep_links=False)

@@ -15,11 +15,13 @@ from typing import IO, Any, NoReturn
 
 import click
 
-from . import __version__
+from .catalog import as_spec, builtin_templates, load_spec
 from .errors import OutputPathError, TemplateNotFoundError, XltemplateError
+from .families import family_of
 from .pathtext import json_text, shown
-from .report import identity_line
-from .spec import Spec, as_spec, builtin_templates, load_spec
+from .spec import Spec
+from .version import __version__
+from .words import identity_line
 
 
 def robust_streams() -> None:
@@ -157,7 +159,7 @@ def templates_cmd(as_json: bool) -> None:
     for tid, path in builtin_templates().items():
         spec = load_spec(path)
         rows.append({"id": tid, "version": spec.version, "title": spec.title, "path": str(path),
-                     "indicators": sum(len(c.indicators) for c in spec.categories)})
+                     "indicators": len(family_of(spec).items(spec))})
     if as_json:
         echo_json(rows)
         return
@@ -174,9 +176,7 @@ _ROLES = {"input": "填写", "computed": "公式", "prefill": "预填"}
 @_help_option
 def describe_cmd(template: Spec, as_json: bool) -> None:
     """显示 TEMPLATE 的每个字段、指标和合计在表中的位置。"""
-    from .layout import Layout
-
-    info = Layout(template).describe(frozenset(f.id for f in template.fields if f.prefill))
+    info = family_of(template).layout(template).describe(frozenset(f.id for f in template.fields if f.prefill))
     if as_json:
         echo_json(info)
         return
@@ -217,7 +217,7 @@ def generate_cmd(template: Spec, output: Path, roster: Path | None, password: st
     给出密钥（--secret-file）时，每个工作簿的身份（模板、编号、预填内容）都用它签名，交回时可核验。
     """
     from .distribute import distribute
-    from .generate import generate_workbook
+    from .form.generate import generate_workbook
     from .outputs import Protected, check_output, suffix
     from .roster import read_roster
 
@@ -273,10 +273,10 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
 
     退出码：全部有效（可有警告）时为 0；有有误或无法读取的文件（或没有找到工作簿）时为 1；用法错误或标注副本无法写入时为 2。
     """
-    from .identify import TemplateSet
+    from .batch import annotate_many, validate_paths
+    from .identify import RunContext
     from .outputs import Protected, check_output_dir
     from .roster import read_roster
-    from .validate import validate_paths
 
     ctx = click.get_current_context()
     keyring = _keyring(secret_file)
@@ -292,14 +292,12 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
         rows = read_roster(roster, template or "sh-project-self-eval") if roster else None
     except XltemplateError as exc:
         fail(exc)
-    templates = TemplateSet.builtin(template, keyring=keyring, roster=rows)
+    templates = RunContext.builtin(template, keyring=keyring, roster=rows)
     report = validate_paths(list(paths), templates, jobs=workers)
     annotated: list[str] = []
     not_annotated: list[dict[str, str]] = []
     problem: XltemplateError | None = None
     if annotate_dir is not None:
-        from .runner import annotate_many  # openpyxl loads each return: in bounded workers too
-
         for a in annotate_many(report.files, annotate_dir, jobs=workers, protected=protected):
             if a.output is not None:
                 annotated.append(a.output)
@@ -348,12 +346,11 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
 
     退出码：汇总表写出时为 0（不论各文件是否有误）；没有找到工作簿或名单有问题时为 1；用法错误或文件无法写入时为 2。
     """
-    from .collect import collect
-    from .export import EXPORTS, export_csv
-    from .outputs import Protected, check_output, suffix
-    from .identify import TemplateSet
+    from .identify import RunContext
     from .inputs import discover
-    from .rollup import write_rollup
+    from .outputs import Protected, check_output, suffix
+    from .rollup import collect, export_csv, write_rollup
+    from .rollup.tables import EXPORTS
     from .roster import read_roster
 
     written: list[str] = []
@@ -376,7 +373,7 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
             sys.exit(1)
         show = not quiet and not as_json and sys.stderr.isatty()
         with click.progressbar(length=len(found.files), label="读取", file=sys.stderr) if show else _NoBar() as bar:
-            result = collect(list(paths), template, roster=rows, templates=TemplateSet.builtin(template, keyring=keyring),
+            result = collect(list(paths), template, roster=rows, templates=RunContext.builtin(template, keyring=keyring),
                              progress=bar.update, inputs=found, jobs=_jobs(jobs))
         written.append(str(write_rollup(result, output)))
         if export_dir is not None:
@@ -398,7 +395,7 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
 
 def _jobs(requested: int | None) -> int:
     """--jobs capped at the CPUs this process may use, with a one-line note on stderr when capped."""
-    from .runner import cap_jobs, capped_note
+    from .workers import cap_jobs, capped_note
 
     jobs, capped = cap_jobs(requested)
     if capped and requested is not None:

@@ -8,17 +8,19 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from .catalog import TemplateLike, as_spec
 from .errors import OutputPathError, OutputWriteError
+from .form.generate import Generated, generate_workbook
 from .fsutil import build_time, os_error_reason, output_dir, write_atomic
-from .export import csv_cell, csv_text
-from .generate import Generated, generate_workbook
 from .inputs import WORKBOOK_SUFFIXES
 from .outputs import Protected, check_output
 from .pathtext import safe_filename
 from .roster import Roster, RosterRow
 from .sign import Keyring
 from .signals import deferred, worker_started
-from .spec import Spec, TemplateLike, as_spec
+from .spec import Spec
+from .text import csv_cell, csv_text
+from .workers import pool_size
 
 MANIFEST = "manifest.csv"
 
@@ -37,7 +39,7 @@ def distribute(spec: TemplateLike, roster: Roster, outdir: str | Path, *, passwo
     """Write one workbook per roster row into ``outdir`` and a ``manifest.csv``.
 
     The roster was fully checked when it was read, so nothing is written for a bad one.
-    ``jobs`` worker processes share the writing (default: the machine's cores); each
+    ``jobs`` worker processes share the writing (default: the CPUs available, and never more); each
     workbook is independent, so the files are the same whatever the number.
 
     A folder that already holds workbooks is refused unless ``force``; with it, the
@@ -104,7 +106,7 @@ def _write_all(spec: Spec, roster: Roster, outdir: Path, names: list[str], passw
             except OSError as exc:
                 raise OutputWriteError(str(outdir), os_error_reason(exc)) from exc
         tasks = [(spec, staging / name, password, row.prefill, row.key, stamp, keyring) for row, name in zip(roster.rows, names)]
-        jobs = max(1, jobs or os.cpu_count() or 1)
+        jobs = pool_size(jobs, len(tasks))  # capped at the CPUs this process may use, as every pool is
         if jobs == 1 or len(tasks) < 20:
             made = [_one(t) for t in tasks]
         else:

@@ -8,6 +8,9 @@ that cannot be opened at all, and bugs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from .findings import message
 
 
 class XltemplateError(Exception):
@@ -16,10 +19,12 @@ class XltemplateError(Exception):
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem found while checking a spec or a roster: where, and what."""
+    """One problem found while checking a spec or a roster: where (a key path, or a row and column),
+    what, and the value that caused it (None when the problem is something missing)."""
 
     path: str
     message: str
+    value: Any = None
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -54,6 +59,35 @@ class RosterError(ProblemsError):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p.path}：{p.message}" if p.path else f"  - {p.message}" for p in self.problems)
         XltemplateError.__init__(self, f"名单 {source} 有 {len(self.problems)} 个问题，请修改名单后重新运行：\n{lines}")
+
+
+class Unreadable(XltemplateError):
+    """A file that cannot be read as a workbook: a finding code, the variant of its message and the
+    values that fill it in (the message itself is rendered from :data:`xltemplate.findings.CODES`)."""
+
+    def __init__(self, code: str, variant: str = "", /, **params: Any) -> None:
+        self.code, self.variant, self.params = code, variant, dict(params)
+        self.message = message(code, variant, **params)
+        super().__init__(self.message)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses process boundaries (bounded workers)
+        return (_unreadable, (type(self), self.code, self.variant, self.params))
+
+
+def _unreadable(cls: type[Unreadable], code: str, variant: str, params: dict[str, Any]) -> Unreadable:
+    return cls(code, variant, **params)
+
+
+class BoundExceeded(XltemplateError):
+    """A bounded call ran out of memory or time, or its process died: a finding code and the worker's
+    account of what happened (a Chinese clause, see :mod:`xltemplate.workers`)."""
+
+    def __init__(self, code: str, what: str) -> None:
+        super().__init__(what)
+        self.code, self.message = code, what
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.code, self.message))
 
 
 class TemplateNotFoundError(XltemplateError):

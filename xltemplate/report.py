@@ -1,44 +1,33 @@
-"""Validation reports: per file and per run, as text, JSON and flat rows for tests."""
+"""Validation reports: per file and per run, as text, JSON and flat rows for tests.
+
+A :class:`FileReport` also travels as JSON and back, losslessly (:meth:`FileReport.to_json`,
+:meth:`FileReport.from_json`): the collection ledger stores reports that way, keyed by the file's
+sha256, the spec's hash and :data:`xltemplate.validate.VALIDATOR_VERSION`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
 
-from .findings import ERROR, WARNING, Finding, display_value
+from .findings import CODES, Finding, display_value
+from .jsonvalue import decode, encode
 from .pathtext import json_text, path_bytes, shown
+from .results import Results
+from .text import json_number, plain_number
+from .words import ERROR, INVALID, SEVERITY_ZH, STATUS_ZH, UNREADABLE, VALID, WARNING, identity_line
 
 if TYPE_CHECKING:
     from .identify import Identified
     from .submission import Submission
 
-VALID, INVALID, UNREADABLE = "valid", "invalid", "unreadable"
-#: A file's status in the words a clerk reads (the README's table defines them).
-STATUS_ZH = {VALID: "有效", INVALID: "有误", UNREADABLE: "无法读取"}
-#: The severity words, the same everywhere: console, roll-up, annotated copies.
-SEVERITY_ZH = {ERROR: "错误", WARNING: "警告"}
+__all__ = ["FileReport", "INVALID", "Report", "Results", "SEVERITY_ZH", "STATUS_ZH", "UNREADABLE", "VALID", "identity_line"]
 
-
-@dataclass
-class Results:
-    """The figures recomputed from the inputs and the spec."""
-
-    categories: dict[str, dict[str, Decimal]]
-    total_weight: Decimal
-    total: Decimal
-    grade: str | None
-    execution_rate: Decimal | None
-    fields: dict[str, Any]
-    indicators: dict[str, dict[str, Any]]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "categories": {k: {kk: _num(vv) for kk, vv in v.items()} for k, v in self.categories.items()},
-            "total_weight": _num(self.total_weight), "total": _num(self.total), "grade": self.grade,
-            "execution_rate": _num(self.execution_rate),
-        }
+#: The shape of :meth:`FileReport.to_json`; bumped when it changes, so a stored report is never misread.
+JSON_FORMAT = "xltemplate-report/1"
 
 
 @dataclass
@@ -48,7 +37,7 @@ class FileReport:
     path: str
     status: str
     findings: list[Finding]
-    template: tuple[str, str] | None = None
+    template: tuple[str, str | None] | None = None
     key: str | None = None
     results: Results | None = None
     sha256: str | None = None
@@ -56,7 +45,6 @@ class FileReport:
     saved_at: dt.datetime | None = None
     application: str | None = None
     signature: str | None = None  # identify.SIGNATURE_*: valid / invalid / missing; None when no secret was given
-    submission: "Submission | None" = field(default=None, repr=False, compare=False)
 
     @classmethod
     def unreadable(cls, path: str, problem: Finding) -> "FileReport":
@@ -69,7 +57,7 @@ class FileReport:
         template = (ident.template_id, ident.template_version) if ident.template_id else None
         return cls(path=sub.path, status=INVALID if invalid else VALID, findings=findings, template=template,
                    key=ident.key, results=results, sha256=sub.sha256, size=sub.size,
-                   saved_at=sub.saved_at, application=sub.application, signature=ident.signature, submission=sub)
+                   saved_at=sub.saved_at, application=sub.application, signature=ident.signature)
 
     @property
     def errors(self) -> int:
@@ -99,11 +87,12 @@ class FileReport:
         return [(f.cell, f.code) for f in self.findings]
 
     def as_dict(self) -> dict[str, Any]:
+        """What ``validate --json`` prints for the file."""
         extra = {"path_bytes": raw} if (raw := path_bytes(self.path)) else {}
         return {
             "path": json_text(self.path), **extra, "status": self.status,
             "template": {"id": self.template[0], "version": self.template[1]} if self.template else None,
-            "key": self.key, "total": _num(self.total), "grade": self.grade,
+            "key": self.key, "total": json_number(self.total), "grade": self.grade,
             "results": self.results.as_dict() if self.results else None,
             "errors": self.errors, "warnings": self.warnings,
             "sha256": self.sha256, "saved_at": self.saved_at.isoformat() if self.saved_at else None,
@@ -114,6 +103,41 @@ class FileReport:
                 for f in self.findings
             ],
         }
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole report as JSON-ready data; :meth:`from_json` gives back an equal report."""
+        return {
+            "format": JSON_FORMAT, "path": self.path, "status": self.status,
+            "findings": [{f.name: encode(getattr(x, f.name)) for f in fields(Finding)} for x in self.findings],
+            "template": encode(self.template), "key": self.key,
+            "results": self.results.to_json() if self.results is not None else None,
+            "sha256": self.sha256, "size": self.size, "saved_at": encode(self.saved_at),
+            "application": self.application, "signature": self.signature,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "FileReport":
+        if data.get("format") != JSON_FORMAT:
+            raise ValueError(f"not a stored report of format {JSON_FORMAT}: {data.get('format')!r}")
+        return cls(
+            path=data["path"], status=data["status"],
+            findings=[_finding(x) for x in data["findings"]],
+            template=decode(data["template"]), key=data["key"],
+            results=Results.from_json(data["results"]) if data["results"] is not None else None,
+            sha256=data["sha256"], size=data["size"], saved_at=decode(data["saved_at"]),
+            application=data["application"], signature=data["signature"],
+        )
+
+
+def _finding(data: Mapping[str, Any]) -> Finding:
+    """A stored finding, as it was: its value and message were cut to their bounds when it was made,
+    and are not cut again (the cut text is longer than the bound by its "…")."""
+    if data.get("code") not in CODES:
+        raise ValueError(f"a stored finding with an unknown code: {data.get('code')!r}")
+    f = object.__new__(Finding)
+    for name in (x.name for x in fields(Finding)):
+        object.__setattr__(f, name, decode(data.get(name)))
+    return f
 
 
 @dataclass
@@ -137,8 +161,6 @@ class Report:
 
     def flatten(self) -> list[tuple[str, str | None, str]]:
         """(file name, cell, code) triples, for tests."""
-        from pathlib import Path
-
         return [(Path(r.path).name, f.cell, f.code) for r in self.files for f in r.findings]
 
     def as_dict(self) -> dict[str, Any]:
@@ -157,7 +179,7 @@ class Report:
             if r.results is not None and r.status == VALID:
                 head += f"  总分 {_show(r.total)} {r.grade or ''}"
             if r.errors or r.warnings:
-                head += f"  错误 {r.errors} 警告 {r.warnings}"
+                head += f"  {SEVERITY_ZH[ERROR]} {r.errors} {SEVERITY_ZH[WARNING]} {r.warnings}"
             lines.append(head)
             for f in r.findings:
                 where = "!".join(x for x in (f.sheet, f.cell) if x)
@@ -165,29 +187,15 @@ class Report:
         for path, why in self.skipped:
             lines.append(f"跳过 (skipped)  {shown(path)}  {shown(why)}")
         s = self.summary()
-        lines.append(f"共 {s['files']} 个文件：有效 {s['valid']}，有误 {s['invalid']}，无法读取 {s['unreadable']}"
+        lines.append(f"共 {s['files']} 个文件：{STATUS_ZH[VALID]} {s['valid']}，{STATUS_ZH[INVALID]} {s['invalid']}，"
+                     f"{STATUS_ZH[UNREADABLE]} {s['unreadable']}"
                      + (f"，跳过 {s['skipped']}" if s["skipped"] else "") + f"；{identity_line(self.identity_verified)}")
         return "\n".join(lines)
 
 
-def identity_line(verified: bool) -> str:
-    """Whether a run verified the returns' identity signatures (the summary line, the roll-up's note)."""
-    return "身份已用密钥核验" if verified else "身份未核验（未提供密钥）"
-
-
 def _with_file(f: Finding, path: str) -> Finding:
-    from dataclasses import replace
-
     return f if f.file == path else replace(f, file=path)
 
 
-def _num(v: Any) -> Any:
-    from .layout import json_number
-
-    return json_number(v) if isinstance(v, Decimal) else v
-
-
 def _show(v: Any) -> str:
-    from .formulas import plain_number
-
     return plain_number(v) if isinstance(v, Decimal) else ("" if v is None else str(v))

@@ -10,15 +10,18 @@ any problem is refused whole.
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem, RosterError
-from .spec import Field, TemplateLike, as_spec
+from .catalog import TemplateLike, as_spec
+from .errors import BoundExceeded, Problem, RosterError, Unreadable
+from .readers.sniff import sniff
+from .spec import Field
+from .text import did_you_mean
 from .values import is_blank, parse_field
+from .workers import Bounds, run_bounded
 
 KEY_COLUMNS = ("key", "编号")
 #: Field types as the clerk knows them, for messages.
@@ -26,9 +29,7 @@ TYPE_ZH = {"text": "文字", "longtext": "长文字", "money": "金额", "number
            "date": "日期", "choice": "选项"}
 
 
-def _roster_bounds() -> Any:
-    from .runner import Bounds
-
+def _roster_bounds() -> Bounds:
     return Bounds(seconds=30.0)
 
 
@@ -80,8 +81,8 @@ def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
             continue
         f = names.get(h)
         if f is None:
-            hint = difflib.get_close_matches(h, list(names), n=1, cutoff=0.5)
-            extra = f"是否想写“{hint[0]}”？" if hint else "请改成模板中的字段名称，或删除这一列"
+            hint = did_you_mean(h, names, cutoff=0.5)
+            extra = f"是否想写“{hint}”？" if hint else "请改成模板中的字段名称，或删除这一列"
             problems.append(Problem(f"第 1 行，“{h}”列", f"不是模板“{spec.id}”的字段；{extra}"))
             continue
         if f.computed:
@@ -162,9 +163,6 @@ def _read_csv(path: Path) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
 def _read_xlsx(path: Path) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
     """The first sheet's rows, read in a bounded worker process (a roster is a file from outside too:
     a 1 MB workbook can declare 30 million shared strings)."""
-    from .runner import BoundExceeded, run_bounded
-    from .sniff import Unreadable
-
     try:
         rows = run_bounded(_xlsx_rows, path, bounds=_roster_bounds())
     except Unreadable as exc:
@@ -183,8 +181,6 @@ def _xlsx_rows(path: Path) -> list[list[Any]]:
     import warnings
 
     import openpyxl
-
-    from .sniff import sniff
 
     sniff(path)
     with warnings.catch_warnings():

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import SecretError
-from .layout import META_SIGNATURE_KEY
+from .meta import SIGNATURE_KEY as META_SIGNATURE_KEY
 
 SCHEME = "hmac-sha256"
 #: A shorter secret can be guessed; 16 bytes is the least, 32 random bytes (64 hex digits) the advice.

@@ -1,38 +1,39 @@
-"""The template spec: a declarative description of one self-evaluation form.
+"""The template spec: what every form family shares, and the checker every family's keys go through.
 
-A spec is YAML (see ``templates/``). :func:`load_spec` parses it, checks it like
-data (unknown keys with a did-you-mean, every problem named by its key path,
-e.g. ``categories[1].indicators[2].weight``) and returns a frozen :class:`Spec`.
-Nothing about a particular form (points, bands, labels) lives in code.
+A spec is YAML (see ``templates/``); :mod:`xltemplate.catalog` loads it. This module is the
+model: a frozen :class:`Spec` with what every family of forms has (id, version, title, the
+header fields, the total and its grade bands, notes, instructions, the summary roles), and
+:class:`SpecChecker`, which walks the raw data collecting every problem with its key path
+(``categories[1].indicators[2].weight``), the offending value and a did-you-mean. A form
+family (:mod:`xltemplate.families`) adds its own keys (the first family: ``categories``) and
+makes a subclass of :class:`Spec` that carries them. Nothing about a particular form (points,
+bands, labels) lives in code.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Iterable, Mapping, Union
+from functools import cached_property
+from typing import Any, Mapping
 
-import yaml
-
-from .errors import Problem, SpecError, TemplateNotFoundError
+from .errors import Problem
+from .text import did_you_mean, plain_number
 
 #: Field types a header field may have.
 FIELD_TYPES = ("text", "longtext", "money", "number", "percent", "date", "choice")
-#: Ways a derived field is computed.
-COMPUTE_KINDS = ("ratio", "grade")
 #: Excel's own limits where spec texts end up in data validation or cells.
 MAX_PROMPT = 255  # data validation input/error message
 MAX_PROMPT_TITLE = 32  # data validation input/error title
 MAX_LIST_SOURCE = 255  # a choice list, joined with commas
 MAX_CELL_TEXT = 32767
 MAX_SHEET_NAME = 31
+#: The family of a spec that names none: the first form (categories of weighted indicators, scored by the unit).
+DEFAULT_FAMILY = "self-scored"
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 _TEMPLATE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _SHEET_FORBIDDEN = set("[]:*?/\\")
@@ -65,32 +66,6 @@ class Field:
 
 
 @dataclass(frozen=True)
-class Indicator:
-    """One row of the indicator table; ``weight`` None means 不适用 (not applicable)."""
-
-    id: str
-    name: str
-    explanation: str = ""
-    weight: Decimal | None = None
-
-
-@dataclass(frozen=True)
-class Category:
-    """A 一级指标 with its points, its indicators and the rows a unit may add."""
-
-    id: str
-    name: str
-    points: Decimal
-    weights: str  # "fixed" or "flexible"
-    extra_rows: int
-    indicators: tuple[Indicator, ...]
-
-    @property
-    def fixed(self) -> bool:
-        return self.weights == "fixed"
-
-
-@dataclass(frozen=True)
 class Band:
     """A grade band: the label applies from ``min`` (inclusive) up to the next band."""
 
@@ -100,7 +75,10 @@ class Band:
 
 @dataclass(frozen=True)
 class Spec:
-    """A checked, immutable template spec."""
+    """A checked, immutable template spec: the part every form family shares.
+
+    A family's spec is a subclass that adds the family's own content (see :mod:`xltemplate.families`).
+    """
 
     id: str
     version: str
@@ -108,7 +86,6 @@ class Spec:
     sheet: str
     total: Decimal
     fields: tuple[Field, ...]
-    categories: tuple[Category, ...]
     bands: tuple[Band, ...]  # highest first
     notes: tuple[str, ...]
     instructions: tuple[str, ...]
@@ -116,6 +93,7 @@ class Spec:
     summary: Mapping[str, Any] = field(default_factory=dict)  # role → field id(s), see SUMMARY_ROLES
     source: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    family: str = DEFAULT_FAMILY
 
     # -- look-ups -------------------------------------------------------
     def field(self, field_id: str) -> Field:
@@ -123,18 +101,6 @@ class Spec:
             if f.id == field_id:
                 return f
         raise KeyError(field_id)
-
-    def field_by_label(self, label: str) -> Field | None:
-        for f in self.fields:
-            if f.label == label:
-                return f
-        return None
-
-    @property
-    def indicators(self) -> Iterable[tuple[Category, Indicator]]:
-        for c in self.categories:
-            for i in c.indicators:
-                yield c, i
 
     @cached_property
     def spec_hash(self) -> str:
@@ -150,253 +116,164 @@ class Spec:
         return self.bands[-1].label
 
 
-# ---------------------------------------------------------------------------
-# Loading
-
-
-def templates_dir() -> Path:
-    """Where the built-in specs live (``templates/`` in the source tree or the wheel)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
-        if candidate.is_dir():
-            return candidate
-    return here / "templates"
-
-
-def builtin_templates() -> dict[str, Path]:
-    """Built-in template id → spec path."""
-    out: dict[str, Path] = {}
-    for path in sorted(templates_dir().glob("*.yaml")):
-        out[path.stem] = path
-    return out
-
-
-#: What every public function taking a template accepts: a built-in id, a spec path, or a loaded Spec.
-TemplateLike = Union[Spec, str, Path]
-
-
-def resolve_template(name_or_path: str | Path) -> Spec:
-    """Load a built-in template by id, or a spec file by path."""
-    builtins = builtin_templates()
-    if str(name_or_path) in builtins:
-        return load_spec(builtins[str(name_or_path)])
-    path = Path(name_or_path)
-    if path.is_file():
-        return load_spec(path)
-    hint = difflib.get_close_matches(str(name_or_path), list(builtins), n=1)
-    extra = f"（是否想用“{hint[0]}”？）" if hint else ""
-    known = "、".join(builtins) or "无"
-    raise TemplateNotFoundError(
-        f"模板“{name_or_path}”既不是内置模板，也不是存在的模板文件{extra}；内置模板：{known}"
-    )
-
-
-def as_spec(template: TemplateLike) -> Spec:
-    """A loaded :class:`Spec` from a built-in id, a spec path or a Spec (returned as is).
-
-    Every public function that takes a template goes through here, so each accepts all three.
-    """
-    if isinstance(template, Spec):
-        return template
-    if isinstance(template, (str, Path)):
-        return resolve_template(template)
-    raise TypeError(f"a template is a built-in id, a spec path or a Spec, not {type(template).__name__}")
-
-
-def load_spec(path: str | Path) -> Spec:
-    """Read and check a YAML spec file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(str(path), [Problem("", f"cannot read the file: {exc}")]) from exc
-    return parse_spec(text, source=str(path))
-
-
-def parse_spec(text: str, source: str = "<spec>") -> Spec:
-    """Parse YAML text into a checked :class:`Spec`; raises :class:`SpecError` listing every problem."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpecError(source, [Problem("", f"not valid YAML: {exc}")]) from exc
-    return spec_from_dict(data, source=source)
-
-
-def spec_from_dict(data: Any, source: str = "<spec>") -> Spec:
-    """Check a spec given as plain data and build the :class:`Spec`."""
-    checker = _Checker()
-    spec = checker.spec(data)
-    if checker.problems or spec is None:
-        raise SpecError(source, checker.problems)
-    from .prompts import check_lengths  # late import: the prompts are built from a spec
-
-    too_long = [Problem(path, msg) for path, msg in check_lengths(spec)]
-    if too_long:
-        raise SpecError(source, too_long)
-    return _replace_source(spec, source)
-
-
-def _replace_source(spec: Spec, source: str) -> Spec:
-    from dataclasses import replace
-
-    return replace(spec, source=source)
-
-
-_TOP_KEYS = {
-    "id": True, "version": True, "title": True, "sheet": True, "total": False,
-    "fiscal_year": False, "fields": True, "categories": True, "grades": True,
-    "notes": False, "instructions": False, "summary": False,
-}
 #: What the roll-up needs to know about a spec's fields: role → (expected type(s), many?).
 SUMMARY_ROLES = {
     "unit": (("text",), False), "project": (("text",), False),
     "budget": (("money", "number"), False), "executed": (("money", "number"), False),
     "date": (("date",), False), "texts": (("text", "longtext"), True),
 }
+#: The keys every spec has (name → required), before and after the family's own.
+TOP_KEYS_BEFORE = {
+    "id": True, "version": True, "title": True, "sheet": True, "total": False,
+    "fiscal_year": False, "fields": True,
+}
+TOP_KEYS_AFTER = {"grades": True, "notes": False, "instructions": False, "summary": False, "family": False}
 _FIELD_KEYS = {
     "id": True, "label": True, "type": True, "required": False, "choices": False,
     "min": False, "max": False, "max_length": False, "help": False, "prefill": False,
     "compute": False,
 }
-_CATEGORY_KEYS = {
-    "id": True, "name": True, "points": True, "weights": False, "extra_rows": False,
-    "indicators": True,
-}
-_INDICATOR_KEYS = {"id": True, "name": True, "explanation": False, "weight": False}
 _BAND_KEYS = {"label": True, "min": True}
 
 
-class _Checker:
-    """Walks the raw data, collecting problems with their key paths."""
+def join_path(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+class SpecChecker:
+    """Walks the raw data, collecting problems with their key paths (and the values that caused them).
+
+    The generic parts are checked here (:meth:`head`, :meth:`tail`); a family checks its own keys
+    with the same helpers (:meth:`keys`, :meth:`text`, :meth:`ident`, :meth:`number`, :meth:`flag`).
+    """
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
 
-    def err(self, path: str, message: str) -> None:
-        self.problems.append(Problem(path, message))
+    def err(self, path: str, message: str, value: Any = None) -> None:
+        self.problems.append(Problem(path, message, value))
 
     # -- generic helpers ---------------------------------------------------
-    def keys(self, obj: Any, allowed: dict[str, bool], path: str) -> bool:
+    def keys(self, obj: Any, allowed: Mapping[str, bool], path: str) -> bool:
         if not isinstance(obj, dict):
-            self.err(path, f"expected a mapping, got {type(obj).__name__}")
+            self.err(path, f"expected a mapping, got {type(obj).__name__}", obj)
             return False
         for key in obj:
             if key not in allowed:
-                hint = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
-                extra = f"; did you mean '{hint[0]}'?" if hint else f"; allowed: {', '.join(allowed)}"
-                self.err(_join(path, str(key)), f"unknown key '{key}'{extra}")
+                hint = did_you_mean(str(key), allowed)
+                extra = f"; did you mean '{hint}'?" if hint else f"; allowed: {', '.join(allowed)}"
+                self.err(join_path(path, str(key)), f"unknown key '{key}'{extra}", key)
         for key, required in allowed.items():
             if required and key not in obj:
-                self.err(_join(path, key), "required key is missing")
+                self.err(join_path(path, key), "required key is missing")
         return True
 
-    def text(self, obj: dict, key: str, path: str, *, required: bool = True, limit: int = MAX_CELL_TEXT) -> str:
+    def text(self, obj: dict[str, Any], key: str, path: str, *, required: bool = True, limit: int = MAX_CELL_TEXT) -> str:
         value = obj.get(key)
-        p = _join(path, key)
+        p = join_path(path, key)
         if value is None:
             return ""
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            self.err(p, f"expected text, got {type(value).__name__}")
+            self.err(p, f"expected text, got {type(value).__name__}", value)
             return ""
         value = str(value).strip()
         if required and not value:
-            self.err(p, "must not be empty")
+            self.err(p, "must not be empty", value)
         if len(value) > limit:
-            self.err(p, f"is {len(value)} characters long; Excel allows at most {limit} here")
+            self.err(p, f"is {len(value)} characters long; Excel allows at most {limit} here", value)
         return value
 
-    def ident(self, obj: dict, path: str) -> str:
+    def ident(self, obj: dict[str, Any], path: str) -> str:
         value = obj.get("id")
         if value is None:
             return ""
         if not isinstance(value, str) or not _ID_RE.match(value):
-            self.err(_join(path, "id"), f"'{value}' is not a valid id: use lower-case letters, digits and _ (start with a letter, at most 41)")
+            self.err(join_path(path, "id"), f"'{value}' is not a valid id: use lower-case letters, digits and _ (start with a letter, at most 41)", value)
             return str(value)
         return value
 
-    def number(self, obj: dict, key: str, path: str, *, allow_none: bool = False) -> Decimal | None:
+    def number(self, obj: dict[str, Any], key: str, path: str, *, allow_none: bool = False) -> Decimal | None:
         value = obj.get(key)
-        p = _join(path, key)
+        p = join_path(path, key)
         if value is None or value == "":
             if not allow_none and key in obj:
-                self.err(p, "must be a number")
+                self.err(p, "must be a number", value)
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            self.err(p, f"expected a number, got {type(value).__name__}")
+            self.err(p, f"expected a number, got {type(value).__name__}", value)
             return None
         try:
             d = Decimal(str(value))
         except Exception:
-            self.err(p, f"'{value}' is not a number")
+            self.err(p, f"'{value}' is not a number", value)
             return None
         if not d.is_finite() or d < 0:
-            self.err(p, f"{value} must be a non-negative number")
+            self.err(p, f"{value} must be a non-negative number", value)
             return None
         return d
 
-    def flag(self, obj: dict, key: str, path: str) -> bool:
+    def flag(self, obj: dict[str, Any], key: str, path: str) -> bool:
         value = obj.get(key, False)
         if not isinstance(value, bool):
-            self.err(_join(path, key), f"expected true or false, got {value!r}")
+            self.err(join_path(path, key), f"expected true or false, got {value!r}", value)
             return False
         return value
 
-    # -- the parts -----------------------------------------------------------
-    def spec(self, data: Any) -> Spec | None:
-        if not self.keys(data, _TOP_KEYS, ""):
-            return None
+    def duplicates(self, ids: list[str]) -> None:
+        seen: set[str] = set()
+        for i in ids:
+            if i in seen:
+                self.err("", f"id '{i}' is used more than once (ids of fields, categories and indicators must be unique)", i)
+            seen.add(i)
+
+    # -- the generic parts -----------------------------------------------------------
+    def head(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The keys before the family's own: id, version, title, sheet, total, fiscal year, fields."""
         sid = data.get("id")
         if sid is not None and (not isinstance(sid, str) or not _TEMPLATE_ID_RE.match(sid)):
-            self.err("id", f"'{sid}' is not a valid template id: lower-case letters, digits, '.', '-' and '_'")
+            self.err("id", f"'{sid}' is not a valid template id: lower-case letters, digits, '.', '-' and '_'", sid)
         sid = str(sid or "")
         version = self.text(data, "version", "")
         title = self.text(data, "title", "", limit=200)
         sheet = self.text(data, "sheet", "", limit=MAX_SHEET_NAME)
         if sheet and (set(sheet) & _SHEET_FORBIDDEN or sheet.startswith("'") or sheet.startswith("_")):
-            self.err("sheet", f"'{sheet}' is not a valid sheet name (no [ ] : * ? / \\, no leading ' or _)")
+            self.err("sheet", f"'{sheet}' is not a valid sheet name (no [ ] : * ? / \\, no leading ' or _)", sheet)
         total = self.number(data, "total", "") if "total" in data else Decimal(100)
         fiscal_year = data.get("fiscal_year")
         if fiscal_year is not None and (not isinstance(fiscal_year, int) or not 1990 <= fiscal_year <= 2200):
-            self.err("fiscal_year", f"expected a year such as 2020, got {fiscal_year!r}")
+            self.err("fiscal_year", f"expected a year such as 2020, got {fiscal_year!r}", fiscal_year)
             fiscal_year = None
+        return {"id": sid, "version": version, "title": title, "sheet": sheet, "total": total,
+                "fiscal_year": fiscal_year, "fields": tuple(self.fields(data.get("fields")))}
 
-        fields = self.fields(data.get("fields"))
-        categories = self.categories(data.get("categories"), total)
-        bands = self.bands(data.get("grades"), total)
+    def tail(self, data: dict[str, Any], head: dict[str, Any], family_ids: list[str]) -> dict[str, Any]:
+        """The keys after the family's own: grades, notes, instructions; then the checks across them."""
+        fields: tuple[Field, ...] = head["fields"]
+        bands = self.bands(data.get("grades"), head["total"])
         notes = self.texts(data.get("notes"), "notes")
         instructions = self.texts(data.get("instructions"), "instructions")
-
-        ids = [f.id for f in fields] + [c.id for c in categories] + [i.id for c in categories for i in c.indicators]
-        self.duplicates(ids)
-        self.cross_check(fields)
-        summary = self.summary(data.get("summary"), fields)
-        if self.problems or total is None:
-            return None
-        raw = yaml.safe_load(yaml.safe_dump(data, allow_unicode=True))  # plain, detached copy
-        return Spec(
-            id=sid, version=version, title=title, sheet=sheet, total=total,
-            fields=tuple(fields), categories=tuple(categories), bands=tuple(bands),
-            notes=tuple(notes), instructions=tuple(instructions), fiscal_year=fiscal_year, summary=summary,
-            raw=raw,
-        )
+        self.duplicates([f.id for f in fields] + family_ids)
+        self.cross_check(list(fields))
+        summary = self.summary(data.get("summary"), list(fields))
+        return {"bands": tuple(bands), "notes": tuple(notes), "instructions": tuple(instructions), "summary": summary}
 
     def texts(self, value: Any, path: str) -> list[str]:
         if value is None:
             return []
         if not isinstance(value, list):
-            self.err(path, "expected a list of texts")
+            self.err(path, "expected a list of texts", value)
             return []
         out = []
         for n, item in enumerate(value):
             if not isinstance(item, str) or not item.strip():
-                self.err(f"{path}[{n}]", "expected a non-empty text")
+                self.err(f"{path}[{n}]", "expected a non-empty text", item)
             else:
                 out.append(item.strip())
         return out
 
     def fields(self, value: Any) -> list[Field]:
         if not isinstance(value, list) or not value:
-            self.err("fields", "expected a non-empty list of fields")
+            self.err("fields", "expected a non-empty list of fields", value)
             return []
         out = []
         for n, raw in enumerate(value):
@@ -407,34 +284,34 @@ class _Checker:
             label = self.text(raw, "label", path, limit=60)
             ftype = raw.get("type")
             if ftype not in FIELD_TYPES:
-                hint = difflib.get_close_matches(str(ftype), FIELD_TYPES, n=1)
-                extra = f"; did you mean '{hint[0]}'?" if hint else ""
-                self.err(_join(path, "type"), f"unknown type '{ftype}'{extra}; one of {', '.join(FIELD_TYPES)}")
+                hint = did_you_mean(str(ftype), FIELD_TYPES)
+                extra = f"; did you mean '{hint}'?" if hint else ""
+                self.err(join_path(path, "type"), f"unknown type '{ftype}'{extra}; one of {', '.join(FIELD_TYPES)}", ftype)
                 ftype = "text"
             help_text = self.text(raw, "help", path, required=False, limit=MAX_PROMPT)
             choices: tuple[str, ...] = ()
             if ftype == "choice":
                 raw_choices = raw.get("choices")
                 if not isinstance(raw_choices, list) or not raw_choices or not all(isinstance(c, (str, int)) for c in raw_choices):
-                    self.err(_join(path, "choices"), "a choice field needs a non-empty list of choices")
+                    self.err(join_path(path, "choices"), "a choice field needs a non-empty list of choices", raw_choices)
                 else:
                     choices = tuple(str(c).strip() for c in raw_choices)
                     if len(set(choices)) != len(choices):
-                        self.err(_join(path, "choices"), "choices repeat")
+                        self.err(join_path(path, "choices"), "choices repeat", raw_choices)
                     if any("," in c for c in choices):
-                        self.err(_join(path, "choices"), "a choice may not contain a comma (Excel list validation)")
+                        self.err(join_path(path, "choices"), "a choice may not contain a comma (Excel list validation)", raw_choices)
                     if len(",".join(choices)) > MAX_LIST_SOURCE:
-                        self.err(_join(path, "choices"), f"the choices joined are longer than Excel's {MAX_LIST_SOURCE}-character list limit")
+                        self.err(join_path(path, "choices"), f"the choices joined are longer than Excel's {MAX_LIST_SOURCE}-character list limit", raw_choices)
             elif "choices" in raw:
-                self.err(_join(path, "choices"), f"only a choice field has choices (this one is {ftype})")
+                self.err(join_path(path, "choices"), f"only a choice field has choices (this one is {ftype})", raw.get("choices"))
             lo, hi = self.bounds(raw, ftype, path)
             max_length = raw.get("max_length")
             if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool) or not 1 <= max_length <= MAX_CELL_TEXT):
-                self.err(_join(path, "max_length"), f"expected a whole number from 1 to {MAX_CELL_TEXT}")
+                self.err(join_path(path, "max_length"), f"expected a whole number from 1 to {MAX_CELL_TEXT}", max_length)
                 max_length = None
-            compute, operands = self.compute(raw.get("compute"), _join(path, "compute"))
+            compute, operands = self.compute(raw.get("compute"), join_path(path, "compute"))
             if compute == "ratio" and ftype not in ("percent", "number"):
-                self.err(_join(path, "type"), "a ratio field must be of type percent or number")
+                self.err(join_path(path, "type"), "a ratio field must be of type percent or number", ftype)
             required = self.flag(raw, "required", path)
             prefill = self.flag(raw, "prefill", path)
             if compute and (required or prefill):
@@ -446,7 +323,7 @@ class _Checker:
             ))
         return out
 
-    def bounds(self, raw: dict, ftype: str, path: str) -> tuple[Any, Any]:
+    def bounds(self, raw: dict[str, Any], ftype: str, path: str) -> tuple[Any, Any]:
         out: list[Any] = []
         for key in ("min", "max"):
             value = raw.get(key)
@@ -460,17 +337,17 @@ class _Checker:
                     try:
                         value = dt.date.fromisoformat(str(value))
                     except ValueError:
-                        self.err(_join(path, key), f"'{value}' is not a date (YYYY-MM-DD)")
+                        self.err(join_path(path, key), f"'{value}' is not a date (YYYY-MM-DD)", value)
                         value = None
                 out.append(value)
             elif ftype in ("money", "number", "percent"):
                 out.append(self.number(raw, key, path) if not (isinstance(value, (int, float)) and value < 0) else Decimal(str(value)))
             else:
-                self.err(_join(path, key), f"a {ftype} field has no bounds")
+                self.err(join_path(path, key), f"a {ftype} field has no bounds", value)
                 out.append(None)
         lo, hi = out
         if lo is not None and hi is not None and lo > hi:
-            self.err(_join(path, "min"), f"min {lo} is above max {hi}")
+            self.err(join_path(path, "min"), f"min {lo} is above max {hi}", lo)
         return lo, hi
 
     def compute(self, value: Any, path: str) -> tuple[str | None, tuple[str, ...]]:
@@ -482,9 +359,9 @@ class _Checker:
             ops = value["ratio"]
             if isinstance(ops, list) and len(ops) == 2 and all(isinstance(o, str) for o in ops):
                 return "ratio", (ops[0], ops[1])
-            self.err(_join(path, "ratio"), "expected [numerator field id, denominator field id]")
+            self.err(join_path(path, "ratio"), "expected [numerator field id, denominator field id]", ops)
             return None, ()
-        self.err(path, "expected 'grade' or {ratio: [numerator, denominator]}")
+        self.err(path, "expected 'grade' or {ratio: [numerator, denominator]}", value)
         return None, ()
 
     def cross_check(self, fields: list[Field]) -> None:
@@ -495,17 +372,17 @@ class _Checker:
         labels: dict[str, int] = {}
         for n, f in enumerate(fields):
             if f.label in labels:
-                self.err(f"fields[{n}].label", f"label '{f.label}' is already used by fields[{labels[f.label]}]")
+                self.err(f"fields[{n}].label", f"label '{f.label}' is already used by fields[{labels[f.label]}]", f.label)
             labels.setdefault(f.label, n)
             if f.compute == "ratio":
                 for k, op in enumerate(f.operands):
                     target = by_id.get(op)
                     if target is None:
-                        hint = difflib.get_close_matches(op, list(by_id), n=1)
-                        extra = f"; did you mean '{hint[0]}'?" if hint else ""
-                        self.err(f"fields[{n}].compute.ratio[{k}]", f"no field '{op}'{extra}")
+                        hint = did_you_mean(op, by_id)
+                        extra = f"; did you mean '{hint}'?" if hint else ""
+                        self.err(f"fields[{n}].compute.ratio[{k}]", f"no field '{op}'{extra}", op)
                     elif not target.numeric or target.computed:
-                        self.err(f"fields[{n}].compute.ratio[{k}]", f"'{op}' must be a numeric input field")
+                        self.err(f"fields[{n}].compute.ratio[{k}]", f"'{op}' must be a numeric input field", op)
 
     def summary(self, value: Any, fields: list[Field]) -> dict[str, Any]:
         if value is None:
@@ -519,79 +396,23 @@ class _Checker:
                 continue
             ids = value[role] if many else [value[role]]
             if not isinstance(ids, list):
-                self.err(f"summary.{role}", "expected a list of field ids")
+                self.err(f"summary.{role}", "expected a list of field ids", ids)
                 continue
             for n, fid in enumerate(ids):
                 path = f"summary.{role}[{n}]" if many else f"summary.{role}"
                 f = by_id.get(fid) if isinstance(fid, str) else None
                 if f is None:
-                    hint = difflib.get_close_matches(str(fid), list(by_id), n=1)
-                    extra = f"; did you mean '{hint[0]}'?" if hint else ""
-                    self.err(path, f"no field '{fid}'{extra}")
+                    hint = did_you_mean(str(fid), by_id)
+                    extra = f"; did you mean '{hint}'?" if hint else ""
+                    self.err(path, f"no field '{fid}'{extra}", fid)
                 elif f.type not in types or f.computed:
-                    self.err(path, f"'{fid}' is a {f.type} field; the {role} must be an input field of type {' or '.join(types)}")
+                    self.err(path, f"'{fid}' is a {f.type} field; the {role} must be an input field of type {' or '.join(types)}", fid)
             out[role] = tuple(ids) if many else ids[0]
-        return out
-
-    def duplicates(self, ids: list[str]) -> None:
-        seen: set[str] = set()
-        for i in ids:
-            if i in seen:
-                self.err("", f"id '{i}' is used more than once (ids of fields, categories and indicators must be unique)")
-            seen.add(i)
-
-    def categories(self, value: Any, total: Decimal | None) -> list[Category]:
-        if not isinstance(value, list) or not value:
-            self.err("categories", "expected a non-empty list of categories")
-            return []
-        out = []
-        for n, raw in enumerate(value):
-            path = f"categories[{n}]"
-            if not self.keys(raw, _CATEGORY_KEYS, path):
-                continue
-            cid = self.ident(raw, path)
-            name = self.text(raw, "name", path, limit=60)
-            points = self.number(raw, "points", path) or Decimal(0)
-            weights = raw.get("weights", "fixed")
-            if weights not in ("fixed", "flexible"):
-                self.err(_join(path, "weights"), f"expected 'fixed' or 'flexible', got {weights!r}")
-            extra = raw.get("extra_rows", 0)
-            if not isinstance(extra, int) or isinstance(extra, bool) or not 0 <= extra <= 50:
-                self.err(_join(path, "extra_rows"), "expected a whole number from 0 to 50")
-                extra = 0
-            if weights == "fixed" and extra:
-                self.err(_join(path, "extra_rows"), "a category with fixed weights cannot take extra indicators (their weights could never add up); make it flexible")
-            indicators = []
-            raw_inds = raw.get("indicators")
-            if not isinstance(raw_inds, list) or not raw_inds:
-                self.err(_join(path, "indicators"), "expected a non-empty list of indicators")
-                raw_inds = []
-            for k, ri in enumerate(raw_inds):
-                ipath = f"{path}.indicators[{k}]"
-                if not self.keys(ri, _INDICATOR_KEYS, ipath):
-                    continue
-                weight = self.number(ri, "weight", ipath, allow_none=True)
-                if weight is not None and weight > points:
-                    self.err(_join(ipath, "weight"), f"weight {weight} is above the category's {points} points")
-                indicators.append(Indicator(
-                    id=self.ident(ri, ipath), name=self.text(ri, "name", ipath, limit=200),
-                    explanation=self.text(ri, "explanation", ipath, required=False, limit=2000),
-                    weight=weight,
-                ))
-            wsum = sum((i.weight or Decimal(0)) for i in indicators)
-            if weights == "fixed" and indicators and wsum != points:
-                self.err(_join(path, "indicators"), f"fixed weights add up to {_fmt(wsum)}, but the category has {_fmt(points)} points")
-            if weights == "flexible" and wsum > points:
-                self.err(_join(path, "indicators"), f"default weights add up to {_fmt(wsum)}, above the category's {_fmt(points)} points")
-            out.append(Category(id=cid, name=name, points=points, weights=str(weights), extra_rows=extra, indicators=tuple(indicators)))
-        psum = sum(c.points for c in out)
-        if total is not None and out and psum != total:
-            self.err("categories", f"category points add up to {_fmt(psum)}, but total is {_fmt(total)}")
         return out
 
     def bands(self, value: Any, total: Decimal | None) -> list[Band]:
         if not isinstance(value, list) or not value:
-            self.err("grades", "expected a non-empty list of grade bands")
+            self.err("grades", "expected a non-empty list of grade bands", value)
             return []
         out = []
         for n, raw in enumerate(value):
@@ -603,26 +424,18 @@ class _Checker:
             if lo is None:
                 continue
             if total is not None and lo > total:
-                self.err(_join(path, "min"), f"{lo} is above the total of {_fmt(total)}: the band can never be reached")
+                self.err(join_path(path, "min"), f"{lo} is above the total of {plain_number(total)}: the band can never be reached", lo)
             out.append((n, Band(label=label, min=lo)))
         seen_min: dict[Decimal, int] = {}
         seen_label: dict[str, int] = {}
         for n, band in out:
             if band.min in seen_min:
-                self.err(f"grades[{n}].min", f"overlaps grades[{seen_min[band.min]}]: both start at {_fmt(band.min)}")
+                self.err(f"grades[{n}].min", f"overlaps grades[{seen_min[band.min]}]: both start at {plain_number(band.min)}", band.min)
             seen_min.setdefault(band.min, n)
             if band.label in seen_label:
-                self.err(f"grades[{n}].label", f"label '{band.label}' is used twice")
+                self.err(f"grades[{n}].label", f"label '{band.label}' is used twice", band.label)
             seen_label.setdefault(band.label, n)
         if out and min(b.min for _, b in out) != 0:
             n, lowest = min(out, key=lambda nb: nb[1].min)
-            self.err(f"grades[{n}].min", f"the lowest band starts at {_fmt(lowest.min)}: scores from 0 up to it have no grade (a gap); start it at 0")
+            self.err(f"grades[{n}].min", f"the lowest band starts at {plain_number(lowest.min)}: scores from 0 up to it have no grade (a gap); start it at 0", lowest.min)
         return sorted((b for _, b in out), key=lambda b: b.min, reverse=True)
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _fmt(d: Decimal) -> str:
-    return format(d.normalize(), "f") if d == d.to_integral() else str(d)

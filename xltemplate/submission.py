@@ -40,7 +40,8 @@ class Submission:
     application: str | None = None  # docProps/app.xml: "Microsoft Excel", "LibreOffice" …
     sheets: dict[str, str] = field(default_factory=dict)  # name → visible | hidden | veryHidden
     protected: dict[str, bool] = field(default_factory=dict)  # sheet → protection on
-    meta: dict[str, str] | None = None  # the metadata sheet's key → value; None when absent
+    meta: dict[str, str] | None = None  # the metadata sheet's key → value (each within its bound); None when absent
+    meta_too_long: dict[str, int] = field(default_factory=dict)  # metadata keys whose values were cut → length found
     properties: dict[str, str] = field(default_factory=dict)  # custom document properties
     defined_names: dict[str, tuple[str, str] | None] = field(default_factory=dict)  # name → (sheet, A1)
     cells: dict[str, dict[str, CellData]] = field(default_factory=dict)  # sheet → A1 → data
@@ -65,14 +66,3 @@ def split_a1(a1: str) -> tuple[int, int]:
             return int(a1[n:]), col
         col = col * 26 + ord(ch) - 64
     raise ValueError(a1)
-
-
-def meta_text(value: Any) -> str:
-    """A metadata or document-property value as text, the same way for every reader."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return str(value)

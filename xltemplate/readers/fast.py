@@ -18,31 +18,21 @@ import datetime as dt
 import re
 from typing import Any
 
-from .fastsheet import Sheet, Styles, _text, unescape
-from .fsutil import sha256_file
-from .layout import META_SHEET
+from .. import meta
+from ..fsutil import sha256_file
+from ..submission import Submission
 from .package import (MAIN_NS, REL_NS, SEP, STRICT_MAIN_NS, Package, Rel, Stop, corrupt, feed, memo, parse_xml,
                       parser, strict_format)
+from .properties import destination, document, local
+from .sheet import Sheet, Styles
 from .sniff import Sniffed
-from .submission import CellData, Submission, meta_text
+from .xmltext import text as _text, unescape
 
 _M = MAIN_NS + SEP
 _WORKBOOK, _SHEETS, _SHEET, _NAMES, _NAME, _WBPR = (_M + "workbook", _M + "sheets", _M + "sheet", _M + "definedNames",
                                                    _M + "definedName", _M + "workbookPr")
 _STATES = ("visible", "hidden", "veryHidden")
 _BAD_SHEET_CHARS = re.compile(r"[\\/?*\[\]:]")
-_CELL_RE = re.compile(r"^\$?([A-Z]{1,3})\$?(\d{1,7})$")
-
-
-_LOCAL: dict[str, str] = {}
-
-
-def _local(tag: str) -> str:
-    """The local name of a namespaced tag (memoised: the same few tags come back thousands of times)."""
-    local = _LOCAL.get(tag)
-    if local is None:
-        local = _LOCAL[tag] = tag.rsplit(SEP, 1)[-1]
-    return local
 
 
 def read_fast(sniffed: Sniffed) -> Submission:
@@ -55,12 +45,7 @@ def read_fast(sniffed: Sniffed) -> Submission:
         strings_part, styles_part = _only(rels, "sharedStrings", pkg.workbook), _only(rels, "styles", pkg.workbook)
         strings = shared_strings(pkg.read(strings_part)) if strings_part in pkg.names else []
         styles = memo(_styles, pkg.read(styles_part)) if styles_part in pkg.names else Styles()
-        sub.saved_at, _ = _core(pkg.read("docProps/core.xml") if "docProps/core.xml" in pkg.names else None)
-        try:
-            sub.application = _app(pkg.read("docProps/app.xml") if "docProps/app.xml" in pkg.names else None)
-        except Exception:  # only says which program saved the file; the reference reader ignores a broken one too
-            sub.application = None
-        sub.properties = _custom(pkg.read("docProps/custom.xml") if "docProps/custom.xml" in pkg.names else None)
+        sub.saved_at, sub.application, sub.properties = document(pkg)
         sub.defined_names = dict(names)
         epoch = dt.datetime(1904, 1, 1) if date1904 else dt.datetime(1899, 12, 30)
         for name, rel in sheet_parts(pkg, sheets, rels):
@@ -72,8 +57,8 @@ def read_fast(sniffed: Sniffed) -> Submission:
             sheet.parse(pkg.read(rel))
             hidden = sheet.finish()
             sub.protected[name] = sheet.protected
-            if name == META_SHEET:
-                sub.meta = _meta(sheet.cells)
+            if name == meta.SHEET:
+                sub.meta, sub.meta_too_long = meta.read(sheet.cells)
                 continue
             sub.cells[name] = sheet.cells
             if hidden:
@@ -207,22 +192,8 @@ def _workbook(data: bytes) -> tuple[Sheets, dict[str, tuple[str, str] | None], b
     counts: dict[str, int] = {}
     for name, _ in names:
         counts[name.casefold()] = counts.get(name.casefold(), 0) + 1
-    resolved = {name: (None if counts[name.casefold()] > 1 else _destination(text)) for name, text in names}
+    resolved = {name: (None if counts[name.casefold()] > 1 else destination(text)) for name, text in names}
     return sheets, resolved, flags["date1904"]
-
-
-def _destination(text: str) -> tuple[str, str] | None:
-    """``'Sheet'!$B$3`` → (Sheet, B3); anything that is not one cell on one sheet → None."""
-    text = text.strip()
-    if "!" not in text:
-        return None
-    sheet, _, ref = text.rpartition("!")
-    if sheet.startswith("'") and sheet.endswith("'") and len(sheet) >= 2:
-        sheet = sheet[1:-1].replace("''", "'")
-    m = _CELL_RE.match(ref)
-    if m is None or not sheet:
-        return None
-    return sheet, f"{m.group(1)}{m.group(2)}"
 
 
 # -- shared strings ---------------------------------------------------------------------------
@@ -414,127 +385,3 @@ def _styles(data: bytes) -> Styles:
     return Styles(max(len(xf_formats), 1), frozenset(dates), frozenset(deltas), concealing)
 
 
-def _texts(data: bytes | None, part: str) -> dict[str, str]:
-    """Leaf element texts by local name (first occurrence wins), for the small docProps parts."""
-    out: dict[str, str] = {}
-    if not data:
-        return out
-    stack: list[str] = []
-    buf: list[str] = []
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        stack.append(_local(tag))
-        buf.clear()
-
-    def end(tag: str) -> None:
-        local = stack.pop()
-        out.setdefault(local, "".join(buf))
-        buf.clear()
-
-    def text(t: str) -> None:
-        buf.append(t)
-
-    parse_xml(data, part, start, end, text)
-    return out
-
-
-def _core(data: bytes | None) -> tuple[dt.datetime | None, dt.datetime | None]:
-    t = _texts(data, "docProps/core.xml")
-    return _w3cdtf(t.get("modified")), _w3cdtf(t.get("created"))
-
-
-def _w3cdtf(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    from openpyxl.utils.datetime import from_ISO8601
-
-    try:
-        value = from_ISO8601(text.strip())
-    except (ValueError, TypeError):
-        return None
-    if not isinstance(value, dt.datetime):
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return value.replace(microsecond=0)
-
-
-def _app(data: bytes | None) -> str | None:
-    if not data:
-        return None
-    found: list[str] = []
-    inside = [False]
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        inside[0] = _local(tag) == "Application"
-
-    def end(tag: str) -> None:
-        if inside[0]:
-            raise Stop  # the rest of app.xml lists every defined name: not needed
-        inside[0] = False
-
-    def text(t: str) -> None:
-        if inside[0]:
-            found.append(t)
-
-    parse_xml(data, "docProps/app.xml", start, end, text)
-    value = "".join(found).strip()
-    return value[:100] if value else None
-
-
-def _custom(data: bytes | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    if not data:
-        return out
-    cur: dict[str, Any] = {"name": None, "type": None, "buf": []}
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        local = _local(tag)
-        if local == "property":
-            cur["name"], cur["type"], cur["buf"] = attrs.get("name"), None, []
-        elif cur["name"] is not None and cur["type"] is None:
-            cur["type"] = local
-
-    def end(tag: str) -> None:
-        if _local(tag) == "property" and cur["name"] is not None:
-            out[cur["name"]] = _propmeta_text(cur["type"], "".join(cur["buf"]))
-            cur["name"] = None
-
-    def text(t: str) -> None:
-        if cur["name"] is not None:
-            cur["buf"].append(t)
-
-    parse_xml(data, "docProps/custom.xml", start, end, text)
-    return out
-
-
-def _propmeta_text(kind: str | None, text: str) -> str:
-    """A custom property's value as text, the way the reference reader renders it."""
-    try:
-        if kind in ("i1", "i2", "i4", "i8", "int", "uint", "ui1", "ui2", "ui4", "ui8"):
-            return str(int(text))
-        if kind in ("r4", "r8", "decimal"):
-            v = float(text)
-            return str(int(v)) if v.is_integer() else str(v)
-        if kind == "bool":
-            return str(text.strip().lower() in ("1", "true"))
-        if kind == "filetime":
-            value = _w3cdtf(text)
-            return value.isoformat() if value else text
-    except ValueError:
-        return text
-    return text
-
-
-
-# -- the metadata sheet ------------------------------------------------------------------------
-
-def _meta(cells: dict[str, CellData]) -> dict[str, str]:
-    meta: dict[str, str] = {}
-    for row in range(1, 101):
-        key = cells.get(f"A{row}")
-        if key is None or not isinstance(key.value, str) or not key.value:
-            continue
-        value = cells.get(f"B{row}")
-        meta[key.value] = meta_text(value.value if value else None)
-    return meta

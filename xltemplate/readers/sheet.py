@@ -3,9 +3,10 @@
 The sheet is proved well-formed by expat (in C, no DOCTYPE, no entities) in one
 pass over the whole part; Python handlers see only what lies outside
 ``<sheetData>`` (protection, merged ranges, anything misplaced). The cells are
-then picked out of ``<sheetData>`` by splitting on ``<c `` — the *split path*,
+then picked out of ``<sheetData>`` by splitting on ``<c `` — the *split path* (this module),
 for the regular shape every spreadsheet program writes. Anything irregular
-sends the sheet to the *general path*: an expat pass with handlers on every
+sends the sheet to the *general path*
+(:mod:`xltemplate.readers.sheet_general`): an expat pass with handlers on every
 element that resolves namespaces and applies the rules below, and is the one
 that decides whether a file is refused.
 
@@ -29,31 +30,23 @@ import math
 import re
 from typing import Any
 
+from ..errors import Unreadable
+from ..submission import MAX_COLS, MAX_ROWS, CellData
 from .display import FORMAT, MERGED, conceals, merged_cover
-from .package import MAIN_NS, SEP, STRICT_MAIN_NS, corrupt, feed, parser, strict_format
-from .sniff import Unreadable
-from .submission import MAX_COLS, MAX_ROWS, CellData
+from .package import MAIN_NS, corrupt, feed, parser
+from .sheet_general import Structure
+from .xmltext import (
+    BEYOND_NAMES, ERRORS, MAX_EXCEL_COL, MAX_EXCEL_ROW, TYPES, WORKSHEET, Styles, add_merge, attr as _attr, col_index,
+    col_letters, from_excel, protection_on, text as _text,
+)
+
+__all__ = ["Sheet", "Styles", "USE_SPLIT", "col_index", "col_letters"]
 
 #: The split path for regular sheets; the tests also run with it off (every sheet on the general path).
 USE_SPLIT = True
-MAX_EXCEL_ROW = 1_048_576
-MAX_EXCEL_COL = 16_384  # XFD
-MAX_MERGES = 10_000
 
-_M = MAIN_NS + SEP
-WORKSHEET, SHEETDATA, ROW, CELL = _M + "worksheet", _M + "sheetData", _M + "row", _M + "c"
-F, V, IS, T, RUN, RPR, RPH, PHONETIC = _M + "f", _M + "v", _M + "is", _M + "t", _M + "r", _M + "rPr", _M + "rPh", _M + "phoneticPr"
-PROTECTION, MERGES, MERGE = _M + "sheetProtection", _M + "mergeCells", _M + "mergeCell"
-#: Elements whose place decides what is shown: found anywhere else, the file is refused.
-PLACED = {SHEETDATA: (WORKSHEET,), ROW: (SHEETDATA,), CELL: (ROW,), PROTECTION: (WORKSHEET,),
-          MERGES: (WORKSHEET,), MERGE: (MERGES,)}
-TYPES = frozenset(("n", "s", "str", "inlineStr", "b", "e", "d"))
-ERRORS = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
-                    "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#UNKNOWN!", "#BUSY!"))
 
 _REF = re.compile(rb"([A-Z]{1,3})([1-9][0-9]{0,6})")
-_REF_S = re.compile(r"([A-Z]{1,3})([1-9][0-9]{0,6})")
-_ROWNUM = re.compile(r"[1-9][0-9]{0,6}")
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _NUMBER_B = re.compile(rb"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _R_ATTR = re.compile(rb"""(?:^|\s)r\s*=\s*(?:"([^"]*)"|'([^']*)')""")
@@ -67,14 +60,9 @@ _BODY = re.compile(
 _IS_SIMPLE = re.compile(rb"\s*<t(?:\s[^>]*?)?(?:/>|>([^<]*)</t>)\s*")
 _ROW_TAG = re.compile(rb"\s*(?:(</row>)|<row((?:\s[^>]*?)?)(/?)>)")
 _PREFIXED = re.compile(rb"</?[A-Za-z_][\w.-]*:")
-#: Past MAX_ROWS only these element names may appear (a cell's parts and inline text's); the general
-#: path checks the same set, so both paths refuse the same files.
-BEYOND_NAMES = frozenset(("row", "c", "f", "v", "is", "t", "r", "rPr", "rPh", "phoneticPr", "rFont", "charset", "family",
-                          "b", "i", "strike", "outline", "shadow", "condense", "extend", "color", "sz", "u", "vertAlign", "scheme"))
 _REST_NAMES = re.compile(rb"<(?!/?(?:" + b"|".join(n.encode() for n in sorted(BEYOND_NAMES)) + rb")[\s/>])")
 _R_ANY = re.compile(rb"""\sr\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _ROW_OR_REF = re.compile(rb"([A-Z]{1,3})?([1-9][0-9]{0,6})")
-_RANGE = re.compile(r"\$?([A-Z]{1,3})\$?([1-9][0-9]{0,6})(?::\$?([A-Z]{1,3})\$?([1-9][0-9]{0,6}))?")
 
 _TAIL_ODD = re.compile(rb"<(?:[!?]|(?:[\w.-]+:)?(?:row|c|sheetData)[\s/>]|[\w.-]+:(?:sheetProtection|mergeCells?)[\s/>])")
 _TAIL_PROTECTION = re.compile(rb"""<sheetProtection((?:\s+[\w.:-]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*/?>""")
@@ -181,60 +169,11 @@ class _Irregular(Exception):
     """The split path met a shape it does not read: the general path takes the sheet."""
 
 
-def col_index(letters: str | bytes) -> int:
-    n = 0
-    for ch in letters if isinstance(letters, str) else letters.decode("ascii"):
-        n = n * 26 + (ord(ch) - 64)
-    return n
-
-
-def col_letters(n: int) -> str:
-    out = ""
-    while n:
-        n, rem = divmod(n - 1, 26)
-        out = chr(65 + rem) + out
-    return out
-
-
 def _col(letters: bytes) -> int:
     n = _COLS.get(letters)
     if n is None:
         n = _COLS[letters] = col_index(letters)
     return n
-
-
-def unescape(text: str) -> str:
-    """XML's five entities and character references (the document was proved well-formed, so
-    nothing else can be there); line ends normalised as an XML parser does."""
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if "&" not in text:
-        return text
-    if "&#" in text:
-        import html
-
-        return html.unescape(text)
-    return (text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
-            .replace("&apos;", "'").replace("&amp;", "&"))
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8") if b"&" not in raw and b"\r" not in raw else unescape(raw.decode("utf-8"))
-
-
-def _attr(m: re.Match[bytes] | None) -> str | None:
-    if m is None:
-        return None
-    return _text(m.group(1) if m.group(1) is not None else m.group(2))
-
-
-class Styles:
-    """What a sheet needs from styles.xml: how many cell styles, which are dates, which may hide a value."""
-
-    def __init__(self, count: int = 1, dates: frozenset[int] = frozenset(), deltas: frozenset[int] = frozenset(),
-                 concealing: dict[int, str] | None = None) -> None:
-        self.count, self.dates, self.deltas = count, dates, deltas
-        self.concealing = concealing or {}
 
 
 class Sheet:
@@ -290,7 +229,7 @@ class Sheet:
         head, region = data[:j], data[i:j]
         if b"<!" in head or head.find(b"<?", 1) >= 0 or b"xmlns" in region or region.find(b"<sheetData", 1) >= 0:
             return False  # comments, CDATA or namespace declarations among the cells: the general path
-        h = _Structure(self, cells=False)
+        h = Structure(self, cells=False)
         k = data.find(b"<", data.find(b"?>") + 2 if data[:5] == b"<?xml" else 0)
         root = _TAG.match(data, k) if k >= 0 else None
         h.root = root.group(0) if root is not None and data[k:k + 11] == b"<worksheet " else b""
@@ -557,7 +496,7 @@ class Sheet:
             elif t == "n":
                 value = self._number(a1, v) if v != "" else None
                 if value is not None and style in self.styles.dates:
-                    value, error = _from_excel(value, self.epoch, style in self.styles.deltas)
+                    value, error = from_excel(value, self.epoch, style in self.styles.deltas)
             elif t == "b":
                 if v not in ("0", "1"):
                     raise corrupt(self.part, f"中单元格 {a1} 的逻辑值“{v[:20]}”无效")
@@ -610,14 +549,14 @@ class Sheet:
 
                     self.shared[si] = Translator(formula, a1)
             except Exception as exc:  # openpyxl's tokenizer raises several kinds on a mangled formula
-                raise Unreadable("file-corrupt", f"单元格 {a1} 的共享公式已损坏（{type(exc).__name__}）。请重新保存后提交。") from exc
+                raise Unreadable("file-corrupt", "shared-formula", cell=a1, reason=type(exc).__name__) from exc
         elif kind == "dataTable":
             return "="
         return formula
 
     # -- the general path -------------------------------------------------------------------------
     def _parse_general(self, data: bytes) -> None:
-        h = _Structure(self, cells=True)
+        h = Structure(self, cells=True)
         p = parser()
         p.StartNamespaceDeclHandler = h.namespace
         p.StartElementHandler, p.EndElementHandler = h.start, h.end
@@ -625,240 +564,3 @@ class Sheet:
         feed(p, data, self.part)
         if h.stack:
             raise corrupt(self.part, "不完整")
-
-
-def protection_on(part: str, value: str | None) -> bool:
-    """Whether a sheetProtection's ``sheet`` attribute turns protection on; not a boolean: refused
-    (openpyxl takes any text but "0", "f" and "false" as on, LibreOffice does not)."""
-    if value is None or value in ("0", "false"):
-        return False
-    if value in ("1", "true"):
-        return True
-    raise corrupt(part, f"中工作表保护的设置“{value[:20]}”无效")
-
-
-def add_merge(sheet: Sheet, ref: str) -> None:
-    """Record one merged range of ``sheet`` (first row, first column, last row, last column)."""
-    if len(sheet.merges) >= MAX_MERGES:
-        raise Unreadable("file-too-large", f"工作表 {sheet.part} 有超过 {MAX_MERGES} 个合并单元格，超过上限。请提交下发的原始模板。")
-    m = _RANGE.fullmatch(ref)
-    if m is None:
-        raise corrupt(sheet.part, f"中的合并区域“{ref[:30]}”无效")
-    r1, c1 = int(m.group(2)), col_index(m.group(1))
-    r2, c2 = (int(m.group(4)), col_index(m.group(3))) if m.group(3) else (r1, c1)
-    if max(r1, r2) > MAX_EXCEL_ROW or max(c1, c2) > MAX_EXCEL_COL:
-        raise corrupt(sheet.part, f"中的合并区域“{ref[:30]}”超出工作表范围")
-    sheet.merges.append((min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)))
-
-
-def _from_excel(value: float | int, epoch: dt.datetime, timedelta: bool) -> tuple[Any, bool]:
-    from openpyxl.utils.datetime import from_excel
-
-    try:
-        return from_excel(value, epoch, timedelta=timedelta), False
-    except (OverflowError, ValueError):
-        return "#VALUE!", True
-
-
-class _Structure:
-    """Expat handlers for a worksheet: the placement rules everywhere, and (``cells``) the cells too."""
-
-    def __init__(self, sheet: Sheet, cells: bool) -> None:
-        self.sheet, self.with_cells = sheet, cells
-        self.stack: list[str] = []
-        self.default_ns: str | None = None
-        self.root = b""  # the root start tag as written (split path)
-        self.sheetdata = 0
-        # the row and cell being read (general path)
-        self.row = self.last_row = self.col = 0
-        self.beyond = False  # past MAX_ROWS: nothing more is read
-        self.cell: dict[str, Any] | None = None
-        self.seen: list[str] = []  # children of the current cell, in order
-        self.buf: list[str] | None = None  # text being collected
-        self.inline: list[str] | None = None
-        self.in_phonetic = False
-
-    def namespace(self, prefix: str | None, uri: str) -> None:
-        if prefix is None and not self.stack:
-            self.default_ns = uri
-
-    def _misplaced(self, tag: str) -> Unreadable:
-        local = tag.rsplit(SEP, 1)[-1]
-        where = self.stack[-1].rsplit(SEP, 1)[-1] if self.stack else "文档开头"
-        return corrupt(self.sheet.part, f"中的 <{local[:40]}> 元素出现在不该出现的位置（{where[:40]} 之内），表格软件不会按此显示")
-
-    def start(self, tag: str, attrs: dict[str, str]) -> None:
-        stack = self.stack
-        if not stack:
-            if tag == STRICT_MAIN_NS + SEP + "worksheet":
-                raise strict_format()
-            if tag != WORKSHEET:
-                raise corrupt(self.sheet.part, "不是工作表")
-            stack.append(tag)
-            return
-        parent = stack[-1]
-        if self.cell is not None or (self.with_cells and parent in (SHEETDATA, ROW)):
-            self._cell_start(tag, attrs, parent)
-        else:
-            places = PLACED.get(tag)
-            if places is not None and parent not in places:
-                raise self._misplaced(tag)
-            if tag == SHEETDATA:
-                self.sheetdata += 1
-                if self.sheetdata > 1:
-                    raise corrupt(self.sheet.part, "含有两个单元格区域（sheetData）")
-            elif tag == PROTECTION:
-                self.sheet.protections += 1
-                if self.sheet.protections > 1:
-                    raise corrupt(self.sheet.part, "含有两个工作表保护设置")
-                self.sheet.protected = protection_on(self.sheet.part, attrs.get("sheet"))
-            elif tag == MERGE:
-                self._merge(attrs.get("ref", ""))
-        stack.append(tag)
-
-    def end(self, tag: str) -> None:
-        self.stack.pop()
-        if self.cell is not None:
-            self._cell_end(tag)
-        elif tag == ROW and self.with_cells:
-            self.row = 0
-
-    def text(self, data: str) -> None:
-        if self.buf is not None:
-            self.buf.append(data)
-        elif self.with_cells and self.stack and self.stack[-1] in (SHEETDATA, ROW, CELL, IS, RUN) and data.strip():
-            raise corrupt(self.sheet.part, f"的单元格区域中含有元素之外的文字“{data.strip()[:20]}”")
-
-    def _merge(self, ref: str) -> None:
-        add_merge(self.sheet, ref)
-
-    # -- cells (general path) ------------------------------------------------------------------
-    def _cell_start(self, tag: str, attrs: dict[str, str], parent: str) -> None:
-        part = self.sheet.part
-        if parent == SHEETDATA:
-            if tag != ROW:
-                raise self._misplaced(tag)
-            if self.beyond:
-                self._beyond(attrs, row=True)
-                return
-            raw = attrs.get("r")
-            if raw is None:
-                number = self.last_row + 1
-            elif not _ROWNUM.fullmatch(raw):
-                raise corrupt(part, f"中的行号“{raw[:20]}”无效")
-            else:
-                number = int(raw)
-            if number <= self.last_row:
-                raise corrupt(part, f"中的第 {number} 行重复或顺序颠倒")
-            if number > MAX_EXCEL_ROW:
-                raise corrupt(part, f"中的行号 {number} 超出工作表范围")
-            if number > MAX_ROWS:
-                self.beyond = True
-                return
-            self.row = self.last_row = number
-            self.col = 0
-            return
-        if parent == ROW:
-            if tag != CELL:
-                raise self._misplaced(tag)
-            if self.beyond:
-                self._beyond(attrs, row=False)
-                return
-            ref = attrs.get("r")
-            if ref is None:
-                col = self.col + 1
-            else:
-                m = _REF_S.fullmatch(ref)
-                if m is None:
-                    raise corrupt(part, f"中的单元格引用“{ref[:20]}”不是 Excel 的写法")
-                if int(m.group(2)) != self.row:
-                    raise corrupt(part, f"中的单元格 {ref[:20]} 不在它所在的第 {self.row} 行")
-                col = col_index(m.group(1))
-                if col <= self.col:
-                    raise corrupt(part, f"中的单元格 {ref[:20]} 重复或顺序颠倒")
-            if col > MAX_EXCEL_COL:
-                raise corrupt(part, f"中第 {self.row} 行的列超出工作表范围")
-            self.col = col
-            style = attrs.get("s", "0")
-            if not style.isdigit() or not style.isascii() or len(style) > 6 or int(style) >= self.sheet.styles.count:
-                raise corrupt(part, f"中单元格 {col_letters(col)}{self.row} 的样式编号“{style[:20]}”无效")
-            self.cell = {"a1": f"{col_letters(col)}{self.row}", "t": attrs.get("t", "n"), "s": int(style),
-                         "f": None, "ftext": "", "v": None, "is": None, "depth": len(self.stack)}
-            self.seen = []
-            return
-        # inside a cell (or past the bounds)
-        if self.beyond:
-            if tag.rsplit(SEP, 1)[-1] not in BEYOND_NAMES or not tag.startswith(_M):
-                raise self._misplaced(tag)
-            return
-        cell = self.cell
-        assert cell is not None
-        if parent == CELL:
-            order = {F: 0, V: 1, IS: 2}.get(tag)
-            if order is None or (self.seen and order <= self.seen[-1]):
-                raise corrupt(part, f"单元格 {cell['a1']} 的内容结构无效（Excel 不会这样写）")
-            self.seen.append(order)
-            if tag == F:
-                cell["f"] = dict(attrs)
-                self.buf = []
-            elif tag == V:
-                self.buf = []
-            else:
-                self.inline = []
-            return
-        if parent in (F, V, T):
-            raise corrupt(part, f"单元格 {cell['a1']} 的内容结构无效（Excel 不会这样写）")
-        # rich or phonetic text inside <is>
-        if parent == IS:
-            ok = tag in (T, RUN, RPH, PHONETIC)
-        elif parent == RUN:
-            ok = tag in (RPR, T)
-        elif parent == RPH:
-            ok = tag == T
-        else:
-            ok = parent == RPR  # character properties: not read
-        if not ok:
-            raise corrupt(part, f"单元格 {cell['a1']} 的内嵌文本结构无效")
-        if tag == RPH:
-            self.in_phonetic = True
-        if tag == T and not self.in_phonetic:
-            self.buf = []
-
-    def _cell_end(self, tag: str) -> None:
-        cell = self.cell
-        assert cell is not None
-        if tag == F:
-            cell["ftext"] = "".join(self.buf or [])
-            self.buf = None
-        elif tag == V:
-            cell["v"] = "".join(self.buf or []) or None
-            self.buf = None
-        elif tag == T and self.buf is not None and self.inline is not None:
-            self.inline.append("".join(self.buf))
-            self.buf = None
-        elif tag == RPH:
-            self.in_phonetic = False
-        elif tag == IS:
-            cell["is"] = "".join(self.inline or [])
-            self.inline = None
-        elif tag == CELL:
-            self.cell = None
-            if self.col <= MAX_COLS and (cell["f"] is not None or cell["v"] is not None or cell["is"] is not None):
-                sheet = self.sheet
-                data = sheet.value(cell["a1"], cell["t"], cell["s"], cell["f"], cell["ftext"], cell["v"], cell["is"])
-                if data is not None:
-                    sheet.cells[cell["a1"]] = data
-                    if cell["s"] in sheet.styles.concealing:
-                        sheet.styled[cell["a1"]] = cell["s"]
-
-    def _beyond(self, attrs: dict[str, str], row: bool) -> None:
-        raw = attrs.get("r")
-        if raw is None:
-            return
-        m = (_ROWNUM if row else _REF_S).fullmatch(raw)
-        if m is None:
-            raise corrupt(self.sheet.part, f"中的{'行号' if row else '单元格引用'}“{raw[:20]}”无效")
-        number = int(raw if row else m.group(2))
-        if number <= MAX_ROWS or number > MAX_EXCEL_ROW or (not row and col_index(m.group(1)) > MAX_EXCEL_COL):
-            raise corrupt(self.sheet.part, f"中的{'行号' if row else '单元格引用'} {raw[:20]} 顺序颠倒或超出工作表范围")
-

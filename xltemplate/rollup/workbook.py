@@ -15,16 +15,18 @@ from typing import Any
 
 import xlsxwriter
 
-from . import export
-from .collect import FATES, MISSING, UNIT_INVALID, UNIT_VALID, UNMATCHED, Collection
-from .errors import GenerateError
-from .report import SEVERITY_ZH, STATUS_ZH, identity_line
-from .fsutil import scratch_dir, write_atomic
-from .pathtext import json_text
-from .printing import (
+from ..errors import GenerateError, OutputPathError
+from ..fsutil import scratch_dir, write_atomic
+from ..pathtext import json_text
+from ..printing import (
     DEFAULT_FONT, MAX_ROW_PT, PT_PER_PX, ROW_PADDING_PT, XLSX_A4, Page, WidthPlan, continued_rows, footer, line_pt, max_lines,
     page_rows_pt, paginate, plan_width, row_below, row_height, text_height, units_of_px, wrapped_lines,
 )
+
+from ..text import csv_cell
+from ..words import FATES, MISSING, SEVERITY_ZH, STATUS_ZH, UNIT_INVALID, UNIT_VALID, UNMATCHED, identity_line
+from . import tables
+from .collect import Collection
 
 _FIXED_TIME = dt.datetime(2000, 1, 1)
 #: Every sheet prints landscape on A4, body text 10 pt; tables one page wide when that keeps the
@@ -38,8 +40,6 @@ _STATUS_COLOURS = {UNIT_VALID: "#C6EFCE", UNIT_INVALID: "#FFC7CE", MISSING: "#E7
 
 def write_rollup(c: Collection, path: str | Path) -> Path:
     """Write the roll-up workbook atomically to ``path`` (an ``.xlsx`` file)."""
-    from .errors import OutputPathError
-
     if Path(path).suffix.lower() != ".xlsx":
         raise OutputPathError(f"汇总表必须是 .xlsx 文件：{path}")
 
@@ -87,7 +87,8 @@ class _Writer:
         self.plans: dict[str, WidthPlan] = {}
         wb.set_properties({"title": f"{self.spec.title}汇总", "author": "xltemplate", "company": "",
                            "created": _FIXED_TIME, "comments": f"模板 {self.spec.id} {self.spec.version}"})
-        self.stats = export.stats(self.c)
+        self.units = tables.submissions(self.c)  # one row per unit: 汇总, and the figures 统计 sums
+        self.stats = tables.stats(self.c, self.units)
         self._summary()
         self._scores()
         self._statistics()
@@ -208,16 +209,16 @@ class _Writer:
     # -- sheets ----------------------------------------------------------------------------
     def _summary(self) -> None:
         spec, counts = self.spec, self.c.counts()
-        cats = spec.categories
+        cats = tables.groups(self.c)
         headers = ["编号", "预算单位", "项目名称", "当年预算数（元）", "预算执行数（元）", "预算执行率"]
-        headers += [f"{c.name}\n({export.csv_cell(c.points)}分)" for c in cats]
+        headers += [f"{c.name}\n({csv_cell(c.points)}分)" for c in cats]
         headers += ["总分", "绩效等级", "状态", "错误数", "警告数", "来源文件", "文件保存时间"]
         widths = [8, 16, 16, 15, 15, 8] + [7] * len(cats) + [6, 6, 7, 5, 5, 18, 11]
         note = ("；".join(counts.lines() + [identity_line(self.c.identity_verified)]) + "。分数和执行率均按模板由填报数据重新计算；"
                 + ("预算单位、项目名称、预算数等财政局预填的内容取自名单；" if self.c.roster is not None else "")
                 + f"{UNIT_INVALID}的单位显示其分数，但等级为“未核定”；合计行和统计只计{UNIT_VALID}的单位。")
         ws = self._sheet("汇总", f"{spec.title}汇总", note, headers, widths)
-        rows = export.submissions(self.c)
+        rows = [dict(u) for u in self.units]
         keys = ["key", "unit", "project", "budget", "executed", "execution_rate"] + [f"score_{c.id}" for c in cats]
         keys += ["total", "grade", "status", "errors", "warnings", "file", "saved_at"]
         fmts = {"budget": self.f_money, "executed": self.f_money, "execution_rate": self.f_pct, "total": self.f_num,
@@ -239,9 +240,11 @@ class _Writer:
         ws.print_area(0, 0, end, len(keys) - 1)
 
     def _scores(self) -> None:
-        """Units × indicators: each indicator's score and points lost, the unit's own indicators at the end."""
-        spec = self.spec
-        inds = [(cat, ind) for cat in spec.categories for ind in cat.indicators]
+        """Units × indicators: each indicator's score and points lost, the unit's own indicators at the end
+        (the rows of :func:`tables.scores`, one line per unit)."""
+        groups = tables.groups(self.c)
+        names_of = {g.id: g.name for g in groups}
+        inds = tables.items(self.c)
         ws = self.wb.add_worksheet("指标得分")
         fixed = ["编号", "预算单位", "状态"]
         extra_col = len(fixed) + 2 * len(inds)
@@ -252,14 +255,15 @@ class _Writer:
         # kept on one page when it fits, an indicator's two columns never apart.
         pairs = [(len(fixed) + 2 * n, len(fixed) + 2 * n + 1) for n in range(len(inds))] + [(extra_col, extra_col)]
         blocks, n = [], 0
-        for cat in spec.categories:
-            if cat.indicators:
-                blocks.append((n, n + len(cat.indicators) - 1))
-            n += len(cat.indicators)
+        for g in groups:
+            count = sum(1 for i in inds if i.group == g.id)
+            if count:
+                blocks.append((n, n + count - 1))
+            n += count
         plan = plan_width(widths, PAGE, BODY_PT, key_cols=len(fixed), items=pairs, blocks=blocks)
         self._heading(ws, "指标得分明细", "每个计入的文件一行；每个指标两列：自评分和失分（权重 − 自评分），权重为空（不适用）的指标空白。"
                       f"单位自行增加的指标列在最后。统计只用{UNIT_VALID}的单位。", widths, plan, len(fixed))
-        names = [f"{ind.name}（{cat.name}）" for cat, ind in inds]
+        names = [f"{ind.name}（{names_of[ind.group]}）" for ind in inds]
         # constant-memory mode flushes a row once the next one is touched: row 2 first, whole, then row 3
         ws.set_row(2, row_height(fixed + names + ["自定义指标（自评分/权重）"], widths[:3] + [12.0] * len(names) + [widths[-1]], BODY_PT, bold=True))
         for col, h in enumerate(fixed):
@@ -279,24 +283,20 @@ class _Writer:
         self._print(ws, plan, (2, 3), len(fixed))
         row = 4
         put = self._put
-        for r in self.c.rows:
-            res = r.counted.report.results if r.counted else None
-            if res is None:
-                continue
-            unit = export.cell_text(r.field(spec, "unit"))
-            extras = "；".join(f"{export.cell_text(x['name'])}：{export.csv_cell(x['score'])}/{export.csv_cell(x['weight'])}"
-                              for x in res.indicators.values() if x["extra"] and x["name"]) or None
-            ws.set_row(row, row_height([r.key, unit, r.status, extras], widths[:3] + widths[-1:], BODY_PT))
-            put(ws, row, 0, r.key)
+        for first, by_id, own in tables.scores_by_unit(self.c):
+            key, unit, status = first["key"], first["unit"], first["status"]
+            extras = "；".join(f"{x['indicator']}：{csv_cell(x['score'])}/{csv_cell(x['weight'])}" for x in own) or None
+            ws.set_row(row, row_height([key, unit, status, extras], widths[:3] + widths[-1:], BODY_PT))
+            put(ws, row, 0, key)
             put(ws, row, 1, unit)
-            put(ws, row, 2, r.status, self.f_status[r.status])
-            for n, (cat, ind) in enumerate(inds):
-                got = res.indicators[ind.id]
-                weight, score = got["weight"], got["score"]
+            put(ws, row, 2, status, self.f_status[status])
+            for n, ind in enumerate(inds):
+                got = by_id.get(ind.id)
                 col = len(fixed) + 2 * n
-                if weight:
+                if got is not None and got["weight"]:
+                    score = got["score"]
                     put(ws, row, col, score, self.f_num)
-                    put(ws, row, col + 1, (weight - score) if isinstance(score, Decimal) else None, self.f_num)
+                    put(ws, row, col + 1, got["lost"] if isinstance(score, Decimal) else None, self.f_num)  # no score: no loss shown
                 else:
                     put(ws, row, col, None, self.f_num)
                     put(ws, row, col + 1, None, self.f_num)
@@ -433,7 +433,7 @@ class _Writer:
         widths: list[float] = [22, 8, 14, 10, 6, 14, 6, 50, 18, 16]
         ws = self._sheet("问题清单", "问题清单", "每个文件的每个问题（含被替代、重复和未匹配的文件）。错误须由单位修改后重新提交；警告供核对。",
                          headers, widths, key_cols=3)
-        rows = export.findings(self.c)
+        rows = list(tables.findings(self.c))
         for r in rows:
             r["severity_zh"] = SEVERITY_ZH[r["severity"]]
         keys = ["file", "key", "unit", "sheet", "cell", "title", "severity_zh", "message", "value", "code"]
@@ -445,7 +445,7 @@ class _Writer:
                 + (f"另有 {unmatched} 个文件{UNMATCHED}（没有对应到名单中的单位），见“文件清单”。" if unmatched else ""))
         widths: list[float] = [8, 28, 28, 11, 16, 54]
         ws = self._sheet("未提交", f"{MISSING}或{UNIT_INVALID}的单位", note, ["编号", "预算单位", "项目名称", "状态", "原因", "相关文件"], widths)
-        rows = export.missing(self.c)
+        rows = tables.missing(self.c)
         for r in rows:
             r["_fmt_status"] = self.f_status[r["status"]]
         self._table(ws, rows, ["key", "unit", "project", "status", "reason", "files"], {}, widths)
@@ -456,14 +456,14 @@ class _Writer:
         widths: list[float] = [8, 14, 14] + [max(30.0, 132.0 / max(len(ids), 1))] * len(ids)
         ws = self._sheet("文字材料", "文字材料", "各单位填报的文字内容（已去除网页标记）。一格写不下的文字接续在下一行，以“（续）”开头。",
                          ["编号", "预算单位", "项目名称"] + labels, widths, key_cols=3)
-        self._table(ws, export.texts(self.c), ["key", "unit", "project"] + ids, {}, widths, key_cols=3)
+        self._table(ws, tables.texts(self.c), ["key", "unit", "project"] + ids, {}, widths, key_cols=3)
 
     def _files(self) -> None:
         headers = ["文件", "编号", "状态", "处理", "说明", "错误数", "警告数", "保存时间", "保存程序", "SHA-256", "路径"]
         widths: list[float] = [24, 8, 7, 10, 20, 5, 5, 17, 16, 20, 36]
         ws = self._sheet("文件清单", "文件清单", f"找到的每个文件：状态（{' / '.join(STATUS_ZH.values())}）和处理（{' / '.join(FATES)}）。",
                          headers, widths, key_cols=1)
-        rows = export.files(self.c)
+        rows = tables.files(self.c)
         self._table(ws, rows, ["file", "key", "status", "fate", "note", "errors", "warnings", "saved_at", "application", "sha256", "path"],
                     {}, widths, key_cols=1)
 

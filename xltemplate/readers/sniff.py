@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import Unreadable
+
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
 # An encrypted OOXML file is an OLE container holding these streams.
 _ENCRYPTED_MARKERS = ("EncryptionInfo".encode("utf-16-le"), "EncryptedPackage".encode("utf-16-le"))
-_XLS_MARKERS = ("Workbook".encode("utf-16-le"), "Book".encode("utf-16-le"))
 
 #: Bounds on what a single return may declare before anything is decompressed.
 MAX_FILE_BYTES = 100 * 1024 * 1024
@@ -33,18 +34,6 @@ MAX_PART_BYTES = 200 * 1024 * 1024  # one uncompressed part
 MAX_TOTAL_BYTES = 400 * 1024 * 1024  # all parts together, uncompressed
 MAX_RATIO = 200  # uncompressed / compressed, for parts over 1 MB
 MAX_ENTRIES = 10_000
-
-
-class Unreadable(Exception):
-    """A file that cannot be read as a workbook; carries a finding code and a Chinese message."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __reduce__(self) -> tuple[Any, ...]:  # crosses process boundaries (bounded workers)
-        return (type(self), (self.code, self.message))
 
 
 #: Parts up to this size are kept inflated for the reader; larger ones are scanned in pieces.
@@ -69,41 +58,43 @@ def sniff(path: str | os.PathLike[str]) -> Sniffed:
     try:
         st = path.stat()
     except OSError as exc:
-        raise Unreadable("file-unreadable", f"无法访问文件：{exc.strerror or exc}。请确认文件存在且有读取权限。") from exc
+        raise Unreadable("file-unreadable", reason=exc.strerror or str(exc)) from exc
     if stat.S_ISDIR(st.st_mode):
-        raise Unreadable("file-unreadable", "这是一个文件夹，不是工作簿文件。请提交 .xlsx 文件本身。")
+        raise Unreadable("file-unreadable", "folder")
     if not stat.S_ISREG(st.st_mode):
-        raise Unreadable("file-unreadable", "这不是普通文件。请提交 .xlsx 文件本身。")
+        raise Unreadable("file-unreadable", "special")
     if st.st_size == 0:
-        raise Unreadable("file-empty", "文件大小为 0 字节（可能保存或传输失败）。请重新保存并提交。")
+        raise Unreadable("file-empty")
     if st.st_size > MAX_FILE_BYTES:
-        raise Unreadable("file-too-large", f"文件有 {st.st_size // (1024 * 1024)} MB，超过 {MAX_FILE_BYTES // (1024 * 1024)} MB 上限。请删除多余内容后重新提交。")
+        raise Unreadable("file-too-large", "file", mb=st.st_size // (1024 * 1024), limit=MAX_FILE_BYTES // (1024 * 1024))
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
             if head.startswith(OLE_MAGIC):
                 body = head + fh.read(min(st.st_size, 4 * 1024 * 1024))
                 if any(m in body for m in _ENCRYPTED_MARKERS):
-                    raise Unreadable("file-encrypted", "文件设置了打开密码（已加密），无法读取。请取消文件密码后重新提交（工作表保护不用撤销）。")
-                raise Unreadable("file-xls", "这是旧版 Excel 97-2003 (.xls) 格式。请用下发的 .xlsx 模板填写，或另存为 .xlsx 后再提交。")
+                    raise Unreadable("file-encrypted")
+                # Any other OLE container is taken for an old .xls: what a clerk sends renamed, by far
+                # the likeliest; a stream directory can lie beyond any look-ahead, so none is searched.
+                raise Unreadable("file-xls")
     except OSError as exc:
-        raise Unreadable("file-unreadable", f"无法读取文件：{exc.strerror or exc}。请确认有读取权限。") from exc
+        raise Unreadable("file-unreadable", "read", reason=exc.strerror or str(exc)) from exc
     if not head.startswith(ZIP_MAGIC):
-        raise Unreadable("file-not-xlsx", "这不是 Excel 工作簿（.xlsx）文件。请提交下发的 .xlsx 模板。")
+        raise Unreadable("file-not-xlsx")
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
-        raise Unreadable("file-corrupt", f"文件已损坏或不完整（{exc}）。请重新保存后提交。") from exc
+        raise Unreadable("file-corrupt", "zip", reason=str(exc)) from exc
     _check_bounds(infos)
     names = tuple(i.filename for i in infos)
     if "mimetype" in names and "content.xml" in names:
-        raise Unreadable("file-ods", "这是 OpenDocument (.ods) 格式。请在表格软件中另存为 Excel 工作簿 (.xlsx) 后提交。")
+        raise Unreadable("file-ods")
     if "[Content_Types].xml" not in names and not any(n.lower().startswith("xl/") for n in names):
-        raise Unreadable("file-not-xlsx", "文件是压缩包，但不是 Excel 工作簿。请提交下发的 .xlsx 模板。")
+        raise Unreadable("file-not-xlsx", "zip")
     _check_names(names)
     if "[Content_Types].xml" not in names:
-        raise Unreadable("file-corrupt", "工作簿缺少必需的部件 [Content_Types].xml（Excel 无法打开这样的文件）。请在表格软件中重新保存后提交。")
+        raise Unreadable("file-corrupt", "no-content-types")
     has_macros = any(n.lower().endswith("vbaproject.bin") for n in names)
     parts = _inflate_all(path, infos)
     return Sniffed(path=path, size=st.st_size, names=names, has_macros=has_macros, parts=parts)
@@ -119,10 +110,10 @@ def _check_names(names: tuple[str, ...]) -> None:
     for name in names:
         folded = name.lower()
         if folded in seen:
-            raise Unreadable("file-corrupt", f"压缩包中有两个名称相同（或仅大小写不同）的部件：{seen[folded][:80]}、{name[:80]}。不同的表格软件会读取不同的内容，请在表格软件中重新保存后提交。")
+            raise Unreadable("file-corrupt", "twin-parts", first=seen[folded][:80], second=name[:80])
         seen[folded] = name
         if "\\" in name or name.startswith("/") or any(seg in (".", "..") for seg in name.split("/")):
-            raise Unreadable("file-corrupt", f"压缩包中的部件名“{name[:80]}”无效。请在表格软件中重新保存后提交。")
+            raise Unreadable("file-corrupt", "part-name", part=name[:80])
 
 
 _UNSAFE = (b"<!DOCTYPE", b"<!ENTITY", "<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".encode("utf-16-be"))
@@ -152,7 +143,7 @@ def _inflate_all(path: Path, infos: list[zipfile.ZipInfo]) -> dict[str, bytes]:
     except Unreadable:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error, struct.error, OverflowError) as exc:
-        raise Unreadable("file-corrupt", f"文件已损坏，无法解压（{str(exc)[:120]}）。请重新保存后提交。") from exc
+        raise Unreadable("file-corrupt", "inflate", reason=str(exc)[:120]) from exc
     return kept
 
 
@@ -198,7 +189,7 @@ def _inflate(fh: Any, info: zipfile.ZipInfo, keep: bool) -> bytes | None:
             wide = out[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head or head.lstrip()[:1] != b"<" \
                 or b"utf-16" in head.lower() or b"utf16" in head.lower()
         if (b"<!" in window or wide and (b"<\x00!" in window or b"\x00<\x00!" in window)) and any(m in window for m in _UNSAFE):
-            raise Unreadable("file-unsafe-xml", f"文件部件 {info.filename} 含有文档类型或实体声明（可能是恶意构造的文件），已拒绝读取。请提交下发的原始模板。")
+            raise Unreadable("file-unsafe-xml", part=info.filename)
         tail = window[-_OVERLAP:]
         if keep:
             pieces.append(out)
@@ -237,19 +228,19 @@ def _check_encoding(name: str, head: bytes) -> None:
             ok = False
         _ENCODINGS[enc] = ok
     if not ok:
-        raise Unreadable("file-corrupt", f"文件部件 {name} 使用了不支持的字符编码（{enc[:40]}）。请在表格软件中重新保存后提交。")
+        raise Unreadable("file-corrupt", "unsupported-encoding", part=name, encoding=enc[:40])
 
 
 def _check_bounds(infos: list[zipfile.ZipInfo]) -> None:
     if len(infos) > MAX_ENTRIES:
-        raise Unreadable("file-too-large", f"压缩包内有 {len(infos)} 个部件，超过上限。请提交下发的模板。")
+        raise Unreadable("file-too-large", "entries", count=len(infos))
     total = 0
     for info in infos:
         size = info.file_size
         total += size
         if size > MAX_PART_BYTES:
-            raise Unreadable("file-too-large", f"部件 {info.filename} 解压后有 {size // (1024 * 1024)} MB，超过上限（疑似压缩炸弹）。")
+            raise Unreadable("file-too-large", "part-size", part=info.filename, mb=size // (1024 * 1024))
         if size > 1024 * 1024 and info.compress_size and size / info.compress_size > MAX_RATIO:
-            raise Unreadable("file-too-large", f"部件 {info.filename} 的压缩比异常（{size // max(info.compress_size, 1)}:1，疑似压缩炸弹）。")
+            raise Unreadable("file-too-large", "part-ratio", part=info.filename, ratio=size // max(info.compress_size, 1))
     if total > MAX_TOTAL_BYTES:
-        raise Unreadable("file-too-large", f"文件解压后共 {total // (1024 * 1024)} MB，超过上限（疑似压缩炸弹）。")
+        raise Unreadable("file-too-large", "total", mb=total // (1024 * 1024))

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from xml.parsers import expat
 
-from .sniff import Sniffed, Unreadable
+from ..errors import Unreadable
+from .sniff import Sniffed
 
 SEP = "}"  # expat namespace separator: tags arrive as "uri}local"
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -42,16 +43,13 @@ WORKBOOK_TYPES = frozenset({
 SHARED_STRINGS_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
 MAX_PART = 64 * 1024 * 1024  # bytes read from one part; the sniffer already bounds declared sizes
 
-_STRICT_MESSAGE = ("文件是“Strict Open XML”格式，不是下发的普通 Excel 工作簿。"
-                   "请在 Excel 中“另存为”“Excel 工作簿 (*.xlsx)”后提交。")
-
-
-def corrupt(part: str, what: str) -> Unreadable:
-    return Unreadable("file-corrupt", f"文件部件 {part} {what}。请用下发的原始模板重新填写，或在表格软件中重新保存后提交。")
+def corrupt(part: str, detail: str) -> Unreadable:
+    """``file-corrupt`` for one part: ``detail`` says what is wrong with it (a clause, in Chinese)."""
+    return Unreadable("file-corrupt", "part", part=part, detail=detail)
 
 
 def strict_format() -> Unreadable:
-    return Unreadable("file-corrupt", _STRICT_MESSAGE)
+    return Unreadable("file-corrupt", "strict")
 
 
 # -- safe XML -------------------------------------------------------------------------------
@@ -86,7 +84,7 @@ def parser() -> Any:
 
 
 def unsafe(part: str) -> Unreadable:
-    return Unreadable("file-unsafe-xml", f"文件部件 {part} 含有文档类型或实体声明（可能是恶意构造的文件），已拒绝读取。请提交下发的原始模板。")
+    return Unreadable("file-unsafe-xml", part=part)
 
 
 def feed(p: Any, data: bytes, part: str, final: bool = True) -> None:
@@ -96,7 +94,7 @@ def feed(p: Any, data: bytes, part: str, final: bool = True) -> None:
     except UnsafeXML as exc:
         raise unsafe(part) from exc
     except (expat.ExpatError, LookupError, ValueError, UnicodeError, RecursionError) as exc:
-        raise Unreadable("file-corrupt", f"文件部件 {part} 的内容已损坏（{str(exc)[:120]}）。请重新保存后提交。") from exc
+        raise Unreadable("file-corrupt", "part-damaged", part=part, reason=str(exc)[:120]) from exc
 
 
 def parse_xml(data: bytes, part: str, start: Callable[..., None] | None = None, end: Callable[..., None] | None = None,
@@ -138,7 +136,7 @@ def as_utf8(data: bytes, part: str) -> bytes:
     try:
         text = data.decode(encoding)
     except (LookupError, UnicodeError) as exc:
-        raise Unreadable("file-corrupt", f"文件部件 {part} 的字符编码无法识别（{str(exc)[:80]}）。请重新保存后提交。") from exc
+        raise Unreadable("file-corrupt", "part-encoding", part=part, reason=str(exc)[:80]) from exc
     text = re.sub(r"""^\s*<\?xml[^>]*\?>""", '<?xml version="1.0" encoding="UTF-8"?>', text, count=1)
     return text.encode("utf-8")
 
@@ -192,9 +190,9 @@ class Package:
             with self._zip.open(name) as fh:
                 data = fh.read(MAX_PART + 1)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib.error, RuntimeError) as exc:
-            raise Unreadable("file-corrupt", f"文件部件 {name} 无法解压（{exc}）。请重新保存后提交。") from exc
+            raise Unreadable("file-corrupt", "part-inflate", part=name, reason=str(exc)) from exc
         if len(data) > MAX_PART:
-            raise Unreadable("file-too-large", f"文件部件 {name} 超过 {MAX_PART // (1024 * 1024)} MB，超过上限。")
+            raise Unreadable("file-too-large", "part-read", part=name, limit=MAX_PART // (1024 * 1024))
         return data
 
     def content_type(self, name: str) -> str | None:

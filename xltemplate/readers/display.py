@@ -20,6 +20,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from ..submission import split_a1
+
 MERGED = "merged"
 FORMAT = "format"
 
@@ -121,8 +123,6 @@ def merged_cover(ranges: list[tuple[int, int, int, int]], cells: dict[str, Any],
     """
     if not ranges or not cells:
         return set()
-    from .submission import split_a1
-
     positions: dict[tuple[int, int], str] | None = None
     out: set[str] = set()
     for r1, c1, r2, c2 in ranges:

@@ -1,44 +1,58 @@
-"""The roll-up's tables, once: rows for the workbook, the CSV exports and pandas.
+"""The roll-up's tables, once: the one source of rows for the workbook, the CSV exports and pandas.
 
-Every table is a list of plain dicts built here; the workbook writer, the CSV
-export and :meth:`Collection.tables` all read the same rows, so the three can
-never disagree. CSV cells that a spreadsheet program would run as a formula
-(starting with ``= + - @``, a tab or a carriage return) are neutralised with a
-leading apostrophe, as OWASP recommends.
+Every table is built here from a :class:`~xltemplate.rollup.collect.Collection`; the roll-up
+workbook's sheets (statistics included), ``--export``'s CSV files and :func:`tables` all read the
+same rows, so none of them can disagree with another. The tables are family-agnostic: columns
+come from the family's groups and items (:meth:`FormFamily.groups`, :meth:`FormFamily.items`) and
+figures from the typed :class:`~xltemplate.results.Results`. Rows that come one per unit and
+indicator are generated, not kept: 10,000 units make 170,000 of them.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 import statistics
+from collections import defaultdict
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+from itertools import groupby
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from .fsutil import write_atomic
-from .pathtext import json_text, shown
-from .report import STATUS_ZH
+from ..form.family import GroupDef, ItemDef, family_of
+from ..fsutil import write_atomic
+from ..pathtext import shown
+from ..text import cell_text, csv_cell, strip_markup
+from ..words import NOT_GRADED, SKIPPED, STATUS_ZH
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a Collection is what every table is made from; collect.py itself offers them as Collection.tables()
     from .collect import Collection
 
-_TAGS = re.compile(r"<[^>]{0,200}>")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|_x00(?:0[0-8BbCcEeFf]|1[0-9A-Fa-f])_")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: The files ``--export`` writes.
 EXPORTS = ("submissions.csv", "scores.csv", "findings.csv")
 #: Decimal places of a CSV column, as the roll-up displays it (0.00% for the rate, #,##0.00 for money).
 CSV_PLACES = {"execution_rate": 4, "budget": 2, "executed": 2}
+#: The columns of scores.csv and findings.csv (submissions.csv has every column of its table).
+SCORES_CSV = ["key", "unit", "category", "indicator_id", "indicator", "extra", "applicable", "weight", "score", "lost",
+              "status", "valid"]
+FINDINGS_CSV = ["file", "key", "unit", "sheet", "cell", "code", "severity", "title", "message", "value", "path"]
+
+
+def groups(c: "Collection") -> list[GroupDef]:
+    """The spec's groups (一级指标), in order: a column each in 汇总, a row each in 统计."""
+    return family_of(c.spec).groups(c.spec)
+
+
+def items(c: "Collection") -> list[ItemDef]:
+    """The spec's fixed items (indicators), in order: two columns each in 指标得分, a row each in 统计."""
+    return family_of(c.spec).items(c.spec)
 
 
 def submissions(c: "Collection") -> list[dict[str, Any]]:
     """One row per unit: figures recomputed from its counted return; ``valid`` says whether statistics use it."""
-    from .collect import NOT_GRADED
-
     spec = c.spec
+    ids = [g.id for g in groups(c)]
     out = []
     for row in c.rows:
         ret = row.counted
@@ -49,53 +63,55 @@ def submissions(c: "Collection") -> list[dict[str, Any]]:
             "budget": row.field(spec, "budget"), "executed": row.field(spec, "executed"),
             "execution_rate": row.execution_rate(spec),
         }
-        for cat in spec.categories:
-            rec[f"score_{cat.id}"] = res.categories[cat.id]["score"] if res else None
+        for gid in ids:
+            rec[f"score_{gid}"] = res.group(gid).score if res else None
         rec.update({
             "total": res.total if res else None, "grade": grade, "status": row.status, "valid": row.valid,
             "errors": ret.report.errors if ret else None, "warnings": ret.report.warnings if ret else None,
             "file": ret.name if ret else None,
             "saved_at": ret.report.saved_at if ret else None,
-            "superseded": "；".join(o.name for o in row.others) or None,
+            # every other file of the unit (superseded, duplicate, or unproven): 文件清单 says which is which
+            "other_files": "；".join(o.name for o in row.others) or None,
         })
         out.append(rec)
     return out
 
 
-def scores(c: "Collection") -> list[dict[str, Any]]:
-    """One row per unit and indicator of a counted return.
+def scores(c: "Collection") -> Iterator[dict[str, Any]]:
+    """One row per unit and item (indicator) of a counted return, unit by unit.
 
     ``valid``: the unit's return is valid (statistics use only these); ``applicable``: the
     indicator has a weight above 0 (a blank weight means 不适用, and it loses no points:
     ``lost`` is blank). So ``query("valid and applicable")`` selects what 统计 averages.
     """
-    out = []
-    names = {cat.id: cat.name for cat in c.spec.categories}
+    names = {g.id: g.name for g in groups(c)}
     for row in c.rows:
         if row.counted is None or row.counted.report.results is None:
             continue
-        for rid, ind in row.counted.report.results.indicators.items():
-            if ind["extra"] and not ind["name"]:
+        unit = cell_text(row.field(c.spec, "unit"))
+        for item in row.counted.report.results.items:
+            if item.extra and not item.name:
                 continue
-            weight, score = ind["weight"], ind["score"]
-            applicable = isinstance(weight, Decimal) and weight > 0
-            lost = weight - (score if isinstance(score, Decimal) else Decimal(0)) if applicable else None
-            out.append({"key": row.key, "unit": cell_text(row.field(c.spec, "unit")), "status": row.status,
-                        "valid": row.valid, "category": names[ind["category"]], "indicator_id": rid,
-                        "indicator": cell_text(ind["name"]), "extra": ind["extra"], "applicable": applicable,
-                        "weight": weight, "score": score, "lost": lost})
-    return out
+            yield {"key": row.key, "unit": unit, "status": row.status, "valid": row.valid, "category": names[item.group],
+                   "category_id": item.group, "indicator_id": item.id, "indicator": cell_text(item.name), "extra": item.extra,
+                   "applicable": item.applicable, "weight": item.weight, "score": item.score, "lost": item.lost}
 
 
-def findings(c: "Collection") -> list[dict[str, Any]]:
+def scores_by_unit(c: "Collection") -> Iterator[tuple[dict[str, Any], dict[str, dict[str, Any]], list[dict[str, Any]]]]:
+    """The score rows grouped by unit (指标得分): (the unit's first row, its fixed items by id, its own items)."""
+    for _key, rows in groupby(scores(c), key=lambda r: r["key"]):
+        unit = list(rows)
+        fixed = {r["indicator_id"]: r for r in unit if not r["extra"]}
+        yield unit[0], fixed, [r for r in unit if r["extra"]]
+
+
+def findings(c: "Collection") -> Iterator[dict[str, Any]]:
     unit_of = {row.key: cell_text(row.field(c.spec, "unit")) for row in c.rows}
-    out = []
     for ret, f in c.all_findings():
         key = ret.report.key
-        out.append({"file": ret.name, "path": shown(ret.path), "key": key, "unit": unit_of.get(key or "", None),
-                    "sheet": f.sheet, "cell": f.cell, "code": f.code, "severity": f.severity,
-                    "title": f.title, "message": f.message, "value": cell_text(f.value)})
-    return out
+        yield {"file": ret.name, "path": shown(ret.path), "key": key, "unit": unit_of.get(key or "", None),
+               "sheet": f.sheet, "cell": f.cell, "code": f.code, "severity": f.severity,
+               "title": f.title, "message": f.message, "value": cell_text(f.value)}
 
 
 def missing(c: "Collection") -> list[dict[str, Any]]:
@@ -113,8 +129,6 @@ def missing(c: "Collection") -> list[dict[str, Any]]:
 
 def files(c: "Collection") -> list[dict[str, Any]]:
     """Every file found: its status (有效 / 有误 / 无法读取; none when skipped), its fate and why."""
-    from .collect import SKIPPED
-
     out = []
     for ret in sorted(c.returns, key=lambda r: r.path):
         rep = ret.report
@@ -139,7 +153,7 @@ def texts(c: "Collection") -> list[dict[str, Any]]:
             continue
         rec = {"key": row.key, "unit": cell_text(row.field(c.spec, "unit")), "project": cell_text(row.field(c.spec, "project"))}
         for fid in ids:
-            rec[fid] = _strip_markup(cell_text(res.fields.get(fid)))
+            rec[fid] = strip_markup(cell_text(res.fields.get(fid)))
         out.append(rec)
     return out
 
@@ -159,35 +173,40 @@ class Stats:
     rate: Decimal | None
 
 
-def stats(c: "Collection") -> Stats:
-    """Statistics over valid returns only."""
-    spec = c.spec
-    rows = c.valid_rows
-    results = [r.counted.report.results for r in rows]
-    totals = sorted(res.total for res in results)
-    grades = [(b.label, sum(1 for res in results if res.grade == b.label)) for b in spec.bands]
+def stats(c: "Collection", units: list[dict[str, Any]] | None = None, score_rows: Iterable[dict[str, Any]] | None = None) -> Stats:
+    """Statistics over the units 已提交有效 only, from the :func:`submissions` and :func:`scores` rows."""
+    units = [u for u in (units if units is not None else submissions(c)) if u["valid"]]
+    totals = sorted(u["total"] for u in units)
+    grades = [(b.label, sum(1 for u in units if u["grade"] == b.label)) for b in c.spec.bands]
+    weights: dict[str, Decimal] = defaultdict(Decimal)  # group id → the weights of every valid unit's items
+    pairs: dict[str, list[tuple[Decimal, Decimal]]] = defaultdict(list)  # item id → (weight, score) where it applies
+    for r in (score_rows if score_rows is not None else scores(c)):
+        if not r["valid"]:
+            continue
+        weights[r["category_id"]] += _dec(r["weight"])
+        if not r["extra"] and r["applicable"]:
+            pairs[r["indicator_id"]].append((_dec(r["weight"]), _dec(r["score"])))
     cats = []
-    for cat in spec.categories:
-        s = [res.categories[cat.id]["score"] for res in results]
-        w = [res.categories[cat.id]["weight"] for res in results]
-        cats.append({"id": cat.id, "name": cat.name, "points": cat.points, "mean": _mean(s),
-                     "rate": (sum(s, Decimal(0)) / sum(w, Decimal(0))) if s and sum(w, Decimal(0)) else None})
+    for g in groups(c):
+        s = [u[f"score_{g.id}"] for u in units]
+        w = weights[g.id] if units else Decimal(0)
+        cats.append({"id": g.id, "name": g.name, "points": g.points, "mean": _mean(s),
+                     "rate": (sum(s, Decimal(0)) / w) if s and w else None})
+    names = {g.id: g.name for g in groups(c)}
     inds = []
-    for cat in spec.categories:
-        for ind in cat.indicators:
-            pairs = [(res.indicators[ind.id]["weight"] or Decimal(0), res.indicators[ind.id]["score"] or Decimal(0)) for res in results]
-            pairs = [(w, s) for w, s in pairs if w > 0]
-            if not pairs:
-                continue
-            ws, ss = sum(w for w, _ in pairs), sum(s for _, s in pairs)
-            inds.append({"category": cat.name, "indicator": ind.name, "n": len(pairs),
-                         "weight": ws / len(pairs), "score": ss / len(pairs), "lost": (ws - ss) / len(pairs),
-                         "rate": ss / ws if ws else None})
+    for item in items(c):
+        got = pairs.get(item.id)
+        if not got:
+            continue
+        ws, ss = sum(w for w, _ in got), sum(s for _, s in got)
+        inds.append({"category": names[item.group], "indicator": item.name, "n": len(got),
+                     "weight": ws / len(got), "score": ss / len(got), "lost": (ws - ss) / len(got),
+                     "rate": ss / ws if ws else None})
     inds.sort(key=lambda d: (-d["lost"], d["category"], d["indicator"]))
-    budget = sum((_dec(r.field(spec, "budget")) for r in rows), Decimal(0))
-    executed = sum((_dec(r.field(spec, "executed")) for r in rows), Decimal(0))
+    budget = sum((_dec(u["budget"]) for u in units), Decimal(0))
+    executed = sum((_dec(u["executed"]) for u in units), Decimal(0))
     return Stats(
-        valid=len(rows), grades=grades, total_mean=_mean(totals),
+        valid=len(units), grades=grades, total_mean=_mean(totals),
         total_median=Decimal(str(statistics.median(totals))) if totals else None,
         total_min=totals[0] if totals else None, total_max=totals[-1] if totals else None,
         categories=cats, indicators=inds, budget=budget, executed=executed,
@@ -200,9 +219,10 @@ def tables(c: "Collection") -> dict[str, Any]:
 
     - ``submissions``: one row per unit (汇总): key, unit, project, budget, executed, execution_rate,
       ``score_<category>`` …, total, grade (未核定 for an invalid return), status (已提交有效 /
-      已提交有误 / 未提交), valid (bool), errors, warnings, file, saved_at, superseded.
+      已提交有误 / 未提交), valid (bool), errors, warnings, file, saved_at, other_files (the unit's
+      other files: superseded, duplicate or unproven; 文件清单 says which).
     - ``scores``: one row per unit and indicator of a counted return (指标得分, long format): key, unit,
-      status, valid (bool), category, indicator_id, indicator, extra (the unit's own indicator),
+      status, valid (bool), category, category_id, indicator_id, indicator, extra (the unit's own indicator),
       applicable (bool: a weight above 0), weight, score, lost (weight − score; blank when not applicable).
       ``query("valid and applicable and not extra")`` is exactly what 统计 averages.
     - ``findings``: every finding of every file (问题清单): file, path, key, unit, sheet, cell, code,
@@ -214,7 +234,7 @@ def tables(c: "Collection") -> dict[str, Any]:
     """
     import pandas as pd
 
-    def frame(rows: list[dict[str, Any]]) -> Any:
+    def frame(rows: Iterable[dict[str, Any]]) -> Any:
         return pd.DataFrame([{k: (float(v) if isinstance(v, Decimal) else v) for k, v in r.items()} for r in rows])
 
     return {"submissions": frame(submissions(c)), "scores": frame(scores(c)), "findings": frame(findings(c)),
@@ -225,55 +245,25 @@ def export_csv(c: "Collection", outdir: str | Path) -> list[Path]:
     """Write submissions.csv, scores.csv and findings.csv (UTF-8 with BOM, formulas neutralised)."""
     outdir = Path(outdir)
     written = []
-    for name, rows, cols in (
-        ("submissions.csv", submissions(c), None),
-        ("scores.csv", scores(c), ["key", "unit", "category", "indicator_id", "indicator", "extra", "applicable", "weight",
-                                   "score", "lost", "status", "valid"]),
-        ("findings.csv", findings(c), ["file", "key", "unit", "sheet", "cell", "code", "severity", "title", "message", "value", "path"]),
-    ):
-        columns = cols or (list(rows[0]) if rows else ["key"])
+    units = submissions(c)
+    tables_: list[tuple[str, Iterable[dict[str, Any]], list[str]]] = [
+        ("submissions.csv", units, list(units[0]) if units else ["key"]),
+        ("scores.csv", scores(c), SCORES_CSV),
+        ("findings.csv", findings(c), FINDINGS_CSV),
+    ]
+    for name, rows, columns in tables_:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\r\n")
         w.writerow(columns)
         for r in rows:
             w.writerow([csv_cell(r.get(k), CSV_PLACES.get(k)) for k in columns])
         data = buf.getvalue()
-        written.append(write_atomic(outdir / name, lambda tmp, data=data: tmp.write_text(data, encoding="utf-8-sig", newline="")))
+
+        def write(tmp: Path, data: str = data) -> None:
+            tmp.write_text(data, encoding="utf-8-sig", newline="")
+
+        written.append(write_atomic(outdir / name, write))
     return written
-
-
-def csv_cell(v: Any, places: int | None = None) -> str:
-    """A value as CSV text; text a spreadsheet would run as a formula gets a leading apostrophe.
-
-    ``places``: round a number half up to that many decimals, as the roll-up displays it.
-    """
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "是" if v else "否"
-    if isinstance(v, Decimal):
-        from .formulas import plain_number
-
-        if places is not None and v.is_finite() and v.adjusted() < 20:
-            v = v.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-        return plain_number(v)
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    text = json_text(str(v))  # a name that is not UTF-8 cannot be encoded: U+FFFD
-    if text.startswith(_FORMULA_START) and not _is_plain_number(text):
-        return "'" + text
-    return text
-
-
-def csv_text(cell: str) -> str:
-    """The text :func:`csv_cell` neutralised, as it was (for reading back a CSV we wrote)."""
-    if cell.startswith("'") and cell[1:].startswith(_FORMULA_START) and not _is_plain_number(cell[1:]):
-        return cell[1:]
-    return cell
-
-
-def _is_plain_number(text: str) -> bool:
-    return re.fullmatch(r"[+-]?\d+(\.\d+)?", text) is not None
 
 
 def _mean(values: list[Decimal]) -> Decimal | None:
@@ -282,20 +272,3 @@ def _mean(values: list[Decimal]) -> Decimal | None:
 
 def _dec(v: Any) -> Decimal:
     return v if isinstance(v, Decimal) else Decimal(0)
-
-
-def cell_text(v: Any) -> str | None:
-    """A value as text for the roll-up: invisible control characters removed."""
-    if v is None:
-        return None
-    if isinstance(v, Decimal):
-        from .formulas import plain_number
-
-        return plain_number(v)
-    return _CONTROL.sub("", str(v))
-
-
-def _strip_markup(text: str | None) -> str | None:
-    if text is None:
-        return None
-    return _TAGS.sub("", text).replace("&nbsp;", " ").strip()

@@ -1,19 +1,21 @@
-"""Work on untrusted files in isolated worker processes, within per-file bounds.
+"""Work on untrusted files in isolated worker processes, within per-file bounds; and how many.
 
-Every parse of a file from outside happens here: each return is read and
-validated in a worker process with a memory limit and a deadline, its annotated
-copy is written the same way (openpyxl expands a merged range over the whole
-sheet into billions of cells), and a roster workbook is read by a one-off
-bounded process. A file that makes a parser blow up, hang or abort takes down
-only its worker, and becomes an ``unreadable`` report (``file-too-large``,
-``file-timeout``, ``file-reader-crashed``) while the others go on.
+Every parse of a file from outside runs through here: each return is read and validated in a
+worker process with a memory limit and a deadline (:mod:`xltemplate.batch`), its annotated copy
+is written the same way (openpyxl expands a merged range over the whole sheet into billions of
+cells), and a roster workbook is read by a one-off bounded process (:func:`run_bounded`). A
+file that makes a parser blow up, hang or abort takes down only its worker; the task's own
+``fail`` function turns that into its result (an ``unreadable`` report: ``file-too-large``,
+``file-timeout``, ``file-reader-crashed``) while the others go on. This module knows nothing of
+what the tasks do: a task is a function of the run's context and a payload, sent by reference.
 
 The deadline counts the file's own work: the clock starts when the worker says
 it has the file, not when the file was handed over, so a worker still starting
 (or waiting for a CPU) costs its file nothing. Jobs are capped at the CPUs this
 process may use (affinity, cgroup quota): more workers than CPUs only make each
-file slower. Results come back in input order, so any number of jobs gives the
-same reports as one.
+file slower; every pool of the package (reading, annotating, generating from a roster) is sized
+by :func:`pool_size`. Results come back in input order, so any number of jobs gives the same
+results as one.
 """
 
 from __future__ import annotations
@@ -25,15 +27,13 @@ import multiprocessing as mp
 import os
 import sys
 import time
-from dataclasses import dataclass, replace
-from multiprocessing.connection import Connection, wait
+from dataclasses import dataclass
 from glob import escape as glob_escape
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from .findings import finding
-from .identify import TemplateSet
-from .report import FileReport
+from .errors import BoundExceeded
 from .signals import wait_for_task, worker_started
 
 #: Per-file bounds (the hostile-input issue): memory a worker may add while reading, and time.
@@ -47,27 +47,6 @@ START_LIMIT_S = 120.0
 class Bounds:
     memory_mb: int = MEMORY_LIMIT_MB
     seconds: float = TIME_LIMIT_S
-
-
-@dataclass(frozen=True)
-class Annotated:
-    """The annotated copy of one return: where it was written, or why it could not be."""
-
-    path: str
-    output: str | None = None
-    problem: str | None = None  # Chinese: why the copy of this file could not be made (the file's side)
-    error: Exception | None = None  # the copy could not be written (the output's side: OutputPathError)
-
-
-class BoundExceeded(Exception):
-    """A bounded call ran out of memory or time, or its process died; carries a finding code and a message."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.code, self.message))
 
 
 # -- how many workers -----------------------------------------------------------------------
@@ -135,109 +114,67 @@ def capped_note(requested: int, jobs: int) -> str:
     return f"--jobs {requested} 超过可用 CPU 数，已按 {jobs} 个进程运行"
 
 
+def pool_size(requested: int | None, tasks: int) -> int:
+    """The workers a pool of ``tasks`` gets: what was asked (default: every CPU), capped at the CPUs
+    available and at the number of tasks, at least one."""
+    return max(1, min(cap_jobs(requested)[0], tasks))
+
+
+#: What happened to a task whose worker was stopped: a finding code and the worker's account, in Chinese.
+#: ``fail(payload, code, what)`` turns it into the task's result.
+Fail = Callable[[Any, str, str], Any]
+#: A task: ``run(context, payload)`` in a worker (a module-level function: it is sent by reference).
+Run = Callable[[Any, Any], Any]
+
+
 # -- the work, in a worker --------------------------------------------------------------------
 
-def validate_many(paths: list[Path], templates: TemplateSet, *, jobs: int | None = None, reader: str = "fast",
-                  today: dt.date | None = None, bounds: Bounds = Bounds(),
-                  progress: Callable[[int], None] | None = None) -> list[FileReport]:
-    """Validate ``paths`` in ``jobs`` worker processes; reports in input order, one per path."""
-    if not paths:
-        return []
-    jobs = max(1, min(cap_jobs(jobs)[0], len(paths)))
-    tasks = [("validate", p) for p in paths]
-    return _run(tasks, jobs, (templates, reader, today), bounds, progress)  # type: ignore[return-value]
+def run_many(run: Run, fail: Fail, payloads: Sequence[Any], *, context: Any = None, jobs: int | None = None,
+             bounds: Bounds = Bounds(), progress: Callable[[int], None] | None = None,
+             warm: Callable[[], None] | None = None) -> list[Any]:
+    """``run(context, payload)`` for each payload in ``jobs`` bounded workers; results in input order.
 
-
-def annotate_many(reports: list[FileReport], outdir: str | Path, *, jobs: int | None = None,
-                  bounds: Bounds = Bounds(), protected: Any = None) -> list[Annotated]:
-    """Write the annotated copy of each report that needs one, each in a bounded worker.
-
-    Names come from :func:`xltemplate.annotate.annotated_names` (unique in the run: one
-    department never receives another's copy). With ``protected`` (an
-    :class:`xltemplate.outputs.Protected`), a copy that would land on an input, the roster or a
-    device is refused before anything is written. A copy that cannot be written (the workbook
-    is too big for openpyxl, or changed since it was validated) is an :class:`Annotated` with
-    its problem; the others go on.
+    ``context`` is sent once to each worker (not with every task); ``warm`` runs in each worker
+    before its first task, off the task's clock (imports, say); ``progress(1)`` is called as each
+    task ends.
     """
-    from .annotate import annotated_names
-    from .errors import XltemplateError
-    from .outputs import check_output
-
-    by_path = {r.path: r for r in reports}
-    refused: list[Annotated] = []
-    tasks = []
-    for path, name in annotated_names(reports).items():
-        if protected is not None:
-            try:
-                check_output(Path(outdir) / name, protected)  # never over an input, the roster or a device
-            except XltemplateError as exc:
-                refused.append(Annotated(path, None, None, exc))
-                continue
-        tasks.append(("annotate", (by_path[path], str(outdir), name)))
-    if not tasks:
-        return refused
-    jobs = max(1, min(cap_jobs(jobs)[0], len(tasks)))
-    return refused + _run(tasks, jobs, (None, "fast", None), bounds, None)  # type: ignore[operator]
+    if not payloads:
+        return []
+    tasks = [(run, fail, payload) for payload in payloads]
+    return _run(tasks, pool_size(jobs, len(tasks)), context, warm, bounds, progress)
 
 
 def run_bounded(fn: Callable[..., Any], *args: Any, bounds: Bounds = Bounds()) -> Any:
     """``fn(*args)`` in a one-off worker process with the memory and time bounds; its result.
 
-    Raises :class:`BoundExceeded` when the worker runs out of memory or time or dies, and
-    re-raises an exception ``fn`` raised (it must be picklable).
+    Raises :class:`~xltemplate.errors.BoundExceeded` when the worker runs out of memory or time or
+    dies, and re-raises an exception ``fn`` raised (it must be picklable).
     """
-    (result,) = _run([("call", (fn, args))], 1, (None, "fast", None), bounds, None)
+    (result,) = _run([(_call, _bound_exceeded, (fn, args))], 1, None, None, bounds, None)
     if isinstance(result, BaseException):
         raise result
     return result
 
 
-def _do(kind: str, payload: Any, templates: TemplateSet | None, reader: str, today: dt.date | None) -> Any:
-    if kind == "validate":
-        from .validate import validate_path
-
-        report = validate_path(payload, templates, reader=reader, today=today)
-        return replace(report, submission=None)  # the snapshot stays here; the report travels
-    if kind == "annotate":
-        from .annotate import annotate
-        from .sniff import Unreadable
-
-        from .errors import XltemplateError
-
-        report, outdir, name = payload
-        try:
-            out = annotate(report, outdir, name)
-        except Unreadable as exc:
-            return Annotated(report.path, None, exc.message)
-        except XltemplateError as exc:
-            return Annotated(report.path, None, None, exc)
-        return Annotated(report.path, None if out is None else str(out))
+def _call(context: Any, payload: tuple[Callable[..., Any], tuple[Any, ...]]) -> Any:
     fn, args = payload
     try:
         return fn(*args)
     except MemoryError:
-        raise  # the worker turns it into the memory bound's report
+        raise  # the worker turns it into the memory bound's result
     except Exception as exc:  # handed back to the caller, who knows what it means
         return exc
 
 
-def _failed(kind: str, payload: Any, code: str, message: str) -> Any:
-    """What a task that ran out of memory or time, or whose process died, becomes."""
-    tail = "请重新保存为下发的 .xlsx 模板后提交；如仍出错请联系财政局。"
-    if kind == "validate":
-        return FileReport.unreadable(str(payload), finding(code, f"{message}。{tail}"))
-    if kind == "annotate":
-        report = payload[0]
-        return Annotated(report.path, None, f"标注副本未能生成：{message}（文件可能过大或被恶意构造）。核对结果不受影响。")
-    return BoundExceeded(code, message)
+def _bound_exceeded(payload: Any, code: str, what: str) -> BoundExceeded:
+    return BoundExceeded(code, what)
 
 
-
-def _worker(conn: Connection, templates: TemplateSet | None, reader: str, today: dt.date | None, memory_mb: int,
-            parent: int) -> None:
+def _worker(conn: Connection, context: Any, warm: Callable[[], None] | None, memory_mb: int, parent: int) -> None:
     worker_started(parent)  # ignore Ctrl-C, die on SIGTERM, die with the parent
     _limit_memory(memory_mb)
-    from . import validate  # noqa: F401 - imported before the first file, not on its clock
+    if warm is not None:
+        warm()  # before the first task, not on its clock
 
     while True:
         try:
@@ -248,14 +185,14 @@ def _worker(conn: Connection, templates: TemplateSet | None, reader: str, today:
             return
         if task is None:
             return
-        idx, kind, payload = task
+        idx, run, fail, payload = task
         try:
-            conn.send(("start", idx))  # the file's clock starts now
-            result = _do(kind, payload, templates, reader, today)
+            conn.send(("start", idx))  # the task's clock starts now
+            result = run(context, payload)
         except MemoryError:
-            result = _failed(kind, payload, "file-too-large", f"处理此文件需要超过 {memory_mb} MB 内存，已停止（疑似恶意构造的文件）")
+            result = fail(payload, "file-too-large", f"处理此文件需要超过 {memory_mb} MB 内存，已停止（疑似恶意构造的文件）")
         except Exception as exc:  # a bug must not lose the file: it is reported, and the run goes on
-            result = _failed(kind, payload, "file-reader-crashed", f"处理此文件时出错（{type(exc).__name__}: {str(exc)[:200]}）")
+            result = fail(payload, "file-reader-crashed", f"处理此文件时出错（{type(exc).__name__}: {str(exc)[:200]}）")
         try:
             conn.send(("done", idx, result))
         except (BrokenPipeError, OSError):
@@ -278,9 +215,9 @@ def _limit_memory(memory_mb: int) -> None:
 
 # -- the pool -------------------------------------------------------------------------------
 
-def _run(tasks: list[tuple[str, Any]], jobs: int, args: tuple[Any, ...], bounds: Bounds,
-         progress: Callable[[int], None] | None) -> list[Any]:
-    pool = _Pool(jobs, args, bounds)
+def _run(tasks: list[tuple[Run, Fail, Any]], jobs: int, context: Any, warm: Callable[[], None] | None,
+         bounds: Bounds, progress: Callable[[int], None] | None) -> list[Any]:
+    pool = _Pool(jobs, context, bounds, warm)
     try:
         return pool.run(tasks, progress)
     finally:
@@ -291,9 +228,10 @@ def _run(tasks: list[tuple[str, Any]], jobs: int, args: tuple[Any, ...], bounds:
 TERMINATE_GRACE_S = 1.0
 
 
-def _remove_partial(kind: str, payload: Any) -> None:
-    """The temporary file an annotate task killed mid-write left beside its target (see fsutil.atomic_path)."""
-    if kind != "annotate":
+def _remove_partial(payload: Any) -> None:
+    """The temporary file a task killed mid-write left beside its target (see fsutil.atomic_path): a
+    task writing a file names it in its payload as ``(…, folder, name)``."""
+    if not (isinstance(payload, tuple) and len(payload) == 3 and isinstance(payload[1], str) and isinstance(payload[2], str)):
         return
     _report, outdir, name = payload
     folder = Path(outdir)
@@ -310,7 +248,7 @@ class _Slot:
         self.proc = ctx.Process(target=_worker, args=(child, *args), daemon=True)
         self.proc.start()
         child.close()
-        self.task: tuple[int, str, Any] | None = None
+        self.task: tuple[int, Run, Fail, Any] | None = None
         self.sent = 0.0
         self.started: float | None = None  # when the worker took the task
 
@@ -333,7 +271,7 @@ class _Slot:
             self.proc.kill()
             self.proc.join(timeout=2)
             if self.task is not None:
-                _remove_partial(*self.task[1:])
+                _remove_partial(self.task[3])
         self.conn.close()
 
     def deadline(self, seconds: float) -> float:
@@ -341,10 +279,10 @@ class _Slot:
 
 
 class _Pool:
-    def __init__(self, jobs: int, args: tuple[Any, ...], bounds: Bounds) -> None:
+    def __init__(self, jobs: int, context: Any, bounds: Bounds, warm: Callable[[], None] | None = None) -> None:
         methods = mp.get_all_start_methods()
         self.ctx = mp.get_context("fork" if "fork" in methods and sys.platform != "darwin" else "spawn")
-        self.args = (*args, bounds.memory_mb, os.getpid())
+        self.args = (context, warm, bounds.memory_mb, os.getpid())
         self.bounds = bounds
         self.slots = [_Slot(self.ctx, self.args) for _ in range(jobs)]
 
@@ -352,10 +290,10 @@ class _Pool:
         for slot in self.slots:
             slot.stop(kill=slot.task is not None)
 
-    def run(self, tasks: list[tuple[str, Any]], progress: Callable[[int], None] | None) -> list[Any]:
+    def run(self, tasks: list[tuple[Run, Fail, Any]], progress: Callable[[int], None] | None) -> list[Any]:
         results: list[Any] = [None] * len(tasks)
         filled = [False] * len(tasks)
-        queue = [(n, kind, payload) for n, (kind, payload) in enumerate(tasks)]
+        queue = [(n, run, fail, payload) for n, (run, fail, payload) in enumerate(tasks)]
         queue.reverse()
         done = 0
 
@@ -418,8 +356,8 @@ class _Pool:
         """The worker in slot ``n`` failed on its task: the task's failure result, and a fresh worker."""
         slot = self.slots[n]
         assert slot.task is not None
-        _, kind, payload = slot.task
+        _, _run_fn, fail, payload = slot.task
         slot.task = None
         slot.stop(kill=True)
         self.slots[n] = _Slot(self.ctx, self.args)
-        return _failed(kind, payload, code, what)
+        return fail(payload, code, what)

@@ -11,29 +11,30 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .findings import Finding, finding
-from .formulas import is_number, number_or_zero
-from .pathtext import shown
-from .identify import SIGNATURE_MISSING, SIGNATURE_VALID, TemplateSet
-from .inputs import Inputs, discover
-from .report import INVALID, STATUS_ZH, UNREADABLE, VALID, FileReport
-from .resubmission import Candidate, newest, original
-from .roster import Roster, RosterRow
-from .spec import Spec, TemplateLike, as_spec
+from ..batch import validate_files
+from ..catalog import TemplateLike, as_spec
+from ..findings import Finding, finding
+from ..form.formulas import ratio
+from ..identify import SIGNATURE_MISSING, SIGNATURE_VALID, ReaderName, RunContext
+from ..inputs import Inputs, discover
+from ..pathtext import shown
+from ..report import FileReport
+from ..resubmission import Candidate, newest, original
+from ..roster import Roster, RosterRow
+from ..spec import Spec
+from . import tables
+from ..words import (
+    COUNTED, DUPLICATE, FATES, INVALID, MISSING, NOT_GRADED, SKIPPED, STATUS_ZH, SUPERSEDED, UNIT_INVALID, UNIT_VALID,
+    UNMATCHED, UNREADABLE, VALID,
+)
 
-# The words a clerk reads, each defined once here (and in the README's table). A file has a status
-# (report.STATUS_ZH: 有效 / 有误 / 无法读取) and, in a collection, a fate:
-COUNTED, SUPERSEDED, DUPLICATE, UNMATCHED, SKIPPED = "计入", "被替代", "重复", "未匹配", "跳过"
-FATES = (COUNTED, SUPERSEDED, DUPLICATE, UNMATCHED, SKIPPED)
-# A unit (a roster row; without a roster, a counted return) has a status:
-UNIT_VALID, UNIT_INVALID, MISSING = "已提交有效", "已提交有误", "未提交"
-# The grade column of a unit whose counted return is invalid: its figures are shown, its grade is not.
-NOT_GRADED = "未核定"
+__all__ = ["COUNTED", "Collection", "Counts", "DUPLICATE", "FATES", "MISSING", "NOT_GRADED", "Return", "Row", "SKIPPED",
+           "SUPERSEDED", "UNIT_INVALID", "UNIT_VALID", "UNMATCHED", "collect", "natural_key"]
 
 
 @dataclass
@@ -106,13 +107,12 @@ class Row:
         res = self.counted.report.results if self.counted else None
         if res is None:
             return None
-        ratio = next((f for f in spec.fields if f.compute == "ratio"), None)
-        if self.roster is None or ratio is None or not any(fid in self.roster.prefill for fid in ratio.operands):
+        rate_field = next((f for f in spec.fields if f.compute == "ratio"), None)
+        if self.roster is None or rate_field is None or not any(fid in self.roster.prefill for fid in rate_field.operands):
             return res.execution_rate
-        num, den = (self.value(fid) for fid in ratio.operands[:2])
-        if is_number(num) and is_number(den) and number_or_zero(den) > 0:  # the formula's own rule (formulas.evaluate)
-            return number_or_zero(num) / number_or_zero(den)
-        return None
+        num, den = (self.value(fid) for fid in rate_field.operands[:2])
+        rate = ratio(num, den)  # the formula's own rule (form.formulas.ratio_formula and its twin)
+        return rate if rate != "" else None
 
     def missing_reason(self) -> str:
         """Why a unit has no valid return (the 未提交 sheet)."""
@@ -155,10 +155,9 @@ class Collection:
         return [(ret, f) for ret in self.returns for f in ret.findings]
 
     def tables(self) -> dict[str, Any]:
-        """The roll-up's tables as pandas DataFrames; see :func:`xltemplate.export.tables` for their columns."""
-        from .export import tables
+        """The roll-up's tables as pandas DataFrames: see :func:`xltemplate.rollup.tables.tables` for their columns."""
+        return tables.tables(self)
 
-        return tables(self)
 
 
 @dataclass(frozen=True)
@@ -232,34 +231,25 @@ class Counts:
 
 
 def collect(paths: Iterable[str | os.PathLike[str]], spec: TemplateLike, *, roster: Roster | None = None,
-            templates: TemplateSet | None = None,
+            templates: RunContext | None = None,
             progress: Callable[[int], None] | None = None, reports: list[FileReport] | None = None,
-            inputs: Inputs | None = None, jobs: int | None = None, reader: str = "fast") -> Collection:
+            inputs: Inputs | None = None, jobs: int | None = None, reader: ReaderName | None = None) -> Collection:
     """Read and validate every return under ``paths`` (or the already discovered ``inputs``) and match them to ``roster``.
 
     ``spec`` is the template of the returns: a built-in id, a spec path or a :class:`Spec`.
+    ``templates``: the run's context (default: the built-ins and ``spec``); ``jobs``: worker
+    processes (None: this process); ``reports``: reports already made for the files found.
     """
-    from .validate import validate_path
-
     spec = as_spec(spec)
-    templates = templates or TemplateSet.builtin(spec)
-    if roster is not None and templates.roster is not roster:
-        templates = replace(templates, roster=roster)  # validation compares keys and prefilled values with it
+    run = RunContext.of(templates if templates is not None else RunContext.builtin(spec), reader=reader)
+    run = run.with_roster(roster)  # validation compares keys and prefilled values with it
     found = inputs if inputs is not None else discover(list(paths))
-    if reports is None and jobs is not None:
-        from .runner import validate_many
-
-        reports = validate_many(found.files, templates, jobs=jobs, reader=reader, progress=progress)
-    elif reports is None:
-        reports = []
-        for p in found.files:
-            reports.append(validate_path(p, templates, reader=reader))
-            if progress:
-                progress(1)
+    if reports is None:
+        reports = validate_files(found.files, run, jobs=jobs, progress=progress)
     returns = [Return(r, _mtime(r.path)) for r in reports]
-    rows = _match(spec, roster, returns, verified=templates.keyring is not None)
+    rows = _match(spec, roster, returns, verified=run.identity_verified)
     return Collection(spec=spec, rows=rows, returns=returns, skipped=found.skipped, roster=roster,
-                      identity_verified=templates.keyring is not None)
+                      identity_verified=run.identity_verified)
 
 
 def _mtime(path: str) -> float:
@@ -285,7 +275,7 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified
                     ret.note = "文件无法读取，读不出编号"
                 else:
                     ret.note = "文件中没有编号"
-                    _once(ret, "key-missing", "文件中没有单位编号（不是按名单下发的文件），无法对应到名单中的单位。请使用财政局下发给本单位的文件填写。")
+                    _once(ret, "key-missing")
                 continue
             # Without a roster a keyless return is its own row, named by its path: two files that
             # share a name in different folders are two returns, never one superseding the other.
@@ -299,7 +289,7 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified
             for ret in group:
                 ret.fate = UNMATCHED
                 ret.note = f"编号“{shown(key)}”不在名单中"
-                _once(ret, "key-not-in-roster", f"文件中的单位编号“{key}”不在本次名单中。请确认文件来源，或联系财政局核对名单。", value=key)
+                _once(ret, "key-not-in-roster", value=key, key=key)
             continue
         unproven = [r for r in group if r.report.signature != SIGNATURE_VALID] if verified else []
         for ret in unproven:
@@ -316,10 +306,10 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified
     return [rows[k] for k in sorted(rows, key=natural_key)]
 
 
-def _once(ret: Return, code: str, message: str, **where: Any) -> None:
+def _once(ret: Return, code: str, **params: Any) -> None:
     """Add a matching finding unless validation (given the roster) already made it."""
     if not any(f.code == code for f in ret.findings):
-        ret.extra.append(finding(code, message, **where))
+        ret.extra.append(finding(code, **params))
 
 
 _DIGITS = re.compile(r"([0-9]+)")
@@ -354,7 +344,7 @@ def _choose(row: Row, group: list[Return]) -> None:
             ret.fate = DUPLICATE
             ret.replaced_by = first.path
             ret.note = f"与“{first.name}”内容完全相同，只计一次（{rule}选定计入的一份）"
-            ret.extra.append(finding("return-duplicate", f"与文件“{first.name}”内容完全相同，只计一次（{rule}选定计入的一份）。", value=first.name))
+            ret.extra.append(finding("return-duplicate", value=first.name, first=first.name, rule=rule))
             row.others.append(ret)
             notes.setdefault(id(first), []).append(f"与“{ret.name}”内容完全相同（{rule}选定本文件）")
     n, rule = newest([r.candidate() for r in distinct])
@@ -367,7 +357,7 @@ def _choose(row: Row, group: list[Return]) -> None:
         ret.fate = SUPERSEDED
         ret.replaced_by = counted.path
         ret.note = f"被更新的“{counted.name}”替代（{rule}判断）"
-        ret.extra.append(finding("return-superseded", f"同一单位有更新的文件“{counted.name}”（{rule}判断），本文件不计入。", value=counted.name))
+        ret.extra.append(finding("return-superseded", value=counted.name, newer=counted.name, rule=rule))
         row.others.append(ret)
         notes.setdefault(id(counted), []).append(f"替代了“{ret.name}”（{rule}判断）")
     if id(counted) in notes:

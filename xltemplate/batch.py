@@ -1,0 +1,134 @@
+"""Many files at once: discover them, read and validate each (in this process or in bounded workers),
+with progress; and write their annotated copies. Written once for ``validate``, ``collect`` and
+the library.
+
+``jobs=None`` works in this process; a number runs that many isolated worker processes with the
+per-file memory and time bounds (:mod:`xltemplate.workers`), capped at the CPUs available. The
+reports do not depend on it. The collection ledger (``xltemplate/ledger/``, issue 14) is to sit
+between :func:`validate_files` and the roll-up: it asks which files already have a stored report
+(sha256, spec hash, :data:`~xltemplate.validate.VALIDATOR_VERSION`) and validates only the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import validate
+from .annotate import annotate, annotated_names
+from .catalog import TemplateLike
+from .errors import Unreadable, XltemplateError
+from .findings import finding
+from .identify import ReaderName, RunContext
+from .inputs import Inputs, discover
+from .outputs import Protected, check_output
+from .report import FileReport, Report
+from .workers import Bounds, run_many
+
+Progress = Callable[[int], None]
+
+
+def validate_paths(paths: Sequence[str | os.PathLike[str]], templates: RunContext | TemplateLike | None = None, *,
+                   reader: ReaderName | None = None, today: dt.date | None = None, jobs: int | None = None,
+                   progress: Progress | None = None) -> Report:
+    """Validate every file under ``paths``; every input is in the report, as a file or as skipped.
+
+    ``jobs=None`` validates in this process; a number runs that many isolated worker
+    processes with the per-file memory and time bounds (the CLI always does).
+    """
+    run = RunContext.of(templates, reader=reader, today=today)
+    found = discover(list(paths))
+    files = validate_files(found.files, run, jobs=jobs, progress=progress)
+    return Report(files=files, skipped=found.skipped, identity_verified=run.identity_verified)
+
+
+def validate_files(files: Sequence[Path], run: RunContext, *, jobs: int | None = None, bounds: Bounds = Bounds(),
+                   progress: Progress | None = None) -> list[FileReport]:
+    """A report for each file, in order: in this process (``jobs=None``), or in bounded workers."""
+    if jobs is None:
+        reports = []
+        for path in files:
+            reports.append(validate.validate_path(path, run))
+            if progress:
+                progress(1)
+        return reports
+    return run_many(_validate_task, _validate_failed, list(files), context=run, jobs=jobs, bounds=bounds,
+                    progress=progress, warm=_warm)
+
+
+def validate_many(paths: list[Path], templates: RunContext, *, jobs: int | None = None, reader: ReaderName | None = None,
+                  today: dt.date | None = None, bounds: Bounds = Bounds(), progress: Progress | None = None) -> list[FileReport]:
+    """Validate ``paths`` in ``jobs`` worker processes (default: every CPU); reports in input order."""
+    run = RunContext.of(templates, reader=reader, today=today)
+    return run_many(_validate_task, _validate_failed, paths, context=run, jobs=jobs, bounds=bounds,
+                    progress=progress, warm=_warm)
+
+
+def _warm() -> None:
+    """In a worker, before its first file: what reading and validating import."""
+    import openpyxl  # noqa: F401 - the styles reader uses openpyxl's number formats
+
+
+def _validate_task(run: RunContext, path: Path) -> FileReport:
+    return validate.validate_path(path, run)  # looked up on the module: a test may replace it
+
+
+def _validate_failed(path: Path, code: str, what: str) -> FileReport:
+    return FileReport.unreadable(str(path), finding(code, "memory" if code == "file-too-large" else "", what=what))
+
+
+# -- annotated copies -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Annotated:
+    """The annotated copy of one return: where it was written, or why it could not be."""
+
+    path: str
+    output: str | None = None
+    problem: str | None = None  # Chinese: why the copy of this file could not be made (the file's side)
+    error: XltemplateError | None = None  # the copy could not be written (the output's side: OutputPathError)
+
+
+def annotate_many(reports: list[FileReport], outdir: str | Path, *, jobs: int | None = None,
+                  bounds: Bounds = Bounds(), protected: Protected | None = None) -> list[Annotated]:
+    """Write the annotated copy of each report that needs one, each in a bounded worker.
+
+    Names come from :func:`xltemplate.annotate.annotated_names` (unique in the run: one
+    department never receives another's copy). With ``protected``, a copy that would land on an
+    input, the roster or a device is refused before anything is written. A copy that cannot be
+    written (the workbook is too big for openpyxl, or changed since it was validated) is an
+    :class:`Annotated` with its problem; the others go on.
+    """
+    by_path = {r.path: r for r in reports}
+    refused: list[Annotated] = []
+    tasks = []
+    for path, name in annotated_names(reports).items():
+        if protected is not None:
+            try:
+                check_output(Path(outdir) / name, protected)  # never over an input, the roster or a device
+            except XltemplateError as exc:
+                refused.append(Annotated(path, None, None, exc))
+                continue
+        tasks.append((by_path[path], str(outdir), name))
+    return refused + run_many(_annotate_task, _annotate_failed, tasks, jobs=jobs, bounds=bounds)
+
+
+def _annotate_task(context: Any, payload: tuple[FileReport, str, str]) -> Annotated:
+    report, outdir, name = payload
+    try:
+        out = annotate(report, outdir, name)
+    except Unreadable as exc:
+        return Annotated(report.path, None, exc.message)
+    except XltemplateError as exc:  # the copy cannot be written (OutputPathError and its kin)
+        return Annotated(report.path, None, None, exc)
+    return Annotated(report.path, None if out is None else str(out))
+
+
+def _annotate_failed(payload: tuple[FileReport, str, str], code: str, what: str) -> Annotated:
+    return Annotated(payload[0].path, None, f"标注副本未能生成：{what}（文件可能过大或被恶意构造）。核对结果不受影响。")
+
+
+__all__ = ["Annotated", "Bounds", "Inputs", "annotate_many", "discover", "validate_files", "validate_many", "validate_paths"]

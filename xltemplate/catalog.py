@@ -1,0 +1,116 @@
+"""Finding and loading templates: the built-in specs, spec files, and the check of a whole spec.
+
+:func:`load_spec` reads YAML and :func:`spec_from_dict` checks it like data, every problem at
+once with its key path: the keys every spec has (:class:`~xltemplate.spec.SpecChecker`), then
+the keys of its family (``family:``, default ``self-scored``), then the texts the workbook's data
+validations would show, against Excel's limits. :func:`as_spec` is the one place that turns a
+built-in id or a spec path into a :class:`~xltemplate.spec.Spec`: every public function that
+takes a template goes through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from .errors import Problem, SpecError, TemplateNotFoundError
+from .families import family_ids, family_named
+from .form.prompts import field_problems
+from .spec import DEFAULT_FAMILY, TOP_KEYS_AFTER, TOP_KEYS_BEFORE, Spec, SpecChecker
+from .text import did_you_mean
+
+#: What every public function taking a template accepts: a built-in id, a spec path, or a loaded Spec.
+TemplateLike = Union[Spec, str, Path]
+
+
+def templates_dir() -> Path:
+    """Where the built-in specs live (``templates/`` in the source tree or the wheel)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if candidate.is_dir():
+            return candidate
+    return here / "templates"
+
+
+def builtin_templates() -> dict[str, Path]:
+    """Built-in template id → spec path."""
+    out: dict[str, Path] = {}
+    for path in sorted(templates_dir().glob("*.yaml")):
+        out[path.stem] = path
+    return out
+
+
+def resolve_template(name_or_path: str | Path) -> Spec:
+    """Load a built-in template by id, or a spec file by path."""
+    builtins = builtin_templates()
+    if str(name_or_path) in builtins:
+        return load_spec(builtins[str(name_or_path)])
+    path = Path(name_or_path)
+    if path.is_file():
+        return load_spec(path)
+    hint = did_you_mean(str(name_or_path), builtins)
+    extra = f"（是否想用“{hint}”？）" if hint else ""
+    known = "、".join(builtins) or "无"
+    raise TemplateNotFoundError(
+        f"模板“{name_or_path}”既不是内置模板，也不是存在的模板文件{extra}；内置模板：{known}"
+    )
+
+
+def as_spec(template: TemplateLike) -> Spec:
+    """A loaded :class:`Spec` from a built-in id, a spec path or a Spec (returned as is).
+
+    Every public function that takes a template goes through here, so each accepts all three.
+    """
+    if isinstance(template, Spec):
+        return template
+    if isinstance(template, (str, Path)):
+        return resolve_template(template)
+    raise TypeError(f"a template is a built-in id, a spec path or a Spec, not {type(template).__name__}")
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and check a YAML spec file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(str(path), [Problem("", f"cannot read the file: {exc}")]) from exc
+    return parse_spec(text, source=str(path))
+
+
+def parse_spec(text: str, source: str = "<spec>") -> Spec:
+    """Parse YAML text into a checked :class:`Spec`; raises :class:`SpecError` listing every problem."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(source, [Problem("", f"not valid YAML: {exc}")]) from exc
+    return spec_from_dict(data, source=source)
+
+
+def spec_from_dict(data: Any, source: str = "<spec>") -> Spec:
+    """Check a spec given as plain data and build the :class:`Spec` of its family."""
+    checker = SpecChecker()
+    name = data.get("family", DEFAULT_FAMILY) if isinstance(data, dict) else DEFAULT_FAMILY
+    family = family_named(name) if isinstance(name, str) else None
+    if family is None:
+        hint = did_you_mean(str(name), family_ids())
+        extra = f"; did you mean '{hint}'?" if hint else f"; one of {', '.join(family_ids())}"
+        raise SpecError(source, [Problem("family", f"unknown form family '{name}'{extra}", name)])
+    if not checker.keys(data, {**TOP_KEYS_BEFORE, **family.keys, **TOP_KEYS_AFTER}, ""):
+        raise SpecError(source, checker.problems)
+    head = checker.head(data)
+    body, ids = family.parse(data, checker, head["total"])
+    tail = checker.tail(data, head, ids)
+    if checker.problems or head["total"] is None:
+        raise SpecError(source, checker.problems)
+    # The spec's hash covers what was written, not the defaults: a spec without ``family`` keeps the
+    # hash it had before families existed, and so do the workbooks sent out with it.
+    raw = yaml.safe_load(yaml.safe_dump(data, allow_unicode=True))  # plain, detached copy
+    spec = family.make_spec(**head, **tail, **body, raw=raw, family=family.id)
+    too_long = field_problems(spec) + family.prompt_problems(spec)
+    if too_long:
+        raise SpecError(source, too_long)
+    return replace(spec, source=source)

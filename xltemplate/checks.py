@@ -1,0 +1,192 @@
+"""The checks every family's form gets: independent functions of the frozen validation context.
+
+Each takes a :class:`~xltemplate.normalise.Context` and yields findings; none changes anything
+or depends on another having run. :data:`BEFORE` run ahead of the family's own checks (what a
+person did to the sheet), :data:`AFTER` after them (what the values mean, and what the formulas
+show).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Iterator
+
+from . import meta
+from .findings import Finding, finding
+from .form.formulas import evaluate, is_number
+from .form.layout import FieldSlot
+from .normalise import Context, norm_formula, norm_text
+from .readers.display import MERGED
+from .submission import split_a1
+from .text import CONTROL_CHARS, MARKUP, clip, money, show
+from .values import parse_field
+
+_NUM_TOLERANCE = Decimal("0.000001")
+
+
+def visibility(ctx: Context) -> Iterator[Finding]:
+    """What is validated must be what a person sees: the form sheet shown, no value hidden in it."""
+    sheet = ctx.sheet
+    state = ctx.sub.sheets.get(sheet, "visible")
+    if state != "visible":
+        yield finding("content-hidden", "sheet", sheet=sheet, value=state)
+    hidden = ctx.sub.concealed.get(sheet, {})
+    for ref in sorted(hidden, key=split_a1):
+        if hidden[ref] == MERGED:
+            yield finding("content-hidden", "merged", sheet=sheet, cell=ref)
+        else:
+            data = ctx.cells.get(ref)
+            yield finding("content-hidden", "format", sheet=sheet, cell=ref, value=None if data is None else data.value)
+
+
+def protection(ctx: Context) -> Iterator[Finding]:
+    if not ctx.sub.protected.get(ctx.sheet, False):
+        yield finding("protection-removed", sheet=ctx.sheet)
+
+
+def names(ctx: Context) -> Iterator[Finding]:
+    defined, sheet = ctx.sub.defined_names, ctx.sheet
+    wrong = [c for c in ctx.plan.inputs_and_computed if defined.get(c.name) != (sheet, c.a1)]
+    if wrong:
+        shown = "、".join(c.name for c in wrong[:5]) + ("等" if len(wrong) > 5 else "")
+        yield finding("defined-name-changed", sheet=sheet, cell=wrong[0].a1, value=len(wrong), count=len(wrong), names=shown)
+
+
+def locked_texts(ctx: Context) -> Iterator[Finding]:
+    for ref, expected, normalised in ctx.plan.locked_texts:
+        data = ctx.cells.get(ref)
+        got = None if data is None else data.value
+        if got != expected and norm_text(got) != normalised:
+            yield finding("locked-text-changed", sheet=ctx.sheet, cell=ref, value=got, expected=clip(expected))
+
+
+def prefill(ctx: Context) -> Iterator[Finding]:
+    """Prefilled cells against what the bureau sent: the roster when there is one, else the metadata.
+
+    The metadata travels inside the file, so it can be edited along with the cell; the roster cannot.
+    With a roster, its values are the truth, and the metadata must agree with them too.
+    """
+    expected: dict[str, Any] = dict(ctx.prefill)
+    if ctx.roster_row is not None:
+        for fid, truth in sorted(ctx.roster_row.prefill.items()):
+            slot = _slot(ctx, fid)
+            if slot is None:
+                continue
+            if fid in ctx.prefill and not _same_value(slot, ctx.prefill[fid], truth):
+                yield finding("prefill-changed", "meta", sheet=meta.SHEET, field=fid, value=ctx.prefill[fid],
+                              label=slot.field.label, recorded=ctx.prefill[fid], expected=show(truth))
+            expected[fid] = truth
+    for fid, want in sorted(expected.items()):
+        slot = _slot(ctx, fid)
+        if slot is None:
+            continue
+        if not _same_value(slot, ctx.raw(slot.cell), want, strict=True):
+            yield ctx.at("prefill-changed", slot.cell, field=fid, value=ctx.raw(slot.cell),
+                         label=slot.field.label, expected=show(want))
+
+
+def fields(ctx: Context) -> Iterator[Finding]:
+    """Each header field read: required, within its bounds, its text not too long nor carrying junk."""
+    for slot in ctx.layout.fields:
+        f = slot.field
+        if f.computed or slot.cell.name not in ctx.readable:
+            continue
+        value = ctx.values.get(slot.cell.name)
+        seen = ctx.raw(slot.cell)
+        if value is None:
+            if f.required:
+                yield ctx.at("required-missing", slot.cell, field=f.id, label=f.label)
+            continue
+        if f.min is not None and value < f.min or f.max is not None and value > f.max:
+            bounds = f"{show(f.min)}至{show(f.max)}" if f.min is not None and f.max is not None else (f"不小于{show(f.min)}" if f.min is not None else f"不大于{show(f.max)}")
+            yield ctx.at("value-out-of-range", slot.cell, field=f.id, value=seen, label=f.label, bounds=bounds, seen=show(value))
+        if isinstance(value, str):
+            if f.max_length and len(value) > f.max_length:
+                yield ctx.at("text-too-long", slot.cell, field=f.id, value=clip(value), label=f.label, length=len(value), limit=f.max_length)
+            if CONTROL_CHARS.search(value):
+                yield ctx.at("text-control-chars", slot.cell, field=f.id, value=clip(value), label=f.label)
+            if MARKUP.search(value):
+                yield ctx.at("text-markup", slot.cell, field=f.id, value=clip(value), label=f.label)
+
+
+def figures(ctx: Context) -> Iterator[Finding]:
+    """The summary roles' figures: executed against budget, the self-evaluation date against today and the year."""
+    roles = ctx.spec.summary
+    budget = _field_value(ctx, roles.get("budget"))
+    executed = _field_value(ctx, roles.get("executed"))
+    if isinstance(budget, Decimal) and isinstance(executed, Decimal):
+        slot = ctx.layout.field(roles["executed"])
+        if executed > budget:
+            yield ctx.at("executed-above-budget", slot.cell, field=slot.field.id, value=show(executed),
+                         executed=money(executed), budget=money(budget))
+        if budget == 0:
+            b = ctx.layout.field(roles["budget"])
+            yield ctx.at("rate-undefined", b.cell, field=b.field.id, value=0)
+    date_id = roles.get("date")
+    when = _field_value(ctx, date_id)
+    if isinstance(when, dt.date) and date_id is not None:
+        slot = ctx.layout.field(date_id)
+        if when > ctx.today:
+            yield ctx.at("date-in-future", slot.cell, field=date_id, value=when.isoformat(), label=slot.field.label, date=when.isoformat())
+        elif ctx.spec.fiscal_year and when > dt.date(ctx.spec.fiscal_year + 1, 12, 31):
+            yield ctx.at("date-late", slot.cell, field=date_id, value=when.isoformat(), label=slot.field.label,
+                         date=when.isoformat(), year=ctx.spec.fiscal_year)
+
+
+def formulas(ctx: Context) -> Iterator[Finding]:
+    """Every formula present, unchanged (as the file's layout version wrote it), and what it claims."""
+    expected = ctx.plan.formulas_for((ctx.sub.meta or {}).get("layout_version"))
+    raw_values = {c.name: ctx.raw(c) for c in ctx.plan.referenced}
+    should_show = evaluate(ctx.layout, raw_values)  # what a spreadsheet would show for these cells
+    for c in ctx.plan.computed:
+        data = ctx.data(c)
+        if data is None or data.formula is None:
+            seen = None if data is None else data.value
+            yield ctx.at("formula-overwritten", c, field=c.name, value=seen, seen=seen if seen is not None else "空")
+            continue
+        formula, normalised = expected[c.name]
+        if data.formula != formula and norm_formula(data.formula) != normalised:
+            yield ctx.at("formula-changed", c, field=c.name, value=data.formula)
+            continue
+        if data.value is None and should_show[c.name] in ("", None):
+            continue
+        if data.value is not None and not _same(data.value, should_show[c.name]):
+            yield ctx.at("cached-value-stale", c, field=c.name, value=data.value, seen=data.value, expected=show(should_show[c.name]))
+
+
+#: The generic checks before the family's (what was done to the sheet) and after them (what the values say).
+BEFORE = (visibility, protection, names, locked_texts, prefill, fields)
+AFTER = (figures, formulas)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+def _slot(ctx: Context, fid: str) -> FieldSlot | None:
+    try:
+        return ctx.layout.field(fid)
+    except KeyError:
+        return None
+
+
+def _field_value(ctx: Context, field_id: str | None) -> Any:
+    if not field_id:
+        return None
+    return ctx.value(ctx.layout.field(field_id).cell)
+
+
+def _same_value(slot: FieldSlot, got: Any, want: Any, strict: bool = False) -> bool:
+    """Two values of a field equal once read the way people type them; ``strict``: ``got`` must be readable."""
+    f = slot.field
+    g, w = parse_field(got, f.type, f.choices), parse_field(want, f.type, f.choices)
+    return (g.ok or not strict) and g.value == w.value
+
+
+def _same(cached: Any, expected: Any) -> bool:
+    if expected in ("", None):
+        return cached in ("", None)
+    if isinstance(expected, Decimal):
+        if not is_number(cached):
+            return False
+        return abs(Decimal(str(cached)) - expected) <= _NUM_TOLERANCE * max(Decimal(1), abs(expected))
+    return str(cached) == str(expected)

@@ -1,0 +1,52 @@
+"""Values as JSON and back, exactly: a Decimal keeps its digits, a date stays a date.
+
+A report is stored as JSON (the collection ledger caches them) and must come back equal to what
+was written: JSON has no Decimal, date or tuple, so those are tagged (``{"$decimal": "35.0"}``).
+Plain strings, numbers, booleans and None pass as they are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+
+def encode(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, Decimal):
+        return {"$decimal": str(v)}
+    if isinstance(v, dt.datetime):
+        return {"$datetime": v.isoformat()}
+    if isinstance(v, dt.date):
+        return {"$date": v.isoformat()}
+    if isinstance(v, tuple):
+        return {"$tuple": [encode(x) for x in v]}
+    if isinstance(v, list):
+        return [encode(x) for x in v]
+    if isinstance(v, dict):
+        if all(isinstance(k, str) and not k.startswith("$") for k in v):
+            return {k: encode(x) for k, x in v.items()}
+        return {"$map": [[encode(k), encode(x)] for k, x in v.items()]}  # keys JSON cannot hold as they are
+    raise TypeError(f"cannot store a {type(v).__name__} in a report: {v!r}")
+
+
+def decode(v: Any) -> Any:
+    if isinstance(v, list):
+        return [decode(x) for x in v]
+    if isinstance(v, dict):
+        if len(v) == 1:
+            (tag, body), = v.items()
+            if tag == "$decimal":
+                return Decimal(body)
+            if tag == "$datetime":
+                return dt.datetime.fromisoformat(body)
+            if tag == "$date":
+                return dt.date.fromisoformat(body)
+            if tag == "$tuple":
+                return tuple(decode(x) for x in body)
+            if tag == "$map":
+                return {decode(k): decode(x) for k, x in body}
+        return {k: decode(x) for k, x in v.items()}
+    return v

@@ -1,0 +1,96 @@
+"""The metadata sheet: what a workbook records about itself, written by the generator and read back.
+
+The very hidden sheet ``_xltemplate`` holds one key per row (key in column A, value in B), in the
+order of :data:`KEYS`; custom document properties mirror it as ``xltemplate.<key>``. This module is
+both sides: :func:`record` makes the values the generator writes, :func:`read` turns a sheet's
+cells back into them for both readers (so they cannot read it differently), and every value read
+is bounded: a returned file can hold a 10 MB "roster key", and none of it may reach a report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any, Mapping, NamedTuple
+
+SHEET = "_xltemplate"
+KEYS = (
+    "format", "template_id", "template_version", "spec_hash", "layout_version",
+    "generator", "generated_at", "roster_key", "prefill",
+)
+FORMAT = "xltemplate-return/1"
+#: An optional key after them: the HMAC signature of the identity (:mod:`xltemplate.sign`), present only in
+#: workbooks generated with a secret. Older and unsigned workbooks lack it, and that is not ``meta-altered``.
+SIGNATURE_KEY = "signature"
+#: The document property that mirrors a key.
+PROPERTY_PREFIX = "xltemplate."
+#: The most characters a metadata value may have when read back; a longer one is cut and reported
+#: (``meta-altered``). The prefilled values' JSON may be as long as a cell can hold.
+MAX_VALUE_CHARS = 200
+MAX_PREFILL_CHARS = 32767
+#: Rows of the metadata sheet read (the keys take the first ten).
+MAX_ROWS = 100
+
+
+def bound(key: str) -> int:
+    return MAX_PREFILL_CHARS if key == "prefill" else MAX_VALUE_CHARS
+
+
+def text(value: Any) -> str:
+    """A metadata or document-property value as text, the same way for every reader."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return format(v, "f")
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    return v
+
+
+def record(*, template_id: str, template_version: str, spec_hash: str, layout_version: int, generator: str,
+           generated_at: dt.datetime, roster_key: str | None, prefill: Mapping[str, Any]) -> dict[str, str]:
+    """The values the generator writes, by key, in :data:`KEYS` order (the signature is added by the caller)."""
+    return {
+        "format": FORMAT, "template_id": template_id, "template_version": template_version,
+        "spec_hash": spec_hash, "layout_version": str(layout_version),
+        "generator": generator, "generated_at": generated_at.isoformat(),
+        "roster_key": roster_key or "",
+        "prefill": json.dumps({k: _jsonable(v) for k, v in sorted(prefill.items())}, ensure_ascii=False, sort_keys=True),
+    }
+
+
+class Read(NamedTuple):
+    """The metadata as read: key → value (each within its bound), and the keys whose values were longer."""
+
+    values: dict[str, str]
+    too_long: dict[str, int]  # key → its length as found
+
+
+def read(cells: Mapping[str, Any]) -> Read:
+    """The metadata from the sheet's cells (A1 → an object with ``.value``), keys in column A, values in B."""
+    values: dict[str, str] = {}
+    too_long: dict[str, int] = {}
+    for row in range(1, MAX_ROWS + 1):
+        key = cells.get(f"A{row}")
+        if key is None or not isinstance(key.value, str) or not key.value:
+            continue
+        name = key.value[:MAX_VALUE_CHARS]
+        if len(key.value) > MAX_VALUE_CHARS:
+            too_long[name] = len(key.value)
+        cell = cells.get(f"B{row}")
+        value = text(cell.value if cell is not None else None)
+        limit = bound(name)
+        if len(value) > limit:
+            too_long[name] = len(value)
+            value = value[:limit]
+        values[name] = value
+    return Read(values, too_long)

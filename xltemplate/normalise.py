@@ -1,0 +1,175 @@
+"""Validation's first step: read every input once into a frozen context that every check reads.
+
+:func:`normalise` reads each input cell the layout declares (the header fields, and the body's
+inputs its family declares) the way people type (:mod:`xltemplate.values`): the value to use, or
+why it cannot be used. It yields the findings about reading (a formula typed into an input, an
+error value, an unreadable or normalised value) and returns a :class:`Context` that never changes
+afterwards. Every check (:mod:`xltemplate.checks`, and each family's) is then an independent
+function of that context, so checks run in any order and none depends on another having run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+from .findings import Finding, finding
+from .form.family import InputSlot, family_of
+from .form.formulas import FORMULA_VERSIONS, formulas
+from .form.layout import LAYOUT_VERSION, Cell, FormLayout, a1
+from .spec import Spec
+from .submission import CellData, Submission
+from .text import clip
+from .values import Parsed, parse_field, parse_number, parse_text
+
+if TYPE_CHECKING:
+    from .roster import RosterRow
+
+
+def norm_text(v: Any) -> str:
+    return re.sub(r"\s+", "", "" if v is None else str(v))
+
+
+def norm_formula(f: str) -> str:
+    """Compare formulas as an engine would: without spaces, $ signs or case outside text literals."""
+    parts = re.split(r'("(?:[^"]|"")*")', f.lstrip("="))
+    return "".join(p if p.startswith('"') else re.sub(r"[\s$]", "", p).upper().replace("_XLFN.", "") for p in parts)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What validation needs from a spec, computed once per spec rather than once per file."""
+
+    layout: FormLayout
+    inputs: tuple[InputSlot, ...]  # the header fields' and the body's, in order
+    spec_values: Mapping[str, Any]  # body cells whose value the spec fixes, by defined name
+    inputs_and_computed: tuple[Cell, ...]
+    computed: tuple[Cell, ...]
+    locked_texts: tuple[tuple[str, str, str], ...]  # (A1, expected text, its normalised form)
+    formulas: Mapping[int, Mapping[str, tuple[str, str]]]  # layout version → defined name → (formula, normalised)
+    referenced: tuple[Cell, ...]  # every cell the formulas read
+
+    def formulas_for(self, layout_version: str | None) -> Mapping[str, tuple[str, str]]:
+        """The formulas a file must hold: those of the layout version its metadata names.
+
+        A workbook sent out before an upgrade keeps its older formulas and must stay valid;
+        any other version (the current one, a missing or unknown one) is held to the current formulas.
+        """
+        try:
+            version = int(layout_version or "")
+        except ValueError:
+            version = LAYOUT_VERSION
+        return self.formulas.get(version, self.formulas[LAYOUT_VERSION])
+
+
+_PLANS: dict[tuple[str, str, str], Plan] = {}
+
+
+def plan(spec: Spec) -> Plan:
+    key = (spec.id, spec.version, spec.spec_hash)
+    found = _PLANS.get(key)
+    if found is None:
+        family = family_of(spec)
+        layout = family.layout(spec)
+        fields = [InputSlot(s.cell, s.field.type, s.field.label, s.field.id, s.field.choices)
+                  for s in layout.fields if not s.field.computed]
+        computed = layout.computed_cells()
+        computed_names = {c.name for c in computed}
+        versions = tuple(v for v in FORMULA_VERSIONS if v in family.formula_versions)
+        found = _PLANS[key] = Plan(
+            layout=layout,
+            inputs=tuple(fields) + tuple(family.inputs(layout)),
+            spec_values=family.spec_values(layout),
+            inputs_and_computed=tuple(layout.input_cells() + computed),
+            computed=tuple(computed),
+            locked_texts=tuple((a1(r, c), text, norm_text(text)) for (r, c), text in layout.locked_texts().items()),
+            formulas={v: {name: (f, norm_formula(f)) for name, f in formulas(layout, v).items()} for v in versions},
+            referenced=tuple(c for c in layout.named_cells() if c.name not in computed_names),
+        )
+    return found
+
+
+#: Read without a word: free texts a person may leave as anything (remarks, the names of a unit's own rows).
+QUIET = "quiet"
+
+
+@dataclass(frozen=True)
+class Context:
+    """One returned file as validation sees it, read once and never changed: what every check reads."""
+
+    spec: Spec
+    sub: Submission
+    plan: Plan
+    cells: Mapping[str, CellData]  # the form sheet's cells by A1
+    prefill: Mapping[str, Any]  # the prefilled values as the metadata records them
+    today: dt.date
+    roster_row: "RosterRow | None"  # the unit's roster row: the truth for prefilled values
+    values: Mapping[str, Any]  # defined name → the value used (read inputs, and what the spec fixes)
+    readable: frozenset[str]  # defined names whose value could be read (or the spec fixes)
+
+    @property
+    def layout(self) -> FormLayout:
+        return self.plan.layout
+
+    @property
+    def sheet(self) -> str:
+        return self.spec.sheet
+
+    def data(self, c: Cell) -> CellData | None:
+        return self.cells.get(c.a1)
+
+    def raw(self, c: Cell) -> Any:
+        data = self.cells.get(c.a1)
+        return None if data is None else data.value
+
+    def value(self, c: Cell) -> Any:
+        """The value read from ``c`` when it could be read, else None."""
+        return self.values.get(c.name) if c.name in self.readable else None
+
+    def at(self, code: str, c: Cell, variant: str = "", /, *, field: str | None = None, value: Any = None,
+           **params: Any) -> Finding:
+        """A finding on the form sheet at ``c``."""
+        return finding(code, variant, sheet=self.sheet, cell=c.a1, field=field, value=value, **params)
+
+
+def normalise(spec: Spec, sub: Submission, *, prefill: Mapping[str, Any], today: dt.date,
+              roster_row: "RosterRow | None" = None) -> tuple[Context, list[Finding]]:
+    """Read every input the layout declares; the frozen context, and the findings about reading."""
+    p = plan(spec)
+    cells = sub.cells.get(spec.sheet, {})
+    values: dict[str, Any] = dict(p.spec_values)
+    readable: set[str] = set(p.spec_values)
+    found: list[Finding] = []
+    for slot in p.inputs:
+        c = slot.cell
+        data = cells.get(c.a1)
+        seen = None if data is None else data.value
+        if slot.kind == QUIET:
+            values[c.name] = parse_text(seen).value
+            continue
+        parsed = parse_number(seen, "score") if slot.kind == "score" else parse_field(seen, slot.kind, slot.choices)
+        problem = _reading(spec.sheet, slot, data, parsed, seen)
+        if problem is not None:
+            found.append(problem)
+        if parsed.ok and not (data is not None and (data.formula is not None or data.error)):
+            values[c.name] = parsed.value
+            readable.add(c.name)
+    ctx = Context(spec=spec, sub=sub, plan=p, cells=cells, prefill=prefill, today=today, roster_row=roster_row,
+                  values=values, readable=frozenset(readable))
+    return ctx, found
+
+
+def _reading(sheet: str, slot: InputSlot, data: CellData | None, parsed: Parsed, seen: Any) -> Finding | None:
+    """What a person is told about reading one input: nothing, a normalised value, or why it cannot be used."""
+    where = {"sheet": sheet, "cell": slot.cell.a1, "field": slot.id}
+    if data is not None and data.formula is not None:
+        return finding("input-formula", **where, value=data.formula, label=slot.label, formula=clip(data.formula))
+    if data is not None and data.error:
+        return finding("value-invalid", "error-value", **where, value=seen, label=slot.label, seen=seen)
+    if not parsed.ok:
+        return finding("value-invalid", **where, value=seen, label=slot.label, error=parsed.error)
+    if parsed.note:
+        return finding("value-normalised", **where, value=seen, label=slot.label, note=parsed.note)
+    return None

@@ -1,0 +1,120 @@
+"""What both paths of the worksheet reader share: element names, cell references, text, styles, merges.
+
+The split path (:mod:`xltemplate.readers.sheet`) and the general path
+(:mod:`xltemplate.readers.sheet_general`) must refuse the same files and read the same values: the
+rules they have in common are written once here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from ..errors import Unreadable
+from .package import MAIN_NS, SEP, corrupt
+
+MAX_EXCEL_ROW = 1_048_576
+MAX_EXCEL_COL = 16_384  # XFD
+MAX_MERGES = 10_000
+M = MAIN_NS + SEP
+WORKSHEET, SHEETDATA, ROW, CELL = M + "worksheet", M + "sheetData", M + "row", M + "c"
+F, V, IS, T, RUN, RPR, RPH, PHONETIC = M + "f", M + "v", M + "is", M + "t", M + "r", M + "rPr", M + "rPh", M + "phoneticPr"
+PROTECTION, MERGES, MERGE = M + "sheetProtection", M + "mergeCells", M + "mergeCell"
+#: Elements whose place decides what is shown: found anywhere else, the file is refused.
+PLACED = {SHEETDATA: (WORKSHEET,), ROW: (SHEETDATA,), CELL: (ROW,), PROTECTION: (WORKSHEET,),
+          MERGES: (WORKSHEET,), MERGE: (MERGES,)}
+TYPES = frozenset(("n", "s", "str", "inlineStr", "b", "e", "d"))
+ERRORS = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
+                    "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#UNKNOWN!", "#BUSY!"))
+REF = re.compile(r"([A-Z]{1,3})([1-9][0-9]{0,6})")
+ROWNUM = re.compile(r"[1-9][0-9]{0,6}")
+#: Past MAX_ROWS only these element names may appear (a cell's parts and inline text's); the general
+#: path checks the same set, so both paths refuse the same files.
+BEYOND_NAMES = frozenset(("row", "c", "f", "v", "is", "t", "r", "rPr", "rPh", "phoneticPr", "rFont", "charset", "family",
+                          "b", "i", "strike", "outline", "shadow", "condense", "extend", "color", "sz", "u", "vertAlign", "scheme"))
+RANGE = re.compile(r"\$?([A-Z]{1,3})\$?([1-9][0-9]{0,6})(?::\$?([A-Z]{1,3})\$?([1-9][0-9]{0,6}))?")
+
+def col_index(letters: str | bytes) -> int:
+    n = 0
+    for ch in letters if isinstance(letters, str) else letters.decode("ascii"):
+        n = n * 26 + (ord(ch) - 64)
+    return n
+
+
+def col_letters(n: int) -> str:
+    out = ""
+    while n:
+        n, rem = divmod(n - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+
+def unescape(text: str) -> str:
+    """XML's five entities and character references (the document was proved well-formed, so
+    nothing else can be there); line ends normalised as an XML parser does."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "&" not in text:
+        return text
+    if "&#" in text:
+        import html
+
+        return html.unescape(text)
+    return (text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+            .replace("&apos;", "'").replace("&amp;", "&"))
+
+
+def text(raw: bytes) -> str:
+    return raw.decode("utf-8") if b"&" not in raw and b"\r" not in raw else unescape(raw.decode("utf-8"))
+
+
+def attr(m: re.Match[bytes] | None) -> str | None:
+    if m is None:
+        return None
+    return text(m.group(1) if m.group(1) is not None else m.group(2))
+
+
+class Styles:
+    """What a sheet needs from styles.xml: how many cell styles, which are dates, which may hide a value."""
+
+    def __init__(self, count: int = 1, dates: frozenset[int] = frozenset(), deltas: frozenset[int] = frozenset(),
+                 concealing: dict[int, str] | None = None) -> None:
+        self.count, self.dates, self.deltas = count, dates, deltas
+        self.concealing = concealing or {}
+
+
+
+
+def protection_on(part: str, value: str | None) -> bool:
+    """Whether a sheetProtection's ``sheet`` attribute turns protection on; not a boolean: refused
+    (openpyxl takes any text but "0", "f" and "false" as on, LibreOffice does not)."""
+    if value is None or value in ("0", "false"):
+        return False
+    if value in ("1", "true"):
+        return True
+    raise corrupt(part, f"中工作表保护的设置“{value[:20]}”无效")
+
+
+def add_merge(sheet: Any, ref: str) -> None:
+    """Record one merged range of ``sheet`` (first row, first column, last row, last column)."""
+    if len(sheet.merges) >= MAX_MERGES:
+        raise Unreadable("file-too-large", "merges", part=sheet.part, limit=MAX_MERGES)
+    m = RANGE.fullmatch(ref)
+    if m is None:
+        raise corrupt(sheet.part, f"中的合并区域“{ref[:30]}”无效")
+    r1, c1 = int(m.group(2)), col_index(m.group(1))
+    r2, c2 = (int(m.group(4)), col_index(m.group(3))) if m.group(3) else (r1, c1)
+    if max(r1, r2) > MAX_EXCEL_ROW or max(c1, c2) > MAX_EXCEL_COL:
+        raise corrupt(sheet.part, f"中的合并区域“{ref[:30]}”超出工作表范围")
+    sheet.merges.append((min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)))
+
+
+def from_excel(value: float | int, epoch: dt.datetime, timedelta: bool) -> tuple[Any, bool]:
+    from openpyxl.utils.datetime import from_excel
+
+    try:
+        return from_excel(value, epoch, timedelta=timedelta), False
+    except (OverflowError, ValueError):
+        return "#VALUE!", True

@@ -1,0 +1,112 @@
+"""The figures recomputed for one return, typed and the same for every family of forms.
+
+``groups`` are a form's 一级 (the first family's categories: points, weight and score),
+``items`` its indicator rows (fixed or the unit's own), each with what both families know
+(weight or 分值, score, applicable) and what a rule-scored family adds (rule, target, actual,
+unit, met). Every roll-up table is built from these, so a table that does not need a family's
+particulars works for any family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from typing import Any, Mapping
+
+from .jsonvalue import decode, encode
+from .text import json_number
+
+
+@dataclass(frozen=True)
+class Group:
+    """A 一级 group of items: its points (what it is worth), the weights given and the score got."""
+
+    id: str
+    name: str
+    points: Decimal
+    weight: Decimal
+    score: Decimal
+
+
+@dataclass(frozen=True)
+class Item:
+    """One indicator row as recomputed: the weight (分值) it carries and the score it got.
+
+    ``applicable``: the item has a weight above 0 (a blank weight means 不适用, and it loses no
+    points). ``extra``: a row the unit added. The rest is for families that score by rules.
+    """
+
+    id: str
+    group: str
+    name: str | None
+    weight: Decimal | None
+    score: Decimal | None
+    extra: bool = False
+    subgroup: str | None = None
+    rule: str | None = None
+    target: Any = None
+    actual: Any = None
+    unit: str | None = None
+    met: bool | None = None
+
+    @property
+    def applicable(self) -> bool:
+        return isinstance(self.weight, Decimal) and self.weight > 0
+
+    @property
+    def lost(self) -> Decimal | None:
+        """Points lost (weight − score, a blank score counting 0); None when the item does not apply."""
+        if not self.applicable or self.weight is None:
+            return None
+        return self.weight - (self.score if isinstance(self.score, Decimal) else Decimal(0))
+
+
+@dataclass(frozen=True)
+class Results:
+    """The figures recomputed from the inputs and the spec (never what the file claims)."""
+
+    total: Decimal
+    total_weight: Decimal
+    grade: str | None
+    execution_rate: Decimal | None
+    fields: Mapping[str, Any] = field(default_factory=dict)  # header field id → value (computed ones recomputed)
+    groups: tuple[Group, ...] = ()
+    items: tuple[Item, ...] = ()
+
+    def group(self, group_id: str) -> Group:
+        for g in self.groups:
+            if g.id == group_id:
+                return g
+        raise KeyError(group_id)
+
+    def item(self, item_id: str) -> Item:
+        for i in self.items:
+            if i.id == item_id:
+                return i
+        raise KeyError(item_id)
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``--json`` shows (the README's shape: categories by id with weight and score)."""
+        return {
+            "categories": {g.id: {"weight": json_number(g.weight), "score": json_number(g.score)} for g in self.groups},
+            "total_weight": json_number(self.total_weight), "total": json_number(self.total), "grade": self.grade,
+            "execution_rate": json_number(self.execution_rate),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything, losslessly (see :mod:`xltemplate.jsonvalue`); :meth:`from_json` gives it back equal."""
+        return {
+            "total": encode(self.total), "total_weight": encode(self.total_weight), "grade": self.grade,
+            "execution_rate": encode(self.execution_rate), "fields": encode(dict(self.fields)),
+            "groups": [{f.name: encode(getattr(g, f.name)) for f in fields(Group)} for g in self.groups],
+            "items": [{f.name: encode(getattr(i, f.name)) for f in fields(Item)} for i in self.items],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Results":
+        return cls(
+            total=decode(data["total"]), total_weight=decode(data["total_weight"]), grade=data["grade"],
+            execution_rate=decode(data["execution_rate"]), fields=decode(data["fields"]),
+            groups=tuple(Group(**{k: decode(v) for k, v in g.items()}) for g in data["groups"]),
+            items=tuple(Item(**{k: decode(v) for k, v in i.items()}) for i in data["items"]),
+        )
