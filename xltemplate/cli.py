@@ -307,13 +307,13 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
                 not_annotated.append({"path": a.path, "message": a.problem})
     if as_json:
         data = report.as_dict()
-        data["annotated"] = [json_text(a) for a in annotated]
+        data["annotated"] = [json_text(out) for out in annotated]
         data["not_annotated"] = [{"path": json_text(n["path"]), "message": n["message"]} for n in not_annotated]
         echo_json(data)
     else:
         click.echo(report.as_text())
-        for a in annotated:
-            click.echo(f"标注副本：{shown(a)}")
+        for out in annotated:
+            click.echo(f"标注副本：{shown(out)}")
         for item in not_annotated:
             click.echo(f"标注副本未生成：{shown(item['path'])}：{item['message']}")
     if problem is not None:

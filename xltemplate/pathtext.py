@@ -49,10 +49,6 @@ def path_bytes(path: str | os.PathLike[str]) -> str | None:
         return text.encode("utf-8", "surrogatepass").hex()
 
 
-def has_control(text: str) -> bool:
-    return _INVISIBLE.search(text) is not None
-
-
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
 _MAX_NAME = 120
 

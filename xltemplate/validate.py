@@ -80,8 +80,8 @@ def run_checks(ctx: Context, read: Iterable[Finding]) -> list[Finding]:
     for check in checks.BEFORE:
         out.extend(check(ctx))
     out.extend(read)
-    for check in family_of(ctx.spec).checks + checks.AFTER:
-        out.extend(check(ctx))
+    for later in family_of(ctx.spec).checks + checks.AFTER:
+        out.extend(later(ctx))
     return out
 
 

@@ -21,7 +21,6 @@ results as one.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import math
 import multiprocessing as mp
 import os
@@ -96,9 +95,6 @@ def _cgroup_dirs() -> list[Path]:
         pass
     return [d for d in dict.fromkeys(dirs) if d.is_dir()]
 
-
-def default_jobs() -> int:
-    return available_cpus()
 
 
 def cap_jobs(requested: int | None) -> tuple[int, bool]:

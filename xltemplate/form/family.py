@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Pr
 if TYPE_CHECKING:
     from ..errors import Problem
     from ..findings import Finding
+    from ..normalise import Context
     from ..results import Group, Item
     from ..spec import Spec, SpecChecker
     from .formulas import AlertRule
@@ -32,8 +33,7 @@ if TYPE_CHECKING:
     from .sheet import SheetWriter
 
 #: A check: one independent function over the frozen validation context, yielding findings.
-#: (The context type is :class:`xltemplate.normalise.Context`.)
-Check = Callable[[Any], Iterator["Finding"]]
+Check = Callable[["Context"], Iterator["Finding"]]
 
 
 @dataclass(frozen=True)
@@ -72,11 +72,25 @@ class InputSlot:
 class FormFamily(Protocol):
     """What a family of forms provides; see the module docstring."""
 
-    id: str
-    #: Top-level spec keys this family adds (name → required), checked between ``fields`` and ``grades``.
-    keys: Mapping[str, bool]
-    #: Layout versions whose formulas validation still accepts in files that name them.
-    formula_versions: tuple[int, ...]
+    @property
+    def id(self) -> str:
+        """The family's name, as a spec's ``family:`` key gives it."""
+        ...
+
+    @property
+    def keys(self) -> Mapping[str, bool]:
+        """Top-level spec keys this family adds (name → required), checked between ``fields`` and ``grades``."""
+        ...
+
+    @property
+    def formula_versions(self) -> tuple[int, ...]:
+        """Layout versions whose formulas validation still accepts in files that name them."""
+        ...
+
+    @property
+    def checks(self) -> tuple[Check, ...]:
+        """The family's checks, run after the generic ones of the sheet and before those of the figures."""
+        ...
 
     # -- the spec ---------------------------------------------------------------------
     def parse(self, data: Mapping[str, Any], checker: "SpecChecker", total: Decimal | None) -> tuple[dict[str, Any], list[str]]:
@@ -120,8 +134,6 @@ class FormFamily(Protocol):
     def inputs(self, layout: "FormLayout") -> Iterable[InputSlot]:
         """The body's input cells, in order, as validation normalises them."""
         ...
-
-    checks: tuple[Check, ...]
 
     def results(self, layout: "FormLayout", values: Mapping[str, Any], computed: Mapping[str, Any]) -> tuple[tuple["Group", ...], tuple["Item", ...], Decimal]:
         """Groups, items and the total weight, from the normalised values and what the formulas compute."""

@@ -33,7 +33,7 @@ def excel_number(d: Any) -> float | int:
     """A bound as XlsxWriter writes it: a whole number stays an int."""
     if isinstance(d, Decimal):
         return int(d) if d == d.to_integral() else float(d)
-    return d  # type: ignore[no-any-return]
+    return int(d) if isinstance(d, int) else float(d)
 
 
 def field_validation(f: Field) -> dict[str, Any]:

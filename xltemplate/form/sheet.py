@@ -31,7 +31,7 @@ ALERT_FILL = "#FFC7CE"
 ALERT_FONT = "#9C0006"
 
 
-class FormSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter ships no type information
+class FormSheet(Worksheet):
     """XlsxWriter's worksheet, writing an empty-text cached result as text.
 
     XlsxWriter writes a formula whose cached value is ``""`` as ``<v></v>`` with no
@@ -84,7 +84,7 @@ class Styles:
         self.alert = wb.add_format({"bg_color": ALERT_FILL, "font_color": ALERT_FONT, "bold": True})
         self.by_type: dict[tuple[str, str], Any] = {}
         for role, fill, locked in (("input", INPUT_FILL, False), ("prefill", PREFILL_FILL, True), ("computed", COMPUTED_FILL, True)):
-            for ftype, extra in {
+            formats: dict[str, dict[str, Any]] = {
                 "text": {"align": "left"},
                 "longtext": {"align": "left", "valign": "top"},
                 "choice": {"align": "center"},
@@ -94,7 +94,8 @@ class Styles:
                 "date": {"num_format": "yyyy-mm-dd", "align": "center"},
                 "score": {"align": "center"},
                 "grade": {"align": "center", "bold": True, "font_size": 12},
-            }.items():
+            }
+            for ftype, extra in formats.items():
                 self.by_type[(role, ftype)] = fmt(bg_color=fill, locked=locked, **extra)
 
     def value(self, role: str, ftype: str) -> Any:

@@ -21,9 +21,9 @@ from typing import Any
 from .. import meta
 from ..fsutil import sha256_file
 from ..submission import Submission
-from .package import (MAIN_NS, REL_NS, SEP, STRICT_MAIN_NS, Package, Rel, Stop, corrupt, feed, memo, parse_xml,
+from .package import (MAIN_NS, REL_NS, SEP, STRICT_MAIN_NS, Package, Rel, corrupt, feed, memo, parse_xml,
                       parser, strict_format)
-from .properties import destination, document, local
+from .properties import destination, document
 from .sheet import Sheet, Styles
 from .sniff import Sniffed
 from .xmltext import text as _text, unescape
@@ -116,7 +116,7 @@ def _only(rels: dict[str, Rel], kind: str, source: str) -> str | None:
 
 # -- workbook, relationships, document properties ------------------------------------------
 
-class Sheets(dict):  # type: ignore[type-arg]
+class Sheets(dict[str, str]):
     """Sheet name → state, in workbook order, with each sheet's relationship id in ``rids``."""
 
     def __init__(self) -> None:
@@ -138,7 +138,7 @@ def _workbook(data: bytes) -> tuple[Sheets, dict[str, tuple[str, str] | None], b
     names: list[tuple[str, str]] = []
     stack: list[str] = []
     cur: dict[str, Any] = {"name": None, "buf": []}
-    flags = {"date1904": False, "sheets": 0, "names": 0}
+    flags: dict[str, Any] = {"date1904": False, "sheets": 0, "names": 0}
     part = "xl/workbook.xml"
 
     def start(tag: str, attrs: dict[str, str]) -> None:
@@ -180,12 +180,12 @@ def _workbook(data: bytes) -> tuple[Sheets, dict[str, tuple[str, str] | None], b
 
     def end(tag: str) -> None:
         stack.pop()
-        if tag == _NAME and cur["name"]:
+        if tag == _NAME and cur["name"] is not None:  # an empty name counts, as openpyxl keeps it
             names.append((cur["name"], "".join(cur["buf"])))
             cur["name"] = None
 
     def text(t: str) -> None:
-        if cur["name"]:
+        if cur["name"] is not None:
             cur["buf"].append(t)
 
     parse_xml(data, part, start, end, text)
@@ -342,6 +342,19 @@ def _shared_strings_general(data: bytes) -> list[str]:
 
 # -- styles -------------------------------------------------------------------------------------
 
+def _styles_as_openpyxl_reads(data: bytes) -> None:
+    """Refuse a styles part that openpyxl (the reference reader) refuses: a style attribute of the wrong
+    kind (``vertical="x"``, ``pivotButton="2"``). Nothing shown depends on it, but both readers must give
+    one verdict; the part is the same in every return of a template, so this runs once per batch."""
+    from openpyxl.styles.stylesheet import Stylesheet
+    from openpyxl.xml.functions import fromstring
+
+    try:
+        Stylesheet.from_tree(fromstring(data))
+    except Exception as exc:  # openpyxl's descriptors raise TypeError, ValueError and their kin
+        raise corrupt("xl/styles.xml", f"中的样式设置无效（{type(exc).__name__}）") from exc
+
+
 def _styles(data: bytes) -> Styles:
     """The cell styles: how many, which format dates or durations (as openpyxl decides), which may hide a value."""
     from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format, is_timedelta_format
@@ -373,6 +386,7 @@ def _styles(data: bytes) -> Styles:
         stack.pop()
 
     parse_xml(data, "xl/styles.xml", start, end)
+    _styles_as_openpyxl_reads(data)
     dates, deltas, concealing = set(), set(), {}
     for idx, fmt_id in enumerate(xf_formats):
         fmt = custom[fmt_id] if fmt_id in custom else BUILTIN_FORMATS.get(fmt_id, "General")

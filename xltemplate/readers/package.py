@@ -18,7 +18,7 @@ import re
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 from xml.parsers import expat
 
 from ..errors import Unreadable
@@ -72,7 +72,7 @@ def parser() -> Any:
     p = expat.ParserCreate(namespace_separator=SEP)
     p.buffer_text = True
 
-    def refuse(*_: Any) -> None:
+    def refuse(*_: Any) -> NoReturn:
         raise UnsafeXML("DOCTYPE, entity declaration or external reference")
 
     p.StartDoctypeDeclHandler = refuse

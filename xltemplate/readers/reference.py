@@ -9,9 +9,7 @@ defined names' targets) is read by the shared code of :mod:`xltemplate.readers.p
 
 from __future__ import annotations
 
-import datetime as dt
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +119,10 @@ def _raw_cells(path: Path, title: str, last_row: int) -> dict[str, bool]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # what openpyxl drops is not what this reads
-        wb = openpyxl.load_workbook(path, read_only=True, keep_links=False)
+        try:
+            wb = openpyxl.load_workbook(path, read_only=True, keep_links=False)
+        except Exception as exc:  # its read-only mode reads the sheet's dimension, which the other mode ignores
+            raise Unreadable("file-corrupt", "reference", reason=f"{type(exc).__name__}: {str(exc)[:200]}") from exc
         try:
             ws = wb[title]
             out = {}

@@ -323,7 +323,7 @@ class Sheet:
             style = 0
             if cattrs[:3] == b'r="':
                 q = cattrs.find(b'"', 3)
-                ref = cattrs[3:q]
+                ref: bytes | None = cattrs[3:q]
                 if cattrs[q + 1:q + 5] == b' s="':  # s="n" right after: most cells
                     e = cattrs.find(b'"', q + 5)
                     sv = cattrs[q + 5:e]
@@ -364,6 +364,8 @@ class Sheet:
                     return False
                 a1 = ref
             state[2] = col
+            if not body and b"t=" in cattrs and row <= MAX_ROWS and col <= MAX_COLS and _attr(_T_ATTR.search(cattrs)) not in TYPES:
+                return False  # an empty cell of no known type: the general path refuses it
             if body and row <= MAX_ROWS and col <= MAX_COLS:
                 a1s = a1.decode("ascii") if a1 is not None else f"{col_letters(col)}{row}"
                 cell = None
@@ -454,7 +456,9 @@ class Sheet:
         bm = _BODY.fullmatch(body)
         if bm is None:
             raise _Irregular
-        t = _attr(_T_ATTR.search(cattrs)) or "n"
+        t = _attr(_T_ATTR.search(cattrs))
+        if t is None:
+            t = "n"  # no type: a number; an empty one (t="") is refused below, as the general path does
         fattrs = None
         if bm.group(1) is not None:
             fattrs = {m.group(1).decode(): _text(m.group(2) if m.group(2) is not None else m.group(3))

@@ -14,7 +14,7 @@ from ..submission import MAX_COLS, MAX_ROWS
 from .package import SEP, STRICT_MAIN_NS, corrupt, strict_format
 from .xmltext import (
     BEYOND_NAMES, CELL, F, IS, M, MAX_EXCEL_COL, MAX_EXCEL_ROW, MERGE, PHONETIC, PLACED, PROTECTION, REF, ROW, ROWNUM,
-    RPH, RPR, RUN, SHEETDATA, T, V, WORKSHEET, add_merge, col_index, col_letters, protection_on,
+    RPH, RPR, RUN, SHEETDATA, T, TYPES, V, WORKSHEET, add_merge, col_index, col_letters, protection_on,
 )
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class Structure:
         self.row = self.last_row = self.col = 0
         self.beyond = False  # past MAX_ROWS: nothing more is read
         self.cell: dict[str, Any] | None = None
-        self.seen: list[str] = []  # children of the current cell, in order
+        self.seen: list[int] = []  # children of the current cell (f, v, is as 0, 1, 2), in order
         self.buf: list[str] | None = None  # text being collected
         self.inline: list[str] | None = None
         self.in_phonetic = False
@@ -204,6 +204,8 @@ class Structure:
             self.inline = None
         elif tag == CELL:
             self.cell = None
+            if cell["t"] not in TYPES and self.col <= MAX_COLS:  # an empty cell's type is refused too, as the split path does
+                raise corrupt(self.sheet.part, f"中单元格 {cell['a1']} 的类型“{cell['t'][:20]}”无效")
             if self.col <= MAX_COLS and (cell["f"] is not None or cell["v"] is not None or cell["is"] is not None):
                 sheet = self.sheet
                 data = sheet.value(cell["a1"], cell["t"], cell["s"], cell["f"], cell["ftext"], cell["v"], cell["is"])

@@ -112,7 +112,7 @@ class Row:
             return res.execution_rate
         num, den = (self.value(fid) for fid in rate_field.operands[:2])
         rate = ratio(num, den)  # the formula's own rule (form.formulas.ratio_formula and its twin)
-        return rate if rate != "" else None
+        return rate if isinstance(rate, Decimal) else None
 
     def missing_reason(self) -> str:
         """Why a unit has no valid return (the 未提交 sheet)."""

@@ -186,14 +186,14 @@ def stats(c: "Collection", units: list[dict[str, Any]] | None = None, score_rows
         weights[r["category_id"]] += _dec(r["weight"])
         if not r["extra"] and r["applicable"]:
             pairs[r["indicator_id"]].append((_dec(r["weight"]), _dec(r["score"])))
-    cats = []
+    cats: list[dict[str, Any]] = []
     for g in groups(c):
         s = [u[f"score_{g.id}"] for u in units]
         w = weights[g.id] if units else Decimal(0)
         cats.append({"id": g.id, "name": g.name, "points": g.points, "mean": _mean(s),
                      "rate": (sum(s, Decimal(0)) / w) if s and w else None})
     names = {g.id: g.name for g in groups(c)}
-    inds = []
+    inds: list[dict[str, Any]] = []
     for item in items(c):
         got = pairs.get(item.id)
         if not got:

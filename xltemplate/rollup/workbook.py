@@ -213,7 +213,7 @@ class _Writer:
         headers = ["编号", "预算单位", "项目名称", "当年预算数（元）", "预算执行数（元）", "预算执行率"]
         headers += [f"{c.name}\n({csv_cell(c.points)}分)" for c in cats]
         headers += ["总分", "绩效等级", "状态", "错误数", "警告数", "来源文件", "文件保存时间"]
-        widths = [8, 16, 16, 15, 15, 8] + [7] * len(cats) + [6, 6, 7, 5, 5, 18, 11]
+        widths: list[float] = [8.0, 16, 16, 15, 15, 8, *([7.0] * len(cats)), 6, 6, 7, 5, 5, 18, 11]
         note = ("；".join(counts.lines() + [identity_line(self.c.identity_verified)]) + "。分数和执行率均按模板由填报数据重新计算；"
                 + ("预算单位、项目名称、预算数等财政局预填的内容取自名单；" if self.c.roster is not None else "")
                 + f"{UNIT_INVALID}的单位显示其分数，但等级为“未核定”；合计行和统计只计{UNIT_VALID}的单位。")

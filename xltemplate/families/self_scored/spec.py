@@ -105,13 +105,13 @@ def _categories(ck: SpecChecker, value: Any, total: Decimal | None) -> list[Cate
                 explanation=ck.text(ri, "explanation", ipath, required=False, limit=2000),
                 weight=weight,
             ))
-        wsum = sum((i.weight or Decimal(0)) for i in indicators)
+        wsum = sum((i.weight or Decimal(0) for i in indicators), Decimal(0))
         if weights == "fixed" and indicators and wsum != points:
             ck.err(join_path(path, "indicators"), f"fixed weights add up to {plain_number(wsum)}, but the category has {plain_number(points)} points", wsum)
         if weights == "flexible" and wsum > points:
             ck.err(join_path(path, "indicators"), f"default weights add up to {plain_number(wsum)}, above the category's {plain_number(points)} points", wsum)
         out.append(Category(id=cid, name=name, points=points, weights=str(weights), extra_rows=extra, indicators=tuple(indicators)))
-    psum = sum(c.points for c in out)
+    psum = sum((c.points for c in out), Decimal(0))
     if total is not None and out and psum != total:
         ck.err("categories", f"category points add up to {plain_number(psum)}, but total is {plain_number(total)}", psum)
     return out
