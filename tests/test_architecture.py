@@ -170,10 +170,12 @@ def test_generic_code_reaches_a_family_only_through_the_registry() -> None:
     assert not wrong, "\n".join(wrong)
 
 
-def test_the_graph_sees_late_imports() -> None:
-    """The rule covers imports inside functions too (a lazy import is still a dependency)."""
-    edges = graph()
-    assert "readers.sniff" in edges["roster"]  # imported at the top
-    source = (PACKAGE / "form" / "generate.py").read_text(encoding="utf-8")
-    assert "def _shown" in source and "from decimal import Decimal" in source  # a function-level import, counted
-    assert edges["form.generate"] >= {"catalog", "form.family", "meta"}
+def test_the_graph_sees_late_imports_and_skips_typing_only_ones(tmp_path: Path) -> None:
+    """An import inside a function is a dependency like any other; one under TYPE_CHECKING is not."""
+    modules = _modules()
+    fake = tmp_path / "checks.py"
+    fake.write_text("from typing import TYPE_CHECKING\n"
+                    "if TYPE_CHECKING:\n    from .rollup import collect\n"
+                    "def f():\n    from .cli import main\n    from . import batch\n", encoding="utf-8")
+    assert _imports("checks", fake, modules) == {"cli", "batch"}
+    assert "readers.sniff" in graph()["roster"]  # and the real package is read the same way

@@ -379,3 +379,32 @@ def test_the_new_messages_name_no_tool_and_say_what_to_do(tmp_path, spec, roster
     for code, message in found.items():
         assert not TOOL_WORDS.search(message), (code, message)
         assert "请" in message, (code, message)  # every message ends with what to do
+
+
+# -- metadata values are bounded where they are read ------------------------------------------------------
+
+def test_a_huge_roster_key_never_reaches_a_report_or_the_rollup(tmp_path, spec, roster, seed_values) -> None:
+    """A forged key of a megabyte (not compressible away: the sniffer would refuse that) is cut to 200
+    characters where the metadata is read, by both readers, and the file is ``meta-altered``."""
+    import random
+
+    from xltemplate import meta
+    from xltemplate.readers import read_submission
+
+    path = make(tmp_path / "in" / "SH001.xlsx", "SH001", spec, roster, seed_values)
+    rng = random.Random(11)
+    huge = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(1_000_000))
+    forged = swap_key(path, tmp_path / "forged.xlsx", "SH001", huge)
+    path.unlink()
+    forged.rename(path)
+    for reader in ("fast", "openpyxl"):
+        sub = read_submission(path, reader=reader)
+        assert sub.meta is not None and len(sub.meta["roster_key"]) == meta.MAX_VALUE_CHARS
+        assert sub.meta_too_long == {"roster_key": 1_000_000}
+    report = validate_path(path, RunContext.builtin(spec), today=TODAY)
+    altered = [f for f in report.findings if f.code == "meta-altered"]
+    assert report.status == "invalid" and altered and "1000000 个字符" in altered[0].message
+    assert report.key is not None and len(report.key) == meta.MAX_VALUE_CHARS
+    assert len(json.dumps(report.as_dict(), ensure_ascii=False)) < 20_000
+    c = collect([tmp_path / "in"], spec)
+    assert all(len(r.key) <= meta.MAX_VALUE_CHARS + 10 for r in c.rows)
