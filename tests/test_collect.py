@@ -241,6 +241,21 @@ def test_library_tables(spec) -> None:
     assert sorted(t["missing"]["key"]) == ["SH007", "SH009", "SH013", "SH016", "SH019"]
 
 
+def test_a_units_other_files_are_named_as_what_they_are(spec) -> None:
+    """The column lists every other file of the unit (superseded, duplicate or unproven), not only the
+    superseded ones: it is ``other_files``; 文件清单 says which each one is."""
+    from xltemplate.rollup.collect import collect
+    from xltemplate.roster import read_roster
+
+    c = collect([RETURNS], spec, roster=read_roster(SAMPLES / "roster.csv", spec))
+    subs = c.tables()["submissions"].set_index("key")
+    assert "superseded" not in subs.columns
+    assert subs.loc["SH002", "other_files"] == "SH002 经济信息中心 绩效自评 (1).xlsx"  # a duplicate, not superseded
+    assert subs.loc["SH011", "other_files"] == "发展研究中心-产业政策课题研究（初稿）.xlsx"  # superseded
+    fates = c.tables()["files"].set_index("file")["fate"]
+    assert fates["SH002 经济信息中心 绩效自评 (1).xlsx"] == "重复" and fates["发展研究中心-产业政策课题研究（初稿）.xlsx"] == "被替代"
+
+
 def test_jobs_do_not_change_the_results(run: dict, tmp_path: Path) -> None:
     outs = []
     for jobs in ("1", "2"):

@@ -512,6 +512,30 @@ def test_jobs_are_capped_at_the_cpus_available(monkeypatch, tmp_path: Path) -> N
     assert runner.cap_jobs(1000) == (1, True) and runner.cap_jobs(1) == (1, False) and runner.cap_jobs(None) == (1, False)
 
 
+def test_generating_from_a_roster_is_capped_at_the_cpus_too(monkeypatch, tmp_path: Path) -> None:
+    """distribute, called from Python (not only through the CLI), never starts more processes than CPUs."""
+    import multiprocessing as mp
+
+    from xltemplate import workers
+    from xltemplate.catalog import resolve_template
+    from xltemplate.distribute import distribute
+    from xltemplate.roster import read_roster
+
+    from .conftest import SAMPLES
+
+    spec = resolve_template("sh-project-self-eval")
+    roster = read_roster(SAMPLES / "roster.csv", spec)
+    assert len(roster.rows) >= 20  # enough rows for a pool of workers
+    monkeypatch.setattr(workers, "available_cpus", lambda: 1)
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a pool of processes was started with one CPU")
+
+    monkeypatch.setattr(mp, "get_context", no_pool)
+    dist = distribute(spec, roster, tmp_path / "out", jobs=8)
+    assert len(dist.files) == len(roster.rows)
+
+
 def test_jobs_1000_gives_every_sample_its_normal_status() -> None:
     from xltemplate.workers import available_cpus
 

@@ -85,7 +85,7 @@ def annotate(report: FileReport, outdir: str | Path, name: str | None = None) ->
     """Write the annotated copy of one report's file into ``outdir``; None when there is nothing to do.
 
     ``name``: the copy's file name from :func:`annotated_names` (unique among the run's copies).
-    Raises :class:`~xltemplate.sniff.Unreadable` when the file is no longer the one validated
+    Raises :class:`~xltemplate.errors.Unreadable` when the file is no longer the one validated
     or is refused by the sniffer. Call it through :func:`xltemplate.batch.annotate_many`,
     which bounds its memory and time.
     """

@@ -112,14 +112,26 @@ def annotate_many(reports: list[FileReport], outdir: str | Path, *, jobs: int | 
             except XltemplateError as exc:
                 refused.append(Annotated(path, None, None, exc))
                 continue
-        tasks.append((by_path[path], str(outdir), name))
+        tasks.append(_AnnotateTask(by_path[path], str(outdir), name))
     return refused + run_many(_annotate_task, _annotate_failed, tasks, jobs=jobs, bounds=bounds)
 
 
-def _annotate_task(context: Any, payload: tuple[FileReport, str, str]) -> Annotated:
-    report, outdir, name = payload
+@dataclass(frozen=True)
+class _AnnotateTask:
+    report: FileReport
+    outdir: str
+    name: str
+
+    @property
+    def output(self) -> Path:
+        """The file the task writes (a worker stopped mid-write has its temporary file removed)."""
+        return Path(self.outdir) / self.name
+
+
+def _annotate_task(context: Any, task: _AnnotateTask) -> Annotated:
+    report = task.report
     try:
-        out = annotate(report, outdir, name)
+        out = annotate(report, task.outdir, task.name)
     except Unreadable as exc:
         return Annotated(report.path, None, exc.message)
     except XltemplateError as exc:  # the copy cannot be written (OutputPathError and its kin)
@@ -127,8 +139,8 @@ def _annotate_task(context: Any, payload: tuple[FileReport, str, str]) -> Annota
     return Annotated(report.path, None if out is None else str(out))
 
 
-def _annotate_failed(payload: tuple[FileReport, str, str], code: str, what: str) -> Annotated:
-    return Annotated(payload[0].path, None, f"标注副本未能生成：{what}（文件可能过大或被恶意构造）。核对结果不受影响。")
+def _annotate_failed(task: _AnnotateTask, code: str, what: str) -> Annotated:
+    return Annotated(task.report.path, None, f"标注副本未能生成：{what}（文件可能过大或被恶意构造）。核对结果不受影响。")
 
 
 __all__ = ["Annotated", "Bounds", "Inputs", "annotate_many", "discover", "validate_files", "validate_many", "validate_paths"]

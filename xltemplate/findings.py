@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any, Mapping
 
 from .words import ERROR, WARNING
@@ -44,7 +45,7 @@ class Code:
 
     def fields(self, variant: str = "") -> frozenset[str]:
         """The parameters a template takes (``{label}`` …), place fields included."""
-        return frozenset(name for _, name, _, _ in string.Formatter().parse(self.messages[variant]) if name)
+        return _fields(self.messages[variant])
 
     def render(self, variant: str = "", **params: Any) -> str:
         """The message for these values; a missing or an unknown parameter is a bug (KeyError)."""
@@ -56,6 +57,11 @@ class Code:
         if extra:
             raise KeyError(f"{self.code}/{variant or 'default'}: unexpected {sorted(extra)}")
         return template.format(**params)
+
+
+@lru_cache(maxsize=None)
+def _fields(template: str) -> frozenset[str]:
+    return frozenset(name for _, name, _, _ in string.Formatter().parse(template) if name)
 
 
 def _c(code: str, severity: str, title: str, meaning: str, message: str | Mapping[str, str]) -> Code:

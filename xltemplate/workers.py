@@ -225,15 +225,15 @@ TERMINATE_GRACE_S = 1.0
 
 
 def _remove_partial(payload: Any) -> None:
-    """The temporary file a task killed mid-write left beside its target (see fsutil.atomic_path): a
-    task writing a file names it in its payload as ``(…, folder, name)``."""
-    if not (isinstance(payload, tuple) and len(payload) == 3 and isinstance(payload[1], str) and isinstance(payload[2], str)):
+    """The temporary file a task killed mid-write left beside its target (see fsutil.atomic_path): a task
+    that writes a file says which in its payload's ``output`` (a Path)."""
+    target = getattr(payload, "output", None)
+    if not isinstance(target, Path):
         return
-    _report, outdir, name = payload
-    folder = Path(outdir)
+    folder = target.parent
     if not folder.is_dir():
         return
-    for leftover in folder.glob(f".{glob_escape(name)}.*.part"):
+    for leftover in folder.glob(f".{glob_escape(target.name)}.*.part"):
         with contextlib.suppress(OSError):
             leftover.unlink()
 

@@ -4,7 +4,7 @@ It produces exactly the :class:`~xltemplate.submission.Submission` the
 openpyxl reference reader produces (a differential test runs both over every
 corpus), in about a millisecond instead of tens: one pass over each part it
 needs, no object model. Parts are found the way Excel finds them
-(:mod:`xltemplate.package`), the sheets are read by :mod:`xltemplate.fastsheet`,
+(:mod:`xltemplate.readers.package`), the sheets are read by :mod:`xltemplate.readers.sheet`,
 and whatever two programs could show differently is refused rather than
 guessed: a sheet name used twice (Excel compares names without case), a sheet,
 defined name or shared-string run out of its place, a shared string with two
@@ -350,7 +350,7 @@ def _styles_as_openpyxl_reads(data: bytes) -> None:
     from openpyxl.xml.functions import fromstring
 
     try:
-        Stylesheet.from_tree(fromstring(data))
+        Stylesheet.from_tree(fromstring(data))  # type: ignore[arg-type]  # the stubs want their own tree type
     except Exception as exc:  # openpyxl's descriptors raise TypeError, ValueError and their kin
         raise corrupt("xl/styles.xml", f"中的样式设置无效（{type(exc).__name__}）") from exc
 
