@@ -9,17 +9,20 @@ particulars works for any family.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from .jsonvalue import decode, encode
 from .text import json_number
 
 
-@dataclass(frozen=True)
-class Group:
-    """A 一级 group of items: its points (what it is worth), the weights given and the score got."""
+class Group(NamedTuple):
+    """A 一级 group of items: its points (what it is worth), the weights given and the score got.
+
+    (Named tuples, not dataclasses: a report of thousands crosses a process boundary, and tuples
+    pickle small and fast.)
+    """
 
     id: str
     name: str
@@ -28,8 +31,7 @@ class Group:
     score: Decimal
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):
     """One indicator row as recomputed: the weight (分值) it carries and the score it got.
 
     ``applicable``: the item has a weight above 0 (a blank weight means 不适用, and it loses no
@@ -98,8 +100,8 @@ class Results:
         return {
             "total": encode(self.total), "total_weight": encode(self.total_weight), "grade": self.grade,
             "execution_rate": encode(self.execution_rate), "fields": encode(dict(self.fields)),
-            "groups": [{f.name: encode(getattr(g, f.name)) for f in fields(Group)} for g in self.groups],
-            "items": [{f.name: encode(getattr(i, f.name)) for f in fields(Item)} for i in self.items],
+            "groups": [{k: encode(v) for k, v in g._asdict().items()} for g in self.groups],
+            "items": [{k: encode(v) for k, v in i._asdict().items()} for i in self.items],
         }
 
     @classmethod
