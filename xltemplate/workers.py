@@ -168,9 +168,9 @@ def _bound_exceeded(payload: Any, code: str, what: str) -> BoundExceeded:
 
 def _worker(conn: Connection, context: Any, warm: Callable[[], None] | None, memory_mb: int, parent: int) -> None:
     worker_started(parent)  # ignore Ctrl-C, die on SIGTERM, die with the parent
-    _limit_memory(memory_mb)
     if warm is not None:
-        warm()  # before the first task, not on its clock
+        warm()  # before the first task: neither on its clock nor in its memory
+    _limit_memory(memory_mb)
 
     while True:
         try:
