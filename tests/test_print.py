@@ -417,3 +417,19 @@ def test_long_texts_print_whole(pdfs: dict[str, list[str]]) -> None:
     for prefix, n in (("第", 300), ("问题", 250), ("措施", 120)):
         missing = [i for i in range(1, n + 1) if f"{prefix}{i:03d}" not in text]
         assert not missing, f"{prefix}: {missing[:10]} not printed"
+
+
+def test_the_default_font_is_not_changed_by_writing(spec, tmp_path) -> None:
+    """XlsxWriter adds ``theme_font_name`` to the default-format dict it is given; given ours, every
+    later workbook in the process got a different default font (``<scheme val="minor"/>``), so two
+    identical runs in one process wrote different bytes. The writers pass a copy."""
+    from xltemplate.form.generate import generate_workbook
+    from xltemplate.printing import DEFAULT_FONT
+
+    import datetime as dt
+
+    stamp = dt.datetime(2021, 3, 1, tzinfo=dt.timezone.utc)
+    before = dict(DEFAULT_FONT)
+    a = generate_workbook(spec, tmp_path / "a.xlsx", generated_at=stamp).sha256
+    b = generate_workbook(spec, tmp_path / "b.xlsx", generated_at=stamp).sha256
+    assert DEFAULT_FONT == before and a == b

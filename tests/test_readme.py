@@ -12,6 +12,12 @@ def _between(marker: str) -> str:
     return README.split(f"<!-- {marker} -->")[1].split(f"<!-- /{marker} -->")[0]
 
 
+def test_the_two_commands_are_the_first_lines() -> None:
+    head = README.split("\n## ")[0]  # before the first section: the title, one line, the two commands
+    assert head.index("<!-- main-command -->") < head.index("<!-- test-command -->")
+    assert len(head.splitlines()) <= 25
+
+
 def test_a_chinese_quick_start_comes_first() -> None:
     first = README.split("\n## ")[1]  # the first section
     assert first.startswith("快速上手")
@@ -19,8 +25,6 @@ def test_a_chinese_quick_start_comes_first() -> None:
                    "xltemplate generate sh-project-self-eval --roster", "xltemplate collect",
                    "LibreOffice", "Excel", "WPS", "templates/sh-project-self-eval.yaml", "--force"):
         assert needed in first, needed
-    # both commands the CI and a newcomer run sit in the quick start, between their markers
-    assert "<!-- main-command -->" in first and "<!-- test-command -->" in first
     assert "xltemplate collect samples/returns --roster samples/roster.csv -o rollup.xlsx" in _between("main-command")
     assert "python -m pytest -q" in _between("test-command")
 

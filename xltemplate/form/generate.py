@@ -107,7 +107,7 @@ class _Writer:
             # Text is text: nothing typed by a person becomes a number, formula or link.
             "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
             "in_memory": True,  # a small workbook: no temporary files per sheet
-            "default_format_properties": DEFAULT_FONT,  # the column unit; see printing.DEFAULT_FONT
+            "default_format_properties": dict(DEFAULT_FONT),  # a copy: XlsxWriter adds keys to it (see test_print)
         })
         wb.set_properties({
             "title": f"{self.spec.title}（{self.spec.id} {self.spec.version}）",

@@ -59,7 +59,7 @@ class _Writer:
             # That mode keeps each sheet in a temporary file, left in TMPDIR by XlsxWriter when
             # writing is interrupted: in a folder of our own instead, which scratch_dir removes.
             "constant_memory": True, "tmpdir": str(scratch) if scratch else None,
-            "default_format_properties": DEFAULT_FONT,  # the column unit; see printing.DEFAULT_FONT
+            "default_format_properties": dict(DEFAULT_FONT),  # a copy: XlsxWriter adds keys to it (see test_print)
         })
         wb = self.wb
         base = {"font_name": "宋体", "font_size": 10, "valign": "top", "border": 1}
