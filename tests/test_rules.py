@@ -8,6 +8,7 @@ LibreOffice and Gnumeric.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Callable
@@ -133,6 +134,13 @@ def test_a_negative_target_scores_full_or_nothing(kind: str, b: int, want: int) 
 ])
 def test_a_score_needs_three_numbers(kind: str, a: Any, b: Any, p: Any, want: str) -> None:
     assert R.score(kind, a, b, p) == (D(want) if want else "")
+
+
+def test_a_date_is_its_serial_number_as_in_a_formula() -> None:
+    assert R.number(dt.date(2020, 4, 30)) == 43951
+    assert R.number(dt.datetime(2020, 4, 30, 12)) == D("43951.5")
+    assert R.at_least_score(dt.date(2020, 4, 30), 43951, 10) == 10
+    assert R.input_check(dt.date(2020, 4, 30), 5, 10) == ""
 
 
 @pytest.mark.parametrize("kind", [GE, LE, EQ])

@@ -9,6 +9,7 @@ recalculates on load, Gnumeric through ``ssconvert --recalc``.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import random
 import shutil
@@ -26,7 +27,8 @@ from tests.conftest import under_ci
 from xltemplate import rules as R
 from xltemplate.soffice import convert
 
-pytestmark = pytest.mark.engine
+# Gnumeric writes no default cell style; openpyxl says so when reading its files.
+pytestmark = [pytest.mark.engine, pytest.mark.filterwarnings("ignore:Workbook contains no default style")]
 
 SHEET = "cases"
 STALE = "stale"
@@ -134,6 +136,7 @@ def score_cases() -> list[Case]:
             out.append(score_case(kind, 10, t if kind != R.AT_MOST else 20 - t, 10))
             out.append(score_case(kind, 2, t if kind != R.AT_MOST else 4 - t, 2))
     out.append(score_case(R.AT_MOST, 100, 190.005, 100, rules=CUSTOM))
+    out += [score_case(R.AT_LEAST, dt.date(2020, 4, 30), 43951, 10), score_case(R.AT_LEAST, 50000, dt.date(2020, 4, 30), 10)]
     return out
 
 
@@ -193,6 +196,7 @@ def build_book(path: Path, all_cases: list[Case]) -> dict[str, tuple[Case, Check
     """Write the cases; return cell → (case, check) for every formula cell."""
     wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False})
     ws = wb.add_worksheet(SHEET)
+    date = wb.add_format({"num_format": "yyyy-mm-dd"})
     where: dict[str, tuple[Case, Check]] = {}
     ws.write_formula("G1", "=1+1", None, STALE)  # the sentinel: 2 only if the engine recalculated
     for n, case in enumerate(all_cases):
@@ -200,6 +204,8 @@ def build_book(path: Path, all_cases: list[Case]) -> dict[str, tuple[Case, Check
         for c, v in enumerate(case.inputs):
             if isinstance(v, str):
                 ws.write_string(r - 1, c, v)
+            elif isinstance(v, dt.date):  # a date typed where a number belongs: its serial to a formula
+                ws.write_datetime(r - 1, c, v, date)
             elif v is not None:
                 ws.write_number(r - 1, c, float(v))
         for c, check in enumerate(case.checks(r)):

@@ -3,7 +3,7 @@
 Each computed cell of the national form gets an Excel formula from a builder
 here, which takes cell references (``"$G12"``), and a Python twin, which takes
 the values the cells hold (``None``/``""`` blank, ``int``/``float``/``Decimal``
-numbers, ``str`` text) and returns exactly what the formula shows: a
+numbers, a date as its serial number, ``str`` text) and returns exactly what the formula shows: a
 :class:`~decimal.Decimal` or a text (``""`` for a blank result). The two sit
 side by side, as in :mod:`xltemplate.formulas` for the first form, and the
 tests prove them equal in LibreOffice, Gnumeric and the ``formulas`` package.
@@ -65,6 +65,7 @@ LibreOffice): a cell is blank when ``x=""``, typed but not a number when
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import math
 import re
@@ -73,6 +74,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Any, Sequence
 
 from .errors import Problem, SpecError
+from .values import EXCEL_EPOCH
 
 #: The spreadsheet functions these formulas may use.
 ALLOWED_FUNCTIONS = frozenset({"IF", "AND", "OR", "NOT", "ISNUMBER", "ROUND", "ABS", "SUM", "LEN", "TRIM"})
@@ -269,6 +271,10 @@ def number(v: Any) -> Decimal | None:
         return Decimal(repr(v)) if math.isfinite(v) else None
     if isinstance(v, int):
         return Decimal(v)
+    if isinstance(v, dt.datetime):  # a date typed into a number cell is its serial to a formula
+        return Decimal((v - dt.datetime.combine(EXCEL_EPOCH, dt.time())).total_seconds()) / 86400
+    if isinstance(v, dt.date):
+        return Decimal((v - EXCEL_EPOCH).days)
     return None
 
 
