@@ -4,7 +4,8 @@ One workbook, one row per case: the inputs in A:F (年度指标值, 实际完成
 完成情况, the department's score, 偏差原因), the formulas under test from G on.
 Every formula cell is written with a wrong cached value ("stale"), so a value
 read back was computed by the engine: LibreOffice through a profile that
-recalculates on load, Gnumeric through ``ssconvert --recalc``.
+recalculates on load, Gnumeric through ``ssconvert --recalc`` (the shared
+``soffice`` and ``gnumeric`` fixtures skip without them, and fail under CI=true).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-import shutil
-import subprocess
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -23,8 +22,8 @@ import openpyxl
 import pytest
 import xlsxwriter
 
-from tests.conftest import under_ci
 from xltemplate import rules as R
+from xltemplate.gnumeric import recalc
 from xltemplate.soffice import convert
 
 # Gnumeric writes no default cell style; openpyxl says so when reading its files.
@@ -36,17 +35,6 @@ CUSTOM = R.RuleSet(
     digits=1, reverse_zero=Decimal("1.5"), overshoot=Decimal("1.1"), reason_below=Decimal("0.9"), cap_execution=False,
     qualitative=(R.Band("A级", Decimal("0.9"), Decimal(1)), R.Band("B级", Decimal("0.5"), Decimal("0.9")), R.Band("C级", Decimal(0), Decimal("0.5"))),
 )
-
-
-@pytest.fixture(scope="session")
-def gnumeric() -> str:
-    """Gnumeric's ssconvert, the second engine: skip without it, but fail under CI (CI=true)."""
-    exe = shutil.which("ssconvert")
-    if exe is None:
-        if under_ci():
-            pytest.fail("CI=true but Gnumeric (ssconvert) is missing: .ci/run must install gnumeric")
-        pytest.skip("Gnumeric (ssconvert) is not installed")
-    return exe
 
 
 @dataclass
@@ -247,8 +235,7 @@ def disagreements(path: Path, where: dict[str, tuple[Case, Check]]) -> list[str]
 
 
 def recalc_gnumeric(src: Path, dest: Path) -> Path:
-    subprocess.run(["ssconvert", "--recalc", str(src), str(dest)], check=True, capture_output=True, timeout=240)
-    return dest
+    return recalc(src, dest, timeout=240).path
 
 
 def test_the_case_book_covers_every_rule(book: tuple[Path, dict[str, tuple[Case, Check]]]) -> None:
