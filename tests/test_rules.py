@@ -20,7 +20,9 @@ import schedula
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xltemplate import rules as R
+from xltemplate.families.rule_scored import rules as R
+from xltemplate.families.rule_scored import funding as F
+from xltemplate.families.rule_scored.spec import rules_from_dict
 from xltemplate.errors import SpecError
 
 D = Decimal
@@ -34,7 +36,7 @@ FULL_MET, PARTLY, NOT_MET = (b.label for b in R.DEFAULT_BANDS)
 
 
 def test_defaults_are_the_issue_s_rules() -> None:
-    r = R.rules_from_dict(None)
+    r = rules_from_dict(None)
     assert r == DEFAULT
     assert (r.digits, r.reverse_zero, r.overshoot, r.reason_below, r.cap_execution) == (2, 2, D("1.3"), 1, True)
     assert [(b.label, b.low, b.high) for b in r.qualitative] == [
@@ -43,7 +45,7 @@ def test_defaults_are_the_issue_s_rules() -> None:
 
 
 def test_rules_from_yaml_shaped_data() -> None:
-    r = R.rules_from_dict({
+    r = rules_from_dict({
         "digits": 1, "reverse_zero": 3, "reason_below": 0.9, "overshoot": "1.5", "cap_execution": False,
         "qualitative": [{"label": "好", "min": 0.75, "max": 1}, {"label": "差", "min": 0, "max": 0.75}],
     })
@@ -53,7 +55,7 @@ def test_rules_from_yaml_shaped_data() -> None:
 
 def problems(data: Any) -> list[tuple[str, str]]:
     with pytest.raises(SpecError) as info:
-        R.rules_from_dict(data, source="form.yaml")
+        rules_from_dict(data, source="form.yaml")
     assert str(info.value).startswith("form.yaml: ")
     return [(p.path, p.message) for p in info.value.problems]
 
@@ -258,11 +260,11 @@ def test_input_check_says_why_a_score_is_blank(a: Any, b: Any, p: Any, want: str
     (100, None, "", "", ""), (8993600, 8967171, None, "9.97", "9.97"),
 ])
 def test_funding_rate_and_score(a: Any, b: Any, rate: str | None, capped: str, uncapped: str) -> None:
-    got = R.execution_rate(a, b)
+    got = F.execution_rate(a, b)
     if rate is not None:
         assert got == (D(rate) if rate else "")
-    assert R.execution_score(a, b, 10) == (D(capped) if capped else "")
-    assert R.execution_score(a, b, 10, R.RuleSet(cap_execution=False)) == (D(uncapped) if uncapped else "")
+    assert F.execution_score(a, b, 10) == (D(capped) if capped else "")
+    assert F.execution_score(a, b, 10, R.RuleSet(cap_execution=False)) == (D(uncapped) if uncapped else "")
 
 
 @pytest.mark.parametrize("total, parts, want", [
@@ -271,7 +273,7 @@ def test_funding_rate_and_score(a: Any, b: Any, rate: str | None, capped: str, u
     ("一百", (60, 30, 10), "全年预算数须为数字"), (100, (60, "三十", 10), "全年预算数须为数字"),
 ])
 def test_sum_check(total: Any, parts: tuple[Any, ...], want: str) -> None:
-    assert R.sum_check(total, parts, "全年预算数") == want
+    assert F.sum_check(total, parts, "全年预算数") == want
 
 
 # ---------------------------------------------------------------------------
@@ -282,8 +284,8 @@ def all_formulas(rules: R.RuleSet) -> list[str]:
     out = [R.score_formula(k, "$A2", "$B2", "$C2", rules, choice="$D2", given="$E2") for k in R.KINDS]
     out += [R.reason_check_formula(k, "$G2", "$C2", "$F2", "$A2", "$B2", rules) for k in R.KINDS]
     out += [R.band_check_formula("$D2", "$E2", "$C2", rules), R.input_check_formula("$A2", "$B2", "$C2"),
-            R.execution_rate_formula("$A2", "$B2"), R.execution_score_formula("$A2", "$B2", "$C2", rules),
-            R.sum_check_formula("$A2", ["$B2", "$C2", "$D2"], "全年执行数")]
+            F.execution_rate_formula("$A2", "$B2"), F.execution_score_formula("$A2", "$B2", "$C2", rules),
+            F.sum_check_formula("$A2", ["$B2", "$C2", "$D2"], "全年执行数")]
     return out
 
 
@@ -297,17 +299,15 @@ def test_only_allowed_functions(rules: R.RuleSet) -> None:
         assert len(f) < 8192  # Excel's formula length limit
 
 
-def test_the_functions_beyond_the_project_list_are_abs_and_trim() -> None:
-    """rules.py keeps its own list until it is wired in; this names the gap to close then.
+def test_the_rules_use_the_project_list_which_took_abs_and_trim() -> None:
+    """One list of functions for the whole project: the rules joined ABS (the funding sum's tolerance) and
+    TRIM (a reason of only spaces), Excel 2007 functions that LibreOffice, Gnumeric and Apache POI implement."""
+    from xltemplate.form.formulas import ALLOWED_FUNCTIONS as PROJECT
 
-    ABS (the funding sum's tolerance) and TRIM (a reason of only spaces) are Excel 2007 functions that
-    LibreOffice, Gnumeric and Apache POI implement; COUNT and COUNTA are not needed here.
-    """
-    from xltemplate.formulas import ALLOWED_FUNCTIONS as PROJECT
-
-    assert R.ALLOWED_FUNCTIONS - PROJECT == {"ABS", "TRIM"}
+    assert R.ALLOWED_FUNCTIONS is PROJECT
     used = set().union(*(R.functions_used(f) for f in all_formulas(DEFAULT)))
-    assert used == R.ALLOWED_FUNCTIONS  # none listed in vain
+    assert {"ABS", "TRIM"} <= used <= PROJECT
+    assert PROJECT - used == {"COUNT", "COUNTA"}  # what the first form uses and the rules need not
 
 
 def test_functions_used_ignores_text() -> None:
@@ -403,8 +403,8 @@ def test_rounding_ties_equal_their_twins(abp: tuple[float, float, float], kind: 
 @given(AMOUNTS, AMOUNTS, POINTS, RULESETS)
 def test_funding_formulas_equal_their_twins(a: Any, b: Any, p: Any, rules: R.RuleSet) -> None:
     cells = {"A2": a, "B2": b, "C2": p}
-    assert same(R.execution_rate(a, b), evaluate(R.execution_rate_formula("A2", "B2"), cells), approx=True)
-    assert same(R.execution_score(a, b, p, rules), evaluate(R.execution_score_formula("A2", "B2", "C2", rules), cells))
+    assert same(F.execution_rate(a, b), evaluate(F.execution_rate_formula("A2", "B2"), cells), approx=True)
+    assert same(F.execution_score(a, b, p, rules), evaluate(F.execution_score_formula("A2", "B2", "C2", rules), cells))
 
 
 @settings(max_examples=150, deadline=None)
@@ -413,8 +413,8 @@ def test_sum_check_formula_equals_its_twin(total: Any, x: Any, y: Any, z: Any) -
     if all(isinstance(v, float) for v in (x, y, z)) and isinstance(total, float) and total > 0:
         total = float(D(repr(x)) + D(repr(y)) + D(repr(z)))  # also the case where they do add up
     cells = {"A2": total, "B2": x, "C2": y, "D2": z}
-    got = evaluate(R.sum_check_formula("A2", ["B2", "C2", "D2"], "全年执行数"), cells)
-    assert same(R.sum_check(total, (x, y, z), "全年执行数"), got)
+    got = evaluate(F.sum_check_formula("A2", ["B2", "C2", "D2"], "全年执行数"), cells)
+    assert same(F.sum_check(total, (x, y, z), "全年执行数"), got)
 
 
 @st.composite

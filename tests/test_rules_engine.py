@@ -22,9 +22,11 @@ import openpyxl
 import pytest
 import xlsxwriter
 
-from xltemplate import rules as R
-from xltemplate.gnumeric import recalc
-from xltemplate.soffice import convert
+from xltemplate.families.rule_scored import rules as R
+from xltemplate.families.rule_scored import funding as F
+from xltemplate.form.formulas import ALLOWED_FUNCTIONS
+from tools.gnumeric import recalc
+from tools.soffice import convert
 
 # Gnumeric writes no default cell style; openpyxl says so when reading its files.
 pytestmark = [pytest.mark.engine, pytest.mark.filterwarnings("ignore:Workbook contains no default style")]
@@ -83,9 +85,9 @@ def funding_case(a: Any, b: Any, p: Any = 10) -> Case:
     def checks(r: int) -> list[Check]:
         A, B, P, *_ = refs(r)
         return [
-            Check(R.execution_rate_formula(A, B), R.execution_rate(a, b), approx=True),
-            Check(R.execution_score_formula(A, B, P), R.execution_score(a, b, p)),
-            Check(R.execution_score_formula(A, B, P, CUSTOM), R.execution_score(a, b, p, CUSTOM)),
+            Check(F.execution_rate_formula(A, B), F.execution_rate(a, b), approx=True),
+            Check(F.execution_score_formula(A, B, P), F.execution_score(a, b, p)),
+            Check(F.execution_score_formula(A, B, P, CUSTOM), F.execution_score(a, b, p, CUSTOM)),
         ]
     return Case(f"funding A={a!r} B={b!r} P={p!r}", (a, b, p, None, None, None), checks)
 
@@ -93,7 +95,7 @@ def funding_case(a: Any, b: Any, p: Any = 10) -> Case:
 def sum_case(total: Any, *parts: Any) -> Case:
     def checks(r: int) -> list[Check]:
         A, B, C, D, *_ = refs(r)
-        return [Check(R.sum_check_formula(A, [B, C, D], "全年预算数"), R.sum_check(total, parts, "全年预算数"))]
+        return [Check(F.sum_check_formula(A, [B, C, D], "全年预算数"), F.sum_check(total, parts, "全年预算数"))]
     return Case(f"sum {total!r} = {parts!r}", (total, *parts, None, None), checks)
 
 
@@ -197,7 +199,7 @@ def build_book(path: Path, all_cases: list[Case]) -> dict[str, tuple[Case, Check
             elif v is not None:
                 ws.write_number(r - 1, c, float(v))
         for c, check in enumerate(case.checks(r)):
-            assert R.functions_used(check.formula) <= R.ALLOWED_FUNCTIONS, check.formula
+            assert R.functions_used(check.formula) <= ALLOWED_FUNCTIONS, check.formula
             ws.write_formula(r - 1, 6 + c, check.formula, None, STALE)
             where[f"{'GHIJ'[c]}{r}"] = (case, check)
     wb.close()

@@ -103,7 +103,7 @@ def spec_from_dict(data: Any, source: str = "<spec>") -> Spec:
         raise SpecError(source, checker.problems)
     head = checker.head(data)
     body, ids = family.parse(data, checker, head["total"])
-    tail = checker.tail(data, head, ids)
+    tail = checker.tail(data, head, ids, body.get("body_fields", ()))
     if checker.problems or head["total"] is None:
         raise SpecError(source, checker.problems)
     # The spec's hash covers what was written, not the defaults: a spec without ``family`` keeps the

@@ -117,12 +117,13 @@ def figures(ctx: Context) -> Iterator[Finding]:
     executed = _field_value(ctx, roles.get("executed"))
     if isinstance(budget, Decimal) and isinstance(executed, Decimal):
         slot = ctx.layout.field(roles["executed"])
+        b = ctx.layout.field(roles["budget"])
         if executed > budget:
             yield ctx.at("executed-above-budget", slot.cell, field=slot.field.id, value=show(executed),
-                         executed=money(executed), budget=money(budget))
+                         executed=money(executed), budget=money(budget), unit=ctx.spec.money_unit,
+                         executed_label=slot.field.label, budget_label=b.field.label)
         if budget == 0:
-            b = ctx.layout.field(roles["budget"])
-            yield ctx.at("rate-undefined", b.cell, field=b.field.id, value=0)
+            yield ctx.at("rate-undefined", b.cell, field=b.field.id, value=0, label=b.field.label)
     date_id = roles.get("date")
     when = _field_value(ctx, date_id)
     if isinstance(when, dt.date) and date_id is not None:

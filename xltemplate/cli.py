@@ -183,14 +183,9 @@ def describe_cmd(template: Spec, as_json: bool) -> None:
     click.echo(f"{template.id} {template.version}  {template.title}  工作表“{info['sheet']}”")
     for f in info["fields"]:
         click.echo(f"  {f['cell']:>5}  {f['defined_name']:<28} {_ROLES.get(f['role'], f['role'])}  {f['label']}")
-    for c in info["categories"]:
-        weights = "权重固定" if c["weights"] == "fixed" else "权重可调"
-        click.echo(f"  {c['name']}（{c['points']}分，{weights}）：小计 {c['weight_subtotal']['cell']}/{c['score_subtotal']['cell']}")
-        for r in c["indicators"] + c["extra"]:
-            w = "—" if r["weight"] is None else r["weight"]
-            click.echo(f"    第 {r['row']:>3} 行  {r['id']:<28} 权重 {w!s:<4} {r['score_cell']['name']}  {r['name'] or '（自定义）'}")
-    t = info["total"]
-    click.echo(f"  合计 {t['weight']['cell']}/{t['score']['cell']}；等级 " + "，".join(f"{b['label']}≥{b['min']}" for b in info["grades"]))
+    for line in family_of(template).describe_lines(info):
+        click.echo(line)
+    click.echo("  等级 " + "，".join(f"{b['label']}≥{b['min']}" for b in info["grades"]))
 
 
 @main.command("generate")

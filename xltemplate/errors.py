@@ -61,6 +61,16 @@ class RosterError(ProblemsError):
         XltemplateError.__init__(self, f"名单 {source} 有 {len(self.problems)} 个问题，请修改名单后重新运行：\n{lines}")
 
 
+class TargetsError(ProblemsError):
+    """A targets table that cannot be used; every problem names its row and column (in Chinese)."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p.path}：{p.message}" if p.path else f"  - {p.message}" for p in self.problems)
+        XltemplateError.__init__(self, f"指标目标表 {source} 有 {len(self.problems)} 个问题，请修改后重新运行，未生成任何文件：\n{lines}")
+
+
 class Unreadable(XltemplateError):
     """A file that cannot be read as a workbook: a finding code, the variant of its message and the
     values that fill it in (the message itself is rendered from :data:`xltemplate.findings.CODES`)."""

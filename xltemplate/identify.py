@@ -6,16 +6,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field, replace
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from . import meta
 from .catalog import TemplateLike, as_spec, builtin_templates, load_spec
+from .form.family import family_of
+from .form.layout import Targets
 from .findings import Finding, finding
 from .readers import ReaderName
 from .roster import Roster, RosterRow
 from .sign import Keyring
 from .spec import Spec
 from .submission import Submission
+
+if TYPE_CHECKING:
+    from .targets import TargetsTable
 
 #: FileReport.signature: what verifying a file's identity found (None: no secret, not verified).
 SIGNATURE_VALID, SIGNATURE_INVALID, SIGNATURE_MISSING = "valid", "invalid", "missing"
@@ -35,6 +40,7 @@ class RunContext:
     known: dict[tuple[str, str], Spec] = field(default_factory=dict)
     keyring: Keyring | None = None
     roster: Roster | None = None
+    targets: "TargetsTable | None" = None  # the bureau's targets table: the truth for each return's targets
     today: dt.date | None = None
     reader: ReaderName = "fast"
     _rows: dict[str, RosterRow] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -45,7 +51,8 @@ class RunContext:
 
     @classmethod
     def builtin(cls, explicit: TemplateLike | None = None, *, keyring: Keyring | None = None,
-                roster: Roster | None = None, today: dt.date | None = None, reader: ReaderName = "fast") -> "RunContext":
+                roster: Roster | None = None, today: dt.date | None = None, reader: ReaderName = "fast",
+                targets: "TargetsTable | None" = None) -> "RunContext":
         spec = as_spec(explicit) if explicit is not None else None
         known = {}
         for path in builtin_templates().values():
@@ -53,7 +60,7 @@ class RunContext:
             known[(loaded.id, loaded.version)] = loaded
         if spec is not None:
             known[(spec.id, spec.version)] = spec
-        return cls(explicit=spec, known=known, keyring=keyring, roster=roster, today=today, reader=reader)
+        return cls(explicit=spec, known=known, keyring=keyring, roster=roster, today=today, reader=reader, targets=targets)
 
     @classmethod
     def of(cls, templates: "RunContext | TemplateLike | None", *, reader: ReaderName | None = None,
@@ -68,6 +75,9 @@ class RunContext:
 
     def with_roster(self, roster: Roster | None) -> "RunContext":
         return self if roster is None or roster is self.roster else replace(self, roster=roster)
+
+    def with_targets(self, targets: "TargetsTable | None") -> "RunContext":
+        return self if targets is None or targets is self.targets else replace(self, targets=targets)
 
     def roster_row(self, key: str | None) -> RosterRow | None:
         if self.roster is None or key is None:
@@ -90,6 +100,7 @@ class Identified:
     key: str | None
     prefill: dict[str, object]
     signature: str | None = None  # SIGNATURE_VALID / _INVALID / _MISSING; None when no secret was given
+    targets: Targets | None = None  # the workbook's own targets, as its metadata records them
 
 
 def identify(sub: Submission, run: RunContext) -> tuple[Identified, list[Finding]]:
@@ -145,7 +156,57 @@ def _resolve(values: dict[str, str], run: RunContext) -> tuple[Identified, list[
             return Identified(None, tid, version, key, prefill), findings
     if values.get("spec_hash") != spec.spec_hash:
         findings.append(finding("meta-altered", "spec-hash", sheet=meta.SHEET, value=values.get("spec_hash")))
-    return Identified(spec, tid, version, key, prefill), findings
+    if not family_of(spec).takes_targets:
+        return Identified(spec, tid, version, key, prefill), findings
+    targets, problem = _targets(values)
+    if problem is not None:
+        return Identified(None, tid, version, key, prefill), findings + [problem]
+    findings += _targets_table(key, targets, run)
+    return Identified(spec, tid, version, key, prefill, targets=targets), findings
+
+
+def _targets(values: dict[str, str]) -> tuple[Targets | None, Finding | None]:
+    """The targets a workbook records (None for a blank form), or why they cannot be used."""
+    text = values.get(meta.TARGETS_KEY)
+    if not text:
+        return None, None
+    damaged = finding("target-changed", "damaged", sheet=meta.SHEET)
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None, damaged
+    if not isinstance(data, list) or not data or not all(isinstance(t, dict) for t in data):
+        return None, damaged
+    if values.get(meta.TARGETS_HASH_KEY) != meta.targets_hash(data):
+        return None, damaged
+    return tuple(data), None
+
+
+def _targets_table(key: str | None, targets: Targets | None, run: RunContext) -> list[Finding]:
+    """With the bureau's targets table, a return's recorded targets must be its key's."""
+    if run.targets is None or key is None:
+        return []
+    truth = run.targets.by_key.get(key)
+    if truth is None:
+        return [finding("target-changed", "not-in-table", sheet=meta.SHEET, value=key, key=key)]
+    if targets is None:
+        return [finding("target-changed", "meta", sheet=meta.SHEET, detail="文件中没有预填的绩效目标")]
+    if [dict(t) for t in targets] != [dict(t) for t in truth]:
+        return [finding("target-changed", "meta", sheet=meta.SHEET, detail=targets_difference(targets, truth))]
+    return []
+
+
+def targets_difference(got: Targets, want: Targets) -> str:
+    """The first difference between recorded targets and the table's, in words."""
+    if len(got) != len(want):
+        return f"文件中有 {len(got)} 个指标，目标表中有 {len(want)} 个"
+    names = {"name": "三级指标", "kind": "指标性质", "unit": "计量单位", "target": "年度指标值", "points": "分值",
+             "level": "一级指标", "sublevel": "二级指标"}
+    for n, (g, w) in enumerate(zip(got, want), start=1):
+        for k, word in names.items():
+            if g.get(k) != w.get(k):
+                return f"第 {n} 个指标“{w.get('name')}”的{word}：文件中为“{g.get(k)}”，目标表中为“{w.get(k)}”"
+    return "指标不同"
 
 
 def _meta_findings(sub: Submission) -> Iterator[Finding]:

@@ -10,6 +10,7 @@ is bounded: a returned file can hold a 10 MB "roster key", and none of it may re
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from decimal import Decimal
 from typing import Any, Mapping, NamedTuple
@@ -23,6 +24,10 @@ FORMAT = "xltemplate-return/1"
 #: An optional key after them: the HMAC signature of the identity (:mod:`xltemplate.sign`), present only in
 #: workbooks generated with a secret. Older and unsigned workbooks lack it, and that is not ``meta-altered``.
 SIGNATURE_KEY = "signature"
+#: Optional keys after them, present only in workbooks generated with targets of their own (the national
+#: form's per-project indicators): the targets' canonical JSON, and its sha256 (mirrored in a property).
+TARGETS_KEY = "targets"
+TARGETS_HASH_KEY = "targets_sha256"
 #: The document property that mirrors a key.
 PROPERTY_PREFIX = "xltemplate."
 #: The most characters a metadata value may have when read back; a longer one is cut and reported
@@ -34,7 +39,19 @@ MAX_ROWS = 100
 
 
 def bound(key: str) -> int:
-    return MAX_PREFILL_CHARS if key == "prefill" else MAX_VALUE_CHARS
+    return MAX_PREFILL_CHARS if key in ("prefill", TARGETS_KEY) else MAX_VALUE_CHARS
+
+
+def targets_json(targets: Any) -> str:
+    """The canonical JSON of a workbook's targets: sorted keys, no spaces, UTF-8 text."""
+    return json.dumps([dict(t) for t in targets], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def targets_hash(targets: Any) -> str:
+    """The sha256 of :func:`targets_json`; empty for a workbook without targets."""
+    if targets is None:
+        return ""
+    return hashlib.sha256(targets_json(targets).encode("utf-8")).hexdigest()
 
 
 def text(value: Any) -> str:
@@ -57,14 +74,18 @@ def _jsonable(v: Any) -> Any:
 
 
 def record(*, template_id: str, template_version: str, spec_hash: str, layout_version: int, generator: str,
-           generated_at: dt.datetime, roster_key: str | None, prefill: Mapping[str, Any]) -> dict[str, str]:
-    """The values the generator writes, by key, in :data:`KEYS` order (the signature is added by the caller)."""
+           generated_at: dt.datetime, roster_key: str | None, prefill: Mapping[str, Any],
+           targets: Any = None) -> dict[str, str]:
+    """The values the generator writes, by key, in :data:`KEYS` order, then the targets when there are any
+    (the signature is added by the caller)."""
+    extra = {} if targets is None else {TARGETS_KEY: targets_json(targets), TARGETS_HASH_KEY: targets_hash(targets)}
     return {
         "format": FORMAT, "template_id": template_id, "template_version": template_version,
         "spec_hash": spec_hash, "layout_version": str(layout_version),
         "generator": generator, "generated_at": generated_at.isoformat(),
         "roster_key": roster_key or "",
         "prefill": json.dumps({k: _jsonable(v) for k, v in sorted(prefill.items())}, ensure_ascii=False, sort_keys=True),
+        **extra,
     }
 
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 from .findings import Finding, finding
 from .form.family import InputSlot, family_of
 from .form.formulas import FORMULA_VERSIONS, formulas
-from .form.layout import LAYOUT_VERSION, Cell, FormLayout, a1
+from .form.layout import LAYOUT_VERSION, Cell, FormLayout, Targets, a1
+from .meta import targets_hash
 from .spec import Spec
 from .submission import CellData, Submission
 from .text import clip
@@ -64,15 +65,20 @@ class Plan:
         return self.formulas.get(version, self.formulas[LAYOUT_VERSION])
 
 
-_PLANS: dict[tuple[str, str, str], Plan] = {}
+_PLANS: dict[tuple[str, str, str, str], Plan] = {}
+#: Plans of workbooks with targets of their own are many (one per project): keep the last few hundred.
+_MAX_PLANS = 512
 
 
-def plan(spec: Spec) -> Plan:
-    key = (spec.id, spec.version, spec.spec_hash)
+def plan(spec: Spec, targets: Targets | None = None) -> Plan:
+    """What validation needs from a spec (and a workbook's own targets), made once and kept."""
+    key = (spec.id, spec.version, spec.spec_hash, targets_hash(targets))
     found = _PLANS.get(key)
     if found is None:
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.pop(next(iter(_PLANS)))
         family = family_of(spec)
-        layout = family.layout(spec)
+        layout = family.layout(spec, targets)
         fields = [InputSlot(s.cell, s.field.type, s.field.label, s.field.id, s.field.choices)
                   for s in layout.fields if not s.field.computed]
         computed = layout.computed_cells()
@@ -135,9 +141,12 @@ class Context:
 
 
 def normalise(spec: Spec, sub: Submission, *, prefill: Mapping[str, Any], today: dt.date,
-              roster_row: "RosterRow | None" = None) -> tuple[Context, list[Finding]]:
-    """Read every input the layout declares; the frozen context, and the findings about reading."""
-    p = plan(spec)
+              roster_row: "RosterRow | None" = None, targets: Targets | None = None) -> tuple[Context, list[Finding]]:
+    """Read every input the layout declares; the frozen context, and the findings about reading.
+
+    ``targets``: the workbook's own targets (as its metadata records them), which place its rows.
+    """
+    p = plan(spec, targets)
     cells = sub.cells.get(spec.sheet, {})
     values: dict[str, Any] = dict(p.spec_values)
     readable: set[str] = set(p.spec_values)
@@ -149,7 +158,12 @@ def normalise(spec: Spec, sub: Submission, *, prefill: Mapping[str, Any], today:
         if slot.kind == QUIET:
             values[c.name] = parse_text(seen).value
             continue
-        parsed = parse_number(seen, "score") if slot.kind == "score" else parse_field(seen, slot.kind, slot.choices)
+        if slot.reader is not None:
+            parsed = slot.reader(seen, lambda other: _raw(cells, other))
+        elif slot.kind == "score":
+            parsed = parse_number(seen, "score")
+        else:
+            parsed = parse_field(seen, slot.kind, slot.choices)
         problem = _reading(spec.sheet, slot, data, parsed, seen)
         if problem is not None:
             found.append(problem)
@@ -161,6 +175,11 @@ def normalise(spec: Spec, sub: Submission, *, prefill: Mapping[str, Any], today:
     return ctx, found
 
 
+def _raw(cells: Mapping[str, CellData], c: Cell) -> Any:
+    data = cells.get(c.a1)
+    return None if data is None else data.value
+
+
 def _reading(sheet: str, slot: InputSlot, data: CellData | None, parsed: Parsed, seen: Any) -> Finding | None:
     """What a person is told about reading one input: nothing, a normalised value, or why it cannot be used."""
     where = {"sheet": sheet, "cell": slot.cell.a1, "field": slot.id}
@@ -169,7 +188,7 @@ def _reading(sheet: str, slot: InputSlot, data: CellData | None, parsed: Parsed,
     if data is not None and data.error:
         return finding("value-invalid", "error-value", **where, value=seen, label=slot.label, seen=seen)
     if not parsed.ok:
-        return finding("value-invalid", **where, value=seen, label=slot.label, error=parsed.error)
+        return finding(slot.invalid_code, **where, value=seen, label=slot.label, error=parsed.error)
     if parsed.note:
         return finding("value-normalised", **where, value=seen, label=slot.label, note=parsed.note)
     return None

@@ -50,6 +50,7 @@ class Item(NamedTuple):
     actual: Any = None
     unit: str | None = None
     met: bool | None = None
+    reason: bool | None = None  # a 偏差原因 was given (rule-scored families)
 
     @property
     def applicable(self) -> bool:

@@ -63,14 +63,14 @@ def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
     """
     spec = as_spec(spec)
     path = Path(path)
-    header, records = _read_table(path)
+    header, records = read_table(path)
     problems: list[Problem] = []
-    header = [_clean_header(h) for h in header]
+    header = [clean_header(h) for h in header]
     key_col = next((n for n, h in enumerate(header) if h.lower() in KEY_COLUMNS), None)
     if key_col is None:
         problems.append(Problem("第 1 行", f"没有编号列：请把其中一列的标题写成“编号”（或 key）（现有的列：{'、'.join(h for h in header if h) or '无'}）"))
     columns: dict[int, Field] = {}
-    names = {**{f.id: f for f in spec.fields}, **{f.label: f for f in spec.fields}}
+    names = {**{f.id: f for f in spec.all_fields}, **{f.label: f for f in spec.all_fields}}
     seen_fields: dict[str, str] = {}
     for n, h in enumerate(header):
         if n == key_col:
@@ -87,6 +87,9 @@ def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
             continue
         if f.computed:
             problems.append(Problem(f"第 1 行，“{h}”列", f"“{f.label}”由公式自动计算，不能预填；请删除这一列"))
+            continue
+        if not f.prefillable:
+            problems.append(Problem(f"第 1 行，“{h}”列", f"“{f.label}”由填报单位填写，不能预填；请删除这一列"))
             continue
         if f.id in seen_fields:
             problems.append(Problem(f"第 1 行，“{h}”列", f"“{f.label}”已由“{seen_fields[f.id]}”列给出；请删除其中一列"))
@@ -121,7 +124,7 @@ def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
     return Roster(path=path, rows=tuple(rows), columns={header[n]: f.id for n, f in columns.items()})
 
 
-def _clean_header(h: Any) -> str:
+def clean_header(h: Any) -> str:
     text = "" if h is None else str(h)
     return text.strip().strip("\ufeff").rstrip("：:").strip()
 
@@ -132,16 +135,18 @@ def _key(raw: Any) -> str:
     return "" if raw is None else str(raw).strip()
 
 
-def _read_table(path: Path) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
+def read_table(path: Path, what: str = "名单") -> tuple[list[Any], list[tuple[int, list[Any]]]]:
+    """A table's header and its rows (line number, cells): a CSV, or an .xlsx's first sheet read in a
+    bounded worker. ``what`` is what the messages call the table (名单, 指标目标表)."""
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm"):
-            return _read_xlsx(path)
+            return _read_xlsx(path, what)
         if suffix in (".csv", ".txt"):
             return _read_csv(path)
     except OSError as exc:
         raise RosterError(str(path), [Problem("", f"无法读取文件（{exc.strerror or exc}）；请检查文件是否存在、是否正在其他程序中打开")]) from exc
-    raise RosterError(str(path), [Problem("", "名单必须是 .csv 或 .xlsx 文件；请在 Excel 中另存为其中一种格式")])
+    raise RosterError(str(path), [Problem("", f"{what}必须是 .csv 或 .xlsx 文件；请在 Excel 中另存为其中一种格式")])
 
 
 def _read_csv(path: Path) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
@@ -160,15 +165,15 @@ def _read_csv(path: Path) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
     return rows[0], [(n, r) for n, r in enumerate(rows[1:], start=2)]
 
 
-def _read_xlsx(path: Path) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
+def _read_xlsx(path: Path, what: str) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
     """The first sheet's rows, read in a bounded worker process (a roster is a file from outside too:
     a 1 MB workbook can declare 30 million shared strings)."""
     try:
         rows = run_bounded(_xlsx_rows, path, bounds=_roster_bounds())
     except Unreadable as exc:
-        raise RosterError(str(path), [Problem("", f"无法读取名单工作簿：{exc.message}")]) from exc
+        raise RosterError(str(path), [Problem("", f"无法读取{what}工作簿：{exc.message}")]) from exc
     except BoundExceeded as exc:
-        raise RosterError(str(path), [Problem("", f"名单工作簿过大或读取超时（{exc.message}）。请删除多余内容，或另存为 CSV 后再试。")]) from exc
+        raise RosterError(str(path), [Problem("", f"{what}工作簿过大或读取超时（{exc.message}）。请删除多余内容，或另存为 CSV 后再试。")]) from exc
     except Exception as exc:  # openpyxl raises many kinds for a bad file
         raise RosterError(str(path), [Problem("", f"无法打开工作簿（{type(exc).__name__}）；请在 Excel 中打开并另存为 .xlsx 或 .csv 后重试")]) from exc
     if not rows:

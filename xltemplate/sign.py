@@ -25,6 +25,7 @@ from typing import Any, Mapping
 
 from .errors import SecretError
 from .meta import SIGNATURE_KEY as META_SIGNATURE_KEY
+from .meta import TARGETS_KEY as META_TARGETS_KEY
 
 SCHEME = "hmac-sha256"
 #: A shorter secret can be guessed; 16 bytes is the least, 32 random bytes (64 hex digits) the advice.
@@ -57,8 +58,9 @@ def identity(meta: Mapping[str, str]) -> dict[str, Any]:
         "generated_at": meta.get("generated_at", ""),
         "roster_key": meta.get("roster_key", ""),
         "prefill": _json(meta.get("prefill")),
-        # Reserved for the per-project targets a later issue adds: then ``_json(meta.get("targets"))``.
-        "targets": {},
+        # The workbook's own targets (the national form's per-project indicators); a workbook without
+        # them signs an empty mapping, as every workbook did before targets existed.
+        "targets": _json(meta.get(META_TARGETS_KEY)) if meta.get(META_TARGETS_KEY) else {},
     }
 
 

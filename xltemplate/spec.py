@@ -55,6 +55,8 @@ class Field:
     prefill: bool = False
     compute: str | None = None  # None, "ratio" or "grade"
     operands: tuple[str, ...] = ()  # for "ratio": (numerator id, denominator id)
+    #: False for a figure only the unit can report (the national form's 全年执行数): a roster may not prefill it.
+    prefillable: bool = True
 
     @property
     def computed(self) -> bool:
@@ -94,10 +96,20 @@ class Spec:
     source: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     family: str = DEFAULT_FAMILY
+    #: Cells of a family's body that behave as fields: a roster may prefill them and the summary roles
+    #: may name them (the national form's funding amounts and its two texts of 年度总体目标).
+    body_fields: tuple[Field, ...] = ()
+    #: The unit of every amount of money on the form, as messages print it.
+    money_unit: str = "元"
 
     # -- look-ups -------------------------------------------------------
+    @property
+    def all_fields(self) -> tuple[Field, ...]:
+        """The header fields, then the body's fields."""
+        return self.fields + self.body_fields
+
     def field(self, field_id: str) -> Field:
-        for f in self.fields:
+        for f in self.all_fields:
             if f.id == field_id:
                 return f
         raise KeyError(field_id)
@@ -246,15 +258,19 @@ class SpecChecker:
         return {"id": sid, "version": version, "title": title, "sheet": sheet, "total": total,
                 "fiscal_year": fiscal_year, "fields": tuple(self.fields(data.get("fields")))}
 
-    def tail(self, data: dict[str, Any], head: dict[str, Any], family_ids: list[str]) -> dict[str, Any]:
-        """The keys after the family's own: grades, notes, instructions; then the checks across them."""
+    def tail(self, data: dict[str, Any], head: dict[str, Any], family_ids: list[str],
+             body_fields: tuple[Field, ...] = ()) -> dict[str, Any]:
+        """The keys after the family's own: grades, notes, instructions; then the checks across them.
+
+        ``body_fields``: the family's cells that act as fields (the summary roles may name them too).
+        """
         fields: tuple[Field, ...] = head["fields"]
         bands = self.bands(data.get("grades"), head["total"])
         notes = self.texts(data.get("notes"), "notes")
         instructions = self.texts(data.get("instructions"), "instructions")
         self.duplicates([f.id for f in fields] + family_ids)
         self.cross_check(list(fields))
-        summary = self.summary(data.get("summary"), list(fields))
+        summary = self.summary(data.get("summary"), list(fields) + list(body_fields))
         return {"bands": tuple(bands), "notes": tuple(notes), "instructions": tuple(instructions), "summary": summary}
 
     def texts(self, value: Any, path: str) -> list[str]:

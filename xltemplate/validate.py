@@ -16,12 +16,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterable
 
-from . import checks
+from . import checks, meta
 from .catalog import TemplateLike
 from .errors import Unreadable
 from .findings import Finding, finding
 from .form.family import family_of
-from .form.formulas import evaluate
+from .form.formulas import evaluate, ratio
 from .identify import ReaderName, RunContext, identify
 from .normalise import Context, normalise
 from .readers import read_submission
@@ -67,10 +67,14 @@ def validate_submission(sub: Submission, templates: RunContext, *, today: dt.dat
             present = "、".join(s for s, state in sub.sheets.items() if state == "visible") or "无"
             found.append(finding("form-sheet-missing", sheet=spec.sheet, present=present))
         else:
-            ctx, read = normalise(spec, sub, prefill=ident.prefill, today=run.today or dt.date.today(),
-                                  roster_row=run.roster_row(ident.key))
-            found += run_checks(ctx, read)
-            results = recompute(ctx)
+            try:
+                ctx, read = normalise(spec, sub, prefill=ident.prefill, today=run.today or dt.date.today(),
+                                      roster_row=run.roster_row(ident.key), targets=ident.targets)
+            except ValueError:  # recorded targets this spec cannot lay out: edited, hash and all
+                found.append(finding("target-changed", "damaged", sheet=meta.SHEET))
+            else:
+                found += run_checks(ctx, read)
+                results = recompute(ctx)
     return FileReport.build(sub, ident, found, results)
 
 
@@ -94,7 +98,13 @@ def recompute(ctx: Context) -> Results:
     for slot in layout.fields:
         if slot.field.compute == "ratio" and isinstance(out[slot.cell.name], Decimal):
             rate = out[slot.cell.name]
-    fields = {s.field.id: (out[s.cell.name] if s.field.computed else values.get(s.cell.name)) for s in layout.fields}
+    fields = {s.field.id: (out[s.cell.name] if s.field.computed else values.get(s.cell.name))
+              for s in layout.fields + layout.body_fields()}
+    roles = ctx.spec.summary
+    if rate is None and not any(s.field.compute == "ratio" for s in layout.fields) and "budget" in roles and "executed" in roles:
+        # a form without a rate field of its own (the national one): executed / budget, the same rule
+        got = ratio(fields.get(roles["executed"]), fields.get(roles["budget"]))
+        rate = got if isinstance(got, Decimal) else None
     grade_slot = layout.grade_field
     grade = out[grade_slot.cell.name] if grade_slot else None
     groups, items, total_weight = family_of(ctx.spec).results(layout, values, out)

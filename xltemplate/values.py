@@ -230,3 +230,49 @@ def parse_field(raw: Any, ftype: str, choices: tuple[str, ...] = ()) -> Parsed:
     if ftype == "choice":
         return parse_choice(raw, choices)
     return parse_text(raw)
+
+
+_MEASURE = re.compile(r"^([+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+)(.*)$")
+
+
+def unit_key(unit: str) -> str:
+    """A unit as typed units are compared with it: NFKC (full-width ％ is %), no spaces, any case."""
+    return unicodedata.normalize("NFKC", unit).replace(" ", "").lower()
+
+
+def parse_measure(raw: Any, unit: str) -> Parsed:
+    """A number measured in ``unit`` (an indicator's 计量单位, or the form's money unit).
+
+    A text with that unit after the number is read as the number (``95%`` in a row measured in % is
+    95, ``1,200 万元`` on a form in 万元 is 1200, ``３天`` is 3), with a note; a text with any other
+    unit is refused rather than guessed (``95%`` in a row measured in 个, ``1200元`` on a form in
+    万元): the person who typed it must convert it.
+    """
+    if is_blank(raw):
+        return BLANK
+    if isinstance(raw, bool):
+        return Parsed(error=f"“{'TRUE' if raw else 'FALSE'}”不是数字")
+    if isinstance(raw, (int, float, Decimal)):
+        d = _to_decimal(raw)
+        return Parsed(d) if d is not None else Parsed(error=f"“{_clip(str(raw))}”不是有效数字或数值过大")
+    if isinstance(raw, (dt.date, dt.datetime)):
+        return Parsed(error=f"这里应填数字，不是日期（{raw:%Y-%m-%d}）")
+    if not isinstance(raw, str):
+        return Parsed(error=f"无法识别的值 {raw!r}")
+    text = unicodedata.normalize("NFKC", clean_text(raw)).replace(" ", "")
+    m = _MEASURE.match(text)
+    if not m:
+        return Parsed(error=f"“{_clip(raw)}”不是数字")
+    number, rest = m.group(1).replace(",", ""), unit_key(m.group(2))
+    try:
+        d = Decimal(number)
+    except InvalidOperation:
+        return Parsed(error=f"“{_clip(raw)}”不是数字")
+    if not _bounded(d):
+        return Parsed(error=f"“{_clip(raw)}”不是有效数字或数值过大")
+    if not rest:
+        return Parsed(d, note=f"文本“{_clip(raw)}”按数字 {d:f} 读取")
+    if unit and rest == unit_key(unit):
+        return Parsed(d, note=f"文本“{_clip(raw)}”按计量单位“{unit}”读取为 {d:f}")
+    return Parsed(error=f"“{_clip(raw)}”带的单位“{_clip(m.group(2), 10)}”与计量单位“{unit or '（未填写）'}”不一致，无法换算；"
+                        "请按计量单位换算后只填数字")

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from ..normalise import Context
     from ..results import Group, Item
     from ..spec import Spec, SpecChecker
+    from ..values import Parsed
     from .formulas import AlertRule
-    from .layout import Cell, FormLayout
+    from .layout import Cell, FormLayout, Targets
     from .sheet import SheetWriter
 
 #: A check: one independent function over the frozen validation context, yielding findings.
@@ -43,6 +44,7 @@ class GroupDef:
     id: str
     name: str
     points: Decimal
+    subgroups: tuple[tuple[str, str], ...] = ()  # (id, name) of its 二级, for a family that has them
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,25 @@ class InputSlot:
     label: str
     id: str
     choices: tuple[str, ...] = ()
+    #: The family's own way to read the cell, when the field types do not say it: given what the
+    #: cell holds and a look-up of what other cells hold (a row's 计量单位, its 指标性质).
+    reader: "Callable[[Any, Callable[[Cell], Any]], Parsed] | None" = None
+    #: The finding code of a value that cannot be read (``value-invalid`` unless the family says otherwise).
+    invalid_code: str = "value-invalid"
+
+
+@dataclass(frozen=True)
+class RollupSheets:
+    """Which views of the results the roll-up gives a family (every roll-up has 汇总, 统计, 问题清单,
+    未提交, 文字材料 and 文件清单)."""
+
+    #: 指标得分: a pair of columns (score, points lost) per item the spec declares (the first form).
+    item_columns: bool = True
+    #: 指标结果: one row per unit and item, with its rule, target, actual value, met or not (items of the
+    #: unit's own, as the national form's per-project indicators are), and 统计 by 一级 and 二级 of them.
+    item_results: bool = False
+    #: 差距分析: the units that lost the most points, and where.
+    gaps: bool = False
 
 
 class FormFamily(Protocol):
@@ -92,6 +113,16 @@ class FormFamily(Protocol):
         """The family's checks, run after the generic ones of the sheet and before those of the figures."""
         ...
 
+    @property
+    def takes_targets(self) -> bool:
+        """Whether a workbook may carry rows of its own (per-project targets), which place its cells."""
+        ...
+
+    @property
+    def rollup_sheets(self) -> RollupSheets:
+        """The roll-up's views of this family's results."""
+        ...
+
     # -- the spec ---------------------------------------------------------------------
     def parse(self, data: Mapping[str, Any], checker: "SpecChecker", total: Decimal | None) -> tuple[dict[str, Any], list[str]]:
         """The family's part of a spec (keyword arguments of its Spec class) and the ids it declares."""
@@ -106,8 +137,10 @@ class FormFamily(Protocol):
         ...
 
     # -- the sheet -------------------------------------------------------------------------
-    def layout(self, spec: "Spec") -> "FormLayout":
-        """The layout (cached per spec by the caller when it matters)."""
+    def layout(self, spec: "Spec", targets: "Targets | None" = None) -> "FormLayout":
+        """The layout of a workbook of ``spec`` with its own ``targets`` (cached by the caller when it matters).
+
+        Raises ValueError for targets this spec cannot hold (an edited record)."""
         ...
 
     def spec_values(self, layout: "FormLayout") -> dict[str, Any]:
@@ -137,6 +170,15 @@ class FormFamily(Protocol):
 
     def results(self, layout: "FormLayout", values: Mapping[str, Any], computed: Mapping[str, Any]) -> tuple[tuple["Group", ...], tuple["Item", ...], Decimal]:
         """Groups, items and the total weight, from the normalised values and what the formulas compute."""
+        ...
+
+    def read_targets(self, spec: "Spec", header: list[str], records: list[tuple[int, list[Any]]]) -> tuple[dict[str, "Targets"], list["Problem"]]:
+        """A targets table's rows (line number, cells) checked against the spec: each key's targets,
+        and every problem by row and column, in Chinese (see :mod:`xltemplate.targets`)."""
+        ...
+
+    def describe_lines(self, info: Mapping[str, Any]) -> list[str]:
+        """``describe``'s text lines for the body, from its JSON (:meth:`FormLayout.describe`)."""
         ...
 
     # -- the roll-up ------------------------------------------------------------------------------

@@ -31,8 +31,10 @@ from .layout import LAYOUT_VERSION, FieldSlot, FormLayout
 #: Apache POI (which provincial systems use to read returns) all evaluate them.
 #: ``N`` is left out on purpose: POI does not implement it (``evaluateAll()`` throws
 #: ``NotImplementedFunctionException: N``) and Gnumeric returns ``#NUM!`` for ``N(blank cell)``.
+#: ``ABS`` (the national form's funding sums, compared within a tolerance) and ``TRIM`` (a 偏差原因
+#: of only spaces is no reason) came with the national family's scoring rules.
 ALLOWED_FUNCTIONS: frozenset[str] = frozenset({
-    "IF", "AND", "OR", "NOT", "ISNUMBER", "SUM", "COUNT", "COUNTA", "ROUND", "LEN",
+    "IF", "AND", "OR", "NOT", "ISNUMBER", "SUM", "COUNT", "COUNTA", "ROUND", "LEN", "ABS", "TRIM",
 })
 
 #: The formula texts of every layout version still in the field. Version 1 workbooks (sent out
@@ -198,7 +200,8 @@ def evaluate(layout: FormLayout, values: Mapping[str, Any]) -> dict[str, Any]:
     Numbers come back as :class:`Decimal`, texts as ``str`` (``""`` for an empty result).
     """
     out = family_of(layout.spec).evaluate(layout, values)
-    any_score = any(is_number(values.get(c.name)) for c in layout.score_cells())
+    # a score cell is typed (the first form) or computed by the family (the national form's 得分)
+    any_score = any(is_number(values[c.name] if c.name in values else out.get(c.name)) for c in layout.score_cells())
     total = out[layout.total_score.name]
     for slot in layout.fields:
         f = slot.field

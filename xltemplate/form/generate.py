@@ -29,7 +29,7 @@ from ..spec import Field, Spec
 from ..version import __version__
 from .family import FormFamily, family_of
 from .formulas import alert_rules, evaluate, formulas
-from .layout import GUIDE_SHEET, LAYOUT_VERSION, FieldSlot, FormLayout
+from .layout import GUIDE_SHEET, LAYOUT_VERSION, FieldSlot, FormLayout, Targets
 from .prompts import field_validation
 from .sheet import FormSheet, SheetWriter, Styles
 
@@ -59,30 +59,34 @@ def generate_workbook(
     roster_key: str | None = None,
     generated_at: dt.datetime | None = None,
     keyring: Keyring | None = None,
+    targets: Targets | None = None,
 ) -> Generated:
     """Write one locked workbook for ``spec`` to ``path`` (atomically).
 
     ``prefill`` maps field ids to values the bureau fills in; those cells are locked.
     ``values`` maps defined names of input cells to values typed as a unit would
     (used for samples and tests); those cells stay editable. ``spec`` is a built-in id, a spec
-    path or a Spec.
+    path or a Spec. ``targets``: the workbook's own rows, for a family that takes them (the
+    national form's per-project indicators, see :mod:`xltemplate.targets`), recorded in the metadata.
     """
     spec = as_spec(spec)
     family = family_of(spec)
-    layout = family.layout(spec)
+    if targets is not None and not family.takes_targets:
+        raise GenerateError(f"'{spec.id}' takes no targets: its indicators are the spec's own")
+    layout = family.layout(spec, targets)
     stamp = build_time(generated_at)
     prefill = dict(prefill or {})
     values = dict(values or {})
-    unknown = [k for k in prefill if k not in {f.id for f in spec.fields if not f.computed}]
+    unknown = [k for k in prefill if k not in {f.id for f in spec.all_fields if not f.computed and f.prefillable}]
     if unknown:
-        raise GenerateError(f"cannot prefill {', '.join(unknown)}: not input fields of '{spec.id}'")
+        raise GenerateError(f"cannot prefill {', '.join(unknown)}: not input fields of '{spec.id}' a roster may fill")
     inputs = {c.name for c in layout.input_cells()}
     stray = [k for k in values if k not in inputs]
     if stray:
         raise GenerateError(f"cannot fill {', '.join(stray)}: not input cells of '{spec.id}'")
 
     def write(tmp: Path) -> None:
-        _Writer(spec, family, layout, tmp, password, prefill, values, roster_key, stamp, keyring).write()
+        _Writer(spec, family, layout, tmp, password, prefill, values, roster_key, stamp, keyring, targets).write()
 
     write_atomic(path, write)
     return Generated(Path(path), roster_key, sha256_file(path))
@@ -91,10 +95,10 @@ def generate_workbook(
 class _Writer:
     def __init__(self, spec: Spec, family: FormFamily, layout: FormLayout, path: Path, password: str | None,
                  prefill: dict[str, Any], values: dict[str, Any], roster_key: str | None,
-                 stamp: dt.datetime, keyring: Keyring | None = None) -> None:
+                 stamp: dt.datetime, keyring: Keyring | None = None, targets: Targets | None = None) -> None:
         self.spec, self.family, self.layout, self.path = spec, family, layout, path
         self.password, self.prefill, self.values = password, prefill, values
-        self.roster_key, self.stamp, self.keyring = roster_key, stamp, keyring
+        self.roster_key, self.stamp, self.keyring, self.targets = roster_key, stamp, keyring, targets
         # Everything the formulas read, by defined name: spec values, prefills, typed values.
         self.cells: dict[str, Any] = dict(family.spec_values(layout))
         for fid, v in prefill.items():
@@ -117,7 +121,8 @@ class _Writer:
         self.st = Styles(wb)
         ws = wb.add_worksheet(self.spec.sheet, worksheet_class=FormSheet)
         self.ws = ws
-        self.out = SheetWriter(self.spec, self.layout, ws, self.st, formulas(self.layout), self.cells, self.cached)
+        prefilled = frozenset(self.layout.field(fid).cell.name for fid in self.prefill)
+        self.out = SheetWriter(self.spec, self.layout, ws, self.st, formulas(self.layout), self.cells, self.cached, prefilled)
         self._sheet_setup()
         self._title()
         self._fields()
@@ -141,7 +146,7 @@ class _Writer:
         ws.set_paper(XLSX_A4)
         ws.center_horizontally()
         ws.set_margins(**FORM_PAGE.margins())
-        ws.repeat_rows(lay.gap_row + 1)  # the body's first row: its header, on every page
+        ws.repeat_rows(lay.repeat_row)  # the body's header, on every page
         ws.print_area(0, 0, lay.last_row, lay.grid.last_col)
         ws.set_footer(footer(f"编号：{self.roster_key}" if self.roster_key else ""),
                       {"margin": FORM_PAGE.footer})
@@ -159,7 +164,7 @@ class _Writer:
         ws.set_print_scale(scale)
         heights = [self.out.heights.get(r, DEFAULT_ROW_PT) for r in range(lay.last_row + 1)]
         room = page_rows_pt(FORM_PAGE, scale)
-        head_row = lay.gap_row + 1
+        head_row = lay.repeat_row
         title = heights[head_row]  # printed again on top of every page after the first body page
 
         def capacity(first: int) -> float:
@@ -259,9 +264,9 @@ class _Writer:
         values = meta.record(
             template_id=self.spec.id, template_version=self.spec.version, spec_hash=self.spec.spec_hash,
             layout_version=LAYOUT_VERSION, generator=f"xltemplate {__version__}", generated_at=self.stamp,
-            roster_key=self.roster_key, prefill=self.prefill,
+            roster_key=self.roster_key, prefill=self.prefill, targets=self.targets,
         )
-        keys = list(meta.KEYS)
+        keys = list(meta.KEYS) + ([meta.TARGETS_KEY, meta.TARGETS_HASH_KEY] if self.targets is not None else [])
         if self.keyring is not None:
             # Signed over the values exactly as written above: the reader rebuilds the same text.
             values[meta.SIGNATURE_KEY] = self.keyring.sign(values)
@@ -270,7 +275,7 @@ class _Writer:
         for n, key in enumerate(keys):
             self.out.check(ws.write_string(n, 0, key), f"metadata key {key}")
             self.out.check(ws.write_string(n, 1, values[key]), f"metadata value {key}")
-            if key != "prefill":
+            if key not in ("prefill", meta.TARGETS_KEY):  # long JSON: the sheet holds it, its hash is mirrored
                 self.out.check(wb.set_custom_property(meta.PROPERTY_PREFIX + key, values[key]), f"custom property {key}")
         ws.protect(self.password or "")
         ws.very_hidden()

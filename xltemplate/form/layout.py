@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from ..spec import Field, Spec
 from ..text import json_number
@@ -101,14 +101,21 @@ class Grid:
         return len(self.widths) - 1
 
 
+#: A workbook's own rows, as a family that takes them reads them (the national form's per-project
+#: targets: one mapping of texts per indicator); generic code only records, hashes and passes them on.
+Targets = tuple[Mapping[str, str], ...]
+
+
 class FormLayout(ABC):
-    """Cell positions of a form sheet built from one spec: what every family shares, its body abstract."""
+    """Cell positions of a form sheet built from one spec (and, for a family that takes them, the
+    workbook's own targets): what every family shares, its body abstract."""
 
     #: The family's columns (set by each family's subclass).
     grid: Grid
 
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, targets: Targets | None = None) -> None:
         self.spec = spec
+        self.targets = targets
         self.sheet = spec.sheet
         row = 0
         self.title_row = row
@@ -187,10 +194,21 @@ class FormLayout(ABC):
     def score_cells(self) -> Iterable[Cell]:
         """The cells of :meth:`score_ranges`, for the Python twin."""
 
+    @property
+    def repeat_row(self) -> int:
+        """The row printed again on top of every page of the body: its header (the first family's
+        table header, the first row of its body); a family whose body has several parts says which."""
+        return self.gap_row + 1
+
+    def body_fields(self) -> tuple[FieldSlot, ...]:
+        """The body's cells that act as fields (:attr:`Spec.body_fields`): prefilled from a roster,
+        compared with it, named by the summary roles. None for most families."""
+        return ()
+
     # -- look-ups --------------------------------------------------------------
     @cached_property
     def _field_index(self) -> dict[str, FieldSlot]:
-        return {s.field.id: s for s in self.fields}
+        return {s.field.id: s for s in self.fields + self.body_fields()}
 
     def field(self, field_id: str) -> FieldSlot:
         return self._field_index[field_id]

@@ -106,13 +106,14 @@ class SheetWriter:
     """Writes one form sheet: every write checked, every row height remembered for the page breaks.
 
     ``cells`` holds what the formulas read, by defined name (spec values, prefills, typed values);
-    ``cached`` what each formula shows for them, written as its cached result.
+    ``cached`` what each formula shows for them, written as its cached result; ``prefilled`` the
+    defined names of the body's cells the bureau prefilled (locked, blue).
     """
 
     def __init__(self, spec: Spec, layout: FormLayout, ws: Worksheet, styles: Styles, formulas: Mapping[str, str],
-                 cells: Mapping[str, Any], cached: Mapping[str, Any]) -> None:
+                 cells: Mapping[str, Any], cached: Mapping[str, Any], prefilled: frozenset[str] = frozenset()) -> None:
         self.spec, self.layout, self.ws, self.st = spec, layout, ws, styles
-        self.formulas, self.cells, self.cached = formulas, cells, cached
+        self.formulas, self.cells, self.cached, self.prefilled = formulas, cells, cached, prefilled
         self.heights: dict[int, float] = {}
 
     def check(self, code: int | None, what: str) -> None:

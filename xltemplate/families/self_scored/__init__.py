@@ -12,9 +12,9 @@ from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
 from ...errors import Problem
-from ...form.family import GroupDef, InputSlot, ItemDef, register
+from ...form.family import GroupDef, InputSlot, ItemDef, RollupSheets, register
 from ...form.formulas import AlertRule
-from ...form.layout import LAYOUT_VERSION, FormLayout
+from ...form.layout import LAYOUT_VERSION, FormLayout, Targets
 from ...form.sheet import SheetWriter
 from ...normalise import QUIET
 from ...results import Group, Item
@@ -41,6 +41,8 @@ class SelfScored:
     keys: Mapping[str, bool] = family_spec.KEYS
     formula_versions = (1, LAYOUT_VERSION)
     checks = checks.CHECKS
+    takes_targets = False  # every workbook's indicators are the spec's own
+    rollup_sheets = RollupSheets()
 
     # -- the spec ---------------------------------------------------------------------
     def parse(self, data: Mapping[str, Any], checker: SpecChecker, total: Decimal | None) -> tuple[dict[str, Any], list[str]]:
@@ -53,7 +55,9 @@ class SelfScored:
         return prompts.problems(_spec(spec))
 
     # -- the sheet -------------------------------------------------------------------------
-    def layout(self, spec: Spec) -> FormLayout:
+    def layout(self, spec: Spec, targets: Targets | None = None) -> FormLayout:
+        if targets is not None:
+            raise ValueError("a self-scored form takes no targets")
         return Layout(_spec(spec))
 
     def spec_values(self, layout: FormLayout) -> dict[str, Any]:
@@ -92,6 +96,21 @@ class SelfScored:
         items = tuple(Item(r.id, r.category.id, values.get(r.name.name), values.get(r.weight.name), values.get(r.score.name),
                            extra=r.indicator is None) for r in lay.rows)
         return groups, items, computed["total_weight"]
+
+    def read_targets(self, spec: Spec, header: list[str], records: list[tuple[int, list[Any]]]) -> tuple[dict[str, Targets], list[Problem]]:
+        return {}, [Problem("", f"模板“{spec.id}”的指标是模板自带的，不使用指标目标表；请去掉 --targets")]
+
+    def describe_lines(self, info: Mapping[str, Any]) -> list[str]:
+        lines = []
+        for c in info["categories"]:
+            weights = "权重固定" if c["weights"] == "fixed" else "权重可调"
+            lines.append(f"  {c['name']}（{c['points']}分，{weights}）：小计 {c['weight_subtotal']['cell']}/{c['score_subtotal']['cell']}")
+            for r in c["indicators"] + c["extra"]:
+                w = "—" if r["weight"] is None else r["weight"]
+                lines.append(f"    第 {r['row']:>3} 行  {r['id']:<28} 权重 {w!s:<4} {r['score_cell']['name']}  {r['name'] or '（自定义）'}")
+        t = info["total"]
+        lines.append(f"  合计 {t['weight']['cell']}/{t['score']['cell']}")
+        return lines
 
     # -- the roll-up ------------------------------------------------------------------------------
     def groups(self, spec: Spec) -> list[GroupDef]:

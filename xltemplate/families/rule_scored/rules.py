@@ -5,10 +5,10 @@ here, which takes cell references (``"$G12"``), and a Python twin, which takes
 the values the cells hold (``None``/``""`` blank, ``int``/``float``/``Decimal``
 numbers, a date as its serial number, ``str`` text) and returns exactly what the formula shows: a
 :class:`~decimal.Decimal` or a text (``""`` for a blank result). The two sit
-side by side, as in :mod:`xltemplate.formulas` for the first form, and the
+side by side, as in :mod:`xltemplate.families.self_scored.formulas` for the first form, and the
 tests prove them equal in LibreOffice, Gnumeric and the ``formulas`` package.
-The rules' parameters are spec data (:class:`RuleSet`, read from a ``rules:``
-mapping by :func:`rules_from_dict`); the defaults are the common provincial ones.
+The rules' parameters are spec data (:class:`RuleSet`, read from a spec's ``rules:``
+mapping by :mod:`.spec`); the defaults are the common provincial ones.
 
 Indicator scores, chosen by 指标性质 (A = 年度指标值, B = 实际完成值, P = 分值):
 
@@ -55,7 +55,8 @@ for scores below about 10^7; a score is at most its 分值.
 Comparisons against computed bounds (k × A, 1.3 × A, fractions of P) round the
 bound to 6 decimals first, so 1.1 × 3 is 3.3 and not 3.3000000000000003.
 
-Only the functions in :data:`ALLOWED_FUNCTIONS` are used: all in Excel 2007,
+Only the functions in the project's one list (:data:`xltemplate.form.formulas.ALLOWED_FUNCTIONS`,
+which ABS and TRIM joined for these rules) are used: all in Excel 2007,
 and implemented by LibreOffice, Gnumeric and Apache POI (the first two are
 tested here). Never ``N()`` (POI lacks it; Gnumeric gives #NUM! for N(blank)),
 nor ``COUNTA`` (a cell holding an empty text counts in Gnumeric, not in
@@ -66,18 +67,16 @@ LibreOffice): a cell is blank when ``x=""``, typed but not a number when
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
-from typing import Any, Sequence
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import Any
 
-from .errors import Problem, SpecError
-from .values import EXCEL_EPOCH
+from ...form.formulas import ALLOWED_FUNCTIONS
+from ...values import EXCEL_EPOCH
 
-#: The spreadsheet functions these formulas may use.
-ALLOWED_FUNCTIONS = frozenset({"IF", "AND", "OR", "NOT", "ISNUMBER", "ROUND", "ABS", "SUM", "LEN", "TRIM"})
+__all__ = ["ALLOWED_FUNCTIONS"]  # the project's one list; these formulas use part of it
 #: Decimals a scaled score is rounded to before its final rounding (see the module docstring).
 NOISE_DIGITS = 6
 #: Two amounts are equal when they differ by less than this (exact sums of amounts with up to 6 decimals).
@@ -144,117 +143,6 @@ class RuleSet:
             if b.label.lower() == choice.lower():
                 return b
         return None
-
-
-_KEYS = ("digits", "reverse_zero", "qualitative", "reason_below", "overshoot", "cap_execution")
-_BAND_KEYS = ("label", "min", "max")
-MAX_DIGITS = 4  # below NOISE_DIGITS, so the noise rounding stays finer than the score's
-MAX_LIST_SOURCE = 255  # Excel's limit for a list validation's joined choices
-
-
-def rules_from_dict(data: Any, path: str = "rules", source: str = "<spec>") -> RuleSet:
-    """Check a ``rules:`` mapping and build its :class:`RuleSet`; missing keys take the defaults.
-
-    Raises :class:`SpecError` listing every problem with its key path (``rules.qualitative[1].min``).
-    """
-    problems: list[Problem] = []
-    if data is None:
-        return RuleSet()
-    if not isinstance(data, dict):
-        raise SpecError(source, [Problem(path, f"expected a mapping, got {type(data).__name__}")])
-    _unknown_keys(data, _KEYS, path, problems)
-    out: dict[str, Any] = {}
-    if "digits" in data:
-        d = data["digits"]
-        if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= MAX_DIGITS:
-            problems.append(Problem(f"{path}.digits", f"expected a whole number from 0 to {MAX_DIGITS}, got {d!r}"))
-        else:
-            out["digits"] = d
-    for key, lo, lo_open, hi in (("reverse_zero", 1, True, None), ("reason_below", 0, False, 1), ("overshoot", 1, True, None)):
-        if key in data:
-            n = _number(data[key], f"{path}.{key}", problems, lo=Decimal(lo), lo_open=lo_open, hi=None if hi is None else Decimal(hi))
-            if n is not None:
-                out[key] = n
-    if "cap_execution" in data:
-        if isinstance(data["cap_execution"], bool):
-            out["cap_execution"] = data["cap_execution"]
-        else:
-            problems.append(Problem(f"{path}.cap_execution", f"expected true or false, got {data['cap_execution']!r}"))
-    if "qualitative" in data:
-        bands = _bands(data["qualitative"], f"{path}.qualitative", problems)
-        if bands:
-            out["qualitative"] = bands
-    if problems:
-        raise SpecError(source, problems)
-    return RuleSet(**out)
-
-
-def _unknown_keys(obj: dict[Any, Any], allowed: Sequence[str], path: str, problems: list[Problem]) -> None:
-    for key in obj:
-        if key not in allowed:
-            hint = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
-            extra = f"; did you mean '{hint[0]}'?" if hint else f"; allowed: {', '.join(allowed)}"
-            problems.append(Problem(f"{path}.{key}", f"unknown key '{key}'{extra}"))
-
-
-def _number(value: Any, path: str, problems: list[Problem], *, lo: Decimal, lo_open: bool, hi: Decimal | None) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        problems.append(Problem(path, f"expected a number, got {value!r}"))
-        return None
-    try:
-        d = Decimal(str(value).strip())
-    except InvalidOperation:
-        d = Decimal("NaN")
-    if not d.is_finite():
-        problems.append(Problem(path, f"'{value}' is not a number"))
-        return None
-    below = d <= lo if lo_open else d < lo
-    if below or (hi is not None and d > hi):
-        where = f"above {lo}" if lo_open else f"at least {lo}"
-        problems.append(Problem(path, f"{value} must be {where}" + (f" and at most {hi}" if hi is not None else "")))
-        return None
-    return d
-
-
-def _bands(value: Any, path: str, problems: list[Problem]) -> tuple[Band, ...]:
-    if not isinstance(value, list) or not value:
-        problems.append(Problem(path, "expected a non-empty list of {label, min, max}"))
-        return ()
-    out: list[Band] = []
-    seen: dict[str, int] = {}
-    for n, raw in enumerate(value):
-        p = f"{path}[{n}]"
-        if not isinstance(raw, dict):
-            problems.append(Problem(p, f"expected a mapping with label, min and max, got {type(raw).__name__}"))
-            continue
-        _unknown_keys(raw, _BAND_KEYS, p, problems)
-        missing = [k for k in _BAND_KEYS if k not in raw]
-        for k in missing:
-            problems.append(Problem(f"{p}.{k}", "required key is missing"))
-        label = raw.get("label")
-        ok = not missing
-        if "label" in raw:
-            if not isinstance(label, str) or not label.strip():
-                problems.append(Problem(f"{p}.label", "expected a non-empty text"))
-                ok = False
-            elif "," in label or '"' in label:
-                problems.append(Problem(f"{p}.label", "a choice may not contain a comma or a double quote (Excel list validation)"))
-                ok = False
-            elif label.strip().lower() in seen:
-                problems.append(Problem(f"{p}.label", f"'{label}' repeats {path}[{seen[label.strip().lower()]}] (Excel compares text ignoring case)"))
-                ok = False
-            else:
-                seen[label.strip().lower()] = n
-        bounds = [_number(raw[k], f"{p}.{k}", problems, lo=Decimal(0), lo_open=False, hi=Decimal(1)) if k in raw else None for k in ("min", "max")]
-        low, high = bounds
-        if low is not None and high is not None and low > high:
-            problems.append(Problem(f"{p}.min", f"min {low} is above max {high}"))
-            ok = False
-        if ok and low is not None and high is not None and isinstance(label, str):
-            out.append(Band(label.strip(), low, high))
-    if len(",".join(seen)) > MAX_LIST_SOURCE:
-        problems.append(Problem(path, f"the labels joined are longer than Excel's {MAX_LIST_SOURCE}-character list limit"))
-    return tuple(out)
 
 
 # ---------------------------------------------------------------------------
@@ -610,59 +498,3 @@ def score(kind: str, a: Any, b: Any, p: Any, rules: RuleSet = RuleSet(), *, choi
     if kind == QUALITATIVE:
         return qualitative_score(choice, given, p, rules)
     return {AT_LEAST: at_least_score, AT_MOST: at_most_score, EQUAL: equal_score}[kind](a, b, p, rules)
-
-
-# ---------------------------------------------------------------------------
-# The funding block
-
-
-def execution_rate_formula(a: str, b: str) -> str:
-    """执行率 = B/A; blank unless both are numbers and A > 0."""
-    return f'=IF({_isnum_all(a, b)},IF({a}>0,{b}/{a},""),"")'
-
-
-def execution_rate(a: Any, b: Any) -> Decimal | str:
-    na, nb = number(a), number(b)
-    if na is None or nb is None or na <= 0:
-        return ""
-    return nb / na
-
-
-def execution_score_formula(a: str, b: str, p: str, rules: RuleSet = RuleSet()) -> str:
-    """得分 = 分值 × 执行率, rounded, at most 分值 when capped; blank when A is blank or ≤ 0."""
-    if rules.cap_execution:
-        core = _ratio_core(a, b, p, rules)
-    else:
-        core = f"IF({b}<=0,0,{round_formula(f'{b}/{a}*{p}', rules.digits)})"
-    return f'=IF({_isnum_all(a, b, p)},IF(OR({a}<=0,{p}<0),"",{core}),"")'
-
-
-def execution_score(a: Any, b: Any, p: Any, rules: RuleSet = RuleSet()) -> Decimal | str:
-    v = _inputs(a, b, p)
-    if v is None or v[0] <= 0:
-        return ""
-    na, nb, np_ = v
-    if rules.cap_execution:
-        return _ratio_value(na, nb, np_, rules)
-    if nb <= 0:
-        return Decimal(0)
-    with localcontext() as ctx:
-        ctx.prec = 40
-        return round_score(nb * np_ / na, rules.digits)
-
-
-def sum_check_formula(total: str, parts: Sequence[str], column: str) -> str:
-    """校验 of one column of the funding block: the 其中 rows add up to the total row (blank counts 0)."""
-    cells = [total, *parts]
-    bad = "OR(" + ",".join(_bad_formula(c) for c in cells) + ")"
-    return (
-        f'=IF({bad},{_text(MSG_NOT_NUMBER.format(label=column))},'
-        f'IF(ABS(SUM({",".join(parts)})-SUM({total}))>={plain(AMOUNT_TOLERANCE)},{_text(MSG_SUM.format(column=column))},""))'
-    )
-
-
-def sum_check(total: Any, parts: Sequence[Any], column: str) -> str:
-    if any(_bad(v) for v in (total, *parts)):
-        return MSG_NOT_NUMBER.format(label=column)
-    diff = sum((number(v) or Decimal(0) for v in parts), Decimal(0)) - (number(total) or Decimal(0))
-    return MSG_SUM.format(column=column) if abs(diff) >= AMOUNT_TOLERANCE else ""

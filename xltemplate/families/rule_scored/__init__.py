@@ -1,0 +1,200 @@
+"""The national family of forms (``rule-scored``): the 项目支出绩效自评表 of 财预〔2020〕10号.
+
+A funding block whose execution rate scores its 分值, 年度总体目标, and indicators in three levels
+(一级 with points, 二级, 三级 per project) each scored by a rule chosen by its 指标性质 (≥ ≤ =
+定性) from its 年度指标值 and 实际完成值. A workbook carries its project's own indicators (its
+*targets*, from the bureau's targets table) locked and prefilled, or, on a blank form, empty rows
+the unit fills. This module is the family object generic code reaches through
+:func:`xltemplate.form.family.family_of`; the parts live beside it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Mapping
+
+from ...errors import Problem
+from ...form.family import GroupDef, InputSlot, ItemDef, RollupSheets, register
+from ...form.formulas import AlertRule
+from ...form.layout import LAYOUT_VERSION, Cell, FormLayout, Targets
+from ...form.sheet import SheetWriter
+from ...normalise import QUIET
+from ...results import Group, Item
+from ...spec import Spec, SpecChecker
+from ...values import Parsed, parse_choice, parse_measure, parse_text
+from . import checks, formulas, prompts, spec as family_spec, targets as family_targets, write
+from .layout import IndicatorSlot, Layout
+from .rules import KINDS, QUALITATIVE
+from .spec import RuleSpec
+
+Lookup = Callable[[Cell], Any]
+
+
+def _layout(layout: FormLayout) -> Layout:
+    assert isinstance(layout, Layout)
+    return layout
+
+
+def _spec(spec: Spec) -> RuleSpec:
+    assert isinstance(spec, RuleSpec)
+    return spec
+
+
+def _measure(unit: str) -> Callable[[Any, Lookup], Parsed]:
+    return lambda seen, _raw: parse_measure(seen, unit)
+
+
+def _by_kind(r: IndicatorSlot, choices: tuple[str, ...], target: bool) -> Callable[[Any, Lookup], Parsed]:
+    """How to read an empty row's 年度指标值 or 实际完成值: by the 指标性质 the unit chose in that row."""
+    def read(seen: Any, raw: Lookup) -> Parsed:
+        kind = raw(r.kind)
+        if kind == QUALITATIVE:
+            return parse_text(seen) if target else parse_choice(seen, choices)
+        if kind in KINDS:
+            unit = raw(r.unit)
+            return parse_measure(seen, unit.strip() if isinstance(unit, str) else "")
+        return parse_text(seen)  # no rule chosen yet: the row's check says so
+    return read
+
+
+class RuleScored:
+    """The family object: see :class:`xltemplate.form.family.FormFamily` for what each member does."""
+
+    id = "rule-scored"
+    keys: Mapping[str, bool] = family_spec.KEYS
+    formula_versions = (LAYOUT_VERSION,)
+    checks = checks.CHECKS
+    takes_targets = True
+    rollup_sheets = RollupSheets(item_columns=False, item_results=True, gaps=True)
+
+    # -- the spec ---------------------------------------------------------------------
+    def parse(self, data: Mapping[str, Any], checker: SpecChecker, total: Decimal | None) -> tuple[dict[str, Any], list[str]]:
+        return family_spec.parse(data, checker, total)
+
+    def make_spec(self, **values: Any) -> Spec:
+        return RuleSpec(**values)
+
+    def prompt_problems(self, spec: Spec) -> list[Problem]:
+        return prompts.problems(_spec(spec))
+
+    # -- the sheet -------------------------------------------------------------------------
+    def layout(self, spec: Spec, targets: Targets | None = None) -> FormLayout:
+        return Layout(_spec(spec), targets)
+
+    def spec_values(self, layout: FormLayout) -> dict[str, Any]:
+        return _layout(layout).target_values()
+
+    def formulas(self, layout: FormLayout, version: int) -> dict[str, str]:
+        return formulas.formulas(_layout(layout), version)
+
+    def evaluate(self, layout: FormLayout, values: Mapping[str, Any]) -> dict[str, Any]:
+        return formulas.evaluate(_layout(layout), values)
+
+    def alert_rules(self, layout: FormLayout, version: int) -> list[AlertRule]:
+        return formulas.alert_rules(_layout(layout), version)
+
+    def write_body(self, out: SheetWriter, layout: FormLayout) -> None:
+        write.write_body(out, _layout(layout))
+
+    # -- validation ----------------------------------------------------------------------------
+    def inputs(self, layout: FormLayout) -> Iterable[InputSlot]:
+        lay = _layout(layout)
+        spec = lay.spec
+        choices = spec.rules.choices
+        for f in lay.body_fields():
+            if f.field.type == "money":
+                yield InputSlot(f.cell, "money", f.field.label, f.cell.name, reader=_measure(spec.money_unit))
+            else:
+                yield InputSlot(f.cell, f.field.type, f.field.label, f.field.id)
+        for r in lay.rows:
+            t = r.target
+            if t is None:
+                label = r.label
+                yield InputSlot(r.name, QUIET, label, r.id)
+                yield InputSlot(r.kind, "choice", f"{label}的指标性质", r.id, KINDS)
+                yield InputSlot(r.unit, QUIET, label, r.id)
+                yield InputSlot(r.target_cell, "number", f"{label}的年度指标值", r.id, reader=_by_kind(r, choices, True),
+                                invalid_code="actual-not-number")
+                yield InputSlot(r.actual, "number", f"{label}的实际完成值", r.id, reader=_by_kind(r, choices, False),
+                                invalid_code="actual-not-number")
+                yield InputSlot(r.points, "score", f"{label}的分值", r.id)
+                yield InputSlot(r.given, "score", f"{label}的自评分", r.id)
+            elif t.kind == QUALITATIVE:
+                yield InputSlot(r.actual, "choice", f"{t.name}的完成情况", r.id, choices)
+                yield InputSlot(r.given, "score", f"{t.name}的自评分", r.id)
+            else:
+                yield InputSlot(r.actual, "number", f"{t.name}的实际完成值", r.id, reader=_measure(t.unit),
+                                invalid_code="actual-not-number")
+            yield InputSlot(r.reason, QUIET, r.label, r.id)
+
+    def results(self, layout: FormLayout, values: Mapping[str, Any], computed: Mapping[str, Any]) -> tuple[tuple[Group, ...], tuple[Item, ...], Decimal]:
+        lay = _layout(layout)
+        spec = lay.spec
+        ft = lay.funding_total
+        assert ft.points is not None and ft.score is not None
+        fscore = computed[ft.score.name]
+        groups = [Group("funding", spec.funding_score_label, spec.funding_points, spec.funding_points,
+                        fscore if isinstance(fscore, Decimal) else Decimal(0))]
+        groups += [Group(lv.level.id, lv.level.name, lv.level.points, computed[lv.points.name], computed[lv.score.name])
+                   for lv in lay.levels]
+        items = []
+        for r in lay.rows:
+            item = _item(r, values, computed, spec)
+            if item is not None:
+                items.append(item)
+        return tuple(groups), tuple(items), computed[lay.total_points.name]
+
+    def read_targets(self, spec: Spec, header: list[str], records: list[tuple[int, list[Any]]]) -> tuple[dict[str, Targets], list[Problem]]:
+        return family_targets.read(_spec(spec), header, records)
+
+    def describe_lines(self, info: Mapping[str, Any]) -> list[str]:
+        f = info["funding"]
+        lines = [f"  {f['label']}（{info['money_unit']}，分值 {f['points']}）："]
+        for row in f["rows"]:
+            score = f"，得分 {row['score']['cell']}" if "score" in row else ""
+            lines.append(f"    第 {row['row']:>3} 行  {row['label']}：全年预算数 {row['budget']['cell']}，执行数 {row['executed']['cell']}，"
+                         f"执行率 {row['rate']['cell']}{score}")
+        g = info["goals"]
+        lines.append(f"  {g['label']}：{g['expected']['cell']} / {g['actual']['cell']}")
+        for lv in info["levels"]:
+            lines.append(f"  {lv['name']}（{lv['points']}分）：小计 {lv['points_subtotal']['cell']}/{lv['score_subtotal']['cell']}")
+            for r in lv["indicators"]:
+                what = f"{r['kind']} {r['name']}" if r["locked"] else "（单位自填）"
+                lines.append(f"    第 {r['row']:>3} 行  {r['id']:<16} 得分 {r['score_cell']['cell']}  {what}")
+        t = info["total"]
+        lines.append(f"  合计 {t['weight']['cell']}/{t['score']['cell']}")
+        return lines
+
+    # -- the roll-up ------------------------------------------------------------------------------
+    def groups(self, spec: Spec) -> list[GroupDef]:
+        s = _spec(spec)
+        return [GroupDef("funding", s.funding_score_label, s.funding_points)] + [
+            GroupDef(lv.id, lv.name, lv.points, tuple((sub.id, sub.name) for sub in lv.sublevels)) for lv in s.levels]
+
+    def items(self, spec: Spec) -> list[ItemDef]:
+        return []  # every project has its own indicators: none is a column of the roll-up
+
+
+def _item(r: IndicatorSlot, values: Mapping[str, Any], computed: Mapping[str, Any], spec: RuleSpec) -> Item | None:
+    v = values.get
+    name = r.target.name if r.target is not None else v(r.name.name)
+    if not name:
+        return None  # an empty row of a blank form
+    kind = r.target.kind if r.target is not None else v(r.kind.name)
+    unit = r.target.unit if r.target is not None else v(r.unit.name)
+    points, score = v(r.points.name), computed.get(r.score.name)
+    points = points if isinstance(points, Decimal) else None
+    score = score if isinstance(score, Decimal) else None
+    actual = v(r.actual.name)
+    if kind == QUALITATIVE:
+        met = isinstance(actual, str) and actual == spec.rules.qualitative[0].label
+    else:
+        met = score is not None and points is not None and score >= points
+    reason = v(r.reason.name)
+    return Item(r.id, r.level.id, str(name), points, score, extra=r.target is None, subgroup=r.sublevel.name,
+                rule=kind if isinstance(kind, str) else None, target=v(r.target_cell.name), actual=actual,
+                unit=unit if isinstance(unit, str) and unit else None, met=met,
+                reason=isinstance(reason, str) and bool(reason.strip()))
+
+
+FAMILY = register(RuleScored())

@@ -1,0 +1,159 @@
+"""The national family's checks: targets kept, funding parts adding up, each indicator scored by its rule.
+
+Independent functions of the frozen validation context (:class:`xltemplate.normalise.Context`):
+every figure is the normalised value (``95%`` read as 95 in a row measured in %), every rule the
+one the twin evaluates (:mod:`.rules`), so what validation says is what the sheet's 校验 says of
+the same values.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Iterator
+
+from ...findings import Finding
+from ...form.formulas import as_decimal, is_number
+from ...normalise import Context, norm_text
+from ...text import money, plain_number, show
+from . import funding as F
+from . import rules as R
+from .layout import IndicatorSlot, Layout
+from .spec import FUNDING_COLUMNS
+
+_COLUMNS = {"name": "三级指标", "kind": "指标性质", "unit": "计量单位", "target": "年度指标值", "points": "分值"}
+
+
+def _layout(ctx: Context) -> Layout:
+    layout = ctx.layout
+    assert isinstance(layout, Layout)
+    return layout
+
+
+def _same(got: Any, want: Any) -> bool:
+    """A locked cell against what was sent: numbers as numbers, texts without white space."""
+    if want is None or want == "":
+        return got is None or (isinstance(got, str) and not got.strip())
+    if isinstance(want, Decimal):
+        return isinstance(got, (int, float, Decimal)) and not isinstance(got, bool) and is_number(got) and as_decimal(got) == want
+    return isinstance(got, str) and (got == want or norm_text(got) == norm_text(want))
+
+
+def targets_kept(ctx: Context) -> Iterator[Finding]:
+    """Every cell the targets fix (and the funding 分值) holds what the workbook was sent with."""
+    lay = _layout(ctx)
+    fp = lay.funding_total.points
+    if fp is not None and not _same(ctx.raw(fp), lay.spec.funding_points):
+        yield ctx.at("target-changed", fp, "points", field="funding", value=ctx.raw(fp), label=lay.spec.funding_rows[0].label,
+                     expected=plain_number(lay.spec.funding_points))
+    for r in lay.rows:
+        t = r.target
+        if t is None:
+            continue
+        for part, cell, want in (("name", r.name, t.name), ("kind", r.kind, t.kind), ("unit", r.unit, t.unit or None),
+                                 ("target", r.target_cell, t.target), ("points", r.points, t.points)):
+            if not _same(ctx.raw(cell), want):
+                yield ctx.at("target-changed", cell, field=r.id, value=ctx.raw(cell), label=t.name, column=_COLUMNS[part],
+                             expected=show(want) or "空")
+
+
+def funding(ctx: Context) -> Iterator[Finding]:
+    """No negative amount, and in each column the parts (其中) add up to the total row."""
+    lay = _layout(ctx)
+    unit = ctx.spec.money_unit
+    for fs in lay.funding:
+        for cell in fs.amounts:
+            v = ctx.value(cell)
+            if isinstance(v, Decimal) and v < 0:
+                label = ctx.spec.field(cell.name).label
+                yield ctx.at("value-out-of-range", cell, field=cell.name, value=ctx.raw(cell), label=label, bounds="不小于0",
+                             seen=show(v))
+    total, parts = lay.funding_total, lay.funding[1:]
+    for cell in (total.budget, total.executed):  # the rate and its score need both
+        if cell.name in ctx.readable and ctx.values.get(cell.name) is None:
+            yield ctx.at("required-missing", cell, field=cell.name, label=ctx.spec.field(cell.name).label)
+    for n, (_col, name) in enumerate(FUNDING_COLUMNS):
+        cells = [total.amounts[n]] + [p.amounts[n] for p in parts]
+        if any(c.name not in ctx.readable for c in cells):
+            continue  # a value that could not be read is reported already
+        values = [ctx.values.get(c.name) for c in cells]
+        if F.sum_check(values[0], values[1:], name):
+            psum = sum((v for v in values[1:] if isinstance(v, Decimal)), Decimal(0))
+            tv = values[0] if isinstance(values[0], Decimal) else Decimal(0)
+            yield ctx.at("funding-sum", total.amounts[n], field=total.amounts[n].name, value=show(values[0]),
+                         column=name, parts=money(psum), total=money(tv), unit=unit, total_label=lay.spec.funding_rows[0].label)
+
+
+def indicators(ctx: Context) -> Iterator[Finding]:
+    """Each indicator row: complete, its actual value given, its score by its rule, its 偏差原因 when due."""
+    lay = _layout(ctx)
+    rules = lay.spec.rules
+    for r in lay.rows:
+        yield from _row(ctx, r, rules)
+
+
+def _row(ctx: Context, r: IndicatorSlot, rules: R.RuleSet) -> Iterator[Finding]:
+    v = ctx.values.get
+    if r.target is None:
+        if all(ctx.raw(c) in (None, "") for c in r.inputs()):
+            return
+        missing = [w for w, c in (("三级指标名称", r.name), ("指标性质", r.kind), ("年度指标值", r.target_cell), ("分值", r.points))
+                   if ctx.raw(c) in (None, "")]
+        if missing:
+            yield ctx.at("indicator-incomplete", r.name, field=r.id, label=r.label, missing="、".join(missing))
+            return
+        if any(c.name not in ctx.readable for c in (r.kind, r.target_cell, r.points)):
+            return  # reported when read
+        kind = v(r.kind.name)
+        label = str(v(r.name.name))
+        p = v(r.points.name)
+        if isinstance(p, Decimal) and p < 0:
+            yield ctx.at("value-out-of-range", r.points, "negative-weight", field=r.id, value=ctx.raw(r.points), label=label)
+            return
+    else:
+        kind, label = r.target.kind, r.target.name
+    if r.actual.name not in ctx.readable or (kind == R.QUALITATIVE and r.given.name not in ctx.readable):
+        return  # reported when read
+    a, b, p, g = v(r.target_cell.name), v(r.actual.name), v(r.points.name), v(r.given.name)
+    if kind == R.QUALITATIVE:
+        band = rules.band(b)
+        if band is None:
+            yield ctx.at("qualitative-band", r.actual, "choose", field=r.id, value=ctx.raw(r.actual), label=label,
+                         choices="、".join(rules.choices))
+            return
+        low, high = R._band_bounds(band, p, rules) if isinstance(p, Decimal) else (Decimal(0), Decimal(0))
+        if g is None:
+            yield ctx.at("qualitative-band", r.given, "missing", field=r.id, label=label, choice=band.label,
+                         low=plain_number(low), high=plain_number(high))
+            return
+        if not low <= g <= high:
+            yield ctx.at("qualitative-band", r.given, field=r.id, value=ctx.raw(r.given), label=label, choice=band.label,
+                         low=plain_number(low), high=plain_number(high), score=plain_number(g))
+            return
+    elif b is None:
+        unit = (r.target.unit if r.target is not None else v(r.unit.name)) or ""
+        yield ctx.at("actual-missing", r.actual, field=r.id, label=label, what=f"实际完成值（数字{'，计量单位：' + str(unit) if unit else ''}）")
+        return
+    kind = str(kind)
+    score = R.score(kind, a, b, p, rules, choice=b, given=g)
+    reason = R.reason_check(kind, score, p, ctx.raw(r.reason), a, b, rules)
+    if reason == R.MSG_REASON_NOT_MET:
+        yield ctx.at("reason-missing", r.reason, field=r.id, label=label, score=show(score), points=show(p))
+    elif reason:
+        yield ctx.at("reason-missing", r.reason, "overshoot", field=r.id, label=label, actual=show(b), target=show(a),
+                     percent=R.plain(rules.overshoot * 100))
+
+
+def points_sums(ctx: Context) -> Iterator[Finding]:
+    """Each 一级's 分值 add up to its points (a blank form, where the unit sets them), when every one was read."""
+    lay = _layout(ctx)
+    for lv in lay.levels:
+        names = [r.points.name for r in lv.rows]
+        if any(n not in ctx.readable for n in names if n not in ctx.plan.spec_values):
+            continue
+        total = sum((ctx.values.get(n) or Decimal(0) for n in names), Decimal(0))
+        if total != lv.level.points:
+            yield ctx.at("points-sum", lv.points, field=lv.level.id, value=show(total), level=lv.level.name,
+                         total=show(total), points=show(lv.level.points))
+
+
+CHECKS = (targets_kept, funding, indicators, points_sums)

@@ -1,0 +1,212 @@
+"""The national form's sheet formulas and their Python twin, side by side.
+
+The rules themselves (each indicator's score by its 指标性质, the 完成情况 band, the 偏差原因 and
+input checks, the funding rate and score) are in :mod:`.rules` and :mod:`.funding`; here they are
+put on the sheet: a row whose 指标性质 is locked gets that rule's formula, an empty row (blank form)
+a formula that picks the rule by the 指标性质 the unit chose; each row's 校验 shows the first thing
+to fix; subtotals per 一级, the total (execution score + indicator scores) and their checks. Every
+formula asks the layout for its cells; :func:`evaluate` follows the same rules, and the engine tests
+prove the pairs agree in LibreOffice and Gnumeric.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Mapping
+
+from ...form.formulas import AlertRule, number_or_zero, round2
+from ...text import plain_number
+from . import funding as F
+from . import rules as R
+from .layout import IndicatorSlot, Layout, LevelSlot
+from .spec import FUNDING_COLUMNS
+
+MSG_NAME_MISSING = "请填写三级指标名称"
+MSG_KIND = "请从下拉列表中选择指标性质"
+QUANTITATIVE = (R.AT_LEAST, R.AT_MOST, R.EQUAL)
+_COLUMN_LABEL = dict(FUNDING_COLUMNS)
+
+
+def points_sum_message(points: Decimal) -> str:
+    return f"分值合计应为{plain_number(points)}分"
+
+
+def _bare(formula: str) -> str:
+    return formula[1:] if formula.startswith("=") else formula
+
+
+# ---------------------------------------------------------------------------
+# Formula text
+
+
+def kind_score_formula(r: IndicatorSlot, kind: str, rules: R.RuleSet) -> str:
+    """The score of row ``r`` under the rule of ``kind`` (定性: the 完成情况 is in 实际完成值)."""
+    return R.score_formula(kind, r.target_cell.a1, r.actual.a1, r.points.a1, rules, choice=r.actual.a1, given=r.given.a1)
+
+
+def kind_check_formula(r: IndicatorSlot, kind: str, rules: R.RuleSet) -> str:
+    """The row's 校验 under ``kind``: the input (or 完成情况) check first, then the 偏差原因 check."""
+    a, b, p, s = r.target_cell.a1, r.actual.a1, r.points.a1, r.score.a1
+    first = R.band_check_formula(b, r.given.a1, p, rules) if kind == R.QUALITATIVE else R.input_check_formula(a, b, p)
+    reason = R.reason_check_formula(kind, s, p, r.reason.a1, a, b, rules)
+    return f'=IF({_bare(first)}="",{_bare(reason)},{_bare(first)})'
+
+
+def row_score_formula(r: IndicatorSlot, rules: R.RuleSet) -> str:
+    if r.target is not None:
+        return kind_score_formula(r, r.target.kind, rules)
+    k = r.kind.a1
+    expr = '""'
+    for kind in reversed(R.KINDS):
+        expr = f'IF({k}="{kind}",{_bare(kind_score_formula(r, kind, rules))},{expr})'
+    return "=" + expr
+
+
+def row_check_formula(r: IndicatorSlot, rules: R.RuleSet) -> str:
+    if r.target is not None:
+        return kind_check_formula(r, r.target.kind, rules)
+    k = r.kind.a1
+    expr = f'"{MSG_KIND}"'
+    for kind in reversed(R.KINDS):
+        expr = f'IF({k}="{kind}",{_bare(kind_check_formula(r, kind, rules))},{expr})'
+    inputs = [c.a1 for c in r.inputs()]
+    empty = "AND(" + ",".join(f'{c}=""' for c in inputs) + ")"
+    return f'=IF({empty},"",IF({r.name.a1}="","{MSG_NAME_MISSING}",{expr}))'
+
+
+def level_formulas(lv: LevelSlot) -> tuple[str, str, str]:
+    first, last = lv.rows[0], lv.rows[-1]
+    points = f"=SUM({first.points.a1}:{last.points.a1})"
+    score = f"=SUM({first.score.a1}:{last.score.a1})"
+    pts = lv.level.points
+    check = f'=IF(ROUND({lv.points.a1},2)<>{plain_number(pts)},"{points_sum_message(pts)}","")'
+    return points, score, check
+
+
+def total_formulas(layout: Layout) -> tuple[str, str, str]:
+    ft = layout.funding_total
+    assert ft.points is not None and ft.score is not None
+    points = "=SUM(" + ",".join([ft.points.a1] + [lv.points.a1 for lv in layout.levels]) + ")"
+    score = "=SUM(" + ",".join([ft.score.a1] + [lv.score.a1 for lv in layout.levels]) + ")"
+    total = layout.spec.total
+    check = f'=IF(ROUND({layout.total_points.a1},2)<>{plain_number(total)},"{points_sum_message(total)}","")'
+    return points, score, check
+
+
+def funding_formulas(layout: Layout) -> dict[str, str]:
+    rules = layout.spec.rules
+    out: dict[str, str] = {}
+    for fs in layout.funding:
+        out[fs.rate.name] = F.execution_rate_formula(fs.budget.a1, fs.executed.a1)
+        if fs.score is not None and fs.points is not None:
+            out[fs.score.name] = F.execution_score_formula(fs.budget.a1, fs.executed.a1, fs.points.a1, rules)
+    total, parts = layout.funding_total, layout.funding[1:]
+    for n, (col, cell) in enumerate(layout.funding_checks.items()):
+        out[cell.name] = F.sum_check_formula(total.amounts[n].a1, [p.amounts[n].a1 for p in parts], _COLUMN_LABEL[col])
+    return out
+
+
+def formulas(layout: Layout, version: int) -> dict[str, str]:
+    """Defined name → formula for every computed cell of the body (one layout version so far)."""
+    rules = layout.spec.rules
+    out = funding_formulas(layout)
+    for lv in layout.levels:
+        for r in lv.rows:
+            out[r.score.name] = row_score_formula(r, rules)
+            out[r.check.name] = row_check_formula(r, rules)
+        out[lv.points.name], out[lv.score.name], out[lv.check.name] = level_formulas(lv)
+    out[layout.total_points.name], out[layout.total_score.name], out[layout.total_check.name] = total_formulas(layout)
+    return out
+
+
+def alert_rules(layout: Layout, version: int) -> list[AlertRule]:
+    """A 校验 text showing turns its cell red: the table's column, the subtotals, the funding checks."""
+    top = next(iter(layout.rows))
+    col = top.check.col
+    out = [AlertRule("check", top.row, col, layout.total_row, col, f"=LEN({top.check.column_ref})>0")]
+    checks = list(layout.funding_checks.values())
+    first = checks[0]
+    out.append(AlertRule("check", first.row, first.col, first.row, checks[-1].col + 1, f"=LEN({first.a1})>0"))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The Python twin
+
+
+def kind_score(r: IndicatorSlot, kind: str, values: Mapping[str, Any], rules: R.RuleSet) -> Decimal | str:
+    v = values.get
+    return R.score(kind, v(r.target_cell.name), v(r.actual.name), v(r.points.name), rules,
+                   choice=v(r.actual.name), given=v(r.given.name))
+
+
+def kind_check(r: IndicatorSlot, kind: str, values: Mapping[str, Any], score: Any, rules: R.RuleSet) -> str:
+    v = values.get
+    a, b, p = v(r.target_cell.name), v(r.actual.name), v(r.points.name)
+    first = R.band_check(b, v(r.given.name), p, rules) if kind == R.QUALITATIVE else R.input_check(a, b, p)
+    if first:
+        return first
+    return R.reason_check(kind, score, p, v(r.reason.name), a, b, rules)
+
+
+def _chosen_kind(r: IndicatorSlot, values: Mapping[str, Any]) -> str | None:
+    """The rule of a row: its target's, or the 指标性质 typed (compared as Excel compares text)."""
+    if r.target is not None:
+        return r.target.kind
+    k = values.get(r.kind.name)
+    return k if isinstance(k, str) and k in R.KINDS else None
+
+
+def row_score(r: IndicatorSlot, values: Mapping[str, Any], rules: R.RuleSet) -> Decimal | str:
+    kind = _chosen_kind(r, values)
+    return "" if kind is None else kind_score(r, kind, values, rules)
+
+
+def row_check(r: IndicatorSlot, values: Mapping[str, Any], score: Any, rules: R.RuleSet) -> str:
+    if r.target is not None:
+        return kind_check(r, r.target.kind, values, score, rules)
+    if all(R._blank(values.get(c.name)) for c in r.inputs()):
+        return ""
+    if R._blank(values.get(r.name.name)):
+        return MSG_NAME_MISSING
+    kind = _chosen_kind(r, values)
+    return MSG_KIND if kind is None else kind_check(r, kind, values, score, rules)
+
+
+def funding_values(layout: Layout, values: Mapping[str, Any]) -> dict[str, Any]:
+    rules = layout.spec.rules
+    out: dict[str, Any] = {}
+    for fs in layout.funding:
+        a, b = values.get(fs.budget.name), values.get(fs.executed.name)
+        out[fs.rate.name] = F.execution_rate(a, b)
+        if fs.score is not None and fs.points is not None:
+            out[fs.score.name] = F.execution_score(a, b, values.get(fs.points.name), rules)
+    total, parts = layout.funding_total, layout.funding[1:]
+    for n, (col, cell) in enumerate(layout.funding_checks.items()):
+        out[cell.name] = F.sum_check(values.get(total.amounts[n].name), [values.get(p.amounts[n].name) for p in parts],
+                                     _COLUMN_LABEL[col])
+    return out
+
+
+def evaluate(layout: Layout, values: Mapping[str, Any]) -> dict[str, Any]:
+    """What every computed cell of the body shows, given the cells' values by defined name."""
+    rules = layout.spec.rules
+    out = funding_values(layout, values)
+    for lv in layout.levels:
+        pts = s = Decimal(0)
+        for r in lv.rows:
+            score = row_score(r, values, rules)
+            out[r.score.name] = score
+            out[r.check.name] = row_check(r, values, score, rules)
+            pts += number_or_zero(values.get(r.points.name))
+            s += number_or_zero(score)
+        out[lv.points.name], out[lv.score.name] = pts, s
+        out[lv.check.name] = "" if round2(pts) == lv.level.points else points_sum_message(lv.level.points)
+    ft = layout.funding_total
+    assert ft.points is not None and ft.score is not None
+    total_p = number_or_zero(values.get(ft.points.name)) + sum((out[lv.points.name] for lv in layout.levels), Decimal(0))
+    total_s = number_or_zero(out[ft.score.name]) + sum((out[lv.score.name] for lv in layout.levels), Decimal(0))
+    out[layout.total_points.name], out[layout.total_score.name] = total_p, total_s
+    out[layout.total_check.name] = "" if round2(total_p) == layout.spec.total else points_sum_message(layout.spec.total)
+    return out
+

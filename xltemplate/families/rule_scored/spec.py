@@ -1,0 +1,343 @@
+"""The national family's spec: funding block, 年度总体目标, 一级/二级 indicators and the scoring rules.
+
+Everything the form varies by authority is data here, never code: the money unit, the funding
+rows and their 分值, whether the execution score is capped, the two texts of 年度总体目标, the
+一级 list with points and each 一级's 二级 list, the empty rows a blank form offers per 二级, and
+the rules (``rules:``, defaults in :class:`~.rules.RuleSet`). Checked with the shared
+:class:`~xltemplate.spec.SpecChecker`, every problem with its key path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Mapping
+
+from ...errors import Problem, SpecError
+from ...spec import MAX_LIST_SOURCE, Field, Spec, SpecChecker, join_path
+from ...text import plain_number
+from .rules import KINDS, Band, RuleSet
+
+KEYS = {"money_unit": False, "funding": True, "goals": True, "levels": True, "blank_rows": False, "rules": False}
+_FUNDING_KEYS = {"label": False, "score_label": False, "points": True, "rows": True}
+_FUNDING_ROW_KEYS = {"id": True, "label": True}
+_GOALS_KEYS = {"label": False, "expected": True, "actual": True}
+_LEVEL_KEYS = {"id": True, "name": True, "points": True, "sublevels": True}
+_SUBLEVEL_KEYS = {"id": True, "name": True}
+_RULES_KEYS = {"digits": False, "reverse_zero": False, "qualitative": False, "reason_below": False, "overshoot": False,
+               "cap_execution": False}
+_BAND_KEYS = {"label": True, "min": True, "max": True}
+#: Decimals a score may be rounded to: below the noise rounding of :func:`.rules.round_formula`.
+MAX_DIGITS = 4
+#: The columns of the funding block a roster may prefill (the budget), and the one the unit reports.
+FUNDING_COLUMNS = (("budget_start", "年初预算数"), ("budget", "全年预算数"), ("executed", "全年执行数"))
+#: At most this many empty indicator rows per 二级 on a blank form.
+MAX_BLANK_ROWS = 20
+
+
+@dataclass(frozen=True)
+class FundingRow:
+    """A row of the funding block: the first is the total (年度资金总额), the others its parts (其中)."""
+
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Sublevel:
+    """A 二级指标 (数量指标, 经济效益指标 …)."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Level:
+    """A 一级指标 with its points and its 二级 list."""
+
+    id: str
+    name: str
+    points: Decimal
+    sublevels: tuple[Sublevel, ...]
+
+
+@dataclass(frozen=True)
+class RuleSpec(Spec):
+    """A spec of the rule-scored (national) family."""
+
+    funding_label: str = "项目资金"
+    funding_score_label: str = "预算执行率"  # what the roll-up calls the funding score's column
+    funding_points: Decimal = Decimal(10)
+    funding_rows: tuple[FundingRow, ...] = ()
+    goals_label: str = "年度总体目标"
+    goal_expected: str = "预期目标"
+    goal_actual: str = "实际完成情况"
+    levels: tuple[Level, ...] = ()
+    blank_rows: int = 2
+    rules: RuleSet = RuleSet()
+
+    def level(self, level_id: str) -> Level:
+        for lv in self.levels:
+            if lv.id == level_id:
+                return lv
+        raise KeyError(level_id)
+
+    def sublevel(self, sub_id: str) -> tuple[Level, Sublevel]:
+        for lv in self.levels:
+            for sub in lv.sublevels:
+                if sub.id == sub_id:
+                    return lv, sub
+        raise KeyError(sub_id)
+
+
+def funding_field_id(row: str, column: str) -> str:
+    """The field id (and defined name) of a funding cell: ``fund_total_budget``."""
+    return f"fund_{row}_{column}"
+
+
+def body_fields(funding_rows: tuple[FundingRow, ...], goals: tuple[str, str], money_unit: str) -> tuple[Field, ...]:
+    """The body's cells that act as fields: the funding amounts (a roster may prefill the budgets,
+    never the executed amounts) and the two texts of 年度总体目标 (a roster may prefill 预期目标)."""
+    out = []
+    for row in funding_rows:
+        for col, name in FUNDING_COLUMNS:
+            out.append(Field(id=funding_field_id(row.id, col), label=f"{row.label}-{name}", type="money", min=Decimal(0),
+                             help=f"单位为{money_unit}", prefillable=col != "executed"))
+    out.append(Field(id="goal_expected", label=goals[0], type="longtext"))
+    out.append(Field(id="goal_actual", label=goals[1], type="longtext", prefillable=False))
+    return tuple(out)
+
+
+def parse(data: Mapping[str, Any], ck: SpecChecker, total: Decimal | None) -> tuple[dict[str, Any], list[str]]:
+    """The family's keys, and every id they declare (funding rows, 一级 and 二级)."""
+    money_unit = ck.text(dict(data), "money_unit", "", required=False, limit=10) or "元"
+    funding_label, score_label, points, rows = _funding(ck, data.get("funding"))
+    goals_label, expected, actual = _goals(ck, data.get("goals"))
+    levels = _levels(ck, data.get("levels"))
+    blank = data.get("blank_rows", 2)
+    if isinstance(blank, bool) or not isinstance(blank, int) or not 1 <= blank <= MAX_BLANK_ROWS:
+        # a blank form needs a row under every 二级 (the unit fills them; a level of no row has no sums)
+        ck.err("blank_rows", f"expected a whole number from 1 to {MAX_BLANK_ROWS}", blank)
+        blank = 2
+    rules = parse_rules(ck, data.get("rules"), "rules")
+    psum = points + sum((lv.points for lv in levels), Decimal(0))
+    if total is not None and levels and psum != total:
+        ck.err("levels", f"the funding points ({plain_number(points)}) and the levels' points add up to "
+                         f"{plain_number(psum)}, but total is {plain_number(total)}", psum)
+    ids = [r.id for r in rows] + [lv.id for lv in levels] + [s.id for lv in levels for s in lv.sublevels]
+    values = {
+        "money_unit": money_unit, "funding_label": funding_label, "funding_score_label": score_label, "funding_points": points, "funding_rows": tuple(rows),
+        "goals_label": goals_label, "goal_expected": expected, "goal_actual": actual, "levels": tuple(levels),
+        "blank_rows": blank, "rules": rules, "body_fields": body_fields(tuple(rows), (expected, actual), money_unit),
+    }
+    return values, ids
+
+
+def _funding(ck: SpecChecker, value: Any) -> tuple[str, str, Decimal, list[FundingRow]]:
+    if not ck.keys(value, _FUNDING_KEYS, "funding"):
+        return "项目资金", "预算执行率", Decimal(10), []
+    label = ck.text(value, "label", "funding", required=False, limit=20) or "项目资金"
+    score_label = ck.text(value, "score_label", "funding", required=False, limit=20) or "预算执行率"
+    points = ck.number(value, "points", "funding") or Decimal(0)
+    raw = value.get("rows")
+    if not isinstance(raw, list) or not raw:
+        ck.err("funding.rows", "expected a list of rows: the total (年度资金总额) first, then its parts", raw)
+        return label, score_label, points, []
+    rows = []
+    for n, r in enumerate(raw):
+        path = f"funding.rows[{n}]"
+        if ck.keys(r, _FUNDING_ROW_KEYS, path):
+            rows.append(FundingRow(ck.ident(r, path), ck.text(r, "label", path, limit=30)))
+    if len(rows) == 1:
+        ck.err("funding.rows", "a total row alone cannot be checked: list its parts (其中) after it", raw)
+    return label, score_label, points, rows
+
+
+def _goals(ck: SpecChecker, value: Any) -> tuple[str, str, str]:
+    if not ck.keys(value, _GOALS_KEYS, "goals"):
+        return "年度总体目标", "预期目标", "实际完成情况"
+    return (ck.text(value, "label", "goals", required=False, limit=20) or "年度总体目标",
+            ck.text(value, "expected", "goals", limit=30), ck.text(value, "actual", "goals", limit=30))
+
+
+def _levels(ck: SpecChecker, value: Any) -> list[Level]:
+    if not isinstance(value, list) or not value:
+        ck.err("levels", "expected a non-empty list of 一级指标", value)
+        return []
+    out = []
+    names: dict[str, str] = {}
+    for n, raw in enumerate(value):
+        path = f"levels[{n}]"
+        if not ck.keys(raw, _LEVEL_KEYS, path):
+            continue
+        subs = []
+        raw_subs = raw.get("sublevels")
+        if not isinstance(raw_subs, list) or not raw_subs:
+            ck.err(join_path(path, "sublevels"), "expected a non-empty list of 二级指标", raw_subs)
+            raw_subs = []
+        for k, rs in enumerate(raw_subs):
+            spath = f"{path}.sublevels[{k}]"
+            if ck.keys(rs, _SUBLEVEL_KEYS, spath):
+                subs.append(Sublevel(ck.ident(rs, spath), ck.text(rs, "name", spath, limit=30)))
+        level = Level(ck.ident(raw, path), ck.text(raw, "name", path, limit=30), ck.number(raw, "points", path) or Decimal(0),
+                      tuple(subs))
+        # The targets table names 一级 and 二级 by name: two of one name could not be told apart.
+        for name, where in [(level.name, path)] + [(s.name, f"{path}.sublevels[{k}]") for k, s in enumerate(subs)]:
+            if name and name in names:
+                ck.err(join_path(where, "name"), f"name '{name}' is already used by {names[name]}", name)
+            names.setdefault(name, where)
+        out.append(level)
+    return out
+
+
+def parse_rules(ck: SpecChecker, data: Any, path: str = "rules") -> RuleSet:
+    """A ``rules:`` mapping as a :class:`RuleSet`; a missing key takes the default."""
+    if data is None:
+        return RuleSet()
+    if not ck.keys(data, _RULES_KEYS, path):
+        return RuleSet()
+    out: dict[str, Any] = {}
+    if "digits" in data:
+        d = data["digits"]
+        if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= MAX_DIGITS:
+            ck.err(f"{path}.digits", f"expected a whole number from 0 to {MAX_DIGITS}, got {d!r}", d)
+        else:
+            out["digits"] = d
+    for key, lo, lo_open, hi in (("reverse_zero", 1, True, None), ("reason_below", 0, False, 1), ("overshoot", 1, True, None)):
+        if key in data:
+            n = _bounded(ck, data[key], f"{path}.{key}", Decimal(lo), lo_open, None if hi is None else Decimal(hi))
+            if n is not None:
+                out[key] = n
+    if "cap_execution" in data:
+        if isinstance(data["cap_execution"], bool):
+            out["cap_execution"] = data["cap_execution"]
+        else:
+            ck.err(f"{path}.cap_execution", f"expected true or false, got {data['cap_execution']!r}", data["cap_execution"])
+    if "qualitative" in data:
+        bands = _bands(ck, data["qualitative"], f"{path}.qualitative")
+        if bands:
+            out["qualitative"] = bands
+    return RuleSet(**out)
+
+
+def rules_from_dict(data: Any, path: str = "rules", source: str = "<spec>") -> RuleSet:
+    """Check a ``rules:`` mapping alone; raises :class:`SpecError` listing every problem with its key path."""
+    ck = SpecChecker()
+    if data is not None and not isinstance(data, dict):
+        raise SpecError(source, [Problem(path, f"expected a mapping, got {type(data).__name__}", data)])
+    rules = parse_rules(ck, data, path)
+    if ck.problems:
+        raise SpecError(source, ck.problems)
+    return rules
+
+
+def _bounded(ck: SpecChecker, value: Any, path: str, lo: Decimal, lo_open: bool, hi: Decimal | None) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        ck.err(path, f"expected a number, got {value!r}", value)
+        return None
+    try:
+        d = Decimal(str(value).strip())
+    except ArithmeticError:
+        d = Decimal("NaN")
+    if not d.is_finite():
+        ck.err(path, f"'{value}' is not a number", value)
+        return None
+    if (d <= lo if lo_open else d < lo) or (hi is not None and d > hi):
+        where = f"above {lo}" if lo_open else f"at least {lo}"
+        ck.err(path, f"{value} must be {where}" + (f" and at most {hi}" if hi is not None else ""), value)
+        return None
+    return d
+
+
+def _bands(ck: SpecChecker, value: Any, path: str) -> tuple[Band, ...]:
+    if not isinstance(value, list) or not value:
+        ck.err(path, "expected a non-empty list of {label, min, max}", value)
+        return ()
+    out: list[Band] = []
+    seen: dict[str, int] = {}
+    for n, raw in enumerate(value):
+        p = f"{path}[{n}]"
+        if not isinstance(raw, dict):
+            ck.err(p, f"expected a mapping with label, min and max, got {type(raw).__name__}", raw)
+            continue
+        ck.keys(raw, _BAND_KEYS, p)
+        ok = all(k in raw for k in _BAND_KEYS)
+        label = raw.get("label")
+        if "label" in raw:
+            if not isinstance(label, str) or not label.strip():
+                ck.err(f"{p}.label", "expected a non-empty text", label)
+                ok = False
+            elif "," in label or '"' in label:
+                ck.err(f"{p}.label", "a choice may not contain a comma or a double quote (Excel list validation)", label)
+                ok = False
+            elif label.strip() in KINDS:
+                ck.err(f"{p}.label", f"'{label}' is a 指标性质, not a 完成情况", label)
+                ok = False
+            elif label.strip().lower() in seen:
+                ck.err(f"{p}.label", f"'{label}' repeats {path}[{seen[label.strip().lower()]}] (Excel compares text ignoring case)", label)
+                ok = False
+            else:
+                seen[label.strip().lower()] = n
+        low, high = (_bounded(ck, raw[k], f"{p}.{k}", Decimal(0), False, Decimal(1)) if k in raw else None for k in ("min", "max"))
+        if low is not None and high is not None and low > high:
+            ck.err(f"{p}.min", f"min {low} is above max {high}", low)
+            ok = False
+        if ok and low is not None and high is not None and isinstance(label, str):
+            out.append(Band(label.strip(), low, high))
+    if len(",".join(seen)) > MAX_LIST_SOURCE:
+        ck.err(path, f"the labels joined are longer than Excel's {MAX_LIST_SOURCE}-character list limit", value)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One indicator of a project's approved targets (绩效目标表), as a workbook records it.
+
+    ``target`` is the 年度指标值: a number for ≥ ≤ =, a text for 定性; ``points`` the 分值.
+    """
+
+    level: str  # 一级 id
+    sublevel: str  # 二级 id
+    name: str  # 三级指标
+    kind: str  # ≥ ≤ = 定性
+    unit: str  # 计量单位
+    target: Decimal | str
+    points: Decimal
+
+    def record(self) -> dict[str, str]:
+        """The plain mapping of texts a workbook's metadata holds (canonical JSON, signed)."""
+        target = plain_number(self.target) if isinstance(self.target, Decimal) else self.target
+        return {"level": self.level, "sublevel": self.sublevel, "name": self.name, "kind": self.kind, "unit": self.unit,
+                "target": target, "points": plain_number(self.points)}
+
+    @classmethod
+    def from_record(cls, spec: RuleSpec, rec: Mapping[str, Any]) -> "Target":
+        """A recorded target back; raises ValueError for one this spec cannot hold (an edited record)."""
+        if not isinstance(rec, Mapping):
+            raise ValueError("not a mapping")
+        texts = {k: rec.get(k) for k in ("level", "sublevel", "name", "kind", "unit", "target", "points")}
+        if not all(isinstance(v, str) for v in texts.values()):
+            raise ValueError("a target's values are texts")
+        level, sub = spec.sublevel(str(texts["sublevel"]))  # KeyError is a ValueError's cousin: caught below
+        if level.id != texts["level"] or texts["kind"] not in KINDS:
+            raise ValueError("an unknown 一级 or 指标性质")
+        try:
+            points = Decimal(str(texts["points"]))
+            target: Decimal | str = str(texts["target"]) if texts["kind"] == KINDS[3] else Decimal(str(texts["target"]))
+        except ArithmeticError as exc:
+            raise ValueError("a number that is not one") from exc
+        if not points.is_finite() or points < 0 or (isinstance(target, Decimal) and not target.is_finite()):
+            raise ValueError("a number out of range")
+        return cls(level.id, sub.id, str(texts["name"]), str(texts["kind"]), str(texts["unit"]), target, points)
+
+
+def targets_of(spec: RuleSpec, records: Any) -> tuple[Target, ...] | None:
+    """The targets a workbook records (None when it records none); raises ValueError for damaged ones."""
+    if records is None:
+        return None
+    if not isinstance(records, (list, tuple)) or not records:
+        raise ValueError("expected a non-empty list of targets")
+    try:
+        return tuple(Target.from_record(spec, r) for r in records)
+    except KeyError as exc:
+        raise ValueError(f"unknown 二级 {exc}") from exc
