@@ -27,7 +27,7 @@ def test_version_and_help() -> None:
 def test_templates_lists_the_builtin() -> None:
     result = run("templates", "--json")
     assert result.exit_code == 0
-    assert [t["id"] for t in json.loads(result.output)] == ["sh-project-self-eval"]
+    assert [t["id"] for t in json.loads(result.output)] == ["cn-project-self-eval", "sh-project-self-eval"]
 
 
 def test_unknown_template_is_a_usage_error() -> None:

@@ -194,6 +194,8 @@ def describe_cmd(template: Spec, as_json: bool) -> None:
               help="要写的工作簿（.xlsx）；加 --roster 时为存放工作簿的文件夹。")
 @click.option("--roster", type=_ExistingPath(dir_okay=False),
               help="名单（CSV 或 XLSX）：一列编号（编号 或 key），其他列以字段名称或 id 为标题，预填并锁定。")
+@click.option("--targets", "targets_path", type=_ExistingPath(dir_okay=False),
+              help="指标目标表（CSV 或 XLSX，需同时加 --roster）：每个项目的三级指标、指标性质、计量单位、年度指标值和分值，预填并锁定。")
 @click.option("--password", default=None, help="工作表保护密码（只防误改，不是加密；见 README）。")
 @click.option("--force", is_flag=True,
               help="覆盖已有的工作簿；加 --roster 时替换文件夹中上次生成的工作簿（manifest.csv 中列出的）。")
@@ -201,11 +203,13 @@ def describe_cmd(template: Spec, as_json: bool) -> None:
               help="加 --roster 时的进程数（默认：CPU 核数）。生成的文件与此无关。")
 @_secret_option
 @_help_option
-def generate_cmd(template: Spec, output: Path, roster: Path | None, password: str | None, force: bool,
-                 jobs: int | None, secret_file: Path | None) -> None:
+def generate_cmd(template: Spec, output: Path, roster: Path | None, targets_path: Path | None, password: str | None,
+                 force: bool, jobs: int | None, secret_file: Path | None) -> None:
     """生成 TEMPLATE（内置模板 id 或模板文件）的锁定填报工作簿。
 
     加 --roster 时，按名单每行生成一个预填的工作簿，放进文件夹 -o，并写 manifest.csv（编号、单位、项目、文件名、sha256）。
+
+    再加 --targets 时（项目支出绩效自评表等按指标计分的模板），每个工作簿只含本项目的指标，预填并锁定；目标表有任何问题时不生成任何文件。
 
     已有文件时不覆盖，除非加 --force。
 
@@ -215,11 +219,14 @@ def generate_cmd(template: Spec, output: Path, roster: Path | None, password: st
     from .form.generate import generate_workbook
     from .outputs import Protected, check_output, suffix
     from .roster import read_roster
+    from .targets import read_targets
 
     ctx = click.get_current_context()
     keyring = _keyring(secret_file)
     signed = f"（已签名，密钥编号 {keyring.signing_id}）" if keyring is not None else "（未签名：未提供密钥）"
     protected = Protected.of(roster=roster, secret=keyring.source if keyring else None)
+    if targets_path is not None and roster is None:
+        raise UsageError("--targets 需要同时给出 --roster（目标表按名单中的编号对应项目）", ctx)
     try:
         if roster is None:
             if suffix(output) != ".xlsx":
@@ -233,8 +240,9 @@ def generate_cmd(template: Spec, output: Path, roster: Path | None, password: st
         if suffix(output) in (".xlsx", ".xlsm"):
             raise UsageError(f"加 --roster 时，-o 是存放工作簿的文件夹，不是工作簿：{shown(output)}", ctx)
         rows = read_roster(roster, template)
+        table = read_targets(targets_path, template, rows) if targets_path is not None else None
         dist = distribute(template, rows, output, password=password, jobs=_jobs(jobs), force=force, keyring=keyring,
-                          protected=protected)
+                          protected=protected, targets=table)
     except XltemplateError as exc:
         fail(exc)
     click.echo(f"已写入 {len(dist.files)} 个工作簿和 {dist.manifest.name}，位于 {shown(dist.outdir)}{signed}")
@@ -258,12 +266,14 @@ def _roster_hint(paths: tuple[Path, ...]) -> None:
               help="把有问题的文件各写一份标注副本（问题单元格标色并加批注）到此文件夹，可退回单位修改。")
 @click.option("--roster", type=_ExistingPath(dir_okay=False),
               help="下发时用的名单（CSV 或 XLSX）：编号须在名单中，预填内容须与名单一致。")
+@click.option("--targets", "targets_path", type=_ExistingPath(dir_okay=False),
+              help="下发时用的指标目标表（CSV 或 XLSX）：文件中的绩效目标须与目标表一致。")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="进程数（默认：CPU 核数）。结果与此无关。")
 @_secret_option
 @_help_option
 def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, annotate_dir: Path | None,
-                 roster: Path | None, jobs: int | None, secret_file: Path | None) -> None:
+                 roster: Path | None, targets_path: Path | None, jobs: int | None, secret_file: Path | None) -> None:
     """读取并核对单位交回的工作簿（文件或文件夹，文件夹逐层查找）。
 
     退出码：全部有效（可有警告）时为 0；有有误或无法读取的文件（或没有找到工作簿）时为 1；用法错误或标注副本无法写入时为 2。
@@ -271,7 +281,9 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
     from .batch import annotate_many, validate_paths
     from .identify import RunContext
     from .outputs import Protected, check_output_dir
+    from .rollup.collect import choose_template
     from .roster import read_roster
+    from .targets import read_targets
 
     ctx = click.get_current_context()
     keyring = _keyring(secret_file)
@@ -284,10 +296,14 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
     _roster_hint(paths)
     workers = _jobs(jobs)
     try:
-        rows = read_roster(roster, template or "sh-project-self-eval") if roster else None
+        form = template
+        if form is None and (roster or targets_path):  # the roster's columns are read as the returns' template's
+            form = choose_template(validate_paths(list(paths), RunContext.builtin(), jobs=workers).files, RunContext.builtin())
+        rows = read_roster(roster, form) if roster and form is not None else None
+        table = read_targets(targets_path, form, rows) if targets_path and form is not None else None
     except XltemplateError as exc:
         fail(exc)
-    templates = RunContext.builtin(template, keyring=keyring, roster=rows)
+    templates = RunContext.builtin(template, keyring=keyring, roster=rows, targets=table)
     report = validate_paths(list(paths), templates, jobs=workers)
     annotated: list[str] = []
     not_annotated: list[dict[str, str]] = []
@@ -323,8 +339,10 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
 @click.argument("paths", nargs=-1, required=True, type=_ExistingPath())
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="要写的汇总工作簿（.xlsx）。")
 @click.option("--roster", type=_ExistingPath(dir_okay=False), help="下发时用的名单（CSV 或 XLSX）。")
-@click.option("--template", "template", type=TEMPLATE, default="sh-project-self-eval", show_default=True,
-              help="交回文件的模板（内置 id 或模板文件）。")
+@click.option("--template", "template", type=TEMPLATE, default=None,
+              help="交回文件的模板（内置 id 或模板文件）；默认为多数交回文件中记录的模板。")
+@click.option("--targets", "targets_path", type=_ExistingPath(dir_okay=False),
+              help="下发时用的指标目标表（CSV 或 XLSX）：文件中的绩效目标须与目标表一致。")
 @click.option("--export", "export_dir", type=click.Path(path_type=Path), default=None,
               help="另把 submissions.csv、scores.csv、findings.csv（UTF-8 带 BOM，Excel 可直接打开）写到此文件夹。")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出计数和写出的文件。")
@@ -333,8 +351,8 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
               help="进程数（默认：CPU 核数）。结果与此无关。")
 @_secret_option
 @_help_option
-def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, template: Spec, export_dir: Path | None,
-                as_json: bool, quiet: bool, jobs: int | None, secret_file: Path | None) -> None:
+def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, template: Spec | None, targets_path: Path | None,
+                export_dir: Path | None, as_json: bool, quiet: bool, jobs: int | None, secret_file: Path | None) -> None:
     """把单位交回的工作簿汇总成全局汇总表（.xlsx）。
 
     每个文件都像 validate 那样读取和核对，按文件中的编号（不是文件名）对应到名单；汇总表整体写出，不会留下半个文件。
@@ -344,9 +362,12 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
     from .identify import RunContext
     from .inputs import discover
     from .outputs import Protected, check_output, suffix
+    from .batch import validate_files
     from .rollup import collect, export_csv, write_rollup
+    from .rollup.collect import choose_template
     from .rollup.tables import EXPORTS
     from .roster import read_roster
+    from .targets import read_targets
 
     written: list[str] = []
     keyring = _keyring(secret_file)
@@ -359,7 +380,6 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
             for name in EXPORTS:
                 check_output(export_dir / name, protected)
         _roster_hint(paths)
-        rows = read_roster(roster, template) if roster else None
         found = discover(list(paths))
         if not found.files:
             skipped = f"（跳过 {len(found.skipped)} 个不是工作簿的文件）" if found.skipped else ""
@@ -367,9 +387,20 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
                        "未写出汇总表", err=True)
             sys.exit(1)
         show = not quiet and not as_json and sys.stderr.isatty()
+        workers = _jobs(jobs)
+        form, detected = template, False
+        if form is None and (roster or targets_path):
+            # the roster and the targets are read as the returns' template's: find it first
+            with click.progressbar(length=len(found.files), label="识别模板", file=sys.stderr) if show else _NoBar() as bar:
+                first = validate_files(found.files, RunContext.builtin(), jobs=workers, progress=bar.update)
+            form, detected = choose_template(first, RunContext.builtin()), True
+        rows = read_roster(roster, form) if roster and form is not None else None
+        table = read_targets(targets_path, form, rows) if targets_path and form is not None else None
         with click.progressbar(length=len(found.files), label="读取", file=sys.stderr) if show else _NoBar() as bar:
-            result = collect(list(paths), template, roster=rows, templates=RunContext.builtin(template, keyring=keyring),
-                             progress=bar.update, inputs=found, jobs=_jobs(jobs))
+            result = collect(list(paths), form, roster=rows, templates=RunContext.builtin(form, keyring=keyring, targets=table),
+                             progress=bar.update, inputs=found, jobs=workers)
+        if detected:
+            result.template_detected = True
         written.append(str(write_rollup(result, output)))
         if export_dir is not None:
             written += [str(p) for p in export_csv(result, export_dir)]
@@ -379,8 +410,11 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
         fail(exc)
     counts = result.counts()
     if as_json:
-        echo_json({**counts.as_dict(), "identity_verified": result.identity_verified, "outputs": [json_text(p) for p in written]})
+        echo_json({**counts.as_dict(), "identity_verified": result.identity_verified,
+                   "template": {"id": result.spec.id, "version": result.spec.version, "detected": result.template_detected},
+                   "outputs": [json_text(p) for p in written]})
         return
+    click.echo(result.template_line())
     for line in counts.lines():
         click.echo(line)
     click.echo(identity_line(result.identity_verified))

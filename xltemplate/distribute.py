@@ -18,6 +18,7 @@ from .pathtext import safe_filename
 from .roster import Roster, RosterRow
 from .sign import Keyring
 from .signals import deferred, worker_started
+from .targets import TargetsTable
 from .spec import Spec
 from .text import csv_cell, csv_text
 from .workers import pool_size
@@ -35,7 +36,8 @@ class Distribution:
 
 def distribute(spec: TemplateLike, roster: Roster, outdir: str | Path, *, password: str | None = None,
                generated_at: dt.datetime | None = None, jobs: int | None = None, force: bool = False,
-               keyring: Keyring | None = None, protected: Protected | None = None) -> Distribution:
+               keyring: Keyring | None = None, protected: Protected | None = None,
+               targets: TargetsTable | None = None) -> Distribution:
     """Write one workbook per roster row into ``outdir`` and a ``manifest.csv``.
 
     The roster was fully checked when it was read, so nothing is written for a bad one.
@@ -49,7 +51,9 @@ def distribute(spec: TemplateLike, roster: Roster, outdir: str | Path, *, passwo
     temporary folder inside ``outdir`` and moved into place only when all of them are
     written, so a failure (a full disk) leaves the folder as it was. ``keyring``: every
     workbook's identity is signed with its first secret (:mod:`xltemplate.sign`). ``protected``:
-    the roster and the secret file, which no workbook, manifest or removal may touch.
+    the roster and the secret file, which no workbook, manifest or removal may touch. ``targets``:
+    each row's own indicators (:mod:`xltemplate.targets`), locked and prefilled in its workbook; a
+    row without any gets the blank form (the table's reader refuses that when given the roster).
     """
     spec = as_spec(spec)
     outdir = Path(outdir)
@@ -68,7 +72,7 @@ def distribute(spec: TemplateLike, roster: Roster, outdir: str | Path, *, passwo
     for name in [*names, MANIFEST, *stale]:
         check_output(outdir / name, protected or Protected())
     with output_dir(outdir):
-        files = _write_all(spec, roster, outdir, names, password, stamp, jobs, keyring)
+        files = _write_all(spec, roster, outdir, names, password, stamp, jobs, keyring, targets)
         manifest = outdir / MANIFEST
 
         def write(tmp: Path) -> None:
@@ -92,7 +96,8 @@ def distribute(spec: TemplateLike, roster: Roster, outdir: str | Path, *, passwo
 
 
 def _write_all(spec: Spec, roster: Roster, outdir: Path, names: list[str], password: str | None,
-               stamp: dt.datetime, jobs: int | None, keyring: Keyring | None = None) -> list[Generated]:
+               stamp: dt.datetime, jobs: int | None, keyring: Keyring | None = None,
+               targets: TargetsTable | None = None) -> list[Generated]:
     """Write every workbook into a temporary folder inside ``outdir``, then move them all into place."""
     import os
     import shutil
@@ -105,7 +110,8 @@ def _write_all(spec: Spec, roster: Roster, outdir: Path, names: list[str], passw
                 staging = Path(tempfile.mkdtemp(prefix=".generate-", suffix=".part", dir=outdir))
             except OSError as exc:
                 raise OutputWriteError(str(outdir), os_error_reason(exc)) from exc
-        tasks = [(spec, staging / name, password, row.prefill, row.key, stamp, keyring) for row, name in zip(roster.rows, names)]
+        tasks = [(spec, staging / name, password, row.prefill, row.key, stamp, keyring,
+                  targets.by_key.get(row.key) if targets is not None else None) for row, name in zip(roster.rows, names)]
         jobs = pool_size(jobs, len(tasks))  # capped at the CPUs this process may use, as every pool is
         if jobs == 1 or len(tasks) < 20:
             made = [_one(t) for t in tasks]
@@ -165,9 +171,9 @@ def _some(names: list[str], n: int = 5) -> str:
 
 
 def _one(task: tuple) -> Generated:
-    spec, path, password, prefill, key, stamp, keyring = task
+    spec, path, password, prefill, key, stamp, keyring, targets = task
     return generate_workbook(spec, path, password=password, prefill=prefill, roster_key=key, generated_at=stamp,
-                             keyring=keyring)
+                             keyring=keyring, targets=targets)
 
 
 def _identity(spec: Spec, row: RosterRow) -> tuple[str, str]:

@@ -104,6 +104,10 @@ class TemplateNotFoundError(XltemplateError):
     """Neither a built-in template id nor a readable spec file."""
 
 
+class TemplateChoiceError(XltemplateError):
+    """``collect`` without ``--template`` could not tell which template the returns are (none, or a tie)."""
+
+
 class GenerateError(XltemplateError):
     """The writer refused something (a return code from XlsxWriter, a bad path)."""
 

@@ -36,7 +36,12 @@ def norm_text(v: Any) -> str:
 def norm_formula(f: str) -> str:
     """Compare formulas as an engine would: without spaces, $ signs or case outside text literals."""
     parts = re.split(r'("(?:[^"]|"")*")', f.lstrip("="))
-    return "".join(p if p.startswith('"') else re.sub(r"[\s$]", "", p).upper().replace("_XLFN.", "") for p in parts)
+    # LibreOffice saves the constants TRUE and FALSE as the functions TRUE() and FALSE(): the same formula
+    return "".join(p if p.startswith('"') else _BOOL_CALL.sub(r"\1", re.sub(r"[\s$]", "", p).upper().replace("_XLFN.", ""))
+                   for p in parts)
+
+
+_BOOL_CALL = re.compile(r"\b(TRUE|FALSE)\(\)")
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..batch import validate_files
 from ..catalog import TemplateLike, as_spec
+from ..errors import TemplateChoiceError
 from ..findings import Finding, finding
 from ..form.formulas import ratio
 from ..identify import SIGNATURE_MISSING, SIGNATURE_VALID, ReaderName, RunContext
@@ -108,9 +110,12 @@ class Row:
         if res is None:
             return None
         rate_field = next((f for f in spec.fields if f.compute == "ratio"), None)
-        if self.roster is None or rate_field is None or not any(fid in self.roster.prefill for fid in rate_field.operands):
+        # the rate field's operands; a form without one (the national) rates executed against budget
+        operands = rate_field.operands[:2] if rate_field is not None else tuple(
+            spec.summary[r] for r in ("executed", "budget") if r in spec.summary)
+        if self.roster is None or len(operands) != 2 or not any(fid in self.roster.prefill for fid in operands):
             return res.execution_rate
-        num, den = (self.value(fid) for fid in rate_field.operands[:2])
+        num, den = (self.value(fid) for fid in operands)
         rate = ratio(num, den)  # the formula's own rule (form.formulas.ratio_formula and its twin)
         return rate if isinstance(rate, Decimal) else None
 
@@ -131,6 +136,12 @@ class Collection:
     skipped: list[tuple[str, str]]
     roster: Roster | None
     identity_verified: bool = False  # a secret was given: every return's signature was checked
+    template_detected: bool = False  # the template was the one most returns name (no --template)
+
+    def template_line(self) -> str:
+        """Which template was collected, and how it was chosen (the CLI and the 汇总 note say it)."""
+        how = "按多数交回文件中记录的模板选定" if self.template_detected else "按指定"
+        return f"模板：{self.spec.id} {self.spec.version}（{self.spec.title}，{how}）"
 
     @property
     def valid_rows(self) -> list[Row]:
@@ -230,26 +241,62 @@ class Counts:
         return rows
 
 
-def collect(paths: Iterable[str | os.PathLike[str]], spec: TemplateLike, *, roster: Roster | None = None,
+def choose_template(reports: Iterable[FileReport], run: RunContext) -> Spec:
+    """The template most of the readable returns name (id, then its newest known version).
+
+    Raises :class:`~xltemplate.errors.TemplateChoiceError` (Chinese, asking for ``--template``)
+    when none names a known template, or two are named equally often.
+    """
+    counts = Counter(r.template[0] for r in reports if r.template and r.template[0])
+    known = {tid for tid, _v in run.known}
+    ranked = [(n, tid) for tid, n in counts.most_common() if tid in known]
+    if not ranked:
+        named = "、".join(sorted(counts)) or "无"
+        raise TemplateChoiceError(f"交回的文件中没有可识别的模板（文件中记录的模板：{named}）；请用 --template 指定要汇总的模板")
+    if len(ranked) > 1 and ranked[0][0] == ranked[1][0]:
+        tied = "、".join(f"{tid}（{n} 个文件）" for n, tid in ranked if n == ranked[0][0])
+        raise TemplateChoiceError(f"交回的文件来自几个模板，份数相同：{tied}；请用 --template 指定要汇总的模板")
+    tid = ranked[0][1]
+    return run.known[(tid, run.versions(tid)[-1])]
+
+
+def collect(paths: Iterable[str | os.PathLike[str]], spec: TemplateLike | None, *, roster: Roster | None = None,
             templates: RunContext | None = None,
             progress: Callable[[int], None] | None = None, reports: list[FileReport] | None = None,
             inputs: Inputs | None = None, jobs: int | None = None, reader: ReaderName | None = None) -> Collection:
     """Read and validate every return under ``paths`` (or the already discovered ``inputs``) and match them to ``roster``.
 
-    ``spec`` is the template of the returns: a built-in id, a spec path or a :class:`Spec`.
-    ``templates``: the run's context (default: the built-ins and ``spec``); ``jobs``: worker
-    processes (None: this process); ``reports``: reports already made for the files found.
+    ``spec`` is the template of the returns: a built-in id, a spec path or a :class:`Spec`; None: the
+    template most returns name (:func:`choose_template`; ``Collection.template_detected`` says so),
+    their files read once more only where the first reading could not serve (a roster given, or a
+    file of another template). ``templates``: the run's context (default: the built-ins and ``spec``);
+    ``jobs``: worker processes (None: this process); ``reports``: reports already made for the files found.
     """
-    spec = as_spec(spec)
-    run = RunContext.of(templates if templates is not None else RunContext.builtin(spec), reader=reader)
-    run = run.with_roster(roster)  # validation compares keys and prefilled values with it
+    detected = spec is None
     found = inputs if inputs is not None else discover(list(paths))
+    if spec is None:
+        first = RunContext.of(templates if templates is not None else RunContext.builtin(), reader=reader)
+        if reports is None:
+            reports = validate_files(found.files, replace(first, roster=None, explicit=None), jobs=jobs, progress=progress)
+        spec = choose_template(reports, first)
+        again = [n for n, r in enumerate(reports) if roster is not None or (r.template is not None and r.template[0] != spec.id)]
+        run = replace(first, explicit=spec).with_roster(roster)
+        if again:
+            redone = validate_files([found.files[n] for n in again], run, jobs=jobs)
+            reports = list(reports)
+            for n, rep in zip(again, redone):
+                reports[n] = rep
+        spec = as_spec(spec)
+    else:
+        spec = as_spec(spec)
+        run = RunContext.of(templates if templates is not None else RunContext.builtin(spec), reader=reader)
+        run = run.with_roster(roster)  # validation compares keys and prefilled values with it
     if reports is None:
         reports = validate_files(found.files, run, jobs=jobs, progress=progress)
     returns = [Return(r, _mtime(r.path)) for r in reports]
     rows = _match(spec, roster, returns, verified=run.identity_verified)
     return Collection(spec=spec, rows=rows, returns=returns, skipped=found.skipped, roster=roster,
-                      identity_verified=run.identity_verified)
+                      identity_verified=run.identity_verified, template_detected=detected)
 
 
 def _mtime(path: str) -> float:
