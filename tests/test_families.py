@@ -23,7 +23,7 @@ import pytest
 from xltemplate.catalog import spec_from_dict
 from xltemplate.errors import SpecError
 from xltemplate.form import family as registry
-from xltemplate.form.family import GroupDef, InputSlot, ItemDef
+from xltemplate.form.family import GroupDef, InputSlot, ItemDef, RollupSheets
 from xltemplate.form.formulas import number_or_zero
 from xltemplate.form.generate import generate_workbook
 from xltemplate.form.layout import Cell, FormLayout, Grid
@@ -96,6 +96,8 @@ class Survey:
     keys = {"questions": True}
     formula_versions = (1, 2)
     checks = (_above_points,)
+    takes_targets = False
+    rollup_sheets = RollupSheets()
 
     def parse(self, data: Mapping[str, Any], checker: Any, total: Decimal | None) -> tuple[dict[str, Any], list[str]]:
         out = []
@@ -111,7 +113,7 @@ class Survey:
     def prompt_problems(self, spec: Spec) -> list[Any]:
         return []
 
-    def layout(self, spec: Spec) -> FormLayout:
+    def layout(self, spec: Spec, targets: Any = None) -> FormLayout:
         return SurveyLayout(spec)
 
     def spec_values(self, layout: Any) -> dict[str, Any]:
@@ -144,6 +146,12 @@ class Survey:
         items = tuple(Item(q[0], "all", q[1], q[2], values.get(score.name)) for q, _, _, score in layout.rows)
         total = sum((q[2] for q, *_ in layout.rows), Decimal(0))
         return (Group("all", "全部", total, computed["total_weight"], computed["total_score"]),), items, computed["total_weight"]
+
+    def read_targets(self, spec: Any, header: Any, records: Any) -> Any:
+        return {}, []
+
+    def describe_lines(self, info: Mapping[str, Any]) -> list[str]:
+        return [f"  问题 {q['id']}：{q['score']['cell']}" for q in info["questions"]]
 
     def groups(self, spec: Any) -> list[GroupDef]:
         return [GroupDef("all", "全部", sum((q[2] for q in spec.questions), Decimal(0)))]

@@ -121,7 +121,23 @@ def test_every_code_is_used_somewhere() -> None:
     used = {code for _, _, code, *_ in _calls()}
     used |= {"file-corrupt"}  # corrupt(part, detail) and the reference reader's variants
     used |= {"file-timeout", "file-reader-crashed"}  # a worker's failures (xltemplate.workers)
+    used |= set(INVALID_CODES)  # normalise renders a slot's own code for a value it cannot read
     assert set(CODES) - used == set()
+
+
+#: Codes a family names as an InputSlot's ``invalid_code``: normalise renders them as it renders value-invalid.
+INVALID_CODES = ("actual-not-number",)
+
+
+def test_a_slot_s_own_invalid_code_takes_what_value_invalid_takes() -> None:
+    from xltemplate.families.rule_scored import FAMILY
+    from xltemplate.catalog import resolve_template
+
+    spec = resolve_template("cn-project-self-eval")
+    codes = {s.invalid_code for s in FAMILY.inputs(FAMILY.layout(spec))}
+    assert codes == {"value-invalid", *INVALID_CODES}
+    for code in INVALID_CODES:
+        assert CODES[code].fields() == CODES["value-invalid"].fields(), code
 
 
 def test_corrupt_parts_use_the_part_template() -> None:

@@ -365,7 +365,7 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
     from .batch import validate_files
     from .rollup import collect, export_csv, write_rollup
     from .rollup.collect import choose_template
-    from .rollup.tables import EXPORTS
+    from .rollup.tables import EXPORTS, RESULT_EXPORTS, export_names
     from .roster import read_roster
     from .targets import read_targets
 
@@ -376,8 +376,8 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
         if suffix(output) != ".xlsx":
             raise OutputPathError(f"-o 必须是 .xlsx 文件：{shown(output)}（例如 -o 汇总.xlsx）")
         check_output(output, protected)
-        if export_dir is not None:
-            for name in EXPORTS:
+        if export_dir is not None:  # every name either family may write: checked before anything is read
+            for name in (export_names(template) if template is not None else EXPORTS + RESULT_EXPORTS):
                 check_output(export_dir / name, protected)
         _roster_hint(paths)
         found = discover(list(paths))

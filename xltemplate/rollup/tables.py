@@ -29,13 +29,29 @@ from ..words import NOT_GRADED, SKIPPED, STATUS_ZH
 if TYPE_CHECKING:  # a Collection is what every table is made from; collect.py itself offers them as Collection.tables()
     from .collect import Collection
 
-#: The files ``--export`` writes.
+#: The files ``--export`` writes (:func:`exports`: and, for a family whose items are the units' own, these).
 EXPORTS = ("submissions.csv", "scores.csv", "findings.csv")
+RESULT_EXPORTS = ("levels.csv", "gaps.csv")
 #: Decimal places of a CSV column, as the roll-up displays it (0.00% for the rate, #,##0.00 for money).
-CSV_PLACES = {"execution_rate": 4, "budget": 2, "executed": 2}
+CSV_PLACES = {"execution_rate": 4, "budget": 2, "executed": 2, "met_rate": 4, "rate": 4, "lost_per_unit": 2}
 #: The columns of scores.csv and findings.csv (submissions.csv has every column of its table).
 SCORES_CSV = ["key", "unit", "category", "indicator_id", "indicator", "extra", "applicable", "weight", "score", "lost",
               "status", "valid"]
+#: scores.csv of a family that scores by rules: what each indicator was measured against, and how it did.
+RESULTS_CSV = ["key", "unit", "category", "subcategory", "indicator_id", "indicator", "rule", "measure", "target", "actual",
+               "weight", "score", "lost", "met", "reason", "status", "valid"]
+LEVELS_CSV = ["category", "subcategory", "indicators", "met", "met_rate", "weight", "score", "lost", "lost_per_unit", "rate"]
+GAPS_CSV = ["rank", "key", "unit", "project", "total", "lost", "indicators_lost", "other_lost", "worst"]
+
+
+def exports(c: "Collection") -> tuple[str, ...]:
+    """The files ``--export`` writes for this collection's family."""
+    return EXPORTS + (RESULT_EXPORTS if family_of(c.spec).rollup_sheets.item_results else ())
+
+
+def export_names(spec: Any) -> tuple[str, ...]:
+    """:func:`exports` before anything is collected (the CLI checks every output path first)."""
+    return EXPORTS + (RESULT_EXPORTS if family_of(spec).rollup_sheets.item_results else ())
 FINDINGS_CSV = ["file", "key", "unit", "sheet", "cell", "code", "severity", "title", "message", "value", "path"]
 
 
@@ -85,6 +101,7 @@ def scores(c: "Collection") -> Iterator[dict[str, Any]]:
     ``lost`` is blank). So ``query("valid and applicable")`` selects what 统计 averages.
     """
     names = {g.id: g.name for g in groups(c)}
+    rules = family_of(c.spec).rollup_sheets.item_results
     for row in c.rows:
         if row.counted is None or row.counted.report.results is None:
             continue
@@ -92,9 +109,70 @@ def scores(c: "Collection") -> Iterator[dict[str, Any]]:
         for item in row.counted.report.results.items:
             if item.extra and not item.name:
                 continue
-            yield {"key": row.key, "unit": unit, "status": row.status, "valid": row.valid, "category": names[item.group],
+            rec = {"key": row.key, "unit": unit, "status": row.status, "valid": row.valid, "category": names[item.group],
                    "category_id": item.group, "indicator_id": item.id, "indicator": cell_text(item.name), "extra": item.extra,
                    "applicable": item.applicable, "weight": item.weight, "score": item.score, "lost": item.lost}
+            if rules:  # what it was measured against and how it did
+                rec.update({"subcategory": item.subgroup, "rule": item.rule, "measure": item.unit, "target": cell_text(item.target),
+                            "actual": cell_text(item.actual), "met": item.met, "reason": item.reason})
+            yield rec
+
+
+def levels(c: "Collection", score_rows: Iterable[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """统计 by 一级 and 二级 over the units 已提交有效: how many indicators, the share met, the points lost
+    (in all, and per unit) and the score rate. A 一级's row (``subcategory`` None) comes before its 二级."""
+    valid = sum(1 for r in c.rows if r.valid)
+    acc: dict[tuple[str, str | None], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 4)  # n, met, weight, score
+    for r in (score_rows if score_rows is not None else scores(c)):
+        if not r["valid"] or not r["applicable"]:
+            continue
+        for key in ((r["category_id"], None), (r["category_id"], r.get("subcategory"))):
+            a = acc[key]
+            a[0] += 1
+            a[1] += 1 if r.get("met") else 0
+            a[2] += _dec(r["weight"])
+            a[3] += _dec(r["score"])
+    out = []
+    for g in groups(c):
+        for sub_name in [None] + [name for _id, name in g.subgroups]:
+            got = acc.get((g.id, sub_name))
+            if got is None:
+                continue
+            n, met, w, sc = got
+            out.append({"category": g.name, "subcategory": sub_name, "indicators": int(n), "met": int(met),
+                        "met_rate": met / n if n else None, "weight": w, "score": sc, "lost": w - sc,
+                        "lost_per_unit": (w - sc) / valid if valid else None, "rate": sc / w if w else None})
+    return out
+
+
+def gaps(c: "Collection", units: list[dict[str, Any]] | None = None,
+         score_rows: Iterable[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The units 已提交有效 by points lost, most first: where each lost them (the indicators that lost most)."""
+    worst: dict[str, list[tuple[Decimal, str]]] = defaultdict(list)
+    for r in (score_rows if score_rows is not None else scores(c)):
+        if r["valid"] and r["applicable"] and _dec(r["lost"]) > 0:
+            worst[r["key"]].append((_dec(r["lost"]), r["indicator"] or ""))
+    out = []
+    for u in (units if units is not None else submissions(c)):
+        if not u["valid"]:
+            continue
+        total = _dec(u["total"])
+        lost = c.spec.total - total
+        items = sorted(worst.get(u["key"], []), key=lambda x: (-x[0], x[1]))
+        on_items = sum((x[0] for x in items), Decimal(0))
+        out.append({"key": u["key"], "unit": u["unit"], "project": u["project"], "total": total, "lost": lost,
+                    "other_lost": lost - on_items, "indicators_lost": on_items,
+                    "worst": "；".join(f"{name}（-{_plain(x)}）" for x, name in items[:3]) or None})
+    out.sort(key=lambda r: (-r["lost"], r["key"]))
+    for n, r in enumerate(out, start=1):
+        r["rank"] = n
+    return out
+
+
+def _plain(d: Decimal) -> str:
+    from ..text import plain_number
+
+    return plain_number(d)
 
 
 def scores_by_unit(c: "Collection") -> Iterator[tuple[dict[str, Any], dict[str, dict[str, Any]], list[dict[str, Any]]]]:
@@ -189,7 +267,8 @@ def stats(c: "Collection", units: list[dict[str, Any]] | None = None, score_rows
     cats: list[dict[str, Any]] = []
     for g in groups(c):
         s = [u[f"score_{g.id}"] for u in units]
-        w = weights[g.id] if units else Decimal(0)
+        # a group without items (the national form's funding score) weighs its points in every unit
+        w = (weights[g.id] or g.points * len(units)) if units else Decimal(0)
         cats.append({"id": g.id, "name": g.name, "points": g.points, "mean": _mean(s),
                      "rate": (sum(s, Decimal(0)) / w) if s and w else None})
     names = {g.id: g.name for g in groups(c)}
@@ -228,6 +307,13 @@ def tables(c: "Collection") -> dict[str, Any]:
     - ``findings``: every finding of every file (问题清单): file, path, key, unit, sheet, cell, code,
       severity (error / warning), title (Chinese), message, value.
     - ``missing``: units without a valid return (未提交 sheet): key, unit, project, status, reason, files.
+    - ``levels`` (a family scoring its units' own indicators by rules, the national form): 统计 by 一级
+      and 二级 over the units 已提交有效: category, subcategory (None on a 一级's own row), indicators,
+      met, met_rate, weight (分值), score, lost, lost_per_unit, rate (score / weight).
+    - ``gaps`` (the same families): the units 已提交有效 by points lost, most first (差距分析): rank, key,
+      unit, project, total, lost, indicators_lost, other_lost (outside the indicators: the funding
+      score's), worst (the three indicators that lost most). ``scores`` then also has subcategory, rule
+      (指标性质), measure (计量单位), target, actual, met (bool) and reason (a 偏差原因 was given).
     - ``files``: every file found (文件清单): file, path, key, status (有效 / 有误 / 无法读取; blank when
       skipped), fate (计入 / 被替代 / 重复 / 未匹配 / 跳过), note (why), replaced_by, errors, warnings,
       saved_at, application, sha256.
@@ -237,8 +323,11 @@ def tables(c: "Collection") -> dict[str, Any]:
     def frame(rows: Iterable[dict[str, Any]]) -> Any:
         return pd.DataFrame([{k: (float(v) if isinstance(v, Decimal) else v) for k, v in r.items()} for r in rows])
 
-    return {"submissions": frame(submissions(c)), "scores": frame(scores(c)), "findings": frame(findings(c)),
-            "missing": frame(missing(c)), "files": frame(files(c))}
+    out = {"submissions": frame(submissions(c)), "scores": frame(scores(c)), "findings": frame(findings(c)),
+           "missing": frame(missing(c)), "files": frame(files(c))}
+    if family_of(c.spec).rollup_sheets.item_results:
+        out["levels"], out["gaps"] = frame(levels(c)), frame(gaps(c))
+    return out
 
 
 def export_csv(c: "Collection", outdir: str | Path) -> list[Path]:
@@ -246,11 +335,14 @@ def export_csv(c: "Collection", outdir: str | Path) -> list[Path]:
     outdir = Path(outdir)
     written = []
     units = submissions(c)
+    rules = family_of(c.spec).rollup_sheets.item_results
     tables_: list[tuple[str, Iterable[dict[str, Any]], list[str]]] = [
         ("submissions.csv", units, list(units[0]) if units else ["key"]),
-        ("scores.csv", scores(c), SCORES_CSV),
+        ("scores.csv", scores(c), RESULTS_CSV if rules else SCORES_CSV),
         ("findings.csv", findings(c), FINDINGS_CSV),
     ]
+    if rules:
+        tables_ += [("levels.csv", levels(c), LEVELS_CSV), ("gaps.csv", gaps(c, units), GAPS_CSV)]
     for name, rows, columns in tables_:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\r\n")

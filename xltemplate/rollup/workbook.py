@@ -23,7 +23,8 @@ from ..printing import (
     page_rows_pt, paginate, plan_width, row_below, row_height, text_height, units_of_px, wrapped_lines,
 )
 
-from ..text import csv_cell
+from ..form.family import family_of
+from ..text import csv_cell, plain_number
 from ..words import FATES, MISSING, SEVERITY_ZH, STATUS_ZH, UNIT_INVALID, UNIT_VALID, UNMATCHED, identity_line
 from . import tables
 from .collect import Collection
@@ -89,9 +90,16 @@ class _Writer:
                            "created": _FIXED_TIME, "comments": f"模板 {self.spec.id} {self.spec.version}"})
         self.units = tables.submissions(self.c)  # one row per unit: 汇总, and the figures 统计 sums
         self.stats = tables.stats(self.c, self.units)
+        sheets = family_of(self.spec).rollup_sheets
+        self.score_rows = list(tables.scores(self.c)) if sheets.item_results else None
         self._summary()
-        self._scores()
+        if sheets.item_columns:
+            self._scores()
+        if sheets.item_results:
+            self._results()
         self._statistics()
+        if sheets.gaps:
+            self._gaps()
         self._findings()
         self._missing()
         self._texts()
@@ -207,10 +215,20 @@ class _Writer:
         return row
 
     # -- sheets ----------------------------------------------------------------------------
+    def _role(self, role: str, default: str, money: bool = False) -> str:
+        """A column's header: the label of the field a summary role names (with the money unit)."""
+        fid = self.spec.summary.get(role)
+        if not fid:
+            return default
+        label = self.spec.field(fid).label
+        unit = self.spec.money_unit
+        return label if not money or unit in label else f"{label}（{unit}）"
+
     def _summary(self) -> None:
         spec, counts = self.spec, self.c.counts()
         cats = tables.groups(self.c)
-        headers = ["编号", "预算单位", "项目名称", "当年预算数（元）", "预算执行数（元）", "预算执行率"]
+        headers = ["编号", self._role("unit", "预算单位"), self._role("project", "项目名称"), self._role("budget", "预算数", True),
+                   self._role("executed", "执行数", True), "预算执行率"]
         headers += [f"{c.name}\n({csv_cell(c.points)}分)" for c in cats]
         headers += ["总分", "绩效等级", "状态", "错误数", "警告数", "来源文件", "文件保存时间"]
         widths: list[float] = [8.0, 16, 16, 15, 15, 8, *([7.0] * len(cats)), 6, 6, 7, 5, 5, 18, 11]
@@ -305,6 +323,37 @@ class _Writer:
         if row > 4:
             ws.autofilter(3, 0, row - 1, extra_col)
 
+    def _results(self) -> None:
+        """指标结果: one row per unit and indicator (the rows of :func:`tables.scores`), for a family whose
+        units have indicators of their own."""
+        headers = ["编号", self._role("unit", "预算单位"), "一级指标", "二级指标", "三级指标", "指标性质", "计量单位", "年度指标值",
+                   "实际完成值", "分值", "得分", "失分", "是否达成", "偏差原因", "状态"]
+        widths: list[float] = [7, 13, 8, 11, 18, 5, 6, 9, 10, 5, 5, 5, 6, 5, 10]
+        note = (f"每个计入文件的每个指标一行：得分按指标性质由年度指标值和实际完成值重新计算（定性指标为单位所给、在所选档次内的得分）。"
+                f"统计只用{UNIT_VALID}的单位。")
+        ws = self._sheet("指标结果", "指标结果明细", note, headers, widths, key_cols=2)
+        rows = []
+        for r in self.score_rows or []:
+            rec = dict(r)
+            rec["met_zh"] = "达成" if r["met"] else "未达成"
+            rec["reason_zh"] = "已填" if r["reason"] else ""
+            rec["_fmt_status"] = self.f_status[r["status"]]
+            rows.append(rec)
+        keys = ["key", "unit", "category", "subcategory", "indicator", "rule", "measure", "target", "actual", "weight", "score",
+                "lost", "met_zh", "reason_zh", "status"]
+        self._table(ws, rows, keys, {"weight": self.f_num, "score": self.f_num, "lost": self.f_num}, widths, key_cols=2)
+
+    def _gaps(self) -> None:
+        """差距分析: the units 已提交有效 by points lost, most first, and where they lost them."""
+        headers = ["名次", "编号", self._role("unit", "预算单位"), self._role("project", "项目名称"), "总分", "失分",
+                   "其中：指标失分", "其中：指标以外失分", "失分最多的指标"]
+        widths: list[float] = [5, 8, 18, 18, 7, 7, 9, 9, 50]
+        note = f"按失分（{plain_number(self.spec.total)} − 总分）从多到少排列，只列{UNIT_VALID}的单位；指标以外的失分即预算执行率的失分。"
+        ws = self._sheet("差距分析", "差距最大的项目", note, headers, widths, key_cols=3)
+        keys = ["rank", "key", "unit", "project", "total", "lost", "indicators_lost", "other_lost", "worst"]
+        self._table(ws, tables.gaps(self.c, self.units, self.score_rows), keys,
+                    {k: self.f_num for k in ("total", "lost", "indicators_lost", "other_lost")}, widths, key_cols=3)
+
     def _statistics(self) -> None:
         """Tables in columns A to G, the two charts in column H beside them; each table kept on one page."""
         st, wb = self.stats, self.wb
@@ -363,7 +412,7 @@ class _Writer:
         gap()
 
         first = row
-        line(["预算合计（元）", "执行合计（元）", "总体执行率"])
+        line([f"预算合计（{self.spec.money_unit}）", f"执行合计（{self.spec.money_unit}）", "总体执行率"])
         line([st.budget, st.executed, st.rate], [self.f_money, self.f_money, self.f_pct])
         blocks.append((first, row - 1))
         gap()
@@ -383,14 +432,21 @@ class _Writer:
         gap()
 
         first = row
-        title = "各指标平均得分率（按平均失分从多到少排列）"
+        by_level = self.score_rows is not None  # the units' own indicators: by 一级 and 二级, not one by one
+        title = "各一级、二级指标完成情况" if by_level else "各指标平均得分率（按平均失分从多到少排列）"
         h = row_height([title], [sum(widths[:7])], BODY_PT, bold=True)
         ws.set_row(row, h)
         heights.append(h)
         ws.merge_range(row, 0, row, 6, title, self.f_head)
         row += 1
-        line(["指标", "一级指标", "适用的单位数", "平均权重", "平均得分", "平均失分", "得分率"])
-        for ind in st.indicators:
+        if by_level:
+            line(["一级 / 二级指标", "指标数", "达成数", "达成率", "失分合计", "每单位平均失分", "得分率"])
+            for lv in tables.levels(self.c, self.score_rows):
+                name = lv["category"] if lv["subcategory"] is None else f"　{lv['subcategory']}"
+                fmt = self.f_total if lv["subcategory"] is None else None
+                line([name, lv["indicators"], lv["met"], lv["met_rate"], lv["lost"], lv["lost_per_unit"], lv["rate"]],
+                     [fmt, self.f_num, self.f_num, self.f_pct, self.f_num2, self.f_num2, self.f_pct])
+        for ind in ([] if by_level else st.indicators):
             line([ind["indicator"], ind["category"], ind["n"], ind["weight"], ind["score"], ind["lost"], ind["rate"]],
                  [None, None, self.f_num, self.f_num2, self.f_num2, self.f_num2, self.f_pct])
         blocks.append((first, min(row - 1, first + 5)))  # the heading with the table's first rows
