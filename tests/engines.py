@@ -52,7 +52,7 @@ def formula_cells(path: Path) -> dict[tuple[str, str], tuple[str, Any]]:
     for ws in formulas.worksheets:
         for row in ws.iter_rows():
             for c in row:
-                if isinstance(c.value, str) and c.value.startswith("="):
+                if c.data_type == "f":  # a formula; a text cell may hold "=" (the 指标性质 of an = indicator)
                     out[(ws.title, c.coordinate)] = (c.value, values[ws.title][c.coordinate].value)
     return out
 

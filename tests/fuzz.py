@@ -64,8 +64,9 @@ _ORDER = {"opx": 0, "bloat": 2, "rawflip": 3, "truncate": 3}
 # -- seeds -------------------------------------------------------------------------------------
 
 def sample_seeds() -> list[Path]:
-    """The sample returns (Excel, LibreOffice and openpyxl saved), sorted; Excel lock files left out."""
-    return sorted(p for p in SAMPLE_RETURNS.glob("*.xlsx") if not p.name.startswith("~$"))
+    """The sample returns of both forms (Excel, LibreOffice and openpyxl saved), sorted; Excel lock files left out."""
+    national = SAMPLE_RETURNS.parent / "national" / "returns"
+    return sorted(p for folder in (SAMPLE_RETURNS, national) for p in folder.glob("*.xlsx") if not p.name.startswith("~$"))
 
 
 def generated_seed(folder: Path) -> Path:
@@ -524,6 +525,8 @@ def _opx(rng: Random, seed: _Seed, entries: list[tuple[str, bytes]]) -> bytes | 
     )
     for _ in range(rng.randint(1, 3)):
         ref = rng.choice(inputs + computed)
+        if type(ws[ref]).__name__ == "MergedCell":
+            continue  # the first form's cell is merged on the national form: nothing to set
         try:
             ws[ref] = rng.choice(values)()
         except (IllegalCharacterError, ValueError, TypeError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -59,6 +61,20 @@ def check_all(paths: list[Path]) -> None:
 
 def test_samples_read_the_same(spec) -> None:
     check_all(corpus_files(SAMPLES / "returns"))
+
+
+def test_national_samples_read_the_same_and_get_the_same_reports() -> None:
+    """The national form's returns (targets in the metadata, LibreOffice-saved ones too): one reading, one verdict."""
+    from xltemplate.identify import RunContext
+    from xltemplate.validate import validate_path
+
+    files = corpus_files(SAMPLES / "national" / "returns")
+    assert len(files) >= 10
+    check_all(files)
+    run = RunContext.builtin()
+    for path in files:
+        fast, ref = (validate_path(path, run, reader=r, today=dt.date(2021, 5, 1)) for r in ("fast", "openpyxl"))
+        assert fast.flatten() == ref.flatten() and fast.results == ref.results, path.name
 
 
 def test_validation_corpus_reads_the_same(corpus) -> None:
