@@ -108,6 +108,93 @@ def make_returns(folder: Path, n: int, lo_share: float, jobs: int) -> tuple[list
     return paths, resaved
 
 
+# -- the national form: returns with targets of their own ------------------------------------------
+
+NATIONAL_SPEC = templates_dir() / "cn-project-self-eval.yaml"
+
+
+def _national_targets(n: int) -> list[dict[str, str]]:
+    """Project n's targets: 3 to 30 indicators, every rule, the points adding up per 一级."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_national", ROOT / "samples" / "national" / "make_national.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    from xltemplate.families.rule_scored.spec import Target
+
+    count = 3 + n % 28
+    return [Target(lv, sub, name, kind, unit, Decimal(str(t)) if kind != "定性" else str(t), pts).record()
+            for lv, sub, name, kind, unit, t, pts in mod.targets_for(f"K{n % 97}", count)]
+
+
+def _make_national(args: tuple[int, str, str]) -> str:
+    """Generate national return number n into folder (run in a process pool), filled at random around the targets."""
+    n, folder, ts = args
+    spec = load_spec(NATIONAL_SPEC)
+    from xltemplate.families.rule_scored.layout import Layout as NLayout
+
+    targets = _national_targets(n)
+    layout = NLayout(spec, tuple(targets))  # type: ignore[arg-type]
+    rng = random.Random(5000 + n)
+    budget = Decimal(rng.randint(50, 3000))
+    values: dict = {"fld_manager": "张明", "fld_phone": "010-12345678", "fund_total_executed": float(budget * Decimal(rng.randint(70, 100)) / 100),
+                    "goal_actual": "完成年度主要任务。" * rng.randint(1, 10)}
+    values["fund_current_executed"] = values["fund_total_executed"]
+    for r in layout.rows:
+        t = r.target
+        if t.kind == "定性":
+            values[r.actual.name] = rng.choice(spec.rules.choices[:2])
+            values[r.given.name] = float(t.points) * (0.9 if values[r.actual.name] == spec.rules.choices[0] else 0.7)
+        else:
+            values[r.actual.name] = float(t.target) * rng.uniform(0.8, 1.2)
+        values[r.reason.name] = "部分指标未完成，下年改进。"
+    if n % 10 == 3:
+        values["fund_total_executed"] = f"{values['fund_total_executed']:,.2f} 万元"
+    key = f"K{n:05d}"
+    path = Path(folder) / f"{key}.xlsx"
+    prefill = {"project_name": f"项目{n}", "department": "市财政局", "implementer": _unit(n)[0], "fund_total_budget": budget,
+               "fund_current_budget": budget}
+    generate_workbook(spec, path, prefill=prefill, values=values, roster_key=key, generated_at=dt.datetime.fromisoformat(ts),
+                      targets=targets)
+    return str(path)
+
+
+def national(work: Path, n: int, sample_n: int, jobs: int) -> None:
+    """The national form: make ``n`` returns with targets, read + validate per return, collect them."""
+    folder = work / "national"
+    folder.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        files = [Path(p) for p in pool.map(_make_national, [(i, str(folder), "2021-03-01T09:00:00+00:00") for i in range(n)], chunksize=50)]
+    size = sum(f.stat().st_size for f in files) / len(files)
+    print(f"national: made {n} returns with 3 to 30 indicators each, mean {size / 1024:.1f} KiB, in {time.perf_counter() - t:.0f} s")
+    from xltemplate.identify import RunContext
+    from xltemplate.validate import validate_path
+
+    templates = RunContext.builtin()
+    sample = random.Random(7).sample(files, min(sample_n, len(files)))
+    validate_path(sample[0], templates)
+    per_file("national read + validate (fast reader)", lambda p: validate_path(p, templates), sample)
+    code = (
+        "import resource, time, json\n"
+        "from click.testing import CliRunner\n"
+        "from xltemplate.cli import main\n"
+        "t = time.perf_counter()\n"
+        f"r = CliRunner().invoke(main, ['collect', {str(folder)!r}, '-o', {str(work / 'national-rollup.xlsx')!r}, '--jobs', '{jobs}', '--quiet', '--json'])\n"
+        "wall = time.perf_counter() - t\n"
+        "assert r.exit_code == 0, r.output\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "print(json.dumps({'wall': wall, 'main_kib': int(hwm), 'worker_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"  collect {n} national returns (template found from the returns) --jobs {jobs}: {got['wall']:6.1f} s   "
+          f"main peak {got['main_kib'] / 1024:6.0f} MB, workers peak {got['worker_kib'] / 1024:5.0f} MB")
+
+
 def write_roster(path: Path, n: int) -> None:
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh)
@@ -158,10 +245,21 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temporary one, removed)")
     ap.add_argument("--smoke", action="store_true", help="small and quick: no targets judged")
     ap.add_argument("--reuse", action="store_true", help="with --dir: keep the returns made by an earlier run")
+    ap.add_argument("--national", type=int, default=None, metavar="N",
+                    help="national-form returns to make and collect (default: as many as --n; 0: skip)")
+    ap.add_argument("--national-only", action="store_true", help="only the national form's part")
     args = ap.parse_args()
     jobs = os.cpu_count() or 1
     work = args.dir or Path(tempfile.mkdtemp(prefix="xlt-bench-"))
     print(f"xltemplate benchmark: N={args.n}, cores={jobs}, python {sys.version.split()[0]}, work {work}")
+    n_national = args.n if args.national is None else args.national
+    if args.national_only:
+        try:
+            national(work, n_national, args.sample, jobs)
+        finally:
+            if args.dir is None:
+                shutil.rmtree(work, ignore_errors=True)
+        return
     try:
         # -- generate 1,000 per-unit workbooks from a roster -------------------------------------
         from xltemplate.distribute import distribute
@@ -236,6 +334,8 @@ def main() -> None:
         for label, value, unit, ok in rows:
             verdict = "" if args.smoke else ("met" if ok else "NOT MET")
             print(f"  {label:<62} {value:8.2f} {unit:<2} {verdict}")
+        if n_national:
+            national(work, n_national, args.sample, jobs)
     finally:
         if args.dir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -1,6 +1,8 @@
-"""Remake samples/returns/: the returns of the units in samples/roster.csv.
+"""Remake samples/returns/: the returns of the units in samples/roster.csv; then samples/national/.
 
     python samples/make_samples.py            # needs LibreOffice (soffice) for the re-saved files
+
+(The national form's samples are made by samples/national/make_national.py, which this runs last.)
 
 Each return is the unit's generated workbook filled in as a person would
 (the bureau's prefill from the roster, the unit's own figures), some saved
@@ -194,6 +196,10 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     for p in sorted(OUT.iterdir()):
         print(f"{p.stat().st_size:>8}  {p.name}")
+    # the national form's samples: samples/national/ (its targets table and returns)
+    import runpy
+
+    runpy.run_path(str(HERE / "national" / "make_national.py"), run_name="__main__")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from . import meta
 from .findings import Finding, finding
 from .form.formulas import evaluate, is_number
 from .form.layout import FieldSlot
-from .normalise import Context, norm_formula, norm_text
+from .normalise import Context, norm_expected, norm_formula, norm_text
 from .readers.display import MERGED
 from .submission import split_a1
 from .text import CONTROL_CHARS, MARKUP, clip, money, show
@@ -146,8 +146,8 @@ def formulas(ctx: Context) -> Iterator[Finding]:
             seen = None if data is None else data.value
             yield ctx.at("formula-overwritten", c, field=c.name, value=seen, seen=seen if seen is not None else "空")
             continue
-        formula, normalised = expected[c.name]
-        if data.formula != formula and norm_formula(data.formula) != normalised:
+        formula = expected[c.name]
+        if data.formula != formula and norm_formula(data.formula) != norm_expected(formula):
             yield ctx.at("formula-changed", c, field=c.name, value=data.formula)
             continue
         if data.value is None and should_show[c.name] in ("", None):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
 
 def norm_text(v: Any) -> str:
     return re.sub(r"\s+", "", "" if v is None else str(v))
+
+
+@lru_cache(maxsize=100_000)
+def norm_expected(f: str) -> str:
+    """:func:`norm_formula` of a formula we wrote, kept: most files hold them as written, so it is rarely asked
+    for, and a national form's plans (one per project's targets) share most of their formulas' texts."""
+    return norm_formula(f)
 
 
 def norm_formula(f: str) -> str:
@@ -54,10 +62,10 @@ class Plan:
     inputs_and_computed: tuple[Cell, ...]
     computed: tuple[Cell, ...]
     locked_texts: tuple[tuple[str, str, str], ...]  # (A1, expected text, its normalised form)
-    formulas: Mapping[int, Mapping[str, tuple[str, str]]]  # layout version → defined name → (formula, normalised)
+    formulas: Mapping[int, Mapping[str, str]]  # layout version → defined name → formula (normalised on demand: norm_expected)
     referenced: tuple[Cell, ...]  # every cell the formulas read
 
-    def formulas_for(self, layout_version: str | None) -> Mapping[str, tuple[str, str]]:
+    def formulas_for(self, layout_version: str | None) -> Mapping[str, str]:
         """The formulas a file must hold: those of the layout version its metadata names.
 
         A workbook sent out before an upgrade keeps its older formulas and must stay valid;
@@ -96,7 +104,7 @@ def plan(spec: Spec, targets: Targets | None = None) -> Plan:
             inputs_and_computed=tuple(layout.input_cells() + computed),
             computed=tuple(computed),
             locked_texts=tuple((a1(r, c), text, norm_text(text)) for (r, c), text in layout.locked_texts().items()),
-            formulas={v: {name: (f, norm_formula(f)) for name, f in formulas(layout, v).items()} for v in versions},
+            formulas={v: formulas(layout, v) for v in versions},
             referenced=tuple(c for c in layout.named_cells() if c.name not in computed_names),
         )
     return found

@@ -446,6 +446,8 @@ class _Writer:
                 fmt = self.f_total if lv["subcategory"] is None else None
                 line([name, lv["indicators"], lv["met"], lv["met_rate"], lv["lost"], lv["lost_per_unit"], lv["rate"]],
                      [fmt, self.f_num, self.f_num, self.f_pct, self.f_num2, self.f_num2, self.f_pct])
+        else:
+            line(["指标", "一级指标", "适用的单位数", "平均权重", "平均得分", "平均失分", "得分率"])
         for ind in ([] if by_level else st.indicators):
             line([ind["indicator"], ind["category"], ind["n"], ind["weight"], ind["score"], ind["lost"], ind["rate"]],
                  [None, None, self.f_num, self.f_num2, self.f_num2, self.f_num2, self.f_pct])
