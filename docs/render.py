@@ -1,6 +1,7 @@
 """Remake the pictures in docs/: pages of the form and of the roll-up as LibreOffice prints them.
 
     python docs/render.py            # needs LibreOffice (soffice) and poppler (pdftoppm, pdftotext)
+    python docs/render.py --national # the national form's pictures (samples/national)
 
 The form is generated with the seed's figures (samples/seed-values.yaml), the roll-up is
 collected from samples/returns with samples/roster.csv; both are converted to PDF by
@@ -49,6 +50,17 @@ PICTURES = {
 }
 
 
+# the national form (samples/national): its returns' form and their roll-up
+NATIONAL_PICTURES = {
+    "national-form-header": ("form", "项目支出绩效自评", 1),
+    "national-form-table": ("form", "项目支出绩效自评", 2),
+    "national-rollup-summary": ("rollup", "汇总", 1),
+    "national-rollup-results": ("rollup", "指标结果", 1),
+    "national-rollup-stats": ("rollup", "统计", 2),
+    "national-rollup-gaps": ("rollup", "差距分析", 1),
+}
+
+
 def sheet_pages(pdf: Path) -> dict[str, list[int]]:
     """The PDF's page numbers by sheet, read from the footers (the sheet's name, then 第 n 页)."""
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
@@ -61,6 +73,9 @@ def sheet_pages(pdf: Path) -> dict[str, list[int]]:
 
 
 def main() -> None:
+    if "--national" in sys.argv[1:]:
+        national()
+        return
     spec = load_spec(templates_dir() / "sh-project-self-eval.yaml")
     seed = yaml.safe_load((ROOT / "samples" / "seed-values.yaml").read_text(encoding="utf-8"))
     roster = read_roster(ROOT / "samples" / "roster.csv", spec)
@@ -68,16 +83,38 @@ def main() -> None:
         work = Path(tmp)
         form = generate_workbook(spec, work / "form.xlsx", values=seed).path
         rollup = write_rollup(collect([ROOT / "samples" / "returns"], spec, roster=roster), work / "rollup.xlsx")
-        pdfs = dict(zip(("form", "rollup"), convert([form, rollup], work / "pdf", target="pdf")))
-        pages = {doc: sheet_pages(pdf) for doc, pdf in pdfs.items()}
-        for name, (doc, sheet, nth) in PICTURES.items():
-            page = pages[doc][sheet][nth - 1]
-            stem = work / name
-            subprocess.run(["pdftoppm", "-png", "-r", str(DPI), "-f", str(page), "-l", str(page), "-singlefile",
-                            str(pdfs[doc]), str(stem)], check=True)
-            dest = HERE / f"{name}.png"
-            _optimise(stem.with_suffix(".png"), dest)
-            print(f"{dest.stat().st_size // 1024:>5} KiB  {dest.name}  ({doc} page {page}: {sheet})")
+        _render(work, {"form": form, "rollup": rollup}, PICTURES)
+
+
+def national() -> None:
+    """``python docs/render.py --national``: the national form (project N12's return, 24 indicators) and its roll-up."""
+    from xltemplate.targets import read_targets
+
+    folder = ROOT / "samples" / "national"
+    spec = load_spec(templates_dir() / "cn-project-self-eval.yaml")
+    roster = read_roster(folder / "roster.csv", spec)
+    targets = read_targets(folder / "targets.csv", spec, roster)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        form = folder / "returns" / "大数据中心-政务平台运维.xlsx"
+        from xltemplate.identify import RunContext
+
+        run = RunContext.builtin(spec, targets=targets)
+        rollup = write_rollup(collect([folder / "returns"], spec, roster=roster, templates=run), work / "rollup.xlsx")
+        _render(work, {"form": form, "rollup": rollup}, NATIONAL_PICTURES)
+
+
+def _render(work: Path, docs: dict[str, Path], pictures: dict[str, tuple[str, str, int]]) -> None:
+    pdfs = dict(zip(docs, convert(list(docs.values()), work / "pdf", target="pdf")))
+    pages = {doc: sheet_pages(pdf) for doc, pdf in pdfs.items()}
+    for name, (doc, sheet, nth) in pictures.items():
+        page = pages[doc][sheet][nth - 1]
+        stem = work / name
+        subprocess.run(["pdftoppm", "-png", "-r", str(DPI), "-f", str(page), "-l", str(page), "-singlefile",
+                        str(pdfs[doc]), str(stem)], check=True)
+        dest = HERE / f"{name}.png"
+        _optimise(stem.with_suffix(".png"), dest)
+        print(f"{dest.stat().st_size // 1024:>5} KiB  {dest.name}  ({doc} page {page}: {sheet})")
 
 
 def _optimise(src: Path, dest: Path) -> None:

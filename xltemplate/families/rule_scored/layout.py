@@ -25,7 +25,7 @@ from .spec import FUNDING_COLUMNS, FundingRow, Level, RuleSpec, Sublevel, Target
 LAST_COL = COL_CHECK
 TABLE_HEADERS = ("一级指标", "二级指标", "三级指标", "指标性质", "计量单位", "年度指标值（A）", "实际完成值（B）", "分值",
                  "自评分（定性）", "得分", "偏差原因分析及改进措施", "校验")
-COLUMN_WIDTHS = (12, 11, 20, 7, 8, 12, 11, 6, 8, 7, 25, 17)  # 144 units: the first form's width, the same scale
+COLUMN_WIDTHS = (12, 11, 20, 7, 8, 12, 11, 6, 9, 7, 24, 17)  # 144 units: the first form's width, the same scale
 GRID = Grid(widths=COLUMN_WIDTHS, left_label=COL_LEVEL, left_value=(COL_SUB, COL_UNIT),
             right_label=COL_TARGET, right_value=(COL_ACTUAL, LAST_COL), long_value=(COL_SUB, LAST_COL))
 # The funding block: a label over two columns, then the amounts, 分值, 执行率, 得分 and the row's 校验.
