@@ -182,3 +182,35 @@ def test_gnumeric_recalculates_what_we_cached(gnumeric: str, books: dict[str, tu
     stripped = strip_cached_values(src, tmp_path / "stripped.xlsx")
     converted = recalc(stripped, tmp_path / "gnumeric.xlsx")
     assert _disagreements(formula_cells(src), formula_cells(converted.path)) == []
+
+
+@pytest.mark.parametrize("key", [None, "N06", "N03"])
+def test_the_form_prints_on_a4_with_every_indicator_and_its_header_on_every_page(soffice: str, key: str | None, tmp_path: Path) -> None:
+    """Blank, 3 and 30 indicators: landscape A4 at a readable scale, the table's header repeated, every name printed."""
+    import re
+    import subprocess
+
+    from tests.conftest import SAMPLES
+    from xltemplate.roster import read_roster
+    from xltemplate.targets import read_targets
+
+    s = spec()
+    roster = read_roster(SAMPLES / "national" / "roster.csv", s)
+    targets = read_targets(SAMPLES / "national" / "targets.csv", s, roster).by_key[key] if key else None
+    prefill = roster.by_key()[key].prefill if key else {}
+    path = generate_workbook(s, tmp_path / "form.xlsx", targets=targets, prefill=prefill, roster_key=key, generated_at=STAMP).path
+    ws = openpyxl.load_workbook(path)[s.sheet]
+    layout = Layout(s, targets)
+    assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize == 9  # A4
+    assert int(ws.page_setup.scale) >= 90  # text of 10 pt prints at 9 pt or more
+    assert ws.print_title_rows == f"${layout.table_header_row + 1}:${layout.table_header_row + 1}"
+    (pdf,) = convert([path], tmp_path / "pdf", target="pdf")
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    pages = [p for p in text.split("\f") if p.strip() and "填报说明（" not in p]
+    table_pages = [p for p in pages if "三级指标" in p]
+    assert table_pages and all("偏差原因分析及改进措施" in p for p in table_pages)  # the header on every table page
+    flat = re.sub(r"\s+", "", text)
+    for r in layout.rows:
+        if r.target is not None:
+            assert re.sub(r"\s+", "", r.target.name) in flat, r.target.name
+    assert "合计（含预算执行10分）" in flat and "年度资金总额" in flat and "说明：" in flat

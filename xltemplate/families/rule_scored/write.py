@@ -108,13 +108,15 @@ def _table(out: SheetWriter, lay: Layout) -> None:
     for lv in lay.levels:
         out.check(ws.merge_range(lv.first_row, COL_LEVEL, lv.subtotal_row, COL_LEVEL, level_title(lv.level), st.category),
                   "a level's cell")
+        room: dict[int, float] = {}  # a 二级 on one row needs that row tall enough for its name
         for sub, first, last in lv.sublevel_spans():
             if last > first:
                 out.check(ws.merge_range(first, COL_SUB, last, COL_SUB, sub.name, st.category), "a sublevel's cell")
             else:
                 out.put((first, COL_SUB), sub.name, st.category)
+                room[first] = cell_height(sub.name, COLUMN_WIDTHS[COL_SUB], 11)
         for r in lv.rows:
-            _row(out, lay, r)
+            _row(out, lay, r, room.get(r.row, 0.0))
         sr = lv.subtotal_row
         out.put((sr, COL_SUB), None, st.subtotal_label)
         out.put((sr, COL_NAME), "小计", st.subtotal_label)
@@ -139,7 +141,7 @@ def _check_height(out: SheetWriter, cell: Cell) -> float:
     return cell_height(out.cached.get(cell.name) or "", COLUMN_WIDTHS[COL_CHECK], 10)
 
 
-def _row(out: SheetWriter, lay: Layout, r: IndicatorSlot) -> None:
+def _row(out: SheetWriter, lay: Layout, r: IndicatorSlot, least: float = 0.0) -> None:
     st, cells, spec = out.st, out.cells, lay.spec
     inputs = set(r.inputs())
     texts = {"name": r.name, "kind": r.kind, "unit": r.unit, "target": r.target_cell}
@@ -160,7 +162,7 @@ def _row(out: SheetWriter, lay: Layout, r: IndicatorSlot) -> None:
     out.formula(r.score, st.value("computed", "score"))
     out.formula(r.check, st.check)
     out.height(r.row, max(
-        22.0, cell_height(cells.get(r.name.name) or "", COLUMN_WIDTHS[COL_NAME], 11),
+        22.0, least, cell_height(cells.get(r.name.name) or "", COLUMN_WIDTHS[COL_NAME], 11),
         cell_height(cells.get(r.unit.name) or "", COLUMN_WIDTHS[COL_UNIT], 11),
         cell_height(cells.get(r.reason.name) or "", COLUMN_WIDTHS[COL_REASON], 11),
         cell_height(cells.get(r.actual.name) or "", COLUMN_WIDTHS[COL_ACTUAL], 11),
