@@ -469,3 +469,36 @@ def test_collect_names_the_template_the_returns_name(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "份数相同" in result.output and "--template" in result.output
     result = cli("collect", str(mixed), "-o", str(tmp_path / "r.xlsx"), "--template", "cn-project-self-eval")
     assert result.exit_code == 0 and "按指定" in result.output
+
+
+# -- hostile targets records ------------------------------------------------------------------------------
+
+def _meta_edit(src: Path, dest: Path, **values: str) -> Path:
+    wb = openpyxl.load_workbook(src)
+    for row in wb["_xltemplate"].iter_rows():
+        if row[0].value in values:
+            row[1].value = values[row[0].value]
+    wb.save(dest)
+    return dest
+
+
+@pytest.mark.parametrize("targets, fix_hash, code", [
+    ("[{broken", False, "target-changed"),  # not JSON
+    ('[{"a": 1}]', True, "target-changed"),  # JSON, hash recomputed, but no target this spec can hold
+    (json.dumps([{"level": "output", "sublevel": "nowhere", "name": "x", "kind": "≥", "unit": "", "target": "1", "points": "50"}],
+                ensure_ascii=False, sort_keys=True, separators=(",", ":")), True, "target-changed"),  # an unknown 二级
+    (json.dumps([{"level": "output", "sublevel": "quantity", "name": "x", "kind": "≥", "unit": "", "target": "1e999", "points": "1"}],
+                ensure_ascii=False, sort_keys=True, separators=(",", ":")), True, "target-changed"),  # an infinite target
+    ("x" * 40000, False, "target-changed"),  # longer than a cell holds: cut by the reader, its hash no longer matches
+])
+def test_an_edited_targets_record_is_never_laid_out(spec: RuleSpec, table: Any, tmp_path: Path, targets: str, fix_hash: bool, code: str) -> None:
+    import hashlib
+
+    src = generate_workbook(spec, tmp_path / "n06.xlsx", targets=table.by_key["N06"], roster_key="N06", generated_at=STAMP).path
+    edits = {"targets": targets}
+    if fix_hash:
+        edits["targets_sha256"] = hashlib.sha256(targets.encode()).hexdigest()
+    r = validate_path(_meta_edit(src, tmp_path / "edited.xlsx", **edits), RunContext.builtin(today=TODAY))
+    assert r.status == "invalid" and r.results is None and code in [f.code for f in r.findings]
+    fast, ref = (validate_path(tmp_path / "edited.xlsx", RunContext.builtin(today=TODAY), reader=x).flatten() for x in ("fast", "openpyxl"))
+    assert fast == ref
