@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import functools
 import json
 import os
 import random
@@ -113,15 +114,23 @@ def make_returns(folder: Path, n: int, lo_share: float, jobs: int) -> tuple[list
 NATIONAL_SPEC = templates_dir() / "cn-project-self-eval.yaml"
 
 
-def _national_targets(n: int) -> list[dict[str, str]]:
-    """Project n's targets: 3 to 30 indicators, every rule, the points adding up per 一级."""
+@functools.lru_cache(maxsize=1)
+def _make_national_module():  # type: ignore[no-untyped-def]
+    """samples/national/make_national.py, whose targets the benchmark's projects reuse."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("make_national", ROOT / "samples" / "national" / "make_national.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def _national_targets(n: int) -> list[dict[str, str]]:
+    """Project n's targets: 3 to 30 indicators, every rule, the points adding up per 一级."""
     from xltemplate.families.rule_scored.spec import Target
+
+    mod = _make_national_module()
 
     count = 3 + n % 28
     return [Target(lv, sub, name, kind, unit, Decimal(str(t)) if kind != "定性" else str(t), pts).record()

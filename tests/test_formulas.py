@@ -59,11 +59,19 @@ def workbooks(spec: Spec, seed_values: dict, tmp_path_factory: pytest.TempPathFa
 
     tmp = tmp_path_factory.mktemp("formulas")
     roster = distribute(spec, read_roster(SAMPLES / "roster.csv", spec), tmp / "roster", jobs=1)
+    from xltemplate.targets import read_targets
+
+    national = "cn-project-self-eval"
+    nat_roster = read_roster(SAMPLES / "national" / "roster.csv", national)
+    targets = read_targets(SAMPLES / "national" / "targets.csv", national, nat_roster)
     return [
         generate_workbook(spec, tmp / "blank.xlsx").path,
         generate_workbook(spec, tmp / "seed.xlsx", values=seed_values, password="pw").path,
         roster.files[0].path,
         generate_workbook(spec_from_dict(SMALL), tmp / "small.xlsx").path,
+        # the national family: its blank form and a project's own targets (every rule)
+        generate_workbook(national, tmp / "national-blank.xlsx").path,
+        generate_workbook(national, tmp / "national-n03.xlsx", targets=targets.by_key["N03"]).path,
     ]
 
 
@@ -80,7 +88,7 @@ def test_every_formula_calls_only_the_allowed_functions(workbooks: list[Path]) -
     # every kind of place was looked at, and N() is nowhere
     assert kinds == {"f", "formula", "formula1", "formula2", "definedName"}
     assert "N" not in used and "N" not in ALLOWED_FUNCTIONS
-    assert {"IF", "ISNUMBER", "SUM", "ROUND", "LEN"} <= used
+    assert {"IF", "ISNUMBER", "SUM", "ROUND", "LEN", "ABS", "TRIM"} <= used  # ABS and TRIM: the national form's
 
 
 def test_tokenizer_finds_n() -> None:
