@@ -164,7 +164,9 @@ def templates_cmd(as_json: bool) -> None:
         echo_json(rows)
         return
     for r in rows:
-        click.echo(f"{r['id']}  {r['version']}  {r['title']}  （{r['indicators']} 个指标）")
+        # a family whose projects have indicators of their own declares none in the spec
+        count = f"{r['indicators']} 个指标" if r["indicators"] else "指标按项目的绩效目标"
+        click.echo(f"{r['id']}  {r['version']}  {r['title']}  （{count}）")
 
 
 _ROLES = {"input": "填写", "computed": "公式", "prefill": "预填"}
