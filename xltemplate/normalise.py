@@ -79,8 +79,9 @@ class Plan:
 
 
 _PLANS: dict[tuple[str, str, str, str], Plan] = {}
-#: Plans of workbooks with targets of their own are many (one per project): keep the last few hundred.
-_MAX_PLANS = 512
+#: Plans of workbooks with targets of their own are many (one per project): keep the last hundred or so
+#: (a plan of 30 indicators holds ~100 KB of formulas; a worker's memory stays bounded).
+_MAX_PLANS = 128
 
 
 def plan(spec: Spec, targets: Targets | None = None) -> Plan:

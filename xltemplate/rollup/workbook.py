@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import xlsxwriter
 
@@ -91,7 +91,9 @@ class _Writer:
         self.units = tables.submissions(self.c)  # one row per unit: 汇总, and the figures 统计 sums
         self.stats = tables.stats(self.c, self.units)
         sheets = family_of(self.spec).rollup_sheets
-        self.score_rows = list(tables.scores(self.c)) if sheets.item_results else None
+        # the long table's rows are generated anew for each sheet that reads them: 10,000 projects of
+        # 16 indicators make 160,000 rows, too many to keep (the 指标得分 sheet streams its rows too)
+        self.item_results = sheets.item_results
         self._summary()
         if sheets.item_columns:
             self._scores()
@@ -174,7 +176,7 @@ class _Writer:
             ws.repeat_rows(*title_rows)
         ws.set_footer(footer(f"{self.spec.title}汇总"), {"margin": PAGE.footer})
 
-    def _table(self, ws: Any, rows: list[dict[str, Any]], keys: list[str], fmts: dict[str, Any], widths: list[float],
+    def _table(self, ws: Any, rows: Iterable[dict[str, Any]], keys: list[str], fmts: dict[str, Any], widths: list[float],
                key_cols: int = 2, start: int = 3, header_row: int = 2) -> int:
         """Write ``rows`` in order (constant memory), each row as tall as its texts need.
 
@@ -332,16 +334,16 @@ class _Writer:
         note = (f"每个计入文件的每个指标一行：得分按指标性质由年度指标值和实际完成值重新计算（定性指标为单位所给、在所选档次内的得分）。"
                 f"统计只用{UNIT_VALID}的单位。")
         ws = self._sheet("指标结果", "指标结果明细", note, headers, widths, key_cols=2)
-        rows = []
-        for r in self.score_rows or []:
-            rec = dict(r)
-            rec["met_zh"] = "达成" if r["met"] else "未达成"
-            rec["reason_zh"] = "已填" if r["reason"] else ""
-            rec["_fmt_status"] = self.f_status[r["status"]]
-            rows.append(rec)
+        def rows() -> Iterator[dict[str, Any]]:
+            for rec in tables.scores(self.c):
+                rec["met_zh"] = "达成" if rec["met"] else "未达成"
+                rec["reason_zh"] = "已填" if rec["reason"] else ""
+                rec["_fmt_status"] = self.f_status[rec["status"]]
+                yield rec
+
         keys = ["key", "unit", "category", "subcategory", "indicator", "rule", "measure", "target", "actual", "weight", "score",
                 "lost", "met_zh", "reason_zh", "status"]
-        self._table(ws, rows, keys, {"weight": self.f_num, "score": self.f_num, "lost": self.f_num}, widths, key_cols=2)
+        self._table(ws, rows(), keys, {"weight": self.f_num, "score": self.f_num, "lost": self.f_num}, widths, key_cols=2)
 
     def _gaps(self) -> None:
         """差距分析: the units 已提交有效 by points lost, most first, and where they lost them."""
@@ -351,7 +353,7 @@ class _Writer:
         note = f"按失分（{plain_number(self.spec.total)} − 总分）从多到少排列，只列{UNIT_VALID}的单位；指标以外的失分即预算执行率的失分。"
         ws = self._sheet("差距分析", "差距最大的项目", note, headers, widths, key_cols=3)
         keys = ["rank", "key", "unit", "project", "total", "lost", "indicators_lost", "other_lost", "worst"]
-        self._table(ws, tables.gaps(self.c, self.units, self.score_rows), keys,
+        self._table(ws, tables.gaps(self.c, self.units), keys,
                     {k: self.f_num for k in ("total", "lost", "indicators_lost", "other_lost")}, widths, key_cols=3)
 
     def _statistics(self) -> None:
@@ -432,7 +434,7 @@ class _Writer:
         gap()
 
         first = row
-        by_level = self.score_rows is not None  # the units' own indicators: by 一级 and 二级, not one by one
+        by_level = self.item_results  # the units' own indicators: by 一级 and 二级, not one by one
         title = "各一级、二级指标完成情况" if by_level else "各指标平均得分率（按平均失分从多到少排列）"
         h = row_height([title], [sum(widths[:7])], BODY_PT, bold=True)
         ws.set_row(row, h)
@@ -441,7 +443,7 @@ class _Writer:
         row += 1
         if by_level:
             line(["一级 / 二级指标", "指标数", "达成数", "达成率", "失分合计", "每单位平均失分", "得分率"])
-            for lv in tables.levels(self.c, self.score_rows):
+            for lv in tables.levels(self.c):
                 name = lv["category"] if lv["subcategory"] is None else f"　{lv['subcategory']}"
                 fmt = self.f_total if lv["subcategory"] is None else None
                 line([name, lv["indicators"], lv["met"], lv["met_rate"], lv["lost"], lv["lost_per_unit"], lv["rate"]],
