@@ -28,7 +28,7 @@ LAYERS = [
     "readers.display readers.sniff",
     "readers.package",
     "readers.xmltext readers.properties",
-    "readers.sheet_general",
+    "readers.sheet_general readers.sheet_strict",
     "readers.sheet",
     "readers.fast",
     "readers.reference",

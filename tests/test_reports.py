@@ -27,6 +27,9 @@ from .corpus import TODAY
 FINGERPRINTS = {
     "1": "f965b05018d8e8641def916f124cb9d5f32fd0ee8379b0984175dd6331c0db94",
     "2": "cd4d1e394f4001c9cc17ad78068a15c9c8a06fca2fc2613bca2ec0f18df22f5a",  # executed-above-budget names its fields
+    # 3: the fast reader no longer keeps a cell that shows an empty shared string (it reported one under a
+    # merged range as content-hidden, where the reference reads nothing); the samples' reports are the same
+    "3": "cd4d1e394f4001c9cc17ad78068a15c9c8a06fca2fc2613bca2ec0f18df22f5a",
 }
 
 

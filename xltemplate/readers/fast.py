@@ -38,7 +38,7 @@ _BAD_SHEET_CHARS = re.compile(r"[\\/?*\[\]:]")
 def read_fast(sniffed: Sniffed) -> Submission:
     """Read a sniffed workbook into a Submission (the same one the openpyxl reader gives)."""
     path = sniffed.path
-    sub = Submission(path=str(path), sha256=sha256_file(path), size=sniffed.size, has_macros=sniffed.has_macros)
+    sub = Submission(path=str(path), sha256=sniffed.sha256 or sha256_file(path), size=sniffed.size, has_macros=sniffed.has_macros)
     with Package(sniffed) as pkg:
         sheets, names, date1904 = memo(_workbook, pkg.read(pkg.workbook))
         rels = pkg.rels(pkg.workbook)
@@ -202,10 +202,18 @@ _SST_ROOT = re.compile(rb'^\s*(?:<\?xml[^>]*\?>\s*)?<sst\b([^>]*)>')
 _MAIN_DECL = b'xmlns="' + MAIN_NS.encode() + b'"'
 _SI = re.compile(rb"<si>(.*?)</si>|<si/>", re.S)
 _SIMPLE_T = re.compile(rb"<t(?:\s[^>]*?)?(?:/>|>([^<]*)</t>)")
-_RUN = re.compile(rb"<r>(?:<rPr>((?:(?!</rPr>).)*)</rPr>)?<t(?:\s[^>]*?)?(?:/>|>([^<]*)</t>)</r>", re.S)
-_PHONETIC = re.compile(rb"(?:<rPh\b[^>]*>(?:(?!</rPh>).)*</rPh>)*(?:<phoneticPr\b[^>]*/>)?", re.S)
+# (``[^<]*(?:<(?!/rPr>)[^<]*)*``: anything up to the first ``</rPr>``, as ``(?:(?!</rPr>).)*`` but without a
+# look-ahead at every character)
+_RUN = re.compile(rb"<r>(?:<rPr>([^<]*(?:<(?!/rPr>)[^<]*)*)</rPr>)?<t(?:\s[^>]*?)?(?:/>|>([^<]*)</t>)</r>")
+_RUN_WHOLE = re.compile(rb"(<r>(?:<rPr>([^<]*(?:<(?!/rPr>)[^<]*)*)</rPr>)?<t(?:\s[^>]*?)?(?:/>|>([^<]*)</t>)</r>)")
+_PHONETIC = re.compile(rb"(?:<rPh\b[^>]*>[^<]*(?:<(?!/rPh>)[^<]*)*</rPh>)*(?:<phoneticPr\b[^>]*/>)?")
 _PREFIXED = re.compile(rb"</?[A-Za-z_][\w.-]*:")
 _SST_END = re.compile(rb"\s*(?:<extLst>.*</extLst>\s*)?</sst>\s*", re.S)
+#: One string, whole (for the tiling check): a plain <t> and its text (what the generator and Excel write),
+#: or runs (what LibreOffice writes for text in two fonts), read by :func:`_rich`.
+_SI_PLAIN = re.compile(rb'(\s*<si>(?:<t(?: xml:space="preserve")?>([^<]*)</t>|(<r>[^<]*(?:<(?!/si>)[^<]*)*))</si>)')
+#: The strict path for shared strings (one pattern over the part); the tests also run with it off.
+USE_STRICT_STRINGS = True
 
 
 def shared_strings(data: bytes) -> list[str]:
@@ -222,10 +230,16 @@ def shared_strings(data: bytes) -> list[str]:
 
 def _shared_strings_fast(data: bytes) -> list[str] | None:
     root = _SST_ROOT.match(data)
-    if root is None or _MAIN_DECL not in root.group(1) or b"xmlns" in data[root.end():] or b"<!" in data \
-            or data.find(b"<?", 1) >= 0 or _PREFIXED.search(data, root.end()):
+    if root is None or _MAIN_DECL not in root.group(1) or b"xmlns" in data[root.end():] or (b"!" in data and b"<!" in data) \
+            or data.find(b"<?", 1) >= 0:
         return None
     feed(parser(), data, "xl/sharedStrings.xml")
+    if USE_STRICT_STRINGS:
+        plain = _plain_strings(data, root.end())
+        if plain is not None:
+            return plain
+    if _PREFIXED.search(data, root.end()):
+        return None  # an element in another namespace (or the main one under a prefix): the general parser
     strings: list[str] = []
     pos = root.end()
     for m in _SI.finditer(data, pos):
@@ -245,6 +259,51 @@ def _shared_strings_fast(data: bytes) -> list[str] | None:
     if not _SST_END.fullmatch(data, pos):
         return None
     return strings
+
+
+def _plain_strings(data: bytes, start: int) -> list[str] | None:
+    """Every string when each is one plain <t> or plain runs (one pattern, in C, must tile the part); else None."""
+    end = data.rfind(b"</si>")
+    end = start if end < start else end + 5
+    items = _SI_PLAIN.findall(data, start, end)
+    if sum(len(whole) for whole, _, _ in items) != end - start or not _SST_END.fullmatch(data, end):
+        return None  # phonetic guides, attributes, an empty <si/>: the regular expressions below read them
+    if not items:
+        return []
+    strings: list[str]
+    if any(runs for _, _, runs in items):
+        if _PREFIXED.search(data, start):
+            return None  # an element under a prefix among the runs' properties: the general parser
+        strings = []
+        for _, raw, runs in items:
+            value = (_runs(runs) or _rich(runs)) if runs else _text(raw)
+            if value is None:
+                return None
+            strings.append(value)
+        text = "".join(strings)
+    else:
+        # decoded and unescaped in one piece: NUL cannot be in XML text (expat proved it), so it parts them again
+        text = b"\x00".join([raw for _, raw, _ in items]).decode("utf-8")
+        if "&" in text or "\r" in text:
+            text = unescape(text)
+        strings = text.split("\x00")
+    if "x005F_" in text:
+        strings = [value.replace("x005F_", "") for value in strings]
+    return strings
+
+
+def _runs(body: bytes) -> str | None:
+    """The text of an <si> that is runs and nothing else (one pattern must tile it); None for anything else
+    (and for no text at all: :func:`_rich` decides then)."""
+    runs = _RUN_WHOLE.findall(body)
+    if not runs or sum(len(whole) for whole, _, _ in runs) != len(body):
+        return None
+    texts = []
+    for _, props, raw in runs:
+        if props and (b"<t" in props or b"<r>" in props or b"<r " in props):
+            return None
+        texts.append(_text(raw))  # each run's text alone: a line end split between two runs is two line ends
+    return "".join(texts) or None
 
 
 def _rich(body: bytes) -> str | None:

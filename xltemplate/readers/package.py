@@ -13,6 +13,7 @@ a relationship id used twice.
 
 from __future__ import annotations
 
+import io
 import posixpath
 import re
 import zipfile
@@ -185,8 +186,8 @@ class Package:
 
     def _read_zip(self, name: str) -> bytes:
         try:
-            if self._zip is None:
-                self._zip = zipfile.ZipFile(self.sniffed.path)
+            if self._zip is None:  # the bytes the sniffer read and checked, not the path again
+                self._zip = zipfile.ZipFile(io.BytesIO(self.sniffed.data) if self.sniffed.data else self.sniffed.path)
             with self._zip.open(name) as fh:
                 data = fh.read(MAX_PART + 1)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib.error, RuntimeError) as exc:

@@ -57,7 +57,7 @@ def read_openpyxl(sniffed: Sniffed) -> Submission:
         if isinstance(exc, DefusedXmlException):
             raise Unreadable("file-unsafe-xml", "reference", reason=type(exc).__name__) from exc
         raise Unreadable("file-corrupt", "reference", reason=f"{type(exc).__name__}: {str(exc)[:200]}") from exc
-    sub = Submission(path=str(path), sha256=sha256_file(path), size=sniffed.size, has_macros=sniffed.has_macros)
+    sub = Submission(path=str(path), sha256=sniffed.sha256 or sha256_file(path), size=sniffed.size, has_macros=sniffed.has_macros)
     sub.saved_at, sub.application, sub.properties = saved_at, application, properties
     for ws in wb_f.worksheets:
         sub.sheets[ws.title] = ws.sheet_state

@@ -34,7 +34,9 @@ from ..errors import Unreadable
 from ..submission import MAX_COLS, MAX_ROWS, CellData
 from .display import FORMAT, MERGED, conceals, merged_cover
 from .package import MAIN_NS, corrupt, feed, parser
+from . import sheet_strict as strict
 from .sheet_general import Structure
+from .sheet_strict import plain_number
 from .xmltext import (
     BEYOND_NAMES, ERRORS, MAX_EXCEL_COL, MAX_EXCEL_ROW, TYPES, WORKSHEET, Styles, add_merge, attr as _attr, col_index,
     col_letters, from_excel, protection_on, text as _text,
@@ -44,11 +46,12 @@ __all__ = ["Sheet", "Styles", "USE_SPLIT", "col_index", "col_letters"]
 
 #: The split path for regular sheets; the tests also run with it off (every sheet on the general path).
 USE_SPLIT = True
+#: Remembering the part of a sheet after its cells (see :func:`_tail_shape`); the tests also run with it off.
+REMEMBER_TAILS = True
 
 
 _REF = re.compile(rb"([A-Z]{1,3})([1-9][0-9]{0,6})")
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
-_NUMBER_B = re.compile(rb"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _R_ATTR = re.compile(rb"""(?:^|\s)r\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _T_ATTR = re.compile(rb"""(?:^|\s)t\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _S_ATTR = re.compile(rb"""(?:^|\s)s\s*=\s*(?:"([^"]*)"|'([^']*)')""")
@@ -78,16 +81,6 @@ _TRAILERS: dict[bytes, tuple[tuple[int, int], ...] | None] = {}
 _TAILS: dict[tuple[bytes, bytes], tuple[int, bool, tuple[tuple[int, int, int, int], ...]]] = {}
 
 
-def _plain_number(raw: bytes) -> int | float | None:
-    """A cached number as written by every program; None for anything the slow path must judge."""
-    if not _NUMBER_B.fullmatch(raw):
-        return None
-    if b"." in raw or b"e" in raw or b"E" in raw:
-        number = float(raw)
-        return number if math.isfinite(number) else None
-    return int(raw) if len(raw) < 300 else None
-
-
 def _formula_cell(cattrs: bytes, body: bytes, plain: bool) -> CellData | None:
     """``<f>…</f><v>…</v>`` with a number (no t) or a text (t="str") result; None: the slow path."""
     k = body.find(b"</f>")
@@ -104,7 +97,7 @@ def _formula_cell(cattrs: bytes, body: bytes, plain: bool) -> CellData | None:
     if b"t=" not in cattrs:
         if not raw:
             return CellData(None, formula)
-        number = _plain_number(raw) if plain else None
+        number = plain_number(raw) if plain else None
         return None if number is None else CellData(number, formula)
     if cattrs[-8:] == b' t="str"':
         return CellData(_text(raw) or None, formula)
@@ -160,6 +153,40 @@ def _depth(tail: bytes, pos: int) -> int:
         elif not m.group(2):
             depth += 1
     return depth
+
+
+#: The text of a header or footer: the only text of a sheet's tail that differs between returns of a template.
+_HEADER_FOOTER = re.compile(rb"<((?:odd|even|first)(?:Header|Footer))>([^<]*)</\1>")
+
+
+def _tail_shape(tail: bytes) -> tuple[bytes, list[bytes]]:
+    """A sheet's tail without the texts of its headers and footers, and those texts.
+
+    Two tails of the same shape differ only in those texts, which hold no markup (no "<"): the one is
+    well-formed exactly when the other is and its texts are character data, and every rule read from
+    the tail (protection, merges, placement) reads markup only, so it gives both the same verdict.
+    """
+    at = tail.rfind(b"<headerFooter")  # near the end, where Excel and every other program write it
+    if at < 0:
+        return tail, []
+    pieces, texts, pos = [], [], at
+    for m in _HEADER_FOOTER.finditer(tail, at):
+        pieces.append(tail[pos:m.start(2)])
+        texts.append(m.group(2))
+        pos = m.end(2)
+    if not texts:
+        return tail, []
+    pieces.append(tail[pos:])
+    return tail[:at] + b"".join(pieces), texts
+
+
+def _character_data(texts: list[bytes]) -> bool:
+    """Whether each text is well-formed character data (characters XML allows, known entities), proved by expat."""
+    try:
+        feed(parser(), b"<x><y>" + b"</y><y>".join(texts) + b"</y></x>", "")
+    except Unreadable:
+        return False
+    return True
 
 
 _REGULAR, _IRREGULAR = -1, -2
@@ -227,7 +254,9 @@ class Sheet:
         if j < 0:
             return False
         head, region = data[:j], data[i:j]
-        if b"<!" in head or head.find(b"<?", 1) >= 0 or b"xmlns" in region or region.find(b"<sheetData", 1) >= 0:
+        # ("!" and "?" first: one memchr each, where a search for "<!" stops at every "<" of the markup)
+        if (b"!" in head and b"<!" in head) or (head.find(b"?", 2) >= 0 and head.find(b"<?", 1) >= 0) \
+                or b"xmlns" in region or region.find(b"<sheetData", 1) >= 0:
             return False  # comments, CDATA or namespace declarations among the cells: the general path
         h = Structure(self, cells=False)
         k = data.find(b"<", data.find(b"?>") + 2 if data[:5] == b"<?xml" else 0)
@@ -242,22 +271,33 @@ class Sheet:
         p.StartElementHandler = p.EndElementHandler = p.StartNamespaceDeclHandler = None
         tail = data[j:]
         # Returns of one template share each sheet's tail byte for byte (data validations, merges,
-        # protection): once proved well-formed after the same root tag, it is not parsed again.
-        key = (h.root, tail)
-        known = _TAILS.get(key) if h.root else None
+        # protection), but for the text of its header and footer (the generator prints the roster key
+        # there): once proved well-formed after the same root tag, it is not parsed again, and only the
+        # texts cut out of it are (as character data, which is all they can be: they hold no "<").
+        shape, texts = _tail_shape(tail)
+        key = (h.root, shape)
+        known = _TAILS.pop(key, None) if h.root and REMEMBER_TAILS else None
         if known is None:
             feed(p, data[i:], self.part)  # the cells and the tail: proved well-formed in C, no handlers
             if not self._tail(tail):
                 return False
-            if h.root:
+            if h.root and REMEMBER_TAILS:
                 if len(_TAILS) >= 64:
                     _TAILS.pop(next(iter(_TAILS)))
                 _TAILS[key] = (self.protections, self.protected, tuple(self.merges))
         else:
+            _TAILS[key] = known  # the most recently used is the last to go
             feed(p, region, self.part, final=False)
             feed(p, b"</sheetData></worksheet>", self.part)  # close the document the way the known tail does
+            if texts and not _character_data(texts):
+                return False  # the general path parses the whole part and says what is wrong, where
             self.protections, self.protected, merges = known
             self.merges = list(merges)
+        if strict.USE_STRICT:
+            found = strict.cells(region[11:], self.strings, self.styles, self.epoch)
+            if found is not None:
+                self.cells, self.styled = found
+                return True
         return self._scan(region)
 
     def _tail(self, tail: bytes) -> bool:
@@ -375,11 +415,14 @@ class Sheet:
                         if not raw.isdigit() or len(raw) > 9:
                             return False
                         try:
-                            cell = CellData(strings[int(raw)])
+                            text = strings[int(raw)]
                         except IndexError:
                             return False
+                        if not text:
+                            return False  # an empty string shows nothing: no cell, as the general path decides
+                        cell = CellData(text)
                     elif b"t=" not in cattrs and style not in dates:
-                        number = _plain_number(raw)
+                        number = plain_number(raw)
                         if number is not None:
                             cell = CellData(number)
                 elif body[:3] == b"<f>":  # a formula and its cached result: the other common shape

@@ -83,6 +83,8 @@ class Styles:
                  concealing: dict[int, str] | None = None) -> None:
         self.count, self.dates, self.deltas = count, dates, deltas
         self.concealing = concealing or {}
+        #: Everything above, as one hashable value: what a sheet's cells read here depend on.
+        self.key: tuple[object, ...] = (count, dates, deltas, tuple(sorted(self.concealing.items())))
 
 
 

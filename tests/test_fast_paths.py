@@ -1,0 +1,346 @@
+"""The fast reader's fast paths (issue 15): what they remember is used only where it must give the same verdict.
+
+Each test reads a file from nothing first, so that its parts, sheet tails and skeletons are
+remembered, then a file that shares them but differs where a remembered verdict must not be
+reused (a forged CRC or size, a footer that is not character data, a value the strict path cannot
+read), and compares what the reader gives with every fast path forced off, and where the file
+reads, with the openpyxl reference.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from xltemplate.errors import Unreadable
+from xltemplate.readers import read_submission
+
+from .conftest import SAMPLES
+from .fast_paths import forget, module, switched, verdict
+from .test_differential import differences, read_both
+
+SRC = SAMPLES / "returns" / "需求侧管理中心.xlsx"
+FORM = "xl/worksheets/sheet1.xml"
+STRINGS = "xl/sharedStrings.xml"
+
+
+def repacked(dest: Path, changes: dict[str, Callable[[bytes], bytes]] | None = None, src: Path = SRC) -> Path:
+    """``src`` written again part by part (the same compression for the same bytes), some parts changed."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            change = (changes or {}).get(info.filename)
+            zout.writestr(zipfile.ZipInfo(info.filename, date_time=(2021, 4, 30, 9, 0, 0)),
+                          change(data) if change else data, zipfile.ZIP_DEFLATED)
+    dest.write_bytes(buf.getvalue())
+    return dest
+
+
+def forged(src: Path, dest: Path, part: str, crc: int | None = None, size: int | None = None) -> Path:
+    """``src`` with the CRC-32 or the uncompressed size of one part changed, in its local header and
+    in the central directory alike: the part's bytes are untouched."""
+    data = bytearray(src.read_bytes())
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo(part)
+    local = info.header_offset
+    central = struct.unpack_from("<I", data, data.rindex(b"PK\x05\x06") + 16)[0]  # the directory's first entry
+    while data[central + 46:central + 46 + len(part)] != part.encode():
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, central + 28)
+        central += 46 + name_len + extra_len + comment_len
+    if crc is not None:
+        struct.pack_into("<I", data, local + 14, crc)
+        struct.pack_into("<I", data, central + 16, crc)
+    if size is not None:
+        struct.pack_into("<I", data, local + 22, size)
+        struct.pack_into("<I", data, central + 24, size)
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+def read_after(first: Path, second: Path) -> tuple[object, object]:
+    """What ``second`` gives read right after ``first`` (its parts remembered), and with the fast paths off."""
+    forget()
+    with switched(True):
+        assert not isinstance(verdict(first), tuple), "the first file must read"
+        on = verdict(second)
+    with switched(False):
+        off = verdict(second)
+    return on, off
+
+
+def refusal(v: object) -> tuple[str, str]:
+    assert isinstance(v, tuple), "the file was read"
+    return v[1], v[2]
+
+
+# -- parts remembered by their compressed bytes -------------------------------------------------------------
+
+@pytest.mark.parametrize("part", ["xl/theme/theme1.xml", "xl/styles.xml", "xl/workbook.xml"])
+def test_a_remembered_part_with_a_forged_crc_is_refused(tmp_path: Path, part: str) -> None:
+    """The same compressed bytes with another CRC-32 in the directory: refused as when nothing is remembered
+    (a forged CRC must never let the file validated differ from the file a person opens)."""
+    good = repacked(tmp_path / "good.xlsx")
+    bad = forged(good, tmp_path / "bad.xlsx", part, crc=0x12345678)
+    on, off = read_after(good, bad)
+    assert on == off
+    assert refusal(on) == ("file-corrupt", "inflate") and "CRC" in on[3]
+
+
+def test_a_remembered_part_with_a_forged_size_is_refused(tmp_path: Path) -> None:
+    good = repacked(tmp_path / "good.xlsx")
+    info = zipfile.ZipFile(good).getinfo("xl/theme/theme1.xml")
+    for n, size in enumerate((info.file_size - 1, info.file_size + 1, 0)):
+        bad = forged(good, tmp_path / f"bad-{n}.xlsx", "xl/theme/theme1.xml", size=size)
+        on, off = read_after(good, bad)
+        assert on == off and refusal(on) == ("file-corrupt", "inflate"), size
+
+
+def test_remembered_parts_are_used(tmp_path: Path, monkeypatch) -> None:
+    """A second return of the template inflates only the parts that differ (the switch is not idle)."""
+    sniff = module("xltemplate.readers.sniff")
+    a = repacked(tmp_path / "a.xlsx")
+    b = repacked(tmp_path / "b.xlsx", {STRINGS: lambda d: d.replace("项目绩效自我评价".encode(), "项目绩效自我评价一".encode(), 1)})
+    inflated: list[str] = []
+    real = sniff._inflate_checked
+
+    def spy(info, pieces, keep):
+        inflated.append(info.filename)
+        return real(info, pieces, keep)
+
+    monkeypatch.setattr(sniff, "_inflate_checked", spy)
+    forget()
+    with switched(True):
+        read_submission(a)
+        inflated.clear()
+        read_submission(b)
+    assert inflated == [STRINGS]
+
+
+# -- sheet tails remembered but for their header and footer -----------------------------------------------------
+
+def footer(text: bytes) -> Callable[[bytes], bytes]:
+    def change(data: bytes) -> bytes:
+        out, n = re.subn(rb"(<oddFooter>)[^<]*(</oddFooter>)", rb"\g<1>" + text + rb"\g<2>", data)
+        assert n == 1
+        return out
+    return change
+
+
+@pytest.mark.parametrize("text", [b"&amp;R&#x7F16;&#21495;SH999", "&amp;R编号：\r\nSH999".encode()])
+def test_a_known_tail_with_another_footer_reads_the_same(tmp_path: Path, text: bytes, monkeypatch) -> None:
+    first = repacked(tmp_path / "first.xlsx")
+    second = repacked(tmp_path / "second.xlsx", {FORM: footer(text)})
+    sheet = module("xltemplate.readers.sheet")
+    parsed: list[str] = []
+    real = sheet.Sheet._tail
+
+    def spy(self, tail):
+        parsed.append(self.part)
+        return real(self, tail)
+
+    monkeypatch.setattr(sheet.Sheet, "_tail", spy)
+    on, off = read_after(first, second)
+    assert on == off and not isinstance(on, tuple)
+    forget()
+    with switched(True):
+        read_submission(first)
+        parsed.clear()
+        read_submission(second)
+    assert FORM not in parsed, "the form sheet's tail was parsed again: the footer should not matter"
+    assert not differences(*read_both(second))
+
+
+@pytest.mark.parametrize("text", [b"&bogus;", b"\x01", b"]]>", b"&#0;", b"\xff\xfe", b"&amp"])
+def test_a_known_tail_with_a_footer_that_is_not_character_data_is_refused(tmp_path: Path, text: bytes) -> None:
+    """The footer's text is proved by expat even when the rest of the tail is remembered: refused, with
+    the same message as when the whole part is parsed."""
+    first = repacked(tmp_path / "first.xlsx")
+    second = repacked(tmp_path / "second.xlsx", {FORM: footer(text)})
+    on, off = read_after(first, second)
+    assert on == off
+    assert refusal(on) == ("file-corrupt", "part-damaged")
+
+
+# -- the strict path for cells, and the skeletons it remembers -------------------------------------------------
+
+def value(ref: str, raw: bytes) -> Callable[[bytes], bytes]:
+    """Change the text of one cell's <v>, and nothing else: the sheet's skeleton stays the same."""
+    def change(data: bytes) -> bytes:
+        out, n = re.subn(rb'(<c r="' + ref.encode() + rb'"[^>]*>(?:<f>[^<]*</f>)?<v>)[^<]*(</v>)', rb"\g<1>" + raw + rb"\g<2>", data)
+        assert n == 1, ref
+        return out
+    return change
+
+
+@pytest.mark.parametrize("ref, raw", [
+    ("E22", b"1e999"), ("E22", b"1E+30"), ("E22", b"-0.0"), ("E22", b"07"), ("E22", b"1" + b"0" * 400), ("E22", b""),
+    ("E22", b" 9"), ("E22", b"&#57;"), ("B7", b"9999"), ("B7", b"-1"), ("B7", b""), ("B8", b"99999999"), ("B8", b"1.5"),
+    ("B8", b""), ("D6", b""), ("D6", b"abc"), ("D8", b"&lt;&amp;&gt;"), ("D8", b""),
+])
+def test_values_in_a_known_skeleton_read_as_the_split_path_reads_them(tmp_path: Path, ref: str, raw: bytes) -> None:
+    """Another value in a cell of a known shape: the same submission or refusal as with every fast path off,
+    and where it reads, the reference's (a number the strict path cannot read goes to the split path)."""
+    first = repacked(tmp_path / "first.xlsx")
+    second = repacked(tmp_path / "second.xlsx", {FORM: value(ref, raw)})
+    on, off = read_after(first, second)
+    assert on == off, (on, off)
+    if not isinstance(on, tuple):
+        assert not differences(*read_both(second))
+
+
+def test_skeletons_are_used(tmp_path: Path, monkeypatch) -> None:
+    """Returns that differ in values and row heights share a skeleton: it is worked out once."""
+    strict = module("xltemplate.readers.sheet_strict")
+    calls: list[int] = []
+    real = strict._work_out
+
+    def spy(skeleton, styles):
+        calls.append(len(skeleton))
+        return real(skeleton, styles)
+
+    monkeypatch.setattr(strict, "_work_out", spy)
+    first = repacked(tmp_path / "first.xlsx")
+    second = repacked(tmp_path / "second.xlsx", {FORM: lambda d: value("E22", b"8")(re.sub(rb' ht="[0-9.]+"', b' ht="99"', d))})
+    forget()
+    with switched(True):
+        a, b = read_submission(first), read_submission(second)
+    assert a.cells["项目绩效自评"]["E22"].value != b.cells["项目绩效自评"]["E22"].value == 8
+    assert len(calls) == 3, calls  # one per sheet of the first file; none for the second
+
+
+def cell(ref: str, xml: bytes) -> Callable[[bytes], bytes]:
+    def change(data: bytes) -> bytes:
+        out, n = re.subn(rb'<c r="' + ref.encode() + rb'"(?=[\s/>])[^>]*?(?:/>|>.*?</c>)', xml, data, count=1, flags=re.S)
+        assert n == 1, ref
+        return out
+    return change
+
+
+ODD_SHAPES = {
+    "attributes-in-another-order": cell("E22", b'<c s="6" r="E22"><v>9</v></c>'),
+    "a-space-before-the-slash": cell("F22", b'<c r="F22" s="6" />'),
+    "whitespace-inside-a-cell": cell("E22", b'<c r="E22" s="6">\n  <v>9</v>\n</c>'),
+    "a-value-with-an-attribute": cell("E22", b'<c r="E22" s="6"><v xml:space="preserve">9</v></c>'),
+    "a-boolean": cell("G22", b'<c r="G22" t="b"><v>1</v></c>'),
+    "an-inline-string": cell("G22", b'<c r="G22" t="inlineStr"><is><t>x</t></is></c>'),
+    "an-error": cell("E22", b'<c r="E22" s="6" t="e"><v>#N/A</v></c>'),
+    "a-shared-formula": cell("D25", b'<c r="D25"><f t="shared" ref="D25:D25" si="0">1+1</f><v>2</v></c>'),
+    "a-cell-without-r": cell("G22", b'<c s="6"><v>5</v></c>'),
+    "a-row-attribute-with-a-gt": lambda d: d.replace(b'<row r="22"', b'<row r="22" foo="a>b/>"', 1),
+    "a-row-without-r-first": lambda d: re.sub(rb'<row r="22"([^>]*)>', rb'<row\1 r="22">', d, count=1),
+    "a-cell-out-of-order": lambda d: d.replace(b'<c r="F22"', b'<c r="C22"', 1),
+    "a-cell-in-the-wrong-row": lambda d: d.replace(b'<c r="F22"', b'<c r="F23"', 1),
+    "a-row-out-of-order": lambda d: d.replace(b'<row r="22"', b'<row r="21"', 1),
+    "a-style-out-of-range": cell("F22", b'<c r="F22" s="9999"/>'),
+    "a-type-unknown": cell("F22", b'<c r="F22" s="6" t="x"/>'),
+    "a-column-past-the-bounds": cell("G22", b'<c r="AA22"><v>5</v></c>'),
+    "a-v-outside-a-cell": lambda d: d.replace(b'<row r="22"', b'<row r="21a"', 0).replace(b"</row>", b"<v>1</v></row>", 1),
+    "cells-after-the-bounds": lambda d: d.replace(b"</sheetData>", b'<row r="2000"><c r="A2000"><v>1</v></c></row></sheetData>', 1),
+    "a-comment-among-the-cells": lambda d: d.replace(b"<sheetData>", b"<sheetData><!-- x -->", 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_SHAPES))
+def test_shapes_the_strict_path_does_not_read_fall_back(tmp_path: Path, name: str) -> None:
+    """Each shape the strict pattern leaves to the split and general paths: read (or refused) as the
+    reference reads it, and the same with every fast path forced off, after a regular file and alone."""
+    first = repacked(tmp_path / "first.xlsx")
+    odd = repacked(tmp_path / f"{name}.xlsx", {FORM: ODD_SHAPES[name]})
+    on, off = read_after(first, odd)
+    assert on == off, (on, off)
+    forget()
+    with switched(True):
+        assert verdict(odd) == off
+    assert not differences(*read_both(odd))
+
+
+def test_an_empty_shared_string_is_no_cell(tmp_path: Path) -> None:
+    """A cell pointing at an empty shared string shows nothing: no cell, on every path (the split path
+    once kept it as an empty text, which the reference does not)."""
+    path = repacked(tmp_path / "empty-string.xlsx", {STRINGS: lambda d: re.sub(rb"(<si><t>)[^<]*(</t></si>)", rb"\1\2", d, count=16)})
+    for names in ((), ("USE_STRICT",)):
+        with switched(False, names):
+            forget()
+            fast, ref = read_both(path)
+            assert not differences(fast, ref), names
+            assert isinstance(fast, dict) and "B7" not in fast["cells"]["项目绩效自评"]
+
+
+def test_an_empty_shared_string_under_a_merge_is_not_hidden_content(tmp_path: Path) -> None:
+    """The report too: a cell under a merged range that shows an empty string hides nothing (the split
+    path reported content-hidden there, the reference nothing)."""
+    from tests.corpus import TODAY
+    from xltemplate.validate import validate_path
+
+    def strings(d: bytes) -> bytes:
+        return d.replace(b"</sst>", b"<si><t></t></si></sst>", 1)
+
+    n = zipfile.ZipFile(SRC).read(STRINGS).count(b"<si>")
+    path = repacked(tmp_path / "empty-merged.xlsx", {STRINGS: strings, FORM: cell("C7", b'<c r="C7" s="10" t="s"><v>%d</v></c>' % n)})
+    reports = []
+    for names in ((), ("USE_STRICT",)):
+        with switched(False, names):
+            forget()
+            reports += [validate_path(path, reader=reader, today=TODAY) for reader in ("fast", "openpyxl")]
+    assert {(r.status, tuple(r.flatten())) for r in reports} == {("valid", ())}
+
+
+# -- shared strings: the strict pattern and its fallback ---------------------------------------------------------
+
+STRING_SHAPES: dict[str, Callable[[bytes], bytes]] = {
+    "entities": lambda d: d.replace("项目绩效自我评价".encode(), "项目&amp;绩效&lt;自我&#x8BC4;价".encode(), 1),
+    "line-ends": lambda d: d.replace("项目绩效自我评价".encode(), "项目\r\n绩效\r自我评价".encode(), 1),
+    "escaped-underscores": lambda d: d.replace("项目绩效自我评价".encode(), "项目_x005F_x000D_绩效".encode(), 1),
+    "preserved-space": lambda d: d.replace(b"<si><t>", b'<si><t xml:space="preserve">  ', 1),
+    "rich-text": lambda d: d.replace(b"<si><t>", b"<si><r><rPr><b/></rPr><t>A</t></r><r><t>", 1).replace(b"</t></si>", b"</t></r></si>", 1),
+    "rich-text-line-ends": lambda d: d.replace(b"<si><t>", b"<si><r><t>A\r</t></r><r><t>\nB&amp;</t></r><r><t>", 1).replace(b"</t></si>", b"</t></r></si>", 1),
+    "rich-text-empty": lambda d: d.replace(b"<si><t>", b"<si><r><t></t></r></si><si><t>", 1),
+    "rich-text-prefixed-properties": lambda d: d.replace(b"<sst ", b'<sst xmlns:x="urn:x" ', 1).replace(
+        b"<si><t>", b"<si><r><rPr><x:t>A</x:t></rPr><t>B</t></r></si><si><t>", 1),
+    "rich-text-run-in-properties": lambda d: d.replace(b"<si><t>", b"<si><r><rPr><t>A</t></rPr><t>B</t></r></si><si><t>", 1),
+    "an-empty-si": lambda d: d.replace(b"<si><t>", b"<si/><si><t>", 1),
+    "an-empty-t": lambda d: d.replace(b"<si><t>", b"<si><t/></si><si><t>", 1),
+    "phonetic": lambda d: d.replace(b"</t></si>", b'</t><rPh sb="0" eb="1"><t>x</t></rPh><phoneticPr fontId="1"/></si>', 1),
+    "whitespace-between": lambda d: d.replace(b"</si><si>", b"</si>\n  <si>"),
+    "an-extension-at-the-end": lambda d: d.replace(b"</sst>", b"<extLst><ext uri=\"x\"/></extLst></sst>", 1),
+    "two-texts": lambda d: d.replace(b"</t></si>", b"</t><t>B</t></si>", 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STRING_SHAPES))
+def test_shared_strings_read_the_same_on_every_path(tmp_path: Path, name: str) -> None:
+    path = repacked(tmp_path / f"{name}.xlsx", {STRINGS: STRING_SHAPES[name]})
+    forget()
+    with switched(True):
+        on = verdict(path)
+    with switched(False):
+        off = verdict(path)
+    assert on == off
+    assert not differences(*read_both(path))
+
+
+def test_the_strict_paths_are_taken_on_the_samples(monkeypatch) -> None:
+    """Nearly every sample (written by the generator, Excel, LibreOffice) has its form sheet read by the
+    strict path and its strings by the strict pattern: the fast paths are the ones the tests exercise."""
+    strict = module("xltemplate.readers.sheet_strict")
+    fast = module("xltemplate.readers.fast")
+    results: list[bool] = []
+    strings: list[bool] = []
+    real_cells, real_strings = strict.cells, fast._plain_strings
+    monkeypatch.setattr(strict, "cells", lambda *a: results.append(real_cells(*a) is not None) or real_cells(*a))
+    monkeypatch.setattr(fast, "_plain_strings", lambda *a: strings.append(real_strings(*a) is not None) or real_strings(*a))
+    files = sorted(p for p in (SAMPLES / "returns").glob("*.xlsx") if not p.name.startswith("~$"))
+    forget()
+    with switched(True):
+        for p in files:
+            try:
+                read_submission(p)
+            except Unreadable:
+                pass
+    assert sum(results) >= 0.8 * len(results) and sum(strings) >= 0.8 * len(strings), (results, strings)

@@ -1,0 +1,222 @@
+"""The strict path of the worksheet reader: the cells of a regular ``<sheetData>`` by one pattern.
+
+Runs only after expat has proved the whole part well-formed (no DOCTYPE, no comment, CDATA or
+namespace declaration among the cells: :meth:`xltemplate.readers.sheet.Sheet._parse_split`
+checks that first). In two steps, both for the regular shape the generator, Excel and
+LibreOffice write, and nothing else:
+
+- **The skeleton.** The cell stream with the text of every ``<v>`` cut out (``<v>8</v>`` →
+  ``<v>``), and the attributes of row tags after ``r`` (heights, spans): the structure of the
+  sheet (rows, cell references, styles, types, formulas) without its values. Returns of one template share a few skeletons byte for byte, so what a skeleton
+  means is worked out once and remembered, keyed by its exact bytes (a full comparison, never a
+  hash or a claim of the file).
+- **The slots.** What a skeleton means: for each ``<v>``, in order, the cell it belongs to and how
+  its text is read (a shared string, a number, a date, a formula's result), and the cells that
+  need no value (a formula without a cached result). One regular expression tiles the whole
+  skeleton into row tags and cells (every byte belongs to a token: anything else, and the
+  skeleton is not read here), and the placement rules of the other paths are applied to the
+  tokens: rows in order, each cell in its row, columns in order, known styles and types.
+
+A skeleton whose tokens do not tile it, or that holds anything this path does not read (a cell
+past the bounds, a type other than a number, a shared string or a formula's text, a shared
+formula, an inline string, attributes in another order), and any value it cannot read exactly
+as the split path would (an empty shared string, a number that is not plain), return None: the
+split path (:mod:`xltemplate.readers.sheet`) takes the sheet, and the general path behind it
+decides. Both switches below are forced off by the tests, which then read every corpus again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from typing import NamedTuple
+
+from ..submission import MAX_COLS, MAX_ROWS, CellData
+from .xmltext import MAX_EXCEL_ROW, TYPES, Styles, col_index, from_excel, text as _text
+
+#: The strict path for the cells of regular sheets; the tests also run with it off.
+USE_STRICT = True
+#: Remembering skeletons (what the strict path works out once per shape); the tests also run with it off.
+USE_SKELETONS = True
+
+_NUMBER_B = re.compile(rb"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+#: ``<v>text</v>`` with no markup inside: the values cut out of the stream.
+_VALUE = re.compile(rb"<v>([^<]*)</v>")
+#: A row's start tag, its attributes after r cut out (heights and spans differ from return to return, and
+#: no reader reads them); an attribute holding "/" keeps them all. Should a ">" inside an attribute's
+#: value end the match, the rest of the tag stays in the skeleton, where no token can read it.
+_ROW_ATTRS = re.compile(rb'(<row r="[1-9][0-9]{0,6}")[^<>/]*(/?>)')
+#: One token of a skeleton: a row's start (r first), a row's end, or a cell (r, then s, then t) that is
+#: empty or holds a formula and/or the place of a value. Group 1 is the whole token, for the tiling check.
+_TOKEN = re.compile(
+    rb'(\s*<(?:row r="([1-9][0-9]{0,6})"([^<>]*)>|/row>'
+    rb'|c r="([A-Z]{1,3}[1-9][0-9]{0,6})"(?: s="([0-9]{1,6})")?(?: t="([a-zA-Z]{1,9})")?'
+    rb'(?:/>|>(?:(<f(?: aca="false")?>)([^<]*)</f>)?(<v>)?</c>)))')
+_REF = re.compile(rb"([A-Z]{1,3})([1-9][0-9]{0,7})")
+
+# How a slot's text is read (the cell's type, whether it has a formula, whether its style is a date's);
+# _FIXED: a formula without a cached result, whose data the skeleton fixes (it takes no value)
+_SHARED, _NUMBER, _DATE, _STR, _F_NUMBER, _F_DATE, _F_STR, _FIXED = range(8)
+
+
+def plain_number(raw: bytes) -> int | float | None:
+    """A cached number as written by every program; None for anything the slow path must judge."""
+    if not _NUMBER_B.fullmatch(raw):
+        return None
+    if b"." in raw or b"e" in raw or b"E" in raw:
+        number = float(raw)
+        return number if math.isfinite(number) else None
+    return int(raw) if len(raw) < 300 else None
+
+
+class Slot(NamedTuple):
+    """One cell of a skeleton that holds something: where, how its ``<v>`` text is read, its formula."""
+
+    a1: str
+    kind: int
+    style: int
+    formula: str | None
+    conceal: bool  # the cell's style may hide its value (see readers.display)
+    delta: bool  # a date style that shows a duration
+
+
+class Skeleton(NamedTuple):
+    """What a skeleton means: its slots in the sheet's order, and how many of them take a ``<v>``'s text."""
+
+    slots: tuple[Slot, ...]
+    values: int
+
+
+_SKELETONS: dict[tuple[bytes, tuple[object, ...]], Skeleton | None] = {}
+_SKELETON_COUNT = 64
+_SKELETON_BYTES = 8 * 1024 * 1024
+_skeleton_bytes = [0]
+
+
+def cells(stream: bytes, strings: list[str], styles: Styles, epoch: dt.datetime) -> tuple[dict[str, CellData], dict[str, int]] | None:
+    """The cells of a ``<sheetData>``'s content (A1 → data, in the sheet's order) and those whose style may
+    conceal their value (A1 → style); None when the stream is not of the shape read here."""
+    pieces = _VALUE.split(stream)  # [text, value, text, value, …, text], in C
+    values = pieces[1::2]
+    meaning = _skeleton(b"".join(_ROW_ATTRS.split(b"<v>".join(pieces[0::2]))), styles)
+    if meaning is None or meaning.values != len(values):
+        return None
+    out: dict[str, CellData] = {}
+    styled: dict[str, int] = {}
+    n_strings = len(strings)
+    taken = 0
+    for slot in meaning.slots:
+        kind = slot.kind
+        if kind == _FIXED:
+            cell = CellData(None, slot.formula)
+        else:
+            raw = values[taken]
+            taken += 1
+            if kind == _SHARED:
+                if not raw.isdigit() or len(raw) > 9:
+                    return None
+                index = int(raw)
+                if index >= n_strings or not strings[index]:
+                    return None  # no such string, or an empty one: the split path decides
+                cell = CellData(strings[index])
+            elif kind == _NUMBER or kind == _F_NUMBER:
+                if not raw and kind == _F_NUMBER:
+                    cell = CellData(None, slot.formula)
+                else:
+                    number = plain_number(raw)
+                    if number is None:
+                        return None
+                    cell = CellData(number, slot.formula)
+            elif kind == _F_STR:
+                cell = CellData(_text(raw) or None, slot.formula)
+            elif kind == _STR:
+                value = _text(raw)
+                if not value:
+                    continue  # text typed as such, but none: an empty cell, as on every path
+                cell = CellData(value)
+            else:  # a date style: the number converted as openpyxl converts it
+                if not raw and kind == _F_DATE:
+                    cell = CellData(None, slot.formula)
+                else:
+                    number = plain_number(raw)
+                    if number is None:
+                        return None
+                    value, error = from_excel(number, epoch, slot.delta)
+                    cell = CellData(value, slot.formula, error)
+        out[slot.a1] = cell
+        if slot.conceal:
+            styled[slot.a1] = slot.style
+    return out, styled
+
+
+def _skeleton(skeleton: bytes, styles: Styles) -> Skeleton | None:
+    """What a skeleton means, worked out once per (skeleton, styles) and remembered by their exact bytes."""
+    key = (skeleton, styles.key)
+    if USE_SKELETONS and key in _SKELETONS:
+        known = _SKELETONS.pop(key)
+        _SKELETONS[key] = known  # the most recently used is the last to go
+        return known
+    meaning = _work_out(skeleton, styles)
+    if USE_SKELETONS and len(skeleton) <= _SKELETON_BYTES // 8:
+        while _SKELETONS and (len(_SKELETONS) >= _SKELETON_COUNT or _skeleton_bytes[0] + len(skeleton) > _SKELETON_BYTES):
+            old = next(iter(_SKELETONS))
+            del _SKELETONS[old]
+            _skeleton_bytes[0] -= len(old[0])
+        _SKELETONS[key] = meaning
+        _skeleton_bytes[0] += len(skeleton)
+    return meaning
+
+
+def _work_out(skeleton: bytes, styles: Styles) -> Skeleton | None:
+    """Tile a skeleton into tokens and apply the placement rules; its slots, or None."""
+    tokens = _TOKEN.findall(skeleton)
+    if sum(len(t[0]) for t in tokens) != len(skeleton.rstrip()):
+        return None  # something between or inside the tokens that this path does not read
+    slots: list[Slot] = []
+    taking = 0
+    row = last_row = last_col = 0
+    dates, deltas, conceal, n_styles = styles.dates, styles.deltas, styles.concealing, styles.count
+    for _, row_r, row_rest, ref, s, t, f_tag, f_text, v in tokens:
+        if row_r:  # <row r="n" …> or <row r="n" …/>
+            if row:
+                return None
+            number = int(row_r)
+            if number <= last_row or number > MAX_ROWS or number > MAX_EXCEL_ROW:
+                return None
+            last_row, last_col = number, 0
+            row = 0 if row_rest.endswith(b"/") else number
+        elif not ref:  # </row>
+            if not row:
+                return None
+            row = 0
+        else:
+            m = _REF.fullmatch(ref)
+            if not row or m is None or int(m.group(2)) != row:
+                return None
+            col = col_index(m.group(1))
+            if col <= last_col or col > MAX_COLS:
+                return None
+            last_col = col
+            style = int(s) if s else 0
+            kind_t = t.decode("ascii") if t else "n"
+            if style >= n_styles or kind_t not in TYPES:
+                return None
+            formula = "=" + _text(f_text) if f_tag else None
+            if kind_t not in ("n", "s", "str") or (formula is not None and kind_t == "s"):
+                return None  # a boolean, an error, an inline string, a date as text: the split path reads them
+            if not v:
+                if formula is None:
+                    continue  # an empty cell: nothing to read
+                kind = _FIXED  # a formula without a cached result: its data is fixed by the skeleton
+            elif kind_t == "s":
+                kind = _SHARED
+            elif kind_t == "n":
+                kind = (_F_DATE if style in dates else _F_NUMBER) if formula else (_DATE if style in dates else _NUMBER)
+            else:
+                kind = _F_STR if formula else _STR
+            taking += kind != _FIXED
+            slots.append(Slot(ref.decode("ascii"), kind, style, formula, style in conceal, style in deltas))
+    if row:
+        return None
+    return Skeleton(tuple(slots), taking)
