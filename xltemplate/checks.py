@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 from . import meta
 from .findings import Finding, finding
-from .form.formulas import evaluate, is_number
+from .form.formulas import evaluate, is_number, number_or_zero
 from .form.layout import FieldSlot
 from .normalise import Context, norm_expected, norm_formula, norm_text
 from .readers.display import MERGED
@@ -47,7 +47,7 @@ def protection(ctx: Context) -> Iterator[Finding]:
 
 def names(ctx: Context) -> Iterator[Finding]:
     defined, sheet = ctx.sub.defined_names, ctx.sheet
-    wrong = [c for c in ctx.plan.inputs_and_computed if defined.get(c.name) != (sheet, c.a1)]
+    wrong = [c for c, place in ctx.plan.places if defined.get(c.name) != place]
     if wrong:
         shown = "、".join(c.name for c in wrong[:5]) + ("等" if len(wrong) > 5 else "")
         yield finding("defined-name-changed", sheet=sheet, cell=wrong[0].a1, value=len(wrong), count=len(wrong), names=shown)
@@ -138,10 +138,14 @@ def figures(ctx: Context) -> Iterator[Finding]:
 def formulas(ctx: Context) -> Iterator[Finding]:
     """Every formula present, unchanged (as the file's layout version wrote it), and what it claims."""
     expected = ctx.plan.formulas_for((ctx.sub.meta or {}).get("layout_version"))
-    raw_values = {c.name: ctx.raw(c) for c in ctx.plan.referenced}
+    cells = ctx.cells
+    raw_values = {}
+    for c in ctx.plan.referenced:
+        data = cells.get(c.a1)
+        raw_values[c.name] = None if data is None else data.value
     should_show = evaluate(ctx.layout, raw_values)  # what a spreadsheet would show for these cells
     for c in ctx.plan.computed:
-        data = ctx.data(c)
+        data = cells.get(c.a1)
         if data is None or data.formula is None:
             seen = None if data is None else data.value
             yield ctx.at("formula-overwritten", c, field=c.name, value=seen, seen=seen if seen is not None else "空")
@@ -184,10 +188,13 @@ def _same_value(slot: FieldSlot, got: Any, want: Any, strict: bool = False) -> b
 
 
 def _same(cached: Any, expected: Any) -> bool:
-    if expected in ("", None):
-        return cached in ("", None)
+    if expected is None or expected == "":
+        return cached is None or cached == ""
     if isinstance(expected, Decimal):
         if not is_number(cached):
             return False
-        return abs(Decimal(str(cached)) - expected) <= _NUM_TOLERANCE * max(Decimal(1), abs(expected))
+        if cached == expected:  # exact (a float and a Decimal compare by value): the usual answer, at once
+            return True
+        # a date (a formula cell given a date format) counts as its serial number, as the formulas count it
+        return abs(number_or_zero(cached) - expected) <= _NUM_TOLERANCE * max(Decimal(1), abs(expected))
     return str(cached) == str(expected)

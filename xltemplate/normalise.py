@@ -60,6 +60,7 @@ class Plan:
     inputs: tuple[InputSlot, ...]  # the header fields' and the body's, in order
     spec_values: Mapping[str, Any]  # body cells whose value the spec fixes, by defined name
     inputs_and_computed: tuple[Cell, ...]
+    places: tuple[tuple[Cell, tuple[str, str]], ...]  # each of those and where its defined name must point
     computed: tuple[Cell, ...]
     locked_texts: tuple[tuple[str, str, str], ...]  # (A1, expected text, its normalised form)
     formulas: Mapping[int, Mapping[str, str]]  # layout version → defined name → formula (normalised on demand: norm_expected)
@@ -103,6 +104,7 @@ def plan(spec: Spec, targets: Targets | None = None) -> Plan:
             inputs=tuple(fields) + tuple(family.inputs(layout)),
             spec_values=family.spec_values(layout),
             inputs_and_computed=tuple(layout.input_cells() + computed),
+            places=tuple((c, (spec.sheet, c.a1)) for c in layout.input_cells() + computed),
             computed=tuple(computed),
             locked_texts=tuple((a1(r, c), text, norm_text(text)) for (r, c), text in layout.locked_texts().items()),
             formulas={v: formulas(layout, v) for v in versions},
@@ -169,19 +171,22 @@ def normalise(spec: Spec, sub: Submission, *, prefill: Mapping[str, Any], today:
         c = slot.cell
         data = cells.get(c.a1)
         seen = None if data is None else data.value
-        if slot.kind == QUIET:
+        kind = slot.kind
+        if kind == QUIET:
             values[c.name] = parse_text(seen).value
             continue
         if slot.reader is not None:
             parsed = slot.reader(seen, lambda other: _raw(cells, other))
-        elif slot.kind == "score":
+        elif kind == "score":
             parsed = parse_number(seen, "score")
         else:
-            parsed = parse_field(seen, slot.kind, slot.choices)
-        problem = _reading(spec.sheet, slot, data, parsed, seen)
-        if problem is not None:
-            found.append(problem)
-        if parsed.ok and not (data is not None and (data.formula is not None or data.error)):
+            parsed = parse_field(seen, kind, slot.choices)
+        computed = data is not None and (data.formula is not None or data.error)
+        if computed or parsed.error or parsed.note:  # (the usual input, a plain value, needs no words)
+            problem = _reading(spec.sheet, slot, data, parsed, seen)
+            if problem is not None:
+                found.append(problem)
+        if not parsed.error and not computed:
             values[c.name] = parsed.value
             readable.add(c.name)
     ctx = Context(spec=spec, sub=sub, plan=p, cells=cells, prefill=prefill, today=today, roster_row=roster_row,

@@ -12,9 +12,8 @@ import datetime as dt
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Excel's day 0 for the 1900 date system (serial 1 = 1900-01-01, with the 1900 leap-year bug).
 EXCEL_EPOCH = dt.date(1899, 12, 30)
@@ -32,9 +31,12 @@ _DATE_PATTERNS = (
 _DATETIME_MIDNIGHT = re.compile(r"^(.+?)[ T]0?0:00(:00)?$")
 
 
-@dataclass(frozen=True)
-class Parsed:
-    """The outcome of reading one value."""
+class Parsed(NamedTuple):
+    """The outcome of reading one value.
+
+    A named tuple, not a frozen dataclass: validation reads some sixty values a return, and a
+    frozen dataclass's constructor costs several times as much.
+    """
 
     value: Any = None
     note: str = ""  # how the value was normalised (a warning), empty when used as seen
@@ -83,6 +85,10 @@ def parse_number(raw: Any, kind: str = "number") -> Parsed:
 
     Percent values are fractions (``"99.71%"`` → 0.9971), as Excel stores them.
     """
+    kind_of = type(raw)
+    if kind_of is float or kind_of is int or kind_of is Decimal:  # what a cell nearly always holds: one test
+        d = _to_decimal(raw)
+        return Parsed(d) if d is not None else Parsed(error=f"“{_clip(str(raw))}”不是有效数字或数值过大")
     if is_blank(raw):
         return BLANK
     if isinstance(raw, bool):

@@ -123,6 +123,9 @@ def merged_cover(ranges: list[tuple[int, int, int, int]], cells: dict[str, Any],
     """
     if not ranges or not cells:
         return set()
+    covered = _covered(tuple(ranges), max_row, max_col)
+    if covered is not None:
+        return {a1 for a1 in covered if a1 in cells}
     positions: dict[tuple[int, int], str] | None = None
     out: set[str] = set()
     for r1, c1, r2, c2 in ranges:
@@ -143,6 +146,23 @@ def merged_cover(ranges: list[tuple[int, int, int, int]], cells: dict[str, Any],
                 if r1 <= r <= r2c and c1 <= c <= c2c and (r, c) != (r1, c1):
                     out.add(a1)
     return out
+
+
+@lru_cache(maxsize=64)
+def _covered(ranges: tuple[tuple[int, int, int, int], ...], max_row: int, max_col: int) -> tuple[str, ...] | None:
+    """Every cell the ranges hide (within the bounds), worked out once for the ranges of a template;
+    None when they cover too many cells to list (a range over the whole sheet)."""
+    out: list[str] = []
+    for r1, c1, r2, c2 in ranges:
+        r2c, c2c = min(r2, max_row), min(c2, max_col)
+        if r1 > r2c or c1 > c2c:
+            continue
+        if len(out) + (r2c - r1 + 1) * (c2c - c1 + 1) > 4096:
+            return None
+        for c in range(c1, c2c + 1):
+            letters = _LETTERS[c] if c < len(_LETTERS) else _letters(c)
+            out.extend(f"{letters}{r}" for r in range(r1, r2c + 1) if (r, c) != (r1, c1))
+    return tuple(out)
 
 
 def _letters(n: int) -> str:

@@ -44,6 +44,10 @@ WORKBOOK_TYPES = frozenset({
 SHARED_STRINGS_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
 MAX_PART = 64 * 1024 * 1024  # bytes read from one part; the sniffer already bounds declared sizes
 
+#: What a relationship target may not hold: a backslash, percent-encoding, a query, a fragment, a scheme, a control.
+_ODD_TARGET = re.compile(r"[\\%?#:\x00-\x1f]")
+
+
 def corrupt(part: str, detail: str) -> Unreadable:
     """``file-corrupt`` for one part: ``detail`` says what is wrong with it (a clause, in Chinese)."""
     return Unreadable("file-corrupt", "part", part=part, detail=detail)
@@ -210,18 +214,29 @@ class Package:
         rels_part = posixpath.join(folder, "_rels", base + ".rels")
         out: dict[str, Rel] = {}
         if rels_part in self.names:
-            for rid, kind, target, external in _memo(_relationships, self.read(rels_part)):
+            data = self.read(rels_part)
+            # resolved once for a template's parts: the result depends on these bytes and the package's part names
+            key = (rels_part, data, self.sniffed.names)
+            known = _RESOLVED.pop(key, None)
+            if known is not None:
+                _RESOLVED[key] = known
+                self._rels[source] = dict(known)
+                return self._rels[source]
+            for rid, kind, target, external in _memo(_relationships, data):
                 if rid in out:
                     raise corrupt(rels_part, f"中的关系编号 {rid[:40]} 重复")
                 if external:
                     continue
                 out[rid] = Rel(rid, kind, self.resolve(rels_part, folder, target))
+            if len(_RESOLVED) >= _MEMO_MAX:
+                _RESOLVED.pop(next(iter(_RESOLVED)))
+            _RESOLVED[key] = dict(out)
         self._rels[source] = out
         return out
 
     def resolve(self, rels_part: str, folder: str, target: str) -> str:
         """A relationship target as a part name, the way OPC defines it; anything unusual is refused."""
-        if not target or any(ch in target for ch in "\\%?#:") or any(ord(ch) < 32 for ch in target):
+        if not target or _ODD_TARGET.search(target):
             raise corrupt(rels_part, f"中的关系目标“{target[:60]}”不是有效的部件名")
         path = target[1:] if target.startswith("/") else posixpath.join(folder, target)
         if "//" in path or path.endswith("/"):
@@ -317,13 +332,20 @@ def _relationships(data: bytes) -> list[tuple[str, str, str, bool]]:
 
 _MEMO: dict[tuple[str, bytes], Any] = {}
 _MEMO_MAX = 64
+_RESOLVED: dict[tuple[str, bytes, tuple[str, ...]], dict[str, Rel]] = {}
 
 
 def _memo(fn: Callable[[bytes], Any], data: bytes) -> Any:
-    """``fn(data)``, remembered by content: returns of one template share these parts byte for byte."""
+    """``fn(data)``, remembered by content: returns of one template share these parts byte for byte.
+
+    The least recently used goes first: a template's parts are used by every return, so the parts
+    that differ from return to return (document properties) never push them out.
+    """
     key = (fn.__name__, data)
     if key in _MEMO:
-        return _MEMO[key]
+        value = _MEMO.pop(key)
+        _MEMO[key] = value
+        return value
     value = fn(data)
     if len(_MEMO) >= _MEMO_MAX:
         _MEMO.pop(next(iter(_MEMO)))

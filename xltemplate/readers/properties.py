@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from .. import meta
-from .package import SEP, Stop, parse_xml
+from .package import SEP, Stop, memo, parse_xml
 
 _CELL_RE = re.compile(r"^\$?([A-Z]{1,3})\$?(\d{1,7})$")
 #: A custom property's text is cut to what a cell can hold (a forged one can be megabytes long).
@@ -160,11 +160,14 @@ def _propmeta_text(kind: str | None, text: str) -> str:
 
 
 def document(pkg: Any) -> tuple[dt.datetime | None, str | None, dict[str, str]]:
-    """(saved time, the program that saved the file, custom properties) from a package's docProps parts."""
-    saved_at, _ = core(pkg.read("docProps/core.xml") if "docProps/core.xml" in pkg.names else None)
+    """(saved time, the program that saved the file, custom properties) from a package's docProps parts.
+
+    Each is remembered by its bytes (returns of one template share app.xml, and often the others).
+    """
+    saved_at, _ = memo(core, pkg.read("docProps/core.xml")) if "docProps/core.xml" in pkg.names else (None, None)
     try:
-        application = app(pkg.read("docProps/app.xml") if "docProps/app.xml" in pkg.names else None)
+        application = memo(app, pkg.read("docProps/app.xml")) if "docProps/app.xml" in pkg.names else None
     except Exception:  # only says which program saved the file: a broken one is not worth refusing the file for
         application = None
-    props = custom(pkg.read("docProps/custom.xml") if "docProps/custom.xml" in pkg.names else None)
+    props = dict(memo(custom, pkg.read("docProps/custom.xml"))) if "docProps/custom.xml" in pkg.names else {}
     return saved_at, application, props

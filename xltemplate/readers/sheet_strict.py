@@ -105,48 +105,48 @@ def cells(stream: bytes, strings: list[str], styles: Styles, epoch: dt.datetime)
     out: dict[str, CellData] = {}
     styled: dict[str, int] = {}
     n_strings = len(strings)
-    taken = 0
-    for slot in meaning.slots:
-        kind = slot.kind
-        if kind == _FIXED:
-            cell = CellData(None, slot.formula)
-        else:
-            raw = values[taken]
-            taken += 1
-            if kind == _SHARED:
-                if not raw.isdigit() or len(raw) > 9:
+    make = tuple.__new__  # CellData without its Python-level constructor: some 150 a sheet
+    texts = iter(values)
+    for a1, kind, style, formula, conceal, delta in meaning.slots:
+        if kind == _SHARED:
+            raw = next(texts)
+            if not raw.isdigit() or len(raw) > 9:
+                return None
+            index = int(raw)
+            if index >= n_strings or not strings[index]:
+                return None  # no such string, or an empty one: the split path decides
+            cell = make(CellData, (strings[index], None, False))
+        elif kind == _NUMBER or kind == _F_NUMBER:
+            raw = next(texts)
+            if not raw and kind == _F_NUMBER:
+                cell = make(CellData, (None, formula, False))
+            else:
+                number = int(raw) if raw.isdigit() and len(raw) < 300 else plain_number(raw)
+                if number is None:
                     return None
-                index = int(raw)
-                if index >= n_strings or not strings[index]:
-                    return None  # no such string, or an empty one: the split path decides
-                cell = CellData(strings[index])
-            elif kind == _NUMBER or kind == _F_NUMBER:
-                if not raw and kind == _F_NUMBER:
-                    cell = CellData(None, slot.formula)
-                else:
-                    number = plain_number(raw)
-                    if number is None:
-                        return None
-                    cell = CellData(number, slot.formula)
-            elif kind == _F_STR:
-                cell = CellData(_text(raw) or None, slot.formula)
-            elif kind == _STR:
-                value = _text(raw)
-                if not value:
-                    continue  # text typed as such, but none: an empty cell, as on every path
-                cell = CellData(value)
-            else:  # a date style: the number converted as openpyxl converts it
-                if not raw and kind == _F_DATE:
-                    cell = CellData(None, slot.formula)
-                else:
-                    number = plain_number(raw)
-                    if number is None:
-                        return None
-                    value, error = from_excel(number, epoch, slot.delta)
-                    cell = CellData(value, slot.formula, error)
-        out[slot.a1] = cell
-        if slot.conceal:
-            styled[slot.a1] = slot.style
+                cell = make(CellData, (number, formula, False))
+        elif kind == _F_STR:
+            cell = make(CellData, (_text(next(texts)) or None, formula, False))
+        elif kind == _FIXED:
+            cell = make(CellData, (None, formula, False))
+        elif kind == _STR:
+            value = _text(next(texts))
+            if not value:
+                continue  # text typed as such, but none: an empty cell, as on every path
+            cell = make(CellData, (value, None, False))
+        else:  # a date style: the number converted as openpyxl converts it
+            raw = next(texts)
+            if not raw and kind == _F_DATE:
+                cell = make(CellData, (None, formula, False))
+            else:
+                number = plain_number(raw)
+                if number is None:
+                    return None
+                value, error = from_excel(number, epoch, delta)
+                cell = make(CellData, (value, formula, error))
+        out[a1] = cell
+        if conceal:
+            styled[a1] = style
     return out, styled
 
 

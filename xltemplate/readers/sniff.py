@@ -80,8 +80,15 @@ def sniff(path: str | os.PathLike[str]) -> Sniffed:
     if st.st_size > MAX_FILE_BYTES:
         raise Unreadable("file-too-large", "file", mb=st.st_size // (1024 * 1024), limit=MAX_FILE_BYTES // (1024 * 1024))
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)  # one read: the sha256, the directory and every part come from it
+        with open(path, "rb", buffering=0) as fh:
+            # one read: the sha256, the directory and every part come from it (sized by stat: a read of the
+            # bound would allocate it first; a file that grew since is read on, within the bound)
+            data = fh.read(st.st_size + 1)
+            while len(data) <= MAX_FILE_BYTES:
+                more = fh.read(min(1 << 20, MAX_FILE_BYTES + 1 - len(data)))
+                if not more:
+                    break
+                data += more
     except OSError as exc:
         raise Unreadable("file-unreadable", "read", reason=exc.strerror or str(exc)) from exc
     if len(data) > MAX_FILE_BYTES:  # grew since stat
@@ -146,6 +153,11 @@ _REMEMBER_TOTAL_BYTES = 16 * 1024 * 1024
 _REMEMBER_COUNT = 256
 
 
+#: A local file header: signature, version, flags, method, time, date, CRC, sizes, then the lengths of its name
+#: and extra field; only the flags and the two lengths are read from it (the rest is the directory's).
+_LOCAL_HEADER = struct.Struct("<6xH18xHH")
+
+
 class _Known(NamedTuple):
     """A part inflated and checked before: what its compressed bytes gave."""
 
@@ -187,13 +199,12 @@ def _inflate_all(data: bytes, infos: list[zipfile.ZipInfo]) -> dict[str, bytes]:
 def _inflate(data: bytes, view: memoryview, info: zipfile.ZipInfo, keep: bool) -> bytes | None:
     """One part, inflated and checked (name, size, CRC, no DOCTYPE); its bytes when small enough to keep."""
     at = info.header_offset
-    header = data[at:at + 30]
-    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+    if at < 0 or len(data) < at + 30 or data[at:at + 4] != b"PK\x03\x04":
         raise zipfile.BadZipFile(f"bad local header for {info.filename}")
-    flags, method = struct.unpack("<HH", header[6:10])
-    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    flags, name_len, extra_len = _LOCAL_HEADER.unpack_from(data, at)
     raw_name = data[at + 30:at + 30 + name_len]
-    local_name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
+    # (an ASCII name reads the same in UTF-8 and in cp437, and its decoder is the fast one)
+    local_name = raw_name.decode("ascii" if raw_name.isascii() else "utf-8" if flags & 0x800 else "cp437")
     if local_name != info.orig_filename:  # two directory entries sharing one body (an overlapping-entry bomb)
         raise zipfile.BadZipFile(f"name in directory {info.orig_filename!r} and header {local_name!r} differ")
     if info.flag_bits & 0x1:
