@@ -310,6 +310,17 @@ STRING_SHAPES: dict[str, Callable[[bytes], bytes]] = {
     "whitespace-between": lambda d: d.replace(b"</si><si>", b"</si>\n  <si>"),
     "an-extension-at-the-end": lambda d: d.replace(b"</sst>", b"<extLst><ext uri=\"x\"/></extLst></sst>", 1),
     "two-texts": lambda d: d.replace(b"</t></si>", b"</t><t>B</t></si>", 1),
+    # the runs' pattern takes a <t> with no attribute or xml:space="preserve" and a text; anything else in a
+    # run (an empty <t/>, another attribute) is read by the other path's patterns, string by string
+    "rich-text-preserved-space": lambda d: d.replace(b"<si><t>", b'<si><r><t xml:space="preserve"> A </t></r><r><t>', 1).replace(b"</t></si>", b"</t></r></si>", 1),
+    "rich-text-an-empty-t": lambda d: d.replace(b"<si><t>", b"<si><r><rPr><b/></rPr><t/></r><r><t>", 1).replace(b"</t></si>", b"</t></r></si>", 1),
+    "rich-text-another-attribute": lambda d: d.replace(b"<si><t>", b'<si><r><t xml:space="default">A</t></r><r><t>', 1).replace(b"</t></si>", b"</t></r></si>", 1),
+    "rich-text-escaped-underscores": lambda d: d.replace(b"<si><t>", b"<si><r><t>_x005F_x000D_</t></r><r><t>_x000D_", 1).replace(b"</t></si>", b"</t></r></si>", 1),
+    "rich-text-nul-like-entity": lambda d: d.replace(b"<si><t>", b"<si><r><t>&#x1;</t></r><r><t>", 1).replace(b"</t></si>", b"</t></r></si>", 1),
+    # runs that read, then runs the pattern leaves to the other path, then an element under a prefix: the
+    # general parser decides for the whole part
+    "rich-text-then-prefixed": lambda d: d.replace(b"<sst ", b'<sst xmlns:x="urn:x" ', 1).replace(
+        b"<si><t>", b"<si><r><t>A</t></r></si><si><r><t/></r></si><si><r><rPr><x:b/></rPr><t>B</t></r></si><si><t>", 1),
 }
 
 

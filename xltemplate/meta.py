@@ -96,18 +96,21 @@ class Read(NamedTuple):
     too_long: dict[str, int]  # key → its length as found
 
 
+_PLACES = tuple((f"A{row}", f"B{row}") for row in range(1, MAX_ROWS + 1))  # (key, value) of each row read
+
+
 def read(cells: Mapping[str, Any]) -> Read:
     """The metadata from the sheet's cells (A1 → an object with ``.value``), keys in column A, values in B."""
     values: dict[str, str] = {}
     too_long: dict[str, int] = {}
-    for row in range(1, MAX_ROWS + 1):
-        key = cells.get(f"A{row}")
+    for a, b in _PLACES:
+        key = cells.get(a)
         if key is None or not isinstance(key.value, str) or not key.value:
             continue
         name = key.value[:MAX_VALUE_CHARS]
         if len(key.value) > MAX_VALUE_CHARS:
             too_long[name] = len(key.value)
-        cell = cells.get(f"B{row}")
+        cell = cells.get(b)
         value = text(cell.value if cell is not None else None)
         limit = bound(name)
         if len(value) > limit:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from operator import itemgetter
 from typing import Any
 
 from .. import meta
@@ -205,13 +206,14 @@ _SIMPLE_T = re.compile(rb"<t(?:\s[^>]*?)?(?:/>|>([^<]*)</t>)")
 # (``[^<]*(?:<(?!/rPr>)[^<]*)*``: anything up to the first ``</rPr>``, as ``(?:(?!</rPr>).)*`` but without a
 # look-ahead at every character)
 _RUN = re.compile(rb"<r>(?:<rPr>([^<]*(?:<(?!/rPr>)[^<]*)*)</rPr>)?<t(?:\s[^>]*?)?(?:/>|>([^<]*)</t>)</r>")
-_RUN_WHOLE = re.compile(rb"(<r>(?:<rPr>([^<]*(?:<(?!/rPr>)[^<]*)*)</rPr>)?<t(?:\s[^>]*?)?(?:/>|>([^<]*)</t>)</r>)")
+_RUN_WHOLE = re.compile(rb'(<r>(?:<rPr>([^<]*(?:<(?!/rPr>)[^<]*)*)</rPr>)?<t(?: xml:space="preserve")?>([^<]*)</t></r>)')
 _PHONETIC = re.compile(rb"(?:<rPh\b[^>]*>[^<]*(?:<(?!/rPh>)[^<]*)*</rPh>)*(?:<phoneticPr\b[^>]*/>)?")
 _PREFIXED = re.compile(rb"</?[A-Za-z_][\w.-]*:")
 _SST_END = re.compile(rb"\s*(?:<extLst>.*</extLst>\s*)?</sst>\s*", re.S)
 #: One string, whole (for the tiling check): a plain <t> and its text (what the generator and Excel write),
 #: or runs (what LibreOffice writes for text in two fonts), read by :func:`_rich`.
 _SI_PLAIN = re.compile(rb'(\s*<si>(?:<t(?: xml:space="preserve")?>([^<]*)</t>|(<r>[^<]*(?:<(?!/si>)[^<]*)*))</si>)')
+_FIRST = itemgetter(0)  # a match's whole text, for the tiling checks (summed in C)
 #: The strict path for shared strings (one pattern over the part); the tests also run with it off.
 USE_STRICT_STRINGS = True
 
@@ -266,19 +268,23 @@ def _plain_strings(data: bytes, start: int) -> list[str] | None:
     end = data.rfind(b"</si>")
     end = start if end < start else end + 5
     items = _SI_PLAIN.findall(data, start, end)
-    if sum(len(whole) for whole, _, _ in items) != end - start or not _SST_END.fullmatch(data, end):
+    if sum(map(len, map(_FIRST, items))) != end - start or not _SST_END.fullmatch(data, end):
         return None  # phonetic guides, attributes, an empty <si/>: the regular expressions below read them
     if not items:
         return []
     strings: list[str]
     if any(runs for _, _, runs in items):
-        if _PREFIXED.search(data, start):
-            return None  # an element under a prefix among the runs' properties: the general parser
         strings = []
+        checked = False
         for _, raw, runs in items:
-            value = (_runs(runs) or _rich(runs)) if runs else _text(raw)
-            if value is None:
-                return None
+            value = _runs(runs) if runs else _text(raw)
+            if value is None:  # runs of another shape: the regular expressions of the other path read them
+                if not checked and _PREFIXED.search(data, start):
+                    return None  # an element under a prefix: the general parser
+                checked = True
+                value = _rich(runs)
+                if value is None:
+                    return None
             strings.append(value)
         text = "".join(strings)
     else:
@@ -296,14 +302,16 @@ def _runs(body: bytes) -> str | None:
     """The text of an <si> that is runs and nothing else (one pattern must tile it); None for anything else
     (and for no text at all: :func:`_rich` decides then)."""
     runs = _RUN_WHOLE.findall(body)
-    if not runs or sum(len(whole) for whole, _, _ in runs) != len(body):
+    if not runs or sum(map(len, map(_FIRST, runs))) != len(body):
         return None
-    texts = []
-    for _, props, raw in runs:
-        if props and (b"<t" in props or b"<r>" in props or b"<r " in props):
-            return None
-        texts.append(_text(raw))  # each run's text alone: a line end split between two runs is two line ends
-    return "".join(texts) or None
+    # every run's properties, and texts, each in one piece (NUL cannot be in XML: it keeps them apart)
+    props = b"\x00".join([p for _, p, _ in runs])
+    if b"<t" in props or b"<r>" in props or b"<r " in props or (b":" in props and _PREFIXED.search(props)):
+        return None  # (the rest of the string is tiled by unprefixed elements: only the properties can hold one)
+    text = b"\x00".join([t for _, _, t in runs]).decode("utf-8")
+    if "&" in text or "\r" in text:
+        text = unescape(text)  # a line end split between two runs stays two line ends, as expat reads them
+    return text.replace("\x00", "") or None
 
 
 def _rich(body: bytes) -> str | None:

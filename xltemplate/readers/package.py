@@ -132,7 +132,7 @@ def as_utf8(data: bytes, part: str) -> bytes:
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         encoding = "utf-16"
     else:
-        m = _DECL.match(data[:200])
+        m = _DECL.match(data, 0, 200)
         if m is None:
             return data
         encoding = m.group(1).decode("ascii").lower()

@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from operator import itemgetter
 from typing import NamedTuple
 
 from ..submission import MAX_COLS, MAX_ROWS, CellData
@@ -171,7 +172,7 @@ def _skeleton(skeleton: bytes, styles: Styles) -> Skeleton | None:
 def _work_out(skeleton: bytes, styles: Styles) -> Skeleton | None:
     """Tile a skeleton into tokens and apply the placement rules; its slots, or None."""
     tokens = _TOKEN.findall(skeleton)
-    if sum(len(t[0]) for t in tokens) != len(skeleton.rstrip()):
+    if sum(map(len, map(itemgetter(0), tokens))) != len(skeleton.rstrip()):
         return None  # something between or inside the tokens that this path does not read
     slots: list[Slot] = []
     taking = 0

@@ -124,6 +124,9 @@ def sniff(path: str | os.PathLike[str]) -> Sniffed:
                    sha256=hashlib.sha256(data).hexdigest(), data=data)
 
 
+_DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")  # a segment "." or ".."
+
+
 def _check_names(names: tuple[str, ...]) -> None:
     """Part names as OPC allows them: one name per part, whatever the case, plain forward-slash paths.
 
@@ -136,7 +139,7 @@ def _check_names(names: tuple[str, ...]) -> None:
         if folded in seen:
             raise Unreadable("file-corrupt", "twin-parts", first=seen[folded][:80], second=name[:80])
         seen[folded] = name
-        if "\\" in name or name.startswith("/") or any(seg in (".", "..") for seg in name.split("/")):
+        if "\\" in name or name.startswith("/") or _DOT_SEGMENT.search(name):
             raise Unreadable("file-corrupt", "part-name", part=name[:80])
 
 
