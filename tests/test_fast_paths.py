@@ -9,6 +9,7 @@ reads, with the openpyxl reference.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import struct
@@ -22,7 +23,8 @@ from xltemplate.errors import Unreadable
 from xltemplate.readers import read_submission
 
 from .conftest import SAMPLES
-from .fast_paths import forget, module, switched, verdict
+from .corpus import TODAY
+from .fast_paths import SWITCHES, differences_on_and_off, forget, module, switched, verdict
 from .test_differential import differences, read_both
 
 SRC = SAMPLES / "returns" / "需求侧管理中心.xlsx"
@@ -275,7 +277,6 @@ def test_an_empty_shared_string_is_no_cell(tmp_path: Path) -> None:
 def test_an_empty_shared_string_under_a_merge_is_not_hidden_content(tmp_path: Path) -> None:
     """The report too: a cell under a merged range that shows an empty string hides nothing (the split
     path reported content-hidden there, the reference nothing)."""
-    from tests.corpus import TODAY
     from xltemplate.validate import validate_path
 
     def strings(d: bytes) -> bytes:
@@ -354,4 +355,109 @@ def test_the_strict_paths_are_taken_on_the_samples(monkeypatch) -> None:
                 read_submission(p)
             except Unreadable:
                 pass
+    assert results and strings, "the fast reader's strict paths were never asked"
+    assert sum(results) >= 0.8 * len(results) and sum(strings) >= 0.8 * len(strings), (results, strings)
+
+
+# -- the national form (the second family): the same fast paths, the same verdicts -------------------------------
+
+NATIONAL = SAMPLES / "national"
+NATIONAL_STAMP = dt.datetime(2021, 3, 1, 9, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def national_returns(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], list[Path]]:
+    """(fresh, re-saved by LibreOffice) national returns: a few projects of the samples' targets table (3 to 30
+    indicators), filled around their targets, one with figures typed as text, and the blank form; the same
+    files re-saved by LibreOffice when it is installed (the shapes LibreOffice writes: runs, other styles)."""
+    from tools.soffice import convert, soffice_path
+    from xltemplate.catalog import resolve_template
+    from xltemplate.families.rule_scored.layout import Layout
+    from xltemplate.form.generate import generate_workbook
+    from xltemplate.roster import read_roster
+    from xltemplate.targets import read_targets
+
+    root = tmp_path_factory.mktemp("national-fast")
+    spec = resolve_template("cn-project-self-eval")
+    table = read_targets(NATIONAL / "targets.csv", spec, read_roster(NATIONAL / "roster.csv", spec))
+    fresh = []
+    for i, key in enumerate(sorted(table.by_key)[:5]):
+        targets = table.by_key[key]
+        values: dict[str, object] = {"fld_manager": "张明", "fld_phone": "010-12345678", "fund_total_budget": 100,
+                                     "fund_total_executed": 90 if i != 2 else "90.5 万元", "fund_current_budget": 100,
+                                     "fund_current_executed": 90}
+        for r in Layout(spec, tuple(targets)).rows:  # type: ignore[arg-type]
+            t = r.target
+            if t.kind == "定性":
+                values[r.actual.name], values[r.given.name] = spec.rules.choices[0], float(t.points)  # type: ignore[attr-defined]
+            else:
+                values[r.actual.name] = float(t.target) * (1.1 if i % 2 else 0.9) if i != 3 else f"{t.target}{t.unit}"
+                values[r.reason.name] = "部分指标未完成，下年改进。\n第二行"
+        prefill = {"project_name": f"项目{key}", "department": "市财政局", "implementer": "测试中心"}
+        fresh.append(generate_workbook(spec, root / f"{key}.xlsx", values=values, targets=targets, prefill=prefill,
+                                       roster_key=key, generated_at=NATIONAL_STAMP).path)
+    fresh.append(generate_workbook(spec, root / "blank.xlsx", generated_at=NATIONAL_STAMP).path)
+    resaved: list[Path] = []
+    if soffice_path() is not None:
+        (root / "lo").mkdir()
+        resaved = [Path(p) for p in convert(fresh, root / "lo")]
+    return fresh, resaved
+
+
+def national_files(national_returns: tuple[list[Path], list[Path]]) -> list[Path]:
+    fresh, resaved = national_returns
+    samples = sorted(p for p in (NATIONAL / "returns").glob("*.xlsx") if not p.name.startswith("~$"))
+    return samples + fresh + resaved
+
+
+def test_national_returns_are_made_and_resaved(national_returns: tuple[list[Path], list[Path]], soffice: str) -> None:
+    """The national corpus below holds LibreOffice-saved returns (the fixture makes them when soffice is there)."""
+    fresh, resaved = national_returns
+    assert len(resaved) == len(fresh) == 6
+    assert all((read_submission(p).application or "").startswith("LibreOffice") for p in resaved)
+
+
+@pytest.mark.parametrize("switch", [s for _, s in SWITCHES] + ["all"])
+def test_national_returns_read_the_same_with_each_fast_path_off(national_returns: tuple[list[Path], list[Path]], switch: str) -> None:
+    problems = differences_on_and_off(national_files(national_returns), None if switch == "all" else (switch,))
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_national_returns_read_and_validate_the_same_as_the_reference(national_returns: tuple[list[Path], list[Path]]) -> None:
+    """Fast reader (fast paths on, then off) and the openpyxl reference: one submission, one report each."""
+    from xltemplate.identify import RunContext
+    from xltemplate.validate import validate_path
+
+    files = national_files(national_returns)
+    run = RunContext.builtin(today=TODAY)
+    problems = []
+    forget()
+    for path in files:
+        problems += [f"{path.name}: {d}" for d in differences(*read_both(path))]
+        with switched(True):
+            on = [validate_path(path, run) for _ in range(2)]  # from nothing, then with what was remembered
+        with switched(False):
+            off = validate_path(path, run)
+        ref = validate_path(path, run, reader="openpyxl")
+        for r in on + [off]:
+            if (r.status, r.flatten(), r.results) != (ref.status, ref.flatten(), ref.results):
+                problems.append(f"{path.name}: {r.status} {r.flatten()[:5]} ≠ {ref.status} {ref.flatten()[:5]}")
+    assert not problems, "\n".join(problems[:20])
+    assert sum(1 for p in files if validate_path(p, run).results is not None) >= len(files) // 2  # most were scored
+
+
+def test_the_strict_paths_are_taken_on_national_returns(national_returns: tuple[list[Path], list[Path]], monkeypatch) -> None:
+    """The national form's sheets and strings (fresh and LibreOffice-saved) take the strict paths too."""
+    strict = module("xltemplate.readers.sheet_strict")
+    fast = module("xltemplate.readers.fast")
+    results: list[bool] = []
+    strings: list[bool] = []
+    real_cells, real_strings = strict.cells, fast._plain_strings
+    monkeypatch.setattr(strict, "cells", lambda *a: results.append(real_cells(*a) is not None) or real_cells(*a))
+    monkeypatch.setattr(fast, "_plain_strings", lambda *a: strings.append(real_strings(*a) is not None) or real_strings(*a))
+    forget()
+    with switched(True):
+        for p in national_files(national_returns):
+            read_submission(p)
+    assert results and strings, "the fast reader's strict paths were never asked"
     assert sum(results) >= 0.8 * len(results) and sum(strings) >= 0.8 * len(strings), (results, strings)
