@@ -206,3 +206,15 @@ def test_values_that_are_not_inputs_are_refused(spec: Spec, tmp_path: Path) -> N
     with pytest.raises(GenerateError, match="grade"):
         generate_workbook(spec, tmp_path / "x.xlsx", prefill={"grade": "优秀"})
     assert not (tmp_path / "x.xlsx").exists()
+
+
+def test_a_cell_s_addresses_are_those_a1_writes() -> None:
+    """A cell's A1 and absolute references (made with its column's letters remembered) are openpyxl's."""
+    from openpyxl.utils import get_column_letter
+
+    from xltemplate.form.layout import Cell, a1
+
+    for row, col in [(0, 0), (4, 1), (9, 25), (9, 26), (99, 701), (99, 702), (1048575, 16383), (7, 1)]:
+        cell = Cell(row, col, "x")
+        letters = get_column_letter(col + 1)
+        assert (cell.a1, cell.ref) == (f"{letters}{row + 1}", f"${letters}${row + 1}") == (a1(row, col), a1(row, col, True))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Callable, Iterable, Mapping
 
 from ..spec import Field, Spec
@@ -26,6 +26,7 @@ GUIDE_SHEET = "填报说明"
 LAYOUT_VERSION = 2
 
 
+@lru_cache(maxsize=1024)  # a national form's plan makes some two hundred cells per return, in a few columns
 def col_letter(col: int) -> str:
     """0-based column index → letters (0 → A)."""
     out = ""
@@ -54,8 +55,11 @@ class Cell:
     ref: str = field(init=False, compare=False)  # "$B$5", for formulas
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "a1", a1(self.row, self.col))
-        object.__setattr__(self, "ref", a1(self.row, self.col, absolute=True))
+        # (as :func:`a1` writes them, the column's letters worked out once: validation makes a national
+        # form's cells anew for every return, each project's targets giving it its own rows)
+        letters, row = col_letter(self.col), self.row + 1
+        object.__setattr__(self, "a1", f"{letters}{row}")
+        object.__setattr__(self, "ref", f"${letters}${row}")
 
     @property
     def column_ref(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 from typing import Any
 
 from .. import meta
@@ -33,6 +34,7 @@ def local(tag: str) -> str:
     return local
 
 
+@lru_cache(maxsize=4096)  # the same names point at the same cells in return after return (a pure function of the text)
 def destination(text: str) -> tuple[str, str] | None:
     """``'Sheet'!$B$3`` → (Sheet, B3); anything that is not one cell on one sheet → None."""
     text = text.strip()
