@@ -52,6 +52,16 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
 
 
+def catches(pid: int, sig: int) -> bool:
+    """Whether the process has a handler for ``sig`` (its SigCgt mask in /proc): a fixed wait is not enough on a busy machine."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = next((int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigCgt:")), 0)
+    return bool(mask >> (int(sig) - 1) & 1)
+
+
 def wait_until(cond: Callable[[], bool], timeout: float) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -75,7 +85,8 @@ def leftovers(*folders: Path) -> list[str]:
 
 POINTS = {
     # what the run is doing when the signal comes, and how the test knows it is there
-    "early": lambda proc, out: wait_until(lambda: False, 0.4) or True,  # the command has started, not yet reading
+    # the command has set its handlers (a signal before that ends Python's start-up, before any file is touched)
+    "early": lambda proc, out: wait_until(lambda: catches(proc.pid, signal.SIGTERM), 20),
     "reading": lambda proc, out: wait_until(lambda: len(children(proc.pid)) >= 2, 20) and not wait_until(lambda: False, 0.3),
     "writing the roll-up": lambda proc, out: wait_until(lambda: any(out.glob(".r.xlsx.*.part")), 30),
 }
