@@ -12,7 +12,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -225,3 +225,30 @@ def test_a_worker_whose_parent_died_exits_by_itself(tmp_path: Path, how: str) ->
         for pid in (worker, sibling):  # the processes this test started, by their id
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _report_mask(conn: Any, parent: int, after_start: bool) -> None:
+    if after_start:
+        from xltemplate.signals import worker_started
+        worker_started(parent)
+    conn.send(sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+
+
+@pytest.mark.parametrize("after_start", [False, True], ids=["as-forked", "after-worker_started"])
+def test_a_worker_is_born_with_the_run_signals_blocked(after_start: bool) -> None:
+    """A signal that reaches a worker before it has set its own handlers waits (no parent handler, no traceback)."""
+    import multiprocessing as mp
+
+    from xltemplate.signals import SIGNALS, held_for_a_child
+
+    ctx = mp.get_context("fork")
+    parent_conn, child_conn = ctx.Pipe()
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    proc = ctx.Process(target=_report_mask, args=(child_conn, os.getpid(), after_start))
+    with held_for_a_child():
+        proc.start()
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before  # the parent's mask is back
+    mask = set(parent_conn.recv())
+    proc.join(10)
+    wanted = {int(s) for s in SIGNALS}
+    assert (mask & wanted) == (set() if after_start else wanted)

@@ -98,6 +98,24 @@ def interruptible() -> Iterator[None]:
             signal.signal(sig, old)
 
 
+@contextlib.contextmanager
+def held_for_a_child() -> Iterator[None]:
+    """Block the run's signals while a worker is started; the worker unblocks them in :func:`worker_started`.
+
+    A forked worker inherits the parent's handlers: a Ctrl-C or SIGTERM that reached it before it had
+    set its own would run the parent's handler in the worker and print a traceback. Blocked, the signal
+    waits until the worker's own handlers are in place; in the parent it is delivered when this ends.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def worker_started(parent: int) -> None:
     """In a worker process, first thing: its signals, and death with its parent."""
     if hasattr(signal, "SIGINT"):
@@ -108,6 +126,8 @@ def worker_started(parent: int) -> None:
             # copy's .part) run before the process ends; the pool kills outright only a worker that
             # does not end soon after (stuck inside a C parser).
             signal.signal(getattr(signal, name), _exit_on_signal)
+    if hasattr(signal, "pthread_sigmask"):  # started with them blocked (held_for_a_child): now they may come
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
     die_with_parent()
     if os.getppid() != parent:  # the parent died before the line above: nobody will ever send work
         os._exit(0)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .errors import BoundExceeded
-from .signals import wait_for_task, worker_started
+from .signals import held_for_a_child, wait_for_task, worker_started
 
 #: Per-file bounds (the hostile-input issue): memory a worker may add while reading, and time.
 MEMORY_LIMIT_MB = 512
@@ -242,7 +242,8 @@ class _Slot:
     def __init__(self, ctx: Any, args: tuple[Any, ...]) -> None:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker, args=(child, *args), daemon=True)
-        self.proc.start()
+        with held_for_a_child():
+            self.proc.start()
         child.close()
         self.task: tuple[int, Run, Fail, Any] | None = None
         self.sent = 0.0
