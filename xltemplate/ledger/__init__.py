@@ -1,0 +1,29 @@
+"""The collection round's ledger: every file received, kept in SQLite and a content-addressed archive.
+
+A round lasts weeks and ``collect`` runs again and again. The ledger remembers
+what each run saw (by sha256, at which path), caches each file's validation
+report per template and validator version (so an unchanged file is read once),
+decides per run which return counts for each unit and why, and keeps every
+file in an archive so a return deleted from the inbox is never lost. See
+``docs/ledger.md`` for the schema and the guarantees; :mod:`.store` for the API.
+"""
+
+from __future__ import annotations
+
+from .archive import Archive, Stored, Unread, name_for
+from .errors import LedgerBusyError, LedgerError, LedgerVersionError, NotALedgerError
+from .model import (
+    ARRIVAL, FATE_ZH, INTERRUPTED, ONLY, RULE_ZH, SAVED_AT, Absence, Changes, Decision, FileFate, HistoryEntry,
+    Intake, Move, Outcome, RosterChange, RosterSnapshot, RosterUnit, Run, RunInfo, StoredReport, Summary,
+    UnitChange, UnitHistory, Withdrawal,
+)
+from .schema import APPLICATION_ID, SCHEMA_VERSION
+from .store import Ledger, ToRead, default_archive_dir
+
+__all__ = [
+    "APPLICATION_ID", "ARRIVAL", "Absence", "Archive", "Changes", "Decision", "FATE_ZH", "FileFate",
+    "HistoryEntry", "INTERRUPTED", "Intake", "Ledger", "LedgerBusyError", "LedgerError", "LedgerVersionError",
+    "Move", "NotALedgerError", "ONLY", "Outcome", "RULE_ZH", "RosterChange", "RosterSnapshot", "RosterUnit", "Run",
+    "RunInfo", "SAVED_AT", "SCHEMA_VERSION", "Stored", "StoredReport", "Summary", "ToRead", "UnitChange",
+    "UnitHistory", "Unread", "Withdrawal", "default_archive_dir", "name_for",
+]

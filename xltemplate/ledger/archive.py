@@ -1,0 +1,269 @@
+"""The content-addressed archive: every file the ledger records, kept by its sha256.
+
+A file is stored once as ``ROOT/ab/<sha256><suffix>`` (``ab`` = the first two hex
+digits, so no folder holds more than a few hundred files; the suffix, ``.xlsx``
+as received, lets the clerk open a copy with a double click). Copies are real
+copies, not hard links: a hard link shares the inode, so a unit's file
+overwritten in the inbox would silently change the archived return.
+
+Each source is read once: small files into memory (hashing as they come in),
+large ones streamed into a temporary file while hashed. A file whose sha256 the
+archive already has is not written again, so an unchanged inbox costs one read
+per file. New copies are written to ``ROOT/.tmp``, fsynced (in a thread pool:
+the operating system batches concurrent fsyncs), re-read to verify the sha256,
+made read-only and published without overwriting anything (a hard link of the
+temporary file, else a rename). A process killed at any point leaves at worst
+temporary files, removed by :meth:`Archive.clean_temporary`, and published
+copies the ledger has not recorded yet, found by :meth:`Archive.names`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import hashlib
+import os
+import re
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+from .errors import LedgerError
+
+TMP_DIR = ".tmp"
+# Files up to this size are read into memory whole; larger ones are streamed.
+MEMORY_LIMIT = 8 << 20
+_CHUNK = 1 << 20
+_SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
+_NAME = re.compile(r"([0-9a-f]{64})(\.[a-z0-9]{1,10})?")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One source file hashed and present in the archive."""
+
+    path: str  # the source, absolute
+    sha256: str
+    size: int
+    name: str  # where the copy lives, relative to the archive root
+    mtime: dt.datetime  # the source's modification time (UTC)
+    published: bool  # this call put the copy there
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A source file whose bytes could not be read: no sha256, so no place in the archive."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class _Pending:
+    index: int
+    stored: Stored
+    tmp: Path
+
+
+def name_for(sha256: str, suffix: str) -> str:
+    """The archive name of a file: ``ab/<sha256><suffix>`` (suffix lower-cased, dropped when odd)."""
+    suffix = suffix.lower()
+    if not _SUFFIX.fullmatch(suffix):
+        suffix = ""
+    return f"{sha256[:2]}/{sha256}{suffix}"
+
+
+class Archive:
+    """A folder of read-only copies named by their sha256."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def clean_temporary(self) -> int:
+        """Remove what killed runs left in ``.tmp`` (call only while holding the ledger's lock)."""
+        removed = 0
+        tmp = self.root / TMP_DIR
+        if tmp.is_dir():
+            for entry in tmp.iterdir():
+                try:
+                    _remove(entry)
+                    removed += 1
+                except OSError:
+                    pass
+        return removed
+
+    def names(self) -> Iterator[tuple[str, str]]:
+        """Every published copy as (sha256, name), for finding copies the ledger never recorded."""
+        if not self.root.is_dir():
+            return
+        for sub in sorted(self.root.iterdir()):
+            if len(sub.name) != 2 or not sub.is_dir():
+                continue
+            for entry in sorted(sub.iterdir()):
+                m = _NAME.fullmatch(entry.name)
+                if m and m.group(1).startswith(sub.name):
+                    yield m.group(1), f"{sub.name}/{entry.name}"
+
+    def verify(self, name: str, sha256: str) -> bool:
+        """Whether the copy at ``name`` is still there with the bytes it was named after."""
+        try:
+            return hash_file(self.path(name)) == sha256
+        except OSError:
+            return False
+
+    def ingest(self, sources: Sequence[str | os.PathLike[str]], known: Mapping[str, str]) -> list[Stored | Unread]:
+        """Hash every source and make sure the archive holds a copy; one result per source, in order.
+
+        ``known`` maps the sha256 of files the ledger already records to their
+        archive names: those are not copied again (unless their copy has gone).
+        """
+        (self.root / TMP_DIR).mkdir(parents=True, exist_ok=True)
+        results: list[Stored | Unread] = []
+        pending: dict[str, _Pending] = {}
+        present: set[str] = set()
+        for index, src in enumerate(sources):
+            path = os.path.abspath(src)
+            try:
+                sha, size, mtime, data, spill = self._read(path)
+            except OSError as exc:
+                results.append(Unread(path, _reason(exc)))
+                continue
+            name = known.get(sha) or name_for(sha, os.path.splitext(path)[1])
+            fresh = sha not in pending and sha not in present and not self._has(name, size)
+            stored = Stored(path, sha, size, name, mtime, published=fresh)
+            if fresh:
+                tmp = spill if spill is not None else self._write_temp(data)
+                pending[sha] = _Pending(index, stored, tmp)
+            else:
+                present.add(sha)
+                if spill is not None:
+                    spill.unlink()
+            results.append(stored)
+        if pending:
+            self._publish(list(pending.values()))
+        return results
+
+    def _has(self, name: str, size: int) -> bool:
+        try:
+            have = os.stat(self.path(name)).st_size
+        except FileNotFoundError:
+            return False
+        if have != size:
+            raise LedgerError(f"归档文件 {self.path(name)} 已损坏（大小 {have} 字节，应为 {size}）。"
+                              "请把它移出归档文件夹后重新运行，程序会从收件文件重新归档。")
+        return True
+
+    def _read(self, path: str) -> tuple[str, int, dt.datetime, bytes, Path | None]:
+        """Hash a source in one read: (sha256, size, mtime, bytes if small, spilled temp file if large)."""
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            mtime = dt.datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=dt.timezone.utc)
+            data = fh.read(MEMORY_LIMIT + 1) if st.st_size <= MEMORY_LIMIT else b""
+            if len(data) <= MEMORY_LIMIT and st.st_size <= MEMORY_LIMIT:
+                return hashlib.sha256(data).hexdigest(), len(data), mtime, data, None
+            # Large (or grew while read): stream the rest into a temporary file, hashing as it goes.
+            h = hashlib.sha256(data)
+            fd, tmp = tempfile.mkstemp(dir=self.root / TMP_DIR, suffix=".part")
+            size = len(data)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                    for block in iter(lambda: fh.read(_CHUNK), b""):
+                        h.update(block)
+                        out.write(block)
+                        size += len(block)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+            return h.hexdigest(), size, mtime, b"", Path(tmp)
+
+    def _write_temp(self, data: bytes) -> Path:
+        fd, tmp = tempfile.mkstemp(dir=self.root / TMP_DIR, suffix=".part")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        return Path(tmp)
+
+    def _publish(self, pending: list[_Pending]) -> None:
+        """fsync, verify and publish new copies; then fsync the folders that received them."""
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda p: _fsync(p.tmp), pending))
+            folders: set[Path] = set()
+            for p in pending:
+                if hash_file(p.tmp) != p.stored.sha256:
+                    p.tmp.unlink()
+                    raise LedgerError(f"归档 {p.stored.path} 时，写入 {self.root} 的副本与原文件内容不符（磁盘故障？）。"
+                                      "请检查归档文件夹所在磁盘后重新运行。")
+                target = self.path(p.stored.name)
+                target.parent.mkdir(exist_ok=True)
+                os.chmod(p.tmp, 0o444)
+                _place(p.tmp, target)
+                folders.add(target.parent)
+            # Up to 256 folders a batch: one at a time, their fsyncs would cost more than the copies.
+            list(pool.map(_fsync_dir, sorted(folders)))
+
+
+def _place(tmp: Path, target: Path) -> None:
+    """Move ``tmp`` to ``target`` without ever replacing an existing file (same name = same bytes)."""
+    if os.name == "nt":  # pragma: no cover - os.rename refuses to replace a file on Windows
+        try:
+            os.rename(tmp, target)
+        except FileExistsError:
+            _remove(tmp)
+        return
+    try:
+        os.link(tmp, target)  # fails if target exists: no window in which a copy could be replaced
+    except FileExistsError:
+        pass
+    except OSError:
+        if not target.exists():  # no hard links here (FAT, some network shares)
+            os.replace(tmp, target)
+            return
+    tmp.unlink()
+
+
+def _remove(path: Path) -> None:
+    """Delete a file of ours; on Windows a read-only file must first be made writable.
+
+    Never chmod on POSIX: a temporary file may share its inode with a published copy.
+    """
+    if os.name == "nt":  # pragma: no cover
+        path.chmod(0o600)
+    path.unlink()
+
+
+def hash_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name == "nt":  # pragma: no cover - Windows cannot open a folder to fsync it
+        return
+    _fsync(path)
+
+
+def _reason(exc: OSError) -> str:
+    """Why a source could not be read, in the clerk's words, with what to do."""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "没有读取权限。请检查文件权限（或关闭正在占用它的程序）后重新运行。"
+    if exc.errno == errno.ENOENT:
+        return "文件在读取前被删除或移走。请确认文件位置后重新运行。"
+    if exc.errno == errno.EISDIR:
+        return "这是一个文件夹，不是文件。"
+    return f"读取文件时出错（{exc.strerror or exc}）。请确认文件完好、可以打开后重新运行。"

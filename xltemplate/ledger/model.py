@@ -1,0 +1,338 @@
+"""The values the ledger takes and gives back: plain, immutable, typed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .archive import Stored, Unread
+
+# A report's status, as :mod:`xltemplate.report` spells it (a test keeps the two equal).
+VALID, INVALID, UNREADABLE = "valid", "invalid", "unreadable"
+STATUSES = (VALID, INVALID, UNREADABLE)
+
+# Run states: a run row is written "running" first; a run killed before it finished
+# is found "running" by the next process that takes the lock and marked "interrupted".
+RUNNING, FINISHED, INTERRUPTED = "running", "finished", "interrupted"
+
+# Why a return counts for its unit.
+ONLY, SAVED_AT, ARRIVAL = "only", "saved_at", "arrival"
+RULE_ZH = {
+    ONLY: "该单位只有这一份文件",
+    SAVED_AT: "文件内保存时间最新",
+    ARRIVAL: "保存时间相同或缺失，取最后收到的一份",
+}
+
+# What became of a file in a run (提交记录).
+COUNTED, SUPERSEDED, WITHDRAWN, NOT_IN_ROSTER, NO_KEY, UNREADABLE_FILE, NOT_CHECKED = (
+    "counted", "superseded", "withdrawn", "not-in-roster", "no-key", "unreadable", "not-checked")
+FATE_ZH = {
+    COUNTED: "计入", SUPERSEDED: "已被替代", WITHDRAWN: "已撤回", NOT_IN_ROSTER: "编号不在名单中",
+    NO_KEY: "无编号", UNREADABLE_FILE: "无法读取", NOT_CHECKED: "未校验",
+}
+
+
+def utc_text(stamp: dt.datetime) -> str:
+    """A time as the ledger stores it: ISO 8601 in UTC, to the microsecond, so text order is time order."""
+    if stamp.tzinfo is None:
+        raise ValueError("ledger times must carry a time zone")
+    return stamp.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def saved_text(stamp: dt.datetime | None) -> str | None:
+    """A workbook's saved time as stored: naive ISO 8601 (UTC when the time carried a zone)."""
+    if stamp is None:
+        return None
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return stamp.isoformat(timespec="microseconds")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class RosterUnit:
+    """One roster row: its key and its other columns as text (联系人, 电话, 邮箱 …)."""
+
+    key: str
+    values: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RosterSnapshot:
+    """The roster a run was given, kept so the next run can say what changed in it."""
+
+    units: tuple[RosterUnit, ...]
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [{"key": u.key, "values": dict(u.values)} for u in self.units]
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(canonical_json(self.as_json()).encode("utf-8")).hexdigest()
+
+    def by_key(self) -> dict[str, RosterUnit]:
+        return {u.key: u for u in self.units}
+
+    @classmethod
+    def from_json(cls, rows: list[dict[str, Any]]) -> "RosterSnapshot":
+        return cls(tuple(RosterUnit(str(r["key"]), dict(r.get("values") or {})) for r in rows))
+
+
+@dataclass(frozen=True)
+class RosterChange:
+    """Units added to, removed from, or changed in the roster since a previous run."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+    def describe(self) -> str:
+        parts = []
+        for label, keys in (("新增", self.added), ("删除", self.removed), ("内容变化", self.changed)):
+            if keys:
+                shown = "、".join(keys[:10]) + (f" 等 {len(keys)} 个" if len(keys) > 10 else "")
+                parts.append(f"{label}单位 {shown}")
+        return "；".join(parts)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run is: the versions and the template that decide which cached reports still hold."""
+
+    validator_version: str
+    spec_hash: str
+    template_id: str | None = None
+    template_version: str | None = None
+    inputs: tuple[str, ...] = ()
+    roster: RosterSnapshot | None = None
+    xltemplate_version: str | None = None  # None: this installation's
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    state: str
+    started_at: str
+    finished_at: str | None
+    xltemplate_version: str
+    validator_version: str
+    spec_hash: str
+    template_id: str | None
+    template_version: str | None
+    inputs: tuple[str, ...]
+    roster_hash: str | None
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What :meth:`Ledger.ingest` made of a run's input files."""
+
+    seen: list[Stored]
+    unread: list[Unread]
+    first_seen: frozenset[str] = frozenset()  # sha256 of the files this run recorded for the first time
+
+    @property
+    def new(self) -> list[Stored]:
+        """Files the ledger had never recorded before this run (each content once, at its first path)."""
+        out: dict[str, Stored] = {}
+        for s in self.seen:
+            if s.sha256 in self.first_seen:
+                out.setdefault(s.sha256, s)
+        return list(out.values())
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    """A validation result as the ledger keeps it: the facts it decides on, and the caller's JSON.
+
+    ``payload`` is opaque to the ledger (the caller serialises the full report,
+    findings included, and deserialises it again); the other fields are the few
+    facts the ledger itself needs: whose return it is, how good, and when saved.
+    """
+
+    sha256: str
+    status: str
+    unit_key: str | None
+    saved_at: dt.datetime | None
+    errors: int
+    warnings: int
+    payload: str
+    template_id: str | None = None
+    template_version: str | None = None
+    total: str | None = None  # a decimal number as text, exactly as computed
+    grade: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Which file counts for a unit in a run, and why."""
+
+    run_id: int
+    unit_key: str
+    sha256: str
+    rule: str
+    candidates: int
+    status: str
+    errors: int
+    in_inbox: bool  # False: counted from the archive, the inbox no longer has it
+    supersedes: str | None  # the file that counted in the previous finished run, when another
+
+    @property
+    def rule_zh(self) -> str:
+        return RULE_ZH[self.rule]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What finishing a run decided."""
+
+    run: Run
+    decisions: list[Decision]
+    unreported: list[str]  # files without a report for this run's template and validator: not decided on
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    id: int
+    unit_key: str
+    sha256: str
+    withdrawn_at: str
+    reason: str
+    reinstated_at: str | None = None
+    reinstate_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Absence:
+    """A file seen in an earlier run but at none of this run's paths."""
+
+    sha256: str
+    last_path: str
+    last_seen_run: int
+    how: str  # "deleted": its path is gone or empty now; "overwritten": its path now holds other bytes
+
+
+@dataclass(frozen=True)
+class Move:
+    """A file seen again, but at paths other than where it was seen last (renamed or moved)."""
+
+    sha256: str
+    old_paths: tuple[str, ...]
+    new_paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnitChange:
+    key: str
+    before_sha256: str | None
+    after_sha256: str | None
+    before_status: str | None
+    after_status: str | None
+
+    @property
+    def newly_valid(self) -> bool:
+        return self.after_status == VALID and self.before_status != VALID
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed between a run and the finished run before it."""
+
+    run_id: int
+    previous_run_id: int | None
+    new_files: list[str]
+    units: list[UnitChange]  # units whose counted file or status changed
+    absent: list[Absence]  # files seen in the previous run and not in this one
+    roster: RosterChange | None
+
+    @property
+    def newly_valid(self) -> list[str]:
+        return [u.key for u in self.units if u.newly_valid]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One return of a unit, as the ledger knows it."""
+
+    sha256: str
+    arrival: int  # position in the ledger's arrival order (1 = first file ever recorded)
+    first_seen_run: int | None
+    first_seen_at: str
+    saved_at: str | None
+    status: str | None
+    errors: int | None
+    paths: tuple[str, ...]  # every path it was ever seen at, in order of first sighting
+    last_seen_run: int | None
+    withdrawn: Withdrawal | None
+    fate: str  # in the last finished run: counted, superseded or withdrawn
+    superseded_by: str | None
+
+
+@dataclass(frozen=True)
+class UnitHistory:
+    key: str
+    entries: list[HistoryEntry]  # in arrival order
+    decisions: list[Decision]  # one per finished run that had a file for the unit, oldest first
+
+
+@dataclass(frozen=True)
+class FileFate:
+    """One row of 提交记录: a file in arrival order and what became of it in a run."""
+
+    sha256: str
+    arrival: int
+    first_seen_at: str
+    size: int
+    archive_name: str
+    paths: tuple[str, ...]
+    in_inbox: bool
+    unit_key: str | None
+    status: str | None
+    saved_at: str | None
+    fate: str
+    counted_instead: str | None  # for a superseded file: the one that counts
+
+    @property
+    def fate_zh(self) -> str:
+        return FATE_ZH[self.fate]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The round at a glance after a run (what ``round status`` prints)."""
+
+    run: Run
+    roster_units: int | None
+    valid: list[str]
+    invalid: list[tuple[str, int]]  # (key, errors in the counted file)
+    missing: list[str]  # on the roster, no file counts
+    not_in_roster: list[str]
+    files: int
+    changes: Changes
+    interrupted_since: list[int]  # runs after this one that were killed before finishing
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.changes
+        return {
+            "run": {"id": self.run.id, "state": self.run.state, "started_at": self.run.started_at,
+                    "finished_at": self.run.finished_at},
+            "roster_units": self.roster_units, "files": self.files, "interrupted_since": self.interrupted_since,
+            "valid": self.valid, "invalid": [{"key": k, "errors": e} for k, e in self.invalid],
+            "missing": self.missing, "not_in_roster": self.not_in_roster,
+            "since_previous_run": {
+                "previous_run": c.previous_run_id, "new_files": c.new_files,
+                "changed_units": [u.key for u in c.units], "newly_valid": c.newly_valid,
+                "absent": [{"sha256": a.sha256, "path": a.last_path, "how": a.how} for a in c.absent],
+                "roster": None if not c.roster else {"added": list(c.roster.added), "removed": list(c.roster.removed),
+                                                     "changed": list(c.roster.changed)},
+            },
+        }

@@ -1,0 +1,501 @@
+"""The ledger: open it, record a run's files, cache reports, decide what counts, withdraw.
+
+A run is used like this (what ``collect --ledger`` will do)::
+
+    with Ledger.open("round.xlt.db", create=True, purpose="collect") as ledger:
+        change = ledger.roster_change(snapshot)        # refuse or report when the roster changed
+        run = ledger.begin_run(RunInfo(VALIDATOR_VERSION, spec_hash, inputs=paths, roster=snapshot))
+        intake = ledger.ingest(run, files)             # hash, archive, record where each file was seen
+        for todo in ledger.needs_report(run):          # only files never read under this template+validator
+            ledger.store_reports(run, [to_stored(validate(todo.archive_path))])
+        outcome = ledger.finish_run(run)               # which file counts per unit, and why
+
+Every write is a transaction and files are archived before they are recorded,
+so a process killed anywhere leaves a consistent ledger: the next process to
+take the lock marks the run ``interrupted``, records the copies it had archived
+(``origin = 'recovered'``) and removes its temporary files; reports it had
+stored stay cached, so the next run only does what is left.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import socket
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from . import queries, schema
+from .archive import Archive, Stored, Unread, hash_file
+from .errors import LedgerError
+from .lock import LedgerLock
+from .model import (
+    ARRIVAL, FINISHED, INTERRUPTED, ONLY, RUNNING, SAVED_AT, STATUSES, Absence, Changes, Decision, FileFate,
+    Intake, Move, Outcome, RosterChange, RosterSnapshot, Run, RunInfo, StoredReport, Summary, UnitHistory,
+    Withdrawal, canonical_json, saved_text, utc_text,
+)
+
+BATCH = 500  # files archived, then recorded, per transaction
+DEFAULT_WAIT = 10.0  # seconds a writer waits for another to finish before refusing
+
+
+def default_archive_dir(ledger: Path) -> Path:
+    """``round.xlt.db`` → ``round.xlt.archive`` beside it."""
+    stem = ledger.name[:-3] if ledger.name.lower().endswith(".db") else ledger.name
+    return ledger.with_name(stem + ".archive")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class ToRead:
+    """A file the run must validate: no report for its template and validator yet."""
+
+    sha256: str
+    archive_path: Path  # read this copy: its bytes are exactly the sha256
+    path: str | None  # where this run saw it in the inbox (None: only in the archive now)
+
+
+class Ledger:
+    """One collection round's ledger (a SQLite file) and its archive; see the module docstring."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, lock: LedgerLock, archive: Archive,
+                 clock: Callable[[], dt.datetime], readonly: bool) -> None:
+        self.path = path
+        self.conn = conn
+        self.archive = archive
+        self.readonly = readonly
+        self._lock = lock
+        self._clock = clock
+        self.interrupted: list[int] = []  # runs found killed when this ledger was opened
+        self.recovered: list[str] = []  # archived copies those runs had not recorded, now recorded
+        self.backup: Path | None = None  # the copy made before migrating, when this open migrated
+
+    # -- opening --------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, create: bool = False, archive_dir: str | os.PathLike[str] | None = None,
+             readonly: bool = False, wait: float = DEFAULT_WAIT, purpose: str = "",
+             clock: Callable[[], dt.datetime] | None = None) -> "Ledger":
+        """Open (or with ``create`` make) a ledger; a writer holds the ledger's lock until :meth:`close`.
+
+        ``readonly`` takes no lock (SQLite's WAL lets it read while a run writes)
+        unless the file must first be migrated. Refuses, with a Chinese message,
+        a file that is not a ledger, a ledger from a newer xltemplate, and an
+        ``archive_dir`` other than the one the ledger was made with.
+        """
+        path = Path(path)
+        clock = clock or _now
+        if not path.parent.is_dir():
+            raise LedgerError(f"{path}：所在文件夹 {path.parent} 不存在。请先建立该文件夹，或换一个台账路径。")
+        # Refuse what is not a ledger before taking the lock: nothing is written beside a wrong file.
+        if path.exists() or path.is_symlink():
+            schema.probe(path)
+        elif readonly or not create:
+            raise LedgerError(f"{path}：台账文件不存在。请检查路径；第一次汇总时会自动建立台账。")
+        lock = LedgerLock(path)
+        backup: Path | None = None
+        try:
+            if not readonly:
+                lock.acquire(wait, purpose)
+            if not path.exists() and not path.is_symlink():
+                lock.acquire(wait, purpose)
+                if not path.exists():
+                    _create(path, Path(archive_dir) if archive_dir is not None else default_archive_dir(path), clock)
+            if schema.probe(path) < schema.SCHEMA_VERSION:
+                lock.acquire(wait, purpose)
+                backup = _migrate(path, clock)
+            conn = schema.connect(path, readonly=readonly)
+        except BaseException:
+            lock.release()
+            raise
+        try:
+            if readonly:
+                lock.release()
+            meta = dict(conn.execute("SELECT key, value FROM meta"))
+            archive = Archive(_archive_root(path, meta["archive_dir"], archive_dir))
+            ledger = cls(path, conn, lock, archive, clock, readonly)
+            ledger.backup = backup
+            if not readonly:
+                ledger._recover()
+            return ledger
+        except BaseException:
+            conn.close()
+            lock.release()
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+        self._lock.release()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def meta(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT key, value FROM meta"))
+
+    @property
+    def round_id(self) -> str:
+        return self.meta["round_id"]
+
+    def _recover(self) -> None:
+        """Finish what killed runs left: mark them interrupted, record copies they archived, drop their temp files."""
+        with schema.transaction(self.conn):
+            running = [r for (r,) in self.conn.execute("SELECT id FROM runs WHERE state = ? ORDER BY id", (RUNNING,))]
+            if running:
+                self.conn.execute("UPDATE runs SET state = ? WHERE state = ?", (INTERRUPTED, RUNNING))
+                known = {sha for (sha,) in self.conn.execute("SELECT sha256 FROM files")}
+                stamp = utc_text(self._clock())
+                for sha, name in self.archive.names():
+                    if sha in known or not self.archive.verify(name, sha):
+                        continue  # a copy that does not match its name is left alone, never recorded
+                    known.add(sha)
+                    self.conn.execute(
+                        "INSERT INTO files(sha256, size, archive_name, first_seen_run, first_seen_at, first_mtime, origin)"
+                        " VALUES (?, ?, ?, ?, ?, NULL, 'recovered')",
+                        (sha, self.archive.path(name).stat().st_size, name, running[-1], stamp))
+                    self.recovered.append(sha)
+            self.interrupted = running
+        self.archive.clean_temporary()
+
+    def _writable(self, run: Run | None = None) -> None:
+        if self.readonly:
+            raise LedgerError(f"{self.path}：台账以只读方式打开，不能写入。")
+        if run is not None:
+            row = self.conn.execute("SELECT state FROM runs WHERE id = ?", (run.id,)).fetchone()
+            if row is None or row[0] != RUNNING:
+                raise LedgerError(f"{self.path}：第 {run.id} 次运行不在进行中（{row[0] if row else '不存在'}），不能再记录。")
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def begin_run(self, info: RunInfo) -> Run:
+        """Record that a run starts (committed at once: a run killed later shows as interrupted)."""
+        self._writable()
+        from .. import __version__
+
+        with schema.transaction(self.conn):
+            roster_hash = None
+            if info.roster is not None:
+                roster_hash = info.roster.hash
+                self.conn.execute("INSERT OR IGNORE INTO rosters(hash, units, rows) VALUES (?, ?, ?)",
+                                  (roster_hash, len(info.roster.units), canonical_json(info.roster.as_json())))
+            cur = self.conn.execute(
+                "INSERT INTO runs(state, started_at, xltemplate_version, validator_version, spec_hash, template_id,"
+                " template_version, inputs, roster_hash, pid, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (RUNNING, utc_text(self._clock()), info.xltemplate_version or __version__, info.validator_version,
+                 info.spec_hash, info.template_id, info.template_version,
+                 json.dumps(list(info.inputs), ensure_ascii=False), roster_hash, os.getpid(), socket.gethostname()))
+        return self.run(int(cur.lastrowid or 0))
+
+    def run(self, run_id: int) -> Run:
+        return queries.run(self.conn, run_id)
+
+    def runs(self) -> list[Run]:
+        return queries.runs(self.conn)
+
+    def last_finished_run(self, before: int | None = None) -> Run | None:
+        return queries.last_finished(self.conn, before)
+
+    def finish_run(self, run: Run) -> Outcome:
+        """Decide which file counts for every unit and mark the run finished, in one transaction.
+
+        Candidates are every file the ledger holds with a report for this run's
+        template and validator and a unit key, whether or not the inbox still has
+        it, except files withdrawn for that unit. The newest saved time wins, then
+        the latest arrival (the run it first came in, its modification time then,
+        its order). Files without such a report are listed in ``unreported``.
+        """
+        with schema.transaction(self.conn):
+            self._writable(run)
+            previous = queries.last_finished(self.conn, run.id)
+            before = {d.unit_key: d.sha256 for d in queries.decisions(self.conn, previous.id)} if previous else {}
+            decisions = self._decide(run, before)
+            self.conn.executemany(
+                "INSERT INTO decisions(run_id, unit_key, sha256, rule, candidates, status, errors, in_inbox, supersedes)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(d.run_id, d.unit_key, d.sha256, d.rule, d.candidates, d.status, d.errors, int(d.in_inbox), d.supersedes)
+                 for d in decisions])
+            unreported = [sha for (sha,) in self.conn.execute(
+                "SELECT f.sha256 FROM files f WHERE NOT EXISTS (SELECT 1 FROM reports r WHERE r.sha256 = f.sha256"
+                " AND r.spec_hash = ? AND r.validator_version = ?) ORDER BY f.id", (run.spec_hash, run.validator_version))]
+            self.conn.execute("UPDATE runs SET state = ?, finished_at = ? WHERE id = ?",
+                              (FINISHED, utc_text(self._clock()), run.id))
+        return Outcome(self.run(run.id), decisions, unreported)
+
+    def _decide(self, run: Run, before: dict[str, str]) -> list[Decision]:
+        rows = self.conn.execute(
+            "SELECT r.unit_key, f.sha256, r.saved_at, coalesce(f.first_seen_run, 0), coalesce(f.first_mtime, ''), f.id,"
+            "  r.status, r.errors,"
+            "  EXISTS (SELECT 1 FROM sightings s WHERE s.sha256 = f.sha256 AND s.run_id = ?)"
+            " FROM files f JOIN reports r ON r.sha256 = f.sha256 AND r.spec_hash = ? AND r.validator_version = ?"
+            " WHERE r.unit_key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM withdrawals w WHERE w.sha256 = f.sha256"
+            "   AND w.unit_key = r.unit_key AND w.reinstated_at IS NULL)",
+            (run.id, run.spec_hash, run.validator_version)).fetchall()
+        groups: dict[str, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            groups.setdefault(row[0], []).append(row)
+        decisions = []
+        for key in sorted(groups):
+            ranked = sorted(groups[key], key=_rank, reverse=True)
+            best = ranked[0]
+            if len(ranked) == 1:
+                rule = ONLY
+            elif best[2] is not None and (ranked[1][2] is None or _saved(best[2]) > _saved(ranked[1][2])):
+                rule = SAVED_AT
+            else:
+                rule = ARRIVAL
+            prior = before.get(key)
+            decisions.append(Decision(run.id, key, best[1], rule, len(ranked), best[6], best[7], bool(best[8]),
+                                      prior if prior != best[1] else None))
+        return decisions
+
+    # -- files ----------------------------------------------------------------------------
+
+    def ingest(self, run: Run, paths: Sequence[str | os.PathLike[str]], *, batch: int = BATCH) -> Intake:
+        """Hash and archive every input, and record where each was seen, ``batch`` files per transaction."""
+        self._writable(run)
+        known = dict(self.conn.execute("SELECT sha256, archive_name FROM files"))
+        seen: list[Stored] = []
+        unread: list[Unread] = []
+        first: set[str] = set()
+        for start in range(0, len(paths), batch):
+            results = self.archive.ingest(paths[start:start + batch], known)
+            stamp = utc_text(self._clock())
+            new_rows, sightings, problems = [], [], []
+            for res in results:
+                if isinstance(res, Unread):
+                    problems.append((run.id, res.path, res.reason))
+                    unread.append(res)
+                    continue
+                seen.append(res)
+                if res.sha256 not in known:
+                    known[res.sha256] = res.name
+                    first.add(res.sha256)
+                    new_rows.append((res.sha256, res.size, res.name, run.id, stamp, utc_text(res.mtime)))
+                sightings.append((run.id, res.path, res.sha256, utc_text(res.mtime), stamp))
+            self._record_batch(new_rows, sightings, problems)
+        return Intake(seen, unread, frozenset(first))
+
+    def _record_batch(self, new_rows: list[tuple[Any, ...]], sightings: list[tuple[Any, ...]],
+                      problems: list[tuple[Any, ...]]) -> None:
+        with schema.transaction(self.conn):
+            self.conn.executemany(
+                "INSERT INTO files(sha256, size, archive_name, first_seen_run, first_seen_at, first_mtime, origin)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'inbox')", new_rows)
+            # A path given twice in one run keeps what was read last.
+            self.conn.executemany("INSERT OR REPLACE INTO sightings(run_id, path, sha256, mtime, seen_at)"
+                                  " VALUES (?, ?, ?, ?, ?)", sightings)
+            self.conn.executemany("INSERT OR REPLACE INTO unread(run_id, path, reason) VALUES (?, ?, ?)", problems)
+
+    def archive_path(self, sha256: str) -> Path:
+        row = self.conn.execute("SELECT archive_name FROM files WHERE sha256 = ?", (sha256,)).fetchone()
+        if row is None:
+            raise LedgerError(f"{self.path}：台账中没有 sha256 为 {sha256} 的文件。")
+        return self.archive.path(row[0])
+
+    def resolve_file(self, ref: str) -> str:
+        """The sha256 of a file named by the clerk: a path (present or once seen), a file name, or a sha256 prefix."""
+        if os.path.isfile(ref):
+            sha = hash_file(Path(ref))
+            if self.conn.execute("SELECT 1 FROM files WHERE sha256 = ?", (sha,)).fetchone() is None:
+                raise LedgerError(f"{ref}：这个文件不在台账 {self.path} 中（汇总时从未读到过）。请先运行汇总，或检查文件。")
+            return sha
+        if re.fullmatch(r"[0-9a-fA-F]{6,64}", ref):
+            found = [(sha, "") for (sha,) in self.conn.execute(
+                "SELECT sha256 FROM files WHERE sha256 LIKE ? ORDER BY id", (ref.lower() + "%",))]
+        else:
+            found = self.conn.execute(
+                "SELECT DISTINCT sha256, path FROM sightings WHERE path = ? ORDER BY run_id", (os.path.abspath(ref),)).fetchall()
+            if not found:
+                name = os.path.basename(ref)
+                found = [(sha, p) for sha, p in self.conn.execute("SELECT DISTINCT sha256, path FROM sightings ORDER BY run_id")
+                         if os.path.basename(p) == name]
+        shas: list[str] = list(dict.fromkeys(str(sha) for sha, _ in found))
+        if not shas:
+            raise LedgerError(f"{ref}：台账 {self.path} 中找不到这个文件。请给出文件路径、文件名或 sha256（至少前 6 位）。")
+        if len(shas) > 1:
+            listed = "；".join(f"{sha[:12]} {p}".strip() for sha, p in found[:10])
+            raise LedgerError(f"{ref}：对应台账中 {len(shas)} 个不同的文件（{listed}）。请用 sha256（至少前 6 位）指明是哪一个。")
+        return shas[0]
+
+    # -- reports --------------------------------------------------------------------------
+
+    def cached(self, shas: Iterable[str], *, spec_hash: str, validator_version: str) -> set[str]:
+        """Which of ``shas`` already have a report for this template and validator (one query)."""
+        have = {sha for (sha,) in self.conn.execute(
+            "SELECT sha256 FROM reports WHERE spec_hash = ? AND validator_version = ?", (spec_hash, validator_version))}
+        return have.intersection(shas)
+
+    def needs_report(self, run: Run) -> list[ToRead]:
+        """Every file in the ledger (inbox or archive only) without a report for this run's template and validator."""
+        here = dict(self.conn.execute("SELECT sha256, min(path) FROM sightings WHERE run_id = ? GROUP BY sha256", (run.id,)))
+        return [ToRead(sha, self.archive.path(name), here.get(sha)) for sha, name in self.conn.execute(
+            "SELECT f.sha256, f.archive_name FROM files f WHERE NOT EXISTS (SELECT 1 FROM reports r"
+            " WHERE r.sha256 = f.sha256 AND r.spec_hash = ? AND r.validator_version = ?) ORDER BY f.id",
+            (run.spec_hash, run.validator_version))]
+
+    def store_reports(self, run: Run, reports: Iterable[StoredReport]) -> None:
+        """Cache reports under this run's template and validator, in one transaction.
+
+        Do not store a result that depends on the machine rather than the bytes
+        (a time-out, a crashed reader): it would be served again next time.
+        """
+        self._writable(run)
+        rows = []
+        for r in reports:
+            if r.status not in STATUSES:
+                raise ValueError(f"unknown report status {r.status!r}")
+            rows.append((r.sha256, run.spec_hash, run.validator_version, run.id, r.status, r.unit_key,
+                         saved_text(r.saved_at), r.template_id, r.template_version, r.errors, r.warnings,
+                         r.total, r.grade, r.payload))
+        with schema.transaction(self.conn):
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO reports(sha256, spec_hash, validator_version, created_run, status, unit_key,"
+                " saved_at, template_id, template_version, errors, warnings, total, grade, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def reports(self, run: Run, shas: Iterable[str] | None = None) -> dict[str, StoredReport]:
+        """The cached reports for this run's template and validator (all, or those of ``shas``)."""
+        return queries.reports(self.conn, run, shas)
+
+    # -- roster ---------------------------------------------------------------------------
+
+    def roster(self, run: Run) -> RosterSnapshot | None:
+        return queries.roster(self.conn, run.roster_hash)
+
+    def roster_change(self, snapshot: RosterSnapshot | None) -> RosterChange | None:
+        """What differs between ``snapshot`` and the last finished run's roster; None when nothing does.
+
+        The caller reports units added or removed and lets the clerk decide; the
+        ledger only records each run's roster. None too when there is nothing to
+        compare (no earlier run with a roster, or no roster now).
+        """
+        last = queries.last_finished(self.conn, None)
+        before = queries.roster(self.conn, last.roster_hash) if last else None
+        if before is None or snapshot is None:
+            return None
+        return queries.compare_rosters(before, snapshot) or None
+
+    # -- withdrawals ----------------------------------------------------------------------
+
+    def withdraw(self, key: str, sha256: str, reason: str) -> Withdrawal:
+        """Take a unit's return out of the count from the next run on (it stays in the ledger and archive)."""
+        self._writable()
+        with schema.transaction(self.conn):
+            self._check_owner(key, sha256)
+            if self._active_withdrawal(key, sha256) is not None:
+                raise LedgerError(f"{self.path}：单位 {key} 的文件 {sha256[:12]} 已经撤回过，无需再撤回。")
+            self.conn.execute("INSERT INTO withdrawals(unit_key, sha256, withdrawn_at, reason) VALUES (?, ?, ?, ?)",
+                              (key, sha256, utc_text(self._clock()), reason))
+        found = self._active_withdrawal(key, sha256)
+        assert found is not None
+        return found
+
+    def reinstate(self, key: str, sha256: str, reason: str) -> Withdrawal:
+        """Undo a withdrawal: the file is a candidate again from the next run on."""
+        self._writable()
+        with schema.transaction(self.conn):
+            active = self._active_withdrawal(key, sha256)
+            if active is None:
+                raise LedgerError(f"{self.path}：单位 {key} 的文件 {sha256[:12]} 没有被撤回，无需恢复。")
+            self.conn.execute("UPDATE withdrawals SET reinstated_at = ?, reinstate_reason = ? WHERE id = ?",
+                              (utc_text(self._clock()), reason, active.id))
+        return next(w for w in self.withdrawals() if w.id == active.id)
+
+    def withdrawals(self) -> list[Withdrawal]:
+        return queries.withdrawals(self.conn)
+
+    def _active_withdrawal(self, key: str, sha256: str) -> Withdrawal | None:
+        return next((w for w in queries.withdrawals(self.conn)
+                     if w.unit_key == key and w.sha256 == sha256 and w.reinstated_at is None), None)
+
+    def _check_owner(self, key: str, sha256: str) -> None:
+        if self.conn.execute("SELECT 1 FROM files WHERE sha256 = ?", (sha256,)).fetchone() is None:
+            raise LedgerError(f"{self.path}：台账中没有 sha256 为 {sha256} 的文件。请检查文件。")
+        keys = {k for (k,) in self.conn.execute("SELECT DISTINCT unit_key FROM reports WHERE sha256 = ?", (sha256,))}
+        if keys and key not in keys:
+            owners = "、".join(sorted(k or "（无编号）" for k in keys))
+            raise LedgerError(f"{self.path}：文件 {sha256[:12]} 属于单位 {owners}，不是 {key}。请检查单位编号。")
+
+    # -- what the clerk asks --------------------------------------------------------------
+
+    def decisions(self, run: Run) -> list[Decision]:
+        return queries.decisions(self.conn, run.id)
+
+    def history(self, key: str) -> UnitHistory:
+        return queries.history(self.conn, key)
+
+    def changes(self, run: Run) -> Changes:
+        return queries.changes(self.conn, run)
+
+    def absent(self, run: Run) -> list[Absence]:
+        return queries.absent(self.conn, run)
+
+    def moves(self, run: Run) -> list[Move]:
+        return queries.moves(self.conn, run)
+
+    def fates(self, run: Run) -> list[FileFate]:
+        return queries.fates(self.conn, run)
+
+    def summary(self, run: Run | None = None) -> Summary:
+        return queries.summary(self.conn, self.path, run)
+
+
+def _rank(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Newest saved time first (files without one rank below any with one), then the latest arrival."""
+    saved = row[2]
+    return (saved is not None, _saved(saved) if saved else dt.datetime.min, row[3], row[4], row[5])
+
+
+def _saved(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _create(path: Path, archive_dir: Path, clock: Callable[[], dt.datetime]) -> None:
+    import uuid
+
+    from .. import __version__
+
+    schema.create(path, {"round_id": uuid.uuid4().hex, "created_at": utc_text(clock()), "created_by": __version__,
+                         "archive_dir": _archive_text(path, archive_dir)})
+
+
+def _archive_text(ledger: Path, archive_dir: Path) -> str:
+    """The archive folder as stored: relative to the ledger's folder when inside it (so the round can move)."""
+    base = ledger.parent.resolve()
+    target = archive_dir.resolve()
+    try:
+        return target.relative_to(base).as_posix()
+    except ValueError:
+        return str(target)
+
+
+def _archive_root(ledger: Path, stored: str, given: str | os.PathLike[str] | None) -> Path:
+    root = Path(stored) if os.path.isabs(stored) else ledger.parent / stored
+    if given is not None and Path(given).resolve() != root.resolve():
+        raise LedgerError(f"{ledger}：这个台账的归档文件夹是 {root}，与给出的 {given} 不同。"
+                          f"请去掉归档文件夹参数，或给出 {root}。")
+    return root
+
+
+def _migrate(path: Path, clock: Callable[[], dt.datetime]) -> Path | None:
+    """Migrate under the lock (re-checked: another process may have just done it)."""
+    from .. import __version__
+
+    if schema.probe(path) >= schema.SCHEMA_VERSION:
+        return None
+    conn = schema.connect(path)
+    try:
+        return schema.migrate(conn, path, utc_text(clock()), __version__)
+    finally:
+        conn.close()
