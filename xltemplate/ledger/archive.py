@@ -19,6 +19,7 @@ copies the ledger has not recorded yet, found by :meth:`Archive.names`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import hashlib
@@ -62,7 +63,6 @@ class Unread:
 
 @dataclass
 class _Pending:
-    index: int
     stored: Stored
     tmp: Path
 
@@ -122,11 +122,12 @@ class Archive:
         ``known`` maps the sha256 of files the ledger already records to their
         archive names: those are not copied again (unless their copy has gone).
         """
-        (self.root / TMP_DIR).mkdir(parents=True, exist_ok=True)
+        with self._writing():
+            (self.root / TMP_DIR).mkdir(parents=True, exist_ok=True)
         results: list[Stored | Unread] = []
         pending: dict[str, _Pending] = {}
         present: set[str] = set()
-        for index, src in enumerate(sources):
+        for src in sources:
             path = os.path.abspath(src)
             try:
                 sha, size, mtime, data, spill = self._read(path)
@@ -137,16 +138,30 @@ class Archive:
             fresh = sha not in pending and sha not in present and not self._has(name, size)
             stored = Stored(path, sha, size, name, mtime, published=fresh)
             if fresh:
-                tmp = spill if spill is not None else self._write_temp(data)
-                pending[sha] = _Pending(index, stored, tmp)
+                if spill is not None:
+                    tmp = spill
+                else:
+                    with self._writing():
+                        tmp = self._write_temp(data)
+                pending[sha] = _Pending(stored, tmp)
             else:
                 present.add(sha)
                 if spill is not None:
                     spill.unlink()
             results.append(stored)
         if pending:
-            self._publish(list(pending.values()))
+            with self._writing():
+                self._publish(list(pending.values()))
         return results
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Failures to write the archive (disk full, no permission) stop the run with a clear message."""
+        try:
+            yield
+        except OSError as exc:
+            raise LedgerError(f"无法写入归档文件夹 {self.root}（{exc.strerror or exc}）。"
+                              "请检查磁盘空间和文件夹权限后重新运行；已记录的内容不受影响。") from exc
 
     def _has(self, name: str, size: int) -> bool:
         try:
@@ -168,19 +183,22 @@ class Archive:
                 return hashlib.sha256(data).hexdigest(), len(data), mtime, data, None
             # Large (or grew while read): stream the rest into a temporary file, hashing as it goes.
             h = hashlib.sha256(data)
-            fd, tmp = tempfile.mkstemp(dir=self.root / TMP_DIR, suffix=".part")
+            with self._writing():
+                tmp = self._write_temp(data)
             size = len(data)
             try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                    for block in iter(lambda: fh.read(_CHUNK), b""):
+                with self._writing():
+                    out = open(tmp, "ab")
+                with out:
+                    for block in iter(lambda: fh.read(_CHUNK), b""):  # a read error: Unread, as above
                         h.update(block)
-                        out.write(block)
+                        with self._writing():
+                            out.write(block)
                         size += len(block)
             except BaseException:
-                os.unlink(tmp)
+                tmp.unlink()
                 raise
-            return h.hexdigest(), size, mtime, b"", Path(tmp)
+            return h.hexdigest(), size, mtime, b"", tmp
 
     def _write_temp(self, data: bytes) -> Path:
         fd, tmp = tempfile.mkstemp(dir=self.root / TMP_DIR, suffix=".part")

@@ -273,7 +273,7 @@ class HistoryEntry:
     paths: tuple[str, ...]  # every path it was ever seen at, in order of first sighting
     last_seen_run: int | None
     withdrawn: Withdrawal | None
-    fate: str  # in the last finished run: counted, superseded or withdrawn
+    fate: str  # in the last finished run: counted, superseded, withdrawn (or not-checked before any decision)
     superseded_by: str | None
 
 

@@ -123,16 +123,24 @@ def history(conn: sqlite3.Connection, key: str) -> UnitHistory:
         return UnitHistory(key, [], ruled)
     counted = next((d.sha256 for d in reversed(ruled) if d.run_id == basis.id), None)
     active = {w.sha256: w for w in withdrawals(conn) if w.unit_key == key and w.reinstated_at is None}
+    # The unit's files: those whose report names it, and those withdrawn for it (two indexed look-ups).
     rows = conn.execute(
-        "SELECT f.sha256, f.id, f.first_seen_run, f.first_seen_at, r.saved_at, r.status, r.errors,"
+        "WITH mine AS (SELECT sha256 FROM reports WHERE spec_hash = :s AND validator_version = :v AND unit_key = :k"
+        "  UNION SELECT sha256 FROM withdrawals WHERE unit_key = :k)"
+        " SELECT f.sha256, f.id, f.first_seen_run, f.first_seen_at, r.saved_at, r.status, r.errors,"
         "  (SELECT max(run_id) FROM sightings s WHERE s.sha256 = f.sha256)"
-        " FROM files f LEFT JOIN reports r ON r.sha256 = f.sha256 AND r.spec_hash = ? AND r.validator_version = ?"
-        " WHERE r.unit_key = ? OR f.sha256 IN (SELECT sha256 FROM withdrawals WHERE unit_key = ?) ORDER BY f.id",
-        (basis.spec_hash, basis.validator_version, key, key)).fetchall()
+        " FROM mine JOIN files f ON f.sha256 = mine.sha256"
+        " LEFT JOIN reports r ON r.sha256 = f.sha256 AND r.spec_hash = :s AND r.validator_version = :v ORDER BY f.id",
+        {"s": basis.spec_hash, "v": basis.validator_version, "k": key}).fetchall()
     paths = _paths(conn, [r[0] for r in rows])
     entries = []
     for sha, arrival, first_run, first_at, saved, status, errors, last_run in rows:
-        fate = WITHDRAWN if sha in active else COUNTED if sha == counted else SUPERSEDED
+        if sha in active:
+            fate = WITHDRAWN
+        elif counted is None:
+            fate = NOT_CHECKED  # no finished run has decided for the unit yet
+        else:
+            fate = COUNTED if sha == counted else SUPERSEDED
         entries.append(HistoryEntry(sha, arrival, first_run, first_at, saved, status, errors, tuple(paths.get(sha, ())),
                                     last_run, active.get(sha), fate, counted if fate == SUPERSEDED else None))
     return UnitHistory(key, entries, ruled)

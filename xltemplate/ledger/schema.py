@@ -28,7 +28,9 @@ FORMAT = "xltemplate-ledger"
 _MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 10_000
 
-# Version 1, frozen. Every table names its columns' meaning once, here.
+# Version 1, frozen. Every table names its columns' meaning once, here. Tables whose rows are
+# small are WITHOUT ROWID (clustered on their key); reports and rosters, whose rows hold
+# kilobytes of JSON, are not (SQLite advises against WITHOUT ROWID for rows that large).
 SCHEMA_V1 = """
 -- Stable across versions (an older xltemplate reads it to say who made a newer ledger):
 -- format = 'xltemplate-ledger', round_id, created_at, created_by (xltemplate version),
@@ -43,7 +45,7 @@ CREATE TABLE rosters (
     hash  TEXT PRIMARY KEY,           -- sha256 of rows
     units INTEGER NOT NULL,           -- number of rows
     rows  TEXT NOT NULL               -- JSON [{"key": ..., "values": {column: text}}]
-) WITHOUT ROWID;
+);
 
 -- One row per run of collect; finished_at stays NULL for a run that never finished.
 CREATE TABLE runs (
@@ -112,7 +114,7 @@ CREATE TABLE reports (
     grade             TEXT,
     payload           TEXT NOT NULL,   -- the caller's full report as JSON (findings included)
     PRIMARY KEY (sha256, spec_hash, validator_version)
-) WITHOUT ROWID;
+);
 CREATE INDEX reports_by_key ON reports(spec_hash, validator_version, unit_key);
 
 -- Per finished run and unit: which file counts and why.
@@ -182,14 +184,34 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 @contextlib.contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
-    conn.execute("BEGIN IMMEDIATE")
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception; a full or unwritable disk is a LedgerError."""
     try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        if not _storage_failure(exc):
+            raise
+        where = conn.execute("PRAGMA database_list").fetchone()[2]
+        raise LedgerError(f"{where}：写入台账失败（{exc}）。请检查磁盘空间和文件权限后重新运行；"
+                          "台账中已有的内容不受影响。") from exc
+
+
+# SQLite's result codes for a disk that is full, unwritable or failing, or a ledger held too long.
+_STORAGE = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_LOCKED")
+
+
+def _storage_failure(exc: sqlite3.OperationalError) -> bool:
+    name = getattr(exc, "sqlite_errorname", None)  # Python 3.11+
+    if name is not None:
+        return str(name).startswith(_STORAGE)
+    text = str(exc)
+    return any(w in text for w in ("disk is full", "disk I/O error", "readonly", "unable to open", "locked"))
 
 
 def probe(path: Path) -> int:
