@@ -10,15 +10,15 @@ file in an archive so a return deleted from the inbox is never lost. See
 
 from __future__ import annotations
 
-from .archive import Archive, Stored, Unread, name_for
+from .archive import Archive, Stored, Unread, default_archive_dir, name_for
 from .errors import LedgerBusyError, LedgerError, LedgerVersionError, NotALedgerError
 from .model import (
     ARRIVAL, FATE_ZH, INTERRUPTED, ONLY, RULE_ZH, SAVED_AT, Absence, Changes, Decision, FileFate, HistoryEntry,
-    Intake, Move, Outcome, RosterChange, RosterSnapshot, RosterUnit, Run, RunInfo, StoredReport, Summary,
+    Intake, Move, Outcome, RosterChange, RosterSnapshot, RosterUnit, Run, RunInfo, StoredReport, Summary, ToRead,
     UnitChange, UnitHistory, Withdrawal,
 )
 from .schema import APPLICATION_ID, SCHEMA_VERSION
-from .store import Ledger, ToRead, default_archive_dir
+from .store import Ledger
 
 __all__ = [
     "APPLICATION_ID", "ARRIVAL", "Absence", "Archive", "Changes", "Decision", "FATE_ZH", "FileFate",

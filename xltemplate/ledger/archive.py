@@ -67,6 +67,31 @@ class _Pending:
     tmp: Path
 
 
+def default_archive_dir(ledger: Path) -> Path:
+    """``round.xlt.db`` → ``round.xlt.archive`` beside it."""
+    stem = ledger.name[:-3] if ledger.name.lower().endswith(".db") else ledger.name
+    return ledger.with_name(stem + ".archive")
+
+
+def archive_setting(ledger: Path, archive_dir: Path) -> str:
+    """The archive folder as the ledger records it: relative to the ledger's folder when inside it (the round can move)."""
+    base = ledger.parent.resolve()
+    target = archive_dir.resolve()
+    try:
+        return target.relative_to(base).as_posix()
+    except ValueError:
+        return str(target)
+
+
+def archive_root(ledger: Path, setting: str, given: str | os.PathLike[str] | None) -> Path:
+    """The archive folder of a ledger; ``given`` (the clerk's --archive) must be that folder."""
+    root = Path(setting) if os.path.isabs(setting) else ledger.parent / setting
+    if given is not None and Path(given).resolve() != root.resolve():
+        raise LedgerError(f"{ledger}：这个台账的归档文件夹是 {root}，与给出的 {given} 不同。"
+                          f"请去掉归档文件夹参数，或给出 {root}。")
+    return root
+
+
 def name_for(sha256: str, suffix: str) -> str:
     """The archive name of a file: ``ab/<sha256><suffix>`` (suffix lower-cased, dropped when odd)."""
     suffix = suffix.lower()

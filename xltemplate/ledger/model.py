@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 from .archive import Stored, Unread
@@ -148,6 +149,15 @@ class Intake:
             if s.sha256 in self.first_seen:
                 out.setdefault(s.sha256, s)
         return list(out.values())
+
+
+@dataclass(frozen=True)
+class ToRead:
+    """A file the run must validate: no report for its template and validator yet."""
+
+    sha256: str
+    archive_path: Path  # read this copy: its bytes are exactly the sha256
+    path: str | None  # where this run saw it in the inbox (None: only in the archive now)
 
 
 @dataclass(frozen=True)

@@ -353,6 +353,17 @@ def migrate(conn: sqlite3.Connection, path: Path, stamp: str, by: str) -> Path:
     return target
 
 
+def migrate_file(path: Path, stamp: str, by: str) -> Path | None:
+    """Migrate the ledger at ``path`` (the caller holds the lock); None when another process just did."""
+    if probe(path) >= SCHEMA_VERSION:
+        return None
+    conn = connect(path)
+    try:
+        return migrate(conn, path, stamp, by)
+    finally:
+        conn.close()
+
+
 def _statements(script: str) -> list[str]:
     """Split a script into statements (sqlite3_complete knows comments and quotes) to run in one transaction."""
     statements, buf = [], ""

@@ -22,20 +22,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import socket
 import sqlite3
-from dataclasses import dataclass
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from . import queries, schema
-from .archive import Archive, Stored, Unread, hash_file
+from .. import __version__
+from . import queries, schema, withdrawals
+from .archive import Archive, Stored, Unread, archive_root, archive_setting, default_archive_dir
 from .errors import LedgerError
 from .lock import LedgerLock
 from .model import (
     ARRIVAL, FINISHED, INTERRUPTED, ONLY, RUNNING, SAVED_AT, STATUSES, Absence, Changes, Decision, FileFate,
-    Intake, Move, Outcome, RosterChange, RosterSnapshot, Run, RunInfo, StoredReport, Summary, UnitHistory,
+    Intake, Move, Outcome, RosterChange, RosterSnapshot, Run, RunInfo, StoredReport, Summary, ToRead, UnitHistory,
     Withdrawal, canonical_json, saved_text, utc_text,
 )
 
@@ -43,23 +43,8 @@ BATCH = 2000  # files archived, then recorded, per transaction (each commit is a
 DEFAULT_WAIT = 10.0  # seconds a writer waits for another to finish before refusing
 
 
-def default_archive_dir(ledger: Path) -> Path:
-    """``round.xlt.db`` → ``round.xlt.archive`` beside it."""
-    stem = ledger.name[:-3] if ledger.name.lower().endswith(".db") else ledger.name
-    return ledger.with_name(stem + ".archive")
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-@dataclass(frozen=True)
-class ToRead:
-    """A file the run must validate: no report for its template and validator yet."""
-
-    sha256: str
-    archive_path: Path  # read this copy: its bytes are exactly the sha256
-    path: str | None  # where this run saw it in the inbox (None: only in the archive now)
 
 
 class Ledger:
@@ -107,10 +92,12 @@ class Ledger:
             if not path.exists() and not path.is_symlink():
                 lock.acquire(wait, purpose)
                 if not path.exists():
-                    _create(path, Path(archive_dir) if archive_dir is not None else default_archive_dir(path), clock)
+                    where = Path(archive_dir) if archive_dir is not None else default_archive_dir(path)
+                    schema.create(path, {"round_id": uuid.uuid4().hex, "created_at": utc_text(clock()),
+                                         "created_by": __version__, "archive_dir": archive_setting(path, where)})
             if schema.probe(path) < schema.SCHEMA_VERSION:
                 lock.acquire(wait, purpose)
-                backup = _migrate(path, clock)
+                backup = schema.migrate_file(path, utc_text(clock()), __version__)
             conn = schema.connect(path, readonly=readonly)
         except BaseException:
             lock.release()
@@ -119,7 +106,7 @@ class Ledger:
             if readonly:
                 lock.release()
             meta = dict(conn.execute("SELECT key, value FROM meta"))
-            archive = Archive(_archive_root(path, meta["archive_dir"], archive_dir))
+            archive = Archive(archive_root(path, meta["archive_dir"], archive_dir))
             ledger = cls(path, conn, lock, archive, clock, readonly)
             ledger.backup = backup
             if not readonly:
@@ -181,8 +168,6 @@ class Ledger:
     def begin_run(self, info: RunInfo) -> Run:
         """Record that a run starts (committed at once: a run killed later shows as interrupted)."""
         self._writable()
-        from .. import __version__
-
         with schema.transaction(self.conn):
             roster_hash = None
             if info.roster is not None:
@@ -304,28 +289,7 @@ class Ledger:
 
     def resolve_file(self, ref: str) -> str:
         """The sha256 of a file named by the clerk: a path (present or once seen), a file name, or a sha256 prefix."""
-        if os.path.isfile(ref):
-            sha = hash_file(Path(ref))
-            if self.conn.execute("SELECT 1 FROM files WHERE sha256 = ?", (sha,)).fetchone() is None:
-                raise LedgerError(f"{ref}：这个文件不在台账 {self.path} 中（汇总时从未读到过）。请先运行汇总，或检查文件。")
-            return sha
-        if re.fullmatch(r"[0-9a-fA-F]{6,64}", ref):
-            found = [(sha, "") for (sha,) in self.conn.execute(
-                "SELECT sha256 FROM files WHERE sha256 LIKE ? ORDER BY id", (ref.lower() + "%",))]
-        else:
-            found = self.conn.execute(
-                "SELECT DISTINCT sha256, path FROM sightings WHERE path = ? ORDER BY run_id", (os.path.abspath(ref),)).fetchall()
-            if not found:
-                name = os.path.basename(ref)
-                found = [(sha, p) for sha, p in self.conn.execute("SELECT DISTINCT sha256, path FROM sightings ORDER BY run_id")
-                         if os.path.basename(p) == name]
-        shas: list[str] = list(dict.fromkeys(str(sha) for sha, _ in found))
-        if not shas:
-            raise LedgerError(f"{ref}：台账 {self.path} 中找不到这个文件。请给出文件路径、文件名或 sha256（至少前 6 位）。")
-        if len(shas) > 1:
-            listed = "；".join(f"{sha[:12]} {p}".strip() for sha, p in found[:10])
-            raise LedgerError(f"{ref}：对应台账中 {len(shas)} 个不同的文件（{listed}）。请用 sha256（至少前 6 位）指明是哪一个。")
-        return shas[0]
+        return withdrawals.resolve_file(self.conn, self.path, ref)
 
     # -- reports --------------------------------------------------------------------------
 
@@ -397,41 +361,15 @@ class Ledger:
     def withdraw(self, key: str, sha256: str, reason: str) -> Withdrawal:
         """Take a unit's return out of the count from the next run on (it stays in the ledger and archive)."""
         self._writable()
-        with schema.transaction(self.conn):
-            self._check_owner(key, sha256)
-            if self._active_withdrawal(key, sha256) is not None:
-                raise LedgerError(f"{self.path}：单位 {key} 的文件 {sha256[:12]} 已经撤回过，无需再撤回。")
-            self.conn.execute("INSERT INTO withdrawals(unit_key, sha256, withdrawn_at, reason) VALUES (?, ?, ?, ?)",
-                              (key, sha256, utc_text(self._clock()), reason))
-        found = self._active_withdrawal(key, sha256)
-        assert found is not None
-        return found
+        return withdrawals.withdraw(self.conn, self.path, key, sha256, reason, utc_text(self._clock()))
 
     def reinstate(self, key: str, sha256: str, reason: str) -> Withdrawal:
         """Undo a withdrawal: the file is a candidate again from the next run on."""
         self._writable()
-        with schema.transaction(self.conn):
-            active = self._active_withdrawal(key, sha256)
-            if active is None:
-                raise LedgerError(f"{self.path}：单位 {key} 的文件 {sha256[:12]} 没有被撤回，无需恢复。")
-            self.conn.execute("UPDATE withdrawals SET reinstated_at = ?, reinstate_reason = ? WHERE id = ?",
-                              (utc_text(self._clock()), reason, active.id))
-        return next(w for w in self.withdrawals() if w.id == active.id)
+        return withdrawals.reinstate(self.conn, self.path, key, sha256, reason, utc_text(self._clock()))
 
     def withdrawals(self) -> list[Withdrawal]:
         return queries.withdrawals(self.conn)
-
-    def _active_withdrawal(self, key: str, sha256: str) -> Withdrawal | None:
-        return next((w for w in queries.withdrawals(self.conn)
-                     if w.unit_key == key and w.sha256 == sha256 and w.reinstated_at is None), None)
-
-    def _check_owner(self, key: str, sha256: str) -> None:
-        if self.conn.execute("SELECT 1 FROM files WHERE sha256 = ?", (sha256,)).fetchone() is None:
-            raise LedgerError(f"{self.path}：台账中没有 sha256 为 {sha256} 的文件。请检查文件。")
-        keys = {k for (k,) in self.conn.execute("SELECT DISTINCT unit_key FROM reports WHERE sha256 = ?", (sha256,))}
-        if keys and key not in keys:
-            owners = "、".join(sorted(k or "（无编号）" for k in keys))
-            raise LedgerError(f"{self.path}：文件 {sha256[:12]} 属于单位 {owners}，不是 {key}。请检查单位编号。")
 
     # -- what the clerk asks --------------------------------------------------------------
 
@@ -463,43 +401,3 @@ def _rank(row: tuple[Any, ...]) -> tuple[Any, ...]:
     Saved times are stored in one fixed ISO 8601 shape (``model.saved_text``), so text order is time order.
     """
     return (row[2] is not None, row[2] or "", row[3], row[4], row[5])
-
-
-def _create(path: Path, archive_dir: Path, clock: Callable[[], dt.datetime]) -> None:
-    import uuid
-
-    from .. import __version__
-
-    schema.create(path, {"round_id": uuid.uuid4().hex, "created_at": utc_text(clock()), "created_by": __version__,
-                         "archive_dir": _archive_text(path, archive_dir)})
-
-
-def _archive_text(ledger: Path, archive_dir: Path) -> str:
-    """The archive folder as stored: relative to the ledger's folder when inside it (so the round can move)."""
-    base = ledger.parent.resolve()
-    target = archive_dir.resolve()
-    try:
-        return target.relative_to(base).as_posix()
-    except ValueError:
-        return str(target)
-
-
-def _archive_root(ledger: Path, stored: str, given: str | os.PathLike[str] | None) -> Path:
-    root = Path(stored) if os.path.isabs(stored) else ledger.parent / stored
-    if given is not None and Path(given).resolve() != root.resolve():
-        raise LedgerError(f"{ledger}：这个台账的归档文件夹是 {root}，与给出的 {given} 不同。"
-                          f"请去掉归档文件夹参数，或给出 {root}。")
-    return root
-
-
-def _migrate(path: Path, clock: Callable[[], dt.datetime]) -> Path | None:
-    """Migrate under the lock (re-checked: another process may have just done it)."""
-    from .. import __version__
-
-    if schema.probe(path) >= schema.SCHEMA_VERSION:
-        return None
-    conn = schema.connect(path)
-    try:
-        return schema.migrate(conn, path, utc_text(clock()), __version__)
-    finally:
-        conn.close()
