@@ -348,7 +348,7 @@ def test_second_writer_is_refused_with_who_holds_the_lock_and_a_killed_holder_fr
         holder.wait()
     t0 = time.monotonic()
     Ledger.open(db, wait=5).close()  # the operating system let go of the dead holder's lock
-    assert time.monotonic() - t0 < 1
+    assert time.monotonic() - t0 < 4  # not the 5 s a live holder would cost
 
 
 def test_a_waiting_writer_gets_the_lock_when_the_holder_finishes(tmp_path: Path) -> None:
