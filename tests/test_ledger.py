@@ -736,10 +736,10 @@ def test_a_round_over_three_days(tmp_path: Path) -> None:
             6, ["K1", "K3"], [("K2", 3)], ["K4", "K5", "K6"], ["K9"], 6)
         assert s.changes.previous_run_id is None and s.changes.new_files == [k1, k2v1, k3, k9, broken, nokey]
         assert s.changes.newly_valid == ["K1", "K3", "K9"]
-        assert [(Path(f.paths[0]).name, f.fate, f.fate_zh) for f in led.fates(run1)] == [
-            ("K1-copy.xlsx", "counted", "计入"), ("K2.xlsx", "counted", "计入"), ("K3.xlsx", "counted", "计入"),
-            ("K9.xlsx", "not-in-roster", "编号不在名单中"), ("broken.xlsx", "unreadable", "无法读取"),
-            ("nokey.xlsx", "no-key", "无编号")]
+        assert [(Path(f.paths[0]).name, f.fate, f.why) for f in led.fates(run1)] == [
+            ("K1-copy.xlsx", "counted", None), ("K2.xlsx", "counted", None), ("K3.xlsx", "counted", None),
+            ("K9.xlsx", "unmatched", "not-in-roster"), ("broken.xlsx", "unmatched", "unreadable"),
+            ("nokey.xlsx", "unmatched", "no-key")]
         assert led.fates(run1)[0].paths == (str(inbox / "a" / "K1-copy.xlsx"), str(inbox / "a" / "K1.xlsx"))
 
     # Day 2: K2 corrects its return; K3 sends an older version again; K4 and K5 (twice, no saved time) arrive.
@@ -794,8 +794,8 @@ def test_a_round_over_three_days(tmp_path: Path) -> None:
                 for m in led.moves(run3)] == [(k4, ["K4.xlsx"], ["K4-renamed.xlsx"])]
         assert [(Path(f.paths[-1]).name, f.in_inbox, f.fate, f.counted_instead) for f in led.fates(run3)] == [
             ("K1.xlsx", False, "counted", None), ("K2.xlsx", True, "counted", None),
-            ("K3.xlsx", True, "counted", None), ("K9.xlsx", True, "not-in-roster", None),
-            ("broken.xlsx", True, "unreadable", None), ("nokey.xlsx", True, "no-key", None),
+            ("K3.xlsx", True, "counted", None), ("K9.xlsx", True, "unmatched", None),
+            ("broken.xlsx", True, "unmatched", None), ("nokey.xlsx", True, "unmatched", None),
             ("K2-v2.xlsx", True, "withdrawn", None), ("K3-old.xlsx", True, "superseded", k3),
             ("K4-renamed.xlsx", True, "counted", None), ("K5-a.xlsx", False, "superseded", k5new),
             ("K5-b.xlsx", True, "superseded", k5new), ("K5-a.xlsx", True, "counted", None)]
@@ -847,7 +847,7 @@ def test_a_full_disk_stops_the_run_cleanly(tmp_path: Path, monkeypatch: pytest.M
         run = led.begin_run(RunInfo("v1", SPEC))
         with pytest.raises(LedgerError, match="无法写入归档文件夹") as info:
             led.ingest(run, sorted(str(p) for p in inbox.iterdir()))
-        assert str(tmp_path / "round.xlt.archive") in str(info.value)
+        assert str(tmp_path / "round.xlt.archive") in str(info.value) and "磁盘空间不足" in str(info.value)
     monkeypatch.undo()
     with check_consistent(db) as led:
         assert one_run(led, inbox)[2] == 45

@@ -13,17 +13,17 @@ from __future__ import annotations
 from .archive import Archive, Stored, Unread, default_archive_dir, name_for
 from .errors import LedgerBusyError, LedgerError, LedgerVersionError, NotALedgerError
 from .model import (
-    ARRIVAL, FATE_ZH, INTERRUPTED, ONLY, RULE_ZH, SAVED_AT, Absence, Changes, Decision, FileFate, HistoryEntry,
-    Intake, Move, Outcome, RosterChange, RosterSnapshot, RosterUnit, Run, RunInfo, StoredReport, Summary, ToRead,
-    UnitChange, UnitHistory, Withdrawal,
+    ARRIVAL, COUNTED, INTERRUPTED, NOT_CHECKED, ONLY, RULE_ZH, SAVED_AT, SUPERSEDED, UNMATCHED, WITHDRAWN, Absence,
+    Changes, Decision, FileFate, HistoryEntry, Intake, Move, Outcome, RosterChange, RosterSnapshot, RosterUnit, Run,
+    RunInfo, StoredReport, Summary, ToRead, UnitChange, UnitHistory, Withdrawal,
 )
 from .schema import APPLICATION_ID, SCHEMA_VERSION
 from .store import Ledger
 
 __all__ = [
-    "APPLICATION_ID", "ARRIVAL", "Absence", "Archive", "Changes", "Decision", "FATE_ZH", "FileFate",
+    "APPLICATION_ID", "ARRIVAL", "Absence", "Archive", "Changes", "COUNTED", "Decision", "FileFate",
     "HistoryEntry", "INTERRUPTED", "Intake", "Ledger", "LedgerBusyError", "LedgerError", "LedgerVersionError",
-    "Move", "NotALedgerError", "ONLY", "Outcome", "RULE_ZH", "RosterChange", "RosterSnapshot", "RosterUnit", "Run",
-    "RunInfo", "SAVED_AT", "SCHEMA_VERSION", "Stored", "StoredReport", "Summary", "ToRead", "UnitChange",
-    "UnitHistory", "Unread", "Withdrawal", "default_archive_dir", "name_for",
+    "Move", "NOT_CHECKED", "NotALedgerError", "ONLY", "Outcome", "RULE_ZH", "RosterChange", "RosterSnapshot", "RosterUnit", "Run",
+    "RunInfo", "SAVED_AT", "SCHEMA_VERSION", "SUPERSEDED", "Stored", "StoredReport", "Summary", "ToRead", "UnitChange",
+    "UNMATCHED", "UnitHistory", "Unread", "WITHDRAWN", "Withdrawal", "default_archive_dir", "name_for",
 ]

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
+from ..fsutil import os_error_reason
 from .errors import LedgerError
 
 TMP_DIR = ".tmp"
@@ -185,8 +186,7 @@ class Archive:
         try:
             yield
         except OSError as exc:
-            raise LedgerError(f"无法写入归档文件夹 {self.root}（{exc.strerror or exc}）。"
-                              "请检查磁盘空间和文件夹权限后重新运行；已记录的内容不受影响。") from exc
+            raise LedgerError(f"无法写入归档文件夹 {self.root}：{os_error_reason(exc)}。台账中已记录的内容不受影响。") from exc
 
     def _has(self, name: str, size: int) -> bool:
         try:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..fsutil import os_error_reason
 from .errors import LedgerBusyError, LedgerError
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
@@ -54,8 +55,7 @@ class LedgerLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise LedgerError(f"{self.ledger}：无法创建锁文件 {self.path}（{exc.strerror}）。"
-                              "请确认台账所在文件夹可以写入。") from exc
+            raise LedgerError(f"{self.ledger}：无法创建锁文件 {self.path}：{os_error_reason(exc)}。") from exc
         deadline = time.monotonic() + max(wait, 0.0)
         while not _try_lock(fd):
             if time.monotonic() >= deadline:

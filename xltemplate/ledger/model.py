@@ -27,13 +27,12 @@ RULE_ZH = {
     ARRIVAL: "保存时间相同或缺失，取最后收到的一份",
 }
 
-# What became of a file in a run (提交记录).
-COUNTED, SUPERSEDED, WITHDRAWN, NOT_IN_ROSTER, NO_KEY, UNREADABLE_FILE, NOT_CHECKED = (
-    "counted", "superseded", "withdrawn", "not-in-roster", "no-key", "unreadable", "not-checked")
-FATE_ZH = {
-    COUNTED: "计入", SUPERSEDED: "已被替代", WITHDRAWN: "已撤回", NOT_IN_ROSTER: "编号不在名单中",
-    NO_KEY: "无编号", UNREADABLE_FILE: "无法读取", NOT_CHECKED: "未校验",
-}
+# What became of a file in a run (提交记录). The first three are collect's fates (README: 计入,
+# 被替代, 未匹配; the words live in collect.py, a layer above this one); withdrawn and not-checked
+# are the ledger's own. A byte-identical copy is the same file here, seen at several paths.
+COUNTED, SUPERSEDED, UNMATCHED, WITHDRAWN, NOT_CHECKED = "counted", "superseded", "unmatched", "withdrawn", "not-checked"
+# Why a file is unmatched.
+NOT_IN_ROSTER, NO_KEY, UNREADABLE_FILE = "not-in-roster", "no-key", "unreadable"
 
 
 def utc_text(stamp: dt.datetime) -> str:
@@ -309,11 +308,8 @@ class FileFate:
     status: str | None
     saved_at: str | None
     fate: str
+    why: str | None  # for an unmatched file: not-in-roster, no-key or unreadable
     counted_instead: str | None  # for a superseded file: the one that counts
-
-    @property
-    def fate_zh(self) -> str:
-        return FATE_ZH[self.fate]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from typing import Any, Iterable
 
 from .errors import LedgerError
 from .model import (
-    COUNTED, FINISHED, INTERRUPTED, NO_KEY, NOT_CHECKED, NOT_IN_ROSTER, SUPERSEDED, UNREADABLE, UNREADABLE_FILE,
+    COUNTED, FINISHED, INTERRUPTED, NO_KEY, NOT_CHECKED, NOT_IN_ROSTER, SUPERSEDED, UNMATCHED, UNREADABLE,
+    UNREADABLE_FILE,
     VALID, WITHDRAWN, Absence, Changes, Decision, FileFate, HistoryEntry, Move, RosterChange, RosterSnapshot, Run,
     StoredReport, Summary, UnitChange, UnitHistory, Withdrawal,
 )
@@ -217,15 +218,15 @@ def fates(conn: sqlite3.Connection, run: Run) -> list[FileFate]:
             "SELECT f.sha256, f.id, f.first_seen_at, f.size, f.archive_name, r.unit_key, r.status, r.saved_at"
             " FROM files f LEFT JOIN reports r ON r.sha256 = f.sha256 AND r.spec_hash = ? AND r.validator_version = ?"
             " WHERE coalesce(f.first_seen_run, 0) <= ? ORDER BY f.id", (run.spec_hash, run.validator_version, run.id)):
-        instead = None
+        instead = why = None
         if status is None:
             fate = NOT_CHECKED
         elif status == UNREADABLE:
-            fate = UNREADABLE_FILE
+            fate, why = UNMATCHED, UNREADABLE_FILE
         elif key is None:
-            fate = NO_KEY
+            fate, why = UNMATCHED, NO_KEY
         elif on_roster is not None and key not in on_roster:
-            fate = NOT_IN_ROSTER
+            fate, why = UNMATCHED, NOT_IN_ROSTER
         elif counted.get(key) == sha:
             fate = COUNTED
         elif (key, sha) in out_of_count:
@@ -233,7 +234,7 @@ def fates(conn: sqlite3.Connection, run: Run) -> list[FileFate]:
         else:
             fate, instead = SUPERSEDED, counted.get(key)
         out.append(FileFate(sha, arrival, first_at, size, name, tuple(paths.get(sha, ())), sha in here, key, status,
-                            saved, fate, instead))
+                            saved, fate, why, instead))
     return out
 
 
