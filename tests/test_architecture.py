@@ -24,6 +24,13 @@ LAYERS = [
     "errors",
     "results outputs sign workers",
     "fsutil report",
+    # the collection ledger's storage (SQLite and the archive): knows files, reports and units, no form
+    "ledger.archive ledger.lock ledger.schema",
+    "ledger.model",
+    "ledger.queries",
+    "ledger.withdrawals",
+    "ledger.store",
+    "ledger",
     # reading a returned file: sniff, resolve parts, read cells (fast and reference), one dispatch
     "readers.display readers.sniff",
     "readers.package",

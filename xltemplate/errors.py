@@ -135,3 +135,22 @@ class OutputWriteError(OutputPathError):
 
     def __reduce__(self) -> tuple[object, ...]:  # raised in worker processes too: must survive pickling
         return (type(self), (self.path, self.reason))
+
+
+class LedgerError(XltemplateError):
+    """A collection ledger that cannot be used as asked: missing, busy, refused (the CLI exits 2).
+
+    The message names the ledger file and says what to do, in Chinese: the clerk reads it.
+    """
+
+
+class NotALedgerError(LedgerError):
+    """The file given as a ledger is empty, not SQLite, another SQLite database, or damaged."""
+
+
+class LedgerVersionError(LedgerError):
+    """The ledger was written by a newer xltemplate than this one (it is never modified)."""
+
+
+class LedgerBusyError(LedgerError):
+    """Another process holds the ledger's lock and did not let go in time."""

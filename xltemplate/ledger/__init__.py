@@ -11,7 +11,7 @@ file in an archive so a return deleted from the inbox is never lost. See
 from __future__ import annotations
 
 from .archive import Archive, Stored, Unread, default_archive_dir, name_for
-from .errors import LedgerBusyError, LedgerError, LedgerVersionError, NotALedgerError
+from ..errors import LedgerBusyError, LedgerError, LedgerVersionError, NotALedgerError
 from .model import (
     ARRIVAL, COUNTED, INTERRUPTED, NOT_CHECKED, ONLY, RULE_ZH, SAVED_AT, SUPERSEDED, UNMATCHED, WITHDRAWN, Absence,
     Changes, Decision, FileFate, HistoryEntry, Intake, Move, Outcome, RosterChange, RosterSnapshot, RosterUnit, Run,

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 from ..fsutil import os_error_reason
-from .errors import LedgerError
+from ..errors import LedgerError
 
 TMP_DIR = ".tmp"
 # Files up to this size are read into memory whole; larger ones are streamed.

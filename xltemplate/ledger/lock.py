@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fsutil import os_error_reason
-from .errors import LedgerBusyError, LedgerError
+from ..errors import LedgerBusyError, LedgerError
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt

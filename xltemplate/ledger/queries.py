@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import LedgerError
+from ..errors import LedgerError
 from .model import (
     COUNTED, FINISHED, INTERRUPTED, NO_KEY, NOT_CHECKED, NOT_IN_ROSTER, SUPERSEDED, UNMATCHED, UNREADABLE,
     UNREADABLE_FILE,

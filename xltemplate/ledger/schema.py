@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import LedgerError, LedgerVersionError, NotALedgerError
+from ..errors import LedgerError, LedgerVersionError, NotALedgerError
 
 SCHEMA_VERSION = 2
 APPLICATION_ID = 0x586C7444  # "XltD" in the file header: this SQLite file is an xltemplate ledger

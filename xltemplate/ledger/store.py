@@ -28,10 +28,10 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from .. import __version__
+from ..version import __version__
 from . import queries, schema, withdrawals
 from .archive import Archive, Stored, Unread, archive_root, archive_setting, default_archive_dir
-from .errors import LedgerError
+from ..errors import LedgerError
 from .lock import LedgerLock
 from .model import (
     ARRIVAL, FINISHED, INTERRUPTED, ONLY, RUNNING, SAVED_AT, STATUSES, Absence, Changes, Decision, FileFate,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import queries, schema
 from .archive import hash_file
-from .errors import LedgerError
+from ..errors import LedgerError
 from .model import Withdrawal
 
 
