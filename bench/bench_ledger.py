@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.ledger_helpers import finish  # noqa: E402  (collect's choice by the one resubmission rule, in miniature)
 from xltemplate.ledger import Ledger, RosterSnapshot, RosterUnit, RunInfo, StoredReport  # noqa: E402
 
 SIZE = 18_000
@@ -68,8 +69,8 @@ def one_run(led: Ledger, inbox: Path, roster: RosterSnapshot) -> dict[str, float
         led.store_reports(run, reports[start:start + 500])
     t[f"store {len(todo)} reports (~2 KiB JSON)"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    outcome = led.finish_run(run)
-    t["finish_run (decide)"] = time.perf_counter() - t0
+    outcome = finish(led, run)
+    t["decide (resubmission rule) + finish_run"] = time.perf_counter() - t0
     t["total"] = sum(t.values())
     assert len(cached) + len(todo) == len({s.sha256 for s in intake.seen}), "every file cached or to read"
     print(f"  files {len(intake.seen)}, new {len(intake.new)}, read {len(todo)}, units decided {len(outcome.decisions)}")

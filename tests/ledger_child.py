@@ -54,7 +54,7 @@ def main() -> None:
 
     from xltemplate.ledger import Ledger, LedgerError, RunInfo, archive, schema
 
-    from .ledger_helpers import SPEC, validate_pending
+    from .ledger_helpers import SPEC, finish, validate_pending
 
     kind, _, rest = args.kill.partition(":")
     arg, _, count = rest.rpartition(":")
@@ -86,7 +86,7 @@ def main() -> None:
     run = ledger.begin_run(RunInfo(args.validator, SPEC, inputs=(args.inbox,)))
     intake = ledger.ingest(run, files, batch=args.batch)
     read = validate_pending(ledger, run)
-    outcome = ledger.finish_run(run)
+    outcome = finish(ledger, run)
     print(json.dumps({"run": run.id, "seen": len(intake.seen), "new": len(intake.new), "read": read,
                       "decisions": {d.unit_key: d.sha256 for d in outcome.decisions},
                       "interrupted": ledger.interrupted, "recovered": len(ledger.recovered)}))

@@ -28,7 +28,7 @@ from xltemplate.ledger import (
 )
 from xltemplate.ledger.archive import Archive, Stored, Unread
 
-from .ledger_helpers import SPEC, make_return, validate_pending
+from .ledger_helpers import SPEC, finish, make_return, validate_pending
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,7 +57,7 @@ def one_run(ledger: Ledger, inbox: Path, validator: str = "v1", roster: RosterSn
     run = ledger.begin_run(RunInfo(validator, SPEC, inputs=(str(inbox),), roster=roster))
     intake = ledger.ingest(run, files)
     read = validate_pending(ledger, run)
-    return run, intake, read, ledger.finish_run(run)
+    return run, intake, read, finish(ledger, run)
 
 
 def raw(path: Path) -> sqlite3.Connection:
@@ -75,7 +75,7 @@ def test_new_ledger_is_marked_versioned_and_in_wal_mode(tmp_path: Path) -> None:
         meta = led.meta
     conn = raw(db)
     assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables == {"meta", "rosters", "runs", "files", "sightings", "unread", "reports", "decisions", "withdrawals"}
@@ -208,7 +208,7 @@ def test_a_finished_run_takes_no_more_records(tmp_path: Path) -> None:
     inbox = small_inbox(tmp_path, 2)
     with Ledger.open(tmp_path / "r.xlt.db", create=True) as led:
         run = one_run(led, inbox)[0]
-        for attempt in (lambda: led.ingest(run, [str(inbox / "r0000.xlsx")]), lambda: led.finish_run(run),
+        for attempt in (lambda: led.ingest(run, [str(inbox / "r0000.xlsx")]), lambda: finish(led, run),
                         lambda: led.store_reports(run, [])):
             with pytest.raises(LedgerError, match="不在进行中"):
                 attempt()
@@ -407,7 +407,7 @@ def reference(tmp_path: Path, inbox: Path, days: list[list[Path]]) -> dict[str, 
             run = led.begin_run(RunInfo("v1", SPEC))
             led.ingest(run, [str(f) for f in files])
             validate_pending(led, run)
-            outcome = led.finish_run(run)
+            outcome = finish(led, run)
     return {d.unit_key: d.sha256 for d in outcome.decisions}
 
 
@@ -755,7 +755,7 @@ def test_a_round_over_three_days(tmp_path: Path) -> None:
         assert (len(intake.seen), len(intake.new), read) == (12, 5, 5)  # day-1 files are not read again
         assert [(d.unit_key, d.sha256, d.rule, d.candidates, d.supersedes) for d in outcome.decisions] == [
             ("K1", k1, "only", 1, None), ("K2", k2v2, "saved_at", 2, k2v1), ("K3", k3, "saved_at", 2, None),
-            ("K4", k4, "only", 1, None), ("K5", k5a, "arrival", 2, None), ("K9", k9, "only", 1, None)]
+            ("K4", k4, "only", 1, None), ("K5", k5a, "file_time", 2, None), ("K9", k9, "only", 1, None)]
         s = led.summary()
         assert (s.valid, s.invalid, s.missing) == (["K1", "K2", "K3", "K5"], [("K4", 1)], ["K6"])
         assert s.changes.previous_run_id == run1.id and s.changes.new_files == [k2v2, k3old, k4, k5a, k5b]
@@ -781,7 +781,7 @@ def test_a_round_over_three_days(tmp_path: Path) -> None:
         assert [(d.unit_key, d.sha256, d.rule, d.candidates, d.in_inbox, d.supersedes) for d in outcome.decisions] == [
             ("K1", k1, "only", 1, False, None), ("K2", k2v1, "only", 1, True, k2v2),
             ("K3", k3, "saved_at", 2, True, None), ("K4", k4, "only", 1, True, None),
-            ("K5", k5new, "saved_at", 3, True, k5a), ("K9", k9, "only", 1, True, None)]
+            ("K5", k5new, "arrival", 3, True, k5a), ("K9", k9, "only", 1, True, None)]
         s = led.summary()
         assert (s.roster_units, s.valid, s.invalid, s.missing, s.not_in_roster) == (
             6, ["K1", "K3", "K5"], [("K2", 3), ("K4", 1)], ["K7"], ["K9"])
@@ -803,7 +803,7 @@ def test_a_round_over_three_days(tmp_path: Path) -> None:
         assert [(e.sha256, e.fate, e.superseded_by, e.last_seen_run) for e in h.entries] == [
             (k5a, "superseded", k5new, run2.id), (k5b, "superseded", k5new, run3.id), (k5new, "counted", None, run3.id)]
         assert [(d.run_id, d.sha256, d.rule, d.supersedes) for d in h.decisions] == [
-            (run2.id, k5a, "arrival", None), (run3.id, k5new, "saved_at", k5a)]
+            (run2.id, k5a, "file_time", None), (run3.id, k5new, "arrival", k5a)]
         h2 = led.history("K2")
         assert [(e.sha256, e.fate) for e in h2.entries] == [(k2v1, "counted"), (k2v2, "withdrawn")]
         assert h2.entries[1].withdrawn is not None and h2.entries[1].withdrawn.reason == "单位称误发"

@@ -13,15 +13,16 @@ from __future__ import annotations
 from .archive import Archive, Stored, Unread, default_archive_dir, name_for
 from ..errors import LedgerBusyError, LedgerError, LedgerVersionError, NotALedgerError
 from .model import (
-    ARRIVAL, COUNTED, INTERRUPTED, NOT_CHECKED, ONLY, RULE_ZH, SAVED_AT, SUPERSEDED, UNMATCHED, WITHDRAWN, Absence,
-    Changes, Decision, FileFate, HistoryEntry, Intake, Move, Outcome, RosterChange, RosterSnapshot, RosterUnit, Run,
-    RunInfo, StoredReport, Summary, ToRead, UnitChange, UnitHistory, Withdrawal,
+    ARRIVAL, COUNTED, FILE_TIME, INTERRUPTED, NOT_CHECKED, ONLY, PATH, RULE_ZH, RULES, SAVED_AT, SUPERSEDED, UNMATCHED,
+    WITHDRAWN, Absence, Cached, Changes, Choice, Decision, FileFate, HistoryEntry, Intake, Move, Outcome, RosterChange,
+    RosterSnapshot, RosterUnit, Run, RunInfo, StoredReport, Summary, ToRead, UnitChange, UnitHistory, Withdrawal,
 )
 from .schema import APPLICATION_ID, SCHEMA_VERSION
 from .store import Ledger
 
 __all__ = [
-    "APPLICATION_ID", "ARRIVAL", "Absence", "Archive", "Changes", "COUNTED", "Decision", "FileFate",
+    "APPLICATION_ID", "ARRIVAL", "Absence", "Archive", "Cached", "Changes", "Choice", "COUNTED", "Decision", "FILE_TIME",
+    "FileFate", "PATH", "RULES",
     "HistoryEntry", "INTERRUPTED", "Intake", "Ledger", "LedgerBusyError", "LedgerError", "LedgerVersionError",
     "Move", "NOT_CHECKED", "NotALedgerError", "ONLY", "Outcome", "RULE_ZH", "RosterChange", "RosterSnapshot", "RosterUnit", "Run",
     "RunInfo", "SAVED_AT", "SCHEMA_VERSION", "SUPERSEDED", "Stored", "StoredReport", "Summary", "ToRead", "UnitChange",

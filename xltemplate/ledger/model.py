@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..resubmission import RULE_CODES, RULE_WORDS
 from .archive import Stored, Unread
 
 # A report's status, as :mod:`xltemplate.report` spells it (a test keeps the two equal).
@@ -19,13 +20,12 @@ STATUSES = (VALID, INVALID, UNREADABLE)
 # is found "running" by the next process that takes the lock and marked "interrupted".
 RUNNING, FINISHED, INTERRUPTED = "running", "finished", "interrupted"
 
-# Why a return counts for its unit.
-ONLY, SAVED_AT, ARRIVAL = "only", "saved_at", "arrival"
-RULE_ZH = {
-    ONLY: "该单位只有这一份文件",
-    SAVED_AT: "文件内保存时间最新",
-    ARRIVAL: "保存时间相同或缺失，取最后收到的一份",
-}
+# Why a return counts for its unit: the rules of xltemplate.resubmission, which collect decides by
+# (the ledger records what it decided; it does not decide itself). RULE_ZH gives each one's words.
+ONLY, SAVED_AT, ARRIVAL, FILE_TIME, PATH = "only", "saved_at", "arrival", "file_time", "path"
+RULES = (ONLY, SAVED_AT, ARRIVAL, FILE_TIME, PATH)
+RULE_ZH = dict(RULE_WORDS)
+assert set(RULES) == set(RULE_CODES.values())
 
 # What became of a file in a run (提交记录). The first three are collect's fates (README: 计入,
 # 被替代, 未匹配; the words live in collect.py, a layer above this one); withdrawn and not-checked
@@ -179,6 +179,35 @@ class StoredReport:
     template_version: str | None = None
     total: str | None = None  # a decimal number as text, exactly as computed
     grade: str | None = None
+    # What the verdict depends on besides the bytes, the spec and the validator (the caller's
+    # fingerprint of the roster row, the secrets …), and the days it holds for: the day taken as
+    # today when it was made, and the first day it may no longer hold (None: no later day changes it).
+    context: str = ""
+    checked_on: dt.date | None = None
+    valid_until: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class Cached:
+    """What the ledger knows of a stored report without loading it: enough to tell whether it still holds."""
+
+    sha256: str
+    unit_key: str | None
+    context: str
+    checked_on: dt.date | None
+    valid_until: dt.date | None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The file a run counts for a unit, as the caller decided it (:func:`xltemplate.resubmission.newest`)."""
+
+    unit_key: str
+    sha256: str
+    rule: str  # one of RULES
+    candidates: int  # distinct files of the unit that were weighed
+    status: str  # the counted file's status in this run
+    errors: int
 
 
 @dataclass(frozen=True)

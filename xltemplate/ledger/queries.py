@@ -7,6 +7,7 @@ opened read-only while a run is writing it.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from pathlib import Path
@@ -16,7 +17,7 @@ from ..errors import LedgerError
 from .model import (
     COUNTED, FINISHED, INTERRUPTED, NO_KEY, NOT_CHECKED, NOT_IN_ROSTER, SUPERSEDED, UNMATCHED, UNREADABLE,
     UNREADABLE_FILE,
-    VALID, WITHDRAWN, Absence, Changes, Decision, FileFate, HistoryEntry, Move, RosterChange, RosterSnapshot, Run,
+    VALID, WITHDRAWN, Absence, Cached, Changes, Decision, FileFate, HistoryEntry, Move, RosterChange, RosterSnapshot, Run,
     StoredReport, Summary, UnitChange, UnitHistory, Withdrawal,
 )
 
@@ -56,17 +57,27 @@ def _decision(r: tuple[Any, ...]) -> Decision:
 
 
 def reports(conn: sqlite3.Connection, run: Run, shas: Iterable[str] | None) -> dict[str, StoredReport]:
-    import datetime as dt
-
     wanted = set(shas) if shas is not None else None
     out = {}
     for r in conn.execute(
             "SELECT sha256, status, unit_key, saved_at, errors, warnings, payload, template_id, template_version, total,"
-            " grade FROM reports WHERE spec_hash = ? AND validator_version = ?", (run.spec_hash, run.validator_version)):
+            " grade, context, checked_on, valid_until FROM reports WHERE spec_hash = ? AND validator_version = ?",
+            (run.spec_hash, run.validator_version)):
         if wanted is None or r[0] in wanted:
             saved = dt.datetime.fromisoformat(r[3]) if r[3] else None
-            out[r[0]] = StoredReport(r[0], r[1], r[2], saved, r[4], r[5], r[6], r[7], r[8], r[9], r[10])
+            out[r[0]] = StoredReport(r[0], r[1], r[2], saved, r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
+                                     _date(r[12]), _date(r[13]))
     return out
+
+
+def cached(conn: sqlite3.Connection, run: Run) -> list[Cached]:
+    return [Cached(r[0], r[1], r[2], _date(r[3]), _date(r[4])) for r in conn.execute(
+        "SELECT sha256, unit_key, context, checked_on, valid_until FROM reports WHERE spec_hash = ? AND validator_version = ?",
+        (run.spec_hash, run.validator_version))]
+
+
+def _date(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
 
 
 def roster(conn: sqlite3.Connection, roster_hash: str | None) -> RosterSnapshot | None:

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 from ..errors import LedgerError, LedgerVersionError, NotALedgerError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x586C7444  # "XltD" in the file header: this SQLite file is an xltemplate ledger
 FORMAT = "xltemplate-ledger"
 _MAGIC = b"SQLite format 3\x00"
@@ -157,6 +157,39 @@ def _v2(conn: sqlite3.Connection) -> None:
                  " WHERE reinstated_at IS NULL")
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    """Version 3: what a cached report's verdict depends on besides the bytes; the rules ``collect`` decides by.
+
+    A report holds while the run's verdict context for the file (the roster row of its key, the
+    secrets, … as a fingerprint) is the one it was made under, and while the day taken as today is
+    in [``checked_on``, ``valid_until``). Decisions are made by ``collect`` with
+    :mod:`xltemplate.resubmission` and recorded with its rule, which adds two tie-breakers
+    (the files' modification times, then the path) to version 1's rules: a CHECK constraint
+    cannot be altered, so the table is rebuilt, its rows kept.
+    """
+    conn.execute("ALTER TABLE reports ADD COLUMN context TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE reports ADD COLUMN checked_on TEXT")
+    conn.execute("ALTER TABLE reports ADD COLUMN valid_until TEXT")
+    conn.execute("""
+CREATE TABLE decisions_v3 (
+    run_id     INTEGER NOT NULL REFERENCES runs(id),
+    unit_key   TEXT NOT NULL,
+    sha256     TEXT NOT NULL REFERENCES files(sha256),
+    rule       TEXT NOT NULL CHECK (rule IN ('only', 'saved_at', 'arrival', 'file_time', 'path')),
+    candidates INTEGER NOT NULL,      -- distinct files of the unit that were considered
+    status     TEXT NOT NULL,         -- the counted file's status in this run
+    errors     INTEGER NOT NULL,
+    in_inbox   INTEGER NOT NULL,      -- 0: counted from the archive, gone from the inbox
+    supersedes TEXT REFERENCES files(sha256), -- what counted in the previous finished run, if another file
+    PRIMARY KEY (run_id, unit_key)
+) WITHOUT ROWID""")
+    conn.execute("INSERT INTO decisions_v3 SELECT run_id, unit_key, sha256, rule, candidates, status, errors, in_inbox,"
+                 " supersedes FROM decisions")
+    conn.execute("DROP TABLE decisions")
+    conn.execute("ALTER TABLE decisions_v3 RENAME TO decisions")
+    conn.execute("CREATE INDEX decisions_by_unit ON decisions(unit_key, run_id)")
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int  # the version this step leads to
@@ -166,6 +199,7 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "withdrawals can be reinstated", _v2),
+    Migration(3, "a report's verdict context and dates; collect's decision rules", _v3),
 )
 assert [m.version for m in MIGRATIONS] == list(range(2, SCHEMA_VERSION + 1))
 

@@ -19,14 +19,16 @@ stored stay cached, so the next run only does what is left.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import socket
 import sqlite3
 import uuid
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..version import __version__
 from . import queries, schema, withdrawals
@@ -34,9 +36,9 @@ from .archive import Archive, Stored, Unread, archive_root, archive_setting, def
 from ..errors import LedgerError
 from .lock import LedgerLock
 from .model import (
-    ARRIVAL, FINISHED, INTERRUPTED, ONLY, RUNNING, SAVED_AT, STATUSES, Absence, Changes, Decision, FileFate,
-    Intake, Move, Outcome, RosterChange, RosterSnapshot, Run, RunInfo, StoredReport, Summary, ToRead, UnitHistory,
-    Withdrawal, canonical_json, saved_text, utc_text,
+    FINISHED, INTERRUPTED, RULES, RUNNING, STATUSES, Absence, Cached, Changes, Choice, Decision, FileFate, Intake, Move,
+    Outcome, RosterChange, RosterSnapshot, Run, RunInfo, StoredReport, Summary, ToRead, UnitHistory, Withdrawal,
+    canonical_json, saved_text, utc_text,
 )
 
 BATCH = 2000  # files archived, then recorded, per transaction (each commit is an fsync)
@@ -191,20 +193,36 @@ class Ledger:
     def last_finished_run(self, before: int | None = None) -> Run | None:
         return queries.last_finished(self.conn, before)
 
-    def finish_run(self, run: Run) -> Outcome:
-        """Decide which file counts for every unit and mark the run finished, in one transaction.
+    def finish_run(self, run: Run, choices: Iterable[Choice]) -> Outcome:
+        """Record the caller's choices (which file counts for each unit, and why) and mark the run finished."""
+        with self.finishing(run, choices) as outcome:
+            pass
+        return replace(outcome, run=self.run(run.id))
 
-        Candidates are every file the ledger holds with a report for this run's
-        template and validator and a unit key, whether or not the inbox still has
-        it, except files withdrawn for that unit. The newest saved time wins, then
-        the latest arrival (the run it first came in, its modification time then,
-        its order). Files without such a report are listed in ``unreported``.
+    @contextlib.contextmanager
+    def finishing(self, run: Run, choices: Iterable[Choice]) -> Iterator[Outcome]:
+        """Record the choices and mark the run finished in one transaction that commits when the block ends.
+
+        The ledger does not decide: ``collect`` does, by :mod:`xltemplate.resubmission`'s rules,
+        and the ledger records each choice with what it knows (whether this run saw the file in
+        the inbox, what counted in the previous finished run). Inside the block the queries
+        (``changes``, ``fates`` …) already see this run as finished; the caller writes the roll-up
+        there, so that a run whose roll-up was never written (killed, a full disk, a file open in
+        Excel) is never recorded as finished: the next run's "since the last run" compares with
+        the last roll-up the clerk could see. Any exception rolls everything back.
         """
         with schema.transaction(self.conn):
             self._writable(run)
             previous = queries.last_finished(self.conn, run.id)
             before = {d.unit_key: d.sha256 for d in queries.decisions(self.conn, previous.id)} if previous else {}
-            decisions = self._decide(run, before)
+            here = {sha for (sha,) in self.conn.execute("SELECT sha256 FROM sightings WHERE run_id = ?", (run.id,))}
+            decisions = []
+            for c in sorted(choices, key=lambda c: c.unit_key):
+                if c.rule not in RULES:
+                    raise ValueError(f"unknown decision rule {c.rule!r}")
+                prior = before.get(c.unit_key)
+                decisions.append(Decision(run.id, c.unit_key, c.sha256, c.rule, c.candidates, c.status, c.errors,
+                                          c.sha256 in here, prior if prior != c.sha256 else None))
             self.conn.executemany(
                 "INSERT INTO decisions(run_id, unit_key, sha256, rule, candidates, status, errors, in_inbox, supersedes)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -213,35 +231,12 @@ class Ledger:
             unreported = [sha for sha, _ in self._unreported(run)]
             self.conn.execute("UPDATE runs SET state = ?, finished_at = ? WHERE id = ?",
                               (FINISHED, utc_text(self._clock()), run.id))
-        return Outcome(self.run(run.id), decisions, unreported)
+            yield Outcome(self.run(run.id), decisions, unreported)
 
-    def _decide(self, run: Run, before: dict[str, str]) -> list[Decision]:
-        here = {sha for (sha,) in self.conn.execute("SELECT sha256 FROM sightings WHERE run_id = ?", (run.id,))}
-        out = {(k, sha) for k, sha in self.conn.execute(
-            "SELECT unit_key, sha256 FROM withdrawals WHERE reinstated_at IS NULL")}
-        rows = [row + (row[1] in here,) for row in self.conn.execute(
-            "SELECT r.unit_key, f.sha256, r.saved_at, coalesce(f.first_seen_run, 0), coalesce(f.first_mtime, ''), f.id,"
-            "  r.status, r.errors"
-            " FROM reports r JOIN files f ON f.sha256 = r.sha256"
-            " WHERE r.spec_hash = ? AND r.validator_version = ? AND r.unit_key IS NOT NULL",
-            (run.spec_hash, run.validator_version)) if (row[0], row[1]) not in out]
-        groups: dict[str, list[tuple[Any, ...]]] = {}
-        for row in rows:
-            groups.setdefault(row[0], []).append(row)
-        decisions = []
-        for key in sorted(groups):
-            ranked = groups[key] if len(groups[key]) == 1 else sorted(groups[key], key=_rank, reverse=True)
-            best = ranked[0]
-            if len(ranked) == 1:
-                rule = ONLY
-            elif best[2] is not None and (ranked[1][2] is None or best[2] > ranked[1][2]):
-                rule = SAVED_AT
-            else:
-                rule = ARRIVAL
-            prior = before.get(key)
-            decisions.append(Decision(run.id, key, best[1], rule, len(ranked), best[6], best[7], bool(best[8]),
-                                      prior if prior != best[1] else None))
-        return decisions
+    def abandon(self, run: Run) -> None:
+        """Mark a run that will not finish (its roll-up could not be written) as interrupted; what it stored stays."""
+        with schema.transaction(self.conn):
+            self.conn.execute("UPDATE runs SET state = ? WHERE id = ? AND state = ?", (INTERRUPTED, run.id, RUNNING))
 
     # -- files ----------------------------------------------------------------------------
 
@@ -327,12 +322,17 @@ class Ledger:
                 raise ValueError(f"unknown report status {r.status!r}")
             rows.append((r.sha256, run.spec_hash, run.validator_version, run.id, r.status, r.unit_key,
                          saved_text(r.saved_at), r.template_id, r.template_version, r.errors, r.warnings,
-                         r.total, r.grade, r.payload))
+                         r.total, r.grade, r.payload, r.context, _day(r.checked_on), _day(r.valid_until)))
         with schema.transaction(self.conn):
+            # A report made again (its context changed, its day passed) replaces the one it renews.
             self.conn.executemany(
                 "INSERT OR REPLACE INTO reports(sha256, spec_hash, validator_version, created_run, status, unit_key,"
-                " saved_at, template_id, template_version, errors, warnings, total, grade, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                " saved_at, template_id, template_version, errors, warnings, total, grade, payload, context, checked_on,"
+                " valid_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def cached_reports(self, run: Run) -> list[Cached]:
+        """Every stored report for this run's template and validator, without its payload (one query)."""
+        return queries.cached(self.conn, run)
 
     def reports(self, run: Run, shas: Iterable[str] | None = None) -> dict[str, StoredReport]:
         """The cached reports for this run's template and validator (all, or those of ``shas``)."""
@@ -395,9 +395,6 @@ class Ledger:
         return queries.summary(self.conn, self.path, run)
 
 
-def _rank(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Newest saved time first (files without one rank below any with one), then the latest arrival.
 
-    Saved times are stored in one fixed ISO 8601 shape (``model.saved_text``), so text order is time order.
-    """
-    return (row[2] is not None, row[2] or "", row[3], row[4], row[5])
+def _day(day: dt.date | None) -> str | None:
+    return day.isoformat() if day is not None else None
