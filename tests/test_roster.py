@@ -91,6 +91,29 @@ def test_cli_writes_nothing_for_a_bad_roster(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_contact_columns_are_kept_as_text_and_never_prefilled(spec: Spec, tmp_path: Path) -> None:
+    rows = [["编号", "预算单位", "联系人", "电话", "E-mail"],
+            ["SH001", "单位甲", "张三", "021-12345678", "zhang@example.cn"], ["SH002", "单位乙", "", "13812345678", ""]]
+    roster = read_roster(write_csv(tmp_path / "r.csv", rows), spec)
+    assert roster.contact_columns == ("联系人", "电话", "E-mail") and roster.columns == {"预算单位": "unit"}
+    assert roster.rows[0].contact == {"联系人": "张三", "电话": "021-12345678", "E-mail": "zhang@example.cn"}
+    assert roster.rows[1].contact == {"电话": "13812345678"} and roster.rows[1].prefill == {"unit": "单位乙"}
+    wb = openpyxl.Workbook()
+    for row in [["编号", "手机"], ["A", 13812345678]]:  # a phone number Excel stored as a number keeps its digits
+        wb.active.append(row)
+    wb.save(tmp_path / "r.xlsx")
+    assert read_roster(tmp_path / "r.xlsx", spec).rows[0].contact == {"手机": "13812345678"}
+    dist = distribute(spec, roster, tmp_path / "out")  # a contact is not written into the workbook
+    assert all("张三" not in str(c.value) for ws in openpyxl.load_workbook(dist.files[0].path).worksheets
+               for row in ws.iter_rows() for c in row)
+
+
+def test_an_unknown_column_names_the_contact_columns_too(spec: Spec, tmp_path: Path) -> None:
+    found = problems(write_csv(tmp_path / "r.csv", [["编号", "负责人"], ["A", "x"]]), spec)
+    assert found == ["第 1 行，“负责人”列：不是模板“sh-project-self-eval”的字段；请改成模板中的字段名称，或删除这一列"
+                     "（联系方式列可写作联系人、联系电话、电话、手机、邮箱、电子邮箱）"]
+
+
 def test_safe_filenames() -> None:
     assert safe_filename("A/1", "单位:甲", "项目*?") == "A_1_单位_甲_项目_"
     assert safe_filename("", "") == "workbook"

@@ -3,8 +3,11 @@
 A roster is a CSV (UTF-8, with or without BOM, or GB18030 as Chinese Excel
 saves it) or an .xlsx whose first sheet has a header row. It needs a key column
 (``key`` or ``编号``); other columns are named by a field's id or label and
-prefill that field. Every problem names its row and column, and a roster with
-any problem is refused whole.
+prefill that field, or are one of the contact columns (:data:`CONTACT_COLUMNS`:
+联系人, 电话, 邮箱 …), kept as text for the clerk's reminders and never written into
+a workbook. Any other column is refused (a misspelt field must not be dropped
+silently). Every problem names its row and column, and a roster with any problem
+is refused whole.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ from .values import is_blank, parse_field
 from .workers import Bounds, run_bounded
 
 KEY_COLUMNS = ("key", "编号")
+#: Columns recognised as a unit's contact details (compared without case or spaces): kept as text for
+#: ``round remind``, not prefilled. A column that names a field of the template is that field first
+#: (a form may have a 联系电话 field of its own).
+CONTACT_COLUMNS = ("联系人", "联系电话", "电话", "手机", "邮箱", "电子邮箱", "email", "e-mail")
 #: Field types as the clerk knows them, for messages.
 TYPE_ZH = {"text": "文字", "longtext": "长文字", "money": "金额", "number": "数字", "percent": "百分数",
            "date": "日期", "choice": "选项"}
@@ -40,6 +47,7 @@ class RosterRow:
     key: str
     line: int  # the row number as the file shows it (header is row 1)
     prefill: dict[str, Any] = field(default_factory=dict)
+    contact: dict[str, str] = field(default_factory=dict)  # contact column → its text (blank cells left out)
 
     def label(self, field_id: str) -> str:
         v = self.prefill.get(field_id)
@@ -51,6 +59,7 @@ class Roster:
     path: Path
     rows: tuple[RosterRow, ...]
     columns: dict[str, str]  # column header → field id
+    contact_columns: tuple[str, ...] = ()  # the contact columns, in the roster's order
 
     def by_key(self) -> dict[str, RosterRow]:
         return {r.key: r for r in self.rows}
@@ -70,6 +79,7 @@ def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
     if key_col is None:
         problems.append(Problem("第 1 行", f"没有编号列：请把其中一列的标题写成“编号”（或 key）（现有的列：{'、'.join(h for h in header if h) or '无'}）"))
     columns: dict[int, Field] = {}
+    contacts: dict[int, str] = {}
     names = {**{f.id: f for f in spec.all_fields}, **{f.label: f for f in spec.all_fields}}
     seen_fields: dict[str, str] = {}
     for n, h in enumerate(header):
@@ -80,9 +90,15 @@ def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
                 problems.append(Problem(f"第 1 行，第 {n + 1} 列", "这一列有内容但没有标题：请填写标题（字段名称），或删除这一列"))
             continue
         f = names.get(h)
+        if f is None and _contact(h):
+            if h in contacts.values():
+                problems.append(Problem(f"第 1 行，“{h}”列", "联系方式列重复；请删除其中一列"))
+            contacts[n] = h
+            continue
         if f is None:
             hint = did_you_mean(h, names, cutoff=0.5)
-            extra = f"是否想写“{hint}”？" if hint else "请改成模板中的字段名称，或删除这一列"
+            extra = (f"是否想写“{hint}”？" if hint else "请改成模板中的字段名称，或删除这一列") + (
+                f"（联系方式列可写作{'、'.join(CONTACT_COLUMNS[:6])}）")
             problems.append(Problem(f"第 1 行，“{h}”列", f"不是模板“{spec.id}”的字段；{extra}"))
             continue
         if f.computed:
@@ -101,7 +117,7 @@ def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
     for line, rec in records:
         if all(is_blank(v) for v in rec):
             continue  # blank lines at the end of a sheet are not units
-        key = _key(rec[key_col]) if key_col is not None and key_col < len(rec) else ""
+        key = _text(rec[key_col]) if key_col is not None and key_col < len(rec) else ""
         if key_col is not None:
             if not key:
                 problems.append(Problem(f"第 {line} 行，“{header[key_col]}”列", "编号为空；请填写编号，或删除这一行"))
@@ -116,12 +132,14 @@ def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
                 problems.append(Problem(f"第 {line} 行，“{header[n]}”列", f"{parsed.error}（应为{TYPE_ZH.get(f.type, f.type)}）"))
             elif parsed.value is not None:
                 prefill[f.id] = parsed.value
-        rows.append(RosterRow(key=key, line=line, prefill=prefill))
+        contact = {h: text for n, h in contacts.items() if (text := _text(rec[n] if n < len(rec) else None))}
+        rows.append(RosterRow(key=key, line=line, prefill=prefill, contact=contact))
     if not rows and key_col is not None:
         problems.append(Problem("", "名单中没有任何单位（只有标题行）"))
     if problems:
         raise RosterError(str(path), problems)
-    return Roster(path=path, rows=tuple(rows), columns={header[n]: f.id for n, f in columns.items()})
+    return Roster(path=path, rows=tuple(rows), columns={header[n]: f.id for n, f in columns.items()},
+                  contact_columns=tuple(contacts.values()))
 
 
 def clean_header(h: Any) -> str:
@@ -129,7 +147,12 @@ def clean_header(h: Any) -> str:
     return text.strip().strip("\ufeff").rstrip("：:").strip()
 
 
-def _key(raw: Any) -> str:
+def _contact(header: str) -> bool:
+    return "".join(header.split()).lower() in CONTACT_COLUMNS
+
+
+def _text(raw: Any) -> str:
+    """A key or a contact cell as text: a number stored as a number keeps its digits (13812345678, not 1.38e10)."""
     if isinstance(raw, float) and raw.is_integer():
         return str(int(raw))
     return "" if raw is None else str(raw).strip()
