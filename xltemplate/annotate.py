@@ -81,10 +81,12 @@ def _clashes(names: dict[str, str]) -> set[str]:
     return {n for n, count in seen.items() if count > 1}
 
 
-def annotate(report: FileReport, outdir: str | Path, name: str | None = None) -> Path | None:
+def annotate(report: FileReport, outdir: str | Path, name: str | None = None, source: str | Path | None = None) -> Path | None:
     """Write the annotated copy of one report's file into ``outdir``; None when there is nothing to do.
 
     ``name``: the copy's file name from :func:`annotated_names` (unique among the run's copies).
+    ``source``: where the bytes are, when not at the report's path (a collection ledger's archive
+    copy of a return since deleted from the inbox); the copy still names the file as it was received.
     Raises :class:`~xltemplate.errors.Unreadable` when the file is no longer the one validated
     or is refused by the sniffer. Call it through :func:`xltemplate.batch.annotate_many`,
     which bounds its memory and time.
@@ -98,7 +100,7 @@ def annotate(report: FileReport, outdir: str | Path, name: str | None = None) ->
 
     if not needs_annotation(report):
         return None
-    src = Path(report.path)
+    src = Path(source) if source is not None else Path(report.path)
     target = Path(outdir) / (name or annotated_name(report))
     if target.resolve() == src.resolve():
         raise OutputPathError(f"标注副本 {target} 会覆盖原文件；请把 --annotate 指向别的文件夹")
@@ -127,7 +129,7 @@ def annotate(report: FileReport, outdir: str | Path, name: str | None = None) ->
     ws = wb.create_sheet(FINDINGS_SHEET, 0)
     ws.sheet_properties.tabColor = "C00000"
     bold = Font(bold=True)
-    ws.append([f"请按下列问题修改后重新提交：{show_name(src.name)}"])
+    ws.append([f"请按下列问题修改后重新提交：{show_name(Path(report.path).name)}"])
     ws["A1"].font = Font(bold=True, size=14)
     ws.append(["序号", "严重程度", "工作表", "单元格", "问题及修改方法", "文件中的值", "代码"])
     # A finding on a sheet the department cannot see (the hidden template information) names no sheet:

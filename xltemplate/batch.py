@@ -4,9 +4,9 @@ the library.
 
 ``jobs=None`` works in this process; a number runs that many isolated worker processes with the
 per-file memory and time bounds (:mod:`xltemplate.workers`), capped at the CPUs available. The
-reports do not depend on it. The collection ledger (``xltemplate/ledger/``, issue 14) is to sit
-between :func:`validate_files` and the roll-up: it asks which files already have a stored report
-(sha256, spec hash, :data:`~xltemplate.validate.VALIDATOR_VERSION`) and validates only the rest.
+reports do not depend on it. A collection round (:mod:`xltemplate.rounds`) validates here only the
+files its ledger has no report for (sha256, spec hash, :data:`~xltemplate.validate.VALIDATOR_VERSION`,
+the run's verdict context and the day), keeping each report as it comes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from . import validate
 from .annotate import annotate, annotated_names
@@ -29,6 +29,18 @@ from .report import FileReport, Report
 from .workers import Bounds, run_many
 
 Progress = Callable[[int], None]
+Each = Callable[[int, FileReport], None]
+
+#: Finding codes whose verdict is the machine's, not the bytes': out of time, a reader that crashed or
+#: died, out of memory (``file-too-large`` is also the sniffer's deterministic verdict on declared
+#: sizes, but the two cannot be told apart and a sniff is cheap), a file the system would not let us
+#: read. A report with one of them may differ next time, so the collection ledger never keeps it.
+TRANSIENT = frozenset({"file-timeout", "file-reader-crashed", "file-too-large", "file-unreadable"})
+
+
+def transient(report: FileReport) -> bool:
+    """Whether ``report`` may say something else about the same bytes next time (see :data:`TRANSIENT`)."""
+    return any(f.code in TRANSIENT for f in report.findings)
 
 
 def validate_paths(paths: Sequence[str | os.PathLike[str]], templates: RunContext | TemplateLike | None = None, *,
@@ -93,8 +105,11 @@ class Annotated:
 
 
 def annotate_many(reports: list[FileReport], outdir: str | Path, *, jobs: int | None = None,
-                  bounds: Bounds = Bounds(), protected: Protected | None = None) -> list[Annotated]:
+                  bounds: Bounds = Bounds(), protected: Protected | None = None,
+                  sources: Mapping[str, Path] | None = None) -> list[Annotated]:
     """Write the annotated copy of each report that needs one, each in a bounded worker.
+
+    ``sources`` maps a report's path to where its bytes are when not there (a ledger's archive copy).
 
     Names come from :func:`xltemplate.annotate.annotated_names` (unique in the run: one
     department never receives another's copy). With ``protected``, a copy that would land on an
@@ -112,7 +127,8 @@ def annotate_many(reports: list[FileReport], outdir: str | Path, *, jobs: int | 
             except XltemplateError as exc:
                 refused.append(Annotated(path, None, None, exc))
                 continue
-        tasks.append(_AnnotateTask(by_path[path], str(outdir), name))
+        source = (sources or {}).get(path)
+        tasks.append(_AnnotateTask(by_path[path], str(outdir), name, str(source) if source is not None else None))
     return refused + run_many(_annotate_task, _annotate_failed, tasks, jobs=jobs, bounds=bounds)
 
 
@@ -121,6 +137,7 @@ class _AnnotateTask:
     report: FileReport
     outdir: str
     name: str
+    source: str | None = None
 
     @property
     def output(self) -> Path:
@@ -131,7 +148,7 @@ class _AnnotateTask:
 def _annotate_task(context: Any, task: _AnnotateTask) -> Annotated:
     report = task.report
     try:
-        out = annotate(report, task.outdir, task.name)
+        out = annotate(report, task.outdir, task.name, task.source)
     except Unreadable as exc:
         return Annotated(report.path, None, exc.message)
     except XltemplateError as exc:  # the copy cannot be written (OutputPathError and its kin)
@@ -143,4 +160,5 @@ def _annotate_failed(task: _AnnotateTask, code: str, what: str) -> Annotated:
     return Annotated(task.report.path, None, f"标注副本未能生成：{what}（文件可能过大或被恶意构造）。核对结果不受影响。")
 
 
-__all__ = ["Annotated", "Bounds", "Inputs", "annotate_many", "discover", "validate_files", "validate_many", "validate_paths"]
+__all__ = ["Annotated", "Bounds", "Inputs", "TRANSIENT", "annotate_many", "discover", "transient", "validate_files",
+           "validate_many", "validate_paths"]

@@ -4,11 +4,13 @@ identifies returns against (:class:`RunContext`)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterator
 
 from . import meta
+from .jsonvalue import encode
 from .catalog import TemplateLike, as_spec, builtin_templates, load_spec
 from .form.family import family_of
 from .form.layout import Targets
@@ -83,6 +85,26 @@ class RunContext:
         if self.roster is None or key is None:
             return None
         return self._rows.get(key)
+
+    def verdict_context(self, key: str | None) -> str:
+        """A fingerprint of what a file's report depends on in this run, besides its bytes, its spec,
+        the validator's version and the day taken as today (:func:`xltemplate.validate.verdict_until`).
+
+        With a roster: that there is one (a file without a key is ``key-missing``) and the row of the
+        file's key (the key must be on it; every prefilled value is compared with it). With secrets:
+        all of them (signatures are verified with them). The collection ledger reuses a stored report
+        only under the same fingerprint, so a roster row or a secret that changed makes exactly the
+        reports that depended on it again. What a later issue adds to validation from the run (the
+        per-project targets of issue 12) belongs here too.
+        """
+        row = self.roster_row(key)
+        parts = {
+            "roster": None if self.roster is None else (None if row is None else encode(row.prefill)),
+            "roster_given": self.roster is not None,
+            "keyring": self.keyring.fingerprint if self.keyring is not None else None,
+        }
+        text = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def versions(self, template_id: str) -> list[str]:
         return sorted(v for (i, v) in self.known if i == template_id)

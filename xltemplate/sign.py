@@ -93,6 +93,16 @@ class Keyring:
     def ids(self) -> tuple[str, ...]:
         return tuple(key_id(s) for s in self.secrets)
 
+    @property
+    def fingerprint(self) -> str:
+        """One fingerprint of every secret (in any order), for caches of verdicts made with them.
+
+        Built from each secret's sha256 (whose first 8 hex digits every signature carries as its
+        key id): it names the set of secrets without revealing one.
+        """
+        digests = sorted(hashlib.sha256(s).digest() for s in set(self.secrets))
+        return hashlib.sha256(b"xltemplate-keyring\0" + b"".join(digests)).hexdigest()
+
     def sign(self, meta: Mapping[str, str]) -> str:
         """``hmac-sha256:<key id>:<hex>`` over :func:`canonical` with the first secret."""
         secret = self.secrets[0]

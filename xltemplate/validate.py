@@ -26,7 +26,7 @@ from .identify import ReaderName, RunContext, identify
 from .normalise import Context, normalise
 from .readers import read_submission
 from .report import FileReport
-from .resubmission import saved_time_problem
+from .resubmission import CLOCK_SLACK, saved_time_problem
 from .results import Results
 from .submission import Submission
 
@@ -113,6 +113,30 @@ def recompute(ctx: Context) -> Results:
     groups, items, total_weight = family_of(ctx.spec).results(layout, values, out)
     return Results(total=out[layout.total_score.name], total_weight=total_weight, grade=grade or None,
                    execution_rate=rate, fields=fields, groups=groups, items=items)
+
+
+def verdict_until(report: FileReport, today: dt.date) -> dt.date | None:
+    """The first day on which ``report``, made with ``today`` as today, may say something else about the same bytes.
+
+    Only "in the future" depends on the day, and days only move forward: a self-evaluation date in
+    the future (``date-in-future``) stops being so on that date; a saved time in the future
+    (``saved-time-untrusted``) is trusted from a day before it (:data:`CLOCK_SLACK`), counted a day
+    earlier still because that check runs on the clock's UTC time and today is local. None when no
+    later day changes the report. The collection ledger makes a report again from that day on
+    (and when today is before the day it was made: a clock set back).
+    """
+    days: list[dt.date] = []
+    for f in report.findings:
+        if f.code == "date-in-future" and isinstance(f.value, str):
+            try:
+                days.append(dt.date.fromisoformat(f.value))
+            except ValueError:
+                days.append(today)  # cannot tell: make it again next time
+        elif f.code == "saved-time-untrusted" and report.saved_at is not None:
+            saved = report.saved_at if report.saved_at.tzinfo is None else report.saved_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            if saved > dt.datetime.combine(today, dt.time.max):  # in the future (not: before generation)
+                days.append((saved - CLOCK_SLACK).date() - dt.timedelta(days=1))
+    return min(days) if days else None
 
 
 def _saved_time(sub: Submission, today: dt.date | None) -> list[Finding]:
