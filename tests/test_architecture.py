@@ -68,10 +68,15 @@ LAYERS = [
     "identify distribute",
     "validate",
     "batch",
+    "rollup.record",
     "rollup.tables",
     "rollup.collect",
     "rollup.workbook",
     "rollup",
+    # a collection round kept by a ledger: collect through it, and the clerk's round commands
+    "rounds.run",
+    "rounds.status rounds.remind rounds.back rounds.withdraw",
+    "rounds",
     "__init__",
     "cli",
 ]

@@ -658,6 +658,20 @@ def test_withdraw_checks_the_unit_and_can_be_undone(tmp_path: Path) -> None:
             (True, "单位确认以新文件为准")]
 
 
+def test_a_name_that_is_not_utf8_is_recorded_exactly(tmp_path: Path) -> None:
+    """unzip makes such names of a zip from Chinese Windows; SQLite cannot hold their bytes as text."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    odd = os.fsdecode(os.fsencode(str(inbox)) + b"/\xd7\xd4\xc6\xc0\xb1\xed.xlsx")  # 自评表 in GBK
+    make_return(Path(odd), "K1", "2021-04-01T09:00:00")
+    with Ledger.open(tmp_path / "r.xlt.db", create=True) as led:
+        run = one_run(led, inbox)[0]
+        (fate,) = led.fates(run)
+        assert fate.paths == (odd,) and led.files(run)[0].last_path == odd
+        assert led.resolve_file(odd) == fate.sha256
+        assert led.conn.execute("SELECT path FROM sightings").fetchone()[0].startswith("hex:")
+
+
 def test_unread_inputs_are_recorded_with_the_run(tmp_path: Path) -> None:
     inbox = small_inbox(tmp_path, 2)
     (tmp_path / "x.xlsx").mkdir()
@@ -821,7 +835,7 @@ def test_a_round_over_three_days(tmp_path: Path) -> None:
     assert (doc["run"]["id"], doc["valid"], doc["missing"], doc["since_previous_run"]["changed_units"]) == (
         3, ["K1", "K3", "K5"], ["K7"], ["K2", "K5"])
     assert doc["invalid"] == [{"key": "K2", "errors": 3}, {"key": "K4", "errors": 1}]
-    assert doc["since_previous_run"]["roster"] == {"added": ["K7"], "removed": ["K6"], "changed": []}
+    assert doc["since_previous_run"]["roster"] == {"added": ["K7"], "removed": ["K6"], "changed": [], "contacts": []}
     assert [a["how"] for a in doc["since_previous_run"]["absent"]] == ["deleted", "overwritten"]
     json.dumps(doc)  # plain JSON all through
 

@@ -58,17 +58,22 @@ def validate_paths(paths: Sequence[str | os.PathLike[str]], templates: RunContex
 
 
 def validate_files(files: Sequence[Path], run: RunContext, *, jobs: int | None = None, bounds: Bounds = Bounds(),
-                   progress: Progress | None = None) -> list[FileReport]:
-    """A report for each file, in order: in this process (``jobs=None``), or in bounded workers."""
+                   progress: Progress | None = None, each: Each | None = None) -> list[FileReport]:
+    """A report for each file, in order: in this process (``jobs=None``), or in bounded workers.
+
+    ``each(index, report)`` is called as each report is made (in the order they are made).
+    """
     if jobs is None:
         reports = []
-        for path in files:
+        for n, path in enumerate(files):
             reports.append(validate.validate_path(path, run))
+            if each:
+                each(n, reports[-1])
             if progress:
                 progress(1)
         return reports
     return run_many(_validate_task, _validate_failed, list(files), context=run, jobs=jobs, bounds=bounds,
-                    progress=progress, warm=_warm)
+                    progress=progress, warm=_warm, each=each)
 
 
 def validate_many(paths: list[Path], templates: RunContext, *, jobs: int | None = None, reader: ReaderName | None = None,

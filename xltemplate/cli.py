@@ -16,7 +16,7 @@ from typing import IO, Any, NoReturn
 import click
 
 from .catalog import as_spec, builtin_templates, load_spec
-from .errors import OutputPathError, TemplateNotFoundError, XltemplateError
+from .errors import LedgerError, OutputPathError, RosterChangedError, TemplateNotFoundError, XltemplateError
 from .families import family_of
 from .pathtext import json_text, shown
 from .spec import Spec
@@ -56,9 +56,9 @@ class UsageError(click.UsageError):
 
 
 def fail(exc: XltemplateError) -> NoReturn:
-    """One line (or one block for a roster) on stderr, no traceback; 2 for an output problem, else 1."""
+    """One line (or one block for a roster) on stderr, no traceback; 2 for an output or a ledger problem, else 1."""
     click.echo(f"错误：{exc}", err=True)
-    sys.exit(2 if isinstance(exc, (OutputPathError, TemplateNotFoundError)) else 1)
+    sys.exit(2 if isinstance(exc, (OutputPathError, TemplateNotFoundError, LedgerError, RosterChangedError)) else 1)
 
 
 class _Group(click.Group):
@@ -347,6 +347,13 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
               help="下发时用的指标目标表（CSV 或 XLSX）：文件中的绩效目标须与目标表一致。")
 @click.option("--export", "export_dir", type=click.Path(path_type=Path), default=None,
               help="另把 submissions.csv、scores.csv、findings.csv（UTF-8 带 BOM，Excel 可直接打开）写到此文件夹。")
+@click.option("--ledger", "ledger", type=click.Path(path_type=Path), default=None,
+              help="本轮收集的台账文件（如 round.xlt.db，不存在时自动建立）：记下收到的每个文件并归档，"
+                   "已核对过的文件不再重复读取，汇总表增加“提交记录”和“本次”各列。见 README 的 round 一节。")
+@click.option("--archive", "archive", type=click.Path(path_type=Path), default=None,
+              help="台账的归档文件夹（默认：台账旁的 *.xlt.archive）；只在建立台账时选定，之后须与台账记录的一致。")
+@click.option("--roster-changed-ok", "roster_changed_ok", is_flag=True,
+              help="名单与上次汇总所用的不同（增删单位、预填内容变化）时仍然继续：确认换用新名单。")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出计数和写出的文件。")
 @click.option("--quiet", is_flag=True, help="不显示进度条。")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
@@ -354,12 +361,16 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
 @_secret_option
 @_help_option
 def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, template: Spec | None, targets_path: Path | None,
-                export_dir: Path | None, as_json: bool, quiet: bool, jobs: int | None, secret_file: Path | None) -> None:
+                export_dir: Path | None, ledger: Path | None, archive: Path | None, roster_changed_ok: bool,
+                as_json: bool, quiet: bool, jobs: int | None, secret_file: Path | None) -> None:
     """把单位交回的工作簿汇总成全局汇总表（.xlsx）。
 
     每个文件都像 validate 那样读取和核对，按文件中的编号（不是文件名）对应到名单；汇总表整体写出，不会留下半个文件。
 
-    退出码：汇总表写出时为 0（不论各文件是否有误）；没有找到工作簿或名单有问题时为 1；用法错误或文件无法写入时为 2。
+    加 --ledger 时，本轮收集的每个文件都记入台账并归档：再次汇总只核对新的文件，收件文件夹中删掉的文件仍按归档副本计入（并提示），
+    汇总表增加“提交记录”工作表和“本次”各列。
+
+    退出码：汇总表写出时为 0（不论各文件是否有误）；没有找到工作簿或名单有问题时为 1；用法错误、文件无法写入或台账不能使用时为 2。
     """
     from .identify import RunContext
     from .inputs import discover
@@ -367,19 +378,24 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
     from .batch import validate_files
     from .rollup import collect, export_csv, write_rollup
     from .rollup.collect import choose_template
-    from .rollup.tables import EXPORTS, RESULT_EXPORTS, export_names
+    from .rollup.tables import EXPORTS, RESULT_EXPORTS, ROUND_EXPORTS, export_names
     from .roster import read_roster
     from .targets import read_targets
 
     written: list[str] = []
     keyring = _keyring(secret_file)
     protected = Protected.of(paths, roster, keyring.source if keyring else None)
+    extra: list[str] = []
+    ledger_info: dict[str, Any] | None = None
+    if ledger is None and (archive is not None or roster_changed_ok):
+        raise UsageError("--archive 和 --roster-changed-ok 只能与 --ledger 一起使用", click.get_current_context())
     try:
         if suffix(output) != ".xlsx":
             raise OutputPathError(f"-o 必须是 .xlsx 文件：{shown(output)}（例如 -o 汇总.xlsx）")
         check_output(output, protected)
         if export_dir is not None:  # every name either family may write: checked before anything is read
-            for name in (export_names(template) if template is not None else EXPORTS + RESULT_EXPORTS):
+            for name in (export_names(template) if template is not None else EXPORTS + RESULT_EXPORTS) + (
+                    ROUND_EXPORTS if ledger is not None else ()):
                 check_output(export_dir / name, protected)
         _roster_hint(paths)
         found = discover(list(paths))
@@ -391,21 +407,33 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
         show = not quiet and not as_json and sys.stderr.isatty()
         workers = _jobs(jobs)
         form, detected = template, False
-        if form is None and (roster or targets_path):
-            # the roster and the targets are read as the returns' template's: find it first
-            with click.progressbar(length=len(found.files), label="识别模板", file=sys.stderr) if show else _NoBar() as bar:
-                first = validate_files(found.files, RunContext.builtin(), jobs=workers, progress=bar.update)
+        if form is None and (roster or targets_path or ledger):
+            # the roster and the targets are read as the returns' template's, and a round's ledger keeps its
+            # reports per template: find it first
+            with _bars(show)("识别模板", len(found.files)) as update:
+                first = validate_files(found.files, RunContext.builtin(), jobs=workers, progress=update)
             form, detected = choose_template(first, RunContext.builtin()), True
         rows = read_roster(roster, form) if roster and form is not None else None
         table = read_targets(targets_path, form, rows) if targets_path and form is not None else None
-        with click.progressbar(length=len(found.files), label="读取", file=sys.stderr) if show else _NoBar() as bar:
-            result = collect(list(paths), form, roster=rows, templates=RunContext.builtin(form, keyring=keyring, targets=table),
-                             progress=bar.update, inputs=found, jobs=workers)
+        if ledger is not None and form is not None:
+            from .rounds import collect_round
+
+            done = collect_round(list(paths), form, ledger=ledger, output=output, archive=archive, roster=rows,
+                                 keyring=keyring, export_dir=export_dir, jobs=workers, inputs=found,
+                                 roster_changed_ok=roster_changed_ok, progress=_bars(show))
+            result = done.collection
+            written += [str(p) for p in done.outputs]
+            extra, ledger_info = done.lines(), done.as_dict()
+        else:
+            with _bars(show)("读取", len(found.files)) as update:
+                result = collect(list(paths), form, roster=rows,
+                                 templates=RunContext.builtin(form, keyring=keyring, targets=table),
+                                 progress=update, inputs=found, jobs=workers)
+            written.append(str(write_rollup(result, output)))
+            if export_dir is not None:
+                written += [str(p) for p in export_csv(result, export_dir)]
         if detected:
             result.template_detected = True
-        written.append(str(write_rollup(result, output)))
-        if export_dir is not None:
-            written += [str(p) for p in export_csv(result, export_dir)]
     except XltemplateError as exc:
         for path in written:  # what was written before the failure is complete, and stays
             click.echo(f"已写入 {shown(path)}", err=True)
@@ -414,14 +442,171 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
     if as_json:
         echo_json({**counts.as_dict(), "identity_verified": result.identity_verified,
                    "template": {"id": result.spec.id, "version": result.spec.version, "detected": result.template_detected},
+                   **({"ledger": ledger_info} if ledger_info is not None else {}),
                    "outputs": [json_text(p) for p in written]})
         return
     click.echo(result.template_line())
     for line in counts.lines():
         click.echo(line)
     click.echo(identity_line(result.identity_verified))
+    for line in extra:
+        click.echo(line)
     for path in written:
         click.echo(f"已写入 {shown(path)}")
+
+
+_LEDGER = click.option("--ledger", "ledger", required=True, type=click.Path(path_type=Path),
+                       help="本轮收集的台账文件（collect --ledger 建立的，如 round.xlt.db）。")
+
+
+@main.group("round", cls=click.Group, context_settings=_HELP)
+@_help_option
+def round_group() -> None:
+    """一轮收集的台账：进度、催报名单、退回的标注副本、撤回文件。
+
+    \b
+    先用 collect --ledger 汇总（每次汇总都记入台账），再用：
+      xltemplate round status   --ledger round.xlt.db            # 本轮进度
+      xltemplate round remind   --ledger round.xlt.db -o 催报名单.xlsx
+      xltemplate round annotate --ledger round.xlt.db -o 退回/
+      xltemplate round withdraw 编号 文件 --ledger round.xlt.db --reason 理由
+    """
+
+
+@round_group.command("status")
+@_LEDGER
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（供程序读取）。")
+@_help_option
+def round_status_cmd(ledger: Path, as_json: bool) -> None:
+    """显示本轮收集的进度：名单中的单位、已提交有效、有误（及错误数）、未提交，以及与上次汇总相比的变化。
+
+    只读台账，汇总正在进行时也可以运行。退出码：0；台账不能使用时为 2。
+    """
+    from .rounds import round_status
+
+    try:
+        status = round_status(ledger)
+    except XltemplateError as exc:
+        fail(exc)
+    if as_json:
+        echo_json(status.as_dict())
+        return
+    for line in status.lines():
+        click.echo(line)
+
+
+@round_group.command("remind")
+@_LEDGER
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="要写的催报名单（.xlsx）。")
+@click.option("--csv", "with_csv", is_flag=True, help="另写一份同名的 .csv（UTF-8 带 BOM）。")
+@_help_option
+def round_remind_cmd(ledger: Path, output: Path, with_csv: bool) -> None:
+    """写出要催报的单位名单：未提交的，和最新文件有误的，每个单位一行原因，附名单中的联系人、电话、邮箱等列。
+
+    第一行是标题行，可直接用于邮件合并。退出码：0；台账不能使用或文件无法写入时为 2。
+    """
+    from .outputs import suffix
+    from .rounds import reminders, write_reminders
+
+    try:
+        if suffix(output) != ".xlsx":
+            raise OutputPathError(f"-o 必须是 .xlsx 文件：{shown(output)}（例如 -o 催报名单.xlsx；加 --csv 另写 CSV）")
+        found = reminders(ledger)
+        written = write_reminders(found, output, with_csv=with_csv)
+    except XltemplateError as exc:
+        fail(exc)
+    click.echo(f"要催报的单位 {len(found.items)} 个（第 {found.run.id} 次汇总后）：" + "、".join(r.key for r in found.items[:20])
+               + (" 等" if len(found.items) > 20 else ""))
+    for path in written:
+        click.echo(f"已写入 {shown(path)}")
+
+
+@round_group.command("annotate")
+@_LEDGER
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(path_type=Path),
+              help="存放标注副本的文件夹（不能在收件文件夹中）。")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="进程数（默认：CPU 核数）。")
+@_help_option
+def round_annotate_cmd(ledger: Path, outdir: Path, jobs: int | None) -> None:
+    """为最新文件有误的每个单位写一份标注副本（问题单元格标色并加批注），可直接退回单位修改。
+
+    副本由台账中归档的原文件生成（即核对过的那份），以“编号_原文件名_批注.xlsx”命名。
+    退出码：0；台账不能使用或副本无法写入时为 2。
+    """
+    from .rounds import annotate_round
+
+    try:
+        done = annotate_round(ledger, outdir, jobs=_jobs(jobs))
+    except XltemplateError as exc:
+        fail(exc)
+    problem = None
+    for a in done:
+        if a.output is not None:
+            click.echo(f"标注副本：{shown(a.output)}")
+        elif a.error is not None:
+            problem = problem or a.error
+        elif a.problem is not None:
+            click.echo(f"标注副本未生成：{shown(a.path)}：{a.problem}")
+    click.echo(f"共 {sum(1 for a in done if a.output)} 份标注副本")
+    if problem is not None:
+        fail(problem)
+
+
+@round_group.command("withdraw")
+@click.argument("key")
+@click.argument("file")
+@_LEDGER
+@click.option("--reason", default="", help="撤回的理由（记入台账和汇总表的提交记录）。")
+@_help_option
+def round_withdraw_cmd(key: str, file: str, ledger: Path, reason: str) -> None:
+    """撤回单位 KEY 交来的文件 FILE：下次汇总起不再计入（文件仍保留在台账和归档中）。
+
+    FILE 可以是文件路径、汇总时见过的文件名，或 sha256 的前 6 位以上。用 round reinstate 可以恢复。
+    退出码：0；台账不能使用、找不到文件或文件不属于该单位时为 2。
+    """
+    from .rounds import withdraw
+
+    try:
+        w = withdraw(ledger, key, file, reason)
+    except XltemplateError as exc:
+        fail(exc)
+    click.echo(f"已撤回单位 {shown(key)} 的文件（sha256 {w.sha256[:12]}）{'：' + reason if reason else ''}。"
+               "下次汇总起不再计入；如需恢复，请用 round reinstate。")
+
+
+@round_group.command("reinstate")
+@click.argument("key")
+@click.argument("file")
+@_LEDGER
+@click.option("--reason", default="", help="恢复的理由（记入台账）。")
+@_help_option
+def round_reinstate_cmd(key: str, file: str, ledger: Path, reason: str) -> None:
+    """恢复撤回过的文件：下次汇总起它重新参与计入（按保存时间和收到先后判断是否最新）。
+
+    退出码：0；台账不能使用、找不到文件或它没有被撤回时为 2。
+    """
+    from .rounds import reinstate
+
+    try:
+        w = reinstate(ledger, key, file, reason)
+    except XltemplateError as exc:
+        fail(exc)
+    click.echo(f"已恢复单位 {shown(key)} 的文件（sha256 {w.sha256[:12]}）：下次汇总起重新参与计入。")
+
+
+def _bars(show: bool) -> Any:
+    """A progress bar on stderr per phase (archiving, reading), or none."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def bar(label: str, total: int) -> Any:
+        if not show or total == 0:
+            yield lambda n: None
+            return
+        with click.progressbar(length=total, label=label, file=sys.stderr) as b:
+            yield b.update
+
+    return bar
 
 
 def _jobs(requested: int | None) -> int:
@@ -432,17 +617,6 @@ def _jobs(requested: int | None) -> int:
     if capped and requested is not None:
         click.echo(capped_note(requested, jobs), err=True)
     return jobs
-
-
-class _NoBar:
-    def __enter__(self) -> "_NoBar":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def update(self, n: int) -> None:
-        return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -154,3 +154,8 @@ class LedgerVersionError(LedgerError):
 
 class LedgerBusyError(LedgerError):
     """Another process holds the ledger's lock and did not let go in time."""
+
+
+class RosterChangedError(XltemplateError):
+    """A round's roster differs from the one its last run used (units added or removed, prefilled values
+    changed) and the clerk did not say it is meant (the CLI exits 2). The message lists what changed."""

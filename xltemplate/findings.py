@@ -249,6 +249,8 @@ _TABLE = (
        "同一单位有更新的文件“{newer}”（{rule}判断），本文件不计入。"),
     _c("return-duplicate", WARNING, "重复文件", "a byte-identical copy of another return; counted once",
        "与文件“{first}”内容完全相同，只计一次（{rule}选定计入的一份）。"),
+    _c("return-missing-from-inbox", WARNING, "文件已不在收件文件夹", "a counted return no longer in the inbox: it still counts, from the ledger's archive copy, unless the clerk withdraws it",
+       "这份文件已不在收件文件夹中（最后一次见于第 {run} 次汇总：{path}），仍按收到时保存的副本计入。如果它不应计入，请撤回这份文件。"),
     _c("key-not-in-roster", ERROR, "编号不在名单中", "the return's key is not on the roster",
        "文件中的单位编号“{key}”不在本次名单中。请确认文件来源，或联系财政局核对名单。"),
     _c("key-missing", ERROR, "无编号", "the return carries no roster key, so it cannot be matched to a unit",

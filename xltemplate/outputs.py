@@ -55,7 +55,7 @@ def check_output(output: str | os.PathLike[str], protected: Protected) -> None:
     if suffix(out) in SPREADSHEET_SUFFIXES:
         for p in protected.inputs:
             folder = os.path.realpath(p)
-            if os.path.isdir(folder) and _within(real, folder):
+            if os.path.isdir(folder) and within(real, folder):
                 raise OutputPathError(f"输出文件 {shown(output)} 在输入文件夹 {shown(p)} 中，下次运行时会被当作单位提交的文件读取；请写到别的文件夹")
 
 
@@ -68,7 +68,7 @@ def check_output_dir(folder: str | os.PathLike[str], protected: Protected, names
     real = os.path.realpath(folder)
     for p in protected.inputs:
         where = os.path.realpath(p)
-        if os.path.isdir(where) and _within(real, where):
+        if os.path.isdir(where) and within(real, where):
             raise OutputPathError(f"输出文件夹 {shown(folder)} 在输入文件夹 {shown(p)} 中：写入的工作簿下次会被当作交回的文件读取；请写到别的文件夹")
         if os.path.isfile(where) and os.path.dirname(where) == real:
             raise OutputPathError(f"输出文件夹 {shown(folder)} 就是输入文件 {shown(p)} 所在的文件夹：写入的工作簿可能覆盖输入，下次也会被当作交回的文件读取；请写到别的文件夹")
@@ -102,5 +102,5 @@ def real_target(target: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _within(path: str, folder: str) -> bool:
+def within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)

@@ -19,6 +19,10 @@ SEVERITY_ZH = {ERROR: "错误", WARNING: "警告"}
 # -- a file's fate in a collection -----------------------------------------------------------------
 COUNTED, SUPERSEDED, DUPLICATE, UNMATCHED, SKIPPED = "计入", "被替代", "重复", "未匹配", "跳过"
 FATES = (COUNTED, SUPERSEDED, DUPLICATE, UNMATCHED, SKIPPED)
+#: Two more fates in a round kept by a ledger: a return the clerk withdrew (``round withdraw``), and a
+#: file the run could not judge (out of time, a crashed reader: read again by the next run).
+WITHDRAWN, NOT_CHECKED = "已撤回", "未校验"
+ROUND_FATES = (COUNTED, SUPERSEDED, DUPLICATE, UNMATCHED, WITHDRAWN, NOT_CHECKED, SKIPPED)
 
 # -- a unit's status (a roster row; without a roster, a counted return) --------------------------------
 UNIT_VALID, UNIT_INVALID, MISSING = "已提交有效", "已提交有误", "未提交"

@@ -14,17 +14,18 @@ from .archive import Archive, Stored, Unread, default_archive_dir, name_for
 from ..errors import LedgerBusyError, LedgerError, LedgerVersionError, NotALedgerError
 from .model import (
     ARRIVAL, COUNTED, FILE_TIME, INTERRUPTED, NOT_CHECKED, ONLY, PATH, RULE_ZH, RULES, SAVED_AT, SUPERSEDED, UNMATCHED,
-    WITHDRAWN, Absence, Cached, Changes, Choice, Decision, FileFate, HistoryEntry, Intake, Move, Outcome, RosterChange,
-    RosterSnapshot, RosterUnit, Run, RunInfo, StoredReport, Summary, ToRead, UnitChange, UnitHistory, Withdrawal,
+    WITHDRAWN, Absence, Cached, Changes, Choice, Decision, FileFate, FileRow, HistoryEntry, Intake, Move, Outcome,
+    RosterChange, RosterSnapshot, RosterUnit, Run, RunInfo, StoredReport, Summary, ToRead, UnitChange, UnitHistory,
+    Withdrawal, local_time,
 )
 from .schema import APPLICATION_ID, SCHEMA_VERSION
 from .store import Ledger
 
 __all__ = [
-    "APPLICATION_ID", "ARRIVAL", "Absence", "Archive", "Cached", "Changes", "Choice", "COUNTED", "Decision", "FILE_TIME",
-    "FileFate", "PATH", "RULES",
-    "HistoryEntry", "INTERRUPTED", "Intake", "Ledger", "LedgerBusyError", "LedgerError", "LedgerVersionError",
-    "Move", "NOT_CHECKED", "NotALedgerError", "ONLY", "Outcome", "RULE_ZH", "RosterChange", "RosterSnapshot", "RosterUnit", "Run",
-    "RunInfo", "SAVED_AT", "SCHEMA_VERSION", "SUPERSEDED", "Stored", "StoredReport", "Summary", "ToRead", "UnitChange",
-    "UNMATCHED", "UnitHistory", "Unread", "WITHDRAWN", "Withdrawal", "default_archive_dir", "name_for",
+    "APPLICATION_ID", "ARRIVAL", "Absence", "Archive", "COUNTED", "Cached", "Changes", "Choice", "Decision",
+    "FILE_TIME", "FileFate", "FileRow", "HistoryEntry", "INTERRUPTED", "Intake", "Ledger", "LedgerBusyError",
+    "LedgerError", "LedgerVersionError", "Move", "NOT_CHECKED", "NotALedgerError", "ONLY", "Outcome", "PATH",
+    "RULES", "RULE_ZH", "RosterChange", "RosterSnapshot", "RosterUnit", "Run", "RunInfo", "SAVED_AT",
+    "SCHEMA_VERSION", "SUPERSEDED", "Stored", "StoredReport", "Summary", "ToRead", "UNMATCHED", "UnitChange",
+    "UnitHistory", "Unread", "WITHDRAWN", "Withdrawal", "default_archive_dir", "local_time", "name_for",
 ]

@@ -42,6 +42,22 @@ _SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
 _NAME = re.compile(r"([0-9a-f]{64})(\.[a-z0-9]{1,10})?")
 
 
+def path_text(path: str) -> str:
+    """A path as the ledger stores it: itself, or, for a name that is not UTF-8 (what unzip makes of a
+    zip from Chinese Windows: Python holds its bytes as surrogates, which SQLite cannot store as
+    text), ``hex:`` and its bytes. No absolute path starts with ``hex:``, so the two never meet."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return "hex:" + os.fsencode(path).hex()
+
+
+def path_of(text: str) -> str:
+    """The path a stored text stands for (the inverse of :func:`path_text`)."""
+    return os.fsdecode(bytes.fromhex(text[4:])) if text.startswith("hex:") else text
+
+
 @dataclass(frozen=True)
 class Stored:
     """One source file hashed and present in the archive."""

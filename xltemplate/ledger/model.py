@@ -42,6 +42,13 @@ def utc_text(stamp: dt.datetime) -> str:
     return stamp.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
+def local_time(text: str | None) -> dt.datetime | None:
+    """A ledger time (ISO 8601, UTC) as the clerk's local time, to the second, without a zone (as a workbook shows it)."""
+    if not text:
+        return None
+    return dt.datetime.fromisoformat(text).astimezone().replace(tzinfo=None, microsecond=0)
+
+
 def saved_text(stamp: dt.datetime | None) -> str | None:
     """A workbook's saved time as stored: naive ISO 8601 (UTC when the time carried a zone)."""
     if stamp is None:
@@ -57,10 +64,18 @@ def canonical_json(value: Any) -> str:
 
 @dataclass(frozen=True)
 class RosterUnit:
-    """One roster row: its key and its other columns as text (联系人, 电话, 邮箱 …)."""
+    """One roster row as the ledger keeps it: its key, its prefilled values and contact details as text,
+    and the unit's and project's names (what the clerk's lists show)."""
 
     key: str
-    values: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, str] = field(default_factory=dict)  # prefilled values by field label
+    contact: Mapping[str, str] = field(default_factory=dict)  # contact column → text (联系人, 电话, 邮箱 …)
+    unit: str = ""
+    project: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"key": self.key, "values": dict(self.values), "contact": dict(self.contact), "unit": self.unit,
+                "project": self.project}
 
 
 @dataclass(frozen=True)
@@ -70,7 +85,7 @@ class RosterSnapshot:
     units: tuple[RosterUnit, ...]
 
     def as_json(self) -> list[dict[str, Any]]:
-        return [{"key": u.key, "values": dict(u.values)} for u in self.units]
+        return [u.as_json() for u in self.units]
 
     @property
     def hash(self) -> str:
@@ -79,28 +94,45 @@ class RosterSnapshot:
     def by_key(self) -> dict[str, RosterUnit]:
         return {u.key: u for u in self.units}
 
+    @property
+    def contact_columns(self) -> list[str]:
+        """Every contact column some unit has, in the order they first appear."""
+        return list(dict.fromkeys(c for u in self.units for c in u.contact))
+
     @classmethod
     def from_json(cls, rows: list[dict[str, Any]]) -> "RosterSnapshot":
-        return cls(tuple(RosterUnit(str(r["key"]), dict(r.get("values") or {})) for r in rows))
+        return cls(tuple(RosterUnit(str(r["key"]), dict(r.get("values") or {}), dict(r.get("contact") or {}),
+                                    str(r.get("unit") or ""), str(r.get("project") or "")) for r in rows))
 
 
 @dataclass(frozen=True)
 class RosterChange:
-    """Units added to, removed from, or changed in the roster since a previous run."""
+    """Units added to, removed from, or changed in the roster since a previous run.
+
+    ``changed``: a unit's prefilled values (or names) differ, which changes what its returns are
+    compared with; ``contacts``: only its contact details differ, which changes no verdict.
+    """
 
     added: tuple[str, ...]
     removed: tuple[str, ...]
     changed: tuple[str, ...]
+    contacts: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed or self.contacts)
+
+    @property
+    def matters(self) -> bool:
+        """Units added or removed, or prefilled values changed: what the run counts and checks differs."""
         return bool(self.added or self.removed or self.changed)
 
     def describe(self) -> str:
         parts = []
-        for label, keys in (("新增", self.added), ("删除", self.removed), ("内容变化", self.changed)):
+        for label, keys in (("新增单位", self.added), ("删除单位", self.removed), ("预填内容变化的单位", self.changed),
+                            ("联系方式变化的单位", self.contacts)):
             if keys:
                 shown = "、".join(keys[:10]) + (f" 等 {len(keys)} 个" if len(keys) > 10 else "")
-                parts.append(f"{label}单位 {shown}")
+                parts.append(f"{label} {shown}")
         return "；".join(parts)
 
 
@@ -130,6 +162,21 @@ class Run:
     template_version: str | None
     inputs: tuple[str, ...]
     roster_hash: str | None
+
+
+@dataclass(frozen=True)
+class FileRow:
+    """One file the ledger holds (a ``files`` row), and where it was last seen."""
+
+    sha256: str
+    arrival: int  # 1 = the first file the round received
+    size: int
+    archive_name: str
+    first_seen_run: int | None
+    first_seen_at: str  # ISO 8601, UTC
+    first_mtime: str | None  # its modification time when first received (UTC); None when recovered
+    last_path: str | None  # the last path a run saw it at (None: recovered, never seen at a path)
+    last_seen_run: int | None
 
 
 @dataclass(frozen=True)
@@ -368,6 +415,7 @@ class Summary:
                 "changed_units": [u.key for u in c.units], "newly_valid": c.newly_valid,
                 "absent": [{"sha256": a.sha256, "path": a.last_path, "how": a.how} for a in c.absent],
                 "roster": None if not c.roster else {"added": list(c.roster.added), "removed": list(c.roster.removed),
-                                                     "changed": list(c.roster.changed)},
+                                                     "changed": list(c.roster.changed),
+                                                     "contacts": list(c.roster.contacts)},
             },
         }

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import LedgerError
+from .archive import path_of
 from .model import (
     COUNTED, FINISHED, INTERRUPTED, NO_KEY, NOT_CHECKED, NOT_IN_ROSTER, SUPERSEDED, UNMATCHED, UNREADABLE,
     UNREADABLE_FILE,
-    VALID, WITHDRAWN, Absence, Cached, Changes, Decision, FileFate, HistoryEntry, Move, RosterChange, RosterSnapshot, Run,
+    VALID, WITHDRAWN, Absence, Cached, Changes, Decision, FileFate, FileRow, HistoryEntry, Move, RosterChange, RosterSnapshot,
+    RosterUnit, Run,
     StoredReport, Summary, UnitChange, UnitHistory, Withdrawal,
 )
 
@@ -70,6 +72,16 @@ def reports(conn: sqlite3.Connection, run: Run, shas: Iterable[str] | None) -> d
     return out
 
 
+def files(conn: sqlite3.Connection, run: Run) -> list[FileRow]:
+    """Every file recorded up to ``run``, in arrival order, with the last path a run saw it at."""
+    # SQLite returns the other columns of the row that holds max(): the last sighting's path.
+    last = {sha: (path_of(path), rid) for sha, path, rid in conn.execute(
+        "SELECT sha256, path, max(run_id) FROM sightings WHERE run_id <= ? GROUP BY sha256", (run.id,))}
+    return [FileRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], *last.get(r[0], (None, None))) for r in conn.execute(
+        "SELECT sha256, id, size, archive_name, first_seen_run, first_seen_at, first_mtime FROM files"
+        " WHERE coalesce(first_seen_run, 0) <= ? ORDER BY id", (run.id,))]
+
+
 def cached(conn: sqlite3.Connection, run: Run) -> list[Cached]:
     return [Cached(r[0], r[1], r[2], _date(r[3]), _date(r[4])) for r in conn.execute(
         "SELECT sha256, unit_key, context, checked_on, valid_until FROM reports WHERE spec_hash = ? AND validator_version = ?",
@@ -89,10 +101,16 @@ def roster(conn: sqlite3.Connection, roster_hash: str | None) -> RosterSnapshot 
 
 def compare_rosters(before: RosterSnapshot, after: RosterSnapshot) -> RosterChange:
     old, new = before.by_key(), after.by_key()
+
+    def named(u: RosterUnit) -> tuple[Any, ...]:
+        return dict(u.values), u.unit, u.project
+
+    both = [k for k in new if k in old]
     return RosterChange(
         added=tuple(k for k in new if k not in old),
         removed=tuple(k for k in old if k not in new),
-        changed=tuple(k for k in new if k in old and dict(old[k].values) != dict(new[k].values)))
+        changed=tuple(k for k in both if named(old[k]) != named(new[k])),
+        contacts=tuple(k for k in both if named(old[k]) == named(new[k]) and dict(old[k].contact) != dict(new[k].contact)))
 
 
 def withdrawals(conn: sqlite3.Connection) -> list[Withdrawal]:
@@ -118,7 +136,7 @@ def _paths(conn: sqlite3.Connection, shas: Iterable[str] | None = None) -> dict[
         rows = conn.execute(f"SELECT sha256, path FROM sightings WHERE sha256 IN ({marks})"
                             " GROUP BY sha256, path ORDER BY min(run_id), path", wanted)
     for sha, path in rows:
-        out.setdefault(sha, []).append(path)
+        out.setdefault(sha, []).append(path_of(path))
     return out
 
 
@@ -171,7 +189,7 @@ def absent(conn: sqlite3.Connection, run: Run, since: int | None = None) -> list
     for sha, path, last in rows:
         if since is not None and last != since:
             continue
-        out.append(Absence(sha, path, last, "overwritten" if now.get(path, sha) != sha else "deleted"))
+        out.append(Absence(sha, path_of(path), last, "overwritten" if now.get(path, sha) != sha else "deleted"))
     return out
 
 
@@ -186,7 +204,7 @@ def moves(conn: sqlite3.Connection, run: Run) -> list[Move]:
     old: dict[str, set[str]] = {}
     new: dict[str, set[str]] = {}
     for which, sha, path in rows:
-        (old if which == "old" else new).setdefault(sha, set()).add(path)
+        (old if which == "old" else new).setdefault(sha, set()).add(path_of(path))
     order = dict(conn.execute("SELECT sha256, id FROM files"))
     return [Move(sha, tuple(sorted(old[sha])), tuple(sorted(new[sha])))
             for sha in sorted(old, key=order.__getitem__) if not old[sha] & new[sha]]

@@ -32,11 +32,11 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..version import __version__
 from . import queries, schema, withdrawals
-from .archive import Archive, Stored, Unread, archive_root, archive_setting, default_archive_dir
+from .archive import Archive, Stored, Unread, archive_root, archive_setting, default_archive_dir, path_of, path_text
 from ..errors import LedgerError
 from .lock import LedgerLock
 from .model import (
-    FINISHED, INTERRUPTED, RULES, RUNNING, STATUSES, Absence, Cached, Changes, Choice, Decision, FileFate, Intake, Move,
+    FINISHED, INTERRUPTED, RULES, RUNNING, STATUSES, Absence, Cached, Changes, Choice, Decision, FileFate, FileRow, Intake, Move,
     Outcome, RosterChange, RosterSnapshot, Run, RunInfo, StoredReport, Summary, ToRead, UnitHistory, Withdrawal,
     canonical_json, saved_text, utc_text,
 )
@@ -240,8 +240,12 @@ class Ledger:
 
     # -- files ----------------------------------------------------------------------------
 
-    def ingest(self, run: Run, paths: Sequence[str | os.PathLike[str]], *, batch: int = BATCH) -> Intake:
-        """Hash and archive every input, and record where each was seen, ``batch`` files per transaction."""
+    def ingest(self, run: Run, paths: Sequence[str | os.PathLike[str]], *, batch: int = BATCH,
+               progress: Callable[[int], None] | None = None) -> Intake:
+        """Hash and archive every input, and record where each was seen, ``batch`` files per transaction.
+
+        ``progress(n)`` is called as each batch is recorded.
+        """
         self._writable(run)
         known = dict(self.conn.execute("SELECT sha256, archive_name FROM files"))
         seen: list[Stored] = []
@@ -253,7 +257,7 @@ class Ledger:
             new_rows, sightings, problems = [], [], []
             for res in results:
                 if isinstance(res, Unread):
-                    problems.append((run.id, res.path, res.reason))
+                    problems.append((run.id, path_text(res.path), res.reason))
                     unread.append(res)
                     continue
                 seen.append(res)
@@ -261,8 +265,10 @@ class Ledger:
                     known[res.sha256] = res.name
                     first.add(res.sha256)
                     new_rows.append((res.sha256, res.size, res.name, run.id, stamp, utc_text(res.mtime)))
-                sightings.append((run.id, res.path, res.sha256, utc_text(res.mtime), stamp))
+                sightings.append((run.id, path_text(res.path), res.sha256, utc_text(res.mtime), stamp))
             self._record_batch(new_rows, sightings, problems)
+            if progress:
+                progress(len(results))
         return Intake(seen, unread, frozenset(first))
 
     def _record_batch(self, new_rows: list[tuple[Any, ...]], sightings: list[tuple[Any, ...]],
@@ -275,6 +281,10 @@ class Ledger:
             self.conn.executemany("INSERT OR REPLACE INTO sightings(run_id, path, sha256, mtime, seen_at)"
                                   " VALUES (?, ?, ?, ?, ?)", sightings)
             self.conn.executemany("INSERT OR REPLACE INTO unread(run_id, path, reason) VALUES (?, ?, ?)", problems)
+
+    def files(self, run: Run) -> list[FileRow]:
+        """Every file recorded up to ``run`` in arrival order, with where it was last seen (one query each)."""
+        return queries.files(self.conn, run)
 
     def archive_path(self, sha256: str) -> Path:
         row = self.conn.execute("SELECT archive_name FROM files WHERE sha256 = ?", (sha256,)).fetchone()
@@ -296,7 +306,8 @@ class Ledger:
 
     def needs_report(self, run: Run) -> list[ToRead]:
         """Every file in the ledger (inbox or archive only) without a report for this run's template and validator."""
-        here = dict(self.conn.execute("SELECT sha256, min(path) FROM sightings WHERE run_id = ? GROUP BY sha256", (run.id,)))
+        here = {sha: path_of(p) for sha, p in self.conn.execute(
+            "SELECT sha256, min(path) FROM sightings WHERE run_id = ? GROUP BY sha256", (run.id,))}
         return [ToRead(sha, self.archive.path(name), here.get(sha)) for sha, name in self._unreported(run)]
 
     def _unreported(self, run: Run) -> list[tuple[str, str]]:

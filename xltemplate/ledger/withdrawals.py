@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from . import queries, schema
-from .archive import hash_file
+from .archive import hash_file, path_of, path_text
 from ..errors import LedgerError
 from .model import Withdrawal
 
@@ -66,12 +66,12 @@ def resolve_file(conn: sqlite3.Connection, ledger: Path, ref: str) -> str:
         found = [(sha, "") for (sha,) in conn.execute(
             "SELECT sha256 FROM files WHERE sha256 LIKE ? ORDER BY id", (ref.lower() + "%",))]
     else:
-        found = conn.execute("SELECT DISTINCT sha256, path FROM sightings WHERE path = ? ORDER BY run_id",
-                             (os.path.abspath(ref),)).fetchall()
+        found = [(sha, path_of(p)) for sha, p in conn.execute(
+            "SELECT DISTINCT sha256, path FROM sightings WHERE path = ? ORDER BY run_id", (path_text(os.path.abspath(ref)),))]
         if not found:
             name = os.path.basename(ref)
-            found = [(sha, p) for sha, p in conn.execute("SELECT DISTINCT sha256, path FROM sightings ORDER BY run_id")
-                     if os.path.basename(p) == name]
+            found = [(sha, path_of(p)) for sha, p in conn.execute("SELECT DISTINCT sha256, path FROM sightings ORDER BY run_id")
+                     if os.path.basename(path_of(p)) == name]
     shas: list[str] = list(dict.fromkeys(str(sha) for sha, _ in found))
     if not shas:
         raise LedgerError(f"{ref}：台账 {ledger} 中找不到这个文件。请给出文件路径、文件名或 sha256（至少前 6 位）。")

@@ -2,9 +2,12 @@
 
 Returns are matched by the key inside the file, never by its name. For one key,
 byte-identical copies count once; otherwise the newest (the workbook's own saved
-time, then the file's) counts and the others are superseded. A return whose key
-is not on the roster, or that has none, is listed, never lost. The result is a
-:class:`Collection`: rows for the roll-up, every file's fate, and pandas tables.
+time, then arrival: :mod:`xltemplate.resubmission`) counts and the others are
+superseded. A return whose key is not on the roster, or that has none, is listed,
+never lost. The result is a :class:`Collection`: rows for the roll-up, every file's
+fate, and pandas tables. A collection round (:mod:`xltemplate.rounds`) builds its
+returns from a ledger and matches them here too (:func:`assemble`), with the arrival
+order, the clerk's withdrawals and the files gone from the inbox.
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ from ..roster import Roster, RosterRow
 from ..spec import Spec
 from . import tables
 from ..words import (
-    COUNTED, DUPLICATE, FATES, INVALID, MISSING, NOT_GRADED, SKIPPED, STATUS_ZH, SUPERSEDED, UNIT_INVALID, UNIT_VALID,
-    UNMATCHED, UNREADABLE, VALID,
+    COUNTED, DUPLICATE, FATES, INVALID, MISSING, NOT_CHECKED, NOT_GRADED, SKIPPED, STATUS_ZH, SUPERSEDED, UNIT_INVALID,
+    UNIT_VALID, UNMATCHED, UNREADABLE, VALID, WITHDRAWN,
 )
+from .record import RoundView
 
 __all__ = ["COUNTED", "Collection", "Counts", "DUPLICATE", "FATES", "MISSING", "NOT_GRADED", "Return", "Row", "SKIPPED",
-           "SUPERSEDED", "UNIT_INVALID", "UNIT_VALID", "UNMATCHED", "collect", "natural_key"]
+           "SUPERSEDED", "UNIT_INVALID", "UNIT_VALID", "UNMATCHED", "assemble", "collect", "natural_key"]
 
 
 @dataclass
@@ -49,6 +53,13 @@ class Return:
     replaced_by: str | None = None
     note: str | None = None  # why the fate, in Chinese (文件清单's 说明)
     extra: list[Finding] = field(default_factory=list)  # findings from collecting (superseded, …)
+    # With a ledger: the run that first received these bytes and their modification time then (the
+    # arrival order of resubmission.newest), and whether the inbox still has them (archived: they
+    # stand from the ledger's archive copy, at ``source``; ``path`` is where they were last seen).
+    arrival: int | None = None
+    received: float | None = None
+    archived: bool = False
+    source: str | None = None
 
     @property
     def path(self) -> str:
@@ -59,7 +70,13 @@ class Return:
         return self.report.findings + self.extra
 
     def candidate(self) -> Candidate:
-        """What the resubmission rules look at (the saved time only when it is trusted)."""
+        """What the resubmission rules look at among distinct files (the saved time only when it is trusted;
+        with a ledger, when the bytes were first received rather than the file's time now)."""
+        return Candidate(path=self.path, saved_at=self.report.saved_at_trusted, name=Path(self.path).name,
+                         mtime=self.received if self.received is not None else self.mtime, arrival=self.arrival)
+
+    def copy_candidate(self) -> Candidate:
+        """What :func:`~xltemplate.resubmission.original` looks at among byte-identical copies: each path's own time."""
         return Candidate(path=self.path, saved_at=self.report.saved_at_trusted, mtime=self.mtime, name=Path(self.path).name)
 
     @property
@@ -76,6 +93,8 @@ class Row:
     roster: RosterRow | None
     counted: Return | None = None
     others: list[Return] = field(default_factory=list)  # invalid/unreadable/superseded for this key
+    rule: str | None = None  # the resubmission rule that chose ``counted`` (resubmission.ONLY for a single file)
+    candidates: int = 0  # the distinct files weighed
 
     @property
     def status(self) -> str:
@@ -122,7 +141,11 @@ class Row:
     def missing_reason(self) -> str:
         """Why a unit has no valid return (the 未提交 sheet)."""
         if self.counted is None:
-            return "只收到身份签名无效的文件（见文件清单）" if self.others else "未收到文件"
+            if not self.others:
+                return "未收到文件"
+            if all(o.fate == WITHDRAWN for o in self.others):
+                return "收到的文件已撤回（见提交记录）"
+            return "只收到身份签名无效的文件（见文件清单）"
         if self.counted.report.status == UNREADABLE:
             return "文件无法读取"
         return f"文件有误（错误 {self.counted.report.errors} 个，见问题清单）"
@@ -136,6 +159,7 @@ class Collection:
     skipped: list[tuple[str, str]]
     roster: Roster | None
     identity_verified: bool = False  # a secret was given: every return's signature was checked
+    round: RoundView | None = None  # with a ledger: 提交记录 and the "since the last run" columns
     template_detected: bool = False  # the template was the one most returns name (no --template)
 
     def template_line(self) -> str:
@@ -152,6 +176,7 @@ class Collection:
         statuses = [r.report.status for r in self.returns]
         fates = [r.fate for r in self.returns]
         units = [r.status for r in self.rows]
+        ledger = self.round is not None
         return Counts(
             roster=len(self.roster.rows) if self.roster else None,
             units_valid=units.count(UNIT_VALID), units_invalid=units.count(UNIT_INVALID),
@@ -160,6 +185,8 @@ class Collection:
             files_unreadable=statuses.count(UNREADABLE),
             counted=fates.count(COUNTED), superseded=fates.count(SUPERSEDED), duplicate=fates.count(DUPLICATE),
             unmatched=fates.count(UNMATCHED), skipped=len(self.skipped),
+            withdrawn=fates.count(WITHDRAWN) if ledger else None, not_checked=fates.count(NOT_CHECKED) if ledger else None,
+            from_archive=sum(1 for r in self.returns if r.archived) if ledger else None,
         )
 
     def all_findings(self) -> list[tuple[Return, Finding]]:
@@ -177,7 +204,9 @@ class Counts:
 
     Units: ``roster`` (None without a roster) = 已提交有效 + 已提交有误 + 未提交.
     Files: every file found = read + 跳过; the files read are split by status
-    (有效 / 有误 / 无法读取) and, independently, by fate (计入 / 被替代 / 重复 / 未匹配).
+    (有效 / 有误 / 无法读取) and, independently, by fate (计入 / 被替代 / 重复 / 未匹配, and
+    with a ledger 已撤回 / 未校验). With a ledger, the files read include the counted files no
+    longer in the inbox (``from_archive``), which stand from the archive.
     """
 
     roster: int | None
@@ -193,6 +222,10 @@ class Counts:
     duplicate: int
     unmatched: int
     skipped: int
+    # With a ledger only (None without one): fates of a round, and the counted files no longer in the inbox.
+    withdrawn: int | None = None
+    not_checked: int | None = None
+    from_archive: int | None = None
 
     @property
     def units(self) -> int:
@@ -210,7 +243,9 @@ class Counts:
             "files": {"total": self.files, "read": self.files_read, "valid": self.files_valid,
                       "invalid": self.files_invalid, "unreadable": self.files_unreadable,
                       "counted": self.counted, "superseded": self.superseded, "duplicate": self.duplicate,
-                      "unmatched": self.unmatched, "skipped": self.skipped},
+                      "unmatched": self.unmatched, "skipped": self.skipped,
+                      **({"withdrawn": self.withdrawn, "not_checked": self.not_checked, "from_archive": self.from_archive}
+                         if self.withdrawn is not None else {})},
         }
 
     def lines(self) -> list[str]:
@@ -221,10 +256,13 @@ class Counts:
         else:
             units = (f"单位 {self.units} 个（未提供名单，每个计入的文件算一个单位）：{UNIT_VALID} {self.units_valid}，"
                      f"{UNIT_INVALID} {self.units_invalid}")
+        ledger = (f"，{WITHDRAWN} {self.withdrawn}，{NOT_CHECKED} {self.not_checked}" if self.withdrawn is not None else "")
         files = (f"文件 {self.files} 个：读取 {self.files_read} 个（{STATUS_ZH[VALID]} {self.files_valid}，"
                  f"{STATUS_ZH[INVALID]} {self.files_invalid}，{STATUS_ZH[UNREADABLE]} {self.files_unreadable}；"
                  f"{COUNTED} {self.counted}，{SUPERSEDED} {self.superseded}，{DUPLICATE} {self.duplicate}，"
-                 f"{UNMATCHED} {self.unmatched}），{SKIPPED} {self.skipped}")
+                 f"{UNMATCHED} {self.unmatched}{ledger}），{SKIPPED} {self.skipped}")
+        if self.from_archive:
+            files += f"；其中 {self.from_archive} 个已不在收件文件夹，按台账中的归档副本计入"
         return [units, files]
 
     def table(self) -> list[tuple[str, str, int | None]]:
@@ -237,7 +275,11 @@ class Counts:
                  ("文件", STATUS_ZH[VALID], self.files_valid), ("文件", STATUS_ZH[INVALID], self.files_invalid),
                  ("文件", STATUS_ZH[UNREADABLE], self.files_unreadable), ("文件", COUNTED, self.counted),
                  ("文件", SUPERSEDED, self.superseded), ("文件", DUPLICATE, self.duplicate),
-                 ("文件", UNMATCHED, self.unmatched), ("文件", SKIPPED, self.skipped)]
+                 ("文件", UNMATCHED, self.unmatched)]
+        if self.withdrawn is not None:
+            rows += [("文件", WITHDRAWN, self.withdrawn), ("文件", NOT_CHECKED, self.not_checked),
+                     ("文件", "不在收件文件夹（按归档副本计入）", self.from_archive)]
+        rows.append(("文件", SKIPPED, self.skipped))
         return rows
 
 
@@ -294,9 +336,20 @@ def collect(paths: Iterable[str | os.PathLike[str]], spec: TemplateLike | None, 
     if reports is None:
         reports = validate_files(found.files, run, jobs=jobs, progress=progress)
     returns = [Return(r, _mtime(r.path)) for r in reports]
-    rows = _match(spec, roster, returns, verified=run.identity_verified)
-    return Collection(spec=spec, rows=rows, returns=returns, skipped=found.skipped, roster=roster,
-                      identity_verified=run.identity_verified, template_detected=detected)
+    c = assemble(spec, roster, returns, found.skipped, verified=run.identity_verified)
+    c.template_detected = detected
+    return c
+
+
+def assemble(spec: Spec, roster: Roster | None, returns: list[Return], skipped: list[tuple[str, str]], *,
+             verified: bool = False, withdrawn: dict[tuple[str, str], str] | None = None) -> Collection:
+    """Match ``returns`` to the roster and choose each unit's file: the :class:`Collection`.
+
+    ``verified``: a secret was given (a return whose signature is not valid cannot stand for its unit);
+    ``withdrawn``: (key, sha256) → why, the returns the clerk took out of the count (fate 已撤回).
+    """
+    rows = _match(spec, roster, returns, verified=verified, withdrawn=withdrawn or {})
+    return Collection(spec=spec, rows=rows, returns=returns, skipped=skipped, roster=roster, identity_verified=verified)
 
 
 def _mtime(path: str) -> float:
@@ -306,12 +359,15 @@ def _mtime(path: str) -> float:
         return 0.0
 
 
-def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified: bool = False) -> list[Row]:
+def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified: bool = False,
+           withdrawn: dict[tuple[str, str], str] | None = None) -> list[Row]:
     """Group the returns by key, one row per roster unit (or per key), and choose each unit's file.
 
     ``verified``: a secret was given, so a return whose signature is not valid cannot stand for
-    the unit it names (it may be forged); it is listed beside the unit, never counted.
+    the unit it names (it may be forged); it is listed beside the unit, never counted. A return
+    ``withdrawn`` by the clerk is listed beside its unit too.
     """
+    withdrawn = withdrawn or {}
     by_key: dict[str, list[Return]] = {}
     for ret in returns:
         key = ret.report.key
@@ -338,15 +394,20 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified
                 ret.note = f"编号“{shown(key)}”不在名单中"
                 _once(ret, "key-not-in-roster", value=key, key=key)
             continue
+        out = [r for r in group if (key, r.report.sha256 or "") in withdrawn]
+        for ret in out:
+            ret.fate = WITHDRAWN
+            ret.note = withdrawn[(key, ret.report.sha256 or "")]
+        group = [r for r in group if all(r is not o for o in out)]
         unproven = [r for r in group if r.report.signature != SIGNATURE_VALID] if verified else []
         for ret in unproven:
             ret.fate = UNMATCHED
             ret.note = f"身份签名{'缺失' if ret.report.signature == SIGNATURE_MISSING else '无效'}，不能确认是编号“{shown(key)}”的单位提交的，未计入"
         group = [r for r in group if all(r is not u for u in unproven)]
         if not group and key not in rows:
-            continue  # without a roster, no unit is known that only unproven files claim
+            continue  # without a roster, no unit is known that only unproven or withdrawn files claim
         row = rows.setdefault(key, Row(key=key, roster=None))
-        row.others += unproven  # the 未提交 sheet names them beside the unit
+        row.others += out + unproven  # the 未提交 sheet names them beside the unit
         if group:
             _choose(row, group)
         row.others.sort(key=lambda r: r.path)
@@ -382,7 +443,7 @@ def _choose(row: Row, group: list[Return]) -> None:
     distinct: list[Return] = []
     notes: dict[int, list[str]] = {}
     for same in copies.values():
-        n, rule = original([r.candidate() for r in same])
+        n, rule = original([r.copy_candidate() for r in same])
         first = same[n]
         distinct.append(first)
         for ret in same:
@@ -397,7 +458,7 @@ def _choose(row: Row, group: list[Return]) -> None:
     n, rule = newest([r.candidate() for r in distinct])
     counted = distinct[n]
     counted.fate = COUNTED
-    row.counted = counted
+    row.counted, row.rule, row.candidates = counted, rule, len(distinct)
     for ret in distinct:
         if ret is counted:
             continue

@@ -29,9 +29,11 @@ from ..words import NOT_GRADED, SKIPPED, STATUS_ZH
 if TYPE_CHECKING:  # a Collection is what every table is made from; collect.py itself offers them as Collection.tables()
     from .collect import Collection
 
-#: The files ``--export`` writes (:func:`exports`: and, for a family whose items are the units' own, these).
+#: The files ``--export`` writes (:func:`exports`: and, for a family whose items are the units' own, these;
+#: in a round kept by a ledger, 提交记录 too).
 EXPORTS = ("submissions.csv", "scores.csv", "findings.csv")
 RESULT_EXPORTS = ("levels.csv", "gaps.csv")
+ROUND_EXPORTS = ("received.csv",)
 #: Decimal places of a CSV column, as the roll-up displays it (0.00% for the rate, #,##0.00 for money).
 CSV_PLACES = {"execution_rate": 4, "budget": 2, "executed": 2, "met_rate": 4, "rate": 4, "lost_per_unit": 2}
 #: The columns of scores.csv and findings.csv (submissions.csv has every column of its table).
@@ -44,15 +46,21 @@ LEVELS_CSV = ["category", "subcategory", "indicators", "met", "met_rate", "weigh
 GAPS_CSV = ["rank", "key", "unit", "project", "total", "lost", "indicators_lost", "other_lost", "worst"]
 
 
-def exports(c: "Collection") -> tuple[str, ...]:
-    """The files ``--export`` writes for this collection's family."""
-    return EXPORTS + (RESULT_EXPORTS if family_of(c.spec).rollup_sheets.item_results else ())
-
-
-def export_names(spec: Any) -> tuple[str, ...]:
-    """:func:`exports` before anything is collected (the CLI checks every output path first)."""
-    return EXPORTS + (RESULT_EXPORTS if family_of(spec).rollup_sheets.item_results else ())
 FINDINGS_CSV = ["file", "key", "unit", "sheet", "cell", "code", "severity", "title", "message", "value", "path"]
+#: The columns of received.csv (提交记录), in the sheet's order.
+RECEIVED_CSV = ["arrival", "first_run", "first_seen", "key", "file", "status", "saved_at", "fate", "note", "in_inbox", "copies",
+                "path", "sha256"]
+
+
+def exports(c: "Collection") -> tuple[str, ...]:
+    """The files ``--export`` writes for this collection's family (and in a round, received.csv)."""
+    return export_names(c.spec, in_round=c.round is not None)
+
+
+def export_names(spec: Any, *, in_round: bool = False) -> tuple[str, ...]:
+    """:func:`exports` before anything is collected (the CLI checks every output path first)."""
+    return (EXPORTS + (RESULT_EXPORTS if family_of(spec).rollup_sheets.item_results else ())
+            + (ROUND_EXPORTS if in_round else ()))
 
 
 def groups(c: "Collection") -> list[GroupDef]:
@@ -89,6 +97,9 @@ def submissions(c: "Collection") -> list[dict[str, Any]]:
             # every other file of the unit (superseded, duplicate, or unproven): 文件清单 says which is which
             "other_files": "；".join(o.name for o in row.others) or None,
         })
+        if c.round is not None:  # since the last run: files received, counted file or status changed, newly valid
+            since = c.round.since_of(row.key)
+            rec.update({"new_files": since.new_files or None, "changed": since.changed, "newly_valid": since.newly_valid})
         out.append(rec)
     return out
 
@@ -222,6 +233,15 @@ def files(c: "Collection") -> list[dict[str, Any]]:
     return out
 
 
+def received(c: "Collection") -> list[dict[str, Any]]:
+    """提交记录: every file the round has received, in arrival order, with what became of it (a round only)."""
+    if c.round is None:
+        return []
+    return [{"arrival": r.arrival, "first_run": r.first_run, "first_seen": r.first_seen, "key": r.key, "file": r.name,
+             "status": r.status, "saved_at": r.saved_at, "fate": r.fate, "note": r.note, "in_inbox": r.in_inbox,
+             "copies": r.copies, "path": r.path, "sha256": r.sha256} for r in c.round.received]
+
+
 def texts(c: "Collection") -> list[dict[str, Any]]:
     ids = c.spec.summary.get("texts", ())
     out = []
@@ -315,8 +335,14 @@ def tables(c: "Collection") -> dict[str, Any]:
       score's), worst (the three indicators that lost most). ``scores`` then also has subcategory, rule
       (指标性质), measure (计量单位), target, actual, met (bool) and reason (a 偏差原因 was given).
     - ``files``: every file found (文件清单): file, path, key, status (有效 / 有误 / 无法读取; blank when
-      skipped), fate (计入 / 被替代 / 重复 / 未匹配 / 跳过), note (why), replaced_by, errors, warnings,
-      saved_at, application, sha256.
+      skipped), fate (计入 / 被替代 / 重复 / 未匹配 / 跳过, and in a round 已撤回 / 未校验), note (why),
+      replaced_by, errors, warnings, saved_at, application, sha256.
+
+    In a round kept by a ledger (``collect --ledger``), ``submissions`` gains new_files (files of the
+    unit received since the last run), changed (its counted file or status changed) and newly_valid,
+    and ``received`` is 提交记录: arrival (1 = the first file received), first_run, first_seen, key,
+    file, status, saved_at, fate, note (the rule that decided, what replaced it, why), in_inbox,
+    copies, path, sha256.
     """
     import pandas as pd
 
@@ -327,11 +353,13 @@ def tables(c: "Collection") -> dict[str, Any]:
            "missing": frame(missing(c)), "files": frame(files(c))}
     if family_of(c.spec).rollup_sheets.item_results:
         out["levels"], out["gaps"] = frame(levels(c)), frame(gaps(c))
+    if c.round is not None:
+        out["received"] = frame(received(c))
     return out
 
 
 def export_csv(c: "Collection", outdir: str | Path) -> list[Path]:
-    """Write submissions.csv, scores.csv and findings.csv (UTF-8 with BOM, formulas neutralised)."""
+    """Write submissions.csv, scores.csv and findings.csv (and in a round received.csv), UTF-8 with BOM, formulas neutralised."""
     outdir = Path(outdir)
     written = []
     units = submissions(c)
@@ -343,6 +371,8 @@ def export_csv(c: "Collection", outdir: str | Path) -> list[Path]:
     ]
     if rules:
         tables_ += [("levels.csv", levels(c), LEVELS_CSV), ("gaps.csv", gaps(c, units), GAPS_CSV)]
+    if c.round is not None:
+        tables_.append(("received.csv", received(c), RECEIVED_CSV))
     for name, rows, columns in tables_:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\r\n")

@@ -1,6 +1,8 @@
 """Write the bureau-wide roll-up workbook (XlsxWriter).
 
-Sheets: 汇总, 指标得分, 统计 (with native charts), 问题清单, 未提交, 文字材料, 文件清单.
+Sheets: 汇总, 指标得分, 统计 (with native charts), 问题清单, 未提交, 文字材料, 文件清单, and in a
+round kept by a ledger 提交记录 (every file received, in arrival order) and "since the last run"
+columns in 汇总.
 Text from returns is always written with ``write_string``: a value that starts
 with ``=`` stays text. Same inputs give the same bytes: rows are sorted by key
 and the document properties carry no run time.
@@ -25,7 +27,9 @@ from ..printing import (
 
 from ..form.family import family_of
 from ..text import csv_cell, plain_number
-from ..words import FATES, MISSING, SEVERITY_ZH, STATUS_ZH, UNIT_INVALID, UNIT_VALID, UNMATCHED, identity_line
+from ..words import (
+    FATES, MISSING, ROUND_FATES, SEVERITY_ZH, SKIPPED, STATUS_ZH, UNIT_INVALID, UNIT_VALID, UNMATCHED, identity_line,
+)
 from . import tables
 from .collect import Collection
 
@@ -106,6 +110,8 @@ class _Writer:
         self._missing()
         self._texts()
         self._files()
+        if self.c.round is not None:
+            self._received()
         wb.close()
 
     # -- helpers -------------------------------------------------------------------
@@ -227,30 +233,45 @@ class _Writer:
         return label if not money or unit in label else f"{label}（{unit}）"
 
     def _summary(self) -> None:
-        spec, counts = self.spec, self.c.counts()
+        spec, counts, rnd = self.spec, self.c.counts(), self.c.round
         cats = tables.groups(self.c)
         headers = ["编号", self._role("unit", "预算单位"), self._role("project", "项目名称"), self._role("budget", "预算数", True),
                    self._role("executed", "执行数", True), "预算执行率"]
         headers += [f"{c.name}\n({csv_cell(c.points)}分)" for c in cats]
         headers += ["总分", "绩效等级", "状态", "错误数", "警告数", "来源文件", "文件保存时间"]
         widths: list[float] = [8.0, 16, 16, 15, 15, 8, *([7.0] * len(cats)), 6, 6, 7, 5, 5, 18, 11]
+        if rnd is not None:
+            # Three narrow columns more: the text columns give the room (they wrap), the money columns keep
+            # theirs (a number that does not fit shows as ###), so the sheet stays one page wide at 85 % or more.
+            headers += ["本次新收", "本次变化", "本次新有效"]
+            widths = [8.0, 11, 11, 15, 15, 8, *([7.0] * len(cats)), 6, 6, 7, 5, 5, 12, 10, 5, 5, 5]
         note = ("；".join(counts.lines() + [identity_line(self.c.identity_verified)]) + "。分数和执行率均按模板由填报数据重新计算；"
                 + ("预算单位、项目名称、预算数等财政局预填的内容取自名单；" if self.c.roster is not None else "")
-                + f"{UNIT_INVALID}的单位显示其分数，但等级为“未核定”；合计行和统计只计{UNIT_VALID}的单位。")
+                + f"{UNIT_INVALID}的单位显示其分数，但等级为“未核定”；合计行和统计只计{UNIT_VALID}的单位。"
+                + (f"{rnd.note()}“本次新收”是此后收到的该单位文件数，“本次变化”指计入的文件或状态有变化。" if rnd is not None else ""))
         ws = self._sheet("汇总", f"{spec.title}汇总", note, headers, widths)
         rows = [dict(u) for u in self.units]
         keys = ["key", "unit", "project", "budget", "executed", "execution_rate"] + [f"score_{c.id}" for c in cats]
         keys += ["total", "grade", "status", "errors", "warnings", "file", "saved_at"]
         fmts = {"budget": self.f_money, "executed": self.f_money, "execution_rate": self.f_pct, "total": self.f_num,
                 "file": self.f_wrap, "unit": self.f_wrap, "project": self.f_wrap, "saved_at": self.f_day}
+        if rnd is not None:
+            keys += ["new_files", "changed", "newly_valid"]
+            fmts["new_files"] = self.f_num
         for rec in rows:
             rec["_fmt_status"] = self.f_status[rec["status"]]
+            if rnd is not None:  # 是 or blank: a column of 否 would hide the few that changed
+                rec["changed"] = "是" if rec["changed"] else None
+                rec["newly_valid"] = "是" if rec["newly_valid"] else None
 
         end = self._table(ws, rows, keys, fmts, widths)
         st = self.stats
         total = [f"合计（{UNIT_VALID} {st.valid}）", "", "", st.budget, st.executed, st.rate]
         total += [c["mean"] for c in st.categories] + [st.total_mean, "平均", "", "", "", "", ""]
         total_fmts = [self.f_total] * 3 + [self.f_total_money] * 2 + [self.f_total_pct] + [self.f_total_num] * (len(cats) + 1) + [self.f_total] * 7
+        if rnd is not None:
+            total += ["", "", ""]
+            total_fmts += [self.f_total] * 3
         ws.set_row(end, row_height([total[0]], [sum(widths[:3])], BODY_PT, bold=True))
         for col, (v, f) in enumerate(zip(total, total_fmts)):
             if col == 0:  # the label across 编号, 预算单位 and 项目名称
@@ -521,9 +542,29 @@ class _Writer:
     def _files(self) -> None:
         headers = ["文件", "编号", "状态", "处理", "说明", "错误数", "警告数", "保存时间", "保存程序", "SHA-256", "路径"]
         widths: list[float] = [24, 8, 7, 10, 20, 5, 5, 17, 16, 20, 36]
-        ws = self._sheet("文件清单", "文件清单", f"找到的每个文件：状态（{' / '.join(STATUS_ZH.values())}）和处理（{' / '.join(FATES)}）。",
-                         headers, widths, key_cols=1)
+        fates = ROUND_FATES if self.c.round is not None else FATES
+        note = f"找到的每个文件：状态（{' / '.join(STATUS_ZH.values())}）和处理（{' / '.join(fates)}）。"
+        if self.c.round is not None:
+            note += "收件文件夹中已没有、但仍按台账中的归档副本计入的文件也列在这里；每个文件的完整经过见“提交记录”。"
+        ws = self._sheet("文件清单", "文件清单", note, headers, widths, key_cols=1)
         rows = tables.files(self.c)
         self._table(ws, rows, ["file", "key", "status", "fate", "note", "errors", "warnings", "saved_at", "application", "sha256", "path"],
                     {}, widths, key_cols=1)
 
+
+    def _received(self) -> None:
+        """提交记录: every file the round has received, in arrival order, with its fate in this run and why."""
+        rnd = self.c.round
+        assert rnd is not None
+        headers = ["序号", "首次收到", "汇总次", "编号", "文件", "状态", "文件保存时间", "处理", "说明", "在收件文件夹", "路径", "SHA-256"]
+        widths: list[float] = [5, 15, 5, 8, 18, 6, 10, 7, 30, 5, 24, 20]
+        fates = " / ".join(f for f in ROUND_FATES if f != SKIPPED)
+        note = (f"台账 {rnd.ledger} 收到的每个文件（内容相同的文件算一个），按收到的先后排列，及其在第 {rnd.run} 次汇总中的处理"
+                f"（{fates}）和原因。“首次收到”是台账第一次记录它的时间；不在收件文件夹中的文件，台账中保存着它的副本。")
+        ws = self._sheet("提交记录", "提交记录", note, headers, widths, key_cols=1)
+        rows = tables.received(self.c)
+        for r in rows:
+            r["in_inbox"] = "是" if r["in_inbox"] else "否"
+        keys = ["arrival", "first_seen", "first_run", "key", "file", "status", "saved_at", "fate", "note", "in_inbox", "path", "sha256"]
+        self._table(ws, rows, keys, {"arrival": self.f_num, "first_run": self.f_num, "first_seen": self.f_date,
+                                     "saved_at": self.f_day}, widths, key_cols=1)

@@ -1,0 +1,427 @@
+"""One run of a collection round: ``collect`` through the ledger (``collect --ledger round.xlt.db``).
+
+A run records every file it is given (by sha256, archived: :mod:`xltemplate.ledger`), reads only
+what the ledger cannot answer for, weighs every file the round has received (those since deleted
+from the inbox too, from their archive copies) and writes the roll-up with 提交记录 and the
+"since the last run" columns. In order:
+
+1. the roster is compared with the last run's: units added or removed, or prefilled values changed,
+   are refused unless the clerk says so (``roster_changed_ok``), never applied silently;
+2. every input is hashed and archived, and where it was seen recorded (``Ledger.ingest``);
+3. a stored report is reused when it was made for these bytes, this template and these rules
+   (the ledger's key), under this run's verdict context for the file (the roster row of its key and
+   the secrets: :meth:`RunContext.verdict_context`) and for today (:func:`verdict_until`). Every
+   other file is validated from its archive copy (what is judged is what is kept), in the bounded
+   workers, and its report stored as it comes, unless it is the machine's verdict (a time-out);
+4. the returns are matched as ``collect`` matches them (:func:`xltemplate.rollup.collect.assemble`),
+   with the ledger's arrival order, the clerk's withdrawals, and the counted files no longer in the
+   inbox (``return-missing-from-inbox``);
+5. the choices are recorded and the roll-up written inside one ledger transaction: a run whose
+   roll-up could not be written is not a finished run (:meth:`Ledger.finishing`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, ContextManager, Iterable, Iterator, Sequence
+
+from ..batch import transient, validate_files
+from ..catalog import TemplateLike, as_spec
+from ..errors import LedgerError, OutputPathError, RosterChangedError
+from ..findings import finding
+from ..identify import ReaderName, RunContext
+from ..inputs import Inputs, discover
+from ..ledger import (
+    Choice, FileRow, Ledger, RosterSnapshot, RosterUnit, Run, RunInfo, Stored, StoredReport, default_archive_dir, local_time,
+)
+from ..outputs import within
+from ..pathtext import shown
+from ..report import FileReport
+from ..resubmission import ONLY, RULE_CODES
+from ..rollup.collect import Collection, Return, assemble
+from ..rollup.record import Received, RoundView, Since
+from ..rollup.tables import export_csv
+from ..rollup.workbook import write_rollup
+from ..roster import Roster
+from ..sign import Keyring
+from ..spec import Spec
+from ..text import cell_text
+from ..validate import VALIDATOR_VERSION, verdict_until
+from ..words import COUNTED, DUPLICATE, NOT_CHECKED, STATUS_ZH, SUPERSEDED, UNMATCHED, WITHDRAWN
+
+#: A progress bar: given what it counts and how many, a context that yields ``update(n)``.
+Progress = Callable[[str, int], ContextManager[Callable[[int], None]]]
+#: Reports stored per transaction while reading (each commit is an fsync).
+STORE_EVERY = 100
+
+# Why a file is read again, for the clerk (the summary line of a run).
+NEW, AGAIN, CONTEXT, DAY = "new", "again", "context", "day"
+WHY_ZH = {NEW: "新收到", AGAIN: "模板或核对规则变化（或上次未能核对）", CONTEXT: "名单或密钥变化", DAY: "日期变化"}
+
+
+@dataclass
+class RoundResult:
+    """What a run did: the collection (and its roll-up), and what the ledger saved it from doing."""
+
+    collection: Collection
+    outputs: list[Path]
+    ledger: Path
+    run: int
+    previous: int | None
+    received: int  # files recorded for the first time in this run
+    read: Counter[str] = field(default_factory=Counter)  # files validated this run, by why (WHY_ZH)
+    reused: int = 0  # files whose stored report still held
+    notices: list[str] = field(default_factory=list)  # Chinese lines for the clerk
+
+    def lines(self) -> list[str]:
+        """What the run did with the ledger, in Chinese (after the counts)."""
+        read = sum(self.read.values())
+        why = "，".join(f"{WHY_ZH[k]} {n}" for k, n in sorted(self.read.items(), key=lambda kv: list(WHY_ZH).index(kv[0])))
+        out = [f"台账 {shown(self.ledger)}：第 {self.run} 次汇总；新收到文件 {self.received} 个；"
+               f"核对 {read} 个{f'（{why}）' if why else ''}，沿用台账中的核对结果 {self.reused} 个"]
+        gone = [r for r in self.collection.returns if r.archived]
+        if gone:
+            names = "、".join(f"{r.report.key}（{shown(Path(r.path).name)}）" for r in gone[:5]) + (" 等" if len(gone) > 5 else "")
+            out.append(f"提示：{len(gone)} 个计入的文件已不在收件文件夹，按台账中的归档副本计入：{names}。"
+                       "如不应计入，请用 round withdraw 撤回")
+        return out + self.notices
+
+    def as_dict(self) -> dict[str, object]:
+        return {"ledger": str(self.ledger), "run": self.run, "previous_run": self.previous, "received": self.received,
+                "read": sum(self.read.values()), "read_why": dict(self.read), "reused": self.reused,
+                "notices": list(self.notices)}
+
+
+def roster_snapshot(roster: Roster, spec: Spec) -> RosterSnapshot:
+    """The roster as the ledger keeps it: prefilled values by field label, contacts, the unit's and project's names."""
+    labels = {f.id: f.label for f in spec.fields}
+    unit, project = spec.summary.get("unit"), spec.summary.get("project")
+
+    def name(fid: str | None, values: dict[str, object]) -> str:
+        return (cell_text(values.get(fid)) or "") if fid else ""
+
+    return RosterSnapshot(tuple(
+        RosterUnit(row.key, {labels.get(fid, fid): cell_text(v) or "" for fid, v in row.prefill.items()}, dict(row.contact),
+                   name(unit, row.prefill), name(project, row.prefill))
+        for row in roster.rows))
+
+
+def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *, ledger: str | os.PathLike[str],
+                  output: str | os.PathLike[str], archive: str | os.PathLike[str] | None = None,
+                  roster: Roster | None = None, keyring: Keyring | None = None,
+                  export_dir: str | os.PathLike[str] | None = None, jobs: int | None = None, today: dt.date | None = None,
+                  roster_changed_ok: bool = False, inputs: Inputs | None = None, reader: ReaderName | None = None,
+                  progress: Progress | None = None, wait: float = 10.0) -> RoundResult:
+    """Collect ``paths`` into the roll-up ``output`` as one run of the round kept in ``ledger`` (see the module).
+
+    Raises :class:`LedgerError` (a ledger that cannot be used, or is busy after ``wait`` seconds),
+    :class:`RosterChangedError`, :class:`OutputPathError` (an output over the ledger or in its
+    archive; the ledger or the archive inside an input folder).
+    """
+    spec = as_spec(spec)
+    ctx = RunContext.of(RunContext.builtin(spec, keyring=keyring, roster=roster, today=today), reader=reader)
+    found = inputs if inputs is not None else discover(list(paths))
+    day = today or dt.date.today()
+    ledger_path = Path(ledger)
+    _check_places(ledger_path, Path(archive) if archive else default_archive_dir(ledger_path), paths,
+                  [Path(output)] + ([Path(export_dir)] if export_dir else []))
+    bar = progress or _no_progress
+    with Ledger.open(ledger_path, create=True, archive_dir=archive, purpose=f"collect -o {output}", wait=wait) as led:
+        _check_places(ledger_path, led.archive.root, paths, [Path(output)] + ([Path(export_dir)] if export_dir else []))
+        notices = _recovery_notices(led)
+        snapshot = roster_snapshot(roster, spec) if roster is not None else None
+        notices += _roster_notices(led, snapshot, roster_changed_ok)
+        notices += _template_notices(led, spec)
+        run = led.begin_run(RunInfo(VALIDATOR_VERSION, spec.spec_hash, spec.id, spec.version,
+                                    inputs=tuple(os.path.abspath(p) for p in paths), roster=snapshot))
+        try:
+            with bar("归档", len(found.files)) as update:
+                intake = led.ingest(run, [str(p) for p in found.files], progress=update)
+            files = led.files(run)
+            todo, why, reused = _stale(led, run, files, ctx, day)
+            fresh: dict[str, FileReport] = {}
+            with bar("读取", len(todo)) as update:
+                _read(led, run, todo, ctx, day, jobs, update, fresh)
+            unread = validate_files([Path(u.path) for u in intake.unread], ctx, jobs=jobs) if intake.unread else []
+            reports = _reports(led, run, fresh)
+            c, every, shas = _collection(led, spec, roster, ctx, files, intake.seen, reports, unread, found.skipped)
+            choices = [Choice(row.key, shas[id(row.counted)], RULE_CODES[row.rule or ONLY], max(row.candidates, 1),
+                              row.counted.report.status, row.counted.report.errors)
+                       for row in c.rows if row.counted is not None and row.counted.report.key == row.key
+                       and id(row.counted) in shas]
+            with led.finishing(run, choices) as outcome:
+                changes = led.changes(outcome.run)
+                previous = led.last_finished_run(before=run.id)
+                c.round = RoundView(
+                    ledger=str(ledger), run=run.id, previous=changes.previous_run_id,
+                    previous_at=local_time(previous.finished_at) if previous else None,
+                    received=_received(c, every, files, reports, shas, led),
+                    since=_since(c, files, reports, changes.previous_run_id, {u.key for u in changes.units},
+                                 set(changes.newly_valid)))
+                outputs = [write_rollup(c, Path(output))]
+                if export_dir is not None:
+                    outputs += export_csv(c, Path(export_dir))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                led.abandon(run)
+            raise
+        return RoundResult(c, outputs, ledger_path, run.id, c.round.previous, len(intake.new), why, reused, notices)
+
+
+# -- before the run ---------------------------------------------------------------------------------------
+
+
+def _check_places(ledger: Path, archive: Path, inputs: Iterable[str | os.PathLike[str]], outputs: list[Path]) -> None:
+    """The ledger and its archive never inside an input folder (the archive's copies would be read as returns);
+    no output over the ledger or inside the archive."""
+    real_ledger, real_archive = os.path.realpath(ledger), os.path.realpath(archive)
+    for p in inputs:
+        folder = os.path.realpath(p)
+        if not os.path.isdir(folder):
+            continue
+        for what, real, given in (("台账", real_ledger, ledger), ("台账的归档文件夹", real_archive, archive)):
+            if within(real, folder) or within(folder, real):
+                raise OutputPathError(f"{what} {shown(given)} 与收件文件夹 {shown(p)} 重叠：归档的副本会被当作交回的文件读取。"
+                                      "请把台账放在收件文件夹之外（例如与汇总表放在一起）")
+    for out in outputs:
+        real = os.path.realpath(out)
+        if real in {real_ledger, real_ledger + "-wal", real_ledger + "-shm", real_ledger + ".lock"} or within(real, real_archive):
+            raise OutputPathError(f"输出 {shown(out)} 会覆盖台账或写进它的归档文件夹；请换一个输出位置")
+
+
+def _recovery_notices(led: Ledger) -> list[str]:
+    if not led.interrupted:
+        return []
+    runs = "、".join(f"第 {n} 次" for n in led.interrupted)
+    kept = f"，已归档的 {len(led.recovered)} 个文件已补记" if led.recovered else ""
+    return [f"提示：{runs}汇总没有完成（被中断）{kept}；已保存的核对结果本次直接沿用，本次完成其余的工作"]
+
+
+def _roster_notices(led: Ledger, snapshot: RosterSnapshot | None, ok: bool) -> list[str]:
+    """Refuse a roster that changed what the round counts, unless ``ok``; contact changes are only told."""
+    last = led.last_finished_run()
+    before = led.roster(last) if last is not None else None
+    if before is None:
+        return [f"提示：本次起使用名单（{len(snapshot.units)} 个单位）"] if snapshot is not None and last is not None else []
+    if snapshot is None:
+        if ok:
+            return [f"提示：上次（第 {last.id} 次）汇总使用了名单，本次没有名单"]  # type: ignore[union-attr]
+        raise RosterChangedError(
+            f"上次汇总（第 {last.id} 次）使用了名单（{len(before.units)} 个单位），本次没有给出名单。请加上 --roster；"  # type: ignore[union-attr]
+            "如确实不再使用名单，请加 --roster-changed-ok 重新运行。")
+    change = led.roster_change(snapshot)
+    if change is None or not change:
+        return []
+    if change.matters and not ok:
+        raise RosterChangedError(
+            f"名单与上次汇总（第 {last.id} 次）所用的不同：{change.describe()}。"  # type: ignore[union-attr]
+            "各单位的核对结果和计数会因此改变，不能不声不响地换用。请核对名单；确认使用新名单，请加 --roster-changed-ok 重新运行"
+            "（台账会记下每次所用的名单）。")
+    return [f"提示：名单与上次汇总不同：{change.describe()}" + ("（联系方式不影响核对结果）" if not change.matters else "，已按新名单核对")]
+
+
+def _template_notices(led: Ledger, spec: Spec) -> list[str]:
+    last = led.last_finished_run()
+    if last is None or last.spec_hash == spec.spec_hash:
+        return []
+    was = f"{last.template_id} {last.template_version}" if last.template_id else "另一个模板"
+    return [f"提示：模板与上次汇总不同（上次：{was}；本次：{spec.id} {spec.version}），台账中的文件都按本次的模板重新核对"]
+
+
+# -- reading what the ledger cannot answer for ----------------------------------------------------------------
+
+
+def _stale(led: Ledger, run: Run, files: list[FileRow], ctx: RunContext, day: dt.date
+           ) -> tuple[list[FileRow], Counter[str], int]:
+    """The files to validate (and why), and how many stored reports still hold."""
+    cached = {c.sha256: c for c in led.cached_reports(run)}
+    todo: list[FileRow] = []
+    why: Counter[str] = Counter()
+    for f in files:
+        c = cached.get(f.sha256)
+        if c is None:
+            reason = NEW if f.first_seen_run == run.id else AGAIN
+        elif c.context != ctx.verdict_context(c.unit_key):
+            reason = CONTEXT
+        elif c.checked_on is None or day < c.checked_on or (c.valid_until is not None and day >= c.valid_until):
+            reason = DAY
+        else:
+            continue
+        todo.append(f)
+        why[reason] += 1
+    return todo, why, len(files) - len(todo)
+
+
+def _read(led: Ledger, run: Run, todo: list[FileRow], ctx: RunContext, day: dt.date, jobs: int | None,
+          update: Callable[[int], None], fresh: dict[str, FileReport]) -> None:
+    """Validate the archive copies of ``todo``, storing each report as it comes (a killed run keeps them)."""
+    pending: list[StoredReport] = []
+
+    def keep(n: int, report: FileReport) -> None:
+        sha = todo[n].sha256
+        fresh[sha] = report
+        if not transient(report):
+            pending.append(_stored(sha, report, ctx, day))
+        if len(pending) >= STORE_EVERY:
+            led.store_reports(run, pending)
+            pending.clear()
+
+    validate_files([led.archive.path(f.archive_name) for f in todo], ctx, jobs=jobs, progress=update, each=keep)
+    if pending:
+        led.store_reports(run, pending)
+
+
+def _stored(sha: str, r: FileReport, ctx: RunContext, day: dt.date) -> StoredReport:
+    return StoredReport(
+        sha, r.status, r.key, r.saved_at, r.errors, r.warnings,
+        json.dumps(r.to_json(), ensure_ascii=False, separators=(",", ":")),
+        template_id=r.template[0] if r.template else None, template_version=r.template[1] if r.template else None,
+        total=str(r.total) if r.total is not None else None, grade=r.grade,
+        context=ctx.verdict_context(r.key), checked_on=day, valid_until=verdict_until(r, day))
+
+
+def _reports(led: Ledger, run: Run, fresh: dict[str, FileReport]) -> dict[str, FileReport]:
+    """Every file's report for this run: made now, or stored (and still holding)."""
+    out = dict(fresh)
+    for sha, stored in led.reports(run).items():
+        if sha not in out:
+            out[sha] = FileReport.from_json(json.loads(stored.payload))
+    return out
+
+
+# -- matching ---------------------------------------------------------------------------------------------
+
+
+def _at(report: FileReport, path: str) -> FileReport:
+    """The report as of the file at ``path`` (it was made from the archive copy)."""
+    return replace(report, path=path, findings=[replace(f, file=path) if f.file is not None else f for f in report.findings])
+
+
+def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext, files: list[FileRow],
+                seen: Sequence[Stored], reports: dict[str, FileReport], unread: list[FileReport],
+                skipped: list[tuple[str, str]]) -> tuple[Collection, list[Return], dict[int, str]]:
+    """The collection of this run; every return it weighed (those gone from the inbox that do not count too,
+    which only 提交记录 shows); and the sha256 of each return (by ``id``)."""
+    by_sha: dict[str, list[Stored]] = {}
+    for s in seen:
+        by_sha.setdefault(s.sha256, []).append(s)
+    shas: dict[int, str] = {}
+    inbox: list[Return] = []
+    gone: list[Return] = []
+    for f in files:
+        report = reports[f.sha256]
+        received = _epoch(f.first_mtime)
+        source = str(led.archive.path(f.archive_name))
+        for s in by_sha.get(f.sha256, []):
+            ret = Return(_at(report, s.path), s.mtime.timestamp(), arrival=f.first_seen_run, received=received, source=source)
+            inbox.append(ret)
+            shas[id(ret)] = f.sha256
+        if f.sha256 not in by_sha and report.key is not None and not transient(report):
+            # Gone from the inbox: it still stands for its unit if it is the newest (and not withdrawn).
+            ret = Return(_at(report, f.last_path or source), received or 0.0, arrival=f.first_seen_run, received=received,
+                         archived=True, source=source)
+            gone.append(ret)
+            shas[id(ret)] = f.sha256
+    judged = [r for r in inbox if not transient(r.report)]
+    unjudged = [r for r in inbox if transient(r.report)] + [Return(r, 0.0) for r in unread]
+    withdrawn = {(w.unit_key, w.sha256): f"已撤回（{_local_day(w.withdrawn_at)}{'：' + w.reason if w.reason else ''}）"
+                 for w in led.withdrawals() if w.reinstated_at is None}
+    c = assemble(spec, roster, judged + gone, skipped, verified=ctx.identity_verified, withdrawn=withdrawn)
+    for ret in unjudged:
+        ret.fate = NOT_CHECKED
+        ret.note = "本次未能核对（见问题清单），下次汇总时会重新读取"
+    last_run = {f.sha256: f.last_seen_run for f in files}
+    for ret in gone:
+        if ret.fate == COUNTED:
+            ret.note = "已不在收件文件夹，按台账中的归档副本计入" + (f"；{ret.note}" if ret.note else "")
+            ret.extra.append(finding("return-missing-from-inbox", value=shown(ret.path), run=last_run.get(shas[id(ret)]) or "?",
+                                     path=shown(ret.path)))
+    every = judged + unjudged + gone
+    # Files gone from the inbox that do not count are in 提交记录 only; the roll-up's other sheets are this inbox.
+    c.returns = judged + unjudged + [r for r in gone if r.fate == COUNTED]
+    for row in c.rows:
+        row.others = [o for o in row.others if not o.archived]
+    return c, every, shas
+
+
+# -- 提交记录 and the "since the last run" columns ------------------------------------------------------------
+
+_PRIORITY = (COUNTED, WITHDRAWN, SUPERSEDED, UNMATCHED, NOT_CHECKED, DUPLICATE)
+
+
+def _received(c: Collection, every: list[Return], files: list[FileRow], reports: dict[str, FileReport],
+              shas: dict[int, str], led: Ledger) -> list[Received]:
+    """Every file the round has received, in arrival order, with what became of it in this run."""
+    rets: dict[str, list[Return]] = {}
+    for r in every:
+        if id(r) in shas:
+            rets.setdefault(shas[id(r)], []).append(r)
+    out = []
+    for f in files:
+        report = reports[f.sha256]
+        mine = rets.get(f.sha256, [])
+        if mine:
+            best = min(mine, key=lambda r: _PRIORITY.index(r.fate) if r.fate in _PRIORITY else len(_PRIORITY))
+            fate, note, in_inbox = best.fate, _why(best, c), not best.archived
+            path = best.path
+        else:  # not a candidate for any unit: no key, unreadable, not judged, or gone and withdrawn
+            in_inbox, path = False, f.last_path or str(led.archive.path(f.archive_name))
+            fate, note = _alone(report)
+        if not in_inbox and f.last_seen_run is not None:
+            note = f"已不在收件文件夹（最后一次见于第 {f.last_seen_run} 次汇总）" + (f"；{note}" if note else "")
+        out.append(Received(
+            arrival=f.arrival, first_run=f.first_seen_run, first_seen=local_time(f.first_seen_at), name=shown(Path(path).name),
+            path=shown(path), in_inbox=in_inbox, key=report.key, status=None if transient(report) else STATUS_ZH[report.status],
+            saved_at=report.saved_at, fate=fate, note=note, copies=sum(1 for r in mine if not r.archived) or 1,
+            sha256=f.sha256))
+    return out
+
+
+def _why(r: Return, c: Collection) -> str | None:
+    """提交记录's 说明: a counted file that replaced others says so with the rule (its note); the only one says that."""
+    if r.fate == COUNTED:
+        row = next((row for row in c.rows if row.counted is r), None)
+        if row is None or row.rule in (None, ONLY):
+            return "该单位唯一的文件" + (f"；{r.note}" if r.note else "")
+    return r.note
+
+
+def _alone(report: FileReport) -> tuple[str, str]:
+    """The fate of a file gone from the inbox that no unit could take: not judged, unreadable, without a key."""
+    if transient(report):
+        return NOT_CHECKED, "未能核对，下次汇总时会重新读取"
+    if report.status == "unreadable":
+        return UNMATCHED, "文件无法读取，读不出编号"
+    return UNMATCHED, "文件中没有编号"
+
+
+def _since(c: Collection, files: list[FileRow], reports: dict[str, FileReport], previous: int | None,
+           changed: set[str], newly_valid: set[str]) -> dict[str, Since]:
+    new = Counter(reports[f.sha256].key for f in files if (f.first_seen_run or 0) > (previous or 0) and reports[f.sha256].key)
+    return {row.key: Since(new.get(row.key, 0), row.key in changed, row.key in newly_valid) for row in c.rows}
+
+
+# -- small things ---------------------------------------------------------------------------------------------
+
+
+def _epoch(text: str | None) -> float | None:
+    return dt.datetime.fromisoformat(text).timestamp() if text else None
+
+
+def _local_day(text: str) -> str:
+    when = local_time(text)
+    return f"{when:%Y-%m-%d}" if when else ""
+
+
+@contextlib.contextmanager
+def _no_progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    yield lambda n: None
+
+
+__all__ = ["LedgerError", "Progress", "RoundResult", "collect_round", "roster_snapshot"]
