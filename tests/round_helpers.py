@@ -80,7 +80,7 @@ class Round:
         return self.root / "inbox"
 
     def put(self, name: str, key: str, *, saved: dt.datetime | None, loss: int = 0, invalid: bool = False,
-            tick: int = 0) -> Entry:
+            tick: int = 0, eval_date: dt.date | None = None) -> Entry:
         """A return of ``key`` with ``loss`` points taken off 质量达标率 (or a score above its weight), saved at ``saved``."""
         spec_row = read_roster(self.roster, TEMPLATE).by_key()[key]
         values = {k: re.sub(r"</?p>", "", v) if isinstance(v, str) else v for k, v in SEED.items()
@@ -89,6 +89,8 @@ class Round:
         values["ind_quality_rate_score"] = SEED["ind_quality_rate_score"] - loss
         if invalid:
             values["ind_fund_compliance_score"] = 7  # its weight is 6: score-above-weight
+        if eval_date is not None:
+            values["fld_eval_date"] = eval_date
         tmp = self.root / "made" / name
         tmp.parent.mkdir(parents=True, exist_ok=True)
         generate_workbook(TEMPLATE, tmp, prefill=spec_row.prefill, values=values, roster_key=key, generated_at=GENERATED)

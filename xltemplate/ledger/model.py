@@ -74,8 +74,9 @@ class RosterUnit:
     project: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        return {"key": self.key, "values": dict(self.values), "contact": dict(self.contact), "unit": self.unit,
-                "project": self.project}
+        # Contact columns as pairs: the canonical JSON sorts an object's keys, and their order is the roster's.
+        return {"key": self.key, "values": dict(self.values), "contact": [[k, v] for k, v in self.contact.items()],
+                "unit": self.unit, "project": self.project}
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class RosterSnapshot:
 
     @classmethod
     def from_json(cls, rows: list[dict[str, Any]]) -> "RosterSnapshot":
-        return cls(tuple(RosterUnit(str(r["key"]), dict(r.get("values") or {}), dict(r.get("contact") or {}),
+        return cls(tuple(RosterUnit(str(r["key"]), dict(r.get("values") or {}), {str(k): str(v) for k, v in r.get("contact") or []},
                                     str(r.get("unit") or ""), str(r.get("project") or "")) for r in rows))
 
 
