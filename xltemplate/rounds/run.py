@@ -37,6 +37,7 @@ from ..errors import LedgerError, OutputPathError, RosterChangedError
 from ..findings import finding
 from ..identify import ReaderName, RunContext
 from ..inputs import Inputs, discover
+from ..ledger import store
 from ..ledger import (
     Choice, FileRow, Ledger, RosterSnapshot, RosterUnit, Run, RunInfo, Stored, StoredReport, default_archive_dir, local_time,
 )
@@ -117,10 +118,11 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                   roster: Roster | None = None, keyring: Keyring | None = None,
                   export_dir: str | os.PathLike[str] | None = None, jobs: int | None = None, today: dt.date | None = None,
                   roster_changed_ok: bool = False, inputs: Inputs | None = None, reader: ReaderName | None = None,
-                  progress: Progress | None = None, wait: float = 10.0) -> RoundResult:
+                  progress: Progress | None = None, wait: float | None = None) -> RoundResult:
     """Collect ``paths`` into the roll-up ``output`` as one run of the round kept in ``ledger`` (see the module).
 
-    Raises :class:`LedgerError` (a ledger that cannot be used, or is busy after ``wait`` seconds),
+    Raises :class:`LedgerError` (a ledger that cannot be used, or is busy after ``wait`` seconds, by default
+    the ledger's :data:`~xltemplate.ledger.store.DEFAULT_WAIT`),
     :class:`RosterChangedError`, :class:`OutputPathError` (an output over the ledger or in its
     archive; the ledger or the archive inside an input folder).
     """
@@ -132,6 +134,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
     _check_places(ledger_path, Path(archive) if archive else default_archive_dir(ledger_path), paths,
                   [Path(output)] + ([Path(export_dir)] if export_dir else []))
     bar = progress or _no_progress
+    wait = wait if wait is not None else store.DEFAULT_WAIT
     with Ledger.open(ledger_path, create=True, archive_dir=archive, purpose=f"collect -o {output}", wait=wait) as led:
         _check_places(ledger_path, led.archive.root, paths, [Path(output)] + ([Path(export_dir)] if export_dir else []))
         notices = _recovery_notices(led)
