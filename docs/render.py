@@ -4,8 +4,10 @@
     python docs/render.py --national # the national form's pictures (samples/national)
 
 The form is generated with the seed's figures (samples/seed-values.yaml), the roll-up is
-collected from samples/returns with samples/roster.csv; both are converted to PDF by
-LibreOffice and the pages named below are rasterised at 80 dpi. With Pillow installed the
+collected from samples/returns with samples/roster.csv, and a round's roll-up is the third run of
+``collect --ledger`` over them (half the returns on day 1, the rest on day 2, then one counted file
+deleted from the inbox and one withdrawn); all are converted to PDF by LibreOffice and the pages
+named below are rasterised at 80 dpi. With Pillow installed the
 pictures are reduced to 128 colours (a third of the size); without it they are kept as drawn.
 """
 
@@ -47,6 +49,8 @@ PICTURES = {
     "rollup-missing": ("rollup", "未提交", 1),
     "rollup-texts": ("rollup", "文字材料", 1),
     "rollup-files": ("rollup", "文件清单", 1),
+    "round-summary": ("day2", "汇总", 1),
+    "round-received": ("round", "提交记录", 1),
 }
 
 
@@ -83,7 +87,8 @@ def main() -> None:
         work = Path(tmp)
         form = generate_workbook(spec, work / "form.xlsx", values=seed).path
         rollup = write_rollup(collect([ROOT / "samples" / "returns"], spec, roster=roster), work / "rollup.xlsx")
-        _render(work, {"form": form, "rollup": rollup}, PICTURES)
+        day2, round_ = make_round(work, spec, roster)
+        _render(work, {"form": form, "rollup": rollup, "day2": day2, "round": round_}, PICTURES)
 
 
 def national() -> None:
@@ -115,6 +120,24 @@ def _render(work: Path, docs: dict[str, Path], pictures: dict[str, tuple[str, st
         dest = HERE / f"{name}.png"
         _optimise(stem.with_suffix(".png"), dest)
         print(f"{dest.stat().st_size // 1024:>5} KiB  {dest.name}  ({doc} page {page}: {sheet})")
+
+
+def make_round(work: Path, spec: object, roster: object) -> tuple[Path, Path]:
+    """A round over the samples: day 1 half of them, day 2 the rest, day 3 one counted file deleted from
+    the inbox (it still counts, from the archive) and one withdrawn. The roll-ups of days 2 and 3."""
+    from xltemplate.rounds import collect_round, withdraw
+
+    inbox, ledger = work / "收回", work / "第一轮.xlt.db"
+    inbox.mkdir()
+    returns = sorted(p for p in (ROOT / "samples" / "returns").iterdir() if p.suffix == ".xlsx" and not p.name.startswith("~$"))
+    for day, files in enumerate((returns[: len(returns) // 2], returns[len(returns) // 2:]), start=1):
+        for f in files:
+            shutil.copy(f, inbox)
+        collect_round([inbox], spec, ledger=ledger, output=work / f"day{day}.xlsx", roster=roster)  # type: ignore[arg-type]
+    (inbox / "信息中心_政务外网_自评表.xlsx").unlink()
+    withdraw(ledger, "SH020", "都市工业园区改造补贴-自评.xlsx", "单位来电：误发了上年的文件")
+    day3 = collect_round([inbox], spec, ledger=ledger, output=work / "round.xlsx", roster=roster)  # type: ignore[arg-type]
+    return work / "day2.xlsx", day3.outputs[0]
 
 
 def _optimise(src: Path, dest: Path) -> None:

@@ -36,6 +36,7 @@ A4 = (595.28, 841.89)  # points, portrait
 MIN_PT = 8.0  # body text must print at least this large
 MAX_ROW = 409.0  # Excel's largest row height
 ROLLUP_SHEETS = ("汇总", "指标得分", "统计", "问题清单", "未提交", "文字材料", "文件清单")
+ROUND_SHEETS = ROLLUP_SHEETS + ("提交记录",)  # collect --ledger
 # A column unit is 7 px (Arial 10); LibreOffice draws it up to 6 % wider: a sheet printed at a written
 # scale must leave that much room, or LibreOffice runs it onto a second page wide.
 ENGINE_ROOM = 1.06
@@ -192,7 +193,22 @@ def rollups(spec: Spec, seed_values: dict, tmp_path_factory: pytest.TempPathFact
     generate_workbook(spec, out / "long" / "long.xlsx", values={**seed_values, **LONG}, roster_key="SH001",
                       prefill=roster.rows[0].prefill)
     long = write_rollup(collect([out / "long"], spec), out / "long-rollup.xlsx")
-    return {"samples": samples, "long": long}
+    # A round's second run: half the samples came first, the rest later, and one counted file has left the inbox.
+    import shutil
+
+    from xltemplate.rounds import collect_round
+
+    inbox = out / "inbox"
+    inbox.mkdir()
+    returns = sorted(p for p in (SAMPLES / "returns").iterdir() if p.suffix == ".xlsx" and not p.name.startswith("~$"))
+    for f in returns[: len(returns) // 2]:
+        shutil.copy(f, inbox)
+    collect_round([inbox], spec, ledger=out / "round.xlt.db", output=out / "round-1.xlsx", roster=roster)
+    for f in returns[len(returns) // 2:]:
+        shutil.copy(f, inbox)
+    (inbox / returns[0].name).unlink()
+    round_ = collect_round([inbox], spec, ledger=out / "round.xlt.db", output=out / "round.xlsx", roster=roster).outputs[0]
+    return {"samples": samples, "long": long, "round": round_}
 
 
 # -- the form --------------------------------------------------------------------------------------------
@@ -269,10 +285,10 @@ def drawing_anchors(path: Path, sheet: str) -> list[tuple[int, int, int, int]]:
     return out
 
 
-@pytest.mark.parametrize("which", ["samples", "long"])
+@pytest.mark.parametrize("which", ["samples", "long", "round"])
 def test_every_rollup_sheet_is_readable_on_a4_landscape(rollups: dict[str, Path], which: str) -> None:
     wb = openpyxl.load_workbook(rollups[which])
-    assert tuple(wb.sheetnames) == ROLLUP_SHEETS
+    assert tuple(wb.sheetnames) == (ROUND_SHEETS if which == "round" else ROLLUP_SHEETS)
     for ws in wb.worksheets:
         last_col = used_cols(ws)
         s = setup(ws, last_col)
@@ -366,9 +382,9 @@ def sheet_pages(pages: list[str], sheet: str) -> list[str]:
 @pytest.fixture(scope="module")
 def pdfs(soffice: str, forms: dict[str, Path], rollups: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
     out = tmp_path_factory.mktemp("print-pdf")
-    paths = [forms["seed"], forms["blank"], rollups["samples"], rollups["long"]]
+    paths = [forms["seed"], forms["blank"], rollups["samples"], rollups["long"], rollups["round"]]
     pdf = convert(paths, out, target="pdf")
-    return {name: pdf_pages(p) for name, p in zip(("seed", "blank", "samples", "long"), pdf)}
+    return {name: pdf_pages(p) for name, p in zip(("seed", "blank", "samples", "long", "round"), pdf)}
 
 
 @pytest.mark.engine
@@ -409,6 +425,20 @@ def test_rollup_pages_hold_what_they_should(spec: Spec, pdfs: dict[str, list[str
     # Every table's header row on every page of it.
     for sheet, head in (("汇总", "编号预算单位项目名称"), ("问题清单", "文件编号预算单位"), ("文件清单", "文件编号状态")):
         assert all(head in flat(p) for p in sheet_pages(pages, sheet)), sheet
+
+
+@pytest.mark.engine
+def test_a_rounds_sheets_print_whole(pdfs: dict[str, list[str]]) -> None:
+    pages = pdfs["round"]
+    # 汇总 keeps one page wide with its three since-the-last-run columns: each page holds a whole row.
+    summary = sheet_pages(pages, "汇总")
+    assert all("编号预算单位项目名称" in flat(p) and "本次新有效" in flat(p) for p in summary)
+    assert sum(len(re.findall(r"SH0\d\d", p)) for p in summary) >= 20
+    # 提交记录: its header on every page, every file received on some page, each with its fate.
+    record = sheet_pages(pages, "提交记录")
+    assert record and all("序号首次收到" in flat(p) and "编号文件状态" in flat(p) for p in record)
+    rows = [line for p in record for line in p.splitlines() if re.match(r"\s*\d+\s+\d\s+SH0\d\d\s", line)]
+    assert len(rows) == 19 and all(re.search(r"计入|被替代", line) for line in rows)
 
 
 @pytest.mark.engine

@@ -244,7 +244,7 @@ class _Writer:
             # Three narrow columns more: the text columns give the room (they wrap), the money columns keep
             # theirs (a number that does not fit shows as ###), so the sheet stays one page wide at 85 % or more.
             headers += ["本次新收", "本次变化", "本次新有效"]
-            widths = [8.0, 11, 11, 15, 15, 8, *([7.0] * len(cats)), 6, 6, 7, 5, 5, 12, 10, 5, 5, 5]
+            widths = [8.0, 11, 11, 15, 15, 8, *([7.0] * len(cats)), 6, 6, 7, 5, 5, 11, 11, 5, 5, 5]
         note = ("；".join(counts.lines() + [identity_line(self.c.identity_verified)]) + "。分数和执行率均按模板由填报数据重新计算；"
                 + ("预算单位、项目名称、预算数等财政局预填的内容取自名单；" if self.c.roster is not None else "")
                 + f"{UNIT_INVALID}的单位显示其分数，但等级为“未核定”；合计行和统计只计{UNIT_VALID}的单位。"
@@ -557,7 +557,7 @@ class _Writer:
         rnd = self.c.round
         assert rnd is not None
         headers = ["序号", "首次收到", "汇总次", "编号", "文件", "状态", "文件保存时间", "处理", "说明", "在收件文件夹", "路径", "SHA-256"]
-        widths: list[float] = [5, 15, 5, 8, 18, 6, 10, 7, 30, 5, 24, 20]
+        widths: list[float] = [5, 11, 5, 8, 18, 6, 11, 7, 30, 5, 24, 20]
         fates = " / ".join(f for f in ROUND_FATES if f != SKIPPED)
         note = (f"台账 {rnd.ledger} 收到的每个文件（内容相同的文件算一个），按收到的先后排列，及其在第 {rnd.run} 次汇总中的处理"
                 f"（{fates}）和原因。“首次收到”是台账第一次记录它的时间；不在收件文件夹中的文件，台账中保存着它的副本。")
@@ -565,6 +565,9 @@ class _Writer:
         rows = tables.received(self.c)
         for r in rows:
             r["in_inbox"] = "是" if r["in_inbox"] else "否"
+            # As text in two lines (date, time): a date-time number format needs a column half again as wide, or
+            # LibreOffice prints ### in it; ISO text still sorts and filters in time order.
+            r["first_seen"] = f"{r['first_seen']:%Y-%m-%d %H:%M}" if r["first_seen"] else None
         keys = ["arrival", "first_seen", "first_run", "key", "file", "status", "saved_at", "fate", "note", "in_inbox", "path", "sha256"]
-        self._table(ws, rows, keys, {"arrival": self.f_num, "first_run": self.f_num, "first_seen": self.f_date,
-                                     "saved_at": self.f_day}, widths, key_cols=1)
+        self._table(ws, rows, keys, {"arrival": self.f_num, "first_run": self.f_num, "saved_at": self.f_day}, widths,
+                    key_cols=1)

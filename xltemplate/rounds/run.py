@@ -60,6 +60,8 @@ from ..words import COUNTED, DUPLICATE, NOT_CHECKED, STATUS_ZH, SUPERSEDED, UNMA
 Progress = Callable[[str, int], ContextManager[Callable[[int], None]]]
 #: Reports stored per transaction while reading (each commit is an fsync).
 STORE_EVERY = 100
+#: How a file no longer in the inbox is told (文件清单 and 提交记录).
+GONE = "已不在收件文件夹"
 
 # Why a file is read again, for the clerk (the summary line of a run).
 NEW, AGAIN, CONTEXT, DAY = "new", "again", "context", "day"
@@ -342,9 +344,9 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
     last_run = {f.sha256: f.last_seen_run for f in files}
     for ret in gone:
         if ret.fate == COUNTED:
-            ret.note = "已不在收件文件夹，按台账中的归档副本计入" + (f"；{ret.note}" if ret.note else "")
-            ret.extra.append(finding("return-missing-from-inbox", value=shown(ret.path), run=last_run.get(shas[id(ret)]) or "?",
-                                     path=shown(ret.path)))
+            last = last_run.get(shas[id(ret)]) or "?"
+            ret.note = f"{GONE}（最后一次见于第 {last} 次汇总），按台账中的归档副本计入" + (f"；{ret.note}" if ret.note else "")
+            ret.extra.append(finding("return-missing-from-inbox", value=shown(ret.path), run=last, path=shown(ret.path)))
     every = judged + unjudged + gone
     # Files gone from the inbox that do not count are in 提交记录 only; the roll-up's other sheets are this inbox.
     c.returns = judged + unjudged + [r for r in gone if r.fate == COUNTED]
@@ -376,8 +378,8 @@ def _received(c: Collection, every: list[Return], files: list[FileRow], reports:
         else:  # not a candidate for any unit: no key, unreadable, not judged, or gone and withdrawn
             in_inbox, path = False, f.last_path or str(led.archive.path(f.archive_name))
             fate, note = _alone(report)
-        if not in_inbox and f.last_seen_run is not None:
-            note = f"已不在收件文件夹（最后一次见于第 {f.last_seen_run} 次汇总）" + (f"；{note}" if note else "")
+        if not in_inbox and f.last_seen_run is not None and not (note or "").startswith(GONE):
+            note = f"{GONE}（最后一次见于第 {f.last_seen_run} 次汇总）" + (f"；{note}" if note else "")
         out.append(Received(
             arrival=f.arrival, first_run=f.first_seen_run, first_seen=local_time(f.first_seen_at), name=shown(Path(path).name),
             path=shown(path), in_inbox=in_inbox, key=report.key, status=None if transient(report) else STATUS_ZH[report.status],
@@ -391,6 +393,9 @@ def _why(r: Return, c: Collection) -> str | None:
     if r.fate == COUNTED:
         row = next((row for row in c.rows if row.counted is r), None)
         if row is None or row.rule in (None, ONLY):
+            if r.note and r.note.startswith(GONE):  # where it stands from first, then why it counts
+                head, _, rest = r.note.partition("；")
+                return f"{head}；该单位唯一的文件" + (f"；{rest}" if rest else "")
             return "该单位唯一的文件" + (f"；{r.note}" if r.note else "")
     return r.note
 
