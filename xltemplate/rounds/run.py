@@ -45,7 +45,7 @@ from ..outputs import within
 from ..pathtext import shown
 from ..report import FileReport
 from ..resubmission import ONLY, RULE_CODES
-from ..rollup.collect import Collection, Return, assemble
+from ..rollup.collect import Collection, Return, Row, assemble
 from ..rollup.record import Received, RoundView, Since
 from ..rollup.tables import export_csv
 from ..rollup.workbook import write_rollup
@@ -367,13 +367,14 @@ def _received(c: Collection, every: list[Return], files: list[FileRow], reports:
     for r in every:
         if id(r) in shas:
             rets.setdefault(shas[id(r)], []).append(r)
+    rows = {id(row.counted): row for row in c.rows if row.counted is not None}
     out = []
     for f in files:
         report = reports[f.sha256]
         mine = rets.get(f.sha256, [])
         if mine:
             best = min(mine, key=lambda r: _PRIORITY.index(r.fate) if r.fate in _PRIORITY else len(_PRIORITY))
-            fate, note, in_inbox = best.fate, _why(best, c), not best.archived
+            fate, note, in_inbox = best.fate, _why(best, rows.get(id(best))), not best.archived
             path = best.path
         else:  # not a candidate for any unit: no key, unreadable, not judged, or gone and withdrawn
             in_inbox, path = False, f.last_path or str(led.archive.path(f.archive_name))
@@ -388,10 +389,9 @@ def _received(c: Collection, every: list[Return], files: list[FileRow], reports:
     return out
 
 
-def _why(r: Return, c: Collection) -> str | None:
+def _why(r: Return, row: Row | None) -> str | None:
     """提交记录's 说明: a counted file that replaced others says so with the rule (its note); the only one says that."""
     if r.fate == COUNTED:
-        row = next((row for row in c.rows if row.counted is r), None)
         if row is None or row.rule in (None, ONLY):
             if r.note and r.note.startswith(GONE):  # where it stands from first, then why it counts
                 head, _, rest = r.note.partition("；")

@@ -64,7 +64,7 @@ class RoundStatus:
                 parts.append(f"新有效 {len(c.newly_valid)} 个（{_some(c.newly_valid)}）")
             if c.absent:
                 parts.append(f"不见了的文件 {len(c.absent)} 个（" + _some(
-                    [f"{shown(Path(a.last_path).name)}{'已删除' if a.how == 'deleted' else '被另一个文件覆盖'}" for a in c.absent]) + "）")
+                    [f"{shown(Path(a.last_path).name)} {'已删除' if a.how == 'deleted' else '被另一个文件覆盖'}" for a in c.absent]) + "）")
             if self.moves:
                 parts.append(f"改名或移动的文件 {len(self.moves)} 个")
             out.append(f"与第 {c.previous_run_id} 次汇总相比：" + "；".join(parts))
