@@ -74,6 +74,7 @@ LAYERS = [
     "rollup.workbook",
     "rollup",
     # a collection round kept by a ledger: collect through it, and the clerk's round commands
+    "rounds.preflight rounds.view",
     "rounds.run",
     "rounds.status rounds.remind rounds.back rounds.withdraw",
     "rounds",

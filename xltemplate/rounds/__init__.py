@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from .back import annotate_round
 from .remind import Reminder, Reminders, reminders, write_reminders
-from .run import RoundResult, collect_round, roster_snapshot
+from .preflight import roster_snapshot
+from .run import RoundResult, collect_round
 from .status import RoundStatus, round_status
 from .withdraw import reinstate, withdraw
 

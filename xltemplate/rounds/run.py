@@ -29,39 +29,34 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, ContextManager, Iterable, Iterator, Sequence
+from typing import Callable, ContextManager, Iterator, Sequence
 
 from ..batch import transient, validate_files
 from ..catalog import TemplateLike, as_spec
-from ..errors import LedgerError, OutputPathError, RosterChangedError
+from ..errors import LedgerError
 from ..findings import finding
 from ..identify import ReaderName, RunContext
 from ..inputs import Inputs, discover
-from ..ledger import store
-from ..ledger import (
-    Choice, FileRow, Ledger, RosterSnapshot, RosterUnit, Run, RunInfo, Stored, StoredReport, default_archive_dir, local_time,
-)
-from ..outputs import within
+from ..ledger import Choice, FileRow, Ledger, Run, RunInfo, Stored, StoredReport, default_archive_dir, local_time, store
 from ..pathtext import shown
 from ..report import FileReport
 from ..resubmission import ONLY, RULE_CODES
-from ..rollup.collect import Collection, Return, Row, assemble
-from ..rollup.record import Received, RoundView, Since
+from ..rollup.collect import Collection, Return, assemble
+from ..rollup.record import RoundView
 from ..rollup.tables import export_csv
 from ..rollup.workbook import write_rollup
 from ..roster import Roster
 from ..sign import Keyring
 from ..spec import Spec
-from ..text import cell_text
 from ..validate import VALIDATOR_VERSION, verdict_until
-from ..words import COUNTED, DUPLICATE, NOT_CHECKED, STATUS_ZH, SUPERSEDED, UNMATCHED, WITHDRAWN
+from ..words import COUNTED, NOT_CHECKED
+from .preflight import check_places, recovery_notices, roster_notices, roster_snapshot, template_notices
+from .view import GONE, received, since
 
 #: A progress bar: given what it counts and how many, a context that yields ``update(n)``.
 Progress = Callable[[str, int], ContextManager[Callable[[int], None]]]
 #: Reports stored per transaction while reading (each commit is an fsync).
 STORE_EVERY = 100
-#: How a file no longer in the inbox is told (文件清单 and 提交记录).
-GONE = "已不在收件文件夹"
 
 # Why a file is read again, for the clerk (the summary line of a run).
 NEW, AGAIN, CONTEXT, DAY = "new", "again", "context", "day"
@@ -101,20 +96,6 @@ class RoundResult:
                 "notices": list(self.notices)}
 
 
-def roster_snapshot(roster: Roster, spec: Spec) -> RosterSnapshot:
-    """The roster as the ledger keeps it: prefilled values by field label, contacts, the unit's and project's names."""
-    labels = {f.id: f.label for f in spec.fields}
-    unit, project = spec.summary.get("unit"), spec.summary.get("project")
-
-    def name(fid: str | None, values: dict[str, object]) -> str:
-        return (cell_text(values.get(fid)) or "") if fid else ""
-
-    return RosterSnapshot(tuple(
-        RosterUnit(row.key, {labels.get(fid, fid): cell_text(v) or "" for fid, v in row.prefill.items()}, dict(row.contact),
-                   name(unit, row.prefill), name(project, row.prefill))
-        for row in roster.rows))
-
-
 def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *, ledger: str | os.PathLike[str],
                   output: str | os.PathLike[str], archive: str | os.PathLike[str] | None = None,
                   roster: Roster | None = None, keyring: Keyring | None = None,
@@ -133,16 +114,16 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
     found = inputs if inputs is not None else discover(list(paths))
     day = today or dt.date.today()
     ledger_path = Path(ledger)
-    _check_places(ledger_path, Path(archive) if archive else default_archive_dir(ledger_path), paths,
-                  [Path(output)] + ([Path(export_dir)] if export_dir else []))
+    check_places(ledger_path, Path(archive) if archive else default_archive_dir(ledger_path), paths,
+                 [Path(output)] + ([Path(export_dir)] if export_dir else []))
     bar = progress or _no_progress
     wait = wait if wait is not None else store.DEFAULT_WAIT
     with Ledger.open(ledger_path, create=True, archive_dir=archive, purpose=f"collect -o {output}", wait=wait) as led:
-        _check_places(ledger_path, led.archive.root, paths, [Path(output)] + ([Path(export_dir)] if export_dir else []))
-        notices = _recovery_notices(led)
+        check_places(ledger_path, led.archive.root, paths, [Path(output)] + ([Path(export_dir)] if export_dir else []))
+        notices = recovery_notices(led)
         snapshot = roster_snapshot(roster, spec) if roster is not None else None
-        notices += _roster_notices(led, snapshot, roster_changed_ok)
-        notices += _template_notices(led, spec)
+        notices += roster_notices(led, snapshot, roster_changed_ok)
+        notices += template_notices(led, spec)
         run = led.begin_run(RunInfo(VALIDATOR_VERSION, spec.spec_hash, spec.id, spec.version,
                                     inputs=tuple(os.path.abspath(p) for p in paths), roster=snapshot))
         try:
@@ -166,9 +147,9 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                 c.round = RoundView(
                     ledger=str(ledger), run=run.id, previous=changes.previous_run_id,
                     previous_at=local_time(previous.finished_at) if previous else None,
-                    received=_received(c, every, files, reports, shas, led),
-                    since=_since(c, files, reports, changes.previous_run_id, {u.key for u in changes.units},
-                                 set(changes.newly_valid)))
+                    received=received(c, every, files, reports, shas, led),
+                    since=since(c, files, reports, changes.previous_run_id, {u.key for u in changes.units},
+                                set(changes.newly_valid)))
                 outputs = [write_rollup(c, Path(output))]
                 if export_dir is not None:
                     outputs += export_csv(c, Path(export_dir))
@@ -177,66 +158,6 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                 led.abandon(run)
             raise
         return RoundResult(c, outputs, ledger_path, run.id, c.round.previous, len(intake.new), why, reused, notices)
-
-
-# -- before the run ---------------------------------------------------------------------------------------
-
-
-def _check_places(ledger: Path, archive: Path, inputs: Iterable[str | os.PathLike[str]], outputs: list[Path]) -> None:
-    """The ledger and its archive never inside an input folder (the archive's copies would be read as returns);
-    no output over the ledger or inside the archive."""
-    real_ledger, real_archive = os.path.realpath(ledger), os.path.realpath(archive)
-    for p in inputs:
-        folder = os.path.realpath(p)
-        if not os.path.isdir(folder):
-            continue
-        for what, real, given in (("台账", real_ledger, ledger), ("台账的归档文件夹", real_archive, archive)):
-            if within(real, folder) or within(folder, real):
-                raise OutputPathError(f"{what} {shown(given)} 与收件文件夹 {shown(p)} 重叠：归档的副本会被当作交回的文件读取。"
-                                      "请把台账放在收件文件夹之外（例如与汇总表放在一起）")
-    for out in outputs:
-        real = os.path.realpath(out)
-        if real in {real_ledger, real_ledger + "-wal", real_ledger + "-shm", real_ledger + ".lock"} or within(real, real_archive):
-            raise OutputPathError(f"输出 {shown(out)} 会覆盖台账或写进它的归档文件夹；请换一个输出位置")
-
-
-def _recovery_notices(led: Ledger) -> list[str]:
-    if not led.interrupted:
-        return []
-    runs = "、".join(f"第 {n} 次" for n in led.interrupted)
-    kept = f"，已归档的 {len(led.recovered)} 个文件已补记" if led.recovered else ""
-    return [f"提示：{runs}汇总没有完成（被中断）{kept}；已保存的核对结果本次直接沿用，本次完成其余的工作"]
-
-
-def _roster_notices(led: Ledger, snapshot: RosterSnapshot | None, ok: bool) -> list[str]:
-    """Refuse a roster that changed what the round counts, unless ``ok``; contact changes are only told."""
-    last = led.last_finished_run()
-    before = led.roster(last) if last is not None else None
-    if before is None:
-        return [f"提示：本次起使用名单（{len(snapshot.units)} 个单位）"] if snapshot is not None and last is not None else []
-    if snapshot is None:
-        if ok:
-            return [f"提示：上次（第 {last.id} 次）汇总使用了名单，本次没有名单"]  # type: ignore[union-attr]
-        raise RosterChangedError(
-            f"上次汇总（第 {last.id} 次）使用了名单（{len(before.units)} 个单位），本次没有给出名单。请加上 --roster；"  # type: ignore[union-attr]
-            "如确实不再使用名单，请加 --roster-changed-ok 重新运行。")
-    change = led.roster_change(snapshot)
-    if change is None or not change:
-        return []
-    if change.matters and not ok:
-        raise RosterChangedError(
-            f"名单与上次汇总（第 {last.id} 次）所用的不同：{change.describe()}。"  # type: ignore[union-attr]
-            "各单位的核对结果和计数会因此改变，不能不声不响地换用。请核对名单；确认使用新名单，请加 --roster-changed-ok 重新运行"
-            "（台账会记下每次所用的名单）。")
-    return [f"提示：名单与上次汇总不同：{change.describe()}" + ("（联系方式不影响核对结果）" if not change.matters else "，已按新名单核对")]
-
-
-def _template_notices(led: Ledger, spec: Spec) -> list[str]:
-    last = led.last_finished_run()
-    if last is None or last.spec_hash == spec.spec_hash:
-        return []
-    was = f"{last.template_id} {last.template_version}" if last.template_id else "另一个模板"
-    return [f"提示：模板与上次汇总不同（上次：{was}；本次：{spec.id} {spec.version}），台账中的文件都按本次的模板重新核对"]
 
 
 # -- reading what the ledger cannot answer for ----------------------------------------------------------------
@@ -355,66 +276,6 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
     return c, every, shas
 
 
-# -- 提交记录 and the "since the last run" columns ------------------------------------------------------------
-
-_PRIORITY = (COUNTED, WITHDRAWN, SUPERSEDED, UNMATCHED, NOT_CHECKED, DUPLICATE)
-
-
-def _received(c: Collection, every: list[Return], files: list[FileRow], reports: dict[str, FileReport],
-              shas: dict[int, str], led: Ledger) -> list[Received]:
-    """Every file the round has received, in arrival order, with what became of it in this run."""
-    rets: dict[str, list[Return]] = {}
-    for r in every:
-        if id(r) in shas:
-            rets.setdefault(shas[id(r)], []).append(r)
-    rows = {id(row.counted): row for row in c.rows if row.counted is not None}
-    out = []
-    for f in files:
-        report = reports[f.sha256]
-        mine = rets.get(f.sha256, [])
-        if mine:
-            best = min(mine, key=lambda r: _PRIORITY.index(r.fate) if r.fate in _PRIORITY else len(_PRIORITY))
-            fate, note, in_inbox = best.fate, _why(best, rows.get(id(best))), not best.archived
-            path = best.path
-        else:  # not a candidate for any unit: no key, unreadable, not judged, or gone and withdrawn
-            in_inbox, path = False, f.last_path or str(led.archive.path(f.archive_name))
-            fate, note = _alone(report)
-        if not in_inbox and f.last_seen_run is not None and not (note or "").startswith(GONE):
-            note = f"{GONE}（最后一次见于第 {f.last_seen_run} 次汇总）" + (f"；{note}" if note else "")
-        out.append(Received(
-            arrival=f.arrival, first_run=f.first_seen_run, first_seen=local_time(f.first_seen_at), name=shown(Path(path).name),
-            path=shown(path), in_inbox=in_inbox, key=report.key, status=None if transient(report) else STATUS_ZH[report.status],
-            saved_at=report.saved_at, fate=fate, note=note, copies=sum(1 for r in mine if not r.archived) or 1,
-            sha256=f.sha256))
-    return out
-
-
-def _why(r: Return, row: Row | None) -> str | None:
-    """提交记录's 说明: a counted file that replaced others says so with the rule (its note); the only one says that."""
-    if r.fate == COUNTED:
-        if row is None or row.rule in (None, ONLY):
-            if r.note and r.note.startswith(GONE):  # where it stands from first, then why it counts
-                head, _, rest = r.note.partition("；")
-                return f"{head}；该单位唯一的文件" + (f"；{rest}" if rest else "")
-            return "该单位唯一的文件" + (f"；{r.note}" if r.note else "")
-    return r.note
-
-
-def _alone(report: FileReport) -> tuple[str, str]:
-    """The fate of a file gone from the inbox that no unit could take: not judged, unreadable, without a key."""
-    if transient(report):
-        return NOT_CHECKED, "未能核对，下次汇总时会重新读取"
-    if report.status == "unreadable":
-        return UNMATCHED, "文件无法读取，读不出编号"
-    return UNMATCHED, "文件中没有编号"
-
-
-def _since(c: Collection, files: list[FileRow], reports: dict[str, FileReport], previous: int | None,
-           changed: set[str], newly_valid: set[str]) -> dict[str, Since]:
-    new = Counter(reports[f.sha256].key for f in files if (f.first_seen_run or 0) > (previous or 0) and reports[f.sha256].key)
-    return {row.key: Since(new.get(row.key, 0), row.key in changed, row.key in newly_valid) for row in c.rows}
-
-
 # -- small things ---------------------------------------------------------------------------------------------
 
 
@@ -432,4 +293,4 @@ def _no_progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
     yield lambda n: None
 
 
-__all__ = ["LedgerError", "Progress", "RoundResult", "collect_round", "roster_snapshot"]
+__all__ = ["LedgerError", "Progress", "RoundResult", "collect_round"]

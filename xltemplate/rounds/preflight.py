@@ -1,0 +1,92 @@
+"""What a round's run checks before it records anything: where the ledger and its archive are, the roster
+against the last run's, the template; and the roster as the ledger keeps it.
+
+A roster whose units were added or removed, or whose prefilled values changed, changes what the round
+counts and what each return is compared with: it is refused (:class:`RosterChangedError`, exit 2)
+unless the clerk says it is meant. Contact details that changed only are told.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import OutputPathError, RosterChangedError
+from ..ledger import Ledger, RosterSnapshot, RosterUnit
+from ..outputs import within
+from ..pathtext import shown
+from ..roster import Roster
+from ..spec import Spec
+from ..text import cell_text
+
+
+def roster_snapshot(roster: Roster, spec: Spec) -> RosterSnapshot:
+    """The roster as the ledger keeps it: prefilled values by field label, contacts, the unit's and project's names."""
+    labels = {f.id: f.label for f in spec.fields}
+    unit, project = spec.summary.get("unit"), spec.summary.get("project")
+
+    def name(fid: str | None, values: dict[str, object]) -> str:
+        return (cell_text(values.get(fid)) or "") if fid else ""
+
+    return RosterSnapshot(tuple(
+        RosterUnit(row.key, {labels.get(fid, fid): cell_text(v) or "" for fid, v in row.prefill.items()}, dict(row.contact),
+                   name(unit, row.prefill), name(project, row.prefill))
+        for row in roster.rows))
+
+
+def check_places(ledger: Path, archive: Path, inputs: Iterable[str | os.PathLike[str]], outputs: list[Path]) -> None:
+    """The ledger and its archive never inside an input folder (the archive's copies would be read as returns);
+    no output over the ledger or inside the archive."""
+    real_ledger, real_archive = os.path.realpath(ledger), os.path.realpath(archive)
+    for p in inputs:
+        folder = os.path.realpath(p)
+        if not os.path.isdir(folder):
+            continue
+        for what, real, given in (("台账", real_ledger, ledger), ("台账的归档文件夹", real_archive, archive)):
+            if within(real, folder) or within(folder, real):
+                raise OutputPathError(f"{what} {shown(given)} 与收件文件夹 {shown(p)} 重叠：归档的副本会被当作交回的文件读取。"
+                                      "请把台账放在收件文件夹之外（例如与汇总表放在一起）")
+    for out in outputs:
+        real = os.path.realpath(out)
+        if real in {real_ledger, real_ledger + "-wal", real_ledger + "-shm", real_ledger + ".lock"} or within(real, real_archive):
+            raise OutputPathError(f"输出 {shown(out)} 会覆盖台账或写进它的归档文件夹；请换一个输出位置")
+
+
+def recovery_notices(led: Ledger) -> list[str]:
+    if not led.interrupted:
+        return []
+    runs = "、".join(f"第 {n} 次" for n in led.interrupted)
+    kept = f"，已归档的 {len(led.recovered)} 个文件已补记" if led.recovered else ""
+    return [f"提示：{runs}汇总没有完成（被中断）{kept}；已保存的核对结果本次直接沿用，本次完成其余的工作"]
+
+
+def roster_notices(led: Ledger, snapshot: RosterSnapshot | None, ok: bool) -> list[str]:
+    """Refuse a roster that changed what the round counts, unless ``ok``; contact changes are only told."""
+    last = led.last_finished_run()
+    before = led.roster(last) if last is not None else None
+    if before is None:
+        return [f"提示：本次起使用名单（{len(snapshot.units)} 个单位）"] if snapshot is not None and last is not None else []
+    if snapshot is None:
+        if ok:
+            return [f"提示：上次（第 {last.id} 次）汇总使用了名单，本次没有名单"]  # type: ignore[union-attr]
+        raise RosterChangedError(
+            f"上次汇总（第 {last.id} 次）使用了名单（{len(before.units)} 个单位），本次没有给出名单。请加上 --roster；"  # type: ignore[union-attr]
+            "如确实不再使用名单，请加 --roster-changed-ok 重新运行。")
+    change = led.roster_change(snapshot)
+    if change is None or not change:
+        return []
+    if change.matters and not ok:
+        raise RosterChangedError(
+            f"名单与上次汇总（第 {last.id} 次）所用的不同：{change.describe()}。"  # type: ignore[union-attr]
+            "各单位的核对结果和计数会因此改变，不能不声不响地换用。请核对名单；确认使用新名单，请加 --roster-changed-ok 重新运行"
+            "（台账会记下每次所用的名单）。")
+    return [f"提示：名单与上次汇总不同：{change.describe()}" + ("（联系方式不影响核对结果）" if not change.matters else "，已按新名单核对")]
+
+
+def template_notices(led: Ledger, spec: Spec) -> list[str]:
+    last = led.last_finished_run()
+    if last is None or last.spec_hash == spec.spec_hash:
+        return []
+    was = f"{last.template_id} {last.template_version}" if last.template_id else "另一个模板"
+    return [f"提示：模板与上次汇总不同（上次：{was}；本次：{spec.id} {spec.version}），台账中的文件都按本次的模板重新核对"]
