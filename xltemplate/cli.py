@@ -406,7 +406,12 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
             sys.exit(1)
         show = not quiet and not as_json and sys.stderr.isatty()
         workers = _jobs(jobs)
-        form, detected = template, False
+        form, detected, from_ledger = template, False, False
+        if form is None and ledger is not None:
+            from .rounds import round_template
+
+            form = round_template(ledger, RunContext.builtin())
+            from_ledger = form is not None
         if form is None and (roster or targets_path or ledger):
             # the roster and the targets are read as the returns' template's, and a round's ledger keeps its
             # reports per template: find it first
@@ -419,7 +424,7 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
             from .rounds import collect_round
 
             done = collect_round(list(paths), form, ledger=ledger, output=output, archive=archive, roster=rows,
-                                 keyring=keyring, export_dir=export_dir, jobs=workers, inputs=found,
+                                 keyring=keyring, targets=table, export_dir=export_dir, jobs=workers, inputs=found,
                                  roster_changed_ok=roster_changed_ok, progress=_bars(show))
             result = done.collection
             written += [str(p) for p in done.outputs]
@@ -432,8 +437,7 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
             written.append(str(write_rollup(result, output)))
             if export_dir is not None:
                 written += [str(p) for p in export_csv(result, export_dir)]
-        if detected:
-            result.template_detected = True
+        result.template_detected, result.template_from_ledger = result.template_detected or detected, from_ledger
     except XltemplateError as exc:
         for path in written:  # what was written before the failure is complete, and stays
             click.echo(f"已写入 {shown(path)}", err=True)
@@ -441,7 +445,8 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
     counts = result.counts()
     if as_json:
         echo_json({**counts.as_dict(), "identity_verified": result.identity_verified,
-                   "template": {"id": result.spec.id, "version": result.spec.version, "detected": result.template_detected},
+                   "template": {"id": result.spec.id, "version": result.spec.version, "detected": result.template_detected,
+                                "from_ledger": result.template_from_ledger},
                    **({"ledger": ledger_info} if ledger_info is not None else {}),
                    "outputs": [json_text(p) for p in written]})
         return

@@ -92,10 +92,11 @@ class RunContext:
 
         With a roster: that there is one (a file without a key is ``key-missing``) and the row of the
         file's key (the key must be on it; every prefilled value is compared with it). With secrets:
-        all of them (signatures are verified with them). The collection ledger reuses a stored report
-        only under the same fingerprint, so a roster row or a secret that changed makes exactly the
-        reports that depended on it again. What a later issue adds to validation from the run (the
-        per-project targets of issue 12) belongs here too.
+        all of them (signatures are verified with them). With the bureau's targets table: that there is
+        one and the targets of the file's key (its recorded targets must be those, ``target-changed``).
+        The collection ledger reuses a stored report only under the same fingerprint, so a roster row,
+        a secret or a key's targets that changed make exactly the reports that depended on them again.
+        Whatever else validation comes to take from the run belongs here too.
         """
         row = self.roster_row(key)
         parts = {
@@ -103,6 +104,9 @@ class RunContext:
             "roster_given": self.roster is not None,
             "keyring": self.keyring.fingerprint if self.keyring is not None else None,
         }
+        if self.targets is not None:  # absent without a table: the fingerprints stored before issue 12 still hold
+            truth = self.targets.by_key.get(key) if key is not None else None
+            parts["targets"] = None if truth is None else meta.targets_hash(truth)
         text = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -161,10 +161,12 @@ class Collection:
     identity_verified: bool = False  # a secret was given: every return's signature was checked
     round: RoundView | None = None  # with a ledger: 提交记录 and the "since the last run" columns
     template_detected: bool = False  # the template was the one most returns name (no --template)
+    template_from_ledger: bool = False  # the template of the round's last run (collect --ledger, no --template)
 
     def template_line(self) -> str:
         """Which template was collected, and how it was chosen (the CLI and the 汇总 note say it)."""
-        how = "按多数交回文件中记录的模板选定" if self.template_detected else "按指定"
+        how = ("按台账上次汇总所用的模板" if self.template_from_ledger
+               else "按多数交回文件中记录的模板选定" if self.template_detected else "按指定")
         return f"模板：{self.spec.id} {self.spec.version}（{self.spec.title}，{how}）"
 
     @property

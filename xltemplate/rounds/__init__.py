@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from .back import annotate_round
 from .remind import Reminder, Reminders, reminders, write_reminders
-from .preflight import roster_snapshot
+from .preflight import round_template, roster_snapshot
 from .run import RoundResult, collect_round
 from .status import RoundStatus, round_status
 from .withdraw import reinstate, withdraw
 
 __all__ = ["Reminder", "Reminders", "RoundResult", "RoundStatus", "annotate_round", "collect_round", "reinstate",
-           "reminders", "round_status", "roster_snapshot", "withdraw", "write_reminders"]
+           "reminders", "round_status", "round_template", "roster_snapshot", "withdraw", "write_reminders"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import OutputPathError, RosterChangedError
+from ..identify import RunContext
 from ..ledger import Ledger, RosterSnapshot, RosterUnit
 from ..outputs import within
 from ..pathtext import shown
@@ -33,6 +34,24 @@ def roster_snapshot(roster: Roster, spec: Spec) -> RosterSnapshot:
         RosterUnit(row.key, {labels.get(fid, fid): cell_text(v) or "" for fid, v in row.prefill.items()}, dict(row.contact),
                    name(unit, row.prefill), name(project, row.prefill))
         for row in roster.rows))
+
+
+def round_template(ledger: Path, run: RunContext) -> Spec | None:
+    """The template of the round's last finished run, when the ledger exists and it is still a known template
+    unchanged (same spec hash); None otherwise (the first run, or a template no longer known).
+
+    ``collect --ledger`` without ``--template`` takes it: choosing by the returns, as ``collect`` does,
+    would read every file before the ledger could say which need reading, on every run. The clerk
+    changes the round's template with ``--template``. Reads without the lock (WAL).
+    """
+    if not ledger.exists():
+        return None
+    with Ledger.open(ledger, readonly=True) as led:
+        last = led.last_finished_run()
+    if last is None or not last.template_id or not last.template_version:
+        return None
+    spec = run.known.get((last.template_id, last.template_version))
+    return spec if spec is not None and spec.spec_hash == last.spec_hash else None
 
 
 def check_places(ledger: Path, archive: Path, inputs: Iterable[str | os.PathLike[str]], outputs: list[Path]) -> None:

@@ -48,6 +48,7 @@ from ..rollup.workbook import write_rollup
 from ..roster import Roster
 from ..sign import Keyring
 from ..spec import Spec
+from ..targets import TargetsTable
 from ..validate import VALIDATOR_VERSION, verdict_until
 from ..words import COUNTED, NOT_CHECKED
 from .preflight import check_places, recovery_notices, roster_notices, roster_snapshot, template_notices
@@ -98,7 +99,7 @@ class RoundResult:
 
 def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *, ledger: str | os.PathLike[str],
                   output: str | os.PathLike[str], archive: str | os.PathLike[str] | None = None,
-                  roster: Roster | None = None, keyring: Keyring | None = None,
+                  roster: Roster | None = None, keyring: Keyring | None = None, targets: TargetsTable | None = None,
                   export_dir: str | os.PathLike[str] | None = None, jobs: int | None = None, today: dt.date | None = None,
                   roster_changed_ok: bool = False, inputs: Inputs | None = None, reader: ReaderName | None = None,
                   progress: Progress | None = None, wait: float | None = None) -> RoundResult:
@@ -110,7 +111,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
     archive; the ledger or the archive inside an input folder).
     """
     spec = as_spec(spec)
-    ctx = RunContext.of(RunContext.builtin(spec, keyring=keyring, roster=roster, today=today), reader=reader)
+    ctx = RunContext.of(RunContext.builtin(spec, keyring=keyring, roster=roster, today=today, targets=targets), reader=reader)
     found = inputs if inputs is not None else discover(list(paths))
     day = today or dt.date.today()
     ledger_path = Path(ledger)
