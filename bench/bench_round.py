@@ -52,7 +52,7 @@ timed(rr, "_stale", "which files to read (stored reports)")
 timed(rr, "_read", "validate (2 workers) and store reports")
 timed(rr, "_reports", "load the stored reports")
 timed(rr, "_collection", "match and choose")
-timed(rr, "_received", "提交记录 rows")
+timed(rr, "received", "提交记录 rows")
 timed(rr, "write_rollup", "write the roll-up")
 from xltemplate.cli import main
 t = time.perf_counter()
