@@ -24,7 +24,7 @@ from ..text import cell_text
 
 def roster_snapshot(roster: Roster, spec: Spec) -> RosterSnapshot:
     """The roster as the ledger keeps it: prefilled values by field label, contacts, the unit's and project's names."""
-    labels = {f.id: f.label for f in spec.fields}
+    labels = {f.id: f.label for f in spec.all_fields}
     unit, project = spec.summary.get("unit"), spec.summary.get("project")
 
     def name(fid: str | None, values: dict[str, object]) -> str:
