@@ -104,3 +104,29 @@ def test_a_changed_target_reads_again_exactly_that_project_s_files(tmp_path: Pat
     day3 = collect(tmp_path / "day3.xlsx", "--ledger", ledger)
     assert day3["ledger"]["read_why"] == {"context": len(n01)}
     assert status(tmp_path / "day3.xlsx")["N01"] == "已提交有效"
+
+
+def test_the_clerk_s_round_commands_over_national_returns(tmp_path: Path) -> None:
+    collect(tmp_path / "plain.xlsx")
+    plain = status(tmp_path / "plain.xlsx")  # what collect without a ledger says of each project
+    invalid = sorted(k for k, v in plain.items() if v == "已提交有误")
+    missing = sorted(k for k, v in plain.items() if v == "未提交")
+    assert invalid and missing
+    ledger = str(tmp_path / "r.xlt.db")
+    collect(tmp_path / "day1.xlsx", "--ledger", ledger)
+    runner = CliRunner()
+
+    got = json.loads(runner.invoke(main, ["round", "status", "--ledger", ledger, "--json"]).output)
+    assert sorted(u["key"] for u in got["invalid"]) == invalid and sorted(got["missing"]) == missing
+    assert sorted(got["valid"]) == sorted(k for k, v in plain.items() if v == "已提交有效")
+
+    result = runner.invoke(main, ["round", "remind", "--ledger", ledger, "-o", str(tmp_path / "催报名单.xlsx"), "--csv"])
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "催报名单.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted(r["编号"] for r in rows) == sorted(invalid + missing)
+    assert all(r["原因"] == "未收到文件" for r in rows if r["编号"] in missing)
+
+    result = runner.invoke(main, ["round", "annotate", "--ledger", ledger, "-o", str(tmp_path / "退回")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name.split("_")[0] for p in (tmp_path / "退回").iterdir()) == invalid
