@@ -224,3 +224,19 @@ def test_a_failed_annotated_copy_still_prints_the_report(tmp_path: Path, monkeyp
     errors = [line for line in result.stderr.splitlines() if line.startswith("错误：")]
     assert len(errors) == 1 and "权限不足" in errors[0] and "back" in errors[0]
     assert "Traceback" not in result.output
+
+
+def test_no_output_over_the_targets_table(tmp_path: Path) -> None:
+    """The national form's targets table is an input like the roster: -o naming it is refused, the table untouched."""
+    national = SAMPLES / "national"
+    targets = tmp_path / "指标目标.xlsx"
+    wb = openpyxl.Workbook()
+    with (national / "targets.csv").open(encoding="utf-8-sig", newline="") as fh:
+        for row in csv.reader(fh):
+            wb.active.append(row)
+    wb.save(targets)
+    before = sha256_file(targets)
+    roster = national / "roster.csv"
+    refused(cli("collect", national / "returns", "--roster", roster, "--targets", targets, "-o", targets, "--quiet"),
+            "指标目标表", "会把它覆盖")
+    assert sha256_file(targets) == before

@@ -226,7 +226,7 @@ def generate_cmd(template: Spec, output: Path, roster: Path | None, targets_path
     ctx = click.get_current_context()
     keyring = _keyring(secret_file)
     signed = f"（已签名，密钥编号 {keyring.signing_id}）" if keyring is not None else "（未签名：未提供密钥）"
-    protected = Protected.of(roster=roster, secret=keyring.source if keyring else None)
+    protected = Protected.of(roster=roster, secret=keyring.source if keyring else None, targets=targets_path)
     if targets_path is not None and roster is None:
         raise UsageError("--targets 需要同时给出 --roster（目标表按名单中的编号对应项目）", ctx)
     try:
@@ -289,7 +289,7 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
 
     ctx = click.get_current_context()
     keyring = _keyring(secret_file)
-    protected = Protected.of(paths, roster, keyring.source if keyring else None)
+    protected = Protected.of(paths, roster, keyring.source if keyring else None, targets=targets_path)
     if annotate_dir is not None:
         try:
             check_output_dir(annotate_dir, protected)
@@ -384,7 +384,7 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
 
     written: list[str] = []
     keyring = _keyring(secret_file)
-    protected = Protected.of(paths, roster, keyring.source if keyring else None)
+    protected = Protected.of(paths, roster, keyring.source if keyring else None, targets=targets_path, ledger=ledger)
     extra: list[str] = []
     ledger_info: dict[str, Any] | None = None
     if ledger is None and (archive is not None or roster_changed_ok):

@@ -26,16 +26,23 @@ SPREADSHEET_SUFFIXES = WORKBOOK_SUFFIXES + OTHER_SHEET_SUFFIXES
 
 @dataclass(frozen=True)
 class Protected:
-    """What no output may overwrite or land in: the inputs given, the roster, the secret file."""
+    """What no output may overwrite or land in: the inputs given, the roster, the secret file, the targets
+    table, a round's ledger."""
 
     inputs: tuple[Path, ...] = ()
     roster: Path | None = None
     secret: Path | None = None
+    targets: Path | None = None
+    ledger: Path | None = None
 
     @classmethod
     def of(cls, inputs: Iterable[str | os.PathLike[str]] = (), roster: str | os.PathLike[str] | None = None,
-           secret: str | os.PathLike[str] | None = None) -> "Protected":
-        return cls(tuple(Path(p) for p in inputs), Path(roster) if roster else None, Path(secret) if secret else None)
+           secret: str | os.PathLike[str] | None = None, *, targets: str | os.PathLike[str] | None = None,
+           ledger: str | os.PathLike[str] | None = None) -> "Protected":
+        def opt(p: str | os.PathLike[str] | None) -> Path | None:
+            return Path(p) if p else None
+
+        return cls(tuple(Path(p) for p in inputs), opt(roster), opt(secret), opt(targets), opt(ledger))
 
 
 def suffix(path: str | os.PathLike[str]) -> str:
@@ -48,7 +55,8 @@ def check_output(output: str | os.PathLike[str], protected: Protected) -> None:
     out = Path(output)
     check_writable(out)
     real = os.path.realpath(out)
-    named = [(p, "输入的") for p in protected.inputs] + [(protected.roster, "名单"), (protected.secret, "密钥文件")]
+    named = [(p, "输入的") for p in protected.inputs] + [(protected.roster, "名单"), (protected.secret, "密钥文件"),
+                                                      (protected.targets, "指标目标表"), (protected.ledger, "台账")]
     for p, what in named:
         if p is not None and os.path.realpath(p) == real:
             raise OutputPathError(f"输出文件 {shown(output)} 就是{what} {shown(p)}，会把它覆盖；请换一个输出文件名")
