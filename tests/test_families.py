@@ -183,7 +183,7 @@ def test_a_spec_names_its_family_and_is_checked_with_its_keys(survey: Spec) -> N
     assert [p.path for p in info.value.problems] == ["questions[0].txet", "questions[0].text"]
     with pytest.raises(SpecError) as info:
         spec_from_dict({**SURVEY, "family": "survy"})
-    assert info.value.problems[0].message == "unknown form family 'survy'; did you mean 'survey'?"
+    assert info.value.problems[0].message == "不认识的表式“survy”；是否想写“survey”？"
     assert info.value.problems[0].value == "survy"  # the offending value travels with the problem
 
 

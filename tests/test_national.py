@@ -92,18 +92,18 @@ def test_spec_problems_name_their_key_paths() -> None:
     levels[1] = {**levels[1], "sublevels": [{"id": "economic", "nmae": "经济效益指标"}]}
     got = problems({**base, "levels": levels, "blank_rows": 0, "rules": {"overshot": 1.3, "qualitative": [{"label": "好", "min": 0.9, "max": 0.8}]},
                     "funding": {"points": 10, "rows": [{"id": "total", "label": "年度资金总额"}]}})
-    assert "did you mean 'name'?" in got["levels[1].sublevels[0].nmae"]
-    assert got["levels[1].sublevels[0].name"] == "required key is missing"
-    assert got["blank_rows"] == "expected a whole number from 1 to 20"
-    assert "did you mean 'overshoot'?" in got["rules.overshot"]
-    assert got["rules.qualitative[0].min"] == "min 0.9 is above max 0.8"
-    assert "list its parts" in got["funding.rows"]
-    assert "add up to 105, but total is 100" in got["levels"]
+    assert "是否想写“name”？" in got["levels[1].sublevels[0].nmae"]
+    assert got["levels[1].sublevels[0].name"] == "必须填写，这里缺少"
+    assert got["blank_rows"].startswith("应为 1 至 20 的整数")
+    assert "是否想写“overshoot”？" in got["rules.overshot"]
+    assert got["rules.qualitative[0].min"] == "最低 0.9 大于最高 0.8"
+    assert "列出其中各项" in got["funding.rows"]
+    assert "合计 105，应为总分 100" in got["levels"]
 
 
 def test_a_spec_names_its_family_and_the_first_stays_the_default(spec: RuleSpec) -> None:
     assert resolve_template("sh-project-self-eval").family == "self-scored"
-    assert problems(_national(family="rule-scored", levles=[]))["levles"].endswith("did you mean 'levels'?")
+    assert problems(_national(family="rule-scored", levles=[]))["levles"].endswith("是否想写“levels”？")
 
 
 # -- values measured in a unit ----------------------------------------------------------------------

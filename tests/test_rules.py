@@ -56,7 +56,7 @@ def test_rules_from_yaml_shaped_data() -> None:
 def problems(data: Any) -> list[tuple[str, str]]:
     with pytest.raises(SpecError) as info:
         rules_from_dict(data, source="form.yaml")
-    assert str(info.value).startswith("form.yaml: ")
+    assert str(info.value).startswith("模板 form.yaml 有 ")
     return [(p.path, p.message) for p in info.value.problems]
 
 
@@ -73,10 +73,10 @@ def test_every_problem_is_reported_with_its_key_path() -> None:
         "rules.qualitative[3].max", "rules.qualitative[3].label", "rules.qualitative[4]",
     ]
     messages = dict(found)
-    assert "did you mean 'overshoot'?" in messages["rules.overshot"]
-    assert messages["rules.qualitative[1].min"] == "min 0.8 is above max 0.6"
-    assert "repeats rules.qualitative[0]" in messages["rules.qualitative[2].label"]
-    assert messages["rules.qualitative[3].max"] == "required key is missing"
+    assert "是否想写“overshoot”？" in messages["rules.overshot"]
+    assert messages["rules.qualitative[1].min"] == "最低 0.8 大于最高 0.6"
+    assert "与前面的“达成”重复" in messages["rules.qualitative[2].label"]
+    assert messages["rules.qualitative[3].max"] == "必须填写，这里缺少"
 
 
 @pytest.mark.parametrize("data, path", [

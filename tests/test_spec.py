@@ -93,19 +93,19 @@ def test_hash_is_of_content_not_text() -> None:
 
 def test_unknown_keys_get_a_did_you_mean() -> None:
     found = problems(mutate(categories__0__indicators__1__wieght=3))
-    assert found == [("categories[0].indicators[1].wieght", "unknown key 'wieght'; did you mean 'weight'?")]
+    assert found == [("categories[0].indicators[1].wieght", "不认识的项“wieght”；是否想写“weight”？")]
     found = problems(mutate(titel="x"))
-    assert found[0][0] == "titel" and "did you mean 'title'" in found[0][1]
+    assert found[0][0] == "titel" and "是否想写“title”" in found[0][1]
 
 
 def test_fixed_weights_must_add_up() -> None:
     data = mutate(categories__0__indicators__1__weight=25)
-    assert problems(data) == [("categories[0].indicators", "fixed weights add up to 65, but the category has 60 points")]
+    assert problems(data) == [("categories[0].indicators", "类别“甲”的权重合计 65，应为 60（权重固定时须等于本类分值）")]
 
 
 def test_points_must_add_up_to_total() -> None:
     data = mutate(categories__1__points=50, categories__1__indicators__0__weight=50)
-    assert ("categories", "category points add up to 110, but total is 100") in problems(data)
+    assert ("categories", "各类别分值合计 110，应为总分 100") in problems(data)
 
 
 def test_weight_above_points_names_the_indicator() -> None:
@@ -114,7 +114,7 @@ def test_weight_above_points_names_the_indicator() -> None:
 
 def test_duplicate_ids() -> None:
     found = problems(mutate(categories__1__indicators__1__id="a1"))
-    assert any("'a1' is used more than once" in m for _, m in found)
+    assert any("编号“a1”用了不止一次" in m for _, m in found)
 
 
 def test_bands_with_a_gap_or_an_overlap() -> None:
@@ -159,4 +159,4 @@ def test_missing_keys() -> None:
 
 def test_summary_roles_refer_to_fields() -> None:
     assert paths(mutate(summary={"unit": "nmae"})) == ["summary.unit"]
-    assert "did you mean 'name'" in problems(mutate(summary={"unit": "nmae"}))[0][1]
+    assert "是否想写“name”" in problems(mutate(summary={"unit": "nmae"}))[0][1]

@@ -77,7 +77,7 @@ def load_spec(path: str | Path) -> Spec:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(str(path), [Problem("", f"cannot read the file: {exc}")]) from exc
+        raise SpecError(str(path), [Problem("", f"无法读取文件：{exc}")]) from exc
     return parse_spec(text, source=str(path))
 
 
@@ -86,7 +86,7 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SpecError(source, [Problem("", f"not valid YAML: {exc}")]) from exc
+        raise SpecError(source, [Problem("", f"不是有效的 YAML：{exc}")]) from exc
     return spec_from_dict(data, source=source)
 
 
@@ -97,8 +97,8 @@ def spec_from_dict(data: Any, source: str = "<spec>") -> Spec:
     family = family_named(name) if isinstance(name, str) else None
     if family is None:
         hint = did_you_mean(str(name), family_ids())
-        extra = f"; did you mean '{hint}'?" if hint else f"; one of {', '.join(family_ids())}"
-        raise SpecError(source, [Problem("family", f"unknown form family '{name}'{extra}", name)])
+        extra = f"；是否想写“{hint}”？" if hint else f"；可用：{'、'.join(family_ids())}"
+        raise SpecError(source, [Problem("family", f"不认识的表式“{name}”{extra}", name)])
     if not checker.keys(data, {**TOP_KEYS_BEFORE, **family.keys, **TOP_KEYS_AFTER}, ""):
         raise SpecError(source, checker.problems)
     head = checker.head(data)

@@ -48,7 +48,11 @@ class ProblemsError(XltemplateError):
 class SpecError(ProblemsError):
     """A template spec that cannot be used; every problem names its key path."""
 
-    kind = "spec problem(s)"
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p.path}：{p.message}" if p.path else f"  - {p.message}" for p in self.problems)
+        XltemplateError.__init__(self, f"模板 {source} 有 {len(self.problems)} 个问题，请修改后重新运行，未生成任何文件：\n{lines}")
 
 
 class RosterError(ProblemsError):

@@ -22,10 +22,15 @@ from functools import cached_property
 from typing import Any, Mapping
 
 from .errors import Problem
-from .text import did_you_mean, plain_number
+from .text import clip, did_you_mean, plain_number, show
 
-#: Field types a header field may have.
+#: Field types a header field may have, and their Chinese names (a spec workbook accepts either).
 FIELD_TYPES = ("text", "longtext", "money", "number", "percent", "date", "choice")
+FIELD_TYPE_NAMES = {"text": "文本", "longtext": "长文本", "money": "金额", "number": "数字", "percent": "百分比",
+                    "date": "日期", "choice": "选项"}
+#: The two messages every checker says most often.
+MISSING = "必须填写，这里缺少"
+EMPTY = "不能为空"
 #: Excel's own limits where spec texts end up in data validation or cells.
 MAX_PROMPT = 255  # data validation input/error message
 MAX_PROMPT_TITLE = 32  # data validation input/error title
@@ -148,6 +153,33 @@ _FIELD_KEYS = {
 _BAND_KEYS = {"label": True, "min": True}
 
 
+#: What the roll-up roles are called in messages.
+ROLE_NAMES = {"unit": "单位（unit）", "project": "项目（project）", "budget": "预算数（budget）",
+              "executed": "执行数（executed）", "date": "日期（date）", "texts": "文字（texts）"}
+
+
+def type_name(ftype: str) -> str:
+    """A field type as a message names it: 金额（money）."""
+    return f"{FIELD_TYPE_NAMES[ftype]}（{ftype}）" if ftype in FIELD_TYPE_NAMES else f"“{ftype}”"
+
+
+def kind_name(value: Any) -> str:
+    """What a value of the wrong shape is, in words: 一组值（列表）, 数字, 文字 ..."""
+    if isinstance(value, bool):
+        return "是/否"
+    if isinstance(value, (int, float, Decimal)):
+        return f"数字 {value}"
+    if isinstance(value, str):
+        return f"文字“{clip(value)}”"
+    if isinstance(value, (list, tuple)):
+        return "一组值（列表）"
+    if isinstance(value, dict):
+        return "一组“键: 值”（映射）"
+    if isinstance(value, (dt.date, dt.datetime)):
+        return f"日期 {show(value)}"
+    return "空值" if value is None else type(value).__name__
+
+
 def join_path(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -168,16 +200,16 @@ class SpecChecker:
     # -- generic helpers ---------------------------------------------------
     def keys(self, obj: Any, allowed: Mapping[str, bool], path: str) -> bool:
         if not isinstance(obj, dict):
-            self.err(path, f"expected a mapping, got {type(obj).__name__}", obj)
+            self.err(path, f"应为一组“键: 值”（映射），这里是{kind_name(obj)}", obj)
             return False
         for key in obj:
             if key not in allowed:
                 hint = did_you_mean(str(key), allowed)
-                extra = f"; did you mean '{hint}'?" if hint else f"; allowed: {', '.join(allowed)}"
-                self.err(join_path(path, str(key)), f"unknown key '{key}'{extra}", key)
+                extra = f"；是否想写“{hint}”？" if hint else f"；可用的有：{'、'.join(allowed)}"
+                self.err(join_path(path, str(key)), f"不认识的项“{key}”{extra}", key)
         for key, required in allowed.items():
             if required and key not in obj:
-                self.err(join_path(path, key), "required key is missing")
+                self.err(join_path(path, key), MISSING)
         return True
 
     def text(self, obj: dict[str, Any], key: str, path: str, *, required: bool = True, limit: int = MAX_CELL_TEXT) -> str:
@@ -186,13 +218,13 @@ class SpecChecker:
         if value is None:
             return ""
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            self.err(p, f"expected text, got {type(value).__name__}", value)
+            self.err(p, f"应为文字，这里是{kind_name(value)}", value)
             return ""
         value = str(value).strip()
         if required and not value:
-            self.err(p, "must not be empty", value)
+            self.err(p, EMPTY, value)
         if len(value) > limit:
-            self.err(p, f"is {len(value)} characters long; Excel allows at most {limit} here", value)
+            self.err(p, f"有 {len(value)} 个字，这里最多 {limit} 个字（Excel 的限制）", clip(value))
         return value
 
     def ident(self, obj: dict[str, Any], path: str) -> str:
@@ -200,7 +232,7 @@ class SpecChecker:
         if value is None:
             return ""
         if not isinstance(value, str) or not _ID_RE.match(value):
-            self.err(join_path(path, "id"), f"'{value}' is not a valid id: use lower-case letters, digits and _ (start with a letter, at most 41)", value)
+            self.err(join_path(path, "id"), f"“{value}” 不是有效的编号：只用小写英文字母、数字和 _，以字母开头，最多 41 个字符", value)
             return str(value)
         return value
 
@@ -209,25 +241,25 @@ class SpecChecker:
         p = join_path(path, key)
         if value is None or value == "":
             if not allow_none and key in obj:
-                self.err(p, "must be a number", value)
+                self.err(p, "应为数字，不能空着", value)
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            self.err(p, f"expected a number, got {type(value).__name__}", value)
+            self.err(p, f"应为数字，这里是{kind_name(value)}", value)
             return None
         try:
             d = Decimal(str(value))
         except Exception:
-            self.err(p, f"'{value}' is not a number", value)
+            self.err(p, f"“{value}” 不是数字", value)
             return None
         if not d.is_finite() or d < 0:
-            self.err(p, f"{value} must be a non-negative number", value)
+            self.err(p, f"{value} 不能为负数", value)
             return None
         return d
 
     def flag(self, obj: dict[str, Any], key: str, path: str) -> bool:
         value = obj.get(key, False)
         if not isinstance(value, bool):
-            self.err(join_path(path, key), f"expected true or false, got {value!r}", value)
+            self.err(join_path(path, key), f"应为 是 或 否（true 或 false），这里是“{value}”", value)
             return False
         return value
 
@@ -235,7 +267,7 @@ class SpecChecker:
         seen: set[str] = set()
         for i in ids:
             if i in seen:
-                self.err("", f"id '{i}' is used more than once (ids of fields, categories and indicators must be unique)", i)
+                self.err("", f"编号“{i}”用了不止一次（字段、类别、指标等的编号不能重复）", i)
             seen.add(i)
 
     # -- the generic parts -----------------------------------------------------------
@@ -243,17 +275,17 @@ class SpecChecker:
         """The keys before the family's own: id, version, title, sheet, total, fiscal year, fields."""
         sid = data.get("id")
         if sid is not None and (not isinstance(sid, str) or not _TEMPLATE_ID_RE.match(sid)):
-            self.err("id", f"'{sid}' is not a valid template id: lower-case letters, digits, '.', '-' and '_'", sid)
+            self.err("id", f"“{sid}” 不是有效的模板编号：只用小写英文字母、数字和 . - _", sid)
         sid = str(sid or "")
         version = self.text(data, "version", "")
         title = self.text(data, "title", "", limit=200)
         sheet = self.text(data, "sheet", "", limit=MAX_SHEET_NAME)
         if sheet and (set(sheet) & _SHEET_FORBIDDEN or sheet.startswith("'") or sheet.startswith("_")):
-            self.err("sheet", f"'{sheet}' is not a valid sheet name (no [ ] : * ? / \\, no leading ' or _)", sheet)
+            self.err("sheet", f"“{sheet}” 不能作工作表名称：不能含 [ ] : * ? / \\，也不能以 ' 或 _ 开头", sheet)
         total = self.number(data, "total", "") if "total" in data else Decimal(100)
         fiscal_year = data.get("fiscal_year")
         if fiscal_year is not None and (not isinstance(fiscal_year, int) or not 1990 <= fiscal_year <= 2200):
-            self.err("fiscal_year", f"expected a year such as 2020, got {fiscal_year!r}", fiscal_year)
+            self.err("fiscal_year", f"应为年份（如 2020），这里是“{fiscal_year}”", fiscal_year)
             fiscal_year = None
         return {"id": sid, "version": version, "title": title, "sheet": sheet, "total": total,
                 "fiscal_year": fiscal_year, "fields": tuple(self.fields(data.get("fields")))}
@@ -277,19 +309,19 @@ class SpecChecker:
         if value is None:
             return []
         if not isinstance(value, list):
-            self.err(path, "expected a list of texts", value)
+            self.err(path, "应为一组文字（列表）", value)
             return []
         out = []
         for n, item in enumerate(value):
             if not isinstance(item, str) or not item.strip():
-                self.err(f"{path}[{n}]", "expected a non-empty text", item)
+                self.err(f"{path}[{n}]", EMPTY, item)
             else:
                 out.append(item.strip())
         return out
 
     def fields(self, value: Any) -> list[Field]:
         if not isinstance(value, list) or not value:
-            self.err("fields", "expected a non-empty list of fields", value)
+            self.err("fields", "至少要有一个字段", value)
             return []
         out = []
         for n, raw in enumerate(value):
@@ -300,38 +332,39 @@ class SpecChecker:
             label = self.text(raw, "label", path, limit=60)
             ftype = raw.get("type")
             if ftype not in FIELD_TYPES:
-                hint = did_you_mean(str(ftype), FIELD_TYPES)
-                extra = f"; did you mean '{hint}'?" if hint else ""
-                self.err(join_path(path, "type"), f"unknown type '{ftype}'{extra}; one of {', '.join(FIELD_TYPES)}", ftype)
+                hint = did_you_mean(str(ftype), list(FIELD_TYPES) + list(FIELD_TYPE_NAMES.values()))
+                extra = f"；是否想写“{hint}”？" if hint else ""
+                known = "、".join(f"{FIELD_TYPE_NAMES[t]}（{t}）" for t in FIELD_TYPES)
+                self.err(join_path(path, "type"), f"不认识的类型“{ftype}”{extra}；可用：{known}", ftype)
                 ftype = "text"
             help_text = self.text(raw, "help", path, required=False, limit=MAX_PROMPT)
             choices: tuple[str, ...] = ()
             if ftype == "choice":
                 raw_choices = raw.get("choices")
                 if not isinstance(raw_choices, list) or not raw_choices or not all(isinstance(c, (str, int)) for c in raw_choices):
-                    self.err(join_path(path, "choices"), "a choice field needs a non-empty list of choices", raw_choices)
+                    self.err(join_path(path, "choices"), "选项类字段须列出选项（至少一个）", raw_choices)
                 else:
                     choices = tuple(str(c).strip() for c in raw_choices)
                     if len(set(choices)) != len(choices):
-                        self.err(join_path(path, "choices"), "choices repeat", raw_choices)
+                        self.err(join_path(path, "choices"), "选项有重复", raw_choices)
                     if any("," in c for c in choices):
-                        self.err(join_path(path, "choices"), "a choice may not contain a comma (Excel list validation)", raw_choices)
+                        self.err(join_path(path, "choices"), "选项中不能有英文逗号（Excel 下拉列表的限制）", raw_choices)
                     if len(",".join(choices)) > MAX_LIST_SOURCE:
-                        self.err(join_path(path, "choices"), f"the choices joined are longer than Excel's {MAX_LIST_SOURCE}-character list limit", raw_choices)
+                        self.err(join_path(path, "choices"), f"选项连起来超过 {MAX_LIST_SOURCE} 个字符（Excel 下拉列表的限制）", raw_choices)
             elif "choices" in raw:
-                self.err(join_path(path, "choices"), f"only a choice field has choices (this one is {ftype})", raw.get("choices"))
+                self.err(join_path(path, "choices"), f"只有选项类字段才有选项（这个字段是{type_name(ftype)}）", raw.get("choices"))
             lo, hi = self.bounds(raw, ftype, path)
             max_length = raw.get("max_length")
             if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool) or not 1 <= max_length <= MAX_CELL_TEXT):
-                self.err(join_path(path, "max_length"), f"expected a whole number from 1 to {MAX_CELL_TEXT}", max_length)
+                self.err(join_path(path, "max_length"), f"应为 1 至 {MAX_CELL_TEXT} 的整数，这里是“{max_length}”", max_length)
                 max_length = None
             compute, operands = self.compute(raw.get("compute"), join_path(path, "compute"))
             if compute == "ratio" and ftype not in ("percent", "number"):
-                self.err(join_path(path, "type"), "a ratio field must be of type percent or number", ftype)
+                self.err(join_path(path, "type"), f"比率字段的类型须为百分比（percent）或数字（number），这里是{type_name(ftype)}", ftype)
             required = self.flag(raw, "required", path)
             prefill = self.flag(raw, "prefill", path)
             if compute and (required or prefill):
-                self.err(path, "a computed field cannot be required or prefilled: it is never typed in")
+                self.err(path, "计算得出的字段不能设为必填或预填：它不由人填写")
             out.append(Field(
                 id=fid, label=label, type=ftype, required=required, choices=choices,
                 min=lo, max=hi, max_length=max_length, help=help_text, prefill=prefill,
@@ -353,17 +386,17 @@ class SpecChecker:
                     try:
                         value = dt.date.fromisoformat(str(value))
                     except ValueError:
-                        self.err(join_path(path, key), f"'{value}' is not a date (YYYY-MM-DD)", value)
+                        self.err(join_path(path, key), f"“{value}” 不是日期（格式如 2021-04-30）", value)
                         value = None
                 out.append(value)
             elif ftype in ("money", "number", "percent"):
                 out.append(self.number(raw, key, path) if not (isinstance(value, (int, float)) and value < 0) else Decimal(str(value)))
             else:
-                self.err(join_path(path, key), f"a {ftype} field has no bounds", value)
+                self.err(join_path(path, key), f"{type_name(ftype)}字段没有最小值、最大值", value)
                 out.append(None)
         lo, hi = out
         if lo is not None and hi is not None and lo > hi:
-            self.err(join_path(path, "min"), f"min {lo} is above max {hi}", lo)
+            self.err(join_path(path, "min"), f"最小值 {show(lo)} 大于最大值 {show(hi)}", lo)
         return lo, hi
 
     def compute(self, value: Any, path: str) -> tuple[str | None, tuple[str, ...]]:
@@ -375,30 +408,30 @@ class SpecChecker:
             ops = value["ratio"]
             if isinstance(ops, list) and len(ops) == 2 and all(isinstance(o, str) for o in ops):
                 return "ratio", (ops[0], ops[1])
-            self.err(join_path(path, "ratio"), "expected [numerator field id, denominator field id]", ops)
+            self.err(join_path(path, "ratio"), "比率应写成 [分子字段编号, 分母字段编号]", ops)
             return None, ()
-        self.err(path, "expected 'grade' or {ratio: [numerator, denominator]}", value)
+        self.err(path, f"“{value}” 不是可用的计算：应为 grade（等级）或 ratio（比率，写分子和分母字段编号）", value)
         return None, ()
 
     def cross_check(self, fields: list[Field]) -> None:
         by_id = {f.id: f for f in fields}
         grades = [n for n, f in enumerate(fields) if f.compute == "grade"]
         if len(grades) > 1:
-            self.err(f"fields[{grades[1]}].compute", "only one field may hold the grade")
+            self.err(f"fields[{grades[1]}].compute", "只能有一个字段显示等级")
         labels: dict[str, int] = {}
         for n, f in enumerate(fields):
             if f.label in labels:
-                self.err(f"fields[{n}].label", f"label '{f.label}' is already used by fields[{labels[f.label]}]", f.label)
+                self.err(f"fields[{n}].label", f"标签“{f.label}”已被字段“{fields[labels[f.label]].id}”使用", f.label)
             labels.setdefault(f.label, n)
             if f.compute == "ratio":
                 for k, op in enumerate(f.operands):
                     target = by_id.get(op)
                     if target is None:
                         hint = did_you_mean(op, by_id)
-                        extra = f"; did you mean '{hint}'?" if hint else ""
-                        self.err(f"fields[{n}].compute.ratio[{k}]", f"no field '{op}'{extra}", op)
+                        extra = f"；是否想写“{hint}”？" if hint else ""
+                        self.err(f"fields[{n}].compute.ratio[{k}]", f"没有编号为“{op}”的字段{extra}", op)
                     elif not target.numeric or target.computed:
-                        self.err(f"fields[{n}].compute.ratio[{k}]", f"'{op}' must be a numeric input field", op)
+                        self.err(f"fields[{n}].compute.ratio[{k}]", f"“{op}”须为由人填写的数字类字段", op)
 
     def summary(self, value: Any, fields: list[Field]) -> dict[str, Any]:
         if value is None:
@@ -412,23 +445,23 @@ class SpecChecker:
                 continue
             ids = value[role] if many else [value[role]]
             if not isinstance(ids, list):
-                self.err(f"summary.{role}", "expected a list of field ids", ids)
+                self.err(f"summary.{role}", "应为一组字段编号（列表）", ids)
                 continue
             for n, fid in enumerate(ids):
                 path = f"summary.{role}[{n}]" if many else f"summary.{role}"
                 f = by_id.get(fid) if isinstance(fid, str) else None
                 if f is None:
                     hint = did_you_mean(str(fid), by_id)
-                    extra = f"; did you mean '{hint}'?" if hint else ""
-                    self.err(path, f"no field '{fid}'{extra}", fid)
+                    extra = f"；是否想写“{hint}”？" if hint else ""
+                    self.err(path, f"没有编号为“{fid}”的字段{extra}", fid)
                 elif f.type not in types or f.computed:
-                    self.err(path, f"'{fid}' is a {f.type} field; the {role} must be an input field of type {' or '.join(types)}", fid)
+                    self.err(path, f"“{fid}”是{type_name(f.type)}字段；{ROLE_NAMES[role]}须为由人填写的{'或'.join(type_name(t) for t in types)}字段", fid)
             out[role] = tuple(ids) if many else ids[0]
         return out
 
     def bands(self, value: Any, total: Decimal | None) -> list[Band]:
         if not isinstance(value, list) or not value:
-            self.err("grades", "expected a non-empty list of grade bands", value)
+            self.err("grades", "至少要有一个等级", value)
             return []
         out = []
         for n, raw in enumerate(value):
@@ -440,18 +473,18 @@ class SpecChecker:
             if lo is None:
                 continue
             if total is not None and lo > total:
-                self.err(join_path(path, "min"), f"{lo} is above the total of {plain_number(total)}: the band can never be reached", lo)
+                self.err(join_path(path, "min"), f"最低分 {plain_number(lo)} 高于总分 {plain_number(total)}：这个等级永远达不到", lo)
             out.append((n, Band(label=label, min=lo)))
         seen_min: dict[Decimal, int] = {}
         seen_label: dict[str, int] = {}
         for n, band in out:
             if band.min in seen_min:
-                self.err(f"grades[{n}].min", f"overlaps grades[{seen_min[band.min]}]: both start at {plain_number(band.min)}", band.min)
+                self.err(f"grades[{n}].min", f"与等级“{dict(out)[seen_min[band.min]].label}”重叠：两个等级都从 {plain_number(band.min)} 分起", band.min)
             seen_min.setdefault(band.min, n)
             if band.label in seen_label:
-                self.err(f"grades[{n}].label", f"label '{band.label}' is used twice", band.label)
+                self.err(f"grades[{n}].label", f"等级“{band.label}”重复", band.label)
             seen_label.setdefault(band.label, n)
         if out and min(b.min for _, b in out) != 0:
             n, lowest = min(out, key=lambda nb: nb[1].min)
-            self.err(f"grades[{n}].min", f"the lowest band starts at {plain_number(lowest.min)}: scores from 0 up to it have no grade (a gap); start it at 0", lowest.min)
+            self.err(f"grades[{n}].min", f"最低的等级从 {plain_number(lowest.min)} 分起：0 分到它之间的得分没有等级；请把它的最低分改为 0", lowest.min)
         return sorted((b for _, b in out), key=lambda b: b.min, reverse=True)

@@ -81,7 +81,8 @@ def too_long(texts: dict[str, Any], path: str) -> list[Problem]:
     out = []
     for key in ("input_message", "error_message"):
         if len(texts.get(key, "")) > MAX_PROMPT:
-            out.append(Problem(path, f"the {key.replace('_', ' ')} would be {len(texts[key])} characters; Excel allows {MAX_PROMPT}",
+            what = "输入提示" if key == "input_message" else "出错提示"
+            out.append(Problem(path, f"由此生成的{what}有 {len(texts[key])} 个字符，Excel 最多 {MAX_PROMPT} 个；请缩短说明、标签或选项",
                                texts[key]))
     return out
 

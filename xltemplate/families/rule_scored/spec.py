@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from ...errors import Problem, SpecError
-from ...spec import MAX_LIST_SOURCE, Field, Spec, SpecChecker, join_path
+from ...spec import EMPTY, MAX_LIST_SOURCE, Field, Spec, SpecChecker, join_path, kind_name
 from ...text import plain_number
 from .rules import KINDS, Band, RuleSet
 
@@ -117,13 +117,13 @@ def parse(data: Mapping[str, Any], ck: SpecChecker, total: Decimal | None) -> tu
     blank = data.get("blank_rows", 2)
     if isinstance(blank, bool) or not isinstance(blank, int) or not 1 <= blank <= MAX_BLANK_ROWS:
         # a blank form needs a row under every 二级 (the unit fills them; a level of no row has no sums)
-        ck.err("blank_rows", f"expected a whole number from 1 to {MAX_BLANK_ROWS}", blank)
+        ck.err("blank_rows", f"应为 1 至 {MAX_BLANK_ROWS} 的整数，这里是“{blank}”", blank)
         blank = 2
     rules = parse_rules(ck, data.get("rules"), "rules")
     psum = points + sum((lv.points for lv in levels), Decimal(0))
     if total is not None and levels and psum != total:
-        ck.err("levels", f"the funding points ({plain_number(points)}) and the levels' points add up to "
-                         f"{plain_number(psum)}, but total is {plain_number(total)}", psum)
+        ck.err("levels", f"资金分值 {plain_number(points)} 与各一级指标分值合计 {plain_number(psum)}，应为总分 "
+                         f"{plain_number(total)}", psum)
     ids = [r.id for r in rows] + [lv.id for lv in levels] + [s.id for lv in levels for s in lv.sublevels]
     values = {
         "money_unit": money_unit, "funding_label": funding_label, "funding_score_label": score_label, "funding_points": points, "funding_rows": tuple(rows),
@@ -141,7 +141,7 @@ def _funding(ck: SpecChecker, value: Any) -> tuple[str, str, Decimal, list[Fundi
     points = ck.number(value, "points", "funding") or Decimal(0)
     raw = value.get("rows")
     if not isinstance(raw, list) or not raw:
-        ck.err("funding.rows", "expected a list of rows: the total (年度资金总额) first, then its parts", raw)
+        ck.err("funding.rows", "至少要有资金行：先写总额（年度资金总额），再写其中各项", raw)
         return label, score_label, points, []
     rows = []
     for n, r in enumerate(raw):
@@ -149,7 +149,7 @@ def _funding(ck: SpecChecker, value: Any) -> tuple[str, str, Decimal, list[Fundi
         if ck.keys(r, _FUNDING_ROW_KEYS, path):
             rows.append(FundingRow(ck.ident(r, path), ck.text(r, "label", path, limit=30)))
     if len(rows) == 1:
-        ck.err("funding.rows", "a total row alone cannot be checked: list its parts (其中) after it", raw)
+        ck.err("funding.rows", "只有总额一行无法核对：请在它后面列出其中各项", raw)
     return label, score_label, points, rows
 
 
@@ -162,7 +162,7 @@ def _goals(ck: SpecChecker, value: Any) -> tuple[str, str, str]:
 
 def _levels(ck: SpecChecker, value: Any) -> list[Level]:
     if not isinstance(value, list) or not value:
-        ck.err("levels", "expected a non-empty list of 一级指标", value)
+        ck.err("levels", "至少要有一个一级指标", value)
         return []
     out = []
     names: dict[str, str] = {}
@@ -173,7 +173,7 @@ def _levels(ck: SpecChecker, value: Any) -> list[Level]:
         subs = []
         raw_subs = raw.get("sublevels")
         if not isinstance(raw_subs, list) or not raw_subs:
-            ck.err(join_path(path, "sublevels"), "expected a non-empty list of 二级指标", raw_subs)
+            ck.err(join_path(path, "sublevels"), "每个一级指标至少要有一个二级指标", raw_subs)
             raw_subs = []
         for k, rs in enumerate(raw_subs):
             spath = f"{path}.sublevels[{k}]"
@@ -184,7 +184,7 @@ def _levels(ck: SpecChecker, value: Any) -> list[Level]:
         # The targets table names 一级 and 二级 by name: two of one name could not be told apart.
         for name, where in [(level.name, path)] + [(s.name, f"{path}.sublevels[{k}]") for k, s in enumerate(subs)]:
             if name and name in names:
-                ck.err(join_path(where, "name"), f"name '{name}' is already used by {names[name]}", name)
+                ck.err(join_path(where, "name"), f"名称“{name}”已被另一个一级或二级指标使用（指标目标表按名称对应，不能重名）", name)
             names.setdefault(name, where)
         out.append(level)
     return out
@@ -200,7 +200,7 @@ def parse_rules(ck: SpecChecker, data: Any, path: str = "rules") -> RuleSet:
     if "digits" in data:
         d = data["digits"]
         if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= MAX_DIGITS:
-            ck.err(f"{path}.digits", f"expected a whole number from 0 to {MAX_DIGITS}, got {d!r}", d)
+            ck.err(f"{path}.digits", f"应为 0 至 {MAX_DIGITS} 的整数，这里是“{d}”", d)
         else:
             out["digits"] = d
     for key, lo, lo_open, hi in (("reverse_zero", 1, True, None), ("reason_below", 0, False, 1), ("overshoot", 1, True, None)):
@@ -212,7 +212,7 @@ def parse_rules(ck: SpecChecker, data: Any, path: str = "rules") -> RuleSet:
         if isinstance(data["cap_execution"], bool):
             out["cap_execution"] = data["cap_execution"]
         else:
-            ck.err(f"{path}.cap_execution", f"expected true or false, got {data['cap_execution']!r}", data["cap_execution"])
+            ck.err(f"{path}.cap_execution", f"应为 是 或 否（true 或 false），这里是“{data['cap_execution']}”", data["cap_execution"])
     if "qualitative" in data:
         bands = _bands(ck, data["qualitative"], f"{path}.qualitative")
         if bands:
@@ -224,7 +224,7 @@ def rules_from_dict(data: Any, path: str = "rules", source: str = "<spec>") -> R
     """Check a ``rules:`` mapping alone; raises :class:`SpecError` listing every problem with its key path."""
     ck = SpecChecker()
     if data is not None and not isinstance(data, dict):
-        raise SpecError(source, [Problem(path, f"expected a mapping, got {type(data).__name__}", data)])
+        raise SpecError(source, [Problem(path, f"应为一组“键: 值”（映射），这里是{kind_name(data)}", data)])
     rules = parse_rules(ck, data, path)
     if ck.problems:
         raise SpecError(source, ck.problems)
@@ -233,59 +233,59 @@ def rules_from_dict(data: Any, path: str = "rules", source: str = "<spec>") -> R
 
 def _bounded(ck: SpecChecker, value: Any, path: str, lo: Decimal, lo_open: bool, hi: Decimal | None) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        ck.err(path, f"expected a number, got {value!r}", value)
+        ck.err(path, f"应为数字，这里是{kind_name(value)}", value)
         return None
     try:
         d = Decimal(str(value).strip())
     except ArithmeticError:
         d = Decimal("NaN")
     if not d.is_finite():
-        ck.err(path, f"'{value}' is not a number", value)
+        ck.err(path, f"“{value}” 不是数字", value)
         return None
     if (d <= lo if lo_open else d < lo) or (hi is not None and d > hi):
-        where = f"above {lo}" if lo_open else f"at least {lo}"
-        ck.err(path, f"{value} must be {where}" + (f" and at most {hi}" if hi is not None else ""), value)
+        where = f"大于 {lo}" if lo_open else f"不小于 {lo}"
+        ck.err(path, f"{value} 不合适：应{where}" + (f"且不大于 {hi}" if hi is not None else ""), value)
         return None
     return d
 
 
 def _bands(ck: SpecChecker, value: Any, path: str) -> tuple[Band, ...]:
     if not isinstance(value, list) or not value:
-        ck.err(path, "expected a non-empty list of {label, min, max}", value)
+        ck.err(path, "至少要有一档（完成情况、最低、最高）", value)
         return ()
     out: list[Band] = []
     seen: dict[str, int] = {}
     for n, raw in enumerate(value):
         p = f"{path}[{n}]"
         if not isinstance(raw, dict):
-            ck.err(p, f"expected a mapping with label, min and max, got {type(raw).__name__}", raw)
+            ck.err(p, f"每一档应有 label、min、max，这里是{kind_name(raw)}", raw)
             continue
         ck.keys(raw, _BAND_KEYS, p)
         ok = all(k in raw for k in _BAND_KEYS)
         label = raw.get("label")
         if "label" in raw:
             if not isinstance(label, str) or not label.strip():
-                ck.err(f"{p}.label", "expected a non-empty text", label)
+                ck.err(f"{p}.label", EMPTY, label)
                 ok = False
             elif "," in label or '"' in label:
-                ck.err(f"{p}.label", "a choice may not contain a comma or a double quote (Excel list validation)", label)
+                ck.err(f"{p}.label", "不能含英文逗号或双引号（Excel 下拉列表的限制）", label)
                 ok = False
             elif label.strip() in KINDS:
-                ck.err(f"{p}.label", f"'{label}' is a 指标性质, not a 完成情况", label)
+                ck.err(f"{p}.label", f"“{label}”是指标性质，不是完成情况", label)
                 ok = False
             elif label.strip().lower() in seen:
-                ck.err(f"{p}.label", f"'{label}' repeats {path}[{seen[label.strip().lower()]}] (Excel compares text ignoring case)", label)
+                ck.err(f"{p}.label", f"“{label}”与前面的“{value[seen[label.strip().lower()]]['label']}”重复（Excel 比较文字时不分大小写）", label)
                 ok = False
             else:
                 seen[label.strip().lower()] = n
         low, high = (_bounded(ck, raw[k], f"{p}.{k}", Decimal(0), False, Decimal(1)) if k in raw else None for k in ("min", "max"))
         if low is not None and high is not None and low > high:
-            ck.err(f"{p}.min", f"min {low} is above max {high}", low)
+            ck.err(f"{p}.min", f"最低 {low} 大于最高 {high}", low)
             ok = False
         if ok and low is not None and high is not None and isinstance(label, str):
             out.append(Band(label.strip(), low, high))
     if len(",".join(seen)) > MAX_LIST_SOURCE:
-        ck.err(path, f"the labels joined are longer than Excel's {MAX_LIST_SOURCE}-character list limit", value)
+        ck.err(path, f"各档名称连起来超过 {MAX_LIST_SOURCE} 个字符（Excel 下拉列表的限制）", value)
     return tuple(out)
 
 

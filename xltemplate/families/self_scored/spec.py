@@ -69,7 +69,7 @@ def parse(data: Mapping[str, Any], checker: SpecChecker, total: Decimal | None) 
 
 def _categories(ck: SpecChecker, value: Any, total: Decimal | None) -> list[Category]:
     if not isinstance(value, list) or not value:
-        ck.err("categories", "expected a non-empty list of categories", value)
+        ck.err("categories", "至少要有一个类别", value)
         return []
     out = []
     for n, raw in enumerate(value):
@@ -81,17 +81,17 @@ def _categories(ck: SpecChecker, value: Any, total: Decimal | None) -> list[Cate
         points = ck.number(raw, "points", path) or Decimal(0)
         weights = raw.get("weights", "fixed")
         if weights not in ("fixed", "flexible"):
-            ck.err(join_path(path, "weights"), f"expected 'fixed' or 'flexible', got {weights!r}", weights)
+            ck.err(join_path(path, "weights"), f"权重方式应为 固定（fixed）或 可调（flexible），这里是“{weights}”", weights)
         extra = raw.get("extra_rows", 0)
         if not isinstance(extra, int) or isinstance(extra, bool) or not 0 <= extra <= 50:
-            ck.err(join_path(path, "extra_rows"), "expected a whole number from 0 to 50", extra)
+            ck.err(join_path(path, "extra_rows"), f"应为 0 至 50 的整数，这里是“{extra}”", extra)
             extra = 0
         if weights == "fixed" and extra:
-            ck.err(join_path(path, "extra_rows"), "a category with fixed weights cannot take extra indicators (their weights could never add up); make it flexible", extra)
+            ck.err(join_path(path, "extra_rows"), f"类别“{name}”的权重固定，不能留自定义行（新增指标的权重永远凑不齐）；请把权重方式改为可调", extra)
         indicators = []
         raw_inds = raw.get("indicators")
         if not isinstance(raw_inds, list) or not raw_inds:
-            ck.err(join_path(path, "indicators"), "expected a non-empty list of indicators", raw_inds)
+            ck.err(join_path(path, "indicators"), f"类别“{name}”至少要有一个指标", raw_inds)
             raw_inds = []
         for k, ri in enumerate(raw_inds):
             ipath = f"{path}.indicators[{k}]"
@@ -99,7 +99,7 @@ def _categories(ck: SpecChecker, value: Any, total: Decimal | None) -> list[Cate
                 continue
             weight = ck.number(ri, "weight", ipath, allow_none=True)
             if weight is not None and weight > points:
-                ck.err(join_path(ipath, "weight"), f"weight {weight} is above the category's {points} points", weight)
+                ck.err(join_path(ipath, "weight"), f"权重 {plain_number(weight)} 大于类别“{name}”的分值 {plain_number(points)}", weight)
             indicators.append(Indicator(
                 id=ck.ident(ri, ipath), name=ck.text(ri, "name", ipath, limit=200),
                 explanation=ck.text(ri, "explanation", ipath, required=False, limit=2000),
@@ -107,11 +107,11 @@ def _categories(ck: SpecChecker, value: Any, total: Decimal | None) -> list[Cate
             ))
         wsum = sum((i.weight or Decimal(0) for i in indicators), Decimal(0))
         if weights == "fixed" and indicators and wsum != points:
-            ck.err(join_path(path, "indicators"), f"fixed weights add up to {plain_number(wsum)}, but the category has {plain_number(points)} points", wsum)
+            ck.err(join_path(path, "indicators"), f"类别“{name}”的权重合计 {plain_number(wsum)}，应为 {plain_number(points)}（权重固定时须等于本类分值）", wsum)
         if weights == "flexible" and wsum > points:
-            ck.err(join_path(path, "indicators"), f"default weights add up to {plain_number(wsum)}, above the category's {plain_number(points)} points", wsum)
+            ck.err(join_path(path, "indicators"), f"类别“{name}”的默认权重合计 {plain_number(wsum)}，超过本类分值 {plain_number(points)}", wsum)
         out.append(Category(id=cid, name=name, points=points, weights=str(weights), extra_rows=extra, indicators=tuple(indicators)))
     psum = sum((c.points for c in out), Decimal(0))
     if total is not None and out and psum != total:
-        ck.err("categories", f"category points add up to {plain_number(psum)}, but total is {plain_number(total)}", psum)
+        ck.err("categories", f"各类别分值合计 {plain_number(psum)}，应为总分 {plain_number(total)}", psum)
     return out
