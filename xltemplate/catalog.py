@@ -20,6 +20,7 @@ from .errors import Problem, SpecError, TemplateNotFoundError
 from .families import family_ids, family_named
 from .form.prompts import field_problems
 from .spec import DEFAULT_FAMILY, TOP_KEYS_AFTER, TOP_KEYS_BEFORE, Spec, SpecChecker
+from .specbook import SPECBOOK_SUFFIXES, read_specbook
 from .text import did_you_mean
 
 #: What every public function taking a template accepts: a built-in id, a spec path, or a loaded Spec.
@@ -72,13 +73,27 @@ def as_spec(template: TemplateLike) -> Spec:
 
 
 def load_spec(path: str | Path) -> Spec:
-    """Read and check a YAML spec file."""
+    """Read and check a spec file: YAML, or a spec workbook (.xlsx, problems given by sheet, row and column)."""
     path = Path(path)
+    if path.suffix.lower() in SPECBOOK_SUFFIXES:
+        return load_specbook(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(str(path), [Problem("", f"无法读取文件：{exc}")]) from exc
     return parse_spec(text, source=str(path))
+
+
+def load_specbook(path: str | Path) -> Spec:
+    """Read a spec workbook and check it with the same checker as YAML; every problem at once, by sheet, row and column."""
+    data, where, problems = read_specbook(path)
+    try:
+        spec = spec_from_dict(data, source=str(path))
+    except SpecError as exc:
+        raise SpecError(str(path), problems + where.problems(exc.problems)) from None
+    if problems:  # what only a workbook can get wrong (an unknown sheet or column): nothing is generated
+        raise SpecError(str(path), problems)
+    return spec
 
 
 def parse_spec(text: str, source: str = "<spec>") -> Spec:

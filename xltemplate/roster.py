@@ -21,7 +21,7 @@ from typing import Any
 from .catalog import TemplateLike, as_spec
 from .errors import BoundExceeded, Problem, RosterError, Unreadable
 from .readers.sniff import sniff
-from .spec import Field
+from .spec import FIELD_TYPE_NAMES, Field
 from .text import did_you_mean
 from .values import is_blank, parse_field
 from .workers import Bounds, run_bounded
@@ -32,8 +32,7 @@ KEY_COLUMNS = ("key", "编号")
 #: (a form may have a 联系电话 field of its own).
 CONTACT_COLUMNS = ("联系人", "联系电话", "电话", "手机", "邮箱", "电子邮箱", "email", "e-mail")
 #: Field types as the clerk knows them, for messages.
-TYPE_ZH = {"text": "文字", "longtext": "长文字", "money": "金额", "number": "数字", "percent": "百分数",
-           "date": "日期", "choice": "选项"}
+TYPE_ZH = FIELD_TYPE_NAMES
 
 
 def _roster_bounds() -> Bounds:

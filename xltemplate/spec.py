@@ -26,7 +26,7 @@ from .text import clip, did_you_mean, plain_number, show
 
 #: Field types a header field may have, and their Chinese names (a spec workbook accepts either).
 FIELD_TYPES = ("text", "longtext", "money", "number", "percent", "date", "choice")
-FIELD_TYPE_NAMES = {"text": "文本", "longtext": "长文本", "money": "金额", "number": "数字", "percent": "百分比",
+FIELD_TYPE_NAMES = {"text": "文字", "longtext": "长文字", "money": "金额", "number": "数字", "percent": "百分数",
                     "date": "日期", "choice": "选项"}
 #: The two messages every checker says most often.
 MISSING = "必须填写，这里缺少"
