@@ -332,8 +332,10 @@ class SpecChecker:
             label = self.text(raw, "label", path, limit=60)
             ftype = raw.get("type")
             if ftype not in FIELD_TYPES:
-                hint = did_you_mean(str(ftype), list(FIELD_TYPES) + list(FIELD_TYPE_NAMES.values()))
-                extra = f"；是否想写“{hint}”？" if hint else ""
+                # near misses of the Chinese names too (a workbook's author types those)
+                by_name = {name: key for key, name in FIELD_TYPE_NAMES.items()}
+                hint = did_you_mean(str(ftype), list(FIELD_TYPES) + list(by_name), cutoff=0.5)
+                extra = f"；是否想写{type_name(by_name.get(hint, hint))}？" if hint else ""
                 known = "、".join(f"{FIELD_TYPE_NAMES[t]}（{t}）" for t in FIELD_TYPES)
                 self.err(join_path(path, "type"), f"不认识的类型“{ftype}”{extra}；可用：{known}", ftype)
                 ftype = "text"
@@ -360,7 +362,7 @@ class SpecChecker:
                 max_length = None
             compute, operands = self.compute(raw.get("compute"), join_path(path, "compute"))
             if compute == "ratio" and ftype not in ("percent", "number"):
-                self.err(join_path(path, "type"), f"比率字段的类型须为百分比（percent）或数字（number），这里是{type_name(ftype)}", ftype)
+                self.err(join_path(path, "type"), f"比率字段的类型须为{type_name('percent')}或{type_name('number')}，这里是{type_name(ftype)}", ftype)
             required = self.flag(raw, "required", path)
             prefill = self.flag(raw, "prefill", path)
             if compute and (required or prefill):

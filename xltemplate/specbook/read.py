@@ -370,7 +370,7 @@ class _Reader:
                 current = by_id.get(ref_s, by_name.get(ref_s))
                 if current is None:
                     hint = did_you_mean(ref_s, list(by_name) + list(by_id), cutoff=0.5)
-                    extra = f"是否想写“{hint}”？" if hint else f"“类别”表中的类别：{'、'.join(by_name) or '无'}"
+                    extra = f"是否想写“{hint}”？" if hint else f"“类别”表中的类别：{'、'.join(str(c.get('name')) for c in cats) or '无'}"
                     self.problem(f"{cells.name} 第 {n} 行 “{ref_col.zh}”", f"没有名称或编号为“{ref}”的类别；{extra}", ref)
                     continue
             elif current is None:
