@@ -61,9 +61,14 @@ LAYERS = [
     "families.rule_scored.write families.rule_scored.checks",
     "families.rule_scored",
     "families",
+    # the spec workbook (read and written below the catalog, which loads a .xlsx spec through it)
+    "specbook.columns specbook.paths",
+    "specbook.locate",
+    "specbook.read specbook.write",
+    "specbook.diff specbook",
     # templates, and what is made of them
     "catalog",
-    "form.generate roster",
+    "specbook.convert form.generate roster",
     "targets",
     "identify distribute",
     "validate",

@@ -169,6 +169,97 @@ def templates_cmd(as_json: bool) -> None:
         click.echo(f"{r['id']}  {r['version']}  {r['title']}  （{count}）")
 
 
+@main.group("spec")
+def spec_group() -> None:
+    """模板定义：在模板定义工作簿（.xlsx，用 Excel 或 WPS 编辑）和 YAML 之间转换，比较两个版本。"""
+
+
+def _spec_output(output: Path, force: bool, template: Spec | None, suffixes: tuple[str, ...], example: str) -> None:
+    """Refuse an output of the wrong kind, the template's own file, or an existing file without --force."""
+    from .outputs import Protected, check_output, suffix
+
+    if suffix(output) not in suffixes:
+        raise OutputPathError(f"-o 必须是 {' 或 '.join(suffixes)} 文件：{shown(output)}（例如 -o {example}）")
+    source = Path(template.source) if template is not None and template.source and Path(template.source).is_file() else None
+    check_output(output, Protected.of([source] if source else []))
+    if output.is_file() and not force:
+        raise OutputPathError(f"文件 {shown(output)} 已存在，未覆盖；如要覆盖，请加 --force")
+
+
+@spec_group.command("export")
+@click.argument("template", type=TEMPLATE)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="要写的模板定义工作簿（.xlsx）。")
+@click.option("--force", is_flag=True, help="覆盖已有的文件。")
+@_help_option
+def spec_export_cmd(template: Spec, output: Path, force: bool) -> None:
+    """把 TEMPLATE（内置模板 id、YAML 或模板定义工作簿）写成模板定义工作簿，供在 Excel 或 WPS 中编辑。"""
+    from .specbook import write_specbook
+
+    try:
+        _spec_output(output, force, template, (".xlsx",), "form-spec.xlsx")
+        click.echo(f"已写入 {shown(write_specbook(template, output))}（模板 {template.id} {template.version}）")
+    except XltemplateError as exc:
+        fail(exc)
+
+
+@spec_group.command("import")
+@click.argument("specbook", type=TEMPLATE)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="要写的 YAML 文件（.yaml）。")
+@click.option("--force", is_flag=True, help="覆盖已有的文件。")
+@_help_option
+def spec_import_cmd(specbook: Spec, output: Path, force: bool) -> None:
+    """检查模板定义工作簿 SPECBOOK 并写成 YAML；有任何问题时按工作表、行和列一次列出，不写文件。"""
+    from .specbook.convert import YAML_SUFFIXES, write_spec
+
+    try:
+        _spec_output(output, force, specbook, YAML_SUFFIXES, "form.yaml")
+        click.echo(f"已写入 {shown(write_spec(specbook, output))}（模板 {specbook.id} {specbook.version}）")
+    except XltemplateError as exc:
+        fail(exc)
+
+
+@spec_group.command("diff")
+@click.argument("old", type=TEMPLATE)
+@click.argument("new", type=TEMPLATE)
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出变化（每项一行文字）。")
+@_help_option
+def spec_diff_cmd(old: Spec, new: Spec, as_json: bool) -> None:
+    """列出模板从 OLD 到 NEW 的变化（两者可以是内置模板 id、YAML 或模板定义工作簿）。
+
+    退出码：两者相同时为 0，有变化时为 1。
+    """
+    from .specbook.diff import diff_specs
+
+    changes = diff_specs(old, new)
+    if as_json:
+        echo_json({"old": {"id": old.id, "version": old.version}, "new": {"id": new.id, "version": new.version}, "changes": changes})
+    else:
+        click.echo(f"{old.id} {old.version} → {new.id} {new.version}：" + (f"{len(changes)} 处变化" if changes else "内容相同"))
+        for line in changes:
+            click.echo(f"  - {line}")
+    sys.exit(1 if changes else 0)
+
+
+@main.command("new")
+@click.argument("form_id", metavar="ID")
+@click.option("--from", "base", required=True, type=TEMPLATE, help="从哪个模板开始（内置模板 id、YAML 或模板定义工作簿）。")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="要写的模板定义工作簿（.xlsx），或 YAML（.yaml）。")
+@click.option("--version", "version", default="1", show_default=True, help="新模板的版本号。")
+@click.option("--force", is_flag=True, help="覆盖已有的文件。")
+@_help_option
+def new_cmd(form_id: str, base: Spec, output: Path, version: str, force: bool) -> None:
+    """从已有模板开始一个新模板 ID（例如明年的表）：内容相同，编号和版本是新的；写成模板定义工作簿后在 Excel 中修改。"""
+    from .specbook.convert import YAML_SUFFIXES, new_form, write_spec
+
+    try:
+        _spec_output(output, force, base, (".xlsx",) + YAML_SUFFIXES, "form-spec.xlsx")
+        spec = new_form(base, form_id, version)
+        click.echo(f"已写入 {shown(write_spec(spec, output))}（模板 {spec.id} {spec.version}，由 {base.id} {base.version} 开始）")
+    except XltemplateError as exc:
+        fail(exc)
+
+
 _ROLES = {"input": "填写", "computed": "公式", "prefill": "预填"}
 
 
@@ -226,7 +317,8 @@ def generate_cmd(template: Spec, output: Path, roster: Path | None, targets_path
     ctx = click.get_current_context()
     keyring = _keyring(secret_file)
     signed = f"（已签名，密钥编号 {keyring.signing_id}）" if keyring is not None else "（未签名：未提供密钥）"
-    protected = Protected.of(roster=roster, secret=keyring.source if keyring else None, targets=targets_path)
+    source = [template.source] if template.source and Path(template.source).is_file() else []  # a spec file is an input too
+    protected = Protected.of(source, roster=roster, secret=keyring.source if keyring else None, targets=targets_path)
     if targets_path is not None and roster is None:
         raise UsageError("--targets 需要同时给出 --roster（目标表按名单中的编号对应项目）", ctx)
     try:

@@ -335,9 +335,9 @@ class SpecChecker:
                 # near misses of the Chinese names too (a workbook's author types those)
                 by_name = {name: key for key, name in FIELD_TYPE_NAMES.items()}
                 hint = did_you_mean(str(ftype), list(FIELD_TYPES) + list(by_name), cutoff=0.5)
-                extra = f"；是否想写{type_name(by_name.get(hint, hint))}？" if hint else ""
+                extra = f"；是否想写{type_name(by_name.get(hint, hint))}？" if hint else "；"
                 known = "、".join(f"{FIELD_TYPE_NAMES[t]}（{t}）" for t in FIELD_TYPES)
-                self.err(join_path(path, "type"), f"不认识的类型“{ftype}”{extra}；可用：{known}", ftype)
+                self.err(join_path(path, "type"), f"不认识的类型“{ftype}”{extra}可用：{known}", ftype)
                 ftype = "text"
             help_text = self.text(raw, "help", path, required=False, limit=MAX_PROMPT)
             choices: tuple[str, ...] = ()
