@@ -132,6 +132,12 @@ def _keyring(secret_file: Path | None) -> Any:
 _HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+def _old_template_option(f: Any) -> Any:
+    return click.option("--old-template", "older", multiple=True, type=TEMPLATE,
+                        help="旧版本的模板（可多次给出）：这些版本的交回文件在填写位置与 --template 相同时照常核对并汇总"
+                             "（提示 template-version-old），否则列为须用新表重新填写。")(f)
+
+
 def _help_option(f: Any) -> Any:
     return click.help_option("-h", "--help", help="显示本帮助并退出。")(f)
 
@@ -365,9 +371,11 @@ def _roster_hint(paths: tuple[Path, ...]) -> None:
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="进程数（默认：CPU 核数）。结果与此无关。")
 @_secret_option
+@_old_template_option
 @_help_option
 def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, annotate_dir: Path | None,
-                 roster: Path | None, targets_path: Path | None, jobs: int | None, secret_file: Path | None) -> None:
+                 roster: Path | None, targets_path: Path | None, jobs: int | None, secret_file: Path | None,
+                 older: tuple[Spec, ...]) -> None:
     """读取并核对单位交回的工作簿（文件或文件夹，文件夹逐层查找）。
 
     退出码：全部有效（可有警告）时为 0；有有误或无法读取的文件（或没有找到工作簿）时为 1；用法错误或标注副本无法写入时为 2。
@@ -397,7 +405,7 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
         table = read_targets(targets_path, form, rows) if targets_path and form is not None else None
     except XltemplateError as exc:
         fail(exc)
-    templates = RunContext.builtin(template, keyring=keyring, roster=rows, targets=table)
+    templates = RunContext.builtin(template, keyring=keyring, roster=rows, targets=table, older=older)
     report = validate_paths(list(paths), templates, jobs=workers)
     annotated: list[str] = []
     not_annotated: list[dict[str, str]] = []
@@ -451,10 +459,12 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="进程数（默认：CPU 核数）。结果与此无关。")
 @_secret_option
+@_old_template_option
 @_help_option
 def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, template: Spec | None, targets_path: Path | None,
                 export_dir: Path | None, ledger: Path | None, archive: Path | None, roster_changed_ok: bool,
-                as_json: bool, quiet: bool, jobs: int | None, secret_file: Path | None) -> None:
+                as_json: bool, quiet: bool, jobs: int | None, secret_file: Path | None,
+                older: tuple[Spec, ...]) -> None:
     """把单位交回的工作簿汇总成全局汇总表（.xlsx）。
 
     每个文件都像 validate 那样读取和核对，按文件中的编号（不是文件名）对应到名单；汇总表整体写出，不会留下半个文件。
@@ -517,14 +527,14 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
 
             done = collect_round(list(paths), form, ledger=ledger, output=output, archive=archive, roster=rows,
                                  keyring=keyring, targets=table, export_dir=export_dir, jobs=workers, inputs=found,
-                                 roster_changed_ok=roster_changed_ok, progress=_bars(show))
+                                 roster_changed_ok=roster_changed_ok, progress=_bars(show), older=older)
             result = done.collection
             written += [str(p) for p in done.outputs]
             extra, ledger_info = done.lines(), done.as_dict()
         else:
             with _bars(show)("读取", len(found.files)) as update:
                 result = collect(list(paths), form, roster=rows,
-                                 templates=RunContext.builtin(form, keyring=keyring, targets=table),
+                                 templates=RunContext.builtin(form, keyring=keyring, targets=table, older=older),
                                  progress=update, inputs=found, jobs=workers)
             written.append(str(write_rollup(result, output)))
             if export_dir is not None:

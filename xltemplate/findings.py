@@ -144,6 +144,10 @@ _TABLE = (
         "": "此文件使用模板版本 {version}，当前要求版本 {wanted}。请使用最新下发的模板重新填写。",
         "others": "此文件使用模板“{template}”的版本 {version}，可用版本为 {versions}。请使用最新下发的模板重新填写。",
     }),
+    _c("template-version-old", WARNING, "旧版本模板", "the file is in an older version of the form whose inputs sit in the same cells as the current one's: checked against its own version and collected",
+       "此文件使用模板“{template}”的旧版本 {version}（当前版本为 {wanted}）；两个版本的填写位置相同，已按版本 {version} 核对并汇总。今后请使用最新下发的表格。"),
+    _c("template-version-old-moved", ERROR, "旧版本模板（须用新表）", "the file is in an older version of the form whose inputs sit elsewhere than the current one's: not collected",
+       "此文件使用模板“{template}”的旧版本 {version}，与当前版本 {wanted} 的填写位置不同（{why}），不能汇总。请用最新下发的版本 {wanted} 的表格重新填写后提交。"),
     # -- whose file (with the bureau's secret: --secret-file) -----------------------------
     _c("signature-invalid", ERROR, "签名无效", "the identity signature does not match the file's template, key or prefilled values, or was made with an unknown secret", {
         "": "身份签名无效（{why}）：文件的编号、模板或预填内容被改动过，或不是本次下发的文件。" + _USE_SENT,

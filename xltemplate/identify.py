@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from . import meta
 from .jsonvalue import encode
@@ -54,11 +54,15 @@ class RunContext:
     @classmethod
     def builtin(cls, explicit: TemplateLike | None = None, *, keyring: Keyring | None = None,
                 roster: Roster | None = None, today: dt.date | None = None, reader: ReaderName = "fast",
-                targets: "TargetsTable | None" = None) -> "RunContext":
+                targets: "TargetsTable | None" = None, older: Iterable[TemplateLike] = ()) -> "RunContext":
+        """The built-ins, ``explicit`` (the form asked for) and ``older`` versions its returns may still be in."""
         spec = as_spec(explicit) if explicit is not None else None
         known = {}
         for path in builtin_templates().values():
             loaded = load_spec(path)
+            known[(loaded.id, loaded.version)] = loaded
+        for old in older:
+            loaded = as_spec(old)
             known[(loaded.id, loaded.version)] = loaded
         if spec is not None:
             known[(spec.id, spec.version)] = spec
@@ -94,7 +98,8 @@ class RunContext:
         file's key (the key must be on it; every prefilled value is compared with it). With secrets:
         all of them (signatures are verified with them). With the bureau's targets table: that there is
         one and the targets of the file's key (its recorded targets must be those, ``target-changed``).
-        The collection ledger reuses a stored report only under the same fingerprint, so a roster row,
+        With other versions of the form asked for (:meth:`older_versions`): their hashes (a return of one
+        is read as that version). The collection ledger reuses a stored report only under the same fingerprint, so a roster row,
         a secret or a key's targets that changed make exactly the reports that depended on them again.
         Whatever else validation comes to take from the run belongs here too.
         """
@@ -107,8 +112,17 @@ class RunContext:
         if self.targets is not None:  # absent without a table: the fingerprints stored before issue 12 still hold
             truth = self.targets.by_key.get(key) if key is not None else None
             parts["targets"] = None if truth is None else meta.targets_hash(truth)
+        older = self.older_versions()
+        if older:  # a return of one is read as it (template-version-old); absent without: older fingerprints hold
+            parts["older"] = sorted(s.spec_hash for s in older)
         text = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def older_versions(self) -> list[Spec]:
+        """The other versions of the form asked for that this run knows (built-ins, ``--old-template``)."""
+        if self.explicit is None:
+            return []
+        return [s for (i, v), s in self.known.items() if i == self.explicit.id and v != self.explicit.version]
 
     def versions(self, template_id: str) -> list[str]:
         return sorted(v for (i, v) in self.known if i == template_id)
@@ -167,7 +181,18 @@ def _resolve(values: dict[str, str], run: RunContext) -> tuple[Identified, list[
         if tid != spec.id:
             findings.append(finding("template-mismatch", sheet=meta.SHEET, value=tid, template=tid or "未知", wanted=spec.id, title=spec.title))
             return Identified(None, tid, version, key, prefill), findings
-        if version != spec.version:
+        older = run.known.get((tid or "", version or "")) if version != spec.version else None
+        if older is not None:
+            # an older version of the form, when the run has it: read as that version if the inputs did not move
+            why = moved_inputs(older, spec)
+            if why is not None:
+                findings.append(finding("template-version-old-moved", sheet=meta.SHEET, value=version, template=tid, version=version,
+                                        wanted=spec.version, why=why))
+                return Identified(None, tid, version, key, prefill), findings
+            findings.append(finding("template-version-old", sheet=meta.SHEET, value=version, template=tid, version=version,
+                                    wanted=spec.version))
+            spec = older
+        elif version != spec.version:
             findings.append(finding("template-version", sheet=meta.SHEET, value=version, version=version, wanted=spec.version))
             return Identified(None, tid, version, key, prefill), findings
     else:
@@ -189,6 +214,31 @@ def _resolve(values: dict[str, str], run: RunContext) -> tuple[Identified, list[
         return Identified(None, tid, version, key, prefill), findings + [problem]
     findings += _targets_table(key, targets, run)
     return Identified(spec, tid, version, key, prefill, targets=targets), findings
+
+
+def moved_inputs(old: Spec, new: Spec) -> str | None:
+    """Why a return of ``old`` cannot be read as one of ``new`` (in words), or None when every input of the
+    two versions sits in the same cell, of the same id and kind (a blank form's layout for a family of targets)."""
+    if old.family != new.family:
+        return "表式不同"
+    if old.sheet != new.sheet:
+        return f"工作表名称由“{old.sheet}”改为“{new.sheet}”"
+
+    def slots(spec: Spec) -> list[tuple[str, str, str, tuple[str, ...]]]:
+        family = family_of(spec)
+        layout = family.layout(spec)
+        head = [(s.field.id, s.field.type, s.cell.a1, s.field.choices) for s in layout.fields if not s.field.computed]
+        return head + [(s.id, s.kind, s.cell.a1, s.choices) for s in family.inputs(layout)]
+
+    a, b = slots(old), slots(new)
+    for n, (x, y) in enumerate(zip(a, b), start=1):
+        if x[0] != y[0] or x[2] != y[2]:
+            return f"第 {n} 个填写项旧版本为 {x[2]}（{x[0]}），新版本为 {y[2]}（{y[0]}）"
+        if x != y:
+            return f"填写项“{x[0]}”（{x[2]}）的类型或选项不同"
+    if len(a) != len(b):
+        return f"填写项由 {len(a)} 个变为 {len(b)} 个"
+    return None
 
 
 def _targets(values: dict[str, str]) -> tuple[Targets | None, Finding | None]:

@@ -29,7 +29,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator, Sequence
+from typing import Callable, ContextManager, Iterable, Iterator, Sequence
 
 from ..batch import transient, validate_files
 from ..catalog import TemplateLike, as_spec
@@ -102,7 +102,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                   roster: Roster | None = None, keyring: Keyring | None = None, targets: TargetsTable | None = None,
                   export_dir: str | os.PathLike[str] | None = None, jobs: int | None = None, today: dt.date | None = None,
                   roster_changed_ok: bool = False, inputs: Inputs | None = None, reader: ReaderName | None = None,
-                  progress: Progress | None = None, wait: float | None = None) -> RoundResult:
+                  progress: Progress | None = None, wait: float | None = None, older: Iterable[TemplateLike] = ()) -> RoundResult:
     """Collect ``paths`` into the roll-up ``output`` as one run of the round kept in ``ledger`` (see the module).
 
     Raises :class:`LedgerError` (a ledger that cannot be used, or is busy after ``wait`` seconds, by default
@@ -111,7 +111,8 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
     archive; the ledger or the archive inside an input folder).
     """
     spec = as_spec(spec)
-    ctx = RunContext.of(RunContext.builtin(spec, keyring=keyring, roster=roster, today=today, targets=targets), reader=reader)
+    ctx = RunContext.of(RunContext.builtin(spec, keyring=keyring, roster=roster, today=today, targets=targets, older=older),
+                        reader=reader)
     found = inputs if inputs is not None else discover(list(paths))
     day = today or dt.date.today()
     ledger_path = Path(ledger)
