@@ -2,6 +2,7 @@
 
     python docs/render.py            # needs LibreOffice (soffice) and poppler (pdftoppm, pdftotext)
     python docs/render.py --national # the national form's pictures (samples/national)
+    python docs/render.py --specbook # the spec workbook's pictures (xltemplate spec export)
 
 The form is generated with the seed's figures (samples/seed-values.yaml), the roll-up is
 collected from samples/returns with samples/roster.csv, and a round's roll-up is the third run of
@@ -65,6 +66,14 @@ NATIONAL_PICTURES = {
 }
 
 
+# the spec workbook of the first form (xltemplate spec export sh-project-self-eval)
+SPECBOOK_PICTURES = {
+    "specbook-settings": ("specbook", "设置", 1),
+    "specbook-fields": ("specbook", "字段", 1),
+    "specbook-indicators": ("specbook", "指标", 1),
+}
+
+
 def sheet_pages(pdf: Path) -> dict[str, list[int]]:
     """The PDF's page numbers by sheet, read from the footers (the sheet's name, then 第 n 页)."""
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
@@ -79,6 +88,9 @@ def sheet_pages(pdf: Path) -> dict[str, list[int]]:
 def main() -> None:
     if "--national" in sys.argv[1:]:
         national()
+        return
+    if "--specbook" in sys.argv[1:]:
+        specbook()
         return
     spec = load_spec(templates_dir() / "sh-project-self-eval.yaml")
     seed = yaml.safe_load((ROOT / "samples" / "seed-values.yaml").read_text(encoding="utf-8"))
@@ -107,6 +119,16 @@ def national() -> None:
         run = RunContext.builtin(spec, targets=targets)
         rollup = write_rollup(collect([folder / "returns"], spec, roster=roster, templates=run), work / "rollup.xlsx")
         _render(work, {"form": form, "rollup": rollup}, NATIONAL_PICTURES)
+
+
+def specbook() -> None:
+    """``python docs/render.py --specbook``: the spec workbook a bureau edits (the first form's)."""
+    from xltemplate.specbook import write_specbook
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        book = write_specbook(load_spec(templates_dir() / "sh-project-self-eval.yaml"), work / "form-spec.xlsx")
+        _render(work, {"specbook": book}, SPECBOOK_PICTURES)
 
 
 def _render(work: Path, docs: dict[str, Path], pictures: dict[str, tuple[str, str, int]]) -> None:

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
 
 from ..errors import GenerateError
 from ..fsutil import build_time, write_atomic
-from ..printing import DEFAULT_FONT, XLSX_A4, Page, footer, text_units
+from ..printing import DEFAULT_FONT, XLSX_A4, Page, footer, row_height, text_units
 from ..spec import DEFAULT_FAMILY, MAX_PROMPT, MAX_PROMPT_TITLE, Spec
 from .columns import (
     GRADE, INDICATORS, LEVELS, NO, RATIO, VALUE_HEADERS, YES, Col, Sheet, sheets_for,
@@ -30,6 +30,7 @@ from .paths import get_path
 SPARE_ROWS = 200
 _MAX_WIDTH = 60.0
 _PAGE = Page(landscape=True)
+_FONT_PT = cast(float, DEFAULT_FONT["font_size"])
 
 
 def write_specbook(spec: Spec | Mapping[str, Any], target: str | Path) -> Path:
@@ -161,9 +162,17 @@ def _table_sheet(ws: Worksheet, st: _Styles, sheet: Sheet, data: Mapping[str, An
     ws.freeze_panes(1, 0)
     ws.set_row(0, 30)
     last = len(rows) + 2 + SPARE_ROWS  # header, example, rows, spare (0-based exclusive)
+    shown = [[cell_value(col, r[c]) for c, col in enumerate(sheet.cols)] for r in rows]
+    widths = []
     for c, col in enumerate(sheet.cols):
-        values = [cell_value(col, r[c]) for r in rows]
-        ws.set_column(c, c, _width(col.zh, [v for v in values if not isinstance(v, str) or len(v) < 80], col.width))
+        values = [r[c] for r in shown]
+        widths.append(_width(col.zh, [v for v in values if not isinstance(v, str) or len(v) < 80], col.width))
+        ws.set_column(c, c, widths[c])
+    # a spreadsheet program does not grow a row for its wrapped text: every height is given (printing.py)
+    for r, texts in enumerate(shown, start=2):
+        ws.set_row(r, max(15.0, row_height([t if t is not None else "" for t in texts], widths, _FONT_PT)))
+    for c, col in enumerate(sheet.cols):
+        values = [r[c] for r in shown]
         ws.write_string(0, c, col.zh, st.header)
         ws.data_validation(0, c, 0, c, {"validate": "any", **_prompt(col)})
         ws.write_string(1, c, (f"示例：{col.example}" if c == 0 else col.example) if col.example or c == 0 else "", st.example)
@@ -195,12 +204,13 @@ def _value_sheet(ws: Worksheet, st: _Styles, sheet: Sheet, data: Mapping[str, An
         ws.write_string(0, c, h, st.header)
     present = [col for col in sheet.cols if get_path(data, col.key) is not None]
     values = [cell_value(col, get_path(data, col.key)) for col in present]
-    ws.set_column(0, 0, _width(VALUE_HEADERS[0], [c.zh for c in sheet.cols], 12))
-    ws.set_column(1, 1, _width(VALUE_HEADERS[1], values, 20))
-    ws.set_column(2, 2, 60)
+    widths = [_width(VALUE_HEADERS[0], [c.zh for c in sheet.cols], 12), _width(VALUE_HEADERS[1], values, 20), 60.0]
+    for c, w in enumerate(widths):
+        ws.set_column(c, c, w)
     ws.data_validation(0, 0, 0, 2, {"validate": "any", "input_title": sheet.zh,
                                     "input_message": sheet.help[:MAX_PROMPT]})
     for r, (col, v) in enumerate(zip(present, values), start=1):
+        ws.set_row(r, max(15.0, row_height([col.zh, "" if v is None else v, col.help], widths, _FONT_PT)))
         ws.write_string(r, 0, col.zh, st.item)
         _write_cell(ws, st, r, 1, col, v)
         ws.write_string(r, 2, col.help, st.note)
