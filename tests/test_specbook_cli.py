@@ -133,3 +133,11 @@ def test_a_spec_workbook_is_taken_wherever_a_yaml_path_is(tmp_path: Path) -> Non
     collected = run("collect", returns, "--template", book, "-o", tmp_path / "汇总.xlsx", "--json", "--quiet")
     assert collected.exit_code == 0, collected.output
     assert json.loads(collected.output)["template"] == {"id": "sh-project-self-eval", "version": "2020.1", "detected": False}
+
+
+def test_the_spec_commands_explain_themselves_in_chinese() -> None:
+    for args in (["spec", "--help"], ["spec", "export", "--help"], ["spec", "import", "--help"], ["spec", "diff", "--help"],
+                 ["new", "--help"]):
+        result = run(*args)
+        assert result.exit_code == 0 and "模板" in result.output, args
+    assert "--old-template" in run("collect", "--help").output and "--old-template" in run("validate", "--help").output

@@ -101,6 +101,7 @@ SMALL_CASES: list[tuple[str, Edits, str, str]] = [
     ("fixed weights sum", [("指标", "D4", 12)], "类别 第 3 行", "类别“甲”的权重合计 52，应为 60"),
     ("flexible weights sum", [("指标", "D6", 5)], "类别 第 4 行", "类别“乙”的默认权重合计 45，超过本类分值 40"),
     ("category points sum", [("类别", "C4", 30)], "“类别”表", "各类别分值合计 90，应为总分 100"),
+    ("no categories", [("类别", f"{c}{r}", None) for c in "ABCDE" for r in (3, 4)], "“类别”表", "至少要有一个类别"),
     ("grade label", [("等级", "A3", None)], "等级 第 3 行 “等级”", "不能为空"),
     ("grade min", [("等级", "B3", "八十")], "等级 第 3 行 “最低分”", "“八十” 不是数字"),
     ("grade above total", [("等级", "B3", 101)], "等级 第 3 行 “最低分”", "最低分 101 高于总分 100"),
@@ -146,6 +147,9 @@ NATIONAL_CASES: list[tuple[str, Edits, str, str]] = [
     ("band min above max", [("定性档次", "B4", 0.9)], "定性档次 第 4 行 “最低得分率”", "最低 0.9 大于最高 0.8"),
     ("band max missing", [("定性档次", "C5", None)], "定性档次 第 5 行 “最高得分率”", "不能为空"),
     ("band bound", [("定性档次", "C3", 1.2)], "定性档次 第 3 行 “最高得分率”", "1.2 不合适"),
+    ("bands too long", [("定性档次", f"A{r}", f"{r}" + "档" * 100) for r in (3, 4, 5)], "“定性档次”表", "各档名称连起来超过 255 个字符"),
+    ("no funding rows", [("资金", f"{c}{r}", None) for c in "AB" for r in (3, 4, 5, 6)], "“资金”表", "缺少这张工作表或表中没有内容"),
+    ("no levels", [("一级二级", f"{c}{r}", None) for c in "ABCDE" for r in range(3, 12)], "“一级二级”表", "缺少这张工作表或表中没有内容"),
 ]
 
 
