@@ -177,3 +177,11 @@ def test_a_national_workbook_has_the_national_sheets(tmp_path: Path) -> None:
     assert [c.value for c in levels[4]] == [None, None, None, "quality", "质量指标"]
     rules = {r[0].value: r[1].value for r in wb["规则"].iter_rows(min_row=2)}
     assert rules == {"得分小数位数": 2, "反向指标零分倍数": 2, "须说明偏差的得分率": 1, "须说明超额的完成率": 1.3, "执行率得分封顶": "是"}
+
+
+def test_the_same_spec_gives_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1614589200")
+    spec = resolve_template("cn-project-self-eval")
+    a = write_specbook(spec, tmp_path / "a.xlsx").read_bytes()
+    b = write_specbook(spec, tmp_path / "b.xlsx").read_bytes()
+    assert a == b

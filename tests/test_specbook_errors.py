@@ -266,9 +266,10 @@ def test_a_merged_header_over_a_column_of_data_is_refused(books: dict[str, Path]
     assert load_spec(path).spec_hash == spec_from_dict(dict(SMALL)).spec_hash
 
 
-def test_an_edited_example_row_is_ignored_only_while_it_says_so(books: dict[str, Path], tmp_path: Path) -> None:
-    spec = loads(books, "small", [("等级", "B2", 50)], tmp_path)  # a number typed into the grey example row
-    assert [b.label for b in spec.bands] == ["好", "差"]
+def test_the_example_row_is_skipped_refused_when_typed_into_and_read_once_typed_over(books: dict[str, Path], tmp_path: Path) -> None:
+    assert loads(books, "small", [], tmp_path).spec_hash == spec_from_dict(dict(SMALL)).spec_hash
+    found = problems(edited(books, "small", [("等级", "B2", 50)], tmp_path))  # a number typed into the grey example row
+    assert found == [("等级 第 2 行", "这是示例行（第一格以“示例”开头），其中的内容不会读入；要加一行请写在下面的空行，或把第一格改为实际内容")]
     spec = loads(books, "small", [("等级", "A2", "中"), ("等级", "B2", 50)], tmp_path)  # typed over: now a grade
     assert [b.label for b in spec.bands] == ["好", "中", "差"]
 

@@ -176,6 +176,11 @@ VALUE_HEADERS = ("项目", "值", "说明")
 VALUE_KEYS = ("item", "value", "note")
 
 
+def example_row(sheet: Sheet) -> list[str]:
+    """The grey example row under a table's header: 示例：… in the first cell, each column's example after."""
+    return [f"示例：{c.example}" if n == 0 else c.example for n, c in enumerate(sheet.cols)]
+
+
 def sheets_for(family: str) -> tuple[Sheet, ...]:
     """The sheets a form of this family has."""
     return tuple(s for s in SHEETS if family in s.families)

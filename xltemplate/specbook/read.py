@@ -25,7 +25,7 @@ from ..text import did_you_mean
 from ..workers import Bounds, run_bounded
 from .columns import (
     CATEGORIES, GRADE, INDICATORS, LEVELS, NO, RATIO, SETTINGS, SHEETS, VALUE_HEADERS, VALUE_KEYS, YES, Col, Sheet,
-    sheet_named,
+    example_row, sheet_named,
 )
 from .locate import Loc, Locator, col_letter
 from .paths import set_path
@@ -326,7 +326,13 @@ class _Reader:
                     continue  # a blank row: skipped
                 first = _clean(row[0]) if row else None
                 if isinstance(first, str) and first.startswith("示例"):
-                    continue  # the grey example row under the header
+                    # the grey example row under the header: skipped while it is the example; typed into, refused
+                    # (a value there would otherwise be dropped without a word)
+                    example = {col: _clean(v) for col, v in zip(sheet.cols, example_row(sheet)) if _clean(v) is not None}
+                    if {col: str(v) for col, v in rec.items()} != example:
+                        self.problem(f"{cells.name} 第 {n} 行", "这是示例行（第一格以“示例”开头），其中的内容不会读入；"
+                                                             "要加一行请写在下面的空行，或把第一格改为实际内容")
+                    continue
                 records.append((n, rec))
         if sheet is INDICATORS:
             self.indicators(sheet, cells, records)

@@ -22,7 +22,7 @@ from ..fsutil import build_time, write_atomic
 from ..printing import DEFAULT_FONT, XLSX_A4, Page, footer, row_height, text_units
 from ..spec import DEFAULT_FAMILY, MAX_PROMPT, MAX_PROMPT_TITLE, Spec
 from .columns import (
-    GRADE, INDICATORS, LEVELS, NO, RATIO, VALUE_HEADERS, YES, Col, Sheet, sheets_for,
+    GRADE, INDICATORS, LEVELS, NO, RATIO, VALUE_HEADERS, YES, Col, Sheet, example_row, sheets_for,
 )
 from .paths import get_path
 
@@ -175,7 +175,7 @@ def _table_sheet(ws: Worksheet, st: _Styles, sheet: Sheet, data: Mapping[str, An
         values = [r[c] for r in shown]
         ws.write_string(0, c, col.zh, st.header)
         ws.data_validation(0, c, 0, c, {"validate": "any", **_prompt(col)})
-        ws.write_string(1, c, (f"示例：{col.example}" if c == 0 else col.example) if col.example or c == 0 else "", st.example)
+        ws.write_string(1, c, example_row(sheet)[c], st.example)
         source: str | None = None
         if col.kind == "ref":
             source = "=类别!$B$3:$B$100"
