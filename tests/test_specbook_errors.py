@@ -126,6 +126,7 @@ NATIONAL_CASES: list[tuple[str, Edits, str, str]] = [
     ("funding points missing", [("设置", "A13", None), ("设置", "B13", None), ("设置", "C13", None)], "设置 “资金分值”",
      "缺少这一项：请在“项目”列写“资金分值”，在“值”列填写"),
     ("expected goal", [("设置", "B15", None)], "设置 第 15 行 “预期目标名称”", "不能为空"),
+    ("no goals", [("设置", f"{c}{r}", None) for c in "ABC" for r in (14, 15, 16)], "设置 “总体目标名称”", "缺少这一项"),
     ("funding row", [("资金", "B4", None)], "资金 第 4 行 “名称”", "不能为空"),
     ("funding row id", [("资金", "A5", "上年")], "资金 第 5 行 “编号”", "“上年” 不是有效的编号"),
     ("a total alone", [("资金", f"{c}{r}", None) for c in "AB" for r in (4, 5, 6)], "“资金”表", "只有总额一行无法核对"),

@@ -107,6 +107,10 @@ class Locator:
                         return Loc(name, None, col.zh, None)
             elif path == sheet.path or sheet.path.startswith(path + "."):
                 return Loc(name, None, None, None)
+        for sheet in SHEETS:  # a group of settings left out altogether (goals): its first row
+            for col in sheet.cols if sheet.values else ():
+                if col.key.startswith(path + "."):
+                    return Loc(self.names.get(sheet.key, sheet.zh), None, col.zh, None)
         return None
 
     def problems(self, problems: list[Problem]) -> list[Problem]:
