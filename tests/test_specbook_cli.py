@@ -79,15 +79,17 @@ def test_diff_lists_each_change_in_words(tmp_path: Path) -> None:
     ind.delete_rows(15)  # 生态效益 removed
     fields["B5"] = "实施处室"  # a field renamed
     grades["B4"] = 80  # 良好 from 75 to 80
+    ind["B16"] = "staff_stability"  # 人员流失率's 编号 (row 17 before the deletion)
     cats["E4"] = 4
     wb.save(book)
     result = run("spec", "diff", "sh-project-self-eval", book)
     assert result.exit_code == 1, result.output
     assert result.output.splitlines() == [
-        "sh-project-self-eval 2020.1 → sh-project-self-eval 2021.1：9 处变化",
+        "sh-project-self-eval 2020.1 → sh-project-self-eval 2021.1：10 处变化",
         "  - 设置“版本”：“2020.1” 改为 “2021.1”",
         "  - 字段“具体实施处（科室）”改名为“实施处室”（编号 implementer）",
         "  - 类别“产出目标”的自定义行数：3 改为 4",
+        "  - 指标“人员流失率”的编号：staff_turnover 改为 staff_stability",
         "  - 新增指标“成本节约率”（编号 cost_saving）",
         "  - 删除指标“生态效益”（编号 eco_benefit）",
         "  - 指标“资金使用的合规性”的权重：6 改为 7",

@@ -83,6 +83,13 @@ def _keyed(sheet: Sheet, old: Any, new: Any, name_key: str, *, by: str = "id", n
     a = {str(i.get(by)): i for i in old or [] if isinstance(i, dict)}
     b = {str(i.get(by)): i for i in new or [] if isinstance(i, dict)}
     out = []
+    if by == "id":  # one of the same name under another 编号: its 编号 changed (then compared as one)
+        gone = {str(i.get(name_key)): k for k, i in a.items() if k not in b}
+        for key, item in list(b.items()):
+            was = gone.get(str(item.get(name_key))) if key not in a else None
+            if was is not None:
+                out.append(f"{noun}“{item.get(name_key)}”的编号：{was} 改为 {key}")
+                b = {(was if k == key else k): v for k, v in b.items()}
     for key, item in b.items():
         if key not in a:
             out.append(f"新增{noun}“{item.get(name_key)}”" + (f"（编号 {key}）" if by == "id" else ""))
