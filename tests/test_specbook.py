@@ -185,3 +185,64 @@ def test_the_same_spec_gives_the_same_bytes(tmp_path: Path, monkeypatch: pytest.
     a = write_specbook(spec, tmp_path / "a.xlsx").read_bytes()
     b = write_specbook(spec, tmp_path / "b.xlsx").read_bytes()
     assert a == b
+
+
+# -- property: any self-scored spec the checker accepts comes back the same -----------------------------
+
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st  # noqa: E402
+
+_TEXT = st.text(alphabet=st.sampled_from(list("项目绩效评价产出效益满意度指标说明（）：，。、“”0123456789abcXYZ %-/=+") + [" "]),
+                min_size=1, max_size=24).filter(lambda t: t == t.strip() and not t.startswith(("示例", "'")))
+_ID = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
+
+
+@st.composite
+def _specs(draw: Any) -> dict[str, Any]:
+    ids = draw(st.lists(_ID, min_size=12, max_size=12, unique=True))
+    labels = draw(st.lists(_TEXT, min_size=3, max_size=3, unique=True))
+    fields: list[dict[str, Any]] = [{"id": ids[0], "label": labels[0], "type": "text", "required": draw(st.booleans())}]
+    # Excel's list refuses an ASCII comma; a lone choice holding 、，； would read back as several (one a line
+    # needs two lines), so a choice field here has two choices at least
+    fields.append({"id": ids[1], "label": labels[1], "type": "choice",
+                   "choices": draw(st.lists(_TEXT.filter(lambda t: "," not in t), min_size=2, max_size=4, unique=True))})
+    fields.append({"id": ids[2], "label": labels[2], "type": draw(st.sampled_from(["money", "number", "percent"])),
+                   "min": draw(st.sampled_from([0, 1, 0.5, 2.25]))})
+    cats, n = [], 3
+    points = draw(st.lists(st.integers(min_value=1, max_value=60), min_size=1, max_size=3))
+    for k, p in enumerate(points):
+        flexible = draw(st.booleans())
+        count = draw(st.integers(min_value=1, max_value=2))
+        names = draw(st.lists(_TEXT, min_size=count, max_size=count))
+        inds: list[dict[str, Any]] = []
+        for j in range(count):
+            ind: dict[str, Any] = {"id": ids[n], "name": names[j]}
+            n += 1
+            if j == 0 and not flexible:
+                ind["weight"] = p if count == 1 else draw(st.integers(min_value=0, max_value=p))
+            elif j == 1 and not flexible:
+                ind["weight"] = p - inds[0]["weight"]
+            elif draw(st.booleans()):
+                ind["weight"] = draw(st.integers(min_value=0, max_value=p // 2))
+            if draw(st.booleans()):
+                ind["explanation"] = draw(_TEXT)
+            inds.append(ind)
+        cat: dict[str, Any] = {"id": f"c{k}", "name": f"类别{k}", "points": p, "indicators": inds}
+        if flexible:
+            cat["weights"] = "flexible"
+            cat["extra_rows"] = draw(st.integers(min_value=0, max_value=3))
+        elif draw(st.booleans()):
+            cat["weights"] = "fixed"
+        cats.append(cat)
+    data = {"id": "prop", "version": draw(st.sampled_from(["1", "2021.10", "v2"])), "title": draw(_TEXT), "sheet": "自评",
+            "total": sum(points), "fields": fields, "categories": cats, "grades": [{"label": "好", "min": 0}]}
+    if draw(st.booleans()):
+        data["notes"] = draw(st.lists(_TEXT, min_size=1, max_size=3))
+    return data
+
+
+# no shrinking: each example writes and reads a workbook (a bounded worker), and a failure is shown as drawn
+@settings(max_examples=12, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=_specs())
+def test_any_self_scored_spec_round_trips(data: dict[str, Any], tmp_path: Path) -> None:
+    round_trip(data, tmp_path)

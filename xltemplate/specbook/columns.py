@@ -15,6 +15,7 @@ separated by 、), ``bound`` (a number or a date), ``compute`` (等级 or 比率
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -24,6 +25,8 @@ from ..spec import FIELD_TYPE_NAMES
 YES, NO = "是", "否"
 WEIGHTS = {"fixed": "固定", "flexible": "可调"}
 FAMILIES = {"self-scored": "self-scored", "rule-scored": "rule-scored"}
+#: What separates the values of a list cell (选项, 文字字段), unless the cell has one value a line.
+LIST_SEPARATORS = re.compile(r"[、,，;；]")
 #: What the 计算 column says for a grade; a ratio is written 比率：分子编号/分母编号.
 GRADE, RATIO = "等级", "比率"
 

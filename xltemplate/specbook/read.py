@@ -24,7 +24,7 @@ from ..spec import DEFAULT_FAMILY
 from ..text import did_you_mean
 from ..workers import Bounds, run_bounded
 from .columns import (
-    CATEGORIES, GRADE, INDICATORS, LEVELS, NO, RATIO, SETTINGS, SHEETS, VALUE_HEADERS, VALUE_KEYS, YES, Col, Sheet,
+    CATEGORIES, GRADE, INDICATORS, LEVELS, LIST_SEPARATORS, NO, RATIO, SETTINGS, SHEETS, VALUE_HEADERS, VALUE_KEYS, YES, Col, Sheet,
     example_row, sheet_named,
 )
 from .locate import Loc, Locator, col_letter
@@ -36,7 +36,6 @@ _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _INT = re.compile(r"^[+-]?\d+$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
 _RATIO = re.compile(rf"^(?:{RATIO}|ratio)\s*[:：]?\s*([A-Za-z0-9_]+)\s*[/,，、÷]\s*([A-Za-z0-9_]+)$", re.I)
-_LIST_SPLIT = re.compile(r"[、,，;；\n]")
 #: The order of a spec's top-level keys in the YAML written from a workbook (as the built-in specs have them).
 KEY_ORDER = ("id", "version", "family", "title", "sheet", "total", "fiscal_year", "fields", "categories", "money_unit",
              "funding", "goals", "levels", "blank_rows", "rules", "grades", "notes", "instructions", "summary")
@@ -141,7 +140,7 @@ def spec_value(col: Col, v: Any) -> Any:
     if kind == "list":
         text = str(v)
         # one value a line when the writer found a 、 inside a value; else 、 , ， ; ； all separate
-        parts = text.split("\n") if "\n" in text else _LIST_SPLIT.split(text)
+        parts = text.split("\n") if "\n" in text else LIST_SEPARATORS.split(text)
         return [p.strip() for p in parts if p.strip()]
     if kind == "bound":
         if isinstance(v, dt.datetime):

@@ -22,7 +22,7 @@ from ..fsutil import build_time, write_atomic
 from ..printing import DEFAULT_FONT, XLSX_A4, Page, footer, row_height, text_units
 from ..spec import DEFAULT_FAMILY, MAX_PROMPT, MAX_PROMPT_TITLE, Spec
 from .columns import (
-    GRADE, INDICATORS, LEVELS, NO, RATIO, VALUE_HEADERS, YES, Col, Sheet, example_row, sheets_for,
+    GRADE, INDICATORS, LEVELS, LIST_SEPARATORS, NO, RATIO, VALUE_HEADERS, YES, Col, Sheet, example_row, sheets_for,
 )
 from .paths import get_path
 
@@ -53,7 +53,8 @@ def cell_value(col: Col, value: Any) -> Any:
         return col.enum.get(str(value), str(value)) if not isinstance(value, bool) else str(value)
     if col.kind == "list" and isinstance(value, list):
         items = [str(v) for v in value]
-        return ("\n" if any("、" in v for v in items) else "、").join(items)
+        # one a line when a value holds a character the reader would split on (、 , ， ; ；)
+        return ("\n" if any(LIST_SEPARATORS.search(v) for v in items) else "、").join(items)
     if col.kind == "compute":
         if value == "grade":
             return GRADE
