@@ -63,7 +63,7 @@ LAYERS = [
     "families",
     # the spec workbook (read and written below the catalog, which loads a .xlsx spec through it)
     "specbook.columns specbook.paths",
-    "specbook.locate",
+    "specbook.cells specbook.locate",
     "specbook.read specbook.write",
     "specbook.diff specbook",
     # templates, and what is made of them

@@ -1,10 +1,7 @@
 """Read a spec workbook back into a spec's plain data, remembering where each value came from.
 
-The workbook is a file from outside: its cells are read in a bounded worker process (the sniff
-every return goes through, then openpyxl). What a person typed is taken as they meant it where
-that is unambiguous (full-width digits, 是/否 √/× Y/N, numbers stored as text, a leading
-apostrophe, spaces around a value, blank rows, merged cells down a column); anything else is kept
-exactly as typed, so that the spec checker reports it with the value found. The problems only
+The cells are read (and each taken as the spec means it) by :mod:`.cells`; here blank rows are
+skipped, a 类别 or 一级 left blank or merged down its rows is the row above's, and the problems only
 the workbook can have (an unknown sheet or column, a header merged over a column that holds
 data, an indicator naming no 类别) are found here; every other check is the spec checker's, and
 :class:`.locate.Locator` puts its key paths back into sheet, row and column.
@@ -12,164 +9,24 @@ data, an indicator naming no 类别) are found here; every other check is the sp
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import unicodedata
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BoundExceeded, Problem, SpecError, Unreadable
+from ..errors import Problem
 from ..spec import DEFAULT_FAMILY
 from ..text import did_you_mean
-from ..workers import Bounds, run_bounded
+from .cells import Cells, clean, read_cells, spec_value
 from .columns import (
-    CATEGORIES, GRADE, INDICATORS, LEVELS, LIST_SEPARATORS, NO, RATIO, SETTINGS, SHEETS, VALUE_HEADERS, VALUE_KEYS, YES, Col, Sheet,
-    example_row, sheet_named,
+    CATEGORIES, INDICATORS, LEVELS, SETTINGS, SHEETS, VALUE_HEADERS, VALUE_KEYS, Col, Sheet, example_row, sheet_named,
 )
 from .locate import Loc, Locator, col_letter
 from .paths import set_path
 
-_TRUE = {YES.lower(), "y", "yes", "true", "√", "✓", "✔", "1", "对", "真"}
-_FALSE = {NO.lower(), "n", "no", "false", "×", "✗", "✘", "x", "0", "错", "假"}
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
-_INT = re.compile(r"^[+-]?\d+$")
-_ISO_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
-_RATIO = re.compile(rf"^(?:{RATIO}|ratio)\s*[:：]?\s*([A-Za-z0-9_]+)\s*[/,，、÷]\s*([A-Za-z0-9_]+)$", re.I)
 #: The order of a spec's top-level keys in the YAML written from a workbook (as the built-in specs have them).
 KEY_ORDER = ("id", "version", "family", "title", "sheet", "total", "fiscal_year", "fields", "categories", "money_unit",
              "funding", "goals", "levels", "blank_rows", "rules", "grades", "notes", "instructions", "summary")
-
-
-@dataclass
-class Cells:
-    """A sheet's values as read: rows of cells (1-based row numbers) and its merged ranges."""
-
-    name: str
-    rows: list[tuple[int, list[Any]]]
-    merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # min_row, min_col, max_row, max_col
-
-
-def read_cells(path: Path) -> list[Cells]:
-    """Every sheet's cells, read in a bounded worker; raises SpecError for a file that is no workbook."""
-    try:
-        return list(run_bounded(_cells, path, bounds=Bounds(seconds=30.0)))
-    except Unreadable as exc:
-        raise SpecError(str(path), [Problem("", f"无法读取模板定义工作簿：{exc.message}")]) from exc
-    except BoundExceeded as exc:
-        raise SpecError(str(path), [Problem("", f"模板定义工作簿过大或读取超时（{exc.message}）")]) from exc
-    except OSError as exc:
-        raise SpecError(str(path), [Problem("", f"无法读取文件（{exc.strerror or exc}）；请检查文件是否存在、是否正在其他程序中打开")]) from exc
-    except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise SpecError(str(path), [Problem("", f"无法打开工作簿（{type(exc).__name__}）；请在 Excel 中打开并另存为 .xlsx 后重试")]) from exc
-
-
-def _cells(path: Path) -> list[Cells]:
-    """In the bounded worker: sniff the file like a return, then read every sheet's values."""
-    import warnings
-
-    import openpyxl
-
-    from ..readers.sniff import sniff
-
-    sniff(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        wb = openpyxl.load_workbook(path, data_only=True)
-    out = []
-    for ws in wb.worksheets:
-        rows = [(n, list(r)) for n, r in enumerate(ws.iter_rows(values_only=True), start=1)]
-        merged = [(m.min_row, m.min_col, m.max_row, m.max_col) for m in ws.merged_cells.ranges]
-        out.append(Cells(ws.title, rows, merged))
-    wb.close()
-    return out
-
-
-# -- one cell ----------------------------------------------------------------------------------
-
-def _clean(v: Any) -> Any:
-    """A cell as typed: text stripped of surrounding spaces and of a leading apostrophe; blank is None."""
-    if isinstance(v, str):
-        v = v.strip().replace("\u3000", " ").strip()
-        if v.startswith("'"):
-            v = v[1:].strip()
-        return v or None
-    if isinstance(v, dt.datetime) and v.time() == dt.time(0):
-        return v.date()
-    return v
-
-
-def _nfkc(s: str) -> str:
-    """Full-width digits and signs as ASCII; a thousands separator dropped when what is left is a number."""
-    s = unicodedata.normalize("NFKC", s).strip()
-    bare = s.replace(",", "")
-    return bare if _NUMBER.match(bare) else s
-
-
-def _as_number(v: Any, whole: bool) -> Any:
-    if isinstance(v, float) and whole and v.is_integer():
-        return int(v)
-    if not isinstance(v, str):
-        return v
-    s = _nfkc(v)
-    if whole and _INT.match(s):
-        return int(s)
-    if _NUMBER.match(s):
-        return int(s) if _INT.match(s) else float(s)
-    return v  # as typed: the checker says it is not a number, quoting it
-
-
-def spec_value(col: Col, v: Any) -> Any:
-    """The spec value of a cleaned, non-blank cell (the inverse of :func:`.write.cell_value`)."""
-    kind = col.kind
-    if kind in ("number", "int"):
-        return _as_number(v, kind == "int")
-    if kind == "flag":
-        if isinstance(v, bool):
-            return v
-        key = unicodedata.normalize("NFKC", str(v)).strip().lower()
-        if isinstance(v, (int, float)) and v in (0, 1):
-            return bool(v)
-        return True if key in _TRUE else False if key in _FALSE else v
-    if kind == "enum":
-        key = unicodedata.normalize("NFKC", str(v)).strip()
-        for value, shown in col.enum.items():
-            if key.lower() in (value.lower(), shown.lower()):
-                return value
-        return v
-    if kind == "list":
-        text = str(v)
-        # one value a line when the writer found a 、 inside a value; else 、 , ， ; ； all separate
-        parts = text.split("\n") if "\n" in text else LIST_SEPARATORS.split(text)
-        return [p.strip() for p in parts if p.strip()]
-    if kind == "bound":
-        if isinstance(v, dt.datetime):
-            return v.date()
-        if isinstance(v, str):
-            s = unicodedata.normalize("NFKC", v).strip()
-            if _ISO_DATE.match(s):
-                try:
-                    return dt.date.fromisoformat("-".join(p.zfill(2) for p in s.split("-")))
-                except ValueError:
-                    return v
-            return _as_number(v, False)
-        return v
-    if kind == "compute":
-        s = unicodedata.normalize("NFKC", str(v)).strip()
-        if s.lower() in (GRADE, "grade"):
-            return "grade"
-        m = _RATIO.match(s)
-        return {"ratio": [m.group(1), m.group(2)]} if m else v
-    if kind == "id":
-        return unicodedata.normalize("NFKC", str(v)).strip() if not isinstance(v, bool) else v
-    # text: a number typed into a text column is the text it shows
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return str(v)
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    return v
 
 
 # -- the workbook --------------------------------------------------------------------------------
@@ -209,7 +66,7 @@ class _Reader:
         family = self.data.get("family", DEFAULT_FAMILY)
         for sheet, cells in known.values():
             if isinstance(family, str) and family not in sheet.families:
-                if any(any(_clean(v) is not None for v in r) for _, r in cells.rows[1:]):
+                if any(any(clean(v) is not None for v in r) for _, r in cells.rows[1:]):
                     self.problem(f"工作表“{cells.name}”", f"表式为 {family} 的模板没有“{sheet.zh}”表：请删除此表，或把“设置”中的“表式”改为 "
                                                        f"{'、'.join(sheet.families)}", cells.name)
                 continue
@@ -222,7 +79,7 @@ class _Reader:
     # -- headers -----------------------------------------------------------------------------------
     def header(self, sheet: Sheet, cells: Cells, names: dict[str, Any]) -> tuple[int, dict[int, Any]] | None:
         """The header row's number and its columns (0-based index → what the names map it to)."""
-        data_rows = [(n, r) for n, r in cells.rows if any(_clean(v) is not None for v in r)]
+        data_rows = [(n, r) for n, r in cells.rows if any(clean(v) is not None for v in r)]
         if not data_rows:
             return None
         hrow, header = data_rows[0]
@@ -230,7 +87,7 @@ class _Reader:
         seen: dict[Any, str] = {}
         merged = [m for m in cells.merged if m[0] <= hrow <= m[2] and m[3] > m[1]]
         for c, h in enumerate(header):
-            h = _clean(h)
+            h = clean(h)
             letter = col_letter(c)
             if h is None:
                 continue
@@ -247,14 +104,14 @@ class _Reader:
             cols[c] = found
         for m in merged:  # a header merged over several columns: only the first has a name
             for c in range(m[1], m[3]):  # 0-based index of the 2nd..last column of the range
-                if any(c < len(r) and _clean(r[c]) is not None for n, r in cells.rows if n > hrow):
+                if any(c < len(r) and clean(r[c]) is not None for n, r in cells.rows if n > hrow):
                     self.problem(f"{cells.name} {col_letter(m[1] - 1)}{hrow}:{col_letter(m[3] - 1)}{hrow}",
                                  f"标题单元格合并了多列，而第 {col_letter(c)} 列有内容、没有列名；请取消合并，每列写一个列名")
                     break
         for c in range(max((len(r) for _, r in cells.rows), default=0)):
-            if c in cols or (c < len(header) and _clean(header[c]) is not None) or any(c in range(m[1], m[3]) for m in merged):
+            if c in cols or (c < len(header) and clean(header[c]) is not None) or any(c in range(m[1], m[3]) for m in merged):
                 continue
-            if any(c < len(r) and _clean(r[c]) is not None for n, r in cells.rows if n > hrow):
+            if any(c < len(r) and clean(r[c]) is not None for n, r in cells.rows if n > hrow):
                 self.problem(f"{cells.name} {col_letter(c)} 列", "有内容但没有列名；请写上列名或删除这一列")
         return hrow, cols
 
@@ -282,8 +139,8 @@ class _Reader:
         for n, row in cells.rows:
             if n <= hrow:
                 continue
-            name = _clean(row[item_c]) if item_c < len(row) else None
-            value = _clean(row[value_c]) if value_c < len(row) else None
+            name = clean(row[item_c]) if item_c < len(row) else None
+            value = clean(row[value_c]) if value_c < len(row) else None
             if name is None:
                 if value is not None:
                     self.problem(f"{cells.name} 第 {n} 行", f"“值”为“{value}”，但没有写是哪一项（“项目”列为空）")
@@ -320,14 +177,14 @@ class _Reader:
             for n, row in cells.rows:
                 if n <= hrow:
                     continue
-                rec = {cols[c]: _clean(v) for c, v in enumerate(row) if c in cols and _clean(v) is not None}
+                rec = {cols[c]: clean(v) for c, v in enumerate(row) if c in cols and clean(v) is not None}
                 if not rec:
                     continue  # a blank row: skipped
-                first = _clean(row[0]) if row else None
+                first = clean(row[0]) if row else None
                 if isinstance(first, str) and first.startswith("示例"):
                     # the grey example row under the header: skipped while it is the example; typed into, refused
                     # (a value there would otherwise be dropped without a word)
-                    example = {col: _clean(v) for col, v in zip(sheet.cols, example_row(sheet)) if _clean(v) is not None}
+                    example = {col: clean(v) for col, v in zip(sheet.cols, example_row(sheet)) if clean(v) is not None}
                     if {col: str(v) for col, v in rec.items()} != example:
                         self.problem(f"{cells.name} 第 {n} 行", "这是示例行（第一格以“示例”开头），其中的内容不会读入；"
                                                              "要加一行请写在下面的空行，或把第一格改为实际内容")
