@@ -1,5 +1,5 @@
 """A spec workbook edited in LibreOffice (a person's program): add an indicator, change weights, save; it
-imports to the spec that was meant. And the workbook LibreOffice saves untouched still round-trips."""
+imports to the spec that was meant. And the workbook LibreOffice or Gnumeric saves untouched still round-trips."""
 
 from __future__ import annotations
 
@@ -87,3 +87,12 @@ def test_a_workbook_saved_by_libreoffice_round_trips(soffice: str, template: str
     saved = resave(book, tmp_path / "saved" / "form-spec.xlsx")
     assert load_spec(saved).spec_hash == spec.spec_hash
     shutil.rmtree(tmp_path / "saved")
+
+
+@pytest.mark.parametrize("template", sorted(builtin_templates()))
+def test_a_workbook_saved_by_gnumeric_round_trips(gnumeric: str, template: str, tmp_path: Path) -> None:
+    from tools.gnumeric import recalc
+
+    spec = resolve_template(template)
+    saved = recalc(write_specbook(spec, tmp_path / "form-spec.xlsx"), tmp_path / "saved.xlsx").path
+    assert load_spec(saved).spec_hash == spec.spec_hash
