@@ -107,10 +107,10 @@ class Locator:
                         return Loc(name, None, col.zh, None)
             elif path == sheet.path or sheet.path.startswith(path + "."):
                 return Loc(name, None, None, None)
-        for sheet in SHEETS:  # a group of settings left out altogether (goals): its first row
-            for col in sheet.cols if sheet.values else ():
-                if col.key.startswith(path + "."):
-                    return Loc(self.names.get(sheet.key, sheet.zh), None, col.zh, None)
+        for sheet in SHEETS:  # a group of settings left out altogether (goals): its rows
+            group = [col.zh for col in sheet.cols if sheet.values and col.key.startswith(path + ".")]
+            if group:
+                return Loc(self.names.get(sheet.key, sheet.zh), None, "、".join(group), None)
         return None
 
     def problems(self, problems: list[Problem]) -> list[Problem]:
@@ -126,7 +126,9 @@ class Locator:
                 continue
             if loc.row is None and loc.header is not None:  # a value sheet's row that is not there
                 where = f"{loc.sheet} “{loc.header}”"
-                if message == MISSING:
+                if message == MISSING and "、" in loc.header:
+                    message = "缺少这几项：请在“项目”列逐项写上，在“值”列填写"
+                elif message == MISSING:
                     message = f"缺少这一项：请在“项目”列写“{loc.header}”，在“值”列填写"
             elif loc.row is None:
                 where = loc.text()
