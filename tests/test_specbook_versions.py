@@ -65,6 +65,10 @@ def old_return(tmp_path_factory: pytest.TempPathFactory, seed_values: dict) -> P
                              generated_at=STAMP).path
 
 
+def clean_seed_values() -> dict[str, Any]:
+    return clean_seed(yaml.safe_load((Path(__file__).resolve().parent.parent / "samples" / "seed-values.yaml").read_text(encoding="utf-8")))
+
+
 def codes(report: Any) -> list[str]:
     return [f.code for f in report.findings]
 
@@ -142,3 +146,30 @@ def test_the_cli_takes_older_versions_with_old_template(old_return: Path, tmp_pa
                                        "-o", str(tmp_path / "汇总.xlsx"), "--json", "--quiet"])
     assert rolled.exit_code == 0, rolled.output
     assert json.loads(rolled.output)["template"]["version"] == "2021.1"
+
+
+def test_a_round_reads_the_old_return_again_once_its_version_is_given(old_return: Path, tmp_path: Path) -> None:
+    """The ledger reuses a stored report only under the same verdict context: the older versions the run
+    knows are part of it, so naming one with --old-template makes the old return read again."""
+    from xltemplate.rounds import collect_round
+
+    returns = tmp_path / "returns"
+    returns.mkdir()
+    data = sh_data()
+    data["id"] = "sh-form"  # not a built-in: 2020.1 is known only when given
+    (returns / "a.xlsx").write_bytes(generate_workbook(spec_from_dict(data), tmp_path / "a.xlsx", values=clean_seed_values(),
+                                                       generated_at=STAMP).path.read_bytes())
+    old = spec_from_dict(copy.deepcopy(data))
+    data["version"] = "2021.1"
+    new = spec_from_dict(data)
+    ledger = tmp_path / "第一轮.xlt.db"
+    first = collect_round([returns], new, ledger=ledger, output=tmp_path / "r1.xlsx")
+    assert codes(first.collection.returns[0].report)[:1] == ["template-version"] and sum(first.read.values()) == 1
+    again = collect_round([returns], new, ledger=ledger, output=tmp_path / "r2.xlsx")
+    assert again.reused == 1  # nothing changed: the stored report holds
+    given = collect_round([returns], new, ledger=ledger, output=tmp_path / "r3.xlsx", older=[old])
+    assert given.reused == 0 and sum(given.read.values()) == 1
+    assert "template-version-old" in codes(given.collection.returns[0].report)
+    assert given.collection.counts().files_valid == 1
+    assert RunContext.builtin(new, older=[old]).verdict_context("SH001") != RunContext.builtin(new).verdict_context("SH001")
+    assert RunContext.builtin(new, older=[old]).older_versions() == [old] and RunContext.builtin(new).older_versions() == []
