@@ -461,3 +461,90 @@ def test_the_strict_paths_are_taken_on_national_returns(national_returns: tuple[
             read_submission(p)
     assert results and strings, "the fast reader's strict paths were never asked"
     assert sum(results) >= 0.8 * len(results) and sum(strings) >= 0.8 * len(strings), (results, strings)
+
+
+# -- validation's shortcuts: formulas remembered by the rows' shape, the twins evaluated once ------------------
+
+VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SHAPES"), ("xltemplate.normalise", "SHARE_EVALUATION"))
+
+
+def _reports(paths: list[Path], on: bool) -> list[object]:
+    from xltemplate.identify import RunContext
+    from xltemplate.validate import validate_path
+
+    saved = [(module(m), s, getattr(module(m), s)) for m, s in VALIDATION_SWITCHES]
+    for m, s, _ in saved:
+        setattr(m, s, on)
+    module("xltemplate.families.rule_scored.formulas")._BY_SHAPE.clear()
+    module("xltemplate.normalise")._PLANS.clear()
+    try:
+        run = RunContext.builtin(today=TODAY)
+        return [(p.name, r.status, r.flatten(), r.results) for p in paths for r in [validate_path(p, run)]]
+    finally:
+        for m, s, value in saved:
+            setattr(m, s, value)
+
+
+def test_validation_shortcuts_change_no_report(national_returns: tuple[list[Path], list[Path]], tmp_path: Path) -> None:
+    """Both families (samples, fresh and LibreOffice-saved national returns, fuzz mutants of both): the same
+    report with the formulas remembered by shape and the twins evaluated once, and with both forced off."""
+    from tests import fuzz
+
+    first = sorted(p for p in (SAMPLES / "returns").glob("*.xlsx") if not p.name.startswith("~$"))
+    mutants = fuzz.make_mutants(fuzz.default_seeds(tmp_path / "seeds"), tmp_path / "mutants", 150, fuzz.DEFAULT_SEED)
+    paths = national_files(national_returns) + first + mutants
+    on, off = _reports(paths, True), _reports(paths, False)
+    problems = [f"{a[0]}: {a[1:3]} ≠ {b[1:3]}" for a, b in zip(on, off) if a != b]
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_the_twins_are_evaluated_once_when_the_file_holds_the_values_read(national_returns: tuple[list[Path], list[Path]],
+                                                                          monkeypatch) -> None:
+    """The shortcut is taken on most returns, and not on a return whose figures were typed as text (their values
+    as read differ from the cells' values: the twins are evaluated again on what was read)."""
+    from xltemplate import normalise
+    from xltemplate.identify import RunContext
+    from xltemplate.validate import validate_path
+
+    taken: dict[str, bool] = {}
+    real = normalise.Context._as_held
+    monkeypatch.setattr(normalise.Context, "_as_held",
+                        lambda self, inputs: taken.setdefault(self.sub.path, real(self, inputs)))
+    run = RunContext.builtin(today=TODAY)
+    fresh, _ = national_returns
+    for p in national_files(national_returns):
+        validate_path(p, run)
+    assert sum(taken.values()) >= len(taken) // 2, taken
+    typed_as_text = str(fresh[2])  # 执行数 typed as "90.5 万元"
+    assert taken[typed_as_text] is False
+
+
+def test_formulas_remembered_by_shape_are_the_layouts_own() -> None:
+    """Targets of one shape (each row's 二级 and rule) but other names, units, values and points: the formulas
+    remembered are those made from the layout; another rule in one row gives other formulas."""
+    import dataclasses
+
+    from xltemplate.catalog import resolve_template
+    from xltemplate.families.rule_scored import formulas as F
+    from xltemplate.families.rule_scored.layout import Layout
+    from xltemplate.families.rule_scored.spec import Target
+    from xltemplate.roster import read_roster
+    from xltemplate.targets import read_targets
+
+    spec = resolve_template("cn-project-self-eval")
+    table = read_targets(NATIONAL / "targets.csv", spec, read_roster(NATIONAL / "roster.csv", spec))
+    records = max(table.by_key.values(), key=len)
+    rows = [Target.from_record(spec, r) for r in records]  # type: ignore[arg-type]
+    other = [dataclasses.replace(t, name=t.name + "乙", unit="" if t.kind == "定性" else "个",
+                                 target=t.target if t.kind == "定性" else t.target * 3, points=t.points)
+             for t in rows]
+    F._BY_SHAPE.clear()
+    a = F.formulas(Layout(spec, tuple(records)), 2)  # type: ignore[arg-type]
+    lay_b = Layout(spec, tuple(t.record() for t in other))  # type: ignore[arg-type]
+    assert F.shape(lay_b, 2) == F.shape(Layout(spec, tuple(records)), 2)  # type: ignore[arg-type]
+    assert F.formulas(lay_b, 2) == F.make_formulas(lay_b, 2) == a
+    assert len(F._BY_SHAPE) == 1  # remembered once, used for both
+    q = next(i for i, t in enumerate(rows) if t.kind != "定性")
+    flipped = [dataclasses.replace(t, kind="≤" if t.kind != "≤" else "≥") if i == q else t for i, t in enumerate(rows)]
+    lay_c = Layout(spec, tuple(t.record() for t in flipped))  # type: ignore[arg-type]
+    assert F.formulas(lay_c, 2) == F.make_formulas(lay_c, 2) != a

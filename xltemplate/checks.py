@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 from . import meta
 from .findings import Finding, finding
-from .form.formulas import evaluate, is_number, number_or_zero
+from .form.formulas import is_number, number_or_zero
 from .form.layout import FieldSlot
 from .normalise import Context, norm_expected, norm_formula, norm_text
 from .readers.display import MERGED
@@ -139,11 +139,7 @@ def formulas(ctx: Context) -> Iterator[Finding]:
     """Every formula present, unchanged (as the file's layout version wrote it), and what it claims."""
     expected = ctx.plan.formulas_for((ctx.sub.meta or {}).get("layout_version"))
     cells = ctx.cells
-    raw_values = {}
-    for c in ctx.plan.referenced:
-        data = cells.get(c.a1)
-        raw_values[c.name] = None if data is None else data.value
-    should_show = evaluate(ctx.layout, raw_values)  # what a spreadsheet would show for these cells
+    should_show = ctx.shown  # what a spreadsheet would show for these cells
     for c in ctx.plan.computed:
         data = cells.get(c.a1)
         if data is None or data.formula is None:

@@ -11,14 +11,16 @@ function of that context, so checks run in any order and none depends on another
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
-from functools import lru_cache
+from decimal import Decimal
+from functools import cached_property, lru_cache
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .findings import Finding, finding
 from .form.family import InputSlot, family_of
-from .form.formulas import FORMULA_VERSIONS, formulas
+from .form.formulas import FORMULA_VERSIONS, evaluate, formulas
 from .form.layout import LAYOUT_VERSION, Cell, FormLayout, Targets, a1
 from .meta import targets_hash
 from .spec import Spec
@@ -64,7 +66,8 @@ class Plan:
     computed: tuple[Cell, ...]
     locked_texts: tuple[tuple[str, str, str], ...]  # (A1, expected text, its normalised form)
     formulas: Mapping[int, Mapping[str, str]]  # layout version → defined name → formula (normalised on demand: norm_expected)
-    referenced: tuple[Cell, ...]  # every cell the formulas read
+    referenced: tuple[Cell, ...]  # every named cell the formulas may read (the twins get them all)
+    reads: tuple[Cell, ...]  # those a formula names (a cell or in a range): what the twins read
 
     def formulas_for(self, layout_version: str | None) -> Mapping[str, str]:
         """The formulas a file must hold: those of the layout version its metadata names.
@@ -107,11 +110,57 @@ def plan(spec: Spec, targets: Targets | None = None) -> Plan:
             places=tuple((c, (spec.sheet, c.a1)) for c in layout.input_cells() + computed),
             computed=tuple(computed),
             locked_texts=tuple((a1(r, c), text, norm_text(text)) for (r, c), text in layout.locked_texts().items()),
-            formulas={v: formulas(layout, v) for v in versions},
-            referenced=tuple(c for c in layout.named_cells() if c.name not in computed_names),
+            formulas=(texts := {v: formulas(layout, v) for v in versions}),
+            referenced=(referenced := tuple(c for c in layout.named_cells() if c.name not in computed_names)),
+            reads=formula_reads(texts, referenced),
         )
     return found
 
+
+_REF = re.compile(r"(?<![A-Za-z0-9_.$])\$?([A-Z]{1,3})\$?([0-9]+)(?::\$?([A-Z]{1,3})\$?([0-9]+))?(?![A-Za-z0-9_(])")
+_STRING = re.compile(r'"(?:[^"]|"")*"')
+_READS: dict[tuple[Any, ...], tuple[Cell, ...]] = {}
+
+
+def formula_reads(texts: Mapping[int, Mapping[str, str]], cells: tuple[Cell, ...]) -> tuple[Cell, ...]:
+    """The cells of ``cells`` that some formula of ``texts`` names, alone or inside a range (A1:B9).
+
+    Found in the formulas' text outside their string literals; a pattern that matched more than a reference
+    would only add cells (the comparison in :meth:`Context._as_held` would then share less, never wrongly).
+    Remembered by the full formulas' texts and the cells' names and places (many projects share a shape).
+    """
+    key = (tuple((v, tuple(m.values())) for v, m in texts.items()), tuple((c.name, c.a1) for c in cells))
+    found = _READS.get(key)
+    if found is not None:
+        return found
+    singles: set[str] = set()
+    ranges: list[tuple[int, int, int, int]] = []
+    for m in texts.values():
+        for text in m.values():
+            for c1, r1, c2, r2 in _REF.findall(_STRING.sub('""', text)):
+                if c2:
+                    a, b = _col(c1), _col(c2)
+                    ranges.append((min(int(r1), int(r2)) - 1, max(int(r1), int(r2)) - 1, min(a, b), max(a, b)))
+                else:
+                    singles.add(f"{c1}{r1}")
+    found = tuple(c for c in cells if c.a1 in singles or any(r0 <= c.row <= r1 and c0 <= c.col <= c1 for r0, r1, c0, c1 in ranges))
+    if len(_READS) >= _MAX_PLANS:
+        _READS.pop(next(iter(_READS)))
+    _READS[key] = found
+    return found
+
+
+def _col(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+#: Evaluate the formulas' twins once when the inputs as read are the values the file holds (see
+#: :attr:`Context.computed`); False: twice, on the file's values and on the values read (the tests compare).
+SHARE_EVALUATION = True
+_PLAIN = (str, int, float, bool)
 
 #: Read without a word: free texts a person may leave as anything (remarks, the names of a unit's own rows).
 QUIET = "quiet"
@@ -149,6 +198,55 @@ class Context:
     def value(self, c: Cell) -> Any:
         """The value read from ``c`` when it could be read, else None."""
         return self.values.get(c.name) if c.name in self.readable else None
+
+    @cached_property
+    def shown(self) -> Mapping[str, Any]:
+        """What a spreadsheet would show in every computed cell, from the cells' values as the file holds them."""
+        cells = self.cells
+        raw = {}
+        for c in self.plan.referenced:
+            data = cells.get(c.a1)
+            raw[c.name] = None if data is None else data.value
+        return evaluate(self.layout, raw)
+
+    @cached_property
+    def computed(self) -> Mapping[str, Any]:
+        """What every computed cell should show from the inputs as read (the figures that count).
+
+        The same as :attr:`shown` when every value the formulas read was read as the file holds it (a number
+        as the Decimal its float reads as, to the digit): the twins then see the same values, so they are not
+        evaluated twice (SHARE_EVALUATION: False evaluates them anew, as the tests compare).
+        """
+        values = self.values
+        inputs = {c.name: values.get(c.name) for c in self.plan.referenced}
+        if SHARE_EVALUATION and self._as_held(inputs):
+            return self.shown
+        return evaluate(self.layout, inputs)
+
+    def _as_held(self, inputs: Mapping[str, Any]) -> bool:
+        """Every value in ``inputs`` that a formula reads is the cell's value as the file holds it, as the
+        formulas' twins read it (a twin reads what its formula reads: the engine tests hold them to it)."""
+        cells = self.cells
+        for c in self.plan.reads:
+            data = cells.get(c.a1)
+            held = None if data is None else data.value
+            used = inputs[c.name]
+            if used is held:
+                continue
+            kind = type(used)
+            if kind is Decimal:
+                # a twin reads a float as Decimal(repr(float)) (rules.number, formulas.number_or_zero)
+                if type(held) is float:
+                    if not math.isfinite(held) or str(used) != str(Decimal(repr(held))):
+                        return False
+                elif type(held) is int:
+                    if str(used) != str(Decimal(held)):
+                        return False
+                elif type(held) is not Decimal or str(used) != str(held):
+                    return False
+            elif kind is not type(held) or kind not in _PLAIN or used != held:
+                return False
+        return True
 
     def at(self, code: str, c: Cell, variant: str = "", /, *, field: str | None = None, value: Any = None,
            **params: Any) -> Finding:

@@ -21,7 +21,7 @@ from .catalog import TemplateLike
 from .errors import Unreadable
 from .findings import Finding, finding
 from .form.family import family_of
-from .form.formulas import evaluate, ratio
+from .form.formulas import ratio
 from .identify import ReaderName, RunContext, identify
 from .normalise import Context, normalise
 from .readers import read_submission
@@ -98,7 +98,7 @@ def recompute(ctx: Context) -> Results:
     """The figures that count, from the normalised inputs and the spec."""
     layout = ctx.layout
     values = {c.name: ctx.values.get(c.name) for c in ctx.plan.referenced}
-    out = evaluate(layout, values)
+    out = ctx.computed
     rate = None
     for slot in layout.fields:
         if slot.field.compute == "ratio" and isinstance(out[slot.cell.name], Decimal):

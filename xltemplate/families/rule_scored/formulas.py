@@ -106,8 +106,42 @@ def funding_formulas(layout: Layout) -> dict[str, str]:
     return out
 
 
+#: Remember the formulas of a row shape (see :func:`shape`): every national return has targets of its own, but
+#: its formulas depend only on where its rows are and which rule each row has, which many projects share.
+#: False: make them anew for every layout (the tests compare both ways).
+REMEMBER_SHAPES = True
+_BY_SHAPE: dict[tuple[Any, ...], dict[str, str]] = {}
+_MAX_SHAPES = 512  # some 30 KB each at 30 indicators: a worker's memory stays bounded
+
+
+def shape(layout: Layout, version: int) -> tuple[Any, ...]:
+    """Everything the formulas of ``layout`` depend on, as full values (never a hash nor a claim of a file).
+
+    The spec (its id, version and the hash of its whole content, which this process computed) fixes the
+    header block, the funding block, the rules and the levels' points; each row's 二级 and rule (its
+    target's 指标性质, or None for an empty row) fix where every row's cells are and which formula it gets.
+    Names, units, target values and points of the targets are never in a formula: they are locked values.
+    """
+    spec = layout.spec
+    rows = tuple((r.sublevel.id, None if r.target is None else r.target.kind) for r in layout.rows)
+    return (spec.id, spec.version, spec.spec_hash, version, rows)
+
+
 def formulas(layout: Layout, version: int) -> dict[str, str]:
     """Defined name → formula for every computed cell of the body (one layout version so far)."""
+    if not REMEMBER_SHAPES:
+        return make_formulas(layout, version)
+    key = shape(layout, version)
+    found = _BY_SHAPE.get(key)
+    if found is None:
+        if len(_BY_SHAPE) >= _MAX_SHAPES:
+            _BY_SHAPE.pop(next(iter(_BY_SHAPE)))
+        found = _BY_SHAPE[key] = make_formulas(layout, version)
+    return dict(found)
+
+
+def make_formulas(layout: Layout, version: int) -> dict[str, str]:
+    """:func:`formulas`, made from the layout."""
     rules = layout.spec.rules
     out = funding_formulas(layout)
     for lv in layout.levels:

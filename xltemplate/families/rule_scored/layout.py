@@ -12,6 +12,7 @@ or, on a blank form, ``blank_rows`` empty rows per 二级 that the unit fills. R
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 
@@ -132,6 +133,21 @@ class LevelSlot:
         return out
 
 
+_ROW_PARTS = ((COL_NAME, "name"), (COL_KIND, "kind"), (COL_UNIT, "unit"), (COL_TARGET, "target"), (COL_ACTUAL, "actual"),
+              (COL_POINTS, "points"), (COL_GIVEN, "given"), (COL_SCORE, "score"), (COL_REASON, "reason"), (COL_CHECK, "check"))
+
+
+@lru_cache(maxsize=4096)
+def _row_cells(row: int, sub_id: str, n: int) -> tuple[Cell, ...]:
+    """An indicator row's ten cells: made once per (row, 二级, n) and shared by every layout that has that row.
+
+    Validation lays a national form out for every return (each project's targets give it its own rows);
+    a :class:`Cell` is frozen, a pure function of these three values, so sharing it changes nothing but the time.
+    """
+    base = f"ind_{sub_id}_{n}"
+    return tuple(Cell(row, col, f"{base}_{part}") for col, part in _ROW_PARTS)
+
+
 def level_title(level: Level) -> str:
     return f"{level.name}\n({plain_number(level.points)}分)"
 
@@ -190,13 +206,7 @@ class Layout(FormLayout):
             else:
                 entries = [t for t in self.target_rows if t.sublevel == sub.id]
             for n, target in enumerate(entries, start=1):
-                base = f"ind_{sub.id}_{n}"
-                rows.append(IndicatorSlot(
-                    level, sub, n, target, row,
-                    *(Cell(row, col, f"{base}_{part}") for col, part in (
-                        (COL_NAME, "name"), (COL_KIND, "kind"), (COL_UNIT, "unit"), (COL_TARGET, "target"),
-                        (COL_ACTUAL, "actual"), (COL_POINTS, "points"), (COL_GIVEN, "given"), (COL_SCORE, "score"),
-                        (COL_REASON, "reason"), (COL_CHECK, "check")))))
+                rows.append(IndicatorSlot(level, sub, n, target, row, *_row_cells(row, sub.id, n)))
                 row += 1
         if not rows:
             # A level with no row cannot be laid out (merged cells, sums over nothing); a blank form
