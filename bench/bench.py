@@ -176,18 +176,51 @@ def _make_national(args: tuple[int, str, str]) -> str:
     return str(path)
 
 
-def national(work: Path, n: int, sample_n: int, jobs: int, lo_share: float, collect: bool, smoke: bool) -> None:
+def generate_national(work: Path, n: int) -> float:
+    """``generate``: ``n`` national workbooks from a roster with a targets table (3 to 30 indicators each); seconds."""
+    from xltemplate.distribute import distribute
+    from xltemplate.roster import read_roster
+    from xltemplate.targets import read_targets
+
+    mod = _make_national_module()
+    spec = load_spec(NATIONAL_SPEC)
+    head = (ROOT / "samples" / "national" / "roster.csv").read_text(encoding="utf-8-sig").splitlines()[0].split(",")
+    with open(work / "roster-national.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(head)
+        for i in range(n):
+            budget = 50 + i % 3000
+            w.writerow([f"K{i:05d}", f"项目{i}", "市财政局", _unit(i)[0]] + [budget, budget, 0, 0] * 2)
+    with open(work / "targets-national.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["编号", "一级指标", "二级指标", "三级指标", "指标性质", "计量单位", "年度指标值", "分值"])
+        for i in range(n):
+            for lv, sub, name, kind, unit, target, pts in mod.targets_for(f"K{i % 97}", 3 + i % 28):
+                w.writerow([f"K{i:05d}", mod.LEVEL_NAMES[lv], mod.SUB_NAMES[sub], name, kind, unit, target, pts])
+    t = time.perf_counter()
+    roster = read_roster(work / "roster-national.csv", spec)
+    table = read_targets(work / "targets-national.csv", spec, roster)
+    distribute(spec, roster, work / "generated-national", targets=table)
+    wall = time.perf_counter() - t
+    shutil.rmtree(work / "generated-national")
+    return wall
+
+
+def national(work: Path, n: int, sample_n: int, jobs: int, lo_share: float, collect: bool, smoke: bool, reuse: bool = False) -> None:
     """The national form: make ``n`` returns with targets (a share re-saved by LibreOffice), read + validate per
     return beside pandas+calamine and the floor, then collect them."""
     folder = work / "national"
     t = time.perf_counter()
-    files, resaved = make_returns(folder, n, lo_share, jobs, _make_national, "2021-03-01T09:00:00+00:00")
+    if reuse and folder.is_dir():
+        files, resaved = sorted(folder.glob("*.xlsx"))[:n], -1
+    else:
+        files, resaved = make_returns(folder, n, lo_share, jobs, _make_national, "2021-03-01T09:00:00+00:00")
     size = sum(f.stat().st_size for f in files) / len(files)
-    print(f"national: made {n} returns with 3 to 30 indicators each ({resaved} re-saved by LibreOffice), "
+    print(f"national: {len(files)} returns with 3 to 30 indicators each ({'reused' if resaved < 0 else resaved} re-saved by LibreOffice), "
           f"mean {size / 1024:.1f} KiB, in {time.perf_counter() - t:.0f} s")
     from xltemplate.identify import RunContext
 
-    figures = per_return(files, RunContext.builtin(), sample_n, context=False, title="national form")
+    figures = per_return(files, RunContext.builtin(), sample_n, context=False, title="national form", own_plans=True)
     targets_met(figures, smoke)
     if not collect:
         return
@@ -206,8 +239,20 @@ def national(work: Path, n: int, sample_n: int, jobs: int, lo_share: float, coll
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
     got = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"  collect {n} national returns (template found from the returns) --jobs {jobs}: {got['wall']:6.1f} s   "
-          f"main peak {got['main_kib'] / 1024:6.0f} MB, workers peak {got['worker_kib'] / 1024:5.0f} MB")
+    loop = pandas_loop(files)
+    print(f"  collect {len(files)} national returns (template found from the returns) --jobs {jobs}: {got['wall']:6.1f} s   "
+          f"main peak {got['main_kib'] / 1024:6.0f} MB, workers peak {got['worker_kib'] / 1024:5.0f} MB; "
+          f"a one-process pandas+calamine loop: {loop:6.1f} s (collect ÷ loop {got['wall'] / loop:4.2f} ×)")
+
+
+def pandas_loop(files: list[Path]) -> float:
+    """Seconds for one process reading every file with pandas+calamine, values only (what a clerk's script does)."""
+    code = ("import sys, time, json\nimport pandas as pd\nfiles = json.load(sys.stdin)\nt = time.perf_counter()\n"
+            "for f in files:\n    pd.read_excel(f, sheet_name=None, engine='calamine')\nprint(time.perf_counter() - t)\n")
+    proc = subprocess.run([sys.executable, "-c", code], input=json.dumps([str(f) for f in files]), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    return float(proc.stdout.strip().splitlines()[-1])
 
 
 def write_roster(path: Path, n: int) -> None:
@@ -256,8 +301,15 @@ def load_average() -> str:
     return f"{one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
-def per_return(files: list[Path], templates, sample_size: int, context: bool, title: str = "first form") -> dict[str, float]:
-    """The per-return figures: xltemplate read + validate beside pandas+calamine and the calamine floor."""
+def per_return(files: list[Path], templates, sample_size: int, context: bool, title: str = "first form",
+               own_plans: bool = False) -> dict[str, float]:
+    """The per-return figures: xltemplate read + validate beside pandas+calamine and the calamine floor.
+
+    ``own_plans`` (the national form, whose every project has its own targets): each return's validation plan
+    is made anew, as in ``collect`` (where each return is validated once), not found from an earlier round;
+    and a further contender makes its formulas anew too (a shape no earlier return had: the worst case)."""
+    from xltemplate import normalise
+    from xltemplate.families.rule_scored import formulas as rule_formulas
     import pandas as pd
     from python_calamine import CalamineWorkbook
 
@@ -280,6 +332,19 @@ def per_return(files: list[Path], templates, sample_size: int, context: bool, ti
         "ours": lambda p: validate_path(p, templates),
         "read": read_submission,
     }
+    if own_plans:
+        def fresh_plan(p: Path) -> object:
+            normalise._PLANS.clear()
+            return validate_path(p, templates)
+
+        def fresh_shape(p: Path) -> object:
+            normalise._PLANS.clear()
+            normalise._READS.clear()
+            rule_formulas._BY_SHAPE.clear()
+            return validate_path(p, templates)
+
+        contenders["ours"] = fresh_plan
+        contenders["new_shape"] = fresh_shape
     for f in sample[:20]:  # warm every contender on files it will see
         for fn in contenders.values():
             fn(f)
@@ -293,6 +358,8 @@ def per_return(files: list[Path], templates, sample_size: int, context: bool, ti
         "ours": "xltemplate read + validate (fast reader)",
         "read": "  of which read",
     }
+    if own_plans:
+        labels["new_shape"] = "  read + validate, no shape seen before"
     out: dict[str, float] = {}
     print(f"  {'':<56} {'all':>9} {'LibreOffice':>12}")
     for name, label in labels.items():
@@ -359,7 +426,7 @@ def main() -> None:
     n_national = args.n if args.national is None else args.national
     if args.national_only:
         try:
-            national(work, n_national, args.sample, jobs, args.lo_share, args.only is None, args.smoke)
+            national(work, n_national, args.sample, jobs, args.lo_share, args.only is None, args.smoke, args.reuse)
         finally:
             if args.dir is None:
                 shutil.rmtree(work, ignore_errors=True)
@@ -370,7 +437,7 @@ def main() -> None:
         from xltemplate.roster import read_roster
 
         spec = load_spec(SPEC_PATH)
-        gen_wall = 0.0
+        gen_wall = gen_national = 0.0
         if args.only is None:
             n_gen = min(1000, args.n) if args.smoke else 1000
             write_roster(work / "roster-gen.csv", n_gen)
@@ -379,6 +446,9 @@ def main() -> None:
             gen_wall = time.perf_counter() - t
             print(f"generate: {n_gen} per-unit workbooks from a roster in {gen_wall:.1f} s ({gen_wall / n_gen * 1000:.1f} ms each)")
             shutil.rmtree(work / "generated")
+            gen_national = generate_national(work, n_gen)
+            print(f"generate: {n_gen} national workbooks from a roster with targets (3 to 30 indicators) in {gen_national:.1f} s "
+                  f"({gen_national / n_gen * 1000:.1f} ms each)")
 
         # -- the returns -----------------------------------------------------------------------------
         t = time.perf_counter()
@@ -400,7 +470,7 @@ def main() -> None:
         if args.only == "per-return":
             targets_met(figures, args.smoke)
             if n_national:
-                national(work, n_national, args.sample, jobs, args.lo_share, False, args.smoke)
+                national(work, n_national, args.sample, jobs, args.lo_share, False, args.smoke, args.reuse)
             return
 
         # -- collect end to end ----------------------------------------------------------------------------
@@ -411,22 +481,26 @@ def main() -> None:
         print(f"  --jobs 2: {two['wall']:6.1f} s   main peak {two['main_kib'] / 1024:6.0f} MB, workers peak {two['worker_kib'] / 1024:5.0f} MB")
         same = (work / "rollup-1.xlsx").read_bytes() == (work / "rollup-2.xlsx").read_bytes()
         print(f"  counts {two['counts']}; roll-ups identical across --jobs: {same}")
+        loop = pandas_loop(files)
+        print(f"  a one-process pandas.read_excel(engine=\"calamine\") loop over the same {len(files)} files: {loop:6.1f} s; "
+              f"collect --jobs 2 ÷ that loop: {two['wall'] / loop:4.2f} ×")
 
         print("against the targets:")
         rows = [
             ("read + validate below pandas+calamine (all returns)", ours / pandas_cal, "×", ours < pandas_cal),
             ("read + validate below pandas+calamine (re-saved by LibreOffice)", figures["ours_lo"] / figures["pandas_lo"], "×",
              figures["ours_lo"] < figures["pandas_lo"]),
-            (f"collect {args.n} with --jobs 2 ≤ 30 s (scaled to 10,000: {two['wall'] * 10_000 / args.n:.1f} s)", two["wall"], "s", two["wall"] * 10_000 / args.n <= 30),
-            ("two jobs ≥ 1.6× faster than one", one["wall"] / two["wall"], "×", one["wall"] / two["wall"] >= 1.6),
-            ("peak memory ≤ 300 MB", max(two["main_kib"], two["worker_kib"]) / 1024, "MB", max(two["main_kib"], two["worker_kib"]) <= 300 * 1024),
-            ("generate 1,000 from a roster ≤ 20 s", gen_wall, "s", gen_wall <= 20),
+            (f"collect {args.n} with --jobs 2 ≤ 20 s (scaled to 10,000: {two['wall'] * 10_000 / args.n:.1f} s)", two["wall"], "s", two["wall"] * 10_000 / args.n <= 20),
+            ("peak memory of the collecting process ≤ 300 MB", two["main_kib"] / 1024, "MB", two["main_kib"] <= 300 * 1024),
+            ("peak memory of a worker ≤ 100 MB", two["worker_kib"] / 1024, "MB", two["worker_kib"] <= 100 * 1024),
+            ("generate 1,000 (first form) from a roster ≤ 10 s", gen_wall, "s", gen_wall <= 10),
+            ("generate 1,000 national (with targets) from a roster ≤ 10 s", gen_national, "s", gen_national <= 10),
         ]
         for label, value, unit, ok in rows:
             verdict = "" if args.smoke else ("met" if ok else "NOT MET")
             print(f"  {label:<66} {value:8.2f} {unit:<2} {verdict}")
         if n_national:
-            national(work, n_national, args.sample, jobs, args.lo_share, True, args.smoke)
+            national(work, n_national, args.sample, jobs, args.lo_share, True, args.smoke, args.reuse)
     finally:
         if args.dir is None:
             shutil.rmtree(work, ignore_errors=True)

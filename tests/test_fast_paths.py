@@ -465,7 +465,8 @@ def test_the_strict_paths_are_taken_on_national_returns(national_returns: tuple[
 
 # -- validation's shortcuts: formulas remembered by the rows' shape, the twins evaluated once ------------------
 
-VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SHAPES"), ("xltemplate.normalise", "SHARE_EVALUATION"))
+VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SHAPES"), ("xltemplate.normalise", "SHARE_EVALUATION"),
+                       ("xltemplate.normalise", "SHARE_SHAPES"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:
@@ -477,6 +478,7 @@ def _reports(paths: list[Path], on: bool) -> list[object]:
         setattr(m, s, on)
     module("xltemplate.families.rule_scored.formulas")._BY_SHAPE.clear()
     module("xltemplate.normalise")._PLANS.clear()
+    module("xltemplate.normalise")._SHAPES.clear()
     try:
         run = RunContext.builtin(today=TODAY)
         return [(p.name, r.status, r.flatten(), r.results) for p in paths for r in [validate_path(p, run)]]
@@ -548,3 +550,38 @@ def test_formulas_remembered_by_shape_are_the_layouts_own() -> None:
     flipped = [dataclasses.replace(t, kind="≤" if t.kind != "≤" else "≥") if i == q else t for i, t in enumerate(rows)]
     lay_c = Layout(spec, tuple(t.record() for t in flipped))  # type: ignore[arg-type]
     assert F.formulas(lay_c, 2) == F.make_formulas(lay_c, 2) != a
+
+
+def test_plans_of_one_shape_share_their_cells_and_formulas_and_keep_their_own_targets() -> None:
+    """Two projects' targets of one shape: one set of cells, fixed texts and formulas, each its own layout,
+    inputs (labels, units) and fixed values; the same plan as made without sharing."""
+    import dataclasses
+
+    from xltemplate import normalise
+    from xltemplate.catalog import resolve_template
+    from xltemplate.families.rule_scored.spec import Target
+    from xltemplate.roster import read_roster
+    from xltemplate.targets import read_targets
+
+    spec = resolve_template("cn-project-self-eval")
+    table = read_targets(NATIONAL / "targets.csv", spec, read_roster(NATIONAL / "roster.csv", spec))
+    records = max(table.by_key.values(), key=len)
+    other = tuple(dataclasses.replace(Target.from_record(spec, r), name=f"另一指标{i}").record()  # type: ignore[arg-type]
+                  for i, r in enumerate(records))
+    normalise._PLANS.clear()
+    normalise._SHAPES.clear()
+    a, b = normalise.plan(spec, records), normalise.plan(spec, other)  # type: ignore[arg-type]
+    assert a.formulas is b.formulas and a.places is b.places and len(normalise._SHAPES) == 1
+    assert a.layout is not b.layout and a.spec_values != b.spec_values
+    assert [s.label for s in a.inputs] != [s.label for s in b.inputs]
+    normalise.SHARE_SHAPES = False
+    try:
+        normalise._PLANS.clear()
+        alone = normalise.plan(spec, other)  # type: ignore[arg-type]
+    finally:
+        normalise.SHARE_SHAPES = True
+    assert alone.formulas is not b.formulas
+    for f in dataclasses.fields(normalise.Plan):
+        if f.name not in ("layout", "inputs"):
+            assert getattr(alone, f.name) == getattr(b, f.name), f.name
+    assert [(s.cell, s.kind, s.label, s.id) for s in alone.inputs] == [(s.cell, s.kind, s.label, s.id) for s in b.inputs]

@@ -22,7 +22,7 @@ from .findings import Finding, finding
 from .form.family import InputSlot, family_of
 from .form.formulas import FORMULA_VERSIONS, evaluate, formulas
 from .form.layout import LAYOUT_VERSION, Cell, FormLayout, Targets, a1
-from .meta import targets_hash
+from .meta import targets_json
 from .spec import Spec
 from .submission import CellData, Submission
 from .text import clip
@@ -82,7 +82,7 @@ class Plan:
         return self.formulas.get(version, self.formulas[LAYOUT_VERSION])
 
 
-_PLANS: dict[tuple[str, str, str, str], Plan] = {}
+_PLANS: dict[tuple[str, str, str, str | None], Plan] = {}
 #: Plans of workbooks with targets of their own are many (one per project): keep the last hundred or so
 #: (a plan of 30 indicators holds ~100 KB of formulas; a worker's memory stays bounded).
 _MAX_PLANS = 128
@@ -90,7 +90,8 @@ _MAX_PLANS = 128
 
 def plan(spec: Spec, targets: Targets | None = None) -> Plan:
     """What validation needs from a spec (and a workbook's own targets), made once and kept."""
-    key = (spec.id, spec.version, spec.spec_hash, targets_hash(targets))
+    spec_key = (spec.id, spec.version, spec.spec_hash)
+    key = (*spec_key, targets_json(targets) if targets is not None else None)  # the targets' full content
     found = _PLANS.get(key)
     if found is None:
         if len(_PLANS) >= _MAX_PLANS:
@@ -99,22 +100,45 @@ def plan(spec: Spec, targets: Targets | None = None) -> Plan:
         layout = family.layout(spec, targets)
         fields = [InputSlot(s.cell, s.field.type, s.field.label, s.field.id, s.field.choices)
                   for s in layout.fields if not s.field.computed]
-        computed = layout.computed_cells()
-        computed_names = {c.name for c in computed}
-        versions = tuple(v for v in FORMULA_VERSIONS if v in family.formula_versions)
+        shape = (*spec_key, family.shape(layout))
+        common = _SHAPES.get(shape) if SHARE_SHAPES else None
+        if common is None:
+            common = _shaped(spec, layout)
+            if len(_SHAPES) >= _MAX_PLANS:
+                _SHAPES.pop(next(iter(_SHAPES)))
+            _SHAPES[shape] = common
         found = _PLANS[key] = Plan(
             layout=layout,
             inputs=tuple(fields) + tuple(family.inputs(layout)),
             spec_values=family.spec_values(layout),
-            inputs_and_computed=tuple(layout.input_cells() + computed),
-            places=tuple((c, (spec.sheet, c.a1)) for c in layout.input_cells() + computed),
-            computed=tuple(computed),
-            locked_texts=tuple((a1(r, c), text, norm_text(text)) for (r, c), text in layout.locked_texts().items()),
-            formulas=(texts := {v: formulas(layout, v) for v in versions}),
-            referenced=(referenced := tuple(c for c in layout.named_cells() if c.name not in computed_names)),
-            reads=formula_reads(texts, referenced),
+            **common,
         )
     return found
+
+
+#: The parts of a plan that the spec and the family's :meth:`~xltemplate.form.family.FormFamily.shape` of the
+#: layout fix (cells, names, fixed texts, formulas), shared by the plans of one shape: a national return's
+#: targets are its own, its rows' places and rules are often another project's. False: made for every plan.
+SHARE_SHAPES = True
+_SHAPES: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def _shaped(spec: Spec, layout: FormLayout) -> dict[str, Any]:
+    family = family_of(spec)
+    computed = layout.computed_cells()
+    computed_names = {c.name for c in computed}
+    versions = tuple(v for v in FORMULA_VERSIONS if v in family.formula_versions)
+    texts = {v: formulas(layout, v) for v in versions}
+    referenced = tuple(c for c in layout.named_cells() if c.name not in computed_names)
+    return dict(
+        inputs_and_computed=tuple(layout.input_cells() + computed),
+        places=tuple((c, (spec.sheet, c.a1)) for c in layout.input_cells() + computed),
+        computed=tuple(computed),
+        locked_texts=tuple((a1(r, c), text, norm_text(text)) for (r, c), text in layout.locked_texts().items()),
+        formulas=texts,
+        referenced=referenced,
+        reads=formula_reads(texts, referenced),
+    )
 
 
 _REF = re.compile(r"(?<![A-Za-z0-9_.$])\$?([A-Z]{1,3})\$?([0-9]+)(?::\$?([A-Z]{1,3})\$?([0-9]+))?(?![A-Za-z0-9_(])")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Iterable, Sequence
 
 A4_PT = (595.28, 841.89)  # portrait width, height
@@ -118,6 +119,19 @@ def text_units(text: str, font_pt: float = 11.0) -> float:
 
 
 def wrapped_lines(text: str, width_chars: float, font_pt: float = 11.0) -> int:
+    """:func:`count_lines`, remembered for short texts: a workbook asks it for its headers, labels and indicator
+    names (some 140 a national workbook), mostly the same from one workbook to the next (a pure function)."""
+    if isinstance(text, str) and len(text) <= 128:
+        return _short_lines(text, width_chars, font_pt)
+    return count_lines(text, width_chars, font_pt)
+
+
+@lru_cache(maxsize=4096)  # at most some 4096 × 128 characters held
+def _short_lines(text: str, width_chars: float, font_pt: float) -> int:
+    return count_lines(text, width_chars, font_pt)
+
+
+def count_lines(text: str, width_chars: float, font_pt: float = 11.0) -> int:
     """Lines that ``text`` takes when wrapped in a cell (or merged range) ``width_chars`` units wide.
 
     A line holds a whole number of CJK characters, and may lose up to half of the longest Latin

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Iterator, Mapping, Protocol
 
 if TYPE_CHECKING:
     from ..errors import Problem
@@ -141,6 +141,12 @@ class FormFamily(Protocol):
         """The layout of a workbook of ``spec`` with its own ``targets`` (cached by the caller when it matters).
 
         Raises ValueError for targets this spec cannot hold (an edited record)."""
+        ...
+
+    def shape(self, layout: "FormLayout") -> Hashable:
+        """What, beyond the spec, fixes the layout's cells, names, fixed texts and formulas (never the values
+        its targets give), as full values; None when the spec alone fixes them. Validation shares what depends
+        only on these between workbooks of one shape (one national project's targets and another's)."""
         ...
 
     def spec_values(self, layout: "FormLayout") -> dict[str, Any]:

@@ -11,7 +11,7 @@ the unit fills. This module is the family object generic code reaches through
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Hashable, Iterable, Mapping
 
 from ...errors import Problem
 from ...form.family import GroupDef, InputSlot, ItemDef, RollupSheets, register
@@ -83,6 +83,9 @@ class RuleScored:
 
     def spec_values(self, layout: FormLayout) -> dict[str, Any]:
         return _layout(layout).target_values()
+
+    def shape(self, layout: FormLayout) -> Hashable:
+        return formulas.row_shape(_layout(layout))
 
     def formulas(self, layout: FormLayout, version: int) -> dict[str, str]:
         return formulas.formulas(_layout(layout), version)

@@ -123,8 +123,13 @@ def shape(layout: Layout, version: int) -> tuple[Any, ...]:
     Names, units, target values and points of the targets are never in a formula: they are locked values.
     """
     spec = layout.spec
-    rows = tuple((r.sublevel.id, None if r.target is None else r.target.kind) for r in layout.rows)
-    return (spec.id, spec.version, spec.spec_hash, version, rows)
+    return (spec.id, spec.version, spec.spec_hash, version, row_shape(layout))
+
+
+def row_shape(layout: Layout) -> tuple[tuple[str, str | None], ...]:
+    """Each row's 二级 and rule (None: an empty row the unit fills), in order: where the rows' cells are, and which
+    formula each row gets (with the spec, everything but the values its targets give)."""
+    return tuple((r.sublevel.id, None if r.target is None else r.target.kind) for r in layout.rows)
 
 
 def formulas(layout: Layout, version: int) -> dict[str, str]:

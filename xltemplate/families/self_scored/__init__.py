@@ -9,7 +9,7 @@ reaches through :func:`xltemplate.form.family.family_of`; the parts live beside 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any, Hashable, Iterable, Mapping
 
 from ...errors import Problem
 from ...form.family import GroupDef, InputSlot, ItemDef, RollupSheets, register
@@ -67,6 +67,9 @@ class SelfScored:
                 out[r.name.name] = r.indicator.name
                 out[r.weight.name] = r.indicator.weight
         return out
+
+    def shape(self, layout: FormLayout) -> Hashable:
+        return None  # the spec fixes every cell
 
     def formulas(self, layout: FormLayout, version: int) -> dict[str, str]:
         return formulas.formulas(_layout(layout), version)
