@@ -477,10 +477,11 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
     from .identify import RunContext
     from .inputs import discover
     from .outputs import Protected, check_output, suffix
-    from .batch import validate_files
     from .rollup import collect, export_csv, write_rollup
-    from .rollup.collect import choose_template
+    from .batch import validate_files
+    from .rollup.collect import choose_template, collect_found
     from .rollup.tables import EXPORTS, RESULT_EXPORTS, ROUND_EXPORTS, export_names
+    from .roster import Roster
     from .roster import read_roster
     from .targets import read_targets
 
@@ -514,28 +515,36 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
 
             form = round_template(ledger, RunContext.builtin())
             from_ledger = form is not None
-        if form is None and (roster or targets_path or ledger):
-            # the roster and the targets are read as the returns' template's, and a round's ledger keeps its
-            # reports per template: find it first
+        if form is None and ledger is not None:
+            # a round's ledger keeps its reports per template: find it first, from every return
             with _bars(show)("识别模板", len(found.files)) as update:
                 first = validate_files(found.files, RunContext.builtin(), jobs=workers, progress=update)
             form, detected = choose_template(first, RunContext.builtin()), True
-        rows = read_roster(roster, form) if roster and form is not None else None
-        table = read_targets(targets_path, form, rows) if targets_path and form is not None else None
+
+        def given(form: Spec | None) -> tuple[Roster | None, RunContext]:
+            """The roster and the targets read as ``form``'s, and the run's context."""
+            rows = read_roster(roster, form) if roster and form is not None else None
+            table = read_targets(targets_path, form, rows) if targets_path and form is not None else None
+            return rows, RunContext.builtin(form, keyring=keyring, targets=table, older=older)
+
         if ledger is not None and form is not None:
             from .rounds import collect_round
 
+            rows, run = given(form)
             done = collect_round(list(paths), form, ledger=ledger, output=output, archive=archive, roster=rows,
-                                 keyring=keyring, targets=table, export_dir=export_dir, jobs=workers, inputs=found,
+                                 keyring=keyring, targets=run.targets, export_dir=export_dir, jobs=workers, inputs=found,
                                  roster_changed_ok=roster_changed_ok, progress=_bars(show), older=older)
             result = done.collection
             written += [str(p) for p in done.outputs]
             extra, ledger_info = done.lines(), done.as_dict()
         else:
             with _bars(show)("读取", len(found.files)) as update:
-                result = collect(list(paths), form, roster=rows,
-                                 templates=RunContext.builtin(form, keyring=keyring, targets=table, older=older),
-                                 progress=update, inputs=found, jobs=workers)
+                if form is None and (roster or targets_path):
+                    # the roster and the targets are read as the returns' template's: find it (see collect_found)
+                    result = collect_found(found, given, jobs=workers, progress=update)
+                else:
+                    rows, run = given(form)
+                    result = collect(list(paths), form, roster=rows, templates=run, progress=update, inputs=found, jobs=workers)
             written.append(str(write_rollup(result, output)))
             if export_dir is not None:
                 written += [str(p) for p in export_csv(result, export_dir)]

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 
 from ..batch import validate_files
 from ..catalog import TemplateLike, as_spec
-from ..errors import TemplateChoiceError
+from ..errors import TemplateChoiceError, XltemplateError
 from ..findings import Finding, finding
 from ..form.formulas import ratio
 from ..identify import SIGNATURE_MISSING, SIGNATURE_VALID, ReaderName, RunContext
@@ -302,6 +302,55 @@ def choose_template(reports: Iterable[FileReport], run: RunContext) -> Spec:
         raise TemplateChoiceError(f"交回的文件来自几个模板，份数相同：{tied}；请用 --template 指定要汇总的模板")
     tid = ranked[0][1]
     return run.known[(tid, run.versions(tid)[-1])]
+
+
+#: Find the template from a sample of the returns first, then read them all once (see :func:`collect_found`);
+#: False: read them all twice, once to find the template and once with the roster (the tests compare).
+GUESS_FIRST = True
+TEMPLATE_SAMPLE = 64  # returns read to guess the template: evenly spread over the inbox
+
+
+def collect_found(found: Inputs, given: Callable[[Spec], tuple[Roster | None, RunContext]], *, jobs: int | None = None,
+                  progress: Callable[[int], None] | None = None) -> Collection:
+    """Collect returns whose template is not given but whose roster (or targets) must be read as that template's.
+
+    ``given(spec)``: the roster read as ``spec``'s, and the run's context (the targets, the secret), or raises
+    (a roster that does not fit). The template is the one most returns name (:func:`choose_template`); to read
+    every return once instead of twice (once to find the template, once with the roster), it is guessed from
+    an even sample of them, every return is read with the roster as that template's, and the guess is then
+    held to what all the reports name: the same choice :func:`choose_template` makes over a first reading of
+    every return (what a report says its file names does not depend on the roster, the template chosen or the
+    secret). When the guess was not it (the sample misled, the roster did not fit), every return is read
+    again, as without a guess (``progress`` follows the last reading).
+    """
+    builtin = RunContext.builtin()
+    files = found.files
+    guess: Spec | None = None
+    if GUESS_FIRST and len(files) > TEMPLATE_SAMPLE:
+        step = len(files) / TEMPLATE_SAMPLE
+        sample = [files[int(n * step)] for n in range(TEMPLATE_SAMPLE)]
+        try:
+            guess = choose_template(validate_files(sample, builtin, jobs=jobs), builtin)
+        except TemplateChoiceError:
+            guess = None
+    if guess is not None:
+        try:
+            roster, run = given(guess)
+        except XltemplateError:
+            pass  # the roster or the targets do not fit the guess: find the template from every return
+        else:
+            result = collect([], guess, roster=roster, templates=run, progress=progress, inputs=found, jobs=jobs)
+            chosen = choose_template([r.report for r in result.returns], builtin)
+            if (chosen.id, chosen.version) == (guess.id, guess.version):
+                result.template_detected = True
+                return result
+    first = validate_files(files, builtin, jobs=jobs)
+    spec = choose_template(first, builtin)
+    del first
+    roster, run = given(spec)
+    result = collect([], spec, roster=roster, templates=run, progress=progress, inputs=found, jobs=jobs)
+    result.template_detected = True
+    return result
 
 
 def collect(paths: Iterable[str | os.PathLike[str]], spec: TemplateLike | None, *, roster: Roster | None = None,

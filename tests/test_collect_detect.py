@@ -1,0 +1,106 @@
+"""collect without --template but with a roster (or targets): the template is found from the returns.
+
+Every return is read once: the template is guessed from an even sample, every return read with the roster as
+that template's, and the guess held to what all the reports name (the choice a first reading of every return
+makes). Each way the guess can fail (the sample misleads; the roster does not fit the guess) falls back to
+reading every return again; the roll-up is the same as with the guess forced off (``GUESS_FIRST``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from xltemplate import validate
+from xltemplate.cli import main
+from xltemplate.identify import RunContext
+from xltemplate.inputs import discover
+from .conftest import SAMPLES
+
+collect_mod = importlib.import_module("xltemplate.rollup.collect")  # the module (its package exports a function of that name)
+
+FIRST = sorted(p for p in (SAMPLES / "returns").glob("*.xlsx") if not p.name.startswith("~$"))
+NATIONAL = sorted((SAMPLES / "national" / "returns").glob("*.xlsx"))
+
+
+@pytest.fixture(scope="module")
+def inbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first form's samples and the national ones, mixed; a national return sorts first (``000 …``)."""
+    box = tmp_path_factory.mktemp("mixed")
+    for p in FIRST:
+        shutil.copy2(p, box / p.name)
+    for n, p in enumerate(NATIONAL):
+        shutil.copy2(p, box / (f"000 {p.name}" if n == 0 else p.name))
+    return box
+
+
+def _collect(inbox: Path, out: Path, *extra: str) -> tuple[bytes, dict]:
+    result = CliRunner().invoke(main, ["collect", str(inbox), "-o", str(out), "--json", "--quiet", *extra])
+    assert result.exit_code == 0, result.output
+    return out.read_bytes(), json.loads(result.output)
+
+
+@pytest.mark.parametrize("sample", [1, 4, 9])
+def test_the_same_roll_up_with_the_template_guessed_or_found_from_every_return(inbox: Path, tmp_path: Path, sample: int,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sample 1 takes the national return that sorts first: the guess is wrong (the roster does not fit it);
+    4 names both templates twice (no guess); 9 names the first form six times: the guess holds."""
+    roster = str(SAMPLES / "roster.csv")
+    monkeypatch.setattr(collect_mod, "GUESS_FIRST", False)
+    (tmp_path / "off").mkdir()
+    (tmp_path / "on").mkdir()
+    off = _collect(inbox, tmp_path / "off" / "汇总.xlsx", "--roster", roster, "--jobs", "1")
+    monkeypatch.setattr(collect_mod, "GUESS_FIRST", True)
+    monkeypatch.setattr(collect_mod, "TEMPLATE_SAMPLE", sample)
+    on = _collect(inbox, tmp_path / "on" / "汇总.xlsx", "--roster", roster, "--jobs", "1")
+    for got in (on, off):
+        got[1].pop("outputs")
+    assert on[1] == off[1] and on[1]["template"]["detected"] is True
+    assert on[1]["template"]["id"] == "sh-project-self-eval"
+    assert on[0] == off[0]
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    real = validate.validate_path
+    monkeypatch.setattr(validate, "validate_path", lambda path, *a, **k: calls.append(str(path)) or real(path, *a, **k))
+    return calls
+
+
+def test_every_return_is_read_once_when_the_guess_holds(inbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from xltemplate.roster import read_roster
+
+    found = discover([inbox])
+    monkeypatch.setattr(collect_mod, "TEMPLATE_SAMPLE", 9)
+
+    def given(spec):  # type: ignore[no-untyped-def]
+        return read_roster(SAMPLES / "roster.csv", spec), RunContext.builtin(spec)
+
+    calls = _counting(monkeypatch)
+    on = collect_mod.collect_found(found, given)
+    assert len(calls) == len(found.files) + 9  # the sample, then every return once
+    monkeypatch.setattr(collect_mod, "GUESS_FIRST", False)
+    calls.clear()
+    off = collect_mod.collect_found(found, given)
+    assert len(calls) == 2 * len(found.files)
+    assert [(r.path, r.report.to_json()) for r in on.returns] == [(r.path, r.report.to_json()) for r in off.returns]
+    assert on.spec.id == off.spec.id == "sh-project-self-eval" and on.template_detected and off.template_detected
+
+
+def test_a_guess_the_returns_do_not_bear_out_is_read_again(inbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A roster that fits any template (none): the sample of one names the national form, most returns the
+    first; what all the reports name wins, and every return is read again as its template's."""
+    found = discover([inbox])
+    monkeypatch.setattr(collect_mod, "TEMPLATE_SAMPLE", 1)
+    calls = _counting(monkeypatch)
+    got = collect_mod.collect_found(found, lambda spec: (None, RunContext.builtin(spec)))
+    assert got.spec.id == "sh-project-self-eval"
+    assert len(calls) == 1 + 3 * len(found.files)  # the sample, the guess's reading, then the search and the reading
+    monkeypatch.setattr(collect_mod, "GUESS_FIRST", False)
+    want = collect_mod.collect_found(found, lambda spec: (None, RunContext.builtin(spec)))
+    assert [r.report.to_json() for r in got.returns] == [r.report.to_json() for r in want.returns]
