@@ -251,12 +251,14 @@ def _copy_with_key(args: tuple[str, str, str, str]) -> str:
     import zipfile
 
     src, dest, old, new = args
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zout:
+    part = dest + ".part"  # renamed when whole: a run stopped half-way leaves no half a copy to reuse
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zout:
         for info in zin.infolist():
             data = zin.read(info.filename)
             if old.encode() in data:
                 data = data.replace(old.encode(), new.encode())
             zout.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+    os.replace(part, dest)
     return dest
 
 
