@@ -75,7 +75,7 @@ LAYERS = [
     "batch",
     "rollup.record",
     "rollup.tables",
-    "rollup.collect",
+    "rollup.collect rollup.lean",
     "rollup.workbook",
     "rollup",
     # a collection round kept by a ledger: collect through it, and the clerk's round commands

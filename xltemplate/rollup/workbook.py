@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import xlsxwriter
+from xlsxwriter.worksheet import Worksheet
 
 from ..errors import GenerateError, OutputPathError
 from ..fsutil import scratch_dir, write_atomic
@@ -32,6 +33,7 @@ from ..words import (
 )
 from . import tables
 from .collect import Collection
+from .lean import LeanSheet, lean_enabled
 
 _FIXED_TIME = dt.datetime(2000, 1, 1)
 #: Every sheet prints landscape on A4, body text 10 pt; tables one page wide when that keeps the
@@ -58,6 +60,7 @@ def write_rollup(c: Collection, path: str | Path) -> Path:
 class _Writer:
     def __init__(self, c: Collection, path: Path, scratch: Path | None = None) -> None:
         self.c, self.spec = c, c.spec
+        self.sheet_class = LeanSheet if lean_enabled() else Worksheet
         self.wb = xlsxwriter.Workbook(str(path), {
             "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
             # Rows are written in order and flushed as they go: memory stays flat at 10,000 units.
@@ -138,7 +141,7 @@ class _Writer:
 
     def _sheet(self, name: str, title: str, note: str, headers: list[str], widths: list[float], key_cols: int = 2) -> Any:
         """A table sheet: title, note, header row (row 3, repeated on every page) and its print setup."""
-        ws = self.wb.add_worksheet(name)
+        ws = self.wb.add_worksheet(name, worksheet_class=self.sheet_class)
         for col, w in enumerate(widths):
             ws.set_column(col, col, w)
         plan = plan_width(widths, PAGE, BODY_PT, key_cols=key_cols)
@@ -286,7 +289,7 @@ class _Writer:
         groups = tables.groups(self.c)
         names_of = {g.id: g.name for g in groups}
         inds = tables.items(self.c)
-        ws = self.wb.add_worksheet("指标得分")
+        ws = self.wb.add_worksheet("指标得分", worksheet_class=self.sheet_class)
         fixed = ["编号", "预算单位", "状态"]
         extra_col = len(fixed) + 2 * len(inds)
         widths = [8.0, 18.0, 6.0] + [6.0] * (2 * len(inds)) + [30.0]
@@ -380,7 +383,7 @@ class _Writer:
     def _statistics(self) -> None:
         """Tables in columns A to G, the two charts in column H beside them; each table kept on one page."""
         st, wb = self.stats, self.wb
-        ws = wb.add_worksheet("统计")
+        ws = wb.add_worksheet("统计", worksheet_class=self.sheet_class)
         chart_px = (400, 230)  # each chart, width and height
         # B holds the executed total (up to 9,999,999,999.99); H holds the charts.
         widths = [28.0, 18.0] + [11.0] * 5 + [units_of_px(chart_px[0] + 12)]

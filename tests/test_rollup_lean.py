@@ -1,0 +1,102 @@
+"""The roll-up's lean cell writer (xltemplate/rollup/lean.py) writes exactly what stock XlsxWriter writes.
+
+It leans on XlsxWriter internals, so it runs only with the XlsxWriter version it was compared with; these
+tests compare, byte for byte, workbooks written with it and with stock XlsxWriter, cell by cell over the
+kinds and edge cases of text the roll-up writes, and the samples' whole roll-up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import zipfile
+from pathlib import Path
+
+import pytest
+import xlsxwriter
+from xlsxwriter.worksheet import Worksheet
+
+from xltemplate.rollup import collect, write_rollup
+
+from .conftest import SAMPLES
+
+lean = importlib.import_module("xltemplate.rollup.lean")
+workbook = importlib.import_module("xltemplate.rollup.workbook")
+
+TEXTS = ["普通文字", " leading", "trailing ", "\tTab", "line\nbreak", "a & b < c > d \"q\" 'q'", "ctrl\x01\x1fchars",
+         "_x0000_ literal", "<r>not rich</r>", "<r>", "x" * 3000, "U+FFFE \ufffe U+FFFF \uffff", "=SUM(A1)", "😀 emoji", ""]
+NUMBERS = [0, 1, -1, 0.1, 1 / 3, 1e-300, 1e300, 123456789012345678, -0.0, 2.5e-7, 99.99]
+
+
+def _write(path: Path, sheet_class: type) -> bytes:
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+                                         "strings_to_urls": False})
+    wb.set_properties({"created": dt.datetime(2021, 1, 1)})
+    fmt, other = wb.add_format({"bold": True}), wb.add_format({"num_format": "0.00"})
+    ws = wb.add_worksheet("表", worksheet_class=sheet_class)
+    ws.set_row(5, 20, other)  # a row format: a cell without its own takes it (XlsxWriter's path)
+    ws.set_column(3, 3, 12, fmt)
+    row = 0
+    for n, text in enumerate(TEXTS):
+        ws.write_string(row, 0, text, fmt if n % 2 else other)
+        ws.write_string(row, 1, text)  # no format of its own
+        ws.write_blank(row, 2, None, fmt)
+        ws.write_blank(row, 3, None)
+        row += 1
+    for n, number in enumerate(NUMBERS):
+        ws.write_number(row, 0, number, fmt)
+        ws.write_number(row, 1, number)
+        ws.write_datetime(row, 2, dt.datetime(2021, 3, n + 1, 9, 30), other)
+        ws.write_boolean(row, 3, n % 2 == 0, fmt)
+        ws.write_formula(row, 4, "=A1+1", fmt, 2)
+        row += 1
+    ws.write_rich_string(row, 0, "a", fmt, "b", "c")
+    wb.close()
+    with zipfile.ZipFile(path) as z:
+        return b"".join(z.read(n) for n in sorted(z.namelist()))
+
+
+def test_the_lean_sheet_writes_what_stock_xlsxwriter_writes(tmp_path: Path) -> None:
+    assert lean.lean_enabled(), f"XlsxWriter {xlsxwriter.__version__} is not the version the lean writer was compared with"
+    stock, mine = _write(tmp_path / "stock.xlsx", Worksheet), _write(tmp_path / "lean.xlsx", lean.LeanSheet)
+    assert mine == stock
+    assert (tmp_path / "lean.xlsx").read_bytes() == (tmp_path / "stock.xlsx").read_bytes()
+
+
+def test_the_lean_sheet_is_used_only_with_the_version_it_was_compared_with(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(xlsxwriter, "__version__", "99.0.0")
+    assert not lean.lean_enabled()
+    monkeypatch.setattr(xlsxwriter, "__version__", lean.VERIFIED_XLSXWRITER)
+    monkeypatch.setattr(lean, "USE_LEAN", False)
+    assert not lean.lean_enabled()
+
+
+@pytest.mark.parametrize("roster", [None, SAMPLES / "roster.csv"])
+def test_the_roll_up_is_the_same_with_the_lean_sheet_and_without(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  roster: Path | None) -> None:
+    from xltemplate.catalog import resolve_template
+    from xltemplate.roster import read_roster
+
+    spec = resolve_template("sh-project-self-eval")
+    c = collect([SAMPLES / "returns"], spec, roster=read_roster(roster, spec) if roster else None)
+    used: list[type] = []
+    real = workbook._Writer.__init__
+
+    def spy(self, *a, **k):  # type: ignore[no-untyped-def]
+        real(self, *a, **k)
+        used.append(self.sheet_class)
+
+    monkeypatch.setattr(workbook._Writer, "__init__", spy)
+    write_rollup(c, tmp_path / "lean.xlsx")
+    monkeypatch.setattr(lean, "USE_LEAN", False)
+    write_rollup(c, tmp_path / "stock.xlsx")
+    assert used == [lean.LeanSheet, Worksheet]
+    assert (tmp_path / "lean.xlsx").read_bytes() == (tmp_path / "stock.xlsx").read_bytes()
+
+
+def test_the_national_roll_up_is_the_same_with_the_lean_sheet_and_without(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    c = collect([SAMPLES / "national" / "returns"], None)
+    write_rollup(c, tmp_path / "lean.xlsx")
+    monkeypatch.setattr(lean, "USE_LEAN", False)
+    write_rollup(c, tmp_path / "stock.xlsx")
+    assert (tmp_path / "lean.xlsx").read_bytes() == (tmp_path / "stock.xlsx").read_bytes()
