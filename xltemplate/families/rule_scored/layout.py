@@ -232,6 +232,12 @@ class Layout(FormLayout):
         return self.funding[0]
 
     def body_fields(self) -> tuple[FieldSlot, ...]:
+        found: tuple[FieldSlot, ...] | None = self.__dict__.get("_body_fields")
+        if found is None:  # asked three times a return validated; the layout never changes
+            found = self.__dict__["_body_fields"] = self._make_body_fields()
+        return found
+
+    def _make_body_fields(self) -> tuple[FieldSlot, ...]:
         by_id = {f.id: f for f in self.spec.body_fields}
         out = []
         for fs in self.funding:
