@@ -292,6 +292,21 @@ def plan_width(widths: Sequence[float], page: Page, font_pt: float, *, key_cols:
     return WidthPlan(scale, breaks=tuple(items[i][0] for i in starts))
 
 
+def set_landscape(ws: Any, page: Page, plan: WidthPlan, key_cols: int) -> None:
+    """Put ``plan`` on an XlsxWriter worksheet: A4 landscape, ``page``'s margins, fitted to one page wide or
+    at the plan's scale with its column breaks, the first ``key_cols`` columns repeated on every page."""
+    ws.set_landscape()
+    ws.set_paper(XLSX_A4)
+    ws.set_margins(**page.margins())
+    if plan.fit:
+        ws.fit_to_pages(1, 0)
+    else:
+        ws.set_print_scale(plan.scale)
+    if plan.breaks:  # only a plan that is not fitted has them
+        ws.set_v_pagebreaks(list(plan.breaks))
+        ws.repeat_columns(0, key_cols - 1)
+
+
 # -- row pages ----------------------------------------------------------------------------------
 
 

@@ -80,15 +80,11 @@ def _to_decimal(v: int | float | Decimal) -> Decimal | None:
     return d if _bounded(d) else None
 
 
-def parse_number(raw: Any, kind: str = "number") -> Parsed:
-    """A number from a cell: ``kind`` is number, money, percent or score.
+def _unless_text(raw: Any) -> Parsed | None:
+    """What a value that is not a text to read means in a number cell: blank, a number, or why it is none.
 
-    Percent values are fractions (``"99.71%"`` → 0.9971), as Excel stores them.
+    None for a text (not blank), which the caller reads in its own way (a number, a number with its unit).
     """
-    kind_of = type(raw)
-    if kind_of is float or kind_of is int or kind_of is Decimal:  # what a cell nearly always holds: one test
-        d = _to_decimal(raw)
-        return Parsed(d) if d is not None else Parsed(error=f"“{_clip(str(raw))}”不是有效数字或数值过大")
     if is_blank(raw):
         return BLANK
     if isinstance(raw, bool):
@@ -100,6 +96,21 @@ def parse_number(raw: Any, kind: str = "number") -> Parsed:
         return Parsed(error=f"这里应填数字，不是日期（{raw:%Y-%m-%d}）")
     if not isinstance(raw, str):
         return Parsed(error=f"无法识别的值 {raw!r}")
+    return None
+
+
+def parse_number(raw: Any, kind: str = "number") -> Parsed:
+    """A number from a cell: ``kind`` is number, money, percent or score.
+
+    Percent values are fractions (``"99.71%"`` → 0.9971), as Excel stores them.
+    """
+    kind_of = type(raw)
+    if kind_of is float or kind_of is int or kind_of is Decimal:  # what a cell nearly always holds: one test
+        d = _to_decimal(raw)
+        return Parsed(d) if d is not None else Parsed(error=f"“{_clip(str(raw))}”不是有效数字或数值过大")
+    early = _unless_text(raw)
+    if early is not None:
+        return early
     text = unicodedata.normalize("NFKC", clean_text(raw))  # full-width digits, ，．％ → ASCII
     text = text.replace(" ", "")
     original = raw
@@ -254,17 +265,9 @@ def parse_measure(raw: Any, unit: str) -> Parsed:
     unit is refused rather than guessed (``95%`` in a row measured in 个, ``1200元`` on a form in
     万元): the person who typed it must convert it.
     """
-    if is_blank(raw):
-        return BLANK
-    if isinstance(raw, bool):
-        return Parsed(error=f"“{'TRUE' if raw else 'FALSE'}”不是数字")
-    if isinstance(raw, (int, float, Decimal)):
-        d = _to_decimal(raw)
-        return Parsed(d) if d is not None else Parsed(error=f"“{_clip(str(raw))}”不是有效数字或数值过大")
-    if isinstance(raw, (dt.date, dt.datetime)):
-        return Parsed(error=f"这里应填数字，不是日期（{raw:%Y-%m-%d}）")
-    if not isinstance(raw, str):
-        return Parsed(error=f"无法识别的值 {raw!r}")
+    early = _unless_text(raw)
+    if early is not None:
+        return early
     text = unicodedata.normalize("NFKC", clean_text(raw)).replace(" ", "")
     m = _MEASURE.match(text)
     if not m:

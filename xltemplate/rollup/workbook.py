@@ -22,8 +22,8 @@ from ..errors import GenerateError, OutputPathError
 from ..fsutil import scratch_dir, write_atomic
 from ..pathtext import json_text
 from ..printing import (
-    DEFAULT_FONT, MAX_ROW_PT, PT_PER_PX, ROW_PADDING_PT, XLSX_A4, Page, WidthPlan, continued_rows, footer, line_pt, max_lines,
-    page_rows_pt, paginate, plan_width, row_below, row_height, text_height, units_of_px, wrapped_lines,
+    DEFAULT_FONT, MAX_ROW_PT, PT_PER_PX, ROW_PADDING_PT, Page, WidthPlan, continued_rows, footer, line_pt, max_lines,
+    page_rows_pt, paginate, plan_width, row_below, row_height, set_landscape, text_height, units_of_px, wrapped_lines,
 )
 
 from ..form.family import family_of
@@ -171,16 +171,7 @@ class _Writer:
 
     def _print(self, ws: Any, plan: WidthPlan, title_rows: tuple[int, int] | None, key_cols: int) -> None:
         """A4 landscape, the plan's scale and column pages, title rows (and key columns) on every page."""
-        ws.set_landscape()
-        ws.set_paper(XLSX_A4)
-        ws.set_margins(**PAGE.margins())
-        if plan.fit:
-            ws.fit_to_pages(1, 0)
-        else:
-            ws.set_print_scale(plan.scale)
-        if plan.breaks:
-            ws.set_v_pagebreaks(list(plan.breaks))
-            ws.repeat_columns(0, key_cols - 1)
+        set_landscape(ws, PAGE, plan, key_cols)
         if title_rows:
             ws.repeat_rows(*title_rows)
         ws.set_footer(footer(f"{self.spec.title}汇总"), {"margin": PAGE.footer})

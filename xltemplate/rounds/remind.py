@@ -26,7 +26,7 @@ from ..fsutil import scratch_dir, write_atomic
 from .. import meta
 from ..ledger import Ledger, Run, local_time
 from ..pathtext import json_text, shown
-from ..printing import DEFAULT_FONT, XLSX_A4, Page, footer, plan_width, row_height
+from ..printing import DEFAULT_FONT, Page, footer, plan_width, row_height, set_landscape
 from ..report import FileReport
 from ..spec import Spec
 from ..text import cell_text, csv_cell
@@ -177,16 +177,7 @@ def _xlsx(r: Reminders, path: Path) -> None:
             ws.autofilter(0, 0, len(r.items), len(headers) - 1)
         ws.freeze_panes(1, 1)
         plan = plan_width(widths, PAGE, BODY_PT, key_cols=1)
-        ws.set_landscape()
-        ws.set_paper(XLSX_A4)
-        ws.set_margins(**PAGE.margins())
-        if plan.fit:
-            ws.fit_to_pages(1, 0)
-        else:
-            ws.set_print_scale(plan.scale)
-            if plan.breaks:
-                ws.set_v_pagebreaks(list(plan.breaks))
-                ws.repeat_columns(0, 0)
+        set_landscape(ws, PAGE, plan, key_cols=1)
         ws.repeat_rows(0, 0)
         ws.set_header(f"&C&\"宋体,Bold\"&12催报名单（第 {r.run.id} 次汇总后，{len(r.items)} 个单位）", {"margin": 0.2})
         ws.set_footer(footer("催报名单"), {"margin": PAGE.footer})
