@@ -31,15 +31,17 @@ class Problem:
 
 
 class ProblemsError(XltemplateError):
-    """An error that carries every problem found, not just the first."""
+    """An error that carries every problem found, not just the first; each problem names where it is (its
+    key path, or its row and column) and the message says in Chinese what to do (``what`` and ``advice``)."""
 
-    kind = "problems"
+    what = "文件"
+    advice = "请修改后重新运行"
 
     def __init__(self, source: str, problems: list[Problem]) -> None:
         self.source = source
         self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{source}: {len(self.problems)} {self.kind}\n{lines}")
+        lines = "\n".join(f"  - {p.path}：{p.message}" if p.path else f"  - {p.message}" for p in self.problems)
+        super().__init__(f"{self.what} {source} 有 {len(self.problems)} 个问题，{self.advice}：\n{lines}")
 
     def __reduce__(self) -> tuple[object, ...]:  # raised in worker processes too: must survive pickling
         return (type(self), (self.source, self.problems))
@@ -48,31 +50,22 @@ class ProblemsError(XltemplateError):
 class SpecError(ProblemsError):
     """A template spec that cannot be used; every problem names its key path."""
 
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        lines = "\n".join(f"  - {p.path}：{p.message}" if p.path else f"  - {p.message}" for p in self.problems)
-        XltemplateError.__init__(self, f"模板 {source} 有 {len(self.problems)} 个问题，请修改后重新运行，未生成任何文件：\n{lines}")
+    what = "模板"
+    advice = "请修改后重新运行，未生成任何文件"
 
 
 class RosterError(ProblemsError):
     """A roster that cannot be used; every problem names its row and column (in Chinese: the clerk reads it)."""
 
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        lines = "\n".join(f"  - {p.path}：{p.message}" if p.path else f"  - {p.message}" for p in self.problems)
-        XltemplateError.__init__(self, f"名单 {source} 有 {len(self.problems)} 个问题，请修改名单后重新运行：\n{lines}")
+    what = "名单"
+    advice = "请修改名单后重新运行"
 
 
 class TargetsError(ProblemsError):
     """A targets table that cannot be used; every problem names its row and column (in Chinese)."""
 
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        lines = "\n".join(f"  - {p.path}：{p.message}" if p.path else f"  - {p.message}" for p in self.problems)
-        XltemplateError.__init__(self, f"指标目标表 {source} 有 {len(self.problems)} 个问题，请修改后重新运行，未生成任何文件：\n{lines}")
+    what = "指标目标表"
+    advice = "请修改后重新运行，未生成任何文件"
 
 
 class Unreadable(XltemplateError):
