@@ -442,3 +442,25 @@ def test_qualitative_formulas_equal_their_twins(inputs: tuple[R.RuleSet, Any, An
     cells["G2"] = None if want == "" else float(want)
     got = evaluate(R.reason_check_formula(QL, "G2", "C2", "F2", rules=rules), cells)
     assert same(R.reason_check(QL, want, p, reason, rules=rules), got)
+
+
+class _Float(float):
+    pass
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize("v", [
+    None, "", "12", _Text("3"), 0, -7, 10**30, True, False, 0.0, -0.0, 1.5, 0.1 + 0.2, 1e300, float("nan"), float("inf"),
+    -float("inf"), _Float(2.5), Decimal("1.20"), Decimal("-0"), Decimal("NaN"), Decimal("Infinity"),
+    dt.date(2021, 3, 1), dt.datetime(2021, 3, 1, 12, 30), [1], b"1",
+])
+def test_number_by_exact_type_is_number_for_any_value(v: Any) -> None:
+    """rules.number decides the usual exact types first; what it gives is what the general chain gives (the same
+    Decimal, to its digits and sign), for those and for a bool, a subclass, a date."""
+    got, want = R.number(v), R._number(v)
+    assert (got is None) == (want is None) and str(got) == str(want)
+    if type(v) in (float, Decimal, int) and want is not None and not isinstance(v, bool):
+        assert type(got) is Decimal

@@ -125,6 +125,19 @@ class Sheets(dict[str, str]):
         self.rids: dict[str, str] = {}
 
 
+#: The strict path for the defined names (one pattern over <definedNames>, the rest through the handlers);
+#: the tests also run with it off.
+USE_STRICT_NAMES = True
+_NAMES_OPEN, _NAMES_CLOSE = b"<definedNames>", b"</definedNames>"
+#: One defined name whose attributes are plain (no entity, no white space that an XML parser would normalise,
+#: no prefix), ``name`` among them, and whose text holds no element: what Excel, LibreOffice and the generator
+#: write. Groups: the whole, the attributes before ``name``, the name, those after, the text. (An attribute is
+#: one token, ``[^"]`` in its value: ``name="`` can only match an attribute's start.)
+_ATTRS = r'(?: [A-Za-z]+="[^"<&\t\n\r]*")*'
+_NAME_ITEM = re.compile(rf'(<definedName({_ATTRS}?) name="([^"<&\t\n\r]*)"({_ATTRS})>([^<]*)</definedName>)')
+_NAME_ATTR = re.compile(r' ([A-Za-z]+)="([^"]*)"')
+
+
 def _workbook(data: bytes) -> tuple[Sheets, dict[str, tuple[str, str] | None], bool]:
     """The sheets (name → state, with their relationship ids), the workbook-level defined names, date1904.
 
@@ -134,15 +147,81 @@ def _workbook(data: bytes) -> tuple[Sheets, dict[str, tuple[str, str] | None], b
     two sheets of one name are refused (programs disagree on which one is shown). A defined
     name given twice (again without case) points nowhere: it is reported as changed.
     """
-    sheets = Sheets()
-    folded: dict[str, str] = {}
-    names: list[tuple[str, str]] = []
-    stack: list[str] = []
-    cur: dict[str, Any] = {"name": None, "buf": []}
-    flags: dict[str, Any] = {"date1904": False, "sheets": 0, "names": 0}
+    got = _workbook_split(data) if USE_STRICT_NAMES else None
+    if got is None:
+        got = _WorkbookHandlers()
+        parse_xml(data, got.part, got.start, got.end, got.text)
+    counts: dict[str, int] = {}
+    for name, _ in got.names:
+        counts[name.casefold()] = counts.get(name.casefold(), 0) + 1
+    resolved = {name: (None if counts[name.casefold()] > 1 else destination(text)) for name, text in got.names}
+    return got.sheets, resolved, got.flags["date1904"]
+
+
+def _workbook_split(data: bytes) -> "_WorkbookHandlers | None":
+    """:func:`_workbook`'s reading with the defined names picked by one pattern, or None (the handlers read it all).
+
+    A national return's workbook part is its own (its defined names follow its rows): ~200 names, three handler
+    calls each. Expat still proves the whole part well-formed and the handlers see all but the names' list,
+    which must be the first <definedNames> of the part, a child of the root in the main namespace by default,
+    and nothing but plain <definedName> elements (the pattern must tile it); anything else, or a comment or
+    an instruction before its end: None.
+    """
+    i = data.find(_NAMES_OPEN)
+    j = data.find(_NAMES_CLOSE, i) if i >= 0 else -1
+    if j < 0:
+        return None
+    k = j + len(_NAMES_CLOSE)
+    head = data[:k]
+    if (b"!" in head and b"<!" in head) or head.find(b"<?", 1) >= 0:
+        return None
+    try:
+        region = data[i + len(_NAMES_OPEN):j].decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # (the handlers' parser says where)
+    items = _NAME_ITEM.findall(region)
+    if "xmlns" in region or sum(map(len, map(_FIRST, items))) != len(region):
+        return None
+    h = _WorkbookHandlers()
+    defaults: list[str] = []
+    p = parser()
+    p.StartNamespaceDeclHandler = lambda prefix, uri: defaults.append(uri) if prefix is None else None
+    p.StartElementHandler, p.EndElementHandler, p.CharacterDataHandler = h.start, h.end, h.text
+    feed(p, data[:i], h.part, final=False)
+    if h.stack != [_WORKBOOK] or not defaults or any(uri != MAIN_NS for uri in defaults):
+        return None  # (elsewhere, or <definedNames> not in the main namespace: the handlers decide)
+    h.start(_NAMES, {})  # its place and count checked as the handler checks them
+    plain = "&" not in region and "\r" not in region
+    names = h.names
+    for _, before, name, after, raw in items:
+        if "localSheetId=" in before or "localSheetId=" in after:  # (else it surely is no attribute)
+            if "localSheetId" in dict(_NAME_ATTR.findall(before + after)):
+                continue  # a sheet's own name: not the workbook's
+        names.append((name, raw if plain else unescape(raw)))
+    p.StartElementHandler = p.EndElementHandler = p.CharacterDataHandler = None
+    feed(p, data[i:k], h.part, final=False)
+    h.end(_NAMES)
+    p.StartElementHandler, p.EndElementHandler, p.CharacterDataHandler = h.start, h.end, h.text
+    feed(p, data[k:], h.part)
+    return h
+
+
+class _WorkbookHandlers:
+    """Expat's handlers for the workbook part, and what they found."""
+
     part = "xl/workbook.xml"
 
-    def start(tag: str, attrs: dict[str, str]) -> None:
+    def __init__(self) -> None:
+        self.sheets = Sheets()
+        self.folded: dict[str, str] = {}
+        self.names: list[tuple[str, str]] = []
+        self.stack: list[str] = []
+        self.name: str | None = None
+        self.buf: list[str] = []
+        self.flags: dict[str, Any] = {"date1904": False, "sheets": 0, "names": 0}
+
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        stack, part, flags = self.stack, self.part, self.flags
         if not stack:
             if tag == STRICT_MAIN_NS + SEP + "workbook":
                 raise strict_format()
@@ -166,35 +245,28 @@ def _workbook(data: bytes) -> tuple[Sheets, dict[str, tuple[str, str] | None], b
                 raise corrupt(part, f"中的工作表名“{name[:40]}”无效")
             if state not in _STATES:
                 raise corrupt(part, f"中工作表“{name}”的状态“{state[:20]}”无效")
-            if name.casefold() in folded:
-                raise corrupt(part, f"中有两个名为“{folded[name.casefold()]}”/“{name}”的工作表（名称不区分大小写），"
+            if name.casefold() in self.folded:
+                raise corrupt(part, f"中有两个名为“{self.folded[name.casefold()]}”/“{name}”的工作表（名称不区分大小写），"
                                     "不同的表格软件会显示不同的工作表")
-            folded[name.casefold()] = name
-            sheets[name] = state
-            sheets.rids[name] = attrs.get(f"{REL_NS}{SEP}id", "")
+            self.folded[name.casefold()] = name
+            self.sheets[name] = state
+            self.sheets.rids[name] = attrs.get(f"{REL_NS}{SEP}id", "")
         elif tag == _NAME:
             if stack != [_WORKBOOK, _NAMES]:
                 raise corrupt(part, "中的名称定义出现在不该出现的位置")
-            cur["name"] = None if "localSheetId" in attrs else attrs.get("name")
-            cur["buf"] = []
+            self.name = None if "localSheetId" in attrs else attrs.get("name")
+            self.buf = []
         stack.append(tag)
 
-    def end(tag: str) -> None:
-        stack.pop()
-        if tag == _NAME and cur["name"] is not None:  # an empty name counts, as openpyxl keeps it
-            names.append((cur["name"], "".join(cur["buf"])))
-            cur["name"] = None
+    def end(self, tag: str) -> None:
+        self.stack.pop()
+        if tag == _NAME and self.name is not None:  # an empty name counts, as openpyxl keeps it
+            self.names.append((self.name, "".join(self.buf)))
+            self.name = None
 
-    def text(t: str) -> None:
-        if cur["name"] is not None:
-            cur["buf"].append(t)
-
-    parse_xml(data, part, start, end, text)
-    counts: dict[str, int] = {}
-    for name, _ in names:
-        counts[name.casefold()] = counts.get(name.casefold(), 0) + 1
-    resolved = {name: (None if counts[name.casefold()] > 1 else destination(text)) for name, text in names}
-    return sheets, resolved, flags["date1904"]
+    def text(self, t: str) -> None:
+        if self.name is not None:
+            self.buf.append(t)
 
 
 # -- shared strings ---------------------------------------------------------------------------

@@ -330,7 +330,7 @@ def _relationships(data: bytes) -> list[tuple[str, str, str, bool]]:
     return out
 
 
-_MEMO: dict[tuple[str, bytes], Any] = {}
+_MEMO: dict[str, dict[bytes, Any]] = {}
 _MEMO_MAX = 64
 _RESOLVED: dict[tuple[str, bytes, tuple[str, ...]], dict[str, Rel]] = {}
 
@@ -338,18 +338,21 @@ _RESOLVED: dict[tuple[str, bytes, tuple[str, ...]], dict[str, Rel]] = {}
 def _memo(fn: Callable[[bytes], Any], data: bytes) -> Any:
     """``fn(data)``, remembered by content: returns of one template share these parts byte for byte.
 
-    The least recently used goes first: a template's parts are used by every return, so the parts
-    that differ from return to return (document properties) never push them out.
+    Each function keeps its own last 64, the least recently used going first: a part that differs in
+    every return (the document properties) pushes out only its own kind, never a template's workbook or
+    styles (whose reading is the costly one).
     """
-    key = (fn.__name__, data)
-    if key in _MEMO:
-        value = _MEMO.pop(key)
-        _MEMO[key] = value
+    table = _MEMO.get(fn.__name__)
+    if table is None:
+        table = _MEMO[fn.__name__] = {}
+    if data in table:
+        value = table.pop(data)
+        table[data] = value
         return value
     value = fn(data)
-    if len(_MEMO) >= _MEMO_MAX:
-        _MEMO.pop(next(iter(_MEMO)))
-    _MEMO[key] = value
+    if len(table) >= _MEMO_MAX:
+        table.pop(next(iter(table)))
+    table[data] = value
     return value
 
 

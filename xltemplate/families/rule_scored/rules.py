@@ -150,7 +150,25 @@ class RuleSet:
 
 
 def number(v: Any) -> Decimal | None:
-    """What ISNUMBER accepts, as a Decimal (a float as the shortest decimal that reads back to it); else None."""
+    """What ISNUMBER accepts, as a Decimal (a float as the shortest decimal that reads back to it); else None.
+
+    Asked some 300 times a national return: the usual exact types first (what :func:`_number` decides for them,
+    one comparison each), anything else (a bool, a subclass, a date) by :func:`_number`.
+    """
+    kind = type(v)
+    if kind is float:
+        return Decimal(repr(v)) if math.isfinite(v) else None
+    if kind is Decimal:
+        return v if v.is_finite() else None
+    if kind is str or v is None:
+        return None
+    if kind is int:
+        return Decimal(v)
+    return _number(v)
+
+
+def _number(v: Any) -> Decimal | None:
+    """:func:`number`, for any value."""
     if isinstance(v, bool):
         return None
     if isinstance(v, Decimal):
