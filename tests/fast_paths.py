@@ -19,7 +19,8 @@ from xltemplate.errors import Unreadable
 from xltemplate.readers import read_submission
 
 #: (module, switch): remembering parts by their compressed bytes, remembering sheets' tails, the strict
-#: pattern for cells, remembering skeletons, the strict pattern for shared strings, the strict pattern for defined names.
+#: pattern for cells, remembering skeletons, the strict pattern for shared strings, the strict pattern for defined names,
+#: strings of runs remembered by their bytes.
 SWITCHES = (
     ("xltemplate.readers.sniff", "REMEMBER_PARTS"),
     ("xltemplate.readers.sheet", "REMEMBER_TAILS"),
@@ -27,13 +28,15 @@ SWITCHES = (
     ("xltemplate.readers.sheet_strict", "USE_SKELETONS"),
     ("xltemplate.readers.fast", "USE_STRICT_STRINGS"),
     ("xltemplate.readers.fast", "USE_STRICT_NAMES"),
+    ("xltemplate.readers.fast", "REMEMBER_RUNS"),
 )
 #: Caches of the fast paths, emptied by :func:`forget`.
 CACHES = (
     ("xltemplate.readers.sniff", "_KNOWN"),
     ("xltemplate.readers.sheet", "_TAILS"),
     ("xltemplate.readers.sheet_strict", "_SKELETONS"),
-    ("xltemplate.readers.package", "_MEMO"),  # (what a part gave is remembered by its bytes: read it anew)
+    ("xltemplate.readers.package", "_MEMO"),
+    ("xltemplate.readers.fast", "_RUNS_READ"),  # (what a part gave is remembered by its bytes: read it anew)
 )
 
 

@@ -337,6 +337,30 @@ def test_shared_strings_read_the_same_on_every_path(tmp_path: Path, name: str) -
     assert not differences(*read_both(path))
 
 
+def test_strings_of_runs_are_remembered_by_their_bytes(tmp_path: Path, monkeypatch) -> None:
+    """A string of runs read once is not worked out again in the next file that holds the same bytes; a string of
+    runs that differs by one byte is (and each file reads as with the fast paths off)."""
+    fast = module("xltemplate.readers.fast")
+
+    def runs(text: bytes) -> Callable[[bytes], bytes]:
+        return lambda d: d.replace(b"<si><t>", b"<si><r><rPr><b/></rPr><t>" + text + b"</t></r><r><t>", 1).replace(
+            b"</t></si>", b"</t></r></si>", 1)
+
+    first = repacked(tmp_path / "first.xlsx", {STRINGS: runs(b"A&amp;B")})
+    same = repacked(tmp_path / "same.xlsx", {STRINGS: runs(b"A&amp;B")})
+    other = repacked(tmp_path / "other.xlsx", {STRINGS: runs(b"A&amp;C")})
+    worked: list[bytes] = []
+    real = fast._runs
+    monkeypatch.setattr(fast, "_runs", lambda body: worked.append(body) or real(body))
+    forget()
+    with switched(True):
+        got = [verdict(p) for p in (first, same, other)]
+    assert len(worked) == 2 and worked[0] != worked[1], worked  # first's string, then other's (same's was remembered)
+    with switched(False):
+        assert [verdict(p) for p in (first, same, other)] == got
+    assert got[0]["cells"] == got[1]["cells"] != got[2]["cells"]  # type: ignore[index]
+
+
 # -- defined names: the strict pattern and its fallback -----------------------------------------------------------
 
 WORKBOOK = "xl/workbook.xml"

@@ -348,8 +348,16 @@ def _plain_strings(data: bytes, start: int) -> list[str] | None:
     if any(runs for _, _, runs in items):
         strings = []
         checked = False
+        remember = REMEMBER_RUNS
         for _, raw, runs in items:
-            value = _runs(runs) if runs else _text(raw)
+            if not runs:
+                value = _text(raw)
+            else:
+                value = _RUNS_READ.get(runs) if remember else None
+                if value is None:
+                    value = _runs(runs)
+                    if value is not None and remember:
+                        _remember_runs(runs, value)
             if value is None:  # runs of another shape: the regular expressions of the other path read them
                 if not checked and _PREFIXED.search(data, start):
                     return None  # an element under a prefix: the general parser
@@ -368,6 +376,22 @@ def _plain_strings(data: bytes, start: int) -> list[str] | None:
     if "x005F_" in text:
         strings = [value.replace("x005F_", "") for value in strings]
     return strings
+
+
+#: Remember what a string of plain runs reads as, by its exact bytes (:func:`_runs` is a function of them alone):
+#: LibreOffice writes a template's labels in two fonts as runs, the same bytes in every return it saved.
+#: The tests also run with it off.
+REMEMBER_RUNS = True
+_RUNS_READ: dict[bytes, str] = {}
+_RUNS_COUNT, _RUNS_LONGEST = 4096, 4096
+
+
+def _remember_runs(body: bytes, value: str) -> None:
+    if len(body) > _RUNS_LONGEST:
+        return
+    if len(_RUNS_READ) >= _RUNS_COUNT:
+        _RUNS_READ.pop(next(iter(_RUNS_READ)))  # the oldest first (a return's own strings come and go)
+    _RUNS_READ[body] = value
 
 
 def _runs(body: bytes) -> str | None:
