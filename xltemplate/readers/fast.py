@@ -350,6 +350,7 @@ def _plain_strings(data: bytes, start: int) -> list[str] | None:
         checked = False
         remember = REMEMBER_RUNS
         for _, raw, runs in items:
+            value: str | None
             if not runs:
                 value = _text(raw)
             else:
