@@ -20,7 +20,7 @@ from xltemplate.readers import read_submission
 
 #: (module, switch): remembering parts by their compressed bytes, remembering sheets' tails, the strict
 #: pattern for cells, remembering skeletons, the strict pattern for shared strings, the strict pattern for defined names,
-#: strings of runs remembered by their bytes.
+#: strings of runs remembered by their bytes, skeletons worked out row by row.
 SWITCHES = (
     ("xltemplate.readers.sniff", "REMEMBER_PARTS"),
     ("xltemplate.readers.sheet", "REMEMBER_TAILS"),
@@ -29,6 +29,7 @@ SWITCHES = (
     ("xltemplate.readers.fast", "USE_STRICT_STRINGS"),
     ("xltemplate.readers.fast", "USE_STRICT_NAMES"),
     ("xltemplate.readers.fast", "REMEMBER_RUNS"),
+    ("xltemplate.readers.sheet_strict", "USE_ROWS"),
 )
 #: Caches of the fast paths, emptied by :func:`forget`.
 CACHES = (
@@ -36,7 +37,8 @@ CACHES = (
     ("xltemplate.readers.sheet", "_TAILS"),
     ("xltemplate.readers.sheet_strict", "_SKELETONS"),
     ("xltemplate.readers.package", "_MEMO"),
-    ("xltemplate.readers.fast", "_RUNS_READ"),  # (what a part gave is remembered by its bytes: read it anew)
+    ("xltemplate.readers.fast", "_RUNS_READ"),
+    ("xltemplate.readers.sheet_strict", "_ROWS"),  # (what a part gave is remembered by its bytes: read it anew)
 )
 
 

@@ -210,10 +210,29 @@ def test_skeletons_are_used(tmp_path: Path, monkeypatch) -> None:
     first = repacked(tmp_path / "first.xlsx")
     second = repacked(tmp_path / "second.xlsx", {FORM: lambda d: value("E22", b"8")(re.sub(rb' ht="[0-9.]+"', b' ht="99"', d))})
     forget()
-    with switched(True):
+    with switched(True), switched(False, ("USE_ROWS",)):  # (worked out whole: one call a skeleton)
         a, b = read_submission(first), read_submission(second)
     assert a.cells["项目绩效自评"]["E22"].value != b.cells["项目绩效自评"]["E22"].value == 8
     assert len(calls) == 3, calls  # one per sheet of the first file; none for the second
+
+
+def test_rows_of_a_new_skeleton_are_worked_out_once(tmp_path: Path, monkeypatch) -> None:
+    """A skeleton not seen before (another cell's style) is put together from the rows seen before: only the
+    row that differs is worked out, and the file reads as with every fast path off."""
+    strict = module("xltemplate.readers.sheet_strict")
+    rows: list[bytes] = []
+    real = strict._one_row
+    monkeypatch.setattr(strict, "_one_row", lambda piece, styles: rows.append(piece) or real(piece, styles))
+    first = repacked(tmp_path / "first.xlsx")
+    second = repacked(tmp_path / "second.xlsx", {FORM: cell("F22", b'<c r="F22" s="7"/>')})
+    forget()
+    with switched(True):
+        read_submission(first)
+        seen = len(rows)
+        on = verdict(second)
+    assert seen > 20 and len(rows) == seen + 1 and rows[-1].startswith(b'r="22"'), rows[seen:]
+    with switched(False):
+        assert verdict(second) == on
 
 
 def cell(ref: str, xml: bytes) -> Callable[[bytes], bytes]:
@@ -245,6 +264,13 @@ ODD_SHAPES = {
     "a-v-outside-a-cell": lambda d: d.replace(b'<row r="22"', b'<row r="21a"', 0).replace(b"</row>", b"<v>1</v></row>", 1),
     "cells-after-the-bounds": lambda d: d.replace(b"</sheetData>", b'<row r="2000"><c r="A2000"><v>1</v></c></row></sheetData>', 1),
     "a-comment-among-the-cells": lambda d: d.replace(b"<sheetData>", b"<sheetData><!-- x -->", 1),
+    # the skeleton cut before each "<row ": what lies before the first row, between rows, and rows' order
+    "a-cell-before-the-first-row": lambda d: d.replace(b"<sheetData>", b'<sheetData><c r="A1"><v>1</v></c>', 1),
+    "whitespace-between-rows": lambda d: d.replace(b"</row><row ", b"</row>\n  <row "),
+    "whitespace-before-the-first-row": lambda d: d.replace(b"<sheetData><row ", b"<sheetData>\n <row ", 1),
+    "a-row-twice": lambda d: re.sub(rb'(<row r="22".*?</row>)', rb"\1\1", d, count=1, flags=re.S),
+    "an-empty-row-then-its-cells": lambda d: re.sub(rb'<row r="22"[^>]*>', b'<row r="22"/>', d, count=1),
+    "a-row-without-its-end": lambda d: re.sub(rb'(<row r="22".*?)</row>', rb"\1", d, count=1, flags=re.S),
 }
 
 
