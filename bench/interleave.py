@@ -8,6 +8,10 @@ machine's load at that moment, ``pandas.read_excel(sheet_name=None, engine="cala
 alternate run by run (before, after, after, before, ...), so that a load on the shared machine that
 comes and goes falls on both alike. It prints each run's medians, then the median of the runs' medians
 per tree, and the ratio of each to the control measured in the same runs.
+
+``--lockstep``: for a machine whose load changes from second to second, one long-lived process per tree,
+and each file timed in both (and pandas+calamine in both) one right after the other, the order alternating
+from file to file; the medians over all files and rounds, and the median of the per-file ratios.
 """
 
 from __future__ import annotations
@@ -47,6 +51,62 @@ print(json.dumps(out))
 """
 
 
+SERVER = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import pandas as pd
+from xltemplate.identify import RunContext
+from xltemplate.validate import validate_path
+import xltemplate
+assert xltemplate.__file__.startswith(sys.argv[1]), xltemplate.__file__
+run = RunContext.builtin()
+print("ready", flush=True)
+for line in sys.stdin:
+    f, first = json.loads(line)
+    out = {}
+    for name in (("ours", "pandas") if first else ("pandas", "ours")):
+        t = time.perf_counter()
+        validate_path(f, run) if name == "ours" else pd.read_excel(f, sheet_name=None, engine="calamine")
+        out[name] = time.perf_counter() - t
+    print(json.dumps(out), flush=True)
+"""
+
+
+def lockstep(trees: dict[str, Path], files: list[str], rounds: int) -> None:
+    """Each file in both trees' processes, one right after the other (see the module's docstring)."""
+    procs = {name: subprocess.Popen([sys.executable, "-c", SERVER, str(tree)], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True, cwd=tree) for name, tree in trees.items()}
+    try:
+        for proc in procs.values():
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        got: dict[str, dict[str, list[float]]] = {name: {"ours": [], "pandas": []} for name in procs}
+        order = list(procs)
+        step = 0
+        for r in range(rounds + 1):  # (the first round warms: imports, plans, what the fast paths remember)
+            for f in files:
+                step += 1
+                for name in order if step % 2 else reversed(order):
+                    proc = procs[name]
+                    assert proc.stdin is not None and proc.stdout is not None
+                    proc.stdin.write(json.dumps([f, step % 4 < 2]) + "\n")
+                    proc.stdin.flush()
+                    fig = json.loads(proc.stdout.readline())
+                    if r:
+                        for k, v in fig.items():
+                            got[name][k].append(v)
+        for name, figs in got.items():
+            ours, pandas = statistics.median(figs["ours"]), statistics.median(figs["pandas"])
+            ratio = statistics.median(o / p for o, p in zip(figs["ours"], figs["pandas"]))
+            print(f"  {name:<6} read + validate {ours * 1000:6.3f} ms, pandas+calamine {pandas * 1000:6.3f} ms, "
+                  f"ratio {ours / pandas:5.2f} × (median of the files' ratios {ratio:5.2f} ×), n={len(figs['ours'])}, "
+                  f"load {os.getloadavg()[0]:.2f}")
+    finally:
+        for proc in procs.values():
+            if proc.stdin is not None:
+                proc.stdin.close()
+            proc.wait(timeout=60)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("before", type=Path)
@@ -54,12 +114,16 @@ def main() -> None:
     ap.add_argument("folders", type=Path, nargs="+")
     ap.add_argument("--rounds", type=int, default=6, help="runs per tree (default 6)")
     ap.add_argument("--sample", type=int, default=500, help="returns per folder (default 500)")
+    ap.add_argument("--lockstep", action="store_true", help="file by file in two long-lived processes (a load that changes fast)")
     args = ap.parse_args()
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
     for folder in args.folders:
         files = sorted(str(p) for p in folder.glob("*.xlsx"))
         files = random.Random(7).sample(files, min(args.sample, len(files)))
         print(f"{folder} ({len(files)} returns), load average {os.getloadavg()[0]:.2f} at the start:")
+        if args.lockstep:
+            lockstep(trees, files, args.rounds)
+            continue
         got: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
         order = ["before", "after"]
         for r in range(args.rounds):
