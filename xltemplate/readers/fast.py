@@ -349,10 +349,12 @@ def _plain_strings(data: bytes, start: int) -> list[str] | None:
         strings = []
         checked = False
         remember = REMEMBER_RUNS
+        # (the plain ones decoded and unescaped in one piece, as below: NUL parts them again)
+        plain = iter(_plain_texts([raw for _, raw, runs in items if not runs]) if remember else ())
         for _, raw, runs in items:
             value: str | None
             if not runs:
-                value = _text(raw)
+                value = next(plain) if remember else _text(raw)
             else:
                 value = _RUNS_READ.get(runs) if remember else None
                 if value is None:
@@ -380,8 +382,8 @@ def _plain_strings(data: bytes, start: int) -> list[str] | None:
 
 
 #: Remember what a string of plain runs reads as, by its exact bytes (:func:`_runs` is a function of them alone):
-#: LibreOffice writes a template's labels in two fonts as runs, the same bytes in every return it saved.
-#: The tests also run with it off.
+#: LibreOffice writes a template's labels in two fonts as runs, the same bytes in every return it saved; the
+#: plain strings beside them are then decoded in one piece. The tests also run with it off.
 REMEMBER_RUNS = True
 _RUNS_READ: dict[bytes, str] = {}
 _RUNS_COUNT, _RUNS_LONGEST = 4096, 4096
@@ -393,6 +395,14 @@ def _remember_runs(body: bytes, value: str) -> None:
     if len(_RUNS_READ) >= _RUNS_COUNT:
         _RUNS_READ.pop(next(iter(_RUNS_READ)))  # the oldest first (a return's own strings come and go)
     _RUNS_READ[body] = value
+
+
+def _plain_texts(raws: list[bytes]) -> list[str]:
+    """:func:`_text` of each, decoded and unescaped in one piece (NUL cannot be in XML text: it parts them again)."""
+    text = b"\x00".join(raws).decode("utf-8")
+    if "&" in text or "\r" in text:
+        text = unescape(text)
+    return text.split("\x00")
 
 
 def _runs(body: bytes) -> str | None:
