@@ -69,6 +69,8 @@ def forget() -> None:
         getattr(module(mod), cache).clear()
     module("xltemplate.readers.sniff")._known_bytes[0] = 0
     module("xltemplate.readers.sheet_strict")._skeleton_bytes[0] = 0
+    module("xltemplate.readers.sheet_strict")._row_bytes[0] = 0
+    module("xltemplate.readers.fast")._runs_bytes[0] = 0
 
 
 def verdict(path: Path) -> object:

@@ -235,6 +235,24 @@ def test_rows_of_a_new_skeleton_are_worked_out_once(tmp_path: Path, monkeypatch)
         assert verdict(second) == on
 
 
+def test_what_rows_and_runs_are_remembered_is_bounded(monkeypatch) -> None:
+    """The rows' meanings and the strings of runs remembered stay within their byte bounds (the oldest go first),
+    and the count of bytes held is the bytes held."""
+    strict, fast = module("xltemplate.readers.sheet_strict"), module("xltemplate.readers.fast")
+    from xltemplate.readers.xmltext import Styles
+
+    forget()
+    monkeypatch.setattr(strict, "_ROW_BYTES", 2000)
+    monkeypatch.setattr(fast, "_RUNS_BYTES", 2000)
+    for n in range(1, 200):
+        assert strict._by_rows(b'<row r="%d"><c r="A%d"><v></c></row>' % (n, n), Styles()) is not None
+        fast._remember_runs(b"<r><t>%d</t></r>" % n, str(n))
+    assert 0 < strict._row_bytes[0] == sum(len(k[0]) for k in strict._ROWS) <= 2000
+    assert 0 < fast._runs_bytes[0] == sum(len(k) + 4 * len(v) for k, v in fast._RUNS_READ.items()) <= 2000
+    assert b'r="199"' in b"".join(k[0] for k in strict._ROWS) and b'r="1">' not in b"".join(k[0] for k in strict._ROWS)
+    forget()
+
+
 def cell(ref: str, xml: bytes) -> Callable[[bytes], bytes]:
     def change(data: bytes) -> bytes:
         out, n = re.subn(rb'<c r="' + ref.encode() + rb'"(?=[\s/>])[^>]*?(?:/>|>.*?</c>)', xml, data, count=1, flags=re.S)

@@ -381,20 +381,24 @@ def _plain_strings(data: bytes, start: int) -> list[str] | None:
     return strings
 
 
-#: Remember what a string of plain runs reads as, by its exact bytes (:func:`_runs` is a function of them alone):
+#: Remember what a string of plain runs reads as, by its exact bytes (bounded: 4,096 strings, 2 MB) (:func:`_runs` is a function of them alone):
 #: LibreOffice writes a template's labels in two fonts as runs, the same bytes in every return it saved; the
 #: plain strings beside them are then decoded in one piece. The tests also run with it off.
 REMEMBER_RUNS = True
 _RUNS_READ: dict[bytes, str] = {}
-_RUNS_COUNT, _RUNS_LONGEST = 4096, 4096
+_RUNS_COUNT, _RUNS_LONGEST, _RUNS_BYTES = 4096, 4096, 2 * 1024 * 1024  # (count, one string, all together)
+_runs_bytes = [0]
 
 
 def _remember_runs(body: bytes, value: str) -> None:
     if len(body) > _RUNS_LONGEST:
         return
-    if len(_RUNS_READ) >= _RUNS_COUNT:
-        _RUNS_READ.pop(next(iter(_RUNS_READ)))  # the oldest first (a return's own strings come and go)
+    size = len(body) + 4 * len(value)  # (a str of CJK text: up to 4 bytes a character)
+    while _RUNS_READ and (len(_RUNS_READ) >= _RUNS_COUNT or _runs_bytes[0] + size > _RUNS_BYTES):
+        old = next(iter(_RUNS_READ))  # the oldest first (a return's own strings come and go)
+        _runs_bytes[0] -= len(old) + 4 * len(_RUNS_READ.pop(old))
     _RUNS_READ[body] = value
+    _runs_bytes[0] += size
 
 
 def _plain_texts(raws: list[bytes]) -> list[str]:

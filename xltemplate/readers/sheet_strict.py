@@ -176,6 +176,8 @@ USE_ROWS = True
 _ROWS: dict[tuple[bytes, tuple[object, ...]], tuple[int, tuple[Slot, ...], int] | None] = {}
 _ROW_COUNT = 8192
 _ROW_LONGEST = 16 * 1024
+_ROW_BYTES = 8 * 1024 * 1024  # all remembered rows' bytes together: a worker's memory stays bounded
+_row_bytes = [0]
 _ROW_START = b"<row "
 
 
@@ -201,9 +203,12 @@ def _by_rows(skeleton: bytes, styles: Styles) -> Skeleton | None:
         else:
             row = _one_row(piece, styles)
             if len(piece) <= _ROW_LONGEST:
-                if len(_ROWS) >= _ROW_COUNT:
-                    _ROWS.pop(next(iter(_ROWS)))  # the oldest first
+                while _ROWS and (len(_ROWS) >= _ROW_COUNT or _row_bytes[0] + len(piece) > _ROW_BYTES):
+                    old = next(iter(_ROWS))  # the oldest first
+                    del _ROWS[old]
+                    _row_bytes[0] -= len(old[0])
                 _ROWS[key] = row
+                _row_bytes[0] += len(piece)
         if row is None or row[0] <= last:
             return None
         last = row[0]
