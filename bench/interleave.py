@@ -9,9 +9,9 @@ alternate run by run (before, after, after, before, ...), so that a load on the 
 comes and goes falls on both alike. It prints each run's medians, then the median of the runs' medians
 per tree, and the ratio of each to the control measured in the same runs.
 
-``--lockstep``: for a machine whose load changes from second to second, one long-lived process per tree,
-and each file timed in both (and pandas+calamine in both) one right after the other, the order alternating
-from file to file; the medians over all files and rounds, and the median of the per-file ratios.
+``--lockstep``: for a machine whose load changes from second to second, one long-lived process per tree and
+one for pandas+calamine, each file timed in the three one right after the other, the order turning from file
+to file; the medians over all files and rounds, and the median of the per-file ratios.
 """
 
 from __future__ import annotations
@@ -54,51 +54,57 @@ print(json.dumps(out))
 SERVER = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-import pandas as pd
-from xltemplate.identify import RunContext
-from xltemplate.validate import validate_path
-import xltemplate
-assert xltemplate.__file__.startswith(sys.argv[1]), xltemplate.__file__
-run = RunContext.builtin()
+mode = sys.argv[2]
+if mode == "pandas":
+    import pandas as pd
+    work = lambda f: pd.read_excel(f, sheet_name=None, engine="calamine")
+else:
+    from xltemplate.identify import RunContext
+    from xltemplate.validate import validate_path
+    import xltemplate
+    assert xltemplate.__file__.startswith(sys.argv[1]), xltemplate.__file__
+    run = RunContext.builtin()
+    work = lambda f: validate_path(f, run)
 print("ready", flush=True)
 for line in sys.stdin:
-    f, first = json.loads(line)
-    out = {}
-    for name in (("ours", "pandas") if first else ("pandas", "ours")):
-        t = time.perf_counter()
-        validate_path(f, run) if name == "ours" else pd.read_excel(f, sheet_name=None, engine="calamine")
-        out[name] = time.perf_counter() - t
-    print(json.dumps(out), flush=True)
+    t = time.perf_counter()
+    work(json.loads(line))
+    print(time.perf_counter() - t, flush=True)
 """
 
 
 def lockstep(trees: dict[str, Path], files: list[str], rounds: int) -> None:
-    """Each file in both trees' processes, one right after the other (see the module's docstring)."""
-    procs = {name: subprocess.Popen([sys.executable, "-c", SERVER, str(tree)], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, text=True, cwd=tree) for name, tree in trees.items()}
+    """Each file in both trees' processes and in a pandas process, one right after the other (see the module's
+    docstring). Each process does one kind of work only, as a loop over the files would: none of them has its
+    caches taken by another's code between two files."""
+    names = [*trees, "pandas"]
+    args = {name: [str(tree), "ours"] for name, tree in trees.items()}
+    args["pandas"] = [str(trees["after"]), "pandas"]
+    procs = {name: subprocess.Popen([sys.executable, "-c", SERVER, *args[name]], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True, cwd=args[name][0]) for name in names}
     try:
         for proc in procs.values():
             assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        got: dict[str, dict[str, list[float]]] = {name: {"ours": [], "pandas": []} for name in procs}
-        order = list(procs)
+        got: dict[str, list[float]] = {name: [] for name in names}
         step = 0
         for r in range(rounds + 1):  # (the first round warms: imports, plans, what the fast paths remember)
             for f in files:
                 step += 1
-                for name in order if step % 2 else reversed(order):
+                turn = names[step % 3:] + names[:step % 3]
+                for name in turn if step % 2 else reversed(turn):
                     proc = procs[name]
                     assert proc.stdin is not None and proc.stdout is not None
-                    proc.stdin.write(json.dumps([f, step % 4 < 2]) + "\n")
+                    proc.stdin.write(json.dumps(f) + "\n")
                     proc.stdin.flush()
-                    fig = json.loads(proc.stdout.readline())
+                    took = float(proc.stdout.readline())
                     if r:
-                        for k, v in fig.items():
-                            got[name][k].append(v)
-        for name, figs in got.items():
-            ours, pandas = statistics.median(figs["ours"]), statistics.median(figs["pandas"])
-            ratio = statistics.median(o / p for o, p in zip(figs["ours"], figs["pandas"]))
+                        got[name].append(took)
+        pandas = statistics.median(got["pandas"])
+        for name in trees:
+            ours = statistics.median(got[name])
+            ratio = statistics.median(o / p for o, p in zip(got[name], got["pandas"]))
             print(f"  {name:<6} read + validate {ours * 1000:6.3f} ms, pandas+calamine {pandas * 1000:6.3f} ms, "
-                  f"ratio {ours / pandas:5.2f} × (median of the files' ratios {ratio:5.2f} ×), n={len(figs['ours'])}, "
+                  f"ratio {ours / pandas:5.2f} × (median of the files' ratios {ratio:5.2f} ×), n={len(got[name])}, "
                   f"load {os.getloadavg()[0]:.2f}")
     finally:
         for proc in procs.values():
