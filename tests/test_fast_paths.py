@@ -405,6 +405,27 @@ def test_strings_of_runs_are_remembered_by_their_bytes(tmp_path: Path, monkeypat
     assert got[0]["cells"] == got[1]["cells"] != got[2]["cells"]  # type: ignore[index]
 
 
+def test_a_rare_styles_part_is_not_pushed_out_by_parts_that_differ_in_every_return(tmp_path: Path, monkeypatch) -> None:
+    """The parts remembered by their bytes are kept per kind: seventy returns whose document properties are their
+    own (as every return's are) do not push out the styles of a return read before them (a LibreOffice-saved one
+    among fresh ones, whose styles are read through openpyxl), which is then not read again."""
+    import functools
+
+    fast = module("xltemplate.readers.fast")
+    calls: list[int] = []
+    real = fast._styles
+    monkeypatch.setattr(fast, "_styles", functools.wraps(real)(lambda data: calls.append(len(data)) or real(data)))
+    rare = repacked(tmp_path / "rare.xlsx", {"xl/styles.xml": lambda d: d.replace(b"</styleSheet>", b"<extLst/></styleSheet>", 1)})
+    usual = [repacked(tmp_path / f"u{n}.xlsx", {"docProps/custom.xml": lambda d, n=n: d.replace(b"xltemplate-return/1", b"x" * n, 1),
+                                                "docProps/core.xml": lambda d, n=n: d.replace(b"</cp:coreProperties>", b"<!--%d--></cp:coreProperties>" % n, 1)})
+             for n in range(70)]
+    forget()
+    with switched(True):
+        for p in [rare, *usual, rare]:
+            verdict(p)
+    assert len(calls) == 2, calls  # the rare styles once, the usual ones once
+
+
 # -- defined names: the strict pattern and its fallback -----------------------------------------------------------
 
 WORKBOOK = "xl/workbook.xml"
