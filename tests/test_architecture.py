@@ -45,6 +45,7 @@ LAYERS = [
     "spec form form.family",
     "form.layout form.prompts",
     "form.formulas form.sheet",
+    "form.lean",
     # validation's frozen context and the checks every family gets
     "normalise",
     "checks",

@@ -29,6 +29,7 @@ from ..spec import Field, Spec
 from ..version import __version__
 from .family import FormFamily, family_of
 from .formulas import alert_rules, evaluate, formulas
+from .lean import LeanFormSheet, LeanWorkbook, lean_enabled
 from .layout import GUIDE_SHEET, LAYOUT_VERSION, FieldSlot, FormLayout, Targets
 from .prompts import field_validation
 from .sheet import FormSheet, SheetWriter, Styles
@@ -107,7 +108,8 @@ class _Writer:
         self.cached = evaluate(layout, self.cells)
 
     def write(self) -> None:
-        wb = xlsxwriter.Workbook(str(self.path), {
+        lean = lean_enabled()
+        wb = (LeanWorkbook if lean else xlsxwriter.Workbook)(str(self.path), {
             # Text is text: nothing typed by a person becomes a number, formula or link.
             "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
             "in_memory": True,  # a small workbook: no temporary files per sheet
@@ -119,7 +121,7 @@ class _Writer:
             "comments": "由 xltemplate 生成；请勿修改表格结构。", "created": self.stamp.replace(tzinfo=None),
         })
         self.st = Styles(wb)
-        ws = wb.add_worksheet(self.spec.sheet, worksheet_class=FormSheet)
+        ws = wb.add_worksheet(self.spec.sheet, worksheet_class=LeanFormSheet if lean else FormSheet)
         self.ws = ws
         prefilled = frozenset(self.layout.field(fid).cell.name for fid in self.prefill)
         self.out = SheetWriter(self.spec, self.layout, ws, self.st, formulas(self.layout), self.cells, self.cached, prefilled)

@@ -1,0 +1,247 @@
+"""The form's workbook written with less Python per workbook, byte for byte as stock XlsxWriter writes it.
+
+``generate`` writes hundreds of workbooks of one spec in a run, and most of what XlsxWriter assembles
+for each of them is the same from one workbook to the next: the form's data validations (dozens of
+them, each escaped attribute by attribute), the styles, the ~200 defined names, the document's list of
+parts. Each of these XML pieces is a pure function of state XlsxWriter holds; :class:`LeanWorkbook` and
+:class:`LeanFormSheet` remember a piece by that whole state, exactly (:func:`state_key`: the values
+and their types, compared in full — never a hash, never anything read from a file), and write the
+remembered text when the state is the same again. The form sheet's cells (a shared string, a number,
+an empty cell, a formula with its cached result, each with its format) are written by one f-string
+each, with XlsxWriter's own escaping; anything else goes to XlsxWriter.
+
+It leans on XlsxWriter internals (the packager's part writers, the cell tuples, ``fh``), so it runs only
+with the XlsxWriter version it was compared with byte for byte (:data:`VERIFIED_XLSXWRITER`;
+tests/test_generate_lean.py writes whole workbooks both ways); with any other version, or with
+:data:`USE_LEAN` off, the stock writer runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import marshal
+from io import StringIO
+from typing import Any, Callable
+
+import xlsxwriter
+from xlsxwriter.app import App
+from xlsxwriter.color import Color
+from xlsxwriter.packager import Packager
+from xlsxwriter.styles import Styles
+from xlsxwriter.utility import xl_rowcol_to_cell_fast
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import CellBlankTuple, CellFormulaTuple, CellNumberTuple, CellStringTuple
+
+from .sheet import FormSheet
+
+#: The XlsxWriter version whose output the lean writer was compared with.
+VERIFIED_XLSXWRITER = "3.3.1"
+#: Use the lean writer (with the verified XlsxWriter only); False: XlsxWriter's own (the tests compare both).
+USE_LEAN = True
+#: Pieces remembered per kind in one process (a run of one spec needs one or a few; a national run one per
+#: shape of rows); past this the oldest half is forgotten.
+MEMO_LIMIT = 256
+
+# Format attributes that are not the format's own properties: references to the workbook's shared tables.
+_NOT_FORMAT = frozenset({"fh", "internal_fh", "xf_format_indices", "dxf_format_indices"})
+# Cached results XlsxWriter writes with a type of their own (an error, a boolean): left to XlsxWriter.
+_ERRORS = frozenset({"#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!"})
+
+_memo: dict[str, dict[Any, Any]] = {}
+
+
+def lean_enabled() -> bool:
+    return USE_LEAN and xlsxwriter.__version__ == VERIFIED_XLSXWRITER
+
+
+def state_key(state: Any) -> bytes | None:
+    """The whole of ``state`` as bytes, or None when it holds anything but plain values and datetimes.
+
+    marshal writes str, int, float, bool, None, list, tuple and dict (in order) with their exact types
+    and full values, and refuses anything else (a subclass, a Format): two states with the same bytes are
+    the same values of the same types, so XlsxWriter writes the same XML for them. Version 2: no
+    back-references, so equal values give equal bytes however they are shared. A state holding a
+    datetime (a date validation's bounds) or a colour (a format's) is first spelt out by :func:`_tagged`.
+    """
+    try:
+        return b"P" + marshal.dumps(state, 2)
+    except ValueError:
+        pass
+    try:  # (another first byte: a plain state that looks like a spelt-out one is still another key)
+        return b"T" + marshal.dumps(_tagged(state), 2)
+    except (ValueError, TypeError):
+        return None
+
+
+_DATES = (dt.datetime, dt.date, dt.time, dt.timedelta)
+_COLOR_ATTRS = {"_rgb_value", "_type", "_theme_color", "_is_automatic"}
+
+
+def _tagged(value: Any) -> Any:
+    """``value`` spelt out so that no two different values become the same: a part marshal takes as its
+    bytes (tagged "M"), any other container by its type and its parts, a datetime by its repr (exact, with
+    its time zone), an XlsxWriter colour by its four attributes; anything else: TypeError."""
+    try:
+        return ("M", marshal.dumps(value, 2))
+    except ValueError:
+        pass
+    kind = type(value)
+    if kind is dict:
+        return ("D", tuple((_tagged(k), _tagged(v)) for k, v in value.items()))
+    if kind is list or kind is tuple:
+        return ("L" if kind is list else "T", tuple(_tagged(v) for v in value))
+    if kind in _DATES:
+        return ("W", kind.__name__, repr(value))
+    if kind is Color:  # a format's colours
+        attrs = vars(value)
+        if set(attrs) != _COLOR_ATTRS:
+            raise TypeError(kind)
+        return ("C", _tagged(attrs["_rgb_value"]), attrs["_type"].name, _tagged(attrs["_theme_color"]),
+                _tagged(attrs["_is_automatic"]))
+    raise TypeError(kind)
+
+
+def remembered(kind: str, state: Any, write: Callable[[StringIO], None], out: Any) -> None:
+    """Write to ``out`` what ``write`` writes for ``state``: the remembered text if ``state`` was seen."""
+    key = state_key(state)
+    table = _memo.setdefault(kind, {})
+    text = table.get(key) if key is not None else None
+    if text is None:
+        buf = StringIO()
+        write(buf)
+        text = buf.getvalue()
+        if key is not None:
+            if len(table) >= MEMO_LIMIT:
+                for old in list(table)[: MEMO_LIMIT // 2]:
+                    del table[old]
+            table[key] = text
+    out.write(text)
+
+
+def forget() -> None:
+    """Forget every remembered piece (tests)."""
+    _memo.clear()
+
+
+def _format_state(fmt: Any) -> list[Any]:
+    return [(k, v) for k, v in vars(fmt).items() if k not in _NOT_FORMAT]
+
+
+class LeanFormSheet(FormSheet):
+    """The form sheet, its cells written by one f-string each and its data validations remembered."""
+
+    def _write_cell(self, row: int, col: int, cell: Any) -> None:
+        kind = type(cell)
+        fmt = cell.format
+        if fmt is None:  # the row's or the column's format then: XlsxWriter's rules
+            super()._write_cell(row, col, cell)
+            return
+        head = f'<c r="{xl_rowcol_to_cell_fast(row, col)}" s="{fmt._get_xf_index()}"'
+        if kind is CellStringTuple and not self.constant_memory:
+            self.fh.write(f'{head} t="s"><v>{cell.string}</v></c>')
+        elif kind is CellNumberTuple:
+            self.fh.write(f"{head}><v>{cell.number:.16G}</v></c>")
+        elif kind is CellBlankTuple:
+            self.fh.write(f"{head}/>")
+        elif kind is CellFormulaTuple and type(cell.value) in (int, float):
+            self.fh.write(f"{head}><f>{self._escape_data(cell.formula)}</f><v>{cell.value}</v></c>")
+        elif kind is CellFormulaTuple and type(cell.value) is str and cell.value and cell.value not in _ERRORS:
+            self.fh.write(f'{head} t="str"><f>{self._escape_data(cell.formula)}</f><v>{self._escape_data(cell.value)}</v></c>')
+        else:
+            super()._write_cell(row, col, cell)
+
+    def _write_data_validations(self) -> None:
+        fh: Any = getattr(self, "fh")  # (XlsxWriter's attribute, untyped)
+
+        def write(buf: StringIO) -> None:
+            self.fh = buf
+            try:
+                FormSheet._write_data_validations(self)
+            finally:
+                self.fh = fh
+
+        remembered("validations", self.validations, write, fh)
+
+
+class LeanWorkbook(Workbook):
+    """XlsxWriter's workbook, its defined names, styles and document parts list remembered by their state."""
+
+    def define_name(self, name: str, formula: str) -> Any:
+        # A workbook-wide name's entry depends on the name and the formula alone (a sheet-local one,
+        # "Sheet!name", also on the sheets): remembered; a refused one always goes to XlsxWriter (its warning).
+        if "!" in name:
+            return super().define_name(name, formula)
+        table = _memo.setdefault("define_name", {})
+        key = (name, formula)
+        entry = table.get(key)
+        if entry is None:
+            code = super().define_name(name, formula)
+            if code != 0:
+                return code
+            if len(table) >= 16 * MEMO_LIMIT:
+                table.clear()
+            table[key] = tuple(self.defined_names[-1])
+            return 0
+        self.defined_names.append(list(entry))
+        return 0
+
+    def _write_defined_names(self) -> None:
+        fh: Any = getattr(self, "fh")  # (XlsxWriter's attribute, untyped)
+
+        def write(buf: StringIO) -> None:
+            self.fh = buf
+            try:
+                Workbook._write_defined_names(self)
+            finally:
+                self.fh = fh
+
+        remembered("defined_names", self.defined_names, write, fh)
+
+    def _get_packager(self) -> Packager:
+        return LeanPackager()
+
+
+class LeanPackager(Packager):
+    """XlsxWriter's packager, the styles and the document's parts list remembered by their whole state."""
+
+    def _write_styles_file(self) -> None:
+        wb = self.workbook
+        state = ([_format_state(f) for f in wb.xf_formats], [_format_state(f) for f in wb.dxf_formats], wb.palette,
+                 wb.font_count, wb.num_formats, wb.border_count, wb.fill_count, wb.custom_colors, wb.has_comments)
+
+        def write(buf: StringIO) -> None:
+            styles = Styles()
+            styles._set_style_properties([wb.xf_formats, wb.palette, wb.font_count, wb.num_formats, wb.border_count,
+                                          wb.fill_count, wb.custom_colors, wb.dxf_formats, wb.has_comments])
+            styles._set_xml_writer(buf)
+            styles._assemble_xml_file()
+
+        remembered("styles", state, write, self._filename("xl/styles.xml"))
+
+    def _write_app_file(self) -> None:
+        # As Packager._write_app_file builds it; then its whole state is the key.
+        wb = self.workbook
+        app = App()
+        count = 0
+        for sheet in wb.worksheets():
+            if not sheet.is_chartsheet and sheet.hidden != 2:  # very hidden sheets are not listed
+                app._add_part_name(sheet.name)
+                count += 1
+        app._add_heading_pair(["Worksheets", count])
+        for sheet in wb.worksheets():
+            if sheet.is_chartsheet:
+                app._add_part_name(sheet.name)
+        app._add_heading_pair(["Charts", self.chartsheet_count])
+        if self.named_ranges:
+            app._add_heading_pair(["Named Ranges", len(self.named_ranges)])
+        for named_range in self.named_ranges:
+            app._add_part_name(named_range)
+        app._set_properties(wb.doc_properties)
+        app.doc_security = wb.read_only
+        state = (app.part_names, app.heading_pairs, app.properties, app.doc_security)
+
+        def write(buf: StringIO) -> None:
+            app._set_xml_writer(buf)
+            app._assemble_xml_file()
+
+        remembered("app", state, write, self._filename("docProps/app.xml"))
