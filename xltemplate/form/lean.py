@@ -101,9 +101,9 @@ def _tagged(value: Any) -> Any:
     raise TypeError(kind)
 
 
-def remembered(kind: str, state: Any, write: Callable[[StringIO], None], out: Any) -> None:
-    """Write to ``out`` what ``write`` writes for ``state``: the remembered text if ``state`` was seen."""
-    key = state_key(state)
+def remembered(kind: str, key: bytes | None, write: Callable[[StringIO], None], out: Any) -> None:
+    """Write to ``out`` what ``write`` writes for the state whose :func:`state_key` is ``key``: the remembered
+    text if the same state was seen; None: a state not to remember."""
     table = _memo.setdefault(kind, {})
     text = table.get(key) if key is not None else None
     if text is None:
@@ -123,8 +123,24 @@ def forget() -> None:
     _memo.clear()
 
 
-def _format_state(fmt: Any) -> list[Any]:
-    return [(k, v) for k, v in vars(fmt).items() if k not in _NOT_FORMAT]
+_COLORS = ("font_color", "fg_color", "bg_color", "bottom_color", "diag_color", "left_color", "right_color", "top_color")
+
+
+def _format_state(fmt: Any) -> dict[str, Any] | None:
+    """A format's own properties as plain values (its colours spelt out), or None when any is not plain."""
+    state = dict(vars(fmt))
+    for name in _NOT_FORMAT:
+        state.pop(name, None)
+    for name in _COLORS:
+        value = state.get(name)
+        if type(value) is Color:
+            attrs = vars(value)
+            if set(attrs) != _COLOR_ATTRS:
+                return None
+            state[name] = ("C", attrs["_rgb_value"], attrs["_type"].name, attrs["_theme_color"], attrs["_is_automatic"])
+        elif value is not None:  # (a colour is a Color or None: a tuple here could pass for one)
+            return None
+    return state
 
 
 class LeanFormSheet(FormSheet):
@@ -150,6 +166,33 @@ class LeanFormSheet(FormSheet):
         else:
             super()._write_cell(row, col, cell)
 
+    def data_validation(self, first_row: Any, first_col: Any = None, last_row: Any = None, last_col: Any = None,
+                        options: dict[str, Any] | None = None) -> Any:
+        # What XlsxWriter stores for a validation depends on its options (and the workbook's date
+        # settings) alone, but for the cells it applies to: remembered for options seen before. A cell
+        # range given as A1 text, extra cells, options not plain or refused: XlsxWriter's own path.
+        if not (type(first_row) is int and type(first_col) is int and type(last_row) is int and type(last_col) is int) \
+                or options is None or "other_cells" in options:
+            return super().data_validation(first_row, first_col, last_row, last_col, options)
+        key = state_key((options, self.date_1904, self.remove_timezone))
+        table = _memo.setdefault("data_validation", {})
+        stored = table.get(key) if key is not None else None
+        if stored is None:
+            code = super().data_validation(first_row, first_col, last_row, last_col, options)
+            if code == 0 and key is not None:
+                if len(table) >= 16 * MEMO_LIMIT:
+                    table.clear()
+                entry = dict(self.validations[-1])
+                del entry["cells"]
+                table[key] = entry
+            return code
+        if self._check_dimensions(first_row, first_col, True, True) or self._check_dimensions(last_row, last_col, True, True):
+            return -1
+        entry = dict(stored)
+        entry["cells"] = [[first_row, first_col, last_row, last_col]]
+        self.validations.append(entry)
+        return 0
+
     def _write_data_validations(self) -> None:
         fh: Any = getattr(self, "fh")  # (XlsxWriter's attribute, untyped)
 
@@ -160,7 +203,7 @@ class LeanFormSheet(FormSheet):
             finally:
                 self.fh = fh
 
-        remembered("validations", self.validations, write, fh)
+        remembered("validations", state_key(self.validations), write, fh)
 
 
 class LeanWorkbook(Workbook):
@@ -195,7 +238,7 @@ class LeanWorkbook(Workbook):
             finally:
                 self.fh = fh
 
-        remembered("defined_names", self.defined_names, write, fh)
+        remembered("defined_names", state_key(self.defined_names), write, fh)
 
     def _get_packager(self) -> Packager:
         return LeanPackager()
@@ -206,8 +249,9 @@ class LeanPackager(Packager):
 
     def _write_styles_file(self) -> None:
         wb = self.workbook
-        state = ([_format_state(f) for f in wb.xf_formats], [_format_state(f) for f in wb.dxf_formats], wb.palette,
-                 wb.font_count, wb.num_formats, wb.border_count, wb.fill_count, wb.custom_colors, wb.has_comments)
+        formats = [_format_state(f) for f in wb.xf_formats] + [None] + [_format_state(f) for f in wb.dxf_formats]
+        key = None if formats.count(None) != 1 else state_key((formats, wb.palette, wb.font_count, wb.num_formats,
+                                                         wb.border_count, wb.fill_count, wb.custom_colors, wb.has_comments))
 
         def write(buf: StringIO) -> None:
             styles = Styles()
@@ -216,7 +260,7 @@ class LeanPackager(Packager):
             styles._set_xml_writer(buf)
             styles._assemble_xml_file()
 
-        remembered("styles", state, write, self._filename("xl/styles.xml"))
+        remembered("styles", key, write, self._filename("xl/styles.xml"))
 
     def _write_app_file(self) -> None:
         # As Packager._write_app_file builds it; then its whole state is the key.
@@ -244,4 +288,4 @@ class LeanPackager(Packager):
             app._set_xml_writer(buf)
             app._assemble_xml_file()
 
-        remembered("app", state, write, self._filename("docProps/app.xml"))
+        remembered("app", state_key(state), write, self._filename("docProps/app.xml"))
