@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -91,7 +92,11 @@ def test_national_workbooks_are_the_same_bytes_with_the_lean_writer(tmp_path: Pa
     assert mine == stock
 
 
-def test_generate_from_a_roster_is_the_same_with_and_without_the_lean_writer(tmp_path: Path) -> None:
+@pytest.mark.parametrize("switch", ["lean", "layouts"])
+def test_generate_from_a_roster_is_the_same_with_and_without_the_lean_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                             switch: str) -> None:
+    gen = importlib.import_module("xltemplate.form.generate")
+    module, name = (lean, "USE_LEAN") if switch == "lean" else (gen, "REMEMBER_LAYOUTS")
     for spec_name, roster_path, targets_path in (("sh-project-self-eval.yaml", SAMPLES / "roster.csv", None),
                                                  ("cn-project-self-eval.yaml", SAMPLES / "national" / "roster.csv",
                                                   SAMPLES / "national" / "targets.csv")):
@@ -100,7 +105,8 @@ def test_generate_from_a_roster_is_the_same_with_and_without_the_lean_writer(tmp
         targets = read_targets(targets_path, spec, roster) if targets_path else None
         runs = {}
         for on in (False, True):
-            lean.USE_LEAN = on
+            monkeypatch.setattr(module, name, on)
+            gen._LAYOUTS.clear()
             out = tmp_path / f"{spec.id}-{on}"
             dist = distribute(spec, roster, out, generated_at=STAMP, jobs=1, targets=targets)
             runs[on] = {p.name: p.read_bytes() for p in out.iterdir()}
@@ -124,8 +130,14 @@ def test_the_lean_writer_remembers_what_repeats(tmp_path: Path, monkeypatch: pyt
     for n in range(4):
         generate_workbook(spec, tmp_path / f"{n}.xlsx", prefill={"unit": f"单位{n}"}, roster_key=f"K{n}", generated_at=STAMP)
     assert calls["styles"] == 1
-    assert {"validations", "defined_names", "styles", "app"} <= set(lean._memo)
+    assert {"validations", "defined_names", "styles", "app", "data_validation", "define_name", "deflated"} <= set(lean._memo)
     assert all(len(lean._memo[k]) == 1 for k in ("validations", "defined_names", "styles", "app"))
+    # every part deflated once per distinct content: those the workbooks share once in all
+    parts = set()
+    for n in range(4):
+        with zipfile.ZipFile(tmp_path / f"{n}.xlsx") as z:
+            parts |= {z.read(i) for i in z.infolist() if i.file_size <= lean.DEFLATE_LIMIT}
+    assert len(lean._memo["deflated"]) == len(parts) < 4 * 13 // 2
     monkeypatch.setattr(lean, "USE_LEAN", False)
     generate_workbook(spec, tmp_path / "stock.xlsx", generated_at=STAMP)
     assert calls["styles"] == 2

@@ -9,6 +9,8 @@ written here, and the family writes its body (:meth:`FormFamily.write_body`).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -74,7 +76,7 @@ def generate_workbook(
     family = family_of(spec)
     if targets is not None and not family.takes_targets:
         raise GenerateError(f"'{spec.id}' takes no targets: its indicators are the spec's own")
-    layout = family.layout(spec, targets)
+    layout = _layout(family, spec, targets)
     stamp = build_time(generated_at)
     prefill = dict(prefill or {})
     values = dict(values or {})
@@ -86,15 +88,50 @@ def generate_workbook(
     if stray:
         raise GenerateError(f"cannot fill {', '.join(stray)}: not input cells of '{spec.id}'")
 
-    def write(tmp: Path) -> None:
-        _Writer(spec, family, layout, tmp, password, prefill, values, roster_key, stamp, keyring, targets).write()
+    if not lean_enabled():
+        def write(tmp: Path) -> None:
+            _Writer(spec, family, layout, tmp, password, prefill, values, roster_key, stamp, keyring, targets).write()
 
-    write_atomic(path, write)
-    return Generated(Path(path), roster_key, sha256_file(path))
+        write_atomic(path, write)
+        return Generated(Path(path), roster_key, sha256_file(path))
+    # The lean writer: the package made in memory, written in one piece and hashed from what was written
+    # (XlsxWriter writes the same bytes into memory as into a file; tests/test_generate_lean.py compares).
+    digest: list[str] = []
+
+    def write_lean(tmp: Path) -> None:
+        buf = io.BytesIO()
+        _Writer(spec, family, layout, buf, password, prefill, values, roster_key, stamp, keyring, targets).write()
+        data = buf.getvalue()
+        tmp.write_bytes(data)
+        digest.append(hashlib.sha256(data).hexdigest())
+
+    write_atomic(path, write_lean)
+    return Generated(Path(path), roster_key, digest[0])
+
+
+#: Remember a spec's layout (with a workbook's own targets) in a process: ``generate`` writes hundreds of
+#: workbooks of one spec, and a first-form layout is a third of a millisecond to make. False: made anew.
+REMEMBER_LAYOUTS = True
+_LAYOUTS: dict[tuple[str, str, str, str | None], FormLayout] = {}
+_MAX_LAYOUTS = 64
+
+
+def _layout(family: FormFamily, spec: Spec, targets: Targets | None) -> FormLayout:
+    """The family's layout of ``spec`` and ``targets``, made once per spec and targets (as validation's plans are:
+    the spec's id, version and the process's own hash of its content, the targets' full canonical text)."""
+    if not REMEMBER_LAYOUTS:
+        return family.layout(spec, targets)
+    key = (spec.id, spec.version, spec.spec_hash, meta.targets_json(targets) if targets is not None else None)
+    found = _LAYOUTS.get(key)
+    if found is None:
+        if len(_LAYOUTS) >= _MAX_LAYOUTS:
+            _LAYOUTS.pop(next(iter(_LAYOUTS)))
+        found = _LAYOUTS[key] = family.layout(spec, targets)
+    return found
 
 
 class _Writer:
-    def __init__(self, spec: Spec, family: FormFamily, layout: FormLayout, path: Path, password: str | None,
+    def __init__(self, spec: Spec, family: FormFamily, layout: FormLayout, path: Path | io.BytesIO, password: str | None,
                  prefill: dict[str, Any], values: dict[str, Any], roster_key: str | None,
                  stamp: dt.datetime, keyring: Keyring | None = None, targets: Targets | None = None) -> None:
         self.spec, self.family, self.layout, self.path = spec, family, layout, path
@@ -109,7 +146,7 @@ class _Writer:
 
     def write(self) -> None:
         lean = lean_enabled()
-        wb = (LeanWorkbook if lean else xlsxwriter.Workbook)(str(self.path), {
+        wb = (LeanWorkbook if lean else xlsxwriter.Workbook)(self.path if isinstance(self.path, io.BytesIO) else str(self.path), {
             # Text is text: nothing typed by a person becomes a number, formula or link.
             "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
             "in_memory": True,  # a small workbook: no temporary files per sheet

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import marshal
 from io import StringIO
+from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 from typing import Any, Callable
 
 import xlsxwriter
@@ -105,17 +106,32 @@ def remembered(kind: str, key: bytes | None, write: Callable[[StringIO], None], 
     """Write to ``out`` what ``write`` writes for the state whose :func:`state_key` is ``key``: the remembered
     text if the same state was seen; None: a state not to remember."""
     table = _memo.setdefault(kind, {})
-    text = table.get(key) if key is not None else None
+    text = _recall(table, key)
     if text is None:
         buf = StringIO()
         write(buf)
         text = buf.getvalue()
-        if key is not None:
-            if len(table) >= MEMO_LIMIT:
-                for old in list(table)[: MEMO_LIMIT // 2]:
-                    del table[old]
-            table[key] = text
+        _keep(table, key, text)
     out.write(text)
+
+
+def _recall(table: dict[Any, Any], key: Any) -> Any:
+    """The value remembered for ``key`` (None: none), kept as the most recently used."""
+    if key is None:
+        return None
+    found = table.pop(key, None)
+    if found is not None:
+        table[key] = found
+    return found
+
+
+def _keep(table: dict[Any, Any], key: Any, value: Any, limit: int = MEMO_LIMIT) -> None:
+    """Remember ``value`` for ``key`` (not for None), forgetting the least recently used past ``limit``."""
+    if key is None:
+        return
+    while len(table) >= limit:
+        del table[next(iter(table))]
+    table[key] = value
 
 
 def forget() -> None:
@@ -176,15 +192,13 @@ class LeanFormSheet(FormSheet):
             return super().data_validation(first_row, first_col, last_row, last_col, options)
         key = state_key((options, self.date_1904, self.remove_timezone))
         table = _memo.setdefault("data_validation", {})
-        stored = table.get(key) if key is not None else None
+        stored = _recall(table, key)
         if stored is None:
             code = super().data_validation(first_row, first_col, last_row, last_col, options)
-            if code == 0 and key is not None:
-                if len(table) >= 16 * MEMO_LIMIT:
-                    table.clear()
+            if code == 0:
                 entry = dict(self.validations[-1])
                 del entry["cells"]
-                table[key] = entry
+                _keep(table, key, entry, 16 * MEMO_LIMIT)
             return code
         if self._check_dimensions(first_row, first_col, True, True) or self._check_dimensions(last_row, last_col, True, True):
             return -1
@@ -219,12 +233,9 @@ class LeanWorkbook(Workbook):
         entry = table.get(key)
         if entry is None:
             code = super().define_name(name, formula)
-            if code != 0:
-                return code
-            if len(table) >= 16 * MEMO_LIMIT:
-                table.clear()
-            table[key] = tuple(self.defined_names[-1])
-            return 0
+            if code == 0:
+                _keep(table, key, tuple(self.defined_names[-1]), 16 * MEMO_LIMIT)
+            return code
         self.defined_names.append(list(entry))
         return 0
 
@@ -242,6 +253,121 @@ class LeanWorkbook(Workbook):
 
     def _get_packager(self) -> Packager:
         return LeanPackager()
+
+    def _store_workbook(self) -> None:
+        # XlsxWriter 3.3.1's own, for a workbook made in memory (the only kind the form writes), with a zip
+        # that remembers each part's deflated bytes by the part's whole text (RememberingZip).
+        if not self.in_memory:
+            super()._store_workbook()
+            return
+        xlsx_file = RememberingZip(self.filename, "w", compression=ZIP_DEFLATED, allowZip64=self.allow_zip64)
+        packager = self._get_packager()
+        if not self.worksheets():
+            self.add_worksheet()
+        if self.worksheet_meta.activesheet == 0:
+            self.worksheets_objs[0].selected = 1
+            self.worksheets_objs[0].hidden = 0
+        for sheet in self.worksheets():
+            if sheet.index == self.worksheet_meta.activesheet:
+                sheet.active = 1
+        if self.vba_project:
+            for sheet in self.worksheets():
+                if sheet.vba_codename is None:
+                    sheet.set_vba_name()
+        self._prepare_sst_string_data()
+        self._prepare_vml()
+        self._prepare_defined_names()
+        self._prepare_drawings()
+        self._add_chart_data()
+        self._prepare_tables()
+        self._prepare_metadata()
+        packager._add_workbook(self)
+        packager._set_tmpdir(self.tmpdir)
+        packager._set_in_memory(self.in_memory)
+        xml_files = packager._create_package()
+        packager = None
+        for os_filename, xml_filename, is_binary in xml_files:
+            zipinfo = ZipInfo(xml_filename, (1980, 1, 1, 0, 0, 0))
+            zipinfo.compress_type = xlsx_file.compression
+            if is_binary:
+                xlsx_file.writestr(zipinfo, os_filename.getvalue())
+            else:
+                xlsx_file.writestr(zipinfo, os_filename.getvalue().encode("utf-8"))
+        xlsx_file.close()
+
+
+#: A part longer than this is not remembered deflated (a form sheet, its strings: each workbook's own).
+DEFLATE_LIMIT = 1 << 15
+
+
+class RememberingZip(ZipFile):
+    """A zip that deflates a part it was given before, byte for byte, only once per process.
+
+    zlib deflates the same bytes at the same level to the same bytes; the zip's headers, CRC and sizes are
+    still the zip module's own (it is handed the remembered deflated bytes in place of its compressor's).
+    Keyed by the part's whole content, its compression and level. Should the zip module stop writing
+    through ``_compressor``, nothing is remembered and it deflates as usual.
+    """
+
+    _replay: bytes | None = None
+    _record: list[bytes] | None = None
+
+    def writestr(self, zinfo_or_arcname: Any, data: Any, compress_type: Any = None, compresslevel: Any = None) -> None:
+        if not isinstance(zinfo_or_arcname, ZipInfo) or type(data) is not bytes or len(data) > DEFLATE_LIMIT \
+                or compress_type is not None or compresslevel is not None:
+            super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
+            return
+        table = _memo.setdefault("deflated", {})
+        key = (zinfo_or_arcname.compress_type, getattr(zinfo_or_arcname, "_compresslevel", None), data)
+        self._replay = _recall(table, key)
+        self._record = [] if self._replay is None else None
+        try:
+            super().writestr(zinfo_or_arcname, data)
+            if self._record is not None and len(self._record) == 2:  # what compress() and flush() gave
+                _keep(table, key, b"".join(self._record))
+        finally:
+            self._replay = self._record = None
+
+    def _open_to_write(self, zinfo: ZipInfo, force_zip64: bool = False) -> Any:
+        dest = super()._open_to_write(zinfo, force_zip64)  # type: ignore[misc]
+        compressor = getattr(dest, "_compressor", None)
+        if compressor is None:
+            self._replay = self._record = None
+        elif self._replay is not None:
+            dest._compressor = _Replay(self._replay)
+        elif self._record is not None:
+            dest._compressor = _Recorder(compressor, self._record)
+        return dest
+
+
+class _Recorder:
+    """A compressor that keeps what it gives."""
+
+    def __init__(self, inner: Any, out: list[bytes]) -> None:
+        self.inner, self.out = inner, out
+
+    def compress(self, data: bytes) -> bytes:
+        got: bytes = self.inner.compress(data)
+        self.out.append(got)
+        return got
+
+    def flush(self, *args: Any) -> bytes:
+        got: bytes = self.inner.flush(*args)
+        self.out.append(got)
+        return got
+
+
+class _Replay:
+    """A compressor that gives the remembered deflated bytes (all of them at the end, as a flush may)."""
+
+    def __init__(self, deflated: bytes) -> None:
+        self.deflated = deflated
+
+    def compress(self, data: bytes) -> bytes:
+        return b""
+
+    def flush(self, *args: Any) -> bytes:
+        return self.deflated
 
 
 class LeanPackager(Packager):
