@@ -130,7 +130,7 @@ def test_the_lean_writer_remembers_what_repeats(tmp_path: Path, monkeypatch: pyt
     for n in range(4):
         generate_workbook(spec, tmp_path / f"{n}.xlsx", prefill={"unit": f"单位{n}"}, roster_key=f"K{n}", generated_at=STAMP)
     assert calls["styles"] == 1
-    assert {"validations", "defined_names", "styles", "app", "data_validation", "define_name", "deflated"} <= set(lean._memo)
+    assert {"validations", "defined_names", "styles", "app", "data_validation", "define_name", "deflated", "format"} <= set(lean._memo)
     assert all(len(lean._memo[k]) == 1 for k in ("validations", "defined_names", "styles", "app"))
     # every part deflated once per distinct content: those the workbooks share once in all
     parts = set()

@@ -27,6 +27,7 @@ from typing import Any, Callable
 import xlsxwriter
 from xlsxwriter.app import App
 from xlsxwriter.color import Color
+from xlsxwriter.format import Format
 from xlsxwriter.packager import Packager
 from xlsxwriter.styles import Styles
 from xlsxwriter.utility import xl_rowcol_to_cell_fast
@@ -191,6 +192,8 @@ class LeanFormSheet(FormSheet):
                 or options is None or "other_cells" in options:
             return super().data_validation(first_row, first_col, last_row, last_col, options)
         key = state_key((options, self.date_1904, self.remove_timezone))
+        if key is None:
+            return super().data_validation(first_row, first_col, last_row, last_col, options)
         table = _memo.setdefault("data_validation", {})
         stored = _recall(table, key)
         if stored is None:
@@ -199,13 +202,32 @@ class LeanFormSheet(FormSheet):
                 entry = dict(self.validations[-1])
                 del entry["cells"]
                 _keep(table, key, entry, 16 * MEMO_LIMIT)
+                self._keyed.append((key, self.validations[-1]))
             return code
         if self._check_dimensions(first_row, first_col, True, True) or self._check_dimensions(last_row, last_col, True, True):
             return -1
         entry = dict(stored)
         entry["cells"] = [[first_row, first_col, last_row, last_col]]
         self.validations.append(entry)
+        self._keyed.append((key, entry))
         return 0
+
+    @property
+    def _keyed(self) -> list[tuple[bytes, dict[str, Any]]]:
+        """Each validation this sheet stored from remembered options: the options' key and the entry."""
+        keyed = self.__dict__.get("_lean_keyed")
+        if keyed is None:
+            keyed = self.__dict__["_lean_keyed"] = []
+        return keyed
+
+    def _validations_key(self) -> bytes | None:
+        # The validations written are the entries stored, each made from its options alone but for its cells:
+        # when every entry is one data_validation stored from keyed options (the same objects, in order), their
+        # keys and cells are the whole state, without spelling out the entries again.
+        keyed = self._keyed
+        if len(keyed) != len(self.validations) or any(e is not v for (_, e), v in zip(keyed, self.validations)):
+            return state_key(self.validations)
+        return state_key(("keyed", [(k, e["cells"]) for k, e in keyed]))
 
     def _write_data_validations(self) -> None:
         fh: Any = getattr(self, "fh")  # (XlsxWriter's attribute, untyped)
@@ -217,7 +239,7 @@ class LeanFormSheet(FormSheet):
             finally:
                 self.fh = fh
 
-        remembered("validations", state_key(self.validations), write, fh)
+        remembered("validations", self._validations_key(), write, fh)
 
 
 class LeanWorkbook(Workbook):
@@ -253,6 +275,27 @@ class LeanWorkbook(Workbook):
 
     def _get_packager(self) -> Packager:
         return LeanPackager()
+
+    def add_format(self, properties: dict[str, Any] | None = None) -> Any:
+        # A new format's attributes depend on its properties (with the workbook's defaults) alone: copied
+        # from the first format made of the same properties, with this workbook's index tables.
+        merged = dict(self.default_format_properties)
+        if properties:
+            merged.update(properties)
+        key = state_key(merged)
+        table = _memo.setdefault("format", {})
+        made = _recall(table, key)
+        if made is None:
+            fmt = super().add_format(properties)
+            if key is not None:
+                _keep(table, key, dict(vars(fmt)), 16 * MEMO_LIMIT)
+            return fmt
+        fmt = Format.__new__(Format)
+        attrs = dict(made)  # (in the order XlsxWriter made them)
+        attrs["xf_format_indices"], attrs["dxf_format_indices"] = self.xf_format_indices, self.dxf_format_indices
+        fmt.__dict__.update(attrs)
+        self.formats.append(fmt)
+        return fmt
 
     def _store_workbook(self) -> None:
         # XlsxWriter 3.3.1's own, for a workbook made in memory (the only kind the form writes), with a zip
