@@ -183,6 +183,28 @@ class LeanFormSheet(FormSheet):
         else:
             super()._write_cell(row, col, cell)
 
+    # XlsxWriter's public cell writers only turn "A1" text into a row and a column, then call these: with a
+    # row and column given as numbers (as SheetWriter gives them), call them directly.
+    def write_string(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or not args or type(args[0]) is not int:
+            return super().write_string(*args, **kwargs)
+        return self._write_string(*args)
+
+    def write_number(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or not args or type(args[0]) is not int:
+            return super().write_number(*args, **kwargs)
+        return self._write_number(*args)
+
+    def write_blank(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or not args or type(args[0]) is not int:
+            return super().write_blank(*args, **kwargs)
+        return self._write_blank(*args)
+
+    def write_formula(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or not args or type(args[0]) is not int:
+            return super().write_formula(*args, **kwargs)
+        return self._write_formula(*args)
+
     def data_validation(self, first_row: Any, first_col: Any = None, last_row: Any = None, last_col: Any = None,
                         options: dict[str, Any] | None = None) -> Any:
         # What XlsxWriter stores for a validation depends on its options (and the workbook's date
