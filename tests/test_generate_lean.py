@@ -92,6 +92,20 @@ def test_national_workbooks_are_the_same_bytes_with_the_lean_writer(tmp_path: Pa
     assert mine == stock
 
 
+def test_what_is_forgotten_is_written_again_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With room for one piece of each kind, every workbook forgets what the one before left: still the same bytes."""
+    monkeypatch.setattr(lean, "MEMO_LIMIT", 1)
+    spec = load_spec(templates_dir() / "cn-project-self-eval.yaml")
+    roster = read_roster(SAMPLES / "national" / "roster.csv", spec)
+    table = read_targets(SAMPLES / "national" / "targets.csv", spec, roster)
+    for n, row in enumerate(roster.rows[:4] * 2):
+        stock, mine = _both(lambda p: generate_workbook(spec, p, prefill=row.prefill, roster_key=row.key, generated_at=STAMP,
+                                                        targets=table.by_key.get(row.key)), tmp_path, str(n))
+        assert mine == stock, row.key
+        assert all(len(t) <= 64 for t in lean._memo.values())
+    assert len(lean._memo["validations"]) == 1
+
+
 @pytest.mark.parametrize("switch", ["lean", "layouts"])
 def test_generate_from_a_roster_is_the_same_with_and_without_the_lean_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                              switch: str) -> None:

@@ -40,9 +40,10 @@ from .sheet import FormSheet
 VERIFIED_XLSXWRITER = "3.3.1"
 #: Use the lean writer (with the verified XlsxWriter only); False: XlsxWriter's own (the tests compare both).
 USE_LEAN = True
-#: Pieces remembered per kind in one process (a run of one spec needs one or a few; a national run one per
-#: shape of rows); past this the oldest half is forgotten.
-MEMO_LIMIT = 256
+#: Pieces remembered per kind in one process, the least recently used forgotten first: a run of one spec
+#: needs one or a few, a national run one per shape of rows. The largest (a national sheet's validations,
+#: tens of KB) keep a worker's memory a few MB above what it was.
+MEMO_LIMIT = 64
 
 # Format attributes that are not the format's own properties: references to the workbook's shared tables.
 _NOT_FORMAT = frozenset({"fh", "internal_fh", "xf_format_indices", "dxf_format_indices"})
@@ -126,10 +127,11 @@ def _recall(table: dict[Any, Any], key: Any) -> Any:
     return found
 
 
-def _keep(table: dict[Any, Any], key: Any, value: Any, limit: int = MEMO_LIMIT) -> None:
-    """Remember ``value`` for ``key`` (not for None), forgetting the least recently used past ``limit``."""
+def _keep(table: dict[Any, Any], key: Any, value: Any, scale: int = 1) -> None:
+    """Remember ``value`` for ``key`` (not for None), forgetting the least recently used past ``scale`` × the limit."""
     if key is None:
         return
+    limit = max(1, scale * MEMO_LIMIT)
     while len(table) >= limit:
         del table[next(iter(table))]
     table[key] = value
@@ -223,7 +225,7 @@ class LeanFormSheet(FormSheet):
             if code == 0:
                 entry = dict(self.validations[-1])
                 del entry["cells"]
-                _keep(table, key, entry, 16 * MEMO_LIMIT)
+                _keep(table, key, entry, 64)
                 self._keyed.append((key, self.validations[-1]))
             return code
         if self._check_dimensions(first_row, first_col, True, True) or self._check_dimensions(last_row, last_col, True, True):
@@ -278,7 +280,7 @@ class LeanWorkbook(Workbook):
         if entry is None:
             code = super().define_name(name, formula)
             if code == 0:
-                _keep(table, key, tuple(self.defined_names[-1]), 16 * MEMO_LIMIT)
+                _keep(table, key, tuple(self.defined_names[-1]), 64)
             return code
         self.defined_names.append(list(entry))
         return 0
@@ -310,7 +312,7 @@ class LeanWorkbook(Workbook):
         if made is None:
             fmt = super().add_format(properties)
             if key is not None:
-                _keep(table, key, dict(vars(fmt)), 16 * MEMO_LIMIT)
+                _keep(table, key, dict(vars(fmt)), 64)
             return fmt
         fmt = Format.__new__(Format)
         attrs = dict(made)  # (in the order XlsxWriter made them)
