@@ -122,7 +122,8 @@ def _write_all(spec: Spec, roster: Roster, outdir: Path, names: list[str], passw
             # Pool.__exit__ terminates the workers at once: on Ctrl-C or SIGTERM none of them goes on
             # writing into the staging folder while it is removed below.
             with ctx.Pool(jobs, initializer=worker_started, initargs=(os.getpid(),)) as pool:
-                made = pool.map(_one, tasks, chunksize=max(1, len(tasks) // (jobs * 8)))
+                # Small chunks: a workbook is ~10 ms, and the last chunk of one worker is time the other waits.
+                made = pool.map(_one, tasks, chunksize=max(1, len(tasks) // (jobs * 32)))
         files = []
         for g in made:
             final = outdir / g.path.name
