@@ -18,6 +18,7 @@ tests/test_generate_lean.py writes whole workbooks both ways); with any other ve
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import marshal
 from io import StringIO
@@ -223,8 +224,8 @@ class LeanFormSheet(FormSheet):
         if stored is None:
             code = super().data_validation(first_row, first_col, last_row, last_col, options)
             if code == 0:
-                entry = dict(self.validations[-1])
-                del entry["cells"]
+                # (a copy of its own: the caller's lists in the options are the caller's to change later)
+                entry = copy.deepcopy({k: v for k, v in self.validations[-1].items() if k != "cells"})
                 _keep(table, key, entry, 64)
                 self._keyed.append((key, self.validations[-1]))
             return code
@@ -311,8 +312,8 @@ class LeanWorkbook(Workbook):
         made = _recall(table, key)
         if made is None:
             fmt = super().add_format(properties)
-            if key is not None:
-                _keep(table, key, dict(vars(fmt)), 64)
+            if key is not None:  # (its colours copied: the remembered format is nobody else's to change)
+                _keep(table, key, {k: copy.copy(v) if type(v) is Color else v for k, v in vars(fmt).items()}, 64)
             return fmt
         fmt = Format.__new__(Format)
         attrs = dict(made)  # (in the order XlsxWriter made them)
