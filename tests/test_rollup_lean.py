@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import zipfile
+from decimal import Decimal
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,76 @@ def test_the_lean_sheet_writes_what_stock_xlsxwriter_writes(tmp_path: Path) -> N
     assert (tmp_path / "lean.xlsx").read_bytes() == (tmp_path / "stock.xlsx").read_bytes()
 
 
+# Rows as the roll-up's tables hand them to _Writer._row: every kind _put takes, the text edges, numbers of
+# each type, the row heights set_row treats apart (the default 15 pt, 0 = hidden), and values put_row leaves to
+# XlsxWriter (a long text, a date, a number that is not finite is left out: XlsxWriter refuses it either way).
+ROWS: list[tuple[float, list[Any]]] = [
+    (15.0, ["编号", None, "", True, False]),
+    (0.0, [Decimal("1.50"), 3, 2.25, -0.0, Decimal("12345678901234567890.123")]),
+    (409.0, [dt.datetime(2024, 5, 6, 7, 8, 9), dt.datetime(1900, 3, 1), "x", "y", "z"]),
+    (16.5, [" lead", "trail ", "a\nb", "a & b", "_x0041_ x"]),
+    (30.0, ["<r>rich</r>", "<r>", "\ud800 lone surrogate", "\x07bell", "\ufffe"]),
+    (21.75, ["x" * 16383, "x" * 16384, "😀" * 9000, dt.date(2024, 1, 2), Decimal("7")]),
+    (15.75, ["=SUM(A1)", "+1", "-1", "@x", "普通文字"]),
+] + [(15.0 + n * 0.4, [t, n, None, float(n) / 7, t]) for n, t in enumerate(TEXTS)]
+
+
+def _rows(path: Path, whole: bool) -> bytes:
+    """ROWS written by the roll-up writer's _row, whole rows or cell by cell, into a workbook like the roll-up's."""
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+                                         "strings_to_urls": False})
+    wb.set_properties({"created": dt.datetime(2021, 1, 1)})
+    w = workbook._Writer.__new__(workbook._Writer)
+    w.wb, w.whole_rows = wb, whole
+    w.f_text, w.f_date = wb.add_format({"text_wrap": True}), wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    fmts = [w.f_text, wb.add_format({"bold": True}), wb.add_format({"num_format": "0.00"}), w.f_text, w.f_text]
+    late = wb.add_format({"italic": True})  # first used by the last row of the sheet: numbered when XlsxWriter writes that row
+    ws = wb.add_worksheet("表", worksheet_class=lean.LeanSheet)
+    ws.write_string(0, 0, "标题", fmts[1])  # a row written by XlsxWriter before the whole rows
+    for n, (height, values) in enumerate(ROWS):
+        w._row(ws, n + 2, height, values, fmts)
+    w._row(ws, len(ROWS) + 2, 15.0, ["最后", 1, None, "x", "y"], [late] * 5)
+    other = wb.add_worksheet("后", worksheet_class=lean.LeanSheet)
+    other.write_string(0, 0, "另一个表", wb.add_format({"underline": True}))
+    wb.close()
+    with zipfile.ZipFile(path) as z:
+        return b"".join(z.read(n) for n in sorted(z.namelist()))
+
+
+def test_whole_rows_are_written_as_cell_by_cell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[bool] = []
+    real = lean.LeanSheet.put_row
+
+    def spy(self, *a, **k):  # type: ignore[no-untyped-def]
+        done = real(self, *a, **k)
+        asked.append(done)
+        return done
+
+    monkeypatch.setattr(lean.LeanSheet, "put_row", spy)
+    cells = _rows(tmp_path / "cells.xlsx", whole=False)
+    assert asked == []
+    rows = _rows(tmp_path / "rows.xlsx", whole=True)
+    assert rows == cells
+    assert (tmp_path / "rows.xlsx").read_bytes() == (tmp_path / "cells.xlsx").read_bytes()
+    # the long texts, the rich-string look-alike and the date went cell by cell; every other row whole
+    assert asked == [True, True, True, True, False, False, True] + [n != TEXTS.index("<r>not rich</r>") for n in range(len(TEXTS))] + [True]
+
+
+def test_a_row_that_cannot_be_written_whole_is_left_to_xlsxwriter(tmp_path: Path) -> None:
+    wb = xlsxwriter.Workbook(str(tmp_path / "x.xlsx"), {"constant_memory": True})
+    ws = wb.add_worksheet("表", worksheet_class=lean.LeanSheet)
+    f = wb.add_format({"bold": True})
+    assert not ws.put_row(1, 15, [float("nan")], [f], f, f)
+    assert not ws.put_row(1, 15, [Decimal("Infinity")], [f], f, f)
+    assert not ws.put_row(1, 15, ["x"], [None], f, f)  # no format: the row's or column's, XlsxWriter's rules
+    assert not ws.put_row(1, 15, [object()], [f], f, f)
+    assert ws.put_row(1, 15, ["x"], [f], f, f)
+    assert not ws.put_row(1, 15, ["again"], [f], f, f)  # not after the row written last
+    assert not ws.put_row(1_048_576, 15, ["x"], [f], f, f)  # past Excel's last row
+    assert ws._pending is not None and ws._pending[0] == 1
+    wb.close()
+
+
 def test_the_lean_sheet_is_used_only_with_the_version_it_was_compared_with(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(xlsxwriter, "__version__", "99.0.0")
     assert not lean.lean_enabled()
@@ -88,15 +160,21 @@ def test_the_roll_up_is_the_same_with_the_lean_sheet_and_without(tmp_path: Path,
 
     monkeypatch.setattr(workbook._Writer, "__init__", spy)
     write_rollup(c, tmp_path / "lean.xlsx")
+    monkeypatch.setattr(lean, "USE_ROWS", False)
+    write_rollup(c, tmp_path / "cells.xlsx")
     monkeypatch.setattr(lean, "USE_LEAN", False)
     write_rollup(c, tmp_path / "stock.xlsx")
-    assert used == [lean.LeanSheet, Worksheet]
+    assert used == [lean.LeanSheet, lean.LeanSheet, Worksheet]
     assert (tmp_path / "lean.xlsx").read_bytes() == (tmp_path / "stock.xlsx").read_bytes()
+    assert (tmp_path / "cells.xlsx").read_bytes() == (tmp_path / "stock.xlsx").read_bytes()
 
 
 def test_the_national_roll_up_is_the_same_with_the_lean_sheet_and_without(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     c = collect([SAMPLES / "national" / "returns"], None)
     write_rollup(c, tmp_path / "lean.xlsx")
+    monkeypatch.setattr(lean, "USE_ROWS", False)
+    write_rollup(c, tmp_path / "cells.xlsx")
+    assert (tmp_path / "lean.xlsx").read_bytes() == (tmp_path / "cells.xlsx").read_bytes()
     monkeypatch.setattr(lean, "USE_LEAN", False)
     write_rollup(c, tmp_path / "stock.xlsx")
     assert (tmp_path / "lean.xlsx").read_bytes() == (tmp_path / "stock.xlsx").read_bytes()

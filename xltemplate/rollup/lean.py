@@ -12,24 +12,155 @@ stock writer runs.
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import io
+import re
+from decimal import Decimal
+from math import isinf, isnan
+from typing import Any, Sequence
 
 import xlsxwriter
-from xlsxwriter.utility import _preserve_whitespace, xl_rowcol_to_cell_fast
-from xlsxwriter.worksheet import CellBlankTuple, CellNumberTuple, CellStringTuple, Worksheet
+from xlsxwriter.utility import _preserve_whitespace, xl_col_to_name, xl_rowcol_to_cell_fast
+from xlsxwriter.worksheet import CellBlankTuple, CellNumberTuple, CellStringTuple, RowInfo, Worksheet
+
+from ..pathtext import json_text
 
 #: The XlsxWriter version whose output :class:`LeanSheet` was compared with.
 VERIFIED_XLSXWRITER = "3.3.1"
 #: Use the lean writer (with the verified XlsxWriter only); False: XlsxWriter's own (the tests compare).
 USE_LEAN = True
+#: Write a whole row at a time (:meth:`LeanSheet.put_row`); False: cell by cell (the tests compare).
+USE_ROWS = True
+
+#: A text without any of these, and without a space at either end, is written as it is: XlsxWriter's escapes
+#: (control characters, ``_xHHHH_``, ``&<>``, U+FFFE/FFFF) and :func:`json_text`'s (lone surrogates) change nothing in it.
+_PLAIN_BREAKERS = re.compile("[\x00-\x1f&<>_\ufffe\uffff\ud800-\udfff]")
+#: Longer texts go through XlsxWriter (it checks their length in UTF-16 units against Excel's limit).
+_SHORT_TEXT = 32767 // 2
 
 
 def lean_enabled() -> bool:
     return USE_LEAN and xlsxwriter.__version__ == VERIFIED_XLSXWRITER
 
 
+def rows_enabled() -> bool:
+    return USE_ROWS and lean_enabled()
+
+
 class LeanSheet(Worksheet):
-    """XlsxWriter's worksheet, with a shorter path for a formatted number, text or empty cell."""
+    """XlsxWriter's worksheet, with a shorter path for a formatted number, text or empty cell, and for a row."""
+
+    _pending: tuple[int, int, list[str], list[Any]] | None = None
+    _row_tags: dict[int, str] | None = None
+    _letters: list[str] | None = None
+
+    def put_row(self, row: int, height: float, values: Sequence[Any], fmts: Sequence[Any], text_fmt: Any, date_fmt: Any) -> bool:
+        """Write ``values`` into columns 0, 1, … of ``row``, each with its format, the row ``height`` points tall:
+        the bytes that ``set_row`` and, per cell, the roll-up writer's ``_put`` (``write_string``/``write_number``/
+        ``write_datetime``/``write_blank``) write, with one pass over the row instead of a call chain per cell.
+
+        A value is None or "" (an empty cell), a str (kept as text whatever it starts with), a bool (是/否),
+        a Decimal, int or float (a number), or a datetime (a number; ``date_fmt`` instead of ``text_fmt``).
+        Returns False, having written nothing, for anything else (another type, a text past half of Excel's
+        limit, a number that is not finite, a text XlsxWriter would take for a rich string) or when the row
+        cannot be written in order: the caller writes that row cell by cell. Like XlsxWriter in constant-
+        memory mode, the row is kept until the next row is touched, and its cells' format indices are asked
+        for only then, in column order, so that formats are numbered as XlsxWriter numbers them.
+        """
+        if not self.constant_memory or row <= self.previous_row or self.comments:
+            return False
+        payloads: list[str] = []
+        used: list[Any] = []
+        add, use = payloads.append, used.append
+        plain = _PLAIN_BREAKERS.search
+        for col, value in enumerate(values):
+            fmt = fmts[col]
+            if fmt is None:  # (a cell without a format of its own takes its row's or column's: XlsxWriter's rules)
+                return False
+            kind = type(value)
+            if value is None or value == "":
+                add("/>")
+            elif kind is str:
+                if len(value) > _SHORT_TEXT:
+                    return False
+                if plain(value) is None and not value[0].isspace() and not value[-1].isspace():
+                    add(f' t="inlineStr"><is><t>{value}</t></is></c>')
+                else:
+                    text = self._text(json_text(value))
+                    if text is None:
+                        return False
+                    add(text)
+            elif kind is Decimal or kind is int or kind is float:
+                number = float(value)
+                if isnan(number) or isinf(number):
+                    return False
+                add(f"><v>{number:.16G}</v></c>")
+            elif kind is bool:
+                add(' t="inlineStr"><is><t>是</t></is></c>' if value else ' t="inlineStr"><is><t>否</t></is></c>')
+            elif kind is dt.datetime:
+                if fmt is text_fmt:
+                    fmt = date_fmt
+                add(f"><v>{self._convert_date_time(value):.16G}</v></c>")
+            else:
+                return False
+            use(fmt)
+        if not payloads or self._check_dimensions(row, 0) or self._check_dimensions(row, len(payloads) - 1):
+            return False
+        self._write_single_row(row)  # the row before, as XlsxWriter writes it when a later row is touched
+        px = int(height * 4.0 / 3.0 + 0.5)  # set_row's pixels, and what it records
+        if px == 0:
+            self.row_sizes[row] = [self.default_row_height, True]
+        else:
+            self.row_sizes[row] = [px, False]
+        self._pending = (row, px, payloads, used)
+        return True
+
+    def _text(self, string: str) -> str | None:
+        """A text cell's XML after ``r`` and ``s``, XlsxWriter's way; None for what it would take for a rich string."""
+        if len(string) > _SHORT_TEXT:
+            return None
+        string = self._escape_control_characters(string)
+        if string.startswith("<r>") and string.endswith("</r>"):
+            return None
+        space = ' xml:space="preserve"' if _preserve_whitespace(string) else ""
+        return f' t="inlineStr"><is><t{space}>{self._escape_data(string)}</t></is></c>'
+
+    def _row_tag(self, px: int) -> str:
+        """What XlsxWriter writes after ``<row r="N"`` for a row ``px`` pixels tall (set by set_row, no format)."""
+        tags = self._row_tags
+        if tags is None:
+            tags = self._row_tags = {}
+        tag = tags.get(px)
+        if tag is None:
+            info = RowInfo(height=px, row_format=None, hidden=False, level=0, collapsed=False) if px else \
+                RowInfo(height=self.default_row_height, row_format=None, hidden=True, level=0, collapsed=False)
+            fh, self.fh = self.fh, io.StringIO()
+            try:
+                self._write_row(0, None, info)
+                tag = self.fh.getvalue()
+            finally:
+                self.fh = fh
+            assert tag.startswith('<row r="1"'), tag
+            tag = tags[px] = tag[len('<row r="1"'):]
+        return tag
+
+    def _write_single_row(self, current_row_num: int = 0) -> None:
+        pending = self._pending
+        if pending is None:
+            super()._write_single_row(current_row_num)
+            return
+        self._pending = None
+        row, px, payloads, fmts = pending
+        assert not self.table.get(row), "a row written by put_row was written to cell by cell too"
+        letters = self._letters
+        if letters is None or len(letters) < len(payloads):
+            letters = self._letters = [xl_col_to_name(c) for c in range(max(len(payloads), 64))]
+        r = str(row + 1)
+        self.fh.write(f'<row r="{r}"{self._row_tag(px)}'
+                      + "".join([f'<c r="{letters[c]}{r}" s="{fmt._get_xf_index()}"{payloads[c]}' for c, fmt in enumerate(fmts)])
+                      + "</row>")
+        self.previous_row = current_row_num
+        self.table.clear()
 
     def _write_cell(self, row: int, col: int, cell: Any) -> None:
         kind = type(cell)

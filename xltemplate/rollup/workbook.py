@@ -33,7 +33,7 @@ from ..words import (
 )
 from . import tables
 from .collect import Collection
-from .lean import LeanSheet, lean_enabled
+from .lean import LeanSheet, lean_enabled, rows_enabled
 
 _FIXED_TIME = dt.datetime(2000, 1, 1)
 #: Every sheet prints landscape on A4, body text 10 pt; tables one page wide when that keeps the
@@ -61,6 +61,7 @@ class _Writer:
     def __init__(self, c: Collection, path: Path, scratch: Path | None = None) -> None:
         self.c, self.spec = c, c.spec
         self.sheet_class = LeanSheet if lean_enabled() else Worksheet
+        self.whole_rows = rows_enabled()  # a table's rows written whole (LeanSheet.put_row), else cell by cell
         self.wb = xlsxwriter.Workbook(str(path), {
             "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
             # Rows are written in order and flushed as they go: memory stays flat at 10,000 units.
@@ -139,6 +140,16 @@ class _Writer:
         if code is not None and code < 0:
             raise GenerateError(f"XlsxWriter refused a value in {ws.name} row {row + 1} (code {code})")
 
+    def _row(self, ws: Any, row: int, height: float, values: list[Any], fmts: list[Any]) -> None:
+        """One row of a table: ``set_row`` and :meth:`_put` for each cell (``fmts`` resolved: none is None),
+        in one piece when the sheet can (:meth:`LeanSheet.put_row`, the same bytes)."""
+        if self.whole_rows and ws.put_row(row, height, values, fmts, self.f_text, self.f_date):
+            return
+        ws.set_row(row, height)
+        put = self._put
+        for col, value in enumerate(values):
+            put(ws, row, col, value, fmts[col])
+
     def _sheet(self, name: str, title: str, note: str, headers: list[str], widths: list[float], key_cols: int = 2) -> Any:
         """A table sheet: title, note, header row (row 3, repeated on every page) and its print setup."""
         ws = self.wb.add_worksheet(name, worksheet_class=self.sheet_class)
@@ -184,8 +195,10 @@ class _Writer:
         ``key_cols`` columns repeated, each long text cut at a sentence end and its rest starting
         with （续）, the other columns blank (so that a count or a sum over the sheet is unchanged).
         """
-        put = self._put
         columns = [(col, k, fmts.get(k), widths[col]) for col, k in enumerate(keys)]
+        # each column's format (a row may have its own: "_fmt_<key>"; none: text)
+        col_fmts = [f or self.f_text for _c, _k, f, _w in columns]
+        own_fmts = [(col, f"_fmt_{k}") for col, k, _f, _w in columns]
         # A continued text goes on in rows of at most half a page (and 409 pt), so that pages fill
         # up with two of them rather than hold one and a blank half.
         half_page = page_rows_pt(PAGE, self.plans[ws.name].scale) / 2
@@ -208,9 +221,13 @@ class _Writer:
                     height = text_height(lines, BODY_PT)
                 else:
                     height = row_height([piece.get(k) for _c, k, _f, _w in columns], [w for *_x, w in columns], BODY_PT)
-                ws.set_row(row, height)
-                for col, k, fmt in ((c, k, f) for c, k, f, _w in columns):
-                    put(ws, row, col, piece.get(k), rec.get(f"_fmt_{k}", fmt))
+                row_fmts = col_fmts
+                for col, own in own_fmts:
+                    if own in rec:
+                        if row_fmts is col_fmts:
+                            row_fmts = list(col_fmts)
+                        row_fmts[col] = rec[own] or self.f_text
+                self._row(ws, row, height, [piece.get(k) for k in keys], row_fmts)
                 row += 1
         if row > start:
             ws.autofilter(header_row, 0, row - 1, len(keys) - 1)
@@ -317,25 +334,21 @@ class _Writer:
         ws.freeze_panes(4, 3)
         self._print(ws, plan, (2, 3), len(fixed))
         row = 4
-        put = self._put
+        fmts = [self.f_text, self.f_text, self.f_text] + [self.f_num] * (2 * len(inds)) + [self.f_wrap]
         for first, by_id, own in tables.scores_by_unit(self.c):
             key, unit, status = first["key"], first["unit"], first["status"]
             extras = "；".join(f"{x['indicator']}：{csv_cell(x['score'])}/{csv_cell(x['weight'])}" for x in own) or None
-            ws.set_row(row, row_height([key, unit, status, extras], widths[:3] + widths[-1:], BODY_PT))
-            put(ws, row, 0, key)
-            put(ws, row, 1, unit)
-            put(ws, row, 2, status, self.f_status[status])
-            for n, ind in enumerate(inds):
+            values: list[Any] = [key, unit, status]
+            for ind in inds:
                 got = by_id.get(ind.id)
-                col = len(fixed) + 2 * n
                 if got is not None and got["weight"]:
                     score = got["score"]
-                    put(ws, row, col, score, self.f_num)
-                    put(ws, row, col + 1, got["lost"] if isinstance(score, Decimal) else None, self.f_num)  # no score: no loss shown
+                    values += (score, got["lost"] if isinstance(score, Decimal) else None)  # no score: no loss shown
                 else:
-                    put(ws, row, col, None, self.f_num)
-                    put(ws, row, col + 1, None, self.f_num)
-            put(ws, row, extra_col, extras, self.f_wrap)
+                    values += (None, None)
+            values.append(extras)
+            fmts[2] = self.f_status[status]
+            self._row(ws, row, row_height([key, unit, status, extras], widths[:3] + widths[-1:], BODY_PT), values, fmts)
             row += 1
         if row > 4:
             ws.autofilter(3, 0, row - 1, extra_col)
