@@ -134,12 +134,14 @@ class LeanSheet(Worksheet):
         if tag is None:
             info = RowInfo(height=px, row_format=None, hidden=False, level=0, collapsed=False) if px else \
                 RowInfo(height=self.default_row_height, row_format=None, hidden=True, level=0, collapsed=False)
-            fh, self.fh = self.fh, io.StringIO()
+            fh: Any = self.fh  # type: ignore[has-type]
+            out = io.StringIO()
+            self.fh = out
             try:
                 self._write_row(0, None, info)
-                tag = self.fh.getvalue()
             finally:
                 self.fh = fh
+            tag = out.getvalue()
             assert tag.startswith('<row r="1"'), tag
             tag = tags[px] = tag[len('<row r="1"'):]
         return tag
