@@ -73,7 +73,8 @@ ROWS: list[tuple[float, list[Any]]] = [
     (0.0, [Decimal("1.50"), 3, 2.25, -0.0, Decimal("12345678901234567890.123")]),
     (409.0, [dt.datetime(2024, 5, 6, 7, 8, 9), dt.datetime(1900, 3, 1), "x", "y", "z"]),
     (16.5, [" lead", "trail ", "a\nb", "a & b", "_x0041_ x"]),
-    (30.0, ["<r>rich</r>", "<r>", "\ud800 lone surrogate", "\x07bell", "\ufffe"]),
+    (30.0, ["x\ud800 lone surrogate", "<r>", "a\x1eb", "\x07bell", "\ufffe"]),
+    (31.0, ["<r>rich</r>", None, None, None, None]),
     (21.75, ["x" * 16383, "x" * 16384, "😀" * 9000, dt.date(2024, 1, 2), Decimal("7")]),
     (15.75, ["=SUM(A1)", "+1", "-1", "@x", "普通文字"]),
 ] + [(15.0 + n * 0.4, [t, n, None, float(n) / 7, t]) for n, t in enumerate(TEXTS)]
@@ -117,7 +118,7 @@ def test_whole_rows_are_written_as_cell_by_cell(tmp_path: Path, monkeypatch: pyt
     assert rows == cells
     assert (tmp_path / "rows.xlsx").read_bytes() == (tmp_path / "cells.xlsx").read_bytes()
     # the long texts, the rich-string look-alike and the date went cell by cell; every other row whole
-    assert asked == [True, True, True, True, False, False, True] + [n != TEXTS.index("<r>not rich</r>") for n in range(len(TEXTS))] + [True]
+    assert asked == [True, True, True, True, True, False, False, True] + [n != TEXTS.index("<r>not rich</r>") for n in range(len(TEXTS))] + [True]
 
 
 def test_a_row_that_cannot_be_written_whole_is_left_to_xlsxwriter(tmp_path: Path) -> None:
