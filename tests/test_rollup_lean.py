@@ -163,11 +163,14 @@ def test_the_roll_up_is_the_same_with_the_lean_sheet_and_without(tmp_path: Path,
 
     monkeypatch.setattr(workbook._Writer, "__init__", spy)
     write_rollup(c, tmp_path / "lean.xlsx")
+    monkeypatch.setattr(workbook, "STATS_IN_PASSING", False)
+    write_rollup(c, tmp_path / "apart.xlsx")
+    assert (tmp_path / "lean.xlsx").read_bytes() == (tmp_path / "apart.xlsx").read_bytes()
     monkeypatch.setattr(lean, "USE_ROWS", False)
     write_rollup(c, tmp_path / "cells.xlsx")
     monkeypatch.setattr(lean, "USE_LEAN", False)
     write_rollup(c, tmp_path / "stock.xlsx")
-    assert used == [lean.LeanSheet, lean.LeanSheet, Worksheet]
+    assert used == [lean.LeanSheet, lean.LeanSheet, lean.LeanSheet, Worksheet]
     assert (tmp_path / "lean.xlsx").read_bytes() == (tmp_path / "stock.xlsx").read_bytes()
     assert (tmp_path / "cells.xlsx").read_bytes() == (tmp_path / "stock.xlsx").read_bytes()
 
@@ -175,6 +178,9 @@ def test_the_roll_up_is_the_same_with_the_lean_sheet_and_without(tmp_path: Path,
 def test_the_national_roll_up_is_the_same_with_the_lean_sheet_and_without(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     c = collect([SAMPLES / "national" / "returns"], None)
     write_rollup(c, tmp_path / "lean.xlsx")
+    monkeypatch.setattr(workbook, "STATS_IN_PASSING", False)
+    write_rollup(c, tmp_path / "apart.xlsx")
+    assert (tmp_path / "lean.xlsx").read_bytes() == (tmp_path / "apart.xlsx").read_bytes()
     monkeypatch.setattr(lean, "USE_ROWS", False)
     write_rollup(c, tmp_path / "cells.xlsx")
     assert (tmp_path / "lean.xlsx").read_bytes() == (tmp_path / "cells.xlsx").read_bytes()

@@ -186,9 +186,12 @@ def _plain(d: Decimal) -> str:
     return plain_number(d)
 
 
-def scores_by_unit(c: "Collection") -> Iterator[tuple[dict[str, Any], dict[str, dict[str, Any]], list[dict[str, Any]]]]:
-    """The score rows grouped by unit (指标得分): (the unit's first row, its fixed items by id, its own items)."""
-    for _key, rows in groupby(scores(c), key=lambda r: r["key"]):
+def scores_by_unit(c: "Collection", totals: "ScoreTotals | None" = None) -> Iterator[
+        tuple[dict[str, Any], dict[str, dict[str, Any]], list[dict[str, Any]]]]:
+    """The score rows grouped by unit (指标得分): (the unit's first row, its fixed items by id, its own items).
+    ``totals``: also summed there as they go by (for :func:`stats`, without a pass of their own)."""
+    rows_: Iterable[dict[str, Any]] = scores(c) if totals is None else totals.seen(scores(c))
+    for _key, rows in groupby(rows_, key=lambda r: r["key"]):
         unit = list(rows)
         fixed = {r["indicator_id"]: r for r in unit if not r["extra"]}
         yield unit[0], fixed, [r for r in unit if r["extra"]]
@@ -271,19 +274,41 @@ class Stats:
     rate: Decimal | None
 
 
-def stats(c: "Collection", units: list[dict[str, Any]] | None = None, score_rows: Iterable[dict[str, Any]] | None = None) -> Stats:
-    """Statistics over the units 已提交有效 only, from the :func:`submissions` and :func:`scores` rows."""
-    units = [u for u in (units if units is not None else submissions(c)) if u["valid"]]
-    totals = sorted(u["total"] for u in units)
-    grades = [(b.label, sum(1 for u in units if u["grade"] == b.label)) for b in c.spec.bands]
-    weights: dict[str, Decimal] = defaultdict(Decimal)  # group id → the weights of every valid unit's items
-    pairs: dict[str, list[tuple[Decimal, Decimal]]] = defaultdict(list)  # item id → (weight, score) where it applies
-    for r in (score_rows if score_rows is not None else scores(c)):
+class ScoreTotals:
+    """What :func:`stats` sums over the :func:`scores` rows, row by row: so that a sheet that passes over
+    them anyway (指标得分, 指标结果) sums them as it goes, and :func:`stats` needs no pass of its own."""
+
+    def __init__(self) -> None:
+        self.weights: dict[str, Decimal] = defaultdict(Decimal)  # group id → the weights of every valid unit's items
+        self.pairs: dict[str, list[tuple[Decimal, Decimal]]] = defaultdict(list)  # item id → (weight, score) where it applies
+
+    def add(self, r: dict[str, Any]) -> None:
         if not r["valid"]:
-            continue
-        weights[r["category_id"]] += _dec(r["weight"])
+            return
+        self.weights[r["category_id"]] += _dec(r["weight"])
         if not r["extra"] and r["applicable"]:
-            pairs[r["indicator_id"]].append((_dec(r["weight"]), _dec(r["score"])))
+            self.pairs[r["indicator_id"]].append((_dec(r["weight"]), _dec(r["score"])))
+
+    def seen(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """``rows``, each added as it goes by."""
+        add = self.add
+        for r in rows:
+            add(r)
+            yield r
+
+
+def stats(c: "Collection", units: list[dict[str, Any]] | None = None, score_rows: Iterable[dict[str, Any]] | None = None,
+          totals: ScoreTotals | None = None) -> Stats:
+    """Statistics over the units 已提交有效 only, from the :func:`submissions` and :func:`scores` rows
+    (or ``totals``: the score rows already summed)."""
+    units = [u for u in (units if units is not None else submissions(c)) if u["valid"]]
+    totals_ = sorted(u["total"] for u in units)
+    grades = [(b.label, sum(1 for u in units if u["grade"] == b.label)) for b in c.spec.bands]
+    if totals is None:
+        totals = ScoreTotals()
+        for r in (score_rows if score_rows is not None else scores(c)):
+            totals.add(r)
+    weights, pairs = totals.weights, totals.pairs
     cats: list[dict[str, Any]] = []
     for g in groups(c):
         s = [u[f"score_{g.id}"] for u in units]
@@ -305,9 +330,9 @@ def stats(c: "Collection", units: list[dict[str, Any]] | None = None, score_rows
     budget = sum((_dec(u["budget"]) for u in units), Decimal(0))
     executed = sum((_dec(u["executed"]) for u in units), Decimal(0))
     return Stats(
-        valid=len(units), grades=grades, total_mean=_mean(totals),
-        total_median=Decimal(str(statistics.median(totals))) if totals else None,
-        total_min=totals[0] if totals else None, total_max=totals[-1] if totals else None,
+        valid=len(units), grades=grades, total_mean=_mean(totals_),
+        total_median=Decimal(str(statistics.median(totals_))) if totals_ else None,
+        total_min=totals_[0] if totals_ else None, total_max=totals_[-1] if totals_ else None,
         categories=cats, indicators=inds, budget=budget, executed=executed,
         rate=(executed / budget) if budget else None,
     )

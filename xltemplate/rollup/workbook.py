@@ -35,6 +35,9 @@ from . import tables
 from .collect import Collection
 from .lean import LeanSheet, lean_enabled, rows_enabled
 
+#: With whole rows (lean.USE_ROWS): 统计's figures summed while 指标得分 (or 指标结果) passes over the score rows,
+#: not in a pass of their own; False: a pass of their own first (the tests compare).
+STATS_IN_PASSING = True
 _FIXED_TIME = dt.datetime(2000, 1, 1)
 #: Every sheet prints landscape on A4, body text 10 pt; tables one page wide when that keeps the
 #: text at 8.5 pt or more, otherwise several pages wide with the identifying columns repeated.
@@ -97,16 +100,30 @@ class _Writer:
         wb.set_properties({"title": f"{self.spec.title}汇总", "author": "xltemplate", "company": "",
                            "created": _FIXED_TIME, "comments": f"模板 {self.spec.id} {self.spec.version}"})
         self.units = tables.submissions(self.c)  # one row per unit: 汇总, and the figures 统计 sums
-        self.stats = tables.stats(self.c, self.units)
         sheets = family_of(self.spec).rollup_sheets
         # the long table's rows are generated anew for each sheet that reads them: 10,000 projects of
-        # 16 indicators make 160,000 rows, too many to keep (the 指标得分 sheet streams its rows too)
+        # 16 indicators make 160,000 rows, too many to keep (the 指标得分 sheet streams its rows too).
+        # With whole rows, the statistics are summed while the first of those sheets passes over them
+        # (tables.ScoreTotals), and 汇总's total row, which shows some of them, is written after it.
+        passing = STATS_IN_PASSING and self.whole_rows and (sheets.item_columns or sheets.item_results)
+        totals = tables.ScoreTotals() if passing else None
+        if totals is None:
+            self.stats = tables.stats(self.c, self.units)
         self.item_results = sheets.item_results
-        self._summary()
+        summary = self._summary()
+        if totals is None:
+            self._summary_total(*summary)
+        else:
+            # what writing the total row next would do first: the last row before it written out (so that
+            # formats are numbered in the same order; see LeanSheet.put_row)
+            summary[0]._write_single_row(summary[1])
         if sheets.item_columns:
-            self._scores()
+            self._scores(totals)
         if sheets.item_results:
-            self._results()
+            self._results(None if sheets.item_columns else totals)
+        if totals is not None:
+            self.stats = tables.stats(self.c, self.units, totals=totals)
+            self._summary_total(*summary)
         self._statistics()
         if sheets.gaps:
             self._gaps()
@@ -243,7 +260,8 @@ class _Writer:
         unit = self.spec.money_unit
         return label if not money or unit in label else f"{label}（{unit}）"
 
-    def _summary(self) -> None:
+    def _summary(self) -> tuple[Any, int, list[float], list[str], list[Any]]:
+        """汇总's rows, one per unit, but its total row (:meth:`_summary_total`): what it needs to write it."""
         spec, counts, rnd = self.spec, self.c.counts(), self.c.round
         cats = tables.groups(self.c)
         headers = ["编号", self._role("unit", "预算单位"), self._role("project", "项目名称"), self._role("budget", "预算数", True),
@@ -276,6 +294,11 @@ class _Writer:
                 rec["newly_valid"] = "是" if rec["newly_valid"] else None
 
         end = self._table(ws, rows, keys, fmts, widths)
+        return ws, end, widths, keys, cats
+
+    def _summary_total(self, ws: Any, end: int, widths: list[float], keys: list[str], cats: list[Any]) -> None:
+        """汇总's last row: the totals and means over the units 已提交有效."""
+        rnd = self.c.round
         st = self.stats
         total = [f"合计（{UNIT_VALID} {st.valid}）", "", "", st.budget, st.executed, st.rate]
         total += [c["mean"] for c in st.categories] + [st.total_mean, "平均", "", "", "", "", ""]
@@ -291,7 +314,7 @@ class _Writer:
                 self._put(ws, end, col, v, f)
         ws.print_area(0, 0, end, len(keys) - 1)
 
-    def _scores(self) -> None:
+    def _scores(self, totals: tables.ScoreTotals | None = None) -> None:
         """Units × indicators: each indicator's score and points lost, the unit's own indicators at the end
         (the rows of :func:`tables.scores`, one line per unit)."""
         groups = tables.groups(self.c)
@@ -335,7 +358,7 @@ class _Writer:
         self._print(ws, plan, (2, 3), len(fixed))
         row = 4
         fmts = [self.f_text, self.f_text, self.f_text] + [self.f_num] * (2 * len(inds)) + [self.f_wrap]
-        for first, by_id, own in tables.scores_by_unit(self.c):
+        for first, by_id, own in tables.scores_by_unit(self.c, totals):
             key, unit, status = first["key"], first["unit"], first["status"]
             extras = "；".join(f"{x['indicator']}：{csv_cell(x['score'])}/{csv_cell(x['weight'])}" for x in own) or None
             values: list[Any] = [key, unit, status]
@@ -353,7 +376,7 @@ class _Writer:
         if row > 4:
             ws.autofilter(3, 0, row - 1, extra_col)
 
-    def _results(self) -> None:
+    def _results(self, totals: tables.ScoreTotals | None = None) -> None:
         """指标结果: one row per unit and indicator (the rows of :func:`tables.scores`), for a family whose
         units have indicators of their own."""
         headers = ["编号", self._role("unit", "预算单位"), "一级指标", "二级指标", "三级指标", "指标性质", "计量单位", "年度指标值",
@@ -363,7 +386,7 @@ class _Writer:
                 f"统计只用{UNIT_VALID}的单位。")
         ws = self._sheet("指标结果", "指标结果明细", note, headers, widths, key_cols=2)
         def rows() -> Iterator[dict[str, Any]]:
-            for rec in tables.scores(self.c):
+            for rec in (tables.scores(self.c) if totals is None else totals.seen(tables.scores(self.c))):
                 rec["met_zh"] = "达成" if rec["met"] else "未达成"
                 rec["reason_zh"] = "已填" if rec["reason"] else ""
                 rec["_fmt_status"] = self.f_status[rec["status"]]
