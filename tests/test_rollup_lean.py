@@ -73,6 +73,8 @@ def test_the_lean_sheet_writes_what_stock_xlsxwriter_writes(tmp_path: Path) -> N
 ROWS: list[tuple[float, list[Any]]] = [
     (15.0, ["编号", None, "", True, False]),
     (0.0, [Decimal("1.50"), 3, 2.25, -0.0, Decimal("12345678901234567890.123")]),
+    (15.0, [0, Decimal("-0.00"), 0.0, Decimal("1.5"), 1.5]),  # equal numbers: the same text, but for 0 and -0
+    (15.0, [Decimal("1.500"), -0.0, Decimal("0"), -0, 3.0]),
     (409.0, [dt.datetime(2024, 5, 6, 7, 8, 9), dt.datetime(1900, 3, 1), "x", "y", "z"]),
     (16.5, [" lead", "trail ", "a\nb", "a & b", "_x0041_ x"]),
     (30.0, ["x\ud800 lone surrogate", "<r>", "a\x1eb", "\x07bell", "\ufffe"]),
@@ -120,7 +122,7 @@ def test_whole_rows_are_written_as_cell_by_cell(tmp_path: Path, monkeypatch: pyt
     assert rows == cells
     assert (tmp_path / "rows.xlsx").read_bytes() == (tmp_path / "cells.xlsx").read_bytes()
     # the long texts, the rich-string look-alike and the date went cell by cell; every other row whole
-    assert asked == [True, True, True, True, True, False, False, True] + [n != TEXTS.index("<r>not rich</r>") for n in range(len(TEXTS))] + [True]
+    assert asked == [True, True, True, True, True, True, True, False, False, True] + [n != TEXTS.index("<r>not rich</r>") for n in range(len(TEXTS))] + [True]
 
 
 def test_a_row_that_cannot_be_written_whole_is_left_to_xlsxwriter(tmp_path: Path) -> None:
@@ -129,6 +131,9 @@ def test_a_row_that_cannot_be_written_whole_is_left_to_xlsxwriter(tmp_path: Path
     f = wb.add_format({"bold": True})
     assert not ws.put_row(1, 15, [float("nan")], [f], f, f)
     assert not ws.put_row(1, 15, [Decimal("Infinity")], [f], f, f)
+    assert not ws.put_row(1, 15, [Decimal("NaN")], [f], f, f)
+    assert not ws.put_row(1, 15, [Decimal("sNaN")], [f], f, f)
+    assert not ws.put_row(1, 15, [float("-inf")], [f], f, f)
     assert not ws.put_row(1, 15, ["x"], [None], f, f)  # no format: the row's or column's, XlsxWriter's rules
     assert not ws.put_row(1, 15, [object()], [f], f, f)
     assert ws.put_row(1, 15, ["x"], [f], f, f)

@@ -16,7 +16,6 @@ import datetime as dt
 import io
 import re
 from decimal import Decimal
-from math import isinf, isnan
 from typing import Any, Sequence
 
 import xlsxwriter
@@ -35,6 +34,9 @@ USE_ROWS = True
 #: A text without any of these, and without a space at either end, is written as it is: XlsxWriter's escapes
 #: (control characters, ``_xHHHH_``, ``&<>``, U+FFFE/FFFF) and :func:`json_text`'s (lone surrogates) change nothing in it.
 _PLAIN_BREAKERS = re.compile("[\x00-\x1f&<>_\ufffe\uffff\ud800-\udfff]")
+#: A number's cell text by its value, for the numbers a roll-up repeats (scores, weights): at most this many kept.
+_NUMBERS: dict[Any, str] = {}
+_NUMBERS_KEPT = 4096
 #: Longer texts go through XlsxWriter (it checks their length in UTF-16 units against Excel's limit).
 _SHORT_TEXT = 32767 // 2
 
@@ -67,43 +69,54 @@ class LeanSheet(Worksheet):
         memory mode, the row is kept until the next row is touched, and its cells' format indices are asked
         for only then, in column order, so that formats are numbered as XlsxWriter numbers them.
         """
-        if not self.constant_memory or row <= self.previous_row or self.comments:
-            return False
+        if not self.constant_memory or row <= self.previous_row or self.comments or len(fmts) < len(values) or None in fmts:
+            return False  # (a cell without a format of its own takes its row's or column's: XlsxWriter's rules)
         payloads: list[str] = []
-        used: list[Any] = []
-        add, use = payloads.append, used.append
+        used = list(fmts[:len(values)])
+        add = payloads.append
         plain = _PLAIN_BREAKERS.search
+        numbers = _NUMBERS
         for col, value in enumerate(values):
-            fmt = fmts[col]
-            if fmt is None:  # (a cell without a format of its own takes its row's or column's: XlsxWriter's rules)
-                return False
-            kind = type(value)
-            if value is None or value == "":
+            if value is None:
                 add("/>")
-            elif kind is str:
-                if len(value) > _SHORT_TEXT:
+                continue
+            kind = type(value)
+            if kind is Decimal or kind is int or kind is float:
+                try:
+                    # (equal numbers are the same float, so the same text; but 0 and -0, which are kept apart)
+                    got = numbers.get(value) if value else None
+                except TypeError:  # a signalling NaN cannot be hashed: XlsxWriter's way
                     return False
-                if plain(value) is None and not value[0].isspace() and not value[-1].isspace():
+                if got is None:
+                    number = float(value)
+                    if number - number:  # not finite (inf − inf and nan − nan are nan)
+                        return False
+                    got = f"><v>{number:.16G}</v></c>"
+                    if value:
+                        if len(numbers) >= _NUMBERS_KEPT:
+                            numbers.clear()
+                        numbers[value] = got
+                add(got)
+            elif kind is str:
+                if not value:
+                    add("/>")
+                elif len(value) > _SHORT_TEXT:
+                    return False
+                elif plain(value) is None and not value[0].isspace() and not value[-1].isspace():
                     add(f' t="inlineStr"><is><t>{value}</t></is></c>')
                 else:
                     text = self._text(json_text(value))
                     if text is None:
                         return False
                     add(text)
-            elif kind is Decimal or kind is int or kind is float:
-                number = float(value)
-                if isnan(number) or isinf(number):
-                    return False
-                add(f"><v>{number:.16G}</v></c>")
             elif kind is bool:
                 add(' t="inlineStr"><is><t>是</t></is></c>' if value else ' t="inlineStr"><is><t>否</t></is></c>')
             elif kind is dt.datetime:
-                if fmt is text_fmt:
-                    fmt = date_fmt
+                if used[col] is text_fmt:
+                    used[col] = date_fmt
                 add(f"><v>{self._convert_date_time(value):.16G}</v></c>")
             else:
-                return False
-            use(fmt)
+                return False  # (what _put does with it: XlsxWriter's way, cell by cell)
         if not payloads or self._check_dimensions(row, 0) or self._check_dimensions(row, len(payloads) - 1):
             return False
         self._write_single_row(row)  # the row before, as XlsxWriter writes it when a later row is touched
@@ -158,8 +171,11 @@ class LeanSheet(Worksheet):
         if letters is None or len(letters) < len(payloads):
             letters = self._letters = [xl_col_to_name(c) for c in range(max(len(payloads), 64))]
         r = str(row + 1)
+        xfs = [fmt.xf_index for fmt in fmts]
+        if None in xfs:  # a format not numbered yet: numbered now, in column order, as XlsxWriter does
+            xfs = [fmt._get_xf_index() for fmt in fmts]
         self.fh.write(f'<row r="{r}"{self._row_tag(px)}'
-                      + "".join([f'<c r="{letters[c]}{r}" s="{fmt._get_xf_index()}"{payloads[c]}' for c, fmt in enumerate(fmts)])
+                      + "".join([f'<c r="{letters[c]}{r}" s="{xf}"{payloads[c]}' for c, xf in enumerate(xfs)])
                       + "</row>")
         self.previous_row = current_row_num
         self.table.clear()
