@@ -230,3 +230,56 @@ def test_count_lines_counts_as_before(text: str, width: float, font: float) -> N
     from xltemplate.printing import count_lines
 
     assert count_lines(text, width, font) == _count_lines_before(text, width, font)
+
+
+@pytest.mark.parametrize("which", ["first", "national"])
+def test_score_totals_sum_what_the_score_rows_hold(which: str) -> None:
+    """tables.ScoreTotals, which 统计, its levels and 差距分析 read (summed in passing or in a pass of their own),
+    against sums written out here from the score rows."""
+    from collections import defaultdict
+
+    from xltemplate.catalog import resolve_template
+    from xltemplate.rollup import tables
+
+    c = (collect([SAMPLES / "returns"], resolve_template("sh-project-self-eval")) if which == "first"
+         else collect([SAMPLES / "national" / "returns"], None))
+    rows = list(tables.scores(c))
+    totals = tables.ScoreTotals(levels=True, gaps=True)
+    for r in rows:
+        totals.add(r)
+
+    def d(v: Any) -> Decimal:
+        return v if isinstance(v, Decimal) else Decimal(0)
+
+    valid = [r for r in rows if r["valid"]]
+    counted = [r for r in valid if r["applicable"]]
+    assert valid and counted and len(counted) < len(rows)
+    weights: dict[str, Decimal] = defaultdict(Decimal)
+    for r in valid:
+        weights[r["category_id"]] += d(r["weight"])
+    assert dict(totals.weights) == dict(weights)
+    pairs: dict[str, list[tuple[Decimal, Decimal]]] = defaultdict(list)
+    for r in counted:
+        if not r["extra"]:
+            pairs[r["indicator_id"]].append((d(r["weight"]), d(r["score"])))
+    assert dict(totals.pairs) == dict(pairs)
+    assert totals.levels is not None and totals.worst is not None
+    if which == "national":  # (levels are 统计's for a family with items of the units' own: each has a 二级)
+        assert all(r.get("subcategory") for r in counted)
+    for (cat, sub), (n, met, weight, score) in (totals.levels.items() if which == "national" else ()):
+        mine = [r for r in counted if r["category_id"] == cat and (sub is None or r.get("subcategory") == sub)]
+        assert (n, met) == (len(mine), sum(1 for r in mine if r.get("met")))
+        assert (weight, score) == (sum(d(r["weight"]) for r in mine), sum(d(r["score"]) for r in mine))
+    assert {k for k, _sub in totals.levels} == {r["category_id"] for r in counted}
+    assert {(k, sub) for k, sub in totals.levels if sub} >= {(r["category_id"], r.get("subcategory")) for r in counted if r.get("subcategory")}
+    worst = {k: v for k, v in totals.worst.items() if v}
+    expected: dict[str, list[tuple[Decimal, str]]] = defaultdict(list)
+    for r in counted:
+        if d(r["lost"]) > 0:
+            expected[r["key"]].append((d(r["lost"]), r["indicator"] or ""))
+    assert worst == dict(expected)
+    if which == "national":
+        assert worst and any(x < 1 for v in worst.values() for x, _ in v)  # a loss under a point: the edge is there
+    assert tables.levels(c, totals=totals) == tables.levels(c)
+    assert tables.gaps(c, totals=totals) == tables.gaps(c)
+    assert tables.stats(c, totals=totals) == tables.stats(c)

@@ -129,20 +129,18 @@ def scores(c: "Collection") -> Iterator[dict[str, Any]]:
             yield rec
 
 
-def levels(c: "Collection", score_rows: Iterable[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def levels(c: "Collection", score_rows: Iterable[dict[str, Any]] | None = None,
+           totals: "ScoreTotals | None" = None) -> list[dict[str, Any]]:
     """统计 by 一级 and 二级 over the units 已提交有效: how many indicators, the share met, the points lost
-    (in all, and per unit) and the score rate. A 一级's row (``subcategory`` None) comes before its 二级."""
+    (in all, and per unit) and the score rate. A 一级's row (``subcategory`` None) comes before its 二级.
+    ``totals``: the score rows already summed (made with ``levels=True``)."""
     valid = sum(1 for r in c.rows if r.valid)
-    acc: dict[tuple[str, str | None], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 4)  # n, met, weight, score
-    for r in (score_rows if score_rows is not None else scores(c)):
-        if not r["valid"] or not r["applicable"]:
-            continue
-        for key in ((r["category_id"], None), (r["category_id"], r.get("subcategory"))):
-            a = acc[key]
-            a[0] += 1
-            a[1] += 1 if r.get("met") else 0
-            a[2] += _dec(r["weight"])
-            a[3] += _dec(r["score"])
+    if totals is None or totals.levels is None:
+        totals = ScoreTotals(levels=True)
+        for r in (score_rows if score_rows is not None else scores(c)):
+            totals.add(r)
+    acc = totals.levels
+    assert acc is not None
     out = []
     for g in groups(c):
         for sub_name in [None] + [name for _id, name in g.subgroups]:
@@ -157,12 +155,15 @@ def levels(c: "Collection", score_rows: Iterable[dict[str, Any]] | None = None) 
 
 
 def gaps(c: "Collection", units: list[dict[str, Any]] | None = None,
-         score_rows: Iterable[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """The units 已提交有效 by points lost, most first: where each lost them (the indicators that lost most)."""
-    worst: dict[str, list[tuple[Decimal, str]]] = defaultdict(list)
-    for r in (score_rows if score_rows is not None else scores(c)):
-        if r["valid"] and r["applicable"] and _dec(r["lost"]) > 0:
-            worst[r["key"]].append((_dec(r["lost"]), r["indicator"] or ""))
+         score_rows: Iterable[dict[str, Any]] | None = None, totals: "ScoreTotals | None" = None) -> list[dict[str, Any]]:
+    """The units 已提交有效 by points lost, most first: where each lost them (the indicators that lost most).
+    ``totals``: the score rows already summed (made with ``gaps=True``)."""
+    if totals is None or totals.worst is None:
+        totals = ScoreTotals(gaps=True)
+        for r in (score_rows if score_rows is not None else scores(c)):
+            totals.add(r)
+    worst = totals.worst
+    assert worst is not None
     out = []
     for u in (units if units is not None else submissions(c)):
         if not u["valid"]:
@@ -275,19 +276,36 @@ class Stats:
 
 
 class ScoreTotals:
-    """What :func:`stats` sums over the :func:`scores` rows, row by row: so that a sheet that passes over
-    them anyway (指标得分, 指标结果) sums them as it goes, and :func:`stats` needs no pass of its own."""
+    """What :func:`stats` (and, when asked, :func:`levels` and :func:`gaps`) sum over the :func:`scores` rows,
+    row by row: so that a sheet that passes over them anyway (指标得分, 指标结果) sums them as it goes, and
+    those need no pass of their own."""
 
-    def __init__(self) -> None:
+    def __init__(self, levels: bool = False, gaps: bool = False) -> None:
         self.weights: dict[str, Decimal] = defaultdict(Decimal)  # group id → the weights of every valid unit's items
         self.pairs: dict[str, list[tuple[Decimal, Decimal]]] = defaultdict(list)  # item id → (weight, score) where it applies
+        # (一级 id, 二级 or None) → n, met, weight, score over the valid units' applicable items
+        self.levels: dict[tuple[str, str | None], list[Decimal]] | None = (
+            defaultdict(lambda: [Decimal(0)] * 4) if levels else None)
+        # unit key → (points lost, indicator) of its valid applicable items that lost points
+        self.worst: dict[str, list[tuple[Decimal, str]]] | None = defaultdict(list) if gaps else None
 
     def add(self, r: dict[str, Any]) -> None:
         if not r["valid"]:
             return
         self.weights[r["category_id"]] += _dec(r["weight"])
-        if not r["extra"] and r["applicable"]:
+        if not r["applicable"]:
+            return
+        if not r["extra"]:
             self.pairs[r["indicator_id"]].append((_dec(r["weight"]), _dec(r["score"])))
+        if self.levels is not None:
+            for key in ((r["category_id"], None), (r["category_id"], r.get("subcategory"))):
+                a = self.levels[key]
+                a[0] += 1
+                a[1] += 1 if r.get("met") else 0
+                a[2] += _dec(r["weight"])
+                a[3] += _dec(r["score"])
+        if self.worst is not None and _dec(r["lost"]) > 0:
+            self.worst[r["key"]].append((_dec(r["lost"]), r["indicator"] or ""))
 
     def seen(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """``rows``, each added as it goes by."""

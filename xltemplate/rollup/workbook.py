@@ -35,8 +35,8 @@ from . import tables
 from .collect import Collection
 from .lean import LeanSheet, lean_enabled, rows_enabled
 
-#: With whole rows (lean.USE_ROWS): 统计's figures summed while 指标得分 (or 指标结果) passes over the score rows,
-#: not in a pass of their own; False: a pass of their own first (the tests compare).
+#: With whole rows (lean.USE_ROWS): 统计's figures (and 差距分析's) summed while 指标得分 (or 指标结果) passes over
+#: the score rows, not in passes of their own; False: passes of their own (the tests compare).
 STATS_IN_PASSING = True
 _FIXED_TIME = dt.datetime(2000, 1, 1)
 #: Every sheet prints landscape on A4, body text 10 pt; tables one page wide when that keeps the
@@ -106,7 +106,8 @@ class _Writer:
         # With whole rows, the statistics are summed while the first of those sheets passes over them
         # (tables.ScoreTotals), and 汇总's total row, which shows some of them, is written after it.
         passing = STATS_IN_PASSING and self.whole_rows and (sheets.item_columns or sheets.item_results)
-        totals = tables.ScoreTotals() if passing else None
+        totals = tables.ScoreTotals(levels=sheets.item_results, gaps=sheets.gaps) if passing else None
+        self.totals = totals  # (统计's levels and 差距分析 read them too)
         if totals is None:
             self.stats = tables.stats(self.c, self.units)
         self.item_results = sheets.item_results
@@ -404,7 +405,7 @@ class _Writer:
         note = f"按失分（{plain_number(self.spec.total)} − 总分）从多到少排列，只列{UNIT_VALID}的单位；指标以外的失分即预算执行率的失分。"
         ws = self._sheet("差距分析", "差距最大的项目", note, headers, widths, key_cols=3)
         keys = ["rank", "key", "unit", "project", "total", "lost", "indicators_lost", "other_lost", "worst"]
-        self._table(ws, tables.gaps(self.c, self.units), keys,
+        self._table(ws, tables.gaps(self.c, self.units, totals=self.totals), keys,
                     {k: self.f_num for k in ("total", "lost", "indicators_lost", "other_lost")}, widths, key_cols=3)
 
     def _statistics(self) -> None:
@@ -494,7 +495,7 @@ class _Writer:
         row += 1
         if by_level:
             line(["一级 / 二级指标", "指标数", "达成数", "达成率", "失分合计", "每单位平均失分", "得分率"])
-            for lv in tables.levels(self.c):
+            for lv in tables.levels(self.c, totals=self.totals):
                 name = lv["category"] if lv["subcategory"] is None else f"　{lv['subcategory']}"
                 fmt = self.f_total if lv["subcategory"] is None else None
                 line([name, lv["indicators"], lv["met"], lv["met_rate"], lv["lost"], lv["lost_per_unit"], lv["rate"]],
