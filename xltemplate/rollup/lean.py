@@ -37,6 +37,11 @@ _PLAIN_BREAKERS = re.compile("[\x00-\x1f&<>_\ufffe\uffff\ud800-\udfff]")
 #: A number's cell text by its value, for the numbers a roll-up repeats (scores, weights): at most this many kept.
 _NUMBERS: dict[Any, str] = {}
 _NUMBERS_KEPT = 4096
+#: A short text's cell XML (after ``r`` and ``s``) by the text, for the texts a roll-up repeats (statuses, names of
+#: indicators, units of measure): texts up to _TEXTS_UP_TO characters, at most _TEXTS_KEPT of them.
+_TEXTS: dict[str, str] = {}
+_TEXTS_UP_TO = 64
+_TEXTS_KEPT = 4096
 #: Longer texts go through XlsxWriter (it checks their length in UTF-16 units against Excel's limit).
 _SHORT_TEXT = 32767 // 2
 
@@ -75,7 +80,7 @@ class LeanSheet(Worksheet):
         used = list(fmts[:len(values)])
         add = payloads.append
         plain = _PLAIN_BREAKERS.search
-        numbers = _NUMBERS
+        numbers, texts = _NUMBERS, _TEXTS
         for col, value in enumerate(values):
             if value is None:
                 add("/>")
@@ -98,17 +103,25 @@ class LeanSheet(Worksheet):
                         numbers[value] = got
                 add(got)
             elif kind is str:
-                if not value:
+                got = texts.get(value)
+                if got is not None:
+                    add(got)
+                elif not value:
                     add("/>")
                 elif len(value) > _SHORT_TEXT:
                     return False
-                elif plain(value) is None and not value[0].isspace() and not value[-1].isspace():
-                    add(f' t="inlineStr"><is><t>{value}</t></is></c>')
                 else:
-                    text = self._text(json_text(value))
-                    if text is None:
-                        return False
-                    add(text)
+                    if plain(value) is None and not value[0].isspace() and not value[-1].isspace():
+                        got = f' t="inlineStr"><is><t>{value}</t></is></c>'
+                    else:
+                        got = self._text(json_text(value))
+                        if got is None:
+                            return False
+                    if len(value) <= _TEXTS_UP_TO:
+                        if len(texts) >= _TEXTS_KEPT:
+                            texts.clear()
+                        texts[value] = got
+                    add(got)
             elif kind is bool:
                 add(' t="inlineStr"><is><t>是</t></is></c>' if value else ' t="inlineStr"><is><t>否</t></is></c>')
             elif kind is dt.datetime:
