@@ -121,13 +121,18 @@ def text_units(text: str, font_pt: float = 11.0) -> float:
 def wrapped_lines(text: str, width_chars: float, font_pt: float = 11.0) -> int:
     """:func:`count_lines`, remembered for short texts: a workbook asks it for its headers, labels and indicator
     names (some 140 a national workbook), mostly the same from one workbook to the next (a pure function)."""
-    if isinstance(text, str) and len(text) <= 128:
-        return _short_lines(text, width_chars, font_pt)
+    if isinstance(text, str):
+        return _short_lines(text, width_chars, font_pt) if len(text) <= 128 else _long_lines(text, width_chars, font_pt)
     return count_lines(text, width_chars, font_pt)
 
 
 @lru_cache(maxsize=4096)  # at most some 4096 × 128 characters held
 def _short_lines(text: str, width_chars: float, font_pt: float) -> int:
+    return count_lines(text, width_chars, font_pt)
+
+
+@lru_cache(maxsize=64)  # a long text is measured a few times in a row (its row's height, then how to cut it): the last 64
+def _long_lines(text: str, width_chars: float, font_pt: float) -> int:
     return count_lines(text, width_chars, font_pt)
 
 
