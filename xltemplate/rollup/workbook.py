@@ -359,12 +359,13 @@ class _Writer:
         self._print(ws, plan, (2, 3), len(fixed))
         row = 4
         fmts = [self.f_text, self.f_text, self.f_text] + [self.f_num] * (2 * len(inds)) + [self.f_wrap]
+        ind_ids, head_widths = [ind.id for ind in inds], widths[:3] + widths[-1:]
         for first, by_id, own in tables.scores_by_unit(self.c, totals):
             key, unit, status = first["key"], first["unit"], first["status"]
             extras = "；".join(f"{x['indicator']}：{csv_cell(x['score'])}/{csv_cell(x['weight'])}" for x in own) or None
             values: list[Any] = [key, unit, status]
-            for ind in inds:
-                got = by_id.get(ind.id)
+            for ind_id in ind_ids:
+                got = by_id.get(ind_id)
                 if got is not None and got["weight"]:
                     score = got["score"]
                     values += (score, got["lost"] if isinstance(score, Decimal) else None)  # no score: no loss shown
@@ -372,7 +373,7 @@ class _Writer:
                     values += (None, None)
             values.append(extras)
             fmts[2] = self.f_status[status]
-            self._row(ws, row, row_height([key, unit, status, extras], widths[:3] + widths[-1:], BODY_PT), values, fmts)
+            self._row(ws, row, row_height([key, unit, status, extras], head_widths, BODY_PT), values, fmts)
             row += 1
         if row > 4:
             ws.autofilter(3, 0, row - 1, extra_col)
