@@ -224,7 +224,8 @@ def split_text(text: str, width_chars: float, font_pt: float, lines: int) -> lis
         step = max(1, cut // 20)
         while cut + step < len(rest) and wrapped_lines(rest[:cut + step], width_chars, font_pt) <= lines:
             cut += step
-        stop = max(rest.rfind(ch, 0, cut) for ch in "。；！？;!?\n") + 1
+        # a sentence end in the last third only (searched there only: the same end, without reading the first two thirds)
+        stop = max(rest.rfind(ch, cut * 2 // 3, cut) for ch in "。；！？;!?\n") + 1
         if stop > cut * 2 // 3:
             cut = stop
         pieces.append(rest[:cut])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import groupby
@@ -321,7 +321,8 @@ def stats(c: "Collection", units: list[dict[str, Any]] | None = None, score_rows
     (or ``totals``: the score rows already summed)."""
     units = [u for u in (units if units is not None else submissions(c)) if u["valid"]]
     totals_ = sorted(u["total"] for u in units)
-    grades = [(b.label, sum(1 for u in units if u["grade"] == b.label)) for b in c.spec.bands]
+    per_grade = Counter(u["grade"] for u in units)
+    grades = [(b.label, per_grade[b.label]) for b in c.spec.bands]
     if totals is None:
         totals = ScoreTotals()
         for r in (score_rows if score_rows is not None else scores(c)):
