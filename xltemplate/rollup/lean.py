@@ -8,6 +8,11 @@ text, and hands everything else to XlsxWriter. It leans on XlsxWriter internals 
 ``_write_cell`` hook, ``fh``), so it is used only with the XlsxWriter version it was compared with,
 byte for byte (tests/test_rollup_lean.py writes the same cells both ways); with any other version the
 stock writer runs.
+
+:meth:`LeanSheet.put_row` goes further (issue 15, third pass): the roll-up's table rows are handed over
+whole, as values and formats, and the row's XML is made in one pass (a number's and a short text's cell
+XML remembered by value), kept until the next row is touched, as XlsxWriter keeps its row; anything out
+of the ordinary is left to XlsxWriter, cell by cell. Switch: :data:`USE_ROWS`.
 """
 
 from __future__ import annotations
