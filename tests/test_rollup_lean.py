@@ -315,3 +315,27 @@ def test_split_text_cuts_as_before(text: str, width: float, lines: int) -> None:
     from xltemplate.printing import split_text
 
     assert split_text(text, width, 10.0, lines) == _split_text_before(text, width, 10.0, lines)
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_a_text_past_what_a_cell_holds_is_cut_and_the_roll_up_goes_on(tmp_path: Path, whole: bool) -> None:
+    """A text of fewer than 32,767 characters can still be more than a cell holds (characters past U+FFFF take two
+    UTF-16 units): it is cut, ending in …, not refused (XlsxWriter's refusal stopped the whole roll-up)."""
+    import openpyxl
+
+    texts = ["字" * 31000 + "😀" * 1000, "😀" * 20000, "x" * 40000, "字" * 32767, "😀" * 16383 + "x"]
+    wb = xlsxwriter.Workbook(str(tmp_path / "t.xlsx"), {"constant_memory": True})
+    w = workbook._Writer.__new__(workbook._Writer)
+    w.wb, w.whole_rows = wb, whole
+    w.f_text, w.f_date = wb.add_format({"text_wrap": True}), wb.add_format({"num_format": "yyyy-mm-dd"})
+    ws = wb.add_worksheet("表", worksheet_class=lean.LeanSheet)
+    for n, text in enumerate(texts):
+        w._row(ws, n + 1, 15.0, [text], [w.f_text])
+    wb.close()
+    got = [r[0] for r in openpyxl.load_workbook(tmp_path / "t.xlsx", read_only=True)["表"].iter_rows(min_row=2, values_only=True)]
+    units = [len(t.encode("utf-16-le")) // 2 for t in got]
+    assert all(u <= 32767 for u in units), units
+    assert got[0] == texts[0][:31000 + 880] + "…"  # 31,000 + 2 × 880 = 32,760 units
+    assert got[1] == "😀" * 16380 + "…"
+    assert got[2] == "x" * 32760 + "…"
+    assert got[3] == texts[3] and got[4] == texts[4]  # what fits is left whole

@@ -60,6 +60,17 @@ def write_rollup(c: Collection, path: str | Path) -> Path:
     return write_atomic(path, write)
 
 
+def _fits(text: str) -> str:
+    """``text`` cut to what an Excel cell holds, 32,767 UTF-16 units (a character past U+FFFF counts two), ending
+    in … when cut. XlsxWriter would cut it too, but then refuse the cell, and one text would stop the roll-up."""
+    if len(text) <= 16383:  # (at most two units a character: fits)
+        return text
+    units = text.encode("utf-16-le", "surrogatepass")
+    if len(units) <= 2 * 32767:
+        return text
+    return units[:2 * 32760].decode("utf-16-le", "ignore") + "…"  # (a pair cut in two is dropped)
+
+
 class _Writer:
     def __init__(self, c: Collection, path: Path, scratch: Path | None = None) -> None:
         self.c, self.spec = c, c.spec
@@ -143,9 +154,7 @@ class _Writer:
         if value is None or value == "":
             code = ws.write_blank(row, col, None, fmt)
         elif kind is str:
-            if len(value) > 32767:
-                value = value[:32760] + "…"
-            value = json_text(value)  # a name that is not UTF-8 (in a message, say) cannot be encoded: U+FFFD
+            value = _fits(json_text(value))  # a name that is not UTF-8 (in a message, say) cannot be encoded: U+FFFD
             code = ws.write_string(row, col, value, fmt)  # text stays text, whatever it starts with
         elif kind is Decimal or kind is int or kind is float:
             code = ws.write_number(row, col, float(value), fmt)
@@ -154,7 +163,7 @@ class _Writer:
         elif kind is dt.datetime:
             code = ws.write_datetime(row, col, value, self.f_date if fmt is self.f_text else fmt)
         else:
-            code = ws.write_string(row, col, str(value)[:32760], fmt)
+            code = ws.write_string(row, col, _fits(str(value)), fmt)
         if code is not None and code < 0:
             raise GenerateError(f"XlsxWriter refused a value in {ws.name} row {row + 1} (code {code})")
 
