@@ -74,7 +74,7 @@ LAYERS = [
     "identify distribute",
     "validate",
     "batch",
-    "rollup.record",
+    "rollup.record rollup.spill",
     "rollup.tables",
     "rollup.collect rollup.lean",
     "rollup.workbook",

@@ -58,22 +58,25 @@ def validate_paths(paths: Sequence[str | os.PathLike[str]], templates: RunContex
 
 
 def validate_files(files: Sequence[Path], run: RunContext, *, jobs: int | None = None, bounds: Bounds = Bounds(),
-                   progress: Progress | None = None, each: Each | None = None) -> list[FileReport]:
+                   progress: Progress | None = None, each: Each | None = None, keep: bool = True) -> list[FileReport]:
     """A report for each file, in order: in this process (``jobs=None``), or in bounded workers.
 
-    ``each(index, report)`` is called as each report is made (in the order they are made).
+    ``each(index, report)`` is called as each report is made (in the order they are made); with
+    ``keep=False`` that is all (the caller keeps what it needs of each) and the list is empty.
     """
     if jobs is None:
         reports = []
         for n, path in enumerate(files):
-            reports.append(validate.validate_path(path, run))
+            report = validate.validate_path(path, run)
+            if keep:
+                reports.append(report)
             if each:
-                each(n, reports[-1])
+                each(n, report)
             if progress:
                 progress(1)
         return reports
     return run_many(_validate_task, _validate_failed, list(files), context=run, jobs=jobs, bounds=bounds,
-                    progress=progress, warm=_warm, each=each)
+                    progress=progress, warm=_warm, each=each, keep=keep)
 
 
 def validate_many(paths: list[Path], templates: RunContext, *, jobs: int | None = None, reader: ReaderName | None = None,

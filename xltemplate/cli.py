@@ -545,9 +545,10 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
                 else:
                     rows, run = given(form)
                     result = collect(list(paths), form, roster=rows, templates=run, progress=update, inputs=found, jobs=workers)
-            written.append(str(write_rollup(result, output)))
-            if export_dir is not None:
-                written += [str(p) for p in export_csv(result, export_dir)]
+            with result:  # its reports' temporary file goes once the outputs are written (or fail)
+                written.append(str(write_rollup(result, output)))
+                if export_dir is not None:
+                    written += [str(p) for p in export_csv(result, export_dir)]
         result.template_detected, result.template_from_ledger = result.template_detected or detected, from_ledger
     except XltemplateError as exc:
         for path in written:  # what was written before the failure is complete, and stays

@@ -127,18 +127,20 @@ Run = Callable[[Any, Any], Any]
 
 def run_many(run: Run, fail: Fail, payloads: Sequence[Any], *, context: Any = None, jobs: int | None = None,
              bounds: Bounds = Bounds(), progress: Callable[[int], None] | None = None,
-             warm: Callable[[], None] | None = None, each: Callable[[int, Any], None] | None = None) -> list[Any]:
+             warm: Callable[[], None] | None = None, each: Callable[[int, Any], None] | None = None,
+             keep: bool = True) -> list[Any]:
     """``run(context, payload)`` for each payload in ``jobs`` bounded workers; results in input order.
 
     ``context`` is sent once to each worker (not with every task); ``warm`` runs in each worker
     before its first task, off the task's clock (imports, say); ``progress(1)`` is called as each
     task ends, and ``each(index, result)`` with its result (in the order tasks end: a caller can
-    keep results as they come, so that a run killed halfway keeps what it had).
+    keep results as they come, so that a run killed halfway keeps what it had). With ``keep=False`` the
+    results go only to ``each`` and the list returned is empty (a caller that spills them holds none).
     """
     if not payloads:
         return []
     tasks = [(run, fail, payload) for payload in payloads]
-    return _run(tasks, pool_size(jobs, len(tasks)), context, warm, bounds, progress, each)
+    return _run(tasks, pool_size(jobs, len(tasks)), context, warm, bounds, progress, each, keep)
 
 
 def run_bounded(fn: Callable[..., Any], *args: Any, bounds: Bounds = Bounds()) -> Any:
@@ -147,7 +149,7 @@ def run_bounded(fn: Callable[..., Any], *args: Any, bounds: Bounds = Bounds()) -
     Raises :class:`~xltemplate.errors.BoundExceeded` when the worker runs out of memory or time or
     dies, and re-raises an exception ``fn`` raised (it must be picklable).
     """
-    (result,) = _run([(_call, _bound_exceeded, (fn, args))], 1, None, None, bounds, None, None)
+    (result,) = _run([(_call, _bound_exceeded, (fn, args))], 1, None, None, bounds, None, None, True)
     if isinstance(result, BaseException):
         raise result
     return result
@@ -213,10 +215,11 @@ def _limit_memory(memory_mb: int) -> None:
 # -- the pool -------------------------------------------------------------------------------
 
 def _run(tasks: list[tuple[Run, Fail, Any]], jobs: int, context: Any, warm: Callable[[], None] | None,
-         bounds: Bounds, progress: Callable[[int], None] | None, each: Callable[[int, Any], None] | None) -> list[Any]:
+         bounds: Bounds, progress: Callable[[int], None] | None, each: Callable[[int, Any], None] | None,
+         keep: bool) -> list[Any]:
     pool = _Pool(jobs, context, bounds, warm)
     try:
-        return pool.run(tasks, progress, each)
+        return pool.run(tasks, progress, each, keep)
     finally:
         pool.close()
 
@@ -289,8 +292,8 @@ class _Pool:
             slot.stop(kill=slot.task is not None)
 
     def run(self, tasks: list[tuple[Run, Fail, Any]], progress: Callable[[int], None] | None,
-            each: Callable[[int, Any], None] | None = None) -> list[Any]:
-        results: list[Any] = [None] * len(tasks)
+            each: Callable[[int, Any], None] | None = None, keep: bool = True) -> list[Any]:
+        results: list[Any] = [None] * len(tasks) if keep else []
         filled = [False] * len(tasks)
         queue = [(n, run, fail, payload) for n, (run, fail, payload) in enumerate(tasks)]
         queue.reverse()
@@ -298,7 +301,9 @@ class _Pool:
 
         def finish(idx: int, result: Any) -> None:
             nonlocal done
-            results[idx], filled[idx] = result, True
+            if keep:
+                results[idx] = result
+            filled[idx] = True
             done += 1
             if each:
                 each(idx, result)

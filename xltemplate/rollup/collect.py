@@ -34,55 +34,87 @@ from ..roster import Roster, RosterRow
 from ..spec import Spec
 from . import tables
 from ..words import (
-    COUNTED, DUPLICATE, FATES, INVALID, MISSING, NOT_CHECKED, NOT_GRADED, SKIPPED, STATUS_ZH, SUPERSEDED, UNIT_INVALID,
-    UNIT_VALID, UNMATCHED, UNREADABLE, VALID, WITHDRAWN,
+    COUNTED, DUPLICATE, ERROR, FATES, INVALID, MISSING, NOT_CHECKED, NOT_GRADED, SKIPPED, STATUS_ZH, SUPERSEDED, UNIT_INVALID,
+    UNIT_VALID, UNMATCHED, UNREADABLE, VALID, WARNING, WITHDRAWN,
 )
 from .record import RoundView
+from .spill import Brief, Spill, Store
 
 __all__ = ["COUNTED", "Collection", "Counts", "DUPLICATE", "FATES", "MISSING", "NOT_GRADED", "Return", "Row", "SKIPPED",
            "SUPERSEDED", "UNIT_INVALID", "UNIT_VALID", "UNMATCHED", "assemble", "collect", "natural_key"]
 
 
-@dataclass
 class Return:
-    """One file read, with its report and what the collection made of it."""
+    """One file read, with its report and what the collection made of it.
 
-    report: FileReport
-    mtime: float
-    fate: str = UNMATCHED
-    replaced_by: str | None = None
-    note: str | None = None  # why the fate, in Chinese (文件清单's 说明)
-    extra: list[Finding] = field(default_factory=list)  # findings from collecting (superseded, …)
-    # With a ledger: the run that first received these bytes and their modification time then (the
-    # arrival order of resubmission.newest), and whether the inbox still has them (archived: they
-    # stand from the ledger's archive copy, at ``source``; ``path`` is where they were last seen).
-    arrival: int | None = None
-    received: float | None = None
-    archived: bool = False
-    source: str | None = None
+    The full report is held (``Return(report, mtime)``) or, as a collection keeps it, in a store
+    (:mod:`xltemplate.rollup.spill`): ``report`` then loads it each time a row is written from it,
+    and :attr:`brief` is what matching and counting read without it.
+    """
+
+    __slots__ = ("brief", "_report", "_store", "_where", "mtime", "fate", "replaced_by", "note", "extra", "arrival",
+                 "received", "archived", "source")
+
+    def __init__(self, report: FileReport | None, mtime: float, fate: str = UNMATCHED, replaced_by: str | None = None,
+                 note: str | None = None, extra: list[Finding] | None = None, arrival: int | None = None,
+                 received: float | None = None, archived: bool = False, source: str | None = None, *,
+                 brief: Brief | None = None, store: Store | None = None, where: Any = None) -> None:
+        if report is None and (brief is None or store is None):
+            raise TypeError("a Return needs its report, or its brief and the store it is kept in")
+        self._report = report
+        self.brief = brief if brief is not None else Brief(report)  # type: ignore[arg-type]
+        self._store, self._where = store, where
+        self.mtime = mtime
+        self.fate = fate
+        self.replaced_by = replaced_by
+        self.note = note  # why the fate, in Chinese (文件清单's 说明)
+        self.extra: list[Finding] = extra if extra is not None else []  # findings from collecting (superseded, …)
+        # With a ledger: the run that first received these bytes and their modification time then (the
+        # arrival order of resubmission.newest), and whether the inbox still has them (archived: they
+        # stand from the ledger's archive copy, at ``source``; ``path`` is where they were last seen).
+        self.arrival = arrival
+        self.received = received
+        self.archived = archived
+        self.source = source
+
+    @property
+    def report(self) -> FileReport:
+        """The full report: held, or loaded from its store (kept only while a few rows use it)."""
+        if self._report is not None:
+            return self._report
+        assert self._store is not None
+        return self._store.load(self._where)
 
     @property
     def path(self) -> str:
-        return self.report.path
+        return self.brief.path
 
     @property
     def findings(self) -> list[Finding]:
         return self.report.findings + self.extra
 
+    def counts(self) -> tuple[int, int]:
+        """(errors, warnings) among :attr:`findings`, without loading the report."""
+        return (self.brief.errors + sum(1 for f in self.extra if f.severity == ERROR),
+                self.brief.warnings + sum(1 for f in self.extra if f.severity == WARNING))
+
     def candidate(self) -> Candidate:
         """What the resubmission rules look at among distinct files (the saved time only when it is trusted;
         with a ledger, when the bytes were first received rather than the file's time now)."""
-        return Candidate(path=self.path, saved_at=self.report.saved_at_trusted, name=Path(self.path).name,
+        return Candidate(path=self.path, saved_at=self.brief.saved_at_trusted, name=Path(self.path).name,
                          mtime=self.received if self.received is not None else self.mtime, arrival=self.arrival)
 
     def copy_candidate(self) -> Candidate:
         """What :func:`~xltemplate.resubmission.original` looks at among byte-identical copies: each path's own time."""
-        return Candidate(path=self.path, saved_at=self.report.saved_at_trusted, mtime=self.mtime, name=Path(self.path).name)
+        return Candidate(path=self.path, saved_at=self.brief.saved_at_trusted, mtime=self.mtime, name=Path(self.path).name)
 
     @property
     def name(self) -> str:
         """The file name as a person reads it (see :func:`~xltemplate.pathtext.shown`)."""
         return shown(Path(self.path).name)
+
+    def __repr__(self) -> str:
+        return f"Return({self.path!r}, fate={self.fate!r})"
 
 
 @dataclass
@@ -105,7 +137,7 @@ class Row:
 
     @property
     def valid(self) -> bool:
-        return self.counted is not None and self.counted.report.status == VALID
+        return self.counted is not None and self.counted.brief.status == VALID
 
     def field(self, spec: Spec, role: str) -> Any:
         """A header value by summary role (unit, project, budget …), see :meth:`value`."""
@@ -146,9 +178,9 @@ class Row:
             if all(o.fate == WITHDRAWN for o in self.others):
                 return "收到的文件已撤回（见提交记录）"
             return "只收到身份签名无效的文件（见文件清单）"
-        if self.counted.report.status == UNREADABLE:
+        if self.counted.brief.status == UNREADABLE:
             return "文件无法读取"
-        return f"文件有误（错误 {self.counted.report.errors} 个，见问题清单）"
+        return f"文件有误（错误 {self.counted.brief.errors} 个，见问题清单）"
 
 
 @dataclass
@@ -162,6 +194,18 @@ class Collection:
     round: RoundView | None = None  # with a ledger: 提交记录 and the "since the last run" columns
     template_detected: bool = False  # the template was the one most returns name (no --template)
     template_from_ledger: bool = False  # the template of the round's last run (collect --ledger, no --template)
+    spill: Spill | None = None  # where the returns' reports are kept (collect's own); closed by close()
+
+    def close(self) -> None:
+        """Let go of the reports' temporary file (nothing is left behind in any case: see :mod:`.spill`)."""
+        if self.spill is not None:
+            self.spill.close()
+
+    def __enter__(self) -> "Collection":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def template_line(self) -> str:
         """Which template was collected, and how it was chosen (the CLI and the 汇总 note say it)."""
@@ -175,7 +219,7 @@ class Collection:
 
     def counts(self) -> "Counts":
         """Every count, once: the CLI line, the 汇总 note, 统计 and ``--json`` all read this."""
-        statuses = [r.report.status for r in self.returns]
+        statuses = [r.brief.status for r in self.returns]
         fates = [r.fate for r in self.returns]
         units = [r.status for r in self.rows]
         ledger = self.round is not None
@@ -192,7 +236,8 @@ class Collection:
         )
 
     def all_findings(self) -> list[tuple[Return, Finding]]:
-        return [(ret, f) for ret in self.returns for f in ret.findings]
+        # a return whose report has no finding is not loaded for its findings (its brief says it has none)
+        return [(ret, f) for ret in self.returns for f in (ret.findings if ret.brief.codes else ret.extra)]
 
     def tables(self) -> dict[str, Any]:
         """The roll-up's tables as pandas DataFrames: see :func:`xltemplate.rollup.tables.tables` for their columns."""
@@ -285,7 +330,7 @@ class Counts:
         return rows
 
 
-def choose_template(reports: Iterable[FileReport], run: RunContext) -> Spec:
+def choose_template(reports: Iterable[FileReport | Brief], run: RunContext) -> Spec:
     """The template most of the readable returns name (id, then its newest known version).
 
     Raises :class:`~xltemplate.errors.TemplateChoiceError` (Chinese, asking for ``--template``)
@@ -340,10 +385,11 @@ def collect_found(found: Inputs, given: Callable[[Spec], tuple[Roster | None, Ru
             pass  # the roster or the targets do not fit the guess: find the template from every return
         else:
             result = collect([], guess, roster=roster, templates=run, progress=progress, inputs=found, jobs=jobs)
-            chosen = choose_template([r.report for r in result.returns], builtin)
+            chosen = choose_template([r.brief for r in result.returns], builtin)
             if (chosen.id, chosen.version) == (guess.id, guess.version):
                 result.template_detected = True
                 return result
+            result.close()
     first = validate_files(files, builtin, jobs=jobs)
     spec = choose_template(first, builtin)
     del first
@@ -367,29 +413,56 @@ def collect(paths: Iterable[str | os.PathLike[str]], spec: TemplateLike | None, 
     """
     detected = spec is None
     found = inputs if inputs is not None else discover(list(paths))
-    if spec is None:
-        first = RunContext.of(templates if templates is not None else RunContext.builtin(), reader=reader)
-        if reports is None:
-            reports = validate_files(found.files, replace(first, roster=None, explicit=None), jobs=jobs, progress=progress)
-        spec = choose_template(reports, first)
-        again = [n for n, r in enumerate(reports) if roster is not None or (r.template is not None and r.template[0] != spec.id)]
-        run = replace(first, explicit=spec).with_roster(roster)
-        if again:
-            redone = validate_files([found.files[n] for n in again], run, jobs=jobs)
-            reports = list(reports)
-            for n, rep in zip(again, redone):
-                reports[n] = rep
-        spec = as_spec(spec)
-    else:
-        spec = as_spec(spec)
-        run = RunContext.of(templates if templates is not None else RunContext.builtin(spec), reader=reader)
-        run = run.with_roster(roster)  # validation compares keys and prefilled values with it
-    if reports is None:
-        reports = validate_files(found.files, run, jobs=jobs, progress=progress)
-    returns = [Return(r, _mtime(r.path)) for r in reports]
-    c = assemble(spec, roster, returns, found.skipped, verified=run.identity_verified)
+    spill = Spill() if SPILL and reports is None else None
+    try:
+        given = [Return(r, _mtime(r.path)) for r in reports] if reports is not None else None
+        if spec is None:
+            first = RunContext.of(templates if templates is not None else RunContext.builtin(), reader=reader)
+            if given is None:
+                given = _read(found.files, replace(first, roster=None, explicit=None), jobs, progress, spill)
+            spec = choose_template([r.brief for r in given], first)
+            again = [n for n, r in enumerate(given)
+                     if roster is not None or (r.brief.template is not None and r.brief.template[0] != spec.id)]
+            run = replace(first, explicit=spec).with_roster(roster)
+            if again:
+                redone = _read([found.files[n] for n in again], run, jobs, None, spill)
+                for n, ret in zip(again, redone):
+                    given[n] = ret
+            spec = as_spec(spec)
+        else:
+            spec = as_spec(spec)
+            run = RunContext.of(templates if templates is not None else RunContext.builtin(spec), reader=reader)
+            run = run.with_roster(roster)  # validation compares keys and prefilled values with it
+        if given is None:
+            given = _read(found.files, run, jobs, progress, spill)
+        c = assemble(spec, roster, given, found.skipped, verified=run.identity_verified)
+    except BaseException:
+        if spill is not None:
+            spill.close()
+        raise
     c.template_detected = detected
+    c.spill = spill
     return c
+
+
+#: Keep each report in a private temporary file as it comes, and only a brief of it in memory (see
+#: :mod:`xltemplate.rollup.spill`); False: hold every report in memory (the tests compare the two).
+SPILL = True
+
+
+def _read(files: list[Path], run: RunContext, jobs: int | None, progress: Callable[[int], None] | None,
+          spill: Spill | None) -> list[Return]:
+    """A return for each file, in order: its report held, or spilled as it comes (``spill``)."""
+    if spill is None:
+        return [Return(r, _mtime(r.path)) for r in validate_files(files, run, jobs=jobs, progress=progress)]
+    out: list[Return | None] = [None] * len(files)
+
+    def keep(n: int, report: FileReport) -> None:
+        out[n] = Return(None, _mtime(report.path), brief=Brief(report), store=spill, where=spill.put(report))
+
+    validate_files(files, run, jobs=jobs, progress=progress, each=keep, keep=False)
+    assert all(r is not None for r in out)
+    return out  # type: ignore[return-value]
 
 
 def assemble(spec: Spec, roster: Roster | None, returns: list[Return], skipped: list[tuple[str, str]], *,
@@ -421,11 +494,11 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified
     withdrawn = withdrawn or {}
     by_key: dict[str, list[Return]] = {}
     for ret in returns:
-        key = ret.report.key
+        key = ret.brief.key
         if key is None:
             if roster is not None:
                 ret.fate = UNMATCHED  # listed in 文件清单 and 问题清单, never lost
-                if ret.report.status == UNREADABLE:
+                if ret.brief.status == UNREADABLE:
                     ret.note = "文件无法读取，读不出编号"
                 else:
                     ret.note = "文件中没有编号"
@@ -445,15 +518,15 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified
                 ret.note = f"编号“{shown(key)}”不在名单中"
                 _once(ret, "key-not-in-roster", value=key, key=key)
             continue
-        out = [r for r in group if (key, r.report.sha256 or "") in withdrawn]
+        out = [r for r in group if (key, r.brief.sha256 or "") in withdrawn]
         for ret in out:
             ret.fate = WITHDRAWN
-            ret.note = withdrawn[(key, ret.report.sha256 or "")]
+            ret.note = withdrawn[(key, ret.brief.sha256 or "")]
         group = [r for r in group if all(r is not o for o in out)]
-        unproven = [r for r in group if r.report.signature != SIGNATURE_VALID] if verified else []
+        unproven = [r for r in group if r.brief.signature != SIGNATURE_VALID] if verified else []
         for ret in unproven:
             ret.fate = UNMATCHED
-            ret.note = f"身份签名{'缺失' if ret.report.signature == SIGNATURE_MISSING else '无效'}，不能确认是编号“{shown(key)}”的单位提交的，未计入"
+            ret.note = f"身份签名{'缺失' if ret.brief.signature == SIGNATURE_MISSING else '无效'}，不能确认是编号“{shown(key)}”的单位提交的，未计入"
         group = [r for r in group if all(r is not u for u in unproven)]
         if not group and key not in rows:
             continue  # without a roster, no unit is known that only unproven or withdrawn files claim
@@ -467,7 +540,7 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified
 
 def _once(ret: Return, code: str, **params: Any) -> None:
     """Add a matching finding unless validation (given the roster) already made it."""
-    if not any(f.code == code for f in ret.findings):
+    if code not in ret.brief.codes and not any(f.code == code for f in ret.extra):
         ret.extra.append(finding(code, **params))
 
 
@@ -490,7 +563,7 @@ def _choose(row: Row, group: list[Return]) -> None:
     """
     copies: dict[str, list[Return]] = {}
     for ret in sorted(group, key=lambda r: r.path):
-        copies.setdefault(ret.report.sha256 or ret.path, []).append(ret)
+        copies.setdefault(ret.brief.sha256 or ret.path, []).append(ret)
     distinct: list[Return] = []
     notes: dict[int, list[str]] = {}
     for same in copies.values():

@@ -91,9 +91,9 @@ def submissions(c: "Collection") -> list[dict[str, Any]]:
             rec[f"score_{gid}"] = res.group(gid).score if res else None
         rec.update({
             "total": res.total if res else None, "grade": grade, "status": row.status, "valid": row.valid,
-            "errors": ret.report.errors if ret else None, "warnings": ret.report.warnings if ret else None,
+            "errors": ret.brief.errors if ret else None, "warnings": ret.brief.warnings if ret else None,
             "file": ret.name if ret else None,
-            "saved_at": ret.report.saved_at if ret else None,
+            "saved_at": ret.brief.saved_at if ret else None,
             # every other file of the unit (superseded, duplicate, or unproven): 文件清单 says which is which
             "other_files": "；".join(o.name for o in row.others) or None,
         })
@@ -114,10 +114,13 @@ def scores(c: "Collection") -> Iterator[dict[str, Any]]:
     names = {g.id: g.name for g in groups(c)}
     rules = family_of(c.spec).rollup_sheets.item_results
     for row in c.rows:
-        if row.counted is None or row.counted.report.results is None:
+        if row.counted is None or not row.counted.brief.has_results:
+            continue
+        res = row.counted.report.results
+        if res is None:
             continue
         unit = cell_text(row.field(c.spec, "unit"))
-        for item in row.counted.report.results.items:
+        for item in res.items:
             if item.extra and not item.name:
                 continue
             rec = {"key": row.key, "unit": unit, "status": row.status, "valid": row.valid, "category": names[item.group],
@@ -199,10 +202,18 @@ def scores_by_unit(c: "Collection", totals: "ScoreTotals | None" = None) -> Iter
 
 
 def findings(c: "Collection") -> Iterator[dict[str, Any]]:
-    unit_of = {row.key: cell_text(row.field(c.spec, "unit")) for row in c.rows}
+    rows = {row.key: row for row in c.rows}
+    unit_of: dict[str, str | None] = {}  # made for the keys that have findings only: a unit's name is in its report
+
+    def unit(key: str | None) -> str | None:
+        if key not in unit_of:
+            row = rows.get(key or "")
+            unit_of[key or ""] = cell_text(row.field(c.spec, "unit")) if row is not None else None
+        return unit_of[key or ""]
+
     for ret, f in c.all_findings():
-        key = ret.report.key
-        yield {"file": ret.name, "path": shown(ret.path), "key": key, "unit": unit_of.get(key or "", None),
+        key = ret.brief.key
+        yield {"file": ret.name, "path": shown(ret.path), "key": key, "unit": unit(key),
                "sheet": f.sheet, "cell": f.cell, "code": f.code, "severity": f.severity,
                "title": f.title, "message": f.message, "value": cell_text(f.value)}
 
@@ -224,12 +235,12 @@ def files(c: "Collection") -> list[dict[str, Any]]:
     """Every file found: its status (有效 / 有误 / 无法读取; none when skipped), its fate and why."""
     out = []
     for ret in sorted(c.returns, key=lambda r: r.path):
-        rep = ret.report
+        rep = ret.brief  # what the file's report says, without loading it
+        errors, warnings = ret.counts()
         out.append({"file": ret.name, "path": shown(ret.path), "key": rep.key, "status": STATUS_ZH[rep.status],
                     "fate": ret.fate, "note": ret.note,
                     "replaced_by": shown(Path(ret.replaced_by).name) if ret.replaced_by else None,
-                    "errors": len([f for f in ret.findings if f.severity == "error"]),
-                    "warnings": len([f for f in ret.findings if f.severity == "warning"]),
+                    "errors": errors, "warnings": warnings,
                     "saved_at": rep.saved_at, "application": rep.application, "sha256": rep.sha256})
     for path, why in c.skipped:
         out.append({"file": shown(Path(path).name), "path": shown(path), "key": None, "status": None, "fate": SKIPPED, "note": why,

@@ -1,0 +1,136 @@
+"""collect keeps its reports in a spill file, not in memory (issue 15: memory flat in N).
+
+The roll-up, the CSV exports, ``--json`` and the pandas tables are the same with the spill forced off
+(``collect.SPILL``: every report held, as before); with it on, a return holds only its brief until a
+sheet writes its row, and the spill leaves nothing behind, whatever ends the run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from xltemplate.cli import main
+from xltemplate.rollup import spill as spill_mod
+from .conftest import SAMPLES
+
+collect_mod = importlib.import_module("xltemplate.rollup.collect")
+
+FIRST = sorted(p for p in (SAMPLES / "returns").glob("*.xlsx") if not p.name.startswith("~$"))
+NATIONAL = sorted((SAMPLES / "national" / "returns").glob("*.xlsx"))
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    box = tmp_path_factory.mktemp("mixed")
+    for p in FIRST + NATIONAL:
+        shutil.copy2(p, box / p.name)
+    return box
+
+
+def _run(args: list[str], out: Path) -> tuple[dict[str, bytes], dict]:
+    (out / "csv").mkdir(parents=True)
+    result = CliRunner().invoke(main, ["collect", *args, "-o", str(out / "汇总.xlsx"), "--export", str(out / "csv"),
+                                       "--json", "--quiet", "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    got.pop("outputs")
+    files = {p.name: p.read_bytes() for p in [out / "汇总.xlsx", *sorted((out / "csv").iterdir())]}
+    return files, got
+
+
+CASES = {
+    "first form, roster": lambda mixed: [str(SAMPLES / "returns"), "--roster", str(SAMPLES / "roster.csv"),
+                                         "--template", "sh-project-self-eval"],
+    "first form, no roster": lambda mixed: [str(SAMPLES / "returns")],
+    "national, roster and targets": lambda mixed: [str(SAMPLES / "national" / "returns"), "--roster",
+                                                   str(SAMPLES / "national" / "roster.csv"), "--targets",
+                                                   str(SAMPLES / "national" / "targets.csv")],
+    "both forms, template found": lambda mixed: [str(mixed)],
+    "both forms, roster": lambda mixed: [str(mixed), "--roster", str(SAMPLES / "roster.csv")],
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_same_outputs_with_the_spill_on_or_off(case: str, mixed: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    args = CASES[case](mixed)
+    puts: list[int] = []
+    real_put = spill_mod.Spill.put
+    monkeypatch.setattr(spill_mod.Spill, "put", lambda self, r: puts.append(1) or real_put(self, r))
+    monkeypatch.setattr(collect_mod, "SPILL", False)
+    off = _run(args, tmp_path / "off")
+    assert not puts
+    monkeypatch.setattr(collect_mod, "SPILL", True)
+    on = _run(args, tmp_path / "on")
+    assert puts, "the spill was not used"
+    assert on[1] == off[1]
+    assert on[0].keys() == off[0].keys() and len(on[0]) >= 4
+    for name in on[0]:
+        assert on[0][name] == off[0][name], name
+
+
+def test_a_spilled_return_holds_a_brief_and_loads_its_report_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xltemplate.rollup.collect import collect
+
+    monkeypatch.setattr(collect_mod, "SPILL", False)
+    held = collect([SAMPLES / "returns"], "sh-project-self-eval")
+    monkeypatch.setattr(collect_mod, "SPILL", True)
+    loads: list[int] = []
+    real_load = spill_mod.Spill.load
+    monkeypatch.setattr(spill_mod.Spill, "load", lambda self, w: loads.append(w) or real_load(self, w))
+    with collect([SAMPLES / "returns"], "sh-project-self-eval") as spilled:
+        assert spilled.spill is not None
+        assert all(r._report is None for r in spilled.returns)  # nothing but briefs in memory
+        spilled.counts()
+        [r.candidate() for r in spilled.returns]
+        assert not loads, "counting and matching loaded full reports"
+        assert spilled.counts() == held.counts()
+        assert [(r.path, r.fate, r.note, r.report.to_json()) for r in spilled.returns] == [
+            (r.path, r.fate, r.note, r.report.to_json()) for r in held.returns]
+        assert loads
+        for name, frame in held.tables().items():
+            assert spilled.tables()[name].equals(frame), name
+    assert spilled.spill._fh is None  # closed on leaving the block
+
+
+def test_the_spill_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nameless from the start: nothing in TMPDIR during the run, or after it ends, even by an error."""
+    from xltemplate.rollup.collect import collect
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    c = collect([SAMPLES / "returns"], "sh-project-self-eval")
+    assert c.spill is not None and c.returns[0].report is not None
+    assert os.listdir(tmp_path) == []
+    c.close()
+
+    def broken(*a: object, **k: object) -> None:
+        raise RuntimeError("the roll-up could not be written")
+
+    opened: list[spill_mod.Spill] = []
+    real_init = spill_mod.Spill.__init__
+    monkeypatch.setattr(spill_mod.Spill, "__init__", lambda self: opened.append(self) or real_init(self))
+    monkeypatch.setattr("xltemplate.rollup.write_rollup", broken)
+    result = CliRunner().invoke(main, ["collect", str(SAMPLES / "returns"), "-o", str(tmp_path / "out.xlsx"), "--jobs", "1"])
+    assert isinstance(result.exception, RuntimeError)
+    assert opened and all(s._fh is None for s in opened)  # closed by the error
+    assert os.listdir(tmp_path) == []
+
+
+def test_reports_given_are_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xltemplate.batch import validate_files
+    from xltemplate.identify import RunContext
+    from xltemplate.inputs import discover
+    from xltemplate.rollup.collect import collect
+
+    found = discover([SAMPLES / "returns"])
+    reports = validate_files(found.files, RunContext.builtin())
+    c = collect([], "sh-project-self-eval", reports=reports, inputs=found)
+    assert c.spill is None and all(r.report is rep for r, rep in zip(c.returns, reports))
