@@ -104,3 +104,58 @@ def test_a_guess_the_returns_do_not_bear_out_is_read_again(inbox: Path, monkeypa
     monkeypatch.setattr(collect_mod, "GUESS_FIRST", False)
     want = collect_mod.collect_found(found, lambda spec: (None, RunContext.builtin(spec)))
     assert [r.report.to_json() for r in got.returns] == [r.report.to_json() for r in want.returns]
+
+
+def test_the_library_collect_with_a_roster_and_no_template_reads_every_return_once(inbox: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``collect(paths, None, roster=...)`` read every return twice (to find the template, then with the roster)."""
+    from xltemplate.catalog import as_spec
+    from xltemplate.roster import read_roster
+
+    roster = read_roster(SAMPLES / "roster.csv", as_spec("sh-project-self-eval"))
+    n = len(discover([inbox]).files)
+    monkeypatch.setattr(collect_mod, "TEMPLATE_SAMPLE", 9)
+    calls = _counting(monkeypatch)
+    on = collect_mod.collect([inbox], None, roster=roster)
+    assert len(calls) == n + 9
+    monkeypatch.setattr(collect_mod, "GUESS_FIRST", False)
+    calls.clear()
+    off = collect_mod.collect([inbox], None, roster=roster)
+    assert len(calls) == 2 * n
+    assert [(r.path, r.fate, r.report.to_json()) for r in on.returns] == [(r.path, r.fate, r.report.to_json()) for r in off.returns]
+    assert on.counts() == off.counts() and on.spec.id == off.spec.id == "sh-project-self-eval"
+    assert on.template_detected and off.template_detected
+
+
+@pytest.mark.parametrize("sample", [1, 9])
+def test_validate_with_a_roster_and_no_template_reads_every_return_once(inbox: Path, sample: int,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """validate --roster without --template read every return twice; now once when the guess holds (sample 9),
+    and as before when it does not (sample 1: the national return, whose template the roster does not fit)."""
+    n = len(discover([inbox]).files)
+
+    def run() -> dict:
+        result = CliRunner().invoke(main, ["validate", str(inbox), "--roster", str(SAMPLES / "roster.csv"), "--json",
+                                           "--jobs", "1"])
+        assert result.exit_code in (0, 1), result.output
+        return json.loads(result.output)
+
+    from xltemplate import batch
+
+    monkeypatch.setattr(collect_mod, "TEMPLATE_SAMPLE", sample)
+    calls: list[str] = []  # the CLI validates in worker processes: count the files handed to them
+    real = batch.validate_files
+
+    def counted(files, *a, **k):  # type: ignore[no-untyped-def]
+        calls.extend(str(f) for f in files)
+        return real(files, *a, **k)
+
+    monkeypatch.setattr(batch, "validate_files", counted)
+    monkeypatch.setattr(collect_mod, "validate_files", counted)
+    on = run()
+    assert len(calls) == (n + sample if sample == 9 else 2 * n + sample)
+    monkeypatch.setattr(collect_mod, "GUESS_FIRST", False)
+    calls.clear()
+    off = run()
+    assert len(calls) == 2 * n
+    assert on == off and any(f["status"] == "invalid" for f in on["files"])

@@ -8,6 +8,7 @@ never fails on a console that cannot show a character (GBK on Chinese Windows).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -383,7 +384,8 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
     from .batch import annotate_many, validate_paths
     from .identify import RunContext
     from .outputs import Protected, check_output_dir
-    from .rollup.collect import choose_template
+    from .inputs import discover
+    from .rollup.collect import GUESS_FIRST, choose_template, guess_template, same_template
     from .roster import read_roster
     from .targets import read_targets
 
@@ -397,16 +399,31 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
             raise UsageError(f"--annotate {shown(annotate_dir)}：{exc}", ctx) from exc
     _roster_hint(paths)
     workers = _jobs(jobs)
+    def given(form: Spec | None) -> RunContext:
+        """The run's context with the roster and the targets read as ``form``'s."""
+        rows = read_roster(roster, form) if roster and form is not None else None
+        table = read_targets(targets_path, form, rows) if targets_path and form is not None else None
+        return RunContext.builtin(template, keyring=keyring, roster=rows, targets=table, older=older)
+
+    report = None
     try:
         form = template
         if form is None and (roster or targets_path):  # the roster's columns are read as the returns' template's
-            form = choose_template(validate_paths(list(paths), RunContext.builtin(), jobs=workers).files, RunContext.builtin())
-        rows = read_roster(roster, form) if roster and form is not None else None
-        table = read_targets(targets_path, form, rows) if targets_path and form is not None else None
+            # guessed from a sample and held to what every report names (see collect_found): read once, not twice
+            guess = guess_template(discover(list(paths)).files, RunContext.builtin(), jobs=workers) if GUESS_FIRST else None
+            with contextlib.suppress(XltemplateError):  # the roster does not fit the guess, or no clear choice
+                if guess is not None:
+                    once = validate_paths(list(paths), given(guess), jobs=workers)
+                    if same_template(choose_template(once.files, RunContext.builtin()), guess):
+                        report = once
+            if report is None:
+                form = choose_template(validate_paths(list(paths), RunContext.builtin(), jobs=workers).files, RunContext.builtin())
+        templates = given(form) if report is None else None
     except XltemplateError as exc:
         fail(exc)
-    templates = RunContext.builtin(template, keyring=keyring, roster=rows, targets=table, older=older)
-    report = validate_paths(list(paths), templates, jobs=workers)
+    if report is None:
+        assert templates is not None
+        report = validate_paths(list(paths), templates, jobs=workers)
     annotated: list[str] = []
     not_annotated: list[dict[str, str]] = []
     problem: XltemplateError | None = None

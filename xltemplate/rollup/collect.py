@@ -355,8 +355,25 @@ GUESS_FIRST = True
 TEMPLATE_SAMPLE = 64  # returns read to guess the template: evenly spread over the inbox
 
 
+def guess_template(files: list[Path], context: RunContext, *, jobs: int | None = None) -> Spec | None:
+    """The template an even sample of ``files`` names most (:func:`choose_template`), or None: too few files to
+    sample, or no clear choice. Only a guess: the caller holds it to what all the reports name."""
+    if len(files) <= TEMPLATE_SAMPLE:
+        return None
+    step = len(files) / TEMPLATE_SAMPLE
+    sample = [files[int(n * step)] for n in range(TEMPLATE_SAMPLE)]
+    try:
+        return choose_template(validate_files(sample, context, jobs=jobs), context)
+    except TemplateChoiceError:
+        return None
+
+
+def same_template(a: Spec, b: Spec) -> bool:
+    return (a.id, a.version) == (b.id, b.version)
+
+
 def collect_found(found: Inputs, given: Callable[[Spec], tuple[Roster | None, RunContext]], *, jobs: int | None = None,
-                  progress: Callable[[int], None] | None = None) -> Collection:
+                  progress: Callable[[int], None] | None = None, context: RunContext | None = None) -> Collection:
     """Collect returns whose template is not given but whose roster (or targets) must be read as that template's.
 
     ``given(spec)``: the roster read as ``spec``'s, and the run's context (the targets, the secret), or raises
@@ -366,18 +383,12 @@ def collect_found(found: Inputs, given: Callable[[Spec], tuple[Roster | None, Ru
     held to what all the reports name: the same choice :func:`choose_template` makes over a first reading of
     every return (what a report says its file names does not depend on the roster, the template chosen or the
     secret). When the guess was not it (the sample misled, the roster did not fit), every return is read
-    again, as without a guess (``progress`` follows the last reading).
+    again, as without a guess (``progress`` follows the last reading). ``context``: the templates the returns
+    may name, without a roster or an explicit template (default: the built-ins).
     """
-    builtin = RunContext.builtin()
+    builtin = context if context is not None else RunContext.builtin()
     files = found.files
-    guess: Spec | None = None
-    if GUESS_FIRST and len(files) > TEMPLATE_SAMPLE:
-        step = len(files) / TEMPLATE_SAMPLE
-        sample = [files[int(n * step)] for n in range(TEMPLATE_SAMPLE)]
-        try:
-            guess = choose_template(validate_files(sample, builtin, jobs=jobs), builtin)
-        except TemplateChoiceError:
-            guess = None
+    guess = guess_template(files, builtin, jobs=jobs) if GUESS_FIRST else None
     if guess is not None:
         try:
             roster, run = given(guess)
@@ -413,6 +424,11 @@ def collect(paths: Iterable[str | os.PathLike[str]], spec: TemplateLike | None, 
     """
     detected = spec is None
     found = inputs if inputs is not None else discover(list(paths))
+    if spec is None and roster is not None and reports is None and GUESS_FIRST:
+        # with a roster every return is read again as the chosen template's: guess it first, read them once
+        first = RunContext.of(templates if templates is not None else RunContext.builtin(), reader=reader)
+        return collect_found(found, lambda guess: (roster, replace(first, explicit=guess)), jobs=jobs, progress=progress,
+                             context=replace(first, roster=None, explicit=None))
     spill = Spill() if SPILL and reports is None else None
     try:
         given = [Return(r, _mtime(r.path)) for r in reports] if reports is not None else None
