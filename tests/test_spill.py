@@ -134,3 +134,37 @@ def test_reports_given_are_held(monkeypatch: pytest.MonkeyPatch) -> None:
     reports = validate_files(found.files, RunContext.builtin())
     c = collect([], "sh-project-self-eval", reports=reports, inputs=found)
     assert c.spill is None and all(r.report is rep for r, rep in zip(c.returns, reports))
+
+
+def test_a_round_is_the_same_with_the_spill_on_or_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """collect --ledger: the reports made now and those loaded from the ledger are spilled too; every table is the
+    same as with every report held, on a first run, a second over the same inbox, and one with a file gone from it
+    (it stands from its archive copy)."""
+    from xltemplate.roster import read_roster
+    from xltemplate.rounds import collect_round
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    roster = read_roster(SAMPLES / "roster.csv", "sh-project-self-eval")
+    got: dict[bool, list[dict]] = {True: [], False: []}
+    for step in range(3):
+        if step == 2:
+            (inbox / "无线电监测站.xlsx").unlink()
+        for on in (False, True):
+            monkeypatch.setattr(collect_mod, "SPILL", on)
+            done = collect_round([inbox], "sh-project-self-eval", ledger=tmp_path / f"{on}.db", roster=roster,
+                                 output=tmp_path / f"{on}-{step}.xlsx")
+            c = done.collection
+            assert (c.spill is not None) is on
+            frames = c.tables()
+            frames["received"] = frames["received"].drop(columns=["first_seen"])  # the clock's
+            got[on].append({"tables": frames, "counts": c.counts(), "lines": done.lines()[1:], "read": dict(done.read),
+                            "reused": done.reused})
+            c.close()
+    assert got[True][1]["reused"] > 0 and got[True][2]["counts"].from_archive == 1
+    for on_run, off_run in zip(got[True], got[False]):
+        assert on_run["counts"] == off_run["counts"] and on_run["lines"] == off_run["lines"]
+        assert (on_run["read"], on_run["reused"]) == (off_run["read"], off_run["reused"])
+        assert on_run["tables"].keys() == off_run["tables"].keys()
+        for name, frame in off_run["tables"].items():
+            assert on_run["tables"][name].equals(frame), name

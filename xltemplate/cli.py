@@ -552,6 +552,7 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
                                  keyring=keyring, targets=run.targets, export_dir=export_dir, jobs=workers, inputs=found,
                                  roster_changed_ok=roster_changed_ok, progress=_bars(show), older=older)
             result = done.collection
+            result.close()  # written: what is printed below is counted from the briefs
             written += [str(p) for p in done.outputs]
             extra, ledger_info = done.lines(), done.as_dict()
         else:

@@ -17,6 +17,7 @@ there by sha256 (:class:`Store` is what both offer).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import pickle
 import sys
@@ -24,6 +25,7 @@ import tempfile
 from decimal import Decimal
 from typing import IO, Any, Protocol
 
+from ..batch import TRANSIENT
 from ..report import FileReport
 from ..signals import deferred
 
@@ -55,6 +57,17 @@ class Brief:
         self.total: Decimal | None = report.total
         self.grade = _shared(report.grade)
         self.has_results = report.results is not None
+
+    @property
+    def transient(self) -> bool:
+        """The machine's verdict, not the bytes' (:func:`xltemplate.batch.transient`)."""
+        return not TRANSIENT.isdisjoint(self.codes)
+
+    def at(self, path: str) -> "Brief":
+        """The same brief for a copy of the file at ``path``."""
+        other = copy.copy(self)
+        other.path = path
+        return other
 
 
 _SHARED: dict[Any, Any] = {}

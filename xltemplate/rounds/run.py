@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib
 import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, ContextManager, Iterable, Iterator, Sequence
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Sequence
 
 from ..batch import transient, validate_files
 from ..catalog import TemplateLike, as_spec
@@ -42,6 +43,7 @@ from ..pathtext import shown
 from ..report import FileReport
 from ..resubmission import ONLY, RULE_CODES
 from ..rollup.collect import Collection, Return, assemble
+from ..rollup.spill import Brief, Spill
 from ..rollup.record import RoundView
 from ..rollup.tables import export_csv
 from ..rollup.workbook import write_rollup
@@ -54,6 +56,8 @@ from ..words import COUNTED, NOT_CHECKED
 from .preflight import check_places, recovery_notices, roster_notices, roster_snapshot, template_notices
 from .view import GONE, received, since
 
+#: The module (the package exports a function of its name): its SPILL switch decides here too.
+_collect_module = importlib.import_module("xltemplate.rollup.collect")
 #: A progress bar: given what it counts and how many, a context that yields ``update(n)``.
 Progress = Callable[[str, int], ContextManager[Callable[[int], None]]]
 #: Reports stored per transaction while reading (each commit is an fsync).
@@ -86,7 +90,7 @@ class RoundResult:
                f"核对 {read} 个{f'（{why}）' if why else ''}，沿用台账中的核对结果 {self.reused} 个"]
         gone = [r for r in self.collection.returns if r.archived]
         if gone:
-            names = "、".join(f"{r.report.key}（{shown(Path(r.path).name)}）" for r in gone[:5]) + (" 等" if len(gone) > 5 else "")
+            names = "、".join(f"{r.brief.key}（{shown(Path(r.path).name)}）" for r in gone[:5]) + (" 等" if len(gone) > 5 else "")
             out.append(f"提示：{len(gone)} 个计入的文件已不在收件文件夹，按台账中的归档副本计入：{names}。"
                        "如不应计入，请用 round withdraw 撤回")
         return out + self.notices
@@ -128,20 +132,22 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
         notices += template_notices(led, spec)
         run = led.begin_run(RunInfo(VALIDATOR_VERSION, spec.spec_hash, spec.id, spec.version,
                                     inputs=tuple(os.path.abspath(p) for p in paths), roster=snapshot))
+        reports: _Reports | None = None
         try:
             with bar("归档", len(found.files)) as update:
                 intake = led.ingest(run, [str(p) for p in found.files], progress=update)
             files = led.files(run)
             todo, why, reused = _stale(led, run, files, ctx, day)
-            fresh: dict[str, FileReport] = {}
+            reports = _Reports(Spill() if _collect_module.SPILL else None)
             with bar("读取", len(todo)) as update:
-                _read(led, run, todo, ctx, day, jobs, update, fresh)
+                _read(led, run, todo, ctx, day, jobs, update, reports)
             unread = validate_files([Path(u.path) for u in intake.unread], ctx, jobs=jobs) if intake.unread else []
-            reports = _reports(led, run, fresh)
+            _load_stored(led, run, reports)
             c, every, shas = _collection(led, spec, roster, ctx, files, intake.seen, reports, unread, found.skipped)
+            c.spill = reports.spill  # the collection's now: Collection.close() lets it go
             choices = [Choice(row.key, shas[id(row.counted)], RULE_CODES[row.rule or ONLY], max(row.candidates, 1),
-                              row.counted.report.status, row.counted.report.errors)
-                       for row in c.rows if row.counted is not None and row.counted.report.key == row.key
+                              row.counted.brief.status, row.counted.brief.errors)
+                       for row in c.rows if row.counted is not None and row.counted.brief.key == row.key
                        and id(row.counted) in shas]
             with led.finishing(run, choices) as outcome:
                 changes = led.changes(outcome.run)
@@ -149,13 +155,15 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                 c.round = RoundView(
                     ledger=str(ledger), run=run.id, previous=changes.previous_run_id,
                     previous_at=local_time(previous.finished_at) if previous else None,
-                    received=received(c, every, files, reports, shas, led),
-                    since=since(c, files, reports, changes.previous_run_id, {u.key for u in changes.units},
+                    received=received(c, every, files, reports.briefs, shas, led),
+                    since=since(c, files, reports.briefs, changes.previous_run_id, {u.key for u in changes.units},
                                 set(changes.newly_valid)))
                 outputs = [write_rollup(c, Path(output))]
                 if export_dir is not None:
                     outputs += export_csv(c, Path(export_dir))
         except BaseException:
+            if reports is not None:
+                reports.close()  # nameless, so nothing would be left anyway: closed now rather than when collected
             with contextlib.suppress(Exception):
                 led.abandon(run)
             raise
@@ -187,20 +195,21 @@ def _stale(led: Ledger, run: Run, files: list[FileRow], ctx: RunContext, day: dt
 
 
 def _read(led: Ledger, run: Run, todo: list[FileRow], ctx: RunContext, day: dt.date, jobs: int | None,
-          update: Callable[[int], None], fresh: dict[str, FileReport]) -> None:
+          update: Callable[[int], None], fresh: "_Reports") -> None:
     """Validate the archive copies of ``todo``, storing each report as it comes (a killed run keeps them)."""
     pending: list[StoredReport] = []
 
     def keep(n: int, report: FileReport) -> None:
         sha = todo[n].sha256
-        fresh[sha] = report
+        fresh.keep(sha, report)
         if not transient(report):
             pending.append(_stored(sha, report, ctx, day))
         if len(pending) >= STORE_EVERY:
             led.store_reports(run, pending)
             pending.clear()
 
-    validate_files([led.archive.path(f.archive_name) for f in todo], ctx, jobs=jobs, progress=update, each=keep)
+    validate_files([led.archive.path(f.archive_name) for f in todo], ctx, jobs=jobs, progress=update, each=keep,
+                   keep=False)
     if pending:
         led.store_reports(run, pending)
 
@@ -214,13 +223,46 @@ def _stored(sha: str, r: FileReport, ctx: RunContext, day: dt.date) -> StoredRep
         context=ctx.verdict_context(r.key), checked_on=day, valid_until=verdict_until(r, day))
 
 
-def _reports(led: Ledger, run: Run, fresh: dict[str, FileReport]) -> dict[str, FileReport]:
-    """Every file's report for this run: made now, or stored (and still holding)."""
-    out = dict(fresh)
+class _Reports:
+    """Every file's report for this run (made now, or stored and still holding), by sha256: a brief of each in
+    memory and the report itself in the run's spill (see :mod:`xltemplate.rollup.spill`), or held (no spill)."""
+
+    def __init__(self, spill: Spill | None) -> None:
+        self.spill = spill
+        self.briefs: dict[str, Brief] = {}
+        self._where: dict[str, Any] = {}  # sha256 → where the spill keeps it, or the report itself
+        self._moved = _Moved(spill) if spill is not None else None
+
+    def keep(self, sha: str, report: FileReport) -> None:
+        self.briefs[sha] = Brief(report)
+        self._where[sha] = self.spill.put(report) if self.spill is not None else report
+
+    def returned(self, sha: str, path: str, mtime: float, **kw: Any) -> Return:
+        """The file's return as of its copy at ``path`` (its report was made from the archive copy)."""
+        if self._moved is None:
+            return Return(_at(self._where[sha], path), mtime, **kw)
+        return Return(None, mtime, brief=self.briefs[sha].at(path), store=self._moved, where=(self._where[sha], path), **kw)
+
+    def close(self) -> None:
+        if self.spill is not None:
+            self.spill.close()
+
+
+class _Moved:
+    """A spill whose reports are loaded as of another path (:func:`_at`)."""
+
+    def __init__(self, spill: Spill) -> None:
+        self.spill = spill
+
+    def load(self, where: tuple[int, str]) -> FileReport:
+        return _at(self.spill.load(where[0]), where[1])
+
+
+def _load_stored(led: Ledger, run: Run, reports: _Reports) -> None:
+    """Add every stored report (still holding) not made now: each read from the ledger once, then spilled."""
     for sha, stored in led.reports(run).items():
-        if sha not in out:
-            out[sha] = FileReport.from_json(json.loads(stored.payload))
-    return out
+        if sha not in reports.briefs:
+            reports.keep(sha, FileReport.from_json(json.loads(stored.payload)))
 
 
 # -- matching ---------------------------------------------------------------------------------------------
@@ -232,7 +274,7 @@ def _at(report: FileReport, path: str) -> FileReport:
 
 
 def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext, files: list[FileRow],
-                seen: Sequence[Stored], reports: dict[str, FileReport], unread: list[FileReport],
+                seen: Sequence[Stored], reports: _Reports, unread: list[FileReport],
                 skipped: list[tuple[str, str]]) -> tuple[Collection, list[Return], dict[int, str]]:
     """The collection of this run; every return it weighed (those gone from the inbox that do not count too,
     which only 提交记录 shows); and the sha256 of each return (by ``id``)."""
@@ -243,21 +285,22 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
     inbox: list[Return] = []
     gone: list[Return] = []
     for f in files:
-        report = reports[f.sha256]
+        brief = reports.briefs[f.sha256]
         received = _epoch(f.first_mtime)
         source = str(led.archive.path(f.archive_name))
         for s in by_sha.get(f.sha256, []):
-            ret = Return(_at(report, s.path), s.mtime.timestamp(), arrival=f.first_seen_run, received=received, source=source)
+            ret = reports.returned(f.sha256, s.path, s.mtime.timestamp(), arrival=f.first_seen_run, received=received,
+                                   source=source)
             inbox.append(ret)
             shas[id(ret)] = f.sha256
-        if f.sha256 not in by_sha and report.key is not None and not transient(report):
+        if f.sha256 not in by_sha and brief.key is not None and not brief.transient:
             # Gone from the inbox: it still stands for its unit if it is the newest (and not withdrawn).
-            ret = Return(_at(report, f.last_path or source), received or 0.0, arrival=f.first_seen_run, received=received,
-                         archived=True, source=source)
+            ret = reports.returned(f.sha256, f.last_path or source, received or 0.0, arrival=f.first_seen_run,
+                                   received=received, archived=True, source=source)
             gone.append(ret)
             shas[id(ret)] = f.sha256
-    judged = [r for r in inbox if not transient(r.report)]
-    unjudged = [r for r in inbox if transient(r.report)] + [Return(r, 0.0) for r in unread]
+    judged = [r for r in inbox if not r.brief.transient]
+    unjudged = [r for r in inbox if r.brief.transient] + [Return(r, 0.0) for r in unread]
     withdrawn = {(w.unit_key, w.sha256): f"已撤回（{_local_day(w.withdrawn_at)}{'：' + w.reason if w.reason else ''}）"
                  for w in led.withdrawals() if w.reinstated_at is None}
     c = assemble(spec, roster, judged + gone, skipped, verified=ctx.identity_verified, withdrawn=withdrawn)

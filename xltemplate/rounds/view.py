@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from ..batch import transient
 from ..ledger import FileRow, Ledger, local_time
 from ..pathtext import shown
-from ..report import FileReport
 from ..resubmission import ONLY
 from ..rollup.collect import Collection, Return, Row
 from ..rollup.record import Received, Since
+from ..rollup.spill import Brief
 from ..words import COUNTED, DUPLICATE, NOT_CHECKED, STATUS_ZH, SUPERSEDED, UNMATCHED, WITHDRAWN
 
 #: How a file no longer in the inbox is told (文件清单 and 提交记录).
@@ -22,7 +21,7 @@ GONE = "已不在收件文件夹"
 _PRIORITY = (COUNTED, WITHDRAWN, SUPERSEDED, UNMATCHED, NOT_CHECKED, DUPLICATE)
 
 
-def received(c: Collection, every: list[Return], files: list[FileRow], reports: dict[str, FileReport],
+def received(c: Collection, every: list[Return], files: list[FileRow], reports: dict[str, Brief],
              shas: dict[int, str], led: Ledger) -> list[Received]:
     """Every file the round has received, in arrival order, with what became of it in this run."""
     rets: dict[str, list[Return]] = {}
@@ -45,7 +44,7 @@ def received(c: Collection, every: list[Return], files: list[FileRow], reports: 
             note = f"{GONE}（最后一次见于第 {f.last_seen_run} 次汇总）" + (f"；{note}" if note else "")
         out.append(Received(
             arrival=f.arrival, first_run=f.first_seen_run, first_seen=local_time(f.first_seen_at), name=shown(Path(path).name),
-            path=shown(path), in_inbox=in_inbox, key=report.key, status=None if transient(report) else STATUS_ZH[report.status],
+            path=shown(path), in_inbox=in_inbox, key=report.key, status=None if report.transient else STATUS_ZH[report.status],
             saved_at=report.saved_at, fate=fate, note=note, copies=sum(1 for r in mine if not r.archived) or 1,
             sha256=f.sha256))
     return out
@@ -62,16 +61,16 @@ def _why(r: Return, row: Row | None) -> str | None:
     return r.note
 
 
-def _alone(report: FileReport) -> tuple[str, str]:
+def _alone(report: Brief) -> tuple[str, str]:
     """The fate of a file gone from the inbox that no unit could take: not judged, unreadable, without a key."""
-    if transient(report):
+    if report.transient:
         return NOT_CHECKED, "未能核对，下次汇总时会重新读取"
     if report.status == "unreadable":
         return UNMATCHED, "文件无法读取，读不出编号"
     return UNMATCHED, "文件中没有编号"
 
 
-def since(c: Collection, files: list[FileRow], reports: dict[str, FileReport], previous: int | None,
+def since(c: Collection, files: list[FileRow], reports: dict[str, Brief], previous: int | None,
           changed: set[str], newly_valid: set[str]) -> dict[str, Since]:
     new = Counter(reports[f.sha256].key for f in files if (f.first_seen_run or 0) > (previous or 0) and reports[f.sha256].key)
     return {row.key: Since(new.get(row.key, 0), row.key in changed, row.key in newly_valid) for row in c.rows}
