@@ -168,3 +168,32 @@ def test_a_round_is_the_same_with_the_spill_on_or_off(tmp_path: Path, monkeypatc
         assert on_run["tables"].keys() == off_run["tables"].keys()
         for name, frame in off_run["tables"].items():
             assert on_run["tables"][name].equals(frame), name
+
+
+def test_a_stored_report_reads_back_the_same_decoded_as_it_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """report_from_text decodes each JSON object as the parser makes it (DECODE_IN_PARSE); forced off, it parses
+    and then walks the tree (from_json). Both give back the report, on both families' samples, and any value."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from xltemplate import jsonvalue, report as report_mod
+    from xltemplate.batch import validate_paths
+    from xltemplate.identify import RunContext
+    from xltemplate.report import FileReport, report_from_text
+
+    reports = validate_paths([SAMPLES / "returns", SAMPLES / "national" / "returns"], RunContext.builtin()).files
+    assert any(r.findings for r in reports) and any(r.results for r in reports)
+    for r in reports:
+        text = json.dumps(r.to_json(), ensure_ascii=False)
+        monkeypatch.setattr(report_mod, "DECODE_IN_PARSE", True)
+        fast = report_from_text(text)
+        monkeypatch.setattr(report_mod, "DECODE_IN_PARSE", False)
+        assert fast == report_from_text(text) == FileReport.from_json(json.loads(text)) == r
+    odd = [Decimal("35.10"), dt.date(2021, 4, 1), dt.datetime(2021, 4, 1, 9, 30), ("a", (1, Decimal("2"))),
+           {"$decimal": "not a decimal"}, {("k", 1): [dt.date(2020, 1, 1)], "$x": None}, {"a": {"b": ["c", 1.5]}},
+           [[], {}, "", None, True]]
+    for v in odd:
+        text = json.dumps(jsonvalue.encode(v))
+        assert jsonvalue.loads(text) == jsonvalue.decode(json.loads(text)) == v
+    with pytest.raises(ValueError):
+        report_from_text(json.dumps({"format": "something else"}))

@@ -50,3 +50,28 @@ def decode(v: Any) -> Any:
                 return {decode(k): decode(x) for k, x in body}
         return {k: decode(x) for k, x in v.items()}
     return v
+
+
+def _tagged(d: dict[str, Any]) -> Any:
+    """:func:`decode`'s rule for one JSON object whose members are decoded already (``json``'s object hook)."""
+    if len(d) == 1:
+        (tag, body), = d.items()
+        if tag == "$decimal":
+            return Decimal(body)
+        if tag == "$datetime":
+            return dt.datetime.fromisoformat(body)
+        if tag == "$date":
+            return dt.date.fromisoformat(body)
+        if tag == "$tuple":
+            return tuple(body)
+        if tag == "$map":
+            return {k: x for k, x in body}
+    return d
+
+
+def loads(text: str | bytes) -> Any:
+    """``decode(json.loads(text))`` in one pass: each object is decoded as the parser makes it (bottom-up, so
+    the same values), instead of walking the whole tree again afterwards."""
+    import json
+
+    return json.loads(text, object_hook=_tagged)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .findings import CODES, Finding, display_value
-from .jsonvalue import decode, encode
+from .jsonvalue import decode, encode, loads
 from .pathtext import json_text, path_bytes, shown
 from .results import Results
 from .text import json_number, plain_number
@@ -129,14 +129,38 @@ class FileReport:
         )
 
 
-def _finding(data: Mapping[str, Any]) -> Finding:
+#: Read a stored report's JSON with its values decoded as they are parsed (:func:`xltemplate.jsonvalue.loads`);
+#: False: parse, then decode the tree (:meth:`FileReport.from_json`). The tests compare the two.
+DECODE_IN_PARSE = True
+
+
+def report_from_text(text: str | bytes) -> FileReport:
+    """A stored report (:meth:`FileReport.to_json` as JSON text) back: equal to ``from_json(json.loads(text))``."""
+    if not DECODE_IN_PARSE:
+        import json
+
+        return FileReport.from_json(json.loads(text))
+    data = loads(text)
+    if data.get("format") != JSON_FORMAT:
+        raise ValueError(f"not a stored report of format {JSON_FORMAT}: {data.get('format')!r}")
+    return FileReport(
+        path=data["path"], status=data["status"], findings=[_finding(x, decoded=True) for x in data["findings"]],
+        template=data["template"], key=data["key"],
+        results=Results.from_decoded(data["results"]) if data["results"] is not None else None,
+        sha256=data["sha256"], size=data["size"], saved_at=data["saved_at"],
+        application=data["application"], signature=data["signature"],
+    )
+
+
+def _finding(data: Mapping[str, Any], decoded: bool = False) -> Finding:
     """A stored finding, as it was: its value and message were cut to their bounds when it was made,
     and are not cut again (the cut text is longer than the bound by its "…")."""
     if data.get("code") not in CODES:
         raise ValueError(f"a stored finding with an unknown code: {data.get('code')!r}")
     f = object.__new__(Finding)
     for name in (x.name for x in fields(Finding)):
-        object.__setattr__(f, name, decode(data.get(name)))
+        value = data.get(name)
+        object.__setattr__(f, name, value if decoded else decode(value))
     return f
 
 

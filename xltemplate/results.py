@@ -106,6 +106,15 @@ class Results:
         }
 
     @classmethod
+    def from_decoded(cls, data: Mapping[str, Any]) -> "Results":
+        """:meth:`from_json` of data whose values are decoded already (:func:`xltemplate.jsonvalue.loads`)."""
+        return cls(
+            total=data["total"], total_weight=data["total_weight"], grade=data["grade"],
+            execution_rate=data["execution_rate"], fields=data["fields"],
+            groups=tuple(Group(**g) for g in data["groups"]), items=tuple(Item(**i) for i in data["items"]),
+        )
+
+    @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Results":
         return cls(
             total=decode(data["total"]), total_weight=decode(data["total_weight"]), grade=data["grade"],

@@ -9,7 +9,6 @@ that were judged, even if the inbox file was deleted or overwritten since) in th
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +18,7 @@ from ..errors import OutputPathError
 from ..ledger import Ledger
 from ..outputs import Protected, check_output_dir, within
 from ..pathtext import shown
-from ..report import FileReport
+from ..report import report_from_text
 from ..words import INVALID
 
 
@@ -46,7 +45,7 @@ def annotate_round(ledger: str | os.PathLike[str], outdir: str | os.PathLike[str
         for d in chosen:
             f = files[d.sha256]
             path = f.last_path or str(led.archive.path(f.archive_name))
-            report = FileReport.from_json(json.loads(stored[d.sha256].payload))
+            report = report_from_text(stored[d.sha256].payload)
             report = replace(report, path=path, findings=[replace(x, file=path) if x.file else x for x in report.findings])
             reports.append(report)
             sources[path] = led.archive.path(f.archive_name)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from .. import meta
 from ..ledger import Ledger, Run, local_time
 from ..pathtext import json_text, shown
 from ..printing import DEFAULT_FONT, Page, footer, plan_width, row_height, set_landscape
-from ..report import FileReport
+from ..report import FileReport, report_from_text
 from ..spec import Spec
 from ..text import cell_text, csv_cell
 from ..words import ERROR, INVALID, MISSING, UNIT_INVALID, VALID
@@ -94,7 +93,7 @@ def reminders(ledger: str | os.PathLike[str]) -> Reminders:
             reason = ("收到的文件都没有计入（已撤回，或身份签名无效），请查看汇总表的提交记录" if key in with_files else "未收到文件")
             items.append(Reminder(key, *names, MISSING, reason, contact))
             continue
-        report = FileReport.from_json(json.loads(stored[d.sha256].payload))
+        report = report_from_text(stored[d.sha256].payload)
         f = files[d.sha256]
         name = Path(f.last_path).name if f.last_path else ""
         received = local_time(f.first_seen_at)

@@ -40,7 +40,7 @@ from ..identify import ReaderName, RunContext
 from ..inputs import Inputs, discover
 from ..ledger import Choice, FileRow, Ledger, Run, RunInfo, Stored, StoredReport, default_archive_dir, local_time, store
 from ..pathtext import shown
-from ..report import FileReport
+from ..report import FileReport, report_from_text
 from ..resubmission import ONLY, RULE_CODES
 from ..rollup.collect import Collection, Return, assemble
 from ..rollup.spill import Brief, Spill
@@ -262,7 +262,7 @@ def _load_stored(led: Ledger, run: Run, reports: _Reports) -> None:
     """Add every stored report (still holding) not made now: each read from the ledger once, then spilled."""
     for sha, stored in led.reports(run).items():
         if sha not in reports.briefs:
-            reports.keep(sha, FileReport.from_json(json.loads(stored.payload)))
+            reports.keep(sha, report_from_text(stored.payload))
 
 
 # -- matching ---------------------------------------------------------------------------------------------
