@@ -197,3 +197,22 @@ def test_a_stored_report_reads_back_the_same_decoded_as_it_is_parsed(monkeypatch
         assert jsonvalue.loads(text) == jsonvalue.decode(json.loads(text)) == v
     with pytest.raises(ValueError):
         report_from_text(json.dumps({"format": "something else"}))
+
+
+def test_groups_and_items_unpickle_the_same_as_tuples_in_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pickle
+
+    from xltemplate import results as results_mod
+    from xltemplate.batch import validate_paths
+    from xltemplate.identify import RunContext
+
+    reports = validate_paths([SAMPLES / "returns", SAMPLES / "national" / "returns"], RunContext.builtin()).files
+    for r in reports:
+        got = []
+        for on in (True, False):
+            monkeypatch.setattr(results_mod, "PICKLE_AS_TUPLE", on)
+            got.append(pickle.loads(pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL)))
+        assert got[0] == got[1] == r
+        if r.results is not None:
+            for a, b in zip(got[0].results.items + got[0].results.groups, r.results.items + r.results.groups):
+                assert type(a) is type(b) and a._asdict() == b._asdict()
