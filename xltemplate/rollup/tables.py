@@ -293,7 +293,9 @@ class ScoreTotals:
 
     def __init__(self, levels: bool = False, gaps: bool = False) -> None:
         self.weights: dict[str, Decimal] = defaultdict(Decimal)  # group id → the weights of every valid unit's items
-        self.pairs: dict[str, list[tuple[Decimal, Decimal]]] = defaultdict(list)  # item id → (weight, score) where it applies
+        # item id → [units where it applies, their weights summed, their scores summed]: sums, not every unit's pair,
+        # so that memory does not grow with the units (the same Decimal additions in the same order as summing a list)
+        self.pairs: dict[str, list[Any]] = {}
         # (一级 id, 二级 or None) → n, met, weight, score over the valid units' applicable items
         self.levels: dict[tuple[str, str | None], list[Decimal]] | None = (
             defaultdict(lambda: [Decimal(0)] * 4) if levels else None)
@@ -307,7 +309,10 @@ class ScoreTotals:
         if not r["applicable"]:
             return
         if not r["extra"]:
-            self.pairs[r["indicator_id"]].append((_dec(r["weight"]), _dec(r["score"])))
+            acc = self.pairs.setdefault(r["indicator_id"], [0, 0, 0])
+            acc[0] += 1
+            acc[1] += _dec(r["weight"])
+            acc[2] += _dec(r["score"])
         if self.levels is not None:
             for key in ((r["category_id"], None), (r["category_id"], r.get("subcategory"))):
                 a = self.levels[key]
@@ -352,9 +357,9 @@ def stats(c: "Collection", units: list[dict[str, Any]] | None = None, score_rows
         got = pairs.get(item.id)
         if not got:
             continue
-        ws, ss = sum(w for w, _ in got), sum(s for _, s in got)
-        inds.append({"category": names[item.group], "indicator": item.name, "n": len(got),
-                     "weight": ws / len(got), "score": ss / len(got), "lost": (ws - ss) / len(got),
+        n, ws, ss = got
+        inds.append({"category": names[item.group], "indicator": item.name, "n": n,
+                     "weight": ws / n, "score": ss / n, "lost": (ws - ss) / n,
                      "rate": ss / ws if ws else None})
     inds.sort(key=lambda d: (-d["lost"], d["category"], d["indicator"]))
     budget = sum((_dec(u["budget"]) for u in units), Decimal(0))
