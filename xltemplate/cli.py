@@ -497,6 +497,7 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
     from .rollup import collect, export_csv, write_rollup
     from .batch import validate_files
     from .rollup.collect import choose_template, collect_found
+    from .rollup.spill import Brief
     from .rollup.tables import EXPORTS, RESULT_EXPORTS, ROUND_EXPORTS, export_names
     from .roster import Roster
     from .roster import read_roster
@@ -534,9 +535,12 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
             from_ledger = form is not None
         if form is None and ledger is not None:
             # a round's ledger keeps its reports per template: find it first, from every return
+            # what each file names is all the choice reads: a brief of each report, in the files' order, not the report
+            named: list[Brief | None] = [None] * len(found.files)
             with _bars(show)("识别模板", len(found.files)) as update:
-                first = validate_files(found.files, RunContext.builtin(), jobs=workers, progress=update)
-            form, detected = choose_template(first, RunContext.builtin()), True
+                validate_files(found.files, RunContext.builtin(), jobs=workers, progress=update,
+                               each=lambda n, report: named.__setitem__(n, Brief(report)), keep=False)
+            form, detected = choose_template([b for b in named if b is not None], RunContext.builtin()), True
 
         def given(form: Spec | None) -> tuple[Roster | None, RunContext]:
             """The roster and the targets read as ``form``'s, and the run's context."""

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from ..errors import LedgerError
 from .archive import path_of
@@ -70,6 +70,11 @@ def reports(conn: sqlite3.Connection, run: Run, shas: Iterable[str] | None) -> d
             out[r[0]] = StoredReport(r[0], r[1], r[2], saved, r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
                                      _date(r[12]), _date(r[13]))
     return out
+
+
+def payloads(conn: sqlite3.Connection, run: Run) -> Iterator[tuple[str, str]]:
+    yield from conn.execute("SELECT sha256, payload FROM reports WHERE spec_hash = ? AND validator_version = ?",
+                            (run.spec_hash, run.validator_version))
 
 
 def files(conn: sqlite3.Connection, run: Run) -> list[FileRow]:

@@ -345,6 +345,11 @@ class Ledger:
         """Every stored report for this run's template and validator, without its payload (one query)."""
         return queries.cached(self.conn, run)
 
+    def report_payloads(self, run: Run) -> Iterator[tuple[str, str]]:
+        """(sha256, payload) of every cached report for this run's template and validator, one at a time: the
+        payloads of a whole round are never all in memory at once."""
+        return queries.payloads(self.conn, run)
+
     def reports(self, run: Run, shas: Iterable[str] | None = None) -> dict[str, StoredReport]:
         """The cached reports for this run's template and validator (all, or those of ``shas``)."""
         return queries.reports(self.conn, run, shas)

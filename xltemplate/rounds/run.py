@@ -260,9 +260,9 @@ class _Moved:
 
 def _load_stored(led: Ledger, run: Run, reports: _Reports) -> None:
     """Add every stored report (still holding) not made now: each read from the ledger once, then spilled."""
-    for sha, stored in led.reports(run).items():
+    for sha, payload in led.report_payloads(run):
         if sha not in reports.briefs:
-            reports.keep(sha, report_from_text(stored.payload))
+            reports.keep(sha, report_from_text(payload))
 
 
 # -- matching ---------------------------------------------------------------------------------------------
