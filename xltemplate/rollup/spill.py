@@ -63,7 +63,7 @@ class Brief:
         """The machine's verdict, not the bytes' (:func:`xltemplate.batch.transient`)."""
         return not TRANSIENT.isdisjoint(self.codes)
 
-    def at(self, path: str) -> "Brief":
+    def moved(self, path: str) -> "Brief":
         """The same brief for a copy of the file at ``path``."""
         other = copy.copy(self)
         other.path = path

@@ -241,7 +241,7 @@ class _Reports:
         """The file's return as of its copy at ``path`` (its report was made from the archive copy)."""
         if self._moved is None:
             return Return(_at(self._where[sha], path), mtime, **kw)
-        return Return(None, mtime, brief=self.briefs[sha].at(path), store=self._moved, where=(self._where[sha], path), **kw)
+        return Return(None, mtime, brief=self.briefs[sha].moved(path), store=self._moved, where=(self._where[sha], path), **kw)
 
     def close(self) -> None:
         if self.spill is not None:
