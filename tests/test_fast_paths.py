@@ -627,7 +627,7 @@ def test_the_strict_paths_are_taken_on_national_returns(national_returns: tuple[
 # -- validation's shortcuts: formulas remembered by the rows' shape, the twins evaluated once ------------------
 
 VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SHAPES"), ("xltemplate.normalise", "SHARE_EVALUATION"),
-                       ("xltemplate.normalise", "SHARE_SHAPES"))
+                       ("xltemplate.normalise", "SHARE_SHAPES"), ("xltemplate.families.rule_scored.spec", "REMEMBER_TARGETS"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:
@@ -640,6 +640,7 @@ def _reports(paths: list[Path], on: bool) -> list[object]:
     module("xltemplate.families.rule_scored.formulas")._BY_SHAPE.clear()
     module("xltemplate.normalise")._PLANS.clear()
     module("xltemplate.normalise")._SHAPES.clear()
+    module("xltemplate.families.rule_scored.spec")._TARGETS.clear()
     try:
         run = RunContext.builtin(today=TODAY)
         return [(p.name, r.status, r.flatten(), r.results) for p in paths for r in [validate_path(p, run)]]
@@ -746,3 +747,46 @@ def test_plans_of_one_shape_share_their_cells_and_formulas_and_keep_their_own_ta
         if f.name not in ("layout", "inputs"):
             assert getattr(alone, f.name) == getattr(b, f.name), f.name
     assert [(s.cell, s.kind, s.label, s.id) for s in alone.inputs] == [(s.cell, s.kind, s.label, s.id) for s in b.inputs]
+
+
+def test_targets_are_remembered_by_their_full_texts() -> None:
+    """A record read once is not read again; one a byte apart, or of another type, is; a record refused is refused
+    the same way with the memo as without, and is not remembered; the memo stays within its bound."""
+    from xltemplate.catalog import resolve_template
+    from xltemplate.families.rule_scored import spec as S
+    from xltemplate.roster import read_roster
+    from xltemplate.targets import read_targets
+
+    spec = resolve_template("cn-project-self-eval")
+    table = read_targets(NATIONAL / "targets.csv", spec, read_roster(NATIONAL / "roster.csv", spec))
+    records = [dict(r) for r in max(table.by_key.values(), key=len)]
+    S._TARGETS.clear()
+    first = S.targets_of(spec, records)  # type: ignore[arg-type]
+    assert len(S._TARGETS) == len({tuple(r[k] for k in S._FIELDS) for r in records})
+    again = S.targets_of(spec, [dict(r) for r in records])  # type: ignore[arg-type]
+    assert again is not None and first is not None and all(a is b for a, b in zip(again, first))
+    S.REMEMBER_TARGETS = False
+    try:
+        assert S.targets_of(spec, records) == first  # type: ignore[arg-type]
+    finally:
+        S.REMEMBER_TARGETS = True
+    apart = dict(records[0], name=records[0]["name"] + " ")
+    got = S.targets_of(spec, [apart])  # type: ignore[arg-type]
+    assert got is not None and got[0].name == apart["name"] and got[0] is not first[0]
+    for bad in (dict(records[0], points="x"), dict(records[0], sublevel="无此二级"), dict(records[0], points=3),
+                dict(records[0], kind="≈")):
+        size = len(S._TARGETS)
+        errors = []
+        for on in (True, False):
+            S.REMEMBER_TARGETS = on
+            try:
+                S.targets_of(spec, [bad])  # type: ignore[arg-type]
+            except ValueError as exc:
+                errors.append(str(exc))
+            finally:
+                S.REMEMBER_TARGETS = True
+        assert len(errors) == 2 and errors[0] == errors[1], (bad, errors)
+        assert len(S._TARGETS) == size
+    for i in range(S._MAX_TARGETS + 10):
+        S.targets_of(spec, [dict(records[0], name=f"指标{i}")])  # type: ignore[arg-type]
+    assert len(S._TARGETS) == S._MAX_TARGETS

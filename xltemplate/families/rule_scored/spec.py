@@ -338,6 +338,37 @@ def targets_of(spec: RuleSpec, records: Any) -> tuple[Target, ...] | None:
     if not isinstance(records, (list, tuple)) or not records:
         raise ValueError("expected a non-empty list of targets")
     try:
-        return tuple(Target.from_record(spec, r) for r in records)
+        if not REMEMBER_TARGETS:
+            return tuple(Target.from_record(spec, r) for r in records)
+        spec_key = (spec.id, spec.version, spec.spec_hash)
+        return tuple(_remembered(spec, spec_key, r) for r in records)
     except KeyError as exc:
         raise ValueError(f"unknown 二级 {exc}") from exc
+
+
+#: Validation reads a national return's targets twice or more (the layout, the targets' check), and a project's
+#: indicators recur across returns (a unit's resubmission, indicators common to many projects): a target read from
+#: a record is remembered by the spec and the record's seven texts, all of them (a full-value key: a record a byte
+#: apart is read anew). A :class:`Target` is frozen, a pure function of those; False: every record read anew.
+REMEMBER_TARGETS = True
+_TARGETS: dict[tuple[Any, ...], Target] = {}
+#: About 1 KB a target with its key: a worker's memory stays bounded.
+_MAX_TARGETS = 4096
+_FIELDS = ("level", "sublevel", "name", "kind", "unit", "target", "points")
+
+
+def _remembered(spec: RuleSpec, spec_key: tuple[Any, ...], rec: Any) -> Target:
+    # Only a plain dict of exact texts is remembered (what a workbook's JSON gives): anything else, read anew
+    if type(rec) is not dict:
+        return Target.from_record(spec, rec)
+    texts = tuple(rec.get(k) for k in _FIELDS)
+    if not all(type(v) is str for v in texts):
+        return Target.from_record(spec, rec)
+    key = (*spec_key, *texts)
+    found = _TARGETS.get(key)
+    if found is None:
+        found = Target.from_record(spec, rec)  # (a record it refuses raises, and is not remembered)
+        if len(_TARGETS) >= _MAX_TARGETS:
+            _TARGETS.pop(next(iter(_TARGETS)))
+        _TARGETS[key] = found
+    return found
