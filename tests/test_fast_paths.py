@@ -627,7 +627,8 @@ def test_the_strict_paths_are_taken_on_national_returns(national_returns: tuple[
 # -- validation's shortcuts: formulas remembered by the rows' shape, the twins evaluated once ------------------
 
 VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SHAPES"), ("xltemplate.normalise", "SHARE_EVALUATION"),
-                       ("xltemplate.normalise", "SHARE_SHAPES"), ("xltemplate.families.rule_scored.spec", "REMEMBER_TARGETS"))
+                       ("xltemplate.normalise", "SHARE_SHAPES"), ("xltemplate.families.rule_scored.spec", "REMEMBER_TARGETS"),
+                       ("xltemplate.families.rule_scored", "REMEMBER_ROW_INPUTS"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:
@@ -641,6 +642,7 @@ def _reports(paths: list[Path], on: bool) -> list[object]:
     module("xltemplate.normalise")._PLANS.clear()
     module("xltemplate.normalise")._SHAPES.clear()
     module("xltemplate.families.rule_scored.spec")._TARGETS.clear()
+    module("xltemplate.families.rule_scored")._ROW_INPUTS.clear()
     try:
         run = RunContext.builtin(today=TODAY)
         return [(p.name, r.status, r.flatten(), r.results) for p in paths for r in [validate_path(p, run)]]
@@ -790,3 +792,46 @@ def test_targets_are_remembered_by_their_full_texts() -> None:
     for i in range(S._MAX_TARGETS + 10):
         S.targets_of(spec, [dict(records[0], name=f"指标{i}")])  # type: ignore[arg-type]
     assert len(S._TARGETS) == S._MAX_TARGETS
+
+
+def test_target_rows_input_slots_remembered_are_those_made_anew() -> None:
+    """Every national layout of the sample targets gives the same input slots (cells, kinds, labels, ids, choices,
+    codes, and what their readers make of a few values) with the rows' slots remembered and made anew; a target a
+    byte apart in its name or unit gets slots of its own."""
+    from xltemplate.catalog import resolve_template
+    from xltemplate.families import rule_scored as R
+    from xltemplate.families.rule_scored.layout import Layout
+    from xltemplate.roster import read_roster
+    from xltemplate.targets import read_targets
+
+    spec = resolve_template("cn-project-self-eval")
+    table = read_targets(NATIONAL / "targets.csv", spec, read_roster(NATIONAL / "roster.csv", spec))
+    seen = ("12.5", "12.5 万元", "12.5 个", "达成", "", None)
+
+    def plain(slots: object) -> list[object]:
+        return [(s.cell, s.kind, s.label, s.id, s.choices, s.invalid_code,
+                 None if s.reader is None else [s.reader(v, lambda c: None) for v in seen]) for s in slots]  # type: ignore[attr-defined]
+
+    R._ROW_INPUTS.clear()
+    layouts = [Layout(spec, tuple(records)) for records in table.by_key.values()]  # type: ignore[arg-type]
+    on = [plain(R.FAMILY.inputs(lay)) for lay in layouts]
+    again = [plain(R.FAMILY.inputs(lay)) for lay in layouts]
+    assert R._ROW_INPUTS, "the rows' slots were never remembered"
+    R.REMEMBER_ROW_INPUTS = False
+    try:
+        off = [plain(R.FAMILY.inputs(lay)) for lay in layouts]
+    finally:
+        R.REMEMBER_ROW_INPUTS = True
+    assert on == again == off
+    records = max(table.by_key.values(), key=len)
+    q = next(i for i, r in enumerate(records) if r["kind"] != "定性")
+    base = plain(R.FAMILY.inputs(Layout(spec, records)))  # type: ignore[arg-type]  (remembered now)
+    for change in ({"name": records[q]["name"] + "甲"}, {"unit": records[q]["unit"] + "次"}):
+        other = tuple(dict(r, **change) if i == q else r for i, r in enumerate(records))
+        a = plain(R.FAMILY.inputs(Layout(spec, other)))  # type: ignore[arg-type]
+        R.REMEMBER_ROW_INPUTS = False
+        try:
+            b = plain(R.FAMILY.inputs(Layout(spec, other)))  # type: ignore[arg-type]
+        finally:
+            R.REMEMBER_ROW_INPUTS = True
+        assert a == b != base, change

@@ -25,7 +25,7 @@ from ...values import Parsed, parse_choice, parse_measure, parse_text
 from . import checks, formulas, prompts, spec as family_spec, targets as family_targets, write
 from .layout import IndicatorSlot, Layout
 from .rules import KINDS, QUALITATIVE
-from .spec import RuleSpec
+from .spec import RuleSpec, Target
 
 Lookup = Callable[[Cell], Any]
 
@@ -122,13 +122,18 @@ class RuleScored:
                                 invalid_code="actual-not-number")
                 yield InputSlot(r.points, "score", f"{label}的分值", r.id)
                 yield InputSlot(r.given, "score", f"{label}的自评分", r.id)
-            elif t.kind == QUALITATIVE:
-                yield InputSlot(r.actual, "choice", f"{t.name}的完成情况", r.id, choices)
-                yield InputSlot(r.given, "score", f"{t.name}的自评分", r.id)
+                yield InputSlot(r.reason, QUIET, label, r.id)
+            elif REMEMBER_ROW_INPUTS:
+                key = (choices, r.row, r.sublevel.id, r.n, t.kind, t.name, t.unit)
+                found = _ROW_INPUTS.get(key)
+                if found is None:
+                    found = tuple(_target_row_inputs(r, t, choices))
+                    if len(_ROW_INPUTS) >= _MAX_ROW_INPUTS:
+                        _ROW_INPUTS.pop(next(iter(_ROW_INPUTS)))
+                    _ROW_INPUTS[key] = found
+                yield from found
             else:
-                yield InputSlot(r.actual, "number", f"{t.name}的实际完成值", r.id, reader=_measure(t.unit),
-                                invalid_code="actual-not-number")
-            yield InputSlot(r.reason, QUIET, r.label, r.id)
+                yield from _target_row_inputs(r, t, choices)
 
     def results(self, layout: FormLayout, values: Mapping[str, Any], computed: Mapping[str, Any]) -> tuple[tuple[Group, ...], tuple[Item, ...], Decimal]:
         lay = _layout(layout)
@@ -176,6 +181,25 @@ class RuleScored:
 
     def items(self, spec: Spec) -> list[ItemDef]:
         return []  # every project has its own indicators: none is a column of the roll-up
+
+
+#: A target row's input slots are a pure function of its place (row, 二级, n: its cells and id), its target's
+#: kind, name and unit, and the spec's choices; national returns repeat them (a project's resubmission, indicators
+#: many projects share), so they are remembered by all of those (a full-value key; an :class:`InputSlot` is frozen
+#: and its reader a pure function of the unit). False: made anew for every layout.
+REMEMBER_ROW_INPUTS = True
+_ROW_INPUTS: dict[tuple[Any, ...], tuple[InputSlot, ...]] = {}
+_MAX_ROW_INPUTS = 4096
+
+
+def _target_row_inputs(r: IndicatorSlot, t: Target, choices: tuple[str, ...]) -> Iterable[InputSlot]:
+    if t.kind == QUALITATIVE:
+        yield InputSlot(r.actual, "choice", f"{t.name}的完成情况", r.id, choices)
+        yield InputSlot(r.given, "score", f"{t.name}的自评分", r.id)
+    else:
+        yield InputSlot(r.actual, "number", f"{t.name}的实际完成值", r.id, reader=_measure(t.unit),
+                        invalid_code="actual-not-number")
+    yield InputSlot(r.reason, QUIET, r.label, r.id)
 
 
 def _item(r: IndicatorSlot, values: Mapping[str, Any], computed: Mapping[str, Any], spec: RuleSpec) -> Item | None:
