@@ -628,7 +628,8 @@ def test_the_strict_paths_are_taken_on_national_returns(national_returns: tuple[
 
 VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SHAPES"), ("xltemplate.normalise", "SHARE_EVALUATION"),
                        ("xltemplate.normalise", "SHARE_SHAPES"), ("xltemplate.families.rule_scored.spec", "REMEMBER_TARGETS"),
-                       ("xltemplate.families.rule_scored", "REMEMBER_ROW_INPUTS"))
+                       ("xltemplate.families.rule_scored", "REMEMBER_ROW_INPUTS"),
+                       ("xltemplate.families.rule_scored.checks", "REUSE_SCORES"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:
@@ -835,3 +836,29 @@ def test_target_rows_input_slots_remembered_are_those_made_anew() -> None:
         finally:
             R.REMEMBER_ROW_INPUTS = True
         assert a == b != base, change
+
+
+def test_the_rows_check_takes_the_twins_score(national_returns: tuple[list[Path], list[Path]], monkeypatch) -> None:
+    """On every national return with targets, fresh and LibreOffice-saved, the rows' check takes the score the twins
+    computed for each target row it scores (the same score :func:`rules.score` gives on the values read)."""
+    from xltemplate.families.rule_scored import checks as C
+    from xltemplate.families.rule_scored import rules as R
+    from xltemplate.identify import RunContext
+    from xltemplate.validate import validate_path
+
+    taken: list[bool] = []
+    real = C._twins_score
+
+    def spy(ctx, r):  # type: ignore[no-untyped-def]
+        got = real(ctx, r)
+        v = ctx.values.get
+        a, b, p, g = v(r.target_cell.name), v(r.actual.name), v(r.points.name), v(r.given.name)
+        assert got == R.score(r.target.kind, a, b, p, ctx.spec.rules, choice=b, given=g), (ctx.sub.path, r.id)
+        taken.append(got is not None)
+        return got
+
+    monkeypatch.setattr(C, "_twins_score", spy)
+    run = RunContext.builtin(today=TODAY)
+    for p in national_files(national_returns):
+        validate_path(p, run)
+    assert taken and all(taken), (len(taken), taken.count(False))

@@ -68,6 +68,7 @@ class Plan:
     formulas: Mapping[int, Mapping[str, str]]  # layout version → defined name → formula (normalised on demand: norm_expected)
     referenced: tuple[Cell, ...]  # every named cell the formulas may read (the twins get them all)
     reads: tuple[Cell, ...]  # those a formula names (a cell or in a range): what the twins read
+    referenced_names: frozenset[str]  # the defined names of ``referenced``
 
     def formulas_for(self, layout_version: str | None) -> Mapping[str, str]:
         """The formulas a file must hold: those of the layout version its metadata names.
@@ -138,6 +139,7 @@ def _shaped(spec: Spec, layout: FormLayout) -> dict[str, Any]:
         formulas=texts,
         referenced=referenced,
         reads=formula_reads(texts, referenced),
+        referenced_names=frozenset(c.name for c in referenced),
     )
 
 

@@ -134,13 +134,30 @@ def _row(ctx: Context, r: IndicatorSlot, rules: R.RuleSet) -> Iterator[Finding]:
         yield ctx.at("actual-missing", r.actual, field=r.id, label=label, what=f"实际完成值（数字{'，计量单位：' + str(unit) if unit else ''}）")
         return
     kind = str(kind)
-    score = R.score(kind, a, b, p, rules, choice=b, given=g)
+    score = _twins_score(ctx, r) if REUSE_SCORES and r.target is not None else None
+    if score is None:
+        score = R.score(kind, a, b, p, rules, choice=b, given=g)
     reason = R.reason_check(kind, score, p, ctx.raw(r.reason), a, b, rules)
     if reason == R.MSG_REASON_NOT_MET:
         yield ctx.at("reason-missing", r.reason, field=r.id, label=label, score=show(score), points=show(p))
     elif reason:
         yield ctx.at("reason-missing", r.reason, "overshoot", field=r.id, label=label, actual=show(b), target=show(a),
                      percent=R.plain(rules.overshoot * 100))
+
+
+#: A target row's score as the formulas' twins computed it (:attr:`Context.computed`, evaluated once a return
+#: anyway) instead of scoring the row again. The same call on the same values: the twins score a target row by its
+#: target's kind with :func:`rules.score` on the values read of the four cells, when those are among the cells the
+#: twins are given (``referenced``; :attr:`Context.computed` is the twins on exactly those values, or
+#: :attr:`Context.shown` once proved the same). False: scored again (the tests compare the reports).
+REUSE_SCORES = True
+
+
+def _twins_score(ctx: Context, r: IndicatorSlot) -> Any:
+    names = ctx.plan.referenced_names
+    if r.target_cell.name in names and r.actual.name in names and r.points.name in names and r.given.name in names:
+        return ctx.computed.get(r.score.name)
+    return None
 
 
 def points_sums(ctx: Context) -> Iterator[Finding]:
