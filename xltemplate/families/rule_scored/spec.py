@@ -361,10 +361,11 @@ def _remembered(spec: RuleSpec, spec_key: tuple[Any, ...], rec: Any) -> Target:
     # Only a plain dict of exact texts is remembered (what a workbook's JSON gives): anything else, read anew
     if type(rec) is not dict:
         return Target.from_record(spec, rec)
-    texts = tuple(rec.get(k) for k in _FIELDS)
-    if not all(type(v) is str for v in texts):
-        return Target.from_record(spec, rec)
-    key = (*spec_key, *texts)
+    get = rec.get
+    key = (*spec_key, get("level"), get("sublevel"), get("name"), get("kind"), get("unit"), get("target"), get("points"))
+    for v in key[len(spec_key):]:  # the seven texts, in the order of _FIELDS
+        if type(v) is not str:
+            return Target.from_record(spec, rec)
     found = _TARGETS.get(key)
     if found is None:
         found = Target.from_record(spec, rec)  # (a record it refuses raises, and is not remembered)
