@@ -50,7 +50,7 @@ def timed(owner, name, label):
 timed(store.Ledger, "ingest", "intake: hash, archive, record")
 timed(rr, "_stale", "which files to read (stored reports)")
 timed(rr, "_read", "validate (2 workers) and store reports")
-timed(rr, "_reports", "load the stored reports")
+timed(rr, "_load_stored", "load the stored reports")
 timed(rr, "_collection", "match and choose")
 timed(rr, "received", "提交记录 rows")
 timed(rr, "write_rollup", "write the roll-up")
