@@ -372,12 +372,7 @@ STRING_SHAPES: dict[str, Callable[[bytes], bytes]] = {
 @pytest.mark.parametrize("name", sorted(STRING_SHAPES))
 def test_shared_strings_read_the_same_on_every_path(tmp_path: Path, name: str) -> None:
     path = repacked(tmp_path / f"{name}.xlsx", {STRINGS: STRING_SHAPES[name]})
-    forget()
-    with switched(True):
-        on = verdict(path)
-    with switched(False):
-        off = verdict(path)
-    assert on == off
+    assert not differences_on_and_off([path])
     assert not differences(*read_both(path))
 
 
@@ -464,13 +459,8 @@ NAME_SHAPES: dict[str, Callable[[bytes], bytes]] = {
 def test_defined_names_read_the_same_on_every_path(tmp_path: Path, name: str) -> None:
     path = repacked(tmp_path / f"{name}.xlsx", {WORKBOOK: NAME_SHAPES[name]})
     assert zipfile.ZipFile(path).read(WORKBOOK) != zipfile.ZipFile(SRC).read(WORKBOOK), "the shape was not made"
-    forget()
-    with switched(True):
-        on = verdict(path)
-    with switched(False):
-        off = verdict(path)
-    assert on == off
-    if not isinstance(on, tuple) and name not in READ_OTHERWISE_BY_OPENPYXL:
+    assert not differences_on_and_off([path])
+    if not isinstance(verdict(path), tuple) and name not in READ_OTHERWISE_BY_OPENPYXL:
         assert not differences(*read_both(path))
 
 

@@ -20,7 +20,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from xlsxwriter.worksheet import Worksheet
 
-from xltemplate.rollup import collect, write_rollup
+from xltemplate.rollup import Collection, collect, write_rollup
 
 from .conftest import SAMPLES
 
@@ -151,6 +151,17 @@ def test_the_lean_sheet_is_used_only_with_the_version_it_was_compared_with(monke
     assert not lean.lean_enabled()
 
 
+def _every_way(c: Collection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """The roll-up of ``c`` as written with everything on, then with 统计's sums apart, cell by cell and stock."""
+    got = {}
+    for name, switch in (("lean", None), ("apart", (workbook, "STATS_IN_PASSING")), ("cells", (lean, "USE_ROWS")),
+                         ("stock", (lean, "USE_LEAN"))):
+        if switch is not None:
+            monkeypatch.setattr(*switch, False)  # each step keeps the ones before it off too
+        got[name] = write_rollup(c, tmp_path / f"{name}.xlsx").read_bytes()
+    return got
+
+
 @pytest.mark.parametrize("roster", [None, SAMPLES / "roster.csv"])
 def test_the_roll_up_is_the_same_with_the_lean_sheet_and_without(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                   roster: Path | None) -> None:
@@ -167,31 +178,15 @@ def test_the_roll_up_is_the_same_with_the_lean_sheet_and_without(tmp_path: Path,
         used.append(self.sheet_class)
 
     monkeypatch.setattr(workbook._Writer, "__init__", spy)
-    write_rollup(c, tmp_path / "lean.xlsx")
-    monkeypatch.setattr(workbook, "STATS_IN_PASSING", False)
-    write_rollup(c, tmp_path / "apart.xlsx")
-    assert (tmp_path / "lean.xlsx").read_bytes() == (tmp_path / "apart.xlsx").read_bytes()
-    monkeypatch.setattr(lean, "USE_ROWS", False)
-    write_rollup(c, tmp_path / "cells.xlsx")
-    monkeypatch.setattr(lean, "USE_LEAN", False)
-    write_rollup(c, tmp_path / "stock.xlsx")
+    got = _every_way(c, tmp_path, monkeypatch)
     assert used == [lean.LeanSheet, lean.LeanSheet, lean.LeanSheet, Worksheet]
-    assert (tmp_path / "lean.xlsx").read_bytes() == (tmp_path / "stock.xlsx").read_bytes()
-    assert (tmp_path / "cells.xlsx").read_bytes() == (tmp_path / "stock.xlsx").read_bytes()
+    assert got["lean"] == got["apart"] == got["cells"] == got["stock"]
 
 
 def test_the_national_roll_up_is_the_same_with_the_lean_sheet_and_without(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     c = collect([SAMPLES / "national" / "returns"], None)
-    write_rollup(c, tmp_path / "lean.xlsx")
-    monkeypatch.setattr(workbook, "STATS_IN_PASSING", False)
-    write_rollup(c, tmp_path / "apart.xlsx")
-    assert (tmp_path / "lean.xlsx").read_bytes() == (tmp_path / "apart.xlsx").read_bytes()
-    monkeypatch.setattr(lean, "USE_ROWS", False)
-    write_rollup(c, tmp_path / "cells.xlsx")
-    assert (tmp_path / "lean.xlsx").read_bytes() == (tmp_path / "cells.xlsx").read_bytes()
-    monkeypatch.setattr(lean, "USE_LEAN", False)
-    write_rollup(c, tmp_path / "stock.xlsx")
-    assert (tmp_path / "lean.xlsx").read_bytes() == (tmp_path / "stock.xlsx").read_bytes()
+    got = _every_way(c, tmp_path, monkeypatch)
+    assert got["lean"] == got["apart"] == got["cells"] == got["stock"]
 
 
 def _count_lines_before(text: str, width_chars: float, font_pt: float = 11.0) -> int:

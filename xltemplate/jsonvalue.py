@@ -33,27 +33,17 @@ def encode(v: Any) -> Any:
 
 
 def decode(v: Any) -> Any:
+    """What :func:`encode` made, back: each object's members first, then the object (as :func:`loads` does)."""
     if isinstance(v, list):
         return [decode(x) for x in v]
     if isinstance(v, dict):
-        if len(v) == 1:
-            (tag, body), = v.items()
-            if tag == "$decimal":
-                return Decimal(body)
-            if tag == "$datetime":
-                return dt.datetime.fromisoformat(body)
-            if tag == "$date":
-                return dt.date.fromisoformat(body)
-            if tag == "$tuple":
-                return tuple(decode(x) for x in body)
-            if tag == "$map":
-                return {decode(k): decode(x) for k, x in body}
-        return {k: decode(x) for k, x in v.items()}
+        return _tagged({k: decode(x) for k, x in v.items()})
     return v
 
 
 def _tagged(d: dict[str, Any]) -> Any:
-    """:func:`decode`'s rule for one JSON object whose members are decoded already (``json``'s object hook)."""
+    """One JSON object whose members are decoded already: a tagged value, or the object itself (also
+    ``json``'s object hook in :func:`loads`)."""
     if len(d) == 1:
         (tag, body), = d.items()
         if tag == "$decimal":

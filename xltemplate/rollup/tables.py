@@ -139,9 +139,7 @@ def levels(c: "Collection", score_rows: Iterable[dict[str, Any]] | None = None,
     ``totals``: the score rows already summed (made with ``levels=True``)."""
     valid = sum(1 for r in c.rows if r.valid)
     if totals is None or totals.levels is None:
-        totals = ScoreTotals(levels=True)
-        for r in (score_rows if score_rows is not None else scores(c)):
-            totals.add(r)
+        totals = ScoreTotals.over(score_rows if score_rows is not None else scores(c), levels=True)
     acc = totals.levels
     assert acc is not None
     out = []
@@ -162,9 +160,7 @@ def gaps(c: "Collection", units: list[dict[str, Any]] | None = None,
     """The units 已提交有效 by points lost, most first: where each lost them (the indicators that lost most).
     ``totals``: the score rows already summed (made with ``gaps=True``)."""
     if totals is None or totals.worst is None:
-        totals = ScoreTotals(gaps=True)
-        for r in (score_rows if score_rows is not None else scores(c)):
-            totals.add(r)
+        totals = ScoreTotals.over(score_rows if score_rows is not None else scores(c), gaps=True)
     worst = totals.worst
     assert worst is not None
     out = []
@@ -323,6 +319,14 @@ class ScoreTotals:
         if self.worst is not None and _dec(r["lost"]) > 0:
             self.worst[r["key"]].append((_dec(r["lost"]), r["indicator"] or ""))
 
+    @classmethod
+    def over(cls, rows: Iterable[dict[str, Any]], levels: bool = False, gaps: bool = False) -> "ScoreTotals":
+        """``rows`` summed in a pass of their own."""
+        totals = cls(levels=levels, gaps=gaps)
+        for r in rows:
+            totals.add(r)
+        return totals
+
     def seen(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """``rows``, each added as it goes by."""
         add = self.add
@@ -340,9 +344,7 @@ def stats(c: "Collection", units: list[dict[str, Any]] | None = None, score_rows
     per_grade = Counter(u["grade"] for u in units)
     grades = [(b.label, per_grade[b.label]) for b in c.spec.bands]
     if totals is None:
-        totals = ScoreTotals()
-        for r in (score_rows if score_rows is not None else scores(c)):
-            totals.add(r)
+        totals = ScoreTotals.over(score_rows if score_rows is not None else scores(c))
     weights, pairs = totals.weights, totals.pairs
     cats: list[dict[str, Any]] = []
     for g in groups(c):
