@@ -1,13 +1,16 @@
-"""Time the roll-up writer alone: the same Collection written by stock XlsxWriter, by part B's lean cells and by
-whole rows (issue 15), alternately in one process, with the bytes compared.
+"""Time the roll-up writer alone: the same Collection written by stock XlsxWriter, by part B's lean cells, by
+whole rows (issue 15) and in one pass over the units (its fourth pass), alternately in one process, with the bytes
+compared.
 
     python bench/bench_rollup.py --dir /tmp/b                      # the returns bench/bench.py left in /tmp/b/returns
     python bench/bench_rollup.py --dir /tmp/b --national           # the national ones in /tmp/b/national
     python bench/bench_rollup.py --collection /tmp/b/c.pickle      # a Collection pickled by an earlier run (--keep)
+    python bench/bench_rollup.py --dir /tmp/b --ways rows,one      # only some ways (stock, cells, rows, one)
 
 The Collection is collected once (2 jobs; with /tmp/b/roster.csv for the first form, as bench.py's collect) and
-kept with ``--keep PATH`` (a pickle this script wrote: it loads only what it made itself). Each round writes the
-roll-up once per way, in turn, in this process; wall and CPU seconds, medians over the rounds, and the load.
+kept with ``--keep PATH`` (a pickle this script wrote: it loads only what it made itself), its spilled reports with it,
+so that the writer loads them from a spill as in a run of collect. Each round writes the roll-up once per way, in
+turn, in this process; wall and CPU seconds, medians over the rounds, the reports loaded from the spill, and the load.
 """
 
 from __future__ import annotations
@@ -20,18 +23,69 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from xltemplate import printing  # noqa: E402
 from xltemplate.rollup import collect, lean, workbook, write_rollup  # noqa: E402
+from xltemplate.rollup.spill import Spill  # noqa: E402
 
-WAYS = {  # name → (lean.USE_LEAN, lean.USE_ROWS, workbook.STATS_IN_PASSING)
-    "stock XlsxWriter": (False, False, False),
-    "lean cells (part B)": (True, False, False),
-    "whole rows (this pass)": (True, True, True),
+WAYS = {  # name → (lean.USE_LEAN, lean.USE_ROWS, workbook.STATS_IN_PASSING, workbook.ONE_PASS)
+    "stock XlsxWriter": (False, False, False, False),
+    "lean cells (part B)": (True, False, False, False),
+    "whole rows (third pass)": (True, True, True, False),
+    "one pass (fourth pass)": (True, True, True, True),
 }
+SHORT = dict(zip(("stock", "cells", "rows", "one"), WAYS))
+
+
+def keep(c: Any, path: Path) -> None:
+    """Pickle ``c`` with the bytes of its spill (a spill's file cannot be pickled)."""
+    spill, data = c.spill, b""
+    if spill is not None:
+        spill._fh.seek(0)
+        data = spill._fh.read(spill._end)
+        c.spill = None
+    stores = [(r, r._store) for r in c.returns]
+    for r, _s in stores:
+        r._store = None
+    try:
+        with open(path, "wb") as fh:
+            pickle.dump((c, data), fh, protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        c.spill = spill
+        for r, s in stores:
+            r._store = s
+
+
+def kept(path: Path) -> Any:
+    """What :func:`keep` pickled, its reports in a new spill."""
+    with open(path, "rb") as fh:
+        c, data = pickle.load(fh)  # noqa: S301 - a file this script wrote (--keep), never one from outside
+    if data:
+        c.spill = Spill()
+        c.spill._fh.write(data)
+        c.spill._end = len(data)
+        for r in c.returns:
+            if r._report is None:
+                r._store = c.spill
+    return c
+
+
+def counting_loads() -> dict[str, int]:
+    """Count the reports loaded from a spill (not from its few recent ones)."""
+    counts = {"loads": 0}
+    real = Spill.load
+
+    def load(self: Spill, where: int) -> Any:
+        if where not in self._recent:
+            counts["loads"] += 1
+        return real(self, where)
+
+    Spill.load = load  # type: ignore[method-assign]
+    return counts
 
 
 def load() -> str:
@@ -45,10 +99,11 @@ def main() -> None:
     ap.add_argument("--collection", type=Path, help="a Collection this script pickled earlier (--keep)")
     ap.add_argument("--keep", type=Path, help="pickle the Collection here for later runs")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--ways", default=",".join(SHORT), help=f"which ways, in this order (of {', '.join(SHORT)})")
     args = ap.parse_args()
+    ways_asked = [SHORT[w] for w in args.ways.split(",")]
     if args.collection:
-        with open(args.collection, "rb") as fh:
-            c = pickle.load(fh)  # noqa: S301 - a file this script wrote (--keep), never one from outside
+        c = kept(args.collection)
     else:
         if args.dir is None:
             ap.error("--dir or --collection")
@@ -63,18 +118,19 @@ def main() -> None:
             c = collect([args.dir / "returns"], spec, roster=read_roster(args.dir / "roster.csv", spec), jobs=2)
         print(f"collected {len(c.returns)} returns in {time.perf_counter() - t:.1f} s")
         if args.keep:
-            with open(args.keep, "wb") as fh:
-                pickle.dump(c, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            keep(c, args.keep)
     print(f"{len(c.rows)} rows; XlsxWriter {lean.xlsxwriter.__version__}; lean path {'on' if lean.lean_enabled() else 'OFF'}")
-    walls: dict[str, list[float]] = {w: [] for w in WAYS}
-    cpus: dict[str, list[float]] = {w: [] for w in WAYS}
+    walls: dict[str, list[float]] = {w: [] for w in ways_asked}
+    cpus: dict[str, list[float]] = {w: [] for w in ways_asked}
+    loaded: dict[str, int] = {}
+    counts = counting_loads()
     loads: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in range(args.rounds):
-            ways = list(WAYS) if n % 2 == 0 else list(reversed(WAYS))
+            ways = list(ways_asked) if n % 2 == 0 else list(reversed(ways_asked))
             written: dict[str, bytes] = {}
             for way in ways:
-                lean.USE_LEAN, lean.USE_ROWS, workbook.STATS_IN_PASSING = WAYS[way]
+                lean.USE_LEAN, lean.USE_ROWS, workbook.STATS_IN_PASSING, workbook.ONE_PASS = WAYS[way]
                 out = Path(tmp) / f"{n}.xlsx"
                 # as in a run of collect: nothing remembered from an earlier write
                 lean._NUMBERS.clear()
@@ -82,21 +138,27 @@ def main() -> None:
                 printing._short_lines.cache_clear()
                 printing._long_lines.cache_clear()
                 loads.append(load())
+                if c.spill is not None:
+                    c.spill._recent.clear()
+                counts["loads"] = 0
                 t, p = time.perf_counter(), time.process_time()
                 write_rollup(c, out)
                 walls[way].append(time.perf_counter() - t)
                 cpus[way].append(time.process_time() - p)
+                loaded[way] = counts["loads"]
                 written[way] = out.read_bytes()
             same = len(set(written.values())) == 1
-            print(f"round {n + 1}: " + "; ".join(f"{w} {walls[w][-1]:.2f} s" for w in WAYS) + f"; identical bytes: {same}")
+            print(f"round {n + 1}: " + "; ".join(f"{w} {walls[w][-1]:.2f} s" for w in ways_asked) + f"; identical bytes: {same}")
             if not same:
                 sys.exit("the ways wrote different bytes")
-    lean.USE_LEAN, lean.USE_ROWS, workbook.STATS_IN_PASSING = WAYS["whole rows (this pass)"]
+    lean.USE_LEAN, lean.USE_ROWS, workbook.STATS_IN_PASSING, workbook.ONE_PASS = WAYS["one pass (fourth pass)"]
     print(f"medians over {args.rounds} rounds (load average {min(loads)}–{max(loads)}):")
-    base = statistics.median(walls["stock XlsxWriter"])
-    for way in WAYS:
+    first = ways_asked[0]
+    base = statistics.median(walls[first])
+    for way in ways_asked:
         wall, cpu = statistics.median(walls[way]), statistics.median(cpus[way])
-        print(f"  {way:24} {wall:6.2f} s wall, {cpu:6.2f} s CPU  ({base / wall:.1f}× stock)")
+        print(f"  {way:24} {wall:6.2f} s wall, {cpu:6.2f} s CPU  ({base / wall:.2f}× {first}); "
+              f"{loaded[way]} reports loaded from the spill")
 
 
 if __name__ == "__main__":

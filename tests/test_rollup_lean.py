@@ -140,7 +140,41 @@ def test_a_row_that_cannot_be_written_whole_is_left_to_xlsxwriter(tmp_path: Path
     assert not ws.put_row(1, 15, ["again"], [f], f, f)  # not after the row written last
     assert not ws.put_row(1_048_576, 15, ["x"], [f], f, f)  # past Excel's last row
     assert ws._pending is not None and ws._pending[0] == 1
+    ws._write_single_row(2)  # row 1 written out at once (as the one-pass writer does with 汇总's rows)
+    assert ws.put_row(2, 15, ["next"], [f], f, f)  # the row after it: nothing held for it yet
+    ws._write_single_row(3)
+    ws.write_string(3, 0, "held", f)
+    assert not ws.put_row(3, 15, ["x"], [f], f, f)  # a row being written to cell by cell
     wb.close()
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_a_row_written_out_early_is_followed_as_xlsxwriter_follows_it(tmp_path: Path, whole: bool) -> None:
+    """The one-pass writer writes 汇总's row out as soon as it is put (``_write_single_row(next row)``): the next
+    row, written whole, gives the bytes of stock XlsxWriter's."""
+    got = []
+    for sheet_class in (lean.LeanSheet, Worksheet):
+        wb = xlsxwriter.Workbook(str(tmp_path / f"{sheet_class.__name__}.xlsx"), {"constant_memory": True})
+        ws = wb.add_worksheet("表", worksheet_class=sheet_class)
+        fmts = [wb.add_format({"bold": True}), wb.add_format({"num_format": "0.00"}), wb.add_format({"italic": True})]
+        for row in range(1, 6):
+            values = [f"第{row}行", row * 1.5, None if row % 2 else "x"]
+            if sheet_class is lean.LeanSheet and whole:
+                assert ws.put_row(row, 15 + row, values, fmts, fmts[0], fmts[1])
+            else:
+                ws.set_row(row, 15 + row)
+                for col, v in enumerate(values):
+                    if v is None:
+                        ws.write_blank(row, col, None, fmts[col])
+                    elif isinstance(v, str):
+                        ws.write_string(row, col, v, fmts[col])
+                    else:
+                        ws.write_number(row, col, v, fmts[col])
+            if row % 2:
+                ws._write_single_row(row + 1)
+        wb.close()
+        got.append((tmp_path / f"{sheet_class.__name__}.xlsx").read_bytes())
+    assert got[0] == got[1]
 
 
 def test_the_lean_sheet_is_used_only_with_the_version_it_was_compared_with(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -79,8 +79,10 @@ class LeanSheet(Worksheet):
         memory mode, the row is kept until the next row is touched, and its cells' format indices are asked
         for only then, in column order, so that formats are numbered as XlsxWriter numbers them.
         """
-        if not self.constant_memory or row <= self.previous_row or self.comments or len(fmts) < len(values) or None in fmts:
+        if not self.constant_memory or self.comments or len(fmts) < len(values) or None in fmts:
             return False  # (a cell without a format of its own takes its row's or column's: XlsxWriter's rules)
+        if row < self.previous_row or (row == self.previous_row and (self._pending is not None or self.table.get(row) or row in self.row_info)):
+            return False  # (a row already written out, or the row being written: written to cell by cell)
         payloads: list[str] = []
         used = list(fmts[:len(values)])
         add = payloads.append

@@ -27,7 +27,7 @@ from ..text import cell_text, csv_cell, strip_markup
 from ..words import NOT_GRADED, SKIPPED, STATUS_ZH
 
 if TYPE_CHECKING:  # a Collection is what every table is made from; collect.py itself offers them as Collection.tables()
-    from .collect import Collection
+    from .collect import Collection, Row
 
 #: The files ``--export`` writes (:func:`exports`: and, for a family whose items are the units' own, these;
 #: in a round kept by a ledger, 提交记录 too).
@@ -75,33 +75,35 @@ def items(c: "Collection") -> list[ItemDef]:
 
 def submissions(c: "Collection") -> list[dict[str, Any]]:
     """One row per unit: figures recomputed from its counted return; ``valid`` says whether statistics use it."""
-    spec = c.spec
     ids = [g.id for g in groups(c)]
-    out = []
-    for row in c.rows:
-        ret = row.counted
-        res = ret.report.results if ret else None
-        grade = (res.grade if row.valid else NOT_GRADED) if res else None
-        rec: dict[str, Any] = {
-            "key": row.key, "unit": cell_text(row.field(spec, "unit")), "project": cell_text(row.field(spec, "project")),
-            "budget": row.field(spec, "budget"), "executed": row.field(spec, "executed"),
-            "execution_rate": row.execution_rate(spec),
-        }
-        for gid in ids:
-            rec[f"score_{gid}"] = res.group(gid).score if res else None
-        rec.update({
-            "total": res.total if res else None, "grade": grade, "status": row.status, "valid": row.valid,
-            "errors": ret.brief.errors if ret else None, "warnings": ret.brief.warnings if ret else None,
-            "file": ret.name if ret else None,
-            "saved_at": ret.brief.saved_at if ret else None,
-            # every other file of the unit (superseded, duplicate, or unproven): 文件清单 says which is which
-            "other_files": "；".join(o.name for o in row.others) or None,
-        })
-        if c.round is not None:  # since the last run: files received, counted file or status changed, newly valid
-            since = c.round.since_of(row.key)
-            rec.update({"new_files": since.new_files or None, "changed": since.changed, "newly_valid": since.newly_valid})
-        out.append(rec)
-    return out
+    return [submission(c, row, ids) for row in c.rows]
+
+
+def submission(c: "Collection", row: "Row", group_ids: list[str]) -> dict[str, Any]:
+    """:func:`submissions`' row of one unit (``group_ids``: the ids of :func:`groups`)."""
+    spec = c.spec
+    ret = row.counted
+    res = ret.report.results if ret else None
+    grade = (res.grade if row.valid else NOT_GRADED) if res else None
+    rec: dict[str, Any] = {
+        "key": row.key, "unit": cell_text(row.field(spec, "unit")), "project": cell_text(row.field(spec, "project")),
+        "budget": row.field(spec, "budget"), "executed": row.field(spec, "executed"),
+        "execution_rate": row.execution_rate(spec),
+    }
+    for gid in group_ids:
+        rec[f"score_{gid}"] = res.group(gid).score if res else None
+    rec.update({
+        "total": res.total if res else None, "grade": grade, "status": row.status, "valid": row.valid,
+        "errors": ret.brief.errors if ret else None, "warnings": ret.brief.warnings if ret else None,
+        "file": ret.name if ret else None,
+        "saved_at": ret.brief.saved_at if ret else None,
+        # every other file of the unit (superseded, duplicate, or unproven): 文件清单 says which is which
+        "other_files": "；".join(o.name for o in row.others) or None,
+    })
+    if c.round is not None:  # since the last run: files received, counted file or status changed, newly valid
+        since = c.round.since_of(row.key)
+        rec.update({"new_files": since.new_files or None, "changed": since.changed, "newly_valid": since.newly_valid})
+    return rec
 
 
 def scores(c: "Collection") -> Iterator[dict[str, Any]]:
@@ -114,22 +116,27 @@ def scores(c: "Collection") -> Iterator[dict[str, Any]]:
     names = {g.id: g.name for g in groups(c)}
     rules = family_of(c.spec).rollup_sheets.item_results
     for row in c.rows:
-        if row.counted is None or not row.counted.brief.has_results:
+        yield from unit_scores(c, row, names, rules)
+
+
+def unit_scores(c: "Collection", row: "Row", names: dict[str, str], rules: bool) -> Iterator[dict[str, Any]]:
+    """:func:`scores`' rows of one unit (``names``: group id → name; ``rules``: the family's item_results)."""
+    if row.counted is None or not row.counted.brief.has_results:
+        return
+    res = row.counted.report.results
+    if res is None:
+        return
+    unit = cell_text(row.field(c.spec, "unit"))
+    for item in res.items:
+        if item.extra and not item.name:
             continue
-        res = row.counted.report.results
-        if res is None:
-            continue
-        unit = cell_text(row.field(c.spec, "unit"))
-        for item in res.items:
-            if item.extra and not item.name:
-                continue
-            rec = {"key": row.key, "unit": unit, "status": row.status, "valid": row.valid, "category": names[item.group],
-                   "category_id": item.group, "indicator_id": item.id, "indicator": cell_text(item.name), "extra": item.extra,
-                   "applicable": item.applicable, "weight": item.weight, "score": item.score, "lost": item.lost}
-            if rules:  # what it was measured against and how it did
-                rec.update({"subcategory": item.subgroup, "rule": item.rule, "measure": item.unit, "target": cell_text(item.target),
-                            "actual": cell_text(item.actual), "met": item.met, "reason": item.reason})
-            yield rec
+        rec = {"key": row.key, "unit": unit, "status": row.status, "valid": row.valid, "category": names[item.group],
+               "category_id": item.group, "indicator_id": item.id, "indicator": cell_text(item.name), "extra": item.extra,
+               "applicable": item.applicable, "weight": item.weight, "score": item.score, "lost": item.lost}
+        if rules:  # what it was measured against and how it did
+            rec.update({"subcategory": item.subgroup, "rule": item.rule, "measure": item.unit, "target": cell_text(item.target),
+                        "actual": cell_text(item.actual), "met": item.met, "reason": item.reason})
+        yield rec
 
 
 def levels(c: "Collection", score_rows: Iterable[dict[str, Any]] | None = None,
@@ -192,9 +199,13 @@ def scores_by_unit(c: "Collection", totals: "ScoreTotals | None" = None) -> Iter
     ``totals``: also summed there as they go by (for :func:`stats`, without a pass of their own)."""
     rows_: Iterable[dict[str, Any]] = scores(c) if totals is None else totals.seen(scores(c))
     for _key, rows in groupby(rows_, key=lambda r: r["key"]):
-        unit = list(rows)
-        fixed = {r["indicator_id"]: r for r in unit if not r["extra"]}
-        yield unit[0], fixed, [r for r in unit if r["extra"]]
+        yield by_unit(list(rows))
+
+
+def by_unit(unit: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """One unit's score rows (not none) as :func:`scores_by_unit` gives them."""
+    fixed = {r["indicator_id"]: r for r in unit if not r["extra"]}
+    return unit[0], fixed, [r for r in unit if r["extra"]]
 
 
 def findings(c: "Collection") -> Iterator[dict[str, Any]]:
@@ -207,64 +218,76 @@ def findings(c: "Collection") -> Iterator[dict[str, Any]]:
             unit_of[key or ""] = cell_text(row.field(c.spec, "unit")) if row is not None else None
         return unit_of[key or ""]
 
-    for ret, f in c.all_findings():
-        key = ret.brief.key
-        yield {"file": ret.name, "path": shown(ret.path), "key": key, "unit": unit(key),
-               "sheet": f.sheet, "cell": f.cell, "code": f.code, "severity": f.severity,
-               "title": f.title, "message": f.message, "value": cell_text(f.value)}
+    # (Collection.all_findings' order, without its list: every finding of every return at once)
+    for ret in c.returns:
+        for f in (ret.findings if ret.brief.codes else ret.extra):
+            key = ret.brief.key
+            yield {"file": ret.name, "path": shown(ret.path), "key": key, "unit": unit(key),
+                   "sheet": f.sheet, "cell": f.cell, "code": f.code, "severity": f.severity,
+                   "title": f.title, "message": f.message, "value": cell_text(f.value)}
 
 
 def missing(c: "Collection") -> list[dict[str, Any]]:
     """Units without a valid return (已提交有误 or 未提交) and why."""
-    out = []
-    for row in c.rows:
-        if row.valid:
-            continue
-        files = ([row.counted] if row.counted else []) + row.others
-        out.append({"key": row.key, "unit": cell_text(row.field(c.spec, "unit")), "project": cell_text(row.field(c.spec, "project")),
-                    "status": row.status, "reason": row.missing_reason(),
-                    "files": "；".join(r.name for r in files) or None})
-    return out
+    return [m for row in c.rows if (m := unit_missing(c, row)) is not None]
+
+
+def unit_missing(c: "Collection", row: "Row") -> dict[str, Any] | None:
+    """:func:`missing`'s row of one unit: None for a unit with a valid return."""
+    if row.valid:
+        return None
+    files = ([row.counted] if row.counted else []) + row.others
+    return {"key": row.key, "unit": cell_text(row.field(c.spec, "unit")), "project": cell_text(row.field(c.spec, "project")),
+            "status": row.status, "reason": row.missing_reason(), "files": "；".join(r.name for r in files) or None}
 
 
 def files(c: "Collection") -> list[dict[str, Any]]:
     """Every file found: its status (有效 / 有误 / 无法读取; none when skipped), its fate and why."""
-    out = []
+    return list(iter_files(c))
+
+
+def iter_files(c: "Collection") -> Iterator[dict[str, Any]]:
+    """:func:`files`, one row at a time (the roll-up writes them as they come: no list of them)."""
     for ret in sorted(c.returns, key=lambda r: r.path):
         rep = ret.brief  # what the file's report says, without loading it
         errors, warnings = ret.counts()
-        out.append({"file": ret.name, "path": shown(ret.path), "key": rep.key, "status": STATUS_ZH[rep.status],
-                    "fate": ret.fate, "note": ret.note,
-                    "replaced_by": shown(Path(ret.replaced_by).name) if ret.replaced_by else None,
-                    "errors": errors, "warnings": warnings,
-                    "saved_at": rep.saved_at, "application": rep.application, "sha256": rep.sha256})
+        yield {"file": ret.name, "path": shown(ret.path), "key": rep.key, "status": STATUS_ZH[rep.status],
+               "fate": ret.fate, "note": ret.note,
+               "replaced_by": shown(Path(ret.replaced_by).name) if ret.replaced_by else None,
+               "errors": errors, "warnings": warnings,
+               "saved_at": rep.saved_at, "application": rep.application, "sha256": rep.sha256}
     for path, why in c.skipped:
-        out.append({"file": shown(Path(path).name), "path": shown(path), "key": None, "status": None, "fate": SKIPPED, "note": why,
-                    "replaced_by": None, "errors": 0, "warnings": 0, "saved_at": None, "application": None, "sha256": None})
-    return out
+        yield {"file": shown(Path(path).name), "path": shown(path), "key": None, "status": None, "fate": SKIPPED, "note": why,
+               "replaced_by": None, "errors": 0, "warnings": 0, "saved_at": None, "application": None, "sha256": None}
 
 
 def received(c: "Collection") -> list[dict[str, Any]]:
     """提交记录: every file the round has received, in arrival order, with what became of it (a round only)."""
-    if c.round is None:
-        return []
-    return [{"arrival": r.arrival, "first_run": r.first_run, "first_seen": r.first_seen, "key": r.key, "file": r.name,
-             "status": r.status, "saved_at": r.saved_at, "fate": r.fate, "note": r.note, "in_inbox": r.in_inbox,
-             "copies": r.copies, "path": r.path, "sha256": r.sha256} for r in c.round.received]
+    return list(iter_received(c))
+
+
+def iter_received(c: "Collection") -> Iterator[dict[str, Any]]:
+    """:func:`received`, one row at a time."""
+    for r in (c.round.received if c.round is not None else ()):
+        yield {"arrival": r.arrival, "first_run": r.first_run, "first_seen": r.first_seen, "key": r.key, "file": r.name,
+               "status": r.status, "saved_at": r.saved_at, "fate": r.fate, "note": r.note, "in_inbox": r.in_inbox,
+               "copies": r.copies, "path": r.path, "sha256": r.sha256}
 
 
 def texts(c: "Collection") -> list[dict[str, Any]]:
-    ids = c.spec.summary.get("texts", ())
-    out = []
-    for row in c.rows:
-        res = row.counted.report.results if row.counted else None
-        if res is None:
-            continue
-        rec = {"key": row.key, "unit": cell_text(row.field(c.spec, "unit")), "project": cell_text(row.field(c.spec, "project"))}
-        for fid in ids:
-            rec[fid] = strip_markup(cell_text(res.fields.get(fid)))
-        out.append(rec)
-    return out
+    ids = list(c.spec.summary.get("texts", ()))
+    return [t for row in c.rows if (t := unit_texts(c, row, ids)) is not None]
+
+
+def unit_texts(c: "Collection", row: "Row", ids: list[str]) -> dict[str, Any] | None:
+    """:func:`texts`' row of one unit (``ids``: the spec's summary texts): None without a counted return's figures."""
+    res = row.counted.report.results if row.counted else None
+    if res is None:
+        return None
+    rec = {"key": row.key, "unit": cell_text(row.field(c.spec, "unit")), "project": cell_text(row.field(c.spec, "project"))}
+    for fid in ids:
+        rec[fid] = strip_markup(cell_text(res.fields.get(fid)))
+    return rec
 
 
 @dataclass
@@ -335,39 +358,76 @@ class ScoreTotals:
             yield r
 
 
+class UnitTotals:
+    """What :func:`stats` sums over the :func:`submissions` rows of the units 已提交有效, unit by unit: so that
+    the roll-up writer, which passes over the units once, keeps no list of them (issue 15, memory flat in N)."""
+
+    def __init__(self, group_ids: list[str]) -> None:
+        self.valid = 0
+        self.grades: Counter[Any] = Counter()
+        # every valid unit's total (for the median), each distinct one (type and text) held once: 8 bytes a unit
+        self.totals: list[Any] = []
+        self._same: dict[tuple[type, str], Any] = {}
+        # group id → its scores summed (the same Decimal additions in the same order as summing a list of them)
+        self.scores: dict[str, Decimal] = {gid: Decimal(0) for gid in group_ids}
+        self.budget = Decimal(0)
+        self.executed = Decimal(0)
+
+    def add(self, u: dict[str, Any]) -> None:
+        if not u["valid"]:
+            return
+        self.valid += 1
+        self.grades[u["grade"]] += 1
+        total = u["total"]
+        self.totals.append(self._same.setdefault((type(total), str(total)), total))
+        sums = self.scores
+        for gid in sums:
+            sums[gid] += u[f"score_{gid}"]
+        self.budget += _dec(u["budget"])
+        self.executed += _dec(u["executed"])
+
+    @classmethod
+    def over(cls, c: "Collection", units: Iterable[dict[str, Any]]) -> "UnitTotals":
+        """``units`` summed in a pass of their own."""
+        totals = cls([g.id for g in groups(c)])
+        for u in units:
+            totals.add(u)
+        return totals
+
+
 def stats(c: "Collection", units: list[dict[str, Any]] | None = None, score_rows: Iterable[dict[str, Any]] | None = None,
-          totals: ScoreTotals | None = None) -> Stats:
+          totals: ScoreTotals | None = None, unit_totals: UnitTotals | None = None) -> Stats:
     """Statistics over the units 已提交有效 only, from the :func:`submissions` and :func:`scores` rows
-    (or ``totals``: the score rows already summed)."""
-    units = [u for u in (units if units is not None else submissions(c)) if u["valid"]]
-    totals_ = sorted(u["total"] for u in units)
-    per_grade = Counter(u["grade"] for u in units)
-    grades = [(b.label, per_grade[b.label]) for b in c.spec.bands]
+    (or ``totals``: the score rows already summed; ``unit_totals``: the submissions rows already summed)."""
+    if unit_totals is None:
+        unit_totals = UnitTotals.over(c, units if units is not None else submissions(c))
+    n = unit_totals.valid
+    totals_ = sorted(unit_totals.totals)
+    grades = [(b.label, unit_totals.grades[b.label]) for b in c.spec.bands]
     if totals is None:
         totals = ScoreTotals.over(score_rows if score_rows is not None else scores(c))
     weights, pairs = totals.weights, totals.pairs
     cats: list[dict[str, Any]] = []
     for g in groups(c):
-        s = [u[f"score_{g.id}"] for u in units]
+        s = unit_totals.scores[g.id]  # (the sum of the valid units' scores)
         # a group without items (the national form's funding score) weighs its points in every unit
-        w = (weights[g.id] or g.points * len(units)) if units else Decimal(0)
-        cats.append({"id": g.id, "name": g.name, "points": g.points, "mean": _mean(s),
-                     "rate": (sum(s, Decimal(0)) / w) if s and w else None})
+        w = (weights[g.id] or g.points * n) if n else Decimal(0)
+        cats.append({"id": g.id, "name": g.name, "points": g.points, "mean": s / n if n else None,
+                     "rate": (s / w) if n and w else None})
     names = {g.id: g.name for g in groups(c)}
     inds: list[dict[str, Any]] = []
     for item in items(c):
         got = pairs.get(item.id)
         if not got:
             continue
-        n, ws, ss = got
-        inds.append({"category": names[item.group], "indicator": item.name, "n": n,
-                     "weight": ws / n, "score": ss / n, "lost": (ws - ss) / n,
+        n_, ws, ss = got
+        inds.append({"category": names[item.group], "indicator": item.name, "n": n_,
+                     "weight": ws / n_, "score": ss / n_, "lost": (ws - ss) / n_,
                      "rate": ss / ws if ws else None})
     inds.sort(key=lambda d: (-d["lost"], d["category"], d["indicator"]))
-    budget = sum((_dec(u["budget"]) for u in units), Decimal(0))
-    executed = sum((_dec(u["executed"]) for u in units), Decimal(0))
+    budget, executed = unit_totals.budget, unit_totals.executed
     return Stats(
-        valid=len(units), grades=grades, total_mean=_mean(totals_),
+        valid=n, grades=grades, total_mean=_mean(totals_),
         total_median=Decimal(str(statistics.median(totals_))) if totals_ else None,
         total_min=totals_[0] if totals_ else None, total_max=totals_[-1] if totals_ else None,
         categories=cats, indicators=inds, budget=budget, executed=executed,

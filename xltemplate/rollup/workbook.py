@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
@@ -35,7 +35,10 @@ from . import tables
 from .collect import Collection
 from .lean import LeanSheet, lean_enabled, rows_enabled
 
-#: With whole rows (lean.USE_ROWS): 统计's figures (and 差距分析's) summed while 指标得分 (or 指标结果) passes over
+#: 汇总, 指标得分 (指标结果), 未提交 and 文字材料 written in one pass over the units, each unit's report loaded once, and
+#: 统计's figures summed in it (issue 15, :meth:`_Writer._in_one_pass`); False: a pass per sheet (the tests compare).
+ONE_PASS = True
+#: Without ONE_PASS, with whole rows (lean.USE_ROWS): 统计's figures (and 差距分析's) summed while 指标得分 (or 指标结果) passes over
 #: the score rows, not in passes of their own; False: passes of their own (the tests compare).
 STATS_IN_PASSING = True
 _FIXED_TIME = dt.datetime(2000, 1, 1)
@@ -69,6 +72,74 @@ def _fits(text: str) -> str:
     if len(units) <= 2 * 32767:
         return text
     return units[:2 * 32760].decode("utf-16-le", "ignore") + "…"  # (a pair cut in two is dropped)
+
+
+class _Table:
+    """A table's rows, written in order as they come (constant memory), each row as tall as its texts need.
+
+    A row whose texts need more than Excel's 409 pt goes on over continuation rows: the first
+    ``key_cols`` columns repeated, each long text cut at a sentence end and its rest starting
+    with （续）, the other columns blank (so that a count or a sum over the sheet is unchanged).
+    """
+
+    def __init__(self, w: "_Writer", ws: Any, keys: list[str], fmts: dict[str, Any], widths: list[float],
+                 key_cols: int = 2, start: int = 3, header_row: int = 2) -> None:
+        self.w, self.ws, self.keys, self.key_cols = w, ws, keys, key_cols
+        self.columns = columns = [(col, k, fmts.get(k), widths[col]) for col, k in enumerate(keys)]
+        # each column's format (a row may have its own: "_fmt_<key>"; none: text)
+        self.col_fmts = [f or w.f_text for _c, _k, f, _w in columns]
+        self.own_fmts = [(col, f"_fmt_{k}") for col, k, _f, _w in columns]
+        # A continued text goes on in rows of at most half a page (and 409 pt), so that pages fill
+        # up with two of them rather than hold one and a blank half.
+        half_page = page_rows_pt(PAGE, w.plans[ws.name].scale) / 2
+        self.limit = min(max_lines(BODY_PT), int((half_page - ROW_PADDING_PT) // line_pt(BODY_PT))) - 1  # one line for （续）
+        self.per_char = 2.0 * BODY_PT / 10  # the widest a character measures, in column units
+        self.start = self.row = start
+        self.header_row = header_row
+
+    def put(self, rec: dict[str, Any]) -> None:
+        columns, keys, per_char = self.columns, self.keys, self.per_char
+        lines = 1
+        for col, k, _fmt, width in columns:
+            v = rec.get(k)
+            if type(v) is str and len(v) * per_char > width - 2:  # short texts take one line: skip measuring
+                lines = max(lines, wrapped_lines(v, width, BODY_PT))
+        pieces = [rec]
+        if text_height(lines, BODY_PT) > MAX_ROW_PT:
+            long = {k: w for _c, k, _f, w in columns}
+            pieces = continued_rows(rec, long, [k for _c, k, _f, _w in columns[:self.key_cols]], BODY_PT, self.limit, CONTINUED)
+            lines = 0
+        col_fmts, text = self.col_fmts, self.w.f_text
+        for piece in pieces:
+            if lines:
+                height = text_height(lines, BODY_PT)
+            else:
+                height = row_height([piece.get(k) for _c, k, _f, _w in columns], [w for *_x, w in columns], BODY_PT)
+            row_fmts = col_fmts
+            for col, own in self.own_fmts:
+                if own in rec:
+                    if row_fmts is col_fmts:
+                        row_fmts = list(col_fmts)
+                    row_fmts[col] = rec[own] or text
+            self.w._row(self.ws, self.row, height, [piece.get(k) for k in keys], row_fmts)
+            self.row += 1
+
+    def end(self) -> int:
+        """The filter over the rows written; the row after them."""
+        if self.row > self.start:
+            self.ws.autofilter(self.header_row, 0, self.row - 1, len(self.keys) - 1)
+        return self.row
+
+
+class _Summary(NamedTuple):
+    """汇总 as :meth:`_Writer._summary_open` leaves it: its table, and what its total row needs."""
+
+    ws: Any
+    table: _Table
+    rec: Callable[[dict[str, Any]], dict[str, Any]]  # a tables.submissions row → the table's row
+    widths: list[float]
+    keys: list[str]
+    cats: list[Any]
 
 
 class _Writer:
@@ -110,8 +181,86 @@ class _Writer:
         self.plans: dict[str, WidthPlan] = {}
         wb.set_properties({"title": f"{self.spec.title}汇总", "author": "xltemplate", "company": "",
                            "created": _FIXED_TIME, "comments": f"模板 {self.spec.id} {self.spec.version}"})
-        self.units = tables.submissions(self.c)  # one row per unit: 汇总, and the figures 统计 sums
         sheets = family_of(self.spec).rollup_sheets
+        self.item_results = sheets.item_results
+        if ONE_PASS:
+            self._in_one_pass(sheets)
+        else:
+            self._sheet_by_sheet(sheets)
+        self._files()
+        if self.c.round is not None:
+            self._received()
+        wb.close()
+
+    def _in_one_pass(self, sheets: Any) -> None:
+        """汇总 to 文字材料, with the rows of 汇总, 指标得分 (指标结果), 未提交 and 文字材料 written in one pass over
+        the units, each unit's report loaded once (issue 15), and 统计's figures (差距分析's too) summed in it.
+
+        Every sheet up to 文字材料 is added first, in the workbook's order, and those the pass writes get their
+        headings; XlsxWriter's constant-memory mode takes the rows of several sheets in turn, each in order. The
+        bytes are those of :meth:`_sheet_by_sheet`: formats are numbered in the order a row using them is first
+        written out (XlsxWriter keeps a row until the next row of its sheet is touched), and each unit's 汇总 row,
+        which uses every format the unit's rows in the other sheets use, is written out at once, before them, as
+        sheet by sheet writes every 汇总 row before any other; the headings use only formats 汇总's heading
+        numbers first. 汇总's total row, which shows 统计's figures, is written after the pass, as sheet by sheet
+        with sums in passing; the sheets after the pass (统计, 差距分析, 问题清单) number the formats they first use
+        after all of the pass's, as sheet by sheet, where none of those comes earlier."""
+        c = self.c
+        groups = tables.groups(c)
+        group_ids, names = [g.id for g in groups], {g.id: g.name for g in groups}
+        totals = tables.ScoreTotals(levels=sheets.item_results, gaps=sheets.gaps)
+        self.totals: tables.ScoreTotals | None = totals  # (统计's levels and 差距分析 read them too)
+        units = tables.UnitTotals(group_ids)
+        text_ids = list(self.spec.summary.get("texts", ()))
+        summary = self._summary_open()
+        scores = self._scores_open() if sheets.item_columns else None
+        results = self._results_open() if sheets.item_results else None
+        stats_ws = self.wb.add_worksheet("统计", worksheet_class=self.sheet_class)  # (its heading shows the counts)
+        gaps_ws = self._gaps_open() if sheets.gaps else None
+        findings = self._findings_open()
+        missing, missing_rec = self._missing_open()
+        texts = self._texts_open()
+        gap_units: list[dict[str, Any]] = []  # (差距分析 sorts the valid units: what it shows of each)
+        add_score = totals.add
+        for row in c.rows:
+            u = tables.submission(c, row, group_ids)
+            units.add(u)
+            if gaps_ws is not None and u["valid"]:
+                gap_units.append({k: u[k] for k in ("key", "unit", "project", "total", "valid")})
+            summary.table.put(summary.rec(u))
+            summary.ws._write_single_row(summary.table.row)  # written out now: before the unit's rows in other sheets
+            rows = list(tables.unit_scores(c, row, names, sheets.item_results))
+            for r in rows:
+                add_score(r)
+            if rows:
+                if scores is not None:
+                    scores[0](*tables.by_unit(rows))
+                if results is not None:
+                    for r in rows:
+                        results[0].put(results[1](r))
+            m = tables.unit_missing(c, row)
+            if m is not None:
+                missing.put(missing_rec(m))
+            t = tables.unit_texts(c, row, text_ids)
+            if t is not None:
+                texts.put(t)
+        end = summary.table.end()
+        if scores is not None:
+            scores[1]()
+        if results is not None:
+            results[0].end()
+        missing.end()
+        texts.end()
+        self.stats = tables.stats(c, totals=totals, unit_totals=units)
+        self._summary_total(summary.ws, end, summary.widths, summary.keys, summary.cats)
+        self._statistics(stats_ws)
+        if gaps_ws is not None:
+            self._gaps_rows(gaps_ws, gap_units)
+        self._findings_rows(*findings)
+
+    def _sheet_by_sheet(self, sheets: Any) -> None:
+        """汇总 to 文字材料, one sheet after the other, each in a pass of its own over the units (ONE_PASS off)."""
+        units = tables.submissions(self.c)  # one row per unit: 汇总, and the figures 统计 sums
         # the long table's rows are generated anew for each sheet that reads them: 10,000 projects of
         # 16 indicators make 160,000 rows, too many to keep (the 指标得分 sheet streams its rows too).
         # With whole rows, the statistics are summed while the first of those sheets passes over them
@@ -120,32 +269,36 @@ class _Writer:
         totals = tables.ScoreTotals(levels=sheets.item_results, gaps=sheets.gaps) if passing else None
         self.totals = totals  # (统计's levels and 差距分析 read them too)
         if totals is None:
-            self.stats = tables.stats(self.c, self.units)
-        self.item_results = sheets.item_results
-        summary = self._summary()
+            self.stats = tables.stats(self.c, units)
+        summary = self._summary_open()
+        for u in units:
+            summary.table.put(summary.rec(dict(u)))
+        end = summary.table.end()
         if totals is None:
-            self._summary_total(*summary)
+            self._summary_total(summary.ws, end, summary.widths, summary.keys, summary.cats)
         else:
             # what writing the total row next would do first: the last row before it written out (so that
             # formats are numbered in the same order; see LeanSheet.put_row)
-            summary[0]._write_single_row(summary[1])
+            summary.ws._write_single_row(end)
         if sheets.item_columns:
             self._scores(totals)
         if sheets.item_results:
             self._results(None if sheets.item_columns else totals)
         if totals is not None:
-            self.stats = tables.stats(self.c, self.units, totals=totals)
-            self._summary_total(*summary)
+            self.stats = tables.stats(self.c, units, totals=totals)
+            self._summary_total(summary.ws, end, summary.widths, summary.keys, summary.cats)
         self._statistics()
         if sheets.gaps:
-            self._gaps()
-        self._findings()
-        self._missing()
-        self._texts()
-        self._files()
-        if self.c.round is not None:
-            self._received()
-        wb.close()
+            self._gaps_rows(self._gaps_open(), units)
+        self._findings_rows(*self._findings_open())
+        missing, missing_rec = self._missing_open()
+        for m in tables.missing(self.c):
+            missing.put(missing_rec(m))
+        missing.end()
+        texts = self._texts_open()
+        for t in tables.texts(self.c):
+            texts.put(t)
+        texts.end()
 
     # -- helpers -------------------------------------------------------------------
     def _put(self, ws: Any, row: int, col: int, value: Any, fmt: Any = None) -> None:
@@ -216,49 +369,11 @@ class _Writer:
 
     def _table(self, ws: Any, rows: Iterable[dict[str, Any]], keys: list[str], fmts: dict[str, Any], widths: list[float],
                key_cols: int = 2, start: int = 3, header_row: int = 2) -> int:
-        """Write ``rows`` in order (constant memory), each row as tall as its texts need.
-
-        A row whose texts need more than Excel's 409 pt goes on over continuation rows: the first
-        ``key_cols`` columns repeated, each long text cut at a sentence end and its rest starting
-        with （续）, the other columns blank (so that a count or a sum over the sheet is unchanged).
-        """
-        columns = [(col, k, fmts.get(k), widths[col]) for col, k in enumerate(keys)]
-        # each column's format (a row may have its own: "_fmt_<key>"; none: text)
-        col_fmts = [f or self.f_text for _c, _k, f, _w in columns]
-        own_fmts = [(col, f"_fmt_{k}") for col, k, _f, _w in columns]
-        # A continued text goes on in rows of at most half a page (and 409 pt), so that pages fill
-        # up with two of them rather than hold one and a blank half.
-        half_page = page_rows_pt(PAGE, self.plans[ws.name].scale) / 2
-        limit = min(max_lines(BODY_PT), int((half_page - ROW_PADDING_PT) // line_pt(BODY_PT))) - 1  # one line for （续）
-        per_char = 2.0 * BODY_PT / 10  # the widest a character measures, in column units
-        row = start
+        """Write ``rows`` in order (constant memory), each row as tall as its texts need (see :class:`_Table`)."""
+        table = _Table(self, ws, keys, fmts, widths, key_cols, start, header_row)
         for rec in rows:
-            lines = 1
-            for col, k, _fmt, width in columns:
-                v = rec.get(k)
-                if type(v) is str and len(v) * per_char > width - 2:  # short texts take one line: skip measuring
-                    lines = max(lines, wrapped_lines(v, width, BODY_PT))
-            pieces = [rec]
-            if text_height(lines, BODY_PT) > MAX_ROW_PT:
-                long = {k: w for _c, k, _f, w in columns}
-                pieces = continued_rows(rec, long, [k for _c, k, _f, _w in columns[:key_cols]], BODY_PT, limit, CONTINUED)
-                lines = 0
-            for piece in pieces:
-                if lines:
-                    height = text_height(lines, BODY_PT)
-                else:
-                    height = row_height([piece.get(k) for _c, k, _f, _w in columns], [w for *_x, w in columns], BODY_PT)
-                row_fmts = col_fmts
-                for col, own in own_fmts:
-                    if own in rec:
-                        if row_fmts is col_fmts:
-                            row_fmts = list(col_fmts)
-                        row_fmts[col] = rec[own] or self.f_text
-                self._row(ws, row, height, [piece.get(k) for k in keys], row_fmts)
-                row += 1
-        if row > start:
-            ws.autofilter(header_row, 0, row - 1, len(keys) - 1)
-        return row
+            table.put(rec)
+        return table.end()
 
     # -- sheets ----------------------------------------------------------------------------
     def _role(self, role: str, default: str, money: bool = False) -> str:
@@ -270,8 +385,8 @@ class _Writer:
         unit = self.spec.money_unit
         return label if not money or unit in label else f"{label}（{unit}）"
 
-    def _summary(self) -> tuple[Any, int, list[float], list[str], list[Any]]:
-        """汇总's rows, one per unit, but its total row (:meth:`_summary_total`): what it needs to write it."""
+    def _summary_open(self) -> _Summary:
+        """汇总 up to its rows (one per unit, then the total row: :meth:`_summary_total`)."""
         spec, counts, rnd = self.spec, self.c.counts(), self.c.round
         cats = tables.groups(self.c)
         headers = ["编号", self._role("unit", "预算单位"), self._role("project", "项目名称"), self._role("budget", "预算数", True),
@@ -289,7 +404,6 @@ class _Writer:
                 + f"{UNIT_INVALID}的单位显示其分数，但等级为“未核定”；合计行和统计只计{UNIT_VALID}的单位。"
                 + (f"{rnd.note()}“本次新收”是此后收到的该单位文件数，“本次变化”指计入的文件或状态有变化。" if rnd is not None else ""))
         ws = self._sheet("汇总", f"{spec.title}汇总", note, headers, widths)
-        rows = [dict(u) for u in self.units]
         keys = ["key", "unit", "project", "budget", "executed", "execution_rate"] + [f"score_{c.id}" for c in cats]
         keys += ["total", "grade", "status", "errors", "warnings", "file", "saved_at"]
         fmts = {"budget": self.f_money, "executed": self.f_money, "execution_rate": self.f_pct, "total": self.f_num,
@@ -297,14 +411,16 @@ class _Writer:
         if rnd is not None:
             keys += ["new_files", "changed", "newly_valid"]
             fmts["new_files"] = self.f_num
-        for rec in rows:
-            rec["_fmt_status"] = self.f_status[rec["status"]]
-            if rnd is not None:  # 是 or blank: a column of 否 would hide the few that changed
-                rec["changed"] = "是" if rec["changed"] else None
-                rec["newly_valid"] = "是" if rec["newly_valid"] else None
+        status = self.f_status
 
-        end = self._table(ws, rows, keys, fmts, widths)
-        return ws, end, widths, keys, cats
+        def rec(u: dict[str, Any]) -> dict[str, Any]:
+            u["_fmt_status"] = status[u["status"]]
+            if rnd is not None:  # 是 or blank: a column of 否 would hide the few that changed
+                u["changed"] = "是" if u["changed"] else None
+                u["newly_valid"] = "是" if u["newly_valid"] else None
+            return u
+
+        return _Summary(ws, _Table(self, ws, keys, fmts, widths), rec, widths, keys, cats)
 
     def _summary_total(self, ws: Any, end: int, widths: list[float], keys: list[str], cats: list[Any]) -> None:
         """汇总's last row: the totals and means over the units 已提交有效."""
@@ -327,6 +443,14 @@ class _Writer:
     def _scores(self, totals: tables.ScoreTotals | None = None) -> None:
         """Units × indicators: each indicator's score and points lost, the unit's own indicators at the end
         (the rows of :func:`tables.scores`, one line per unit)."""
+        put, end = self._scores_open()
+        for first, by_id, own in tables.scores_by_unit(self.c, totals):
+            put(first, by_id, own)
+        end()
+
+    def _scores_open(self) -> tuple[Callable[[dict[str, Any], dict[str, dict[str, Any]], list[dict[str, Any]]], None],
+                                    Callable[[], None]]:
+        """指标得分 up to its rows: (what writes a unit's row from :func:`tables.by_unit`, what ends the sheet)."""
         groups = tables.groups(self.c)
         names_of = {g.id: g.name for g in groups}
         inds = tables.items(self.c)
@@ -369,7 +493,9 @@ class _Writer:
         row = 4
         fmts = [self.f_text, self.f_text, self.f_text] + [self.f_num] * (2 * len(inds)) + [self.f_wrap]
         ind_ids, head_widths = [ind.id for ind in inds], widths[:3] + widths[-1:]
-        for first, by_id, own in tables.scores_by_unit(self.c, totals):
+
+        def put(first: dict[str, Any], by_id: dict[str, dict[str, Any]], own: list[dict[str, Any]]) -> None:
+            nonlocal row
             key, unit, status = first["key"], first["unit"], first["status"]
             extras = "；".join(f"{x['indicator']}：{csv_cell(x['score'])}/{csv_cell(x['weight'])}" for x in own) or None
             values: list[Any] = [key, unit, status]
@@ -384,44 +510,63 @@ class _Writer:
             fmts[2] = self.f_status[status]
             self._row(ws, row, row_height([key, unit, status, extras], head_widths, BODY_PT), values, fmts)
             row += 1
-        if row > 4:
-            ws.autofilter(3, 0, row - 1, extra_col)
+
+        def end() -> None:
+            if row > 4:
+                ws.autofilter(3, 0, row - 1, extra_col)
+
+        return put, end
 
     def _results(self, totals: tables.ScoreTotals | None = None) -> None:
         """指标结果: one row per unit and indicator (the rows of :func:`tables.scores`), for a family whose
         units have indicators of their own."""
+        table, rec = self._results_open()
+        for r in (tables.scores(self.c) if totals is None else totals.seen(tables.scores(self.c))):
+            table.put(rec(r))
+        table.end()
+
+    def _results_open(self) -> tuple[_Table, Callable[[dict[str, Any]], dict[str, Any]]]:
+        """指标结果 up to its rows: its table, and what makes a :func:`tables.scores` row the table's row."""
         headers = ["编号", self._role("unit", "预算单位"), "一级指标", "二级指标", "三级指标", "指标性质", "计量单位", "年度指标值",
                    "实际完成值", "分值", "得分", "失分", "是否达成", "偏差原因", "状态"]
         widths: list[float] = [7, 13, 8, 11, 18, 5, 6, 9, 10, 5, 5, 5, 6, 5, 10]
         note = (f"每个计入文件的每个指标一行：得分按指标性质由年度指标值和实际完成值重新计算（定性指标为单位所给、在所选档次内的得分）。"
                 f"统计只用{UNIT_VALID}的单位。")
         ws = self._sheet("指标结果", "指标结果明细", note, headers, widths, key_cols=2)
-        def rows() -> Iterator[dict[str, Any]]:
-            for rec in (tables.scores(self.c) if totals is None else totals.seen(tables.scores(self.c))):
-                rec["met_zh"] = "达成" if rec["met"] else "未达成"
-                rec["reason_zh"] = "已填" if rec["reason"] else ""
-                rec["_fmt_status"] = self.f_status[rec["status"]]
-                yield rec
+        status = self.f_status
+
+        def rec(r: dict[str, Any]) -> dict[str, Any]:
+            r["met_zh"] = "达成" if r["met"] else "未达成"
+            r["reason_zh"] = "已填" if r["reason"] else ""
+            r["_fmt_status"] = status[r["status"]]
+            return r
 
         keys = ["key", "unit", "category", "subcategory", "indicator", "rule", "measure", "target", "actual", "weight", "score",
                 "lost", "met_zh", "reason_zh", "status"]
-        self._table(ws, rows(), keys, {"weight": self.f_num, "score": self.f_num, "lost": self.f_num}, widths, key_cols=2)
+        return _Table(self, ws, keys, {"weight": self.f_num, "score": self.f_num, "lost": self.f_num}, widths, key_cols=2), rec
 
-    def _gaps(self) -> None:
-        """差距分析: the units 已提交有效 by points lost, most first, and where they lost them."""
+    def _gaps_open(self) -> Any:
+        """差距分析 up to its rows (:meth:`_gaps_rows`): the units 已提交有效 by points lost, most first, and where
+        they lost them."""
         headers = ["名次", "编号", self._role("unit", "预算单位"), self._role("project", "项目名称"), "总分", "失分",
                    "其中：指标失分", "其中：指标以外失分", "失分最多的指标"]
         widths: list[float] = [5, 8, 18, 18, 7, 7, 9, 9, 50]
         note = f"按失分（{plain_number(self.spec.total)} − 总分）从多到少排列，只列{UNIT_VALID}的单位；指标以外的失分即预算执行率的失分。"
-        ws = self._sheet("差距分析", "差距最大的项目", note, headers, widths, key_cols=3)
+        return self._sheet("差距分析", "差距最大的项目", note, headers, widths, key_cols=3)
+
+    def _gaps_rows(self, ws: Any, units: list[dict[str, Any]]) -> None:
+        """差距分析's rows, from the :func:`tables.submissions` rows (of the valid units at least)."""
+        widths: list[float] = [5, 8, 18, 18, 7, 7, 9, 9, 50]
         keys = ["rank", "key", "unit", "project", "total", "lost", "indicators_lost", "other_lost", "worst"]
-        self._table(ws, tables.gaps(self.c, self.units, totals=self.totals), keys,
+        self._table(ws, tables.gaps(self.c, units, totals=self.totals), keys,
                     {k: self.f_num for k in ("total", "lost", "indicators_lost", "other_lost")}, widths, key_cols=3)
 
-    def _statistics(self) -> None:
-        """Tables in columns A to G, the two charts in column H beside them; each table kept on one page."""
+    def _statistics(self, ws: Any = None) -> None:
+        """Tables in columns A to G, the two charts in column H beside them; each table kept on one page.
+        ``ws``: the sheet, added already (else now)."""
         st, wb = self.stats, self.wb
-        ws = wb.add_worksheet("统计", worksheet_class=self.sheet_class)
+        if ws is None:
+            ws = wb.add_worksheet("统计", worksheet_class=self.sheet_class)
         chart_px = (400, 230)  # each chart, width and height
         # B holds the executed total (up to 9,999,999,999.99); H holds the charts.
         widths = [28.0, 18.0] + [11.0] * 5 + [units_of_px(chart_px[0] + 12)]
@@ -550,35 +695,46 @@ class _Writer:
         ws.print_area(0, 0, max(last, bottom), len(widths) - 1)
         self._print(ws, plan, (head, head), 0)
 
-    def _findings(self) -> None:
+    def _findings_open(self) -> tuple[Any, list[float]]:
+        """问题清单 up to its rows (:meth:`_findings_rows`)."""
         headers = ["文件", "编号", "预算单位", "工作表", "单元格", "问题", "严重程度", "问题及修改方法", "文件中的值", "代码"]
         widths: list[float] = [22, 8, 14, 10, 6, 14, 6, 50, 18, 16]
         ws = self._sheet("问题清单", "问题清单", "每个文件的每个问题（含被替代、重复和未匹配的文件）。错误须由单位修改后重新提交；警告供核对。",
                          headers, widths, key_cols=3)
-        rows = list(tables.findings(self.c))
-        for r in rows:
-            r["severity_zh"] = SEVERITY_ZH[r["severity"]]
-        keys = ["file", "key", "unit", "sheet", "cell", "title", "severity_zh", "message", "value", "code"]
-        self._table(ws, rows, keys, {}, widths, key_cols=3)
+        return ws, widths
 
-    def _missing(self) -> None:
+    def _findings_rows(self, ws: Any, widths: list[float]) -> None:
+        def rows() -> Iterator[dict[str, Any]]:  # (as they come: every finding of every file would be a long list)
+            for r in tables.findings(self.c):
+                r["severity_zh"] = SEVERITY_ZH[r["severity"]]
+                yield r
+
+        keys = ["file", "key", "unit", "sheet", "cell", "title", "severity_zh", "message", "value", "code"]
+        self._table(ws, rows(), keys, {}, widths, key_cols=3)
+
+    def _missing_open(self) -> tuple[_Table, Callable[[dict[str, Any]], dict[str, Any]]]:
+        """未提交 up to its rows: its table, and what makes a :func:`tables.missing` row the table's row."""
         unmatched = self.c.counts().unmatched
         note = (f"{MISSING}和{UNIT_INVALID}的单位及原因。"
                 + (f"另有 {unmatched} 个文件{UNMATCHED}（没有对应到名单中的单位），见“文件清单”。" if unmatched else ""))
         widths: list[float] = [8, 28, 28, 11, 16, 54]
         ws = self._sheet("未提交", f"{MISSING}或{UNIT_INVALID}的单位", note, ["编号", "预算单位", "项目名称", "状态", "原因", "相关文件"], widths)
-        rows = tables.missing(self.c)
-        for r in rows:
-            r["_fmt_status"] = self.f_status[r["status"]]
-        self._table(ws, rows, ["key", "unit", "project", "status", "reason", "files"], {}, widths)
+        status = self.f_status
 
-    def _texts(self) -> None:
+        def rec(r: dict[str, Any]) -> dict[str, Any]:
+            r["_fmt_status"] = status[r["status"]]
+            return r
+
+        return _Table(self, ws, ["key", "unit", "project", "status", "reason", "files"], {}, widths), rec
+
+    def _texts_open(self) -> _Table:
+        """文字材料 up to its rows (those of :func:`tables.texts`)."""
         ids = list(self.spec.summary.get("texts", ()))
         labels = [self.spec.field(i).label for i in ids]
         widths: list[float] = [8, 14, 14] + [max(30.0, 132.0 / max(len(ids), 1))] * len(ids)
         ws = self._sheet("文字材料", "文字材料", "各单位填报的文字内容（已去除网页标记）。一格写不下的文字接续在下一行，以“（续）”开头。",
                          ["编号", "预算单位", "项目名称"] + labels, widths, key_cols=3)
-        self._table(ws, tables.texts(self.c), ["key", "unit", "project"] + ids, {}, widths, key_cols=3)
+        return _Table(self, ws, ["key", "unit", "project"] + ids, {}, widths, key_cols=3)
 
     def _files(self) -> None:
         headers = ["文件", "编号", "状态", "处理", "说明", "错误数", "警告数", "保存时间", "保存程序", "SHA-256", "路径"]
@@ -588,7 +744,7 @@ class _Writer:
         if self.c.round is not None:
             note += "收件文件夹中已没有、但仍按台账中的归档副本计入的文件也列在这里；每个文件的完整经过见“提交记录”。"
         ws = self._sheet("文件清单", "文件清单", note, headers, widths, key_cols=1)
-        rows = tables.files(self.c)
+        rows = tables.iter_files(self.c)  # (as they come: no list of every file's row)
         self._table(ws, rows, ["file", "key", "status", "fate", "note", "errors", "warnings", "saved_at", "application", "sha256", "path"],
                     {}, widths, key_cols=1)
 
@@ -603,12 +759,15 @@ class _Writer:
         note = (f"台账 {rnd.ledger} 收到的每个文件（内容相同的文件算一个），按收到的先后排列，及其在第 {rnd.run} 次汇总中的处理"
                 f"（{fates}）和原因。“首次收到”是台账第一次记录它的时间；不在收件文件夹中的文件，台账中保存着它的副本。")
         ws = self._sheet("提交记录", "提交记录", note, headers, widths, key_cols=1)
-        rows = tables.received(self.c)
-        for r in rows:
-            r["in_inbox"] = "是" if r["in_inbox"] else "否"
-            # As text in two lines (date, time): a date-time number format needs a column half again as wide, or
-            # LibreOffice prints ### in it; ISO text still sorts and filters in time order.
-            r["first_seen"] = f"{r['first_seen']:%Y-%m-%d %H:%M}" if r["first_seen"] else None
+
+        def rows() -> Iterator[dict[str, Any]]:  # (as they come: no list of every file's row)
+            for r in tables.iter_received(self.c):
+                r["in_inbox"] = "是" if r["in_inbox"] else "否"
+                # As text in two lines (date, time): a date-time number format needs a column half again as wide, or
+                # LibreOffice prints ### in it; ISO text still sorts and filters in time order.
+                r["first_seen"] = f"{r['first_seen']:%Y-%m-%d %H:%M}" if r["first_seen"] else None
+                yield r
+
         keys = ["arrival", "first_seen", "first_run", "key", "file", "status", "saved_at", "fate", "note", "in_inbox", "path", "sha256"]
-        self._table(ws, rows, keys, {"arrival": self.f_num, "first_run": self.f_num, "saved_at": self.f_day}, widths,
+        self._table(ws, rows(), keys, {"arrival": self.f_num, "first_run": self.f_num, "saved_at": self.f_day}, widths,
                     key_cols=1)
