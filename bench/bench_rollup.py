@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from xltemplate import printing  # noqa: E402
-from xltemplate.rollup import collect, lean, workbook, write_rollup  # noqa: E402
+from xltemplate.rollup import collect, lean, tables, workbook, write_rollup  # noqa: E402
 from xltemplate.rollup.spill import Spill  # noqa: E402
 
 WAYS = {  # name → (lean.USE_LEAN, lean.USE_ROWS, workbook.STATS_IN_PASSING, workbook.ONE_PASS)
@@ -135,6 +135,7 @@ def main() -> None:
                 # as in a run of collect: nothing remembered from an earlier write
                 lean._NUMBERS.clear()
                 lean._TEXTS.clear()
+                tables._NAMES.clear()
                 printing._short_lines.cache_clear()
                 printing._long_lines.cache_clear()
                 loads.append(load())

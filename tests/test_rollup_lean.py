@@ -293,9 +293,10 @@ def test_score_totals_sum_what_the_score_rows_hold(which: str) -> None:
             pairs[r["indicator_id"]].append((d(r["weight"]), d(r["score"])))
     assert totals.pairs == {k: [len(v), sum(w for w, _ in v), sum(s for _, s in v)] for k, v in pairs.items()}
     assert totals.levels is not None and totals.worst is not None
-    if which == "national":  # (levels are 统计's for a family with items of the units' own: each has a 二级)
-        assert all(r.get("subcategory") for r in counted)
-    for (cat, sub), (n, met, weight, score) in (totals.levels.items() if which == "national" else ()):
+    # (levels are 统计's for a family with items of the units' own, each with a 二级; the first form's items have
+    # none: a row without a 二级 counts in its 一级's row once)
+    assert all(bool(r.get("subcategory")) is (which == "national") for r in counted)
+    for (cat, sub), (n, met, weight, score) in totals.levels.items():
         mine = [r for r in counted if r["category_id"] == cat and (sub is None or r.get("subcategory") == sub)]
         assert (n, met) == (len(mine), sum(1 for r in mine if r.get("met")))
         assert (weight, score) == (sum(d(r["weight"]) for r in mine), sum(d(r["score"]) for r in mine))

@@ -127,16 +127,33 @@ def unit_scores(c: "Collection", row: "Row", names: dict[str, str], rules: bool)
     if res is None:
         return
     unit = cell_text(row.field(c.spec, "unit"))
+    key, status, valid = row.key, row.status, row.valid
     for item in res.items:
         if item.extra and not item.name:
             continue
-        rec = {"key": row.key, "unit": unit, "status": row.status, "valid": row.valid, "category": names[item.group],
-               "category_id": item.group, "indicator_id": item.id, "indicator": cell_text(item.name), "extra": item.extra,
+        rec = {"key": key, "unit": unit, "status": status, "valid": valid, "category": names[item.group],
+               "category_id": item.group, "indicator_id": item.id, "indicator": _name_text(item.name), "extra": item.extra,
                "applicable": item.applicable, "weight": item.weight, "score": item.score, "lost": item.lost}
         if rules:  # what it was measured against and how it did
             rec.update({"subcategory": item.subgroup, "rule": item.rule, "measure": item.unit, "target": cell_text(item.target),
                         "actual": cell_text(item.actual), "met": item.met, "reason": item.reason})
         yield rec
+
+
+#: An indicator's name as cell_text gives it, by the name: every unit repeats the spec's (at most _NAMES_KEPT kept).
+_NAMES: dict[str, str | None] = {}
+_NAMES_KEPT = 4096
+
+
+def _name_text(name: Any) -> str | None:
+    if type(name) is not str:
+        return cell_text(name)
+    got = _NAMES.get(name)
+    if got is None:
+        got = cell_text(name)
+        if len(_NAMES) < _NAMES_KEPT:
+            _NAMES[name] = got
+    return got
 
 
 def levels(c: "Collection", score_rows: Iterable[dict[str, Any]] | None = None,
@@ -324,23 +341,29 @@ class ScoreTotals:
     def add(self, r: dict[str, Any]) -> None:
         if not r["valid"]:
             return
-        self.weights[r["category_id"]] += _dec(r["weight"])
+        weight, cat = _dec(r["weight"]), r["category_id"]
+        self.weights[cat] += weight
         if not r["applicable"]:
             return
+        score = _dec(r["score"])
         if not r["extra"]:
             acc = self.pairs.setdefault(r["indicator_id"], [0, 0, 0])
             acc[0] += 1
-            acc[1] += _dec(r["weight"])
-            acc[2] += _dec(r["score"])
+            acc[1] += weight
+            acc[2] += score
         if self.levels is not None:
-            for key in ((r["category_id"], None), (r["category_id"], r.get("subcategory"))):
+            sub, met = r.get("subcategory"), 1 if r.get("met") else 0
+            # its 一级's row, and its 二级's when it has one (a row without counts in its 一级's once)
+            for key in ((cat, None),) if sub is None else ((cat, None), (cat, sub)):
                 a = self.levels[key]
                 a[0] += 1
-                a[1] += 1 if r.get("met") else 0
-                a[2] += _dec(r["weight"])
-                a[3] += _dec(r["score"])
-        if self.worst is not None and _dec(r["lost"]) > 0:
-            self.worst[r["key"]].append((_dec(r["lost"]), r["indicator"] or ""))
+                a[1] += met
+                a[2] += weight
+                a[3] += score
+        if self.worst is not None:
+            lost = _dec(r["lost"])
+            if lost > 0:
+                self.worst[r["key"]].append((lost, r["indicator"] or ""))
 
     @classmethod
     def over(cls, rows: Iterable[dict[str, Any]], levels: bool = False, gaps: bool = False) -> "ScoreTotals":
