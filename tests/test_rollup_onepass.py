@@ -160,3 +160,24 @@ def test_the_writer_keeps_no_list_of_the_units(tmp_path: Path, monkeypatch: pyte
     assert set(asked) == {"submissions", "missing", "texts", "scores_by_unit"}
     assert (tmp_path / "one.xlsx").read_bytes() == (tmp_path / "apart.xlsx").read_bytes()
     assert MISSING in {r.status for r in c.rows}
+
+
+@pytest.mark.parametrize("text, lines", [("甲\n乙", 2), ("一\n二\n三", 3), ("甲乙", 1), ("x" * 200, 0)])
+def test_a_short_text_that_breaks_its_line_gets_a_row_of_its_lines(text: str, lines: int, tmp_path: Path) -> None:
+    """A table's row is as tall as its texts: a short text with a line break in it too (it was given one line)."""
+    from xltemplate.printing import text_height, wrapped_lines
+
+    c = _first()
+    w = workbook._Writer(c, tmp_path / "x.xlsx")
+    w.plans = {}
+    widths = [8.0, 24.0]
+    ws = w._sheet("表", "表", "说明", ["编号", "文字"], widths)
+    table = workbook._Table(w, ws, ["key", "text"], {}, widths)
+    table.put({"key": "K1", "text": text})
+    table.put({"key": "K2", "text": "短"})
+    table.end()
+    expected = text_height(lines or wrapped_lines(text, widths[1], workbook.BODY_PT), workbook.BODY_PT)
+    assert lines == 0 or wrapped_lines(text, widths[1], workbook.BODY_PT) == lines
+    assert ws.row_sizes[3][0] == int(expected * 4 / 3 + 0.5)
+    assert ws.row_sizes[4][0] == int(text_height(1, workbook.BODY_PT) * 4 / 3 + 0.5)
+    w.wb.close()

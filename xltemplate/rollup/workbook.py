@@ -102,7 +102,8 @@ class _Table:
         lines = 1
         for col, k, _fmt, width in columns:
             v = rec.get(k)
-            if type(v) is str and len(v) * per_char > width - 2:  # short texts take one line: skip measuring
+            # a short text takes one line, unless it breaks its line: not measured
+            if type(v) is str and (len(v) * per_char > width - 2 or "\n" in v):
                 lines = max(lines, wrapped_lines(v, width, BODY_PT))
         pieces = [rec]
         if text_height(lines, BODY_PT) > MAX_ROW_PT:
