@@ -181,3 +181,27 @@ def test_a_short_text_that_breaks_its_line_gets_a_row_of_its_lines(text: str, li
     assert ws.row_sizes[3][0] == int(expected * 4 / 3 + 0.5)
     assert ws.row_sizes[4][0] == int(text_height(1, workbook.BODY_PT) * 4 / 3 + 0.5)
     w.wb.close()
+
+
+def test_received_shows_each_sha256_whole_in_two_lines(tmp_path: Path) -> None:
+    """提交记录: the 64 hex digits in two lines of 32 (a row two lines tall), not wrapped wherever the cell ends; joined,
+    they are received.csv's sha256 (what sha256sum prints)."""
+    import openpyxl
+
+    from xltemplate.printing import text_height, wrapped_lines
+    from xltemplate.rollup import tables
+    from xltemplate.rounds import collect_round
+
+    roster = read_roster(SAMPLES / "roster.csv", "sh-project-self-eval")
+    done = collect_round([SAMPLES / "returns"], "sh-project-self-eval", ledger=tmp_path / "l.db", roster=roster,
+                         output=tmp_path / "r.xlsx")
+    with done.collection as c:
+        shas = [r["sha256"] for r in tables.received(c)]
+    ws = openpyxl.load_workbook(tmp_path / "r.xlsx")["提交记录"]
+    shown = [ws.cell(row=n, column=12).value for n in range(4, 4 + len(shas))]
+    assert shas and all(len(s) == 64 for s in shas)
+    assert shown == [f"{s[:32]}\n{s[32:]}" for s in shas]
+    assert ws.column_dimensions["L"].width >= 38  # (38 and XlsxWriter's padding)
+    assert all(wrapped_lines(v, 38, workbook.BODY_PT) == 2 for v in shown)  # the two lines, each fits
+    heights = [ws.row_dimensions[n].height for n in range(4, 4 + len(shas))]
+    assert min(heights) >= round(text_height(2, workbook.BODY_PT), 2)  # (taller for its 说明 or 路径, some)

@@ -74,6 +74,12 @@ def _fits(text: str) -> str:
     return units[:2 * 32760].decode("utf-16-le", "ignore") + "…"  # (a pair cut in two is dropped)
 
 
+def _sha_lines(sha: str | None) -> str | None:
+    """A sha256 as 提交记录 shows it: whole, in two lines of 32 hex digits, rather than wrapped wherever the cell
+    ends (it is read beside ``sha256sum``'s output, and received.csv has it in one piece)."""
+    return f"{sha[:32]}\n{sha[32:]}" if sha and len(sha) == 64 else sha
+
+
 class _Table:
     """A table's rows, written in order as they come (constant memory), each row as tall as its texts need.
 
@@ -755,7 +761,9 @@ class _Writer:
         rnd = self.c.round
         assert rnd is not None
         headers = ["序号", "首次收到", "汇总次", "编号", "文件", "状态", "文件保存时间", "处理", "说明", "在收件文件夹", "路径", "SHA-256"]
-        widths: list[float] = [5, 11, 5, 8, 18, 6, 11, 7, 30, 5, 24, 20]
+        # SHA-256 wide enough for its 64 hex digits in two lines of 32 (说明 and 路径 give the room; it still prints one
+        # page wide at 90 %)
+        widths: list[float] = [5, 11, 5, 8, 18, 6, 11, 7, 26, 5, 20, 38]
         fates = " / ".join(f for f in ROUND_FATES if f != SKIPPED)
         note = (f"台账 {rnd.ledger} 收到的每个文件（内容相同的文件算一个），按收到的先后排列，及其在第 {rnd.run} 次汇总中的处理"
                 f"（{fates}）和原因。“首次收到”是台账第一次记录它的时间；不在收件文件夹中的文件，台账中保存着它的副本。")
@@ -767,6 +775,7 @@ class _Writer:
                 # As text in two lines (date, time): a date-time number format needs a column half again as wide, or
                 # LibreOffice prints ### in it; ISO text still sorts and filters in time order.
                 r["first_seen"] = f"{r['first_seen']:%Y-%m-%d %H:%M}" if r["first_seen"] else None
+                r["sha256"] = _sha_lines(r["sha256"])
                 yield r
 
         keys = ["arrival", "first_seen", "first_run", "key", "file", "status", "saved_at", "fate", "note", "in_inbox", "path", "sha256"]
