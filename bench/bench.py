@@ -245,6 +245,18 @@ def national(work: Path, n: int, sample_n: int, jobs: int, lo_share: float, coll
           f"a one-process pandas+calamine loop: {loop:6.1f} s (collect ÷ loop {got['wall'] / loop:4.2f} ×)")
 
 
+def collect_only(work: Path, files: list[Path], n: int) -> None:
+    """``--only collect``: collect with 1 and 2 jobs (the roll-up included) and the pandas+calamine loop, with the load."""
+    print(f"collect (roll-up workbook included), load average {os.getloadavg()[0]:.2f}:")
+    for jobs in (1, 2):
+        got = run_collect(work / "returns", work / "roster.csv", work / f"rollup-{jobs}.xlsx", jobs)
+        print(f"  --jobs {jobs}: {got['wall']:6.1f} s   main peak {got['main_kib'] / 1024:6.0f} MB, workers peak "
+              f"{got['worker_kib'] / 1024:5.0f} MB; load average {os.getloadavg()[0]:.2f}")
+    loop = pandas_loop(files)
+    print(f"  a one-process pandas+calamine loop over the same {len(files)} files: {loop:6.1f} s; collect --jobs 2 ÷ that "
+          f"loop: {got['wall'] / loop:4.2f} ×; collect {n} with --jobs 2 ≤ 20 s: {'met' if got['wall'] <= 20 else 'NOT met'}")
+
+
 def _copy_with_key(args: tuple[str, str, str, str]) -> str:
     """A copy of return ``src`` at ``dest`` whose roster key ``old`` is ``new`` (the same length) in every part that
     holds it (the metadata's cells and strings, the document properties): another unit's return to ``collect``."""
@@ -471,8 +483,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=10_000, help="returns to collect (default 10,000)")
     ap.add_argument("--sample", type=int, default=500, help="returns timed one by one for the per-return medians")
-    ap.add_argument("--only", choices=("per-return", "generate"), default=None,
-                    help="measure only this (per-return: the returns are still made; generate: nothing else is made)")
+    ap.add_argument("--only", choices=("per-return", "generate", "collect"), default=None,
+                    help="measure only this (per-return: the returns are still made; generate: nothing else is made; "
+                         "collect: collect --jobs 1 and 2 beside the pandas+calamine loop)")
     ap.add_argument("--lo-share", type=float, default=0.05, help="share of returns re-saved by LibreOffice")
     ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temporary one, removed)")
     ap.add_argument("--smoke", action="store_true", help="small and quick: no targets judged")
@@ -533,6 +546,9 @@ def main() -> None:
         # -- per return, same files, same run -------------------------------------------------------------
         from xltemplate.identify import RunContext
 
+        if args.only == "collect":
+            collect_only(work, files, args.n)
+            return
         figures = per_return(files, RunContext.builtin(spec), args.sample, context=True)
         ours, pandas_cal = figures["ours"], figures["pandas"]
         if args.only == "per-return":
