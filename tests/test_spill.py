@@ -61,20 +61,75 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_the_same_outputs_with_the_spill_on_or_off(case: str, mixed: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three ways: every report held; spilled as the worker sends it (``PREPICKLE`` off); pickled by the worker."""
     args = CASES[case](mixed)
     puts: list[int] = []
-    real_put = spill_mod.Spill.put
+    packed: list[int] = []
+    real_put, real_packed = spill_mod.Spill.put, spill_mod.Spill.put_packed
     monkeypatch.setattr(spill_mod.Spill, "put", lambda self, r: puts.append(1) or real_put(self, r))
+    monkeypatch.setattr(spill_mod.Spill, "put_packed", lambda self, d: packed.append(1) or real_packed(self, d))
     monkeypatch.setattr(collect_mod, "SPILL", False)
     off = _run(args, tmp_path / "off")
-    assert not puts
+    assert not puts and not packed
     monkeypatch.setattr(collect_mod, "SPILL", True)
+    monkeypatch.setattr(collect_mod, "PREPICKLE", False)
+    spilled = _run(args, tmp_path / "spilled")
+    assert puts and len(packed) == len(puts), "the spill was not used"
+    puts.clear()
+    packed.clear()
+    monkeypatch.setattr(collect_mod, "PREPICKLE", True)
     on = _run(args, tmp_path / "on")
-    assert puts, "the spill was not used"
-    assert on[1] == off[1]
-    assert on[0].keys() == off[0].keys() and len(on[0]) >= 4
-    for name in on[0]:
-        assert on[0][name] == off[0][name], name
+    assert packed and not puts, "the workers' bytes were not appended as they came"
+    for got in (spilled, on):
+        assert got[1] == off[1]
+        assert got[0].keys() == off[0].keys() and len(got[0]) >= 4
+        for name in got[0]:
+            assert got[0][name] == off[0][name], name
+
+
+def test_a_report_the_worker_could_not_make_is_spilled_beside_the_packed_ones(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that crashes on a file sends no packed bytes: its failure report is spilled as before."""
+    from xltemplate import validate
+
+    real = validate.validate_path
+    bad = FIRST[1].name
+
+    def crashing(path: Path, run: object) -> object:
+        if Path(path).name == bad:
+            raise RuntimeError("boom")
+        return real(path, run)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(validate, "validate_path", crashing)  # the workers are forked with it
+    args = [str(SAMPLES / "returns"), "--roster", str(SAMPLES / "roster.csv"), "--template", "sh-project-self-eval"]
+    monkeypatch.setattr(collect_mod, "PREPICKLE", False)
+    before = _run(args, tmp_path / "before")
+    monkeypatch.setattr(collect_mod, "PREPICKLE", True)
+    kinds: list[str] = []
+    real_keep = spill_mod.Spill.put
+    monkeypatch.setattr(spill_mod.Spill, "put", lambda self, r: kinds.append(r.path) or real_keep(self, r))
+    after = _run(args, tmp_path / "after")
+    assert [Path(k).name for k in kinds] == [bad]
+    assert any(b"file-reader-crashed" in data for name, data in after[0].items() if name.endswith(".csv"))
+    assert after == before
+
+
+def test_a_brief_made_in_a_worker_shares_what_briefs_made_here_share() -> None:
+    """Unpickled, a brief's template, codes and status are the objects every other brief holds (memory flat in N)."""
+    import pickle
+
+    from xltemplate.validate import validate_path
+    from xltemplate.identify import RunContext
+
+    report = validate_path(FIRST[0], RunContext.of("sh-project-self-eval"))
+    here = spill_mod.Brief(report)
+    came = spill_mod.pack(report)
+    again = pickle.loads(pickle.dumps(came, protocol=pickle.HIGHEST_PROTOCOL))
+    assert again.brief.template is here.template and again.brief.codes is here.codes
+    assert again.brief.status is here.status
+    assert {n: getattr(again.brief, n) for n in spill_mod.Brief.__slots__} == {
+        n: getattr(here, n) for n in spill_mod.Brief.__slots__}
+    assert pickle.loads(again.data).to_json() == report.to_json()
 
 
 def test_a_spilled_return_holds_a_brief_and_loads_its_report_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -58,11 +58,15 @@ def validate_paths(paths: Sequence[str | os.PathLike[str]], templates: RunContex
 
 
 def validate_files(files: Sequence[Path], run: RunContext, *, jobs: int | None = None, bounds: Bounds = Bounds(),
-                   progress: Progress | None = None, each: Each | None = None, keep: bool = True) -> list[FileReport]:
+                   progress: Progress | None = None, each: Each | None = None, keep: bool = True,
+                   pack: Callable[[FileReport], Any] | None = None) -> list[FileReport]:
     """A report for each file, in order: in this process (``jobs=None``), or in bounded workers.
 
     ``each(index, report)`` is called as each report is made (in the order they are made); with
     ``keep=False`` that is all (the caller keeps what it needs of each) and the list is empty.
+    ``pack`` (a module-level function, with workers only): what a worker sends instead of the report
+    is ``pack(report)``, made in the worker, and ``each`` gets that; a report the worker could not make
+    (out of time or memory, crashed) still comes as a :class:`FileReport`.
     """
     if jobs is None:
         reports = []
@@ -75,6 +79,9 @@ def validate_files(files: Sequence[Path], run: RunContext, *, jobs: int | None =
             if progress:
                 progress(1)
         return reports
+    if pack is not None:
+        return run_many(_validate_packed_task, _validate_failed, list(files), context=(run, pack), jobs=jobs,
+                        bounds=bounds, progress=progress, warm=_warm, each=each, keep=keep)
     return run_many(_validate_task, _validate_failed, list(files), context=run, jobs=jobs, bounds=bounds,
                     progress=progress, warm=_warm, each=each, keep=keep)
 
@@ -94,6 +101,11 @@ def _warm() -> None:
 
 def _validate_task(run: RunContext, path: Path) -> FileReport:
     return validate.validate_path(path, run)  # looked up on the module: a test may replace it
+
+
+def _validate_packed_task(context: tuple[RunContext, Callable[[FileReport], Any]], path: Path) -> Any:
+    run, pack = context
+    return pack(_validate_task(run, path))
 
 
 def _validate_failed(path: Path, code: str, what: str) -> FileReport:

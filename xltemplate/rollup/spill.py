@@ -8,8 +8,12 @@ when a row is written, and the writer drops it after.
 
 The spill file is made by :func:`tempfile.TemporaryFile`: on Linux it has no name from the start
 (it is unlinked at once), elsewhere it is removed when closed. So nothing is left behind, whatever
-ends the run: success, an error, a signal, or even a kill. It holds what this process pickled
-itself; nothing from outside is ever unpickled from it (the reports came from our own workers).
+ends the run: success, an error, a signal, or even a kill. It holds only what this run pickled:
+this process, or one of its workers (forked from it, or spawned running this package) that pickled
+its own report (:func:`pack`) so that this process appends the bytes without unpickling and
+pickling them again. Nothing from outside is ever unpickled from it: the bytes of a return are
+parsed only by a worker, under the per-file bounds, and what a worker sends is unpickled by
+``multiprocessing`` in any case (the spill trusts the worker no more than the pipe already does).
 
 A collection round (:mod:`xltemplate.rounds`) has its ledger instead: its reports are loaded from
 there by sha256 (:class:`Store` is what both offer).
@@ -58,6 +62,15 @@ class Brief:
         self.grade = _shared(report.grade)
         self.has_results = report.results is not None
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in Brief.__slots__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a brief made in a worker (:func:`pack`) shares, once here, what the briefs made here share
+        for name, value in state.items():
+            setattr(self, name, _shared(value) if name in _SHARED_SLOTS else value)
+        self.status = sys.intern(self.status)
+
     @property
     def transient(self) -> bool:
         """The machine's verdict, not the bytes' (:func:`xltemplate.batch.transient`)."""
@@ -71,6 +84,8 @@ class Brief:
 
 
 _SHARED: dict[Any, Any] = {}
+#: The brief's values that :func:`_shared` makes one object of.
+_SHARED_SLOTS = frozenset({"template", "application", "signature", "codes", "grade"})
 
 
 def _shared(value: Any) -> Any:
@@ -80,6 +95,22 @@ def _shared(value: Any) -> Any:
     if len(_SHARED) > 4096:
         return value
     return _SHARED.setdefault(value, value)
+
+
+class Packed:
+    """A report as a worker sends it when the spill is on (:func:`pack`): its brief, and its pickled bytes."""
+
+    __slots__ = ("brief", "data")
+
+    def __init__(self, brief: Brief, data: bytes) -> None:
+        self.brief = brief
+        self.data = data
+
+
+def pack(report: FileReport) -> Packed:
+    """In a worker: ``report`` as :meth:`Spill.put_packed` takes it, its brief made here and its bytes pickled here
+    once (the collecting process then neither unpickles the report off the pipe nor pickles it again)."""
+    return Packed(Brief(report), pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class Store(Protocol):
@@ -99,8 +130,11 @@ class Spill:
 
     def put(self, report: FileReport) -> int:
         """Append ``report``; what :meth:`load` takes to give it back (its offset and length in one int)."""
+        return self.put_packed(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def put_packed(self, data: bytes) -> int:
+        """Append a report pickled by this run (here, or in a worker: :func:`pack`); as :meth:`put`."""
         assert self._fh is not None, "spill closed"
-        data = pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL)
         self._fh.seek(self._end)
         self._fh.write(data)
         where = (self._end << 32) | len(data)
@@ -132,4 +166,4 @@ class Spill:
         self.close()
 
 
-__all__ = ["Brief", "RECENT", "Spill", "Store"]
+__all__ = ["Brief", "Packed", "RECENT", "Spill", "Store", "pack"]
