@@ -62,14 +62,8 @@ class Brief:
         self.grade = _shared(report.grade)
         self.has_results = report.results is not None
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in Brief.__slots__}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        # a brief made in a worker (:func:`pack`) shares, once here, what the briefs made here share
-        for name, value in state.items():
-            setattr(self, name, _shared(value) if name in _SHARED_SLOTS else value)
-        self.status = sys.intern(self.status)
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _unpickled_brief, tuple(getattr(self, name) for name in Brief.__slots__)
 
     @property
     def transient(self) -> bool:
@@ -83,9 +77,21 @@ class Brief:
         return other
 
 
+def _unpickled_brief(path: str, status: str, key: str | None, sha256: str, template: Any, saved_at: dt.datetime | None,
+                     saved_at_trusted: dt.datetime | None, application: Any, signature: Any, errors: int, warnings: int,
+                     codes: tuple[str, ...], total: Decimal | None, grade: Any, has_results: bool) -> Brief:
+    """A brief made in a worker (:func:`pack`), unpickled here: it shares what the briefs made here share (the
+    values :func:`_shared` makes one object of, the interned status), so memory stays flat in N."""
+    brief = Brief.__new__(Brief)
+    brief.path, brief.status, brief.key, brief.sha256 = path, sys.intern(status), key, sha256
+    brief.template, brief.saved_at, brief.saved_at_trusted = _shared(template), saved_at, saved_at_trusted
+    brief.application, brief.signature = _shared(application), _shared(signature)
+    brief.errors, brief.warnings, brief.codes = errors, warnings, _shared(codes)
+    brief.total, brief.grade, brief.has_results = total, _shared(grade), has_results
+    return brief
+
+
 _SHARED: dict[Any, Any] = {}
-#: The brief's values that :func:`_shared` makes one object of.
-_SHARED_SLOTS = frozenset({"template", "application", "signature", "codes", "grade"})
 
 
 def _shared(value: Any) -> Any:
