@@ -6,7 +6,7 @@ A WAY is ``label=TREE`` or ``label=TREE:SWITCH=0,SWITCH=1`` (a switch of ``xltem
 ``PREPICKLE=0``). Each run is a fresh process that imports xltemplate from TREE and runs ``xltemplate collect
 RETURNS --roster ROSTER -o … --jobs J --quiet`` through click, timing the reading (until the roll-up writer is
 called) and the roll-up apart: wall, and this process's CPU (its workers' CPU is counted once they end). The
-ways alternate run by run (A B C, C B A, …) so that a load that comes and goes falls on all alike; the load
+ways alternate run by run (A B C, C B A, …), and the last round's roll-ups are compared byte for byte so that a load that comes and goes falls on all alike; the load
 average is printed beside each run. ``--profile``: one run of each way under cProfile (main process only),
 its top functions by own time written to OUT.LABEL.txt.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -104,6 +105,9 @@ def main() -> None:
         print(f"  {label:>10}: wall {med['wall']:6.1f} s (read {med['read_wall']:6.1f}, roll-up {med['rollup_wall']:5.1f}); "
               f"main CPU {med['cpu']:5.2f} s (read {med['read_cpu']:5.2f}, roll-up {med['rollup_cpu']:5.2f}); "
               f"workers CPU {med['workers_cpu']:6.1f} s; load {min(r['load'] for r in use):.1f}–{max(r['load'] for r in use):.1f}")
+    rollups = {label: open(os.path.join(work, f"{label}.xlsx"), "rb").read() for label in got}
+    print("the last round's roll-ups byte-identical:", "yes" if len(set(rollups.values())) == 1 else "NO")
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":
