@@ -15,7 +15,7 @@ import re
 import struct
 import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -619,7 +619,8 @@ def test_the_strict_paths_are_taken_on_national_returns(national_returns: tuple[
 VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SHAPES"), ("xltemplate.normalise", "SHARE_EVALUATION"),
                        ("xltemplate.normalise", "SHARE_SHAPES"), ("xltemplate.families.rule_scored.spec", "REMEMBER_TARGETS"),
                        ("xltemplate.families.rule_scored", "REMEMBER_ROW_INPUTS"),
-                       ("xltemplate.families.rule_scored.checks", "REUSE_SCORES"))
+                       ("xltemplate.families.rule_scored.checks", "REUSE_SCORES"),
+                       ("xltemplate.families.rule_scored.layout", "SHAPED_LAYOUTS"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:
@@ -634,6 +635,7 @@ def _reports(paths: list[Path], on: bool) -> list[object]:
     module("xltemplate.normalise")._SHAPES.clear()
     module("xltemplate.families.rule_scored.spec")._TARGETS.clear()
     module("xltemplate.families.rule_scored")._ROW_INPUTS.clear()
+    module("xltemplate.families.rule_scored.layout")._SHAPED.clear()
     try:
         run = RunContext.builtin(today=TODAY)
         return [(p.name, r.status, r.flatten(), r.results) for p in paths for r in [validate_path(p, run)]]
@@ -852,3 +854,71 @@ def test_the_rows_check_takes_the_twins_score(national_returns: tuple[list[Path]
     for p in national_files(national_returns):
         validate_path(p, run)
     assert taken and all(taken), (len(taken), taken.count(False))
+
+
+def _laid_out(layout: object) -> object:
+    """Everything a national layout says, as plain data: its attributes (rows, targets, cells) and what it gives."""
+    from dataclasses import asdict
+
+    lay: Any = layout
+    return (sorted((k, repr(v)) for k, v in vars(lay).items() if not k.startswith("_")),
+            [asdict(r) for r in lay.rows], [asdict(lv) for lv in lay.levels], lay.targets, lay.target_rows,
+            lay.describe(), lay.locked_texts(), lay.named_cells(), lay.input_cells(), lay.computed_cells(),
+            lay.target_values(), lay.body_fields(), lay.score_ranges(), list(lay.score_cells()),
+            lay.body_print_blocks(), [lv.sublevel_spans() for lv in lay.levels])
+
+
+def test_a_layout_of_a_known_shape_is_the_layout_laid_out_anew() -> None:
+    """Every layout of the sample targets, and of targets of one shape given other texts, other rules and another
+    order, is the same laid out from its shape as laid out anew: attributes, rows, cells, texts, describe(); each
+    keeps its own spec and targets. Targets a 二级 count apart get a shape of their own; a refused record is refused
+    the same way. The memo stays within its bound."""
+    from xltemplate.catalog import resolve_template
+    from xltemplate.families.rule_scored import layout as L
+    from xltemplate.roster import read_roster
+    from xltemplate.targets import read_targets
+
+    spec = resolve_template("cn-project-self-eval")
+    table = read_targets(NATIONAL / "targets.csv", spec, read_roster(NATIONAL / "roster.csv", spec))
+    sets: list[tuple[dict[str, str], ...]] = [tuple(dict(r) for r in records) for records in table.by_key.values()]
+    big = max(sets, key=len)
+    q = next(i for i, r in enumerate(big) if r["kind"] != "定性")
+    level = next(lv for lv in spec.levels if lv.id == big[q]["level"])  # type: ignore[attr-defined]
+    moved = next(sub.id for sub in level.sublevels if sub.id != big[q]["sublevel"])
+    kinds = ("≥", "≤", "=", "定性")
+    sets += [
+        tuple(dict(r, name=r["name"] + "乙", unit="次") for r in big),  # other texts, the same shape
+        tuple(dict(r, kind=kinds[(kinds.index(r["kind"]) + 1) % 3]) if r["kind"] != "定性" else r for r in big),
+        tuple(reversed(big)),  # another order: each 二级's rows in the targets' order
+        tuple(r for i, r in enumerate(big) if i != q),  # a 二级 a row shorter: a shape of its own
+        big + (dict(big[q], name="追加指标"),),
+        tuple(dict(r, sublevel=moved) if i == q else r for i, r in enumerate(big)),  # as many rows, in other 二级
+    ]
+    L._SHAPED.clear()
+    try:
+        for targets in sets:
+            L.SHAPED_LAYOUTS = False
+            anew = L.layout_of(spec, targets)  # type: ignore[arg-type]
+            L.SHAPED_LAYOUTS = True
+            shaped = [L.layout_of(spec, targets) for _ in range(2)]  # type: ignore[arg-type]  (the first may lay out)
+            for got in shaped:
+                assert type(got) is L.Layout and got.spec is spec and got.targets is targets
+                assert _laid_out(got) == _laid_out(anew), [r["name"] for r in targets][:3]
+        assert len(L._SHAPED) < len(sets), "no layout was ever taken from its shape"
+        reordered = L.layout_of(spec, tuple(reversed(big)))  # type: ignore[arg-type]
+        assert [r.target.name for r in reordered.rows] != [r.target.name for r in L.layout_of(spec, big).rows]  # type: ignore[arg-type, union-attr]
+        for bad in (big[:1] + (dict(big[0], points="x"),), big[:1] + (dict(big[0], sublevel="无此二级"),)):
+            errors = []
+            for on in (True, False):
+                L.SHAPED_LAYOUTS = on
+                with pytest.raises(ValueError) as exc:
+                    L.layout_of(spec, bad)  # type: ignore[arg-type]
+                errors.append(str(exc.value))
+            assert errors[0] == errors[1]
+        L.SHAPED_LAYOUTS = True
+        for i in range(L._MAX_SHAPED + 5):  # shapes of their own: one more row in a 二级, each time
+            L.layout_of(spec, big + tuple(dict(big[q], name=f"指标{j}") for j in range(i + 1)))  # type: ignore[arg-type]
+        assert len(L._SHAPED) == L._MAX_SHAPED
+    finally:
+        L.SHAPED_LAYOUTS = True
+        L._SHAPED.clear()

@@ -23,7 +23,7 @@ from ...results import Group, Item
 from ...spec import Spec, SpecChecker
 from ...values import Parsed, parse_choice, parse_measure, parse_text
 from . import checks, formulas, prompts, spec as family_spec, targets as family_targets, write
-from .layout import IndicatorSlot, Layout
+from .layout import IndicatorSlot, Layout, layout_of
 from .rules import KINDS, QUALITATIVE
 from .spec import RuleSpec, Target
 
@@ -79,7 +79,7 @@ class RuleScored:
 
     # -- the sheet -------------------------------------------------------------------------
     def layout(self, spec: Spec, targets: Targets | None = None) -> FormLayout:
-        return Layout(_spec(spec), targets)
+        return layout_of(_spec(spec), targets)
 
     def spec_values(self, layout: FormLayout) -> dict[str, Any]:
         return _layout(layout).target_values()

@@ -373,6 +373,58 @@ class Layout(FormLayout):
         }
 
 
+#: Lay a national form out once per shape: a project's rows are placed by how many targets each 二级 has, never by
+#: what the targets say, so a layout of that shape is laid out once and each further project's layout is that one
+#: with its own targets in the rows (see :func:`layout_of`). False: every layout placed anew (the tests compare).
+SHAPED_LAYOUTS = True
+_SHAPED: dict[tuple[Any, ...], tuple["Layout", frozenset[str]]] = {}
+_MAX_SHAPED = 128  # a layout of 30 rows is some 400 small objects (its cells are shared anyway)
+
+
+def layout_of(spec: RuleSpec, targets: Targets | None = None) -> Layout:
+    """``Layout(spec, targets)``: for targets, the layout of their shape (the number of targets in each 二级) laid
+    out once, with these targets put in its rows.
+
+    :meth:`Layout._place_level` places a 二级's rows from the targets of that 二级, in the targets' order, and
+    reads nothing of a target but its 二级: every position, cell and name is a function of the spec and those
+    counts. The rows here are the shape's own, each given the target that placing anew would give it (the n-th
+    target of its 二级); the spec, the targets and everything read from them are this call's. The shape's layout
+    is the first one laid out (what its ``__init__`` set, nothing computed on it since: ``keys``).
+    """
+    if targets is None or not SHAPED_LAYOUTS:
+        return Layout(spec, targets)
+    rows = targets_of(spec, list(targets))
+    assert rows is not None  # (targets_of refuses an empty list, and gives None only for None)
+    by_sub: dict[str, list[Target]] = {}
+    for t in rows:
+        by_sub.setdefault(t.sublevel, []).append(t)
+    key = (spec.id, spec.version, spec.spec_hash, tuple(sorted((sub, len(ts)) for sub, ts in by_sub.items())))
+    known = _SHAPED.pop(key, None)
+    if known is None:
+        layout = Layout(spec, targets)  # (a shape that cannot be laid out raises here, every time)
+        if len(_SHAPED) >= _MAX_SHAPED:
+            _SHAPED.pop(next(iter(_SHAPED)))
+        _SHAPED[key] = (layout, frozenset(layout.__dict__))
+        return layout
+    _SHAPED[key] = known  # the most recently used is the last to go
+    base, keys = known
+    new = object.__new__(Layout)
+    new.__dict__.update({k: v for k, v in base.__dict__.items() if k in keys})
+    new.spec, new.targets, new.sheet, new.target_rows = spec, targets, spec.sheet, rows
+    given = {sub: iter(ts) for sub, ts in by_sub.items()}
+    levels = []
+    for lv in base.levels:
+        slots = []
+        for r in lv.rows:
+            slot = object.__new__(IndicatorSlot)
+            slot.__dict__.update(r.__dict__)
+            slot.__dict__["target"] = next(given[r.sublevel.id])  # (a frozen dataclass: set as its __init__ does)
+            slots.append(slot)
+        levels.append(LevelSlot(lv.level, tuple(slots), lv.subtotal_row, lv.points, lv.score, lv.check))
+    new.levels = tuple(levels)
+    return new
+
+
 def _row(r: IndicatorSlot, cell: Callable[[Cell], dict[str, str]]) -> dict[str, Any]:
     t = r.target
     target: Any = None
