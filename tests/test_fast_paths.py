@@ -464,10 +464,45 @@ def test_defined_names_read_the_same_on_every_path(tmp_path: Path, name: str) ->
         assert not differences(*read_both(path))
 
 
-#: Shapes the two readers already read differently before the strict pattern (the handlers' reading, which the
-#: pattern leaves to them): the text around an element in a <definedName> (openpyxl: none), a list of sheets
-#: and names in no namespace (the fast reader: none), a <definedName> without a name (openpyxl refuses the file).
-READ_OTHERWISE_BY_OPENPYXL = {"a-name-with-an-element", "another-default-namespace", "no-name"}
+#: Shapes the two readers read differently until both refused them (see the test below).
+READ_OTHERWISE_BY_OPENPYXL: set[str] = set()
+
+#: Workbook parts that programs read differently, refused by both readers: the text around an element in a
+#: <definedName> (LibreOffice reads it, openpyxl only what comes before the element), the lists in no namespace
+#: (LibreOffice and the fast reader: no sheet, openpyxl: the sheets), a <definedName> without a name (LibreOffice
+#: drops it, openpyxl refused the file), a second <sheets> in another namespace, no sheet at all.
+REFUSED_NAME_SHAPES: dict[str, Callable[[bytes], bytes]] = {
+    "a-name-with-an-element": NAME_SHAPES["a-name-with-an-element"],
+    "a-sheet-local-name-with-an-element": lambda d: d.replace(
+        _FIRST_NAME + b"'", b'<definedName name="cat_effect_check" localSheetId="0"><b/>\'', 1),
+    "another-default-namespace": NAME_SHAPES["another-default-namespace"],
+    "no-name": NAME_SHAPES["no-name"],
+    "sheets-in-another-namespace-too": lambda d: d.replace(
+        b"<definedNames>", b'<sheets xmlns="urn:other"><sheet name="x" sheetId="9" r:id="rId1"/></sheets><definedNames>', 1),
+    "no-sheet": lambda d: re.sub(rb"<sheets>.*?</sheets>", b"<sheets/>", d, count=1, flags=re.S),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED_NAME_SHAPES))
+def test_workbook_parts_read_otherwise_by_other_programs_are_refused_by_both_readers(tmp_path: Path, name: str) -> None:
+    path = repacked(tmp_path / f"{name}.xlsx", {WORKBOOK: REFUSED_NAME_SHAPES[name]})
+    assert zipfile.ZipFile(path).read(WORKBOOK) != zipfile.ZipFile(SRC).read(WORKBOOK), "the shape was not made"
+    assert read_both(path) == (("unreadable", "file-corrupt"), ("unreadable", "file-corrupt"))
+    with pytest.raises(Unreadable) as exc:
+        read_submission(path)
+    assert "xl/workbook.xml" in str(exc.value) and "表格软件" in str(exc.value) or "没有名称" in str(exc.value), str(exc.value)
+    assert not differences_on_and_off([path])
+
+
+def test_extensions_of_the_workbook_in_their_own_namespace_are_read(tmp_path: Path) -> None:
+    """Excel's own extensions (a workbookPr of its 2010 namespace, inside extLst) are not the lists refused above."""
+    ext = (b'<extLst><ext uri="{140A7094-0E35-4892-8432-C4D2E57EDEB5}" xmlns:x15="http://schemas.microsoft.com/'
+           b'office/spreadsheetml/2010/11/main"><x15:workbookPr chartTrackingRefBase="1"/></ext></extLst></workbook>')
+    path = repacked(tmp_path / "ext.xlsx", {WORKBOOK: lambda d: d.replace(b"</workbook>", ext, 1)})
+    assert ext in zipfile.ZipFile(path).read(WORKBOOK)
+    fast, ref = read_both(path)
+    assert not isinstance(fast, tuple) and not differences(fast, ref)
+    assert not differences_on_and_off([path])
 
 
 def test_defined_names_take_the_strict_path_where_they_are_plain(monkeypatch) -> None:

@@ -40,7 +40,9 @@ from .submission import Submission
 #: was reported content-hidden, where the reference reads nothing).
 #: 4: a return of an older version of the form asked for is read as that version when the run knows it and
 #: its inputs did not move (template-version-old), else template-version-old-moved (was template-version).
-VALIDATOR_VERSION = "4"  # a whole number, as text: 5 after the next change, and so on
+#: 5: a workbook part without a sheet, with its sheets, names or workbookPr in another namespace, or with a defined
+#: name without a name or with an element inside is file-corrupt (both readers; programs read each differently).
+VALIDATOR_VERSION = "5"  # a whole number, as text: 6 after the next change, and so on
 
 
 def validate_path(path: str | Path, templates: RunContext | TemplateLike | None = None, *,

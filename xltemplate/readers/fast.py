@@ -33,6 +33,7 @@ _M = MAIN_NS + SEP
 _WORKBOOK, _SHEETS, _SHEET, _NAMES, _NAME, _WBPR = (_M + "workbook", _M + "sheets", _M + "sheet", _M + "definedNames",
                                                    _M + "definedName", _M + "workbookPr")
 _STATES = ("visible", "hidden", "veryHidden")
+_LISTS = ("sheets", "definedNames", "workbookPr")  # a workbook's children read here (in the main namespace only)
 _BAD_SHEET_CHARS = re.compile(r"[\\/?*\[\]:]")
 
 
@@ -151,6 +152,10 @@ def _workbook(data: bytes) -> tuple[Sheets, dict[str, tuple[str, str] | None], b
     if got is None:
         got = _WorkbookHandlers()
         parse_xml(data, got.part, got.start, got.end, got.text)
+    if not got.sheets:
+        # (Excel requires one; LibreOffice shows an empty sheet of its own, openpyxl reads the <sheets> of another
+        # namespace: none of them shows the form)
+        raise corrupt(got.part, "中没有任何工作表（或工作表不在工作簿的命名空间中），不同的表格软件会显示不同的内容")
     counts: dict[str, int] = {}
     for name, _ in got.names:
         counts[name.casefold()] = counts.get(name.casefold(), 0) + 1
@@ -227,6 +232,12 @@ class _WorkbookHandlers:
                 raise strict_format()
             if tag != _WORKBOOK:
                 raise corrupt(part, "不是工作簿")
+        elif stack[-1] == _NAME:
+            # Excel allows only text there; LibreOffice reads the text around the element, openpyxl the text before it
+            raise corrupt(part, "中的名称定义里含有元素，不同的表格软件会读出不同的引用")
+        elif len(stack) == 1 and tag.rsplit(SEP, 1)[-1] in _LISTS and tag not in (_SHEETS, _NAMES, _WBPR):
+            # the sheets or names in another namespace: this reader and LibreOffice skip them, openpyxl reads them
+            raise corrupt(part, f"中的 <{tag.rsplit(SEP, 1)[-1]}> 不在工作簿的命名空间中，不同的表格软件会读出不同的内容")
         elif tag in (_SHEETS, _NAMES, _WBPR):
             if stack != [_WORKBOOK]:
                 raise corrupt(part, f"中的 <{tag.rsplit(SEP, 1)[-1]}> 出现在不该出现的位置")
@@ -254,7 +265,9 @@ class _WorkbookHandlers:
         elif tag == _NAME:
             if stack != [_WORKBOOK, _NAMES]:
                 raise corrupt(part, "中的名称定义出现在不该出现的位置")
-            self.name = None if "localSheetId" in attrs else attrs.get("name")
+            if "name" not in attrs:  # (Excel requires it, LibreOffice drops the name, openpyxl refuses the file)
+                raise corrupt(part, "中有一个名称定义没有名称")
+            self.name = None if "localSheetId" in attrs else attrs["name"]
             self.buf = []
         stack.append(tag)
 
