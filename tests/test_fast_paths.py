@@ -460,12 +460,9 @@ def test_defined_names_read_the_same_on_every_path(tmp_path: Path, name: str) ->
     path = repacked(tmp_path / f"{name}.xlsx", {WORKBOOK: NAME_SHAPES[name]})
     assert zipfile.ZipFile(path).read(WORKBOOK) != zipfile.ZipFile(SRC).read(WORKBOOK), "the shape was not made"
     assert not differences_on_and_off([path])
-    if not isinstance(verdict(path), tuple) and name not in READ_OTHERWISE_BY_OPENPYXL:
+    if not isinstance(verdict(path), tuple):
         assert not differences(*read_both(path))
 
-
-#: Shapes the two readers read differently until both refused them (see the test below).
-READ_OTHERWISE_BY_OPENPYXL: set[str] = set()
 
 #: Workbook parts that programs read differently, refused by both readers: the text around an element in a
 #: <definedName> (LibreOffice reads it, openpyxl only what comes before the element), the lists in no namespace
