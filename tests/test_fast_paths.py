@@ -954,3 +954,38 @@ def test_a_layout_of_a_known_shape_is_the_layout_laid_out_anew() -> None:
     finally:
         L.SHAPED_LAYOUTS = True
         L._SHAPED.clear()
+
+
+def test_workbooks_generated_from_layouts_of_a_known_shape_are_byte_identical(tmp_path: Path) -> None:
+    """A national workbook generated from a layout taken from its shape is, byte for byte, the one generated from a
+    layout laid out anew (projects of one shape, one after another, as distribute writes them)."""
+    from xltemplate.catalog import resolve_template
+    from xltemplate.families.rule_scored import layout as L
+    from xltemplate.form import generate as G
+    from xltemplate.roster import read_roster
+    from xltemplate.targets import read_targets
+
+    spec = resolve_template("cn-project-self-eval")
+    table = read_targets(NATIONAL / "targets.csv", spec, read_roster(NATIONAL / "roster.csv", spec))
+    big = max(table.by_key.values(), key=len)
+    projects = [tuple(dict(r, name=f"{r['name']}{n}", unit=r["unit"] + "次" * n) for r in big) for n in range(3)]
+    projects += [tuple(dict(r) for r in records) for records in table.by_key.values()]
+    out: dict[bool, list[bytes]] = {}
+    shapes: list[int] = []
+    try:
+        for on in (True, False):
+            L.SHAPED_LAYOUTS = on
+            L._SHAPED.clear()
+            G._LAYOUTS.clear()
+            out[on] = []
+            for n, targets in enumerate(projects):
+                path = tmp_path / f"{on}-{n}.xlsx"
+                G.generate_workbook(spec, path, targets=targets, roster_key=f"K{n}", generated_at=NATIONAL_STAMP)  # type: ignore[arg-type]
+                out[on].append(path.read_bytes())
+            shapes.append(len(L._SHAPED))
+        assert 0 < shapes[0] < len(projects) and shapes[1] == 0, shapes  # (some layouts were taken from their shape)
+        assert out[True] == out[False]
+    finally:
+        L.SHAPED_LAYOUTS = True
+        L._SHAPED.clear()
+        G._LAYOUTS.clear()
