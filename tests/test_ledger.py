@@ -75,10 +75,11 @@ def test_new_ledger_is_marked_versioned_and_in_wal_mode(tmp_path: Path) -> None:
         meta = led.meta
     conn = raw(db)
     assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert tables == {"meta", "rosters", "runs", "files", "sightings", "unread", "reports", "decisions", "withdrawals"}
+    assert tables == {"meta", "rosters", "runs", "files", "sightings", "unread", "reports", "decisions", "withdrawals",
+                      "parts"}
     assert meta["format"] == "xltemplate-ledger" and len(meta["round_id"]) == 32
     assert meta["archive_dir"] == "round.xlt.archive"  # relative: the round's folder can move
     assert not list(tmp_path.glob(".round.xlt.db.*"))  # the temporary file it was built in is gone
@@ -865,3 +866,23 @@ def test_a_full_disk_stops_the_run_cleanly(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.undo()
     with check_consistent(db) as led:
         assert one_run(led, inbox)[2] == 45
+
+
+def test_the_archive_hashes_in_threads_as_it_does_in_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HASH_THREADS = 2 reads and hashes the sources in two threads, a few files ahead: the same results, in the same
+    order (a missing file and a folder among them are Unread where they stand), as one at a time (the default)."""
+    src = tmp_path / "inbox"
+    paths: list[Path] = []
+    for n in range(12):
+        paths.append(src / f"r{n:02}.xlsx")
+        make_return(paths[-1], f"SH{n % 5:03}")  # (some byte-identical: one copy each)
+    paths[3:3] = [src / "gone.xlsx"]
+    (src / "a folder.xlsx").mkdir()
+    paths[8:8] = [src / "a folder.xlsx"]
+    got = {}
+    for threads in (1, 2):
+        monkeypatch.setattr(archive, "HASH_THREADS", threads)
+        got[threads] = Archive(tmp_path / f"archive{threads}").ingest(paths, {})
+    assert [type(g) for g in got[2]] == [type(g) for g in got[1]]
+    assert [isinstance(g, Unread) for g in got[2]] == [p.name in ("gone.xlsx", "a folder.xlsx") for p in paths]
+    assert got[2] == got[1]

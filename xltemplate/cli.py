@@ -496,7 +496,7 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
     from .outputs import Protected, check_output, suffix
     from .rollup import collect, export_csv, write_rollup
     from .batch import validate_files
-    from .rollup.collect import choose_template, collect_found
+    from .rollup.collect import GUESS_FIRST, choose_template, collect_found, guess_template, same_template
     from .rollup.spill import Brief
     from .rollup.tables import EXPORTS, RESULT_EXPORTS, ROUND_EXPORTS, export_names
     from .roster import Roster
@@ -533,6 +533,33 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
 
             form = round_template(ledger, RunContext.builtin())
             from_ledger = form is not None
+
+        def given(form: Spec | None) -> tuple[Roster | None, RunContext]:
+            """The roster and the targets read as ``form``'s, and the run's context."""
+            rows = read_roster(roster, form) if roster and form is not None else None
+            table = read_targets(targets_path, form, rows) if targets_path and form is not None else None
+            return rows, RunContext.builtin(form, keyring=keyring, targets=table, older=older)
+
+        guessed: Any = None
+        if form is None and ledger is not None and GUESS_FIRST:
+            # a round's ledger keeps its reports per template: guess it from a sample of the returns, and let the
+            # run hold the guess to what every return names once all are read (the choice choose_template makes
+            # over a first reading of every return, as below: what a report says its file names does not depend on
+            # the roster, the template or the secret), so that each return is read once (see collect_found)
+            guess = guess_template(found.files, RunContext.builtin(), jobs=workers)
+            try:
+                if guess is not None:
+                    given(guess)
+            except XltemplateError:
+                guess = None  # the roster or the targets do not fit the guess: find the template from every return
+            if guess is not None:
+                def guessed(briefs: list[Brief], guess: Spec = guess) -> tuple[Spec, Roster | None, Any] | None:
+                    chosen = choose_template(briefs, RunContext.builtin())
+                    if same_template(chosen, guess):
+                        return None
+                    rows, run = given(chosen)
+                    return chosen, rows, run.targets
+                form, detected = guess, True
         if form is None and ledger is not None:
             # a round's ledger keeps its reports per template: find it first, from every return
             # what each file names is all the choice reads: a brief of each report, in the files' order, not the report
@@ -542,19 +569,13 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
                                each=lambda n, report: named.__setitem__(n, Brief(report)), keep=False)
             form, detected = choose_template([b for b in named if b is not None], RunContext.builtin()), True
 
-        def given(form: Spec | None) -> tuple[Roster | None, RunContext]:
-            """The roster and the targets read as ``form``'s, and the run's context."""
-            rows = read_roster(roster, form) if roster and form is not None else None
-            table = read_targets(targets_path, form, rows) if targets_path and form is not None else None
-            return rows, RunContext.builtin(form, keyring=keyring, targets=table, older=older)
-
         if ledger is not None and form is not None:
             from .rounds import collect_round
 
             rows, run = given(form)
             done = collect_round(list(paths), form, ledger=ledger, output=output, archive=archive, roster=rows,
                                  keyring=keyring, targets=run.targets, export_dir=export_dir, jobs=workers, inputs=found,
-                                 roster_changed_ok=roster_changed_ok, progress=_bars(show), older=older)
+                                 roster_changed_ok=roster_changed_ok, progress=_bars(show), older=older, guessed=guessed)
             result = done.collection
             result.close()  # written: what is printed below is counted from the briefs
             written += [str(p) for p in done.outputs]

@@ -233,6 +233,10 @@ class StoredReport:
     context: str = ""
     checked_on: dt.date | None = None
     valid_until: dt.date | None = None
+    # The payload without what only some sheets read (the caller's choice; version 4): None: only the payload.
+    slim: str | None = None
+    # The caller's brief of the report (what it reads of every report on every run; version 4): None: none.
+    brief: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 from ..errors import LedgerError, LedgerVersionError, NotALedgerError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = 0x586C7444  # "XltD" in the file header: this SQLite file is an xltemplate ledger
 FORMAT = "xltemplate-ledger"
 _MAGIC = b"SQLite format 3\x00"
@@ -190,6 +190,26 @@ CREATE TABLE decisions_v3 (
     conn.execute("CREATE INDEX decisions_by_unit ON decisions(unit_key, run_id)")
 
 
+def _v4(conn: sqlite3.Connection) -> None:
+    """Version 4: the roll-up's big sheets as the last finished run wrote them (:mod:`xltemplate.rollup.reuse`).
+
+    A sheet made from the same things as last time (the same reports in the same rows, the same template, the
+    same writer …: its key) is reused whole instead of written again (issue 15: a round's second run). A report is
+    also kept without its items (``slim``): what the sheets other than those read, five times quicker to load; and
+    the caller's brief of it (``brief``: what matching reads), quicker still.
+    """
+    conn.execute("ALTER TABLE reports ADD COLUMN slim TEXT")  # payload without its items (NULL: stored before)
+    conn.execute("ALTER TABLE reports ADD COLUMN brief TEXT")  # the caller's brief of the report (NULL: stored before)
+    conn.execute("""
+CREATE TABLE parts (
+    name   TEXT PRIMARY KEY,          -- the roll-up sheet's name
+    key    TEXT NOT NULL,             -- sha256 of everything the sheet is made from
+    state  TEXT NOT NULL,             -- JSON: what writing the sheet leaves beside its XML (its last row, sums)
+    xml    BLOB NOT NULL,             -- the sheet's XML part, zlib-compressed
+    run_id INTEGER NOT NULL REFERENCES runs(id)  -- the run that wrote it
+)""")  # (rows of megabytes: not WITHOUT ROWID, as reports)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int  # the version this step leads to
@@ -200,6 +220,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "withdrawals can be reinstated", _v2),
     Migration(3, "a report's verdict context and dates; collect's decision rules", _v3),
+    Migration(4, "the roll-up's big sheets kept for the next run; a report without its items", _v4),
 )
 assert [m.version for m in MIGRATIONS] == list(range(2, SCHEMA_VERSION + 1))
 

@@ -184,6 +184,21 @@ class Ledger:
                  json.dumps(list(info.inputs), ensure_ascii=False), roster_hash, os.getpid(), socket.gethostname()))
         return self.run(int(cur.lastrowid or 0))
 
+    def retemplate(self, run: Run, info: RunInfo) -> Run:
+        """A running run is another template's (its spec, template and roster as ``info`` says): a run whose template
+        was a guess that the returns, once read, did not bear out. What it recorded and stored stays."""
+        self._writable(run)
+        with schema.transaction(self.conn):
+            roster_hash = None
+            if info.roster is not None:
+                roster_hash = info.roster.hash
+                self.conn.execute("INSERT OR IGNORE INTO rosters(hash, units, rows) VALUES (?, ?, ?)",
+                                  (roster_hash, len(info.roster.units), canonical_json(info.roster.as_json())))
+            self.conn.execute("UPDATE runs SET validator_version = ?, spec_hash = ?, template_id = ?, template_version = ?,"
+                              " roster_hash = ? WHERE id = ?", (info.validator_version, info.spec_hash, info.template_id,
+                                                                info.template_version, roster_hash, run.id))
+        return self.run(run.id)
+
     def run(self, run_id: int) -> Run:
         return queries.run(self.conn, run_id)
 
@@ -333,13 +348,13 @@ class Ledger:
                 raise ValueError(f"unknown report status {r.status!r}")
             rows.append((r.sha256, run.spec_hash, run.validator_version, run.id, r.status, r.unit_key,
                          saved_text(r.saved_at), r.template_id, r.template_version, r.errors, r.warnings,
-                         r.total, r.grade, r.payload, r.context, _day(r.checked_on), _day(r.valid_until)))
+                         r.total, r.grade, r.payload, r.context, _day(r.checked_on), _day(r.valid_until), r.slim, r.brief))
         with schema.transaction(self.conn):
             # A report made again (its context changed, its day passed) replaces the one it renews.
             self.conn.executemany(
                 "INSERT OR REPLACE INTO reports(sha256, spec_hash, validator_version, created_run, status, unit_key,"
                 " saved_at, template_id, template_version, errors, warnings, total, grade, payload, context, checked_on,"
-                " valid_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                " valid_until, slim, brief) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def cached_reports(self, run: Run) -> list[Cached]:
         """Every stored report for this run's template and validator, without its payload (one query)."""
@@ -349,6 +364,50 @@ class Ledger:
         """(sha256, payload) of every cached report for this run's template and validator, one at a time: the
         payloads of a whole round are never all in memory at once."""
         return queries.payloads(self.conn, run)
+
+    def report_payloads_made(self, run: Run, *, slim: bool = False) -> Iterator[tuple[str, str, int | None]]:
+        """(sha256, payload, the run that made it) of every cached report for this run's template and validator:
+        :meth:`report_payloads` with what tells one report of the same file from another made later. ``slim``: the
+        slim payload where there is one (version 4)."""
+        yield from self.conn.execute(
+            f"SELECT sha256, {'coalesce(slim, payload)' if slim else 'payload'}, created_run FROM reports"
+            " WHERE spec_hash = ? AND validator_version = ?", (run.spec_hash, run.validator_version))
+
+    def report_briefs(self, run: Run) -> Iterator[tuple[str, str | None, int | None]]:
+        """(sha256, the caller's brief or None, the run that made it) of every cached report for this run's template
+        and validator (version 4: a report stored before has no brief)."""
+        yield from self.conn.execute("SELECT sha256, brief, created_run FROM reports WHERE spec_hash = ? AND validator_version = ?",
+                                     (run.spec_hash, run.validator_version))
+
+    def report_payload(self, run: Run, sha256: str, *, slim: bool = False) -> str:
+        """One cached report's payload for this run's template and validator (``slim``: the slim one where there is
+        one), by its file's sha256."""
+        row = self.conn.execute(
+            f"SELECT {'coalesce(slim, payload)' if slim else 'payload'} FROM reports"
+            " WHERE sha256 = ? AND spec_hash = ? AND validator_version = ?",
+            (sha256, run.spec_hash, run.validator_version)).fetchone()
+        if row is None:
+            raise LedgerError(f"{self.path}：台账中没有 sha256 为 {sha256} 的核对结果。")
+        return str(row[0])
+
+    def report_made(self, run: Run) -> dict[str, int | None]:
+        """The run that made each cached report for this run's template and validator, by sha256 (no payload)."""
+        return dict(self.conn.execute("SELECT sha256, created_run FROM reports WHERE spec_hash = ? AND validator_version = ?",
+                                      (run.spec_hash, run.validator_version)))
+
+    # -- the roll-up's parts --------------------------------------------------------------
+
+    def parts(self) -> dict[str, tuple[str, str, bytes]]:
+        """The sheets the last finished run kept (:mod:`xltemplate.rollup.reuse`): name → (key, state JSON, zlib XML)."""
+        return {name: (key, state, bytes(xml)) for name, key, state, xml in
+                self.conn.execute("SELECT name, key, state, xml FROM parts")}
+
+    def store_parts(self, run: Run, parts: Iterable[tuple[str, str, str, bytes]]) -> None:
+        """Keep (name, key, state JSON, zlib XML) of sheets this run wrote: in the caller's transaction (the run's
+        :meth:`finishing`), so that what is kept is what the finished run's roll-up holds."""
+        self._writable()  # (the run is already marked finished inside finishing's transaction)
+        self.conn.executemany("INSERT OR REPLACE INTO parts(name, key, state, xml, run_id) VALUES (?, ?, ?, ?, ?)",
+                              [(name, key, state, xml, run.id) for name, key, state, xml in parts])
 
     def reports(self, run: Run, shas: Iterable[str] | None = None) -> dict[str, StoredReport]:
         """The cached reports for this run's template and validator (all, or those of ``shas``)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class RoundView:
     previous_at: dt.datetime | None  # when it finished, local time
     received: list[Received] = field(default_factory=list)
     since: dict[str, Since] = field(default_factory=dict)  # by unit key
+    # the sheets the last run kept, and those this run keeps (xltemplate.rollup.reuse.Parts); None: none kept
+    parts: Any = field(default=None, compare=False, repr=False)
 
     def since_of(self, key: str) -> Since:
         return self.since.get(key, Since(0, False, False))

@@ -32,6 +32,7 @@ from ..words import (
     FATES, MISSING, ROUND_FATES, SEVERITY_ZH, SKIPPED, STATUS_ZH, UNIT_INVALID, UNIT_VALID, UNMATCHED, identity_line,
 )
 from . import tables
+from . import reuse
 from .collect import Collection
 from .lean import LeanSheet, lean_enabled, rows_enabled
 
@@ -138,6 +139,29 @@ class _Table:
         return self.row
 
 
+class _Kept:
+    """A table of a sheet a round may keep (see reuse.py): given whole (``kept``, the state kept with it: its rows
+    are not written, and ``given`` says so), or written and then kept (``written``, with the row after them)."""
+
+    def __init__(self, table: _Table, kept: dict[str, Any] | None, written: Callable[[dict[str, Any]], None]) -> None:
+        self.table, self.kept, self.written = table, kept, written
+        self.given = kept is not None
+
+    def put(self, rec: dict[str, Any]) -> None:
+        assert not self.given, "a kept sheet's rows are not written"
+        self.table.put(rec)
+
+    def end(self) -> int:
+        if self.kept is not None:
+            t = self.table
+            if self.kept["end"] > t.start:
+                t.ws.autofilter(t.header_row, 0, self.kept["end"] - 1, len(t.keys) - 1)
+            return int(self.kept["end"])
+        end = self.table.end()
+        self.written({"end": end})
+        return end
+
+
 class _Summary(NamedTuple):
     """汇总 as :meth:`_Writer._summary_open` leaves it: its table, and what its total row needs."""
 
@@ -152,8 +176,9 @@ class _Summary(NamedTuple):
 class _Writer:
     def __init__(self, c: Collection, path: Path, scratch: Path | None = None) -> None:
         self.c, self.spec = c, c.spec
-        self.sheet_class = LeanSheet if lean_enabled() else Worksheet
+        self.sheet_class = reuse.sheet_class(c, LeanSheet if lean_enabled() else Worksheet)  # (a round's keeps sheets)
         self.whole_rows = rows_enabled()  # a table's rows written whole (LeanSheet.put_row), else cell by cell
+        self.kept_scores: dict[str, Any] | None = None  # 指标得分 given whole in a round (see reuse.py): what it kept
         self.wb = xlsxwriter.Workbook(str(path), {
             "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
             # Rows are written in order and flushed as they go: memory stays flat at 10,000 units.
@@ -229,6 +254,12 @@ class _Writer:
         texts = self._texts_open()
         gap_units: list[dict[str, Any]] = []  # (差距分析 sorts the valid units: what it shows of each)
         add_score = totals.add
+        # a round's kept sheets (see reuse.py): their rows are not made, and 指标得分's sums are those kept with it
+        # (unless 指标结果 makes the score rows anyway)
+        kept_scores = self.kept_scores if scores is not None else None
+        score_rows = kept_scores is None or results is not None
+        if kept_scores is not None and not score_rows:
+            reuse.restore_sums(totals, kept_scores["sums"])
         for row in c.rows:
             u = tables.submission(c, row, group_ids)
             units.add(u)
@@ -236,11 +267,11 @@ class _Writer:
                 gap_units.append({k: u[k] for k in ("key", "unit", "project", "total", "valid")})
             summary.table.put(summary.rec(u))
             summary.ws._write_single_row(summary.table.row)  # written out now: before the unit's rows in other sheets
-            rows = list(tables.unit_scores(c, row, names, sheets.item_results))
+            rows = list(tables.unit_scores(c, row, names, sheets.item_results)) if score_rows else []
             for r in rows:
                 add_score(r)
             if rows:
-                if scores is not None:
+                if scores is not None and kept_scores is None:
                     scores[0](*tables.by_unit(rows))
                 if results is not None:
                     for r in rows:
@@ -248,7 +279,7 @@ class _Writer:
             m = tables.unit_missing(c, row)
             if m is not None:
                 missing.put(missing_rec(m))
-            t = tables.unit_texts(c, row, text_ids)
+            t = tables.unit_texts(c, row, text_ids) if not texts.given else None
             if t is not None:
                 texts.put(t)
         end = summary.table.end()
@@ -451,8 +482,11 @@ class _Writer:
         """Units × indicators: each indicator's score and points lost, the unit's own indicators at the end
         (the rows of :func:`tables.scores`, one line per unit)."""
         put, end = self._scores_open()
-        for first, by_id, own in tables.scores_by_unit(self.c, totals):
-            put(first, by_id, own)
+        if self.kept_scores is None:
+            for first, by_id, own in tables.scores_by_unit(self.c, totals):
+                put(first, by_id, own)
+        elif totals is not None:  # (given whole: the sums its rows made, kept with it)
+            reuse.restore_sums(totals, self.kept_scores["sums"])
         end()
 
     def _scores_open(self) -> tuple[Callable[[dict[str, Any], dict[str, dict[str, Any]], list[dict[str, Any]]], None],
@@ -497,6 +531,19 @@ class _Writer:
         ws.write_blank(3, extra_col, None, self.f_head)
         ws.freeze_panes(4, 3)
         self._print(ws, plan, (2, 3), len(fixed))
+        # A round's sheet made from the same things as last run's is given whole (see reuse.py): no rows are written,
+        # and the sums its rows add to (self.totals) are those kept with it (self.kept_scores: the caller restores them)
+        kept, written = reuse.given(self.c, self.wb, ws, (self.whole_rows, ONE_PASS, self.totals is not None))
+        self.kept_scores = kept
+        if kept is not None:
+            def ignore(first: dict[str, Any], by_id: dict[str, dict[str, Any]], own: list[dict[str, Any]]) -> None:
+                raise AssertionError("a kept sheet's rows are not written")
+
+            def given_end() -> None:
+                if kept["end"] > 4:
+                    ws.autofilter(3, 0, kept["end"] - 1, extra_col)
+
+            return ignore, given_end
         row = 4
         fmts = [self.f_text, self.f_text, self.f_text] + [self.f_num] * (2 * len(inds)) + [self.f_wrap]
         ind_ids, head_widths = [ind.id for ind in inds], widths[:3] + widths[-1:]
@@ -521,6 +568,7 @@ class _Writer:
         def end() -> None:
             if row > 4:
                 ws.autofilter(3, 0, row - 1, extra_col)
+            written({"end": row, "sums": reuse.sums_state(self.totals) if self.totals is not None else None})
 
         return put, end
 
@@ -734,14 +782,16 @@ class _Writer:
 
         return _Table(self, ws, ["key", "unit", "project", "status", "reason", "files"], {}, widths), rec
 
-    def _texts_open(self) -> _Table:
+    def _texts_open(self) -> "_Kept":
         """文字材料 up to its rows (those of :func:`tables.texts`)."""
         ids = list(self.spec.summary.get("texts", ()))
         labels = [self.spec.field(i).label for i in ids]
         widths: list[float] = [8, 14, 14] + [max(30.0, 132.0 / max(len(ids), 1))] * len(ids)
         ws = self._sheet("文字材料", "文字材料", "各单位填报的文字内容（已去除网页标记）。一格写不下的文字接续在下一行，以“（续）”开头。",
                          ["编号", "预算单位", "项目名称"] + labels, widths, key_cols=3)
-        return _Table(self, ws, ["key", "unit", "project"] + ids, {}, widths, key_cols=3)
+        table = _Table(self, ws, ["key", "unit", "project"] + ids, {}, widths, key_cols=3)
+        kept, written = reuse.given(self.c, self.wb, ws, (ONE_PASS,))  # (a round's: see reuse.py)
+        return _Kept(table, kept, written)
 
     def _files(self) -> None:
         headers = ["文件", "编号", "状态", "处理", "说明", "错误数", "警告数", "保存时间", "保存程序", "SHA-256", "路径"]
@@ -751,9 +801,16 @@ class _Writer:
         if self.c.round is not None:
             note += "收件文件夹中已没有、但仍按台账中的归档副本计入的文件也列在这里；每个文件的完整经过见“提交记录”。"
         ws = self._sheet("文件清单", "文件清单", note, headers, widths, key_cols=1)
+        keys = ["file", "key", "status", "fate", "note", "errors", "warnings", "saved_at", "application", "sha256", "path"]
+        # A round's sheet whose rows are those of last run's is given whole (see reuse.py): its rows are made from the
+        # briefs (quick), writing them is not
+        kept, written = reuse.given(self.c, self.wb, ws, (reuse.rows_digest(tables.iter_files(self.c), keys),))
+        if kept is not None:
+            if kept["end"] > 3:
+                ws.autofilter(2, 0, kept["end"] - 1, len(keys) - 1)
+            return
         rows = tables.iter_files(self.c)  # (as they come: no list of every file's row)
-        self._table(ws, rows, ["file", "key", "status", "fate", "note", "errors", "warnings", "saved_at", "application", "sha256", "path"],
-                    {}, widths, key_cols=1)
+        written({"end": self._table(ws, rows, keys, {}, widths, key_cols=1)})
 
 
     def _received(self) -> None:

@@ -27,8 +27,9 @@ import datetime as dt
 import importlib
 import json
 import os
+import sys
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Sequence
 
@@ -38,12 +39,19 @@ from ..errors import LedgerError
 from ..findings import finding
 from ..identify import ReaderName, RunContext
 from ..inputs import Inputs, discover
-from ..ledger import Choice, FileRow, Ledger, Run, RunInfo, Stored, StoredReport, default_archive_dir, local_time, store
+from ..ledger import schema
+from ..ledger import (
+    Choice, FileRow, Ledger, RosterSnapshot, Run, RunInfo, Stored, StoredReport, default_archive_dir, local_time, store,
+)
 from ..pathtext import shown
+from .. import jsonvalue
+from ..jsonvalue import encode
 from ..report import FileReport, report_from_text
+from ..results import Results
 from ..resubmission import ONLY, RULE_CODES
 from ..rollup.collect import Collection, Return, assemble
-from ..rollup.spill import Brief, Spill
+from ..rollup.spill import RECENT, Brief, Spill, _shared
+from ..rollup import reuse
 from ..rollup.record import RoundView
 from ..rollup.tables import export_csv
 from ..rollup.workbook import write_rollup
@@ -60,6 +68,8 @@ from .view import GONE, received, since
 _collect_module = importlib.import_module("xltemplate.rollup.collect")
 #: A progress bar: given what it counts and how many, a context that yields ``update(n)``.
 Progress = Callable[[str, int], ContextManager[Callable[[int], None]]]
+#: What checks a guessed template against every return's brief (see :func:`collect_round`).
+Guessed = Callable[[list[Brief]], "tuple[TemplateLike, Roster | None, TargetsTable | None] | None"]
 #: Reports stored per transaction while reading (each commit is an fsync).
 STORE_EVERY = 100
 
@@ -106,8 +116,13 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                   roster: Roster | None = None, keyring: Keyring | None = None, targets: TargetsTable | None = None,
                   export_dir: str | os.PathLike[str] | None = None, jobs: int | None = None, today: dt.date | None = None,
                   roster_changed_ok: bool = False, inputs: Inputs | None = None, reader: ReaderName | None = None,
-                  progress: Progress | None = None, wait: float | None = None, older: Iterable[TemplateLike] = ()) -> RoundResult:
+                  progress: Progress | None = None, wait: float | None = None, older: Iterable[TemplateLike] = (),
+                  guessed: Guessed | None = None) -> RoundResult:
     """Collect ``paths`` into the roll-up ``output`` as one run of the round kept in ``ledger`` (see the module).
+
+    ``guessed``: ``spec`` is only a guess (from a sample of the returns, without ``--template``): given the brief of
+    every file in the inbox, once all are read, None when the choice they make is ``spec``, else the template they
+    choose with the roster and the targets read as its (the run is then that template's, and reads them again).
 
     Raises :class:`LedgerError` (a ledger that cannot be used, or is busy after ``wait`` seconds, by default
     the ledger's :data:`~xltemplate.ledger.store.DEFAULT_WAIT`),
@@ -126,29 +141,48 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
     wait = wait if wait is not None else store.DEFAULT_WAIT
     with Ledger.open(ledger_path, create=True, archive_dir=archive, purpose=f"collect -o {output}", wait=wait) as led:
         check_places(ledger_path, led.archive.root, paths, [Path(output)] + ([Path(export_dir)] if export_dir else []))
-        notices = recovery_notices(led)
+        recovered = recovery_notices(led)
         snapshot = roster_snapshot(roster, spec) if roster is not None else None
-        notices += roster_notices(led, snapshot, roster_changed_ok)
-        notices += template_notices(led, spec)
-        run = led.begin_run(RunInfo(VALIDATOR_VERSION, spec.spec_hash, spec.id, spec.version,
-                                    inputs=tuple(os.path.abspath(p) for p in paths), roster=snapshot))
+        notices = recovered + roster_notices(led, snapshot, roster_changed_ok) + template_notices(led, spec)
+
+        def info(spec: Spec, snapshot: RosterSnapshot | None) -> RunInfo:
+            return RunInfo(VALIDATOR_VERSION, spec.spec_hash, spec.id, spec.version,
+                           inputs=tuple(os.path.abspath(p) for p in paths), roster=snapshot)
+
+        run = led.begin_run(info(spec, snapshot))
         reports: _Reports | None = None
         try:
             with bar("归档", len(found.files)) as update:
                 intake = led.ingest(run, [str(p) for p in found.files], progress=update)
             files = led.files(run)
-            todo, why, reused = _stale(led, run, files, ctx, day)
-            reports = _Reports(Spill() if _collect_module.SPILL else None)
-            with bar("读取", len(todo)) as update:
-                _read(led, run, todo, ctx, day, jobs, update, reports)
+            while True:
+                todo, why, reused = _stale(led, run, files, ctx, day)
+                reports = _Reports(Spill() if _collect_module.SPILL else None)
+                with bar("读取", len(todo)) as update:
+                    _read(led, run, todo, ctx, day, jobs, update, reports)
+                _load_stored(led, run, reports)
+                other = guessed([reports.briefs[s.sha256] for s in intake.seen]) if guessed is not None else None
+                if other is None:
+                    break
+                # The template was guessed from a sample, and every return says otherwise: this run is the chosen
+                # template's, its roster and targets read as that template's; read again (what was stored stays)
+                reports.close()
+                spec, roster, targets = as_spec(other[0]), other[1], other[2]
+                ctx = RunContext.of(RunContext.builtin(spec, keyring=keyring, roster=roster, today=today, targets=targets,
+                                                       older=older), reader=reader)
+                snapshot = roster_snapshot(roster, spec) if roster is not None else None
+                notices = recovered + roster_notices(led, snapshot, roster_changed_ok) + template_notices(led, spec)
+                run = led.retemplate(run, info(spec, snapshot))
+                guessed = None
             unread = validate_files([Path(u.path) for u in intake.unread], ctx, jobs=jobs) if intake.unread else []
-            _load_stored(led, run, reports)
             c, every, shas = _collection(led, spec, roster, ctx, files, intake.seen, reports, unread, found.skipped)
             c.spill = reports.spill  # the collection's now: Collection.close() lets it go
             choices = [Choice(row.key, shas[id(row.counted)], RULE_CODES[row.rule or ONLY], max(row.candidates, 1),
                               row.counted.brief.status, row.counted.brief.errors)
                        for row in c.rows if row.counted is not None and row.counted.brief.key == row.key
                        and id(row.counted) in shas]
+            # the big sheets the last run kept, reused when made from the same reports (see rollup/reuse.py)
+            parts = reuse.Parts(led.parts(), lambda ret: reports.made.get(shas.get(id(ret), ""))) if reuse.REUSE else None
             with led.finishing(run, choices) as outcome:
                 changes = led.changes(outcome.run)
                 previous = led.last_finished_run(before=run.id)
@@ -157,8 +191,10 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                     previous_at=local_time(previous.finished_at) if previous else None,
                     received=received(c, every, files, reports.briefs, shas, led),
                     since=since(c, files, reports.briefs, changes.previous_run_id, {u.key for u in changes.units},
-                                set(changes.newly_valid)))
+                                set(changes.newly_valid)), parts=parts)
                 outputs = [write_rollup(c, Path(output))]
+                if parts is not None:
+                    led.store_parts(run, parts.stored())
                 if export_dir is not None:
                     outputs += export_csv(c, Path(export_dir))
         except BaseException:
@@ -167,6 +203,9 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
             with contextlib.suppress(Exception):
                 led.abandon(run)
             raise
+        finally:
+            if reports is not None and reports.ledgered is not None:
+                reports.ledgered.detach()
         return RoundResult(c, outputs, ledger_path, run.id, c.round.previous, len(intake.new), why, reused, notices)
 
 
@@ -204,6 +243,7 @@ def _read(led: Ledger, run: Run, todo: list[FileRow], ctx: RunContext, day: dt.d
         fresh.keep(sha, report)
         if not transient(report):
             pending.append(_stored(sha, report, ctx, day))
+            fresh.made[sha] = f"{sha} {run.id}"  # (a report is stored at most once a run for its file)
         if len(pending) >= STORE_EVERY:
             led.store_reports(run, pending)
             pending.clear()
@@ -215,12 +255,17 @@ def _read(led: Ledger, run: Run, todo: list[FileRow], ctx: RunContext, day: dt.d
 
 
 def _stored(sha: str, r: FileReport, ctx: RunContext, day: dt.date) -> StoredReport:
+    data = r.to_json()
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    slim = None
+    if data.get("results") and data["results"].get("items"):  # the report without its items (see _SlimResults)
+        slim = json.dumps({**data, "results": {**data["results"], "items": []}}, ensure_ascii=False, separators=(",", ":"))
+    brief = _brief_text(Brief(r)) if LOAD_SLIM else None
     return StoredReport(
-        sha, r.status, r.key, r.saved_at, r.errors, r.warnings,
-        json.dumps(r.to_json(), ensure_ascii=False, separators=(",", ":")),
+        sha, r.status, r.key, r.saved_at, r.errors, r.warnings, payload, brief=brief,
         template_id=r.template[0] if r.template else None, template_version=r.template[1] if r.template else None,
         total=str(r.total) if r.total is not None else None, grade=r.grade,
-        context=ctx.verdict_context(r.key), checked_on=day, valid_until=verdict_until(r, day))
+        context=ctx.verdict_context(r.key), checked_on=day, valid_until=verdict_until(r, day), slim=slim)
 
 
 class _Reports:
@@ -232,6 +277,9 @@ class _Reports:
         self.briefs: dict[str, Brief] = {}
         self._where: dict[str, Any] = {}  # sha256 → where the spill keeps it, or the report itself
         self._moved = _Moved(spill) if spill is not None else None
+        # sha256 → which stored report it is (the file and the run that stored it): none for a report not stored
+        self.made: dict[str, str] = {}
+        self.ledgered: _Ledgered | None = None  # the stored reports loaded from the ledger when asked (LOAD_SLIM)
 
     def keep(self, sha: str, report: FileReport) -> None:
         self.briefs[sha] = Brief(report)
@@ -239,6 +287,8 @@ class _Reports:
 
     def returned(self, sha: str, path: str, mtime: float, **kw: Any) -> Return:
         """The file's return as of its copy at ``path`` (its report was made from the archive copy)."""
+        if self.ledgered is not None and sha in self.ledgered.shas:
+            return Return(None, mtime, brief=self.briefs[sha].moved(path), store=self.ledgered, where=(sha, path), **kw)
         if self._moved is None:
             return Return(_at(self._where[sha], path), mtime, **kw)
         return Return(None, mtime, brief=self.briefs[sha].moved(path), store=self._moved, where=(self._where[sha], path), **kw)
@@ -259,10 +309,136 @@ class _Moved:
 
 
 def _load_stored(led: Ledger, run: Run, reports: _Reports) -> None:
-    """Add every stored report (still holding) not made now: each read from the ledger once, then spilled."""
-    for sha, payload in led.report_payloads(run):
+    """Add every stored report (still holding) not made now: each read from the ledger once, then spilled; or, with
+    :data:`LOAD_SLIM`, its brief made from its slim payload, and the report loaded from the ledger when asked."""
+    if not LOAD_SLIM:
+        for sha, payload, made in led.report_payloads_made(run):
+            if sha not in reports.briefs:
+                reports.keep(sha, report_from_text(payload))
+                if made is not None:
+                    reports.made[sha] = f"{sha} {made}"
+        return
+    ledgered = reports.ledgered = _Ledgered(led, run)
+    ledgered.spill = reports.spill
+    for sha, text, made in led.report_briefs(run):
         if sha not in reports.briefs:
-            reports.keep(sha, report_from_text(payload))
+            brief = _brief_of(text) if text is not None else None
+            if brief is None:  # (stored before the ledger kept briefs)
+                brief = Brief(report_from_text(led.report_payload(run, sha, slim=True)))
+            reports.briefs[sha] = brief
+            ledgered.shas.add(sha)
+            if made is not None:
+                reports.made[sha] = f"{sha} {made}"
+
+
+def _brief_text(brief: Brief) -> str:
+    """A report's brief as the ledger keeps it (every slot, its values tagged: :mod:`xltemplate.jsonvalue`)."""
+    return json.dumps({slot: encode(getattr(brief, slot)) for slot in Brief.__slots__}, ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def _brief_of(text: str) -> Brief | None:
+    """:func:`_brief_text` back; None when it is not a brief of this program's (its slots differ)."""
+    data = jsonvalue.loads(text)
+    if not isinstance(data, dict) or list(data) != list(Brief.__slots__):
+        return None
+    brief = Brief.__new__(Brief)
+    for slot, value in data.items():
+        setattr(brief, slot, _shared(value) if slot in _SHARED_SLOTS else value)
+    brief.status = sys.intern(brief.status)
+    return brief
+
+
+#: The brief's slots whose values many reports share (one object each, as Brief makes them).
+_SHARED_SLOTS = frozenset({"template", "application", "signature", "codes", "grade"})
+
+
+#: Stored reports stay in the ledger until a sheet asks for one, and come back slim (without their items, which
+#: only 指标得分 and the like read: five times quicker to load), their items loaded when read (_SlimResults);
+#: False: every stored report loaded whole up front and spilled (the tests compare).
+LOAD_SLIM = True
+
+
+@dataclass(frozen=True)
+class _SlimResults(Results):
+    """A stored report's results without their items until they are read: then the whole report's are loaded."""
+
+    whole: Callable[[], Results] | None = field(default=None, compare=False, repr=False)
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "items":
+            return object.__getattribute__(self, "whole")().items
+        return object.__getattribute__(self, name)
+
+
+class _Ledgered:
+    """The stored reports of a run, loaded from the ledger when asked, slim, as of a path (:func:`_at`), their items
+    loaded whole when read; a few kept (a row's sheets ask for the same report a few times in a row), and each,
+    once asked for a second time, kept in the run's spill for the sheets that ask next (when sheets are written anew)."""
+
+    def __init__(self, led: Ledger, run: Run) -> None:
+        self.led: Ledger | None = led
+        self.run = run
+        self.path = led.path
+        self.shas: set[str] = set()
+        self._own: Any = None  # a read-only connection of its own, once the run's ledger is closed
+        self.spill: Spill | None = None  # where a report loaded once is kept for the next sheet that asks
+        self._spilled: dict[str, int] = {}
+        self._asked: set[str] = set()  # (a report 汇总 alone asks for is not spilled: most, when sheets are reused)
+        self._recent: dict[tuple[str, str], FileReport] = {}
+        self._whole: dict[str, Results] = {}
+
+    def load(self, where: tuple[str, str]) -> FileReport:
+        got = self._recent.get(where)
+        if got is not None:
+            return got
+        sha, path = where
+        at = self._spilled.get(sha)
+        if at is not None:
+            report = self.spill.load(at) if self.spill is not None else report_from_text(self._payload(sha, slim=True))
+        else:
+            report = report_from_text(self._payload(sha, slim=True))
+            if self.spill is not None and sha in self._asked:
+                # asked for twice, so by every sheet (they are written anew): from the spill, quicker than parsed
+                self._spilled[sha] = self.spill.put(report)
+            self._asked.add(sha)
+        res = report.results
+        if res is not None and not res.items:  # slim (or truly without items: loading the whole says so)
+            kept = {f.name: getattr(res, f.name) for f in fields(Results)}
+            report = replace(report, results=_SlimResults(**kept, whole=lambda: self._items(sha)))
+        got = _at(report, path)
+        if len(self._recent) >= RECENT:
+            del self._recent[next(iter(self._recent))]
+        self._recent[where] = got
+        return got
+
+    def detach(self) -> None:
+        """The run's ledger is closing: a report asked for later (the collection's tables, say) is read through a
+        read-only connection of this store's own (closed when the store is collected)."""
+        self.led = None
+
+    def _payload(self, sha: str, slim: bool) -> str:
+        if self.led is not None:
+            return self.led.report_payload(self.run, sha, slim=slim)
+        if self._own is None:
+            self._own = schema.connect(self.path, readonly=True)
+        row = self._own.execute(
+            f"SELECT {'coalesce(slim, payload)' if slim else 'payload'} FROM reports"
+            " WHERE sha256 = ? AND spec_hash = ? AND validator_version = ?",
+            (sha, self.run.spec_hash, self.run.validator_version)).fetchone()
+        if row is None:
+            raise LedgerError(f"{self.path}：台账中没有 sha256 为 {sha} 的核对结果。")
+        return str(row[0])
+
+    def _items(self, sha: str) -> Results:
+        got = self._whole.get(sha)
+        if got is None:
+            got = report_from_text(self._payload(sha, slim=False)).results
+            assert got is not None
+            if len(self._whole) >= RECENT:
+                del self._whole[next(iter(self._whole))]
+            self._whole[sha] = got
+        return got
 
 
 # -- matching ---------------------------------------------------------------------------------------------

@@ -1,0 +1,199 @@
+"""A round's roll-up keeps its big sheets for the next run (xltemplate.rollup.reuse, issue 15), and its stored
+reports are loaded slim, when asked (rounds.run.LOAD_SLIM).
+
+Over five runs of a round (the first; one over the same inbox; one with a file changed; one with a resubmission;
+one with a file that is not a workbook added), the roll-up is byte for byte what it is with both forced off
+(``reuse.REUSE``, ``LOAD_SLIM``: every sheet written, every stored report loaded whole up front), each run made
+from the same ledger state both ways; the sheets are reused exactly when nothing they are made from changed, and
+then no stored report is loaded whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xltemplate.ledger import store
+from xltemplate.rollup import reuse
+from xltemplate.roster import read_roster
+from xltemplate.rounds import collect_round
+from xltemplate.rounds import run as run_mod
+
+from .conftest import SAMPLES
+from .tamper import replace_text, rewrite, set_saved_time
+
+FORM = "sh-project-self-eval"
+
+
+def _parts(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as z:
+        return {n: z.read(n) for n in z.namelist()}
+
+
+def test_a_round_writes_the_same_bytes_with_sheets_reused_or_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tick = [0]
+
+    def now() -> dt.datetime:  # the same times both ways: each run is made twice from one ledger state
+        tick[0] += 1
+        return dt.datetime(2026, 5, 1, 8, 0, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=tick[0])
+
+    monkeypatch.setattr(store, "_now", now)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    roster = read_roster(SAMPLES / "roster.csv", FORM)
+    work, saved = tmp_path / "round", tmp_path / "saved"
+    work.mkdir()
+    steps = {
+        "first": lambda: None,
+        "again": lambda: None,
+        # one file's bytes changed: the unit says its problems otherwise (文字材料 shows them)
+        "changed": lambda: rewrite(SAMPLES / "returns" / "无线电监测站.xlsx", inbox / "无线电监测站.xlsx",
+                                   {"xl/sharedStrings.xml": replace_text("成果统计和归档不够及时", "成果统计不够及时")}),
+        "resubmitted": lambda: set_saved_time(SAMPLES / "returns" / "需求侧管理中心.xlsx", inbox / "需求侧管理中心 (2).xlsx",
+                                              dt.datetime(2021, 6, 1, 9, 30)),
+        "not a workbook": lambda: (inbox / "随便.xlsx").write_bytes(b"not a workbook"),
+    }
+    reused: dict[str, list[str]] = {}
+    loaded_whole: dict[str, int] = {}
+    whole: list[str] = []
+    items = run_mod._Ledgered._items
+
+    def counted(self: run_mod._Ledgered, sha: str) -> object:
+        whole.append(sha)
+        return items(self, sha)
+
+    monkeypatch.setattr(run_mod._Ledgered, "_items", counted)
+    sheets: dict[str, dict[str, bytes]] = {}
+    for step, change in steps.items():
+        change()
+        shutil.rmtree(saved, ignore_errors=True)
+        shutil.copytree(work, saved)
+        bytes_of: dict[bool, dict[str, bytes]] = {}
+        start = tick[0]
+        for on in (False, True):
+            if on:  # the same ledger state, and the same clock, as the run with the switch off
+                shutil.rmtree(work)
+                shutil.copytree(saved, work)
+                tick[0] = start
+            monkeypatch.setattr(reuse, "REUSE", on)
+            monkeypatch.setattr(run_mod, "LOAD_SLIM", on)
+            whole.clear()
+            done = collect_round([inbox], FORM, ledger=work / "r.xlt.db", roster=roster, output=tmp_path / f"{step}-{on}.xlsx")
+            bytes_of[on] = _parts(tmp_path / f"{step}-{on}.xlsx")
+            parts = done.collection.round.parts
+            assert (parts is not None) is on
+            if on:
+                reused[step] = list(parts.reused)
+                loaded_whole[step] = len(whole)
+            done.collection.close()
+        sheets[step] = bytes_of[False]
+        assert bytes_of[True].keys() == bytes_of[False].keys()
+        for name, data in bytes_of[False].items():
+            assert bytes_of[True][name] == data, (step, name)
+    # reused when made from the same reports (a file that is no workbook is in no row of theirs), else written (a
+    # resubmission counts another report, though the sheets show nothing of what differs: its saved time)
+    assert reused == {"first": [], "again": ["指标得分", "文字材料", "文件清单"], "changed": [], "resubmitted": [],
+                      "not a workbook": ["指标得分", "文字材料"]}  # (文件清单 lists the new file)
+    # a stored report is loaded whole only for a sheet written anew (the first run's reports are all made then)
+    assert loaded_whole["first"] == 0 and loaded_whole["again"] == 0 and loaded_whole["not a workbook"] == 0
+    assert loaded_whole["changed"] > 10 and loaded_whole["resubmitted"] > 10
+    # (the changed file did change 文字材料: written anew, not given as it was)
+    for part in ("xl/worksheets/sheet2.xml", "xl/worksheets/sheet6.xml"):
+        assert sheets["resubmitted"][part] == sheets["changed"][part]  # (made anew from another report: the same)
+    assert sheets["changed"]["xl/worksheets/sheet6.xml"] != sheets["again"]["xl/worksheets/sheet6.xml"]
+
+
+
+def _fake_collection(parts: reuse.Parts) -> object:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(round=SimpleNamespace(parts=parts), rows=[], spec=SimpleNamespace(spec_hash="x"),
+                           identity_verified=False)
+
+
+def _book(path: Path, parts: reuse.Parts, last_row_new: bool) -> dict[str, Any]:
+    """A workbook of a kept sheet (rows in a format it numbers first; with ``last_row_new``, its last row in a
+    format nothing numbered before) and a sheet after it that numbers a format of its own."""
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    first, second, third = (wb.add_format({"bold": True}), wb.add_format({"italic": True}),
+                            wb.add_format({"underline": True}))
+    ws = wb.add_worksheet("指标得分", worksheet_class=reuse.KeptSheet)
+    kept, written = reuse.given(_fake_collection(parts), wb, ws)  # type: ignore[arg-type]
+    if kept is None:
+        ws.write_number(0, 0, 1.5, first)
+        ws.write_number(1, 0, 2.5, second if last_row_new else first)
+        written({"end": 2})
+    after = wb.add_worksheet("after")
+    after.write_number(0, 0, 3.5, third)
+    after.write_number(0, 1, 4.5, second)
+    wb.close()
+    with zipfile.ZipFile(path) as z:
+        return {"kept": kept, **{n: z.read(n) for n in z.namelist()}}
+
+
+@pytest.mark.parametrize("last_row_new", [False, True])
+def test_a_kept_sheet_numbers_its_formats_again_when_given(tmp_path: Path, last_row_new: bool) -> None:
+    """Leaving a kept sheet's rows out must not change how the sheets after it number their formats: the formats
+    its rows numbered first are numbered again, in the same order, when it is given; a sheet whose last row (written
+    out only when the workbook closes, after the other sheets) numbers a format is not kept."""
+    parts = reuse.Parts({}, lambda ret: None)
+    fresh = _book(tmp_path / "fresh.xlsx", parts, last_row_new)
+    assert ("指标得分" in parts.made) is not last_row_new
+    if not last_row_new:
+        again = reuse.Parts(dict(parts.made), lambda ret: None)
+        given = _book(tmp_path / "given.xlsx", again, last_row_new)
+        assert given.pop("kept") == {"end": 2} and again.reused == ["指标得分"] and fresh.pop("kept") is None
+        assert given == fresh  # every part, styles.xml and the sheet after it too
+
+
+def test_the_sums_a_kept_sheet_leaves_come_back_as_they_were() -> None:
+    """统计 reads what 指标得分 summed as it passed (tables.ScoreTotals): kept as JSON, they come back equal, of the
+    same types (Decimals with their exponents, defaultdicts, tuple keys), in the same order."""
+    import json
+    from decimal import Decimal
+
+    from xltemplate.rollup.tables import ScoreTotals
+
+    sums = ScoreTotals(levels=True, gaps=True)
+    rows = [{"valid": True, "category_id": "c1", "weight": Decimal("10.0"), "applicable": True, "extra": False,
+             "indicator_id": f"i{n}", "score": Decimal("7.50"), "subcategory": "s", "met": n % 2 == 0,
+             "lost": Decimal("2.50"), "key": f"K{n}", "indicator": f"指标{n}"} for n in range(3)]
+    for r in rows:
+        sums.add(r)
+    text = json.dumps(reuse._encode(reuse.sums_state(sums)))
+    back = ScoreTotals(levels=True, gaps=True)
+    reuse.restore_sums(back, reuse._decode(json.loads(text)))
+    for name, value in vars(sums).items():
+        got = getattr(back, name)
+        assert type(got) is type(value) and got == value and list(got) == list(value), name
+        for k in value:
+            assert repr(got[k]) == repr(value[k])
+    assert str(back.weights["c1"]) == str(sums.weights["c1"]) == "30.0"
+
+
+def test_a_brief_the_ledger_keeps_reads_back_the_same() -> None:
+    """Each report's brief is kept in the ledger (reports.brief) and read instead of a payload: every slot comes back
+    equal and of its type (times with their zones, the template a tuple, the codes); a brief of other slots is not
+    taken (None: the payload is read instead)."""
+    from xltemplate.batch import validate_files
+    from xltemplate.identify import RunContext
+    from xltemplate.rollup.spill import Brief
+
+    files = sorted((SAMPLES / "returns").glob("*.xlsx"))[:8] + [SAMPLES / "roster.csv"]
+    reports = validate_files(files, RunContext.builtin())
+    assert any(r.findings for r in reports) and any(r.saved_at for r in reports)
+    for r in reports:
+        b = Brief(r)
+        back = run_mod._brief_of(run_mod._brief_text(b))
+        assert back is not None
+        for slot in Brief.__slots__:
+            assert getattr(back, slot) == getattr(b, slot) and type(getattr(back, slot)) is type(getattr(b, slot)), slot
+    text = run_mod._brief_text(Brief(reports[0]))
+    assert run_mod._brief_of(text.replace('"path"', '"place"')) is None

@@ -1,0 +1,292 @@
+"""A round's roll-up keeps its big sheets for the next run (issue 15: a round's second run ≤ 3 s).
+
+指标得分 and 文字材料 are most of a roll-up's bytes and of the time to write it, and over an unchanged
+inbox they do not change from one run to the next (汇总's "since the last run" columns and 提交记录 do:
+they are written every time); nor, mostly, does 文件清单, whose rows are made from the briefs (its key is
+made from its rows' values, :func:`rows_digest`). A collection round (:mod:`xltemplate.rounds`) gives the writer
+:class:`Parts`: the sheets the last finished run kept in the ledger, each with its key, a sha256 of
+everything the sheet is made from:
+
+- each row, in order: the unit's key, its roster row, its status, and the identity of its counted
+  report (the file's sha256 and the run that stored the report: a report made again, under a new
+  verdict context or day, is another report);
+- the template spec's hash, the validator version, the sheet's name and position;
+- the writer: a digest of xltemplate's own source code, XlsxWriter's version, the fast-path switches;
+- the workbook's format numbering when the sheet starts (every format's XF index so far).
+
+When the key matches, the sheet is set up as usual (columns, title, header rows, print setup, which
+the workbook part reads) but its rows are not written: its XML part is given whole
+(:class:`KeptSheet`) and what writing the rows leaves behind (the last row for the autofilter, the
+sums 统计 reads) is restored from the kept state; the rows' reports are never loaded. Otherwise the
+sheet is written as always and, once XlsxWriter has assembled its part, kept for the next run; the
+run stores what it kept in the transaction that finishes it (:meth:`Ledger.store_parts`).
+
+The formats a sheet's own rows number first (文件清单 is the first to use the date-time format) are
+kept with it, in the order they were numbered, and numbered again in that order when it is given:
+then leaving its rows out changes nothing in the numbering of the sheets after it. A part is not kept
+when another sheet numbered a format while its rows numbered theirs (the one-pass writer writes rows
+of several sheets in turn), or when its last row (which XlsxWriter writes out only when the workbook
+is closed, after the other sheets) numbered a format. So the bytes are those of writing it anew (the
+tests compare, over several runs, with :data:`REUSE` off). The key is compared in full; the part's XML
+is our own, from our own ledger, as the stored reports are.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import zlib
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+import xlsxwriter
+
+from .lean import LeanSheet
+
+if TYPE_CHECKING:
+    from .collect import Collection, Return
+
+#: Reuse a sheet the last run kept when nothing it is made from changed; False: write every sheet anew (the tests
+#: compare the bytes).
+REUSE = True
+#: The sheets kept (a sheet of the roll-up with rows per unit that no run-to-run column touches).
+KEPT_SHEETS = ("指标得分", "文字材料", "文件清单")
+_CHUNK = 1 << 16  # (a part is streamed in pieces of this many bytes, compressed or not)
+
+
+@functools.lru_cache(maxsize=1)
+def writer_digest() -> str:
+    """A sha256 of what writes a sheet: xltemplate's source (every module: a change anywhere may change a sheet)
+    and XlsxWriter's version."""
+    h = hashlib.sha256(f"xlsxwriter {xlsxwriter.__version__}\n".encode())
+    root = Path(__file__).resolve().parent.parent
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode() + b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+class Parts:
+    """The sheets kept by the last finished run (name → key, state, zlib XML), and those this run keeps.
+
+    ``report_id(ret)``: what identifies a counted return's report (None: it cannot be told, and no sheet that
+    shows it is reused)."""
+
+    def __init__(self, kept: dict[str, tuple[str, str, bytes]], report_id: Callable[["Return"], str | None]) -> None:
+        self.kept = kept
+        self.report_id = report_id
+        self.made: dict[str, tuple[str, str, bytes]] = {}  # kept by this run
+        self.reused: list[str] = []  # the sheets given whole in this run
+
+    def stored(self) -> list[tuple[str, str, str, bytes]]:
+        """What this run keeps for the next: (name, key, state, zlib XML)."""
+        return [(name, key, state, xml) for name, (key, state, xml) in sorted(self.made.items())]
+
+
+class KeptSheet(LeanSheet):
+    """A worksheet whose XML part is either given whole (:meth:`give`: zlib-compressed) or, once assembled, handed
+    to a keeper (its file's path). Either way the part is streamed, never held whole in memory (10,000 units make a
+    文字材料 of 29 MB)."""
+
+    _given: bytes | None = None
+    _keeper: Callable[[str], None] | None = None
+    _xml_file: str | None = None
+    _xf: dict[Any, int] | None = None  # the workbook's format numbering (XlsxWriter's xf_format_indices), watched
+    _own: list[int] = []  # the XF indices its own rows numbered while written, in order
+    _late = False  # its last row, written out when the workbook closes, numbered a format
+
+    def watch(self, xf: dict[Any, int]) -> None:
+        """Note the formats this sheet's rows number from now on."""
+        self._xf, self._own = xf, []
+
+    def _write_single_row(self, current_row_num: int = 0) -> None:
+        xf = self._xf
+        if xf is None:
+            super()._write_single_row(current_row_num)
+            return
+        n = len(xf)
+        super()._write_single_row(current_row_num)
+        if len(xf) > n:  # (rare: a format's first use)
+            got = list(xf.values())[n:]
+            if self._keeper is None:
+                self._own.extend(got)
+            else:
+                self._late = True
+
+    def give(self, deflated: bytes) -> None:
+        self._given = deflated
+
+    def keep(self, keeper: Callable[[str], None]) -> None:
+        self._keeper = keeper
+
+    def _set_xml_writer(self, filename: Any) -> None:
+        self._xml_file = filename if isinstance(filename, str) else None
+        super()._set_xml_writer(filename)
+
+    def _assemble_xml_file(self) -> None:
+        given = self._given
+        if given is not None:
+            if self._xml_file is None:  # (a workbook in memory: XlsxWriter's own StringIO)
+                self.fh.write(zlib.decompress(given).decode("utf-8"))
+                self._xml_close()
+                return
+            self.fh.close()  # (opened for it, nothing written yet)
+            inflate = zlib.decompressobj()
+            with open(self._xml_file, "wb") as out:
+                for start in range(0, len(given), _CHUNK):
+                    out.write(inflate.decompress(given[start:start + _CHUNK]))
+                out.write(inflate.flush())
+            return
+        super()._assemble_xml_file()
+        if self._keeper is not None and self._xml_file is not None:
+            self._keeper(self._xml_file)
+
+
+def parts_of(c: "Collection") -> Parts | None:
+    """The collection's parts: a round's, with the switch on; else None (every sheet written)."""
+    rnd = c.round
+    parts = getattr(rnd, "parts", None) if rnd is not None else None
+    return parts if REUSE and isinstance(parts, Parts) else None
+
+
+def sheet_class(c: "Collection", base: type) -> type:
+    """The worksheet class for the roll-up: :class:`KeptSheet` when sheets may be kept (it writes as ``base``)."""
+    return KeptSheet if base is LeanSheet and parts_of(c) is not None else base
+
+
+def start(c: "Collection", wb: Any, ws: Any, extra: Iterable[Any] = ()) -> tuple[Parts, str] | None:
+    """Before a sheet's rows: (the parts, the sheet's key) when the sheet may be kept or given; None: neither.
+    ``extra``: whatever else the sheet's rows depend on (the caller's own switches)."""
+    parts = parts_of(c)
+    if parts is None or not isinstance(ws, KeptSheet) or ws.name not in KEPT_SHEETS:
+        return None
+    h = hashlib.sha256()
+
+    def add(*values: Any) -> None:
+        h.update(repr(values).encode("utf-8", "surrogatepass") + b"\n")
+
+    from .lean import USE_LEAN, USE_ROWS
+
+    add("reuse 1", writer_digest(), USE_LEAN, USE_ROWS, *extra)
+    add(ws.name, ws.index, c.spec.spec_hash, c.identity_verified)
+    add([f.xf_index for f in wb.formats], len(wb.xf_format_indices))
+    for row in c.rows:
+        ret = row.counted
+        rid = None
+        if ret is not None:
+            rid = parts.report_id(ret)
+            if rid is None:
+                return None  # a report that cannot be told from another: write the sheet
+        prefill = sorted((k, repr(v)) for k, v in row.roster.prefill.items()) if row.roster is not None else None
+        add(row.key, prefill, row.status, row.valid, rid, ret.brief.has_results if ret is not None else None)
+    return parts, h.hexdigest()
+
+
+def rows_digest(rows: Iterable[dict[str, Any]], keys: list[str]) -> str:
+    """A sha256 of the values of ``keys`` in each of ``rows``, in order: for a sheet whose rows are quick to make but
+    slow to write (文件清单: from the briefs), what they are made from is themselves."""
+    h = hashlib.sha256()
+    for r in rows:
+        h.update(repr([r.get(k) for k in keys]).encode("utf-8", "surrogatepass") + b"\n")
+    return h.hexdigest()
+
+
+def given(c: "Collection", wb: Any, ws: Any, extra: Iterable[Any] = ()) -> tuple[dict[str, Any] | None, Callable[[dict[str, Any]], None]]:
+    """Before a sheet's rows: (the state kept with its part, or None), and what to call with the state once the
+    rows are written (nothing happens when the sheet cannot be kept).
+
+    With a state, the sheet's XML is given whole: the caller writes no rows and restores the state instead."""
+    got = start(c, wb, ws, extra)
+    if got is None:
+        return None, lambda state: None
+    parts, key = got
+    kept = parts.kept.get(ws.name)
+    if kept is not None and kept[0] == key:
+        ws.give(kept[2])
+        parts.reused.append(ws.name)
+        saved = _decode(json.loads(kept[1]))
+        for n in saved["numbered"]:  # the formats its rows numbered first, numbered again in the same order
+            wb.formats[n]._get_xf_index()
+        return saved["state"], lambda state: None
+    xf = wb.xf_format_indices
+    start_count = len(xf)
+    ws.watch(xf)
+
+    def written(state: dict[str, Any]) -> None:
+        # The formats its own rows numbered first (文件清单 is the first to use the date-time format): numbered again
+        # when the sheet is given instead, at its start, so that the sheets after it number theirs as they do now.
+        # Only when no other sheet numbered one meanwhile (a pass over the units writes rows of several sheets in
+        # turn), and its last row, written out when the workbook closes, numbers none: else it is not kept.
+        own = list(ws._own)
+        if own and len(xf) - start_count != len(own):
+            return
+        place = {f.xf_index: n for n, f in enumerate(wb.formats) if f.xf_index is not None}
+        text = json.dumps(_encode({"state": state, "numbered": [place[x] for x in own]}), ensure_ascii=False,
+                          separators=(",", ":"))
+
+        def keeper(path: str) -> None:
+            if ws._late:
+                return
+            deflate = zlib.compressobj(1)
+            out: list[bytes] = []
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(_CHUNK), b""):
+                    out.append(deflate.compress(chunk))
+            out.append(deflate.flush())
+            parts.made[ws.name] = (key, text, b"".join(out))
+
+        ws.keep(keeper)
+
+    return None, written
+
+
+# -- the state: JSON with Decimals, tuples and dicts of any keys kept as they were ------------------------------
+
+
+def _encode(v: Any) -> Any:
+    kind = type(v)
+    if v is None or kind is str or kind is bool or kind is int:
+        return v
+    if kind is Decimal:
+        return {"d": str(v)}
+    if kind is tuple:
+        return {"t": [_encode(x) for x in v]}
+    if kind is list:
+        return [_encode(x) for x in v]
+    if isinstance(v, dict):
+        return {"m": [[_encode(k), _encode(x)] for k, x in v.items()]}
+    raise TypeError(f"a kept sheet's state cannot hold {kind.__name__}")
+
+
+def _decode(v: Any) -> Any:
+    if isinstance(v, list):
+        return [_decode(x) for x in v]
+    if isinstance(v, dict):
+        if "d" in v:
+            return Decimal(v["d"])
+        if "t" in v:
+            return tuple(_decode(x) for x in v["t"])
+        return {_decode(k): _decode(x) for k, x in v["m"]}
+    return v
+
+
+__all__ = ["KEPT_SHEETS", "KeptSheet", "Parts", "REUSE", "given", "sheet_class", "writer_digest"]
+
+
+def sums_state(sums: Any) -> dict[str, Any]:
+    """What an object that sums rows as they go by (``tables.ScoreTotals``) holds: its attributes."""
+    return dict(vars(sums))
+
+
+def restore_sums(sums: Any, state: dict[str, Any]) -> None:
+    """Put back into ``sums`` (made anew, as the writer makes it) what :func:`sums_state` kept: its dicts are filled
+    in place (a defaultdict stays one, its keys in the order they came)."""
+    for name, value in state.items():
+        mine = getattr(sums, name)
+        if isinstance(mine, dict):
+            mine.clear()
+            mine.update(value)
+        else:
+            setattr(sums, name, value)
