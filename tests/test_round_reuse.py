@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from xltemplate.ledger import store
-from xltemplate.rollup import reuse
+from xltemplate.rollup import reuse, workbook
 from xltemplate.roster import read_roster
 from xltemplate.rounds import collect_round
 from xltemplate.rounds import run as run_mod
@@ -35,7 +35,10 @@ def _parts(path: Path) -> dict[str, bytes]:
         return {n: z.read(n) for n in z.namelist()}
 
 
-def test_a_round_writes_the_same_bytes_with_sheets_reused_or_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("one_pass", [True, False])
+def test_a_round_writes_the_same_bytes_with_sheets_reused_or_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      one_pass: bool) -> None:
+    monkeypatch.setattr(workbook, "ONE_PASS", one_pass)  # (the writer's two ways: rows unit by unit, or sheet by sheet)
     tick = [0]
 
     def now() -> dt.datetime:  # the same times both ways: each run is made twice from one ledger state

@@ -334,7 +334,7 @@ class _Writer:
             missing.put(missing_rec(m))
         missing.end()
         texts = self._texts_open()
-        for t in tables.texts(self.c):
+        for t in (tables.texts(self.c) if not texts.given else ()):  # (a round's kept sheet: given whole)
             texts.put(t)
         texts.end()
 
