@@ -155,6 +155,8 @@ def test_a_row_written_out_early_is_followed_as_xlsxwriter_follows_it(tmp_path: 
     got = []
     for sheet_class in (lean.LeanSheet, Worksheet):
         wb = xlsxwriter.Workbook(str(tmp_path / f"{sheet_class.__name__}.xlsx"), {"constant_memory": True})
+        # One creation time for both: docProps/core.xml holds it, and two writes a second apart would differ there.
+        wb.set_properties({"created": dt.datetime(2026, 1, 1)})
         ws = wb.add_worksheet("表", worksheet_class=sheet_class)
         fmts = [wb.add_format({"bold": True}), wb.add_format({"num_format": "0.00"}), wb.add_format({"italic": True})]
         for row in range(1, 6):

@@ -125,6 +125,7 @@ def _book(path: Path, parts: reuse.Parts, last_row_new: bool) -> dict[str, Any]:
     import xlsxwriter
 
     wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    wb.set_properties({"created": dt.datetime(2026, 1, 1)})  # core.xml holds it: two writes a second apart differ
     first, second, third = (wb.add_format({"bold": True}), wb.add_format({"italic": True}),
                             wb.add_format({"underline": True}))
     ws = wb.add_worksheet("指标得分", worksheet_class=reuse.KeptSheet)
