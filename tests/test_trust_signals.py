@@ -252,3 +252,63 @@ def test_a_worker_is_born_with_the_run_signals_blocked(after_start: bool) -> Non
     proc.join(10)
     wanted = {int(s) for s in SIGNALS}
     assert (mask & wanted) == (set() if after_start else wanted)
+
+
+_SEEN: Path | None = None
+_REAL_ONE: Callable[[tuple], Any] | None = None
+
+
+def _reporting_one(task: tuple) -> Any:
+    """distribute._one, which also records in _SEEN how this worker would take SIGTERM and SIGHUP."""
+    assert _SEEN is not None and _REAL_ONE is not None
+    (_SEEN / str(os.getpid())).write_text(" ".join(str(signal.getsignal(s) == signal.SIG_DFL)
+                                                   for s in (signal.SIGTERM, signal.SIGHUP)))
+    return _REAL_ONE(task)
+
+
+def test_generate_workers_cannot_miss_the_pools_sigterm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Pool.terminate`` sends SIGTERM and waits for each worker without end. With a Python handler, a signal that
+    came while an idle worker was about to block on the pool's queue lock was never acted on and ``generate --jobs 2``
+    hung for ever (about one run in a hundred under load; py-spy: worker in ``SemLock.__enter__``, parent in ``join``).
+    Every worker of the pool must leave SIGTERM and SIGHUP to their default action, which cannot be missed."""
+    from click.testing import CliRunner
+
+    from xltemplate import distribute
+    from xltemplate.cli import main
+
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    monkeypatch.setattr(sys.modules[__name__], "_SEEN", seen)
+    monkeypatch.setattr(sys.modules[__name__], "_REAL_ONE", distribute._one)
+    monkeypatch.setattr(distribute, "_one", _reporting_one)  # pickled by name; the forked workers have the module
+    roster = tmp_path / "r.csv"
+    roster.write_text("编号,预算单位\n" + "".join(f"K{n:04d},单位{n}\n" for n in range(40)), encoding="utf-8")
+    result = CliRunner().invoke(main, ["generate", "sh-project-self-eval", "--roster", str(roster),
+                                       "-o", str(tmp_path / "forms"), "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    reports = {p.name: p.read_text() for p in seen.iterdir()}
+    assert reports and str(os.getpid()) not in reports  # the workbooks were written by workers
+    assert set(reports.values()) == {"True True"}, reports
+
+
+def test_other_workers_still_exit_through_python() -> None:
+    """workers.py's pool kills a worker that does not end soon after SIGTERM, so its workers may (and must, to
+    remove an annotated copy's .part) exit through Python; the default of worker_started is unchanged."""
+    import multiprocessing as mp
+
+    from xltemplate import signals as sigs
+
+    ctx = mp.get_context("fork")
+    parent_conn, child_conn = ctx.Pipe()
+
+    def report(conn: Any, parent: int, python: bool) -> None:
+        sigs.worker_started(parent, exit_through_python=python)
+        conn.send([signal.getsignal(s) is sigs._exit_on_signal for s in (signal.SIGTERM, signal.SIGHUP)])
+
+    got = []
+    for python in (True, False):
+        proc = ctx.Process(target=report, args=(child_conn, os.getpid(), python))
+        proc.start()
+        got.append(parent_conn.recv())
+        proc.join(10)
+    assert got == [[True, True], [False, False]]

@@ -17,7 +17,7 @@ from .outputs import Protected, check_output
 from .pathtext import safe_filename
 from .roster import Roster, RosterRow
 from .sign import Keyring
-from .signals import deferred, worker_started
+from .signals import deferred, pool_worker_started
 from .targets import TargetsTable
 from .spec import Spec
 from .text import csv_cell, csv_text
@@ -120,8 +120,9 @@ def _write_all(spec: Spec, roster: Roster, outdir: Path, names: list[str], passw
 
             ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
             # Pool.__exit__ terminates the workers at once: on Ctrl-C or SIGTERM none of them goes on
-            # writing into the staging folder while it is removed below.
-            with ctx.Pool(jobs, initializer=worker_started, initargs=(os.getpid(),)) as pool:
+            # writing into the staging folder while it is removed below (a half-written workbook goes
+            # with the folder, so the workers need no finally blocks: SIGTERM kills them outright).
+            with ctx.Pool(jobs, initializer=pool_worker_started, initargs=(os.getpid(),)) as pool:
                 # Small chunks: a workbook is ~10 ms, and the last chunk of one worker is time the other waits.
                 made = pool.map(_one, tasks, chunksize=max(1, len(tasks) // (jobs * 32)))
         files = []

@@ -116,16 +116,19 @@ def held_for_a_child() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def worker_started(parent: int) -> None:
-    """In a worker process, first thing: its signals, and death with its parent."""
+def worker_started(parent: int, exit_through_python: bool = True) -> None:
+    """In a worker process, first thing: its signals, and death with its parent.
+
+    With ``exit_through_python`` SIGTERM and SIGHUP raise SystemExit, so that the finally blocks of a
+    file being written (an annotated copy's .part) run before the process ends; a Python handler can
+    lose its signal, though (see :func:`_die_on_signal`), so only a pool that kills outright a worker
+    that does not end soon after (workers.py) may ask for it. Otherwise they end the process at once.
+    """
     if hasattr(signal, "SIGINT"):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in ("SIGTERM", "SIGHUP"):
         if hasattr(signal, name):  # a forked worker inherits the parent's handler: replace it
-            # Exit through Python, so that the finally blocks of a file being written (an annotated
-            # copy's .part) run before the process ends; the pool kills outright only a worker that
-            # does not end soon after (stuck inside a C parser).
-            signal.signal(getattr(signal, name), _exit_on_signal)
+            signal.signal(getattr(signal, name), _exit_on_signal if exit_through_python else signal.SIG_DFL)
     if hasattr(signal, "pthread_sigmask"):  # started with them blocked (held_for_a_child): now they may come
         signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
     die_with_parent()
@@ -135,6 +138,19 @@ def worker_started(parent: int) -> None:
 
 def _exit_on_signal(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
+
+
+def pool_worker_started(parent: int) -> None:
+    """The initializer of a ``multiprocessing.Pool``'s workers: SIGTERM ends them at once.
+
+    ``Pool.terminate`` (its ``__exit__``) sends SIGTERM and then waits for each worker without end. A
+    Python handler runs only when the interpreter gets back to Python code: a signal that came while
+    an idle worker was between checking for signals and blocking on the pool's queue lock (which the
+    terminating parent holds) was never acted on, and the run hung for ever (``generate --jobs 2``,
+    about one run in a hundred under load, seen in the suite and reproduced with py-spy showing the
+    worker in ``SemLock.__enter__`` and the parent in ``join``). The default action cannot be missed.
+    """
+    worker_started(parent, exit_through_python=False)
 
 
 def die_with_parent() -> None:
