@@ -80,9 +80,9 @@ def validate_files(files: Sequence[Path], run: RunContext, *, jobs: int | None =
                 progress(1)
         return reports
     if pack is not None:
-        return run_many(_validate_packed_task, _validate_failed, list(files), context=(run, pack), jobs=jobs,
+        return run_many(_validate_packed_task, _validate_failed, files, context=(run, pack), jobs=jobs,
                         bounds=bounds, progress=progress, warm=_warm, each=each, keep=keep)
-    return run_many(_validate_task, _validate_failed, list(files), context=run, jobs=jobs, bounds=bounds,
+    return run_many(_validate_task, _validate_failed, files, context=run, jobs=jobs, bounds=bounds,
                     progress=progress, warm=_warm, each=each, keep=keep)
 
 

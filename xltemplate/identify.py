@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
 
 from . import meta
 from .jsonvalue import encode
@@ -45,7 +45,7 @@ class RunContext:
     targets: "TargetsTable | None" = None  # the bureau's targets table: the truth for each return's targets
     today: dt.date | None = None
     reader: ReaderName = "fast"
-    _rows: dict[str, RosterRow] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _rows: Mapping[str, RosterRow] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.roster is not None:

@@ -12,11 +12,14 @@ is refused whole.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
+import pickle
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator, Mapping, Sequence, overload
 
 from .catalog import TemplateLike, as_spec
 from .errors import BoundExceeded, Problem, RosterError, Unreadable
@@ -53,15 +56,172 @@ class RosterRow:
         return "" if v is None else str(v)
 
 
+#: Keep a read roster's rows packed: each row's key, line, values and contacts pickled into one buffer, and
+#: decoded into a :class:`RosterRow` when it is asked for (about 150 bytes a unit instead of 750: 75 MB at
+#: 100,000 units, held by the main process and by every worker forked from it; issue 15). False: a tuple of
+#: :class:`RosterRow` (the tests compare).
+PACKED = True
+
+
+class PackedRows(Sequence[RosterRow]):
+    """A roster's rows, in order, packed (see :data:`PACKED`); looked up by key through a sorted key index.
+
+    Reads as a tuple of :class:`RosterRow` (length, index, slices, iteration, equality); each access decodes
+    the row anew, except the last one decoded, which is kept (a row's cells are asked for in turn). The rows
+    are only ever decoded from bytes this process pickled itself.
+    """
+
+    __slots__ = ("_blob", "_ends", "_keys", "_key_ends", "_order", "_fields", "_contacts", "_last")
+
+    def __init__(self, rows: Iterable[RosterRow], fields: Sequence[str], contacts: Sequence[str]) -> None:
+        self._fields, self._contacts = tuple(fields), tuple(contacts)
+        self._blob, self._ends = bytearray(), array("Q")
+        keys: list[tuple[str, int]] = []
+        for n, row in enumerate(rows):
+            self._blob += pickle.dumps(self._record(row), protocol=pickle.HIGHEST_PROTOCOL)
+            self._ends.append(len(self._blob))
+            keys.append((row.key, n))
+        keys.sort()
+        self._keys, self._key_ends, self._order = bytearray(), array("Q"), array("Q")
+        for key, n in keys:
+            self._keys += key.encode("utf-8", "surrogatepass")
+            self._key_ends.append(len(self._keys))
+            self._order.append(n)
+        self._last: tuple[int, RosterRow] | None = None
+
+    def _record(self, row: RosterRow) -> tuple[Any, ...]:
+        # values in the fields' order (None: not prefilled, as a blank cell is never kept), contacts likewise ("")
+        if set(row.prefill) - set(self._fields) or set(row.contact) - set(self._contacts):
+            raise ValueError(f"roster row {row.key!r} has values outside its columns")
+        return (row.key, row.line, tuple(row.prefill.get(f) for f in self._fields),
+                tuple(row.contact.get(c, "") for c in self._contacts))
+
+    def _decode(self, n: int) -> RosterRow:
+        last = self._last
+        if last is not None and last[0] == n:
+            return last[1]
+        start = self._ends[n - 1] if n else 0
+        key, line, values, contacts = pickle.loads(self._blob[start:self._ends[n]])
+        row = RosterRow(key=key, line=line, prefill={f: v for f, v in zip(self._fields, values) if v is not None},
+                        contact={c: t for c, t in zip(self._contacts, contacts) if t})
+        self._last = (n, row)
+        return row
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @overload
+    def __getitem__(self, n: int) -> RosterRow: ...
+    @overload
+    def __getitem__(self, n: slice) -> tuple[RosterRow, ...]: ...
+    def __getitem__(self, n: int | slice) -> RosterRow | tuple[RosterRow, ...]:
+        if isinstance(n, slice):
+            return tuple(self._decode(i) for i in range(*n.indices(len(self))))
+        if n < 0:
+            n += len(self._ends)
+        if not 0 <= n < len(self._ends):
+            raise IndexError("roster row index out of range")
+        return self._decode(n)
+
+    def __iter__(self) -> Iterator[RosterRow]:
+        return (self._decode(n) for n in range(len(self._ends)))
+
+    def _key(self, i: int) -> str:
+        start = self._key_ends[i - 1] if i else 0
+        return self._keys[start:self._key_ends[i]].decode("utf-8", "surrogatepass")
+
+    def index(self, key: Any, start: int = 0, stop: int | None = None) -> int:
+        """The position of the row whose key is ``key`` (ValueError if none): a binary search of the keys."""
+        if isinstance(key, str):
+            i = bisect.bisect_left(_Keys(self), key)
+            if i < len(self._key_ends) and self._key(i) == key:
+                return self._order[i]
+        raise ValueError(key)
+
+    def keys(self) -> Iterator[str]:
+        """The keys in the roster's order."""
+        return (key for key, _n in self.keyed())
+
+    def keyed(self) -> Iterator[tuple[str, int]]:
+        """(key, position) of each row, in the roster's order, without decoding the rows."""
+        at = array("Q", bytes(8 * len(self._order)))  # position → its place among the sorted keys
+        for i, n in enumerate(self._order):
+            at[n] = i
+        return ((self._key(i), n) for n, i in enumerate(at))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (PackedRows, tuple)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"PackedRows({len(self)} rows)"
+
+
+class _Keys(Sequence[str]):
+    """The sorted keys of a :class:`PackedRows`, each decoded when :func:`bisect.bisect_left` looks at it."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: PackedRows) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows._key_ends)
+
+    def __getitem__(self, i: int) -> str:  # type: ignore[override]
+        return self.rows._key(i)
+
+
+class _ByKey(Mapping[str, RosterRow]):
+    """key → row over packed rows, decoding a row only when it is looked up."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: PackedRows) -> None:
+        self.rows = rows
+
+    def __getitem__(self, key: str) -> RosterRow:
+        try:
+            return self.rows[self.rows.index(key)]
+        except ValueError:
+            raise KeyError(key) from None
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self.rows.index(key)
+        except ValueError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return self.rows.keys()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
 @dataclass(frozen=True)
 class Roster:
     path: Path
-    rows: tuple[RosterRow, ...]
+    rows: Sequence[RosterRow]  # a tuple, or packed (:class:`PackedRows`, as :func:`read_roster` makes it)
     columns: dict[str, str]  # column header → field id
     contact_columns: tuple[str, ...] = ()  # the contact columns, in the roster's order
 
-    def by_key(self) -> dict[str, RosterRow]:
+    def by_key(self) -> Mapping[str, RosterRow]:
+        """key → row: a dict, or over packed rows a view that decodes only the rows looked up."""
+        if isinstance(self.rows, PackedRows):
+            return _ByKey(self.rows)
         return {r.key: r for r in self.rows}
+
+    def keys(self) -> Iterator[str]:
+        """The keys in the roster's order, without decoding packed rows."""
+        if isinstance(self.rows, PackedRows):
+            return self.rows.keys()
+        return (r.key for r in self.rows)
 
 
 def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
@@ -71,7 +231,7 @@ def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
     """
     spec = as_spec(spec)
     path = Path(path)
-    header, records = read_table(path)
+    header, records = read_table(path, lazy=PACKED)
     problems: list[Problem] = []
     header = [clean_header(h) for h in header]
     key_col = next((n for n, h in enumerate(header) if h.lower() in KEY_COLUMNS), None)
@@ -111,11 +271,15 @@ def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
             continue
         seen_fields[f.id] = h
         columns[n] = f
-    rows: list[RosterRow] = []
     keys: dict[str, int] = {}
-    for line, rec in records:
+
+    def made() -> Iterator[RosterRow]:
+        for line, rec in records:
+            yield from _row(line, rec)
+
+    def _row(line: int, rec: list[Any]) -> Iterator[RosterRow]:
         if all(is_blank(v) for v in rec):
-            continue  # blank lines at the end of a sheet are not units
+            return  # blank lines at the end of a sheet are not units
         key = _text(rec[key_col]) if key_col is not None and key_col < len(rec) else ""
         if key_col is not None:
             if not key:
@@ -132,12 +296,16 @@ def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
             elif parsed.value is not None:
                 prefill[f.id] = parsed.value
         contact = {h: text for n, h in contacts.items() if (text := _text(rec[n] if n < len(rec) else None))}
-        rows.append(RosterRow(key=key, line=line, prefill=prefill, contact=contact))
+        yield RosterRow(key=key, line=line, prefill=prefill, contact=contact)
+
+    # packed as they are made: neither the rows nor the records are all held at once (see PACKED)
+    rows: Sequence[RosterRow] = (PackedRows(made(), [f.id for f in columns.values()], tuple(contacts.values()))
+                                 if PACKED else tuple(made()))
     if not rows and key_col is not None:
         problems.append(Problem("", "名单中没有任何单位（只有标题行）"))
     if problems:
         raise RosterError(str(path), problems)
-    return Roster(path=path, rows=tuple(rows), columns={header[n]: f.id for n, f in columns.items()},
+    return Roster(path=path, rows=rows, columns={header[n]: f.id for n, f in columns.items()},
                   contact_columns=tuple(contacts.values()))
 
 
@@ -157,21 +325,26 @@ def _text(raw: Any) -> str:
     return "" if raw is None else str(raw).strip()
 
 
-def read_table(path: Path, what: str = "名单") -> tuple[list[Any], list[tuple[int, list[Any]]]]:
+@overload
+def read_table(path: Path, what: str = ..., *, lazy: bool) -> tuple[list[Any], Sequence[tuple[int, list[Any]]] | Iterable[tuple[int, list[Any]]]]: ...
+@overload
+def read_table(path: Path, what: str = ...) -> tuple[list[Any], list[tuple[int, list[Any]]]]: ...
+def read_table(path: Path, what: str = "名单", *, lazy: bool = False) -> tuple[list[Any], Any]:
     """A table's header and its rows (line number, cells): a CSV, or an .xlsx's first sheet read in a
-    bounded worker. ``what`` is what the messages call the table (名单, 指标目标表)."""
+    bounded worker. ``what`` is what the messages call the table (名单, 指标目标表). ``lazy``: a CSV's rows
+    are parsed from its text each time they are gone through, not held as lists (a roster of 100,000)."""
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm"):
             return _read_xlsx(path, what)
         if suffix in (".csv", ".txt"):
-            return _read_csv(path)
+            return _read_csv(path, lazy)
     except OSError as exc:
         raise RosterError(str(path), [Problem("", f"无法读取文件（{exc.strerror or exc}）；请检查文件是否存在、是否正在其他程序中打开")]) from exc
     raise RosterError(str(path), [Problem("", f"{what}必须是 .csv 或 .xlsx 文件；请在 Excel 中另存为其中一种格式")])
 
 
-def _read_csv(path: Path) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
+def _read_csv(path: Path, lazy: bool = False) -> tuple[list[Any], Any]:
     data = path.read_bytes()
     for encoding in ("utf-8-sig", "gb18030"):
         try:
@@ -181,10 +354,30 @@ def _read_csv(path: Path) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
             continue
     else:  # pragma: no cover - gb18030 decodes any byte string
         raise RosterError(str(path), [Problem("", "不是 UTF-8 或 GB18030 编码的文本")])
+    if lazy:
+        records = _CsvRecords(text)
+        header = next(iter(csv.reader(io.StringIO(text))), None)
+        if header is None:
+            raise RosterError(str(path), [Problem("", "文件是空的；第 1 行应是标题行（编号、预算单位、项目名称……）")])
+        return header, records
     rows = list(csv.reader(io.StringIO(text)))
     if not rows:
         raise RosterError(str(path), [Problem("", "文件是空的；第 1 行应是标题行（编号、预算单位、项目名称……）")])
     return rows[0], [(n, r) for n, r in enumerate(rows[1:], start=2)]
+
+
+class _CsvRecords:
+    """A CSV's rows after the header, (line number, cells), parsed from its text each time they are gone through."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __iter__(self) -> Iterator[tuple[int, list[Any]]]:
+        reader = csv.reader(io.StringIO(self.text))
+        next(reader, None)
+        return enumerate(reader, start=2)
 
 
 def _read_xlsx(path: Path, what: str) -> tuple[list[Any], list[tuple[int, list[Any]]]]:

@@ -139,8 +139,8 @@ def run_many(run: Run, fail: Fail, payloads: Sequence[Any], *, context: Any = No
     """
     if not payloads:
         return []
-    tasks = [(run, fail, payload) for payload in payloads]
-    return _run(tasks, pool_size(jobs, len(tasks)), context, warm, bounds, progress, each, keep)
+    # the payloads are taken one at a time as workers ask (a list of 100,000 tasks is not made: issue 15)
+    return _run(run, fail, payloads, pool_size(jobs, len(payloads)), context, warm, bounds, progress, each, keep)
 
 
 def run_bounded(fn: Callable[..., Any], *args: Any, bounds: Bounds = Bounds()) -> Any:
@@ -149,7 +149,7 @@ def run_bounded(fn: Callable[..., Any], *args: Any, bounds: Bounds = Bounds()) -
     Raises :class:`~xltemplate.errors.BoundExceeded` when the worker runs out of memory or time or
     dies, and re-raises an exception ``fn`` raised (it must be picklable).
     """
-    (result,) = _run([(_call, _bound_exceeded, (fn, args))], 1, None, None, bounds, None, None, True)
+    (result,) = _run(_call, _bound_exceeded, [(fn, args)], 1, None, None, bounds, None, None, True)
     if isinstance(result, BaseException):
         raise result
     return result
@@ -214,12 +214,12 @@ def _limit_memory(memory_mb: int) -> None:
 
 # -- the pool -------------------------------------------------------------------------------
 
-def _run(tasks: list[tuple[Run, Fail, Any]], jobs: int, context: Any, warm: Callable[[], None] | None,
+def _run(run: Run, fail: Fail, payloads: Sequence[Any], jobs: int, context: Any, warm: Callable[[], None] | None,
          bounds: Bounds, progress: Callable[[int], None] | None, each: Callable[[int, Any], None] | None,
          keep: bool) -> list[Any]:
     pool = _Pool(jobs, context, bounds, warm)
     try:
-        return pool.run(tasks, progress, each, keep)
+        return pool.run(run, fail, payloads, progress, each, keep)
     finally:
         pool.close()
 
@@ -291,30 +291,31 @@ class _Pool:
         for slot in self.slots:
             slot.stop(kill=slot.task is not None)
 
-    def run(self, tasks: list[tuple[Run, Fail, Any]], progress: Callable[[int], None] | None,
+    def run(self, run: Run, fail: Fail, payloads: Sequence[Any], progress: Callable[[int], None] | None,
             each: Callable[[int, Any], None] | None = None, keep: bool = True) -> list[Any]:
-        results: list[Any] = [None] * len(tasks) if keep else []
-        filled = [False] * len(tasks)
-        queue = [(n, run, fail, payload) for n, (run, fail, payload) in enumerate(tasks)]
-        queue.reverse()
+        total = len(payloads)
+        results: list[Any] = [None] * total if keep else []
+        filled = bytearray(total)  # one byte a task (a list of bools is 8)
+        sent = 0  # the payloads are sent in order, each taken from ``payloads`` when a worker is free
         done = 0
 
         def finish(idx: int, result: Any) -> None:
             nonlocal done
             if keep:
                 results[idx] = result
-            filled[idx] = True
+            filled[idx] = 1
             done += 1
             if each:
                 each(idx, result)
             if progress:
                 progress(1)
 
-        while done < len(tasks):
+        while done < total:
             for n in range(len(self.slots)):
                 slot = self.slots[n]
-                if slot.task is None and queue:
-                    task = slot.task = queue.pop()
+                if slot.task is None and sent < total:
+                    task = slot.task = (sent, run, fail, payloads[sent])
+                    sent += 1
                     slot.sent, slot.started = time.monotonic(), None
                     try:
                         slot.conn.send(task)

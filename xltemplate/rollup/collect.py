@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from ..batch import validate_files
 from ..catalog import TemplateLike, as_spec
@@ -30,7 +30,7 @@ from ..inputs import Inputs, discover
 from ..pathtext import shown
 from ..report import FileReport
 from ..resubmission import Candidate, newest, original
-from ..roster import Roster, RosterRow
+from ..roster import PackedRows, Roster, RosterRow
 from ..spec import Spec
 from . import tables
 from ..words import (
@@ -132,16 +132,35 @@ class Return:
         return f"Return({self.path!r}, fate={self.fate!r})"
 
 
-@dataclass
 class Row:
-    """One row of the roll-up: a roster row (or, without a roster, a counted return)."""
+    """One row of the roll-up: a roster row (or, without a roster, a counted return).
 
-    key: str
-    roster: RosterRow | None
-    counted: Return | None = None
-    others: list[Return] = field(default_factory=list)  # invalid/unreadable/superseded for this key
-    rule: str | None = None  # the resubmission rule that chose ``counted`` (resubmission.ONLY for a single file)
-    candidates: int = 0  # the distinct files weighed
+    ``roster`` is the row itself, or, for a packed roster (:data:`xltemplate.roster.PACKED`), decoded from
+    it when asked for (``source``: the packed rows and this row's place in them), so that the roll-up's
+    rows do not hold 100,000 decoded roster rows at once.
+    """
+
+    __slots__ = ("key", "_roster", "_source", "counted", "others", "rule", "candidates")
+
+    def __init__(self, key: str, roster: RosterRow | None = None, counted: Return | None = None,
+                 others: list[Return] | None = None, rule: str | None = None, candidates: int = 0, *,
+                 source: tuple[PackedRows, int] | None = None) -> None:
+        self.key = key
+        self._roster, self._source = roster, source
+        self.counted = counted
+        self.others: list[Return] = others if others is not None else []  # invalid/unreadable/superseded for this key
+        self.rule = rule  # the resubmission rule that chose ``counted`` (resubmission.ONLY for a single file)
+        self.candidates = candidates  # the distinct files weighed
+
+    @property
+    def roster(self) -> RosterRow | None:
+        if self._source is not None:
+            rows, n = self._source
+            return rows[n]
+        return self._roster
+
+    def __repr__(self) -> str:
+        return f"Row({self.key!r}, counted={self.counted!r}, others={self.others!r})"
 
     @property
     def status(self) -> str:
@@ -389,7 +408,7 @@ GUESS_FIRST = True
 TEMPLATE_SAMPLE = 64  # returns read to guess the template: evenly spread over the inbox
 
 
-def guess_template(files: list[Path], context: RunContext, *, jobs: int | None = None) -> Spec | None:
+def guess_template(files: Sequence[Path], context: RunContext, *, jobs: int | None = None) -> Spec | None:
     """The template an even sample of ``files`` names most (:func:`choose_template`), or None: too few files to
     sample, or no clear choice. Only a guess: the caller holds it to what all the reports name."""
     if len(files) <= TEMPLATE_SAMPLE:
@@ -504,7 +523,7 @@ SPILL = True
 PREPICKLE = True
 
 
-def _read(files: list[Path], run: RunContext, jobs: int | None, progress: Callable[[int], None] | None,
+def _read(files: Sequence[Path], run: RunContext, jobs: int | None, progress: Callable[[int], None] | None,
           spill: Spill | None) -> list[Return]:
     """A return for each file, in order: its report held, or spilled as it comes (``spill``)."""
     if spill is None:
@@ -567,7 +586,12 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified
         by_key.setdefault(key, []).append(ret)
 
     known = roster.by_key() if roster is not None else {}
-    rows: dict[str, Row] = {k: Row(key=k, roster=r) for k, r in known.items()}
+    rows: dict[str, Row]
+    if roster is not None and isinstance(roster.rows, PackedRows):
+        packed = roster.rows  # each row's roster row stays packed until a sheet asks for it
+        rows = {k: Row(key=k, source=(packed, n)) for k, n in packed.keyed()}
+    else:
+        rows = {k: Row(key=k, roster=r) for k, r in known.items()}
     for key, group in sorted(by_key.items()):
         if roster is not None and key not in known:
             for ret in group:
