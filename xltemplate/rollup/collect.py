@@ -140,13 +140,15 @@ class Row:
     rows do not hold 100,000 decoded roster rows at once.
     """
 
-    __slots__ = ("key", "_roster", "_source", "counted", "others", "rule", "candidates")
+    __slots__ = ("key", "_roster", "_source", "_at", "counted", "others", "rule", "candidates")
 
     def __init__(self, key: str, roster: RosterRow | None = None, counted: Return | None = None,
                  others: list[Return] | None = None, rule: str | None = None, candidates: int = 0, *,
                  source: tuple[PackedRows, int] | None = None) -> None:
         self.key = key
-        self._roster, self._source = roster, source
+        self._roster = roster
+        self._source: PackedRows | None = source[0] if source is not None else None
+        self._at = source[1] if source is not None else 0  # (kept apart: no tuple a row)
         self.counted = counted
         self.others: list[Return] = others if others is not None else []  # invalid/unreadable/superseded for this key
         self.rule = rule  # the resubmission rule that chose ``counted`` (resubmission.ONLY for a single file)
@@ -155,8 +157,7 @@ class Row:
     @property
     def roster(self) -> RosterRow | None:
         if self._source is not None:
-            rows, n = self._source
-            return rows[n]
+            return self._source[self._at]
         return self._roster
 
     def __repr__(self) -> str:
