@@ -1,0 +1,79 @@
+"""collect in one process, its memory by phase (issue 15, memory flat in N).
+
+    python bench/collect_phases.py RETURNS ROSTER OUT.xlsx [JOBS]
+
+Runs ``xltemplate collect RETURNS --roster ROSTER -o OUT.xlsx --jobs JOBS --quiet --json`` (JOBS default 2)
+and prints one JSON line: wall time, the main process's peak RSS (VmHWM), the largest worker's
+(RUSAGE_CHILDREN), and the RSS sampled every 50 ms tagged by phase (discover, roster, read, assemble,
+write): ``peaks`` the highest seen in each, ``ends`` the RSS as it ended, with the load average.
+"""
+
+import json
+import os
+import resource
+import sys
+import threading
+import time
+
+from click.testing import CliRunner
+
+import xltemplate.cli as cli
+import xltemplate.inputs as inputs
+import xltemplate.roster as roster
+import xltemplate.rollup as rollup
+import xltemplate.rollup.collect  # noqa: F401 - the module (the package's name `collect` is the function)
+
+collect = sys.modules["xltemplate.rollup.collect"]
+phase = ["start"]
+peaks: dict[str, int] = {}
+ends: dict[str, int] = {}
+
+
+def rss() -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) // 1024 for line in fh if line.startswith("VmRSS"))
+
+
+def sample() -> None:
+    while True:
+        now, p = rss(), phase[0]
+        peaks[p] = max(peaks.get(p, 0), now)
+        time.sleep(0.05)
+
+
+def tag(owner: object, name: str, label: str) -> None:
+    fn = getattr(owner, name)
+
+    def wrapper(*a: object, **k: object) -> object:
+        phase[0] = label
+        try:
+            return fn(*a, **k)
+        finally:
+            ends[label] = rss()
+            phase[0] = f"after {label}"
+
+    setattr(owner, name, wrapper)
+
+
+def main() -> None:
+    folder, roster_path, out = sys.argv[1:4]
+    jobs = sys.argv[4] if len(sys.argv) > 4 else "2"
+    tag(roster, "read_roster", "roster")
+    tag(inputs, "discover", "discover")
+    tag(collect, "_read", "read")
+    tag(collect, "assemble", "assemble")
+    tag(rollup, "write_rollup", "write")
+    threading.Thread(target=sample, daemon=True).start()
+    t = time.perf_counter()
+    r = CliRunner().invoke(cli.main, ["collect", folder, "--roster", roster_path, "-o", out, "--jobs", jobs, "--quiet", "--json"])
+    wall = time.perf_counter() - t
+    assert r.exit_code == 0, r.output
+    with open("/proc/self/status") as fh:
+        hwm = next(int(line.split()[1]) // 1024 for line in fh if line.startswith("VmHWM"))
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+    print(json.dumps({"wall": round(wall, 1), "main_mb": hwm, "worker_mb": kids, "peaks": peaks, "ends": ends,
+                      "load": round(os.getloadavg()[0], 1)}))
+
+
+if __name__ == "__main__":
+    main()
