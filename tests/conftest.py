@@ -15,6 +15,20 @@ from xltemplate.spec import Spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
+#: The first form's sample returns (without Excel's lock files) and the national form's.
+FIRST_RETURNS = sorted(p for p in (SAMPLES / "returns").glob("*.xlsx") if not p.name.startswith("~$"))
+NATIONAL_RETURNS = sorted((SAMPLES / "national" / "returns").glob("*.xlsx"))
+
+
+def mixed_inbox(box: Path, national_first: bool = False) -> Path:
+    """``box`` filled with both forms' sample returns; with ``national_first`` a national one sorts first (``000 …``)."""
+    import shutil
+
+    for p in FIRST_RETURNS:
+        shutil.copy2(p, box / p.name)
+    for n, p in enumerate(NATIONAL_RETURNS):
+        shutil.copy2(p, box / (f"000 {p.name}" if national_first and n == 0 else p.name))
+    return box
 
 
 def under_ci() -> bool:

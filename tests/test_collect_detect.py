@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,23 +19,17 @@ from xltemplate import validate
 from xltemplate.cli import main
 from xltemplate.identify import RunContext
 from xltemplate.inputs import discover
-from .conftest import SAMPLES
+from .conftest import FIRST_RETURNS, NATIONAL_RETURNS, SAMPLES, mixed_inbox
 
 collect_mod = importlib.import_module("xltemplate.rollup.collect")  # the module (its package exports a function of that name)
 
-FIRST = sorted(p for p in (SAMPLES / "returns").glob("*.xlsx") if not p.name.startswith("~$"))
-NATIONAL = sorted((SAMPLES / "national" / "returns").glob("*.xlsx"))
+FIRST, NATIONAL = FIRST_RETURNS, NATIONAL_RETURNS
 
 
 @pytest.fixture(scope="module")
 def inbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first form's samples and the national ones, mixed; a national return sorts first (``000 …``)."""
-    box = tmp_path_factory.mktemp("mixed")
-    for p in FIRST:
-        shutil.copy2(p, box / p.name)
-    for n, p in enumerate(NATIONAL):
-        shutil.copy2(p, box / (f"000 {p.name}" if n == 0 else p.name))
-    return box
+    return mixed_inbox(tmp_path_factory.mktemp("mixed"), national_first=True)
 
 
 def _collect(inbox: Path, out: Path, *extra: str) -> tuple[bytes, dict]:

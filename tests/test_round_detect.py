@@ -24,23 +24,17 @@ from xltemplate.cli import main
 from xltemplate.inputs import discover
 from xltemplate.ledger import store
 from xltemplate.rounds import run as run_mod
-from .conftest import SAMPLES
+from .conftest import FIRST_RETURNS, NATIONAL_RETURNS, SAMPLES, mixed_inbox
 
 collect_mod = importlib.import_module("xltemplate.rollup.collect")
 
-FIRST = sorted(p for p in (SAMPLES / "returns").glob("*.xlsx") if not p.name.startswith("~$"))
-NATIONAL = sorted((SAMPLES / "national" / "returns").glob("*.xlsx"))
+FIRST, NATIONAL = FIRST_RETURNS, NATIONAL_RETURNS
 
 
 @pytest.fixture(scope="module")
 def inbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first form's samples and the national ones, mixed; a national return sorts first (``000 …``)."""
-    box = tmp_path_factory.mktemp("mixed")
-    for p in FIRST:
-        shutil.copy2(p, box / p.name)
-    for n, p in enumerate(NATIONAL):
-        shutil.copy2(p, box / (f"000 {p.name}" if n == 0 else p.name))
-    return box
+    return mixed_inbox(tmp_path_factory.mktemp("mixed"), national_first=True)
 
 
 @pytest.mark.parametrize("sample, roster", [(9, True), (9, False), (1, False), (1, True)])

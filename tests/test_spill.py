@@ -19,20 +19,16 @@ from click.testing import CliRunner
 
 from xltemplate.cli import main
 from xltemplate.rollup import spill as spill_mod
-from .conftest import SAMPLES
+from .conftest import FIRST_RETURNS, NATIONAL_RETURNS, SAMPLES, mixed_inbox
 
 collect_mod = importlib.import_module("xltemplate.rollup.collect")
 
-FIRST = sorted(p for p in (SAMPLES / "returns").glob("*.xlsx") if not p.name.startswith("~$"))
-NATIONAL = sorted((SAMPLES / "national" / "returns").glob("*.xlsx"))
+FIRST, NATIONAL = FIRST_RETURNS, NATIONAL_RETURNS
 
 
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    box = tmp_path_factory.mktemp("mixed")
-    for p in FIRST + NATIONAL:
-        shutil.copy2(p, box / p.name)
-    return box
+    return mixed_inbox(tmp_path_factory.mktemp("mixed"))
 
 
 def _run(args: list[str], out: Path) -> tuple[dict[str, bytes], dict]:

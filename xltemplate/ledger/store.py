@@ -171,11 +171,7 @@ class Ledger:
         """Record that a run starts (committed at once: a run killed later shows as interrupted)."""
         self._writable()
         with schema.transaction(self.conn):
-            roster_hash = None
-            if info.roster is not None:
-                roster_hash = info.roster.hash
-                self.conn.execute("INSERT OR IGNORE INTO rosters(hash, units, rows) VALUES (?, ?, ?)",
-                                  (roster_hash, len(info.roster.units), canonical_json(info.roster.as_json())))
+            roster_hash = self._keep_roster(info)
             cur = self.conn.execute(
                 "INSERT INTO runs(state, started_at, xltemplate_version, validator_version, spec_hash, template_id,"
                 " template_version, inputs, roster_hash, pid, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -184,16 +180,20 @@ class Ledger:
                  json.dumps(list(info.inputs), ensure_ascii=False), roster_hash, os.getpid(), socket.gethostname()))
         return self.run(int(cur.lastrowid or 0))
 
+    def _keep_roster(self, info: RunInfo) -> str | None:
+        """Store the run's roster once by its hash (inside the caller's transaction); its hash, or None without one."""
+        if info.roster is None:
+            return None
+        self.conn.execute("INSERT OR IGNORE INTO rosters(hash, units, rows) VALUES (?, ?, ?)",
+                          (info.roster.hash, len(info.roster.units), canonical_json(info.roster.as_json())))
+        return info.roster.hash
+
     def retemplate(self, run: Run, info: RunInfo) -> Run:
         """A running run is another template's (its spec, template and roster as ``info`` says): a run whose template
         was a guess that the returns, once read, did not bear out. What it recorded and stored stays."""
         self._writable(run)
         with schema.transaction(self.conn):
-            roster_hash = None
-            if info.roster is not None:
-                roster_hash = info.roster.hash
-                self.conn.execute("INSERT OR IGNORE INTO rosters(hash, units, rows) VALUES (?, ?, ?)",
-                                  (roster_hash, len(info.roster.units), canonical_json(info.roster.as_json())))
+            roster_hash = self._keep_roster(info)
             self.conn.execute("UPDATE runs SET validator_version = ?, spec_hash = ?, template_id = ?, template_version = ?,"
                               " roster_hash = ? WHERE id = ?", (info.validator_version, info.spec_hash, info.template_id,
                                                                 info.template_version, roster_hash, run.id))
