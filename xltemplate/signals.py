@@ -121,7 +121,7 @@ def worker_started(parent: int, exit_through_python: bool = True) -> None:
 
     With ``exit_through_python`` SIGTERM and SIGHUP raise SystemExit, so that the finally blocks of a
     file being written (an annotated copy's .part) run before the process ends; a Python handler can
-    lose its signal, though (see :func:`_die_on_signal`), so only a pool that kills outright a worker
+    lose its signal, though (see :func:`pool_worker_started`), so only a pool that kills outright a worker
     that does not end soon after (workers.py) may ask for it. Otherwise they end the process at once.
     """
     if hasattr(signal, "SIGINT"):
