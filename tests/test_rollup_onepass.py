@@ -205,3 +205,24 @@ def test_received_shows_each_sha256_whole_in_two_lines(tmp_path: Path) -> None:
     assert all(wrapped_lines(v, 38, workbook.BODY_PT) == 2 for v in shown)  # the two lines, each fits
     heights = [ws.row_dimensions[n].height for n in range(4, 4 + len(shas))]
     assert min(heights) >= round(text_height(2, workbook.BODY_PT), 2)  # (taller for its 说明 or 路径, some)
+
+
+def test_the_file_list_shows_each_sha256_whole_in_two_lines(tmp_path: Path) -> None:
+    """文件清单 as 提交记录: the 64 hex digits in two lines of 32, each fitting its column (it wrapped them wherever the
+    cell ended, in four lines of uneven length); a skipped file has none."""
+    import openpyxl
+
+    from xltemplate.printing import wrapped_lines
+    from xltemplate.rollup import tables
+
+    roster = read_roster(SAMPLES / "roster.csv", "sh-project-self-eval")
+    with collect([SAMPLES / "returns"], "sh-project-self-eval", roster=roster) as c:
+        shas = [r["sha256"] for r in tables.iter_files(c)]
+        write_rollup(c, tmp_path / "r.xlsx")
+    ws = openpyxl.load_workbook(tmp_path / "r.xlsx")["文件清单"]
+    assert ws.cell(row=3, column=10).value == "SHA-256"
+    shown = [ws.cell(row=n, column=10).value for n in range(4, 4 + len(shas))]
+    assert len([s for s in shas if s]) >= 20 and None in shas  # (the samples' skipped file)
+    assert shown == [f"{s[:32]}\n{s[32:]}" if s else None for s in shas]
+    assert ws.column_dimensions["J"].width >= 38
+    assert all(wrapped_lines(v, 38, workbook.BODY_PT) == 2 for v in shown if v)

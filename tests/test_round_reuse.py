@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import sqlite3
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -201,3 +202,29 @@ def test_a_brief_the_ledger_keeps_reads_back_the_same() -> None:
             assert getattr(back, slot) == getattr(b, slot) and type(getattr(back, slot)) is type(getattr(b, slot)), slot
     text = run_mod._brief_text(Brief(reports[0]))
     assert run_mod._brief_of(text.replace('"path"', '"place"')) is None
+
+
+def test_closing_a_rounds_collection_closes_the_ledger_connection_its_reports_are_read_by(tmp_path: Path) -> None:
+    """After a round, a report asked for (a library caller reading the collection) is read through a read-only
+    connection of the store's own; ``Collection.close`` closes it (it was left to garbage collection)."""
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    roster = read_roster(SAMPLES / "roster.csv", FORM)
+    for step in ("first", "again"):  # (the second run's reports are stored ones: loaded from the ledger)
+        done = collect_round([inbox], FORM, ledger=tmp_path / "r.xlt.db", roster=roster, output=tmp_path / f"{step}.xlsx")
+        c = done.collection
+        stored = [r for r in c.returns if isinstance(r._store, run_mod._Ledgered)]
+        if step == "first":
+            c.close()
+            continue
+        assert stored, "the second run's returns are read from the ledger"
+        store_ = stored[0]._store
+        assert isinstance(store_, run_mod._Ledgered) and store_.led is None  # (the run's ledger is closed)
+        store_._recent.clear()
+        assert stored[0].report.key == stored[0].brief.key  # read now, through the store's own connection
+        own = store_._own
+        assert own is not None
+        c.close()
+        assert store_._own is None
+        with pytest.raises(sqlite3.ProgrammingError):
+            own.execute("SELECT 1")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -249,11 +249,16 @@ class Collection:
     template_detected: bool = False  # the template was the one most returns name (no --template)
     template_from_ledger: bool = False  # the template of the round's last run (collect --ledger, no --template)
     spill: Spill | None = None  # where the returns' reports are kept (collect's own); closed by close()
+    # what else holds the returns' reports and is let go by close() (a round's read-only ledger connection)
+    closing: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
-        """Let go of the reports' temporary file (nothing is left behind in any case: see :mod:`.spill`)."""
+        """Let go of the reports' temporary file (nothing is left behind in any case: see :mod:`.spill`) and of
+        anything else the reports are read from."""
         if self.spill is not None:
             self.spill.close()
+        for close in self.closing:
+            close()
 
     def __enter__(self) -> "Collection":
         return self

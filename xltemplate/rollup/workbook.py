@@ -76,7 +76,7 @@ def _fits(text: str) -> str:
 
 
 def _sha_lines(sha: str | None) -> str | None:
-    """A sha256 as 提交记录 shows it: whole, in two lines of 32 hex digits, rather than wrapped wherever the cell
+    """A sha256 as 文件清单 and 提交记录 show it: whole, in two lines of 32 hex digits, rather than wrapped wherever the cell
     ends (it is read beside ``sha256sum``'s output, and received.csv has it in one piece)."""
     return f"{sha[:32]}\n{sha[32:]}" if sha and len(sha) == 64 else sha
 
@@ -795,7 +795,8 @@ class _Writer:
 
     def _files(self) -> None:
         headers = ["文件", "编号", "状态", "处理", "说明", "错误数", "警告数", "保存时间", "保存程序", "SHA-256", "路径"]
-        widths: list[float] = [24, 8, 7, 10, 20, 5, 5, 17, 16, 20, 36]
+        # SHA-256 whole in two lines of 32 hex digits, as 提交记录 shows it (文件, 处理 and 路径 give the room)
+        widths: list[float] = [20, 8, 7, 7, 22, 5, 5, 17, 14, 38, 26]
         fates = ROUND_FATES if self.c.round is not None else FATES
         note = f"找到的每个文件：状态（{' / '.join(STATUS_ZH.values())}）和处理（{' / '.join(fates)}）。"
         if self.c.round is not None:
@@ -809,8 +810,13 @@ class _Writer:
             if kept["end"] > 3:
                 ws.autofilter(2, 0, kept["end"] - 1, len(keys) - 1)
             return
-        rows = tables.iter_files(self.c)  # (as they come: no list of every file's row)
-        written({"end": self._table(ws, rows, keys, {}, widths, key_cols=1)})
+
+        def rows() -> Iterator[dict[str, Any]]:  # (as they come: no list of every file's row)
+            for r in tables.iter_files(self.c):
+                r["sha256"] = _sha_lines(r["sha256"])
+                yield r
+
+        written({"end": self._table(ws, rows(), keys, {}, widths, key_cols=1)})
 
 
     def _received(self) -> None:

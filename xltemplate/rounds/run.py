@@ -177,6 +177,8 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
             unread = validate_files([Path(u.path) for u in intake.unread], ctx, jobs=jobs) if intake.unread else []
             c, every, shas = _collection(led, spec, roster, ctx, files, intake.seen, reports, unread, found.skipped)
             c.spill = reports.spill  # the collection's now: Collection.close() lets it go
+            if reports.ledgered is not None:
+                c.closing.append(reports.ledgered.close)  # (and the ledger connection its stored reports are read by)
             choices = [Choice(row.key, shas[id(row.counted)], RULE_CODES[row.rule or ONLY], max(row.candidates, 1),
                               row.counted.brief.status, row.counted.brief.errors)
                        for row in c.rows if row.counted is not None and row.counted.brief.key == row.key
@@ -414,8 +416,14 @@ class _Ledgered:
 
     def detach(self) -> None:
         """The run's ledger is closing: a report asked for later (the collection's tables, say) is read through a
-        read-only connection of this store's own (closed when the store is collected)."""
+        read-only connection of this store's own (closed by :meth:`close`, which ``Collection.close`` calls)."""
         self.led = None
+
+    def close(self) -> None:
+        """Close the read-only connection, if one was opened (a report asked for after this opens another)."""
+        if self._own is not None:
+            own, self._own = self._own, None
+            own.close()
 
     def _payload(self, sha: str, slim: bool) -> str:
         if self.led is not None:
