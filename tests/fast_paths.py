@@ -20,7 +20,7 @@ from xltemplate.readers import read_submission
 
 #: (module, switch): remembering parts by their compressed bytes, remembering sheets' tails, the strict
 #: pattern for cells, remembering skeletons, the strict pattern for shared strings, the strict pattern for defined names,
-#: strings of runs remembered by their bytes, skeletons worked out row by row.
+#: strings of runs remembered by their bytes, skeletons worked out row by row, zlib-ng's inflate (where installed).
 SWITCHES = (
     ("xltemplate.readers.sniff", "REMEMBER_PARTS"),
     ("xltemplate.readers.sheet", "REMEMBER_TAILS"),
@@ -30,6 +30,7 @@ SWITCHES = (
     ("xltemplate.readers.fast", "USE_STRICT_NAMES"),
     ("xltemplate.readers.fast", "REMEMBER_RUNS"),
     ("xltemplate.readers.sheet_strict", "USE_ROWS"),
+    ("xltemplate.readers.sniff", "FAST_INFLATE"),
 )
 #: Caches of the fast paths, emptied by :func:`forget`.
 CACHES = (

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import re
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -101,6 +103,97 @@ def test_a_remembered_part_with_a_forged_size_is_refused(tmp_path: Path) -> None
         bad = forged(good, tmp_path / f"bad-{n}.xlsx", "xl/theme/theme1.xml", size=size)
         on, off = read_after(good, bad)
         assert on == off and refusal(on) == ("file-corrupt", "inflate"), size
+
+
+def _inflated(info: zipfile.ZipInfo, raw: bytes, fast: bool) -> object:
+    """What the sniffer's inflate gives one part (its bytes, or the error and its message), zlib-ng on or off."""
+    sniff = module("xltemplate.readers.sniff")
+    saved = sniff.FAST_INFLATE
+    sniff.FAST_INFLATE = fast
+    try:
+        return sniff._inflate_checked(info, [raw], keep=True)
+    except (zipfile.BadZipFile, Unreadable, zlib.error) as exc:
+        return (type(exc).__name__, str(exc))
+    finally:
+        sniff.FAST_INFLATE = saved
+
+
+def _zlib_ng_installed() -> bool:
+    if module("xltemplate.readers.sniff")._zlib_ng is not None:
+        return True
+    if os.environ.get("CI") == "true":
+        pytest.fail("zlib-ng is in the test extra: install '.[test]'")
+    pytest.skip("zlib-ng is not installed (the `fast` extra)")
+
+
+def test_zlib_ng_and_the_stdlib_inflate_every_mutant_the_same() -> None:
+    """Deflate streams of a return's parts, mutated 3,000 ways (bits flipped, bytes cut, put in, repeated,
+    the claimed size and CRC changed): the sniffer gives the same bytes or the same refusal, message and all,
+    with zlib-ng and with the stdlib's zlib alone."""
+    import random
+
+    _zlib_ng_installed()
+    rng = random.Random(15)
+    parts = []
+    with zipfile.ZipFile(SRC) as z:
+        for name in (FORM, STRINGS, "xl/styles.xml", "xl/workbook.xml"):
+            data = z.read(name)
+            deflate = zlib.compressobj(rng.choice((1, 6, 9)), zlib.DEFLATED, -15)
+            parts.append((name, data, deflate.compress(data) + deflate.flush()))
+    kinds: dict[str, int] = {}
+    faults = 0
+    for n in range(3000):
+        name, data, raw = rng.choice(parts)
+        b = bytearray(raw)
+        kind = rng.choice(("flip", "flip", "cut", "insert", "repeat", "size", "crc", "none"))
+        at = rng.randrange(len(b))
+        if kind == "flip":
+            for _ in range(rng.choice((1, 1, 2, 8))):
+                b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+        elif kind == "cut":
+            del b[at:at + rng.choice((1, 7, 100, len(b)))]
+        elif kind == "insert":
+            b[at:at] = bytes(rng.randrange(256) for _ in range(rng.choice((1, 3, 50))))
+        elif kind == "repeat":
+            b[at:at] = b[max(0, at - 40):at]
+        size, crc = len(data), zlib.crc32(data)
+        if kind == "size":
+            size += rng.choice((-1, 1, -len(data), 1000))
+        elif kind == "crc":
+            crc ^= 1 << rng.randrange(32)
+        info = zipfile.ZipInfo(name)
+        info.compress_type, info.file_size, info.CRC = zipfile.ZIP_DEFLATED, size, crc
+        fast, slow = _inflated(info, bytes(b), True), _inflated(info, bytes(b), False)
+        assert fast == slow, (n, kind, fast if isinstance(fast, tuple) else "read", slow if isinstance(slow, tuple) else "read")
+        kinds[kind] = kinds.get(kind, 0) + 1
+        faults += isinstance(slow, tuple) and slow[0] == "error"
+    assert len(kinds) == 7 and faults > 300, (kinds, faults)  # zlib's own faults were met, not only the checks after
+
+
+def test_a_fault_zlib_ng_finds_is_judged_by_the_stdlib(monkeypatch) -> None:
+    """Where zlib-ng raises, the part is inflated again by the stdlib, whose verdict (and message) is given."""
+    _zlib_ng_installed()
+    sniff = module("xltemplate.readers.sniff")
+    with zipfile.ZipFile(SRC) as z:
+        data = z.read(STRINGS)
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    raw = deflate.compress(data) + deflate.flush()
+    info = zipfile.ZipInfo(STRINGS)
+    info.compress_type, info.file_size, info.CRC = zipfile.ZIP_DEFLATED, len(data), zlib.crc32(data)
+    used: list[str] = []
+
+    class Faulty:  # zlib-ng, failing on everything: the stdlib must still read the part
+        error = sniff._zlib_ng.error
+
+        @staticmethod
+        def decompressobj(wbits: int) -> Any:
+            used.append("zlib-ng")
+            raise Faulty.error("a fault zlib-ng found")
+
+    monkeypatch.setattr(sniff, "_zlib_ng", Faulty)
+    assert _inflated(info, raw, True) == data and used == ["zlib-ng"]
+    bad = raw[:len(raw) // 2] + bytes([raw[len(raw) // 2] ^ 0xFF]) + raw[len(raw) // 2 + 1:]
+    assert _inflated(info, bad, True) == _inflated(info, bad, False)
 
 
 def test_remembered_parts_are_used(tmp_path: Path, monkeypatch) -> None:
