@@ -236,6 +236,13 @@ class Context:
         return evaluate(self.layout, raw)
 
     @cached_property
+    def referenced_values(self) -> Mapping[str, Any]:
+        """The value used for every cell a formula or the results read (None where there is none), by defined
+        name: what the twins evaluate (:attr:`computed`) and what the results are made from (one dict for both)."""
+        values = self.values
+        return {c.name: values.get(c.name) for c in self.plan.referenced}
+
+    @cached_property
     def computed(self) -> Mapping[str, Any]:
         """What every computed cell should show from the inputs as read (the figures that count).
 
@@ -243,8 +250,7 @@ class Context:
         as the Decimal its float reads as, to the digit): the twins then see the same values, so they are not
         evaluated twice (SHARE_EVALUATION: False evaluates them anew, as the tests compare).
         """
-        values = self.values
-        inputs = {c.name: values.get(c.name) for c in self.plan.referenced}
+        inputs = self.referenced_values
         if SHARE_EVALUATION and self._as_held(inputs):
             return self.shown
         return evaluate(self.layout, inputs)

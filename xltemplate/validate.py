@@ -99,7 +99,7 @@ def run_checks(ctx: Context, read: Iterable[Finding]) -> list[Finding]:
 def recompute(ctx: Context) -> Results:
     """The figures that count, from the normalised inputs and the spec."""
     layout = ctx.layout
-    values = {c.name: ctx.values.get(c.name) for c in ctx.plan.referenced}
+    values = ctx.referenced_values
     out = ctx.computed
     rate = None
     for slot in layout.fields:
