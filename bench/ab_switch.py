@@ -1,0 +1,67 @@
+"""In-process A/B of one switch of the reader or validation: CPU time of each ``validate_path``, the switch toggled
+file by file (issue 15; for a loaded machine, where wall-clock medians of separate runs cannot see a few per cent).
+
+    python bench/ab_switch.py MODULE SWITCH FOLDER [--sample 400] [--rounds 2]
+
+e.g. ``python bench/ab_switch.py xltemplate.readers.sniff FAST_INFLATE DIR/national``. Every file is read and
+validated with the switch on and off, one right after the other, the order turning from file to file and round
+to round; every return's validation plan is made anew (``normalise._PLANS`` emptied), as in ``collect``. Prints
+the medians on and off, their ratio, the median of the files' own ratios, and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("module")
+    ap.add_argument("switch")
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--sample", type=int, default=400)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    from xltemplate import normalise
+    from xltemplate.identify import RunContext
+    from xltemplate.validate import validate_path
+
+    importlib.import_module(args.module)
+    mod = sys.modules[args.module]  # (the module, where a package shadows it with a function of that name)
+    if not isinstance(getattr(mod, args.switch), bool):
+        raise SystemExit(f"{args.module}.{args.switch} is not a switch")
+    files = sorted(args.folder.glob("*.xlsx"))
+    files = random.Random(7).sample(files, min(args.sample, len(files)))
+    run = RunContext.builtin()
+    saved = getattr(mod, args.switch)
+    times: dict[bool, list[float]] = {True: [], False: []}
+    try:
+        for f in files[:20]:  # warm: imports, what the fast paths remember
+            for on in (True, False):
+                setattr(mod, args.switch, on)
+                validate_path(f, run)
+        for r in range(args.rounds):
+            for i, f in enumerate(files):
+                for on in ((True, False) if (i + r) % 2 else (False, True)):
+                    setattr(mod, args.switch, on)
+                    normalise._PLANS.clear()
+                    t = time.process_time()
+                    validate_path(f, run)
+                    times[on].append(time.process_time() - t)
+    finally:
+        setattr(mod, args.switch, saved)
+    on, off = statistics.median(times[True]), statistics.median(times[False])
+    ratio = statistics.median(a / b for a, b in zip(times[True], times[False]))
+    print(f"{args.switch} {args.folder} ({len(files)} returns × {args.rounds}): on {on * 1000:.3f} ms, off {off * 1000:.3f} ms, "
+          f"on/off {on / off:.3f}, median of the files' ratios {ratio:.3f}, load {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
