@@ -128,7 +128,7 @@ def _zlib_ng_installed() -> bool:
 
 def test_zlib_ng_and_the_stdlib_inflate_every_mutant_the_same() -> None:
     """Deflate streams of a return's parts, mutated 3,000 ways (bits flipped, bytes cut, put in, repeated,
-    the claimed size and CRC changed): the sniffer gives the same bytes or the same refusal, message and all,
+    the claimed size and CRC changed; parts stored, flipped or not): the sniffer gives the same bytes or the same refusal, message and all,
     with zlib-ng and with the stdlib's zlib alone."""
     import random
 
@@ -145,7 +145,12 @@ def test_zlib_ng_and_the_stdlib_inflate_every_mutant_the_same() -> None:
     for n in range(3000):
         name, data, raw = rng.choice(parts)
         b = bytearray(raw)
-        kind = rng.choice(("flip", "flip", "cut", "insert", "repeat", "size", "crc", "none"))
+        kind = rng.choice(("flip", "flip", "cut", "insert", "repeat", "size", "crc", "none", "stored"))
+        method = zipfile.ZIP_DEFLATED
+        if kind == "stored":  # a part stored as it is: only the CRC-32 (zlib-ng's) and the size are checked
+            b, method = bytearray(data), zipfile.ZIP_STORED
+            if rng.random() < 0.5:
+                b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
         at = rng.randrange(len(b))
         if kind == "flip":
             for _ in range(rng.choice((1, 1, 2, 8))):
@@ -162,12 +167,12 @@ def test_zlib_ng_and_the_stdlib_inflate_every_mutant_the_same() -> None:
         elif kind == "crc":
             crc ^= 1 << rng.randrange(32)
         info = zipfile.ZipInfo(name)
-        info.compress_type, info.file_size, info.CRC = zipfile.ZIP_DEFLATED, size, crc
+        info.compress_type, info.file_size, info.CRC = method, size, crc
         fast, slow = _inflated(info, bytes(b), True), _inflated(info, bytes(b), False)
         assert fast == slow, (n, kind, fast if isinstance(fast, tuple) else "read", slow if isinstance(slow, tuple) else "read")
         kinds[kind] = kinds.get(kind, 0) + 1
         faults += isinstance(slow, tuple) and slow[0] == "error"
-    assert len(kinds) == 7 and faults > 300, (kinds, faults)  # zlib's own faults were met, not only the checks after
+    assert len(kinds) == 8 and faults > 300, (kinds, faults)  # zlib's own faults were met, not only the checks after
 
 
 def test_a_fault_zlib_ng_finds_is_judged_by_the_stdlib(monkeypatch) -> None:
