@@ -20,7 +20,8 @@ from xltemplate.readers import read_submission
 
 #: (module, switch): remembering parts by their compressed bytes, remembering sheets' tails, the strict
 #: pattern for cells, remembering skeletons, the strict pattern for shared strings, the strict pattern for defined names,
-#: strings of runs remembered by their bytes, skeletons worked out row by row, zlib-ng's inflate (where installed).
+#: strings of runs remembered by their bytes, skeletons worked out row by row, zlib-ng's inflate (where installed),
+#: no second expat pass over <sheetData> where the strict path proved it well-formed.
 SWITCHES = (
     ("xltemplate.readers.sniff", "REMEMBER_PARTS"),
     ("xltemplate.readers.sheet", "REMEMBER_TAILS"),
@@ -31,6 +32,7 @@ SWITCHES = (
     ("xltemplate.readers.fast", "REMEMBER_RUNS"),
     ("xltemplate.readers.sheet_strict", "USE_ROWS"),
     ("xltemplate.readers.sniff", "FAST_INFLATE"),
+    ("xltemplate.readers.sheet_strict", "PROVE_CELLS"),
 )
 #: Caches of the fast paths, emptied by :func:`forget`.
 CACHES = (
@@ -40,6 +42,7 @@ CACHES = (
     ("xltemplate.readers.package", "_MEMO"),
     ("xltemplate.readers.fast", "_RUNS_READ"),
     ("xltemplate.readers.sheet_strict", "_ROWS"),  # (what a part gave is remembered by its bytes: read it anew)
+    ("xltemplate.readers.sheet_strict", "_ROW_ATTRS_PROVED"),
 )
 
 

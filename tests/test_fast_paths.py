@@ -201,6 +201,89 @@ def test_a_fault_zlib_ng_finds_is_judged_by_the_stdlib(monkeypatch) -> None:
     assert _inflated(info, bad, True) == _inflated(info, bad, False)
 
 
+#: What is put into a form sheet's <sheetData> (a text value, a formula's text, a row's attributes, between two
+#: cells), each read with the strict path's own proof of well-formedness (PROVE_CELLS) and with expat over it.
+_IN_TEXT = [b"\x0b", b"\x0c", b"\x01", b"\x7f", b"&bogus;", b"&#0;", b"&#xD800;", b"&#xFFFE;", b"&amp;", b"&#65;", b"&#x4e2d;",
+            b"]]>", b"]]", b"]>", b">", b"&lt;", b"\xff", b"\xc3", b"\xc3\xa9", b"\xe4\xb8\xad", b"\xef\xbf\xbe", b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80", b"\xc0\xaf", b"\t\r\n", b"&", b"&amp", b"\"'"]
+_IN_ROW = [b' spans="1:2" spans="1:3"', b' r="9"', b' r:foo="1"', b' x14ac:dyDescent="0.25"', b' ht="1"ht2="2"', b" ht='1'",
+           b' ht="1', b' ht="<"', b' ht="&bogus;"', b' ht="&amp;"', b' ht="&#0;"', b' ht="\x01"', b' ht="\xff"', b'  ht = "1" ',
+           b'\x0bht="1"', b' 9ht="1"', b' ht="a/b"', b' ht="a>b"', b" ht=1", b" ht", b' xmlns:q="u" q:a="1"', b' a="\xe4\xb8\xad"',
+           b' r:a="1" r:a="2"']
+_BETWEEN = [b"\x0b", b"\x0c", b" \t\r\n", b"x", b"&amp;", b"\xc2\xa0", b"<!-- c -->", b"<?pi x?>", b"<![CDATA[x]]>"]
+
+
+def _sheet_mutants() -> list[tuple[str, Callable[[bytes], bytes]]]:
+    def at(marker: bytes, what: bytes, after: bool = True, past: bytes = b"<sheetData>") -> Callable[[bytes], bytes]:
+        def change(data: bytes) -> bytes:
+            i = data.find(marker, data.find(past))
+            assert i > 0, marker
+            i += len(marker) if after else 0
+            return data[:i] + what + data[i:]
+        return change
+    out: list[tuple[str, Callable[[bytes], bytes]]] = []
+    for n, what in enumerate(_IN_TEXT):
+        out.append((f"value-{n}", at(b'</f><v>', what)))  # (a formula's cached number)
+        out.append((f"text-{n}", at(b"<v>", what, past=b't="str"')))  # (a formula's cached text: 良好)
+        out.append((f"text-end-{n}", at(b"</v>", what, after=False, past=b't="str"')))
+        out.append((f"formula-{n}", at(b"<f>", what)))
+        out.append((f"string-{n}", at(b"</v></c>", what, after=False)))  # (the end of the sheet's first value)
+    for n, what in enumerate(_IN_ROW):
+        out.append((f"row-{n}", at(b'<row r="1"', what)))
+        out.append((f"row-later-{n}", at(b'<row r="5"', what)))
+    for n, what in enumerate(_BETWEEN):
+        out.append((f"between-{n}", at(b"</c><c ", what, after=False)))
+        out.append((f"between-rows-{n}", at(b"</row>", what)))
+    def declared(encoding: bytes) -> Callable[[bytes], bytes]:
+        # the cached text 良好 (UTF-8) in a part declared in another encoding: US-ASCII refuses it, the others read
+        # other characters (the strict path reads UTF-8 either way, as before)
+        return lambda data: data.replace(b'encoding="UTF-8"', b'encoding="' + encoding + b'"', 1)
+    def bom(data: bytes) -> bytes:
+        return b"\xef\xbb\xbf" + data
+    out += [(f"declared-{e.decode()}", declared(e)) for e in (b"US-ASCII", b"ISO-8859-1", b"windows-1252", b"utf-8", b"UTF8")]
+    out += [("bom", bom), ("bom-us-ascii", lambda data: bom(declared(b"US-ASCII")(data)))]
+    return out
+
+
+def test_cells_proved_well_formed_read_as_with_expat_over_them(tmp_path: Path, monkeypatch) -> None:
+    """What the strict path proves well-formed itself (no second expat pass over <sheetData>) reads the same, or
+    is refused the same (message and all), as with expat over it: for every text, row attribute and byte between
+    cells that XML reads otherwise or not at all, in values, formulas, row tags and between cells."""
+    strict = module("xltemplate.readers.sheet_strict")
+    proofs: list[bool] = []
+    real = strict.proved
+    monkeypatch.setattr(strict, "proved", lambda *a: proofs.append(real(*a)) or proofs[-1])
+    problems, taken, refused = [], 0, 0
+    for name, change in _sheet_mutants():
+        path = repacked(tmp_path / f"{name}.xlsx", {FORM: change})
+        forget()
+        proofs.clear()
+        with switched(True):
+            on = verdict(path)
+            again = verdict(path)  # with what the first reading remembered (rows, row attributes proved)
+        with switched(False, ("PROVE_CELLS",)):
+            off = verdict(path)
+        if not on == again == off:
+            problems.append(f"{name}: {str(on)[:160]} | {str(again)[:80]} ≠ {str(off)[:160]}")
+        taken += any(proofs)
+        refused += isinstance(off, tuple)
+    assert not problems, "\n".join(problems)
+    assert taken >= 20 and refused >= 40, (taken, refused)  # the proof held on some (and was used), not only refusals
+
+
+def test_cells_proved_are_the_samples_and_national_returns(national_returns: tuple[list[Path], list[Path]], monkeypatch) -> None:
+    """The proof is taken on the samples and on national returns, fresh and LibreOffice-saved (the switch is not idle)."""
+    strict = module("xltemplate.readers.sheet_strict")
+    proofs: list[bool] = []
+    real = strict.proved
+    monkeypatch.setattr(strict, "proved", lambda *a: proofs.append(real(*a)) or proofs[-1])
+    forget()
+    with switched(True):
+        for p in national_files(national_returns):
+            read_submission(p)
+    assert proofs and all(proofs), proofs
+
+
 def test_remembered_parts_are_used(tmp_path: Path, monkeypatch) -> None:
     """A second return of the template inflates only the parts that differ (the switch is not idle)."""
     sniff = module("xltemplate.readers.sniff")

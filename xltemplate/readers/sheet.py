@@ -1,8 +1,9 @@
 """One worksheet for the fast reader: its cells, protection and merged ranges, exactly as Excel shows them.
 
 The sheet is proved well-formed by expat (in C, no DOCTYPE, no entities) in one
-pass over the whole part; Python handlers see only what lies outside
-``<sheetData>`` (protection, merged ranges, anything misplaced). The cells are
+pass over the whole part (but for a ``<sheetData>`` that the strict path reads and proves
+well-formed itself: :func:`xltemplate.readers.sheet_strict.proved`); Python handlers see only
+what lies outside ``<sheetData>`` (protection, merged ranges, anything misplaced). The cells are
 then picked out of ``<sheetData>`` by splitting on ``<c `` — the *split path* (this module),
 for the regular shape every spreadsheet program writes. Anything irregular
 sends the sheet to the *general path*
@@ -180,6 +181,23 @@ def _tail_shape(tail: bytes) -> tuple[bytes, list[bytes]]:
     return tail[:at] + b"".join(pieces), texts
 
 
+_DECLARED = re.compile(rb"""<\?xml[^>]*?\sencoding\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+def _utf8(data: bytes) -> bool:
+    """Whether the part is UTF-8 (as declared, or as XML takes a part without a declaration of its encoding).
+
+    :func:`~xltemplate.readers.package.as_utf8` hands every part over in UTF-8 already; this keeps the proof of
+    :func:`~xltemplate.readers.sheet_strict.proved` (which reads the bytes as UTF-8) independent of that."""
+    if data[:3] == b"\xef\xbb\xbf":  # a UTF-8 byte order mark: then as without it
+        data = data[3:200]
+    if data[:5] != b"<?xml":
+        return data[:1] == b"<"
+    end = data.find(b"?>")
+    m = _DECLARED.match(data, 0, end + 2) if end > 0 else None
+    return end > 0 and (m is None or (m.group(1) or m.group(2) or b"").lower() == b"utf-8")
+
+
 def _character_data(texts: list[bytes]) -> bool:
     """Whether each text is well-formed character data (characters XML allows, known entities), proved by expat."""
     try:
@@ -247,8 +265,13 @@ class Sheet:
         return out
 
     # -- the split path --------------------------------------------------------------------------
-    def _parse_split(self, data: bytes) -> bool:
-        """Expat over the whole part, handlers only outside <sheetData>; then the cells by splitting."""
+    def _parse_split(self, data: bytes, prove: bool = True) -> bool:
+        """Expat over the whole part, handlers only outside <sheetData>; then the cells by splitting.
+
+        Where the strict path reads the cells and proves <sheetData> well-formed itself (``prove``,
+        :func:`~xltemplate.readers.sheet_strict.proved`, a UTF-8 part), expat reads the part with an empty
+        <sheetData> in its place; should expat then find a fault (the rest of the part), the part is read
+        again without that, so that the refusal is the one expat gives over the whole part."""
         i = data.find(b"<sheetData>")
         j = data.find(b"</sheetData>", i + 1) if i >= 0 else -1
         if j < 0:
@@ -269,6 +292,15 @@ class Sheet:
         if h.stack != [WORKSHEET] or h.default_ns != MAIN_NS:
             return False  # the cells are not in the main namespace by default: the general path
         p.StartElementHandler = p.EndElementHandler = p.StartNamespaceDeclHandler = None
+        found = None
+        if prove and strict.USE_STRICT and strict.PROVE_CELLS and h.root and _utf8(data):
+            proof: list[Any] = [h.root]
+            try:  # (before expat has read the cells: text that is not even UTF-8 is left to it)
+                found = strict.cells(region[11:], self.strings, self.styles, self.epoch, proof)
+            except ValueError:
+                found = None
+            if found is not None and proof[0] is True:
+                region = b"<sheetData>"  # proved: expat reads an empty <sheetData> in its place
         tail = data[j:]
         # Returns of one template share each sheet's tail byte for byte (data validations, merges,
         # protection), but for the text of its header and footer (the generator prints the roster key
@@ -277,8 +309,19 @@ class Sheet:
         shape, texts = _tail_shape(tail)
         key = (h.root, shape)
         known = _TAILS.pop(key, None) if h.root and REMEMBER_TAILS else None
+        skipped = len(region) == 11
         if known is None:
-            feed(p, data[i:], self.part)  # the cells and the tail: proved well-formed in C, no handlers
+            try:
+                if skipped:
+                    feed(p, region, self.part, final=False)
+                    feed(p, tail, self.part)
+                else:
+                    feed(p, data[i:], self.part)  # the cells and the tail: proved well-formed in C, no handlers
+            except Unreadable:
+                if not skipped:
+                    raise
+                self.reset()
+                return self._parse_split(data, prove=False)  # expat over the whole part says what is wrong, where
             if not self._tail(tail):
                 return False
             if h.root and REMEMBER_TAILS:
@@ -293,8 +336,13 @@ class Sheet:
                 return False  # the general path parses the whole part and says what is wrong, where
             self.protections, self.protected, merges = known
             self.merges = list(merges)
+        if skipped:
+            assert found is not None
+            self.cells, self.styled = found
+            return True
         if strict.USE_STRICT:
-            found = strict.cells(region[11:], self.strings, self.styles, self.epoch)
+            if found is None:
+                found = strict.cells(region[11:], self.strings, self.styles, self.epoch)
             if found is not None:
                 self.cells, self.styled = found
                 return True

@@ -1,8 +1,8 @@
 """The strict path of the worksheet reader: the cells of a regular ``<sheetData>`` by one pattern.
 
-Runs only after expat has proved the whole part well-formed (no DOCTYPE, no comment, CDATA or
-namespace declaration among the cells: :meth:`xltemplate.readers.sheet.Sheet._parse_split`
-checks that first). In two steps, both for the regular shape the generator, Excel and
+Runs on a part whose head (before ``<sheetData>``) expat has read, with no DOCTYPE, no comment, CDATA or
+namespace declaration among the cells (:meth:`xltemplate.readers.sheet.Sheet._parse_split` checks that
+first); expat reads the rest of the part, <sheetData> included unless proved here. In two steps, both for the regular shape the generator, Excel and
 LibreOffice write, and nothing else:
 
 - **The skeleton.** The cell stream with the text of every ``<v>`` cut out (``<v>8</v>`` →
@@ -16,6 +16,12 @@ LibreOffice write, and nothing else:
   skeleton into row tags and cells (every byte belongs to a token: anything else, and the
   skeleton is not read here), and the placement rules of the other paths are applied to the
   tokens: rows in order, each cell in its row, columns in order, known styles and types.
+
+Where the stream is read here, it is also proved well-formed here (:func:`proved`, switch
+:data:`PROVE_CELLS`): its markup is XML by the tokens' patterns and the placement rules, and what is left
+(the white space between tokens, the formulas' texts, the values, the rows' attributes) is plain ASCII
+or proved by expat itself, piece by piece (a row's formulas once per row's bytes, a row's attributes once
+per their bytes). Then expat does not read <sheetData> a second time.
 
 A skeleton whose tokens do not tile it, or that holds anything this path does not read (a cell
 past the bounds, a type other than a number, a shared string or a formula's text, a shared
@@ -33,7 +39,9 @@ import re
 from operator import itemgetter
 from typing import NamedTuple
 
+from ..errors import Unreadable
 from ..submission import MAX_COLS, MAX_ROWS, CellData
+from .package import feed, parser
 from .xmltext import MAX_EXCEL_ROW, TYPES, Styles, col_index, from_excel, text as _text
 
 #: The strict path for the cells of regular sheets; the tests also run with it off.
@@ -47,7 +55,7 @@ _VALUE = re.compile(rb"<v>([^<]*)</v>")
 #: A row's start tag, its attributes after r cut out (heights and spans differ from return to return, and
 #: no reader reads them); an attribute holding "/" keeps them all. Should a ">" inside an attribute's
 #: value end the match, the rest of the tag stays in the skeleton, where no token can read it.
-_ROW_ATTRS = re.compile(rb'(<row r="[1-9][0-9]{0,6}")[^<>/]*(/?>)')
+_ROW_ATTRS = re.compile(rb'(<row r="[1-9][0-9]{0,6}")([^<>/]*)(/?>)')  # (group 2: what is cut out)
 #: One token of a skeleton: a row's start (r first), a row's end, or a cell (r, then s, then t) that is
 #: empty or holds a formula and/or the place of a value. Group 1 is the whole token, for the tiling check.
 _TOKEN = re.compile(
@@ -83,10 +91,12 @@ class Slot(NamedTuple):
 
 
 class Skeleton(NamedTuple):
-    """What a skeleton means: its slots in the sheet's order, and how many of them take a ``<v>``'s text."""
+    """What a skeleton means: its slots in the sheet's order, and how many of them take a ``<v>``'s text; and
+    whether its markup is proved well-formed XML by this module (see :func:`proved`)."""
 
     slots: tuple[Slot, ...]
     values: int
+    plain: bool = False
 
 
 _SKELETONS: dict[tuple[bytes, tuple[object, ...]], Skeleton | None] = {}
@@ -95,12 +105,20 @@ _SKELETON_BYTES = 8 * 1024 * 1024
 _skeleton_bytes = [0]
 
 
-def cells(stream: bytes, strings: list[str], styles: Styles, epoch: dt.datetime) -> tuple[dict[str, CellData], dict[str, int]] | None:
+def cells(stream: bytes, strings: list[str], styles: Styles, epoch: dt.datetime,
+          proof: list[bool] | None = None) -> tuple[dict[str, CellData], dict[str, int]] | None:
     """The cells of a ``<sheetData>``'s content (A1 → data, in the sheet's order) and those whose style may
-    conceal their value (A1 → style); None when the stream is not of the shape read here."""
+    conceal their value (A1 → style); None when the stream is not of the shape read here.
+
+    ``proof``: a list with the root tag of the worksheet as the document has it (as bytes, in ``proof[0]``
+    replaced by the verdict): whether the stream, read here, is also proved well-formed XML in that root
+    (:func:`proved`), so that no XML parser need read it again."""
     pieces = _VALUE.split(stream)  # [text, value, text, value, …, text], in C
     values = pieces[1::2]
-    meaning = _skeleton(b"".join(_ROW_ATTRS.split(b"<v>".join(pieces[0::2]))), styles)
+    parts = _ROW_ATTRS.split(b"<v>".join(pieces[0::2]))  # [text, row start, its attributes, its end, text, …]
+    attrs = parts[2::4]
+    del parts[2::4]
+    meaning = _skeleton(b"".join(parts), styles)
     if meaning is None or meaning.values != len(values):
         return None
     out: dict[str, CellData] = {}
@@ -148,6 +166,9 @@ def cells(stream: bytes, strings: list[str], styles: Styles, epoch: dt.datetime)
         out[a1] = cell
         if conceal:
             styled[a1] = style
+    if proof is not None:
+        root = proof[0]
+        proof[0] = bool(PROVE_CELLS and isinstance(root, bytes) and root and meaning.plain and proved(values, attrs, root))
     return out, styled
 
 
@@ -173,7 +194,7 @@ def _skeleton(skeleton: bytes, styles: Styles) -> Skeleton | None:
 #: of its project's own shape (its skeleton is seen once), but its rows are those of other projects, row for
 #: row (the header, the funding block, an indicator of one rule at one row). The tests also run with it off.
 USE_ROWS = True
-_ROWS: dict[tuple[bytes, tuple[object, ...]], tuple[int, tuple[Slot, ...], int] | None] = {}
+_ROWS: dict[tuple[bytes, tuple[object, ...]], tuple[int, tuple[Slot, ...], int, bool] | None] = {}
 _ROW_COUNT = 8192
 _ROW_LONGEST = 16 * 1024
 _ROW_BYTES = 8 * 1024 * 1024  # all remembered rows' bytes together: a worker's memory stays bounded
@@ -193,6 +214,7 @@ def _by_rows(skeleton: bytes, styles: Styles) -> Skeleton | None:
     pieces = skeleton.split(_ROW_START)
     if pieces[0].strip():
         return None
+    plain = not _NOT_XML_SPACE.search(pieces[0])
     slots: list[Slot] = []
     taking = last = 0
     key_styles = styles.key
@@ -214,17 +236,18 @@ def _by_rows(skeleton: bytes, styles: Styles) -> Skeleton | None:
         last = row[0]
         slots.extend(row[1])
         taking += row[2]
-    return Skeleton(tuple(slots), taking)
+        plain = plain and row[3]
+    return Skeleton(tuple(slots), taking, plain)
 
 
-def _one_row(piece: bytes, styles: Styles) -> tuple[int, tuple[Slot, ...], int] | None:
-    """One row's number, slots and values taken (its piece after "<row "), or None."""
+def _one_row(piece: bytes, styles: Styles) -> tuple[int, tuple[Slot, ...], int, bool] | None:
+    """One row's number, slots, values taken and whether its markup is proved (its piece after "<row "), or None."""
     meaning = _work_out(_ROW_START + piece, styles)
     if meaning is None:
         return None
     m = _ROW_NUMBER.match(piece)  # (the piece read as a row: it starts with its r="n")
     assert m is not None
-    return int(m.group(1)), meaning.slots, meaning.values
+    return int(m.group(1)), meaning.slots, meaning.values, meaning.plain
 
 
 _ROW_NUMBER = re.compile(rb'r="([1-9][0-9]{0,6})"')
@@ -239,8 +262,14 @@ def _work_out(skeleton: bytes, styles: Styles) -> Skeleton | None:
     taking = 0
     row = last_row = last_col = 0
     dates, deltas, conceal, n_styles = styles.dates, styles.deltas, styles.concealing, styles.count
+    # The markup proved here (see proved()): white space XML's own, row tags whose attributes were cut out
+    # (those are proved apart), formulas' texts that are plain or that expat reads as character data
+    plain = not _NOT_XML_SPACE.search(skeleton)
+    texts: list[bytes] = []
     for _, row_r, row_rest, ref, s, t, f_tag, f_text, v in tokens:
         if row_r:  # <row r="n" …> or <row r="n" …/>
+            if row_rest and row_rest != b"/":
+                plain = False
             if row:
                 return None
             number = int(row_r)
@@ -265,6 +294,8 @@ def _work_out(skeleton: bytes, styles: Styles) -> Skeleton | None:
             if style >= n_styles or kind_t not in TYPES:
                 return None
             formula = "=" + _text(f_text) if f_tag else None
+            if f_text and plain and not _PLAIN_TEXT.fullmatch(f_text):
+                texts.append(f_text)
             if kind_t not in ("n", "s", "str") or (formula is not None and kind_t == "s"):
                 return None  # a boolean, an error, an inline string, a date as text: the split path reads them
             if not v:
@@ -281,4 +312,59 @@ def _work_out(skeleton: bytes, styles: Styles) -> Skeleton | None:
             slots.append(Slot(ref.decode("ascii"), kind, style, formula, style in conceal, style in deltas))
     if row:
         return None
-    return Skeleton(tuple(slots), taking)
+    return Skeleton(tuple(slots), taking, plain and (not texts or _character_data(texts)))
+
+
+# -- proving a stream well-formed without a second parse ---------------------------------------------------
+
+#: Skip expat's pass over <sheetData> where this path read the cells and proved the stream well-formed XML
+#: itself (:func:`proved`): the rest of the part is still parsed; the tests also run with it off.
+PROVE_CELLS = True
+#: Bytes that ``\s`` matches in a pattern but XML does not take as white space (nor as a character at all).
+_NOT_XML_SPACE = re.compile(rb"[\x0b\x0c]")
+#: Text that is character data as it is: printable ASCII and XML's white space, without "&" (no reference to
+#: check), "]" (no "]]>") or "<". Anything else is proved by expat.
+_PLAIN_TEXT = re.compile(rb"[\x09\x0a\x0d\x20-\x25\x27-\x3b\x3d-\x5c\x5e-\x7e]*")
+#: Row attributes proved well-formed after a worksheet's root tag, by their exact bytes (both).
+_ROW_ATTRS_PROVED: dict[tuple[bytes, bytes], bool] = {}
+_ROW_ATTRS_COUNT = 4096
+
+
+def proved(values: list[bytes], attrs: list[bytes], root: bytes) -> bool:
+    """Whether a stream whose skeleton's markup is proved (:attr:`Skeleton.plain`) is well-formed XML: its values
+    character data, and its rows' attributes (what :data:`_ROW_ATTRS` cut out) well-formed in a row tag after
+    the worksheet's ``root`` tag (its namespace declarations).
+
+    A stream is the skeleton's tokens with each ``<v>`` given its value back (``<v>text</v>``, ``text`` without
+    "<") and each row tag its attributes back. The tokens are XML by their patterns (names, the attributes
+    of a cell, ``<f>``, ``</c>``, ``</row>`` fixed), balanced by the placement rules (every row closed, each
+    cell in one); the white space between them, the formulas' texts, the values and the rows' attributes are
+    what is left, each proved here or in the skeleton by expat itself (what is not plain ASCII). The caller
+    also makes sure the part is UTF-8 and holds no namespace declaration, comment or CDATA among its cells.
+    """
+    if not root.endswith(b">") or root.endswith(b"/>"):
+        return False
+    joined = b"".join(values)
+    if not _PLAIN_TEXT.fullmatch(joined) and not _character_data([v for v in values if not _PLAIN_TEXT.fullmatch(v)]):
+        return False
+    new = {a for a in attrs if (root, a) not in _ROW_ATTRS_PROVED}
+    if not new:
+        return True
+    try:
+        feed(parser(), root + b"".join(b'<row r="1"' + a + b"/>" for a in sorted(new)) + b"</worksheet>", "")
+    except Unreadable:
+        return False
+    for a in new:
+        if len(_ROW_ATTRS_PROVED) >= _ROW_ATTRS_COUNT:
+            del _ROW_ATTRS_PROVED[next(iter(_ROW_ATTRS_PROVED))]
+        _ROW_ATTRS_PROVED[(root, a)] = True
+    return True
+
+
+def _character_data(texts: list[bytes]) -> bool:
+    """Whether each text is well-formed character data (characters XML allows, known entities), proved by expat."""
+    try:
+        feed(parser(), b"<x><y>" + b"</y><y>".join(texts) + b"</y></x>", "")
+    except Unreadable:
+        return False
+    return True
