@@ -242,6 +242,8 @@ def _sheet_mutants() -> list[tuple[str, Callable[[bytes], bytes]]]:
         return b"\xef\xbb\xbf" + data
     out += [(f"declared-{e.decode()}", declared(e)) for e in (b"US-ASCII", b"ISO-8859-1", b"windows-1252", b"utf-8", b"UTF8")]
     out += [("bom", bom), ("bom-us-ascii", lambda data: bom(declared(b"US-ASCII")(data)))]
+    out += [("no-cells", lambda data: re.sub(rb"<sheetData>.*</sheetData>", b"<sheetData></sheetData>", data, flags=re.S)),
+            ("blank-cells", lambda data: re.sub(rb"<sheetData>.*</sheetData>", b"<sheetData> </sheetData>", data, flags=re.S))]
     return out
 
 

@@ -292,7 +292,7 @@ class Sheet:
         if h.stack != [WORKSHEET] or h.default_ns != MAIN_NS:
             return False  # the cells are not in the main namespace by default: the general path
         p.StartElementHandler = p.EndElementHandler = p.StartNamespaceDeclHandler = None
-        found = None
+        found, skipped = None, False
         if prove and strict.USE_STRICT and strict.PROVE_CELLS and h.root and _utf8(data):
             proof: list[Any] = [h.root]
             try:  # (before expat has read the cells: text that is not even UTF-8 is left to it)
@@ -300,7 +300,7 @@ class Sheet:
             except ValueError:
                 found = None
             if found is not None and proof[0] is True:
-                region = b"<sheetData>"  # proved: expat reads an empty <sheetData> in its place
+                region, skipped = b"<sheetData>", True  # proved: expat reads an empty <sheetData> in its place
         tail = data[j:]
         # Returns of one template share each sheet's tail byte for byte (data validations, merges,
         # protection), but for the text of its header and footer (the generator prints the roster key
@@ -309,7 +309,6 @@ class Sheet:
         shape, texts = _tail_shape(tail)
         key = (h.root, shape)
         known = _TAILS.pop(key, None) if h.root and REMEMBER_TAILS else None
-        skipped = len(region) == 11
         if known is None:
             try:
                 if skipped:
