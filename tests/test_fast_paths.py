@@ -273,6 +273,24 @@ def test_cells_proved_well_formed_read_as_with_expat_over_them(tmp_path: Path, m
     assert taken >= 20 and refused >= 40, (taken, refused)  # the proof held on some (and was used), not only refusals
 
 
+def test_row_attributes_proved_are_remembered_within_bounds(monkeypatch) -> None:
+    """Row attributes proved are remembered by their bytes and the root's, short ones only and so many at most."""
+    strict = module("xltemplate.readers.sheet_strict")
+    root = b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    forget()
+    long = b' ht="' + b"1" * 2000 + b'"'
+    assert strict.proved([], [long], root) and not strict._ROW_ATTRS_PROVED  # proved, not remembered
+    assert strict.proved([], [b' ht="1"'], root) and list(strict._ROW_ATTRS_PROVED) == [(root, b' ht="1"')]
+    assert not strict.proved([], [b' ht="1" ht="2"'], root) and len(strict._ROW_ATTRS_PROVED) == 1
+    assert not strict.proved([], [b' q:ht="1"'], root)  # a prefix the root does not declare
+    assert strict.proved([], [b' q:ht="1"'], root[:-1] + b' xmlns:q="urn:q">')
+    monkeypatch.setattr(strict, "_ROW_ATTRS_COUNT", 3)
+    for n in range(10):
+        assert strict.proved([], [f' ht="{n}"'.encode()], root)
+    assert len(strict._ROW_ATTRS_PROVED) <= 3 and (root, b' ht="9"') in strict._ROW_ATTRS_PROVED
+    assert not strict.proved([b"&bogus;"], [], root) and strict.proved([b"&amp;", b"\xe4\xb8\xad", b"1.5"], [], root)
+
+
 def test_cells_proved_are_the_samples_and_national_returns(national_returns: tuple[list[Path], list[Path]], monkeypatch) -> None:
     """The proof is taken on the samples and on national returns, fresh and LibreOffice-saved (the switch is not idle)."""
     strict = module("xltemplate.readers.sheet_strict")

@@ -294,12 +294,11 @@ class Sheet:
         p.StartElementHandler = p.EndElementHandler = p.StartNamespaceDeclHandler = None
         found, skipped = None, False
         if prove and strict.USE_STRICT and strict.PROVE_CELLS and h.root and _utf8(data):
-            proof: list[Any] = [h.root]
             try:  # (before expat has read the cells: text that is not even UTF-8 is left to it)
-                found = strict.cells(region[11:], self.strings, self.styles, self.epoch, proof)
+                found = strict.cells(region[11:], self.strings, self.styles, self.epoch, h.root)
             except ValueError:
                 found = None
-            if found is not None and proof[0] is True:
+            if found is not None and found[2]:
                 region, skipped = b"<sheetData>", True  # proved: expat reads an empty <sheetData> in its place
         tail = data[j:]
         # Returns of one template share each sheet's tail byte for byte (data validations, merges,
@@ -335,15 +334,11 @@ class Sheet:
                 return False  # the general path parses the whole part and says what is wrong, where
             self.protections, self.protected, merges = known
             self.merges = list(merges)
-        if skipped:
-            assert found is not None
-            self.cells, self.styled = found
-            return True
         if strict.USE_STRICT:
-            if found is None:
+            if found is None and not skipped:
                 found = strict.cells(region[11:], self.strings, self.styles, self.epoch)
             if found is not None:
-                self.cells, self.styled = found
+                self.cells, self.styled, _ = found
                 return True
         return self._scan(region)
 

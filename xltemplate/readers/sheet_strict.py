@@ -106,13 +106,11 @@ _skeleton_bytes = [0]
 
 
 def cells(stream: bytes, strings: list[str], styles: Styles, epoch: dt.datetime,
-          proof: list[bool] | None = None) -> tuple[dict[str, CellData], dict[str, int]] | None:
-    """The cells of a ``<sheetData>``'s content (A1 → data, in the sheet's order) and those whose style may
-    conceal their value (A1 → style); None when the stream is not of the shape read here.
-
-    ``proof``: a list with the root tag of the worksheet as the document has it (as bytes, in ``proof[0]``
-    replaced by the verdict): whether the stream, read here, is also proved well-formed XML in that root
-    (:func:`proved`), so that no XML parser need read it again."""
+          root: bytes = b"") -> tuple[dict[str, CellData], dict[str, int], bool] | None:
+    """The cells of a ``<sheetData>``'s content (A1 → data, in the sheet's order), those whose style may
+    conceal their value (A1 → style), and whether the stream is also proved well-formed XML inside ``root``,
+    the worksheet's start tag as the part has it (:func:`proved`; False without a root), so that no XML
+    parser need read it again; None when the stream is not of the shape read here."""
     pieces = _VALUE.split(stream)  # [text, value, text, value, …, text], in C
     values = pieces[1::2]
     parts = _ROW_ATTRS.split(b"<v>".join(pieces[0::2]))  # [text, row start, its attributes, its end, text, …]
@@ -166,10 +164,7 @@ def cells(stream: bytes, strings: list[str], styles: Styles, epoch: dt.datetime,
         out[a1] = cell
         if conceal:
             styled[a1] = style
-    if proof is not None:
-        root = proof[0]
-        proof[0] = bool(PROVE_CELLS and isinstance(root, bytes) and root and meaning.plain and proved(values, attrs, root))
-    return out, styled
+    return out, styled, bool(PROVE_CELLS and root and meaning.plain and proved(values, attrs, root))
 
 
 def _skeleton(skeleton: bytes, styles: Styles) -> Skeleton | None:
@@ -325,9 +320,11 @@ _NOT_XML_SPACE = re.compile(rb"[\x0b\x0c]")
 #: Text that is character data as it is: printable ASCII and XML's white space, without "&" (no reference to
 #: check), "]" (no "]]>") or "<". Anything else is proved by expat.
 _PLAIN_TEXT = re.compile(rb"[\x09\x0a\x0d\x20-\x25\x27-\x3b\x3d-\x5c\x5e-\x7e]*")
-#: Row attributes proved well-formed after a worksheet's root tag, by their exact bytes (both).
+#: Row attributes proved well-formed after a worksheet's root tag, by their exact bytes (both); short ones only,
+#: so that what a worker remembers stays bounded (4,096 × 1 KB), whatever the files hold.
 _ROW_ATTRS_PROVED: dict[tuple[bytes, bytes], bool] = {}
 _ROW_ATTRS_COUNT = 4096
+_ROW_ATTRS_LONGEST = 1024
 
 
 def proved(values: list[bytes], attrs: list[bytes], root: bytes) -> bool:
@@ -355,6 +352,8 @@ def proved(values: list[bytes], attrs: list[bytes], root: bytes) -> bool:
     except Unreadable:
         return False
     for a in new:
+        if len(root) + len(a) > _ROW_ATTRS_LONGEST:
+            continue
         if len(_ROW_ATTRS_PROVED) >= _ROW_ATTRS_COUNT:
             del _ROW_ATTRS_PROVED[next(iter(_ROW_ATTRS_PROVED))]
         _ROW_ATTRS_PROVED[(root, a)] = True
