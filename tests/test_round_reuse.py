@@ -72,6 +72,17 @@ def test_a_round_writes_the_same_bytes_with_sheets_reused_or_written(tmp_path: P
         return items(self, sha)
 
     monkeypatch.setattr(run_mod._Ledgered, "_items", counted)
+    slims: list[str] = []  # the stored reports loaded (slim) by this run
+    payload = run_mod._Ledgered._payload
+
+    def loaded(self: run_mod._Ledgered, sha: str, slim: bool) -> str:
+        if slim:
+            slims.append(sha)
+        return payload(self, sha, slim=slim)
+
+    monkeypatch.setattr(run_mod._Ledgered, "_payload", loaded)
+    loaded_slim: dict[str, set[str]] = {}
+    with_findings: dict[str, set[str]] = {}
     sheets: dict[str, dict[str, bytes]] = {}
     for step, change in steps.items():
         change()
@@ -86,7 +97,9 @@ def test_a_round_writes_the_same_bytes_with_sheets_reused_or_written(tmp_path: P
                 tick[0] = start
             monkeypatch.setattr(reuse, "REUSE", on)
             monkeypatch.setattr(run_mod, "LOAD_SLIM", on)
+            monkeypatch.setattr(run_mod, "HEADS", on)
             whole.clear()
+            slims.clear()
             done = collect_round([inbox], FORM, ledger=work / "r.xlt.db", roster=roster, output=tmp_path / f"{step}-{on}.xlsx")
             bytes_of[on] = _parts(tmp_path / f"{step}-{on}.xlsx")
             parts = done.collection.round.parts
@@ -94,6 +107,8 @@ def test_a_round_writes_the_same_bytes_with_sheets_reused_or_written(tmp_path: P
             if on:
                 reused[step] = list(parts.reused)
                 loaded_whole[step] = len(whole)
+                loaded_slim[step] = set(slims)
+                with_findings[step] = {r.brief.sha256 for r in done.collection.returns if (r.brief.errors or r.brief.warnings) and r.brief.sha256}
             done.collection.close()
         sheets[step] = bytes_of[False]
         assert bytes_of[True].keys() == bytes_of[False].keys()
@@ -106,6 +121,9 @@ def test_a_round_writes_the_same_bytes_with_sheets_reused_or_written(tmp_path: P
     # a stored report is loaded whole only for a sheet written anew (the first run's reports are all made then)
     assert loaded_whole["first"] == 0 and loaded_whole["again"] == 0 and loaded_whole["not a workbook"] == 0
     assert loaded_whole["changed"] > 10 and loaded_whole["resubmitted"] > 10
+    # and, of the stored reports, only those with findings are loaded at all (for 问题清单): 汇总 reads their heads
+    assert loaded_slim["again"] == with_findings["again"] and len(with_findings["again"]) == 7
+    assert loaded_slim["not a workbook"] == with_findings["not a workbook"]
     # (the changed file did change 文字材料: written anew, not given as it was)
     for part in ("xl/worksheets/sheet2.xml", "xl/worksheets/sheet6.xml"):
         assert sheets["resubmitted"][part] == sheets["changed"][part]  # (made anew from another report: the same)

@@ -29,6 +29,7 @@ from ..identify import SIGNATURE_MISSING, SIGNATURE_VALID, ReaderName, RunContex
 from ..inputs import Inputs, discover
 from ..pathtext import shown
 from ..report import FileReport
+from ..results import Results
 from ..resubmission import Candidate, newest, original
 from ..roster import PackedRows, Roster, RosterRow
 from ..spec import Spec
@@ -85,6 +86,18 @@ class Return:
             return self._report
         assert self._store is not None
         return self._store.load(self._where)
+
+    def head(self, fid: str | None = None) -> "Results | None":
+        """The report's results as 汇总 reads them (totals, grade, rate, groups; ``fid``: a header field it must hold):
+        the store's head of the report when the store keeps one (a round's stored report, see rounds/run.py), so that
+        the report is not loaded; else the report's own."""
+        if self._report is None:
+            heads = getattr(self._store, "head", None)
+            if heads is not None:
+                got = heads(self._where)
+                if got is not None and (fid is None or fid in got.fields):
+                    return got
+        return self.report.results
 
     @property
     def path(self) -> str:
@@ -187,12 +200,12 @@ class Row:
         """
         if self.roster is not None and fid in self.roster.prefill:
             return self.roster.prefill[fid]
-        res = self.counted.report.results if self.counted else None
+        res = self.counted.head(fid) if self.counted else None
         return res.fields.get(fid) if res is not None else None
 
     def execution_rate(self, spec: Spec) -> Decimal | None:
         """The return's execution rate, recomputed from the roster's figures where the roster has them."""
-        res = self.counted.report.results if self.counted else None
+        res = self.counted.head() if self.counted else None
         if res is None:
             return None
         operands = _rate_operands(spec)

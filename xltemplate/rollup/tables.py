@@ -83,7 +83,7 @@ def submission(c: "Collection", row: "Row", group_ids: list[str]) -> dict[str, A
     """:func:`submissions`' row of one unit (``group_ids``: the ids of :func:`groups`)."""
     spec = c.spec
     ret = row.counted
-    res = ret.report.results if ret else None
+    res = ret.head() if ret else None  # (a round's stored report: its head, the report not loaded)
     grade = (res.grade if row.valid else NOT_GRADED) if res else None
     rec: dict[str, Any] = {
         "key": row.key, "unit": cell_text(row.field(spec, "unit")), "project": cell_text(row.field(spec, "project")),

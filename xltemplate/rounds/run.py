@@ -47,9 +47,9 @@ from ..pathtext import shown
 from .. import jsonvalue
 from ..jsonvalue import encode
 from ..report import FileReport, report_from_text
-from ..results import Results
+from ..results import Group, Results
 from ..resubmission import ONLY, RULE_CODES
-from ..rollup.collect import Collection, Return, assemble
+from ..rollup.collect import Collection, Return, _rate_operands, assemble
 from ..rollup.spill import RECENT, Brief, Spill, _shared
 from ..rollup import reuse
 from ..rollup.record import RoundView
@@ -262,7 +262,7 @@ def _stored(sha: str, r: FileReport, ctx: RunContext, day: dt.date) -> StoredRep
     slim = None
     if data.get("results") and data["results"].get("items"):  # the report without its items (see _SlimResults)
         slim = json.dumps({**data, "results": {**data["results"], "items": []}}, ensure_ascii=False, separators=(",", ":"))
-    brief = _brief_text(Brief(r)) if LOAD_SLIM else None
+    brief = _brief_text(Brief(r), _head_text(r, ctx.explicit) if HEADS else None) if LOAD_SLIM else None
     return StoredReport(
         sha, r.status, r.key, r.saved_at, r.errors, r.warnings, payload, brief=brief,
         template_id=r.template[0] if r.template else None, template_version=r.template[1] if r.template else None,
@@ -324,7 +324,9 @@ def _load_stored(led: Ledger, run: Run, reports: _Reports) -> None:
     ledgered.spill = reports.spill
     for sha, text, made in led.report_briefs(run):
         if sha not in reports.briefs:
-            brief = _brief_of(text) if text is not None else None
+            brief, head = _brief_and_head(text) if text is not None else (None, None)
+            if head is not None and HEADS:
+                ledgered.heads[sha] = head
             if brief is None:  # (stored before the ledger kept briefs)
                 brief = Brief(report_from_text(led.report_payload(run, sha, slim=True)))
             reports.briefs[sha] = brief
@@ -333,22 +335,55 @@ def _load_stored(led: Ledger, run: Run, reports: _Reports) -> None:
                 reports.made[sha] = f"{sha} {made}"
 
 
-def _brief_text(brief: Brief) -> str:
-    """A report's brief as the ledger keeps it (every slot, its values tagged: :mod:`xltemplate.jsonvalue`)."""
-    return json.dumps({slot: encode(getattr(brief, slot)) for slot in Brief.__slots__}, ensure_ascii=False,
-                      separators=(",", ":"))
+def _brief_text(brief: Brief, head: str | None = None) -> str:
+    """A report's brief as the ledger keeps it (every slot, its values tagged: :mod:`xltemplate.jsonvalue`), and the
+    report's head (:func:`_head_text`) under ``$head``, as a string (decoded only when a sheet asks for it)."""
+    data: dict[str, Any] = {slot: encode(getattr(brief, slot)) for slot in Brief.__slots__}
+    if head is not None:
+        data["$head"] = head
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _head_text(r: FileReport, spec: Spec | None) -> str | None:
+    """What 汇总 reads of a report beyond its brief, as JSON: its results without their items, and of their header
+    fields only those the spec's summary names (a unit's name, project, budget, executed: the rate's operands among
+    them). A few hundred bytes, where the slim report is a few thousand, with findings and every text."""
+    res = r.results
+    if res is None or spec is None:
+        return None
+    fids = sorted({fid for fid in spec.summary.values() if isinstance(fid, str)} | set(_rate_operands(spec)))
+    head = {"total": res.total, "total_weight": res.total_weight, "grade": res.grade,
+            "execution_rate": res.execution_rate, "fields": {fid: res.fields.get(fid) for fid in fids},
+            "groups": [g._asdict() for g in res.groups]}
+    return json.dumps(encode(head), ensure_ascii=False, separators=(",", ":"))
+
+
+def _head_of(text: str) -> Results:
+    """:func:`_head_text` back: a :class:`Results` without items, whose fields are those the head holds."""
+    data = jsonvalue.loads(text)
+    return Results(total=data["total"], total_weight=data["total_weight"], grade=data["grade"],
+                   execution_rate=data["execution_rate"], fields=data["fields"],
+                   groups=tuple(Group(**g) for g in data["groups"]))
 
 
 def _brief_of(text: str) -> Brief | None:
-    """:func:`_brief_text` back; None when it is not a brief of this program's (its slots differ)."""
+    """:func:`_brief_text` back (its head aside: :func:`_brief_and_head`); None when it is not a brief of this
+    program's (its slots differ)."""
+    return _brief_and_head(text)[0]
+
+
+def _brief_and_head(text: str) -> tuple[Brief | None, str | None]:
+    """:func:`_brief_text` back: the brief (None when it is not one of this program's: its slots differ) and the
+    head's text, if it has one."""
     data = jsonvalue.loads(text)
+    head = data.pop("$head", None) if isinstance(data, dict) else None
     if not isinstance(data, dict) or list(data) != list(Brief.__slots__):
-        return None
+        return None, None
     brief = Brief.__new__(Brief)
     for slot, value in data.items():
         setattr(brief, slot, _shared(value) if slot in _SHARED_SLOTS else value)
     brief.status = sys.intern(brief.status)
-    return brief
+    return brief, head if isinstance(head, str) else None
 
 
 #: The brief's slots whose values many reports share (one object each, as Brief makes them).
@@ -359,6 +394,9 @@ _SHARED_SLOTS = frozenset({"template", "application", "signature", "codes", "gra
 #: only 指标得分 and the like read: five times quicker to load), their items loaded when read (_SlimResults);
 #: False: every stored report loaded whole up front and spilled (the tests compare).
 LOAD_SLIM = True
+#: With LOAD_SLIM, 汇总 reads a stored report's head (:func:`_head_text`, kept with its brief) instead of loading the
+#: report; False: it loads the slim report (the tests compare).
+HEADS = True
 
 
 @dataclass(frozen=True)
@@ -389,6 +427,22 @@ class _Ledgered:
         self._asked: set[str] = set()  # (a report 汇总 alone asks for is not spilled: most, when sheets are reused)
         self._recent: dict[tuple[str, str], FileReport] = {}
         self._whole: dict[str, Results] = {}
+        self.heads: dict[str, str] = {}  # sha256 → the report's head as stored (see _head_text)
+        self._head: tuple[str, Results] | None = None  # (the last head asked for: a row asks a few times)
+
+    def head(self, where: tuple[str, str]) -> Results | None:
+        """The report's head (its results without items, with the summary's fields: :func:`_head_text`) when the
+        ledger keeps one, without loading the report; else None."""
+        sha = where[0]
+        last = self._head
+        if last is not None and last[0] == sha:
+            return last[1]
+        text = self.heads.get(sha)
+        if text is None:
+            return None
+        got = _head_of(text)
+        self._head = (sha, got)
+        return got
 
     def load(self, where: tuple[str, str]) -> FileReport:
         got = self._recent.get(where)
