@@ -101,7 +101,7 @@ def test_a_round_writes_the_same_bytes_with_sheets_reused_or_written(tmp_path: P
             whole.clear()
             slims.clear()
             done = collect_round([inbox], FORM, ledger=work / "r.xlt.db", roster=roster, output=tmp_path / f"{step}-{on}.xlsx")
-            bytes_of[on] = _parts(tmp_path / f"{step}-{on}.xlsx")
+            bytes_of[on] = {**_parts(tmp_path / f"{step}-{on}.xlsx"), "(file)": (tmp_path / f"{step}-{on}.xlsx").read_bytes()}
             parts = done.collection.round.parts
             assert (parts is not None) is on
             if on:
@@ -156,24 +156,39 @@ def _book(path: Path, parts: reuse.Parts, last_row_new: bool) -> dict[str, Any]:
     after = wb.add_worksheet("after")
     after.write_number(0, 0, 3.5, third)
     after.write_number(0, 1, 4.5, second)
-    wb.close()
+    with reuse.zipping(wb):
+        wb.close()
     with zipfile.ZipFile(path) as z:
-        return {"kept": kept, **{n: z.read(n) for n in z.namelist()}}
+        return {"kept": kept, "file": path.read_bytes(), **{n: z.read(n) for n in z.namelist()}}
 
 
+@pytest.mark.parametrize("copy", [True, False])
 @pytest.mark.parametrize("last_row_new", [False, True])
-def test_a_kept_sheet_numbers_its_formats_again_when_given(tmp_path: Path, last_row_new: bool) -> None:
+def test_a_kept_sheet_numbers_its_formats_again_when_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           last_row_new: bool, copy: bool) -> None:
     """Leaving a kept sheet's rows out must not change how the sheets after it number their formats: the formats
     its rows numbered first are numbered again, in the same order, when it is given; a sheet whose last row (written
-    out only when the workbook closes, after the other sheets) numbers a format is not kept."""
+    out only when the workbook closes, after the other sheets) numbers a format is not kept. The given part, copied
+    into the zip as kept (reuse.ZIP_COPY) or inflated for XlsxWriter to deflate again, makes the same file, byte for
+    byte, as the sheet written anew."""
+    monkeypatch.setattr(reuse, "ZIP_COPY", copy)
     parts = reuse.Parts({}, lambda ret: None)
     fresh = _book(tmp_path / "fresh.xlsx", parts, last_row_new)
     assert ("指标得分" in parts.made) is not last_row_new
     if not last_row_new:
         again = reuse.Parts(dict(parts.made), lambda ret: None)
+        copied: list[str] = []
+        copy_of = reuse._KeepingZip._copy
+
+        def counted(self: reuse._KeepingZip, *args: Any) -> None:
+            copied.append(args[-1])
+            copy_of(self, *args)
+
+        monkeypatch.setattr(reuse._KeepingZip, "_copy", counted)
         given = _book(tmp_path / "given.xlsx", again, last_row_new)
         assert given.pop("kept") == {"end": 2} and again.reused == ["指标得分"] and fresh.pop("kept") is None
-        assert given == fresh  # every part, styles.xml and the sheet after it too
+        assert copied == (["xl/worksheets/sheet1.xml"] if copy else [])
+        assert given == fresh  # every part, styles.xml and the sheet after it too, and the zip's bytes
 
 
 def test_the_sums_a_kept_sheet_leaves_come_back_as_they_were() -> None:

@@ -33,15 +33,19 @@ is our own, from our own ledger, as the stored reports are.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
+import struct
+import zipfile
 import zlib
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import xlsxwriter
+import xlsxwriter.workbook
 
 from .lean import LeanSheet
 
@@ -86,12 +90,15 @@ class Parts:
 
 
 class KeptSheet(LeanSheet):
-    """A worksheet whose XML part is either given whole (:meth:`give`: zlib-compressed) or, once assembled, handed
-    to a keeper (its file's path). Either way the part is streamed, never held whole in memory (10,000 units make a
-    文字材料 of 29 MB)."""
+    """A worksheet whose XML part is either given whole (:meth:`give`: as the roll-up's zip held it, raw deflate) or,
+    once the zip holds it, handed to a keeper (its compressed bytes, CRC-32 and size, read back from the zip this
+    tool is writing: :class:`_KeepingZip`). The XML is never held whole in memory (10,000 units make a 文字材料 of
+    29 MB); with :data:`ZIP_COPY`, a given part is not even inflated: its bytes are copied into the zip."""
 
     _given: bytes | None = None
-    _keeper: Callable[[str], None] | None = None
+    _given_zip: tuple[int, int] | None = None  # (CRC-32, size) of the given part's XML, as kept
+    _copied = False  # the given part goes into the zip as it is (its file left empty)
+    _keeper: Callable[[bytes, int, int], None] | None = None
     _xml_file: str | None = None
     _xf: dict[Any, int] | None = None  # the workbook's format numbering (XlsxWriter's xf_format_indices), watched
     _own: list[int] = []  # the XF indices its own rows numbered while written, in order
@@ -115,10 +122,10 @@ class KeptSheet(LeanSheet):
             else:
                 self._late = True
 
-    def give(self, deflated: bytes) -> None:
-        self._given = deflated
+    def give(self, deflated: bytes, crc: int, size: int) -> None:
+        self._given, self._given_zip = deflated, (crc, size)
 
-    def keep(self, keeper: Callable[[str], None]) -> None:
+    def keep(self, keeper: Callable[[bytes, int, int], None]) -> None:
         self._keeper = keeper
 
     def _set_xml_writer(self, filename: Any) -> None:
@@ -129,19 +136,20 @@ class KeptSheet(LeanSheet):
         given = self._given
         if given is not None:
             if self._xml_file is None:  # (a workbook in memory: XlsxWriter's own StringIO)
-                self.fh.write(zlib.decompress(given).decode("utf-8"))
+                self.fh.write(zlib.decompress(given, -15).decode("utf-8"))
                 self._xml_close()
                 return
             self.fh.close()  # (opened for it, nothing written yet)
-            inflate = zlib.decompressobj()
+            if ZIP_COPY and self._given_zip is not None:
+                self._copied = True  # (the zip copies the bytes: the file stays empty)
+                return
+            inflate = zlib.decompressobj(-15)
             with open(self._xml_file, "wb") as out:
                 for start in range(0, len(given), _CHUNK):
                     out.write(inflate.decompress(given[start:start + _CHUNK]))
                 out.write(inflate.flush())
             return
         super()._assemble_xml_file()
-        if self._keeper is not None and self._xml_file is not None:
-            self._keeper(self._xml_file)
 
 
 def parts_of(c: "Collection") -> Parts | None:
@@ -169,7 +177,8 @@ def start(c: "Collection", wb: Any, ws: Any, extra: Iterable[Any] = ()) -> tuple
 
     from .lean import USE_LEAN, USE_ROWS
 
-    add("reuse 1", writer_digest(), USE_LEAN, USE_ROWS, *extra)
+    # (the part is kept as zlib deflated it in the zip: a zlib of another version would deflate it otherwise)
+    add("reuse 2", writer_digest(), zlib.ZLIB_RUNTIME_VERSION, USE_LEAN, USE_ROWS, *extra)
     add(ws.name, ws.index, c.spec.spec_hash, c.identity_verified)
     add([f.xf_index for f in wb.formats], len(wb.xf_format_indices))
     for row in c.rows:
@@ -204,9 +213,9 @@ def given(c: "Collection", wb: Any, ws: Any, extra: Iterable[Any] = ()) -> tuple
     parts, key = got
     kept = parts.kept.get(ws.name)
     if kept is not None and kept[0] == key:
-        ws.give(kept[2])
-        parts.reused.append(ws.name)
         saved = _decode(json.loads(kept[1]))
+        ws.give(kept[2], *saved["zip"])
+        parts.reused.append(ws.name)
         for n in saved["numbered"]:  # the formats its rows numbered first, numbered again in the same order
             wb.formats[n]._get_xf_index()
         return saved["state"], lambda state: None
@@ -223,23 +232,102 @@ def given(c: "Collection", wb: Any, ws: Any, extra: Iterable[Any] = ()) -> tuple
         if own and len(xf) - start_count != len(own):
             return
         place = {f.xf_index: n for n, f in enumerate(wb.formats) if f.xf_index is not None}
-        text = json.dumps(_encode({"state": state, "numbered": [place[x] for x in own]}), ensure_ascii=False,
-                          separators=(",", ":"))
+        kept = {"state": state, "numbered": [place[x] for x in own]}
 
-        def keeper(path: str) -> None:
+        def keeper(deflated: bytes, crc: int, size: int) -> None:
             if ws._late:
                 return
-            deflate = zlib.compressobj(1)
-            out: list[bytes] = []
-            with open(path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(_CHUNK), b""):
-                    out.append(deflate.compress(chunk))
-            out.append(deflate.flush())
-            parts.made[ws.name] = (key, text, b"".join(out))
+            text = json.dumps(_encode({**kept, "zip": (crc, size)}), ensure_ascii=False, separators=(",", ":"))
+            parts.made[ws.name] = (key, text, deflated)
 
         ws.keep(keeper)
 
     return None, written
+
+
+# -- the zip: a kept part read back from it as written, a given part copied into it ------------------------------
+
+
+#: Copy a given part into the roll-up's zip as it was kept (deflated, with its CRC-32 and size, as this tool's zip
+#: wrote them), rather than inflate it to a file for XlsxWriter's zip to deflate again; False: inflate and deflate
+#: (the same bytes: the tests compare).
+ZIP_COPY = True
+
+
+@contextlib.contextmanager
+def zipping(wb: Any) -> Iterator[None]:
+    """While the workbook ``wb`` is closed (XlsxWriter writes its zip): its kept sheets' parts are read back from the
+    zip as written (each handed to its keeper), and its given ones copied in (see :class:`_KeepingZip`)."""
+    sheets = [ws for ws in wb.worksheets() if isinstance(ws, KeptSheet) and (ws._keeper is not None or ws._given)]
+    if not sheets:
+        yield
+        return
+    stock = xlsxwriter.workbook.ZipFile  # (XlsxWriter's _store_workbook makes its zip with this name)
+
+    class Zip(_KeepingZip):
+        kept = sheets
+
+    xlsxwriter.workbook.ZipFile = Zip  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        xlsxwriter.workbook.ZipFile = stock  # type: ignore[misc]
+
+
+class _KeepingZip(zipfile.ZipFile):
+    """XlsxWriter's zip, which writes the parts of :attr:`kept` sheets (by their files' paths) otherwise: a given part's
+    bytes are copied in as kept, with the entry XlsxWriter's own would make (the same header: name, time, the file's
+    mode, the deflate method and level, the CRC-32 and sizes); a part written anew is read back once written, for its
+    keeper. Only our own bytes: the zip this run is writing, and parts a run of this tool kept in its ledger."""
+
+    kept: list[KeptSheet] = []  # (their parts' files are named when XlsxWriter packs them: looked up then)
+
+    def write(self, filename: Any, arcname: Any = None, compress_type: Any = None, compresslevel: Any = None) -> None:
+        ws = next((k for k in self.kept if k._xml_file == filename), None) if isinstance(filename, str) else None
+        if ws is None or compress_type is not None or compresslevel is not None or not self._seekable:
+            super().write(filename, arcname, compress_type, compresslevel)
+            return
+        if ws._copied:
+            assert ws._given is not None and ws._given_zip is not None
+            self._copy(ws._given, *ws._given_zip, filename, arcname)
+            return
+        super().write(filename, arcname)
+        keeper = ws._keeper
+        info = self.filelist[-1]
+        if keeper is None or info.compress_type != zipfile.ZIP_DEFLATED or info.flag_bits & 0x08:
+            return
+        end = self.fp.tell()
+        self.fp.seek(info.header_offset)
+        head = self.fp.read(30)
+        name_len, extra_len = struct.unpack("<HH", head[26:30])
+        self.fp.seek(info.header_offset + 30 + name_len + extra_len)
+        data = self.fp.read(info.compress_size)
+        self.fp.seek(end)
+        keeper(data, info.CRC, info.file_size)
+
+    def _copy(self, data: bytes, crc: int, size: int, filename: str, arcname: Any) -> None:
+        """What :meth:`zipfile.ZipFile.write` does with a file of ``size`` bytes whose deflated bytes are ``data``."""
+        if self._writing:
+            raise ValueError("Can't write to ZIP archive while an open writing handle exists")
+        info = zipfile.ZipInfo.from_file(filename, arcname, strict_timestamps=self._strict_timestamps)
+        info.compress_type = self.compression
+        info._compresslevel = self.compresslevel  # type: ignore[attr-defined]
+        info.flag_bits = 0
+        if not info.external_attr:
+            info.external_attr = 0o600 << 16
+        zip64 = size * 1.05 > zipfile.ZIP64_LIMIT
+        if zip64 and not self._allowZip64:
+            raise zipfile.LargeZipFile("Filesize would require ZIP64 extensions")
+        self.fp.seek(self.start_dir)
+        info.header_offset = self.fp.tell()
+        info.file_size, info.compress_size, info.CRC = size, len(data), crc
+        self._writecheck(info)
+        self._didModify = True
+        self.fp.write(info.FileHeader(zip64))
+        self.fp.write(data)
+        self.start_dir = self.fp.tell()
+        self.filelist.append(info)
+        self.NameToInfo[info.filename] = info
 
 
 # -- the state: JSON with Decimals, tuples and dicts of any keys kept as they were ------------------------------
@@ -272,7 +360,7 @@ def _decode(v: Any) -> Any:
     return v
 
 
-__all__ = ["KEPT_SHEETS", "KeptSheet", "Parts", "REUSE", "given", "sheet_class", "writer_digest"]
+__all__ = ["KEPT_SHEETS", "KeptSheet", "Parts", "REUSE", "ZIP_COPY", "given", "sheet_class", "writer_digest", "zipping"]
 
 
 def sums_state(sums: Any) -> dict[str, Any]:

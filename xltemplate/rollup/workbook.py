@@ -222,7 +222,8 @@ class _Writer:
         self._files()
         if self.c.round is not None:
             self._received()
-        wb.close()
+        with reuse.zipping(wb):  # (a round's kept sheets: read back from the zip, or copied into it)
+            wb.close()
 
     def _in_one_pass(self, sheets: Any) -> None:
         """汇总 to 文字材料, with the rows of 汇总, 指标得分 (指标结果), 未提交 and 文字材料 written in one pass over
