@@ -267,11 +267,11 @@ def zipping(wb: Any) -> Iterator[None]:
     class Zip(_KeepingZip):
         kept = sheets
 
-    xlsxwriter.workbook.ZipFile = Zip  # type: ignore[misc]
+    xlsxwriter.workbook.ZipFile = Zip
     try:
         yield
     finally:
-        xlsxwriter.workbook.ZipFile = stock  # type: ignore[misc]
+        xlsxwriter.workbook.ZipFile = stock
 
 
 class _KeepingZip(zipfile.ZipFile):
@@ -283,8 +283,9 @@ class _KeepingZip(zipfile.ZipFile):
     kept: list[KeptSheet] = []  # (their parts' files are named when XlsxWriter packs them: looked up then)
 
     def write(self, filename: Any, arcname: Any = None, compress_type: Any = None, compresslevel: Any = None) -> None:
+        z: Any = self  # (zipfile's own private state, as its write and open use it)
         ws = next((k for k in self.kept if k._xml_file == filename), None) if isinstance(filename, str) else None
-        if ws is None or compress_type is not None or compresslevel is not None or not self._seekable:
+        if ws is None or compress_type is not None or compresslevel is not None or not z._seekable:
             super().write(filename, arcname, compress_type, compresslevel)
             return
         if ws._copied:
@@ -296,36 +297,39 @@ class _KeepingZip(zipfile.ZipFile):
         info = self.filelist[-1]
         if keeper is None or info.compress_type != zipfile.ZIP_DEFLATED or info.flag_bits & 0x08:
             return
-        end = self.fp.tell()
-        self.fp.seek(info.header_offset)
-        head = self.fp.read(30)
+        fp = z.fp
+        end = fp.tell()
+        fp.seek(info.header_offset)
+        head = fp.read(30)
         name_len, extra_len = struct.unpack("<HH", head[26:30])
-        self.fp.seek(info.header_offset + 30 + name_len + extra_len)
-        data = self.fp.read(info.compress_size)
-        self.fp.seek(end)
+        fp.seek(info.header_offset + 30 + name_len + extra_len)
+        data = fp.read(info.compress_size)
+        fp.seek(end)
         keeper(data, info.CRC, info.file_size)
 
     def _copy(self, data: bytes, crc: int, size: int, filename: str, arcname: Any) -> None:
         """What :meth:`zipfile.ZipFile.write` does with a file of ``size`` bytes whose deflated bytes are ``data``."""
-        if self._writing:
+        z: Any = self  # (zipfile's own private state, as its write and _open_to_write use it)
+        if z._writing:
             raise ValueError("Can't write to ZIP archive while an open writing handle exists")
-        info = zipfile.ZipInfo.from_file(filename, arcname, strict_timestamps=self._strict_timestamps)
+        info: Any = zipfile.ZipInfo.from_file(filename, arcname, strict_timestamps=z._strict_timestamps)
         info.compress_type = self.compression
-        info._compresslevel = self.compresslevel  # type: ignore[attr-defined]
+        info._compresslevel = self.compresslevel
         info.flag_bits = 0
         if not info.external_attr:
             info.external_attr = 0o600 << 16
         zip64 = size * 1.05 > zipfile.ZIP64_LIMIT
-        if zip64 and not self._allowZip64:
+        if zip64 and not z._allowZip64:
             raise zipfile.LargeZipFile("Filesize would require ZIP64 extensions")
-        self.fp.seek(self.start_dir)
-        info.header_offset = self.fp.tell()
+        fp = z.fp
+        fp.seek(z.start_dir)
+        info.header_offset = fp.tell()
         info.file_size, info.compress_size, info.CRC = size, len(data), crc
-        self._writecheck(info)
-        self._didModify = True
-        self.fp.write(info.FileHeader(zip64))
-        self.fp.write(data)
-        self.start_dir = self.fp.tell()
+        z._writecheck(info)
+        z._didModify = True
+        fp.write(info.FileHeader(zip64))
+        fp.write(data)
+        z.start_dir = fp.tell()
         self.filelist.append(info)
         self.NameToInfo[info.filename] = info
 
