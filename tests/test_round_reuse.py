@@ -261,3 +261,47 @@ def test_closing_a_rounds_collection_closes_the_ledger_connection_its_reports_ar
         assert store_._own is None
         with pytest.raises(sqlite3.ProgrammingError):
             own.execute("SELECT 1")
+
+
+def test_a_reports_head_reads_back_what_the_summary_reads_of_it() -> None:
+    """汇总 reads a stored report's head (rounds.run._head_text) instead of the report: its totals, grade, rate and
+    groups come back equal and of their types (Decimals with their exponents), and of its header fields those the
+    summary names; a Return asked for a field its head does not hold loads the report (both families)."""
+    from xltemplate.batch import validate_files
+    from xltemplate.catalog import as_spec
+    from xltemplate.identify import RunContext
+    from xltemplate.rollup.collect import Return
+
+    from .conftest import NATIONAL_RETURNS
+
+    files = sorted((SAMPLES / "returns").glob("*.xlsx"))[:6] + NATIONAL_RETURNS[:4]
+    reports = [r for r in validate_files(files, RunContext.builtin()) if r.results is not None]
+    assert {r.template[0] for r in reports if r.template} >= {FORM, "cn-project-self-eval"}
+    for r in reports:
+        assert r.template is not None and r.results is not None
+        spec = as_spec(r.template[0])
+        text = run_mod._head_text(r, spec)
+        assert text is not None
+        head = run_mod._head_of(text)
+        res = r.results
+        for name in ("total", "total_weight", "grade", "execution_rate"):
+            assert repr(getattr(head, name)) == repr(getattr(res, name)), name
+        assert [repr(g) for g in head.groups] == [repr(g) for g in res.groups] and head.items == ()
+        named = {fid for fid in spec.summary.values() if isinstance(fid, str)}
+        assert named and set(head.fields) >= named and len(head.fields) < len(res.fields)
+        assert all(repr(head.fields[f]) == repr(res.fields.get(f)) for f in head.fields)
+
+        class Store:
+            loaded = 0
+
+            def head(self, where: object) -> object:
+                return head
+
+            def load(self, where: object) -> object:
+                Store.loaded += 1
+                return r
+
+        ret = Return(None, 0.0, brief=run_mod.Brief(r), store=Store(), where=None)  # type: ignore[arg-type]
+        assert ret.head() is head and ret.head(next(iter(named))) is head and Store.loaded == 0
+        other = next(f for f in res.fields if f not in head.fields)
+        assert ret.head(other) is res and Store.loaded == 1

@@ -198,8 +198,9 @@ class Row:
         What the bureau prefilled is never taken from a return: a return that changed it is
         ``prefill-changed`` (invalid), and the roll-up still shows the roster's figure.
         """
-        if self.roster is not None and fid in self.roster.prefill:
-            return self.roster.prefill[fid]
+        roster = self.roster  # (a packed roster's row is decoded each time it is asked for)
+        if roster is not None and fid in roster.prefill:
+            return roster.prefill[fid]
         res = self.counted.head(fid) if self.counted else None
         return res.fields.get(fid) if res is not None else None
 
@@ -209,7 +210,8 @@ class Row:
         if res is None:
             return None
         operands = _rate_operands(spec)
-        if self.roster is None or len(operands) != 2 or not any(fid in self.roster.prefill for fid in operands):
+        roster = self.roster
+        if roster is None or len(operands) != 2 or not any(fid in roster.prefill for fid in operands):
             return res.execution_rate
         num, den = (self.value(fid) for fid in operands)
         rate = ratio(num, den)  # the formula's own rule (form.formulas.ratio_formula and its twin)

@@ -83,6 +83,14 @@ class Parts:
         self.report_id = report_id
         self.made: dict[str, tuple[str, str, bytes]] = {}  # kept by this run
         self.reused: list[str] = []  # the sheets given whole in this run
+        self._rows: tuple["Collection", str | None] | None = None  # (the rows' key, made once for every kept sheet)
+
+    def rows_key(self, c: "Collection") -> str | None:
+        """:func:`_rows_key` of ``c``, made once (every kept sheet's key holds it; the rows do not change while the
+        roll-up is written)."""
+        if self._rows is None or self._rows[0] is not c:
+            self._rows = (c, _rows_key(c, self.report_id))
+        return self._rows[1]
 
     def stored(self) -> list[tuple[str, str, str, bytes]]:
         """What this run keeps for the next: (name, key, state, zlib XML)."""
@@ -181,16 +189,29 @@ def start(c: "Collection", wb: Any, ws: Any, extra: Iterable[Any] = ()) -> tuple
     add("reuse 2", writer_digest(), zlib.ZLIB_RUNTIME_VERSION, USE_LEAN, USE_ROWS, *extra)
     add(ws.name, ws.index, c.spec.spec_hash, c.identity_verified)
     add([f.xf_index for f in wb.formats], len(wb.xf_format_indices))
+    rows = parts.rows_key(c)
+    if rows is None:
+        return None  # a report that cannot be told from another: write the sheet
+    add(rows)
+    return parts, h.hexdigest()
+
+
+def _rows_key(c: "Collection", report_id: Callable[["Return"], str | None]) -> str | None:
+    """A sha256 of the collection's rows as the kept sheets are made from them (see the module), or None when a
+    counted report cannot be told from another."""
+    h = hashlib.sha256()
     for row in c.rows:
         ret = row.counted
         rid = None
         if ret is not None:
-            rid = parts.report_id(ret)
+            rid = report_id(ret)
             if rid is None:
-                return None  # a report that cannot be told from another: write the sheet
-        prefill = sorted((k, repr(v)) for k, v in row.roster.prefill.items()) if row.roster is not None else None
-        add(row.key, prefill, row.status, row.valid, rid, ret.brief.has_results if ret is not None else None)
-    return parts, h.hexdigest()
+                return None
+        roster = row.roster
+        prefill = sorted((k, repr(v)) for k, v in roster.prefill.items()) if roster is not None else None
+        h.update(repr((row.key, prefill, row.status, row.valid, rid, ret.brief.has_results if ret is not None else None)
+                      ).encode("utf-8", "surrogatepass") + b"\n")
+    return h.hexdigest()
 
 
 def rows_digest(rows: Iterable[dict[str, Any]], keys: list[str]) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from decimal import Decimal
 import importlib
 import json
 import os
@@ -352,18 +353,31 @@ def _head_text(r: FileReport, spec: Spec | None) -> str | None:
     if res is None or spec is None:
         return None
     fids = sorted({fid for fid in spec.summary.values() if isinstance(fid, str)} | set(_rate_operands(spec)))
-    head = {"total": res.total, "total_weight": res.total_weight, "grade": res.grade,
-            "execution_rate": res.execution_rate, "fields": {fid: res.fields.get(fid) for fid in fids},
-            "groups": [g._asdict() for g in res.groups]}
-    return json.dumps(encode(head), ensure_ascii=False, separators=(",", ":"))
+    # (a list, its numbers as text: read back on every run for every unit, it is decoded without tags)
+    numbers = [res.total, res.total_weight] + [x for g in res.groups for x in g[2:]]
+    if (not all(type(x) is Decimal for x in numbers) or not (res.execution_rate is None or type(res.execution_rate) is Decimal)
+            or not all(type(g.id) is str and type(g.name) is str for g in res.groups)):
+        return None  # (not what a head holds: the report is loaded instead)
+    head = [_text(res.total), _text(res.total_weight), res.grade, _text(res.execution_rate),
+            encode({fid: res.fields.get(fid) for fid in fids}),
+            [[g.id, g.name, *(_text(x) for x in g[2:])] for g in res.groups]]
+    return json.dumps(head, ensure_ascii=False, separators=(",", ":"))
+
+
+def _text(x: Decimal | None) -> str | None:
+    return None if x is None else str(x)
+
+
+def _number(x: str | None) -> Decimal | None:
+    return None if x is None else Decimal(x)
 
 
 def _head_of(text: str) -> Results:
     """:func:`_head_text` back: a :class:`Results` without items, whose fields are those the head holds."""
-    data = jsonvalue.loads(text)
-    return Results(total=data["total"], total_weight=data["total_weight"], grade=data["grade"],
-                   execution_rate=data["execution_rate"], fields=data["fields"],
-                   groups=tuple(Group(**g) for g in data["groups"]))
+    total, weight, grade, rate, fields, groups = json.loads(text)
+    return Results(total=Decimal(total), total_weight=Decimal(weight), grade=grade, execution_rate=_number(rate),
+                   fields=jsonvalue.decode(fields),
+                   groups=tuple(Group(gid, name, Decimal(p), Decimal(w), Decimal(sc)) for gid, name, p, w, sc in groups))
 
 
 def _brief_of(text: str) -> Brief | None:
