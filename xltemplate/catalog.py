@@ -81,7 +81,22 @@ def load_spec(path: str | Path) -> Spec:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(str(path), [Problem("", f"无法读取文件：{exc}")]) from exc
-    return parse_spec(text, source=str(path))
+    if not REMEMBER_SPECS:
+        return parse_spec(text, source=str(path))
+    key = (str(path), text)  # (the text itself, not the file's time: the same text parses to the same spec)
+    got = _SPECS.get(key)
+    if got is None:
+        got = parse_spec(text, source=str(path))
+        if len(_SPECS) >= 16:
+            _SPECS.clear()
+        _SPECS[key] = got
+    return got
+
+
+#: A spec file read again with the same text is not parsed again (a run makes its template context up to three times:
+#: the built-ins' YAML parsed each time cost a tenth of a second); False: parsed every time (the tests compare).
+REMEMBER_SPECS = True
+_SPECS: dict[tuple[str, str], Spec] = {}
 
 
 def load_specbook(path: str | Path) -> Spec:

@@ -231,9 +231,9 @@ def changes(conn: sqlite3.Connection, run: Run) -> Changes:
             units.append(UnitChange(key, b.sha256 if b else None, a.sha256 if a else None,
                                     b.status if b else None, a.status if a else None))
     roster_change = None
-    if prev is not None:
+    if prev is not None and prev.roster_hash != run.roster_hash:  # (the same hash, the same roster: not loaded)
         old, cur = roster(conn, prev.roster_hash), roster(conn, run.roster_hash)
-        if old is not None and cur is not None and prev.roster_hash != run.roster_hash:
+        if old is not None and cur is not None:
             roster_change = compare_rosters(old, cur)
     gone = absent(conn, run, since=prev.id) if prev else []
     return Changes(run.id, prev.id if prev else None, new_files, units, gone, roster_change)

@@ -63,6 +63,7 @@ class Ledger:
         self.interrupted: list[int] = []  # runs found killed when this ledger was opened
         self.recovered: list[str] = []  # archived copies those runs had not recorded, now recorded
         self.backup: Path | None = None  # the copy made before migrating, when this open migrated
+        self._rosters: dict[str, RosterSnapshot] = {}  # (see _roster)
 
     # -- opening --------------------------------------------------------------------------
 
@@ -416,7 +417,19 @@ class Ledger:
     # -- roster ---------------------------------------------------------------------------
 
     def roster(self, run: Run) -> RosterSnapshot | None:
-        return queries.roster(self.conn, run.roster_hash)
+        return self._roster(run.roster_hash)
+
+    def _roster(self, roster_hash: str | None) -> RosterSnapshot | None:
+        """The roster snapshot of ``roster_hash`` (its content's sha256: loaded once per ledger opened, 10,000 units
+        take a tenth of a second)."""
+        if roster_hash is None:
+            return None
+        got = self._rosters.get(roster_hash)
+        if got is None:
+            got = queries.roster(self.conn, roster_hash)
+            if got is not None:
+                self._rosters = {roster_hash: got}  # (one kept: a run asks for its last run's, a few times)
+        return got
 
     def roster_change(self, snapshot: RosterSnapshot | None) -> RosterChange | None:
         """What differs between ``snapshot`` and the last finished run's roster; None when nothing does.
@@ -426,7 +439,7 @@ class Ledger:
         compare (no earlier run with a roster, or no roster now).
         """
         last = queries.last_finished(self.conn, None)
-        before = queries.roster(self.conn, last.roster_hash) if last else None
+        before = self._roster(last.roster_hash) if last else None
         if before is None or snapshot is None:
             return None
         return queries.compare_rosters(before, snapshot) or None
