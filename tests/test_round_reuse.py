@@ -283,6 +283,7 @@ def test_a_reports_head_reads_back_what_the_summary_reads_of_it() -> None:
         text = run_mod._head_text(r, spec)
         assert text is not None
         head = run_mod._head_of(text)
+        assert head is not None and run_mod._head_of(text.replace(run_mod._HEAD, "head 0")) is None
         res = r.results
         for name in ("total", "total_weight", "grade", "execution_rate"):
             assert repr(getattr(head, name)) == repr(getattr(res, name)), name

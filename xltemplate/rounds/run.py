@@ -358,7 +358,7 @@ def _head_text(r: FileReport, spec: Spec | None) -> str | None:
     if (not all(type(x) is Decimal for x in numbers) or not (res.execution_rate is None or type(res.execution_rate) is Decimal)
             or not all(type(g.id) is str and type(g.name) is str for g in res.groups)):
         return None  # (not what a head holds: the report is loaded instead)
-    head = [_text(res.total), _text(res.total_weight), res.grade, _text(res.execution_rate),
+    head = [_HEAD, _text(res.total), _text(res.total_weight), res.grade, _text(res.execution_rate),
             encode({fid: res.fields.get(fid) for fid in fids}),
             [[g.id, g.name, *(_text(x) for x in g[2:])] for g in res.groups]]
     return json.dumps(head, ensure_ascii=False, separators=(",", ":"))
@@ -372,9 +372,17 @@ def _number(x: str | None) -> Decimal | None:
     return None if x is None else Decimal(x)
 
 
-def _head_of(text: str) -> Results:
-    """:func:`_head_text` back: a :class:`Results` without items, whose fields are those the head holds."""
-    total, weight, grade, rate, fields, groups = json.loads(text)
+#: The head's form (its first item): a head of another form is not read (the report is loaded instead).
+_HEAD = "head 1"
+
+
+def _head_of(text: str) -> Results | None:
+    """:func:`_head_text` back: a :class:`Results` without items, whose fields are those the head holds; None for a
+    head of another form."""
+    data = json.loads(text)
+    if not isinstance(data, list) or len(data) != 7 or data[0] != _HEAD:
+        return None
+    _form, total, weight, grade, rate, fields, groups = data
     return Results(total=Decimal(total), total_weight=Decimal(weight), grade=grade, execution_rate=_number(rate),
                    fields=jsonvalue.decode(fields),
                    groups=tuple(Group(gid, name, Decimal(p), Decimal(w), Decimal(sc)) for gid, name, p, w, sc in groups))
@@ -455,6 +463,8 @@ class _Ledgered:
         if text is None:
             return None
         got = _head_of(text)
+        if got is None:
+            return None
         self._head = (sha, got)
         return got
 
