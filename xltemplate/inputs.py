@@ -88,6 +88,11 @@ class Inputs:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason in Chinese)
 
 
+#: A folder's real path found once, and each file in it stat'ed once (lstat: a link, or the file itself), rather than
+#: each file's real path found component by component (ten system calls a file); False: as before (tests compare).
+REAL_ONCE = True
+
+
 def discover(paths: list[str | os.PathLike[str]]) -> Inputs:
     """Expand folders (recursively, sorted) into workbook files; every entry found is a file or a skipped line.
 
@@ -133,14 +138,24 @@ class _Discovery:
 
         for root, dirs, names in os.walk(top, followlinks=False, onerror=unreadable):
             dirs.sort()
+            real_root = os.path.realpath(root) if REAL_ONCE else None
             for name in sorted(names):
                 child = Path(root) / name
-                if os.path.islink(child):
+                if real_root is None:
+                    is_link, regular = os.path.islink(child), _regular(child)
+                else:  # one lstat: the link, or the file itself (what stat would say of it)
+                    try:
+                        mode = os.lstat(child).st_mode
+                        is_link, regular = stat.S_ISLNK(mode), stat.S_ISREG(mode)
+                    except OSError:
+                        is_link, regular = False, True  # (as islink and _regular say of a file they cannot stat)
+                if is_link:
                     self.link(child)
-                elif not _regular(child):
+                elif not regular:
                     self.skip(child, "不是普通文件（设备、管道或套接字），未读取")
                 elif _wanted(child):
-                    self.add(child)
+                    # (not a link: its real path is its folder's and its name, found once a folder, not a file)
+                    self.add(child, real=os.path.join(real_root, name) if real_root is not None else None)
                 else:
                     self.skip(child, "不是工作簿文件（扩展名不是 .xlsx/.xlsm）")
             for d in list(dirs):
@@ -171,8 +186,8 @@ class _Discovery:
     def inside(self, real: str) -> bool:
         return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in self.roots)
 
-    def add(self, p: Path, explicit: bool = False) -> None:
-        key = os.path.realpath(p) if os.path.lexists(p) else str(p.absolute())
+    def add(self, p: Path, explicit: bool = False, real: str | None = None) -> None:
+        key = real if real is not None else os.path.realpath(p) if os.path.lexists(p) else str(p.absolute())
         if key in self.accounted:
             self.skip(p, f"与已列出的“{shown(self.accounted[key])}”是同一个文件，只读一次", mark=False)
             return
