@@ -75,11 +75,11 @@ def test_new_ledger_is_marked_versioned_and_in_wal_mode(tmp_path: Path) -> None:
         meta = led.meta
     conn = raw(db)
     assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables == {"meta", "rosters", "runs", "files", "sightings", "unread", "reports", "decisions", "withdrawals",
-                      "parts"}
+                      "parts", "stats"}
     assert meta["format"] == "xltemplate-ledger" and len(meta["round_id"]) == 32
     assert meta["archive_dir"] == "round.xlt.archive"  # relative: the round's folder can move
     assert not list(tmp_path.glob(".round.xlt.db.*"))  # the temporary file it was built in is gone

@@ -69,3 +69,107 @@ def test_discover_finds_the_same_with_a_folders_real_path_found_once(tmp_path: P
         got[on] = ([str(p) for p in found.files], found.skipped)
     assert got[True] == got[False]
     assert len(got[True][0]) >= 5 and len(got[True][1]) >= 8
+
+
+def _intake(led: "object", inbox: Path, rehash: bool = False) -> list[tuple[object, ...]]:
+    """One run's intake of ``inbox``: each input as recorded (path, sha256, size, archive name, mtime), in order."""
+    from xltemplate.ledger import RunInfo
+
+    run = led.begin_run(RunInfo("v1", "spec-A", inputs=(str(inbox),)))  # type: ignore[attr-defined]
+    intake = led.ingest(run, sorted(str(p) for p in inbox.iterdir()), rehash=rehash)  # type: ignore[attr-defined]
+    led.abandon(run)  # type: ignore[attr-defined]
+    return [(s.path, s.sha256, s.size, s.name, s.mtime) for s in intake.seen]
+
+
+def test_an_input_unchanged_since_it_was_hashed_is_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                  ) -> None:
+    """ledger.archive.STAT_SKIP: a file is taken as hashed before only when it is the same file (device, inode), of
+    the same size and times to the nanosecond, and those times were older than the hashing's start by the margin.
+    Freshly written files are read on every run (racy: changed within the margin); once old enough, they are not,
+    and the intake is what reading them gives. A change of the bytes with the size and the modification time put back
+    (the inode change time moves), a file renamed over another, an archive copy gone, and --rehash each read again."""
+    import os
+    import time
+
+    from xltemplate.ledger import Ledger, archive
+
+    reads: list[str] = []
+    real = archive.Archive._read
+
+    def counted(self: archive.Archive, path: str) -> object:
+        reads.append(os.path.basename(path))
+        return real(self, path)
+
+    monkeypatch.setattr(archive.Archive, "_read", counted)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for n in range(4):
+        (inbox / f"r{n}.xlsx").write_bytes(f"return {n} ".encode() * 50)
+    with Ledger.open(tmp_path / "r.xlt.db", create=True) as led:
+        first = _intake(led, inbox)
+        assert sorted(reads) == ["r0.xlsx", "r1.xlsx", "r2.xlsx", "r3.xlsx"]
+        reads.clear()
+        assert _intake(led, inbox) == first and len(reads) == 4  # (written a moment ago: within the margin, read)
+        monkeypatch.setattr(archive, "STAT_MARGIN_NS", 0)  # (now old enough)
+        time.sleep(0.01)
+        reads.clear()
+        assert _intake(led, inbox) == first and reads == []  # unchanged: nothing read
+        monkeypatch.setattr(archive, "STAT_SKIP", False)
+        assert _intake(led, inbox) == first and len(reads) == 4  # (the switch off: the same intake, every file read)
+        monkeypatch.setattr(archive, "STAT_SKIP", True)
+        reads.clear()
+        assert _intake(led, inbox, rehash=True) == first and len(reads) == 4
+        # the bytes changed, the size and the modification time put back: the inode change time says so
+        r1 = inbox / "r1.xlsx"
+        st = r1.stat()
+        r1.write_bytes(r1.read_bytes().replace(b"return 1", b"return X"))
+        os.utime(r1, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert r1.stat().st_mtime_ns == st.st_mtime_ns and r1.stat().st_size == st.st_size
+        # another file renamed over r2, its size and times as r2's
+        other = tmp_path / "other.xlsx"
+        other.write_bytes((inbox / "r2.xlsx").read_bytes().replace(b"return 2", b"return Y"))
+        st2 = (inbox / "r2.xlsx").stat()
+        os.utime(other, ns=(st2.st_atime_ns, st2.st_mtime_ns))
+        os.replace(other, inbox / "r2.xlsx")
+        # r3's archive copy gone (the clerk moved it out): read again and archived again
+        copy = led.archive.path(first[3][3])
+        os.chmod(copy, 0o644)
+        copy.unlink()
+        time.sleep(0.01)
+        reads.clear()
+        changed = _intake(led, inbox)
+        assert sorted(reads) == ["r1.xlsx", "r2.xlsx", "r3.xlsx"] and copy.exists()
+        assert [c[1] != f[1] for c, f in zip(changed, first)] == [False, True, True, False]
+
+
+def test_rehash_is_for_a_round_and_reads_every_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``collect --rehash`` needs --ledger (exit 2, in Chinese); with it, every inbox file is read and hashed though the
+    ledger could vouch for them, and the run is the same."""
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from xltemplate.cli import main
+    from xltemplate.ledger import archive
+
+    from .conftest import FIRST_RETURNS
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    for p in FIRST_RETURNS[:3]:
+        shutil.copy2(p, inbox / p.name)
+    base = ["collect", str(inbox), "--template", "sh-project-self-eval", "--json", "--quiet", "--jobs", "1"]
+    refused = CliRunner().invoke(main, base + ["-o", str(tmp_path / "x.xlsx"), "--rehash"])
+    assert refused.exit_code == 2 and "--rehash 只能与 --ledger 一起使用" in refused.output
+    monkeypatch.setattr(archive, "STAT_MARGIN_NS", 0)
+    reads: list[str] = []
+    real = archive.Archive._read
+    monkeypatch.setattr(archive.Archive, "_read", lambda self, path: reads.append(path) or real(self, path))
+    got = []
+    for extra in ([], [], ["--rehash"]):
+        reads.clear()
+        r = CliRunner().invoke(main, base + ["-o", str(tmp_path / "r.xlsx"), "--ledger", str(tmp_path / "r.xlt.db")] + extra)
+        assert r.exit_code == 0, r.output
+        got.append((len(reads), json.loads(r.output)["files"]))
+    assert [n for n, _ in got] == [3, 0, 3] and got[1][1] == got[2][1]

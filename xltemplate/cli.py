@@ -471,6 +471,9 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
               help="台账的归档文件夹（默认：台账旁的 *.xlt.archive）；只在建立台账时选定，之后须与台账记录的一致。")
 @click.option("--roster-changed-ok", "roster_changed_ok", is_flag=True,
               help="名单与上次汇总所用的不同（增删单位、预填内容变化）时仍然继续：确认换用新名单。")
+@click.option("--rehash", is_flag=True,
+              help="重新读取收件文件夹中的每个文件并计算 sha256（默认：上次汇总后没有任何变化的文件——同一文件、大小和"
+                   "修改、变更时间都相同，且在上次读取前早已不再改动——不再重复读取）。怀疑文件被改动而时间未变时使用。")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出计数和写出的文件。")
 @click.option("--quiet", is_flag=True, help="不显示进度条。")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
@@ -479,7 +482,7 @@ def validate_cmd(paths: tuple[Path, ...], template: Spec | None, as_json: bool, 
 @_old_template_option
 @_help_option
 def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, template: Spec | None, targets_path: Path | None,
-                export_dir: Path | None, ledger: Path | None, archive: Path | None, roster_changed_ok: bool,
+                export_dir: Path | None, ledger: Path | None, archive: Path | None, roster_changed_ok: bool, rehash: bool,
                 as_json: bool, quiet: bool, jobs: int | None, secret_file: Path | None,
                 older: tuple[Spec, ...]) -> None:
     """把单位交回的工作簿汇总成全局汇总表（.xlsx）。
@@ -508,8 +511,8 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
     protected = Protected.of(paths, roster, keyring.source if keyring else None, targets=targets_path, ledger=ledger)
     extra: list[str] = []
     ledger_info: dict[str, Any] | None = None
-    if ledger is None and (archive is not None or roster_changed_ok):
-        raise UsageError("--archive 和 --roster-changed-ok 只能与 --ledger 一起使用", click.get_current_context())
+    if ledger is None and (archive is not None or roster_changed_ok or rehash):
+        raise UsageError("--archive、--roster-changed-ok 和 --rehash 只能与 --ledger 一起使用", click.get_current_context())
     try:
         if suffix(output) != ".xlsx":
             raise OutputPathError(f"-o 必须是 .xlsx 文件：{shown(output)}（例如 -o 汇总.xlsx）")
@@ -575,7 +578,8 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
             rows, run = given(form)
             done = collect_round(list(paths), form, ledger=ledger, output=output, archive=archive, roster=rows,
                                  keyring=keyring, targets=run.targets, export_dir=export_dir, jobs=workers, inputs=found,
-                                 roster_changed_ok=roster_changed_ok, progress=_bars(show), older=older, guessed=guessed)
+                                 roster_changed_ok=roster_changed_ok, progress=_bars(show), older=older, guessed=guessed,
+                                 rehash=rehash)
             result = done.collection
             result.close()  # written: what is printed below is counted from the briefs
             written += [str(p) for p in done.outputs]

@@ -27,6 +27,7 @@ import hashlib
 import itertools
 import os
 import re
+import stat
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +45,24 @@ TMP_DIR = ".tmp"
 #: calls, which threads do not share out. Two may pay for large files on a quiet machine.
 HASH_THREADS = 1
 READ_AHEAD = 4
+#: An input is not read again when its path's file is the one a run hashed, by every measure the system keeps
+#: (device, inode, size, modification and inode change times to the nanosecond), and both times were older than the
+#: start of that hashing by STAT_MARGIN_NS: git's rule for a racily clean index entry. Whatever changes a file's bytes
+#: (a write, a truncation, a file renamed over it) sets its inode change time to the time of the change, and no
+#: program can set it back; a change after the hashing began is therefore at least that late (less the file system's
+#: timestamp granularity, which the margin covers, with a clock of the file server's that runs behind ours by less),
+#: so it cannot leave an inode change time older than the margin. POSIX only: on Windows st_ctime is the creation
+#: time, which a write leaves as it is. ``collect --rehash`` reads every input. False: every input is read.
+STAT_SKIP = os.name == "posix"
+STAT_MARGIN_NS = 60 * 10**9
+#: (device:inode, size, mtime_ns, ctime_ns) of an input, as the ledger's ``stats`` keeps it.
+Stat = tuple[str, int, int, int]
+
+
+def stat_of(st: os.stat_result) -> Stat:
+    return (f"{st.st_dev}:{st.st_ino}", st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 # Files up to this size are read into memory whole; larger ones are streamed.
 MEMORY_LIMIT = 8 << 20
 _CHUNK = 1 << 20
@@ -77,6 +96,7 @@ class Stored:
     name: str  # where the copy lives, relative to the archive root
     mtime: dt.datetime  # the source's modification time (UTC)
     published: bool  # this call put the copy there
+    stat: "Stat | None" = None  # the source's stat when read (None: not read, known unchanged: see STAT_SKIP)
 
 
 @dataclass(frozen=True)
@@ -167,25 +187,34 @@ class Archive:
         except OSError:
             return False
 
-    def ingest(self, sources: Sequence[str | os.PathLike[str]], known: Mapping[str, str]) -> list[Stored | Unread]:
+    def ingest(self, sources: Sequence[str | os.PathLike[str]], known: Mapping[str, str],
+               hashed: Mapping[str, tuple[Stat, str, int]] | None = None) -> list[Stored | Unread]:
         """Hash every source and make sure the archive holds a copy; one result per source, in order.
 
         ``known`` maps the sha256 of files the ledger already records to their
         archive names: those are not copied again (unless their copy has gone).
+        ``hashed``: what each path (as the ledger stores it) looked like when last hashed (its stat, sha256 and when
+        the hashing began, ns): a file unchanged since, by :data:`STAT_SKIP`'s rule, is not read again.
         """
         with self._writing():
             (self.root / TMP_DIR).mkdir(parents=True, exist_ok=True)
         results: list[Stored | Unread] = []
         pending: dict[str, _Pending] = {}
         present: set[str] = set()
-        for path, got in self._reads([os.path.abspath(src) for src in sources]):
+        for path, got in self._reads([os.path.abspath(src) for src in sources], known, hashed):
+            if isinstance(got, Stored):
+                if self._has(got.name, got.size):  # (unchanged, and its copy is there: else read, as any other)
+                    present.add(got.sha256)
+                    results.append(got)
+                    continue
+                got = self._one(path)
             if isinstance(got, OSError):
                 results.append(Unread(path, _reason(got)))
                 continue
-            sha, size, mtime, data, spill = got
+            sha, size, mtime, data, spill, st = got
             name = known.get(sha) or name_for(sha, os.path.splitext(path)[1])
             fresh = sha not in pending and sha not in present and not self._has(name, size)
-            stored = Stored(path, sha, size, name, mtime, published=fresh)
+            stored = Stored(path, sha, size, name, mtime, published=fresh, stat=st)
             if fresh:
                 if spill is not None:
                     tmp = spill
@@ -203,15 +232,44 @@ class Archive:
                 self._publish(list(pending.values()))
         return results
 
-    def _reads(self, paths: list[str]) -> Iterator[tuple[str, tuple[str, int, dt.datetime, bytes, Path | None] | OSError]]:
-        """Each path with what :meth:`_read` made of it (or the OSError that stopped it), in order: read and hashed
-        in :data:`HASH_THREADS` threads, at most :data:`READ_AHEAD` files ahead of the caller (memory stays bounded:
-        a file is at most MEMORY_LIMIT in memory)."""
-        def one(path: str) -> tuple[str, int, dt.datetime, bytes, Path | None] | OSError:
-            try:
-                return self._read(path)
-            except OSError as exc:
-                return exc
+    def _one(self, path: str) -> "_Read | OSError":
+        try:
+            return self._read(path)
+        except OSError as exc:
+            return exc
+
+    def _unchanged(self, path: str, known: Mapping[str, str], hashed: Mapping[str, tuple[Stat, str, int]] | None
+                   ) -> Stored | None:
+        """The source as last hashed, when it is unchanged since by :data:`STAT_SKIP`'s rule; else None (read it)."""
+        if not hashed or not STAT_SKIP:
+            return None
+        last = hashed.get(path_text(path))
+        if last is None:
+            return None
+        then, sha, began = last
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None  # (reading it says why)
+        name = known.get(sha)
+        if (name is None or not stat.S_ISREG(st.st_mode) or stat_of(st) != then
+                or max(st.st_mtime_ns, st.st_ctime_ns) >= began - STAT_MARGIN_NS):
+            return None
+        mtime = dt.datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=dt.timezone.utc)
+        return Stored(path, sha, st.st_size, name, mtime, published=False)
+
+    def _reads(self, paths: list[str], known: Mapping[str, str] | None = None,
+               hashed: Mapping[str, tuple[Stat, str, int]] | None = None) -> Iterator[tuple[str, "_Read | Stored | OSError"]]:
+        """Each path with what :meth:`_read` made of it (or the OSError that stopped it; or, unchanged since it was
+        last hashed, its :class:`Stored` as then), in order: read and hashed in :data:`HASH_THREADS` threads, at
+        most :data:`READ_AHEAD` files ahead of the caller (memory stays bounded: a file is at most MEMORY_LIMIT in
+        memory)."""
+        def one(path: str) -> "_Read | Stored | OSError":
+            if hashed:
+                same = self._unchanged(path, known or {}, hashed)
+                if same is not None:
+                    return same
+            return self._one(path)
 
         if HASH_THREADS <= 1 or len(paths) <= 1:
             for path in paths:
@@ -247,14 +305,16 @@ class Archive:
                               "请把它移出归档文件夹后重新运行，程序会从收件文件重新归档。")
         return True
 
-    def _read(self, path: str) -> tuple[str, int, dt.datetime, bytes, Path | None]:
-        """Hash a source in one read: (sha256, size, mtime, bytes if small, spilled temp file if large)."""
+    def _read(self, path: str) -> "_Read":
+        """Hash a source in one read: (sha256, size, mtime, bytes if small, spilled temp file if large, its stat
+        when opened; None when it grew while read)."""
         with open(path, "rb") as fh:
             st = os.fstat(fh.fileno())
             mtime = dt.datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=dt.timezone.utc)
             data = fh.read(MEMORY_LIMIT + 1) if st.st_size <= MEMORY_LIMIT else b""
             if len(data) <= MEMORY_LIMIT and st.st_size <= MEMORY_LIMIT:
-                return hashlib.sha256(data).hexdigest(), len(data), mtime, data, None
+                kept = stat_of(st) if len(data) == st.st_size and stat.S_ISREG(st.st_mode) else None
+                return hashlib.sha256(data).hexdigest(), len(data), mtime, data, None, kept
             # Large (or grew while read): stream the rest into a temporary file, hashing as it goes.
             h = hashlib.sha256(data)
             with self._writing():
@@ -272,7 +332,7 @@ class Archive:
             except BaseException:
                 tmp.unlink()
                 raise
-            return h.hexdigest(), size, mtime, b"", tmp
+            return h.hexdigest(), size, mtime, b"", tmp, stat_of(st) if size == st.st_size and stat.S_ISREG(st.st_mode) else None
 
     def _write_temp(self, data: bytes) -> Path:
         fd, tmp = tempfile.mkstemp(dir=self.root / TMP_DIR, suffix=".part")
@@ -297,6 +357,10 @@ class Archive:
                 folders.add(target.parent)
             # Up to 256 folders a batch: one at a time, their fsyncs would cost more than the copies.
             list(pool.map(_fsync_dir, sorted(folders)))
+
+
+#: What :meth:`Archive._read` makes of a source.
+_Read = tuple[str, int, dt.datetime, bytes, "Path | None", "Stat | None"]
 
 
 def _place(tmp: Path, target: Path) -> None:

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 from ..errors import LedgerError, LedgerVersionError, NotALedgerError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 APPLICATION_ID = 0x586C7444  # "XltD" in the file header: this SQLite file is an xltemplate ledger
 FORMAT = "xltemplate-ledger"
 _MAGIC = b"SQLite format 3\x00"
@@ -210,6 +210,25 @@ CREATE TABLE parts (
 )""")  # (rows of megabytes: not WITHOUT ROWID, as reports)
 
 
+def _v5(conn: sqlite3.Connection) -> None:
+    """Version 5: what each input looked like when it was last hashed (``stats``).
+
+    A run hashes every input again unless its path's file is, by every measure the operating system keeps, the one
+    hashed then, and was last changed well before that hashing began (see :data:`xltemplate.ledger.archive.STAT_SKIP`,
+    git's rule for a racily clean index entry); ``collect --rehash`` hashes every input.
+    """
+    conn.execute("""
+CREATE TABLE stats (
+    path       TEXT PRIMARY KEY,      -- the input, absolute (as sightings.path)
+    node       TEXT NOT NULL,         -- "device:inode"
+    size       INTEGER NOT NULL,
+    mtime_ns   INTEGER NOT NULL,      -- modification time, nanoseconds
+    ctime_ns   INTEGER NOT NULL,      -- inode change time, nanoseconds (no program sets it)
+    sha256     TEXT NOT NULL,         -- what the bytes hashed to
+    checked_ns INTEGER NOT NULL       -- when the run that hashed them began to (this machine's clock)
+) WITHOUT ROWID""")
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int  # the version this step leads to
@@ -221,6 +240,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "withdrawals can be reinstated", _v2),
     Migration(3, "a report's verdict context and dates; collect's decision rules", _v3),
     Migration(4, "the roll-up's big sheets kept for the next run; a report without its items", _v4),
+    Migration(5, "what each input looked like when last hashed (an unchanged file is not read again)", _v5),
 )
 assert [m.version for m in MIGRATIONS] == list(range(2, SCHEMA_VERSION + 1))
 

@@ -25,13 +25,14 @@ import json
 import os
 import socket
 import sqlite3
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..version import __version__
-from . import queries, schema, withdrawals
+from . import archive as archive_mod, queries, schema, withdrawals
 from .archive import Archive, Stored, Unread, archive_root, archive_setting, default_archive_dir, path_of, path_text
 from ..errors import LedgerError
 from .lock import LedgerLock
@@ -257,20 +258,25 @@ class Ledger:
     # -- files ----------------------------------------------------------------------------
 
     def ingest(self, run: Run, paths: Sequence[str | os.PathLike[str]], *, batch: int = BATCH,
-               progress: Callable[[int], None] | None = None) -> Intake:
+               progress: Callable[[int], None] | None = None, rehash: bool = False) -> Intake:
         """Hash and archive every input, and record where each was seen, ``batch`` files per transaction.
 
-        ``progress(n)`` is called as each batch is recorded.
+        An input unchanged since a run hashed it (:data:`~xltemplate.ledger.archive.STAT_SKIP`'s rule) is not read
+        again, unless ``rehash``. ``progress(n)`` is called as each batch is recorded.
         """
         self._writable(run)
+        began = time.time_ns()  # (before any input is read: see STAT_SKIP)
         known = dict(self.conn.execute("SELECT sha256, archive_name FROM files"))
+        hashed = None if rehash or not archive_mod.STAT_SKIP else {
+            path: ((node, size, mtime, ctime), sha, checked) for path, node, size, mtime, ctime, sha, checked in
+            self.conn.execute("SELECT path, node, size, mtime_ns, ctime_ns, sha256, checked_ns FROM stats")}
         seen: list[Stored] = []
         unread: list[Unread] = []
         first: set[str] = set()
         for start in range(0, len(paths), batch):
-            results = self.archive.ingest(paths[start:start + batch], known)
+            results = self.archive.ingest(paths[start:start + batch], known, hashed)
             stamp = utc_text(self._clock())
-            new_rows, sightings, problems = [], [], []
+            new_rows, sightings, problems, stats = [], [], [], []
             for res in results:
                 if isinstance(res, Unread):
                     problems.append((run.id, path_text(res.path), res.reason))
@@ -282,14 +288,18 @@ class Ledger:
                     first.add(res.sha256)
                     new_rows.append((res.sha256, res.size, res.name, run.id, stamp, utc_text(res.mtime)))
                 sightings.append((run.id, path_text(res.path), res.sha256, utc_text(res.mtime), stamp))
-            self._record_batch(new_rows, sightings, problems)
+                if res.stat is not None:
+                    stats.append((path_text(res.path), *res.stat, res.sha256, began))
+            self._record_batch(new_rows, sightings, problems, stats)
             if progress:
                 progress(len(results))
         return Intake(seen, unread, frozenset(first))
 
     def _record_batch(self, new_rows: list[tuple[Any, ...]], sightings: list[tuple[Any, ...]],
-                      problems: list[tuple[Any, ...]]) -> None:
+                      problems: list[tuple[Any, ...]], stats: Sequence[tuple[Any, ...]] = ()) -> None:
         with schema.transaction(self.conn):
+            self.conn.executemany("INSERT OR REPLACE INTO stats(path, node, size, mtime_ns, ctime_ns, sha256, checked_ns)"
+                                  " VALUES (?, ?, ?, ?, ?, ?, ?)", stats)
             self.conn.executemany(
                 "INSERT INTO files(sha256, size, archive_name, first_seen_run, first_seen_at, first_mtime, origin)"
                 " VALUES (?, ?, ?, ?, ?, ?, 'inbox')", new_rows)

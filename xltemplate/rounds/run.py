@@ -118,12 +118,13 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                   export_dir: str | os.PathLike[str] | None = None, jobs: int | None = None, today: dt.date | None = None,
                   roster_changed_ok: bool = False, inputs: Inputs | None = None, reader: ReaderName | None = None,
                   progress: Progress | None = None, wait: float | None = None, older: Iterable[TemplateLike] = (),
-                  guessed: Guessed | None = None) -> RoundResult:
+                  guessed: Guessed | None = None, rehash: bool = False) -> RoundResult:
     """Collect ``paths`` into the roll-up ``output`` as one run of the round kept in ``ledger`` (see the module).
 
     ``guessed``: ``spec`` is only a guess (from a sample of the returns, without ``--template``): given the brief of
     every file in the inbox, once all are read, None when the choice they make is ``spec``, else the template they
     choose with the roster and the targets read as its (the run is then that template's, and reads them again).
+    ``rehash``: hash every input, even one unchanged since a run hashed it (see :data:`~xltemplate.ledger.archive.STAT_SKIP`).
 
     Raises :class:`LedgerError` (a ledger that cannot be used, or is busy after ``wait`` seconds, by default
     the ledger's :data:`~xltemplate.ledger.store.DEFAULT_WAIT`),
@@ -154,7 +155,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
         reports: _Reports | None = None
         try:
             with bar("归档", len(found.files)) as update:
-                intake = led.ingest(run, [str(p) for p in found.files], progress=update)
+                intake = led.ingest(run, [str(p) for p in found.files], progress=update, rehash=rehash)
             files = led.files(run)
             while True:
                 todo, why, reused = _stale(led, run, files, ctx, day)
