@@ -116,7 +116,8 @@ def test_a_round_writes_the_same_bytes_with_sheets_reused_or_written(tmp_path: P
             assert bytes_of[True][name] == data, (step, name)
     # reused when made from the same reports (a file that is no workbook is in no row of theirs), else written (a
     # resubmission counts another report, though the sheets show nothing of what differs: its saved time)
-    assert reused == {"first": [], "again": ["指标得分", "文字材料", "文件清单"], "changed": [], "resubmitted": [],
+    # (提交记录 too: given with this run's note, which names the run, in place of the kept one's)
+    assert reused == {"first": [], "again": ["指标得分", "文字材料", "文件清单", "提交记录"], "changed": [], "resubmitted": [],
                       "not a workbook": ["指标得分", "文字材料"]}  # (文件清单 lists the new file)
     # a stored report is loaded whole only for a sheet written anew (the first run's reports are all made then)
     assert loaded_whole["first"] == 0 and loaded_whole["again"] == 0 and loaded_whole["not a workbook"] == 0

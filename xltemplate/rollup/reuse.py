@@ -1,9 +1,10 @@
 """A round's roll-up keeps its big sheets for the next run (issue 15: a round's second run ≤ 3 s).
 
 指标得分 and 文字材料 are most of a roll-up's bytes and of the time to write it, and over an unchanged
-inbox they do not change from one run to the next (汇总's "since the last run" columns and 提交记录 do:
-they are written every time); nor, mostly, does 文件清单, whose rows are made from the briefs (its key is
-made from its rows' values, :func:`rows_digest`). A collection round (:mod:`xltemplate.rounds`) gives the writer
+inbox they do not change from one run to the next (汇总's "since the last run" columns do: it is written
+every time); nor, mostly, does 文件清单, whose rows are made from the briefs (its key is made from its rows'
+values, :func:`rows_digest`), nor 提交记录's rows (made from the ledger), though its note names the run: it is
+given with this run's note row in place of the kept one's (:data:`SPLICED`). A collection round (:mod:`xltemplate.rounds`) gives the writer
 :class:`Parts`: the sheets the last finished run kept in the ledger, each with its key, a sha256 of
 everything the sheet is made from:
 
@@ -37,6 +38,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import re
 import struct
 import zipfile
 import zlib
@@ -56,7 +58,10 @@ if TYPE_CHECKING:
 #: compare the bytes).
 REUSE = True
 #: The sheets kept (a sheet of the roll-up with rows per unit that no run-to-run column touches).
-KEPT_SHEETS = ("指标得分", "文字材料", "文件清单")
+KEPT_SHEETS = ("指标得分", "文字材料", "文件清单", "提交记录")
+#: The kept sheets whose heading's note names the run (提交记录): kept with it, and given with this run's note row
+#: put in its place (:meth:`KeptSheet.give`).
+SPLICED = {"提交记录": 2}
 _CHUNK = 1 << 16  # (a part is streamed in pieces of this many bytes, compressed or not)
 
 
@@ -106,6 +111,7 @@ class KeptSheet(LeanSheet):
     _given: bytes | None = None
     _given_zip: tuple[int, int] | None = None  # (CRC-32, size) of the given part's XML, as kept
     _copied = False  # the given part goes into the zip as it is (its file left empty)
+    _splice: int | None = None  # the row (1-based) given as this run writes it, in place of the kept one's
     _keeper: Callable[[bytes, int, int], None] | None = None
     _xml_file: str | None = None
     _xf: dict[Any, int] | None = None  # the workbook's format numbering (XlsxWriter's xf_format_indices), watched
@@ -130,11 +136,39 @@ class KeptSheet(LeanSheet):
             else:
                 self._late = True
 
-    def give(self, deflated: bytes, crc: int, size: int) -> None:
-        self._given, self._given_zip = deflated, (crc, size)
+    def give(self, deflated: bytes, crc: int, size: int, splice: int | None = None) -> None:
+        """Give the part as kept (raw deflate, its CRC-32 and size); ``splice``: with that row as written now (the
+        heading rows are written as usual) in place of the kept part's."""
+        self._given, self._given_zip, self._splice = deflated, (crc, size), splice
 
     def keep(self, keeper: Callable[[bytes, int, int], None]) -> None:
         self._keeper = keeper
+
+    def _spliced(self, given: bytes, row: int) -> None:
+        """Write the given part with its row ``row`` as this run wrote it (from the rows written so far, which
+        XlsxWriter keeps in a file of its own in constant-memory mode: the heading's). Both are our own XML."""
+        assert self._xml_file is not None and self.row_data_fh is not None
+        self.row_data_fh.flush()
+        with open(self.row_data_filename, "rb") as fh:
+            now = row_xml(fh.read(), row)
+        if now is None:
+            raise RuntimeError(f"{self.name}: row {row} was not written")  # (a bug: the heading writes it)
+        pattern = _row_pattern(row)
+        inflate = zlib.decompressobj(-15)
+        pending = b""
+        with open(self._xml_file, "wb") as out:
+            chunks = iter(range(0, len(given), _CHUNK))
+            for start in chunks:
+                pending += inflate.decompress(given[start:start + _CHUNK])
+                found = pattern.search(pending)
+                if found is None:
+                    continue
+                out.write(pending[:found.start()] + now + pending[found.end():])
+                for rest in chunks:
+                    out.write(inflate.decompress(given[rest:rest + _CHUNK]))
+                out.write(inflate.flush())
+                return
+        raise RuntimeError(f"{self.name}: the kept part has no row {row}")  # (kept only when it has: a bug)
 
     def _set_xml_writer(self, filename: Any) -> None:
         self._xml_file = filename if isinstance(filename, str) else None
@@ -148,6 +182,9 @@ class KeptSheet(LeanSheet):
                 self._xml_close()
                 return
             self.fh.close()  # (opened for it, nothing written yet)
+            if self._splice is not None:
+                self._spliced(given, self._splice)
+                return
             if ZIP_COPY and self._given_zip is not None:
                 self._copied = True  # (the zip copies the bytes: the file stays empty)
                 return
@@ -158,6 +195,17 @@ class KeptSheet(LeanSheet):
                 out.write(inflate.flush())
             return
         super()._assemble_xml_file()
+
+
+def _row_pattern(row: int) -> "re.Pattern[bytes]":
+    return re.compile(rb'<row r="%d"[ >].*?</row>' % row, re.S)
+
+
+def row_xml(xml: bytes, row: int) -> bytes | None:
+    """The element of row ``row`` (1-based) in a sheet's XML as XlsxWriter writes it (our own: rows do not nest, and
+    a cell's text has its ``<`` escaped), or None."""
+    found = _row_pattern(row).search(xml)
+    return found.group(0) if found is not None else None
 
 
 def parts_of(c: "Collection") -> Parts | None:
@@ -235,7 +283,7 @@ def given(c: "Collection", wb: Any, ws: Any, extra: Iterable[Any] = ()) -> tuple
     kept = parts.kept.get(ws.name)
     if kept is not None and kept[0] == key:
         saved = _decode(json.loads(kept[1]))
-        ws.give(kept[2], *saved["zip"])
+        ws.give(kept[2], *saved["zip"], splice=SPLICED.get(ws.name))
         parts.reused.append(ws.name)
         for n in saved["numbered"]:  # the formats its rows numbered first, numbered again in the same order
             wb.formats[n]._get_xf_index()
@@ -258,6 +306,9 @@ def given(c: "Collection", wb: Any, ws: Any, extra: Iterable[Any] = ()) -> tuple
         def keeper(deflated: bytes, crc: int, size: int) -> None:
             if ws._late:
                 return
+            splice = SPLICED.get(ws.name)
+            if splice is not None and row_xml(zlib.decompressobj(-15).decompress(deflated, 1 << 20), splice) is None:
+                return  # (the row given anew must be in the part's first megabyte: the heading's always is)
             text = json.dumps(_encode({**kept, "zip": (crc, size)}), ensure_ascii=False, separators=(",", ":"))
             parts.made[ws.name] = (key, text, deflated)
 

@@ -843,5 +843,12 @@ class _Writer:
                 yield r
 
         keys = ["arrival", "first_seen", "first_run", "key", "file", "status", "saved_at", "fate", "note", "in_inbox", "path", "sha256"]
-        self._table(ws, rows(), keys, {"arrival": self.f_num, "first_run": self.f_num, "saved_at": self.f_day}, widths,
-                    key_cols=1)
+        # A round's sheet whose rows are those of the last run's is given whole but for its note, which names the run
+        # (see reuse.py): its rows are made from the ledger (quick), writing them is not
+        kept, written = reuse.given(self.c, self.wb, ws, (reuse.rows_digest(tables.iter_received(self.c), keys),))
+        if kept is not None:
+            if kept["end"] > 3:
+                ws.autofilter(2, 0, kept["end"] - 1, len(keys) - 1)
+            return
+        written({"end": self._table(ws, rows(), keys, {"arrival": self.f_num, "first_run": self.f_num,
+                                                          "saved_at": self.f_day}, widths, key_cols=1)})
