@@ -226,6 +226,8 @@ def start(c: "Collection", wb: Any, ws: Any, extra: Iterable[Any] = ()) -> tuple
     parts = parts_of(c)
     if parts is None or not isinstance(ws, KeptSheet) or ws.name not in KEPT_SHEETS:
         return None
+    if ws.name in SPLICED and (wb.in_memory or not wb.constant_memory):
+        return None  # (the row spliced in is read from the rows' own file, which only constant-memory mode keeps)
     h = hashlib.sha256()
 
     def add(*values: Any) -> None:
