@@ -92,6 +92,8 @@ class Return:
         the store's head of the report when the store keeps one (a round's stored report, see rounds/run.py), so that
         the report is not loaded; else the report's own."""
         if self._report is None:
+            if not self.brief.has_results:
+                return None  # (the report has none: not loaded to say so)
             heads = getattr(self._store, "head", None)
             if heads is not None:
                 got = heads(self._where)

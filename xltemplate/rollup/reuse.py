@@ -4,7 +4,8 @@
 inbox they do not change from one run to the next (汇总's "since the last run" columns do: it is written
 every time); nor, mostly, does 文件清单, whose rows are made from the briefs (its key is made from its rows'
 values, :func:`rows_digest`), nor 提交记录's rows (made from the ledger), though its note names the run: it is
-given with this run's note row in place of the kept one's (:data:`SPLICED`). A collection round (:mod:`xltemplate.rounds`) gives the writer
+given with this run's note row in place of the kept one's (:data:`SPLICED`); nor 问题清单, made from the reports with
+findings and what matching added (its key: :func:`returns_digest`). A collection round (:mod:`xltemplate.rounds`) gives the writer
 :class:`Parts`: the sheets the last finished run kept in the ledger, each with its key, a sha256 of
 everything the sheet is made from:
 
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 #: compare the bytes).
 REUSE = True
 #: The sheets kept (a sheet of the roll-up with rows per unit that no run-to-run column touches).
-KEPT_SHEETS = ("指标得分", "文字材料", "文件清单", "提交记录")
+KEPT_SHEETS = ("指标得分", "文字材料", "文件清单", "提交记录", "问题清单")
 #: The kept sheets whose heading's note names the run (提交记录): kept with it, and given with this run's note row
 #: put in its place (:meth:`KeptSheet.give`).
 SPLICED = {"提交记录": 2}
@@ -260,6 +261,23 @@ def _rows_key(c: "Collection", report_id: Callable[["Return"], str | None]) -> s
         roster = row.roster
         prefill = sorted((k, repr(v)) for k, v in roster.prefill.items()) if roster is not None else None
         h.update(repr((row.key, prefill, row.status, row.valid, rid, ret.brief.has_results if ret is not None else None)
+                      ).encode("utf-8", "surrogatepass") + b"\n")
+    return h.hexdigest()
+
+
+def returns_digest(c: "Collection") -> str | None:
+    """A sha256 of what 问题清单's rows are made from, return by return, in order: the identity of each report whose
+    findings it lists (the report's findings are its own), the file's name and path, its key, and the findings
+    matching added; None when the sheet cannot be kept (a report that cannot be told from another, or no parts)."""
+    parts = parts_of(c)
+    if parts is None:
+        return None
+    h = hashlib.sha256()
+    for ret in c.returns:
+        rid = parts.report_id(ret) if ret.brief.codes else ""
+        if rid is None:
+            return None
+        h.update(repr((rid, ret.name, ret.path, ret.brief.key, [repr(f) for f in ret.extra])
                       ).encode("utf-8", "surrogatepass") + b"\n")
     return h.hexdigest()
 
