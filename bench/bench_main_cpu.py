@@ -3,7 +3,7 @@
     python bench/bench_main_cpu.py RETURNS ROSTER WAY [WAY ...] [--rounds 2] [--jobs 2] [--profile OUT]
 
 A WAY is ``label=TREE`` or ``label=TREE:SWITCH=0,SWITCH=1`` (a switch of ``xltemplate.rollup.collect``, e.g.
-``PREPICKLE=0``). Each run is a fresh process that imports xltemplate from TREE and runs ``xltemplate collect
+``PREPICKLE=0``, or of another module of the package, e.g. ``workers.IN_FLIGHT=1``; a number switch takes the number). Each run is a fresh process that imports xltemplate from TREE and runs ``xltemplate collect
 RETURNS --roster ROSTER -o … --jobs J --quiet`` through click, timing the reading (until the roll-up writer is
 called) and the roll-up apart: wall, and this process's CPU (its workers' CPU is counted once they end). The
 ways alternate run by run (A B C, C B A, …), and the last round's roll-ups are compared byte for byte so that a load that comes and goes falls on all alike; the load
@@ -32,8 +32,13 @@ import importlib
 collect_mod = importlib.import_module("xltemplate.rollup.collect")
 for item in filter(None, switches.split(",")):
     name, value = item.split("=")
-    assert hasattr(collect_mod, name), name
-    setattr(collect_mod, name, bool(int(value)))
+    owner = collect_mod
+    if "." in name:  # module.SWITCH, a module of xltemplate (e.g. workers.IN_FLIGHT=1)
+        where, name = name.rsplit(".", 1)
+        owner = importlib.import_module(f"xltemplate.{where}")
+    assert hasattr(owner, name), name
+    old = getattr(owner, name)
+    setattr(owner, name, int(value) if type(old) is int else bool(int(value)))
 from click.testing import CliRunner
 from xltemplate.cli import main
 marks = {}

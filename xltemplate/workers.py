@@ -24,8 +24,10 @@ import contextlib
 import math
 import multiprocessing as mp
 import os
+import selectors
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from glob import escape as glob_escape
 from multiprocessing.connection import Connection, wait
@@ -249,9 +251,16 @@ class _Slot:
         with held_for_a_child():
             self.proc.start()
         child.close()
-        self.task: tuple[int, Run, Fail, Any] | None = None
-        self.sent = 0.0
-        self.started: float | None = None  # when the worker took the task
+        # the tasks sent to the worker and not ended, in the order sent: the first is the one it works on
+        self.tasks: deque[tuple[int, Run, Fail, Any]] = deque()
+        self.sent = 0.0  # when the first of them became the one the worker works on
+        self.started: float | None = None  # when the worker took it
+        self.watched = False  # (in the pool's selector)
+
+    @property
+    def task(self) -> tuple[int, Run, Fail, Any] | None:
+        """The task the worker works on (or will take next), if any."""
+        return self.tasks[0] if self.tasks else None
 
     def stop(self, kill: bool = False) -> None:
         """End the worker: ask it to when it is idle; terminate it when it is busy (``kill``).
@@ -271,12 +280,23 @@ class _Slot:
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join(timeout=2)
-            if self.task is not None:
-                _remove_partial(self.task[3])
+            for task in self.tasks:  # (the one it had; one sent after it may have been taken meanwhile)
+                _remove_partial(task[3])
         self.conn.close()
 
     def deadline(self, seconds: float) -> float:
         return self.sent + START_LIMIT_S if self.started is None else self.started + seconds
+
+
+#: Tasks sent ahead to each worker: the next file is in its pipe before it ends the one it has, so that it
+#: never waits for this process to be scheduled (this process competes with the workers for the CPUs: issue 15).
+#: A task waiting behind another is not on the clock, and goes to a fresh worker if this one is stopped.
+#: 1: a task at a time (the tests compare).
+IN_FLIGHT = 2
+#: Wait on the workers with one selector kept for the pool's run (its pipes and process sentinels registered
+#: as workers get tasks and give them back); False: :func:`multiprocessing.connection.wait`, which builds and
+#: tears down a selector on every call (the tests compare).
+KEEP_SELECTOR = True
 
 
 class _Pool:
@@ -286,10 +306,38 @@ class _Pool:
         self.args = (context, warm, bounds.memory_mb, os.getpid())
         self.bounds = bounds
         self.slots = [_Slot(self.ctx, self.args) for _ in range(jobs)]
+        self.selector: selectors.BaseSelector | None = None
+        self.again: deque[tuple[int, Run, Fail, Any]] = deque()  # tasks of a stopped worker it had not taken
 
     def close(self) -> None:
-        for slot in self.slots:
-            slot.stop(kill=slot.task is not None)
+        for n, slot in enumerate(self.slots):
+            self._unwatch(n)
+            slot.stop(kill=bool(slot.tasks))
+        if self.selector is not None:
+            self.selector.close()
+            self.selector = None
+
+    def _watch(self, n: int) -> None:
+        slot = self.slots[n]
+        if self.selector is not None and not slot.watched:
+            self.selector.register(slot.conn, selectors.EVENT_READ, n)
+            self.selector.register(slot.proc.sentinel, selectors.EVENT_READ, n)
+            slot.watched = True
+
+    def _unwatch(self, n: int) -> None:
+        slot = self.slots[n]
+        if self.selector is not None and slot.watched:
+            self.selector.unregister(slot.conn)
+            self.selector.unregister(slot.proc.sentinel)
+            slot.watched = False
+
+    def _wait(self, timeout: float) -> set[int]:
+        """The slots whose pipe or process has something to say, waiting at most ``timeout`` seconds."""
+        if self.selector is not None:
+            return {key.data for key, _ in self.selector.select(timeout)}
+        busy = [(n, s) for n, s in enumerate(self.slots) if s.tasks]
+        ready = wait([s.conn for _, s in busy] + [s.proc.sentinel for _, s in busy], timeout=timeout)
+        return {n for n, s in busy if s.conn in ready or s.proc.sentinel in ready}
 
     def run(self, run: Run, fail: Fail, payloads: Sequence[Any], progress: Callable[[int], None] | None,
             each: Callable[[int, Any], None] | None = None, keep: bool = True) -> list[Any]:
@@ -298,6 +346,10 @@ class _Pool:
         filled = bytearray(total)  # one byte a task (a list of bools is 8)
         sent = 0  # the payloads are sent in order, each taken from ``payloads`` when a worker is free
         done = 0
+        depth = max(1, IN_FLIGHT)
+        if KEEP_SELECTOR and self.selector is None:
+            self.selector = selectors.DefaultSelector()
+        again = self.again
 
         def finish(idx: int, result: Any) -> None:
             nonlocal done
@@ -311,47 +363,65 @@ class _Pool:
                 progress(1)
 
         while done < total:
-            for n in range(len(self.slots)):
-                slot = self.slots[n]
-                if slot.task is None and sent < total:
-                    task = slot.task = (sent, run, fail, payloads[sent])
-                    sent += 1
-                    slot.sent, slot.started = time.monotonic(), None
+            # Each worker gets a task, then each a second (up to IN_FLIGHT): the first files go to every worker.
+            for level in range(depth):
+                for n in range(len(self.slots)):
+                    slot = self.slots[n]
+                    if len(slot.tasks) > level or not (again or sent < total):
+                        continue
+                    if again:
+                        task = again.popleft()
+                    else:
+                        task = (sent, run, fail, payloads[sent])
+                        sent += 1
+                    if not slot.tasks:
+                        slot.sent, slot.started = time.monotonic(), None
+                        self._watch(n)
+                    slot.tasks.append(task)
                     try:
                         slot.conn.send(task)
                     except (BrokenPipeError, OSError):
-                        finish(task[0], self._replace(n, "file-reader-crashed", "读取程序异常退出"))
-            busy = [s for s in self.slots if s.task is not None]
-            if not busy:
+                        if len(slot.tasks) == 1:
+                            finish(task[0], self._replace(n, "file-reader-crashed", "读取程序异常退出"))
+                        else:  # (the worker is gone: the task it had fails below, as it ended)
+                            slot.tasks.pop()
+                            again.appendleft(task)
+            busy = [s for s in self.slots if s.tasks]
+            if not busy:  # (every task sent is ended or waiting to be sent again: none can be lost)
+                assert again or sent < total, "tasks lost"
                 continue
-            waitables: list[Any] = [s.conn for s in busy] + [s.proc.sentinel for s in busy]
             deadline = min(s.deadline(self.bounds.seconds) for s in busy)
-            ready = wait(waitables, timeout=max(0.0, deadline - time.monotonic()))
-            for n, slot in enumerate(self.slots):
-                if slot.task is None:
+            ready = self._wait(max(0.0, deadline - time.monotonic()))
+            for n in range(len(self.slots)):
+                slot = self.slots[n]
+                if not slot.tasks:
                     continue
-                idx = slot.task[0]
-                if slot.conn in ready:
-                    try:
-                        message = slot.conn.recv()
-                    except (EOFError, OSError):
-                        finish(idx, self._replace(n, "file-reader-crashed", "处理此文件时读取程序异常退出"))
-                        continue
-                    if message[0] == "start":
-                        slot.started = time.monotonic()
-                        if not slot.conn.poll():
-                            continue
+                if n in ready and slot.conn.poll():
+                    crashed = False
+                    while True:  # every message there is: a task's start, its result (and the next one's start)
                         try:
                             message = slot.conn.recv()
                         except (EOFError, OSError):
-                            finish(idx, self._replace(n, "file-reader-crashed", "处理此文件时读取程序异常退出"))
-                            continue
-                    _, got, result = message
-                    slot.task = None
-                    finish(got, result)
-                elif slot.proc.sentinel in ready:
-                    finish(idx, self._replace(n, "file-reader-crashed", "处理此文件时读取程序异常退出（可能是文件被恶意构造）"))
+                            crashed = True
+                            break
+                        if message[0] == "start":
+                            slot.started = time.monotonic()
+                        else:
+                            _, got, result = message
+                            slot.tasks.popleft()
+                            if slot.tasks:
+                                slot.sent, slot.started = time.monotonic(), None
+                            else:
+                                self._unwatch(n)
+                            finish(got, result)
+                        if not slot.tasks or not slot.conn.poll():
+                            break
+                    if crashed:
+                        finish(slot.tasks[0][0], self._replace(n, "file-reader-crashed", "处理此文件时读取程序异常退出"))
+                elif n in ready and not slot.proc.is_alive():
+                    finish(slot.tasks[0][0], self._replace(n, "file-reader-crashed", "处理此文件时读取程序异常退出（可能是文件被恶意构造）"))
                 elif time.monotonic() >= slot.deadline(self.bounds.seconds):
+                    idx = slot.tasks[0][0]
                     if slot.started is None:
                         finish(idx, self._replace(n, "file-reader-crashed", f"读取程序 {START_LIMIT_S:g} 秒内未能启动"))
                     else:
@@ -362,9 +432,12 @@ class _Pool:
     def _replace(self, n: int, code: str, what: str) -> Any:
         """The worker in slot ``n`` failed on its task: the task's failure result, and a fresh worker."""
         slot = self.slots[n]
-        assert slot.task is not None
-        _, _run_fn, fail, payload = slot.task
-        slot.task = None
-        slot.stop(kill=True)
+        assert slot.tasks
+        _, _run_fn, fail, payload = slot.tasks[0]
+        waiting = list(slot.tasks)[1:]  # sent after it, never taken: they go to a worker again, first
+        self._unwatch(n)
+        slot.stop(kill=True)  # (what the task may have left half-written is removed)
+        slot.tasks.clear()
+        self.again.extendleft(reversed(waiting))
         self.slots[n] = _Slot(self.ctx, self.args)
         return fail(payload, code, what)
