@@ -186,9 +186,10 @@ def _worker(conn: Connection, context: Any, warm: Callable[[], None] | None, mem
             return
         if task is None:
             return
-        idx, run, fail, payload = task
+        idx, run, fail, payload, *behind = task
         try:
-            conn.send(("start", idx))  # the task's clock starts now
+            if not behind:  # (a task sent behind another is taken as that one ends: its clock starts with that one's result)
+                conn.send(("start", idx))  # the task's clock starts now
             result = run(context, payload)
         except MemoryError:
             result = fail(payload, "file-too-large", f"处理此文件需要超过 {memory_mb} MB 内存，已停止（疑似恶意构造的文件）")
@@ -290,7 +291,9 @@ class _Slot:
 
 #: Tasks sent ahead to each worker: the next file is in its pipe before it ends the one it has, so that it
 #: never waits for this process to be scheduled (this process competes with the workers for the CPUs: issue 15).
-#: A task waiting behind another is not on the clock, and goes to a fresh worker if this one is stopped.
+#: A task waiting behind another is not on the clock: the worker takes it as it ends the one before, and its clock
+#: starts when that one's result comes (the worker sends no "start" for it: a message fewer a file). It goes to a
+#: fresh worker if this one is stopped.
 #: 1: a task at a time (the tests compare).
 IN_FLIGHT = 2
 #: Wait on the workers with one selector kept for the pool's run (its pipes and process sentinels registered
@@ -374,12 +377,13 @@ class _Pool:
                     else:
                         task = (sent, run, fail, payloads[sent])
                         sent += 1
-                    if not slot.tasks:
+                    behind = bool(slot.tasks)  # (the worker takes it as it ends the one before: no message to say so)
+                    if not behind:
                         slot.sent, slot.started = time.monotonic(), None
                         self._watch(n)
                     slot.tasks.append(task)
                     try:
-                        slot.conn.send(task)
+                        slot.conn.send((*task, True) if behind else task)
                     except (BrokenPipeError, OSError):
                         if len(slot.tasks) == 1:
                             finish(task[0], self._replace(n, "file-reader-crashed", "读取程序异常退出"))
@@ -409,8 +413,8 @@ class _Pool:
                         else:
                             _, got, result = message
                             slot.tasks.popleft()
-                            if slot.tasks:
-                                slot.sent, slot.started = time.monotonic(), None
+                            if slot.tasks:  # (sent behind it: the worker has taken it now)
+                                slot.sent = slot.started = time.monotonic()
                             else:
                                 self._unwatch(n)
                             finish(got, result)
