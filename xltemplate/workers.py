@@ -11,7 +11,8 @@ what the tasks do: a task is a function of the run's context and a payload, sent
 
 The deadline counts the file's own work: the clock starts when the worker says
 it has the file, not when the file was handed over, so a worker still starting
-(or waiting for a CPU) costs its file nothing. Jobs are capped at the CPUs this
+(or waiting for a CPU) costs its file nothing; nor does a file sent to a worker ahead of time, behind
+the one it works on (:data:`IN_FLIGHT`), whose clock starts when that one ends. Jobs are capped at the CPUs this
 process may use (affinity, cgroup quota): more workers than CPUs only make each
 file slower; every pool of the package (reading, annotating, generating from a roster) is sized
 by :func:`pool_size`. Results come back in input order, so any number of jobs gives the same
