@@ -32,7 +32,7 @@ from ..words import (
     FATES, MISSING, ROUND_FATES, SEVERITY_ZH, SKIPPED, STATUS_ZH, UNIT_INVALID, UNIT_VALID, UNMATCHED, identity_line,
 )
 from . import tables
-from . import reuse
+from . import reuse, split
 from .collect import Collection
 from .lean import LeanSheet, lean_enabled, rows_enabled
 
@@ -179,6 +179,8 @@ class _Writer:
         self.sheet_class = reuse.sheet_class(c, LeanSheet if lean_enabled() else Worksheet)  # (a round's keeps sheets)
         self.whole_rows = rows_enabled()  # a table's rows written whole (LeanSheet.put_row), else cell by cell
         self.kept_scores: dict[str, Any] | None = None  # 指标得分 given whole in a round (see reuse.py): what it kept
+        self.scratch = scratch
+        self.second: split.Second | None = None  # 指标得分's rows written by a second process (see split.py)
         self.wb = xlsxwriter.Workbook(str(path), {
             "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
             # Rows are written in order and flushed as they go: memory stays flat at 10,000 units.
@@ -215,13 +217,20 @@ class _Writer:
                            "created": _FIXED_TIME, "comments": f"模板 {self.spec.id} {self.spec.version}"})
         sheets = family_of(self.spec).rollup_sheets
         self.item_results = sheets.item_results
-        if ONE_PASS:
-            self._in_one_pass(sheets)
-        else:
-            self._sheet_by_sheet(sheets)
-        self._files()
-        if self.c.round is not None:
-            self._received()
+        try:
+            if ONE_PASS:
+                self._in_one_pass(sheets)
+            else:
+                self._sheet_by_sheet(sheets)
+            self._files()
+            if self.c.round is not None:
+                self._received()
+            if self.second is not None:  # 指标得分's rows, from the second process, where this one's would be
+                self.second.join(wb, self.scores_ws)
+                self.second = None
+        finally:
+            if self.second is not None:
+                self.second.stop()
         with reuse.zipping(wb):  # (a round's kept sheets: read back from the zip, or copied into it)
             wb.close()
 
@@ -261,6 +270,18 @@ class _Writer:
         score_rows = kept_scores is None or results is not None
         if kept_scores is not None and not score_rows:
             reuse.restore_sums(totals, kept_scores["sums"])
+        write_scores = scores is not None and kept_scores is None
+        if write_scores and scores is not None and self.whole_rows and self.scratch is not None and split.possible(c, len(c.rows)):
+            put_scores = scores[0]
+
+            def score_rows_only() -> None:  # (in the second process: 指标得分's rows, as this loop would write them)
+                for row in c.rows:
+                    got = list(tables.unit_scores(c, row, names, sheets.item_results))
+                    if got:
+                        put_scores(*tables.by_unit(got))
+
+            self.second = split.start(self.wb, self.scores_ws, c, score_rows_only, self.scratch)
+            scores = (self.skip_score_row, scores[1])  # (here, the rows are only counted)
         for row in c.rows:
             u = tables.submission(c, row, group_ids)
             units.add(u)
@@ -272,8 +293,11 @@ class _Writer:
             for r in rows:
                 add_score(r)
             if rows:
-                if scores is not None and kept_scores is None:
-                    scores[0](*tables.by_unit(rows))
+                if write_scores and scores is not None:
+                    if self.second is not None:
+                        scores[0]({}, {}, [])
+                    else:
+                        scores[0](*tables.by_unit(rows))
                 if results is not None:
                     for r in rows:
                         results[0].put(results[1](r))
@@ -284,6 +308,8 @@ class _Writer:
             if t is not None:
                 texts.put(t)
         end = summary.table.end()
+        if self.second is not None:
+            self.second.numbered(self.wb)  # (every format its rows use is numbered now: split.py)
         if scores is not None:
             scores[1]()
         if results is not None:
@@ -496,7 +522,7 @@ class _Writer:
         groups = tables.groups(self.c)
         names_of = {g.id: g.name for g in groups}
         inds = tables.items(self.c)
-        ws = self.wb.add_worksheet("指标得分", worksheet_class=self.sheet_class)
+        ws = self.scores_ws = self.wb.add_worksheet("指标得分", worksheet_class=self.sheet_class)
         fixed = ["编号", "预算单位", "状态"]
         extra_col = len(fixed) + 2 * len(inds)
         widths = [8.0, 18.0, 6.0] + [6.0] * (2 * len(inds)) + [30.0]
@@ -565,6 +591,12 @@ class _Writer:
             fmts[2] = self.f_status[status]
             self._row(ws, row, row_height([key, unit, status, extras], head_widths, BODY_PT), values, fmts)
             row += 1
+
+        def skip(first: dict[str, Any], by_id: dict[str, dict[str, Any]], own: list[dict[str, Any]]) -> None:
+            nonlocal row
+            row += 1  # (a row the second process writes: split.py)
+
+        self.skip_score_row = skip
 
         def end() -> None:
             if row > 4:

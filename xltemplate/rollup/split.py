@@ -1,0 +1,173 @@
+"""指标得分's rows written by a second process while this one writes the rest of the roll-up (issue 15).
+
+指标得分 holds about half of the roll-up's cells, and the roll-up is written after the last worker has
+ended, by one process, with the other CPU idle. Here a child forked at the start of the pass over the units
+(:meth:`xltemplate.rollup.workbook._Writer._in_one_pass`) writes the sheet's rows into a file of its own,
+through the same code (it has the writer, its sheet and the collection, as they are when it is forked); this
+process passes over the units as before, only counting that sheet's rows, and before the workbook is closed
+puts the child's rows into the sheet where its own would have gone. The bytes are those of one process:
+
+- the rows are the same rows, made by the same code from the same reports (the child loads them from the
+  spill through a file description of its own: the spill's offset is not shared);
+- a cell's format is numbered (its ``s`` index) in the order formats are first written out. The child does
+  not number any: it writes a token for each format (``\\x01`` and the format's place in the workbook; a cell's
+  own text can never hold a raw control character, XlsxWriter escapes it). Once this process has passed over
+  the units it sends the child the numbers it gave, and the child writes them in while this process writes the
+  sheets after the pass. Every format the child's rows use is numbered by then, in the same order as in one
+  process: each unit's 汇总 row uses every format that unit's 指标得分 row uses, and is written out first (see
+  ``_in_one_pass``). Should one not be (it would be a bug), it is numbered when the rows are taken: a sound
+  workbook, whose bytes may differ.
+
+Only for a collection of collect's own (its reports in a spill, not a round's ledger: a SQLite connection
+is not for a forked process), with the lean writer's rows, on a system that forks and has /proc (Linux). A
+child that fails stops the roll-up with an error (no half-written sheet is ever given). Switch: :data:`SPLIT`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Callable
+
+from ..errors import GenerateError
+from ..signals import held_for_a_child, worker_started
+
+if TYPE_CHECKING:
+    from .collect import Collection
+
+#: Write 指标得分's rows in a second process (see the module); False: in this one (the tests compare the bytes).
+SPLIT = True
+#: Fewer units than this: one process (forking and joining cost more than the rows).
+SPLIT_FROM = 200
+
+_TOKEN = re.compile(r' s="\x01(\d+)"')
+
+
+def possible(c: "Collection", units: int) -> bool:
+    """Whether 指标得分's rows can be written by a second process for ``c`` (see the module)."""
+    spill = getattr(c, "spill", None)
+    return (SPLIT and units >= SPLIT_FROM and c.round is None and spill is not None and getattr(spill, "_fh", None) is not None
+            and "fork" in mp.get_all_start_methods() and sys.platform.startswith("linux") and os.path.isdir("/proc/self/fd"))
+
+
+class Second:
+    """The child writing a sheet's rows (:func:`start`): told the formats' numbers once this process has given them
+    (:meth:`numbered`), and its rows put into the sheet (:meth:`join`)."""
+
+    def __init__(self, proc: Any, conn: Any, path: Path) -> None:
+        self.proc, self.conn, self.path = proc, conn, path
+
+    def numbered(self, wb: Any) -> None:
+        """The formats numbered so far (every one the child's rows use, see the module), sent to the child, which
+        writes them in while this process goes on."""
+        with contextlib.suppress(BrokenPipeError, OSError):  # (a child that died: join says so)
+            self.conn.send({n: f.xf_index for n, f in enumerate(wb.formats) if f.xf_index is not None})
+
+    def join(self, wb: Any, ws: Any) -> None:
+        """Wait for the child; its rows into ``ws`` (where this process's own would be)."""
+        self.proc.join()
+        self.conn.close()
+        if self.proc.exitcode != 0:
+            raise GenerateError(f"汇总表的“{ws.name}”工作表未能写出（写入它的进程异常退出，代码 {self.proc.exitcode}）。请重新运行。")
+        state = json.loads(Path(f"{self.path}.json").read_text(encoding="utf-8"))
+        with open(self.path, encoding="utf-8") as src:
+            if not state["unnumbered"]:
+                shutil.copyfileobj(src, ws.fh, 1 << 20)
+            else:  # (a bug, see the module: numbered now, and written in here)
+                formats = wb.formats
+                _substitute(src, ws.fh, lambda n: formats[n]._get_xf_index(), set())
+        for name in ("dim_rowmin", "dim_rowmax", "dim_colmin", "dim_colmax", "previous_row"):
+            setattr(ws, name, state[name])
+        ws.row_sizes.update({int(k): v for k, v in state["row_sizes"].items()})
+
+    def stop(self) -> None:
+        """The child, ended (the roll-up stopped before its rows were taken)."""
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join()
+        self.conn.close()
+
+
+def _substitute(src: IO[str], out: IO[str], number: Callable[[int], Any], missing: set[int]) -> None:
+    """``src`` into ``out``, each format's token replaced by ``number(n)`` (None: left, and ``n`` put in ``missing``)."""
+    got: dict[str, str] = {}
+
+    def one(m: re.Match[str]) -> str:
+        text = got.get(m.group(1))
+        if text is None:
+            n = int(m.group(1))
+            xf = number(n)
+            if xf is None:
+                missing.add(n)
+                return m.group(0)
+            text = got[m.group(1)] = f' s="{xf}"'
+        return text
+
+    while True:
+        chunk = src.read(1 << 22)
+        if not chunk:
+            return
+        while not chunk.endswith(">"):  # (a row ends in ">", and a token holds none: it is never cut in two)
+            more = src.read(4096)
+            if not more:
+                break
+            chunk += more
+        out.write(_TOKEN.sub(one, chunk))
+
+
+def start(wb: Any, ws: Any, c: "Collection", rows: Callable[[], None], scratch: Path) -> Second:
+    """Fork the child that writes ``ws``'s rows by calling ``rows()`` (into a file in ``scratch``); this process
+    goes on with the rest. ``ws``'s rows so far are written out first: the child's start where they end."""
+    ws._write_single_row(ws.previous_row + 1)  # (the heading's last row, as writing the first row would)
+    ws.fh.flush()
+    c.spill._fh.flush()  # type: ignore[union-attr]
+    path = scratch / f"split-{os.getpid()}-{ws.name.encode().hex()}.xml"
+    ctx = mp.get_context("fork")
+    mine, theirs = ctx.Pipe()
+    proc = ctx.Process(target=_child, args=(wb, ws, c, rows, path, theirs, os.getpid()), daemon=True)
+    with held_for_a_child():
+        proc.start()
+    theirs.close()
+    return Second(proc, mine, path)
+
+
+def _child(wb: Any, ws: Any, c: "Collection", rows: Callable[[], None], path: Path, conn: Any, parent: int) -> None:
+    """In the child: the rows (formats as tokens), then, told the parent's numbers, the rows with them, the sheet's
+    state after them, and out (``os._exit``: nothing of the parent's is flushed or finalised twice, its buffered
+    output included)."""
+    worker_started(parent)  # ignore Ctrl-C, die on SIGTERM, die with the parent
+    try:
+        spill = c.spill
+        assert spill is not None and spill._fh is not None
+        spill._fh = open(f"/proc/self/fd/{spill._fh.fileno()}", "rb")  # an offset of its own  # noqa: SIM115
+        for n, fmt in enumerate(wb.formats):
+            fmt.xf_index = f"\x01{n}"  # numbered by the parent (see the module)
+        rough = Path(f"{path}.rows")
+        with open(rough, "w", encoding="utf-8") as out:
+            ws.fh = out
+            rows()
+            ws._write_single_row(ws.previous_row + 1)  # the last row
+        numbers = conn.recv()
+        missing: set[int] = set()
+        with open(rough, encoding="utf-8") as src, open(path, "w", encoding="utf-8") as out:
+            _substitute(src, out, numbers.get, missing)
+        rough.unlink()
+        state: dict[str, Any] = {name: getattr(ws, name) for name in ("dim_rowmin", "dim_rowmax", "dim_colmin", "dim_colmax", "previous_row")}
+        state["row_sizes"] = {str(k): v for k, v in ws.row_sizes.items()}
+        state["unnumbered"] = sorted(missing)
+        Path(f"{path}.json").write_text(json.dumps(state), encoding="utf-8")
+    except BaseException:  # (a bug, or the parent gone: said on stderr; the parent stops the roll-up)
+        import traceback
+
+        traceback.print_exc()
+        os._exit(1)
+    os._exit(0)
+
+
+__all__ = ["SPLIT", "SPLIT_FROM", "Second", "possible", "start"]
