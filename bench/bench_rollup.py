@@ -1,11 +1,12 @@
 """Time the roll-up writer alone: the same Collection written by stock XlsxWriter, by part B's lean cells, by
-whole rows (issue 15) and in one pass over the units (its fourth pass), alternately in one process, with the bytes
-compared.
+whole rows (issue 15), in one pass over the units (its fourth pass) and with 指标得分's rows written by a second
+process (its fifth: rollup/split.py), alternately in one process, with the bytes compared (the second process's
+CPU is printed beside this one's).
 
     python bench/bench_rollup.py --dir /tmp/b                      # the returns bench/bench.py left in /tmp/b/returns
     python bench/bench_rollup.py --dir /tmp/b --national           # the national ones in /tmp/b/national
     python bench/bench_rollup.py --collection /tmp/b/c.pickle      # a Collection pickled by an earlier run (--keep)
-    python bench/bench_rollup.py --dir /tmp/b --ways rows,one      # only some ways (stock, cells, rows, one)
+    python bench/bench_rollup.py --dir /tmp/b --ways rows,one      # only some ways (stock, cells, rows, one, split)
 
 The Collection is collected once (2 jobs; with /tmp/b/roster.csv for the first form, as bench.py's collect) and
 kept with ``--keep PATH`` (a pickle this script wrote: it loads only what it made itself), its spilled reports with it,
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
+import resource
 import statistics
 import sys
 import tempfile
@@ -29,16 +31,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from xltemplate import printing  # noqa: E402
-from xltemplate.rollup import collect, lean, tables, workbook, write_rollup  # noqa: E402
+from xltemplate.rollup import collect, lean, split, tables, workbook, write_rollup  # noqa: E402
 from xltemplate.rollup.spill import Spill  # noqa: E402
 
-WAYS = {  # name → (lean.USE_LEAN, lean.USE_ROWS, workbook.STATS_IN_PASSING, workbook.ONE_PASS)
-    "stock XlsxWriter": (False, False, False, False),
-    "lean cells (part B)": (True, False, False, False),
-    "whole rows (third pass)": (True, True, True, False),
-    "one pass (fourth pass)": (True, True, True, True),
+WAYS = {  # name → (lean.USE_LEAN, lean.USE_ROWS, workbook.STATS_IN_PASSING, workbook.ONE_PASS, split.SPLIT)
+    "stock XlsxWriter": (False, False, False, False, False),
+    "lean cells (part B)": (True, False, False, False, False),
+    "whole rows (third pass)": (True, True, True, False, False),
+    "one pass (fourth pass)": (True, True, True, True, False),
+    "second process (fifth)": (True, True, True, True, True),
 }
-SHORT = dict(zip(("stock", "cells", "rows", "one"), WAYS))
+SHORT = dict(zip(("stock", "cells", "rows", "one", "split"), WAYS))
 
 
 def keep(c: Any, path: Path) -> None:
@@ -122,6 +125,7 @@ def main() -> None:
     print(f"{len(c.rows)} rows; XlsxWriter {lean.xlsxwriter.__version__}; lean path {'on' if lean.lean_enabled() else 'OFF'}")
     walls: dict[str, list[float]] = {w: [] for w in ways_asked}
     cpus: dict[str, list[float]] = {w: [] for w in ways_asked}
+    child_cpus: dict[str, list[float]] = {w: [] for w in ways_asked}  # (a second process's: split)
     loaded: dict[str, int] = {}
     counts = counting_loads()
     loads: list[str] = []
@@ -130,7 +134,7 @@ def main() -> None:
             ways = list(ways_asked) if n % 2 == 0 else list(reversed(ways_asked))
             written: dict[str, bytes] = {}
             for way in ways:
-                lean.USE_LEAN, lean.USE_ROWS, workbook.STATS_IN_PASSING, workbook.ONE_PASS = WAYS[way]
+                lean.USE_LEAN, lean.USE_ROWS, workbook.STATS_IN_PASSING, workbook.ONE_PASS, split.SPLIT = WAYS[way]
                 out = Path(tmp) / f"{n}.xlsx"
                 # as in a run of collect: nothing remembered from an earlier write
                 lean._NUMBERS.clear()
@@ -142,23 +146,28 @@ def main() -> None:
                 if c.spill is not None:
                     c.spill._recent.clear()
                 counts["loads"] = 0
+                kids = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t, p = time.perf_counter(), time.process_time()
                 write_rollup(c, out)
                 walls[way].append(time.perf_counter() - t)
                 cpus[way].append(time.process_time() - p)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                child_cpus[way].append(after.ru_utime + after.ru_stime - kids.ru_utime - kids.ru_stime)
                 loaded[way] = counts["loads"]
                 written[way] = out.read_bytes()
             same = len(set(written.values())) == 1
             print(f"round {n + 1}: " + "; ".join(f"{w} {walls[w][-1]:.2f} s" for w in ways_asked) + f"; identical bytes: {same}")
             if not same:
                 sys.exit("the ways wrote different bytes")
-    lean.USE_LEAN, lean.USE_ROWS, workbook.STATS_IN_PASSING, workbook.ONE_PASS = WAYS["one pass (fourth pass)"]
+    lean.USE_LEAN, lean.USE_ROWS, workbook.STATS_IN_PASSING, workbook.ONE_PASS, split.SPLIT = WAYS["second process (fifth)"]
     print(f"medians over {args.rounds} rounds (load average {min(loads)}–{max(loads)}):")
     first = ways_asked[0]
     base = statistics.median(walls[first])
     for way in ways_asked:
         wall, cpu = statistics.median(walls[way]), statistics.median(cpus[way])
-        print(f"  {way:24} {wall:6.2f} s wall, {cpu:6.2f} s CPU  ({base / wall:.2f}× {first}); "
+        child = statistics.median(child_cpus[way])
+        print(f"  {way:24} {wall:6.2f} s wall, {cpu:6.2f} s CPU" + (f" + {child:.2f} s a second process's" if child else "")
+              + f"  ({base / wall:.2f}× {first}); "
               f"{loaded[way]} reports loaded from the spill")
 
 

@@ -4,8 +4,10 @@
 ended, by one process, with the other CPU idle. Here a child forked at the start of the pass over the units
 (:meth:`xltemplate.rollup.workbook._Writer._in_one_pass`) writes the sheet's rows into a file of its own,
 through the same code (it has the writer, its sheet and the collection, as they are when it is forked); this
-process passes over the units as before, only counting that sheet's rows, and before the workbook is closed
-puts the child's rows into the sheet where its own would have gone. The bytes are those of one process:
+process passes over the units as before without making that sheet's rows. The child also sums them for 统计
+(``tables.ScoreTotals``) and sends the sums back when it has written them, as a round's kept sheet gives its sums
+back (:func:`~xltemplate.rollup.reuse.restore_sums`); before the workbook is closed this process puts the child's
+rows into the sheet where its own would have gone. The bytes are those of one process:
 
 - the rows are the same rows, made by the same code from the same reports (the child loads them from the
   spill through a file description of its own: the spill's offset is not shared);
@@ -62,6 +64,14 @@ class Second:
 
     def __init__(self, proc: Any, conn: Any, path: Path) -> None:
         self.proc, self.conn, self.path = proc, conn, path
+
+    def rows_done(self) -> Any:
+        """What ``rows()`` gave in the child, once it has written them (waits for it)."""
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            self.proc.join()
+            raise GenerateError(f"汇总表的“指标得分”工作表未能写出（写入它的进程异常退出，代码 {self.proc.exitcode}）。请重新运行。") from None
 
     def numbered(self, wb: Any) -> None:
         """The formats numbered so far (every one the child's rows use, see the module), sent to the child, which
@@ -121,9 +131,10 @@ def _substitute(src: IO[str], out: IO[str], number: Callable[[int], Any], missin
         out.write(_TOKEN.sub(one, chunk))
 
 
-def start(wb: Any, ws: Any, c: "Collection", rows: Callable[[], None], scratch: Path) -> Second:
-    """Fork the child that writes ``ws``'s rows by calling ``rows()`` (into a file in ``scratch``); this process
-    goes on with the rest. ``ws``'s rows so far are written out first: the child's start where they end."""
+def start(wb: Any, ws: Any, c: "Collection", rows: Callable[[], Any], scratch: Path) -> Second:
+    """Fork the child that writes ``ws``'s rows by calling ``rows()`` (into a file in ``scratch``; what it returns
+    comes back by :meth:`Second.rows_done`); this process goes on with the rest. ``ws``'s rows so far are written out
+    first: the child's start where they end."""
     ws._write_single_row(ws.previous_row + 1)  # (the heading's last row, as writing the first row would)
     ws.fh.flush()
     c.spill._fh.flush()  # type: ignore[union-attr]
@@ -137,7 +148,7 @@ def start(wb: Any, ws: Any, c: "Collection", rows: Callable[[], None], scratch: 
     return Second(proc, mine, path)
 
 
-def _child(wb: Any, ws: Any, c: "Collection", rows: Callable[[], None], path: Path, conn: Any, parent: int) -> None:
+def _child(wb: Any, ws: Any, c: "Collection", rows: Callable[[], Any], path: Path, conn: Any, parent: int) -> None:
     """In the child: the rows (formats as tokens), then, told the parent's numbers, the rows with them, the sheet's
     state after them, and out (``os._exit``: nothing of the parent's is flushed or finalised twice, its buffered
     output included)."""
@@ -151,8 +162,9 @@ def _child(wb: Any, ws: Any, c: "Collection", rows: Callable[[], None], path: Pa
         rough = Path(f"{path}.rows")
         with open(rough, "w", encoding="utf-8") as out:
             ws.fh = out
-            rows()
+            done = rows()
             ws._write_single_row(ws.previous_row + 1)  # the last row
+        conn.send(done)
         numbers = conn.recv()
         missing: set[int] = set()
         with open(rough, encoding="utf-8") as src, open(path, "w", encoding="utf-8") as out:

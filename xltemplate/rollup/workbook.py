@@ -274,14 +274,22 @@ class _Writer:
         if write_scores and scores is not None and self.whole_rows and self.scratch is not None and split.possible(c, len(c.rows)):
             put_scores = scores[0]
 
-            def score_rows_only() -> None:  # (in the second process: 指标得分's rows, as this loop would write them)
+            def score_rows_only() -> tuple[int, dict[str, Any]]:
+                """In the second process: 指标得分's rows, as this loop would write them, and the sums they make (as a
+                round's kept sheet gives them back: reuse.py); how many rows."""
+                n = 0
                 for row in c.rows:
                     got = list(tables.unit_scores(c, row, names, sheets.item_results))
+                    for r in got:
+                        add_score(r)
                     if got:
                         put_scores(*tables.by_unit(got))
+                        n += 1
+                return n, {k: dict(v) if isinstance(v, dict) else v for k, v in reuse.sums_state(totals).items()}
 
             self.second = split.start(self.wb, self.scores_ws, c, score_rows_only, self.scratch)
-            scores = (self.skip_score_row, scores[1])  # (here, the rows are only counted)
+            write_scores = False
+            score_rows = results is not None  # (指标结果 makes them here anyway; else their sums come from the child)
         for row in c.rows:
             u = tables.submission(c, row, group_ids)
             units.add(u)
@@ -294,10 +302,7 @@ class _Writer:
                 add_score(r)
             if rows:
                 if write_scores and scores is not None:
-                    if self.second is not None:
-                        scores[0]({}, {}, [])
-                    else:
-                        scores[0](*tables.by_unit(rows))
+                    scores[0](*tables.by_unit(rows))
                 if results is not None:
                     for r in rows:
                         results[0].put(results[1](r))
@@ -309,6 +314,10 @@ class _Writer:
                 texts.put(t)
         end = summary.table.end()
         if self.second is not None:
+            count, sums = self.second.rows_done()
+            self.skip_score_rows(count)  # (the rows the child wrote, for the sheet's end)
+            if not score_rows:
+                reuse.restore_sums(totals, sums)
             self.second.numbered(self.wb)  # (every format its rows use is numbered now: split.py)
         if scores is not None:
             scores[1]()
@@ -592,11 +601,11 @@ class _Writer:
             self._row(ws, row, row_height([key, unit, status, extras], head_widths, BODY_PT), values, fmts)
             row += 1
 
-        def skip(first: dict[str, Any], by_id: dict[str, dict[str, Any]], own: list[dict[str, Any]]) -> None:
+        def skip(count: int) -> None:
             nonlocal row
-            row += 1  # (a row the second process writes: split.py)
+            row += count  # (rows the second process wrote: split.py)
 
-        self.skip_score_row = skip
+        self.skip_score_rows = skip
 
         def end() -> None:
             if row > 4:
