@@ -25,6 +25,7 @@ split = importlib.import_module("xltemplate.rollup.split")
 def _ways(c: Collection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "") -> tuple[dict[str, bytes], int]:
     """The roll-up of ``c`` split and not, lean and stock, one pass and not; and how many times a child was started."""
     monkeypatch.setattr(split, "SPLIT_FROM", 1)
+    monkeypatch.setattr(split, "available_cpus", lambda: 2)  # (a machine of one CPU never splits)
     started = []
     real = split.start
 
@@ -105,6 +106,7 @@ def test_a_second_process_that_fails_stops_the_roll_up(tmp_path: Path, monkeypat
 
     c = _first()
     monkeypatch.setattr(split, "SPLIT_FROM", 1)
+    monkeypatch.setattr(split, "available_cpus", lambda: 2)  # (a machine of one CPU never splits)
     monkeypatch.setattr(split, "_child", _dies)
     out = tmp_path / "out.xlsx"
     with pytest.raises(GenerateError, match="指标得分"):
@@ -124,6 +126,7 @@ def test_rows_whose_formats_the_child_was_not_told_are_numbered_when_taken(tmp_p
     taken whole, each token written in, here the same bytes (every format is numbered by then in fact)."""
     c = _first()
     monkeypatch.setattr(split, "SPLIT_FROM", 1)
+    monkeypatch.setattr(split, "available_cpus", lambda: 2)  # (a machine of one CPU never splits)
     told = split.Second.numbered
     monkeypatch.setattr(split.Second, "numbered", lambda self, wb: told(self, type(wb)()))  # a workbook with no formats
     taken = split.Second.join
@@ -140,3 +143,12 @@ def test_rows_whose_formats_the_child_was_not_told_are_numbered_when_taken(tmp_p
     assert len(seen) == 1 and seen[0]  # the child was told no number
     monkeypatch.setattr(split, "SPLIT", False)
     assert fallback == write_rollup(c, tmp_path / "one.xlsx").read_bytes()
+
+
+def test_one_cpu_never_splits(monkeypatch: pytest.MonkeyPatch) -> None:
+    c = _first()
+    monkeypatch.setattr(split, "SPLIT_FROM", 1)
+    monkeypatch.setattr(split, "available_cpus", lambda: 2)
+    assert split.possible(c, 20)
+    monkeypatch.setattr(split, "available_cpus", lambda: 1)
+    assert not split.possible(c, 20)

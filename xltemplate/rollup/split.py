@@ -21,7 +21,11 @@ rows into the sheet where its own would have gone. The bytes are those of one pr
   workbook, whose bytes may differ.
 
 Only for a collection of collect's own (its reports in a spill, not a round's ledger: a SQLite connection
-is not for a forked process), with the lean writer's rows, on a system that forks and has /proc (Linux). A
+is not for a forked process), with the lean writer's rows, 200 units or more, with more than one CPU to use,
+on a system that forks and has /proc (Linux). The child loads the reports again and makes the score rows
+itself: about 2 s of CPU at 10,000 units against 0.7 s less in this process (bench/README.md). That pays
+when the other CPU is idle, as it is once the workers have ended on a machine doing nothing else; on a
+machine busy with other work it costs wall time. A
 child that fails stops the roll-up with an error (no half-written sheet is ever given). Switch: :data:`SPLIT`.
 """
 
@@ -39,6 +43,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable
 
 from ..errors import GenerateError
 from ..signals import held_for_a_child, worker_started
+from ..workers import available_cpus
 
 if TYPE_CHECKING:
     from .collect import Collection
@@ -54,7 +59,7 @@ _TOKEN = re.compile(r' s="\x01(\d+)"')
 def possible(c: "Collection", units: int) -> bool:
     """Whether 指标得分's rows can be written by a second process for ``c`` (see the module)."""
     spill = getattr(c, "spill", None)
-    return (SPLIT and units >= SPLIT_FROM and c.round is None and spill is not None and getattr(spill, "_fh", None) is not None
+    return (SPLIT and units >= SPLIT_FROM and available_cpus() > 1 and c.round is None and spill is not None and getattr(spill, "_fh", None) is not None
             and "fork" in mp.get_all_start_methods() and sys.platform.startswith("linux") and os.path.isdir("/proc/self/fd"))
 
 
