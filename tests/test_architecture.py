@@ -77,7 +77,7 @@ LAYERS = [
     "rollup.record rollup.spill",
     "rollup.tables",
     "rollup.collect rollup.lean",
-    "rollup.reuse",
+    "rollup.reuse rollup.split",
     "rollup.workbook",
     "rollup",
     # a collection round kept by a ledger: collect through it, and the clerk's round commands
