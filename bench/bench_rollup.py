@@ -166,7 +166,7 @@ def main() -> None:
     for way in ways_asked:
         wall, cpu = statistics.median(walls[way]), statistics.median(cpus[way])
         child = statistics.median(child_cpus[way])
-        print(f"  {way:24} {wall:6.2f} s wall, {cpu:6.2f} s CPU" + (f" + {child:.2f} s a second process's" if child else "")
+        print(f"  {way:24} {wall:6.2f} s wall, {cpu:6.2f} s CPU" + (f" + {child:.2f} s a second process's" if child > 0.005 else "")
               + f"  ({base / wall:.2f}× {first}); "
               f"{loaded[way]} reports loaded from the spill")
 
