@@ -105,32 +105,153 @@ def discover(paths: list[str | os.PathLike[str]]) -> Inputs:
     return _Discovery(paths).run()
 
 
+#: Walk a folder without keeping every file's real path in a dict (issue 15: the dict was a 70 MB peak at 100,000
+#: returns): a file found in a walk is known by its folder's real path and its name (as REAL_ONCE finds it), and is
+#: looked for among the files listed (in the walk's order, by bisection) only when a link, a file named explicitly or
+#: an overlapping folder asks; False: :meth:`_Discovery.walk`, every file's real path kept (the tests compare).
+WALK_LIGHT = True
+
+
+@dataclass
+class _Walk:
+    """A folder walked light: its files are ``files[start:end]``, in the walk's order (see :func:`_walk_order`)."""
+
+    top: Path
+    real: str  # os.path.realpath(top)
+    start: int
+    end: int = -1  # -1 while it is walked
+    bisectable: bool = True  # False once a folder named x.xlsx is listed among the files: its order is not the walk's
+
+
 class _Discovery:
     def __init__(self, paths: list[str | os.PathLike[str]]) -> None:
         self.paths = [Path(p) for p in paths]
         # The given inputs, as real paths: a link may lead only inside them.
         self.roots = [os.path.realpath(p) for p in self.paths if os.path.lexists(p)]
         self.out = Inputs()
-        self.accounted: dict[str, str] = {}  # real path → the path it is listed under (read or skipped)
+        # real path → the path it is listed under (read or skipped); with WALK_LIGHT, not the files a walk
+        # listed (see self.walks and listed())
+        self.accounted: dict[str, str] = {}
         self.links: list[Path] = []  # links to files inside the inputs, resolved once every folder is walked
+        self.walks: list[_Walk] = []  # the folders walked light, in order
 
     def run(self) -> Inputs:
         for p in self.paths:
             if p.is_dir() and p.suffix.lower() not in WORKBOOK_SUFFIXES:
-                self.walk(p)
+                if WALK_LIGHT:
+                    self.walk_light(p)
+                else:
+                    self.walk(p)
             elif os.path.lexists(p) and not p.is_dir() and not _regular(p):
                 self.skip(p, "不是普通文件（设备、管道或套接字），未读取")
             else:
                 self.add(p, explicit=True)  # a file, or a path that does not exist: reported, not dropped
         for link in self.links:
             target = os.path.realpath(link)
-            if target in self.accounted:
-                self.skip(link, f"链接，指向的文件已按实际路径列出（{shown(self.accounted[target])}），不重复读取", mark=False)
+            listed = self.listed(target)
+            if listed is not None:
+                self.skip(link, f"链接，指向的文件已按实际路径列出（{shown(listed)}），不重复读取", mark=False)
             elif _wanted(Path(target)):
                 self.add(Path(target))  # the link stands for a file no folder listed: listed once, by its real path
             else:
                 self.skip(link, "链接，指向的不是工作簿文件", mark=False)
         return self.out
+
+    def listed(self, real: str, besides: "_Walk | None" = None) -> str | None:
+        """The path the file whose real path is ``real`` is listed under (read or skipped), or None; ``besides``:
+        a walk not to look in."""
+        got = self.accounted.get(real)
+        if got is not None:
+            return got
+        for w in self.walks:
+            if w is besides or not w.bisectable:
+                continue  # not bisectable: its files are in self.accounted (see walk_light)
+            rel = _below(real, w.real)
+            if rel is None:
+                continue
+            want = _walk_order(Path(rel).parts)
+            n_top = len(w.top.parts)
+            files = self.out.files
+            lo, hi = w.start, (w.end if w.end >= 0 else len(files))
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if _walk_order(files[mid].parts[n_top:]) < want:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            end = w.end if w.end >= 0 else len(files)
+            if lo < end and _walk_order(files[lo].parts[n_top:]) == want:
+                return str(files[lo])
+        return None
+
+    def walk_light(self, top: Path) -> None:
+        """:meth:`walk`, the same entries listed and skipped in the same order and words, without a real path
+        and a dict entry for each file (see :data:`WALK_LIGHT`): one ``lstat`` a file."""
+        real_top = os.path.realpath(top)
+        # a folder given twice, or inside another given folder: each file is looked for among those listed
+        overlaps = any(real_top == w.real or _below(real_top, w.real) is not None or _below(w.real, real_top) is not None
+                       for w in self.walks)
+        me = _Walk(top, real_top, len(self.out.files))
+        self.walks.append(me)
+        real_of = {str(top): real_top}  # each folder's real path, from its parent's (no folder walked is a link)
+
+        def unreadable(exc: OSError) -> None:
+            self.skip(Path(exc.filename) if exc.filename else top, f"无法打开文件夹（{exc.strerror or exc}），其中的文件未读取；请检查权限")
+
+        def add(child: Path, key: str) -> None:
+            # no file is listed twice by one walk (its folders are not links): only what was listed before it is
+            # looked at, and this walk's files are kept out of self.accounted
+            if (key in self.accounted or (overlaps and self.listed(key, besides=me) is not None)
+                    or child.name.startswith("~$") or not me.bisectable):
+                self.add(child, real=key, besides=me)
+            else:
+                self.out.files.append(child)
+
+        for root, dirs, names in os.walk(top, followlinks=False, onerror=unreadable):
+            real_root = real_of.pop(root, None)
+            if real_root is None:
+                real_root = os.path.realpath(root)
+            dirs.sort()
+            for name in sorted(names):
+                child = Path(root) / name
+                try:
+                    mode: int | None = os.lstat(child).st_mode
+                except OSError:
+                    mode = None  # cannot tell (gone, no permission …): reading it reports why
+                if mode is not None and stat.S_ISLNK(mode):
+                    self.link(child)
+                elif mode is not None and not stat.S_ISREG(mode):
+                    self.skip(child, "不是普通文件（设备、管道或套接字），未读取")
+                elif _wanted(child):
+                    add(child, os.path.join(real_root, name))
+                else:
+                    self.skip(child, "不是工作簿文件（扩展名不是 .xlsx/.xlsm）")
+            for d in list(dirs):
+                sub = Path(root) / d
+                if os.path.islink(sub):
+                    dirs.remove(d)
+                    real = os.path.realpath(sub)
+                    if self.inside(real):
+                        self.skip(sub, f"指向输入中的文件夹（{shown(real)}）的链接：其中的文件按实际路径读取，不重复读取", mark=False)
+                    else:
+                        self.skip(sub, f"指向输入之外的文件夹（{shown(real)}）的链接，未读取", mark=False)
+                elif sub.suffix.lower() in WORKBOOK_SUFFIXES:
+                    # a folder named x.xlsx, reported as unreadable, not walked: listed out of the walk's order,
+                    # so this walk's files go to self.accounted from here on (rare)
+                    if me.bisectable:
+                        me.bisectable = False
+                        self._account_walk(me)
+                    self.add(sub)
+                    dirs.remove(d)
+                else:
+                    real_of[os.path.join(root, d)] = os.path.join(real_root, d)
+        me.end = len(self.out.files)
+
+    def _account_walk(self, w: _Walk) -> None:
+        """Put the files walk ``w`` listed so far in self.accounted, by their real paths."""
+        n_top = len(w.top.parts)
+        for p in self.out.files[w.start:]:
+            self.accounted.setdefault(os.path.join(w.real, *p.parts[n_top:]), str(p))
 
     def walk(self, top: Path) -> None:
         def unreadable(exc: OSError) -> None:
@@ -186,10 +307,11 @@ class _Discovery:
     def inside(self, real: str) -> bool:
         return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in self.roots)
 
-    def add(self, p: Path, explicit: bool = False, real: str | None = None) -> None:
+    def add(self, p: Path, explicit: bool = False, real: str | None = None, besides: _Walk | None = None) -> None:
         key = real if real is not None else os.path.realpath(p) if os.path.lexists(p) else str(p.absolute())
-        if key in self.accounted:
-            self.skip(p, f"与已列出的“{shown(self.accounted[key])}”是同一个文件，只读一次", mark=False)
+        listed = self.listed(key, besides)
+        if listed is not None:
+            self.skip(p, f"与已列出的“{shown(listed)}”是同一个文件，只读一次", mark=False)
             return
         self.accounted[key] = str(p)
         if p.name.startswith("~$") and not explicit:
@@ -201,6 +323,18 @@ class _Discovery:
         if mark:
             self.accounted.setdefault(os.path.realpath(p), str(p))
         self.out.skipped.append((str(p), why))
+
+
+def _below(path: str, top: str) -> str | None:
+    """``path`` relative to ``top`` when it lies strictly below it (both real paths), else None."""
+    prefix = top.rstrip(os.sep) + os.sep
+    return path[len(prefix):] if path.startswith(prefix) and len(path) > len(prefix) else None
+
+
+def _walk_order(parts: Sequence[str]) -> tuple[tuple[int, str], ...]:
+    """Where a file lies in a walk's order (``parts``: its path below the top): a folder's files, sorted by name,
+    come before its sub-folders' files, the sub-folders taken in the order of their names."""
+    return tuple((1, d) for d in parts[:-1]) + ((0, parts[-1]),) if parts else ()
 
 
 def _wanted(p: Path) -> bool:
