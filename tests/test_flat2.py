@@ -173,3 +173,74 @@ def test_the_same_outputs_with_the_light_walk_on_or_off(case: str, mixed: Path, 
     assert on[1] == off[1] and on[0].keys() == off[0].keys() and len(on[0]) >= 4
     for name in on[0]:
         assert on[0][name] == off[0][name], name
+
+
+def test_compact_row_sizes_answer_as_xlsxwriters_dict() -> None:
+    from xltemplate.rollup.lean import RowSizes
+
+    rng = random.Random(7)
+    plain: dict[int, list[object]] = {0: [20, False]}
+    compact = RowSizes(plain)
+    for _ in range(3000):
+        row = rng.choice([rng.randint(0, 300), rng.randint(0, 3), 200_000, -1])
+        value = rng.choice([[rng.randint(0, 600), False], [rng.randint(0, 600), True], [20.5, False], [70_000, False],
+                            [0, 1]])
+        plain[row] = list(value)
+        compact[row] = list(value)
+        probe = rng.randint(-2, 400)
+        assert (probe in compact) == (probe in plain)
+        assert compact.get(probe) == plain.get(probe)
+        assert len(compact) == len(plain) and bool(compact) == bool(plain)
+    assert sorted(compact) == sorted(plain) and dict(compact.items()) == plain
+    assert all(compact[r] == plain[r] and type(compact[r][1]) is type(plain[r][1]) for r in plain)
+    assert not RowSizes() and len(RowSizes()) == 0
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_same_roll_up_with_compact_row_sizes_or_xlsxwriters(case: str, mixed: Path, tmp_path: Path,  # noqa: F811
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from xltemplate.rollup import lean
+
+    made: list[int] = []
+    real_init = lean.RowSizes.__init__
+    monkeypatch.setattr(lean.RowSizes, "__init__", lambda self, *a: made.append(1) or real_init(self, *a))
+    args = CASES[case](mixed)
+    monkeypatch.setattr(lean, "COMPACT_ROW_SIZES", False)
+    off = _run(args, tmp_path / "off")
+    assert not made
+    monkeypatch.setattr(lean, "COMPACT_ROW_SIZES", True)
+    on = _run(args, tmp_path / "on")
+    assert made, "no sheet kept its row heights compact"
+    assert on == off
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_same_outputs_with_light_units_or_not(case: str, mixed: Path, tmp_path: Path,  # noqa: F811
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """``collect.LIGHT_UNITS``: no empty list on each return and row, each row's key shared with its briefs."""
+    from xltemplate.rollup import collect as collect_mod
+
+    args = CASES[case](mixed)
+    monkeypatch.setattr(sys.modules["xltemplate.rollup.collect"], "LIGHT_UNITS", False)
+    off = _run(args, tmp_path / "off")
+    monkeypatch.setattr(sys.modules["xltemplate.rollup.collect"], "LIGHT_UNITS", True)
+    on = _run(args, tmp_path / "on")
+    assert collect_mod is not None and on == off
+
+
+def test_light_units_keep_no_empty_list_and_one_key(tmp_path: Path) -> None:
+    import xltemplate.rollup.collect  # noqa: F401
+    from tests.conftest import SAMPLES
+
+    mod = sys.modules["xltemplate.rollup.collect"]
+    from xltemplate.roster import read_roster
+
+    roster = read_roster(SAMPLES / "roster.csv", "sh-project-self-eval")
+    with mod.collect([SAMPLES / "returns"], "sh-project-self-eval", roster=roster) as c:
+        assert any(type(r.extra) is list and r.extra for r in c.returns), "no return has a finding from collecting"
+        assert all(type(r.extra) is list or r.extra == () for r in c.returns)
+        assert all(type(row.others) is list or row.others == () for row in c.rows)
+        assert any(row.others == () for row in c.rows) and any(row.others for row in c.rows)
+        shared = [row for row in c.rows if row.counted is not None]
+        assert shared and all(row.counted.brief.key is row.key for row in shared)
+        assert all(r.findings == [*r.report.findings, *r.extra] for r in c.returns)

@@ -54,7 +54,7 @@ class Return:
     """
 
     __slots__ = ("brief", "_report", "_store", "_where", "mtime", "fate", "replaced_by", "note", "extra", "arrival",
-                 "received", "archived", "source", "_name")
+                 "received", "archived", "source")
 
     def __init__(self, report: FileReport | None, mtime: float, fate: str = UNMATCHED, replaced_by: str | None = None,
                  note: str | None = None, extra: list[Finding] | None = None, arrival: int | None = None,
@@ -69,7 +69,9 @@ class Return:
         self.fate = fate
         self.replaced_by = replaced_by
         self.note = note  # why the fate, in Chinese (文件清单's 说明)
-        self.extra: list[Finding] = extra if extra is not None else []  # findings from collecting (superseded, …)
+        # findings from collecting (superseded, …): a list once there is one (:meth:`add_finding`), an empty tuple
+        # until then (issue 15: an empty list a return is 56 bytes, 5.6 MB at 100,000)
+        self.extra: list[Finding] | tuple[()] = extra if extra is not None else ([] if not LIGHT_UNITS else ())
         # With a ledger: the run that first received these bytes and their modification time then (the
         # arrival order of resubmission.newest), and whether the inbox still has them (archived: they
         # stand from the ledger's archive copy, at ``source``; ``path`` is where they were last seen).
@@ -77,7 +79,13 @@ class Return:
         self.received = received
         self.archived = archived
         self.source = source
-        self._name: tuple[str, str, str] | None = None  # (the path, its file name, shown): see :attr:`file_name`
+
+    def add_finding(self, f: Finding) -> None:
+        """Add a finding from collecting to :attr:`extra`."""
+        if isinstance(self.extra, list):
+            self.extra.append(f)
+        else:
+            self.extra = [f]
 
     @property
     def report(self) -> FileReport:
@@ -107,7 +115,7 @@ class Return:
 
     @property
     def findings(self) -> list[Finding]:
-        return self.report.findings + self.extra
+        return [*self.report.findings, *self.extra]
 
     def counts(self) -> tuple[int, int]:
         """(errors, warnings) among :attr:`findings`, without loading the report."""
@@ -126,25 +134,37 @@ class Return:
 
     @property
     def file_name(self) -> str:
-        """``Path(path).name``, made once: the roll-up asks for it on every row of the file (a Path each time
-        cost 0.7 s per 10,000 returns in the writer). Kept with its path, so a brief moved elsewhere is seen."""
-        return self._names()[1]
+        """``Path(path).name``, remembered: the roll-up asks for it on every row of the file (a Path each time
+        cost 0.7 s per 10,000 returns in the writer). Remembered by the path, so a brief moved elsewhere is seen."""
+        return _names(self.brief.path)[0]
 
     @property
     def name(self) -> str:
-        """The file name as a person reads it (see :func:`~xltemplate.pathtext.shown`), made once."""
-        return self._names()[2]
-
-    def _names(self) -> tuple[str, str, str]:
-        path = self.brief.path
-        got = self._name
-        if got is None or got[0] is not path or not REMEMBER:
-            raw = Path(path).name
-            got = self._name = (path, raw, shown(raw))
-        return got
+        """The file name as a person reads it (see :func:`~xltemplate.pathtext.shown`), remembered."""
+        return _names(self.brief.path)[1]
 
     def __repr__(self) -> str:
         return f"Return({self.path!r}, fate={self.fate!r})"
+
+
+#: A file's (name, shown name) by its path, for the last few thousand paths asked about (:func:`_names`).
+_NAMES: dict[str, tuple[str, str]] = {}
+_NAMES_KEPT = 4096
+
+
+def _names(path: str) -> tuple[str, str]:
+    """A return's file name and shown name: remembered for the paths asked about lately, not on every return (the
+    roll-up asks for a file's name several times in a row on each sheet; a remembered pair on each of 100,000
+    returns was 12 MB, issue 15)."""
+    got = _NAMES.get(path) if REMEMBER else None
+    if got is None:
+        raw = Path(path).name
+        got = (raw, shown(raw))
+        if REMEMBER:
+            if len(_NAMES) >= _NAMES_KEPT:
+                _NAMES.clear()
+            _NAMES[path] = got
+    return got
 
 
 class Row:
@@ -165,9 +185,18 @@ class Row:
         self._source: PackedRows | None = source[0] if source is not None else None
         self._at = source[1] if source is not None else 0  # (kept apart: no tuple a row)
         self.counted = counted
-        self.others: list[Return] = others if others is not None else []  # invalid/unreadable/superseded for this key
+        # invalid/unreadable/superseded for this key: a list once there is one (:meth:`add_others`), else an empty tuple
+        self.others: list[Return] | tuple[()] = others if others is not None else ([] if not LIGHT_UNITS else ())
         self.rule = rule  # the resubmission rule that chose ``counted`` (resubmission.ONLY for a single file)
         self.candidates = candidates  # the distinct files weighed
+
+    def add_others(self, others: list[Return]) -> None:
+        """Add files listed beside the unit (:attr:`others`)."""
+        if others:
+            if isinstance(self.others, list):
+                self.others += others
+            else:
+                self.others = list(others)
 
     @property
     def roster(self) -> RosterRow | None:
@@ -232,6 +261,10 @@ class Row:
         return f"文件有误（错误 {self.counted.brief.errors} 个，见问题清单）"
 
 
+#: Keep no empty list on each return and each row (``Return.extra``, ``Row.others``: an empty tuple until there is
+#: something), and each row's key once, shared with its returns' briefs (issue 15); False: as before (the tests
+#: compare).
+LIGHT_UNITS = True
 #: Remember a return's file name and a spec's rate operands (:meth:`Return.file_name`, :func:`_rate_operands`);
 #: False: work them out on every call, as before (the tests compare the two).
 REMEMBER = True
@@ -635,17 +668,22 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified
         if not group and key not in rows:
             continue  # without a roster, no unit is known that only unproven or withdrawn files claim
         row = rows.setdefault(key, Row(key=key, roster=None))
-        row.others += out + unproven  # the 未提交 sheet names them beside the unit
+        if LIGHT_UNITS:
+            for ret in out + unproven + group:
+                if ret.brief.key == row.key:
+                    ret.brief.key = row.key  # the same text: kept once (the row's), not again in each brief
+        row.add_others(out + unproven)  # the 未提交 sheet names them beside the unit
         if group:
             _choose(row, group)
-        row.others.sort(key=lambda r: r.path)
+        if isinstance(row.others, list):
+            row.others.sort(key=lambda r: r.path)
     return [rows[k] for k in sorted(rows, key=natural_key)]
 
 
 def _once(ret: Return, code: str, **params: Any) -> None:
     """Add a matching finding unless validation (given the roster) already made it."""
     if code not in ret.brief.codes and not any(f.code == code for f in ret.extra):
-        ret.extra.append(finding(code, **params))
+        ret.add_finding(finding(code, **params))
 
 
 _DIGITS = re.compile(r"([0-9]+)")
@@ -680,8 +718,8 @@ def _choose(row: Row, group: list[Return]) -> None:
             ret.fate = DUPLICATE
             ret.replaced_by = first.path
             ret.note = f"与“{first.name}”内容完全相同，只计一次（{rule}选定计入的一份）"
-            ret.extra.append(finding("return-duplicate", value=first.name, first=first.name, rule=rule))
-            row.others.append(ret)
+            ret.add_finding(finding("return-duplicate", value=first.name, first=first.name, rule=rule))
+            row.add_others([ret])
             notes.setdefault(id(first), []).append(f"与“{ret.name}”内容完全相同（{rule}选定本文件）")
     n, rule = newest([r.candidate() for r in distinct])
     counted = distinct[n]
@@ -693,9 +731,10 @@ def _choose(row: Row, group: list[Return]) -> None:
         ret.fate = SUPERSEDED
         ret.replaced_by = counted.path
         ret.note = f"被更新的“{counted.name}”替代（{rule}判断）"
-        ret.extra.append(finding("return-superseded", value=counted.name, newer=counted.name, rule=rule))
-        row.others.append(ret)
+        ret.add_finding(finding("return-superseded", value=counted.name, newer=counted.name, rule=rule))
+        row.add_others([ret])
         notes.setdefault(id(counted), []).append(f"替代了“{ret.name}”（{rule}判断）")
     if id(counted) in notes:
         counted.note = "；".join(notes[id(counted)])
-    row.others.sort(key=lambda r: r.path)
+    if isinstance(row.others, list):
+        row.others.sort(key=lambda r: r.path)

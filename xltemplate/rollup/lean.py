@@ -20,8 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from array import array
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import xlsxwriter
 from xlsxwriter.utility import _preserve_whitespace, xl_col_to_name, xl_rowcol_to_cell_fast
@@ -49,6 +50,74 @@ _TEXTS_UP_TO = 64
 _TEXTS_KEPT = 4096
 #: Longer texts go through XlsxWriter (it checks their length in UTF-16 units against Excel's limit).
 _SHORT_TEXT = 32767 // 2
+
+
+#: Keep the heights of the rows :meth:`LeanSheet.put_row` writes in :class:`RowSizes` (3 bytes a row) instead of
+#: XlsxWriter's dict of lists (about 130 bytes a row: 53 MB at 100,000 units, issue 15); False: the dict.
+COMPACT_ROW_SIZES = True
+
+
+class RowSizes:
+    """XlsxWriter's ``Worksheet.row_sizes`` (row → ``[pixels, hidden]``), compact: each row's pixels in an array and
+    its hidden flag in a byte array, indexed by row; a value that does not fit (not an int below 65,535, a row far
+    past the others) in a dict. XlsxWriter reads it only to place a chart or an image (``_size_row``), and writes
+    it in ``set_row``: ``in``, ``[row]`` (a fresh ``[pixels, hidden]``), assignment, ``len`` and truth are what
+    it uses."""
+
+    __slots__ = ("_px", "_hidden", "_other", "_count")
+    _NONE = 0xFFFF
+    _GAP = 1 << 16  # a row this far past the last kept goes to the dict rather than grow the arrays
+
+    def __init__(self, sizes: dict[int, list[Any]] | None = None) -> None:
+        self._px = array("H")
+        self._hidden = bytearray()
+        self._other: dict[int, list[Any]] = {}
+        self._count = 0
+        for row, value in (sizes or {}).items():
+            self[row] = value
+
+    def __setitem__(self, row: int, value: list[Any]) -> None:
+        px, hidden = value
+        compact = (type(row) is int and 0 <= row < len(self._px) + self._GAP and type(px) is int and 0 <= px < self._NONE
+                   and type(hidden) is bool)
+        if row in self:
+            self._forget(row)
+        if not compact:
+            self._other[row] = [px, hidden]
+        else:
+            if row >= len(self._px):
+                grow = row + 1 - len(self._px)
+                self._px.extend([self._NONE] * grow)
+                self._hidden.extend(bytes(grow))
+            self._px[row], self._hidden[row] = px, hidden
+        self._count += 1
+
+    def _forget(self, row: int) -> None:
+        if self._other.pop(row, None) is None:
+            self._px[row] = self._NONE
+        self._count -= 1
+
+    def __getitem__(self, row: int) -> list[Any]:
+        if type(row) is int and 0 <= row < len(self._px) and self._px[row] != self._NONE:
+            return [self._px[row], bool(self._hidden[row])]
+        return self._other[row]
+
+    def get(self, row: int, default: Any = None) -> Any:
+        return self[row] if row in self else default
+
+    def __contains__(self, row: object) -> bool:
+        if type(row) is int and 0 <= row < len(self._px) and self._px[row] != self._NONE:
+            return True
+        return row in self._other
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(sorted([n for n, px in enumerate(self._px) if px != self._NONE] + list(self._other)))
+
+    def items(self) -> Iterator[tuple[int, list[Any]]]:
+        return ((row, self[row]) for row in self)
 
 
 def lean_enabled() -> bool:
@@ -141,10 +210,14 @@ class LeanSheet(Worksheet):
             return False
         self._write_single_row(row)  # the row before, as XlsxWriter writes it when a later row is touched
         px = int(height * 4.0 / 3.0 + 0.5)  # set_row's pixels, and what it records
+        sizes: Any = getattr(self, "row_sizes")  # noqa: B009 - (XlsxWriter's attribute, untyped)
+        if COMPACT_ROW_SIZES and type(sizes) is dict:
+            sizes = RowSizes(sizes)
+            setattr(self, "row_sizes", sizes)  # noqa: B010
         if px == 0:
-            self.row_sizes[row] = [self.default_row_height, True]
+            sizes[row] = [self.default_row_height, True]
         else:
-            self.row_sizes[row] = [px, False]
+            sizes[row] = [px, False]
         self._pending = (row, px, payloads, used)
         return True
 

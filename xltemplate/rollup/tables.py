@@ -253,7 +253,7 @@ def unit_missing(c: "Collection", row: "Row") -> dict[str, Any] | None:
     """:func:`missing`'s row of one unit: None for a unit with a valid return."""
     if row.valid:
         return None
-    files = ([row.counted] if row.counted else []) + row.others
+    files = [*([row.counted] if row.counted else []), *row.others]
     return {"key": row.key, "unit": cell_text(row.field(c.spec, "unit")), "project": cell_text(row.field(c.spec, "project")),
             "status": row.status, "reason": row.missing_reason(), "files": "；".join(r.name for r in files) or None}
 

@@ -575,7 +575,7 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
         if ret.fate == COUNTED:
             last = last_run.get(shas[id(ret)]) or "?"
             ret.note = f"{GONE}（最后一次见于第 {last} 次汇总），按台账中的归档副本计入" + (f"；{ret.note}" if ret.note else "")
-            ret.extra.append(finding("return-missing-from-inbox", value=shown(ret.path), run=last, path=shown(ret.path)))
+            ret.add_finding(finding("return-missing-from-inbox", value=shown(ret.path), run=last, path=shown(ret.path)))
     every = judged + unjudged + gone
     # Files gone from the inbox that do not count are in 提交记录 only; the roll-up's other sheets are this inbox.
     c.returns = judged + unjudged + [r for r in gone if r.fate == COUNTED]
