@@ -244,3 +244,30 @@ def test_light_units_keep_no_empty_list_and_one_key(tmp_path: Path) -> None:
         shared = [row for row in c.rows if row.counted is not None]
         assert shared and all(row.counted.brief.key is row.key for row in shared)
         assert all(r.findings == [*r.report.findings, *r.extra] for r in c.returns)
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_rows_come_in_natural_order_from_a_roster_in_order_or_not(shuffled: bool, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A roster already in natural order is not sorted again (``LIGHT_UNITS``); one that is not is sorted as before."""
+    import xltemplate.rollup.collect  # noqa: F401
+    from tests.conftest import SAMPLES
+    from xltemplate.roster import read_roster
+
+    mod = sys.modules["xltemplate.rollup.collect"]
+    lines = (SAMPLES / "roster.csv").read_text(encoding="utf-8-sig").splitlines()
+    body = sorted(lines[1:], key=lambda line: mod.natural_key(line.split(",")[0]))
+    if shuffled:
+        body = body[1::2] + body[::2]
+    path = tmp_path / "roster.csv"
+    path.write_text("\n".join([lines[0], *body]) + "\n", encoding="utf-8")
+    roster = read_roster(path, "sh-project-self-eval")
+    keys = {}
+    for light in (False, True):
+        monkeypatch.setattr(mod, "LIGHT_UNITS", light)
+        with mod.collect([SAMPLES / "returns"], "sh-project-self-eval", roster=roster) as c:
+            keys[light] = [(row.key, row.status, row.counted.path if row.counted else None) for row in c.rows]
+    assert keys[True] == keys[False]
+    assert [k for k, *_ in keys[True]] == sorted((k for k, *_ in keys[True]), key=mod.natural_key)
+    assert mod._in_natural_order([k for k, *_ in keys[True]]) and not mod._in_natural_order(["SH10", "SH2"])
+    assert mod._in_natural_order([]) and mod._in_natural_order(["SH2", "SH2", "SH10"])

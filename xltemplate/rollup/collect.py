@@ -624,7 +624,8 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified
     ``withdrawn`` by the clerk is listed beside its unit too.
     """
     withdrawn = withdrawn or {}
-    by_key: dict[str, list[Return]] = {}
+    # a key's returns: the one return, or a list when there are several (issue 15: no list a unit)
+    by_key: dict[str, Return | list[Return]] = {}
     for ret in returns:
         key = ret.brief.key
         if key is None:
@@ -639,7 +640,13 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified
             # Without a roster a keyless return is its own row, named by its path: two files that
             # share a name in different folders are two returns, never one superseding the other.
             key = f"(无编号) {shown(ret.path)}"
-        by_key.setdefault(key, []).append(ret)
+        had = by_key.get(key)
+        if had is None:
+            by_key[key] = ret if LIGHT_UNITS else [ret]
+        elif isinstance(had, list):
+            had.append(ret)
+        else:
+            by_key[key] = [had, ret]
 
     known = roster.by_key() if roster is not None else {}
     rows: dict[str, Row]
@@ -648,7 +655,9 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified
         rows = {k: Row(key=k, source=(packed, n)) for k, n in packed.keyed()}
     else:
         rows = {k: Row(key=k, roster=r) for k, r in known.items()}
-    for key, group in sorted(by_key.items()):
+    for key in sorted(by_key):
+        got = by_key[key]
+        group = got if isinstance(got, list) else [got]
         if roster is not None and key not in known:
             for ret in group:
                 ret.fate = UNMATCHED
@@ -677,7 +686,20 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified
             _choose(row, group)
         if isinstance(row.others, list):
             row.others.sort(key=lambda r: r.path)
+    if LIGHT_UNITS and _in_natural_order(rows):
+        return list(rows.values())  # (what the stable sort would give: a roster in order is not sorted again)
     return [rows[k] for k in sorted(rows, key=natural_key)]
+
+
+def _in_natural_order(keys: Iterable[str]) -> bool:
+    """Whether ``keys`` come in :func:`natural_key` order already (each key's sort key made once, two at a time)."""
+    last: tuple[Any, ...] | None = None
+    for k in keys:
+        now = natural_key(k)
+        if last is not None and now < last:
+            return False
+        last = now
+    return True
 
 
 def _once(ret: Return, code: str, **params: Any) -> None:
