@@ -194,6 +194,10 @@ def test_compact_row_sizes_answer_as_xlsxwriters_dict() -> None:
     assert sorted(compact) == sorted(plain) and dict(compact.items()) == plain
     assert all(compact[r] == plain[r] and type(compact[r][1]) is type(plain[r][1]) for r in plain)
     assert not RowSizes() and len(RowSizes()) == 0
+    more = {5: [30, False], 900: [41, True], 7: [1.5, False]}
+    plain.update(more)
+    compact.update(more)
+    assert dict(compact.items()) == plain and len(compact) == len(plain)
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -119,6 +119,11 @@ class RowSizes:
     def items(self) -> Iterator[tuple[int, list[Any]]]:
         return ((row, self[row]) for row in self)
 
+    def update(self, other: dict[int, list[Any]]) -> None:
+        """As ``dict.update`` (rollup.split hands the second process's row heights back this way)."""
+        for row, value in other.items():
+            self[row] = value
+
 
 def lean_enabled() -> bool:
     return USE_LEAN and xlsxwriter.__version__ == VERIFIED_XLSXWRITER
