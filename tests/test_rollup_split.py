@@ -152,3 +152,29 @@ def test_one_cpu_never_splits(monkeypatch: pytest.MonkeyPatch) -> None:
     assert split.possible(c, 20)
     monkeypatch.setattr(split, "available_cpus", lambda: 1)
     assert not split.possible(c, 20)
+
+
+def test_the_score_rows_heights_come_back_from_the_second_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sheet's row heights (what XlsxWriter places a chart or an image by) are those of one process, handed back
+    compactly (a pickled lean.RowSizes, not a JSON object of every row that the parent loaded whole)."""
+    from xlsxwriter.workbook import Workbook
+
+    monkeypatch.setattr(split, "SPLIT_FROM", 1)
+    monkeypatch.setattr(split, "available_cpus", lambda: 2)
+    heights: dict[bool, dict[int, list[object]]] = {}
+    store = Workbook._store_workbook
+    on = [True]
+
+    def kept(self: Workbook) -> None:
+        ws = self.get_worksheet_by_name("指标得分")
+        heights[on[0]] = dict(ws.row_sizes.items())
+        store(self)
+
+    monkeypatch.setattr(Workbook, "_store_workbook", kept)
+    c = _first(roster=True)
+    for way in (True, False):
+        on[0] = way
+        monkeypatch.setattr(split, "SPLIT", way)
+        write_rollup(c, tmp_path / f"{way}.xlsx")
+    assert len(heights[False]) > 10
+    assert heights[True] == heights[False]

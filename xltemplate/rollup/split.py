@@ -35,6 +35,7 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import pickle
 import re
 import shutil
 import sys
@@ -99,7 +100,11 @@ class Second:
                 _substitute(src, ws.fh, lambda n: formats[n]._get_xf_index(), set())
         for name in ("dim_rowmin", "dim_rowmax", "dim_colmin", "dim_colmax", "previous_row"):
             setattr(ws, name, state[name])
-        ws.row_sizes.update({int(k): v for k, v in state["row_sizes"].items()})
+        with open(f"{self.path}.sizes", "rb") as f:  # (pickled by the child, forked from this process: see _child)
+            sizes = pickle.load(f)
+        into = ws.row_sizes  # (a dict, or a lean.RowSizes: either takes the other's rows one by one)
+        for row, size in sizes.items():
+            into[row] = size
 
     def stop(self) -> None:
         """The child, ended (the roll-up stopped before its rows were taken)."""
@@ -176,7 +181,10 @@ def _child(wb: Any, ws: Any, c: "Collection", rows: Callable[[], Any], path: Pat
             _substitute(src, out, numbers.get, missing)
         rough.unlink()
         state: dict[str, Any] = {name: getattr(ws, name) for name in ("dim_rowmin", "dim_rowmax", "dim_colmin", "dim_colmax", "previous_row")}
-        state["row_sizes"] = {str(k): v for k, v in ws.row_sizes.items()}
+        # the rows' heights as the sheet holds them (lean.RowSizes: about 3 bytes a row, where a JSON object of every
+        # row was some 150 bytes a row held by the parent while it loaded it: over 100 MB at 100,000 units)
+        with open(f"{path}.sizes", "wb") as f:
+            pickle.dump(ws.row_sizes, f, protocol=pickle.HIGHEST_PROTOCOL)
         state["unnumbered"] = sorted(missing)
         Path(f"{path}.json").write_text(json.dumps(state), encoding="utf-8")
     except BaseException:  # (a bug, or the parent gone: said on stderr; the parent stops the roll-up)
