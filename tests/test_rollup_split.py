@@ -25,6 +25,7 @@ split = importlib.import_module("xltemplate.rollup.split")
 def _ways(c: Collection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "") -> tuple[dict[str, bytes], int]:
     """The roll-up of ``c`` split and not, lean and stock, one pass and not; and how many times a child was started."""
     monkeypatch.setattr(split, "SPLIT_FROM", 1)
+    monkeypatch.setattr(split, "SPLIT_PARENT_MB", float("inf"))  # (the test process is larger than a collect's)
     monkeypatch.setattr(split, "available_cpus", lambda: 2)  # (a machine of one CPU never splits)
     started = []
     real = split.start
@@ -106,6 +107,7 @@ def test_a_second_process_that_fails_stops_the_roll_up(tmp_path: Path, monkeypat
 
     c = _first()
     monkeypatch.setattr(split, "SPLIT_FROM", 1)
+    monkeypatch.setattr(split, "SPLIT_PARENT_MB", float("inf"))  # (the test process is larger than a collect's)
     monkeypatch.setattr(split, "available_cpus", lambda: 2)  # (a machine of one CPU never splits)
     monkeypatch.setattr(split, "_child", _dies)
     out = tmp_path / "out.xlsx"
@@ -126,6 +128,7 @@ def test_rows_whose_formats_the_child_was_not_told_are_numbered_when_taken(tmp_p
     taken whole, each token written in, here the same bytes (every format is numbered by then in fact)."""
     c = _first()
     monkeypatch.setattr(split, "SPLIT_FROM", 1)
+    monkeypatch.setattr(split, "SPLIT_PARENT_MB", float("inf"))  # (the test process is larger than a collect's)
     monkeypatch.setattr(split, "available_cpus", lambda: 2)  # (a machine of one CPU never splits)
     told = split.Second.numbered
     monkeypatch.setattr(split.Second, "numbered", lambda self, wb: told(self, type(wb)()))  # a workbook with no formats
@@ -148,9 +151,25 @@ def test_rows_whose_formats_the_child_was_not_told_are_numbered_when_taken(tmp_p
 def test_one_cpu_never_splits(monkeypatch: pytest.MonkeyPatch) -> None:
     c = _first()
     monkeypatch.setattr(split, "SPLIT_FROM", 1)
+    monkeypatch.setattr(split, "SPLIT_PARENT_MB", float("inf"))  # (the test process is larger than a collect's)
     monkeypatch.setattr(split, "available_cpus", lambda: 2)
     assert split.possible(c, 20)
     monkeypatch.setattr(split, "available_cpus", lambda: 1)
+    assert not split.possible(c, 20)
+
+
+def test_a_large_parent_never_splits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child would start as large as this process (its pages counted in its resident size): past
+    SPLIT_PARENT_MB one process writes the sheet, so the child stays within the workers' memory bound."""
+    c = _first()
+    monkeypatch.setattr(split, "SPLIT_FROM", 1)
+    monkeypatch.setattr(split, "SPLIT_PARENT_MB", float("inf"))  # (the test process is larger than a collect's)
+    monkeypatch.setattr(split, "available_cpus", lambda: 2)
+    now = split.resident_mb()
+    assert 10 < now < 10_000  # (read from /proc: this test process's own size)
+    monkeypatch.setattr(split, "SPLIT_PARENT_MB", now + 50)
+    assert split.possible(c, 20)
+    monkeypatch.setattr(split, "SPLIT_PARENT_MB", now - 1)
     assert not split.possible(c, 20)
 
 
@@ -160,6 +179,8 @@ def test_the_score_rows_heights_come_back_from_the_second_process(tmp_path: Path
     from xlsxwriter.workbook import Workbook
 
     monkeypatch.setattr(split, "SPLIT_FROM", 1)
+
+    monkeypatch.setattr(split, "SPLIT_PARENT_MB", float("inf"))  # (the test process is larger than a collect's)
     monkeypatch.setattr(split, "available_cpus", lambda: 2)
     heights: dict[bool, dict[int, list[object]]] = {}
     store = Workbook._store_workbook

@@ -22,7 +22,8 @@ rows into the sheet where its own would have gone. The bytes are those of one pr
 
 Only for a collection of collect's own (its reports in a spill, not a round's ledger: a SQLite connection
 is not for a forked process), with the lean writer's rows, 200 units or more, with more than one CPU to use,
-on a system that forks and has /proc (Linux). The child loads the reports again and makes the score rows
+on a system that forks and has /proc (Linux), while this process is small enough that the child stays within the
+workers' memory bound (:data:`SPLIT_PARENT_MB`: at 10,000 units it is, at 100,000 it is not). The child loads the reports again and makes the score rows
 itself: about 2 s of CPU at 10,000 units against 0.7 s less in this process (bench/README.md). That pays
 when the other CPU is idle, as it is once the workers have ended on a machine doing nothing else; on a
 machine busy with other work it costs wall time. A
@@ -53,6 +54,11 @@ if TYPE_CHECKING:
 SPLIT = True
 #: Fewer units than this: one process (forking and joining cost more than the rows).
 SPLIT_FROM = 200
+#: This process larger than this (resident MB) when the pass starts: one process. The child starts as large as this
+#: process (its pages shared, but counted in its resident size) and grows by some 30-45 MB loading the reports and
+#: writing the rows (75 MB from 45 at 10,000 units, 208 MB from 165 at 100,000), so that a larger parent would
+#: make a child past the 100 MB each process beside this one is held to (issue 15). Measured at the fork.
+SPLIT_PARENT_MB = 55
 
 _TOKEN = re.compile(r' s="\x01(\d+)"')
 
@@ -61,7 +67,17 @@ def possible(c: "Collection", units: int) -> bool:
     """Whether 指标得分's rows can be written by a second process for ``c`` (see the module)."""
     spill = getattr(c, "spill", None)
     return (SPLIT and units >= SPLIT_FROM and available_cpus() > 1 and c.round is None and spill is not None and getattr(spill, "_fh", None) is not None
-            and "fork" in mp.get_all_start_methods() and sys.platform.startswith("linux") and os.path.isdir("/proc/self/fd"))
+            and "fork" in mp.get_all_start_methods() and sys.platform.startswith("linux") and os.path.isdir("/proc/self/fd")
+            and resident_mb() <= SPLIT_PARENT_MB)
+
+
+def resident_mb() -> float:
+    """This process's resident size now, in MB (Linux; elsewhere infinite: never split)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+    except (OSError, ValueError, IndexError):
+        return float("inf")
 
 
 class Second:
@@ -195,4 +211,4 @@ def _child(wb: Any, ws: Any, c: "Collection", rows: Callable[[], Any], path: Pat
     os._exit(0)
 
 
-__all__ = ["SPLIT", "SPLIT_FROM", "Second", "possible", "start"]
+__all__ = ["SPLIT", "SPLIT_FROM", "SPLIT_PARENT_MB", "Second", "possible", "resident_mb", "start"]
