@@ -196,6 +196,8 @@ def _workbook_split(data: bytes) -> "_WorkbookHandlers | None":
     if h.stack != [_WORKBOOK] or not defaults or any(uri != MAIN_NS for uri in defaults):
         return None  # (elsewhere, or <definedNames> not in the main namespace: the handlers decide)
     h.start(_NAMES, {})  # its place and count checked as the handler checks them
+    p.StartElementHandler = p.EndElementHandler = p.CharacterDataHandler = None
+    feed(p, data[i:k], h.part, final=False)  # (first: the texts are unescaped once proved, as unescape requires)
     plain = "&" not in region and "\r" not in region
     names = h.names
     for _, before, name, after, raw in items:
@@ -203,8 +205,6 @@ def _workbook_split(data: bytes) -> "_WorkbookHandlers | None":
             if "localSheetId" in dict(_NAME_ATTR.findall(before + after)):
                 continue  # a sheet's own name: not the workbook's
         names.append((name, raw if plain else unescape(raw)))
-    p.StartElementHandler = p.EndElementHandler = p.CharacterDataHandler = None
-    feed(p, data[i:k], h.part, final=False)
     h.end(_NAMES)
     p.StartElementHandler, p.EndElementHandler, p.CharacterDataHandler = h.start, h.end, h.text
     feed(p, data[k:], h.part)
