@@ -27,7 +27,7 @@ from .package import (MAIN_NS, REL_NS, SEP, STRICT_MAIN_NS, Package, Rel, corrup
 from .properties import destination, document
 from .sheet import Sheet, Styles
 from .sniff import Sniffed
-from .xmltext import text as _text, unescape
+from .xmltext import text as _text, tile, unescape
 
 _M = MAIN_NS + SEP
 _WORKBOOK, _SHEETS, _SHEET, _NAMES, _NAME, _WBPR = (_M + "workbook", _M + "sheets", _M + "sheet", _M + "definedNames",
@@ -352,8 +352,8 @@ def _plain_strings(data: bytes, start: int) -> list[str] | None:
     """Every string when each is one plain <t> or plain runs (one pattern, in C, must tile the part); else None."""
     end = data.rfind(b"</si>")
     end = start if end < start else end + 5
-    items = _SI_PLAIN.findall(data, start, end)
-    if sum(map(len, map(_FIRST, items))) != end - start or not _SST_END.fullmatch(data, end):
+    items = tile(_SI_PLAIN, data, start, end)  # (not findall: see tile)
+    if items is None or not _SST_END.fullmatch(data, end):
         return None  # phonetic guides, attributes, an empty <si/>: the regular expressions below read them
     if not items:
         return []

@@ -36,13 +36,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from operator import itemgetter
 from typing import NamedTuple
 
 from ..errors import Unreadable
 from ..submission import MAX_COLS, MAX_ROWS, CellData
 from .package import feed, parser
-from .xmltext import MAX_EXCEL_ROW, TYPES, Styles, col_index, from_excel, text as _text
+from .xmltext import MAX_EXCEL_ROW, TYPES, Styles, col_index, from_excel, text as _text, tile
 
 #: The strict path for the cells of regular sheets; the tests also run with it off.
 USE_STRICT = True
@@ -250,8 +249,8 @@ _ROW_NUMBER = re.compile(rb'r="([1-9][0-9]{0,6})"')
 
 def _work_out(skeleton: bytes, styles: Styles) -> Skeleton | None:
     """Tile a skeleton into tokens and apply the placement rules; its slots, or None."""
-    tokens = _TOKEN.findall(skeleton)
-    if sum(map(len, map(itemgetter(0), tokens))) != len(skeleton.rstrip()):
+    tokens = tile(_TOKEN, skeleton, 0, len(skeleton.rstrip()))
+    if tokens is None:
         return None  # something between or inside the tokens that this path does not read
     slots: list[Slot] = []
     taking = 0
