@@ -75,6 +75,8 @@ def forget() -> None:
     module("xltemplate.readers.sheet_strict")._skeleton_bytes[0] = 0
     module("xltemplate.readers.sheet_strict")._row_bytes[0] = 0
     module("xltemplate.readers.fast")._runs_bytes[0] = 0
+    module("xltemplate.readers.sheet")._tail_bytes[0] = 0
+    module("xltemplate.readers.package")._memo_bytes.clear()
 
 
 def verdict(path: Path) -> object:

@@ -332,6 +332,11 @@ def _relationships(data: bytes) -> list[tuple[str, str, str, bool]]:
 
 _MEMO: dict[str, dict[bytes, Any]] = {}
 _MEMO_MAX = 64
+#: Parts of over 1 MiB are read each time (the samples' largest is 44 kB: a workbook.xml), and each function's table
+#: keeps at most 4 MiB of parts: a worker's memory stays bounded whatever the files hold (64 parts of any size were
+#: kept for each function before, a return's own docProps among them).
+_MEMO_LONGEST, _MEMO_BYTES = 1024 * 1024, 4 * 1024 * 1024
+_memo_bytes: dict[str, int] = {}
 _RESOLVED: dict[tuple[str, bytes, tuple[str, ...]], dict[str, Rel]] = {}
 
 
@@ -350,9 +355,15 @@ def _memo(fn: Callable[[bytes], Any], data: bytes) -> Any:
         table[data] = value
         return value
     value = fn(data)
-    if len(table) >= _MEMO_MAX:
-        table.pop(next(iter(table)))
+    if len(data) > _MEMO_LONGEST:
+        return value
+    held = _memo_bytes.get(fn.__name__, 0) if table else 0  # (a table emptied from outside holds nothing)
+    while table and (len(table) >= _MEMO_MAX or held + len(data) > _MEMO_BYTES):
+        old = next(iter(table))  # the least recently used first
+        del table[old]
+        held -= len(old)
     table[data] = value
+    _memo_bytes[fn.__name__] = held + len(data)
     return value
 
 

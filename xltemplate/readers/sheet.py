@@ -79,7 +79,34 @@ _TAG = re.compile(rb"""<(/?)[A-Za-z_][\w.:-]*(?:\s+[\w.:-]+\s*=\s*(?:"[^"]*"|'[^
 _COLS: dict[bytes, int] = {}
 _REFS: dict[bytes, tuple[int, int]] = {}
 _TRAILERS: dict[bytes, tuple[tuple[int, int], ...] | None] = {}
+#: What :data:`_TRAILERS` may hold (it keeps what it took, and takes no more when full): 20,000 texts, none of over
+#: 1 kB (a row's end and the next row's start: some 60 to 200 bytes), 8 MiB together, so that a worker's memory stays
+#: bounded whatever the files hold (rows with 150 kB attributes each left 9.6 MB a return, kept for good).
+_TRAILER_COUNT, _TRAILER_LONGEST, _TRAILER_BYTES = 20_000, 1024, 8 * 1024 * 1024
+_trailer_bytes = [0]
 _TAILS: dict[tuple[bytes, bytes], tuple[int, bool, tuple[tuple[int, int, int, int], ...]]] = {}
+#: What :data:`_TAILS` may hold, so that a long-lived worker's memory stays bounded whatever the files hold (its
+#: address-space limit is set once): 64 tails, none of over 256 kB (the samples' longest: 47 kB), 8 MiB together,
+#: each counted as its root tag's and shape's bytes and 128 bytes a merged range (a tuple of four ints).
+_TAIL_COUNT, _TAIL_LONGEST, _TAIL_BYTES = 64, 256 * 1024, 8 * 1024 * 1024
+_tail_bytes = [0]
+
+
+def _tail_size(key: tuple[bytes, bytes], merges: tuple[tuple[int, int, int, int], ...]) -> int:
+    return len(key[0]) + len(key[1]) + 128 * len(merges)
+
+
+def _remember_tail(key: tuple[bytes, bytes], known: tuple[int, bool, tuple[tuple[int, int, int, int], ...]]) -> None:
+    size = _tail_size(key, known[2])
+    if size > _TAIL_LONGEST:
+        return
+    if not _TAILS:
+        _tail_bytes[0] = 0  # (emptied from outside: it holds nothing)
+    while _TAILS and (len(_TAILS) >= _TAIL_COUNT or _tail_bytes[0] + size > _TAIL_BYTES):
+        old = next(iter(_TAILS))  # the least recently used first
+        _tail_bytes[0] -= _tail_size(old, _TAILS.pop(old)[2])
+    _TAILS[key] = known
+    _tail_bytes[0] += size
 
 
 def _formula_cell(cattrs: bytes, body: bytes, plain: bool) -> CellData | None:
@@ -323,9 +350,7 @@ class Sheet:
             if not self._tail(tail):
                 return False
             if h.root and REMEMBER_TAILS:
-                if len(_TAILS) >= 64:
-                    _TAILS.pop(next(iter(_TAILS)))
-                _TAILS[key] = (self.protections, self.protected, tuple(self.merges))
+                _remember_tail(key, (self.protections, self.protected, tuple(self.merges)))
         else:
             _TAILS[key] = known  # the most recently used is the last to go
             feed(p, region, self.part, final=False)
@@ -501,8 +526,10 @@ class Sheet:
         tokens = _TRAILERS.get(text)
         if tokens is None and text not in _TRAILERS:
             tokens = _trailer(text)
-            if len(_TRAILERS) < 20_000:
+            if len(text) <= _TRAILER_LONGEST and len(_TRAILERS) < _TRAILER_COUNT \
+                    and _trailer_bytes[0] + len(text) <= _TRAILER_BYTES:
                 _TRAILERS[text] = tokens
+                _trailer_bytes[0] += len(text)
         if tokens is None:
             return _IRREGULAR
         for index, (kind, value) in enumerate(tokens):
