@@ -230,11 +230,7 @@ class _Discovery:
                 sub = Path(root) / d
                 if os.path.islink(sub):
                     dirs.remove(d)
-                    real = os.path.realpath(sub)
-                    if self.inside(real):
-                        self.skip(sub, f"指向输入中的文件夹（{shown(real)}）的链接：其中的文件按实际路径读取，不重复读取", mark=False)
-                    else:
-                        self.skip(sub, f"指向输入之外的文件夹（{shown(real)}）的链接，未读取", mark=False)
+                    self.linked_folder(sub)
                 elif sub.suffix.lower() in WORKBOOK_SUFFIXES:
                     # a folder named x.xlsx, reported as unreadable, not walked: listed out of the walk's order,
                     # so this walk's files go to self.accounted from here on (rare)
@@ -283,14 +279,18 @@ class _Discovery:
                 sub = Path(root) / d
                 if os.path.islink(sub):
                     dirs.remove(d)
-                    real = os.path.realpath(sub)
-                    if self.inside(real):
-                        self.skip(sub, f"指向输入中的文件夹（{shown(real)}）的链接：其中的文件按实际路径读取，不重复读取", mark=False)
-                    else:
-                        self.skip(sub, f"指向输入之外的文件夹（{shown(real)}）的链接，未读取", mark=False)
+                    self.linked_folder(sub)
                 elif sub.suffix.lower() in WORKBOOK_SUFFIXES:
                     self.add(sub)  # a folder named x.xlsx: reported as unreadable, not walked
                     dirs.remove(d)
+
+    def linked_folder(self, sub: Path) -> None:
+        """A link to a folder, met in a walk: not followed (its files are read by their real paths, if inside)."""
+        real = os.path.realpath(sub)
+        if self.inside(real):
+            self.skip(sub, f"指向输入中的文件夹（{shown(real)}）的链接：其中的文件按实际路径读取，不重复读取", mark=False)
+        else:
+            self.skip(sub, f"指向输入之外的文件夹（{shown(real)}）的链接，未读取", mark=False)
 
     def link(self, child: Path) -> None:
         if not child.exists():

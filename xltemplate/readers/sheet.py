@@ -225,15 +225,6 @@ def _utf8(data: bytes) -> bool:
     return end > 0 and (m is None or (m.group(1) or m.group(2) or b"").lower() == b"utf-8")
 
 
-def _character_data(texts: list[bytes]) -> bool:
-    """Whether each text is well-formed character data (characters XML allows, known entities), proved by expat."""
-    try:
-        feed(parser(), b"<x><y>" + b"</y><y>".join(texts) + b"</y></x>", "")
-    except Unreadable:
-        return False
-    return True
-
-
 _REGULAR, _IRREGULAR = -1, -2
 
 
@@ -355,7 +346,7 @@ class Sheet:
             _TAILS[key] = known  # the most recently used is the last to go
             feed(p, region, self.part, final=False)
             feed(p, b"</sheetData></worksheet>", self.part)  # close the document the way the known tail does
-            if texts and not _character_data(texts):
+            if texts and not strict.character_data(texts):
                 return False  # the general path parses the whole part and says what is wrong, where
             self.protections, self.protected, merges = known
             self.merges = list(merges)

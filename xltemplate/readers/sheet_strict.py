@@ -306,7 +306,7 @@ def _work_out(skeleton: bytes, styles: Styles) -> Skeleton | None:
             slots.append(Slot(ref.decode("ascii"), kind, style, formula, style in conceal, style in deltas))
     if row:
         return None
-    return Skeleton(tuple(slots), taking, plain and (not texts or _character_data(texts)))
+    return Skeleton(tuple(slots), taking, plain and (not texts or character_data(texts)))
 
 
 # -- proving a stream well-formed without a second parse ---------------------------------------------------
@@ -341,7 +341,7 @@ def proved(values: list[bytes], attrs: list[bytes], root: bytes) -> bool:
     if not root.endswith(b">") or root.endswith(b"/>"):
         return False
     joined = b"".join(values)
-    if not _PLAIN_TEXT.fullmatch(joined) and not _character_data([v for v in values if not _PLAIN_TEXT.fullmatch(v)]):
+    if not _PLAIN_TEXT.fullmatch(joined) and not character_data([v for v in values if not _PLAIN_TEXT.fullmatch(v)]):
         return False
     new = {a for a in attrs if (root, a) not in _ROW_ATTRS_PROVED}
     if not new:
@@ -359,7 +359,7 @@ def proved(values: list[bytes], attrs: list[bytes], root: bytes) -> bool:
     return True
 
 
-def _character_data(texts: list[bytes]) -> bool:
+def character_data(texts: list[bytes]) -> bool:
     """Whether each text is well-formed character data (characters XML allows, known entities), proved by expat."""
     try:
         feed(parser(), b"<x><y>" + b"</y><y>".join(texts) + b"</y></x>", "")
