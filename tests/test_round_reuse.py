@@ -83,6 +83,7 @@ def test_a_round_writes_the_same_bytes_with_sheets_reused_or_written(tmp_path: P
     monkeypatch.setattr(run_mod._Ledgered, "_payload", loaded)
     loaded_slim: dict[str, set[str]] = {}
     with_findings: dict[str, set[str]] = {}
+    new_files: dict[str, int] = {}
     sheets: dict[str, dict[str, bytes]] = {}
     for step, change in steps.items():
         change()
@@ -108,6 +109,7 @@ def test_a_round_writes_the_same_bytes_with_sheets_reused_or_written(tmp_path: P
                 reused[step] = sorted(parts.reused)  # (the order the writer reaches them in: its two ways differ)
                 loaded_whole[step] = len(whole)
                 loaded_slim[step] = set(slims)
+                new_files[step] = sum(done.collection.round.since_of(row.key).new_files for row in done.collection.rows)
                 with_findings[step] = {r.brief.sha256 for r in done.collection.returns if (r.brief.errors or r.brief.warnings) and r.brief.sha256}
             done.collection.close()
         sheets[step] = bytes_of[False]
@@ -117,8 +119,13 @@ def test_a_round_writes_the_same_bytes_with_sheets_reused_or_written(tmp_path: P
     # reused when made from the same reports (a file that is no workbook is in no row of theirs), else written (a
     # resubmission counts another report, though the sheets show nothing of what differs: its saved time)
     # (提交记录 too: given with this run's note, which names the run, in place of the kept one's)
-    assert reused == {"first": [], "again": sorted(["指标得分", "文字材料", "文件清单", "提交记录", "问题清单"]), "changed": [],
-                      "resubmitted": [], "not a workbook": sorted(["指标得分", "文字材料"])}  # (文件清单 lists the new file)
+    # 汇总's rows too, their "since" columns made anew (in the one-pass writer: reuse.SummaryRows)
+    rows = ["汇总"] if one_pass else []
+    assert reused == {"first": [], "again": sorted(["指标得分", "文字材料", "文件清单", "提交记录", "问题清单", *rows]),
+                      "changed": [],
+                      "resubmitted": [], "not a workbook": sorted(["指标得分", "文字材料", *rows])}  # (文件清单 lists the new file)
+    # (汇总's 本次 columns differ from the first run's in the second, which is given the first's rows)
+    assert new_files == {"first": 19, "again": 0, "changed": 1, "resubmitted": 1, "not a workbook": 0}
     # a stored report is loaded whole only for a sheet written anew (the first run's reports are all made then)
     assert loaded_whole["first"] == 0 and loaded_whole["again"] == 0 and loaded_whole["not a workbook"] == 0
     assert loaded_whole["changed"] > 10 and loaded_whole["resubmitted"] > 10
@@ -308,3 +315,88 @@ def test_a_reports_head_reads_back_what_the_summary_reads_of_it() -> None:
         assert ret.head() is head and ret.head(next(iter(named))) is head and Store.loaded == 0
         other = next(f for f in res.fields if f not in head.fields)
         assert ret.head(other) is res and Store.loaded == 1
+
+
+def _round_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, steps: list[Any]) -> tuple[list[bytes], list[list[str]]]:
+    """A round's runs over ``steps`` (each a change to the inbox before a run), at fixed times: each run's roll-up,
+    and the sheets it was given."""
+    tick = [0]
+
+    def now() -> dt.datetime:
+        tick[0] += 1
+        return dt.datetime(2026, 5, 1, 8, 0, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=tick[0])
+
+    monkeypatch.setattr(store, "_now", now)
+    shutil.rmtree(tmp_path / name, ignore_errors=True)  # (the same paths every time: the notes name them)
+    inbox = tmp_path / name / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    roster = read_roster(SAMPLES / "roster.csv", FORM)
+    out, given = [], []
+    for n, step in enumerate(steps):
+        step(inbox)
+        done = collect_round([inbox], FORM, ledger=tmp_path / name / "r.xlt.db", roster=roster,
+                             output=tmp_path / name / f"{n}.xlsx")
+        out.append((tmp_path / name / f"{n}.xlsx").read_bytes())
+        (tmp_path / name / f"{n}.xlsx").unlink()
+        given.append(sorted(done.collection.round.parts.reused))
+        done.collection.close()
+    return out, given
+
+
+@pytest.mark.parametrize("varied", [False, True])
+def test_a_rounds_summary_rows_kept_or_written_make_the_same_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  varied: bool) -> None:
+    """reuse.SUMMARY_ROWS: 汇总's rows given by the last run, their 本次 columns made anew, or written anew; every other
+    switch the same: the whole roll-up byte for byte, over a first run, a second over the same inbox (its 本次 columns
+    differ from the first's on every row), a third, and one whose unit counts another return (written anew).
+    ``varied``: every unit's 本次 columns are made up (counts and 是 in every mix), the same both ways."""
+    if varied:
+        from xltemplate.rollup.record import RoundView, Since
+
+        def made_up(self: RoundView, key: str) -> Since:
+            n = sum(map(ord, key)) + self.run
+            return Since(n % 4, bool(n % 3 == 0), bool(n % 5 < 2))
+
+        monkeypatch.setattr(RoundView, "since_of", made_up)
+    steps = [lambda inbox: None, lambda inbox: None, lambda inbox: None,
+             lambda inbox: set_saved_time(SAMPLES / "returns" / "需求侧管理中心.xlsx", inbox / "需求侧管理中心 (2).xlsx",
+                                          dt.datetime(2021, 6, 1, 9, 30))]
+    files: dict[bool, list[bytes]] = {}
+    given: dict[bool, list[list[str]]] = {}
+    for on in (True, False):
+        monkeypatch.setattr(reuse, "SUMMARY_ROWS", on)
+        files[on], given[on] = _round_runs(tmp_path, monkeypatch, "round", steps)
+    for n, (a, b) in enumerate(zip(files[True], files[False])):
+        assert a == b, n
+    assert ["汇总" in g for g in given[True]] == [False, True, True, False]
+    assert not any("汇总" in g for g in given[False])
+    assert given[True] == [sorted(g + (["汇总"] if n in (1, 2) else [])) for n, g in enumerate(given[False])]
+
+
+def test_since_cells_are_the_cells_the_lean_writer_writes(tmp_path: Path) -> None:
+    """reuse.since_cells makes a row's last cells (None, a count, 是) as LeanSheet.put_row writes them."""
+    from xltemplate.rollup.lean import LeanSheet, lean_enabled
+
+    if not lean_enabled():
+        pytest.skip("the lean writer runs with the XlsxWriter version it was compared with only")
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(tmp_path / "x.xlsx"), {"constant_memory": True})
+    ws = wb.add_worksheet("s", worksheet_class=LeanSheet)
+    text = wb.add_format({"text_wrap": True})
+    num = wb.add_format({"num_format": "General", "bold": True})
+    seen: list[tuple[int, str]] = []
+    ws.rows_seen = lambda row, xml: seen.append((row, xml))
+    cases = [[None, None, None], [1, "是", None], [2, None, "是"], [None, "是", "是"], [12, "是", "是"], [100000, None, None]]
+    for row, since in enumerate(cases, start=3):
+        fmts = [text, num, num, text, text]
+        assert ws.put_row(row, 15.0, ["K001", 3, *since], fmts, text, text)
+        ws._write_single_row(row + 1)
+        got = reuse.since_cells(row, 2, since, fmts[2:])
+        assert got is not None and seen[-1][0] == row
+        assert seen[-1][1].endswith(got + "</row>"), (seen[-1][1], got)
+    # and anything else is not made (the row is then written, not kept)
+    assert reuse.since_cells(3, 2, [0, None, None], [num, text, text]) is None
+    assert reuse.since_cells(3, 2, [True, None, None], [num, text, text]) is None
+    assert reuse.since_cells(3, 2, [None, "否", None], [num, text, text]) is None
+    wb.close()

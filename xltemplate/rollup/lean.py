@@ -22,7 +22,7 @@ import io
 import re
 from array import array
 from decimal import Decimal
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import xlsxwriter
 from xlsxwriter.utility import _preserve_whitespace, xl_col_to_name, xl_rowcol_to_cell_fast
@@ -139,6 +139,9 @@ class LeanSheet(Worksheet):
     _pending: tuple[int, int, list[str], list[Any]] | None = None
     _row_tags: dict[int, str] | None = None
     _letters: list[str] | None = None
+    #: Told of each row :meth:`put_row` wrote, as it is written out (its index and XML): a round keeps 汇总's rows so
+    #: (see reuse.SummaryRows); None: nobody is told.
+    rows_seen: Callable[[int, str], None] | None = None
 
     def put_row(self, row: int, height: float, values: Sequence[Any], fmts: Sequence[Any], text_fmt: Any, date_fmt: Any) -> bool:
         """Write ``values`` into columns 0, 1, … of ``row``, each with its format, the row ``height`` points tall:
@@ -272,9 +275,12 @@ class LeanSheet(Worksheet):
         xfs = [fmt.xf_index for fmt in fmts]
         if None in xfs:  # a format not numbered yet: numbered now, in column order, as XlsxWriter does
             xfs = [fmt._get_xf_index() for fmt in fmts]
-        self.fh.write(f'<row r="{r}"{self._row_tag(px)}'
-                      + "".join([f'<c r="{letters[c]}{r}" s="{xf}"{payloads[c]}' for c, xf in enumerate(xfs)])
-                      + "</row>")
+        text = (f'<row r="{r}"{self._row_tag(px)}'
+                + "".join([f'<c r="{letters[c]}{r}" s="{xf}"{payloads[c]}' for c, xf in enumerate(xfs)])
+                + "</row>")
+        self.fh.write(text)
+        if self.rows_seen is not None:
+            self.rows_seen(row, text)
         self.previous_row = current_row_num
         self.table.clear()
 

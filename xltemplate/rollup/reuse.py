@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import xlsxwriter
+import xlsxwriter.utility
 import xlsxwriter.workbook
 
 from .lean import LeanSheet
@@ -335,6 +336,187 @@ def given(c: "Collection", wb: Any, ws: Any, extra: Iterable[Any] = ()) -> tuple
         ws.keep(keeper)
 
     return None, written
+
+
+# -- 汇总's rows: kept up to their "since the last run" columns, those made anew ----------------------------------
+
+
+#: Keep 汇总's rows (one per unit) from one run to the next, each up to its "since the last run" columns
+#: (:data:`SINCE_COLUMNS`), which are made anew from this run's figures and put after it (:class:`SummaryRows`);
+#: False: its rows are made and written anew on every run (the same bytes: the tests compare).
+SUMMARY_ROWS = True
+#: 汇总's last columns, which differ from one run to the next over the same rows: 本次新收, 本次变化, 本次新有效.
+SINCE_COLUMNS = 3
+SUMMARY = "汇总"
+
+
+class SummaryRows:
+    """汇总's rows in a round, from one run to the next (issue 15: a round's second run).
+
+    Over an unchanged inbox 汇总 differs from the last run's only in its heading (its note names the run and the
+    counts), its total row (统计's figures) and its last three columns (本次新收, 本次变化, 本次新有效), which compare
+    with the run before: a second run's differ from the first's on every row. So the heading and the total row are
+    written as always; each unit's row is kept by the run that writes it, as written, up to those columns (its row
+    tag, height, every other cell with its format's index), and given to the next run whose key matches, which puts
+    the columns after it, made from its own figures: the bytes XlsxWriter would write (:func:`since_cells`, checked
+    against the row as written when a run keeps it: a row that differs is not kept). What the rows leave behind
+    (统计's sums over the units, 差距分析's units, the formats they number first, in order) is kept with them.
+
+    The key is everything the kept cells are made from: each row's unit, roster row, status and counted report
+    (:func:`_rows_key`), and of the counted file its name, saved time and counts of problems; the writer; the
+    workbook's format numbering where the rows start; the sheet's columns. It is compared in full; the rows are our
+    own XML, from our own ledger."""
+
+    def __init__(self, parts: Parts, key: str, ws: Any, wb: Any, first: int, kept: tuple[str, str, bytes] | None) -> None:
+        self.parts, self.key, self.ws, self.wb = parts, key, ws, wb
+        self.first = first  # (the first "since" column)
+        self.state: dict[str, Any] | None = None
+        self._deflated = b""
+        if kept is not None and kept[0] == key:
+            self.state = _decode(json.loads(kept[1]))
+            self._deflated = kept[2]
+        self.given = self.state is not None
+        self._xf = wb.xf_format_indices
+        self._start = len(self._xf)
+        self._pack = zlib.compressobj(1, zlib.DEFLATED, -15)
+        self._packed: list[bytes] = []
+        self._seen: list[tuple[int, str]] = []
+        self._count = 0
+        self._broken = False
+
+    # -- a run that writes the rows (and keeps them) --
+
+    def watch(self) -> None:
+        """From now on 汇总's rows are written: the formats they number, and each row as written out, are noted."""
+        ws = self.ws
+        ws.watch(self._xf)
+        ws.rows_seen = lambda row, text: self._seen.append((row, text))
+
+    def wrote(self, row: int, values: list[Any], fmts: list[Any]) -> None:
+        """The unit's row ``row`` is written out: keep it up to its last :data:`SINCE_COLUMNS` cells (``values``,
+        their ``fmts``), after checking that :func:`since_cells` makes them as they were written."""
+        seen, self._seen = self._seen, []
+        if self._broken:
+            return
+        if len(seen) != 1 or seen[0][0] != row:
+            self._broken = True  # (not one row written whole by the lean writer: written, not kept)
+            return
+        text = seen[0][1]
+        cells = since_cells(row, self.first, values, fmts)
+        head = text[:-len("</row>")]
+        if cells is None or not head.endswith(cells) or "\0" in text:
+            self._broken = True
+            return
+        self._packed.append(self._pack.compress(head[:len(head) - len(cells)].encode("utf-8") + b"\0"))
+        self._count += 1
+
+    def done(self, state: dict[str, Any]) -> None:
+        """The rows are written: keep them (with ``state``, what they leave behind) when nothing else numbered a
+        format meanwhile (else their formats could not be numbered again in the same order)."""
+        ws = self.ws
+        ws.rows_seen = None
+        own, ws._xf = list(ws._own), None
+        if self._broken or len(self._xf) - self._start != len(own):
+            return
+        place = {f.xf_index: n for n, f in enumerate(self.wb.formats) if f.xf_index is not None}
+        try:
+            text = json.dumps(_encode({**state, "numbered": [place[x] for x in own], "rows": self._count}),
+                              ensure_ascii=False, separators=(",", ":"))
+        except TypeError:
+            return  # (a figure the state cannot hold: written next time too)
+        self.parts.made[SUMMARY] = (self.key, text, b"".join(self._packed) + self._pack.flush())
+
+    # -- a run given them --
+
+    def begin(self) -> None:
+        """Where the rows start: number the formats the kept rows numbered first, in the same order, and write out
+        the heading's last row (as writing the first row would)."""
+        assert self.state is not None
+        for n in self.state["numbered"]:
+            self.wb.formats[n]._get_xf_index()
+        self.parts.reused.append(SUMMARY)
+        self._rows = self.rows()
+        self.ws._write_single_row(self.ws.previous_row + 1)
+
+    def put(self, row: int, values: list[Any], fmts: list[Any]) -> None:
+        """Write the kept row ``row`` with its "since" cells holding ``values`` (with ``fmts``)."""
+        cells = since_cells(row, self.first, values, fmts)
+        if cells is None:
+            raise RuntimeError(f"汇总: row {row + 1}'s since cells cannot be made")  # (checked when kept: a bug)
+        self.ws.fh.write(next(self._rows) + cells + "</row>")
+        self.ws.previous_row = row + 1  # (as writing it out would leave it)
+        self._count += 1
+
+    def end(self) -> dict[str, Any]:
+        """Every kept row is written: the state they left."""
+        assert self.state is not None
+        if self._count != self.state["rows"] or next(self._rows, None) is not None:
+            raise RuntimeError("汇总: not as many rows as kept")  # (the key holds the rows: a bug)
+        return self.state
+
+    def rows(self) -> Iterator[str]:
+        """Each kept row's XML up to its "since" cells, in order."""
+        inflate = zlib.decompressobj(-15)
+        pending = b""
+        data = self._deflated
+        for start in range(0, len(data), _CHUNK):
+            pending += inflate.decompress(data[start:start + _CHUNK])
+            *whole, pending = pending.split(b"\0")
+            for piece in whole:
+                yield piece.decode("utf-8")
+        pending += inflate.flush()
+        if pending:
+            raise RuntimeError("汇总: a kept row without its end")  # (kept by this tool: a bug)
+
+
+def summary_rows(c: "Collection", wb: Any, ws: Any, keys: list[str], widths: list[float],
+                 extra: Iterable[Any] = ()) -> SummaryRows | None:
+    """Before 汇总's rows in a round (``keys``, ``widths``: its columns, the last :data:`SINCE_COLUMNS` of them made
+    anew on every run): their keeper, or the kept rows (:class:`SummaryRows`); None: written as always, not kept."""
+    parts = parts_of(c)
+    if parts is None or not SUMMARY_ROWS or not isinstance(ws, KeptSheet) or not wb.constant_memory or wb.in_memory:
+        return None
+    rows = parts.rows_key(c)
+    if rows is None:
+        return None
+    h = hashlib.sha256()
+
+    def add(*values: Any) -> None:
+        h.update(repr(values).encode("utf-8", "surrogatepass") + b"\n")
+
+    from .lean import USE_LEAN, USE_ROWS
+
+    add("summary rows 1", writer_digest(), USE_LEAN, USE_ROWS, SINCE_COLUMNS, *extra)
+    add(ws.name, ws.index, c.spec.spec_hash, c.identity_verified, keys, widths)
+    add([f.xf_index for f in wb.formats], len(wb.xf_format_indices))
+    add(rows)
+    for row in c.rows:  # (what a row shows of its counted file beyond its report: the name it was seen under)
+        ret = row.counted
+        if ret is not None:
+            b = ret.brief
+            add(row.key, ret.name, b.errors, b.warnings, b.saved_at)
+    return SummaryRows(parts, h.hexdigest(), ws, wb, len(keys) - SINCE_COLUMNS, parts.kept.get(SUMMARY))
+
+
+def since_cells(row: int, first: int, values: list[Any], fmts: list[Any]) -> str | None:
+    """The XML of ``row``'s cells from column ``first`` on, holding ``values`` (None, a count, or 是) with ``fmts``, as
+    :meth:`LeanSheet.put_row` writes them; None for any other value, or a format not numbered yet."""
+    r = row + 1
+    out = []
+    for n, (value, fmt) in enumerate(zip(values, fmts)):
+        xf = fmt.xf_index
+        if xf is None:
+            return None
+        head = f'<c r="{xlsxwriter.utility.xl_col_to_name(first + n)}{r}" s="{xf}"'
+        if value is None:
+            out.append(head + "/>")
+        elif type(value) is int and value > 0:
+            out.append(f"{head}><v>{float(value):.16G}</v></c>")
+        elif value == "是" and type(value) is str:
+            out.append(head + ' t="inlineStr"><is><t>是</t></is></c>')
+        else:
+            return None
+    return "".join(out)
 
 
 # -- the zip: a kept part read back from it as written, a given part copied into it ------------------------------

@@ -162,6 +162,12 @@ class _Kept:
         return end
 
 
+def _since_values(since: Any) -> list[Any]:
+    """汇总's "since the last run" cells of a unit (:meth:`RoundView.since_of`), as :meth:`_Writer._summary_open`'s
+    ``rec`` makes them from :func:`tables.submission`'s (the kept rows' way: reuse.SummaryRows)."""
+    return [since.new_files or None, "是" if since.changed else None, "是" if since.newly_valid else None]
+
+
 class _Summary(NamedTuple):
     """汇总 as :meth:`_Writer._summary_open` leaves it: its table, and what its total row needs."""
 
@@ -290,13 +296,30 @@ class _Writer:
             self.second = split.start(self.wb, self.scores_ws, c, score_rows_only, self.scratch)
             write_scores = False
             score_rows = results is not None  # (指标结果 makes them here anyway; else their sums come from the child)
+        # a round's 汇总 rows: kept by the last run up to their "since" columns (see reuse.SummaryRows)
+        table = summary.table
+        since_keys, since_fmts = summary.keys[-reuse.SINCE_COLUMNS:], table.col_fmts[-reuse.SINCE_COLUMNS:]
+        kept_rows = reuse.summary_rows(c, self.wb, summary.ws, summary.keys, summary.widths,
+                                       (self.whole_rows, gaps_ws is not None)) if c.round is not None else None
+        if kept_rows is not None and kept_rows.given:
+            kept_rows.begin()
+        elif kept_rows is not None:
+            kept_rows.watch()
         for row in c.rows:
-            u = tables.submission(c, row, group_ids)
-            units.add(u)
-            if gaps_ws is not None and u["valid"]:
-                gap_units.append({k: u[k] for k in ("key", "unit", "project", "total", "valid")})
-            summary.table.put(summary.rec(u))
-            summary.ws._write_single_row(summary.table.row)  # written out now: before the unit's rows in other sheets
+            if kept_rows is not None and kept_rows.given:
+                kept_rows.put(table.row, _since_values(c.round.since_of(row.key)), since_fmts)  # type: ignore[union-attr]
+                table.row += 1
+            else:
+                u = tables.submission(c, row, group_ids)
+                units.add(u)
+                if gaps_ws is not None and u["valid"]:
+                    gap_units.append({k: u[k] for k in ("key", "unit", "project", "total", "valid")})
+                at = table.row
+                rec = summary.rec(u)
+                table.put(rec)
+                summary.ws._write_single_row(table.row)  # written out now: before the unit's rows in other sheets
+                if kept_rows is not None:
+                    kept_rows.wrote(at if table.row == at + 1 else -1, [rec.get(k) for k in since_keys], since_fmts)
             rows = list(tables.unit_scores(c, row, names, sheets.item_results)) if score_rows else []
             for r in rows:
                 add_score(r)
@@ -312,6 +335,13 @@ class _Writer:
             t = tables.unit_texts(c, row, text_ids) if not texts.given else None
             if t is not None:
                 texts.put(t)
+        if kept_rows is not None:  # what the rows leave behind: 统计's sums over the units, 差距分析's units
+            if kept_rows.given:
+                got = kept_rows.end()
+                reuse.restore_sums(units, got["units"])
+                gap_units = got["gaps"]
+            else:
+                kept_rows.done({"units": {k: v for k, v in vars(units).items() if k != "_same"}, "gaps": gap_units})
         end = summary.table.end()
         if self.second is not None:
             count, sums = self.second.rows_done()
