@@ -173,3 +173,30 @@ def test_rehash_is_for_a_round_and_reads_every_file(tmp_path: Path, monkeypatch:
         assert r.exit_code == 0, r.output
         got.append((len(reads), json.loads(r.output)["files"]))
     assert [n for n, _ in got] == [3, 0, 3] and got[1][1] == got[2][1]
+
+
+@pytest.mark.parametrize("path", [
+    "/in/a.xlsx", "a.xlsx", "/in/sub/", "/in/.", "/in/..", "/in//b.xlsx", "//x", "/", "", ".", "..", "./a", "a/./",
+    "/in/\udce4\udcb8.xlsx", "/in/名 单\n.xlsx", "/in/.hidden", "/in/a.b.c", "/in/ a ", "/in/a\\b.xlsx"])
+def test_a_file_name_is_what_path_makes_of_it(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pathtext.file_name without a Path (QUICK_NAME) and with one: the same text, the same as Path(path).name."""
+    from xltemplate import pathtext
+
+    got = pathtext.file_name(path)
+    monkeypatch.setattr(pathtext, "QUICK_NAME", False)
+    assert got == pathtext.file_name(path) == Path(path).name
+
+
+def test_an_archive_copys_path_as_text_is_the_paths_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Archive.text joins text for the names the archive makes (TEXT_PATHS) and asks Path otherwise: the same text."""
+    from xltemplate.ledger import archive
+
+    sha = "ab" + "0" * 62
+    names = [archive.name_for(sha, ".xlsx"), archive.name_for(sha, ""), archive.name_for(sha, ".XLSM"), "ab//x",
+             "./ab/x", "ab/./x.xlsx", "../x", "/abs/x", "ab/" + sha + ".toolongsuffix"]
+    for root in (tmp_path, tmp_path / "a b" / "档案", Path("/"), Path("rel/dir")):
+        a = archive.Archive(root)
+        fast = [a.text(n) for n in names]
+        monkeypatch.setattr(archive, "TEXT_PATHS", False)
+        assert fast == [a.text(n) for n in names] == [str(a.path(n)) for n in names] == [str(root / n) for n in names]
+        monkeypatch.setattr(archive, "TEXT_PATHS", True)

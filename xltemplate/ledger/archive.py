@@ -146,14 +146,32 @@ def name_for(sha256: str, suffix: str) -> str:
     return f"{sha256[:2]}/{sha256}{suffix}"
 
 
+#: :meth:`Archive.text` joins text; False: it makes the Path and its text (the tests compare).
+TEXT_PATHS = True
+#: A name :func:`name_for` makes: what :meth:`Archive.text` joins as text (Path would read it the same).
+_STORED_NAME = re.compile(r"[0-9a-f]{2}/[0-9a-f]{64}(?:\.[a-z0-9]{1,10})?")
+
+
 class Archive:
     """A folder of read-only copies named by their sha256."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._text: str | None = None  # (str(root), made once)
 
     def path(self, name: str) -> Path:
         return self.root / name
+
+    def text(self, name: str) -> str:
+        """``str(self.path(name))`` without making a Path (a run asks for every file's: issue 15). The name is the
+        archive's own (:func:`archive_name`: a folder and a file name, neither with a separator, or ``..``)."""
+        if not TEXT_PATHS or not _STORED_NAME.fullmatch(name):
+            return str(self.path(name))  # (not a name this archive makes: Path's reading of it)
+        root = self._text
+        if root is None:
+            root = self._text = str(self.root)
+        folder, _, file = name.partition("/")
+        return os.path.join(root, folder, file)
 
     def clean_temporary(self) -> int:
         """Remove what killed runs left in ``.tmp`` (call only while holding the ledger's lock)."""
@@ -297,7 +315,7 @@ class Archive:
 
     def _has(self, name: str, size: int) -> bool:
         try:
-            have = os.stat(self.path(name)).st_size
+            have = os.stat(self.text(name)).st_size
         except FileNotFoundError:
             return False
         if have != size:

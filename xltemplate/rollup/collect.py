@@ -27,7 +27,7 @@ from ..findings import Finding, finding
 from ..form.formulas import ratio
 from ..identify import SIGNATURE_MISSING, SIGNATURE_VALID, ReaderName, RunContext
 from ..inputs import Inputs, discover
-from ..pathtext import shown
+from ..pathtext import file_name, shown
 from ..report import FileReport
 from ..results import Results
 from ..resubmission import Candidate, newest, original
@@ -158,7 +158,7 @@ def _names(path: str) -> tuple[str, str]:
     returns was 12 MB, issue 15)."""
     got = _NAMES.get(path) if REMEMBER else None
     if got is None:
-        raw = Path(path).name
+        raw = file_name(path)
         got = (raw, shown(raw))
         if REMEMBER:
             if len(_NAMES) >= _NAMES_KEPT:

@@ -550,7 +550,7 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
     for f in files:
         brief = reports.briefs[f.sha256]
         received = _epoch(f.first_mtime)
-        source = str(led.archive.path(f.archive_name))
+        source = led.archive.text(f.archive_name)
         for s in by_sha.get(f.sha256, []):
             ret = reports.returned(f.sha256, s.path, s.mtime.timestamp(), arrival=f.first_seen_run, received=received,
                                    source=source)

@@ -4,10 +4,9 @@ it and why) and the "since the last run" columns of 汇总, built from the ledge
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 from ..ledger import FileRow, Ledger, local_time
-from ..pathtext import shown
+from ..pathtext import file_name, shown
 from ..resubmission import ONLY
 from ..rollup.collect import Collection, Return, Row
 from ..rollup.record import Received, Since
@@ -38,12 +37,12 @@ def received(c: Collection, every: list[Return], files: list[FileRow], reports: 
             fate, note, in_inbox = best.fate, _why(best, rows.get(id(best))), not best.archived
             path = best.path
         else:  # not a candidate for any unit: no key, unreadable, not judged, or gone and withdrawn
-            in_inbox, path = False, f.last_path or str(led.archive.path(f.archive_name))
+            in_inbox, path = False, f.last_path or led.archive.text(f.archive_name)
             fate, note = _alone(report)
         if not in_inbox and f.last_seen_run is not None and not (note or "").startswith(GONE):
             note = f"{GONE}（最后一次见于第 {f.last_seen_run} 次汇总）" + (f"；{note}" if note else "")
         out.append(Received(
-            arrival=f.arrival, first_run=f.first_seen_run, first_seen=local_time(f.first_seen_at), name=shown(Path(path).name),
+            arrival=f.arrival, first_run=f.first_seen_run, first_seen=local_time(f.first_seen_at), name=shown(file_name(path)),
             path=shown(path), in_inbox=in_inbox, key=report.key, status=None if report.transient else STATUS_ZH[report.status],
             saved_at=report.saved_at, fate=fate, note=note, copies=sum(1 for r in mine if not r.archived) or 1,
             sha256=f.sha256))
