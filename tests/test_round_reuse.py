@@ -244,6 +244,15 @@ def test_a_brief_the_ledger_keeps_reads_back_the_same() -> None:
             assert getattr(back, slot) == getattr(b, slot) and type(getattr(back, slot)) is type(getattr(b, slot)), slot
     text = run_mod._brief_text(Brief(reports[0]))
     assert run_mod._brief_of(text.replace('"path"', '"place"')) is None
+    # a brief moved to the inbox path (run._moved, QUICK_MOVED): every slot as Brief.moved makes it
+    for r in reports:
+        b = run_mod._brief_of(run_mod._brief_text(Brief(r)))
+        assert b is not None
+        quick = run_mod._moved(b, "/inbox/x.xlsx")
+        assert quick is not b and quick.path == "/inbox/x.xlsx" and b.path == r.path
+        slow = b.moved("/inbox/x.xlsx")
+        for slot in Brief.__slots__:
+            assert getattr(quick, slot) == getattr(slow, slot) and type(getattr(quick, slot)) is type(getattr(slow, slot)), slot
 
 
 def test_closing_a_rounds_collection_closes_the_ledger_connection_its_reports_are_read_by(tmp_path: Path) -> None:
