@@ -200,3 +200,40 @@ def test_an_archive_copys_path_as_text_is_the_paths_text(tmp_path: Path, monkeyp
         monkeypatch.setattr(archive, "TEXT_PATHS", False)
         assert fast == [a.text(n) for n in names] == [str(a.path(n)) for n in names] == [str(root / n) for n in names]
         monkeypatch.setattr(archive, "TEXT_PATHS", True)
+
+
+def test_a_rounds_second_run_does_not_import_what_it_does_not_use(tmp_path: Path) -> None:
+    """Start-up (issue 15): ``collect --ledger`` over an unchanged inbox, in a process of its own, imports no part of
+    the spec workbook (specbook: read, write, columns; only loading a .xlsx spec needs them), and it still loads a spec
+    workbook when given one."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from .conftest import SAMPLES
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    code = (
+        "import sys, json\n"
+        "from xltemplate.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:], standalone_mode=False)\n"
+        "finally:\n"
+        "    print('@@' + json.dumps(sorted(m for m in sys.modules if m.startswith('xltemplate'))))\n")
+    args = ["collect", str(inbox), "--roster", str(SAMPLES / "roster.csv"), "--ledger", str(tmp_path / "r.xlt.db"),
+            "--template", "sh-project-self-eval", "--quiet", "-o", str(tmp_path / "out.xlsx")]
+    seen = []
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        seen.append(set(json.loads(proc.stdout.rsplit("@@", 1)[1])))
+    assert "xltemplate.rounds.run" in seen[1] and "xltemplate.specbook" in seen[1]
+    assert not {m for m in seen[1] if m.startswith("xltemplate.specbook.")}, sorted(seen[1])
+    # a spec workbook still loads (its parts imported when asked for)
+    from xltemplate import catalog
+    from xltemplate.specbook import write_specbook
+
+    book = write_specbook(catalog.resolve_template("sh-project-self-eval"), tmp_path / "spec.xlsx")
+    assert catalog.load_spec(book).spec_hash == catalog.resolve_template("sh-project-self-eval").spec_hash

@@ -20,7 +20,7 @@ from .errors import Problem, SpecError, TemplateNotFoundError
 from .families import family_ids, family_named
 from .form.prompts import field_problems
 from .spec import DEFAULT_FAMILY, TOP_KEYS_AFTER, TOP_KEYS_BEFORE, Spec, SpecChecker
-from .specbook import SPECBOOK_SUFFIXES, read_specbook
+from .specbook import SPECBOOK_SUFFIXES
 from .text import did_you_mean
 
 #: What every public function taking a template accepts: a built-in id, a spec path, or a loaded Spec.
@@ -101,6 +101,8 @@ _SPECS: dict[tuple[str, str], Spec] = {}
 
 def load_specbook(path: str | Path) -> Spec:
     """Read a spec workbook and check it with the same checker as YAML; every problem at once, by sheet, row and column."""
+    from .specbook import read_specbook  # (imported when a workbook is loaded as a spec: see specbook/__init__)
+
     data, where, problems = read_specbook(path)
     try:
         spec = spec_from_dict(data, source=str(path))

@@ -9,12 +9,31 @@ that puts the spec checker's key paths into sheet, row and column. Loading a wor
 
 from __future__ import annotations
 
-from .columns import SHEETS, sheets_for
-from .locate import Locator
-from .read import read_specbook
-from .write import write_specbook
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .columns import SHEETS, sheets_for
+    from .locate import Locator
+    from .read import read_specbook
+    from .write import write_specbook
 
 #: The suffixes a spec workbook may have.
 SPECBOOK_SUFFIXES = (".xlsx", ".xlsm")
+
+#: Where each name lives: its module is imported when the name is first asked for (every run loads a YAML spec or
+#: a built-in, through catalog, which needs none of them: issue 15, a round's second run's start-up).
+_PARTS = {"SHEETS": "columns", "sheets_for": "columns", "Locator": "locate", "read_specbook": "read",
+          "write_specbook": "write"}
+
+
+def __getattr__(name: str) -> Any:
+    part = _PARTS.get(name)
+    if part is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{part}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["SHEETS", "SPECBOOK_SUFFIXES", "Locator", "read_specbook", "sheets_for", "write_specbook"]
