@@ -170,6 +170,8 @@ class Archive:
         root = self._text
         if root is None:
             root = self._text = str(self.root)
+        if os.sep == "/" and os.altsep is None:  # (what os.path.join makes of it on POSIX, without its checks)
+            return f"{root}{name}" if root.endswith("/") else f"{root}/{name}"
         folder, _, file = name.partition("/")
         return os.path.join(root, folder, file)
 

@@ -383,6 +383,7 @@ class SummaryRows:
         self._seen: list[tuple[int, str]] = []
         self._count = 0
         self._broken = False
+        self._letters = [xlsxwriter.utility.xl_col_to_name(first + n) for n in range(SINCE_COLUMNS)]
 
     # -- a run that writes the rows (and keeps them) --
 
@@ -402,7 +403,7 @@ class SummaryRows:
             self._broken = True  # (not one row written whole by the lean writer: written, not kept)
             return
         text = seen[0][1]
-        cells = since_cells(row, self.first, values, fmts)
+        cells = since_cells(row, self.first, values, fmts, self._letters)
         head = text[:-len("</row>")]
         if cells is None or not head.endswith(cells) or "\0" in text:
             self._broken = True
@@ -440,7 +441,7 @@ class SummaryRows:
 
     def put(self, row: int, values: list[Any], fmts: list[Any]) -> None:
         """Write the kept row ``row`` with its "since" cells holding ``values`` (with ``fmts``)."""
-        cells = since_cells(row, self.first, values, fmts)
+        cells = since_cells(row, self.first, values, fmts, self._letters)
         if cells is None:
             raise RuntimeError(f"汇总: row {row + 1}'s since cells cannot be made")  # (checked when kept: a bug)
         self.ws.fh.write(next(self._rows) + cells + "</row>")
@@ -498,16 +499,18 @@ def summary_rows(c: "Collection", wb: Any, ws: Any, keys: list[str], widths: lis
     return SummaryRows(parts, h.hexdigest(), ws, wb, len(keys) - SINCE_COLUMNS, parts.kept.get(SUMMARY))
 
 
-def since_cells(row: int, first: int, values: list[Any], fmts: list[Any]) -> str | None:
+def since_cells(row: int, first: int, values: list[Any], fmts: list[Any], letters: list[str] | None = None) -> str | None:
     """The XML of ``row``'s cells from column ``first`` on, holding ``values`` (None, a count, or 是) with ``fmts``, as
-    :meth:`LeanSheet.put_row` writes them; None for any other value, or a format not numbered yet."""
+    :meth:`LeanSheet.put_row` writes them; None for any other value, or a format not numbered yet. ``letters``: the
+    columns' letters, if known."""
     r = row + 1
     out = []
     for n, (value, fmt) in enumerate(zip(values, fmts)):
         xf = fmt.xf_index
         if xf is None:
             return None
-        head = f'<c r="{xlsxwriter.utility.xl_col_to_name(first + n)}{r}" s="{xf}"'
+        letter = letters[n] if letters is not None else xlsxwriter.utility.xl_col_to_name(first + n)
+        head = f'<c r="{letter}{r}" s="{xf}"'
         if value is None:
             out.append(head + "/>")
         elif type(value) is int and value > 0:
