@@ -409,3 +409,51 @@ def test_since_cells_are_the_cells_the_lean_writer_writes(tmp_path: Path) -> Non
     assert reuse.since_cells(3, 2, [True, None, None], [num, text, text]) is None
     assert reuse.since_cells(3, 2, [None, "否", None], [num, text, text]) is None
     wb.close()
+
+
+def test_a_national_rounds_summary_rows_kept_or_written_make_the_same_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """reuse.SUMMARY_ROWS over the national form (its roll-up has 指标结果 and 差距分析, whose units 汇总's rows leave
+    behind): three runs of a round through the CLI, the whole roll-up byte for byte both ways, 汇总's rows given in the
+    second and third."""
+    import json
+
+    from click.testing import CliRunner
+
+    from xltemplate.cli import main
+
+    national = SAMPLES / "national"
+    given: list[int] = []
+    begin = reuse.SummaryRows.begin
+
+    def counted(self: reuse.SummaryRows) -> None:
+        given.append(1)
+        begin(self)
+
+    monkeypatch.setattr(reuse.SummaryRows, "begin", counted)
+    files: dict[bool, list[bytes]] = {}
+    gave: dict[bool, list[int]] = {}
+    for on in (True, False):
+        monkeypatch.setattr(reuse, "SUMMARY_ROWS", on)
+        tick = [0]
+
+        def now() -> dt.datetime:
+            tick[0] += 1
+            return dt.datetime(2026, 5, 1, 8, 0, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=tick[0])
+
+        monkeypatch.setattr(store, "_now", now)
+        work = tmp_path / "round"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        files[on], gave[on] = [], []
+        for _ in range(3):
+            given.clear()
+            result = CliRunner().invoke(main, ["collect", str(national / "returns"), "--roster", str(national / "roster.csv"),
+                                               "--targets", str(national / "targets.csv"), "--ledger", str(work / "r.xlt.db"),
+                                               "-o", str(work / "out.xlsx"), "--json"])
+            assert result.exit_code == 0, result.output
+            assert json.loads(result.output)["ledger"]["run"] == len(files[on]) + 1
+            files[on].append((work / "out.xlsx").read_bytes())
+            gave[on].append(len(given))
+    assert gave == {True: [0, 1, 1], False: [0, 0, 0]}
+    for n, (a, b) in enumerate(zip(files[True], files[False])):
+        assert a == b, n
