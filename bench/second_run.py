@@ -7,7 +7,9 @@
     python bench/second_run.py DIR --rounds 3 --ab xltemplate.rollup.reuse:SUMMARY_ROWS   # A/B: the switch on, off, …
     python bench/second_run.py DIR --rounds 3 --against /work/main   # this checkout and another, alternately
 
-Each run starts from the ledger as run 1 left it (copied back; the archive is shared, a second run adds nothing to
+Make run 1 (and so the copy) with the code you measure: a kept sheet's key holds a digest of xltemplate's whole
+source (reuse.writer_digest), so a ledger left by other code has every sheet written anew. Each run starts from the
+ledger as run 1 left it (copied back; the archive is shared, a second run adds nothing to
 it), so every run is the bench's "second run, inbox unchanged", and its roll-up is written to DIR/round/r2.xlsx.
 Times: the wall time of the whole CLI call in a fresh process (imports included), its CPU time, and the phases of
 rounds.run as bench_round.py times them.
