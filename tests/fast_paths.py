@@ -21,7 +21,8 @@ from xltemplate.readers import read_submission
 #: (module, switch): remembering parts by their compressed bytes, remembering sheets' tails, the strict
 #: pattern for cells, remembering skeletons, the strict pattern for shared strings, the strict pattern for defined names,
 #: strings of runs remembered by their bytes, skeletons worked out row by row, zlib-ng's inflate (where installed),
-#: no second expat pass over <sheetData> where the strict path proved it well-formed.
+#: no second expat pass over <sheetData> where the strict path proved it well-formed, values that are not ASCII proved
+#: by one pattern over their text.
 SWITCHES = (
     ("xltemplate.readers.sniff", "REMEMBER_PARTS"),
     ("xltemplate.readers.sheet", "REMEMBER_TAILS"),
@@ -33,6 +34,7 @@ SWITCHES = (
     ("xltemplate.readers.sheet_strict", "USE_ROWS"),
     ("xltemplate.readers.sniff", "FAST_INFLATE"),
     ("xltemplate.readers.sheet_strict", "PROVE_CELLS"),
+    ("xltemplate.readers.sheet_strict", "PLAIN_UNICODE"),
 )
 #: Caches of the fast paths, emptied by :func:`forget`.
 CACHES = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import random
 import re
 import struct
 import zipfile
@@ -271,6 +272,36 @@ def test_cells_proved_well_formed_read_as_with_expat_over_them(tmp_path: Path, m
         refused += isinstance(off, tuple)
     assert not problems, "\n".join(problems)
     assert taken >= 20 and refused >= 40, (taken, refused)  # the proof held on some (and was used), not only refusals
+
+
+def test_values_proved_by_their_text_are_those_expat_takes() -> None:
+    """PLAIN_UNICODE: a value :func:`plain_unicode` takes is one expat takes as character data, for every character
+    of the BMP alone and every UTF-8 fault (a sequence cut between two values, surrogates, overlong forms, beyond
+    U+10FFFF, U+FFFE/U+FFFF); and it takes the characters of every script a return is typed in (it is not idle)."""
+    strict = module("xltemplate.readers.sheet_strict")
+    taken = 0
+    for cp in range(0x10000):
+        raw = chr(cp).encode("utf-8", "surrogatepass")
+        if strict.plain_unicode([raw]):
+            taken += 1
+            assert strict.character_data([raw]), hex(cp)
+    assert taken > 60_000  # (the pattern is narrower than XML, never wider: see the loop above)
+    for cp in (0x10000, 0x1F600, 0x10FFFF):  # beyond the BMP: left to expat
+        assert not strict.plain_unicode([chr(cp).encode()]) and strict.character_data([chr(cp).encode()])
+    middle = "中".encode()
+    faults = [[middle[:1], middle[1:]], [middle[:2], middle[2:]], [b"\xed\xa0\x80"], [b"\xc0\xaf"], [b"\xf4\x90\x80\x80"],
+              [b"\xef\xbf\xbe"], [b"\xef\xbf\xbf"], [b"\xff"], [b"a&amp;b"], [b"]]>"], [b"\x7f"], [b"\x0b"], [b"\x00"],
+              [middle + b"\xc2"]]
+    for texts in faults:
+        assert not strict.plain_unicode(texts), texts
+    assert strict.plain_unicode([middle, "良好 Ünïcødé ٣ ひらがな".encode(), b"1.5", b"", "\ue000\ufffd".encode()])
+    rng = random.Random(15)
+    for _ in range(20_000):  # random bytes, cut into values anywhere
+        raw = bytes(rng.choice((rng.randrange(256), *middle, *"é".encode(), 0x41)) for _ in range(rng.randrange(1, 12)))
+        cut = rng.randrange(len(raw) + 1)
+        texts = [raw[:cut], raw[cut:]]
+        if strict.plain_unicode(texts):
+            assert strict.character_data(texts), texts
 
 
 def test_row_attributes_proved_are_remembered_within_bounds(monkeypatch) -> None:

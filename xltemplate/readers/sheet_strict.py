@@ -341,7 +341,8 @@ def proved(values: list[bytes], attrs: list[bytes], root: bytes) -> bool:
     if not root.endswith(b">") or root.endswith(b"/>"):
         return False
     joined = b"".join(values)
-    if not _PLAIN_TEXT.fullmatch(joined) and not character_data([v for v in values if not _PLAIN_TEXT.fullmatch(v)]):
+    if not _PLAIN_TEXT.fullmatch(joined) and not (PLAIN_UNICODE and plain_unicode(values)) \
+            and not character_data([v for v in values if not _PLAIN_TEXT.fullmatch(v)]):
         return False
     new = {a for a in attrs if (root, a) not in _ROW_ATTRS_PROVED}
     if not new:
@@ -357,6 +358,27 @@ def proved(values: list[bytes], attrs: list[bytes], root: bytes) -> bool:
             del _ROW_ATTRS_PROVED[next(iter(_ROW_ATTRS_PROVED))]
         _ROW_ATTRS_PROVED[(root, a)] = True
     return True
+
+
+#: Prove values that are not plain ASCII (a national return's 优/良 and its typed texts) by one pattern over their
+#: decoded text, where each value would otherwise be matched alone and the others handed to expat; False: that.
+PLAIN_UNICODE = True
+#: What XML takes as character data as it is (XML 1.0's Char), narrowed: no "&" (a reference), "]" (no "]]>"),
+#: "<"; no control character but TAB, LF and CR; none of U+007F–U+009F, no character beyond the BMP, no U+FFFE or
+#: U+FFFF. Narrower than expat is harmless (a text outside it is proved by expat as before); wider would not be.
+_PLAIN_UNICODE = re.compile(r"[\t\n\r\x20-\x25\x27-\x3b\x3d-\x5c\x5e-\x7e\u00a0-\ud7ff\ue000-\ufffd]*")
+
+
+def plain_unicode(texts: list[bytes]) -> bool:
+    """Whether each text is well-formed UTF-8 of characters :data:`_PLAIN_UNICODE` takes (then character data that
+    expat accepts; False says nothing). The texts are joined by a TAB, an ASCII byte that no UTF-8 sequence can
+    span, so that the whole decodes exactly when each does; the decoder is strict (no surrogate, no overlong form,
+    nothing past U+10FFFF), as expat is."""
+    try:
+        text = b"\t".join(texts).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return _PLAIN_UNICODE.fullmatch(text) is not None
 
 
 def character_data(texts: list[bytes]) -> bool:
