@@ -401,6 +401,42 @@ def test_a_known_tail_with_a_footer_that_is_not_character_data_is_refused(tmp_pa
     assert refusal(on) == ("file-corrupt", "part-damaged")
 
 
+_PROTECTION = re.compile(rb"<sheetProtection[^>]*/>")
+
+
+def _before_cells(what: bytes) -> Callable[[bytes], bytes]:
+    return lambda data: data.replace(b"<sheetData>", what + b"<sheetData>", 1)
+
+
+def _unprotected(data: bytes) -> bytes:
+    return _PROTECTION.sub(b"", data, 1)
+
+
+def _protected_before_cells(data: bytes) -> bytes:
+    """The sheet's protection moved before <sheetData> (where the placement rules allow it): the tail then has none."""
+    m = _PROTECTION.search(data)
+    assert m is not None
+    return _before_cells(m.group(0))(_unprotected(data))
+
+
+def test_what_the_head_reads_is_not_taken_for_the_tails(tmp_path: Path) -> None:
+    """A protection (or merged ranges) before <sheetData> was remembered with the tail after it: the next return of that
+    tail, with no protection anywhere, was read as protected (and the other way round, a protection before the cells
+    was lost to what a tail without one had left). Each return now reads as it does alone and with the paths off."""
+    c = repacked(tmp_path / "c.xlsx", {FORM: _unprotected})
+    a = repacked(tmp_path / "a.xlsx", {FORM: _protected_before_cells})
+    m = repacked(tmp_path / "m.xlsx", {FORM: lambda d: _before_cells(b'<mergeCells count="1"><mergeCell ref="Z1:Z2"/>'
+                                                                 b"</mergeCells>")(_unprotected(d))})
+    with switched(False):
+        off = {p.name: verdict(p) for p in (a, c, m)}
+    assert off["a.xlsx"]["protected"] != off["c.xlsx"]["protected"]  # (the case: one protected, the other not)
+    for order in ((a, c, a, c), (c, a, c, a), (m, c, m, c), (c, m, c, m), (a, a, c, c)):
+        forget()
+        with switched(True):
+            got = [verdict(p) for p in order]
+        assert got == [off[p.name] for p in order], [p.name for p in order]
+
+
 # -- the strict path for cells, and the skeletons it remembers -------------------------------------------------
 
 def value(ref: str, raw: bytes) -> Callable[[bytes], bytes]:

@@ -310,6 +310,11 @@ class Sheet:
         if h.stack != [WORKSHEET] or h.default_ns != MAIN_NS:
             return False  # the cells are not in the main namespace by default: the general path
         p.StartElementHandler = p.EndElementHandler = p.StartNamespaceDeclHandler = None
+        # Whether the head read nothing into the sheet (a protection or merged ranges before <sheetData>, which the
+        # placement rules allow): what a known tail gives, and what is remembered of a tail, is then the tail's
+        # alone. Else a tail is neither taken from nor given to what is remembered (a head's protection was
+        # remembered with the tail after it, and given to the next return of that tail, which had none).
+        fresh = not (self.protections or self.protected or self.merges)
         found, skipped = None, False
         if prove and strict.USE_STRICT and strict.PROVE_CELLS and h.root and _utf8(data):
             try:  # (before expat has read the cells: text that is not even UTF-8 is left to it)
@@ -325,7 +330,7 @@ class Sheet:
         # texts cut out of it are (as character data, which is all they can be: they hold no "<").
         shape, texts = _tail_shape(tail)
         key = (h.root, shape)
-        known = _TAILS.pop(key, None) if h.root and REMEMBER_TAILS else None
+        known = _TAILS.pop(key, None) if h.root and REMEMBER_TAILS and fresh else None
         if known is None:
             try:
                 if skipped:
@@ -340,7 +345,7 @@ class Sheet:
                 return self._parse_split(data, prove=False)  # expat over the whole part says what is wrong, where
             if not self._tail(tail):
                 return False
-            if h.root and REMEMBER_TAILS:
+            if h.root and REMEMBER_TAILS and fresh:
                 _remember_tail(key, (self.protections, self.protected, tuple(self.merges)))
         else:
             _TAILS[key] = known  # the most recently used is the last to go
