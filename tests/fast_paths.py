@@ -35,6 +35,7 @@ SWITCHES = (
     ("xltemplate.readers.sniff", "FAST_INFLATE"),
     ("xltemplate.readers.sheet_strict", "PROVE_CELLS"),
     ("xltemplate.readers.sheet_strict", "PLAIN_UNICODE"),
+    ("xltemplate.readers.sheet", "REMEMBER_HEADS"),
 )
 #: Caches of the fast paths, emptied by :func:`forget`.
 CACHES = (
@@ -45,6 +46,7 @@ CACHES = (
     ("xltemplate.readers.fast", "_RUNS_READ"),
     ("xltemplate.readers.sheet_strict", "_ROWS"),  # (what a part gave is remembered by its bytes: read it anew)
     ("xltemplate.readers.sheet_strict", "_ROW_ATTRS_PROVED"),
+    ("xltemplate.readers.sheet", "_HEADS"),
 )
 
 
@@ -78,6 +80,7 @@ def forget() -> None:
     module("xltemplate.readers.sheet_strict")._row_bytes[0] = 0
     module("xltemplate.readers.fast")._runs_bytes[0] = 0
     module("xltemplate.readers.sheet")._tail_bytes[0] = 0
+    module("xltemplate.readers.sheet")._head_bytes[0] = 0
     module("xltemplate.readers.package")._memo_bytes.clear()
 
 

@@ -437,6 +437,78 @@ def test_what_the_head_reads_is_not_taken_for_the_tails(tmp_path: Path) -> None:
         assert got == [off[p.name] for p in order], [p.name for p in order]
 
 
+#: Parts of a form sheet that keep its head (before <sheetData>) and change what follows, and heads of odd shapes:
+#: each read after the return it was made from (whose head is then known) and again, with REMEMBER_HEADS on and off.
+_AFTER_HEADS: dict[str, Callable[[bytes], bytes]] = {
+    "same": lambda d: d,
+    "unclosed-in-tail": lambda d: d.replace(b"</worksheet>", b"<bogus></worksheet>", 1),
+    "entity-in-tail": lambda d: d.replace(b"</worksheet>", b'<bogus a="&bogus;"/></worksheet>', 1),
+    "second-protection": lambda d: d.replace(b"</worksheet>", b'<sheetProtection sheet="1"/></worksheet>', 1),
+    "no-protection": _unprotected,
+    "entity-in-a-value": lambda d: d.replace(b"<v>", b"<v>&bogus;", 1),
+    "control-in-a-value": lambda d: d.replace(b"<v>", b"<v>\x01", 1),
+    # (read by the strict path, which does not prove them: then expat reads the cells after a known head)
+    "control-in-a-text": lambda d: d[:d.find(b't="str"')] + d[d.find(b't="str"'):].replace(b"<v>", b"<v>\x01", 1),
+    "row-attribute-twice": lambda d: d.replace(b'<row r="1"', b'<row r="1" ht="1" ht="2"', 1),
+    "no-cells-end": lambda d: d.replace(b"</sheetData>", b"", 1),
+    "protection-before-cells": _protected_before_cells,
+    "merges-before-cells": _before_cells(b'<mergeCells count="1"><mergeCell ref="Z1:Z2"/></mergeCells>'),
+    "open-attribute-before-cells": _before_cells(b'<bogus a="'),
+    "open-element-before-cells": _before_cells(b"<sheetPr>"),
+    "prefixed-before-cells": _before_cells(b'<q:x xmlns:q="urn:q"/>'),
+    "entity-before-cells": _before_cells(b'<bogus a="&bogus;"/>'),
+    "other-default-namespace": lambda d: d.replace(b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"',
+                                                   b'<worksheet xmlns="urn:other"', 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_AFTER_HEADS))
+def test_a_known_head_reads_as_read_anew(tmp_path: Path, name: str) -> None:
+    """A head known from an earlier return (not read by the handlers again, and not parsed at all where the cells are
+    proved and the tail known) gives every return of it what reading its head anew gives: the same cells and
+    protection, or the same refusal and message; so does a head of an odd shape, read twice (then remembered or not)."""
+    plain = repacked(tmp_path / "plain.xlsx")
+    bare = repacked(tmp_path / "bare.xlsx", {FORM: _unprotected})
+    changed = repacked(tmp_path / f"{name}.xlsx", {FORM: _AFTER_HEADS[name]})
+    order = (plain, bare, changed, changed, plain, bare, changed)
+    got = {}
+    for heads in (True, False):
+        forget()
+        with switched(True):
+            module("xltemplate.readers.sheet").REMEMBER_HEADS = heads
+            got[heads] = [verdict(p) for p in order]
+    with switched(False):
+        alone = [verdict(p) for p in order]
+    assert got[True] == got[False] == alone
+
+
+def test_known_heads_are_used(tmp_path: Path, monkeypatch) -> None:
+    """A second return of the template reads no sheet's head with the handlers, and the sheets whose cells are proved
+    and whose tails are known with no parser at all (the switch is not idle); a head is remembered within bounds."""
+    sheet = module("xltemplate.readers.sheet")
+    a, b = repacked(tmp_path / "a.xlsx"), repacked(tmp_path / "b.xlsx", {FORM: footer(b"&amp;P \xe9\xa1\xb5")})
+    fed: list[bytes] = []
+    real = sheet.feed
+    monkeypatch.setattr(sheet, "feed", lambda p, data, *args, **kw: fed.append(data) or real(p, data, *args, **kw))
+    forget()
+    with switched(True):
+        read_submission(a)
+        first = len(fed)
+        fed.clear()
+        read_submission(b)
+    heads = list(sheet._HEADS)
+    assert len(heads) == 3 and all(h.rstrip().endswith(b">") and b"<sheetData>" not in h for h in heads)
+    assert not any(data in heads for data in fed) and len(fed) < first // 2, (first, len(fed))
+    forget()
+    monkeypatch.setattr(sheet, "_HEAD_COUNT", 2)
+    monkeypatch.setattr(sheet, "_HEAD_LONGEST", 600)
+    for n in range(6):
+        sheet._remember_head(b"<x>" + str(n).encode() * 100, b"<x>")
+    sheet._remember_head(b"<x>" + b"9" * 1000, b"<x>")  # (over the longest: not kept)
+    assert list(sheet._HEADS) == [b"<x>" + b"4" * 100, b"<x>" + b"5" * 100]
+    assert sheet._head_bytes[0] == sum(len(h) + len(r) for h, r in sheet._HEADS.items())
+
+
 # -- the strict path for cells, and the skeletons it remembers -------------------------------------------------
 
 def value(ref: str, raw: bytes) -> Callable[[bytes], bytes]:

@@ -92,6 +92,35 @@ _TAIL_COUNT, _TAIL_LONGEST, _TAIL_BYTES = 64, 256 * 1024, 8 * 1024 * 1024
 _tail_bytes = [0]
 
 
+#: Remembering a sheet's head (its bytes before <sheetData>: the declaration, the root tag, the views, the columns),
+#: which returns of one template share byte for byte; the tests also run with it off. A head is remembered (its
+#: exact bytes, never a hash or a claim of the file) once expat has read it with the handlers of the split path
+#: (the placement rules: the root a worksheet in the main namespace by default, nothing read into the sheet) and
+#: then the part's <sheetData> after it, without a fault: it then ends between two tokens of the root's content,
+#: and, the part being UTF-8 (its declaration is in the head), what follows it is well-formed exactly when it is
+#: after the root tag alone, which is how the cells (sheet_strict.proved) and tails (:data:`_TAILS`) are proved.
+#: A known head is not read by the handlers again, and not by expat at all where the cells are proved and the
+#: tail known (the other sheets of a national return: the whole part is then proved with no parser).
+REMEMBER_HEADS = True
+_HEADS: dict[bytes, bytes] = {}
+#: What :data:`_HEADS` may hold: 64 heads of at most 16 kB (a national form's: 2.5 kB), 1 MiB together.
+_HEAD_COUNT, _HEAD_LONGEST, _HEAD_BYTES = 64, 16 * 1024, 1024 * 1024
+_head_bytes = [0]
+
+
+def _remember_head(head: bytes, root: bytes) -> None:
+    size = len(head) + len(root)
+    if size > _HEAD_LONGEST:
+        return
+    if not _HEADS:
+        _head_bytes[0] = 0  # (emptied from outside: it holds nothing)
+    while _HEADS and (len(_HEADS) >= _HEAD_COUNT or _head_bytes[0] + size > _HEAD_BYTES):
+        old = next(iter(_HEADS))  # the least recently used first
+        _head_bytes[0] -= len(old) + len(_HEADS.pop(old))
+    _HEADS[head] = root
+    _head_bytes[0] += size
+
+
 def _tail_size(key: tuple[bytes, bytes], merges: tuple[tuple[int, int, int, int], ...]) -> int:
     return len(key[0]) + len(key[1]) + 128 * len(merges)
 
@@ -300,21 +329,30 @@ class Sheet:
                 or b"xmlns" in region or region.find(b"<sheetData", 1) >= 0:
             return False  # comments, CDATA or namespace declarations among the cells: the general path
         h = Structure(self, cells=False)
-        k = data.find(b"<", data.find(b"?>") + 2 if data[:5] == b"<?xml" else 0)
-        root = _TAG.match(data, k) if k >= 0 else None
-        h.root = root.group(0) if root is not None and data[k:k + 11] == b"<worksheet " else b""
+        before = data[:i]
         p = parser()
-        p.StartNamespaceDeclHandler = h.namespace
-        p.StartElementHandler, p.EndElementHandler = h.start, h.end
-        feed(p, data[:i], self.part, final=False)
-        if h.stack != [WORKSHEET] or h.default_ns != MAIN_NS:
-            return False  # the cells are not in the main namespace by default: the general path
-        p.StartElementHandler = p.EndElementHandler = p.StartNamespaceDeclHandler = None
+        known_root = _HEADS.get(before) if REMEMBER_HEADS else None
+        if known_root is not None:  # (proved before, as below: expat reads it when it must, without handlers)
+            _HEADS[before] = _HEADS.pop(before)  # the most recently used is the last to go
+            h.root = known_root
+        else:
+            k = data.find(b"<", data.find(b"?>") + 2 if data[:5] == b"<?xml" else 0)
+            root = _TAG.match(data, k) if k >= 0 else None
+            h.root = root.group(0) if root is not None and data[k:k + 11] == b"<worksheet " else b""
+            p.StartNamespaceDeclHandler = h.namespace
+            p.StartElementHandler, p.EndElementHandler = h.start, h.end
+            feed(p, before, self.part, final=False)
+            if h.stack != [WORKSHEET] or h.default_ns != MAIN_NS:
+                return False  # the cells are not in the main namespace by default: the general path
+            p.StartElementHandler = p.EndElementHandler = p.StartNamespaceDeclHandler = None
         # Whether the head read nothing into the sheet (a protection or merged ranges before <sheetData>, which the
         # placement rules allow): what a known tail gives, and what is remembered of a tail, is then the tail's
         # alone. Else a tail is neither taken from nor given to what is remembered (a head's protection was
         # remembered with the tail after it, and given to the next return of that tail, which had none).
         fresh = not (self.protections or self.protected or self.merges)
+        # a head to remember once expat has read what follows it (then it ends between two tokens of the root's
+        # content, before <sheetData>), if its handlers left the sheet as it was
+        new_head = known_root is None and bool(h.root) and REMEMBER_HEADS and fresh
         found, skipped = None, False
         if prove and strict.USE_STRICT and strict.PROVE_CELLS and h.root and _utf8(data):
             try:  # (before expat has read the cells: text that is not even UTF-8 is left to it)
@@ -333,6 +371,8 @@ class Sheet:
         known = _TAILS.pop(key, None) if h.root and REMEMBER_TAILS and fresh else None
         if known is None:
             try:
+                if known_root is not None:
+                    feed(p, before, self.part, final=False)  # (not read by the handlers again: see _HEADS)
                 if skipped:
                     feed(p, region, self.part, final=False)
                     feed(p, tail, self.part)
@@ -343,14 +383,23 @@ class Sheet:
                     raise
                 self.reset()
                 return self._parse_split(data, prove=False)  # expat over the whole part says what is wrong, where
+            if new_head:
+                _remember_head(before, h.root)
             if not self._tail(tail):
                 return False
             if h.root and REMEMBER_TAILS and fresh:
                 _remember_tail(key, (self.protections, self.protected, tuple(self.merges)))
         else:
             _TAILS[key] = known  # the most recently used is the last to go
-            feed(p, region, self.part, final=False)
-            feed(p, b"</sheetData></worksheet>", self.part)  # close the document the way the known tail does
+            if not (skipped and known_root is not None):
+                # (else nothing is left to read: the head proved before, the cells here, the tail before, each
+                # after the same root tag; see _HEADS)
+                if known_root is not None:
+                    feed(p, before, self.part, final=False)
+                feed(p, region, self.part, final=False)
+                feed(p, b"</sheetData></worksheet>", self.part)  # close the document the way the known tail does
+                if new_head:
+                    _remember_head(before, h.root)
             if texts and not strict.character_data(texts):
                 return False  # the general path parses the whole part and says what is wrong, where
             self.protections, self.protected, merges = known
