@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
 import random
 import re
@@ -992,7 +993,7 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.normalise", "SHARE_SHAPES"), ("xltemplate.families.rule_scored.spec", "REMEMBER_TARGETS"),
                        ("xltemplate.families.rule_scored", "REMEMBER_ROW_INPUTS"),
                        ("xltemplate.families.rule_scored.checks", "REUSE_SCORES"),
-                       ("xltemplate.families.rule_scored.layout", "SHAPED_LAYOUTS"))
+                       ("xltemplate.families.rule_scored.layout", "SHAPED_LAYOUTS"), ("xltemplate.meta", "SHARE_TARGETS_TEXT"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:
@@ -1027,6 +1028,44 @@ def test_validation_shortcuts_change_no_report(national_returns: tuple[list[Path
     on, off = _reports(paths, True), _reports(paths, False)
     problems = [f"{a[0]}: {a[1:3]} ≠ {b[1:3]}" for a, b in zip(on, off) if a != b]
     assert not problems, "\n".join(problems[:20])
+
+
+def test_the_targets_text_identify_hashed_is_the_plans_key(national_returns: tuple[list[Path], list[Path]]) -> None:
+    """SHARE_TARGETS_TEXT: the canonical JSON of a return's targets, made once where identify reads them, is the text
+    made anew from them (every national return, fresh and LibreOffice-saved), and is canonical whatever the file
+    recorded: targets written in another order, with spaces, under their own hash, are target-changed as before
+    (the text they are held to is made from what was read, never the file's own)."""
+    from xltemplate import meta
+    from xltemplate.identify import RunContext, identify
+
+    run = RunContext.builtin(today=TODAY)
+    taken = 0
+    for path in national_files(national_returns):
+        ident, _ = identify(read_submission(path), run)
+        if ident.targets is None:
+            continue
+        taken += type(ident.targets) is meta.RecordedTargets
+        made = meta.targets_json(ident.targets)
+        meta.SHARE_TARGETS_TEXT = False
+        try:
+            assert made == meta.targets_json(ident.targets) == meta.targets_json([dict(t) for t in ident.targets])
+        finally:
+            meta.SHARE_TARGETS_TEXT = True
+    assert taken >= 3
+    targets = [{"name": "甲", "points": 10, "level": "产出指标"}, {"points": 1.0, "name": "乙"}]
+    loose = json.dumps(targets, ensure_ascii=False, indent=1)  # (not canonical: order of keys, spaces)
+    for text, code in ((loose, "target-changed"), (meta.targets_json(targets), None)):
+        values = {meta.TARGETS_KEY: text, meta.TARGETS_HASH_KEY: meta.text_hash(text)}
+        got, problem = identify_targets(values)
+        assert (problem.code if problem else None) == code
+        if got is not None:
+            assert meta.targets_json(got) == text and list(got) == targets
+
+
+def identify_targets(values: dict[str, str]) -> tuple[Any, Any]:
+    from xltemplate.identify import _targets
+
+    return _targets(values)
 
 
 def test_the_twins_are_evaluated_once_when_the_file_holds_the_values_read(national_returns: tuple[list[Path], list[Path]],

@@ -253,9 +253,10 @@ def _targets(values: dict[str, str]) -> tuple[Targets | None, Finding | None]:
         return None, damaged
     if not isinstance(data, list) or not data or not all(isinstance(t, dict) for t in data):
         return None, damaged
-    if values.get(meta.TARGETS_HASH_KEY) != meta.targets_hash(data):
+    canonical = meta.targets_json(data)
+    if values.get(meta.TARGETS_HASH_KEY) != meta.text_hash(canonical):
         return None, damaged
-    return tuple(data), None
+    return meta.RecordedTargets(data, canonical), None
 
 
 def _targets_table(key: str | None, targets: Targets | None, run: RunContext) -> list[Finding]:

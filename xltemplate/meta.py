@@ -44,14 +44,39 @@ def bound(key: str) -> int:
 
 def targets_json(targets: Any) -> str:
     """The canonical JSON of a workbook's targets: sorted keys, no spaces, UTF-8 text."""
+    if SHARE_TARGETS_TEXT and type(targets) is RecordedTargets:
+        return targets.canonical
     return json.dumps([dict(t) for t in targets], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+#: Made once where a workbook's targets are read (:class:`RecordedTargets`): identify hashes their canonical JSON and
+#: the validation plan is keyed by it (each made it again, ~20 us a return); False: made anew on every call.
+SHARE_TARGETS_TEXT = True
+
+
+class RecordedTargets(tuple[Mapping[str, Any], ...]):
+    """A workbook's targets as read from its metadata, with their canonical JSON (:func:`targets_json`), made once
+    when they were read. The targets are fresh from ``json.loads`` and typed as Mappings (read-only to typed code):
+    nothing changes them afterwards, so the text stays theirs."""
+
+    canonical: str
+
+    def __new__(cls, targets: Any, canonical: str) -> "RecordedTargets":
+        made = super().__new__(cls, targets)
+        made.canonical = canonical
+        return made
 
 
 def targets_hash(targets: Any) -> str:
     """The sha256 of :func:`targets_json`; empty for a workbook without targets."""
     if targets is None:
         return ""
-    return hashlib.sha256(targets_json(targets).encode("utf-8")).hexdigest()
+    return text_hash(targets_json(targets))
+
+
+def text_hash(text: str) -> str:
+    """The sha256 of a text's UTF-8 bytes, in hex (of targets: their :func:`targets_json`)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def text(value: Any) -> str:
