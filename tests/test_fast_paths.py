@@ -291,11 +291,11 @@ def test_values_proved_by_their_text_are_those_expat_takes() -> None:
         assert not strict.plain_unicode([chr(cp).encode()]) and strict.character_data([chr(cp).encode()])
     middle = "中".encode()
     faults = [[middle[:1], middle[1:]], [middle[:2], middle[2:]], [b"\xed\xa0\x80"], [b"\xc0\xaf"], [b"\xf4\x90\x80\x80"],
-              [b"\xef\xbf\xbe"], [b"\xef\xbf\xbf"], [b"\xff"], [b"a&amp;b"], [b"]]>"], [b"\x7f"], [b"\x0b"], [b"\x00"],
+              [b"\xef\xbf\xbe"], [b"\xef\xbf\xbf"], [b"\xff"], [b"a&amp;b"], [b"]]>"], [b"a]]>"], [b"\x7f"], [b"\x0b"], [b"\x00"],
               [middle + b"\xc2"]]
     for texts in faults:
         assert not strict.plain_unicode(texts), texts
-    assert strict.plain_unicode([middle, "良好 Ünïcødé ٣ ひらがな".encode(), b"1.5", b"", "\ue000\ufffd".encode()])
+    assert strict.plain_unicode([middle, "良好 Ünïcødé ٣ ひらがな".encode(), b"1.5", b"", "\ue000\ufffd".encode(), b'[{"a":"]"}]]', b">"])
     rng = random.Random(15)
     for _ in range(20_000):  # random bytes, cut into values anywhere
         raw = bytes(rng.choice((rng.randrange(256), *middle, *"é".encode(), 0x41)) for _ in range(rng.randrange(1, 12)))
