@@ -291,17 +291,24 @@ def test_values_proved_by_their_text_are_those_expat_takes() -> None:
         assert not strict.plain_unicode([chr(cp).encode()]) and strict.character_data([chr(cp).encode()])
     middle = "中".encode()
     faults = [[middle[:1], middle[1:]], [middle[:2], middle[2:]], [b"\xed\xa0\x80"], [b"\xc0\xaf"], [b"\xf4\x90\x80\x80"],
-              [b"\xef\xbf\xbe"], [b"\xef\xbf\xbf"], [b"\xff"], [b"a&amp;b"], [b"]]>"], [b"a]]>"], [b"\x7f"], [b"\x0b"], [b"\x00"],
+              [b"\xef\xbf\xbe"], [b"\xef\xbf\xbf"], [b"\xff"], [b"]]>"], [b"a]]>"], [b"\xe4&amp;\xb8\xad"], [b"&amp"], [b"&am&amp;p;"], [b"&bogus;"], [b"&#65;"], [b"\x7f"], [b"\x0b"], [b"\x00"],
               [middle + b"\xc2"]]
     for texts in faults:
         assert not strict.plain_unicode(texts), texts
-    assert strict.plain_unicode([middle, "良好 Ünïcødé ٣ ひらがな".encode(), b"1.5", b"", "\ue000\ufffd".encode(), b'[{"a":"]"}]]', b">"])
+    assert strict.plain_unicode([middle, "良好 Ünïcødé ٣ ひらがな".encode(), b"1.5", b"", "\ue000\ufffd".encode(), b'[{"a":"]"}]]', b">", b"&amp;L&amp;A&amp;C\xe7\xac\xac &amp;P \xe9\xa1\xb5", b"]]&gt;&lt;&quot;&apos;", b"]]&amp;>"])
     rng = random.Random(15)
     for _ in range(20_000):  # random bytes, cut into values anywhere
         raw = bytes(rng.choice((rng.randrange(256), *middle, *"é".encode(), 0x41)) for _ in range(rng.randrange(1, 12)))
         cut = rng.randrange(len(raw) + 1)
         texts = [raw[:cut], raw[cut:]]
         if strict.plain_unicode(texts):
+            assert strict.character_data(texts), texts
+    words = [b"&amp;", b"&lt;", b"&gt;", b"&quot;", b"&apos;", b"&", b"amp;", b"&#", b"x41;", b"]", b"]]", b">", b"a", b"\t",
+             *[bytes([b]) for b in middle], b"\xc2\xa0", b"\xef\xbf", b"\xbe", b"\xbf", b"\x7f", b"\x1f"]
+    for _ in range(20_000):  # the entities among pieces of UTF-8 sequences and of "]]>"
+        texts = [b"".join(rng.choice(words) for _ in range(rng.randrange(0, 6))) for _ in range(rng.randrange(1, 4))]
+        if strict.plain_unicode(texts):
+            taken += 1
             assert strict.character_data(texts), texts
 
 

@@ -400,7 +400,7 @@ class Sheet:
                 feed(p, b"</sheetData></worksheet>", self.part)  # close the document the way the known tail does
                 if new_head:
                     _remember_head(before, h.root)
-            if texts and not strict.character_data(texts):
+            if texts and not (strict.PLAIN_UNICODE and strict.plain_unicode(texts)) and not strict.character_data(texts):
                 return False  # the general path parses the whole part and says what is wrong, where
             self.protections, self.protected, merges = known
             self.merges = list(merges)
