@@ -3,7 +3,8 @@ file by file (issue 15; for a loaded machine, where wall-clock medians of separa
 
     python bench/ab_switch.py MODULE SWITCH FOLDER [--sample 400] [--rounds 2]
 
-e.g. ``python bench/ab_switch.py xltemplate.readers.sniff FAST_INFLATE DIR/national``. Every file is read and
+e.g. ``python bench/ab_switch.py xltemplate.readers.sniff FAST_INFLATE DIR/national``; ``--also MODULE SWITCH``
+(repeatable) toggles more switches together with the first. Every file is read and
 validated with the switch on and off, one right after the other, the order turning from file to file and round
 to round; every return's validation plan is made anew (``normalise._PLANS`` emptied), as in ``collect``. Prints
 the medians on and off, their ratio, the median of the files' own ratios, and the load average.
@@ -28,38 +29,49 @@ def main() -> None:
     ap.add_argument("folder", type=Path)
     ap.add_argument("--sample", type=int, default=400)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--also", nargs=2, action="append", default=[], metavar=("MODULE", "SWITCH"),
+                    help="another switch toggled with the first (repeatable)")
     args = ap.parse_args()
     from xltemplate import normalise
     from xltemplate.identify import RunContext
     from xltemplate.validate import validate_path
 
-    importlib.import_module(args.module)
-    mod = sys.modules[args.module]  # (the module, where a package shadows it with a function of that name)
-    if not isinstance(getattr(mod, args.switch), bool):
-        raise SystemExit(f"{args.module}.{args.switch} is not a switch")
+    switches = []
+    for name, switch in [(args.module, args.switch), *args.also]:
+        importlib.import_module(name)
+        mod = sys.modules[name]  # (the module, where a package shadows it with a function of that name)
+        if not isinstance(getattr(mod, switch), bool):
+            raise SystemExit(f"{name}.{switch} is not a switch")
+        switches.append((mod, switch))
     files = sorted(args.folder.glob("*.xlsx"))
     files = random.Random(7).sample(files, min(args.sample, len(files)))
     run = RunContext.builtin()
-    saved = getattr(mod, args.switch)
+    saved = [getattr(mod, switch) for mod, switch in switches]
+
+    def setting(on: bool) -> None:
+        for mod, switch in switches:
+            setattr(mod, switch, on)
+
     times: dict[bool, list[float]] = {True: [], False: []}
     try:
         for f in files[:20]:  # warm: imports, what the fast paths remember
             for on in (True, False):
-                setattr(mod, args.switch, on)
+                setting(on)
                 validate_path(f, run)
         for r in range(args.rounds):
             for i, f in enumerate(files):
                 for on in ((True, False) if (i + r) % 2 else (False, True)):
-                    setattr(mod, args.switch, on)
+                    setting(on)
                     normalise._PLANS.clear()
                     t = time.process_time()
                     validate_path(f, run)
                     times[on].append(time.process_time() - t)
     finally:
-        setattr(mod, args.switch, saved)
+        for (mod, switch), value in zip(switches, saved):
+            setattr(mod, switch, value)
     on, off = statistics.median(times[True]), statistics.median(times[False])
     ratio = statistics.median(a / b for a, b in zip(times[True], times[False]))
-    print(f"{args.switch} {args.folder} ({len(files)} returns × {args.rounds}): on {on * 1000:.3f} ms, off {off * 1000:.3f} ms, "
+    print(f"{'+'.join(switch for _, switch in switches)} {args.folder} ({len(files)} returns × {args.rounds}): on {on * 1000:.3f} ms, off {off * 1000:.3f} ms, "
           f"on/off {on / off:.3f}, median of the files' ratios {ratio:.3f}, load {os.getloadavg()[0]:.2f}")
 
 
