@@ -36,6 +36,8 @@ SWITCHES = (
     ("xltemplate.readers.sheet_strict", "PROVE_CELLS"),
     ("xltemplate.readers.sheet_strict", "PLAIN_UNICODE"),
     ("xltemplate.readers.sheet", "REMEMBER_HEADS"),
+    ("xltemplate.readers.sheet", "REMEMBER_TAIL_PIECES"),
+    ("xltemplate.readers.sheet", "REMEMBER_MERGES"),
 )
 #: Caches of the fast paths, emptied by :func:`forget`.
 CACHES = (
@@ -47,6 +49,9 @@ CACHES = (
     ("xltemplate.readers.sheet_strict", "_ROWS"),  # (what a part gave is remembered by its bytes: read it anew)
     ("xltemplate.readers.sheet_strict", "_ROW_ATTRS_PROVED"),
     ("xltemplate.readers.sheet", "_HEADS"),
+    ("xltemplate.readers.sheet", "_TAIL_SKELETONS"),
+    ("xltemplate.readers.sheet", "_TAIL_ELEMENTS"),
+    ("xltemplate.readers.sheet", "_MERGES_READ"),
 )
 
 
@@ -81,6 +86,8 @@ def forget() -> None:
     module("xltemplate.readers.fast")._runs_bytes[0] = 0
     module("xltemplate.readers.sheet")._tail_bytes[0] = 0
     module("xltemplate.readers.sheet")._head_bytes[0] = 0
+    module("xltemplate.readers.sheet")._pieces_bytes.update(skeletons=0, elements=0)
+    module("xltemplate.readers.sheet")._merges_bytes[0] = 0
     module("xltemplate.readers.package")._memo_bytes.clear()
 
 

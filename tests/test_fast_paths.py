@@ -517,6 +517,144 @@ def test_known_heads_are_used(tmp_path: Path, monkeypatch) -> None:
     assert sheet._head_bytes[0] == sum(len(h) + len(r) for h, r in sheet._HEADS.items())
 
 
+def _nth_validation(n: int, change: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+    """The form sheet with its n-th data validation (from its start tag to its end tag) changed."""
+    def out(data: bytes) -> bytes:
+        at = -1
+        for _ in range(n + 1):
+            at = data.index(b"<dataValidation ", at + 1)
+        end = data.index(b"</dataValidation>", at) + len(b"</dataValidation>")
+        return data[:at] + change(data[at:end]) + data[end:]
+    return out
+
+
+def _both(*changes: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+    def out(data: bytes) -> bytes:
+        for change in changes:
+            data = change(data)
+        return data
+    return out
+
+
+_NESTED = _nth_validation(0, lambda v: v.replace(b">", b"><dataValidation>", 1))  # (an end short: unbalanced alone)
+_EXTRA_END = _nth_validation(1, lambda v: v + b"</dataValidation>")  # (an end over)
+#: Tails of the form sheet that the plain return's pieces (its data validations, its skeleton) or its merged ranges
+#: may be taken for: each read after the plain return, and again, with the pieces and merges remembered and not.
+_TAIL_PIECES: dict[str, Callable[[bytes], bytes]] = {
+    "plain-other-footer": footer(b"&amp;R\xe7\xbc\x96\xe5\x8f\xb7 X9"),
+    "a-validation-unclosed": _nth_validation(2, lambda v: v[:-len(b"</dataValidation>")]),
+    "a-validation-nested": _NESTED,
+    "an-end-over": _EXTRA_END,
+    "two-that-balance": _both(_NESTED, _EXTRA_END),  # (well-formed together: one validation inside another)
+    "an-entity": _nth_validation(3, lambda v: v.replace(b'sqref="', b'sqref="&bogus;', 1)),
+    "a-control-character": _nth_validation(3, lambda v: v.replace(b'prompt="', b'prompt="\x01', 1)),
+    "a-namespace": _nth_validation(3, lambda v: v.replace(b"<dataValidation ", b'<dataValidation xmlns:q="urn:q" q:a="1" ', 1)),
+    "an-unbound-prefix": _nth_validation(3, lambda v: v.replace(b"<dataValidation ", b'<dataValidation q:a="1" ', 1)),
+    "in-a-comment": _nth_validation(3, lambda v: b"<!-- " + v.replace(b'sqref="', b'sqref="--', 1) + b" -->"),
+    "in-an-attribute": _nth_validation(3, lambda v: b'<x a="' + v + b'"/>'),
+    "in-cdata": _nth_validation(3, lambda v: b"<![CDATA[" + v + b"]]>"),
+    "in-an-instruction": _nth_validation(3, lambda v: b"<?x " + v + b" ?>"),
+    "no-list-end": lambda d: d.replace(b"</dataValidations>", b"", 1),
+    "the-list-twice-closed": lambda d: d.replace(b"</dataValidations>", b"</dataValidations></dataValidations>", 1),
+    "a-validation-moved-out": lambda d: d.replace(b"</dataValidations>", b"</dataValidations><dataValidation sqref=\"A1\"/>", 1),
+    "a-merge-out-of-bounds": lambda d: d.replace(b'<mergeCell ref="', b'<mergeCell ref="XFE1:XFE2"/><mergeCell ref="', 1),
+    "a-merge-not-a-range": lambda d: d.replace(b'<mergeCell ref="', b'<mergeCell ref="A0"/><mergeCell ref="', 1),
+    "a-merge-more": lambda d: d.replace(b'<mergeCell ref="', b'<mergeCell ref="Z9:Z10"/><mergeCell ref="', 1),
+    "merges-before-the-cells-too": _before_cells(b'<mergeCells count="1"><mergeCell ref="Z1:Z2"/></mergeCells>'),
+    "a-footer-not-character-data": footer(b"&amp;R\x01"),
+    "a-footer-with-a-bogus-entity": footer(b"&bogus;"),
+    # the list's own namespaces: p2 the root's "urn:b", the list's "urn:a" (p1's): a validation's p1:x and p2:x are
+    # one attribute twice in the part (refused), two in the root's namespaces alone
+    "a-namespace-of-the-list": _both(
+        lambda d: d.replace(b"<worksheet ", b'<worksheet xmlns:p1="urn:a" xmlns:p2="urn:b" ', 1),
+        lambda d: d.replace(b"<dataValidations ", b'<dataValidations xmlns:p2="urn:a" ', 1),
+        _nth_validation(3, lambda v: v.replace(b"<dataValidation ", b'<dataValidation p1:x="1" p2:x="2" ', 1))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_TAIL_PIECES))
+def test_a_tail_proved_by_its_pieces_reads_as_read_anew(tmp_path: Path, name: str) -> None:
+    """A form sheet's tail not remembered whole, proved by its pieces (its data validations, each remembered, and
+    the rest), and its merged ranges remembered by the bytes of their list: every return reads as with those off and
+    with every path off (the same cells, merges and protection, or the same refusal and message), after the plain
+    return (whose pieces and merges are then known) and after the first mutant (whose may be)."""
+    plain = repacked(tmp_path / "plain.xlsx")
+    changed = repacked(tmp_path / f"{name}.xlsx", {FORM: _TAIL_PIECES[name]})
+    nested = repacked(tmp_path / "nested.xlsx", {FORM: _NESTED})
+    order = (plain, changed, changed, plain, nested, changed)
+    got = {}
+    for on in (True, False):
+        forget()
+        with switched(True):
+            if not on:
+                module("xltemplate.readers.sheet").REMEMBER_TAIL_PIECES = False
+                module("xltemplate.readers.sheet").REMEMBER_MERGES = False
+            got[on] = []
+            for p in order:
+                module("xltemplate.readers.sheet")._TAILS.clear()  # (a tail not remembered whole: its pieces decide)
+                got[on].append(verdict(p))
+    with switched(False):
+        alone = [verdict(p) for p in order]
+    assert got[True] == got[False] == alone
+
+
+def test_merged_ranges_remembered_are_held_to_the_bound_with_those_before_the_cells(tmp_path: Path, monkeypatch) -> None:
+    """Merged ranges remembered by their list's bytes are taken only for a sheet with none before its cells, so that
+    the bound on merged ranges counts those too: at the bound with the list alone, one more before the cells is
+    file-too-large, as with the paths off."""
+    xmltext = module("xltemplate.readers.xmltext")
+    plain = repacked(tmp_path / "plain.xlsx")
+    more = repacked(tmp_path / "more.xlsx", {FORM: _before_cells(b'<mergeCells count="1"><mergeCell ref="Z1:Z2"/></mergeCells>')})
+    from xltemplate.readers import sheet as sheet_module
+    seen: list[int] = []
+    real_finish = sheet_module.Sheet.finish
+    monkeypatch.setattr(sheet_module.Sheet, "finish", lambda self: seen.append(len(self.merges)) or real_finish(self))
+    forget()
+    with switched(False):
+        read_submission(plain)
+    monkeypatch.setattr(xmltext, "MAX_MERGES", max(seen))  # (the form sheet's count: at the bound)
+    got = {}
+    for on in (True, False):
+        forget()
+        with switched(on):
+            got[on] = [verdict(p) for p in (plain, more, more)]
+    assert got[True] == got[False] and refusal(got[True][1]) == ("file-too-large", "merges"), got[True][1]
+    assert not isinstance(got[True][0], tuple)  # (the list alone: at the bound, read)
+
+
+def test_tails_proved_by_their_pieces_are_national_returns(national_returns: tuple[list[Path], list[Path]],
+                                                          monkeypatch) -> None:
+    """On national returns, fresh and LibreOffice-saved, the tail of a form sheet not seen before is proved by its
+    pieces and its merged ranges taken as remembered (the switches are not idle); what is remembered is bounded."""
+    sheet = module("xltemplate.readers.sheet")
+    proofs: list[bool] = []
+    real = sheet._tail_proved
+    monkeypatch.setattr(sheet, "_tail_proved", lambda *a: proofs.append(real(*a)) or proofs[-1])
+    fresh, resaved = national_returns
+    for group in (fresh, resaved):
+        forget()
+        with switched(True):
+            for path in group:
+                verdict(path)
+        assert sum(proofs) >= len(group) // 2, (len(group), proofs)
+        assert sheet._MERGES_READ
+        proofs.clear()
+    assert sheet._pieces_bytes["elements"] == sum(len(r) + len(e) for r, e in sheet._TAIL_ELEMENTS)
+    forget()
+    monkeypatch.setitem(sheet._PIECE_BOUNDS, "elements", (3, 200, 1000))
+    root = b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    for n in range(8):
+        shape = b'</sheetData><dataValidations count="1"><dataValidation sqref="A%d"></dataValidation></dataValidations></worksheet>' % n
+        assert sheet._tail_proved(root, shape, [])
+    long = b'</sheetData><dataValidations count="1"><dataValidation sqref="%s"></dataValidation></dataValidations></worksheet>' % (b"A" * 200)
+    assert sheet._tail_proved(root, long, [])  # (proved, not kept: over the longest)
+    assert len(sheet._TAIL_ELEMENTS) == 3 and all(b"A" * 200 not in e for _, e in sheet._TAIL_ELEMENTS)
+    monkeypatch.setattr(sheet, "_MERGES_COUNT", 2)
+    for n in range(5):
+        sheet._remember_merges(b"%d" % n, ((1, 1, n, n),))
+    assert list(sheet._MERGES_READ) == [b"3", b"4"] and sheet._merges_bytes[0] == 2 * (1 + 128)
+
+
 # -- the strict path for cells, and the skeletons it remembers -------------------------------------------------
 
 def value(ref: str, raw: bytes) -> Callable[[bytes], bytes]:

@@ -121,6 +121,109 @@ def _remember_head(head: bytes, root: bytes) -> None:
     _head_bytes[0] += size
 
 
+#: Remember the merged ranges a tail's <mergeCells> reads as, by its exact bytes (a form sheet's merges are its shape's,
+#: its tail its project's own): read once, each range checked and placed as :func:`add_merge` does, never again; the
+#: tests also run with it off. Bounded: 128 lists of <= 64 kB (some 2,000 ranges), 2 MiB together (counted as their
+#: bytes and 128 bytes a range).
+REMEMBER_MERGES = True
+_MERGES_READ: dict[bytes, tuple[tuple[int, int, int, int], ...]] = {}
+_MERGES_COUNT, _MERGES_LONGEST, _MERGES_BYTES = 128, 64 * 1024, 2 * 1024 * 1024
+_merges_bytes = [0]
+
+
+def _remember_merges(body: bytes, merges: tuple[tuple[int, int, int, int], ...]) -> None:
+    size = len(body) + 128 * len(merges)
+    if size > _MERGES_LONGEST:
+        return
+    if not _MERGES_READ:
+        _merges_bytes[0] = 0  # (emptied from outside: it holds nothing)
+    while _MERGES_READ and (len(_MERGES_READ) >= _MERGES_COUNT or _merges_bytes[0] + size > _MERGES_BYTES):
+        old = next(iter(_MERGES_READ))  # the least recently used first
+        _merges_bytes[0] -= len(old) + 128 * len(_MERGES_READ.pop(old))
+    _MERGES_READ[body] = merges
+    _merges_bytes[0] += size
+
+
+#: Prove a tail not remembered whole by its pieces (:func:`_tail_proved`): a form sheet's tail is its project's own
+#: (its data validations follow its rows), but each data validation is another project's, byte for byte, and the
+#: rest of the tail is its shape's. The tests also run with it off.
+REMEMBER_TAIL_PIECES = True
+_DV_START, _DV_END, _DV_PLACE = b"<dataValidation ", b"</dataValidation>", b"<dataValidation/>"
+#: Tails with each data validation replaced by an empty one, and data validations, each proved well-formed after a
+#: root tag (both bytes the key); bounded: 64 skeletons of <= 256 kB, 4,096 elements of <= 4 kB, 4 MiB each table.
+_TAIL_SKELETONS: dict[tuple[bytes, bytes], bool] = {}
+_TAIL_ELEMENTS: dict[tuple[bytes, bytes], bool] = {}
+_PIECE_BOUNDS = {"skeletons": (64, 256 * 1024, 4 * 1024 * 1024), "elements": (4096, 4096, 4 * 1024 * 1024)}
+_pieces_bytes = {"skeletons": 0, "elements": 0}
+
+
+def _tail_proved(root: bytes, shape: bytes, texts: list[bytes]) -> bool:
+    """Whether a tail (its shape and its header's and footer's texts, see :func:`_tail_shape`) is well-formed after
+    ``root`` and an empty <sheetData>, proved piece by piece: False says nothing (expat reads it).
+
+    The shape is cut into its data validations (from each ``<dataValidation `` to the last ``</dataValidation>``
+    before the next) and a skeleton with ``<dataValidation/>`` in the place of each. With no comment, CDATA,
+    processing instruction or namespace declaration in the tail, every "<" of a well-formed skeleton starts a tag,
+    so each ``<dataValidation/>`` is an element in content, in the root's namespaces; putting a well-formed element
+    back in its place (in the same namespaces) keeps the document well-formed. So the tail is well-formed when the
+    skeleton is (after the root and <sheetData>), each data validation is (after the root: a batch of those not
+    remembered, each holding one start and one end of a data validation, so that the batch is well-formed only if
+    each is), and the texts are character data. Each is remembered by its bytes and the root's.
+    """
+    if b"xmlns" in shape or (b"!" in shape and b"<!" in shape) or (b"?" in shape and b"<?" in shape):
+        return False  # (the second and third: as Sheet._tail, which sends such a tail to the general path anyway)
+    pieces = shape.split(_DV_START)
+    if len(pieces) < 2:
+        return False  # (no data validations: nothing to cut; such a tail is remembered whole)
+    kept = [pieces[0]]
+    new: list[bytes] = []
+    for piece in pieces[1:]:
+        k = piece.rfind(_DV_END)
+        if k < 0:
+            return False
+        k += len(_DV_END)
+        element = piece[:k]
+        if (root, element) not in _TAIL_ELEMENTS:
+            if element.count(b"<dataValidation") or element.count(_DV_END) != 1:
+                return False
+            new.append(element)
+        kept.append(piece[k:])
+    skeleton = _DV_PLACE.join(kept)
+    known = _TAIL_SKELETONS.get((root, skeleton))
+    if known is None:
+        try:
+            feed(parser(), root + b"<sheetData>" + skeleton, "")
+            known = True
+        except Unreadable:
+            known = False
+        _remember_piece("skeletons", _TAIL_SKELETONS, (root, skeleton), known)
+    if not known:
+        return False
+    if new:
+        try:
+            feed(parser(), root + b"".join(_DV_START + element for element in new) + b"</worksheet>", "")
+        except Unreadable:
+            return False
+        for element in new:
+            _remember_piece("elements", _TAIL_ELEMENTS, (root, element), True)
+    return not texts or (strict.PLAIN_UNICODE and strict.plain_unicode(texts)) or strict.character_data(texts)
+
+
+def _remember_piece(name: str, table: dict[tuple[bytes, bytes], bool], key: tuple[bytes, bytes], value: bool) -> None:
+    count, longest, most = _PIECE_BOUNDS[name]
+    size = len(key[0]) + len(key[1])
+    if size > longest:
+        return
+    if not table:
+        _pieces_bytes[name] = 0  # (emptied from outside: it holds nothing)
+    while table and (len(table) >= count or _pieces_bytes[name] + size > most):
+        old = next(iter(table))  # the oldest first
+        del table[old]
+        _pieces_bytes[name] -= len(old[0]) + len(old[1])
+    table[key] = value
+    _pieces_bytes[name] += size
+
+
 def _tail_size(key: tuple[bytes, bytes], merges: tuple[tuple[int, int, int, int], ...]) -> int:
     return len(key[0]) + len(key[1]) + 128 * len(merges)
 
@@ -370,14 +473,22 @@ class Sheet:
         key = (h.root, shape)
         known = _TAILS.pop(key, None) if h.root and REMEMBER_TAILS and fresh else None
         if known is None:
+            # the tail proved piece by piece (see _tail_proved): then expat reads at most the head and an empty
+            # <sheetData>, as after a known tail
+            by_pieces = skipped and REMEMBER_TAIL_PIECES and bool(h.root) and _tail_proved(h.root, shape, texts)
             try:
-                if known_root is not None:
-                    feed(p, before, self.part, final=False)  # (not read by the handlers again: see _HEADS)
-                if skipped:
-                    feed(p, region, self.part, final=False)
-                    feed(p, tail, self.part)
+                if by_pieces:
+                    if known_root is None:
+                        feed(p, region, self.part, final=False)
+                        feed(p, b"</sheetData></worksheet>", self.part)
                 else:
-                    feed(p, data[i:], self.part)  # the cells and the tail: proved well-formed in C, no handlers
+                    if known_root is not None:
+                        feed(p, before, self.part, final=False)  # (not read by the handlers again: see _HEADS)
+                    if skipped:
+                        feed(p, region, self.part, final=False)
+                        feed(p, tail, self.part)
+                    else:
+                        feed(p, data[i:], self.part)  # the cells and the tail: proved well-formed in C, no handlers
             except Unreadable:
                 if not skipped:
                     raise
@@ -434,8 +545,16 @@ class Sheet:
                     or not _MERGE_LIST.fullmatch(body) or tail.find(b"<mergeCell", merges.end()) >= 0 \
                     or tail.find(b"<mergeCell", 0, merges.start()) >= 0:
                 return False
-            for m in _MERGE_REF.finditer(body):
-                add_merge(self, _text(m.group(1)))
+            known = _MERGES_READ.get(body) if REMEMBER_MERGES and not self.merges else None
+            if known is not None:
+                _MERGES_READ[body] = _MERGES_READ.pop(body)  # the most recently used is the last to go
+                self.merges.extend(known)
+            else:
+                fresh = not self.merges
+                for m in _MERGE_REF.finditer(body):
+                    add_merge(self, _text(m.group(1)))
+                if fresh and REMEMBER_MERGES:
+                    _remember_merges(body, tuple(self.merges))
         elif b"<mergeCell" in tail:
             return False
         return True
