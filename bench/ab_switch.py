@@ -29,6 +29,11 @@ def main() -> None:
     ap.add_argument("folder", type=Path)
     ap.add_argument("--sample", type=int, default=400)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--blocks", action="store_true",
+                    help="each round reads every file on, then every file off (the order turning from round to round), "
+                         "as bench.py's contenders do: what a return's own parts left remembered is gone by its turn "
+                         "again (more files than the caches hold), as in collect; without it, the second reading of a "
+                         "file finds what the first remembered (a form sheet's tail), which dilutes those paths")
     ap.add_argument("--also", nargs=2, action="append", default=[], metavar=("MODULE", "SWITCH"),
                     help="another switch toggled with the first (repeatable)")
     args = ap.parse_args()
@@ -59,6 +64,15 @@ def main() -> None:
                 setting(on)
                 validate_path(f, run)
         for r in range(args.rounds):
+            if args.blocks:
+                for on in ((True, False) if r % 2 else (False, True)):
+                    setting(on)
+                    for f in files:
+                        normalise._PLANS.clear()
+                        t = time.process_time()
+                        validate_path(f, run)
+                        times[on].append(time.process_time() - t)
+                continue
             for i, f in enumerate(files):
                 for on in ((True, False) if (i + r) % 2 else (False, True)):
                     setting(on)
@@ -71,7 +85,7 @@ def main() -> None:
             setattr(mod, switch, value)
     on, off = statistics.median(times[True]), statistics.median(times[False])
     ratio = statistics.median(a / b for a, b in zip(times[True], times[False]))
-    print(f"{'+'.join(switch for _, switch in switches)} {args.folder} ({len(files)} returns × {args.rounds}): on {on * 1000:.3f} ms, off {off * 1000:.3f} ms, "
+    print(f"{'+'.join(switch for _, switch in switches)} {args.folder} ({len(files)} returns × {args.rounds}{', in blocks' if args.blocks else ''}): on {on * 1000:.3f} ms, off {off * 1000:.3f} ms, "
           f"on/off {on / off:.3f}, median of the files' ratios {ratio:.3f}, load {os.getloadavg()[0]:.2f}")
 
 
