@@ -38,6 +38,7 @@ SWITCHES = (
     ("xltemplate.readers.sheet", "REMEMBER_HEADS"),
     ("xltemplate.readers.sheet", "REMEMBER_TAIL_PIECES"),
     ("xltemplate.readers.sheet", "REMEMBER_MERGES"),
+    ("xltemplate.readers.fast", "PROVE_STRINGS"),
 )
 #: Caches of the fast paths, emptied by :func:`forget`.
 CACHES = (
@@ -52,6 +53,8 @@ CACHES = (
     ("xltemplate.readers.sheet", "_TAIL_SKELETONS"),
     ("xltemplate.readers.sheet", "_TAIL_ELEMENTS"),
     ("xltemplate.readers.sheet", "_MERGES_READ"),
+    ("xltemplate.readers.fast", "_SST_HEADS"),
+    ("xltemplate.readers.fast", "_SST_RUNS"),
 )
 
 
@@ -88,6 +91,7 @@ def forget() -> None:
     module("xltemplate.readers.sheet")._head_bytes[0] = 0
     module("xltemplate.readers.sheet")._pieces_bytes.update(skeletons=0, elements=0)
     module("xltemplate.readers.sheet")._merges_bytes[0] = 0
+    module("xltemplate.readers.fast")._sst_runs_bytes[0] = 0
     module("xltemplate.readers.package")._memo_bytes.clear()
 
 

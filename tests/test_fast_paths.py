@@ -291,11 +291,11 @@ def test_values_proved_by_their_text_are_those_expat_takes() -> None:
         assert not strict.plain_unicode([chr(cp).encode()]) and strict.character_data([chr(cp).encode()])
     middle = "中".encode()
     faults = [[middle[:1], middle[1:]], [middle[:2], middle[2:]], [b"\xed\xa0\x80"], [b"\xc0\xaf"], [b"\xf4\x90\x80\x80"],
-              [b"\xef\xbf\xbe"], [b"\xef\xbf\xbf"], [b"\xff"], [b"]]>"], [b"a]]>"], [b"\xe4&amp;\xb8\xad"], [b"&amp"], [b"&am&amp;p;"], [b"&bogus;"], [b"&#65;"], [b"\x7f"], [b"\x0b"], [b"\x00"],
+              [b"\xef\xbf\xbe"], [b"\xef\xbf\xbf"], [b"\xff"], [b"]]>"], [b"a]]>"], [b"\xe4&amp;\xb8\xad"], [b"&amp"], [b"&am&amp;p;"], [b"&bogus;"], [b"&#65;"], [b"&#10"], [b"&#1;"], [b"&#010;"], [b"\xe4&#10;\xb8\xad"], [b"\x7f"], [b"\x0b"], [b"\x00"],
               [middle + b"\xc2"]]
     for texts in faults:
         assert not strict.plain_unicode(texts), texts
-    assert strict.plain_unicode([middle, "良好 Ünïcødé ٣ ひらがな".encode(), b"1.5", b"", "\ue000\ufffd".encode(), b'[{"a":"]"}]]', b">", b"&amp;L&amp;A&amp;C\xe7\xac\xac &amp;P \xe9\xa1\xb5", b"]]&gt;&lt;&quot;&apos;", b"]]&amp;>"])
+    assert strict.plain_unicode([middle, "良好 Ünïcødé ٣ ひらがな".encode(), b"1.5", b"", "\ue000\ufffd".encode(), b'[{"a":"]"}]]', b">", b"&amp;L&amp;A&amp;C\xe7\xac\xac &amp;P \xe9\xa1\xb5", b"]]&gt;&lt;&quot;&apos;", b"]]&amp;>", b"a&#10;b&#xD;&#9;"])
     rng = random.Random(15)
     for _ in range(20_000):  # random bytes, cut into values anywhere
         raw = bytes(rng.choice((rng.randrange(256), *middle, *"é".encode(), 0x41)) for _ in range(rng.randrange(1, 12)))
@@ -304,6 +304,7 @@ def test_values_proved_by_their_text_are_those_expat_takes() -> None:
         if strict.plain_unicode(texts):
             assert strict.character_data(texts), texts
     words = [b"&amp;", b"&lt;", b"&gt;", b"&quot;", b"&apos;", b"&", b"amp;", b"&#", b"x41;", b"]", b"]]", b">", b"a", b"\t",
+             b"&#10;", b"&#xD;", b"10;", b"&#x", b"#",
              *[bytes([b]) for b in middle], b"\xc2\xa0", b"\xef\xbf", b"\xbe", b"\xbf", b"\x7f", b"\x1f"]
     for _ in range(20_000):  # the entities among pieces of UTF-8 sequences and of "]]>"
         texts = [b"".join(rng.choice(words) for _ in range(rng.randrange(0, 6))) for _ in range(rng.randrange(1, 4))]
@@ -640,6 +641,7 @@ def test_tails_proved_by_their_pieces_are_national_returns(national_returns: tup
         assert sheet._MERGES_READ
         proofs.clear()
     assert sheet._pieces_bytes["elements"] == sum(len(r) + len(e) for r, e in sheet._TAIL_ELEMENTS)
+    assert sheet._pieces_bytes["skeletons"] == sum(len(r) + len(e) for r, e in sheet._TAIL_SKELETONS)
     forget()
     monkeypatch.setitem(sheet._PIECE_BOUNDS, "elements", (3, 200, 1000))
     root = b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
@@ -860,6 +862,112 @@ def test_shared_strings_read_the_same_on_every_path(tmp_path: Path, name: str) -
     path = repacked(tmp_path / f"{name}.xlsx", {STRINGS: STRING_SHAPES[name]})
     assert not differences_on_and_off([path])
     assert not differences(*read_both(path))
+
+
+_RUNS = (b'<si><r><rPr><sz val="11"/><rFont val="A"/></rPr><t xml:space="preserve">\xe9\xa1\xb9</t></r>'
+         b'<r><rPr><b/></rPr><t>0</t></r></si>')
+
+
+def _string_mutants() -> list[tuple[str, Callable[[bytes], bytes]]]:
+    """Faults and near-faults where PROVE_STRINGS proves a shared-strings part itself: in a text (plain or in runs),
+    in the runs' markup, between strings, in the declaration and root tag, after the root."""
+    def first_text(what: bytes, after: bool = True) -> Callable[[bytes], bytes]:
+        return lambda d: d.replace(b"<si><t>", b"<si><t>" + what, 1) if after else d.replace(b"</t></si>", what + b"</t></si>", 1)
+
+    def runs(new: bytes) -> Callable[[bytes], bytes]:  # (a string of runs put first, then the plain ones)
+        return lambda d: d.replace(b"<si><t>", new + b"<si><t>", 1)
+    out: list[tuple[str, Callable[[bytes], bytes]]] = [("runs", runs(_RUNS))]
+    for n, what in enumerate(_IN_TEXT):
+        out += [(f"text-{n}", first_text(what)), (f"text-end-{n}", first_text(what, after=False)),
+                (f"runs-text-{n}", runs(_RUNS.replace(b"<t>0", b"<t>0" + what, 1)))]
+    for n, what in enumerate(_BETWEEN):
+        out.append((f"between-{n}", lambda d, w=what: d.replace(b"</si><si>", b"</si>" + w + b"<si>", 1)))
+    for n, (old, new) in enumerate([
+            (b"<b/>", b"<b>"), (b"<b/>", b"</b>"), (b"<b/>", b"<si/>"), (b"<b/>", b"<si>"), (b"<b/>", b"</si ><si>"),
+            (b"<b/>", b"<x:b/>"), (b"<b/>", b'<b x:a="1"/>'), (b"<b/>", b'<b a="1" a="2"/>'), (b"<b/>", b'<b a="&bogus;"/>'),
+            (b"<b/>", b'<b a="<"/>'), (b"<b/>", b"<b/>\x01"), (b"<b/>", b'<b xml:space="preserve"/>'), (b"<b/>", b"<b\x0b/>"),
+            (b'val="A"', b'val="&amp;&#65;"'), (b'val="A"', b'val="\xff"'), (b"</r></si>", b"</r>"),
+            (b'<t xml:space="preserve">', b'<t xml:space="preserve"><t>'), (b"<t>0</t>", b"<t>0</t></t>"),
+            (b"<t>0</t>", b'<t xml:space="x">0</t>'), (b"<t>0</t>", b"<t>0</t><t>1</t>")]):
+        out.append((f"runs-markup-{n}", runs(_RUNS.replace(old, new, 1))))
+    for n, (old, new) in enumerate([
+            (b"<?xml", b" <?xml"), (b'encoding="UTF-8"', b'encoding="US-ASCII"'), (b'standalone="yes"', b'standalone="maybe"'),
+            (b'version="1.0"', b'version="9"'), (b"<sst ", b'<sst count="1" '), (b"<sst ", b"<sst a=1 "), (b"<sst ", b'<sst a="&bogus;" '),
+            (b"<sst ", b'<sst a="<" '), (b"<sst ", b'<sst a=">" '), (b"<sst ", b"<sst\x0b"), (b"<sst ", b'<sst a="\xff" '),
+            (b"<sst ", b'<sst q:a="1" '), (b"<sst ", b'<sst a="&amp;" '),
+            (b"</sst>", b"</sst>x"), (b"</sst>", b"</sst><x/>"), (b"</sst>", b"</sst>\x0b"), (b"</sst>", b"</sst>\n\t "),
+            (b"</sst>", b""), (b"</sst>", b"</sst></sst>"), (b"</sst>", b"<extLst><x></extLst></sst>"),
+            (b"</sst>", b'<extLst><ext uri="x"/></extLst></sst>'), (b"</sst>", b"</sst>\xc2\xa0"),
+            (b"<si><t>", b'<si><t xml:space="preserve">'), (b"<si><t>", b'<si><t xml:space="bogus">'),
+            (b"<si><t>", b"<si>\n<t>"), (b"</t></si>", b"</t>\x0c</si>")]):
+        out.append((f"part-{n}", lambda d, o=old, w=new: d.replace(o, w, 1)))
+    return out
+
+
+def test_strings_proved_well_formed_read_as_with_expat_over_them(tmp_path: Path, monkeypatch) -> None:
+    """PROVE_STRINGS: a shared-strings part proved well-formed here (no expat pass) reads the same, or is refused the
+    same (message and all), as with expat over it: every fault and near-fault in a text, in the runs' markup, between
+    strings, in the beginning and at the end; read twice (what was proved is remembered), on and off."""
+    fast = module("xltemplate.readers.fast")
+    proofs: list[bool] = []
+    real = fast._proved
+    monkeypatch.setattr(fast, "_proved", lambda *a: proofs.append(real(*a)) or proofs[-1])
+    problems, taken, refused = [], 0, 0
+    plain_runs = repacked(tmp_path / "runs.xlsx", {STRINGS: lambda d: d.replace(b"<si><t>", _RUNS + b"<si><t>", 1)})
+    for name, change in _string_mutants():
+        path = repacked(tmp_path / f"{name}.xlsx", {STRINGS: change})
+        forget()
+        proofs.clear()
+        with switched(True):
+            verdict(plain_runs)  # (its runs' shape then known)
+            on = verdict(path)
+            again = verdict(path)
+        with switched(False, ("PROVE_STRINGS",)):
+            off = verdict(path)
+        if not on == again == off:
+            problems.append(f"{name}: {str(on)[:160]} | {str(again)[:80]} ≠ {str(off)[:160]}")
+        taken += sum(proofs) >= 2
+        refused += isinstance(off, tuple)
+    assert not problems, "\n".join(problems)
+    assert taken >= 40 and refused >= 40, (taken, refused)
+
+
+def test_strings_of_runs_that_balance_each_other_are_not_taken_alone(tmp_path: Path) -> None:
+    """Two strings of runs, the one opening a string it does not close and the other closing one it did not open (the
+    part well-formed as a whole), are not remembered as proved: a later part with the first alone is refused, as
+    with expat over it."""
+    opens = b"<si><r><t>A</t></r><si></si>"  # (a string inside a string: the outer one left open)
+    closes = b"<si><r><t>B</t></r></si ></si>"  # (an end over: "</si >", then its own)
+    both = repacked(tmp_path / "both.xlsx", {STRINGS: lambda d: d.replace(b"<si><t>", opens + closes + b"<si><t>", 1)})
+    alone = repacked(tmp_path / "alone.xlsx", {STRINGS: lambda d: d.replace(b"<si><t>", opens + b"<si><t>", 1)})
+    got = {}
+    for on in (True, False):
+        forget()
+        with switched(True) if on else switched(False, ("PROVE_STRINGS",)):
+            got[on] = [verdict(both), verdict(alone)]
+    assert got[True] == got[False] and refusal(got[True][1])[0] == "file-corrupt", got[True][1]
+
+
+def test_strings_proved_are_national_returns(national_returns: tuple[list[Path], list[Path]], monkeypatch) -> None:
+    """The proof is taken on national returns, fresh and LibreOffice-saved (strings of runs), and on the samples (the
+    switch is not idle); what it remembers is bounded."""
+    fast = module("xltemplate.readers.fast")
+    proofs: list[bool] = []
+    real = fast._proved
+    monkeypatch.setattr(fast, "_proved", lambda *a: proofs.append(real(*a)) or proofs[-1])
+    fresh, resaved = national_returns
+    forget()
+    with switched(True):
+        for group in (fresh, resaved, [SRC]):
+            proofs.clear()
+            for path in group:
+                verdict(path)
+            assert proofs and all(proofs), group[0].name
+    assert fast._SST_RUNS and fast._sst_runs_bytes[0] == sum(map(len, fast._SST_RUNS))
+    monkeypatch.setattr(fast, "_SST_RUNS_COUNT", 2)
+    for n in range(5):
+        fast._remember_run_shape(b"<r><t></t></r>%d" % n)
+    assert list(fast._SST_RUNS) == [b"<r><t></t></r>3", b"<r><t></t></r>4"]
 
 
 def test_strings_of_runs_are_remembered_by_their_bytes(tmp_path: Path, monkeypatch) -> None:

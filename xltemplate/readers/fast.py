@@ -20,12 +20,14 @@ from operator import itemgetter
 from typing import Any
 
 from .. import meta
+from ..errors import Unreadable
 from ..fsutil import sha256_file
 from ..submission import Submission
 from .package import (MAIN_NS, REL_NS, SEP, STRICT_MAIN_NS, Package, Rel, corrupt, feed, memo, parse_xml,
                       parser, strict_format)
 from .properties import destination, document
-from .sheet import Sheet, Styles
+from .sheet import Sheet, Styles, utf8_part
+from .sheet_strict import character_data, plain_unicode
 from .sniff import Sniffed
 from .xmltext import text as _text, tile, unescape
 
@@ -320,6 +322,10 @@ def _shared_strings_fast(data: bytes) -> list[str] | None:
     if root is None or _MAIN_DECL not in root.group(1) or b"xmlns" in data[root.end():] or (b"!" in data and b"<!" in data) \
             or data.find(b"<?", 1) >= 0:
         return None
+    if USE_STRICT_STRINGS and PROVE_STRINGS:
+        proved = _plain_strings(data, root.end(), prove=True)
+        if proved is not None:
+            return proved  # (proved well-formed here: expat need not read the part)
     feed(parser(), data, "xl/sharedStrings.xml")
     if USE_STRICT_STRINGS:
         plain = _plain_strings(data, root.end())
@@ -348,13 +354,35 @@ def _shared_strings_fast(data: bytes) -> list[str] | None:
     return strings
 
 
-def _plain_strings(data: bytes, start: int) -> list[str] | None:
-    """Every string when each is one plain <t> or plain runs (one pattern, in C, must tile the part); else None."""
+#: Read a shared-strings part of the plain shape without expat where it is proved well-formed here (:func:`_proved`);
+#: the tests also run with it off.
+PROVE_STRINGS = True
+#: The end of a part whose strings are proved: </sst> alone (an extension there is markup this path does not prove).
+_SST_CLOSE = re.compile(rb"\s*</sst>\s*")
+#: A text in a string's runs (or their phonetic guides): cut out of the runs' shape, proved apart.
+_RUN_TEXT = re.compile(rb'(<t(?: xml:space="preserve")?>)([^<]*)(?=</t>)')
+#: The parts' beginnings (declaration and root tag), and the shapes of strings of runs (see _SST_PLAIN_ROOT), proved
+#: by expat, by their exact bytes: bounded (64 beginnings of <= 1 kB; 4,096 shapes of <= 64 kB, 4 MiB together).
+_SST_HEADS: dict[bytes, bool] = {}
+_SST_RUNS: dict[bytes, bool] = {}
+#: Where the shapes of strings of runs are proved: a root that binds no prefix. A shape well-formed there uses none
+#: (but "xml", bound everywhere), so it is well-formed under any root of the main namespace, whatever else it binds.
+_SST_PLAIN_ROOT = b'<sst xmlns="' + MAIN_NS.encode() + b'">'
+_SST_HEAD_COUNT, _SST_HEAD_LONGEST, _SST_RUNS_COUNT, _SST_RUNS_LONGEST, _SST_RUNS_BYTES = 64, 1024, 4096, 64 << 10, 4 << 20
+_sst_runs_bytes = [0]
+
+
+def _plain_strings(data: bytes, start: int, prove: bool = False) -> list[str] | None:
+    """Every string when each is one plain <t> or plain runs (one pattern, in C, must tile the part); else None.
+
+    ``prove``: before expat has read the part, only where :func:`_proved` proves it well-formed, else None."""
     end = data.rfind(b"</si>")
     end = start if end < start else end + 5
     items = tile(_SI_PLAIN, data, start, end)  # (not findall: see tile)
     if items is None or not _SST_END.fullmatch(data, end):
         return None  # phonetic guides, attributes, an empty <si/>: the regular expressions below read them
+    if prove and not _proved(data, start, end, items):
+        return None
     if not items:
         return []
     strings: list[str]
@@ -392,6 +420,74 @@ def _plain_strings(data: bytes, start: int) -> list[str] | None:
     if "x005F_" in text:
         strings = [value.replace("x005F_", "") for value in strings]
     return strings
+
+
+def _proved(data: bytes, start: int, end: int, items: list[tuple[bytes, ...]]) -> bool:
+    """Whether a shared-strings part tiled by :data:`_SI_PLAIN` from ``start`` to ``end`` is well-formed XML; False
+    says nothing (expat reads it). The caller has refused comments, CDATA, processing instructions and namespace
+    declarations after the root tag.
+
+    - The beginning (what :data:`_SST_ROOT` matched: the declaration and the root tag) is read by expat with the
+      root closed at once (once per its bytes); the part is UTF-8 (its declaration says so, or has none).
+    - The end is ``</sst>`` and white space; between the strings, XML's white space only (no ``\\v``, ``\\f``).
+    - A plain string is ``<si><t>`` (or ``<t xml:space="preserve">``), its text, ``</t></si>``: markup fixed.
+    - A string of runs, its texts cut out (:data:`_RUN_TEXT`: they hold no "<"), is read by expat as a ``<si>``
+      under :data:`_SST_PLAIN_ROOT` (once per its bytes; those not yet known in one batch). It holds no ``<si``
+      and no ``</si``, so that the batch is well-formed only if each is: its own ``</si>`` must close its ``<si>``.
+    - The texts, all of them, are character data (:func:`~xltemplate.readers.sheet_strict.plain_unicode`, else expat).
+    """
+    if not _SST_CLOSE.fullmatch(data, end) or b"\x0b" in data or b"\x0c" in data or not utf8_part(data):
+        return False
+    head = data[:start]
+    known = _SST_HEADS.get(head)
+    if known is None:
+        try:
+            feed(parser(), head + b"</sst>", "xl/sharedStrings.xml")
+            known = True
+        except Unreadable:
+            known = False
+        if len(head) <= _SST_HEAD_LONGEST:
+            if len(_SST_HEADS) >= _SST_HEAD_COUNT:
+                del _SST_HEADS[next(iter(_SST_HEADS))]
+            _SST_HEADS[head] = known
+    if not known:
+        return False
+    texts: list[bytes] = []
+    new: list[bytes] = []
+    for _, raw, runs in items:
+        if not runs:
+            texts.append(raw)
+            continue
+        if b"<si" in runs or b"</si" in runs:
+            return False
+        pieces = _RUN_TEXT.split(runs)  # [markup, <t>, text, markup, <t>, text, …, markup]
+        texts += pieces[2::3]
+        del pieces[2::3]
+        shape = b"".join(pieces)
+        if shape not in _SST_RUNS:
+            new.append(shape)
+    if new:
+        try:
+            feed(parser(), _SST_PLAIN_ROOT + b"".join(b"<si>" + shape + b"</si>" for shape in new) + b"</sst>", "")
+        except Unreadable:
+            return False
+        for shape in new:
+            _remember_run_shape(shape)
+    return plain_unicode(texts) or character_data(texts)
+
+
+def _remember_run_shape(key: bytes) -> None:
+    size = len(key)
+    if size > _SST_RUNS_LONGEST or key in _SST_RUNS:  # (a shape twice in one part: counted once)
+        return
+    if not _SST_RUNS:
+        _sst_runs_bytes[0] = 0  # (emptied from outside: it holds nothing)
+    while _SST_RUNS and (len(_SST_RUNS) >= _SST_RUNS_COUNT or _sst_runs_bytes[0] + size > _SST_RUNS_BYTES):
+        old = next(iter(_SST_RUNS))  # the oldest first
+        del _SST_RUNS[old]
+        _sst_runs_bytes[0] -= len(old)
+    _SST_RUNS[key] = True
+    _sst_runs_bytes[0] += size
 
 
 #: Remember what a string of plain runs reads as, by its exact bytes (bounded: 4,096 strings, 2 MB) (:func:`_runs` is a function of them alone):

@@ -212,7 +212,7 @@ def _tail_proved(root: bytes, shape: bytes, texts: list[bytes]) -> bool:
 def _remember_piece(name: str, table: dict[tuple[bytes, bytes], bool], key: tuple[bytes, bytes], value: bool) -> None:
     count, longest, most = _PIECE_BOUNDS[name]
     size = len(key[0]) + len(key[1])
-    if size > longest:
+    if size > longest or key in table:  # (a validation twice in one tail: counted once)
         return
     if not table:
         _pieces_bytes[name] = 0  # (emptied from outside: it holds nothing)
@@ -343,7 +343,7 @@ def _tail_shape(tail: bytes) -> tuple[bytes, list[bytes]]:
 _DECLARED = re.compile(rb"""<\?xml[^>]*?\sencoding\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 
-def _utf8(data: bytes) -> bool:
+def utf8_part(data: bytes) -> bool:
     """Whether the part is UTF-8 (as declared, or as XML takes a part without a declaration of its encoding).
 
     :func:`~xltemplate.readers.package.as_utf8` hands every part over in UTF-8 already; this keeps the proof of
@@ -457,7 +457,7 @@ class Sheet:
         # content, before <sheetData>), if its handlers left the sheet as it was
         new_head = known_root is None and bool(h.root) and REMEMBER_HEADS and fresh
         found, skipped = None, False
-        if prove and strict.USE_STRICT and strict.PROVE_CELLS and h.root and _utf8(data):
+        if prove and strict.USE_STRICT and strict.PROVE_CELLS and h.root and utf8_part(data):
             try:  # (before expat has read the cells: text that is not even UTF-8 is left to it)
                 found = strict.cells(region[11:], self.strings, self.styles, self.epoch, h.root)
             except ValueError:

@@ -369,12 +369,15 @@ PLAIN_UNICODE = True
 _NOT_PLAIN = bytes(range(0x09)) + b"\x0b\x0c" + bytes(range(0x0e, 0x20)) + b"&<\x7f\xc2" + bytes(range(0xf0, 0x100))
 
 
+_WHITE_REFERENCES = (b"&#10;", b"&#13;", b"&#9;", b"&#xA;", b"&#xD;", b"&#x9;", b"&#xa;", b"&#xd;")
+
+
 def plain_unicode(texts: list[bytes]) -> bool:
     """Whether each text is character data that expat accepts, proved without it (False says nothing: expat decides).
 
     The texts are joined by a TAB, an ASCII byte that no UTF-8 sequence can span (nor can it make "]]>" of two
-    texts), so that the whole decodes exactly when each does; each of XML's five predefined entities becomes a TAB
-    too (any other "&": a character reference, or no reference, is left to expat). Each check is a pass in C: none
+    texts), so that the whole decodes exactly when each does; each of XML's five predefined entities, and each
+    reference to TAB, LF or CR, becomes a TAB too (any other "&" is left to expat). Each check is a pass in C: none
     of the bytes of :data:`_NOT_PLAIN`, no "]]>", strict UTF-8 (no surrogate, no overlong form), and neither U+FFFE
     nor U+FFFF.
     What is left is XML 1.0's Char (TAB, LF, CR, U+0020-U+D7FF, U+E000-U+FFFD), narrowed."""
@@ -382,6 +385,9 @@ def plain_unicode(texts: list[bytes]) -> bool:
     if b"&" in joined:  # XML's five entities (a footer's "&amp;P"), each a TAB here: no other byte joins across one
         joined = joined.replace(b"&amp;", b"\t").replace(b"&lt;", b"\t").replace(b"&gt;", b"\t").replace(
             b"&quot;", b"\t").replace(b"&apos;", b"\t")
+        if b"&#" in joined:  # and references to TAB, LF and CR (LibreOffice writes a line break as "&#10;")
+            for reference in _WHITE_REFERENCES:
+                joined = joined.replace(reference, b"\t")
     if len(joined.translate(None, _NOT_PLAIN)) != len(joined) or (b"]" in joined and b"]]>" in joined):
         return False
     if joined.isascii():
