@@ -323,7 +323,7 @@ def _shared_strings_fast(data: bytes) -> list[str] | None:
             or data.find(b"<?", 1) >= 0:
         return None
     if USE_STRICT_STRINGS and PROVE_STRINGS:
-        proved = _plain_strings(data, root.end(), prove=True)
+        proved = _plain_strings(data, root.end(), True)
         if proved is not None:
             return proved  # (proved well-formed here: expat need not read the part)
     feed(parser(), data, "xl/sharedStrings.xml")
