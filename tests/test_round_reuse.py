@@ -240,7 +240,7 @@ def test_a_brief_the_ledger_keeps_reads_back_the_same() -> None:
         b = Brief(r)
         back = run_mod._brief_of(run_mod._brief_text(b))
         assert back is not None
-        for slot in Brief.__slots__:
+        for slot in Brief.FIELDS:
             assert getattr(back, slot) == getattr(b, slot) and type(getattr(back, slot)) is type(getattr(b, slot)), slot
     text = run_mod._brief_text(Brief(reports[0]))
     assert run_mod._brief_of(text.replace('"path"', '"place"')) is None

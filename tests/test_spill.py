@@ -123,8 +123,8 @@ def test_a_brief_made_in_a_worker_shares_what_briefs_made_here_share() -> None:
     again = pickle.loads(pickle.dumps(came, protocol=pickle.HIGHEST_PROTOCOL))
     assert again.brief.template is here.template and again.brief.codes is here.codes
     assert again.brief.status is here.status
-    assert {n: getattr(again.brief, n) for n in spill_mod.Brief.__slots__} == {
-        n: getattr(here, n) for n in spill_mod.Brief.__slots__}
+    assert {n: getattr(again.brief, n) for n in spill_mod.Brief.FIELDS} == {
+        n: getattr(here, n) for n in spill_mod.Brief.FIELDS}
     assert pickle.loads(again.data).to_json() == report.to_json()
 
 

@@ -24,10 +24,11 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import pickle
+import struct
 import sys
 import tempfile
 from decimal import Decimal
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from ..batch import TRANSIENT
 from ..report import FileReport
@@ -38,32 +39,177 @@ from ..signals import deferred
 RECENT = 8
 
 
-class Brief:
-    """What a collection reads of a report without its findings and figures (see the module)."""
+#: A brief's values, in the order the ledger keeps them (:func:`xltemplate.rounds.run._brief_text`).
+FIELDS = ("path", "status", "key", "sha256", "template", "saved_at", "saved_at_trusted", "application", "signature",
+          "errors", "warnings", "codes", "total", "grade", "has_results")
+#: Keep a brief's per-file values (counts, sha256, saved times, total) packed in one bytes object, decoded when read,
+#: and the values many reports share in one shared tuple (issue 15: the objects were ~470 bytes a return, ~250 now);
+#: False: every value kept as its own object, as it came (the tests compare).
+COMPACT_BRIEFS = True
 
-    __slots__ = ("path", "status", "key", "sha256", "template", "saved_at", "saved_at_trusted", "application",
-                 "signature", "errors", "warnings", "codes", "total", "grade", "has_results")
+_HEAD = struct.Struct("<IIB")  # errors, warnings, flags
+_HAS_RESULTS, _SHA, _SAVED, _TRUSTED, _TOTAL = 1, 2, 4, 8, 16
+_HEX = frozenset("0123456789abcdef")
+#: The per-file values (``Brief._own`` in its plain form) and the shared ones (``Brief._common``), in order.
+_OWN = ("errors", "warnings", "has_results", "sha256", "saved_at", "saved_at_trusted", "total")
+_COMMON = ("template", "application", "signature", "codes", "grade")
+
+
+def _state(when: Any) -> tuple[bytes, Any] | None:
+    """A datetime as its pickle state (10 bytes, exact, fold included) and its tzinfo; None: not a plain datetime."""
+    if type(when) is not dt.datetime:
+        return None
+    reduced: Any = when.__reduce_ex__(4)  # (fold is kept from protocol 4 on)
+    got = reduced[1]
+    return (got[0], got[1] if len(got) > 1 else None)
+
+
+def _when(state: bytes, zone: Any) -> dt.datetime:
+    """:func:`_state` back."""
+    return dt.datetime(state, zone)  # type: ignore[arg-type, call-arg]  # (the pickle constructor)
+
+
+def _pack_own(own: tuple[Any, ...]) -> tuple[bytes, Any, Any] | None:
+    """``own`` (the values of :data:`_OWN`) as one bytes object and the two saved times' tzinfos; None when a value is
+    not of the kind packed exactly (then it is kept as it is: see :class:`Brief`)."""
+    errors, warnings, has_results, sha256, saved_at, trusted, total = own
+    if (type(errors) is not int or type(warnings) is not int or not 0 <= errors < 1 << 32 or not 0 <= warnings < 1 << 32
+            or type(has_results) is not bool):
+        return None
+    flags, tail = _HAS_RESULTS if has_results else 0, b""
+    if sha256 is not None:
+        if type(sha256) is not str or len(sha256) != 64 or not _HEX.issuperset(sha256):
+            return None
+        flags, tail = flags | _SHA, tail + bytes.fromhex(sha256)
+    zones: list[Any] = []
+    for when, flag in ((saved_at, _SAVED), (trusted, _TRUSTED)):
+        zones.append(None)
+        if when is not None:
+            state = _state(when)
+            if state is None:
+                return None
+            flags, tail = flags | flag, tail + state[0]
+            zones[-1] = state[1]
+    if total is not None:
+        if type(total) is not Decimal:
+            return None
+        text = str(total).encode("ascii")
+        if Decimal(text.decode("ascii")).as_tuple() != total.as_tuple():
+            return None
+        flags, tail = flags | _TOTAL, tail + text
+    return _HEAD.pack(errors, warnings, flags) + tail, zones[0], zones[1]
+
+
+def _own_field(n: int) -> property:
+    def get(self: "Brief") -> Any:
+        own = self._own
+        if type(own) is tuple:
+            return own[n]
+        if n < 3:  # (the counts and the flags: without decoding the rest)
+            got = _HEAD.unpack_from(own)  # type: ignore[arg-type]
+            return got[n] if n < 2 else bool(got[2] & _HAS_RESULTS)
+        return self._values()[n]
+
+    def put(self: "Brief", value: Any) -> None:
+        self._change(_OWN[n], value)
+
+    return property(get, put)
+
+
+def _common_field(n: int) -> property:
+    def get(self: "Brief") -> Any:
+        return self._common[n]
+
+    def put(self: "Brief", value: Any) -> None:
+        self._change(_COMMON[n], value)
+
+    return property(get, put)
+
+
+
+class Brief:
+    """What a collection reads of a report without its findings and figures (see the module).
+
+    Its values (:data:`FIELDS`) are read as attributes. ``path``, ``status`` and ``key`` are held as they are;
+    the per-file rest packed in one bytes object (:data:`COMPACT_BRIEFS`) and the values many reports share in
+    one shared tuple.
+    """
+
+    __slots__ = ("path", "status", "key", "_own", "_common")
+    FIELDS = FIELDS
+    if TYPE_CHECKING:  # (properties: decoded from ``_own``, or read from ``_common``)
+        errors: int
+        warnings: int
+        has_results: bool
+        sha256: str | None
+        saved_at: dt.datetime | None
+        saved_at_trusted: dt.datetime | None
+        total: Decimal | None
+        template: tuple[str, str | None] | None
+        application: str | None
+        signature: str | None
+        codes: tuple[str, ...]
+        grade: str | None
+    else:
+        errors, warnings, has_results, sha256, saved_at, saved_at_trusted, total = (_own_field(n) for n in range(7))
+        template, application, signature, codes, grade = (_common_field(n) for n in range(5))
 
     def __init__(self, report: FileReport) -> None:
         self.path = report.path
         self.status = sys.intern(report.status)
         self.key = report.key
-        self.sha256 = report.sha256
-        self.template = _shared(report.template)
-        self.saved_at: dt.datetime | None = report.saved_at
-        self.saved_at_trusted: dt.datetime | None = report.saved_at_trusted
-        self.application = _shared(report.application)
-        self.signature = _shared(report.signature)
-        self.errors = report.errors
-        self.warnings = report.warnings
-        # the finding codes (matching adds a finding unless validation made it already)
-        self.codes: tuple[str, ...] = _shared(tuple(sorted({f.code for f in report.findings})))
-        self.total: Decimal | None = report.total
-        self.grade = _shared(report.grade)
-        self.has_results = report.results is not None
+        self._set((report.errors, report.warnings, report.results is not None, report.sha256, report.saved_at,
+                   report.saved_at_trusted, report.total),
+                  # (the finding codes: matching adds a finding unless validation made it already)
+                  (report.template, report.application, report.signature,
+                   tuple(sorted({f.code for f in report.findings})), report.grade))
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> "Brief":
+        """A brief of the values of :data:`FIELDS` (a brief read back from the ledger)."""
+        brief = cls.__new__(cls)
+        brief.path, brief.status, brief.key = values["path"], sys.intern(values["status"]), values["key"]
+        brief._set(tuple(values[n] for n in _OWN), tuple(values[n] for n in _COMMON))
+        return brief
+
+    def _set(self, own: tuple[Any, ...], common: tuple[Any, ...]) -> None:
+        packed = _pack_own(own) if COMPACT_BRIEFS else None
+        if packed is None:
+            self._own: bytes | tuple[Any, ...] = own
+            self._common = _shared(tuple(_shared(v) for v in common))
+        else:
+            self._own = packed[0]
+            self._common = _shared(tuple(_shared(v) for v in common) + (packed[1], packed[2]))
+
+    def _values(self) -> tuple[Any, ...]:
+        """The values of :data:`_OWN`, decoded."""
+        own = self._own
+        if type(own) is tuple:
+            return own
+        assert isinstance(own, bytes)
+        errors, warnings, flags = _HEAD.unpack_from(own)
+        at = _HEAD.size
+        sha256 = saved_at = trusted = total = None
+        if flags & _SHA:
+            sha256, at = own[at:at + 32].hex(), at + 32
+        if flags & _SAVED:
+            saved_at, at = _when(own[at:at + 10], self._common[5]), at + 10
+        if flags & _TRUSTED:
+            trusted, at = _when(own[at:at + 10], self._common[6]), at + 10
+        if flags & _TOTAL:
+            total = Decimal(own[at:].decode("ascii"))
+        return errors, warnings, bool(flags & _HAS_RESULTS), sha256, saved_at, trusted, total
+
+    def _change(self, name: str, value: Any) -> None:
+        own, common = list(self._values()), list(self._common[:len(_COMMON)])
+        if name in _OWN:
+            own[_OWN.index(name)] = value
+        else:
+            common[_COMMON.index(name)] = value
+        self._set(tuple(own), tuple(common))
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return _unpickled_brief, tuple(getattr(self, name) for name in Brief.__slots__)
+        return _unpickled_brief, (self.path, self.status, self.key, self._own, self._common)
 
     @property
     def transient(self) -> bool:
@@ -77,17 +223,12 @@ class Brief:
         return other
 
 
-def _unpickled_brief(path: str, status: str, key: str | None, sha256: str, template: Any, saved_at: dt.datetime | None,
-                     saved_at_trusted: dt.datetime | None, application: Any, signature: Any, errors: int, warnings: int,
-                     codes: tuple[str, ...], total: Decimal | None, grade: Any, has_results: bool) -> Brief:
+def _unpickled_brief(path: str, status: str, key: str | None, own: bytes | tuple[Any, ...], common: tuple[Any, ...]) -> Brief:
     """A brief made in a worker (:func:`pack`), unpickled here: it shares what the briefs made here share (the
     values :func:`_shared` makes one object of, the interned status), so memory stays flat in N."""
     brief = Brief.__new__(Brief)
-    brief.path, brief.status, brief.key, brief.sha256 = path, sys.intern(status), key, sha256
-    brief.template, brief.saved_at, brief.saved_at_trusted = _shared(template), saved_at, saved_at_trusted
-    brief.application, brief.signature = _shared(application), _shared(signature)
-    brief.errors, brief.warnings, brief.codes = errors, warnings, _shared(codes)
-    brief.total, brief.grade, brief.has_results = total, _shared(grade), has_results
+    brief.path, brief.status, brief.key, brief._own = path, sys.intern(status), key, own
+    brief._common = _shared(tuple(_shared(v) for v in common[:len(_COMMON)]) + tuple(common[len(_COMMON):]))
     return brief
 
 
@@ -172,4 +313,4 @@ class Spill:
         self.close()
 
 
-__all__ = ["Brief", "Packed", "RECENT", "Spill", "Store", "pack"]
+__all__ = ["Brief", "COMPACT_BRIEFS", "FIELDS", "Packed", "RECENT", "Spill", "Store", "pack"]

@@ -28,7 +28,6 @@ from decimal import Decimal
 import importlib
 import json
 import os
-import sys
 from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -357,7 +356,7 @@ def _load_stored(led: Ledger, run: Run, reports: _Reports) -> None:
 def _brief_text(brief: Brief, head: str | None = None) -> str:
     """A report's brief as the ledger keeps it (every slot, its values tagged: :mod:`xltemplate.jsonvalue`), and the
     report's head (:func:`_head_text`) under ``$head``, as a string (decoded only when a sheet asks for it)."""
-    data: dict[str, Any] = {slot: encode(getattr(brief, slot)) for slot in Brief.__slots__}
+    data: dict[str, Any] = {slot: encode(getattr(brief, slot)) for slot in Brief.FIELDS}
     if head is not None:
         data["$head"] = head
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
@@ -417,12 +416,9 @@ def _brief_and_head(text: str) -> tuple[Brief | None, str | None]:
     head's text, if it has one."""
     data = jsonvalue.loads(text)
     head = data.pop("$head", None) if isinstance(data, dict) else None
-    if not isinstance(data, dict) or list(data) != list(Brief.__slots__):
+    if not isinstance(data, dict) or list(data) != list(Brief.FIELDS):
         return None, None
-    brief = Brief.__new__(Brief)
-    for slot, value in data.items():
-        setattr(brief, slot, _shared(value) if slot in _SHARED_SLOTS else value)
-    brief.status = sys.intern(brief.status)
+    brief = Brief.of({slot: _shared(value) if slot in _SHARED_SLOTS else value for slot, value in data.items()})
     return brief, head if isinstance(head, str) else None
 
 

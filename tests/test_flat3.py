@@ -1,0 +1,149 @@
+"""Issue 15, sixth pass: what collect holds for each return is compact, so its memory grows less with N.
+
+``spill.COMPACT_BRIEFS``: a brief's per-file values (counts, sha256, saved times, total) are one bytes object,
+decoded when read, and the values many reports share one shared tuple. ``collect.LEAN_RETURNS``: the values a
+return rarely has (replaced_by, note, extra, a round's arrival …) are kept apart, only when it has one. With each
+switch off everything is as before: the same values, and the same roll-up, CSVs and ``--json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from xltemplate.identify import RunContext
+from xltemplate.rollup import spill as spill_mod
+from xltemplate.validate import validate_path
+
+from .conftest import FIRST_RETURNS, NATIONAL_RETURNS, SAMPLES
+from .test_spill import CASES, _run, mixed  # noqa: F401 - mixed is the cases' fixture
+
+collect_mod = sys.modules["xltemplate.rollup.collect"]
+
+
+def _values(brief: spill_mod.Brief) -> dict[str, object]:
+    return {n: getattr(brief, n) for n in spill_mod.FIELDS}
+
+
+def _same(a: spill_mod.Brief, b: spill_mod.Brief) -> None:
+    for n in spill_mod.FIELDS:
+        assert getattr(a, n) == getattr(b, n) and type(getattr(a, n)) is type(getattr(b, n)), n
+
+
+def _both(report, monkeypatch: pytest.MonkeyPatch) -> tuple[spill_mod.Brief, spill_mod.Brief]:
+    monkeypatch.setattr(spill_mod, "COMPACT_BRIEFS", True)
+    on = spill_mod.Brief(report)
+    monkeypatch.setattr(spill_mod, "COMPACT_BRIEFS", False)
+    off = spill_mod.Brief(report)
+    monkeypatch.setattr(spill_mod, "COMPACT_BRIEFS", True)
+    return on, off
+
+
+@pytest.fixture(scope="module")
+def reports() -> list:
+    got = [validate_path(p, RunContext.builtin()) for p in FIRST_RETURNS[:6] + NATIONAL_RETURNS[:3]]
+    got.append(validate_path(SAMPLES / "roster.csv", RunContext.builtin()))  # unreadable: no results, no sha256?
+    assert any(r.results is None for r in got) and any(r.total is not None for r in got)
+    assert any(r.saved_at is not None for r in got) and any(r.findings for r in got)
+    return got
+
+
+def test_a_compact_brief_reads_as_a_plain_one(reports: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    for r in reports:
+        on, off = _both(r, monkeypatch)
+        assert type(on._own) is bytes and type(off._own) is tuple
+        _same(on, off)
+        assert on.has_results == (r.results is not None) and on.sha256 == r.sha256 and on.total == r.total
+        for brief in (on, off):  # pickled (as a worker sends it) and moved
+            again = pickle.loads(pickle.dumps(brief, protocol=pickle.HIGHEST_PROTOCOL))
+            _same(again, brief)
+            assert type(again._own) is type(brief._own) and again.template is brief.template
+            moved = brief.moved("/elsewhere/x.xlsx")
+            assert moved.path == "/elsewhere/x.xlsx" and moved.sha256 == brief.sha256 and brief.path == r.path
+
+
+@pytest.mark.parametrize("change", [
+    {"sha256": None}, {"sha256": "AB" * 32}, {"sha256": "ab" * 31}, {"sha256": "zz" * 32},
+    {"saved_at": None}, {"saved_at": dt.datetime(2024, 2, 29, 23, 59, 59, 999999, fold=1)},
+    {"saved_at": dt.datetime(2021, 4, 30, 9, tzinfo=dt.timezone(dt.timedelta(hours=8)))},
+    {"saved_at": dt.datetime(1, 1, 1), "saved_at_trusted": dt.datetime(9999, 12, 31, 23, 59, 59)},
+    {"total": None}, {"total": Decimal("1E+3")}, {"total": Decimal("-0")}, {"total": Decimal("0.000")},
+    {"total": Decimal("NaN")}, {"total": Decimal("-Infinity")}, {"total": Decimal("123456789.123456789")},
+    {"errors": 2 ** 40}, {"warnings": -1}, {"errors": True}, {"total": 1.5},
+])
+def test_every_value_reads_back_exactly_or_is_kept_as_it_is(change: dict, reports: list,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Values packed exactly (type included), or, for one the packing does not know, the brief's values kept plain."""
+    base = _values(spill_mod.Brief(reports[0]))
+    values = {**base, **change}
+    monkeypatch.setattr(spill_mod, "COMPACT_BRIEFS", False)
+    plain = spill_mod.Brief.of(values)
+    monkeypatch.setattr(spill_mod, "COMPACT_BRIEFS", True)
+    packed = spill_mod.Brief.of(values)
+    for n, v in values.items():
+        got = getattr(packed, n)
+        assert repr(got) == repr(v) and type(got) is type(v), n
+        if isinstance(v, Decimal):
+            assert got.as_tuple() == v.as_tuple(), n
+        if isinstance(v, dt.datetime):
+            assert (got.fold, got.tzinfo) == (v.fold, v.tzinfo), n
+    assert type(plain._own) is tuple
+    again = pickle.loads(pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL))
+    assert [repr(getattr(again, n)) for n in values] == [repr(getattr(packed, n)) for n in values]
+
+
+def test_a_value_set_on_a_brief_reads_back(reports: list) -> None:
+    brief = spill_mod.Brief(reports[0])
+    before = _values(brief)
+    brief.key = "K1"
+    brief.sha256 = "00" * 32
+    brief.total = Decimal("12.5")
+    brief.codes = ("a", "b")
+    assert _values(brief) == {**before, "key": "K1", "sha256": "00" * 32, "total": Decimal("12.5"), "codes": ("a", "b")}
+    assert type(brief._own) is bytes
+
+
+def test_a_compact_brief_holds_less_than_half(reports: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a brief holds of its own (the brief, and what only it points to): the issue's memory."""
+    r = next(r for r in reports if r.total is not None and r.saved_at is not None)
+    values = {**_values(spill_mod.Brief(r)), "sha256": "".join(reversed(r.sha256)),  # (values r's brief does not share)
+              "total": r.total + Decimal("0.5"), "saved_at": r.saved_at + dt.timedelta(seconds=1),
+              "saved_at_trusted": r.saved_at + dt.timedelta(seconds=1)}
+    monkeypatch.setattr(spill_mod, "COMPACT_BRIEFS", True)
+    on = spill_mod.Brief.of(values)
+    monkeypatch.setattr(spill_mod, "COMPACT_BRIEFS", False)
+    off = spill_mod.Brief.of(values)
+    _same(on, off)
+
+    def own(brief: spill_mod.Brief) -> int:
+        values = brief._own if type(brief._own) is tuple else (brief._own,)
+        return sys.getsizeof(brief) + sum(sys.getsizeof(v) for v in values if v is not None and not isinstance(v, (bool, int)))
+
+    assert own(on) * 2 < own(off), (own(on), own(off))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_same_outputs_with_compact_briefs_or_not(case: str, mixed: Path, tmp_path: Path,  # noqa: F811
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    args = CASES[case](mixed)
+    made: list[type] = []
+    real = collect_mod.assemble
+
+    def watched(spec, roster, returns, *a, **k):  # type: ignore[no-untyped-def]
+        made.extend(type(r.brief._own) for r in returns)
+        return real(spec, roster, returns, *a, **k)
+
+    monkeypatch.setattr(collect_mod, "assemble", watched)
+    monkeypatch.setattr(spill_mod, "COMPACT_BRIEFS", False)
+    off = _run(args, tmp_path / "off")
+    assert made and set(made) == {tuple}
+    made.clear()
+    monkeypatch.setattr(spill_mod, "COMPACT_BRIEFS", True)
+    on = _run(args, tmp_path / "on")
+    assert made and set(made) == {bytes}
+    assert on == off and len(on[0]) >= 4
