@@ -147,3 +147,69 @@ def test_the_same_outputs_with_compact_briefs_or_not(case: str, mixed: Path, tmp
     on = _run(args, tmp_path / "on")
     assert made and set(made) == {bytes}
     assert on == off and len(on[0]) >= 4
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_same_outputs_with_lean_returns_or_not(case: str, mixed: Path, tmp_path: Path,  # noqa: F811
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    args = CASES[case](mixed)
+    monkeypatch.setattr(collect_mod, "LEAN_RETURNS", False)
+    off = _run(args, tmp_path / "off")
+    monkeypatch.setattr(collect_mod, "LEAN_RETURNS", True)
+    on = _run(args, tmp_path / "on")
+    assert on == off and len(on[0]) >= 4
+
+
+def test_a_return_keeps_its_rare_values_apart_only_when_it_has_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xltemplate.roster import read_roster
+
+    roster = read_roster(SAMPLES / "roster.csv", "sh-project-self-eval")
+    with collect_mod.collect([SAMPLES / "returns"], "sh-project-self-eval", roster=roster) as c:
+        plain = [r for r in c.returns if r.fate == collect_mod.COUNTED and not r.extra and r.note is None]
+        noted = [r for r in c.returns if r.note is not None]
+        assert plain and noted and all(r._rare is None for r in plain) and all(r._rare is not None for r in noted)
+        assert sys.getsizeof(plain[0]) <= 80
+        ret = plain[0]
+        ret.archived, ret.source = False, None  # (defaults: still nothing kept)
+        assert ret._rare is None
+        ret.arrival = 3
+        assert ret._rare is not None and (ret.arrival, ret.note, ret.extra, ret.archived) == (3, None, (), False)
+    monkeypatch.setattr(collect_mod, "LEAN_RETURNS", False)
+    with collect_mod.collect([SAMPLES / "returns"], "sh-project-self-eval", roster=roster) as c:
+        assert all(r._rare is not None for r in c.returns)
+
+
+def test_a_round_is_the_same_with_compact_briefs_and_lean_returns_or_not(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """collect --ledger: its briefs are read back from the ledger (Brief.of) and its returns have a round's values; a
+    first run, a second over the same inbox and one with a file gone give the same tables and lines either way."""
+    import shutil
+
+    from xltemplate.roster import read_roster
+    from xltemplate.rounds import collect_round
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    roster = read_roster(SAMPLES / "roster.csv", "sh-project-self-eval")
+    got: dict[bool, list[dict]] = {True: [], False: []}
+    for step in range(3):
+        if step == 2:
+            (inbox / "无线电监测站.xlsx").unlink()
+        for on in (False, True):
+            monkeypatch.setattr(spill_mod, "COMPACT_BRIEFS", on)
+            monkeypatch.setattr(collect_mod, "LEAN_RETURNS", on)
+            done = collect_round([inbox], "sh-project-self-eval", ledger=tmp_path / f"{on}.db", roster=roster,
+                                 output=tmp_path / f"{on}-{step}.xlsx")
+            c = done.collection
+            assert {type(r.brief._own) for r in c.returns} == {bytes if on else tuple}
+            frames = c.tables()
+            frames["received"] = frames["received"].drop(columns=["first_seen"])  # the clock's
+            got[on].append({"tables": frames, "counts": c.counts(), "lines": done.lines()[1:], "read": dict(done.read),
+                            "reused": done.reused})
+            c.close()
+    assert got[True][1]["reused"] > 0 and got[True][2]["counts"].from_archive == 1
+    for on_run, off_run in zip(got[True], got[False]):
+        assert on_run["counts"] == off_run["counts"] and on_run["lines"] == off_run["lines"]
+        assert (on_run["read"], on_run["reused"]) == (off_run["read"], off_run["reused"])
+        for name, frame in off_run["tables"].items():
+            assert on_run["tables"][name].equals(frame), name

@@ -139,7 +139,7 @@ def test_a_spilled_return_holds_a_brief_and_loads_its_report_when_asked(monkeypa
     monkeypatch.setattr(spill_mod.Spill, "load", lambda self, w: loads.append(w) or real_load(self, w))
     with collect([SAMPLES / "returns"], "sh-project-self-eval") as spilled:
         assert spilled.spill is not None
-        assert all(r._report is None for r in spilled.returns)  # nothing but briefs in memory
+        assert all(r._store is not None for r in spilled.returns)  # nothing but briefs in memory
         spilled.counts()
         [r.candidate() for r in spilled.returns]
         assert not loads, "counting and matching loaded full reports"

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Generic, Iterable, Sequence, TypeVar, overload
 
 from ..batch import validate_files
 from ..catalog import TemplateLike, as_spec
@@ -45,6 +45,51 @@ __all__ = ["COUNTED", "Collection", "Counts", "DUPLICATE", "FATES", "MISSING", "
            "SUPERSEDED", "UNIT_INVALID", "UNIT_VALID", "UNMATCHED", "assemble", "collect", "natural_key"]
 
 
+class _Rare:
+    """What a return rarely has (:data:`LEAN_RETURNS`): its values, with their defaults."""
+
+    __slots__ = ("replaced_by", "note", "extra", "arrival", "received", "archived", "source")
+
+    def __init__(self) -> None:
+        self.replaced_by: str | None = None
+        self.note: str | None = None
+        self.extra: list[Finding] | tuple[()] = ()
+        self.arrival: int | None = None
+        self.received: float | None = None
+        self.archived = False
+        self.source: str | None = None
+
+
+_DEFAULTS = _Rare()
+_T = TypeVar("_T")
+
+
+class _RareField(Generic[_T]):
+    """A value of :class:`Return` kept in its ``_rare``: the default until a value other than it is set."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.default = getattr(_DEFAULTS, name)
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> "_RareField[_T]": ...
+    @overload
+    def __get__(self, obj: "Return", owner: type) -> _T: ...
+    def __get__(self, obj: "Return | None", owner: type) -> "_T | _RareField[_T]":
+        if obj is None:
+            return self
+        rare = obj._rare
+        return getattr(rare, self.name) if rare is not None else self.default
+
+    def __set__(self, obj: "Return", value: _T) -> None:
+        rare = obj._rare
+        if rare is None:
+            if value is self.default or (value == self.default and type(value) is type(self.default)):
+                return  # (the default: nothing kept)
+            rare = obj._rare = _Rare()
+        setattr(rare, self.name, value)
+
+
 class Return:
     """One file read, with its report and what the collection made of it.
 
@@ -53,8 +98,7 @@ class Return:
     and :attr:`brief` is what matching and counting read without it.
     """
 
-    __slots__ = ("brief", "_report", "_store", "_where", "mtime", "fate", "replaced_by", "note", "extra", "arrival",
-                 "received", "archived", "source")
+    __slots__ = ("brief", "_store", "_where", "mtime", "fate", "_rare")
 
     def __init__(self, report: FileReport | None, mtime: float, fate: str = UNMATCHED, replaced_by: str | None = None,
                  note: str | None = None, extra: list[Finding] | None = None, arrival: int | None = None,
@@ -62,16 +106,18 @@ class Return:
                  brief: Brief | None = None, store: Store | None = None, where: Any = None) -> None:
         if report is None and (brief is None or store is None):
             raise TypeError("a Return needs its report, or its brief and the store it is kept in")
-        self._report = report
         self.brief = brief if brief is not None else Brief(report)  # type: ignore[arg-type]
-        self._store, self._where = store, where
+        # (the report held: no store, the report where the store's place would be; one slot, not two)
+        self._store: Store | None = store if report is None else None
+        self._where: Any = where if report is None else report
         self.mtime = mtime
         self.fate = fate
+        self._rare: _Rare | None = None if LEAN_RETURNS else _Rare()
         self.replaced_by = replaced_by
         self.note = note  # why the fate, in Chinese (文件清单's 说明)
         # findings from collecting (superseded, …): a list once there is one (:meth:`add_finding`), an empty tuple
         # until then (issue 15: an empty list a return is 56 bytes, 5.6 MB at 100,000)
-        self.extra: list[Finding] | tuple[()] = extra if extra is not None else ([] if not LIGHT_UNITS else ())
+        self.extra = extra if extra is not None else ([] if not LIGHT_UNITS else ())
         # With a ledger: the run that first received these bytes and their modification time then (the
         # arrival order of resubmission.newest), and whether the inbox still has them (archived: they
         # stand from the ledger's archive copy, at ``source``; ``path`` is where they were last seen).
@@ -79,6 +125,15 @@ class Return:
         self.received = received
         self.archived = archived
         self.source = source
+
+    # (kept in ``_rare``, see LEAN_RETURNS)
+    replaced_by: _RareField[str | None] = _RareField("replaced_by")
+    note: _RareField[str | None] = _RareField("note")
+    extra: _RareField[list[Finding] | tuple[()]] = _RareField("extra")
+    arrival: _RareField[int | None] = _RareField("arrival")
+    received: _RareField[float | None] = _RareField("received")
+    archived: _RareField[bool] = _RareField("archived")
+    source: _RareField[str | None] = _RareField("source")
 
     def add_finding(self, f: Finding) -> None:
         """Add a finding from collecting to :attr:`extra`."""
@@ -90,16 +145,15 @@ class Return:
     @property
     def report(self) -> FileReport:
         """The full report: held, or loaded from its store (kept only while a few rows use it)."""
-        if self._report is not None:
-            return self._report
-        assert self._store is not None
+        if self._store is None:
+            return self._where
         return self._store.load(self._where)
 
     def head(self, fid: str | None = None) -> "Results | None":
         """The report's results as 汇总 reads them (totals, grade, rate, groups; ``fid``: a header field it must hold):
         the store's head of the report when the store keeps one (a round's stored report, see rounds/run.py), so that
         the report is not loaded; else the report's own."""
-        if self._report is None:
+        if self._store is not None:
             if not self.brief.has_results:
                 return None  # (the report has none: not loaded to say so)
             heads = getattr(self._store, "head", None)
@@ -265,6 +319,9 @@ class Row:
 #: something), and each row's key once, shared with its returns' briefs (issue 15); False: as before (the tests
 #: compare).
 LIGHT_UNITS = True
+#: Keep a return's values it rarely has (replaced_by, note, extra, a round's arrival, received, archived, source) in
+#: one object only when it has one (issue 15: seven slots a return, 5.6 MB at 100,000); False: each return has it.
+LEAN_RETURNS = True
 #: Remember a return's file name and a spec's rate operands (:meth:`Return.file_name`, :func:`_rate_operands`);
 #: False: work them out on every call, as before (the tests compare the two).
 REMEMBER = True
