@@ -213,3 +213,71 @@ def test_a_round_is_the_same_with_compact_briefs_and_lean_returns_or_not(tmp_pat
         assert (on_run["read"], on_run["reused"]) == (off_run["read"], off_run["reused"])
         for name, frame in off_run["tables"].items():
             assert on_run["tables"][name].equals(frame), name
+
+
+def _roster_outcome(path: Path) -> tuple[str, object]:
+    from xltemplate.errors import RosterError
+    from xltemplate.roster import read_roster
+
+    try:
+        got = read_roster(path, "sh-project-self-eval")
+    except RosterError as exc:
+        return "problems", [(p.path, p.message) for p in exc.problems]
+    return "rows", [(r.key, r.line, r.prefill, r.contact) for r in got.rows]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_repeated_keys_found_from_the_index_as_by_the_dict(seed: int, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """``roster.DUPLICATES_FROM_INDEX``: the same problems, in the same order (repeated keys among empty keys, bad
+    values and blank lines), or the same rows, as the dict of every key gave."""
+    import csv
+    import random
+
+    from xltemplate import roster as roster_mod
+
+    rng = random.Random(seed)
+    keys = [f"K{rng.randrange(12)}" for _ in range(30)] if seed % 4 else [f"K{n}" for n in range(30)]
+    rows = [["编号", "预算单位", "当年预算数（元）", "联系人"]]
+    for n, key in enumerate(keys):
+        pick = rng.random()
+        if pick < 0.08:
+            rows.append(["", "", "", ""])  # a blank line
+        elif pick < 0.15:
+            rows.append(["", f"单位{n}", "100", ""])  # an empty key
+        else:
+            rows.append([key, f"单位{n}", rng.choice(["100", "1,200.50", "八百万", "100"]) if seed % 3 else "100",
+                         rng.choice(["", "张三"])])
+    path = tmp_path / "r.csv"
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    monkeypatch.setattr(roster_mod, "DUPLICATES_FROM_INDEX", False)
+    old = _roster_outcome(path)
+    monkeypatch.setattr(roster_mod, "DUPLICATES_FROM_INDEX", True)
+    new = _roster_outcome(path)
+    assert new == old
+    if seed % 4:
+        assert old[0] == "problems" and any("重复" in m for _p, m in old[1])  # type: ignore[union-attr]
+
+
+def test_repeated_keys_keep_no_dict_of_every_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading a roster of 20,000 distinct keys peaks lower without the dict of every key (~1 MB here)."""
+    import csv
+    import tracemalloc
+
+    from xltemplate import roster as roster_mod
+
+    path = tmp_path / "r.csv"
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows([["编号", "预算单位"]] + [[f"B{n:05d}", f"单位{n}"] for n in range(20000)])
+    peaks = {}
+    for by_index in (False, True):
+        monkeypatch.setattr(roster_mod, "DUPLICATES_FROM_INDEX", by_index)
+        tracemalloc.start()
+        try:
+            got = roster_mod.read_roster(path, "sh-project-self-eval")
+            peaks[by_index] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert len(got.rows) == 20000
+    assert peaks[True] + 700_000 < peaks[False], peaks

@@ -61,6 +61,10 @@ class RosterRow:
 #: 100,000 units, held by the main process and by every worker forked from it; issue 15). False: a tuple of
 #: :class:`RosterRow` (the tests compare).
 PACKED = True
+#: With PACKED, a repeated key is found from the packed rows' sorted key index after they are read
+#: (:meth:`PackedRows.repeated`), not with a dict of every key while they are read (issue 15: ~7 MB at 100,000
+#: units, on top of the reading's other transients); False: the dict, as before (the tests compare).
+DUPLICATES_FROM_INDEX = True
 
 
 class PackedRows(Sequence[RosterRow]):
@@ -137,6 +141,23 @@ class PackedRows(Sequence[RosterRow]):
             if i < len(self._key_ends) and self._key(i) == key:
                 return self._order[i]
         raise ValueError(key)
+
+    def repeated(self) -> Iterator[tuple[str, int, int]]:
+        """(key, the line of its first row, the line of a later row) for each row whose non-empty key an earlier row
+        has, in the rows' order: found from the sorted key index (a key's rows are next to each other in it, in
+        their order), with only such rows decoded."""
+        found: list[tuple[int, int, str]] = []  # (position, first line, key)
+        last, first = None, 0
+        for i in range(len(self._order)):
+            key, n = self._key(i), self._order[i]
+            if key == last and key:
+                found.append((n, first, key))
+            else:
+                last, first = key, n
+        firsts: dict[int, int] = {}
+        for n, at, key in sorted(found):
+            line = firsts.setdefault(at, self._decode(at).line)
+            yield key, line, self._decode(n).line
 
     def keys(self) -> Iterator[str]:
         """The keys in the roster's order."""
@@ -272,10 +293,21 @@ def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
         seen_fields[f.id] = h
         columns[n] = f
     keys: dict[str, int] = {}
+    # With packed rows, a repeated key is found afterwards from their sorted key index (DUPLICATES_FROM_INDEX), not
+    # by a dict of every key as the rows come: the rows' problems are kept with their lines, so that the repeated
+    # keys' problems take their places among them (a line's key problem first, as the rows give them).
+    by_index = PACKED and DUPLICATES_FROM_INDEX
+    lines: list[int] = []  # (by_index) the line of each problem from the rows, in order
+    before = len(problems)
 
     def made() -> Iterator[RosterRow]:
         for line, rec in records:
             yield from _row(line, rec)
+
+    def _problem(line: int, problem: Problem) -> None:
+        problems.append(problem)
+        if by_index:
+            lines.append(line)
 
     def _row(line: int, rec: list[Any]) -> Iterator[RosterRow]:
         if all(is_blank(v) for v in rec):
@@ -283,16 +315,19 @@ def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
         key = _text(rec[key_col]) if key_col is not None and key_col < len(rec) else ""
         if key_col is not None:
             if not key:
-                problems.append(Problem(f"第 {line} 行，“{header[key_col]}”列", "编号为空；请填写编号，或删除这一行"))
+                _problem(line, Problem(f"第 {line} 行，“{header[key_col]}”列", "编号为空；请填写编号，或删除这一行"))
+            elif by_index:
+                pass  # (see above)
             elif key in keys:
                 problems.append(Problem(f"第 {line} 行，“{header[key_col]}”列", f"编号“{key}”与第 {keys[key]} 行重复；每个单位的编号必须不同"))
-            keys.setdefault(key, line)
+            if not by_index:
+                keys.setdefault(key, line)
         prefill: dict[str, Any] = {}
         for n, f in columns.items():
             raw = rec[n] if n < len(rec) else None
             parsed = parse_field(raw, f.type, f.choices)
             if not parsed.ok:
-                problems.append(Problem(f"第 {line} 行，“{header[n]}”列", f"{parsed.error}（应为{TYPE_ZH.get(f.type, f.type)}）"))
+                _problem(line, Problem(f"第 {line} 行，“{header[n]}”列", f"{parsed.error}（应为{TYPE_ZH.get(f.type, f.type)}）"))
             elif parsed.value is not None:
                 prefill[f.id] = parsed.value
         contact = {h: text for n, h in contacts.items() if (text := _text(rec[n] if n < len(rec) else None))}
@@ -301,6 +336,13 @@ def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
     # packed as they are made: neither the rows nor the records are all held at once (see PACKED)
     rows: Sequence[RosterRow] = (PackedRows(made(), [f.id for f in columns.values()], tuple(contacts.values()))
                                  if PACKED else tuple(made()))
+    if by_index and key_col is not None and isinstance(rows, PackedRows):
+        repeated = [(line, Problem(f"第 {line} 行，“{header[key_col]}”列", f"编号“{key}”与第 {first} 行重复；每个单位的编号必须不同"))
+                    for key, first, line in rows.repeated()]
+        if repeated:  # each in its line's place: before the line's other problems, after those of the lines before
+            tagged = [(line, 1, n, p) for n, (line, p) in enumerate(zip(lines, problems[before:]))]
+            tagged += [(line, 0, n, p) for n, (line, p) in enumerate(repeated)]
+            problems[before:] = [p for *_, p in sorted(tagged, key=lambda t: t[:3])]
     if not rows and key_col is not None:
         problems.append(Problem("", "名单中没有任何单位（只有标题行）"))
     if problems:
