@@ -281,3 +281,86 @@ def test_repeated_keys_keep_no_dict_of_every_key(tmp_path: Path, monkeypatch: py
             tracemalloc.stop()
         assert len(got.rows) == 20000
     assert peaks[True] + 700_000 < peaks[False], peaks
+
+
+def _matched(seed: int, merge: bool, monkeypatch: pytest.MonkeyPatch) -> list:
+    """A random collection matched to a random packed roster: every row and return as the sheets read them."""
+    import random
+
+    from xltemplate.catalog import as_spec
+    from xltemplate.findings import finding
+    from xltemplate.identify import SIGNATURE_INVALID, SIGNATURE_MISSING, SIGNATURE_VALID
+    from xltemplate.report import FileReport
+    from xltemplate.roster import PackedRows, Roster, RosterRow
+    from xltemplate.words import INVALID, UNREADABLE, VALID
+
+    monkeypatch.setattr(collect_mod, "MERGE_MATCH", merge)
+    rng = random.Random(seed)
+    names = [f"{rng.choice(['SH', 'B', 'b', 'A-'])}{rng.randrange(30)}" for _ in range(40)]
+    keys = list(dict.fromkeys(names))
+    if seed % 2:
+        rng.shuffle(keys)
+    else:
+        keys.sort(key=collect_mod.natural_key)
+    packed = PackedRows((RosterRow(key=k, line=n + 2, prefill={"unit": f"单位{n}"}) for n, k in enumerate(keys)),
+                        ["unit"], ())
+    roster = Roster(path=Path("r.csv"), rows=packed, columns={"预算单位": "unit"})
+    returns = []
+    shas = [f"{n:064x}" for n in range(25)]
+    for n in range(rng.randrange(1, 60)):
+        pick = rng.random()
+        key = None if pick < 0.08 else f"X{rng.randrange(5)}" if pick < 0.2 else rng.choice(names)
+        status = rng.choice([VALID, VALID, VALID, INVALID, UNREADABLE])
+        saved = dt.datetime(2024, 1, 1) + dt.timedelta(hours=rng.randrange(6)) if rng.random() < 0.7 else None
+        report = FileReport(path=f"/in/{rng.choice('abc')}/f{n:03d}.xlsx", status=status,
+                            findings=[finding("key-missing")] if key is None and rng.random() < 0.5 else [],
+                            key=key, sha256=rng.choice(shas), saved_at=saved,
+                            signature=rng.choice([SIGNATURE_VALID, SIGNATURE_VALID, SIGNATURE_INVALID, SIGNATURE_MISSING]))
+        returns.append(collect_mod.Return(report, float(rng.randrange(3))))
+    withdrawn = {(r.brief.key, r.brief.sha256): "撤回" for r in returns if r.brief.key and rng.random() < 0.1}
+    c = collect_mod.assemble(as_spec("sh-project-self-eval"), roster, returns, [], verified=bool(seed % 3),
+                             withdrawn=withdrawn)
+    return ([(row.key, row.roster, row.counted and row.counted.path, [o.path for o in row.others], row.rule,
+              row.candidates, row.status) for row in c.rows],
+            [(r.path, r.fate, r.note, r.replaced_by, r.extra, r.brief.key) for r in c.returns], c.counts())
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_matching_by_the_sorted_index_as_by_the_dicts(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``collect.MERGE_MATCH``: the same rows (keys, roster rows, counted, others, rule, order), fates, notes and
+    findings over random rosters (in natural order or not) and returns (repeated keys, copies, keys not on the
+    roster, no key, unproven signatures, withdrawn files)."""
+    old = _matched(seed, False, monkeypatch)
+    new = _matched(seed, True, monkeypatch)
+    assert new == old
+
+
+def test_the_random_collections_reach_every_fate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """(That the differential above sees every case: each fate, rows not in natural order, both ways of rows.)"""
+    fates = {fate for seed in range(60) for _p, fate, *_x in _matched(seed, True, monkeypatch)[1]}
+    assert {collect_mod.COUNTED, collect_mod.SUPERSEDED, collect_mod.DUPLICATE, collect_mod.UNMATCHED,
+            collect_mod.WITHDRAWN} <= fates, fates
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_same_outputs_matched_by_the_sorted_index_or_not(case: str, mixed: Path, tmp_path: Path,  # noqa: F811
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    args = CASES[case](mixed)
+    monkeypatch.setattr(collect_mod, "MERGE_MATCH", False)
+    off = _run(args, tmp_path / "off")
+    monkeypatch.setattr(collect_mod, "MERGE_MATCH", True)
+    on = _run(args, tmp_path / "on")
+    assert on == off and len(on[0]) >= 4
+
+
+def test_matched_rows_take_their_key_from_their_return(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xltemplate.roster import read_roster
+
+    roster = read_roster(SAMPLES / "roster.csv", "sh-project-self-eval")
+    calls: list[int] = []
+    real = type(roster.rows).keyed
+    monkeypatch.setattr(type(roster.rows), "keyed", lambda self: calls.append(1) or real(self))
+    with collect_mod.collect([SAMPLES / "returns"], "sh-project-self-eval", roster=roster) as c:
+        assert not calls, "the rows were made by key from the roster's order (the dict way)"
+        counted = [row for row in c.rows if row.counted is not None]
+        assert counted and all(row.counted.brief.key is row.key for row in counted)

@@ -142,6 +142,10 @@ class PackedRows(Sequence[RosterRow]):
                 return self._order[i]
         raise ValueError(key)
 
+    def by_keys(self) -> Iterator[tuple[str, int]]:
+        """(key, position) of each row in the order of the keys (``str`` order), without decoding the rows."""
+        return ((self._key(i), self._order[i]) for i in range(len(self._order)))
+
     def repeated(self) -> Iterator[tuple[str, int, int]]:
         """(key, the line of its first row, the line of a later row) for each row whose non-empty key an earlier row
         has, in the rows' order: found from the sorted key index (a key's rows are next to each other in it, in
