@@ -225,42 +225,24 @@ def test_the_national_roll_up_is_the_same_with_the_lean_sheet_and_without(tmp_pa
     assert got["lean"] == got["apart"] == got["cells"] == got["stock"]
 
 
-def _count_lines_before(text: str, width_chars: float, font_pt: float = 11.0) -> int:
-    """printing.count_lines as it was written before it was made faster (issue 15): the reference."""
-    import math
-
-    from xltemplate import printing as p
-
-    if not text:
-        return 1
-    per_line = max(width_chars - p.CELL_PADDING_UNITS, 1.0)
-    char = p.WIDE_EM * font_pt / p.PT_PER_UNIT
-    total = 0
-    for para in str(text).split("\n"):
-        units = p.text_units(para, font_pt)
-        if units <= per_line:
-            total += 1
-            continue
-        room = (per_line // char) * char if per_line >= char else per_line
-        n = len(para)
-        narrow = n - (len(para.encode("utf-8")) - n) // 2
-        if narrow:
-            narrow_em = p.NARROW_EM * font_pt / p.PT_PER_UNIT
-            fitting = [w for w in map(len, p._ASCII_WORD.findall(para)) if w * narrow_em <= per_line]
-            if fitting:
-                room -= max(fitting) * narrow_em / 2 * (narrow * narrow_em / units)
-        total += math.ceil(units / max(room, per_line / 3, 0.5) - 1e-9)
-    return total
-
-
 @settings(max_examples=3000, deadline=None, phases=[Phase.generate])
-@given(st.text(st.sampled_from(list("中文字。；a bcd-/_1\n😀 ")), max_size=400),
+@given(st.text(st.sampled_from(list("中文字。；（）a bcdW-/_1\n😀 ×‰Ж\t")), max_size=400),
        st.sampled_from([0.5, 1.0, 1.5, 2.0, 5.0, 6.0, 7.5, 8.0, 11.0, 18.0, 30.0, 50.0, 132.0]),
-       st.sampled_from([6.0, 8.0, 10.0, 10.5, 11.0, 16.0]))
-def test_count_lines_counts_as_before(text: str, width: float, font: float) -> None:
-    from xltemplate.printing import count_lines
+       st.sampled_from([6.0, 8.0, 10.0, 10.5, 11.0, 16.0]), st.booleans())
+def test_count_lines_is_the_same_without_its_shortcuts(text: str, width: float, font: float, bold: bool) -> None:
+    """printing.LINE_SHORTCUTS (a text that fits on a line is not laid out; a plain word is measured without a loop)
+    changes no count; and a wider column never takes more lines, nor fewer than the text has paragraphs."""
+    from xltemplate import printing
 
-    assert count_lines(text, width, font) == _count_lines_before(text, width, font)
+    fast = printing.count_lines(text, width, font, bold)
+    try:
+        printing.LINE_SHORTCUTS = False
+        slow = printing.count_lines(text, width, font, bold)
+    finally:
+        printing.LINE_SHORTCUTS = True
+    assert fast == slow
+    assert text.count("\n") + 1 <= fast
+    assert printing.count_lines(text, width * 1.5 + 1, font, bold) <= fast
 
 
 @pytest.mark.parametrize("which", ["first", "national"])

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any, Callable, Iterable, Sequence
 
 A4_PT = (595.28, 841.89)  # portrait width, height
@@ -118,60 +120,238 @@ def text_units(text: str, font_pt: float = 11.0) -> float:
     return (WIDE_EM * wide + NARROW_EM * (n - wide)) * font_pt / PT_PER_UNIT
 
 
-def wrapped_lines(text: str, width_chars: float, font_pt: float = 11.0) -> int:
+def wrapped_lines(text: str, width_chars: float, font_pt: float = 11.0, bold: bool = False) -> int:
     """:func:`count_lines`, remembered for short texts: a workbook asks it for its headers, labels and indicator
     names (some 140 a national workbook), mostly the same from one workbook to the next (a pure function)."""
     if isinstance(text, str):
-        return _short_lines(text, width_chars, font_pt) if len(text) <= 128 else _long_lines(text, width_chars, font_pt)
-    return count_lines(text, width_chars, font_pt)
+        if len(text) <= 128:
+            return _short_lines(text, width_chars, font_pt, bold)
+        return _long_lines(text, width_chars, font_pt, bold)
+    return count_lines(text, width_chars, font_pt, bold)
 
 
 @lru_cache(maxsize=4096)  # at most some 4096 × 128 characters held
-def _short_lines(text: str, width_chars: float, font_pt: float) -> int:
-    return count_lines(text, width_chars, font_pt)
+def _short_lines(text: str, width_chars: float, font_pt: float, bold: bool) -> int:
+    return count_lines(text, width_chars, font_pt, bold)
 
 
 @lru_cache(maxsize=64)  # a long text is measured a few times in a row (its row's height, then how to cut it): the last 64
-def _long_lines(text: str, width_chars: float, font_pt: float) -> int:
-    return count_lines(text, width_chars, font_pt)
+def _long_lines(text: str, width_chars: float, font_pt: float, bold: bool) -> int:
+    return count_lines(text, width_chars, font_pt, bold)
 
 
-def count_lines(text: str, width_chars: float, font_pt: float = 11.0) -> int:
-    """Lines that ``text`` takes when wrapped in a cell (or merged range) ``width_chars`` units wide.
+# -- line breaking ------------------------------------------------------------------------------
+# A text is laid out twice, once for each program, and the estimate is the larger count:
+# - LibreOffice: its column is wider than Excel's (its unit is 7.41 px, see ENGINE_SLACK) with 1 pt inside either edge
+#   (LO_INNER_PT). Its fonts for 宋体 are proportional: a character is as wide as the widest of DejaVu Sans (its stand-in
+#   on Linux, the widest), Liberation Sans (Arial's metrics) and Noto Sans CJK, in the regular or the bold face.
+# - Excel: the column less CELL_PADDING_UNITS (its inner margins, and its printing a little wider than its screen),
+#   with 宋体 (every ASCII character half an em, 0.55 with Excel's rounding to whole pixels) or Arial (Liberation Sans,
+#   regular or bold ÷ 1.05); bold text 5 % wider (宋体 has no bold face: Excel thickens it).
+# Widths are in em, read from the fonts' hmtx tables and rounded up to 1/100 em; a CJK character is an em in all.
+_LO_REGULAR = (
+    32, 41, 48, 84, 64, 96, 78, 28, 40, 40, 50, 84, 32, 37, 32, 40, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 34, 34,
+    84, 84, 84, 56, 102, 69, 69, 73, 78, 67, 62, 78, 76, 30, 54, 67, 56, 87, 75, 79, 67, 79, 73, 67, 62, 74, 69, 99,
+    69, 67, 69, 40, 40, 40, 84, 56, 61, 62, 64, 55, 64, 62, 36, 64, 64, 28, 28, 58, 29, 98, 64, 62, 64, 64, 42, 53,
+    40, 64, 60, 82, 60, 60, 53, 64, 34, 64, 84)  # " " to "~"
+_LO_BOLD = (
+    35, 46, 58, 84, 70, 101, 88, 33, 46, 46, 53, 84, 38, 42, 38, 39, 70, 70, 70, 70, 70, 70, 70, 70, 70, 70, 40, 40,
+    84, 84, 84, 62, 101, 78, 77, 74, 84, 69, 69, 83, 84, 38, 57, 78, 64, 100, 84, 86, 74, 86, 78, 73, 69, 82, 78, 111,
+    78, 73, 73, 46, 39, 46, 84, 57, 63, 68, 72, 60, 72, 68, 44, 72, 72, 35, 35, 67, 35, 105, 72, 69, 72, 72, 50, 60,
+    48, 72, 66, 93, 65, 66, 59, 72, 37, 72, 84)
+_EXCEL_ASCII = (
+    55, 55, 55, 56, 56, 89, 69, 55, 55, 55, 55, 59, 55, 55, 55, 55, 56, 56, 56, 56, 56, 56, 56, 56, 56, 56, 55, 55,
+    59, 59, 59, 59, 102, 69, 69, 73, 73, 67, 62, 78, 73, 55, 55, 69, 59, 84, 73, 78, 67, 78, 73, 67, 62, 73, 67, 95,
+    67, 67, 62, 55, 55, 55, 56, 56, 55, 56, 59, 55, 59, 56, 55, 59, 59, 55, 55, 55, 55, 85, 59, 59, 59, 59, 55, 55,
+    55, 59, 55, 75, 55, 55, 55, 55, 55, 55, 59)
 
-    A line holds a whole number of CJK characters, and may lose up to half of the longest Latin
-    word that could fit on it, since words move whole (file names, paths and codes wrap at
-    spaces, hyphens and slashes): counted in the share of the text that is Latin. The line
-    height (:data:`LINE_FACTOR`) leaves room for the odd line more, when a punctuation mark
-    may not start a line.
+
+def _by_byte(ascii_em: Sequence[int]) -> tuple[float, ...]:
+    """Widths by byte of UTF-8, in em: a control character (a tab) as a whole em; of a character beyond ASCII its first
+    byte an em and the others nothing (so summed over the UTF-8 of a text without _ODD characters: its width)."""
+    return tuple([1.0] * 32 + [v / 100 for v in ascii_em] + [1.0] + [0.0] * 64 + [1.0] * 64)
+
+
+_PROPORTIONAL, _PROPORTIONAL_BOLD, _EXCEL = _by_byte(_LO_REGULAR), _by_byte(_LO_BOLD), _by_byte(_EXCEL_ASCII)
+#: The estimate's two shortcuts: a text whose widest width fits on a line in both programs is one line without being
+#: laid out, and a word of ASCII and em-wide characters is measured without a loop (off: the long way, for the tests).
+LINE_SHORTCUTS = True
+#: LibreOffice's inner margins (1 pt either side, measured in its PDFs) and 1 pt to spare.
+LO_INNER_PT = 3.0
+#: Excel thickens 宋体 for bold (it has no bold face): about a pixel a character.
+EXCEL_BOLD = 1.05
+#: Characters outside the CJK blocks wider than an em in one of those fonts (every other one counts an em, as in 宋体).
+_WIDER_EM = {**dict.fromkeys(
+    "ÆŒœŴƢǆǇǊǋǌǢǳǶǼȸȹʣʤʥϢЉЊЖШЮшщѩѬѰѱѸѺѽҖҤҦҴӁӍӔӜԂԄԈԊԔԕԖԘԜԠԡԢẀẂẄẆẈἚἛἝἪἫἬἭἮἯὊὋὌὍὛὝὪὫὬὭὯᾚᾛᾜᾝᾞᾟᾪᾫᾬᾭᾯῊῸῺ₨₩℀℁℃℅℆℉ℋ№℠℡ℳⅣ"
+    "ⅥⅨⅪⅶⅻↀↂ∭∰≔≕≪≫⋲⋺⌤⌥⌧⎇◯☍☎☹☺☻⚢⚣⚤⟴⬤Ⱳⱳꓪ\ufffd", 1.25),
+    **dict.fromkeys("ǄǅǱǲЩѠѨѼѾ‰₧₯℻⅒ⅦⅫⅷ⋘⋙⌦⌨⌫☏⟵⟶⟷⟸⟹⟺⟻⟼⟽⟾⟿", 1.5), **dict.fromkeys("‱Ⅷ⨌⸺", 2.0), "⸻": 2.5}
+#: Scripts whose letters run wider (Armenian to Mongolian, Cyrillic and Latin extensions, presentation forms): 2 em each.
+_WIDE_SCRIPTS = re.compile("[\u0530-\u1dff\ua640-\ua7ff\ufb00-\ufdff\ufe70-\ufeff]")
+#: What the estimate keeps together as one word. Latin, digits, and every character outside the CJK blocks (Greek,
+#: Cyrillic, dashes, quotes) are word characters; so is CJK punctuation, which may neither start nor end a line (a
+#: closing mark stays with the character before it, an opening one with the one after); and a CJK character on either
+#: side of such a run is glued to it (LibreOffice breaks between "中" and "A", Excel is not known to).
+_W = "!-~\u0080-\u1fff\u200c-\u2027\u202a-\u2e7f\u3001-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+_C = "\u2e80-\u3000\u3040-\uff00\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\uff66-\U0010ffff"
+_TOKEN = re.compile(f"(?P<w>[{_C}]?(?:[{_W}]+[{_C}]?)+)|(?P<s>[ \u2000-\u200b]+)|(?P<c>(?:[{_C}](?![{_W}]))+)|(?P<o>.)",
+                    re.S)
+#: Where LibreOffice (ICU's rules) may break inside a word too long for a line: after a hyphen or slash not followed by
+#: a digit, and beside a CJK character; Excel is taken to break only after a hyphen. (Spaces, and CJK text between
+#: words, are breaks for every engine.)
+_BREAK_ICU = re.compile(f"(?<=[-/])(?![0-9])|(?<=[{_C}])|(?=[{_C}])")
+_BREAK_HYPHEN = re.compile("(?<=-)(?![0-9])")
+_Token = tuple[int, Any]  # (kind, payload): see _tokens
+
+
+#: For the quick test of a text that fits on one line: an upper bound of a character's width in either set, by the high
+#: byte of its UTF-16 code unit (ASCII apart, from both tables; a character beyond the BMP is two units, each an em).
+_HIGH_EM = [1.0] * 256
+for _first, _last, _em_most in ((0x00, 0x00, 1.25), (0x01, 0x04, 1.5), (0x05, 0x1D, 2.0), (0x1E, 0x1F, 1.25),
+                                (0x20, 0x2D, 2.0), (0x2E, 0x2E, 2.5), (0xA4, 0xA4, 1.25), (0xA6, 0xA7, 2.0),
+                                (0xFB, 0xFE, 2.0), (0xFF, 0xFF, 1.25)):
+    _HIGH_EM[_first:_last + 1] = [_em_most] * (_last - _first + 1)
+_HIGH_EM_BYTES = tuple(_HIGH_EM)
+
+
+#: Characters other than ASCII that are not an em wide (see _em): a word without any is measured without a loop.
+_ODD = re.compile("[" + "".join(_WIDER_EM) + "\u0530-\u1dff\ua640-\ua7ff\ufb00-\ufdff\ufe70-\ufeff"
+                  "\ud800-\udfff\U00010000-\U0010ffff]")
+
+
+def _upper_em(para: str, office: Sequence[float]) -> tuple[float, float]:
+    """Upper bounds of ``para``'s width on one line, in em, in LibreOffice's fonts (``office``) and in Excel's."""
+    if para.isascii() or _ODD.search(para) is None:  # every character beyond ASCII an em: the text's exact widths
+        codes = para.encode("utf-8")
+        return sum(map(office.__getitem__, codes)), sum(map(_EXCEL.__getitem__, codes))
+    narrow = para.encode("ascii", "ignore")
+    high = para.encode("utf-16-be")[::2]
+    # the ASCII characters' high byte is 0 too: take them off the Latin-1 count (an em and a quarter each)
+    rest = sum(map(_HIGH_EM_BYTES.__getitem__, high)) - len(narrow) * _HIGH_EM_BYTES[0]
+    return sum(map(office.__getitem__, narrow)) + rest, sum(map(_EXCEL.__getitem__, narrow)) + rest
+
+
+
+def _em(ch: str, ascii_em: Sequence[float]) -> float:
+    """Width of one character in em."""
+    o = ord(ch)
+    if o < 128:
+        return ascii_em[o]
+    if o >= 0x10000:
+        return 2.0  # emoji and rarer CJK: up to 1.3 em in the emoji fonts
+    if _WIDE_SCRIPTS.match(ch):
+        return 2.0
+    return _WIDER_EM.get(ch, 1.0)
+
+
+def _word_em(word: str, ascii_em: Sequence[float]) -> float:
+    if word.isascii() or LINE_SHORTCUTS and _ODD.search(word) is None:
+        return sum(map(ascii_em.__getitem__, word.encode("utf-8")))
+    return sum(_em(ch, ascii_em) for ch in word)
+
+
+def _long_word(word: str, room: float, scale: float, ascii_em: Sequence[float]) -> tuple[int, float]:
+    """Lines more, and the width left on the last, of a word wider than a line put at the start of a new one.
+
+    Each line ends where the engine that gets least far would end it: at the last place inside the word where it may
+    break that fits (LibreOffice's places and Excel's apart), or, where none fits, after as many characters as fit.
+    Taking the lesser end on every line keeps the count at or above each engine's (an engine's end only moves on when
+    the start of its line does).
+    """
+    if word.isascii():
+        widths = [ascii_em[b] * scale for b in word.encode("ascii")]
+    else:
+        widths = [_em(ch, ascii_em) * scale for ch in word]
+    at = [0.0, *accumulate(widths)]  # at[i]: the width of word[:i]
+    ends = [sorted({m.start() for m in pattern.finditer(word)} - {0}) for pattern in (_BREAK_ICU, _BREAK_HYPHEN)]
+    n, pos, lines = len(word), 0, 0
+    while True:
+        j = bisect_right(at, at[pos] + room) - 1  # as many characters as fit
+        if j == pos:  # a character wider than the line takes one of its own
+            j += 1
+        if j >= n:
+            return lines, at[n] - at[pos]
+        end = j
+        for places in ends:
+            k = bisect_right(places, j) - 1
+            if k >= 0 and places[k] > pos and places[k] < end:
+                end = places[k]
+        pos = end
+        lines += 1
+
+
+def _lay_out(tokens: list[tuple[str, str, str, str]], room: float, scale: float, ascii_em: Sequence[float]) -> int:
+    """Lines of one paragraph (``_TOKEN.findall`` of it), its characters as wide as ``ascii_em`` says (see count_lines)."""
+    lines, used = 1, 0.0
+    for word, spaces, cjk, other in tokens:
+        if word:
+            w = _word_em(word, ascii_em) * scale
+            if used + w <= room:
+                used += w
+            elif w <= room:
+                lines += 1
+                used = w
+            else:  # too long for any line: it starts one of its own (an engine might begin it on this one)
+                if used > 0:
+                    lines += 1
+                more, used = _long_word(word, room, scale, ascii_em)
+                lines += more
+        elif spaces:
+            w = (_word_em(spaces, ascii_em) if spaces.isascii() else len(spaces)) * scale
+            if used + w > room:  # the line breaks at the spaces, which hang at its end
+                lines += 1
+                used = 0.0
+            else:
+                used += w
+        else:  # CJK text: a break may fall between any two characters
+            if cjk:
+                char, count = scale, len(cjk.encode("utf-16-le")) // 2  # a character beyond the BMP as two
+            else:  # a control character, or a line or paragraph separator: one, as wide as it is
+                char, count = _em(other, ascii_em) * scale, 1
+            fit = int((room - used) // char) if used + char <= room else 0
+            if count <= fit:
+                used += count * char
+                continue
+            count -= fit
+            per = max(1, int(room // char))
+            lines += 1 + (count - 1) // per
+            used = ((count - 1) % per + 1) * char
+    return lines
+
+
+def count_lines(text: str, width_chars: float, font_pt: float = 11.0, bold: bool = False) -> int:
+    """Lines that ``text`` (``bold`` or not) takes when wrapped in a cell (or merged range) ``width_chars`` units wide.
+
+    Words are laid on lines as the programs do (a word that does not fit starts the next line), once as LibreOffice
+    and once as Excel would (their rooms and fonts differ: see :data:`_LO_REGULAR`); the larger count is the estimate.
+    Wherever the programs may differ more it takes the side that needs more lines: fewer places to break (CJK
+    punctuation and a CJK character on either side of a Latin word are kept with it; inside a word too long for a line
+    only hyphens and slashes), the widest of the fonts, such a word put on a line of its own. It is meant to be at or
+    above what either prints: tests/test_row_heights_engine.py prints some thousands of texts with LibreOffice (and
+    Gnumeric) and holds it to that, and to a bound above. The line height (:data:`LINE_FACTOR`) leaves room for the odd
+    line more.
     """
     if not text:
         return 1
-    # (the roll-up asks this some 200,000 times at 10,000 units: text_units is written out below, and the
-    # max() of floats as comparisons, with the same results)
-    per_line = width_chars - CELL_PADDING_UNITS
-    if per_line < 1.0:
-        per_line = 1.0
-    char = WIDE_EM * font_pt / PT_PER_UNIT
+    scale = font_pt / PT_PER_UNIT  # column units per em
+    excel = width_chars - CELL_PADDING_UNITS
+    if excel < 1.0:
+        excel = 1.0
+    office = (column_px(width_chars) * ENGINE_SLACK * PT_PER_PX - LO_INNER_PT) / PT_PER_UNIT
+    if office < excel:
+        office = excel
+    fonts = _PROPORTIONAL_BOLD if bold else _PROPORTIONAL
+    thick = scale * EXCEL_BOLD if bold else scale
     total = 0
     for para in str(text).split("\n"):
-        n = len(para)
-        wide = (len(para.encode("utf-8")) - n) // 2
-        units = (WIDE_EM * wide + NARROW_EM * (n - wide)) * font_pt / PT_PER_UNIT  # text_units(para, font_pt)
-        if units <= per_line:
-            total += 1
+        lo, ex = _upper_em(para, fonts)
+        if LINE_SHORTCUTS and lo * scale <= office and ex * thick <= excel:
+            total += 1  # (most texts fit on one line in both: no walk)
             continue
-        room = (per_line // char) * char if per_line >= char else per_line  # whole characters a line
-        narrow = n - wide
-        if narrow:  # words may move whole: a line that ends in one loses part of it
-            narrow_em = NARROW_EM * font_pt / PT_PER_UNIT
-            fitting = [w for w in map(len, _ASCII_WORD.findall(para)) if w * narrow_em <= per_line]
-            if fitting:
-                room -= max(fitting) * narrow_em / 2 * (narrow * narrow_em / units)  # as often as lines end in Latin
-        least = per_line / 3
-        if room > least:
-            least = room
-        total += math.ceil(units / (least if least > 0.5 else 0.5) - 1e-9)
+        tokens = _TOKEN.findall(para)
+        lines = 1 if LINE_SHORTCUTS and lo * scale <= office else _lay_out(tokens, office, scale, fonts)
+        if ex * thick > excel or not LINE_SHORTCUTS:
+            lines = max(lines, _lay_out(tokens, excel, thick, _EXCEL))
+        total += lines
     return total
 
 
@@ -185,9 +365,9 @@ def text_height(lines: int, font_pt: float = 11.0) -> float:
     return lines * line_pt(font_pt) + ROW_PADDING_PT
 
 
-def cell_height(text: object, width_chars: float, font_pt: float = 11.0) -> float:
-    """Row height that shows ``text`` wrapped in a cell ``width_chars`` units wide."""
-    return text_height(wrapped_lines(str(text) if text is not None else "", width_chars, font_pt), font_pt)
+def cell_height(text: object, width_chars: float, font_pt: float = 11.0, bold: bool = False) -> float:
+    """Row height that shows ``text`` (``bold`` or not) wrapped in a cell ``width_chars`` units wide."""
+    return text_height(wrapped_lines(str(text) if text is not None else "", width_chars, font_pt, bold), font_pt)
 
 
 def row_height(texts: Sequence[object], widths: Sequence[float], font_pt: float, bold: bool = False) -> float:
@@ -195,7 +375,7 @@ def row_height(texts: Sequence[object], widths: Sequence[float], font_pt: float,
     lines = 1
     for text, width in zip(texts, widths):
         if isinstance(text, str) and text:
-            lines = max(lines, wrapped_lines(text, width, font_pt * (1.05 if bold else 1)))  # bold draws a little wider
+            lines = max(lines, wrapped_lines(text, width, font_pt, bold))
     return min(MAX_ROW_PT, text_height(lines, font_pt) + (2 if bold else 0))
 
 

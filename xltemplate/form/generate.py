@@ -285,7 +285,7 @@ class _Writer:
         lines = [f"{n}、{line}" for n, line in enumerate(self.spec.instructions, start=1)]
         lines += ["", f"模板：{self.spec.id}  版本：{self.spec.version}"] + ([f"编号：{self.roster_key}"] if self.roster_key else [])
         heading = f"填报说明（{self.spec.title}）"
-        ws.set_row(0, max(30, cell_height(heading, width, 14)))
+        ws.set_row(0, max(30, cell_height(heading, width, 14, bold=True)))
         ws.write_string(0, 0, heading, title)
         for n, line in enumerate(lines, start=1):
             ws.set_row(n, cell_height(line, width, 11) + 4)  # a little air between items

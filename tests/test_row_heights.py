@@ -1,0 +1,66 @@
+"""printing.count_lines without an engine (tests/test_row_heights_engine.py holds it to LibreOffice's prints), and the
+round's kept sheets, whose row heights it decides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xltemplate import printing
+from xltemplate.rollup import reuse
+
+
+def test_latin_text_is_counted_by_its_words_not_by_cjk_characters() -> None:
+    # 文件清单's software column (width 14, 10 pt): LibreOffice prints 3 lines; the estimate was 9
+    assert printing.count_lines("Microsoft Excel Compatible / Openpyxl 3.1.5", 14, 10) == 5
+    # a 32-digit half of a sha256 in its column (38) stays on one line, as LibreOffice prints it
+    assert printing.count_lines("2110c1e5d4e6f0f70c3b4cf10ed6b98a\na6c72f2534426855deae99cf405972cf", 38, 10) == 2
+    # a roster key in the key column (8)
+    assert printing.count_lines("B00084", 8, 10) == 1
+
+
+def test_wide_letters_count_as_wide() -> None:
+    """The estimate before counted every Latin letter 0.6 em: 45 W's (an em each in DejaVu Sans) took fewer lines
+    than LibreOffice printed (6 at width 14, 10 pt; 7 at 11 pt)."""
+    assert printing.count_lines("W" * 45, 14, 10) >= 6
+    assert printing.count_lines("W" * 45, 14, 11) >= 7
+    assert printing.count_lines("i" * 45, 14, 10) < printing.count_lines("W" * 45, 14, 10)
+
+
+def test_bold_is_measured_with_the_bold_face() -> None:
+    text = "Self-evaluation of project performance, budget execution"
+    assert printing.count_lines(text, 20, 10, bold=True) >= printing.count_lines(text, 20, 10)
+    assert any(printing.count_lines(text, w, 10, bold=True) > printing.count_lines(text, w, 10) for w in range(8, 40))
+    assert printing.row_height([text], [20], 10, bold=True) >= printing.row_height([text], [20], 10)
+
+
+def test_a_word_too_long_for_a_line_breaks_where_the_engines_may() -> None:
+    # a path: one line of its own per column width, plus what a break at a slash leaves at a line's end
+    path = "returns/unit-0042/2024/self-evaluation/final/version-3/report.xlsx"
+    lines = printing.count_lines(path, 14, 10)
+    assert lines >= printing.count_lines("x" * len(path), 14, 10) - 1
+    assert lines <= len(path)  # never a line a character
+    # CJK punctuation is kept with the character before it: "，" never starts a line
+    assert printing.count_lines("一二三四五，六", 6.5, 10) >= printing.count_lines("一二三四五六七", 6.5, 10)
+
+
+def test_kept_sheets_of_an_older_estimate_are_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round keeps sheets under a key that holds a digest of xltemplate's source (reuse.writer_digest): another
+    printing.py (another row height) is another key, so a round never mixes a kept sheet's old heights with new ones."""
+    reuse.writer_digest.cache_clear()
+    before = reuse.writer_digest()
+    real = Path.read_bytes
+
+    def other_estimate(self: Path) -> bytes:
+        data = real(self)
+        return data + b"\n# another estimate\n" if self.name == "printing.py" else data
+
+    monkeypatch.setattr(Path, "read_bytes", other_estimate)
+    reuse.writer_digest.cache_clear()
+    try:
+        assert reuse.writer_digest() != before
+    finally:
+        monkeypatch.undo()
+        reuse.writer_digest.cache_clear()
+    assert reuse.writer_digest() == before
