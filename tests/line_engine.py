@@ -84,11 +84,6 @@ class Cell:
     bold: bool
     width: float
 
-    @property
-    def estimate_pt(self) -> float:
-        """The font size the writers pass for this cell (row_height measures bold text 5 % larger)."""
-        return self.size * (1.05 if self.bold else 1.0)
-
 
 #: LibreOffice draws a column ``w`` units wide (``w + 5/7`` in the file, XlsxWriter adds Excel's 5 px) with its own unit,
 #: 7.41 px (Arial 10's digit unrounded), and leaves about 1 pt inside either edge (measured in its PDFs).
@@ -133,7 +128,7 @@ def write_workbook(path: Path, strings: list[str], fonts=FONTS, widths=WIDTHS, n
                 n += 1
                 cell = Cell(f"#{n:05d}", text, font, size, bold, w)
                 cells.append(cell)
-                lines = max(printing.count_lines(text, w, cell.estimate_pt), _old_guess(text, w, size)) + 3
+                lines = max(printing.count_lines(text, w, size, bold), _old_guess(text, w, size)) + 3
                 ws.set_row(r, min(printing.MAX_ROW_PT, lines * size * 1.45 + 4))
                 ws.write_string(r, 0, cell.tag, tag_fmt)
                 ws.write_string(r, 1, text, fmt)
