@@ -299,36 +299,21 @@ def test_score_totals_sum_what_the_score_rows_hold(which: str) -> None:
     assert tables.stats(c, totals=totals) == tables.stats(c)
 
 
-def _split_text_before(text: str, width_chars: float, font_pt: float, lines: int) -> list[str]:
-    """printing.split_text as it was before it searched the last third only (issue 15): the reference."""
-    from xltemplate.printing import wrapped_lines
-
-    pieces: list[str] = []
-    rest = text
-    while True:
-        need = wrapped_lines(rest, width_chars, font_pt)
-        if need <= lines:
-            return pieces + [rest]
-        cut = max(1, len(rest) * lines // need)
-        while cut > 1 and wrapped_lines(rest[:cut], width_chars, font_pt) > lines:
-            cut = cut * 9 // 10
-        step = max(1, cut // 20)
-        while cut + step < len(rest) and wrapped_lines(rest[:cut + step], width_chars, font_pt) <= lines:
-            cut += step
-        stop = max(rest.rfind(ch, 0, cut) for ch in "。；！？;!?\n") + 1
-        if stop > cut * 2 // 3:
-            cut = stop
-        pieces.append(rest[:cut])
-        rest = rest[cut:]
-
-
 @settings(max_examples=400, deadline=None, phases=[Phase.generate])
-@given(st.text(st.sampled_from(list("中文字字字字。；！？;!?\nab cd")), min_size=50, max_size=1500),
+@given(st.text(st.sampled_from(list("中文字字字字。；！？;!?\nab cdW-/1😀")), min_size=50, max_size=1500),
        st.sampled_from([8.0, 18.0, 30.0, 50.0]), st.sampled_from([2, 3, 8]))
-def test_split_text_cuts_as_before(text: str, width: float, lines: int) -> None:
-    from xltemplate.printing import split_text
+def test_split_text_cuts_where_the_lines_run_out(text: str, width: float, lines: int) -> None:
+    """split_text finds each cut in one walk of the layout (printing._fitting_prefix): the pieces give the text back,
+    each takes at most ``lines`` lines, and they are not many more than the text's lines need (a piece is cut where
+    the layout of what is left runs out of lines, then back to a sentence end in its last third)."""
+    import math
 
-    assert split_text(text, width, 10.0, lines) == _split_text_before(text, width, 10.0, lines)
+    from xltemplate.printing import split_text, wrapped_lines
+
+    pieces = split_text(text, width, 10.0, lines)
+    assert "".join(pieces) == text
+    assert all(wrapped_lines(piece, width, 10.0) <= lines for piece in pieces)
+    assert len(pieces) <= 2 * math.ceil(wrapped_lines(text, width, 10.0) / lines) + 1
 
 
 @pytest.mark.parametrize("whole", [True, False])

@@ -167,9 +167,8 @@ _EXCEL_ASCII = (
 
 
 def _by_byte(ascii_em: Sequence[int]) -> tuple[float, ...]:
-    """Widths by byte of UTF-8, in em: a control character (a tab) as a whole em; of a character beyond ASCII its first
-    byte an em and the others nothing (so summed over the UTF-8 of a text without _ODD characters: its width)."""
-    return tuple([1.0] * 32 + [v / 100 for v in ascii_em] + [1.0] + [0.0] * 64 + [1.0] * 64)
+    """Widths by ASCII code, in em: a control character (a tab) as a whole em."""
+    return tuple([1.0] * 32 + [v / 100 for v in ascii_em] + [1.0])
 
 
 _PROPORTIONAL, _PROPORTIONAL_BOLD, _EXCEL = _by_byte(_LO_REGULAR), _by_byte(_LO_BOLD), _by_byte(_EXCEL_ASCII)
@@ -187,12 +186,13 @@ _WIDER_EM = {**dict.fromkeys(
     **dict.fromkeys("ǄǅǱǲЩѠѨѼѾ‰₧₯℻⅒ⅦⅫⅷ⋘⋙⌦⌨⌫☏⟵⟶⟷⟸⟹⟺⟻⟼⟽⟾⟿", 1.5), **dict.fromkeys("‱Ⅷ⨌⸺", 2.0), "⸻": 2.5}
 #: Scripts whose letters run wider (Armenian to Mongolian, Cyrillic and Latin extensions, presentation forms): 2 em each.
 _WIDE_SCRIPTS = re.compile("[\u0530-\u1dff\ua640-\ua7ff\ufb00-\ufdff\ufe70-\ufeff]")
-#: What the estimate keeps together as one word. Latin, digits, and every character outside the CJK blocks (Greek,
-#: Cyrillic, dashes, quotes) are word characters; so is CJK punctuation, which may neither start nor end a line (a
-#: closing mark stays with the character before it, an opening one with the one after); and a CJK character on either
-#: side of such a run is glued to it (LibreOffice breaks between "中" and "A", Excel is not known to).
-_W = "!-~\u0080-\u1fff\u200c-\u2027\u202a-\u2e7f\u3001-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
-_C = "\u2e80-\u3000\u3040-\uff00\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\uff66-\U0010ffff"
+#: What the estimate keeps together as one word: Latin, digits, and every character outside the CJK blocks (Greek,
+#: Cyrillic, dashes, quotes); and a CJK character on either side of such a run is glued to it (LibreOffice breaks
+#: between "中" and "A", Excel is not known to). CJK text breaks between any two characters, its punctuation too (a
+#: closing mark that may not start a line is printed by LibreOffice on the line before, as the engine test shows;
+#: the line height leaves room for a line more where a program moves a character down with it).
+_W = "!-~\u0080-\u1fff\u200c-\u2027\u202a-\u2e7f"
+_C = "\u2e80-\U0010ffff"
 _TOKEN = re.compile(f"(?P<w>[{_C}]?(?:[{_W}]+[{_C}]?)+)|(?P<s>[ \u2000-\u200b]+)|(?P<c>(?:[{_C}](?![{_W}]))+)|(?P<o>.)",
                     re.S)
 #: Where LibreOffice (ICU's rules) may break inside a word too long for a line: after a hyphen or slash not followed by
@@ -220,10 +220,10 @@ _ODD = re.compile("[" + "".join(_WIDER_EM) + "\u0530-\u1dff\ua640-\ua7ff\ufb00-\
 
 def _upper_em(para: str, office: Sequence[float]) -> tuple[float, float]:
     """Upper bounds of ``para``'s width on one line, in em, in LibreOffice's fonts (``office``) and in Excel's."""
-    if para.isascii() or _ODD.search(para) is None:  # every character beyond ASCII an em: the text's exact widths
-        codes = para.encode("utf-8")
-        return sum(map(office.__getitem__, codes)), sum(map(_EXCEL.__getitem__, codes))
     narrow = para.encode("ascii", "ignore")
+    if len(narrow) == len(para) or _ODD.search(para) is None:  # every other character an em: the exact widths
+        rest = float(len(para) - len(narrow))
+        return sum(map(office.__getitem__, narrow)) + rest, sum(map(_EXCEL.__getitem__, narrow)) + rest
     high = para.encode("utf-16-be")[::2]
     # the ASCII characters' high byte is 0 too: take them off the Latin-1 count (an em and a quarter each)
     rest = sum(map(_HIGH_EM_BYTES.__getitem__, high)) - len(narrow) * _HIGH_EM_BYTES[0]
@@ -244,13 +244,17 @@ def _em(ch: str, ascii_em: Sequence[float]) -> float:
 
 
 def _word_em(word: str, ascii_em: Sequence[float]) -> float:
-    if word.isascii() or LINE_SHORTCUTS and _ODD.search(word) is None:
-        return sum(map(ascii_em.__getitem__, word.encode("utf-8")))
+    if word.isascii():
+        return sum(map(ascii_em.__getitem__, word.encode("ascii")))
+    if LINE_SHORTCUTS and _ODD.search(word) is None:  # every other character an em
+        narrow = word.encode("ascii", "ignore")
+        return sum(map(ascii_em.__getitem__, narrow)) + len(word) - len(narrow)
     return sum(_em(ch, ascii_em) for ch in word)
 
 
-def _long_word(word: str, room: float, scale: float, ascii_em: Sequence[float]) -> tuple[int, float]:
-    """Lines more, and the width left on the last, of a word wider than a line put at the start of a new one.
+def _long_word(word: str, room: float, scale: float, ascii_em: Sequence[float]) -> tuple[list[int], float]:
+    """Where the lines after the first start (offsets in ``word``), and the width left on the last, of a word wider
+    than a line put at the start of a new one.
 
     Each line ends where the engine that gets least far would end it: at the last place inside the word where it may
     break that fits (LibreOffice's places and Excel's apart), or, where none fits, after as many characters as fit.
@@ -263,20 +267,20 @@ def _long_word(word: str, room: float, scale: float, ascii_em: Sequence[float]) 
         widths = [_em(ch, ascii_em) * scale for ch in word]
     at = [0.0, *accumulate(widths)]  # at[i]: the width of word[:i]
     ends = [sorted({m.start() for m in pattern.finditer(word)} - {0}) for pattern in (_BREAK_ICU, _BREAK_HYPHEN)]
-    n, pos, lines = len(word), 0, 0
+    n, pos, starts = len(word), 0, list[int]()
     while True:
         j = bisect_right(at, at[pos] + room) - 1  # as many characters as fit
         if j == pos:  # a character wider than the line takes one of its own
             j += 1
         if j >= n:
-            return lines, at[n] - at[pos]
+            return starts, at[n] - at[pos]
         end = j
         for places in ends:
             k = bisect_right(places, j) - 1
             if k >= 0 and places[k] > pos and places[k] < end:
                 end = places[k]
         pos = end
-        lines += 1
+        starts.append(pos)
 
 
 def _lay_out(tokens: list[tuple[str, str, str, str]], room: float, scale: float, ascii_em: Sequence[float]) -> int:
@@ -293,8 +297,8 @@ def _lay_out(tokens: list[tuple[str, str, str, str]], room: float, scale: float,
             else:  # too long for any line: it starts one of its own (an engine might begin it on this one)
                 if used > 0:
                     lines += 1
-                more, used = _long_word(word, room, scale, ascii_em)
-                lines += more
+                starts, used = _long_word(word, room, scale, ascii_em)
+                lines += len(starts)
         elif spaces:
             w = (_word_em(spaces, ascii_em) if spaces.isascii() else len(spaces)) * scale
             if used + w > room:  # the line breaks at the spaces, which hang at its end
@@ -316,6 +320,60 @@ def _lay_out(tokens: list[tuple[str, str, str, str]], room: float, scale: float,
             lines += 1 + (count - 1) // per
             used = ((count - 1) % per + 1) * char
     return lines
+
+
+def _lines_end(para: str, room: float, scale: float, ascii_em: Sequence[float], want: int) -> int:
+    """How many characters of ``para`` its first ``want`` lines hold, laid out as :func:`_lay_out` does (``len(para)``
+    when it takes no more): where :func:`split_text` cuts, found in one walk."""
+    lines, used = 1, 0.0
+    for m in _TOKEN.finditer(para):
+        word, spaces, cjk, other = m.groups()
+        at = m.start()
+        if word:
+            w = _word_em(word, ascii_em) * scale
+            if used + w <= room:
+                used += w
+            elif w <= room:
+                if lines == want:
+                    return at
+                lines += 1
+                used = w
+            else:
+                if used > 0:
+                    if lines == want:
+                        return at
+                    lines += 1
+                starts, used = _long_word(word, room, scale, ascii_em)
+                if lines + len(starts) > want:
+                    return at + starts[want - lines]
+                lines += len(starts)
+        elif spaces:
+            w = (_word_em(spaces, ascii_em) if spaces.isascii() else len(spaces)) * scale
+            if used + w > room:
+                if lines == want:
+                    return m.end()  # the spaces hang at the end of the last line
+                lines += 1
+                used = 0.0
+            else:
+                used += w
+        else:  # as _lay_out counts: the first characters that fit on this line, then as many as fit a line
+            if cjk:
+                char, count = scale, len(cjk.encode("utf-16-le")) // 2
+            else:
+                char, count = _em(other, ascii_em) * scale, 1
+            fit = int((room - used) // char) if used + char <= room else 0
+            if count <= fit:
+                used += count * char
+                continue
+            per = max(1, int(room // char))
+            more = 1 + (count - fit - 1) // per
+            if lines + more > want:
+                unit = fit + (want - lines) * per  # where line want + 1 starts, in UTF-16 units of the run
+                piece = cjk or other
+                return at + (unit if len(piece) == count else len(piece.encode("utf-16-le")[:2 * unit].decode("utf-16-le", "ignore")))
+            lines += more
+            used = ((count - fit - 1) % per + 1) * char
+    return len(para)
 
 
 def count_lines(text: str, width_chars: float, font_pt: float = 11.0, bold: bool = False) -> int:
@@ -384,13 +442,36 @@ def max_lines(font_pt: float) -> int:
     return int((MAX_ROW_PT - ROW_PADDING_PT) // line_pt(font_pt))
 
 
+def _fitting_prefix(text: str, width_chars: float, font_pt: float, lines: int) -> int:
+    """The length of the longest beginning of ``text`` that the layouts of :func:`count_lines` put on ``lines`` lines."""
+    scale = font_pt / PT_PER_UNIT
+    excel = max(width_chars - CELL_PADDING_UNITS, 1.0)
+    office = max((column_px(width_chars) * ENGINE_SLACK * PT_PER_PX - LO_INNER_PT) / PT_PER_UNIT, excel)
+    offset, left = 0, lines
+    for para in text.split("\n"):
+        need = count_lines(para, width_chars, font_pt)
+        if need <= left:
+            left -= need
+            offset += len(para) + 1
+            continue
+        if left == 0:  # the paragraphs before fill the lines: the line break goes on with the rest
+            return max(1, offset - 1)
+        lo, ex = _upper_em(para, _PROPORTIONAL)
+        end = len(para)
+        if lo * scale > office:
+            end = min(end, _lines_end(para, office, scale, _PROPORTIONAL, left))
+        if ex * scale > excel:
+            end = min(end, _lines_end(para, excel, scale, _EXCEL, left))
+        return max(1, offset + end)
+    return len(text)
+
+
 def split_text(text: str, width_chars: float, font_pt: float, lines: int) -> list[str]:
     """Cut ``text`` into pieces that each take at most ``lines`` wrapped lines (by :func:`wrapped_lines`).
 
-    Each piece is about as long as fits, ending at a sentence end (。；！？ or a line break)
-    when there is one in its last third; joined again the pieces give ``text`` exactly. A few
-    estimates per piece, not a walk over the characters: this runs for every long text of a
-    10,000-unit roll-up.
+    Each piece is as long as fits (found in one walk of the layout, :func:`_fitting_prefix`), ending at a sentence end
+    (。；！？ or a line break) when there is one in its last third; joined again the pieces give ``text`` exactly.
+    This runs for every long text of a 10,000-unit roll-up.
     """
     pieces: list[str] = []
     rest = text
@@ -398,12 +479,9 @@ def split_text(text: str, width_chars: float, font_pt: float, lines: int) -> lis
         need = wrapped_lines(rest, width_chars, font_pt)
         if need <= lines:
             return pieces + [rest]
-        cut = max(1, len(rest) * lines // need)  # in proportion; then as long as still fits
-        while cut > 1 and wrapped_lines(rest[:cut], width_chars, font_pt) > lines:
+        cut = _fitting_prefix(rest, width_chars, font_pt, lines)
+        while cut > 1 and wrapped_lines(rest[:cut], width_chars, font_pt) > lines:  # (a guard: the walk and the count agree)
             cut = cut * 9 // 10
-        step = max(1, cut // 20)
-        while cut + step < len(rest) and wrapped_lines(rest[:cut + step], width_chars, font_pt) <= lines:
-            cut += step
         # a sentence end in the last third only (searched there only: the same end, without reading the first two thirds)
         stop = max(rest.rfind(ch, cut * 2 // 3, cut) for ch in "。；！？;!?\n") + 1
         if stop > cut * 2 // 3:
