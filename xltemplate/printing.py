@@ -252,6 +252,13 @@ def _word_em(word: str, ascii_em: Sequence[float]) -> float:
     return sum(_em(ch, ascii_em) for ch in word)
 
 
+@lru_cache(maxsize=256)  # (a word is laid out for each program in turn)
+def _break_places(word: str) -> tuple[list[int], list[int]]:
+    """Where LibreOffice and where Excel may break inside ``word`` (offsets, in order; never before its first character)."""
+    icu, hyphen = ({m.start() for m in pattern.finditer(word)} - {0} for pattern in (_BREAK_ICU, _BREAK_HYPHEN))
+    return sorted(icu), sorted(hyphen)
+
+
 def _long_word(word: str, room: float, scale: float, ascii_em: Sequence[float]) -> tuple[list[int], float]:
     """Where the lines after the first start (offsets in ``word``), and the width left on the last, of a word wider
     than a line put at the start of a new one.
@@ -266,7 +273,7 @@ def _long_word(word: str, room: float, scale: float, ascii_em: Sequence[float]) 
     else:
         widths = [_em(ch, ascii_em) * scale for ch in word]
     at = [0.0, *accumulate(widths)]  # at[i]: the width of word[:i]
-    ends = [sorted({m.start() for m in pattern.finditer(word)} - {0}) for pattern in (_BREAK_ICU, _BREAK_HYPHEN)]
+    ends = _break_places(word)
     n, pos, starts = len(word), 0, list[int]()
     while True:
         j = bisect_right(at, at[pos] + room) - 1  # as many characters as fit
@@ -448,8 +455,9 @@ def _fitting_prefix(text: str, width_chars: float, font_pt: float, lines: int) -
     excel = max(width_chars - CELL_PADDING_UNITS, 1.0)
     office = max((column_px(width_chars) * ENGINE_SLACK * PT_PER_PX - LO_INNER_PT) / PT_PER_UNIT, excel)
     offset, left = 0, lines
-    for para in text.split("\n"):
-        need = count_lines(para, width_chars, font_pt)
+    paras = text.split("\n")
+    for n, para in enumerate(paras):
+        need = count_lines(para, width_chars, font_pt) if n + 1 < len(paras) else left + 1  # (the last: it overflows)
         if need <= left:
             left -= need
             offset += len(para) + 1
