@@ -292,8 +292,9 @@ def _long_word(word: str, room: float, scale: float, ascii_em: Sequence[float]) 
 
 def _lay_out(tokens: list[tuple[str, str, str, str]], room: float, scale: float, ascii_em: Sequence[float]) -> int:
     """Lines of one paragraph (``_TOKEN.findall`` of it), its characters as wide as ``ascii_em`` says (see count_lines)."""
-    lines, used = 1, 0.0
+    lines, used, hung = 1, 0.0, False
     for word, spaces, cjk, other in tokens:
+        hung = False
         if word:
             w = _word_em(word, ascii_em) * scale
             if used + w <= room:
@@ -310,7 +311,7 @@ def _lay_out(tokens: list[tuple[str, str, str, str]], room: float, scale: float,
             w = (_word_em(spaces, ascii_em) if spaces.isascii() else len(spaces)) * scale
             if used + w > room:  # the line breaks at the spaces, which hang at its end
                 lines += 1
-                used = 0.0
+                used, hung = 0.0, True
             else:
                 used += w
         else:  # CJK text: a break may fall between any two characters
@@ -326,7 +327,7 @@ def _lay_out(tokens: list[tuple[str, str, str, str]], room: float, scale: float,
             per = max(1, int(room // char))
             lines += 1 + (count - 1) // per
             used = ((count - 1) % per + 1) * char
-    return lines
+    return lines - 1 if hung else lines  # (spaces at the very end start no line)
 
 
 def _lines_end(para: str, room: float, scale: float, ascii_em: Sequence[float], want: int) -> int:
@@ -450,15 +451,15 @@ def max_lines(font_pt: float) -> int:
 
 
 def _fitting_prefix(text: str, width_chars: float, font_pt: float, lines: int) -> int:
-    """The length of the longest beginning of ``text`` that the layouts of :func:`count_lines` put on ``lines`` lines."""
+    """The length of the longest beginning of ``text`` that the layouts of :func:`count_lines` put on ``lines`` lines
+    (``len(text)`` when it all fits)."""
     scale = font_pt / PT_PER_UNIT
     excel = max(width_chars - CELL_PADDING_UNITS, 1.0)
     office = max((column_px(width_chars) * ENGINE_SLACK * PT_PER_PX - LO_INNER_PT) / PT_PER_UNIT, excel)
     offset, left = 0, lines
     paras = text.split("\n")
     for n, para in enumerate(paras):
-        need = count_lines(para, width_chars, font_pt) if n + 1 < len(paras) else left + 1  # (the last: it overflows)
-        if need <= left:
+        if n + 1 < len(paras) and (need := count_lines(para, width_chars, font_pt)) <= left:  # (the last: walked below)
             left -= need
             offset += len(para) + 1
             continue
@@ -484,10 +485,9 @@ def split_text(text: str, width_chars: float, font_pt: float, lines: int) -> lis
     pieces: list[str] = []
     rest = text
     while True:
-        need = wrapped_lines(rest, width_chars, font_pt)
-        if need <= lines:
-            return pieces + [rest]
         cut = _fitting_prefix(rest, width_chars, font_pt, lines)
+        if cut >= len(rest):
+            return pieces + [rest]
         while cut > 1 and wrapped_lines(rest[:cut], width_chars, font_pt) > lines:  # (a guard: the walk and the count agree)
             cut = cut * 9 // 10
         # a sentence end in the last third only (searched there only: the same end, without reading the first two thirds)
