@@ -8,11 +8,13 @@ from one model of the page:
 
 - widths are Excel column units: the default font's widest digit, 7 px at 96 dpi for
   Arial 10 (the workbooks' default font, see :data:`DEFAULT_FONT`);
-- text is measured conservatively for both programs people use: a CJK character is one
-  em wide (宋体 in Excel, Noto Sans CJK in LibreOffice), any other character 0.6 em
-  (宋体 draws digits at 0.5 em, LibreOffice's fallback DejaVu Sans at 0.64 em);
-- a wrapped line takes 1.4 × the font size (Excel draws 宋体 11 at 14.25 pt a line,
-  LibreOffice 10 pt text at 13.4 pt);
+- a column's width on one line (:func:`text_units`) counts a CJK character one em wide (宋体 in
+  Excel, Noto Sans CJK in LibreOffice) and any other 0.6 em; wrapped text is laid out word by
+  word as each program would, with its own room and fonts, and the larger count taken
+  (:func:`count_lines`);
+- a wrapped line takes 1.4 × the font size (Excel draws 宋体 11 at 14.25 pt a line;
+  LibreOffice Latin text at 1.17 em a line, CJK at 1.43-1.45 em, measured in the prints of
+  tests/line_engine.py);
 - a sheet with manual page breaks gets a written scale (a sheet fitted to the page width
   loses them in Excel), chosen so that its columns fit the page with :data:`ENGINE_SLACK`
   to spare; other sheets are fitted to the width when that keeps the text readable, and
