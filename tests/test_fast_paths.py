@@ -1246,7 +1246,9 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.normalise", "SHARE_SHAPES"), ("xltemplate.families.rule_scored.spec", "REMEMBER_TARGETS"),
                        ("xltemplate.families.rule_scored", "REMEMBER_ROW_INPUTS"),
                        ("xltemplate.families.rule_scored.checks", "REUSE_SCORES"),
-                       ("xltemplate.families.rule_scored.layout", "SHAPED_LAYOUTS"), ("xltemplate.meta", "SHARE_TARGETS_TEXT"))
+                       ("xltemplate.families.rule_scored.layout", "SHAPED_LAYOUTS"), ("xltemplate.meta", "SHARE_TARGETS_TEXT"),
+                       ("xltemplate.families.rule_scored.formulas", "FUSED_ROWS"),
+                       ("xltemplate.families.rule_scored.rules", "FIXED_CONTEXT"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:

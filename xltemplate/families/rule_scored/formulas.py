@@ -227,8 +227,78 @@ def funding_values(layout: Layout, values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: Evaluate a target row's score and 校验 together, each of its values read as a number once (:func:`target_row`),
+#: its cells' names taken from a list made once per layout (:func:`_twin_rows`). False: by :func:`row_score` and
+#: :func:`row_check`, as the formulas are built (the tests compare both ways, on every kind of value).
+FUSED_ROWS = True
+
+
+def target_row(kind: str, a: Any, b: Any, p: Any, g: Any, reason: Any, rules: R.RuleSet) -> tuple[Decimal | str, str]:
+    """:func:`kind_score` and then :func:`kind_check` of a row with ``kind`` (one of :data:`R.KINDS`), on the
+    values of its 年度指标值, 实际完成值, 分值, 自评分 and 偏差原因: the same rules' functions, given each value as
+    :func:`R.number` reads it once instead of once per use."""
+    na, nb, np_ = R.number(a), R.number(b), R.number(p)
+    if kind == R.QUALITATIVE:
+        ng = R.number(g)
+        band = rules.band(b)
+        bounds = None if np_ is None or np_ < 0 or band is None else R._band_bounds(band, np_, rules)
+        score: Decimal | str = R._qualitative_value(ng, bounds)
+        first = R._band_check(b, g, p, np_, ng, band, bounds)
+    else:
+        if na is None or nb is None or np_ is None or np_ < 0:
+            score = ""
+        elif kind == R.AT_LEAST:
+            score = R._ratio_value(na, nb, np_, rules)
+        elif kind == R.AT_MOST:
+            score = R._at_most_value(na, nb, np_, rules)
+        else:
+            score = R._equal_value(na, nb, np_, rules)
+        first = R._input_check(a, b, p, na, nb, np_)
+    if first:
+        return score, first
+    return score, R._reason_check(kind, R.number(score), np_, reason, na, nb, rules)
+
+
+def _twin_rows(layout: Layout) -> tuple[tuple[IndicatorSlot, str | None, str, str, str, str, str, str, str], ...]:
+    """Each row of ``layout`` with its target's kind (None: an empty row, or a kind no rule has, which
+    :func:`row_score` refuses) and the defined names of its 年度指标值,
+    实际完成值, 分值, 自评分, 偏差原因, 得分 and 校验: made once per layout (a layout never changes)."""
+    found = layout.__dict__.get("_twin_rows")
+    if found is None:
+        found = layout.__dict__["_twin_rows"] = tuple(
+            (r, r.target.kind if r.target is not None and r.target.kind in R.KINDS else None, r.target_cell.name, r.actual.name, r.points.name,
+             r.given.name, r.reason.name, r.score.name, r.check.name) for r in layout.rows)
+    return found
+
+
 def evaluate(layout: Layout, values: Mapping[str, Any]) -> dict[str, Any]:
     """What every computed cell of the body shows, given the cells' values by defined name."""
+    if not FUSED_ROWS:
+        return _evaluate(layout, values)
+    rules = layout.spec.rules
+    out = funding_values(layout, values)
+    get = values.get
+    rows = iter(_twin_rows(layout))
+    for lv in layout.levels:
+        pts = s = Decimal(0)
+        for _ in lv.rows:
+            r, kind, a, b, p, g, reason, score_name, check_name = next(rows)
+            if kind is None:
+                score = row_score(r, values, rules)
+                check = row_check(r, values, score, rules)
+            else:
+                score, check = target_row(kind, get(a), get(b), get(p), get(g), get(reason), rules)
+            out[score_name] = score
+            out[check_name] = check
+            pts += number_or_zero(get(p))
+            s += number_or_zero(score)
+        out[lv.points.name], out[lv.score.name] = pts, s
+        out[lv.check.name] = "" if round2(pts) == lv.level.points else points_sum_message(lv.level.points)
+    return _totals(layout, values, out)
+
+
+def _evaluate(layout: Layout, values: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`evaluate`, row by row with :func:`row_score` and :func:`row_check`."""
     rules = layout.spec.rules
     out = funding_values(layout, values)
     for lv in layout.levels:
@@ -241,6 +311,11 @@ def evaluate(layout: Layout, values: Mapping[str, Any]) -> dict[str, Any]:
             s += number_or_zero(score)
         out[lv.points.name], out[lv.score.name] = pts, s
         out[lv.check.name] = "" if round2(pts) == lv.level.points else points_sum_message(lv.level.points)
+    return _totals(layout, values, out)
+
+
+def _totals(layout: Layout, values: Mapping[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+    """The total row's cells, into ``out`` (which holds the funding block's and the levels' already)."""
     ft = layout.funding_total
     assert ft.points is not None and ft.score is not None
     total_p = number_or_zero(values.get(ft.points.name)) + sum((out[lv.points.name] for lv in layout.levels), Decimal(0))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal, localcontext
 from typing import Any, Sequence
 
+from . import rules as R
 from .rules import (
     AMOUNT_TOLERANCE, MSG_NOT_NUMBER, MSG_SUM, RuleSet, _bad, _bad_formula, _inputs, _isnum_all, _ratio_core, _ratio_value, _text,
     number, plain, round_formula, round_score,
@@ -44,6 +45,9 @@ def execution_score(a: Any, b: Any, p: Any, rules: RuleSet = RuleSet()) -> Decim
         return _ratio_value(na, nb, np_, rules)
     if nb <= 0:
         return Decimal(0)
+    if R.FIXED_CONTEXT:
+        c = R._PREC40
+        return round_score(c.divide(c.multiply(nb, np_), na), rules.digits)
     with localcontext() as ctx:
         ctx.prec = 40
         return round_score(nb * np_ / na, rules.digits)

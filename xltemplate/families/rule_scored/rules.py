@@ -70,7 +70,7 @@ import datetime as dt
 import math
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 from typing import Any
 
 from ...form.formulas import ALLOWED_FUNCTIONS
@@ -199,8 +199,34 @@ def _no_text(v: Any) -> bool:
     return v is None or (isinstance(v, str) and not v.strip(" "))
 
 
+#: Work in decimal contexts of this module's own, made once (:data:`_PREC60`, :data:`_PREC40`), passed to every
+#: operation: entering a ``localcontext`` cost three times the rounding itself (~19 a national return), and the
+#: result no longer depends on the caller's context (its traps, rounding or exponent limits). False: a local copy of
+#: the caller's context with the precision set, as before (the same figures under the default context; the tests
+#: compare).
+FIXED_CONTEXT = True
+
+
+def _context(prec: int) -> Context:
+    """The default context's settings (written out, not read from :data:`decimal.DefaultContext`, which a program
+    may change) with precision ``prec``."""
+    return Context(prec=prec, rounding=ROUND_HALF_EVEN, Emin=-999999, Emax=999999, capitals=1, clamp=0, flags=[],
+                   traps=[DivisionByZero, Overflow, InvalidOperation])
+
+
+_PREC60, _PREC40 = _context(60), _context(40)
+_NOISE_STEP = Decimal(1).scaleb(-NOISE_DIGITS)
+_ONE = Decimal(1)
+
+
 def round_score(x: Decimal, digits: int) -> Decimal:
     """The twin of :func:`round_formula`: to ``digits`` decimals, half away from zero, after the noise rounding."""
+    if FIXED_CONTEXT:
+        c = _PREC60
+        y = x.scaleb(digits, c)
+        if y.adjusted() > 40:  # beyond any score; engines leave such a number as it is too
+            return x
+        return y.quantize(_NOISE_STEP, ROUND_HALF_UP, c).quantize(_ONE, ROUND_HALF_UP, c).scaleb(-digits, c)
     with localcontext() as ctx:
         ctx.prec = 60
         y = x.scaleb(digits)
@@ -220,6 +246,8 @@ def round_formula(expr: str, digits: int) -> str:
 
 def _bound(x: Decimal) -> Decimal:
     """The twin of ``ROUND(x,6)``, for a computed bound that a typed value is compared with."""
+    if FIXED_CONTEXT:
+        return x.quantize(_NOISE_STEP, ROUND_HALF_UP, _PREC60) if x.adjusted() < 40 else x
     with localcontext() as ctx:
         ctx.prec = 60
         return x.quantize(Decimal(1).scaleb(-NOISE_DIGITS), ROUND_HALF_UP) if x.adjusted() < 40 else x
@@ -275,6 +303,9 @@ def _ratio_value(a: Decimal, b: Decimal, p: Decimal, rules: RuleSet) -> Decimal:
         return p
     if a <= 0 or b <= 0:
         return Decimal(0)
+    if FIXED_CONTEXT:
+        c = _PREC40
+        return round_score(c.divide(c.multiply(b, p), a), rules.digits)
     with localcontext() as ctx:
         ctx.prec = 40
         return round_score(b * p / a, rules.digits)
@@ -312,14 +343,19 @@ def at_most_formula(a: str, b: str, p: str, rules: RuleSet = RuleSet()) -> str:
 
 def at_most_score(a: Any, b: Any, p: Any, rules: RuleSet = RuleSet()) -> Decimal | str:
     v = _inputs(a, b, p)
-    if v is None:
-        return ""
-    na, nb, np_ = v
+    return "" if v is None else _at_most_value(*v, rules)
+
+
+def _at_most_value(na: Decimal, nb: Decimal, np_: Decimal, rules: RuleSet) -> Decimal:
     k = rules.reverse_zero
     if nb <= na:
         return np_
     if na <= 0 or nb >= k * na:
         return Decimal(0)
+    if FIXED_CONTEXT:
+        c = _PREC40
+        return round_score(c.divide(c.multiply(c.subtract(c.multiply(k, na), nb), np_), c.multiply(c.subtract(k, 1), na)),
+                           rules.digits)
     with localcontext() as ctx:
         ctx.prec = 40
         return round_score((k * na - nb) * np_ / ((k - 1) * na), rules.digits)
@@ -332,9 +368,10 @@ def equal_formula(a: str, b: str, p: str, rules: RuleSet = RuleSet()) -> str:
 
 def equal_score(a: Any, b: Any, p: Any, rules: RuleSet = RuleSet()) -> Decimal | str:
     v = _inputs(a, b, p)
-    if v is None:
-        return ""
-    na, nb, np_ = v
+    return "" if v is None else _equal_value(*v, rules)
+
+
+def _equal_value(na: Decimal, nb: Decimal, np_: Decimal, rules: RuleSet) -> Decimal:
     if na == 0:
         return np_ if nb <= 0 else Decimal(0)
     return _ratio_value(na, nb, np_, rules)
@@ -353,20 +390,31 @@ def input_check_formula(a: str, b: str, p: str) -> str:
 
 
 def input_check(a: Any, b: Any, p: Any) -> str:
-    np_ = number(p)
-    if _bad(p):
-        return MSG_NOT_NUMBER.format(label=POINTS)
+    return _input_check(a, b, p, number(a), number(b), number(p))
+
+
+def _input_check(a: Any, b: Any, p: Any, na: Decimal | None, nb: Decimal | None, np_: Decimal | None) -> str:
+    """:func:`input_check`, given :func:`number` of each value (``_bad(x)`` is ``not _blank(x) and nx is None``)."""
+    if np_ is None and not _blank(p):
+        return _MSG_POINTS_NOT_NUMBER
     if np_ is not None and np_ < 0:
         return MSG_POINTS_NEGATIVE
-    if _bad(a):
-        return MSG_NOT_NUMBER.format(label=TARGET)
-    if _bad(b):
-        return MSG_NOT_NUMBER.format(label=RESULT)
-    if number(b) is not None and _blank(a):
-        return MSG_MISSING.format(label=TARGET)
-    if number(b) is not None and _blank(p):
-        return MSG_MISSING.format(label=POINTS)
+    if na is None and not _blank(a):
+        return _MSG_TARGET_NOT_NUMBER
+    if nb is None and not _blank(b):
+        return _MSG_RESULT_NOT_NUMBER
+    if nb is not None and _blank(a):
+        return _MSG_TARGET_MISSING
+    if nb is not None and _blank(p):
+        return _MSG_POINTS_MISSING
     return ""
+
+
+_MSG_POINTS_NOT_NUMBER = MSG_NOT_NUMBER.format(label=POINTS)
+_MSG_TARGET_NOT_NUMBER = MSG_NOT_NUMBER.format(label=TARGET)
+_MSG_RESULT_NOT_NUMBER = MSG_NOT_NUMBER.format(label=RESULT)
+_MSG_TARGET_MISSING = MSG_MISSING.format(label=TARGET)
+_MSG_POINTS_MISSING = MSG_MISSING.format(label=POINTS)
 
 
 # ---------------------------------------------------------------------------
@@ -400,11 +448,18 @@ def qualitative_formula(choice: str, given: str, p: str, rules: RuleSet = RuleSe
 
 
 def qualitative_score(choice: Any, given: Any, p: Any, rules: RuleSet = RuleSet()) -> Decimal | str:
-    ng, np_ = number(given), number(p)
+    np_ = number(p)
     band = rules.band(choice)
-    if ng is None or np_ is None or np_ < 0 or band is None:
+    bounds = None if np_ is None or np_ < 0 or band is None else _band_bounds(band, np_, rules)
+    return _qualitative_value(number(given), bounds)
+
+
+def _qualitative_value(ng: Decimal | None, bounds: tuple[Decimal, Decimal] | None) -> Decimal | str:
+    """:func:`qualitative_score`, given the score as a number and the chosen band's bounds (None: 分值 not a number
+    ≥ 0, or no band chosen)."""
+    if ng is None or bounds is None:
         return ""
-    lo, hi = _band_bounds(band, np_, rules)
+    lo, hi = bounds
     return ng if lo <= ng <= hi else ""
 
 
@@ -436,27 +491,37 @@ def band_check_formula(choice: str, given: str, p: str, rules: RuleSet = RuleSet
 
 
 def band_check(choice: Any, given: Any, p: Any, rules: RuleSet = RuleSet()) -> str:
+    np_ = number(p)
+    band = rules.band(choice)
+    bounds = None if np_ is None or np_ < 0 or band is None else _band_bounds(band, np_, rules)
+    return _band_check(choice, given, p, np_, number(given), band, bounds)
+
+
+def _band_check(choice: Any, given: Any, p: Any, np_: Decimal | None, ng: Decimal | None, band: Band | None,
+                bounds: tuple[Decimal, Decimal] | None) -> str:
+    """:func:`band_check`, given :func:`number` of 分值 and the score, the band chosen and its bounds (as
+    :func:`qualitative_score` is given them: None when 分值 is not a number ≥ 0 or no band is chosen)."""
     if _blank(choice) and _blank(given):
         return ""
-    np_ = number(p)
     if _blank(p):
-        return MSG_MISSING.format(label=POINTS)
+        return _MSG_POINTS_MISSING
     if np_ is None:
-        return MSG_NOT_NUMBER.format(label=POINTS)
+        return _MSG_POINTS_NOT_NUMBER
     if np_ < 0:
         return MSG_POINTS_NEGATIVE
-    band = rules.band(choice)
-    if band is None:
+    if band is None or bounds is None:
         return MSG_CHOOSE
-    lo, hi = _band_bounds(band, np_, rules)
+    lo, hi = bounds
     if _blank(given):
         return MSG_BAND_SCORE_MISSING.format(label=band.label, lo=plain(lo), hi=plain(hi))
-    ng = number(given)
     if ng is None:
-        return MSG_NOT_NUMBER.format(label=SCORE)
+        return _MSG_SCORE_NOT_NUMBER
     if not lo <= ng <= hi:
         return MSG_BAND_OUT.format(label=band.label, lo=plain(lo), hi=plain(hi))
     return ""
+
+
+_MSG_SCORE_NOT_NUMBER = MSG_NOT_NUMBER.format(label=SCORE)
 
 
 # ---------------------------------------------------------------------------
@@ -486,12 +551,16 @@ def reason_check_formula(kind: str, score: str, p: str, reason: str, a: str = ""
 
 def reason_check(kind: str, score: Any, p: Any, reason: Any, a: Any = None, b: Any = None, rules: RuleSet = RuleSet()) -> str:
     _check_kind(kind)
-    ns, np_ = number(score), number(p)
+    return _reason_check(kind, number(score), number(p), reason, number(a), number(b), rules)
+
+
+def _reason_check(kind: str, ns: Decimal | None, np_: Decimal | None, reason: Any, na: Decimal | None,
+                  nb: Decimal | None, rules: RuleSet) -> str:
+    """:func:`reason_check` of a known ``kind``, given :func:`number` of the score, 分值, A and B."""
     if not _no_text(reason) or ns is None or np_ is None:
         return ""
     if ns < _bound_value(rules.reason_below, np_):
         return MSG_REASON_NOT_MET
-    na, nb = number(a), number(b)
     if kind == AT_LEAST and na is not None and nb is not None and na > 0 and nb >= _bound_value(rules.overshoot, na):
         return MSG_REASON_OVERSHOOT.format(percent=plain(rules.overshoot * 100))
     return ""

@@ -1,0 +1,191 @@
+"""The national twins' shortcuts against the twins they stand for (issue 15, sixth pass).
+
+- ``formulas.FUSED_ROWS``: a target row's score and 校验 evaluated together, each value read as a number once,
+  against :func:`rules.score` and the row's check made of :func:`rules.input_check` / :func:`rules.band_check` and
+  :func:`rules.reason_check`, as the formulas are built;
+- ``rules.FIXED_CONTEXT``: the rounding in decimal contexts of the module's own, against a local copy of the
+  caller's context (the same figures under the default context, and no dependence on the caller's).
+
+Every value kind a cell can give the twins (blank, text, a band's label in any case, ints, floats, Decimals,
+infinities and NaNs, booleans, dates) is tried in every position, under default and other rules; figures are
+compared with their type and digits (``8.0`` is not ``8.00``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import itertools
+import random
+from decimal import Decimal
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from xltemplate.families.rule_scored import formulas as F
+from xltemplate.families.rule_scored import funding as FU
+from xltemplate.families.rule_scored import rules as R
+
+from .conftest import SAMPLES
+
+NATIONAL = SAMPLES / "national"
+
+POOL: tuple[Any, ...] = (
+    None, "", " ", "  ", "\t", "abc", "达成年度指标", "达成年度指标".upper(), "部分达成年度指标并具有一定效果", "未达成年度指标且效果较差",
+    0, 1, -1, 2, 3, 7, 10, 100, 0.0, -0.0, 0.5, 1.005, 9.995, 1e-7, 2.675, 33.333333333333336, 1e300, -1e300,
+    float("nan"), float("inf"), -float("inf"), Decimal("0"), Decimal("0.00"), Decimal("95"), Decimal("-3"), Decimal("0.8"),
+    Decimal("1E+50"), Decimal("1E-50"), Decimal("12.345678901234567890123"), Decimal("NaN"), Decimal("Infinity"),
+    Decimal("-Infinity"), True, False, dt.date(2024, 1, 1), dt.datetime(2024, 1, 1, 12), Decimal("79.995"), Decimal("8"),
+)
+RULES = (
+    R.RuleSet(),
+    R.RuleSet(digits=1, reverse_zero=Decimal(3), reason_below=Decimal("0.9"), overshoot=Decimal("1.2"),
+              qualitative=(R.Band("好", Decimal("0.75"), Decimal(1)), R.Band("差", Decimal(0), Decimal("0.75")))),
+    R.RuleSet(digits=0, reverse_zero=Decimal("1.5"), cap_execution=False),
+)
+
+
+def shown(v: Any) -> tuple[str, str]:
+    """A result with its type and digits."""
+    return type(v).__name__, str(v)
+
+
+def outcome(fn: Callable[[], Any]) -> Any:
+    try:
+        out = fn()
+    except Exception as exc:  # (the same refusal both ways)
+        return "raises", type(exc).__name__
+    return tuple(shown(v) for v in out) if isinstance(out, tuple) else shown(out)
+
+
+def reference_row(kind: str, a: Any, b: Any, p: Any, g: Any, reason: Any, rules: R.RuleSet) -> tuple[Any, str]:
+    """A target row's score and check as :func:`formulas.kind_score` and :func:`formulas.kind_check` make them."""
+    score = R.score(kind, a, b, p, rules, choice=b, given=g)
+    first = R.band_check(b, g, p, rules) if kind == R.QUALITATIVE else R.input_check(a, b, p)
+    return score, first or R.reason_check(kind, score, p, reason, a, b, rules)
+
+
+def cases(n: int, seed: int) -> Iterator[tuple[Any, ...]]:
+    rng = random.Random(seed)
+    reasons = (None, "", "   ", "\u3000", "原因", 0)
+    for _ in range(n):
+        yield rng.choice(R.KINDS), rng.choice(POOL), rng.choice(POOL), rng.choice(POOL), rng.choice(POOL), rng.choice(reasons)
+
+
+@pytest.fixture
+def switches() -> Iterator[None]:
+    saved = F.FUSED_ROWS, R.FIXED_CONTEXT
+    yield
+    F.FUSED_ROWS, R.FIXED_CONTEXT = saved
+
+
+def test_a_target_row_fused_is_the_rules_functions_on_every_kind_of_value(switches: None) -> None:
+    seen: set[tuple[Any, ...]] = set()
+    for rules in RULES:
+        for kind, a, b, p, g, reason in cases(6000, 15):
+            R.FIXED_CONTEXT = True
+            fused = outcome(lambda: F.target_row(kind, a, b, p, g, reason, rules))
+            R.FIXED_CONTEXT = False
+            ref = outcome(lambda: reference_row(kind, a, b, p, g, reason, rules))
+            assert fused == ref, (kind, a, b, p, g, reason, rules)
+            seen.add((kind, ref[1][1]))  # (which check each kind came to)
+    # the cases reach every check's message of every kind (so the comparison above meant something)
+    messages = {m for _, m in seen}
+    assert {R.MSG_REASON_NOT_MET, R.MSG_POINTS_NEGATIVE, R.MSG_CHOOSE, "", R.MSG_NOT_NUMBER.format(label=R.TARGET),
+            R.MSG_NOT_NUMBER.format(label=R.RESULT), R.MSG_NOT_NUMBER.format(label=R.POINTS),
+            R.MSG_NOT_NUMBER.format(label=R.SCORE), R.MSG_MISSING.format(label=R.TARGET),
+            R.MSG_MISSING.format(label=R.POINTS)} <= messages, messages
+    assert any(m.startswith("实际完成值达到") for m in messages) and any(m.startswith("请填写得分") for m in messages)
+    assert any(m.endswith("分之间") for m in messages)
+
+
+def test_scores_and_bounds_are_the_same_in_the_module_s_contexts(switches: None) -> None:
+    """Every rounding path (≥, ≤, =, the bands, the funding score capped and not) with numbers of many sizes."""
+    rng = random.Random(3)
+    numbers = [Decimal(rng.randint(-10**7, 10**7)).scaleb(-rng.randint(0, 9)) for _ in range(400)]
+    numbers += [Decimal(x) for x in ("0.005", "0.015", "1.005", "9.995", "2.675", "1E+45", "1E-45", "33.3333333333333333")]
+    for rules in RULES:
+        for _ in range(4000):
+            a, b, p = (rng.choice(numbers) for _ in range(3))
+            got = []
+            for fixed in (True, False):
+                R.FIXED_CONTEXT = fixed
+                got.append([outcome(lambda: R.at_least_score(a, b, p, rules)), outcome(lambda: R.at_most_score(a, b, p, rules)),
+                            outcome(lambda: R.equal_score(a, b, p, rules)), outcome(lambda: R.round_score(a * b, rules.digits)),
+                            outcome(lambda: R._bound(a * b)), outcome(lambda: FU.execution_score(a, b, p, rules)),
+                            outcome(lambda: R._band_bounds(rules.qualitative[0], abs(p), rules))])
+            assert got[0] == got[1], (a, b, p, rules)
+
+
+def test_the_rounding_does_not_follow_the_caller_s_context(switches: None) -> None:
+    """A caller with a low precision, another rounding, tight exponents or every trap set gets the same figures
+    from what is computed in those contexts: the rounding, the bounds, the ratio's quotient, the funding score."""
+    R.FIXED_CONTEXT = True
+    args = [(Decimal(a), Decimal(b), Decimal(p), Decimal(a) * Decimal(b) * Decimal("1.0001"))
+            for a, b, p in itertools.product(("3", "7.7", "12345.678"), ("1", "2.5", "9999.99"), ("5", "7", "33.3"))]
+
+    def figures() -> list[Any]:
+        return [(R.at_least_score(a, b, p), R.round_score(x, 2), R.round_score(x, 0), R._bound(x),
+                 FU.execution_score(a, b, p, R.RuleSet(cap_execution=False)), FU.execution_score(a, b, p, R.RuleSet()))
+                for a, b, p, x in args]
+
+    want = [tuple(shown(x) for x in row) for row in figures()]
+    odd = decimal.Context(prec=3, rounding=decimal.ROUND_DOWN, Emax=9, Emin=-9,
+                          traps=[decimal.Inexact, decimal.Rounded, decimal.InvalidOperation])
+    with decimal.localcontext(odd):
+        got = [tuple(shown(x) for x in row) for row in figures()]
+    assert got == want
+    assert want[0][0] == ("Decimal", "1.67") and len({row[0] for row in want}) > 10  # (figures, not blanks)
+    R.FIXED_CONTEXT = False  # (the old way follows the caller: the test can tell)
+    assert [tuple(shown(x) for x in row) for row in figures()] == want
+    with decimal.localcontext(odd), pytest.raises(decimal.DecimalException):
+        figures()
+
+
+def national_layouts() -> list[Any]:
+    from xltemplate.catalog import resolve_template
+    from xltemplate.families.rule_scored.layout import Layout
+    from xltemplate.roster import read_roster
+    from xltemplate.targets import read_targets
+
+    spec = resolve_template("cn-project-self-eval")
+    table = read_targets(NATIONAL / "targets.csv", spec, read_roster(NATIONAL / "roster.csv", spec))
+    return [Layout(spec, None)] + [Layout(spec, tuple(records)) for records in list(table.by_key.values())[:6]]  # type: ignore[arg-type]
+
+
+def test_a_layout_evaluated_fused_is_evaluated_row_by_row(switches: None) -> None:
+    """Whole layouts (a blank form's empty rows, whose rule the unit chooses, and projects' targets) on random
+    values of every kind, and on values a person would type: every computed cell the same both ways."""
+    rng = random.Random(21)
+    layouts = national_layouts()
+    assert any(r.target is None for r in layouts[0].rows) and all(r.target is not None for r in layouts[1].rows)
+    typed = (None, "", 0, 5, 10, 12.5, 80.0, 100, Decimal("95.5"), "≥", "≤", "=", "定性", "达成年度指标", "原因")
+    checked = 0
+    for lay in layouts:
+        names = [c.name for c in lay.named_cells() if c.name not in {x.name for x in lay.computed_cells()}]
+        for trial in range(60):
+            pool = POOL + R.KINDS if trial % 2 else typed
+            values = {n: rng.choice(pool) for n in names}
+            got = []
+            for fused in (True, False):
+                F.FUSED_ROWS = fused
+                got.append(outcome(lambda: tuple(sorted((k, v) for k, v in F.evaluate(lay, values).items()))))
+            assert got[0] == got[1]
+            checked += 1
+    assert checked == 60 * len(layouts)
+
+
+def test_a_kind_no_rule_has_is_refused_both_ways(switches: None) -> None:
+    import dataclasses
+
+    lay = national_layouts()[1]
+    first = next(iter(lay.rows))
+    assert first.target is not None
+    odd = dataclasses.replace(first, target=dataclasses.replace(first.target, kind="≈"))
+    lay.__dict__.pop("_twin_rows", None)
+    lay.levels = (dataclasses.replace(lay.levels[0], rows=(odd,) + lay.levels[0].rows[1:]),) + lay.levels[1:]
+    for fused in (True, False):
+        F.FUSED_ROWS = fused
+        lay.__dict__.pop("_twin_rows", None)
+        with pytest.raises(ValueError, match="unknown 指标性质"):
+            F.evaluate(lay, {})
