@@ -189,3 +189,22 @@ def test_a_kind_no_rule_has_is_refused_both_ways(switches: None) -> None:
         lay.__dict__.pop("_twin_rows", None)
         with pytest.raises(ValueError, match="unknown 指标性质"):
             F.evaluate(lay, {})
+
+
+def test_the_checks_comparisons_decided_by_exact_types_first_are_the_general_ones() -> None:
+    """checks._same (a cached value against what the twins show) and the national targets_kept's _same (a locked
+    cell against what was sent), on every pair of values: the shortcut never says otherwise than the general way."""
+    from xltemplate import checks as C
+    from xltemplate.families.rule_scored import checks as RC
+
+    texts = ("名称", " 名称", "名 称", "名称\u3000", "个", "")
+    values = POOL + texts + (26.97, Decimal("26.97"), Decimal("26.970"), 26.969999, 0.1 + 0.2, Decimal("0.3"), 80.0)
+    taken = 0
+    for got, want in itertools.product(values, repeat=2):
+        for module in (C, RC):
+            general = outcome(lambda: module._same_general(got, want))
+            assert outcome(lambda: module._same(got, want)) == general, (module.__name__, got, want)
+            taken += type(got) in (str, float)
+    assert taken > 1000
+    assert C._same(26.969999999, Decimal("26.97")) and not C._same(26.96, Decimal("26.97"))  # (within the tolerance)
+    assert RC._same(" 名 称", "名称") and not RC._same(26.969999999, Decimal("26.97"))

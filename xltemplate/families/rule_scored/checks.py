@@ -8,6 +8,7 @@ the same values.
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Any, Iterator
 
@@ -29,8 +30,24 @@ def _layout(ctx: Context) -> Layout:
     return layout
 
 
+#: Decide the usual comparisons of :func:`_same` first by the values' exact types (the text as sent, a number held as a
+#: float), some 80 a national return; the rest as before. False: every one the general way (the tests compare).
+EXACT_FIRST = True
+
+
 def _same(got: Any, want: Any) -> bool:
     """A locked cell against what was sent: numbers as numbers, texts without white space."""
+    if EXACT_FIRST:
+        kind = type(got)
+        if kind is str and got == want:  # (want is that text: equal, whatever it is; a number is never equal to a text)
+            return True
+        if kind is float and type(want) is Decimal:
+            return math.isfinite(got) and Decimal(repr(got)) == want  # (is_number and as_decimal, for a float)
+    return _same_general(got, want)
+
+
+def _same_general(got: Any, want: Any) -> bool:
+    """:func:`_same`, for any values."""
     if want is None or want == "":
         return got is None or (isinstance(got, str) and not got.strip())
     if isinstance(want, Decimal):
