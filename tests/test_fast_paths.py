@@ -1249,7 +1249,8 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.families.rule_scored.layout", "SHAPED_LAYOUTS"), ("xltemplate.meta", "SHARE_TARGETS_TEXT"),
                        ("xltemplate.families.rule_scored.formulas", "FUSED_ROWS"),
                        ("xltemplate.families.rule_scored.rules", "FIXED_CONTEXT"),
-                       ("xltemplate.checks", "EXACT_FIRST"), ("xltemplate.families.rule_scored.checks", "EXACT_FIRST"))
+                       ("xltemplate.checks", "EXACT_FIRST"), ("xltemplate.families.rule_scored.checks", "EXACT_FIRST"),
+                       ("xltemplate.normalise", "REPR_FIRST"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:

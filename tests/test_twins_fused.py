@@ -208,3 +208,46 @@ def test_the_checks_comparisons_decided_by_exact_types_first_are_the_general_one
     assert taken > 1000
     assert C._same(26.969999999, Decimal("26.97")) and not C._same(26.96, Decimal("26.97"))  # (within the tolerance)
     assert RC._same(" 名 称", "名称") and not RC._same(26.969999999, Decimal("26.97"))
+
+
+def test_values_read_as_held_are_judged_the_same_by_the_float_s_repr_first() -> None:
+    """normalise.REPR_FIRST: a national return's context, each number its formulas read (held as a float) given as
+    the Decimal the twins read, with other digits, with trailing zeros, and floats with an exponent: the same verdict
+    of Context._as_held both ways."""
+    import datetime as dt
+
+    from xltemplate import normalise as N
+    from xltemplate.identify import RunContext, identify
+    from xltemplate.readers import read_submission
+
+    path = sorted((NATIONAL / "returns").glob("*.xlsx"))[0]
+    run = RunContext.builtin(today=dt.date(2021, 3, 1))
+    sub = read_submission(path)
+    ident, _ = identify(sub, run)
+    assert ident.spec is not None
+    ctx, _ = N.normalise(ident.spec, sub, prefill=ident.prefill, today=dt.date(2021, 3, 1), targets=ident.targets)
+    inputs = dict(ctx.referenced_values)
+    floats = [(c.name, c.a1) for c in ctx.plan.reads if type(ctx.raw(c)) is float]
+    assert len(floats) >= 2
+    saved = N.REPR_FIRST, {a1: ctx.cells[a1] for _, a1 in floats}
+    verdicts = []
+    try:
+        for held in (80.0, 0.1 + 0.2, 1e-05, 1e16, 123456.789, -0.0, 2.5e-7, 1e300):
+            for used in (Decimal(repr(held)), Decimal(str(held)) + 0, Decimal(repr(held)).normalize(), Decimal(held), Decimal(int(held)),
+                         Decimal(repr(held)) * 1, Decimal("80.00"), Decimal("1E-5"), Decimal("0.00001"), Decimal("1E+16")):
+                for name, a1 in floats[:2]:
+                    ctx.cells[a1] = ctx.cells[a1]._replace(value=held)  # type: ignore[index]
+                    trial = {**inputs, name: used}
+                    got = []
+                    for first in (True, False):
+                        N.REPR_FIRST = first
+                        got.append(ctx._as_held(trial))
+                    assert got[0] == got[1], (held, used)
+                    verdicts.append(got[0])
+                    ctx.cells[a1] = saved[1][a1]  # type: ignore[index]
+    finally:
+        N.REPR_FIRST = saved[0]
+        for a1, data in saved[1].items():
+            ctx.cells[a1] = data  # type: ignore[index]
+    assert any(verdicts) and not all(verdicts)
+

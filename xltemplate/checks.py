@@ -184,16 +184,22 @@ def _same_value(slot: FieldSlot, got: Any, want: Any, strict: bool = False) -> b
     return (g.ok or not strict) and g.value == w.value
 
 
-#: Decide the usual comparison of :func:`_same` first: a float cached beside a figure, equal once read as the twins read
-#: it (then within any tolerance), some 30 a return; the rest as before. False: every one the general way (the tests
+#: Decide the usual comparisons of :func:`_same` first: a float or an int cached beside a figure, equal once read as the
+#: twins read it (then within any tolerance), a text beside a text; some 30 a return; the rest as before. False: every one the general way (the tests
 #: compare).
 EXACT_FIRST = True
 
 
 def _same(cached: Any, expected: Any) -> bool:
-    if EXACT_FIRST and type(cached) is float and type(expected) is Decimal and math.isfinite(cached) \
-            and Decimal(repr(cached)) == expected:
-        return True  # (is_number; the difference of number_or_zero(cached) and expected is 0)
+    if EXACT_FIRST:
+        kind, want = type(cached), type(expected)
+        if want is Decimal:
+            if kind is float and math.isfinite(cached) and Decimal(repr(cached)) == expected:
+                return True  # (is_number; the difference of number_or_zero(cached) and expected is 0)
+            if kind is int and Decimal(cached) == expected:
+                return True
+        elif want is str and kind is str:
+            return cached == expected  # (an empty text is blank; other texts compare as texts)
     return _same_general(cached, expected)
 
 

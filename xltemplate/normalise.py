@@ -23,6 +23,7 @@ from .form.family import InputSlot, family_of
 from .form.formulas import FORMULA_VERSIONS, evaluate, formulas
 from .form.layout import LAYOUT_VERSION, Cell, FormLayout, Targets, a1
 from .meta import targets_json
+from .shaped import derived
 from .spec import Spec
 from .submission import CellData, Submission
 from .text import clip
@@ -183,6 +184,20 @@ def _col(letters: str) -> int:
     return n - 1
 
 
+def _names_and_places(cells: tuple[Cell, ...]) -> tuple[tuple[str, str], ...]:
+    """Each cell's defined name and A1 place: made once for a plan's part, which the plans of a shape share."""
+    return derived(cells, "names and places", lambda: tuple((c.name, c.a1) for c in cells))
+
+
+def _names(cells: tuple[Cell, ...]) -> tuple[str, ...]:
+    return derived(cells, "names", lambda: tuple(c.name for c in cells))
+
+
+#: In :meth:`Context._as_held`, a number read from a float is compared by the float's repr first, when that has no
+#: exponent (then it is the str of the Decimal the twins read the float as); otherwise, and when they differ, as
+#: before. False: always as before (the tests compare).
+REPR_FIRST = True
+
 #: Evaluate the formulas' twins once when the inputs as read are the values the file holds (see
 #: :attr:`Context.computed`); False: twice, on the file's values and on the values read (the tests compare).
 SHARE_EVALUATION = True
@@ -228,19 +243,17 @@ class Context:
     @cached_property
     def shown(self) -> Mapping[str, Any]:
         """What a spreadsheet would show in every computed cell, from the cells' values as the file holds them."""
-        cells = self.cells
-        raw = {}
-        for c in self.plan.referenced:
-            data = cells.get(c.a1)
-            raw[c.name] = None if data is None else data.value
+        get = self.cells.get
+        raw = {name: None if (data := get(place)) is None else data.value
+               for name, place in _names_and_places(self.plan.referenced)}
         return evaluate(self.layout, raw)
 
     @cached_property
     def referenced_values(self) -> Mapping[str, Any]:
         """The value used for every cell a formula or the results read (None where there is none), by defined
         name: what the twins evaluate (:attr:`computed`) and what the results are made from (one dict for both)."""
-        values = self.values
-        return {c.name: values.get(c.name) for c in self.plan.referenced}
+        names = _names(self.plan.referenced)
+        return dict(zip(names, map(self.values.get, names)))
 
     @cached_property
     def computed(self) -> Mapping[str, Any]:
@@ -258,17 +271,19 @@ class Context:
     def _as_held(self, inputs: Mapping[str, Any]) -> bool:
         """Every value in ``inputs`` that a formula reads is the cell's value as the file holds it, as the
         formulas' twins read it (a twin reads what its formula reads: the engine tests hold them to it)."""
-        cells = self.cells
-        for c in self.plan.reads:
-            data = cells.get(c.a1)
+        get = self.cells.get
+        for name, place in _names_and_places(self.plan.reads):
+            data = get(place)
             held = None if data is None else data.value
-            used = inputs[c.name]
+            used = inputs[name]
             if used is held:
                 continue
             kind = type(used)
             if kind is Decimal:
                 # a twin reads a float as Decimal(repr(float)) (rules.number, formulas.number_or_zero)
                 if type(held) is float:
+                    if REPR_FIRST and "e" not in (text := repr(held)) and str(used) == text:
+                        continue  # (a float's repr without an exponent is its Decimal's str, finite: the same digits)
                     if not math.isfinite(held) or str(used) != str(Decimal(repr(held))):
                         return False
                 elif type(held) is int:

@@ -31,7 +31,7 @@ def _layout(ctx: Context) -> Layout:
 
 
 #: Decide the usual comparisons of :func:`_same` first by the values' exact types (the text as sent, a number held as a
-#: float), some 80 a national return; the rest as before. False: every one the general way (the tests compare).
+#: float or an int, a blank unit left blank), some 80 a national return; the rest as before. False: every one the general way (the tests compare).
 EXACT_FIRST = True
 
 
@@ -41,8 +41,13 @@ def _same(got: Any, want: Any) -> bool:
         kind = type(got)
         if kind is str and got == want:  # (want is that text: equal, whatever it is; a number is never equal to a text)
             return True
-        if kind is float and type(want) is Decimal:
-            return math.isfinite(got) and Decimal(repr(got)) == want  # (is_number and as_decimal, for a float)
+        if type(want) is Decimal:
+            if kind is float:
+                return math.isfinite(got) and Decimal(repr(got)) == want  # (is_number and as_decimal, for a float)
+            if kind is int:
+                return Decimal(got) == want
+        elif got is None and want is None:
+            return True
     return _same_general(got, want)
 
 
