@@ -17,7 +17,7 @@ from . import meta
 from .findings import Finding, finding
 from .form.formulas import is_number, number_or_zero
 from .form.layout import FieldSlot
-from .normalise import Context, norm_expected, norm_formula, norm_text
+from .normalise import Context, names_and_places, norm_expected, norm_formula, norm_text
 from .readers.display import MERGED
 from .submission import split_a1
 from .text import CONTROL_CHARS, MARKUP, clip, money, show
@@ -139,22 +139,22 @@ def figures(ctx: Context) -> Iterator[Finding]:
 def formulas(ctx: Context) -> Iterator[Finding]:
     """Every formula present, unchanged (as the file's layout version wrote it), and what it claims."""
     expected = ctx.plan.formulas_for((ctx.sub.meta or {}).get("layout_version"))
-    cells = ctx.cells
+    get = ctx.cells.get
     should_show = ctx.shown  # what a spreadsheet would show for these cells
-    for c in ctx.plan.computed:
-        data = cells.get(c.a1)
+    computed = ctx.plan.computed
+    for c, (name, place) in zip(computed, names_and_places(computed)):
+        data = get(place)
         if data is None or data.formula is None:
             seen = None if data is None else data.value
-            yield ctx.at("formula-overwritten", c, field=c.name, value=seen, seen=seen if seen is not None else "空")
+            yield ctx.at("formula-overwritten", c, field=name, value=seen, seen=seen if seen is not None else "空")
             continue
-        formula = expected[c.name]
+        formula = expected[name]
         if data.formula != formula and norm_formula(data.formula) != norm_expected(formula):
-            yield ctx.at("formula-changed", c, field=c.name, value=data.formula)
+            yield ctx.at("formula-changed", c, field=name, value=data.formula)
             continue
-        if data.value is None and should_show[c.name] in ("", None):
-            continue
-        if data.value is not None and not _same(data.value, should_show[c.name]):
-            yield ctx.at("cached-value-stale", c, field=c.name, value=data.value, seen=data.value, expected=show(should_show[c.name]))
+        value, want = data.value, should_show[name]
+        if value is not None and not _same(value, want):  # (no cached value: nothing claimed)
+            yield ctx.at("cached-value-stale", c, field=name, value=value, seen=value, expected=show(want))
 
 
 #: The generic checks before the family's (what was done to the sheet) and after them (what the values say).

@@ -184,7 +184,7 @@ def _col(letters: str) -> int:
     return n - 1
 
 
-def _names_and_places(cells: tuple[Cell, ...]) -> tuple[tuple[str, str], ...]:
+def names_and_places(cells: tuple[Cell, ...]) -> tuple[tuple[str, str], ...]:
     """Each cell's defined name and A1 place: made once for a plan's part, which the plans of a shape share."""
     return derived(cells, "names and places", lambda: tuple((c.name, c.a1) for c in cells))
 
@@ -245,7 +245,7 @@ class Context:
         """What a spreadsheet would show in every computed cell, from the cells' values as the file holds them."""
         get = self.cells.get
         raw = {name: None if (data := get(place)) is None else data.value
-               for name, place in _names_and_places(self.plan.referenced)}
+               for name, place in names_and_places(self.plan.referenced)}
         return evaluate(self.layout, raw)
 
     @cached_property
@@ -272,7 +272,7 @@ class Context:
         """Every value in ``inputs`` that a formula reads is the cell's value as the file holds it, as the
         formulas' twins read it (a twin reads what its formula reads: the engine tests hold them to it)."""
         get = self.cells.get
-        for name, place in _names_and_places(self.plan.reads):
+        for name, place in names_and_places(self.plan.reads):
             data = get(place)
             held = None if data is None else data.value
             used = inputs[name]

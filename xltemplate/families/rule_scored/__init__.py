@@ -146,8 +146,8 @@ class RuleScored:
         groups += [Group(lv.level.id, lv.level.name, lv.level.points, computed[lv.points.name], computed[lv.score.name])
                    for lv in lay.levels]
         items = []
-        for r in lay.rows:
-            item = _item(r, values, computed, spec)
+        for r, _kind, a, b, p, _g, reason, score, _check in formulas.twin_rows(lay):
+            item = _item(r, values, computed, spec, a, b, p, reason, score)
             if item is not None:
                 items.append(item)
         return tuple(groups), tuple(items), computed[lay.total_points.name]
@@ -202,26 +202,33 @@ def _target_row_inputs(r: IndicatorSlot, t: Target, choices: tuple[str, ...]) ->
     yield InputSlot(r.reason, QUIET, r.label, r.id)
 
 
-def _item(r: IndicatorSlot, values: Mapping[str, Any], computed: Mapping[str, Any], spec: RuleSpec) -> Item | None:
+def _item(r: IndicatorSlot, values: Mapping[str, Any], computed: Mapping[str, Any], spec: RuleSpec, target_name: str,
+          actual_name: str, points_name: str, reason_name: str, score_name: str) -> Item | None:
+    """Row ``r``'s item; the defined names of its cells given (:func:`formulas.twin_rows`, made once a layout)."""
     v = values.get
-    name = r.target.name if r.target is not None else v(r.name.name)
+    t = r.target
+    name: Any
+    kind: Any
+    unit: Any
+    if t is not None:
+        name, kind, unit = t.name, t.kind, t.unit
+    else:
+        name, kind, unit = v(r.name.name), v(r.kind.name), v(r.unit.name)
     if not name:
         return None  # an empty row of a blank form
-    kind = r.target.kind if r.target is not None else v(r.kind.name)
-    unit = r.target.unit if r.target is not None else v(r.unit.name)
-    points, score = v(r.points.name), computed.get(r.score.name)
+    points, score = v(points_name), computed.get(score_name)
     points = points if isinstance(points, Decimal) else None
     score = score if isinstance(score, Decimal) else None
-    actual = v(r.actual.name)
+    actual = v(actual_name)
     if kind == QUALITATIVE:
         met = isinstance(actual, str) and actual == spec.rules.qualitative[0].label
     else:
         met = score is not None and points is not None and score >= points
-    reason = v(r.reason.name)
-    return Item(r.id, r.level.id, str(name), points, score, extra=r.target is None, subgroup=r.sublevel.name,
-                rule=kind if isinstance(kind, str) else None, target=v(r.target_cell.name), actual=actual,
-                unit=unit if isinstance(unit, str) and unit else None, met=met,
-                reason=isinstance(reason, str) and bool(reason.strip()))
+    reason = v(reason_name)
+    return Item(r.id, r.level.id, str(name), points, score, t is None, r.sublevel.name,
+                kind if isinstance(kind, str) else None, v(target_name), actual,
+                unit if isinstance(unit, str) and unit else None, met,
+                isinstance(reason, str) and bool(reason.strip()))
 
 
 FAMILY = register(RuleScored())

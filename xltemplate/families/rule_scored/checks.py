@@ -67,14 +67,17 @@ def targets_kept(ctx: Context) -> Iterator[Finding]:
     if fp is not None and not _same(ctx.raw(fp), lay.spec.funding_points):
         yield ctx.at("target-changed", fp, "points", field="funding", value=ctx.raw(fp), label=lay.spec.funding_rows[0].label,
                      expected=plain_number(lay.spec.funding_points))
+    get = ctx.cells.get
     for r in lay.rows:
         t = r.target
         if t is None:
             continue
         for part, cell, want in (("name", r.name, t.name), ("kind", r.kind, t.kind), ("unit", r.unit, t.unit or None),
                                  ("target", r.target_cell, t.target), ("points", r.points, t.points)):
-            if not _same(ctx.raw(cell), want):
-                yield ctx.at("target-changed", cell, field=r.id, value=ctx.raw(cell), label=t.name, column=_COLUMNS[part],
+            data = get(cell.a1)
+            got = None if data is None else data.value  # (ctx.raw)
+            if not _same(got, want):
+                yield ctx.at("target-changed", cell, field=r.id, value=got, label=t.name, column=_COLUMNS[part],
                              expected=show(want) or "空")
 
 

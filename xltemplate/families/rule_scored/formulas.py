@@ -228,7 +228,7 @@ def funding_values(layout: Layout, values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 #: Evaluate a target row's score and 校验 together, each of its values read as a number once (:func:`target_row`),
-#: its cells' names taken from a list made once per layout (:func:`_twin_rows`). False: by :func:`row_score` and
+#: its cells' names taken from a list made once per layout (:func:`twin_rows`). False: by :func:`row_score` and
 #: :func:`row_check`, as the formulas are built (the tests compare both ways, on every kind of value).
 FUSED_ROWS = True
 
@@ -259,7 +259,7 @@ def target_row(kind: str, a: Any, b: Any, p: Any, g: Any, reason: Any, rules: R.
     return score, R._reason_check(kind, R.number(score), np_, reason, na, nb, rules)
 
 
-def _twin_rows(layout: Layout) -> tuple[tuple[IndicatorSlot, str | None, str, str, str, str, str, str, str], ...]:
+def twin_rows(layout: Layout) -> tuple[tuple[IndicatorSlot, str | None, str, str, str, str, str, str, str], ...]:
     """Each row of ``layout`` with its target's kind (None: an empty row, or a kind no rule has, which
     :func:`row_score` refuses) and the defined names of its 年度指标值,
     实际完成值, 分值, 自评分, 偏差原因, 得分 and 校验: made once per layout (a layout never changes)."""
@@ -278,7 +278,7 @@ def evaluate(layout: Layout, values: Mapping[str, Any]) -> dict[str, Any]:
     rules = layout.spec.rules
     out = funding_values(layout, values)
     get = values.get
-    rows = iter(_twin_rows(layout))
+    rows = iter(twin_rows(layout))
     for lv in layout.levels:
         pts = s = Decimal(0)
         for _ in lv.rows:
