@@ -1509,8 +1509,10 @@ def test_the_rows_check_takes_the_twins_score(national_returns: tuple[list[Path]
     taken: list[bool] = []
     real = C._twins_score
 
-    def spy(ctx, r):  # type: ignore[no-untyped-def]
-        got = real(ctx, r)
+    def spy(ctx, *names):  # type: ignore[no-untyped-def]  (the row's 年度指标值, 实际完成值, 分值, 自评分 and 得分)
+        got = real(ctx, *names)
+        r = next(r for r in ctx.layout.rows if r.score.name == names[-1])
+        assert names[:-1] == (r.target_cell.name, r.actual.name, r.points.name, r.given.name)
         v = ctx.values.get
         a, b, p, g = v(r.target_cell.name), v(r.actual.name), v(r.points.name), v(r.given.name)
         assert got == R.score(r.target.kind, a, b, p, ctx.spec.rules, choice=b, given=g), (ctx.sub.path, r.id)

@@ -18,6 +18,7 @@ from ...normalise import Context, norm_text
 from ...text import money, plain_number, show
 from . import funding as F
 from . import rules as R
+from .formulas import twin_rows
 from .layout import IndicatorSlot, Layout
 from .spec import FUNDING_COLUMNS
 
@@ -112,11 +113,14 @@ def indicators(ctx: Context) -> Iterator[Finding]:
     """Each indicator row: complete, its actual value given, its score by its rule, its 偏差原因 when due."""
     lay = _layout(ctx)
     rules = lay.spec.rules
-    for r in lay.rows:
-        yield from _row(ctx, r, rules)
+    for r, _kind, a, b, p, g, _reason, score, _check in twin_rows(lay):
+        yield from _row(ctx, r, rules, a, b, p, g, score)
 
 
-def _row(ctx: Context, r: IndicatorSlot, rules: R.RuleSet) -> Iterator[Finding]:
+def _row(ctx: Context, r: IndicatorSlot, rules: R.RuleSet, a_name: str, b_name: str, p_name: str, g_name: str,
+         score_name: str) -> Iterator[Finding]:
+    """Row ``r``'s findings; the defined names of its 年度指标值, 实际完成值, 分值, 自评分 and 得分 given
+    (:func:`formulas.twin_rows`, made once a layout)."""
     v = ctx.values.get
     if r.target is None:
         if all(ctx.raw(c) in (None, "") for c in r.inputs()):
@@ -136,9 +140,9 @@ def _row(ctx: Context, r: IndicatorSlot, rules: R.RuleSet) -> Iterator[Finding]:
             return
     else:
         kind, label = r.target.kind, r.target.name
-    if r.actual.name not in ctx.readable or (kind == R.QUALITATIVE and r.given.name not in ctx.readable):
+    if b_name not in ctx.readable or (kind == R.QUALITATIVE and g_name not in ctx.readable):
         return  # reported when read
-    a, b, p, g = v(r.target_cell.name), v(r.actual.name), v(r.points.name), v(r.given.name)
+    a, b, p, g = v(a_name), v(b_name), v(p_name), v(g_name)
     if kind == R.QUALITATIVE:
         band = rules.band(b)
         if band is None:
@@ -159,7 +163,7 @@ def _row(ctx: Context, r: IndicatorSlot, rules: R.RuleSet) -> Iterator[Finding]:
         yield ctx.at("actual-missing", r.actual, field=r.id, label=label, what=f"实际完成值（数字{'，计量单位：' + str(unit) if unit else ''}）")
         return
     kind = str(kind)
-    score = _twins_score(ctx, r) if REUSE_SCORES and r.target is not None else None
+    score = _twins_score(ctx, a_name, b_name, p_name, g_name, score_name) if REUSE_SCORES and r.target is not None else None
     if score is None:
         score = R.score(kind, a, b, p, rules, choice=b, given=g)
     reason = R.reason_check(kind, score, p, ctx.raw(r.reason), a, b, rules)
@@ -178,10 +182,10 @@ def _row(ctx: Context, r: IndicatorSlot, rules: R.RuleSet) -> Iterator[Finding]:
 REUSE_SCORES = True
 
 
-def _twins_score(ctx: Context, r: IndicatorSlot) -> Any:
+def _twins_score(ctx: Context, a: str, b: str, p: str, g: str, score: str) -> Any:
     names = ctx.plan.referenced_names
-    if r.target_cell.name in names and r.actual.name in names and r.points.name in names and r.given.name in names:
-        return ctx.computed.get(r.score.name)
+    if a in names and b in names and p in names and g in names:
+        return ctx.computed.get(score)
     return None
 
 
