@@ -1627,3 +1627,14 @@ def test_workbooks_generated_from_layouts_of_a_known_shape_are_byte_identical(tm
         L.SHAPED_LAYOUTS = True
         L._SHAPED.clear()
         G._LAYOUTS.clear()
+
+
+def test_validation_shortcuts_change_no_report_on_the_validation_corpus(corpus) -> None:
+    """The first form's validation corpus (every kind of edit a person makes, LibreOffice-saved files when it is
+    there): the same report with validation's shortcuts on and forced off."""
+    root, _ = corpus
+    paths = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("~$"))
+    on, off = _reports(paths, True), _reports(paths, False)
+    problems = [f"{a[0]}: {a[1:3]} ≠ {b[1:3]}" for a, b in zip(on, off) if a != b]
+    assert not problems, "\n".join(problems[:20])
+    assert sum(1 for _, status, _f, results in on if results is not None) >= len(paths) // 2  # (most were scored)

@@ -548,3 +548,14 @@ def test_jobs_1000_gives_every_sample_its_normal_status() -> None:
     assert not any("file-timeout" in codes for _, _, codes in statuses)
     assert f"--jobs 1000 超过可用 CPU 数，已按 {available_cpus()} 个进程运行" in many.stderr
     assert "超过可用 CPU 数" not in one.stderr
+
+
+def test_validation_shortcuts_change_no_hostile_report(hostile) -> None:
+    """Every hostile input: the same report with validation's shortcuts on and forced off (tests/test_fast_paths)."""
+    from .test_fast_paths import _reports
+
+    root, _ = hostile
+    paths = sorted(p for p in root.iterdir() if p.is_file())
+    on, off = _reports(paths, True), _reports(paths, False)
+    assert [a for a, b in zip(on, off) if a != b] == []
+    assert len(on) == len(paths) > 20
