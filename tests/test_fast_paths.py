@@ -1250,7 +1250,7 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.families.rule_scored.formulas", "FUSED_ROWS"),
                        ("xltemplate.families.rule_scored.rules", "FIXED_CONTEXT"),
                        ("xltemplate.checks", "EXACT_FIRST"), ("xltemplate.families.rule_scored.checks", "EXACT_FIRST"),
-                       ("xltemplate.normalise", "REPR_FIRST"))
+                       ("xltemplate.normalise", "REPR_FIRST"), ("xltemplate.normalise", "HELD_FROM_INPUTS"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:

@@ -251,3 +251,28 @@ def test_values_read_as_held_are_judged_the_same_by_the_float_s_repr_first() -> 
             ctx.cells[a1] = data  # type: ignore[index]
     assert any(verdicts) and not all(verdicts)
 
+
+
+def test_the_twins_read_only_the_cells_their_formulas_name(spec: Any) -> None:
+    """What :attr:`Context.computed` rests on (the twins evaluated once, on the values read, when those a formula
+    reads are held as read): a twin reads what its formula names (:attr:`Plan.reads`), nothing else of the cells
+    given (:attr:`Plan.referenced`). Both families, random values of every kind in every cell: the same figures
+    with the other cells given other values, or none."""
+    from xltemplate import normalise as N
+    from xltemplate.form.formulas import evaluate
+
+    rng = random.Random(5)
+    plans = [N.plan(spec)] + [N.plan(lay.spec, lay.targets) for lay in national_layouts()]
+    typed = (None, "", 0, 5, 10, 12.5, 80.0, 100, Decimal("95.5"), "≥", "≤", "=", "定性", "达成年度指标", "原因", "优", "是")
+    for p in plans:
+        reads = {c.name for c in p.reads}
+        others = [c.name for c in p.referenced if c.name not in reads]
+        assert reads and others  # (names, kinds, units, texts: cells no formula reads)
+        for trial in range(40):
+            pool = POOL + R.KINDS if trial % 2 else typed
+            values = {c.name: rng.choice(pool) for c in p.referenced}
+            want = outcome(lambda: tuple(sorted(evaluate(p.layout, values).items())))
+            only = {n: v for n, v in values.items() if n in reads}
+            moved = {**values, **{n: rng.choice(pool) for n in others}}
+            assert outcome(lambda: tuple(sorted(evaluate(p.layout, only).items()))) == want
+            assert outcome(lambda: tuple(sorted(evaluate(p.layout, moved).items()))) == want

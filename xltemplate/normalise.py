@@ -193,6 +193,12 @@ def _names(cells: tuple[Cell, ...]) -> tuple[str, ...]:
     return derived(cells, "names", lambda: tuple(c.name for c in cells))
 
 
+#: When the values read are those held (:meth:`Context._as_held`), :attr:`Context.shown` is the twins evaluated once,
+#: on the values read, rather than on the cells' values gathered again (a spreadsheet's view: the same figures, as
+#: :attr:`Context.computed` says). False: on the cells' values, and :attr:`Context.computed` is that (the tests
+#: compare).
+HELD_FROM_INPUTS = True
+
 #: In :meth:`Context._as_held`, a number read from a float is compared by the float's repr first, when that has no
 #: exponent (then it is the str of the Decimal the twins read the float as); otherwise, and when they differ, as
 #: before. False: always as before (the tests compare).
@@ -243,6 +249,8 @@ class Context:
     @cached_property
     def shown(self) -> Mapping[str, Any]:
         """What a spreadsheet would show in every computed cell, from the cells' values as the file holds them."""
+        if SHARE_EVALUATION and HELD_FROM_INPUTS and self._held:
+            return self.computed  # (the twins on the values read, which are those held: see computed)
         get = self.cells.get
         raw = {name: None if (data := get(place)) is None else data.value
                for name, place in names_and_places(self.plan.referenced)}
@@ -261,12 +269,18 @@ class Context:
 
         The same as :attr:`shown` when every value the formulas read was read as the file holds it (a number
         as the Decimal its float reads as, to the digit): the twins then see the same values, so they are not
-        evaluated twice (SHARE_EVALUATION: False evaluates them anew, as the tests compare).
+        evaluated twice (SHARE_EVALUATION: False evaluates them anew, as the tests compare); they are evaluated on
+        the values read (HELD_FROM_INPUTS), so the cells' values as held need not be gathered for them.
         """
         inputs = self.referenced_values
-        if SHARE_EVALUATION and self._as_held(inputs):
+        if SHARE_EVALUATION and self._held and not HELD_FROM_INPUTS:
             return self.shown
         return evaluate(self.layout, inputs)
+
+    @cached_property
+    def _held(self) -> bool:
+        """:meth:`_as_held` of the values read: asked once a context."""
+        return self._as_held(self.referenced_values)
 
     def _as_held(self, inputs: Mapping[str, Any]) -> bool:
         """Every value in ``inputs`` that a formula reads is the cell's value as the file holds it, as the
