@@ -232,7 +232,7 @@ def test_values_read_as_held_are_judged_the_same_by_the_float_s_repr_first() -> 
     saved = N.REPR_FIRST, {a1: ctx.cells[a1] for _, a1 in floats}
     verdicts = []
     try:
-        for held in (80.0, 0.1 + 0.2, 1e-05, 1e16, 123456.789, -0.0, 2.5e-7, 1e300):
+        for held in (80.0, 0.1 + 0.2, 1e-05, 1e16, 123456.789, -0.0, 2.5e-7, 1e300, 0, 7, -12, 80, 10**20):
             for used in (Decimal(repr(held)), Decimal(str(held)) + 0, Decimal(repr(held)).normalize(), Decimal(held), Decimal(int(held)),
                          Decimal(repr(held)) * 1, Decimal("80.00"), Decimal("1E-5"), Decimal("0.00001"), Decimal("1E+16")):
                 for name, a1 in floats[:2]:

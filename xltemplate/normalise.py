@@ -201,7 +201,8 @@ HELD_FROM_INPUTS = True
 
 #: In :meth:`Context._as_held`, a number read from a float is compared by the float's repr first, when that has no
 #: exponent (then it is the str of the Decimal the twins read the float as); otherwise, and when they differ, as
-#: before. False: always as before (the tests compare).
+#: before; one read from an int, by the int's str (its Decimal's, always). False: always as before (the tests
+#: compare).
 REPR_FIRST = True
 
 #: Evaluate the formulas' twins once when the inputs as read are the values the file holds (see
@@ -301,7 +302,8 @@ class Context:
                     if not math.isfinite(held) or str(used) != str(Decimal(repr(held))):
                         return False
                 elif type(held) is int:
-                    if str(used) != str(Decimal(held)):
+                    # (an int's Decimal has exponent 0, so its str is the int's: REPR_FIRST skips making it)
+                    if str(used) != (str(held) if REPR_FIRST else str(Decimal(held))):
                         return False
                 elif type(held) is not Decimal or str(used) != str(held):
                     return False
