@@ -237,3 +237,32 @@ def test_many_new_pieces_are_read_in_linear_time(what: str, tmp_path: Path) -> N
     with switched(True):
         small, large = took(made(5000)), took(made(20000))
     assert large < 6 * small + 0.05, (small, large)
+
+
+# -- findings: the split path's placement rules for a sheet's head ----------------------------------------------
+
+#: A sheet's head that the general path refuses (two protections, two cell areas), while the split path, which reads
+#: the head with the same handlers but the tail by patterns, read the sheet: the tail's protection was set over the
+#: head's (protected, although the first protection says the sheet is not), and the head's empty <sheetData/> was
+#: not counted beside the real one. Not the sixth pass's (the split path's, since before it); found beside it.
+SPLIT_HEADS = {
+    "protections-head-and-tail": (FORM, b'<sheetProtection sheet="0"/>'),
+    "protections-head-and-tail-other": (OTHER, b'<sheetProtection sheet="false"/>'),
+    "empty-sheet-data-first": (FORM, b"<sheetData/>"),
+    "empty-sheet-data-first-other": (OTHER, b"<sheetData/>"),
+}
+
+
+@pytest.mark.xfail(strict=True, reason="split path: a protection in the head and one in the tail, or <sheetData/> before "
+                   "<sheetData>, read; the general path refuses both (natrrev)")
+@pytest.mark.parametrize("case", sorted(SPLIT_HEADS))
+def test_a_head_the_general_path_refuses_is_refused_by_the_split_path(case: str, tmp_path: Path, monkeypatch) -> None:
+    part, what = SPLIT_HEADS[case]
+    path = built(tmp_path / f"{case}.xlsx", {part: at(b"<sheetData>", what, after=False)})
+    forget()
+    split = verdict(path)
+    monkeypatch.setattr(fastsheet, "USE_SPLIT", False)
+    forget()
+    general = verdict(path)
+    assert isinstance(general, tuple) and general[1] == "file-corrupt", general  # (the general path refuses it)
+    assert split == general
