@@ -445,8 +445,10 @@ class Sheet:
             p.StartNamespaceDeclHandler = h.namespace
             p.StartElementHandler, p.EndElementHandler = h.start, h.end
             feed(p, before, self.part, final=False)
-            if h.stack != [WORKSHEET] or h.default_ns != MAIN_NS:
-                return False  # the cells are not in the main namespace by default: the general path
+            if h.stack != [WORKSHEET] or h.default_ns != MAIN_NS or h.sheetdata:
+                # the cells are not in the main namespace by default, or the head holds a cell area of its own (an
+                # empty <sheetData/> before this one, which expat reads here without handlers): the general path
+                return False
             p.StartElementHandler = p.EndElementHandler = p.StartNamespaceDeclHandler = None
         # Whether the head read nothing into the sheet (a protection or merged ranges before <sheetData>, which the
         # placement rules allow): what a known tail gives, and what is remembered of a tail, is then the tail's
@@ -534,8 +536,9 @@ class Sheet:
             return False
         prot = _TAIL_PROTECTION.search(tail)
         if prot is not None:
-            if b"xmlns" in prot.group(0) or _TAIL_PROTECTION.search(tail, prot.end()) or _depth(tail, prot.start()) != 1:
-                return False
+            if b"xmlns" in prot.group(0) or _TAIL_PROTECTION.search(tail, prot.end()) or _depth(tail, prot.start()) != 1 \
+                    or self.protections:
+                return False  # (the last: a second protection, the head's the first; the general path refuses it)
             self.protections = 1
             self.protected = protection_on(self.part, _attr(_SHEET_ATTR.search(prot.group(1))))
         merges = _TAIL_MERGES.search(tail)
