@@ -612,7 +612,7 @@ def _shared_strings_general(data: bytes) -> list[str]:
         if tag == t and state["buf"] is not None:
             state["texts"].append("".join(state["buf"]))
             state["buf"] = None
-        elif tag == si:
+        elif tag == si and len(stack) == 1:  # (a string of the part: not an <si> inside properties or an extension)
             value = "".join(state["texts"])
             strings.append(value.replace("x005F_", "") if "x005F_" in value else value)
             state["texts"] = None
