@@ -291,10 +291,8 @@ def test_a_string_element_out_of_its_place_gets_a_verdict(case: str, tmp_path: P
     assert verdicts[0] == verdicts[1]
 
 
-# -- finding: the targets identify hands on (SHARE_TARGETS_TEXT) could not be copied ----------------------------
+# -- finding (fixed on natrrev): the targets identify hands on (SHARE_TARGETS_TEXT) could not be copied -----------
 
-@pytest.mark.xfail(strict=True, reason="meta.RecordedTargets cannot be pickled, copied or turned to a dict by dataclasses: "
-                   "its __new__ wants the canonical text, which tuple's reduction does not pass (natrrev)", raises=TypeError)
 def test_recorded_targets_survive_pickling_copying_and_asdict() -> None:
     """identify's targets (a tuple subclass carrying its canonical JSON) inside what identify returns: a worker's
     result that holds them is pickled, a dataclass that holds them may be copied or turned into a dict."""

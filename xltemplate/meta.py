@@ -46,6 +46,10 @@ def targets_json(targets: Any) -> str:
     """The canonical JSON of a workbook's targets: sorted keys, no spaces, UTF-8 text."""
     if SHARE_TARGETS_TEXT and type(targets) is RecordedTargets:
         return targets.canonical
+    return _canonical(targets)
+
+
+def _canonical(targets: Any) -> str:
     return json.dumps([dict(t) for t in targets], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
@@ -61,10 +65,15 @@ class RecordedTargets(tuple[Mapping[str, Any], ...]):
 
     canonical: str
 
-    def __new__(cls, targets: Any, canonical: str) -> "RecordedTargets":
+    def __new__(cls, targets: Any, canonical: str | None = None) -> "RecordedTargets":
         made = super().__new__(cls, targets)
-        made.canonical = canonical
+        # (None: made anew from the items, as where dataclasses.asdict rebuilds a tuple from its copied items)
+        made.canonical = canonical if canonical is not None else _canonical(made)
         return made
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        # pickle and copy rebuild a tuple from these: the items and their text (tuple's own gives the items only)
+        return tuple(self), self.canonical
 
 
 def targets_hash(targets: Any) -> str:
