@@ -628,7 +628,10 @@ def _inject(rng: Random, seed: _Seed, entries: list[tuple[str, bytes]]) -> str:
     elif what == "doctype":
         data = decl + b"<!DOCTYPE " + root_name + b">" + body
     elif what == "utf16":
-        text = data.decode("utf-8")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:  # (an earlier mutation left bytes that are not UTF-8: taken one byte a character)
+            text = data.decode("latin-1")
         text = re.sub(r'encoding="[^"]*"', 'encoding="UTF-16"', text, count=1)
         data = text.encode("utf-16")
     elif what == "latin1":  # a declaration that does not match the bytes

@@ -211,3 +211,11 @@ def test_same_seed_same_mutants(seeds: list[Path], tmp_path: Path) -> None:
     assert alone.name == a[37].name and alone.read_bytes() == a[37].read_bytes()
     other = fuzz.make_mutants(seeds, tmp_path / "d", n, SEED + 1)
     assert [p.read_bytes() for p in other] != [p.read_bytes() for p in a]
+
+
+@pytest.mark.parametrize("seed", [20261127])
+def test_other_seeds_make_mutants(seeds: list[Path], tmp_path: Path, seed: int) -> None:
+    """XLT_FUZZ_SEED may be any seed: one whose UTF-16 injection meets a part an earlier mutation left not UTF-8
+    (20261127, found by natk) makes its mutants instead of stopping the fuzz run with UnicodeDecodeError."""
+    paths = fuzz.make_mutants(seeds, tmp_path / "m", 2000, seed)
+    assert len(paths) == 2000 and len({p.read_bytes() for p in paths}) > 1900
