@@ -97,3 +97,30 @@ def test_parts_remembered_by_content_are_bounded_in_bytes(tmp_path: Path, monkey
         assert max(sizes.values()) <= 1_500_000, sizes
         assert not isinstance(verdict(repacked(tmp_path / "long.xlsx", {"docProps/app.xml": fat(1_200_000)})), tuple)
         assert max(len(part) for table in package._MEMO.values() for part in table) < 1024 * 1024
+
+
+def test_a_memo_put_twice_counts_its_key_once() -> None:
+    """sheet's memos of outside bytes go through one bounded put (sheet._bounded_put): a key put again replaces its
+    value and is counted once (review 15f: two memos counted it twice, evicting early), the oldest go first, and what
+    is held is what the count says."""
+    sheet = module("xltemplate.readers.sheet")
+    table: dict[bytes, bytes] = {}
+    held = [0]
+
+    def put(key: bytes, value: bytes) -> None:
+        sheet._bounded_put(table, held, key, value, lambda k, v: len(k) + len(v), 3, 10, 12)
+
+    put(b"a", b"1")
+    put(b"a", b"22")
+    assert table == {b"a": b"22"} and held == [3]
+    put(b"bb", b"3")
+    put(b"c", b"4")
+    put(b"toolongtoolong", b"")  # (longer than 10: not kept, nothing evicted)
+    assert list(table) == [b"a", b"bb", b"c"] and held == [8]
+    put(b"dddd", b"5")  # (3 held already: the oldest goes, and 5 + 5 <= 12)
+    assert list(table) == [b"bb", b"c", b"dddd"] and held == [10]
+    put(b"ee", b"6666")  # (3 held, and 7 + 6 > 12 once the oldest is gone: the two oldest go)
+    assert list(table) == [b"dddd", b"ee"] and held == [sum(len(k) + len(v) for k, v in table.items())] == [11]
+    table.clear()
+    put(b"e", b"6")  # (emptied from outside: the count starts again)
+    assert held == [2]

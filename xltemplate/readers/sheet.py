@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import Unreadable
 from ..submission import MAX_COLS, MAX_ROWS, CellData
@@ -108,17 +108,27 @@ _HEAD_COUNT, _HEAD_LONGEST, _HEAD_BYTES = 64, 16 * 1024, 1024 * 1024
 _head_bytes = [0]
 
 
-def _remember_head(head: bytes, root: bytes) -> None:
-    size = len(head) + len(root)
-    if size > _HEAD_LONGEST:
+def _bounded_put(table: dict[Any, Any], held: list[int], key: Any, value: Any, size: Callable[[Any, Any], int],
+                 count: int, longest: int, most: int) -> None:
+    """Put ``key`` in one of this module's memos of outside bytes, bounded in count and bytes: ``held[0]`` is what
+    ``table`` holds by ``size(key, value)``, which must be at most ``longest`` for the key to be kept; the oldest (the
+    least recently used, where a hit moves its key last) go first. A key already held is counted once."""
+    this = size(key, value)
+    if this > longest:
         return
-    if not _HEADS:
-        _head_bytes[0] = 0  # (emptied from outside: it holds nothing)
-    while _HEADS and (len(_HEADS) >= _HEAD_COUNT or _head_bytes[0] + size > _HEAD_BYTES):
-        old = next(iter(_HEADS))  # the least recently used first
-        _head_bytes[0] -= len(old) + len(_HEADS.pop(old))
-    _HEADS[head] = root
-    _head_bytes[0] += size
+    if not table:
+        held[0] = 0  # (emptied from outside: it holds nothing)
+    elif key in table:
+        held[0] -= size(key, table.pop(key))
+    while table and (len(table) >= count or held[0] + this > most):
+        old = next(iter(table))
+        held[0] -= size(old, table.pop(old))
+    table[key] = value
+    held[0] += this
+
+
+def _remember_head(head: bytes, root: bytes) -> None:
+    _bounded_put(_HEADS, _head_bytes, head, root, lambda k, v: len(k) + len(v), _HEAD_COUNT, _HEAD_LONGEST, _HEAD_BYTES)
 
 
 #: Remember the merged ranges a tail's <mergeCells> reads as, by its exact bytes (a form sheet's merges are its shape's,
@@ -132,16 +142,8 @@ _merges_bytes = [0]
 
 
 def _remember_merges(body: bytes, merges: tuple[tuple[int, int, int, int], ...]) -> None:
-    size = len(body) + 128 * len(merges)
-    if size > _MERGES_LONGEST:
-        return
-    if not _MERGES_READ:
-        _merges_bytes[0] = 0  # (emptied from outside: it holds nothing)
-    while _MERGES_READ and (len(_MERGES_READ) >= _MERGES_COUNT or _merges_bytes[0] + size > _MERGES_BYTES):
-        old = next(iter(_MERGES_READ))  # the least recently used first
-        _merges_bytes[0] -= len(old) + 128 * len(_MERGES_READ.pop(old))
-    _MERGES_READ[body] = merges
-    _merges_bytes[0] += size
+    _bounded_put(_MERGES_READ, _merges_bytes, body, merges, lambda k, v: len(k) + 128 * len(v),
+                 _MERGES_COUNT, _MERGES_LONGEST, _MERGES_BYTES)
 
 
 #: Prove a tail not remembered whole by its pieces (:func:`_tail_proved`): a form sheet's tail is its project's own
@@ -210,18 +212,11 @@ def _tail_proved(root: bytes, shape: bytes, texts: list[bytes]) -> bool:
 
 
 def _remember_piece(name: str, table: dict[tuple[bytes, bytes], bool], key: tuple[bytes, bytes], value: bool) -> None:
-    count, longest, most = _PIECE_BOUNDS[name]
-    size = len(key[0]) + len(key[1])
-    if size > longest or key in table:  # (a validation twice in one tail: counted once)
+    if key in table:  # (a validation twice in one tail: kept where it was)
         return
-    if not table:
-        _pieces_bytes[name] = 0  # (emptied from outside: it holds nothing)
-    while table and (len(table) >= count or _pieces_bytes[name] + size > most):
-        old = next(iter(table))  # the oldest first
-        del table[old]
-        _pieces_bytes[name] -= len(old[0]) + len(old[1])
-    table[key] = value
-    _pieces_bytes[name] += size
+    held = [_pieces_bytes[name]]
+    _bounded_put(table, held, key, value, lambda k, v: len(k[0]) + len(k[1]), *_PIECE_BOUNDS[name])
+    _pieces_bytes[name] = held[0]
 
 
 def _tail_size(key: tuple[bytes, bytes], merges: tuple[tuple[int, int, int, int], ...]) -> int:
@@ -229,16 +224,7 @@ def _tail_size(key: tuple[bytes, bytes], merges: tuple[tuple[int, int, int, int]
 
 
 def _remember_tail(key: tuple[bytes, bytes], known: tuple[int, bool, tuple[tuple[int, int, int, int], ...]]) -> None:
-    size = _tail_size(key, known[2])
-    if size > _TAIL_LONGEST:
-        return
-    if not _TAILS:
-        _tail_bytes[0] = 0  # (emptied from outside: it holds nothing)
-    while _TAILS and (len(_TAILS) >= _TAIL_COUNT or _tail_bytes[0] + size > _TAIL_BYTES):
-        old = next(iter(_TAILS))  # the least recently used first
-        _tail_bytes[0] -= _tail_size(old, _TAILS.pop(old)[2])
-    _TAILS[key] = known
-    _tail_bytes[0] += size
+    _bounded_put(_TAILS, _tail_bytes, key, known, lambda k, v: _tail_size(k, v[2]), _TAIL_COUNT, _TAIL_LONGEST, _TAIL_BYTES)
 
 
 def _formula_cell(cattrs: bytes, body: bytes, plain: bool) -> CellData | None:
