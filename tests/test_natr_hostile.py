@@ -23,6 +23,7 @@ from typing import Callable
 
 import pytest
 
+from xltemplate.readers import fast as fastreader
 from xltemplate.readers import sheet as fastsheet
 
 from .conftest import SAMPLES
@@ -310,3 +311,42 @@ def test_recorded_targets_survive_pickling_copying_and_asdict() -> None:
     ident = Identified(None, None, None, None, {}, targets=recorded)
     assert dataclasses.asdict(ident)["targets"] == tuple(data)
     assert meta.targets_json(dataclasses.asdict(ident)["targets"]) == meta.targets_json(data)
+
+
+# -- finding (review 15f-natrrev, older than natr): the fast path took the main namespace from an attribute's text ----
+
+MAIN = b"http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+#: Roots of the shared-strings part and whether their strings are those of the main namespace (read), or not
+#: (refused, as the general parser refuses a root in another namespace).
+SST_ROOTS = {
+    "declaration-inside-a-value": (b"<sst a=' xmlns=\"" + MAIN + b"\"' xmlns=\"" + MAIN + b"X\"", False),
+    "declaration-inside-a-value-double": (b"<sst a=\"x xmlns='" + MAIN + b"'\" xmlns='urn:other'", False),
+    "single-quotes-and-attributes-around": (b"<sst count=\"152\" xmlns='" + MAIN + b"' uniqueCount=\"118\"", True),
+    "spaces-around-the-equals": (b"<sst xmlns = \"" + MAIN + b"\"\n count=\"152\"", True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SST_ROOTS))
+def test_the_shared_strings_namespace_is_read_from_the_declaration_itself(case: str, tmp_path: Path) -> None:
+    """A root whose attribute's value holds the main namespace's declaration as text is in another namespace: expat
+    and the general parser refuse it; the fast path took it for the main one (a substring test) and read the strings.
+    Now the fast path reads the root's attributes as attributes; a root it takes reads as the sample does."""
+    root, main = SST_ROOTS[case]
+    original = NATIONAL[0]
+    path = built(tmp_path / f"{case}.xlsx", {STRINGS: lambda data: data.replace(
+        data[data.index(b"<sst"):data.index(b">", data.index(b"<sst"))], root, 1)})
+    forget()
+    got = [verdict(path)]
+    with switched(False):
+        got.append(verdict(path))
+    assert got[0] == got[1]
+    if main:  # the strings and cells of the sample (the file's own bytes, name and hash aside); by the fast path
+        forget()
+        want = verdict(original)
+        assert isinstance(got[0], dict) and isinstance(want, dict)
+        assert {k: v for k, v in got[0].items() if k not in ("path", "sha256", "size")} \
+            == {k: v for k, v in want.items() if k not in ("path", "sha256", "size")}
+        with zipfile.ZipFile(path) as z:
+            assert fastreader._shared_strings_fast(z.read(STRINGS)) is not None
+    else:
+        assert isinstance(got[0], tuple) and got[0][0] == "unreadable", got[0]

@@ -287,7 +287,25 @@ class _WorkbookHandlers:
 # -- shared strings ---------------------------------------------------------------------------
 
 _SST_ROOT = re.compile(rb'^\s*(?:<\?xml[^>]*\?>\s*)?<sst\b([^>]*)>')
-_MAIN_DECL = b'xmlns="' + MAIN_NS.encode() + b'"'
+#: The root's attributes as the fast path takes them: each a name, "=", and a quoted value with no "<" or "&" (a
+#: reference in a value, which expat would resolve, leaves the part to the general parser).
+_ROOT_ATTR = re.compile(rb"""\s+([A-Za-z_][\w.:-]*)\s*=\s*(?:"([^"<&]*)"|'([^'<&]*)')""")
+
+
+def _main_default(attrs: bytes) -> bool:
+    """Whether the root tag's ``attrs`` (what follows ``<sst``) declare the main namespace as the default one, read as
+    attributes (a value that holds the declaration's text, e.g. ``a=' xmlns="…main"'``, does not); False says
+    nothing (the general parser decides)."""
+    pos, found = 0, False
+    for m in _ROOT_ATTR.finditer(attrs):
+        if m.start() != pos:
+            return False
+        pos = m.end()
+        if m.group(1) == b"xmlns":
+            found = (m.group(2) if m.group(2) is not None else m.group(3)) == MAIN_NS.encode()
+            if not found:
+                return False
+    return found and not attrs[pos:].strip()
 _SI = re.compile(rb"<si>(.*?)</si>|<si/>", re.S)
 _SIMPLE_T = re.compile(rb"<t(?:\s[^>]*?)?(?:/>|>([^<]*)</t>)")
 # (``[^<]*(?:<(?!/rPr>)[^<]*)*``: anything up to the first ``</rPr>``, as ``(?:(?!</rPr>).)*`` but without a
@@ -319,7 +337,7 @@ def shared_strings(data: bytes) -> list[str]:
 
 def _shared_strings_fast(data: bytes) -> list[str] | None:
     root = _SST_ROOT.match(data)
-    if root is None or _MAIN_DECL not in root.group(1) or b"xmlns" in data[root.end():] or (b"!" in data and b"<!" in data) \
+    if root is None or not _main_default(root.group(1)) or b"xmlns" in data[root.end():] or (b"!" in data and b"<!" in data) \
             or data.find(b"<?", 1) >= 0:
         return None
     if USE_STRICT_STRINGS and PROVE_STRINGS:
