@@ -29,25 +29,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench import make_returns, write_roster  # noqa: E402  (bench/bench.py: this script's folder is on sys.path)
 from tests.tamper import set_saved_time  # noqa: E402
+from phase_timer import TIMER  # noqa: E402  (this script's folder is on sys.path)
 
 # Run in the child: wrap the phases of rounds.run to time them, run the CLI, print one JSON line.
 CHILD = r"""
 import json, sys, time
-from collections import defaultdict
 from click.testing import CliRunner
 import xltemplate.rounds.run as rr
 from xltemplate.ledger import store
-spent = defaultdict(float)
-def timed(owner, name, label):
-    fn = getattr(owner, name)
-    def wrapper(*a, **k):
-        t = time.perf_counter()
-        try:
-            return fn(*a, **k)
-        finally:
-            spent[label] += time.perf_counter() - t
-    setattr(owner, name, wrapper)
-timed(store.Ledger, "ingest", "intake: hash, archive, record")
+""" + TIMER + r"""timed(store.Ledger, "ingest", "intake: hash, archive, record")
 timed(rr, "_stale", "which files to read (stored reports)")
 timed(rr, "_read", "validate (2 workers) and store reports")
 timed(rr, "_load_stored", "load the stored reports")

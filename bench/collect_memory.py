@@ -19,27 +19,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+from phase_timer import TIMER  # (this script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
 import importlib, json, resource, sys, time
-from collections import defaultdict
 from click.testing import CliRunner
 spill, args = sys.argv[1], sys.argv[2:]
 importlib.import_module("xltemplate.rollup.collect").SPILL = spill == "on"
 import xltemplate.rounds.run as rr
 from xltemplate.ledger import store
-spent = defaultdict(float)
-def timed(owner, name, label):
-    fn = getattr(owner, name)
-    def wrapper(*a, **k):
-        t = time.perf_counter()
-        try:
-            return fn(*a, **k)
-        finally:
-            spent[label] += time.perf_counter() - t
-    setattr(owner, name, wrapper)
-timed(store.Ledger, "ingest", "intake")
+""" + TIMER + r"""timed(store.Ledger, "ingest", "intake")
 timed(rr, "_load_stored", "load stored")
 timed(rr, "write_rollup", "write")
 from xltemplate.cli import main

@@ -26,6 +26,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from phase_timer import TIMER  # (this script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
@@ -33,18 +35,7 @@ import time, os, sys, json
 t0 = time.perf_counter(); c0 = time.process_time()
 args = json.loads(sys.argv[1])
 import importlib
-from collections import defaultdict
-spent = defaultdict(float)
-def timed(owner, name, label):
-    fn = getattr(owner, name)
-    def wrapper(*a, **k):
-        t = time.perf_counter()
-        try:
-            return fn(*a, **k)
-        finally:
-            spent[label] += time.perf_counter() - t
-    setattr(owner, name, wrapper)
-for spec, value in args["switches"]:
+""" + TIMER + r"""for spec, value in args["switches"]:
     mod, attr = spec.split(":")
     setattr(importlib.import_module(mod), attr, value)
 from xltemplate.cli import main
