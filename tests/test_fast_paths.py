@@ -1250,7 +1250,9 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.families.rule_scored.formulas", "FUSED_ROWS"),
                        ("xltemplate.families.rule_scored.rules", "FIXED_CONTEXT"),
                        ("xltemplate.checks", "EXACT_FIRST"), ("xltemplate.families.rule_scored.checks", "EXACT_FIRST"),
-                       ("xltemplate.normalise", "REPR_FIRST"), ("xltemplate.normalise", "HELD_FROM_INPUTS"))
+                       ("xltemplate.normalise", "REPR_FIRST"), ("xltemplate.normalise", "HELD_FROM_INPUTS"),
+                       ("xltemplate.values", "NUMBERS_FIRST"), ("xltemplate.normalise", "PLAIN_FIRST"),
+                       ("xltemplate.normalise", "SHARE_FIELD_INPUTS"), ("xltemplate.families.rule_scored.layout", "SHARE_BODY_FIELDS"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:

@@ -14,7 +14,7 @@ import datetime as dt
 import math
 import re
 from decimal import Decimal
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -27,7 +27,7 @@ from .shaped import derived
 from .spec import Spec
 from .submission import CellData, Submission
 from .text import clip
-from .values import Parsed, parse_field, parse_number, parse_text
+from .values import Parsed, clean_text, parse_field, parse_number, parse_text
 
 if TYPE_CHECKING:
     from .roster import RosterRow
@@ -100,8 +100,8 @@ def plan(spec: Spec, targets: Targets | None = None) -> Plan:
             _PLANS.pop(next(iter(_PLANS)))
         family = family_of(spec)
         layout = family.layout(spec, targets)
-        fields = [InputSlot(s.cell, s.field.type, s.field.label, s.field.id, s.field.choices)
-                  for s in layout.fields if not s.field.computed]
+        fields = derived(layout.fields, "input slots", lambda: _field_inputs(layout)) if SHARE_FIELD_INPUTS \
+            else _field_inputs(layout)
         shape = (*spec_key, family.shape(layout))
         common = _SHAPES.get(shape) if SHARE_SHAPES else None
         if common is None:
@@ -111,11 +111,23 @@ def plan(spec: Spec, targets: Targets | None = None) -> Plan:
             _SHAPES[shape] = common
         found = _PLANS[key] = Plan(
             layout=layout,
-            inputs=tuple(fields) + tuple(family.inputs(layout)),
+            inputs=fields + tuple(family.inputs(layout)),
             spec_values=family.spec_values(layout),
             **common,
         )
     return found
+
+
+def _field_inputs(layout: FormLayout) -> tuple[InputSlot, ...]:
+    """The header fields' input slots: a function of ``layout.fields`` alone."""
+    return tuple(InputSlot(s.cell, s.field.type, s.field.label, s.field.id, s.field.choices)
+                 for s in layout.fields if not s.field.computed)
+
+
+#: The header fields' input slots made once per :attr:`~xltemplate.form.layout.FormLayout.fields` (a tuple of frozen
+#: slots, the very object the layouts of one shape share: :func:`xltemplate.shaped.derived`), where a plan made
+#: them anew (frozen dataclasses, some 15 a plan). False: made for every plan (the tests compare).
+SHARE_FIELD_INPUTS = True
 
 
 #: The parts of a plan that the spec and the family's :meth:`~xltemplate.form.family.FormFamily.shape` of the
@@ -209,6 +221,11 @@ REPR_FIRST = True
 #: :attr:`Context.computed`); False: twice, on the file's values and on the values read (the tests compare).
 SHARE_EVALUATION = True
 _PLAIN = (str, int, float, bool)
+
+#: A quiet input (:data:`QUIET`) empty or holding a text is read in line: :func:`~xltemplate.values.parse_text` of
+#: None is None, of a str None when :func:`~xltemplate.values.clean_text` leaves nothing (blank), else the text
+#: stripped. False: by parse_text (the tests compare).
+PLAIN_FIRST = True
 
 #: Read without a word: free texts a person may leave as anything (remarks, the names of a unit's own rows).
 QUIET = "quiet"
@@ -328,16 +345,23 @@ def normalise(spec: Spec, sub: Submission, *, prefill: Mapping[str, Any], today:
     values: dict[str, Any] = dict(p.spec_values)
     readable: set[str] = set(p.spec_values)
     found: list[Finding] = []
+    raw = partial(_raw, cells)  # (a family's reader looks other cells up: one look-up function a return)
+    plain_first = PLAIN_FIRST
     for slot in p.inputs:
         c = slot.cell
         data = cells.get(c.a1)
         seen = None if data is None else data.value
         kind = slot.kind
         if kind == QUIET:
-            values[c.name] = parse_text(seen).value
+            if plain_first and seen is None:  # parse_text of nothing: blank
+                values[c.name] = None
+            elif plain_first and type(seen) is str:  # parse_text of a str: blank (None) or stripped
+                values[c.name] = seen.strip() if clean_text(seen) else None
+            else:
+                values[c.name] = parse_text(seen).value
             continue
         if slot.reader is not None:
-            parsed = slot.reader(seen, lambda other: _raw(cells, other))
+            parsed = slot.reader(seen, raw)
         elif kind == "score":
             parsed = parse_number(seen, "score")
         else:

@@ -422,7 +422,16 @@ def layout_of(spec: RuleSpec, targets: Targets | None = None) -> Layout:
             slots.append(slot)
         levels.append(LevelSlot(lv.level, tuple(slots), lv.subtotal_row, lv.points, lv.score, lv.check))
     new.levels = tuple(levels)
+    if SHARE_BODY_FIELDS and "_body_fields" in base.__dict__:
+        new.__dict__["_body_fields"] = base.__dict__["_body_fields"]  # (see SHARE_BODY_FIELDS)
     return new
+
+
+#: A layout of a known shape takes the body's field slots (:meth:`Layout.body_fields`) its shape's layout made, where
+#: it made them anew: they are a function of the spec's body fields and the funding block's slots, which the shape
+#: fixes (the spec's id, version and hash are in its key; ``funding`` is the shape's own object). False: made anew
+#: for every layout (the tests compare).
+SHARE_BODY_FIELDS = True
 
 
 def _row(r: IndicatorSlot, cell: Callable[[Cell], dict[str, str]]) -> dict[str, Any]:
