@@ -1252,7 +1252,8 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.checks", "EXACT_FIRST"), ("xltemplate.families.rule_scored.checks", "EXACT_FIRST"),
                        ("xltemplate.normalise", "REPR_FIRST"), ("xltemplate.normalise", "HELD_FROM_INPUTS"),
                        ("xltemplate.values", "NUMBERS_FIRST"), ("xltemplate.normalise", "PLAIN_FIRST"),
-                       ("xltemplate.normalise", "SHARE_FIELD_INPUTS"), ("xltemplate.families.rule_scored.layout", "SHARE_BODY_FIELDS"))
+                       ("xltemplate.normalise", "SHARE_FIELD_INPUTS"), ("xltemplate.families.rule_scored.layout", "SHARE_BODY_FIELDS"),
+                       ("xltemplate.normalise", "HELD_WHEN_READ"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:
@@ -1338,7 +1339,7 @@ def test_the_twins_are_evaluated_once_when_the_file_holds_the_values_read(nation
     taken: dict[str, bool] = {}
     real = normalise.Context._as_held
     monkeypatch.setattr(normalise.Context, "_as_held",
-                        lambda self, inputs: taken.setdefault(self.sub.path, real(self, inputs)))
+                        lambda self, inputs, *known: taken.setdefault(self.sub.path, real(self, inputs, *known)))
     run = RunContext.builtin(today=TODAY)
     fresh, _ = national_returns
     for p in national_files(national_returns):

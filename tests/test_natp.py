@@ -139,3 +139,74 @@ def test_shared_slots_are_those_made_anew() -> None:
     finally:
         N.SHARE_FIELD_INPUTS, L.SHARE_BODY_FIELDS = saved
     assert got[True] == got[False]
+
+
+HELD_VALUES: tuple[Any, ...] = (
+    0, 1, 95, -3, 10 ** 20, 10 ** 400, 0.0, -0.0, 0.1, 95.5, 1e-7, 1e16, 1e22, 2.675, 1e300, float("nan"), float("inf"),
+    True, False, None, "", "95", " 95 ", "95%", "1,200", "abc", dt.date(2024, 1, 1),
+)
+
+
+@pytest.fixture(scope="module")
+def blank_national(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The national form without targets: its rows' cells are read by the 指标性质 the unit chose."""
+    from xltemplate.catalog import resolve_template
+    from xltemplate.form.generate import generate_workbook
+
+    spec = resolve_template("cn-project-self-eval")
+    return generate_workbook(spec, tmp_path_factory.mktemp("natp") / "blank.xlsx").path
+
+
+@pytest.mark.parametrize("which", ["targets", "blank"])
+def test_names_held_when_read_are_those_the_comparison_finds_held(which: str, blank_national: Path) -> None:
+    """HELD_WHEN_READ: every input of a national return a twin reads (its rows' 实际完成值 and 自评分, the funding amounts)
+    given each kind of value, as a value, a formula's result or an error: a name is known held only where the
+    comparison of :meth:`Context._as_held` finds it held, and the context's verdict is the same both ways. On a return
+    with targets and on the blank form (whose rows' kinds are typed: ≥ in some rows, 定性 in others, none in the rest)."""
+    sub = read_submission(_national() if which == "targets" else blank_national)
+    ident, _ = identify(sub, RunContext.builtin(today=TODAY))
+    plan = N.plan(ident.spec, ident.targets)
+    reads = {c.name for c in plan.reads}
+    numbers = [s.cell for s in plan.inputs if s.cell.name in reads]  # (numbers and choices: every input a twin reads)
+    assert len(numbers) >= 5
+    cells = sub.cells[ident.spec.sheet]
+    if which == "blank":  # each row's 指标性质 typed, three rows in turn
+        from xltemplate.families.rule_scored.layout import Layout
+        layout = plan.layout
+        assert isinstance(layout, Layout)
+        for k, r in enumerate(layout.rows):
+            cells[r.kind.a1] = CellData(("≥", "定性", None)[k % 3])
+            cells[r.unit.a1] = CellData("%")
+    seen_held = seen_not = 0
+    for n, value in enumerate(HELD_VALUES):
+        for k, c in enumerate(numbers):
+            v = HELD_VALUES[(n + k) % len(HELD_VALUES)]
+            cells[c.a1] = CellData(v, "=1+1", False) if (n + k) % 7 == 3 else CellData(v, None, (n + k) % 11 == 5)
+        ctx, _ = N.normalise(ident.spec, sub, prefill=ident.prefill, today=TODAY, targets=ident.targets)
+        for name in ctx.held_when_read & reads:
+            alone = dataclasses.replace(ctx, plan=dataclasses.replace(plan, reads=tuple(c for c in plan.reads if c.name == name)))
+            assert alone._as_held(alone.referenced_values), (name, value)
+            seen_held += 1
+        assert ctx._held == ctx._as_held(ctx.referenced_values) == ctx._as_held(ctx.referenced_values, ctx.held_when_read)
+        seen_not += len(reads - ctx.held_when_read)
+    assert seen_held > 50 and seen_not > 50  # (not idle)
+
+
+def test_a_name_read_again_otherwise_is_not_known_held() -> None:
+    """A name first read as a number and then assigned another way (a quiet slot of the same cell) is not known held."""
+    sub = read_submission(_national())
+    ident, _ = identify(sub, RunContext.builtin(today=TODAY))
+    plan = N.plan(ident.spec, ident.targets)
+    number = next(s for s in plan.inputs if s.kind == "money")
+    quiet = dataclasses.replace(number, kind=N.QUIET)
+    sub.cells[ident.spec.sheet][number.cell.a1] = CellData(12.5)
+    odd = dataclasses.replace(plan, inputs=plan.inputs + (quiet,))
+    key = next(k for k, v in N._PLANS.items() if v is plan)
+    N._PLANS[key] = odd
+    try:
+        ctx, _ = N.normalise(ident.spec, sub, prefill=ident.prefill, today=TODAY, targets=ident.targets)
+    finally:
+        N._PLANS[key] = plan
+    assert ctx.plan is odd and number.cell.name not in ctx.held_when_read
+    ctx, _ = N.normalise(ident.spec, sub, prefill=ident.prefill, today=TODAY, targets=ident.targets)
+    assert number.cell.name in ctx.held_when_read

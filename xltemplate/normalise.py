@@ -27,7 +27,7 @@ from .shaped import derived
 from .spec import Spec
 from .submission import CellData, Submission
 from .text import clip
-from .values import Parsed, clean_text, parse_field, parse_number, parse_text
+from .values import Measure, Parsed, clean_text, parse_field, parse_number, parse_text
 
 if TYPE_CHECKING:
     from .roster import RosterRow
@@ -227,6 +227,15 @@ _PLAIN = (str, int, float, bool)
 #: stripped. False: by parse_text (the tests compare).
 PLAIN_FIRST = True
 
+#: Names read as numbers from a float or an int (an exact type: not a bool) are known, when read, to be used as held:
+#: :func:`~xltemplate.values.parse_number` (a score, a money, number or percent field) and a
+#: :class:`~xltemplate.values.Measure` read such a value as ``Decimal(repr(float))`` or ``Decimal(int)`` whatever
+#: their kind or unit (or refuse it: then it is not used), which is the Decimal a twin reads the cell's value as
+#: (:meth:`Context._as_held` finds them so, digit for digit), so :meth:`Context._as_held` skips them. A name assigned
+#: any other way later is taken out again. False: every name compared (the tests compare).
+HELD_WHEN_READ = True
+_NUMBER_FIELDS = frozenset({"money", "number", "percent"})
+
 #: Read without a word: free texts a person may leave as anything (remarks, the names of a unit's own rows).
 QUIET = "quiet"
 
@@ -244,6 +253,9 @@ class Context:
     roster_row: "RosterRow | None"  # the unit's roster row: the truth for prefilled values
     values: Mapping[str, Any]  # defined name → the value used (read inputs, and what the spec fixes)
     readable: frozenset[str]  # defined names whose value could be read (or the spec fixes)
+    #: names whose value used is the cell's value as held, as the twins read it, known when it was read (a float
+    #: or an int read as a number: see HELD_WHEN_READ); :meth:`_as_held` need not compare them again
+    held_when_read: frozenset[str] = frozenset()
 
     @property
     def layout(self) -> FormLayout:
@@ -298,13 +310,16 @@ class Context:
     @cached_property
     def _held(self) -> bool:
         """:meth:`_as_held` of the values read: asked once a context."""
-        return self._as_held(self.referenced_values)
+        return self._as_held(self.referenced_values, self.held_when_read)
 
-    def _as_held(self, inputs: Mapping[str, Any]) -> bool:
+    def _as_held(self, inputs: Mapping[str, Any], known: frozenset[str] = frozenset()) -> bool:
         """Every value in ``inputs`` that a formula reads is the cell's value as the file holds it, as the
-        formulas' twins read it (a twin reads what its formula reads: the engine tests hold them to it)."""
+        formulas' twins read it (a twin reads what its formula reads: the engine tests hold them to it); the
+        names ``known`` are so already (:attr:`held_when_read`, for the values read) and are not compared."""
         get = self.cells.get
         for name, place in names_and_places(self.plan.reads):
+            if name in known:
+                continue  # (see HELD_WHEN_READ: what the comparison below would find)
             data = get(place)
             held = None if data is None else data.value
             used = inputs[name]
@@ -347,12 +362,14 @@ def normalise(spec: Spec, sub: Submission, *, prefill: Mapping[str, Any], today:
     found: list[Finding] = []
     raw = partial(_raw, cells)  # (a family's reader looks other cells up: one look-up function a return)
     plain_first = PLAIN_FIRST
+    held: set[str] = set()  # see HELD_WHEN_READ
     for slot in p.inputs:
         c = slot.cell
         data = cells.get(c.a1)
         seen = None if data is None else data.value
         kind = slot.kind
         if kind == QUIET:
+            held.discard(c.name)
             if plain_first and seen is None:  # parse_text of nothing: blank
                 values[c.name] = None
             elif plain_first and type(seen) is str:  # parse_text of a str: blank (None) or stripped
@@ -360,12 +377,16 @@ def normalise(spec: Spec, sub: Submission, *, prefill: Mapping[str, Any], today:
             else:
                 values[c.name] = parse_text(seen).value
             continue
-        if slot.reader is not None:
-            parsed = slot.reader(seen, raw)
+        reader = slot.reader
+        if reader is not None:
+            parsed = reader(seen, raw)
+            as_number = type(reader) is Measure
         elif kind == "score":
             parsed = parse_number(seen, "score")
+            as_number = True
         else:
             parsed = parse_field(seen, kind, slot.choices)
+            as_number = kind in _NUMBER_FIELDS
         computed = data is not None and (data.formula is not None or data.error)
         if computed or parsed.error or parsed.note:  # (the usual input, a plain value, needs no words)
             problem = _reading(spec.sheet, slot, data, parsed, seen)
@@ -374,8 +395,12 @@ def normalise(spec: Spec, sub: Submission, *, prefill: Mapping[str, Any], today:
         if not parsed.error and not computed:
             values[c.name] = parsed.value
             readable.add(c.name)
+            if as_number and HELD_WHEN_READ and (type(seen) is float or type(seen) is int):
+                held.add(c.name)
+            else:
+                held.discard(c.name)
     ctx = Context(spec=spec, sub=sub, plan=p, cells=cells, prefill=prefill, today=today, roster_row=roster_row,
-                  values=values, readable=frozenset(readable))
+                  values=values, readable=frozenset(readable), held_when_read=frozenset(held))
     return ctx, found
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 import math
 import re
 import unicodedata
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
@@ -260,6 +261,17 @@ _MEASURE = re.compile(r"^([+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+)(
 def unit_key(unit: str) -> str:
     """A unit as typed units are compared with it: NFKC (full-width ％ is %), no spaces, any case."""
     return unicodedata.normalize("NFKC", unit).replace(" ", "").lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """A reader of an input slot (:class:`~xltemplate.form.family.InputSlot`): :func:`parse_measure` in ``unit``,
+    whatever other cells hold. A value of its own type, so that normalise can tell what it reads a number as."""
+
+    unit: str
+
+    def __call__(self, raw: Any, lookup: Any = None) -> Parsed:
+        return parse_measure(raw, self.unit)
 
 
 def parse_measure(raw: Any, unit: str) -> Parsed:

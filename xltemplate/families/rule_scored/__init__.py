@@ -21,7 +21,7 @@ from ...form.sheet import SheetWriter
 from ...normalise import QUIET
 from ...results import Group, Item
 from ...spec import Spec, SpecChecker
-from ...values import Parsed, parse_choice, parse_measure, parse_text
+from ...values import Measure, Parsed, parse_choice, parse_measure, parse_text
 from . import checks, formulas, prompts, spec as family_spec, targets as family_targets, write
 from .layout import IndicatorSlot, Layout, layout_of
 from .rules import KINDS, QUALITATIVE
@@ -41,7 +41,7 @@ def _spec(spec: Spec) -> RuleSpec:
 
 
 def _measure(unit: str) -> Callable[[Any, Lookup], Parsed]:
-    return lambda seen, _raw: parse_measure(seen, unit)
+    return Measure(unit)  # (parse_measure in that unit: a value normalise knows, see normalise.HELD_WHEN_READ)
 
 
 def _by_kind(r: IndicatorSlot, choices: tuple[str, ...], target: bool) -> Callable[[Any, Lookup], Parsed]:
