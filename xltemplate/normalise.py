@@ -100,8 +100,9 @@ def plan(spec: Spec, targets: Targets | None = None) -> Plan:
             _PLANS.pop(next(iter(_PLANS)))
         family = family_of(spec)
         layout = family.layout(spec, targets)
-        fields = derived(layout.fields, "input slots", lambda: _field_inputs(layout)) if SHARE_FIELD_INPUTS \
-            else _field_inputs(layout)
+        # (a layout of targets is its shape's copy, holding its fields; one without is laid out anew, its plan kept)
+        fields = derived(layout.fields, "input slots", lambda: _field_inputs(layout)) \
+            if SHARE_FIELD_INPUTS and targets is not None else _field_inputs(layout)
         shape = (*spec_key, family.shape(layout))
         common = _SHAPES.get(shape) if SHARE_SHAPES else None
         if common is None:
@@ -126,7 +127,9 @@ def _field_inputs(layout: FormLayout) -> tuple[InputSlot, ...]:
 
 #: The header fields' input slots made once per :attr:`~xltemplate.form.layout.FormLayout.fields` (a tuple of frozen
 #: slots, the very object the layouts of one shape share: :func:`xltemplate.shaped.derived`), where a plan made
-#: them anew (frozen dataclasses, some 15 a plan). False: made for every plan (the tests compare).
+#: them anew (frozen dataclasses, some 15 a plan); only for a workbook's own targets, whose layout is a shape's copy
+#: (a layout without targets is laid out anew, so nothing would be found again, and its plan is kept anyway).
+#: False: made for every plan (the tests compare).
 SHARE_FIELD_INPUTS = True
 
 
