@@ -13,9 +13,13 @@ is refused whole.
 from __future__ import annotations
 
 import bisect
+import codecs
 import csv
+import hashlib
 import io
+import os
 import pickle
+import tempfile
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +69,132 @@ PACKED = True
 #: (:meth:`PackedRows.repeated`), not with a dict of every key while they are read (issue 15: ~7 MB at 100,000
 #: units, on top of the reading's other transients); False: the dict, as before (the tests compare).
 DUPLICATES_FROM_INDEX = True
+#: With PACKED, the packed rows and their keys go to a temporary file once they pass :data:`DISK_FROM` bytes, and
+#: are read back with ``pread`` a window at a time: what stays in memory is ~8–12 bytes a unit, their offsets and
+#: the keys' sorted order (issue 15: the rows were ~141 bytes a unit, 14 MB at 100,000, held by the main process for
+#: the whole run and by every worker forked from it). False: the rows stay in memory (the tests compare).
+ON_DISK = True
+#: How many bytes of packed rows stay in memory before they go to the file: a roster smaller than this (about
+#: 15,000 units of the usual four columns) is never written. Measured (see bench/README, seventh pass): a looked-up
+#: row costs ~1–2 µs more from the file (the ``pread`` of the keys the binary search visits), which a worker pays once
+#: a return; below 2 MB the memory saved is too small to be worth that and the file.
+DISK_FROM = 2 << 20
+_WINDOW = 64 << 10  # bytes read at once from the file when it is gone through in order
+_NEAR = 512  # … and when one row or key is looked up (a binary search's last probes fall in it)
+_FLUSH = 256 << 10  # bytes written to the file at once
+
+
+class _Spool:
+    """Bytes appended in turn and read back by their offsets: in memory, or (``disk_from``: past that many bytes)
+    in a temporary file of this process's, made by :func:`tempfile.TemporaryFile` as the spill file is (on Linux
+    it has no name at all; elsewhere it is removed when closed), so nothing is left behind whatever ends the run.
+    A process forked from this one reads it through the descriptor it inherits (``pread`` has no shared file
+    position). Any error writing it (a full disk) keeps the bytes in memory instead: the roster is read as before."""
+
+    __slots__ = ("_mem", "_file", "_written", "_pending", "_disk_from", "_win", "_at", "_next")
+
+    def __init__(self, disk_from: int | None) -> None:
+        self._mem: bytearray | bytes = bytearray()
+        self._file: Any = None  # the temporary file (unbuffered), once the bytes went to it
+        self._written = 0  # bytes in the file
+        self._pending = bytearray()  # bytes not yet written to it
+        self._disk_from = disk_from
+        self._win, self._at, self._next = b"", 0, -1  # the last window read from the file, its offset, where it ended
+
+    def append(self, data: bytes) -> None:
+        if self._file is None:
+            self._mem += data
+            if self._disk_from is not None and len(self._mem) > self._disk_from:
+                self._to_disk()
+        else:
+            self._pending += data
+            if len(self._pending) >= _FLUSH:
+                self._flush()
+
+    def _to_disk(self) -> None:
+        try:
+            self._file = tempfile.TemporaryFile(prefix="xltemplate-roster-", buffering=0)
+        except OSError:
+            self._disk_from = None  # no temporary file: the bytes stay in memory
+            return
+        self._pending, self._mem = self._mem, b""  # type: ignore[assignment]
+        self._flush()
+
+    def _flush(self) -> None:
+        view = memoryview(self._pending)
+        try:
+            while len(view):
+                n = os.write(self._file.fileno(), view)
+                self._written += n
+                view = view[n:]
+        except OSError:  # a full disk: back to memory, with what was written
+            left = bytes(view)
+            view.release()
+            self._back_to_memory(left)
+            return
+        view.release()
+        self._pending = bytearray()
+
+    def _back_to_memory(self, left: bytes) -> None:
+        got = bytearray(self._pread(0, self._written))
+        self._file.close()
+        self._file, self._written, self._disk_from = None, 0, None
+        self._mem, self._pending = got + left, bytearray()
+
+    def done(self) -> None:
+        """After the last append: every byte written (or in memory), the buffers let go."""
+        if self._file is not None and self._pending:
+            self._flush()
+        self._pending = bytearray()
+        if isinstance(self._mem, bytearray) and self._file is None:
+            self._mem = bytes(self._mem)  # (exact size: a bytearray keeps its growth slack)
+
+    @property
+    def on_disk(self) -> bool:
+        return self._file is not None
+
+    def read(self, start: int, end: int) -> bytes | bytearray:
+        if self._file is None:
+            return self._mem[start:end]
+        at, win = self._at, self._win
+        if not (at <= start and end <= at + len(win)):
+            # in order (this read starts where the last one ended): a window ahead; a lookup: a little around it
+            size = max(end - start, _WINDOW if start == self._next else _NEAR)
+            win = os.pread(self._file.fileno(), size, start)
+            if len(win) < end - start:
+                raise OSError("roster spool file truncated")  # (only this process writes it)
+            self._win, self._at = win, at = win, start
+        self._next = end
+        return win[start - at:end - at]
+
+    def all(self) -> bytes:
+        """Every byte (for a copy in memory: pickling the rows for a process that is not forked)."""
+        if self._file is None:
+            return bytes(self._mem)
+        return self._pread(0, self._written)
+
+    def _pread(self, at: int, size: int) -> bytes:
+        got = bytearray()
+        while len(got) < size:
+            piece = os.pread(self._file.fileno(), size - len(got), at + len(got))
+            if not piece:
+                raise OSError("roster spool file truncated")  # (only this process writes it)
+            got += piece
+        return bytes(got)
+
+
+def _offsets() -> array[int]:
+    return array("I" if array("I").itemsize >= 4 else "L")
+
+
+def _put(offsets: array[int], value: int) -> array[int]:
+    """``offsets`` with ``value`` appended: as 4-byte numbers until one does not fit, then as 8-byte ones."""
+    try:
+        offsets.append(value)
+    except OverflowError:
+        offsets = array("Q", offsets)
+        offsets.append(value)
+    return offsets
 
 
 class PackedRows(Sequence[RosterRow]):
@@ -72,26 +202,47 @@ class PackedRows(Sequence[RosterRow]):
 
     Reads as a tuple of :class:`RosterRow` (length, index, slices, iteration, equality); each access decodes
     the row anew, except the last one decoded, which is kept (a row's cells are asked for in turn). The rows
-    are only ever decoded from bytes this process pickled itself.
+    are only ever decoded from bytes this process pickled itself (and wrote itself, see :data:`ON_DISK`).
+
+    The keys are kept in the rows' order (``_keys``, ``_key_ends``); ``_order`` lists the rows by their keys in
+    ``str`` order (stable: a key's rows in their order), or is None where the rows are already in that order (the
+    usual roster, numbered in order: nothing is sorted then).
     """
 
-    __slots__ = ("_blob", "_ends", "_keys", "_key_ends", "_order", "_fields", "_contacts", "_last")
+    __slots__ = ("_rows", "_ends", "_keys", "_key_ends", "_order", "_fields", "_contacts", "_last")
 
     def __init__(self, rows: Iterable[RosterRow], fields: Sequence[str], contacts: Sequence[str]) -> None:
         self._fields, self._contacts = tuple(fields), tuple(contacts)
-        self._blob, self._ends = bytearray(), array("Q")
-        keys: list[tuple[str, int]] = []
-        for n, row in enumerate(rows):
-            self._blob += pickle.dumps(self._record(row), protocol=pickle.HIGHEST_PROTOCOL)
-            self._ends.append(len(self._blob))
-            keys.append((row.key, n))
-        keys.sort()
-        self._keys, self._key_ends, self._order = bytearray(), array("Q"), array("Q")
-        for key, n in keys:
-            self._keys += key.encode("utf-8", "surrogatepass")
-            self._key_ends.append(len(self._keys))
-            self._order.append(n)
+        disk_from = DISK_FROM if ON_DISK else None
+        self._rows, self._keys = _Spool(disk_from), _Spool(disk_from)
+        ends, key_ends = _offsets(), _offsets()
+        size = key_size = 0
+        in_order, last = True, ""
+        for row in rows:
+            record = pickle.dumps(self._record(row), protocol=pickle.HIGHEST_PROTOCOL)
+            self._rows.append(record)
+            size += len(record)
+            ends = _put(ends, size)
+            key = row.key.encode("utf-8", "surrogatepass")
+            self._keys.append(key)
+            key_size += len(key)
+            key_ends = _put(key_ends, key_size)
+            if in_order:
+                in_order, last = last <= row.key, row.key
+        self._rows.done()
+        self._keys.done()
+        self._ends, self._key_ends = ends, key_ends
+        self._order: array[int] | None = None if in_order else self._sorted()
         self._last: tuple[int, RosterRow] | None = None
+
+    def _sorted(self) -> array[int]:
+        """The rows' positions by their keys (stable): the keys as their UTF-8 bytes, which sort as the ``str`` do
+        (UTF-8 keeps the code points' order, the lone surrogates' too), a list of them for the time of the sort."""
+        keys = [self._keys.read(self._key_start(n), self._key_ends[n]) for n in range(len(self._key_ends))]
+        order = _offsets()
+        for n in sorted(range(len(keys)), key=keys.__getitem__):
+            order = _put(order, n)
+        return order
 
     def _record(self, row: RosterRow) -> tuple[Any, ...]:
         # values in the fields' order (None: not prefilled, as a blank cell is never kept), contacts likewise ("")
@@ -105,11 +256,21 @@ class PackedRows(Sequence[RosterRow]):
         if last is not None and last[0] == n:
             return last[1]
         start = self._ends[n - 1] if n else 0
-        key, line, values, contacts = pickle.loads(self._blob[start:self._ends[n]])
+        key, line, values, contacts = pickle.loads(self._rows.read(start, self._ends[n]))
         row = RosterRow(key=key, line=line, prefill={f: v for f, v in zip(self._fields, values) if v is not None},
                         contact={c: t for c, t in zip(self._contacts, contacts) if t})
         self._last = (n, row)
         return row
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether the rows are held in a temporary file (see :data:`ON_DISK`)."""
+        return self._rows.on_disk
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # (for a process that is not forked, or a copy): the bytes themselves, held in memory by the copy
+        return (_packed_from, (self._fields, self._contacts, self._rows.all(), self._ends, self._keys.all(),
+                               self._key_ends, self._order))
 
     def __len__(self) -> int:
         return len(self._ends)
@@ -130,21 +291,32 @@ class PackedRows(Sequence[RosterRow]):
     def __iter__(self) -> Iterator[RosterRow]:
         return (self._decode(n) for n in range(len(self._ends)))
 
+    def _key_start(self, n: int) -> int:
+        return self._key_ends[n - 1] if n else 0
+
+    def _key_of(self, n: int) -> str:
+        """The key of the row at position ``n``."""
+        return self._keys.read(self._key_start(n), self._key_ends[n]).decode("utf-8", "surrogatepass")
+
+    def _at(self, i: int) -> int:
+        """The position of the row whose key is ``i``-th in ``str`` order."""
+        return i if self._order is None else self._order[i]
+
     def _key(self, i: int) -> str:
-        start = self._key_ends[i - 1] if i else 0
-        return self._keys[start:self._key_ends[i]].decode("utf-8", "surrogatepass")
+        """The ``i``-th key in ``str`` order."""
+        return self._key_of(self._at(i))
 
     def index(self, key: Any, start: int = 0, stop: int | None = None) -> int:
         """The position of the row whose key is ``key`` (ValueError if none): a binary search of the keys."""
         if isinstance(key, str):
             i = bisect.bisect_left(_Keys(self), key)
             if i < len(self._key_ends) and self._key(i) == key:
-                return self._order[i]
+                return self._at(i)
         raise ValueError(key)
 
     def by_keys(self) -> Iterator[tuple[str, int]]:
         """(key, position) of each row in the order of the keys (``str`` order), without decoding the rows."""
-        return ((self._key(i), self._order[i]) for i in range(len(self._order)))
+        return ((self._key(i), self._at(i)) for i in range(len(self._key_ends)))
 
     def repeated(self) -> Iterator[tuple[str, int, int]]:
         """(key, the line of its first row, the line of a later row) for each row whose non-empty key an earlier row
@@ -152,8 +324,7 @@ class PackedRows(Sequence[RosterRow]):
         their order), with only such rows decoded."""
         found: list[tuple[int, int, str]] = []  # (position, first line, key)
         last, first = None, 0
-        for i in range(len(self._order)):
-            key, n = self._key(i), self._order[i]
+        for key, n in self.by_keys():
             if key == last and key:
                 found.append((n, first, key))
             else:
@@ -165,14 +336,11 @@ class PackedRows(Sequence[RosterRow]):
 
     def keys(self) -> Iterator[str]:
         """The keys in the roster's order."""
-        return (key for key, _n in self.keyed())
+        return (self._key_of(n) for n in range(len(self._key_ends)))
 
     def keyed(self) -> Iterator[tuple[str, int]]:
         """(key, position) of each row, in the roster's order, without decoding the rows."""
-        at = array("Q", bytes(8 * len(self._order)))  # position → its place among the sorted keys
-        for i, n in enumerate(self._order):
-            at[n] = i
-        return ((self._key(i), n) for n, i in enumerate(at))
+        return ((self._key_of(n), n) for n in range(len(self._key_ends)))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (PackedRows, tuple)):
@@ -184,6 +352,17 @@ class PackedRows(Sequence[RosterRow]):
 
     def __repr__(self) -> str:
         return f"PackedRows({len(self)} rows)"
+
+
+def _packed_from(fields: tuple[str, ...], contacts: tuple[str, ...], rows: bytes, ends: array[int], keys: bytes,
+                 key_ends: array[int], order: array[int] | None) -> PackedRows:
+    """A :class:`PackedRows` in memory from its parts (see ``PackedRows.__reduce__``)."""
+    packed = PackedRows.__new__(PackedRows)
+    packed._fields, packed._contacts = fields, contacts
+    packed._rows, packed._keys = _Spool(None), _Spool(None)
+    packed._rows._mem, packed._keys._mem = rows, keys
+    packed._ends, packed._key_ends, packed._order, packed._last = ends, key_ends, order, None
+    return packed
 
 
 class _Keys(Sequence[str]):
@@ -390,7 +569,19 @@ def read_table(path: Path, what: str = "名单", *, lazy: bool = False) -> tuple
     raise RosterError(str(path), [Problem("", f"{what}必须是 .csv 或 .xlsx 文件；请在 Excel 中另存为其中一种格式")])
 
 
+#: With ``lazy`` (a roster), a CSV is read as a stream, a chunk at a time, each time its rows are gone through: its
+#: bytes and its text are never all held (issue 15: at 100,000 units they were 8 MB of bytes, 9 MB of text and 18 MB
+#: of the text's copy in :class:`io.StringIO`, all at once). Its encoding is decided as before (UTF-8 with or without
+#: BOM where every byte is; else GB18030) by a first pass, which keeps a SHA-256 of the bytes; a pass that reads the
+#: file to its end must see the same bytes, or the roster is refused as changed while read. False: the bytes read at
+#: once, as before (the tests compare).
+STREAM_CSV = True
+_CHUNK = 256 << 10
+
+
 def _read_csv(path: Path, lazy: bool = False) -> tuple[list[Any], Any]:
+    if lazy and STREAM_CSV:
+        return _stream_csv(path)
     data = path.read_bytes()
     for encoding in ("utf-8-sig", "gb18030"):
         try:
@@ -424,6 +615,81 @@ class _CsvRecords:
         reader = csv.reader(io.StringIO(self.text))
         next(reader, None)
         return enumerate(reader, start=2)
+
+
+def _stream_csv(path: Path) -> tuple[list[Any], "_CsvStream"]:
+    """A CSV's header and its rows as a stream (see :data:`STREAM_CSV`)."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as fh:
+                while chunk := fh.read(_CHUNK):
+                    digest.update(chunk)
+                    decoder.decode(chunk)
+                decoder.decode(b"", True)
+        except UnicodeDecodeError:
+            continue
+        break
+    else:  # pragma: no cover - gb18030 decodes any byte string
+        raise RosterError(str(path), [Problem("", "不是 UTF-8 或 GB18030 编码的文本")])
+    records = _CsvStream(path, encoding, digest.digest())
+    header = next(records.rows(), None)
+    if header is None:
+        raise RosterError(str(path), [Problem("", "文件是空的；第 1 行应是标题行（编号、预算单位、项目名称……）")])
+    records.header = header
+    return header, records
+
+
+class _HashedReader(io.RawIOBase):
+    """A binary file read through, its bytes hashed as they are read."""
+
+    def __init__(self, fh: Any, digest: Any) -> None:
+        self.fh, self.digest = fh, digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.fh.readinto(buffer)
+        if n:
+            self.digest.update(memoryview(buffer)[:n])
+        return int(n or 0)
+
+
+class _CsvStream:
+    """A CSV's rows after the header, (line number, cells), read from the file a chunk at a time each time they are
+    gone through (see :data:`STREAM_CSV`); lines end at "\n" only, as :class:`io.StringIO` splits them."""
+
+    __slots__ = ("path", "encoding", "digest", "header")
+
+    def __init__(self, path: Path, encoding: str, digest: bytes) -> None:
+        self.path, self.encoding, self.digest = path, encoding, digest
+        self.header: list[str] | None = None
+
+    def _changed(self) -> RosterError:
+        return RosterError(str(self.path), [Problem("", "文件在读取过程中被改动；请等它保存完毕（或关闭正在编辑它的程序）后重试")])
+
+    def rows(self) -> Iterator[list[str]]:
+        """Every row, the header first; the bytes checked against the first pass's when read to the end."""
+        digest = hashlib.sha256()
+        try:
+            with open(self.path, "rb") as fh:
+                text = io.TextIOWrapper(io.BufferedReader(_HashedReader(fh, digest), _CHUNK), encoding=self.encoding,
+                                        newline="\n")
+                yield from csv.reader(text)
+        except UnicodeDecodeError as exc:
+            raise self._changed() from exc
+        except OSError as exc:
+            raise RosterError(str(self.path), [Problem("", f"无法读取文件（{exc.strerror or exc}）；请检查文件是否存在、是否正在其他程序中打开")]) from exc
+        if digest.digest() != self.digest:
+            raise self._changed()
+
+    def __iter__(self) -> Iterator[tuple[int, list[Any]]]:
+        rows = self.rows()
+        if next(rows, None) != self.header:
+            raise self._changed()
+        return enumerate(rows, start=2)
 
 
 def _read_xlsx(path: Path, what: str) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
