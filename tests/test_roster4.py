@@ -192,10 +192,13 @@ def _rows(seed: int) -> list[RosterRow]:
                       contact={"联系人": "张三"} if n % 4 == 0 else {}) for n, k in enumerate(keys)]
 
 
+@pytest.mark.parametrize("fence", [1, 3, 64])
 @pytest.mark.parametrize("seed", range(12))
-def test_packed_rows_answer_the_same_from_the_file(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_packed_rows_answer_the_same_from_the_file(seed: int, fence: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every question PackedRows answers, in memory and from the file (all of it, or past a few hundred bytes), over
-    rows with repeated, empty, non-ASCII, lone-surrogate and long keys; and its copies (pickled, copied) the same."""
+    rows with repeated, empty, non-ASCII, lone-surrogate and long keys, whatever keys the lookup's fence keeps; and its
+    copies (pickled, copied) the same."""
+    monkeypatch.setattr(roster_mod, "_FENCE", fence)
     rows = _rows(seed)
     made = {}
     for disk, disk_from in ((False, 0), (True, 0), (True, 500)):
