@@ -44,6 +44,7 @@ def _way(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     packed, stream, disk, disk_from = WAYS[name]
     monkeypatch.setattr(roster_mod, "PACKED", packed)
     monkeypatch.setattr(roster_mod, "STREAM_CSV", stream)
+    monkeypatch.setattr(roster_mod, "XLSX_PACKED", stream)  # (the reading's transient: the .xlsx's rows likewise)
     monkeypatch.setattr(roster_mod, "ON_DISK", disk)
     monkeypatch.setattr(roster_mod, "DISK_FROM", disk_from)
 
@@ -176,8 +177,28 @@ def test_an_xlsx_roster_reads_the_same_on_disk(tmp_path: Path, monkeypatch: pyte
     for n in range(60):
         ws.append([f"B{(n * 37) % 61:03d}", f"单位{n}", n * 1000.5, 13812345678 if n % 3 else None])
     ws.append([None, None, None, None])
+    ws.append(["B999", "单位", "八百万", None])
     wb.save(path)
+    (tmp_path / "bad.xlsx").write_bytes(b"PK\x03\x04 not a workbook")
+    (tmp_path / "empty.xlsx").write_bytes(b"")
     got = {}
+    for way in ("as before", "plain rows", "streamed, on disk"):
+        _way(monkeypatch, way)
+        got[way] = [_outcome(tmp_path / name) for name in ("bad.xlsx", "empty.xlsx")]
+    assert got["as before"] == got["streamed, on disk"] == got["plain rows"] and got["as before"][0][0] == "problems"
+    got = {}
+    sent = []
+    real = roster_mod.run_bounded
+    monkeypatch.setattr(roster_mod, "run_bounded", lambda fn, *a, **k: sent.append(fn.__name__) or real(fn, *a, **k))
+    for way in ("as before", "plain rows", "streamed, on disk"):
+        _way(monkeypatch, way)
+        got[way] = _outcome(path)
+    assert got["as before"][0] == "problems" and "八百万" in str(got["as before"][1])
+    assert got["streamed, on disk"] == got["as before"] == got["plain rows"]
+    assert sent == ["_xlsx_rows", "_xlsx_rows", "_xlsx_packed"]
+    path.write_bytes(b"")  # (now the rows read: the same rows every way)
+    wb.active.delete_rows(63)
+    wb.save(path)
     for way in ("as before", "plain rows", "streamed, on disk"):
         _way(monkeypatch, way)
         got[way] = _outcome(path)
