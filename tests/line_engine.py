@@ -167,3 +167,64 @@ def printed_lines(pdf: Path, cells: list[Cell]) -> dict[str, int]:
                 last = m
             got[tag] = lines + by_tag[tag].text.split("\n").count("")  # an empty line shows no word
     return got
+
+
+#: (font, size, bold) of the row-height check: the CJK fonts the writers use, and the font LibreOffice draws 宋体 with.
+HEIGHT_FONTS = [("宋体", 10.0, False), ("宋体", 11.0, False), ("宋体", 10.0, True), ("宋体", 11.0, True),
+                ("宋体", 12.0, True), ("宋体", 14.0, True), ("Noto Sans CJK SC", 10.0, False),
+                ("Noto Sans CJK SC", 11.0, True)]
+#: The top margin of the row-height workbook's pages (inches): each row is the first of its page, so its top is here.
+HEIGHT_TOP_IN = 0.4
+
+
+def height_texts() -> list[str]:
+    """Texts of 1 to 30 lines: CJK lines (each a paragraph), CJK wrapped in its column, CJK and Latin mixed, a Latin
+    last line under CJK ones (its line is as tall as theirs in LibreOffice)."""
+    line = "本项目主要用于平台运维"
+    out = []
+    for n in (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20, 25, 30):
+        out.append("\n".join([line] * n))
+        out.append("项目绩效自评预算执行率达到资金使用情况" * n)  # wrapped in a 24-unit column
+        out.append("\n".join("项目 budget 执行率 98.5%" if i % 2 else "Openpyxl 3.1.5 预算执行" for i in range(n)))
+        out.append("\n".join([line] * (n - 1) + ["budget gjpqy"]))
+    return out
+
+
+def write_height_workbook(path: Path, width: float = 24.0) -> list[tuple[Cell, float]]:
+    """A workbook of :func:`height_texts` in each of :data:`HEIGHT_FONTS`, each row as tall as printing.cell_height
+    says and the first of its page; the cells and their heights (rows taller than Excel allows are left out)."""
+    cells: list[tuple[Cell, float]] = []
+    wb = xlsxwriter.Workbook(str(path))
+    wb.formats[0].set_font_name(printing.DEFAULT_FONT["font_name"])
+    wb.formats[0].set_font_size(printing.DEFAULT_FONT["font_size"])
+    n = 0
+    for s, (font, size, bold) in enumerate(HEIGHT_FONTS):
+        fmt = wb.add_format({"font_name": font, "font_size": size, "bold": bold, "text_wrap": True, "valign": "top"})
+        ws = wb.add_worksheet(f"h{s}")
+        ws.set_paper(printing.XLSX_A4)
+        ws.set_margins(left=0.3, right=0.3, top=HEIGHT_TOP_IN, bottom=0.4)
+        ws.set_print_scale(100)
+        ws.set_column(0, 0, width)
+        r = 0
+        for text in height_texts():
+            height = printing.cell_height(text, width, size, bold)
+            if height > printing.MAX_ROW_PT:
+                continue
+            n += 1
+            cells.append((Cell(f"#{n:05d}", text, font, size, bold, width), height))
+            ws.set_row(r, height)
+            ws.write_string(r, 0, text, fmt)
+            r += 1
+        ws.set_h_pagebreaks(list(range(1, r)))
+    wb.close()
+    return cells
+
+
+def printed_extents(pdf: Path) -> list[tuple[float, float]]:
+    """Each page's words' top and bottom edge (points from the paper's top), page by page."""
+    out = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    pages = []
+    for page in out.split("<page ")[1:]:
+        words = [(float(b), float(d)) for _a, b, _c, d, _t in _WORD.findall(page)]
+        pages.append((min(w[0] for w in words), max(w[1] for w in words)) if words else (0.0, 0.0))
+    return pages

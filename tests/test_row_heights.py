@@ -64,3 +64,12 @@ def test_kept_sheets_of_an_older_estimate_are_not_reused(monkeypatch: pytest.Mon
         monkeypatch.undo()
         reuse.writer_digest.cache_clear()
     assert reuse.writer_digest() == before
+
+
+def test_a_line_is_as_tall_as_libreoffice_draws_cjk_text() -> None:
+    """LibreOffice draws a line of CJK text 1.451 em tall at 10 pt, 1.456 em at 11 pt (tests/test_row_heights_engine.py
+    prints them): ten lines of 10 pt need some 145 pt; at 1.4 em a line a row got 143."""
+    for size, pitch in ((10.0, 1.451), (11.0, 1.456), (14.0, 1.444)):
+        for lines in range(1, printing.max_lines(size) + 1):
+            assert printing.text_height(lines, size) >= lines * pitch * size + 1.0
+

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.line_engine import Cell, printed_lines, texts, write_workbook
+from tests.line_engine import HEIGHT_TOP_IN, Cell, printed_extents, printed_lines, texts, write_height_workbook, write_workbook
 from tools.soffice import convert
 from xltemplate import printing
 
@@ -76,3 +76,22 @@ def test_latin_text_is_estimated_closer_than_before(printed: dict[str, tuple[Cel
     near = sum(_estimate(c) <= narrowed + 1 for c, narrowed in latin)
     assert near >= 0.9 * len(latin), f"{near} of {len(latin)} Latin cells within a line"
     assert printing.count_lines("Microsoft Excel Compatible / Openpyxl 3.1.5", 14, 10) <= 5  # was 9; LibreOffice: 3
+
+
+def test_every_row_holds_its_lines_in_libreoffice(soffice: str, tmp_path: Path) -> None:
+    """A row as tall as printing.cell_height says holds all its lines as LibreOffice prints them: the lowest word's
+    lower edge (its font's descent included) is inside the row. LibreOffice draws a CJK line 1.45 em tall; at the
+    old 1.4 em a line, rows of 6 lines or more of CJK at 10 pt ended below the row."""
+    book = tmp_path / "heights.xlsx"
+    cells = write_height_workbook(book)
+    (pdf,) = convert([book], tmp_path, "pdf:calc_pdf_Export")
+    pages = printed_extents(pdf)
+    assert len(pages) == len(cells), "each row should print on its own page"
+    top = HEIGHT_TOP_IN * printing.PT_PER_INCH
+    out = []
+    for (c, height), (first, last) in zip(cells, pages):
+        assert top - 0.5 <= first < top + 5, f"{c.tag}: the row does not start at the page's top margin ({first:.2f})"
+        if last > top + height:
+            out.append((c.text[:20], c.font, c.size, c.bold, c.text.count("\n") + 1, round(height, 2), round(last - top, 2)))
+    assert not out, f"{len(out)} rows too short (text, font, size, bold, paragraphs, height, printed to): {out[:10]}"
+

@@ -12,9 +12,10 @@ from one model of the page:
   Excel, Noto Sans CJK in LibreOffice) and any other 0.6 em; wrapped text is laid out word by
   word as each program would, with its own room and fonts, and the larger count taken
   (:func:`count_lines`);
-- a wrapped line takes 1.4 × the font size (Excel draws 宋体 11 at 14.25 pt a line;
-  LibreOffice Latin text at 1.17 em a line, CJK at 1.43-1.45 em, measured in the prints of
-  tests/line_engine.py);
+- a wrapped line takes :data:`LINE_FACTOR` 1.46 × the font size: LibreOffice draws a line of CJK text
+  at 1.443-1.456 em (Noto Sans CJK's ascent and descent, 1.448 em, rounded to its grid; measured
+  in its prints, tests/test_row_heights_engine.py), Latin text at 1.17 em; Excel draws 宋体 11 at
+  14.25 pt (1.3 em) a line;
 - a sheet with manual page breaks gets a written scale (a sheet fitted to the page width
   loses them in Excel), chosen so that its columns fit the page with :data:`ENGINE_SLACK`
   to spare; other sheets are fitted to the width when that keeps the text readable, and
@@ -50,7 +51,11 @@ MAX_ROW_PT = 409.0
 #: Scales are chosen so body text prints at least this large: a little above the rule (8 pt,
 #: "readable at 100 % on A4"), so that a rounding in some program never takes it under.
 READABLE_PT = 8.5
-LINE_FACTOR = 1.4  # line height / font size, for wrapped text
+#: Line height / font size, for wrapped text. LibreOffice's CJK line (1.456 em at 11 pt, 1.451 at 10 pt) is the
+#: tallest of the programs': at 1.4 a row of more than ~6 lines of CJK text at 10 pt had its last line's lower edge
+#: cut on paper. Every line of every text is counted this tall (a Latin line is 1.17 em in LibreOffice, 1.3 in Excel):
+#: a row a little too tall shows all its text, a row too short hides some.
+LINE_FACTOR = 1.46
 ROW_PADDING_PT = 3.0
 WIDE_EM, NARROW_EM = 1.0, 0.6
 CELL_PADDING_UNITS = 1.0  # inner margins of a cell, both sides, in column units

@@ -756,8 +756,15 @@ class _Writer:
         # The counts table is long: it starts below the charts, so that the tables beside the
         # charts (kept on one page with them) stay short enough for one page.
         top = 3
-        charts_pt = 2 * chart_px[1] * PT_PER_PX + 8
-        while sum(heights[top:row]) < charts_pt:
+        chart_pt = chart_px[1] * PT_PER_PX
+
+        def chart_rows() -> tuple[int, int]:
+            """The row the second chart starts in (the row after the one the first, and 8 pt to spare, ends in: in
+            that row it would stand over the first one's lower edge), and the row it ends in."""
+            second = row_below(heights, top, chart_pt + 8) + 1
+            return second, row_below(heights, second, chart_pt)
+
+        while chart_rows()[1] >= row:  # (rows not laid out yet count 15 pt: gaps of 10 until the charts end above)
             gap()
         counts = self.c.counts()
         first = row
@@ -802,7 +809,7 @@ class _Writer:
         chart.set_y_axis({"min": 0, "major_gridlines": {"visible": True}})
         chart.set_size({"width": chart_px[0], "height": chart_px[1]})
         ws.insert_chart(top, 7, chart, {"x_offset": 6})
-        second = row_below(heights, top, chart_px[1] * PT_PER_PX + 8)
+        second, bottom = chart_rows()
         chart = wb.add_chart({"type": "bar"})
         chart.add_series({"name": "得分率", "categories": ["统计", rates[0], 0, rates[1], 0], "values": ["统计", rates[0], 3, rates[1], 3],
                           "data_labels": {"value": True, "num_format": "0.0%"}, "fill": {"color": "#70AD47"}})
@@ -812,7 +819,6 @@ class _Writer:
         chart.set_y_axis({"reverse": True})
         chart.set_size({"width": chart_px[0], "height": chart_px[1]})
         ws.insert_chart(second, 7, chart, {"x_offset": 6})
-        bottom = row_below(heights, second, chart_px[1] * PT_PER_PX)
         blocks = [(top, max(bottom, *(b for a, b in blocks if a < bottom)))] + [b for b in blocks if b[0] >= bottom]
         while len(heights) <= bottom:  # rows under a chart that the tables did not reach
             heights.append(15.0)
