@@ -73,3 +73,33 @@ def test_a_line_is_as_tall_as_libreoffice_draws_cjk_text() -> None:
         for lines in range(1, printing.max_lines(size) + 1):
             assert printing.text_height(lines, size) >= lines * pitch * size + 1.0
 
+
+def test_the_forms_bold_labels_are_measured_bold(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A label (bold, 宋体 11) that fits a line as regular text and not as bold gets a row of two lines: the header
+    block's field labels (generate._field_height) and the funding block's (rule_scored/write.py)."""
+    from dataclasses import replace
+
+    from xltemplate.catalog import load_spec, templates_dir
+    from xltemplate.form.family import family_of
+    from xltemplate.families.rule_scored import write
+    from xltemplate.form.generate import _field_height, generate_workbook
+
+    spec = load_spec(templates_dir() / "sh-project-self-eval.yaml")
+    layout = family_of(spec).layout(spec, None)
+    slot = next(s for s in layout.fields if s.field.id == "implementer")
+    label = slot.field.label + "："  # 具体实施处（科室）： in a 22-unit column: 1 line regular, 2 bold (Excel's layout)
+    width = layout.grid.widths[slot.label_col]
+    assert printing.count_lines(label, width, 11) == 1 < printing.count_lines(label, width, 11, bold=True) == 2
+    as_money = replace(slot, field=replace(slot.field, type="money"))  # a field with no room of its own for 2 lines
+    assert _field_height(layout, as_money, 1.0) >= printing.text_height(2, 11)
+
+    calls: list[tuple[object, bool]] = []
+
+    def spy(text: object, width: float, font_pt: float = 11.0, bold: bool = False) -> float:
+        calls.append((text, bold))
+        return printing.cell_height(text, width, font_pt, bold)
+
+    monkeypatch.setattr(write, "cell_height", spy)
+    generate_workbook(load_spec(templates_dir() / "cn-project-self-eval.yaml"), tmp_path / "national.xlsx")
+    funding = [bold for text, bold in calls if text in {"年度资金总额", "其中：当年财政拨款", "上年结转资金", "其他资金"}]
+    assert len(funding) == 4 and all(funding), calls[:8]

@@ -95,3 +95,26 @@ def test_every_row_holds_its_lines_in_libreoffice(soffice: str, tmp_path: Path) 
             out.append((c.text[:20], c.font, c.size, c.bold, c.text.count("\n") + 1, round(height, 2), round(last - top, 2)))
     assert not out, f"{len(out)} rows too short (text, font, size, bold, paragraphs, height, printed to): {out[:10]}"
 
+
+def test_the_forms_bold_labels_are_counted_at_or_above_libreoffice(soffice: str, tmp_path: Path) -> None:
+    """The forms' labels (宋体 11 bold) in their columns (the header block's 12, 22 and 42 units, the funding block's
+    23): the count (bold) is at or above LibreOffice's lines, in the column and in the column narrowed to Excel's room.
+    (具体实施处（科室）： prints on one line in LibreOffice, whose Noto Sans CJK bold is an em a character; Excel's
+    synthesised bold 宋体 is wider, and the count, 2, keeps room for it.)"""
+    from xltemplate.catalog import load_spec, templates_dir
+
+    labels = set()
+    for name in ("sh-project-self-eval.yaml", "cn-project-self-eval.yaml"):
+        spec = load_spec(templates_dir() / name)
+        labels |= {f.label + "：" for f in spec.fields}
+    labels |= {"年度资金总额", "其中：当年财政拨款", "上年结转资金", "其他资金"}
+    fonts, widths = [("宋体", 11.0, True)], [12.0, 22.0, 23.0, 42.0]
+    short = []
+    for narrow in (False, True):
+        book = tmp_path / f"labels{int(narrow)}.xlsx"
+        cells = write_workbook(book, sorted(labels), fonts=fonts, widths=widths, narrow=narrow)
+        (pdf,) = convert([book], tmp_path, "pdf:calc_pdf_Export")
+        got = printed_lines(pdf, cells)
+        assert len(got) == len(cells)
+        short += [(c.text, c.width, narrow, _estimate(c), got[c.tag]) for c in cells if _estimate(c) < got[c.tag]]
+    assert not short, f"labels counted below LibreOffice (text, width, narrowed, count, printed): {short}"

@@ -330,7 +330,7 @@ def _field_height(layout: FormLayout, slot: FieldSlot, value: Any) -> float:
     f: Field = slot.field
     widths = layout.grid.widths
     width = sum(widths[slot.cell.col: slot.last_col + 1])
-    label = cell_height(f.label + "：", widths[slot.label_col], 11)
+    label = cell_height(f.label + "：", widths[slot.label_col], 11, bold=True)  # (the label's format is bold)
     shown = _shown(f, value)
     size = 12 if f.compute == "grade" else 11
     room = {"longtext": 4, "text": 2}.get(f.type, 1)

@@ -66,7 +66,7 @@ def _funding(out: SheetWriter, lay: Layout) -> None:
             out.put((fs.row, F_POINTS), "—", st.weight)
             out.put((fs.row, F_SCORE), "—", st.weight)
         _merge(out, fs.row, F_CHECK, FUNDING_SPANS[F_CHECK], "", st.text)
-        out.height(fs.row, max(22.0, cell_height(lay.funding_label(n), _span(lay, F_LABEL), 11)))
+        out.height(fs.row, max(22.0, cell_height(lay.funding_label(n), _span(lay, F_LABEL), 11, bold=True)))  # st.label: bold
     cr = lay.funding_check_row
     _merge(out, cr, F_LABEL, FUNDING_SPANS[F_LABEL], "校验", st.subtotal_label)
     tallest = 20.0
@@ -114,7 +114,7 @@ def _table(out: SheetWriter, lay: Layout) -> None:
                 out.check(ws.merge_range(first, COL_SUB, last, COL_SUB, sub.name, st.category), "a sublevel's cell")
             else:
                 out.put((first, COL_SUB), sub.name, st.category)
-                room[first] = cell_height(sub.name, COLUMN_WIDTHS[COL_SUB], 11)
+                room[first] = cell_height(sub.name, COLUMN_WIDTHS[COL_SUB], 11, bold=True)  # st.category: bold
         for r in lv.rows:
             _row(out, lay, r, room.get(r.row, 0.0))
         sr = lv.subtotal_row
