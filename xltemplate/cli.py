@@ -497,9 +497,9 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
     from .identify import RunContext
     from .inputs import discover
     from .outputs import Protected, check_output, suffix
-    from .rollup import collect, export_csv, write_rollup
+    from .rollup import export_csv, write_rollup
     from .batch import validate_files
-    from .rollup.collect import GUESS_FIRST, choose_template, collect_found, guess_template, same_template
+    from .rollup.collect import GUESS_FIRST, choose_template, collect, collect_found, guess_template, same_template
     from .rollup.spill import Brief
     from .rollup.tables import EXPORTS, RESULT_EXPORTS, ROUND_EXPORTS, export_names
     from .roster import Roster
