@@ -10,16 +10,28 @@ collected from samples/returns with samples/roster.csv, and a round's roll-up is
 deleted from the inbox and one withdrawn); all are converted to PDF by LibreOffice and the pages
 named below are rasterised at 80 dpi. With Pillow installed the
 pictures are reduced to 128 colours (a third of the size); without it they are kept as drawn.
+
+The pictures do not depend on where or when they are made: the returns are collected by a relative path
+(``samples/returns``, shown so in 文件清单); the round runs in a folder of a fixed name, :data:`ROUND_DIR`
+(提交记录 shows its files' full paths; the folder is the render's own: emptied before and removed after),
+on 2020-05-11, 12 and 13 at 09:30 Beijing time (:data:`ROUND_DAYS`: the ledger's clock set for each run, the
+times shown in Asia/Shanghai); the files' own stamps are ``SOURCE_DATE_EPOCH`` (:data:`STAMP`). Rendered
+twice, the pictures are the same bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Iterator
 
 import yaml
 
@@ -36,6 +48,12 @@ from tools.soffice import convert  # noqa: E402
 from xltemplate.catalog import load_spec, templates_dir  # noqa: E402
 
 DPI = 80
+#: The round's folder (inbox 收回, ledger 第一轮.xlt.db, its archive, the roll-ups): a fixed name, shown in 提交记录.
+ROUND_DIR = Path("/tmp/xltemplate-docs/第一轮")
+#: The round's runs: day 1, day 2, day 3 (the ledger's clock for each; Beijing time).
+ROUND_DAYS = [dt.datetime(2020, 5, d, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8))) for d in (11, 12, 13)]
+#: SOURCE_DATE_EPOCH for the files written (the forms' and roll-ups' own stamps): 2020-05-13 09:30 Beijing time.
+STAMP = str(int(ROUND_DAYS[-1].timestamp()))
 # picture name → (document, sheet, which of that sheet's pages, 1-based)
 PICTURES = {
     "form-header": ("form", "项目绩效自评", 1),
@@ -85,7 +103,34 @@ def sheet_pages(pdf: Path) -> dict[str, list[int]]:
     return out
 
 
+@contextlib.contextmanager
+def _in(folder: Path) -> Iterator[None]:
+    """The working folder is ``folder`` inside the block (paths given relative to it are shown so in the roll-up)."""
+    before = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+@contextlib.contextmanager
+def _clock(at: dt.datetime) -> Iterator[None]:
+    """The ledger's clock stopped at ``at`` inside the block (a demo's run dated, not timed)."""
+    from xltemplate.ledger import store
+
+    saved = store._now
+    store._now = lambda: at.astimezone(dt.timezone.utc)
+    try:
+        yield
+    finally:
+        store._now = saved
+
+
 def main() -> None:
+    os.environ["SOURCE_DATE_EPOCH"] = STAMP
+    os.environ["TZ"] = "Asia/Shanghai"  # (the ledger's times are shown in local time)
+    time.tzset()
     if "--national" in sys.argv[1:]:
         national()
         return
@@ -98,9 +143,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         form = generate_workbook(spec, work / "form.xlsx", values=seed).path
-        rollup = write_rollup(collect([ROOT / "samples" / "returns"], spec, roster=roster), work / "rollup.xlsx")
-        day2, round_ = make_round(work, spec, roster)
-        _render(work, {"form": form, "rollup": rollup, "day2": day2, "round": round_}, PICTURES)
+        with _in(ROOT):
+            rollup = write_rollup(collect([Path("samples") / "returns"], spec, roster=roster), work / "rollup.xlsx")
+        shutil.rmtree(ROUND_DIR, ignore_errors=True)
+        ROUND_DIR.mkdir(parents=True)
+        try:
+            day2, round_ = make_round(ROUND_DIR, spec, roster)
+            _render(work, {"form": form, "rollup": rollup, "day2": day2, "round": round_}, PICTURES)
+        finally:
+            shutil.rmtree(ROUND_DIR, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                ROUND_DIR.parent.rmdir()
 
 
 def national() -> None:
@@ -117,7 +170,9 @@ def national() -> None:
         from xltemplate.identify import RunContext
 
         run = RunContext.builtin(spec, targets=targets)
-        rollup = write_rollup(collect([folder / "returns"], spec, roster=roster, templates=run), work / "rollup.xlsx")
+        with _in(ROOT):
+            found = collect([folder.relative_to(ROOT) / "returns"], spec, roster=roster, templates=run)
+            rollup = write_rollup(found, work / "rollup.xlsx")
         _render(work, {"form": form, "rollup": rollup}, NATIONAL_PICTURES)
 
 
@@ -149,17 +204,20 @@ def make_round(work: Path, spec: object, roster: object) -> tuple[Path, Path]:
     the inbox (it still counts, from the archive) and one withdrawn. The roll-ups of days 2 and 3."""
     from xltemplate.rounds import collect_round, withdraw
 
-    inbox, ledger = work / "收回", work / "第一轮.xlt.db"
-    inbox.mkdir()
+    inbox, ledger = Path("收回"), Path("第一轮.xlt.db")  # (relative to ``work``: shown so in 提交记录)
     returns = sorted(p for p in (ROOT / "samples" / "returns").iterdir() if p.suffix == ".xlsx" and not p.name.startswith("~$"))
-    for day, files in enumerate((returns[: len(returns) // 2], returns[len(returns) // 2:]), start=1):
-        for f in files:
-            shutil.copy(f, inbox)
-        collect_round([inbox], spec, ledger=ledger, output=work / f"day{day}.xlsx", roster=roster)  # type: ignore[arg-type]
-    (inbox / "信息中心_政务外网_自评表.xlsx").unlink()
-    withdraw(ledger, "SH020", "都市工业园区改造补贴-自评.xlsx", "单位来电：误发了上年的文件")
-    day3 = collect_round([inbox], spec, ledger=ledger, output=work / "round.xlsx", roster=roster)  # type: ignore[arg-type]
-    return work / "day2.xlsx", day3.outputs[0]
+    with _in(work):
+        inbox.mkdir()
+        for day, files in enumerate((returns[: len(returns) // 2], returns[len(returns) // 2:]), start=1):
+            for f in files:
+                shutil.copy(f, inbox)
+            with _clock(ROUND_DAYS[day - 1]):
+                collect_round([inbox], spec, ledger=ledger, output=Path(f"day{day}.xlsx"), roster=roster)  # type: ignore[arg-type]
+        (inbox / "信息中心_政务外网_自评表.xlsx").unlink()
+        with _clock(ROUND_DAYS[2]):
+            withdraw(ledger, "SH020", "都市工业园区改造补贴-自评.xlsx", "单位来电：误发了上年的文件")
+            day3 = collect_round([inbox], spec, ledger=ledger, output=Path("round.xlsx"), roster=roster)  # type: ignore[arg-type]
+    return work / "day2.xlsx", work / day3.outputs[0]
 
 
 def _optimise(src: Path, dest: Path) -> None:
