@@ -6,6 +6,9 @@ columns as they are, and in columns narrowed to the room the estimate allows Exc
 estimate must be at least the lines LibreOffice printed in every cell (a row too short hides text on paper), and at most
 ⌈4/3 · m⌉ + 1, m the larger of the two prints (the estimate before this bound gave 9 lines where LibreOffice prints 3).
 Gnumeric was checked too and is not held to either (see tests/line_engine.py).
+
+And the rows' heights: a row as tall as printing.cell_height says holds every line LibreOffice prints in it (CJK lines
+are 1.45 em there), and the forms' bold labels are counted at or above LibreOffice's lines.
 """
 
 from __future__ import annotations
