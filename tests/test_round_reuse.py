@@ -152,7 +152,9 @@ def _book(path: Path, parts: reuse.Parts, last_row_new: bool) -> dict[str, Any]:
     format nothing numbered before) and a sheet after it that numbers a format of its own."""
     import xlsxwriter
 
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    scratch = path.with_name(path.stem + "-scratch")
+    scratch.mkdir()
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "tmpdir": str(scratch)})
     wb.set_properties({"created": dt.datetime(2026, 1, 1)})  # core.xml holds it: two writes a second apart differ
     first, second, third = (wb.add_format({"bold": True}), wb.add_format({"italic": True}),
                             wb.add_format({"underline": True}))
@@ -167,6 +169,7 @@ def _book(path: Path, parts: reuse.Parts, last_row_new: bool) -> dict[str, Any]:
     after.write_number(0, 1, 4.5, second)
     with reuse.zipping(wb):
         wb.close()
+    assert list(scratch.iterdir()) == []  # the sheets' row files removed, a given sheet's too (it left its own)
     with zipfile.ZipFile(path) as z:
         return {"kept": kept, "file": path.read_bytes(), **{n: z.read(n) for n in z.namelist()}}
 

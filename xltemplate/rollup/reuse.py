@@ -39,6 +39,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import os
 import re
 import struct
 import zipfile
@@ -179,24 +180,43 @@ class KeptSheet(LeanSheet):
     def _assemble_xml_file(self) -> None:
         given = self._given
         if given is not None:
-            if self._xml_file is None:  # (a workbook in memory: XlsxWriter's own StringIO)
-                self.fh.write(zlib.decompress(given, -15).decode("utf-8"))
-                self._xml_close()
-                return
-            self.fh.close()  # (opened for it, nothing written yet)
-            if self._splice is not None:
-                self._spliced(given, self._splice)
-                return
-            if ZIP_COPY and self._given_zip is not None:
-                self._copied = True  # (the zip copies the bytes: the file stays empty)
-                return
-            inflate = zlib.decompressobj(-15)
-            with open(self._xml_file, "wb") as out:
-                for start in range(0, len(given), _CHUNK):
-                    out.write(inflate.decompress(given[start:start + _CHUNK]))
-                out.write(inflate.flush())
+            try:
+                self._give_part(given)
+            finally:
+                self._drop_row_data()
             return
         super()._assemble_xml_file()
+
+    def _give_part(self, given: bytes) -> None:
+        if self._xml_file is None:  # (a workbook in memory: XlsxWriter's own StringIO)
+            self.fh.write(zlib.decompress(given, -15).decode("utf-8"))
+            self._xml_close()
+            return
+        self.fh.close()  # (opened for it, nothing written yet)
+        if self._splice is not None:
+            self._spliced(given, self._splice)
+            return
+        if ZIP_COPY and self._given_zip is not None:
+            self._copied = True  # (the zip copies the bytes: the file stays empty)
+            return
+        inflate = zlib.decompressobj(-15)
+        with open(self._xml_file, "wb") as out:
+            for start in range(0, len(given), _CHUNK):
+                out.write(inflate.decompress(given[start:start + _CHUNK]))
+            out.write(inflate.flush())
+
+    def _drop_row_data(self) -> None:
+        """Remove the file XlsxWriter kept the heading's rows in (constant-memory mode), as its own assembly does once
+        it has copied them: a given part never copies them, and the file was left in the writer's temporary folder
+        (the roll-up's scratch folder removes it at the end of a run; a workbook given no folder left it in TMPDIR)."""
+        name = self.row_data_filename
+        if name is None:
+            return
+        if self.row_data_fh is not None and not self.row_data_fh.closed:
+            self.row_data_fh.close()
+        self.row_data_fh_closed = True
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
 
 
 def _row_pattern(row: int) -> "re.Pattern[bytes]":
