@@ -74,7 +74,7 @@ LAYERS = [
     "identify distribute",
     "validate",
     "batch",
-    "rollup.record rollup.spill",
+    "rollup.record rollup.spill rollup.units",
     "rollup.tables",
     "rollup.collect rollup.lean",
     "rollup.reuse rollup.split",

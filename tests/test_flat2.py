@@ -232,11 +232,12 @@ def test_the_same_outputs_with_light_units_or_not(case: str, mixed: Path, tmp_pa
     assert collect_mod is not None and on == off
 
 
-def test_light_units_keep_no_empty_list_and_one_key(tmp_path: Path) -> None:
+def test_light_units_keep_no_empty_list_and_one_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import xltemplate.rollup.collect  # noqa: F401
     from tests.conftest import SAMPLES
 
     mod = sys.modules["xltemplate.rollup.collect"]
+    monkeypatch.setattr(mod, "STORE", False)  # (about the units held; stored, none is: collect.STORE)
     from xltemplate.roster import read_roster
 
     roster = read_roster(SAMPLES / "roster.csv", "sh-project-self-eval")

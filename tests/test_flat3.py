@@ -164,6 +164,7 @@ def test_a_return_keeps_its_rare_values_apart_only_when_it_has_one(monkeypatch: 
     from xltemplate.roster import read_roster
 
     roster = read_roster(SAMPLES / "roster.csv", "sh-project-self-eval")
+    monkeypatch.setattr(collect_mod, "STORE", False)  # (the returns held, as a round holds them; stored: none is)
     with collect_mod.collect([SAMPLES / "returns"], "sh-project-self-eval", roster=roster) as c:
         plain = [r for r in c.returns if r.fate == collect_mod.COUNTED and not r.extra and r.note is None]
         noted = [r for r in c.returns if r.note is not None]
@@ -360,6 +361,7 @@ def test_matched_rows_take_their_key_from_their_return(monkeypatch: pytest.Monke
     calls: list[int] = []
     real = type(roster.rows).keyed
     monkeypatch.setattr(type(roster.rows), "keyed", lambda self: calls.append(1) or real(self))
+    monkeypatch.setattr(collect_mod, "STORE", False)  # (about the rows held; stored, none is: collect.STORE)
     with collect_mod.collect([SAMPLES / "returns"], "sh-project-self-eval", roster=roster) as c:
         assert not calls, "the rows were made by key from the roster's order (the dict way)"
         counted = [row for row in c.rows if row.counted is not None]

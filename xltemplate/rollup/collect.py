@@ -19,7 +19,10 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Generic, Iterable, Sequence, TypeVar, overload
+from array import array
+from operator import itemgetter
+import pickle
+from typing import Any, Callable, Generic, Iterable, Iterator, Sequence, TypeVar, overload
 
 from ..batch import validate_files
 from ..catalog import TemplateLike, as_spec
@@ -41,6 +44,7 @@ from ..words import (
 )
 from .record import RoundView
 from .spill import Brief, Packed, Spill, Store, pack
+from .units import Units, text, untext
 
 __all__ = ["COUNTED", "Collection", "Counts", "DUPLICATE", "FATES", "MISSING", "NOT_GRADED", "Return", "Row", "SKIPPED",
            "SUPERSEDED", "UNIT_INVALID", "UNIT_VALID", "UNMATCHED", "assemble", "collect", "natural_key"]
@@ -345,11 +349,272 @@ def _rate_operands(spec: Spec) -> tuple[str, ...]:
     return operands
 
 
+#: Keep collect's returns and rows in a private SQLite file (:mod:`.units`) and make a :class:`Return` or :class:`Row`
+#: when one is asked for: the collection's ``returns`` and ``rows`` are views (:class:`StoredReturns`,
+#: :class:`StoredRows`), matching reads the returns in key order from the file (issue 15: about 600 bytes a unit held
+#: in memory before, ~60 MB at 100,000); only for collect's own collection (its reports spilled, a packed roster or
+#: none). False: lists in memory, as before (the tests compare the two). A round's collection is always lists.
+STORE = True
+
+_RET = "n, mtime, hi, lo, brief, fate, rare"
+_FATES = {f: f for f in (*FATES, UNMATCHED)}
+
+
+def _place(ret: Return) -> int:
+    """A stored return's place in the store."""
+    assert isinstance(ret, _Kept)
+    return ret._n
+
+
+def _rare_state(ret: Return) -> bytes | None:
+    """A return's rare values (:class:`_Rare`) as the store keeps them, pickled by this process; None: the defaults."""
+    rare = ret._rare
+    if rare is None or all(getattr(rare, s) == getattr(_DEFAULTS, s) for s in _Rare.__slots__):
+        return None
+    return pickle.dumps(tuple(getattr(rare, s) for s in _Rare.__slots__), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class _Kept(Return):
+    """A return made from its record in the store (:class:`StoredReturns`): its place there in ``_n``."""
+
+    __slots__ = ("_n",)
+    _n: int
+
+
+class StoredReturns(Sequence[Return]):
+    """A collection's returns kept in its :class:`~.units.Units` (see :data:`STORE`): each :class:`Return` made when
+    asked for, its place in the sequence in ``_n``. A return changed (fate, note …) is written back by :meth:`save`:
+    only matching changes them."""
+
+    def __init__(self, units: Units, spill: Spill) -> None:
+        self.units, self.spill = units, spill
+        self._pending: list[tuple[Any, ...]] = []
+
+    def add(self, n: int, brief: Brief, mtime: float, where: int) -> None:
+        """The ``n``-th return (a return read again replaces the one read before)."""
+        key = brief.key
+        gkey = key if key is not None else f"(无编号) {shown(brief.path)}"  # (its own row without a roster: _match)
+        self._pending.append((n, text(brief.path), None if key is None else text(key), text(gkey), brief.status, mtime,
+                              where >> 32, where & 0xFFFFFFFF, pickle.dumps(brief, protocol=pickle.HIGHEST_PROTOCOL),
+                              UNMATCHED, None))
+        if len(self._pending) >= 256:
+            self.flush()
+
+    def flush(self) -> None:
+        self.units.many("INSERT OR REPLACE INTO ret VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._pending)
+        self._pending = []
+        self.units.returns = self.units.query("SELECT count(*) FROM ret")[0][0]
+
+    def save(self, rets: Iterable[Return]) -> None:
+        """Write back what matching made of ``rets`` (their fates and rare values)."""
+        self.units.many("UPDATE ret SET fate = ?, rare = ? WHERE n = ?", [(r.fate, _rare_state(r), _place(r)) for r in rets])
+
+    def made(self, rec: Sequence[Any]) -> "_Kept":
+        n, mtime, hi, lo, brief, fate, rare = rec
+        ret = _Kept(None, mtime, _FATES.get(fate, fate), brief=pickle.loads(brief), store=self.spill, where=(hi << 32) | lo)
+        if rare is not None:
+            kept = ret._rare = _Rare()
+            for name, value in zip(_Rare.__slots__, pickle.loads(rare)):
+                setattr(kept, name, value)
+        ret._n = n
+        return ret
+
+    def __len__(self) -> int:
+        return self.units.returns
+
+    @overload
+    def __getitem__(self, n: int) -> Return: ...
+    @overload
+    def __getitem__(self, n: slice) -> list[Return]: ...
+    def __getitem__(self, n: int | slice) -> Return | list[Return]:
+        if isinstance(n, slice):
+            return [self[i] for i in range(*n.indices(len(self)))]
+        if n < 0:
+            n += len(self)
+        got = self.units.query(f"SELECT {_RET} FROM ret WHERE n = ?", (n,)) if 0 <= n < len(self) else []
+        if not got:
+            raise IndexError(n)
+        return self.made(got[0])
+
+    def __iter__(self) -> Iterator[Return]:
+        for rec in self.units.walk(f"SELECT {_RET} FROM ret WHERE n > ? ORDER BY n LIMIT ?", (-1,), slice(0, 1)):
+            yield self.made(rec)
+
+    def keyless(self) -> Iterator[Return]:
+        """The returns without a key, in order."""
+        for rec in self.units.walk(f"SELECT {_RET} FROM ret WHERE key IS NULL AND n > ? ORDER BY n LIMIT ?", (-1,),
+                                   slice(0, 1)):
+            yield self.made(rec)
+
+    def by_group(self, keyed: bool) -> Iterator[tuple[str, Return]]:
+        """(the key a return is grouped by, the return), in ``str`` order of the key, then in order: ``keyed``, only
+        the returns with a key (by it); else every return, a keyless one by its own name (see :func:`_match`)."""
+        self.units.index("ret_g", "CREATE INDEX ret_g ON ret(gkey, n)")
+        only = "key IS NOT NULL AND " if keyed else ""
+        for rec in self.units.walk(f"SELECT gkey, {_RET} FROM ret WHERE {only}(gkey, n) > (?, ?) ORDER BY gkey, n LIMIT ?",
+                                   (b"", -1), slice(0, 2)):
+            yield untext(rec[0]), self.made(rec[1:])
+
+    def by_path(self) -> Iterator[Return]:
+        """The returns in ``str`` order of their paths (then in order), as ``sorted(returns, key=path)`` gives them."""
+        self.units.index("ret_p", "CREATE INDEX ret_p ON ret(path, n)")
+        for rec in self.units.walk(f"SELECT path, {_RET} FROM ret WHERE (path, n) > (?, ?) ORDER BY path, n LIMIT ?",
+                                   (b"", -1), slice(0, 2)):
+            yield self.made(rec[1:])
+
+
+_ROW = "row.n, row.key, row.at, row.others, row.rule, row.candidates, " + ", ".join(f"ret.{c}" for c in _RET.split(", "))
+
+
+class StoredRows(Sequence[Row]):
+    """A collection's rows kept in its :class:`~.units.Units` (see :data:`STORE`), in order: each :class:`Row` made
+    when asked for, with its counted return and the others beside it."""
+
+    def __init__(self, returns: StoredReturns, packed: PackedRows | None) -> None:
+        self.returns, self.units, self.packed = returns, returns.units, packed
+
+    def made(self, rec: Sequence[Any]) -> Row:
+        _n, key, at, others, rule, candidates = rec[:6]
+        row = Row(untext(key), roster=None) if at is None else Row(untext(key), source=(self.packed, at))  # type: ignore[arg-type]
+        if rec[6] is not None:
+            row.counted = self.returns.made(rec[6:])
+        if others is not None:
+            row.others = [self.returns[n] for n in array("q", others)]
+        row.rule, row.candidates = rule, candidates
+        return row
+
+    def __len__(self) -> int:
+        return self.units.rows
+
+    @overload
+    def __getitem__(self, n: int) -> Row: ...
+    @overload
+    def __getitem__(self, n: slice) -> list[Row]: ...
+    def __getitem__(self, n: int | slice) -> Row | list[Row]:
+        if isinstance(n, slice):
+            return [self[i] for i in range(*n.indices(len(self)))]
+        if n < 0:
+            n += len(self)
+        got = (self.units.query(f"SELECT {_ROW} FROM row LEFT JOIN ret ON ret.n = row.counted WHERE row.n = ?",
+                                (n + self.units.row_base,)) if 0 <= n < len(self) else [])
+        if not got:
+            raise IndexError(n)
+        return self.made(got[0])
+
+    def __iter__(self) -> Iterator[Row]:
+        for rec in self.units.walk(f"SELECT {_ROW} FROM row LEFT JOIN ret ON ret.n = row.counted WHERE row.n > ? "
+                                   "ORDER BY row.n LIMIT ?", (self.units.row_base - 1,), slice(0, 1)):
+            yield self.made(rec)
+
+    def by_key(self, key: str) -> Row | None:
+        """The last row of ``key`` (as ``{row.key: row for row in rows}`` has it), or None."""
+        self.units.index("row_k", "CREATE INDEX row_k ON row(key, n)")
+        got = self.units.query(f"SELECT {_ROW} FROM row LEFT JOIN ret ON ret.n = row.counted WHERE row.key = ? "
+                               "ORDER BY row.n DESC LIMIT 1", (text(key),))
+        return self.made(got[0]) if got else None
+
+
+def _natural_bytes(key: str) -> bytes:
+    """:func:`natural_key` as bytes whose order is the tuples' order: a text part as its code points (each plus one,
+    three bytes) and a zero, a number part as its count of digits (leading zeros dropped, four bytes) and its digits."""
+    out = bytearray()
+    for n, part in enumerate(_DIGITS.split(key)):
+        if n % 2:
+            digits = part.lstrip("0")
+            out += len(digits).to_bytes(4, "big") + digits.encode("ascii")
+        else:
+            for ch in part:
+                out += (ord(ch) + 1).to_bytes(3, "big")
+            out += b"\0\0\0"
+    return bytes(out)
+
+
+def _match_stored(roster: Roster | None, returns: StoredReturns, *, verified: bool,
+                  withdrawn: dict[tuple[str, str], str]) -> StoredRows:
+    """:func:`_match` for a collection kept on disk (see :data:`STORE`): the same rows, fates and notes, the returns
+    walked in key order from the file beside a packed roster's sorted keys (as :func:`_match_packed`), or grouped
+    by key without a roster; nothing a unit held in memory."""
+    units = returns.units
+    packed = roster.rows if roster is not None else None
+    assert packed is None or isinstance(packed, PackedRows)
+    changed: list[Return] = []
+    made: list[tuple[Any, ...]] = []
+
+    def save(rets: list[Return]) -> None:
+        changed.extend(rets)
+        if len(changed) >= 256:
+            returns.save(changed)
+            changed.clear()
+
+    def put(n: int, row: Row, at: int | None) -> None:
+        others = array("q", (_place(r) for r in row.others)).tobytes() if row.others else None
+        made.append((n, text(row.key), at, _place(row.counted) if row.counted is not None else None, others, row.rule,
+                     row.candidates))
+        if len(made) >= 256:
+            units.many("INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?)", made)
+            made.clear()
+
+    if packed is not None:
+        for ret in returns.keyless():
+            _keyless(ret)
+            save([ret])
+    index = packed.by_keys() if packed is not None else None
+    at = next(index, None) if index is not None else None
+    seen = bytearray(len(packed)) if packed is not None else bytearray()
+    count = 0
+    for key, same in groupby(returns.by_group(keyed=packed is not None), key=itemgetter(0)):
+        group = [r for _k, r in same]
+        if index is not None:
+            while at is not None and at[0] < key:
+                at = next(index, None)
+            if at is None or at[0] != key:
+                _not_in_roster(key, group)
+                save(group)
+                continue
+            row = _unit(key, group, Row(key=key, source=(packed, at[1])), verified=verified, withdrawn=withdrawn)  # type: ignore[arg-type]
+            assert row is not None
+            put(at[1], row, at[1])
+            seen[at[1]] = 1
+        else:
+            got = _unit(key, group, None, verified=verified, withdrawn=withdrawn)
+            if got is not None:
+                put(count, got, None)
+                count += 1
+        save(group)
+    if packed is not None:
+        for key, n in packed.by_keys():
+            if not seen[n]:
+                put(n, Row(key=key), n)
+        count = len(packed)
+    del seen
+    units.many("INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?)", made)
+    returns.save(changed)
+    units.rows, units.row_base = count, 0
+    keys = (untext(k) for _n, k in units.walk("SELECT n, key FROM row WHERE n > ? ORDER BY n LIMIT ?", (-1,), slice(0, 1)))
+    if not _in_natural_order(keys):
+        db = units.db
+        assert db is not None
+        db.create_function("natkey", 1, lambda k: _natural_bytes(untext(k)), deterministic=True)
+        db.execute("BEGIN")
+        db.execute("CREATE TABLE row2(n INTEGER PRIMARY KEY, key BLOB NOT NULL, at INTEGER, counted INTEGER, "
+                   "others BLOB, rule TEXT, candidates INTEGER NOT NULL)")
+        db.execute("INSERT INTO row2(key, at, counted, others, rule, candidates) "
+                   "SELECT key, at, counted, others, rule, candidates FROM row ORDER BY natkey(key), n")
+        db.execute("DROP TABLE row")
+        db.execute("ALTER TABLE row2 RENAME TO row")
+        db.execute("COMMIT")
+        units.row_base = units.query("SELECT min(n) FROM row")[0][0] or 0
+    # the indexes the roll-up reads by, made now: nothing is written after matching (see .units: a forked process)
+    units.index("ret_p", "CREATE INDEX ret_p ON ret(path, n)")
+    units.index("row_k", "CREATE INDEX row_k ON row(key, n)")
+    return StoredRows(returns, packed)
+
+
 @dataclass
 class Collection:
     spec: Spec
-    rows: list[Row]
-    returns: list[Return]
+    rows: Sequence[Row]  # a list, or collect's own kept on disk (:class:`StoredRows`, see :data:`STORE`)
+    returns: Sequence[Return]  # a list, or :class:`StoredReturns`
     skipped: list[tuple[str, str]]
     roster: Roster | None
     identity_verified: bool = False  # a secret was given: every return's signature was checked
@@ -359,10 +624,14 @@ class Collection:
     spill: Spill | None = None  # where the returns' reports are kept (collect's own); closed by close()
     # what else holds the returns' reports and is let go by close() (a round's read-only ledger connection)
     closing: list[Callable[[], None]] = field(default_factory=list)
+    # the counts, made as the collection is closed when its returns and rows are kept on disk (they go with it)
+    closed_counts: "Counts | None" = field(default=None, repr=False)
 
     def close(self) -> None:
         """Let go of the reports' temporary file (nothing is left behind in any case: see :mod:`.spill`) and of
-        anything else the reports are read from."""
+        anything else the reports are read from. The counts stay (:meth:`counts`)."""
+        if isinstance(self.returns, StoredReturns) and self.closed_counts is None and self.returns.units.db is not None:
+            self.closed_counts = self.counts()
         if self.spill is not None:
             self.spill.close()
         for close in self.closing:
@@ -386,20 +655,34 @@ class Collection:
 
     def counts(self) -> "Counts":
         """Every count, once: the CLI line, the 汇总 note, 统计 and ``--json`` all read this."""
-        statuses = [r.brief.status for r in self.returns]
-        fates = [r.fate for r in self.returns]
-        units = [r.status for r in self.rows]
+        if self.closed_counts is not None:
+            return self.closed_counts
+        statuses: Counter[str]
+        if isinstance(self.returns, StoredReturns) and isinstance(self.rows, StoredRows):
+            # (counted in the store, not by making every return and row; a round is never stored: no archive)
+            q = self.returns.units.query
+            statuses, fates = Counter(dict(q("SELECT status, count(*) FROM ret GROUP BY status"))), Counter(
+                dict(q("SELECT fate, count(*) FROM ret GROUP BY fate")))
+            by = dict(q("SELECT CASE WHEN row.counted IS NULL THEN 0 WHEN ret.status = ? THEN 1 ELSE 2 END, count(*) "
+                        "FROM row LEFT JOIN ret ON ret.n = row.counted GROUP BY 1", (VALID,)))
+            units = Counter({MISSING: by.get(0, 0), UNIT_VALID: by.get(1, 0), UNIT_INVALID: by.get(2, 0)})
+            archived = 0
+        else:
+            statuses = Counter(r.brief.status for r in self.returns)
+            fates = Counter(r.fate for r in self.returns)
+            units = Counter(r.status for r in self.rows)
+            archived = sum(1 for r in self.returns if r.archived) if self.round is not None else 0
         ledger = self.round is not None
         return Counts(
             roster=len(self.roster.rows) if self.roster else None,
-            units_valid=units.count(UNIT_VALID), units_invalid=units.count(UNIT_INVALID),
-            units_missing=units.count(MISSING) if self.roster else None,
-            files_read=len(self.returns), files_valid=statuses.count(VALID), files_invalid=statuses.count(INVALID),
-            files_unreadable=statuses.count(UNREADABLE),
-            counted=fates.count(COUNTED), superseded=fates.count(SUPERSEDED), duplicate=fates.count(DUPLICATE),
-            unmatched=fates.count(UNMATCHED), skipped=len(self.skipped),
-            withdrawn=fates.count(WITHDRAWN) if ledger else None, not_checked=fates.count(NOT_CHECKED) if ledger else None,
-            from_archive=sum(1 for r in self.returns if r.archived) if ledger else None,
+            units_valid=units[UNIT_VALID], units_invalid=units[UNIT_INVALID],
+            units_missing=units[MISSING] if self.roster else None,
+            files_read=len(self.returns), files_valid=statuses[VALID], files_invalid=statuses[INVALID],
+            files_unreadable=statuses[UNREADABLE],
+            counted=fates[COUNTED], superseded=fates[SUPERSEDED], duplicate=fates[DUPLICATE],
+            unmatched=fates[UNMATCHED], skipped=len(self.skipped),
+            withdrawn=fates[WITHDRAWN] if ledger else None, not_checked=fates[NOT_CHECKED] if ledger else None,
+            from_archive=archived if ledger else None,
         )
 
     def all_findings(self) -> list[tuple[Return, Finding]]:
@@ -563,7 +846,7 @@ def collect_found(found: Inputs, given: Callable[[Spec], tuple[Roster | None, Ru
             pass  # the roster or the targets do not fit the guess: find the template from every return
         else:
             result = collect([], guess, roster=roster, templates=run, progress=progress, inputs=found, jobs=jobs)
-            chosen = choose_template([r.brief for r in result.returns], builtin)
+            chosen = choose_template((r.brief for r in result.returns), builtin)  # (one at a time: no list of them)
             if (chosen.id, chosen.version) == (guess.id, guess.version):
                 result.template_detected = True
                 return result
@@ -598,19 +881,22 @@ def collect(paths: Iterable[str | os.PathLike[str]], spec: TemplateLike | None, 
                              context=replace(first, roster=None, explicit=None))
     spill = Spill() if SPILL and reports is None else None
     try:
-        given = [Return(r, _mtime(r.path)) for r in reports] if reports is not None else None
+        if spill is not None and STORE and (roster is None or (isinstance(roster.rows, PackedRows) and MERGE_MATCH)):
+            spill.units = Units()  # (closed with the spill)
+        given: Sequence[Return] | None = [Return(r, _mtime(r.path)) for r in reports] if reports is not None else None
         if spec is None:
             first = RunContext.of(templates if templates is not None else RunContext.builtin(), reader=reader)
             if given is None:
                 given = _read(found.files, replace(first, roster=None, explicit=None), jobs, progress, spill)
-            spec = choose_template([r.brief for r in given], first)
+            spec = choose_template((r.brief for r in given), first)
             again = [n for n, r in enumerate(given)
                      if roster is not None or (r.brief.template is not None and r.brief.template[0] != spec.id)]
             run = replace(first, explicit=spec).with_roster(roster)
             if again:
-                redone = _read([found.files[n] for n in again], run, jobs, None, spill)
-                for n, ret in zip(again, redone):
-                    given[n] = ret
+                redone = _read([found.files[n] for n in again], run, jobs, None, spill, numbers=again)
+                if isinstance(given, list):
+                    for n, ret in zip(again, redone):
+                        given[n] = ret
             spec = as_spec(spec)
         else:
             spec = as_spec(spec)
@@ -638,10 +924,26 @@ PREPICKLE = True
 
 
 def _read(files: Sequence[Path], run: RunContext, jobs: int | None, progress: Callable[[int], None] | None,
-          spill: Spill | None) -> list[Return]:
-    """A return for each file, in order: its report held, or spilled as it comes (``spill``)."""
+          spill: Spill | None, numbers: Sequence[int] | None = None) -> Sequence[Return]:
+    """A return for each file, in order: its report held, or spilled as it comes (``spill``); with the spill's
+    records on disk (:data:`STORE`) they go there, as the ``numbers[n]``-th returns (default: the ``n``-th), and
+    the result is the view of them all."""
     if spill is None:
         return [Return(r, _mtime(r.path)) for r in validate_files(files, run, jobs=jobs, progress=progress)]
+    if spill.units is not None:
+        stored = StoredReturns(spill.units, spill)
+
+        def put(n: int, got: FileReport | Packed) -> None:
+            if isinstance(got, Packed):
+                stored.add(numbers[n] if numbers is not None else n, got.brief, _mtime(got.brief.path),
+                           spill.put_packed(got.data))
+            else:
+                stored.add(numbers[n] if numbers is not None else n, Brief(got), _mtime(got.path), spill.put(got))
+
+        validate_files(files, run, jobs=jobs, progress=progress, each=put, keep=False, pack=pack if PREPICKLE else None)
+        stored.flush()
+        assert numbers is not None or len(stored) == len(files)
+        return stored
     out: list[Return | None] = [None] * len(files)
 
     def keep(n: int, got: FileReport | Packed) -> None:
@@ -655,7 +957,7 @@ def _read(files: Sequence[Path], run: RunContext, jobs: int | None, progress: Ca
     return out  # type: ignore[return-value]
 
 
-def assemble(spec: Spec, roster: Roster | None, returns: list[Return], skipped: list[tuple[str, str]], *,
+def assemble(spec: Spec, roster: Roster | None, returns: Sequence[Return], skipped: list[tuple[str, str]], *,
              verified: bool = False, withdrawn: dict[tuple[str, str], str] | None = None) -> Collection:
     """Match ``returns`` to the roster and choose each unit's file: the :class:`Collection`.
 
@@ -673,8 +975,8 @@ def _mtime(path: str) -> float:
         return 0.0
 
 
-def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified: bool = False,
-           withdrawn: dict[tuple[str, str], str] | None = None) -> list[Row]:
+def _match(spec: Spec, roster: Roster | None, returns: Sequence[Return], *, verified: bool = False,
+           withdrawn: dict[tuple[str, str], str] | None = None) -> Sequence[Row]:
     """Group the returns by key, one row per roster unit (or per key), and choose each unit's file.
 
     ``verified``: a secret was given, so a return whose signature is not valid cannot stand for
@@ -682,6 +984,8 @@ def _match(spec: Spec, roster: Roster | None, returns: list[Return], *, verified
     ``withdrawn`` by the clerk is listed beside its unit too.
     """
     withdrawn = withdrawn or {}
+    if isinstance(returns, StoredReturns):
+        return _match_stored(roster, returns, verified=verified, withdrawn=withdrawn)
     if roster is not None and isinstance(roster.rows, PackedRows) and MERGE_MATCH:
         return _match_packed(roster.rows, returns, verified=verified, withdrawn=withdrawn)
     # a key's returns: the one return, or a list when there are several (issue 15: no list a unit)
@@ -782,7 +1086,7 @@ def _brief_key(ret: Return) -> str:
     return ret.brief.key  # type: ignore[return-value]  # (only returns with a key are sorted by it)
 
 
-def _match_packed(packed: PackedRows, returns: list[Return], *, verified: bool,
+def _match_packed(packed: PackedRows, returns: Sequence[Return], *, verified: bool,
                   withdrawn: dict[tuple[str, str], str]) -> list[Row]:
     """:func:`_match` for a packed roster (see :data:`MERGE_MATCH`): the same rows, fates and notes."""
     keyed: list[Return] = []

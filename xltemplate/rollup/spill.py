@@ -274,6 +274,8 @@ class Spill:
             self._fh: IO[bytes] | None = tempfile.TemporaryFile(prefix="xltemplate-spill-")
         self._end = 0
         self._recent: dict[int, FileReport] = {}
+        # the collection's returns and rows, when they are kept on disk too (:data:`.collect.STORE`): closed with this
+        self.units: Any = None
 
     def put(self, report: FileReport) -> int:
         """Append ``report``; what :meth:`load` takes to give it back (its offset and length in one int)."""
@@ -305,6 +307,8 @@ class Spill:
             self._fh.close()
             self._fh = None
         self._recent.clear()
+        if self.units is not None:
+            self.units.close()
 
     def __enter__(self) -> "Spill":
         return self

@@ -226,12 +226,17 @@ def by_unit(unit: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, dict[
 
 
 def findings(c: "Collection") -> Iterator[dict[str, Any]]:
-    rows = {row.key: row for row in c.rows}
+    # (the rows kept on disk: a row looked up there, not a dict of them all; see collect.STORE)
+    by_key = getattr(c.rows, "by_key", None)
+    if by_key is None:
+        by_key = {row.key: row for row in c.rows}.get
     unit_of: dict[str, str | None] = {}  # made for the keys that have findings only: a unit's name is in its report
 
     def unit(key: str | None) -> str | None:
         if key not in unit_of:
-            row = rows.get(key or "")
+            if len(unit_of) >= 4096:  # (the last few thousand: not one a unit, issue 15)
+                unit_of.clear()
+            row = by_key(key or "")
             unit_of[key or ""] = cell_text(row.field(c.spec, "unit")) if row is not None else None
         return unit_of[key or ""]
 
@@ -265,7 +270,8 @@ def files(c: "Collection") -> list[dict[str, Any]]:
 
 def iter_files(c: "Collection") -> Iterator[dict[str, Any]]:
     """:func:`files`, one row at a time (the roll-up writes them as they come: no list of them)."""
-    for ret in sorted(c.returns, key=lambda r: r.path):
+    by_path = getattr(c.returns, "by_path", None)  # (kept on disk: in that order from there, collect.STORE)
+    for ret in (by_path() if by_path is not None else sorted(c.returns, key=lambda r: r.path)):
         rep = ret.brief  # what the file's report says, without loading it
         errors, warnings = ret.counts()
         yield {"file": ret.name, "path": shown(ret.path), "key": rep.key, "status": STATUS_ZH[rep.status],

@@ -1,0 +1,115 @@
+"""Where collect keeps its returns and its rows while it runs: a private SQLite file (issue 15: memory flat in N).
+
+With the spill (:mod:`.spill`) a return's full report is already on disk; what was still held in memory per unit
+was its brief, path, modification time, place in the spill, fate and notes, and each roll-up row: about 600 bytes a
+unit, 60 MB at 100,000. Here each of them is a record in a SQLite database of this run's own, and the collection's
+``returns`` and ``rows`` are views that make a :class:`~xltemplate.rollup.collect.Return` or
+:class:`~xltemplate.rollup.collect.Row` when one is asked for (:class:`~xltemplate.rollup.collect.StoredReturns`,
+:class:`~xltemplate.rollup.collect.StoredRows`). Matching reads the returns in the order of their keys from an
+index (never a dict of them), and the roll-up reads the rows one chunk at a time.
+
+The database is scratch: journal off, no syncing, a bounded page cache (:data:`CACHE_KB`), and, as the spill
+file, nameless: made in a private folder (:func:`tempfile.mkdtemp`, mode 0700) in TMPDIR, opened, and unlinked at
+once with its folder, so that nothing is left behind whatever ends the run, a kill included (SQLite's own
+temporary files, for its sorts, are nameless too). It is held in exclusive locking mode: no other connection can
+open it (it has no name), and a process forked from this one (the roll-up's second process, rollup/split.py)
+reads it through the connection it was forked with, where SQLite's cache and lock are its own copies: the
+records are all written, and the indexes made, before any fork (matching is their last writer), and neither
+process writes after. Only this process writes it; what it unpickles from it (a brief, a return's rare values) it
+pickled itself. Text is kept as UTF-8 with surrogates passed through (a path that is not UTF-8 keeps its escapes),
+whose byte order is the order of ``str``: ``ORDER BY`` gives what ``sorted`` gives.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from ..signals import deferred
+
+#: The page cache each connection may use, in KB (SQLite's default is 2,000 KB; the run's memory is the point).
+CACHE_KB = 1024
+#: Records read at a time when a view is walked.
+CHUNK = 256
+
+
+def text(value: str) -> bytes:
+    """``value`` as the database keeps it (its byte order is ``str``'s order)."""
+    return value.encode("utf-8", "surrogatepass")
+
+
+def untext(value: bytes) -> str:
+    return value.decode("utf-8", "surrogatepass")
+
+
+_SCHEMA = """
+CREATE TABLE ret(n INTEGER PRIMARY KEY, path BLOB NOT NULL, key BLOB, gkey BLOB NOT NULL, status TEXT NOT NULL,
+                 mtime REAL NOT NULL, hi INTEGER NOT NULL, lo INTEGER NOT NULL, brief BLOB NOT NULL,
+                 fate TEXT NOT NULL, rare BLOB);
+CREATE TABLE row(n INTEGER PRIMARY KEY, key BLOB NOT NULL, at INTEGER, counted INTEGER, others BLOB, rule TEXT,
+                 candidates INTEGER NOT NULL);
+"""
+
+
+class Units:
+    """The database (see the module): raw records in, raw records out; the views in :mod:`.collect` make objects."""
+
+    db: sqlite3.Connection | None
+
+    def __init__(self) -> None:
+        with deferred():
+            folder = Path(tempfile.mkdtemp(prefix="xltemplate-units-"))
+            try:
+                # (check_same_thread off: the workers' results may be taken on another thread; one at a time)
+                db = self.db = sqlite3.connect(folder / "units.db", isolation_level=None, check_same_thread=False)
+                for pragma in ("journal_mode = OFF", "synchronous = OFF", f"cache_size = -{CACHE_KB}",
+                               "temp_store = FILE", "locking_mode = EXCLUSIVE"):
+                    db.execute(f"PRAGMA {pragma}")
+                db.executescript(_SCHEMA)  # (the file written: open from here on, and its lock held)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+        self.returns = 0  # records in ``ret``
+        self.rows = 0  # records in ``row``
+        self.row_base = 0  # the first row's ``n`` (rows are numbered again when put in their natural order)
+        self.indexed: set[str] = set()
+
+    def index(self, name: str, sql: str) -> None:
+        """Make an index once (after the records it covers are in: one sort, not one insert at a time)."""
+        if name not in self.indexed:
+            assert self.db is not None
+            self.db.execute(sql)
+            self.indexed.add(name)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        assert self.db is not None, "the collection's records are closed"
+        return self.db.execute(sql, params).fetchall()
+
+    def many(self, sql: str, params: list[tuple[Any, ...]]) -> None:
+        assert self.db is not None, "the collection's records are closed"
+        if params:
+            self.db.execute("BEGIN")
+            self.db.executemany(sql, params)
+            self.db.execute("COMMIT")
+
+    def walk(self, sql: str, first: tuple[Any, ...], at: slice) -> Iterator[Any]:
+        """The records of ``sql`` (``... WHERE (cols) > (?, ...) ORDER BY cols LIMIT ?``), a chunk at a time, no
+        statement left open between chunks (so that the caller may write as it goes): ``first`` the values before
+        the first record, ``at`` the columns of a record that are the next chunk's start."""
+        after = first
+        while True:
+            got = self.query(sql, (*after, CHUNK))
+            yield from got
+            if len(got) < CHUNK:
+                return
+            after = tuple(got[-1][at])
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+
+__all__ = ["CACHE_KB", "CHUNK", "Units", "text", "untext"]
