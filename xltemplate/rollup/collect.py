@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from itertools import groupby
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -43,7 +44,7 @@ from ..words import (
     UNIT_VALID, UNMATCHED, UNREADABLE, VALID, WARNING, WITHDRAWN,
 )
 from .record import RoundView
-from .spill import Brief, Packed, Spill, Store, pack
+from .spill import Brief, Packed, Spill, Store, _shared_values, pack
 from .units import Units, text, untext
 
 __all__ = ["COUNTED", "Collection", "Counts", "DUPLICATE", "FATES", "MISSING", "NOT_GRADED", "Return", "Row", "SKIPPED",
@@ -356,8 +357,9 @@ def _rate_operands(spec: Spec) -> tuple[str, ...]:
 #: none). False: lists in memory, as before (the tests compare the two). A round's collection is always lists.
 STORE = True
 
-_RET = "n, mtime, hi, lo, brief, fate, rare"
+_RET = "n, path, key, status, mtime, hi, lo, own, plain, common, fate, rare"
 _FATES = {f: f for f in (*FATES, UNMATCHED)}
+_STATUSES = {s: s for s in (VALID, INVALID, UNREADABLE)}
 
 
 def _place(ret: Return) -> int:
@@ -389,19 +391,29 @@ class StoredReturns(Sequence[Return]):
     def __init__(self, units: Units, spill: Spill) -> None:
         self.units, self.spill = units, spill
         self._pending: list[tuple[Any, ...]] = []
+        self._common: dict[bytes, tuple[Any, ...]] = {}  # a brief's shared values by their pickle (a few kinds)
+        self._commons: dict[int, tuple[Any, bytes]] = {}  # (the same, pickled: by the id of the tuple, kept)
 
     def add(self, n: int, brief: Brief, mtime: float, where: int) -> None:
         """The ``n``-th return (a return read again replaces the one read before)."""
         key = brief.key
         gkey = key if key is not None else f"(无编号) {shown(brief.path)}"  # (its own row without a roster: _match)
+        own, common = brief._own, brief._common
+        seen = self._commons.get(id(common))
+        if seen is None or seen[0] is not common:
+            if len(self._commons) >= 64:
+                self._commons.clear()
+            seen = self._commons[id(common)] = (common, pickle.dumps(common, protocol=pickle.HIGHEST_PROTOCOL))
+        plain = type(own) is not bytes  # (a brief whose values do not pack: spill.COMPACT_BRIEFS)
         self._pending.append((n, text(brief.path), None if key is None else text(key), text(gkey), brief.status, mtime,
-                              where >> 32, where & 0xFFFFFFFF, pickle.dumps(brief, protocol=pickle.HIGHEST_PROTOCOL),
+                              where >> 32, where & 0xFFFFFFFF,
+                              pickle.dumps(own, protocol=pickle.HIGHEST_PROTOCOL) if plain else own, plain, seen[1],
                               UNMATCHED, None))
         if len(self._pending) >= 256:
             self.flush()
 
     def flush(self) -> None:
-        self.units.many("INSERT OR REPLACE INTO ret VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._pending)
+        self.units.many("INSERT OR REPLACE INTO ret VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._pending)
         self._pending = []
         self.units.returns = self.units.query("SELECT count(*) FROM ret")[0][0]
 
@@ -410,8 +422,22 @@ class StoredReturns(Sequence[Return]):
         self.units.many("UPDATE ret SET fate = ?, rare = ? WHERE n = ?", [(r.fate, _rare_state(r), _place(r)) for r in rets])
 
     def made(self, rec: Sequence[Any]) -> "_Kept":
-        n, mtime, hi, lo, brief, fate, rare = rec
-        ret = _Kept(None, mtime, _FATES.get(fate, fate), brief=pickle.loads(brief), store=self.spill, where=(hi << 32) | lo)
+        n, path, key, status, mtime, hi, lo, own, plain, common, fate, rare = rec
+        shared = self._common.get(common)
+        if shared is None:
+            if len(self._common) >= 64:
+                self._common.clear()
+            shared = self._common[common] = _shared_values(pickle.loads(common))
+        brief = Brief.__new__(Brief)
+        brief.path, brief.status, brief.key = untext(path), _STATUSES.get(status) or sys.intern(status), (
+            None if key is None else untext(key))
+        brief._own, brief._common = pickle.loads(own) if plain else own, shared
+        if not LEAN_RETURNS or not LIGHT_UNITS:  # (as a return is made with them off)
+            ret = _Kept(None, mtime, _FATES.get(fate, fate), brief=brief, store=self.spill, where=(hi << 32) | lo)
+        else:  # (the slots set as Return.__init__ sets them, without its defaults' descriptors)
+            ret = _Kept.__new__(_Kept)
+            ret.brief, ret._store, ret._where, ret.mtime, ret.fate, ret._rare = (
+                brief, self.spill, (hi << 32) | lo, mtime, _FATES.get(fate, fate), None)
         if rare is not None:
             kept = ret._rare = _Rare()
             for name, value in zip(_Rare.__slots__, pickle.loads(rare)):

@@ -228,8 +228,13 @@ def _unpickled_brief(path: str, status: str, key: str | None, own: bytes | tuple
     values :func:`_shared` makes one object of, the interned status), so memory stays flat in N."""
     brief = Brief.__new__(Brief)
     brief.path, brief.status, brief.key, brief._own = path, sys.intern(status), key, own
-    brief._common = _shared(tuple(_shared(v) for v in common[:len(_COMMON)]) + tuple(common[len(_COMMON):]))
+    brief._common = _shared_values(common)
     return brief
+
+
+def _shared_values(common: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A brief's shared values (``Brief._common``) as briefs made here share them (see :func:`_unpickled_brief`)."""
+    return _shared(tuple(_shared(v) for v in common[:len(_COMMON)]) + tuple(common[len(_COMMON):]))
 
 
 _SHARED: dict[Any, Any] = {}

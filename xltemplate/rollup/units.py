@@ -47,7 +47,8 @@ def untext(value: bytes) -> str:
 
 _SCHEMA = """
 CREATE TABLE ret(n INTEGER PRIMARY KEY, path BLOB NOT NULL, key BLOB, gkey BLOB NOT NULL, status TEXT NOT NULL,
-                 mtime REAL NOT NULL, hi INTEGER NOT NULL, lo INTEGER NOT NULL, brief BLOB NOT NULL,
+                 mtime REAL NOT NULL, hi INTEGER NOT NULL, lo INTEGER NOT NULL, own BLOB NOT NULL,
+                 plain INTEGER NOT NULL, common BLOB NOT NULL,
                  fate TEXT NOT NULL, rare BLOB);
 CREATE TABLE row(n INTEGER PRIMARY KEY, key BLOB NOT NULL, at INTEGER, counted INTEGER, others BLOB, rule TEXT,
                  candidates INTEGER NOT NULL);
