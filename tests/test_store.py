@@ -219,3 +219,33 @@ def test_a_second_process_reads_the_store_as_this_one(roster: bool, tmp_path: Pa
     stored.close()
     assert started_held == started_stored == 1
     assert set(got_held.values()) == set(got_stored.values()) and len(set(got_stored.values())) == 1
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_template_chosen_from_the_store_as_from_the_briefs(seed: int) -> None:
+    """``StoredReturns.templates``: the same choice, or the same message (ties named in the order they first come)."""
+    from xltemplate.errors import TemplateChoiceError
+    from xltemplate.identify import RunContext
+    from xltemplate.report import FileReport
+
+    run = RunContext.builtin()
+    kinds = [*sorted(run.known), ("unknown-form", "1.0"), None]
+    rng = random.Random(seed)
+    picks = [rng.choice(kinds[:2] if seed % 3 == 0 else kinds) for _ in range(rng.randrange(1, 12))]
+    reports = [FileReport(path=f"/in/f{n}.xlsx", status="valid", findings=[], template=t) for n, t in enumerate(picks)]
+    spill = spill_mod.Spill()
+    spill.units = units_mod.Units()
+    with spill:
+        stored = collect_mod.StoredReturns(spill.units, spill)
+        for n, r in enumerate(reports):
+            stored.add(n, spill_mod.Brief(r), 0.0, spill.put(r))
+        stored.flush()
+
+        def outcome(briefs: object) -> object:
+            try:
+                spec = collect_mod.choose_template(briefs, run)
+            except TemplateChoiceError as exc:
+                return str(exc)
+            return (spec.id, spec.version)
+
+        assert outcome(collect_mod._templates(stored)) == outcome([spill_mod.Brief(r) for r in reports])

@@ -383,6 +383,20 @@ class _Kept(Return):
     _n: int
 
 
+class _Named:
+    """A return's template, as :func:`choose_template` reads it (:meth:`StoredReturns.templates`)."""
+
+    __slots__ = ("template",)
+
+    def __init__(self, template: tuple[str, str | None] | None) -> None:
+        self.template = template
+
+
+def _templates(returns: Sequence[Return]) -> Iterable[Any]:
+    """What :func:`choose_template` reads of each of ``returns``."""
+    return returns.templates() if isinstance(returns, StoredReturns) else (r.brief for r in returns)
+
+
 class StoredReturns(Sequence[Return]):
     """A collection's returns kept in its :class:`~.units.Units` (see :data:`STORE`): each :class:`Return` made when
     asked for, its place in the sequence in ``_n``. A return changed (fate, note …) is written back by :meth:`save`:
@@ -480,6 +494,15 @@ class StoredReturns(Sequence[Return]):
         for rec in self.units.walk(f"SELECT gkey, {_RET} FROM ret WHERE {only}(gkey, n) > (?, ?) ORDER BY gkey, n LIMIT ?",
                                    (b"", -1), slice(0, 2)):
             yield untext(rec[0]), self.made(rec[1:])
+
+    def templates(self) -> Iterator[Any]:
+        """What :func:`choose_template` reads of each return (``.template``), from the kinds of their briefs' shared
+        values and how many have each, not by making every return; the templates in the order they first come."""
+        for common, count, _first in self.units.query("SELECT common, count(*), min(n) FROM ret GROUP BY common "
+                                                      "ORDER BY min(n)"):
+            named = _Named(_shared_values(pickle.loads(common))[0])
+            for _ in range(count):
+                yield named
 
     def by_path(self) -> Iterator[Return]:
         """The returns in ``str`` order of their paths (then in order), as ``sorted(returns, key=path)`` gives them."""
@@ -806,7 +829,7 @@ class Counts:
         return rows
 
 
-def choose_template(reports: Iterable[FileReport | Brief], run: RunContext) -> Spec:
+def choose_template(reports: Iterable[FileReport | Brief | _Named], run: RunContext) -> Spec:
     """The template most of the readable returns name (id, then its newest known version).
 
     Raises :class:`~xltemplate.errors.TemplateChoiceError` (Chinese, asking for ``--template``)
@@ -872,7 +895,7 @@ def collect_found(found: Inputs, given: Callable[[Spec], tuple[Roster | None, Ru
             pass  # the roster or the targets do not fit the guess: find the template from every return
         else:
             result = collect([], guess, roster=roster, templates=run, progress=progress, inputs=found, jobs=jobs)
-            chosen = choose_template((r.brief for r in result.returns), builtin)  # (one at a time: no list of them)
+            chosen = choose_template(_templates(result.returns), builtin)  # (no list of them)
             if (chosen.id, chosen.version) == (guess.id, guess.version):
                 result.template_detected = True
                 return result
@@ -914,7 +937,7 @@ def collect(paths: Iterable[str | os.PathLike[str]], spec: TemplateLike | None, 
             first = RunContext.of(templates if templates is not None else RunContext.builtin(), reader=reader)
             if given is None:
                 given = _read(found.files, replace(first, roster=None, explicit=None), jobs, progress, spill)
-            spec = choose_template((r.brief for r in given), first)
+            spec = choose_template(_templates(given), first)
             again = [n for n, r in enumerate(given)
                      if roster is not None or (r.brief.template is not None and r.brief.template[0] != spec.id)]
             run = replace(first, explicit=spec).with_roster(roster)
