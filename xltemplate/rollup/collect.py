@@ -379,8 +379,32 @@ def _rare_state(ret: Return) -> bytes | None:
 class _Kept(Return):
     """A return made from its record in the store (:class:`StoredReturns`): its place there in ``_n``."""
 
-    __slots__ = ("_n",)
+    __slots__ = ("_n", "_names")
     _n: int
+    _names: tuple[str, str, str]  # (the path, its file name, its shown name): made once, on this return
+
+    # (a stored return is made anew each time it is asked for: its names kept on it, not in :data:`_NAMES`, which a
+    # pass over more returns than it keeps would only fill and empty, issue 15)
+    def _pair(self) -> tuple[str, str, str]:
+        path = self.brief.path
+        try:
+            got = self._names
+        except AttributeError:
+            pass
+        else:
+            if got[0] is path and REMEMBER:
+                return got
+        raw = file_name(path)
+        got = self._names = (path, raw, shown(raw))
+        return got
+
+    @property
+    def file_name(self) -> str:
+        return self._pair()[1]
+
+    @property
+    def name(self) -> str:
+        return self._pair()[2]
 
 
 class _Named:
