@@ -249,3 +249,12 @@ def test_the_template_chosen_from_the_store_as_from_the_briefs(seed: int) -> Non
             return (spec.id, spec.version)
 
         assert outcome(collect_mod._templates(stored)) == outcome([spill_mod.Brief(r) for r in reports])
+
+
+def test_an_sqlite_without_row_values_keeps_the_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(units_mod, "AVAILABLE", False)
+    with collect_mod.collect([SAMPLES / "returns"], "sh-project-self-eval") as c:
+        assert isinstance(c.returns, list) and isinstance(c.rows, list)
+    monkeypatch.setattr(units_mod, "AVAILABLE", True)
+    with collect_mod.collect([SAMPLES / "returns"], "sh-project-self-eval") as c:
+        assert isinstance(c.returns, collect_mod.StoredReturns)

@@ -46,6 +46,7 @@ from ..words import (
 from .record import RoundView
 from .spill import Brief, Packed, Spill, Store, _shared_values, pack
 from .units import Units, text, untext
+from . import units as _units
 
 __all__ = ["COUNTED", "Collection", "Counts", "DUPLICATE", "FATES", "MISSING", "NOT_GRADED", "Return", "Row", "SKIPPED",
            "SUPERSEDED", "UNIT_INVALID", "UNIT_VALID", "UNMATCHED", "assemble", "collect", "natural_key"]
@@ -954,7 +955,8 @@ def collect(paths: Iterable[str | os.PathLike[str]], spec: TemplateLike | None, 
                              context=replace(first, roster=None, explicit=None))
     spill = Spill() if SPILL and reports is None else None
     try:
-        if spill is not None and STORE and (roster is None or (isinstance(roster.rows, PackedRows) and MERGE_MATCH)):
+        if spill is not None and STORE and _units.AVAILABLE and (  # (an old SQLite: lists, see .units)
+                roster is None or (isinstance(roster.rows, PackedRows) and MERGE_MATCH)):
             spill.units = Units()  # (closed with the spill)
         given: Sequence[Return] | None = [Return(r, _mtime(r.path)) for r in reports] if reports is not None else None
         if spec is None:

@@ -34,6 +34,8 @@ from ..signals import deferred
 CACHE_KB = 1024
 #: Records read at a time when a view is walked.
 CHUNK = 256
+#: Row values (``(a, b) > (?, ?)``, the walks' paging) came in SQLite 3.15: an older library keeps the lists.
+AVAILABLE = sqlite3.sqlite_version_info >= (3, 15, 0)
 
 
 def text(value: str) -> bytes:
@@ -113,4 +115,4 @@ class Units:
             self.db = None
 
 
-__all__ = ["CACHE_KB", "CHUNK", "Units", "text", "untext"]
+__all__ = ["AVAILABLE", "CACHE_KB", "CHUNK", "Units", "text", "untext"]
