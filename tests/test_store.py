@@ -258,3 +258,42 @@ def test_an_sqlite_without_row_values_keeps_the_lists(monkeypatch: pytest.Monkey
     monkeypatch.setattr(units_mod, "AVAILABLE", True)
     with collect_mod.collect([SAMPLES / "returns"], "sh-project-self-eval") as c:
         assert isinstance(c.returns, collect_mod.StoredReturns)
+
+
+def test_a_forked_process_reads_the_store_through_a_description_of_its_own() -> None:
+    """``Units.own_offset``: after it, the child's descriptor of the file is not the parent's (its offset moves
+    alone), and the child reads the records as the parent does."""
+    import multiprocessing as mp
+
+    units = units_mod.Units()
+    try:
+        units.many("INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?)", [(n, b"k%d" % n, n, None, None, None, 0) for n in range(500)])
+        def link(f: str) -> str:
+            try:
+                return os.readlink(f"/proc/self/fd/{f}")
+            except OSError:
+                return ""
+
+        fds = ([int(f) for f in os.listdir("/proc/self/fd") if link(f) == f"{units._name} (deleted)"]
+               if os.path.isdir("/proc/self/fd") else [])
+        if not fds or "fork" not in mp.get_all_start_methods():
+            pytest.skip("Linux with fork only (as the split)")
+        fd = fds[0]
+        os.lseek(fd, 0, os.SEEK_SET)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child
+            try:
+                units.own_offset()
+                os.lseek(fd, 4096, os.SEEK_SET)
+                got = units.query("SELECT count(*), sum(at) FROM row")[0]
+                os.write(w, repr(got).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        os.waitpid(pid, 0)
+        assert os.read(r, 100) == repr((500, sum(range(500)))).encode()
+        assert os.lseek(fd, 0, os.SEEK_CUR) == 0  # (the child's seek was on its own description)
+        assert units.query("SELECT count(*) FROM row")[0][0] == 500
+    finally:
+        units.close()

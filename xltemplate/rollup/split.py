@@ -183,6 +183,8 @@ def _child(wb: Any, ws: Any, c: "Collection", rows: Callable[[], Any], path: Pat
         spill = c.spill
         assert spill is not None and spill._fh is not None
         spill._fh = open(f"/proc/self/fd/{spill._fh.fileno()}", "rb")  # an offset of its own  # noqa: SIM115
+        if spill.units is not None:  # (the returns and rows kept on disk too, collect.STORE: the same)
+            spill.units.own_offset()
         for n, fmt in enumerate(wb.formats):
             fmt.xf_index = f"\x01{n}"  # numbered by the parent (see the module)
         rough = Path(f"{path}.rows")

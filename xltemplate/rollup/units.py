@@ -13,15 +13,16 @@ file, nameless: made in a private folder (:func:`tempfile.mkdtemp`, mode 0700) i
 once with its folder, so that nothing is left behind whatever ends the run, a kill included (SQLite's own
 temporary files, for its sorts, are nameless too). It is held in exclusive locking mode: no other connection can
 open it (it has no name), and a process forked from this one (the roll-up's second process, rollup/split.py)
-reads it through the connection it was forked with, where SQLite's cache and lock are its own copies: the
-records are all written, and the indexes made, before any fork (matching is their last writer), and neither
-process writes after. Only this process writes it; what it unpickles from it (a brief, a return's rare values) it
+reads it through the connection it was forked with, where SQLite's cache and lock are its own copies, and the
+file through a description of its own (:meth:`Units.own_offset`): the records are all written, and the indexes
+made, before any fork (matching is their last writer), and neither process writes after. Only this process writes it; what it unpickles from it (a brief, a return's rare values) it
 pickled itself. Text is kept as UTF-8 with surrogates passed through (a path that is not UTF-8 keeps its escapes),
 whose byte order is the order of ``str``: ``ORDER BY`` gives what ``sorted`` gives.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -65,6 +66,7 @@ class Units:
     def __init__(self) -> None:
         with deferred():
             folder = Path(tempfile.mkdtemp(prefix="xltemplate-units-"))
+            self._name = str(folder / "units.db")  # (what /proc shows of it once unlinked, see own_offset)
             try:
                 # (check_same_thread off: the workers' results may be taken on another thread; one at a time)
                 db = self.db = sqlite3.connect(folder / "units.db", isolation_level=None, check_same_thread=False)
@@ -78,6 +80,20 @@ class Units:
         self.rows = 0  # records in ``row``
         self.row_base = 0  # the first row's ``n`` (rows are numbered again when put in their natural order)
         self.indexed: set[str] = set()
+
+    def own_offset(self) -> None:
+        """In a process forked from this one (Linux): the file through a file description of its own, at the same
+        descriptor, so that its offset is not the parent's (SQLite built without ``pread`` seeks, then reads; as
+        the split's child does with the spill). Found among this process's descriptors by what Linux shows of it."""
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{name}")
+            except OSError:
+                continue
+            if target == f"{self._name} (deleted)":
+                mine = os.open(f"/proc/self/fd/{name}", os.O_RDWR | os.O_CLOEXEC)
+                os.dup2(mine, int(name), inheritable=False)
+                os.close(mine)
 
     def index(self, name: str, sql: str) -> None:
         """Make an index once (after the records it covers are in: one sort, not one insert at a time)."""
