@@ -45,7 +45,7 @@ from ..words import (
 )
 from .record import RoundView
 from .spill import Brief, Packed, Spill, Store, _shared_values, pack
-from .units import Units, text, untext
+from .units import Units, scratch_error, text, untext
 from . import units as _units
 
 __all__ = ["COUNTED", "Collection", "Counts", "DUPLICATE", "FATES", "MISSING", "NOT_GRADED", "Return", "Row", "SKIPPED",
@@ -980,9 +980,15 @@ def collect(paths: Iterable[str | os.PathLike[str]], spec: TemplateLike | None, 
         if given is None:
             given = _read(found.files, run, jobs, progress, spill)
         c = assemble(spec, roster, given, found.skipped, verified=run.identity_verified)
-    except BaseException:
+    except BaseException as exc:
         if spill is not None:
-            spill.close()
+            try:
+                spill.close()
+            except OSError:
+                pass  # (a full disk fails the close's flush too: the error that stopped the run is the one told)
+        told = scratch_error(exc)
+        if told is not None:
+            raise told from exc
         raise
     c.template_detected = detected
     c.spill = spill

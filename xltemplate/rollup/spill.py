@@ -308,12 +308,14 @@ class Spill:
         return report
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-        self._recent.clear()
-        if self.units is not None:
-            self.units.close()
+        try:
+            if self._fh is not None:
+                fh, self._fh = self._fh, None
+                fh.close()  # (its flush may fail, a full disk: the file is let go, and the store, all the same)
+        finally:
+            self._recent.clear()
+            if self.units is not None:
+                self.units.close()
 
     def __enter__(self) -> "Spill":
         return self
