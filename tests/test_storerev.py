@@ -94,7 +94,6 @@ def test_a_full_disk_under_the_spill_is_told_in_chinese(store: bool, tmp_path: P
     assert all(u.db is None for u in opened), "the store was left open"
 
 
-@pytest.mark.xfail(strict=True, reason="where an open file cannot be removed (Windows) the store's folder and file stay")
 def test_the_store_is_removed_where_an_open_file_cannot_be(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On Windows a file held open cannot be removed: Units' rmtree right after opening the database fails (its
     errors ignored), and nothing removed it later, when the database is closed: every run left its

@@ -11,7 +11,8 @@ index (never a dict of them), and the roll-up reads the rows one chunk at a time
 The database is scratch: journal off, no syncing, a bounded page cache (:data:`CACHE_KB`), and, as the spill
 file, nameless: made in a private folder (:func:`tempfile.mkdtemp`, mode 0700) in TMPDIR, opened, and unlinked at
 once with its folder, so that nothing is left behind whatever ends the run, a kill included (SQLite's own
-temporary files, for its sorts, are nameless too). It is held in exclusive locking mode: no other connection can
+temporary files, for its sorts, are nameless too); where an open file cannot be removed (Windows) the folder is
+removed when the database is closed, so a kill there leaves it. It is held in exclusive locking mode: no other connection can
 open it (it has no name), and a process forked from this one (the roll-up's second process, rollup/split.py)
 reads it through the connection it was forked with, where SQLite's cache and lock are its own copies, and the
 file through a description of its own (:meth:`Units.own_offset`): the records are all written, and the indexes
@@ -78,7 +79,8 @@ class Units:
                     db.execute(f"PRAGMA {pragma}")
                 db.executescript(_SCHEMA)  # (the file written: open from here on, and its lock held)
             finally:
-                shutil.rmtree(folder, ignore_errors=True)
+                shutil.rmtree(folder, ignore_errors=True)  # (Windows refuses while the file is open: again at close)
+        self._folder: Path | None = folder if folder.exists() else None
         self.returns = 0  # records in ``ret``
         self.rows = 0  # records in ``row``
         self.row_base = 0  # the first row's ``n`` (rows are numbered again when put in their natural order)
@@ -132,6 +134,9 @@ class Units:
         if self.db is not None:
             self.db.close()
             self.db = None
+        if self._folder is not None:  # (where an open file cannot be removed: now it is closed)
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
 
 
 _FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
