@@ -129,7 +129,6 @@ def test_the_store_is_removed_where_an_open_file_cannot_be(tmp_path: Path, monke
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.xfail(strict=True, reason="the store counted whole after every 256 returns: quadratic (~1.5 s CPU at 100,000)")
 def test_the_returns_are_not_counted_again_as_they_arrive() -> None:
     """StoredReturns.flush ran ``SELECT count(*) FROM ret`` after every 256 returns added: SQLite counts by visiting
     every page of the table, so the reading's main process paid O(N²/256) page reads (measured: 1.5 of 2.2 s of CPU

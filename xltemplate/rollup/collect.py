@@ -449,11 +449,16 @@ class StoredReturns(Sequence[Return]):
                               pickle.dumps(own, protocol=pickle.HIGHEST_PROTOCOL) if plain else own, plain, seen[1],
                               UNMATCHED, None))
         if len(self._pending) >= 256:
-            self.flush()
+            self._write()
 
-    def flush(self) -> None:
+    def _write(self) -> None:
         self.units.many("INSERT OR REPLACE INTO ret VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._pending)
         self._pending = []
+
+    def flush(self) -> None:
+        """After the last :meth:`add`: every return written, and counted (once: SQLite counts by visiting every page
+        of the table, which after every few hundred returns made the reading quadratic)."""
+        self._write()
         self.units.returns = self.units.query("SELECT count(*) FROM ret")[0][0]
 
     def save(self, rets: Iterable[Return]) -> None:
