@@ -156,7 +156,6 @@ def test_the_returns_are_not_counted_again_as_they_arrive() -> None:
         spill.close()
 
 
-@pytest.mark.xfail(strict=True, reason="no os.pread (Windows): a roster past DISK_FROM fails with AttributeError")
 def test_a_large_roster_reads_where_there_is_no_pread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Windows' os has no ``pread``: a roster past roster.DISK_FROM (2 MB, about 15,000 units) went to the file and
     its first row read back raised AttributeError (a traceback, the run ended). Simulated: ``os.pread`` removed."""

@@ -115,6 +115,9 @@ class _Spool:
                 self._flush()
 
     def _to_disk(self) -> None:
+        if not hasattr(os, "pread"):  # (Windows: no pread, and no fork either; the bytes stay in memory)
+            self._disk_from = None
+            return
         try:
             self._file = tempfile.TemporaryFile(prefix="xltemplate-roster-", buffering=0)
         except OSError:
