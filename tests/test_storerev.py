@@ -170,3 +170,46 @@ def test_a_large_roster_reads_where_there_is_no_pread(tmp_path: Path, monkeypatc
     assert len(got.rows) == len(want.rows) >= 10
     assert list(got.rows) == list(want.rows)
     assert [got.rows.index(r.key) for r in want.rows] == list(range(len(want.rows)))
+
+
+@pytest.mark.xfail(strict=True, reason="own_offset finds the store by its name as given: under a symlinked TMPDIR, not at all")
+def test_the_child_reads_the_store_by_its_own_offset_under_a_symlinked_tmpdir(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Units.own_offset`` looked for the descriptor whose /proc link is ``<TMPDIR as given>/…/units.db (deleted)``;
+    Linux shows the path with its symbolic links resolved, so under a TMPDIR reached through a link (or with one on
+    its way) nothing matched and the split's child went on sharing the parent's file offset, silently: what the call
+    is for (an SQLite built without pread) was not done. store's own test then skips."""
+    import multiprocessing as mp
+
+    if not os.path.isdir("/proc/self/fd") or "fork" not in mp.get_all_start_methods():
+        pytest.skip("Linux with fork only (as the split)")
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "link"))
+    monkeypatch.setattr(tempfile_mod, "tempdir", None)
+    units = units_mod.Units()
+    try:
+        units.many("INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?)", [(n, b"k%d" % n, n, None, None, None, 0) for n in range(500)])
+        fds = []
+        for f in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{f}")
+            except OSError:
+                continue
+            if target.startswith(str(real)) and target.endswith("units.db (deleted)"):
+                fds.append(int(f))
+        assert len(fds) == 1, fds
+        fd = fds[0]
+        os.lseek(fd, 0, os.SEEK_SET)
+        pid = os.fork()
+        if pid == 0:  # the child
+            try:
+                units.own_offset()
+                os.lseek(fd, 4096, os.SEEK_SET)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        assert os.lseek(fd, 0, os.SEEK_CUR) == 0, "the child's seek moved the parent's offset"
+    finally:
+        units.close()
