@@ -172,7 +172,6 @@ def test_a_large_roster_reads_where_there_is_no_pread(tmp_path: Path, monkeypatc
     assert [got.rows.index(r.key) for r in want.rows] == list(range(len(want.rows)))
 
 
-@pytest.mark.xfail(strict=True, reason="own_offset finds the store by its name as given: under a symlinked TMPDIR, not at all")
 def test_the_child_reads_the_store_by_its_own_offset_under_a_symlinked_tmpdir(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``Units.own_offset`` looked for the descriptor whose /proc link is ``<TMPDIR as given>/…/units.db (deleted)``;

@@ -70,7 +70,7 @@ class Units:
     def __init__(self) -> None:
         with deferred():
             folder = Path(tempfile.mkdtemp(prefix="xltemplate-units-"))
-            self._name = str(folder / "units.db")  # (what /proc shows of it once unlinked, see own_offset)
+            self._name = str(folder / "units.db")
             try:
                 # (check_same_thread off: the workers' results may be taken on another thread; one at a time)
                 db = self.db = sqlite3.connect(folder / "units.db", isolation_level=None, check_same_thread=False)
@@ -78,6 +78,9 @@ class Units:
                                "temp_store = FILE", "locking_mode = EXCLUSIVE"):
                     db.execute(f"PRAGMA {pragma}")
                 db.executescript(_SCHEMA)  # (the file written: open from here on, and its lock held)
+                # which file it is, for own_offset (not by its name: /proc shows it with symbolic links resolved)
+                st = os.stat(self._name)
+                self._id = (st.st_dev, st.st_ino)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)  # (Windows refuses while the file is open: again at close)
         self._folder: Path | None = folder if folder.exists() else None
@@ -89,13 +92,14 @@ class Units:
     def own_offset(self) -> None:
         """In a process forked from this one (Linux): the file through a file description of its own, at the same
         descriptor, so that its offset is not the parent's (SQLite built without ``pread`` seeks, then reads; as
-        the split's child does with the spill). Found among this process's descriptors by what Linux shows of it."""
+        the split's child does with the spill). Found among this process's descriptors by its device and inode (its
+        name as /proc shows it has the symbolic links on its way resolved)."""
         for name in os.listdir("/proc/self/fd"):
             try:
-                target = os.readlink(f"/proc/self/fd/{name}")
+                st = os.fstat(int(name))
             except OSError:
                 continue
-            if target == f"{self._name} (deleted)":
+            if (st.st_dev, st.st_ino) == self._id:
                 mine = os.open(f"/proc/self/fd/{name}", os.O_RDWR | os.O_CLOEXEC)
                 os.dup2(mine, int(name), inheritable=False)
                 os.close(mine)
