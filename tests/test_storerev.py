@@ -214,7 +214,6 @@ def test_the_child_reads_the_store_by_its_own_offset_under_a_symlinked_tmpdir(
         units.close()
 
 
-@pytest.mark.xfail(strict=True, reason="collect_found leaves the guessed collection open when the choice then fails")
 def test_a_failed_choice_after_the_guess_closes_the_collection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """collect_found: every return read as the guessed template's, then ``choose_template`` over all of them raises
     (two templates named equally often): the collection read was never closed, its spill and store left open

@@ -925,7 +925,11 @@ def collect_found(found: Inputs, given: Callable[[Spec], tuple[Roster | None, Ru
             pass  # the roster or the targets do not fit the guess: find the template from every return
         else:
             result = collect([], guess, roster=roster, templates=run, progress=progress, inputs=found, jobs=jobs)
-            chosen = choose_template(_templates(result.returns), builtin)  # (no list of them)
+            try:
+                chosen = choose_template(_templates(result.returns), builtin)  # (no list of them)
+            except BaseException:
+                result.close()  # (its spill and store let go now, not when collected)
+                raise
             if (chosen.id, chosen.version) == (guess.id, guess.version):
                 result.template_detected = True
                 return result
