@@ -9,6 +9,7 @@ rows), one pass and sheet by sheet, both forms, the units' statuses in every ord
 from __future__ import annotations
 
 import importlib
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,49 @@ def test_the_score_rows_heights_come_back_from_the_second_process(tmp_path: Path
         write_rollup(c, tmp_path / f"{way}.xlsx")
     assert len(heights[False]) > 10
     assert heights[True] == heights[False]
+
+
+def _sizes(kind: type, rows: dict[int, list[Any]]) -> Any:
+    out = kind()
+    for row, size in rows.items():
+        out[row] = size
+    return out
+
+
+@pytest.mark.parametrize("own_kind", ["dict", "RowSizes"])
+@pytest.mark.parametrize("child_kind", ["dict", "RowSizes"])
+def test_the_childs_row_sizes_join_as_row_by_row(own_kind: str, child_kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """split.joined_sizes takes the child's compact sizes as they are (issue 15: a list and a dict entry a unit were
+    made in the parent at 100,000 units): the same rows and sizes as putting the child's in row by row, the child's
+    winning where both have a row; rows out of the compact range, hidden rows and a parent that has none too."""
+    import random
+
+    kinds = {"dict": dict, "RowSizes": lean.RowSizes}
+    rng = random.Random(15)
+    for case in range(40):
+        own_rows = {r: [rng.choice([20, 27, 40]), rng.random() < 0.1] for r in rng.sample(range(12), rng.randint(0, 5))}
+        child_rows = {r: [rng.randint(15, 500), rng.random() < 0.05]
+                      for r in rng.sample(range(400), rng.randint(0, 60))}
+        if case % 5 == 0:
+            child_rows[200_000 + case] = [30, False]  # (far past the others: the compact form's dict)
+            own_rows[3] = [70_000, False]  # (too tall for the compact array)
+        got = {}
+        for on in (True, False):
+            monkeypatch.setattr(split, "JOIN_COMPACT", on)
+            joined = split.joined_sizes(_sizes(kinds[own_kind], own_rows), _sizes(kinds[child_kind], child_rows))
+            got[on] = {row: list(joined[row]) for row in joined}
+            assert len(joined) == len(got[on])
+        assert got[True] == got[False] == {**own_rows, **child_rows}, case
+
+
+def test_a_split_roll_up_is_the_same_whichever_way_the_row_sizes_join(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    c = _first()
+    monkeypatch.setattr(split, "SPLIT_FROM", 1)
+    monkeypatch.setattr(split, "SPLIT_PARENT_MB", float("inf"))
+    monkeypatch.setattr(split, "available_cpus", lambda: 2)
+    got = []
+    for on in (True, False):
+        monkeypatch.setattr(split, "JOIN_COMPACT", on)
+        got.append(write_rollup(c, tmp_path / f"join-{on}.xlsx").read_bytes())
+    assert got[0] == got[1]

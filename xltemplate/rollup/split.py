@@ -46,6 +46,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable
 from ..errors import GenerateError
 from ..signals import held_for_a_child, worker_started
 from ..workers import available_cpus
+from .lean import RowSizes
 
 if TYPE_CHECKING:
     from .collect import Collection
@@ -118,9 +119,7 @@ class Second:
             setattr(ws, name, state[name])
         with open(f"{self.path}.sizes", "rb") as f:  # (pickled by the child, forked from this process: see _child)
             sizes = pickle.load(f)
-        into = ws.row_sizes  # (a dict, or a lean.RowSizes: either takes the other's rows one by one)
-        for row, size in sizes.items():
-            into[row] = size
+        ws.row_sizes = joined_sizes(ws.row_sizes, sizes)
 
     def stop(self) -> None:
         """The child, ended (the roll-up stopped before its rows were taken)."""
@@ -128,6 +127,27 @@ class Second:
             self.proc.kill()
         self.proc.join()
         self.conn.close()
+
+
+def joined_sizes(own: Any, child: Any) -> Any:
+    """The sheet's row sizes once the child's rows are in: this process's (the heading's: a few) and the child's
+    (one a unit), the child's winning where both have a row. Where the child's are compact (a
+    :class:`~xltemplate.rollup.lean.RowSizes`) they are taken as they are, with this process's few put in; taking
+    them one by one made a ``[pixels, hidden]`` list and a dict entry a unit in this process, ~15 MB at 100,000 units
+    while it writes the last sheets (issue 15: the write phase's peak). Either is a mapping XlsxWriter reads alike."""
+    if JOIN_COMPACT and isinstance(child, RowSizes):
+        for row, size in own.items():
+            if row not in child:
+                child[row] = size
+        return child
+    for row, size in child.items():  # (a dict, or a lean.RowSizes: either takes the other's rows one by one)
+        own[row] = size
+    return own
+
+
+#: The child's compact row sizes taken as they are at the join (:func:`joined_sizes`); False: row by row into this
+#: process's (the tests compare).
+JOIN_COMPACT = True
 
 
 def _substitute(src: IO[str], out: IO[str], number: Callable[[int], Any], missing: set[int]) -> None:
