@@ -422,7 +422,32 @@ def _templates(returns: Sequence[Return]) -> Iterable[Any]:
     return returns.templates() if isinstance(returns, StoredReturns) else (r.brief for r in returns)
 
 
-class StoredReturns(Sequence[Return]):
+class _Stored(Sequence[_T]):
+    """A sequence kept in a collection's :class:`~.units.Units`: an item made from its record when asked for, a slice
+    a list of them."""
+
+    def _record(self, n: int) -> Sequence[Any] | None:  # the n-th record (0 ≤ n < len), or None
+        raise NotImplementedError
+
+    def made(self, rec: Sequence[Any]) -> _T:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, n: int) -> _T: ...
+    @overload
+    def __getitem__(self, n: slice) -> list[_T]: ...
+    def __getitem__(self, n: int | slice) -> _T | list[_T]:
+        if isinstance(n, slice):
+            return [self[i] for i in range(*n.indices(len(self)))]
+        if n < 0:
+            n += len(self)
+        rec = self._record(n) if 0 <= n < len(self) else None
+        if rec is None:
+            raise IndexError(n)
+        return self.made(rec)
+
+
+class StoredReturns(_Stored[Return]):
     """A collection's returns kept in its :class:`~.units.Units` (see :data:`STORE`): each :class:`Return` made when
     asked for, its place in the sequence in ``_n``. A return changed (fate, note …) is written back by :meth:`save`:
     only matching changes them."""
@@ -492,19 +517,9 @@ class StoredReturns(Sequence[Return]):
     def __len__(self) -> int:
         return self.units.returns
 
-    @overload
-    def __getitem__(self, n: int) -> Return: ...
-    @overload
-    def __getitem__(self, n: slice) -> list[Return]: ...
-    def __getitem__(self, n: int | slice) -> Return | list[Return]:
-        if isinstance(n, slice):
-            return [self[i] for i in range(*n.indices(len(self)))]
-        if n < 0:
-            n += len(self)
-        got = self.units.query(f"SELECT {_RET} FROM ret WHERE n = ?", (n,)) if 0 <= n < len(self) else []
-        if not got:
-            raise IndexError(n)
-        return self.made(got[0])
+    def _record(self, n: int) -> Sequence[Any] | None:
+        got = self.units.query(f"SELECT {_RET} FROM ret WHERE n = ?", (n,))
+        return got[0] if got else None
 
     def __iter__(self) -> Iterator[Return]:
         for rec in self.units.walk(f"SELECT {_RET} FROM ret WHERE n > ? ORDER BY n LIMIT ?", (-1,), slice(0, 1)):
@@ -545,7 +560,7 @@ class StoredReturns(Sequence[Return]):
 _ROW = "row.n, row.key, row.at, row.others, row.rule, row.candidates, " + ", ".join(f"ret.{c}" for c in _RET.split(", "))
 
 
-class StoredRows(Sequence[Row]):
+class StoredRows(_Stored[Row]):
     """A collection's rows kept in its :class:`~.units.Units` (see :data:`STORE`), in order: each :class:`Row` made
     when asked for, with its counted return and the others beside it."""
 
@@ -565,20 +580,10 @@ class StoredRows(Sequence[Row]):
     def __len__(self) -> int:
         return self.units.rows
 
-    @overload
-    def __getitem__(self, n: int) -> Row: ...
-    @overload
-    def __getitem__(self, n: slice) -> list[Row]: ...
-    def __getitem__(self, n: int | slice) -> Row | list[Row]:
-        if isinstance(n, slice):
-            return [self[i] for i in range(*n.indices(len(self)))]
-        if n < 0:
-            n += len(self)
-        got = (self.units.query(f"SELECT {_ROW} FROM row LEFT JOIN ret ON ret.n = row.counted WHERE row.n = ?",
-                                (n + self.units.row_base,)) if 0 <= n < len(self) else [])
-        if not got:
-            raise IndexError(n)
-        return self.made(got[0])
+    def _record(self, n: int) -> Sequence[Any] | None:
+        got = self.units.query(f"SELECT {_ROW} FROM row LEFT JOIN ret ON ret.n = row.counted WHERE row.n = ?",
+                               (n + self.units.row_base,))
+        return got[0] if got else None
 
     def __iter__(self) -> Iterator[Row]:
         for rec in self.units.walk(f"SELECT {_ROW} FROM row LEFT JOIN ret ON ret.n = row.counted WHERE row.n > ? "
