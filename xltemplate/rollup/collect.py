@@ -679,15 +679,7 @@ def _match_stored(roster: Roster | None, returns: StoredReturns, *, verified: bo
         db = units.db
         assert db is not None
         db.create_function("natkey", 1, lambda k: _natural_bytes(untext(k)), deterministic=True)
-        db.execute("BEGIN")
-        db.execute("CREATE TABLE row2(n INTEGER PRIMARY KEY, key BLOB NOT NULL, at INTEGER, counted INTEGER, "
-                   "others BLOB, rule TEXT, candidates INTEGER NOT NULL)")
-        db.execute("INSERT INTO row2(key, at, counted, others, rule, candidates) "
-                   "SELECT key, at, counted, others, rule, candidates FROM row ORDER BY natkey(key), n")
-        db.execute("DROP TABLE row")
-        db.execute("ALTER TABLE row2 RENAME TO row")
-        db.execute("COMMIT")
-        units.row_base = units.query("SELECT min(n) FROM row")[0][0] or 0
+        units.renumber_rows("natkey(key), n")
     # the indexes the roll-up reads by, made now: nothing is written after matching (see .units: a forked process)
     units.index("ret_p", "CREATE INDEX ret_p ON ret(path, n)")
     units.index("row_k", "CREATE INDEX row_k ON row(key, n)")

@@ -57,9 +57,11 @@ CREATE TABLE ret(n INTEGER PRIMARY KEY, path BLOB NOT NULL, key BLOB, gkey BLOB 
                  mtime REAL NOT NULL, hi INTEGER NOT NULL, lo INTEGER NOT NULL, own BLOB NOT NULL,
                  plain INTEGER NOT NULL, common BLOB NOT NULL,
                  fate TEXT NOT NULL, rare BLOB);
-CREATE TABLE row(n INTEGER PRIMARY KEY, key BLOB NOT NULL, at INTEGER, counted INTEGER, others BLOB, rule TEXT,
-                 candidates INTEGER NOT NULL);
+CREATE TABLE row({row});
 """
+# (a row's columns after ``n``, the row number; the table is made again, renumbered, by Units.renumber_rows)
+_ROW_COLUMNS = "key BLOB NOT NULL, at INTEGER, counted INTEGER, others BLOB, rule TEXT, candidates INTEGER NOT NULL"
+_SCHEMA = _SCHEMA.format(row=f"n INTEGER PRIMARY KEY, {_ROW_COLUMNS}")
 
 
 class Units:
@@ -103,6 +105,20 @@ class Units:
                 mine = os.open(f"/proc/self/fd/{name}", os.O_RDWR | os.O_CLOEXEC)
                 os.dup2(mine, int(name), inheritable=False)
                 os.close(mine)
+
+    def renumber_rows(self, order: str) -> None:
+        """The rows numbered again in the order ``ORDER BY order`` gives (a new table, filled in that order, in place
+        of the old); :attr:`row_base` the first row's new number."""
+        assert self.db is not None, "the collection's records are closed"
+        names = ", ".join(c.split()[0] for c in _ROW_COLUMNS.split(", "))
+        self.db.execute("BEGIN")
+        self.db.execute(f"CREATE TABLE row2(n INTEGER PRIMARY KEY, {_ROW_COLUMNS})")
+        self.db.execute(f"INSERT INTO row2({names}) SELECT {names} FROM row ORDER BY {order}")
+        self.db.execute("DROP TABLE row")
+        self.db.execute("ALTER TABLE row2 RENAME TO row")
+        self.db.execute("COMMIT")
+        self.indexed = {name for name in self.indexed if not name.startswith("row_")}  # (they went with the table)
+        self.row_base = self.query("SELECT min(n) FROM row")[0][0] or 0
 
     def index(self, name: str, sql: str) -> None:
         """Make an index once (after the records it covers are in: one sort, not one insert at a time)."""
