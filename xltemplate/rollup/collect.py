@@ -1021,11 +1021,7 @@ def _read(files: Sequence[Path], run: RunContext, jobs: int | None, progress: Ca
         stored = StoredReturns(spill.units, spill)
 
         def put(n: int, got: FileReport | Packed) -> None:
-            if isinstance(got, Packed):
-                stored.add(numbers[n] if numbers is not None else n, got.brief, _mtime(got.brief.path),
-                           spill.put_packed(got.data))
-            else:
-                stored.add(numbers[n] if numbers is not None else n, Brief(got), _mtime(got.path), spill.put(got))
+            stored.add(numbers[n] if numbers is not None else n, *_spilled(got, spill))
 
         validate_files(files, run, jobs=jobs, progress=progress, each=put, keep=False, pack=pack if PREPICKLE else None)
         stored.flush()
@@ -1034,14 +1030,19 @@ def _read(files: Sequence[Path], run: RunContext, jobs: int | None, progress: Ca
     out: list[Return | None] = [None] * len(files)
 
     def keep(n: int, got: FileReport | Packed) -> None:
-        if isinstance(got, Packed):  # pickled by our own worker (a report it could not make comes as one)
-            out[n] = Return(None, _mtime(got.brief.path), brief=got.brief, store=spill, where=spill.put_packed(got.data))
-        else:
-            out[n] = Return(None, _mtime(got.path), brief=Brief(got), store=spill, where=spill.put(got))
+        brief, mtime, where = _spilled(got, spill)
+        out[n] = Return(None, mtime, brief=brief, store=spill, where=where)
 
     validate_files(files, run, jobs=jobs, progress=progress, each=keep, keep=False, pack=pack if PREPICKLE else None)
     assert all(r is not None for r in out)
     return out  # type: ignore[return-value]
+
+
+def _spilled(got: FileReport | Packed, spill: Spill) -> tuple[Brief, float, int]:
+    """A worker's result put in the spill: its brief, its file's modification time, its place in the spill."""
+    if isinstance(got, Packed):  # pickled by our own worker (a report it could not make comes as one)
+        return got.brief, _mtime(got.brief.path), spill.put_packed(got.data)
+    return Brief(got), _mtime(got.path), spill.put(got)
 
 
 def assemble(spec: Spec, roster: Roster | None, returns: Sequence[Return], skipped: list[tuple[str, str]], *,
