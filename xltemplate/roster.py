@@ -590,11 +590,19 @@ STREAM_CSV = True
 _CHUNK = 256 << 10
 
 
+#: A CSV's encodings, tried in turn: UTF-8 (a BOM dropped), then GB18030 as Chinese Excel saves it.
+_ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+def _empty(path: Path) -> RosterError:
+    return RosterError(str(path), [Problem("", "文件是空的；第 1 行应是标题行（编号、预算单位、项目名称……）")])
+
+
 def _read_csv(path: Path, lazy: bool = False) -> tuple[list[Any], Any]:
     if lazy and STREAM_CSV:
         return _stream_csv(path)
     data = path.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
+    for encoding in _ENCODINGS:
         try:
             text = data.decode(encoding)
             break
@@ -606,11 +614,11 @@ def _read_csv(path: Path, lazy: bool = False) -> tuple[list[Any], Any]:
         records = _CsvRecords(text)
         header = next(iter(csv.reader(io.StringIO(text))), None)
         if header is None:
-            raise RosterError(str(path), [Problem("", "文件是空的；第 1 行应是标题行（编号、预算单位、项目名称……）")])
+            raise _empty(path)
         return header, records
     rows = list(csv.reader(io.StringIO(text)))
     if not rows:
-        raise RosterError(str(path), [Problem("", "文件是空的；第 1 行应是标题行（编号、预算单位、项目名称……）")])
+        raise _empty(path)
     return rows[0], [(n, r) for n, r in enumerate(rows[1:], start=2)]
 
 
@@ -630,7 +638,7 @@ class _CsvRecords:
 
 def _stream_csv(path: Path) -> tuple[list[Any], "_CsvStream"]:
     """A CSV's header and its rows as a stream (see :data:`STREAM_CSV`)."""
-    for encoding in ("utf-8-sig", "gb18030"):
+    for encoding in _ENCODINGS:
         decoder = codecs.getincrementaldecoder(encoding)()
         digest = hashlib.sha256()
         try:
@@ -647,7 +655,7 @@ def _stream_csv(path: Path) -> tuple[list[Any], "_CsvStream"]:
     records = _CsvStream(path, encoding, digest.digest())
     header = next(records.rows(), None)
     if header is None:
-        raise RosterError(str(path), [Problem("", "文件是空的；第 1 行应是标题行（编号、预算单位、项目名称……）")])
+        raise _empty(path)
     records.header = header
     return header, records
 
