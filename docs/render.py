@@ -129,7 +129,7 @@ def _clock(at: dt.datetime) -> Iterator[None]:
 
 def main() -> None:
     os.environ["SOURCE_DATE_EPOCH"] = STAMP
-    os.environ["TZ"] = "Asia/Shanghai"  # (the ledger's times are shown in local time)
+    os.environ["TZ"] = "Asia/Shanghai"  # (a clerk's machine; the times shown are Beijing time whatever the zone)
     time.tzset()
     if "--national" in sys.argv[1:]:
         national()

@@ -22,6 +22,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Sequence
 
+from .clock import beijing
+
 BY_SAVED_TIME = "按文件内保存时间"
 BY_ARRIVAL = "按收到先后"
 BY_FILE_TIME = "按文件修改时间"
@@ -57,10 +59,11 @@ def saved_time_problem(saved_at: dt.datetime | None, generated_at: str | None, n
     if saved_at is None:
         return None
     if saved_at > now + CLOCK_SLACK:
-        return f"文件内记录的保存时间 {saved_at:%Y-%m-%d %H:%M} 在未来"
+        return f"文件内记录的保存时间 {beijing(saved_at):%Y-%m-%d %H:%M}（北京时间）在未来"
     generated = _iso(generated_at)
     if generated is not None and saved_at < generated - CLOCK_SLACK:
-        return f"文件内记录的保存时间 {saved_at:%Y-%m-%d %H:%M} 早于财政局生成此文件的时间 {generated:%Y-%m-%d %H:%M}"
+        return (f"文件内记录的保存时间 {beijing(saved_at):%Y-%m-%d %H:%M} 早于财政局生成此文件的时间 "
+                f"{beijing(generated):%Y-%m-%d %H:%M}（北京时间）")
     return None
 
 

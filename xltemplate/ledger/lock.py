@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..clock import BEIJING
 from ..fsutil import os_error_reason
 from ..errors import LedgerBusyError, LedgerError
 
@@ -67,7 +68,7 @@ class LedgerLock:
             time.sleep(_POLL)
         self._fd = fd
         info = {"pid": os.getpid(), "host": socket.gethostname(), "purpose": purpose,
-                "since": dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+                "since": dt.datetime.now(BEIJING).isoformat(timespec="seconds")}
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, json.dumps(info, ensure_ascii=False).encode("utf-8"))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..clock import beijing
 from ..resubmission import RULE_CODES, RULE_WORDS
 from .archive import Stored, Unread
 
@@ -43,10 +44,11 @@ def utc_text(stamp: dt.datetime) -> str:
 
 
 def local_time(text: str | None) -> dt.datetime | None:
-    """A ledger time (ISO 8601, UTC) as the clerk's local time, to the second, without a zone (as a workbook shows it)."""
+    """A ledger time (ISO 8601, UTC) as the clerk reads it: Beijing time (:mod:`xltemplate.clock`, not the
+    machine's own zone), to the second, without a zone (as a workbook shows it)."""
     if not text:
         return None
-    return dt.datetime.fromisoformat(text).astimezone().replace(tzinfo=None, microsecond=0)
+    return beijing(dt.datetime.fromisoformat(text))
 
 
 def saved_text(stamp: dt.datetime | None) -> str | None:

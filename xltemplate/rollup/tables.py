@@ -20,6 +20,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from ..clock import beijing
 from ..form.family import GroupDef, ItemDef, family_of
 from ..fsutil import write_atomic
 from ..pathtext import shown
@@ -96,7 +97,7 @@ def submission(c: "Collection", row: "Row", group_ids: list[str]) -> dict[str, A
         "total": res.total if res else None, "grade": grade, "status": row.status, "valid": row.valid,
         "errors": ret.brief.errors if ret else None, "warnings": ret.brief.warnings if ret else None,
         "file": ret.name if ret else None,
-        "saved_at": ret.brief.saved_at if ret else None,
+        "saved_at": beijing(ret.brief.saved_at) if ret and ret.brief.saved_at else None,
         # every other file of the unit (superseded, duplicate, or unproven): 文件清单 says which is which
         "other_files": "；".join(o.name for o in row.others) or None,
     })
@@ -278,7 +279,7 @@ def iter_files(c: "Collection") -> Iterator[dict[str, Any]]:
                "fate": ret.fate, "note": ret.note,
                "replaced_by": shown(Path(ret.replaced_by).name) if ret.replaced_by else None,
                "errors": errors, "warnings": warnings,
-               "saved_at": rep.saved_at, "application": rep.application, "sha256": rep.sha256}
+               "saved_at": beijing(rep.saved_at) if rep.saved_at else None, "application": rep.application, "sha256": rep.sha256}
     for path, why in c.skipped:
         yield {"file": shown(Path(path).name), "path": shown(path), "key": None, "status": None, "fate": SKIPPED, "note": why,
                "replaced_by": None, "errors": 0, "warnings": 0, "saved_at": None, "application": None, "sha256": None}
@@ -293,7 +294,7 @@ def iter_received(c: "Collection") -> Iterator[dict[str, Any]]:
     """:func:`received`, one row at a time."""
     for r in (c.round.received if c.round is not None else ()):
         yield {"arrival": r.arrival, "first_run": r.first_run, "first_seen": r.first_seen, "key": r.key, "file": r.name,
-               "status": r.status, "saved_at": r.saved_at, "fate": r.fate, "note": r.note, "in_inbox": r.in_inbox,
+               "status": r.status, "saved_at": beijing(r.saved_at) if r.saved_at else None, "fate": r.fate, "note": r.note, "in_inbox": r.in_inbox,
                "copies": r.copies, "path": r.path, "sha256": r.sha256}
 
 
@@ -466,6 +467,7 @@ def stats(c: "Collection", units: list[dict[str, Any]] | None = None, score_rows
 
 def tables(c: "Collection") -> dict[str, Any]:
     """The roll-up's tables as pandas DataFrames (numbers as floats), the same rows the workbook shows.
+    Times (saved_at, first_seen) are Beijing time without a zone, as the workbook shows them (:mod:`..clock`).
 
     - ``submissions``: one row per unit (汇总): key, unit, project, budget, executed, execution_rate,
       ``score_<category>`` …, total, grade (未核定 for an invalid return), status (已提交有效 /

@@ -917,7 +917,7 @@ class _Writer:
         widths: list[float] = [5, 11, 5, 8, 18, 6, 11, 7, 26, 5, 20, 38]
         fates = " / ".join(f for f in ROUND_FATES if f != SKIPPED)
         note = (f"台账 {rnd.ledger} 收到的每个文件（内容相同的文件算一个），按收到的先后排列，及其在第 {rnd.run} 次汇总中的处理"
-                f"（{fates}）和原因。“首次收到”是台账第一次记录它的时间；不在收件文件夹中的文件，台账中保存着它的副本。")
+                f"（{fates}）和原因。“首次收到”是台账第一次记录它的时间（时间均为北京时间）；不在收件文件夹中的文件，台账中保存着它的副本。")
         ws = self._sheet("提交记录", "提交记录", note, headers, widths, key_cols=1)
 
         def rows() -> Iterator[dict[str, Any]]:  # (as they come: no list of every file's row)
