@@ -22,7 +22,7 @@ from xltemplate.readers import read_submission
 #: pattern for cells, remembering skeletons, the strict pattern for shared strings, the strict pattern for defined names,
 #: strings of runs remembered by their bytes, skeletons worked out row by row, zlib-ng's inflate (where installed),
 #: no second expat pass over <sheetData> where the strict path proved it well-formed, values that are not ASCII proved
-#: by one pattern over their text.
+#: by one pattern over their text, the zip directory of the plain shape read without zipfile.
 SWITCHES = (
     ("xltemplate.readers.sniff", "REMEMBER_PARTS"),
     ("xltemplate.readers.sheet", "REMEMBER_TAILS"),
@@ -39,6 +39,7 @@ SWITCHES = (
     ("xltemplate.readers.sheet", "REMEMBER_TAIL_PIECES"),
     ("xltemplate.readers.sheet", "REMEMBER_MERGES"),
     ("xltemplate.readers.fast", "PROVE_STRINGS"),
+    ("xltemplate.readers.sniff", "READ_DIRECTORY"),
 )
 #: Caches of the fast paths, emptied by :func:`forget`.
 CACHES = (

@@ -111,11 +111,13 @@ def sniff(path: str | os.PathLike[str]) -> Sniffed:
         raise Unreadable("file-xls")
     if not data.startswith(ZIP_MAGIC):
         raise Unreadable("file-not-xlsx")
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
-        raise Unreadable("file-corrupt", "zip", reason=str(exc)) from exc
+    infos: Sequence[Entry | zipfile.ZipInfo] | None = _plain_directory(data) if READ_DIRECTORY else None
+    if infos is None:
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                infos = zf.infolist()
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
+            raise Unreadable("file-corrupt", "zip", reason=str(exc)) from exc
     _check_bounds(infos)
     names = tuple(i.filename for i in infos)
     if "mimetype" in names and "content.xml" in names:
@@ -129,6 +131,81 @@ def sniff(path: str | os.PathLike[str]) -> Sniffed:
     parts = _inflate_all(data, infos)
     return Sniffed(path=path, size=len(data), names=names, has_macros=has_macros, parts=parts,
                    sha256=hashlib.sha256(data).hexdigest(), data=data)
+
+
+#: Read the zip directory of the plain shape here (:func:`_plain_directory`), without :mod:`zipfile`; the tests also
+#: run with it off.
+READ_DIRECTORY = True
+
+
+class Entry(NamedTuple):
+    """One entry of a zip directory of the plain shape: what :class:`zipfile.ZipInfo` gives the sniffer of it."""
+
+    filename: str
+    header_offset: int
+    flag_bits: int
+    compress_type: int
+    CRC: int
+    compress_size: int
+    file_size: int
+
+    @property
+    def orig_filename(self) -> str:
+        return self.filename  # (a name with NUL, the one zipfile changes, is not of the plain shape)
+
+    def is_dir(self) -> bool:
+        return self.filename[-1:] == "/"
+
+
+#: The end of central directory record (signature, disk numbers, entries on this disk and in all, the directory's
+#: size and offset, the comment's length) and a central directory entry (zipfile's ``structCentralDir``).
+_END = struct.Struct("<4s4H2LH")
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
+#: Flags of the plain shape: deflate's options (bits 1, 2), sizes after the data (bit 3), UTF-8 names (bit 11).
+_PLAIN_FLAGS = 0x0806 | 0x0008
+
+
+def _plain_directory(data: bytes) -> list[Entry] | None:
+    """The entries of a zip of the plain shape, as :mod:`zipfile` reads them; None for any other shape (zipfile reads it).
+
+    The plain shape, which Excel, WPS and LibreOffice write: the end of central directory record is the file's last 22
+    bytes (no comment), on disk 0, with no Zip64 locator before it; the directory ends where that record starts and
+    holds exactly the entries the record counts (at most :data:`MAX_ENTRIES`), one after another with nothing between
+    them; every entry has no extra field and no comment, only the flags of :data:`_PLAIN_FLAGS` (no encryption), a
+    version zipfile reads, a name without NUL that no other entry has, and a local header that starts before the
+    directory. Of that shape zipfile makes the same entries, field by field (its name decoded as UTF-8 under bit 11,
+    else as cp437, as zipfile decodes it); anything else (a comment, a second end record inside one, data before the
+    archive, Zip64, sizes at their maximum, a short or forged count, an entry past the directory …) is zipfile's to
+    read, or to refuse with its message. Every later check (bounds, names, local headers, CRC) is made on these
+    entries exactly as on zipfile's.
+    """
+    n = len(data)
+    at = n - 22
+    if at < 0 or data[at:at + 4] != b"PK\x05\x06" or data[at - 20:at - 16] == b"PK\x06\x07":
+        return None
+    _, disk, disk_dir, here, count, size, offset, comment = _END.unpack_from(data, at)
+    if disk or disk_dir or comment or here != count or count > MAX_ENTRIES or offset + size != at:
+        return None
+    entries: list[Entry] = []
+    pos, unpack, plain, new = offset, _CENTRAL.unpack_from, ~_PLAIN_FLAGS, tuple.__new__  # (Entry's own __new__ is Python)
+    try:
+        for _ in range(count):
+            (sig, _, _, version, _, flags, method, _, _, crc, csize, usize, name_len, extra_len, comment_len,
+             disk_start, _, _, local) = unpack(data, pos)
+            name_at, pos = pos + 46, pos + 46 + name_len
+            if sig != b"PK\x01\x02" or extra_len or comment_len or disk_start or flags & plain or version > 63 \
+                    or pos > at or local + 30 > offset or csize == 0xFFFFFFFF or usize == 0xFFFFFFFF:
+                return None
+            raw = data[name_at:pos]
+            name = raw.decode("ascii" if raw.isascii() else "utf-8" if flags & 0x800 else "cp437")
+            if "\x00" in name:
+                return None
+            entries.append(new(Entry, (name, local, flags, method, crc, csize, usize)))
+    except (struct.error, UnicodeDecodeError):
+        return None
+    if pos != at or len({e.filename for e in entries}) != count:
+        return None
+    return entries
 
 
 _DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")  # a segment "." or ".."
@@ -146,7 +223,10 @@ def _check_names(names: tuple[str, ...]) -> None:
         if folded in seen:
             raise Unreadable("file-corrupt", "twin-parts", first=seen[folded][:80], second=name[:80])
         seen[folded] = name
-        if "\\" in name or name.startswith("/") or _DOT_SEGMENT.search(name):
+        # (a segment "." or ".." starts the name or follows a "/": the pattern, which has no fixed first byte to look
+        # for, tries every place of the name, and runs only where one of them is)
+        # (an empty name, or one that NUL starts, is no part name: zipfile would take it for no folder and fail on it)
+        if not name or "\\" in name or name.startswith("/") or (name[:1] == "." or "/." in name) and _DOT_SEGMENT.search(name):
             raise Unreadable("file-corrupt", "part-name", part=name[:80])
 
 
@@ -180,7 +260,7 @@ _KNOWN: dict[tuple[int, bytes], _Known] = {}
 _known_bytes = [0]
 
 
-def _inflate_all(data: bytes, infos: list[zipfile.ZipInfo]) -> dict[str, bytes]:
+def _inflate_all(data: bytes, infos: Sequence[Entry | zipfile.ZipInfo]) -> dict[str, bytes]:
     """Inflate every part from its local header, check it, refuse a DOCTYPE anywhere; keep the small ones.
 
     A DOCTYPE is refused wherever it is, in every part whatever its name (a worksheet stored
@@ -206,7 +286,7 @@ def _inflate_all(data: bytes, infos: list[zipfile.ZipInfo]) -> dict[str, bytes]:
     return kept
 
 
-def _inflate(data: bytes, view: memoryview, info: zipfile.ZipInfo, keep: bool) -> bytes | None:
+def _inflate(data: bytes, view: memoryview, info: Entry | zipfile.ZipInfo, keep: bool) -> bytes | None:
     """One part, inflated and checked (name, size, CRC, no DOCTYPE); its bytes when small enough to keep."""
     at = info.header_offset
     if at < 0 or len(data) < at + 30 or data[at:at + 4] != b"PK\x03\x04":
@@ -262,7 +342,7 @@ def _remember(key: tuple[int, bytes], known: _Known) -> None:
 FAST_INFLATE = _zlib_ng is not None
 
 
-def _inflate_checked(info: zipfile.ZipInfo, pieces: Sequence[bytes | memoryview], keep: bool) -> bytes | None:
+def _inflate_checked(info: Entry | zipfile.ZipInfo, pieces: Sequence[bytes | memoryview], keep: bool) -> bytes | None:
     """Inflate the compressed ``pieces`` of one part: every check, and its bytes when ``keep``."""
     if FAST_INFLATE and _zlib_ng is not None:
         try:
@@ -272,7 +352,7 @@ def _inflate_checked(info: zipfile.ZipInfo, pieces: Sequence[bytes | memoryview]
     return _inflate_with(zlib, info, pieces, keep)
 
 
-def _inflate_with(z: Any, info: zipfile.ZipInfo, pieces: Sequence[bytes | memoryview], keep: bool) -> bytes | None:
+def _inflate_with(z: Any, info: Entry | zipfile.ZipInfo, pieces: Sequence[bytes | memoryview], keep: bool) -> bytes | None:
     """:func:`_inflate_checked` with the zlib module ``z`` (the stdlib's or zlib-ng's: the same interface)."""
     inflate = z.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
     left_out = info.file_size
@@ -340,7 +420,7 @@ def _check_encoding(name: str, head: bytes) -> None:
         raise Unreadable("file-corrupt", "unsupported-encoding", part=name, encoding=enc[:40])
 
 
-def _check_bounds(infos: list[zipfile.ZipInfo]) -> None:
+def _check_bounds(infos: Sequence[Entry | zipfile.ZipInfo]) -> None:
     if len(infos) > MAX_ENTRIES:
         raise Unreadable("file-too-large", "entries", count=len(infos))
     total = 0
