@@ -50,6 +50,7 @@ class Archive:
     before: bytes = b""  # bytes before the first local header
     between: bytes = b""  # bytes between the last part and the directory
     comment: bytes = b""  # the archive comment (its length written in the end record)
+    comment_len: int | None = None  # a forged length of it
     after: bytes = b""  # bytes after the end record
     count: int | None = None  # forged counts in the end record
     here: int | None = None
@@ -85,7 +86,8 @@ class Archive:
         n = len(self.parts) + len(self.extra_entries)
         out += struct.pack("<4s4H2LH", b"PK\x05\x06", self.disk, self.disk, n if self.here is None else self.here,
                            n if self.count is None else self.count, len(central) + self.size_delta,
-                           start + self.offset_delta, len(self.comment)) + self.comment + self.after
+                           start + self.offset_delta, len(self.comment) if self.comment_len is None else self.comment_len) \
+            + self.comment + self.after
         return bytes(out)
 
 
@@ -143,6 +145,7 @@ CASES: dict[str, Callable[[Archive], object]] = {
     "prepended data, offsets shifted": lambda a: a.__dict__.update(before=bytes(64), offset_delta=-64),
     "bytes between": seta(between=b"\x00" * 30),
     "comment": seta(comment=b"hello"),
+    "comment's length forged, no comment": seta(comment_len=5),
     "second end record in a comment": seta(comment=EOCD),
     "end record after a comment's length": seta(after=EOCD),
     "trailing byte": seta(after=b"\x00"),
@@ -249,7 +252,7 @@ def test_forged_directories_read_the_same_with_the_directory_read_here_and_by_zi
     # not idle: the sound shapes are read here, most forged ones left to zipfile; many are refused either way
     taken = {name: sniff._plain_directory(p.read_bytes()) is not None for name, p in zip(CASES, paths)}
     assert taken["sound"] and taken["data descriptor and utf-8"] and taken["duplicate differing in case"]
-    assert not [n for n in ("comment", "second end record in a comment", "prepended data, offsets shifted", "zip64 locator",
+    assert not [n for n in ("comment", "comment's length forged, no comment", "second end record in a comment", "prepended data, offsets shifted", "zip64 locator",
                                       "extra field", "entry comment", "encrypted", "count one more", "size one less",
                                       "offset past the directory", "duplicate name", "name with NUL", "version 64",
                                       "bad central signature", "truncated central entry") if taken[n]]
