@@ -22,7 +22,8 @@ from xltemplate.readers import read_submission
 #: pattern for cells, remembering skeletons, the strict pattern for shared strings, the strict pattern for defined names,
 #: strings of runs remembered by their bytes, skeletons worked out row by row, zlib-ng's inflate (where installed),
 #: no second expat pass over <sheetData> where the strict path proved it well-formed, values that are not ASCII proved
-#: by one pattern over their text, the zip directory of the plain shape read without zipfile.
+#: by one pattern over their text, the zip directory of the plain shape read without zipfile, shared strings cut at
+#: every </si>.
 SWITCHES = (
     ("xltemplate.readers.sniff", "REMEMBER_PARTS"),
     ("xltemplate.readers.sheet", "REMEMBER_TAILS"),
@@ -40,6 +41,7 @@ SWITCHES = (
     ("xltemplate.readers.sheet", "REMEMBER_MERGES"),
     ("xltemplate.readers.fast", "PROVE_STRINGS"),
     ("xltemplate.readers.sniff", "READ_DIRECTORY"),
+    ("xltemplate.readers.fast", "SPLIT_STRINGS"),
 )
 #: Caches of the fast paths, emptied by :func:`forget`.
 CACHES = (

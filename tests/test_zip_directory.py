@@ -306,3 +306,43 @@ def test_an_entry_without_a_name_is_refused_not_a_crash(on: bool, tmp_path: Path
         with switched(on, ("READ_DIRECTORY",)):
             got = verdict(path)
         assert isinstance(got, tuple) and got[1:3] == ("file-corrupt", "part-name"), got
+
+
+# -- shared strings cut at every </si> (fast.SPLIT_STRINGS) --------------------------------------------------------
+
+_BITS = [b"<si>", b"</si>", b"<t>", b"</t>", b'<t xml:space="preserve">', b"<r>", b"</r>", b"<rPr><b/></rPr>", b"<",
+         b"</si", b"/si>", b"<si", b"si>", b"</s", b" ", b"\n", b"\x0b", b"\x0c", b"\r\n", b"abc", "文字".encode(), b">",
+         b"&amp;", b"<si><t>x</t></si>", b"<si><r><t>y</t></r></si>", b"</si></si>", b"<t/>", b"<r/>", b"<rPh>"]
+
+
+def test_strings_cut_at_every_end_tag_are_the_tiling_patterns() -> None:
+    """Whatever the bytes, cutting at "</si>" gives what the tiling pattern gives (or both give nothing), for every end."""
+    import random
+
+    from xltemplate.readers.xmltext import tile
+
+    fast = module("xltemplate.readers.fast")
+    rng = random.Random(15)
+    real = [z.read("xl/sharedStrings.xml") for z in map(zipfile.ZipFile, NATIONAL) if "xl/sharedStrings.xml" in z.namelist()]
+    runs = '<si><r><rPr><sz val="11"/><rFont val="宋体"/></rPr><t xml:space="preserve">全年（</t></r><r><t>A</t></r></si>'
+    real.append(real[0].replace(b"</si>", b"</si>" + runs.encode(), 5))  # (LibreOffice writes such strings)
+    seen = {True: 0, False: 0}
+    for k in range(20000):
+        if k % 4 == 0:  # a real part, changed at a few places
+            data = bytearray(rng.choice(real))
+            for _ in range(rng.randint(0, 3)):
+                i = rng.randrange(len(data))
+                data[i:i + rng.randint(0, 6)] = rng.choice(_BITS)
+            data = bytes(data)
+            start = fast._SST_ROOT.match(data).end() if fast._SST_ROOT.match(data) else 0
+        else:
+            data = b"".join(rng.choice(_BITS) for _ in range(rng.randint(0, 14)))
+            start = rng.randint(0, min(2, len(data)))
+        last = data.rfind(b"</si>")
+        for end in {start if last < start else last + 5, len(data), rng.randint(start, len(data))}:  # (start <= end <= len, as called)
+            mine, theirs = fast._split_strings(data, start, end), tile(fast._SI_PLAIN, data, start, end)
+            assert (mine is None) == (theirs is None), (data, start, end, mine, theirs)
+            if mine is not None and theirs is not None:
+                assert [m[1:] for m in mine] == [t[1:] for t in theirs], (data, start, end)
+            seen[mine is None] += 1
+    assert seen[True] > 1000 and seen[False] > 1000, seen  # (not idle: both verdicts, often)
