@@ -23,7 +23,7 @@ from xltemplate.readers import read_submission
 #: strings of runs remembered by their bytes, skeletons worked out row by row, zlib-ng's inflate (where installed),
 #: no second expat pass over <sheetData> where the strict path proved it well-formed, values that are not ASCII proved
 #: by one pattern over their text, the zip directory of the plain shape read without zipfile, shared strings cut at
-#: every </si>.
+#: every </si>, or matched whole where each is one plain <t>.
 SWITCHES = (
     ("xltemplate.readers.sniff", "REMEMBER_PARTS"),
     ("xltemplate.readers.sheet", "REMEMBER_TAILS"),
@@ -42,6 +42,7 @@ SWITCHES = (
     ("xltemplate.readers.fast", "PROVE_STRINGS"),
     ("xltemplate.readers.sniff", "READ_DIRECTORY"),
     ("xltemplate.readers.fast", "SPLIT_STRINGS"),
+    ("xltemplate.readers.fast", "ALL_PLAIN_STRINGS"),
 )
 #: Caches of the fast paths, emptied by :func:`forget`.
 CACHES = (

@@ -19,6 +19,8 @@ from typing import Callable
 import pytest
 
 from .conftest import SAMPLES
+from xltemplate.errors import Unreadable
+
 from .fast_paths import differences_on_and_off, forget, module, switched, verdict
 
 sniff = module("xltemplate.readers.sniff")
@@ -346,3 +348,42 @@ def test_strings_cut_at_every_end_tag_are_the_tiling_patterns() -> None:
                 assert [m[1:] for m in mine] == [t[1:] for t in theirs], (data, start, end)
             seen[mine is None] += 1
     assert seen[True] > 1000 and seen[False] > 1000, seen  # (not idle: both verdicts, often)
+
+
+def test_strings_all_plain_read_as_tiled_one_by_one() -> None:
+    """A part matched whole where each string is one plain <t> (fast.ALL_PLAIN_STRINGS) reads as tiled string by
+    string: the same strings, or the same refusal to read it here, proved or not, for random and mutated parts."""
+    import random
+
+    fast = module("xltemplate.readers.fast")
+    rng = random.Random(16)
+    real = [z.read("xl/sharedStrings.xml") for z in map(zipfile.ZipFile, NATIONAL) if "xl/sharedStrings.xml" in z.namelist()]
+    bits = _BITS + [b"<si><t>plain</t></si>", b'<si><t xml:space="preserve"> x </t></si>', b"x005F_", b"&lt;", b"\r",
+                    b"&#10;", b"&bogus;", b"\xff"]
+
+    def outcome(data: bytes, start: int, prove: bool) -> object:
+        try:
+            return fast._plain_strings(data, start, prove)
+        except (ValueError, Unreadable) as exc:
+            return type(exc).__name__
+
+    taken = 0
+    for k in range(6000):
+        data = bytearray(rng.choice(real))
+        for _ in range(rng.randint(0, 2) if k % 3 else 0):
+            i = rng.randrange(len(data))
+            data[i:i + rng.randint(0, 6)] = rng.choice(bits)
+        if k % 5 == 0:
+            data = data.replace(b"</si>", b"</si>" + rng.choice(bits), 1)
+        data = bytes(data)
+        root = fast._SST_ROOT.match(data)
+        if root is None:
+            continue
+        for prove in (True, False):
+            with switched(True, ("ALL_PLAIN_STRINGS",)):
+                on = outcome(data, root.end(), prove)
+            with switched(False, ("ALL_PLAIN_STRINGS",)):
+                off = outcome(data, root.end(), prove)
+            assert on == off, (data, prove)
+            taken += isinstance(on, list)
+    assert taken > 3000  # (not idle)

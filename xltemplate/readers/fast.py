@@ -394,6 +394,12 @@ _sst_runs_bytes = [0]
 #: also run with it off.
 SPLIT_STRINGS = True
 _SPLIT_LONGEST = 1 << 20  # (a larger part is tiled in place: the pieces are a copy of it)
+#: A part whose strings are each one plain <t> (Excel's): matched whole in C (linear: every string's markup is fixed
+#: and its text holds no "<", so a failed match backtracks each string once), its texts then found in order; the
+#: tests also run with it off (the strings are then tiled one by one).
+ALL_PLAIN_STRINGS = True
+_SI_ALL_PLAIN = re.compile(rb'(?:\s*<si><t(?: xml:space="preserve")?>[^<]*</t></si>)*')
+_SI_TEXT = re.compile(rb'<t(?: xml:space="preserve")?>([^<]*)</t>')
 #: One piece of :func:`_split_strings`: a string, its "</si>" cut off; the groups of :data:`_SI_PLAIN` (the first
 #: without "</si>").
 _SI_PIECE = re.compile(rb'(\s*<si>(?:<t(?: xml:space="preserve")?>([^<]*)</t>|(<r>.*)))', re.S)
@@ -429,6 +435,17 @@ def _plain_strings(data: bytes, start: int, prove: bool = False) -> list[str] | 
     ``prove``: before expat has read the part, only where :func:`_proved` proves it well-formed, else None."""
     end = data.rfind(b"</si>")
     end = start if end < start else end + 5
+    if ALL_PLAIN_STRINGS and end - start <= _SPLIT_LONGEST and _SI_ALL_PLAIN.fullmatch(data, start, end) is not None:
+        # every string one plain <t> (a part Excel wrote): their texts in order, as the tiling below would give them
+        raws: list[bytes] = _SI_TEXT.findall(data, start, end)
+        if not _SST_END.fullmatch(data, end) or prove and not (_proved_frame(data, start, end) and _proved_texts(raws)):
+            return None
+        if not raws:
+            return []
+        text = b"\x00".join(raws).decode("utf-8")  # (as below: NUL parts them again; "x005F_" spans none)
+        if "&" in text or "\r" in text:
+            text = unescape(text)
+        return (text.replace("x005F_", "") if "x005F_" in text else text).split("\x00")
     items = _split_strings(data, start, end) if SPLIT_STRINGS and end - start <= _SPLIT_LONGEST \
         else tile(_SI_PLAIN, data, start, end)  # (not findall: see tile)
     if items is None or not _SST_END.fullmatch(data, end):
@@ -488,21 +505,7 @@ def _proved(data: bytes, start: int, end: int, items: list[tuple[bytes, ...]]) -
       and no ``</si``, so that the batch is well-formed only if each is: its own ``</si>`` must close its ``<si>``.
     - The texts, all of them, are character data (:func:`~xltemplate.readers.sheet_strict.plain_unicode`, else expat).
     """
-    if not _SST_CLOSE.fullmatch(data, end) or b"\x0b" in data or b"\x0c" in data or not utf8_part(data):
-        return False
-    head = data[:start]
-    known = _SST_HEADS.get(head)
-    if known is None:
-        try:
-            feed(parser(), head + b"</sst>", "xl/sharedStrings.xml")
-            known = True
-        except Unreadable:
-            known = False
-        if len(head) <= _SST_HEAD_LONGEST:
-            if len(_SST_HEADS) >= _SST_HEAD_COUNT:
-                del _SST_HEADS[next(iter(_SST_HEADS))]
-            _SST_HEADS[head] = known
-    if not known:
+    if not _proved_frame(data, start, end):
         return False
     texts: list[bytes] = []
     new: list[bytes] = []
@@ -525,7 +528,31 @@ def _proved(data: bytes, start: int, end: int, items: list[tuple[bytes, ...]]) -
             return False
         for shape in new:
             _remember_run_shape(shape)
+    return _proved_texts(texts)
+
+
+def _proved_texts(texts: list[bytes]) -> bool:
+    """Whether all ``texts`` are character data (in C where it can be, else by expat)."""
     return plain_unicode(texts) or character_data(texts)
+
+
+def _proved_frame(data: bytes, start: int, end: int) -> bool:
+    """What :func:`_proved` proves of a part but its strings: its beginning, its end, no \\v or \\f, UTF-8."""
+    if not _SST_CLOSE.fullmatch(data, end) or b"\x0b" in data or b"\x0c" in data or not utf8_part(data):
+        return False
+    head = data[:start]
+    known = _SST_HEADS.get(head)
+    if known is None:
+        try:
+            feed(parser(), head + b"</sst>", "xl/sharedStrings.xml")
+            known = True
+        except Unreadable:
+            known = False
+        if len(head) <= _SST_HEAD_LONGEST:
+            if len(_SST_HEADS) >= _SST_HEAD_COUNT:
+                del _SST_HEADS[next(iter(_SST_HEADS))]
+            _SST_HEADS[head] = known
+    return bool(known)
 
 
 def _remember_run_shape(key: bytes) -> None:
