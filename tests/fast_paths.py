@@ -23,7 +23,8 @@ from xltemplate.readers import read_submission
 #: strings of runs remembered by their bytes, skeletons worked out row by row, zlib-ng's inflate (where installed),
 #: no second expat pass over <sheetData> where the strict path proved it well-formed, values that are not ASCII proved
 #: by one pattern over their text, the zip directory of the plain shape read without zipfile, shared strings cut at
-#: every </si>, or matched whole where each is one plain <t>.
+#: every </si>, or matched whole where each is one plain <t>,
+#: strings of runs proved remembered whole.
 SWITCHES = (
     ("xltemplate.readers.sniff", "REMEMBER_PARTS"),
     ("xltemplate.readers.sheet", "REMEMBER_TAILS"),
@@ -43,6 +44,7 @@ SWITCHES = (
     ("xltemplate.readers.sniff", "READ_DIRECTORY"),
     ("xltemplate.readers.fast", "SPLIT_STRINGS"),
     ("xltemplate.readers.fast", "ALL_PLAIN_STRINGS"),
+    ("xltemplate.readers.fast", "PROVED_RUNS"),
 )
 #: Caches of the fast paths, emptied by :func:`forget`.
 CACHES = (
