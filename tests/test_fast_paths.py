@@ -910,8 +910,8 @@ def test_strings_proved_well_formed_read_as_with_expat_over_them(tmp_path: Path,
     strings, in the beginning and at the end; read twice (what was proved is remembered), on and off."""
     fast = module("xltemplate.readers.fast")
     proofs: list[bool] = []
-    real = fast._proved
-    monkeypatch.setattr(fast, "_proved", lambda *a: proofs.append(real(*a)) or proofs[-1])
+    real = fast._proved_texts  # (the last step of a proof, on both paths: _proved, and a part of plain strings alone)
+    monkeypatch.setattr(fast, "_proved_texts", lambda *a: proofs.append(real(*a)) or proofs[-1])
     problems, taken, refused = [], 0, 0
     plain_runs = repacked(tmp_path / "runs.xlsx", {STRINGS: lambda d: d.replace(b"<si><t>", _RUNS + b"<si><t>", 1)})
     for name, change in _string_mutants():
@@ -953,8 +953,8 @@ def test_strings_proved_are_national_returns(national_returns: tuple[list[Path],
     switch is not idle); what it remembers is bounded."""
     fast = module("xltemplate.readers.fast")
     proofs: list[bool] = []
-    real = fast._proved
-    monkeypatch.setattr(fast, "_proved", lambda *a: proofs.append(real(*a)) or proofs[-1])
+    real = fast._proved_texts  # (the last step of a proof, on both paths: _proved, and a part of plain strings alone)
+    monkeypatch.setattr(fast, "_proved_texts", lambda *a: proofs.append(real(*a)) or proofs[-1])
     fresh, resaved = national_returns
     forget()
     with switched(True):

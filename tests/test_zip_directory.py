@@ -387,3 +387,13 @@ def test_strings_all_plain_read_as_tiled_one_by_one() -> None:
             assert on == off, (data, prove)
             taken += isinstance(on, list)
     assert taken > 3000  # (not idle)
+
+
+def test_an_instruction_after_the_start_is_found_as_find_finds_it() -> None:
+    import random
+
+    fast = module("xltemplate.readers.fast")
+    rng = random.Random(17)
+    for _ in range(20000):
+        data = bytes(rng.choice(b"<?x> ") for _ in range(rng.randint(0, 12)))
+        assert fast._instruction_after_start(data) == (data.find(b"<?", 1) >= 0), data

@@ -335,10 +335,22 @@ def shared_strings(data: bytes) -> list[str]:
     return strings if strings is not None else _shared_strings_general(data)
 
 
+def _instruction_after_start(data: bytes) -> bool:
+    """``data.find(b"<?", 1) >= 0``, in memchr's steps: each "?" from the third byte on, and the byte before it."""
+    at = data.find(b"?", 2)
+    while at >= 0:
+        if data[at - 1] == 0x3C:  # "<"
+            return True
+        at = data.find(b"?", at + 1)
+    return False
+
+
 def _shared_strings_fast(data: bytes) -> list[str] | None:
     root = _SST_ROOT.match(data)
-    if root is None or not _main_default(root.group(1)) or b"xmlns" in data[root.end():] or (b"!" in data and b"<!" in data) \
-            or data.find(b"<?", 1) >= 0:
+    # ("?" first: one memchr, where a search for "<?" stops at every "<" of the markup; "<?" past the first byte is a
+    # "?" past the second that a "<" comes before)
+    if root is None or not _main_default(root.group(1)) or data.find(b"xmlns", root.end()) >= 0 \
+            or (b"!" in data and b"<!" in data) or _instruction_after_start(data):
         return None
     if USE_STRICT_STRINGS and PROVE_STRINGS:
         proved = _plain_strings(data, root.end(), True)

@@ -412,9 +412,11 @@ class Sheet:
         j = data.find(b"</sheetData>", i + 1) if i >= 0 else -1
         if j < 0:
             return False
-        head, region = data[:j], data[i:j]
-        # ("!" and "?" first: one memchr each, where a search for "<!" stops at every "<" of the markup)
-        if (b"!" in head and b"<!" in head) or (head.find(b"?", 2) >= 0 and head.find(b"<?", 1) >= 0) \
+        region = data[i:j]
+        # ("!" and "?" first: one memchr each, where a search for "<!" stops at every "<" of the markup; the part up to
+        # </sheetData> searched in place, not copied)
+        if (data.find(b"!", 0, j) >= 0 and data.find(b"<!", 0, j) >= 0) \
+                or (data.find(b"?", 2, j) >= 0 and data.find(b"<?", 1, j) >= 0) \
                 or b"xmlns" in region or region.find(b"<sheetData", 1) >= 0:
             return False  # comments, CDATA or namespace declarations among the cells: the general path
         h = Structure(self, cells=False)
