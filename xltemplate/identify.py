@@ -160,7 +160,7 @@ def identify(sub: Submission, run: RunContext) -> tuple[Identified, list[Finding
     ident, more = _resolve(values, run)
     findings += more
     findings += _roster_findings(ident.key, run)
-    return replace(ident, signature=signature), findings
+    return (ident if signature is None else replace(ident, signature=signature)), findings  # (_resolve leaves it None)
 
 
 def _resolve(values: dict[str, str], run: RunContext) -> tuple[Identified, list[Finding]]:
@@ -246,17 +246,21 @@ def _targets(values: dict[str, str]) -> tuple[Targets | None, Finding | None]:
     text = values.get(meta.TARGETS_KEY)
     if not text:
         return None, None
-    damaged = finding("target-changed", "damaged", sheet=meta.SHEET)
     try:
         data = json.loads(text)
     except ValueError:
-        return None, damaged
+        return None, _damaged()
     if not isinstance(data, list) or not data or not all(isinstance(t, dict) for t in data):
-        return None, damaged
+        return None, _damaged()
     canonical = meta.targets_json(data)
     if values.get(meta.TARGETS_HASH_KEY) != meta.text_hash(canonical):
-        return None, damaged
+        return None, _damaged()
     return meta.RecordedTargets(data, canonical), None
+
+
+def _damaged() -> Finding:
+    """Why recorded targets cannot be used (made where they cannot: its message is rendered, ~15 µs)."""
+    return finding("target-changed", "damaged", sheet=meta.SHEET)
 
 
 def _targets_table(key: str | None, targets: Targets | None, run: RunContext) -> list[Finding]:
