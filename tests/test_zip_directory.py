@@ -1,4 +1,7 @@
-"""The zip directory of the plain shape, read without zipfile (issue 15, eighth pass: ``sniff.READ_DIRECTORY``).
+"""The eighth pass's read side (issue 15): the zip directory of the plain shape read without zipfile
+(``sniff.READ_DIRECTORY``), and below, shared strings cut at every ``</si>`` (``fast.SPLIT_STRINGS``) or matched
+whole (``fast.ALL_PLAIN_STRINGS``). Every switch is also in ``tests/fast_paths.SWITCHES``, so that the hostile, fuzz,
+differential, natr_hostile and LibreOffice-saved corpora read both ways.
 
 The claim under test: every file, however its directory is forged, gets the verdict (the same submission, or the same
 refusal and message) with the directory read here as with zipfile reading it; and the directory read here is taken
