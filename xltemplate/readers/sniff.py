@@ -151,7 +151,7 @@ class Entry(NamedTuple):
 
     @property
     def orig_filename(self) -> str:
-        return self.filename  # (a name with NUL, the one zipfile changes, is not of the plain shape)
+        return self.filename  # (names zipfile changes, with NUL or "\\", are not of the plain shape)
 
     def is_dir(self) -> bool:
         return self.filename[-1:] == "/"
@@ -172,7 +172,7 @@ def _plain_directory(data: bytes) -> list[Entry] | None:
     bytes (no comment), on disk 0, with no Zip64 locator before it; the directory ends where that record starts and
     holds exactly the entries the record counts (at most :data:`MAX_ENTRIES`), one after another with nothing between
     them; every entry has no extra field and no comment, only the flags of :data:`_PLAIN_FLAGS` (no encryption), a
-    version zipfile reads, a name without NUL that no other entry has, and a local header that starts before the
+    version zipfile reads, a name without NUL or "\\" that no other entry has, and a local header that starts before the
     directory. Of that shape zipfile makes the same entries, field by field (its name decoded as UTF-8 under bit 11,
     else as cp437, as zipfile decodes it); anything else (a comment, a second end record inside one, data before the
     archive, Zip64, sizes at their maximum, a short or forged count, an entry past the directory …) is zipfile's to
@@ -198,7 +198,7 @@ def _plain_directory(data: bytes) -> list[Entry] | None:
                 return None
             raw = data[name_at:pos]
             name = raw.decode("ascii" if raw.isascii() else "utf-8" if flags & 0x800 else "cp437")
-            if "\x00" in name:
+            if "\x00" in name or "\\" in name:  # (zipfile cuts a name at NUL, and on Windows makes "\\" a "/")
                 return None
             entries.append(new(Entry, (name, local, flags, method, crc, csize, usize)))
     except (struct.error, UnicodeDecodeError):
