@@ -3,13 +3,17 @@
     python bench/bench_round.py                        # 10,000 returns (making them takes a few minutes)
     python bench/bench_round.py --n 1000               # a quick look
     python bench/bench_round.py --dir /tmp/b --reuse   # the returns bench/bench.py (or an earlier run) left in /tmp/b
+    python bench/bench_round.py --dir /tmp/r --n 100000 --inbox /tmp/b/scaled --roster /tmp/b/roster-scaled.csv
+                                                       # 100,000 (bench.py --scale 10's), read in place
 
 Times, each run in a fresh process with ``--jobs 2`` (as a clerk runs it), roll-up included:
 the first run (every file hashed, archived, validated, its report stored); a second run over the
 unchanged inbox (every file hashed again, nothing read); a third with 100 new files (resubmissions
 of 100 units: their saved time changed). Each run's time is split into its phases, measured in the
 process: the ledger's intake (hash, archive, record), the look-up of stored reports, validating,
-loading the stored reports, matching, recording the decisions, and writing the roll-up.
+loading the stored reports, matching, recording the decisions, and writing the roll-up; and memory: the main
+process's peak (VmHWM) in all and after each of those phases, and the largest child's (a worker, or the roll-up's
+second process: RUSAGE_CHILDREN).
 """
 
 from __future__ import annotations
@@ -44,6 +48,20 @@ timed(rr, "_load_stored", "load the stored reports")
 timed(rr, "_collection", "match and choose")
 timed(rr, "received", "提交记录 rows")
 timed(rr, "write_rollup", "write the roll-up")
+import resource
+hwm_after = {}
+def _hwm():
+    return int([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]) / 1024
+for _owner, _name in ((store.Ledger, "ingest"), (rr, "_stale"), (rr, "_read"), (rr, "_load_stored"), (rr, "_collection"),
+                      (rr, "received"), (rr, "write_rollup")):
+    def _peaked(fn, name):
+        def wrapper(*a, **k):
+            try:
+                return fn(*a, **k)
+            finally:
+                hwm_after[name] = _hwm()
+        return wrapper
+    setattr(_owner, _name, _peaked(getattr(_owner, _name), _name))
 from xltemplate.cli import main
 t = time.perf_counter()
 r = CliRunner().invoke(main, sys.argv[1:])
@@ -51,7 +69,8 @@ wall = time.perf_counter() - t
 assert r.exit_code == 0, r.output
 hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]
 data = json.loads(r.output)
-print(json.dumps({"wall": wall, "main_mb": int(hwm) / 1024, "phases": spent, "ledger": data["ledger"], "units": data["units"]}))
+workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(json.dumps({"wall": wall, "main_mb": int(hwm) / 1024, "workers_mb": workers, "hwm_after": hwm_after, "phases": spent, "ledger": data["ledger"], "units": data["units"]}))
 """
 
 
@@ -65,7 +84,8 @@ def run(args: list[str]) -> dict:
 def show(label: str, r: dict) -> None:
     led = r["ledger"]
     print(f"{label}: {r['wall']:.2f} s  (read {led['read']}, reused {led['reused']}, received {led['received']};"
-          f" main process peak {r['main_mb']:.0f} MB)")
+          f" main process peak {r['main_mb']:.0f} MB, largest child {r['workers_mb']:.0f} MB)")
+    print("    main peak after each phase (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in r["hwm_after"].items()))
     for name, secs in r["phases"].items():
         print(f"    {name:<44} {secs:7.2f} s")
     rest = r["wall"] - sum(r["phases"].values())
@@ -78,21 +98,26 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temporary one, removed)")
     ap.add_argument("--reuse", action="store_true", help="with --dir: keep the returns made by an earlier run")
     ap.add_argument("--lo-share", type=float, default=0.05)
+    ap.add_argument("--inbox", type=Path, default=None,
+                    help="returns read in place (e.g. bench.py --scale 10's scaled/), not made; with --roster")
+    ap.add_argument("--roster", type=Path, default=None, help="the roster read in place (default: written for --n)")
     args = ap.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="xlt-bench-round-"))
     try:
-        inbox = work / "returns"
+        inbox = args.inbox or work / "returns"
+        roster = args.roster or work / "roster.csv"
         t = time.perf_counter()
-        if not (args.reuse and inbox.is_dir()):
+        if args.inbox is None and not (args.reuse and inbox.is_dir()):
             make_returns(inbox, args.n, args.lo_share, 2)
         files = sorted(inbox.glob("*.xlsx"))[: args.n]
-        write_roster(work / "roster.csv", args.n)
+        if args.roster is None:
+            write_roster(roster, args.n)
         print(f"{len(files)} returns ready in {time.perf_counter() - t:.0f} s; mean "
               f"{sum(f.stat().st_size for f in files) / len(files) / 1024:.1f} KiB")
         shutil.rmtree(work / "round", ignore_errors=True)
         shutil.rmtree(work / "new", ignore_errors=True)
         (work / "round").mkdir()
-        base = ["collect", str(inbox), "--roster", str(work / "roster.csv"), "--ledger", str(work / "round" / "round.xlt.db"),
+        base = ["collect", str(inbox), "--roster", str(roster), "--ledger", str(work / "round" / "round.xlt.db"),
                 "--jobs", "2", "--quiet", "--json"]
         first = run(base + ["-o", str(work / "round" / "r1.xlsx")])
         show("first run", first)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 from ..clock import beijing
 from ..resubmission import RULE_CODES, RULE_WORDS
@@ -60,6 +61,15 @@ def saved_text(stamp: dt.datetime | None) -> str | None:
     return stamp.isoformat(timespec="microseconds")
 
 
+#: A roster snapshot's hash and stored text made unit by unit (:meth:`RosterSnapshot.text`), the hash kept once made;
+#: a run that finds the last run's roster unchanged by its hash neither loads it nor stores it again (see
+#: ``Ledger.roster_change``); the roster's units made when asked for (``rounds.preflight.roster_snapshot``). Before, a run
+#: made every unit's JSON and the whole canonical text at once, a few times: at 100,000 units +70 MB held through the
+#: run and +175 MB for a moment, and a second run loaded the last run's 100,000 units again (issue 15). False: as
+#: before (the tests compare).
+STREAM_SNAPSHOT = True
+
+
 def canonical_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
@@ -85,14 +95,42 @@ class RosterUnit:
 class RosterSnapshot:
     """The roster a run was given, kept so the next run can say what changed in it."""
 
-    units: tuple[RosterUnit, ...]
+    units: Sequence[RosterUnit]  # a tuple, or a view that makes each unit when asked (rounds.preflight.roster_snapshot)
 
     def as_json(self) -> list[dict[str, Any]]:
         return [u.as_json() for u in self.units]
 
     @property
     def hash(self) -> str:
-        return hashlib.sha256(canonical_json(self.as_json()).encode("utf-8")).hexdigest()
+        """The sha256 of the snapshot's canonical JSON (:meth:`text`); with :data:`STREAM_SNAPSHOT` made unit by unit
+        and kept once made (it is asked for a few times a run)."""
+        if not STREAM_SNAPSHOT:
+            return hashlib.sha256(canonical_json(self.as_json()).encode("utf-8")).hexdigest()
+        got = self.__dict__.get("_hash")
+        if got is None:
+            sha = hashlib.sha256()
+            for piece in self._pieces():
+                sha.update(piece.encode("utf-8"))
+            got = sha.hexdigest()
+            object.__setattr__(self, "_hash", got)  # (frozen: not a field, so not compared)
+        return str(got)
+
+    def text(self) -> str:
+        """``canonical_json(self.as_json())``, as the ledger stores it; with :data:`STREAM_SNAPSHOT` written unit by unit
+        (no list of every unit's JSON beside it)."""
+        if not STREAM_SNAPSHOT:
+            return canonical_json(self.as_json())
+        out = io.StringIO()
+        for piece in self._pieces():
+            out.write(piece)
+        return out.getvalue()
+
+    def _pieces(self) -> Iterator[str]:
+        # canonical_json of a list is "[" + ",".join(each item's canonical_json) + "]" (separators without spaces)
+        yield "["
+        for n, unit in enumerate(self.units):
+            yield ("," if n else "") + canonical_json(unit.as_json())
+        yield "]"
 
     def by_key(self) -> dict[str, RosterUnit]:
         return {u.key: u for u in self.units}

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..version import __version__
-from . import archive as archive_mod, queries, schema, withdrawals
+from . import archive as archive_mod, model, queries, schema, withdrawals
 from .archive import Archive, Stored, Unread, archive_root, archive_setting, default_archive_dir, path_of, path_text
 from ..errors import LedgerError
 from .lock import LedgerLock
@@ -186,9 +186,15 @@ class Ledger:
         """Store the run's roster once by its hash (inside the caller's transaction); its hash, or None without one."""
         if info.roster is None:
             return None
-        self.conn.execute("INSERT OR IGNORE INTO rosters(hash, units, rows) VALUES (?, ?, ?)",
-                          (info.roster.hash, len(info.roster.units), canonical_json(info.roster.as_json())))
-        return info.roster.hash
+        roster_hash = info.roster.hash
+        if not model.STREAM_SNAPSHOT:
+            self.conn.execute("INSERT OR IGNORE INTO rosters(hash, units, rows) VALUES (?, ?, ?)",
+                              (roster_hash, len(info.roster.units), canonical_json(info.roster.as_json())))
+        elif self.conn.execute("SELECT 1 FROM rosters WHERE hash = ?", (roster_hash,)).fetchone() is None:
+            # (the text only for a roster the ledger has not kept: every run of a round given the same roster skips it)
+            self.conn.execute("INSERT INTO rosters(hash, units, rows) VALUES (?, ?, ?)",
+                              (roster_hash, len(info.roster.units), info.roster.text()))
+        return roster_hash
 
     def retemplate(self, run: Run, info: RunInfo) -> Run:
         """A running run is another template's (its spec, template and roster as ``info`` says): a run whose template
@@ -217,7 +223,7 @@ class Ledger:
         return replace(outcome, run=self.run(run.id))
 
     @contextlib.contextmanager
-    def finishing(self, run: Run, choices: Iterable[Choice]) -> Iterator[Outcome]:
+    def finishing(self, run: Run, choices: Iterable[Choice], *, keep: bool = True) -> Iterator[Outcome]:
         """Record the choices and mark the run finished in one transaction that commits when the block ends.
 
         The ledger does not decide: ``collect`` does, by :mod:`xltemplate.resubmission`'s rules,
@@ -227,6 +233,9 @@ class Ledger:
         there, so that a run whose roll-up was never written (killed, a full disk, a file open in
         Excel) is never recorded as finished: the next run's "since the last run" compares with
         the last roll-up the clerk could see. Any exception rolls everything back.
+
+        ``keep=False``: the outcome's ``decisions`` are left empty (they are in the ledger: :meth:`decisions`), so that
+        nothing a unit is held while the block runs (a round writes its roll-up there: issue 15).
         """
         with schema.transaction(self.conn):
             self._writable(run)
@@ -245,6 +254,8 @@ class Ledger:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(d.run_id, d.unit_key, d.sha256, d.rule, d.candidates, d.status, d.errors, int(d.in_inbox), d.supersedes)
                  for d in decisions])
+            if not keep:  # (nor what they were made from: this frame stays while the caller's block runs)
+                decisions, before, here = [], {}, set()
             unreported = [sha for sha, _ in self._unreported(run)]
             self.conn.execute("UPDATE runs SET state = ?, finished_at = ? WHERE id = ?",
                               (FINISHED, utc_text(self._clock()), run.id))
@@ -449,10 +460,19 @@ class Ledger:
         compare (no earlier run with a roster, or no roster now).
         """
         last = queries.last_finished(self.conn, None)
+        if model.STREAM_SNAPSHOT and (last is None or snapshot is None or last.roster_hash == snapshot.hash):
+            return None  # (the same hash, the same canonical text: nothing differs, and the last one is not loaded)
         before = self._roster(last.roster_hash) if last else None
         if before is None or snapshot is None:
             return None
         return queries.compare_rosters(before, snapshot) or None
+
+    def roster_size(self, run: Run) -> int | None:
+        """How many units the roster of ``run`` had (None: it had none), without loading it."""
+        if run.roster_hash is None:
+            return None
+        row = self.conn.execute("SELECT units FROM rosters WHERE hash = ?", (run.roster_hash,)).fetchone()
+        return None if row is None else int(row[0])
 
     # -- withdrawals ----------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ class RoundView:
     run: int  # this run's number in the round
     previous: int | None  # the finished run "since the last run" compares with (None: the first)
     previous_at: dt.datetime | None  # when it finished, local time
-    received: list[Received] = field(default_factory=list)
-    since: dict[str, Since] = field(default_factory=dict)  # by unit key
+    received: Sequence[Received] = field(default_factory=list)  # (a round: made as read, rounds.view)
+    since: Mapping[str, Since] = field(default_factory=dict)  # by unit key (a round: made as asked, rounds.view)
     # the sheets the last run kept, and those this run keeps (xltemplate.rollup.reuse.Parts); None: none kept
     parts: Any = field(default=None, compare=False, repr=False)
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Iterator, Sequence, overload
 
 from ..errors import OutputPathError, RosterChangedError
 from ..identify import RunContext
 from ..ledger import Ledger, RosterSnapshot, RosterUnit
+from ..ledger import model
 from ..outputs import within
 from ..pathtext import shown
-from ..roster import Roster
+from ..roster import Roster, RosterRow
 from ..spec import Spec
 from ..text import cell_text
 
@@ -30,10 +31,41 @@ def roster_snapshot(roster: Roster, spec: Spec) -> RosterSnapshot:
     def name(fid: str | None, values: dict[str, object]) -> str:
         return (cell_text(values.get(fid)) or "") if fid else ""
 
-    return RosterSnapshot(tuple(
-        RosterUnit(row.key, {labels.get(fid, fid): cell_text(v) or "" for fid, v in row.prefill.items()}, dict(row.contact),
-                   name(unit, row.prefill), name(project, row.prefill))
-        for row in roster.rows))
+    def made(row: RosterRow) -> RosterUnit:
+        return RosterUnit(row.key, {labels.get(fid, fid): cell_text(v) or "" for fid, v in row.prefill.items()},
+                          dict(row.contact), name(unit, row.prefill), name(project, row.prefill))
+
+    if model.STREAM_SNAPSHOT:
+        return RosterSnapshot(_Units(roster.rows, made))
+    return RosterSnapshot(tuple(made(row) for row in roster.rows))
+
+
+class _Units(Sequence[RosterUnit]):
+    """A roster's units as the ledger keeps them, each made from its roster row when asked for (see
+    :data:`~xltemplate.ledger.model.STREAM_SNAPSHOT`): the roster holds its rows already (packed: roster.PACKED)."""
+
+    def __init__(self, rows: Sequence[RosterRow], made: Callable[[RosterRow], RosterUnit]) -> None:
+        self.rows, self.made = rows, made
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, i: int) -> RosterUnit: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[RosterUnit, ...]: ...
+    def __getitem__(self, i: int | slice) -> RosterUnit | tuple[RosterUnit, ...]:
+        if isinstance(i, slice):
+            return tuple(self.made(row) for row in self.rows[i])
+        return self.made(self.rows[i])
+
+    def __iter__(self) -> Iterator[RosterUnit]:
+        return map(self.made, self.rows)
+
+    def __eq__(self, other: object) -> bool:  # (as the tuple it stands for: a snapshot compares by its units)
+        return isinstance(other, (tuple, _Units)) and len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def round_template(ledger: Path, run: RunContext) -> Spec | None:
@@ -83,14 +115,18 @@ def recovery_notices(led: Ledger) -> list[str]:
 def roster_notices(led: Ledger, snapshot: RosterSnapshot | None, ok: bool) -> list[str]:
     """Refuse a roster that changed what the round counts, unless ``ok``; contact changes are only told."""
     last = led.last_finished_run()
-    before = led.roster(last) if last is not None else None
+    if model.STREAM_SNAPSHOT:  # (its size, not the last run's whole roster: see STREAM_SNAPSHOT)
+        before = led.roster_size(last) if last is not None else None
+    else:
+        units = led.roster(last) if last is not None else None
+        before = len(units.units) if units is not None else None
     if before is None:
         return [f"提示：本次起使用名单（{len(snapshot.units)} 个单位）"] if snapshot is not None and last is not None else []
     if snapshot is None:
         if ok:
             return [f"提示：上次（第 {last.id} 次）汇总使用了名单，本次没有名单"]  # type: ignore[union-attr]
         raise RosterChangedError(
-            f"上次汇总（第 {last.id} 次）使用了名单（{len(before.units)} 个单位），本次没有给出名单。请加上 --roster；"  # type: ignore[union-attr]
+            f"上次汇总（第 {last.id} 次）使用了名单（{before} 个单位），本次没有给出名单。请加上 --roster；"  # type: ignore[union-attr]
             "如确实不再使用名单，请加 --roster-changed-ok 重新运行。")
     change = led.roster_change(snapshot)
     if change is None or not change:

@@ -177,16 +177,18 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                 guessed = None
             unread = validate_files([Path(u.path) for u in intake.unread], ctx, jobs=jobs) if intake.unread else []
             c, every, shas = _collection(led, spec, roster, ctx, files, intake.seen, reports, unread, found.skipped)
+            new_files = len(intake.new)
+            del intake  # (every input's record: what follows reads the returns, not the intake)
             c.spill = reports.spill  # the collection's now: Collection.close() lets it go
             if reports.ledgered is not None:
                 c.closing.append(reports.ledgered.close)  # (and the ledger connection its stored reports are read by)
-            choices = [Choice(row.key, shas[id(row.counted)], RULE_CODES[row.rule or ONLY], max(row.candidates, 1),
+            choices = (Choice(row.key, shas[id(row.counted)], RULE_CODES[row.rule or ONLY], max(row.candidates, 1),
                               row.counted.brief.status, row.counted.brief.errors)
                        for row in c.rows if row.counted is not None and row.counted.brief.key == row.key
-                       and id(row.counted) in shas]
+                       and id(row.counted) in shas)  # (as finishing records them: not a list held while writing)
             # the big sheets the last run kept, reused when made from the same reports (see rollup/reuse.py)
             parts = reuse.Parts(led.parts(), lambda ret: reports.made.get(shas.get(id(ret), ""))) if reuse.REUSE else None
-            with led.finishing(run, choices) as outcome:
+            with led.finishing(run, choices, keep=False) as outcome:
                 changes = led.changes(outcome.run)
                 previous = led.last_finished_run(before=run.id)
                 c.round = RoundView(
@@ -195,6 +197,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                     received=received(c, every, files, reports.briefs, shas, led),
                     since=since(c, files, reports.briefs, changes.previous_run_id, {u.key for u in changes.units},
                                 set(changes.newly_valid)), parts=parts)
+                del changes  # (every unit's change, a first run's every unit: since keeps their keys)
                 outputs = [write_rollup(c, Path(output))]
                 if parts is not None:
                     led.store_parts(run, parts.stored())
@@ -209,7 +212,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
         finally:
             if reports is not None and reports.ledgered is not None:
                 reports.ledgered.detach()
-        return RoundResult(c, outputs, ledger_path, run.id, c.round.previous, len(intake.new), why, reused, notices)
+        return RoundResult(c, outputs, ledger_path, run.id, c.round.previous, new_files, why, reused, notices)
 
 
 # -- reading what the ledger cannot answer for ----------------------------------------------------------------

@@ -1,0 +1,279 @@
+"""A round (``collect --ledger``) holds less per file and per unit (issue 15, eighth pass), with the same outputs.
+
+Switches, each compared off and on here: ``ledger.model.STREAM_SNAPSHOT`` (the roster snapshot's hash and text made
+unit by unit, its units made when asked for, the last run's roster not loaded when its hash is this run's),
+``rounds.view.LAZY_RECEIVED`` (提交记录's rows made as they are read) and ``rounds.view.LAZY_SINCE`` (each unit's
+"since the last run" made when asked for). Each run is made twice from one ledger state and one clock, the switches
+off then on: the roll-up's bytes, the CSVs, ``--json``'s figures, the clerk's lines, 提交记录's rows and the
+"since" values must be the same.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from xltemplate.errors import RosterChangedError
+from xltemplate.ledger import Ledger, RosterSnapshot, RosterUnit, model, queries, store
+from xltemplate.roster import read_roster
+from xltemplate.rounds import collect_round, roster_snapshot
+from xltemplate.rounds import view
+
+from .conftest import SAMPLES
+from .tamper import replace_text, rewrite, set_saved_time
+
+FORM = "sh-project-self-eval"
+SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SINCE")]
+
+
+def _switches(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
+    for owner, name in SWITCHES:
+        monkeypatch.setattr(owner, name, on)
+
+
+def _roster(path: Path, *, drop: tuple[str, ...] = (), contact: dict[str, str] | None = None,
+            budget: dict[str, str] | None = None, contacts: bool = True) -> Path:
+    """The samples' roster, with units dropped, a contact or a budget changed, and a 联系人 column."""
+    with open(SAMPLES / "roster.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(rows[0] + (["联系人"] if contacts else []))
+        for r in rows[1:]:
+            if r[0] in drop:
+                continue
+            line = [r[0], r[1], r[2], (budget or {}).get(r[0], r[3])]
+            w.writerow(line + ([(contact or {}).get(r[0], f"{r[0]} 联系人")] if contacts else []))
+    return path
+
+
+class _Clock:
+    """The ledger's clock: the same times both ways (each run is made twice from one ledger state)."""
+
+    def __init__(self) -> None:
+        self.tick = 0
+
+    def __call__(self) -> dt.datetime:
+        self.tick += 1
+        return dt.datetime(2026, 5, 1, 8, 0, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=self.tick)
+
+
+def _run_both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: _Clock, inbox: Path, roster_csv: Path,
+                   name: str, ok: bool = False) -> dict[bool, dict[str, Any]]:
+    """One run of the round in ``tmp_path / "round"``, made from the same ledger state with the switches off, then on."""
+    work, saved = tmp_path / "round", tmp_path / "saved"
+    work.mkdir(exist_ok=True)
+    shutil.rmtree(saved, ignore_errors=True)
+    shutil.copytree(work, saved)
+    start = clock.tick
+    got: dict[bool, dict[str, Any]] = {}
+    for on in (False, True):
+        if on:
+            shutil.rmtree(work)
+            shutil.copytree(saved, work)
+            clock.tick = start
+        _switches(monkeypatch, on)
+        out, export = tmp_path / f"{name}-{on}.xlsx", tmp_path / f"{name}-{on}-csv"
+        roster = read_roster(roster_csv, FORM)
+        try:
+            done = collect_round([inbox], FORM, ledger=work / "r.xlt.db", roster=roster, output=out, export_dir=export,
+                                 roster_changed_ok=ok)
+        except RosterChangedError as exc:
+            got[on] = {"refused": str(exc)}
+            continue
+        c = done.collection
+        rnd = c.round
+        assert rnd is not None
+        assert isinstance(rnd.received, view._Received) is on and isinstance(rnd.since, view._Since) is on
+        got[on] = {
+            "bytes": out.read_bytes(),
+            "csv": {p.name: p.read_bytes() for p in sorted(export.iterdir())},
+            "json": json.dumps(done.as_dict(), ensure_ascii=False, sort_keys=True, default=str),
+            "lines": done.lines(),
+            "received": list(rnd.received),
+            "received_len": len(rnd.received),
+            "since": {row.key: rnd.since_of(row.key) for row in c.rows},
+            "since_map": dict(rnd.since),
+            "counts": c.counts(),
+        }
+        with Ledger.open(work / "r.xlt.db", readonly=True) as led:
+            last = led.last_finished_run()
+            assert last is not None
+            got[on]["decisions"] = led.decisions(last)
+            got[on]["roster"] = led.roster(last)
+        c.close()
+    return got
+
+
+def _same(got: dict[bool, dict[str, Any]], step: str) -> None:
+    off, on = got[False], got[True]
+    assert off.keys() == on.keys(), step
+    for what in off:
+        assert on[what] == off[what], (step, what)
+
+
+def test_a_rounds_runs_are_the_same_held_or_made_when_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first run, one over the same inbox, and runs that see a changed file, a resubmission, a removed file, a
+    roster whose contacts changed, one refused for a unit removed and then allowed, and one without the 联系人
+    column: each the same both ways."""
+    clock = _Clock()
+    monkeypatch.setattr(store, "_now", clock)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    roster = _roster(tmp_path / "roster.csv")
+    steps: list[tuple[str, Callable[[], Path], bool]] = [
+        ("first", lambda: roster, False),
+        ("again", lambda: roster, False),
+        ("changed", lambda: (rewrite(SAMPLES / "returns" / "无线电监测站.xlsx", inbox / "无线电监测站.xlsx",
+                                     {"xl/sharedStrings.xml": replace_text("成果统计和归档不够及时", "成果统计不够及时")}),
+                             roster)[1], False),
+        ("resubmitted and removed", lambda: (set_saved_time(SAMPLES / "returns" / "需求侧管理中心.xlsx",
+                                                            inbox / "需求侧管理中心 (2).xlsx", dt.datetime(2021, 6, 1, 9, 30)),
+                                             (inbox / "浦东分中心.xlsx").unlink(), roster)[2], False),
+        ("contacts changed", lambda: _roster(tmp_path / "roster2.csv", contact={"SH002": "换人了"}), False),
+        ("a unit removed, refused", lambda: _roster(tmp_path / "roster3.csv", drop=("SH003",)), False),
+        ("a unit removed, allowed", lambda: tmp_path / "roster3.csv", True),
+        ("again with it", lambda: tmp_path / "roster3.csv", False),
+        ("no contacts", lambda: _roster(tmp_path / "roster4.csv", drop=("SH003",), contacts=False), False),
+    ]
+    seen: dict[str, dict[bool, dict[str, Any]]] = {}
+    for step, change, ok in steps:
+        roster_csv = change()
+        seen[step] = got = _run_both_ways(tmp_path, monkeypatch, clock, inbox, roster_csv, step.replace(" ", "-"), ok)
+        _same(got, step)
+    # what the steps were meant to show, so that the comparisons compare something
+    assert "refused" in seen["a unit removed, refused"][True] and "SH003" in seen["a unit removed, refused"][True]["refused"]
+    assert any("名单与上次汇总不同" in line for line in seen["contacts changed"][True]["lines"])
+    assert any("名单与上次汇总不同" in line for line in seen["a unit removed, allowed"][True]["lines"])
+    assert not any("名单" in line for line in seen["again with it"][True]["lines"])
+    assert seen["resubmitted and removed"][True]["received_len"] == seen["first"][True]["received_len"] + 2
+    assert sum(s.new_files for s in seen["first"][True]["since"].values()) > 10
+    assert sum(s.new_files for s in seen["resubmitted and removed"][True]["since"].values()) == 1
+    assert any(r.in_inbox is False for r in seen["resubmitted and removed"][True]["received"])
+    assert seen["again with it"][True]["roster"] is not None and len(seen["again with it"][True]["roster"].units) == 19
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_rounds_are_the_same_held_or_made_when_read(seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three runs, each after random changes to the inbox (files removed, resubmitted, changed) and the roster (a unit
+    dropped, a contact or a budget changed): the same both ways."""
+    rng = random.Random(seed)
+    clock = _Clock()
+    monkeypatch.setattr(store, "_now", clock)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    names = sorted(p.name for p in (SAMPLES / "returns").iterdir())
+    for n in rng.sample(names, 14):
+        shutil.copy2(SAMPLES / "returns" / n, inbox / n)
+    keys = [r[0] for r in csv.reader(open(SAMPLES / "roster.csv", encoding="utf-8-sig"))][1:]
+    for step in range(3):
+        if step:
+            here = sorted(p.name for p in inbox.iterdir())
+            for n in rng.sample(here, rng.randint(0, 3)):
+                (inbox / n).unlink()
+            for n in rng.sample(names, rng.randint(0, 3)):
+                set_saved_time(SAMPLES / "returns" / n, inbox / f"again {step} {n}", dt.datetime(2021, 6, step, 9, rng.randint(0, 59))) \
+                    if n.endswith(".xlsx") and not n.startswith("~$") and rng.random() < 0.7 else shutil.copy2(SAMPLES / "returns" / n, inbox / f"copy {step} {n}")
+        roster_csv = _roster(tmp_path / f"roster{step}.csv", drop=tuple(rng.sample(keys, rng.randint(0, 2))),
+                             contact={k: f"联系人 {rng.random()}" for k in rng.sample(keys, rng.randint(0, 2))},
+                             budget={k: "1,000.00" for k in rng.sample(keys, rng.randint(0, 1))})
+        got = _run_both_ways(tmp_path, monkeypatch, clock, inbox, roster_csv, f"r{step}", ok=rng.random() < 0.5)
+        _same(got, f"seed {seed} step {step}")
+        if "refused" in got[True]:
+            got = _run_both_ways(tmp_path, monkeypatch, clock, inbox, roster_csv, f"r{step}-ok", ok=True)
+            _same(got, f"seed {seed} step {step} allowed")
+        assert "bytes" in got[True]
+
+
+def _snapshot(rng: random.Random, n: int) -> RosterSnapshot:
+    chars = "ABC中文é𝔘 \"\\,:{}[]\n"
+    def text() -> str:
+        return "".join(rng.choice(chars) for _ in range(rng.randint(0, 6)))
+    return RosterSnapshot(tuple(
+        RosterUnit(f"K{i}{text()}", {text(): text() for _ in range(rng.randint(0, 3))},
+                   {text(): text() for _ in range(rng.randint(0, 2))}, text(), text()) for i in range(n)))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_snapshots_hash_and_text_made_unit_by_unit_are_the_whole_texts(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(seed)
+    snap = _snapshot(rng, rng.choice([0, 1, 2, 7, 40]))
+    monkeypatch.setattr(model, "STREAM_SNAPSHOT", False)
+    whole = (snap.hash, snap.text())
+    assert whole[1] == model.canonical_json(snap.as_json())
+    fresh = RosterSnapshot(snap.units)  # (the hash is kept once made)
+    monkeypatch.setattr(model, "STREAM_SNAPSHOT", True)
+    assert (fresh.hash, fresh.text()) == whole
+    assert fresh.hash == whole[0] and RosterSnapshot.from_json(json.loads(fresh.text())) == snap
+
+
+def test_a_rosters_snapshot_made_when_asked_is_the_tuple(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    roster = read_roster(_roster(tmp_path / "roster.csv", contact={"SH004": "李四"}), FORM)
+    from xltemplate.catalog import as_spec
+
+    spec = as_spec(FORM)
+    monkeypatch.setattr(model, "STREAM_SNAPSHOT", False)
+    whole = roster_snapshot(roster, spec)
+    monkeypatch.setattr(model, "STREAM_SNAPSHOT", True)
+    made = roster_snapshot(roster, spec)
+    assert isinstance(whole.units, tuple) and not isinstance(made.units, tuple)
+    assert len(made.units) == len(whole.units) == 20
+    assert list(made.units) == list(whole.units) and made.units[3] == whole.units[3] and made.units[-1] == whole.units[-1]
+    assert made.units[2:5] == whole.units[2:5]
+    assert made == whole and made.as_json() == whole.as_json() and made.hash == whole.hash and made.text() == whole.text()
+    assert made.by_key() == whole.by_key() and made.contact_columns == whole.contact_columns
+
+
+def test_an_unchanged_roster_is_neither_loaded_nor_stored_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second run over the same roster: its hash is the last run's, so the last run's roster is not read back
+    (queries.roster) and its text not made again (RosterSnapshot.text); with the switch off, both are."""
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    roster_csv = _roster(tmp_path / "roster.csv")
+    for on in (False, True):
+        monkeypatch.setattr(model, "STREAM_SNAPSHOT", on)
+        led = tmp_path / f"{on}.xlt.db"
+        collect_round([inbox], FORM, ledger=led, roster=read_roster(roster_csv, FORM), output=tmp_path / "a.xlsx").collection.close()
+        loaded: list[object] = []
+        made: list[object] = []
+        real_roster, real_text, real_json = queries.roster, RosterSnapshot.text, model.canonical_json
+        monkeypatch.setattr(queries, "roster", lambda *a: loaded.append(a) or real_roster(*a))
+        monkeypatch.setattr(RosterSnapshot, "text", lambda self: made.append(self) or real_text(self))
+        monkeypatch.setattr(store, "canonical_json", lambda v: made.append(v) or real_json(v))
+        done = collect_round([inbox], FORM, ledger=led, roster=read_roster(roster_csv, FORM), output=tmp_path / "b.xlsx")
+        done.collection.close()
+        monkeypatch.setattr(queries, "roster", real_roster)
+        monkeypatch.setattr(RosterSnapshot, "text", real_text)
+        monkeypatch.setattr(store, "canonical_json", real_json)
+        assert (loaded == [], made == []) == (on, on)
+        # a roster without units it had, after it: refused naming how many units the last run's had, both ways
+        with pytest.raises(RosterChangedError, match="20 个单位"):
+            collect_round([inbox], FORM, ledger=led, roster=None, output=tmp_path / "c.xlsx")
+
+
+def test_finishing_without_keeping_the_decisions_records_the_same(tmp_path: Path) -> None:
+    """``Ledger.finishing(keep=False)`` (a round's, while it writes the roll-up): the ledger records the same decisions;
+    only the outcome's list is left empty."""
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    recorded = {}
+    for keep in (True, False):
+        clock = _Clock()
+        with Ledger.open(tmp_path / f"{keep}.db", create=True) as led:
+            led._clock = clock  # type: ignore[method-assign]
+            from xltemplate.ledger import Choice, RunInfo
+
+            run = led.begin_run(RunInfo("v1", "s1"))
+            intake = led.ingest(run, sorted(str(p) for p in inbox.iterdir()))
+            choices = [Choice(f"K{n}", s.sha256, "only", 1, "valid", 0) for n, s in enumerate(intake.seen[:6])]
+            with led.finishing(run, iter(choices), keep=keep) as outcome:
+                assert (len(outcome.decisions) == 6) is keep
+            recorded[keep] = [(d.unit_key, d.sha256, d.rule, d.in_inbox, d.supersedes) for d in led.decisions(outcome.run)]
+    assert recorded[True] == recorded[False] and len(recorded[True]) == 6
