@@ -5,7 +5,8 @@ unit by unit, its units made when asked for, the last run's roster not loaded wh
 ``rounds.view.LAZY_RECEIVED`` (提交记录's rows made as they are read) and ``rounds.view.LAZY_SINCE`` (each unit's
 "since the last run" made when asked for). Each run is made twice from one ledger state and one clock, the switches
 off then on: the roll-up's bytes, the CSVs, ``--json``'s figures, the clerk's lines, 提交记录's rows and the
-"since" values must be the same.
+"since" values must be the same. And ``rounds.run.HEADS_SPILLED`` (each stored report's head, which 汇总 reads, kept
+in the run's spill rather than held).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from xltemplate.errors import RosterChangedError
 from xltemplate.ledger import Ledger, RosterSnapshot, RosterUnit, model, queries, store
 from xltemplate.roster import read_roster
 from xltemplate.rounds import collect_round, roster_snapshot
+from xltemplate.rounds import run as run_mod
 from xltemplate.rounds import view
 
 from .conftest import SAMPLES
 from .tamper import replace_text, rewrite, set_saved_time
 
 FORM = "sh-project-self-eval"
-SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SINCE")]
+SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SINCE"), (run_mod, "HEADS_SPILLED")]
 
 
 def _switches(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:

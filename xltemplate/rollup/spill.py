@@ -295,6 +295,12 @@ class Spill:
         self._end += len(data)
         return where
 
+    def raw(self, where: int) -> bytes:
+        """The bytes :meth:`put_packed` put at ``where``, as they were (not unpickled: the caller decodes them)."""
+        assert self._fh is not None, "spill closed"
+        self._fh.seek(where >> 32)
+        return self._fh.read(where & 0xFFFFFFFF)
+
     def load(self, where: int) -> FileReport:
         got = self._recent.get(where)
         if got is not None:

@@ -347,7 +347,7 @@ def _load_stored(led: Ledger, run: Run, reports: _Reports) -> None:
         if sha not in reports.briefs:
             brief, head = _brief_and_head(text) if text is not None else (None, None)
             if head is not None and HEADS:
-                ledgered.heads[sha] = head
+                ledgered.keep_head(sha, head)
             if brief is None:  # (stored before the ledger kept briefs)
                 brief = Brief(report_from_text(led.report_payload(run, sha, slim=True)))
             reports.briefs[sha] = brief
@@ -436,6 +436,9 @@ LOAD_SLIM = True
 #: With LOAD_SLIM, 汇总 reads a stored report's head (:func:`_head_text`, kept with its brief) instead of loading the
 #: report; False: it loads the slim report (the tests compare).
 HEADS = True
+#: With HEADS, each head's text is kept in the run's spill (its place in memory), read back when 汇总 asks for it:
+#: a head is ~340 characters, ~730 bytes held a unit (10 MB at 10,000, issue 15). False: held (the tests compare).
+HEADS_SPILLED = True
 
 
 @dataclass(frozen=True)
@@ -466,7 +469,8 @@ class _Ledgered:
         self._asked: set[str] = set()  # (a report 汇总 alone asks for is not spilled: most, when sheets are reused)
         self._recent: dict[tuple[str, str], FileReport] = {}
         self._whole: dict[str, Results] = {}
-        self.heads: dict[str, str] = {}  # sha256 → the report's head as stored (see _head_text)
+        # sha256 → the report's head as stored (see _head_text), or where the run's spill keeps it (HEADS_SPILLED)
+        self.heads: dict[str, str | int] = {}
         self._head: tuple[str, Results] | None = None  # (the last head asked for: a row asks a few times)
 
     def head(self, where: tuple[str, str]) -> Results | None:
@@ -479,11 +483,22 @@ class _Ledgered:
         text = self.heads.get(sha)
         if text is None:
             return None
+        if type(text) is int:
+            assert self.spill is not None
+            text = self.spill.raw(text).decode("utf-8", "surrogatepass")
+        assert isinstance(text, str)
         got = _head_of(text)
         if got is None:
             return None
         self._head = (sha, got)
         return got
+
+    def keep_head(self, sha: str, text: str) -> None:
+        """Keep the report's head (its text as stored) for :meth:`head`: in the run's spill with :data:`HEADS_SPILLED`."""
+        if HEADS_SPILLED and self.spill is not None:
+            self.heads[sha] = self.spill.put_packed(text.encode("utf-8", "surrogatepass"))
+        else:
+            self.heads[sha] = text
 
     def load(self, where: tuple[str, str]) -> FileReport:
         got = self._recent.get(where)
