@@ -6,7 +6,8 @@ unit by unit, its units made when asked for, the last run's roster not loaded wh
 "since the last run" made when asked for). Each run is made twice from one ledger state and one clock, the switches
 off then on: the roll-up's bytes, the CSVs, ``--json``'s figures, the clerk's lines, 提交记录's rows and the
 "since" values must be the same. And ``rounds.run.HEADS_SPILLED`` (each stored report's head, which 汇总 reads, kept
-in the run's spill rather than held).
+in the run's spill rather than held), ``rounds.run.LAZY_PARTS`` (a kept sheet's part read from the ledger when it is
+given, not every part before the roll-up is written).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from .conftest import SAMPLES
 from .tamper import replace_text, rewrite, set_saved_time
 
 FORM = "sh-project-self-eval"
-SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SINCE"), (run_mod, "HEADS_SPILLED")]
+SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SINCE"), (run_mod, "HEADS_SPILLED"),
+            (run_mod, "LAZY_PARTS")]
 
 
 def _switches(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
@@ -279,3 +281,31 @@ def test_finishing_without_keeping_the_decisions_records_the_same(tmp_path: Path
                 assert (len(outcome.decisions) == 6) is keep
             recorded[keep] = [(d.unit_key, d.sha256, d.rule, d.in_inbox, d.supersedes) for d in led.decisions(outcome.run)]
     assert recorded[True] == recorded[False] and len(recorded[True]) == 6
+
+
+def test_a_kept_part_is_read_from_the_ledger_only_when_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ledger.parts(lazy=True): the same three values as the whole read; the XML read only when [2] is asked for."""
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    led_path = tmp_path / "r.xlt.db"
+    collect_round([inbox], FORM, ledger=led_path, roster=read_roster(_roster(tmp_path / "roster.csv"), FORM),
+                  output=tmp_path / "a.xlsx").collection.close()
+    with Ledger.open(led_path, readonly=True) as led:
+        whole = led.parts()
+        lazy = led.parts(lazy=True)
+        assert whole.keys() == lazy.keys() and len(whole) == 6
+        asked: list[str] = []
+        real = led.conn
+        class Watching:
+            def execute(self, sql: str, *a: Any) -> Any:
+                asked.append(sql)
+                return real.execute(sql, *a)
+        monkeypatch.setattr(led, "conn", Watching())
+        for name, part in lazy.items():
+            assert (part[0], part[1], len(part)) == (whole[name][0], whole[name][1], 3) and asked == []
+        for name, part in lazy.items():
+            assert part[2] == whole[name][2] and tuple(part) == whole[name] and part[-1] == whole[name][2]
+        assert len(asked) == 18  # (each of the three reads above reads it again: a sheet is given once)
+        with pytest.raises(IndexError):
+            lazy["汇总"][3]
+        monkeypatch.setattr(led, "conn", real)

@@ -29,7 +29,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, overload
 
 from ..version import __version__
 from . import archive as archive_mod, model, queries, schema, withdrawals
@@ -242,20 +242,25 @@ class Ledger:
             previous = queries.last_finished(self.conn, run.id)
             before = {d.unit_key: d.sha256 for d in queries.decisions(self.conn, previous.id)} if previous else {}
             here = {sha for (sha,) in self.conn.execute("SELECT sha256 FROM sightings WHERE run_id = ?", (run.id,))}
-            decisions = []
-            for c in sorted(choices, key=lambda c: c.unit_key):
+
+            def decided(c: Choice) -> Decision:
                 if c.rule not in RULES:
                     raise ValueError(f"unknown decision rule {c.rule!r}")
                 prior = before.get(c.unit_key)
-                decisions.append(Decision(run.id, c.unit_key, c.sha256, c.rule, c.candidates, c.status, c.errors,
-                                          c.sha256 in here, prior if prior != c.sha256 else None))
+                return Decision(run.id, c.unit_key, c.sha256, c.rule, c.candidates, c.status, c.errors, c.sha256 in here,
+                                prior if prior != c.sha256 else None)
+
+            ordered = sorted(choices, key=lambda c: c.unit_key)
+            # (without keep, each decision made as it is inserted: no list of them beside the choices)
+            decisions = [decided(c) for c in ordered] if keep else []
             self.conn.executemany(
                 "INSERT INTO decisions(run_id, unit_key, sha256, rule, candidates, status, errors, in_inbox, supersedes)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(d.run_id, d.unit_key, d.sha256, d.rule, d.candidates, d.status, d.errors, int(d.in_inbox), d.supersedes)
-                 for d in decisions])
+                ((d.run_id, d.unit_key, d.sha256, d.rule, d.candidates, d.status, d.errors, int(d.in_inbox), d.supersedes)
+                 for d in (decisions if keep else map(decided, ordered))))
+            del ordered
             if not keep:  # (nor what they were made from: this frame stays while the caller's block runs)
-                decisions, before, here = [], {}, set()
+                before, here = {}, set()
             unreported = [sha for sha, _ in self._unreported(run)]
             self.conn.execute("UPDATE runs SET state = ?, finished_at = ? WHERE id = ?",
                               (FINISHED, utc_text(self._clock()), run.id))
@@ -419,8 +424,14 @@ class Ledger:
 
     # -- the roll-up's parts --------------------------------------------------------------
 
-    def parts(self) -> dict[str, tuple[str, str, bytes]]:
-        """The sheets the last finished run kept (:mod:`xltemplate.rollup.reuse`): name → (key, state JSON, zlib XML)."""
+    def parts(self, lazy: bool = False) -> dict[str, Sequence[Any]]:
+        """The sheets the last finished run kept (:mod:`xltemplate.rollup.reuse`): name → (key, state JSON, zlib XML).
+
+        ``lazy``: each one's XML read from the ledger when asked for (``part[2]``: a sheet given whole), not with
+        the others: a sheet written anew never reads it (at 100,000 units the six parts are ~54 MB, issue 15)."""
+        if lazy:
+            return {name: _KeptPart(self, name, key, state) for name, key, state in
+                    self.conn.execute("SELECT name, key, state FROM parts")}
         return {name: (key, state, bytes(xml)) for name, key, state, xml in
                 self.conn.execute("SELECT name, key, state, xml FROM parts")}
 
@@ -512,6 +523,34 @@ class Ledger:
     def summary(self, run: Run | None = None) -> Summary:
         return queries.summary(self.conn, self.path, run)
 
+
+
+class _KeptPart(Sequence[Any]):
+    """A kept sheet as :meth:`Ledger.parts` gives it with ``lazy``: (key, state JSON, zlib XML), the XML read from the
+    ledger (through its connection, open while the roll-up is written) when asked for."""
+
+    def __init__(self, led: Ledger, name: str, key: str, state: str) -> None:
+        self._led, self._name, self._key, self._state = led, name, key, state
+
+    def __len__(self) -> int:
+        return 3
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[Any, ...]: ...
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return tuple(self[n] for n in range(3)[i])
+        n = range(3)[i]  # (IndexError past the three)
+        if n == 0:
+            return self._key
+        if n == 1:
+            return self._state
+        row = self._led.conn.execute("SELECT xml FROM parts WHERE name = ?", (self._name,)).fetchone()
+        if row is None:
+            raise LedgerError(f"{self._led.path}：台账中没有工作表 {self._name} 的保存内容。")
+        return bytes(row[0])
 
 
 def _day(day: dt.date | None) -> str | None:

@@ -46,7 +46,7 @@ import zipfile
 import zlib
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import xlsxwriter
 import xlsxwriter.utility
@@ -86,7 +86,7 @@ class Parts:
     ``report_id(ret)``: what identifies a counted return's report (None: it cannot be told, and no sheet that
     shows it is reused)."""
 
-    def __init__(self, kept: dict[str, tuple[str, str, bytes]], report_id: Callable[["Return"], str | None]) -> None:
+    def __init__(self, kept: Mapping[str, Sequence[Any]], report_id: Callable[["Return"], str | None]) -> None:
         self.kept = kept
         self.report_id = report_id
         self.made: dict[str, tuple[str, str, bytes]] = {}  # kept by this run
@@ -387,7 +387,7 @@ class SummaryRows:
     workbook's format numbering where the rows start; the sheet's columns. It is compared in full; the rows are our
     own XML, from our own ledger."""
 
-    def __init__(self, parts: Parts, key: str, ws: Any, wb: Any, first: int, kept: tuple[str, str, bytes] | None) -> None:
+    def __init__(self, parts: Parts, key: str, ws: Any, wb: Any, first: int, kept: Sequence[Any] | None) -> None:
         self.parts, self.key, self.ws, self.wb = parts, key, ws, wb
         self.first = first  # (the first "since" column)
         self.state: dict[str, Any] | None = None
