@@ -29,7 +29,7 @@ from .properties import destination, document
 from .sheet import Sheet, Styles, utf8_part
 from .sheet_strict import character_data, plain_unicode
 from .sniff import Sniffed
-from .xmltext import text as _text, tile, unescape
+from .xmltext import ATTRIBUTES, text as _text, tile, unescape
 
 _M = MAIN_NS + SEP
 _WORKBOOK, _SHEETS, _SHEET, _NAMES, _NAME, _WBPR = (_M + "workbook", _M + "sheets", _M + "sheet", _M + "definedNames",
@@ -307,10 +307,10 @@ def _main_default(attrs: bytes) -> bool:
                 return False
     return found and not attrs[pos:].strip()
 _SI = re.compile(rb"<si>(.*?)</si>|<si/>", re.S)
-_SIMPLE_T = re.compile(rb"<t(?:\s[^>]*?)?(?:/>|>([^<]*)</t>)")
+_SIMPLE_T = re.compile(rb"<t" + ATTRIBUTES + rb"(?:/>|>([^<]*)</t>)")  # (a ">" in a value: see ATTRIBUTES)
 # (``[^<]*(?:<(?!/rPr>)[^<]*)*``: anything up to the first ``</rPr>``, as ``(?:(?!</rPr>).)*`` but without a
 # look-ahead at every character)
-_RUN = re.compile(rb"<r>(?:<rPr>([^<]*(?:<(?!/rPr>)[^<]*)*)</rPr>)?<t(?:\s[^>]*?)?(?:/>|>([^<]*)</t>)</r>")
+_RUN = re.compile(rb"<r>(?:<rPr>([^<]*(?:<(?!/rPr>)[^<]*)*)</rPr>)?<t" + ATTRIBUTES + rb"(?:/>|>([^<]*)</t>)</r>")
 _RUN_WHOLE = re.compile(rb'(<r>(?:<rPr>([^<]*(?:<(?!/rPr>)[^<]*)*)</rPr>)?<t(?: xml:space="preserve")?>([^<]*)</t></r>)')
 _PHONETIC = re.compile(rb"(?:<rPh\b[^>]*>[^<]*(?:<(?!/rPh>)[^<]*)*</rPh>)*(?:<phoneticPr\b[^>]*/>)?")
 _PREFIXED = re.compile(rb"</?[A-Za-z_][\w.-]*:")

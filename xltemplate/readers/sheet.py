@@ -39,7 +39,7 @@ from . import sheet_strict as strict
 from .sheet_general import Structure
 from .sheet_strict import plain_number
 from .xmltext import (
-    BEYOND_NAMES, ERRORS, MAX_EXCEL_COL, MAX_EXCEL_ROW, TYPES, WORKSHEET, Styles, add_merge, attr as _attr, col_index,
+    ATTRIBUTES, BEYOND_NAMES, ERRORS, MAX_EXCEL_COL, MAX_EXCEL_ROW, TYPES, WORKSHEET, Styles, add_merge, attr as _attr, col_index,
     col_letters, from_excel, protection_on, text as _text,
 )
 
@@ -57,11 +57,11 @@ _R_ATTR = re.compile(rb"""(?:^|\s)r\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _T_ATTR = re.compile(rb"""(?:^|\s)t\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _S_ATTR = re.compile(rb"""(?:^|\s)s\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _ATTR = re.compile(rb"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
-_BODY = re.compile(
-    rb"\s*(?:<f((?:\s[^>]*?)?)(?:/>|>([^<]*)</f>))?"
-    rb"\s*(?:<v(?:\s[^>]*?)?(?:/>|>([^<]*)</v>))?"
-    rb"\s*(?:<is(?:\s[^>]*?)?>(.*?)</is>)?\s*", re.S)
-_IS_SIMPLE = re.compile(rb"\s*<t(?:\s[^>]*?)?(?:/>|>([^<]*)</t>)\s*")
+_BODY = re.compile(  # (a ">" in an attribute's value: see ATTRIBUTES)
+    rb"\s*(?:<f(" + ATTRIBUTES + rb")(?:/>|>([^<]*)</f>))?"
+    rb"\s*(?:<v" + ATTRIBUTES + rb"(?:/>|>([^<]*)</v>))?"
+    rb"\s*(?:<is" + ATTRIBUTES + rb">(.*?)</is>)?\s*", re.S)
+_IS_SIMPLE = re.compile(rb"\s*<t" + ATTRIBUTES + rb"(?:/>|>([^<]*)</t>)\s*")
 _ROW_TAG = re.compile(rb"\s*(?:(</row>)|<row((?:\s[^>]*?)?)(/?)>)")
 _PREFIXED = re.compile(rb"</?[A-Za-z_][\w.-]*:")
 _REST_NAMES = re.compile(rb"<(?!/?(?:" + b"|".join(n.encode() for n in sorted(BEYOND_NAMES)) + rb")[\s/>])")

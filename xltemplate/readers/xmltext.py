@@ -33,6 +33,11 @@ ROWNUM = re.compile(r"[1-9][0-9]{0,6}")
 #: path checks the same set, so both paths refuse the same files.
 BEYOND_NAMES = frozenset(("row", "c", "f", "v", "is", "t", "r", "rPr", "rPh", "phoneticPr", "rFont", "charset", "family",
                           "b", "i", "strike", "outline", "shadow", "condense", "extend", "color", "sz", "u", "vertAlign", "scheme"))
+#: A start tag's attributes, each whole (its value, in its quotes, may hold ">" or "/>": XML allows them there), then
+#: white space: for the patterns of the fast reader that read a tag's content after it, which take the tag's end
+#: there and nowhere else (``(?:\s[^>]*?)?`` took the first ">" for it, a value's rest for the text). Linear: a name
+#: holds no white space, so each byte is taken one way.
+ATTRIBUTES = rb"""(?:\s+[^\s=<>/"']+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*"""
 RANGE = re.compile(r"\$?([A-Z]{1,3})\$?([1-9][0-9]{0,6})(?::\$?([A-Z]{1,3})\$?([1-9][0-9]{0,6}))?")
 
 def col_index(letters: str | bytes) -> int:
