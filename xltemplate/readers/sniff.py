@@ -115,9 +115,13 @@ def sniff(path: str | os.PathLike[str]) -> Sniffed:
     if infos is None:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                infos = zf.infolist()
+                listed = zf.infolist()
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
             raise Unreadable("file-corrupt", "zip", reason=str(exc)) from exc
+        infos = listed
+        for info in listed:
+            if "\\" in info.orig_filename:  # (zipfile makes the machine's separator a "/": on Windows "\\"; a name is
+                info.filename = info.orig_filename.split("\x00", 1)[0]  # the one written, on every machine, cut at NUL)
     _check_bounds(infos)
     names = tuple(i.filename for i in infos)
     if "mimetype" in names and "content.xml" in names:
