@@ -1,0 +1,79 @@
+"""Adversarial review of the eighth pass's read side (issue 15, branch natr, reviewed on natrrev): an attribute's
+name and value written inside another attribute's value.
+
+The split path (``sheet.USE_SPLIT``) found a cell's type and style, a row's or cell's number, and the protection's
+``sheet`` by searching the tag's attributes for `` t="…"`` (``(?:^|\\s)t\\s*=…``), which a value may hold:
+``<c r="C8" s="9" xml:lang=' t="s" '><v>3</v></c>`` is the number 3 to Excel, LibreOffice, openpyxl and the general
+path, and was read as shared string 3; a protection without ``sheet`` (off) and with ``xml:lang=' sheet="1" '`` was
+read as on, so an unprotected form passed for a protected one. The same with every fast path on and off (they keep
+the split path); the general path reads them right.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from xltemplate.errors import Unreadable
+from xltemplate.readers import read_submission
+from xltemplate.readers import sheet as fastsheet
+
+from .conftest import SAMPLES
+from .fast_paths import forget, switched
+
+NATIONAL = sorted(p for p in (SAMPLES / "national" / "returns").glob("*.xlsx") if not p.name.startswith("~$"))
+FORM = "xl/worksheets/sheet1.xml"
+
+CASES: dict[str, tuple[bytes, bytes]] = {
+    "protection off, sheet=1 in a value": (b'<sheetProtection sheet="true"', b"<sheetProtection xml:lang=' sheet=\"1\" '"),
+    "protection on, sheet=0 in a value": (b'<sheetProtection sheet="true"', b"<sheetProtection xml:lang=' sheet=\"0\" ' sheet=\"true\""),
+    "number cell, t=s in a value": (b'<c r="C8" s="9" t="n"><v>1200</v>', b"<c r=\"C8\" s=\"9\" xml:lang=' t=\"s\" '><v>3</v>"),
+    "number cell, s=0 in a value": (b'<c r="C8" s="9" t="n"><v>1200</v>', b"<c r=\"C8\" xml:lang=' s=\"0\" ' s=\"9\"><v>1200</v>"),
+    "cell, r in a value": (b'<c r="C8" s="9" t="n"><v>1200</v>', b"<c s=\"9\" xml:lang=' r=\"D8\" ' r=\"C8\"><v>1200</v>"),
+    "row, r in a value": (b'<row r="17" ', b"<row xml:lang=' r=\"18\" ' r=\"17\" "),
+}
+
+
+def built(dest: Path, old: bytes, new: bytes) -> Path:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(NATIONAL[0]) as zin, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == FORM:
+                assert old in data
+                data = data.replace(old, new, 1)
+            zout.writestr(zipfile.ZipInfo(info.filename, date_time=(2021, 4, 30, 9, 0, 0)), data, zipfile.ZIP_DEFLATED)
+    dest.write_bytes(buf.getvalue())
+    return dest
+
+
+def read(path: Path, reader: str = "fast") -> object:
+    try:
+        return asdict(read_submission(path, reader=reader))
+    except Unreadable as exc:
+        return ("unreadable", exc.code, exc.variant)
+
+
+_FAULT = pytest.mark.xfail(strict=True, reason="split path: an attribute written inside another attribute's value is "
+                                                "read (a cell's t, the protection's sheet)")
+FAULTS = {"protection off, sheet=1 in a value", "protection on, sheet=0 in a value", "number cell, t=s in a value"}
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=_FAULT) if c in FAULTS else c for c in CASES])
+@pytest.mark.parametrize("on", [True, False])
+def test_an_attribute_inside_another_ones_value_is_not_read(case: str, on: bool, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    path = built(tmp_path / "r.xlsx", *CASES[case])
+    reference = read(path, "openpyxl")
+    assert isinstance(reference, dict)
+    monkeypatch.setattr(fastsheet, "USE_SPLIT", False)
+    forget()
+    assert read(path) == reference  # (the general path reads it as the reference does)
+    monkeypatch.setattr(fastsheet, "USE_SPLIT", True)
+    forget()
+    with switched(on):
+        assert read(path) == reference
