@@ -53,9 +53,18 @@ REMEMBER_TAILS = True
 
 _REF = re.compile(rb"([A-Z]{1,3})([1-9][0-9]{0,6})")
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
-_R_ATTR = re.compile(rb"""(?:^|\s)r\s*=\s*(?:"([^"]*)"|'([^']*)')""")
-_T_ATTR = re.compile(rb"""(?:^|\s)t\s*=\s*(?:"([^"]*)"|'([^']*)')""")
-_S_ATTR = re.compile(rb"""(?:^|\s)s\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+def _named(name: bytes) -> re.Pattern[bytes]:
+    """An attribute's value (its groups: in double quotes, in single quotes) in a tag's attributes, found only where an
+    attribute starts: those before it are taken whole, in order. A search for `` t="…"`` anywhere found one written
+    inside another attribute's value (``xml:lang=' t="s" '``), which no program reads as the cell's type. Linear: a
+    name holds no white space, "=" or quote, so each attribute is taken one way."""
+    return re.compile(rb"""^(?:\s*[^\s="']+\s*=\s*(?:"[^"]*"|'[^']*'))*?\s*""" + name
+                      + rb"""\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+_R_ATTR, _T_ATTR, _S_ATTR = _named(rb"r"), _named(rb"t"), _named(rb"s")
 _ATTR = re.compile(rb"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _BODY = re.compile(  # (a ">" in an attribute's value: see ATTRIBUTES)
     rb"\s*(?:<f(" + ATTRIBUTES + rb")(?:/>|>([^<]*)</f>))?"
@@ -70,7 +79,7 @@ _ROW_OR_REF = re.compile(rb"([A-Z]{1,3})?([1-9][0-9]{0,6})")
 
 _TAIL_ODD = re.compile(rb"<(?:[!?]|(?:[\w.-]+:)?(?:row|c|sheetData)[\s/>]|[\w.-]+:(?:sheetProtection|mergeCells?)[\s/>])")
 _TAIL_PROTECTION = re.compile(rb"""<sheetProtection((?:\s+[\w.:-]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*/?>""")
-_SHEET_ATTR = re.compile(rb"""(?:^|\s)sheet\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_SHEET_ATTR = _named(rb"sheet")
 _TAIL_MERGES = re.compile(rb"<mergeCells\b[^>]*?(?:/>|>(.*?)</mergeCells>)", re.S)
 _MERGE_LIST = re.compile(rb"(?:\s*<mergeCell ref=\"[^\"]*\"\s*/>)*\s*")
 _MERGE_REF = re.compile(rb'<mergeCell ref="([^"]*)"')
