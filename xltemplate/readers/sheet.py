@@ -532,6 +532,8 @@ class Sheet:
         if _TAIL_ODD.search(tail):  # one pass: comments, CDATA, instructions, misplaced or prefixed elements
             return False
         prot = _TAIL_PROTECTION.search(tail)
+        if tail.count(b"<sheetProtection") != (prot is not None):
+            return False  # (one the pattern does not take, beside it or alone, would not be seen: the general path)
         if prot is not None:
             if b"xmlns" in prot.group(0) or _TAIL_PROTECTION.search(tail, prot.end()) or _depth(tail, prot.start()) != 1 \
                     or self.protections:
