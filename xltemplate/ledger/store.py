@@ -65,6 +65,7 @@ class Ledger:
         self.recovered: list[str] = []  # archived copies those runs had not recorded, now recorded
         self.backup: Path | None = None  # the copy made before migrating, when this open migrated
         self._rosters: dict[str, RosterSnapshot] = {}  # (see _roster)
+        self.closed = False
 
     # -- opening --------------------------------------------------------------------------
 
@@ -122,6 +123,7 @@ class Ledger:
             raise
 
     def close(self) -> None:
+        self.closed = True
         self.conn.close()
         self._lock.release()
 
@@ -531,6 +533,12 @@ class _KeptPart(Sequence[Any]):
 
     def __init__(self, led: Ledger, name: str, key: str, state: str) -> None:
         self._led, self._name, self._key, self._state = led, name, key, state
+
+    @property
+    def available(self) -> bool:
+        """Whether its XML can still be read: not once the ledger is closed (a round's collection written again
+        after its run, as the library allows: its sheets are then written anew, the same bytes)."""
+        return not self._led.closed
 
     def __len__(self) -> int:
         return 3

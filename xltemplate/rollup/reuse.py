@@ -93,6 +93,12 @@ class Parts:
         self.reused: list[str] = []  # the sheets given whole in this run
         self._rows: tuple["Collection", str | None] | None = None  # (the rows' key, made once for every kept sheet)
 
+    def of(self, name: str) -> Sequence[Any] | None:
+        """The kept sheet ``name`` (key, state JSON, zlib XML), or None: none kept, or one whose XML can no longer be
+        read (a lazy part of a ledger since closed: ``available`` False)."""
+        kept = self.kept.get(name)
+        return kept if kept is not None and getattr(kept, "available", True) else None
+
     def rows_key(self, c: "Collection") -> str | None:
         """:func:`_rows_key` of ``c``, made once (every kept sheet's key holds it; the rows do not change while the
         roll-up is written)."""
@@ -321,7 +327,7 @@ def given(c: "Collection", wb: Any, ws: Any, extra: Iterable[Any] = ()) -> tuple
     if got is None:
         return None, lambda state: None
     parts, key = got
-    kept = parts.kept.get(ws.name)
+    kept = parts.of(ws.name)
     if kept is not None and kept[0] == key:
         saved = _decode(json.loads(kept[1]))
         ws.give(kept[2], *saved["zip"], splice=SPLICED.get(ws.name))
@@ -516,7 +522,7 @@ def summary_rows(c: "Collection", wb: Any, ws: Any, keys: list[str], widths: lis
         if ret is not None:
             b = ret.brief
             add(row.key, ret.name, b.errors, b.warnings, b.saved_at)
-    return SummaryRows(parts, h.hexdigest(), ws, wb, len(keys) - SINCE_COLUMNS, parts.kept.get(SUMMARY))
+    return SummaryRows(parts, h.hexdigest(), ws, wb, len(keys) - SINCE_COLUMNS, parts.of(SUMMARY))
 
 
 def since_cells(row: int, first: int, values: list[Any], fmts: list[Any], letters: list[str] | None = None) -> str | None:
