@@ -1253,7 +1253,11 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.normalise", "REPR_FIRST"), ("xltemplate.normalise", "HELD_FROM_INPUTS"),
                        ("xltemplate.values", "NUMBERS_FIRST"), ("xltemplate.normalise", "PLAIN_FIRST"),
                        ("xltemplate.normalise", "SHARE_FIELD_INPUTS"), ("xltemplate.families.rule_scored.layout", "SHARE_BODY_FIELDS"),
-                       ("xltemplate.normalise", "HELD_WHEN_READ"))
+                       ("xltemplate.normalise", "HELD_WHEN_READ"),
+                       ("xltemplate.families.rule_scored.layout", "SHARE_ROW_NAMES"),
+                       ("xltemplate.families.rule_scored", "SHARE_BODY_INPUTS"),
+                       ("xltemplate.families.rule_scored.checks", "KEPT_BY_ROW"), ("xltemplate.checks", "NAMES_AT_ONCE"),
+                       ("xltemplate.normalise", "NUMBER_IN_LINE"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:

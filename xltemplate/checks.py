@@ -18,6 +18,7 @@ from .findings import Finding, finding
 from .form.formulas import is_number, number_or_zero
 from .form.layout import FieldSlot
 from .normalise import Context, names_and_places, norm_expected, norm_formula, norm_text
+from .shaped import derived
 from .readers.display import MERGED
 from .submission import split_a1
 from .text import CONTROL_CHARS, MARKUP, clip, money, show
@@ -48,10 +49,22 @@ def protection(ctx: Context) -> Iterator[Finding]:
 
 def names(ctx: Context) -> Iterator[Finding]:
     defined, sheet = ctx.sub.defined_names, ctx.sheet
-    wrong = [c for c, place in ctx.plan.places if defined.get(c.name) != place]
+    places = ctx.plan.places
+    if NAMES_AT_ONCE:
+        by_name = derived(places, "places by name", lambda: dict((c.name, place) for c, place in places))
+        if len(by_name) == len(places) and by_name.items() <= defined.items():
+            return  # (every name where it must point: what the comparison below finds, name by name)
+    wrong = [c for c, place in places if defined.get(c.name) != place]
     if wrong:
         shown = "、".join(c.name for c in wrong[:5]) + ("等" if len(wrong) > 5 else "")
         yield finding("defined-name-changed", sheet=sheet, cell=wrong[0].a1, value=len(wrong), count=len(wrong), names=shown)
+
+
+#: The names check first asks, in one comparison, whether every defined name of the plan points where it must (its
+#: names and places as a dict made once per plan's part, :func:`xltemplate.shaped.derived`, against the file's names:
+#: ``items() <=``, each an equality as below); only when not (or when two cells shared a name) name by name, which
+#: gives the finding. False: always name by name (the tests compare).
+NAMES_AT_ONCE = True
 
 
 def locked_texts(ctx: Context) -> Iterator[Finding]:

@@ -27,7 +27,7 @@ from .shaped import derived
 from .spec import Spec
 from .submission import CellData, Submission
 from .text import clip
-from .values import Measure, Parsed, clean_text, parse_field, parse_number, parse_text
+from .values import Measure, Parsed, clean_text, exact_number, parse_field, parse_number, parse_text
 
 if TYPE_CHECKING:
     from .roster import RosterRow
@@ -239,6 +239,12 @@ PLAIN_FIRST = True
 HELD_WHEN_READ = True
 _NUMBER_FIELDS = frozenset({"money", "number", "percent"})
 
+#: A float or an int (exact types) in an input read as a number (a :class:`~xltemplate.values.Measure`, a score, a
+#: money, number or percent field), in a cell without a formula or an error, is read in line: what each of those
+#: readers gives such a value is :func:`~xltemplate.values.exact_number` of it, without a note, or an error when
+#: that is None (then it is read by its reader, as before). False: by the slot's reader (the tests compare).
+NUMBER_IN_LINE = True
+
 #: Read without a word: free texts a person may leave as anything (remarks, the names of a unit's own rows).
 QUIET = "quiet"
 
@@ -365,6 +371,7 @@ def normalise(spec: Spec, sub: Submission, *, prefill: Mapping[str, Any], today:
     found: list[Finding] = []
     raw = partial(_raw, cells)  # (a family's reader looks other cells up: one look-up function a return)
     plain_first = PLAIN_FIRST
+    number_in_line = NUMBER_IN_LINE
     held: set[str] = set()  # see HELD_WHEN_READ
     for slot in p.inputs:
         c = slot.cell
@@ -381,6 +388,17 @@ def normalise(spec: Spec, sub: Submission, *, prefill: Mapping[str, Any], today:
                 values[c.name] = parse_text(seen).value
             continue
         reader = slot.reader
+        if number_in_line and data is not None and ((seen_type := type(seen)) is float or seen_type is int) \
+                and (type(reader) is Measure if reader is not None else kind == "score" or kind in _NUMBER_FIELDS):
+            d = exact_number(data.value)  # (seen)
+            if d is not None and data.formula is None and not data.error:  # (see NUMBER_IN_LINE)
+                values[c.name] = d
+                readable.add(c.name)
+                if HELD_WHEN_READ:
+                    held.add(c.name)
+                else:
+                    held.discard(c.name)
+                continue
         if reader is not None:
             parsed = reader(seen, raw)
             as_number = type(reader) is Measure

@@ -81,6 +81,14 @@ def _to_decimal(v: int | float | Decimal) -> Decimal | None:
     return d if _bounded(d) else None
 
 
+def exact_number(v: int | float) -> Decimal | None:
+    """What every number reader (:func:`parse_number` of any kind, :func:`parse_measure` in any unit) reads a float
+    or an int (exact types, not a bool) as: its Decimal (a float's by its repr), or None beyond the bounds (NaN,
+    infinities, too many digits), where they give an error. :func:`_to_decimal`, for those two types."""
+    d = Decimal(repr(v)) if type(v) is float else Decimal(v)
+    return d if d.is_finite() and (d == 0 or -MAX_MAGNITUDE <= d.adjusted() <= MAX_MAGNITUDE) else None
+
+
 def _unless_text(raw: Any) -> Parsed | None:
     """What a value that is not a text to read means in a number cell: blank, a number, or why it is none.
 

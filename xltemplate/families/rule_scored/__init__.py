@@ -16,10 +16,11 @@ from typing import Any, Callable, Hashable, Iterable, Mapping
 from ...errors import Problem
 from ...form.family import GroupDef, InputSlot, ItemDef, RollupSheets, register
 from ...form.formulas import AlertRule
-from ...form.layout import LAYOUT_VERSION, Cell, FormLayout, Targets
+from ...form.layout import LAYOUT_VERSION, Cell, FieldSlot, FormLayout, Targets
 from ...form.sheet import SheetWriter
 from ...normalise import QUIET
 from ...results import Group, Item
+from ...shaped import derived
 from ...spec import Spec, SpecChecker
 from ...values import Measure, Parsed, parse_choice, parse_measure, parse_text
 from . import checks, formulas, prompts, spec as family_spec, targets as family_targets, write
@@ -104,11 +105,12 @@ class RuleScored:
         lay = _layout(layout)
         spec = lay.spec
         choices = spec.rules.choices
-        for f in lay.body_fields():
-            if f.field.type == "money":
-                yield InputSlot(f.cell, "money", f.field.label, f.cell.name, reader=_measure(spec.money_unit))
-            else:
-                yield InputSlot(f.cell, f.field.type, f.field.label, f.field.id)
+        fields = lay.body_fields()
+        if SHARE_BODY_INPUTS and lay.targets is not None:
+            unit = spec.money_unit
+            yield from derived(fields, f"input slots in {unit}", lambda: tuple(_body_inputs(fields, unit)))
+        else:
+            yield from _body_inputs(fields, spec.money_unit)
         for r in lay.rows:
             t = r.target
             if t is None:
@@ -181,6 +183,23 @@ class RuleScored:
 
     def items(self, spec: Spec) -> list[ItemDef]:
         return []  # every project has its own indicators: none is a column of the roll-up
+
+
+#: The body fields' input slots (the funding amounts, the goals) are made once per
+#: :meth:`~.layout.Layout.body_fields` (the very tuple the layouts of one shape share: see
+#: :data:`.layout.SHARE_BODY_FIELDS`) and money unit, where each plan made them anew (some 11 frozen slots and
+#: readers a return): they are a function of those alone. Only for a workbook's own targets, whose layout is a
+#: shape's copy (a layout without targets is laid out anew, its plan kept). False: made for every plan (the tests
+#: compare).
+SHARE_BODY_INPUTS = True
+
+
+def _body_inputs(fields: Iterable[FieldSlot], unit: str) -> Iterable[InputSlot]:
+    for f in fields:
+        if f.field.type == "money":
+            yield InputSlot(f.cell, "money", f.field.label, f.cell.name, reader=_measure(unit))
+        else:
+            yield InputSlot(f.cell, f.field.type, f.field.label, f.field.id)
 
 
 #: A target row's input slots are a pure function of its place (row, 二级, n: its cells and id), its target's

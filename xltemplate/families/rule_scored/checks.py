@@ -20,7 +20,7 @@ from . import funding as F
 from . import rules as R
 from .formulas import twin_rows
 from .layout import IndicatorSlot, Layout
-from .spec import FUNDING_COLUMNS
+from .spec import FUNDING_COLUMNS, Target
 
 _COLUMNS = {"name": "三级指标", "kind": "指标性质", "unit": "计量单位", "target": "年度指标值", "points": "分值"}
 
@@ -69,17 +69,78 @@ def targets_kept(ctx: Context) -> Iterator[Finding]:
         yield ctx.at("target-changed", fp, "points", field="funding", value=ctx.raw(fp), label=lay.spec.funding_rows[0].label,
                      expected=plain_number(lay.spec.funding_points))
     get = ctx.cells.get
+    if KEPT_BY_ROW:
+        for places, r in zip(lay.row_places(), lay.rows):
+            t = r.target
+            if t is not None and not _row_kept(get, places, t):
+                yield from _row_changed(ctx, r, t)
+        return
     for r in lay.rows:
         t = r.target
-        if t is None:
-            continue
-        for part, cell, want in (("name", r.name, t.name), ("kind", r.kind, t.kind), ("unit", r.unit, t.unit or None),
-                                 ("target", r.target_cell, t.target), ("points", r.points, t.points)):
-            data = get(cell.a1)
-            got = None if data is None else data.value  # (ctx.raw)
-            if not _same(got, want):
-                yield ctx.at("target-changed", cell, field=r.id, value=got, label=t.name, column=_COLUMNS[part],
-                             expected=show(want) or "空")
+        if t is not None:
+            yield from _row_changed(ctx, r, t)
+
+
+def _row_changed(ctx: Context, r: IndicatorSlot, t: Target) -> Iterator[Finding]:
+    """The cells of target row ``r`` that do not hold what its target ``t`` says, each compared by :func:`_same`."""
+    get = ctx.cells.get
+    for part, cell, want in (("name", r.name, t.name), ("kind", r.kind, t.kind), ("unit", r.unit, t.unit or None),
+                             ("target", r.target_cell, t.target), ("points", r.points, t.points)):
+        data = get(cell.a1)
+        got = None if data is None else data.value  # (ctx.raw)
+        if not _same(got, want):
+            yield ctx.at("target-changed", cell, field=r.id, value=got, label=t.name, column=_COLUMNS[part],
+                         expected=show(want) or "空")
+
+
+#: :func:`targets_kept` decides a target row kept in one go, by its five cells' places made once per shape
+#: (:meth:`~.layout.Layout.row_places`) and the usual exact types (:func:`_row_kept`: each a case where :func:`_same`
+#: says the same); a row not so decided (a change, or any other type) is compared cell by cell, as before, which gives
+#: its findings. False: every row cell by cell (the tests compare).
+KEPT_BY_ROW = True
+
+
+def _row_kept(get: Any, places: tuple[str, str, str, str, str], t: Target) -> bool:
+    """Whether the five cells at ``places`` hold target ``t``'s name, kind, unit, 年度指标值 and 分值 as sent, each
+    as :func:`_same` finds it (False: not decided here)."""
+    name_at, kind_at, unit_at, target_at, points_at = places
+    data = get(name_at)
+    got = None if data is None else data.value
+    if type(got) is not str or got != t.name:
+        return False
+    data = get(kind_at)
+    got = None if data is None else data.value
+    if type(got) is not str or got != t.kind:
+        return False
+    data = get(unit_at)
+    got = None if data is None else data.value
+    if t.unit:
+        if type(got) is not str or got != t.unit:
+            return False
+    elif got is not None:
+        return False
+    data = get(target_at)
+    got = None if data is None else data.value
+    want = t.target
+    if type(want) is str:
+        if type(got) is not str or got != want:
+            return False
+    elif not _number_kept(got, want):
+        return False
+    data = get(points_at)
+    return _number_kept(None if data is None else data.value, t.points)
+
+
+def _number_kept(got: Any, want: Any) -> bool:
+    """:func:`_same` of a float or an int against a Decimal (EXACT_FIRST's case); False for anything else."""
+    if type(want) is not Decimal:
+        return False
+    kind = type(got)
+    if kind is float:
+        return math.isfinite(got) and Decimal(repr(got)) == want
+    if kind is int:
+        return Decimal(got) == want
+    return False
 
 
 def funding(ctx: Context) -> Iterator[Finding]:

@@ -318,12 +318,39 @@ class Layout(FormLayout):
         fp = self.funding_total.points
         if fp is not None:
             out[fp.name] = self.spec.funding_points
+        if SHARE_ROW_NAMES:
+            for (name, kind, unit, target, points), r in zip(self.row_names(), self.rows):
+                t = r.target
+                if t is not None:  # (the same names, in the same order, as below)
+                    out[name] = t.name
+                    out[kind] = t.kind
+                    out[unit] = t.unit or None
+                    out[target] = t.target
+                    out[points] = t.points
+            return out
         for r in self.rows:
             t = r.target
             if t is not None:
                 out.update({r.name.name: t.name, r.kind.name: t.kind, r.unit.name: t.unit or None,
                             r.target_cell.name: t.target, r.points.name: t.points})
         return out
+
+    def row_names(self) -> tuple[tuple[str, str, str, str, str], ...]:
+        """Each row's defined names of its 三级指标, 指标性质, 计量单位, 年度指标值 and 分值 (the cells a target fixes),
+        in order: made once per layout, and shared by the layouts of one shape (:func:`layout_of`)."""
+        found: tuple[tuple[str, str, str, str, str], ...] | None = self.__dict__.get("_row_names")
+        if found is None:
+            found = self.__dict__["_row_names"] = tuple(
+                (r.name.name, r.kind.name, r.unit.name, r.target_cell.name, r.points.name) for r in self.rows)
+        return found
+
+    def row_places(self) -> tuple[tuple[str, str, str, str, str], ...]:
+        """:meth:`row_names`, as the cells' A1 places."""
+        found: tuple[tuple[str, str, str, str, str], ...] | None = self.__dict__.get("_row_places")
+        if found is None:
+            found = self.__dict__["_row_places"] = tuple(
+                (r.name.a1, r.kind.a1, r.unit.a1, r.target_cell.a1, r.points.a1) for r in self.rows)
+        return found
 
     def body_print_blocks(self) -> list[tuple[int, int]]:
         """The funding block with the goals, the table's header with the first level, each further
@@ -377,7 +404,7 @@ class Layout(FormLayout):
 #: what the targets say, so a layout of that shape is laid out once and each further project's layout is that one
 #: with its own targets in the rows (see :func:`layout_of`). False: every layout placed anew (the tests compare).
 SHAPED_LAYOUTS = True
-_SHAPED: dict[tuple[Any, ...], tuple["Layout", frozenset[str]]] = {}
+_SHAPED: dict[tuple[Any, ...], tuple["Layout", dict[str, Any]]] = {}
 _MAX_SHAPED = 128  # a layout of 30 rows is some 400 small objects (its cells are shared anyway)
 
 
@@ -389,7 +416,8 @@ def layout_of(spec: RuleSpec, targets: Targets | None = None) -> Layout:
     reads nothing of a target but its 二级: every position, cell and name is a function of the spec and those
     counts. The rows here are the shape's own, each given the target that placing anew would give it (the n-th
     target of its 二级); the spec, the targets and everything read from them are this call's. The shape's layout
-    is the first one laid out (what its ``__init__`` set, nothing computed on it since: ``keys``).
+    is the first one laid out (what its ``__init__`` set, nothing computed on it since: ``placed``, its attributes
+    as they were when it was laid out).
     """
     if targets is None or not SHAPED_LAYOUTS:
         return Layout(spec, targets)
@@ -404,12 +432,12 @@ def layout_of(spec: RuleSpec, targets: Targets | None = None) -> Layout:
         layout = Layout(spec, targets)  # (a shape that cannot be laid out raises here, every time)
         if len(_SHAPED) >= _MAX_SHAPED:
             _SHAPED.pop(next(iter(_SHAPED)))
-        _SHAPED[key] = (layout, frozenset(layout.__dict__))
+        _SHAPED[key] = (layout, dict(layout.__dict__))
         return layout
     _SHAPED[key] = known  # the most recently used is the last to go
-    base, keys = known
+    base, placed = known
     new = object.__new__(Layout)
-    new.__dict__.update({k: v for k, v in base.__dict__.items() if k in keys})
+    new.__dict__.update(placed)
     new.spec, new.targets, new.sheet, new.target_rows = spec, targets, spec.sheet, rows
     given = {sub: iter(ts) for sub, ts in by_sub.items()}
     levels = []
@@ -424,6 +452,9 @@ def layout_of(spec: RuleSpec, targets: Targets | None = None) -> Layout:
     new.levels = tuple(levels)
     if SHARE_BODY_FIELDS and "_body_fields" in base.__dict__:
         new.__dict__["_body_fields"] = base.__dict__["_body_fields"]  # (see SHARE_BODY_FIELDS)
+    if SHARE_ROW_NAMES:
+        new.__dict__["_row_names"] = base.row_names()  # (see SHARE_ROW_NAMES)
+        new.__dict__["_row_places"] = base.row_places()
     return new
 
 
@@ -432,6 +463,15 @@ def layout_of(spec: RuleSpec, targets: Targets | None = None) -> Layout:
 #: fixes (the spec's id, version and hash are in its key; ``funding`` is the shape's own object). False: made anew
 #: for every layout (the tests compare).
 SHARE_BODY_FIELDS = True
+
+
+#: A layout's rows' defined names and places (:meth:`Layout.row_names`, :meth:`Layout.row_places`: the cells of each
+#: target's name, kind, unit, 年度指标值 and 分值) are made once per shape and shared by its layouts, as their cells
+#: are: a row's cells are a function of its 二级 and its place in it, which the shape fixes (each row here is the
+#: shape's row with another target). :meth:`Layout.target_values` then writes a target's five values by those names,
+#: where it asked each row's five cells for theirs. False: the values written row by row from the cells, and the
+#: lists made for every layout (the tests compare).
+SHARE_ROW_NAMES = True
 
 
 def _row(r: IndicatorSlot, cell: Callable[[Cell], dict[str, str]]) -> dict[str, Any]:
