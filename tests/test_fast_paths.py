@@ -1257,7 +1257,9 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.families.rule_scored.layout", "SHARE_ROW_NAMES"),
                        ("xltemplate.families.rule_scored", "SHARE_BODY_INPUTS"),
                        ("xltemplate.families.rule_scored.checks", "KEPT_BY_ROW"), ("xltemplate.checks", "NAMES_AT_ONCE"),
-                       ("xltemplate.normalise", "NUMBER_IN_LINE"))
+                       ("xltemplate.normalise", "NUMBER_IN_LINE"),
+                       ("xltemplate.families.rule_scored.layout", "SHARE_LOOKUPS"),
+                       ("xltemplate.families.rule_scored.checks", "REUSE_FUNDING_SUMS"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:

@@ -230,3 +230,55 @@ def test_the_number_way_in_line_is_taken(switched: None, monkeypatch: pytest.Mon
         _normalised(sub, ident)
         counts.append(len(calls))
     assert counts[1] - counts[0] >= len(numbers)
+
+
+def test_the_funding_check_takes_the_twins_sums_as_summing_again(switched: None) -> None:
+    """REUSE_FUNDING_SUMS: every funding amount given every kind of value (as a value, a formula's result or an
+    error): the same findings of the funding check both ways; the twins' 校验 of a column is the one of that column."""
+    sub = read_submission(_paths()[0])
+    ident = _with_targets(sub)
+    plan = N.plan(ident.spec, ident.targets)
+    lay = plan.layout
+    assert isinstance(lay, L.Layout)
+    assert [col for col, _ in RC.FUNDING_COLUMNS] == list(lay.funding_checks)  # (the columns in one order)
+    cells = sub.cells[ident.spec.sheet]
+    amounts = [c for fs in lay.funding for c in fs.amounts]
+    seen = 0
+    for n in range(len(VALUES)):
+        for k, c in enumerate(amounts):
+            v = VALUES[(n * 3 + k) % len(VALUES)] if (n + k) % 4 else VALUES[(n + 2 * k) % len(VALUES)]
+            cells[c.a1] = CellData(v, "=1+1", False) if (n + k) % 9 == 4 else CellData(v, None, (n + k) % 13 == 6)
+        got = {}
+        for on in (True, False):
+            RC.REUSE_FUNDING_SUMS = on
+            ctx, _ = N.normalise(ident.spec, sub, prefill=ident.prefill, today=TODAY, targets=ident.targets)
+            got[on] = _findings(RC.funding(ctx))
+        assert got[True] == got[False], n
+        seen += any(f[0] == "funding-sum" for f in got[True])
+    for k, c in enumerate(amounts):  # parts that do not add up, in every column
+        cells[c.a1] = CellData(100.5 + k if k >= 3 else 1.0)
+    ctx, _ = N.normalise(ident.spec, sub, prefill=ident.prefill, today=TODAY, targets=ident.targets)
+    assert len([f for f in RC.funding(ctx) if f.code == "funding-sum"]) == 3
+    assert seen > 3
+
+
+def test_shared_look_ups_are_those_made_anew(switched: None) -> None:
+    """SHARE_LOOKUPS: the layouts of every sample national return, made twice in turn, find every field and the
+    grade field as layouts made with it off; and the look-ups are shared."""
+    run = RunContext.builtin(today=TODAY)
+    idents = [i for i in (identify(read_submission(p), run)[0] for p in _paths()) if i.spec is not None]
+    got: dict[bool, list[Any]] = {}
+    for on in (True, False):
+        L.SHARE_LOOKUPS = on
+        L._SHAPED.clear()
+        lays = []
+        for _ in range(2):
+            for i in idents:
+                lay = L.layout_of(i.spec, i.targets)
+                lays.append(lay)
+                lay._field_index, lay.grade_field  # (asked, as validation asks them)
+        got[on] = [([(s.field.id, lay.field(s.field.id)) for s in lay.fields + lay.body_fields()], lay.grade_field)
+                   for lay in lays]
+        if on:
+            assert len({id(lay._field_index) for lay in lays}) < len(lays)
+    assert got[True] == got[False]

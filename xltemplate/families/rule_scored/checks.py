@@ -158,16 +158,29 @@ def funding(ctx: Context) -> Iterator[Finding]:
     for cell in (total.budget, total.executed):  # the rate and its score need both
         if cell.name in ctx.readable and ctx.values.get(cell.name) is None:
             yield ctx.at("required-missing", cell, field=cell.name, label=ctx.spec.field(cell.name).label)
-    for n, (_col, name) in enumerate(FUNDING_COLUMNS):
+    referenced = ctx.plan.referenced_names
+    for n, (col, name) in enumerate(FUNDING_COLUMNS):
         cells = [total.amounts[n]] + [p.amounts[n] for p in parts]
         if any(c.name not in ctx.readable for c in cells):
             continue  # a value that could not be read is reported already
         values = [ctx.values.get(c.name) for c in cells]
-        if F.sum_check(values[0], values[1:], name):
+        if REUSE_FUNDING_SUMS and all(c.name in referenced for c in cells):
+            wrong = ctx.computed.get(lay.funding_checks[col].name)  # (see REUSE_FUNDING_SUMS)
+        else:
+            wrong = F.sum_check(values[0], values[1:], name)
+        if wrong:
             psum = sum((v for v in values[1:] if isinstance(v, Decimal)), Decimal(0))
             tv = values[0] if isinstance(values[0], Decimal) else Decimal(0)
             yield ctx.at("funding-sum", total.amounts[n], field=total.amounts[n].name, value=show(values[0]),
                          column=name, parts=money(psum), total=money(tv), unit=unit, total_label=lay.spec.funding_rows[0].label)
+
+
+#: The funding check takes each column's verdict (its 其中 rows adding up) from the twins' 校验 of that column
+#: (:attr:`Context.computed`, evaluated once a return anyway) instead of summing again: the same call
+#: (:func:`.funding.sum_check` of the column's total and parts, with the column's label) on the same values, when
+#: every cell of the column is among those the twins are given (as :data:`REUSE_SCORES` argues for a row's score);
+#: the finding is made as before. False: summed again (the tests compare).
+REUSE_FUNDING_SUMS = True
 
 
 def indicators(ctx: Context) -> Iterator[Finding]:

@@ -455,7 +455,18 @@ def layout_of(spec: RuleSpec, targets: Targets | None = None) -> Layout:
     if SHARE_ROW_NAMES:
         new.__dict__["_row_names"] = base.row_names()  # (see SHARE_ROW_NAMES)
         new.__dict__["_row_places"] = base.row_places()
+    if SHARE_LOOKUPS and SHARE_BODY_FIELDS:
+        for name in ("_field_index", "grade_field"):  # (see SHARE_LOOKUPS)
+            if name in base.__dict__:
+                new.__dict__[name] = base.__dict__[name]
     return new
+
+
+#: A layout of a known shape takes its shape's layout's look-ups of the fields (``_field_index``: field id → slot,
+#: and ``grade_field``), where each return's layout made them again: they are functions of ``fields`` and
+#: :meth:`Layout.body_fields`, which it shares (``fields`` is the shape's own object, the body fields are shared by
+#: SHARE_BODY_FIELDS). False: made for every layout (the tests compare).
+SHARE_LOOKUPS = True
 
 
 #: A layout of a known shape takes the body's field slots (:meth:`Layout.body_fields`) its shape's layout made, where
