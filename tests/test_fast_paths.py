@@ -1259,7 +1259,8 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.families.rule_scored.checks", "KEPT_BY_ROW"), ("xltemplate.checks", "NAMES_AT_ONCE"),
                        ("xltemplate.normalise", "NUMBER_IN_LINE"),
                        ("xltemplate.families.rule_scored.layout", "SHARE_LOOKUPS"),
-                       ("xltemplate.families.rule_scored.checks", "REUSE_FUNDING_SUMS"))
+                       ("xltemplate.families.rule_scored.checks", "REUSE_FUNDING_SUMS"),
+                       ("xltemplate.checks", "PREFILL_FIRST"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:

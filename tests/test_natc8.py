@@ -282,3 +282,47 @@ def test_shared_look_ups_are_those_made_anew(switched: None) -> None:
         if on:
             assert len({id(lay._field_index) for lay in lays}) < len(lays)
     assert got[True] == got[False]
+
+
+PREFILL_VALUES: tuple[Any, ...] = VALUES + (
+    "1004", "1004.0", "-3", "-0.0", "0", "12.5", "1e+16", "1e16", "1.5e-07", "nan", "inf", " 1004", "1004 ", "1,004",
+    "１００４", "1004元", "95%", "0.95", 1004, 1004.0, 12.5, 1.5e-7, "2024-01-01", "市财政局", " 市财政局 ", "是", "否",
+)
+
+
+def _field_slots() -> list[Any]:
+    """Every field slot of the national form and of the first form (header and body): each field type."""
+    from xltemplate.catalog import resolve_template
+    out = []
+    for tid in ("cn-project-self-eval", None):
+        if tid is None:
+            sub = read_submission(sorted((SAMPLES / "returns").glob("*.xlsx"))[0])
+            spec = identify(sub, RunContext.builtin(today=TODAY))[0].spec
+        else:
+            spec = resolve_template(tid)
+        assert spec is not None
+        lay = N.plan(spec).layout
+        out += list(lay.fields + lay.body_fields())
+    assert {"money", "text"} <= {s.field.type for s in out} and len({s.field.type for s in out}) >= 4
+    return out
+
+
+def test_prefilled_values_compared_first_as_read_both(switched: None) -> None:
+    """PREFILL_FIRST: every field type, a value got and a value wanted of every kind (texts equal, a number beside its
+    repr or str, and all the rest), strict and not: _same_value the same both ways; and the shortcuts are taken."""
+    slots = _field_slots()
+    taken = 0
+    for slot in slots:
+        for got in PREFILL_VALUES:
+            kind = type(got)
+            wants = list(PREFILL_VALUES) + ([repr(got) if kind is float else str(got)] if kind in (int, float) else [got])
+            for want in wants:
+                for strict in (True, False):
+                    got_ = {}
+                    for on in (True, False):
+                        C.PREFILL_FIRST = on
+                        got_[on] = C._same_value(slot, got, want, strict)
+                    assert got_[True] == got_[False], (slot.field.id, slot.field.type, got, want, strict)
+                    taken += type(want) is str and (got == want or kind in (int, float) and want in (repr(got), str(got)))
+    assert taken > 200
+
