@@ -326,3 +326,28 @@ def test_prefilled_values_compared_first_as_read_both(switched: None) -> None:
                     taken += type(want) is str and (got == want or kind in (int, float) and want in (repr(got), str(got)))
     assert taken > 200
 
+
+
+class _Odd(str):
+    """A str of another type, equal to the empty text when empty."""
+
+
+def test_blank_by_type_is_blank(switched: None) -> None:
+    """BLANK_BY_TYPE: rules._blank of every kind of value (Decimals, floats, ints, bools, texts, str subclasses, dates,
+    None) the same both ways; and a number is decided without comparing it with a text."""
+    from xltemplate.families.rule_scored import rules as R
+    saved = R.BLANK_BY_TYPE
+    try:
+        for v in VALUES + (_Odd(""), _Odd("x"), Decimal("-0"), Decimal("sNaN"), Decimal("Infinity"), 10 ** 400):
+            got = []
+            for on in (True, False):
+                R.BLANK_BY_TYPE = on
+                got.append(R._blank(v))
+            assert got[0] == got[1], repr(v)
+
+        class Spy(Decimal):
+            pass
+        R.BLANK_BY_TYPE = True
+        assert R._blank(Spy("5")) is False  # (a subclass: compared as before)
+    finally:
+        R.BLANK_BY_TYPE = saved

@@ -186,7 +186,18 @@ def _number(v: Any) -> Decimal | None:
 
 def _blank(v: Any) -> bool:
     """``x=""`` in a formula: an empty cell or an empty text."""
+    if BLANK_BY_TYPE:
+        kind = type(v)
+        if kind is Decimal or kind is float or kind is int:
+            return False  # (see BLANK_BY_TYPE)
     return v is None or v == ""
+
+
+#: :func:`_blank` of a Decimal, a float or an int (exact types) is False at once: none of them equals a text, and
+#: ``Decimal == ""`` is slow (the Decimal asks the numbers ABCs about the str before giving up), some 40 a national
+#: return (the 年度指标值 and 分值 of every row's input check, the funding amounts' sum checks). False: compared with
+#: ``""`` as before (the tests compare).
+BLANK_BY_TYPE = True
 
 
 def _bad(v: Any) -> bool:
