@@ -23,6 +23,7 @@ from xltemplate import checks as C
 from xltemplate import normalise as N
 from xltemplate.families import rule_scored as RS
 from xltemplate.families.rule_scored import checks as RC
+from xltemplate.families.rule_scored import formulas as F
 from xltemplate.families.rule_scored import layout as L
 from xltemplate.identify import RunContext, identify
 from xltemplate.readers import read_submission
@@ -92,6 +93,9 @@ def test_shared_row_names_and_body_inputs_are_those_made_anew(switched: None) ->
                                             for r in lay.rows)  # type: ignore[attr-defined]
             assert lay.row_places() == tuple((r.name.a1, r.kind.a1, r.unit.a1, r.target_cell.a1, r.points.a1)  # type: ignore[attr-defined]
                                              for r in lay.rows)  # type: ignore[attr-defined]
+            assert lay.twin_names() == tuple((r.target_cell.name, r.actual.name, r.points.name, r.given.name,  # type: ignore[attr-defined]
+                                              r.reason.name, r.score.name, r.check.name) for r in lay.rows)  # type: ignore[attr-defined]
+        got[on].append([[(row[0].id, *row[1:]) for row in F.twin_rows(p.layout)] for p in plans])  # type: ignore[arg-type]
     assert got[True] == got[False]
 
 

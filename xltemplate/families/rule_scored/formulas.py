@@ -18,6 +18,7 @@ from ...form.formulas import AlertRule, number_or_zero, round2
 from ...text import plain_number
 from . import funding as F
 from . import rules as R
+from . import layout as L
 from .layout import IndicatorSlot, Layout, LevelSlot
 from .spec import FUNDING_COLUMNS
 
@@ -264,7 +265,12 @@ def twin_rows(layout: Layout) -> tuple[tuple[IndicatorSlot, str | None, str, str
     :func:`row_score` refuses) and the defined names of its 年度指标值,
     实际完成值, 分值, 自评分, 偏差原因, 得分 and 校验: made once per layout (a layout never changes)."""
     found = layout.__dict__.get("_twin_rows")
-    if found is None:
+    if found is None and L.SHARE_ROW_NAMES:  # (the names made once per shape)
+        kinds = R.KINDS
+        found = layout.__dict__["_twin_rows"] = tuple(
+            (r, r.target.kind if r.target is not None and r.target.kind in kinds else None, *names)
+            for r, names in zip(layout.rows, layout.twin_names()))
+    elif found is None:
         found = layout.__dict__["_twin_rows"] = tuple(
             (r, r.target.kind if r.target is not None and r.target.kind in R.KINDS else None, r.target_cell.name, r.actual.name, r.points.name,
              r.given.name, r.reason.name, r.score.name, r.check.name) for r in layout.rows)

@@ -344,6 +344,16 @@ class Layout(FormLayout):
                 (r.name.name, r.kind.name, r.unit.name, r.target_cell.name, r.points.name) for r in self.rows)
         return found
 
+    def twin_names(self) -> tuple[tuple[str, str, str, str, str, str, str], ...]:
+        """Each row's defined names of its 年度指标值, 实际完成值, 分值, 自评分, 偏差原因, 得分 and 校验 (what the twins read
+        and write), in order: made once per layout, and shared by the layouts of one shape (:func:`layout_of`)."""
+        found: tuple[tuple[str, str, str, str, str, str, str], ...] | None = self.__dict__.get("_twin_names")
+        if found is None:
+            found = self.__dict__["_twin_names"] = tuple(
+                (r.target_cell.name, r.actual.name, r.points.name, r.given.name, r.reason.name, r.score.name, r.check.name)
+                for r in self.rows)
+        return found
+
     def row_places(self) -> tuple[tuple[str, str, str, str, str], ...]:
         """:meth:`row_names`, as the cells' A1 places."""
         found: tuple[tuple[str, str, str, str, str], ...] | None = self.__dict__.get("_row_places")
@@ -448,13 +458,17 @@ def layout_of(spec: RuleSpec, targets: Targets | None = None) -> Layout:
             slot.__dict__.update(r.__dict__)
             slot.__dict__["target"] = next(given[r.sublevel.id])  # (a frozen dataclass: set as its __init__ does)
             slots.append(slot)
-        levels.append(LevelSlot(lv.level, tuple(slots), lv.subtotal_row, lv.points, lv.score, lv.check))
+        level = object.__new__(LevelSlot)  # (the shape's level with these rows: its __init__'s fields, without its cost)
+        level.__dict__.update(lv.__dict__)
+        level.__dict__["rows"] = tuple(slots)
+        levels.append(level)
     new.levels = tuple(levels)
     if SHARE_BODY_FIELDS and "_body_fields" in base.__dict__:
         new.__dict__["_body_fields"] = base.__dict__["_body_fields"]  # (see SHARE_BODY_FIELDS)
     if SHARE_ROW_NAMES:
         new.__dict__["_row_names"] = base.row_names()  # (see SHARE_ROW_NAMES)
         new.__dict__["_row_places"] = base.row_places()
+        new.__dict__["_twin_names"] = base.twin_names()
     if SHARE_LOOKUPS and SHARE_BODY_FIELDS:
         for name in ("_field_index", "grade_field"):  # (see SHARE_LOOKUPS)
             if name in base.__dict__:
@@ -477,7 +491,8 @@ SHARE_BODY_FIELDS = True
 
 
 #: A layout's rows' defined names and places (:meth:`Layout.row_names`, :meth:`Layout.row_places`: the cells of each
-#: target's name, kind, unit, 年度指标值 and 分值) are made once per shape and shared by its layouts, as their cells
+#: target's name, kind, unit, 年度指标值 and 分值; :meth:`Layout.twin_names`: those the twins read and write, which
+#: :func:`.formulas.twin_rows` puts beside each row) are made once per shape and shared by its layouts, as their cells
 #: are: a row's cells are a function of its 二级 and its place in it, which the shape fixes (each row here is the
 #: shape's row with another target). :meth:`Layout.target_values` then writes a target's five values by those names,
 #: where it asked each row's five cells for theirs. False: the values written row by row from the cells, and the
