@@ -188,64 +188,61 @@ def indicators(ctx: Context) -> Iterator[Finding]:
     lay = _layout(ctx)
     rules = lay.spec.rules
     for r, _kind, a, b, p, g, _reason, score, _check in twin_rows(lay):
-        yield from _row(ctx, r, rules, a, b, p, g, score)
+        found = _row(ctx, r, rules, a, b, p, g, score)  # (at most one a row)
+        if found is not None:
+            yield found
 
 
 def _row(ctx: Context, r: IndicatorSlot, rules: R.RuleSet, a_name: str, b_name: str, p_name: str, g_name: str,
-         score_name: str) -> Iterator[Finding]:
-    """Row ``r``'s findings; the defined names of its 年度指标值, 实际完成值, 分值, 自评分 and 得分 given
+         score_name: str) -> Finding | None:
+    """Row ``r``'s finding (None: none); the defined names of its 年度指标值, 实际完成值, 分值, 自评分 and 得分 given
     (:func:`formulas.twin_rows`, made once a layout)."""
     v = ctx.values.get
     if r.target is None:
         if all(ctx.raw(c) in (None, "") for c in r.inputs()):
-            return
+            return None
         missing = [w for w, c in (("三级指标名称", r.name), ("指标性质", r.kind), ("年度指标值", r.target_cell), ("分值", r.points))
                    if ctx.raw(c) in (None, "")]
         if missing:
-            yield ctx.at("indicator-incomplete", r.name, field=r.id, label=r.label, missing="、".join(missing))
-            return
+            return ctx.at("indicator-incomplete", r.name, field=r.id, label=r.label, missing="、".join(missing))
         if any(c.name not in ctx.readable for c in (r.kind, r.target_cell, r.points)):
-            return  # reported when read
+            return None  # reported when read
         kind = v(r.kind.name)
         label = str(v(r.name.name))
         p = v(r.points.name)
         if isinstance(p, Decimal) and p < 0:
-            yield ctx.at("value-out-of-range", r.points, "negative-weight", field=r.id, value=ctx.raw(r.points), label=label)
-            return
+            return ctx.at("value-out-of-range", r.points, "negative-weight", field=r.id, value=ctx.raw(r.points), label=label)
     else:
         kind, label = r.target.kind, r.target.name
     if b_name not in ctx.readable or (kind == R.QUALITATIVE and g_name not in ctx.readable):
-        return  # reported when read
+        return None  # reported when read
     a, b, p, g = v(a_name), v(b_name), v(p_name), v(g_name)
     if kind == R.QUALITATIVE:
         band = rules.band(b)
         if band is None:
-            yield ctx.at("qualitative-band", r.actual, "choose", field=r.id, value=ctx.raw(r.actual), label=label,
-                         choices="、".join(rules.choices))
-            return
+            return ctx.at("qualitative-band", r.actual, "choose", field=r.id, value=ctx.raw(r.actual), label=label,
+                        choices="、".join(rules.choices))
         low, high = R._band_bounds(band, p, rules) if isinstance(p, Decimal) else (Decimal(0), Decimal(0))
         if g is None:
-            yield ctx.at("qualitative-band", r.given, "missing", field=r.id, label=label, choice=band.label,
-                         low=plain_number(low), high=plain_number(high))
-            return
+            return ctx.at("qualitative-band", r.given, "missing", field=r.id, label=label, choice=band.label,
+                        low=plain_number(low), high=plain_number(high))
         if not low <= g <= high:
-            yield ctx.at("qualitative-band", r.given, field=r.id, value=ctx.raw(r.given), label=label, choice=band.label,
-                         low=plain_number(low), high=plain_number(high), score=plain_number(g))
-            return
+            return ctx.at("qualitative-band", r.given, field=r.id, value=ctx.raw(r.given), label=label, choice=band.label,
+                        low=plain_number(low), high=plain_number(high), score=plain_number(g))
     elif b is None:
         unit = (r.target.unit if r.target is not None else v(r.unit.name)) or ""
-        yield ctx.at("actual-missing", r.actual, field=r.id, label=label, what=f"实际完成值（数字{'，计量单位：' + str(unit) if unit else ''}）")
-        return
+        return ctx.at("actual-missing", r.actual, field=r.id, label=label, what=f"实际完成值（数字{'，计量单位：' + str(unit) if unit else ''}）")
     kind = str(kind)
     score = _twins_score(ctx, a_name, b_name, p_name, g_name, score_name) if REUSE_SCORES and r.target is not None else None
     if score is None:
         score = R.score(kind, a, b, p, rules, choice=b, given=g)
     reason = R.reason_check(kind, score, p, ctx.raw(r.reason), a, b, rules)
     if reason == R.MSG_REASON_NOT_MET:
-        yield ctx.at("reason-missing", r.reason, field=r.id, label=label, score=show(score), points=show(p))
+        return ctx.at("reason-missing", r.reason, field=r.id, label=label, score=show(score), points=show(p))
     elif reason:
-        yield ctx.at("reason-missing", r.reason, "overshoot", field=r.id, label=label, actual=show(b), target=show(a),
-                     percent=R.plain(rules.overshoot * 100))
+        return ctx.at("reason-missing", r.reason, "overshoot", field=r.id, label=label, actual=show(b), target=show(a),
+                    percent=R.plain(rules.overshoot * 100))
+    return None
 
 
 #: A target row's score as the formulas' twins computed it (:attr:`Context.computed`, evaluated once a return
