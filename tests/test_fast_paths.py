@@ -1260,7 +1260,8 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.normalise", "NUMBER_IN_LINE"),
                        ("xltemplate.families.rule_scored.layout", "SHARE_LOOKUPS"),
                        ("xltemplate.families.rule_scored.checks", "REUSE_FUNDING_SUMS"),
-                       ("xltemplate.checks", "PREFILL_FIRST"), ("xltemplate.families.rule_scored.rules", "BLANK_BY_TYPE"))
+                       ("xltemplate.checks", "PREFILL_FIRST"), ("xltemplate.families.rule_scored.rules", "BLANK_BY_TYPE"),
+                       ("xltemplate.families.rule_scored", "ITEMS_IN_LINE"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:

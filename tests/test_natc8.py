@@ -355,3 +355,42 @@ def test_blank_by_type_is_blank(switched: None) -> None:
         assert R._blank(Spy("5")) is False  # (a subclass: compared as before)
     finally:
         R.BLANK_BY_TYPE = saved
+
+
+@pytest.mark.parametrize("which", ["targets", "blank"])
+def test_items_in_line_are_those_of_item(which: str, switched: None, tmp_path: Path) -> None:
+    """ITEMS_IN_LINE: every input of a national return (with targets, and the blank form with kinds typed) given
+    every kind of value: the same results' items (each field's type and value) both ways."""
+    from xltemplate.validate import recompute
+    if which == "targets":
+        path = _paths()[0]
+    else:
+        from xltemplate.catalog import resolve_template
+        from xltemplate.form.generate import generate_workbook
+        path = generate_workbook(resolve_template("cn-project-self-eval"), tmp_path / "blank.xlsx").path
+    sub = read_submission(path)
+    ident, _ = identify(sub, RunContext.builtin(today=TODAY))
+    plan = N.plan(ident.spec, ident.targets)
+    cells = sub.cells[ident.spec.sheet]
+    inputs = [s for s in plan.inputs]
+    lay = plan.layout
+    assert isinstance(lay, L.Layout)
+    if which == "blank":
+        for k, r in enumerate(lay.rows):
+            cells[r.name.a1] = CellData(("指标", None, "x")[k % 3])
+            cells[r.kind.a1] = CellData(("≥", "定性", None, "≤", "=")[k % 5])
+    met = 0
+    for n in range(len(VALUES)):
+        for k, s in enumerate(inputs):
+            if which == "blank" and s.cell in (r.name for r in lay.rows) or s.cell in (r.kind for r in lay.rows):
+                continue
+            cells[s.cell.a1] = CellData(VALUES[(n + k) % len(VALUES)])
+        got = {}
+        for on in (True, False):
+            RS.ITEMS_IN_LINE = on
+            ctx, _ = N.normalise(ident.spec, sub, prefill=ident.prefill, today=TODAY, targets=ident.targets)
+            got[on] = [tuple((type(x), repr(x)) for x in item) for item in recompute(ctx).items]
+        assert got[True] == got[False], n
+        assert got[True]
+        met += sum(1 for item in recompute(ctx).items if item.met)
+    assert met > 5

@@ -148,6 +148,34 @@ class RuleScored:
         groups += [Group(lv.level.id, lv.level.name, lv.level.points, computed[lv.points.name], computed[lv.score.name])
                    for lv in lay.levels]
         items = []
+        if ITEMS_IN_LINE:
+            v, c = values.get, computed.get
+            met_label = spec.rules.qualitative[0].label
+            make = tuple.__new__
+            for r, _kind, a, b, p, _g, reason, score_name, _check in formulas.twin_rows(lay):
+                t = r.target
+                if t is None or not t.name:  # (an empty row of a blank form, or a target without a name: as _item)
+                    item = _item(r, values, computed, spec, a, b, p, reason, score_name)
+                    if item is not None:
+                        items.append(item)
+                    continue
+                points, score = v(p), c(score_name)
+                points = points if isinstance(points, Decimal) else None
+                score = score if isinstance(score, Decimal) else None
+                actual = v(b)
+                kind = t.kind
+                if kind == QUALITATIVE:
+                    met = isinstance(actual, str) and actual == met_label
+                else:
+                    met = score is not None and points is not None and score >= points
+                why = v(reason)
+                unit = t.unit
+                # (the fields of Item, in order, as _item gives them for a target row)
+                items.append(make(Item, (r.id, r.level.id, str(t.name), points, score, False, r.sublevel.name,
+                                         kind if isinstance(kind, str) else None, v(a), actual,
+                                         unit if isinstance(unit, str) and unit else None, met,
+                                         isinstance(why, str) and bool(why.strip()))))
+            return tuple(groups), tuple(items), computed[lay.total_points.name]
         for r, _kind, a, b, p, _g, reason, score, _check in formulas.twin_rows(lay):
             item = _item(r, values, computed, spec, a, b, p, reason, score)
             if item is not None:
@@ -183,6 +211,13 @@ class RuleScored:
 
     def items(self, spec: Spec) -> list[ItemDef]:
         return []  # every project has its own indicators: none is a column of the roll-up
+
+
+#: A target row's item (:func:`_item`: what the roll-up's 指标结果 shows of it) is made in line in :meth:`RuleScored.results`,
+#: as a tuple of Item's fields in their order (``tuple.__new__``, without Item's Python-level constructor), from the same
+#: values by the same tests; an empty row (or a target without a name) by :func:`_item`. False: every row by
+#: :func:`_item` (the tests compare).
+ITEMS_IN_LINE = True
 
 
 #: The body fields' input slots (the funding amounts, the goals) are made once per
