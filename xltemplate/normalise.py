@@ -242,7 +242,8 @@ _NUMBER_FIELDS = frozenset({"money", "number", "percent"})
 #: A float or an int (exact types) in an input read as a number (a :class:`~xltemplate.values.Measure`, a score, a
 #: money, number or percent field), in a cell without a formula or an error, is read in line: what each of those
 #: readers gives such a value is :func:`~xltemplate.values.exact_number` of it, without a note, or an error when
-#: that is None (then it is read by its reader, as before). False: by the slot's reader (the tests compare).
+#: that is None (then it is read by its reader, as before). Such an input whose cell is absent (empty) is read in
+#: line as blank, as each of those readers reads None. False: by the slot's reader (the tests compare).
 NUMBER_IN_LINE = True
 
 #: Read without a word: free texts a person may leave as anything (remarks, the names of a unit's own rows).
@@ -388,8 +389,13 @@ def normalise(spec: Spec, sub: Submission, *, prefill: Mapping[str, Any], today:
                 values[c.name] = parse_text(seen).value
             continue
         reader = slot.reader
-        if number_in_line and data is not None and ((seen_type := type(seen)) is float or seen_type is int) \
+        if number_in_line and (data is None or (seen_type := type(seen)) is float or seen_type is int) \
                 and (type(reader) is Measure if reader is not None else kind == "score" or kind in _NUMBER_FIELDS):
+            if data is None:  # (an empty cell: blank, as each of those readers reads None)
+                values[c.name] = None
+                readable.add(c.name)
+                held.discard(c.name)
+                continue
             d = exact_number(data.value)  # (seen)
             if d is not None and data.formula is None and not data.error:  # (see NUMBER_IN_LINE)
                 values[c.name] = d
