@@ -61,7 +61,7 @@ SPLIT_FROM = 200
 #: make a child past the 100 MB each process beside this one is held to (issue 15). Measured at the fork.
 SPLIT_PARENT_MB = 55
 
-_TOKEN = re.compile(r' s="\x01(\d+)"')
+_TOKEN = re.compile(rb' s="\x01(\d+)"')
 
 
 def possible(c: "Collection", units: int) -> bool:
@@ -109,12 +109,14 @@ class Second:
         if self.proc.exitcode != 0:
             raise GenerateError(f"汇总表的“{ws.name}”工作表未能写出（写入它的进程异常退出，代码 {self.proc.exitcode}）。请重新运行。")
         state = json.loads(Path(f"{self.path}.json").read_text(encoding="utf-8"))
-        with open(self.path, encoding="utf-8") as src:
+        ws.fh.flush()  # (the sheet's text so far, then the child's bytes after it, through the same file)
+        out = ws.fh.buffer
+        with open(self.path, "rb") as src:
             if not state["unnumbered"]:
-                shutil.copyfileobj(src, ws.fh, 1 << 20)
+                shutil.copyfileobj(src, out, CHUNK if SMALL_CHUNKS else 1 << 20)
             else:  # (a bug, see the module: numbered now, and written in here)
                 formats = wb.formats
-                _substitute(src, ws.fh, lambda n: formats[n]._get_xf_index(), set())
+                _substitute(src, out, lambda n: formats[n]._get_xf_index(), set())
         for name in ("dim_rowmin", "dim_rowmax", "dim_colmin", "dim_colmax", "previous_row"):
             setattr(ws, name, state[name])
         with open(f"{self.path}.sizes", "rb") as f:  # (pickled by the child, forked from this process: see _child)
@@ -150,11 +152,15 @@ def joined_sizes(own: Any, child: Any) -> Any:
 JOIN_COMPACT = True
 
 
-def _substitute(src: IO[str], out: IO[str], number: Callable[[int], Any], missing: set[int]) -> None:
-    """``src`` into ``out``, each format's token replaced by ``number(n)`` (None: left, and ``n`` put in ``missing``)."""
-    got: dict[str, str] = {}
+def _substitute(src: IO[bytes], out: IO[bytes], number: Callable[[int], Any], missing: set[int]) -> None:
+    """``src`` into ``out``, each format's token replaced by ``number(n)`` (None: left, and ``n`` put in ``missing``).
 
-    def one(m: re.Match[str]) -> str:
+    As bytes (the token is ASCII, and UTF-8 never puts an ASCII byte inside a character), :data:`CHUNK` bytes at a
+    time: what this holds does not grow with the rows (issue 15: 4 M characters at a time, as text, was a decoded
+    chunk, its substitute and its encoding, some 40 MB of the child's peak at any N)."""
+    got: dict[bytes, bytes] = {}
+
+    def one(m: re.Match[bytes]) -> bytes:
         text = got.get(m.group(1))
         if text is None:
             n = int(m.group(1))
@@ -162,19 +168,41 @@ def _substitute(src: IO[str], out: IO[str], number: Callable[[int], Any], missin
             if xf is None:
                 missing.add(n)
                 return m.group(0)
-            text = got[m.group(1)] = f' s="{xf}"'
+            text = got[m.group(1)] = b' s="%d"' % int(xf)
         return text
 
+    if not SMALL_CHUNKS:
+        while True:
+            chunk = src.read(1 << 22)
+            if not chunk:
+                return
+            while not chunk.endswith(b">"):  # (a row ends in ">", and a token holds none: it is never cut in two)
+                more = src.read(4096)
+                if not more:
+                    break
+                chunk += more
+            out.write(_TOKEN.sub(one, chunk))
+    rest = b""
     while True:
-        chunk = src.read(1 << 22)
+        chunk = src.read(CHUNK)
         if not chunk:
+            if rest:
+                out.write(_TOKEN.sub(one, rest))
             return
-        while not chunk.endswith(">"):  # (a row ends in ">", and a token holds none: it is never cut in two)
-            more = src.read(4096)
-            if not more:
-                break
-            chunk += more
-        out.write(_TOKEN.sub(one, chunk))
+        if rest:
+            chunk = rest + chunk
+        # up to the last ">" (a token holds none: it is never cut in two), the rest kept for the next piece; not
+        # reading on until a piece ends in ">", which could take a row's worth of long texts at a time
+        cut = chunk.rfind(b">") + 1
+        rest = chunk[cut:]
+        if cut:
+            out.write(_TOKEN.sub(one, chunk[:cut]))
+
+
+#: What :func:`_substitute` and the join read at a time (bytes).
+CHUNK = 1 << 16
+#: :data:`CHUNK` bytes at a time; False: 4 MB (the tests compare; bench/README's eighth pass).
+SMALL_CHUNKS = True
 
 
 def start(wb: Any, ws: Any, c: "Collection", rows: Callable[[], Any], scratch: Path) -> Second:
@@ -215,7 +243,7 @@ def _child(wb: Any, ws: Any, c: "Collection", rows: Callable[[], Any], path: Pat
         conn.send(done)
         numbers = conn.recv()
         missing: set[int] = set()
-        with open(rough, encoding="utf-8") as src, open(path, "w", encoding="utf-8") as out:
+        with open(rough, "rb") as src, open(path, "wb") as out:
             _substitute(src, out, numbers.get, missing)
         rough.unlink()
         state: dict[str, Any] = {name: getattr(ws, name) for name in ("dim_rowmin", "dim_rowmax", "dim_colmin", "dim_colmax", "previous_row")}
