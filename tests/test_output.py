@@ -72,11 +72,25 @@ def test_an_output_that_cannot_be_written_is_one_clear_line(command: str, tmp_pa
 def test_a_full_disk_while_writing_the_rollup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from xltemplate.rollup import workbook as rollup
 
-    def full(self) -> None:
-        with open(self.wb.filename, "wb") as fh:
-            fh.write(b"PK half a workbook")
-        raise OSError(errno.ENOSPC, "No space left on device")
+    class Full:
+        """The roll-up's file on a disk with 4 bytes left."""
 
+        def __init__(self, fh) -> None:
+            self.fh, self.room = fh, 4
+
+        def write(self, data: bytes) -> int:
+            self.fh.write(data[:self.room])
+            if len(data) > self.room:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return len(data)
+
+        def __getattr__(self, name: str):
+            return getattr(self.fh, name)
+
+    def full(self) -> None:
+        self.wb.filename.write(b"PK half a workbook")  # (the file XlsxWriter writes its zip to: workbook._Output)
+
+    monkeypatch.setattr(rollup, "open", lambda path, mode: Full(open(path, mode)), raising=False)
     monkeypatch.setattr(rollup._Writer, "write", full)
     out = tmp_path / "rollup.xlsx"
     result = cli("collect", RETURNS, "-o", out, "--quiet")

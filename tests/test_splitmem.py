@@ -8,10 +8,13 @@ pass).
 
 from __future__ import annotations
 
+import errno
 import importlib
 import io
+import os
 import random
 import re
+import tempfile
 import tracemalloc
 from pathlib import Path
 
@@ -120,3 +123,209 @@ def test_a_split_roll_up_is_the_same_in_small_pieces_and_large(tmp_path: Path, m
     monkeypatch.setattr(split, "SPLIT", False)
     one = write_rollup(c, tmp_path / "one.xlsx").read_bytes()
     assert [k for k, v in got.items() if v != one] == []
+
+
+# -- a full disk while the roll-up itself is written -------------------------------------------------------------
+
+
+class _FullFile:
+    """A file on a disk with ``room`` bytes left: a write past it raises ENOSPC (as does the close, for what the
+    file buffered: a real file's close flushes)."""
+
+    def __init__(self, fh: object, room: int) -> None:
+        self._fh, self._room = fh, room
+
+    def write(self, data: object) -> int:
+        self._room -= len(data)  # type: ignore[arg-type]
+        if self._room < 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self._fh.write(data)  # type: ignore[attr-defined,no-any-return]
+
+    def __enter__(self) -> "_FullFile":
+        return self
+
+    def __exit__(self, *a: object) -> None:
+        self._fh.close()  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._fh, name)
+
+
+def _full_open(room: int) -> object:
+    """``open``, its files for writing on a disk with ``room`` bytes left (each)."""
+    def opened(file: object, mode: str = "r", *a: object, **k: object) -> object:
+        fh = open(file, mode, *a, **k)  # type: ignore[call-overload]  # noqa: SIM115
+        return fh if mode.startswith("r") else _FullFile(fh, room)
+    return opened
+
+
+def _sqlite_full() -> BaseException:
+    """A real SQLITE_FULL from SQLite (as a sort's temporary file on a full disk gives it)."""
+    import sqlite3
+
+    db = sqlite3.connect(":memory:")
+    db.execute("PRAGMA max_page_count = 2")
+    db.execute("CREATE TABLE t (x)")
+    try:
+        db.execute("INSERT INTO t VALUES (?)", (b"x" * 100_000,))
+    except sqlite3.OperationalError as exc:
+        return exc
+    raise AssertionError("SQLite took 100 KB in 2 pages")
+
+
+def _inject(stage: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import xlsxwriter.worksheet
+    import xlsxwriter.xmlwriter
+
+    from xltemplate import fsutil
+    from xltemplate.rollup import units
+
+    workbook = importlib.import_module("xltemplate.rollup.workbook")
+    if stage == "sheets":  # XlsxWriter's constant-memory sheets (TMPDIR)
+        monkeypatch.setattr(xlsxwriter.worksheet, "open", _full_open(5000), raising=False)
+    elif stage == "parts":  # the parts XlsxWriter writes out before zipping them (TMPDIR)
+        monkeypatch.setattr(xlsxwriter.xmlwriter, "open", _full_open(2000), raising=False)
+    elif stage == "second":  # the roll-up's second process's rows (TMPDIR)
+        _splitting(monkeypatch)
+        monkeypatch.setattr(split, "open", _full_open(3000), raising=False)
+    elif stage == "sort":  # SQLite's sort files while the roll-up reads the store (TMPDIR)
+        writing = [False]
+        real_write, real_walk = workbook._Writer.write, units.Units.walk
+
+        def write(self: object) -> None:
+            writing[0] = True
+            real_write(self)
+
+        def walk(self: object, *a: object, **k: object) -> object:
+            if writing[0]:
+                raise _sqlite_full()
+            return real_walk(self, *a, **k)
+
+        monkeypatch.setattr(workbook._Writer, "write", write)
+        monkeypatch.setattr(units.Units, "walk", walk)
+    elif stage == "output":  # the roll-up's zip, beside the output
+        monkeypatch.setattr(workbook, "open", _full_open(20_000), raising=False)
+    elif stage == "rename":  # the atomic rename's temporary, beside the output
+        real = tempfile.mkstemp
+
+        def mkstemp(*a: object, **k: object) -> object:
+            if k.get("suffix") == ".part":
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real(*a, **k)  # type: ignore[call-overload]
+
+        monkeypatch.setattr(fsutil.tempfile, "mkstemp", mkstemp)
+    else:
+        raise AssertionError(stage)
+
+
+_TEMPORARY = ("sheets", "parts", "second", "sort")
+
+
+@pytest.mark.parametrize("stage", [*_TEMPORARY, "output", "rename"])
+def test_a_full_disk_while_the_roll_up_is_written_is_said_in_chinese(stage: str, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each place the roll-up's write puts bytes, on a full disk: one Chinese line naming the folder that is full
+    (TMPDIR for the run's temporary files, the output for the zip and its temporary) and what to do, exit 2, no
+    traceback, nothing left in either folder. Before: the temporary files' disk was said to be the output's, SQLite's
+    error was a traceback, and the second process's was "异常退出，代码 1" with its traceback."""
+    from click.testing import CliRunner
+
+    from xltemplate.cli import main
+
+    from .conftest import SAMPLES
+
+    scratch, outdir = tmp_path / "tmp", tmp_path / "out"
+    scratch.mkdir()
+    outdir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    _inject(stage, monkeypatch)
+    out = outdir / "汇总.xlsx"
+    started = []
+    real = split.start
+    monkeypatch.setattr(split, "start", lambda *a: started.append(1) or real(*a))
+    result = CliRunner().invoke(main, ["collect", str(SAMPLES / "returns"), "--roster", str(SAMPLES / "roster.csv"),
+                                       "-o", str(out), "--quiet", "--jobs", "1"])
+    text = result.output
+    assert result.exit_code == 2, (text, result.exception)
+    assert "Traceback" not in text and "异常退出" not in text, text
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("错误：") and "磁盘空间不足" in lines[0], text
+    if stage in _TEMPORARY:
+        assert f"临时文件夹 {scratch}" in lines[0] and "TMPDIR" in lines[0], text
+    else:
+        assert str(out) in lines[0], text
+    assert started == ([1] if stage == "second" else []), "the second process was (not) used"
+    assert os.listdir(outdir) == [] and os.listdir(scratch) == []
+
+
+def test_the_roll_up_is_the_same_whether_a_full_disk_would_be_told_where(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """workbook.TOLD_WHERE (XlsxWriter writes its zip through workbook._Output, not to the path): the same bytes,
+    split or not."""
+    c = _first()
+    _splitting(monkeypatch)
+    got = {}
+    for told in (True, False):
+        for on in (True, False):
+            monkeypatch.setattr(importlib.import_module("xltemplate.rollup.workbook"), "TOLD_WHERE", told)
+            monkeypatch.setattr(split, "SPLIT", on)
+            got[told, on] = write_rollup(c, tmp_path / f"{told}-{on}.xlsx").read_bytes()
+    assert len(set(got.values())) == 1
+
+
+@pytest.mark.parametrize("exc, full", [
+    (OSError(errno.ENOSPC, "No space left on device"), True),
+    (OSError(errno.EDQUOT, "Disk quota exceeded"), True),
+    (OSError(errno.EFBIG, "File too large"), True),
+    (OSError(errno.EACCES, "Permission denied"), False),
+    (OSError(errno.EIO, "Input/output error"), False),
+    (ValueError("disk is full"), False),
+])
+def test_one_answer_to_a_full_disk(exc: BaseException, full: bool) -> None:
+    """fsutil.disk_full: what an output, the run's temporary files and the ledger each ask (three checks before)."""
+    import sqlite3
+
+    from xltemplate import fsutil
+    from xltemplate.ledger import schema
+
+    assert fsutil.disk_full(exc) is full
+    assert ("磁盘空间不足" in fsutil.os_error_reason(exc)) is full if isinstance(exc, OSError) else True
+    assert (fsutil.scratch_error(exc) is not None) is full
+    sql = _sqlite_full()
+    assert isinstance(sql, sqlite3.OperationalError) and fsutil.disk_full(sql) and schema._storage_failure(sql)
+    assert fsutil.scratch_error(sql) is not None
+    assert not fsutil.disk_full(sqlite3.OperationalError("no such table: t"))
+
+
+@pytest.mark.parametrize("write_fails", [True, False])
+def test_a_full_disk_at_the_collections_close_is_said_once(write_fails: bool, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spill's close flushes what it buffered, and fails too on a full disk: after a failed write the write's
+    error is the one told (before: the close's OSError traceback, over it); after a roll-up written, the close's
+    full disk is said in Chinese (before: a traceback) with the roll-up said written."""
+    from click.testing import CliRunner
+
+    from xltemplate import fsutil
+    from xltemplate.cli import main
+    from xltemplate.rollup import spill as spill_mod
+
+    from .conftest import SAMPLES
+
+    real_close = spill_mod.Spill.close
+
+    def close(self: object) -> None:
+        real_close(self)  # type: ignore[arg-type]
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(spill_mod.Spill, "close", close)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    if write_fails:
+        monkeypatch.setattr("xltemplate.rollup.write_rollup", lambda c, out: (_ for _ in ()).throw(fsutil.scratch_full()))
+    out = tmp_path / "out" / "汇总.xlsx"
+    result = CliRunner().invoke(main, ["collect", str(SAMPLES / "returns"), "-o", str(out), "--quiet", "--jobs", "1"])
+    text = result.output
+    assert result.exit_code == 2 and "Traceback" not in text, (text, result.exception)
+    errors = [line for line in text.splitlines() if line.startswith("错误：")]
+    assert len(errors) == 1 and "临时文件夹" in errors[0] and "磁盘空间不足" in errors[0], text
+    assert out.exists() is (not write_fails)
+    assert ("已写入" in text) is (not write_fails)

@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 
 from .errors import OutputWriteError, XltemplateError
 from .outputs import check_writable, real_target
+from .pathtext import shown
 from .signals import deferred
 
 
@@ -147,7 +148,7 @@ def os_error_reason(exc: OSError) -> str:
     name = Path(exc.filename).name if isinstance(exc.filename, str) else ""
     if code in (errno.EACCES, errno.EPERM) or isinstance(exc, PermissionError):
         return "权限不足（文件可能正在 Excel 或 WPS 中打开，请关闭后重新运行；否则请换一个有写入权限的文件夹）"
-    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+    if disk_full(exc):
         return "磁盘空间不足（请清理磁盘或换一个位置后重新运行）"
     if code == errno.EROFS:
         return "磁盘或文件夹是只读的（请换一个位置后重新运行）"
@@ -160,6 +161,48 @@ def os_error_reason(exc: OSError) -> str:
     if code == errno.ENAMETOOLONG:
         return "路径或文件名过长（请换一个较短的名字或位置）"
     return f"{exc.strerror or exc}（请检查路径和磁盘后重新运行）"
+
+
+#: errno values saying there was no room for what was written: a full disk, a full quota, a file larger than the
+#: disk or the process's limits allow.
+_NO_ROOM = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
+#: SQLite's primary result codes for the same (SQLITE_FULL; SQLITE_IOERR, which its file layer gives for a write
+#: that fails other than with ENOSPC: a quota, a file size limit).
+_SQLITE_NO_ROOM = (13, 10)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says there was no room on the disk for what was being written: an OSError (ENOSPC, EDQUOT,
+    EFBIG) or SQLite's error (SQLITE_FULL, SQLITE_IOERR). The one answer every writer asks: an output
+    (:func:`os_error_reason`), the run's temporary files (:func:`scratch_error`), the ledger
+    (:func:`xltemplate.ledger.schema.transaction`)."""
+    if isinstance(exc, OSError):
+        return exc.errno in _NO_ROOM
+    if type(exc).__module__ == "sqlite3":  # (sqlite3's errors, without importing it: every command imports this module)
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is None:  # (Python before 3.11: the error's text)
+            return "disk is full" in str(exc) or "disk I/O error" in str(exc)
+        return isinstance(code, int) and code & 0xFF in _SQLITE_NO_ROOM
+    return False
+
+
+def scratch_error(exc: BaseException) -> OutputWriteError | None:
+    """A full disk under the run's temporary files (the spill, the store and SQLite's sort files, XlsxWriter's sheets
+    and parts, the roll-up's second process's rows: all in TMPDIR) as the user is told it: in Chinese, naming the
+    folder and what to do, not the English traceback; None: another error (an error of ours already says what it
+    is; an OSError inside a writer's wrapper, XlsxWriter's FileCreateError, is looked at)."""
+    if isinstance(exc, XltemplateError):
+        return None
+    cause = exc if type(exc).__module__ == "sqlite3" else _os_error(exc)
+    if cause is None or not disk_full(cause):
+        return None
+    return scratch_full()
+
+
+def scratch_full() -> OutputWriteError:
+    """What the user is told of a full disk under the run's temporary files (:func:`scratch_error`)."""
+    return OutputWriteError(f"临时文件夹 {shown(tempfile.gettempdir())}",
+                            "磁盘空间不足（请清理磁盘，或把环境变量 TMPDIR 设为空间足够的文件夹，然后重新运行）")
 
 
 def _os_error(exc: BaseException) -> OSError | None:

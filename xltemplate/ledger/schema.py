@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import LedgerError, LedgerVersionError, NotALedgerError
+from ..fsutil import disk_full
 
 SCHEMA_VERSION = 5
 APPLICATION_ID = 0x586C7444  # "XltD" in the file header: this SQLite file is an xltemplate ledger
@@ -273,20 +274,23 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if not _storage_failure(exc):
             raise
         where = conn.execute("PRAGMA database_list").fetchone()[2]
-        raise LedgerError(f"{where}：写入台账失败（{exc}）。请检查磁盘空间和文件权限后重新运行；"
+        why = "磁盘空间不足" if disk_full(exc) else exc
+        raise LedgerError(f"{where}：写入台账失败（{why}）。请检查磁盘空间和文件权限后重新运行；"
                           "台账中已有的内容不受影响。") from exc
 
 
-# SQLite's result codes for a disk that is full, unwritable or failing, or a ledger held too long.
-_STORAGE = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_LOCKED")
+# SQLite's result codes, beside a full disk (fsutil.disk_full), for a disk that is unwritable, or a ledger held too long.
+_STORAGE = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_LOCKED")
 
 
 def _storage_failure(exc: sqlite3.OperationalError) -> bool:
+    if disk_full(exc):
+        return True
     name = getattr(exc, "sqlite_errorname", None)  # Python 3.11+
     if name is not None:
         return str(name).startswith(_STORAGE)
     text = str(exc)
-    return any(w in text for w in ("disk is full", "disk I/O error", "readonly", "unable to open", "locked"))
+    return any(w in text for w in ("readonly", "unable to open", "locked"))
 
 
 def probe(path: Path) -> int:

@@ -30,6 +30,7 @@ from ..catalog import TemplateLike, as_spec
 from ..errors import TemplateChoiceError, XltemplateError
 from ..findings import Finding, finding
 from ..form.formulas import ratio
+from ..fsutil import scratch_error
 from ..identify import SIGNATURE_MISSING, SIGNATURE_VALID, ReaderName, RunContext
 from ..inputs import Inputs, discover
 from ..pathtext import file_name, shown
@@ -45,7 +46,7 @@ from ..words import (
 )
 from .record import RoundView
 from .spill import Brief, Packed, Spill, Store, _shared_values, pack
-from .units import Units, scratch_error, text, untext
+from .units import Units, text, untext
 from . import units as _units
 
 __all__ = ["COUNTED", "Collection", "Counts", "DUPLICATE", "FATES", "MISSING", "NOT_GRADED", "Return", "Row", "SKIPPED",
@@ -716,8 +717,16 @@ class Collection:
     def __enter__(self) -> "Collection":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        try:
+            self.close()
+        except Exception as failed:  # (a full disk fails the spill's flush at its close too)
+            if exc is not None:
+                return  # the error that stopped the outputs is the one told, not this one over it
+            told = scratch_error(failed)
+            if told is not None:
+                raise told from failed
+            raise
 
     def template_line(self) -> str:
         """Which template was collected, and how it was chosen (the CLI and the 汇总 note say it)."""

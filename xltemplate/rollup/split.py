@@ -43,7 +43,8 @@ import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable
 
-from ..errors import GenerateError
+from ..errors import GenerateError, XltemplateError
+from ..fsutil import scratch_error, scratch_full
 from ..signals import held_for_a_child, worker_started
 from ..workers import available_cpus
 from .lean import RowSizes
@@ -94,7 +95,7 @@ class Second:
             return self.conn.recv()
         except (EOFError, OSError):
             self.proc.join()
-            raise GenerateError(f"汇总表的“指标得分”工作表未能写出（写入它的进程异常退出，代码 {self.proc.exitcode}）。请重新运行。") from None
+            raise _failed(self.proc.exitcode, "指标得分") from None
 
     def numbered(self, wb: Any) -> None:
         """The formats numbered so far (every one the child's rows use, see the module), sent to the child, which
@@ -107,7 +108,7 @@ class Second:
         self.proc.join()
         self.conn.close()
         if self.proc.exitcode != 0:
-            raise GenerateError(f"汇总表的“{ws.name}”工作表未能写出（写入它的进程异常退出，代码 {self.proc.exitcode}）。请重新运行。")
+            raise _failed(self.proc.exitcode, ws.name)
         state = json.loads(Path(f"{self.path}.json").read_text(encoding="utf-8"))
         ws.fh.flush()  # (the sheet's text so far, then the child's bytes after it, through the same file)
         out = ws.fh.buffer
@@ -129,6 +130,17 @@ class Second:
             self.proc.kill()
         self.proc.join()
         self.conn.close()
+
+
+#: The child's exit code for a full disk under its files (TMPDIR): the parent says so (:func:`_failed`).
+_FULL_CODE = 3
+
+
+def _failed(code: int | None, sheet: str) -> XltemplateError:
+    """What the user is told of a child that ended with ``code`` before its rows were taken."""
+    if code == _FULL_CODE:
+        return scratch_full()
+    return GenerateError(f"汇总表的“{sheet}”工作表未能写出（写入它的进程异常退出，代码 {code}）。请重新运行。")
 
 
 def joined_sizes(own: Any, child: Any) -> Any:
@@ -253,7 +265,9 @@ def _child(wb: Any, ws: Any, c: "Collection", rows: Callable[[], Any], path: Pat
             pickle.dump(ws.row_sizes, f, protocol=pickle.HIGHEST_PROTOCOL)
         state["unnumbered"] = sorted(missing)
         Path(f"{path}.json").write_text(json.dumps(state), encoding="utf-8")
-    except BaseException:  # (a bug, or the parent gone: said on stderr; the parent stops the roll-up)
+    except BaseException as exc:  # (a bug, or the parent gone: said on stderr; the parent stops the roll-up)
+        if scratch_error(exc) is not None:  # (a full disk: the parent says it, in Chinese, naming the folder)
+            os._exit(_FULL_CODE)
         import traceback
 
         traceback.print_exc()

@@ -23,7 +23,6 @@ whose byte order is the order of ``str``: ``ORDER BY`` gives what ``sorted`` giv
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import sqlite3
@@ -31,8 +30,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..errors import OutputWriteError
-from ..pathtext import shown
 from ..signals import deferred
 
 #: The page cache each connection may use, in KB (SQLite's default is 2,000 KB; the run's memory is the point).
@@ -159,26 +156,4 @@ class Units:
             self._folder = None
 
 
-_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
-_SQLITE_FULL, _SQLITE_IOERR = 13, 10
-
-
-def scratch_error(exc: BaseException) -> OutputWriteError | None:
-    """A full disk under the run's temporary files (this store: SQLite's SQLITE_FULL or an I/O error; the spill, the
-    roll-up's scratch: ENOSPC …) as the user is told it: in Chinese, naming the folder and what to do, not the
-    English traceback; None: another error."""
-    if isinstance(exc, sqlite3.OperationalError):
-        code = getattr(exc, "sqlite_errorcode", None)
-        if code is None:  # (Python before 3.11: the error's text)
-            full = "disk is full" in str(exc) or "disk I/O error" in str(exc)
-        else:
-            full = code & 0xFF in (_SQLITE_FULL, _SQLITE_IOERR)
-    else:
-        full = isinstance(exc, OSError) and exc.errno in _FULL
-    if not full:
-        return None
-    return OutputWriteError(f"临时文件夹 {shown(tempfile.gettempdir())}",
-                            "磁盘空间不足（请清理磁盘，或把环境变量 TMPDIR 设为空间足够的文件夹，然后重新运行）")
-
-
-__all__ = ["AVAILABLE", "CACHE_KB", "CHUNK", "Units", "scratch_error", "text", "untext"]
+__all__ = ["AVAILABLE", "CACHE_KB", "CHUNK", "Units", "text", "untext"]

@@ -10,6 +10,7 @@ and the document properties carry no run time.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +20,7 @@ import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
 
 from ..errors import GenerateError, OutputPathError
-from ..fsutil import scratch_dir, write_atomic
+from ..fsutil import scratch_dir, scratch_error, write_atomic
 from ..pathtext import json_text
 from ..printing import (
     DEFAULT_FONT, MAX_ROW_PT, PT_PER_PX, ROW_PADDING_PT, Page, WidthPlan, continued_rows, footer, line_pt, max_lines,
@@ -59,9 +60,105 @@ def write_rollup(c: Collection, path: str | Path) -> Path:
 
     def write(tmp: Path) -> None:
         with scratch_dir() as scratch:  # XlsxWriter's own temporary files, removed whatever ends the run
-            _Writer(c, tmp, scratch).write()
+            if not TOLD_WHERE:
+                _Writer(c, tmp, scratch).write()
+                return
+            out = _Output(open(tmp, "w+b"), str(tmp))  # noqa: SIM115 - (closed below, its errors named)
+            try:
+                _Writer(c, out, scratch).write()
+                out.close()
+            except BaseException as exc:
+                with contextlib.suppress(OSError):  # (closed before write_atomic removes it: Windows)
+                    out.close()
+                # a full disk: under the run's temporary files (TMPDIR: XlsxWriter's sheets and parts, the second
+                # process's rows, SQLite's sorts) said here, naming that folder; at the output itself (an error
+                # _Output names it in) said by write_atomic, naming the output
+                told = None if _at_output(exc, str(tmp)) else scratch_error(exc)
+                if told is not None:
+                    raise told from exc
+                raise
 
     return write_atomic(path, write)
+
+
+#: Tell a full disk under the roll-up's temporary files apart from one at the output (:class:`_Output`), each said in
+#: Chinese naming its folder; False: the output's path given to XlsxWriter, every OSError said as the output's and
+#: SQLite's a traceback (the tests compare the bytes).
+TOLD_WHERE = True
+
+
+class _Output:
+    """The roll-up's file as XlsxWriter's zip writes it: an OSError it raises names the file (a write's error names
+    none), so that a full disk at the output is told from one under the temporary files."""
+
+    def __init__(self, fh: Any, name: str) -> None:
+        self._fh, self.name = fh, name
+
+    def _named(self, exc: OSError) -> OSError:
+        return OSError(exc.errno, exc.strerror, self.name) if exc.filename is None else exc
+
+    def write(self, data: Any) -> int:
+        try:
+            return int(self._fh.write(data))
+        except OSError as exc:
+            raise self._named(exc) from exc
+
+    def flush(self) -> None:
+        try:
+            self._fh.flush()
+        except OSError as exc:
+            raise self._named(exc) from exc
+
+    def seek(self, *a: Any) -> int:
+        try:
+            return int(self._fh.seek(*a))
+        except OSError as exc:
+            raise self._named(exc) from exc
+
+    def close(self) -> None:
+        """The file closed; the zip, if an error left it open, then ends into nothing when it is collected (its
+        ``__del__`` closes it), rather than raise on a closed file then (printed on stderr)."""
+        fh, self._fh = self._fh, _Nowhere()
+        try:
+            fh.close()
+        except OSError as exc:
+            raise self._named(exc) from exc
+
+    def __getattr__(self, name: str) -> Any:  # tell, read, seekable …
+        return getattr(self._fh, name)
+
+
+class _Nowhere:
+    """Where :class:`_Output` writes once closed: nothing is kept, the position moves as in a file."""
+
+    def __init__(self) -> None:
+        self.at = self.end = 0
+
+    def write(self, data: Any) -> int:
+        self.at += len(data)
+        self.end = max(self.end, self.at)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.at = max(0, offset + (0, self.at, self.end)[whence])
+        return self.at
+
+    def tell(self) -> int:
+        return self.at
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _at_output(exc: BaseException, name: str) -> bool:
+    """Whether ``exc`` (or the OSError a writer wrapped in it) is :class:`_Output`'s."""
+    for e in (exc, *(exc.args[:1] if isinstance(exc, Exception) else ()), exc.__cause__):
+        if isinstance(e, OSError) and e.filename == name:
+            return True
+    return False
 
 
 def _fits(text: str) -> str:
@@ -180,14 +277,14 @@ class _Summary(NamedTuple):
 
 
 class _Writer:
-    def __init__(self, c: Collection, path: Path, scratch: Path | None = None) -> None:
+    def __init__(self, c: Collection, path: "Path | _Output", scratch: Path | None = None) -> None:
         self.c, self.spec = c, c.spec
         self.sheet_class = reuse.sheet_class(c, LeanSheet if lean_enabled() else Worksheet)  # (a round's keeps sheets)
         self.whole_rows = rows_enabled()  # a table's rows written whole (LeanSheet.put_row), else cell by cell
         self.kept_scores: dict[str, Any] | None = None  # 指标得分 given whole in a round (see reuse.py): what it kept
         self.scratch = scratch
         self.second: split.Second | None = None  # 指标得分's rows written by a second process (see split.py)
-        self.wb = xlsxwriter.Workbook(str(path), {
+        self.wb = xlsxwriter.Workbook(path if isinstance(path, _Output) else str(path), {
             "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
             # Rows are written in order and flushed as they go: memory stays flat at 10,000 units.
             # That mode keeps each sheet in a temporary file, left in TMPDIR by XlsxWriter when
