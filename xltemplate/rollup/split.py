@@ -27,7 +27,15 @@ workers' memory bound (:data:`SPLIT_PARENT_MB`: at 10,000 units it is, at 100,00
 itself: about 2 s of CPU at 10,000 units against 0.7 s less in this process (bench/README.md). That pays
 when the other CPU is idle, as it is once the workers have ended on a machine doing nothing else; on a
 machine busy with other work it costs wall time. A
-child that fails stops the roll-up with an error (no half-written sheet is ever given). Switch: :data:`SPLIT`.
+child that fails stops the roll-up with an error (no half-written sheet is ever given; a full disk under its files
+is said as the run's temporary folder's, :func:`~xltemplate.fsutil.scratch_full`). Switch: :data:`SPLIT`.
+
+The child is not under the workers' bounds (:mod:`xltemplate.workers`: an address-space limit and a deadline per
+file). Those turn a hostile file into a finding for that file while the others go on; the child parses no outside
+bytes (it unpickles only reports this run's workers pickled under those bounds, and reads this run's store), and a
+bound that fired would stop the roll-up with no way on, the parent having left the rows to it. What keeps it within
+the issue's 100 MB is that what it holds does not grow with N (measured: see :data:`SPLIT_PARENT_MB`), and that it
+is forked only from a parent below :data:`SPLIT_PARENT_MB`.
 """
 
 from __future__ import annotations
@@ -57,9 +65,10 @@ SPLIT = True
 #: Fewer units than this: one process (forking and joining cost more than the rows).
 SPLIT_FROM = 200
 #: This process larger than this (resident MB) when the pass starts: one process. The child starts as large as this
-#: process (its pages shared, but counted in its resident size) and grows by some 30-45 MB loading the reports and
-#: writing the rows (75 MB from 45 at 10,000 units, 208 MB from 165 at 100,000), so that a larger parent would
-#: make a child past the 100 MB each process beside this one is held to (issue 15). Measured at the fork.
+#: process (its pages shared, but counted in its resident size) and grows by what it holds while it writes: some
+#: 4-5 MB, the same at any N (35 MB from 31 at 10,000 units, 40 from 36 at 100,000; it was 30-60 MB more before its
+#: rows were numbered a piece at a time, :data:`SMALL_CHUNKS`), so that a much larger parent would make a child past
+#: the 100 MB each process beside this one is held to (issue 15). Measured at the fork.
 SPLIT_PARENT_MB = 55
 
 _TOKEN = re.compile(rb' s="\x01(\d+)"')
