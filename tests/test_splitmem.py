@@ -329,3 +329,95 @@ def test_a_full_disk_at_the_collections_close_is_said_once(write_fails: bool, tm
     assert len(errors) == 1 and "临时文件夹" in errors[0] and "磁盘空间不足" in errors[0], text
     assert out.exists() is (not write_fails)
     assert ("已写入" in text) is (not write_fails)
+
+
+# -- workers get the run's temporary files read-only --------------------------------------------------------------
+
+
+def _tries(fds: dict[str, int]) -> dict[str, object]:
+    """In a worker: each descriptor read (its first byte) and written (one byte past its end, then taken back)."""
+    got: dict[str, object] = {}
+    for name, fd in fds.items():
+        read = os.pread(fd, 1, 0)
+        try:
+            end = os.fstat(fd).st_size
+            os.pwrite(fd, b"!", end)
+            os.truncate(f"/proc/self/fd/{fd}", end)
+            got[name] = ("written", read)
+        except OSError as exc:
+            got[name] = (errno.errorcode[exc.errno or 0], read)
+    return got
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd") or not hasattr(os, "pread"), reason="Linux's /proc and pread")
+def test_workers_get_the_runs_temporary_files_read_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spill, the store and the roster's rows on disk, as a worker sees them: readable, not writable (EBADF), at
+    the descriptors the parent has (before: writable, as the parent's); the parent's still writable; with the
+    switch off a worker writes them (the measure can see it); closed, they are forgotten."""
+    from xltemplate import workers
+    from xltemplate import roster as roster_mod
+    from xltemplate.rollup import spill as spill_mod
+    from xltemplate.rollup import units as units_mod
+
+    spill = spill_mod.Spill()
+    spill.put_packed(b"a report")
+    assert spill._fh is not None
+    spill._fh.flush()
+    units = units_mod.Units()
+    spool = roster_mod._Spool(8)
+    spool.append(b"rows of a roster")
+    assert spool._file is not None
+    spool._flush()
+    store_fd = next(int(n) for n in os.listdir("/proc/self/fd")
+                    if _same_file(int(n), units._id))
+    fds = {"spill": spill._fh.fileno(), "store": store_fd, "roster": spool._file.fileno()}
+    try:
+        got = {on: None for on in (True, False)}
+        for on in (True, False):
+            monkeypatch.setattr(workers, "READ_ONLY", on)
+            got[on] = workers.run_bounded(_tries, fds)
+        assert got[True] == {"spill": ("EBADF", b"a"), "store": ("EBADF", b"S"), "roster": ("EBADF", b"r")}, got
+        assert got[False] == {"spill": ("written", b"a"), "store": ("written", b"S"), "roster": ("written", b"r")}, got
+        assert os.pwrite(fds["spill"], b"!", 1 << 20) == 1  # (the parent's own: writable)
+    finally:
+        spill.close()
+        units.close()
+    assert units._id not in workers._READ_ONLY and spill._ident not in workers._READ_ONLY
+    ident = workers.file_id(fds["roster"])
+    del spool
+    import gc
+
+    gc.collect()
+    assert ident not in workers._READ_ONLY
+
+
+def _same_file(fd: int, ident: tuple[int, int]) -> bool:
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == ident
+
+
+def test_a_collect_is_the_same_with_its_files_read_only_in_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """workers.READ_ONLY on and off, two workers, the roster's rows on disk (roster.DISK_FROM 0), the second process
+    writing 指标得分: the same roll-up and --json."""
+    from click.testing import CliRunner
+
+    from xltemplate import roster as roster_mod
+    from xltemplate import workers
+    from xltemplate.cli import main
+
+    from .conftest import SAMPLES
+
+    _splitting(monkeypatch)
+    monkeypatch.setattr(roster_mod, "DISK_FROM", 0)
+    got = {}
+    for on in (True, False):
+        monkeypatch.setattr(workers, "READ_ONLY", on)
+        out = tmp_path / f"{on}.xlsx"
+        result = CliRunner().invoke(main, ["collect", str(SAMPLES / "returns"), "--roster", str(SAMPLES / "roster.csv"),
+                                           "-o", str(out), "--jobs", "2", "--json"])
+        assert result.exit_code == 0, result.output
+        got[on] = (out.read_bytes(), result.output.replace(str(out), "OUT"))
+    assert got[True] == got[False]

@@ -20,6 +20,7 @@ import io
 import os
 import pickle
 import tempfile
+import weakref
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from .readers.sniff import sniff
 from .spec import FIELD_TYPE_NAMES, Field
 from .text import did_you_mean
 from .values import is_blank, parse_field
-from .workers import Bounds, run_bounded
+from .workers import Bounds, file_id, forget, read_only_in_workers, run_bounded
 
 KEY_COLUMNS = ("key", "编号")
 #: Columns recognised as a unit's contact details (compared without case or spaces): kept as text for
@@ -123,6 +124,9 @@ class _Spool:
         except OSError:
             self._disk_from = None  # no temporary file: the bytes stay in memory
             return
+        ident = file_id(self._file.fileno())
+        read_only_in_workers(ident)  # (workers read it, never write it)
+        weakref.finalize(self._file, forget, ident)
         self._pending, self._mem = self._mem, b""  # type: ignore[assignment]
         self._flush()
 

@@ -172,8 +172,54 @@ def _bound_exceeded(payload: Any, code: str, what: str) -> BoundExceeded:
     return BoundExceeded(code, what)
 
 
+#: In each worker, this process's temporary files that a worker reads at most (:func:`read_only_in_workers`) are
+#: read-only; False: inherited as they are, writable (the tests compare).
+READ_ONLY = True
+_READ_ONLY: set[tuple[int, int]] = set()
+
+
+def file_id(fd: int) -> tuple[int, int]:
+    """The file open at ``fd``: its device and inode (what :func:`read_only_in_workers` is given)."""
+    st = os.fstat(fd)
+    return (st.st_dev, st.st_ino)
+
+
+def read_only_in_workers(ident: tuple[int, int]) -> None:
+    """The file ``ident`` (:func:`file_id`; a temporary file of this process's: the spill, the store, the roster's
+    rows) read-only in every worker forked from now on, at the descriptor it has here: a worker compromised through a
+    reader bug cannot write bytes this process later unpickles. :func:`forget` it when the file is closed."""
+    _READ_ONLY.add(ident)
+
+
+def forget(ident: tuple[int, int]) -> None:
+    """A file :func:`read_only_in_workers` named, closed: nothing to do for it in later workers."""
+    _READ_ONLY.discard(ident)
+
+
+def _read_only() -> None:
+    """In a worker (forked: it has this process's descriptors): each of :data:`_READ_ONLY`'s files reopened read-only
+    (through /proc: Linux) at its own descriptor, the descriptor's close-on-exec kept; elsewhere left as it is
+    (a system without /proc, or spawn, which inherits none of them)."""
+    if not (READ_ONLY and _READ_ONLY) or not os.path.isdir("/proc/self/fd"):
+        return
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            fd = int(name)
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) not in _READ_ONLY:
+                continue
+            mine = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+        except (OSError, ValueError):
+            continue  # (the listing's own descriptor, gone by now)
+        try:
+            os.dup2(mine, fd, inheritable=os.get_inheritable(fd))
+        finally:
+            os.close(mine)
+
+
 def _worker(conn: Connection, context: Any, warm: Callable[[], None] | None, memory_mb: int, parent: int) -> None:
     worker_started(parent)  # ignore Ctrl-C, die on SIGTERM, die with the parent
+    _read_only()  # (before anything of a file's is read)
     if warm is not None:
         warm()  # before the first task: neither on its clock nor in its memory
     _limit_memory(memory_mb)

@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from ..batch import TRANSIENT
 from ..report import FileReport
 from ..signals import deferred
+from ..workers import file_id, forget, read_only_in_workers
 
 #: How many full reports a store keeps after loading them: a row's sheets ask for the same report a few times
 #: in a row (its unit, project and figures), never for one long done with.
@@ -277,6 +278,8 @@ class Spill:
     def __init__(self) -> None:
         with deferred():
             self._fh: IO[bytes] | None = tempfile.TemporaryFile(prefix="xltemplate-spill-")
+        self._ident = file_id(self._fh.fileno())
+        read_only_in_workers(self._ident)  # (workers never write it)
         self._end = 0
         self._recent: dict[int, FileReport] = {}
         # the collection's returns and rows, when they are kept on disk too (:data:`.collect.STORE`): closed with this
@@ -317,6 +320,7 @@ class Spill:
         try:
             if self._fh is not None:
                 fh, self._fh = self._fh, None
+                forget(self._ident)
                 fh.close()  # (its flush may fail, a full disk: the file is let go, and the store, all the same)
         finally:
             self._recent.clear()

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from ..signals import deferred
+from ..workers import forget, read_only_in_workers
 
 #: The page cache each connection may use, in KB (SQLite's default is 2,000 KB; the run's memory is the point).
 CACHE_KB = 1024
@@ -80,6 +81,7 @@ class Units:
                 # which file it is, for own_offset (not by its name: /proc shows it with symbolic links resolved)
                 st = os.stat(self._name)
                 self._id = (st.st_dev, st.st_ino)
+                read_only_in_workers(self._id)  # (workers never touch it)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)  # (Windows refuses while the file is open: again at close)
         self._folder: Path | None = folder if folder.exists() else None
@@ -151,6 +153,7 @@ class Units:
         if self.db is not None:
             self.db.close()
             self.db = None
+            forget(self._id)
         if self._folder is not None:  # (where an open file cannot be removed: now it is closed)
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
