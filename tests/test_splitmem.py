@@ -421,3 +421,40 @@ def test_a_collect_is_the_same_with_its_files_read_only_in_workers(tmp_path: Pat
         assert result.exit_code == 0, result.output
         got[on] = (out.read_bytes(), result.output.replace(str(out), "OUT"))
     assert got[True] == got[False]
+
+
+def test_a_full_disk_while_the_csvs_are_made_is_said_in_chinese(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--export: SQLite full while the CSVs' rows are read from the store (before: its traceback); nothing written to
+    the CSVs' folder, the roll-up (written before them) said written."""
+    from click.testing import CliRunner
+
+    from xltemplate.cli import main
+    from xltemplate.rollup import tables, units
+
+    from .conftest import SAMPLES
+
+    exporting = [False]
+    real_export, real_walk = tables._export_csv, units.Units.walk
+
+    def export(*a: object) -> object:
+        exporting[0] = True
+        return real_export(*a)  # type: ignore[arg-type]
+
+    def walk(self: object, *a: object, **k: object) -> object:
+        if exporting[0]:
+            raise _sqlite_full()
+        return real_walk(self, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tables, "_export_csv", export)
+    monkeypatch.setattr(units.Units, "walk", walk)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    result = CliRunner().invoke(main, ["collect", str(SAMPLES / "returns"), "--roster", str(SAMPLES / "roster.csv"),
+                                       "-o", str(tmp_path / "汇总.xlsx"), "--export", str(tmp_path / "csv"), "--quiet",
+                                       "--jobs", "1"])
+    text = result.output
+    assert result.exit_code == 2 and "Traceback" not in text, (text, result.exception)
+    errors = [line for line in text.splitlines() if line.startswith("错误：")]
+    assert len(errors) == 1 and "临时文件夹" in errors[0] and "磁盘空间不足" in errors[0], text
+    assert not (tmp_path / "csv").exists() or os.listdir(tmp_path / "csv") == []
+    assert os.listdir(tmp_path / "tmp") == []

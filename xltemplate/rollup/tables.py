@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..clock import beijing
 from ..form.family import GroupDef, ItemDef, family_of
-from ..fsutil import write_atomic
+from ..fsutil import scratch_error, write_atomic
 from ..pathtext import shown
 from ..text import cell_text, csv_cell, strip_markup
 from ..words import NOT_GRADED, SKIPPED, STATUS_ZH
@@ -512,8 +512,20 @@ def tables(c: "Collection") -> dict[str, Any]:
 
 
 def export_csv(c: "Collection", outdir: str | Path) -> list[Path]:
-    """Write submissions.csv, scores.csv and findings.csv (and in a round received.csv), UTF-8 with BOM, formulas neutralised."""
-    outdir = Path(outdir)
+    """Write submissions.csv, scores.csv and findings.csv (and in a round received.csv), UTF-8 with BOM, formulas neutralised.
+
+    A full disk under the run's temporary files while the rows are made (the spill, SQLite's sorts over the store)
+    is said as TMPDIR's (:func:`~xltemplate.fsutil.scratch_error`); one at an output, by write_atomic, as the file's."""
+    try:
+        return _export_csv(c, Path(outdir))
+    except Exception as exc:
+        told = scratch_error(exc)
+        if told is not None:
+            raise told from exc
+        raise
+
+
+def _export_csv(c: "Collection", outdir: Path) -> list[Path]:
     written = []
     units = submissions(c)
     rules = family_of(c.spec).rollup_sheets.item_results
