@@ -101,12 +101,13 @@ def forget() -> None:
     module("xltemplate.readers.package")._memo_bytes.clear()
 
 
-def verdict(path: Path) -> object:
-    """The submission as plain data, or the refusal (code, variant, message)."""
+def verdict(path: Path, reader: str = "fast", message: bool = True) -> object:
+    """The submission as plain data, or the refusal (code, variant, and its message unless ``message`` is False: the
+    readers word some refusals differently)."""
     try:
-        return asdict(read_submission(path))
+        return asdict(read_submission(path, reader=reader))
     except Unreadable as exc:
-        return ("unreadable", exc.code, exc.variant, exc.message)
+        return ("unreadable", exc.code, exc.variant) + ((exc.message,) if message else ())
 
 
 def differences_on_and_off(paths: list[Path], names: tuple[str, ...] | None = None) -> list[str]:

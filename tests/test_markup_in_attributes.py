@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
-from xltemplate.errors import Unreadable
-from xltemplate.readers import read_submission
 
 from .conftest import SAMPLES
-from .fast_paths import forget, switched
+from .fast_paths import forget, switched, verdict
 
 NATIONAL = sorted(p for p in (SAMPLES / "national" / "returns").glob("*.xlsx") if not p.name.startswith("~$"))
 STRINGS, FORM = "xl/sharedStrings.xml", "xl/worksheets/sheet1.xml"
@@ -76,11 +73,8 @@ CASES: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
 }
 
 
-def read(path: Path, reader: str) -> object:
-    try:
-        return asdict(read_submission(path, reader=reader))
-    except Unreadable as exc:
-        return ("unreadable", exc.code, exc.variant)
+def read(path: Path, reader: str = "fast") -> object:
+    return verdict(path, reader, message=False)
 
 
 @pytest.mark.parametrize("case", list(CASES))

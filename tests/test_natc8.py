@@ -175,11 +175,9 @@ def _normalised(sub: Submission, ident: Any) -> tuple[Any, ...]:
     return ({k: (type(v), str(v)) for k, v in ctx.values.items()}, ctx.readable, ctx.held_when_read, _findings(found))
 
 
-@pytest.mark.parametrize("which", ["targets", "blank"])
-def test_numbers_read_in_line_are_read_as_their_readers_read_them(which: str, switched: None, tmp_path: Path) -> None:
-    """NUMBER_IN_LINE: every input of a national return (with targets, and the blank form with kinds typed) given
-    every kind of value, as a value, a formula's result or an error: the same values (type and digits), readable
-    names, names known held and findings both ways; and the way in line is taken (not idle)."""
+def _return_of(which: str, tmp_path: Path) -> tuple[Submission, Any, Any, dict[str, CellData]]:
+    """A national return read, identified and planned, and its form sheet's cells: the sample's (``targets``) or the
+    blank form's (``blank``)."""
     if which == "targets":
         path = _paths()[0]
     else:
@@ -188,8 +186,15 @@ def test_numbers_read_in_line_are_read_as_their_readers_read_them(which: str, sw
         path = generate_workbook(resolve_template("cn-project-self-eval"), tmp_path / "blank.xlsx").path
     sub = read_submission(path)
     ident, _ = identify(sub, RunContext.builtin(today=TODAY))
-    plan = N.plan(ident.spec, ident.targets)
-    cells = sub.cells[ident.spec.sheet]
+    return sub, ident, N.plan(ident.spec, ident.targets), sub.cells[ident.spec.sheet]
+
+
+@pytest.mark.parametrize("which", ["targets", "blank"])
+def test_numbers_read_in_line_are_read_as_their_readers_read_them(which: str, switched: None, tmp_path: Path) -> None:
+    """NUMBER_IN_LINE: every input of a national return (with targets, and the blank form with kinds typed) given
+    every kind of value, as a value, a formula's result or an error: the same values (type and digits), readable
+    names, names known held and findings both ways; and the way in line is taken (not idle)."""
+    sub, ident, plan, cells = _return_of(which, tmp_path)
     inputs = [s for s in plan.inputs if s.kind != N.QUIET]
     assert len(inputs) >= 10
     if which == "blank":
@@ -364,16 +369,7 @@ def test_items_in_line_are_those_of_item(which: str, switched: None, tmp_path: P
     """ITEMS_IN_LINE: every input of a national return (with targets, and the blank form with kinds typed) given
     every kind of value: the same results' items (each field's type and value) both ways."""
     from xltemplate.validate import recompute
-    if which == "targets":
-        path = _paths()[0]
-    else:
-        from xltemplate.catalog import resolve_template
-        from xltemplate.form.generate import generate_workbook
-        path = generate_workbook(resolve_template("cn-project-self-eval"), tmp_path / "blank.xlsx").path
-    sub = read_submission(path)
-    ident, _ = identify(sub, RunContext.builtin(today=TODAY))
-    plan = N.plan(ident.spec, ident.targets)
-    cells = sub.cells[ident.spec.sheet]
+    sub, ident, plan, cells = _return_of(which, tmp_path)
     inputs = [s for s in plan.inputs]
     lay = plan.layout
     assert isinstance(lay, L.Layout)
