@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 from .errors import OutputWriteError, XltemplateError
 from .outputs import check_writable, real_target
 from .pathtext import shown
-from .signals import deferred
+from .signals import deferred, scratch_prefix
 
 
 @contextlib.contextmanager
@@ -77,7 +77,7 @@ def scratch_dir() -> Iterator[Path]:
     try:
         with deferred():
             try:
-                folder = Path(tempfile.mkdtemp(prefix="xltemplate-"))
+                folder = Path(tempfile.mkdtemp(prefix=scratch_prefix()))
             except OSError as exc:
                 raise OutputWriteError(tempfile.gettempdir(), os_error_reason(exc)) from exc
         yield folder

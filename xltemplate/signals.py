@@ -26,6 +26,25 @@ SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP"
 PARENT_POLL_S = 1.0
 
 
+def scratch_prefix(pid: int | None = None) -> str:
+    """The name a process's private temporary folders start with (:func:`xltemplate.fsutil.scratch_dir`): its pid in
+    it, so that what a worker killed in the middle left behind can be found and removed (:func:`remove_scratch_of`)."""
+    return f"xltemplate-{os.getpid() if pid is None else pid}-"
+
+
+def remove_scratch_of(pid: int) -> None:
+    """Remove the private temporary folders process ``pid`` left in TMPDIR: a worker killed outright (it did not end
+    soon after SIGTERM: its finally blocks never ran) leaves the folder it was writing in (an annotated copy's
+    openpyxl files). Called for a process that has ended; folders only, never a link."""
+    import glob
+    import shutil
+    import tempfile
+
+    for name in glob.glob(os.path.join(glob.escape(tempfile.gettempdir()), glob.escape(scratch_prefix(pid)) + "*")):
+        if os.path.isdir(name) and not os.path.islink(name):
+            shutil.rmtree(name, ignore_errors=True)
+
+
 class Interrupted(KeyboardInterrupt):
     """The run was ended by a signal; ``signum`` says which."""
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .errors import BoundExceeded
-from .signals import held_for_a_child, wait_for_task, worker_started
+from .signals import held_for_a_child, remove_scratch_of, wait_for_task, worker_started
 
 #: Per-file bounds (the hostile-input issue): memory a worker may add while reading, and time.
 MEMORY_LIMIT_MB = 512
@@ -330,6 +330,7 @@ class _Slot:
             self.proc.join(timeout=2)
             for task in self.tasks:  # (the one it had; one sent after it may have been taken meanwhile)
                 _remove_partial(task[3])
+            remove_scratch_of(self.proc.pid)  # (and the temporary folder it was writing in: its finally never ran)
         self.conn.close()
 
     def deadline(self, seconds: float) -> float:
