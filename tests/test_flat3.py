@@ -289,35 +289,13 @@ def _matched(seed: int, merge: bool, monkeypatch: pytest.MonkeyPatch) -> list:
     import random
 
     from xltemplate.catalog import as_spec
-    from xltemplate.findings import finding
-    from xltemplate.identify import SIGNATURE_INVALID, SIGNATURE_MISSING, SIGNATURE_VALID
-    from xltemplate.report import FileReport
-    from xltemplate.roster import PackedRows, Roster, RosterRow
-    from xltemplate.words import INVALID, UNREADABLE, VALID
+
+    from .random_collections import random_inputs
 
     monkeypatch.setattr(collect_mod, "MERGE_MATCH", merge)
     rng = random.Random(seed)
-    names = [f"{rng.choice(['SH', 'B', 'b', 'A-'])}{rng.randrange(30)}" for _ in range(40)]
-    keys = list(dict.fromkeys(names))
-    if seed % 2:
-        rng.shuffle(keys)
-    else:
-        keys.sort(key=collect_mod.natural_key)
-    packed = PackedRows((RosterRow(key=k, line=n + 2, prefill={"unit": f"单位{n}"}) for n, k in enumerate(keys)),
-                        ["unit"], ())
-    roster = Roster(path=Path("r.csv"), rows=packed, columns={"预算单位": "unit"})
-    returns = []
-    shas = [f"{n:064x}" for n in range(25)]
-    for n in range(rng.randrange(1, 60)):
-        pick = rng.random()
-        key = None if pick < 0.08 else f"X{rng.randrange(5)}" if pick < 0.2 else rng.choice(names)
-        status = rng.choice([VALID, VALID, VALID, INVALID, UNREADABLE])
-        saved = dt.datetime(2024, 1, 1) + dt.timedelta(hours=rng.randrange(6)) if rng.random() < 0.7 else None
-        report = FileReport(path=f"/in/{rng.choice('abc')}/f{n:03d}.xlsx", status=status,
-                            findings=[finding("key-missing")] if key is None and rng.random() < 0.5 else [],
-                            key=key, sha256=rng.choice(shas), saved_at=saved,
-                            signature=rng.choice([SIGNATURE_VALID, SIGNATURE_VALID, SIGNATURE_INVALID, SIGNATURE_MISSING]))
-        returns.append(collect_mod.Return(report, float(rng.randrange(3))))
+    _keys, roster, reports, mtimes = random_inputs(rng, seed, ['SH', 'B', 'b', 'A-'], "abc")
+    returns = [collect_mod.Return(r, m) for r, m in zip(reports, mtimes)]
     withdrawn = {(r.brief.key, r.brief.sha256): "撤回" for r in returns if r.brief.key and rng.random() < 0.1}
     c = collect_mod.assemble(as_spec("sh-project-self-eval"), roster, returns, [], verified=bool(seed % 3),
                              withdrawn=withdrawn)

@@ -8,7 +8,6 @@ collections), and the same roll-up when a second process writes 指标得分; no
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import random
 import sys
@@ -21,6 +20,7 @@ from xltemplate.rollup import spill as spill_mod
 from xltemplate.rollup import units as units_mod
 
 from .conftest import SAMPLES
+from .random_collections import random_inputs
 from .test_spill import CASES, _run, mixed  # noqa: F401 - mixed is the cases' fixture
 
 collect_mod = sys.modules["xltemplate.rollup.collect"]
@@ -71,36 +71,10 @@ def _random(seed: int, store: bool, roster: bool, monkeypatch: pytest.MonkeyPatc
     """A random collection matched to a random packed roster (or none), held or kept in the store: every row and
     return as the sheets read them."""
     from xltemplate.catalog import as_spec
-    from xltemplate.findings import finding
-    from xltemplate.identify import SIGNATURE_INVALID, SIGNATURE_MISSING, SIGNATURE_VALID
-    from xltemplate.report import FileReport
-    from xltemplate.roster import PackedRows, Roster, RosterRow
-    from xltemplate.words import INVALID, UNREADABLE, VALID
 
     rng = random.Random(seed)
-    names = [f"{rng.choice(['SH', 'B', 'b', 'A-', 'é', '𝔘', 'SH0'])}{rng.randrange(30)}" for _ in range(40)]
-    keys = list(dict.fromkeys(names))
-    if seed % 2:
-        rng.shuffle(keys)
-    else:
-        keys.sort(key=collect_mod.natural_key)
-    packed = PackedRows((RosterRow(key=k, line=n + 2, prefill={"unit": f"单位{n}"}) for n, k in enumerate(keys)),
-                        ["unit"], ())
-    the_roster = Roster(path=Path("r.csv"), rows=packed, columns={"预算单位": "unit"}) if roster else None
-    reports = []
-    shas = [f"{n:064x}" for n in range(25)]
-    for n in range(rng.randrange(1, 60)):
-        pick = rng.random()
-        key = None if pick < 0.08 else f"X{rng.randrange(5)}" if pick < 0.2 else rng.choice(names)
-        status = rng.choice([VALID, VALID, VALID, INVALID, UNREADABLE])
-        saved = dt.datetime(2024, 1, 1) + dt.timedelta(hours=rng.randrange(6)) if rng.random() < 0.7 else None
-        folder = rng.choice(["a", "b", "c", "\udcff", "𝔘", "é"])  # (a path not UTF-8, one beyond the BMP)
-        reports.append(FileReport(path=f"/in/{folder}/f{n:03d}.xlsx", status=status,
-                                  findings=[finding("key-missing")] if key is None and rng.random() < 0.5 else [],
-                                  key=key, sha256=rng.choice(shas), saved_at=saved,
-                                  signature=rng.choice([SIGNATURE_VALID, SIGNATURE_VALID, SIGNATURE_INVALID,
-                                                        SIGNATURE_MISSING])))
-    mtimes = [float(rng.randrange(3)) for _ in reports]
+    keys, the_roster, reports, mtimes = random_inputs(rng, seed, ['SH', 'B', 'b', 'A-', 'é', '𝔘', 'SH0'],
+                                                      ["a", "b", "c", "\udcff", "𝔘", "é"])  # (a path not UTF-8, one beyond the BMP)
     spill = None
     if store:
         spill = spill_mod.Spill()
@@ -112,7 +86,7 @@ def _random(seed: int, store: bool, roster: bool, monkeypatch: pytest.MonkeyPatc
     else:
         returns = [collect_mod.Return(r, m) for r, m in zip(reports, mtimes)]
     withdrawn = {(r.key, r.sha256): "撤回" for r in reports if r.key and rng.random() < 0.1}
-    c = collect_mod.assemble(as_spec("sh-project-self-eval"), the_roster, returns, [], verified=bool(seed % 3),
+    c = collect_mod.assemble(as_spec("sh-project-self-eval"), the_roster if roster else None, returns, [], verified=bool(seed % 3),
                              withdrawn=withdrawn)
     c.spill = spill
     with c:
