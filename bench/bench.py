@@ -43,7 +43,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -133,24 +133,108 @@ def _make_national_module():  # type: ignore[no-untyped-def]
     return mod
 
 
-def _national_targets(n: int) -> list[dict[str, str]]:
-    """Project n's targets: 3 to 30 indicators, every rule, the points adding up per 一级."""
+#: What a project's 三级指标 can measure, by 二级: (what, 指标性质, the units it may be counted in, the range of its
+#: 年度指标值). A project's own indicator is one of these about one of its own subjects (:data:`_SUBJECTS`), in a
+#: unit and to a value drawn for that project, as a bureau's 绩效目标表 has them: two projects rarely share a name, a
+#: unit and a value (see :func:`_own_targets`).
+_MEASURES: dict[str, list[tuple[str, str, tuple[str, ...], tuple[int, int]]]] = {
+    "quantity": [("建设数量", "≥", ("个", "处", "座", "套"), (1, 400)), ("改造规模", "≥", ("平方米", "公里", "户"), (50, 90000)),
+                 ("服务人次", "≥", ("人次", "万人次"), (100, 60000)), ("培训场次", "≥", ("场", "期", "次"), (2, 300)),
+                 ("购置数量", "=", ("台", "套", "辆", "件"), (1, 500)), ("覆盖范围", "≥", ("个乡镇", "个村", "个社区"), (1, 120)),
+                 ("巡查次数", "≥", ("次", "趟"), (10, 5000))],
+    "quality": [("验收合格率", "≥", ("%",), (80, 100)), ("问题整改率", "≥", ("%",), (85, 100)),
+                ("投诉件数", "≤", ("件", "起"), (0, 60)), ("达标率", "≥", ("%",), (70, 100)), ("规范性", "定性", ("",), (0, 0))],
+    "timeliness": [("完成时限", "≤", ("天", "个月", "工作日"), (5, 360)), ("资金拨付及时率", "≥", ("%",), (90, 100)),
+                   ("响应时间", "≤", ("小时", "分钟"), (1, 240))],
+    "cost": [("成本控制", "≤", ("万元", "元"), (5, 9000)), ("单位成本", "≤", ("元/人", "元/平方米", "万元/公里"), (3, 2000)),
+             ("超概算比例", "≤", ("%",), (0, 10))],
+    "economic": [("带动投资", "≥", ("万元", "亿元"), (10, 20000)), ("节约费用", "≥", ("万元", "元"), (2, 3000))],
+    "social": [("受益人数", "≥", ("人", "户", "万人"), (50, 200000)), ("知晓度", "定性", ("",), (0, 0)),
+               ("安全事故数", "=", ("起", "次"), (0, 0))],
+    "ecological": [("减排量", "≥", ("吨", "立方米"), (1, 9000)), ("环境改善", "定性", ("",), (0, 0))],
+    "sustainable": [("管理机制建设", "定性", ("",), (0, 0)), ("持续使用年限", "≥", ("年",), (3, 50))],
+    "served": [("满意度", "≥", ("%",), (75, 100)), ("满意度调查", "定性", ("",), (0, 0))],
+}
+#: The subjects a project's indicators are about (what it builds, runs or serves), drawn per project.
+_SUBJECTS = ("农村公路", "老旧小区", "校舍", "乡镇卫生院", "养老服务站", "污水管网", "路灯", "综合文化站", "公共图书馆", "全民健身场地",
+             "农田水利设施", "高标准农田", "河道", "垃圾中转站", "公厕", "便民服务中心", "社区食堂", "农贸市场", "应急避难场所",
+             "消防站", "中小学食堂", "幼儿园", "职业技能培训", "困难群众救助", "残疾人康复", "退役军人服务站", "基层党建阵地",
+             "政务服务平台", "智慧城管系统", "视频监控点位", "森林防火通道", "林业有害生物防治", "畜禽粪污处理", "农村饮水工程",
+             "供热管网", "燃气管道", "雨污分流", "城市绿地", "口袋公园", "非遗保护", "文物修缮", "乡村旅游设施", "电商服务站",
+             "冷链物流设施", "就业见习基地", "创业孵化基地", "法律援助", "人民调解", "食品安全抽检", "药品抽检")
+#: The places a project's indicators may name (a town, a street): two characters and a kind, some 2,000 in all.
+_PLACE_PARTS = ("东", "西", "南", "北", "清", "河", "山", "石", "桥", "林", "新", "安", "和", "平", "兴", "福", "长", "永",
+                "青", "白", "金", "龙", "凤", "阳", "泉", "湖", "江", "城", "花", "云")
+_PLACE_KINDS = ("镇", "乡", "街道", "片区", "园区")
+_TEXT_TARGETS = ("规范完整", "明显提高", "有所改善", "健全有效", "满意", "持续向好", "显著提升", "按期完成", "符合要求")
+
+
+def _own_targets(key: str, count: int) -> list[tuple[str, str, str, str, str, Any, Decimal]]:
+    """(level, sub, name, kind, unit, target, points) for project ``key`` with ``count`` indicators of its own.
+
+    The 一级/二级 shares and the points are make_national's (so the sheets' shapes are the same as before); each
+    indicator's name (a subject of this project and a measure), unit and 年度指标值 are drawn for this project."""
+    mod = _make_national_module()
+    rng = random.Random(f"own-targets-{key}")
+    subjects = rng.sample(_SUBJECTS, 8)
+    places = ["".join(rng.sample(_PLACE_PARTS, 2)) + rng.choice(_PLACE_KINDS) for _ in range(rng.randint(1, 3))]
+    shares = {"output": max(1, round(count * 0.6)), "satisfaction": 1 if count < 8 else 2}
+    shares["benefit"] = max(1, count - shares["output"] - shares["satisfaction"])
+    shares["output"] = count - shares["benefit"] - shares["satisfaction"]
+    out = []
+    names: set[str] = set()
+    for level, subs, points in mod.ORDER:
+        n = shares[level]
+        picked = []
+        for k in range(n):
+            sub = subs[k % len(subs)]
+            what, kind, units, (lo, hi) = rng.choice(_MEASURES[sub])
+            name = f"{rng.choice(places) if rng.random() < 0.6 else ''}{rng.choice(subjects)}{what}"
+            while name in names:
+                name = f"{rng.choice(subjects)}{what}（{rng.randint(2, 9)}期）"
+            names.add(name)
+            unit = rng.choice(units)
+            target: Any
+            if kind == "定性":
+                target = rng.choice(_TEXT_TARGETS)
+            elif unit == "%":
+                target = rng.choice((lo, hi, rng.randint(lo, hi), f"{rng.randint(lo, max(lo, hi - 1))}.{rng.randint(1, 9)}"))
+            elif hi > 100 and rng.random() < 0.2:
+                target = f"{rng.randint(lo, hi)}.{rng.randint(1, 99):02d}"
+            else:
+                target = rng.randint(lo, hi)
+            picked.append((sub, name, kind, unit, target))
+        for (sub, name, kind, unit, target), pts in zip(picked, mod.split(points, n)):
+            out.append((level, sub, name, kind, unit, target, pts))
+    return out
+
+
+def _targets_rows(n: int, shared: bool) -> list[tuple[str, str, str, str, str, Any, Decimal]]:
+    """Project n's targets: 3 to 30 indicators, every rule, the points adding up per 一级. ``shared``: the earlier
+    passes' corpus, where project n reuses make_national's indicators of sample project K{n % 97} (names from one
+    pool in one order: a plan memo keyed on them hits across projects, as no real bureau's would); otherwise
+    (the default) the project's own (:func:`_own_targets`)."""
+    count = 3 + n % 28
+    if shared:
+        return _make_national_module().targets_for(f"K{n % 97}", count)
+    return _own_targets(f"K{n:05d}", count)
+
+
+def _national_targets(n: int, shared: bool = False) -> list[dict[str, str]]:
+    """Project n's targets as a workbook records them (:func:`_targets_rows`)."""
     from xltemplate.families.rule_scored.spec import Target
 
-    mod = _make_national_module()
-
-    count = 3 + n % 28
     return [Target(lv, sub, name, kind, unit, Decimal(str(t)) if kind != "定性" else str(t), pts).record()
-            for lv, sub, name, kind, unit, t, pts in mod.targets_for(f"K{n % 97}", count)]
+            for lv, sub, name, kind, unit, t, pts in _targets_rows(n, shared)]
 
 
-def _make_national(args: tuple[int, str, str]) -> str:
+def _make_national(args: tuple[int, str, str], shared: bool = False) -> str:
     """Generate national return number n into folder (run in a process pool), filled at random around the targets."""
     n, folder, ts = args
     spec = load_spec(NATIONAL_SPEC)
     from xltemplate.families.rule_scored.layout import Layout as NLayout
 
-    targets = _national_targets(n)
+    targets = _national_targets(n, shared)
     layout = NLayout(spec, tuple(targets))  # type: ignore[arg-type]
     rng = random.Random(5000 + n)
     budget = Decimal(rng.randint(50, 3000))
@@ -176,7 +260,7 @@ def _make_national(args: tuple[int, str, str]) -> str:
     return str(path)
 
 
-def generate_national(work: Path, n: int) -> float:
+def generate_national(work: Path, n: int, shared: bool = False) -> float:
     """``generate``: ``n`` national workbooks from a roster with a targets table (3 to 30 indicators each); seconds."""
     from xltemplate.distribute import distribute
     from xltemplate.roster import read_roster
@@ -195,7 +279,7 @@ def generate_national(work: Path, n: int) -> float:
         w = csv.writer(fh)
         w.writerow(["编号", "一级指标", "二级指标", "三级指标", "指标性质", "计量单位", "年度指标值", "分值"])
         for i in range(n):
-            for lv, sub, name, kind, unit, target, pts in mod.targets_for(f"K{i % 97}", 3 + i % 28):
+            for lv, sub, name, kind, unit, target, pts in _targets_rows(i, shared):
                 w.writerow([f"K{i:05d}", mod.LEVEL_NAMES[lv], mod.SUB_NAMES[sub], name, kind, unit, target, pts])
     t = time.perf_counter()
     roster = read_roster(work / "roster-national.csv", spec)
@@ -206,7 +290,8 @@ def generate_national(work: Path, n: int) -> float:
     return wall
 
 
-def national(work: Path, n: int, sample_n: int, jobs: int, lo_share: float, collect: bool, smoke: bool, reuse: bool = False) -> None:
+def national(work: Path, n: int, sample_n: int, jobs: int, lo_share: float, collect: bool, smoke: bool, reuse: bool = False,
+             shared: bool = False) -> None:
     """The national form: make ``n`` returns with targets (a share re-saved by LibreOffice), read + validate per
     return beside pandas+calamine and the floor, then collect them."""
     folder = work / "national"
@@ -214,9 +299,11 @@ def national(work: Path, n: int, sample_n: int, jobs: int, lo_share: float, coll
     if reuse and folder.is_dir():
         files, resaved = sorted(folder.glob("*.xlsx"))[:n], -1
     else:
-        files, resaved = make_returns(folder, n, lo_share, jobs, _make_national, "2021-03-01T09:00:00+00:00")
+        files, resaved = make_returns(folder, n, lo_share, jobs, functools.partial(_make_national, shared=shared),
+                                      "2021-03-01T09:00:00+00:00")
     size = sum(f.stat().st_size for f in files) / len(files)
-    print(f"national: {len(files)} returns with 3 to 30 indicators each ({'reused' if resaved < 0 else resaved} re-saved by LibreOffice), "
+    whose = "indicators shared across projects (--shared-targets)" if shared else "each project's own indicators"
+    print(f"national ({whose if resaved >= 0 else 'reused: as the folder was made'}): {len(files)} returns with 3 to 30 indicators each ({'reused' if resaved < 0 else resaved} re-saved by LibreOffice), "
           f"mean {size / 1024:.1f} KiB, in {time.perf_counter() - t:.0f} s")
     from xltemplate.identify import RunContext
 
@@ -538,6 +625,10 @@ def main() -> None:
     ap.add_argument("--national", type=int, default=None, metavar="N",
                     help="national-form returns to make and collect (default: as many as --n; 0: skip)")
     ap.add_argument("--national-only", action="store_true", help="only the national form's part")
+    ap.add_argument("--shared-targets", action="store_true",
+                    help="national returns (and generate's targets table) as the passes before the ninth made them: each "
+                         "project reuses one of 97 sample projects' indicators, whose names repeat from project to project "
+                         "(default: each project its own names, units and values, as a bureau's 绩效目标表)")
     ap.add_argument("--scale", type=int, default=1, metavar="K",
                     help="also collect K × N returns (copies with their roster key rewritten) for the memory at scale")
     ap.add_argument("--skip-generate", action="store_true", help="do not time generate")
@@ -548,7 +639,7 @@ def main() -> None:
     n_national = args.n if args.national is None else args.national
     if args.national_only:
         try:
-            national(work, n_national, args.sample, jobs, args.lo_share, args.only is None, args.smoke, args.reuse)
+            national(work, n_national, args.sample, jobs, args.lo_share, args.only is None, args.smoke, args.reuse, args.shared_targets)
         finally:
             if args.dir is None:
                 shutil.rmtree(work, ignore_errors=True)
@@ -568,7 +659,7 @@ def main() -> None:
             gen_wall = time.perf_counter() - t
             print(f"generate: {n_gen} per-unit workbooks from a roster in {gen_wall:.1f} s ({gen_wall / n_gen * 1000:.1f} ms each)")
             shutil.rmtree(work / "generated")
-            gen_national = generate_national(work, n_gen)
+            gen_national = generate_national(work, n_gen, args.shared_targets)
             print(f"generate: {n_gen} national workbooks from a roster with targets (3 to 30 indicators) in {gen_national:.1f} s "
                   f"({gen_national / n_gen * 1000:.1f} ms each), load average {os.getloadavg()[0]:.2f}")
         if args.only == "generate":
@@ -599,7 +690,7 @@ def main() -> None:
         if args.only == "per-return":
             targets_met(figures, args.smoke)
             if n_national:
-                national(work, n_national, args.sample, jobs, args.lo_share, False, args.smoke, args.reuse)
+                national(work, n_national, args.sample, jobs, args.lo_share, False, args.smoke, args.reuse, args.shared_targets)
             return
 
         # -- collect end to end ----------------------------------------------------------------------------
@@ -640,7 +731,7 @@ def main() -> None:
         for label, value, unit, ok in rows:
             print(f"  {label:<66} {value:8.2f} {unit:<2} {verdict(ok, current_load(), args.smoke)}")
         if n_national:
-            national(work, n_national, args.sample, jobs, args.lo_share, True, args.smoke, args.reuse)
+            national(work, n_national, args.sample, jobs, args.lo_share, True, args.smoke, args.reuse, args.shared_targets)
     finally:
         if args.dir is None:
             shutil.rmtree(work, ignore_errors=True)
