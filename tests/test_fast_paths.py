@@ -1261,7 +1261,9 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.families.rule_scored.layout", "SHARE_LOOKUPS"),
                        ("xltemplate.families.rule_scored.checks", "REUSE_FUNDING_SUMS"),
                        ("xltemplate.checks", "PREFILL_FIRST"), ("xltemplate.families.rule_scored.rules", "BLANK_BY_TYPE"),
-                       ("xltemplate.families.rule_scored", "ITEMS_IN_LINE"))
+                       ("xltemplate.families.rule_scored", "ITEMS_IN_LINE"),
+                       ("xltemplate.families.rule_scored", "SLOTS_BY_PLACE"), ("xltemplate.normalise", "READS_BY_TEXT"),
+                       ("xltemplate.families.rule_scored.formulas", "ROW_FORMULAS"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:
@@ -1472,7 +1474,6 @@ def test_target_rows_input_slots_remembered_are_those_made_anew() -> None:
     byte apart in its name or unit gets slots of its own."""
     from xltemplate.catalog import resolve_template
     from xltemplate.families import rule_scored as R
-    from xltemplate.families.rule_scored.layout import Layout
     from xltemplate.roster import read_roster
     from xltemplate.targets import read_targets
 
@@ -1483,6 +1484,17 @@ def test_target_rows_input_slots_remembered_are_those_made_anew() -> None:
     def plain(slots: object) -> list[object]:
         return [(s.cell, s.kind, s.label, s.id, s.choices, s.invalid_code,
                  None if s.reader is None else [s.reader(v, lambda c: None) for v in seen]) for s in slots]  # type: ignore[attr-defined]
+
+    R.SLOTS_BY_PLACE = False  # (this memo is asked only without that one: tests/test_natmemo9.py tests both)
+    try:
+        _row_inputs_remembered(spec, table, plain)
+    finally:
+        R.SLOTS_BY_PLACE = True
+
+
+def _row_inputs_remembered(spec, table, plain) -> None:  # type: ignore[no-untyped-def]
+    from xltemplate.families import rule_scored as R
+    from xltemplate.families.rule_scored.layout import Layout
 
     R._ROW_INPUTS.clear()
     layouts = [Layout(spec, tuple(records)) for records in table.by_key.values()]  # type: ignore[arg-type]

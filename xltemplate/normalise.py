@@ -175,6 +175,24 @@ def formula_reads(texts: Mapping[int, Mapping[str, str]], cells: tuple[Cell, ...
     found = _READS.get(key)
     if found is not None:
         return found
+    if READS_BY_TEXT:
+        places: set[tuple[int, int]] = set()
+        wide: list[tuple[int, int, int, int]] = []
+        for m in texts.values():
+            for text in m.values():
+                named, big = _TEXT_READS.get(text) or _text_reads(text)
+                places |= named
+                if big:
+                    wide += big
+        if wide:
+            found = tuple(c for c in cells if (c.row, c.col) in places
+                          or any(r0 <= c.row <= r1 and c0 <= c.col <= c1 for r0, r1, c0, c1 in wide))
+        else:
+            found = tuple(c for c in cells if (c.row, c.col) in places)
+        if len(_READS) >= _MAX_PLANS:
+            _READS.pop(next(iter(_READS)))
+        _READS[key] = found
+        return found
     singles: set[str] = set()
     ranges: list[tuple[int, int, int, int]] = []
     for m in texts.values():
@@ -189,6 +207,39 @@ def formula_reads(texts: Mapping[int, Mapping[str, str]], cells: tuple[Cell, ...
     if len(_READS) >= _MAX_PLANS:
         _READS.pop(next(iter(_READS)))
     _READS[key] = found
+    return found
+
+
+#: :func:`formula_reads` finds each formula's references once per formula text (ours: made from the spec and the
+#: layout, never read from a file), as the places (row, col) it names, a range's cells among them (one wider than
+#: :data:`_MAX_AREA` cells kept as a range), and takes the cells at those places; a national return's rows are its
+#: own, so the whole set of formulas is rarely another return's, but each row's formulas are those of its place and
+#: rule, which recur. False: every formula's text searched for every new set (the tests compare).
+READS_BY_TEXT = True
+_TEXT_READS: dict[str, tuple[frozenset[tuple[int, int]], tuple[tuple[int, int, int, int], ...]]] = {}
+_MAX_TEXT_READS = 8192  # some 300 bytes a formula: a worker's memory stays bounded
+_MAX_AREA = 4096
+
+
+def _text_reads(text: str) -> tuple[frozenset[tuple[int, int]], tuple[tuple[int, int, int, int], ...]]:
+    """The places one formula names (0-based (row, col)), a range's cells included; ranges wider than
+    :data:`_MAX_AREA` apart. Remembered by the formula's full text."""
+    places: set[tuple[int, int]] = set()
+    wide: list[tuple[int, int, int, int]] = []
+    for c1, r1, c2, r2 in _REF.findall(_STRING.sub('""', text)):
+        if c2:
+            a, b = _col(c1), _col(c2)
+            r0, r9, c0, c9 = min(int(r1), int(r2)) - 1, max(int(r1), int(r2)) - 1, min(a, b), max(a, b)
+            if (r9 - r0 + 1) * (c9 - c0 + 1) <= _MAX_AREA:
+                places.update((r, c) for r in range(r0, r9 + 1) for c in range(c0, c9 + 1))
+            else:
+                wide.append((r0, r9, c0, c9))
+        elif not r1.startswith("0"):  # (as a cell's A1 writes it: "B05" names no cell's A1)
+            places.add((int(r1) - 1, _col(c1)))
+    found = (frozenset(places), tuple(wide))
+    if len(_TEXT_READS) >= _MAX_TEXT_READS:
+        _TEXT_READS.pop(next(iter(_TEXT_READS)))
+    _TEXT_READS[text] = found
     return found
 
 
@@ -416,7 +467,7 @@ def normalise(spec: Spec, sub: Submission, *, prefill: Mapping[str, Any], today:
             as_number = kind in _NUMBER_FIELDS
         computed = data is not None and (data.formula is not None or data.error)
         if computed or parsed.error or parsed.note:  # (the usual input, a plain value, needs no words)
-            problem = _reading(spec.sheet, slot, data, parsed, seen)
+            problem = _reading(spec.sheet, slot, data, parsed, seen, p.spec_values)
             if problem is not None:
                 found.append(problem)
         if not parsed.error and not computed:
@@ -436,15 +487,18 @@ def _raw(cells: Mapping[str, CellData], c: Cell) -> Any:
     return None if data is None else data.value
 
 
-def _reading(sheet: str, slot: InputSlot, data: CellData | None, parsed: Parsed, seen: Any) -> Finding | None:
-    """What a person is told about reading one input: nothing, a normalised value, or why it cannot be used."""
+def _reading(sheet: str, slot: InputSlot, data: CellData | None, parsed: Parsed, seen: Any,
+             fixed: Mapping[str, Any]) -> Finding | None:
+    """What a person is told about reading one input: nothing, a normalised value, or why it cannot be used
+    (``fixed``: the plan's spec values, which may name the input: :meth:`InputSlot.label_in`)."""
     where = {"sheet": sheet, "cell": slot.cell.a1, "field": slot.id}
+    label = slot.label_in(fixed)
     if data is not None and data.formula is not None:
-        return finding("input-formula", **where, value=data.formula, label=slot.label, formula=clip(data.formula))
+        return finding("input-formula", **where, value=data.formula, label=label, formula=clip(data.formula))
     if data is not None and data.error:
-        return finding("value-invalid", "error-value", **where, value=seen, label=slot.label, seen=seen)
+        return finding("value-invalid", "error-value", **where, value=seen, label=label, seen=seen)
     if not parsed.ok:
-        return finding(slot.invalid_code, **where, value=seen, label=slot.label, error=parsed.error)
+        return finding(slot.invalid_code, **where, value=seen, label=label, error=parsed.error)
     if parsed.note:
-        return finding("value-normalised", **where, value=seen, label=slot.label, note=parsed.note)
+        return finding("value-normalised", **where, value=seen, label=label, note=parsed.note)
     return None

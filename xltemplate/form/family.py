@@ -74,6 +74,15 @@ class InputSlot:
     reader: "Callable[[Any, Callable[[Cell], Any]], Parsed] | None" = None
     #: The finding code of a value that cannot be read (``value-invalid`` unless the family says otherwise).
     invalid_code: str = "value-invalid"
+    #: A cell whose value the spec or the workbook's own targets fix (the plan's ``spec_values``: a target's 三级指标),
+    #: which a message names before ``label`` (then the rest of the label: "的实际完成值"). It lets a family share one
+    #: slot among the rows of one place whatever their names (see ``rule_scored.SLOTS_BY_PLACE``); the label a
+    #: person reads is the same. None: ``label`` is the whole label.
+    named_by: "Cell | None" = None
+
+    def label_in(self, fixed: "Mapping[str, Any]") -> str:
+        """The label a message gives this input, given the plan's fixed values (``spec_values``) by defined name."""
+        return self.label if self.named_by is None else f"{fixed[self.named_by.name]}{self.label}"
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,15 @@ class RuleScored:
                 yield InputSlot(r.points, "score", f"{label}的分值", r.id)
                 yield InputSlot(r.given, "score", f"{label}的自评分", r.id)
                 yield InputSlot(r.reason, QUIET, label, r.id)
+            elif SLOTS_BY_PLACE:
+                place = (choices, r.row, r.sublevel.id, r.n, t.kind, t.unit)
+                found = _SLOTS_BY_PLACE.get(place)
+                if found is None:
+                    found = tuple(_place_row_inputs(r, t.kind, t.unit, choices))
+                    if len(_SLOTS_BY_PLACE) >= _MAX_ROW_INPUTS:
+                        _SLOTS_BY_PLACE.pop(next(iter(_SLOTS_BY_PLACE)))
+                    _SLOTS_BY_PLACE[place] = found
+                yield from found
             elif REMEMBER_ROW_INPUTS:
                 key = (choices, r.row, r.sublevel.id, r.n, t.kind, t.name, t.unit)
                 found = _ROW_INPUTS.get(key)
@@ -254,6 +263,28 @@ def _target_row_inputs(r: IndicatorSlot, t: Target, choices: tuple[str, ...]) ->
         yield InputSlot(r.actual, "number", f"{t.name}的实际完成值", r.id, reader=_measure(t.unit),
                         invalid_code="actual-not-number")
     yield InputSlot(r.reason, QUIET, r.label, r.id)
+
+
+#: A target row's input slots depend on its target's name only through the label a message gives them
+#: (``f"{name}的实际完成值"``): with the label's name taken from the row's 三级指标 cell when a finding is made
+#: (:attr:`InputSlot.named_by`: the plan's spec values hold the target's name there), they are a function of the
+#: row's place (row, 二级, n: its cells and id), the target's 指标性质 and 计量单位 (the reader's unit) and the spec's
+#: choices, and are made once for those: a bureau's projects each have their own indicators' names and values, but
+#: their rows' places, rules and units recur (the units are a short list). The messages are the same words.
+#: False: by :data:`REMEMBER_ROW_INPUTS` (the tests compare).
+SLOTS_BY_PLACE = True
+_SLOTS_BY_PLACE: dict[tuple[Any, ...], tuple[InputSlot, ...]] = {}
+
+
+def _place_row_inputs(r: IndicatorSlot, kind: str, unit: str, choices: tuple[str, ...]) -> Iterable[InputSlot]:
+    """:func:`_target_row_inputs`, the name left to the finding (:attr:`InputSlot.named_by`)."""
+    if kind == QUALITATIVE:
+        yield InputSlot(r.actual, "choice", "的完成情况", r.id, choices, named_by=r.name)
+        yield InputSlot(r.given, "score", "的自评分", r.id, named_by=r.name)
+    else:
+        yield InputSlot(r.actual, "number", "的实际完成值", r.id, reader=_measure(unit), invalid_code="actual-not-number",
+                        named_by=r.name)
+    yield InputSlot(r.reason, QUIET, "", r.id, named_by=r.name)  # (r.label: a target row's is its name)
 
 
 def _item(r: IndicatorSlot, values: Mapping[str, Any], computed: Mapping[str, Any], spec: RuleSpec, target_name: str,

@@ -115,6 +115,15 @@ _BY_SHAPE: dict[tuple[Any, ...], dict[str, str]] = {}
 _MAX_SHAPES = 512  # some 30 KB each at 30 indicators: a worker's memory stays bounded
 
 
+#: A target row's two formulas (score, 校验) are remembered by the spec (id, version, the hash of its content), the
+#: row's place (row, 二级, n: its cells) and its rule (指标性质), of which they are a function: a national return's
+#: rows' shape as a whole is mostly its own (every project its own rules, row by row: :data:`REMEMBER_SHAPES` then
+#: misses), but a row's place and rule recur. False: every row's made anew for a shape not seen (the tests compare).
+ROW_FORMULAS = True
+_BY_ROW: dict[tuple[Any, ...], tuple[str, str]] = {}
+_MAX_ROWS = 4096  # some 1 KB each
+
+
 def shape(layout: Layout, version: int) -> tuple[Any, ...]:
     """Everything the formulas of ``layout`` depend on, as full values (never a hash nor a claim of a file).
 
@@ -150,8 +159,21 @@ def make_formulas(layout: Layout, version: int) -> dict[str, str]:
     """:func:`formulas`, made from the layout."""
     rules = layout.spec.rules
     out = funding_formulas(layout)
+    spec = layout.spec
+    spec_key = (spec.id, spec.version, spec.spec_hash)
     for lv in layout.levels:
         for r in lv.rows:
+            t = r.target
+            if ROW_FORMULAS and t is not None:
+                key = (*spec_key, r.row, r.sublevel.id, r.n, t.kind)
+                found = _BY_ROW.get(key)
+                if found is None:
+                    found = (row_score_formula(r, rules), row_check_formula(r, rules))
+                    if len(_BY_ROW) >= _MAX_ROWS:
+                        _BY_ROW.pop(next(iter(_BY_ROW)))
+                    _BY_ROW[key] = found
+                out[r.score.name], out[r.check.name] = found
+                continue
             out[r.score.name] = row_score_formula(r, rules)
             out[r.check.name] = row_check_formula(r, rules)
         out[lv.points.name], out[lv.score.name], out[lv.check.name] = level_formulas(lv)
