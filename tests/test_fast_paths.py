@@ -1263,7 +1263,8 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.checks", "PREFILL_FIRST"), ("xltemplate.families.rule_scored.rules", "BLANK_BY_TYPE"),
                        ("xltemplate.families.rule_scored", "ITEMS_IN_LINE"),
                        ("xltemplate.families.rule_scored", "SLOTS_BY_PLACE"), ("xltemplate.normalise", "READS_BY_TEXT"),
-                       ("xltemplate.families.rule_scored.formulas", "ROW_FORMULAS"))
+                       ("xltemplate.families.rule_scored.formulas", "ROW_FORMULAS"),
+                       ("xltemplate.families.rule_scored.spec", "RECORD_IN_LINE"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:

@@ -5,7 +5,8 @@ indicators (issue 15, helper natmemo), each against what it stands for; the whol
 - ``rule_scored.SLOTS_BY_PLACE``: a target row's input slots made once per place, rule and unit, the target's name
   taken into a message's label when a finding is made (``InputSlot.named_by``);
 - ``normalise.READS_BY_TEXT``: the cells the formulas read found formula by formula (each text's places remembered);
-- ``rule_scored.formulas.ROW_FORMULAS``: a target row's formulas made once per place and rule.
+- ``rule_scored.formulas.ROW_FORMULAS``: a target row's formulas made once per place and rule;
+- ``rule_scored.spec.RECORD_IN_LINE``: a recorded target read back in straight lines.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ def _paths() -> list[Path]:
 
 @pytest.fixture
 def switched() -> Iterator[None]:
-    saved = [(m, s, getattr(m, s)) for m, s in ((RS, "SLOTS_BY_PLACE"), (N, "READS_BY_TEXT"), (F, "ROW_FORMULAS"))]
+    from xltemplate.families.rule_scored import spec as S
+
+    saved = [(m, s, getattr(m, s)) for m, s in ((RS, "SLOTS_BY_PLACE"), (N, "READS_BY_TEXT"), (F, "ROW_FORMULAS"),
+                                                (S, "RECORD_IN_LINE"))]
     yield
     for m, s, v in saved:
         setattr(m, s, v)
@@ -204,3 +208,47 @@ def test_shared_row_formulas_follow_the_rule(switched: None) -> None:
     on = F.make_formulas(lay, 2)
     F.ROW_FORMULAS = False
     assert on == F.make_formulas(lay, 2) != base
+
+
+class _Text(str):
+    pass
+
+
+def test_targets_read_in_line_are_those_read_the_way_around(switched: None) -> None:
+    """RECORD_IN_LINE: every sample target, and each with one of its texts changed to every kind of value a damaged
+    record may hold, read both ways: the same Target (fields, their order, hash) or the same error."""
+    from collections import OrderedDict
+
+    from xltemplate.families.rule_scored import spec as S
+
+    spec = resolve_template("cn-project-self-eval")
+    records = [r for records in _records() for r in records]
+    changes: list[dict[str, Any]] = [{}, {"points": " 5 "}, {"points": "1e1"}, {"points": "NaN"}, {"points": "-1"}, {"points": "x"},
+                                     {"points": "Infinity"}, {"points": 5}, {"target": "Infinity"}, {"target": "sNaN"},
+                                     {"target": "0.0001"}, {"target": ""}, {"kind": "≈"}, {"kind": _Text("≥")},
+                                     {"sublevel": "无此二级"}, {"level": "benefit"}, {"name": None}, {"unit": 0},
+                                     {"name": _Text("名")}, {"level": "output", "sublevel": "quality"}]
+    outcomes = 0
+    for rec in records[:40]:
+        for change in changes:
+            for shape in (dict, OrderedDict):
+                got = []
+                for on in (True, False):
+                    S.RECORD_IN_LINE = on
+                    try:
+                        t = S.Target.from_record(spec, shape(rec, **change))
+                        got.append((t, list(t.__dict__.items()), hash(t), type(t.target), type(t.name)))
+                    except (ValueError, KeyError) as exc:
+                        got.append((type(exc), str(exc)))
+                assert got[0] == got[1], (rec, change, got)
+                outcomes += len(got[0]) == 5
+    assert 40 * 2 < outcomes < 40 * 2 * len(changes)
+    S.RECORD_IN_LINE = True
+    calls: list[int] = []
+    real = S._in_line
+    S._in_line = lambda *a: calls.append(1) or real(*a)  # type: ignore[assignment]
+    try:
+        S.Target.from_record(spec, dict(records[0]))
+    finally:
+        S._in_line = real  # type: ignore[assignment]
+    assert calls, "the way in line was not taken"
