@@ -252,3 +252,45 @@ def test_targets_read_in_line_are_those_read_the_way_around(switched: None) -> N
     finally:
         S._in_line = real  # type: ignore[assignment]
     assert calls, "the way in line was not taken"
+
+
+def _freeze_count(context: object, payload: object) -> int:
+    import gc
+
+    return gc.get_freeze_count()
+
+
+def _failed(payload: object, code: str, what: str) -> int:
+    return -1
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_a_worker_freezes_what_it_holds_once_warm(on: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """workers.FREEZE_AFTER_WARM: a worker's objects once warm are out of the collector's reach (frozen) before its
+    first task, and only with it on."""
+    import gc
+
+    from xltemplate import workers
+
+    monkeypatch.setattr(workers, "FREEZE_AFTER_WARM", on)
+    got = workers.run_many(_freeze_count, _failed, [1, 2, 3], jobs=2)
+    assert len(got) == 3 and all((n > 1000) if on else (n == 0) for n in got), got
+    assert gc.get_freeze_count() == 0  # (the parent's are not)
+
+
+def test_a_national_collect_is_the_same_with_workers_frozen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """workers.FREEZE_AFTER_WARM on and off, two workers, the national samples: the same roll-up and --json."""
+    from click.testing import CliRunner
+
+    from xltemplate import workers
+    from xltemplate.cli import main
+
+    got = {}
+    for on in (True, False):
+        monkeypatch.setattr(workers, "FREEZE_AFTER_WARM", on)
+        out = tmp_path / f"{on}.xlsx"
+        result = CliRunner().invoke(main, ["collect", str(NATIONAL / "returns"), "--roster", str(NATIONAL / "roster.csv"),
+                                           "--targets", str(NATIONAL / "targets.csv"), "-o", str(out), "--jobs", "2", "--json"])
+        assert result.exit_code in (0, 1), result.output
+        got[on] = (out.read_bytes(), result.output.replace(str(out), "OUT"))
+    assert got[True] == got[False]
