@@ -25,6 +25,8 @@ def main() -> None:
     ap.add_argument("folder", type=Path)
     ap.add_argument("--sample", type=int, default=400)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--freeze", action="store_true", help="gc.freeze() after the warm-up, as a worker does "
+                                                            "(workers.FREEZE_AFTER_WARM)")
     args = ap.parse_args()
     import pandas as pd
 
@@ -49,6 +51,10 @@ def main() -> None:
     for p in files[:20]:
         ours(p)
         theirs(p)
+    if args.freeze:
+        import gc
+
+        gc.freeze()
     times: dict[str, list[float]] = {"ours": [], "pandas": []}
     pairs: list[tuple[Path, float, float]] = []
     k = 0
@@ -64,7 +70,7 @@ def main() -> None:
             k += 1
         random.Random(r).shuffle(files)
     print(f"xltemplate from {Path(xltemplate.__file__).parent}; {len(files)} files ({len(saved_by_lo)} LibreOffice-saved) "
-          f"× {args.rounds}, CPU; load average {os.getloadavg()[0]:.2f}")
+          f"× {args.rounds}, CPU{', frozen after warm-up' if args.freeze else ''}; load average {os.getloadavg()[0]:.2f}")
 
     def report(label: str, chosen: list[tuple[Path, float, float]]) -> None:
         if not chosen:

@@ -1412,7 +1412,8 @@ def test_plans_of_one_shape_share_their_cells_and_formulas_and_keep_their_own_ta
     a, b = normalise.plan(spec, records), normalise.plan(spec, other)  # type: ignore[arg-type]
     assert a.formulas is b.formulas and a.places is b.places and len(normalise._SHAPES) == 1
     assert a.layout is not b.layout and a.spec_values != b.spec_values
-    assert [s.label for s in a.inputs] != [s.label for s in b.inputs]
+    # (the labels a message gives: a target row's name is taken from its plan's fixed values, rule_scored.SLOTS_BY_PLACE)
+    assert [s.label_in(a.spec_values) for s in a.inputs] != [s.label_in(b.spec_values) for s in b.inputs]
     normalise.SHARE_SHAPES = False
     try:
         normalise._PLANS.clear()
@@ -1423,7 +1424,8 @@ def test_plans_of_one_shape_share_their_cells_and_formulas_and_keep_their_own_ta
     for f in dataclasses.fields(normalise.Plan):
         if f.name not in ("layout", "inputs"):
             assert getattr(alone, f.name) == getattr(b, f.name), f.name
-    assert [(s.cell, s.kind, s.label, s.id) for s in alone.inputs] == [(s.cell, s.kind, s.label, s.id) for s in b.inputs]
+    assert [(s.cell, s.kind, s.label_in(alone.spec_values), s.id) for s in alone.inputs] == \
+        [(s.cell, s.kind, s.label_in(b.spec_values), s.id) for s in b.inputs]
 
 
 def test_targets_are_remembered_by_their_full_texts() -> None:
