@@ -34,12 +34,25 @@ def main() -> None:
                          "as bench.py's contenders do: what a return's own parts left remembered is gone by its turn "
                          "again (more files than the caches hold), as in collect; without it, the second reading of a "
                          "file finds what the first remembered (a form sheet's tail), which dilutes those paths")
+    ap.add_argument("--new-shapes", action="store_true",
+                    help="every return's shape is one not seen before (normalise's shapes and formulas' reads, the "
+                         "rows' formulas by shape, forgotten before each file), as in an inbox where each project has "
+                         "its own indicators and rules; what recurs row by row stays remembered")
     ap.add_argument("--also", nargs=2, action="append", default=[], metavar=("MODULE", "SWITCH"),
                     help="another switch toggled with the first (repeatable)")
     args = ap.parse_args()
     from xltemplate import normalise
     from xltemplate.identify import RunContext
     from xltemplate.validate import validate_path
+
+    from xltemplate.families.rule_scored import formulas as rule_formulas
+
+    def forget() -> None:
+        normalise._PLANS.clear()
+        if args.new_shapes:
+            normalise._SHAPES.clear()
+            normalise._READS.clear()
+            rule_formulas._BY_SHAPE.clear()
 
     switches = []
     for name, switch in [(args.module, args.switch), *args.also]:
@@ -68,7 +81,7 @@ def main() -> None:
                 for on in ((True, False) if r % 2 else (False, True)):
                     setting(on)
                     for f in files:
-                        normalise._PLANS.clear()
+                        forget()
                         t = time.process_time()
                         validate_path(f, run)
                         times[on].append(time.process_time() - t)
@@ -76,7 +89,7 @@ def main() -> None:
             for i, f in enumerate(files):
                 for on in ((True, False) if (i + r) % 2 else (False, True)):
                     setting(on)
-                    normalise._PLANS.clear()
+                    forget()
                     t = time.process_time()
                     validate_path(f, run)
                     times[on].append(time.process_time() - t)
@@ -85,7 +98,7 @@ def main() -> None:
             setattr(mod, switch, value)
     on, off = statistics.median(times[True]), statistics.median(times[False])
     ratio = statistics.median(a / b for a, b in zip(times[True], times[False]))
-    print(f"{'+'.join(switch for _, switch in switches)} {args.folder} ({len(files)} returns × {args.rounds}{', in blocks' if args.blocks else ''}): on {on * 1000:.3f} ms, off {off * 1000:.3f} ms, "
+    print(f"{'+'.join(switch for _, switch in switches)} {args.folder} ({len(files)} returns × {args.rounds}{', in blocks' if args.blocks else ''}{', new shapes' if args.new_shapes else ''}): on {on * 1000:.3f} ms, off {off * 1000:.3f} ms, "
           f"on/off {on / off:.3f}, median of the files' ratios {ratio:.3f}, load {os.getloadavg()[0]:.2f}")
 
 

@@ -25,6 +25,11 @@ def main() -> None:
     ap.add_argument("folder", type=Path)
     ap.add_argument("--sample", type=int, default=400)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--new-shapes", action="store_true",
+                    help="forget the shapes' plans parts before each of our files (normalise._SHAPES and _READS, the "
+                         "formulas by shape), as an inbox where every project has its own rows' rules sees each shape once: "
+                         "without it, a folder of fewer files than those memos hold (128) finds every shape again from the "
+                         "second round")
     ap.add_argument("--freeze", action="store_true", help="gc.freeze() after the warm-up, as a worker does "
                                                             "(workers.FREEZE_AFTER_WARM)")
     args = ap.parse_args()
@@ -41,8 +46,14 @@ def main() -> None:
     run = RunContext.builtin()
     saved_by_lo = {p for p in files if (read_submission(p).application or "").startswith("LibreOffice")}
 
+    from xltemplate.families.rule_scored import formulas as rule_formulas
+
     def ours(p: Path) -> None:
         normalise._PLANS.clear()
+        if args.new_shapes:
+            normalise._SHAPES.clear()
+            normalise._READS.clear()
+            rule_formulas._BY_SHAPE.clear()
         validate_path(p, run)
 
     def theirs(p: Path) -> None:
@@ -70,7 +81,7 @@ def main() -> None:
             k += 1
         random.Random(r).shuffle(files)
     print(f"xltemplate from {Path(xltemplate.__file__).parent}; {len(files)} files ({len(saved_by_lo)} LibreOffice-saved) "
-          f"× {args.rounds}, CPU{', frozen after warm-up' if args.freeze else ''}; load average {os.getloadavg()[0]:.2f}")
+          f"× {args.rounds}, CPU{', frozen after warm-up' if args.freeze else ''}{', new shapes' if args.new_shapes else ''}; load average {os.getloadavg()[0]:.2f}")
 
     def report(label: str, chosen: list[tuple[Path, float, float]]) -> None:
         if not chosen:

@@ -260,6 +260,12 @@ def _freeze_count(context: object, payload: object) -> int:
     return gc.get_freeze_count()
 
 
+def _threshold(context: object, payload: object) -> int:
+    import gc
+
+    return gc.get_threshold()[0]
+
+
 def _failed(payload: object, code: str, what: str) -> int:
     return -1
 
@@ -278,8 +284,24 @@ def test_a_worker_freezes_what_it_holds_once_warm(on: bool, monkeypatch: pytest.
     assert gc.get_freeze_count() == 0  # (the parent's are not)
 
 
+@pytest.mark.parametrize("on", [True, False])
+def test_a_worker_collects_its_young_less_often(on: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """workers.FEWER_COLLECTIONS: a worker's youngest generation's threshold is _YOUNG, only with it on; the
+    parent's is left as it was."""
+    import gc
+
+    from xltemplate import workers
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(workers, "FEWER_COLLECTIONS", on)
+    got = workers.run_many(_threshold, _failed, [1, 2, 3], jobs=2)
+    assert got == [workers._YOUNG if on else before[0]] * 3
+    assert gc.get_threshold() == before
+
+
 def test_a_national_collect_is_the_same_with_workers_frozen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """workers.FREEZE_AFTER_WARM on and off, two workers, the national samples: the same roll-up and --json."""
+    """workers.FREEZE_AFTER_WARM and FEWER_COLLECTIONS on and off, two workers, the national samples: the same
+    roll-up and --json."""
     from click.testing import CliRunner
 
     from xltemplate import workers
@@ -288,6 +310,7 @@ def test_a_national_collect_is_the_same_with_workers_frozen(tmp_path: Path, monk
     got = {}
     for on in (True, False):
         monkeypatch.setattr(workers, "FREEZE_AFTER_WARM", on)
+        monkeypatch.setattr(workers, "FEWER_COLLECTIONS", on)
         out = tmp_path / f"{on}.xlsx"
         result = CliRunner().invoke(main, ["collect", str(NATIONAL / "returns"), "--roster", str(NATIONAL / "roster.csv"),
                                            "--targets", str(NATIONAL / "targets.csv"), "-o", str(out), "--jobs", "2", "--json"])

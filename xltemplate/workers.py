@@ -180,6 +180,14 @@ def _bound_exceeded(payload: Any, code: str, what: str) -> BoundExceeded:
 #: cycle of garbage already there stays (the parent's pages anyway). False: not frozen (the tests compare).
 FREEZE_AFTER_WARM = True
 
+#: A worker collects its youngest generation after :data:`_YOUNG` more containers than it freed, not Python's 700: a
+#: validation makes and drops thousands (a sheet's cells, a plan), nearly all freed by their count, so a collection
+#: every 700 walked live ones again and again (some 290 collections a 1,000 national returns, ~200 µs a return
+#: with those of the older generations they start; 8 collections, ~20–50 µs, at 20,000). Garbage in a cycle waits
+#: for at most that many containers (a few MB). False: Python's thresholds (the tests compare).
+FEWER_COLLECTIONS = True
+_YOUNG = 20_000
+
 
 #: In each worker, this process's temporary files that a worker reads at most (:func:`read_only_in_workers`) are
 #: read-only; False: inherited as they are, writable (the tests compare).
@@ -233,6 +241,8 @@ def _worker(conn: Connection, context: Any, warm: Callable[[], None] | None, mem
         warm()  # before the first task: neither on its clock nor in its memory
     if FREEZE_AFTER_WARM:
         gc.freeze()  # (see FREEZE_AFTER_WARM)
+    if FEWER_COLLECTIONS:
+        gc.set_threshold(_YOUNG, *gc.get_threshold()[1:])  # (see FEWER_COLLECTIONS)
     _limit_memory(memory_mb)
 
     while True:
