@@ -1264,7 +1264,7 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.families.rule_scored", "ITEMS_IN_LINE"),
                        ("xltemplate.families.rule_scored", "SLOTS_BY_PLACE"), ("xltemplate.normalise", "READS_BY_TEXT"),
                        ("xltemplate.families.rule_scored.formulas", "ROW_FORMULAS"),
-                       ("xltemplate.families.rule_scored.spec", "RECORD_IN_LINE"))
+                       ("xltemplate.families.rule_scored.spec", "RECORD_IN_LINE"), ("xltemplate.normalise", "LOCKED_BY_TEXT"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:

@@ -6,7 +6,8 @@ indicators (issue 15, helper natmemo), each against what it stands for; the whol
   taken into a message's label when a finding is made (``InputSlot.named_by``);
 - ``normalise.READS_BY_TEXT``: the cells the formulas read found formula by formula (each text's places remembered);
 - ``rule_scored.formulas.ROW_FORMULAS``: a target row's formulas made once per place and rule;
-- ``rule_scored.spec.RECORD_IN_LINE``: a recorded target read back in straight lines.
+- ``rule_scored.spec.RECORD_IN_LINE``: a recorded target read back in straight lines;
+- ``normalise.LOCKED_BY_TEXT``: a fixed text's entry of a plan made once per place and text.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def switched() -> Iterator[None]:
     from xltemplate.families.rule_scored import spec as S
 
     saved = [(m, s, getattr(m, s)) for m, s in ((RS, "SLOTS_BY_PLACE"), (N, "READS_BY_TEXT"), (F, "ROW_FORMULAS"),
-                                                (S, "RECORD_IN_LINE"))]
+                                                (S, "RECORD_IN_LINE"), (N, "LOCKED_BY_TEXT"))]
     yield
     for m, s, v in saved:
         setattr(m, s, v)
@@ -152,8 +153,9 @@ def test_a_finding_on_a_target_row_names_its_target_both_ways(seen: str, switche
 
 
 def test_formulas_and_their_reads_by_row_and_text_are_those_made_whole(switched: None, tmp_path: Path) -> None:
-    """ROW_FORMULAS and READS_BY_TEXT: every layout of the sample targets and of them turned to every rule, the blank
-    national form and the first form give the same formulas and the same cells read as with both off."""
+    """ROW_FORMULAS, READS_BY_TEXT and LOCKED_BY_TEXT: every layout of the sample targets and of them turned to every
+    rule, the blank national form and the first form give the same formulas, cells read and fixed texts' entries as
+    with all three off."""
     from xltemplate.form.family import family_of
 
     spec = resolve_template("cn-project-self-eval")
@@ -162,21 +164,22 @@ def test_formulas_and_their_reads_by_row_and_text_are_those_made_whole(switched:
     layouts.append(family_of(first).layout(first))
     got: dict[bool, list[Any]] = {}
     for on in (True, False):
-        F.ROW_FORMULAS = N.READS_BY_TEXT = on
+        F.ROW_FORMULAS = N.READS_BY_TEXT = N.LOCKED_BY_TEXT = on
         F._BY_ROW.clear()
         N._TEXT_READS.clear()
+        N._LOCKED.clear()
         out = []
         for lay in layouts * 2:
             F._BY_SHAPE.clear()
             N._READS.clear()
             N._SHAPES.clear()
             shaped = N._shaped(lay.spec, lay)
-            out.append((shaped["formulas"], [(c.name, c.a1) for c in shaped["reads"]]))
+            out.append((shaped["formulas"], [(c.name, c.a1) for c in shaped["reads"]], shaped["locked_texts"]))
         got[on] = out
         if on:
-            assert F._BY_ROW and N._TEXT_READS
+            assert F._BY_ROW and N._TEXT_READS and N._LOCKED
     assert got[True] == got[False]
-    assert all(reads for _, reads in got[True])
+    assert all(reads and locked for _, reads, locked in got[True])
 
 
 @pytest.mark.parametrize("text", ["=B05+C6", "=SUM(A1:Z500)+D3", "=SUM($C$2:$B$9)", '="A1"&B2', "=Sheet1!A1+AB12",

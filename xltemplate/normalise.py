@@ -151,12 +151,37 @@ def _shaped(spec: Spec, layout: FormLayout) -> dict[str, Any]:
         inputs_and_computed=tuple(layout.input_cells() + computed),
         places=tuple((c, (spec.sheet, c.a1)) for c in layout.input_cells() + computed),
         computed=tuple(computed),
-        locked_texts=tuple((a1(r, c), text, norm_text(text)) for (r, c), text in layout.locked_texts().items()),
+        locked_texts=_locked(layout.locked_texts()),
         formulas=texts,
         referenced=referenced,
         reads=formula_reads(texts, referenced),
         referenced_names=frozenset(c.name for c in referenced),
     )
+
+
+#: Each fixed text's entry of a plan (its A1, the text, the text without white space) is made once per place and
+#: full text (the spec's labels, which every shape has at its places), where each new shape made them all anew:
+#: a national return's shape is mostly its own, its fixed texts are the form's. False: made for every shape (the
+#: tests compare).
+LOCKED_BY_TEXT = True
+_LOCKED: dict[tuple[int, int, str], tuple[str, str, str]] = {}
+_MAX_LOCKED = 8192  # some 200 bytes each
+
+
+def _locked(texts: Mapping[tuple[int, int], str]) -> tuple[tuple[str, str, str], ...]:
+    if not LOCKED_BY_TEXT:
+        return tuple((a1(r, c), text, norm_text(text)) for (r, c), text in texts.items())
+    out = []
+    get = _LOCKED.get
+    for (r, c), text in texts.items():
+        found = get((r, c, text))
+        if found is None:
+            found = (a1(r, c), text, norm_text(text))
+            if len(_LOCKED) >= _MAX_LOCKED:
+                _LOCKED.pop(next(iter(_LOCKED)))
+            _LOCKED[(r, c, text)] = found
+        out.append(found)
+    return tuple(out)
 
 
 _REF = re.compile(r"(?<![A-Za-z0-9_.$])\$?([A-Z]{1,3})\$?([0-9]+)(?::\$?([A-Z]{1,3})\$?([0-9]+))?(?![A-Za-z0-9_(])")
