@@ -30,8 +30,9 @@ def main() -> None:
                          "formulas by shape), as an inbox where every project has its own rows' rules sees each shape once: "
                          "without it, a folder of fewer files than those memos hold (128) finds every shape again from the "
                          "second round")
-    ap.add_argument("--freeze", action="store_true", help="gc.freeze() after the warm-up, as a worker does "
-                                                            "(workers.FREEZE_AFTER_WARM)")
+    ap.add_argument("--worker-gc", action="store_true",
+                    help="the collector as a worker sets it after its warm-up: gc.freeze() (workers.FREEZE_AFTER_WARM) and "
+                         "the young generation's threshold (workers.FEWER_COLLECTIONS), where the tree has them")
     args = ap.parse_args()
     import pandas as pd
 
@@ -62,10 +63,15 @@ def main() -> None:
     for p in files[:20]:
         ours(p)
         theirs(p)
-    if args.freeze:
+    if args.worker_gc:
         import gc
 
-        gc.freeze()
+        from xltemplate import workers
+
+        if getattr(workers, "FREEZE_AFTER_WARM", False):
+            gc.freeze()
+        if getattr(workers, "FEWER_COLLECTIONS", False):
+            gc.set_threshold(workers._YOUNG, *gc.get_threshold()[1:])
     times: dict[str, list[float]] = {"ours": [], "pandas": []}
     pairs: list[tuple[Path, float, float]] = []
     k = 0
@@ -80,8 +86,12 @@ def main() -> None:
             pairs.append((p, got["ours"], got["pandas"]))
             k += 1
         random.Random(r).shuffle(files)
+    import gc
+
+    collector = (f", the collector as a worker sets it (threshold {gc.get_threshold()[0]}, {gc.get_freeze_count()} frozen)"
+                 if args.worker_gc else "")
     print(f"xltemplate from {Path(xltemplate.__file__).parent}; {len(files)} files ({len(saved_by_lo)} LibreOffice-saved) "
-          f"× {args.rounds}, CPU{', frozen after warm-up' if args.freeze else ''}{', new shapes' if args.new_shapes else ''}; load average {os.getloadavg()[0]:.2f}")
+          f"× {args.rounds}, CPU{collector}{', new shapes' if args.new_shapes else ''}; load average {os.getloadavg()[0]:.2f}")
 
     def report(label: str, chosen: list[tuple[Path, float, float]]) -> None:
         if not chosen:
