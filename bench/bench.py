@@ -162,7 +162,7 @@ _SUBJECTS = ("农村公路", "老旧小区", "校舍", "乡镇卫生院", "养�
              "政务服务平台", "智慧城管系统", "视频监控点位", "森林防火通道", "林业有害生物防治", "畜禽粪污处理", "农村饮水工程",
              "供热管网", "燃气管道", "雨污分流", "城市绿地", "口袋公园", "非遗保护", "文物修缮", "乡村旅游设施", "电商服务站",
              "冷链物流设施", "就业见习基地", "创业孵化基地", "法律援助", "人民调解", "食品安全抽检", "药品抽检")
-#: The places a project's indicators may name (a town, a street): two characters and a kind, some 2,000 in all.
+#: The places a project's indicators may name (a town, a street): two characters and a kind, some 4,000 in all.
 _PLACE_PARTS = ("东", "西", "南", "北", "清", "河", "山", "石", "桥", "林", "新", "安", "和", "平", "兴", "福", "长", "永",
                 "青", "白", "金", "龙", "凤", "阳", "泉", "湖", "江", "城", "花", "云")
 _PLACE_KINDS = ("镇", "乡", "街道", "片区", "园区")
