@@ -12,6 +12,11 @@ per tree, and the ratio of each to the control measured in the same runs.
 ``--lockstep``: for a machine whose load changes from second to second, one long-lived process per tree and
 one for pandas+calamine, each file timed in the three one right after the other, the order turning from file
 to file; the medians over all files and rounds, and the median of the per-file ratios.
+
+``--cpu``: each file timed by the CPU time of the process that measures it (``time.process_time``, every thread of
+it) instead of the wall clock: steadier on a loaded machine, where waiting for a core (and, for the files, the disk)
+falls into the wall time of whichever process it happened to. Either way the same figure times both trees and
+pandas+calamine.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from xltemplate.validate import validate_path
 import xltemplate
 assert xltemplate.__file__.startswith(sys.argv[1]), xltemplate.__file__
 files = json.loads(sys.argv[2])
+clock = getattr(time, sys.argv[3])
 run = RunContext.builtin()
 for f in files[:20]:  # warm: imports, the per-spec plans, what the fast paths remember
     validate_path(f, run)
@@ -43,9 +49,9 @@ for name, fn in (("ours", lambda f: validate_path(f, run)),
                  ("pandas", lambda f: pd.read_excel(f, sheet_name=None, engine="calamine"))):
     times = []
     for f in files:
-        t = time.perf_counter()
+        t = clock()
         fn(f)
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     out[name] = statistics.median(times)
 print(json.dumps(out))
 """
@@ -55,6 +61,7 @@ SERVER = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 mode = sys.argv[2]
+clock = getattr(time, sys.argv[3])
 if mode == "pandas":
     import pandas as pd
     work = lambda f: pd.read_excel(f, sheet_name=None, engine="calamine")
@@ -67,19 +74,19 @@ else:
     work = lambda f: validate_path(f, run)
 print("ready", flush=True)
 for line in sys.stdin:
-    t = time.perf_counter()
+    t = clock()
     work(json.loads(line))
-    print(time.perf_counter() - t, flush=True)
+    print(clock() - t, flush=True)
 """
 
 
-def lockstep(trees: dict[str, Path], files: list[str], rounds: int) -> None:
+def lockstep(trees: dict[str, Path], files: list[str], rounds: int, clock: str = "perf_counter") -> None:
     """Each file in both trees' processes and in a pandas process, one right after the other (see the module's
     docstring). Each process does one kind of work only, as a loop over the files would: none of them has its
     caches taken by another's code between two files."""
     names = [*trees, "pandas"]
-    args = {name: [str(tree), "ours"] for name, tree in trees.items()}
-    args["pandas"] = [str(trees["after"]), "pandas"]
+    args = {name: [str(tree), "ours", clock] for name, tree in trees.items()}
+    args["pandas"] = [str(trees["after"]), "pandas", clock]
     procs = {name: subprocess.Popen([sys.executable, "-c", SERVER, *args[name]], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, text=True, cwd=args[name][0]) for name in names}
     try:
@@ -121,20 +128,23 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=6, help="runs per tree (default 6)")
     ap.add_argument("--sample", type=int, default=500, help="returns per folder (default 500)")
     ap.add_argument("--lockstep", action="store_true", help="file by file in two long-lived processes (a load that changes fast)")
+    ap.add_argument("--cpu", action="store_true", help="time by the measuring process's CPU time, not the wall clock")
     args = ap.parse_args()
+    clock = "process_time" if args.cpu else "perf_counter"
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
     for folder in args.folders:
         files = sorted(str(p) for p in folder.glob("*.xlsx"))
         files = random.Random(7).sample(files, min(args.sample, len(files)))
-        print(f"{folder} ({len(files)} returns), load average {os.getloadavg()[0]:.2f} at the start:")
+        print(f"{folder} ({len(files)} returns), {'CPU' if args.cpu else 'wall'} time, load average "
+              f"{os.getloadavg()[0]:.2f} at the start:")
         if args.lockstep:
-            lockstep(trees, files, args.rounds)
+            lockstep(trees, files, args.rounds, clock)
             continue
         got: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
         order = ["before", "after"]
         for r in range(args.rounds):
             for name in order if r % 2 == 0 else reversed(order):
-                proc = subprocess.run([sys.executable, "-c", CHILD, str(trees[name]), json.dumps(files)],
+                proc = subprocess.run([sys.executable, "-c", CHILD, str(trees[name]), json.dumps(files), clock],
                                       capture_output=True, text=True, cwd=trees[name])
                 if proc.returncode != 0:
                     raise RuntimeError(proc.stderr[-2000:])
