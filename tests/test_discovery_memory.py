@@ -1,5 +1,9 @@
 """Issue 15, ninth pass: discover holds ~12 bytes a file found, and no name of them stays interned.
 
+``inputs.PACKED_NAMES``: the light walk takes a folder's names in packed sorted runs merged as it goes, not as
+os.walk's list of every name and a sorted copy (the peak of discovery); with it off, os.walk's lists, and the same
+files and skipped lines (the random trees of tests/test_flat2.py, runs of three names so that they merge).
+
 ``inputs.FRONT_CODED``: the packed paths are each kept as what they add to the one before (their shared start
 counted); with it off each is kept whole, and every access answers the same. The light walk makes no ``Path`` a
 file (a ``Path`` interns its parts, and the interpreter's table of interned strings never shrinks): what it lists
@@ -20,6 +24,8 @@ import pytest
 
 from xltemplate import inputs
 from xltemplate.inputs import PathList, discover
+
+from .test_flat2 import _tree
 
 
 def _random_paths(rng: random.Random, n: int) -> list[str]:
@@ -107,3 +113,59 @@ def test_discovery_leaves_no_name_interned(tmp_path: Path) -> None:
     interned, found = map(int, got.stdout.split())
     assert interned < 100_000, interned
     assert found / 20_000 < 16, found / 20_000
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_names_in_packed_runs_list_and_skip_what_os_walk_does(seed: int, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(1000 + seed)
+    root = tmp_path / "in"
+    root.mkdir()
+    entries = _tree(root, rng)
+    for n in range(rng.randint(0, 12)):  # more names in one folder than a run holds
+        (rng.choice([root] + [e for e in entries if e.is_dir() and not e.is_symlink()]) / f"{rng.choice('bBa_~')}{n}.xlsx").touch()
+    given: list[str | os.PathLike[str]] = [root]
+    for _ in range(rng.randint(0, 2)):
+        given.insert(rng.randint(0, len(given)), rng.choice(entries + [root]))
+    monkeypatch.setattr(inputs, "_NAMES_RUN", 3)
+    got = {}
+    for light, packed in ((False, False), (True, False), (True, True)):
+        monkeypatch.setattr(inputs, "WALK_LIGHT", light)
+        monkeypatch.setattr(inputs, "PACKED_NAMES", packed)
+        got[light, packed] = discover(list(given))
+    for key in ((True, False), (True, True)):
+        assert list(got[key].files) == list(got[False, False].files), key
+        assert got[key].skipped == got[False, False].skipped, key
+
+
+def test_packed_runs_walk_folders_as_os_walk_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    names = [os.fsdecode(b"odd\xff.xlsx"), "b.xlsx", "B.xlsx", "单位.xlsx", "a", "~$x.xlsx", ".h.xlsx"]
+    for sub in ["", "s2", "s1", "s1/t"]:
+        (tmp_path / sub).mkdir(exist_ok=True)
+        for name in names:
+            (tmp_path / sub / name).touch()
+    (tmp_path / "s0").symlink_to(tmp_path / "s1")
+    (tmp_path / "gone").mkdir()
+    monkeypatch.setattr(inputs, "_NAMES_RUN", 2)
+    got = [(root, dirs, list(files)) for root, dirs, files in inputs._sorted_walk(str(tmp_path), print)]
+    want = [(root, dirs, sorted(files)) for root, dirs, files in os.walk(tmp_path, onerror=print)]
+    assert got == want and len(got) == 5
+    errors: list[OSError] = []
+    assert list(inputs._sorted_walk(str(tmp_path / "none"), errors.append)) == [] and len(errors) == 1
+
+
+def test_discovery_peak_is_a_few_bytes_a_file(tmp_path: Path) -> None:
+    """The most discover holds at once while it walks 20,000 files in one folder, per file (~170 bytes with
+    os.walk's list of names, its sorted copy and a Path interned for each)."""
+    for n in range(20_000):
+        (tmp_path / f"B{n:05d}.xlsx").touch()
+    code = textwrap.dedent(f"""
+        import tracemalloc
+        from xltemplate import inputs
+        tracemalloc.start()
+        found = inputs.discover([{str(tmp_path)!r}])
+        assert len(found.files) == 20_000
+        print(tracemalloc.get_traced_memory()[1])
+    """)
+    peak = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert peak / 20_000 < 60, peak / 20_000
