@@ -7,7 +7,8 @@ unit by unit, its units made when asked for, the last run's roster not loaded wh
 off then on: the roll-up's bytes, the CSVs, ``--json``'s figures, the clerk's lines, 提交记录's rows and the
 "since" values must be the same. And ``rounds.run.HEADS_SPILLED`` (each stored report's head, which 汇总 reads, kept
 in the run's spill rather than held), ``rounds.run.LAZY_PARTS`` (a kept sheet's part read from the ledger when it is
-given, not every part before the roll-up is written).
+given, not every part before the roll-up is written). And ``workers.FORKSERVER_FROM`` (workers started from a
+forkserver, not forked from the round's process: issue 15, ninth pass).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Callable
 
 import pytest
 
+from xltemplate import workers
 from xltemplate.errors import RosterChangedError
 from xltemplate.ledger import Ledger, RosterSnapshot, RosterUnit, model, queries, store
 from xltemplate.roster import read_roster
@@ -35,11 +37,16 @@ from .tamper import replace_text, rewrite, set_saved_time
 FORM = "sh-project-self-eval"
 SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SINCE"), (run_mod, "HEADS_SPILLED"),
             (run_mod, "LAZY_PARTS")]
+#: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
+#: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver.
+VALUED = [(workers, "FORKSERVER_FROM", None, 0)]
 
 
 def _switches(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
     for owner, name in SWITCHES:
         monkeypatch.setattr(owner, name, on)
+    for owner, name, off_value, on_value in VALUED:
+        monkeypatch.setattr(owner, name, on_value if on else off_value)
 
 
 def _roster(path: Path, *, drop: tuple[str, ...] = (), contact: dict[str, str] | None = None,
@@ -86,12 +93,19 @@ def _run_both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: _Cloc
         _switches(monkeypatch, on)
         out, export = tmp_path / f"{name}-{on}.xlsx", tmp_path / f"{name}-{on}-csv"
         roster = read_roster(roster_csv, FORM)
+        methods: list[str] = []
+        real_method = workers._start_method
+        monkeypatch.setattr(workers, "_start_method", lambda tasks: methods.append(real_method(tasks)) or methods[-1])
         try:
             done = collect_round([inbox], FORM, ledger=work / "r.xlt.db", roster=roster, output=out, export_dir=export,
-                                 roster_changed_ok=ok)
+                                 roster_changed_ok=ok, jobs=1)  # (in a worker: FORKSERVER_FROM compares how it is started)
         except RosterChangedError as exc:
             got[on] = {"refused": str(exc)}
             continue
+        finally:
+            monkeypatch.setattr(workers, "_start_method", real_method)
+        assert set(methods) <= {"forkserver" if on else "fork"}  # (the pools this run started, if any)
+        POOLS[on] += len(methods)
         c = done.collection
         rnd = c.round
         assert rnd is not None
@@ -114,6 +128,9 @@ def _run_both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: _Cloc
             got[on]["roster"] = led.roster(last)
         c.close()
     return got
+
+
+POOLS = {False: 0, True: 0}  # pools started, each way (the comparison is of workers started both ways)
 
 
 def _same(got: dict[bool, dict[str, Any]], step: str) -> None:
@@ -162,6 +179,7 @@ def test_a_rounds_runs_are_the_same_held_or_made_when_read(tmp_path: Path, monke
     assert sum(s.new_files for s in seen["resubmitted and removed"][True]["since"].values()) == 1
     assert any(r.in_inbox is False for r in seen["resubmitted and removed"][True]["received"])
     assert seen["again with it"][True]["roster"] is not None and len(seen["again with it"][True]["roster"].units) == 19
+    assert POOLS[True] > 0 and POOLS[False] > 0
 
 
 @pytest.mark.parametrize("seed", range(4))

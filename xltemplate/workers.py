@@ -234,8 +234,13 @@ def _read_only() -> None:
             os.close(mine)
 
 
-def _worker(conn: Connection, context: Any, warm: Callable[[], None] | None, memory_mb: int, parent: int) -> None:
+def _worker(conn: Connection, context: Any, warm: Callable[[], None] | None, memory_mb: int, parent: int | None,
+            settings: dict[tuple[str, str], Any] | None = None) -> None:
+    if parent is None:  # (started by a forkserver: its parent is the server, which ends with the run's process)
+        parent = os.getppid()
     worker_started(parent)  # ignore Ctrl-C, die on SIGTERM, die with the parent
+    if settings:
+        _apply(settings)
     _read_only()  # (before anything of a file's is read)
     if warm is not None:
         warm()  # before the first task: neither on its clock nor in its memory
@@ -269,6 +274,27 @@ def _worker(conn: Connection, context: Any, warm: Callable[[], None] | None, mem
             return
 
 
+def _settings() -> dict[tuple[str, str], Any]:
+    """The module-level settings of this process's modules of the package (upper-case names bound to a bool, number,
+    string or None: the switches): what a forked worker would see, for a worker that is not forked."""
+    found: dict[tuple[str, str], Any] = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == __package__ or name.startswith(f"{__package__}.")):
+            continue
+        for attr, value in list(vars(module).items()):
+            if attr[:1].isalpha() and attr.isupper() and (value is None or isinstance(value, (bool, int, float, str))):
+                found[(name, attr)] = value
+    return found
+
+
+def _apply(settings: dict[tuple[str, str], Any]) -> None:
+    """In a worker not forked from the run's process: its settings (:func:`_settings`), as it has them."""
+    for (name, attr), value in settings.items():
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, attr, value) != value:
+            setattr(module, attr, value)
+
+
 def _limit_memory(memory_mb: int) -> None:
     """Cap the worker's address space at what it has now plus ``memory_mb``."""
     try:
@@ -288,7 +314,7 @@ def _limit_memory(memory_mb: int) -> None:
 def _run(run: Run, fail: Fail, payloads: Sequence[Any], jobs: int, context: Any, warm: Callable[[], None] | None,
          bounds: Bounds, progress: Callable[[int], None] | None, each: Callable[[int, Any], None] | None,
          keep: bool) -> list[Any]:
-    pool = _Pool(jobs, context, bounds, warm)
+    pool = _Pool(jobs, context, bounds, warm, len(payloads))
     try:
         return pool.run(run, fail, payloads, progress, each, keep)
     finally:
@@ -311,6 +337,15 @@ def _remove_partial(payload: Any) -> None:
     for leftover in folder.glob(f".{glob_escape(target.name)}.*.part"):
         with contextlib.suppress(OSError):
             leftover.unlink()
+
+
+def _stop_forkserver() -> None:
+    """End the forkserver of this process if it has one, and wait for it."""
+    from multiprocessing import forkserver
+
+    stop = getattr(forkserver._forkserver, "_stop", None)  # (CPython's, since 3.8; without it the server ends with us)
+    if stop is not None:
+        stop()
 
 
 class _Slot:
@@ -371,23 +406,57 @@ IN_FLIGHT = 2
 KEEP_SELECTOR = True
 
 
+#: A pool of at least this many tasks starts its workers from a forkserver, a process of its own started fresh (not
+#: forked) for the pool and ended with it: a forked worker's resident memory counts every page of the run's process
+#: it shares (a round at 100,000 returns: 363 MB a worker, issue 15), a forkserver's worker only its own (~30 MB of
+#: imports). The server costs a fresh interpreter and the package's imports (~0.3 s), once a pool: smaller pools
+#: (the tests', a run of a few files, a roster read) fork. The workers get this process's module settings
+#: (:func:`_settings`: a switch a caller set reaches them as it would a forked one). None: every pool forks (the
+#: tests compare); 0: every pool uses a forkserver.
+FORKSERVER_FROM: int | None = 1000
+
+
+def _start_method(tasks: int) -> str:
+    methods = mp.get_all_start_methods()
+    if "fork" not in methods or sys.platform == "darwin":
+        return "spawn"
+    if FORKSERVER_FROM is not None and tasks >= FORKSERVER_FROM and "forkserver" in methods:
+        return "forkserver"
+    return "fork"
+
+
 class _Pool:
-    def __init__(self, jobs: int, context: Any, bounds: Bounds, warm: Callable[[], None] | None = None) -> None:
-        methods = mp.get_all_start_methods()
-        self.ctx = mp.get_context("fork" if "fork" in methods and sys.platform != "darwin" else "spawn")
-        self.args = (context, warm, bounds.memory_mb, os.getpid())
+    def __init__(self, jobs: int, context: Any, bounds: Bounds, warm: Callable[[], None] | None = None,
+                 tasks: int = 0) -> None:
+        self.method = _start_method(tasks)
+        self.ctx = mp.get_context(self.method)
+        settings: dict[tuple[str, str], Any] | None = None
+        parent: int | None = os.getpid()
+        if self.method == "forkserver":
+            _stop_forkserver()  # (one left by a pool that did not end cleanly: the preload below is this run's)
+            # the server imports what this process has of the package (the tasks' modules among them), so each worker
+            # forked from it starts with them imported, and settings apply to them
+            self.ctx.set_forkserver_preload(sorted(n for n in sys.modules if n == __package__ or n.startswith(f"{__package__}.")))
+            settings, parent = _settings(), None
+        self.args = (context, warm, bounds.memory_mb, parent, settings)
         self.bounds = bounds
         self.slots = [_Slot(self.ctx, self.args) for _ in range(jobs)]
         self.selector: selectors.BaseSelector | None = None
         self.again: deque[tuple[int, Run, Fail, Any]] = deque()  # tasks of a stopped worker it had not taken
 
     def close(self) -> None:
-        for n, slot in enumerate(self.slots):
-            self._unwatch(n)
-            slot.stop(kill=bool(slot.tasks))
-        if self.selector is not None:
-            self.selector.close()
-            self.selector = None
+        try:
+            for n, slot in enumerate(self.slots):
+                self._unwatch(n)
+                slot.stop(kill=bool(slot.tasks))
+            if self.selector is not None:
+                self.selector.close()
+                self.selector = None
+        finally:
+            if self.method == "forkserver":
+                # ended and waited for: its workers' peak memory and CPU count in this process's RUSAGE_CHILDREN, as
+                # forked workers' do, and no process of the run outlives its pool
+                _stop_forkserver()
 
     def _watch(self, n: int) -> None:
         slot = self.slots[n]

@@ -1,0 +1,101 @@
+"""Workers started from a forkserver (workers.FORKSERVER_FROM, issue 15): the same results as forked ones, this
+process's switches seen in them, their memory their own, and nothing of the pool left running after it."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+from typing import Any
+
+import pytest
+
+from xltemplate import workers
+
+from .test_pool import EXPECTED, PAYLOADS, _failed, _outcomes, _task
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork and forkserver: Linux")
+
+
+def _setting(context: Any, payload: str) -> Any:
+    """What the worker sees of a switch, and of the run's process."""
+    return (workers.IN_FLIGHT, workers.KEEP_SELECTOR, os.getppid() == context)
+
+
+def _resident_mb(context: Any, payload: int) -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _touch_mb(context: Any, payload: int) -> int:
+    block = bytearray(payload * 2**20)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    return len(block)
+
+
+def _forkserver_pid() -> Any:
+    from multiprocessing import forkserver
+
+    return forkserver._forkserver._forkserver_pid
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_forkserver_workers_give_the_forked_ones_results(monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
+    """Crashes, hangs, exceptions and the memory bound end the same way both ways."""
+    monkeypatch.setattr(workers, "available_cpus", lambda: 2)
+    got = {}
+    for start in (None, 0):
+        monkeypatch.setattr(workers, "FORKSERVER_FROM", start)
+        got[start] = _outcomes(workers.run_many(_task, _failed, PAYLOADS, context=0.0, jobs=jobs,
+                                                bounds=workers.Bounds(seconds=1.5)))
+        assert _forkserver_pid() is None  # ended with its pool
+    assert got[None] == got[0] == EXPECTED
+
+
+def test_which_pools_use_a_forkserver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "FORKSERVER_FROM", 1000)
+    assert workers._start_method(999) == "fork"
+    assert workers._start_method(1000) == "forkserver"
+    monkeypatch.setattr(workers, "FORKSERVER_FROM", None)
+    assert workers._start_method(10**6) == "fork"
+
+
+def test_a_switch_set_here_reaches_a_forkserver_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forked worker has this process's module globals; one from a forkserver gets them sent."""
+    monkeypatch.setattr(workers, "FORKSERVER_FROM", 0)
+    for depth, keep in ((1, False), (3, True)):
+        monkeypatch.setattr(workers, "IN_FLIGHT", depth)
+        monkeypatch.setattr(workers, "KEEP_SELECTOR", keep)
+        got = workers.run_many(_setting, _failed, ["a", "b"], context=os.getpid(), jobs=1)
+        assert got == [(depth, keep, False)] * 2  # (its parent is the server, not this process)
+    monkeypatch.setattr(workers, "FORKSERVER_FROM", None)
+    assert workers.run_many(_setting, _failed, ["a"], context=os.getpid(), jobs=1) == [(3, True, True)]
+
+
+def test_a_forkserver_worker_does_not_count_this_process_s_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """200 MB held here: a forked worker's resident memory counts it (the pages it shares), a forkserver's does not;
+    and the worker's peak still reaches this process's RUSAGE_CHILDREN (the server is waited for)."""
+    ballast = bytearray(200 * 2**20)
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    try:
+        got = {}
+        for start in (None, 0):
+            monkeypatch.setattr(workers, "FORKSERVER_FROM", start)
+            got[start] = workers.run_many(_resident_mb, _failed, [0], jobs=1)[0]
+        assert got[None] > 200
+        assert got[0] < 150
+    finally:
+        del ballast
+
+
+def test_a_forkserver_worker_s_peak_counts_in_rusage_children(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server is ended and waited for with its pool: what its workers used reaches this process's
+    RUSAGE_CHILDREN, where the benches measure workers, as a forked worker's does."""
+    monkeypatch.setattr(workers, "FORKSERVER_FROM", 0)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    size = int(before) + 60  # (more than any child of this process's so far: under the 512 MB bound all the same)
+    assert workers.run_many(_touch_mb, _failed, [size], jobs=1) == [size * 2**20]
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 >= size
+    assert _forkserver_pid() is None
