@@ -13,7 +13,8 @@ of 100 units: their saved time changed). Each run's time is split into its phase
 process: the ledger's intake (hash, archive, record), the look-up of stored reports, validating,
 loading the stored reports, matching, recording the decisions, and writing the roll-up; and memory: the main
 process's peak (VmHWM) in all and after each of those phases, and the largest child's (a worker, or the roll-up's
-second process: RUSAGE_CHILDREN).
+second process: RUSAGE_CHILDREN), also after each phase (after validating: the workers; after the roll-up: its
+second process too).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ timed(rr, "received", "提交记录 rows")
 timed(rr, "write_rollup", "write the roll-up")
 import resource
 hwm_after = {}
+children_after = {}  # the largest child's peak so far (RUSAGE_CHILDREN) after each phase: _read's are the workers
+
 def _hwm():
     return int([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]) / 1024
 for _owner, _name in ((store.Ledger, "ingest"), (rr, "_stale"), (rr, "_read"), (rr, "_load_stored"), (rr, "_collection"),
@@ -60,6 +63,7 @@ for _owner, _name in ((store.Ledger, "ingest"), (rr, "_stale"), (rr, "_read"), (
                 return fn(*a, **k)
             finally:
                 hwm_after[name] = _hwm()
+                children_after[name] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         return wrapper
     setattr(_owner, _name, _peaked(getattr(_owner, _name), _name))
 from xltemplate.cli import main
@@ -70,7 +74,7 @@ assert r.exit_code == 0, r.output
 hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]
 data = json.loads(r.output)
 workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print(json.dumps({"wall": wall, "main_mb": int(hwm) / 1024, "workers_mb": workers, "hwm_after": hwm_after, "phases": spent, "ledger": data["ledger"], "units": data["units"]}))
+print(json.dumps({"wall": wall, "main_mb": int(hwm) / 1024, "workers_mb": workers, "hwm_after": hwm_after, "children_after": children_after, "phases": spent, "ledger": data["ledger"], "units": data["units"]}))
 """
 
 
@@ -86,6 +90,7 @@ def show(label: str, r: dict) -> None:
     print(f"{label}: {r['wall']:.2f} s  (read {led['read']}, reused {led['reused']}, received {led['received']};"
           f" main process peak {r['main_mb']:.0f} MB, largest child {r['workers_mb']:.0f} MB)")
     print("    main peak after each phase (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in r["hwm_after"].items()))
+    print("    largest child after each phase (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in r["children_after"].items()))
     for name, secs in r["phases"].items():
         print(f"    {name:<44} {secs:7.2f} s")
     rest = r["wall"] - sum(r["phases"].values())

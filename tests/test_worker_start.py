@@ -99,3 +99,42 @@ def test_a_forkserver_worker_s_peak_counts_in_rusage_children(monkeypatch: pytes
     assert workers.run_many(_touch_mb, _failed, [size], jobs=1) == [size * 2**20]
     assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 >= size
     assert _forkserver_pid() is None
+
+
+def test_a_process_holding_many_files_is_not_forked_for_a_few_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round's later run reads a few new files while holding every file's brief: ``held`` says so."""
+    monkeypatch.setattr(workers, "FORKSERVER_FROM", 1000)
+    forked = workers.run_many(_setting, _failed, ["a"], context=os.getpid(), jobs=1, held=999)
+    served = workers.run_many(_setting, _failed, ["a"], context=os.getpid(), jobs=1, held=1000)
+    assert [r[2] for r in forked + served] == [True, False]
+
+
+def test_a_rounds_later_run_with_a_few_new_files_says_what_it_holds(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """rounds.run passes the ledger's files as ``held``: with the bar at 15 files, a second run of the samples' 19
+    returns with 1 new file starts its worker from a forkserver."""
+    import shutil
+
+    from xltemplate.roster import read_roster
+    from xltemplate.rounds import collect_round
+
+    from .conftest import SAMPLES
+    from .tamper import replace_text, rewrite
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    roster = read_roster(SAMPLES / "roster.csv", "sh-project-self-eval")
+    methods: list[tuple[int, str]] = []
+    real = workers._start_method
+    monkeypatch.setattr(workers, "_start_method", lambda size: methods.append((size, real(size))) or real(size))
+    monkeypatch.setattr(workers, "FORKSERVER_FROM", 10**6)
+    collect_round([inbox], "sh-project-self-eval", ledger=tmp_path / "r.xlt.db", roster=roster,
+                  output=tmp_path / "1.xlsx", jobs=1)
+    files = len(methods) and methods[0][0]
+    assert files >= 15 and {m for _, m in methods} == {"fork"}
+    methods.clear()
+    rewrite(SAMPLES / "returns" / "无线电监测站.xlsx", inbox / "无线电监测站 (2).xlsx",
+            {"xl/sharedStrings.xml": replace_text("成果统计和归档不够及时", "成果统计不够及时")})
+    monkeypatch.setattr(workers, "FORKSERVER_FROM", 15)
+    collect_round([inbox], "sh-project-self-eval", ledger=tmp_path / "r.xlt.db", roster=roster,
+                  output=tmp_path / "2.xlsx", jobs=1)
+    assert methods and methods[0] == (files + 1, "forkserver")

@@ -60,7 +60,7 @@ def validate_paths(paths: Sequence[str | os.PathLike[str]], templates: RunContex
 
 def validate_files(files: Sequence[Path], run: RunContext, *, jobs: int | None = None, bounds: Bounds = Bounds(),
                    progress: Progress | None = None, each: Each | None = None, keep: bool = True,
-                   pack: Callable[[FileReport], Any] | None = None) -> list[FileReport]:
+                   pack: Callable[[FileReport], Any] | None = None, held: int = 0) -> list[FileReport]:
     """A report for each file, in order: in this process (``jobs=None``), or in bounded workers.
 
     ``each(index, report)`` is called as each report is made (in the order they are made); with
@@ -68,6 +68,7 @@ def validate_files(files: Sequence[Path], run: RunContext, *, jobs: int | None =
     ``pack`` (a module-level function, with workers only): what a worker sends instead of the report
     is ``pack(report)``, made in the worker, and ``each`` gets that; a report the worker could not make
     (out of time or memory, crashed) still comes as a :class:`FileReport`.
+    ``held``: how many files the caller holds something of for its run (see :func:`~xltemplate.workers.run_many`).
     """
     if jobs is None:
         reports = []
@@ -84,9 +85,9 @@ def validate_files(files: Sequence[Path], run: RunContext, *, jobs: int | None =
         release_freed_memory()  # the workers are forked from this process: each starts as large as it is now
     if pack is not None:
         return run_many(_validate_packed_task, _validate_failed, files, context=(run, pack), jobs=jobs,
-                        bounds=bounds, progress=progress, warm=_warm, each=each, keep=keep)
+                        bounds=bounds, progress=progress, warm=_warm, each=each, keep=keep, held=held)
     return run_many(_validate_task, _validate_failed, files, context=run, jobs=jobs, bounds=bounds,
-                    progress=progress, warm=_warm, each=each, keep=keep)
+                    progress=progress, warm=_warm, each=each, keep=keep, held=held)
 
 
 #: Give the memory this process freed back to the system before its workers are forked (issue 15: workers ≤ 100 MB

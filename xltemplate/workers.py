@@ -132,7 +132,7 @@ Run = Callable[[Any, Any], Any]
 def run_many(run: Run, fail: Fail, payloads: Sequence[Any], *, context: Any = None, jobs: int | None = None,
              bounds: Bounds = Bounds(), progress: Callable[[int], None] | None = None,
              warm: Callable[[], None] | None = None, each: Callable[[int, Any], None] | None = None,
-             keep: bool = True) -> list[Any]:
+             keep: bool = True, held: int = 0) -> list[Any]:
     """``run(context, payload)`` for each payload in ``jobs`` bounded workers; results in input order.
 
     ``context`` is sent once to each worker (not with every task); ``warm`` runs in each worker
@@ -140,11 +140,14 @@ def run_many(run: Run, fail: Fail, payloads: Sequence[Any], *, context: Any = No
     task ends, and ``each(index, result)`` with its result (in the order tasks end: a caller can
     keep results as they come, so that a run killed halfway keeps what it had). With ``keep=False`` the
     results go only to ``each`` and the list returned is empty (a caller that spills them holds none).
+    ``held``: how many files this process holds something of for its run (a round's ledger files, say), when that is
+    more than the payloads: a process that holds much is not forked (:data:`FORKSERVER_FROM`), however few the tasks.
     """
     if not payloads:
         return []
     # the payloads are taken one at a time as workers ask (a list of 100,000 tasks is not made: issue 15)
-    return _run(run, fail, payloads, pool_size(jobs, len(payloads)), context, warm, bounds, progress, each, keep)
+    return _run(run, fail, payloads, pool_size(jobs, len(payloads)), context, warm, bounds, progress, each, keep,
+                max(held, len(payloads)))
 
 
 def run_bounded(fn: Callable[..., Any], *args: Any, bounds: Bounds = Bounds()) -> Any:
@@ -153,7 +156,7 @@ def run_bounded(fn: Callable[..., Any], *args: Any, bounds: Bounds = Bounds()) -
     Raises :class:`~xltemplate.errors.BoundExceeded` when the worker runs out of memory or time or
     dies, and re-raises an exception ``fn`` raised (it must be picklable).
     """
-    (result,) = _run(_call, _bound_exceeded, [(fn, args)], 1, None, None, bounds, None, None, True)
+    (result,) = _run(_call, _bound_exceeded, [(fn, args)], 1, None, None, bounds, None, None, True, 1)
     if isinstance(result, BaseException):
         raise result
     return result
@@ -313,8 +316,8 @@ def _limit_memory(memory_mb: int) -> None:
 
 def _run(run: Run, fail: Fail, payloads: Sequence[Any], jobs: int, context: Any, warm: Callable[[], None] | None,
          bounds: Bounds, progress: Callable[[int], None] | None, each: Callable[[int, Any], None] | None,
-         keep: bool) -> list[Any]:
-    pool = _Pool(jobs, context, bounds, warm, len(payloads))
+         keep: bool, size: int) -> list[Any]:
+    pool = _Pool(jobs, context, bounds, warm, size)
     try:
         return pool.run(run, fail, payloads, progress, each, keep)
     finally:
@@ -406,11 +409,13 @@ IN_FLIGHT = 2
 KEEP_SELECTOR = True
 
 
-#: A pool of at least this many tasks starts its workers from a forkserver, a process of its own started fresh (not
+#: A pool of at least this many tasks (or for a run that holds something of that many files: ``held``) starts its
+#: workers from a forkserver, a process of its own started fresh (not
 #: forked) for the pool and ended with it: a forked worker's resident memory counts every page of the run's process
 #: it shares (a round at 100,000 returns: 363 MB a worker, issue 15), a forkserver's worker only its own (~30 MB of
 #: imports). The server costs a fresh interpreter and the package's imports (~0.3 s), once a pool: smaller pools
-#: (the tests', a run of a few files, a roster read) fork. The workers get this process's module settings
+#: (the tests', a run of a few files, a roster read) fork. A round's later run with a few new files among many holds
+#: every file's brief: it says so (``held``), and is not forked. The workers get this process's module settings
 #: (:func:`_settings`: a switch a caller set reaches them as it would a forked one). None: every pool forks (the
 #: tests compare); 0: every pool uses a forkserver.
 FORKSERVER_FROM: int | None = 1000

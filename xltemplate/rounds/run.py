@@ -164,7 +164,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                 todo, why, reused = _stale(led, run, files, ctx, day)
                 reports = _Reports(Spill() if _collect_module.SPILL else None)
                 with bar("读取", len(todo)) as update:
-                    _read(led, run, todo, ctx, day, jobs, update, reports)
+                    _read(led, run, todo, ctx, day, jobs, update, reports, len(files))
                 _load_stored(led, run, reports)
                 other = guessed([reports.briefs[s.sha256] for s in intake.seen]) if guessed is not None else None
                 if other is None:
@@ -179,7 +179,8 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                 notices = recovered + roster_notices(led, snapshot, roster_changed_ok) + template_notices(led, spec)
                 run = led.retemplate(run, info(spec, snapshot))
                 guessed = None
-            unread = validate_files([Path(u.path) for u in intake.unread], ctx, jobs=jobs) if intake.unread else []
+            unread = (validate_files([Path(u.path) for u in intake.unread], ctx, jobs=jobs, held=len(files))
+                      if intake.unread else [])
             c, every, shas = _collection(led, spec, roster, ctx, files, intake.seen, reports, unread, found.skipped)
             new_files = len(intake.new)
             del intake  # (every input's record: what follows reads the returns, not the intake)
@@ -245,7 +246,7 @@ def _stale(led: Ledger, run: Run, files: list[FileRow], ctx: RunContext, day: dt
 
 
 def _read(led: Ledger, run: Run, todo: list[FileRow], ctx: RunContext, day: dt.date, jobs: int | None,
-          update: Callable[[int], None], fresh: "_Reports") -> None:
+          update: Callable[[int], None], fresh: "_Reports", held: int = 0) -> None:
     """Validate the archive copies of ``todo``, storing each report as it comes (a killed run keeps them)."""
     pending: list[StoredReport] = []
 
@@ -259,8 +260,9 @@ def _read(led: Ledger, run: Run, todo: list[FileRow], ctx: RunContext, day: dt.d
             led.store_reports(run, pending)
             pending.clear()
 
+    # (held: a later run with a few new files holds every file's brief by now: its workers are not forked from it)
     validate_files([led.archive.path(f.archive_name) for f in todo], ctx, jobs=jobs, progress=update, each=keep,
-                   keep=False)
+                   keep=False, held=held)
     if pending:
         led.store_reports(run, pending)
 
