@@ -86,7 +86,7 @@ def path_of(text: str) -> str:
     return os.fsdecode(bytes.fromhex(text[4:])) if text.startswith("hex:") else text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # (slots: one held for every input of a round's run: issue 15)
 class Stored:
     """One source file hashed and present in the archive."""
 

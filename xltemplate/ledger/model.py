@@ -205,7 +205,7 @@ class Run:
     roster_hash: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # (slots: one held for every file of the round: issue 15)
 class FileRow:
     """One file the ledger holds (a ``files`` row), and where it was last seen."""
 
@@ -279,7 +279,7 @@ class StoredReport:
     brief: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # (slots: one held for every stored report while deciding what to read)
 class Cached:
     """What the ledger knows of a stored report without loading it: enough to tell whether it still holds."""
 

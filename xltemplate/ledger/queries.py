@@ -82,9 +82,11 @@ def files(conn: sqlite3.Connection, run: Run) -> list[FileRow]:
     # SQLite returns the other columns of the row that holds max(): the last sighting's path.
     last = {sha: (path_of(path), rid) for sha, path, rid in conn.execute(
         "SELECT sha256, path, max(run_id) FROM sightings WHERE run_id <= ? GROUP BY sha256", (run.id,))}
-    return [FileRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], *last.get(r[0], (None, None))) for r in conn.execute(
-        "SELECT sha256, id, size, archive_name, first_seen_run, first_seen_at, first_mtime FROM files"
-        " WHERE coalesce(first_seen_run, 0) <= ? ORDER BY id", (run.id,))]
+    # (a time a batch of files was recorded at is one string for the batch: not one held for every file, issue 15)
+    stamps: dict[str, str] = {}
+    return [FileRow(r[0], r[1], r[2], r[3], r[4], stamps.setdefault(r[5], r[5]), r[6], *last.get(r[0], (None, None)))
+            for r in conn.execute("SELECT sha256, id, size, archive_name, first_seen_run, first_seen_at, first_mtime FROM files"
+                                  " WHERE coalesce(first_seen_run, 0) <= ? ORDER BY id", (run.id,))]
 
 
 def cached(conn: sqlite3.Connection, run: Run) -> list[Cached]:

@@ -192,7 +192,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                        for row in c.rows if row.counted is not None and row.counted.brief.key == row.key
                        and id(row.counted) in shas)  # (as finishing records them: not a list held while writing)
             # the big sheets the last run kept, reused when made from the same reports (see rollup/reuse.py)
-            parts = (reuse.Parts(led.parts(lazy=LAZY_PARTS), lambda ret: reports.made.get(shas.get(id(ret), "")))
+            parts = (reuse.Parts(led.parts(lazy=LAZY_PARTS), lambda ret: reports.made_by(shas.get(id(ret))))
                      if reuse.REUSE else None)
             with led.finishing(run, choices, keep=False) as outcome:
                 changes = led.changes(outcome.run)
@@ -255,7 +255,7 @@ def _read(led: Ledger, run: Run, todo: list[FileRow], ctx: RunContext, day: dt.d
         fresh.keep(sha, report)
         if not transient(report):
             pending.append(_stored(sha, report, ctx, day))
-            fresh.made[sha] = f"{sha} {run.id}"  # (a report is stored at most once a run for its file)
+            fresh.made[sha] = run.id  # (a report is stored at most once a run for its file)
         if len(pending) >= STORE_EVERY:
             led.store_reports(run, pending)
             pending.clear()
@@ -290,8 +290,8 @@ class _Reports:
         self.briefs: dict[str, Brief] = {}
         self._where: dict[str, Any] = {}  # sha256 → where the spill keeps it, or the report itself
         self._moved = _Moved(spill) if spill is not None else None
-        # sha256 → which stored report it is (the file and the run that stored it): none for a report not stored
-        self.made: dict[str, str] = {}
+        # sha256 → the run that stored its report (:meth:`made_by`): none for a report not stored
+        self.made: dict[str, int] = {}
         self.ledgered: _Ledgered | None = None  # the stored reports loaded from the ledger when asked (LOAD_SLIM)
 
     def keep(self, sha: str, report: FileReport) -> None:
@@ -305,6 +305,12 @@ class _Reports:
         if self._moved is None:
             return Return(_at(self._where[sha], path), mtime, **kw)
         return Return(None, mtime, brief=self.briefs[sha].moved(path), store=self._moved, where=(self._where[sha], path), **kw)
+
+    def made_by(self, sha: str | None) -> str | None:
+        """Which stored report the file's is (its sha256 and the run that stored it: what a kept sheet's key holds), or
+        None for a report not stored. Made when asked: an int a file held, not a string (issue 15)."""
+        run = self.made.get(sha) if sha is not None else None
+        return None if run is None else f"{sha} {run}"
 
     def close(self) -> None:
         if self.spill is not None:
@@ -346,7 +352,7 @@ def _load_stored(led: Ledger, run: Run, reports: _Reports) -> None:
             if sha not in reports.briefs:
                 reports.keep(sha, report_from_text(payload))
                 if made is not None:
-                    reports.made[sha] = f"{sha} {made}"
+                    reports.made[sha] = made
         return
     ledgered = reports.ledgered = _Ledgered(led, run)
     ledgered.spill = reports.spill
@@ -360,7 +366,7 @@ def _load_stored(led: Ledger, run: Run, reports: _Reports) -> None:
             reports.briefs[sha] = brief
             ledgered.shas.add(sha)
             if made is not None:
-                reports.made[sha] = f"{sha} {made}"
+                reports.made[sha] = made
 
 
 def _brief_text(brief: Brief, head: str | None = None) -> str:
