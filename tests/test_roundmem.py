@@ -8,7 +8,8 @@ off then on: the roll-up's bytes, the CSVs, ``--json``'s figures, the clerk's li
 "since" values must be the same. And ``rounds.run.HEADS_SPILLED`` (each stored report's head, which 汇总 reads, kept
 in the run's spill rather than held), ``rounds.run.LAZY_PARTS`` (a kept sheet's part read from the ledger when it is
 given, not every part before the roll-up is written). And ``workers.FORKSERVER_FROM`` (workers started from a
-forkserver, not forked from the round's process: issue 15, ninth pass).
+forkserver, not forked from the round's process: issue 15, ninth pass) and ``rounds.run.STALE_JOINED`` (each file's
+stored report read beside it from one query, not a dict of every stored report).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from .tamper import replace_text, rewrite, set_saved_time
 
 FORM = "sh-project-self-eval"
 SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SINCE"), (run_mod, "HEADS_SPILLED"),
-            (run_mod, "LAZY_PARTS")]
+            (run_mod, "LAZY_PARTS"), (run_mod, "STALE_JOINED")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver.
 VALUED = [(workers, "FORKSERVER_FROM", None, 0)]
@@ -292,13 +293,27 @@ def test_finishing_without_keeping_the_decisions_records_the_same(tmp_path: Path
             led._clock = clock  # type: ignore[method-assign]
             from xltemplate.ledger import Choice, RunInfo
 
+            names = sorted(str(p) for p in inbox.iterdir())
             run = led.begin_run(RunInfo("v1", "s1"))
-            intake = led.ingest(run, sorted(str(p) for p in inbox.iterdir()))
-            choices = [Choice(f"K{n}", s.sha256, "only", 1, "valid", 0) for n, s in enumerate(intake.seen[:6])]
+            shas = [s.sha256 for s in led.ingest(run, names).seen]
+            choices = [Choice(f"K{n}", sha, "only", 1, "valid", 0) for n, sha in enumerate(shas[:6])]
             with led.finishing(run, iter(choices), keep=keep) as outcome:
                 assert (len(outcome.decisions) == 6) is keep
-            recorded[keep] = [(d.unit_key, d.sha256, d.rule, d.in_inbox, d.supersedes) for d in led.decisions(outcome.run)]
-    assert recorded[True] == recorded[False] and len(recorded[True]) == 6
+            first = led.decisions(outcome.run)
+            # a second run sees half the files: units keep their file, take another (in the inbox or not), or are new
+            run = led.begin_run(RunInfo("v1", "s1"))
+            led.ingest(run, names[: len(names) // 2])
+            choices = [Choice("K0", shas[0], "only", 1, "valid", 0), Choice("K1", shas[-1], "saved_at", 2, "invalid", 3),
+                       Choice("K2", shas[3], "arrival", 3, "valid", 0), Choice("K9", shas[-2], "only", 1, "valid", 0),
+                       Choice("K4", shas[4], "only", 1, "valid", 1)]
+            with led.finishing(run, iter(choices), keep=keep) as outcome:
+                assert (len(outcome.decisions) == 5) is keep
+            recorded[keep] = [(d.run_id, d.unit_key, d.sha256, d.rule, d.candidates, d.status, d.errors, d.in_inbox,
+                               d.supersedes) for d in first + led.decisions(outcome.run)]
+    assert recorded[True] == recorded[False] and len(recorded[True]) == 11
+    second = recorded[True][6:]
+    assert {d[1]: (d[7], d[8]) for d in second} == {"K0": (True, None), "K1": (False, shas[1]), "K2": (True, shas[2]),
+                                                    "K4": (True, None), "K9": (False, None)}
 
 
 def test_a_kept_part_is_read_from_the_ledger_only_when_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -242,27 +242,36 @@ class Ledger:
         with schema.transaction(self.conn):
             self._writable(run)
             previous = queries.last_finished(self.conn, run.id)
-            before = {d.unit_key: d.sha256 for d in queries.decisions(self.conn, previous.id)} if previous else {}
-            here = {sha for (sha,) in self.conn.execute("SELECT sha256 FROM sightings WHERE run_id = ?", (run.id,))}
+            decisions: list[Decision] = []
+            if keep:
+                before = {d.unit_key: d.sha256 for d in queries.decisions(self.conn, previous.id)} if previous else {}
+                here = {sha for (sha,) in self.conn.execute("SELECT sha256 FROM sightings WHERE run_id = ?", (run.id,))}
 
-            def decided(c: Choice) -> Decision:
-                if c.rule not in RULES:
-                    raise ValueError(f"unknown decision rule {c.rule!r}")
-                prior = before.get(c.unit_key)
-                return Decision(run.id, c.unit_key, c.sha256, c.rule, c.candidates, c.status, c.errors, c.sha256 in here,
-                                prior if prior != c.sha256 else None)
+                def decided(c: Choice) -> Decision:
+                    _known_rule(c)
+                    prior = before.get(c.unit_key)
+                    return Decision(run.id, c.unit_key, c.sha256, c.rule, c.candidates, c.status, c.errors,
+                                    c.sha256 in here, prior if prior != c.sha256 else None)
 
-            ordered = sorted(choices, key=lambda c: c.unit_key)
-            # (without keep, each decision made as it is inserted: no list of them beside the choices)
-            decisions = [decided(c) for c in ordered] if keep else []
-            self.conn.executemany(
-                "INSERT INTO decisions(run_id, unit_key, sha256, rule, candidates, status, errors, in_inbox, supersedes)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                ((d.run_id, d.unit_key, d.sha256, d.rule, d.candidates, d.status, d.errors, int(d.in_inbox), d.supersedes)
-                 for d in (decisions if keep else map(decided, ordered))))
-            del ordered
-            if not keep:  # (nor what they were made from: this frame stays while the caller's block runs)
-                before, here = {}, set()
+                decisions = [decided(c) for c in sorted(choices, key=lambda c: c.unit_key)]
+                del before, here  # (this frame stays while the caller's block runs)
+                self.conn.executemany(
+                    "INSERT INTO decisions(run_id, unit_key, sha256, rule, candidates, status, errors, in_inbox, supersedes)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    ((d.run_id, d.unit_key, d.sha256, d.rule, d.candidates, d.status, d.errors, int(d.in_inbox),
+                      d.supersedes) for d in decisions))
+            else:
+                # Each choice inserted as it comes, whether this run saw its file and what it supersedes asked of the
+                # ledger in the same statement (two index look-ups): no dict of the last run's decisions, no set of
+                # this run's files, no list of the choices (each ~100,000 at 100,000 units, issue 15). The table is
+                # WITHOUT ROWID: its rows are the same in whatever order they are inserted.
+                prior = previous.id if previous else None
+                self.conn.executemany(
+                    "INSERT INTO decisions(run_id, unit_key, sha256, rule, candidates, status, errors, in_inbox, supersedes)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, EXISTS (SELECT 1 FROM sightings WHERE run_id = ? AND sha256 = ?),"
+                    " (SELECT nullif(d.sha256, ?) FROM decisions AS d WHERE d.run_id = ? AND d.unit_key = ?))",
+                    ((run.id, c.unit_key, c.sha256, c.rule, c.candidates, c.status, c.errors, run.id, c.sha256, c.sha256,
+                      prior, c.unit_key) for c in choices if _known_rule(c)))
             unreported = [sha for sha, _ in self._unreported(run)]
             self.conn.execute("UPDATE runs SET state = ?, finished_at = ? WHERE id = ?",
                               (FINISHED, utc_text(self._clock()), run.id))
@@ -384,6 +393,10 @@ class Ledger:
                 "INSERT OR REPLACE INTO reports(sha256, spec_hash, validator_version, created_run, status, unit_key,"
                 " saved_at, template_id, template_version, errors, warnings, total, grade, payload, context, checked_on,"
                 " valid_until, slim, brief) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def cached_by_file(self, run: Run) -> Iterator[Cached | None]:
+        """For each file :meth:`files` gives, in its order, its stored report (:meth:`cached_reports`'s) or None."""
+        return queries.cached_by_file(self.conn, run)
 
     def cached_reports(self, run: Run) -> list[Cached]:
         """Every stored report for this run's template and validator, without its payload (one query)."""
@@ -525,6 +538,12 @@ class Ledger:
     def summary(self, run: Run | None = None) -> Summary:
         return queries.summary(self.conn, self.path, run)
 
+
+
+def _known_rule(c: Choice) -> bool:
+    if c.rule not in RULES:
+        raise ValueError(f"unknown decision rule {c.rule!r}")
+    return True
 
 
 class _KeptPart(Sequence[Any]):
