@@ -62,7 +62,8 @@ finally:
         prof.disable()
         prof.dump_stats(args["profile"])
 wall = time.perf_counter() - t0
-print(json.dumps({"wall": wall, "cpu": time.process_time() - c0, "imports": t_imp, "phases": spent}))
+hwm = int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]) / 1024
+print(json.dumps({"wall": wall, "cpu": time.process_time() - c0, "imports": t_imp, "phases": spent, "hwm": hwm}))
 """
 
 
@@ -109,7 +110,7 @@ def main() -> None:
                 r = run_once(args.dir, switches, args.profile)
                 label = (f"switches {value}" if args.ab else "this") if value is not None else "run"
             phases = "  ".join(f"{k} {v:.2f}" for k, v in r["phases"].items())
-            print(f"{n} {label}: wall {r['wall']:.2f} s  cpu {r['cpu']:.2f} s  imports {r['imports']:.2f} s  | {phases}",
+            print(f"{n} {label}: wall {r['wall']:.2f} s  cpu {r['cpu']:.2f} s  imports {r['imports']:.2f} s  peak {r['hwm']:.0f} MB | {phases}",
                   flush=True)
     with open("/proc/loadavg") as fh:
         print("load", fh.read().split()[0])
