@@ -81,17 +81,21 @@ def _intake(led: "object", inbox: Path, rehash: bool = False) -> list[tuple[obje
     return [(s.path, s.sha256, s.size, s.name, s.mtime) for s in intake.seen]
 
 
-def test_an_input_unchanged_since_it_was_hashed_is_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                                                  ) -> None:
+@pytest.mark.parametrize("by_batch", [False, True])
+def test_an_input_unchanged_since_it_was_hashed_is_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  by_batch: bool) -> None:
     """ledger.archive.STAT_SKIP: a file is taken as hashed before only when it is the same file (device, inode), of
     the same size and times to the nanosecond, and those times were older than the hashing's start by the margin.
     Freshly written files are read on every run (racy: changed within the margin); once old enough, they are not,
     and the intake is what reading them gives. A change of the bytes with the size and the modification time put back
-    (the inode change time moves), a file renamed over another, an archive copy gone, and --rehash each read again."""
+    (the inode change time moves), a file renamed over another, an archive copy gone, and --rehash each read again.
+    Both ways of asking the ledger what it knows (ledger.store.INGEST_BY_BATCH)."""
     import os
     import time
 
-    from xltemplate.ledger import Ledger, archive
+    from xltemplate.ledger import Ledger, archive, store
+
+    monkeypatch.setattr(store, "INGEST_BY_BATCH", by_batch)
 
     reads: list[str] = []
     real = archive.Archive._read

@@ -9,7 +9,8 @@ off then on: the roll-up's bytes, the CSVs, ``--json``'s figures, the clerk's li
 in the run's spill rather than held), ``rounds.run.LAZY_PARTS`` (a kept sheet's part read from the ledger when it is
 given, not every part before the roll-up is written). And ``workers.FORKSERVER_FROM`` (workers started from a
 forkserver, not forked from the round's process: issue 15, ninth pass) and ``rounds.run.STALE_JOINED`` (each file's
-stored report read beside it from one query, not a dict of every stored report).
+stored report read beside it from one query, not a dict of every stored report) and ``ledger.store.INGEST_BY_BATCH``
+(the intake asks the ledger a batch at a time, not dicts of every path's stats and every file's archive name).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from .tamper import replace_text, rewrite, set_saved_time
 
 FORM = "sh-project-self-eval"
 SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SINCE"), (run_mod, "HEADS_SPILLED"),
-            (run_mod, "LAZY_PARTS"), (run_mod, "STALE_JOINED")]
+            (run_mod, "LAZY_PARTS"), (run_mod, "STALE_JOINED"), (store, "INGEST_BY_BATCH")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver.
 VALUED = [(workers, "FORKSERVER_FROM", None, 0)]

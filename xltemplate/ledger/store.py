@@ -293,14 +293,20 @@ class Ledger:
         """
         self._writable(run)
         began = time.time_ns()  # (before any input is read: see STAT_SKIP)
-        known = dict(self.conn.execute("SELECT sha256, archive_name FROM files"))
-        hashed = None if rehash or not archive_mod.STAT_SKIP else {
-            path: ((node, size, mtime, ctime), sha, checked) for path, node, size, mtime, ctime, sha, checked in
-            self.conn.execute("SELECT path, node, size, mtime_ns, ctime_ns, sha256, checked_ns FROM stats")}
+        skip = not rehash and archive_mod.STAT_SKIP
+        known: Any
+        hashed: Any
+        if not INGEST_BY_BATCH:
+            known = dict(self.conn.execute("SELECT sha256, archive_name FROM files"))
+            hashed = None if not skip else {
+                path: ((node, size, mtime, ctime), sha, checked) for path, node, size, mtime, ctime, sha, checked in
+                self.conn.execute("SELECT path, node, size, mtime_ns, ctime_ns, sha256, checked_ns FROM stats")}
         seen: list[Stored] = []
         unread: list[Unread] = []
         first: set[str] = set()
         for start in range(0, len(paths), batch):
+            if INGEST_BY_BATCH:
+                known, hashed = self._known_for(paths[start:start + batch], skip, began)
             results = self.archive.ingest(paths[start:start + batch], known, hashed)
             stamp = utc_text(self._clock())
             new_rows, sightings, problems, stats = [], [], [], []
@@ -321,6 +327,25 @@ class Ledger:
             if progress:
                 progress(len(results))
         return Intake(seen, unread, frozenset(first))
+
+    def _known_for(self, paths: Sequence[str | os.PathLike[str]], skip: bool, began: int
+                   ) -> tuple["_Known", dict[str, tuple[tuple[Any, ...], str, int]] | None]:
+        """For one batch of :meth:`ingest`'s inputs: what the ledger knows of their paths (``hashed``: the stats table's
+        rows for them, written before this run began), and the files it records (``known``, asked as needed)."""
+        known = _Known(self.conn)
+        if not skip:
+            return known, None
+        texts = [path_text(os.path.abspath(p)) for p in paths]
+        hashed: dict[str, tuple[tuple[Any, ...], str, int]] = {}
+        for at in range(0, len(texts), 500):  # (under SQLite's bound on a statement's parameters)
+            part = texts[at:at + 500]
+            for path, node, size, mtime, ctime, sha, checked, name in self.conn.execute(
+                    "SELECT s.path, s.node, s.size, s.mtime_ns, s.ctime_ns, s.sha256, s.checked_ns, f.archive_name"
+                    " FROM stats AS s LEFT JOIN files AS f ON f.sha256 = s.sha256"
+                    f" WHERE s.path IN ({','.join('?' * len(part))}) AND s.checked_ns <> ?", (*part, began)):
+                hashed[path] = ((node, size, mtime, ctime), sha, checked)
+                known.names[sha] = name  # (asked by the hashing threads: they never query)
+        return known, hashed
 
     def _record_batch(self, new_rows: list[tuple[Any, ...]], sightings: list[tuple[Any, ...]],
                       problems: list[tuple[Any, ...]], stats: Sequence[tuple[Any, ...]] = ()) -> None:
@@ -538,6 +563,35 @@ class Ledger:
     def summary(self, run: Run | None = None) -> Summary:
         return queries.summary(self.conn, self.path, run)
 
+
+
+#: Ledger.ingest asks the ledger, a batch of inputs at a time, for the stats of their paths and the archive names of
+#: the files it hashes, where it held a dict of every path's stats and one of every file's archive name (~100,000
+#: each at 100,000 returns, issue 15). False: the dicts (the tests compare).
+INGEST_BY_BATCH = True
+
+
+class _Known:
+    """``Ledger.ingest``'s ``known`` for one batch (:meth:`Ledger._known_for`): a file's archive name by sha256, None
+    for a file the ledger does not record, asked of the ledger once and kept for the batch. The hashing threads ask
+    only for the files ``hashed`` names, which are kept before they start: only the caller's thread queries."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.names: dict[str, str | None] = {}
+
+    def get(self, sha: str, default: str | None = None) -> str | None:
+        if sha not in self.names:
+            row = self.conn.execute("SELECT archive_name FROM files WHERE sha256 = ?", (sha,)).fetchone()
+            self.names[sha] = row[0] if row is not None else None
+        got = self.names[sha]
+        return default if got is None else got
+
+    def __contains__(self, sha: object) -> bool:
+        return isinstance(sha, str) and self.get(sha) is not None
+
+    def __setitem__(self, sha: str, name: str) -> None:
+        self.names[sha] = name
 
 
 def _known_rule(c: Choice) -> bool:
