@@ -138,3 +138,21 @@ def test_a_rounds_later_run_with_a_few_new_files_says_what_it_holds(monkeypatch:
     collect_round([inbox], "sh-project-self-eval", ledger=tmp_path / "r.xlt.db", roster=roster,
                   output=tmp_path / "2.xlsx", jobs=1)
     assert methods and methods[0] == (files + 1, "forkserver")
+
+
+def test_a_prestarted_server_is_used_by_the_pools_and_ended_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """workers.prestart (the CLI's, once the inputs are found): the pools use the server started then, leave it
+    running, and stop_prestarted ends it; a switch set after it started still reaches its workers."""
+    monkeypatch.setattr(workers, "FORKSERVER_FROM", 1000)
+    assert not workers.prestart(999) and _forkserver_pid() is None
+    try:
+        assert workers.prestart(1000)
+        server = _forkserver_pid()
+        assert server is not None
+        monkeypatch.setattr(workers, "IN_FLIGHT", 1)
+        got = workers.run_many(_setting, _failed, ["a", "b"], context=os.getpid(), jobs=2, held=1000)
+        assert got == [(1, True, False)] * 2 and _forkserver_pid() == server
+        assert workers.run_many(_setting, _failed, ["a"], context=os.getpid(), jobs=1)[0][2]  # (a small pool forks)
+    finally:
+        workers.stop_prestarted()
+    assert _forkserver_pid() is None and not workers._prestarted

@@ -530,6 +530,10 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
             sys.exit(1)
         show = not quiet and not as_json and sys.stderr.isatty()
         workers = _jobs(jobs)
+        # the workers' server started while this process is small (issue 15: workers <= 100 MB; see workers.prestart)
+        from .workers import prestart
+
+        prestart(len(found.files))
         form, detected, from_ledger = template, False, False
         if form is None and ledger is not None:
             from .rounds import round_template
@@ -601,6 +605,10 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
         for path in written:  # what was written before the failure is complete, and stays
             click.echo(f"已写入 {shown(path)}", err=True)
         fail(exc)
+    finally:
+        from .workers import stop_prestarted
+
+        stop_prestarted()
     counts = result.counts()
     if as_json:
         echo_json({**counts.as_dict(), "identity_verified": result.identity_verified,

@@ -291,10 +291,20 @@ def _settings() -> dict[tuple[str, str], Any]:
 
 
 def _apply(settings: dict[tuple[str, str], Any]) -> None:
-    """In a worker not forked from the run's process: its settings (:func:`_settings`), as it has them."""
+    """In a worker not forked from the run's process: its settings (:func:`_settings`), as it has them (the modules
+    they are in imported first, as the run's process had them: a task that imports one later finds it set)."""
+    import importlib
+
     for (name, attr), value in settings.items():
         module = sys.modules.get(name)
-        if module is not None and getattr(module, attr, value) != value:
+        if module is None and name.endswith(".__main__"):
+            continue  # (a program's entry: importing it would run it)
+        if module is None:
+            try:
+                module = importlib.import_module(name)
+            except Exception:  # (a module that cannot be imported here is not one a task uses)
+                continue
+        if getattr(module, attr, value) != value:
             setattr(module, attr, value)
 
 
@@ -421,6 +431,40 @@ KEEP_SELECTOR = True
 FORKSERVER_FROM: int | None = 1000
 
 
+#: Whether this process's forkserver was started by :func:`prestart` (the pools use it and leave it running).
+_prestarted = False
+
+
+def prestart(tasks: int) -> bool:
+    """Start the forkserver now, while this process is small, for a run of about ``tasks`` files whose pools will use
+    one (:data:`FORKSERVER_FROM`); whether it did. Linux counts in a started process's peak memory (ru_maxrss) the
+    peak of the process it was started from (the memory it shared until its exec): a server started from a grown
+    run's process counts that process's peak, though it holds none of it. The CLI calls this once the inputs are
+    found, before the roster is read, and :func:`stop_prestarted` when the command ends: the server is ended and
+    waited for then, so its workers' peak and CPU reach the run's RUSAGE_CHILDREN. The server imports only this module
+    (a second run that reads no file loses ~0.1 s of the other CPU); each worker imports what its task needs, and the
+    modules the run's settings are in (:func:`_apply`)."""
+    global _prestarted
+    if _prestarted or _start_method(tasks) != "forkserver":
+        return _prestarted
+    _stop_forkserver()
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])  # (this module alone, small: and with a preload, the server has our sys.path)
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+    _prestarted = True
+    return True
+
+
+def stop_prestarted() -> None:
+    """End the forkserver :func:`prestart` started, and wait for it (nothing when there is none)."""
+    global _prestarted
+    if _prestarted:
+        _prestarted = False
+        _stop_forkserver()
+
+
 def _start_method(tasks: int) -> str:
     methods = mp.get_all_start_methods()
     if "fork" not in methods or sys.platform == "darwin":
@@ -437,7 +481,9 @@ class _Pool:
         self.ctx = mp.get_context(self.method)
         settings: dict[tuple[str, str], Any] | None = None
         parent: int | None = os.getpid()
-        if self.method == "forkserver":
+        if self.method == "forkserver" and _prestarted:
+            settings, parent = _settings(), None  # (the server the run started early: see prestart)
+        elif self.method == "forkserver":
             _stop_forkserver()  # (one left by a pool that did not end cleanly: the preload below is this run's)
             # the server imports what this process has of the package (the tasks' modules among them), so each worker
             # forked from it starts with them imported, and settings apply to them
@@ -458,7 +504,7 @@ class _Pool:
                 self.selector.close()
                 self.selector = None
         finally:
-            if self.method == "forkserver":
+            if self.method == "forkserver" and not _prestarted:
                 # ended and waited for: its workers' peak memory and CPU count in this process's RUSAGE_CHILDREN, as
                 # forked workers' do, and no process of the run outlives its pool
                 _stop_forkserver()
