@@ -596,6 +596,9 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
                 else:
                     rows, run = given(form)
                     result = collect(list(paths), form, roster=rows, templates=run, progress=update, inputs=found, jobs=workers)
+            from .workers import stop_prestarted
+
+            stop_prestarted()  # (every file read: the workers' server ended before the roll-up is written)
             with result:  # its reports' temporary file goes once the outputs are written (or fail)
                 written.append(str(write_rollup(result, output)))
                 if export_dir is not None:

@@ -440,8 +440,10 @@ def prestart(tasks: int) -> bool:
     one (:data:`FORKSERVER_FROM`); whether it did. Linux counts in a started process's peak memory (ru_maxrss) the
     peak of the process it was started from (the memory it shared until its exec): a server started from a grown
     run's process counts that process's peak, though it holds none of it. The CLI calls this once the inputs are
-    found, before the roster is read, and :func:`stop_prestarted` when the command ends: the server is ended and
-    waited for then, so its workers' peak and CPU reach the run's RUSAGE_CHILDREN. The server imports only this module
+    found, before the roster is read; :func:`stop_prestarted` is called once every file is read (a round after
+    its reading, collect before the roll-up is written) and when the command ends: the server is ended and waited for
+    then, so its workers' peak and CPU reach the run's RUSAGE_CHILDREN (before the roll-up's second process is forked,
+    whose peak counts the run's process: the two apart). The server imports only this module
     (a second run that reads no file loses ~0.1 s of the other CPU); each worker imports what its task needs, and the
     modules the run's settings are in (:func:`_apply`)."""
     global _prestarted

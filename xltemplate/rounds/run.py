@@ -53,6 +53,7 @@ from ..rollup.collect import Collection, Return, _rate_operands, assemble
 from ..rollup.spill import RECENT, Brief, Spill, _shared
 from ..rollup import reuse
 from ..rollup.record import RoundView
+from ..workers import stop_prestarted
 from ..rollup.tables import export_csv
 from ..rollup.workbook import write_rollup
 from ..roster import Roster
@@ -181,6 +182,9 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                 guessed = None
             unread = (validate_files([Path(u.path) for u in intake.unread], ctx, jobs=jobs, held=len(files))
                       if intake.unread else [])
+            # every file is read: the workers' server the CLI started (if it did) is ended and waited for now, before
+            # the roll-up's second process is forked, so their peaks reach RUSAGE_CHILDREN apart from its
+            stop_prestarted()
             c, every, shas = _collection(led, spec, roster, ctx, files, intake.seen, reports, unread, found.skipped)
             new_files = len(intake.new)
             del intake  # (every input's record: what follows reads the returns, not the intake)
