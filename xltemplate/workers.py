@@ -443,15 +443,17 @@ def prestart(tasks: int) -> bool:
     found, before the roster is read; :func:`stop_prestarted` is called once every file is read (a round after
     its reading, collect before the roll-up is written) and when the command ends: the server is ended and waited for
     then, so its workers' peak and CPU reach the run's RUSAGE_CHILDREN (before the roll-up's second process is forked,
-    whose peak counts the run's process: the two apart). The server imports only this module
-    (a second run that reads no file loses ~0.1 s of the other CPU); each worker imports what its task needs, and the
+    whose peak counts the run's process: the two apart). The server imports nothing of the package (what it costs a
+    second run that reads no file: ~0.05 s of the other CPU); each worker imports what its task needs, and the
     modules the run's settings are in (:func:`_apply`)."""
     global _prestarted
     if _prestarted or _start_method(tasks) != "forkserver":
         return _prestarted
     _stop_forkserver()
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])  # (this module alone, small: and with a preload, the server has our sys.path)
+    # (a preload, so that the server gets this process's sys.path; one it has anyway: importing the package costs
+    # ~0.2 s of CPU, which a second run that reads no file would pay for nothing)
+    ctx.set_forkserver_preload(["multiprocessing"])
     from multiprocessing import forkserver
 
     forkserver.ensure_running()
