@@ -10,7 +10,8 @@ in the run's spill rather than held), ``rounds.run.LAZY_PARTS`` (a kept sheet's 
 given, not every part before the roll-up is written). And ``workers.FORKSERVER_FROM`` (workers started from a
 forkserver, not forked from the round's process: issue 15, ninth pass) and ``rounds.run.STALE_JOINED`` (each file's
 stored report read beside it from one query, not a dict of every stored report) and ``ledger.store.INGEST_BY_BATCH``
-(the intake asks the ledger a batch at a time, not dicts of every path's stats and every file's archive name).
+(the intake asks the ledger a batch at a time, not dicts of every path's stats and every file's archive name) and
+``ledger.queries.CHANGES_MERGED`` (the units a run changed found by walking both runs' decisions in key order).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from .tamper import replace_text, rewrite, set_saved_time
 
 FORM = "sh-project-self-eval"
 SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SINCE"), (run_mod, "HEADS_SPILLED"),
-            (run_mod, "LAZY_PARTS"), (run_mod, "STALE_JOINED"), (store, "INGEST_BY_BATCH")]
+            (run_mod, "LAZY_PARTS"), (run_mod, "STALE_JOINED"), (store, "INGEST_BY_BATCH"), (queries, "CHANGES_MERGED")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver.
 VALUED = [(workers, "FORKSERVER_FROM", None, 0)]
@@ -343,3 +344,25 @@ def test_a_kept_part_is_read_from_the_ledger_only_when_given(tmp_path: Path, mon
         with pytest.raises(IndexError):
             lazy["汇总"][3]
         monkeypatch.setattr(led, "conn", real)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_both_runs_decisions_walked_in_key_order_are_the_sorted_union(seed: int) -> None:
+    """queries._both (CHANGES_MERGED): SQLite's order of the keys (UTF-8 bytes) is sorted()'s, CJK, symbols and
+    characters beyond the BMP included; every unit of either run once, with each run's (sha256, status)."""
+    import sqlite3
+
+    rng = random.Random(seed)
+    chars = "AZaz09-_ 中文单位甲乙é𝔘~"
+    keys = list({"".join(rng.choice(chars) for _ in range(rng.randint(1, 6))) for _ in range(rng.randint(0, 60))})
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE decisions (run_id INTEGER, unit_key TEXT, sha256 TEXT, status TEXT,"
+                 " PRIMARY KEY (run_id, unit_key)) WITHOUT ROWID")
+    runs: dict[int, dict[str, tuple[str, str]]] = {1: {}, 2: {}}
+    for run_id in (1, 2):
+        for key in rng.sample(keys, rng.randint(0, len(keys))):
+            runs[run_id][key] = (rng.choice("abc"), rng.choice(["valid", "invalid"]))
+            conn.execute("INSERT INTO decisions VALUES (?, ?, ?, ?)", (run_id, key, *runs[run_id][key]))
+    expected = [(k, runs[1].get(k), runs[2].get(k)) for k in sorted(set(runs[1]) | set(runs[2]))]
+    assert list(queries._both(conn, 2, 1)) == expected
+    assert list(queries._both(conn, 2, None)) == [(k, None, v) for k, v in sorted(runs[2].items())]

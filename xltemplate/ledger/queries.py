@@ -234,14 +234,20 @@ def changes(conn: sqlite3.Connection, run: Run) -> Changes:
     new_files = [sha for (sha,) in conn.execute(
         "SELECT sha256 FROM files WHERE coalesce(first_seen_run, 0) > ? AND coalesce(first_seen_run, 0) <= ? ORDER BY id",
         (floor, run.id))]
-    after = {d.unit_key: d for d in decisions(conn, run.id)}
-    before = {d.unit_key: d for d in decisions(conn, prev.id)} if prev else {}
     units = []
-    for key in sorted(set(after) | set(before)):
-        a, b = after.get(key), before.get(key)
-        if (a and a.sha256, a and a.status) != (b and b.sha256, b and b.status):
-            units.append(UnitChange(key, b.sha256 if b else None, a.sha256 if a else None,
-                                    b.status if b else None, a.status if a else None))
+    if CHANGES_MERGED:
+        for key, b, a in _both(conn, run.id, prev.id if prev else None):
+            if (a and a[0], a and a[1]) != (b and b[0], b and b[1]):
+                units.append(UnitChange(key, b[0] if b else None, a[0] if a else None, b[1] if b else None,
+                                        a[1] if a else None))
+    else:
+        after = {d.unit_key: d for d in decisions(conn, run.id)}
+        before = {d.unit_key: d for d in decisions(conn, prev.id)} if prev else {}
+        for key in sorted(set(after) | set(before)):
+            x, y = after.get(key), before.get(key)
+            if (x and x.sha256, x and x.status) != (y and y.sha256, y and y.status):
+                units.append(UnitChange(key, y.sha256 if y else None, x.sha256 if x else None,
+                                        y.status if y else None, x.status if x else None))
     roster_change = None
     if prev is not None and prev.roster_hash != run.roster_hash:  # (the same hash, the same roster: not loaded)
         old, cur = roster(conn, prev.roster_hash), roster(conn, run.roster_hash)
@@ -249,6 +255,33 @@ def changes(conn: sqlite3.Connection, run: Run) -> Changes:
             roster_change = compare_rosters(old, cur)
     gone = absent(conn, run, since=prev.id) if prev else []
     return Changes(run.id, prev.id if prev else None, new_files, units, gone, roster_change)
+
+
+#: :func:`changes` walks the two runs' decisions side by side in key order (two cursors, (sha256, status) each), where
+#: it held both as dicts of Decision (~100,000 each at 100,000 units, while a round writes its roll-up: issue 15).
+#: False: the dicts (the tests compare).
+CHANGES_MERGED = True
+
+
+def _both(conn: sqlite3.Connection, run_id: int, prev_id: int | None
+          ) -> Iterator[tuple[str, tuple[str, str] | None, tuple[str, str] | None]]:
+    """Every unit either run decided, in key order: (key, the earlier run's (sha256, status) or None, this run's).
+    SQLite orders text by its UTF-8 bytes, which is the order of the code points: ``sorted``'s order of the keys."""
+    query = "SELECT unit_key, sha256, status FROM decisions WHERE run_id = ? ORDER BY unit_key"
+    now = conn.execute(query, (run_id,))
+    then: Iterator[tuple[str, str, str]] = conn.execute(query, (prev_id,)) if prev_id is not None else iter(())
+    a, b = next(now, None), next(then, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a[0] < b[0]):
+            assert a is not None
+            yield a[0], None, (a[1], a[2])
+            a = next(now, None)
+        elif a is None or b[0] < a[0]:
+            yield b[0], (b[1], b[2]), None
+            b = next(then, None)
+        else:
+            yield a[0], (b[1], b[2]), (a[1], a[2])
+            a, b = next(now, None), next(then, None)
 
 
 def fates(conn: sqlite3.Connection, run: Run) -> list[FileFate]:
