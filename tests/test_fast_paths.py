@@ -1267,7 +1267,8 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.families.rule_scored", "ITEMS_IN_LINE"),
                        ("xltemplate.families.rule_scored", "SLOTS_BY_PLACE"), ("xltemplate.normalise", "READS_BY_TEXT"),
                        ("xltemplate.families.rule_scored.formulas", "ROW_FORMULAS"),
-                       ("xltemplate.families.rule_scored.spec", "RECORD_IN_LINE"), ("xltemplate.normalise", "LOCKED_BY_TEXT"))
+                       ("xltemplate.families.rule_scored.spec", "RECORD_IN_LINE"), ("xltemplate.normalise", "LOCKED_BY_TEXT"),
+                       ("xltemplate.normalise", "CELLS_BY_SHAPE"), ("xltemplate.families.rule_scored.formulas", "NON_ROW_BY_CELLS"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:
@@ -1280,6 +1281,8 @@ def _reports(paths: list[Path], on: bool) -> list[object]:
     module("xltemplate.families.rule_scored.formulas")._BY_SHAPE.clear()
     module("xltemplate.normalise")._PLANS.clear()
     module("xltemplate.normalise")._SHAPES.clear()
+    module("xltemplate.normalise")._CELLS.clear()
+    module("xltemplate.families.rule_scored.formulas")._NON_ROW.clear()
     module("xltemplate.families.rule_scored.spec")._TARGETS.clear()
     module("xltemplate.families.rule_scored")._ROW_INPUTS.clear()
     module("xltemplate.families.rule_scored.layout")._SHAPED.clear()

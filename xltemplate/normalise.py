@@ -140,8 +140,20 @@ SHARE_SHAPES = True
 _SHAPES: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
+#: The parts of a plan that only where the cells are fixes (the computed cells, the named cells the formulas may
+#: read, the fixed texts, each computed cell's place) are made once per spec and the family's
+#: :meth:`~xltemplate.form.family.FormFamily.cell_shape` (a national form: how many rows each 二级 has), and a new row
+#: shape (each row's rule: every project its own) takes them from there, making only its input cells' list and
+#: places (a row's inputs follow its rule) and its formulas. False: every part made for every new shape (the tests
+#: compare).
+CELLS_BY_SHAPE = True
+_CELLS: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
 def _shaped(spec: Spec, layout: FormLayout) -> dict[str, Any]:
     family = family_of(spec)
+    if CELLS_BY_SHAPE:
+        return _by_cells(spec, layout, family)
     computed = layout.computed_cells()
     computed_names = {c.name for c in computed}
     versions = tuple(v for v in FORMULA_VERSIONS if v in family.formula_versions)
@@ -166,6 +178,41 @@ def _shaped(spec: Spec, layout: FormLayout) -> dict[str, Any]:
 LOCKED_BY_TEXT = True
 _LOCKED: dict[tuple[int, int, str], tuple[str, str, str]] = {}
 _MAX_LOCKED = 8192  # some 200 bytes each
+
+
+def _by_cells(spec: Spec, layout: FormLayout, family: Any) -> dict[str, Any]:
+    """:func:`_shaped`, its cells' parts taken from the plans of the same cell shape (:data:`CELLS_BY_SHAPE`)."""
+    key = (spec.id, spec.version, spec.spec_hash, family.cell_shape(layout))
+    cells = _CELLS.get(key)
+    if cells is None:
+        computed = tuple(layout.computed_cells())
+        computed_names = {c.name for c in computed}
+        referenced = tuple(c for c in layout.named_cells() if c.name not in computed_names)
+        cells = dict(
+            computed=computed,
+            computed_places=tuple((c, (spec.sheet, c.a1)) for c in computed),
+            locked_texts=_locked(layout.locked_texts()),
+            referenced=referenced,
+            referenced_names=frozenset(c.name for c in referenced),
+        )
+        if len(_CELLS) >= _MAX_PLANS:
+            _CELLS.pop(next(iter(_CELLS)))
+        _CELLS[key] = cells
+    computed, referenced = cells["computed"], cells["referenced"]
+    inputs = layout.input_cells()
+    sheet = spec.sheet
+    versions = tuple(v for v in FORMULA_VERSIONS if v in family.formula_versions)
+    texts = {v: formulas(layout, v) for v in versions}
+    return dict(
+        inputs_and_computed=(*inputs, *computed),
+        places=(*((c, (sheet, c.a1)) for c in inputs), *cells["computed_places"]),
+        computed=computed,
+        locked_texts=cells["locked_texts"],
+        formulas=texts,
+        referenced=referenced,
+        reads=formula_reads(texts, referenced),
+        referenced_names=cells["referenced_names"],
+    )
 
 
 def _locked(texts: Mapping[tuple[int, int], str]) -> tuple[tuple[str, str, str], ...]:

@@ -158,6 +158,12 @@ class FormFamily(Protocol):
         only on these between workbooks of one shape (one national project's targets and another's)."""
         ...
 
+    def cell_shape(self, layout: "FormLayout") -> Hashable:
+        """What, beyond the spec, fixes where the layout's cells are: its computed and named cells, its fixed texts
+        and the formulas that are no row's (never a row's rule, nor the values its targets give), as full values;
+        coarser than :meth:`shape` or equal to it. Validation shares what depends only on this."""
+        ...
+
     def spec_values(self, layout: "FormLayout") -> dict[str, Any]:
         """The body cells whose value comes from the spec (fixed names, fixed weights), by defined name."""
         ...

@@ -88,6 +88,9 @@ class RuleScored:
     def shape(self, layout: FormLayout) -> Hashable:
         return formulas.row_shape(_layout(layout))
 
+    def cell_shape(self, layout: FormLayout) -> Hashable:
+        return formulas.cell_shape(_layout(layout))
+
     def formulas(self, layout: FormLayout, version: int) -> dict[str, str]:
         return formulas.formulas(_layout(layout), version)
 

@@ -142,6 +142,13 @@ def row_shape(layout: Layout) -> tuple[tuple[str, str | None], ...]:
     return tuple((r.sublevel.id, None if r.target is None else r.target.kind) for r in layout.rows)
 
 
+def cell_shape(layout: Layout) -> tuple[tuple[str, bool], ...]:
+    """Each row's 二级 and whether a target fills it, in order: where every cell is (:meth:`Layout._place_level` places
+    a 二级's rows by their count), and so the computed and named cells, the fixed texts, and the funding, subtotal and
+    total formulas; not which inputs and formulas a row has (its rule: :func:`row_shape`)."""
+    return tuple((r.sublevel.id, r.target is None) for r in layout.rows)
+
+
 def formulas(layout: Layout, version: int) -> dict[str, str]:
     """Defined name → formula for every computed cell of the body (one layout version so far)."""
     if not REMEMBER_SHAPES:
@@ -155,13 +162,38 @@ def formulas(layout: Layout, version: int) -> dict[str, str]:
     return dict(found)
 
 
+#: The formulas that are no row's (the funding block's, each 一级's subtotal, the total) are made once per spec and
+#: :func:`cell_shape` (how many rows each 二级 has), of which they are a function, where each new row shape made them
+#: anew: a national project's rows' rules are its own, its counts of rows are a few the form allows. False: made for
+#: every new row shape (the tests compare).
+NON_ROW_BY_CELLS = True
+_NON_ROW: dict[tuple[Any, ...], tuple[dict[str, str], tuple[tuple[str, str, str], ...], tuple[str, str, str]]] = {}
+_MAX_NON_ROW = 128  # some 10 KB each
+
+
+def _non_row(layout: Layout, spec_key: tuple[Any, ...]) -> tuple[dict[str, str], tuple[tuple[str, str, str], ...], tuple[str, str, str]]:
+    """The funding formulas, each level's (points, score, 校验) and the total's: made once per cell shape."""
+    key = (*spec_key, cell_shape(layout))
+    found = _NON_ROW.get(key)
+    if found is None:
+        found = (funding_formulas(layout), tuple(level_formulas(lv) for lv in layout.levels), total_formulas(layout))
+        if len(_NON_ROW) >= _MAX_NON_ROW:
+            _NON_ROW.pop(next(iter(_NON_ROW)))
+        _NON_ROW[key] = found
+    return found
+
+
 def make_formulas(layout: Layout, version: int) -> dict[str, str]:
     """:func:`formulas`, made from the layout."""
     rules = layout.spec.rules
-    out = funding_formulas(layout)
     spec = layout.spec
     spec_key = (spec.id, spec.version, spec.spec_hash)
-    for lv in layout.levels:
+    if NON_ROW_BY_CELLS:
+        funding, by_level, totals = _non_row(layout, spec_key)
+        out = dict(funding)
+    else:
+        out = funding_formulas(layout)
+    for i, lv in enumerate(layout.levels):
         for r in lv.rows:
             t = r.target
             if ROW_FORMULAS and t is not None:
@@ -176,8 +208,9 @@ def make_formulas(layout: Layout, version: int) -> dict[str, str]:
                 continue
             out[r.score.name] = row_score_formula(r, rules)
             out[r.check.name] = row_check_formula(r, rules)
-        out[lv.points.name], out[lv.score.name], out[lv.check.name] = level_formulas(lv)
-    out[layout.total_points.name], out[layout.total_score.name], out[layout.total_check.name] = total_formulas(layout)
+        out[lv.points.name], out[lv.score.name], out[lv.check.name] = by_level[i] if NON_ROW_BY_CELLS else level_formulas(lv)
+    out[layout.total_points.name], out[layout.total_score.name], out[layout.total_check.name] = \
+        totals if NON_ROW_BY_CELLS else total_formulas(layout)
     return out
 
 

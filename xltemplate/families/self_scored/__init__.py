@@ -71,6 +71,9 @@ class SelfScored:
     def shape(self, layout: FormLayout) -> Hashable:
         return None  # the spec fixes every cell
 
+    def cell_shape(self, layout: FormLayout) -> Hashable:
+        return None  # the spec fixes every cell
+
     def formulas(self, layout: FormLayout, version: int) -> dict[str, str]:
         return formulas.formulas(_layout(layout), version)
 
