@@ -6,7 +6,9 @@ corpora.
 
 - ``normalise.CELLS_BY_SHAPE``: a plan's computed and referenced cells, their names, places and the fixed texts
   taken from the plans of the same :meth:`~xltemplate.form.family.FormFamily.cell_shape`;
-- ``rule_scored.formulas.NON_ROW_BY_CELLS``: the funding, subtotal and total formulas made once per cell shape.
+- ``rule_scored.formulas.NON_ROW_BY_CELLS``: the funding, subtotal and total formulas made once per cell shape;
+- ``normalise.READS_BY_PLACES``: the cells the formulas read tested against the cell shape's places, without the
+  memo of the whole formulas.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .test_natmemo9 import _records
 
 @pytest.fixture
 def switched() -> Iterator[None]:
-    saved = [(m, s, getattr(m, s)) for m, s in ((N, "CELLS_BY_SHAPE"), (F, "NON_ROW_BY_CELLS"))]
+    saved = [(m, s, getattr(m, s)) for m, s in ((N, "CELLS_BY_SHAPE"), (F, "NON_ROW_BY_CELLS"), (N, "READS_BY_PLACES"))]
     yield
     for m, s, v in saved:
         setattr(m, s, v)
@@ -61,7 +63,7 @@ def test_plans_by_cell_shape_are_those_made_whole(switched: None) -> None:
     records = _records()
     got: dict[bool, list[dict[str, Any]]] = {}
     for on in (True, False):
-        N.CELLS_BY_SHAPE = F.NON_ROW_BY_CELLS = on
+        N.CELLS_BY_SHAPE = F.NON_ROW_BY_CELLS = N.READS_BY_PLACES = on
         N._CELLS.clear()
         F._NON_ROW.clear()
         out = []
@@ -107,13 +109,30 @@ def test_a_plan_of_a_known_cell_shape_keeps_its_own_rules(switched: None) -> Non
     records = _records()[0]
     q = next(i for i, r in enumerate(records) if r["kind"] != QUALITATIVE)
     turned = tuple(dict(r, kind=QUALITATIVE, target="明显提高") if i == q else r for i, r in enumerate(records))
-    N.CELLS_BY_SHAPE = F.NON_ROW_BY_CELLS = True
+    N.CELLS_BY_SHAPE = F.NON_ROW_BY_CELLS = N.READS_BY_PLACES = True
     known = _plan_parts(N.plan(spec, records))  # type: ignore[arg-type]
     on = _plan_parts(N.plan(spec, turned))  # type: ignore[arg-type]
     assert N._CELLS and F._NON_ROW
-    N.CELLS_BY_SHAPE = F.NON_ROW_BY_CELLS = False
+    N.CELLS_BY_SHAPE = F.NON_ROW_BY_CELLS = N.READS_BY_PLACES = False
     for memo in (N._PLANS, N._READS, N._SHAPES, F._BY_SHAPE):
         memo.clear()
     assert on == _plan_parts(N.plan(spec, turned))  # type: ignore[arg-type]
     assert on["inputs_and_computed"] != known["inputs_and_computed"] and on["formulas"] != known["formulas"]
     assert on["computed"] == known["computed"] and on["locked_texts"] == known["locked_texts"]
+
+
+@pytest.mark.parametrize("text", ["=B05+C6", "=SUM(A1:Z500)+D3", "=SUM($C$2:$B$9)", '="A1"&B2', "=Sheet1!A1+AB12",
+                                  "=SUM(C4:C4,E7)", "=A0+B1", "=SUM(A1:AD520)"])
+def test_reads_by_places_of_hand_made_formulas(text: str) -> None:
+    """READS_BY_PLACES on formulas a layout does not make (a leading zero, ranges kept as ranges, reversed ranges,
+    string literals, other sheets' names) and with a row's formulas beside them: the cells formula_reads finds."""
+    from xltemplate.form.layout import Cell
+
+    cells = tuple(Cell(r, c, f"n{r}_{c}") for r in range(0, 520) for c in range(0, 30))
+    places = tuple((c.row, c.col) for c in cells)
+    for texts in ({2: {"x": text}}, {1: {"y": "=C5*2"}, 2: {"x": text, "z": "=IF(D9>0,E10,\"F11\")"}}):
+        N._READS.clear()
+        N._TEXT_READS.clear()
+        whole = N.formula_reads(texts, cells)
+        assert N._reads_by_places(texts, cells, places) == whole
+        assert whole or text == "=A0+B1"

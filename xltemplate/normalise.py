@@ -15,6 +15,7 @@ import math
 import re
 from decimal import Decimal
 from functools import cached_property, lru_cache, partial
+from itertools import compress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -194,6 +195,7 @@ def _by_cells(spec: Spec, layout: FormLayout, family: Any) -> dict[str, Any]:
             locked_texts=_locked(layout.locked_texts()),
             referenced=referenced,
             referenced_names=frozenset(c.name for c in referenced),
+            referenced_places=tuple((c.row, c.col) for c in referenced),
         )
         if len(_CELLS) >= _MAX_PLANS:
             _CELLS.pop(next(iter(_CELLS)))
@@ -210,9 +212,36 @@ def _by_cells(spec: Spec, layout: FormLayout, family: Any) -> dict[str, Any]:
         locked_texts=cells["locked_texts"],
         formulas=texts,
         referenced=referenced,
-        reads=formula_reads(texts, referenced),
+        reads=_reads_by_places(texts, referenced, cells["referenced_places"]) if READS_BY_PLACES and READS_BY_TEXT
+        else formula_reads(texts, referenced),
         referenced_names=cells["referenced_names"],
     )
+
+
+#: With :data:`CELLS_BY_SHAPE`, the cells the formulas read are the referenced cells at the places their texts name
+#: (:data:`READS_BY_TEXT`), tested place by place against the cell shape's list of places, and not remembered by the
+#: whole formulas (:data:`_READS`, whose key, every formula's text and every cell's name and place, cost as much as
+#: the search: a plan of a row shape seen is remembered whole in :data:`_SHAPES` anyway). False: :func:`formula_reads`
+#: (the tests compare).
+READS_BY_PLACES = True
+
+
+def _reads_by_places(texts: Mapping[int, Mapping[str, str]], cells: tuple[Cell, ...],
+                     places_of: tuple[tuple[int, int], ...]) -> tuple[Cell, ...]:
+    """:func:`formula_reads` of ``cells``, whose places (row, col) are ``places_of``, in order."""
+    places: set[tuple[int, int]] = set()
+    wide: list[tuple[int, int, int, int]] = []
+    get = _TEXT_READS.get
+    for m in texts.values():
+        for text in m.values():
+            named, big = get(text) or _text_reads(text)
+            places |= named
+            if big:
+                wide += big
+    if wide:
+        return tuple(c for c in cells if (c.row, c.col) in places
+                     or any(r0 <= c.row <= r1 and c0 <= c.col <= c1 for r0, r1, c0, c1 in wide))
+    return tuple(compress(cells, map(places.__contains__, places_of)))
 
 
 def _locked(texts: Mapping[tuple[int, int], str]) -> tuple[tuple[str, str, str], ...]:
