@@ -5,7 +5,7 @@ by ``tests/test_fast_paths.py`` (``VALIDATION_SWITCHES``) over the national, Lib
 corpora.
 
 - ``normalise.CELLS_BY_SHAPE``: a plan's computed and referenced cells, their names, places and the fixed texts
-  taken from the plans of the same :meth:`~xltemplate.form.family.FormFamily.cell_shape`;
+  taken from the plans of the same ``cell_shape`` (see :meth:`~xltemplate.form.family.FormFamily.shape`);
 - ``rule_scored.formulas.NON_ROW_BY_CELLS``: the funding, subtotal and total formulas made once per cell shape;
 - ``normalise.READS_BY_PLACES``: the cells the formulas read tested against the cell shape's places, without the
   memo of the whole formulas.

@@ -143,7 +143,7 @@ _SHAPES: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 #: The parts of a plan that only where the cells are fixes (the computed cells, the named cells the formulas may
 #: read, the fixed texts, each computed cell's place) are made once per spec and the family's
-#: :meth:`~xltemplate.form.family.FormFamily.cell_shape` (a national form: how many rows each 二级 has), and a new row
+#: ``cell_shape`` (:meth:`~xltemplate.form.family.FormFamily.shape`) (a national form: how many rows each 二级 has), and a new row
 #: shape (each row's rule: every project its own) takes them from there, making only its input cells' list and
 #: places (a row's inputs follow its rule) and its formulas. False: every part made for every new shape (the tests
 #: compare).
@@ -183,7 +183,9 @@ _MAX_LOCKED = 8192  # some 200 bytes each
 
 def _by_cells(spec: Spec, layout: FormLayout, family: Any) -> dict[str, Any]:
     """:func:`_shaped`, its cells' parts taken from the plans of the same cell shape (:data:`CELLS_BY_SHAPE`)."""
-    key = (spec.id, spec.version, spec.spec_hash, family.cell_shape(layout))
+    cell_shape = getattr(family, "cell_shape", None)  # (optional: a family without it shares by its shape)
+    key = (spec.id, spec.version, spec.spec_hash,
+           ("cells", cell_shape(layout)) if cell_shape is not None else ("shape", family.shape(layout)))
     cells = _CELLS.get(key)
     if cells is None:
         computed = tuple(layout.computed_cells())

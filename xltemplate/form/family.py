@@ -155,13 +155,13 @@ class FormFamily(Protocol):
     def shape(self, layout: "FormLayout") -> Hashable:
         """What, beyond the spec, fixes the layout's cells, names, fixed texts and formulas (never the values
         its targets give), as full values; None when the spec alone fixes them. Validation shares what depends
-        only on these between workbooks of one shape (one national project's targets and another's)."""
-        ...
+        only on these between workbooks of one shape (one national project's targets and another's).
 
-    def cell_shape(self, layout: "FormLayout") -> Hashable:
-        """What, beyond the spec, fixes where the layout's cells are: its computed and named cells, its fixed texts
-        and the formulas that are no row's (never a row's rule, nor the values its targets give), as full values;
-        coarser than :meth:`shape` or equal to it. Validation shares what depends only on this."""
+        A family may also define ``cell_shape(layout)``: what, beyond the spec, fixes where the layout's cells are
+        (its computed and named cells, its fixed texts, the formulas that are no row's; never a row's rule nor the
+        values its targets give), as full values, coarser than this shape or equal to it. Validation then shares
+        those parts between the shapes of one cell shape (:data:`xltemplate.normalise.CELLS_BY_SHAPE`); a family
+        without it shares them by this shape."""
         ...
 
     def spec_values(self, layout: "FormLayout") -> dict[str, Any]:
