@@ -77,10 +77,14 @@ _REST_NAMES = re.compile(rb"<(?!/?(?:" + b"|".join(n.encode() for n in sorted(BE
 _R_ANY = re.compile(rb"""\sr\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _ROW_OR_REF = re.compile(rb"([A-Z]{1,3})?([1-9][0-9]{0,6})")
 
-_TAIL_ODD = re.compile(rb"<(?:[!?]|(?:[\w.-]+:)?(?:row|c|sheetData)[\s/>]|[\w.-]+:(?:sheetProtection|mergeCells?)[\s/>])")
+#: (A prefix taken whole, possessively: ":" is no name character, so no match gives any of it back; where the prefix
+#: was optional before each name, the names were tried twice at every "<", at 7-20 µs over a form sheet's tail.)
+_TAIL_ODD = re.compile(rb"<(?:[!?]|(?:row|c|sheetData)[\s/>]|[\w.-]++:(?:row|c|sheetData|sheetProtection|mergeCells?)[\s/>])")
 _TAIL_PROTECTION = re.compile(rb"""<sheetProtection((?:\s+[\w.:-]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*/?>""")
 _SHEET_ATTR = _named(rb"sheet")
-_TAIL_MERGES = re.compile(rb"<mergeCells\b[^>]*?(?:/>|>(.*?)</mergeCells>)", re.S)
+#: (The list up to the first </mergeCells>, as a lazy ".*?" took it, but a run of bytes without "<" at a time: that
+#: tried "</mergeCells>" at every byte, 16 µs over a national form's list.)
+_TAIL_MERGES = re.compile(rb"<mergeCells\b[^>]*?(?:/>|>((?:[^<]++|<(?!/mergeCells>))*+)</mergeCells>)")
 _MERGE_LIST = re.compile(rb"(?:\s*<mergeCell ref=\"[^\"]*\"\s*/>)*\s*")
 _MERGE_REF = re.compile(rb'<mergeCell ref="([^"]*)"')
 _TAG = re.compile(rb"""<(/?)[A-Za-z_][\w.:-]*(?:\s+[\w.:-]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
@@ -159,16 +163,21 @@ def _remember_merges(body: bytes, merges: tuple[tuple[int, int, int, int], ...])
 #: (its data validations follow its rows), but each data validation is another project's, byte for byte, and the
 #: rest of the tail is its shape's. The tests also run with it off.
 REMEMBER_TAIL_PIECES = True
+#: Read a tail proved by its pieces (:func:`_tail_proved`) in its skeleton (each data validation an empty one), not
+#: whole, where none of its data validations holds markup :meth:`Sheet._tail` reads (:func:`_inert`): a national
+#: form sheet's tail is some 28 kB, 25 of them its data validations, its project's own, which :meth:`Sheet._tail`'s
+#: patterns would search through on every return. The tests also run with it off.
+TAIL_BY_SKELETON = True
 _DV_START, _DV_END, _DV_PLACE = b"<dataValidation ", b"</dataValidation>", b"<dataValidation/>"
 #: Tails with each data validation replaced by an empty one, and data validations, each proved well-formed after a
 #: root tag (both bytes the key); bounded: 64 skeletons of <= 256 kB, 4,096 elements of <= 4 kB, 4 MiB each table.
 _TAIL_SKELETONS: dict[tuple[bytes, bytes], bool] = {}
-_TAIL_ELEMENTS: dict[tuple[bytes, bytes], bool] = {}
+_TAIL_ELEMENTS: dict[tuple[bytes, bytes], bool] = {}  # (the value: whether the data validation is _inert)
 _PIECE_BOUNDS = {"skeletons": (64, 256 * 1024, 4 * 1024 * 1024), "elements": (4096, 4096, 4 * 1024 * 1024)}
 _pieces_bytes = {"skeletons": 0, "elements": 0}
 
 
-def _tail_proved(root: bytes, shape: bytes, texts: list[bytes]) -> bool:
+def _tail_proved(root: bytes, shape: bytes, texts: list[bytes], lighter: list[bytes] | None = None) -> bool:
     """Whether a tail (its shape and its header's and footer's texts, see :func:`_tail_shape`) is well-formed after
     ``root`` and an empty <sheetData>, proved piece by piece: False says nothing (expat reads it).
 
@@ -180,6 +189,13 @@ def _tail_proved(root: bytes, shape: bytes, texts: list[bytes]) -> bool:
     skeleton is (after the root and <sheetData>), each data validation is (after the root: a batch of those not
     remembered, each holding one start and one end of a data validation, so that the batch is well-formed only if
     each is), and the texts are character data. Each is remembered by its bytes and the root's.
+
+    Given ``lighter`` (a list), a proved tail whose data validations are all inert (:func:`_inert`) puts its skeleton
+    there (:data:`TAIL_BY_SKELETON`): :meth:`Sheet._tail` reads it as it reads the whole tail. The tail being
+    well-formed, with no comment, CDATA or instruction, every "<" in it starts a tag, so each of ``_tail``'s patterns
+    matches tags whole (a quoted value holds no "<"), each tag is in the skeleton or in one data validation, and a
+    data validation, balanced, leaves every later tag at the depth its empty stand-in leaves it: an inert one holds
+    no tag any pattern looks for, so each finds the same tags in the skeleton, in the same order and depths.
     """
     if b"xmlns" in shape or (b"!" in shape and b"<!" in shape) or (b"?" in shape and b"<?" in shape):
         return False  # (the second and third: as Sheet._tail, which sends such a tail to the general path anyway)
@@ -188,16 +204,20 @@ def _tail_proved(root: bytes, shape: bytes, texts: list[bytes]) -> bool:
         return False  # (no data validations: nothing to cut; such a tail is remembered whole)
     kept = [pieces[0]]
     new: list[bytes] = []
+    inert = True
     for piece in pieces[1:]:
         k = piece.rfind(_DV_END)
         if k < 0:
             return False
         k += len(_DV_END)
         element = piece[:k]
-        if (root, element) not in _TAIL_ELEMENTS:
+        known_element = _TAIL_ELEMENTS.get((root, element))
+        if known_element is None:
             if element.count(b"<dataValidation") or element.count(_DV_END) != 1:
                 return False
             new.append(element)
+        else:
+            inert = inert and known_element
         kept.append(piece[k:])
     skeleton = _DV_PLACE.join(kept)
     known = _TAIL_SKELETONS.get((root, skeleton))
@@ -216,8 +236,30 @@ def _tail_proved(root: bytes, shape: bytes, texts: list[bytes]) -> bool:
         except Unreadable:
             return False
         for element in new:
-            _remember_piece("elements", _TAIL_ELEMENTS, (root, element), True)
-    return not texts or (strict.PLAIN_UNICODE and strict.plain_unicode(texts)) or strict.character_data(texts)
+            this = _inert(element)
+            inert = inert and this
+            _remember_piece("elements", _TAIL_ELEMENTS, (root, element), this)
+    if not (not texts or (strict.PLAIN_UNICODE and strict.plain_unicode(texts)) or strict.character_data(texts)):
+        return False
+    if lighter is not None and inert and TAIL_BY_SKELETON:
+        lighter.append(skeleton)
+    return True
+
+
+def _inert(element: bytes) -> bool:
+    """Whether a data validation (as :func:`_tail_proved` cuts it out, proved well-formed) holds no tag that :meth:`Sheet._tail` looks for (no protection,
+    no merged range, nothing :data:`_TAIL_ODD` finds: a row, a cell, a <sheetData>, a prefixed protection or merge),
+    and leaves :func:`_depth` where it found it, as its empty stand-in does: a start tag that :data:`_TAG` does not
+    take (a name or an attribute's name not ASCII) has an end tag that it takes, so well-formed is not enough."""
+    if b"<sheetProtection" in element or b"<mergeCell" in element or _TAIL_ODD.search(element) is not None:
+        return False
+    depth = 0
+    for m in _TAG.finditer(_DV_START + element):  # (the element as cut out: after its "<dataValidation ")
+        if m.group(1):
+            depth -= 1
+        elif not m.group(2):
+            depth += 1
+    return depth == 0
 
 
 def _remember_piece(name: str, table: dict[tuple[bytes, bytes], bool], key: tuple[bytes, bytes], value: bool) -> None:
@@ -474,7 +516,8 @@ class Sheet:
         if known is None:
             # the tail proved piece by piece (see _tail_proved): then expat reads at most the head and an empty
             # <sheetData>, as after a known tail
-            by_pieces = skipped and REMEMBER_TAIL_PIECES and bool(h.root) and _tail_proved(h.root, shape, texts)
+            lighter: list[bytes] = []  # (the tail's skeleton, where _tail reads it in the tail's place)
+            by_pieces = skipped and REMEMBER_TAIL_PIECES and bool(h.root) and _tail_proved(h.root, shape, texts, lighter)
             try:
                 if by_pieces:
                     if known_root is None:
@@ -495,7 +538,7 @@ class Sheet:
                 return self._parse_split(data, prove=False)  # expat over the whole part says what is wrong, where
             if new_head:
                 _remember_head(before, h.root)
-            if not self._tail(tail):
+            if not self._tail(lighter[0] if by_pieces and lighter else tail):
                 return False
             if h.root and REMEMBER_TAILS and fresh:
                 _remember_tail(key, (self.protections, self.protected, tuple(self.merges)))
