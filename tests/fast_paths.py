@@ -28,7 +28,8 @@ from xltemplate.readers import read_submission
 #: no second expat pass over <sheetData> where the strict path proved it well-formed, values that are not ASCII proved
 #: by one pattern over their text, the zip directory of the plain shape read without zipfile, shared strings cut at
 #: every </si>, or matched whole where each is one plain <t>,
-#: strings of runs proved remembered whole, a tail proved by its pieces read in its skeleton.
+#: strings of runs proved remembered whole, a tail proved by its pieces read in its skeleton, its skeleton
+#: proved with its lists of data validations and row breaks apart.
 SWITCHES = (
     ("xltemplate.readers.sniff", "REMEMBER_PARTS"),
     ("xltemplate.readers.sheet", "REMEMBER_TAILS"),
@@ -44,6 +45,7 @@ SWITCHES = (
     ("xltemplate.readers.sheet", "REMEMBER_HEADS"),
     ("xltemplate.readers.sheet", "REMEMBER_TAIL_PIECES"),
     ("xltemplate.readers.sheet", "TAIL_BY_SKELETON"),
+    ("xltemplate.readers.sheet", "PROVE_LISTS_APART"),
     ("xltemplate.readers.sheet", "REMEMBER_MERGES"),
     ("xltemplate.readers.fast", "PROVE_STRINGS"),
     ("xltemplate.readers.sniff", "READ_DIRECTORY"),

@@ -573,6 +573,22 @@ _TAIL_PIECES: dict[str, Callable[[bytes], bytes]] = {
     "a-name-not-ascii-before-the-protection": lambda d: d.replace(b"<sheetProtection", (
         b'<dataValidations count="1"><dataValidation sqref="A1"><x \xe4\xb8\xad="1"></x></dataValidation>'
         b'</dataValidations><sheetProtection'), 1),
+    # the lists proved apart (PROVE_LISTS_APART): their markup off the fixed one, or a list where no element may be
+    "other-breaks": lambda d: d.replace(b'<brk id="28" max="16383" man="1"/>', b'<brk id="30" max="16383" man="1"/>', 1),
+    "breaks-as-libreoffice-writes-them": lambda d: d.replace(
+        b'<brk id="28" max="16383" man="1"/>', b'<brk id="28" man="true" max="16383" min="0"/>', 1),
+    "a-break-with-an-attribute-twice": lambda d: d.replace(b'<brk id="28" ', b'<brk id="28" id="29" ', 1),
+    "a-break-with-an-entity": lambda d: d.replace(b'<brk id="28" max="16383"', b'<brk id="28" max="&bogus;"', 1),
+    "breaks-unclosed": lambda d: d.replace(b"</rowBreaks>", b"", 1),
+    "breaks-twice": lambda d: d.replace(b"</worksheet>", b'<rowBreaks count="1" manualBreakCount="1">'
+                                        b'<brk id="3" max="16383" man="1"/></rowBreaks></worksheet>', 1),
+    "breaks-in-an-attribute": lambda d: d.replace(b"</worksheet>", b'<x a=\'<rowBreaks count="1" manualBreakCount="1">'
+                                                  b"</rowBreaks>'/></worksheet>", 1),
+    "breaks-in-the-footer": lambda d: d.replace(b"</oddFooter>", b'<rowBreaks count="1" manualBreakCount="1"></rowBreaks>'
+                                                b"</oddFooter>", 1),
+    "a-list-count-not-digits": lambda d: d.replace(b'<dataValidations count="', b'<dataValidations count="x', 1),
+    "the-list-in-a-prefixed-element": lambda d: d.replace(b"<dataValidations ", b"<q:x><dataValidations ", 1).replace(
+        b"</dataValidations>", b"</dataValidations></q:x>", 1),
     "a-validation-before-the-protection": lambda d: d.replace(b"<sheetProtection", (
         b'<dataValidations count="1"><dataValidation sqref="A1"><formula1>1</formula1></dataValidation>'
         b'</dataValidations><sheetProtection'), 1),
@@ -600,10 +616,12 @@ def test_a_tail_proved_by_its_pieces_reads_as_read_anew(tmp_path: Path, name: st
     nested = repacked(tmp_path / "nested.xlsx", {FORM: _NESTED})
     order = (plain, changed, changed, plain, nested, changed)
     got = {}
-    for mode in ("on", "whole", "off"):  # (whole: proved by its pieces, read whole, as without TAIL_BY_SKELETON)
+    for mode in ("on", "lists", "whole", "off"):  # (lists: without PROVE_LISTS_APART; whole: nor TAIL_BY_SKELETON)
         forget()
         with switched(True):
             if mode != "on":
+                module("xltemplate.readers.sheet").PROVE_LISTS_APART = False
+            if mode not in ("on", "lists"):
                 module("xltemplate.readers.sheet").TAIL_BY_SKELETON = False
             if mode == "off":
                 module("xltemplate.readers.sheet").REMEMBER_TAIL_PIECES = False
@@ -614,7 +632,7 @@ def test_a_tail_proved_by_its_pieces_reads_as_read_anew(tmp_path: Path, name: st
                 got[mode].append(verdict(p))
     with switched(False):
         alone = [verdict(p) for p in order]
-    assert got["on"] == got["whole"] == got["off"] == alone
+    assert got["on"] == got["lists"] == got["whole"] == got["off"] == alone
 
 
 def test_a_data_validation_is_inert_only_without_what_the_tail_reader_looks_for() -> None:
@@ -629,6 +647,23 @@ def test_a_data_validation_is_inert_only_without_what_the_tail_reader_looks_for(
                    b'<x \xe4\xb8\xad="1"></x>', b'<x a="1" \xe4\xb8\xad="1"></x>'):
         assert not sheet._inert(body + inside + b"</dataValidation>"), inside
     assert not sheet._inert(b'\xe4\xb8\xad="1"><formula1>1</formula1></dataValidation>')  # (its own start tag)
+
+
+def test_lists_proved_apart_are_only_those_of_the_fixed_markup() -> None:
+    """A tail's skeleton is proved with a list of data validations (each empty) or row breaks as one empty element only
+    where the list is of the fixed markup (digits, no attribute twice, nothing else inside); else as it is."""
+    sheet = module("xltemplate.readers.sheet")
+    lists = (b'<dataValidations count="3"><dataValidation/><dataValidation/><dataValidation/></dataValidations>',
+             b'<rowBreaks count="2" manualBreakCount="2"><brk id="11" max="16383" man="1"/>'
+             b'<brk id="28" man="true" max="16383" min="0"/></rowBreaks>')
+    assert sheet._proof_of(b"<a/>" + lists[0] + b"<b/>" + lists[1]) == b"<a/><dataValidations/><b/><rowBreaks/>"
+    for other in (b'<dataValidations count="x"><dataValidation/></dataValidations>',
+                  b'<dataValidations count="1"><dataValidation/><x/></dataValidations>',
+                  b'<dataValidations count="1" count="2"></dataValidations>',
+                  b'<rowBreaks count="1" manualBreakCount="1"><brk id="1" id="2" max="3" man="1"/></rowBreaks>',
+                  b'<rowBreaks count="1" manualBreakCount="1"><brk id="1" max="&bogus;" man="1"/></rowBreaks>',
+                  b'<rowBreaks count="1" manualBreakCount="1"><brk id="1" max="3" man="1"/>'):
+        assert sheet._proof_of(b"<a/>" + other) == b"<a/>" + other, other
 
 
 def test_tails_proved_by_their_pieces_are_read_in_their_skeletons(national_returns: tuple[list[Path], list[Path]],
@@ -650,6 +685,8 @@ def test_tails_proved_by_their_pieces_are_read_in_their_skeletons(national_retur
             assert (len(skeletons) >= len(group) // 2) if on else not skeletons, (on, len(group), len(skeletons))
             assert all(b"<dataValidation " not in t for t in skeletons)
             read.clear()
+            if on:  # (and their skeletons proved with their lists apart: PROVE_LISTS_APART is not idle)
+                assert sheet._TAIL_SKELETONS and not any(b"<dataValidation/>" in k for _, k in sheet._TAIL_SKELETONS)
 
 
 def test_merged_ranges_remembered_are_held_to_the_bound_with_those_before_the_cells(tmp_path: Path, monkeypatch) -> None:

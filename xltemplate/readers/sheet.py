@@ -168,6 +168,19 @@ REMEMBER_TAIL_PIECES = True
 #: form sheet's tail is some 28 kB, 25 of them its data validations, its project's own, which :meth:`Sheet._tail`'s
 #: patterns would search through on every return. The tests also run with it off.
 TAIL_BY_SKELETON = True
+#: Prove a tail's skeleton with its list of data validations (each empty there) and its row breaks each put as one
+#: empty element (:func:`_proof_of`), where they are of the one fixed markup :data:`_LISTS` takes: a national form's
+#: list counts its project's rows, and its breaks fall where its project's blocks end, so its skeleton is of its
+#: project's shape, but the rest of it is its template's and its size's. The tests also run with it off.
+PROVE_LISTS_APART = True
+#: A list of data validations as :func:`_tail_proved` leaves it (each ``<dataValidation/>``), and row breaks as the
+#: generator and Excel, or LibreOffice, write them: markup fixed but for digits (and no attribute twice), so that
+#: each is a well-formed element wherever a tag may stand.
+_LISTS = re.compile(
+    rb'<dataValidations count="[0-9]{1,9}">(?:<dataValidation/>)*</dataValidations>'
+    rb'|<rowBreaks count="[0-9]{1,9}" manualBreakCount="[0-9]{1,9}">'
+    rb'(?:<brk id="[0-9]{1,9}" max="[0-9]{1,9}" man="1"/>|<brk id="[0-9]{1,9}" man="true" max="[0-9]{1,9}" min="[0-9]{1,9}"/>)*'
+    rb'</rowBreaks>')
 _DV_START, _DV_END, _DV_PLACE = b"<dataValidation ", b"</dataValidation>", b"<dataValidation/>"
 #: Tails with each data validation replaced by an empty one, and data validations, each proved well-formed after a
 #: root tag (both bytes the key); bounded: 64 skeletons of <= 256 kB, 4,096 elements of <= 4 kB, 4 MiB each table.
@@ -220,14 +233,15 @@ def _tail_proved(root: bytes, shape: bytes, texts: list[bytes], lighter: list[by
             inert = inert and known_element
         kept.append(piece[k:])
     skeleton = _DV_PLACE.join(kept)
-    known = _TAIL_SKELETONS.get((root, skeleton))
+    proof = _proof_of(skeleton) if PROVE_LISTS_APART else skeleton
+    known = _TAIL_SKELETONS.get((root, proof))
     if known is None:
         try:
-            feed(parser(), root + b"<sheetData>" + skeleton, "")
+            feed(parser(), root + b"<sheetData>" + proof, "")
             known = True
         except Unreadable:
             known = False
-        _remember_piece("skeletons", _TAIL_SKELETONS, (root, skeleton), known)
+        _remember_piece("skeletons", _TAIL_SKELETONS, (root, proof), known)
     if not known:
         return False
     if new:
@@ -244,6 +258,22 @@ def _tail_proved(root: bytes, shape: bytes, texts: list[bytes], lighter: list[by
     if lighter is not None and inert and TAIL_BY_SKELETON:
         lighter.append(skeleton)
     return True
+
+
+def _proof_of(skeleton: bytes) -> bytes:
+    """A tail's skeleton with each list of :data:`_LISTS` (its data validations' list, its row breaks) one empty element
+    of its name: well-formed after a root tag and <sheetData> exactly when the skeleton is.
+
+    With no comment, CDATA or instruction in it (:func:`_tail_proved` makes sure), every "<" of a well-formed proof
+    starts a tag, so each empty element put in a list's place is an element in content, in the root's namespaces (an
+    attribute's value holding the list, where no "<" may stand, is not well-formed either way); putting back the list,
+    a well-formed element by its fixed markup (unprefixed names, digits, no attribute twice), keeps it well-formed. And
+    the other way, a well-formed skeleton has an element in each place, whose tags leave the rest as they were."""
+    return _LISTS.sub(_empty_list, skeleton)
+
+
+def _empty_list(m: re.Match[bytes]) -> bytes:
+    return b"<dataValidations/>" if m.group(0).startswith(b"<dataValidations") else b"<rowBreaks/>"
 
 
 def _inert(element: bytes) -> bool:
