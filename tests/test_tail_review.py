@@ -18,6 +18,7 @@ on every case here.
 from __future__ import annotations
 
 import io
+import random
 import re
 import zipfile
 from pathlib import Path
@@ -270,3 +271,97 @@ def test_a_second_protection_under_a_prefix_not_ascii_is_refused(tmp_path: Path)
     with switched(True):
         on = verdict(changed)
     assert isinstance(on, tuple) and on[1:3] == ("file-corrupt", "part"), on if isinstance(on, tuple) else on["protected"]
+
+
+# -- forged tails, one by one: the proof and the skeleton against expat and the tail read whole ----------------------
+
+_NAMES = [b"sheetProtection", b"mergeCells", b"mergeCell", b"x", b"y", ZH, b"q:row", b"q:mergeCells", b"q:sheetProtection",
+          b"row", b"c", b"C", b"dataValidation", b"dataValidations", b"rowBreaks", b"brk", b"sheetData", b"formula1",
+          b"oddFooter", b"headerFooter"]
+_ATTRS = [b' sheet="0"', b' sheet="1"', b' ref="B5:C5"', b' ref="Z1:Z2"', b' count="1"', b" " + ZH + b'="1"', b' a=">"',
+          b' a="/>"', b" a='\"'", b' sqref="A1"', b' q:sheet="1"', b' id="1" max="2" man="1"', b' manualBreakCount="1"',
+          b' a="&lt;row&gt;"']
+#: Not well-formed where they are put (a tag unclosed or closed twice, an attribute twice, an entity unknown, a prefix
+#: unbound, a stray "<"): a proof that takes them is wrong.
+_BROKEN = [b"<x>", b"</x>", b"</rowBreaks>", b"<rowBreaks>", b"</dataValidations>", b'<y a="1" a="2"/>', b"&bogus;",
+           b"<zz:y/>", b"<", b"<dataValidation sqref=\"A1\">", b"</dataValidation>", b"<brk/>",
+           b'<brk id="1" id="2" max="2" man="1"/>', b'<brk id="1" max="&bogus;" man="1"/>']
+_TEXTS = [b"", b"t", b"&lt;sheetProtection/&gt;", b"&#60;row&#62;", b">", b'"', b"'"]
+
+
+def _fragment(rnd: random.Random, depth: int = 0) -> bytes:
+    """A random well-formed element (if its prefix is bound) of the names the tail reader and the proof look for."""
+    name, attrs = rnd.choice(_NAMES), b"".join(rnd.sample(_ATTRS, rnd.randint(0, 2)))
+    if rnd.random() < 0.4 or depth > 2:
+        return b"<" + name + attrs + b"/>"
+    body = b"".join(_fragment(rnd, depth + 1) if rnd.random() < 0.6 else rnd.choice(_TEXTS) for _ in range(rnd.randint(0, 3)))
+    return b"<" + name + attrs + b">" + body + b"</" + name + b">"
+
+
+def test_forged_tails_proved_are_well_formed_and_read_the_same_in_their_skeleton() -> None:
+    """1,500 forged tails of the national form (1-3 random elements, or a broken piece, put before a tag, mostly inside data validations, some in the row breaks;
+    the root with an ASCII prefix for the main namespace or not; the protection there or not; the pieces remembered
+    or forgotten): every tail _tail_proved proves is well-formed for expat (the lists proved apart), and every one it
+    gives a skeleton for reads in Sheet._tail as the tail whole (the same verdict, protection and merged ranges)."""
+    from xltemplate.errors import Unreadable
+    from xltemplate.readers.package import feed, parser
+
+    sheet = module("xltemplate.readers.sheet")
+    with zipfile.ZipFile(NATIONAL) as z:
+        data = z.read(FORM)
+    k = data.find(b"<worksheet ")
+    plain_root = sheet._TAG.match(data, k).group(0)
+    roots = (plain_root, plain_root[:-1] + b' xmlns:q="' + MAIN + b'">')
+    tail = data[data.find(b"</sheetData>"):]
+
+    def whole(root_tag: bytes, t: bytes) -> bool:
+        try:
+            feed(parser(), root_tag + b"<sheetData>" + t, "")
+            return True
+        except Unreadable:
+            return False
+
+    def tail_read(t: bytes) -> object:
+        s = sheet.Sheet.__new__(sheet.Sheet)
+        s.part = FORM
+        s.reset()
+        try:
+            ok = s._tail(t)
+        except Unreadable as exc:
+            return ("unreadable", exc.code, exc.variant)
+        return ok, s.protections, s.protected, tuple(s.merges)
+
+    rnd = random.Random(15)
+    proved = in_skeleton = 0
+    wrong: list[tuple[int, str]] = []
+    forget()
+    with switched(True):
+        for n in range(1500):
+            root_tag = rnd.choice(roots)
+            t = tail if rnd.random() < 0.7 else tail.replace(PROTECTION, b"", 1)
+            for _ in range(rnd.randint(1, 3)):
+                where = rnd.random()
+                if where < 0.15:  # (in the row breaks' list, which the proof puts apart)
+                    pos = rnd.choice([m.start() for m in re.finditer(rb"<brk |</rowBreaks>", t)])
+                elif where < 0.7:
+                    a = rnd.choice([m.start() for m in re.finditer(rb"<dataValidation ", t)])
+                    e = t.index(b"</dataValidation>", a) + len(b"</dataValidation>")
+                    pos = a + 1 + rnd.choice([m.start() for m in re.finditer(rb"<", t[a + 1:e])])
+                else:
+                    pos = rnd.choice([m.start() for m in re.finditer(rb"<", t)][1:])
+                t = t[:pos] + (rnd.choice(_BROKEN) if rnd.random() < 0.15 else _fragment(rnd)) + t[pos:]
+            if rnd.random() < 0.3:
+                forget()
+            shape, texts = sheet._tail_shape(t)
+            lighter: list[bytes] = []
+            if not sheet._tail_proved(root_tag, shape, texts, lighter):
+                continue
+            proved += 1
+            if not whole(root_tag, t):
+                wrong.append((n, "proved, not well-formed"))
+            if lighter:
+                in_skeleton += 1
+                if tail_read(t) != tail_read(lighter[0]):
+                    wrong.append((n, "read otherwise in its skeleton"))
+    assert not wrong
+    assert proved > 500 and in_skeleton > 200, (proved, in_skeleton)  # (the forged tails reach both switches)
