@@ -79,7 +79,12 @@ _ROW_OR_REF = re.compile(rb"([A-Z]{1,3})?([1-9][0-9]{0,6})")
 
 #: (A prefix taken whole, possessively: ":" is no name character, so no match gives any of it back; where the prefix
 #: was optional before each name, the names were tried twice at every "<", at 7-20 µs over a form sheet's tail.)
-_TAIL_ODD = re.compile(rb"<(?:[!?]|(?:row|c|sheetData)[\s/>]|[\w.-]++:(?:row|c|sheetData|sheetProtection|mergeCells?)[\s/>])")
+#: A name holding a byte past ASCII (a prefix such as 中:, which a document may bind to the main namespace; no writer
+#: of OOXML names an element so) is odd too: ``\w`` of a bytes pattern is ASCII, so such a prefixed protection or merge
+#: list was neither read nor refused here (the general path reads it; tailrev's review, tests/test_tail_review.py),
+#: and :data:`_TAG` would not count such an element's depth.
+_TAIL_ODD = re.compile(rb"<(?:[!?]|(?:row|c|sheetData)[\s/>]|[\w.-]++:(?:row|c|sheetData|sheetProtection|mergeCells?)[\s/>]"
+                       rb"|/?[\w.:-]*+[\x80-\xff])")
 _TAIL_PROTECTION = re.compile(rb"""<sheetProtection((?:\s+[\w.:-]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*/?>""")
 _SHEET_ATTR = _named(rb"sheet")
 #: (The list up to the first </mergeCells>, as a lazy ".*?" took it, but a run of bytes without "<" at a time: that
