@@ -118,6 +118,15 @@ def test_a_process_holding_many_files_is_not_forked_for_a_few_tasks(monkeypatch:
     assert [r[2] for r in forked + served] == [True, False]
 
 
+def test_a_process_holding_little_is_forked_for_many_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """collect's process stays small at any N: its workers are forked, however many the tasks (a forkserver's would
+    each be sent the run's context pickled, the roster's rows with it: main 47 -> 77 MB at 100,000)."""
+    monkeypatch.setattr(workers, "FORKSERVER_FROM", 3)
+    forked = workers.run_many(_setting, _failed, ["a"] * 5, context=os.getpid(), jobs=1)
+    served = workers.run_many(_setting, _failed, ["a"] * 5, context=os.getpid(), jobs=1, held=3)
+    assert {r[2] for r in forked} == {True} and {r[2] for r in served} == {False}
+
+
 def test_a_rounds_later_run_with_a_few_new_files_says_what_it_holds(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """rounds.run passes the ledger's files as ``held``: with the bar at 15 files, a second run of the samples' 19
     returns with 1 new file starts its worker from a forkserver."""

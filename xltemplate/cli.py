@@ -533,7 +533,7 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
         # the workers' server started while this process is small (issue 15: workers <= 100 MB; see workers.prestart)
         from .workers import prestart
 
-        prestart(len(found.files))
+        prestart(len(found.files) if ledger is not None else 0)  # (a round's process grows with N; collect's does not)
         form, detected, from_ledger = template, False, False
         if form is None and ledger is not None:
             from .rounds import round_template
