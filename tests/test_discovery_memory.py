@@ -94,23 +94,30 @@ def test_a_walk_of_relative_inputs_lists_what_the_full_walk_does(tmp_path: Path,
     assert [str(p) for p in discover(["."]).files] == ["a.xlsx", "z.ods", "sub/b.xlsx", "sub/deeper/c.xlsm"]
 
 
+def _walked_20000(folder: Path, then: str) -> str:
+    """What a fresh interpreter prints that discovers 20,000 files made in ``folder`` under tracemalloc, then runs
+    ``then`` (its names: ``tracemalloc``, ``inputs``, ``found``)."""
+    for n in range(20_000):
+        (folder / f"B{n:05d}.xlsx").touch()
+    code = textwrap.dedent(f"""
+        import tracemalloc
+        from xltemplate import inputs
+        tracemalloc.start()
+        found = inputs.discover([{str(folder)!r}])
+        assert len(found.files) == 20_000
+    """) + textwrap.dedent(then)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+
 def test_discovery_leaves_no_name_interned(tmp_path: Path) -> None:
     """A walk of 20,000 files: after it, the interpreter's table of interned strings is no larger than before (with
     a ``Path`` made for each file it grew by ~0.8 MB, kept for the run), and the files found cost < 16 bytes each."""
-    for n in range(20_000):
-        (tmp_path / f"B{n:05d}.xlsx").touch()
-    code = textwrap.dedent(f"""
-        import sys, tracemalloc
-        from xltemplate import inputs
-        tracemalloc.start()
-        found = inputs.discover([{str(tmp_path)!r}])
-        assert len(found.files) == 20_000
+    got = _walked_20000(tmp_path, """
         held = tracemalloc.take_snapshot().statistics("filename")
         print(sum(s.size for s in held if "pathlib" in s.traceback[0].filename),
               sum(s.size for s in held if s.traceback[0].filename == inputs.__file__))
     """)
-    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    interned, found = map(int, got.stdout.split())
+    interned, found = map(int, got.split())
     assert interned < 100_000, interned
     assert found / 20_000 < 16, found / 20_000
 
@@ -157,15 +164,7 @@ def test_packed_runs_walk_folders_as_os_walk_does(tmp_path: Path, monkeypatch: p
 def test_discovery_peak_is_a_few_bytes_a_file(tmp_path: Path) -> None:
     """The most discover holds at once while it walks 20,000 files in one folder, per file (~170 bytes with
     os.walk's list of names, its sorted copy and a Path interned for each)."""
-    for n in range(20_000):
-        (tmp_path / f"B{n:05d}.xlsx").touch()
-    code = textwrap.dedent(f"""
-        import tracemalloc
-        from xltemplate import inputs
-        tracemalloc.start()
-        found = inputs.discover([{str(tmp_path)!r}])
-        assert len(found.files) == 20_000
+    peak = int(_walked_20000(tmp_path, """
         print(tracemalloc.get_traced_memory()[1])
-    """)
-    peak = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    """))
     assert peak / 20_000 < 60, peak / 20_000

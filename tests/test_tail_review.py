@@ -29,6 +29,7 @@ import pytest
 
 from .conftest import SAMPLES
 from .fast_paths import differences_on_and_off, forget, module, switched, verdict
+from .test_fast_paths import _nth_validation
 
 #: A generated national return (the generator's breaks, its protection and merges, 40 data validations).
 NATIONAL = SAMPLES / "national" / "returns" / "农田水利-自评(定稿).xlsx"
@@ -67,14 +68,7 @@ def both(*changes: Change) -> Change:
     return out
 
 
-def nth_validation(n: int, change: Change) -> Change:
-    def out(data: bytes) -> bytes:
-        at = -1
-        for _ in range(n + 1):
-            at = data.index(b"<dataValidation ", at + 1)
-        end = data.index(b"</dataValidation>", at) + len(b"</dataValidation>")
-        return data[:at] + change(data[at:end]) + data[end:]
-    return out
+nth_validation = _nth_validation  # (the form sheet with its n-th data validation changed: test_fast_paths')
 
 
 def inside(n: int, what: bytes) -> Change:
