@@ -41,18 +41,13 @@ def main() -> None:
     ap.add_argument("--also", nargs=2, action="append", default=[], metavar=("MODULE", "SWITCH"),
                     help="another switch toggled with the first (repeatable)")
     args = ap.parse_args()
-    from xltemplate import normalise
     from xltemplate.identify import RunContext
     from xltemplate.validate import validate_path
 
-    from xltemplate.families.rule_scored import formulas as rule_formulas
+    from shapes import forget_plan  # (bench/shapes.py: this script's folder is on sys.path)
 
     def forget() -> None:
-        normalise._PLANS.clear()
-        if args.new_shapes:
-            normalise._SHAPES.clear()
-            normalise._READS.clear()
-            rule_formulas._BY_SHAPE.clear()
+        forget_plan(new_shape=args.new_shapes)
 
     switches = []
     for name, switch in [(args.module, args.switch), *args.also]:

@@ -493,12 +493,11 @@ def per_return(files: list[Path], templates, sample_size: int, context: bool, ti
     is made anew, as in ``collect`` (where each return is validated once), not found from an earlier round;
     and a further contender makes its formulas and its sheets' skeletons anew too (a shape no earlier return had:
     the worst case)."""
-    from xltemplate import normalise
-    from xltemplate.families.rule_scored import formulas as rule_formulas
+    from shapes import forget_plan  # (bench/shapes.py: this script's folder is on sys.path)
     import pandas as pd
     from python_calamine import CalamineWorkbook
 
-    from xltemplate.readers import read_submission, sheet_strict
+    from xltemplate.readers import read_submission
     from xltemplate.validate import validate_path
 
     rng = random.Random(7)
@@ -519,18 +518,13 @@ def per_return(files: list[Path], templates, sample_size: int, context: bool, ti
     }
     if own_plans:
         def fresh_plan(p: Path) -> object:
-            normalise._PLANS.clear()
+            forget_plan()
             return validate_path(p, templates)
 
         def fresh_shape(p: Path) -> object:
             # a project of a shape no earlier return had: its plan, formulas and their reads, and the sheets'
             # skeletons (the form sheet's is its own; the rows' meanings stay: other projects have those rows)
-            normalise._PLANS.clear()
-            normalise._READS.clear()
-            normalise._SHAPES.clear()
-            rule_formulas._BY_SHAPE.clear()
-            sheet_strict._SKELETONS.clear()
-            sheet_strict._skeleton_bytes[0] = 0
+            forget_plan(new_shape=True, skeletons=True)
             return validate_path(p, templates)
 
         contenders["ours"] = fresh_plan
