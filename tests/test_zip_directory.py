@@ -400,3 +400,22 @@ def test_an_instruction_after_the_start_is_found_as_find_finds_it() -> None:
     for _ in range(20000):
         data = bytes(rng.choice(b"<?x> ") for _ in range(rng.randint(0, 12)))
         assert fast._instruction_after_start(data) == (data.find(b"<?", 1) >= 0), data
+
+
+def test_a_tag_after_is_found_as_find_finds_it() -> None:
+    """xmltext.tag_after (the sheets' and the workbook's searches for "<!" and "<?" in memchr's steps) against
+    ``find`` over every start and end, "!" and "?" among many "<"."""
+    import random
+
+    tag_after = module("xltemplate.readers.xmltext").tag_after
+    rng = random.Random(23)
+    found = 0
+    for _ in range(4000):
+        data = bytes(rng.choice(b"<?!x> ") for _ in range(rng.randint(0, 12)))
+        for mark in (b"!", b"?"):
+            for start in range(0, len(data) + 2):
+                for end in (None, *range(0, len(data) + 2)):
+                    expected = data.find(b"<" + mark, start, end) >= 0
+                    assert tag_after(data, mark, start, end) == expected, (data, mark, start, end)
+                    found += expected
+    assert found > 10000  # (not idle)

@@ -29,7 +29,7 @@ from .properties import destination, document
 from .sheet import Sheet, Styles, utf8_part
 from .sheet_strict import character_data, plain_unicode
 from .sniff import Sniffed
-from .xmltext import ATTRIBUTES, text as _text, tile, unescape
+from .xmltext import ATTRIBUTES, tag_after, text as _text, tile, unescape
 
 _M = MAIN_NS + SEP
 _WORKBOOK, _SHEETS, _SHEET, _NAMES, _NAME, _WBPR = (_M + "workbook", _M + "sheets", _M + "sheet", _M + "definedNames",
@@ -180,7 +180,7 @@ def _workbook_split(data: bytes) -> "_WorkbookHandlers | None":
         return None
     k = j + len(_NAMES_CLOSE)
     head = data[:k]
-    if (b"!" in head and b"<!" in head) or head.find(b"<?", 1) >= 0:
+    if tag_after(head, b"!") or tag_after(head, b"?", 1):
         return None
     try:
         region = data[i + len(_NAMES_OPEN):j].decode("utf-8")
@@ -336,13 +336,8 @@ def shared_strings(data: bytes) -> list[str]:
 
 
 def _instruction_after_start(data: bytes) -> bool:
-    """``data.find(b"<?", 1) >= 0``, in memchr's steps: each "?" from the third byte on, and the byte before it."""
-    at = data.find(b"?", 2)
-    while at >= 0:
-        if data[at - 1] == 0x3C:  # "<"
-            return True
-        at = data.find(b"?", at + 1)
-    return False
+    """``data.find(b"<?", 1) >= 0``, in memchr's steps (:func:`~xltemplate.readers.xmltext.tag_after`)."""
+    return tag_after(data, b"?", 1)
 
 
 def _shared_strings_fast(data: bytes) -> list[str] | None:
@@ -350,7 +345,7 @@ def _shared_strings_fast(data: bytes) -> list[str] | None:
     # ("?" first: one memchr, where a search for "<?" stops at every "<" of the markup; "<?" past the first byte is a
     # "?" past the second that a "<" comes before)
     if root is None or not _main_default(root.group(1)) or data.find(b"xmlns", root.end()) >= 0 \
-            or (b"!" in data and b"<!" in data) or _instruction_after_start(data):
+            or tag_after(data, b"!") or _instruction_after_start(data):
         return None
     if USE_STRICT_STRINGS and PROVE_STRINGS:
         proved = _plain_strings(data, root.end(), True)

@@ -118,6 +118,20 @@ def tile(pattern: re.Pattern[bytes], data: bytes, start: int, end: int) -> list[
     return out
 
 
+def tag_after(data: bytes, mark: bytes, start: int = 0, end: int | None = None) -> bool:
+    """``data.find(b"<" + mark, start, end) >= 0`` for one byte ``mark`` ("!", "?"), in memchr's steps: each ``mark``
+    from ``start + 1`` on, and the byte before it. CPython's search for a needle of two bytes that starts with "<"
+    stops at every "<" of the markup: 34 µs over a national form sheet's cells (19 kB) and 200 µs over the largest
+    (83 kB), where the part's declaration's "?>" made it run on every sheet; each memchr is under a microsecond."""
+    stop = len(data) if end is None else end
+    at = data.find(mark, start + 1, stop)
+    while at >= 0:
+        if data[at - 1] == 0x3C:  # "<"
+            return True
+        at = data.find(mark, at + 1, stop)
+    return False
+
+
 def text(raw: bytes) -> str:
     return raw.decode("utf-8") if b"&" not in raw and b"\r" not in raw else unescape(raw.decode("utf-8"))
 
