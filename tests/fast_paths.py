@@ -29,7 +29,8 @@ from xltemplate.readers import read_submission
 #: by one pattern over their text, the zip directory of the plain shape read without zipfile, shared strings cut at
 #: every </si>, or matched whole where each is one plain <t>,
 #: strings of runs proved remembered whole, a tail proved by its pieces read in its skeleton, its skeleton
-#: proved with its lists of data validations and row breaks apart.
+#: proved with its lists of data validations and row breaks apart, a new skeleton put together from its rows as
+#: the row attributes' pattern cut them.
 SWITCHES = (
     ("xltemplate.readers.sniff", "REMEMBER_PARTS"),
     ("xltemplate.readers.sheet", "REMEMBER_TAILS"),
@@ -53,6 +54,7 @@ SWITCHES = (
     ("xltemplate.readers.fast", "ALL_PLAIN_STRINGS"),
     ("xltemplate.readers.fast", "PROVED_RUNS"),
     ("xltemplate.readers.sheet", "USE_SPLIT"),
+    ("xltemplate.readers.sheet_strict", "ROWS_BY_PARTS"),
 )
 #: Caches of the fast paths, emptied by :func:`forget`.
 CACHES = (

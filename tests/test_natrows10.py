@@ -9,9 +9,11 @@ sound returns with the fast paths on (twice) and off (:func:`tests.fast_paths.di
 
 from __future__ import annotations
 
+import random
+import re
 from pathlib import Path
 
-from .fast_paths import differences_on_and_off, forget, verdict
+from .fast_paths import differences_on_and_off, forget, module, switched, verdict
 from .test_natr_hostile import FORM, NATIONAL, OTHER, Change, at, built, replaced
 
 #: Put in a sheet's cells: a second cell area (at the start, between rows, inside a row, an empty one), comments,
@@ -52,3 +54,78 @@ def test_the_sheets_searches_refuse_and_read_as_before(tmp_path: Path) -> None:
     verdicts = [verdict(p) for p in row[1::2]]
     refused = sum(isinstance(v, tuple) for v in verdicts)
     assert 20 < refused < len(verdicts) - 5  # (not idle: many cases refused, some read)
+
+
+# -- a new skeleton put together from its rows as the row attributes' pattern cut them (sheet_strict.ROWS_BY_PARTS) --
+
+_ROW = re.compile(rb"<row r=\"([0-9]+)\"[^>]*?(?:/>|>.*?</row>)", re.S)
+
+
+def _mutated(stream: bytes, rng: random.Random) -> bytes:
+    """A form sheet's cells with its rows changed as the pattern that cuts rows' attributes out does not expect: a row
+    tag it does not take (an attribute holding "/" or ">"), rows moved out of order (one of them such a row, so that
+    one piece holds two rows), rows emptied or closed at once, text or a cell before the first row, rows without
+    attributes, and "<row " where no row starts."""
+    rows = [m.group(0) for m in _ROW.finditer(stream)]
+    assert len(rows) > 20
+    for _ in range(rng.randint(1, 4)):
+        k = rng.randrange(len(rows))
+        what = rng.randrange(9)
+        if what == 0:
+            rows[k] = rows[k].replace(b'">', b'" a="1/2">', 1)
+        elif what == 1:
+            rows[k] = rows[k].replace(b'">', b'" a="1>2">', 1)
+        elif what == 2:  # a row moved, with an attribute holding "/": the piece before it holds two rows
+            row = rows.pop(k).replace(b'">', b'" a="/">', 1)
+            rows.insert(rng.randrange(len(rows) + 1), row)
+        elif what == 3:
+            rows.insert(rng.randrange(len(rows) + 1), rows.pop(k))
+        elif what == 4:
+            rows[k] = re.sub(rb"^(<row [^>]*?)/?>.*", rb"\1/>", rows[k], flags=re.S)
+        elif what == 5:
+            rows[k] = re.sub(rb'^<row (r="[0-9]+")[^>]*?(/?)>', rb"<row \1\2>", rows[k])
+        elif what == 6:
+            rows[0] = rng.choice([b" ", b"\n\t", b"x", b'<c r="A1"/>', b"\x0b"]) + rows[0]
+        elif what == 7:
+            rows[k] = rows[k].replace(b"</c>", b"</c><row ", 1)
+        else:
+            rows[k] = rows[k] + rng.choice([b" ", b"\r\n", b"\x0c"])
+    return b"".join(rows)
+
+
+def test_a_skeleton_by_parts_reads_as_by_rows() -> None:
+    """sheet_strict.cells with ROWS_BY_PARTS on (twice: the second finds the skeleton and rows remembered by their
+    parts) and off, over the national samples' form sheets mutated at random: the same cells, or None, each time."""
+    strict = module("xltemplate.readers.sheet_strict")
+    captured: list[tuple] = []
+    real = strict.cells
+
+    def spy(stream, *args):  # (the form sheet's cells as the reader hands them over, with its strings and styles)
+        if len(stream) > 10000 and len(args) == 4:
+            captured.append((stream, *args))
+        return real(stream, *args)
+
+    strict.cells = spy
+    try:
+        for p in NATIONAL:
+            verdict(p)
+    finally:
+        strict.cells = real
+    assert len(captured) >= len(NATIONAL)
+    rng = random.Random(29)
+    read = none = 0
+    for n in range(1500):
+        stream, strings, styles, epoch, root = captured[n % len(captured)]
+        mutated = _mutated(stream, rng)
+        with switched(True, ("ROWS_BY_PARTS",)):
+            on = strict.cells(mutated, strings, styles, epoch, root)
+            again = strict.cells(mutated, strings, styles, epoch, root)
+        with switched(False, ("ROWS_BY_PARTS",)):
+            off = strict.cells(mutated, strings, styles, epoch, root)
+        assert on == again == off, n
+        if on is None:
+            none += 1
+        else:
+            read += 1
+            assert list(on[0]) == list(off[0])  # (in the same order)
+    assert read > 200 and none > 200  # (not idle: both outcomes many times)

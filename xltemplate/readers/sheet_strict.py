@@ -36,7 +36,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from typing import NamedTuple
+from itertools import chain, repeat
+from operator import gt, itemgetter
+from typing import Any, NamedTuple
 
 from ..errors import Unreadable
 from ..submission import MAX_COLS, MAX_ROWS, CellData
@@ -96,9 +98,10 @@ class Skeleton(NamedTuple):
     slots: tuple[Slot, ...]
     values: int
     plain: bool = False
+    last: int = 0  # the number of its last row (0: none)
 
 
-_SKELETONS: dict[tuple[bytes, tuple[object, ...]], Skeleton | None] = {}
+_SKELETONS: dict[tuple[Any, tuple[object, ...]], Skeleton | None] = {}  # (keyed by bytes, or by parts)
 _SKELETON_COUNT = 64
 _SKELETON_BYTES = 8 * 1024 * 1024
 _skeleton_bytes = [0]
@@ -115,7 +118,10 @@ def cells(stream: bytes, strings: list[str], styles: Styles, epoch: dt.datetime,
     parts = _ROW_ATTRS.split(b"<v>".join(pieces[0::2]))  # [text, row start, its attributes, its end, text, …]
     attrs = parts[2::4]
     del parts[2::4]
-    meaning = _skeleton(b"".join(parts), styles)
+    if ROWS_BY_PARTS and USE_ROWS and USE_SKELETONS:
+        meaning = _skeleton_of_parts(parts, styles)
+    else:
+        meaning = _skeleton(b"".join(parts), styles)
     if meaning is None or meaning.values != len(values):
         return None
     out: dict[str, CellData] = {}
@@ -174,21 +180,81 @@ def _skeleton(skeleton: bytes, styles: Styles) -> Skeleton | None:
         _SKELETONS[key] = known  # the most recently used is the last to go
         return known
     meaning = _by_rows(skeleton, styles) if USE_ROWS else _work_out(skeleton, styles)
-    if USE_SKELETONS and len(skeleton) <= _SKELETON_BYTES // 8:
-        while _SKELETONS and (len(_SKELETONS) >= _SKELETON_COUNT or _skeleton_bytes[0] + len(skeleton) > _SKELETON_BYTES):
-            old = next(iter(_SKELETONS))
-            del _SKELETONS[old]
-            _skeleton_bytes[0] -= len(old[0])
-        _SKELETONS[key] = meaning
-        _skeleton_bytes[0] += len(skeleton)
+    if USE_SKELETONS:
+        _remember_skeleton(key, len(skeleton), meaning)
     return meaning
+
+
+def _remember_skeleton(key: tuple[Any, tuple[object, ...]], size: int, meaning: Skeleton | None) -> None:
+    """Put a skeleton's meaning in :data:`_SKELETONS`, keyed by its bytes or its parts (:func:`_skeleton_of_parts`) of
+    ``size`` bytes in all; bounded in count and bytes, the least recently used going first."""
+    if size > _SKELETON_BYTES // 8:
+        return
+    while _SKELETONS and (len(_SKELETONS) >= _SKELETON_COUNT or _skeleton_bytes[0] + size > _SKELETON_BYTES):
+        old = next(iter(_SKELETONS))
+        del _SKELETONS[old]
+        _skeleton_bytes[0] -= _bytes_of(old[0])
+    _SKELETONS[key] = meaning
+    _skeleton_bytes[0] += size
+
+
+def _bytes_of(key: bytes | tuple[bytes, ...]) -> int:
+    return len(key) if isinstance(key, bytes) else sum(map(len, key))
+
+
+#: Put a new skeleton together from its parts as :data:`_ROW_ATTRS` cut them (:func:`_skeleton_of_parts`): its rows
+#: known by their parts, in C (a map over the rows, their slots chained), with no second cut at every "<row " and
+#: no second hash of the skeleton's bytes (a tuple's parts keep their hashes). A national form sheet's skeleton is of
+#: its project's own shape, seen once, its rows seen before. The tests also run with it off.
+ROWS_BY_PARTS = True
+_MISSING = object()
+_FIRST, _LAST, _SLOTS, _TAKING, _PLAIN = itemgetter(0), itemgetter(4), itemgetter(1), itemgetter(2), itemgetter(3)
+
+
+def _skeleton_of_parts(parts: list[bytes], styles: Styles) -> Skeleton | None:
+    """:func:`_skeleton`'s meaning of ``b"".join(parts)``, where ``parts`` is a skeleton cut by :data:`_ROW_ATTRS`
+    (its rows' attributes left out): [text, a row's start, its end, text, a row's start, …]. Remembered by its parts
+    (a full comparison of each; equal parts make equal skeletons).
+
+    Each row is its start, its end and the text after it up to the next start that :data:`_ROW_ATTRS` took (its
+    cells, its end tag, white space; a row tag the pattern did not take, with its cells, in the same text), the piece
+    :func:`_by_rows` cuts before the next "<row ", or more than one such piece, worked out together by
+    :func:`_one_row` (which holds them to :func:`_work_out`'s rules and gives the first row's number and the last's):
+    so the rows of consecutive pieces must come in increasing order. Text before the first row, other than white
+    space: as :func:`_by_rows` reads it."""
+    key = (tuple(parts), styles.key)
+    known: Any = _SKELETONS.pop(key, _MISSING)
+    if known is not _MISSING:
+        _SKELETONS[key] = known  # the most recently used is the last to go
+        return known
+    if parts[0].strip():
+        meaning = _by_rows(b"".join(parts), styles)
+    else:
+        meaning = _rows_of_parts(parts, styles)
+    _remember_skeleton(key, sum(map(len, parts)), meaning)
+    return meaning
+
+
+def _rows_of_parts(parts: list[bytes], styles: Styles) -> Skeleton | None:
+    keys = list(zip(parts[1::3], parts[2::3], parts[3::3], repeat(styles.key)))
+    rows: list[Any] = list(map(_ROWS.get, keys, repeat(_MISSING)))
+    if _MISSING in rows:
+        for k, key in enumerate(keys):
+            if rows[k] is _MISSING:
+                rows[k] = row = _one_row(key[0][5:] + key[1] + key[2], styles)
+                _remember_row(key, len(key[0]) + len(key[1]) + len(key[2]), row)
+    if None in rows or not all(map(gt, map(_FIRST, rows[1:]), map(_LAST, rows))):
+        return None
+    return Skeleton(tuple(chain.from_iterable(map(_SLOTS, rows))), sum(map(_TAKING, rows)),
+                    not _NOT_XML_SPACE.search(parts[0]) and all(map(_PLAIN, rows)), rows[-1][4] if rows else 0)
 
 
 #: Work a skeleton out row by row, each row's meaning remembered by its exact bytes: a national return's sheet is
 #: of its project's own shape (its skeleton is seen once), but its rows are those of other projects, row for
 #: row (the header, the funding block, an indicator of one rule at one row). The tests also run with it off.
 USE_ROWS = True
-_ROWS: dict[tuple[bytes, tuple[object, ...]], tuple[int, tuple[Slot, ...], int, bool] | None] = {}
+#: (A row's meaning: its number, its slots, the values they take, whether its markup is proved, its last row's number.)
+_ROWS: dict[tuple[Any, ...], tuple[int, tuple[Slot, ...], int, bool, int] | None] = {}
 _ROW_COUNT = 8192
 _ROW_LONGEST = 16 * 1024
 _ROW_BYTES = 8 * 1024 * 1024  # all remembered rows' bytes together: a worker's memory stays bounded
@@ -218,30 +284,37 @@ def _by_rows(skeleton: bytes, styles: Styles) -> Skeleton | None:
             row = _ROWS[key]
         else:
             row = _one_row(piece, styles)
-            if len(piece) <= _ROW_LONGEST:
-                while _ROWS and (len(_ROWS) >= _ROW_COUNT or _row_bytes[0] + len(piece) > _ROW_BYTES):
-                    old = next(iter(_ROWS))  # the oldest first
-                    del _ROWS[old]
-                    _row_bytes[0] -= len(old[0])
-                _ROWS[key] = row
-                _row_bytes[0] += len(piece)
+            _remember_row(key, len(piece), row)
         if row is None or row[0] <= last:
             return None
         last = row[0]
         slots.extend(row[1])
         taking += row[2]
         plain = plain and row[3]
-    return Skeleton(tuple(slots), taking, plain)
+    return Skeleton(tuple(slots), taking, plain, last)
 
 
-def _one_row(piece: bytes, styles: Styles) -> tuple[int, tuple[Slot, ...], int, bool] | None:
-    """One row's number, slots, values taken and whether its markup is proved (its piece after "<row "), or None."""
+def _remember_row(key: tuple[Any, ...], size: int, row: tuple[int, tuple[Slot, ...], int, bool, int] | None) -> None:
+    """Put a row's meaning in :data:`_ROWS` (its key's bytes ``size``), bounded in count and bytes, the oldest first."""
+    if size > _ROW_LONGEST:
+        return
+    while _ROWS and (len(_ROWS) >= _ROW_COUNT or _row_bytes[0] + size > _ROW_BYTES):
+        old = next(iter(_ROWS))  # the oldest first
+        del _ROWS[old]
+        _row_bytes[0] -= sum(map(len, old[:-1]))
+    _ROWS[key] = row
+    _row_bytes[0] += size
+
+
+def _one_row(piece: bytes, styles: Styles) -> tuple[int, tuple[Slot, ...], int, bool, int] | None:
+    """One row's number, slots, values taken, whether its markup is proved, and its last row's number (a piece may
+    hold more than one row: see :func:`_skeleton_of_parts`) (its piece after "<row "), or None."""
     meaning = _work_out(_ROW_START + piece, styles)
     if meaning is None:
         return None
     m = _ROW_NUMBER.match(piece)  # (the piece read as a row: it starts with its r="n")
     assert m is not None
-    return int(m.group(1)), meaning.slots, meaning.values, meaning.plain
+    return int(m.group(1)), meaning.slots, meaning.values, meaning.plain, meaning.last
 
 
 _ROW_NUMBER = re.compile(rb'r="([1-9][0-9]{0,6})"')
@@ -306,7 +379,7 @@ def _work_out(skeleton: bytes, styles: Styles) -> Skeleton | None:
             slots.append(Slot(ref.decode("ascii"), kind, style, formula, style in conceal, style in deltas))
     if row:
         return None
-    return Skeleton(tuple(slots), taking, plain and (not texts or character_data(texts)))
+    return Skeleton(tuple(slots), taking, plain and (not texts or character_data(texts)), last_row)
 
 
 # -- proving a stream well-formed without a second parse ---------------------------------------------------
