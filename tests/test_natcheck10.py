@@ -4,7 +4,9 @@ national, LibreOffice-saved, hostile and fuzz corpora.
 
 - ``identify.TARGETS_BY_PATTERN``: recorded targets proved canonical by one pattern (``meta.plain_records``), the
   text itself hashed and kept, where json.dumps made the canonical text again;
-- ``rule_scored.spec.targets_of`` reads a return's plain records together (the targets' memo is gone: it did not pay).
+- ``rule_scored.spec.targets_of`` reads a return's plain records together (the targets' memo is gone: it did not pay);
+- ``normalise.SLOT_STEPS``: what normalise asks of an input slot worked out once and kept on the slot;
+- ``normalise.REFERENCED_BY_COPY``: the referenced values as a copy of the names' dict updated with the values used.
 """
 
 from __future__ import annotations
@@ -149,3 +151,74 @@ def test_plain_records_refuse_what_is_not_canonical() -> None:
                 text.replace('"5"', "5"), text.replace('"个"', '"\n"')):
         got: Any = meta.plain_records(bad)
         assert got is None, bad
+
+
+def _contexts() -> list[Any]:
+    import datetime as dt
+
+    from xltemplate import normalise as N
+    from xltemplate.identify import RunContext, identify
+    from xltemplate.readers import read_submission
+
+    run = RunContext.builtin()
+    out = []
+    for folder in (NATIONAL / "returns", SAMPLES / "returns"):
+        for p in sorted(folder.glob("*.xlsx")):
+            if p.name.startswith("~$"):
+                continue
+            sub = read_submission(p)
+            ident, _ = identify(sub, run)
+            if ident.spec is None or ident.spec.sheet not in sub.cells:
+                continue
+            out.append((ident, sub, N.normalise(ident.spec, sub, prefill=ident.prefill, today=dt.date(2026, 6, 30),
+                                                targets=ident.targets)))
+    assert len({type(c.layout) for _, _, (c, _) in out}) == 2  # (both families)
+    return out
+
+
+def test_slot_steps_are_the_slots_own() -> None:
+    """Every input slot of the samples' plans (both families): the step kept on it is what its fields give, and
+    normalise reads the same values, findings and held names with the steps kept and worked out anew."""
+    from xltemplate import normalise as N
+
+    found = _contexts()
+    seen = 0
+    for ident, sub, (ctx, read) in found:
+        for slot in ctx.plan.inputs:
+            step = slot.__dict__.get("_step")
+            assert step == (slot.cell.name, slot.cell.a1, slot.kind == N.QUIET,
+                            type(slot.reader) is N.Measure if slot.reader is not None
+                            else slot.kind == "score" or slot.kind in N._NUMBER_FIELDS)
+            seen += step[3]
+        N.SLOT_STEPS = False
+        try:
+            again, read_again = N.normalise(ident.spec, sub, prefill=ident.prefill, today=ctx.today, targets=ident.targets)
+        finally:
+            N.SLOT_STEPS = True
+        assert (again.values, again.readable, again.held_when_read, read_again) == (ctx.values, ctx.readable,
+                                                                                      ctx.held_when_read, read)
+        assert list(again.values) == list(ctx.values)
+    assert seen
+
+
+def test_referenced_values_by_copy_are_those_asked_one_by_one() -> None:
+    """The referenced values (both families' samples), made by copy and name by name: the same keys in the same
+    order and the same values; with a value used under a name no cell of the plan references, name by name."""
+    import dataclasses
+
+    from xltemplate import normalise as N
+
+    for _, _, (ctx, _) in _contexts():
+        got = []
+        for on in (True, False):
+            N.REFERENCED_BY_COPY = on
+            try:
+                fresh = dataclasses.replace(ctx)
+                got.append(list(fresh.referenced_values.items()))
+            finally:
+                N.REFERENCED_BY_COPY = True
+        assert got[0] == got[1] and got[0]
+        odd = dataclasses.replace(ctx, values={**ctx.values, "not_a_cell": 1})
+        assert "not_a_cell" not in odd.referenced_values
+        assert list(odd.referenced_values.items()) == got[1]
+
