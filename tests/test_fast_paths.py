@@ -1336,7 +1336,7 @@ def test_the_strict_paths_are_taken_on_national_returns(national_returns: tuple[
 # -- validation's shortcuts: formulas remembered by the rows' shape, the twins evaluated once ------------------
 
 VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SHAPES"), ("xltemplate.normalise", "SHARE_EVALUATION"),
-                       ("xltemplate.normalise", "SHARE_SHAPES"), ("xltemplate.families.rule_scored.spec", "REMEMBER_TARGETS"),
+                       ("xltemplate.normalise", "SHARE_SHAPES"),
                        ("xltemplate.families.rule_scored", "REMEMBER_ROW_INPUTS"),
                        ("xltemplate.families.rule_scored.checks", "REUSE_SCORES"),
                        ("xltemplate.families.rule_scored.layout", "SHAPED_LAYOUTS"), ("xltemplate.meta", "SHARE_TARGETS_TEXT"),
@@ -1359,7 +1359,8 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.families.rule_scored.formulas", "ROW_FORMULAS"),
                        ("xltemplate.families.rule_scored.spec", "RECORD_IN_LINE"), ("xltemplate.normalise", "LOCKED_BY_TEXT"),
                        ("xltemplate.normalise", "CELLS_BY_SHAPE"), ("xltemplate.families.rule_scored.formulas", "NON_ROW_BY_CELLS"),
-                       ("xltemplate.normalise", "READS_BY_PLACES"))
+                       ("xltemplate.normalise", "READS_BY_PLACES"), ("xltemplate.identify", "TARGETS_BY_PATTERN"),
+                       ("xltemplate.normalise", "SLOT_STEPS"), ("xltemplate.normalise", "REFERENCED_BY_COPY"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:
@@ -1374,7 +1375,6 @@ def _reports(paths: list[Path], on: bool) -> list[object]:
     module("xltemplate.normalise")._SHAPES.clear()
     module("xltemplate.normalise")._CELLS.clear()
     module("xltemplate.families.rule_scored.formulas")._NON_ROW.clear()
-    module("xltemplate.families.rule_scored.spec")._TARGETS.clear()
     module("xltemplate.families.rule_scored")._ROW_INPUTS.clear()
     module("xltemplate.families.rule_scored.layout")._SHAPED.clear()
     try:
@@ -1525,9 +1525,12 @@ def test_plans_of_one_shape_share_their_cells_and_formulas_and_keep_their_own_ta
         [(s.cell, s.kind, s.label_in(b.spec_values), s.id) for s in b.inputs]
 
 
-def test_targets_are_remembered_by_their_full_texts() -> None:
-    """A record read once is not read again; one a byte apart, or of another type, is; a record refused is refused
-    the same way with the memo as without, and is not remembered; the memo stays within its bound."""
+def test_targets_read_together_are_those_read_one_by_one() -> None:
+    """targets_of reads a return's plain records together (RECORD_IN_LINE: the spec's 二级 look-up once): the same
+    targets as each record read by Target.from_record, and with RECORD_IN_LINE off; a list with one record that is
+    not plain (another type, a damaged text) is read one by one, with the same targets or the same error."""
+    from collections import OrderedDict
+
     from xltemplate.catalog import resolve_template
     from xltemplate.families.rule_scored import spec as S
     from xltemplate.roster import read_roster
@@ -1536,36 +1539,28 @@ def test_targets_are_remembered_by_their_full_texts() -> None:
     spec = resolve_template("cn-project-self-eval")
     table = read_targets(NATIONAL / "targets.csv", spec, read_roster(NATIONAL / "roster.csv", spec))
     records = [dict(r) for r in max(table.by_key.values(), key=len)]
-    S._TARGETS.clear()
-    first = S.targets_of(spec, records)  # type: ignore[arg-type]
-    assert len(S._TARGETS) == len({tuple(r[k] for k in S._FIELDS) for r in records})
-    again = S.targets_of(spec, [dict(r) for r in records])  # type: ignore[arg-type]
-    assert again is not None and first is not None and all(a is b for a, b in zip(again, first))
-    S.REMEMBER_TARGETS = False
-    try:
-        assert S.targets_of(spec, records) == first  # type: ignore[arg-type]
-    finally:
-        S.REMEMBER_TARGETS = True
-    apart = dict(records[0], name=records[0]["name"] + " ")
-    got = S.targets_of(spec, [apart])  # type: ignore[arg-type]
-    assert got is not None and got[0].name == apart["name"] and got[0] is not first[0]
-    for bad in (dict(records[0], points="x"), dict(records[0], sublevel="无此二级"), dict(records[0], points=3),
-                dict(records[0], kind="≈")):
-        size = len(S._TARGETS)
-        errors = []
+
+    def both(recs: list[Any]) -> list[object]:
+        out: list[object] = []
         for on in (True, False):
-            S.REMEMBER_TARGETS = on
+            S.RECORD_IN_LINE = on
             try:
-                S.targets_of(spec, [bad])  # type: ignore[arg-type]
+                got = S.targets_of(spec, recs)
+                assert got is not None
+                out.append([(t, list(t.__dict__.items()), type(t.target)) for t in got])
             except ValueError as exc:
-                errors.append(str(exc))
+                out.append(str(exc))
             finally:
-                S.REMEMBER_TARGETS = True
-        assert len(errors) == 2 and errors[0] == errors[1], (bad, errors)
-        assert len(S._TARGETS) == size
-    for i in range(S._MAX_TARGETS + 10):
-        S.targets_of(spec, [dict(records[0], name=f"指标{i}")])  # type: ignore[arg-type]
-    assert len(S._TARGETS) == S._MAX_TARGETS
+                S.RECORD_IN_LINE = True
+        assert out[0] == out[1], (recs, out)
+        return out
+
+    whole = both(records)
+    assert whole[0] == [(t, list(t.__dict__.items()), type(t.target)) for t in (S.Target.from_record(spec, r) for r in records)]
+    assert len(records) > 3
+    for bad in (OrderedDict(records[1]), dict(records[1], points="x"), dict(records[1], sublevel="无此二级"),
+                dict(records[1], points=3), dict(records[1], kind="≈"), dict(records[1], target="NaN")):
+        both(records[:1] + [bad] + records[2:])
 
 
 def test_target_rows_input_slots_remembered_are_those_made_anew() -> None:

@@ -136,23 +136,3 @@ def test_reads_by_places_of_hand_made_formulas(text: str) -> None:
         whole = N.formula_reads(texts, cells)
         assert N._reads_by_places(texts, cells, places) == whole
         assert whole or text == "=A0+B1"
-
-
-def test_remembered_targets_drop_the_first_in_first() -> None:
-    """The targets' memo, always full in a real bureau's inbox, drops its oldest entry for each new one (in constant
-    time: an OrderedDict), keeps the newest, and a target read again after its entry is gone is read the same."""
-    from xltemplate.families.rule_scored import spec as S
-
-    spec = resolve_template("cn-project-self-eval")
-    record = dict(_records()[0][0])
-    S._TARGETS.clear()
-    try:
-        made = [S.targets_of(spec, [dict(record, name=f"指标{i}")]) for i in range(S._MAX_TARGETS + 10)]  # type: ignore[arg-type]
-        names = [k[3 + S._FIELDS.index("name")] for k in S._TARGETS]
-        assert names == [f"指标{i}" for i in range(10, S._MAX_TARGETS + 10)]
-        again = S.targets_of(spec, [dict(record, name="指标0")])  # type: ignore[arg-type]
-        assert again == made[0] and again is not None and made[0] is not None and again[0] is not made[0][0]
-        assert next(reversed(S._TARGETS))[3 + S._FIELDS.index("name")] == "指标0"
-        assert len(S._TARGETS) == S._MAX_TARGETS
-    finally:
-        S._TARGETS.clear()

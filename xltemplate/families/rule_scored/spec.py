@@ -9,7 +9,6 @@ the rules (``rules:``, defaults in :class:`~.rules.RuleSet`). Checked with the s
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Mapping
@@ -341,9 +340,8 @@ class Target:
 #: indicator a valid spec holds with finite numbers, in straight lines: its 二级 found in a dict by id made once per
 #: spec's levels (the first level holding it, as :meth:`RuleSpec.sublevel` finds), the Target made without its frozen
 #: constructor (its fields set in their order, as ``__init__`` sets them). Any other record, or one it refuses, goes
-#: the way below, which gives the error. A real bureau's projects each have their own indicators, so every return's
-#: first reading of its targets makes them (REMEMBER_TARGETS finds them again within the return). False: every record
-#: the way below (the tests compare).
+#: the way below, which gives the error; :func:`targets_of` reads a return's records so (:func:`_all_in_line`), or, when
+#: any is not such, each by :meth:`Target.from_record`. False: every record the way below (the tests compare).
 RECORD_IN_LINE = True
 _KIND_SET = frozenset(KINDS)
 
@@ -360,13 +358,18 @@ def _sublevels(spec: RuleSpec) -> dict[str, tuple[str, str]]:
 
 
 def _in_line(cls: type[Target], spec: RuleSpec, rec: dict[str, Any]) -> Target | None:
+    return _plain(cls, rec, _sublevels(spec).get)
+
+
+def _plain(cls: type[Target], rec: dict[str, Any], ids_of: Any) -> Target | None:
+    """:func:`_in_line` of ``rec``, the spec's 二级 look-up given (``_sublevels(spec).get``)."""
     get = rec.get
     level, sublevel, name, kind, unit, target, points = (get("level"), get("sublevel"), get("name"), get("kind"),
                                                          get("unit"), get("target"), get("points"))
     if not (type(level) is str and type(sublevel) is str and type(name) is str and type(kind) is str
             and type(unit) is str and type(target) is str and type(points) is str):
         return None
-    ids = _sublevels(spec).get(sublevel)
+    ids = ids_of(sublevel)
     if ids is None or ids[0] != level or kind not in _KIND_SET:
         return None
     try:
@@ -387,42 +390,34 @@ def targets_of(spec: RuleSpec, records: Any) -> tuple[Target, ...] | None:
         return None
     if not isinstance(records, (list, tuple)) or not records:
         raise ValueError("expected a non-empty list of targets")
+    if RECORD_IN_LINE:
+        made = _all_in_line(spec, records)
+        if made is not None:
+            return made
     try:
-        if not REMEMBER_TARGETS:
-            return tuple(Target.from_record(spec, r) for r in records)
-        spec_key = (spec.id, spec.version, spec.spec_hash)
-        return tuple(_remembered(spec, spec_key, r) for r in records)
+        return tuple(Target.from_record(spec, r) for r in records)
     except KeyError as exc:
         raise ValueError(f"unknown 二级 {exc}") from exc
 
 
-#: Validation reads a national return's targets twice or more (the layout, the targets' check), and a project's
-#: indicators recur across returns (a unit's resubmission, indicators common to many projects): a target read from
-#: a record is remembered by the spec and the record's seven texts, all of them (a full-value key: a record a byte
-#: apart is read anew). A :class:`Target` is frozen, a pure function of those; False: every record read anew.
-REMEMBER_TARGETS = True
-#: Kept in an OrderedDict, the first in dropped first in constant time: every target of a real bureau's return is new
-#: (each project its own), so the memo is always full and drops one a target; a dict's first key is found by skipping
-#: the slots its earlier drops left empty (some 2 µs a target at this size, measured: more than reading it anew).
-_TARGETS: OrderedDict[tuple[Any, ...], Target] = OrderedDict()
-#: About 1 KB a target with its key: a worker's memory stays bounded.
-_MAX_TARGETS = 4096
-_FIELDS = ("level", "sublevel", "name", "kind", "unit", "target", "points")
+# (A memo of the targets read, by the spec and a record's seven texts, was measured not to pay and is gone: a real
+# bureau's projects each have their own indicators (the honest corpus: 31,944 distinct records of 32,904), so a
+# 4,096-entry memo was always full, dropped one entry a target and almost never hit; with it, the 30 targets of a large
+# return took 207 us against 132 us without, read by the record alone (CPU, load 4.1). Validation reads a return's
+# targets once (its layout; twice when its shape is laid out for the first time), so little within a return asks
+# again either.)
 
 
-def _remembered(spec: RuleSpec, spec_key: tuple[Any, ...], rec: Any) -> Target:
-    # Only a plain dict of exact texts is remembered (what a workbook's JSON gives): anything else, read anew
-    if type(rec) is not dict:
-        return Target.from_record(spec, rec)
-    get = rec.get
-    key = (*spec_key, get("level"), get("sublevel"), get("name"), get("kind"), get("unit"), get("target"), get("points"))
-    for v in key[len(spec_key):]:  # the seven texts, in the order of _FIELDS
-        if type(v) is not str:
-            return Target.from_record(spec, rec)
-    found = _TARGETS.get(key)
-    if found is None:
-        found = Target.from_record(spec, rec)  # (a record it refuses raises, and is not remembered)
-        if len(_TARGETS) >= _MAX_TARGETS:
-            _TARGETS.popitem(last=False)
-        _TARGETS[key] = found
-    return found
+def _all_in_line(spec: RuleSpec, records: list[Any] | tuple[Any, ...]) -> tuple[Target, ...] | None:
+    """:func:`targets_of` of records that are all :data:`RECORD_IN_LINE`'s (plain dicts of seven exact texts, an
+    indicator a valid spec holds with finite numbers), each as :func:`_in_line` makes it, the spec's 二级 look-up
+    asked once for all; None when any record is not such (then each is read by :meth:`Target.from_record`, which
+    gives the same targets, or the error)."""
+    ids_of = _sublevels(spec).get
+    out = []
+    for rec in records:
+        t = _plain(Target, rec, ids_of) if type(rec) is dict else None
+        if t is None:
+            return None
+        out.append(t)
+    return tuple(out)
