@@ -241,8 +241,11 @@ def _rows_of_parts(parts: list[bytes], styles: Styles) -> Skeleton | None:
     if _MISSING in rows:
         for k, key in enumerate(keys):
             if rows[k] is _MISSING:
-                rows[k] = row = _one_row(key[0][5:] + key[1] + key[2], styles)
-                _remember_row(key, len(key[0]) + len(key[1]) + len(key[2]), row)
+                # (asked again: the same row earlier in this skeleton was remembered just now, and is counted once)
+                rows[k] = row = _ROWS.get(key, _MISSING)
+                if row is _MISSING:
+                    rows[k] = row = _one_row(key[0][5:] + key[1] + key[2], styles)
+                    _remember_row(key, len(key[0]) + len(key[1]) + len(key[2]), row)
     if None in rows or not all(map(gt, map(_FIRST, rows[1:]), map(_LAST, rows))):
         return None
     return Skeleton(tuple(chain.from_iterable(map(_SLOTS, rows))), sum(map(_TAKING, rows)),
