@@ -86,3 +86,61 @@ def test_after_a_file_of_repeated_rows_the_row_memo_still_remembers_rows(monkeyp
     remembered = len(strict._ROWS)
     assert remembered >= len(rows) - 1, f"{remembered} rows remembered of the sound sheet's {len(rows)}"
     forget()
+
+
+def _past_the_bounds(first: int, count: int) -> bytes:
+    """Rows closed at once, numbered from ``first`` on: past MAX_ROWS (1,000) none is read, every one is refused."""
+    return b"".join(b'<row r="%d"/>' % n for n in range(first, first + count))
+
+
+# -- Finding 2: a skeleton remembered by its parts costs ~7 times the bytes the memo counts (ROWS_BY_PARTS) --
+
+def test_the_skeleton_memo_holds_about_the_bytes_it_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """_SKELETONS is bounded by the bytes of its keys (8 MB a worker; here 1 MB, for speed). Keyed by the tuple of a
+    skeleton's parts, each part is a bytes object of its own (33 bytes of header and a pointer in the tuple beside
+    its text), and a sheet of short rows has three parts a row of some 14 bytes together: the memo held ~57 MB where
+    it counted 8.4 MB (tracemalloc, 8 hostile skeletons of 65,000 rows). What it holds must stay near what it counts."""
+    import sys
+
+    strict = module("xltemplate.readers.sheet_strict")
+    monkeypatch.setattr(strict, "_SKELETON_BYTES", 1024 * 1024)
+    _, args = _form_cells()
+    forget()
+    for k in range(12):  # (each a skeleton of its own, of ~120 kB: within the bound of one, 1 MB / 8)
+        assert strict.cells(b" " * k + _past_the_bounds(1001, 8000), *args) is None
+    assert len(strict._SKELETONS) >= 4
+    seen: set[int] = set()
+    held = 0
+    for key in strict._SKELETONS:
+        for obj in (key[0], *(key[0] if isinstance(key[0], tuple) else ())):
+            if id(obj) not in seen:
+                seen.add(id(obj))
+                held += sys.getsizeof(obj)
+    counted = strict._skeleton_bytes[0]
+    assert held < 1.5 * counted, f"the skeleton memo holds {held} bytes in its keys and counts {counted}"
+    forget()
+
+
+# -- Finding 3: every row of a new skeleton is worked out, where main stopped at the first refused (ROWS_BY_PARTS) --
+
+def test_a_skeleton_is_given_up_at_its_first_refused_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sheet of its sound rows and then thousands of rows the strict path refuses (past MAX_ROWS): main's
+    _by_rows gave up at the first of them; _rows_of_parts works every new row out (and remembers it, pushing the
+    sound rows out of the row memo) before it looks at any. A 755 kB file of 300,000 such rows (a 5 MB part) read in
+    7.4-10.7 s with ROWS_BY_PARTS against 1.6 s without (CPU, load 3.9; 600,000 rows: 16.9 s against 2.8 s), and a
+    part may be 64 MB. Counted here in rows worked out, not in time."""
+    strict = module("xltemplate.readers.sheet_strict")
+    stream, args = _form_cells()
+    rows = _ROW.findall(stream)
+    worked: list[bytes] = []
+    real = strict._one_row
+
+    def counted(piece: bytes, styles: object) -> object:
+        worked.append(piece)
+        return real(piece, styles)
+
+    monkeypatch.setattr(strict, "_one_row", counted)
+    forget()
+    assert strict.cells(b"".join(rows) + _past_the_bounds(1001, 5000), *args) is None
+    assert len(worked) <= len(rows) + 2, f"{len(worked)} rows worked out for a sheet refused at its row {len(rows) + 1}"
+    forget()
