@@ -106,8 +106,8 @@ def test_the_skeleton_memo_holds_about_the_bytes_it_counts(monkeypatch: pytest.M
     monkeypatch.setattr(strict, "_SKELETON_BYTES", 1024 * 1024)
     _, args = _form_cells()
     forget()
-    for k in range(12):  # (each a skeleton of its own, of ~120 kB: within the bound of one, 1 MB / 8)
-        assert strict.cells(b" " * k + _past_the_bounds(1001, 8000), *args) is None
+    for k in range(12):  # (each a skeleton of its own, of 12 kB and 2,400 parts: within the bound of one, 1 MB / 8)
+        assert strict.cells(b" " * k + _past_the_bounds(1001, 800), *args) is None
     assert len(strict._SKELETONS) >= 4
     seen: set[int] = set()
     held = 0
