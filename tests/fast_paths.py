@@ -30,7 +30,8 @@ from xltemplate.readers import read_submission
 #: every </si>, or matched whole where each is one plain <t>,
 #: strings of runs proved remembered whole, a tail proved by its pieces read in its skeleton, its skeleton
 #: proved with its lists of data validations and row breaks apart, a new skeleton put together from its rows as
-#: the row attributes' pattern cut them.
+#: the row attributes' pattern cut them, what a tail read in its skeleton gave remembered by its proof, a tail's data
+#: validations cut out in C.
 SWITCHES = (
     ("xltemplate.readers.sniff", "REMEMBER_PARTS"),
     ("xltemplate.readers.sheet", "REMEMBER_TAILS"),
@@ -55,6 +56,8 @@ SWITCHES = (
     ("xltemplate.readers.fast", "PROVED_RUNS"),
     ("xltemplate.readers.sheet", "USE_SPLIT"),
     ("xltemplate.readers.sheet_strict", "ROWS_BY_PARTS"),
+    ("xltemplate.readers.sheet", "REMEMBER_TAIL_SKELETONS"),
+    ("xltemplate.readers.sheet", "CUT_IN_C"),
 )
 #: Caches of the fast paths, emptied by :func:`forget`.
 CACHES = (

@@ -129,3 +129,30 @@ def test_a_skeleton_by_parts_reads_as_by_rows() -> None:
             read += 1
             assert list(on[0]) == list(off[0])  # (in the same order)
     assert read > 200 and none > 200  # (not idle: both outcomes many times)
+
+
+def test_plain_number_reads_as_its_pattern() -> None:
+    """sheet_strict.plain_number (digits with at most one "." read without the pattern) against the pattern's reading,
+    over short strings of the bytes a number is made of, and long ones (beyond 300 digits, beyond a float's range)."""
+    import math
+
+    strict = module("xltemplate.readers.sheet_strict")
+
+    def by_pattern(raw: bytes) -> int | float | None:
+        if not strict._NUMBER_B.fullmatch(raw):
+            return None
+        if b"." in raw or b"e" in raw or b"E" in raw:
+            number = float(raw)
+            return number if math.isfinite(number) else None
+        return int(raw) if len(raw) < 300 else None
+
+    rng = random.Random(31)
+    raws = [bytes(rng.choice(b"0123456789.-+eE x\xd9") for _ in range(rng.randint(0, 7))) for _ in range(60000)]
+    raws += [b"9" * n + dot for n in (298, 299, 300, 301, 308, 309, 400) for dot in (b"", b".", b".5")]
+    raws += [b"0." + b"0" * 400 + b"1", b"." * 2, b"1.2.3", b"\xd9\xa8", b"\xef\xbc\x91"]
+    read = 0
+    for raw in raws:
+        got, expected = strict.plain_number(raw), by_pattern(raw)
+        assert got == expected and type(got) is type(expected), raw
+        read += got is not None
+    assert read > 5000

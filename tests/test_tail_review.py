@@ -154,9 +154,10 @@ HOSTILE: dict[str, Change] = {
 
 
 def _read_every_way(plain: Path, changed: Path) -> tuple[dict[str, list[object]], bool]:
-    """What the sound return then the hostile one (twice) give: switches on; PROVE_LISTS_APART off; TAIL_BY_SKELETON
-    off too; the tail pieces and merges remembered off too; every fast path off. And whether, with the switches on,
-    the hostile tail was read in its skeleton."""
+    """What the sound return then the hostile one (twice) give: switches on; REMEMBER_TAIL_SKELETONS off (a tail read
+    in its skeleton, not its proof); PROVE_LISTS_APART off; TAIL_BY_SKELETON off too; the tail pieces and merges
+    remembered off too; every fast path off. And whether, with the switches on (REMEMBER_TAIL_SKELETONS on or off),
+    the hostile tail was read in its skeleton or its proof."""
     sheet = module("xltemplate.readers.sheet")
     real = sheet.Sheet._tail
     read: list[bytes] = []
@@ -165,19 +166,21 @@ def _read_every_way(plain: Path, changed: Path) -> tuple[dict[str, list[object]]
     sheet.Sheet._tail = lambda self, tail: read.append(tail) or real(self, tail)  # type: ignore[method-assign]
     try:
         skeleton = False
-        for mode in ("on", "lists", "whole", "off"):
+        for mode in ("on", "skeleton", "lists", "whole", "off"):
             forget()
             with switched(True):
-                sheet.PROVE_LISTS_APART = mode == "on"
-                sheet.TAIL_BY_SKELETON = mode in ("on", "lists")
+                sheet.REMEMBER_TAIL_SKELETONS = mode == "on"
+                sheet.PROVE_LISTS_APART = mode in ("on", "skeleton")
+                sheet.TAIL_BY_SKELETON = mode in ("on", "skeleton", "lists")
                 sheet.REMEMBER_TAIL_PIECES = sheet.REMEMBER_MERGES = mode != "off"
                 got[mode] = []
                 for n, p in enumerate(order):
                     sheet._TAILS.clear()  # (a tail not remembered whole: its pieces decide)
                     read.clear()
                     got[mode].append(verdict(p))
-                    if mode == "on" and n:
-                        skeleton = skeleton or any(b"<dataValidation/>" in t and b"<dataValidation " not in t for t in read)
+                    if mode in ("on", "skeleton") and n:  # (a skeleton's list of empty validations, or a proof's one element)
+                        skeleton = skeleton or any((b"<dataValidation/>" in t or b"<dataValidations/>" in t)
+                                                   and b"<dataValidation " not in t for t in read)
     finally:
         sheet.Sheet._tail = real  # type: ignore[method-assign]
     with switched(False):
@@ -201,7 +204,7 @@ def test_a_hostile_tail_reads_the_same_every_way(tmp_path: Path, name: str) -> N
     plain = built(tmp_path / "plain.xlsx")
     changed = built(tmp_path / f"{name}.xlsx", HOSTILE[name])
     got, skeleton = _read_every_way(plain, changed)
-    assert got["on"] == got["lists"] == got["whole"] == got["off"] == got["alone"]
+    assert got["on"] == got["skeleton"] == got["lists"] == got["whole"] == got["off"] == got["alone"]
     assert not isinstance(got["on"][0], tuple)  # (the sound return reads)
     if name in IN_SKELETON:
         assert skeleton, "the hostile tail was not read in its skeleton: the case does not reach the switch"
@@ -353,5 +356,7 @@ def test_forged_tails_proved_are_well_formed_and_read_the_same_in_their_skeleton
                 in_skeleton += 1
                 if tail_read(t) != tail_read(lighter[0]):
                     wrong.append((n, "read otherwise in its skeleton"))
+                if tail_read(t) != tail_read(lighter[1]):  # (REMEMBER_TAIL_SKELETONS reads the proof)
+                    wrong.append((n, "read otherwise in its proof"))
     assert not wrong
     assert proved > 500 and in_skeleton > 200, (proved, in_skeleton)  # (the forged tails reach both switches)

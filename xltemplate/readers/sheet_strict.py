@@ -73,12 +73,15 @@ _SHARED, _NUMBER, _DATE, _STR, _F_NUMBER, _F_DATE, _F_STR, _FIXED = range(8)
 
 def plain_number(raw: bytes) -> int | float | None:
     """A cached number as written by every program; None for anything the slow path must judge."""
-    if not _NUMBER_B.fullmatch(raw):
+    if raw.replace(b".", b"", 1).isdigit():  # (ASCII digits and at most one ".": most numbers, without the pattern)
+        if b"." not in raw:
+            return int(raw) if len(raw) < 300 else None
+    elif not _NUMBER_B.fullmatch(raw):
         return None
-    if b"." in raw or b"e" in raw or b"E" in raw:
-        number = float(raw)
-        return number if math.isfinite(number) else None
-    return int(raw) if len(raw) < 300 else None
+    elif b"." not in raw and b"e" not in raw and b"E" not in raw:
+        return int(raw) if len(raw) < 300 else None
+    number = float(raw)
+    return number if math.isfinite(number) else None
 
 
 class Slot(NamedTuple):
