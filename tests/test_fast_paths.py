@@ -669,7 +669,8 @@ def test_lists_proved_apart_are_only_those_of_the_fixed_markup() -> None:
 def test_tails_proved_by_their_pieces_are_read_in_their_skeletons(national_returns: tuple[list[Path], list[Path]],
                                                                   monkeypatch) -> None:
     """On national returns, fresh and LibreOffice-saved, a form sheet's tail proved by its pieces is read by
-    Sheet._tail in its skeleton, its data validations empty (the switch is not idle), and not with it off."""
+    Sheet._tail in its skeleton, its data validations empty (the switch is not idle), and not with it off. (With
+    REMEMBER_TAIL_SKELETONS off: on, it reads the skeleton's proof, once a proof: tests/test_natrows10.py.)"""
     sheet = module("xltemplate.readers.sheet")
     read: list[bytes] = []
     real = sheet.Sheet._tail
@@ -679,6 +680,7 @@ def test_tails_proved_by_their_pieces_are_read_in_their_skeletons(national_retur
             forget()
             with switched(True):
                 sheet.TAIL_BY_SKELETON = on
+                sheet.REMEMBER_TAIL_SKELETONS = False
                 for path in group:
                     verdict(path)
             skeletons = [t for t in read if b"<dataValidation/>" in t]
@@ -687,6 +689,33 @@ def test_tails_proved_by_their_pieces_are_read_in_their_skeletons(national_retur
             read.clear()
             if on:  # (and their skeletons proved with their lists apart: PROVE_LISTS_APART is not idle)
                 assert sheet._TAIL_SKELETONS and not any(b"<dataValidation/>" in k for _, k in sheet._TAIL_SKELETONS)
+
+
+def test_a_tail_is_read_in_its_proof_once_a_proof(national_returns: tuple[list[Path], list[Path]], monkeypatch) -> None:
+    """REMEMBER_TAIL_SKELETONS: on national returns, fresh and LibreOffice-saved, a form sheet's tail proved by its
+    pieces is read by Sheet._tail in its proof (its list of data validations one empty element), and a second return
+    whose tail has that proof is not read by Sheet._tail at all; the same verdicts as with the switch off, where each
+    tail is read in its skeleton."""
+    sheet = module("xltemplate.readers.sheet")
+    read: list[bytes] = []
+    real = sheet.Sheet._tail
+    monkeypatch.setattr(sheet.Sheet, "_tail", lambda self, tail: read.append(tail) or real(self, tail))
+    for group in national_returns:
+        got = {}
+        for on in (True, False):
+            forget()
+            read.clear()
+            with switched(True):
+                sheet.REMEMBER_TAIL_SKELETONS = on
+                got[on] = [verdict(path) for path in group + group]
+            proofs = [t for t in read if b"<dataValidations/>" in t and b"<dataValidation" not in t.replace(b"<dataValidations/>", b"")]
+            skeletons = [t for t in read if b"<dataValidation/>" in t]
+            if on:
+                assert len(proofs) >= len(group) // 2 and not skeletons, (len(group), len(proofs), len(skeletons))
+                assert len(set(proofs)) == len(proofs)  # (a proof read once: the second time it is remembered)
+            else:
+                assert not proofs and len(skeletons) >= len(group), (len(group), len(skeletons))
+        assert got[True] == got[False]
 
 
 def test_merged_ranges_remembered_are_held_to_the_bound_with_those_before_the_cells(tmp_path: Path, monkeypatch) -> None:
