@@ -364,6 +364,12 @@ class Ledger:
         """Every file recorded up to ``run`` in arrival order, with where it was last seen (one query each)."""
         return queries.files(self.conn, run)
 
+    def file_rows(self, run: Run) -> "Sequence[FileRow]":
+        """:meth:`files` as a round's run reads them: with :data:`FILES_READ_AGAIN`, a view that reads them from the
+        ledger each time it is walked (through a read-only connection of its own once this ledger is closed); else
+        the list."""
+        return FileRows(self, run) if FILES_READ_AGAIN else self.files(run)
+
     def archive_path(self, sha256: str) -> Path:
         row = self.conn.execute("SELECT archive_name FROM files WHERE sha256 = ?", (sha256,)).fetchone()
         if row is None:
@@ -569,6 +575,42 @@ class Ledger:
 #: the files it hashes, where it held a dict of every path's stats and one of every file's archive name (~100,000
 #: each at 100,000 returns, issue 15). False: the dicts (the tests compare).
 INGEST_BY_BATCH = True
+
+
+#: A round's run walks its files (every file the round has received) from the ledger each time it reads them
+#: (:class:`FileRows`: ~5 walks a run), where a list held a FileRow a file (~500 bytes: ~50 MB at 100,000, issue 15).
+#: False: the list (the tests compare).
+FILES_READ_AGAIN = True
+
+
+class FileRows(Sequence[FileRow]):
+    """:meth:`Ledger.files` read from the ledger each time it is walked (:func:`queries.files_joined`), its length
+    counted once; after the ledger is closed, through a read-only connection opened for the walk."""
+
+    def __init__(self, led: Ledger, run: Run) -> None:
+        self._led, self._path, self._run = led, led.path, run
+        self._len = queries.count_files(led.conn, run)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[FileRow]:
+        led = self._led
+        if not led.closed:
+            yield from queries.files_joined(led.conn, self._run)
+            return
+        conn = schema.connect(self._path, readonly=True)
+        try:
+            yield from queries.files_joined(conn, self._run)
+        finally:
+            conn.close()
+
+    @overload
+    def __getitem__(self, i: int) -> FileRow: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[FileRow]: ...
+    def __getitem__(self, i: int | slice) -> FileRow | list[FileRow]:  # (not read so: made whole, as the list was)
+        return list(self)[i]
 
 
 class _Known:

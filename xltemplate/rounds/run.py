@@ -160,7 +160,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
         try:
             with bar("归档", len(found.files)) as update:
                 intake = led.ingest(run, [str(p) for p in found.files], progress=update, rehash=rehash)
-            files = led.files(run)
+            files = led.file_rows(run)
             while True:
                 todo, why, reused = _stale(led, run, files, ctx, day)
                 reports = _Reports(Spill() if _collect_module.SPILL else None)
@@ -228,7 +228,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
 # -- reading what the ledger cannot answer for ----------------------------------------------------------------
 
 
-def _stale(led: Ledger, run: Run, files: list[FileRow], ctx: RunContext, day: dt.date
+def _stale(led: Ledger, run: Run, files: Sequence[FileRow], ctx: RunContext, day: dt.date
            ) -> tuple[list[FileRow], Counter[str], int]:
     """The files to validate (and why), and how many stored reports still hold."""
     todo: list[FileRow] = []
@@ -593,7 +593,7 @@ def _at(report: FileReport, path: str) -> FileReport:
     return replace(report, path=path, findings=[replace(f, file=path) if f.file is not None else f for f in report.findings])
 
 
-def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext, files: list[FileRow],
+def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext, files: Sequence[FileRow],
                 seen: Sequence[Stored], reports: _Reports, unread: list[FileReport],
                 skipped: list[tuple[str, str]]) -> tuple[Collection, list[Return], dict[int, str]]:
     """The collection of this run; every return it weighed (those gone from the inbox that do not count too,
@@ -604,13 +604,14 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
     shas: dict[int, str] = {}
     inbox: list[Return] = []
     gone: list[Return] = []
+    last_run: dict[int, int | None] = {}  # a return gone from the inbox: the last run that saw it (by ``id``)
     for f in files:
         brief = reports.briefs[f.sha256]
         received = _epoch(f.first_mtime)
         source = led.archive.text(f.archive_name)
         for s in by_sha.get(f.sha256, []):
             ret = reports.returned(f.sha256, s.path, s.mtime.timestamp(), arrival=f.first_seen_run, received=received,
-                                   source=source)
+                                   source=None if SOURCE_UNHELD else source)
             inbox.append(ret)
             shas[id(ret)] = f.sha256
         if f.sha256 not in by_sha and brief.key is not None and not brief.transient:
@@ -618,6 +619,7 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
             ret = reports.returned(f.sha256, f.last_path or source, received or 0.0, arrival=f.first_seen_run,
                                    received=received, archived=True, source=source)
             gone.append(ret)
+            last_run[id(ret)] = f.last_seen_run
             shas[id(ret)] = f.sha256
     judged = [r for r in inbox if not r.brief.transient]
     unjudged = [r for r in inbox if r.brief.transient] + [Return(r, 0.0) for r in unread]
@@ -627,18 +629,26 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
     for ret in unjudged:
         ret.fate = NOT_CHECKED
         ret.note = "本次未能核对（见问题清单），下次汇总时会重新读取"
-    last_run = {f.sha256: f.last_seen_run for f in files}
     for ret in gone:
         if ret.fate == COUNTED:
-            last = last_run.get(shas[id(ret)]) or "?"
+            last = last_run.get(id(ret)) or "?"
             ret.note = f"{GONE}（最后一次见于第 {last} 次汇总），按台账中的归档副本计入" + (f"；{ret.note}" if ret.note else "")
             ret.add_finding(finding("return-missing-from-inbox", value=shown(ret.path), run=last, path=shown(ret.path)))
     every = judged + unjudged + gone
     # Files gone from the inbox that do not count are in 提交记录 only; the roll-up's other sheets are this inbox.
     c.returns = judged + unjudged + [r for r in gone if r.fate == COUNTED]
     for row in c.rows:
-        row.others = [o for o in row.others if not o.archived]
+        if not OTHERS_KEPT or any(o.archived for o in row.others):
+            row.others = [o for o in row.others if not o.archived]
     return c, every, shas
+
+
+#: A return in the inbox holds no archive path (``Return.source``: nothing reads it; ~140 bytes a file, issue 15);
+#: a return gone from the inbox still does. False: every return holds it (the tests compare).
+SOURCE_UNHELD = True
+#: A row's others are made again only when one of them is gone from the inbox, not an empty list for every row
+#: (56 bytes a unit, issue 15). False: every row's (the tests compare).
+OTHERS_KEPT = True
 
 
 # -- small things ---------------------------------------------------------------------------------------------
