@@ -63,7 +63,7 @@ from ..targets import TargetsTable
 from ..validate import VALIDATOR_VERSION, verdict_until
 from ..words import COUNTED, NOT_CHECKED
 from .preflight import check_places, recovery_notices, roster_notices, roster_snapshot, template_notices
-from .view import GONE, received, since
+from .view import GONE, Filed, received, sha_getter, since
 
 #: The module (the package exports a function of its name): its SPILL switch decides here too.
 _collect_module = importlib.import_module("xltemplate.rollup.collect")
@@ -188,15 +188,17 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
             c, every, shas = _collection(led, spec, roster, ctx, files, intake.seen, reports, unread, found.skipped)
             new_files = len(intake.new)
             del intake  # (every input's record: what follows reads the returns, not the intake)
+            reports.let_go(every)
             c.spill = reports.spill  # the collection's now: Collection.close() lets it go
             if reports.ledgered is not None:
                 c.closing.append(reports.ledgered.close)  # (and the ledger connection its stored reports are read by)
-            choices = (Choice(row.key, shas[id(row.counted)], RULE_CODES[row.rule or ONLY], max(row.candidates, 1),
+            sha_of = sha_getter(shas)
+            choices = (Choice(row.key, sha, RULE_CODES[row.rule or ONLY], max(row.candidates, 1),
                               row.counted.brief.status, row.counted.brief.errors)
                        for row in c.rows if row.counted is not None and row.counted.brief.key == row.key
-                       and id(row.counted) in shas)  # (as finishing records them: not a list held while writing)
+                       and (sha := sha_of(row.counted)) is not None)  # (as finishing records them: not a list held)
             # the big sheets the last run kept, reused when made from the same reports (see rollup/reuse.py)
-            parts = (reuse.Parts(led.parts(lazy=LAZY_PARTS), lambda ret: reports.made_by(shas.get(id(ret))))
+            parts = (reuse.Parts(led.parts(lazy=LAZY_PARTS), lambda ret: reports.made_by(sha_of(ret)))
                      if reuse.REUSE else None)
             with led.finishing(run, choices, keep=False) as outcome:
                 changes = led.changes(outcome.run)
@@ -204,8 +206,8 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                 c.round = RoundView(
                     ledger=str(ledger), run=run.id, previous=changes.previous_run_id,
                     previous_at=local_time(previous.finished_at) if previous else None,
-                    received=received(c, every, files, reports.briefs, shas, led),
-                    since=since(c, files, reports.briefs, changes.previous_run_id, {u.key for u in changes.units},
+                    received=received(c, every, files, reports.briefs, sha_of, led),
+                    since=since(c, every, files, reports.briefs, sha_of, changes.previous_run_id, {u.key for u in changes.units},
                                 set(changes.newly_valid)), parts=parts)
                 del changes  # (every unit's change, a first run's every unit: since keeps their keys)
                 outputs = [write_rollup(c, Path(output))]
@@ -311,13 +313,25 @@ class _Reports:
         self.briefs[sha] = Brief(report)
         self._where[sha] = self.spill.put(report) if self.spill is not None else report
 
-    def returned(self, sha: str, path: str, mtime: float, **kw: Any) -> Return:
+    def returned(self, sha: str, path: str, mtime: float, **kw: Any) -> Filed:
         """The file's return as of its copy at ``path`` (its report was made from the archive copy)."""
         if self.ledgered is not None and sha in self.ledgered.shas:
-            return Return(None, mtime, brief=_moved(self.briefs[sha], path), store=self.ledgered, where=(sha, path), **kw)
+            return Filed(None, mtime, brief=_moved(self.briefs[sha], path), store=self.ledgered, where=(sha, path), **kw)
         if self._moved is None:
-            return Return(_at(self._where[sha], path), mtime, **kw)
-        return Return(None, mtime, brief=self.briefs[sha].moved(path), store=self._moved, where=(self._where[sha], path), **kw)
+            return Filed(_at(self._where[sha], path), mtime, **kw)
+        return Filed(None, mtime, brief=self.briefs[sha].moved(path), store=self._moved, where=(self._where[sha], path), **kw)
+
+    def let_go(self, every: Sequence[Return]) -> None:
+        """Matching is done: no return is made again. Let go of where each report is (the returns hold it) and of the
+        brief of every file a return is made from (:func:`~.view.by_file` reads its return's), with
+        :data:`BRIEFS_LET_GO` (a brief and its dict entry ~300 bytes a file, issue 15)."""
+        if not BRIEFS_LET_GO:
+            return
+        self._where = {}
+        if self.ledgered is not None:
+            self.ledgered.shas = set()
+        filed = {r.sha256 for r in every if isinstance(r, Filed)}
+        self.briefs = {sha: brief for sha, brief in self.briefs.items() if sha not in filed}
 
     def made_by(self, sha: str | None) -> str | None:
         """Which stored report the file's is (its sha256 and the run that stored it: what a kept sheet's key holds), or
@@ -595,15 +609,16 @@ def _at(report: FileReport, path: str) -> FileReport:
 
 def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext, files: Sequence[FileRow],
                 seen: Sequence[Stored], reports: _Reports, unread: list[FileReport],
-                skipped: list[tuple[str, str]]) -> tuple[Collection, list[Return], dict[int, str]]:
+                skipped: list[tuple[str, str]]) -> tuple[Collection, list[Return], dict[int, str] | None]:
     """The collection of this run; every return it weighed (those gone from the inbox that do not count too,
-    which only 提交记录 shows); and the sha256 of each return (by ``id``)."""
+    which only 提交记录 shows); and the sha256 of each return by ``id`` (None with :data:`SHAS_ON_RETURNS`: each
+    return made from a file holds it, a :class:`~.view.Filed`)."""
     by_sha: dict[str, list[Stored]] = {}
     for s in seen:
         by_sha.setdefault(s.sha256, []).append(s)
-    shas: dict[int, str] = {}
-    inbox: list[Return] = []
-    gone: list[Return] = []
+    shas: dict[int, str] | None = None if SHAS_ON_RETURNS else {}
+    inbox: list[Filed] = []
+    gone: list[Filed] = []
     last_run: dict[int, int | None] = {}  # a return gone from the inbox: the last run that saw it (by ``id``)
     for f in files:
         brief = reports.briefs[f.sha256]
@@ -613,22 +628,26 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
             ret = reports.returned(f.sha256, s.path, s.mtime.timestamp(), arrival=f.first_seen_run, received=received,
                                    source=None if SOURCE_UNHELD else source)
             inbox.append(ret)
-            shas[id(ret)] = f.sha256
+            ret.sha256, ret.file_at = f.sha256, f.arrival
+            if shas is not None:
+                shas[id(ret)] = f.sha256
         if f.sha256 not in by_sha and brief.key is not None and not brief.transient:
             # Gone from the inbox: it still stands for its unit if it is the newest (and not withdrawn).
             ret = reports.returned(f.sha256, f.last_path or source, received or 0.0, arrival=f.first_seen_run,
                                    received=received, archived=True, source=source)
             gone.append(ret)
             last_run[id(ret)] = f.last_seen_run
-            shas[id(ret)] = f.sha256
-    judged = [r for r in inbox if not r.brief.transient]
-    unjudged = [r for r in inbox if r.brief.transient] + [Return(r, 0.0) for r in unread]
+            ret.sha256, ret.file_at = f.sha256, f.arrival
+            if shas is not None:
+                shas[id(ret)] = f.sha256
+    judged: list[Return] = [r for r in inbox if not r.brief.transient]
+    unjudged: list[Return] = [r for r in inbox if r.brief.transient] + [Return(r, 0.0) for r in unread]
     withdrawn = {(w.unit_key, w.sha256): f"已撤回（{_local_day(w.withdrawn_at)}{'：' + w.reason if w.reason else ''}）"
                  for w in led.withdrawals() if w.reinstated_at is None}
-    c = assemble(spec, roster, judged + gone, skipped, verified=ctx.identity_verified, withdrawn=withdrawn)
-    for ret in unjudged:
-        ret.fate = NOT_CHECKED
-        ret.note = "本次未能核对（见问题清单），下次汇总时会重新读取"
+    c = assemble(spec, roster, [*judged, *gone], skipped, verified=ctx.identity_verified, withdrawn=withdrawn)
+    for one in unjudged:
+        one.fate = NOT_CHECKED
+        one.note = "本次未能核对（见问题清单），下次汇总时会重新读取"
     for ret in gone:
         if ret.fate == COUNTED:
             last = last_run.get(id(ret)) or "?"
@@ -643,6 +662,13 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
     return c, every, shas
 
 
+#: Each return made from a file holds its sha256 and its place in the files' order (:class:`~.view.Filed`): no dict
+#: by ``id`` of every return's sha256 (~70 bytes a file), and 提交记录 walks the returns beside the files in arrival
+#: order (:func:`~.view.by_file`), not a dict of every file's returns. False: the dicts (the tests compare).
+SHAS_ON_RETURNS = True
+#: Once matched, the run lets go of where each report is and of the briefs its returns hold a copy of
+#: (:meth:`_Reports.let_go`). False: kept (the tests compare).
+BRIEFS_LET_GO = True
 #: A return in the inbox holds no archive path (``Return.source``: nothing reads it; ~140 bytes a file, issue 15);
 #: a return gone from the inbox still does. False: every return holds it (the tests compare).
 SOURCE_UNHELD = True
