@@ -31,7 +31,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterable, Iterator, Sequence
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Sequence, overload
 
 from ..batch import transient, validate_files
 from ..catalog import TemplateLike, as_spec
@@ -230,10 +230,14 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
 # -- reading what the ledger cannot answer for ----------------------------------------------------------------
 
 
+#: A file to validate: its sha256 and its archive name (all that :func:`_read` reads of its FileRow).
+ToDo = tuple[str, str]
+
+
 def _stale(led: Ledger, run: Run, files: Sequence[FileRow], ctx: RunContext, day: dt.date
-           ) -> tuple[list[FileRow], Counter[str], int]:
-    """The files to validate (and why), and how many stored reports still hold."""
-    todo: list[FileRow] = []
+           ) -> tuple[list[ToDo], Counter[str], int]:
+    """The files to validate (their sha256 and archive names; and why), and how many stored reports still hold."""
+    todo: list[ToDo] = []
     why: Counter[str] = Counter()
     if STALE_JOINED:  # (each file's stored report read beside it, in the files' order)
         pairs: Iterable[tuple[FileRow, Cached | None]] = zip(files, led.cached_by_file(run))
@@ -250,7 +254,7 @@ def _stale(led: Ledger, run: Run, files: Sequence[FileRow], ctx: RunContext, day
             reason = DAY
         else:
             continue
-        todo.append(f)
+        todo.append((f.sha256, f.archive_name))
         why[reason] += 1
     return todo, why, len(files) - len(todo)
 
@@ -260,13 +264,13 @@ def _stale(led: Ledger, run: Run, files: Sequence[FileRow], ctx: RunContext, day
 STALE_JOINED = True
 
 
-def _read(led: Ledger, run: Run, todo: list[FileRow], ctx: RunContext, day: dt.date, jobs: int | None,
+def _read(led: Ledger, run: Run, todo: list[ToDo], ctx: RunContext, day: dt.date, jobs: int | None,
           update: Callable[[int], None], fresh: "_Reports", held: int = 0) -> None:
     """Validate the archive copies of ``todo``, storing each report as it comes (a killed run keeps them)."""
     pending: list[StoredReport] = []
 
     def keep(n: int, report: FileReport) -> None:
-        sha = todo[n].sha256
+        sha = todo[n][0]
         fresh.keep(sha, report)
         if not transient(report):
             pending.append(_stored(sha, report, ctx, day))
@@ -276,10 +280,37 @@ def _read(led: Ledger, run: Run, todo: list[FileRow], ctx: RunContext, day: dt.d
             pending.clear()
 
     # (held: a later run with a few new files holds every file's brief by now: its workers are not forked from it)
-    validate_files([led.archive.path(f.archive_name) for f in todo], ctx, jobs=jobs, progress=update, each=keep,
-                   keep=False, held=held)
+    copies: Sequence[Path] = (_Copies(led, todo) if COPIES_WHEN_SENT
+                              else [led.archive.path(name) for _sha, name in todo])
+    validate_files(copies, ctx, jobs=jobs, progress=update, each=keep, keep=False, held=held)
     if pending:
         led.store_reports(run, pending)
+
+
+#: The archive copies to validate are made a Path each as a worker is given it (:class:`_Copies`), where a list held
+#: a Path for every file to read through the whole reading (~300 bytes a file on a first run, issue 15). False: the
+#: list (the tests compare).
+COPIES_WHEN_SENT = True
+
+
+class _Copies(Sequence[Path]):
+    """The archive copies of ``todo`` as :func:`~xltemplate.batch.validate_files` takes them, each made when asked for
+    (the workers' pool takes its tasks one at a time)."""
+
+    def __init__(self, led: Ledger, todo: list[ToDo]) -> None:
+        self._archive, self._todo = led.archive, todo
+
+    def __len__(self) -> int:
+        return len(self._todo)
+
+    @overload
+    def __getitem__(self, i: int) -> Path: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Path]: ...
+    def __getitem__(self, i: int | slice) -> Path | list[Path]:
+        if isinstance(i, slice):
+            return [self._archive.path(name) for _sha, name in self._todo[i]]
+        return self._archive.path(self._todo[i][1])
 
 
 def _stored(sha: str, r: FileReport, ctx: RunContext, day: dt.date) -> StoredReport:
