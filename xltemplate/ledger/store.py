@@ -29,7 +29,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, overload
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar, overload
 
 from ..version import __version__
 from . import archive as archive_mod, model, queries, schema, withdrawals
@@ -587,7 +587,22 @@ SEEN_WITHOUT_STAT = True
 FILES_READ_AGAIN = True
 
 
-class FileRows(Sequence[FileRow]):
+_T = TypeVar("_T")
+
+
+class Walked(Sequence[_T]):
+    """A sequence made each time it is walked (``__iter__``, ``__len__``: the subclass's); an item or a slice asked
+    for makes it whole (nothing asks so: as a list would)."""
+
+    @overload
+    def __getitem__(self, i: int) -> _T: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[_T]: ...
+    def __getitem__(self, i: int | slice) -> _T | list[_T]:
+        return list(self)[i]
+
+
+class FileRows(Walked[FileRow]):
     """:meth:`Ledger.files` read from the ledger each time it is walked (:func:`queries.files_joined`), its length
     counted once; after the ledger is closed, through a read-only connection opened for the walk."""
 
@@ -608,13 +623,6 @@ class FileRows(Sequence[FileRow]):
             yield from queries.files_joined(conn, self._run)
         finally:
             conn.close()
-
-    @overload
-    def __getitem__(self, i: int) -> FileRow: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[FileRow]: ...
-    def __getitem__(self, i: int | slice) -> FileRow | list[FileRow]:  # (not read so: made whole, as the list was)
-        return list(self)[i]
 
 
 class _Known:

@@ -31,7 +31,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterable, Iterator, Sequence, overload
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Sequence
 
 from ..batch import transient, validate_files
 from ..catalog import TemplateLike, as_spec
@@ -49,7 +49,7 @@ from ..jsonvalue import encode
 from ..report import FileReport, report_from_text
 from ..results import Group, Results
 from ..resubmission import ONLY, RULE_CODES
-from ..rollup.collect import Collection, Return, _rate_operands, assemble
+from ..rollup.collect import Collection, Return, _rate_operands, _Stored, assemble
 from ..rollup.spill import RECENT, Brief, Spill, _shared
 from ..rollup import reuse
 from ..rollup.record import RoundView
@@ -293,7 +293,7 @@ def _read(led: Ledger, run: Run, todo: list[ToDo], ctx: RunContext, day: dt.date
 COPIES_WHEN_SENT = True
 
 
-class _Copies(Sequence[Path]):
+class _Copies(_Stored[Path]):
     """The archive copies of ``todo`` as :func:`~xltemplate.batch.validate_files` takes them, each made when asked for
     (the workers' pool takes its tasks one at a time)."""
 
@@ -303,14 +303,11 @@ class _Copies(Sequence[Path]):
     def __len__(self) -> int:
         return len(self._todo)
 
-    @overload
-    def __getitem__(self, i: int) -> Path: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Path]: ...
-    def __getitem__(self, i: int | slice) -> Path | list[Path]:
-        if isinstance(i, slice):
-            return [self._archive.path(name) for _sha, name in self._todo[i]]
-        return self._archive.path(self._todo[i][1])
+    def _record(self, n: int) -> str:
+        return self._todo[n][1]
+
+    def made(self, rec: Any) -> Path:
+        return self._archive.path(rec)
 
 
 def _stored(sha: str, r: FileReport, ctx: RunContext, day: dt.date) -> StoredReport:

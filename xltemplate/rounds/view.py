@@ -4,9 +4,10 @@ it and why) and the "since the last run" columns of 汇总, built from the ledge
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Iterator, Mapping, Sequence, overload
+from typing import Callable, Iterator, Mapping, Sequence
 
 from ..ledger import FileRow, Ledger, local_time
+from ..ledger.store import Walked
 from ..pathtext import file_name, shown
 from ..resubmission import ONLY
 from ..rollup.collect import Collection, Return
@@ -91,7 +92,7 @@ def received(c: Collection, every: list[Return], files: Sequence[FileRow], repor
     return list(_received(c, every, files, reports, sha_of, led))
 
 
-class _Received(Sequence[Received]):
+class _Received(Walked[Received]):
     """:func:`received`'s rows, made each time they are read from what the run holds anyway (its files, their briefs,
     its returns): the roll-up's 提交记录 and its digest, and received.csv, read them one at a time."""
 
@@ -105,13 +106,6 @@ class _Received(Sequence[Received]):
 
     def __iter__(self) -> Iterator[Received]:
         return _received(*self._made)
-
-    @overload
-    def __getitem__(self, i: int) -> Received: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Received]: ...
-    def __getitem__(self, i: int | slice) -> Received | list[Received]:  # (not read so: made whole, as the list was)
-        return list(self)[i]
 
 
 def _received(c: Collection, every: list[Return], files: Sequence[FileRow], reports: Mapping[str, Brief],
