@@ -682,6 +682,9 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
             ret.note = f"{GONE}（最后一次见于第 {last} 次汇总），按台账中的归档副本计入" + (f"；{ret.note}" if ret.note else "")
             ret.add_finding(finding("return-missing-from-inbox", value=shown(ret.path), run=last, path=shown(ret.path)))
     every = judged + unjudged + gone
+    if RETURNS_SETTLED:
+        for one in every:
+            one.settled()
     # Files gone from the inbox that do not count are in 提交记录 only; the roll-up's other sheets are this inbox.
     c.returns = judged + unjudged + [r for r in gone if r.fate == COUNTED]
     for row in c.rows:
@@ -697,6 +700,10 @@ SHAS_ON_RETURNS = True
 #: Once matched, the run lets go of where each report is and of the briefs its returns hold a copy of
 #: (:meth:`_Reports.let_go`). False: kept (the tests compare).
 BRIEFS_LET_GO = True
+#: Once matched, a run's returns let go of their arrival and time received (:meth:`Return.settled`: only choosing
+#: among a unit's files reads them), and with them, mostly, of their rare values (~110 bytes a file). False: kept
+#: (the tests compare).
+RETURNS_SETTLED = True
 #: A return in the inbox holds no archive path (``Return.source``: nothing reads it; ~140 bytes a file, issue 15);
 #: a return gone from the inbox still does. False: every return holds it (the tests compare).
 SOURCE_UNHELD = True
