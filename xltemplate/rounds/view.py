@@ -151,14 +151,20 @@ def _alone(report: Brief) -> tuple[str, str]:
 
 
 def since(c: Collection, every: list[Return], files: Sequence[FileRow], reports: Mapping[str, Brief], sha_of: ShaOf,
-          previous: int | None, changed: set[str], newly_valid: set[str]) -> Mapping[str, Since]:
+          previous: int | None, changed: set[str], newly_valid: set[str], *,
+          new: tuple[int | None, Counter[str]] | None = None) -> Mapping[str, Since]:
     """Each unit's "since the last run" (by its row's key): files received since, counted file or status changed,
-    newly valid."""
-    new = Counter(brief.key for f, brief, _mine in by_file(files, every, reports, sha_of)
-                  if (f.first_seen_run or 0) > (previous or 0) and brief.key)
+    newly valid. ``new``: (the run they were counted since, the files received since it by unit), when counted
+    already (rounds.run.NEW_COUNTED_WHEN_MATCHED); used when that run is ``previous``."""
+    if new is not None and new[0] == previous:
+        counted = new[1]
+    else:
+        counted = Counter(brief.key for f, brief, _mine in by_file(files, every, reports, sha_of)
+                          if (f.first_seen_run or 0) > (previous or 0) and brief.key)
+    new_ = counted
     if LAZY_SINCE:
-        return _Since([row.key for row in c.rows], new, changed, newly_valid)
-    return {row.key: Since(new.get(row.key, 0), row.key in changed, row.key in newly_valid) for row in c.rows}
+        return _Since([row.key for row in c.rows], new_, changed, newly_valid)
+    return {row.key: Since(new_.get(row.key, 0), row.key in changed, row.key in newly_valid) for row in c.rows}
 
 
 #: :func:`since`'s values made when asked for (:class:`_Since`), where a dict held a :class:`Since` for every unit
