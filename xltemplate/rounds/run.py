@@ -201,7 +201,8 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                        for row in c.rows if row.counted is not None and row.counted.brief.key == row.key
                        and (sha := sha_of(row.counted)) is not None)  # (as finishing records them: not a list held)
             # the big sheets the last run kept, reused when made from the same reports (see rollup/reuse.py)
-            parts = (reuse.Parts(led.parts(lazy=LAZY_PARTS), lambda ret: reports.made_by(sha_of(ret)))
+            parts = (reuse.Parts(led.parts(lazy=LAZY_PARTS), lambda ret: reports.made_by(sha_of(ret)),
+                                 sink=(lambda *part: led.store_parts(run, [part])) if PARTS_STORED_AS_MADE else None)
                      if reuse.REUSE else None)
             with led.finishing(run, choices, keep=False) as outcome:
                 changes = led.changes(outcome.run)
@@ -709,6 +710,10 @@ SHAS_ON_RETURNS = True
 #: Once matched, the run lets go of where each report is and of the briefs its returns hold a copy of
 #: (:meth:`_Reports.let_go`). False: kept (the tests compare).
 BRIEFS_LET_GO = True
+#: Each sheet this run keeps for the next is stored in the ledger as it is made (inside finishing's transaction, as
+#: before), not held until the roll-up is written (the six parts: ~54 MB of zlib XML at 100,000 units, issue 15).
+#: False: held, then stored together (the tests compare).
+PARTS_STORED_AS_MADE = True
 #: The files received since the last finished run are counted by unit in matching's walk of the files (the last
 #: finished run known before the run finishes: the same as its changes' previous run), not in a walk of their own for
 #: the since-columns (a walk of every file from the ledger, ~0.1-0.2 s at 10,000). False: walked (the tests compare).
