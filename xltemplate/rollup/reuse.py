@@ -87,7 +87,7 @@ class Parts:
     shows it is reused)."""
 
     def __init__(self, kept: Mapping[str, Sequence[Any]], report_id: Callable[["Return"], str | None],
-                 sink: Callable[[str, str, str, bytes], None] | None = None) -> None:
+                 sink: Callable[[str, str, str, bytes], bool] | None = None) -> None:
         self.kept = kept
         self.report_id = report_id
         self.made: dict[str, tuple[str, str, bytes]] = {}  # kept by this run (none held with a sink: see keep)
@@ -110,10 +110,9 @@ class Parts:
 
     def keep(self, name: str, key: str, state: str, xml: bytes) -> None:
         """This run keeps the sheet ``name``: given to the sink as it is made (the caller stores it: a round's six parts
-        are ~54 MB of zlib XML at 100,000 units, issue 15), or held in :attr:`made` until :meth:`stored`."""
-        if self.sink is not None:
-            self.sink(name, key, state, xml)
-        else:
+        are ~54 MB of zlib XML at 100,000 units, issue 15), or, when there is none or it does not take it now (the
+        collection written again after its run), held in :attr:`made` until :meth:`stored`."""
+        if self.sink is None or not self.sink(name, key, state, xml):
             self.made[name] = (key, state, xml)
 
     def stored(self) -> list[tuple[str, str, str, bytes]]:

@@ -201,8 +201,16 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                        for row in c.rows if row.counted is not None and row.counted.brief.key == row.key
                        and (sha := sha_of(row.counted)) is not None)  # (as finishing records them: not a list held)
             # the big sheets the last run kept, reused when made from the same reports (see rollup/reuse.py)
+            storing: list[bool] = []  # (a part is stored as made only while this run writes its roll-up)
+
+            def sink(name: str, key: str, state: str, xml: bytes) -> bool:
+                if not storing:
+                    return False
+                led.store_parts(run, [(name, key, state, xml)])
+                return True
+
             parts = (reuse.Parts(led.parts(lazy=LAZY_PARTS), lambda ret: reports.made_by(sha_of(ret)),
-                                 sink=(lambda *part: led.store_parts(run, [part])) if PARTS_STORED_AS_MADE else None)
+                                 sink=sink if PARTS_STORED_AS_MADE else None)
                      if reuse.REUSE else None)
             with led.finishing(run, choices, keep=False) as outcome:
                 changes = led.changes(outcome.run)
@@ -216,7 +224,11 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                                 new=(counted_since, new) if new is not None and counted_since is not False else None),
                     parts=parts)
                 del changes  # (every unit's change, a first run's every unit: since keeps their keys)
-                outputs = [write_rollup(c, Path(output))]
+                storing.append(True)
+                try:
+                    outputs = [write_rollup(c, Path(output))]
+                finally:
+                    storing.clear()
                 if parts is not None:
                     led.store_parts(run, parts.stored())
                 if export_dir is not None:
