@@ -39,7 +39,11 @@ from .tamper import replace_text, rewrite, set_saved_time
 
 FORM = "sh-project-self-eval"
 SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SINCE"), (run_mod, "HEADS_SPILLED"),
-            (run_mod, "LAZY_PARTS"), (run_mod, "STALE_JOINED"), (store, "INGEST_BY_BATCH"), (queries, "CHANGES_MERGED")]
+            (run_mod, "LAZY_PARTS"), (run_mod, "STALE_JOINED"), (store, "INGEST_BY_BATCH"), (queries, "CHANGES_MERGED"),
+            (store, "FILES_READ_AGAIN"), (run_mod, "SOURCE_UNHELD"), (run_mod, "OTHERS_KEPT"), (run_mod, "SHAS_ON_RETURNS"),
+            (run_mod, "BRIEFS_LET_GO"), (store, "SEEN_WITHOUT_STAT"), (run_mod, "COPIES_WHEN_SENT"),
+            (run_mod, "RETURNS_SETTLED"), (run_mod, "NEW_COUNTED_WHEN_MATCHED"),
+            (run_mod, "PARTS_STORED_AS_MADE")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver.
 VALUED = [(workers, "FORKSERVER_FROM", None, 0)]
@@ -366,3 +370,33 @@ def test_both_runs_decisions_walked_in_key_order_are_the_sorted_union(seed: int)
     expected = [(k, runs[1].get(k), runs[2].get(k)) for k in sorted(set(runs[1]) | set(runs[2]))]
     assert list(queries._both(conn, 2, 1)) == expected
     assert list(queries._both(conn, 2, None)) == [(k, None, v) for k, v in sorted(runs[2].items())]
+
+
+def test_files_walked_again_are_the_ledgers_files(tmp_path: Path) -> None:
+    """Ledger.file_rows (FILES_READ_AGAIN): the same FileRows, in the same order, as Ledger.files, for files seen at
+    two paths in one run (byte-identical copies), seen again at another path in a later run, not seen by a later run,
+    and recovered; walked twice, and once more after the ledger is closed (a read-only connection of its own)."""
+    inbox, other = tmp_path / "inbox", tmp_path / "other"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    names = sorted(p for p in inbox.iterdir())
+    other.mkdir()
+    shutil.copy(names[0], inbox / "copy-of-first.xlsx")  # two paths, one file, one run
+    shutil.copy(names[1], other / "moved.xlsx")  # seen again at another path by the next run
+    from xltemplate.ledger import RunInfo
+
+    with Ledger.open(tmp_path / "r.db", create=True) as led:
+        run = led.begin_run(RunInfo("v1", "s1"))
+        led.ingest(run, [str(p) for p in sorted(inbox.iterdir())])
+        with led.finishing(run, iter([]), keep=False):
+            pass
+        run = led.begin_run(RunInfo("v1", "s1"))
+        led.ingest(run, [str(other / "moved.xlsx"), str(inbox / "copy-of-first.xlsx"), str(names[0]), str(names[2])])
+        listed = led.files(run)
+        assert any(f.last_seen_run == 1 for f in listed) and any(f.last_seen_run == 2 for f in listed)
+        view_rows = led.file_rows(run)
+        assert isinstance(view_rows, store.FileRows)
+        assert list(view_rows) == listed and list(view_rows) == listed and len(view_rows) == len(listed)
+        assert view_rows[1] == listed[1] and view_rows[-1] == listed[-1]
+        with led.finishing(run, iter([]), keep=False):
+            pass
+    assert list(view_rows) == listed  # (the ledger closed)

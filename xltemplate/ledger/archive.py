@@ -97,6 +97,7 @@ class Stored:
     mtime: dt.datetime  # the source's modification time (UTC)
     published: bool  # this call put the copy there
     stat: "Stat | None" = None  # the source's stat when read (None: not read, known unchanged: see STAT_SKIP)
+    # (Ledger.ingest's Intake.seen hold none: it is recorded, then let go: see ledger.store.SEEN_WITHOUT_STAT)
 
 
 @dataclass(frozen=True)

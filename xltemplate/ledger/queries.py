@@ -89,6 +89,24 @@ def files(conn: sqlite3.Connection, run: Run) -> list[FileRow]:
                                   " WHERE coalesce(first_seen_run, 0) <= ? ORDER BY id", (run.id,))]
 
 
+def files_joined(conn: sqlite3.Connection, run: Run) -> Iterator[FileRow]:
+    """:func:`files`, one at a time from one query: each file's last sighting joined to it in SQL (the same grouped
+    query), not a dict of every file's last path beside a list of every file (issue 15: ~500 bytes a file held)."""
+    stamps: dict[str, str] = {}
+    for r in conn.execute(
+            "SELECT f.sha256, f.id, f.size, f.archive_name, f.first_seen_run, f.first_seen_at, f.first_mtime, l.path, l.rid"
+            " FROM files AS f LEFT JOIN (SELECT sha256, path, max(run_id) AS rid FROM sightings WHERE run_id <= ?"
+            " GROUP BY sha256) AS l ON l.sha256 = f.sha256 WHERE coalesce(f.first_seen_run, 0) <= ? ORDER BY f.id",
+            (run.id, run.id)):
+        yield FileRow(r[0], r[1], r[2], r[3], r[4], stamps.setdefault(r[5], r[5]), r[6],
+                      None if r[8] is None else path_of(r[7]), r[8])
+
+
+def count_files(conn: sqlite3.Connection, run: Run) -> int:
+    """How many files :func:`files` gives."""
+    return int(conn.execute("SELECT count(*) FROM files WHERE coalesce(first_seen_run, 0) <= ?", (run.id,)).fetchone()[0])
+
+
 def cached(conn: sqlite3.Connection, run: Run) -> list[Cached]:
     return [Cached(r[0], r[1], r[2], _date(r[3]), _date(r[4])) for r in conn.execute(
         "SELECT sha256, unit_key, context, checked_on, valid_until FROM reports WHERE spec_hash = ? AND validator_version = ?",

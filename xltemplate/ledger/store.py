@@ -29,7 +29,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, overload
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar, overload
 
 from ..version import __version__
 from . import archive as archive_mod, model, queries, schema, withdrawals
@@ -315,7 +315,7 @@ class Ledger:
                     problems.append((run.id, path_text(res.path), res.reason))
                     unread.append(res)
                     continue
-                seen.append(res)
+                seen.append(res if not SEEN_WITHOUT_STAT or res.stat is None else replace(res, stat=None))
                 if res.sha256 not in known:
                     known[res.sha256] = res.name
                     first.add(res.sha256)
@@ -363,6 +363,12 @@ class Ledger:
     def files(self, run: Run) -> list[FileRow]:
         """Every file recorded up to ``run`` in arrival order, with where it was last seen (one query each)."""
         return queries.files(self.conn, run)
+
+    def file_rows(self, run: Run) -> "Sequence[FileRow]":
+        """:meth:`files` as a round's run reads them: with :data:`FILES_READ_AGAIN`, a view that reads them from the
+        ledger each time it is walked (through a read-only connection of its own once this ledger is closed); else
+        the list."""
+        return FileRows(self, run) if FILES_READ_AGAIN else self.files(run)
 
     def archive_path(self, sha256: str) -> Path:
         row = self.conn.execute("SELECT archive_name FROM files WHERE sha256 = ?", (sha256,)).fetchone()
@@ -569,6 +575,54 @@ class Ledger:
 #: the files it hashes, where it held a dict of every path's stats and one of every file's archive name (~100,000
 #: each at 100,000 returns, issue 15). False: the dicts (the tests compare).
 INGEST_BY_BATCH = True
+
+
+#: :meth:`Ledger.ingest`'s ``seen`` hold no stat (it is recorded in the ledger's ``stats`` as the batch is, and read
+#: nowhere else: ~200 bytes a file, 20 MB at 100,000 held through a run's reading and matching, issue 15). False:
+#: each input's stat kept (the tests compare).
+SEEN_WITHOUT_STAT = True
+#: A round's run walks its files (every file the round has received) from the ledger each time it reads them
+#: (:class:`FileRows`: ~5 walks a run), where a list held a FileRow a file (~500 bytes: ~50 MB at 100,000, issue 15).
+#: False: the list (the tests compare).
+FILES_READ_AGAIN = True
+
+
+_T = TypeVar("_T")
+
+
+class Walked(Sequence[_T]):
+    """A sequence made each time it is walked (``__iter__``, ``__len__``: the subclass's); an item or a slice asked
+    for makes it whole (nothing asks so: as a list would)."""
+
+    @overload
+    def __getitem__(self, i: int) -> _T: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[_T]: ...
+    def __getitem__(self, i: int | slice) -> _T | list[_T]:
+        return list(self)[i]
+
+
+class FileRows(Walked[FileRow]):
+    """:meth:`Ledger.files` read from the ledger each time it is walked (:func:`queries.files_joined`), its length
+    counted once; after the ledger is closed, through a read-only connection opened for the walk."""
+
+    def __init__(self, led: Ledger, run: Run) -> None:
+        self._led, self._path, self._run = led, led.path, run
+        self._len = queries.count_files(led.conn, run)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[FileRow]:
+        led = self._led
+        if not led.closed:
+            yield from queries.files_joined(led.conn, self._run)
+            return
+        conn = schema.connect(self._path, readonly=True)
+        try:
+            yield from queries.files_joined(conn, self._run)
+        finally:
+            conn.close()
 
 
 class _Known:

@@ -143,6 +143,17 @@ class Return:
     archived: _RareField[bool] = _RareField("archived")
     source: _RareField[str | None] = _RareField("source")
 
+    def settled(self) -> None:
+        """Matching is done: let go of the arrival and the time received, which only choosing among a unit's files
+        reads (:meth:`candidate`); a return that holds no other rare value then holds none (issue 15: ~110 bytes a
+        return of a round)."""
+        rare = self._rare
+        if rare is None:
+            return
+        rare.arrival = rare.received = None
+        if LEAN_RETURNS and all(getattr(rare, s) is getattr(_DEFAULTS, s) for s in _Rare.__slots__):
+            self._rare = None
+
     def add_finding(self, f: Finding) -> None:
         """Add a finding from collecting to :attr:`extra`."""
         if isinstance(self.extra, list):

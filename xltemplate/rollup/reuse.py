@@ -86,10 +86,12 @@ class Parts:
     ``report_id(ret)``: what identifies a counted return's report (None: it cannot be told, and no sheet that
     shows it is reused)."""
 
-    def __init__(self, kept: Mapping[str, Sequence[Any]], report_id: Callable[["Return"], str | None]) -> None:
+    def __init__(self, kept: Mapping[str, Sequence[Any]], report_id: Callable[["Return"], str | None],
+                 sink: Callable[[str, str, str, bytes], bool] | None = None) -> None:
         self.kept = kept
         self.report_id = report_id
-        self.made: dict[str, tuple[str, str, bytes]] = {}  # kept by this run
+        self.made: dict[str, tuple[str, str, bytes]] = {}  # kept by this run (none held with a sink: see keep)
+        self.sink = sink
         self.reused: list[str] = []  # the sheets given whole in this run
         self._rows: tuple["Collection", str | None] | None = None  # (the rows' key, made once for every kept sheet)
 
@@ -105,6 +107,13 @@ class Parts:
         if self._rows is None or self._rows[0] is not c:
             self._rows = (c, _rows_key(c, self.report_id))
         return self._rows[1]
+
+    def keep(self, name: str, key: str, state: str, xml: bytes) -> None:
+        """This run keeps the sheet ``name``: given to the sink as it is made (the caller stores it: a round's six parts
+        are ~54 MB of zlib XML at 100,000 units, issue 15), or, when there is none or it does not take it now (the
+        collection written again after its run), held in :attr:`made` until :meth:`stored`."""
+        if self.sink is None or not self.sink(name, key, state, xml):
+            self.made[name] = (key, state, xml)
 
     def stored(self) -> list[tuple[str, str, str, bytes]]:
         """What this run keeps for the next: (name, key, state, zlib XML)."""
@@ -357,7 +366,7 @@ def given(c: "Collection", wb: Any, ws: Any, extra: Iterable[Any] = ()) -> tuple
             if splice is not None and row_xml(zlib.decompressobj(-15).decompress(deflated, 1 << 20), splice) is None:
                 return  # (the row given anew must be in the part's first megabyte: the heading's always is)
             text = json.dumps(_encode({**kept, "zip": (crc, size)}), ensure_ascii=False, separators=(",", ":"))
-            parts.made[ws.name] = (key, text, deflated)
+            parts.keep(ws.name, key, text, deflated)
 
         ws.keep(keeper)
 
@@ -451,7 +460,7 @@ class SummaryRows:
                               ensure_ascii=False, separators=(",", ":"))
         except TypeError:
             return  # (a figure the state cannot hold: written next time too)
-        self.parts.made[SUMMARY] = (self.key, text, b"".join(self._packed) + self._pack.flush())
+        self.parts.keep(SUMMARY, self.key, text, b"".join(self._packed) + self._pack.flush())
 
     # -- a run given them --
 

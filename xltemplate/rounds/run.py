@@ -49,7 +49,7 @@ from ..jsonvalue import encode
 from ..report import FileReport, report_from_text
 from ..results import Group, Results
 from ..resubmission import ONLY, RULE_CODES
-from ..rollup.collect import Collection, Return, _rate_operands, assemble
+from ..rollup.collect import Collection, Return, _rate_operands, _Stored, assemble
 from ..rollup.spill import RECENT, Brief, Spill, _shared
 from ..rollup import reuse
 from ..rollup.record import RoundView
@@ -63,7 +63,7 @@ from ..targets import TargetsTable
 from ..validate import VALIDATOR_VERSION, verdict_until
 from ..words import COUNTED, NOT_CHECKED
 from .preflight import check_places, recovery_notices, roster_notices, roster_snapshot, template_notices
-from .view import GONE, received, since
+from .view import GONE, Filed, received, sha_getter, since
 
 #: The module (the package exports a function of its name): its SPILL switch decides here too.
 _collect_module = importlib.import_module("xltemplate.rollup.collect")
@@ -160,7 +160,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
         try:
             with bar("归档", len(found.files)) as update:
                 intake = led.ingest(run, [str(p) for p in found.files], progress=update, rehash=rehash)
-            files = led.files(run)
+            files = led.file_rows(run)
             while True:
                 todo, why, reused = _stale(led, run, files, ctx, day)
                 reports = _Reports(Spill() if _collect_module.SPILL else None)
@@ -185,18 +185,32 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
             # every file is read: the workers' server the CLI started (if it did) is ended and waited for now, before
             # the roll-up's second process is forked, so their peaks reach RUSAGE_CHILDREN apart from its
             stop_prestarted()
-            c, every, shas = _collection(led, spec, roster, ctx, files, intake.seen, reports, unread, found.skipped)
+            last = led.last_finished_run(before=run.id) if NEW_COUNTED_WHEN_MATCHED else None
+            counted_since = (last.id if last is not None else None) if NEW_COUNTED_WHEN_MATCHED else False
+            c, every, shas, new = _collection(led, spec, roster, ctx, files, intake.seen, reports, unread, found.skipped,
+                                              counted_since)
             new_files = len(intake.new)
             del intake  # (every input's record: what follows reads the returns, not the intake)
+            reports.let_go(every)
             c.spill = reports.spill  # the collection's now: Collection.close() lets it go
             if reports.ledgered is not None:
                 c.closing.append(reports.ledgered.close)  # (and the ledger connection its stored reports are read by)
-            choices = (Choice(row.key, shas[id(row.counted)], RULE_CODES[row.rule or ONLY], max(row.candidates, 1),
+            sha_of = sha_getter(shas)
+            choices = (Choice(row.key, sha, RULE_CODES[row.rule or ONLY], max(row.candidates, 1),
                               row.counted.brief.status, row.counted.brief.errors)
                        for row in c.rows if row.counted is not None and row.counted.brief.key == row.key
-                       and id(row.counted) in shas)  # (as finishing records them: not a list held while writing)
+                       and (sha := sha_of(row.counted)) is not None)  # (as finishing records them: not a list held)
             # the big sheets the last run kept, reused when made from the same reports (see rollup/reuse.py)
-            parts = (reuse.Parts(led.parts(lazy=LAZY_PARTS), lambda ret: reports.made_by(shas.get(id(ret))))
+            storing: list[bool] = []  # (a part is stored as made only while this run writes its roll-up)
+
+            def sink(name: str, key: str, state: str, xml: bytes) -> bool:
+                if not storing:
+                    return False
+                led.store_parts(run, [(name, key, state, xml)])
+                return True
+
+            parts = (reuse.Parts(led.parts(lazy=LAZY_PARTS), lambda ret: reports.made_by(sha_of(ret)),
+                                 sink=sink if PARTS_STORED_AS_MADE else None)
                      if reuse.REUSE else None)
             with led.finishing(run, choices, keep=False) as outcome:
                 changes = led.changes(outcome.run)
@@ -204,11 +218,17 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                 c.round = RoundView(
                     ledger=str(ledger), run=run.id, previous=changes.previous_run_id,
                     previous_at=local_time(previous.finished_at) if previous else None,
-                    received=received(c, every, files, reports.briefs, shas, led),
-                    since=since(c, files, reports.briefs, changes.previous_run_id, {u.key for u in changes.units},
-                                set(changes.newly_valid)), parts=parts)
+                    received=received(c, every, files, reports.briefs, sha_of, led),
+                    since=since(c, every, files, reports.briefs, sha_of, changes.previous_run_id, {u.key for u in changes.units},
+                                set(changes.newly_valid),
+                                new=(counted_since, new) if new is not None and counted_since is not False else None),
+                    parts=parts)
                 del changes  # (every unit's change, a first run's every unit: since keeps their keys)
-                outputs = [write_rollup(c, Path(output))]
+                storing.append(True)
+                try:
+                    outputs = [write_rollup(c, Path(output))]
+                finally:
+                    storing.clear()
                 if parts is not None:
                     led.store_parts(run, parts.stored())
                 if export_dir is not None:
@@ -228,10 +248,14 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
 # -- reading what the ledger cannot answer for ----------------------------------------------------------------
 
 
-def _stale(led: Ledger, run: Run, files: list[FileRow], ctx: RunContext, day: dt.date
-           ) -> tuple[list[FileRow], Counter[str], int]:
-    """The files to validate (and why), and how many stored reports still hold."""
-    todo: list[FileRow] = []
+#: A file to validate: its sha256 and its archive name (all that :func:`_read` reads of its FileRow).
+ToDo = tuple[str, str]
+
+
+def _stale(led: Ledger, run: Run, files: Sequence[FileRow], ctx: RunContext, day: dt.date
+           ) -> tuple[list[ToDo], Counter[str], int]:
+    """The files to validate (their sha256 and archive names; and why), and how many stored reports still hold."""
+    todo: list[ToDo] = []
     why: Counter[str] = Counter()
     if STALE_JOINED:  # (each file's stored report read beside it, in the files' order)
         pairs: Iterable[tuple[FileRow, Cached | None]] = zip(files, led.cached_by_file(run))
@@ -248,7 +272,7 @@ def _stale(led: Ledger, run: Run, files: list[FileRow], ctx: RunContext, day: dt
             reason = DAY
         else:
             continue
-        todo.append(f)
+        todo.append((f.sha256, f.archive_name))
         why[reason] += 1
     return todo, why, len(files) - len(todo)
 
@@ -258,13 +282,13 @@ def _stale(led: Ledger, run: Run, files: list[FileRow], ctx: RunContext, day: dt
 STALE_JOINED = True
 
 
-def _read(led: Ledger, run: Run, todo: list[FileRow], ctx: RunContext, day: dt.date, jobs: int | None,
+def _read(led: Ledger, run: Run, todo: list[ToDo], ctx: RunContext, day: dt.date, jobs: int | None,
           update: Callable[[int], None], fresh: "_Reports", held: int = 0) -> None:
     """Validate the archive copies of ``todo``, storing each report as it comes (a killed run keeps them)."""
     pending: list[StoredReport] = []
 
     def keep(n: int, report: FileReport) -> None:
-        sha = todo[n].sha256
+        sha = todo[n][0]
         fresh.keep(sha, report)
         if not transient(report):
             pending.append(_stored(sha, report, ctx, day))
@@ -274,10 +298,34 @@ def _read(led: Ledger, run: Run, todo: list[FileRow], ctx: RunContext, day: dt.d
             pending.clear()
 
     # (held: a later run with a few new files holds every file's brief by now: its workers are not forked from it)
-    validate_files([led.archive.path(f.archive_name) for f in todo], ctx, jobs=jobs, progress=update, each=keep,
-                   keep=False, held=held)
+    copies: Sequence[Path] = (_Copies(led, todo) if COPIES_WHEN_SENT
+                              else [led.archive.path(name) for _sha, name in todo])
+    validate_files(copies, ctx, jobs=jobs, progress=update, each=keep, keep=False, held=held)
     if pending:
         led.store_reports(run, pending)
+
+
+#: The archive copies to validate are made a Path each as a worker is given it (:class:`_Copies`), where a list held
+#: a Path for every file to read through the whole reading (~300 bytes a file on a first run, issue 15). False: the
+#: list (the tests compare).
+COPIES_WHEN_SENT = True
+
+
+class _Copies(_Stored[Path]):
+    """The archive copies of ``todo`` as :func:`~xltemplate.batch.validate_files` takes them, each made when asked for
+    (the workers' pool takes its tasks one at a time)."""
+
+    def __init__(self, led: Ledger, todo: list[ToDo]) -> None:
+        self._archive, self._todo = led.archive, todo
+
+    def __len__(self) -> int:
+        return len(self._todo)
+
+    def _record(self, n: int) -> str:
+        return self._todo[n][1]
+
+    def made(self, rec: Any) -> Path:
+        return self._archive.path(rec)
 
 
 def _stored(sha: str, r: FileReport, ctx: RunContext, day: dt.date) -> StoredReport:
@@ -311,13 +359,25 @@ class _Reports:
         self.briefs[sha] = Brief(report)
         self._where[sha] = self.spill.put(report) if self.spill is not None else report
 
-    def returned(self, sha: str, path: str, mtime: float, **kw: Any) -> Return:
+    def returned(self, sha: str, path: str, mtime: float, **kw: Any) -> Filed:
         """The file's return as of its copy at ``path`` (its report was made from the archive copy)."""
         if self.ledgered is not None and sha in self.ledgered.shas:
-            return Return(None, mtime, brief=_moved(self.briefs[sha], path), store=self.ledgered, where=(sha, path), **kw)
+            return Filed(None, mtime, brief=_moved(self.briefs[sha], path), store=self.ledgered, where=(sha, path), **kw)
         if self._moved is None:
-            return Return(_at(self._where[sha], path), mtime, **kw)
-        return Return(None, mtime, brief=self.briefs[sha].moved(path), store=self._moved, where=(self._where[sha], path), **kw)
+            return Filed(_at(self._where[sha], path), mtime, **kw)
+        return Filed(None, mtime, brief=self.briefs[sha].moved(path), store=self._moved, where=(self._where[sha], path), **kw)
+
+    def let_go(self, every: Sequence[Return]) -> None:
+        """Matching is done: no return is made again. Let go of where each report is (the returns hold it) and of the
+        brief of every file a return is made from (:func:`~.view.by_file` reads its return's), with
+        :data:`BRIEFS_LET_GO` (a brief and its dict entry ~300 bytes a file, issue 15)."""
+        if not BRIEFS_LET_GO:
+            return
+        self._where = {}
+        if self.ledgered is not None:
+            self.ledgered.shas = set()
+        filed = {r.sha256 for r in every if isinstance(r, Filed)}
+        self.briefs = {sha: brief for sha, brief in self.briefs.items() if sha not in filed}
 
     def made_by(self, sha: str | None) -> str | None:
         """Which stored report the file's is (its sha256 and the run that stored it: what a kept sheet's key holds), or
@@ -593,52 +653,93 @@ def _at(report: FileReport, path: str) -> FileReport:
     return replace(report, path=path, findings=[replace(f, file=path) if f.file is not None else f for f in report.findings])
 
 
-def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext, files: list[FileRow],
+def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext, files: Sequence[FileRow],
                 seen: Sequence[Stored], reports: _Reports, unread: list[FileReport],
-                skipped: list[tuple[str, str]]) -> tuple[Collection, list[Return], dict[int, str]]:
+                skipped: list[tuple[str, str]], counted_since: int | None | bool = False
+                ) -> tuple[Collection, list[Return], dict[int, str] | None, Counter[str] | None]:
     """The collection of this run; every return it weighed (those gone from the inbox that do not count too,
-    which only 提交记录 shows); and the sha256 of each return (by ``id``)."""
+    which only 提交记录 shows); and the sha256 of each return by ``id`` (None with :data:`SHAS_ON_RETURNS`: each
+    return made from a file holds it, a :class:`~.view.Filed`)."""
     by_sha: dict[str, list[Stored]] = {}
     for s in seen:
         by_sha.setdefault(s.sha256, []).append(s)
-    shas: dict[int, str] = {}
-    inbox: list[Return] = []
-    gone: list[Return] = []
+    shas: dict[int, str] | None = None if SHAS_ON_RETURNS else {}
+    inbox: list[Filed] = []
+    gone: list[Filed] = []
+    last_run: dict[int, int | None] = {}  # a return gone from the inbox: the last run that saw it (by ``id``)
+    new: Counter[str] | None = Counter() if counted_since is not False else None
     for f in files:
         brief = reports.briefs[f.sha256]
+        if new is not None and (f.first_seen_run or 0) > (counted_since or 0) and brief.key:
+            new[brief.key] += 1  # (the since-columns' files received since the last run, counted in this walk)
         received = _epoch(f.first_mtime)
         source = led.archive.text(f.archive_name)
         for s in by_sha.get(f.sha256, []):
             ret = reports.returned(f.sha256, s.path, s.mtime.timestamp(), arrival=f.first_seen_run, received=received,
-                                   source=source)
+                                   source=None if SOURCE_UNHELD else source)
             inbox.append(ret)
-            shas[id(ret)] = f.sha256
+            ret.sha256, ret.file_at = f.sha256, f.arrival
+            if shas is not None:
+                shas[id(ret)] = f.sha256
         if f.sha256 not in by_sha and brief.key is not None and not brief.transient:
             # Gone from the inbox: it still stands for its unit if it is the newest (and not withdrawn).
             ret = reports.returned(f.sha256, f.last_path or source, received or 0.0, arrival=f.first_seen_run,
                                    received=received, archived=True, source=source)
             gone.append(ret)
-            shas[id(ret)] = f.sha256
-    judged = [r for r in inbox if not r.brief.transient]
-    unjudged = [r for r in inbox if r.brief.transient] + [Return(r, 0.0) for r in unread]
+            last_run[id(ret)] = f.last_seen_run
+            ret.sha256, ret.file_at = f.sha256, f.arrival
+            if shas is not None:
+                shas[id(ret)] = f.sha256
+    judged: list[Return] = [r for r in inbox if not r.brief.transient]
+    unjudged: list[Return] = [r for r in inbox if r.brief.transient] + [Return(r, 0.0) for r in unread]
     withdrawn = {(w.unit_key, w.sha256): f"已撤回（{_local_day(w.withdrawn_at)}{'：' + w.reason if w.reason else ''}）"
                  for w in led.withdrawals() if w.reinstated_at is None}
-    c = assemble(spec, roster, judged + gone, skipped, verified=ctx.identity_verified, withdrawn=withdrawn)
-    for ret in unjudged:
-        ret.fate = NOT_CHECKED
-        ret.note = "本次未能核对（见问题清单），下次汇总时会重新读取"
-    last_run = {f.sha256: f.last_seen_run for f in files}
+    c = assemble(spec, roster, [*judged, *gone], skipped, verified=ctx.identity_verified, withdrawn=withdrawn)
+    for one in unjudged:
+        one.fate = NOT_CHECKED
+        one.note = "本次未能核对（见问题清单），下次汇总时会重新读取"
     for ret in gone:
         if ret.fate == COUNTED:
-            last = last_run.get(shas[id(ret)]) or "?"
+            last = last_run.get(id(ret)) or "?"
             ret.note = f"{GONE}（最后一次见于第 {last} 次汇总），按台账中的归档副本计入" + (f"；{ret.note}" if ret.note else "")
             ret.add_finding(finding("return-missing-from-inbox", value=shown(ret.path), run=last, path=shown(ret.path)))
     every = judged + unjudged + gone
+    if RETURNS_SETTLED:
+        for one in every:
+            one.settled()
     # Files gone from the inbox that do not count are in 提交记录 only; the roll-up's other sheets are this inbox.
     c.returns = judged + unjudged + [r for r in gone if r.fate == COUNTED]
     for row in c.rows:
-        row.others = [o for o in row.others if not o.archived]
-    return c, every, shas
+        if not OTHERS_KEPT or any(o.archived for o in row.others):
+            row.others = [o for o in row.others if not o.archived]
+    return c, every, shas, new
+
+
+#: Each return made from a file holds its sha256 and its place in the files' order (:class:`~.view.Filed`): no dict
+#: by ``id`` of every return's sha256 (~70 bytes a file), and 提交记录 walks the returns beside the files in arrival
+#: order (:func:`~.view.by_file`), not a dict of every file's returns. False: the dicts (the tests compare).
+SHAS_ON_RETURNS = True
+#: Once matched, the run lets go of where each report is and of the briefs its returns hold a copy of
+#: (:meth:`_Reports.let_go`). False: kept (the tests compare).
+BRIEFS_LET_GO = True
+#: Each sheet this run keeps for the next is stored in the ledger as it is made (inside finishing's transaction, as
+#: before), not held until the roll-up is written (the six parts: ~54 MB of zlib XML at 100,000 units, issue 15).
+#: False: held, then stored together (the tests compare).
+PARTS_STORED_AS_MADE = True
+#: The files received since the last finished run are counted by unit in matching's walk of the files (the last
+#: finished run known before the run finishes: the same as its changes' previous run), not in a walk of their own for
+#: the since-columns (a walk of every file from the ledger, ~0.1-0.2 s at 10,000). False: walked (the tests compare).
+NEW_COUNTED_WHEN_MATCHED = True
+#: Once matched, a run's returns let go of their arrival and time received (:meth:`Return.settled`: only choosing
+#: among a unit's files reads them), and with them, mostly, of their rare values (~110 bytes a file). False: kept
+#: (the tests compare).
+RETURNS_SETTLED = True
+#: A return in the inbox holds no archive path (``Return.source``: nothing reads it; ~140 bytes a file, issue 15);
+#: a return gone from the inbox still does. False: every return holds it (the tests compare).
+SOURCE_UNHELD = True
+#: A row's others are made again only when one of them is gone from the inbox, not an empty list for every row
+#: (56 bytes a unit, issue 15). False: every row's (the tests compare).
+OTHERS_KEPT = True
 
 
 # -- small things ---------------------------------------------------------------------------------------------

@@ -4,12 +4,13 @@ it and why) and the "since the last run" columns of 汇总, built from the ledge
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterator, Mapping, Sequence, overload
+from typing import Callable, Iterator, Mapping, Sequence
 
 from ..ledger import FileRow, Ledger, local_time
+from ..ledger.store import Walked
 from ..pathtext import file_name, shown
 from ..resubmission import ONLY
-from ..rollup.collect import Collection, Return, Row
+from ..rollup.collect import Collection, Return
 from ..rollup.record import Received, Since
 from ..rollup.spill import Brief
 from ..words import COUNTED, DUPLICATE, NOT_CHECKED, STATUS_ZH, SUPERSEDED, UNMATCHED, WITHDRAWN
@@ -27,21 +28,77 @@ _PRIORITY = (COUNTED, WITHDRAWN, SUPERSEDED, UNMATCHED, NOT_CHECKED, DUPLICATE)
 LAZY_RECEIVED = True
 
 
+class Filed(Return):
+    """A return made from a file the ledger records (a round's every return but those of inputs it could not read):
+    the file's sha256 and its arrival (its place in the files' order) held on it, where a dict by ``id`` held every
+    return's sha256 (see rounds.run.SHAS_ON_RETURNS)."""
+
+    __slots__ = ("sha256", "file_at")
+    sha256: str
+    file_at: int
+
+
+#: A return's sha256 (None for a return not made from a file the ledger records).
+ShaOf = Callable[[Return], "str | None"]
+
+
+def sha_getter(shas: Mapping[int, str] | None) -> ShaOf:
+    """What gives a return's sha256: the dict by ``id`` when there is one, else the return's own (:class:`Filed`)."""
+    if shas is not None:
+        return lambda r: shas.get(id(r))
+    return _filed_sha
+
+
+def _filed_sha(r: Return) -> str | None:
+    return r.sha256 if isinstance(r, Filed) else None
+
+
+def _file_at(r: Filed) -> int:
+    return r.file_at
+
+
+def by_file(files: Sequence[FileRow], every: Sequence[Return], briefs: Mapping[str, Brief], sha_of: ShaOf
+            ) -> Iterator[tuple[FileRow, Brief, list[Return]]]:
+    """Each file in arrival order, its brief, and the returns made from it in ``every``'s order. Returns that are
+    :class:`Filed` are sorted by their place in the files' order and walked beside them (a list of references); else
+    a dict of every file's returns by sha256. A file whose brief was let go (rounds.run.BRIEFS_LET_GO) has returns:
+    its brief is theirs (the same but for the path, which no reader of the file's brief reads)."""
+    if sha_of is _filed_sha:
+        ordered = sorted((r for r in every if isinstance(r, Filed)), key=_file_at)
+        at, end = 0, len(ordered)
+        for f in files:
+            mine: list[Return] = []
+            while at < end and ordered[at].file_at == f.arrival:
+                mine.append(ordered[at])
+                at += 1
+            brief = briefs.get(f.sha256)
+            yield f, brief if brief is not None else mine[0].brief, mine
+        assert at == end, "a return made from a file the run did not walk"
+        return
+    rets: dict[str, list[Return]] = {}
+    for r in every:
+        sha = sha_of(r)
+        if sha is not None:
+            rets.setdefault(sha, []).append(r)
+    for f in files:
+        yield f, briefs[f.sha256], rets.get(f.sha256, [])
+
+
 def received(c: Collection, every: list[Return], files: Sequence[FileRow], reports: Mapping[str, Brief],
-             shas: Mapping[int, str], led: Ledger) -> Sequence[Received]:
+             sha_of: ShaOf, led: Ledger) -> Sequence[Received]:
     """Every file the round has received, in arrival order, with what became of it in this run."""
     if LAZY_RECEIVED:
-        return _Received(c, every, files, reports, shas, led)
-    return list(_received(c, every, files, reports, shas, led))
+        return _Received(c, every, files, reports, sha_of, led)
+    return list(_received(c, every, files, reports, sha_of, led))
 
 
-class _Received(Sequence[Received]):
+class _Received(Walked[Received]):
     """:func:`received`'s rows, made each time they are read from what the run holds anyway (its files, their briefs,
     its returns): the roll-up's 提交记录 and its digest, and received.csv, read them one at a time."""
 
     def __init__(self, c: Collection, every: list[Return], files: Sequence[FileRow], reports: Mapping[str, Brief],
-                 shas: Mapping[int, str], led: Ledger) -> None:
-        self._made = (c, every, files, reports, shas, led)
+                 sha_of: ShaOf, led: Ledger) -> None:
+        self._made = (c, every, files, reports, sha_of, led)
         self._files = files
 
     def __len__(self) -> int:
@@ -50,27 +107,15 @@ class _Received(Sequence[Received]):
     def __iter__(self) -> Iterator[Received]:
         return _received(*self._made)
 
-    @overload
-    def __getitem__(self, i: int) -> Received: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Received]: ...
-    def __getitem__(self, i: int | slice) -> Received | list[Received]:  # (not read so: made whole, as the list was)
-        return list(self)[i]
-
 
 def _received(c: Collection, every: list[Return], files: Sequence[FileRow], reports: Mapping[str, Brief],
-              shas: Mapping[int, str], led: Ledger) -> Iterator[Received]:
-    rets: dict[str, list[Return]] = {}
-    for r in every:
-        if id(r) in shas:
-            rets.setdefault(shas[id(r)], []).append(r)
-    rows = {id(row.counted): row for row in c.rows if row.counted is not None}
-    for f in files:
-        report = reports[f.sha256]
-        mine = rets.get(f.sha256, [])
+              sha_of: ShaOf, led: Ledger) -> Iterator[Received]:
+    # the rule that chose each counted return, where it is not the only file's (most are: a dict of a few)
+    rules = {id(row.counted): row.rule for row in c.rows if row.counted is not None and row.rule not in (None, ONLY)}
+    for f, report, mine in by_file(files, every, reports, sha_of):
         if mine:
             best = min(mine, key=lambda r: _PRIORITY.index(r.fate) if r.fate in _PRIORITY else len(_PRIORITY))
-            fate, note, in_inbox = best.fate, _why(best, rows.get(id(best))), not best.archived
+            fate, note, in_inbox = best.fate, _why(best, rules.get(id(best))), not best.archived
             path = best.path
         else:  # not a candidate for any unit: no key, unreadable, not judged, or gone and withdrawn
             in_inbox, path = False, f.last_path or led.archive.text(f.archive_name)
@@ -84,10 +129,11 @@ def _received(c: Collection, every: list[Return], files: Sequence[FileRow], repo
             sha256=f.sha256)
 
 
-def _why(r: Return, row: Row | None) -> str | None:
-    """提交记录's 说明: a counted file that replaced others says so with the rule (its note); the only one says that."""
+def _why(r: Return, rule: str | None) -> str | None:
+    """提交记录's 说明: a counted file that replaced others says so with the rule (its note); the only one says that.
+    ``rule``: the rule that chose ``r`` for its row (None: none, or not counted for a row)."""
     if r.fate == COUNTED:
-        if row is None or row.rule in (None, ONLY):
+        if rule in (None, ONLY):
             if r.note and r.note.startswith(GONE):  # where it stands from first, then why it counts
                 head, _, rest = r.note.partition("；")
                 return f"{head}；该单位唯一的文件" + (f"；{rest}" if rest else "")
@@ -104,14 +150,21 @@ def _alone(report: Brief) -> tuple[str, str]:
     return UNMATCHED, "文件中没有编号"
 
 
-def since(c: Collection, files: Sequence[FileRow], reports: Mapping[str, Brief], previous: int | None,
-          changed: set[str], newly_valid: set[str]) -> Mapping[str, Since]:
+def since(c: Collection, every: list[Return], files: Sequence[FileRow], reports: Mapping[str, Brief], sha_of: ShaOf,
+          previous: int | None, changed: set[str], newly_valid: set[str], *,
+          new: tuple[int | None, Counter[str]] | None = None) -> Mapping[str, Since]:
     """Each unit's "since the last run" (by its row's key): files received since, counted file or status changed,
-    newly valid."""
-    new = Counter(reports[f.sha256].key for f in files if (f.first_seen_run or 0) > (previous or 0) and reports[f.sha256].key)
+    newly valid. ``new``: (the run they were counted since, the files received since it by unit), when counted
+    already (rounds.run.NEW_COUNTED_WHEN_MATCHED); used when that run is ``previous``."""
+    if new is not None and new[0] == previous:
+        counted = new[1]
+    else:
+        counted = Counter(brief.key for f, brief, _mine in by_file(files, every, reports, sha_of)
+                          if (f.first_seen_run or 0) > (previous or 0) and brief.key)
+    new_ = counted
     if LAZY_SINCE:
-        return _Since([row.key for row in c.rows], new, changed, newly_valid)
-    return {row.key: Since(new.get(row.key, 0), row.key in changed, row.key in newly_valid) for row in c.rows}
+        return _Since([row.key for row in c.rows], new_, changed, newly_valid)
+    return {row.key: Since(new_.get(row.key, 0), row.key in changed, row.key in newly_valid) for row in c.rows}
 
 
 #: :func:`since`'s values made when asked for (:class:`_Since`), where a dict held a :class:`Since` for every unit
@@ -122,7 +175,7 @@ LAZY_SINCE = True
 class _Since(Mapping[str, Since]):
     """:func:`since`'s mapping, each unit's :class:`Since` made when asked for, in the rows' order."""
 
-    def __init__(self, keys: list[str], new: Counter[str | None], changed: set[str], newly_valid: set[str]) -> None:
+    def __init__(self, keys: list[str], new: Counter[str], changed: set[str], newly_valid: set[str]) -> None:
         self._keys, self._known = keys, frozenset(keys)
         self._new, self._changed, self._newly_valid = new, changed, newly_valid
 
