@@ -121,7 +121,7 @@ def main() -> None:
               f"{sum(f.stat().st_size for f in files) / len(files) / 1024:.1f} KiB")
         shutil.rmtree(work / "round", ignore_errors=True)
         shutil.rmtree(work / "new", ignore_errors=True)
-        (work / "round").mkdir()
+        (work / "round").mkdir(parents=True)
         base = ["collect", str(inbox), "--roster", str(roster), "--ledger", str(work / "round" / "round.xlt.db"),
                 "--jobs", "2", "--quiet", "--json"]
         first = run(base + ["-o", str(work / "round" / "r1.xlsx")])
