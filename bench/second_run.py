@@ -3,6 +3,7 @@
     python bench/bench_round.py ... (or one ``collect --ledger`` run) leaves DIR/round/round.xlt.db after run 1;
     python bench/second_run.py DIR --snap                 # copy that ledger aside (DIR/snap.xlt.db), once
     python bench/second_run.py DIR --rounds 3             # the second run 3 times, each from the copy, wall + phases
+    python bench/second_run.py DIR --rounds 3 --inbox I --roster R   # after bench_round.py --inbox I --roster R
     python bench/second_run.py DIR --profile out.pstats   # one run under cProfile
     python bench/second_run.py DIR --rounds 3 --ab xltemplate.rollup.reuse:SUMMARY_ROWS   # A/B: the switch on, off, …
     python bench/second_run.py DIR --rounds 3 --against /work/main   # this checkout and another, alternately
@@ -68,13 +69,14 @@ print(json.dumps({"wall": wall, "cpu": time.process_time() - c0, "imports": t_im
 
 
 def run_once(d: Path, switches: Sequence[tuple[str, object]], profile: str | None, phases: bool = True,
-             code: Path | None = None, where: str = "round", snap: str = "snap.xlt.db") -> dict:
+             code: Path | None = None, where: str = "round", snap: str = "snap.xlt.db",
+             inbox: Path | None = None, roster: Path | None = None) -> dict:
     rnd = d / where
     db = rnd / "round.xlt.db"
     for suffix in ("-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
     shutil.copyfile(d / snap, db)
-    argv = ["collect", str(d / "returns"), "--roster", str(d / "roster.csv"), "--ledger", str(db), "--jobs", "2",
+    argv = ["collect", str(inbox or d / "returns"), "--roster", str(roster or d / "roster.csv"), "--ledger", str(db), "--jobs", "2",
             "--quiet", "--json", "-o", str(rnd / "r2.xlsx")]
     payload = json.dumps({"argv": argv, "switches": switches, "profile": profile, "phases": phases})
     env = {**os.environ, "PYTHONPATH": str(code)} if code is not None else None
@@ -89,6 +91,9 @@ def main() -> None:
     ap.add_argument("dir", type=Path)
     ap.add_argument("--snap", action="store_true", help="copy the ledger run 1 left (DIR/round/round.xlt.db) aside")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--inbox", type=Path, default=None,
+                    help="the inbox run 1 read (default DIR/returns; bench_round.py's --inbox when it was given one)")
+    ap.add_argument("--roster", type=Path, default=None, help="the roster run 1 read (default DIR/roster.csv)")
     ap.add_argument("--profile", default=None)
     ap.add_argument("--ab", default=None, help="module:NAME[,module:NAME…], switches run all True, then all False, alternately")
     ap.add_argument("--against", type=Path, default=None,
@@ -104,10 +109,11 @@ def main() -> None:
         for value in ([True, False] if args.ab or args.against else [None]):
             switches = [(name, value) for name in args.ab.split(",")] if args.ab else []
             if args.against is not None and value is False:
-                r = run_once(args.dir, [], args.profile, code=args.against, where="round-other", snap="snap-other.xlt.db")
+                r = run_once(args.dir, [], args.profile, code=args.against, where="round-other", snap="snap-other.xlt.db",
+                             inbox=args.inbox, roster=args.roster)
                 label = str(args.against)
             else:
-                r = run_once(args.dir, switches, args.profile)
+                r = run_once(args.dir, switches, args.profile, inbox=args.inbox, roster=args.roster)
                 label = (f"switches {value}" if args.ab else "this") if value is not None else "run"
             phases = "  ".join(f"{k} {v:.2f}" for k, v in r["phases"].items())
             print(f"{n} {label}: wall {r['wall']:.2f} s  cpu {r['cpu']:.2f} s  imports {r['imports']:.2f} s  peak {r['hwm']:.0f} MB | {phases}",
