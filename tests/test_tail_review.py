@@ -30,6 +30,8 @@ import pytest
 from .conftest import SAMPLES
 from .fast_paths import differences_on_and_off, forget, module, switched, verdict
 from .test_fast_paths import _nth_validation
+from .test_natr_hostile import replaced as once  # (the first occurrence replaced; it must be there)
+from .test_prove_cells_hostile import then as both  # (changes one after the other)
 
 #: A generated national return (the generator's breaks, its protection and merges, 40 data validations).
 NATIONAL = SAMPLES / "national" / "returns" / "农田水利-自评(定稿).xlsx"
@@ -51,21 +53,6 @@ def built(dest: Path, change: Change | None = None, src: Path = NATIONAL) -> Pat
             zout.writestr(zipfile.ZipInfo(info.filename, date_time=(2021, 4, 30, 9, 0, 0)), data, zipfile.ZIP_DEFLATED)
     dest.write_bytes(buf.getvalue())
     return dest
-
-
-def once(old: bytes, new: bytes) -> Change:
-    def change(data: bytes) -> bytes:
-        assert old in data, old
-        return data.replace(old, new, 1)
-    return change
-
-
-def both(*changes: Change) -> Change:
-    def out(data: bytes) -> bytes:
-        for change in changes:
-            data = change(data)
-        return data
-    return out
 
 
 nth_validation = _nth_validation  # (the form sheet with its n-th data validation changed: test_fast_paths')

@@ -186,9 +186,9 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
             # the roll-up's second process is forked, so their peaks reach RUSAGE_CHILDREN apart from its
             stop_prestarted()
             last = led.last_finished_run(before=run.id) if NEW_COUNTED_WHEN_MATCHED else None
-            counted_since = (last.id if last is not None else None) if NEW_COUNTED_WHEN_MATCHED else False
+            since_run = last.id if last is not None else None  # (the files received since it: counted in matching)
             c, every, shas, new = _collection(led, spec, roster, ctx, files, intake.seen, reports, unread, found.skipped,
-                                              counted_since)
+                                              NEW_COUNTED_WHEN_MATCHED, since_run)
             new_files = len(intake.new)
             del intake  # (every input's record: what follows reads the returns, not the intake)
             reports.let_go(every)
@@ -221,7 +221,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                     received=received(c, every, files, reports.briefs, sha_of, led),
                     since=since(c, every, files, reports.briefs, sha_of, changes.previous_run_id, {u.key for u in changes.units},
                                 set(changes.newly_valid),
-                                new=(counted_since, new) if new is not None and counted_since is not False else None),
+                                new=(since_run, new) if new is not None else None),
                     parts=parts)
                 del changes  # (every unit's change, a first run's every unit: since keeps their keys)
                 storing.append(True)
@@ -655,11 +655,12 @@ def _at(report: FileReport, path: str) -> FileReport:
 
 def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext, files: Sequence[FileRow],
                 seen: Sequence[Stored], reports: _Reports, unread: list[FileReport],
-                skipped: list[tuple[str, str]], counted_since: int | None | bool = False
+                skipped: list[tuple[str, str]], count_new: bool = False, since_run: int | None = None
                 ) -> tuple[Collection, list[Return], dict[int, str] | None, Counter[str] | None]:
     """The collection of this run; every return it weighed (those gone from the inbox that do not count too,
-    which only 提交记录 shows); and the sha256 of each return by ``id`` (None with :data:`SHAS_ON_RETURNS`: each
-    return made from a file holds it, a :class:`~.view.Filed`)."""
+    which only 提交记录 shows); the sha256 of each return by ``id`` (None with :data:`SHAS_ON_RETURNS`: each
+    return made from a file holds it, a :class:`~.view.Filed`); and with ``count_new``, the files received after run
+    ``since_run`` by unit (None without)."""
     by_sha: dict[str, list[Stored]] = {}
     for s in seen:
         by_sha.setdefault(s.sha256, []).append(s)
@@ -667,10 +668,10 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
     inbox: list[Filed] = []
     gone: list[Filed] = []
     last_run: dict[int, int | None] = {}  # a return gone from the inbox: the last run that saw it (by ``id``)
-    new: Counter[str] | None = Counter() if counted_since is not False else None
+    new: Counter[str] | None = Counter() if count_new else None
     for f in files:
         brief = reports.briefs[f.sha256]
-        if new is not None and (f.first_seen_run or 0) > (counted_since or 0) and brief.key:
+        if new is not None and (f.first_seen_run or 0) > (since_run or 0) and brief.key:
             new[brief.key] += 1  # (the since-columns' files received since the last run, counted in this walk)
         received = _epoch(f.first_mtime)
         source = led.archive.text(f.archive_name)

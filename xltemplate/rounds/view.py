@@ -161,10 +161,9 @@ def since(c: Collection, every: list[Return], files: Sequence[FileRow], reports:
     else:
         counted = Counter(brief.key for f, brief, _mine in by_file(files, every, reports, sha_of)
                           if (f.first_seen_run or 0) > (previous or 0) and brief.key)
-    new_ = counted
     if LAZY_SINCE:
-        return _Since([row.key for row in c.rows], new_, changed, newly_valid)
-    return {row.key: Since(new_.get(row.key, 0), row.key in changed, row.key in newly_valid) for row in c.rows}
+        return _Since([row.key for row in c.rows], counted, changed, newly_valid)
+    return {row.key: Since(counted.get(row.key, 0), row.key in changed, row.key in newly_valid) for row in c.rows}
 
 
 #: :func:`since`'s values made when asked for (:class:`_Since`), where a dict held a :class:`Since` for every unit
