@@ -20,9 +20,8 @@ def _loaded(monkeypatch: pytest.MonkeyPatch, on: bool) -> dict[str, object]:
     return {name: load_spec(path) for name, path in builtin_templates().items()}
 
 
-def test_the_builtins_read_by_libyaml_are_the_specs_the_python_loader_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    if getattr(yaml, "CSafeLoader", None) is None:
-        pytest.skip("PyYAML without libyaml: the Python loader reads every spec")
+def _loaders(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The loaders yaml.load is called with from now on (yaml.safe_load calls it too), in order."""
     calls: list[object] = []
     real = yaml.load
 
@@ -31,6 +30,13 @@ def test_the_builtins_read_by_libyaml_are_the_specs_the_python_loader_reads(monk
         return real(stream, Loader=Loader)  # type: ignore[arg-type]  # noqa: S506 (a SafeLoader)
 
     monkeypatch.setattr(yaml, "load", spy)
+    return calls
+
+
+def test_the_builtins_read_by_libyaml_are_the_specs_the_python_loader_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    if getattr(yaml, "CSafeLoader", None) is None:
+        pytest.skip("PyYAML without libyaml: the Python loader reads every spec")
+    calls = _loaders(monkeypatch)
     fast = _loaded(monkeypatch, True)
     assert calls and all(c is yaml.CSafeLoader for c in calls)  # (the C loader was used)
     slow = _loaded(monkeypatch, False)
@@ -47,14 +53,7 @@ def test_a_users_spec_is_read_by_the_python_loader(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(catalog, "C_YAML", True)
     own = tmp_path / "own.yaml"
     own.write_text(next(iter(builtin_templates().values())).read_text(encoding="utf-8"), encoding="utf-8")
-    used: list[object] = []
-    real = yaml.load
-
-    def spy(stream: object, Loader: object) -> object:  # noqa: N803 (PyYAML's own name)
-        used.append(Loader)
-        return real(stream, Loader=Loader)  # type: ignore[arg-type]  # noqa: S506 (a SafeLoader)
-
-    monkeypatch.setattr(yaml, "load", spy)
+    used = _loaders(monkeypatch)
     assert load_spec(own).id
     assert used and all(u is yaml.SafeLoader for u in used)  # (yaml.safe_load's, twice: the text, its plain copy)
     bad = tmp_path / "bad.yaml"
