@@ -1,4 +1,5 @@
-"""指标得分's rows written by a second process while this one writes the rest of the roll-up (issue 15).
+"""指标得分's rows written by a second process while this one writes the rest of the roll-up (issue 15); 文字材料's
+too, in the same pass (:data:`TEXTS_TOO`: what is said of 指标得分 below holds for each sheet it writes).
 
 指标得分 holds about half of the roll-up's cells, and the roll-up is written after the last worker has
 ended, by one process, with the other CPU idle. Here a child forked at the start of the pass over the units
