@@ -31,7 +31,7 @@ from xltemplate.readers import read_submission
 #: strings of runs proved remembered whole, a tail proved by its pieces read in its skeleton, its skeleton
 #: proved with its lists of data validations and row breaks apart, a new skeleton put together from its rows as
 #: the row attributes' pattern cut them, what a tail read in its skeleton gave remembered by its proof, a tail's data
-#: validations cut out in C.
+#: validations cut out in C, a workbook's shared strings' cells made once for its sheets.
 SWITCHES = (
     ("xltemplate.readers.sniff", "REMEMBER_PARTS"),
     ("xltemplate.readers.sheet", "REMEMBER_TAILS"),
@@ -58,6 +58,7 @@ SWITCHES = (
     ("xltemplate.readers.sheet_strict", "ROWS_BY_PARTS"),
     ("xltemplate.readers.sheet", "REMEMBER_TAIL_SKELETONS"),
     ("xltemplate.readers.sheet", "CUT_IN_C"),
+    ("xltemplate.readers.sheet_strict", "STRING_CELLS"),
 )
 #: Caches of the fast paths, emptied by :func:`forget`.
 CACHES = (
@@ -74,6 +75,7 @@ CACHES = (
     ("xltemplate.readers.sheet", "_MERGES_READ"),
     ("xltemplate.readers.fast", "_SST_HEADS"),
     ("xltemplate.readers.fast", "_SST_RUNS"),
+    ("xltemplate.readers.sheet_strict", "_STRING_CELLS"),
 )
 
 

@@ -1389,7 +1389,8 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.families.rule_scored.spec", "RECORD_IN_LINE"), ("xltemplate.normalise", "LOCKED_BY_TEXT"),
                        ("xltemplate.normalise", "CELLS_BY_SHAPE"), ("xltemplate.families.rule_scored.formulas", "NON_ROW_BY_CELLS"),
                        ("xltemplate.normalise", "READS_BY_PLACES"), ("xltemplate.identify", "TARGETS_BY_PATTERN"),
-                       ("xltemplate.normalise", "SLOT_STEPS"), ("xltemplate.normalise", "REFERENCED_BY_COPY"))
+                       ("xltemplate.normalise", "SLOT_STEPS"), ("xltemplate.normalise", "REFERENCED_BY_COPY"),
+                       ("xltemplate.families.rule_scored.formulas", "SHAPES_ON_LAYOUT"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:

@@ -15,7 +15,8 @@ import math
 import re
 from decimal import Decimal
 from functools import cached_property, lru_cache, partial
-from itertools import compress
+from itertools import compress, repeat
+from operator import attrgetter, itemgetter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -209,7 +210,7 @@ def _by_cells(spec: Spec, layout: FormLayout, family: Any) -> dict[str, Any]:
     texts = {v: formulas(layout, v) for v in versions}
     return dict(
         inputs_and_computed=(*inputs, *computed),
-        places=(*((c, (sheet, c.a1)) for c in inputs), *cells["computed_places"]),
+        places=(*zip(inputs, zip(repeat(sheet), map(_A1, inputs))), *cells["computed_places"]),  # (in C)
         computed=computed,
         locked_texts=cells["locked_texts"],
         formulas=texts,
@@ -230,20 +231,22 @@ READS_BY_PLACES = True
 
 def _reads_by_places(texts: Mapping[int, Mapping[str, str]], cells: tuple[Cell, ...],
                      places_of: tuple[tuple[int, int], ...]) -> tuple[Cell, ...]:
-    """:func:`formula_reads` of ``cells``, whose places (row, col) are ``places_of``, in order."""
-    places: set[tuple[int, int]] = set()
-    wide: list[tuple[int, int, int, int]] = []
-    get = _TEXT_READS.get
-    for m in texts.values():
-        for text in m.values():
-            named, big = get(text) or _text_reads(text)
-            places |= named
-            if big:
-                wide += big
+    """:func:`formula_reads` of ``cells``, whose places (row, col) are ``places_of``, in order; the cells' names and
+    places (:func:`names_and_places`) taken from ``cells``' by the same choice, in C (some 280 a large national return,
+    where a new shape made them one by one when its values were compared: :meth:`Context._as_held`)."""
+    all_texts = [text for m in texts.values() for text in m.values()]
+    reads: list[Any] = list(map(_TEXT_READS.get, all_texts))
+    if None in reads:
+        reads = [found or _text_reads(text) for found, text in zip(reads, all_texts)]
+    places = frozenset().union(*map(itemgetter(0), reads))
+    wide = [w for _, big in reads if big for w in big] if any(map(itemgetter(1), reads)) else None
     if wide:
         return tuple(c for c in cells if (c.row, c.col) in places
                      or any(r0 <= c.row <= r1 and c0 <= c.col <= c1 for r0, r1, c0, c1 in wide))
-    return tuple(compress(cells, map(places.__contains__, places_of)))
+    chosen = tuple(map(places.__contains__, places_of))
+    found = tuple(compress(cells, chosen))
+    derived(found, "names and places", lambda: tuple(compress(names_and_places(cells), chosen)))
+    return found
 
 
 def _locked(texts: Mapping[tuple[int, int], str]) -> tuple[tuple[str, str, str], ...]:
@@ -355,11 +358,14 @@ def _col(letters: str) -> int:
 
 def names_and_places(cells: tuple[Cell, ...]) -> tuple[tuple[str, str], ...]:
     """Each cell's defined name and A1 place: made once for a plan's part, which the plans of a shape share."""
-    return derived(cells, "names and places", lambda: tuple((c.name, c.a1) for c in cells))
+    return derived(cells, "names and places", lambda: tuple(zip(map(_NAME, cells), map(_A1, cells))))  # (in C)
+
+
+_NAME, _A1 = attrgetter("name"), attrgetter("a1")
 
 
 def _names(cells: tuple[Cell, ...]) -> tuple[str, ...]:
-    return derived(cells, "names", lambda: tuple(c.name for c in cells))
+    return derived(cells, "names", lambda: tuple(map(_NAME, cells)))
 
 
 #: When the values read are those held (:meth:`Context._as_held`), :attr:`Context.shown` is the twins evaluated once,

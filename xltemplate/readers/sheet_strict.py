@@ -132,6 +132,7 @@ def cells(stream: bytes, strings: list[str], styles: Styles, epoch: dt.datetime,
     styled: dict[str, int] = {}
     n_strings = len(strings)
     make = tuple.__new__  # CellData without its Python-level constructor: some 150 a sheet
+    of_string = _string_cells(strings) if STRING_CELLS else None
     texts = iter(values)
     for a1, kind, style, formula, conceal, delta in meaning.slots:
         if kind == _SHARED:
@@ -141,18 +142,27 @@ def cells(stream: bytes, strings: list[str], styles: Styles, epoch: dt.datetime,
             index = int(raw)
             if index >= n_strings or not strings[index]:
                 return None  # no such string, or an empty one: the split path decides
-            cell = make(CellData, (strings[index], None, False))
+            cell = of_string[index] if of_string is not None else make(CellData, (strings[index], None, False))
         elif kind == _NUMBER or kind == _F_NUMBER:
             raw = next(texts)
             if not raw and kind == _F_NUMBER:
                 cell = make(CellData, (None, formula, False))
             else:
-                number = int(raw) if raw.isdigit() and len(raw) < 300 else plain_number(raw)
+                # (plain_number's own first test in line: digits, or digits with one "." (then a float, finite in
+                # under 300 characters); anything else is plain_number's to read)
+                number: int | float | None
+                if raw.isdigit():
+                    number = int(raw) if len(raw) < 300 else None
+                elif len(raw) < 300 and raw.replace(b".", b"", 1).isdigit():
+                    number = float(raw)
+                else:
+                    number = plain_number(raw)
                 if number is None:
                     return None
                 cell = make(CellData, (number, formula, False))
         elif kind == _F_STR:
-            cell = make(CellData, (_text(next(texts)) or None, formula, False))
+            raw = next(texts)
+            cell = make(CellData, (_text(raw) or None if raw else None, formula, False))  # (no text: none, in line)
         elif kind == _FIXED:
             cell = make(CellData, (None, formula, False))
         elif kind == _STR:
@@ -174,6 +184,28 @@ def cells(stream: bytes, strings: list[str], styles: Styles, epoch: dt.datetime,
         if conceal:
             styled[a1] = style
     return out, styled, bool(PROVE_CELLS and root and meaning.plain and proved(values, attrs, root))
+
+
+#: A shared string's cell (its text, no formula, no error) made once a workbook for every string, in C, and taken by
+#: its index (:func:`_string_cells`), where the slot loop made one for each slot in Python: a workbook's sheets read
+#: one list of strings, each string some one cell (~230 a large national return; bench/ab_switch.py on/off, CPU, load
+#: ~8: national 0.982, the files' own ratios 0.952; first form 0.999). The tests also run with it off.
+STRING_CELLS = True
+#: The last workbook's strings (a copy) and their cells: one workbook's at a time, what its sheets share.
+_STRING_CELLS: dict[str, list[Any]] = {}
+
+
+def _string_cells(strings: list[str]) -> list[CellData]:
+    """``CellData(text, None, False)`` of every string of ``strings``, in order: made once for a list of strings equal
+    to the one asked before (a full comparison with a copy of it, string by string; the very list of one workbook
+    compares by its items' identity), else anew (:data:`STRING_CELLS`). The cells are immutable, so that two
+    slots of one string, or two sheets, may hold one."""
+    known = _STRING_CELLS.get("strings")
+    if known is not None and known == strings:
+        return _STRING_CELLS["cells"]
+    cells: list[CellData] = list(map(tuple.__new__, repeat(CellData), zip(strings, repeat(None), repeat(False))))
+    _STRING_CELLS.update(strings=strings[:], cells=cells)
+    return cells
 
 
 def _skeleton(skeleton: bytes, styles: Styles) -> Skeleton | None:

@@ -139,14 +139,33 @@ def shape(layout: Layout, version: int) -> tuple[Any, ...]:
 def row_shape(layout: Layout) -> tuple[tuple[str, str | None], ...]:
     """Each row's 二级 and rule (None: an empty row the unit fills), in order: where the rows' cells are, and which
     formula each row gets (with the spec, everything but the values its targets give)."""
-    return tuple((r.sublevel.id, None if r.target is None else r.target.kind) for r in layout.rows)
+    found = layout.__dict__.get("_row_shape") if SHAPES_ON_LAYOUT else None
+    if found is None:
+        found = tuple((r.sublevel.id, None if r.target is None else r.target.kind) for r in layout.rows)
+        if SHAPES_ON_LAYOUT:
+            layout.__dict__["_row_shape"] = found  # (see SHAPES_ON_LAYOUT)
+    return found
 
 
 def cell_shape(layout: Layout) -> tuple[tuple[str, bool], ...]:
     """Each row's 二级 and whether a target fills it, in order: where every cell is (:meth:`Layout._place_level` places
     a 二级's rows by their count), and so the computed and named cells, the fixed texts, and the funding, subtotal and
     total formulas; not which inputs and formulas a row has (its rule: :func:`row_shape`)."""
-    return tuple((r.sublevel.id, r.target is None) for r in layout.rows)
+    found = layout.__dict__.get("_cell_shape") if SHAPES_ON_LAYOUT else None
+    if found is None:
+        found = tuple((r.sublevel.id, r.target is None) for r in layout.rows)
+        if SHAPES_ON_LAYOUT:
+            layout.__dict__["_cell_shape"] = found  # (see SHAPES_ON_LAYOUT)
+    return found
+
+
+#: :func:`row_shape` and :func:`cell_shape` made once per layout and kept on it (a layout never changes after it is
+#: laid out; a layout of a known shape, ``layout.layout_of``, starts from its shape's attributes as they were when it
+#: was laid out, before either was kept, and keeps its own), where each was made twice a return (the plan's shape and
+#: the formulas' key; the plan's cells and the non-row formulas' key): two 30-row tuples a large return, within the noise
+#: of bench/ab_switch.py (1.013 on/off, the files' own ratios 0.979, every shape new, load ~6). False: made at every
+#: call (the tests compare).
+SHAPES_ON_LAYOUT = True
 
 
 def formulas(layout: Layout, version: int) -> dict[str, str]:
