@@ -29,7 +29,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar, overload
+from typing import Any, Callable, Collection, Iterable, Iterator, Sequence, TypeVar, overload
 
 from ..version import __version__
 from . import archive as archive_mod, model, queries, schema, withdrawals
@@ -304,6 +304,7 @@ class Ledger:
         seen: list[Stored] = []
         unread: list[Unread] = []
         first: set[str] = set()
+        kept = SeenKept(self) if SEEN_IN_LEDGER else None  # (the inputs seen: in a table of the connection's own)
         for start in range(0, len(paths), batch):
             if INGEST_BY_BATCH:
                 known, hashed = self._known_for(paths[start:start + batch], skip, began)
@@ -315,17 +316,24 @@ class Ledger:
                     problems.append((run.id, path_text(res.path), res.reason))
                     unread.append(res)
                     continue
-                seen.append(res if not SEEN_WITHOUT_STAT or res.stat is None else replace(res, stat=None))
-                if res.sha256 not in known:
+                is_first = res.sha256 not in known
+                if kept is not None:
+                    kept.add(res, is_first)
+                else:
+                    seen.append(res if not SEEN_WITHOUT_STAT or res.stat is None else replace(res, stat=None))
+                if is_first:
                     known[res.sha256] = res.name
-                    first.add(res.sha256)
+                    if kept is None:
+                        first.add(res.sha256)
                     new_rows.append((res.sha256, res.size, res.name, run.id, stamp, utc_text(res.mtime)))
                 sightings.append((run.id, path_text(res.path), res.sha256, utc_text(res.mtime), stamp))
                 if res.stat is not None:
                     stats.append((path_text(res.path), *res.stat, res.sha256, began))
-            self._record_batch(new_rows, sightings, problems, stats)
+            self._record_batch(new_rows, sightings, problems, stats, kept)
             if progress:
                 progress(len(results))
+        if kept is not None:
+            return Intake(kept, unread, _FirstSeen(self))
         return Intake(seen, unread, frozenset(first))
 
     def _known_for(self, paths: Sequence[str | os.PathLike[str]], skip: bool, began: int
@@ -348,8 +356,11 @@ class Ledger:
         return known, hashed
 
     def _record_batch(self, new_rows: list[tuple[Any, ...]], sightings: list[tuple[Any, ...]],
-                      problems: list[tuple[Any, ...]], stats: Sequence[tuple[Any, ...]] = ()) -> None:
+                      problems: list[tuple[Any, ...]], stats: Sequence[tuple[Any, ...]] = (),
+                      kept: "SeenKept | None" = None) -> None:
         with schema.transaction(self.conn):
+            if kept is not None:
+                kept.record()
             self.conn.executemany("INSERT OR REPLACE INTO stats(path, node, size, mtime_ns, ctime_ns, sha256, checked_ns)"
                                   " VALUES (?, ?, ?, ?, ?, ?, ?)", stats)
             self.conn.executemany(
@@ -587,6 +598,14 @@ SEEN_WITHOUT_STAT = True
 FILES_READ_AGAIN = True
 
 
+#: :meth:`Ledger.ingest` keeps the inputs it saw (and which of them it recorded first) in a temporary table of the
+#: ledger's connection, in the inputs' order, read back when walked (:class:`SeenKept`), where ``Intake.seen`` held a
+#: Stored for every input (path, sha256, archive name, datetime: ~500 bytes a file, and the set of the files recorded
+#: first: ~50 MB at 100,000 held from the intake to the end of matching, issue 15). False: the list and the set (the
+#: tests compare).
+SEEN_IN_LEDGER = True
+
+
 _T = TypeVar("_T")
 
 
@@ -690,3 +709,73 @@ class _KeptPart(Sequence[Any]):
 
 def _day(day: dt.date | None) -> str | None:
     return day.isoformat() if day is not None else None
+
+
+class SeenKept(Walked[Stored]):
+    """``Intake.seen`` with :data:`SEEN_IN_LEDGER`: each input seen (stat aside, as :data:`SEEN_WITHOUT_STAT` keeps it),
+    kept in the temporary table ``seen_now`` of the ledger's connection in the inputs' order (``seq``), with whether
+    this run recorded its file first; added a batch at a time inside the batch's transaction (:meth:`record`). Read
+    while the ledger is open (a run reads it before it finishes). An ingest begins it anew."""
+
+    def __init__(self, led: Ledger) -> None:
+        self._conn = led.conn
+        self._conn.execute("CREATE TEMP TABLE IF NOT EXISTS seen_now (seq INTEGER PRIMARY KEY, path TEXT NOT NULL,"
+                           " sha256 TEXT NOT NULL, size INTEGER NOT NULL, name TEXT NOT NULL, mtime TEXT NOT NULL,"
+                           " stamp REAL NOT NULL, published INTEGER NOT NULL, first INTEGER NOT NULL)")
+        self._conn.execute("DELETE FROM temp.seen_now")
+        self._rows: list[tuple[Any, ...]] = []
+        self._len = 0
+
+    def add(self, res: Stored, first: bool) -> None:
+        self._rows.append((self._len, path_text(res.path), res.sha256, res.size, res.name, res.mtime.isoformat(),
+                           res.mtime.timestamp(), int(res.published), int(first)))
+        self._len += 1
+
+    def record(self) -> None:
+        """Write the inputs added since the last call (inside the caller's transaction)."""
+        self._conn.executemany("INSERT INTO temp.seen_now VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows)
+        self._rows = []
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[Stored]:
+        for path, sha, size, name, mtime, published in self._conn.execute(
+                "SELECT path, sha256, size, name, mtime, published FROM temp.seen_now ORDER BY seq"):
+            yield Stored(path_of(path), sha, size, name, dt.datetime.fromisoformat(mtime), published=bool(published))
+
+    def by_file(self) -> Iterator[tuple[str, list[tuple[str, float]]]]:
+        """Each file seen (its sha256) with the paths it was seen at and their modification times (as a timestamp), in
+        the files' order (arrival, as :func:`queries.files_joined` walks them), each file's paths in the inputs'."""
+        sha: str | None = None
+        at: list[tuple[str, float]] = []
+        for s, path, stamp in self._conn.execute(
+                "SELECT k.sha256, k.path, k.stamp FROM temp.seen_now AS k JOIN files AS f ON f.sha256 = k.sha256"
+                " ORDER BY f.id, k.seq"):
+            if s != sha:
+                if sha is not None:
+                    yield sha, at
+                sha, at = s, []
+            at.append((path_of(path), stamp))
+        if sha is not None:
+            yield sha, at
+
+
+class _FirstSeen(Collection[str]):
+    """``Intake.first_seen`` with :data:`SEEN_IN_LEDGER`: the sha256 of the files this run recorded first, asked of
+    :class:`SeenKept`'s table (counted once)."""
+
+    def __init__(self, led: Ledger) -> None:
+        self._conn = led.conn
+        self._len = int(self._conn.execute("SELECT count(DISTINCT sha256) FROM temp.seen_now WHERE first").fetchone()[0])
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __contains__(self, sha: object) -> bool:
+        return isinstance(sha, str) and self._conn.execute(
+            "SELECT 1 FROM temp.seen_now WHERE sha256 = ? AND first LIMIT 1", (sha,)).fetchone() is not None
+
+    def __iter__(self) -> Iterator[str]:
+        for (sha,) in self._conn.execute("SELECT sha256 FROM temp.seen_now WHERE first GROUP BY sha256 ORDER BY min(seq)"):
+            yield sha

@@ -189,7 +189,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
             since_run = last.id if last is not None else None  # (the files received since it: counted in matching)
             c, every, shas, new = _collection(led, spec, roster, ctx, files, intake.seen, reports, unread, found.skipped,
                                               NEW_COUNTED_WHEN_MATCHED, since_run)
-            new_files = len(intake.new)
+            new_files = len(intake.first_seen)  # (the files recorded first: len(intake.new), without making it)
             del intake  # (every input's record: what follows reads the returns, not the intake)
             reports.let_go(every)
             c.spill = reports.spill  # the collection's now: Collection.close() lets it go
@@ -662,8 +662,13 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
     return made from a file holds it, a :class:`~.view.Filed`); and with ``count_new``, the files received after run
     ``since_run`` by unit (None without)."""
     by_sha: dict[str, list[Stored]] = {}
-    for s in seen:
-        by_sha.setdefault(s.sha256, []).append(s)
+    walk: Iterator[tuple[str, list[tuple[str, float]]]] | None = None
+    if isinstance(seen, store.SeenKept):
+        walk = seen.by_file()  # (each file's paths this run, in the files' order: walked beside them)
+    else:
+        for s in seen:
+            by_sha.setdefault(s.sha256, []).append(s)
+    pending = next(walk, None) if walk is not None else None
     shas: dict[int, str] | None = None if SHAS_ON_RETURNS else {}
     inbox: list[Filed] = []
     gone: list[Filed] = []
@@ -675,14 +680,21 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
             new[brief.key] += 1  # (the since-columns' files received since the last run, counted in this walk)
         received = _epoch(f.first_mtime)
         source = led.archive.text(f.archive_name)
-        for s in by_sha.get(f.sha256, []):
-            ret = reports.returned(f.sha256, s.path, s.mtime.timestamp(), arrival=f.first_seen_run, received=received,
+        at: Sequence[tuple[str, float]]
+        if walk is None:
+            at = [(s.path, s.mtime.timestamp()) for s in by_sha.get(f.sha256, ())]
+        elif pending is not None and pending[0] == f.sha256:
+            at, pending = pending[1], next(walk, None)
+        else:
+            at = ()
+        for path, mtime in at:
+            ret = reports.returned(f.sha256, path, mtime, arrival=f.first_seen_run, received=received,
                                    source=None if SOURCE_UNHELD else source)
             inbox.append(ret)
             ret.sha256, ret.file_at = f.sha256, f.arrival
             if shas is not None:
                 shas[id(ret)] = f.sha256
-        if f.sha256 not in by_sha and brief.key is not None and not brief.transient:
+        if not at and brief.key is not None and not brief.transient:
             # Gone from the inbox: it still stands for its unit if it is the newest (and not withdrawn).
             ret = reports.returned(f.sha256, f.last_path or source, received or 0.0, arrival=f.first_seen_run,
                                    received=received, archived=True, source=source)
@@ -691,6 +703,8 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
             ret.sha256, ret.file_at = f.sha256, f.arrival
             if shas is not None:
                 shas[id(ret)] = f.sha256
+    if pending is not None:  # (every file seen is among the files: walked in the same order, none is left)
+        raise LedgerError(f"{led.path}：本次收到的文件 {pending[0]} 不在台账的文件中。")
     judged: list[Return] = [r for r in inbox if not r.brief.transient]
     unjudged: list[Return] = [r for r in inbox if r.brief.transient] + [Return(r, 0.0) for r in unread]
     withdrawn = {(w.unit_key, w.sha256): f"已撤回（{_local_day(w.withdrawn_at)}{'：' + w.reason if w.reason else ''}）"
