@@ -33,6 +33,7 @@ from xltemplate.roster import read_roster
 from xltemplate.rounds import collect_round, roster_snapshot
 from xltemplate.rounds import run as run_mod
 from xltemplate.rounds import view
+from xltemplate.rollup import reuse
 
 from .conftest import SAMPLES
 from .tamper import replace_text, rewrite, set_saved_time
@@ -43,7 +44,8 @@ SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SI
             (store, "FILES_READ_AGAIN"), (run_mod, "SOURCE_UNHELD"), (run_mod, "OTHERS_KEPT"), (run_mod, "SHAS_ON_RETURNS"),
             (run_mod, "BRIEFS_LET_GO"), (store, "SEEN_WITHOUT_STAT"), (run_mod, "COPIES_WHEN_SENT"),
             (run_mod, "RETURNS_SETTLED"), (run_mod, "NEW_COUNTED_WHEN_MATCHED"),
-            (run_mod, "PARTS_STORED_AS_MADE"), (store, "SEEN_IN_LEDGER")]
+            (run_mod, "PARTS_STORED_AS_MADE"), (store, "SEEN_IN_LEDGER"),
+            (reuse, "GIVEN_WHEN_ZIPPED")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver.
 VALUED = [(workers, "FORKSERVER_FROM", None, 0)]

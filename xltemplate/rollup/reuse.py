@@ -126,7 +126,7 @@ class KeptSheet(LeanSheet):
     tool is writing: :class:`_KeepingZip`). The XML is never held whole in memory (10,000 units make a 文字材料 of
     29 MB); with :data:`ZIP_COPY`, a given part is not even inflated: its bytes are copied into the zip."""
 
-    _given: bytes | None = None
+    _given: "bytes | Callable[[], bytes] | None" = None  # (or what reads it: GIVEN_WHEN_ZIPPED)
     _given_zip: tuple[int, int] | None = None  # (CRC-32, size) of the given part's XML, as kept
     _copied = False  # the given part goes into the zip as it is (its file left empty)
     _splice: int | None = None  # the row (1-based) given as this run writes it, in place of the kept one's
@@ -154,10 +154,17 @@ class KeptSheet(LeanSheet):
             else:
                 self._late = True
 
-    def give(self, deflated: bytes, crc: int, size: int, splice: int | None = None) -> None:
-        """Give the part as kept (raw deflate, its CRC-32 and size); ``splice``: with that row as written now (the
-        heading rows are written as usual) in place of the kept part's."""
+    def give(self, deflated: "bytes | Callable[[], bytes]", crc: int, size: int, splice: int | None = None) -> None:
+        """Give the part as kept (raw deflate, or what reads it when it is written: :data:`GIVEN_WHEN_ZIPPED`; its
+        CRC-32 and size); ``splice``: with that row as written now (the heading rows are written as usual) in place of
+        the kept part's."""
         self._given, self._given_zip, self._splice = deflated, (crc, size), splice
+
+    def _given_bytes(self) -> bytes:
+        """The given part's raw deflate (read now when it was given as what reads it)."""
+        given = self._given
+        assert given is not None
+        return given if isinstance(given, bytes) else given()
 
     def keep(self, keeper: Callable[[bytes, int, int], None]) -> None:
         self._keeper = keeper
@@ -193,27 +200,27 @@ class KeptSheet(LeanSheet):
         super()._set_xml_writer(filename)
 
     def _assemble_xml_file(self) -> None:
-        given = self._given
-        if given is not None:
+        if self._given is not None:
             try:
-                self._give_part(given)
+                self._give_part()
             finally:
                 self._drop_row_data()
             return
         super()._assemble_xml_file()
 
-    def _give_part(self, given: bytes) -> None:
+    def _give_part(self) -> None:
         if self._xml_file is None:  # (a workbook in memory: XlsxWriter's own StringIO)
-            self.fh.write(zlib.decompress(given, -15).decode("utf-8"))
+            self.fh.write(zlib.decompress(self._given_bytes(), -15).decode("utf-8"))
             self._xml_close()
             return
         self.fh.close()  # (opened for it, nothing written yet)
         if self._splice is not None:
-            self._spliced(given, self._splice)
+            self._spliced(self._given_bytes(), self._splice)
             return
         if ZIP_COPY and self._given_zip is not None:
             self._copied = True  # (the zip copies the bytes: the file stays empty)
             return
+        given = self._given_bytes()
         inflate = zlib.decompressobj(-15)
         with open(self._xml_file, "wb") as out:
             for start in range(0, len(given), _CHUNK):
@@ -339,7 +346,7 @@ def given(c: "Collection", wb: Any, ws: Any, extra: Iterable[Any] = ()) -> tuple
     kept = parts.of(ws.name)
     if kept is not None and kept[0] == key:
         saved = _decode(json.loads(kept[1]))
-        ws.give(kept[2], *saved["zip"], splice=SPLICED.get(ws.name))
+        ws.give(_reader(kept) if GIVEN_WHEN_ZIPPED else kept[2], *saved["zip"], splice=SPLICED.get(ws.name))
         parts.reused.append(ws.name)
         for n in saved["numbered"]:  # the formats its rows numbered first, numbered again in the same order
             wb.formats[n]._get_xf_index()
@@ -406,10 +413,10 @@ class SummaryRows:
         self.parts, self.key, self.ws, self.wb = parts, key, ws, wb
         self.first = first  # (the first "since" column)
         self.state: dict[str, Any] | None = None
-        self._deflated = b""
+        self._deflated: bytes | Callable[[], bytes] = b""
         if kept is not None and kept[0] == key:
             self.state = _decode(json.loads(kept[1]))
-            self._deflated = kept[2]
+            self._deflated = _reader(kept) if GIVEN_WHEN_ZIPPED else kept[2]
         self.given = self.state is not None
         self._xf = wb.xf_format_indices
         self._start = len(self._xf)
@@ -494,7 +501,7 @@ class SummaryRows:
         """Each kept row's XML up to its "since" cells, in order."""
         inflate = zlib.decompressobj(-15)
         pending = b""
-        data = self._deflated
+        data = self._deflated if isinstance(self._deflated, bytes) else self._deflated()
         for start in range(0, len(data), _CHUNK):
             pending += inflate.decompress(data[start:start + _CHUNK])
             *whole, pending = pending.split(b"\0")
@@ -560,6 +567,18 @@ def since_cells(row: int, first: int, values: list[Any], fmts: list[Any], letter
 # -- the zip: a kept part read back from it as written, a given part copied into it ------------------------------
 
 
+#: A kept part given whole is read (from the ledger, a lazy part: rounds.run.LAZY_PARTS) when it is written — copied
+#: into the zip, inflated, or its rows streamed (汇总's) — not when it is given, so that one is held at a time, not
+#: every given sheet's until the workbook is closed (the five given in a second run at 100,000 units: ~40 MB of zlib
+#: XML, issue 15). False: read when given (the tests compare).
+GIVEN_WHEN_ZIPPED = True
+
+
+def _reader(kept: Sequence[Any]) -> Callable[[], bytes]:
+    """What reads a kept part's XML (its third value) when asked."""
+    return lambda: kept[2]
+
+
 #: Copy a given part into the roll-up's zip as it was kept (deflated, with its CRC-32 and size, as this tool's zip
 #: wrote them), rather than inflate it to a file for XlsxWriter's zip to deflate again; False: inflate and deflate
 #: (the same bytes: the tests compare).
@@ -602,7 +621,7 @@ class _KeepingZip(zipfile.ZipFile):
             return
         if ws._copied:
             assert ws._given is not None and ws._given_zip is not None
-            self._copy(ws._given, *ws._given_zip, filename, arcname)
+            self._copy(ws._given_bytes(), *ws._given_zip, filename, arcname)
             return
         super().write(filename, arcname)
         keeper = ws._keeper
