@@ -706,6 +706,32 @@ class _KeptPart(Sequence[Any]):
             raise LedgerError(f"{self._led.path}：台账中没有工作表 {self._name} 的保存内容。")
         return bytes(row[0])
 
+    def deflated_size(self) -> int:
+        """How many bytes its XML is (as kept: zlib)."""
+        row = self._led.conn.execute("SELECT length(xml) FROM parts WHERE name = ?", (self._name,)).fetchone()
+        if row is None:
+            raise LedgerError(f"{self._led.path}：台账中没有工作表 {self._name} 的保存内容。")
+        return int(row[0])
+
+    def pieces(self, size: int) -> Iterator[bytes]:
+        """Its XML (as ``self[2]``) in pieces of ``size`` bytes, read from the ledger as they are asked for (SQLite's
+        incremental blob I/O: the part is never held whole)."""
+        conn: Any = self._led.conn
+        if not hasattr(conn, "blobopen"):  # (Python before 3.11: read whole)
+            whole = self[2]
+            for start in range(0, len(whole), size):
+                yield whole[start:start + size]
+            return
+        row = conn.execute("SELECT rowid FROM parts WHERE name = ?", (self._name,)).fetchone()
+        if row is None:
+            raise LedgerError(f"{self._led.path}：台账中没有工作表 {self._name} 的保存内容。")
+        with conn.blobopen("parts", "xml", row[0], readonly=True) as blob:
+            while True:
+                piece = blob.read(size)
+                if not piece:
+                    return
+                yield piece
+
 
 def _day(day: dt.date | None) -> str | None:
     return day.isoformat() if day is not None else None

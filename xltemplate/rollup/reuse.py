@@ -126,7 +126,7 @@ class KeptSheet(LeanSheet):
     tool is writing: :class:`_KeepingZip`). The XML is never held whole in memory (10,000 units make a 文字材料 of
     29 MB); with :data:`ZIP_COPY`, a given part is not even inflated: its bytes are copied into the zip."""
 
-    _given: "bytes | Callable[[], bytes] | None" = None  # (or what reads it: GIVEN_WHEN_ZIPPED)
+    _given: "bytes | Sequence[Any] | None" = None  # (or the kept part, read when written: GIVEN_WHEN_ZIPPED)
     _given_zip: tuple[int, int] | None = None  # (CRC-32, size) of the given part's XML, as kept
     _copied = False  # the given part goes into the zip as it is (its file left empty)
     _splice: int | None = None  # the row (1-based) given as this run writes it, in place of the kept one's
@@ -154,22 +154,22 @@ class KeptSheet(LeanSheet):
             else:
                 self._late = True
 
-    def give(self, deflated: "bytes | Callable[[], bytes]", crc: int, size: int, splice: int | None = None) -> None:
-        """Give the part as kept (raw deflate, or what reads it when it is written: :data:`GIVEN_WHEN_ZIPPED`; its
-        CRC-32 and size); ``splice``: with that row as written now (the heading rows are written as usual) in place of
-        the kept part's."""
+    def give(self, deflated: "bytes | Sequence[Any]", crc: int, size: int, splice: int | None = None) -> None:
+        """Give the part as kept (raw deflate, or the kept part whose third value it is, read when the part is
+        written: :data:`GIVEN_WHEN_ZIPPED`; its CRC-32 and size); ``splice``: with that row as written now (the
+        heading rows are written as usual) in place of the kept part's."""
         self._given, self._given_zip, self._splice = deflated, (crc, size), splice
 
     def _given_bytes(self) -> bytes:
-        """The given part's raw deflate (read now when it was given as what reads it)."""
+        """The given part's raw deflate (read now when it was given as its kept part)."""
         given = self._given
         assert given is not None
-        return given if isinstance(given, bytes) else given()
+        return given if isinstance(given, bytes) else bytes(given[2])
 
     def keep(self, keeper: Callable[[bytes, int, int], None]) -> None:
         self._keeper = keeper
 
-    def _spliced(self, given: bytes, row: int) -> None:
+    def _spliced(self, given: "bytes | Sequence[Any]", row: int) -> None:
         """Write the given part with its row ``row`` as this run wrote it (from the rows written so far, which
         XlsxWriter keeps in a file of its own in constant-memory mode: the heading's). Both are our own XML."""
         assert self._xml_file is not None and self.row_data_fh is not None
@@ -182,15 +182,15 @@ class KeptSheet(LeanSheet):
         inflate = zlib.decompressobj(-15)
         pending = b""
         with open(self._xml_file, "wb") as out:
-            chunks = iter(range(0, len(given), _CHUNK))
-            for start in chunks:
-                pending += inflate.decompress(given[start:start + _CHUNK])
+            chunks = _pieces(given)
+            for piece in chunks:
+                pending += inflate.decompress(piece)
                 found = pattern.search(pending)
                 if found is None:
                     continue
                 out.write(pending[:found.start()] + now + pending[found.end():])
                 for rest in chunks:
-                    out.write(inflate.decompress(given[rest:rest + _CHUNK]))
+                    out.write(inflate.decompress(rest))
                 out.write(inflate.flush())
                 return
         raise RuntimeError(f"{self.name}: the kept part has no row {row}")  # (kept only when it has: a bug)
@@ -214,17 +214,18 @@ class KeptSheet(LeanSheet):
             self._xml_close()
             return
         self.fh.close()  # (opened for it, nothing written yet)
+        given = self._given
+        assert given is not None
         if self._splice is not None:
-            self._spliced(self._given_bytes(), self._splice)
+            self._spliced(given, self._splice)
             return
         if ZIP_COPY and self._given_zip is not None:
             self._copied = True  # (the zip copies the bytes: the file stays empty)
             return
-        given = self._given_bytes()
         inflate = zlib.decompressobj(-15)
         with open(self._xml_file, "wb") as out:
-            for start in range(0, len(given), _CHUNK):
-                out.write(inflate.decompress(given[start:start + _CHUNK]))
+            for piece in _pieces(given):
+                out.write(inflate.decompress(piece))
             out.write(inflate.flush())
 
     def _drop_row_data(self) -> None:
@@ -346,7 +347,7 @@ def given(c: "Collection", wb: Any, ws: Any, extra: Iterable[Any] = ()) -> tuple
     kept = parts.of(ws.name)
     if kept is not None and kept[0] == key:
         saved = _decode(json.loads(kept[1]))
-        ws.give(_reader(kept) if GIVEN_WHEN_ZIPPED else kept[2], *saved["zip"], splice=SPLICED.get(ws.name))
+        ws.give(kept if GIVEN_WHEN_ZIPPED else kept[2], *saved["zip"], splice=SPLICED.get(ws.name))
         parts.reused.append(ws.name)
         for n in saved["numbered"]:  # the formats its rows numbered first, numbered again in the same order
             wb.formats[n]._get_xf_index()
@@ -413,10 +414,10 @@ class SummaryRows:
         self.parts, self.key, self.ws, self.wb = parts, key, ws, wb
         self.first = first  # (the first "since" column)
         self.state: dict[str, Any] | None = None
-        self._deflated: bytes | Callable[[], bytes] = b""
+        self._deflated: bytes | Sequence[Any] = b""
         if kept is not None and kept[0] == key:
             self.state = _decode(json.loads(kept[1]))
-            self._deflated = _reader(kept) if GIVEN_WHEN_ZIPPED else kept[2]
+            self._deflated = kept if GIVEN_WHEN_ZIPPED else kept[2]
         self.given = self.state is not None
         self._xf = wb.xf_format_indices
         self._start = len(self._xf)
@@ -501,9 +502,8 @@ class SummaryRows:
         """Each kept row's XML up to its "since" cells, in order."""
         inflate = zlib.decompressobj(-15)
         pending = b""
-        data = self._deflated if isinstance(self._deflated, bytes) else self._deflated()
-        for start in range(0, len(data), _CHUNK):
-            pending += inflate.decompress(data[start:start + _CHUNK])
+        for piece in _pieces(self._deflated):
+            pending += inflate.decompress(piece)
             *whole, pending = pending.split(b"\0")
             for piece in whole:
                 yield piece.decode("utf-8")
@@ -574,9 +574,32 @@ def since_cells(row: int, first: int, values: list[Any], fmts: list[Any], letter
 GIVEN_WHEN_ZIPPED = True
 
 
-def _reader(kept: Sequence[Any]) -> Callable[[], bytes]:
-    """What reads a kept part's XML (its third value) when asked."""
-    return lambda: kept[2]
+#: A kept part read when it is written (:data:`GIVEN_WHEN_ZIPPED`) is read from the ledger in pieces as it is copied
+#: or inflated (``part.pieces``: SQLite's incremental blob reads), not whole: 汇总's rows, ~12.5 MB at 100,000 units,
+#: were held while its rows were written, and the largest given part while the zip copied it (指标得分, ~15 MB, issue 15).
+#: False: read whole (the tests compare).
+PARTS_STREAMED = True
+
+
+def _pieces(deflated: "bytes | Sequence[Any]") -> Iterator[bytes]:
+    """A part's raw deflate in pieces of :data:`_CHUNK` bytes: from the bytes, or from the kept part (read in pieces
+    with :data:`PARTS_STREAMED` when it can be, else whole)."""
+    if not isinstance(deflated, bytes):
+        pieces = getattr(deflated, "pieces", None) if PARTS_STREAMED else None
+        if pieces is not None:
+            yield from pieces(_CHUNK)
+            return
+        deflated = bytes(deflated[2])
+    for start in range(0, len(deflated), _CHUNK):
+        yield deflated[start:start + _CHUNK]
+
+
+def _deflated_size(deflated: "bytes | Sequence[Any]") -> int:
+    """How many bytes :func:`_pieces` gives."""
+    if isinstance(deflated, bytes):
+        return len(deflated)
+    size = getattr(deflated, "deflated_size", None) if PARTS_STREAMED else None
+    return int(size()) if size is not None else len(bytes(deflated[2]))
 
 
 #: Copy a given part into the roll-up's zip as it was kept (deflated, with its CRC-32 and size, as this tool's zip
@@ -621,7 +644,7 @@ class _KeepingZip(zipfile.ZipFile):
             return
         if ws._copied:
             assert ws._given is not None and ws._given_zip is not None
-            self._copy(ws._given_bytes(), *ws._given_zip, filename, arcname)
+            self._copy(ws._given, *ws._given_zip, filename, arcname)
             return
         super().write(filename, arcname)
         keeper = ws._keeper
@@ -638,8 +661,9 @@ class _KeepingZip(zipfile.ZipFile):
         fp.seek(end)
         keeper(data, info.CRC, info.file_size)
 
-    def _copy(self, data: bytes, crc: int, size: int, filename: str, arcname: Any) -> None:
-        """What :meth:`zipfile.ZipFile.write` does with a file of ``size`` bytes whose deflated bytes are ``data``."""
+    def _copy(self, data: "bytes | Sequence[Any]", crc: int, size: int, filename: str, arcname: Any) -> None:
+        """What :meth:`zipfile.ZipFile.write` does with a file of ``size`` bytes whose deflated bytes are ``data`` (or
+        the kept part's, read in pieces: :func:`_pieces`)."""
         z: Any = self  # (zipfile's own private state, as its write and _open_to_write use it)
         if z._writing:
             raise ValueError("Can't write to ZIP archive while an open writing handle exists")
@@ -655,11 +679,16 @@ class _KeepingZip(zipfile.ZipFile):
         fp = z.fp
         fp.seek(z.start_dir)
         info.header_offset = fp.tell()
-        info.file_size, info.compress_size, info.CRC = size, len(data), crc
+        info.file_size, info.compress_size, info.CRC = size, _deflated_size(data), crc
         z._writecheck(info)
         z._didModify = True
         fp.write(info.FileHeader(zip64))
-        fp.write(data)
+        written = 0
+        for piece in _pieces(data):
+            fp.write(piece)
+            written += len(piece)
+        if written != info.compress_size:
+            raise RuntimeError(f"{arcname}: the kept part changed while it was copied")  # (our own ledger: a bug)
         z.start_dir = fp.tell()
         self.filelist.append(info)
         self.NameToInfo[info.filename] = info
