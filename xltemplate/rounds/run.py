@@ -378,6 +378,11 @@ class _Reports:
             self.ledgered.shas = set()
         filed = {r.sha256 for r in every if isinstance(r, Filed)}
         self.briefs = {sha: brief for sha, brief in self.briefs.items() if sha not in filed}
+        if SHAS_SHARED:  # (the sha256 keys made again from the returns' own strings: the others' are let go)
+            own = {r.sha256: r.sha256 for r in every if isinstance(r, Filed)}
+            self.made = {own.get(sha, sha): run for sha, run in self.made.items()}
+            if self.ledgered is not None:
+                self.ledgered.heads = {own.get(sha, sha): head for sha, head in self.ledgered.heads.items()}
 
     def made_by(self, sha: str | None) -> str | None:
         """Which stored report the file's is (its sha256 and the run that stored it: what a kept sheet's key holds), or
@@ -737,6 +742,11 @@ SHAS_ON_RETURNS = True
 #: Once matched, the run lets go of where each report is and of the briefs its returns hold a copy of
 #: (:meth:`_Reports.let_go`). False: kept (the tests compare).
 BRIEFS_LET_GO = True
+#: With BRIEFS_LET_GO, the dicts by sha256 that outlive matching (the run that stored each report, 汇总's heads) are
+#: keyed again by the strings the returns hold (:class:`~.view.Filed`'s sha256, from the files' walk), where each kept
+#: a second copy of every sha256 (read with the stored reports' briefs, or the files to validate: ~115 bytes a file,
+#: 11 MB at 100,000, issue 15). False: kept as made (the tests compare).
+SHAS_SHARED = True
 #: Each sheet this run keeps for the next is stored in the ledger as it is made (inside finishing's transaction, as
 #: before), not held until the roll-up is written (the six parts: ~54 MB of zlib XML at 100,000 units, issue 15).
 #: False: held, then stored together (the tests compare).
