@@ -492,12 +492,24 @@ class Ledger:
         return {name: (key, state, bytes(xml)) for name, key, state, xml in
                 self.conn.execute("SELECT name, key, state, xml FROM parts")}
 
-    def store_parts(self, run: Run, parts: Iterable[tuple[str, str, str, bytes]]) -> None:
+    def store_parts(self, run: Run, parts: Iterable[tuple[str, str, str, Any]]) -> None:
         """Keep (name, key, state JSON, zlib XML) of sheets this run wrote: in the caller's transaction (the run's
-        :meth:`finishing`), so that what is kept is what the finished run's roll-up holds."""
+        :meth:`finishing`), so that what is kept is what the finished run's roll-up holds. The XML is bytes, or
+        where a file holds it (``len`` and ``pieces(size)``: rollup.reuse.Slice), written in pieces."""
         self._writable()  # (the run is already marked finished inside finishing's transaction)
-        self.conn.executemany("INSERT OR REPLACE INTO parts(name, key, state, xml, run_id) VALUES (?, ?, ?, ?, ?)",
-                              [(name, key, state, xml, run.id) for name, key, state, xml in parts])
+        whole: list[tuple[Any, ...]] = []
+        conn: Any = self.conn
+        for name, key, state, xml in parts:
+            if isinstance(xml, bytes) or not hasattr(conn, "blobopen"):
+                whole.append((name, key, state, xml if isinstance(xml, bytes) else b"".join(xml.pieces(PIECE)), run.id))
+                continue
+            # where a file holds it (rollup.reuse.Slice): written into the ledger in pieces, never held whole
+            row = conn.execute("INSERT OR REPLACE INTO parts(name, key, state, xml, run_id) VALUES (?, ?, ?, zeroblob(?), ?)",
+                               (name, key, state, len(xml), run.id)).lastrowid
+            with conn.blobopen("parts", "xml", row) as blob:
+                for piece in xml.pieces(PIECE):
+                    blob.write(piece)
+        self.conn.executemany("INSERT OR REPLACE INTO parts(name, key, state, xml, run_id) VALUES (?, ?, ?, ?, ?)", whole)
 
     def reports(self, run: Run, shas: Iterable[str] | None = None) -> dict[str, StoredReport]:
         """The cached reports for this run's template and validator (all, or those of ``shas``)."""
@@ -604,6 +616,10 @@ FILES_READ_AGAIN = True
 #: first: ~50 MB at 100,000 held from the intake to the end of matching, issue 15). False: the list and the set (the
 #: tests compare).
 SEEN_IN_LEDGER = True
+
+
+#: The pieces a kept part is written into the ledger in, when it is given as where a file holds it (Ledger.store_parts).
+PIECE = 1 << 16
 
 
 _T = TypeVar("_T")

@@ -42,6 +42,7 @@ import json
 import os
 import re
 import struct
+import tempfile
 import zipfile
 import zlib
 from decimal import Decimal
@@ -87,7 +88,7 @@ class Parts:
     shows it is reused)."""
 
     def __init__(self, kept: Mapping[str, Sequence[Any]], report_id: Callable[["Return"], str | None],
-                 sink: Callable[[str, str, str, bytes], bool] | None = None) -> None:
+                 sink: "Callable[[str, str, str, bytes | Slice], bool] | None" = None) -> None:
         self.kept = kept
         self.report_id = report_id
         self.made: dict[str, tuple[str, str, bytes]] = {}  # kept by this run (none held with a sink: see keep)
@@ -108,12 +109,13 @@ class Parts:
             self._rows = (c, _rows_key(c, self.report_id))
         return self._rows[1]
 
-    def keep(self, name: str, key: str, state: str, xml: bytes) -> None:
+    def keep(self, name: str, key: str, state: str, xml: "bytes | Slice") -> None:
         """This run keeps the sheet ``name``: given to the sink as it is made (the caller stores it: a round's six parts
         are ~54 MB of zlib XML at 100,000 units, issue 15), or, when there is none or it does not take it now (the
-        collection written again after its run), held in :attr:`made` until :meth:`stored`."""
+        collection written again after its run), held in :attr:`made` until :meth:`stored`. ``xml``: its zlib XML,
+        or where a file holds it (:class:`Slice`, read while this is called: :data:`KEPT_STREAMED`)."""
         if self.sink is None or not self.sink(name, key, state, xml):
-            self.made[name] = (key, state, xml)
+            self.made[name] = (key, state, xml if isinstance(xml, bytes) else b"".join(xml.pieces(_CHUNK)))
 
     def stored(self) -> list[tuple[str, str, str, bytes]]:
         """What this run keeps for the next: (name, key, state, zlib XML)."""
@@ -130,7 +132,7 @@ class KeptSheet(LeanSheet):
     _given_zip: tuple[int, int] | None = None  # (CRC-32, size) of the given part's XML, as kept
     _copied = False  # the given part goes into the zip as it is (its file left empty)
     _splice: int | None = None  # the row (1-based) given as this run writes it, in place of the kept one's
-    _keeper: Callable[[bytes, int, int], None] | None = None
+    _keeper: "Callable[[bytes | Slice, int, int], None] | None" = None
     _xml_file: str | None = None
     _xf: dict[Any, int] | None = None  # the workbook's format numbering (XlsxWriter's xf_format_indices), watched
     _own: list[int] = []  # the XF indices its own rows numbered while written, in order
@@ -166,7 +168,7 @@ class KeptSheet(LeanSheet):
         assert given is not None
         return given if isinstance(given, bytes) else bytes(given[2])
 
-    def keep(self, keeper: Callable[[bytes, int, int], None]) -> None:
+    def keep(self, keeper: "Callable[[bytes | Slice, int, int], None]") -> None:
         self._keeper = keeper
 
     def _spliced(self, given: "bytes | Sequence[Any]", row: int) -> None:
@@ -367,11 +369,11 @@ def given(c: "Collection", wb: Any, ws: Any, extra: Iterable[Any] = ()) -> tuple
         place = {f.xf_index: n for n, f in enumerate(wb.formats) if f.xf_index is not None}
         kept = {"state": state, "numbered": [place[x] for x in own]}
 
-        def keeper(deflated: bytes, crc: int, size: int) -> None:
+        def keeper(deflated: "bytes | Slice", crc: int, size: int) -> None:
             if ws._late:
                 return
             splice = SPLICED.get(ws.name)
-            if splice is not None and row_xml(zlib.decompressobj(-15).decompress(deflated, 1 << 20), splice) is None:
+            if splice is not None and row_xml(_inflated_head(deflated, 1 << 20), splice) is None:
                 return  # (the row given anew must be in the part's first megabyte: the heading's always is)
             text = json.dumps(_encode({**kept, "zip": (crc, size)}), ensure_ascii=False, separators=(",", ":"))
             parts.keep(ws.name, key, text, deflated)
@@ -423,6 +425,7 @@ class SummaryRows:
         self._start = len(self._xf)
         self._pack = zlib.compressobj(1, zlib.DEFLATED, -15)
         self._packed: list[bytes] = []
+        self._spool: Any = None  # (with KEPT_STREAMED: the packed rows in a temporary file, not in _packed)
         self._seen: list[tuple[int, str]] = []
         self._count = 0
         self._broken = False
@@ -451,7 +454,13 @@ class SummaryRows:
         if cells is None or not head.endswith(cells) or "\0" in text:
             self._broken = True
             return
-        self._packed.append(self._pack.compress(head[:len(head) - len(cells)].encode("utf-8") + b"\0"))
+        packed = self._pack.compress(head[:len(head) - len(cells)].encode("utf-8") + b"\0")
+        if not KEPT_STREAMED:
+            self._packed.append(packed)
+        elif packed:
+            if self._spool is None:
+                self._spool = tempfile.TemporaryFile(prefix="xltemplate-rows-")
+            self._spool.write(packed)
         self._count += 1
 
     def done(self, state: dict[str, Any]) -> None:
@@ -468,7 +477,15 @@ class SummaryRows:
                               ensure_ascii=False, separators=(",", ":"))
         except TypeError:
             return  # (a figure the state cannot hold: written next time too)
-        self.parts.keep(SUMMARY, self.key, text, b"".join(self._packed) + self._pack.flush())
+        if not KEPT_STREAMED:
+            self.parts.keep(SUMMARY, self.key, text, b"".join(self._packed) + self._pack.flush())
+            return
+        spool, self._spool = self._spool, None
+        if spool is None:
+            spool = tempfile.TemporaryFile(prefix="xltemplate-rows-")
+        with spool:
+            spool.write(self._pack.flush())
+            self.parts.keep(SUMMARY, self.key, text, Slice(spool, 0, spool.tell()))
 
     # -- a run given them --
 
@@ -581,6 +598,52 @@ GIVEN_WHEN_ZIPPED = True
 PARTS_STREAMED = True
 
 
+#: A sheet this run keeps is handed to its keeper as where a file holds its zlib XML (:class:`Slice`: the roll-up's zip
+#: as written, or 汇总's kept rows in a temporary file) and stored in the ledger in pieces from there (Ledger.store_parts,
+#: SQLite's incremental blob I/O), not as bytes: at 100,000 units the largest part (~15 MB) was read whole from the zip
+#: and copied again by SQLite, and 汇总's kept rows (~12.5 MB) were held in memory while written, then joined (issue
+#: 15). False: bytes (the tests compare).
+KEPT_STREAMED = True
+
+
+class Slice:
+    """``size`` bytes of an open file from ``offset``: read in pieces when asked (the file's position is put back)."""
+
+    def __init__(self, fh: Any, offset: int, size: int) -> None:
+        self.fh, self.offset, self.size = fh, offset, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def pieces(self, size: int) -> Iterator[bytes]:
+        fh = self.fh
+        back = fh.tell()
+        at, end = self.offset, self.offset + self.size
+        try:
+            while at < end:
+                fh.seek(at)
+                piece = fh.read(min(size, end - at))
+                if not piece:
+                    raise RuntimeError("a kept part is shorter than its size")  # (our own file: a bug)
+                at += len(piece)
+                yield piece
+        finally:
+            fh.seek(back)
+
+
+def _inflated_head(deflated: "bytes | Slice", size: int) -> bytes:
+    """The first ``size`` bytes (or all, if fewer) the raw deflate ``deflated`` inflates to."""
+    if isinstance(deflated, bytes):
+        return zlib.decompressobj(-15).decompress(deflated, size)
+    inflate = zlib.decompressobj(-15)
+    out = b""
+    for piece in deflated.pieces(_CHUNK):
+        out += inflate.decompress(inflate.unconsumed_tail + piece, size - len(out))
+        if len(out) >= size:
+            break
+    return out
+
+
 def _pieces(deflated: "bytes | Sequence[Any]") -> Iterator[bytes]:
     """A part's raw deflate in pieces of :data:`_CHUNK` bytes: from the bytes, or from the kept part (read in pieces
     with :data:`PARTS_STREAMED` when it can be, else whole)."""
@@ -657,6 +720,11 @@ class _KeepingZip(zipfile.ZipFile):
         head = fp.read(30)
         name_len, extra_len = struct.unpack("<HH", head[26:30])
         fp.seek(info.header_offset + 30 + name_len + extra_len)
+        if KEPT_STREAMED:  # (read from the zip as it is kept: see Slice)
+            fp.seek(end)
+            keeper(Slice(fp, info.header_offset + 30 + name_len + extra_len, info.compress_size), info.CRC,
+                   info.file_size)
+            return
         data = fp.read(info.compress_size)
         fp.seek(end)
         keeper(data, info.CRC, info.file_size)

@@ -203,7 +203,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
             # the big sheets the last run kept, reused when made from the same reports (see rollup/reuse.py)
             storing: list[bool] = []  # (a part is stored as made only while this run writes its roll-up)
 
-            def sink(name: str, key: str, state: str, xml: bytes) -> bool:
+            def sink(name: str, key: str, state: str, xml: bytes | reuse.Slice) -> bool:
                 if not storing:
                     return False
                 led.store_parts(run, [(name, key, state, xml)])
