@@ -33,6 +33,7 @@ from xltemplate.roster import read_roster
 from xltemplate.rounds import collect_round, roster_snapshot
 from xltemplate.rounds import run as run_mod
 from xltemplate.rounds import view
+from xltemplate.rollup import reuse
 
 from .conftest import SAMPLES
 from .tamper import replace_text, rewrite, set_saved_time
@@ -43,7 +44,10 @@ SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SI
             (store, "FILES_READ_AGAIN"), (run_mod, "SOURCE_UNHELD"), (run_mod, "OTHERS_KEPT"), (run_mod, "SHAS_ON_RETURNS"),
             (run_mod, "BRIEFS_LET_GO"), (store, "SEEN_WITHOUT_STAT"), (run_mod, "COPIES_WHEN_SENT"),
             (run_mod, "RETURNS_SETTLED"), (run_mod, "NEW_COUNTED_WHEN_MATCHED"),
-            (run_mod, "PARTS_STORED_AS_MADE")]
+            (run_mod, "PARTS_STORED_AS_MADE"), (store, "SEEN_IN_LEDGER"),
+            (reuse, "GIVEN_WHEN_ZIPPED"), (reuse, "PARTS_STREAMED"),
+            (run_mod, "SHAS_SHARED"), (reuse, "KEPT_STREAMED"),
+            (run_mod, "TODO_LET_GO"), (reuse, "DECIMALS_PACKED")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver.
 VALUED = [(workers, "FORKSERVER_FROM", None, 0)]
@@ -400,3 +404,39 @@ def test_files_walked_again_are_the_ledgers_files(tmp_path: Path) -> None:
         with led.finishing(run, iter([]), keep=False):
             pass
     assert list(view_rows) == listed  # (the ledger closed)
+
+
+def test_the_inputs_seen_kept_in_the_ledger_are_the_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ledger.ingest with SEEN_IN_LEDGER: ``Intake.seen`` walks the same Stored, in the inputs' order, as the list
+    (a path given twice, two paths of one file, a file recorded by the run before), ``first_seen`` holds the same
+    sha256, and ``by_file`` gives each file's paths and times in the files' order, each file's in the inputs'."""
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    names = sorted(p for p in inbox.iterdir())
+    shutil.copy(names[3], inbox / "0-copy-of-fourth.xlsx")  # (before its original in the inputs' order)
+    from xltemplate.ledger import RunInfo
+
+    got = {}
+    for on in (False, True):
+        monkeypatch.setattr(store, "SEEN_IN_LEDGER", on)
+        with Ledger.open(tmp_path / f"{on}.db", create=True) as led:
+            led._clock = _Clock()  # type: ignore[method-assign]
+            run = led.begin_run(RunInfo("v1", "s1"))
+            led.ingest(run, [str(names[1])])
+            with led.finishing(run, iter([]), keep=False):
+                pass
+            run = led.begin_run(RunInfo("v1", "s1"))
+            inputs = [str(p) for p in sorted(inbox.iterdir())] + [str(names[5])]  # (names[5] given twice)
+            intake = led.ingest(run, list(reversed(inputs)), batch=3)
+            seen = [(s.path, s.sha256, s.size, s.name, s.mtime, s.published) for s in intake.seen]
+            assert len(intake.seen) == len(seen) == len(inputs)
+            assert isinstance(intake.seen, store.SeenKept) is on
+            walked = list(intake.seen.by_file()) if isinstance(intake.seen, store.SeenKept) else None
+            got[on] = (seen, sorted(intake.first_seen), len(intake.first_seen), len(intake.new), walked,
+                       [f.sha256 for f in led.files(run)])
+    assert got[True][:4] == got[False][:4] and got[True][2] <= len(inputs) - 3  # (a copy, a repeat, run 1's file)
+    seen, files = got[False][0], got[False][5]
+    expected = [(sha, [(path, mtime.timestamp()) for path, s, _size, _name, mtime, _pub in seen if s == sha])
+                for sha in files if any(s == sha for _p, s, *_ in seen)]
+    assert got[True][4] == expected and len(expected[0][1]) >= 1
+    assert sum(len(at) == 2 for _sha, at in expected) >= 2  # (the copy, and the path given twice)

@@ -8,7 +8,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Collection, Iterator, Mapping, Sequence
 
 from ..clock import beijing
 from ..resubmission import RULE_CODES, RULE_WORDS
@@ -224,9 +224,9 @@ class FileRow:
 class Intake:
     """What :meth:`Ledger.ingest` made of a run's input files."""
 
-    seen: list[Stored]
+    seen: Sequence[Stored]  # (a list; or read back from the ledger when walked: ledger.store.SEEN_IN_LEDGER)
     unread: list[Unread]
-    first_seen: frozenset[str] = frozenset()  # sha256 of the files this run recorded for the first time
+    first_seen: Collection[str] = frozenset()  # sha256 of the files this run recorded for the first time
 
     @property
     def new(self) -> list[Stored]:

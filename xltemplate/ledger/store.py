@@ -29,7 +29,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar, overload
+from typing import Any, Callable, Collection, Iterable, Iterator, Sequence, TypeVar, overload
 
 from ..version import __version__
 from . import archive as archive_mod, model, queries, schema, withdrawals
@@ -304,6 +304,7 @@ class Ledger:
         seen: list[Stored] = []
         unread: list[Unread] = []
         first: set[str] = set()
+        kept = SeenKept(self) if SEEN_IN_LEDGER else None  # (the inputs seen: in a table of the connection's own)
         for start in range(0, len(paths), batch):
             if INGEST_BY_BATCH:
                 known, hashed = self._known_for(paths[start:start + batch], skip, began)
@@ -315,17 +316,25 @@ class Ledger:
                     problems.append((run.id, path_text(res.path), res.reason))
                     unread.append(res)
                     continue
-                seen.append(res if not SEEN_WITHOUT_STAT or res.stat is None else replace(res, stat=None))
-                if res.sha256 not in known:
+                is_first = res.sha256 not in known
+                where, when = path_text(res.path), utc_text(res.mtime)
+                if kept is not None:
+                    kept.add(res, is_first, where, when)
+                else:
+                    seen.append(res if not SEEN_WITHOUT_STAT or res.stat is None else replace(res, stat=None))
+                if is_first:
                     known[res.sha256] = res.name
-                    first.add(res.sha256)
-                    new_rows.append((res.sha256, res.size, res.name, run.id, stamp, utc_text(res.mtime)))
-                sightings.append((run.id, path_text(res.path), res.sha256, utc_text(res.mtime), stamp))
+                    if kept is None:
+                        first.add(res.sha256)
+                    new_rows.append((res.sha256, res.size, res.name, run.id, stamp, when))
+                sightings.append((run.id, where, res.sha256, when, stamp))
                 if res.stat is not None:
                     stats.append((path_text(res.path), *res.stat, res.sha256, began))
-            self._record_batch(new_rows, sightings, problems, stats)
+            self._record_batch(new_rows, sightings, problems, stats, kept)
             if progress:
                 progress(len(results))
+        if kept is not None:
+            return Intake(kept, unread, _FirstSeen(self))
         return Intake(seen, unread, frozenset(first))
 
     def _known_for(self, paths: Sequence[str | os.PathLike[str]], skip: bool, began: int
@@ -348,8 +357,11 @@ class Ledger:
         return known, hashed
 
     def _record_batch(self, new_rows: list[tuple[Any, ...]], sightings: list[tuple[Any, ...]],
-                      problems: list[tuple[Any, ...]], stats: Sequence[tuple[Any, ...]] = ()) -> None:
+                      problems: list[tuple[Any, ...]], stats: Sequence[tuple[Any, ...]] = (),
+                      kept: "SeenKept | None" = None) -> None:
         with schema.transaction(self.conn):
+            if kept is not None:
+                kept.record()
             self.conn.executemany("INSERT OR REPLACE INTO stats(path, node, size, mtime_ns, ctime_ns, sha256, checked_ns)"
                                   " VALUES (?, ?, ?, ?, ?, ?, ?)", stats)
             self.conn.executemany(
@@ -481,12 +493,24 @@ class Ledger:
         return {name: (key, state, bytes(xml)) for name, key, state, xml in
                 self.conn.execute("SELECT name, key, state, xml FROM parts")}
 
-    def store_parts(self, run: Run, parts: Iterable[tuple[str, str, str, bytes]]) -> None:
+    def store_parts(self, run: Run, parts: Iterable[tuple[str, str, str, Any]]) -> None:
         """Keep (name, key, state JSON, zlib XML) of sheets this run wrote: in the caller's transaction (the run's
-        :meth:`finishing`), so that what is kept is what the finished run's roll-up holds."""
+        :meth:`finishing`), so that what is kept is what the finished run's roll-up holds. The XML is bytes, or
+        where a file holds it (``len`` and ``pieces(size)``: rollup.reuse.Slice), written in pieces."""
         self._writable()  # (the run is already marked finished inside finishing's transaction)
-        self.conn.executemany("INSERT OR REPLACE INTO parts(name, key, state, xml, run_id) VALUES (?, ?, ?, ?, ?)",
-                              [(name, key, state, xml, run.id) for name, key, state, xml in parts])
+        whole: list[tuple[Any, ...]] = []
+        conn: Any = self.conn
+        for name, key, state, xml in parts:
+            if isinstance(xml, bytes) or not hasattr(conn, "blobopen"):
+                whole.append((name, key, state, xml if isinstance(xml, bytes) else b"".join(xml.pieces(PIECE)), run.id))
+                continue
+            # where a file holds it (rollup.reuse.Slice): written into the ledger in pieces, never held whole
+            row = conn.execute("INSERT OR REPLACE INTO parts(name, key, state, xml, run_id) VALUES (?, ?, ?, zeroblob(?), ?)",
+                               (name, key, state, len(xml), run.id)).lastrowid
+            with conn.blobopen("parts", "xml", row) as blob:
+                for piece in xml.pieces(PIECE):
+                    blob.write(piece)
+        self.conn.executemany("INSERT OR REPLACE INTO parts(name, key, state, xml, run_id) VALUES (?, ?, ?, ?, ?)", whole)
 
     def reports(self, run: Run, shas: Iterable[str] | None = None) -> dict[str, StoredReport]:
         """The cached reports for this run's template and validator (all, or those of ``shas``)."""
@@ -585,6 +609,18 @@ SEEN_WITHOUT_STAT = True
 #: (:class:`FileRows`: ~5 walks a run), where a list held a FileRow a file (~500 bytes: ~50 MB at 100,000, issue 15).
 #: False: the list (the tests compare).
 FILES_READ_AGAIN = True
+
+
+#: :meth:`Ledger.ingest` keeps the inputs it saw (and which of them it recorded first) in a temporary table of the
+#: ledger's connection, in the inputs' order, read back when walked (:class:`SeenKept`), where ``Intake.seen`` held a
+#: Stored for every input (path, sha256, archive name, datetime: ~500 bytes a file, and the set of the files recorded
+#: first: ~50 MB at 100,000 held from the intake to the end of matching, issue 15). False: the list and the set (the
+#: tests compare).
+SEEN_IN_LEDGER = True
+
+
+#: The pieces a kept part is written into the ledger in, when it is given as where a file holds it (Ledger.store_parts).
+PIECE = 1 << 16
 
 
 _T = TypeVar("_T")
@@ -687,6 +723,103 @@ class _KeptPart(Sequence[Any]):
             raise LedgerError(f"{self._led.path}：台账中没有工作表 {self._name} 的保存内容。")
         return bytes(row[0])
 
+    def deflated_size(self) -> int:
+        """How many bytes its XML is (as kept: zlib)."""
+        row = self._led.conn.execute("SELECT length(xml) FROM parts WHERE name = ?", (self._name,)).fetchone()
+        if row is None:
+            raise LedgerError(f"{self._led.path}：台账中没有工作表 {self._name} 的保存内容。")
+        return int(row[0])
+
+    def pieces(self, size: int) -> Iterator[bytes]:
+        """Its XML (as ``self[2]``) in pieces of ``size`` bytes, read from the ledger as they are asked for (SQLite's
+        incremental blob I/O: the part is never held whole)."""
+        conn: Any = self._led.conn
+        if not hasattr(conn, "blobopen"):  # (Python before 3.11: read whole)
+            whole = self[2]
+            for start in range(0, len(whole), size):
+                yield whole[start:start + size]
+            return
+        row = conn.execute("SELECT rowid FROM parts WHERE name = ?", (self._name,)).fetchone()
+        if row is None:
+            raise LedgerError(f"{self._led.path}：台账中没有工作表 {self._name} 的保存内容。")
+        with conn.blobopen("parts", "xml", row[0], readonly=True) as blob:
+            while True:
+                piece = blob.read(size)
+                if not piece:
+                    return
+                yield piece
+
 
 def _day(day: dt.date | None) -> str | None:
     return day.isoformat() if day is not None else None
+
+
+class SeenKept(Walked[Stored]):
+    """``Intake.seen`` with :data:`SEEN_IN_LEDGER`: each input seen (stat aside, as :data:`SEEN_WITHOUT_STAT` keeps it),
+    kept in the temporary table ``seen_now`` of the ledger's connection in the inputs' order (``seq``), with whether
+    this run recorded its file first; added a batch at a time inside the batch's transaction (:meth:`record`). Read
+    while the ledger is open (a run reads it before it finishes). An ingest begins it anew."""
+
+    def __init__(self, led: Ledger) -> None:
+        self._conn = led.conn
+        self._conn.execute("CREATE TEMP TABLE IF NOT EXISTS seen_now (seq INTEGER PRIMARY KEY, path TEXT NOT NULL,"
+                           " sha256 TEXT NOT NULL, size INTEGER NOT NULL, name TEXT NOT NULL, mtime TEXT NOT NULL,"
+                           " stamp REAL NOT NULL, published INTEGER NOT NULL, first INTEGER NOT NULL)")
+        self._conn.execute("DELETE FROM temp.seen_now")
+        self._rows: list[tuple[Any, ...]] = []
+        self._len = 0
+
+    def add(self, res: Stored, first: bool, where: str, when: str) -> None:
+        """Keep ``res`` (its path as the ledger stores it, ``where``, and its time, ``when``: :func:`utc_text`)."""
+        self._rows.append((self._len, where, res.sha256, res.size, res.name, when, res.mtime.timestamp(),
+                           res.published, first))
+        self._len += 1
+
+    def record(self) -> None:
+        """Write the inputs added since the last call (inside the caller's transaction)."""
+        self._conn.executemany("INSERT INTO temp.seen_now VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows)
+        self._rows = []
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[Stored]:
+        for path, sha, size, name, mtime, published in self._conn.execute(
+                "SELECT path, sha256, size, name, mtime, published FROM temp.seen_now ORDER BY seq"):
+            yield Stored(path_of(path), sha, size, name, dt.datetime.fromisoformat(mtime), published=bool(published))
+
+    def by_file(self) -> Iterator[tuple[str, list[tuple[str, float]]]]:
+        """Each file seen (its sha256) with the paths it was seen at and their modification times (as a timestamp), in
+        the files' order (arrival, as :func:`queries.files_joined` walks them), each file's paths in the inputs'."""
+        sha: str | None = None
+        at: list[tuple[str, float]] = []
+        for s, path, stamp in self._conn.execute(
+                "SELECT k.sha256, k.path, k.stamp FROM temp.seen_now AS k JOIN files AS f ON f.sha256 = k.sha256"
+                " ORDER BY f.id, k.seq"):
+            if s != sha:
+                if sha is not None:
+                    yield sha, at
+                sha, at = s, []
+            at.append((path_of(path), stamp))
+        if sha is not None:
+            yield sha, at
+
+
+class _FirstSeen(Collection[str]):
+    """``Intake.first_seen`` with :data:`SEEN_IN_LEDGER`: the sha256 of the files this run recorded first, asked of
+    :class:`SeenKept`'s table (counted once)."""
+
+    def __init__(self, led: Ledger) -> None:
+        self._conn = led.conn
+        self._len = int(self._conn.execute("SELECT count(DISTINCT sha256) FROM temp.seen_now WHERE first").fetchone()[0])
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __contains__(self, sha: object) -> bool:
+        return isinstance(sha, str) and self._conn.execute(
+            "SELECT 1 FROM temp.seen_now WHERE sha256 = ? AND first LIMIT 1", (sha,)).fetchone() is not None
+
+    def __iter__(self) -> Iterator[str]:
+        for (sha,) in self._conn.execute("SELECT sha256 FROM temp.seen_now WHERE first GROUP BY sha256 ORDER BY min(seq)"):
+            yield sha

@@ -180,6 +180,8 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                 notices = recovered + roster_notices(led, snapshot, roster_changed_ok) + template_notices(led, spec)
                 run = led.retemplate(run, info(spec, snapshot))
                 guessed = None
+            if TODO_LET_GO:
+                todo = []  # (read: the files validated are let go of, their archive names and the tuples)
             unread = (validate_files([Path(u.path) for u in intake.unread], ctx, jobs=jobs, held=len(files))
                       if intake.unread else [])
             # every file is read: the workers' server the CLI started (if it did) is ended and waited for now, before
@@ -189,7 +191,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
             since_run = last.id if last is not None else None  # (the files received since it: counted in matching)
             c, every, shas, new = _collection(led, spec, roster, ctx, files, intake.seen, reports, unread, found.skipped,
                                               NEW_COUNTED_WHEN_MATCHED, since_run)
-            new_files = len(intake.new)
+            new_files = len(intake.first_seen)  # (the files recorded first: len(intake.new), without making it)
             del intake  # (every input's record: what follows reads the returns, not the intake)
             reports.let_go(every)
             c.spill = reports.spill  # the collection's now: Collection.close() lets it go
@@ -203,7 +205,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
             # the big sheets the last run kept, reused when made from the same reports (see rollup/reuse.py)
             storing: list[bool] = []  # (a part is stored as made only while this run writes its roll-up)
 
-            def sink(name: str, key: str, state: str, xml: bytes) -> bool:
+            def sink(name: str, key: str, state: str, xml: bytes | reuse.Slice) -> bool:
                 if not storing:
                     return False
                 led.store_parts(run, [(name, key, state, xml)])
@@ -378,6 +380,11 @@ class _Reports:
             self.ledgered.shas = set()
         filed = {r.sha256 for r in every if isinstance(r, Filed)}
         self.briefs = {sha: brief for sha, brief in self.briefs.items() if sha not in filed}
+        if SHAS_SHARED:  # (the sha256 keys made again from the returns' own strings: the others' are let go)
+            own = {r.sha256: r.sha256 for r in every if isinstance(r, Filed)}
+            self.made = {own.get(sha, sha): run for sha, run in self.made.items()}
+            if self.ledgered is not None:
+                self.ledgered.heads = {own.get(sha, sha): head for sha, head in self.ledgered.heads.items()}
 
     def made_by(self, sha: str | None) -> str | None:
         """Which stored report the file's is (its sha256 and the run that stored it: what a kept sheet's key holds), or
@@ -662,8 +669,13 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
     return made from a file holds it, a :class:`~.view.Filed`); and with ``count_new``, the files received after run
     ``since_run`` by unit (None without)."""
     by_sha: dict[str, list[Stored]] = {}
-    for s in seen:
-        by_sha.setdefault(s.sha256, []).append(s)
+    walk: Iterator[tuple[str, list[tuple[str, float]]]] | None = None
+    if isinstance(seen, store.SeenKept):
+        walk = seen.by_file()  # (each file's paths this run, in the files' order: walked beside them)
+    else:
+        for s in seen:
+            by_sha.setdefault(s.sha256, []).append(s)
+    pending = next(walk, None) if walk is not None else None
     shas: dict[int, str] | None = None if SHAS_ON_RETURNS else {}
     inbox: list[Filed] = []
     gone: list[Filed] = []
@@ -675,14 +687,21 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
             new[brief.key] += 1  # (the since-columns' files received since the last run, counted in this walk)
         received = _epoch(f.first_mtime)
         source = led.archive.text(f.archive_name)
-        for s in by_sha.get(f.sha256, []):
-            ret = reports.returned(f.sha256, s.path, s.mtime.timestamp(), arrival=f.first_seen_run, received=received,
+        at: Sequence[tuple[str, float]]
+        if walk is None:
+            at = [(s.path, s.mtime.timestamp()) for s in by_sha.get(f.sha256, ())]
+        elif pending is not None and pending[0] == f.sha256:
+            at, pending = pending[1], next(walk, None)
+        else:
+            at = ()
+        for path, mtime in at:
+            ret = reports.returned(f.sha256, path, mtime, arrival=f.first_seen_run, received=received,
                                    source=None if SOURCE_UNHELD else source)
             inbox.append(ret)
             ret.sha256, ret.file_at = f.sha256, f.arrival
             if shas is not None:
                 shas[id(ret)] = f.sha256
-        if f.sha256 not in by_sha and brief.key is not None and not brief.transient:
+        if not at and brief.key is not None and not brief.transient:
             # Gone from the inbox: it still stands for its unit if it is the newest (and not withdrawn).
             ret = reports.returned(f.sha256, f.last_path or source, received or 0.0, arrival=f.first_seen_run,
                                    received=received, archived=True, source=source)
@@ -691,6 +710,8 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
             ret.sha256, ret.file_at = f.sha256, f.arrival
             if shas is not None:
                 shas[id(ret)] = f.sha256
+    if pending is not None:  # (every file seen is among the files: walked in the same order, none is left)
+        raise LedgerError(f"{led.path}：本次收到的文件 {pending[0]} 不在台账的文件中。")
     judged: list[Return] = [r for r in inbox if not r.brief.transient]
     unjudged: list[Return] = [r for r in inbox if r.brief.transient] + [Return(r, 0.0) for r in unread]
     withdrawn = {(w.unit_key, w.sha256): f"已撤回（{_local_day(w.withdrawn_at)}{'：' + w.reason if w.reason else ''}）"
@@ -723,6 +744,15 @@ SHAS_ON_RETURNS = True
 #: Once matched, the run lets go of where each report is and of the briefs its returns hold a copy of
 #: (:meth:`_Reports.let_go`). False: kept (the tests compare).
 BRIEFS_LET_GO = True
+#: The files validated (their sha256 and archive names: :func:`_stale`'s ``todo``) are let go of once read, where the
+#: run held them to its end: on a first run every file, through matching and the roll-up's writing (~300 bytes a file,
+#: 30 MB at 100,000, issue 15). False: held (the tests compare).
+TODO_LET_GO = True
+#: With BRIEFS_LET_GO, the dicts by sha256 that outlive matching (the run that stored each report, 汇总's heads) are
+#: keyed again by the strings the returns hold (:class:`~.view.Filed`'s sha256, from the files' walk), where each kept
+#: a second copy of every sha256 (read with the stored reports' briefs, or the files to validate: ~115 bytes a file,
+#: 11 MB at 100,000, issue 15). False: kept as made (the tests compare).
+SHAS_SHARED = True
 #: Each sheet this run keeps for the next is stored in the ledger as it is made (inside finishing's transaction, as
 #: before), not held until the roll-up is written (the six parts: ~54 MB of zlib XML at 100,000 units, issue 15).
 #: False: held, then stored together (the tests compare).
