@@ -5,6 +5,7 @@
     python bench/bench_round.py --dir /tmp/b --reuse   # the returns bench/bench.py (or an earlier run) left in /tmp/b
     python bench/bench_round.py --dir /tmp/r --n 100000 --inbox /tmp/b/scaled --roster /tmp/b/roster-scaled.csv
                                                        # 100,000 (bench.py --scale 10's), read in place
+    python bench/bench_round.py --dir /tmp/r --reuse --snap   # and keep the ledger of the first run for second_run.py
 
 Times, each run in a fresh process with ``--jobs 2`` (as a clerk runs it), roll-up included:
 the first run (every file hashed, archived, validated, its report stored); a second run over the
@@ -106,6 +107,8 @@ def main() -> None:
     ap.add_argument("--inbox", type=Path, default=None,
                     help="returns read in place (e.g. bench.py --scale 10's scaled/), not made; with --roster")
     ap.add_argument("--roster", type=Path, default=None, help="the roster read in place (default: written for --n)")
+    ap.add_argument("--snap", action="store_true",
+                    help="copy the ledger the first run left to DIR/snap.xlt.db (what second_run.py --rounds reads)")
     args = ap.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="xlt-bench-round-"))
     try:
@@ -126,6 +129,8 @@ def main() -> None:
                 "--jobs", "2", "--quiet", "--json"]
         first = run(base + ["-o", str(work / "round" / "r1.xlsx")])
         show("first run", first)
+        if args.snap:
+            shutil.copyfile(work / "round" / "round.xlt.db", work / "snap.xlt.db")
         second = run(base + ["-o", str(work / "round" / "r2.xlsx")])
         show("second run, inbox unchanged", second)
         (work / "new").mkdir()
