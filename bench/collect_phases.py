@@ -5,7 +5,9 @@
 Runs ``xltemplate collect RETURNS --roster ROSTER -o OUT.xlsx --jobs JOBS --quiet --json`` (JOBS default 2)
 and prints one JSON line: wall time, the main process's peak RSS (VmHWM), the largest worker's
 (RUSAGE_CHILDREN), and the RSS sampled every 50 ms tagged by phase (discover, roster, read, assemble,
-write): ``peaks`` the highest seen in each, ``ends`` the RSS as it ended, with the load average.
+write): ``peaks`` the highest seen in each, ``ends`` the RSS as it ended, with the load average; ``secs`` and ``cpu``
+each phase's wall and this process's CPU seconds, ``main_cpu`` and ``children_cpu`` the whole run's (the workers and
+the roll-up's second process in the latter).
 """
 
 import json
@@ -27,6 +29,8 @@ collect = sys.modules["xltemplate.rollup.collect"]
 phase = ["start"]
 peaks: dict[str, int] = {}
 ends: dict[str, int] = {}
+secs: dict[str, float] = {}  # wall seconds by phase
+cpu: dict[str, float] = {}  # this process's CPU seconds by phase
 
 
 def rss() -> int:
@@ -46,9 +50,12 @@ def tag(owner: object, name: str, label: str) -> None:
 
     def wrapper(*a: object, **k: object) -> object:
         phase[0] = label
+        t, c = time.perf_counter(), time.process_time()
         try:
             return fn(*a, **k)
         finally:
+            secs[label] = round(secs.get(label, 0.0) + time.perf_counter() - t, 2)
+            cpu[label] = round(cpu.get(label, 0.0) + time.process_time() - c, 2)
             ends[label] = rss()
             phase[0] = f"after {label}"
 
@@ -70,8 +77,12 @@ def main() -> None:
     assert r.exit_code == 0, r.output
     with open("/proc/self/status") as fh:
         hwm = next(int(line.split()[1]) // 1024 for line in fh if line.startswith("VmHWM"))
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+    kids_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    kids = kids_usage.ru_maxrss // 1024
+    own = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"wall": round(wall, 1), "main_mb": hwm, "worker_mb": kids, "peaks": peaks, "ends": ends,
+                      "secs": secs, "cpu": cpu, "main_cpu": round(own.ru_utime + own.ru_stime, 1),
+                      "children_cpu": round(kids_usage.ru_utime + kids_usage.ru_stime, 1),
                       "load": round(os.getloadavg()[0], 1)}))
 
 

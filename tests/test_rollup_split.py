@@ -45,9 +45,13 @@ def _ways(c: Collection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: 
                 monkeypatch.setattr(workbook, "ONE_PASS", one)
                 way = f"{'split' if on else 'one process'}, {'stock' if stock else 'lean'}, {'one pass' if one else 'sheets'}"
                 got[way] = write_rollup(c, tmp_path / f"{name}{way}.xlsx").read_bytes()
+    # the second process writing 指标得分 alone (文字材料 here: split.TEXTS_TOO off)
+    monkeypatch.setattr(split, "SPLIT", True)
     monkeypatch.setattr(lean, "USE_LEAN", True)
     monkeypatch.setattr(workbook, "ONE_PASS", True)
-    monkeypatch.setattr(split, "SPLIT", True)
+    monkeypatch.setattr(split, "TEXTS_TOO", False)
+    got["split, lean, one pass, 指标得分 alone"] = write_rollup(c, tmp_path / f"{name}scores alone.xlsx").read_bytes()
+    monkeypatch.setattr(split, "TEXTS_TOO", True)
     return got, len(started)
 
 
@@ -56,7 +60,7 @@ def test_the_scores_written_by_a_second_process_are_the_bytes_of_one(roster: boo
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     c = _first(roster=roster)
     got, started = _ways(c, tmp_path, monkeypatch)
-    assert started == 1  # lean, one pass, split on: the only way that splits
+    assert started == 2  # lean, one pass, split on: the only way that splits (with 文字材料 and without)
     _same(got)
 
 
@@ -73,7 +77,7 @@ def test_the_split_gives_the_bytes_of_one_process_whatever_order_the_statuses_co
     for name, order in orders.items():
         c.rows = order
         got, started = _ways(c, tmp_path, monkeypatch, name)
-        assert started == (1 if order else 0), name
+        assert started == (2 if order else 0), name
         first = next(iter(got.values()))
         assert [way for way, data in got.items() if data != first] == [], name
 
@@ -139,12 +143,13 @@ def test_rows_whose_formats_the_child_was_not_told_are_numbered_when_taken(tmp_p
     def join(self: object, wb: object, ws: object) -> None:
         import json
 
-        seen.append(json.loads(Path(f"{self.path}.json").read_text(encoding="utf-8"))["unnumbered"])  # type: ignore[attr-defined]
+        path = self.paths[ws.name]  # type: ignore[attr-defined]
+        seen.append(json.loads(Path(f"{path}.json").read_text(encoding="utf-8"))["unnumbered"])
         taken(self, wb, ws)  # type: ignore[arg-type]
 
     monkeypatch.setattr(split.Second, "join", join)
     fallback = write_rollup(c, tmp_path / "fallback.xlsx").read_bytes()
-    assert len(seen) == 1 and seen[0]  # the child was told no number
+    assert len(seen) == 2 and all(seen)  # the child was told no number (指标得分 and 文字材料: split.TEXTS_TOO)
     monkeypatch.setattr(split, "SPLIT", False)
     assert fallback == write_rollup(c, tmp_path / "one.xlsx").read_bytes()
 

@@ -12,6 +12,7 @@ order, the clerk's withdrawals and the files gone from the inbox.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -1037,32 +1038,72 @@ def _read(files: Sequence[Path], run: RunContext, jobs: int | None, progress: Ca
     the result is the view of them all."""
     if spill is None:
         return [Return(r, _mtime(r.path)) for r in validate_files(files, run, jobs=jobs, progress=progress)]
+    packer = _packer(run)
     if spill.units is not None:
         stored = StoredReturns(spill.units, spill)
 
         def put(n: int, got: FileReport | Packed) -> None:
-            stored.add(numbers[n] if numbers is not None else n, *_spilled(got, spill))
+            stored.add(numbers[n] if numbers is not None else n, *_spilled(got, spill, packer))
 
-        validate_files(files, run, jobs=jobs, progress=progress, each=put, keep=False, pack=pack if PREPICKLE else None)
+        validate_files(files, run, jobs=jobs, progress=progress, each=put, keep=False, pack=packer)
         stored.flush()
         assert numbers is not None or len(stored) == len(files)
         return stored
     out: list[Return | None] = [None] * len(files)
 
     def keep(n: int, got: FileReport | Packed) -> None:
-        brief, mtime, where = _spilled(got, spill)
+        brief, mtime, where = _spilled(got, spill, packer)
         out[n] = Return(None, mtime, brief=brief, store=spill, where=where)
 
-    validate_files(files, run, jobs=jobs, progress=progress, each=keep, keep=False, pack=pack if PREPICKLE else None)
+    validate_files(files, run, jobs=jobs, progress=progress, each=keep, keep=False, pack=packer)
     assert all(r is not None for r in out)
     return out  # type: ignore[return-value]
 
 
-def _spilled(got: FileReport | Packed, spill: Spill) -> tuple[Brief, float, int]:
-    """A worker's result put in the spill: its brief, its file's modification time, its place in the spill."""
+def _spilled(got: FileReport | Packed, spill: Spill, packer: Callable[[FileReport], Any] | None = None
+             ) -> tuple[Brief, float, int]:
+    """A worker's result put in the spill: its brief, its file's modification time, its place in the spill.
+    ``packer``: what the workers pack with (:func:`_packer`): a report read in this process (no workers) is packed
+    with it here, with its head (:data:`HEADS`)."""
+    if not isinstance(got, Packed) and packer is not None and packer is not pack and got.results is not None:
+        got = packer(got)
     if isinstance(got, Packed):  # pickled by our own worker (a report it could not make comes as one)
-        return got.brief, _mtime(got.brief.path), spill.put_packed(got.data)
+        return got.brief, _mtime(got.brief.path), spill.put_packed(got.data, got.head)
     return Brief(got), _mtime(got.path), spill.put(got)
+
+
+#: Each worker pickles a report's head too (:func:`pack_headed`: its results without their items, and of their fields
+#: only those 汇总 reads), which the spill keeps beside the report (:meth:`.spill.Spill.head`): 汇总's rows read the
+#: head where they loaded the whole report, this process's largest cost in writing the roll-up (10,000 units: a
+#: quarter of its samples, ~0.1 ms a report, while the second process loads them whole for 指标得分 anyway); as a
+#: round's stored reports have their heads (rounds/run.py). False: no head, the report loaded (the tests compare).
+HEADS = True
+
+
+def head_fields(spec: Spec) -> tuple[str, ...]:
+    """The header fields a report's head keeps: those the spec's summary names and its rate's operands."""
+    return tuple(sorted({fid for fid in spec.summary.values() if isinstance(fid, str)} | set(_rate_operands(spec))))
+
+
+def pack_headed(fields: tuple[str, ...], report: FileReport) -> Packed:
+    """In a worker: :func:`.spill.pack`, with the report's head pickled (see :data:`HEADS`; ``fields``:
+    :func:`head_fields`)."""
+    got = pack(report)
+    res = report.results
+    if res is not None:
+        head = replace(res, items=(), fields={fid: res.fields[fid] for fid in fields if fid in res.fields})
+        got.head = pickle.dumps(head, protocol=pickle.HIGHEST_PROTOCOL)
+    return got
+
+
+def _packer(run: RunContext) -> Callable[[FileReport], Any] | None:
+    """What each worker sends for a report read with ``run``: :func:`pack_headed` for the run's template, when it has
+    one; else :func:`.spill.pack`; None: the report itself (:data:`PREPICKLE` off)."""
+    if not PREPICKLE:
+        return None
+    if HEADS and run.explicit is not None:
+        return functools.partial(pack_headed, head_fields(run.explicit))
+    return pack
 
 
 def assemble(spec: Spec, roster: Roster | None, returns: Sequence[Return], skipped: list[tuple[str, str]], *,

@@ -49,6 +49,9 @@ FIELDS = ("path", "status", "key", "sha256", "template", "saved_at", "saved_at_t
 COMPACT_BRIEFS = True
 
 _HEAD = struct.Struct("<IIB")  # errors, warnings, flags
+#: A report's head in the spill (:meth:`Spill.put_packed`): after the report's pickle, a mark and the head's length.
+_HEAD_MARK = struct.Struct("<4sI")
+_HEAD_MAGIC = b"\x00hd1"
 _HAS_RESULTS, _SHA, _SAVED, _TRUSTED, _TOTAL = 1, 2, 4, 8, 16
 _HEX = frozenset("0123456789abcdef")
 #: The per-file values (``Brief._own`` in its plain form) and the shared ones (``Brief._common``), in order.
@@ -251,13 +254,15 @@ def _shared(value: Any) -> Any:
 
 
 class Packed:
-    """A report as a worker sends it when the spill is on (:func:`pack`): its brief, and its pickled bytes."""
+    """A report as a worker sends it when the spill is on (:func:`pack`): its brief, and its pickled bytes; ``head``,
+    when the worker made one, its head pickled (what 汇总 reads: :meth:`Spill.head`)."""
 
-    __slots__ = ("brief", "data")
+    __slots__ = ("brief", "data", "head")
 
-    def __init__(self, brief: Brief, data: bytes) -> None:
+    def __init__(self, brief: Brief, data: bytes, head: bytes | None = None) -> None:
         self.brief = brief
         self.data = data
+        self.head = head
 
 
 def pack(report: FileReport) -> Packed:
@@ -282,6 +287,7 @@ class Spill:
         read_only_in_workers(self._ident)  # (workers never write it)
         self._end = 0
         self._recent: dict[int, FileReport] = {}
+        self._head: tuple[int, Any] | None = None  # (the last head asked for: a row asks a few times, :meth:`head`)
         # the collection's returns and rows, when they are kept on disk too (:data:`.collect.STORE`): closed with this
         self.units: Any = None
 
@@ -289,14 +295,37 @@ class Spill:
         """Append ``report``; what :meth:`load` takes to give it back (its offset and length in one int)."""
         return self.put_packed(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL))
 
-    def put_packed(self, data: bytes) -> int:
-        """Append a report pickled by this run (here, or in a worker: :func:`pack`); as :meth:`put`."""
+    def put_packed(self, data: bytes, head: bytes | None = None) -> int:
+        """Append a report pickled by this run (here, or in a worker: :func:`pack`); as :meth:`put`. ``head``: its
+        head pickled by this run (:meth:`head`), put right after it, marked."""
         assert self._fh is not None, "spill closed"
         self._fh.seek(self._end)
         self._fh.write(data)
         where = (self._end << 32) | len(data)
         self._end += len(data)
+        if head is not None:
+            self._fh.write(_HEAD_MARK.pack(_HEAD_MAGIC, len(head)))
+            self._fh.write(head)
+            self._end += _HEAD_MARK.size + len(head)
         return where
+
+    def head(self, where: int) -> Any:
+        """The head put with the report at ``where`` (:meth:`put_packed`), unpickled: a report's results without their
+        items (:func:`xltemplate.rollup.collect.pack_headed`); None when it has none (the caller loads the report)."""
+        last = self._head
+        if last is not None and last[0] == where:
+            return last[1]
+        assert self._fh is not None, "spill closed"
+        self._fh.seek((where >> 32) + (where & 0xFFFFFFFF))
+        mark = self._fh.read(_HEAD_MARK.size)
+        if len(mark) != _HEAD_MARK.size:
+            return None
+        magic, size = _HEAD_MARK.unpack(mark)
+        if magic != _HEAD_MAGIC:  # (the next report's pickle, which starts with PROTO: never the mark's zero byte)
+            return None
+        got = pickle.loads(self._fh.read(size))
+        self._head = (where, got)
+        return got
 
     def raw(self, where: int) -> bytes:
         """The bytes :meth:`put_packed` put at ``where``, as they were (not unpickled: the caller decodes them)."""

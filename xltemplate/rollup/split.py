@@ -1,4 +1,5 @@
-"""指标得分's rows written by a second process while this one writes the rest of the roll-up (issue 15).
+"""指标得分's rows written by a second process while this one writes the rest of the roll-up (issue 15); 文字材料's
+too, in the same pass (:data:`TEXTS_TOO`: what is said of 指标得分 below holds for each sheet it writes).
 
 指标得分 holds about half of the roll-up's cells, and the roll-up is written after the last worker has
 ended, by one process, with the other CPU idle. Here a child forked at the start of the pass over the units
@@ -95,8 +96,10 @@ class Second:
     """The child writing a sheet's rows (:func:`start`): told the formats' numbers once this process has given them
     (:meth:`numbered`), and its rows put into the sheet (:meth:`join`)."""
 
-    def __init__(self, proc: Any, conn: Any, path: Path) -> None:
-        self.proc, self.conn, self.path = proc, conn, path
+    def __init__(self, proc: Any, conn: Any, paths: dict[str, Path]) -> None:
+        self.proc, self.conn, self.paths = proc, conn, paths
+        self.path = next(iter(paths.values()))  # (the first sheet's: 指标得分's)
+        self._joined = 0
 
     def rows_done(self) -> Any:
         """What ``rows()`` gave in the child, once it has written them (waits for it)."""
@@ -113,15 +116,19 @@ class Second:
             self.conn.send({n: f.xf_index for n, f in enumerate(wb.formats) if f.xf_index is not None})
 
     def join(self, wb: Any, ws: Any) -> None:
-        """Wait for the child; its rows into ``ws`` (where this process's own would be)."""
-        self.proc.join()
-        self.conn.close()
-        if self.proc.exitcode != 0:
-            raise _failed(self.proc.exitcode, ws.name)
-        state = json.loads(Path(f"{self.path}.json").read_text(encoding="utf-8"))
+        """Wait for the child; its rows of ``ws`` into ``ws`` (where this process's own would be): once for each sheet
+        it wrote (:func:`start`)."""
+        if not self._joined:
+            self.proc.join()
+            self.conn.close()
+            if self.proc.exitcode != 0:
+                raise _failed(self.proc.exitcode, ws.name)
+        self._joined += 1
+        path = self.paths[ws.name]
+        state = json.loads(Path(f"{path}.json").read_text(encoding="utf-8"))
         ws.fh.flush()  # (the sheet's text so far, then the child's bytes after it, through the same file)
         out = ws.fh.buffer
-        with open(self.path, "rb") as src:
+        with open(path, "rb") as src:
             if not state["unnumbered"]:
                 shutil.copyfileobj(src, out, CHUNK if SMALL_CHUNKS else 1 << 20)
             else:  # (a bug, see the module: numbered now, and written in here)
@@ -129,7 +136,7 @@ class Second:
                 _substitute(src, out, lambda n: formats[n]._get_xf_index(), set())
         for name in ("dim_rowmin", "dim_rowmax", "dim_colmin", "dim_colmax", "previous_row"):
             setattr(ws, name, state[name])
-        with open(f"{self.path}.sizes", "rb") as f:  # (pickled by the child, forked from this process: see _child)
+        with open(f"{path}.sizes", "rb") as f:  # (pickled by the child, forked from this process: see _child)
             sizes = pickle.load(f)
         ws.row_sizes = joined_sizes(ws.row_sizes, sizes)
 
@@ -139,6 +146,11 @@ class Second:
             self.proc.kill()
         self.proc.join()
         self.conn.close()
+
+    @property
+    def joined(self) -> bool:
+        """Whether the rows of every sheet the child wrote are taken."""
+        return self._joined >= len(self.paths)
 
 
 #: The child's exit code for a full disk under its files (TMPDIR): the parent says so (:func:`_failed`).
@@ -227,28 +239,41 @@ SMALL_CHUNKS = True
 
 
 def start(wb: Any, ws: Any, c: "Collection", rows: Callable[[], Any], scratch: Path) -> Second:
-    """Fork the child that writes ``ws``'s rows by calling ``rows()`` (into a file in ``scratch``; what it returns
-    comes back by :meth:`Second.rows_done`); this process goes on with the rest. ``ws``'s rows so far are written out
-    first: the child's start where they end."""
-    ws._write_single_row(ws.previous_row + 1)  # (the heading's last row, as writing the first row would)
-    ws.fh.flush()
+    """Fork the child that writes the rows of ``ws`` (a sheet, or a list of sheets whose rows it writes in one pass:
+    see :data:`TEXTS_TOO`) by calling ``rows()`` (each sheet's into a file of its own in ``scratch``; what it returns
+    comes back by :meth:`Second.rows_done`); this process goes on with the rest. Each sheet's rows so far are written
+    out first: the child's start where they end."""
+    sheets = list(ws) if isinstance(ws, (list, tuple)) else [ws]
+    for one in sheets:
+        one._write_single_row(one.previous_row + 1)  # (the heading's last row, as writing the first row would)
+        one.fh.flush()
     c.spill._fh.flush()  # type: ignore[union-attr]
-    path = scratch / f"split-{os.getpid()}-{ws.name.encode().hex()}.xml"
+    paths = {one.name: scratch / f"split-{os.getpid()}-{one.name.encode().hex()}.xml" for one in sheets}
     ctx = mp.get_context("fork")
     mine, theirs = ctx.Pipe()
-    proc = ctx.Process(target=_child, args=(wb, ws, c, rows, path, theirs, os.getpid()), daemon=True)
+    proc = ctx.Process(target=_child, args=(wb, sheets, c, rows, paths, theirs, os.getpid()), daemon=True)
     with held_for_a_child():
         proc.start()
     theirs.close()
-    return Second(proc, mine, path)
+    return Second(proc, mine, paths)
 
 
-def _child(wb: Any, ws: Any, c: "Collection", rows: Callable[[], Any], path: Path, conn: Any, parent: int) -> None:
-    """In the child: the rows (formats as tokens), then, told the parent's numbers, the rows with them, the sheet's
+#: The second process writes 文字材料's rows too, in its pass over the units (:meth:`~xltemplate.rollup.workbook._Writer.
+#: _in_one_pass`), where this process wrote them: their heights measured (printing.wrapped_lines), their texts cut
+#: into continued rows, about a quarter of this process's CPU in the roll-up (10,000 units: ~2 s of ~8 s, measured
+#: on this session's machine), while the child, which loads each unit's report for 指标得分 anyway, had half as much
+#: to do as this process. False: 指标得分 alone (the tests compare the bytes).
+TEXTS_TOO = True
+
+
+def _child(wb: Any, ws: Any, c: "Collection", rows: Callable[[], Any], paths: Any, conn: Any, parent: int) -> None:
+    """In the child: the rows (formats as tokens), then, told the parent's numbers, the rows with them, each sheet's
     state after them, and out (``os._exit``: nothing of the parent's is flushed or finalised twice, its buffered
-    output included)."""
+    output included). ``ws``: a sheet or a list of them, ``paths`` their files (a path, or the paths by sheet name)."""
     worker_started(parent)  # ignore Ctrl-C, die on SIGTERM, die with the parent
     try:
+        sheets = list(ws) if isinstance(ws, (list, tuple)) else [ws]
+        where = paths if isinstance(paths, dict) else {sheets[0].name: paths}
         spill = c.spill
         assert spill is not None and spill._fh is not None
         spill._fh = open(f"/proc/self/fd/{spill._fh.fileno()}", "rb")  # an offset of its own  # noqa: SIM115
@@ -256,24 +281,28 @@ def _child(wb: Any, ws: Any, c: "Collection", rows: Callable[[], Any], path: Pat
             spill.units.own_offset()
         for n, fmt in enumerate(wb.formats):
             fmt.xf_index = f"\x01{n}"  # numbered by the parent (see the module)
-        rough = Path(f"{path}.rows")
-        with open(rough, "w", encoding="utf-8") as out:
-            ws.fh = out
+        with contextlib.ExitStack() as stack:
+            for one in sheets:
+                one.fh = stack.enter_context(open(Path(f"{where[one.name]}.rows"), "w", encoding="utf-8"))
             done = rows()
-            ws._write_single_row(ws.previous_row + 1)  # the last row
+            for one in sheets:
+                one._write_single_row(one.previous_row + 1)  # the last row
         conn.send(done)
         numbers = conn.recv()
-        missing: set[int] = set()
-        with open(rough, "rb") as src, open(path, "wb") as out:
-            _substitute(src, out, numbers.get, missing)
-        rough.unlink()
-        state: dict[str, Any] = {name: getattr(ws, name) for name in ("dim_rowmin", "dim_rowmax", "dim_colmin", "dim_colmax", "previous_row")}
-        # the rows' heights as the sheet holds them (lean.RowSizes: about 3 bytes a row, where a JSON object of every
-        # row was some 150 bytes a row held by the parent while it loaded it: over 100 MB at 100,000 units)
-        with open(f"{path}.sizes", "wb") as f:
-            pickle.dump(ws.row_sizes, f, protocol=pickle.HIGHEST_PROTOCOL)
-        state["unnumbered"] = sorted(missing)
-        Path(f"{path}.json").write_text(json.dumps(state), encoding="utf-8")
+        for one in sheets:
+            path = where[one.name]
+            rough = Path(f"{path}.rows")
+            missing: set[int] = set()
+            with open(rough, "rb") as src, open(path, "wb") as out:
+                _substitute(src, out, numbers.get, missing)
+            rough.unlink()
+            state: dict[str, Any] = {name: getattr(one, name) for name in ("dim_rowmin", "dim_rowmax", "dim_colmin", "dim_colmax", "previous_row")}
+            # the rows' heights as the sheet holds them (lean.RowSizes: about 3 bytes a row, where a JSON object of
+            # every row was some 150 bytes a row held by the parent while it loaded it: over 100 MB at 100,000 units)
+            with open(f"{path}.sizes", "wb") as f:
+                pickle.dump(one.row_sizes, f, protocol=pickle.HIGHEST_PROTOCOL)
+            state["unnumbered"] = sorted(missing)
+            Path(f"{path}.json").write_text(json.dumps(state), encoding="utf-8")
     except BaseException as exc:  # (a bug, or the parent gone: said on stderr; the parent stops the roll-up)
         if scratch_error(exc) is not None:  # (a full disk: the parent says it, in Chinese, naming the folder)
             os._exit(_FULL_CODE)
@@ -284,4 +313,4 @@ def _child(wb: Any, ws: Any, c: "Collection", rows: Callable[[], Any], path: Pat
     os._exit(0)
 
 
-__all__ = ["SPLIT", "SPLIT_FROM", "SPLIT_PARENT_MB", "Second", "possible", "resident_mb", "start"]
+__all__ = ["SPLIT", "SPLIT_FROM", "SPLIT_PARENT_MB", "Second", "TEXTS_TOO", "possible", "resident_mb", "start"]

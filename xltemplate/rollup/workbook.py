@@ -284,6 +284,7 @@ class _Writer:
         self.kept_scores: dict[str, Any] | None = None  # 指标得分 given whole in a round (see reuse.py): what it kept
         self.scratch = scratch
         self.second: split.Second | None = None  # 指标得分's rows written by a second process (see split.py)
+        self.texts_ws: Any = None  # 文字材料, when the second process writes its rows too (split.TEXTS_TOO)
         self.wb = xlsxwriter.Workbook(path if isinstance(path, _Output) else str(path), {
             "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
             # Rows are written in order and flushed as they go: memory stays flat at 10,000 units.
@@ -330,6 +331,8 @@ class _Writer:
                 self._received()
             if self.second is not None:  # 指标得分's rows, from the second process, where this one's would be
                 self.second.join(wb, self.scores_ws)
+                if self.texts_ws is not None:  # (and 文字材料's: split.TEXTS_TOO)
+                    self.second.join(wb, self.texts_ws)
                 self.second = None
         finally:
             if self.second is not None:
@@ -374,12 +377,15 @@ class _Writer:
         if kept_scores is not None and not score_rows:
             reuse.restore_sums(totals, kept_scores["sums"])
         write_scores = scores is not None and kept_scores is None
+        texts_here = not texts.given  # (文字材料's rows made in this pass: else in the second process, or kept)
         if write_scores and scores is not None and self.whole_rows and self.scratch is not None and split.possible(c, len(c.rows)):
             put_scores = scores[0]
+            texts_there = split.TEXTS_TOO and texts_here
 
-            def score_rows_only() -> tuple[int, dict[str, Any]]:
+            def score_rows_only() -> tuple[int, dict[str, Any], int | None]:
                 """In the second process: 指标得分's rows, as this loop would write them, and the sums they make (as a
-                round's kept sheet gives them back: reuse.py); how many rows."""
+                round's kept sheet gives them back: reuse.py); how many rows; and 文字材料's rows (split.TEXTS_TOO), with
+                the row after them (None: not written there)."""
                 n = 0
                 for row in c.rows:
                     got = list(tables.unit_scores(c, row, names, sheets.item_results))
@@ -388,9 +394,17 @@ class _Writer:
                     if got:
                         put_scores(*tables.by_unit(got))
                         n += 1
-                return n, {k: dict(v) if isinstance(v, dict) else v for k, v in reuse.sums_state(totals).items()}
+                    if texts_there:
+                        t = tables.unit_texts(c, row, text_ids)
+                        if t is not None:
+                            texts.put(t)
+                return (n, {k: dict(v) if isinstance(v, dict) else v for k, v in reuse.sums_state(totals).items()},
+                        texts.table.row if texts_there else None)
 
-            self.second = split.start(self.wb, self.scores_ws, c, score_rows_only, self.scratch)
+            self.second = split.start(self.wb, [self.scores_ws, texts.table.ws] if texts_there else self.scores_ws, c,
+                                      score_rows_only, self.scratch)
+            self.texts_ws = texts.table.ws if texts_there else None
+            texts_here = not texts_there
             write_scores = False
             score_rows = results is not None  # (指标结果 makes them here anyway; else their sums come from the child)
         # a round's 汇总 rows: kept by the last run up to their "since" columns (see reuse.SummaryRows)
@@ -429,7 +443,7 @@ class _Writer:
             m = tables.unit_missing(c, row)
             if m is not None:
                 missing.put(missing_rec(m))
-            t = tables.unit_texts(c, row, text_ids) if not texts.given else None
+            t = tables.unit_texts(c, row, text_ids) if texts_here else None
             if t is not None:
                 texts.put(t)
         if kept_rows is not None:  # what the rows leave behind: 统计's sums over the units, 差距分析's units
@@ -441,8 +455,10 @@ class _Writer:
                 kept_rows.done({"units": {k: v for k, v in vars(units).items() if k != "_same"}, "gaps": gap_units})
         end = summary.table.end()
         if self.second is not None:
-            count, sums = self.second.rows_done()
+            count, sums, texts_end = self.second.rows_done()
             self.skip_score_rows(count)  # (the rows the child wrote, for the sheet's end)
+            if texts_end is not None:
+                texts.table.row = texts_end  # (文字材料's rows the child wrote, for the sheet's end)
             if not score_rows:
                 reuse.restore_sums(totals, sums)
             self.second.numbered(self.wb)  # (every format its rows use is numbered now: split.py)
@@ -990,7 +1006,9 @@ class _Writer:
         keys = ["file", "key", "status", "fate", "note", "errors", "warnings", "saved_at", "application", "sha256", "path"]
         # A round's sheet whose rows are those of last run's is given whole (see reuse.py): its rows are made from the
         # briefs (quick), writing them is not
-        kept, written = reuse.given(self.c, self.wb, ws, (reuse.rows_digest(tables.iter_files(self.c), keys),))
+        # (the digest only where a sheet may be kept: a pass over every file's row, ~0.3 s of 10,000 in plain collect)
+        digest = (reuse.rows_digest(tables.iter_files(self.c), keys),) if reuse.parts_of(self.c) is not None else ()
+        kept, written = reuse.given(self.c, self.wb, ws, digest)
         if kept is not None:
             if kept["end"] > 3:
                 ws.autofilter(2, 0, kept["end"] - 1, len(keys) - 1)
