@@ -63,7 +63,7 @@ def test_the_same_outputs_with_the_spill_on_or_off(case: str, mixed: Path, tmp_p
     packed: list[int] = []
     real_put, real_packed = spill_mod.Spill.put, spill_mod.Spill.put_packed
     monkeypatch.setattr(spill_mod.Spill, "put", lambda self, r: puts.append(1) or real_put(self, r))
-    monkeypatch.setattr(spill_mod.Spill, "put_packed", lambda self, d: packed.append(1) or real_packed(self, d))
+    monkeypatch.setattr(spill_mod.Spill, "put_packed", lambda self, d, head=None: packed.append(1) or real_packed(self, d, head))
     monkeypatch.setattr(collect_mod, "SPILL", False)
     off = _run(args, tmp_path / "off")
     assert not puts and not packed

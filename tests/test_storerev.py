@@ -75,7 +75,7 @@ def test_a_full_disk_under_the_spill_is_told_in_chinese(store: bool, tmp_path: P
             self.fh.close()  # type: ignore[attr-defined]
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    def full(self: spill_mod.Spill, data: bytes) -> int:
+    def full(self: spill_mod.Spill, data: bytes, head: bytes | None = None) -> int:
         if not isinstance(self._fh, Failing):
             self._fh = Failing(self._fh)  # type: ignore[assignment]
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
