@@ -497,6 +497,17 @@ class Ledger:
         :meth:`finishing`), so that what is kept is what the finished run's roll-up holds. The XML is bytes, or
         where a file holds it (``len`` and ``pieces(size)``: rollup.reuse.Slice), written in pieces."""
         self._writable()  # (the run is already marked finished inside finishing's transaction)
+        try:
+            self._store_parts(run, parts)
+        except sqlite3.OperationalError as exc:
+            # (review: called while the roll-up is written, whose writer said a full ledger disk as a full temporary
+            # folder, fsutil.scratch_error; said as the ledger's here, naming it, as schema.transaction says it)
+            told = schema.storage_error(self.conn, exc)
+            if told is None:
+                raise
+            raise told from exc
+
+    def _store_parts(self, run: Run, parts: Iterable[tuple[str, str, str, Any]]) -> None:
         whole: list[tuple[Any, ...]] = []
         conn: Any = self.conn
         for name, key, state, xml in parts:

@@ -1,0 +1,207 @@
+"""Review of session 26's round and collect changes (roundstore: ledger.store.SEEN_IN_LEDGER, rollup.reuse.
+GIVEN_WHEN_ZIPPED / PARTS_STREAMED / KEPT_STREAMED, rounds.run.SHAS_SHARED / TODO_LET_GO; collectwall: split.TEXTS_TOO,
+collect.HEADS, catalog.C_YAML), merged: a run killed, or whose ledger's disk fills, while the sheets it keeps are
+streamed into the ledger leaves the ledger as the last finished run left it, and the next run is right (its roll-up
+the bytes it is with every sheet written anew, from the same ledger state and clock); the full disk is said as the
+ledger's, naming it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from xltemplate.errors import XltemplateError
+from xltemplate.ledger import store
+from xltemplate.rollup import reuse
+from xltemplate.roster import read_roster
+from xltemplate.rounds import collect_round
+from xltemplate.rounds import run as run_mod
+
+from .conftest import SAMPLES
+from .tamper import replace_text, rewrite
+
+FORM = "sh-project-self-eval"
+
+
+def _kept(db: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The ledger's kept parts (name, key, state, the XML's sha) and its finished runs."""
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        parts = conn.execute("SELECT name, key, state, hex(xml), run_id FROM parts ORDER BY name").fetchall()
+        runs = conn.execute("SELECT id FROM runs WHERE finished_at IS NOT NULL ORDER BY id").fetchall()
+        return parts, runs
+    finally:
+        conn.close()
+
+
+class _Round:
+    """A round over a copy of the samples, at fixed times (the ledger's clock), run in ``tmp_path / "round"``."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.tmp, self.mp = tmp_path, monkeypatch
+        self.tick = [0]
+
+        def now() -> dt.datetime:
+            self.tick[0] += 1
+            return dt.datetime(2026, 5, 1, 8, 0, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=self.tick[0])
+
+        monkeypatch.setattr(store, "_now", now)
+        self.inbox = tmp_path / "inbox"
+        shutil.copytree(SAMPLES / "returns", self.inbox)
+        self.work = tmp_path / "round"
+        self.work.mkdir()
+        self.db = self.work / "r.xlt.db"
+
+    def run(self, name: str) -> bytes:
+        out = self.tmp / f"{name}.xlsx"
+        done = collect_round([self.inbox], FORM, ledger=self.db, roster=read_roster(SAMPLES / "roster.csv", FORM),
+                             output=out, jobs=1)
+        done.collection.close()
+        return out.read_bytes()
+
+    def change(self) -> None:
+        """One file's bytes changed: 文字材料 and more are written anew, and kept (streamed into the ledger)."""
+        rewrite(SAMPLES / "returns" / "无线电监测站.xlsx", self.inbox / "无线电监测站.xlsx",
+                {"xl/sharedStrings.xml": replace_text("成果统计和归档不够及时", "成果统计不够及时")})
+
+    def right(self, name: str) -> list[str]:
+        """The next run, from the ledger as it is, made twice from one state and clock: with the kept sheets reused
+        and with every sheet written anew; the same bytes. The sheets it was given."""
+        saved = self.tmp / "saved"
+        shutil.rmtree(saved, ignore_errors=True)
+        shutil.copytree(self.work, saved)
+        start = self.tick[0]
+        self.mp.setattr(reuse, "REUSE", False)
+        anew = self.run(f"{name}-anew")
+        shutil.rmtree(self.work)
+        shutil.copytree(saved, self.work)
+        self.tick[0] = start
+        self.mp.setattr(reuse, "REUSE", True)
+        given: list[str] = []
+        real = reuse.Parts.__init__
+
+        def parts(me: reuse.Parts, *a: Any, **k: Any) -> None:
+            real(me, *a, **k)
+            given.append(me)  # type: ignore[arg-type]
+
+        self.mp.setattr(reuse.Parts, "__init__", parts)
+        assert self.run(f"{name}-reused") == anew, name
+        self.mp.setattr(reuse.Parts, "__init__", real)
+        return sorted(given[-1].reused) if given else []  # type: ignore[attr-defined]
+
+
+def _streamed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The switches of the merged branches on (as shipped), and how many kept parts the ledger took as a Slice."""
+    for owner, name in ((store, "SEEN_IN_LEDGER"), (reuse, "GIVEN_WHEN_ZIPPED"), (reuse, "PARTS_STREAMED"),
+                        (reuse, "KEPT_STREAMED"), (run_mod, "PARTS_STORED_AS_MADE"), (run_mod, "LAZY_PARTS")):
+        monkeypatch.setattr(owner, name, True)
+    seen = [0]
+    real: Callable[..., Any] = store.Ledger.store_parts
+
+    def counted(self: store.Ledger, run: Any, parts: Any) -> None:
+        parts = list(parts)
+        seen[0] += sum(isinstance(p[3], reuse.Slice) for p in parts)
+        real(self, run, parts)
+
+    monkeypatch.setattr(store.Ledger, "store_parts", counted)
+    return seen
+
+
+def test_a_full_ledger_disk_while_kept_parts_stream_is_said_as_the_ledgers(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger's disk fills while the run stores the sheets it keeps (in pieces, KEPT_STREAMED, inside the roll-up's
+    writing): the clerk is told the ledger could not be written (naming it), not that the temporary folder is full
+    (the roll-up's writer took SQLite's error for one of its own sort files'); nothing is kept, no run finished, and
+    the next run is right."""
+    r = _Round(tmp_path, monkeypatch)
+    streamed = _streamed(monkeypatch)
+    real = store.Ledger.store_parts
+
+    def full(self: store.Ledger, run: Any, parts: Any) -> None:
+        pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        self.conn.execute(f"PRAGMA max_page_count = {pages}")  # the ledger's disk is full from now on
+        real(self, run, parts)
+
+    monkeypatch.setattr(store.Ledger, "store_parts", full)
+    before = _kept(r.db) if r.db.exists() else None
+    with pytest.raises(XltemplateError) as info:
+        r.run("full")
+    assert before is None
+    told = str(info.value)
+    assert "写入台账失败" in told and str(r.db) in told and "磁盘空间不足" in told, told
+    assert "临时文件夹" not in told, told
+    assert _kept(r.db) == ([], [])  # (nothing kept, no run finished)
+    assert not (tmp_path / "full.xlsx").exists() and not list(tmp_path.glob("*.tmp*"))
+    monkeypatch.setattr(store.Ledger, "store_parts", real)
+    r.right("after")
+    assert streamed[0] > 0  # (the failed run's parts reached the ledger as a Slice: streamed, not bytes)
+
+
+_KILLER = textwrap.dedent("""
+    import datetime as dt, os, signal, sys
+    from xltemplate.ledger import store
+    from xltemplate.rollup import reuse
+    from xltemplate.roster import read_roster
+    from xltemplate.rounds import collect_round
+    from xltemplate.signals import interruptible
+
+    tick = int(sys.argv[4])
+    sig = getattr(signal, sys.argv[6])
+    def now():
+        global tick
+        tick += 1
+        return dt.datetime(2026, 5, 1, 8, 0, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=tick)
+    store._now = now
+    real = reuse.Slice.pieces
+    def pieces(self, size):
+        if size != store.PIECE:  # (not the ledger's stream: the splice's check reads a part's head)
+            yield from real(self, size)
+            return
+        for n, piece in enumerate(real(self, 1024)):  # (small pieces: killed midway through a part's blob)
+            if n == 2:
+                os.kill(os.getpid(), sig)
+            yield piece
+    reuse.Slice.pieces = pieces
+    with interruptible():  # (as the CLI runs a command: SIGTERM an exception)
+        collect_round([sys.argv[1]], "sh-project-self-eval", ledger=sys.argv[2], output=sys.argv[3], jobs=1,
+                      roster=read_roster(sys.argv[5], "sh-project-self-eval"))
+""")
+
+
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])
+def test_a_run_killed_while_its_kept_parts_stream_into_the_ledger(sig: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGKILL or SIGTERM midway through a kept part written into the ledger in pieces (a zeroblob, then incremental
+    blob writes): the ledger is the last finished run's (its parts whole, integrity_check ok), and the next run is
+    right; SIGTERM (an exception) leaves no roll-up half-written beside the output and no temporary folder."""
+    r = _Round(tmp_path, monkeypatch)
+    streamed = _streamed(monkeypatch)
+    first = r.run("first")
+    assert streamed[0] > 0  # (the first run's parts went to the ledger as a Slice each)
+    before = _kept(r.db)
+    assert before[0] and len(before[1]) == 1
+    r.change()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    got = subprocess.run([sys.executable, "-c", _KILLER, str(r.inbox), str(r.db), str(tmp_path / "killed.xlsx"),
+                          str(r.tick[0]), str(SAMPLES / "roster.csv"), sig], capture_output=True, text=True,
+                         timeout=600, env={**os.environ, "TMPDIR": str(scratch)})
+    assert got.returncode == (-9 if sig == "SIGKILL" else 1), got.stderr[-2000:]
+    if sig == "SIGTERM":  # (SIGKILL leaves its .part and XlsxWriter's folder: no code of ours runs)
+        assert "Interrupted" in got.stderr, got.stderr[-2000:]
+        assert list(tmp_path.glob(".killed.xlsx.*")) == [] and list(scratch.iterdir()) == []
+    assert _kept(r.db) == before  # (the killed run's transaction never committed: the parts are the first run's)
+    assert not (tmp_path / "killed.xlsx").exists()
+    r.tick[0] += 10
+    r.right("after")
+    assert first
