@@ -205,3 +205,33 @@ def test_a_run_killed_while_its_kept_parts_stream_into_the_ledger(sig: str, tmp_
     r.tick[0] += 10
     r.right("after")
     assert first
+
+
+def test_a_full_temporary_folder_while_the_inputs_seen_are_kept_is_said_as_the_temporary_folders(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SEEN_IN_LEDGER keeps the inputs seen in a temporary table of the ledger's connection: SQLite keeps it in a file
+    in TMPDIR (this build: TEMP_STORE=1; ~250 bytes an input, ~25 MB at 100,000, past its 2 MB cache). That folder
+    full is said as the temporary folder's (as the roll-up's writer says it), not as the ledger's disk (the batch's
+    transaction said every SQLite full disk as the ledger's: the clerk would look for room beside the ledger); the
+    batch is rolled back, and the next run is right."""
+    r = _Round(tmp_path, monkeypatch)
+    _streamed(monkeypatch)
+    real = store.SeenKept.__init__
+
+    def small(self: store.SeenKept, led: store.Ledger) -> None:
+        real(self, led)
+        pages = led.conn.execute("PRAGMA temp.page_count").fetchone()[0]
+        led.conn.execute(f"PRAGMA temp.max_page_count = {pages}")  # the temporary folder is full from now on
+
+    monkeypatch.setattr(store.SeenKept, "__init__", small)
+    with pytest.raises(XltemplateError) as info:
+        r.run("full")
+    told = str(info.value)
+    assert "临时文件夹" in told and "磁盘空间不足" in told and str(r.db) not in told, told
+    conn = sqlite3.connect(r.db)
+    try:
+        assert conn.execute("SELECT count(*) FROM files").fetchone()[0] == 0  # (the batch rolled back)
+    finally:
+        conn.close()
+    monkeypatch.setattr(store.SeenKept, "__init__", real)
+    r.right("after")

@@ -31,6 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Iterator, Sequence, TypeVar, overload
 
+from ..fsutil import disk_full, scratch_full
 from ..version import __version__
 from . import archive as archive_mod, model, queries, schema, withdrawals
 from .archive import Archive, Stored, Unread, archive_root, archive_setting, default_archive_dir, path_of, path_text
@@ -786,7 +787,14 @@ class SeenKept(Walked[Stored]):
 
     def record(self) -> None:
         """Write the inputs added since the last call (inside the caller's transaction)."""
-        self._conn.executemany("INSERT INTO temp.seen_now VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows)
+        try:
+            self._conn.executemany("INSERT INTO temp.seen_now VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows)
+        except sqlite3.OperationalError as exc:
+            # (review: the temporary table is SQLite's file in TMPDIR, not the ledger: a full disk here is said as the
+            # temporary folder's, as the roll-up's writer says it, where the batch's transaction said the ledger's)
+            if disk_full(exc):
+                raise scratch_full() from exc
+            raise
         self._rows = []
 
     def __len__(self) -> int:
