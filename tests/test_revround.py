@@ -235,3 +235,22 @@ def test_a_full_temporary_folder_while_the_inputs_seen_are_kept_is_said_as_the_t
         conn.close()
     monkeypatch.setattr(store.SeenKept, "__init__", real)
     r.right("after")
+
+
+def test_kept_parts_streamed_in_small_pieces_make_the_bytes_of_sheets_written_anew(tmp_path: Path,
+                                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The samples' kept parts are smaller than one piece (64 KB: store.PIECE, reuse._CHUNK), so the tests of the
+    streaming switches never crossed a piece's end: here pieces of 997 and 1009 bytes (a row's XML, a UTF-8 character,
+    a row 汇总 keeps cut anywhere), over a first run, one over the same inbox (every sheet given: copied, spliced,
+    汇总's rows streamed), one with a file changed (kept anew, streamed into the ledger) and one again; each run's
+    roll-up the bytes it is with every sheet written anew."""
+    r = _Round(tmp_path, monkeypatch)
+    streamed = _streamed(monkeypatch)
+    monkeypatch.setattr(store, "PIECE", 997)
+    monkeypatch.setattr(reuse, "_CHUNK", 1009)
+    given = [r.right("first"), r.right("again")]
+    r.change()
+    given += [r.right("changed"), r.right("again2")]
+    assert streamed[0] > 0
+    assert given[0] == [] and "汇总" in given[1] and "指标得分" in given[1] and "提交记录" in given[1], given
+    assert "指标得分" in given[3], given
