@@ -254,3 +254,44 @@ def test_kept_parts_streamed_in_small_pieces_make_the_bytes_of_sheets_written_an
     assert streamed[0] > 0
     assert given[0] == [] and "汇总" in given[1] and "指标得分" in given[1] and "提交记录" in given[1], given
     assert "指标得分" in given[3], given
+
+
+def test_a_full_temporary_folder_while_summary_rows_are_spooled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KEPT_STREAMED packs 汇总's kept rows into a temporary file as they are written (where they were held): that
+    folder full is said as the temporary folder's, nothing is kept, no run finished, and the next run is right."""
+    import errno
+    import tempfile
+
+    r = _Round(tmp_path, monkeypatch)
+    _streamed(monkeypatch)
+    real = tempfile.TemporaryFile
+
+    class Full:
+        def __init__(self, fh: Any) -> None:
+            self.fh = fh
+
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.fh, name)
+
+        def __enter__(self) -> "Full":
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.fh.close()
+
+    def spool(*a: Any, **k: Any) -> Any:
+        got = real(*a, **k)
+        return Full(got) if str(k.get("prefix", "")).startswith("xltemplate-rows-") else got
+
+    monkeypatch.setattr(reuse.tempfile, "TemporaryFile", spool)
+    with pytest.raises(XltemplateError) as info:
+        r.run("full")
+    told = str(info.value)
+    assert "临时文件夹" in told and "磁盘空间不足" in told, told
+    assert _kept(r.db) == ([], [])
+    assert not (tmp_path / "full.xlsx").exists() and not list(tmp_path.glob(".full.xlsx.*"))
+    monkeypatch.setattr(reuse.tempfile, "TemporaryFile", real)
+    r.right("after")
