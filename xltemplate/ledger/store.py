@@ -318,16 +318,17 @@ class Ledger:
                     unread.append(res)
                     continue
                 is_first = res.sha256 not in known
+                where, when = path_text(res.path), utc_text(res.mtime)
                 if kept is not None:
-                    kept.add(res, is_first)
+                    kept.add(res, is_first, where, when)
                 else:
                     seen.append(res if not SEEN_WITHOUT_STAT or res.stat is None else replace(res, stat=None))
                 if is_first:
                     known[res.sha256] = res.name
                     if kept is None:
                         first.add(res.sha256)
-                    new_rows.append((res.sha256, res.size, res.name, run.id, stamp, utc_text(res.mtime)))
-                sightings.append((run.id, path_text(res.path), res.sha256, utc_text(res.mtime), stamp))
+                    new_rows.append((res.sha256, res.size, res.name, run.id, stamp, when))
+                sightings.append((run.id, where, res.sha256, when, stamp))
                 if res.stat is not None:
                     stats.append((path_text(res.path), *res.stat, res.sha256, began))
             self._record_batch(new_rows, sightings, problems, stats, kept)
@@ -780,9 +781,10 @@ class SeenKept(Walked[Stored]):
         self._rows: list[tuple[Any, ...]] = []
         self._len = 0
 
-    def add(self, res: Stored, first: bool) -> None:
-        self._rows.append((self._len, path_text(res.path), res.sha256, res.size, res.name, res.mtime.isoformat(),
-                           res.mtime.timestamp(), int(res.published), int(first)))
+    def add(self, res: Stored, first: bool, where: str, when: str) -> None:
+        """Keep ``res`` (its path as the ledger stores it, ``where``, and its time, ``when``: :func:`utc_text`)."""
+        self._rows.append((self._len, where, res.sha256, res.size, res.name, when, res.mtime.timestamp(),
+                           res.published, first))
         self._len += 1
 
     def record(self) -> None:
