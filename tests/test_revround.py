@@ -295,3 +295,33 @@ def test_a_full_temporary_folder_while_summary_rows_are_spooled(tmp_path: Path, 
     assert not (tmp_path / "full.xlsx").exists() and not list(tmp_path.glob(".full.xlsx.*"))
     monkeypatch.setattr(reuse.tempfile, "TemporaryFile", real)
     r.right("after")
+
+
+@pytest.mark.parametrize("write_on", [False, True])
+@pytest.mark.parametrize("read_on", [False, True])
+def test_a_kept_states_decimals_read_back_as_they_were(write_on: bool, read_on: bool,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """reuse.DECIMALS_PACKED (roundstore's last commit, whose message names a test it does not add): a state's lists
+    of Decimals (repeated, zero, -0, trailing zeros, an exponent, NaN, an empty list, a mixed list, in a tuple and a
+    dict) read back with the same texts and types, whichever way the state was written and is read (a ledger kept by
+    the run before an upgrade, or with the switch off)."""
+    import json
+    from decimal import Decimal
+
+    state = {"totals": [Decimal("85.50"), Decimal("85.5"), Decimal("85.50"), Decimal("0"), Decimal("-0"),
+                        Decimal("1E+2"), Decimal("NaN"), Decimal("99.999")],
+             "empty": [], "mixed": [Decimal("1.0"), 2, "3"], "tup": (Decimal("4.00"), [Decimal("5")]),
+             "map": {"a": [Decimal("6.60")]}, "ints": [1, 2]}
+    monkeypatch.setattr(reuse, "DECIMALS_PACKED", write_on)
+    text = json.dumps(reuse._encode(state), ensure_ascii=False, separators=(",", ":"))
+    monkeypatch.setattr(reuse, "DECIMALS_PACKED", read_on)
+    got = reuse._decode(json.loads(text))
+
+    def shown(v: Any) -> Any:  # (each value with its type and text: NaN equal to itself, 85.5 unequal to 85.50)
+        if isinstance(v, (list, tuple)):
+            return (type(v).__name__, [shown(x) for x in v])
+        if isinstance(v, dict):
+            return {k: shown(x) for k, x in v.items()}
+        return (type(v).__name__, str(v))
+
+    assert shown(got) == shown(state)
