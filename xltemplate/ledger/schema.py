@@ -271,12 +271,23 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             raise
         conn.execute("COMMIT")
     except sqlite3.OperationalError as exc:
-        if not _storage_failure(exc):
+        told = storage_error(conn, exc)
+        if told is None:
             raise
-        where = conn.execute("PRAGMA database_list").fetchone()[2]
-        why = "磁盘空间不足" if disk_full(exc) else exc
-        raise LedgerError(f"{where}：写入台账失败（{why}）。请检查磁盘空间和文件权限后重新运行；"
-                          "台账中已有的内容不受影响。") from exc
+        raise told from exc
+
+
+def storage_error(conn: sqlite3.Connection, exc: sqlite3.OperationalError) -> LedgerError | None:
+    """``exc`` (a write to the ledger of ``conn`` that failed) as the clerk is told it when the ledger's disk is full or
+    unwritable (naming the ledger); None: another error. :func:`transaction`'s, and Ledger.store_parts' (a round's
+    kept sheets stored while its roll-up is written, whose writer would take SQLite's full disk for its own
+    temporary folder's: fsutil.scratch_error)."""
+    if not _storage_failure(exc):
+        return None
+    where = conn.execute("PRAGMA database_list").fetchone()[2]
+    why = "磁盘空间不足" if disk_full(exc) else exc
+    return LedgerError(f"{where}：写入台账失败（{why}）。请检查磁盘空间和文件权限后重新运行；"
+                       "台账中已有的内容不受影响。")
 
 
 # SQLite's result codes, beside a full disk (fsutil.disk_full), for a disk that is unwritable, or a ledger held too long.

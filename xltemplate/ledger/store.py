@@ -31,6 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Iterator, Sequence, TypeVar, overload
 
+from ..fsutil import disk_full, scratch_full
 from ..version import __version__
 from . import archive as archive_mod, model, queries, schema, withdrawals
 from .archive import Archive, Stored, Unread, archive_root, archive_setting, default_archive_dir, path_of, path_text
@@ -498,6 +499,17 @@ class Ledger:
         :meth:`finishing`), so that what is kept is what the finished run's roll-up holds. The XML is bytes, or
         where a file holds it (``len`` and ``pieces(size)``: rollup.reuse.Slice), written in pieces."""
         self._writable()  # (the run is already marked finished inside finishing's transaction)
+        try:
+            self._store_parts(run, parts)
+        except sqlite3.OperationalError as exc:
+            # (review: called while the roll-up is written, whose writer said a full ledger disk as a full temporary
+            # folder, fsutil.scratch_error; said as the ledger's here, naming it, as schema.transaction says it)
+            told = schema.storage_error(self.conn, exc)
+            if told is None:
+                raise
+            raise told from exc
+
+    def _store_parts(self, run: Run, parts: Iterable[tuple[str, str, str, Any]]) -> None:
         whole: list[tuple[Any, ...]] = []
         conn: Any = self.conn
         for name, key, state, xml in parts:
@@ -777,7 +789,14 @@ class SeenKept(Walked[Stored]):
 
     def record(self) -> None:
         """Write the inputs added since the last call (inside the caller's transaction)."""
-        self._conn.executemany("INSERT INTO temp.seen_now VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows)
+        try:
+            self._conn.executemany("INSERT INTO temp.seen_now VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows)
+        except sqlite3.OperationalError as exc:
+            # (review: the temporary table is SQLite's file in TMPDIR, not the ledger: a full disk here is said as the
+            # temporary folder's, as the roll-up's writer says it, where the batch's transaction said the ledger's)
+            if disk_full(exc):
+                raise scratch_full() from exc
+            raise
         self._rows = []
 
     def __len__(self) -> int:
