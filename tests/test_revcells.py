@@ -68,6 +68,9 @@ def test_a_workbook_of_many_strings_is_not_held_after_its_file(tmp_path: Path) -
     held = getattr(strict, "_STRING_CELLS", {}).get("strings") or []
     assert len(held) <= 4096, f"{len(held)} strings held after the file"
     assert len(getattr(strict, "_STRING_CELLS", {}).get("cells") or []) <= 4096
+    forget()
+    with switched(False, ("STRING_CELLS",)):
+        assert verdict(path) == read
 
 
 def test_a_workbook_of_long_strings_is_not_held_after_its_file(tmp_path: Path) -> None:
