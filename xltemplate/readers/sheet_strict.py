@@ -132,7 +132,9 @@ def cells(stream: bytes, strings: list[str], styles: Styles, epoch: dt.datetime,
     styled: dict[str, int] = {}
     n_strings = len(strings)
     make = tuple.__new__  # CellData without its Python-level constructor: some 150 a sheet
-    of_string = _string_cells(strings) if STRING_CELLS else None
+    # (bounded: a list past the bounds would be compared whole at every sheet, sheets × strings, and held after
+    # its workbook; such a workbook's cells are made slot by slot, as with the switch off)
+    of_string = _string_cells(strings) if STRING_CELLS and n_strings <= _STRING_CELLS_COUNT else None
     texts = iter(values)
     for a1, kind, style, formula, conceal, delta in meaning.slots:
         if kind == _SHARED:
@@ -192,20 +194,39 @@ def cells(stream: bytes, strings: list[str], styles: Styles, epoch: dt.datetime,
 #: ~8: national 0.982, the files' own ratios 0.952; first form 0.999). The tests also run with it off.
 STRING_CELLS = True
 #: The last workbook's strings (a copy) and their cells: one workbook's at a time, what its sheets share.
-_STRING_CELLS: dict[str, list[Any]] = {}
+_STRING_CELLS: dict[str, Any] = {}
 
 
-def _string_cells(strings: list[str]) -> list[CellData]:
+def _string_cells(strings: list[str]) -> list[CellData] | None:
     """``CellData(text, None, False)`` of every string of ``strings``, in order: made once for a list of strings equal
     to the one asked before (a full comparison with a copy of it, string by string; the very list of one workbook
-    compares by its items' identity), else anew (:data:`STRING_CELLS`). The cells are immutable, so that two
-    slots of one string, or two sheets, may hold one."""
+    compares by its items' identity), else anew (:data:`STRING_CELLS`); None past :data:`_STRING_CELLS_CHARS`. The
+    cells are immutable, so that two slots of one string, or two sheets, may hold one."""
     known = _STRING_CELLS.get("strings")
     if known is not None and known == strings:
         return _STRING_CELLS["cells"]
+    too_long = (id(strings), len(strings), id(strings[0]) if strings else 0, id(strings[-1]) if strings else 0)
+    if _STRING_CELLS.get("too long") == too_long or sum(map(len, strings)) > _STRING_CELLS_CHARS:
+        # (not held after the file: made slot by slot, as off; the ids of the list and of its first and last strings
+        # and its length kept, not the list, so that the workbook's next sheets do not add its characters up again:
+        # 3,000 strings of 4,000 characters, 118 µs a sheet against 2 µs, where a sheet reads in ~200 µs. Another
+        # list that took all those ids with the same length would be read slot by slot too, which reads the same)
+        _STRING_CELLS.clear()
+        _STRING_CELLS["too long"] = too_long
+        return None
     cells: list[CellData] = list(map(tuple.__new__, repeat(CellData), zip(strings, repeat(None), repeat(False))))
+    _STRING_CELLS.clear()
     _STRING_CELLS.update(strings=strings[:], cells=cells)
     return cells
+
+
+#: The bounds of :data:`STRING_CELLS`: a workbook of more strings has its cells made slot by slot (compared at every
+#: sheet, a list of 1,000,000 strings cost a 3,000-sheet workbook of 6 MB 6.3 s of CPU against 1.9 s off, and the
+#: memo held its million cells and strings past the file); nor a workbook of more characters (the memo would hold
+#: them after the file: up to 4,096 strings of up to 64 MB together). Honest national returns: at most 155 strings of
+#: 5,683 characters (400 of /tmp/corpus/h/national).
+_STRING_CELLS_COUNT = 4096
+_STRING_CELLS_CHARS = 1024 * 1024
 
 
 def _skeleton(skeleton: bytes, styles: Styles) -> Skeleton | None:
