@@ -49,7 +49,7 @@ from ..jsonvalue import encode
 from ..report import FileReport, report_from_text
 from ..results import Group, Results
 from ..resubmission import ONLY, RULE_CODES
-from ..rollup.collect import Collection, Return, _rate_operands, _Stored, assemble
+from ..rollup.collect import Collection, Return, _Stored, assemble, head_fields
 from ..rollup.spill import RECENT, Brief, Spill, _shared
 from ..rollup import reuse
 from ..rollup.record import RoundView
@@ -465,7 +465,7 @@ def _head_text(r: FileReport, spec: Spec | None) -> str | None:
     res = r.results
     if res is None or spec is None:
         return None
-    fids = sorted({fid for fid in spec.summary.values() if isinstance(fid, str)} | set(_rate_operands(spec)))
+    fids = head_fields(spec)
     # (a list, its numbers as text: read back on every run for every unit, it is decoded without tags)
     numbers = [res.total, res.total_weight] + [x for g in res.groups for x in g[2:]]
     if (not all(type(x) is Decimal for x in numbers) or not (res.execution_rate is None or type(res.execution_rate) is Decimal)
