@@ -166,7 +166,7 @@ def test_generate_from_a_roster_interrupted_leaves_no_staging_folder(tmp_path: P
     tmpdir.mkdir()
     proc = start(["generate", "sh-project-self-eval", "--roster", str(roster), "-o", str(out), "--jobs", "2"], tmpdir)
     try:
-        assert wait_until(lambda: out.exists() and any(p.name.startswith(".generate-") for p in out.iterdir())
+        assert wait_until(lambda: out.exists() and any(p.name.startswith(".generate.") for p in out.iterdir())
                           and len(children(proc.pid)) >= 2, 30)
         time.sleep(0.3)  # the workers are writing into the staging folder
         workers = children(proc.pid)

@@ -521,6 +521,9 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
             for name in (export_names(template) if template is not None else EXPORTS + RESULT_EXPORTS) + (
                     ROUND_EXPORTS if ledger is not None else ()):
                 check_output(export_dir / name, protected)
+        from .fsutil import sweep
+
+        sweep(output)  # what runs killed outright left in TMPDIR and beside the roll-up: before this run needs the room
         _roster_hint(paths)
         found = discover(list(paths))
         if not found.files:

@@ -11,7 +11,7 @@ from pathlib import Path
 from .catalog import TemplateLike, as_spec
 from .errors import OutputPathError, OutputWriteError
 from .form.generate import Generated, generate_workbook
-from .fsutil import build_time, os_error_reason, output_dir, write_atomic
+from .fsutil import build_time, os_error_reason, output_dir, part_prefix, sweep, write_atomic
 from .inputs import WORKBOOK_SUFFIXES
 from .outputs import Protected, check_output
 from .pathtext import safe_filename
@@ -104,10 +104,11 @@ def _write_all(spec: Spec, roster: Roster, outdir: Path, names: list[str], passw
     import tempfile
 
     staging: Path | None = None
+    sweep(outdir / "generate")  # a generate killed outright left its staging folder, every workbook made in it
     try:
         with deferred():  # a signal between making the folder and knowing its name would leak it
             try:
-                staging = Path(tempfile.mkdtemp(prefix=".generate-", suffix=".part", dir=outdir))
+                staging = Path(tempfile.mkdtemp(prefix=part_prefix("generate"), suffix=".part", dir=outdir))
             except OSError as exc:
                 raise OutputWriteError(str(outdir), os_error_reason(exc)) from exc
         tasks = [(spec, staging / name, password, row.prefill, row.key, stamp, keyring,

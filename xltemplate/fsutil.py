@@ -15,6 +15,7 @@ import datetime as dt
 import errno
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
@@ -22,7 +23,7 @@ from typing import Callable, Iterator
 from .errors import OutputWriteError, XltemplateError
 from .outputs import check_writable, real_target
 from .pathtext import shown
-from .signals import deferred, scratch_prefix
+from .signals import HOST, deferred, gone, owner_tag, scratch_prefix
 
 
 @contextlib.contextmanager
@@ -37,6 +38,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """
     check_writable(target)  # never a device, a pipe or a dangling link (as root, -o /dev/null would replace it)
     target = real_target(target)  # a link to a regular file: that file is replaced, the link kept
+    sweep(target)  # what a run killed outright while writing it left (see sweep)
     created: list[Path] = []
     tmp_path: Path | None = None
     try:
@@ -45,7 +47,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
                 if target.is_dir():
                     raise IsADirectoryError(errno.EISDIR, "is a directory", str(target))
                 created = make_dirs(target.parent)
-                fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+                fd, tmp = tempfile.mkstemp(prefix=part_prefix(target.name), suffix=".part", dir=target.parent)
                 tmp_path = Path(tmp)
                 os.close(fd)
             except OSError as exc:
@@ -74,6 +76,7 @@ def scratch_dir() -> Iterator[Path]:
     import shutil
 
     folder: Path | None = None
+    sweep()
     try:
         with deferred():
             try:
@@ -84,6 +87,88 @@ def scratch_dir() -> Iterator[Path]:
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def part_prefix(name: str, pid: int | None = None) -> str:
+    """How the temporary name beside an output called ``name`` starts: ``.NAME.PID-HOST-`` (mkstemp or mkdtemp adds
+    8 random characters, and the caller ``.part``): hidden, next to what it becomes, and saying whose it is
+    (:func:`~xltemplate.signals.owner_tag`), so that :func:`sweep` can tell a dead run's from a live one's."""
+    return f".{name}.{owner_tag(pid)}-"
+
+
+#: A temporary name beside an output (:func:`part_prefix`): the output's name, the pid and machine of its maker.
+_PART = re.compile(r"\.(.+)\.(\d{1,10})-([0-9a-f]{4})-[a-z0-9_]{8}\.part", re.S)
+#: A private temporary folder in TMPDIR (:func:`~xltemplate.signals.scratch_prefix`).
+_SCRATCH = re.compile(r"xltemplate-(\d{1,10})-([0-9a-f]{4})-.*", re.S)
+#: TMPDIRs swept by this process (once each).
+_swept_tmp: set[str] = set()
+#: Per output folder listed by this process: its dead runs' temporary names, by the output's name (each removed
+#: when that output is written, or swept for: see :func:`sweep`).
+_dead_parts: dict[str, dict[str, list[str]]] = {}
+
+
+def sweep(*targets: str | os.PathLike[str]) -> None:
+    """Remove what runs of xltemplate killed outright (SIGKILL, the OOM killer, a power cut, a closed terminal's group
+    kill: no ``finally`` runs) left: their private folders in TMPDIR (:func:`scratch_dir`: spill and XlsxWriter's
+    files, the store's SQLite folder, the roll-up's second process's rows) and the temporary names beside each of
+    ``targets`` (``.NAME.PID-HOST-XXXXXXXX.part``: a half-written output, :func:`atomic_path`, or generate's staging
+    folder). Only ours (named by :func:`part_prefix` or :func:`~xltemplate.signals.scratch_prefix`, with this
+    machine's tag: a ``.part`` with no pid in its name, an older version's or a stranger's, is left), only of a
+    process that has ended (:func:`~xltemplate.signals.gone`: a live pid, even one reused by another program, is
+    left), beside the same output only (another output's are its own writer's to sweep).
+
+    Cheap: one listing of TMPDIR a process, one of each output folder (kept: an output written later in the same
+    folder takes its own from it). Never fails a run: an error sweeping is ignored (the run goes on; the next
+    sweeps again). Silent: what it removes was never the user's to see (a half-made file of a run already reported
+    as ended), and nothing the user can do follows from hearing of it.
+    """
+    try:
+        _sweep_tmp()
+    except Exception:  # noqa: BLE001 - never fails a run
+        pass
+    for target in targets:
+        try:
+            _sweep_beside(os.fspath(target))
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _sweep_tmp() -> None:
+    import shutil
+
+    root = tempfile.gettempdir()
+    if root in _swept_tmp:
+        return
+    _swept_tmp.add(root)
+    with os.scandir(root) as entries:
+        for entry in entries:
+            m = _SCRATCH.fullmatch(entry.name) if entry.name.startswith("xltemplate-") else None
+            if m and m.group(2) == HOST and entry.is_dir(follow_symlinks=False) and gone(int(m.group(1))):
+                shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _sweep_beside(target: str) -> None:
+    import shutil
+
+    folder, name = os.path.split(os.path.abspath(target))
+    dead = _dead_parts.get(folder)
+    if dead is None:
+        dead = _dead_parts[folder] = {}
+        try:
+            names = os.listdir(folder)
+        except OSError:  # (no folder yet: nothing in it)
+            return
+        for entry in names:
+            m = _PART.fullmatch(entry) if entry.endswith(".part") and entry.startswith(".") else None
+            if m and m.group(3) == HOST and gone(int(m.group(2))):
+                dead.setdefault(m.group(1), []).append(entry)
+    for entry in dead.pop(name, ()):
+        path = os.path.join(folder, entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)  # (generate's staging folder)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def write_atomic(target: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:

@@ -26,10 +26,50 @@ SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP"
 PARENT_POLL_S = 1.0
 
 
+def _host_tag() -> str:
+    """Four hex digits naming this machine (a hash of its name): a temporary file's name says which machine's process
+    made it, so that a sweep on one machine never takes a process of another (a shared network folder beside an
+    output, where that process's pid means nothing here) for a dead one of its own."""
+    import zlib
+
+    uname = getattr(os, "uname", None)
+    node = uname().nodename if uname is not None else os.environ.get("COMPUTERNAME", "")
+    return f"{zlib.crc32(node.encode('utf-8', 'surrogateescape')) & 0xFFFF:04x}"
+
+
+#: This machine's tag in temporary names (:func:`_host_tag`).
+HOST = _host_tag()
+
+
+def owner_tag(pid: int | None = None) -> str:
+    """``PID-HOST``: whose a temporary file or folder is, in its name (:func:`scratch_prefix`, the ``.part`` beside an
+    output: :func:`xltemplate.fsutil.part_prefix`), so that what a process killed outright (SIGKILL, the OOM killer,
+    a power cut) left can be told from what a live one is using (:func:`gone`) and removed by a later run
+    (:func:`xltemplate.fsutil.sweep`)."""
+    return f"{os.getpid() if pid is None else pid}-{HOST}"
+
+
 def scratch_prefix(pid: int | None = None) -> str:
-    """The name a process's private temporary folders start with (:func:`xltemplate.fsutil.scratch_dir`): its pid in
-    it, so that what a worker killed in the middle left behind can be found and removed (:func:`remove_scratch_of`)."""
-    return f"xltemplate-{os.getpid() if pid is None else pid}-"
+    """The name a process's private temporary folders start with (:func:`xltemplate.fsutil.scratch_dir`): its pid and
+    machine in it (:func:`owner_tag`), so that what a worker killed in the middle left behind can be found and removed
+    (:func:`remove_scratch_of`), and what a run killed outright left, by the next run (:func:`xltemplate.fsutil.sweep`)."""
+    return f"xltemplate-{owner_tag(pid)}-"
+
+
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` (of this machine) has ended: only then may what it made be removed. A live process is
+    never taken for a dead one: one whose pid was reused by another program since counts as alive (its files are
+    left: a later run sweeps them), as does one we may not signal (another user's), and this process. Not asked on
+    Windows, where ``os.kill`` would end the process, not probe it: there nothing counts as gone."""
+    if os.name == "nt" or pid <= 0 or pid == os.getpid():  # (kill(0, 0) would probe our own process group)
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):  # EPERM: it exists; a pid out of range: not one of ours
+        return False
+    return False
 
 
 def remove_scratch_of(pid: int) -> None:

@@ -339,16 +339,19 @@ def _run(run: Run, fail: Fail, payloads: Sequence[Any], jobs: int, context: Any,
 TERMINATE_GRACE_S = 1.0
 
 
-def _remove_partial(payload: Any) -> None:
+def _remove_partial(payload: Any, pid: int) -> None:
     """The temporary file a task killed mid-write left beside its target (see fsutil.atomic_path): a task
-    that writes a file says which in its payload's ``output`` (a Path)."""
+    that writes a file says which in its payload's ``output`` (a Path); ``pid``: the worker that was killed (its name
+    is in the file's: another process's, a concurrent run's, is left)."""
+    from .fsutil import part_prefix
+
     target = getattr(payload, "output", None)
     if not isinstance(target, Path):
         return
     folder = target.parent
     if not folder.is_dir():
         return
-    for leftover in folder.glob(f".{glob_escape(target.name)}.*.part"):
+    for leftover in folder.glob(f"{glob_escape(part_prefix(target.name, pid))}*.part"):
         with contextlib.suppress(OSError):
             leftover.unlink()
 
@@ -399,7 +402,7 @@ class _Slot:
             self.proc.kill()
             self.proc.join(timeout=2)
             for task in self.tasks:  # (the one it had; one sent after it may have been taken meanwhile)
-                _remove_partial(task[3])
+                _remove_partial(task[3], self.proc.pid)
             remove_scratch_of(self.proc.pid)  # (and the temporary folder it was writing in: its finally never ran)
         self.conn.close()
 
