@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..signals import deferred
+from ..signals import deferred, scratch_prefix
 from ..workers import forget, read_only_in_workers
 
 #: The page cache each connection may use, in KB (SQLite's default is 2,000 KB; the run's memory is the point).
@@ -69,7 +69,7 @@ class Units:
 
     def __init__(self) -> None:
         with deferred():
-            folder = Path(tempfile.mkdtemp(prefix="xltemplate-units-"))
+            folder = Path(tempfile.mkdtemp(prefix=f"{scratch_prefix()}units-"))  # (whose: see fsutil.sweep)
             self._name = str(folder / "units.db")
             try:
                 # (check_same_thread off: the workers' results may be taken on another thread; one at a time)
