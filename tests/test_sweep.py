@@ -259,3 +259,16 @@ def test_a_killed_workers_part_is_removed_and_no_other(tmp_path: Path) -> None:
         p.write_bytes(b"x")
     workers._remove_partial(Payload(), dead)
     assert not mine.exists() and all(p.exists() for p in others)
+
+
+def test_gone_only_for_an_ended_process() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert not gone(child.pid)  # running
+    finally:
+        child.kill()
+    assert not gone(child.pid)  # ended, not yet reaped: a zombie holds its pid (it may not be reused yet)
+    child.wait()
+    assert gone(child.pid)
+    assert not gone(os.getpid()) and not gone(0) and not gone(-1)  # (kill(0, 0) would ask our process group)
+    assert not gone(10**12)  # (out of range: not one of ours)

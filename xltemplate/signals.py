@@ -59,10 +59,12 @@ def scratch_prefix(pid: int | None = None) -> str:
 def gone(pid: int) -> bool:
     """Whether process ``pid`` (of this machine) has ended: only then may what it made be removed. A live process is
     never taken for a dead one: one whose pid was reused by another program since counts as alive (its files are
-    left: a later run sweeps them), as does one we may not signal (another user's), and this process. Not asked on
-    Windows, where ``os.kill`` would end the process, not probe it: there nothing counts as gone."""
-    if os.name == "nt" or pid <= 0 or pid == os.getpid():  # (kill(0, 0) would probe our own process group)
+    left: a later run sweeps them), as does one we may not signal (another user's), and this process. On Windows
+    ``os.kill`` would end the process, not probe it: the process is asked after there (:func:`_gone_on_windows`)."""
+    if pid <= 0 or pid == os.getpid():  # (kill(0, 0) would probe our own process group)
         return False
+    if sys.platform == "win32":
+        return _gone_on_windows(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -83,6 +85,25 @@ def remove_scratch_of(pid: int) -> None:
     for name in glob.glob(os.path.join(glob.escape(tempfile.gettempdir()), glob.escape(scratch_prefix(pid)) + "*")):
         if os.path.isdir(name) and not os.path.islink(name):
             shutil.rmtree(name, ignore_errors=True)
+
+
+def _gone_on_windows(pid: int) -> bool:
+    """Windows: no process ``pid`` (OpenProcess refuses it as an invalid parameter), or one that has exited (its exit
+    code, while something still holds it). Refused access: it exists. An exit code of 259 reads as running: kept."""
+    if sys.platform != "win32":
+        return False
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return ctypes.get_last_error() == 87  # ERROR_INVALID_PARAMETER: no such process
+    try:
+        code = wintypes.DWORD()
+        return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value != 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
 
 
 class Interrupted(KeyboardInterrupt):
