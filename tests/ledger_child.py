@@ -5,7 +5,8 @@
 KIND is ``place`` (after the N-th archive copy is published, before the ledger
 records it), ``fsync`` (at the N-th fsync of a new archive copy), ``sql`` (ARG is
 the start of an SQL statement; just before the N-th such statement runs, i.e.
-inside its transaction) or ``migrate`` (inside the migration's transaction).
+inside its transaction), ``migrate`` (inside the migration's transaction) or ``backup`` (the migration's copy of
+the ledger made under its temporary name, before it is moved to its own).
 ``--hold`` keeps the ledger open that long before starting (lock tests).
 Prints one JSON line when the run finishes.
 """
@@ -65,6 +66,8 @@ def main() -> None:
     elif kind == "migrate":
         step = schema.MIGRATIONS[-1]
         schema.MIGRATIONS = (*schema.MIGRATIONS[:-1], schema.Migration(step.version, step.what, _nth(1, step.apply)))
+    elif kind == "backup":
+        schema._usual_mode = _nth(int(count), schema._usual_mode, before=True)
 
     try:
         ledger = Ledger.open(args.ledger, create=True, wait=args.wait, purpose="ledger_child")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import LedgerError, LedgerVersionError, NotALedgerError
-from ..fsutil import disk_full
+from ..fsutil import disk_full, part_prefix, sweep
 
 SCHEMA_VERSION = 5
 APPLICATION_ID = 0x586C7444  # "XltD" in the file header: this SQLite file is an xltemplate ledger
@@ -417,7 +417,8 @@ def migrate(conn: sqlite3.Connection, path: Path, stamp: str, by: str) -> Path:
     """Copy the ledger aside (SQLite's backup API), then bring it to :data:`SCHEMA_VERSION` in one transaction."""
     old = int(conn.execute("PRAGMA user_version").fetchone()[0])
     target = backup_path(path, old)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=path.parent)
+    sweep(target)  # a migration killed outright left its half copy (as large as the ledger) under a name of its own
+    fd, tmp_name = tempfile.mkstemp(prefix=part_prefix(target.name), suffix=".part", dir=path.parent)
     os.close(fd)
     try:
         dest = sqlite3.connect(tmp_name)
