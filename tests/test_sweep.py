@@ -19,9 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -30,6 +28,7 @@ from xltemplate.signals import HOST, gone, owner_tag, scratch_prefix
 
 from .conftest import ROOT, SAMPLES
 from .round_helpers import Round, write_roster
+from .test_trust_signals import wait_until
 
 # The command with its writer held where it holds its temporary files: argv = flag, where, command...
 DRIVER = """
@@ -75,15 +74,6 @@ def env(tmpdir: Path) -> dict[str, str]:
     e = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": str(ROOT)}
     e.pop("CI", None)
     return e
-
-
-def wait_until(cond: Callable[[], bool], timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def held(tmp_path: Path, where: str, args: list[object], tmpdir: Path) -> tuple[subprocess.Popen[str], int]:
@@ -143,12 +133,17 @@ def inbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_a_killed_collect_leaves_what_the_next_run_sweeps(inbox: Path, tmp_path: Path) -> None:
+def held_collect(inbox: Path, tmp_path: Path, jobs: int) -> tuple[Path, Path, list[object], subprocess.Popen[str], int]:
+    """A collect held writing its roll-up: (TMPDIR, output folder, its arguments, the process, its pid)."""
     tmpdir, out = tmp_path / "tmp", tmp_path / "out"
     tmpdir.mkdir()
     out.mkdir()
-    args: list[object] = ["collect", inbox, "-o", out / "r.xlsx", "--quiet", "--jobs", "2"]
-    proc, pid = held(tmp_path, "rollup", args, tmpdir)
+    args: list[object] = ["collect", inbox, "-o", out / "r.xlsx", "--quiet", "--jobs", str(jobs)]
+    return (tmpdir, out, args, *held(tmp_path, "rollup", args, tmpdir))
+
+
+def test_a_killed_collect_leaves_what_the_next_run_sweeps(inbox: Path, tmp_path: Path) -> None:
+    tmpdir, out, args, proc, pid = held_collect(inbox, tmp_path, 2)
     kill(proc)
     assert gone(pid)
     assert len(parts(out, "r.xlsx", pid)) == 1 and scratch(tmpdir, pid) != []  # (the test can fail: left behind)
@@ -163,11 +158,7 @@ def test_a_killed_collect_leaves_what_the_next_run_sweeps(inbox: Path, tmp_path:
 
 def test_a_live_runs_files_are_kept(inbox: Path, tmp_path: Path) -> None:
     """Two runs writing the same output: the one that finishes first must not take the other's files."""
-    tmpdir, out = tmp_path / "tmp", tmp_path / "out"
-    tmpdir.mkdir()
-    out.mkdir()
-    args: list[object] = ["collect", inbox, "-o", out / "r.xlsx", "--quiet", "--jobs", "1"]
-    proc, pid = held(tmp_path, "rollup", args, tmpdir)
+    tmpdir, out, args, proc, pid = held_collect(inbox, tmp_path, 1)
     try:
         before = parts(out, "r.xlsx", pid), scratch(tmpdir, pid)
         assert len(before[0]) == 1 and before[1] != []
