@@ -11,13 +11,13 @@ from pathlib import Path
 from .catalog import TemplateLike, as_spec
 from .errors import OutputPathError, OutputWriteError
 from .form.generate import Generated, generate_workbook
-from .fsutil import build_time, os_error_reason, output_dir, part_prefix, sweep, write_atomic
+from .fsutil import build_time, os_error_reason, output_dir, sweep, write_atomic
 from .inputs import WORKBOOK_SUFFIXES
 from .outputs import Protected, check_output
 from .pathtext import safe_filename
 from .roster import Roster, RosterRow
 from .sign import Keyring
-from .signals import deferred, pool_worker_started
+from .signals import deferred, part_prefix, pool_worker_started
 from .targets import TargetsTable
 from .spec import Spec
 from .text import csv_cell, csv_text

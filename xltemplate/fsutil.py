@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 from .errors import OutputWriteError, XltemplateError
 from .outputs import check_writable, real_target
 from .pathtext import shown
-from .signals import HOST, deferred, gone, owner_tag, scratch_prefix
+from .signals import HOST, deferred, gone, part_prefix, scratch_prefix
 
 
 @contextlib.contextmanager
@@ -89,14 +89,7 @@ def scratch_dir() -> Iterator[Path]:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def part_prefix(name: str, pid: int | None = None) -> str:
-    """How the temporary name beside an output called ``name`` starts: ``.NAME.PID-HOST-`` (mkstemp or mkdtemp adds
-    8 random characters, and the caller ``.part``): hidden, next to what it becomes, and saying whose it is
-    (:func:`~xltemplate.signals.owner_tag`), so that :func:`sweep` can tell a dead run's from a live one's."""
-    return f".{name}.{owner_tag(pid)}-"
-
-
-#: A temporary name beside an output (:func:`part_prefix`): the output's name, the pid and machine of its maker.
+#: A temporary name beside an output (:func:`~xltemplate.signals.part_prefix`): the output's name, the pid and machine of its maker.
 _PART = re.compile(r"\.(.+)\.(\d{1,10})-([0-9a-f]{4})-[a-z0-9_]{8}\.part", re.S)
 #: A private temporary folder in TMPDIR (:func:`~xltemplate.signals.scratch_prefix`).
 _SCRATCH = re.compile(r"xltemplate-(\d{1,10})-([0-9a-f]{4})-.*", re.S)
@@ -112,7 +105,7 @@ def sweep(*targets: str | os.PathLike[str]) -> None:
     kill: no ``finally`` runs) left: their private folders in TMPDIR (:func:`scratch_dir`: spill and XlsxWriter's
     files, the store's SQLite folder, the roll-up's second process's rows) and the temporary names beside each of
     ``targets`` (``.NAME.PID-HOST-XXXXXXXX.part``: a half-written output, :func:`atomic_path`, or generate's staging
-    folder). Only ours (named by :func:`part_prefix` or :func:`~xltemplate.signals.scratch_prefix`, with this
+    folder). Only ours (named by :func:`~xltemplate.signals.part_prefix` or :func:`~xltemplate.signals.scratch_prefix`, with this
     machine's tag: a ``.part`` with no pid in its name, an older version's or a stranger's, is left), only of a
     process that has ended (:func:`~xltemplate.signals.gone`: a live pid, even one reused by another program, is
     left), beside the same output only (another output's are its own writer's to sweep).

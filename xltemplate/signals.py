@@ -43,7 +43,7 @@ HOST = _host_tag()
 
 def owner_tag(pid: int | None = None) -> str:
     """``PID-HOST``: whose a temporary file or folder is, in its name (:func:`scratch_prefix`, the ``.part`` beside an
-    output: :func:`xltemplate.fsutil.part_prefix`), so that what a process killed outright (SIGKILL, the OOM killer,
+    output: :func:`part_prefix`), so that what a process killed outright (SIGKILL, the OOM killer,
     a power cut) left can be told from what a live one is using (:func:`gone`) and removed by a later run
     (:func:`xltemplate.fsutil.sweep`)."""
     return f"{os.getpid() if pid is None else pid}-{HOST}"
@@ -54,6 +54,13 @@ def scratch_prefix(pid: int | None = None) -> str:
     machine in it (:func:`owner_tag`), so that what a worker killed in the middle left behind can be found and removed
     (:func:`remove_scratch_of`), and what a run killed outright left, by the next run (:func:`xltemplate.fsutil.sweep`)."""
     return f"xltemplate-{owner_tag(pid)}-"
+
+
+def part_prefix(name: str, pid: int | None = None) -> str:
+    """How the temporary name beside an output called ``name`` starts: ``.NAME.PID-HOST-`` (mkstemp or mkdtemp adds
+    8 random characters, and the caller ``.part``): hidden, next to what it becomes, and saying whose it is
+    (:func:`owner_tag`), so that :func:`xltemplate.fsutil.sweep` can tell a dead run's from a live one's."""
+    return f".{name}.{owner_tag(pid)}-"
 
 
 def gone(pid: int) -> bool:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .errors import BoundExceeded
-from .signals import held_for_a_child, remove_scratch_of, wait_for_task, worker_started
+from .signals import held_for_a_child, part_prefix, remove_scratch_of, wait_for_task, worker_started
 
 #: Per-file bounds (the hostile-input issue): memory a worker may add while reading, and time.
 MEMORY_LIMIT_MB = 512
@@ -343,8 +343,6 @@ def _remove_partial(payload: Any, pid: int) -> None:
     """The temporary file a task killed mid-write left beside its target (see fsutil.atomic_path): a task
     that writes a file says which in its payload's ``output`` (a Path); ``pid``: the worker that was killed (its name
     is in the file's: another process's, a concurrent run's, is left)."""
-    from .fsutil import part_prefix
-
     target = getattr(payload, "output", None)
     if not isinstance(target, Path):
         return

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import LedgerError, LedgerVersionError, NotALedgerError
-from ..fsutil import disk_full, part_prefix, sweep
+from ..fsutil import disk_full, sweep
+from ..signals import part_prefix
 
 SCHEMA_VERSION = 5
 APPLICATION_ID = 0x586C7444  # "XltD" in the file header: this SQLite file is an xltemplate ledger
