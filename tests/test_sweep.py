@@ -67,7 +67,7 @@ sys.argv = ["xltemplate", *sys.argv[3:]]
 main()
 """
 
-OTHER_HOST = "ffff" if HOST != "ffff" else "eeee"
+OTHER_HOST = "ffffffff" if HOST != "ffffffff" else "eeeeeeee"
 
 
 def env(tmpdir: Path) -> dict[str, str]:

@@ -90,9 +90,9 @@ def scratch_dir() -> Iterator[Path]:
 
 
 #: A temporary name beside an output (:func:`~xltemplate.signals.part_prefix`): the output's name, the pid and machine of its maker.
-_PART = re.compile(r"\.(.+)\.(\d{1,10})-([0-9a-f]{4})-[a-z0-9_]{8}\.part", re.S)
+_PART = re.compile(r"\.(.+)\.(\d{1,10})-([0-9a-f]{8})-[a-z0-9_]{8}\.part", re.S)
 #: A private temporary folder in TMPDIR (:func:`~xltemplate.signals.scratch_prefix`).
-_SCRATCH = re.compile(r"xltemplate-(\d{1,10})-([0-9a-f]{4})-.*", re.S)
+_SCRATCH = re.compile(r"xltemplate-(\d{1,10})-([0-9a-f]{8})-.*", re.S)
 #: TMPDIRs swept by this process (once each).
 _swept_tmp: set[str] = set()
 #: Per output folder listed by this process: its dead runs' temporary names, by the output's name (each removed

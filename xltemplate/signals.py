@@ -27,14 +27,15 @@ PARENT_POLL_S = 1.0
 
 
 def _host_tag() -> str:
-    """Four hex digits naming this machine (a hash of its name): a temporary file's name says which machine's process
+    """Eight hex digits naming this machine (a hash of its name): a temporary file's name says which machine's process
     made it, so that a sweep on one machine never takes a process of another (a shared network folder beside an
     output, where that process's pid means nothing here) for a dead one of its own."""
     import zlib
 
     uname = getattr(os, "uname", None)
     node = uname().nodename if uname is not None else os.environ.get("COMPUTERNAME", "")
-    return f"{zlib.crc32(node.encode('utf-8', 'surrogateescape')) & 0xFFFF:04x}"
+    return f"{zlib.crc32(node.encode('utf-8', 'surrogateescape')):08x}"  # (32 bits: 50 machines sharing a folder
+    # would have two with the same 16-bit tag once in 50; with 32 bits, once in 3.4 million)
 
 
 #: This machine's tag in temporary names (:func:`_host_tag`).
