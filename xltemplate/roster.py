@@ -273,6 +273,17 @@ class PackedRows(Sequence[RosterRow]):
         self._last = (n, row)
         return row
 
+    def record(self, n: int) -> bytes | bytearray:
+        """Row ``n`` as packed (its key, line, values in :attr:`columns`' order and contacts, pickled by this process),
+        not decoded: rows of the same columns whose records are equal are equal rows (see rollup.reuse._rows_key)."""
+        start = self._ends[n - 1] if n else 0
+        return self._rows.read(start, self._ends[n])
+
+    @property
+    def columns(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The fields a record's values are of, and its contacts' columns, in order."""
+        return self._fields, self._contacts
+
     @property
     def on_disk(self) -> bool:
         """Whether the rows are held in a temporary file (see :data:`ON_DISK`)."""
