@@ -36,9 +36,11 @@ is our own, from our own ledger, as the stored reports are.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
+import operator
 import os
 import re
 import struct
@@ -366,11 +368,19 @@ DIGESTS_OF_FACTS = True
 
 
 def facts_digest(facts: Iterable[Any]) -> str:
-    """A sha256 of the reprs of ``facts``, in order: for a sheet whose rows are made from them (each a tuple or a
-    dataclass of plain values, whose repr says all it holds)."""
+    """A sha256 of ``facts``, in order: for a sheet whose rows are made from them, each a tuple of plain values (its
+    repr says all it holds) or a dataclass of such (the tuple of its fields' values, after its class's name and its
+    fields' names: a dataclass's own repr goes through ``reprlib.recursive_repr``, twice the time)."""
     h = hashlib.sha256()
+    kind: Any = None
+    getter: Callable[[Any], Any] | None = None
     for f in facts:
-        h.update(repr(f).encode("utf-8", "surrogatepass") + b"\n")
+        if type(f) is not kind:
+            kind = type(f)
+            names = [x.name for x in dataclasses.fields(f)] if dataclasses.is_dataclass(f) else None
+            getter = operator.attrgetter(*names) if names else None
+            h.update(repr(("facts", kind.__module__, kind.__qualname__, names)).encode("utf-8", "surrogatepass") + b"\n")
+        h.update(repr(getter(f) if getter is not None else f).encode("utf-8", "surrogatepass") + b"\n")
     return h.hexdigest()
 
 
