@@ -31,6 +31,7 @@ from xltemplate.errors import RosterChangedError
 from xltemplate.ledger import Ledger, RosterSnapshot, RosterUnit, model, queries, store
 from xltemplate.roster import read_roster
 from xltemplate.rounds import collect_round, roster_snapshot
+from xltemplate.rounds import preflight
 from xltemplate.rounds import run as run_mod
 from xltemplate.rounds import view
 from xltemplate.rollup import reuse
