@@ -31,6 +31,7 @@ from xltemplate.errors import RosterChangedError
 from xltemplate.ledger import Ledger, RosterSnapshot, RosterUnit, model, queries, store
 from xltemplate.roster import read_roster
 from xltemplate.rounds import collect_round, roster_snapshot
+from xltemplate.rounds import preflight
 from xltemplate.rounds import run as run_mod
 from xltemplate.rounds import view
 from xltemplate.rollup import reuse
@@ -47,7 +48,9 @@ SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SI
             (run_mod, "PARTS_STORED_AS_MADE"), (store, "SEEN_IN_LEDGER"),
             (reuse, "GIVEN_WHEN_ZIPPED"), (reuse, "PARTS_STREAMED"),
             (run_mod, "SHAS_SHARED"), (reuse, "KEPT_STREAMED"),
-            (run_mod, "TODO_LET_GO"), (reuse, "DECIMALS_PACKED")]
+            (run_mod, "TODO_LET_GO"), (reuse, "DECIMALS_PACKED"),
+            (run_mod, "PATHS_AS_TEXT"), (reuse, "ROWS_KEY_PACKED"), (reuse, "DIGESTS_OF_FACTS"),
+            (preflight, "SNAPSHOT_HASH_KEPT")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver.
 VALUED = [(workers, "FORKSERVER_FROM", None, 0)]

@@ -140,6 +140,13 @@ class PathList(Sequence[Path]):
             yield Path(os.fsdecode(bytes(self._blob[start:end])))
             start = end
 
+    def texts(self) -> Iterator[str]:
+        """Each path as its text (``str`` of the ``Path`` iteration gives, without making the ``Path``: the paths are
+        appended as ``Path`` texts, which pathlib gives back unchanged)."""
+        if self._front:
+            return (os.fsdecode(raw) for raw in self._decoded(0, self._n))
+        return (os.fsdecode(self._raw(n)) for n in range(self._n))
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (PathList, list, tuple)):
             return len(self) == len(other) and all(a == b for a, b in zip(self, other))

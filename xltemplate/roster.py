@@ -273,6 +273,27 @@ class PackedRows(Sequence[RosterRow]):
         self._last = (n, row)
         return row
 
+    def record(self, n: int) -> bytes | bytearray:
+        """Row ``n`` as packed (its key, line, values in :attr:`columns`' order and contacts, pickled by this process),
+        not decoded: rows of the same columns whose records are equal are equal rows (see rollup.reuse._rows_key)."""
+        start = self._ends[n - 1] if n else 0
+        return self._rows.read(start, self._ends[n])
+
+    def digest(self) -> str:
+        """A sha256 of every row as packed, in order, and of the columns their values are of: equal digests, equal rows
+        (a record is the row pickled, and pickles end themselves); equal rows may pickle otherwise (a string shared
+        or not), a digest that differs says only that. Read in windows, not whole (a file's at 100,000 units)."""
+        h = hashlib.sha256(repr(("packed rows 1", len(self), self._fields, self._contacts)).encode("utf-8", "surrogatepass"))
+        end = self._ends[-1] if len(self._ends) else 0
+        for at in range(0, end, 1 << 20):
+            h.update(self._rows.read(at, min(end, at + (1 << 20))))
+        return h.hexdigest()
+
+    @property
+    def columns(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The fields a record's values are of, and its contacts' columns, in order."""
+        return self._fields, self._contacts
+
     @property
     def on_disk(self) -> bool:
         """Whether the rows are held in a temporary file (see :data:`ON_DISK`)."""

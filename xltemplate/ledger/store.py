@@ -138,6 +138,18 @@ class Ledger:
     def meta(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT key, value FROM meta"))
 
+    def memo(self, name: str) -> str | None:
+        """What this tool kept in the ledger under ``name`` to save work it checks before it uses it (see
+        :meth:`remember`), or None."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (f"memo {name}",)).fetchone()
+        return str(row[0]) if row is not None else None
+
+    def remember(self, name: str, value: str) -> None:
+        """Keep ``value`` under ``name`` for :meth:`memo` (a row of meta, ``memo NAME``: one kept a name)."""
+        self._writable()
+        with schema.transaction(self.conn):
+            self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (f"memo {name}", value))
+
     @property
     def round_id(self) -> str:
         return self.meta["round_id"]

@@ -278,6 +278,10 @@ class Row:
             return self._source[self._at]
         return self._roster
 
+    def packed(self) -> tuple[PackedRows, int] | None:
+        """Where the roster row is packed (the packed rows and its place in them), or None (held, or none)."""
+        return (self._source, self._at) if self._source is not None else None
+
     def __repr__(self) -> str:
         return f"Row({self.key!r}, counted={self.counted!r}, others={self.others!r})"
 

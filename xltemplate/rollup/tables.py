@@ -271,18 +271,26 @@ def files(c: "Collection") -> list[dict[str, Any]]:
 
 def iter_files(c: "Collection") -> Iterator[dict[str, Any]]:
     """:func:`files`, one row at a time (the roll-up writes them as they come: no list of them)."""
+    for name, path, key, status, fate, note, replaced_by, errors, warnings, saved_at, application, sha256 in file_facts(c):
+        yield {"file": name if name is not None else shown(Path(path).name), "path": shown(path), "key": key,
+               "status": STATUS_ZH[status] if status is not None else None, "fate": fate, "note": note,
+               "replaced_by": shown(Path(replaced_by).name) if replaced_by else None,
+               "errors": errors, "warnings": warnings,
+               "saved_at": beijing(saved_at) if saved_at else None, "application": application, "sha256": sha256}
+
+
+def file_facts(c: "Collection") -> Iterator[tuple[Any, ...]]:
+    """What each row of :func:`iter_files` is made from, in its order, before it is put in words: the file's name (None
+    for a skipped file), path, key, status, fate, note, what replaced it, counts of errors and warnings, saved time,
+    application and sha256 (a kept 文件清单's key is made from these: rollup.reuse.DIGESTS_OF_FACTS)."""
     by_path = getattr(c.returns, "by_path", None)  # (kept on disk: in that order from there, collect.STORE)
     for ret in (by_path() if by_path is not None else sorted(c.returns, key=lambda r: r.path)):
         rep = ret.brief  # what the file's report says, without loading it
         errors, warnings = ret.counts()
-        yield {"file": ret.name, "path": shown(ret.path), "key": rep.key, "status": STATUS_ZH[rep.status],
-               "fate": ret.fate, "note": ret.note,
-               "replaced_by": shown(Path(ret.replaced_by).name) if ret.replaced_by else None,
-               "errors": errors, "warnings": warnings,
-               "saved_at": beijing(rep.saved_at) if rep.saved_at else None, "application": rep.application, "sha256": rep.sha256}
+        yield (ret.name, ret.path, rep.key, rep.status, ret.fate, ret.note, ret.replaced_by, errors, warnings,
+               rep.saved_at, rep.application, rep.sha256)
     for path, why in c.skipped:
-        yield {"file": shown(Path(path).name), "path": shown(path), "key": None, "status": None, "fate": SKIPPED, "note": why,
-               "replaced_by": None, "errors": 0, "warnings": 0, "saved_at": None, "application": None, "sha256": None}
+        yield (None, path, None, None, SKIPPED, why, None, 0, 0, None, None, None)
 
 
 def received(c: "Collection") -> list[dict[str, Any]]:

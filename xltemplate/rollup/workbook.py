@@ -1007,7 +1007,9 @@ class _Writer:
         # A round's sheet whose rows are those of last run's is given whole (see reuse.py): its rows are made from the
         # briefs (quick), writing them is not
         # (the digest only where a sheet may be kept: a pass over every file's row, ~0.3 s of 10,000 in plain collect)
-        digest = (reuse.rows_digest(tables.iter_files(self.c), keys),) if reuse.parts_of(self.c) is not None else ()
+        digest = (((reuse.facts_digest(tables.file_facts(self.c)) if reuse.DIGESTS_OF_FACTS
+                    else reuse.rows_digest(tables.iter_files(self.c), keys)),)
+                  if reuse.parts_of(self.c) is not None else ())
         kept, written = reuse.given(self.c, self.wb, ws, digest)
         if kept is not None:
             if kept["end"] > 3:
@@ -1047,7 +1049,8 @@ class _Writer:
         keys = ["arrival", "first_seen", "first_run", "key", "file", "status", "saved_at", "fate", "note", "in_inbox", "path", "sha256"]
         # A round's sheet whose rows are those of the last run's is given whole but for its note, which names the run
         # (see reuse.py): its rows are made from the ledger (quick), writing them is not
-        kept, written = reuse.given(self.c, self.wb, ws, (reuse.rows_digest(tables.iter_received(self.c), keys),))
+        kept, written = reuse.given(self.c, self.wb, ws, (reuse.facts_digest(rnd.received) if reuse.DIGESTS_OF_FACTS
+                                                          else reuse.rows_digest(tables.iter_received(self.c), keys),))
         if kept is not None:
             if kept["end"] > 3:
                 ws.autofilter(2, 0, kept["end"] - 1, len(keys) - 1)
