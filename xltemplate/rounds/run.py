@@ -367,13 +367,22 @@ class _Reports:
         self.briefs[sha] = Brief(report)
         self._where[sha] = self.spill.put(report) if self.spill is not None else report
 
-    def returned(self, sha: str, path: str, mtime: float, **kw: Any) -> Filed:
-        """The file's return as of its copy at ``path`` (its report was made from the archive copy)."""
+    def returned(self, sha: str, path: str, mtime: float, *, last: bool = False, **kw: Any) -> Filed:
+        """The file's return as of its copy at ``path`` (its report was made from the archive copy). ``last``: no
+        other return is made from the file after this one (with :data:`BRIEF_MOVED_IN_PLACE`, it takes the file's
+        brief itself)."""
+        if last and BRIEF_MOVED_IN_PLACE and (self._moved is not None or self.ledgered is not None):
+            brief = self.briefs[sha]
+            brief.path = path  # (the file's brief: no reader of it reads its path, see view.by_file)
         if self.ledgered is not None and sha in self.ledgered.shas:
-            return Filed(None, mtime, brief=_moved(self.briefs[sha], path), store=self.ledgered, where=(sha, path), **kw)
+            if not (last and BRIEF_MOVED_IN_PLACE):
+                brief = _moved(self.briefs[sha], path)
+            return Filed(None, mtime, brief=brief, store=self.ledgered, where=(sha, path), **kw)
         if self._moved is None:
             return Filed(_at(self._where[sha], path), mtime, **kw)
-        return Filed(None, mtime, brief=self.briefs[sha].moved(path), store=self._moved, where=(self._where[sha], path), **kw)
+        if not (last and BRIEF_MOVED_IN_PLACE):
+            brief = self.briefs[sha].moved(path)
+        return Filed(None, mtime, brief=brief, store=self._moved, where=(self._where[sha], path), **kw)
 
     def let_go(self, every: Sequence[Return]) -> None:
         """Matching is done: no return is made again. Let go of where each report is (the returns hold it) and of the
@@ -700,16 +709,16 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
             at, pending = pending[1], next(walk, None)
         else:
             at = ()
-        for path, mtime in at:
-            ret = reports.returned(f.sha256, path, mtime, arrival=f.first_seen_run, received=received,
-                                   source=None if SOURCE_UNHELD else source)
+        for i, (path, mtime) in enumerate(at):
+            ret = reports.returned(f.sha256, path, mtime, last=i == len(at) - 1, arrival=f.first_seen_run,
+                                   received=received, source=None if SOURCE_UNHELD else source)
             inbox.append(ret)
             ret.sha256, ret.file_at = f.sha256, f.arrival
             if shas is not None:
                 shas[id(ret)] = f.sha256
         if not at and brief.key is not None and not brief.transient:
             # Gone from the inbox: it still stands for its unit if it is the newest (and not withdrawn).
-            ret = reports.returned(f.sha256, f.last_path or source, received or 0.0, arrival=f.first_seen_run,
+            ret = reports.returned(f.sha256, f.last_path or source, received or 0.0, last=True, arrival=f.first_seen_run,
                                    received=received, archived=True, source=source)
             gone.append(ret)
             last_run[id(ret)] = f.last_seen_run
@@ -767,6 +776,10 @@ PARTS_STORED_AS_MADE = True
 #: finished run known before the run finishes: the same as its changes' previous run), not in a walk of their own for
 #: the since-columns (a walk of every file from the ledger, ~0.1-0.2 s at 10,000). False: walked (the tests compare).
 NEW_COUNTED_WHEN_MATCHED = True
+#: The last return made from a file (most files have one) takes the file's brief itself, its path set to the return's
+#: (:meth:`_Reports.returned`), where each return held a copy beside the file's, which was held to the end of
+#: matching (a brief ~70 bytes a file, issue 15). False: a copy each (the tests compare).
+BRIEF_MOVED_IN_PLACE = True
 #: The units a run changed (the since-columns' "changed" and "newly valid") are walked once from the ledger into a
 #: flag on each row's key (:meth:`Ledger.changed_units`, :class:`~.view._Since`), where :meth:`Ledger.changes` made a
 #: list of every change with the run's new files and those gone, then two sets of keys were held through the write
