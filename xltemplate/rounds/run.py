@@ -377,12 +377,13 @@ class _Reports:
         if self.ledgered is not None and sha in self.ledgered.shas:
             if not (last and BRIEF_MOVED_IN_PLACE):
                 brief = _moved(self.briefs[sha], path)
-            return Filed(None, mtime, brief=brief, store=self.ledgered, where=(sha, path), **kw)
+            return Filed(None, mtime, brief=brief, store=self.ledgered, where=sha if WHERE_UNPAIRED else (sha, path), **kw)
         if self._moved is None:
             return Filed(_at(self._where[sha], path), mtime, **kw)
         if not (last and BRIEF_MOVED_IN_PLACE):
             brief = self.briefs[sha].moved(path)
-        return Filed(None, mtime, brief=brief, store=self._moved, where=(self._where[sha], path), **kw)
+        at = self._where[sha]
+        return Filed(None, mtime, brief=brief, store=self._moved, where=at if WHERE_UNPAIRED else (at, path), **kw)
 
     def let_go(self, every: Sequence[Return]) -> None:
         """Matching is done: no return is made again. Let go of where each report is (the returns hold it) and of the
@@ -431,6 +432,9 @@ _BRIEF_SLOTS = Brief.__slots__
 
 class _Moved:
     """A spill whose reports are loaded as of another path (:func:`_at`)."""
+
+    #: A return of this store keeps only the place in the spill (:data:`WHERE_UNPAIRED`): given with its path when loaded.
+    as_of_path = True
 
     def __init__(self, spill: Spill) -> None:
         self.spill = spill
@@ -581,10 +585,13 @@ class _Ledgered:
         self.heads: dict[str, str | int] = {}
         self._head: tuple[str, Results] | None = None  # (the last head asked for: a row asks a few times)
 
-    def head(self, where: tuple[str, str]) -> Results | None:
+    #: A return of this store keeps only the sha256 (:data:`WHERE_UNPAIRED`): given with its path when loaded.
+    as_of_path = True
+
+    def head(self, where: tuple[str, str] | str) -> Results | None:
         """The report's head (its results without items, with the summary's fields: :func:`_head_text`) when the
-        ledger keeps one, without loading the report; else None."""
-        sha = where[0]
+        ledger keeps one, without loading the report; else None. ``where``: (sha256, path), or the sha256."""
+        sha = where if type(where) is str else where[0]
         last = self._head
         if last is not None and last[0] == sha:
             return last[1]
@@ -780,6 +787,11 @@ NEW_COUNTED_WHEN_MATCHED = True
 #: (:meth:`_Reports.returned`), where each return held a copy beside the file's, which was held to the end of
 #: matching (a brief ~70 bytes a file, issue 15). False: a copy each (the tests compare).
 BRIEF_MOVED_IN_PLACE = True
+#: A return made from a file holds only where its report is (the sha256 of a stored report, or its place in the
+#: run's spill), its path being its brief's, paired when the report is loaded (:meth:`~.view.Filed.report`), where
+#: each held a tuple (where, path) through matching and the roll-up's writing (64 bytes a file, issue 15). False: the
+#: tuple (the tests compare).
+WHERE_UNPAIRED = True
 #: The units a run changed (the since-columns' "changed" and "newly valid") are walked once from the ledger into a
 #: flag on each row's key (:meth:`Ledger.changed_units`, :class:`~.view._Since`), where :meth:`Ledger.changes` made a
 #: list of every change with the run's new files and those gone, then two sets of keys were held through the write

@@ -10,6 +10,7 @@ from ..ledger import FileRow, Ledger, local_time
 from ..ledger.store import Walked
 from ..pathtext import file_name, shown
 from ..resubmission import ONLY
+from ..report import FileReport
 from ..rollup.collect import Collection, Return
 from ..rollup.record import Received, Since
 from ..rollup.spill import Brief
@@ -36,6 +37,14 @@ class Filed(Return):
     __slots__ = ("sha256", "file_at")
     sha256: str
     file_at: int
+
+    @property
+    def report(self) -> FileReport:
+        """The full report; from a store that makes it as of a path (rounds.run.WHERE_UNPAIRED), as of this return's."""
+        store = self._store
+        if store is not None and getattr(store, "as_of_path", False) and type(self._where) is not tuple:
+            return store.load((self._where, self.brief.path))
+        return super().report
 
 
 #: A return's sha256 (None for a return not made from a file the ledger records).
