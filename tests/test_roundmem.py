@@ -48,7 +48,8 @@ SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SI
             (reuse, "GIVEN_WHEN_ZIPPED"), (reuse, "PARTS_STREAMED"),
             (run_mod, "SHAS_SHARED"), (reuse, "KEPT_STREAMED"),
             (run_mod, "TODO_LET_GO"), (reuse, "DECIMALS_PACKED"), (run_mod, "CHANGES_WALKED"),
-            (run_mod, "BRIEF_MOVED_IN_PLACE"), (run_mod, "WHERE_UNPAIRED")]
+            (run_mod, "BRIEF_MOVED_IN_PLACE"), (run_mod, "WHERE_UNPAIRED"),
+            (run_mod, "LEDGERED_UNLISTED")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver.
 VALUED = [(workers, "FORKSERVER_FROM", None, 0)]

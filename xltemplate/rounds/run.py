@@ -374,7 +374,7 @@ class _Reports:
         if last and BRIEF_MOVED_IN_PLACE and (self._moved is not None or self.ledgered is not None):
             brief = self.briefs[sha]
             brief.path = path  # (the file's brief: no reader of it reads its path, see view.by_file)
-        if self.ledgered is not None and sha in self.ledgered.shas:
+        if self.ledgered is not None and (sha not in self._where if LEDGERED_UNLISTED else sha in self.ledgered.shas):
             if not (last and BRIEF_MOVED_IN_PLACE):
                 brief = _moved(self.briefs[sha], path)
             return Filed(None, mtime, brief=brief, store=self.ledgered, where=sha if WHERE_UNPAIRED else (sha, path), **kw)
@@ -463,7 +463,8 @@ def _load_stored(led: Ledger, run: Run, reports: _Reports) -> None:
             if brief is None:  # (stored before the ledger kept briefs)
                 brief = Brief(report_from_text(led.report_payload(run, sha, slim=True)))
             reports.briefs[sha] = brief
-            ledgered.shas.add(sha)
+            if not LEDGERED_UNLISTED:
+                ledgered.shas.add(sha)
             if made is not None:
                 reports.made[sha] = made
 
@@ -792,6 +793,10 @@ BRIEF_MOVED_IN_PLACE = True
 #: each held a tuple (where, path) through matching and the roll-up's writing (64 bytes a file, issue 15). False: the
 #: tuple (the tests compare).
 WHERE_UNPAIRED = True
+#: A file's report is the stored one when it was not made by this run (not in the spill's places), where a set held the
+#: sha256 of every stored report loaded, from loading to the end of matching (a set entry a file, ~4 MB at 100,000,
+#: issue 15). False: the set (the tests compare).
+LEDGERED_UNLISTED = True
 #: The units a run changed (the since-columns' "changed" and "newly valid") are walked once from the ledger into a
 #: flag on each row's key (:meth:`Ledger.changed_units`, :class:`~.view._Since`), where :meth:`Ledger.changes` made a
 #: list of every change with the run's new files and those gone, then two sets of keys were held through the write
