@@ -320,6 +320,10 @@ def test_finishing_without_keeping_the_decisions_records_the_same(tmp_path: Path
                        Choice("K4", shas[4], "only", 1, "valid", 1)]
             with led.finishing(run, iter(choices), keep=keep) as outcome:
                 assert (len(outcome.decisions) == 5) is keep
+            # the units changed walked as they come (rounds.run.CHANGES_WALKED) are Changes.units, newly valid flagged
+            walked = list(led.changed_units(outcome.run))
+            assert walked == [(u.key, u.newly_valid) for u in led.changes(outcome.run).units]
+            assert walked == [("K1", False), ("K2", False), ("K3", False), ("K5", False), ("K9", True)]
             recorded[keep] = [(d.run_id, d.unit_key, d.sha256, d.rule, d.candidates, d.status, d.errors, d.in_inbox,
                                d.supersedes) for d in first + led.decisions(outcome.run)]
     assert recorded[True] == recorded[False] and len(recorded[True]) == 11
