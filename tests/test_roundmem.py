@@ -50,7 +50,9 @@ SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SI
             (run_mod, "SHAS_SHARED"), (reuse, "KEPT_STREAMED"),
             (run_mod, "TODO_LET_GO"), (reuse, "DECIMALS_PACKED"),
             (run_mod, "PATHS_AS_TEXT"), (reuse, "ROWS_KEY_PACKED"), (reuse, "DIGESTS_OF_FACTS"),
-            (preflight, "SNAPSHOT_HASH_KEPT")]
+            (preflight, "SNAPSHOT_HASH_KEPT"), (run_mod, "CHANGES_WALKED"),
+            (run_mod, "BRIEF_MOVED_IN_PLACE"), (run_mod, "WHERE_UNPAIRED"),
+            (run_mod, "LEDGERED_UNLISTED")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver.
 VALUED = [(workers, "FORKSERVER_FROM", None, 0)]
@@ -321,6 +323,10 @@ def test_finishing_without_keeping_the_decisions_records_the_same(tmp_path: Path
                        Choice("K4", shas[4], "only", 1, "valid", 1)]
             with led.finishing(run, iter(choices), keep=keep) as outcome:
                 assert (len(outcome.decisions) == 5) is keep
+            # the units changed walked as they come (rounds.run.CHANGES_WALKED) are Changes.units, newly valid flagged
+            walked = list(led.changed_units(outcome.run))
+            assert walked == [(u.key, u.newly_valid) for u in led.changes(outcome.run).units]
+            assert walked == [("K1", False), ("K2", False), ("K3", False), ("K5", False), ("K9", True)]
             recorded[keep] = [(d.run_id, d.unit_key, d.sha256, d.rule, d.candidates, d.status, d.errors, d.in_inbox,
                                d.supersedes) for d in first + led.decisions(outcome.run)]
     assert recorded[True] == recorded[False] and len(recorded[True]) == 11

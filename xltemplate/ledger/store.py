@@ -605,6 +605,11 @@ class Ledger:
     def changes(self, run: Run) -> Changes:
         return queries.changes(self.conn, run)
 
+    def changed_units(self, run: Run) -> Iterator[tuple[str, bool]]:
+        """The units whose counted file or status ``run`` changed, in key order, each with whether it is newly valid:
+        :meth:`changes`' ``units`` walked as they come, without the rest of what :meth:`changes` gathers."""
+        return queries.changed_units(self.conn, run)
+
     def absent(self, run: Run) -> list[Absence]:
         return queries.absent(self.conn, run)
 

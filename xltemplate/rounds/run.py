@@ -217,17 +217,23 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                                  sink=sink if PARTS_STORED_AS_MADE else None)
                      if reuse.REUSE else None)
             with led.finishing(run, choices, keep=False) as outcome:
-                changes = led.changes(outcome.run)
                 previous = led.last_finished_run(before=run.id)
+                changed: set[str] | Iterator[tuple[str, bool]]
+                if CHANGES_WALKED:  # (the changed units walked once into since's flags: no Changes made)
+                    previous_id, changed, newly_valid = previous.id if previous else None, led.changed_units(outcome.run), None
+                else:
+                    changes = led.changes(outcome.run)
+                    previous_id, changed, newly_valid = (changes.previous_run_id, {u.key for u in changes.units},
+                                                         set(changes.newly_valid))
+                    del changes  # (every unit's change, a first run's every unit: since keeps their keys)
                 c.round = RoundView(
-                    ledger=str(ledger), run=run.id, previous=changes.previous_run_id,
+                    ledger=str(ledger), run=run.id, previous=previous_id,
                     previous_at=local_time(previous.finished_at) if previous else None,
                     received=received(c, every, files, reports.briefs, sha_of, led),
-                    since=since(c, every, files, reports.briefs, sha_of, changes.previous_run_id, {u.key for u in changes.units},
-                                set(changes.newly_valid),
+                    since=since(c, every, files, reports.briefs, sha_of, previous_id, changed, newly_valid,
                                 new=(since_run, new) if new is not None else None),
                     parts=parts)
-                del changes  # (every unit's change, a first run's every unit: since keeps their keys)
+                del changed
                 storing.append(True)
                 try:
                     outputs = [write_rollup(c, Path(output))]
@@ -375,13 +381,23 @@ class _Reports:
         self.briefs[sha] = Brief(report)
         self._where[sha] = self.spill.put(report) if self.spill is not None else report
 
-    def returned(self, sha: str, path: str, mtime: float, **kw: Any) -> Filed:
-        """The file's return as of its copy at ``path`` (its report was made from the archive copy)."""
-        if self.ledgered is not None and sha in self.ledgered.shas:
-            return Filed(None, mtime, brief=_moved(self.briefs[sha], path), store=self.ledgered, where=(sha, path), **kw)
+    def returned(self, sha: str, path: str, mtime: float, *, last: bool = False, **kw: Any) -> Filed:
+        """The file's return as of its copy at ``path`` (its report was made from the archive copy). ``last``: no
+        other return is made from the file after this one (with :data:`BRIEF_MOVED_IN_PLACE`, it takes the file's
+        brief itself)."""
+        if last and BRIEF_MOVED_IN_PLACE and (self._moved is not None or self.ledgered is not None):
+            brief = self.briefs[sha]
+            brief.path = path  # (the file's brief: no reader of it reads its path, see view.by_file)
+        if self.ledgered is not None and (sha not in self._where if LEDGERED_UNLISTED else sha in self.ledgered.shas):
+            if not (last and BRIEF_MOVED_IN_PLACE):
+                brief = _moved(self.briefs[sha], path)
+            return Filed(None, mtime, brief=brief, store=self.ledgered, where=sha if WHERE_UNPAIRED else (sha, path), **kw)
         if self._moved is None:
             return Filed(_at(self._where[sha], path), mtime, **kw)
-        return Filed(None, mtime, brief=self.briefs[sha].moved(path), store=self._moved, where=(self._where[sha], path), **kw)
+        if not (last and BRIEF_MOVED_IN_PLACE):
+            brief = self.briefs[sha].moved(path)
+        at = self._where[sha]
+        return Filed(None, mtime, brief=brief, store=self._moved, where=at if WHERE_UNPAIRED else (at, path), **kw)
 
     def let_go(self, every: Sequence[Return]) -> None:
         """Matching is done: no return is made again. Let go of where each report is (the returns hold it) and of the
@@ -431,6 +447,9 @@ _BRIEF_SLOTS = Brief.__slots__
 class _Moved:
     """A spill whose reports are loaded as of another path (:func:`_at`)."""
 
+    #: A return of this store keeps only the place in the spill (:data:`WHERE_UNPAIRED`): given with its path when loaded.
+    as_of_path = True
+
     def __init__(self, spill: Spill) -> None:
         self.spill = spill
 
@@ -458,7 +477,8 @@ def _load_stored(led: Ledger, run: Run, reports: _Reports) -> None:
             if brief is None:  # (stored before the ledger kept briefs)
                 brief = Brief(report_from_text(led.report_payload(run, sha, slim=True)))
             reports.briefs[sha] = brief
-            ledgered.shas.add(sha)
+            if not LEDGERED_UNLISTED:
+                ledgered.shas.add(sha)
             if made is not None:
                 reports.made[sha] = made
 
@@ -580,10 +600,13 @@ class _Ledgered:
         self.heads: dict[str, str | int] = {}
         self._head: tuple[str, Results] | None = None  # (the last head asked for: a row asks a few times)
 
-    def head(self, where: tuple[str, str]) -> Results | None:
+    #: A return of this store keeps only the sha256 (:data:`WHERE_UNPAIRED`): given with its path when loaded.
+    as_of_path = True
+
+    def head(self, where: tuple[str, str] | str) -> Results | None:
         """The report's head (its results without items, with the summary's fields: :func:`_head_text`) when the
-        ledger keeps one, without loading the report; else None."""
-        sha = where[0]
+        ledger keeps one, without loading the report; else None. ``where``: (sha256, path), or the sha256."""
+        sha = where if type(where) is str else where[0]
         last = self._head
         if last is not None and last[0] == sha:
             return last[1]
@@ -708,16 +731,16 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
             at, pending = pending[1], next(walk, None)
         else:
             at = ()
-        for path, mtime in at:
-            ret = reports.returned(f.sha256, path, mtime, arrival=f.first_seen_run, received=received,
-                                   source=None if SOURCE_UNHELD else source)
+        for i, (path, mtime) in enumerate(at):
+            ret = reports.returned(f.sha256, path, mtime, last=i == len(at) - 1, arrival=f.first_seen_run,
+                                   received=received, source=None if SOURCE_UNHELD else source)
             inbox.append(ret)
             ret.sha256, ret.file_at = f.sha256, f.arrival
             if shas is not None:
                 shas[id(ret)] = f.sha256
         if not at and brief.key is not None and not brief.transient:
             # Gone from the inbox: it still stands for its unit if it is the newest (and not withdrawn).
-            ret = reports.returned(f.sha256, f.last_path or source, received or 0.0, arrival=f.first_seen_run,
+            ret = reports.returned(f.sha256, f.last_path or source, received or 0.0, last=True, arrival=f.first_seen_run,
                                    received=received, archived=True, source=source)
             gone.append(ret)
             last_run[id(ret)] = f.last_seen_run
@@ -775,6 +798,25 @@ PARTS_STORED_AS_MADE = True
 #: finished run known before the run finishes: the same as its changes' previous run), not in a walk of their own for
 #: the since-columns (a walk of every file from the ledger, ~0.1-0.2 s at 10,000). False: walked (the tests compare).
 NEW_COUNTED_WHEN_MATCHED = True
+#: The last return made from a file (most files have one) takes the file's brief itself, its path set to the return's
+#: (:meth:`_Reports.returned`), where each return held a copy beside the file's, which was held to the end of
+#: matching (a brief ~70 bytes a file, issue 15). False: a copy each (the tests compare).
+BRIEF_MOVED_IN_PLACE = True
+#: A return made from a file holds only where its report is (the sha256 of a stored report, or its place in the
+#: run's spill), its path being its brief's, paired when the report is loaded (:meth:`~.view.Filed.report`), where
+#: each held a tuple (where, path) through matching and the roll-up's writing (64 bytes a file, issue 15). False: the
+#: tuple (the tests compare).
+WHERE_UNPAIRED = True
+#: A file's report is the stored one when it was not made by this run (not in the spill's places), where a set held the
+#: sha256 of every stored report loaded, from loading to the end of matching (a set entry a file, ~4 MB at 100,000,
+#: issue 15). False: the set (the tests compare).
+LEDGERED_UNLISTED = True
+#: The units a run changed (the since-columns' "changed" and "newly valid") are walked once from the ledger into a
+#: flag on each row's key (:meth:`Ledger.changed_units`, :class:`~.view._Since`), where :meth:`Ledger.changes` made a
+#: list of every change with the run's new files and those gone, then two sets of keys were held through the write
+#: (a first run's every unit: +26 MB at 100,000 units between matching and 提交记录, issue 15). False: the Changes
+#: and the sets (the tests compare).
+CHANGES_WALKED = True
 #: Once matched, a run's returns let go of their arrival and time received (:meth:`Return.settled`: only choosing
 #: among a unit's files reads them), and with them, mostly, of their rare values (~110 bytes a file). False: kept
 #: (the tests compare).

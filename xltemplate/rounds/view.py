@@ -4,12 +4,13 @@ it and why) and the "since the last run" columns of 汇总, built from the ledge
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence, cast
 
 from ..ledger import FileRow, Ledger, local_time
 from ..ledger.store import Walked
 from ..pathtext import file_name, shown
 from ..resubmission import ONLY
+from ..report import FileReport
 from ..rollup.collect import Collection, Return
 from ..rollup.record import Received, Since
 from ..rollup.spill import Brief
@@ -36,6 +37,14 @@ class Filed(Return):
     __slots__ = ("sha256", "file_at")
     sha256: str
     file_at: int
+
+    @property
+    def report(self) -> FileReport:
+        """The full report; from a store that makes it as of a path (rounds.run.WHERE_UNPAIRED), as of this return's."""
+        store = self._store
+        if store is not None and getattr(store, "as_of_path", False) and type(self._where) is not tuple:
+            return store.load((self._where, self.brief.path))
+        return super().report
 
 
 #: A return's sha256 (None for a return not made from a file the ledger records).
@@ -151,16 +160,25 @@ def _alone(report: Brief) -> tuple[str, str]:
 
 
 def since(c: Collection, every: list[Return], files: Sequence[FileRow], reports: Mapping[str, Brief], sha_of: ShaOf,
-          previous: int | None, changed: set[str], newly_valid: set[str], *,
+          previous: int | None, changed: set[str] | Iterable[tuple[str, bool]], newly_valid: set[str] | None = None, *,
           new: tuple[int | None, Counter[str]] | None = None) -> Mapping[str, Since]:
     """Each unit's "since the last run" (by its row's key): files received since, counted file or status changed,
-    newly valid. ``new``: (the run they were counted since, the files received since it by unit), when counted
-    already (rounds.run.NEW_COUNTED_WHEN_MATCHED); used when that run is ``previous``."""
+    newly valid. ``changed``: the units changed, and ``newly_valid`` those of them newly valid; or, ``newly_valid``
+    None, each changed unit as (key, whether newly valid) to be walked once (:meth:`Ledger.changed_units`).
+    ``new``: (the run they were counted since, the files received since it by unit), when counted already
+    (rounds.run.NEW_COUNTED_WHEN_MATCHED); used when that run is ``previous``."""
     if new is not None and new[0] == previous:
         counted = new[1]
     else:
         counted = Counter(brief.key for f, brief, _mine in by_file(files, every, reports, sha_of)
                           if (f.first_seen_run or 0) > (previous or 0) and brief.key)
+    if newly_valid is None:  # (walked: each changed unit flagged on its row's key, no set of the keys)
+        walked = cast("Iterable[tuple[str, bool]]", changed)
+        if LAZY_SINCE:
+            return _Since([row.key for row in c.rows], counted, flags=walked)
+        pairs = list(walked)
+        changed, newly_valid = {k for k, _n in pairs}, {k for k, n in pairs if n}
+    assert isinstance(changed, set)
     if LAZY_SINCE:
         return _Since([row.key for row in c.rows], counted, changed, newly_valid)
     return {row.key: Since(counted.get(row.key, 0), row.key in changed, row.key in newly_valid) for row in c.rows}
@@ -172,15 +190,30 @@ LAZY_SINCE = True
 
 
 class _Since(Mapping[str, Since]):
-    """:func:`since`'s mapping, each unit's :class:`Since` made when asked for, in the rows' order."""
+    """:func:`since`'s mapping, each unit's :class:`Since` made when asked for, in the rows' order. ``flags``: the
+    changed units walked once, (key, newly valid) each, kept as a small int on the row's key (1 changed, 2 newly
+    valid) where two sets held a key each (a first run's every unit: ~10 MB at 100,000, issue 15)."""
 
-    def __init__(self, keys: list[str], new: Counter[str], changed: set[str], newly_valid: set[str]) -> None:
-        self._keys, self._known = keys, frozenset(keys)
-        self._new, self._changed, self._newly_valid = new, changed, newly_valid
+    def __init__(self, keys: list[str], new: Counter[str], changed: set[str] | None = None,
+                 newly_valid: set[str] | None = None, *, flags: Iterable[tuple[str, bool]] | None = None) -> None:
+        self._keys = keys
+        self._known: frozenset[str] | dict[str, int]
+        self._new, self._changed, self._newly_valid = new, changed or set(), newly_valid or set()
+        if flags is None:
+            self._known = frozenset(keys)
+            return
+        known = self._known = dict.fromkeys(keys, 0)  # (0-3: Python's own small ints, nothing made a unit)
+        for key, newly in flags:
+            if key in known:
+                known[key] = 3 if newly else 1
 
     def __getitem__(self, key: str) -> Since:
-        if key not in self._known:
+        known = self._known
+        if key not in known:
             raise KeyError(key)
+        if type(known) is dict:
+            flag = known[key]
+            return Since(self._new.get(key, 0), flag != 0, flag == 3)
         return Since(self._new.get(key, 0), key in self._changed, key in self._newly_valid)
 
     def __iter__(self) -> Iterator[str]:
