@@ -88,11 +88,11 @@ def test_the_split_gives_the_bytes_of_one_process_whatever_order_the_statuses_co
 
 def test_the_files_written_ahead_number_their_formats_where_they_would_have(tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """文件清单's rows, written while the child writes its own (workbook.FILES_AHEAD), number the formats no sheet before
-    them numbered (the date-time format: 文件清单 is the first to use it) where they were written before, after 问题清单:
-    tokens in its rows, and the bytes of one process."""
+    """问题清单's and 文件清单's rows, written while the child writes its own (workbook.FILES_AHEAD), number the formats no
+    sheet before them numbered (the date-time format: 文件清单 is the first to use it) where they were written before,
+    after 统计: tokens in their rows, and the bytes of one process."""
     c = _first()
-    tokened: list[list[int]] = []
+    tokened: list[tuple[str, list[int]]] = []
     real = workbook._Ahead
 
     class Spy(real):  # type: ignore[misc, valid-type]
@@ -100,13 +100,15 @@ def test_the_files_written_ahead_number_their_formats_where_they_would_have(tmp_
             super().__init__(wb, write, name)
             self.ws.fh.flush()
             data = Path(self.ws.row_data_filename).read_bytes()
-            tokened.append(sorted({int(n) for n in split._TOKEN.findall(data)}))
+            tokened.append((name, sorted({int(n) for n in split._TOKEN.findall(data)})))
 
     monkeypatch.setattr(workbook, "_Ahead", Spy)
     got, started = _ways(c, tmp_path, monkeypatch)
     assert started == 3  # (the child with 文字材料, without, and with 文件清单 written last)
     _same(got)
-    assert len(tokened) == 2 and all(tokened), tokened  # (split with 文字材料 and without: formats numbered later)
+    # (split with 文字材料 and without: each writes both sheets ahead, 文件清单 with formats numbered later)
+    assert [name for name, _ in tokened] == ["问题清单", "文件清单"] * 2, tokened
+    assert all(got for name, got in tokened if name == "文件清单"), tokened
 
 
 def test_national_and_a_round_are_not_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

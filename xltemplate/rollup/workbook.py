@@ -236,11 +236,12 @@ class _Table:
         return self.row
 
 
-#: While the roll-up's second process writes its rows (split.py), this process writes 文件清单's rows (its last
-#: sheet: the files' briefs, from the store) rather than wait for it (:class:`_Ahead`), where it wrote them after every
-#: other sheet: the pass over the units is the shorter of the two (10,000 units: this process's ~3 s of CPU against
-#: the child's ~5 s), and 文件清单 is ~1 s of this process's CPU after it. The same bytes (see :class:`_Ahead`). False:
-#: written after 问题清单, as before (the tests compare the bytes).
+#: While the roll-up's second process writes its rows (split.py), this process writes 问题清单's and 文件清单's rows
+#: (the findings of the reports that have some, loaded from the spill; the files' briefs, from the store) rather than
+#: wait for it (:class:`_Ahead`), where it wrote them after 统计 and 差距分析 (which need the child's sums): the pass over
+#: the units is the shorter of the two (10,000 units: this process's ~3 s of CPU against the child's ~5 s under load),
+#: and the two sheets ~2.5 s of this process's CPU after it. The same bytes (see :class:`_Ahead`). False: written
+#: after the child's rows are done, as before (the tests compare the bytes).
 FILES_AHEAD = True
 
 
@@ -502,8 +503,10 @@ class _Writer:
             else:
                 kept_rows.done({"units": {k: v for k, v in vars(units).items() if k != "_same"}, "gaps": gap_units})
         end = summary.table.end()
-        if self.second is not None and FILES_AHEAD and reuse.parts_of(c) is None:
-            self.ahead = _Ahead(self.wb, self._files, "文件清单")  # (while the second process writes its rows)
+        findings_ahead: _Ahead | None = None
+        if self.second is not None and FILES_AHEAD and reuse.parts_of(c) is None:  # (while the second process writes)
+            findings_ahead = _Ahead(self.wb, lambda: self._findings_rows(*findings), "问题清单")
+            self.ahead = _Ahead(self.wb, self._files, "文件清单")
         if self.second is not None:
             count, sums, texts_end = self.second.rows_done()
             self.skip_score_rows(count)  # (the rows the child wrote, for the sheet's end)
@@ -523,7 +526,10 @@ class _Writer:
         self._statistics(stats_ws)
         if gaps_ws is not None:
             self._gaps_rows(gaps_ws, gap_units)
-        self._findings_rows(*findings)
+        if findings_ahead is not None:  # (written already: its formats numbered here, where its rows were written)
+            findings_ahead.numbered(self.wb)
+        else:
+            self._findings_rows(*findings)
 
     def _sheet_by_sheet(self, sheets: Any) -> None:
         """汇总 to 文字材料, one sheet after the other, each in a pass of its own over the units (ONE_PASS off)."""
