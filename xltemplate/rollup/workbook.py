@@ -33,7 +33,7 @@ from ..words import (
     FATES, MISSING, ROUND_FATES, SEVERITY_ZH, SKIPPED, STATUS_ZH, UNIT_INVALID, UNIT_VALID, UNMATCHED, identity_line,
 )
 from . import tables
-from . import reuse, split
+from . import deflate, reuse, split
 from .collect import Collection
 from .lean import LeanSheet, lean_enabled, rows_enabled
 
@@ -386,7 +386,8 @@ class _Writer:
         finally:
             if self.second is not None:
                 self.second.stop()
-        with reuse.zipping(wb):  # (a round's kept sheets: read back from the zip, or copied into it)
+        # (a round's kept sheets: read back from the zip, or copied into it; else the large parts deflated by a thread)
+        with reuse.zipping(wb), deflate.ahead(wb, self.scratch):
             wb.close()
 
     def _in_one_pass(self, sheets: Any) -> None:
