@@ -114,3 +114,72 @@ def test_each_switch_of_the_pass_alone_changes_nothing(switch: tuple[Any, str], 
     monkeypatch.setattr(roundmem, "_switches", _alone(*switch))
     assert workers  # (test_roundmem's VALUED switch is set by _alone)
     _shows_what_it_says(_rounds(tmp_path, monkeypatch, True))
+
+
+def _cli_both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: roundmem._Clock, args: list[str],
+                   name: str) -> dict[bool, dict[str, Any]]:
+    """One ``collect --ledger`` run by the CLI in ``tmp_path / "round"``, from one ledger state, switches off then on:
+    the roll-up's bytes, the CSVs, --json and the ledger's decisions."""
+    import json
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from xltemplate.cli import main
+
+    work, saved = tmp_path / "round", tmp_path / "saved"
+    work.mkdir(exist_ok=True)
+    shutil.rmtree(saved, ignore_errors=True)
+    shutil.copytree(work, saved)
+    start, got = clock.tick, {}
+    for on in (False, True):
+        if on:
+            shutil.rmtree(work)
+            shutil.copytree(saved, work)
+            clock.tick = start
+        roundmem._switches(monkeypatch, on)
+        out, export = tmp_path / f"{name}-{on}.xlsx", tmp_path / f"{name}-{on}-csv"
+        result = CliRunner().invoke(main, ["collect", *args, "--ledger", str(work / "r.xlt.db"), "-o", str(out),
+                                           "--export", str(export), "--json", "--quiet", "--jobs", "1"])
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.output)
+        data.pop("outputs")
+        with sqlite3.connect(work / "r.xlt.db") as conn:
+            runs = conn.execute("SELECT id, state, spec_hash, template_id, roster_hash FROM runs").fetchall()
+            decisions = conn.execute("SELECT * FROM decisions ORDER BY run_id, unit_key").fetchall()
+        got[on] = {"bytes": out.read_bytes(), "csv": {p.name: p.read_bytes() for p in sorted(export.iterdir())},
+                   "json": data, "runs": runs, "decisions": decisions}
+    return got
+
+
+def test_a_template_chosen_again_mid_run_and_a_national_round_are_the_same_both_ways(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """By the CLI: a round over both forms' samples without a roster, its template guessed from one return (a national
+    one) and chosen again from every return once read (the first form's); then one file gone. And a national round
+    with its roster and targets, then one with a national file gone."""
+    import importlib
+
+    from .conftest import mixed_inbox
+
+    collect_mod = importlib.import_module("xltemplate.rollup.collect")
+    monkeypatch.setattr(collect_mod, "TEMPLATE_SAMPLE", 1)
+    clock = roundmem._Clock()
+    monkeypatch.setattr(store, "_now", clock)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    mixed_inbox(mixed, national_first=True)
+    got = _cli_both_ways(tmp_path, monkeypatch, clock, [str(mixed)], "guessed")
+    roundmem._same(got, "guessed")
+    assert [r[3] for r in got[True]["runs"]] == ["sh-project-self-eval"] and got[True]["json"]["template"]["detected"]
+    (mixed / "无线电监测站.xlsx").unlink()
+    roundmem._same(_cli_both_ways(tmp_path, monkeypatch, clock, [str(mixed)], "guessed-gone"), "guessed, a file gone")
+    national = SAMPLES / "national"
+    shutil.rmtree(tmp_path / "round")
+    inbox = tmp_path / "national"
+    shutil.copytree(national / "returns", inbox)
+    args = [str(inbox), "--roster", str(national / "roster.csv"), "--targets", str(national / "targets.csv")]
+    got = _cli_both_ways(tmp_path, monkeypatch, clock, args, "national")
+    roundmem._same(got, "national")
+    assert got[True]["runs"][0][3] != "sh-project-self-eval" and len(got[True]["decisions"]) > 3
+    next(iter(sorted(inbox.iterdir()))).unlink()
+    roundmem._same(_cli_both_ways(tmp_path, monkeypatch, clock, args, "national-gone"), "national, a file gone")
