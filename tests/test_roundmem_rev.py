@@ -59,11 +59,15 @@ def _withdraw(tmp_path: Path, name: str, reason: str, *, reinstate: bool = False
 
 def _steps(tmp_path: Path, inbox: Path, roster: Path | None) -> list[tuple[str, Callable[[], Any], bool]]:
     two = "SH002 经济信息中心 绩效自评.xlsx"  # (SH002 has two files: withdrawing the one counted counts the other)
+
+    def withdrawn_and_gone() -> None:
+        _withdraw(tmp_path, "无线电监测站.xlsx", "重复")
+        (inbox / "无线电监测站.xlsx").unlink()
+
     return [
         ("first", lambda: None, False),
         ("withdrawn in the inbox", lambda: _withdraw(tmp_path, two, "填错了"), False),
-        ("withdrawn and gone", lambda: (_withdraw(tmp_path, "无线电监测站.xlsx", "重复"),
-                                        (inbox / "无线电监测站.xlsx").unlink()), False),
+        ("withdrawn and gone", withdrawn_and_gone, False),
         ("gone, not withdrawn", lambda: (inbox / "浦东分中心.xlsx").unlink(), False),
         ("resubmitted", lambda: set_saved_time(SAMPLES / "returns" / "需求侧管理中心.xlsx",
                                                inbox / "需求侧管理中心 (2).xlsx", dt.datetime(2021, 6, 1, 9, 30)), False),
