@@ -6,7 +6,8 @@ Runs ``xltemplate collect RETURNS --roster ROSTER -o OUT.xlsx --jobs JOBS --quie
 and prints one JSON line: wall time, the main process's peak RSS (VmHWM), the largest worker's
 (RUSAGE_CHILDREN), and the RSS sampled every 50 ms tagged by phase (discover, roster, read, assemble,
 write): ``peaks`` the highest seen in each, ``ends`` the RSS as it ended, with the load average; ``secs`` and ``cpu``
-each phase's wall and this process's CPU seconds, ``main_cpu`` and ``children_cpu`` the whole run's (the workers and
+each phase's wall and this process's CPU seconds, ``children_by_phase`` the CPU seconds of the children that ended in each
+phase (the reading's workers in ``read``, the roll-up's second process in ``write``), ``main_cpu`` and ``children_cpu`` the whole run's (the workers and
 the roll-up's second process in the latter).
 """
 
@@ -31,6 +32,7 @@ peaks: dict[str, int] = {}
 ends: dict[str, int] = {}
 secs: dict[str, float] = {}  # wall seconds by phase
 cpu: dict[str, float] = {}  # this process's CPU seconds by phase
+kids_cpu: dict[str, float] = {}  # the children's CPU seconds ended in each phase (the workers are waited for in "read")
 
 
 def rss() -> int:
@@ -45,15 +47,21 @@ def sample() -> None:
         time.sleep(0.05)
 
 
+def children() -> float:
+    got = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return got.ru_utime + got.ru_stime
+
+
 def tag(owner: object, name: str, label: str) -> None:
     fn = getattr(owner, name)
 
     def wrapper(*a: object, **k: object) -> object:
         phase[0] = label
-        t, c = time.perf_counter(), time.process_time()
+        t, c, k0 = time.perf_counter(), time.process_time(), children()
         try:
             return fn(*a, **k)
         finally:
+            kids_cpu[label] = round(kids_cpu.get(label, 0.0) + children() - k0, 2)
             secs[label] = round(secs.get(label, 0.0) + time.perf_counter() - t, 2)
             cpu[label] = round(cpu.get(label, 0.0) + time.process_time() - c, 2)
             ends[label] = rss()
@@ -81,7 +89,7 @@ def main() -> None:
     kids = kids_usage.ru_maxrss // 1024
     own = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"wall": round(wall, 1), "main_mb": hwm, "worker_mb": kids, "peaks": peaks, "ends": ends,
-                      "secs": secs, "cpu": cpu, "main_cpu": round(own.ru_utime + own.ru_stime, 1),
+                      "secs": secs, "cpu": cpu, "children_by_phase": kids_cpu, "main_cpu": round(own.ru_utime + own.ru_stime, 1),
                       "children_cpu": round(kids_usage.ru_utime + kids_usage.ru_stime, 1),
                       "load": round(os.getloadavg()[0], 1)}))
 

@@ -52,15 +52,16 @@ def test_tasks_sent_ahead_and_a_kept_selector_give_the_same_results(monkeypatch:
     """With one worker a task always waits behind another: behind a crash and a hang it must go to the fresh worker
     and still be done, once."""
     monkeypatch.setattr(workers, "available_cpus", lambda: 2)
-    got: dict[tuple[int, bool], list[Any]] = {}
-    for depth, keep in product([1, 2, 3], [False, True]):
+    got: dict[tuple[int, bool, bool], list[Any]] = {}
+    for depth, keep, cheap in product([1, 2, 3], [False, True], [False, True]):  # (and workers.CHEAP_POLL)
         monkeypatch.setattr(workers, "IN_FLIGHT", depth)
         monkeypatch.setattr(workers, "KEEP_SELECTOR", keep)
+        monkeypatch.setattr(workers, "CHEAP_POLL", cheap)
         seen: list[int] = []
         results = workers.run_many(_task, _failed, PAYLOADS, context=0.0, jobs=jobs, bounds=workers.Bounds(seconds=1.5),
                                    each=lambda n, r: seen.append(n))
         assert sorted(seen) == list(range(len(PAYLOADS)))  # each task's result given once
-        got[depth, keep] = _outcomes(results)
+        got[depth, keep, cheap] = _outcomes(results)
     for way, outcome in got.items():
         assert outcome == EXPECTED, way
 

@@ -52,6 +52,10 @@ def _ways(c: Collection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: 
     monkeypatch.setattr(split, "TEXTS_TOO", False)
     got["split, lean, one pass, 指标得分 alone"] = write_rollup(c, tmp_path / f"{name}scores alone.xlsx").read_bytes()
     monkeypatch.setattr(split, "TEXTS_TOO", True)
+    # 文件清单's rows written after 问题清单, not while the child writes (workbook.FILES_AHEAD off)
+    monkeypatch.setattr(workbook, "FILES_AHEAD", False)
+    got["split, lean, one pass, 文件清单 last"] = write_rollup(c, tmp_path / f"{name}files last.xlsx").read_bytes()
+    monkeypatch.setattr(workbook, "FILES_AHEAD", True)
     return got, len(started)
 
 
@@ -60,7 +64,7 @@ def test_the_scores_written_by_a_second_process_are_the_bytes_of_one(roster: boo
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     c = _first(roster=roster)
     got, started = _ways(c, tmp_path, monkeypatch)
-    assert started == 2  # lean, one pass, split on: the only way that splits (with 文字材料 and without)
+    assert started == 3  # lean, one pass, split on: the only way that splits (with 文字材料 and without; 文件清单 last)
     _same(got)
 
 
@@ -77,9 +81,34 @@ def test_the_split_gives_the_bytes_of_one_process_whatever_order_the_statuses_co
     for name, order in orders.items():
         c.rows = order
         got, started = _ways(c, tmp_path, monkeypatch, name)
-        assert started == (2 if order else 0), name
+        assert started == (3 if order else 0), name
         first = next(iter(got.values()))
         assert [way for way, data in got.items() if data != first] == [], name
+
+
+def test_the_files_written_ahead_number_their_formats_where_they_would_have(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """问题清单's and 文件清单's rows, written while the child writes its own (workbook.FILES_AHEAD), number the formats no
+    sheet before them numbered (the date-time format: 文件清单 is the first to use it) where they were written before,
+    after 统计: tokens in their rows, and the bytes of one process."""
+    c = _first()
+    tokened: list[tuple[str, list[int]]] = []
+    real = workbook._Ahead
+
+    class Spy(real):  # type: ignore[misc, valid-type]
+        def __init__(self, wb: Any, write: Any, name: str) -> None:
+            super().__init__(wb, write, name)
+            self.ws.fh.flush()
+            data = Path(self.ws.row_data_filename).read_bytes()
+            tokened.append((name, sorted({int(n) for n in split._TOKEN.findall(data)})))
+
+    monkeypatch.setattr(workbook, "_Ahead", Spy)
+    got, started = _ways(c, tmp_path, monkeypatch)
+    assert started == 3  # (the child with 文字材料, without, and with 文件清单 written last)
+    _same(got)
+    # (split with 文字材料 and without: each writes both sheets ahead, 文件清单 with formats numbered later)
+    assert [name for name, _ in tokened] == ["问题清单", "文件清单"] * 2, tokened
+    assert all(got for name, got in tokened if name == "文件清单"), tokened
 
 
 def test_national_and_a_round_are_not_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -258,12 +258,20 @@ def test_groups_and_items_unpickle_the_same_as_tuples_in_c(monkeypatch: pytest.M
     from xltemplate.identify import RunContext
 
     reports = validate_paths([SAMPLES / "returns", SAMPLES / "national" / "returns"], RunContext.builtin()).files
+    assert any(r.results is not None and r.results.items and r.results.groups for r in reports)
     for r in reports:
         got = []
-        for on in (True, False):
+        sizes = []
+        for on, flat in ((True, True), (False, True), (True, False), (False, False)):  # (results.PICKLE_FLAT too)
             monkeypatch.setattr(results_mod, "PICKLE_AS_TUPLE", on)
-            got.append(pickle.loads(pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL)))
-        assert got[0] == got[1] == r
+            monkeypatch.setattr(results_mod, "PICKLE_FLAT", flat)
+            data = pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL)
+            sizes.append(len(data))
+            got.append(pickle.loads(data))
+        assert got[0] == got[1] == got[2] == got[3] == r
         if r.results is not None:
-            for a, b in zip(got[0].results.items + got[0].results.groups, r.results.items + r.results.groups):
-                assert type(a) is type(b) and a._asdict() == b._asdict()
+            assert sizes[0] < sizes[2]  # (flat: no REDUCE a group and an item)
+            for one in got:
+                assert type(one.results) is type(r.results)
+                for a, b in zip(one.results.items + one.results.groups, r.results.items + r.results.groups):
+                    assert type(a) is type(b) and a._asdict() == b._asdict()

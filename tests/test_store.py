@@ -191,7 +191,7 @@ def test_a_second_process_reads_the_store_as_this_one(roster: bool, tmp_path: Pa
     assert isinstance(stored.rows, collect_mod.StoredRows)
     got_stored, started_stored = _ways(stored, tmp_path, monkeypatch, "stored ")
     stored.close()
-    assert started_held == started_stored == 2  # (split with 文字材料 and without: test_rollup_split._ways)
+    assert started_held == started_stored == 3  # (split with 文字材料, without, and 文件清单 last: test_rollup_split._ways)
     assert set(got_held.values()) == set(got_stored.values()) and len(set(got_stored.values())) == 1
 
 

@@ -232,6 +232,9 @@ def _substitute(src: IO[bytes], out: IO[bytes], number: Callable[[int], Any], mi
             out.write(_TOKEN.sub(one, chunk[:cut]))
 
 
+#: (the roll-up's writer writes a sheet's rows ahead the same way: workbook._Ahead)
+substitute = _substitute
+
 #: What :func:`_substitute` and the join read at a time (bytes).
 CHUNK = 1 << 16
 #: :data:`CHUNK` bytes at a time; False: 4 MB (the tests compare; bench/README's eighth pass).
