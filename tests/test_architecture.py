@@ -78,6 +78,7 @@ LAYERS = [
     "rollup.tables",
     "rollup.collect rollup.lean",
     "rollup.reuse rollup.split",
+    "rollup.deflate",
     "rollup.workbook",
     "rollup",
     # a collection round kept by a ledger: collect through it, and the clerk's round commands
