@@ -1,34 +1,38 @@
-"""The roll-up's large parts deflated by a thread while XlsxWriter zips the others (issue 15: collect's serial tail).
+"""The roll-up's large parts deflated by a second process while XlsxWriter zips the others (issue 15: collect's tail).
 
 XlsxWriter closes a workbook by writing every part to a file, then putting them in the zip one after the other, each
-deflated as it goes in: at 10,000 units some 30 MB of XML, ~1 s of this process's CPU at the very end of a run, with
+deflated as it goes in: at 10,000 units tens of MB of XML (the largest part 29 MB), ~1 s of this process's CPU at the very end of a run, with
 the other CPU idle (the workers and the roll-up's second process have ended). Here, once the parts are written, a
-thread deflates the large ones, the last first, into files of their own, exactly as :meth:`zipfile.ZipFile.write`
-would (the same deflate, level and window; zlib gives the same bytes however its input is cut), with their CRC-32;
-when the zip comes to a part the thread has begun, the part goes in as deflated there, with the entry
-:meth:`zipfile.ZipFile.write` makes (:meth:`.reuse._KeepingZip._copy`, as a round's kept sheets go in); a part the
-thread has not begun is taken from it and deflated by the zip as before. zlib and the file reads let go of the GIL,
-so the two deflate at once. The same bytes (the tests compare). Only where nothing else changes the zip (a round's
-kept sheets: :func:`.reuse.zipping`).
+process forked for it deflates the large ones, the last first, into files of their own, exactly as
+:meth:`zipfile.ZipFile.write` would (the same deflate, level and window; zlib gives the same bytes however its input
+is cut), and says each one's CRC-32 and size; when the zip comes to a part that process has claimed (a claim file made
+atomically, by whichever comes first), it waits for it and the part goes in as deflated there, with the entry
+:meth:`zipfile.ZipFile.write` makes (:meth:`.reuse._KeepingZip._copy`, as a round's kept sheets go in); a part it has
+not claimed is claimed here and deflated by the zip as before, as is a part it never says (it died). A process, not a
+thread: two deflate states at once in this process were ~0.5 MB more of its peak (the collect's main process is held
+to what it was, 43 MB at 10,000); the child's pages are the parent's, shared. The same bytes (the tests compare). Only
+where nothing else changes the zip (a round's kept sheets: :func:`.reuse.zipping`), on Linux (fork).
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing as mp
 import os
+import sys
 import zlib
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator, cast
 
 import xlsxwriter.workbook
 
+from ..signals import held_for_a_child, worker_started
 from . import reuse
 
-#: Deflate the roll-up's large parts in a thread while the zip takes the others (see the module); False: the zip
-#: deflates every part itself, as before (the tests compare the bytes).
+#: Deflate the roll-up's large parts in a second process while the zip takes the others (see the module); False: the
+#: zip deflates every part itself, as before (the tests compare the bytes).
 AHEAD = True
-#: Parts smaller than this (bytes) are left to the zip: a thread's hand-over costs more than they take.
+#: Parts smaller than this (bytes) are left to the zip: the hand-over costs more than they take.
 LARGE = 256 * 1024
 _READ = 1 << 16
 
@@ -53,7 +57,7 @@ class _Deflated:
 
 
 def _deflate(source: str, target: Path, level: int) -> _Deflated:
-    """In the thread: ``source`` deflated as :meth:`zipfile.ZipFile.write` deflates a file (``zipfile._get_compressor``:
+    """In the second process: ``source`` deflated as :meth:`zipfile.ZipFile.write` deflates a file (``zipfile._get_compressor``:
     raw deflate, ``level``, the default memory level), into ``target``."""
     compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
     crc = size = 0
@@ -69,19 +73,39 @@ def _deflate(source: str, target: Path, level: int) -> _Deflated:
     return _Deflated(target, crc, size)
 
 
+def _child(parts: list[tuple[str, Path, Path]], conn: Any, parent: int) -> None:
+    """In the second process: each part not claimed by the zip already (its claim file made first, atomically),
+    deflated into its file, and said (its name, CRC-32 and size) once done; then out (``os._exit``: nothing of the
+    parent's is flushed or finalised twice)."""
+    worker_started(parent)  # ignore Ctrl-C, die on SIGTERM, die with the parent
+    try:
+        for source, target, claim in parts:
+            try:
+                os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                continue  # (the zip has come to it: it deflates it itself)
+            got = _deflate(source, target, zlib.Z_DEFAULT_COMPRESSION)
+            conn.send((source, got.crc, got.size))
+    except BaseException:  # (a full disk, the parent gone: the zip deflates what it was not told of)
+        os._exit(1)
+    os._exit(0)
+
+
 @contextlib.contextmanager
 def ahead(wb: Any, scratch: Path | None) -> Iterator[None]:
-    """While ``wb`` is closed: its large parts deflated by a thread as the zip takes the others (see the module).
-    ``scratch``: where the deflated parts are kept until they go in (none: nothing is done)."""
-    if not AHEAD or scratch is None or not reuse.PARTS_STREAMED or not reuse.ZIP_COPY:
+    """While ``wb`` is closed: its large parts deflated by a second process as the zip takes the others (see the
+    module). ``scratch``: where the deflated parts are kept until they go in (none: nothing is done)."""
+    if (not AHEAD or scratch is None or not reuse.PARTS_STREAMED or not reuse.ZIP_COPY
+            or "fork" not in mp.get_all_start_methods() or not sys.platform.startswith("linux")):
         yield
         return
     if xlsxwriter.workbook.ZipFile is not zipfile_stock:  # (a round's kept sheets: reuse.zipping's zip)
         yield
         return
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xltemplate-deflate")
-    futures: dict[str, Future[_Deflated]] = {}
-    made: list[Path] = []
+    parts: dict[str, tuple[Path, Path]] = {}  # a part's file: its deflated file and its claim
+    done: dict[str, tuple[int, int]] = {}  # a part's file: its CRC-32 and size, once the second process has said
+    second: list[Any] = []  # (the process and this end of its pipe, once started)
+    made: list[Path] = []  # (its files and the claims, removed at the end)
     real_packager = wb._get_packager
 
     def packager() -> Any:
@@ -90,39 +114,64 @@ def ahead(wb: Any, scratch: Path | None) -> Iterator[None]:
 
         def create_package() -> Any:
             files = create()
-            # the last parts first: the zip takes them in order, the thread from the end, so that they meet once
+            # the last parts first: the zip takes them in order, the second process from the end, so that they meet once
+            todo = []
             for n, (name, _arc, binary) in reversed(list(enumerate(files))):
                 if binary or not isinstance(name, str):
                     continue
                 with contextlib.suppress(OSError):
                     if os.path.getsize(name) >= LARGE:
-                        target = scratch / f"deflate-{os.getpid()}-{n}"
-                        made.append(target)
-                        futures[name] = pool.submit(_deflate, name, target, zlib.Z_DEFAULT_COMPRESSION)
+                        base = scratch / f"deflate-{os.getpid()}-{n}"
+                        parts[name] = (base, Path(f"{base}.claim"))
+                        made.extend(parts[name])
+                        todo.append((name, *parts[name]))
+            if todo:
+                ctx = mp.get_context("fork")
+                mine, theirs = ctx.Pipe()
+                proc = ctx.Process(target=_child, args=(todo, theirs, os.getpid()), daemon=True)
+                with held_for_a_child():
+                    proc.start()
+                theirs.close()
+                second.extend((proc, mine))
             return files
 
         got._create_package = create_package
         return got
+
+    def deflated(filename: str) -> _Deflated | None:
+        """The part deflated by the second process, waited for; None: the zip deflates it (claimed here first, or the
+        second process ended without it)."""
+        target, claim = parts.pop(filename)
+        try:
+            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            return None  # (claimed here: the second process will not take it)
+        except FileExistsError:
+            pass
+        conn = second[1]
+        while filename not in done:
+            try:
+                name, crc, size = conn.recv()
+            except (EOFError, OSError):
+                return None
+            done[name] = (crc, size)
+        crc, size = done.pop(filename)
+        return _Deflated(target, crc, size)
 
     class Zip(reuse._KeepingZip):
         kept = []
 
         def write(self, filename: Any, arcname: Any = None, compress_type: Any = None, compresslevel: Any = None) -> None:
             z: Any = self
-            future = futures.pop(filename, None) if isinstance(filename, str) else None
-            deflated: _Deflated | None = None
-            if (future is not None and not future.cancel() and compress_type is None and compresslevel is None
+            got = None
+            if (isinstance(filename, str) and filename in parts and compress_type is None and compresslevel is None
                     and z._seekable and self.compression == zipfile_deflated and self.compresslevel is None):
-                try:
-                    deflated = future.result()
-                except OSError:
-                    deflated = None  # (the thread's file could not be written: the zip deflates it, as before)
-            if deflated is None or deflated.size != os.path.getsize(filename):
+                got = deflated(filename)
+            if got is None or got.size != os.path.getsize(filename):
                 super(reuse._KeepingZip, self).write(filename, arcname, compress_type, compresslevel)
                 return
-            self._copy(cast(Any, deflated), deflated.crc, deflated.size, filename, arcname)  # (its pieces, as a kept part's)
+            self._copy(cast(Any, got), got.crc, got.size, filename, arcname)  # (its pieces, as a kept part's)
             with contextlib.suppress(OSError):
-                deflated.path.unlink()
+                got.path.unlink()
 
     wb._get_packager = packager
     xlsxwriter.workbook.ZipFile = Zip
@@ -131,7 +180,13 @@ def ahead(wb: Any, scratch: Path | None) -> Iterator[None]:
     finally:
         xlsxwriter.workbook.ZipFile = zipfile_stock
         del wb._get_packager
-        pool.shutdown(wait=True, cancel_futures=True)
+        if second:
+            proc, conn = second
+            proc.join(timeout=0 if parts else 5)  # (every part it took is in by now, unless the close was stopped)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+            conn.close()
         for path in made:
             with contextlib.suppress(OSError):
                 path.unlink()
