@@ -93,3 +93,33 @@ def test_reports_pickled_one_way_load_the_other_way(made_flat: bool, monkeypatch
         assert pickle.loads(pickle.dumps(back, protocol=pickle.HIGHEST_PROTOCOL)) == r
         assert [type(g) for g in back.results.groups] == [type(g) for g in r.results.groups]
         assert [type(i) for i in back.results.items] == [type(i) for i in r.results.items]
+
+
+def test_a_stuck_deflating_process_does_not_hold_the_roll_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rollup.deflate.AHEAD's forked process claims parts and the zip waits for each it claimed: one that is stuck
+    (a stalled disk, SIGSTOP: here it sleeps) must not hold the roll-up for ever. The zip deflates the part itself
+    after deflate.WAIT_S, and the rest without waiting again; the same bytes, and the process ended after."""
+    import multiprocessing as mp
+    import time
+
+    spec = resolve_template("sh-project-self-eval")
+    c = collect([SAMPLES / "returns"], spec, roster=read_roster(SAMPLES / "roster.csv", spec))
+    monkeypatch.setattr(deflate, "AHEAD", False)
+    want = write_rollup(c, tmp_path / "zip.xlsx").read_bytes()
+    monkeypatch.setattr(deflate, "AHEAD", True)
+    monkeypatch.setattr(deflate, "LARGE", 1)
+    monkeypatch.setattr(deflate, "WAIT_S", 1.0, raising=False)
+    real = deflate._deflate
+
+    def stuck(source: str, target: Path, level: int) -> object:  # (in the forked process: claimed, then nothing)
+        time.sleep(90)
+        return real(source, target, level)
+
+    monkeypatch.setattr(deflate, "_deflate", stuck)
+    began = time.monotonic()
+    got = write_rollup(c, tmp_path / "stuck.xlsx").read_bytes()
+    took = time.monotonic() - began
+    assert got == want
+    assert took < 60, took  # (without a bound on the wait: 90 s a claimed part, the first of them at least)
+    assert mp.active_children() == []  # (the stuck process was ended)
+    assert not list(tmp_path.glob("**/deflate-*"))
