@@ -15,6 +15,7 @@ import importlib
 import pickle
 import shutil
 import zipfile
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,20 @@ def test_a_stuck_deflating_process_does_not_hold_the_roll_up(tmp_path: Path, mon
     assert took < 60, took  # (without a bound on the wait: 90 s a claimed part, the first of them at least)
     assert mp.active_children() == []  # (the stuck process was ended)
     assert not list(tmp_path.glob("**/deflate-*"))
+
+
+def test_pickle_flat_names_every_field_of_results() -> None:
+    """results.PICKLE_FLAT's Results.__reduce_ex__ and results._results name Results' fields one by one: a field added
+    to Results and not to them would be dropped from every report the workers send (silently: its default comes back).
+    A tripwire: the fields they name are all the dataclass has, in its order."""
+    import dataclasses
+
+    from xltemplate.results import Results
+
+    r = Results(total=Decimal("1.5"), total_weight=Decimal("2"), grade="优", execution_rate=Decimal("0.9"),
+                fields={"a": 1})
+    args = r.__reduce_ex__(pickle.HIGHEST_PROTOCOL)[1]
+    assert [f.name for f in dataclasses.fields(Results)] == ["total", "total_weight", "grade", "execution_rate",
+                                                             "fields", "groups", "items"]
+    assert len(args) == len(dataclasses.fields(Results))
+    assert pickle.loads(pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL)) == r
