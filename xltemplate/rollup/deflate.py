@@ -20,6 +20,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import sys
+import time
 import zlib
 from pathlib import Path
 from typing import Any, Iterator, cast
@@ -35,6 +36,11 @@ AHEAD = True
 #: Parts smaller than this (bytes) are left to the zip: the hand-over costs more than they take.
 LARGE = 256 * 1024
 _READ = 1 << 16
+#: How long the zip waits for word of a part the second process has claimed before it deflates the part itself (the
+#: part's file is still there; what that process made of it is not used): a process stopped or stuck (a stalled disk,
+#: SIGSTOP) would otherwise hold the roll-up at its very end for ever. It deflates the largest part (~29 MB at 10,000
+#: units) in ~1 s; once the zip has given up on it, it waits for no other part. The same bytes either way.
+WAIT_S = 120.0
 
 
 class _Deflated:
@@ -106,6 +112,7 @@ def ahead(wb: Any, scratch: Path | None) -> Iterator[None]:
     done: dict[str, tuple[int, int]] = {}  # a part's file: its CRC-32 and size, once the second process has said
     second: list[Any] = []  # (the process and this end of its pipe, once started)
     made: list[Path] = []  # (its files and the claims, removed at the end)
+    gave_up: list[str] = []  # (the part the zip stopped waiting for: see WAIT_S)
     real_packager = wb._get_packager
 
     def packager() -> Any:
@@ -147,9 +154,15 @@ def ahead(wb: Any, scratch: Path | None) -> Iterator[None]:
             return None  # (claimed here: the second process will not take it)
         except FileExistsError:
             pass
+        if gave_up:
+            return None  # (the second process said nothing for WAIT_S: the zip deflates the rest itself)
         conn = second[1]
+        until = time.monotonic() + WAIT_S
         while filename not in done:
             try:
+                if not conn.poll(max(0.0, until - time.monotonic())):
+                    gave_up.append(filename)
+                    return None
                 name, crc, size = conn.recv()
             except (EOFError, OSError):
                 return None
@@ -182,7 +195,7 @@ def ahead(wb: Any, scratch: Path | None) -> Iterator[None]:
         del wb._get_packager
         if second:
             proc, conn = second
-            proc.join(timeout=0 if parts else 5)  # (every part it took is in by now, unless the close was stopped)
+            proc.join(timeout=0 if parts or gave_up else 5)  # (every part it took is in by now, unless the close was stopped)
             if proc.is_alive():
                 proc.kill()
                 proc.join()
@@ -195,4 +208,4 @@ def ahead(wb: Any, scratch: Path | None) -> Iterator[None]:
 zipfile_stock = xlsxwriter.workbook.ZipFile
 zipfile_deflated = xlsxwriter.workbook.ZIP_DEFLATED
 
-__all__ = ["AHEAD", "LARGE", "ahead"]
+__all__ = ["AHEAD", "LARGE", "WAIT_S", "ahead"]
