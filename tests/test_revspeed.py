@@ -25,6 +25,7 @@ from xltemplate.rollup import collect, write_rollup
 from xltemplate.catalog import resolve_template
 
 from .test_rollup_onepass import SAMPLES
+from .test_rollup_split import forced_split
 
 lean = importlib.import_module("xltemplate.rollup.lean")
 workbook = importlib.import_module("xltemplate.rollup.workbook")
@@ -52,18 +53,8 @@ def test_hostile_file_names_keep_the_bytes_of_files_written_ahead_and_parts_defl
     c = collect([_inbox(tmp_path)], spec, roster=read_roster(SAMPLES / "roster.csv", spec))
     names = {Path(p).name for p in (getattr(r, "path", "") for r in c.returns)}
     assert set(HOSTILE_NAMES) <= names  # (every hostile name is a return of the collection)
-    monkeypatch.setattr(split, "SPLIT_FROM", 1)
-    monkeypatch.setattr(split, "SPLIT_PARENT_MB", float("inf"))
-    monkeypatch.setattr(split, "available_cpus", lambda: 2)
+    started = forced_split(monkeypatch)
     monkeypatch.setattr(deflate, "LARGE", 1)  # (every part may go to the forked deflate)
-    started: list[int] = []
-    real = split.start
-
-    def spy(*a: object, **k: object) -> object:
-        started.append(1)
-        return real(*a, **k)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(split, "start", spy)
     got = {}
     for ahead in (True, False):
         monkeypatch.setattr(workbook, "FILES_AHEAD", ahead)

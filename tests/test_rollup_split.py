@@ -23,12 +23,13 @@ workbook = importlib.import_module("xltemplate.rollup.workbook")
 split = importlib.import_module("xltemplate.rollup.split")
 
 
-def _ways(c: Collection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "") -> tuple[dict[str, bytes], int]:
-    """The roll-up of ``c`` split and not, lean and stock, one pass and not; and how many times a child was started."""
+def forced_split(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every roll-up split from here on (whatever its size and this machine's CPUs); the list a 1 is added to each time
+    the second process is started."""
     monkeypatch.setattr(split, "SPLIT_FROM", 1)
     monkeypatch.setattr(split, "SPLIT_PARENT_MB", float("inf"))  # (the test process is larger than a collect's)
     monkeypatch.setattr(split, "available_cpus", lambda: 2)  # (a machine of one CPU never splits)
-    started = []
+    started: list[int] = []
     real = split.start
 
     def spy(*a: object, **k: object) -> object:
@@ -36,6 +37,12 @@ def _ways(c: Collection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: 
         return real(*a, **k)  # type: ignore[arg-type]
 
     monkeypatch.setattr(split, "start", spy)
+    return started
+
+
+def _ways(c: Collection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "") -> tuple[dict[str, bytes], int]:
+    """The roll-up of ``c`` split and not, lean and stock, one pass and not; and how many times a child was started."""
+    started = forced_split(monkeypatch)
     got = {}
     for on in (True, False):
         monkeypatch.setattr(split, "SPLIT", on)
