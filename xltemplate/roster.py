@@ -266,8 +266,7 @@ class PackedRows(Sequence[RosterRow]):
         last = self._last
         if last is not None and last[0] == n:
             return last[1]
-        start = self._ends[n - 1] if n else 0
-        key, line, values, contacts = pickle.loads(self._rows.read(start, self._ends[n]))
+        key, line, values, contacts = pickle.loads(self.record(n))
         row = RosterRow(key=key, line=line, prefill={f: v for f, v in zip(self._fields, values) if v is not None},
                         contact={c: t for c, t in zip(self._contacts, contacts) if t})
         self._last = (n, row)

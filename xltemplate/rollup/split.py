@@ -75,6 +75,11 @@ SPLIT_PARENT_MB = 55
 _TOKEN = re.compile(rb' s="\x01(\d+)"')
 
 
+def token(n: int) -> str:
+    """What the workbook's ``n``-th format is numbered as until its number is given (:data:`_TOKEN` finds it)."""
+    return f"\x01{n}"
+
+
 def possible(c: "Collection", units: int) -> bool:
     """Whether 指标得分's rows can be written by a second process for ``c`` (see the module)."""
     spill = getattr(c, "spill", None)
@@ -283,7 +288,7 @@ def _child(wb: Any, ws: Any, c: "Collection", rows: Callable[[], Any], paths: An
         if spill.units is not None:  # (the returns and rows kept on disk too, collect.STORE: the same)
             spill.units.own_offset()
         for n, fmt in enumerate(wb.formats):
-            fmt.xf_index = f"\x01{n}"  # numbered by the parent (see the module)
+            fmt.xf_index = token(n)  # numbered by the parent (see the module)
         with contextlib.ExitStack() as stack:
             for one in sheets:
                 one.fh = stack.enter_context(open(Path(f"{where[one.name]}.rows"), "w", encoding="utf-8"))

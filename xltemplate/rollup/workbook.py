@@ -257,7 +257,7 @@ class _Ahead:
         tokened = [f for f in wb.formats if f.xf_index is None]
         for n, f in enumerate(wb.formats):
             if f.xf_index is None:
-                f.xf_index = f"\x01{n}"  # (split._TOKEN's; a cell's own text never holds a raw control character)
+                f.xf_index = split.token(n)  # (a cell's own text never holds a raw control character)
         try:
             write()
         finally:
@@ -386,7 +386,7 @@ class _Writer:
         finally:
             if self.second is not None:
                 self.second.stop()
-        # (a round's kept sheets: read back from the zip, or copied into it; else the large parts deflated by a thread)
+        # (a round's kept sheets: read back from the zip, or copied into it; else the large parts deflated by a forked process)
         with reuse.zipping(wb), deflate.ahead(wb, self.scratch):
             wb.close()
 
