@@ -103,7 +103,16 @@ class RunContext:
         a secret or a key's targets that changed make exactly the reports that depended on them again.
         Whatever else validation comes to take from the run belongs here too.
         """
-        row = self.roster_row(key)
+        return self._verdict_context(key, self.roster_row(key))
+
+    def roster_contexts(self) -> Iterator[str]:
+        """:meth:`verdict_context` of each roster row's key, in the roster's order, made from the rows as they come (none
+        looked up by key): what it gives for a key is the context of the row :meth:`roster_row` finds for it, the row
+        itself where the key is on one row only (a roster read by :func:`~xltemplate.roster.read_roster`)."""
+        for row in self.roster.rows if self.roster is not None else ():
+            yield self._verdict_context(row.key, row)
+
+    def _verdict_context(self, key: str | None, row: RosterRow | None) -> str:
         parts = {
             "roster": None if self.roster is None else (None if row is None else encode(row.prefill)),
             "roster_given": self.roster is not None,

@@ -56,7 +56,7 @@ from ..rollup.record import RoundView
 from ..workers import stop_prestarted
 from ..rollup.tables import export_csv
 from ..rollup.workbook import write_rollup
-from ..roster import Roster
+from ..roster import PackedRows, Roster
 from ..sign import Keyring
 from ..spec import Spec
 from ..targets import TargetsTable
@@ -164,10 +164,12 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                 intake = led.ingest(run, _texts(found.files), progress=update, rehash=rehash)
             files = led.file_rows(run)
             while True:
-                todo, why, reused = _stale(led, run, files, ctx, day)
+                contexts = _Contexts(led, ctx)
+                todo, why, reused = _stale(led, run, files, ctx, day, contexts)
                 reports = _Reports(Spill() if _collect_module.SPILL else None)
                 with bar("读取", len(todo)) as update:
-                    _read(led, run, todo, ctx, day, jobs, update, reports, len(files))
+                    _read(led, run, todo, ctx, day, jobs, update, reports, len(files), contexts)
+                del contexts
                 _load_stored(led, run, reports)
                 other = guessed([reports.briefs[s.sha256] for s in intake.seen]) if guessed is not None else None
                 if other is None:
@@ -274,9 +276,11 @@ def _texts(files: Sequence[Path]) -> list[str]:
 ToDo = tuple[str, str]
 
 
-def _stale(led: Ledger, run: Run, files: Sequence[FileRow], ctx: RunContext, day: dt.date
-           ) -> tuple[list[ToDo], Counter[str], int]:
-    """The files to validate (their sha256 and archive names; and why), and how many stored reports still hold."""
+def _stale(led: Ledger, run: Run, files: Sequence[FileRow], ctx: RunContext, day: dt.date,
+           contexts: "_Contexts | None" = None) -> tuple[list[ToDo], Counter[str], int]:
+    """The files to validate (their sha256 and archive names; and why), and how many stored reports still hold.
+    ``contexts``: the run's verdict contexts (:class:`_Contexts`), else each made by ``ctx``."""
+    context = contexts.of if contexts is not None else ctx.verdict_context
     todo: list[ToDo] = []
     why: Counter[str] = Counter()
     if STALE_JOINED:  # (each file's stored report read beside it, in the files' order)
@@ -288,7 +292,7 @@ def _stale(led: Ledger, run: Run, files: Sequence[FileRow], ctx: RunContext, day
         assert c is None or c.sha256 == f.sha256
         if c is None:
             reason = NEW if f.first_seen_run == run.id else AGAIN
-        elif c.context != ctx.verdict_context(c.unit_key):
+        elif c.context != context(c.unit_key):
             reason = CONTEXT
         elif c.checked_on is None or day < c.checked_on or (c.valid_until is not None and day >= c.valid_until):
             reason = DAY
@@ -304,16 +308,78 @@ def _stale(led: Ledger, run: Run, files: Sequence[FileRow], ctx: RunContext, day
 STALE_JOINED = True
 
 
+#: A run's verdict contexts (RunContext.verdict_context: a file's roster row, the secrets, older versions) are made once
+#: for every roster row in the roster's order and kept in the ledger (``memo verdict contexts``: 64 hex digits a row),
+#: beside a digest of all they are made from: the roster's rows as packed (PackedRows.digest: every byte, and the
+#: columns), the secrets' fingerprint, the older versions' hashes, xltemplate's source (rollup.reuse.writer_digest) and
+#: Python's version. A run whose digest is the kept one takes a file's context from there (the row found by its key's
+#: place in the roster); a key on no row, or any key without a roster, has the one context made once. Where each
+#: context was made for each file by its key (a row decoded, its values encoded, JSON, sha256): 0.2 s of a second run
+#: at 10,000, issue 15. Not with a targets table (a key's targets are in its context: made for each file, as before).
+#: False: made for each file (the tests compare).
+VERDICTS_KEPT = True
+
+
+class _Contexts:
+    """A run's verdict contexts, by a file's key (:meth:`of`), as ``ctx.verdict_context`` makes them (see
+    :data:`VERDICTS_KEPT`)."""
+
+    def __init__(self, led: Ledger, ctx: RunContext) -> None:
+        self._led, self._ctx = led, ctx
+        self._on = VERDICTS_KEPT and ctx.targets is None
+        self._absent: str | None = None  # (the context of a key on no row: made when first asked for)
+        self._rows = ctx.roster.rows if ctx.roster is not None else None
+        self._kept: str | None = None  # "DIGEST " and each row's context, in the rows' order (made when first asked for)
+
+    def of(self, key: str | None) -> str:
+        """``ctx.verdict_context(key)``."""
+        if not self._on:
+            return self._ctx.verdict_context(key)
+        rows = self._rows
+        if rows is not None and key is not None:
+            if not isinstance(rows, PackedRows):
+                return self._ctx.verdict_context(key)
+            try:
+                n = rows.index(key)
+            except ValueError:
+                pass
+            else:
+                kept = self._kept if self._kept is not None else self._recall(rows)
+                at = 65 + 64 * n
+                return kept[at:at + 64]
+        if self._absent is None:
+            self._absent = self._ctx.verdict_context(None)  # (on no row: the key plays no part)
+        return self._absent
+
+    def _recall(self, rows: PackedRows) -> str:
+        ctx = self._ctx
+        import hashlib
+        import sys
+
+        of = hashlib.sha256(repr(("verdict contexts 1", reuse.writer_digest(), sys.version, rows.digest(),
+                                  ctx.keyring.fingerprint if ctx.keyring is not None else None,
+                                  sorted(s.spec_hash for s in ctx.older_versions()))
+                                 ).encode("utf-8", "surrogatepass")).hexdigest()
+        kept = self._led.memo("verdict contexts")
+        if kept is None or len(kept) != 65 + 64 * len(rows) or not kept.startswith(of + " "):
+            kept = f"{of} " + "".join(ctx.roster_contexts())
+            if not self._led.readonly:
+                self._led.remember("verdict contexts", kept)
+        self._kept = kept
+        return kept
+
+
 def _read(led: Ledger, run: Run, todo: list[ToDo], ctx: RunContext, day: dt.date, jobs: int | None,
-          update: Callable[[int], None], fresh: "_Reports", held: int = 0) -> None:
+          update: Callable[[int], None], fresh: "_Reports", held: int = 0, contexts: _Contexts | None = None) -> None:
     """Validate the archive copies of ``todo``, storing each report as it comes (a killed run keeps them)."""
     pending: list[StoredReport] = []
+    context = contexts.of if contexts is not None else ctx.verdict_context
 
     def keep(n: int, report: FileReport) -> None:
         sha = todo[n][0]
         fresh.keep(sha, report)
         if not transient(report):
-            pending.append(_stored(sha, report, ctx, day))
+            pending.append(_stored(sha, report, ctx, day, context))
             fresh.made[sha] = run.id  # (a report is stored at most once a run for its file)
         if len(pending) >= STORE_EVERY:
             led.store_reports(run, pending)
@@ -350,7 +416,8 @@ class _Copies(_Stored[Path]):
         return self._archive.path(rec)
 
 
-def _stored(sha: str, r: FileReport, ctx: RunContext, day: dt.date) -> StoredReport:
+def _stored(sha: str, r: FileReport, ctx: RunContext, day: dt.date,
+            context: Callable[[str | None], str] | None = None) -> StoredReport:
     data = r.to_json()
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     slim = None
@@ -361,7 +428,7 @@ def _stored(sha: str, r: FileReport, ctx: RunContext, day: dt.date) -> StoredRep
         sha, r.status, r.key, r.saved_at, r.errors, r.warnings, payload, brief=brief,
         template_id=r.template[0] if r.template else None, template_version=r.template[1] if r.template else None,
         total=str(r.total) if r.total is not None else None, grade=r.grade,
-        context=ctx.verdict_context(r.key), checked_on=day, valid_until=verdict_until(r, day), slim=slim)
+        context=(context or ctx.verdict_context)(r.key), checked_on=day, valid_until=verdict_until(r, day), slim=slim)
 
 
 class _Reports:

@@ -1,0 +1,150 @@
+"""A round's second run's shortcuts, thirteenth pass (issue 15): what they take instead of the work they save must say
+all the work would have said.
+
+- a file's verdict context taken from the contexts kept in the ledger (rounds.run.VERDICTS_KEPT) is the one
+  RunContext.verdict_context makes, for every key on the roster, off it, or none; the kept ones are taken only for
+  the same rows, secrets, older versions and code, and a changed roster row, secret or older version re-judges
+  exactly the files it should.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+import yaml
+
+from xltemplate.catalog import as_spec, builtin_templates, spec_from_dict
+from xltemplate.identify import RunContext
+from xltemplate.ledger import Ledger
+from xltemplate.roster import PackedRows, read_roster
+from xltemplate.rounds import collect_round
+from xltemplate.rounds import run as run_mod
+from xltemplate.sign import Keyring
+from xltemplate.spec import Spec
+
+from .conftest import FIRST_RETURNS, SAMPLES
+
+FORM = "sh-project-self-eval"
+
+
+def _roster(path: Path, budget: dict[str, str] | None = None) -> Path:
+    """The samples' roster, units' budgets changed."""
+    with open(SAMPLES / "roster.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        for n, r in enumerate(rows):
+            w.writerow([r[0], r[1], r[2], (budget or {}).get(r[0], r[3]) if n else r[3]])
+    return path
+
+
+def _keys(ctx: RunContext) -> list[str | None]:
+    assert ctx.roster is not None
+    return [*ctx.roster.keys(), "SH404", "", None]
+
+
+def test_kept_contexts_are_the_ones_made_and_taken_only_for_the_same_inputs(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = as_spec(FORM)
+    assert run_mod.VERDICTS_KEPT
+    same = read_roster(_roster(tmp_path / "same.csv"), spec)
+    other = read_roster(_roster(tmp_path / "other.csv", budget={"SH002": "3,260,000.01"}), spec)
+    assert isinstance(same.rows, PackedRows)
+    keyring = Keyring("k", (b"secret one",))
+    contexts = [RunContext.builtin(spec, roster=same), RunContext.builtin(spec, roster=other),
+                RunContext.builtin(spec, roster=same, keyring=keyring),
+                RunContext.builtin(spec, roster=same, keyring=Keyring("k", (b"secret two",))),
+                RunContext.builtin(spec, roster=same, older=[_older()]),
+                RunContext.builtin(spec)]
+    with Ledger.open(tmp_path / "r.xlt.db", create=True) as led:
+        assert led.memo("verdict contexts") is None
+        memos = []
+        for ctx in contexts + contexts:  # each made (its memo kept in place of the last), then each again
+            made = [ctx.verdict_context(k) for k in _keys(ctx)] if ctx.roster is not None else None
+            kept = run_mod._Contexts(led, ctx)
+            if made is None:  # no roster: one context, whatever the key
+                assert [kept.of(k) for k in ("SH001", None)] == [ctx.verdict_context("SH001")] * 2
+                continue
+            assert [kept.of(k) for k in _keys(ctx)] == made
+            memos.append(led.memo("verdict contexts"))
+            # taken from the memo just kept: the same contexts, nothing made again
+            with monkeypatch.context() as m:  # (a context made for a key on the roster would fail)
+                m.setattr(RunContext, "roster_contexts", _fails)
+                m.setattr(RunContext, "_verdict_context", lambda self, key, row: _fails() if row is not None else "")
+                again = run_mod._Contexts(led, ctx)
+                assert [again.of(k) for k in _keys(ctx)[:-3]] == made[:-3]
+        assert len(set(memos)) == 5 and memos[:5] == memos[5:]  # one memo each: rows, secrets and older tell apart
+        # the changed row's context differs, no other's does
+        plain, changed = (run_mod._Contexts(led, c) for c in contexts[:2])
+        assert [k for k in _keys(contexts[0]) if plain.of(k) != changed.of(k)] == ["SH002"]
+        # a memo that is not this roster's (another digest, or cut short) is not taken
+        led.remember("verdict contexts", "0" * 64 + " " + "f" * 64 * len(same.rows))
+        assert [run_mod._Contexts(led, contexts[0]).of(k) for k in _keys(contexts[0])] == \
+            [contexts[0].verdict_context(k) for k in _keys(contexts[0])]
+        kept = led.memo("verdict contexts")
+        assert kept is not None
+        led.remember("verdict contexts", kept[:-64])
+        assert run_mod._Contexts(led, contexts[0]).of("SH003") == contexts[0].verdict_context("SH003")
+
+
+def test_with_a_targets_table_each_context_is_made(tmp_path: Path) -> None:
+    """A key's targets are in its context: with a table, no memo is kept or taken."""
+    spec = as_spec(FORM)
+    roster = read_roster(_roster(tmp_path / "same.csv"), spec)
+    ctx = RunContext.builtin(spec, roster=roster)
+    with_targets = RunContext(explicit=ctx.explicit, known=ctx.known, roster=roster, targets=_Table())  # type: ignore[arg-type]
+    with Ledger.open(tmp_path / "r.xlt.db", create=True) as led:
+        kept = run_mod._Contexts(led, with_targets)
+        assert [kept.of(k) for k in _keys(ctx)] == [with_targets.verdict_context(k) for k in _keys(ctx)]
+        assert led.memo("verdict contexts") is None
+
+
+def _older() -> Spec:
+    """The form as a version before the built-in's."""
+    data = yaml.safe_load(builtin_templates()[FORM].read_text(encoding="utf-8"))
+    data["version"] = "2000.1"
+    return spec_from_dict(data)
+
+
+def _fails(*_args: object) -> str:
+    raise AssertionError("made again")
+
+
+class _Table:
+    """A targets table with no key's targets."""
+
+    by_key: dict[str, object] = {}
+
+
+def test_a_changed_roster_row_re_judges_its_file_only(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for p in FIRST_RETURNS[:4]:
+        (inbox / p.name).write_bytes(p.read_bytes())
+    db = tmp_path / "round.xlt.db"
+    same = _roster(tmp_path / "same.csv")
+    keys: list[str | None] = []
+    files = 0
+    for n in range(2):  # the second run takes the contexts the first kept: nothing read again
+        done = collect_round([inbox], FORM, ledger=db, roster=read_roster(same, FORM), output=tmp_path / f"{n}.xlsx")
+        keys = sorted({r.brief.key for r in done.collection.returns if r.brief.key})
+        files = files or done.received
+        done.collection.close()
+        assert sum(done.read.values()) == (files if n == 0 else 0) and done.reused == (0 if n == 0 else files)
+    assert files >= 3 and len(keys) >= 2
+    with Ledger.open(db) as led:
+        assert led.memo("verdict contexts") is not None
+    budget = {str(keys[0]): "1.00"}
+    other = _roster(tmp_path / "other.csv", budget=budget)
+    done = collect_round([inbox], FORM, ledger=db, roster=read_roster(other, FORM), output=tmp_path / "x.xlsx",
+                         roster_changed_ok=True)
+    done.collection.close()
+    assert done.read == {run_mod.CONTEXT: 1} and done.reused == files - 1
+    # and back: the first roster's contexts again (its file read again under them)
+    done = collect_round([inbox], FORM, ledger=db, roster=read_roster(same, FORM), output=tmp_path / "y.xlsx",
+                         roster_changed_ok=True)
+    done.collection.close()
+    assert done.read == {run_mod.CONTEXT: 1} and done.reused == files - 1
