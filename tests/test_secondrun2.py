@@ -4,12 +4,14 @@ all the work would have said.
 - a file's verdict context taken from the contexts kept in the ledger (rounds.run.VERDICTS_KEPT) is the one
   RunContext.verdict_context makes, for every key on the roster, off it, or none; the kept ones are taken only for
   the same rows, secrets, older versions and code, and a changed roster row, secret or older version re-judges
-  exactly the files it should.
+  exactly the files it should;
+- a stored report's verdict read from the covering index (ledger.store.VERDICTS_INDEXED) is the one its row holds.
 """
 
 from __future__ import annotations
 
 import csv
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ import yaml
 
 from xltemplate.catalog import as_spec, builtin_templates, spec_from_dict
 from xltemplate.identify import RunContext
-from xltemplate.ledger import Ledger
+from xltemplate.ledger import Ledger, queries, store
 from xltemplate.roster import PackedRows, read_roster
 from xltemplate.rounds import collect_round
 from xltemplate.rounds import run as run_mod
@@ -148,3 +150,36 @@ def test_a_changed_roster_row_re_judges_its_file_only(tmp_path: Path) -> None:
                          roster_changed_ok=True)
     done.collection.close()
     assert done.read == {run_mod.CONTEXT: 1} and done.reused == files - 1
+
+
+def test_stored_verdicts_read_from_their_index_are_those_of_the_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ledger.cached_by_file through the covering index (ledger.store.VERDICTS_INDEXED): made on a writable ledger that
+    lacks it, the same rows as read from the reports, and a read-only ledger without it reads the reports."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for p in FIRST_RETURNS[:4]:
+        (inbox / p.name).write_bytes(p.read_bytes())
+    db = tmp_path / "round.xlt.db"
+    roster = _roster(tmp_path / "same.csv")
+    monkeypatch.setattr(store, "VERDICTS_INDEXED", False)
+    collect_round([inbox], FORM, ledger=db, roster=read_roster(roster, FORM), output=tmp_path / "1.xlsx").collection.close()
+
+    def index(conn: sqlite3.Connection) -> bool:
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (queries.VERDICTS_INDEX,)).fetchone() is not None
+
+    with Ledger.open(db, readonly=True) as led:
+        run = led.last_finished_run()
+        assert run is not None
+        plain = list(led.cached_by_file(run))
+        monkeypatch.setattr(store, "VERDICTS_INDEXED", True)
+        assert list(led.cached_by_file(run)) == plain and not index(led.conn)  # (read-only: not made, the rows read)
+    assert sum(c is not None for c in plain) >= 3
+    with Ledger.open(db) as led:
+        assert list(led.cached_by_file(run)) == plain and index(led.conn)
+        plan = " ".join(str(r) for r in led.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT r.context FROM files AS f LEFT JOIN reports AS r INDEXED BY reports_verdicts"
+            " ON r.sha256 = f.sha256 AND r.spec_hash = ? AND r.validator_version = ?", ("a", "b")))
+        assert "COVERING INDEX reports_verdicts" in plan
+    done = collect_round([inbox], FORM, ledger=db, roster=read_roster(roster, FORM), output=tmp_path / "2.xlsx")
+    done.collection.close()
+    assert sum(done.read.values()) == 0 and done.reused == len(plain)

@@ -113,12 +113,19 @@ def cached(conn: sqlite3.Connection, run: Run) -> list[Cached]:
         (run.spec_hash, run.validator_version))]
 
 
-def cached_by_file(conn: sqlite3.Connection, run: Run) -> Iterator[Cached | None]:
+#: An index of what :func:`cached_by_file` reads of a stored report (see ledger.store.VERDICTS_INDEXED).
+VERDICTS_INDEX = "reports_verdicts"
+VERDICTS_COLUMNS = "sha256, spec_hash, validator_version, unit_key, context, checked_on, valid_until"
+
+
+def cached_by_file(conn: sqlite3.Connection, run: Run, *, indexed: bool = False) -> Iterator[Cached | None]:
     """For each file :func:`files` gives, in its order, its stored report for the run's template and validator (as
-    :func:`cached` gives it), or None: one at a time, from one query."""
+    :func:`cached` gives it), or None: one at a time, from one query. ``indexed``: read from :data:`VERDICTS_INDEX`
+    (which exists), not from the reports' rows."""
     for r in conn.execute(
             "SELECT r.sha256, r.unit_key, r.context, r.checked_on, r.valid_until FROM files AS f"
-            " LEFT JOIN reports AS r ON r.sha256 = f.sha256 AND r.spec_hash = ? AND r.validator_version = ?"
+            f" LEFT JOIN reports AS r{f' INDEXED BY {VERDICTS_INDEX}' if indexed else ''}"
+            " ON r.sha256 = f.sha256 AND r.spec_hash = ? AND r.validator_version = ?"
             " WHERE coalesce(f.first_seen_run, 0) <= ? ORDER BY f.id", (run.spec_hash, run.validator_version, run.id)):
         yield None if r[0] is None else Cached(r[0], r[1], r[2], _date(r[3]), _date(r[4]))
 
