@@ -5,13 +5,17 @@ all the work would have said.
   RunContext.verdict_context makes, for every key on the roster, off it, or none; the kept ones are taken only for
   the same rows, secrets, older versions and code, and a changed roster row, secret or older version re-judges
   exactly the files it should;
-- a stored report's verdict read from the covering index (ledger.store.VERDICTS_INDEXED) is the one its row holds.
+- a stored report's verdict read from the covering index (ledger.store.VERDICTS_INDEXED) is the one its row holds;
+- a round's roster kept in the ledger packed (rounds.preflight.ROSTER_KEPT) comes back as read, is taken only for
+  the same file's bytes, and a text that is not one (a class pickled in it, offsets or keys that disagree) is refused
+  without unpickling anything but values.
 """
 
 from __future__ import annotations
 
 import csv
 import sqlite3
+from array import array
 from pathlib import Path
 
 import pytest
@@ -21,6 +25,7 @@ import yaml
 from xltemplate.catalog import as_spec, builtin_templates, spec_from_dict
 from xltemplate.identify import RunContext
 from xltemplate.ledger import Ledger, queries, store
+from xltemplate import roster as roster_mod
 from xltemplate.roster import PackedRows, read_roster
 from xltemplate.rounds import collect_round
 from xltemplate.rounds import run as run_mod
@@ -183,3 +188,118 @@ def test_stored_verdicts_read_from_their_index_are_those_of_the_rows(tmp_path: P
     done = collect_round([inbox], FORM, ledger=db, roster=read_roster(roster, FORM), output=tmp_path / "2.xlsx")
     done.collection.close()
     assert sum(done.read.values()) == 0 and done.reused == len(plain)
+
+
+def _reversed_roster(path: Path, contact: bool = True) -> Path:
+    """The samples' roster, its rows in reverse (keys out of order: the packed rows keep an order) and a contact column."""
+    with open(SAMPLES / "roster.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(rows[0] + (["联系人"] if contact else []))
+        for r in reversed(rows[1:]):
+            w.writerow(r + ([f"{r[0]} 的联系人"] if contact else []))
+    return path
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_a_packed_roster_comes_back_as_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_disk: bool) -> None:
+    if on_disk:  # (every roster's rows past the bound: in a file, as read_roster puts them)
+        monkeypatch.setattr(roster_mod, "DISK_FROM", 64)
+    spec = as_spec(FORM)
+    for path in (_roster(tmp_path / "a.csv"), _reversed_roster(tmp_path / "b.csv")):
+        read = read_roster(path, spec)
+        assert isinstance(read.rows, PackedRows) and read.source == roster_mod.csv_source(path) is not None
+        text = roster_mod.packed_text(read)
+        assert text is not None
+        back = roster_mod.roster_of_text(path, text)
+        assert back is not None and back == read and back.rows.on_disk == read.rows.on_disk == on_disk
+        assert list(back.rows) == list(read.rows) and list(back.keys()) == list(read.keys())
+        assert all(back.by_key()[k] == read.by_key()[k] for k in read.keys()) and "SH404" not in back.by_key()
+        assert back.rows.digest() == read.rows.digest()
+
+
+def test_a_packed_roster_text_that_is_not_one_is_refused(tmp_path: Path) -> None:
+    import base64
+    import json
+    import pickle
+
+    read = read_roster(_reversed_roster(tmp_path / "b.csv"), as_spec(FORM))
+    text = roster_mod.packed_text(read)
+    assert text is not None
+    data = json.loads(text)
+
+    def with_(**change: object) -> str:
+        return json.dumps({**data, **change})
+
+    rows = base64.b64decode(data["rows"])
+    ends = array(data["ends"][0])
+    ends.frombytes(base64.b64decode(data["ends"][1]))
+
+    assert isinstance(read.rows, PackedRows)
+    first = read.rows.record(0)
+    key, line, values, contacts = pickle.loads(first)
+
+    class _Made:  # (a class named in the pickle, that would make the very key: refused all the same)
+        def __reduce__(self) -> tuple[object, ...]:
+            return (str, (key,))
+
+    evil = pickle.dumps((_Made(), line, values, contacts))
+    assert pickle.loads(evil) == pickle.loads(first)
+    bad = [
+        with_(form="packed roster 0"),
+        with_(rows=base64.b64encode(evil + rows[len(first):]).decode(),  # a class that is not a value's
+              ends=[data["ends"][0], base64.b64encode(array(data["ends"][0], [e - len(first) + len(evil) for e in ends]).tobytes()).decode()]),
+        with_(rows=base64.b64encode(rows[:-1]).decode()),  # cut short
+        with_(rows=base64.b64encode(pickle.dumps(("X", 2, (None,) * len(data["fields"]), ("",))) + rows[len(first):]).decode()),
+        with_(keys=base64.b64encode(base64.b64decode(data["keys"])[::-1]).decode()),
+        with_(order=None),  # the keys out of order, said to be in it
+        with_(fields=data["fields"][:-1]),
+        with_(ends=["Z", data["ends"][1]]),
+        "not JSON", "[]",
+    ]
+    for text in bad:
+        assert roster_mod.roster_of_text(tmp_path / "b.csv", text) is None
+
+
+def test_a_round_takes_its_kept_roster_only_for_the_same_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from xltemplate.cli import main
+    from xltemplate.rounds import preflight
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for p in FIRST_RETURNS[:4]:
+        (inbox / p.name).write_bytes(p.read_bytes())
+    db = tmp_path / "round.xlt.db"
+    roster_csv = _roster(tmp_path / "r.csv")
+    reads: list[Path] = []
+    real = preflight.read_roster
+
+    def counted(path: Path, spec: object) -> object:
+        reads.append(Path(path))
+        return real(path, spec)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(preflight, "read_roster", counted)
+
+    def run(n: int, *extra: str) -> str:
+        got = CliRunner().invoke(main, ["collect", str(inbox), "--roster", str(roster_csv), "--ledger", str(db), "--quiet",
+                                        "-o", str(tmp_path / f"{n}.xlsx"), *extra])
+        return f"{got.exit_code} {got.output}"
+
+    assert run(1).startswith("0") and len(reads) == 1
+    with Ledger.open(db) as led:
+        kept = led.memo("packed roster")
+    assert kept is not None
+    assert run(2).startswith("0") and len(reads) == 1  # taken from the ledger
+    monkeypatch.setattr(preflight, "ROSTER_KEPT", False)
+    assert run(3).startswith("0") and len(reads) == 2
+    monkeypatch.setattr(preflight, "ROSTER_KEPT", True)
+    _roster(roster_csv, budget={"SH002": "3,260,000.01"})  # another value: read, and refused as a changed roster
+    out = run(4)
+    assert out.startswith("2") and "名单" in out and len(reads) == 3
+    with Ledger.open(db) as led:  # (kept by the refused run too: a memo is keyed by what it is made from)
+        assert led.memo("packed roster") not in (kept, None)  # the new roster's, in place of the old
+    assert run(5, "--roster-changed-ok").startswith("0") and len(reads) == 3
+    assert run(6).startswith("0") and len(reads) == 3

@@ -546,7 +546,12 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
 
         def given(form: Spec | None) -> tuple[Roster | None, RunContext]:
             """The roster and the targets read as ``form``'s, and the run's context."""
-            rows = read_roster(roster, form) if roster and form is not None else None
+            if roster and form is not None and ledger is not None:
+                from .rounds.preflight import recall_roster  # (the rows the round's ledger kept for the same file)
+
+                rows: Roster | None = recall_roster(ledger, roster, form)
+            else:
+                rows = read_roster(roster, form) if roster and form is not None else None
             table = read_targets(targets_path, form, rows) if targets_path and form is not None else None
             return rows, RunContext.builtin(form, keyring=keyring, targets=table, older=older)
 

@@ -12,11 +12,14 @@ is refused whole.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import codecs
 import csv
 import hashlib
 import io
+import json
 import os
 import pickle
 import tempfile
@@ -449,6 +452,8 @@ class Roster:
     rows: Sequence[RosterRow]  # a tuple, or packed (:class:`PackedRows`, as :func:`read_roster` makes it)
     columns: dict[str, str]  # column header → field id
     contact_columns: tuple[str, ...] = ()  # the contact columns, in the roster's order
+    # a sha256 of the CSV's bytes the rows were read from (streamed: STREAM_CSV), else None (see packed_text)
+    source: str | None = field(default=None, compare=False)
 
     def by_key(self) -> Mapping[str, RosterRow]:
         """key → row: a dict, or over packed rows a view that decodes only the rows looked up."""
@@ -566,7 +571,108 @@ def read_roster(path: str | Path, spec: TemplateLike) -> Roster:
     if problems:
         raise RosterError(str(path), problems)
     return Roster(path=path, rows=rows, columns={header[n]: f.id for n, f in columns.items()},
-                  contact_columns=tuple(contacts.values()))
+                  contact_columns=tuple(contacts.values()),
+                  source=records.digest.hex() if isinstance(records, _CsvStream) else None)
+
+
+def csv_source(path: str | Path) -> str | None:
+    """What :attr:`Roster.source` is for the roster at ``path`` read now: a sha256 of its bytes (the pass that decides
+    its encoding, :func:`_stream_csv`'s first); None for a file that is not a CSV, or is not read so."""
+    path = Path(path)
+    if not (PACKED and STREAM_CSV) or path.suffix.lower() not in (".csv", ".txt"):
+        return None
+    try:
+        return _stream_csv(path)[1].digest.hex()
+    except (OSError, RosterError):
+        return None
+
+
+def packed_text(roster: Roster) -> str | None:
+    """``roster`` as :func:`roster_of_text` takes it back: its columns and its packed rows' bytes, offsets and order
+    (JSON, the bytes in base64); None when its rows are not packed."""
+    rows = roster.rows
+    if not isinstance(rows, PackedRows):
+        return None
+    b64 = base64.b64encode
+    return json.dumps({"form": _PACKED_FORM, "fields": rows._fields, "contacts": rows._contacts,
+                       "rows": b64(rows._rows.all()).decode("ascii"), "ends": _array_text(rows._ends),
+                       "keys": b64(rows._keys.all()).decode("ascii"), "key_ends": _array_text(rows._key_ends),
+                       "order": None if rows._order is None else _array_text(rows._order),
+                       "columns": roster.columns, "contact_columns": roster.contact_columns}, ensure_ascii=False)
+
+
+_PACKED_FORM = "packed roster 1"
+
+
+def _array_text(a: array[int]) -> list[str]:
+    return [a.typecode, base64.b64encode(a.tobytes()).decode("ascii")]
+
+
+def _array_of(text: Any) -> array[int]:
+    code, data = text
+    if code not in ("I", "L", "Q"):
+        raise ValueError(code)
+    a = array(code)
+    a.frombytes(base64.b64decode(data, validate=True))
+    return a
+
+
+class _Records(pickle.Unpickler):
+    """Packed records unpickled to be checked (:func:`roster_of_text`): no class but the values' may be named."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in (("decimal", "Decimal"), ("datetime", "date"), ("datetime", "datetime")):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name}")
+
+
+def roster_of_text(path: str | Path, text: str) -> Roster | None:
+    """:func:`packed_text` back, as read from ``path``; None for a text that is not one (every record is unpickled
+    first with no class but a value's allowed, its key checked against the key index, and the offsets against the
+    bytes: what the rows decode later is what was checked). The rows go to a temporary file past
+    :data:`DISK_FROM`, as read_roster's do."""
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("form") != _PACKED_FORM:
+            return None
+        fields, contacts = tuple(data["fields"]), tuple(data["contacts"])
+        rows, keys = base64.b64decode(data["rows"], validate=True), base64.b64decode(data["keys"], validate=True)
+        ends, key_ends = _array_of(data["ends"]), _array_of(data["key_ends"])
+        order = None if data["order"] is None else _array_of(data["order"])
+        columns, contact_columns = dict(data["columns"]), tuple(data["contact_columns"])
+        if (len(ends) != len(key_ends) or (order is not None and sorted(order) != list(range(len(ends))))
+                or not all(type(x) is str for x in (*fields, *contacts, *columns, *columns.values(), *contact_columns))):
+            return None
+        stream = io.BytesIO(rows)
+        records = _Records(stream)
+        start = key_start = 0
+        for end, key_end in zip(ends, key_ends):
+            key, line, values, person = records.load()
+            if (stream.tell() != end or type(key) is not str or type(line) is not int or type(values) is not tuple
+                    or len(values) != len(fields) or type(person) is not tuple or len(person) != len(contacts)
+                    or not all(type(t) is str for t in person) or key_end < key_start
+                    or keys[key_start:key_end] != key.encode("utf-8", "surrogatepass")):
+                return None
+            start, key_start = end, key_end
+        if start != len(rows) or key_start != len(keys):
+            return None
+    except (ValueError, TypeError, KeyError, EOFError, pickle.UnpicklingError, binascii.Error):
+        return None
+    packed = _packed_from(fields, contacts, rows, ends, keys, key_ends, order)
+    if ON_DISK and len(rows) > DISK_FROM:  # (as PackedRows puts them: in a file of this process's)
+        packed._rows, packed._keys = _spooled(rows), _spooled(keys)
+    in_order = [packed._key(i) for i in range(len(ends))]  # (the key index's order: a binary search needs it)
+    if any(a > b for a, b in zip(in_order, in_order[1:])):
+        return None
+    return Roster(path=Path(path), rows=packed, columns=columns, contact_columns=contact_columns)
+
+
+def _spooled(data: bytes) -> _Spool:
+    spool = _Spool(DISK_FROM)
+    for at in range(0, len(data), _FLUSH):
+        spool.append(data[at:at + _FLUSH])
+    spool.done()
+    return spool
 
 
 def clean_header(h: Any) -> str:

@@ -9,16 +9,18 @@ unless the clerk says it is meant. Contact details that changed only are told.
 from __future__ import annotations
 
 import os
+import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence, overload
 
-from ..errors import OutputPathError, RosterChangedError
+from ..errors import LedgerError, OutputPathError, RosterChangedError
 from ..identify import RunContext
 from ..ledger import Ledger, RosterSnapshot, RosterUnit
 from ..ledger import model
 from ..outputs import within
 from ..pathtext import shown
-from ..roster import PackedRows, Roster, RosterRow
+from ..roster import PackedRows, Roster, RosterRow, csv_source, packed_text, read_roster, roster_of_text
 from ..spec import Spec
 from ..text import cell_text
 
@@ -68,6 +70,60 @@ def recall_hash(led: Ledger, roster: Roster, spec: Spec, snapshot: RosterSnapsho
             return
     if not led.readonly:
         led.remember("roster hash", f"{of} {snapshot.hash}")
+
+
+#: A round's roster read from a CSV is kept in the ledger as packed (``memo packed roster``: roster.packed_text, ~140
+#: bytes a unit in base64) beside a digest of what it is read from: a sha256 of the file's bytes, the template's hash,
+#: xltemplate's source (rollup.reuse.writer_digest), Python's version and the roster's reading switches. A run given a
+#: roster whose digest is the kept one (the file hashed in the pass that finds its encoding, which every reading makes)
+#: takes the kept rows (roster.roster_of_text: every record checked, no class unpickled but a value's) rather than
+#: parsing every cell and pickling every row again (0.19 s of a second run's CPU at 10,000 units, issue 15). A roster
+#: with problems is never kept (read_roster raised). False: read every run (the tests compare).
+ROSTER_KEPT = True
+
+
+def _roster_of(spec: Spec, source: str) -> str:
+    import hashlib
+    import sys
+
+    from .. import roster as roster_mod
+    from ..rollup.reuse import writer_digest
+
+    return hashlib.sha256(repr(("packed roster 1", writer_digest(), sys.version, spec.spec_hash, source, roster_mod.PACKED,
+                                roster_mod.DUPLICATES_FROM_INDEX, roster_mod.STREAM_CSV)).encode("utf-8", "surrogatepass")
+                          ).hexdigest()
+
+
+def recall_roster(ledger: Path, path: str | Path, spec: Spec) -> Roster:
+    """``read_roster(path, spec)`` for a run of the round kept in ``ledger``: the rows the ledger kept for the same
+    file's bytes and template when it has them (see :data:`ROSTER_KEPT`), else read."""
+    if ROSTER_KEPT and ledger.exists():
+        source = csv_source(path)
+        kept = None
+        if source is not None:
+            try:
+                with Ledger.open(ledger, readonly=True) as led:
+                    kept = led.memo("packed roster")
+            except (LedgerError, sqlite3.Error):
+                kept = None  # (read it: the run says what is wrong with the ledger)
+        if kept is not None and source is not None and kept.startswith(_roster_of(spec, source) + " "):
+            roster = roster_of_text(path, kept[65:])
+            if roster is not None:
+                return replace(roster, source=source)
+    return read_roster(path, spec)
+
+
+def keep_roster(led: Ledger, roster: Roster, spec: Spec) -> None:
+    """Keep ``roster`` (read as ``spec``'s) in the ledger for :func:`recall_roster`, unless kept already."""
+    if not ROSTER_KEPT or roster.source is None or led.readonly:
+        return
+    of = _roster_of(spec, roster.source)
+    kept = led.memo("packed roster")
+    if kept is not None and kept.startswith(of + " "):
+        return
+    text = packed_text(roster)
+    if text is not None:
+        led.remember("packed roster", f"{of} {text}")
 
 
 class _Units(Sequence[RosterUnit]):

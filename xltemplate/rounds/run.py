@@ -62,7 +62,7 @@ from ..spec import Spec
 from ..targets import TargetsTable
 from ..validate import VALIDATOR_VERSION, verdict_until
 from ..words import COUNTED, NOT_CHECKED
-from .preflight import check_places, recall_hash, recovery_notices, roster_notices, roster_snapshot, template_notices
+from .preflight import check_places, keep_roster, recall_hash, recovery_notices, roster_notices, roster_snapshot, template_notices
 from .view import GONE, Filed, received, sha_getter, since
 
 #: The module (the package exports a function of its name): its SPILL switch decides here too.
@@ -151,6 +151,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
         snapshot = roster_snapshot(roster, spec) if roster is not None else None
         if snapshot is not None and roster is not None:
             recall_hash(led, roster, spec, snapshot)
+            keep_roster(led, roster, spec)  # (for the next run's CLI: see preflight.ROSTER_KEPT)
         notices = recovered + roster_notices(led, snapshot, roster_changed_ok) + template_notices(led, spec)
 
         def info(spec: Spec, snapshot: RosterSnapshot | None) -> RunInfo:
