@@ -303,3 +303,47 @@ def test_a_round_takes_its_kept_roster_only_for_the_same_file(tmp_path: Path, mo
         assert led.memo("packed roster") not in (kept, None)  # the new roster's, in place of the old
     assert run(5, "--roster-changed-ok").startswith("0") and len(reads) == 3
     assert run(6).startswith("0") and len(reads) == 3
+
+
+def test_received_facts_differ_exactly_when_the_rows_do(tmp_path: Path) -> None:
+    """提交记录's key from what its rows are made of (rounds.view.RECEIVED_FACTS): across runs that change a path, the
+    inbox, a withdrawal, the facts' digest changes when a row does, and stays when none does."""
+    from xltemplate.rollup import reuse
+    from xltemplate.rounds import view
+    from xltemplate.rounds.withdraw import withdraw
+
+    assert view.RECEIVED_FACTS
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for p in FIRST_RETURNS[:5]:
+        (inbox / p.name).write_bytes(p.read_bytes())
+    db = tmp_path / "round.xlt.db"
+    roster = read_roster(_roster(tmp_path / "r.csv"), FORM)
+    seen: list[tuple[list[object], str, str]] = []
+
+    def run(n: int) -> None:
+        done = collect_round([inbox], FORM, ledger=db, roster=roster, output=tmp_path / f"{n}.xlsx")
+        got = done.collection.round
+        assert got is not None
+        rows = list(got.received)
+        facts = getattr(got.received, "facts")
+        seen.append((rows, reuse.facts_digest(facts()), reuse.facts_digest(rows)))
+        done.collection.close()
+
+    run(1)
+    run(2)  # nothing changed
+    first = sorted(inbox.iterdir())[0]
+    first.rename(inbox / ("改名 " + first.name))  # a path changed
+    run(3)
+    run(4)
+    gone = sorted(inbox.iterdir())[-1]
+    gone.unlink()  # a file gone from the inbox (counted from its archive copy)
+    run(5)
+    counted = next(r for r in seen[-1][0] if r.key and r.fate == "计入")
+    assert counted.key is not None
+    withdraw(db, counted.key, counted.sha256, "发错了")  # its fate and note change
+    run(6)
+    run(7)
+    for (rows_a, facts_a, plain_a), (rows_b, facts_b, plain_b) in zip(seen, seen[1:]):
+        assert (rows_a == rows_b) == (facts_a == facts_b) == (plain_a == plain_b)
+    assert [a[1] == b[1] for a, b in zip(seen, seen[1:])] == [True, False, True, False, False, True]
