@@ -347,3 +347,36 @@ def test_received_facts_differ_exactly_when_the_rows_do(tmp_path: Path) -> None:
     for (rows_a, facts_a, plain_a), (rows_b, facts_b, plain_b) in zip(seen, seen[1:]):
         assert (rows_a == rows_b) == (facts_a == facts_b) == (plain_a == plain_b)
     assert [a[1] == b[1] for a, b in zip(seen, seen[1:])] == [True, False, True, False, False, True]
+
+
+def test_a_packed_briefs_values_read_alone_are_those_decoded_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rollup.spill.FIELDS_ALONE: each packed value read by itself (the others skipped by the flags) is the value, of
+    the same type, zone and fold, that decoding them all gives; every combination of present and absent values."""
+    import datetime as dt
+    import itertools
+    from decimal import Decimal
+
+    from xltemplate.rollup import spill
+
+    zones = [None, dt.timezone.utc, dt.timezone(dt.timedelta(hours=8))]
+    briefs = []
+    for n, (sha, saved, trusted, total) in enumerate(itertools.product(*[[False, True]] * 4)):
+        values: dict[str, object] = {name: None for name in spill.FIELDS}
+        values.update(path=f"/x/{n}.xlsx", status="valid", key=f"K{n}", errors=n, warnings=2 * n, has_results=bool(n % 2),
+                      sha256=f"{n:064x}" if sha else None,
+                      saved_at=dt.datetime(2026, 1, 1, 8, n, 5, n, tzinfo=zones[n % 3]) if saved else None,
+                      saved_at_trusted=dt.datetime(2026, 11, 1, 1, 30, n, fold=n % 2, tzinfo=zones[(n + 1) % 3]) if trusted else None,
+                      total=(Decimal(f"{n}.50") if n % 3 else Decimal("-0.00")) if total else None,
+                      template=("sh", "1"), codes=())
+        briefs.append(spill.Brief.of(values))
+    assert all(type(b._own) is bytes for b in briefs)  # (all packed: COMPACT_BRIEFS)
+    names = ["errors", "warnings", "has_results", "sha256", "saved_at", "saved_at_trusted", "total"]
+
+    def read() -> list[str]:
+        return [repr([(getattr(b, x), getattr(getattr(b, x), "fold", None)) for x in names]) for b in briefs]
+
+    monkeypatch.setattr(spill, "FIELDS_ALONE", False)
+    together = read()
+    monkeypatch.setattr(spill, "FIELDS_ALONE", True)
+    assert read() == together
+    assert "fold" not in together[0] and len(set(together)) == len(briefs)
