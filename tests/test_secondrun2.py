@@ -380,3 +380,22 @@ def test_a_packed_briefs_values_read_alone_are_those_decoded_together(monkeypatc
     monkeypatch.setattr(spill, "FIELDS_ALONE", True)
     assert read() == together
     assert "fold" not in together[0] and len(set(together)) == len(briefs)
+
+
+def test_a_roster_whose_rows_went_to_a_file_is_not_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past roster.DISK_FROM a roster is not kept in the ledger (its text would hold several times its rows at once)."""
+    from xltemplate.rounds import preflight
+
+    spec = as_spec(FORM)
+    path = _roster(tmp_path / "a.csv")
+    with Ledger.open(tmp_path / "r.xlt.db", create=True) as led:
+        monkeypatch.setattr(roster_mod, "DISK_FROM", 64)
+        big = read_roster(path, spec)
+        assert isinstance(big.rows, PackedRows) and big.rows.on_disk
+        preflight.keep_roster(led, big, spec)
+        assert led.memo("packed roster") is None
+        monkeypatch.undo()
+        small = read_roster(path, spec)
+        preflight.keep_roster(led, small, spec)
+        assert led.memo("packed roster") is not None
+    assert preflight.recall_roster(tmp_path / "r.xlt.db", path, spec) == small
