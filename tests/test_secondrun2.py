@@ -48,6 +48,15 @@ def _roster(path: Path, budget: dict[str, str] | None = None) -> Path:
     return path
 
 
+def _inbox(tmp_path: Path, n: int) -> Path:
+    """An inbox of copies of the first ``n`` sample returns of the first form."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for p in FIRST_RETURNS[:n]:
+        (inbox / p.name).write_bytes(p.read_bytes())
+    return inbox
+
+
 def _keys(ctx: RunContext) -> list[str | None]:
     assert ctx.roster is not None
     return [*ctx.roster.keys(), "SH404", "", None]
@@ -127,10 +136,7 @@ class _Table:
 
 
 def test_a_changed_roster_row_re_judges_its_file_only(tmp_path: Path) -> None:
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for p in FIRST_RETURNS[:4]:
-        (inbox / p.name).write_bytes(p.read_bytes())
+    inbox = _inbox(tmp_path, 4)
     db = tmp_path / "round.xlt.db"
     same = _roster(tmp_path / "same.csv")
     keys: list[str | None] = []
@@ -160,10 +166,7 @@ def test_a_changed_roster_row_re_judges_its_file_only(tmp_path: Path) -> None:
 def test_stored_verdicts_read_from_their_index_are_those_of_the_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ledger.cached_by_file through the covering index (ledger.store.VERDICTS_INDEXED): made on a writable ledger that
     lacks it, the same rows as read from the reports, and a read-only ledger without it reads the reports."""
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for p in FIRST_RETURNS[:4]:
-        (inbox / p.name).write_bytes(p.read_bytes())
+    inbox = _inbox(tmp_path, 4)
     db = tmp_path / "round.xlt.db"
     roster = _roster(tmp_path / "same.csv")
     monkeypatch.setattr(store, "VERDICTS_INDEXED", False)
@@ -268,10 +271,7 @@ def test_a_round_takes_its_kept_roster_only_for_the_same_file(tmp_path: Path, mo
     from xltemplate.cli import main
     from xltemplate.rounds import preflight
 
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for p in FIRST_RETURNS[:4]:
-        (inbox / p.name).write_bytes(p.read_bytes())
+    inbox = _inbox(tmp_path, 4)
     db = tmp_path / "round.xlt.db"
     roster_csv = _roster(tmp_path / "r.csv")
     reads: list[Path] = []
@@ -313,10 +313,7 @@ def test_received_facts_differ_exactly_when_the_rows_do(tmp_path: Path) -> None:
     from xltemplate.rounds.withdraw import withdraw
 
     assert view.RECEIVED_FACTS
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for p in FIRST_RETURNS[:5]:
-        (inbox / p.name).write_bytes(p.read_bytes())
+    inbox = _inbox(tmp_path, 5)
     db = tmp_path / "round.xlt.db"
     roster = read_roster(_roster(tmp_path / "r.csv"), FORM)
     seen: list[tuple[list[object], str, str]] = []
