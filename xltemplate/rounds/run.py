@@ -23,6 +23,7 @@ from the inbox too, from their archive copies) and writes the roll-up with 提�
 from __future__ import annotations
 
 import contextlib
+from array import array
 import datetime as dt
 from decimal import Decimal
 import importlib
@@ -50,20 +51,21 @@ from ..report import FileReport, report_from_text
 from ..results import Group, Results
 from ..resubmission import ONLY, RULE_CODES
 from ..rollup.collect import Collection, Return, _Stored, assemble, head_fields
+from ..rollup import units as _units
 from ..rollup.spill import RECENT, Brief, Spill, _shared
 from ..rollup import reuse
 from ..rollup.record import RoundView
 from ..workers import stop_prestarted
 from ..rollup.tables import export_csv
 from ..rollup.workbook import write_rollup
-from ..roster import Roster
+from ..roster import PackedRows, Roster
 from ..sign import Keyring
 from ..spec import Spec
 from ..targets import TargetsTable
 from ..validate import VALIDATOR_VERSION, verdict_until
 from ..words import COUNTED, NOT_CHECKED
 from .preflight import check_places, recall_hash, recovery_notices, roster_notices, roster_snapshot, template_notices
-from .view import GONE, Filed, received, sha_getter, since
+from .view import GONE, GONE_LIST, JUDGED, LIST_SHIFT as _LIST_SHIFT, UNJUDGED, Filed, RoundReturns, received, sha_getter, since
 
 #: The module (the package exports a function of its name): its SPILL switch decides here too.
 _collect_module = importlib.import_module("xltemplate.rollup.collect")
@@ -96,6 +98,9 @@ class RoundResult:
     read: Counter[str] = field(default_factory=Counter)  # files validated this run, by why (WHY_ZH)
     reused: int = 0  # files whose stored report still held
     notices: list[str] = field(default_factory=list)  # Chinese lines for the clerk
+    # the counted files gone from the inbox, told before the collection's store is closed (MATCH_STORED): how many
+    # and the first few named; None: told from the collection's returns when the lines are asked for
+    gone_told: tuple[int, str] | None = None
 
     def lines(self) -> list[str]:
         """What the run did with the ledger, in Chinese (after the counts)."""
@@ -103,10 +108,9 @@ class RoundResult:
         why = "，".join(f"{WHY_ZH[k]} {n}" for k, n in sorted(self.read.items(), key=lambda kv: list(WHY_ZH).index(kv[0])))
         out = [f"台账 {shown(self.ledger)}：第 {self.run} 次汇总；新收到文件 {self.received} 个；"
                f"核对 {read} 个{f'（{why}）' if why else ''}，沿用台账中的核对结果 {self.reused} 个"]
-        gone = [r for r in self.collection.returns if r.archived]
+        gone, names = self.gone_told if self.gone_told is not None else _gone_told(self.collection.returns)
         if gone:
-            names = "、".join(f"{r.brief.key}（{shown(Path(r.path).name)}）" for r in gone[:5]) + (" 等" if len(gone) > 5 else "")
-            out.append(f"提示：{len(gone)} 个计入的文件已不在收件文件夹，按台账中的归档副本计入：{names}。"
+            out.append(f"提示：{gone} 个计入的文件已不在收件文件夹，按台账中的归档副本计入：{names}。"
                        "如不应计入，请用 round withdraw 撤回")
         return out + self.notices
 
@@ -252,7 +256,22 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
         finally:
             if reports is not None and reports.ledgered is not None:
                 reports.ledgered.detach()
-        return RoundResult(c, outputs, ledger_path, run.id, c.round.previous, new_files, why, reused, notices)
+        return RoundResult(c, outputs, ledger_path, run.id, c.round.previous, new_files, why, reused, notices,
+                           gone_told=_gone_told(c.returns) if isinstance(c.returns, RoundReturns) else None)
+
+
+def _gone_told(returns: Iterable[Return]) -> tuple[int, str]:
+    """How many of ``returns`` are gone from the inbox (counted from the archive), and the first five named."""
+    if isinstance(returns, RoundReturns):
+        returns = returns.view(f"({returns.where}) AND n >= {GONE_LIST << _LIST_SHIFT}" if returns.where
+                               else f"n >= {GONE_LIST << _LIST_SHIFT}")
+    count, names = 0, list[str]()
+    for r in returns:
+        if r.archived:
+            count += 1
+            if len(names) < 5:
+                names.append(f"{r.brief.key}（{shown(Path(r.path).name)}）")
+    return count, "、".join(names) + (" 等" if count > 5 else "")
 
 
 #: The inputs' texts handed to the intake are read from the discovered paths' buffer as texts (PathList.texts), where
@@ -403,11 +422,13 @@ class _Reports:
         """Matching is done: no return is made again. Let go of where each report is (the returns hold it) and of the
         brief of every file a return is made from (:func:`~.view.by_file` reads its return's), with
         :data:`BRIEFS_LET_GO` (a brief and its dict entry ~300 bytes a file, issue 15)."""
-        if not BRIEFS_LET_GO:
+        if not BRIEFS_LET_GO and not isinstance(every, RoundReturns):
             return
         self._where = {}
         if self.ledgered is not None:
             self.ledgered.shas = set()
+        if isinstance(every, RoundReturns):
+            return  # (each file's brief let go as its returns were stored, :func:`_collection_stored`; nothing shares)
         filed = {r.sha256 for r in every if isinstance(r, Filed)}
         self.briefs = {sha: brief for sha, brief in self.briefs.items() if sha not in filed}
         if SHAS_SHARED:  # (the sha256 keys made again from the returns' own strings: the others' are let go)
@@ -415,6 +436,12 @@ class _Reports:
             self.made = {own.get(sha, sha): run for sha, run in self.made.items()}
             if self.ledgered is not None:
                 self.ledgered.heads = {own.get(sha, sha): head for sha, head in self.ledgered.heads.items()}
+
+    def forget(self, sha: str) -> None:
+        """The file's returns are made and stored (:func:`_collection_stored`): let go of its brief and where its report
+        is (the stored returns say both; a file without returns keeps its brief for 提交记录)."""
+        self.briefs.pop(sha, None)
+        self._where.pop(sha, None)
 
     def made_by(self, sha: str | None) -> str | None:
         """Which stored report the file's is (its sha256 and the run that stored it: what a kept sheet's key holds), or
@@ -700,19 +727,15 @@ def _at(report: FileReport, path: str) -> FileReport:
 def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext, files: Sequence[FileRow],
                 seen: Sequence[Stored], reports: _Reports, unread: list[FileReport],
                 skipped: list[tuple[str, str]], count_new: bool = False, since_run: int | None = None
-                ) -> tuple[Collection, list[Return], dict[int, str] | None, Counter[str] | None]:
+                ) -> tuple[Collection, Sequence[Return], dict[int, str] | None, Counter[str] | None]:
     """The collection of this run; every return it weighed (those gone from the inbox that do not count too,
     which only 提交记录 shows); the sha256 of each return by ``id`` (None with :data:`SHAS_ON_RETURNS`: each
     return made from a file holds it, a :class:`~.view.Filed`); and with ``count_new``, the files received after run
     ``since_run`` by unit (None without)."""
-    by_sha: dict[str, list[Stored]] = {}
-    walk: Iterator[tuple[str, list[tuple[str, float]]]] | None = None
-    if isinstance(seen, store.SeenKept):
-        walk = seen.by_file()  # (each file's paths this run, in the files' order: walked beside them)
-    else:
-        for s in seen:
-            by_sha.setdefault(s.sha256, []).append(s)
-    pending = next(walk, None) if walk is not None else None
+    if (MATCH_STORED and _units.AVAILABLE and reports.spill is not None and reports._moved is not None and WHERE_UNPAIRED
+            and SHAS_ON_RETURNS and (roster is None or isinstance(roster.rows, PackedRows))):
+        return _collection_stored(led, spec, roster, ctx, files, seen, reports, unread, skipped, count_new, since_run)
+    paths = _SeenWalk(seen)
     shas: dict[int, str] | None = None if SHAS_ON_RETURNS else {}
     inbox: list[Filed] = []
     gone: list[Filed] = []
@@ -724,13 +747,7 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
             new[brief.key] += 1  # (the since-columns' files received since the last run, counted in this walk)
         received = _epoch(f.first_mtime)
         source = led.archive.text(f.archive_name)
-        at: Sequence[tuple[str, float]]
-        if walk is None:
-            at = [(s.path, s.mtime.timestamp()) for s in by_sha.get(f.sha256, ())]
-        elif pending is not None and pending[0] == f.sha256:
-            at, pending = pending[1], next(walk, None)
-        else:
-            at = ()
+        at = paths.at(f)
         for i, (path, mtime) in enumerate(at):
             ret = reports.returned(f.sha256, path, mtime, last=i == len(at) - 1, arrival=f.first_seen_run,
                                    received=received, source=None if SOURCE_UNHELD else source)
@@ -747,21 +764,15 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
             ret.sha256, ret.file_at = f.sha256, f.arrival
             if shas is not None:
                 shas[id(ret)] = f.sha256
-    if pending is not None:  # (every file seen is among the files: walked in the same order, none is left)
-        raise LedgerError(f"{led.path}：本次收到的文件 {pending[0]} 不在台账的文件中。")
+    paths.done(led)
     judged: list[Return] = [r for r in inbox if not r.brief.transient]
     unjudged: list[Return] = [r for r in inbox if r.brief.transient] + [Return(r, 0.0) for r in unread]
-    withdrawn = {(w.unit_key, w.sha256): f"已撤回（{_local_day(w.withdrawn_at)}{'：' + w.reason if w.reason else ''}）"
-                 for w in led.withdrawals() if w.reinstated_at is None}
-    c = assemble(spec, roster, [*judged, *gone], skipped, verified=ctx.identity_verified, withdrawn=withdrawn)
+    c = assemble(spec, roster, [*judged, *gone], skipped, verified=ctx.identity_verified, withdrawn=_withdrawn(led))
     for one in unjudged:
-        one.fate = NOT_CHECKED
-        one.note = "本次未能核对（见问题清单），下次汇总时会重新读取"
+        _not_checked(one)
     for ret in gone:
         if ret.fate == COUNTED:
-            last = last_run.get(id(ret)) or "?"
-            ret.note = f"{GONE}（最后一次见于第 {last} 次汇总），按台账中的归档副本计入" + (f"；{ret.note}" if ret.note else "")
-            ret.add_finding(finding("return-missing-from-inbox", value=shown(ret.path), run=last, path=shown(ret.path)))
+            _counted_from_archive(ret, last_run.get(id(ret)))
     every = judged + unjudged + gone
     if RETURNS_SETTLED:
         for one in every:
@@ -772,6 +783,129 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
         if not OTHERS_KEPT or any(o.archived for o in row.others):
             row.others = [o for o in row.others if not o.archived]
     return c, every, shas, new
+
+
+def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext, files: Sequence[FileRow],
+                       seen: Sequence[Stored], reports: _Reports, unread: list[FileReport],
+                       skipped: list[tuple[str, str]], count_new: bool = False, since_run: int | None = None
+                       ) -> tuple[Collection, RoundReturns, None, Counter[str] | None]:
+    """:func:`_collection` with the returns kept in a store of the run's own and matched there (:data:`MATCH_STORED`):
+    the same collection, fates, notes and rows; every return the store's, made when asked for."""
+    assert reports.spill is not None
+    paths = _SeenWalk(seen)
+    units = reports.spill.units = _units.Units()  # (closed with the spill, which the collection closes)
+    kept = RoundReturns(units, reports.spill, reports._moved, reports.ledgered)
+    new: Counter[str] | None = Counter() if count_new else None
+    seq = 0  # (each return's order in the walk: its list's returns in the order the lists had them)
+    for f in files:
+        brief = reports.briefs[f.sha256]
+        if new is not None and (f.first_seen_run or 0) > (since_run or 0) and brief.key:
+            new[brief.key] += 1
+        received = _epoch(f.first_mtime)
+        source = led.archive.text(f.archive_name)
+        at = paths.at(f)
+        for i, (path, mtime) in enumerate(at):
+            ret = reports.returned(f.sha256, path, mtime, last=i == len(at) - 1, arrival=f.first_seen_run,
+                                   received=received, source=None if SOURCE_UNHELD else source)
+            ret.sha256, ret.file_at = f.sha256, f.arrival
+            if ret.brief.transient:
+                _not_checked(ret)
+            kept.add_filed(UNJUDGED if ret.brief.transient else JUDGED, seq, ret)
+            seq += 1
+        if not at and brief.key is not None and not brief.transient:
+            ret = reports.returned(f.sha256, f.last_path or source, received or 0.0, last=True, arrival=f.first_seen_run,
+                                   received=received, archived=True, source=source)
+            ret.sha256, ret.file_at = f.sha256, f.arrival
+            kept.add_filed(GONE_LIST, seq, ret, f.last_seen_run)
+            seq += 1
+            reports.forget(f.sha256)
+        elif at:
+            reports.forget(f.sha256)
+    paths.done(led)
+    for r in unread:
+        one = Return(r, 0.0)
+        _not_checked(one)
+        kept.add_held(UNJUDGED, seq, one)
+        seq += 1
+    kept.flush()
+    c = assemble(spec, roster, kept.in_list(JUDGED, GONE_LIST), skipped, verified=ctx.identity_verified,
+                 withdrawn=_withdrawn(led))
+    changed: list[Return] = []
+    for one, last_seen in kept.gone(COUNTED):
+        _counted_from_archive(one, last_seen)
+        changed.append(one)
+        if len(changed) >= 256:
+            kept.save(changed)
+            changed.clear()
+    kept.save(changed)
+    # a row's others without those gone from the inbox (the roll-up's other sheets are this inbox)
+    redo: list[tuple[bytes | None, int]] = []
+    for n, others in units.walk("SELECT n, others FROM row WHERE others IS NOT NULL AND n > ? ORDER BY n LIMIT ?", (-1,),
+                                slice(0, 1)):
+        places = array("q", others)
+        here = array("q", (p for p in places if p >> _LIST_SHIFT != GONE_LIST))
+        if len(here) != len(places):
+            redo.append((here.tobytes() if here else None, n))
+    units.many("UPDATE row SET others = ? WHERE n = ?", redo)
+    units.index("ret_f", "CREATE INDEX ret_f ON ret(file_at, n)")  # (提交记录's walk: made now, as matching's are)
+    c.returns = kept.shown(COUNTED)
+    return c, kept, None, new
+
+
+def _not_checked(ret: Return) -> None:
+    """A return this run could not check (not matched): so told."""
+    ret.fate = NOT_CHECKED
+    ret.note = "本次未能核对（见问题清单），下次汇总时会重新读取"
+
+
+def _counted_from_archive(ret: Return, last_seen: int | None) -> None:
+    """A counted return gone from the inbox: so told, with the last run that saw it."""
+    last = last_seen or "?"
+    ret.note = f"{GONE}（最后一次见于第 {last} 次汇总），按台账中的归档副本计入" + (f"；{ret.note}" if ret.note else "")
+    ret.add_finding(finding("return-missing-from-inbox", value=shown(ret.path), run=last, path=shown(ret.path)))
+
+
+def _withdrawn(led: Ledger) -> dict[tuple[str, str], str]:
+    """The returns the clerk withdrew (and did not reinstate): (unit key, sha256) → why, as matching takes them."""
+    return {(w.unit_key, w.sha256): f"已撤回（{_local_day(w.withdrawn_at)}{'：' + w.reason if w.reason else ''}）"
+            for w in led.withdrawals() if w.reinstated_at is None}
+
+
+class _SeenWalk:
+    """Each file's paths in this run's inbox, as the files are walked in their order: walked beside them (the ledger's
+    :class:`~xltemplate.ledger.store.SeenKept`), or from a dict of the inputs by sha256."""
+
+    def __init__(self, seen: Sequence[Stored]) -> None:
+        self._by_sha: dict[str, list[Stored]] = {}
+        self._walk: Iterator[tuple[str, list[tuple[str, float]]]] | None = None
+        if isinstance(seen, store.SeenKept):
+            self._walk = seen.by_file()  # (each file's paths this run, in the files' order: walked beside them)
+        else:
+            for s in seen:
+                self._by_sha.setdefault(s.sha256, []).append(s)
+        self._pending = next(self._walk, None) if self._walk is not None else None
+
+    def at(self, f: FileRow) -> Sequence[tuple[str, float]]:
+        """The file's paths and modification times in the inbox (none: gone from it)."""
+        if self._walk is None:
+            return [(s.path, s.mtime.timestamp()) for s in self._by_sha.get(f.sha256, ())]
+        pending = self._pending
+        if pending is not None and pending[0] == f.sha256:
+            self._pending = next(self._walk, None)
+            return pending[1]
+        return ()
+
+    def done(self, led: Ledger) -> None:
+        """Every file seen is among the files (walked in the same order, none is left)."""
+        if self._pending is not None:
+            raise LedgerError(f"{led.path}：本次收到的文件 {self._pending[0]} 不在台账的文件中。")
+
+
+#: A round's returns are kept in a store of the run's own (collect's, :class:`~.view.RoundReturns`) and matched there
+#: as collect's are, each made when asked for (matching, 提交记录, the roll-up), where the run held lists of every
+#: return (a :class:`~.view.Filed` a file) and every row from matching to the end of its roll-up, and each file's brief
+#: to the end of matching. False: the lists (the tests compare).
+MATCH_STORED = True
 
 
 #: Each return made from a file holds its sha256 and its place in the files' order (:class:`~.view.Filed`): no dict
