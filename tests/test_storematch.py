@@ -6,7 +6,6 @@ withdrawn, byte-identical copies, and a round without a roster. test_roundmem fl
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import shutil

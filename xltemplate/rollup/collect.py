@@ -656,6 +656,16 @@ class StoredRows(_Stored[Row]):
                                    "ORDER BY row.n LIMIT ?", (self.units.row_base - 1,), slice(0, 1)):
             yield self.made(rec)
 
+    def keys(self) -> list[str]:
+        """The rows' keys, in order (not a row made for each)."""
+        return [untext(k) for _n, k in self.units.walk("SELECT n, key FROM row WHERE n > ? ORDER BY n LIMIT ?",
+                                                        (self.units.row_base - 1,), slice(0, 1))]
+
+    def rules(self, but: str) -> dict[int, str]:
+        """The rule that chose each row's counted return, by the return's place in the store, where it is not ``but``."""
+        return dict(self.units.query("SELECT counted, rule FROM row WHERE counted IS NOT NULL AND rule IS NOT NULL "
+                                     "AND rule != ?", (but,)))
+
     def by_key(self, key: str) -> Row | None:
         """The last row of ``key`` (as ``{row.key: row for row in rows}`` has it), or None."""
         self.units.index("row_k", "CREATE INDEX row_k ON row(key, n)")

@@ -794,7 +794,7 @@ def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunC
     assert reports.spill is not None
     paths = _SeenWalk(seen)
     units = reports.spill.units = _units.Units()  # (closed with the spill, which the collection closes)
-    kept = RoundReturns(units, reports.spill, reports._moved, reports.ledgered)
+    kept = RoundReturns(units, reports.spill, reports._moved, reports.ledgered, settle=RETURNS_SETTLED)
     new: Counter[str] | None = Counter() if count_new else None
     seq = 0  # (each return's order in the walk: its list's returns in the order the lists had them)
     for f in files:

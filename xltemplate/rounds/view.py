@@ -12,7 +12,7 @@ from ..ledger.store import Walked
 from ..pathtext import file_name, shown
 from ..resubmission import ONLY
 from ..report import FileReport
-from ..rollup.collect import _RET, Collection, Return, StoredReturns, _Kept, _rare_state
+from ..rollup.collect import _RET, Collection, Return, StoredReturns, StoredRows, _Kept, _rare_state
 from ..rollup.record import Received, Since
 from ..rollup.spill import Brief, Spill
 from ..rollup.units import Units
@@ -85,8 +85,9 @@ class RoundReturns(StoredReturns):
     COLS = _RET + ", sha, file_at, held"
     DENSE = False
 
-    def __init__(self, units: Units, spill: Spill, moved: Any, ledgered: Any) -> None:
+    def __init__(self, units: Units, spill: Spill, moved: Any, ledgered: Any, settle: bool = True) -> None:
         super().__init__(units, spill)
+        self.settle = settle  # (matched: a return saved lets go of its arrival and time received, Return.settled)
         assert units.db is not None
         units.db.executescript("ALTER TABLE ret ADD COLUMN sha TEXT; ALTER TABLE ret ADD COLUMN file_at INTEGER; "
                                "ALTER TABLE ret ADD COLUMN held INTEGER; ALTER TABLE ret ADD COLUMN last_run INTEGER;")
@@ -111,6 +112,13 @@ class RoundReturns(StoredReturns):
                                             _rare_state(ret)), None, None, IN_SPILL, None))
         if len(self._pending) >= 256:
             self._write()
+
+    def save(self, rets: Iterable[Return]) -> None:
+        if self.settle:
+            rets = list(rets)
+            for r in rets:
+                r.settled()  # (only choosing among a unit's files reads them: each made after holds fewer values)
+        super().save(rets)
 
     def made(self, rec: Sequence[Any]) -> _Kept:
         held = rec[14]
@@ -235,7 +243,8 @@ class _Received(Walked[Received]):
 def _received(c: Collection, every: Sequence[Return], files: Sequence[FileRow], reports: Mapping[str, Brief],
               sha_of: ShaOf, led: Ledger) -> Iterator[Received]:
     # the rule that chose each counted return, where it is not the only file's (most are: a dict of a few)
-    rules = {_ident(row.counted): row.rule for row in c.rows if row.counted is not None and row.rule not in (None, ONLY)}
+    rules = c.rows.rules(ONLY) if isinstance(c.rows, StoredRows) else {
+        _ident(row.counted): row.rule for row in c.rows if row.counted is not None and row.rule not in (None, ONLY)}
     for f, report, mine in by_file(files, every, reports, sha_of):
         if mine:
             best = min(mine, key=lambda r: _PRIORITY.index(r.fate) if r.fate in _PRIORITY else len(_PRIORITY))
@@ -290,13 +299,18 @@ def since(c: Collection, every: Sequence[Return], files: Sequence[FileRow], repo
     if newly_valid is None:  # (walked: each changed unit flagged on its row's key, no set of the keys)
         walked = cast("Iterable[tuple[str, bool]]", changed)
         if LAZY_SINCE:
-            return _Since([row.key for row in c.rows], counted, flags=walked)
+            return _Since(_keys(c), counted, flags=walked)
         pairs = list(walked)
         changed, newly_valid = {k for k, _n in pairs}, {k for k, n in pairs if n}
     assert isinstance(changed, set)
     if LAZY_SINCE:
-        return _Since([row.key for row in c.rows], counted, changed, newly_valid)
+        return _Since(_keys(c), counted, changed, newly_valid)
     return {row.key: Since(counted.get(row.key, 0), row.key in changed, row.key in newly_valid) for row in c.rows}
+
+
+def _keys(c: Collection) -> list[str]:
+    """The keys of the collection's rows, in order."""
+    return c.rows.keys() if isinstance(c.rows, StoredRows) else [row.key for row in c.rows]
 
 
 #: :func:`since`'s values made when asked for (:class:`_Since`), where a dict held a :class:`Since` for every unit
