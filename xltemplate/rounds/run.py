@@ -830,6 +830,7 @@ def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunC
     kept.flush()
     c = assemble(spec, roster, kept.in_list(JUDGED, GONE_LIST), skipped, verified=ctx.identity_verified,
                  withdrawn=_withdrawn(led))
+    kept.matched()
     changed: list[Return] = []
     for one, last_seen in kept.gone(COUNTED):
         _counted_from_archive(one, last_seen)

@@ -82,16 +82,18 @@ class RoundReturns(StoredReturns):
     it): matched there as collect's are (:func:`~xltemplate.rollup.collect._match_stored`), each return made when
     asked for, where a round held lists of every :class:`Filed` from matching to the end of its roll-up."""
 
-    COLS = _RET + ", sha, file_at, held"
+    COLS = _RET + ", sha, file_at, held, arrival, received"
     DENSE = False
 
     def __init__(self, units: Units, spill: Spill, moved: Any, ledgered: Any, settle: bool = True) -> None:
         super().__init__(units, spill)
         self.settle = settle  # (matched: a return saved lets go of its arrival and time received, Return.settled)
         assert units.db is not None
-        units.db.executescript("ALTER TABLE ret ADD COLUMN sha TEXT; ALTER TABLE ret ADD COLUMN file_at INTEGER; "
-                               "ALTER TABLE ret ADD COLUMN held INTEGER; ALTER TABLE ret ADD COLUMN last_run INTEGER;")
+        units.db.executescript("".join(f"ALTER TABLE ret ADD COLUMN {c};" for c in (
+            "sha TEXT", "file_at INTEGER", "held INTEGER", "arrival INTEGER", "received REAL", "last_run INTEGER")))
         self.moved, self.ledgered = moved, ledgered
+        # (matched: a return made lets go of its arrival and time received, which only matching reads; shared by views)
+        self._matched = [False]
 
     def add_filed(self, kind: int, seq: int, ret: Filed, last_run: int | None = None) -> None:
         """A return made from a file (its report as it says: in the ledger or in the run's spill), in list ``kind``."""
@@ -100,16 +102,23 @@ class RoundReturns(StoredReturns):
         else:
             assert ret._store is self.moved and type(ret._where) is int
             held, where = IN_MOVED, ret._where
+        arrival, received = ret.arrival, ret.received
+        ret.settled()  # (those two in columns of their own: most returns then have no rare values to pickle)
         self._pending.append((*self._fields(kind << LIST_SHIFT | seq, ret.brief, ret.mtime, where, ret.fate,
-                                            _rare_state(ret)), ret.sha256, ret.file_at, held, last_run))
+                                            _rare_state(ret)), ret.sha256, ret.file_at, held, arrival, received,
+                              last_run))
         if len(self._pending) >= 256:
             self._write()
+
+    def matched(self) -> None:
+        """Matching is done: the returns made from here on are without their arrival and time received."""
+        self._matched[0] = True
 
     def add_held(self, kind: int, seq: int, ret: Return) -> None:
         """A return whose report it holds (an input the intake could not read), its report put in the run's spill."""
         where = self.spill.put(ret.report)
         self._pending.append((*self._fields(kind << LIST_SHIFT | seq, ret.brief, ret.mtime, where, ret.fate,
-                                            _rare_state(ret)), None, None, IN_SPILL, None))
+                                            _rare_state(ret)), None, None, IN_SPILL, None, None, None))
         if len(self._pending) >= 256:
             self._write()
 
@@ -130,6 +139,8 @@ class RoundReturns(StoredReturns):
         else:
             ret._store = self.moved
         ret.sha256, ret.file_at = rec[12], rec[13]
+        if not self._matched[0]:
+            ret.arrival, ret.received = rec[15], rec[16]
         return ret
 
     def view(self, where: str) -> "RoundReturns":
