@@ -54,8 +54,9 @@ SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SI
             (run_mod, "BRIEF_MOVED_IN_PLACE"), (run_mod, "WHERE_UNPAIRED"),
             (run_mod, "LEDGERED_UNLISTED"), (run_mod, "MATCH_STORED")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
-#: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver.
-VALUED = [(workers, "FORKSERVER_FROM", None, 0)]
+#: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver. rounds.run.MATCH_STORED_FROM:
+#: on, a round's returns are matched in its store whatever its files (off: from 20,000, so never here).
+VALUED = [(workers, "FORKSERVER_FROM", None, 0), (run_mod, "MATCH_STORED_FROM", 20_000, 0)]
 
 
 def _switches(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:

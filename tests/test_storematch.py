@@ -45,6 +45,7 @@ def _both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: _Clock, i
             shutil.copytree(saved, work)
             clock.tick = start
         monkeypatch.setattr(run_mod, "MATCH_STORED", on)
+        monkeypatch.setattr(run_mod, "MATCH_STORED_FROM", 0)
         out, export = tmp_path / f"{name}-{on}.xlsx", tmp_path / f"{name}-{on}-csv"
         roster = read_roster(roster_csv, FORM) if roster_csv is not None else None
         done = collect_round([inbox], FORM, ledger=work / "r.xlt.db", roster=roster, output=out, export_dir=export,
