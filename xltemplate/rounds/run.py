@@ -170,9 +170,11 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
             while True:
                 todo, why, reused = _stale(led, run, files, ctx, day)
                 reports = _Reports(Spill() if _collect_module.SPILL else None)
+                deferred = _loads_when_matched(led, run, roster, reports, files, intake.seen)
+                reports.deferred = deferred  # (a report made now and stored is read back as a stored one's: no brief held)
                 with bar("读取", len(todo)) as update:
                     _read(led, run, todo, ctx, day, jobs, update, reports, len(files))
-                _load_stored(led, run, reports, deferred=_loads_when_matched(led, run, roster, reports, files, intake.seen))
+                _load_stored(led, run, reports, deferred=deferred)
                 other = guessed(_seen_briefs(led, run, intake.seen, reports)) if guessed is not None else None
                 if other is None:
                     break
@@ -333,7 +335,8 @@ def _read(led: Ledger, run: Run, todo: list[ToDo], ctx: RunContext, day: dt.date
         fresh.keep(sha, report)
         if not transient(report):
             pending.append(_stored(sha, report, ctx, day))
-            fresh.made[sha] = run.id  # (a report is stored at most once a run for its file)
+            if not fresh.deferred:  # (deferred: the ledger says so beside its brief)
+                fresh.made[sha] = run.id  # (a report is stored at most once a run for its file)
         if len(pending) >= STORE_EVERY:
             led.store_reports(run, pending)
             pending.clear()
@@ -399,7 +402,9 @@ class _Reports:
         self.deferred = False
 
     def keep(self, sha: str, report: FileReport) -> None:
-        self.briefs[sha] = Brief(report)
+        if not (self.deferred and self.spill is not None and not transient(report)):
+            self.briefs[sha] = Brief(report)
+        # (deferred, a report stored: its brief read back from the ledger as matching walks the files, as a stored one's)
         self._where[sha] = self.spill.put(report) if self.spill is not None else report
 
     def returned(self, sha: str, path: str, mtime: float, *, last: bool = False, **kw: Any) -> Filed:
@@ -845,7 +850,7 @@ def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunC
                 if text is None:
                     raise LedgerError(f"{led.path}：台账中没有 sha256 为 {f.sha256} 的核对结果。")
                 assert run is not None
-                brief, head = _loaded(reports, led, run, f.sha256, text)
+                brief, head = _loaded(reports, led, run, f.sha256, text, head=f.sha256 not in reports._where)
             else:
                 made = reports.made.get(f.sha256)
         brief = reports.briefs[f.sha256]
@@ -910,17 +915,18 @@ def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunC
     return c, kept, None, new
 
 
-def _loaded(reports: _Reports, led: Ledger, run: Run, sha: str, text: str) -> tuple[Brief, int | None]:
-    """A stored report's brief (now the file's, in ``reports``) and where the run's spill keeps its head (None: none),
-    from the text the ledger keeps (:data:`LOAD_WHEN_MATCHED`): as :func:`_load_stored` reads it."""
-    brief, head = _brief_and_head(text)
+def _loaded(reports: _Reports, led: Ledger, run: Run, sha: str, text: str, head: bool = True) -> tuple[Brief, int | None]:
+    """A stored report's brief (now the file's, in ``reports``) and where the run's spill keeps its head (None: none;
+    ``head`` False: not kept, the report made now is in the spill whole), from the text the ledger keeps
+    (:data:`LOAD_WHEN_MATCHED`): as :func:`_load_stored` reads it."""
+    brief, kept = _brief_and_head(text)
     if brief is None:  # (not this program's brief: the report's own, as _load_stored makes it)
         brief = Brief(report_from_text(led.report_payload(run, sha, slim=True)))
     reports.briefs[sha] = brief
     at = None
-    if head is not None and HEADS:
+    if kept is not None and HEADS and head:
         assert reports.spill is not None
-        at = reports.spill.put_packed(head.encode("utf-8", "surrogatepass"))
+        at = reports.spill.put_packed(kept.encode("utf-8", "surrogatepass"))
     return brief, at
 
 
@@ -984,7 +990,8 @@ MATCH_STORED = True
 #: With MATCH_STORED, the stored reports' briefs are read as matching walks the files (each file's beside it, from one
 #: query), not all before (:func:`_load_stored`): no dict of every file's brief, head and run that stored it from
 #: loading to matching; the template guess is held to the templates the ledger keeps beside the stored reports. False:
-#: loaded first (the tests compare).
+#: loaded first (the tests compare). A report made by this run and stored is read back so too (its brief not held from
+#: reading to matching: a first run's every file).
 LOAD_WHEN_MATCHED = True
 #: The files a round has received from which MATCH_STORED keeps its returns in the store (fewer: the lists, quicker
 #: and a few MB more: 58 against 55 MB at 10,000). Tests set 0.
