@@ -107,3 +107,32 @@ def test_not_checked_unread_gone_withdrawn_and_copies_are_the_same_both_ways(
     # the gone file back as a copy under another name, the withdrawal left: a run again
     shutil.copy2(SAMPLES / "returns" / "浦东分中心.xlsx", inbox / "浦东分中心 (2).xlsx")
     _both_ways(tmp_path, monkeypatch, clock, inbox, roster, "third")
+
+
+@pytest.mark.parametrize("units", [0, 1, 300])
+def test_a_roster_stored_in_pieces_is_its_text(units: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ledger.store.ROSTER_IN_PIECES: the stored value's bytes are the roster's text in UTF-8 (CJK, astral, quotes and
+    backslashes in it), and the roster read back is the one stored, both ways."""
+    import random
+    import sqlite3
+
+    from xltemplate.ledger import RosterSnapshot, RosterUnit, RunInfo
+    from xltemplate.validate import VALIDATOR_VERSION
+
+    rng = random.Random(units)
+    chars = "ABC中文é𝔘 \"\\,:{}[]\n"
+
+    def text() -> str:
+        return "".join(rng.choice(chars) for _ in range(rng.randint(0, 9)))
+
+    snap = RosterSnapshot(tuple(RosterUnit(f"K{i}{text()}", {text(): text()}, {text(): text()}, text(), text())
+                                for i in range(units)))
+    for on in (False, True):
+        monkeypatch.setattr(store, "ROSTER_IN_PIECES", on)
+        db = tmp_path / f"{on}.xlt.db"
+        with Ledger.open(db, create=True) as led:
+            run = led.begin_run(RunInfo(VALIDATOR_VERSION, "spec", FORM, "1", roster=snap))
+            assert led.roster(run) == snap
+        stored, kind = sqlite3.connect(db).execute("SELECT rows, typeof(rows) FROM rosters").fetchone()
+        assert kind == ("blob" if on else "text")
+        assert (stored if on else stored.encode("utf-8")) == snap.text().encode("utf-8")
