@@ -207,9 +207,22 @@ class Ledger:
                               (roster_hash, len(info.roster.units), canonical_json(info.roster.as_json())))
         elif self.conn.execute("SELECT 1 FROM rosters WHERE hash = ?", (roster_hash,)).fetchone() is None:
             # (the text only for a roster the ledger has not kept: every run of a round given the same roster skips it)
-            self.conn.execute("INSERT INTO rosters(hash, units, rows) VALUES (?, ?, ?)",
-                              (roster_hash, len(info.roster.units), info.roster.text()))
+            if not ROSTER_IN_PIECES or getattr(self.conn, "blobopen", None) is None:  # (Python 3.11's)
+                self.conn.execute("INSERT INTO rosters(hash, units, rows) VALUES (?, ?, ?)",
+                                  (roster_hash, len(info.roster.units), info.roster.text()))
+            else:
+                self._roster_in_pieces(roster_hash, info.roster)
         return roster_hash
+
+    def _roster_in_pieces(self, roster_hash: str, roster: RosterSnapshot) -> None:
+        """Store the roster's text (:meth:`RosterSnapshot.text`) a unit's piece at a time (:data:`ROSTER_IN_PIECES`):
+        its length in UTF-8 first, a blank value of that length, then each piece written into it."""
+        size = sum(len(piece.encode("utf-8")) for piece in roster.pieces())
+        cur = self.conn.execute("INSERT INTO rosters(hash, units, rows) VALUES (?, ?, zeroblob(?))",
+                                (roster_hash, len(roster.units), size))
+        with getattr(self.conn, "blobopen")("rosters", "rows", int(cur.lastrowid or 0)) as blob:
+            for piece in roster.pieces():
+                blob.write(piece.encode("utf-8"))
 
     def retemplate(self, run: Run, info: RunInfo) -> Run:
         """A running run is another template's (its spec, template and roster as ``info`` says): a run whose template
@@ -483,6 +496,28 @@ class Ledger:
         yield from self.conn.execute("SELECT sha256, brief, created_run FROM reports WHERE spec_hash = ? AND validator_version = ?",
                                      (run.spec_hash, run.validator_version))
 
+    def report_briefs_by_file(self, run: Run) -> Iterator[tuple[str | None, int | None]]:
+        """For each file :meth:`files` gives, in its order: its stored report's brief (the caller's; None without a
+        stored report for this run's template and validator, or one stored before the ledger kept briefs) and the run
+        that made it; one at a time, from one query."""
+        yield from self.conn.execute(
+            "SELECT r.brief, r.created_run FROM files AS f"
+            " LEFT JOIN reports AS r ON r.sha256 = f.sha256 AND r.spec_hash = ? AND r.validator_version = ?"
+            " WHERE coalesce(f.first_seen_run, 0) <= ? ORDER BY f.id", (run.spec_hash, run.validator_version, run.id))
+
+    def briefs_kept(self, run: Run) -> bool:
+        """Whether every stored report for this run's template and validator keeps its brief (none stored before)."""
+        return self.conn.execute("SELECT 1 FROM reports WHERE spec_hash = ? AND validator_version = ? AND brief IS NULL"
+                                 " LIMIT 1", (run.spec_hash, run.validator_version)).fetchone() is None
+
+    def seen_templates(self, run: Run) -> Iterator[tuple[str, str | None, str | None]]:
+        """For each input this run's intake saw (:class:`SeenKept`), in order: its file's sha256 and the template
+        (id, version) its stored report for this run's template and validator names (None, None: none stored)."""
+        yield from self.conn.execute(
+            "SELECT s.sha256, r.template_id, r.template_version FROM temp.seen_now AS s"
+            " LEFT JOIN reports AS r ON r.sha256 = s.sha256 AND r.spec_hash = ? AND r.validator_version = ?"
+            " ORDER BY s.seq", (run.spec_hash, run.validator_version))
+
     def report_payload(self, run: Run, sha256: str, *, slim: bool = False) -> str:
         """One cached report's payload for this run's template and validator (``slim``: the slim one where there is
         one), by its file's sha256."""
@@ -679,6 +714,13 @@ class Walked(Sequence[_T]):
 #: overflow pages walked to reach them: the query 0.11 -> 0.03 s of a second run's CPU at 10,000 (issue 15). An index
 #: older programs ignore (no schema version). False: the rows (the tests compare).
 VERDICTS_INDEXED = True
+
+
+#: A first run's roster (one the ledger has not kept) is stored a unit's text at a time, written into its value in the
+#: ledger (Connection.blobopen), where its whole canonical JSON was made at once, copied and bound (~1 KB a unit for a
+#: moment: 49 -> 68 MB at the intake's end from 10,000 to 30,000 units, the first run's early peak). The same bytes,
+#: kept as a BLOB rather than TEXT (the ledger reads either: json.loads). False: the text (the tests compare).
+ROSTER_IN_PIECES = True
 
 
 class FileRows(Walked[FileRow]):

@@ -71,6 +71,7 @@ class _Rare:
 
 _DEFAULTS = _Rare()
 _T = TypeVar("_T")
+_K = TypeVar("_K", bound="_Kept")
 
 
 class _RareField(Generic[_T]):
@@ -372,7 +373,8 @@ def _rate_operands(spec: Spec) -> tuple[str, ...]:
 #: when one is asked for: the collection's ``returns`` and ``rows`` are views (:class:`StoredReturns`,
 #: :class:`StoredRows`), matching reads the returns in key order from the file (issue 15: about 600 bytes a unit held
 #: in memory before, ~60 MB at 100,000); only for collect's own collection (its reports spilled, a packed roster or
-#: none). False: lists in memory, as before (the tests compare the two). A round's collection is always lists.
+#: none). False: lists in memory, as before (the tests compare the two). A round's collection is kept so too with
+#: rounds.run.MATCH_STORED (its own store: rounds.view.RoundReturns).
 STORE = True
 
 _RET = "n, path, key, status, mtime, hi, lo, own, plain, common, fate, rare"
@@ -469,14 +471,30 @@ class StoredReturns(_Stored[Return]):
     asked for, its place in the sequence in ``_n``. A return changed (fate, note …) is written back by :meth:`save`:
     only matching changes them."""
 
+    #: The columns a record is read with (a round's store adds its own: rounds.view.RoundReturns).
+    COLS = _RET
+    #: The places are 0 .. len − 1 (a round's are not: a record's n says which list it is in).
+    DENSE = True
+
     def __init__(self, units: Units, spill: Spill) -> None:
         self.units, self.spill = units, spill
+        #: An SQL condition on ``ret`` this view's returns meet ("": every record; a round's views, see
+        #: rounds.view.RoundReturns.view), and their count once asked for.
+        self.where = ""
+        self._len: int | None = None
         self._pending: list[tuple[Any, ...]] = []
         self._common: dict[bytes, tuple[Any, ...]] = {}  # a brief's shared values by their pickle (a few kinds)
         self._commons: dict[int, tuple[Any, bytes]] = {}  # (the same, pickled: by the id of the tuple, kept)
 
     def add(self, n: int, brief: Brief, mtime: float, where: int) -> None:
         """The ``n``-th return (a return read again replaces the one read before)."""
+        self._pending.append(self._fields(n, brief, mtime, where))
+        if len(self._pending) >= 256:
+            self._write()
+
+    def _fields(self, n: int, brief: Brief, mtime: float, where: int, fate: str = UNMATCHED, rare: bytes | None = None
+                ) -> tuple[Any, ...]:
+        """The record of a return (:data:`_RET`'s columns)."""
         key = brief.key
         gkey = key if key is not None else f"(无编号) {shown(brief.path)}"  # (its own row without a roster: _match)
         own, common = brief._own, brief._common
@@ -486,15 +504,13 @@ class StoredReturns(_Stored[Return]):
                 self._commons.clear()
             seen = self._commons[id(common)] = (common, pickle.dumps(common, protocol=pickle.HIGHEST_PROTOCOL))
         plain = type(own) is not bytes  # (a brief whose values do not pack: spill.COMPACT_BRIEFS)
-        self._pending.append((n, text(brief.path), None if key is None else text(key), text(gkey), brief.status, mtime,
-                              where >> 32, where & 0xFFFFFFFF,
-                              pickle.dumps(own, protocol=pickle.HIGHEST_PROTOCOL) if plain else own, plain, seen[1],
-                              UNMATCHED, None))
-        if len(self._pending) >= 256:
-            self._write()
+        return (n, text(brief.path), None if key is None else text(key), text(gkey), brief.status, mtime,
+                where >> 32, where & 0xFFFFFFFF,
+                pickle.dumps(own, protocol=pickle.HIGHEST_PROTOCOL) if plain else own, plain, seen[1], fate, rare)
 
     def _write(self) -> None:
-        self.units.many("INSERT OR REPLACE INTO ret VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._pending)
+        marks = ", ".join("?" * (len(self._pending[0]) if self._pending else 13))
+        self.units.many(f"INSERT OR REPLACE INTO ret VALUES ({marks})", self._pending)
         self._pending = []
 
     def flush(self) -> None:
@@ -508,6 +524,10 @@ class StoredReturns(_Stored[Return]):
         self.units.many("UPDATE ret SET fate = ?, rare = ? WHERE n = ?", [(r.fate, _rare_state(r), _place(r)) for r in rets])
 
     def made(self, rec: Sequence[Any]) -> "_Kept":
+        return self._made(rec, _Kept)
+
+    def _made(self, rec: Sequence[Any], kind: type["_K"]) -> "_K":
+        """The return of a record of :data:`_RET`'s columns, a ``kind``."""
         n, path, key, status, mtime, hi, lo, own, plain, common, fate, rare = rec
         shared = self._common.get(common)
         if shared is None:
@@ -519,9 +539,9 @@ class StoredReturns(_Stored[Return]):
             None if key is None else untext(key))
         brief._own, brief._common = pickle.loads(own) if plain else own, shared
         if not LEAN_RETURNS or not LIGHT_UNITS:  # (as a return is made with them off)
-            ret = _Kept(None, mtime, _FATES.get(fate, fate), brief=brief, store=self.spill, where=(hi << 32) | lo)
+            ret = kind(None, mtime, _FATES.get(fate, fate), brief=brief, store=self.spill, where=(hi << 32) | lo)
         else:  # (the slots set as Return.__init__ sets them, without its defaults' descriptors)
-            ret = _Kept.__new__(_Kept)
+            ret = kind.__new__(kind)
             ret.brief, ret._store, ret._where, ret.mtime, ret.fate, ret._rare = (
                 brief, self.spill, (hi << 32) | lo, mtime, _FATES.get(fate, fate), None)
         if rare is not None:
@@ -531,21 +551,41 @@ class StoredReturns(_Stored[Return]):
         ret._n = n
         return ret
 
+    def _and(self) -> str:
+        """This view's condition, to go before another's (``WHERE ...``)."""
+        return f"({self.where}) AND " if self.where else ""
+
     def __len__(self) -> int:
-        return self.units.returns
+        if not self.where:
+            return self.units.returns
+        if self._len is None:
+            self._len = self.units.query(f"SELECT count(*) FROM ret WHERE {self.where}")[0][0]
+        return self._len
 
     def _record(self, n: int) -> Sequence[Any] | None:
-        got = self.units.query(f"SELECT {_RET} FROM ret WHERE n = ?", (n,))
+        if self.DENSE and not self.where:
+            got = self.units.query(f"SELECT {self.COLS} FROM ret WHERE n = ?", (n,))
+        else:  # (the n-th of the view's, in order: nothing reads a round's returns by their place in it but a test)
+            got = self.units.query(f"SELECT {self.COLS} FROM ret {'WHERE ' + self.where if self.where else ''} "
+                                   "ORDER BY n LIMIT 1 OFFSET ?", (n,))
         return got[0] if got else None
 
+    def placed(self, n: int) -> Return:
+        """The return whose place in the store is ``n`` (what a row keeps of its others)."""
+        got = self.units.query(f"SELECT {self.COLS} FROM ret WHERE n = ?", (n,))
+        if not got:
+            raise IndexError(n)
+        return self.made(got[0])
+
     def __iter__(self) -> Iterator[Return]:
-        for rec in self.units.walk(f"SELECT {_RET} FROM ret WHERE n > ? ORDER BY n LIMIT ?", (-1,), slice(0, 1)):
+        for rec in self.units.walk(f"SELECT {self.COLS} FROM ret WHERE {self._and()}n > ? ORDER BY n LIMIT ?", (-1,),
+                                   slice(0, 1)):
             yield self.made(rec)
 
     def keyless(self) -> Iterator[Return]:
         """The returns without a key, in order."""
-        for rec in self.units.walk(f"SELECT {_RET} FROM ret WHERE key IS NULL AND n > ? ORDER BY n LIMIT ?", (-1,),
-                                   slice(0, 1)):
+        for rec in self.units.walk(f"SELECT {self.COLS} FROM ret WHERE {self._and()}key IS NULL AND n > ? ORDER BY n "
+                                   "LIMIT ?", (-1,), slice(0, 1)):
             yield self.made(rec)
 
     def by_group(self, keyed: bool) -> Iterator[tuple[str, Return]]:
@@ -553,14 +593,15 @@ class StoredReturns(_Stored[Return]):
         the returns with a key (by it); else every return, a keyless one by its own name (see :func:`_match`)."""
         self.units.index("ret_g", "CREATE INDEX ret_g ON ret(gkey, n)")
         only = "key IS NOT NULL AND " if keyed else ""
-        for rec in self.units.walk(f"SELECT gkey, {_RET} FROM ret WHERE {only}(gkey, n) > (?, ?) ORDER BY gkey, n LIMIT ?",
-                                   (b"", -1), slice(0, 2)):
+        for rec in self.units.walk(f"SELECT gkey, {self.COLS} FROM ret WHERE {self._and()}{only}(gkey, n) > (?, ?) "
+                                   "ORDER BY gkey, n LIMIT ?", (b"", -1), slice(0, 2)):
             yield untext(rec[0]), self.made(rec[1:])
 
     def templates(self) -> Iterator[Any]:
         """What :func:`choose_template` reads of each return (``.template``), from the kinds of their briefs' shared
         values and how many have each, not by making every return; the templates in the order they first come."""
-        for common, count, _first in self.units.query("SELECT common, count(*), min(n) FROM ret GROUP BY common "
+        for common, count, _first in self.units.query(f"SELECT common, count(*), min(n) FROM ret "
+                                                      f"{'WHERE ' + self.where + ' ' if self.where else ''}GROUP BY common "
                                                       "ORDER BY min(n)"):
             named = _Named(_shared_values(pickle.loads(common))[0])
             for _ in range(count):
@@ -569,12 +610,19 @@ class StoredReturns(_Stored[Return]):
     def by_path(self) -> Iterator[Return]:
         """The returns in ``str`` order of their paths (then in order), as ``sorted(returns, key=path)`` gives them."""
         self.units.index("ret_p", "CREATE INDEX ret_p ON ret(path, n)")
-        for rec in self.units.walk(f"SELECT path, {_RET} FROM ret WHERE (path, n) > (?, ?) ORDER BY path, n LIMIT ?",
-                                   (b"", -1), slice(0, 2)):
+        for rec in self.units.walk(f"SELECT path, {self.COLS} FROM ret WHERE {self._and()}(path, n) > (?, ?) "
+                                   "ORDER BY path, n LIMIT ?", (b"", -1), slice(0, 2)):
             yield self.made(rec[1:])
 
+    def archived(self) -> int:
+        """How many of the view's returns are archived (a round's, gone from the inbox; collect's: none)."""
+        return 0
 
-_ROW = "row.n, row.key, row.at, row.others, row.rule, row.candidates, " + ", ".join(f"ret.{c}" for c in _RET.split(", "))
+
+def _row_cols(returns: StoredReturns) -> str:
+    """A row's columns and its counted return's (as its returns are read: :attr:`StoredReturns.COLS`)."""
+    return "row.n, row.key, row.at, row.others, row.rule, row.candidates, " + ", ".join(
+        f"ret.{c}" for c in returns.COLS.split(", "))
 
 
 class StoredRows(_Stored[Row]):
@@ -583,6 +631,7 @@ class StoredRows(_Stored[Row]):
 
     def __init__(self, returns: StoredReturns, packed: PackedRows | None) -> None:
         self.returns, self.units, self.packed = returns, returns.units, packed
+        self._cols = _row_cols(returns)
 
     def made(self, rec: Sequence[Any]) -> Row:
         _n, key, at, others, rule, candidates = rec[:6]
@@ -590,7 +639,7 @@ class StoredRows(_Stored[Row]):
         if rec[6] is not None:
             row.counted = self.returns.made(rec[6:])
         if others is not None:
-            row.others = [self.returns[n] for n in array("q", others)]
+            row.others = [self.returns.placed(n) for n in array("q", others)]
         row.rule, row.candidates = rule, candidates
         return row
 
@@ -598,19 +647,29 @@ class StoredRows(_Stored[Row]):
         return self.units.rows
 
     def _record(self, n: int) -> Sequence[Any] | None:
-        got = self.units.query(f"SELECT {_ROW} FROM row LEFT JOIN ret ON ret.n = row.counted WHERE row.n = ?",
+        got = self.units.query(f"SELECT {self._cols} FROM row LEFT JOIN ret ON ret.n = row.counted WHERE row.n = ?",
                                (n + self.units.row_base,))
         return got[0] if got else None
 
     def __iter__(self) -> Iterator[Row]:
-        for rec in self.units.walk(f"SELECT {_ROW} FROM row LEFT JOIN ret ON ret.n = row.counted WHERE row.n > ? "
+        for rec in self.units.walk(f"SELECT {self._cols} FROM row LEFT JOIN ret ON ret.n = row.counted WHERE row.n > ? "
                                    "ORDER BY row.n LIMIT ?", (self.units.row_base - 1,), slice(0, 1)):
             yield self.made(rec)
+
+    def keys(self) -> list[str]:
+        """The rows' keys, in order (not a row made for each)."""
+        return [untext(k) for _n, k in self.units.walk("SELECT n, key FROM row WHERE n > ? ORDER BY n LIMIT ?",
+                                                        (self.units.row_base - 1,), slice(0, 1))]
+
+    def rules(self, but: str) -> dict[int, str]:
+        """The rule that chose each row's counted return, by the return's place in the store, where it is not ``but``."""
+        return dict(self.units.query("SELECT counted, rule FROM row WHERE counted IS NOT NULL AND rule IS NOT NULL "
+                                     "AND rule != ?", (but,)))
 
     def by_key(self, key: str) -> Row | None:
         """The last row of ``key`` (as ``{row.key: row for row in rows}`` has it), or None."""
         self.units.index("row_k", "CREATE INDEX row_k ON row(key, n)")
-        got = self.units.query(f"SELECT {_ROW} FROM row LEFT JOIN ret ON ret.n = row.counted WHERE row.key = ? "
+        got = self.units.query(f"SELECT {self._cols} FROM row LEFT JOIN ret ON ret.n = row.counted WHERE row.key = ? "
                                "ORDER BY row.n DESC LIMIT 1", (text(key),))
         return self.made(got[0]) if got else None
 
@@ -760,14 +819,14 @@ class Collection:
             return self.closed_counts
         statuses: Counter[str]
         if isinstance(self.returns, StoredReturns) and isinstance(self.rows, StoredRows):
-            # (counted in the store, not by making every return and row; a round is never stored: no archive)
-            q = self.returns.units.query
-            statuses, fates = Counter(dict(q("SELECT status, count(*) FROM ret GROUP BY status"))), Counter(
-                dict(q("SELECT fate, count(*) FROM ret GROUP BY fate")))
+            # (counted in the store, not by making every return and row: the view's returns, a round's among its own)
+            q, only = self.returns.units.query, f"WHERE {self.returns.where} " if self.returns.where else ""
+            statuses, fates = Counter(dict(q(f"SELECT status, count(*) FROM ret {only}GROUP BY status"))), Counter(
+                dict(q(f"SELECT fate, count(*) FROM ret {only}GROUP BY fate")))
             by = dict(q("SELECT CASE WHEN row.counted IS NULL THEN 0 WHEN ret.status = ? THEN 1 ELSE 2 END, count(*) "
                         "FROM row LEFT JOIN ret ON ret.n = row.counted GROUP BY 1", (VALID,)))
             units = Counter({MISSING: by.get(0, 0), UNIT_VALID: by.get(1, 0), UNIT_INVALID: by.get(2, 0)})
-            archived = 0
+            archived = self.returns.archived()  # (a round's gone from the inbox; collect's none)
         else:
             statuses = Counter(r.brief.status for r in self.returns)
             fates = Counter(r.fate for r in self.returns)

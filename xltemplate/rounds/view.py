@@ -3,6 +3,7 @@ it and why) and the "since the last run" columns of 汇总, built from the ledge
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, cast
 
@@ -11,9 +12,10 @@ from ..ledger.store import Walked
 from ..pathtext import file_name, shown
 from ..resubmission import ONLY
 from ..report import FileReport
-from ..rollup.collect import Collection, Return
+from ..rollup.collect import _RET, Collection, Return, StoredReturns, StoredRows, _Kept, _rare_state
 from ..rollup.record import Received, Since
-from ..rollup.spill import Brief
+from ..rollup.spill import Brief, Spill
+from ..rollup.units import Units
 from ..words import COUNTED, DUPLICATE, NOT_CHECKED, STATUS_ZH, SUPERSEDED, UNMATCHED, WITHDRAWN
 
 #: How a file no longer in the inbox is told (文件清单 and 提交记录).
@@ -47,6 +49,155 @@ class Filed(Return):
         return super().report
 
 
+class StoredFiled(_Kept):
+    """A :class:`Filed` made from its record in a round's store (:class:`RoundReturns`, rounds.run.MATCH_STORED)."""
+
+    __slots__ = ("sha256", "file_at")
+    sha256: str
+    file_at: int
+
+    report = Filed.report
+
+
+#: What a return made from a file the ledger records is: held, or made from the round's store.
+FILED = (Filed, StoredFiled)
+
+#: A record's place in a round's store (its ``n``): which list it is in, shifted by this, and its order in the run's
+#: walk of the files; so that ``ORDER BY n`` is the lists one after the other, as the run's lists were.
+LIST_SHIFT = 40
+#: The lists: judged (matched), not judged (this run could not check them: not matched), gone from the inbox (matched).
+JUDGED, UNJUDGED, GONE_LIST = 0, 1, 2
+#: Where a stored return's report is: the run's spill as of the return's path (:class:`~.run._Moved`), the ledger (its
+#: sha256: :class:`~.run._Ledgered`), the run's spill as it is (an input the intake could not read: not a Filed).
+IN_MOVED, IN_LEDGER, IN_SPILL = 0, 1, 2
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class RoundReturns(StoredReturns):
+    """A round's returns kept in a store of the run's own (collect's :class:`~xltemplate.rollup.units.Units`, with the
+    file's sha256, its place in the files' order, where its report is and, gone from the inbox, the last run that saw
+    it): matched there as collect's are (:func:`~xltemplate.rollup.collect._match_stored`), each return made when
+    asked for, where a round held lists of every :class:`Filed` from matching to the end of its roll-up."""
+
+    COLS = _RET + ", sha, file_at, held, arrival, received"
+    DENSE = False
+
+    def __init__(self, units: Units, spill: Spill, moved: Any, ledgered: Any, settle: bool = True) -> None:
+        super().__init__(units, spill)
+        self.settle = settle  # (matched: a return saved lets go of its arrival and time received, Return.settled)
+        assert units.db is not None
+        units.db.executescript("".join(f"ALTER TABLE ret ADD COLUMN {c};" for c in (
+            "sha TEXT", "file_at INTEGER", "held INTEGER", "arrival INTEGER", "received REAL", "last_run INTEGER",
+            "made INTEGER", "head INTEGER")))
+        self.moved, self.ledgered = moved, ledgered
+        # (matched: a return made lets go of its arrival and time received, which only matching reads; shared by views)
+        self._matched = [False]
+
+    def add_filed(self, kind: int, seq: int, ret: Filed, last_run: int | None = None, made: int | None = None,
+                  head: int | None = None) -> None:
+        """A return made from a file (its report as it says: in the ledger or in the run's spill), in list ``kind``;
+        ``made``, ``head``: the run that stored its report and where the run's spill keeps the report's head (when the
+        stored reports are loaded as the files are walked: rounds.run.LOAD_WHEN_MATCHED)."""
+        if self.ledgered is not None and ret._store is self.ledgered:
+            held, where = IN_LEDGER, 0
+        else:
+            assert ret._store is self.moved and type(ret._where) is int
+            held, where = IN_MOVED, ret._where
+        arrival, received = ret.arrival, ret.received
+        ret.settled()  # (those two in columns of their own: most returns then have no rare values to pickle)
+        self._pending.append((*self._fields(kind << LIST_SHIFT | seq, ret.brief, ret.mtime, where, ret.fate,
+                                            _rare_state(ret)), ret.sha256, ret.file_at, held, arrival, received,
+                              last_run, made, head))
+        if len(self._pending) >= 256:
+            self._write()
+
+    def matched(self) -> None:
+        """Matching is done: the returns made from here on are without their arrival and time received."""
+        self._matched[0] = True
+
+    def add_held(self, kind: int, seq: int, ret: Return) -> None:
+        """A return whose report it holds (an input the intake could not read), its report put in the run's spill."""
+        where = self.spill.put(ret.report)
+        self._pending.append((*self._fields(kind << LIST_SHIFT | seq, ret.brief, ret.mtime, where, ret.fate,
+                                            _rare_state(ret)), None, None, IN_SPILL, None, None, None, None, None))
+        if len(self._pending) >= 256:
+            self._write()
+
+    def save(self, rets: Iterable[Return]) -> None:
+        if self.settle:
+            rets = list(rets)
+            for r in rets:
+                r.settled()  # (only choosing among a unit's files reads them: each made after holds fewer values)
+        super().save(rets)
+
+    def made(self, rec: Sequence[Any]) -> _Kept:
+        held = rec[14]
+        if held == IN_SPILL:
+            return self._made(rec[:12], _Kept)
+        ret = self._made(rec[:12], StoredFiled)
+        if held == IN_LEDGER:
+            ret._store, ret._where = self.ledgered, rec[12]
+        else:
+            ret._store = self.moved
+        ret.sha256, ret.file_at = rec[12], rec[13]
+        if not self._matched[0]:
+            ret.arrival, ret.received = rec[15], rec[16]
+        return ret
+
+    def view(self, where: str) -> "RoundReturns":
+        """The same store, its returns those that meet ``where`` (SQL on ``ret``)."""
+        other = copy.copy(self)
+        other.where, other._len = where, None
+        return other
+
+    def in_list(self, *kinds: int) -> "RoundReturns":
+        """The view of the returns in the lists ``kinds``."""
+        return self.view(" OR ".join(f"(n >= {k << LIST_SHIFT} AND n < {(k + 1) << LIST_SHIFT})" for k in kinds))
+
+    def shown(self, counted: str) -> "RoundReturns":
+        """The view of the collection's returns: every return but those gone from the inbox that are not ``counted``."""
+        return self.view(f"n < {GONE_LIST << LIST_SHIFT} OR fate = {_quoted(counted)}")
+
+    def archived(self) -> int:
+        return self.units.query(f"SELECT count(*) FROM ret WHERE {self._and()}n >= {GONE_LIST << LIST_SHIFT}")[0][0]
+
+    def gone(self, fate: str) -> Iterator[tuple[_Kept, int | None]]:
+        """The returns gone from the inbox whose fate is ``fate``, in order, and the last run that saw each."""
+        for rec in self.units.walk(f"SELECT {self.COLS}, last_run FROM ret WHERE fate = {_quoted(fate)} AND n > ? "
+                                   "ORDER BY n LIMIT ?", ((GONE_LIST << LIST_SHIFT) - 1,), slice(0, 1)):
+            yield self.made(rec[:-1]), rec[-1]
+
+    def of_file(self, column: str) -> "OfFile":
+        """A file's ``column`` (made, head) by its sha256, read from its returns' records."""
+        self.units.index("ret_s", "CREATE INDEX ret_s ON ret(sha)")
+        return OfFile(self.units, column)
+
+    def by_file_at(self) -> Iterator[Return]:
+        """The returns made from a file, in the files' order (then in order), as :func:`by_file` walks them."""
+        self.units.index("ret_f", "CREATE INDEX ret_f ON ret(file_at, n)")
+        for rec in self.units.walk(f"SELECT file_at, {self.COLS} FROM ret WHERE {self._and()}held != {IN_SPILL} AND "
+                                   "(file_at, n) > (?, ?) ORDER BY file_at, n LIMIT ?", (-1, -1), slice(0, 2)):
+            yield self.made(rec[1:])
+
+
+class OfFile:
+    """A value kept on each return of a file (:meth:`RoundReturns.of_file`), by the file's sha256: what a dict by sha256
+    of every file held (``get``; ``items`` walks them all)."""
+
+    def __init__(self, units: Units, column: str) -> None:
+        self.units, self.column = units, column
+
+    def get(self, sha: str | None, default: Any = None) -> Any:
+        got = self.units.query(f"SELECT {self.column} FROM ret WHERE sha = ? AND {self.column} IS NOT NULL LIMIT 1", (sha,))
+        return got[0][0] if got else default
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        yield from self.units.query(f"SELECT sha, {self.column} FROM ret WHERE {self.column} IS NOT NULL GROUP BY sha")
+
+
 #: A return's sha256 (None for a return not made from a file the ledger records).
 ShaOf = Callable[[Return], "str | None"]
 
@@ -59,11 +210,17 @@ def sha_getter(shas: Mapping[int, str] | None) -> ShaOf:
 
 
 def _filed_sha(r: Return) -> str | None:
-    return r.sha256 if isinstance(r, Filed) else None
+    return r.sha256 if isinstance(r, FILED) else None
 
 
 def _file_at(r: Filed) -> int:
     return r.file_at
+
+
+def _ident(r: Return) -> int:
+    """What tells a return apart while the run holds it: its place in the round's store (made anew each time it is
+    asked for: rounds.run.MATCH_STORED), else its id."""
+    return r._n if isinstance(r, _Kept) else id(r)
 
 
 def by_file(files: Sequence[FileRow], every: Sequence[Return], briefs: Mapping[str, Brief], sha_of: ShaOf
@@ -73,16 +230,17 @@ def by_file(files: Sequence[FileRow], every: Sequence[Return], briefs: Mapping[s
     a dict of every file's returns by sha256. A file whose brief was let go (rounds.run.BRIEFS_LET_GO) has returns:
     its brief is theirs (the same but for the path, which no reader of the file's brief reads)."""
     if sha_of is _filed_sha:
-        ordered = sorted((r for r in every if isinstance(r, Filed)), key=_file_at)
-        at, end = 0, len(ordered)
+        walk = every.by_file_at() if isinstance(every, RoundReturns) else iter(
+            sorted((r for r in every if isinstance(r, Filed)), key=_file_at))  # type: ignore[arg-type]
+        ahead = cast("Filed | None", next(walk, None))
         for f in files:
             mine: list[Return] = []
-            while at < end and ordered[at].file_at == f.arrival:
-                mine.append(ordered[at])
-                at += 1
+            while ahead is not None and ahead.file_at == f.arrival:
+                mine.append(ahead)
+                ahead = cast("Filed | None", next(walk, None))
             brief = briefs.get(f.sha256)
             yield f, brief if brief is not None else mine[0].brief, mine
-        assert at == end, "a return made from a file the run did not walk"
+        assert ahead is None, "a return made from a file the run did not walk"
         return
     rets: dict[str, list[Return]] = {}
     for r in every:
@@ -93,7 +251,7 @@ def by_file(files: Sequence[FileRow], every: Sequence[Return], briefs: Mapping[s
         yield f, briefs[f.sha256], rets.get(f.sha256, [])
 
 
-def received(c: Collection, every: list[Return], files: Sequence[FileRow], reports: Mapping[str, Brief],
+def received(c: Collection, every: Sequence[Return], files: Sequence[FileRow], reports: Mapping[str, Brief],
              sha_of: ShaOf, led: Ledger) -> Sequence[Received]:
     """Every file the round has received, in arrival order, with what became of it in this run."""
     if LAZY_RECEIVED:
@@ -105,7 +263,7 @@ class _Received(Walked[Received]):
     """:func:`received`'s rows, made each time they are read from what the run holds anyway (its files, their briefs,
     its returns): the roll-up's 提交记录 and its digest, and received.csv, read them one at a time."""
 
-    def __init__(self, c: Collection, every: list[Return], files: Sequence[FileRow], reports: Mapping[str, Brief],
+    def __init__(self, c: Collection, every: Sequence[Return], files: Sequence[FileRow], reports: Mapping[str, Brief],
                  sha_of: ShaOf, led: Ledger) -> None:
         self._made = (c, every, files, reports, sha_of, led)
         self._files = files
@@ -129,12 +287,14 @@ class _Received(Walked[Received]):
 RECEIVED_FACTS = True
 
 
-def _rules(c: Collection) -> dict[int, str | None]:
-    """The rule that chose each counted return (by ``id``), where it is not the only file's (most are: a dict of a few)."""
-    return {id(row.counted): row.rule for row in c.rows if row.counted is not None and row.rule not in (None, ONLY)}
+def _rules(c: Collection) -> Mapping[int, str | None]:
+    """The rule that chose each counted return (by :func:`_ident`), where it is not the only file's (most are: a dict
+    of a few)."""
+    return c.rows.rules(ONLY) if isinstance(c.rows, StoredRows) else {
+        _ident(row.counted): row.rule for row in c.rows if row.counted is not None and row.rule not in (None, ONLY)}
 
 
-def _received_facts(c: Collection, every: list[Return], files: Sequence[FileRow], reports: Mapping[str, Brief],
+def _received_facts(c: Collection, every: Sequence[Return], files: Sequence[FileRow], reports: Mapping[str, Brief],
                     sha_of: ShaOf, led: Ledger) -> Iterator[tuple[Any, ...]]:
     """For each row :func:`_received` makes, in order, all it makes the row from."""
     rules = _rules(c)
@@ -144,16 +304,16 @@ def _received_facts(c: Collection, every: list[Return], files: Sequence[FileRow]
                f.last_seen_run if not mine or any(r.archived for r in mine) else None,
                None if mine else f.last_path or led.archive.text(f.archive_name),
                report.key, report.transient, report.status, report.saved_at,
-               [(r.fate, r.note, r.archived, r.path, rules.get(id(r))) for r in mine])
+               [(r.fate, r.note, r.archived, r.path, rules.get(_ident(r))) for r in mine])
 
 
-def _received(c: Collection, every: list[Return], files: Sequence[FileRow], reports: Mapping[str, Brief],
+def _received(c: Collection, every: Sequence[Return], files: Sequence[FileRow], reports: Mapping[str, Brief],
               sha_of: ShaOf, led: Ledger) -> Iterator[Received]:
     rules = _rules(c)
     for f, report, mine in by_file(files, every, reports, sha_of):
         if mine:
             best = min(mine, key=lambda r: _PRIORITY.index(r.fate) if r.fate in _PRIORITY else len(_PRIORITY))
-            fate, note, in_inbox = best.fate, _why(best, rules.get(id(best))), not best.archived
+            fate, note, in_inbox = best.fate, _why(best, rules.get(_ident(best))), not best.archived
             path = best.path
         else:  # not a candidate for any unit: no key, unreadable, not judged, or gone and withdrawn
             in_inbox, path = False, f.last_path or led.archive.text(f.archive_name)
@@ -188,7 +348,7 @@ def _alone(report: Brief) -> tuple[str, str]:
     return UNMATCHED, "文件中没有编号"
 
 
-def since(c: Collection, every: list[Return], files: Sequence[FileRow], reports: Mapping[str, Brief], sha_of: ShaOf,
+def since(c: Collection, every: Sequence[Return], files: Sequence[FileRow], reports: Mapping[str, Brief], sha_of: ShaOf,
           previous: int | None, changed: set[str] | Iterable[tuple[str, bool]], newly_valid: set[str] | None = None, *,
           new: tuple[int | None, Counter[str]] | None = None) -> Mapping[str, Since]:
     """Each unit's "since the last run" (by its row's key): files received since, counted file or status changed,
@@ -204,13 +364,18 @@ def since(c: Collection, every: list[Return], files: Sequence[FileRow], reports:
     if newly_valid is None:  # (walked: each changed unit flagged on its row's key, no set of the keys)
         walked = cast("Iterable[tuple[str, bool]]", changed)
         if LAZY_SINCE:
-            return _Since([row.key for row in c.rows], counted, flags=walked)
+            return _Since(_keys(c), counted, flags=walked)
         pairs = list(walked)
         changed, newly_valid = {k for k, _n in pairs}, {k for k, n in pairs if n}
     assert isinstance(changed, set)
     if LAZY_SINCE:
-        return _Since([row.key for row in c.rows], counted, changed, newly_valid)
+        return _Since(_keys(c), counted, changed, newly_valid)
     return {row.key: Since(counted.get(row.key, 0), row.key in changed, row.key in newly_valid) for row in c.rows}
+
+
+def _keys(c: Collection) -> list[str]:
+    """The keys of the collection's rows, in order."""
+    return c.rows.keys() if isinstance(c.rows, StoredRows) else [row.key for row in c.rows]
 
 
 #: :func:`since`'s values made when asked for (:class:`_Since`), where a dict held a :class:`Since` for every unit
