@@ -1,0 +1,224 @@
+"""Review of ``rounds.run.MATCH_STORED`` (issue 15, thirteenth pass): a round matched on its own store must show what
+the lists show. Each run here is made from one ledger state and one clock with the store off, then forced on
+(``MATCH_STORED_FROM = 0``), through the CLI (what a clerk runs): the roll-up's bytes, the CSVs, ``--json``, the
+printed lines, the exit code, the ledger's every table (decisions, files, runs, kept parts …) and 提交记录 compared,
+in scenarios test_storematch and test_roundmem do not cover: several returns from one file, duplicates of one key,
+keyless returns, a file replaced under its name, a withdrawal then its reinstatement, a counted file gone then back,
+all of a key's files gone, a national round with targets (changed mid-round), a template guessed wrong (the run
+read again as the chosen template's), --jobs 1 and 2, the threshold's edge."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from click.testing import CliRunner
+
+from xltemplate.cli import main
+from xltemplate.ledger import store
+from xltemplate.rollup import units as units_mod
+from xltemplate.rounds import run as run_mod
+from xltemplate.rounds.withdraw import reinstate, withdraw
+
+from .conftest import SAMPLES
+from .tamper import replace_text, rewrite, set_saved_time
+from .test_roundmem import _Clock
+
+NATIONAL = SAMPLES / "national"
+
+
+def _ledger_dump(path: Path) -> list[tuple[str, list[Any]]]:
+    """Every table of the ledger, every row, in a fixed order."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                            "AND name != 'stats' ORDER BY name")]  # (stats: the intake's, real times)
+        return [(t, sorted((r for r in db.execute(f'SELECT * FROM "{t}"').fetchall() if r[0] != "round_id"), key=repr))
+                for t in tables]  # (a first run's round id is random: the rest must be the same)
+    finally:
+        db.close()
+
+
+class Both:
+    """Runs of one round made twice from one ledger state and clock: the lists, then the store forced on."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.tmp, self.mp = tmp_path, monkeypatch
+        self.clock = _Clock()
+        monkeypatch.setattr(store, "_now", self.clock)
+        self.work = tmp_path / "round"
+        self.work.mkdir()
+        self.ledger = self.work / "r.xlt.db"
+        self.stored = 0  # runs that took the store's path
+        real = run_mod._collection_stored
+
+        def counted(*a: Any, **kw: Any) -> Any:
+            self.stored += 1
+            return real(*a, **kw)
+
+        monkeypatch.setattr(run_mod, "_collection_stored", counted)
+        # the store's walks a few records at a time (256 in use): every walk's paging is crossed, as at 10,000 files
+        monkeypatch.setattr(units_mod, "CHUNK", 3)
+
+    def run(self, inputs: list[Path], *extra: str, name: str, ways: tuple[bool, ...] = (False, True),
+            before: Callable[[bool], None] | None = None, expect: bool | None = None) -> dict[bool, dict[str, Any]]:
+        saved = self.tmp / "saved"
+        shutil.rmtree(saved, ignore_errors=True)
+        shutil.copytree(self.work, saved)
+        start = self.clock.tick
+        got: dict[bool, dict[str, Any]] = {}
+        for on in ways:
+            shutil.rmtree(self.work)
+            shutil.copytree(saved, self.work)
+            self.clock.tick = start
+            self.mp.setattr(run_mod, "MATCH_STORED", on)
+            self.mp.setattr(run_mod, "MATCH_STORED_FROM", 0)
+            if before is not None:
+                before(on)
+            out = self.tmp / "out"
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            stored = self.stored
+            res = CliRunner().invoke(main, ["collect", *map(str, inputs), "-o", str(out / "r.xlsx"), "--ledger",
+                                            str(self.ledger), "--export", str(out / "csv"), "--quiet", *extra])
+            took = on and res.exit_code == 0 if expect is None else expect
+            assert (self.stored > stored) is took, (name, on, res.output)
+            got[on] = {
+                "exit": res.exit_code,
+                "output": res.output,
+                "files": {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()},
+                "ledger": _ledger_dump(self.ledger) if self.ledger.exists() else None,
+            }
+            shutil.rmtree(self.tmp / f"out-{name}-{on}", ignore_errors=True)
+            out.rename(self.tmp / f"out-{name}-{on}")
+        if len(ways) == 2:
+            for what in got[False]:
+                if what == "ledger" and got[False][what] is not None:
+                    for (t, rows), (t2, rows2) in zip(got[False][what], got[True][what]):
+                        assert (t, rows2) == (t2, rows), (name, "ledger table", t)
+                assert got[True][what] == got[False][what], (name, what)
+        return got
+
+
+def _sheet(path: Path, name: str) -> list[tuple[Any, ...]]:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return [tuple(r) for r in wb[name].iter_rows(values_only=True)]
+    finally:
+        wb.close()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_copies_duplicates_keyless_replaced_withdrawn_reinstated_gone_and_back(
+        jobs: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    both = Both(tmp_path, monkeypatch)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    roster = SAMPLES / "roster.csv"
+    args = ("--roster", str(roster), "--jobs", jobs, "--template", "sh-project-self-eval")
+    # several returns from one file: three byte-identical copies of one, in two folders
+    sub = inbox / "子目录"
+    sub.mkdir()
+    for to in (inbox / "浦东分中心 副本.xlsx", sub / "浦东分中心.xlsx"):
+        shutil.copy2(inbox / "浦东分中心.xlsx", to)
+    # duplicates of one key: the same form saved at three times (one later than the original, one earlier)
+    set_saved_time(SAMPLES / "returns" / "无线电监测站.xlsx", inbox / "无线电监测站 (后).xlsx", dt.datetime(2021, 7, 1, 9))
+    set_saved_time(SAMPLES / "returns" / "无线电监测站.xlsx", inbox / "无线电监测站 (前).xlsx", dt.datetime(2020, 1, 1, 9))
+    first = both.run([inbox], *args, "--json", name="first")
+    assert first[True]["exit"] == 0
+    received = _sheet(tmp_path / "out-first-True" / "r.xlsx", "提交记录")
+    distinct = {p.read_bytes() for p in inbox.rglob("*.xls*")}
+    assert len(received) >= len(distinct) + 2  # (every file, in 提交记录: a row each, under its title and header)
+    both.run([inbox], *args, name="again")
+    # one of the copies gone (its file still in the inbox under the other two names), a file replaced in place
+    (sub / "浦东分中心.xlsx").unlink()
+    rewrite(SAMPLES / "returns" / "需求侧管理中心.xlsx", inbox / "需求侧管理中心.xlsx",
+            {"xl/sharedStrings.xml": replace_text("需求侧", "需求側")})
+    both.run([inbox], *args, "--json", name="copy gone, replaced")
+    # every copy gone: counted from the archive; the later duplicate gone too (the earlier ones are not the newest)
+    (inbox / "浦东分中心.xlsx").unlink()
+    (inbox / "浦东分中心 副本.xlsx").unlink()
+    (inbox / "无线电监测站 (后).xlsx").unlink()
+    gone = both.run([inbox], *args, name="all copies gone")
+    assert "已不在收件文件夹" in gone[True]["output"]
+    # a withdrawal of the file gone and counted, then of a duplicate in the inbox
+    withdraw(both.ledger, "SH013", str(SAMPLES / "returns" / "浦东分中心.xlsx"), "撤回测试")
+    withdraw(both.ledger, "SH007", str(inbox / "无线电监测站 (前).xlsx"), "")
+    w = both.run([inbox], *args, "--json", name="withdrawn")
+    assert "已撤回" in "".join(str(r) for r in _sheet(tmp_path / "out-withdrawn-True" / "r.xlsx", "提交记录"))
+    reinstate(both.ledger, "SH013", str(SAMPLES / "returns" / "浦东分中心.xlsx"), "")
+    both.run([inbox], *args, "--json", name="reinstated")
+    # back in the inbox under a new name; and without a roster
+    shutil.copy2(SAMPLES / "returns" / "浦东分中心.xlsx", inbox / "浦东分中心 (回).xlsx")
+    both.run([inbox], *args, "--json", name="back")
+    both.run([inbox], "--jobs", jobs, "--template", "sh-project-self-eval", "--json", name="no roster")
+    assert w[True]["exit"] == 0
+
+
+def test_a_national_round_with_targets_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    both = Both(tmp_path, monkeypatch)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(NATIONAL / "returns", inbox)
+    targets = tmp_path / "targets.csv"
+    shutil.copy2(NATIONAL / "targets.csv", targets)
+    args = ("--roster", str(NATIONAL / "roster.csv"), "--targets", str(targets), "--json")
+    first = both.run([inbox], *args, name="national first")
+    assert first[True]["exit"] == 0
+    lines = targets.read_text(encoding="utf-8-sig").splitlines()
+    # one target changed: that key's files read again
+    head, rest = lines[0], lines[1:]
+    changed = rest[0].rsplit(",", 1)
+    rest[0] = changed[0] + "," + ("1" if changed[1] != "1" else "2")
+    targets.write_text("\n".join([head, *rest]) + "\n", encoding="utf-8-sig")
+    victim = sorted(inbox.glob("*.xlsx"))[0]
+    victim.unlink()
+    both.run([inbox], *args, name="national targets changed, one gone")
+
+
+def test_a_template_guessed_wrong_is_read_again_as_the_chosen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's guess from a sample differs from what every return names: the run reads again as the chosen."""
+    from xltemplate.catalog import as_spec
+    from xltemplate.rollup import collect as collect_mod
+
+    both = Both(tmp_path, monkeypatch)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    wrong: list[Any] = []
+
+    def guess(files: Any, ctx: Any, jobs: Any = None) -> Any:
+        wrong.append(1)
+        return as_spec("cn-project-self-eval")
+
+    monkeypatch.setattr(collect_mod, "guess_template", guess)
+    monkeypatch.setattr(collect_mod, "GUESS_FIRST", True)
+    got = both.run([inbox], "--json", name="guessed wrong")
+    assert wrong and got[True]["exit"] == 0
+    assert '"id": "sh-project-self-eval"' in got[True]["output"]
+
+
+@pytest.mark.parametrize("edge", [0, 1])
+def test_the_threshold_edge(edge: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With MATCH_STORED_FROM the ledger's files exactly, the store; with one more, the lists."""
+    both = Both(tmp_path, monkeypatch)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    n = len([p for p in inbox.iterdir() if p.suffix == ".xlsx"])
+    both.mp.setattr(run_mod, "MATCH_STORED", True)
+    res = CliRunner().invoke(main, ["collect", str(inbox), "-o", str(tmp_path / "x.xlsx"), "--ledger", str(both.ledger),
+                                    "--quiet", "--template", "sh-project-self-eval"])
+    assert res.exit_code == 0 and both.stored == 0  # (from 20,000: the lists)
+    files = len(_ledger_dump(both.ledger)[[t for t, _r in _ledger_dump(both.ledger)].index("files")][1])
+    assert 0 < files <= n
+
+    def threshold(on: bool) -> None:
+        both.mp.setattr(run_mod, "MATCH_STORED_FROM", files + edge)
+
+    got = both.run([inbox], "--template", "sh-project-self-eval", "--json", name=f"edge {edge}", ways=(True,),
+                   before=threshold, expect=edge == 0)
+    assert got[True]["exit"] == 0
