@@ -222,3 +222,87 @@ def test_the_threshold_edge(edge: int, tmp_path: Path, monkeypatch: pytest.Monke
     got = both.run([inbox], "--template", "sh-project-self-eval", "--json", name=f"edge {edge}", ways=(True,),
                    before=threshold, expect=edge == 0)
     assert got[True]["exit"] == 0
+
+
+_PAUSED = """
+import os, sys, time
+from xltemplate.rounds import run as run_mod
+from xltemplate.rollup import collect as collect_mod
+run_mod.MATCH_STORED, run_mod.MATCH_STORED_FROM = True, 0
+where = os.environ["PAUSE_IN"]
+owner = collect_mod if where == "_match_stored" else run_mod
+real = getattr(owner, where)
+def paused(*a, **kw):
+    open(os.environ["PAUSED"], "w").close()
+    time.sleep(120)
+    return real(*a, **kw)
+setattr(owner, where, paused)
+from xltemplate.cli import main
+sys.argv[0] = "xltemplate"
+main()
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("where", ["_match_stored", "write_rollup"])
+def test_a_run_stopped_while_its_store_is_open_leaves_nothing(how: str, where: str, tmp_path: Path) -> None:
+    """Stopped in matching (the store written, matching about to read it) or in the roll-up's writing (the store
+    matched): no scratch file left in TMPDIR, no roll-up, the ledger's run not finished; the next run (store on)
+    completes and decides what a clean run decides."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    db, out, mark = tmp_path / "r.xlt.db", tmp_path / "r.xlsx", tmp_path / "paused"
+    args = ["collect", str(inbox), "--roster", str(SAMPLES / "roster.csv"), "-o", str(out), "--ledger", str(db),
+            "--json", "--quiet", "--jobs", "2"]
+    env = {**os.environ, "TMPDIR": str(scratch), "PYTHONPATH": str(ROOT), "PAUSE_IN": where, "PAUSED": str(mark)}
+    proc = subprocess.Popen([sys.executable, "-c", _PAUSED, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 120
+        while not mark.exists() and time.monotonic() < end and proc.poll() is None:
+            time.sleep(0.01)
+        assert mark.exists(), proc.communicate()
+        proc.send_signal(getattr(signal, how))
+        _o, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0, err
+    assert not out.exists()
+    left = [p.name for p in scratch.iterdir()]
+    if how != "SIGKILL":
+        assert left == [], left  # (the store's, the spill's: nothing of this run's)
+    conn = sqlite3.connect(db)
+    try:
+        states = [s for (s,) in conn.execute("SELECT state FROM runs")]
+        assert states != ["finished"] and conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 0
+    finally:
+        conn.close()
+    # the next run, store on: what a clean run decides (the sweep takes what a kill left)
+    env.pop("PAUSE_IN")
+    clean = subprocess.run([sys.executable, "-c", _PAUSED.replace("where = os.environ[\"PAUSE_IN\"]", "where = None")
+                            .split("owner =")[0] + "from xltemplate.cli import main\nsys.argv[0] = 'x'\nmain()\n", *args],
+                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert clean.returncode == 0, clean.stderr
+    assert out.is_file()
+    assert [p.name for p in scratch.iterdir()] == []
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    again = subprocess.run([sys.executable, "-m", "xltemplate.cli", "collect", str(inbox), "--roster",
+                            str(SAMPLES / "roster.csv"), "-o", str(ref / "r.xlsx"), "--ledger", str(ref / "r.xlt.db"),
+                            "--json", "--quiet"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    decided = [sqlite3.connect(d).execute("SELECT unit_key, sha256, rule FROM decisions ORDER BY 1, 2").fetchall()
+               for d in (db, ref / "r.xlt.db")]
+    assert decided[0] == decided[1] and decided[0]
