@@ -306,3 +306,32 @@ def test_a_run_stopped_while_its_store_is_open_leaves_nothing(how: str, where: s
     decided = [sqlite3.connect(d).execute("SELECT unit_key, sha256, rule FROM decisions ORDER BY 1, 2").fetchall()
                for d in (db, ref / "r.xlt.db")]
     assert decided[0] == decided[1] and decided[0]
+
+
+@pytest.mark.parametrize("with_roster", [True, False], ids=["roster", "no-roster"])
+def test_keyless_unknown_and_unreadable_returns(with_roster: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Returns without a key (a blank key, a file that is not a workbook inside), a key not in the roster, and the
+    same keyless file in two folders (without a roster: a row each, by path); then some of them gone and back."""
+    from .tamper import swap_key
+
+    both = Both(tmp_path, monkeypatch)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    src = SAMPLES / "returns" / "浦东分中心.xlsx"
+    swap_key(src, inbox / "无编号.xlsx", "SH013", "")
+    (inbox / "下级").mkdir()
+    shutil.copy2(inbox / "无编号.xlsx", inbox / "下级" / "无编号.xlsx")
+    swap_key(src, inbox / "名单外.xlsx", "SH013", "SH099")
+    (inbox / "坏文件.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    args = ("--template", "sh-project-self-eval", "--json") + (("--roster", str(SAMPLES / "roster.csv")) if with_roster else ())
+    first = both.run([inbox], *args, name="first")
+    assert first[True]["exit"] == 0
+    text = first[True]["files"]["csv/received.csv"].decode("utf-8-sig")
+    assert "文件中没有编号" in text or "无编号" in text, text
+    (inbox / "无编号.xlsx").unlink()
+    (inbox / "坏文件.xlsx").unlink()
+    (inbox / "名单外.xlsx").rename(inbox / "名单外 改名.xlsx")
+    both.run([inbox], *args, name="gone and renamed")
+    swap_key(src, inbox / "无编号 回.xlsx", "SH013", "")
+    (inbox / "坏文件 2.xlsx").write_bytes(b"PK\x03\x04 still not a workbook")
+    both.run([inbox], *args, name="back")
