@@ -477,6 +477,28 @@ class Ledger:
         yield from self.conn.execute("SELECT sha256, brief, created_run FROM reports WHERE spec_hash = ? AND validator_version = ?",
                                      (run.spec_hash, run.validator_version))
 
+    def report_briefs_by_file(self, run: Run) -> Iterator[tuple[str | None, int | None]]:
+        """For each file :meth:`files` gives, in its order: its stored report's brief (the caller's; None without a
+        stored report for this run's template and validator, or one stored before the ledger kept briefs) and the run
+        that made it; one at a time, from one query."""
+        yield from self.conn.execute(
+            "SELECT r.brief, r.created_run FROM files AS f"
+            " LEFT JOIN reports AS r ON r.sha256 = f.sha256 AND r.spec_hash = ? AND r.validator_version = ?"
+            " WHERE coalesce(f.first_seen_run, 0) <= ? ORDER BY f.id", (run.spec_hash, run.validator_version, run.id))
+
+    def briefs_kept(self, run: Run) -> bool:
+        """Whether every stored report for this run's template and validator keeps its brief (none stored before)."""
+        return self.conn.execute("SELECT 1 FROM reports WHERE spec_hash = ? AND validator_version = ? AND brief IS NULL"
+                                 " LIMIT 1", (run.spec_hash, run.validator_version)).fetchone() is None
+
+    def seen_templates(self, run: Run) -> Iterator[tuple[str, str | None, str | None]]:
+        """For each input this run's intake saw (:class:`SeenKept`), in order: its file's sha256 and the template
+        (id, version) its stored report for this run's template and validator names (None, None: none stored)."""
+        yield from self.conn.execute(
+            "SELECT s.sha256, r.template_id, r.template_version FROM temp.seen_now AS s"
+            " LEFT JOIN reports AS r ON r.sha256 = s.sha256 AND r.spec_hash = ? AND r.validator_version = ?"
+            " ORDER BY s.seq", (run.spec_hash, run.validator_version))
+
     def report_payload(self, run: Run, sha256: str, *, slim: bool = False) -> str:
         """One cached report's payload for this run's template and validator (``slim``: the slim one where there is
         one), by its file's sha256."""

@@ -50,7 +50,7 @@ from ..jsonvalue import encode
 from ..report import FileReport, report_from_text
 from ..results import Group, Results
 from ..resubmission import ONLY, RULE_CODES
-from ..rollup.collect import Collection, Return, _Stored, assemble, head_fields
+from ..rollup.collect import Collection, Return, _Named, _Stored, assemble, head_fields
 from ..rollup import units as _units
 from ..rollup.spill import RECENT, Brief, Spill, _shared
 from ..rollup import reuse
@@ -170,10 +170,12 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
             while True:
                 todo, why, reused = _stale(led, run, files, ctx, day)
                 reports = _Reports(Spill() if _collect_module.SPILL else None)
+                deferred = _loads_when_matched(led, run, roster, reports, files, intake.seen)
+                reports.deferred = deferred  # (a report made now and stored is read back as a stored one's: no brief held)
                 with bar("读取", len(todo)) as update:
                     _read(led, run, todo, ctx, day, jobs, update, reports, len(files))
-                _load_stored(led, run, reports)
-                other = guessed([reports.briefs[s.sha256] for s in intake.seen]) if guessed is not None else None
+                _load_stored(led, run, reports, deferred=deferred)
+                other = guessed(_seen_briefs(led, run, intake.seen, reports)) if guessed is not None else None
                 if other is None:
                     break
                 # The template was guessed from a sample, and every return says otherwise: this run is the chosen
@@ -333,7 +335,8 @@ def _read(led: Ledger, run: Run, todo: list[ToDo], ctx: RunContext, day: dt.date
         fresh.keep(sha, report)
         if not transient(report):
             pending.append(_stored(sha, report, ctx, day))
-            fresh.made[sha] = run.id  # (a report is stored at most once a run for its file)
+            if not fresh.deferred:  # (deferred: the ledger says so beside its brief)
+                fresh.made[sha] = run.id  # (a report is stored at most once a run for its file)
         if len(pending) >= STORE_EVERY:
             led.store_reports(run, pending)
             pending.clear()
@@ -395,9 +398,13 @@ class _Reports:
         # sha256 → the run that stored its report (:meth:`made_by`): none for a report not stored
         self.made: dict[str, int] = {}
         self.ledgered: _Ledgered | None = None  # the stored reports loaded from the ledger when asked (LOAD_SLIM)
+        # the stored reports' briefs are read as the files are walked by matching, not before (LOAD_WHEN_MATCHED)
+        self.deferred = False
 
     def keep(self, sha: str, report: FileReport) -> None:
-        self.briefs[sha] = Brief(report)
+        if not (self.deferred and self.spill is not None and not transient(report)):
+            self.briefs[sha] = Brief(report)
+        # (deferred, a report stored: its brief read back from the ledger as matching walks the files, as a stored one's)
         self._where[sha] = self.spill.put(report) if self.spill is not None else report
 
     def returned(self, sha: str, path: str, mtime: float, *, last: bool = False, **kw: Any) -> Filed:
@@ -439,9 +446,12 @@ class _Reports:
 
     def forget(self, sha: str) -> None:
         """The file's returns are made and stored (:func:`_collection_stored`): let go of its brief and where its report
-        is (the stored returns say both; a file without returns keeps its brief for 提交记录)."""
+        is (the stored returns say both; a file without returns keeps its brief for 提交记录), and, with its stored
+        reports loaded as it goes, of the run that made its report (its returns' records keep it)."""
         self.briefs.pop(sha, None)
         self._where.pop(sha, None)
+        if self.deferred:
+            self.made.pop(sha, None)
 
     def made_by(self, sha: str | None) -> str | None:
         """Which stored report the file's is (its sha256 and the run that stored it: what a kept sheet's key holds), or
@@ -484,9 +494,15 @@ class _Moved:
         return _at(self.spill.load(where[0]), where[1])
 
 
-def _load_stored(led: Ledger, run: Run, reports: _Reports) -> None:
+def _load_stored(led: Ledger, run: Run, reports: _Reports, deferred: bool = False) -> None:
     """Add every stored report (still holding) not made now: each read from the ledger once, then spilled; or, with
-    :data:`LOAD_SLIM`, its brief made from its slim payload, and the report loaded from the ledger when asked."""
+    :data:`LOAD_SLIM`, its brief made from its slim payload, and the report loaded from the ledger when asked.
+    ``deferred``: none now, each read as matching walks the files (:data:`LOAD_WHEN_MATCHED`)."""
+    if deferred:
+        ledgered = reports.ledgered = _Ledgered(led, run)
+        ledgered.spill = reports.spill
+        reports.deferred = True
+        return
     if not LOAD_SLIM:
         for sha, payload, made in led.report_payloads_made(run):
             if sha not in reports.briefs:
@@ -508,6 +524,25 @@ def _load_stored(led: Ledger, run: Run, reports: _Reports) -> None:
                 ledgered.shas.add(sha)
             if made is not None:
                 reports.made[sha] = made
+
+
+def _loads_when_matched(led: Ledger, run: Run, roster: Roster | None, reports: _Reports, files: Sequence[FileRow],
+                        seen: Sequence[Stored]) -> bool:
+    """Whether this run's stored reports are read as matching walks the files (:data:`LOAD_WHEN_MATCHED`)."""
+    return (LOAD_WHEN_MATCHED and LOAD_SLIM and (HEADS_SPILLED or not HEADS) and LEDGERED_UNLISTED
+            and isinstance(seen, store.SeenKept) and _matched_stored(roster, reports, files) and led.briefs_kept(run))
+
+
+def _seen_briefs(led: Ledger, run: Run, seen: Sequence[Stored], reports: _Reports) -> list[Any]:
+    """The brief of each input the intake saw (its template is what the guess is held to), in order; with the stored
+    reports not loaded yet (:data:`LOAD_WHEN_MATCHED`), a stored one's template as the ledger keeps it beside it."""
+    if not reports.deferred:
+        return [reports.briefs[s.sha256] for s in seen]
+    out: list[Any] = []
+    for sha, tid, version in led.seen_templates(run):
+        brief = reports.briefs.get(sha)  # (made now)
+        out.append(brief if brief is not None else _Named((tid, version) if tid is not None else None))
+    return out
 
 
 def _brief_text(brief: Brief, head: str | None = None) -> str:
@@ -732,9 +767,7 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
     which only 提交记录 shows); the sha256 of each return by ``id`` (None with :data:`SHAS_ON_RETURNS`: each
     return made from a file holds it, a :class:`~.view.Filed`); and with ``count_new``, the files received after run
     ``since_run`` by unit (None without)."""
-    if (MATCH_STORED and len(files) >= MATCH_STORED_FROM and _units.AVAILABLE and reports.spill is not None
-            and reports._moved is not None and WHERE_UNPAIRED and SHAS_ON_RETURNS
-            and (roster is None or isinstance(roster.rows, PackedRows))):
+    if _matched_stored(roster, reports, files):
         return _collection_stored(led, spec, roster, ctx, files, seen, reports, unread, skipped, count_new, since_run)
     paths = _SeenWalk(seen)
     shas: dict[int, str] | None = None if SHAS_ON_RETURNS else {}
@@ -786,6 +819,13 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
     return c, every, shas, new
 
 
+def _matched_stored(roster: Roster | None, reports: _Reports, files: Sequence[FileRow]) -> bool:
+    """Whether this run's returns are kept and matched in a store of its own (:data:`MATCH_STORED`)."""
+    return (MATCH_STORED and len(files) >= MATCH_STORED_FROM and _units.AVAILABLE and reports.spill is not None
+            and reports._moved is not None and WHERE_UNPAIRED and SHAS_ON_RETURNS
+            and (roster is None or isinstance(roster.rows, PackedRows)))
+
+
 def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext, files: Sequence[FileRow],
                        seen: Sequence[Stored], reports: _Reports, unread: list[FileReport],
                        skipped: list[tuple[str, str]], count_new: bool = False, since_run: int | None = None
@@ -798,7 +838,21 @@ def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunC
     kept = RoundReturns(units, reports.spill, reports._moved, reports.ledgered, settle=RETURNS_SETTLED)
     new: Counter[str] | None = Counter() if count_new else None
     seq = 0  # (each return's order in the walk: its list's returns in the order the lists had them)
+    run = reports.ledgered.run if reports.deferred and reports.ledgered is not None else None
+    stored = led.report_briefs_by_file(run) if run is not None else None
+    made: int | None = None
+    head: int | None = None
     for f in files:
+        if stored is not None:  # (the file's stored report read beside it: made now, or its brief and head now)
+            text, made = next(stored)
+            brief, head = reports.briefs.get(f.sha256), None
+            if brief is None:
+                if text is None:
+                    raise LedgerError(f"{led.path}：台账中没有 sha256 为 {f.sha256} 的核对结果。")
+                assert run is not None
+                brief, head = _loaded(reports, led, run, f.sha256, text, head=f.sha256 not in reports._where)
+            else:
+                made = reports.made.get(f.sha256)
         brief = reports.briefs[f.sha256]
         if new is not None and (f.first_seen_run or 0) > (since_run or 0) and brief.key:
             new[brief.key] += 1
@@ -811,18 +865,25 @@ def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunC
             ret.sha256, ret.file_at = f.sha256, f.arrival
             if ret.brief.transient:
                 _not_checked(ret)
-            kept.add_filed(UNJUDGED if ret.brief.transient else JUDGED, seq, ret)
+            kept.add_filed(UNJUDGED if ret.brief.transient else JUDGED, seq, ret, made=made, head=head)
             seq += 1
         if not at and brief.key is not None and not brief.transient:
             ret = reports.returned(f.sha256, f.last_path or source, received or 0.0, last=True, arrival=f.first_seen_run,
                                    received=received, archived=True, source=source)
             ret.sha256, ret.file_at = f.sha256, f.arrival
-            kept.add_filed(GONE_LIST, seq, ret, f.last_seen_run)
+            kept.add_filed(GONE_LIST, seq, ret, f.last_seen_run, made=made, head=head)
             seq += 1
             reports.forget(f.sha256)
         elif at:
             reports.forget(f.sha256)
     paths.done(led)
+    if stored is not None:
+        if next(stored, None) is not None:
+            raise LedgerError(f"{led.path}：台账中的文件在汇总时发生了变化。")
+        # (where 汇总 and a kept sheet's key find them: the returns' records, by the file's sha256)
+        assert reports.ledgered is not None
+        reports.ledgered.heads = kept.of_file("head")  # type: ignore[assignment]
+        reports.made = kept.of_file("made")  # type: ignore[assignment]
     for r in unread:
         one = Return(r, 0.0)
         _not_checked(one)
@@ -852,6 +913,21 @@ def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunC
     units.index("ret_f", "CREATE INDEX ret_f ON ret(file_at, n)")  # (提交记录's walk: made now, as matching's are)
     c.returns = kept.shown(COUNTED)
     return c, kept, None, new
+
+
+def _loaded(reports: _Reports, led: Ledger, run: Run, sha: str, text: str, head: bool = True) -> tuple[Brief, int | None]:
+    """A stored report's brief (now the file's, in ``reports``) and where the run's spill keeps its head (None: none;
+    ``head`` False: not kept, the report made now is in the spill whole), from the text the ledger keeps
+    (:data:`LOAD_WHEN_MATCHED`): as :func:`_load_stored` reads it."""
+    brief, kept = _brief_and_head(text)
+    if brief is None:  # (not this program's brief: the report's own, as _load_stored makes it)
+        brief = Brief(report_from_text(led.report_payload(run, sha, slim=True)))
+    reports.briefs[sha] = brief
+    at = None
+    if kept is not None and HEADS and head:
+        assert reports.spill is not None
+        at = reports.spill.put_packed(kept.encode("utf-8", "surrogatepass"))
+    return brief, at
 
 
 def _not_checked(ret: Return) -> None:
@@ -911,6 +987,12 @@ class _SeenWalk:
 #: 10,000 files +0.34 s of matching's CPU and +0.39 s of the roll-up's (0.50 -> 0.84 and 1.07 -> 1.46 s, in process),
 #: so from :data:`MATCH_STORED_FROM` files only. False: the lists (the tests compare).
 MATCH_STORED = True
+#: With MATCH_STORED, the stored reports' briefs are read as matching walks the files (each file's beside it, from one
+#: query), not all before (:func:`_load_stored`): no dict of every file's brief, head and run that stored it from
+#: loading to matching; the template guess is held to the templates the ledger keeps beside the stored reports. False:
+#: loaded first (the tests compare). A report made by this run and stored is read back so too (its brief not held from
+#: reading to matching: a first run's every file).
+LOAD_WHEN_MATCHED = True
 #: The files a round has received from which MATCH_STORED keeps its returns in the store (fewer: the lists, quicker
 #: and a few MB more: 58 against 55 MB at 10,000). Tests set 0.
 MATCH_STORED_FROM = 20_000

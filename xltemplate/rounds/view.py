@@ -90,13 +90,17 @@ class RoundReturns(StoredReturns):
         self.settle = settle  # (matched: a return saved lets go of its arrival and time received, Return.settled)
         assert units.db is not None
         units.db.executescript("".join(f"ALTER TABLE ret ADD COLUMN {c};" for c in (
-            "sha TEXT", "file_at INTEGER", "held INTEGER", "arrival INTEGER", "received REAL", "last_run INTEGER")))
+            "sha TEXT", "file_at INTEGER", "held INTEGER", "arrival INTEGER", "received REAL", "last_run INTEGER",
+            "made INTEGER", "head INTEGER")))
         self.moved, self.ledgered = moved, ledgered
         # (matched: a return made lets go of its arrival and time received, which only matching reads; shared by views)
         self._matched = [False]
 
-    def add_filed(self, kind: int, seq: int, ret: Filed, last_run: int | None = None) -> None:
-        """A return made from a file (its report as it says: in the ledger or in the run's spill), in list ``kind``."""
+    def add_filed(self, kind: int, seq: int, ret: Filed, last_run: int | None = None, made: int | None = None,
+                  head: int | None = None) -> None:
+        """A return made from a file (its report as it says: in the ledger or in the run's spill), in list ``kind``;
+        ``made``, ``head``: the run that stored its report and where the run's spill keeps the report's head (when the
+        stored reports are loaded as the files are walked: rounds.run.LOAD_WHEN_MATCHED)."""
         if self.ledgered is not None and ret._store is self.ledgered:
             held, where = IN_LEDGER, 0
         else:
@@ -106,7 +110,7 @@ class RoundReturns(StoredReturns):
         ret.settled()  # (those two in columns of their own: most returns then have no rare values to pickle)
         self._pending.append((*self._fields(kind << LIST_SHIFT | seq, ret.brief, ret.mtime, where, ret.fate,
                                             _rare_state(ret)), ret.sha256, ret.file_at, held, arrival, received,
-                              last_run))
+                              last_run, made, head))
         if len(self._pending) >= 256:
             self._write()
 
@@ -118,7 +122,7 @@ class RoundReturns(StoredReturns):
         """A return whose report it holds (an input the intake could not read), its report put in the run's spill."""
         where = self.spill.put(ret.report)
         self._pending.append((*self._fields(kind << LIST_SHIFT | seq, ret.brief, ret.mtime, where, ret.fate,
-                                            _rare_state(ret)), None, None, IN_SPILL, None, None, None))
+                                            _rare_state(ret)), None, None, IN_SPILL, None, None, None, None, None))
         if len(self._pending) >= 256:
             self._write()
 
@@ -166,12 +170,32 @@ class RoundReturns(StoredReturns):
                                    "ORDER BY n LIMIT ?", ((GONE_LIST << LIST_SHIFT) - 1,), slice(0, 1)):
             yield self.made(rec[:-1]), rec[-1]
 
+    def of_file(self, column: str) -> "OfFile":
+        """A file's ``column`` (made, head) by its sha256, read from its returns' records."""
+        self.units.index("ret_s", "CREATE INDEX ret_s ON ret(sha)")
+        return OfFile(self.units, column)
+
     def by_file_at(self) -> Iterator[Return]:
         """The returns made from a file, in the files' order (then in order), as :func:`by_file` walks them."""
         self.units.index("ret_f", "CREATE INDEX ret_f ON ret(file_at, n)")
         for rec in self.units.walk(f"SELECT file_at, {self.COLS} FROM ret WHERE {self._and()}held != {IN_SPILL} AND "
                                    "(file_at, n) > (?, ?) ORDER BY file_at, n LIMIT ?", (-1, -1), slice(0, 2)):
             yield self.made(rec[1:])
+
+
+class OfFile:
+    """A value kept on each return of a file (:meth:`RoundReturns.of_file`), by the file's sha256: what a dict by sha256
+    of every file held (``get``; ``items`` walks them all)."""
+
+    def __init__(self, units: Units, column: str) -> None:
+        self.units, self.column = units, column
+
+    def get(self, sha: str | None, default: Any = None) -> Any:
+        got = self.units.query(f"SELECT {self.column} FROM ret WHERE sha = ? AND {self.column} IS NOT NULL LIMIT 1", (sha,))
+        return got[0][0] if got else default
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        yield from self.units.query(f"SELECT sha, {self.column} FROM ret WHERE {self.column} IS NOT NULL GROUP BY sha")
 
 
 #: A return's sha256 (None for a return not made from a file the ledger records).
