@@ -353,3 +353,40 @@ def test_keyless_unknown_and_unreadable_returns(with_roster: bool, tmp_path: Pat
     swap_key(src, inbox / "无编号 回.xlsx", "SH013", "")
     (inbox / "坏文件 2.xlsx").write_bytes(b"PK\x03\x04 still not a workbook")
     both.run([inbox], *args, name="back")
+
+
+def test_a_stored_file_read_again_that_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file counted from its stored report is read again (its targets changed) and its reading times out: not
+    checked this run (its old report still in the ledger is not its verdict now), then read again the next run."""
+    import csv
+
+    from xltemplate import batch
+    from xltemplate.findings import finding
+    from xltemplate.report import FileReport
+
+    both = Both(tmp_path, monkeypatch)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(NATIONAL / "returns", inbox)
+    targets = tmp_path / "targets.csv"
+    shutil.copy2(NATIONAL / "targets.csv", targets)
+    args = ("--roster", str(NATIONAL / "roster.csv"), "--targets", str(targets), "--json", "--jobs", "1")
+    both.run([inbox], *args, name="first")
+    with open(targets, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    at = next(n for n, r in enumerate(rows) if r[0] == "N01")
+    rows[at][6] = str(int(rows[at][6]) + 1)
+    with open(targets, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    real = batch.validate.validate_path
+
+    def timing_out(path: Any, run: Any, **kw: Any) -> FileReport:
+        got = real(path, run, **kw)
+        if got.key == "N01":
+            return FileReport.unreadable(str(path), finding("file-timeout", what="处理此文件超过 10 秒，已停止"))
+        return got
+
+    monkeypatch.setattr(batch.validate, "validate_path", timing_out)
+    second = both.run([inbox], *args, name="timed out")
+    assert '"not_checked": 1' in second[True]["output"], second[True]["output"]  # (in the worker: so counted)
+    monkeypatch.setattr(batch.validate, "validate_path", real)
+    both.run([inbox], *args, name="read again")
