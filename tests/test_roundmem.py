@@ -22,7 +22,7 @@ import json
 import random
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -53,7 +53,7 @@ SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SI
             (preflight, "SNAPSHOT_HASH_KEPT"), (run_mod, "CHANGES_WALKED"),
             (run_mod, "BRIEF_MOVED_IN_PLACE"), (run_mod, "WHERE_UNPAIRED"),
             (run_mod, "LEDGERED_UNLISTED"), (run_mod, "MATCH_STORED"),
-            (run_mod, "LOAD_WHEN_MATCHED")]
+            (run_mod, "LOAD_WHEN_MATCHED"), (store, "ROSTER_IN_PIECES")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver. rounds.run.MATCH_STORED_FROM:
 #: on, a round's returns are matched in its store whatever its files (off: from 20,000, so never here).
@@ -97,17 +97,9 @@ class _Clock:
 def _run_both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: _Clock, inbox: Path, roster_csv: Path,
                    name: str, ok: bool = False) -> dict[bool, dict[str, Any]]:
     """One run of the round in ``tmp_path / "round"``, made from the same ledger state with the switches off, then on."""
-    work, saved = tmp_path / "round", tmp_path / "saved"
-    work.mkdir(exist_ok=True)
-    shutil.rmtree(saved, ignore_errors=True)
-    shutil.copytree(work, saved)
-    start = clock.tick
+    work = tmp_path / "round"
     got: dict[bool, dict[str, Any]] = {}
-    for on in (False, True):
-        if on:
-            shutil.rmtree(work)
-            shutil.copytree(saved, work)
-            clock.tick = start
+    for on in each_way(tmp_path, clock):
         _switches(monkeypatch, on)
         out, export = tmp_path / f"{name}-{on}.xlsx", tmp_path / f"{name}-{on}-csv"
         roster = read_roster(roster_csv, FORM)
@@ -128,17 +120,7 @@ def _run_both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: _Cloc
         rnd = c.round
         assert rnd is not None
         assert isinstance(rnd.received, view._Received) is on and isinstance(rnd.since, view._Since) is on
-        got[on] = {
-            "bytes": out.read_bytes(),
-            "csv": {p.name: p.read_bytes() for p in sorted(export.iterdir())},
-            "json": json.dumps(done.as_dict(), ensure_ascii=False, sort_keys=True, default=str),
-            "lines": done.lines(),
-            "received": list(rnd.received),
-            "received_len": len(rnd.received),
-            "since": {row.key: rnd.since_of(row.key) for row in c.rows},
-            "since_map": dict(rnd.since),
-            "counts": c.counts(),
-        }
+        got[on] = {**shown(done, out, export), "received_len": len(rnd.received), "since_map": dict(rnd.since)}
         with Ledger.open(work / "r.xlt.db", readonly=True) as led:
             last = led.last_finished_run()
             assert last is not None
@@ -146,6 +128,33 @@ def _run_both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: _Cloc
             got[on]["roster"] = led.roster(last)
         c.close()
     return got
+
+
+def shown(done: Any, out: Path, export: Path) -> dict[str, Any]:
+    """What a run shows: the roll-up's bytes, the CSVs, ``--json``'s figures, the clerk's lines, 提交记录's rows, the
+    "since" values and the counts."""
+    c = done.collection
+    rnd = c.round
+    assert rnd is not None
+    return {"bytes": out.read_bytes(), "csv": {p.name: p.read_bytes() for p in sorted(export.iterdir())},
+            "json": json.dumps(done.as_dict(), ensure_ascii=False, sort_keys=True, default=str), "lines": done.lines(),
+            "received": list(rnd.received), "since": {row.key: rnd.since_of(row.key) for row in c.rows},
+            "counts": c.counts()}
+
+
+def each_way(tmp_path: Path, clock: _Clock) -> Iterator[bool]:
+    """False, then True: before each, the round's folder (``tmp_path / "round"``) and the clock as they were before the
+    first (its copy in ``tmp_path / "saved"``)."""
+    work, saved = tmp_path / "round", tmp_path / "saved"
+    work.mkdir(exist_ok=True)
+    shutil.rmtree(saved, ignore_errors=True)
+    shutil.copytree(work, saved)
+    start = clock.tick
+    yield False
+    shutil.rmtree(work)
+    shutil.copytree(saved, work)
+    clock.tick = start
+    yield True
 
 
 POOLS = {False: 0, True: 0}  # pools started, each way (the comparison is of workers started both ways)

@@ -7,7 +7,6 @@ withdrawn, byte-identical copies, and a round without a roster. test_roundmem fl
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from xltemplate.rounds import run as run_mod
 from xltemplate.rounds import view
 
 from .conftest import SAMPLES
-from .test_roundmem import FORM, _Clock, _roster
+from .test_roundmem import FORM, _Clock, _roster, each_way, shown
 
 SLOW = "无线电监测站.xlsx"  # its validation times out in the first run (not checked: read again the next)
 LOCKED = "需求侧管理中心.xlsx"  # the intake cannot read it in the first run (validated from the inbox, not archived)
@@ -33,17 +32,9 @@ LOCKED = "需求侧管理中心.xlsx"  # the intake cannot read it in the first 
 def _both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: _Clock, inbox: Path, roster_csv: Path | None,
                name: str) -> dict[bool, dict[str, Any]]:
     """One run made from one ledger state and clock with MATCH_STORED off, then on."""
-    work, saved = tmp_path / "round", tmp_path / "saved"
-    work.mkdir(exist_ok=True)
-    shutil.rmtree(saved, ignore_errors=True)
-    shutil.copytree(work, saved)
-    start = clock.tick
+    work = tmp_path / "round"
     got: dict[bool, dict[str, Any]] = {}
-    for on in (False, True):
-        if on:
-            shutil.rmtree(work)
-            shutil.copytree(saved, work)
-            clock.tick = start
+    for on in each_way(tmp_path, clock):
         monkeypatch.setattr(run_mod, "MATCH_STORED", on)
         monkeypatch.setattr(run_mod, "MATCH_STORED_FROM", 0)
         out, export = tmp_path / f"{name}-{on}.xlsx", tmp_path / f"{name}-{on}-csv"
@@ -52,19 +43,11 @@ def _both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: _Clock, i
                              roster_changed_ok=True)  # (validated in this process: the time-out is this process's)
         c = done.collection
         assert isinstance(c.returns, view.RoundReturns) is on  # (the store's path was taken, or not)
-        rnd = c.round
-        assert rnd is not None
         got[on] = {
-            "bytes": out.read_bytes(),
-            "csv": {p.name: p.read_bytes() for p in sorted(export.iterdir())},
-            "json": json.dumps(done.as_dict(), ensure_ascii=False, sort_keys=True, default=str),
-            "lines": done.lines(),
-            "received": list(rnd.received),
-            "since": {row.key: rnd.since_of(row.key) for row in c.rows},
+            **shown(done, out, export),
             "rows": [(row.key, row.status, row.counted.path if row.counted else None, [o.path for o in row.others],
                       row.rule, row.candidates) for row in c.rows],
             "returns": [(r.path, r.fate, r.note, r.archived, [f.code for f in r.findings]) for r in c.returns],
-            "counts": c.counts(),
         }
         c.close()
         got[on]["closed"] = (c.counts(), done.lines())  # (what the CLI prints once the collection is closed)
@@ -124,3 +107,32 @@ def test_not_checked_unread_gone_withdrawn_and_copies_are_the_same_both_ways(
     # the gone file back as a copy under another name, the withdrawal left: a run again
     shutil.copy2(SAMPLES / "returns" / "浦东分中心.xlsx", inbox / "浦东分中心 (2).xlsx")
     _both_ways(tmp_path, monkeypatch, clock, inbox, roster, "third")
+
+
+@pytest.mark.parametrize("units", [0, 1, 300])
+def test_a_roster_stored_in_pieces_is_its_text(units: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ledger.store.ROSTER_IN_PIECES: the stored value's bytes are the roster's text in UTF-8 (CJK, astral, quotes and
+    backslashes in it), and the roster read back is the one stored, both ways."""
+    import random
+    import sqlite3
+
+    from xltemplate.ledger import RosterSnapshot, RosterUnit, RunInfo
+    from xltemplate.validate import VALIDATOR_VERSION
+
+    rng = random.Random(units)
+    chars = "ABC中文é𝔘 \"\\,:{}[]\n"
+
+    def text() -> str:
+        return "".join(rng.choice(chars) for _ in range(rng.randint(0, 9)))
+
+    snap = RosterSnapshot(tuple(RosterUnit(f"K{i}{text()}", {text(): text()}, {text(): text()}, text(), text())
+                                for i in range(units)))
+    for on in (False, True):
+        monkeypatch.setattr(store, "ROSTER_IN_PIECES", on)
+        db = tmp_path / f"{on}.xlt.db"
+        with Ledger.open(db, create=True) as led:
+            run = led.begin_run(RunInfo(VALIDATOR_VERSION, "spec", FORM, "1", roster=snap))
+            assert led.roster(run) == snap
+        stored, kind = sqlite3.connect(db).execute("SELECT rows, typeof(rows) FROM rosters").fetchone()
+        assert kind == ("blob" if on else "text")
+        assert (stored if on else stored.encode("utf-8")) == snap.text().encode("utf-8")

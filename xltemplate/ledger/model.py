@@ -125,6 +125,10 @@ class RosterSnapshot:
             out.write(piece)
         return out.getvalue()
 
+    def pieces(self) -> Iterator[str]:
+        """:meth:`text` in pieces, a unit's at a time (the ledger stores it so: ``store.ROSTER_IN_PIECES``)."""
+        return self._pieces()
+
     def _pieces(self) -> Iterator[str]:
         # canonical_json of a list is "[" + ",".join(each item's canonical_json) + "]" (separators without spaces)
         yield "["

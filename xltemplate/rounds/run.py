@@ -779,23 +779,12 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
         brief = reports.briefs[f.sha256]
         if new is not None and (f.first_seen_run or 0) > (since_run or 0) and brief.key:
             new[brief.key] += 1  # (the since-columns' files received since the last run, counted in this walk)
-        received = _epoch(f.first_mtime)
-        source = led.archive.text(f.archive_name)
-        at = paths.at(f)
-        for i, (path, mtime) in enumerate(at):
-            ret = reports.returned(f.sha256, path, mtime, last=i == len(at) - 1, arrival=f.first_seen_run,
-                                   received=received, source=None if SOURCE_UNHELD else source)
-            inbox.append(ret)
-            ret.sha256, ret.file_at = f.sha256, f.arrival
-            if shas is not None:
-                shas[id(ret)] = f.sha256
-        if not at and brief.key is not None and not brief.transient:
-            # Gone from the inbox: it still stands for its unit if it is the newest (and not withdrawn).
-            ret = reports.returned(f.sha256, f.last_path or source, received or 0.0, last=True, arrival=f.first_seen_run,
-                                   received=received, archived=True, source=source)
-            gone.append(ret)
-            last_run[id(ret)] = f.last_seen_run
-            ret.sha256, ret.file_at = f.sha256, f.arrival
+        for ret, archived in _returns_of(led, reports, f, paths.at(f), brief):
+            if archived:
+                gone.append(ret)
+                last_run[id(ret)] = f.last_seen_run
+            else:
+                inbox.append(ret)
             if shas is not None:
                 shas[id(ret)] = f.sha256
     paths.done(led)
@@ -856,25 +845,17 @@ def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunC
         brief = reports.briefs[f.sha256]
         if new is not None and (f.first_seen_run or 0) > (since_run or 0) and brief.key:
             new[brief.key] += 1
-        received = _epoch(f.first_mtime)
-        source = led.archive.text(f.archive_name)
-        at = paths.at(f)
-        for i, (path, mtime) in enumerate(at):
-            ret = reports.returned(f.sha256, path, mtime, last=i == len(at) - 1, arrival=f.first_seen_run,
-                                   received=received, source=None if SOURCE_UNHELD else source)
-            ret.sha256, ret.file_at = f.sha256, f.arrival
-            if ret.brief.transient:
-                _not_checked(ret)
-            kept.add_filed(UNJUDGED if ret.brief.transient else JUDGED, seq, ret, made=made, head=head)
+        made_any = False
+        for ret, archived in _returns_of(led, reports, f, paths.at(f), brief):
+            if archived:
+                kept.add_filed(GONE_LIST, seq, ret, f.last_seen_run, made=made, head=head)
+            else:
+                if ret.brief.transient:
+                    _not_checked(ret)
+                kept.add_filed(UNJUDGED if ret.brief.transient else JUDGED, seq, ret, made=made, head=head)
             seq += 1
-        if not at and brief.key is not None and not brief.transient:
-            ret = reports.returned(f.sha256, f.last_path or source, received or 0.0, last=True, arrival=f.first_seen_run,
-                                   received=received, archived=True, source=source)
-            ret.sha256, ret.file_at = f.sha256, f.arrival
-            kept.add_filed(GONE_LIST, seq, ret, f.last_seen_run, made=made, head=head)
-            seq += 1
-            reports.forget(f.sha256)
-        elif at:
+            made_any = True
+        if made_any:
             reports.forget(f.sha256)
     paths.done(led)
     if stored is not None:
@@ -913,6 +894,25 @@ def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunC
     units.index("ret_f", "CREATE INDEX ret_f ON ret(file_at, n)")  # (提交记录's walk: made now, as matching's are)
     c.returns = kept.shown(COUNTED)
     return c, kept, None, new
+
+
+def _returns_of(led: Ledger, reports: _Reports, f: FileRow, at: Sequence[tuple[str, float]], brief: Brief
+                ) -> Iterator[tuple[Filed, bool]]:
+    """The file's returns, each with whether it is gone from the inbox: one for each of its paths in the inbox (``at``),
+    in order; or, with none, one from its archive copy when it may stand for a unit (a key, judged)."""
+    received = _epoch(f.first_mtime)
+    source = led.archive.text(f.archive_name)
+    for i, (path, mtime) in enumerate(at):
+        ret = reports.returned(f.sha256, path, mtime, last=i == len(at) - 1, arrival=f.first_seen_run,
+                               received=received, source=None if SOURCE_UNHELD else source)
+        ret.sha256, ret.file_at = f.sha256, f.arrival
+        yield ret, False
+    if not at and brief.key is not None and not brief.transient:
+        # Gone from the inbox: it still stands for its unit if it is the newest (and not withdrawn).
+        ret = reports.returned(f.sha256, f.last_path or source, received or 0.0, last=True, arrival=f.first_seen_run,
+                               received=received, archived=True, source=source)
+        ret.sha256, ret.file_at = f.sha256, f.arrival
+        yield ret, True
 
 
 def _loaded(reports: _Reports, led: Ledger, run: Run, sha: str, text: str, head: bool = True) -> tuple[Brief, int | None]:
