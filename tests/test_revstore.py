@@ -250,9 +250,12 @@ run_mod.MATCH_STORED, run_mod.MATCH_STORED_FROM = True, 0
 where = os.environ["PAUSE_IN"]
 owner = collect_mod if where == "_match_stored" else run_mod
 real = getattr(owner, where)
+calls = [0]
 def paused(*a, **kw):
-    open(os.environ["PAUSED"], "w").close()
-    time.sleep(120)
+    calls[0] += 1
+    if calls[0] == int(os.environ.get("PAUSE_AT", "1")):
+        open(os.environ["PAUSED"], "w").close()
+        time.sleep(120)
     return real(*a, **kw)
 setattr(owner, where, paused)
 from xltemplate.cli import main
@@ -262,7 +265,7 @@ main()
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "SIGKILL"])
-@pytest.mark.parametrize("where", ["_match_stored", "write_rollup"])
+@pytest.mark.parametrize("where", ["_match_stored", "write_rollup", "_returns_of"])
 def test_a_run_stopped_while_its_store_is_open_leaves_nothing(how: str, where: str, tmp_path: Path) -> None:
     """Stopped in matching (the store written, matching about to read it) or in the roll-up's writing (the store
     matched): no scratch file left in TMPDIR, no roll-up, the ledger's run not finished; the next run (store on)
@@ -282,7 +285,8 @@ def test_a_run_stopped_while_its_store_is_open_leaves_nothing(how: str, where: s
     db, out, mark = tmp_path / "r.xlt.db", tmp_path / "r.xlsx", tmp_path / "paused"
     args = ["collect", str(inbox), "--roster", str(SAMPLES / "roster.csv"), "-o", str(out), "--ledger", str(db),
             "--json", "--quiet", "--jobs", "2"]
-    env = {**os.environ, "TMPDIR": str(scratch), "PYTHONPATH": str(ROOT), "PAUSE_IN": where, "PAUSED": str(mark)}
+    env = {**os.environ, "TMPDIR": str(scratch), "PYTHONPATH": str(ROOT), "PAUSE_IN": where, "PAUSED": str(mark),
+           "PAUSE_AT": "5" if where == "_returns_of" else "1"}  # (_returns_of: the fifth file, the walks open)
     proc = subprocess.Popen([sys.executable, "-c", _PAUSED, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -304,7 +308,8 @@ def test_a_run_stopped_while_its_store_is_open_leaves_nothing(how: str, where: s
     conn = sqlite3.connect(db)
     try:
         states = [s for (s,) in conn.execute("SELECT state FROM runs")]
-        assert states != ["finished"] and conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 0
+        assert states == ["running" if how == "SIGKILL" else "interrupted"], states  # (abandoned, unless killed)
+        assert conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 0
     finally:
         conn.close()
     # the next run, store on: what a clean run decides (the sweep takes what a kill left)
