@@ -395,3 +395,23 @@ def test_a_stored_file_read_again_that_times_out(tmp_path: Path, monkeypatch: py
     assert '"not_checked": 1' in second[True]["output"], second[True]["output"]  # (in the worker: so counted)
     monkeypatch.setattr(batch.validate, "validate_path", real)
     both.run([inbox], *args, name="read again")
+
+
+def test_file_names_not_in_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files whose names are GBK bytes (a zip unpacked on Linux from Windows), beside UTF-8 names and an astral
+    character: the store keeps paths as UTF-8 with surrogates passed (its order is str's order) — the same roll-up."""
+    import os
+
+    both = Both(tmp_path, monkeypatch)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    raw = os.fsencode(inbox) + b"/" + "浦东分中心 副本".encode("gbk") + b".xlsx"
+    shutil.copy2(inbox / "浦东分中心.xlsx", os.fsdecode(raw))
+    set_saved_time(SAMPLES / "returns" / "无线电监测站.xlsx", Path(os.fsdecode(os.fsencode(inbox) + b"/" + "无线电 新".encode("gbk")
+                                                                          + b".xlsx")), dt.datetime(2021, 7, 1, 9))
+    args = ("--roster", str(SAMPLES / "roster.csv"), "--template", "sh-project-self-eval", "--json")
+    both.run([inbox], *args, name="first")
+    (inbox / "浦东分中心.xlsx").unlink()
+    both.run([inbox], *args, name="second")
+    os.unlink(raw)
+    both.run([inbox], *args, name="third")
