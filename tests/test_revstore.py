@@ -415,3 +415,36 @@ def test_file_names_not_in_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     both.run([inbox], *args, name="second")
     os.unlink(raw)
     both.run([inbox], *args, name="third")
+
+
+#: The switches a round's store meets on its way (each off, the store forced on against the lists, that switch off
+#: both ways): a switch off must still show what the lists show (each says "False: ... (the tests compare)").
+BESIDE = [(run_mod, "LOAD_WHEN_MATCHED"), (run_mod, "RETURNS_SETTLED"), (run_mod, "BRIEFS_LET_GO"),
+          (run_mod, "BRIEF_MOVED_IN_PLACE"), (run_mod, "LEDGERED_UNLISTED"), (run_mod, "HEADS_SPILLED"),
+          (run_mod, "LOAD_SLIM"), (run_mod, "OTHERS_KEPT"), (store, "SEEN_IN_LEDGER"), (store, "FILES_READ_AGAIN")]
+# (checked too, the same, left out for the suite's time: SOURCE_UNHELD, NEW_COUNTED_WHEN_MATCHED, CHANGES_WALKED,
+# SHAS_SHARED, HEADS, LAZY_PARTS, PARTS_STORED_AS_MADE)
+
+
+@pytest.mark.parametrize("switch", [name for _owner, name in BESIDE])
+def test_the_store_with_another_switch_off(switch: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    owner = next(o for o, name in BESIDE if name == switch)
+    if not hasattr(owner, switch):
+        pytest.skip(f"{switch} is not in this tree")
+    monkeypatch.setattr(owner, switch, False)
+    both = Both(tmp_path, monkeypatch)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    shutil.copy2(inbox / "浦东分中心.xlsx", inbox / "浦东分中心 副本.xlsx")
+    set_saved_time(SAMPLES / "returns" / "无线电监测站.xlsx", inbox / "无线电监测站 (后).xlsx", dt.datetime(2021, 7, 1, 9))
+    args = ("--roster", str(SAMPLES / "roster.csv"), "--template", "sh-project-self-eval", "--json", "--jobs", "1")
+    both.run([inbox], *args, name="first")
+    (inbox / "浦东分中心.xlsx").unlink()
+    (inbox / "浦东分中心 副本.xlsx").unlink()
+    rewrite(SAMPLES / "returns" / "需求侧管理中心.xlsx", inbox / "需求侧管理中心.xlsx",
+            {"xl/sharedStrings.xml": replace_text("需求侧", "需求側")})
+    withdraw(both.ledger, "SH007", str(inbox / "无线电监测站 (后).xlsx"), "")
+    both.run([inbox], *args, name="gone, replaced, withdrawn")
+    shutil.copy2(SAMPLES / "returns" / "浦东分中心.xlsx", inbox / "浦东分中心 (回).xlsx")
+    both.run([inbox], *args, name="back")
+    assert both.stored == 3
