@@ -448,3 +448,20 @@ def test_the_store_with_another_switch_off(switch: str, tmp_path: Path, monkeypa
     shutil.copy2(SAMPLES / "returns" / "浦东分中心.xlsx", inbox / "浦东分中心 (回).xlsx")
     both.run([inbox], *args, name="back")
     assert both.stored == 3
+
+
+def test_a_round_with_a_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the bureau's secret no unsigned return may stand for its unit (matching's ``verified``): the same both ways,
+    then without it again (every file read again: another context)."""
+    both = Both(tmp_path, monkeypatch)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    key = tmp_path / "bureau.key"
+    key.write_bytes(b"0123456789abcdef0123456789abcdef\n")
+    key.chmod(0o600)
+    args = ("--roster", str(SAMPLES / "roster.csv"), "--template", "sh-project-self-eval", "--json")
+    got = both.run([inbox], *args, "--secret-file", str(key), name="secret")
+    assert '"identity_verified": true' in got[True]["output"] and '"valid": 0' in got[True]["output"]
+    (inbox / "浦东分中心.xlsx").unlink()
+    both.run([inbox], *args, "--secret-file", str(key), name="secret, one gone")
+    both.run([inbox], *args, name="no secret")
