@@ -465,3 +465,27 @@ def test_a_round_with_a_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     (inbox / "浦东分中心.xlsx").unlink()
     both.run([inbox], *args, "--secret-file", str(key), name="secret, one gone")
     both.run([inbox], *args, name="no secret")
+
+
+def test_a_roster_not_in_key_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A roster whose units are not in their keys' natural order (reversed, and a unit only the roster names between):
+    the rows' order (matching on the store puts them in natural order when they are not) the same both ways."""
+    import csv
+
+    with open(SAMPLES / "roster.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    roster = tmp_path / "roster.csv"
+    with open(roster, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(rows[0])
+        body = rows[1:][::-1]
+        body.insert(3, ["SH2", "某单位", "某项目", "1,000.00"])
+        body.insert(7, ["SH0100", "某单位二", "某项目二", "2,000.00"])
+        w.writerows(body)
+    both = Both(tmp_path, monkeypatch)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    args = ("--roster", str(roster), "--template", "sh-project-self-eval", "--json")
+    both.run([inbox], *args, name="reversed")
+    (inbox / "浦东分中心.xlsx").unlink()
+    both.run([inbox], *args, name="reversed, one gone")
