@@ -489,3 +489,90 @@ def test_a_roster_not_in_key_order(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     both.run([inbox], *args, name="reversed")
     (inbox / "浦东分中心.xlsx").unlink()
     both.run([inbox], *args, name="reversed, one gone")
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["lists", "store"])
+def test_a_full_disk_under_a_rounds_store_is_told_in_chinese(stored: bool, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The round's store cannot grow (a full TMPDIR: SQLite says SQLITE_FULL, simulated by max_page_count, as
+    test_storerev does for plain collect's): one Chinese line naming the temporary folder, no traceback, no roll-up,
+    the run not finished. With the lists the store is never made (the same run passes)."""
+    real = units_mod.Units.__init__
+
+    def small(self: units_mod.Units) -> None:
+        real(self)
+        assert self.db is not None
+        self.db.execute("PRAGMA max_page_count = 3")
+
+    monkeypatch.setattr(units_mod.Units, "__init__", small)
+    monkeypatch.setattr(run_mod, "MATCH_STORED", stored)
+    monkeypatch.setattr(run_mod, "MATCH_STORED_FROM", 0)
+    out, db = tmp_path / "汇总.xlsx", tmp_path / "r.xlt.db"
+    res = CliRunner().invoke(main, ["collect", str(SAMPLES / "returns"), "--roster", str(SAMPLES / "roster.csv"),
+                                    "--template", "sh-project-self-eval", "-o", str(out), "--ledger", str(db),
+                                    "--quiet", "--jobs", "1"])
+    if not stored:
+        assert res.exit_code == 0, res.output
+        return
+    assert isinstance(res.exception, SystemExit), repr(res.exception)
+    assert res.exit_code != 0 and "Traceback" not in res.output, res.output
+    assert "磁盘空间不足" in res.output and "临时" in res.output, res.output
+    assert not out.exists()
+    conn = sqlite3.connect(db)
+    try:
+        assert [s for (s,) in conn.execute("SELECT state FROM runs")] == ["interrupted"]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["lists", "store"])
+def test_a_full_disk_under_a_rounds_spill_is_told_in_chinese(stored: bool, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The round's spill cannot grow (a full TMPDIR, ENOSPC; its close's flush fails again, as test_storerev has it
+    for collect): one Chinese line, no traceback, the run interrupted. Older than the store (main gave OSError's
+    English traceback too); the store adds its own file to the run's scratch, so the same handler tells both."""
+    import errno
+    import os
+
+    from xltemplate.rollup import spill as spill_mod
+
+    class Failing:
+        def __init__(self, fh: object) -> None:
+            self.fh = fh
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.fh, name)
+
+        def close(self) -> None:
+            self.fh.close()  # type: ignore[attr-defined]
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def full(self: spill_mod.Spill, data: bytes, head: bytes | None = None) -> int:
+        if not isinstance(self._fh, Failing):
+            self._fh = Failing(self._fh)  # type: ignore[assignment]
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(spill_mod.Spill, "put_packed", full)
+    monkeypatch.setattr(run_mod, "MATCH_STORED", stored)
+    monkeypatch.setattr(run_mod, "MATCH_STORED_FROM", 0)
+    opened: list[units_mod.Units] = []
+    real = units_mod.Units.__init__
+
+    def kept(self: units_mod.Units) -> None:
+        real(self)
+        opened.append(self)
+
+    monkeypatch.setattr(units_mod.Units, "__init__", kept)
+    out, db = tmp_path / "汇总.xlsx", tmp_path / "r.xlt.db"
+    res = CliRunner().invoke(main, ["collect", str(SAMPLES / "returns"), "--roster", str(SAMPLES / "roster.csv"),
+                                    "--template", "sh-project-self-eval", "-o", str(out), "--ledger", str(db),
+                                    "--quiet", "--jobs", "1"])
+    assert isinstance(res.exception, SystemExit), repr(res.exception)
+    assert res.exit_code != 0 and "Traceback" not in res.output, res.output
+    assert "磁盘空间不足" in res.output and "临时" in res.output, res.output
+    assert not out.exists() and all(u.db is None for u in opened)
+    conn = sqlite3.connect(db)
+    try:
+        assert [s for (s,) in conn.execute("SELECT state FROM runs")] == ["interrupted"]
+    finally:
+        conn.close()
