@@ -53,7 +53,8 @@ SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SI
             (preflight, "SNAPSHOT_HASH_KEPT"), (run_mod, "CHANGES_WALKED"),
             (run_mod, "BRIEF_MOVED_IN_PLACE"), (run_mod, "WHERE_UNPAIRED"),
             (run_mod, "LEDGERED_UNLISTED"), (run_mod, "MATCH_STORED"),
-            (run_mod, "LOAD_WHEN_MATCHED"), (store, "ROSTER_IN_PIECES")]
+            (run_mod, "LOAD_WHEN_MATCHED"), (store, "ROSTER_IN_PIECES"),
+            (run_mod, "TODO_PACKED")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver. rounds.run.MATCH_STORED_FROM:
 #: on, a round's returns are matched in its store whatever its files (off: from 20,000, so never here).

@@ -136,3 +136,18 @@ def test_a_roster_stored_in_pieces_is_its_text(units: int, tmp_path: Path, monke
         stored, kind = sqlite3.connect(db).execute("SELECT rows, typeof(rows) FROM rosters").fetchone()
         assert kind == ("blob" if on else "text")
         assert (stored if on else stored.encode("utf-8")) == snap.text().encode("utf-8")
+
+
+def test_the_files_to_validate_packed_are_the_list() -> None:
+    """rounds.run.TODO_PACKED: each (sha256, archive name) given back as given: the archive's usual names, other
+    suffixes (none, upper case kept as named), and names or sha256 of another form (kept whole)."""
+    sha = hashlib.sha256(b"x").hexdigest()
+    items = [(sha, f"{sha[:2]}/{sha}.xlsx"), (sha, f"{sha[:2]}/{sha}"), (sha, f"{sha[:2]}/{sha}.XLSX"),
+             (sha, f"zz/{sha}.xlsx"), (sha.upper(), f"{sha[:2]}/{sha.upper()}.xlsx"), ("not hex", "ab/not hex.xlsx"),
+             (sha[:10], f"{sha[:2]}/{sha[:10]}.xlsx"), (hashlib.sha256(b"y").hexdigest(), "")]
+    todo = run_mod._ToDo()
+    for item in items:
+        todo.append(item)
+    assert len(todo) == len(items) and list(todo) == items and todo[-1] == items[-1] and todo[2:4] == items[2:4]
+    with pytest.raises(IndexError):
+        todo[len(items)]
