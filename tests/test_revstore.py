@@ -577,3 +577,32 @@ def test_a_full_disk_under_a_rounds_spill_is_told_in_chinese(stored: bool, tmp_p
         assert [s for (s,) in conn.execute("SELECT state FROM runs")] == ["interrupted"]
     finally:
         conn.close()
+
+
+def test_a_template_guessed_right_is_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's guess is what every return names: the run is not made again as another template's, with the store
+    (the guess held to the templates the ledger keeps beside the stored reports: LOAD_WHEN_MATCHED) as with the
+    lists, on a first run (its reports made now) and a second (stored), a national file among them (not the guess)."""
+    from xltemplate.catalog import as_spec
+    from xltemplate.ledger import Ledger
+    from xltemplate.rollup import collect as collect_mod
+
+    both = Both(tmp_path, monkeypatch)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    shutil.copy2(sorted((NATIONAL / "returns").glob("*.xlsx"))[0], inbox / "全国表.xlsx")
+    monkeypatch.setattr(collect_mod, "guess_template", lambda files, ctx, jobs=None: as_spec("sh-project-self-eval"))
+    monkeypatch.setattr(collect_mod, "GUESS_FIRST", True)
+    again: list[int] = []
+    real = Ledger.retemplate
+
+    def retemplate(self: Ledger, *a: Any, **kw: Any) -> Any:
+        again.append(1)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(Ledger, "retemplate", retemplate)
+    args = ("--roster", str(SAMPLES / "roster.csv"), "--json")
+    both.run([inbox], *args, name="guessed right")
+    (inbox / "浦东分中心.xlsx").unlink()
+    both.run([inbox], *args, name="guessed right again")
+    assert again == [] and both.deferred == 2
