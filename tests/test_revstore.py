@@ -606,3 +606,21 @@ def test_a_template_guessed_right_is_not_read_again(tmp_path: Path, monkeypatch:
     (inbox / "浦东分中心.xlsx").unlink()
     both.run([inbox], *args, name="guessed right again")
     assert again == [] and both.deferred == 2
+
+
+def test_a_ledger_with_a_report_stored_before_briefs_were_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stored report without its brief (an older ledger's): the stored reports are loaded first (LOAD_WHEN_MATCHED
+    needs every brief), matched on the store all the same: the same both ways."""
+    both = Both(tmp_path, monkeypatch)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    args = ("--roster", str(SAMPLES / "roster.csv"), "--template", "sh-project-self-eval", "--json")
+    both.run([inbox], *args, name="first")
+    conn = sqlite3.connect(both.ledger)
+    with conn:
+        conn.execute("UPDATE reports SET brief = NULL WHERE rowid IN (SELECT rowid FROM reports ORDER BY sha256 LIMIT 3)")
+    conn.close()
+    deferred = both.deferred
+    (inbox / "浦东分中心.xlsx").unlink()
+    both.run([inbox], *args, name="briefs missing")
+    assert both.deferred == deferred  # (loaded first)
