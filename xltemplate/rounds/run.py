@@ -33,7 +33,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterable, Iterator, Sequence, overload
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Sequence
 
 from ..batch import transient, validate_files
 from ..catalog import TemplateLike, as_spec
@@ -326,7 +326,7 @@ def _stale(led: Ledger, run: Run, files: Sequence[FileRow], ctx: RunContext, day
     return todo, why, len(files) - len(todo)
 
 
-class _ToDo(Sequence[ToDo]):
+class _ToDo(_Stored[ToDo]):
     """:func:`_stale`'s files to validate, packed (:data:`TODO_PACKED`): each sha256 as its 32 bytes, its archive name as
     its suffix when it is the archive's name for the sha256 (``ab/<sha256><suffix>``; another kept whole, by place)."""
 
@@ -354,17 +354,11 @@ class _ToDo(Sequence[ToDo]):
     def __len__(self) -> int:
         return len(self._suffixes)
 
-    @overload
-    def __getitem__(self, n: int) -> ToDo: ...
-    @overload
-    def __getitem__(self, n: slice) -> list[ToDo]: ...
-    def __getitem__(self, n: int | slice) -> ToDo | list[ToDo]:
-        if isinstance(n, slice):
-            return [self[i] for i in range(*n.indices(len(self)))]
-        if n < 0:
-            n += len(self)
-        if not 0 <= n < len(self):
-            raise IndexError(n)
+    def _record(self, n: int) -> tuple[int]:
+        return (n,)
+
+    def made(self, rec: Sequence[Any]) -> ToDo:
+        n = rec[0]
         odd = self._odd.get(n)
         if odd is not None:
             return odd
