@@ -492,84 +492,23 @@ def test_a_roster_not_in_key_order(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     both.run([inbox], *args, name="reversed, one gone")
 
 
-@pytest.mark.parametrize("stored", [False, True], ids=["lists", "store"])
-def test_a_full_disk_under_a_rounds_store_is_told_in_chinese(stored: bool, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """The round's store cannot grow (a full TMPDIR: SQLite says SQLITE_FULL, simulated by max_page_count, as
-    test_storerev does for plain collect's): one Chinese line naming the temporary folder, no traceback, no roll-up,
-    the run not finished. With the lists the store is never made (the same run passes)."""
-    real = units_mod.Units.__init__
+def _round_on_a_full_disk(stored: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A round's first run over the samples, the store forced on or off, told what a full TMPDIR made of it: one
+    Chinese line naming the temporary folder, no traceback, no roll-up, the run interrupted, every store closed (the
+    CLI's result, for a run that passed)."""
+    from .test_storerev import units_opened
 
-    def small(self: units_mod.Units) -> None:
-        real(self)
-        assert self.db is not None
-        self.db.execute("PRAGMA max_page_count = 3")
-
-    monkeypatch.setattr(units_mod.Units, "__init__", small)
+    opened = units_opened(monkeypatch)
     monkeypatch.setattr(run_mod, "MATCH_STORED", stored)
     monkeypatch.setattr(run_mod, "MATCH_STORED_FROM", 0)
     out, db = tmp_path / "汇总.xlsx", tmp_path / "r.xlt.db"
     res = CliRunner().invoke(main, ["collect", str(SAMPLES / "returns"), "--roster", str(SAMPLES / "roster.csv"),
                                     "--template", "sh-project-self-eval", "-o", str(out), "--ledger", str(db),
                                     "--quiet", "--jobs", "1"])
-    if not stored:
-        assert res.exit_code == 0, res.output
-        return
+    if res.exit_code == 0:
+        return res
     assert isinstance(res.exception, SystemExit), repr(res.exception)
-    assert res.exit_code != 0 and "Traceback" not in res.output, res.output
-    assert "磁盘空间不足" in res.output and "临时" in res.output, res.output
-    assert not out.exists()
-    conn = sqlite3.connect(db)
-    try:
-        assert [s for (s,) in conn.execute("SELECT state FROM runs")] == ["interrupted"]
-    finally:
-        conn.close()
-
-
-@pytest.mark.parametrize("stored", [False, True], ids=["lists", "store"])
-def test_a_full_disk_under_a_rounds_spill_is_told_in_chinese(stored: bool, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """The round's spill cannot grow (a full TMPDIR, ENOSPC; its close's flush fails again, as test_storerev has it
-    for collect): one Chinese line, no traceback, the run interrupted. Older than the store (main gave OSError's
-    English traceback too); the store adds its own file to the run's scratch, so the same handler tells both."""
-    import errno
-    import os
-
-    from xltemplate.rollup import spill as spill_mod
-
-    class Failing:
-        def __init__(self, fh: object) -> None:
-            self.fh = fh
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(self.fh, name)
-
-        def close(self) -> None:
-            self.fh.close()  # type: ignore[attr-defined]
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def full(self: spill_mod.Spill, data: bytes, head: bytes | None = None) -> int:
-        if not isinstance(self._fh, Failing):
-            self._fh = Failing(self._fh)  # type: ignore[assignment]
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(spill_mod.Spill, "put_packed", full)
-    monkeypatch.setattr(run_mod, "MATCH_STORED", stored)
-    monkeypatch.setattr(run_mod, "MATCH_STORED_FROM", 0)
-    opened: list[units_mod.Units] = []
-    real = units_mod.Units.__init__
-
-    def kept(self: units_mod.Units) -> None:
-        real(self)
-        opened.append(self)
-
-    monkeypatch.setattr(units_mod.Units, "__init__", kept)
-    out, db = tmp_path / "汇总.xlsx", tmp_path / "r.xlt.db"
-    res = CliRunner().invoke(main, ["collect", str(SAMPLES / "returns"), "--roster", str(SAMPLES / "roster.csv"),
-                                    "--template", "sh-project-self-eval", "-o", str(out), "--ledger", str(db),
-                                    "--quiet", "--jobs", "1"])
-    assert isinstance(res.exception, SystemExit), repr(res.exception)
-    assert res.exit_code != 0 and "Traceback" not in res.output, res.output
+    assert "Traceback" not in res.output, res.output
     assert "磁盘空间不足" in res.output and "临时" in res.output, res.output
     assert not out.exists() and all(u.db is None for u in opened)
     conn = sqlite3.connect(db)
@@ -577,50 +516,30 @@ def test_a_full_disk_under_a_rounds_spill_is_told_in_chinese(stored: bool, tmp_p
         assert [s for (s,) in conn.execute("SELECT state FROM runs")] == ["interrupted"]
     finally:
         conn.close()
+    return res
 
 
-def test_a_template_guessed_right_is_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI's guess is what every return names: the run is not made again as another template's, with the store
-    (the guess held to the templates the ledger keeps beside the stored reports: LOAD_WHEN_MATCHED) as with the
-    lists, on a first run (its reports made now) and a second (stored), a national file among them (not the guess)."""
-    from xltemplate.catalog import as_spec
-    from xltemplate.ledger import Ledger
-    from xltemplate.rollup import collect as collect_mod
+@pytest.mark.parametrize("stored", [False, True], ids=["lists", "store"])
+def test_a_full_disk_under_a_rounds_store_is_told_in_chinese(stored: bool, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The round's store cannot grow (a full TMPDIR: SQLite says SQLITE_FULL, simulated by max_page_count, as
+    test_storerev does for plain collect's): told in Chinese. With the lists the store is never made (it passes)."""
+    from .test_storerev import store_full
 
-    both = Both(tmp_path, monkeypatch)
-    inbox = tmp_path / "inbox"
-    shutil.copytree(SAMPLES / "returns", inbox)
-    shutil.copy2(sorted((NATIONAL / "returns").glob("*.xlsx"))[0], inbox / "全国表.xlsx")
-    monkeypatch.setattr(collect_mod, "guess_template", lambda files, ctx, jobs=None: as_spec("sh-project-self-eval"))
-    monkeypatch.setattr(collect_mod, "GUESS_FIRST", True)
-    again: list[int] = []
-    real = Ledger.retemplate
-
-    def retemplate(self: Ledger, *a: Any, **kw: Any) -> Any:
-        again.append(1)
-        return real(self, *a, **kw)
-
-    monkeypatch.setattr(Ledger, "retemplate", retemplate)
-    args = ("--roster", str(SAMPLES / "roster.csv"), "--json")
-    both.run([inbox], *args, name="guessed right")
-    (inbox / "浦东分中心.xlsx").unlink()
-    both.run([inbox], *args, name="guessed right again")
-    assert again == [] and both.deferred == 2
+    store_full(monkeypatch)
+    res = _round_on_a_full_disk(stored, tmp_path, monkeypatch)
+    assert (res.exit_code == 0) is not stored, res.output
 
 
-def test_a_ledger_with_a_report_stored_before_briefs_were_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stored report without its brief (an older ledger's): the stored reports are loaded first (LOAD_WHEN_MATCHED
-    needs every brief), matched on the store all the same: the same both ways."""
-    both = Both(tmp_path, monkeypatch)
-    inbox = tmp_path / "inbox"
-    shutil.copytree(SAMPLES / "returns", inbox)
-    args = ("--roster", str(SAMPLES / "roster.csv"), "--template", "sh-project-self-eval", "--json")
-    both.run([inbox], *args, name="first")
-    conn = sqlite3.connect(both.ledger)
-    with conn:
-        conn.execute("UPDATE reports SET brief = NULL WHERE rowid IN (SELECT rowid FROM reports ORDER BY sha256 LIMIT 3)")
-    conn.close()
-    deferred = both.deferred
-    (inbox / "浦东分中心.xlsx").unlink()
-    both.run([inbox], *args, name="briefs missing")
-    assert both.deferred == deferred  # (loaded first)
+@pytest.mark.parametrize("stored", [False, True], ids=["lists", "store"])
+def test_a_full_disk_under_a_rounds_spill_is_told_in_chinese(stored: bool, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The round's spill cannot grow (a full TMPDIR, ENOSPC; its close's flush fails again, as test_storerev has it
+    for collect): told in Chinese. Older than the store (main gave OSError's English traceback too); the store adds
+    its own file to the run's scratch, so the same handler tells both."""
+    from xltemplate.rollup import spill as spill_mod
+
+    from .test_storerev import full
+
+    monkeypatch.setattr(spill_mod.Spill, "put_packed", full)
+    assert _round_on_a_full_disk(stored, tmp_path, monkeypatch).exit_code != 0
