@@ -543,3 +543,18 @@ def test_a_full_disk_under_a_rounds_spill_is_told_in_chinese(stored: bool, tmp_p
 
     monkeypatch.setattr(spill_mod.Spill, "put_packed", full)
     assert _round_on_a_full_disk(stored, tmp_path, monkeypatch).exit_code != 0
+
+
+def test_more_than_five_counted_files_gone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More than five counted files gone from the inbox: the printed line names five of them "等" (told from the store's gone
+    list before the collection is closed), the same both ways."""
+    both = Both(tmp_path, monkeypatch)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    args = ("--roster", str(SAMPLES / "roster.csv"), "--template", "sh-project-self-eval")
+    both.run([inbox], *args, name="first")
+    for p in sorted(inbox.glob("*.xlsx"))[:12]:
+        p.unlink()
+    got = both.run([inbox], *args, name="many gone")
+    line = next(x for x in got[True]["output"].splitlines() if x.startswith("提示") and "已不在收件文件夹" in x)
+    assert " 等" in line and line.count("（") >= 5, line
