@@ -831,7 +831,7 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
         brief = reports.briefs[f.sha256]
         if new is not None and (f.first_seen_run or 0) > (since_run or 0) and brief.key:
             new[brief.key] += 1  # (the since-columns' files received since the last run, counted in this walk)
-        for ret, archived in _returns_of(led, reports, f, paths.at(f), brief):
+        for ret, archived in _returns_of(led, reports, f, paths.of(f), brief):
             if archived:
                 gone.append(ret)
                 last_run[id(ret)] = f.last_seen_run
@@ -898,7 +898,7 @@ def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunC
         if new is not None and (f.first_seen_run or 0) > (since_run or 0) and brief.key:
             new[brief.key] += 1
         made_any = False
-        for ret, archived in _returns_of(led, reports, f, paths.at(f), brief):
+        for ret, archived in _returns_of(led, reports, f, paths.of(f), brief):
             if archived:
                 kept.add_filed(GONE_LIST, seq, ret, f.last_seen_run, made=made, head=head)
             else:
@@ -1015,7 +1015,7 @@ class _SeenWalk:
                 self._by_sha.setdefault(s.sha256, []).append(s)
         self._pending = next(self._walk, None) if self._walk is not None else None
 
-    def at(self, f: FileRow) -> Sequence[tuple[str, float]]:
+    def of(self, f: FileRow) -> Sequence[tuple[str, float]]:
         """The file's paths and modification times in the inbox (none: gone from it)."""
         if self._walk is None:
             return [(s.path, s.mtime.timestamp()) for s in self._by_sha.get(f.sha256, ())]
