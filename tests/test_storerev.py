@@ -40,9 +40,8 @@ def _told_full(result: object, tmp_path: Path) -> None:
 
 
 
-def test_a_full_disk_under_the_store_is_told_in_chinese(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store's file cannot grow (a full TMPDIR: SQLite says SQLITE_FULL, simulated by max_page_count): the user
-    got sqlite3.OperationalError's English traceback ("database or disk is full")."""
+def store_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every store made from here on cannot grow (a full TMPDIR: SQLite says SQLITE_FULL; max_page_count 3)."""
     real = units_mod.Units.__init__
 
     def small(self: units_mod.Units) -> None:
@@ -51,37 +50,10 @@ def test_a_full_disk_under_the_store_is_told_in_chinese(tmp_path: Path, monkeypa
         self.db.execute("PRAGMA max_page_count = 3")
 
     monkeypatch.setattr(units_mod.Units, "__init__", small)
-    monkeypatch.setattr(collect_mod, "STORE", True)
-    _told_full(_collect(tmp_path), tmp_path)
 
 
-
-@pytest.mark.parametrize("store", [False, True])
-def test_a_full_disk_under_the_spill_is_told_in_chinese(store: bool, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The spill's file cannot grow (a full TMPDIR): the user got OSError's English traceback, twice (the close in
-    collect's cleanup raised the same error again, hiding the first), and the store was then not closed. Older than
-    the store (main has it too)."""
-    class Failing:
-        """The spill's file on a full disk: the bytes it buffered fail to be written when it is closed too."""
-
-        def __init__(self, fh: object) -> None:
-            self.fh = fh
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(self.fh, name)
-
-        def close(self) -> None:
-            self.fh.close()  # type: ignore[attr-defined]
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def full(self: spill_mod.Spill, data: bytes, head: bytes | None = None) -> int:
-        if not isinstance(self._fh, Failing):
-            self._fh = Failing(self._fh)  # type: ignore[assignment]
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(spill_mod.Spill, "put_packed", full)
-    monkeypatch.setattr(collect_mod, "STORE", store)
+def units_opened(monkeypatch: pytest.MonkeyPatch) -> list[units_mod.Units]:
+    """The stores made from here on (to see that each is closed)."""
     opened: list[units_mod.Units] = []
     real = units_mod.Units.__init__
 
@@ -90,6 +62,47 @@ def test_a_full_disk_under_the_spill_is_told_in_chinese(store: bool, tmp_path: P
         opened.append(self)
 
     monkeypatch.setattr(units_mod.Units, "__init__", kept)
+    return opened
+
+
+def test_a_full_disk_under_the_store_is_told_in_chinese(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's file cannot grow (a full TMPDIR: SQLite says SQLITE_FULL, simulated by max_page_count): the user
+    got sqlite3.OperationalError's English traceback ("database or disk is full")."""
+    store_full(monkeypatch)
+    monkeypatch.setattr(collect_mod, "STORE", True)
+    _told_full(_collect(tmp_path), tmp_path)
+
+
+class Failing:
+    """The spill's file on a full disk: the bytes it buffered fail to be written when it is closed too."""
+
+    def __init__(self, fh: object) -> None:
+        self.fh = fh
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.fh, name)
+
+    def close(self) -> None:
+        self.fh.close()  # type: ignore[attr-defined]
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def full(self: spill_mod.Spill, data: bytes, head: bytes | None = None) -> int:
+    """Spill.put_packed on a full TMPDIR (its file failing again when closed)."""
+    if not isinstance(self._fh, Failing):
+        self._fh = Failing(self._fh)  # type: ignore[assignment]
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("store", [False, True])
+def test_a_full_disk_under_the_spill_is_told_in_chinese(store: bool, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spill's file cannot grow (a full TMPDIR): the user got OSError's English traceback, twice (the close in
+    collect's cleanup raised the same error again, hiding the first), and the store was then not closed. Older than
+    the store (main has it too)."""
+    monkeypatch.setattr(spill_mod.Spill, "put_packed", full)
+    monkeypatch.setattr(collect_mod, "STORE", store)
+    opened = units_opened(monkeypatch)
     _told_full(_collect(tmp_path), tmp_path)
     assert all(u.db is None for u in opened), "the store was left open"
 

@@ -40,6 +40,7 @@ from ..batch import transient, validate_files
 from ..catalog import TemplateLike, as_spec
 from ..errors import LedgerError
 from ..findings import finding
+from ..fsutil import scratch_error
 from ..identify import ReaderName, RunContext
 from ..inputs import Inputs, discover
 from ..ledger import schema
@@ -254,11 +255,15 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                     led.store_parts(run, parts.stored())
                 if export_dir is not None:
                     outputs += export_csv(c, Path(export_dir))
-        except BaseException:
+        except BaseException as exc:
             if reports is not None:
-                reports.close()  # nameless, so nothing would be left anyway: closed now rather than when collected
+                with contextlib.suppress(OSError):  # (a full disk fails the spill's flush too: the first error is told)
+                    reports.close()  # nameless, so nothing would be left anyway: closed now rather than when collected
             with contextlib.suppress(Exception):
                 led.abandon(run)
+            told = scratch_error(exc)  # a full TMPDIR under the run's spill or store: told in Chinese, as collect's
+            if told is not None:
+                raise told from exc
             raise
         finally:
             if reports is not None and reports.ledgered is not None:
