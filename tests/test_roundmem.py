@@ -35,6 +35,7 @@ from xltemplate.rounds import preflight
 from xltemplate.rounds import run as run_mod
 from xltemplate.rounds import view
 from xltemplate.rollup import reuse
+from xltemplate.rollup import spill as spill_mod
 
 from .conftest import SAMPLES
 from .tamper import replace_text, rewrite, set_saved_time
@@ -53,7 +54,8 @@ SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SI
             (preflight, "SNAPSHOT_HASH_KEPT"), (run_mod, "CHANGES_WALKED"),
             (run_mod, "BRIEF_MOVED_IN_PLACE"), (run_mod, "WHERE_UNPAIRED"),
             (run_mod, "LEDGERED_UNLISTED"), (run_mod, "VERDICTS_KEPT"), (store, "VERDICTS_INDEXED"),
-            (preflight, "ROSTER_KEPT")]
+            (preflight, "ROSTER_KEPT"), (view, "RECEIVED_FACTS"),
+            (spill_mod, "FIELDS_ALONE")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver.
 VALUED = [(workers, "FORKSERVER_FROM", None, 0)]

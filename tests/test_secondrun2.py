@@ -48,6 +48,15 @@ def _roster(path: Path, budget: dict[str, str] | None = None) -> Path:
     return path
 
 
+def _inbox(tmp_path: Path, n: int) -> Path:
+    """An inbox of copies of the first ``n`` sample returns of the first form."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for p in FIRST_RETURNS[:n]:
+        (inbox / p.name).write_bytes(p.read_bytes())
+    return inbox
+
+
 def _keys(ctx: RunContext) -> list[str | None]:
     assert ctx.roster is not None
     return [*ctx.roster.keys(), "SH404", "", None]
@@ -127,10 +136,7 @@ class _Table:
 
 
 def test_a_changed_roster_row_re_judges_its_file_only(tmp_path: Path) -> None:
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for p in FIRST_RETURNS[:4]:
-        (inbox / p.name).write_bytes(p.read_bytes())
+    inbox = _inbox(tmp_path, 4)
     db = tmp_path / "round.xlt.db"
     same = _roster(tmp_path / "same.csv")
     keys: list[str | None] = []
@@ -160,10 +166,7 @@ def test_a_changed_roster_row_re_judges_its_file_only(tmp_path: Path) -> None:
 def test_stored_verdicts_read_from_their_index_are_those_of_the_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ledger.cached_by_file through the covering index (ledger.store.VERDICTS_INDEXED): made on a writable ledger that
     lacks it, the same rows as read from the reports, and a read-only ledger without it reads the reports."""
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for p in FIRST_RETURNS[:4]:
-        (inbox / p.name).write_bytes(p.read_bytes())
+    inbox = _inbox(tmp_path, 4)
     db = tmp_path / "round.xlt.db"
     roster = _roster(tmp_path / "same.csv")
     monkeypatch.setattr(store, "VERDICTS_INDEXED", False)
@@ -268,10 +271,7 @@ def test_a_round_takes_its_kept_roster_only_for_the_same_file(tmp_path: Path, mo
     from xltemplate.cli import main
     from xltemplate.rounds import preflight
 
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for p in FIRST_RETURNS[:4]:
-        (inbox / p.name).write_bytes(p.read_bytes())
+    inbox = _inbox(tmp_path, 4)
     db = tmp_path / "round.xlt.db"
     roster_csv = _roster(tmp_path / "r.csv")
     reads: list[Path] = []
@@ -303,3 +303,96 @@ def test_a_round_takes_its_kept_roster_only_for_the_same_file(tmp_path: Path, mo
         assert led.memo("packed roster") not in (kept, None)  # the new roster's, in place of the old
     assert run(5, "--roster-changed-ok").startswith("0") and len(reads) == 3
     assert run(6).startswith("0") and len(reads) == 3
+
+
+def test_received_facts_differ_exactly_when_the_rows_do(tmp_path: Path) -> None:
+    """提交记录's key from what its rows are made of (rounds.view.RECEIVED_FACTS): across runs that change a path, the
+    inbox, a withdrawal, the facts' digest changes when a row does, and stays when none does."""
+    from xltemplate.rollup import reuse
+    from xltemplate.rounds import view
+    from xltemplate.rounds.withdraw import withdraw
+
+    assert view.RECEIVED_FACTS
+    inbox = _inbox(tmp_path, 5)
+    db = tmp_path / "round.xlt.db"
+    roster = read_roster(_roster(tmp_path / "r.csv"), FORM)
+    seen: list[tuple[list[object], str, str]] = []
+
+    def run(n: int) -> None:
+        done = collect_round([inbox], FORM, ledger=db, roster=roster, output=tmp_path / f"{n}.xlsx")
+        got = done.collection.round
+        assert got is not None
+        rows = list(got.received)
+        facts = getattr(got.received, "facts")
+        seen.append((rows, reuse.facts_digest(facts()), reuse.facts_digest(rows)))
+        done.collection.close()
+
+    run(1)
+    run(2)  # nothing changed
+    first = sorted(inbox.iterdir())[0]
+    first.rename(inbox / ("改名 " + first.name))  # a path changed
+    run(3)
+    run(4)
+    gone = sorted(inbox.iterdir())[-1]
+    gone.unlink()  # a file gone from the inbox (counted from its archive copy)
+    run(5)
+    counted = next(r for r in seen[-1][0] if r.key and r.fate == "计入")
+    assert counted.key is not None
+    withdraw(db, counted.key, counted.sha256, "发错了")  # its fate and note change
+    run(6)
+    run(7)
+    for (rows_a, facts_a, plain_a), (rows_b, facts_b, plain_b) in zip(seen, seen[1:]):
+        assert (rows_a == rows_b) == (facts_a == facts_b) == (plain_a == plain_b)
+    assert [a[1] == b[1] for a, b in zip(seen, seen[1:])] == [True, False, True, False, False, True]
+
+
+def test_a_packed_briefs_values_read_alone_are_those_decoded_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rollup.spill.FIELDS_ALONE: each packed value read by itself (the others skipped by the flags) is the value, of
+    the same type, zone and fold, that decoding them all gives; every combination of present and absent values."""
+    import datetime as dt
+    import itertools
+    from decimal import Decimal
+
+    from xltemplate.rollup import spill
+
+    zones = [None, dt.timezone.utc, dt.timezone(dt.timedelta(hours=8))]
+    briefs = []
+    for n, (sha, saved, trusted, total) in enumerate(itertools.product(*[[False, True]] * 4)):
+        values: dict[str, object] = {name: None for name in spill.FIELDS}
+        values.update(path=f"/x/{n}.xlsx", status="valid", key=f"K{n}", errors=n, warnings=2 * n, has_results=bool(n % 2),
+                      sha256=f"{n:064x}" if sha else None,
+                      saved_at=dt.datetime(2026, 1, 1, 8, n, 5, n, tzinfo=zones[n % 3]) if saved else None,
+                      saved_at_trusted=dt.datetime(2026, 11, 1, 1, 30, n, fold=n % 2, tzinfo=zones[(n + 1) % 3]) if trusted else None,
+                      total=(Decimal(f"{n}.50") if n % 3 else Decimal("-0.00")) if total else None,
+                      template=("sh", "1"), codes=())
+        briefs.append(spill.Brief.of(values))
+    assert all(type(b._own) is bytes for b in briefs)  # (all packed: COMPACT_BRIEFS)
+    names = ["errors", "warnings", "has_results", "sha256", "saved_at", "saved_at_trusted", "total"]
+
+    def read() -> list[str]:
+        return [repr([(getattr(b, x), getattr(getattr(b, x), "fold", None)) for x in names]) for b in briefs]
+
+    monkeypatch.setattr(spill, "FIELDS_ALONE", False)
+    together = read()
+    monkeypatch.setattr(spill, "FIELDS_ALONE", True)
+    assert read() == together
+    assert "fold" not in together[0] and len(set(together)) == len(briefs)
+
+
+def test_a_roster_whose_rows_went_to_a_file_is_not_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past roster.DISK_FROM a roster is not kept in the ledger (its text would hold several times its rows at once)."""
+    from xltemplate.rounds import preflight
+
+    spec = as_spec(FORM)
+    path = _roster(tmp_path / "a.csv")
+    with Ledger.open(tmp_path / "r.xlt.db", create=True) as led:
+        monkeypatch.setattr(roster_mod, "DISK_FROM", 64)
+        big = read_roster(path, spec)
+        assert isinstance(big.rows, PackedRows) and big.rows.on_disk
+        preflight.keep_roster(led, big, spec)
+        assert led.memo("packed roster") is None
+        monkeypatch.undo()
+        small = read_roster(path, spec)
+        preflight.keep_roster(led, small, spec)
+        assert led.memo("packed roster") is not None
+    assert preflight.recall_roster(tmp_path / "r.xlt.db", path, spec) == small

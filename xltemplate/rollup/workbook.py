@@ -1106,8 +1106,11 @@ class _Writer:
         keys = ["arrival", "first_seen", "first_run", "key", "file", "status", "saved_at", "fate", "note", "in_inbox", "path", "sha256"]
         # A round's sheet whose rows are those of the last run's is given whole but for its note, which names the run
         # (see reuse.py): its rows are made from the ledger (quick), writing them is not
-        kept, written = reuse.given(self.c, self.wb, ws, (reuse.facts_digest(rnd.received) if reuse.DIGESTS_OF_FACTS
-                                                          else reuse.rows_digest(tables.iter_received(self.c), keys),))
+        # (a round's received rows say what they are made of: rounds.view.RECEIVED_FACTS)
+        facts = getattr(rnd.received, "facts", None)
+        kept, written = reuse.given(self.c, self.wb, ws, (
+            reuse.facts_digest(facts() if facts is not None else rnd.received) if reuse.DIGESTS_OF_FACTS
+            else reuse.rows_digest(tables.iter_received(self.c), keys),))
         if kept is not None:
             if kept["end"] > 3:
                 ws.autofilter(2, 0, kept["end"] - 1, len(keys) - 1)

@@ -80,7 +80,9 @@ def recall_hash(led: Ledger, roster: Roster, spec: Spec, snapshot: RosterSnapsho
 #: parsing every cell and pickling every row again (0.19 s of a second run's CPU at 10,000 units, issue 15). The digest
 #: says which file the memo is of, not that the memo is intact: the memo carries a sha256 of its text too, checked before
 #: it is taken (a damaged value decodes as well as the right one: ~3 ms at 10,000 units), and kept anew where it fails.
-#: A roster with problems is never kept (read_roster raised). False: read every run (the tests compare).
+#: A roster with problems is never kept (read_roster raised), nor one whose rows went to a file (past roster.DISK_FROM,
+#: ~15,000 units: its text, made and read whole, would hold several times the rows at once). False: read every run (the
+#: tests compare).
 ROSTER_KEPT = True
 
 
@@ -134,6 +136,8 @@ def keep_roster(led: Ledger, roster: Roster, spec: Spec) -> None:
     """Keep ``roster`` (read as ``spec``'s) in the ledger for :func:`recall_roster`, unless kept already."""
     if not ROSTER_KEPT or roster.source is None or led.readonly:
         return
+    if not isinstance(roster.rows, PackedRows) or roster.rows.on_disk:
+        return  # (a roster past roster.DISK_FROM, ~15,000 units: its text would be several times its rows, held at once)
     of = _roster_of(spec, roster.source)
     kept = led.memo("packed roster")
     if kept is not None and _kept_text(kept, of) is not None:

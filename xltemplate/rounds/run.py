@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 from decimal import Decimal
 import importlib
+import io
 import json
 import os
 from collections import Counter
@@ -363,7 +364,12 @@ class _Contexts:
                                  ).encode("utf-8", "surrogatepass")).hexdigest()
         kept = self._led.memo("verdict contexts")
         if kept is None or len(kept) != 65 + 64 * len(rows) or not kept.startswith(of + " "):
-            kept = f"{of} " + "".join(ctx.roster_contexts())
+            made = io.StringIO(f"{of} ")  # (written as made: no list of every row's context)
+            made.seek(0, io.SEEK_END)
+            for context in ctx.roster_contexts():
+                made.write(context)
+            kept = made.getvalue()
+            del made
             if not self._led.readonly:
                 self._led.remember("verdict contexts", kept)
         self._kept = kept
