@@ -162,3 +162,36 @@ def test_the_index_this_program_makes_is_the_one_read_through(tmp_path: Path, mo
                 plain = list(led.cached_by_file(run))
             assert list(led.cached_by_file(run)) == plain and any(c is not None for c in plain)
     assert asked == [False, True, False, True]
+
+
+def test_a_damaged_verdict_contexts_memo_re_judges_never_reuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rounds.run.VERDICTS_KEPT's memo damaged in place (its digest and length kept, one context changed): the file of
+    that key is judged again (a context that differs), every other report is reused, and the verdicts are those of a run
+    with the switch off; nothing a damaged memo holds can make a report be reused that the switch off would judge again."""
+    from xltemplate.rounds import run as run_mod
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for p in FIRST_RETURNS:
+        (inbox / p.name).write_bytes(p.read_bytes())
+    db = tmp_path / "round.xlt.db"
+    path = _roster(tmp_path / "r.csv")
+    first = collect_round([inbox], FORM, ledger=db, roster=read_roster(path, FORM), output=tmp_path / "1.xlsx")
+    first.collection.close()
+    with Ledger.open(db) as led:
+        kept = led.memo("verdict contexts")
+        assert kept is not None
+        roster = read_roster(path, FORM)
+        n = list(roster.keys()).index("SH002")
+        at = 65 + 64 * n
+        damaged = kept[:at] + ("0" if kept[at] != "0" else "1") + kept[at + 1:]
+        led.remember("verdict contexts", damaged)
+    done = collect_round([inbox], FORM, ledger=db, roster=read_roster(path, FORM), output=tmp_path / "2.xlsx")
+    done.collection.close()
+    assert done.read == {run_mod.CONTEXT: 1} and done.reused == first.received - 1
+    monkeypatch.setattr(run_mod, "VERDICTS_KEPT", False)
+    off = collect_round([inbox], FORM, ledger=db, roster=read_roster(path, FORM), output=tmp_path / "3.xlsx")
+    off.collection.close()
+    assert off.read == {run_mod.CONTEXT: 1}  # (the report stored under the damaged context is not taken without it)
+    assert [(r.brief.key, r.brief.status, r.brief.errors) for r in done.collection.returns] == \
+        [(r.brief.key, r.brief.status, r.brief.errors) for r in off.collection.returns]
