@@ -29,6 +29,7 @@ import pytest
 from xltemplate import workers
 from xltemplate.errors import RosterChangedError
 from xltemplate.ledger import Ledger, RosterSnapshot, RosterUnit, model, queries, store
+from xltemplate import roster as roster_mod
 from xltemplate.roster import read_roster
 from xltemplate.rounds import collect_round, roster_snapshot
 from xltemplate.rounds import preflight
@@ -55,7 +56,7 @@ SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SI
             (run_mod, "BRIEF_MOVED_IN_PLACE"), (run_mod, "WHERE_UNPAIRED"),
             (run_mod, "LEDGERED_UNLISTED"), (run_mod, "VERDICTS_KEPT"), (store, "VERDICTS_INDEXED"),
             (preflight, "ROSTER_KEPT"), (view, "RECEIVED_FACTS"),
-            (spill_mod, "FIELDS_ALONE")]
+            (spill_mod, "FIELDS_ALONE"), (roster_mod, "KEYS_AS_BYTES")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver.
 VALUED = [(workers, "FORKSERVER_FROM", None, 0)]

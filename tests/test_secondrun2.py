@@ -396,3 +396,35 @@ def test_a_roster_whose_rows_went_to_a_file_is_not_kept(tmp_path: Path, monkeypa
         preflight.keep_roster(led, small, spec)
         assert led.memo("packed roster") is not None
     assert preflight.recall_roster(tmp_path / "r.xlt.db", path, spec) == small
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+@pytest.mark.parametrize("in_order", [False, True])
+def test_keys_looked_up_as_bytes_find_what_keys_as_text_find(monkeypatch: pytest.MonkeyPatch, on_disk: bool,
+                                                             in_order: bool) -> None:
+    """roster.KEYS_AS_BYTES: every key, and keys on no row (between, before, after, prefixes), found or not found at
+    the same place both ways; keys past ASCII, astral and a lone surrogate included, rows in and out of key order."""
+    from xltemplate.roster import RosterRow
+
+    if on_disk:
+        monkeypatch.setattr(roster_mod, "DISK_FROM", 64)
+    keys = ["B1", "B10", "B2", "A", "中", "中文", "\U0001F600", "é", "\udcff", "z", "Bb", "b"] + [f"K{n:04d}" for n in range(300)]
+    if in_order:
+        keys.sort()
+    rows = PackedRows((RosterRow(key=k, line=n + 2, prefill={}) for n, k in enumerate(keys)), [], [])
+    assert rows.on_disk == on_disk and (rows._order is None) == in_order
+    probes = keys + ["", "B", "B11", "中中", "\U0001F601", "\udcfe", "\ue000", "zz", "K", "K0150x", "K9999", "\x00"]
+
+    def found(as_bytes: bool) -> list[int | None]:
+        monkeypatch.setattr(roster_mod, "KEYS_AS_BYTES", as_bytes)
+        got: list[int | None] = []
+        for k in probes:
+            try:
+                got.append(rows.index(k))
+            except ValueError:
+                got.append(None)
+        return got
+
+    text = found(False)
+    assert found(True) == text
+    assert text[:len(keys)] == list(range(len(keys))) and set(text[len(keys):]) == {None}
