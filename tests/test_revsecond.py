@@ -195,3 +195,43 @@ def test_a_damaged_verdict_contexts_memo_re_judges_never_reuses(tmp_path: Path, 
     assert off.read == {run_mod.CONTEXT: 1}  # (the report stored under the damaged context is not taken without it)
     assert [(r.brief.key, r.brief.status, r.brief.errors) for r in done.collection.returns] == \
         [(r.brief.key, r.brief.status, r.brief.errors) for r in off.collection.returns]
+
+
+@pytest.mark.parametrize("changed", ["source", "python"])
+def test_memos_kept_by_other_code_or_another_python_are_not_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  changed: str) -> None:
+    """Both memos name xltemplate's source (rollup.reuse.writer_digest) and Python's version: kept under one, neither is
+    taken under another (the roster read, every context made), and each is kept anew for the code that runs."""
+    import sys
+
+    from xltemplate.identify import RunContext
+    from xltemplate.rollup import reuse
+    from xltemplate.rounds import run as run_mod
+
+    spec = as_spec(FORM)
+    path = _roster(tmp_path / "r.csv")
+    read = read_roster(path, spec)
+    ctx = RunContext.builtin(spec, roster=read)
+    db = tmp_path / "round.xlt.db"
+    with Ledger.open(db, create=True) as led:
+        preflight.keep_roster(led, read, spec)
+        assert run_mod._Contexts(led, ctx).of("SH002") == ctx.verdict_context("SH002")
+        kept = (led.memo("packed roster"), led.memo("verdict contexts"))
+        assert None not in kept
+    if changed == "source":
+        real = reuse.writer_digest()
+        monkeypatch.setattr(reuse, "writer_digest", lambda: "0" * 64 if real != "0" * 64 else "1" * 64)
+    else:
+        monkeypatch.setattr(sys, "version", sys.version + " (another build)")
+    reads: list[Path] = []
+    monkeypatch.setattr(preflight, "read_roster", lambda p, s: reads.append(Path(p)) or read_roster(p, s))
+    assert preflight.recall_roster(db, path, spec) == read and reads == [path]
+    made: list[str] = []
+    real_contexts = RunContext.roster_contexts
+    monkeypatch.setattr(RunContext, "roster_contexts", lambda self: made.append("x") or real_contexts(self))
+    with Ledger.open(db) as led:
+        assert run_mod._Contexts(led, ctx).of("SH002") == ctx.verdict_context("SH002") and made == ["x"]
+        preflight.keep_roster(led, read, spec)
+        again = (led.memo("packed roster"), led.memo("verdict contexts"))
+        assert again[0] != kept[0] and again[1] != kept[1]
+    assert preflight.recall_roster(db, path, spec) == read and reads == [path]  # (taken now: kept for this code)
