@@ -30,6 +30,7 @@ from xltemplate.rounds import collect_round
 from xltemplate.rounds import preflight
 
 from .conftest import FIRST_RETURNS, SAMPLES
+from .test_secondrun2 import _inbox
 
 FORM = "sh-project-self-eval"
 
@@ -77,10 +78,7 @@ def test_a_damaged_packed_roster_memo_does_not_refuse_or_change_a_round(tmp_path
 
     from xltemplate.cli import main
 
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for p in FIRST_RETURNS:
-        (inbox / p.name).write_bytes(p.read_bytes())
+    inbox = _inbox(tmp_path, len(FIRST_RETURNS))
     db = tmp_path / "round.xlt.db"
     path = _roster(tmp_path / "r.csv")
 
@@ -110,10 +108,7 @@ def test_a_damaged_packed_roster_memo_does_not_refuse_or_change_a_round(tmp_path
 ])
 def test_an_index_of_the_verdicts_name_not_made_by_this_program_is_read_around(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, foreign: str) -> None:
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for p in FIRST_RETURNS[:4]:
-        (inbox / p.name).write_bytes(p.read_bytes())
+    inbox = _inbox(tmp_path, 4)
     db = tmp_path / "round.xlt.db"
     roster = _roster(tmp_path / "r.csv")
     collect_round([inbox], FORM, ledger=db, roster=read_roster(roster, FORM), output=tmp_path / "1.xlsx").collection.close()
@@ -138,10 +133,7 @@ def test_an_index_of_the_verdicts_name_not_made_by_this_program_is_read_around(
 
 def test_the_index_this_program_makes_is_the_one_read_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """(the guard above must not read around the index it makes itself: its text as SQLite keeps it is the one asked)"""
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for p in FIRST_RETURNS[:2]:
-        (inbox / p.name).write_bytes(p.read_bytes())
+    inbox = _inbox(tmp_path, 2)
     db = tmp_path / "round.xlt.db"
     collect_round([inbox], FORM, ledger=db, roster=read_roster(_roster(tmp_path / "r.csv"), FORM),
                   output=tmp_path / "1.xlsx").collection.close()
@@ -170,10 +162,7 @@ def test_a_damaged_verdict_contexts_memo_re_judges_never_reuses(tmp_path: Path, 
     with the switch off; nothing a damaged memo holds can make a report be reused that the switch off would judge again."""
     from xltemplate.rounds import run as run_mod
 
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for p in FIRST_RETURNS:
-        (inbox / p.name).write_bytes(p.read_bytes())
+    inbox = _inbox(tmp_path, len(FIRST_RETURNS))
     db = tmp_path / "round.xlt.db"
     path = _roster(tmp_path / "r.csv")
     first = collect_round([inbox], FORM, ledger=db, roster=read_roster(path, FORM), output=tmp_path / "1.xlsx")
