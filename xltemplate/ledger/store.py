@@ -467,10 +467,13 @@ class Ledger:
         """For each file :meth:`files` gives, in its order, its stored report (:meth:`cached_reports`'s) or None."""
         indexed = False
         if VERDICTS_INDEXED:
+            made = f"CREATE INDEX {queries.VERDICTS_INDEX} ON reports({queries.VERDICTS_COLUMNS})"
             if not self.readonly:
-                self.conn.execute(f"CREATE INDEX IF NOT EXISTS {queries.VERDICTS_INDEX} ON reports({queries.VERDICTS_COLUMNS})")
-            indexed = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
-                                        (queries.VERDICTS_INDEX,)).fetchone() is not None
+                self.conn.execute(made.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
+            # (named only as this program makes it: one of the name made otherwise — another table's, partial, other
+            # columns — may answer no such query, and is read around, as a ledger without it)
+            indexed = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ? AND tbl_name = 'reports'"
+                                        " AND sql = ?", (queries.VERDICTS_INDEX, made)).fetchone() is not None
         return queries.cached_by_file(self.conn, run, indexed=indexed)
 
     def cached_reports(self, run: Run) -> list[Cached]:

@@ -77,9 +77,11 @@ def recall_hash(led: Ledger, roster: Roster, spec: Spec, snapshot: RosterSnapsho
 #: xltemplate's source (rollup.reuse.writer_digest), Python's version and the roster's reading switches. A run given a
 #: roster whose digest is the kept one (the file hashed in the pass that finds its encoding, which every reading makes)
 #: takes the kept rows (roster.roster_of_text: every record checked, no class unpickled but a value's) rather than
-#: parsing every cell and pickling every row again (0.19 s of a second run's CPU at 10,000 units, issue 15). A roster
-#: with problems is never kept (read_roster raised), nor one whose rows went to a file (past roster.DISK_FROM, ~15,000
-#: units: its text, made and read whole, would hold several times the rows at once). False: read every run (the
+#: parsing every cell and pickling every row again (0.19 s of a second run's CPU at 10,000 units, issue 15). The digest
+#: says which file the memo is of, not that the memo is intact: the memo carries a sha256 of its text too, checked before
+#: it is taken (a damaged value decodes as well as the right one: ~3 ms at 10,000 units), and kept anew where it fails.
+#: A roster with problems is never kept (read_roster raised), nor one whose rows went to a file (past roster.DISK_FROM,
+#: ~15,000 units: its text, made and read whole, would hold several times the rows at once). False: read every run (the
 #: tests compare).
 ROSTER_KEPT = True
 
@@ -91,7 +93,7 @@ def _roster_of(spec: Spec, source: str) -> str:
     from .. import roster as roster_mod
     from ..rollup.reuse import writer_digest
 
-    return hashlib.sha256(repr(("packed roster 1", writer_digest(), sys.version, spec.spec_hash, source, roster_mod.PACKED,
+    return hashlib.sha256(repr(("packed roster 2", writer_digest(), sys.version, spec.spec_hash, source, roster_mod.PACKED,
                                 roster_mod.DUPLICATES_FROM_INDEX, roster_mod.STREAM_CSV)).encode("utf-8", "surrogatepass")
                           ).hexdigest()
 
@@ -108,11 +110,26 @@ def recall_roster(ledger: Path, path: str | Path, spec: Spec) -> Roster:
                     kept = led.memo("packed roster")
             except (LedgerError, sqlite3.Error):
                 kept = None  # (read it: the run says what is wrong with the ledger)
-        if kept is not None and source is not None and kept.startswith(_roster_of(spec, source) + " "):
-            roster = roster_of_text(path, kept[65:])
+        text = _kept_text(kept, _roster_of(spec, source)) if kept is not None and source is not None else None
+        if text is not None:
+            roster = roster_of_text(path, text)
             if roster is not None:
                 return replace(roster, source=source)
     return read_roster(path, spec)
+
+
+def _kept_text(kept: str, of: str) -> str | None:
+    """The packed text of the memo ``kept`` ("DIGEST CHECKSUM TEXT") when it is of ``of`` and its text is intact."""
+    if not kept.startswith(of + " ") or kept[129:130] != " ":
+        return None
+    text = kept[130:]
+    return text if _checksum(text) == kept[65:129] else None
+
+
+def _checksum(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def keep_roster(led: Ledger, roster: Roster, spec: Spec) -> None:
@@ -123,11 +140,11 @@ def keep_roster(led: Ledger, roster: Roster, spec: Spec) -> None:
         return  # (a roster past roster.DISK_FROM, ~15,000 units: its text would be several times its rows, held at once)
     of = _roster_of(spec, roster.source)
     kept = led.memo("packed roster")
-    if kept is not None and kept.startswith(of + " "):
+    if kept is not None and _kept_text(kept, of) is not None:
         return
     text = packed_text(roster)
     if text is not None:
-        led.remember("packed roster", f"{of} {text}")
+        led.remember("packed roster", f"{of} {_checksum(text)} {text}")
 
 
 class _Units(Sequence[RosterUnit]):
