@@ -267,6 +267,8 @@ class Ledger:
         """
         with schema.transaction(self.conn):
             self._writable(run)
+            if VERDICTS_INDEXED:
+                self._verdicts_index()  # (a first run's, made once its reports are stored: see cached_by_file)
             previous = queries.last_finished(self.conn, run.id)
             decisions: list[Decision] = []
             if keep:
@@ -467,14 +469,19 @@ class Ledger:
         """For each file :meth:`files` gives, in its order, its stored report (:meth:`cached_reports`'s) or None."""
         indexed = False
         if VERDICTS_INDEXED:
-            made = f"CREATE INDEX {queries.VERDICTS_INDEX} ON reports({queries.VERDICTS_COLUMNS})"
-            if not self.readonly:
-                self.conn.execute(made.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
+            if not self.readonly and self.conn.execute("SELECT 1 FROM reports LIMIT 1").fetchone() is not None:
+                # (a new ledger's is made when its first run finishes: an index kept up to date as each report is stored
+                # costs ~4-5 s of CPU over 100,000 reports, made once after them ~0.25 s)
+                self._verdicts_index()
             # (named only as this program makes it: one of the name made otherwise — another table's, partial, other
             # columns — may answer no such query, and is read around, as a ledger without it)
             indexed = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ? AND tbl_name = 'reports'"
-                                        " AND sql = ?", (queries.VERDICTS_INDEX, made)).fetchone() is not None
+                                        " AND sql = ?", (queries.VERDICTS_INDEX, _VERDICTS_MADE)).fetchone() is not None
         return queries.cached_by_file(self.conn, run, indexed=indexed)
+
+    def _verdicts_index(self) -> None:
+        """Make :data:`VERDICTS_INDEXED`'s index if the ledger lacks it (writable ledgers only)."""
+        self.conn.execute(_VERDICTS_MADE.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
 
     def cached_reports(self, run: Run) -> list[Cached]:
         """Every stored report for this run's template and validator, without its payload (one query)."""
@@ -717,6 +724,8 @@ class Walked(Sequence[_T]):
 #: overflow pages walked to reach them: the query 0.11 -> 0.03 s of a second run's CPU at 10,000 (issue 15). An index
 #: older programs ignore (no schema version). False: the rows (the tests compare).
 VERDICTS_INDEXED = True
+#: How this program makes that index (one of its name made otherwise is read around: Ledger.cached_by_file).
+_VERDICTS_MADE = f"CREATE INDEX {queries.VERDICTS_INDEX} ON reports({queries.VERDICTS_COLUMNS})"
 
 
 #: A first run's roster (one the ledger has not kept) is stored a unit's text at a time, written into its value in the
