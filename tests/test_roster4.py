@@ -302,6 +302,41 @@ def test_a_forked_process_reads_the_rows_from_the_file(monkeypatch: pytest.Monke
     assert got == _surface(packed) and proc.exitcode == 0
 
 
+def _child_started_anew(rows: PackedRows, conn: Any) -> None:
+    wrote = False
+    if rows.on_disk:
+        try:
+            os.write(rows._rows._file.fileno(), b"x")
+            wrote = True
+        except OSError:
+            pass
+    conn.send((rows.on_disk, wrote, _surface(rows)))
+
+
+@pytest.mark.skipif("forkserver" not in mp.get_all_start_methods(), reason="forkserver")
+@pytest.mark.parametrize("to_children", [True, False])
+def test_a_process_started_anew_reads_the_rows_from_the_file_read_only(to_children: bool,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """roster.FILE_TO_CHILDREN: a forkserver's worker (a round's pools) is sent the rows' file as a read-only
+    descriptor, not every byte pickled (~30 MB made by the run's process for each worker at 100,000 units); it reads
+    the same rows and cannot write the file. Off: the bytes, held in the worker's memory."""
+    monkeypatch.setattr(roster_mod, "DISK_FROM", 0)
+    monkeypatch.setattr(roster_mod, "FILE_TO_CHILDREN", to_children)
+    packed = PackedRows(iter(_rows(5) * 4), ["unit", "budget"], ["联系人"])
+    assert packed.on_disk
+    ctx = mp.get_context("forkserver")
+    got = []
+    for _ in range(2):  # (a second worker: the same descriptor sent again)
+        here, there = ctx.Pipe()
+        proc = ctx.Process(target=_child_started_anew, args=(packed, there))
+        proc.start()
+        got.append(here.recv())
+        proc.join(30)
+        assert proc.exitcode == 0
+    assert got[0] == got[1] == (to_children, False, _surface(packed))
+    assert not pickle.loads(pickle.dumps(packed)).on_disk  # (a copy that is not a started process's: the bytes)
+
+
 def test_a_file_changed_while_read_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The bytes of every pass read to its end are those the encoding was decided on: a roster rewritten between
     passes (its rows, or only its header, or made not UTF-8) is refused, never read half one and half the other."""

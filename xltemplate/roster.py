@@ -83,6 +83,11 @@ ON_DISK = True
 #: row costs ~1–2 µs more from the file (the ``pread`` of the keys the binary search visits), which a worker pays once
 #: a return; below 2 MB the memory saved is too small to be worth that and the file.
 DISK_FROM = 2 << 20
+#: A worker started anew (from a forkserver: a round's pools, issue 15) is sent the rows' file as a read-only
+#: descriptor when they are in one, not every byte pickled: at 100,000 units the pickle was ~30 MB made by the run's
+#: process for each worker (a round's third run, 100 files read: main 66 -> 95 MB) and held by every worker.
+#: False: the bytes (the tests compare).
+FILE_TO_CHILDREN = True
 _WINDOW = 64 << 10  # bytes read at once from the file when it is gone through in order
 _NEAR = 512  # … and when one row or key is looked up (a binary search's last probes fall in it)
 _FLUSH = 256 << 10  # bytes written to the file at once
@@ -98,7 +103,7 @@ class _Spool:
     A process forked from this one reads it through the descriptor it inherits (``pread`` has no shared file
     position). Any error writing it (a full disk) keeps the bytes in memory instead: the roster is read as before."""
 
-    __slots__ = ("_mem", "_file", "_written", "_pending", "_disk_from", "_win", "_at", "_next")
+    __slots__ = ("_mem", "_file", "_written", "_pending", "_disk_from", "_win", "_at", "_next", "_ro", "__weakref__")
 
     def __init__(self, disk_from: int | None) -> None:
         self._mem: bytearray | bytes = bytearray()
@@ -107,6 +112,7 @@ class _Spool:
         self._pending = bytearray()  # bytes not yet written to it
         self._disk_from = disk_from
         self._win, self._at, self._next = b"", 0, -1  # the last window read from the file, its offset, where it ended
+        self._ro: int | None = None  # a read-only descriptor of the file, for processes started anew (see for_child)
 
     def append(self, data: bytes) -> None:
         if self._file is None:
@@ -179,6 +185,34 @@ class _Spool:
             self._win, self._at = win, at = win, start
         self._next = end
         return win[start - at:end - at]
+
+    def for_child(self) -> tuple[Any, ...]:
+        """What a process started anew (a forkserver's or spawned worker) is sent of these bytes, pickled as it starts
+        (:data:`FILE_TO_CHILDREN`): the file's descriptor, opened again read-only (a worker compromised through a
+        reader bug cannot write bytes this process later decodes), and its size; else every byte."""
+        if FILE_TO_CHILDREN and self._file is not None and not self._pending and os.path.isdir("/proc/self/fd"):
+            from multiprocessing import context, reduction
+
+            if context.get_spawning_popen() is not None:  # (pickled for a process being started: fds pass with it)
+                if self._ro is None:
+                    try:
+                        self._ro = os.open(f"/proc/self/fd/{self._file.fileno()}", os.O_RDONLY | os.O_CLOEXEC)
+                    except OSError:
+                        return ("bytes", self.all())
+                    weakref.finalize(self, os.close, self._ro)
+                return ("fd", reduction.DupFd(self._ro), self._written)
+        return ("bytes", self.all())
+
+    @classmethod
+    def from_parent(cls, sent: tuple[Any, ...]) -> "_Spool":
+        """The spool :meth:`for_child` sent: read from the file's descriptor, or the bytes in memory."""
+        spool = cls(None)
+        if sent[0] == "fd":
+            spool._file = os.fdopen(sent[1].detach(), "rb", buffering=0)
+            spool._written, spool._mem = sent[2], b""
+        else:
+            spool._mem = sent[1]
+        return spool
 
     def all(self) -> bytes:
         """Every byte (for a copy in memory: pickling the rows for a process that is not forked)."""
@@ -302,8 +336,9 @@ class PackedRows(Sequence[RosterRow]):
         return self._rows.on_disk
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # (for a process that is not forked, or a copy): the bytes themselves, held in memory by the copy
-        return (_packed_from, (self._fields, self._contacts, self._rows.all(), self._ends, self._keys.all(),
+        # (for a process that is not forked, or a copy): the bytes themselves, held in memory by the copy; for a
+        # process being started, a file's descriptor where they are in one (_Spool.for_child)
+        return (_packed_from, (self._fields, self._contacts, self._rows.for_child(), self._ends, self._keys.for_child(),
                                self._key_ends, self._order))
 
     def __len__(self) -> int:
@@ -398,13 +433,12 @@ class PackedRows(Sequence[RosterRow]):
         return f"PackedRows({len(self)} rows)"
 
 
-def _packed_from(fields: tuple[str, ...], contacts: tuple[str, ...], rows: bytes, ends: array[int], keys: bytes,
-                 key_ends: array[int], order: array[int] | None) -> PackedRows:
-    """A :class:`PackedRows` in memory from its parts (see ``PackedRows.__reduce__``)."""
+def _packed_from(fields: tuple[str, ...], contacts: tuple[str, ...], rows: tuple[Any, ...], ends: array[int],
+                 keys: tuple[Any, ...], key_ends: array[int], order: array[int] | None) -> PackedRows:
+    """A :class:`PackedRows` from its parts (see ``PackedRows.__reduce__``)."""
     packed = PackedRows.__new__(PackedRows)
     packed._fields, packed._contacts = fields, contacts
-    packed._rows, packed._keys = _Spool(None), _Spool(None)
-    packed._rows._mem, packed._keys._mem = rows, keys
+    packed._rows, packed._keys = _Spool.from_parent(rows), _Spool.from_parent(keys)
     packed._ends, packed._key_ends, packed._order, packed._last = ends, key_ends, order, None
     packed._fence = [packed._key(i) for i in range(0, len(key_ends), _FENCE)]
     return packed
@@ -690,7 +724,7 @@ def roster_of_text(path: str | Path, text: str) -> Roster | None:
             return None
     except (ValueError, TypeError, KeyError, EOFError, pickle.UnpicklingError, binascii.Error):
         return None
-    packed = _packed_from(fields, contacts, rows, ends, keys, key_ends, order)
+    packed = _packed_from(fields, contacts, ("bytes", rows), ends, ("bytes", keys), key_ends, order)
     if ON_DISK and len(rows) > DISK_FROM:  # (as PackedRows puts them: in a file of this process's)
         packed._rows, packed._keys = _spooled(rows), _spooled(keys)
     in_order = [packed._key(i) for i in range(len(ends))]  # (the key index's order: a binary search needs it)
