@@ -31,10 +31,11 @@ import importlib
 import io
 import json
 import os
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterable, Iterator, Sequence
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping, Sequence
 
 from ..batch import transient, validate_files
 from ..catalog import TemplateLike, as_spec
@@ -378,6 +379,21 @@ class _ToDo(_Stored[ToDo]):
 TODO_PACKED = True
 
 
+#: With LOAD_WHEN_MATCHED (matching walks the files beside the stored reports, from MATCH_STORED_FROM files), where the
+#: run's spill keeps each report made now is kept in an array by the file's place among those validated (8 bytes, its
+#: sha256 the packed todo's 32 bytes, kept to the end of matching), and matching, which walks the files in the same
+#: order, meets them in turn (:class:`_Places`), where a dict by sha256 held a string of 64 hex digits and an int a
+#: file from the reading to the end of matching (~185 bytes a file, issue 15). False: the dict (the tests compare).
+PLACES_PACKED = True
+
+
+#: With MATCH_STORED, the files received since the last finished run are counted by unit in the run's store
+#: (:class:`_NewByUnit`: a table of keys and counts), where a Counter held every unit's key and count from matching to
+#: the end of the roll-up's writing (a first run's every unit: ~110 bytes a unit, issue 15). False: the Counter (the
+#: tests compare).
+NEW_STORED = True
+
+
 #: Each file's stored report read beside it from one query (files joined to reports, in arrival order), where a dict
 #: held every stored report's Cached by sha256 (~200 bytes a file, issue 15). False: the dict (the tests compare).
 STALE_JOINED = True
@@ -457,7 +473,7 @@ def _read(led: Ledger, run: Run, todo: Sequence[ToDo], ctx: RunContext, day: dt.
 
     def keep(n: int, report: FileReport) -> None:
         sha = todo[n][0]
-        fresh.keep(sha, report)
+        fresh.keep(sha, report, n)
         if not transient(report):
             pending.append(_stored(sha, report, ctx, day, context))
             if not fresh.deferred:  # (deferred: the ledger says so beside its brief)
@@ -466,6 +482,8 @@ def _read(led: Ledger, run: Run, todo: Sequence[ToDo], ctx: RunContext, day: dt.
             led.store_reports(run, pending)
             pending.clear()
 
+    if PLACES_PACKED and fresh.deferred and fresh.spill is not None:
+        fresh.places = _Places(todo)  # (each report's place in the spill by its place in todo: no dict by sha256)
     # (held: a later run with a few new files holds every file's brief by now: its workers are not forked from it)
     copies: Sequence[Path] = (_Copies(led, todo) if COPIES_WHEN_SENT
                               else [led.archive.path(name) for _sha, name in todo])
@@ -526,12 +544,37 @@ class _Reports:
         self.ledgered: _Ledgered | None = None  # the stored reports loaded from the ledger when asked (LOAD_SLIM)
         # the stored reports' briefs are read as the files are walked by matching, not before (LOAD_WHEN_MATCHED)
         self.deferred = False
+        # (PLACES_PACKED) where the spill keeps each report made now, by its place among the files validated, and the
+        # file matching walks now with its report's place (:meth:`walked`)
+        self.places: _Places | None = None
+        self._here: tuple[str, int] | None = None
 
-    def keep(self, sha: str, report: FileReport) -> None:
+    def keep(self, sha: str, report: FileReport, n: int | None = None) -> None:
+        """Keep the report of the file ``sha``; ``n``: its place among the files validated (:class:`_Places`)."""
         if not (self.deferred and self.spill is not None and not transient(report)):
             self.briefs[sha] = Brief(report)
         # (deferred, a report stored: its brief read back from the ledger as matching walks the files, as a stored one's)
-        self._where[sha] = self.spill.put(report) if self.spill is not None else report
+        where = self.spill.put(report) if self.spill is not None else report
+        if n is None or self.places is None or not self.places.put(n, sha, where):
+            self._where[sha] = where
+
+    def walked(self, sha: str) -> None:
+        """Matching walks to the file ``sha`` (the files in their order, as :func:`_stale` found those to validate)."""
+        if self.places is not None:
+            at = self.places.next_if(sha)
+            self._here = (sha, at) if at is not None else None
+
+    def walked_all(self) -> bool:
+        """Whether matching's walk met every report :attr:`places` keeps (the files in the same order as validated)."""
+        return self.places is None or self.places.met()
+
+    def place(self, sha: str) -> Any:
+        """Where the spill keeps the file's report made now (or the report itself, without a spill); None: not made
+        now (a stored one's)."""
+        got = self._where.get(sha)
+        if got is None and self._here is not None and self._here[0] == sha:
+            return self._here[1]
+        return got
 
     def returned(self, sha: str, path: str, mtime: float, *, last: bool = False, **kw: Any) -> Filed:
         """The file's return as of its copy at ``path`` (its report was made from the archive copy). ``last``: no
@@ -540,15 +583,17 @@ class _Reports:
         if last and BRIEF_MOVED_IN_PLACE and (self._moved is not None or self.ledgered is not None):
             brief = self.briefs[sha]
             brief.path = path  # (the file's brief: no reader of it reads its path, see view.by_file)
-        if self.ledgered is not None and (sha not in self._where if LEDGERED_UNLISTED else sha in self.ledgered.shas):
+        at = self.place(sha)
+        if self.ledgered is not None and (at is None if LEDGERED_UNLISTED else sha in self.ledgered.shas):
             if not (last and BRIEF_MOVED_IN_PLACE):
                 brief = _moved(self.briefs[sha], path)
             return Filed(None, mtime, brief=brief, store=self.ledgered, where=sha if WHERE_UNPAIRED else (sha, path), **kw)
+        if at is None:
+            raise KeyError(sha)  # (as the dict of places said it)
         if self._moved is None:
-            return Filed(_at(self._where[sha], path), mtime, **kw)
+            return Filed(_at(at, path), mtime, **kw)
         if not (last and BRIEF_MOVED_IN_PLACE):
             brief = self.briefs[sha].moved(path)
-        at = self._where[sha]
         return Filed(None, mtime, brief=brief, store=self._moved, where=at if WHERE_UNPAIRED else (at, path), **kw)
 
     def let_go(self, every: Sequence[Return]) -> None:
@@ -558,6 +603,7 @@ class _Reports:
         if not BRIEFS_LET_GO and not isinstance(every, RoundReturns):
             return
         self._where = {}
+        self.places, self._here = None, None
         if self.ledgered is not None:
             self.ledgered.shas = set()
         if isinstance(every, RoundReturns):
@@ -576,6 +622,7 @@ class _Reports:
         reports loaded as it goes, of the run that made its report (its returns' records keep it)."""
         self.briefs.pop(sha, None)
         self._where.pop(sha, None)
+        self._here = None
         if self.deferred:
             self.made.pop(sha, None)
 
@@ -588,6 +635,59 @@ class _Reports:
     def close(self) -> None:
         if self.spill is not None:
             self.spill.close()
+
+
+class _Places:
+    """Where the run's spill keeps the report of each file :func:`_read` validates (:data:`PLACES_PACKED`), by the file's
+    place in ``todo``: an int each in an array, beside the file's sha256 as its 32 bytes (``todo``'s own, packed, or
+    here). Matching walks the files in the order :func:`_stale` found those to validate, so a file's report is the
+    next one here exactly when its sha256 is the next one's (:meth:`next_if`)."""
+
+    def __init__(self, todo: Sequence[ToDo]) -> None:
+        n = len(todo)
+        self._at = array("q", bytes(8 * n))
+        # (the packed todo's digests, shared; a file of another form there, zeros, is kept by the caller instead)
+        self._shas = todo._shas if isinstance(todo, _ToDo) else bytearray(32 * n)
+        self._own = not isinstance(todo, _ToDo)
+        self._kept = 0  # how many are put
+        self._next = 0  # the next one matching's walk meets
+        self._met = 0
+
+    def put(self, n: int, sha: str, where: Any) -> bool:
+        """Keep ``where`` for the ``n``-th file validated, ``sha``; False: not kept here (not a place in the spill, or
+        a sha256 not of the usual form)."""
+        if type(where) is not int:
+            return False
+        try:
+            digest = bytes.fromhex(sha)
+        except ValueError:
+            return False
+        if len(digest) != 32 or digest.hex() != sha:
+            return False
+        at = 32 * n
+        if self._own:
+            self._shas[at:at + 32] = digest
+        elif self._shas[at:at + 32] != digest:
+            return False  # (an odd one of the packed todo's, zeros there)
+        self._at[n] = where
+        self._kept += 1
+        return True
+
+    def next_if(self, sha: str) -> int | None:
+        """The place of the report of the file ``sha`` if it is the next one kept here (else None: its report was not
+        made now, or is kept by the caller); the walk then moves past it."""
+        at, end = self._next, len(self._at)
+        while at < end and self._at[at] == 0:  # (not kept here: kept by the caller)
+            at += 1
+        if at >= end or self._shas[32 * at:32 * at + 32].hex() != sha:
+            return None
+        self._next = at + 1
+        self._met += 1
+        return self._at[at]
+
+    def met(self) -> bool:
+        """Whether the walk met every place kept."""
+        return self._met == self._kept
 
 
 def _moved(brief: Brief, path: str) -> Brief:
@@ -888,7 +988,7 @@ def _at(report: FileReport, path: str) -> FileReport:
 def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext, files: Sequence[FileRow],
                 seen: Sequence[Stored], reports: _Reports, unread: list[FileReport],
                 skipped: list[tuple[str, str]], count_new: bool = False, since_run: int | None = None
-                ) -> tuple[Collection, Sequence[Return], dict[int, str] | None, Counter[str] | None]:
+                ) -> tuple[Collection, Sequence[Return], dict[int, str] | None, "Counter[str] | _NewByUnit | None"]:
     """The collection of this run; every return it weighed (those gone from the inbox that do not count too,
     which only 提交记录 shows); the sha256 of each return by ``id`` (None with :data:`SHAS_ON_RETURNS`: each
     return made from a file holds it, a :class:`~.view.Filed`); and with ``count_new``, the files received after run
@@ -944,20 +1044,23 @@ def _matched_stored(roster: Roster | None, reports: _Reports, files: Sequence[Fi
 def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext, files: Sequence[FileRow],
                        seen: Sequence[Stored], reports: _Reports, unread: list[FileReport],
                        skipped: list[tuple[str, str]], count_new: bool = False, since_run: int | None = None
-                       ) -> tuple[Collection, RoundReturns, None, Counter[str] | None]:
+                       ) -> tuple[Collection, RoundReturns, None, "Counter[str] | _NewByUnit | None"]:
     """:func:`_collection` with the returns kept in a store of the run's own and matched there (:data:`MATCH_STORED`):
     the same collection, fates, notes and rows; every return the store's, made when asked for."""
     assert reports.spill is not None
     paths = _SeenWalk(seen)
     units = reports.spill.units = _units.Units()  # (closed with the spill, which the collection closes)
     kept = RoundReturns(units, reports.spill, reports._moved, reports.ledgered, settle=RETURNS_SETTLED)
-    new: Counter[str] | None = Counter() if count_new else None
+    new: Counter[str] | _NewByUnit | None = None
+    if count_new:
+        new = _NewByUnit(units) if NEW_STORED and _NewByUnit.AVAILABLE else Counter()
     seq = 0  # (each return's order in the walk: its list's returns in the order the lists had them)
     run = reports.ledgered.run if reports.deferred and reports.ledgered is not None else None
     stored = led.report_briefs_by_file(run) if run is not None else None
     made: int | None = None
     head: int | None = None
     for f in files:
+        reports.walked(f.sha256)
         if stored is not None:  # (the file's stored report read beside it: made now, or its brief and head now)
             text, made = next(stored)
             brief, head = reports.briefs.get(f.sha256), None
@@ -965,12 +1068,15 @@ def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunC
                 if text is None:
                     raise LedgerError(f"{led.path}：台账中没有 sha256 为 {f.sha256} 的核对结果。")
                 assert run is not None
-                brief, head = _loaded(reports, led, run, f.sha256, text, head=f.sha256 not in reports._where)
+                brief, head = _loaded(reports, led, run, f.sha256, text, head=reports.place(f.sha256) is None)
             else:
                 made = reports.made.get(f.sha256)
         brief = reports.briefs[f.sha256]
         if new is not None and (f.first_seen_run or 0) > (since_run or 0) and brief.key:
-            new[brief.key] += 1
+            if isinstance(new, _NewByUnit):
+                new.add(brief.key)
+            else:
+                new[brief.key] += 1
         made_any = False
         for ret, archived in _returns_of(led, reports, f, paths.of(f), brief):
             if archived:
@@ -984,6 +1090,12 @@ def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunC
         if made_any:
             reports.forget(f.sha256)
     paths.done(led)
+    if isinstance(new, _NewByUnit):
+        new.flush()
+    if not reports.walked_all():  # (a file validated not met in the files' order: they changed since)
+        if stored is not None and hasattr(stored, "close"):
+            stored.close()  # (the ledger's query, ended now)
+        raise LedgerError(f"{led.path}：台账中的文件在汇总时发生了变化。")
     if stored is not None:
         if next(stored, None) is not None:
             raise LedgerError(f"{led.path}：台账中的文件在汇总时发生了变化。")
@@ -1020,6 +1132,48 @@ def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunC
     units.index("ret_f", "CREATE INDEX ret_f ON ret(file_at, n)")  # (提交记录's walk: made now, as matching's are)
     c.returns = kept.shown(COUNTED)
     return c, kept, None, new
+
+
+class _NewByUnit(Mapping[str, int]):
+    """The files received since a run, counted by unit (:data:`NEW_STORED`): kept in the run's store (a table of the
+    unit keys and their counts), a few hundred counted in memory at a time; read as a mapping (``get``), each key asked
+    of the store."""
+
+    #: An upsert (``ON CONFLICT ... DO UPDATE``) came in SQLite 3.24: an older library keeps the Counter.
+    AVAILABLE = sqlite3.sqlite_version_info >= (3, 24, 0)
+
+    def __init__(self, units: _units.Units) -> None:
+        assert units.db is not None
+        units.db.execute("CREATE TABLE new_by_key(key BLOB PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
+        self._units = units
+        self._pending: Counter[str] = Counter()
+
+    def add(self, key: str) -> None:
+        """One more file for ``key``."""
+        self._pending[key] += 1
+        if len(self._pending) >= 256:
+            self.flush()
+
+    def __getitem__(self, key: str) -> int:
+        got = self._units.query("SELECT n FROM new_by_key WHERE key = ?", (_units.text(key),))
+        if not got and key not in self._pending:
+            raise KeyError(key)
+        return (got[0][0] if got else 0) + self._pending.get(key, 0)
+
+    def flush(self) -> None:
+        """Add the counts held to the store's."""
+        self._units.many("INSERT INTO new_by_key VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET n = n + excluded.n",
+                         [(_units.text(k), n) for k, n in self._pending.items()])
+        self._pending.clear()
+
+    def __iter__(self) -> Iterator[str]:
+        self.flush()
+        for (key,) in self._units.query("SELECT key FROM new_by_key ORDER BY key"):
+            yield _units.untext(key)
+
+    def __len__(self) -> int:
+        self.flush()
+        return int(self._units.query("SELECT count(*) FROM new_by_key")[0][0])
 
 
 def _returns_of(led: Ledger, reports: _Reports, f: FileRow, at: Sequence[tuple[str, float]], brief: Brief

@@ -350,7 +350,7 @@ def _alone(report: Brief) -> tuple[str, str]:
 
 def since(c: Collection, every: Sequence[Return], files: Sequence[FileRow], reports: Mapping[str, Brief], sha_of: ShaOf,
           previous: int | None, changed: set[str] | Iterable[tuple[str, bool]], newly_valid: set[str] | None = None, *,
-          new: tuple[int | None, Counter[str]] | None = None) -> Mapping[str, Since]:
+          new: tuple[int | None, Mapping[str, int]] | None = None) -> Mapping[str, Since]:
     """Each unit's "since the last run" (by its row's key): files received since, counted file or status changed,
     newly valid. ``changed``: the units changed, and ``newly_valid`` those of them newly valid; or, ``newly_valid``
     None, each changed unit as (key, whether newly valid) to be walked once (:meth:`Ledger.changed_units`).
@@ -388,7 +388,7 @@ class _Since(Mapping[str, Since]):
     changed units walked once, (key, newly valid) each, kept as a small int on the row's key (1 changed, 2 newly
     valid) where two sets held a key each (a first run's every unit: ~10 MB at 100,000, issue 15)."""
 
-    def __init__(self, keys: list[str], new: Counter[str], changed: set[str] | None = None,
+    def __init__(self, keys: list[str], new: Mapping[str, int], changed: set[str] | None = None,
                  newly_valid: set[str] | None = None, *, flags: Iterable[tuple[str, bool]] | None = None) -> None:
         self._keys = keys
         self._known: frozenset[str] | dict[str, int]

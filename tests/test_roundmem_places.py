@@ -1,0 +1,154 @@
+"""A round's first run flat in N (issue 15, fourteenth pass, firstflat): what the run holds per file while it validates
+and stores the reports and while it matches. test_roundmem's runs flip each switch with the others (the same roll-up,
+CSVs, lines, 提交记录, since values and decisions); these test what each holds instead."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from xltemplate.errors import LedgerError
+from xltemplate.roster import read_roster
+from xltemplate.rounds import collect_round
+from xltemplate.rounds import run as run_mod
+
+from .conftest import SAMPLES
+from .test_roundmem import FORM
+
+
+def _sha(n: int) -> str:
+    return hashlib.sha256(str(n).encode()).hexdigest()
+
+
+def test_places_are_met_in_the_files_order() -> None:
+    """rounds.run.PLACES_PACKED: each report's place kept by its place among the files validated (the packed todo's
+    digests shared, or its own), given back as matching meets each file in the same order; a file not validated is
+    met by none; an odd sha256 is not kept (the caller's dict keeps it); a walk that misses one says so."""
+    for packed in (True, False):
+        todo: list[tuple[str, str]] | run_mod._ToDo = run_mod._ToDo() if packed else []
+        items = [(_sha(n), f"{_sha(n)[:2]}/{_sha(n)}.xlsx") for n in range(5)] + [("not hex", "ab/not hex.xlsx")]
+        for item in items:
+            todo.append(item)
+        places = run_mod._Places(todo)
+        # (the workers end them out of order)
+        for n in (3, 0, 4, 1, 2, 5):
+            assert places.put(n, items[n][0], (n + 1) << 32 | 7) is (n != 5)
+        assert not places.put(0, _sha(0), object())  # (not a place in the spill)
+        assert places.next_if(_sha(0)) == 1 << 32 | 7
+        assert places.next_if(_sha(99)) is None  # (a file not validated now: nothing moves)
+        assert places.next_if(_sha(2)) is None  # (not the next one: the order is the files')
+        assert places.next_if(_sha(1)) == 2 << 32 | 7
+        assert not places.met()
+        for n in (2, 3, 4):
+            assert places.next_if(_sha(n)) == (n + 1) << 32 | 7
+        assert places.next_if("not hex") is None and places.met()
+
+
+def test_reports_place_by_the_walk() -> None:
+    """rounds.run._Reports with places: a report made now is found where matching walks to its file (and only then);
+    one the places do not keep is in the dict as before."""
+    reports = run_mod._Reports(None)
+    todo = run_mod._ToDo()
+    for n in range(3):
+        todo.append((_sha(n), f"{_sha(n)[:2]}/{_sha(n)}.xlsx"))
+    reports.places = run_mod._Places(todo)
+    assert reports.places.put(0, _sha(0), 5 << 32 | 1) and reports.places.put(2, _sha(2), 6 << 32 | 1)
+    reports._where[_sha(1)] = 7 << 32 | 1  # (kept by the dict: a transient one, say)
+    assert reports.place(_sha(0)) is None  # (not walked to yet)
+    reports.walked(_sha(0))
+    assert reports.place(_sha(0)) == 5 << 32 | 1 and reports.place(_sha(2)) is None
+    reports.walked(_sha(1))
+    assert reports.place(_sha(1)) == 7 << 32 | 1 and reports.place(_sha(0)) is None
+    assert not reports.walked_all()
+    reports.walked(_sha(2))
+    assert reports.place(_sha(2)) == 6 << 32 | 1 and reports.walked_all()
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_a_first_run_keeps_no_dict_of_places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
+    """A round's first run matched in its store (MATCH_STORED_FROM 0): with PLACES_PACKED the reports it made are found
+    through the places, none by the dict (fails on the code before: every report's place was in the dict)."""
+    monkeypatch.setattr(run_mod, "MATCH_STORED_FROM", 0)
+    monkeypatch.setattr(run_mod, "PLACES_PACKED", on)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    seen: dict[str, int] = {}
+    real = run_mod._collection_stored
+
+    def spy(led, spec, roster, ctx, files, seen_, reports, *a, **k):  # type: ignore[no-untyped-def]
+        seen["dict"] = len(reports._where)
+        seen["places"] = reports.places._kept if reports.places is not None else 0
+        return real(led, spec, roster, ctx, files, seen_, reports, *a, **k)
+
+    monkeypatch.setattr(run_mod, "_collection_stored", spy)
+    roster = read_roster(SAMPLES / "roster.csv", FORM)
+    done = collect_round([inbox], FORM, ledger=tmp_path / "r.xlt.db", roster=roster, output=tmp_path / "r.xlsx")
+    done.collection.close()
+    assert seen["dict"] + seen["places"] >= 5
+    assert (seen["dict"] == 0) is on and (seen["places"] > 0) is on
+
+
+def test_a_walk_out_of_order_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Matching meets the files validated in another order than they were found (the files changed in between): the
+    run stops, told in Chinese, rather than take a file's report for another's."""
+    monkeypatch.setattr(run_mod, "MATCH_STORED_FROM", 0)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    real = run_mod._Reports.walked
+
+    def backwards(self: run_mod._Reports, sha: str) -> None:
+        real(self, sha[::-1])  # (never the next one's)
+
+    monkeypatch.setattr(run_mod._Reports, "walked", backwards)
+    roster = read_roster(SAMPLES / "roster.csv", FORM)
+    with pytest.raises(LedgerError, match="发生了变化"):
+        collect_round([inbox], FORM, ledger=tmp_path / "r.xlt.db", roster=roster, output=tmp_path / "r.xlsx")
+
+
+def test_new_by_unit_counts_as_the_counter(tmp_path: Path) -> None:
+    """rounds.run.NEW_STORED: the files received since a run counted by unit in the run's store, a batch at a time,
+    read as the Counter reads (get, [], iteration in key order, length), whatever the keys (any str)."""
+    from collections import Counter
+
+    from xltemplate.rollup import units as units_mod
+
+    units = units_mod.Units()
+    try:
+        new = run_mod._NewByUnit(units)
+        counter: Counter[str] = Counter()
+        keys = [f"B{n % 700:05d}" for n in range(1500)] + ["单位甲", "\udcff", "B00001"]
+        for key in keys:
+            new.add(key)
+            counter[key] += 1
+        assert new.get("B00001") == counter["B00001"] == 4  # (some counted in the store, one held)
+        new.flush()
+        assert dict(new) == dict(counter) and list(new) == sorted(counter, key=units_mod.text)
+        assert len(new) == len(counter) and new.get("nobody", 0) == 0 and "nobody" not in new
+    finally:
+        units.close()
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_a_first_run_counts_new_files_in_its_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
+    """A round's run matched in its store counts the files received by unit in the store with NEW_STORED (fails on the
+    code before: a Counter of every unit)."""
+    monkeypatch.setattr(run_mod, "MATCH_STORED_FROM", 0)
+    monkeypatch.setattr(run_mod, "NEW_STORED", on)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    got: list[object] = []
+    real = run_mod._collection_stored
+
+    def spy(*a, **k):  # type: ignore[no-untyped-def]
+        out = real(*a, **k)
+        got.append(out[3])
+        return out
+
+    monkeypatch.setattr(run_mod, "_collection_stored", spy)
+    roster = read_roster(SAMPLES / "roster.csv", FORM)
+    done = collect_round([inbox], FORM, ledger=tmp_path / "r.xlt.db", roster=roster, output=tmp_path / "r.xlsx")
+    assert isinstance(got[0], run_mod._NewByUnit) is on and len(got[0]) >= 5  # type: ignore[arg-type]
+    done.collection.close()
