@@ -152,3 +152,41 @@ def test_a_first_run_counts_new_files_in_its_store(tmp_path: Path, monkeypatch: 
     done = collect_round([inbox], FORM, ledger=tmp_path / "r.xlt.db", roster=roster, output=tmp_path / "r.xlsx")
     assert isinstance(got[0], run_mod._NewByUnit) is on and len(got[0]) >= 5  # type: ignore[arg-type]
     done.collection.close()
+
+
+def _fails(*a: object, **k: object) -> None:
+    raise AssertionError("made again")
+
+
+def test_contexts_packed_are_the_texts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rounds.run.CONTEXTS_PACKED: each roster row's context held as its 32 bytes gives the contexts the memo's text
+    gives; the memo kept is the same text either way, and one kept either way is taken by the other (nothing made
+    again); a memo of the right digest and length whose contexts are not all hex digits (a space, say) is made again."""
+    from xltemplate.catalog import as_spec
+    from xltemplate.identify import RunContext
+    from xltemplate.ledger import Ledger
+
+    spec = as_spec(FORM)
+    ctx = RunContext.builtin(spec, roster=read_roster(SAMPLES / "roster.csv", spec))
+    assert ctx.roster is not None
+    keys: list[str | None] = [*ctx.roster.keys(), "SH404", "", None]
+    made = [ctx.verdict_context(k) for k in keys]
+    memos = {}
+    for on in (False, True):
+        monkeypatch.setattr(run_mod, "CONTEXTS_PACKED", on)
+        with Ledger.open(tmp_path / f"{on}.xlt.db", create=True) as led:
+            assert [run_mod._Contexts(led, ctx).of(k) for k in keys] == made
+            memos[on] = led.memo("verdict contexts")
+            assert led.memo("verdict contexts", 0, 65) == memos[on][:65] and led.memo("verdict contexts", 65) == memos[on][65:]
+    assert memos[True] == memos[False] and memos[True] is not None
+    for on in (False, True):  # (each ledger's memo, read the other way)
+        monkeypatch.setattr(run_mod, "CONTEXTS_PACKED", on)
+        with Ledger.open(tmp_path / f"{not on}.xlt.db") as led, monkeypatch.context() as m:
+            m.setattr(RunContext, "roster_contexts", _fails)
+            assert [run_mod._Contexts(led, ctx).of(k) for k in keys[:-3]] == made[:-3]
+    monkeypatch.setattr(run_mod, "CONTEXTS_PACKED", True)
+    with Ledger.open(tmp_path / "True.xlt.db") as led:
+        text = memos[True]
+        led.remember("verdict contexts", text[:65] + text[65:67] + " " + text[68:])  # (fromhex would read past it)
+        assert [run_mod._Contexts(led, ctx).of(k) for k in keys] == made
+        assert led.memo("verdict contexts") == text  # (made again, and kept)

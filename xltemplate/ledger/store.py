@@ -138,9 +138,16 @@ class Ledger:
     def meta(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT key, value FROM meta"))
 
-    def memo(self, name: str) -> str | None:
+    def memo(self, name: str, at: int = 0, size: int | None = None) -> str | None:
         """What this tool kept in the ledger under ``name`` to save work it checks before it uses it (see
-        :meth:`remember`), or None."""
+        :meth:`remember`), or None. ``at``, ``size``: only its characters from ``at`` on (``size`` of them at most), as
+        a slice of it gives them, not the whole read (a long memo's parts: see rounds.run.CONTEXTS_PACKED)."""
+        if at or size is not None:
+            row = (self.conn.execute("SELECT substr(value, ?) FROM meta WHERE key = ?", (at + 1, f"memo {name}"))
+                   if size is None else
+                   self.conn.execute("SELECT substr(value, ?, ?) FROM meta WHERE key = ?", (at + 1, size, f"memo {name}"))
+                   ).fetchone()
+            return str(row[0]) if row is not None else None
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (f"memo {name}",)).fetchone()
         return str(row[0]) if row is not None else None
 

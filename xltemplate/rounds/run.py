@@ -399,6 +399,14 @@ NEW_STORED = True
 STALE_JOINED = True
 
 
+#: With VERDICTS_KEPT, the run holds each roster row's context as its 32 bytes (a bytes of them all, from the memo read
+#: in two parts, or made and kept as the same memo's text), where it held the memo's text (64 characters a row) made
+#: through an io.StringIO, whose buffer took 4 bytes a character once sought: at 100,000 units ~33 MB at a time as a
+#: first run stored its first report (26 MB of buffer beside the text), 6.4 MB held through the reading. False: the
+#: text (the tests compare).
+CONTEXTS_PACKED = True
+
+
 #: A run's verdict contexts (RunContext.verdict_context: a file's roster row, the secrets, older versions) are made once
 #: for every roster row in the roster's order and kept in the ledger (``memo verdict contexts``: 64 hex digits a row),
 #: beside a digest of all they are made from: the roster's rows as packed (PackedRows.digest: every byte, and the
@@ -421,6 +429,7 @@ class _Contexts:
         self._absent: str | None = None  # (the context of a key on no row: made when first asked for)
         self._rows = ctx.roster.rows if ctx.roster is not None else None
         self._kept: str | None = None  # "DIGEST " and each row's context, in the rows' order (made when first asked for)
+        self._raw: bytes | bytearray | None = None  # (CONTEXTS_PACKED) each row's context as its 32 bytes, in order
 
     def of(self, key: str | None) -> str:
         """``ctx.verdict_context(key)``."""
@@ -435,6 +444,9 @@ class _Contexts:
             except ValueError:
                 pass
             else:
+                if CONTEXTS_PACKED:
+                    raw = self._raw if self._raw is not None else self._recall_packed(rows)
+                    return raw[32 * n:32 * n + 32].hex()
                 kept = self._kept if self._kept is not None else self._recall(rows)
                 at = 65 + 64 * n
                 return kept[at:at + 64]
@@ -442,15 +454,47 @@ class _Contexts:
             self._absent = self._ctx.verdict_context(None)  # (on no row: the key plays no part)
         return self._absent
 
-    def _recall(self, rows: PackedRows) -> str:
+    def _recall_packed(self, rows: PackedRows) -> bytes | bytearray:
+        """The rows' contexts as their 32 bytes each (:data:`CONTEXTS_PACKED`), from the memo (read in two parts, its
+        digest and its contexts) when it is of these rows, else made and kept (the same memo's text)."""
+        of = self._digest(rows)
+        raw: bytes | bytearray | None = None
+        if self._led.memo("verdict contexts", 0, 65) == f"{of} ":
+            text = self._led.memo("verdict contexts", 65)
+            if text is not None and len(text) == 64 * len(rows):
+                try:
+                    raw = bytes.fromhex(text)
+                except ValueError:
+                    raw = None
+                del text
+                if raw is not None and len(raw) != 32 * len(rows):  # (fromhex reads past spaces)
+                    raw = None
+        if raw is None:
+            raw = bytearray()
+            for context in self._ctx.roster_contexts():
+                digest = bytes.fromhex(context)
+                if len(digest) != 32 or digest.hex() != context:
+                    raise ValueError(f"not a context: {context!r}")  # (a sha256's 64 hex digits, always)
+                raw += digest
+            if not self._led.readonly:
+                self._led.remember("verdict contexts", f"{of} {raw.hex()}")
+        self._raw = raw
+        return raw
+
+    def _digest(self, rows: PackedRows) -> str:
+        """The digest of all the rows' contexts are made from (the memo's first 64 characters)."""
         ctx = self._ctx
         import hashlib
         import sys
 
-        of = hashlib.sha256(repr(("verdict contexts 1", reuse.writer_digest(), sys.version, rows.digest(),
-                                  ctx.keyring.fingerprint if ctx.keyring is not None else None,
-                                  sorted(s.spec_hash for s in ctx.older_versions()))
-                                 ).encode("utf-8", "surrogatepass")).hexdigest()
+        return hashlib.sha256(repr(("verdict contexts 1", reuse.writer_digest(), sys.version, rows.digest(),
+                                    ctx.keyring.fingerprint if ctx.keyring is not None else None,
+                                    sorted(s.spec_hash for s in ctx.older_versions()))
+                                   ).encode("utf-8", "surrogatepass")).hexdigest()
+
+    def _recall(self, rows: PackedRows) -> str:
+        ctx = self._ctx
+        of = self._digest(rows)
         kept = self._led.memo("verdict contexts")
         if kept is None or len(kept) != 65 + 64 * len(rows) or not kept.startswith(of + " "):
             made = io.StringIO(f"{of} ")  # (written as made: no list of every row's context)
