@@ -156,25 +156,30 @@ def test_the_index_this_program_makes_is_the_one_read_through(tmp_path: Path, mo
     assert asked == [False, True, False, True]
 
 
-def test_a_damaged_verdict_contexts_memo_re_judges_never_reuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("packed", [False, True])
+def test_a_damaged_verdict_contexts_memo_re_judges_never_reuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                packed: bool) -> None:
     """rounds.run.VERDICTS_KEPT's memo damaged in place (its digest and length kept, one context changed): the file of
     that key is judged again (a context that differs), every other report is reused, and the verdicts are those of a run
-    with the switch off; nothing a damaged memo holds can make a report be reused that the switch off would judge again."""
+    with the switch off; nothing a damaged memo holds can make a report be reused that the switch off would judge again.
+    ``packed``: rounds.run.CONTEXTS_PACKED's memo (in parts: the part that holds the key's context damaged)."""
     from xltemplate.rounds import run as run_mod
 
+    monkeypatch.setattr(run_mod, "CONTEXTS_PACKED", packed)
     inbox = _inbox(tmp_path, len(FIRST_RETURNS))
     db = tmp_path / "round.xlt.db"
     path = _roster(tmp_path / "r.csv")
     first = collect_round([inbox], FORM, ledger=db, roster=read_roster(path, FORM), output=tmp_path / "1.xlsx")
     first.collection.close()
     with Ledger.open(db) as led:
-        kept = led.memo("verdict contexts")
-        assert kept is not None
         roster = read_roster(path, FORM)
         n = list(roster.keys()).index("SH002")
-        at = 65 + 64 * n
+        name, at = ((f"{run_mod._CONTEXTS}/{n // run_mod.CONTEXTS_A_PART}", 64 * (n % run_mod.CONTEXTS_A_PART))
+                    if packed else ("verdict contexts", 65 + 64 * n))
+        kept = led.memo(name)
+        assert kept is not None
         damaged = kept[:at] + ("0" if kept[at] != "0" else "1") + kept[at + 1:]
-        led.remember("verdict contexts", damaged)
+        led.remember(name, damaged)
     done = collect_round([inbox], FORM, ledger=db, roster=read_roster(path, FORM), output=tmp_path / "2.xlsx")
     done.collection.close()
     assert done.read == {run_mod.CONTEXT: 1} and done.reused == first.received - 1
@@ -205,7 +210,8 @@ def test_memos_kept_by_other_code_or_another_python_are_not_taken(tmp_path: Path
     with Ledger.open(db, create=True) as led:
         preflight.keep_roster(led, read, spec)
         assert run_mod._Contexts(led, ctx).of("SH002") == ctx.verdict_context("SH002")
-        kept = (led.memo("packed roster"), led.memo("verdict contexts"))
+        contexts = run_mod._CONTEXTS if run_mod.CONTEXTS_PACKED else "verdict contexts"  # (its head: names the digest)
+        kept = (led.memo("packed roster"), led.memo(contexts))
         assert None not in kept
     if changed == "source":
         real = reuse.writer_digest()
@@ -221,6 +227,6 @@ def test_memos_kept_by_other_code_or_another_python_are_not_taken(tmp_path: Path
     with Ledger.open(db) as led:
         assert run_mod._Contexts(led, ctx).of("SH002") == ctx.verdict_context("SH002") and made == ["x"]
         preflight.keep_roster(led, read, spec)
-        again = (led.memo("packed roster"), led.memo("verdict contexts"))
+        again = (led.memo("packed roster"), led.memo(contexts))
         assert again[0] != kept[0] and again[1] != kept[1]
     assert preflight.recall_roster(db, path, spec) == read and reads == [path]  # (taken now: kept for this code)

@@ -160,33 +160,48 @@ def _fails(*a: object, **k: object) -> None:
 
 def test_contexts_packed_are_the_texts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """rounds.run.CONTEXTS_PACKED: each roster row's context held as its 32 bytes gives the contexts the memo's text
-    gives; the memo kept is the same text either way, and one kept either way is taken by the other (nothing made
-    again); a memo of the right digest and length whose contexts are not all hex digits (a space, say) is made again."""
+    gives; its memo (a head, then parts of CONTEXTS_A_PART rows) is taken by the next run (nothing made again), every
+    part read; a part damaged (a space where fromhex reads past it, capitals, one cut short, one gone) is made again,
+    and a memo made again lets go of the parts an earlier one had beyond its own."""
     from xltemplate.catalog import as_spec
     from xltemplate.identify import RunContext
     from xltemplate.ledger import Ledger
 
     spec = as_spec(FORM)
     ctx = RunContext.builtin(spec, roster=read_roster(SAMPLES / "roster.csv", spec))
-    assert ctx.roster is not None
+    assert ctx.roster is not None and len(ctx.roster.rows) >= 5
     keys: list[str | None] = [*ctx.roster.keys(), "SH404", "", None]
     made = [ctx.verdict_context(k) for k in keys]
-    memos = {}
+    monkeypatch.setattr(run_mod, "CONTEXTS_A_PART", 2)
+    parts = (len(ctx.roster.rows) + 1) // 2
+    name = run_mod._CONTEXTS
     for on in (False, True):
         monkeypatch.setattr(run_mod, "CONTEXTS_PACKED", on)
         with Ledger.open(tmp_path / f"{on}.xlt.db", create=True) as led:
             assert [run_mod._Contexts(led, ctx).of(k) for k in keys] == made
-            memos[on] = led.memo("verdict contexts")
-            assert led.memo("verdict contexts", 0, 65) == memos[on][:65] and led.memo("verdict contexts", 65) == memos[on][65:]
-    assert memos[True] == memos[False] and memos[True] is not None
-    for on in (False, True):  # (each ledger's memo, read the other way)
-        monkeypatch.setattr(run_mod, "CONTEXTS_PACKED", on)
-        with Ledger.open(tmp_path / f"{not on}.xlt.db") as led, monkeypatch.context() as m:
+            assert (led.memo("verdict contexts") is None) is on and (led.memo(name) is None) is not on
+    with Ledger.open(tmp_path / "True.xlt.db") as led:
+        head = led.memo(name)
+        assert head is not None and head.endswith(f" {len(ctx.roster.rows)}")
+        texts = [led.memo(f"{name}/{i}") for i in range(parts)]
+        assert "".join(t or "" for t in texts) == "".join(c for c in made[:-3] if c is not None)
+        assert led.memo(f"{name}/{parts}") is None
+        with monkeypatch.context() as m:
             m.setattr(RunContext, "roster_contexts", _fails)
             assert [run_mod._Contexts(led, ctx).of(k) for k in keys[:-3]] == made[:-3]
-    monkeypatch.setattr(run_mod, "CONTEXTS_PACKED", True)
-    with Ledger.open(tmp_path / "True.xlt.db") as led:
-        text = memos[True]
-        led.remember("verdict contexts", text[:65] + text[65:67] + " " + text[68:])  # (fromhex would read past it)
+        last = parts - 1
+        for damaged in (texts[last][:2] + " " + texts[last][3:], texts[last].upper(), texts[last][:-64], None):  # type: ignore[index]
+            if damaged is None:
+                led.conn.execute("DELETE FROM meta WHERE key = ?", (f"memo {name}/{last}",))
+            else:
+                led.remember(f"{name}/{last}", damaged)
+            asked: list[int] = []
+            real = RunContext.roster_contexts
+            with monkeypatch.context() as m:
+                m.setattr(RunContext, "roster_contexts", lambda self: asked.append(1) or real(self))
+                assert [run_mod._Contexts(led, ctx).of(k) for k in keys] == made and asked == [1]
+            assert led.memo(f"{name}/{last}") == texts[last]  # (made again, and kept)
+        led.remember(f"{name}/{parts + 3}", "0" * 64)  # (an earlier memo's part beyond this one's)
+        led.remember(name, "another digest")
         assert [run_mod._Contexts(led, ctx).of(k) for k in keys] == made
-        assert led.memo("verdict contexts") == text  # (made again, and kept)
+        assert led.memo(f"{name}/{parts + 3}") is None and led.memo(name) == head

@@ -62,10 +62,15 @@ def _keys(ctx: RunContext) -> list[str | None]:
     return [*ctx.roster.keys(), "SH404", "", None]
 
 
+@pytest.mark.parametrize("packed", [False, True])
 def test_kept_contexts_are_the_ones_made_and_taken_only_for_the_same_inputs(tmp_path: Path,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                           monkeypatch: pytest.MonkeyPatch,
+                                                                           packed: bool) -> None:
+    """``packed``: rounds.run.CONTEXTS_PACKED (its memo's head names the digest; a part cut short is its text's)."""
     spec = as_spec(FORM)
     assert run_mod.VERDICTS_KEPT
+    monkeypatch.setattr(run_mod, "CONTEXTS_PACKED", packed)
+    name = run_mod._CONTEXTS if packed else "verdict contexts"
     same = read_roster(_roster(tmp_path / "same.csv"), spec)
     other = read_roster(_roster(tmp_path / "other.csv", budget={"SH002": "3,260,000.01"}), spec)
     assert isinstance(same.rows, PackedRows)
@@ -76,7 +81,7 @@ def test_kept_contexts_are_the_ones_made_and_taken_only_for_the_same_inputs(tmp_
                 RunContext.builtin(spec, roster=same, older=[_older()]),
                 RunContext.builtin(spec)]
     with Ledger.open(tmp_path / "r.xlt.db", create=True) as led:
-        assert led.memo("verdict contexts") is None
+        assert led.memo(name) is None
         memos = []
         for ctx in contexts + contexts:  # each made (its memo kept in place of the last), then each again
             made = [ctx.verdict_context(k) for k in _keys(ctx)] if ctx.roster is not None else None
@@ -85,7 +90,7 @@ def test_kept_contexts_are_the_ones_made_and_taken_only_for_the_same_inputs(tmp_
                 assert [kept.of(k) for k in ("SH001", None)] == [ctx.verdict_context("SH001")] * 2
                 continue
             assert [kept.of(k) for k in _keys(ctx)] == made
-            memos.append(led.memo("verdict contexts"))
+            memos.append(led.memo(name))
             # taken from the memo just kept: the same contexts, nothing made again
             with monkeypatch.context() as m:  # (a context made for a key on the roster would fail)
                 m.setattr(RunContext, "roster_contexts", _fails)
@@ -97,12 +102,17 @@ def test_kept_contexts_are_the_ones_made_and_taken_only_for_the_same_inputs(tmp_
         plain, changed = (run_mod._Contexts(led, c) for c in contexts[:2])
         assert [k for k in _keys(contexts[0]) if plain.of(k) != changed.of(k)] == ["SH002"]
         # a memo that is not this roster's (another digest, or cut short) is not taken
-        led.remember("verdict contexts", "0" * 64 + " " + "f" * 64 * len(same.rows))
+        if packed:
+            led.remember(name, "0" * 64 + f" {len(same.rows)}")
+            led.remember(f"{name}/0", "f" * 64 * len(same.rows))
+        else:
+            led.remember(name, "0" * 64 + " " + "f" * 64 * len(same.rows))
         assert [run_mod._Contexts(led, contexts[0]).of(k) for k in _keys(contexts[0])] == \
             [contexts[0].verdict_context(k) for k in _keys(contexts[0])]
-        kept = led.memo("verdict contexts")
+        name = f"{name}/0" if packed else name  # (the text of the contexts: the memo's, or its first part's)
+        kept = led.memo(name)
         assert kept is not None
-        led.remember("verdict contexts", kept[:-64])
+        led.remember(name, kept[:-64])
         assert run_mod._Contexts(led, contexts[0]).of("SH003") == contexts[0].verdict_context("SH003")
 
 
@@ -115,7 +125,7 @@ def test_with_a_targets_table_each_context_is_made(tmp_path: Path) -> None:
     with Ledger.open(tmp_path / "r.xlt.db", create=True) as led:
         kept = run_mod._Contexts(led, with_targets)
         assert [kept.of(k) for k in _keys(ctx)] == [with_targets.verdict_context(k) for k in _keys(ctx)]
-        assert led.memo("verdict contexts") is None
+        assert led.memo("verdict contexts") is None and led.memo(run_mod._CONTEXTS) is None
 
 
 def _older() -> Spec:
@@ -149,7 +159,7 @@ def test_a_changed_roster_row_re_judges_its_file_only(tmp_path: Path) -> None:
         assert sum(done.read.values()) == (files if n == 0 else 0) and done.reused == (0 if n == 0 else files)
     assert files >= 3 and len(keys) >= 2
     with Ledger.open(db) as led:
-        assert led.memo("verdict contexts") is not None
+        assert led.memo(run_mod._CONTEXTS if run_mod.CONTEXTS_PACKED else "verdict contexts") is not None
     budget = {str(keys[0]): "1.00"}
     other = _roster(tmp_path / "other.csv", budget=budget)
     done = collect_round([inbox], FORM, ledger=db, roster=read_roster(other, FORM), output=tmp_path / "x.xlsx",

@@ -138,18 +138,22 @@ class Ledger:
     def meta(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT key, value FROM meta"))
 
-    def memo(self, name: str, at: int = 0, size: int | None = None) -> str | None:
+    def memo(self, name: str) -> str | None:
         """What this tool kept in the ledger under ``name`` to save work it checks before it uses it (see
-        :meth:`remember`), or None. ``at``, ``size``: only its characters from ``at`` on (``size`` of them at most), as
-        a slice of it gives them, not the whole read (a long memo's parts: see rounds.run.CONTEXTS_PACKED)."""
-        if at or size is not None:
-            row = (self.conn.execute("SELECT substr(value, ?) FROM meta WHERE key = ?", (at + 1, f"memo {name}"))
-                   if size is None else
-                   self.conn.execute("SELECT substr(value, ?, ?) FROM meta WHERE key = ?", (at + 1, size, f"memo {name}"))
-                   ).fetchone()
-            return str(row[0]) if row is not None else None
+        :meth:`remember`), or None."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (f"memo {name}",)).fetchone()
         return str(row[0]) if row is not None else None
+
+    def remember_parts(self, name: str, head: str, parts: Iterable[str]) -> None:
+        """Keep a memo too long for one row as a head (``memo NAME``, for :meth:`memo`) and its parts (``memo NAME/0``,
+        ``memo NAME/1``, ...: ``memo(f"{name}/{i}")``), in one transaction, those of an earlier one of the name let go:
+        each part made as it is written, not the whole text at once."""
+        self._writable()
+        with schema.transaction(self.conn):
+            self.conn.execute("DELETE FROM meta WHERE key > ? AND key < ?", (f"memo {name}/", f"memo {name}0"))
+            for i, part in enumerate(parts):
+                self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (f"memo {name}/{i}", part))
+            self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (f"memo {name}", head))
 
     def remember(self, name: str, value: str) -> None:
         """Keep ``value`` under ``name`` for :meth:`memo` (a row of meta, ``memo NAME``: one kept a name)."""

@@ -399,12 +399,30 @@ NEW_STORED = True
 STALE_JOINED = True
 
 
-#: With VERDICTS_KEPT, the run holds each roster row's context as its 32 bytes (a bytes of them all, from the memo read
-#: in two parts, or made and kept as the same memo's text), where it held the memo's text (64 characters a row) made
+#: With VERDICTS_KEPT, the run holds each roster row's context as its 32 bytes (a bytearray of them all), and keeps them
+#: in the ledger as a memo of parts (``memo verdict contexts packed``: a head, then CONTEXTS_A_PART rows' contexts a
+#: part), read and written a part at a time, where it held the memo's text (64 characters a row, one row of meta) made
 #: through an io.StringIO, whose buffer took 4 bytes a character once sought: at 100,000 units ~33 MB at a time as a
-#: first run stored its first report (26 MB of buffer beside the text), 6.4 MB held through the reading. False: the
-#: text (the tests compare).
+#: first run stored its first report (26 MB of buffer beside the text; the text, a copy SQLite binds and its record,
+#: ~20 MB more as it was kept), 6.4 MB held through the reading. False: the text (the tests compare).
 CONTEXTS_PACKED = True
+
+
+#: The rows' contexts a part of the memo holds (CONTEXTS_PACKED): 256 KB of text.
+CONTEXTS_A_PART = 4096
+#: The memo's name with CONTEXTS_PACKED (its head; its parts under NAME/0, NAME/1, ...).
+_CONTEXTS = "verdict contexts packed"
+
+
+def _digests(text: str, size: int) -> bytes | None:
+    """``size`` contexts' 32 bytes from their 64 lowercase hex digits each, ``text``; None when it is not that."""
+    if len(text) != 64 * size:
+        return None
+    try:
+        got = bytes.fromhex(text)
+    except ValueError:
+        return None
+    return got if len(got) == 32 * size and got.hex() == text else None  # (fromhex reads past spaces, and capitals)
 
 
 #: A run's verdict contexts (RunContext.verdict_context: a file's roster row, the secrets, older versions) are made once
@@ -455,20 +473,21 @@ class _Contexts:
         return self._absent
 
     def _recall_packed(self, rows: PackedRows) -> bytes | bytearray:
-        """The rows' contexts as their 32 bytes each (:data:`CONTEXTS_PACKED`), from the memo (read in two parts, its
-        digest and its contexts) when it is of these rows, else made and kept (the same memo's text)."""
-        of = self._digest(rows)
-        raw: bytes | bytearray | None = None
-        if self._led.memo("verdict contexts", 0, 65) == f"{of} ":
-            text = self._led.memo("verdict contexts", 65)
-            if text is not None and len(text) == 64 * len(rows):
-                try:
-                    raw = bytes.fromhex(text)
-                except ValueError:
+        """The rows' contexts as their 32 bytes each (:data:`CONTEXTS_PACKED`), from the memo when it is of these rows,
+        else made and kept. The memo's head is "DIGEST ROWS", its parts each :data:`CONTEXTS_A_PART` rows' contexts as
+        their 64 hex digits (read and written a part at a time: no text of them all)."""
+        of = f"{self._digest(rows)} {len(rows)}"
+        raw: bytearray | None = None
+        if self._led.memo(_CONTEXTS) == of:
+            raw = bytearray()
+            for part in range((len(rows) + CONTEXTS_A_PART - 1) // CONTEXTS_A_PART):
+                text = self._led.memo(f"{_CONTEXTS}/{part}")
+                size = min(CONTEXTS_A_PART, len(rows) - part * CONTEXTS_A_PART)
+                got = _digests(text, size) if text is not None else None
+                if got is None:
                     raw = None
-                del text
-                if raw is not None and len(raw) != 32 * len(rows):  # (fromhex reads past spaces)
-                    raw = None
+                    break
+                raw += got
         if raw is None:
             raw = bytearray()
             for context in self._ctx.roster_contexts():
@@ -477,7 +496,8 @@ class _Contexts:
                     raise ValueError(f"not a context: {context!r}")  # (a sha256's 64 hex digits, always)
                 raw += digest
             if not self._led.readonly:
-                self._led.remember("verdict contexts", f"{of} {raw.hex()}")
+                a_part = 32 * CONTEXTS_A_PART
+                self._led.remember_parts(_CONTEXTS, of, (raw[at:at + a_part].hex() for at in range(0, len(raw), a_part)))
         self._raw = raw
         return raw
 
