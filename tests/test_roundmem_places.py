@@ -205,3 +205,44 @@ def test_contexts_packed_are_the_texts(tmp_path: Path, monkeypatch: pytest.Monke
         led.remember(name, "another digest")
         assert [run_mod._Contexts(led, ctx).of(k) for k in keys] == made
         assert led.memo(f"{name}/{parts + 3}") is None and led.memo(name) == head
+
+
+def test_texts_as_asked_are_the_list(tmp_path: Path) -> None:
+    """rounds.run.TEXTS_AS_ASKED: the inputs' texts the intake asks for a batch at a time (each batch maybe twice, in
+    order) are the list's; any other slice or item too (from the paths), names of any form among them."""
+    from xltemplate.inputs import PathList
+
+    names = [tmp_path / f"d{n % 3}" / f"{'单位' if n % 2 else 'x'}{n:04d}.xlsx" for n in range(1000)] + [tmp_path / "\udcff.xlsx"]
+    files = PathList(names)
+    texts = run_mod._Texts(files)
+    plain = [str(p) for p in names]
+    assert len(texts) == len(plain)
+    for start in range(0, len(plain), 300):
+        assert texts[start:start + 300] == plain[start:start + 300] and texts[start:start + 300] == plain[start:start + 300]
+    assert texts[5:9] == plain[5:9] and texts[::-7] == plain[::-7] and texts[-1] == plain[-1] and texts[3] == plain[3]
+    assert texts[990:2000] == plain[990:2000] and texts[2000:] == []
+    fresh = run_mod._Texts(files)
+    assert fresh[10:20] == plain[10:20] and fresh[0:10] == plain[0:10]  # (not the walk's next: from the paths)
+    assert list(run_mod._Texts(files)) == plain
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_the_intake_is_handed_texts_as_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
+    """A round's intake gets the inputs' texts as it asks with TEXTS_AS_ASKED (fails on the code before: a list)."""
+    from xltemplate.ledger import store
+
+    monkeypatch.setattr(run_mod, "TEXTS_AS_ASKED", on)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    given: list[object] = []
+    real = store.Ledger.ingest
+
+    def spy(self, run, paths, **k):  # type: ignore[no-untyped-def]
+        given.append(paths)
+        return real(self, run, paths, **k)
+
+    monkeypatch.setattr(store.Ledger, "ingest", spy)
+    done = collect_round([inbox], FORM, ledger=tmp_path / "r.xlt.db", roster=read_roster(SAMPLES / "roster.csv", FORM),
+                         output=tmp_path / "r.xlsx")
+    done.collection.close()
+    assert isinstance(given[0], run_mod._Texts) is on and done.received >= 5

@@ -29,13 +29,14 @@ import datetime as dt
 from decimal import Decimal
 import importlib
 import io
+import itertools
 import json
 import os
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping, Sequence, overload
 
 from ..batch import transient, validate_files
 from ..catalog import TemplateLike, as_spec
@@ -293,10 +294,51 @@ def _gone_told(returns: Iterable[Return]) -> tuple[int, str]:
 PATHS_AS_TEXT = True
 
 
-def _texts(files: Sequence[Path]) -> list[str]:
+def _texts(files: Sequence[Path]) -> Sequence[str]:
     """The texts of ``files`` (discovered: a PathList, or a list of Paths), as ``str`` of each gives them."""
     texts = getattr(files, "texts", None) if PATHS_AS_TEXT else None
+    if texts is not None and TEXTS_AS_ASKED:
+        return _Texts(files)
     return list(texts()) if texts is not None else [str(p) for p in files]
+
+
+#: The inputs' texts are handed to the intake as it asks for them, a batch at a time (:class:`_Texts`), where a list
+#: held every input's text through the intake (~82 bytes a file: 8 MB at 100,000, the intake's own growth in N; issue
+#: 15). False: the list (the tests compare).
+TEXTS_AS_ASKED = True
+
+
+class _Texts(Sequence[str]):
+    """The texts of discovered paths (a PathList's :meth:`~xltemplate.inputs.PathList.texts`), decoded as the intake asks
+    for its batches (slices in order, each maybe twice: the last kept); any other item from the paths themselves."""
+
+    def __init__(self, files: Sequence[Path]) -> None:
+        self._files = files
+        self._walk: Iterator[str] = getattr(files, "texts")()
+        self._at = 0  # how many the walk has given
+        self._last: tuple[int, int, list[str]] = (0, 0, [])
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    @overload
+    def __getitem__(self, n: int) -> str: ...
+    @overload
+    def __getitem__(self, n: slice) -> list[str]: ...
+    def __getitem__(self, n: int | slice) -> str | list[str]:
+        if not isinstance(n, slice):
+            return str(self._files[n])
+        start, stop, step = n.indices(len(self))
+        if step == 1:
+            first, end, got = self._last
+            if (start, stop) == (first, end):
+                return got
+            if start == self._at:
+                got = list(itertools.islice(self._walk, max(0, stop - start)))
+                self._at += len(got)
+                self._last = (start, stop, got)
+                return got
+        return [str(self._files[i]) for i in range(start, stop, step)]
 
 
 # -- reading what the ledger cannot answer for ----------------------------------------------------------------
