@@ -246,3 +246,13 @@ def test_the_intake_is_handed_texts_as_asked(tmp_path: Path, monkeypatch: pytest
                          output=tmp_path / "r.xlsx")
     done.collection.close()
     assert isinstance(given[0], run_mod._Texts) is on and done.received >= 5
+
+
+def test_texts_as_asked_compare_as_the_list(tmp_path: Path) -> None:
+    """_Texts equals the list of the texts (and another of the same paths), not a list of Paths or of other texts."""
+    from xltemplate.inputs import PathList
+
+    names = [tmp_path / f"{n}.xlsx" for n in range(5)]
+    texts = run_mod._Texts(PathList(names))
+    assert texts == [str(p) for p in names] and texts == run_mod._Texts(PathList(names))
+    assert texts != names and texts != [str(p) for p in names[:-1]] and texts != [str(p) for p in names[::-1]]

@@ -340,6 +340,14 @@ class _Texts(Sequence[str]):
                 return got
         return [str(self._files[i]) for i in range(start, stop, step)]
 
+    def __eq__(self, other: object) -> bool:  # (as a list of the texts: the intake's input compared)
+        if isinstance(other, (_Texts, list, tuple)):
+            theirs = (str(b) for b in other._files) if isinstance(other, _Texts) else iter(other)
+            return len(self) == len(other) and all(str(a) == b for a, b in zip(self._files, theirs))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # (as a list)
+
 
 # -- reading what the ledger cannot answer for ----------------------------------------------------------------
 
