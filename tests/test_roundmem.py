@@ -60,7 +60,7 @@ SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SI
             (run_mod, "MATCH_STORED"),
             (run_mod, "LOAD_WHEN_MATCHED"), (store, "ROSTER_IN_PIECES"),
             (run_mod, "TODO_PACKED"), (roster_mod, "FILE_TO_CHILDREN"),
-            (view, "SINCE_STORED")]
+            (view, "SINCE_STORED"), (run_mod, "ASKED_BITS"), (reuse, "DECIMAL_TEXTS_SHARED")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver. rounds.run.MATCH_STORED_FROM:
 #: on, a round's returns are matched in its store whatever its files (off: from 20,000, so never here).
