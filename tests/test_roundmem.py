@@ -68,7 +68,9 @@ SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SI
             # (firstflat) each roster row's verdict context held as its 32 bytes, the memo read in two parts
             (run_mod, "CONTEXTS_PACKED"),
             # (firstflat) the inputs' texts handed to the intake a batch at a time as it asks, not a list of them all
-            (run_mod, "TEXTS_AS_ASKED")]
+            (run_mod, "TEXTS_AS_ASKED"),
+            # (thirdflat) 汇总's since over the store, the asked reports as bits, Decimal texts shared in a kept state
+            (view, "SINCE_STORED"), (run_mod, "ASKED_BITS"), (reuse, "DECIMAL_TEXTS_SHARED")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver. rounds.run.MATCH_STORED_FROM:
 #: on, a round's returns are matched in its store whatever its files (off: from 20,000, so never here).

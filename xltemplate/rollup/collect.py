@@ -658,8 +658,12 @@ class StoredRows(_Stored[Row]):
 
     def keys(self) -> list[str]:
         """The rows' keys, in order (not a row made for each)."""
-        return [untext(k) for _n, k in self.units.walk("SELECT n, key FROM row WHERE n > ? ORDER BY n LIMIT ?",
-                                                        (self.units.row_base - 1,), slice(0, 1))]
+        return list(self.iter_keys())
+
+    def iter_keys(self) -> Iterator[str]:
+        """The rows' keys, in order, read from the store a chunk at a time."""
+        return (untext(k) for _n, k in self.units.walk("SELECT n, key FROM row WHERE n > ? ORDER BY n LIMIT ?",
+                                                       (self.units.row_base - 1,), slice(0, 1)))
 
     def rules(self, but: str) -> dict[int, str]:
         """The rule that chose each row's counted return, by the return's place in the store, where it is not ``but``."""

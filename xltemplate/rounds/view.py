@@ -15,7 +15,7 @@ from ..report import FileReport
 from ..rollup.collect import _RET, Collection, Return, StoredReturns, StoredRows, _Kept, _rare_state
 from ..rollup.record import Received, Since
 from ..rollup.spill import Brief, Spill
-from ..rollup.units import Units
+from ..rollup.units import Units, text
 from ..words import COUNTED, DUPLICATE, NOT_CHECKED, STATUS_ZH, SUPERSEDED, UNMATCHED, WITHDRAWN
 
 #: How a file no longer in the inbox is told (文件清单 and 提交记录).
@@ -363,11 +363,15 @@ def since(c: Collection, every: Sequence[Return], files: Sequence[FileRow], repo
                           if (f.first_seen_run or 0) > (previous or 0) and brief.key)
     if newly_valid is None:  # (walked: each changed unit flagged on its row's key, no set of the keys)
         walked = cast("Iterable[tuple[str, bool]]", changed)
+        if LAZY_SINCE and SINCE_STORED and isinstance(c.rows, StoredRows):
+            return _StoredSince(c.rows, counted, flags=walked)
         if LAZY_SINCE:
             return _Since(_keys(c), counted, flags=walked)
         pairs = list(walked)
         changed, newly_valid = {k for k, _n in pairs}, {k for k, n in pairs if n}
     assert isinstance(changed, set)
+    if LAZY_SINCE and SINCE_STORED and isinstance(c.rows, StoredRows):
+        return _StoredSince(c.rows, counted, changed, newly_valid)
     if LAZY_SINCE:
         return _Since(_keys(c), counted, changed, newly_valid)
     return {row.key: Since(counted.get(row.key, 0), row.key in changed, row.key in newly_valid) for row in c.rows}
@@ -415,3 +419,56 @@ class _Since(Mapping[str, Since]):
 
     def __len__(self) -> int:
         return len(self._keys)
+
+
+#: A round's rows kept in its store (rounds.run.MATCH_STORED): :func:`since`'s mapping asks the store for the rows' keys
+#: (walked in order when iterated; a key looked up by the store's index only when it is flagged or has files received
+#: since) and keeps a flag only for each changed unit (:class:`_StoredSince`), where :class:`_Since` held a list of
+#: every row's key, each a str made from the store, and a dict of them all (~100 bytes a unit: a third run's 100,000
+#: units ~10 MB, made just before the roll-up is written, issue 15). False: :class:`_Since` (the tests compare).
+SINCE_STORED = True
+_NOTHING = Since(0, False, False)
+
+
+class _StoredSince(_Since):
+    """:class:`_Since` over a round's store (:data:`SINCE_STORED`): the flags of the changed units only, the keys from
+    the store. A key neither flagged nor with files received since is a unit's with nothing since (``get``: what
+    :meth:`RoundView.since_of` asks), or no unit's (the default), so it is looked up only when asked strictly."""
+
+    def __init__(self, rows: StoredRows, new: Counter[str], changed: set[str] | None = None,
+                 newly_valid: set[str] | None = None, *, flags: Iterable[tuple[str, bool]] | None = None) -> None:
+        self._rows = rows
+        self._new = new
+        known: dict[str, int] = {}  # (only the flagged keys: 1 changed, 3 changed and newly valid)
+        if flags is None:
+            for key in changed or ():
+                known[key] = 3 if key in (newly_valid or ()) else 1
+        else:
+            for key, newly in flags:
+                known[key] = 3 if newly else 1
+        self._flags = known
+
+    def _has(self, key: str) -> bool:
+        units = self._rows.units
+        units.index("row_k", "CREATE INDEX row_k ON row(key, n)")
+        return bool(units.query("SELECT 1 FROM row WHERE key = ? AND n >= ? LIMIT 1", (text(key), units.row_base)))
+
+    def __getitem__(self, key: str) -> Since:
+        if not self._has(key):
+            raise KeyError(key)
+        flag = self._flags.get(key, 0)
+        return Since(self._new.get(key, 0), flag != 0, flag == 3)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key not in self._flags and key not in self._new and default == _NOTHING:
+            return default  # (a unit's with nothing since, or none: the same either way)
+        return self[key] if self._has(key) else default
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._has(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return self._rows.iter_keys()
+
+    def __len__(self) -> int:
+        return len(self._rows)
