@@ -1,0 +1,236 @@
+"""Review of issue 15's fourteenth pass (session 29): a round's runs with the new switches off, then on, from one
+ledger state and one clock, through the CLI, with the round matched on its store (``MATCH_STORED_FROM = 0``, what a
+round of 20,000 files or more does): ``rounds.view.SINCE_STORED`` (branch thirdflat: 汇总's "since the last run"
+asked of the store), ``rounds.run.PLACES_PACKED`` and ``rounds.run.NEW_STORED`` (branch firstflat: where each
+report made now is kept, the files received since counted in the store) and ``rounds.run.VERDICTS_KEPT`` (whose memo
+branch memoflat keeps as bytes). The switches a tree does not have are left as they are (this file runs on main and
+on each branch: a switch's comparison is made where its branch is merged). Compared each time: the roll-up's bytes,
+the CSVs, ``--json``, the printed lines, the exit code and every table of the ledger (test_revstore's :class:`Both`).
+And the memo of verdict contexts as a ledger may hold it (made by the code before, damaged, of another type)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xltemplate.ledger import Ledger
+from xltemplate.rounds import run as run_mod
+from xltemplate.rounds import view
+from xltemplate.rounds.withdraw import withdraw
+
+from .conftest import SAMPLES
+from .tamper import replace_text, rewrite, set_saved_time
+from . import test_revstore as revstore
+from .test_revstore import NATIONAL, Both, _ledger_dump
+
+FORM = "sh-project-self-eval"
+#: The switches this pass added or changed, each (owner, name): flipped together, and one at a time.
+NEW_SWITCHES = [(view, "SINCE_STORED"), (run_mod, "PLACES_PACKED"), (run_mod, "NEW_STORED"), (run_mod, "VERDICTS_KEPT")]
+
+
+def _present(which: str | None) -> list[tuple[Any, str]]:
+    got = [(o, n) for o, n in NEW_SWITCHES if hasattr(o, n) and (which is None or n == which)]
+    if not got:
+        pytest.skip(f"{which or 'none of the switches'} not in this tree")
+    return got
+
+
+def _without_memos(path: Path) -> list[tuple[str, list[Any]]]:
+    return [(t, [r for r in rows if not (t == "meta" and str(r[0]).startswith("memo "))]) for t, rows in _ledger_dump(path)]
+
+
+class Flip(Both):
+    """test_revstore's :class:`Both` with the store on both ways and ``switches`` off, then on."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, switches: list[tuple[Any, str]]) -> None:
+        super().__init__(tmp_path, monkeypatch)
+        self.switches = switches
+        # (meta's memos: kept or not by the switches, each checked before it is taken; the rest compared)
+        monkeypatch.setattr(revstore, "_ledger_dump", _without_memos)
+
+    def flip(self, on: bool) -> None:
+        self.mp.setattr(run_mod, "MATCH_STORED", True)
+        for owner, name in self.switches:
+            self.mp.setattr(owner, name, on)
+
+    def go(self, inputs: list[Path], *extra: str, name: str, exit: int = 0) -> dict[bool, dict[str, Any]]:
+        return self.run(inputs, *extra, name=name, before=self.flip, expect=exit == 0, exit=exit)
+
+
+def _roster(path: Path, *, budget: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> Path:
+    with open(SAMPLES / "roster.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(rows[0])
+        for r in rows[1:]:
+            if r[0] not in drop:
+                w.writerow([*r[:3], (budget or {}).get(r[0], r[3])])
+    return path
+
+
+@pytest.mark.parametrize("which", [None, "SINCE_STORED", "PLACES_PACKED", "NEW_STORED", "VERDICTS_KEPT"])
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_rounds_runs_with_each_new_switch_off_and_on(which: str | None, jobs: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first run; one with new files, a file replaced, a file gone; a withdrawal; a roster row changed (refused, then
+    --roster-changed-ok); a secret added; the same again: each the same with the switches off and on."""
+    both = Flip(tmp_path, monkeypatch, _present(which))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    names = sorted(p.name for p in (SAMPLES / "returns").iterdir())
+    for n in names[: len(names) // 2]:
+        shutil.copy2(SAMPLES / "returns" / n, inbox / n)
+    roster = _roster(tmp_path / "roster.csv")
+    args = ("--roster", str(roster), "--template", FORM, "--jobs", jobs, "--json")
+    both.go([inbox], *args, name="first")
+    # new files, one of them a later copy of a unit's; a file replaced in place; a file gone
+    for n in names[len(names) // 2:]:
+        shutil.copy2(SAMPLES / "returns" / n, inbox / n)
+    set_saved_time(SAMPLES / "returns" / "无线电监测站.xlsx", inbox / "无线电监测站 (后).xlsx", dt.datetime(2021, 7, 1, 9))
+    rewrite(SAMPLES / "returns" / "需求侧管理中心.xlsx", inbox / "需求侧管理中心.xlsx",
+            {"xl/sharedStrings.xml": replace_text("需求侧", "需求側")})
+    (inbox / "浦东分中心.xlsx").unlink(missing_ok=True)
+    both.go([inbox], *args, name="new, replaced, gone")
+    withdraw(both.ledger, "SH007", str(inbox / "无线电监测站 (后).xlsx"), "撤回")
+    both.go([inbox], *args, name="withdrawn")
+    # a roster row changed: refused without the flag, then taken with it
+    changed = _roster(tmp_path / "roster.csv", budget={"SH002": "1,000.00"})
+    both.go([inbox], *args, name="roster changed", exit=2)
+    both.go([inbox], *args, "--roster-changed-ok", name="roster changed ok")
+    key = tmp_path / "bureau.key"
+    key.write_bytes(b"0123456789abcdef0123456789abcdef\n")
+    key.chmod(0o600)
+    both.go([inbox], *args, "--secret-file", str(key), name="secret")
+    (inbox / "无线电监测站 (后).xlsx").unlink()
+    both.go([inbox], *args, "--secret-file", str(key), name="secret, one gone")
+    both.go([inbox], *args, name="no secret")
+    both.go([inbox], *args, name="again")
+    assert changed.exists()
+
+
+@pytest.mark.parametrize("which", [None, "SINCE_STORED", "PLACES_PACKED", "NEW_STORED"])
+def test_a_national_round_with_targets_off_and_on(which: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                  ) -> None:
+    both = Flip(tmp_path, monkeypatch, _present(which))
+    inbox = tmp_path / "inbox"
+    returns = sorted((NATIONAL / "returns").glob("*.xlsx"))
+    inbox.mkdir()
+    for p in returns[: len(returns) // 2]:
+        shutil.copy2(p, inbox / p.name)
+    targets = tmp_path / "targets.csv"
+    shutil.copy2(NATIONAL / "targets.csv", targets)
+    args = ("--roster", str(NATIONAL / "roster.csv"), "--targets", str(targets), "--json")
+    both.go([inbox], *args, name="national first")
+    for p in returns[len(returns) // 2:]:
+        shutil.copy2(p, inbox / p.name)
+    with open(targets, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    at = next(n for n, r in enumerate(rows) if r[0] == "N01")
+    rows[at][6] = str(int(rows[at][6]) + 1)
+    with open(targets, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    sorted(inbox.glob("*.xlsx"))[0].unlink()
+    both.go([inbox], *args, name="national more, targets changed, one gone")
+    both.go([inbox], *args, name="national again")
+
+
+# -- the memo of verdict contexts as a ledger may hold it -------------------------------------------------------------
+
+def _memo_row(db: Path) -> Any:
+    conn = sqlite3.connect(db)
+    try:
+        got = conn.execute("SELECT value, typeof(value) FROM meta WHERE key = 'memo verdict contexts'").fetchone()
+        return got
+    finally:
+        conn.close()
+
+
+def _set_memo(db: Path, value: Any) -> None:
+    conn = sqlite3.connect(db)
+    try:
+        with conn:
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('memo verdict contexts', ?)", (value,))
+    finally:
+        conn.close()
+
+
+def _read(output: str) -> int:
+    """The files the run read (validated), from ``--json``'s ledger part (the one with ``read_why``)."""
+    def walk(v: Any) -> int | None:
+        if isinstance(v, dict):
+            if "read_why" in v:
+                return int(v["read"])
+            for w in v.values():
+                got = walk(w)
+                if got is not None:
+                    return got
+        return None
+    got = walk(json.loads(output))
+    assert got is not None, output
+    return got
+
+
+def _damages(kept: Any) -> list[tuple[str, Any]]:
+    """Ways a memo may be found: cut short, one bit of a row or of the digest flipped, as text (the bytes' hex, the
+    bytes decoded as Latin-1, the code before's layout), a number, NULL, empty, a row's bytes swapped with another's."""
+    raw = bytes(kept) if isinstance(kept, (bytes, bytearray)) else kept.encode("latin-1")
+    out: list[tuple[str, Any]] = [("cut", raw[:-1]), ("cut a row", raw[:-32]), ("longer", raw + bytes(32)),
+                                  ("digest bit", bytes([raw[0] ^ 1]) + raw[1:]),
+                                  ("row bit", raw[:70] + bytes([raw[70] ^ 0x80]) + raw[71:]),
+                                  ("as hex text", raw[:65].decode("ascii") + raw[65:].hex()),
+                                  ("as latin-1 text", raw.decode("latin-1")), ("number", 12345),
+                                  ("empty", b""), ("empty text", "")]
+    if len(raw) >= 65 + 64:
+        out.append(("rows swapped", raw[:65] + raw[97:129] + raw[65:97] + raw[129:]))
+    return out
+
+
+def test_a_memo_of_verdict_contexts_however_found_never_reuses_what_the_switch_off_judges_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a first run, the memo replaced by each of :func:`_damages`, and a second run made over the same roster, then
+    one over a roster whose row of one unit changed (its file must be judged again): each outcome (roll-up, CSVs,
+    ledger) the same as with VERDICTS_KEPT off, whatever the memo; the memo after them a BLOB."""
+    (tmp_path / "probe").mkdir()
+    first = Flip(tmp_path / "probe", monkeypatch, [(run_mod, "VERDICTS_KEPT")])
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    roster = _roster(tmp_path / "roster.csv")
+    args = ("--roster", str(roster), "--template", FORM, "--json", "--jobs", "1")
+    first.run([inbox], *args, name="first", ways=(True,), before=first.flip, expect=True)
+    kept = _memo_row(first.ledger)
+    assert kept is not None
+    base = tmp_path / "probe" / "kept"
+    shutil.copytree(first.work, base)
+    _roster(tmp_path / "roster2.csv", budget={"SH002": "1,000.00"})
+    for n, (how, value) in enumerate(_damages(kept[0])):
+        where = tmp_path / f"d{n}"
+        where.mkdir()
+        both = Flip(where, monkeypatch, [(run_mod, "VERDICTS_KEPT")])
+        for step, roster_args in (("same roster", ()), ("a row changed", ("--roster", str(tmp_path / "roster2.csv"),
+                                                                          "--roster-changed-ok"))):
+            runs: dict[bool, dict[str, Any]] = {}
+            for on in (False, True):
+                shutil.rmtree(both.work)
+                shutil.copytree(base, both.work)
+                both.clock.tick = first.clock.tick
+                _set_memo(both.ledger, value)
+                more = args if not roster_args else (*args[2:], *roster_args)
+                runs[on] = both.run([inbox], *more, name=f"{how}, {step}", ways=(on,), before=both.flip, expect=True)[on]
+            off, on_ = runs[False], runs[True]
+            assert on_["exit"] == off["exit"] == 0, (how, step)
+            # what the run shows is the same; the damaged memo may make a file be read again, never one fewer
+            assert on_["files"] == off["files"], (how, step)
+            read_off, read_on = _read(off["output"]), _read(on_["output"])
+            assert read_on >= read_off, (how, step, read_on, read_off)
+            if how == "row bit" and step == "same roster":  # (taken: the first row's file read again, its context not the stored)
+                assert read_on > read_off
+            after = _memo_row(both.ledger)
+            assert after is not None and (after[1] == "blob" or not hasattr(Ledger, "memo_bytes")), (how, after)
