@@ -1,9 +1,10 @@
 """Review of issue 15's fourteenth pass (session 29): a round's runs with the new switches off, then on, from one
 ledger state and one clock, through the CLI, with the round matched on its store (``MATCH_STORED_FROM = 0``, what a
-round of 20,000 files or more does): ``rounds.view.SINCE_STORED`` (branch thirdflat: 汇总's "since the last run"
-asked of the store), ``rounds.run.PLACES_PACKED`` and ``rounds.run.NEW_STORED`` (branch firstflat: where each
-report made now is kept, the files received since counted in the store) and ``rounds.run.VERDICTS_KEPT`` (whose memo
-branch memoflat keeps as bytes). The switches a tree does not have are left as they are (this file runs on main and
+round of 20,000 files or more does): ``rounds.view.SINCE_STORED``, ``rounds.run.ASKED_BITS`` and
+``rollup.reuse.DECIMAL_TEXTS_SHARED`` (branch thirdflat: 汇总's "since the last run" asked of the store, the reports
+asked for told by bits, a Decimal's text made once), ``rounds.run.PLACES_PACKED`` and ``rounds.run.NEW_STORED``
+(branch firstflat: where each report made now is kept, the files received since counted in the store) and
+``rounds.run.VERDICTS_KEPT`` (whose memo branch memoflat keeps as bytes). The switches a tree does not have are left as they are (this file runs on main and
 on each branch: a switch's comparison is made where its branch is merged). Compared each time: the roll-up's bytes,
 the CSVs, ``--json``, the printed lines, the exit code and every table of the ledger (test_revstore's :class:`Both`).
 And the memo of verdict contexts as a ledger may hold it (made by the code before, damaged, of another type)."""
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from xltemplate.ledger import Ledger
+from xltemplate.rollup import reuse
 from xltemplate.rounds import run as run_mod
 from xltemplate.rounds import view
 from xltemplate.rounds.withdraw import withdraw
@@ -32,7 +34,8 @@ from .test_revstore import NATIONAL, Both, _ledger_dump
 
 FORM = "sh-project-self-eval"
 #: The switches this pass added or changed, each (owner, name): flipped together, and one at a time.
-NEW_SWITCHES = [(view, "SINCE_STORED"), (run_mod, "PLACES_PACKED"), (run_mod, "NEW_STORED"), (run_mod, "VERDICTS_KEPT")]
+NEW_SWITCHES = [(view, "SINCE_STORED"), (run_mod, "PLACES_PACKED"), (run_mod, "NEW_STORED"), (run_mod, "VERDICTS_KEPT"),
+                (run_mod, "ASKED_BITS"), (reuse, "DECIMAL_TEXTS_SHARED")]
 
 
 def _present(which: str | None) -> list[tuple[Any, str]]:
@@ -55,13 +58,18 @@ class Flip(Both):
         # (meta's memos: kept or not by the switches, each checked before it is taken; the rest compared)
         monkeypatch.setattr(revstore, "_ledger_dump", _without_memos)
 
+        self.threshold = 0  # (MATCH_STORED_FROM: 0, the store whatever the files)
+
     def flip(self, on: bool) -> None:
         self.mp.setattr(run_mod, "MATCH_STORED", True)
+        self.mp.setattr(run_mod, "MATCH_STORED_FROM", self.threshold)
         for owner, name in self.switches:
             self.mp.setattr(owner, name, on)
 
-    def go(self, inputs: list[Path], *extra: str, name: str, exit: int = 0) -> dict[bool, dict[str, Any]]:
-        return self.run(inputs, *extra, name=name, before=self.flip, expect=exit == 0, exit=exit)
+    def go(self, inputs: list[Path], *extra: str, name: str, exit: int = 0, stored: bool = True
+           ) -> dict[bool, dict[str, Any]]:
+        self.threshold = 0 if stored else 10**9
+        return self.run(inputs, *extra, name=name, before=self.flip, expect=exit == 0 and stored, exit=exit)
 
 
 def _roster(path: Path, *, budget: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> Path:
@@ -76,7 +84,8 @@ def _roster(path: Path, *, budget: dict[str, str] | None = None, drop: tuple[str
     return path
 
 
-@pytest.mark.parametrize("which", [None, "SINCE_STORED", "PLACES_PACKED", "NEW_STORED", "VERDICTS_KEPT"])
+@pytest.mark.parametrize("which", [None, "SINCE_STORED", "PLACES_PACKED", "NEW_STORED", "VERDICTS_KEPT", "ASKED_BITS",
+                                   "DECIMAL_TEXTS_SHARED"])
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_rounds_runs_with_each_new_switch_off_and_on(which: str | None, jobs: str, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,7 +125,7 @@ def test_a_rounds_runs_with_each_new_switch_off_and_on(which: str | None, jobs: 
     assert changed.exists()
 
 
-@pytest.mark.parametrize("which", [None, "SINCE_STORED", "PLACES_PACKED", "NEW_STORED"])
+@pytest.mark.parametrize("which", [None, "SINCE_STORED", "PLACES_PACKED", "NEW_STORED", "ASKED_BITS"])
 def test_a_national_round_with_targets_off_and_on(which: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                   ) -> None:
     both = Flip(tmp_path, monkeypatch, _present(which))
@@ -140,6 +149,26 @@ def test_a_national_round_with_targets_off_and_on(which: str | None, tmp_path: P
     sorted(inbox.glob("*.xlsx"))[0].unlink()
     both.go([inbox], *args, name="national more, targets changed, one gone")
     both.go([inbox], *args, name="national again")
+
+
+def test_a_round_that_crosses_the_threshold_and_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first run under MATCH_STORED_FROM (the lists), a second over it (the store, its kept sheets made by the
+    lists' run), a third under it again, a fourth over it: every new switch off, then on, the same each time."""
+    both = Flip(tmp_path, monkeypatch, _present(None))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    names = sorted(p.name for p in (SAMPLES / "returns").iterdir())
+    for n in names[:8]:
+        shutil.copy2(SAMPLES / "returns" / n, inbox / n)
+    args = ("--roster", str(SAMPLES / "roster.csv"), "--template", FORM, "--jobs", "1", "--json")
+    both.go([inbox], *args, name="lists first", stored=False)
+    for n in names[8:]:
+        shutil.copy2(SAMPLES / "returns" / n, inbox / n)
+    both.go([inbox], *args, name="store second")
+    set_saved_time(SAMPLES / "returns" / "无线电监测站.xlsx", inbox / "无线电监测站 (后).xlsx", dt.datetime(2021, 7, 1, 9))
+    both.go([inbox], *args, name="lists third", stored=False)
+    (inbox / "无线电监测站 (后).xlsx").unlink()
+    both.go([inbox], *args, name="store fourth")
 
 
 # -- the memo of verdict contexts as a ledger may hold it -------------------------------------------------------------
