@@ -171,6 +171,51 @@ def test_a_round_that_crosses_the_threshold_and_back(tmp_path: Path, monkeypatch
     both.go([inbox], *args, name="store fourth")
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_random_runs_of_a_round_off_and_on(seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four runs, each after random changes to the inbox (files removed, resubmitted with other saved times, copied)
+    and the roster (a unit dropped, a budget changed; --roster-changed-ok at random, refused runs then allowed), a
+    withdrawal at random: every new switch off, then on, the store both ways, the same each time."""
+    import random
+
+    rng = random.Random(seed)
+    both = Flip(tmp_path, monkeypatch, _present(None))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    names = sorted(p.name for p in (SAMPLES / "returns").iterdir())
+    for n in rng.sample(names, 12):
+        shutil.copy2(SAMPLES / "returns" / n, inbox / n)
+    keys = [r[0] for r in csv.reader(open(SAMPLES / "roster.csv", encoding="utf-8-sig"))][1:]
+    taken: bytes | None = None  # the roster the last run took
+    for step in range(4):
+        if step:
+            for n in rng.sample(sorted(p.name for p in inbox.iterdir()), rng.randint(0, 3)):
+                (inbox / n).unlink()
+            for n in rng.sample(names, rng.randint(1, 4)):
+                if n.endswith(".xlsx") and not n.startswith("~$") and rng.random() < 0.7:
+                    set_saved_time(SAMPLES / "returns" / n, inbox / f"again {step} {n}",
+                                   dt.datetime(2021, 6, step, 9, rng.randint(0, 59)))
+                else:
+                    shutil.copy2(SAMPLES / "returns" / n, inbox / f"copy {step} {n}")
+            if rng.random() < 0.4:
+                counted = [p for p in sorted(inbox.glob("*.xlsx")) if not p.name.startswith("~$")]
+                if counted:
+                    try:
+                        withdraw(both.ledger, rng.choice(keys), str(rng.choice(counted)), "随机撤回")
+                    except Exception:  # (not that unit's file: refused, as a clerk would be told)
+                        pass
+        roster = _roster(tmp_path / f"roster{step}.csv", drop=tuple(rng.sample(keys, rng.randint(0, 2))),
+                         budget={k: "1,000.00" for k in rng.sample(keys, rng.randint(0, 1))})
+        args = ("--roster", str(roster), "--template", FORM, "--jobs", rng.choice(["1", "2"]), "--json")
+        ok = rng.random() < 0.5
+        changed = taken is not None and roster.read_bytes() != taken  # (refused without the flag)
+        both.go([inbox], *args, *(("--roster-changed-ok",) if ok else ()), name=f"r{step}",
+                exit=2 if changed and not ok else 0)
+        if changed and not ok:
+            both.go([inbox], *args, "--roster-changed-ok", name=f"r{step} ok")
+        taken = roster.read_bytes()
+
+
 # -- the memo of verdict contexts as a ledger may hold it -------------------------------------------------------------
 
 def _memo_row(db: Path) -> Any:
