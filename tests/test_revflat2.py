@@ -3,7 +3,8 @@ ledger state and one clock, through the CLI, with the round matched on its store
 round of 20,000 files or more does): ``rounds.view.SINCE_STORED``, ``rounds.run.ASKED_BITS`` and
 ``rollup.reuse.DECIMAL_TEXTS_SHARED`` (branch thirdflat: 汇总's "since the last run" asked of the store, the reports
 asked for told by bits, a Decimal's text made once), ``rounds.run.PLACES_PACKED`` and ``rounds.run.NEW_STORED``
-(branch firstflat: where each report made now is kept, the files received since counted in the store) and
+(branch firstflat: where each report made now is kept, the files received since counted in the store;
+``rounds.run.TEXTS_AS_ASKED``, the inputs' texts handed to the intake as it asks) and
 ``rounds.run.VERDICTS_KEPT`` (whose memo branch memoflat keeps as bytes). The switches a tree does not have are left as they are (this file runs on main and
 on each branch: a switch's comparison is made where its branch is merged). Compared each time: the roll-up's bytes,
 the CSVs, ``--json``, the printed lines, the exit code and every table of the ledger (test_revstore's :class:`Both`).
@@ -35,7 +36,7 @@ from .test_revstore import NATIONAL, Both, _ledger_dump
 FORM = "sh-project-self-eval"
 #: The switches this pass added or changed, each (owner, name): flipped together, and one at a time.
 NEW_SWITCHES = [(view, "SINCE_STORED"), (run_mod, "PLACES_PACKED"), (run_mod, "NEW_STORED"), (run_mod, "VERDICTS_KEPT"),
-                (run_mod, "ASKED_BITS"), (reuse, "DECIMAL_TEXTS_SHARED")]
+                (run_mod, "ASKED_BITS"), (reuse, "DECIMAL_TEXTS_SHARED"), (run_mod, "TEXTS_AS_ASKED")]
 
 
 def _present(which: str | None) -> list[tuple[Any, str]]:
@@ -85,7 +86,7 @@ def _roster(path: Path, *, budget: dict[str, str] | None = None, drop: tuple[str
 
 
 @pytest.mark.parametrize("which", [None, "SINCE_STORED", "PLACES_PACKED", "NEW_STORED", "VERDICTS_KEPT", "ASKED_BITS",
-                                   "DECIMAL_TEXTS_SHARED"])
+                                   "DECIMAL_TEXTS_SHARED", "TEXTS_AS_ASKED"])
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_rounds_runs_with_each_new_switch_off_and_on(which: str | None, jobs: str, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
@@ -214,6 +215,17 @@ def test_random_runs_of_a_round_off_and_on(seed: int, tmp_path: Path, monkeypatc
         if changed and not ok:
             both.go([inbox], *args, "--roster-changed-ok", name=f"r{step} ok")
         taken = roster.read_bytes()
+
+
+@pytest.mark.parametrize(("how", "where"), [("SIGKILL", "_collection_stored"), ("SIGTERM", "_collection_stored"),
+                                            ("SIGTERM", "_Places"), ("SIGKILL", "_Places")])
+def test_a_run_stopped_where_this_pass_holds_its_state(how: str, where: str, tmp_path: Path) -> None:
+    """test_revstore's stopped run, stopped where this pass's state is made: after the reading (the memo of verdict
+    contexts kept, as a BLOB, and every report stored), as the reading is given the places array (firstflat's
+    _Places): nothing left, no roll-up, the run not finished, and the next run decides what a clean run decides."""
+    if not hasattr(run_mod, where):
+        pytest.skip(f"rounds.run.{where} not in this tree")
+    revstore.test_a_run_stopped_while_its_store_is_open_leaves_nothing(how, where, tmp_path)
 
 
 # -- the memo of verdict contexts as a ledger may hold it -------------------------------------------------------------
