@@ -265,17 +265,20 @@ def _read(output: str) -> int:
 
 
 def _damages(kept: Any) -> list[tuple[str, Any]]:
-    """Ways a memo may be found: cut short, one bit of a row or of the digest flipped, as text (the bytes' hex, the
-    bytes decoded as Latin-1, the code before's layout), a number, NULL, empty, a row's bytes swapped with another's."""
-    raw = bytes(kept) if isinstance(kept, (bytes, bytearray)) else kept.encode("latin-1")
-    out: list[tuple[str, Any]] = [("cut", raw[:-1]), ("cut a row", raw[:-32]), ("longer", raw + bytes(32)),
-                                  ("digest bit", bytes([raw[0] ^ 1]) + raw[1:]),
-                                  ("row bit", raw[:70] + bytes([raw[70] ^ 0x80]) + raw[71:]),
+    """Ways a memo may be found: cut short, one bit of a row or of the digest flipped, two rows swapped (each in the
+    memo's own type: a BLOB, or text as the code before keeps it), in the other type (the bytes' hex or Latin-1 as text;
+    text's characters as bytes), a number, empty."""
+    text = isinstance(kept, str)
+    raw = kept.encode("latin-1") if text else bytes(kept)
+    same = (lambda b: b.decode("latin-1")) if text else bytes  # (in the memo's own type)
+    out: list[tuple[str, Any]] = [("cut", same(raw[:-1])), ("cut a row", same(raw[:-32])), ("longer", same(raw + bytes(32))),
+                                  ("digest bit", same(bytes([raw[0] ^ 1]) + raw[1:])),
+                                  ("row bit", same(raw[:70] + bytes([raw[70] ^ 0x80]) + raw[71:])),
                                   ("as hex text", raw[:65].decode("ascii") + raw[65:].hex()),
-                                  ("as latin-1 text", raw.decode("latin-1")), ("number", 12345),
+                                  ("as latin-1 text", raw.decode("latin-1")), ("as bytes", raw), ("number", 12345),
                                   ("empty", b""), ("empty text", "")]
     if len(raw) >= 65 + 64:
-        out.append(("rows swapped", raw[:65] + raw[97:129] + raw[65:97] + raw[129:]))
+        out.append(("rows swapped", same(raw[:65] + raw[97:129] + raw[65:97] + raw[129:])))
     return out
 
 
