@@ -31,7 +31,8 @@ from xltemplate.rounds.withdraw import withdraw
 from .conftest import SAMPLES
 from .tamper import replace_text, rewrite, set_saved_time
 from . import test_revstore as revstore
-from .test_revstore import NATIONAL, Both, _ledger_dump
+from .test_roundmem import random_inbox
+from .test_revstore import NATIONAL, Both, _ledger_dump, bump_target
 
 FORM = "sh-project-self-eval"
 #: The switches this pass added or changed, each (owner, name): flipped together, and one at a time.
@@ -141,12 +142,7 @@ def test_a_national_round_with_targets_off_and_on(which: str | None, tmp_path: P
     both.go([inbox], *args, name="national first")
     for p in returns[len(returns) // 2:]:
         shutil.copy2(p, inbox / p.name)
-    with open(targets, encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.reader(fh))
-    at = next(n for n, r in enumerate(rows) if r[0] == "N01")
-    rows[at][6] = str(int(rows[at][6]) + 1)
-    with open(targets, "w", encoding="utf-8-sig", newline="") as fh:
-        csv.writer(fh).writerows(rows)
+    bump_target(targets)
     sorted(inbox.glob("*.xlsx"))[0].unlink()
     both.go([inbox], *args, name="national more, targets changed, one gone")
     both.go([inbox], *args, name="national again")
@@ -181,12 +177,7 @@ def test_random_runs_of_a_round_off_and_on(seed: int, tmp_path: Path, monkeypatc
 
     rng = random.Random(seed)
     both = Flip(tmp_path, monkeypatch, _present(None))
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    names = sorted(p.name for p in (SAMPLES / "returns").iterdir())
-    for n in rng.sample(names, 12):
-        shutil.copy2(SAMPLES / "returns" / n, inbox / n)
-    keys = [r[0] for r in csv.reader(open(SAMPLES / "roster.csv", encoding="utf-8-sig"))][1:]
+    inbox, names, keys = random_inbox(rng, tmp_path, 12)
     taken: bytes | None = None  # the roster the last run took
     for step in range(4):
         if step:
