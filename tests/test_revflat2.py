@@ -278,6 +278,8 @@ def test_a_memo_of_verdict_contexts_however_found_never_reuses_what_the_switch_o
     """After a first run, the memo replaced by each of :func:`_damages`, and a second run made over the same roster, then
     one over a roster whose row of one unit changed (its file must be judged again): each outcome (roll-up, CSVs,
     ledger) the same as with VERDICTS_KEPT off, whatever the memo; the memo after them a BLOB."""
+    if hasattr(run_mod, "CONTEXTS_PACKED"):  # (firstflat's memo in parts: its own test below; here the one row)
+        monkeypatch.setattr(run_mod, "CONTEXTS_PACKED", False)
     (tmp_path / "probe").mkdir()
     first = Flip(tmp_path / "probe", monkeypatch, [(run_mod, "VERDICTS_KEPT")])
     inbox = tmp_path / "inbox"
@@ -314,3 +316,93 @@ def test_a_memo_of_verdict_contexts_however_found_never_reuses_what_the_switch_o
                 assert read_on > read_off
             after = _memo_row(both.ledger)
             assert after is not None and (after[1] == "blob" or not hasattr(Ledger, "memo_bytes")), (how, after)
+
+
+# -- firstflat's memo of verdict contexts in parts (rounds.run.CONTEXTS_PACKED) ----------------------------------------
+
+def _meta(db: Path) -> dict[str, Any]:
+    conn = sqlite3.connect(db)
+    try:
+        return dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'memo verdict contexts%'"))
+    finally:
+        conn.close()
+
+
+def _parts_damaged(memo: dict[str, Any], head: str) -> list[tuple[str, dict[str, Any]]]:
+    """The memo in parts as a ledger may hold it (``head`` its head's key; its parts ``head/0`` ...): a part gone, one
+    more part, the head's count one more, a part a row short or a row long, a part in capitals, a digit of a part
+    changed, a part or the head as a BLOB, the parts without the head."""
+    part = f"{head}/1"
+    digit = memo[part][:3] + ("0" if memo[part][3] != "0" else "1") + memo[part][4:]
+    return [("a part gone", {f"{head}/2": None}), ("a part more", {f"{head}/{len(memo) - 1}": memo[part]}),
+            ("count one more", {head: memo[head][:-len(memo[head].split()[-1])] + str(int(memo[head].split()[-1]) + 1)}),
+            ("a row short", {part: memo[part][:-64]}), ("a row long", {part: memo[part] + memo[part][:64]}),
+            ("capitals", {part: memo[part].upper()}), ("a digit changed", {part: digit}),
+            ("a part as bytes", {part: memo[part].encode("ascii")}), ("the head as bytes", {head: memo[head].encode()}),
+            ("no head", {head: None})]
+
+
+def test_a_memo_in_parts_however_found_never_reuses_what_the_switch_off_judges_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CONTEXTS_PACKED's memo (4 rows a part here: the samples' 20 rows in 5 parts), after a first run, found as each of
+    :func:`_parts_damaged`: the next run the same as with VERDICTS_KEPT off (roll-up, CSVs), never fewer files read;
+    and after it the memo whole again (its head and every part of the right length) — save a digit changed, which is
+    taken as any other context (it only makes its row's file be read again), and a part past the count (never read)."""
+    if not hasattr(run_mod, "CONTEXTS_PACKED"):
+        pytest.skip("rounds.run.CONTEXTS_PACKED (firstflat) not in this tree")
+    monkeypatch.setattr(run_mod, "CONTEXTS_PACKED", True)
+    monkeypatch.setattr(run_mod, "CONTEXTS_A_PART", 4)
+    head = f"memo {run_mod._CONTEXTS}"
+    (tmp_path / "probe").mkdir()
+    first = Flip(tmp_path / "probe", monkeypatch, [(run_mod, "VERDICTS_KEPT")])
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    args = ("--roster", str(_roster(tmp_path / "roster.csv")), "--template", FORM, "--json", "--jobs", "1")
+    first.run([inbox], *args, name="first", ways=(True,), before=first.flip, expect=True)
+    memo = _meta(first.ledger)
+    assert head in memo and len([k for k in memo if k.startswith(f"{head}/")]) == 5, sorted(memo)
+    base = tmp_path / "probe" / "kept"
+    shutil.copytree(first.work, base)
+    for n, (how, change) in enumerate(_parts_damaged(memo, head)):
+        where = tmp_path / f"d{n}"
+        where.mkdir()
+        both = Flip(where, monkeypatch, [(run_mod, "VERDICTS_KEPT")])
+        runs: dict[bool, dict[str, Any]] = {}
+        for on in (False, True):
+            shutil.rmtree(both.work)
+            shutil.copytree(base, both.work)
+            both.clock.tick = first.clock.tick
+            conn = sqlite3.connect(both.ledger)
+            with conn:
+                for key, value in change.items():
+                    if value is None:
+                        conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+                    else:
+                        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+            conn.close()
+            runs[on] = both.run([inbox], *args, name=how, ways=(on,), before=both.flip, expect=True)[on]
+        assert runs[True]["files"] == runs[False]["files"], how
+        assert _read(runs[True]["output"]) >= _read(runs[False]["output"]), how
+        after = _meta(both.ledger)
+        if how not in ("a digit changed", "a part more"):  # (taken as they are: a part past the count is never read)
+            assert after == memo, (how, sorted(after))  # (made again, whole: nothing of the damaged one left)
+
+
+def test_a_text_memo_of_the_code_before_is_not_left_beside_the_parts(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ledger whose runs kept the contexts as the code before does (``memo verdict contexts``: 64 hex digits a row,
+    6.4 MB at 100,000 units), then a run with CONTEXTS_PACKED: one memo of the contexts is left in meta, the parts — the
+    old text is never read again by this code, and every Ledger.open reads every meta row."""
+    if not hasattr(run_mod, "CONTEXTS_PACKED"):
+        pytest.skip("rounds.run.CONTEXTS_PACKED (firstflat) not in this tree")
+    both = Flip(tmp_path, monkeypatch, [(run_mod, "CONTEXTS_PACKED")])
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    args = ("--roster", str(SAMPLES / "roster.csv"), "--template", FORM, "--jobs", "1")
+    both.run([inbox], *args, name="before", ways=(False,), before=both.flip, expect=True)
+    assert "memo verdict contexts" in _meta(both.ledger)  # (the code before's layout)
+    shutil.copy2(SAMPLES / "returns" / "浦东分中心.xlsx", inbox / "浦东分中心 (2).xlsx")
+    both.run([inbox], *args, name="parts", ways=(True,), before=both.flip, expect=True)
+    kept = _meta(both.ledger)
+    assert f"memo {run_mod._CONTEXTS}" in kept
+    assert "memo verdict contexts" not in kept, sorted(kept)
