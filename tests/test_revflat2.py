@@ -37,7 +37,8 @@ from .test_revstore import NATIONAL, Both, _ledger_dump, bump_target
 FORM = "sh-project-self-eval"
 #: The switches this pass added or changed, each (owner, name): flipped together, and one at a time.
 NEW_SWITCHES = [(view, "SINCE_STORED"), (run_mod, "PLACES_PACKED"), (run_mod, "NEW_STORED"), (run_mod, "VERDICTS_KEPT"),
-                (run_mod, "ASKED_BITS"), (reuse, "DECIMAL_TEXTS_SHARED"), (run_mod, "TEXTS_AS_ASKED")]
+                (run_mod, "ASKED_BITS"), (reuse, "DECIMAL_TEXTS_SHARED"), (run_mod, "TEXTS_AS_ASKED"),
+                (run_mod, "CONTEXTS_PACKED")]
 
 
 def _present(which: str | None) -> list[tuple[Any, str]]:
@@ -87,7 +88,7 @@ def _roster(path: Path, *, budget: dict[str, str] | None = None, drop: tuple[str
 
 
 @pytest.mark.parametrize("which", [None, "SINCE_STORED", "PLACES_PACKED", "NEW_STORED", "VERDICTS_KEPT", "ASKED_BITS",
-                                   "DECIMAL_TEXTS_SHARED", "TEXTS_AS_ASKED"])
+                                   "DECIMAL_TEXTS_SHARED", "TEXTS_AS_ASKED", "CONTEXTS_PACKED"])
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_rounds_runs_with_each_new_switch_off_and_on(which: str | None, jobs: str, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
