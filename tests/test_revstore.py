@@ -117,6 +117,18 @@ class Both:
         return got
 
 
+def bump_target(targets: Path, key: str = "N01") -> None:
+    """The first target of ``key`` in the targets table ``targets`` (a CSV) one more: its files are read again."""
+    import csv
+
+    with open(targets, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    at = next(n for n, r in enumerate(rows) if r[0] == key)
+    rows[at][6] = str(int(rows[at][6]) + 1)
+    with open(targets, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+
+
 def _sheet(path: Path, name: str) -> list[tuple[Any, ...]]:
     import openpyxl
 
@@ -184,14 +196,7 @@ def test_a_national_round_with_targets_changed(tmp_path: Path, monkeypatch: pyte
     args = ("--roster", str(NATIONAL / "roster.csv"), "--targets", str(targets), "--json")
     first = both.run([inbox], *args, name="national first")
     assert first[True]["exit"] == 0
-    import csv
-
-    with open(targets, encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.reader(fh))
-    at = next(n for n, r in enumerate(rows) if r[0] == "N01")  # (one target of N01 changed: its files read again)
-    rows[at][6] = str(int(rows[at][6]) + 1)
-    with open(targets, "w", encoding="utf-8-sig", newline="") as fh:
-        csv.writer(fh).writerows(rows)
+    bump_target(targets)  # (one target of N01 changed: its files read again)
     victim = sorted(inbox.glob("*.xlsx"))[0]
     victim.unlink()
     second = both.run([inbox], *args, name="national targets changed, one gone")
@@ -364,8 +369,6 @@ def test_keyless_unknown_and_unreadable_returns(with_roster: bool, tmp_path: Pat
 def test_a_stored_file_read_again_that_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file counted from its stored report is read again (its targets changed) and its reading times out: not
     checked this run (its old report still in the ledger is not its verdict now), then read again the next run."""
-    import csv
-
     from xltemplate import batch
     from xltemplate.findings import finding
     from xltemplate.report import FileReport
@@ -377,12 +380,7 @@ def test_a_stored_file_read_again_that_times_out(tmp_path: Path, monkeypatch: py
     shutil.copy2(NATIONAL / "targets.csv", targets)
     args = ("--roster", str(NATIONAL / "roster.csv"), "--targets", str(targets), "--json", "--jobs", "1")
     both.run([inbox], *args, name="first")
-    with open(targets, encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.reader(fh))
-    at = next(n for n, r in enumerate(rows) if r[0] == "N01")
-    rows[at][6] = str(int(rows[at][6]) + 1)
-    with open(targets, "w", encoding="utf-8-sig", newline="") as fh:
-        csv.writer(fh).writerows(rows)
+    bump_target(targets)
     real = batch.validate.validate_path
 
     def timing_out(path: Any, run: Any, **kw: Any) -> FileReport:

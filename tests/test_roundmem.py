@@ -226,6 +226,17 @@ def test_a_rounds_runs_are_the_same_held_or_made_when_read(tmp_path: Path, monke
     assert POOLS[True] > 0 and POOLS[False] > 0
 
 
+def random_inbox(rng: random.Random, tmp_path: Path, n: int) -> tuple[Path, list[str], list[str]]:
+    """``tmp_path / "inbox"`` with ``n`` of the samples' returns chosen by ``rng``; every sample's name; the roster's keys."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    names = sorted(p.name for p in (SAMPLES / "returns").iterdir())
+    for name in rng.sample(names, n):
+        shutil.copy2(SAMPLES / "returns" / name, inbox / name)
+    keys = [r[0] for r in csv.reader(open(SAMPLES / "roster.csv", encoding="utf-8-sig"))][1:]
+    return inbox, names, keys
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_random_rounds_are_the_same_held_or_made_when_read(seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Three runs, each after random changes to the inbox (files removed, resubmitted, changed) and the roster (a unit
@@ -233,12 +244,7 @@ def test_random_rounds_are_the_same_held_or_made_when_read(seed: int, tmp_path: 
     rng = random.Random(seed)
     clock = _Clock()
     monkeypatch.setattr(store, "_now", clock)
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    names = sorted(p.name for p in (SAMPLES / "returns").iterdir())
-    for n in rng.sample(names, 14):
-        shutil.copy2(SAMPLES / "returns" / n, inbox / n)
-    keys = [r[0] for r in csv.reader(open(SAMPLES / "roster.csv", encoding="utf-8-sig"))][1:]
+    inbox, names, keys = random_inbox(rng, tmp_path, 14)
     for step in range(3):
         if step:
             here = sorted(p.name for p in inbox.iterdir())
