@@ -144,12 +144,15 @@ class Ledger:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (f"memo {name}",)).fetchone()
         return str(row[0]) if row is not None else None
 
-    def remember_parts(self, name: str, head: str, parts: Iterable[str]) -> None:
+    def remember_parts(self, name: str, head: str, parts: Iterable[str], *, instead_of: Iterable[str] = ()) -> None:
         """Keep a memo too long for one row as a head (``memo NAME``, for :meth:`memo`) and its parts (``memo NAME/0``,
         ``memo NAME/1``, ...: ``memo(f"{name}/{i}")``), in one transaction, those of an earlier one of the name let go:
-        each part made as it is written, not the whole text at once."""
+        each part made as it is written, not the whole text at once. ``instead_of``: the names of memos this one takes
+        the place of (kept by an earlier layout: let go in the same transaction)."""
         self._writable()
         with schema.transaction(self.conn):
+            for old in instead_of:
+                self.conn.execute("DELETE FROM meta WHERE key = ?", (f"memo {old}",))
             self.conn.execute("DELETE FROM meta WHERE key > ? AND key < ?", (f"memo {name}/", f"memo {name}0"))
             for i, part in enumerate(parts):
                 self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (f"memo {name}/{i}", part))

@@ -547,7 +547,8 @@ class _Contexts:
                 raw += digest
             if not self._led.readonly:
                 a_part = 32 * CONTEXTS_A_PART
-                self._led.remember_parts(_CONTEXTS, of, (raw[at:at + a_part].hex() for at in range(0, len(raw), a_part)))
+                self._led.remember_parts(_CONTEXTS, of, (raw[at:at + a_part].hex() for at in range(0, len(raw), a_part)),
+                                         instead_of=("verdict contexts",))  # (the text the code before kept: never read here)
         self._raw = raw
         return raw
 
