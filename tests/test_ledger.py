@@ -28,7 +28,7 @@ from xltemplate.ledger import (
 )
 from xltemplate.ledger.archive import Archive, Stored, Unread
 
-from .ledger_helpers import SPEC, finish, make_return, validate_pending
+from .ledger_helpers import SPEC, fake_report, finish, make_return, validate_pending
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -901,3 +901,47 @@ def test_the_archive_hashes_in_threads_as_it_does_in_one(tmp_path: Path, monkeyp
     assert [type(g) for g in got[2]] == [type(g) for g in got[1]]
     assert [isinstance(g, Unread) for g in got[2]] == [p.name in ("gone.xlsx", "a folder.xlsx") for p in paths]
     assert got[2] == got[1]
+
+
+@pytest.mark.parametrize("joined", [True, False])
+def test_the_files_without_a_report_are_those_of_no_report_under_the_runs_template_and_validator(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, joined: bool) -> None:
+    """ledger.store.UNREPORTED_JOINED (one query) and the set it replaced give the same files, in arrival order: a file
+    whose only report is another validator's or another template's still needs one, a file reported under the run's
+    pair does not, whatever order the reports were stored in."""
+    from xltemplate.ledger import store as store_mod
+
+    monkeypatch.setattr(store_mod, "UNREPORTED_JOINED", joined)
+    inbox = tmp_path / "inbox"
+    datas = [make_return(inbox / f"r{n:02d}.json", f"SH{n:03d}", nonce=str(n)) for n in range(12)]
+    with Ledger.open(tmp_path / "round.xlt.db", create=True) as led:
+        old = led.begin_run(RunInfo("v0", SPEC, inputs=(str(inbox),)))
+        led.ingest(old, sorted(str(p) for p in inbox.iterdir()))
+        led.store_reports(old, [fake_report(sha(d), d) for d in datas[::2]])  # (v0's reports: not the next run's)
+        finish(led, old)
+        run = led.begin_run(RunInfo("v1", SPEC, inputs=(str(inbox),)))
+        led.ingest(run, sorted(str(p) for p in inbox.iterdir()))
+        assert [t.sha256 for t in led.needs_report(run)] == [sha(d) for d in datas]
+        led.store_reports(run, [fake_report(sha(d), d) for d in (datas[7], datas[3], datas[10])])
+        other = led.begin_run(RunInfo("v1", "spec-B", inputs=(str(inbox),)))  # (another template's: not run's pair)
+        led.store_reports(other, [fake_report(sha(d), d) for d in datas[:6]])
+        assert [t.sha256 for t in led.needs_report(run)] == [sha(d) for n, d in enumerate(datas) if n not in (3, 7, 10)]
+        assert [t.archive_path.read_bytes() for t in led.needs_report(run)][:1] == [datas[0]]
+
+
+def test_opening_reads_the_archive_setting_not_the_memos_and_a_ledger_without_it_is_refused(tmp_path: Path) -> None:
+    """Ledger.meta and Ledger.open leave the memos (megabytes at 100,000 units) unread; a ledger whose archive_dir row
+    is gone is refused in Chinese (before: a KeyError's traceback), the lock let go."""
+    db = tmp_path / "round.xlt.db"
+    with Ledger.open(db, create=True) as led:
+        led.remember("verdict contexts packed", "x" * 1000)
+        assert "memo verdict contexts packed" not in led.meta and led.meta["format"] == "xltemplate-ledger"
+        assert led.memo("verdict contexts packed") == "x" * 1000
+    with raw(db) as conn:
+        conn.execute("DELETE FROM meta WHERE key = 'archive_dir'")
+    with pytest.raises(NotALedgerError, match="台账文件不完整或已损坏（缺少归档文件夹的记录 archive_dir）"):
+        Ledger.open(db)
+    with raw(db) as conn:
+        conn.execute("INSERT INTO meta(key, value) VALUES ('archive_dir', 'round.xlt.archive')")
+    with Ledger.open(db) as led:  # (the lock was let go: opened again)
+        assert led.archive.root == tmp_path / "round.xlt.archive"

@@ -70,7 +70,9 @@ SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SI
             # (firstflat) the inputs' texts handed to the intake a batch at a time as it asks, not a list of them all
             (run_mod, "TEXTS_AS_ASKED"),
             # (thirdflat) 汇总's since over the store, the asked reports as bits, Decimal texts shared in a kept state
-            (view, "SINCE_STORED"), (run_mod, "ASKED_BITS"), (reuse, "DECIMAL_TEXTS_SHARED")]
+            (view, "SINCE_STORED"), (run_mod, "ASKED_BITS"), (reuse, "DECIMAL_TEXTS_SHARED"),
+            # (lead) the files without a report found by one query, not a set of every stored report's sha256
+            (store, "UNREPORTED_JOINED")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver. rounds.run.MATCH_STORED_FROM:
 #: on, a round's returns are matched in its store whatever its files (off: from 20,000, so never here).

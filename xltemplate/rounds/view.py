@@ -435,7 +435,7 @@ class _StoredSince(_Since):
     the store. A key neither flagged nor with files received since is a unit's with nothing since (``get``: what
     :meth:`RoundView.since_of` asks), or no unit's (the default), so it is looked up only when asked strictly."""
 
-    def __init__(self, rows: StoredRows, new: Counter[str], changed: set[str] | None = None,
+    def __init__(self, rows: StoredRows, new: Mapping[str, int], changed: set[str] | None = None,
                  newly_valid: set[str] | None = None, *, flags: Iterable[tuple[str, bool]] | None = None) -> None:
         self._rows = rows
         self._new = new
