@@ -771,7 +771,7 @@ class _Places:
     def put(self, n: int, sha: str, where: Any) -> bool:
         """Keep ``where`` for the ``n``-th file validated, ``sha``; False: not kept here (not a place in the spill, or
         a sha256 not of the usual form)."""
-        if type(where) is not int:
+        if type(where) is not int or where == 0:  # (0 marks "not kept here": a spill's place never is, its length in it)
             return False
         try:
             digest = bytes.fromhex(sha)
