@@ -12,7 +12,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any, Iterable, NoReturn
 
 import click
 
@@ -568,7 +568,7 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
             except XltemplateError:
                 guess = None  # the roster or the targets do not fit the guess: find the template from every return
             if guess is not None:
-                def guessed(briefs: list[Brief], guess: Spec = guess) -> tuple[Spec, Roster | None, Any] | None:
+                def guessed(briefs: Iterable[Brief], guess: Spec = guess) -> tuple[Spec, Roster | None, Any] | None:
                     chosen = choose_template(briefs, RunContext.builtin())
                     if same_template(chosen, guess):
                         return None
