@@ -1,6 +1,6 @@
 """A round's first run flat in N (issue 15, fifteenth pass, firstpeak): what it holds between its reading and its
-matching. test_roundmem's runs flip each switch with the others (the same roll-up, CSVs, lines, 提交记录, since values
-and decisions); these test what each holds instead."""
+matching, and from matching into the roll-up's writing. test_roundmem's runs flip each switch with the others (the same
+roll-up, CSVs, lines, 提交记录, since values and decisions); these test what each holds instead."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from xltemplate.cli import main
+from xltemplate.rollup.record import Since
 from xltemplate.rounds import run as run_mod
+from xltemplate.rounds import view
 
 from .conftest import SAMPLES
 
@@ -65,3 +67,48 @@ def test_a_guessed_template_is_held_to_the_inputs_one_at_a_time(tmp_path: Path, 
         assert not given_list and most <= 2
     else:
         assert given_list and most >= inputs - 2  # (every stored one's made before the count: the list)
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_a_first_runs_since_flags_are_kept_in_its_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
+    """rounds.view.FLAGS_STORED: a first run matched in its store flags every unit as changed; with the switch the flags
+    are in the store (no key held), and every unit's since (and a key no unit has) is what the dict gives, by ``get``
+    with the roll-up's default, by ``[]`` and by ``in`` (fails on the code before: the dict of every key)."""
+    monkeypatch.setattr(run_mod, "MATCH_STORED_FROM", 0)
+    monkeypatch.setattr(view, "FLAGS_STORED", on)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    real = run_mod.since
+    checked: list[int] = []
+
+    def since(c: Any, *a: Any, **k: Any) -> Any:
+        flags = list(a[5])
+        got = real(c, *a[:5], iter(flags), *a[6:], **k)
+        assert isinstance(got, view._StoredSince)
+        with monkeypatch.context() as m:
+            m.setattr(view, "FLAGS_STORED", False)
+            held = view._StoredSince(c.rows, got._new, flags=iter(flags))
+        assert len(held._flags) == len(flags) and (len(flags) > 10 if not checked else not flags)  # (a first run:
+        # every unit changed; the second, over the same inbox, none)
+        stored = c.rows.units.query("SELECT count(*) FROM since_flag")[0][0] if on else None
+        if on:
+            assert got._flags == {} and stored == len(flags)
+        else:
+            assert got._flags == held._flags
+        nothing = Since(0, False, False)
+        for key in [*c.rows.iter_keys(), "no such unit"]:
+            assert got.get(key, nothing) == held.get(key, nothing)
+            assert got.get(key) == held.get(key)
+            assert (key in got) == (key in held)
+            if key in held:
+                assert got[key] == held[key]
+        checked.append(len(flags))
+        return got
+
+    monkeypatch.setattr(run_mod, "since", since)
+    for _run in range(2):
+        res = CliRunner().invoke(main, ["collect", str(inbox), "--ledger", str(tmp_path / "r.xlt.db"), "-o",
+                                        str(tmp_path / "out.xlsx"), "--quiet", "--template", "sh-project-self-eval",
+                                        "--roster", str(SAMPLES / "roster.csv")])
+        assert res.exit_code in (0, 1), res.output
+    assert len(checked) == 2

@@ -16,7 +16,8 @@ removed when the database is closed, so a kill there leaves it. It is held in ex
 open it (it has no name), and a process forked from this one (the roll-up's second process, rollup/split.py)
 reads it through the connection it was forked with, where SQLite's cache and lock are its own copies, and the
 file through a description of its own (:meth:`Units.own_offset`): the records are all written, and the indexes
-made, before any fork (matching is their last writer), and neither process writes after. Only this process writes it; what it unpickles from it (a brief, a return's rare values) it
+made, before any fork (matching is their last writer, but for a round's since flags, written before the roll-up:
+rounds.view.FLAGS_STORED), and neither process writes after. Only this process writes it; what it unpickles from it (a brief, a return's rare values) it
 pickled itself. Text is kept as UTF-8 with surrogates passed through (a path that is not UTF-8 keeps its escapes),
 whose byte order is the order of ``str``: ``ORDER BY`` gives what ``sorted`` gives.
 """
