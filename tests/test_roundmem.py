@@ -72,7 +72,9 @@ SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SI
             # (thirdflat) 汇总's since over the store, the asked reports as bits, Decimal texts shared in a kept state
             (view, "SINCE_STORED"), (run_mod, "ASKED_BITS"), (reuse, "DECIMAL_TEXTS_SHARED"),
             # (lead) the files without a report found by one query, not a set of every stored report's sha256
-            (store, "UNREPORTED_JOINED")]
+            (store, "UNREPORTED_JOINED"),
+            # (thirdpeak) parts' xml its table's last column: a part kept as made is written without SQLite holding it
+            (store, "PARTS_XML_LAST")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver. rounds.run.MATCH_STORED_FROM:
 #: on, a round's returns are matched in its store whatever its files (off: from 20,000, so never here).
