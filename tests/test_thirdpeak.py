@@ -60,6 +60,7 @@ def test_parts_are_moved_with_xml_last_and_kept_the_same(tmp_path: Path, monkeyp
             _run(led, [("指标得分", "k1", '{"a": 1}', _part(tmp_path / "a", 3 * store.PIECE + 17, 1)),
                        ("文字材料", "k2", "{}", _part(tmp_path / "b", 0, 2)),
                        ("问题清单", "k3", "{}", b"bytes given whole")])
+            led.conn.execute("INSERT INTO parts VALUES ('文本', 'k6', '{}', '汉字 text', 1)")  # (not a blob: kept so)
             before = _kept(led)
             monkeypatch.setattr(store, "PARTS_XML_LAST", on)
             _run(led, [("文件清单", "k4", "{}", _part(tmp_path / "c", store.PIECE + 1, 3))])
@@ -70,7 +71,8 @@ def test_parts_are_moved_with_xml_last_and_kept_the_same(tmp_path: Path, monkeyp
             assert [r[:5] for r in after if r[0] == "文件清单"] == [("文件清单", "k4", "{}", 2, "blob")]
             assert dict((r[0], r[5]) for r in after)["文件清单"] == (bytes(range(256)) * 300)[3:3 + store.PIECE + 1]
             parts = led.parts(lazy=True)  # (read back as a run reads them: lazily, by name)
-            assert [bytes(parts[r[0]][2]) for r in before] == [r[5] for r in before]
+            assert [bytes(parts[r[0]][2]) for r in before if r[4] == "blob"] == [r[5] for r in before if r[4] == "blob"]
+            assert ("文本", "k6", "{}", 1, "text", "汉字 text") in after
             _run(led, [("指标得分", "k5", "{}", _part(tmp_path / "d", 100, 4))])  # (again: nothing to move)
             assert _columns(led)[-1] == ("xml" if on else "run_id")
             assert dict((r[0], r[1:4]) for r in _kept(led))["指标得分"] == ("k5", "{}", 3)

@@ -619,8 +619,12 @@ class Ledger:
         if columns != list(_PARTS_XML_BEFORE) or not hasattr(conn, "blobopen"):  # (Python before 3.11: as it is)
             return
         conn.execute(_PARTS_XML_LAST_TABLE)
-        for rowid, name, key, state, run_id, size in conn.execute(
-                "SELECT rowid, name, key, state, run_id, length(xml) FROM parts ORDER BY rowid").fetchall():
+        for rowid, name, key, state, run_id, kind, size in conn.execute(
+                "SELECT rowid, name, key, state, run_id, typeof(xml), length(xml) FROM parts ORDER BY rowid").fetchall():
+            if kind != "blob":  # (never kept so by this program: moved as it is, its type too)
+                conn.execute("INSERT INTO parts_xml_last(name, key, state, run_id, xml)"
+                             " SELECT name, key, state, run_id, xml FROM parts WHERE rowid = ?", (rowid,))
+                continue
             new = conn.execute("INSERT INTO parts_xml_last(name, key, state, run_id, xml) VALUES (?, ?, ?, ?, zeroblob(?))",
                                (name, key, state, run_id, size)).lastrowid
             with conn.blobopen("parts", "xml", rowid, readonly=True) as src, \
