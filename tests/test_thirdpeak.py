@@ -87,6 +87,23 @@ def test_a_parts_table_of_other_columns_is_left_as_it_is(tmp_path: Path) -> None
         assert [r[:5] for r in _kept(led)] == [("指标得分", "k1", "{}", 1, "blob")]
 
 
+@pytest.mark.skipif(not hasattr(sqlite3.Connection, "blobopen"), reason="incremental blob I/O came in Python 3.11")
+def test_a_part_of_a_run_the_ledger_does_not_have_leaves_the_table_as_it_is(tmp_path: Path) -> None:
+    """A kept part naming a run the ledger does not have (written by a tool with foreign keys off): the new table would
+    refuse it, so the table is left as it is (the rows too), the run finishes, and the next one as well."""
+    with Ledger.open(tmp_path / "r.db", create=True) as led:
+        led.conn.execute("PRAGMA foreign_keys = OFF")
+        led.conn.execute("INSERT INTO parts VALUES ('指标得分', 'k1', '{}', x'0102', 99)")
+        led.conn.execute("PRAGMA foreign_keys = ON")
+        before = _kept(led)
+        _run(led, [("文字材料", "k2", "{}", b"x" * 10)])
+        _run(led, [])
+        assert _columns(led) == ["name", "key", "state", "xml", "run_id"]
+        assert [r for r in _kept(led) if r[0] == "指标得分"] == before
+        assert led.conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'parts_xml_last'").fetchone()[0] == 0
+        assert [r[:4] for r in _kept(led) if r[0] == "文字材料"] == [("文字材料", "k2", "{}", 1)]
+
+
 def _sqlite_library() -> Any:
     """The SQLite library the sqlite3 module uses, where ctypes can reach the same one (else None)."""
     name = ctypes.util.find_library("sqlite3")

@@ -613,11 +613,22 @@ class Ledger:
     def _parts_xml_last(self) -> None:
         """``parts`` made again with ``xml`` its last column (:data:`PARTS_XML_LAST`), once, in the caller's transaction:
         each kept part moved a piece at a time (SQLite's incremental blob I/O), never held whole. A table of any
-        other columns (a newer program's) is left as it is."""
+        other columns (a newer program's) is left as it is; so is one whose rows the new table refuses (a part of a
+        run the ledger does not have, left by a tool that wrote the file with foreign keys off: the run goes on as
+        the code before went on, the move only saves memory)."""
         conn: Any = self.conn
         columns = [c[1] for c in conn.execute("PRAGMA table_info(parts)")]
         if columns != list(_PARTS_XML_BEFORE) or not hasattr(conn, "blobopen"):  # (Python before 3.11: as it is)
             return
+        conn.execute("SAVEPOINT parts_xml_last")
+        try:
+            self._move_parts(conn)
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO parts_xml_last")
+        conn.execute("RELEASE parts_xml_last")
+
+    @staticmethod
+    def _move_parts(conn: Any) -> None:
         conn.execute(_PARTS_XML_LAST_TABLE)
         for rowid, name, key, state, run_id, kind, size in conn.execute(
                 "SELECT rowid, name, key, state, run_id, typeof(xml), length(xml) FROM parts ORDER BY rowid").fetchall():
