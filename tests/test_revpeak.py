@@ -10,24 +10,52 @@ lines, the exit code and every table of the ledger (test_revstore's :class:`Both
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from xltemplate.cli import main
+from xltemplate.ledger import store
 from xltemplate.rounds import run as run_mod
+from xltemplate.rounds.withdraw import withdraw
 
+from . import test_revstore as revstore
 from .conftest import SAMPLES
+from .tamper import replace_text, rewrite, set_saved_time
 from .test_revflat2 import Flip
 from .test_revstore import NATIONAL
+from .test_roundmem import _Clock
 
 collect_mod = importlib.import_module("xltemplate.rollup.collect")
 
 FORM = "sh-project-self-eval"
 #: The switches this pass added, each (owner, name): flipped together.
-NEW_SWITCHES: list[tuple[Any, str]] = [(run_mod, "SEEN_STREAMED")]
+NEW_SWITCHES: list[tuple[Any, str]] = [(run_mod, "SEEN_STREAMED"), (store, "PARTS_XML_LAST")]
+
+
+def ledger_dump(path: Path) -> list[tuple[str, list[Any]]]:
+    """Every table of the ledger, every row, in a fixed order, each row's columns in their names' order (a table made
+    again with its columns in another order, store.PARTS_XML_LAST's ``parts``, holds the same rows), meta's memos
+    left out (kept or not by the switches, each checked before it is taken)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                            "AND name != 'stats' ORDER BY name")]  # (stats: the intake's, real times)
+        got = []
+        for t in tables:
+            columns = ", ".join(f'"{c}"' for c in sorted(c[1] for c in db.execute(f'PRAGMA table_info("{t}")')))
+            rows = [r for r in db.execute(f'SELECT {columns} FROM "{t}"').fetchall()
+                    if "round_id" not in r and not (t == "meta" and any(str(v).startswith("memo ") for v in r))]
+            got.append((t, sorted(rows, key=repr)))  # (a first run's round id is random: the rest must be the same)
+        return got
+    finally:
+        db.close()
 
 
 def _present() -> list[tuple[Any, str]]:
@@ -83,6 +111,7 @@ def test_a_first_run_without_a_template_off_and_on(mix: str, stored: bool, jobs:
     monkeypatch.setattr(collect_mod, "TEMPLATE_SAMPLE", 3)
     monkeypatch.setattr(collect_mod, "GUESS_FIRST", True)
     both = Flip(tmp_path, monkeypatch, _present())
+    monkeypatch.setattr(revstore, "_ledger_dump", ledger_dump)
     guesses = _guesses(monkeypatch)
     sh, national, junk, first, exit = {
         "sh": (20, 0, False, "", 0),
@@ -118,9 +147,119 @@ def test_a_first_run_without_a_template_with_a_roster_off_and_on(stored: bool, t
     monkeypatch.setattr(collect_mod, "TEMPLATE_SAMPLE", 3)
     monkeypatch.setattr(collect_mod, "GUESS_FIRST", True)
     both = Flip(tmp_path, monkeypatch, _present())
+    monkeypatch.setattr(revstore, "_ledger_dump", ledger_dump)
     inbox = _inbox(tmp_path, 20, 6, junk=True)
     args = ("--json", "--jobs", "1", "--roster", str(SAMPLES / "roster.csv"))
     got = both.go([inbox], *args, name="roster first", stored=stored)
     assert '"id": "sh-project-self-eval"' in got[True]["output"]
     (inbox / "无线电监测站.xlsx").unlink()
     both.go([inbox], *args, name="roster second", stored=stored)
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["store", "lists"])
+def test_a_round_whose_parts_table_is_made_again_between_runs_of_the_code_before(
+        stored: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """store.PARTS_XML_LAST (branch thirdpeak) makes the ledger's ``parts`` again as a run finishes, and the code before
+    (main 527d6ca: the switch off, which is what it does to that table) then runs the round: a round whose runs are
+    made by the two in turn (off, on, off, on, off, on) and the same round made by the code before alone, each run from
+    the same clock: the same roll-up bytes, CSVs, --json and lines, and the same ledger (its columns by name) at each
+    run; then the runs of the code before read the moved parts (a sheet reused from the run before)."""
+    if not hasattr(store, "PARTS_XML_LAST"):
+        pytest.skip("store.PARTS_XML_LAST not in this tree")
+    monkeypatch.setattr(run_mod, "MATCH_STORED", True)
+    monkeypatch.setattr(run_mod, "MATCH_STORED_FROM", 0 if stored else 10**9)
+    names = sorted(p.name for p in (SAMPLES / "returns").iterdir())
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for n in names[: len(names) // 2]:
+        shutil.copy2(SAMPLES / "returns" / n, inbox / n)
+    roster = SAMPLES / "roster.csv"
+    args = ["--roster", str(roster), "--template", FORM, "--json", "--jobs", "1"]
+
+    def change(step: int) -> None:
+        if step == 1:
+            for n in names[len(names) // 2:]:
+                shutil.copy2(SAMPLES / "returns" / n, inbox / n)
+        elif step == 2:
+            set_saved_time(SAMPLES / "returns" / "无线电监测站.xlsx", inbox / "无线电监测站 (后).xlsx",
+                           dt.datetime(2021, 7, 1, 9))
+            rewrite(SAMPLES / "returns" / "需求侧管理中心.xlsx", inbox / "需求侧管理中心.xlsx",
+                    {"xl/sharedStrings.xml": replace_text("需求侧", "需求側")})
+        elif step == 3:
+            (inbox / "浦东分中心.xlsx").unlink(missing_ok=True)
+        # (steps 4 and 5: the same inbox again, every sheet reused from the kept parts)
+
+    rounds = {way: tmp_path / way for way in ("before", "turns")}  # (each moved to tmp_path / "round" to run)
+    clocks = {way: _Clock() for way in rounds}
+    for way in rounds:
+        rounds[way].mkdir()
+    work, out = tmp_path / "round", tmp_path / "out"  # (the paths the roll-up and --json show: the same both ways)
+    for step in range(6):
+        change(step)
+        got = {}
+        for way, kept in rounds.items():
+            kept.rename(work)
+            monkeypatch.setattr(store, "_now", clocks[way])
+            monkeypatch.setattr(store, "PARTS_XML_LAST", way == "turns" and step % 2 == 1)
+            if step == 3:
+                withdraw(work / "r.xlt.db", "SH007", str(inbox / "无线电监测站 (后).xlsx"), "撤回")
+            shutil.rmtree(out, ignore_errors=True)
+            res = CliRunner().invoke(main, ["collect", str(inbox), "-o", str(out / "r.xlsx"), "--ledger",
+                                            str(work / "r.xlt.db"), "--export", str(out / "csv"), "--quiet", *args])
+            assert res.exit_code == 0, (way, step, res.output)
+            got[way] = {"output": res.output,
+                        "files": {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
+                                  if p.is_file()},
+                        "ledger": ledger_dump(work / "r.xlt.db")}
+            db = sqlite3.connect(work / "r.xlt.db")
+            columns = [c[1] for c in db.execute("PRAGMA table_info(parts)")]
+            db.close()
+            assert columns[-1] == ("xml" if way == "turns" and step else "run_id"), (way, step, columns)
+            work.rename(kept)
+        for what in got["before"]:
+            assert got["turns"][what] == got["before"][what], (step, what)
+        assert got["turns"]["ledger"][[t for t, _ in got["turns"]["ledger"]].index("parts")][1], step  # (parts kept)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_full_tmpdir_as_a_rounds_since_is_made_is_told_as_the_temporary_folders(
+        jobs: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TMPDIR fills up just as a round's "since the last run" is made (the run's store can grow no more: SQLite's
+    SQLITE_FULL, max_page_count set to its pages then, as test_storerev simulates a full TMPDIR): where since() writes
+    into the store (rounds.view.FLAGS_STORED, branch firstpeak: inside the ledger's finishing transaction) the clerk
+    must be told that the temporary folder is full, in Chinese, not that the ledger's disk is (schema.transaction takes
+    any sqlite3 error raised inside it for the ledger's own); no roll-up, the run not finished. Where since() writes
+    nothing (main) the run passes."""
+    from xltemplate.rounds import view
+
+    from .test_storerev import units_opened
+
+    opened = units_opened(monkeypatch)
+    monkeypatch.setattr(run_mod, "MATCH_STORED", True)
+    monkeypatch.setattr(run_mod, "MATCH_STORED_FROM", 0)
+    real = view.since
+
+    def filled(*a: Any, **kw: Any) -> Any:
+        for units in opened:
+            if units.db is not None:
+                pages = units.db.execute("PRAGMA page_count").fetchone()[0]
+                units.db.execute(f"PRAGMA max_page_count = {pages}")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(run_mod, "since", filled)
+    out, db = tmp_path / "汇总.xlsx", tmp_path / "r.xlt.db"
+    res = CliRunner().invoke(main, ["collect", str(SAMPLES / "returns"), "--roster", str(SAMPLES / "roster.csv"),
+                                    "--template", FORM, "-o", str(out), "--ledger", str(db), "--quiet", "--jobs", jobs])
+    assert opened and all(u.db is None for u in opened)  # (the run's store made, and closed)
+    if res.exit_code == 0:
+        return  # (nothing written into the store as since is made)
+    assert isinstance(res.exception, SystemExit), repr(res.exception)
+    assert "Traceback" not in res.output, res.output
+    assert "磁盘空间不足" in res.output and "临时文件夹" in res.output, res.output
+    assert "写入台账失败" not in res.output, res.output
+    assert not out.exists()
+    conn = sqlite3.connect(db)
+    try:
+        assert [s for (s,) in conn.execute("SELECT state FROM runs")] == ["interrupted"]
+    finally:
+        conn.close()
