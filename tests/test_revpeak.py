@@ -290,3 +290,106 @@ def test_a_round_crossing_the_threshold_with_this_passes_switches_off_and_on(tmp
     monkeypatch.setattr(revflat2, "NEW_SWITCHES", _present())
     monkeypatch.setattr(revflat2, "_ledger_dump", ledger_dump)
     revflat2.test_a_round_that_crosses_the_threshold_and_back(tmp_path, monkeypatch)
+
+
+_KILLED_IN_MOVE = """
+import os, sys, time
+from xltemplate.ledger import store
+store.PARTS_XML_LAST = os.environ["PARTS_XML_LAST"] == "1"
+if os.environ.get("PAUSED"):
+    real = store.Ledger._parts_xml_last
+    def paused(self):
+        real(self)  # (moved, dropped, renamed: not committed)
+        open(os.environ["PAUSED"], "w").close()
+        time.sleep(120)
+    store.Ledger._parts_xml_last = paused
+from xltemplate.cli import main
+sys.argv[0] = "xltemplate"
+main()
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_a_run_killed_as_its_parts_table_is_made_again_leaves_the_table_as_it_was(how: str, tmp_path: Path) -> None:
+    """store.PARTS_XML_LAST (branch thirdpeak) makes ``parts`` again inside the finishing transaction: a run killed
+    just after (the old table dropped, the new one renamed, nothing committed) leaves the ledger's parts as the run
+    before kept them, in their old columns; the next run of the code before (the switch off) and then one with it on
+    finish, deciding what a round never stopped decides (the same findings)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    if not hasattr(store, "PARTS_XML_LAST"):
+        pytest.skip("store.PARTS_XML_LAST not in this tree")
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    work, out, mark = tmp_path / "round", tmp_path / "out", tmp_path / "paused"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def cli(xml_last: bool, *, paused: bool = False) -> subprocess.Popen[str]:
+        shutil.rmtree(out, ignore_errors=True)
+        args = ["collect", str(inbox), "--roster", str(SAMPLES / "roster.csv"), "--template", FORM, "-o",
+                str(out / "r.xlsx"), "--export", str(out / "csv"), "--ledger", str(work / "r.xlt.db"), "--quiet",
+                "--jobs", "1"]
+        return subprocess.Popen([sys.executable, "-c", _KILLED_IN_MOVE, *args], cwd=ROOT, text=True,
+                                env={**env, "PARTS_XML_LAST": "1" if xml_last else "0", "PAUSED": str(mark) if paused else ""},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def done(proc: subprocess.Popen[str]) -> list[Any]:
+        """The run finished: its decisions and the CSVs of the units' findings (times and run numbers aside)."""
+        _o, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        assert (out / "r.xlsx").is_file()
+        db = sqlite3.connect(work / "r.xlt.db")
+        try:
+            last = db.execute("SELECT max(id) FROM runs WHERE state = 'finished'").fetchone()[0]
+            decided = db.execute("SELECT unit_key, sha256, rule, candidates, status, errors, in_inbox FROM decisions"
+                                 " WHERE run_id = ? ORDER BY unit_key", (last,)).fetchall()
+        finally:
+            db.close()
+        assert decided
+        return [decided, (out / "csv" / "findings.csv").read_bytes()]
+
+    def parts() -> tuple[list[str], list[Any]]:
+        db = sqlite3.connect(work / "r.xlt.db")
+        try:
+            return ([c[1] for c in db.execute("PRAGMA table_info(parts)")],
+                    sorted(db.execute("SELECT name, key, state, run_id, xml FROM parts")))
+        finally:
+            db.close()
+
+    work.mkdir()
+    done(cli(False))  # (the code before: parts kept with xml before run_id)
+    (inbox / "浦东分中心.xlsx").unlink()
+    shutil.copytree(work, tmp_path / "before")
+    before = parts()
+    assert before[0][-1] == "run_id" and before[1]
+    proc = cli(True, paused=True)
+    try:
+        end = time.monotonic() + 120
+        while not mark.exists() and time.monotonic() < end and proc.poll() is None:
+            time.sleep(0.01)
+        assert mark.exists(), proc.communicate()
+        proc.send_signal(getattr(signal, how))
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    assert parts() == before  # (rolled back: the old table, its rows)
+    got = done(cli(False))  # (the code before over what the kill left)
+    shutil.rmtree(work)
+    shutil.copytree(tmp_path / "before", work)
+    assert got == done(cli(False))  # (as if never stopped)
+    shutil.copytree(work, tmp_path / "after")
+    (inbox / "无线电监测站.xlsx").unlink()
+    again = done(cli(True))  # (now moved)
+    assert parts()[0][-1] == "xml"
+    shutil.rmtree(work)
+    shutil.copytree(tmp_path / "after", work)
+    assert again == done(cli(False))
