@@ -393,3 +393,76 @@ def test_a_run_killed_as_its_parts_table_is_made_again_leaves_the_table_as_it_wa
     shutil.rmtree(work)
     shutil.copytree(tmp_path / "after", work)
     assert again == done(cli(False))
+
+
+def _process_state() -> dict[str, Any]:
+    """What a library user's process would see changed if a run changed it process-wide: the environment (what its
+    children get), the collector's settings, the signal handlers, the temporary folder, the umask, SQLite's heap
+    limits and a new connection's cache, temporary store and mmap settings, the start method of its pools."""
+    import ctypes
+    import ctypes.util
+    import gc
+    import multiprocessing
+    import os
+    import signal
+    import sys
+    import tempfile
+
+    umask = os.umask(0o22)
+    os.umask(umask)
+    conn = sqlite3.connect(":memory:")
+    try:
+        pragmas = {p: conn.execute(f"PRAGMA {p}").fetchone() for p in ("cache_size", "temp_store", "mmap_size",
+                                                                          "cache_spill", "threads")}
+    finally:
+        conn.close()
+    limits: tuple[int, int] | None = None
+    name = ctypes.util.find_library("sqlite3")
+    if name is not None:
+        lib = ctypes.CDLL(name)
+        lib.sqlite3_libversion.restype = ctypes.c_char_p
+        if lib.sqlite3_libversion().decode() == sqlite3.sqlite_version:  # (the library the sqlite3 module uses)
+            lib.sqlite3_soft_heap_limit64.restype = lib.sqlite3_hard_heap_limit64.restype = ctypes.c_int64
+            lib.sqlite3_soft_heap_limit64.argtypes = lib.sqlite3_hard_heap_limit64.argtypes = [ctypes.c_int64]
+            limits = (lib.sqlite3_soft_heap_limit64(-1), lib.sqlite3_hard_heap_limit64(-1))  # (-1: asked, not set)
+    return {"environ": dict(os.environ), "gc": (gc.isenabled(), gc.get_threshold()), "umask": umask,
+            "signals": {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE)},
+            "tempdir": tempfile.tempdir, "switch": sys.getswitchinterval(), "recursion": sys.getrecursionlimit(),
+            "sqlite": pragmas, "heap_limits": limits, "start": multiprocessing.get_start_method(allow_none=True),
+            "cwd": os.getcwd()}
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["store", "lists"])
+def test_a_round_run_as_a_library_leaves_the_process_as_it_was(stored: bool, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """xltemplate is a library too: a round's runs (collect_round, then the CLI's collect in process) over a first, a
+    second and a third inbox change nothing process-wide that the caller would then live with (a native setting made
+    for a round's memory, thirdpeak's area: an SQLite default, a heap limit, an environment variable its children
+    would inherit, a collector's threshold), whatever they set while they run."""
+    from xltemplate.roster import read_roster
+    from xltemplate.rounds import collect_round
+
+    monkeypatch.setattr(run_mod, "MATCH_STORED", True)
+    monkeypatch.setattr(run_mod, "MATCH_STORED_FROM", 0 if stored else 10**9)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    names = sorted(p.name for p in (SAMPLES / "returns").iterdir())
+    for n in names[:10]:
+        shutil.copy2(SAMPLES / "returns" / n, inbox / n)
+    before = _process_state()
+    roster = read_roster(SAMPLES / "roster.csv", FORM)
+    for step in range(3):
+        if step == 1:
+            for n in names[10:]:
+                shutil.copy2(SAMPLES / "returns" / n, inbox / n)
+        if step == 2:
+            (inbox / names[3]).unlink()
+        done = collect_round([inbox], FORM, ledger=tmp_path / "r.xlt.db", roster=roster,
+                             output=tmp_path / f"r{step}.xlsx", jobs=2)
+        done.collection.close()
+        assert _process_state() == before, step
+    res = CliRunner().invoke(main, ["collect", str(inbox), "--roster", str(SAMPLES / "roster.csv"), "-o",
+                                    str(tmp_path / "cli.xlsx"), "--ledger", str(tmp_path / "r.xlt.db"), "--quiet",
+                                    "--jobs", "2"])
+    assert res.exit_code == 0, res.output
+    assert _process_state() == before
