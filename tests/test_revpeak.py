@@ -316,10 +316,8 @@ def test_a_run_killed_as_its_parts_table_is_made_again_leaves_the_table_as_it_wa
     before kept them, in their old columns; the next run of the code before (the switch off) and then one with it on
     finish, deciding what a round never stopped decides (the same findings)."""
     import os
-    import signal
     import subprocess
     import sys
-    import time
 
     from .conftest import ROOT
 
@@ -369,17 +367,7 @@ def test_a_run_killed_as_its_parts_table_is_made_again_leaves_the_table_as_it_wa
     before = parts()
     assert before[0][-1] == "run_id" and before[1]
     proc = cli(True, paused=True)
-    try:
-        end = time.monotonic() + 120
-        while not mark.exists() and time.monotonic() < end and proc.poll() is None:
-            time.sleep(0.01)
-        assert mark.exists(), proc.communicate()
-        proc.send_signal(getattr(signal, how))
-        proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    revstore.signalled_when_paused(proc, mark, how)
     assert proc.returncode != 0
     assert parts() == before  # (rolled back: the old table, its rows)
     got = done(cli(False))  # (the code before over what the kill left)
