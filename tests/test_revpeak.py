@@ -490,3 +490,63 @@ def test_a_kept_part_of_a_run_the_ledger_does_not_have_does_not_stop_the_round(
         assert conn.execute("SELECT key, run_id FROM parts WHERE name = '旧表'").fetchall() == [("k", 99)]
     finally:
         conn.close()
+
+
+_STOPPED_IN_SINCE = """
+import os, sys, time
+from xltemplate.rounds import run as run_mod, view
+from xltemplate.rollup import units as units_mod
+run_mod.MATCH_STORED, run_mod.MATCH_STORED_FROM = True, 0
+real = units_mod.Units.many
+def paused(self, sql, params):
+    real(self, sql, params)
+    if "since_flag" in sql:  # (the flags half written into the store)
+        open(os.environ["PAUSED"], "w").close()
+        time.sleep(120)
+units_mod.Units.many = paused
+from xltemplate.cli import main
+sys.argv[0] = "xltemplate"
+main()
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "SIGKILL"])
+def test_a_run_stopped_as_its_since_flags_are_stored_leaves_nothing(how: str, tmp_path: Path) -> None:
+    """rounds.view.FLAGS_STORED (branch firstpeak) writes the since flags into the run's store inside the ledger's
+    finishing transaction: a run stopped there leaves no roll-up, no scratch file (but a kill's, swept by the next
+    run), its run not finished and no decision; the next run finishes. Where since writes nothing (main, or the switch
+    off) the run is never paused there and the test says so."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    if not getattr(view, "FLAGS_STORED", False):
+        pytest.skip("rounds.view.FLAGS_STORED not in this tree")
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    db, out, mark = tmp_path / "r.xlt.db", tmp_path / "r.xlsx", tmp_path / "paused"
+    args = ["collect", str(inbox), "--roster", str(SAMPLES / "roster.csv"), "-o", str(out), "--ledger", str(db),
+            "--quiet", "--jobs", "2"]
+    env = {**os.environ, "TMPDIR": str(scratch), "PYTHONPATH": str(ROOT), "PAUSED": str(mark)}
+    proc = subprocess.Popen([sys.executable, "-c", _STOPPED_IN_SINCE, *args], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = revstore.signalled_when_paused(proc, mark, how)
+    assert proc.returncode != 0, err
+    assert "Traceback" not in err or how == "SIGKILL", err
+    assert not out.exists()
+    if how != "SIGKILL":
+        assert [p.name for p in scratch.iterdir()] == []
+    conn = sqlite3.connect(db)
+    try:
+        assert [s for (s,) in conn.execute("SELECT state FROM runs")] == ["running" if how == "SIGKILL" else "interrupted"]
+        assert conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 0
+    finally:
+        conn.close()
+    again = subprocess.run([sys.executable, "-m", "xltemplate.cli", *args], env=env, cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert out.is_file() and [p.name for p in scratch.iterdir()] == []
