@@ -1,12 +1,15 @@
-"""Review of issue 15's fifteenth pass (session 30): a round's runs with the new switches off, then on, from one ledger
-state and one clock, through the CLI, matched on the run's store (``MATCH_STORED_FROM = 0``) and on the lists.
-``rounds.run.SEEN_STREAMED`` (branch firstpeak: a guessed template held to the inputs' templates one at a time) acts
-only where a round's template is guessed, so these runs give no ``--template`` (a round's first run, or a run over a
-ledger whose template is not known yet) with the CLI's sample made small (``TEMPLATE_SAMPLE``) so that the samples'
-few returns are guessed from: mixed templates, a guess the returns overrule, a tie, inputs of another form, unreadable
-inputs, with a roster and without, ``--jobs`` 1 and 2. The switches a tree does not have are left as they are (this
-file runs on main and on each branch). Compared each time: the roll-up's bytes, the CSVs, ``--json``, the printed
-lines, the exit code and every table of the ledger (test_revstore's :class:`Both`)."""
+"""Review of issue 15's fifteenth pass (session 30): branches firstpeak (``rounds.run.SEEN_STREAMED``, a guessed
+template held to the inputs' templates one at a time; ``rounds.view.FLAGS_STORED``, the since flags kept in the run's
+store) and thirdpeak (``ledger.store.PARTS_XML_LAST``, the ledger's ``parts`` made again with ``xml`` last). A round's
+runs through the CLI with the new switches off, then on, from one ledger state and one clock, on the run's store
+(``MATCH_STORED_FROM = 0``) and on the lists: without ``--template`` (SEEN_STREAMED acts only where a round's template
+is guessed: the CLI's sample made small so that the samples' few returns are guessed from; mixed templates, a guess the
+returns overrule, a tie, inputs of another form, unreadable inputs, a roster, ``--jobs`` 1 and 2) and test_revflat2's
+rounds again. Compared each time: the roll-up's bytes, the CSVs, ``--json``, the printed lines, the exit code and every
+table of the ledger, its columns by name (test_revstore's :class:`Both`). And a round's runs made by the code before
+and the new in turn; a run stopped (SIGTERM, SIGINT, SIGKILL) where the new code writes; a full TMPDIR and a full
+ledger disk there; a ledger holding a part of a run it does not have; the process a library user runs a round in left
+as it was. The switches a tree does not have are skipped (this file runs on main and on each branch)."""
 
 from __future__ import annotations
 
