@@ -602,3 +602,25 @@ def test_a_full_ledger_disk_as_its_parts_table_is_made_again_is_told_and_undone(
     monkeypatch.setattr(store.Ledger, "_parts_xml_last", real)
     assert CliRunner().invoke(main, [*args, "-o", str(tmp_path / "c.xlsx")]).exit_code == 0
     assert kept()[0][-1] == "xml"
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["store", "lists"])
+def test_a_guess_the_returns_overrule_whose_roster_does_not_fit_off_and_on(stored: bool, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sample lands on the samples' returns (the roster fits that guess), but most returns are national ones:
+    the run's check of the guess chooses the national template, whose roster the samples' is not: refused the same
+    way with the switches off and on (exit, output, ledger)."""
+    monkeypatch.setattr(collect_mod, "TEMPLATE_SAMPLE", 3)
+    monkeypatch.setattr(collect_mod, "GUESS_FIRST", True)
+    both = Flip(tmp_path, monkeypatch, _present())
+    monkeypatch.setattr(revstore, "_ledger_dump", ledger_dump)
+    guesses = _guesses(monkeypatch)
+    inbox = _inbox(tmp_path, 8, 12, first="\u9fff")  # (the national ones' names last: the sample's first two are not)
+    args = ("--json", "--jobs", "1", "--roster", str(SAMPLES / "roster.csv"))
+    probe = CliRunner().invoke(main, ["collect", str(inbox), "-o", str(tmp_path / "p.xlsx"), "--ledger",
+                                      str(tmp_path / "p.xlt.db"), "--quiet", *args])
+    guesses["guess"].clear()
+    guesses["held"].clear()
+    got = both.go([inbox], *args, name="overruled, roster not fit", exit=probe.exit_code, stored=stored and not probe.exit_code)
+    assert guesses["guess"] == [FORM, FORM] and guesses["held"] == ["cn-project-self-eval"] * 2, guesses
+    assert got[True]["exit"] != 0 and "Traceback" not in got[True]["output"], got[True]["output"]
