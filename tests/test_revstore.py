@@ -269,6 +269,26 @@ main()
 """
 
 
+def signalled_when_paused(proc: Any, mark: Path, how: str) -> str:
+    """Send ``proc`` (a subprocess.Popen, text) the signal ``how`` once ``mark`` exists (the process paused where it
+    was told to); its stderr. Killed if it outlives the test."""
+    import signal
+    import time
+
+    try:
+        end = time.monotonic() + 120
+        while not mark.exists() and time.monotonic() < end and proc.poll() is None:
+            time.sleep(0.01)
+        assert mark.exists(), proc.communicate()
+        proc.send_signal(getattr(signal, how))
+        _o, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return str(err)
+
+
 @pytest.mark.parametrize(("how", "where"), [("SIGTERM", "_match_stored"), ("SIGTERM", "write_rollup"),
                                             ("SIGTERM", "_returns_of"), ("SIGINT", "_returns_of"),
                                             ("SIGKILL", "_returns_of")])  # (all nine passed once; five kept for time)
@@ -277,10 +297,8 @@ def test_a_run_stopped_while_its_store_is_open_leaves_nothing(how: str, where: s
     matched): no scratch file left in TMPDIR, no roll-up, the ledger's run not finished; the next run (store on)
     completes and decides what a clean run decides."""
     import os
-    import signal
     import subprocess
     import sys
-    import time
 
     from .conftest import ROOT
 
@@ -295,17 +313,7 @@ def test_a_run_stopped_while_its_store_is_open_leaves_nothing(how: str, where: s
            "PAUSE_AT": "5" if where == "_returns_of" else "1"}  # (_returns_of: the fifth file, the walks open)
     proc = subprocess.Popen([sys.executable, "-c", _PAUSED, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    try:
-        end = time.monotonic() + 120
-        while not mark.exists() and time.monotonic() < end and proc.poll() is None:
-            time.sleep(0.01)
-        assert mark.exists(), proc.communicate()
-        proc.send_signal(getattr(signal, how))
-        _o, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    err = signalled_when_paused(proc, mark, how)
     assert proc.returncode != 0, err
     assert not out.exists()
     left = [p.name for p in scratch.iterdir()]

@@ -240,13 +240,14 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                     previous_id, changed, newly_valid = (changes.previous_run_id, {u.key for u in changes.units},
                                                          set(changes.newly_valid))
                     del changes  # (every unit's change, a first run's every unit: since keeps their keys)
-                c.round = RoundView(
-                    ledger=str(ledger), run=run.id, previous=previous_id,
-                    previous_at=local_time(previous.finished_at) if previous else None,
-                    received=received(c, every, files, reports.briefs, sha_of, led),
-                    since=since(c, every, files, reports.briefs, sha_of, previous_id, changed, newly_valid,
-                                new=(since_run, new) if new is not None else None),
-                    parts=parts)
+                with _scratch_told():  # (since may write into the run's store: see _scratch_told)
+                    c.round = RoundView(
+                        ledger=str(ledger), run=run.id, previous=previous_id,
+                        previous_at=local_time(previous.finished_at) if previous else None,
+                        received=received(c, every, files, reports.briefs, sha_of, led),
+                        since=since(c, every, files, reports.briefs, sha_of, previous_id, changed, newly_valid,
+                                    new=(since_run, new) if new is not None else None),
+                        parts=parts)
                 del changed
                 storing.append(True)
                 try:
@@ -1511,3 +1512,18 @@ def _no_progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
 
 
 __all__ = ["LedgerError", "Progress", "RoundResult", "collect_round"]
+
+
+@contextlib.contextmanager
+def _scratch_told() -> Iterator[None]:
+    """A full disk under the run's temporary files (its store, in TMPDIR) met inside the ledger's finishing transaction
+    told as the temporary folder's (:func:`~xltemplate.fsutil.scratch_error`) there: schema.transaction takes any
+    sqlite3 error raised inside it for the ledger's own, and would tell the clerk that the ledger's disk is full (the
+    since flags kept in the store as since is made, rounds.view.FLAGS_STORED: review of branch firstpeak)."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        told = scratch_error(exc)
+        if told is None:
+            raise
+        raise told from exc
