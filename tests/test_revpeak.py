@@ -459,6 +459,21 @@ def test_a_round_run_as_a_library_leaves_the_process_as_it_was(stored: bool, tmp
     assert _process_state() == before
 
 
+def _first_run_of_the_code_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
+    """A round's first run over the samples with PARTS_XML_LAST off (what the code before does to ``parts``): the
+    ledger, and the CLI's arguments for its next runs (``-o`` to add)."""
+    if hasattr(store, "PARTS_XML_LAST"):
+        monkeypatch.setattr(store, "PARTS_XML_LAST", False)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    db = tmp_path / "r.xlt.db"
+    args = ["collect", str(inbox), "--roster", str(SAMPLES / "roster.csv"), "--template", FORM, "--ledger", str(db),
+            "--quiet", "--jobs", "1"]
+    first = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "a.xlsx")])
+    assert first.exit_code == 0, first.output
+    return db, args
+
+
 @pytest.mark.parametrize("xml_last", [False, True], ids=["before", "xml-last"])
 def test_a_kept_part_of_a_run_the_ledger_does_not_have_does_not_stop_the_round(
         xml_last: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -469,15 +484,7 @@ def test_a_kept_part_of_a_run_the_ledger_does_not_have_does_not_stop_the_round(
     traceback, as does every later run: the round can no longer be finished. It must finish as before (the row kept)."""
     if xml_last and not hasattr(store, "PARTS_XML_LAST"):
         pytest.skip("store.PARTS_XML_LAST not in this tree")
-    if hasattr(store, "PARTS_XML_LAST"):
-        monkeypatch.setattr(store, "PARTS_XML_LAST", False)
-    inbox = tmp_path / "inbox"
-    shutil.copytree(SAMPLES / "returns", inbox)
-    db = tmp_path / "r.xlt.db"
-    args = ["collect", str(inbox), "--roster", str(SAMPLES / "roster.csv"), "--template", FORM, "--ledger", str(db),
-            "--quiet", "--jobs", "1"]
-    first = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "a.xlsx")])
-    assert first.exit_code == 0, first.output
+    db, args = _first_run_of_the_code_before(tmp_path, monkeypatch)
     conn = sqlite3.connect(db)  # (foreign keys off: sqlite3's default)
     conn.execute("INSERT INTO parts(name, key, state, xml, run_id) VALUES ('旧表', 'k', '{}', x'00', 99)")
     conn.commit()
@@ -527,11 +534,7 @@ def test_a_run_stopped_as_its_since_flags_are_stored_leaves_nothing(how: str, tm
 
     if not getattr(view, "FLAGS_STORED", False):
         pytest.skip("rounds.view.FLAGS_STORED not in this tree")
-    inbox = tmp_path / "inbox"
-    shutil.copytree(SAMPLES / "returns", inbox)
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    db, out, mark = tmp_path / "r.xlt.db", tmp_path / "r.xlsx", tmp_path / "paused"
+    inbox, scratch, db, out, mark = revstore.stopped_run_places(tmp_path)
     args = ["collect", str(inbox), "--roster", str(SAMPLES / "roster.csv"), "-o", str(out), "--ledger", str(db),
             "--quiet", "--jobs", "2"]
     env = {**os.environ, "TMPDIR": str(scratch), "PYTHONPATH": str(ROOT), "PAUSED": str(mark)}
@@ -563,13 +566,7 @@ def test_a_full_ledger_disk_as_its_parts_table_is_made_again_is_told_and_undone(
     it was, no roll-up, the run not finished), and the next run with room finishes."""
     if not hasattr(store, "PARTS_XML_LAST"):
         pytest.skip("store.PARTS_XML_LAST not in this tree")
-    monkeypatch.setattr(store, "PARTS_XML_LAST", False)
-    inbox = tmp_path / "inbox"
-    shutil.copytree(SAMPLES / "returns", inbox)
-    db = tmp_path / "r.xlt.db"
-    args = ["collect", str(inbox), "--roster", str(SAMPLES / "roster.csv"), "--template", FORM, "--ledger", str(db),
-            "--quiet", "--jobs", "1"]
-    assert CliRunner().invoke(main, [*args, "-o", str(tmp_path / "a.xlsx")]).exit_code == 0
+    db, args = _first_run_of_the_code_before(tmp_path, monkeypatch)
 
     def kept() -> list[Any]:
         conn = sqlite3.connect(db)

@@ -269,6 +269,16 @@ main()
 """
 
 
+def stopped_run_places(tmp_path: Path) -> tuple[Path, Path, Path, Path, Path]:
+    """For a run to be stopped: the samples' inbox, an empty TMPDIR of its own, the ledger, the roll-up and the mark
+    the paused process makes."""
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    return inbox, scratch, tmp_path / "r.xlt.db", tmp_path / "r.xlsx", tmp_path / "paused"
+
+
 def signalled_when_paused(proc: Any, mark: Path, how: str) -> str:
     """Send ``proc`` (a subprocess.Popen, text) the signal ``how`` once ``mark`` exists (the process paused where it
     was told to); its stderr. Killed if it outlives the test."""
@@ -302,11 +312,7 @@ def test_a_run_stopped_while_its_store_is_open_leaves_nothing(how: str, where: s
 
     from .conftest import ROOT
 
-    inbox = tmp_path / "inbox"
-    shutil.copytree(SAMPLES / "returns", inbox)
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    db, out, mark = tmp_path / "r.xlt.db", tmp_path / "r.xlsx", tmp_path / "paused"
+    inbox, scratch, db, out, mark = stopped_run_places(tmp_path)
     args = ["collect", str(inbox), "--roster", str(SAMPLES / "roster.csv"), "-o", str(out), "--ledger", str(db),
             "--json", "--quiet", "--jobs", "2"]
     env = {**os.environ, "TMPDIR": str(scratch), "PYTHONPATH": str(ROOT), "PAUSE_IN": where, "PAUSED": str(mark),

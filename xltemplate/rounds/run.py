@@ -240,14 +240,14 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                     previous_id, changed, newly_valid = (changes.previous_run_id, {u.key for u in changes.units},
                                                          set(changes.newly_valid))
                     del changes  # (every unit's change, a first run's every unit: since keeps their keys)
+                made_received = received(c, every, files, reports.briefs, sha_of, led)
                 with _scratch_told():  # (since may write into the run's store: see _scratch_told)
-                    c.round = RoundView(
-                        ledger=str(ledger), run=run.id, previous=previous_id,
-                        previous_at=local_time(previous.finished_at) if previous else None,
-                        received=received(c, every, files, reports.briefs, sha_of, led),
-                        since=since(c, every, files, reports.briefs, sha_of, previous_id, changed, newly_valid,
-                                    new=(since_run, new) if new is not None else None),
-                        parts=parts)
+                    made_since = since(c, every, files, reports.briefs, sha_of, previous_id, changed, newly_valid,
+                                       new=(since_run, new) if new is not None else None)
+                c.round = RoundView(ledger=str(ledger), run=run.id, previous=previous_id,
+                                    previous_at=local_time(previous.finished_at) if previous else None,
+                                    received=made_received, since=made_since, parts=parts)
+                del made_received, made_since
                 del changed
                 storing.append(True)
                 try:
