@@ -1511,9 +1511,6 @@ def _no_progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
     yield lambda n: None
 
 
-__all__ = ["LedgerError", "Progress", "RoundResult", "collect_round"]
-
-
 @contextlib.contextmanager
 def _scratch_told() -> Iterator[None]:
     """A full disk under the run's temporary files (its store, in TMPDIR) met inside the ledger's finishing transaction
@@ -1527,3 +1524,6 @@ def _scratch_told() -> Iterator[None]:
         if told is None:
             raise
         raise told from exc
+
+
+__all__ = ["LedgerError", "Progress", "RoundResult", "collect_round"]
