@@ -5,8 +5,12 @@ roll-up, CSVs, lines, 提交记录, since values and decisions); these test what
 from __future__ import annotations
 
 import gc
+import json
 import importlib
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -112,3 +116,17 @@ def test_a_first_runs_since_flags_are_kept_in_its_store(tmp_path: Path, monkeypa
                                         "--roster", str(SAMPLES / "roster.csv")])
         assert res.exit_code in (0, 1), res.output
     assert len(checked) == 2
+
+
+def test_a_since_flags_bit_is_the_same_in_every_interpreter() -> None:
+    """rounds.view.FLAGS_STORED's bit set says "not flagged" by a key's bit: that bit must not depend on the process
+    (a str's ``hash`` is seeded anew in each interpreter), or a bit set read in another process would tell a flagged
+    unit as not flagged. Fails with ``hash``."""
+    keys = ["B00001", "C00042", "单位甲", "\udcff-not-utf8"]
+    here = [view._StoredSince._bit(k) for k in keys]
+    code = ("import json, sys; from xltemplate.rounds import view; "
+            "print(json.dumps([view._StoredSince._bit(k) for k in json.loads(sys.argv[1])]))")
+    for seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", code, json.dumps(keys)], capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        assert json.loads(out) == here

@@ -277,6 +277,20 @@ def scratch_error(exc: BaseException) -> OutputWriteError | None:
     return scratch_full()
 
 
+@contextlib.contextmanager
+def scratch_told() -> Iterator[None]:
+    """Inside it, a full disk under the run's temporary files is raised as :func:`scratch_error` tells it (in Chinese,
+    naming TMPDIR), before a caller further out takes it for another file's (schema.transaction takes any sqlite3
+    error for the ledger's own); any other error passes as it is."""
+    try:
+        yield
+    except Exception as exc:
+        told = scratch_error(exc)
+        if told is None:
+            raise
+        raise told from exc
+
+
 def scratch_full() -> OutputWriteError:
     """What the user is told of a full disk under the run's temporary files (:func:`scratch_error`)."""
     return OutputWriteError(f"临时文件夹 {shown(tempfile.gettempdir())}",

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..clock import beijing
 from ..form.family import GroupDef, ItemDef, family_of
-from ..fsutil import scratch_error, write_atomic
+from ..fsutil import scratch_told, write_atomic
 from ..pathtext import shown
 from ..text import cell_text, csv_cell, strip_markup
 from ..words import NOT_GRADED, SKIPPED, STATUS_ZH
@@ -524,13 +524,8 @@ def export_csv(c: "Collection", outdir: str | Path) -> list[Path]:
 
     A full disk under the run's temporary files while the rows are made (the spill, SQLite's sorts over the store)
     is said as TMPDIR's (:func:`~xltemplate.fsutil.scratch_error`); one at an output, by write_atomic, as the file's."""
-    try:
+    with scratch_told():
         return _export_csv(c, Path(outdir))
-    except Exception as exc:
-        told = scratch_error(exc)
-        if told is not None:
-            raise told from exc
-        raise
 
 
 def _export_csv(c: "Collection", outdir: Path) -> list[Path]:

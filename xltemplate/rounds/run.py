@@ -42,7 +42,7 @@ from ..batch import transient, validate_files
 from ..catalog import TemplateLike, as_spec
 from ..errors import LedgerError
 from ..findings import finding
-from ..fsutil import scratch_error
+from ..fsutil import scratch_error, scratch_told
 from ..identify import ReaderName, RunContext
 from ..inputs import Inputs, discover
 from ..ledger import schema
@@ -241,7 +241,7 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
                                                          set(changes.newly_valid))
                     del changes  # (every unit's change, a first run's every unit: since keeps their keys)
                 made_received = received(c, every, files, reports.briefs, sha_of, led)
-                with _scratch_told():  # (since may write into the run's store: see _scratch_told)
+                with scratch_told():  # (since may write into the run's store, rounds.view.FLAGS_STORED: told as TMPDIR's)
                     made_since = since(c, every, files, reports.briefs, sha_of, previous_id, changed, newly_valid,
                                        new=(since_run, new) if new is not None else None)
                 c.round = RoundView(ledger=str(ledger), run=run.id, previous=previous_id,
@@ -1509,21 +1509,6 @@ def _local_day(text: str) -> str:
 @contextlib.contextmanager
 def _no_progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
     yield lambda n: None
-
-
-@contextlib.contextmanager
-def _scratch_told() -> Iterator[None]:
-    """A full disk under the run's temporary files (its store, in TMPDIR) met inside the ledger's finishing transaction
-    told as the temporary folder's (:func:`~xltemplate.fsutil.scratch_error`) there: schema.transaction takes any
-    sqlite3 error raised inside it for the ledger's own, and would tell the clerk that the ledger's disk is full (the
-    since flags kept in the store as since is made, rounds.view.FLAGS_STORED: review of branch firstpeak)."""
-    try:
-        yield
-    except sqlite3.OperationalError as exc:
-        told = scratch_error(exc)
-        if told is None:
-            raise
-        raise told from exc
 
 
 __all__ = ["LedgerError", "Progress", "RoundResult", "collect_round"]

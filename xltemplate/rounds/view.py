@@ -4,6 +4,7 @@ it and why) and the "since the last run" columns of 汇总, built from the ledge
 from __future__ import annotations
 
 import copy
+import zlib
 from collections import Counter
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, cast
 
@@ -477,7 +478,8 @@ class _StoredSince(_Since):
 
     @staticmethod
     def _bit(key: str) -> int:
-        return hash(key) % (_FLAG_BYTES * 8)
+        """The key's bit: the same in every process (``hash`` of a str is seeded anew in each interpreter)."""
+        return zlib.crc32(text(key)) % (_FLAG_BYTES * 8)
 
     def _flagged(self, key: str) -> bool:
         """Whether ``key`` may be flagged (never False for one that is)."""
@@ -487,32 +489,37 @@ class _StoredSince(_Since):
         n = self._bit(key)
         return bool(bits[n >> 3] >> (n & 7) & 1)
 
-    def _has(self, key: str) -> bool:
+    def _rows_by_key(self) -> Units:
         units = self._rows.units
         units.index("row_k", "CREATE INDEX row_k ON row(key, n)")
+        return units
+
+    def _has(self, key: str) -> bool:
+        units = self._rows_by_key()
         return bool(units.query("SELECT 1 FROM row WHERE key = ? AND n >= ? LIMIT 1", (text(key), units.row_base)))
 
-    def _row_flag(self, key: str) -> int | None:
-        """The key's flag (0: none), or None when no row has the key."""
+    def _looked_up(self, key: str) -> Since | None:
+        """The key's since, or None when no row has the key."""
         if self._bits is None:
-            return self._flags.get(key, 0) if self._has(key) else None
-        units = self._rows.units
-        units.index("row_k", "CREATE INDEX row_k ON row(key, n)")
-        got = units.query("SELECT (SELECT flag FROM since_flag WHERE key = ?1) FROM row WHERE key = ?1 AND n >= ?2 "
-                          "LIMIT 1", (text(key), units.row_base))
-        return None if not got else got[0][0] or 0
+            flag = self._flags.get(key, 0) if self._has(key) else None
+        else:
+            units = self._rows_by_key()
+            got = units.query("SELECT (SELECT flag FROM since_flag WHERE key = ?1) FROM row WHERE key = ?1 AND n >= ?2 "
+                              "LIMIT 1", (text(key), units.row_base))
+            flag = (got[0][0] or 0) if got else None
+        return None if flag is None else Since(self._new.get(key, 0), flag != 0, flag == 3)
 
     def __getitem__(self, key: str) -> Since:
-        flag = self._row_flag(key)
-        if flag is None:
+        got = self._looked_up(key)
+        if got is None:
             raise KeyError(key)
-        return Since(self._new.get(key, 0), flag != 0, flag == 3)
+        return got
 
     def get(self, key: str, default: Any = None) -> Any:
         if not self._flagged(key) and key not in self._new and default == _NOTHING:
             return default  # (a unit's with nothing since, or none: the same either way)
-        flag = self._row_flag(key)
-        return default if flag is None else Since(self._new.get(key, 0), flag != 0, flag == 3)
+        got = self._looked_up(key)
+        return default if got is None else got
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self._has(key)
