@@ -106,11 +106,11 @@ def test_what_is_forgotten_is_written_again_the_same(tmp_path: Path, monkeypatch
     assert len(lean._memo["validations"]) == 1
 
 
-@pytest.mark.parametrize("switch", ["lean", "layouts"])
+@pytest.mark.parametrize("switch", ["lean", "layouts", "pieces"])
 def test_generate_from_a_roster_is_the_same_with_and_without_the_lean_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                              switch: str) -> None:
     gen = importlib.import_module("xltemplate.form.generate")
-    module, name = (lean, "USE_LEAN") if switch == "lean" else (gen, "REMEMBER_LAYOUTS")
+    module, name = {"lean": (lean, "USE_LEAN"), "layouts": (gen, "REMEMBER_LAYOUTS"), "pieces": (lean, "LEAN_PIECES")}[switch]
     for spec_name, roster_path, targets_path in (("sh-project-self-eval.yaml", SAMPLES / "roster.csv", None),
                                                  ("cn-project-self-eval.yaml", SAMPLES / "national" / "roster.csv",
                                                   SAMPLES / "national" / "targets.csv")):
@@ -179,3 +179,109 @@ def test_the_lean_writer_is_used_only_with_the_version_it_was_compared_with(monk
     monkeypatch.setattr(xlsxwriter, "__version__", lean.VERIFIED_XLSXWRITER)
     monkeypatch.setattr(lean, "USE_LEAN", False)
     assert not lean.lean_enabled()
+
+
+def test_the_national_pieces_are_the_same_bytes_and_are_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LEAN_PIECES: every national workbook of the sample roster (twice: from remembered pieces the second time, and
+    with its texts changed) the same bytes with the pieces off and on, and the pieces are what is written."""
+    spec = load_spec(templates_dir() / "cn-project-self-eval.yaml")
+    roster = read_roster(SAMPLES / "national" / "roster.csv", spec)
+    table = read_targets(SAMPLES / "national" / "targets.csv", spec, roster)
+    made = {"pieces": 0, "rows": 0, "merges": 0}
+    cut, rows, merges = lean.LeanFormSheet._validation_pieces, lean.LeanFormSheet._write_rows, lean.LeanFormSheet.merge_range
+
+    def counted_cut(self: Any, *a: Any) -> Any:
+        made["pieces"] += 1
+        return cut(self, *a)
+
+    def counted_rows(self: Any) -> None:
+        made["rows"] += lean.LEAN_PIECES
+        rows(self)
+
+    def counted_merges(self: Any, *a: Any, **k: Any) -> Any:
+        made["merges"] += lean.LEAN_PIECES
+        return merges(self, *a, **k)
+
+    monkeypatch.setattr(lean.LeanFormSheet, "_validation_pieces", counted_cut)
+    monkeypatch.setattr(lean.LeanFormSheet, "_write_rows", counted_rows)
+    monkeypatch.setattr(lean.LeanFormSheet, "merge_range", counted_merges)
+    for n, row in enumerate(list(roster.rows) * 2):
+        prefill = dict(row.prefill)
+        if n >= len(roster.rows):
+            prefill["project_name"] = TEXTS[n % len(TEXTS)]
+        files = {}
+        for on in (False, True):
+            monkeypatch.setattr(lean, "LEAN_PIECES", on)
+            lean._memo.pop("validations", None)  # (whole sets of validations, remembered with the pieces off and on)
+            path = tmp_path / f"{n}-{on}.xlsx"
+            generate_workbook(spec, path, prefill=prefill, roster_key=row.key, generated_at=STAMP,
+                              targets=table.by_key.get(row.key), password="pw" if n % 2 else None)
+            files[on] = path.read_bytes()
+        assert files[True] == files[False], row.key
+    assert made["rows"] == 2 * len(roster.rows) and made["merges"] > 20 * 2 * len(roster.rows)
+    pieces = made["pieces"]
+    assert 0 < pieces == len(lean._memo["validation"]) == len(lean._memo["data_validation"])  # once per distinct options
+    assert lean._memo["define_names"] and lean._memo["prepared_names"]
+
+
+def test_a_validation_cut_around_its_cells_is_xlsxwriters_own(tmp_path: Path) -> None:
+    """Options whose texts hold what the cut looks for (' sqref="', '>' and quotes), ranges given backwards, a range
+    of several cells and a multi-range: the lean sheet's validations are stock XlsxWriter's, byte for byte."""
+    tricky = 'a sqref="A1" > b " c \' <d> &amp; \n'
+    options = [
+        {"validate": "length", "criteria": "<=", "value": 20, "input_title": "t", "input_message": tricky,
+         "error_title": tricky[:30], "error_message": tricky},
+        {"validate": "list", "source": ["x", 'y"z', "<w>"], "input_message": "sqref=\"B2\""},
+        {"validate": "decimal", "criteria": "between", "minimum": 0, "maximum": "=A1", "error_type": "warning"},
+        {"validate": "any", "input_message": tricky},
+        {"validate": "integer", "criteria": ">", "value": 1, "multi_range": "C1:C2 E5"},
+    ]
+    cells = [(0, 0, 0, 0), (3, 2, 1, 1), (5, 5, 9, 7), (2, 9, 2, 9), (0, 2, 1, 2)]
+
+    def write(path: Path, workbook: Any, sheet: Any) -> bytes:
+        wb = workbook(str(path), {"in_memory": True})
+        wb.set_properties({"created": STAMP})
+        ws = wb.add_worksheet("表", worksheet_class=sheet)
+        for _ in range(2):  # the second time from what the first remembered
+            for opts, where in zip(options, cells):
+                assert ws.data_validation(*where, dict(opts)) == 0
+        ws.write_string(0, 0, "x")
+        wb.close()
+        return path.read_bytes()
+
+    for on in (True, False):
+        lean.LEAN_PIECES = on
+        try:
+            mine = write(tmp_path / f"lean-{on}.xlsx", lean.LeanWorkbook, lean.LeanFormSheet)
+        finally:
+            lean.LEAN_PIECES = True
+        assert mine == write(tmp_path / "stock.xlsx", xlsxwriter.Workbook, importlib.import_module("xltemplate.form.sheet").FormSheet)
+    with zipfile.ZipFile(tmp_path / "lean-True.xlsx") as z:
+        assert z.read("xl/worksheets/sheet1.xml").count(b"<dataValidation ") == 10
+
+
+def test_a_merged_range_the_lean_sheet_writes_is_xlsxwriters_own(tmp_path: Path) -> None:
+    """Merged ranges given backwards, in A1 text, over cells written before, without a format, and one that
+    overlaps: the same file and the same refusal as stock XlsxWriter's."""
+    from xlsxwriter.exceptions import OverlappingRange
+
+    def write(path: Path, workbook: Any, sheet: Any) -> tuple[bytes, list[str]]:
+        wb = workbook(str(path), {"in_memory": True})
+        wb.set_properties({"created": STAMP})
+        ws = wb.add_worksheet("表", worksheet_class=sheet)
+        fmt = wb.add_format({"bold": True, "border": 1})
+        ws.write_string(4, 4, "被覆盖", fmt)
+        ws.set_row(7, 30)
+        codes = [ws.merge_range(3, 5, 2, 3, "倒着", fmt), ws.merge_range("H1:J2", "A1", fmt), ws.merge_range(4, 4, 6, 6, None, fmt),
+                 ws.merge_range(9, 0, 9, 3, 12.5), ws.merge_range(11, 1, 11, 1, "单格", fmt), ws.merge_range(12, 0, 13, 2, "", fmt)]
+        refused = []
+        try:
+            ws.merge_range(5, 5, 8, 8, "重叠", fmt)
+        except OverlappingRange as exc:
+            refused.append(str(exc))
+        wb.close()
+        return path.read_bytes(), [str(c) for c in codes] + refused
+
+    stock = write(tmp_path / "stock.xlsx", xlsxwriter.Workbook, importlib.import_module("xltemplate.form.sheet").FormSheet)
+    assert write(tmp_path / "lean.xlsx", lean.LeanWorkbook, lean.LeanFormSheet) == stock
+    assert len(stock[1]) == 7

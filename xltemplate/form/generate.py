@@ -272,8 +272,13 @@ class _Writer:
     def _defined_names(self, wb: xlsxwriter.Workbook) -> None:
         sheet = self.spec.sheet.replace("'", "''")
         # Exactly the cells describe lists, fixed texts included: a reader may use any of them.
-        for cell in sorted(self.layout.named_cells(), key=lambda c: c.name):
-            self.out.check(wb.define_name(cell.name, f"='{sheet}'!{cell.ref}"), f"the defined name {cell.name}")
+        pairs = [(cell.name, f"='{sheet}'!{cell.ref}") for cell in sorted(self.layout.named_cells(), key=lambda c: c.name)]
+        if isinstance(wb, LeanWorkbook):
+            code, name = wb.define_names(pairs)
+            self.out.check(code, f"the defined name {name}")
+            return
+        for name, formula in pairs:
+            self.out.check(wb.define_name(name, formula), f"the defined name {name}")
 
     def _guide(self, wb: xlsxwriter.Workbook) -> None:
         """The 填报说明 sheet: one column as wide as a portrait page, printed at full size."""

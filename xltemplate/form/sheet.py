@@ -135,13 +135,16 @@ class SheetWriter:
             code = ws.write_datetime(row, col, value, fmt)
         else:
             code = ws.write_string(row, col, str(value), fmt)
-        self.check(code, f"the value for {xl_rowcol_to_cell(row, col)}")
+        if code:  # (the message made only for a refusal: a workbook writes thousands of cells)
+            self.check(code, f"the value for {xl_rowcol_to_cell(row, col)}")
 
     def formula(self, cell: Cell, fmt: Any) -> None:
         value = self.cached[cell.name]
         if isinstance(value, Decimal):
             value = float(value)
-        self.check(self.ws.write_formula(cell.row, cell.col, self.formulas[cell.name], fmt, value), f"the formula in {cell.a1}")
+        code = self.ws.write_formula(cell.row, cell.col, self.formulas[cell.name], fmt, value)
+        if code:
+            self.check(code, f"the formula in {cell.a1}")
 
     def height(self, row: int, height: float) -> None:
         """Set a row's height, remembered for choosing the page breaks."""
@@ -150,7 +153,9 @@ class SheetWriter:
         self.ws.set_row(row, height)
 
     def validate(self, cell: Cell, options: dict[str, Any]) -> None:
-        self.check(self.ws.data_validation(cell.row, cell.col, cell.row, cell.col, options), f"the data validation of {cell.a1} ({cell.name})")
+        code = self.ws.data_validation(cell.row, cell.col, cell.row, cell.col, options)
+        if code:
+            self.check(code, f"the data validation of {cell.a1} ({cell.name})")
 
     def text_height(self, text: Any, col: int, font_pt: float) -> float:
         """Height for ``text`` wrapped in column ``col`` of the family's grid."""
