@@ -32,7 +32,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.packager import Packager
 from xlsxwriter.styles import Styles
 from xlsxwriter.exceptions import OverlappingRange
-from xlsxwriter.utility import xl_range, xl_rowcol_to_cell_fast
+from xlsxwriter.utility import xl_col_to_name, xl_range, xl_rowcol_to_cell_fast
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import CellBlankTuple, CellFormulaTuple, CellNumberTuple, CellStringTuple
 
@@ -214,7 +214,22 @@ class LeanFormSheet(FormSheet):
     def write_formula(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs or not args or type(args[0]) is not int:
             return super().write_formula(*args, **kwargs)
-        return self._write_formula(*args)
+        if not LEAN_PIECES or len(args) < 3 or type(args[1]) is not int or type(args[2]) is not str or self.constant_memory:
+            return self._write_formula(*args)
+        # XlsxWriter looks for dynamic array functions in every formula (a regular expression): a formula it stored
+        # as a plain one before is stored so again, as _write_formula stores it.
+        row, col, formula = args[:3]
+        plain = _memo.setdefault("plain_formula", {})
+        if _recall(plain, formula) is None:
+            code = self._write_formula(*args)
+            if code == 0 and type(self.table[row][col]) is CellFormulaTuple:
+                _keep(plain, formula, True, 64)
+            return code
+        if self._check_dimensions(row, col):
+            return -1
+        self.table[row][col] = CellFormulaTuple(self._prepare_formula(formula), args[3] if len(args) > 3 else None,
+                                                args[4] if len(args) > 4 else 0)
+        return 0
 
     def data_validation(self, first_row: Any, first_col: Any = None, last_row: Any = None, last_col: Any = None,
                         options: dict[str, Any] | None = None) -> Any:
@@ -375,6 +390,8 @@ class LeanFormSheet(FormSheet):
         write_cell = self._write_cell
         default, original = self.default_row_height, self.original_row_height
         colmin, colmax = self.dim_colmin, self.dim_colmax
+        columns: dict[int, str] = {}
+        indices: dict[int, int] = {}  # (by the id of a format the table holds: alive through the loop)
         for row_num in range(self.dim_rowmin, self.dim_rowmax + 1):
             info = row_info.get(row_num)
             cells = table[row_num]
@@ -407,9 +424,28 @@ class LeanFormSheet(FormSheet):
                 fh.write(tag + "/>")
                 continue
             fh.write(tag + ">")
+            number = row_num + 1
             for col_num in sorted(cells):
-                if colmin <= col_num <= colmax:
-                    write_cell(row_num, col_num, cells[col_num])
+                if not colmin <= col_num <= colmax:
+                    continue
+                cell = cells[col_num]
+                kind, fmt = type(cell), cell.format
+                # (as _write_cell writes them, the column's letters and the format's index looked up once a sheet)
+                if fmt is None or (kind is not CellStringTuple and kind is not CellBlankTuple and kind is not CellNumberTuple):
+                    write_cell(row_num, col_num, cell)
+                    continue
+                letters = columns.get(col_num)
+                if letters is None:
+                    letters = columns[col_num] = xl_col_to_name(col_num)
+                index = indices.get(id(fmt))
+                if index is None:
+                    index = indices[id(fmt)] = fmt._get_xf_index()
+                if kind is CellStringTuple:
+                    fh.write(f'<c r="{letters}{number}" s="{index}" t="s"><v>{cell.string}</v></c>')
+                elif kind is CellBlankTuple:
+                    fh.write(f'<c r="{letters}{number}" s="{index}"/>')
+                else:
+                    fh.write(f'<c r="{letters}{number}" s="{index}"><v>{cell.number:.16G}</v></c>')
             fh.write("</row>")
 
 
