@@ -151,7 +151,8 @@ def forget() -> None:
     _memo.clear()
 
 
-_COLORS = ("font_color", "fg_color", "bg_color", "bottom_color", "diag_color", "left_color", "right_color", "top_color")
+_COLORS = ("font_color", "fg_color", "bg_color", "bottom_color", "diag_color", "left_color", "right_color", "top_color",
+           "dxf_fg_color", "dxf_bg_color")  # (the last two: a conditional format's, copied by the workbook as it closes)
 
 
 def _format_state(fmt: Any) -> dict[str, Any] | None:
