@@ -475,8 +475,8 @@ class LeanWorkbook(Workbook):
         table = _memo.setdefault("define_names", {})
         key = tuple(pairs) if LEAN_PIECES else None
         entries = _recall(table, key)
-        if entries is not None:
-            self.defined_names += [list(e) for e in entries]
+        if entries is not None:  # (tuples: _prepare_defined_names makes lists of them if it sorts them itself)
+            self.defined_names += entries
             return 0, ""
         start = len(self.defined_names)
         for name, formula in pairs:
@@ -493,16 +493,21 @@ class LeanWorkbook(Workbook):
             return
         sheets = [(s.index, s.autofilter_area, s.print_area_range, s.repeat_col_range, s.repeat_row_range)
                   for s in self.worksheets()]
-        names: list[list[Any]] = getattr(self, "defined_names")  # (XlsxWriter's attribute, its type not declared)
+        # (each name's entry a tuple, as define_names gives them: a tuple and a list of the same values are
+        # different keys to marshal)
+        names = [e if type(e) is tuple else tuple(e) for e in getattr(self, "defined_names")]
         key = state_key((names, sheets))
         table = _memo.setdefault("prepared_names", {})
         found = _recall(table, key)
-        if found is not None:
-            self.defined_names = [list(e) for e in found[0]]
-            self.named_ranges = list(found[1])
-            return
-        super()._prepare_defined_names()
-        _keep(table, key, (tuple(tuple(e) for e in self.defined_names), tuple(self.named_ranges)))
+        if found is None:
+            self.defined_names = [list(e) for e in names]  # (XlsxWriter sorts lists: it appends a key to each, then pops it)
+            super()._prepare_defined_names()
+            found = (tuple(tuple(e) for e in self.defined_names), tuple(getattr(self, "named_ranges")))
+            _keep(table, key, found)
+        # the sorted names as tuples, shared with the table (XlsxWriter only reads them from here on), in one kind of
+        # container whether remembered or not, so that _write_defined_names' key is the same for the same names
+        self.defined_names = list(found[0])
+        self.named_ranges = list(found[1])
 
     def _write_defined_names(self) -> None:
         fh: Any = getattr(self, "fh")  # (XlsxWriter's attribute, untyped)
