@@ -221,7 +221,7 @@ def test_the_national_pieces_are_the_same_bytes_and_are_used(tmp_path: Path, mon
     assert made["rows"] == 2 * len(roster.rows) and made["merges"] > 20 * 2 * len(roster.rows)
     pieces = made["pieces"]
     assert 0 < pieces == len(lean._memo["validation"]) == len(lean._memo["data_validation"])  # once per distinct options
-    assert lean._memo["define_names"] and lean._memo["prepared_names"]
+    assert lean._memo["define_names"] and lean._memo["prepared_names"] and lean._memo["si"]
 
 
 def test_a_validation_cut_around_its_cells_is_xlsxwriters_own(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from xlsxwriter.app import App
 from xlsxwriter.color import Color
 from xlsxwriter.format import Format
 from xlsxwriter.packager import Packager
+from xlsxwriter.sharedstrings import SharedStrings
 from xlsxwriter.styles import Styles
 from xlsxwriter.exceptions import OverlappingRange
 from xlsxwriter.utility import xl_col_to_name, xl_range, xl_rowcol_to_cell_fast
@@ -661,8 +662,44 @@ class _Replay:
         return self.deflated
 
 
+class LeanSharedStrings(SharedStrings):
+    """XlsxWriter's shared strings, each string's ``<si>`` remembered by the string's whole text (with LEAN_PIECES):
+    a national workbook's headers, labels, levels and most of its indicators' texts are the next one's too."""
+
+    def _write_sst_strings(self) -> None:
+        if not LEAN_PIECES:
+            super()._write_sst_strings()
+            return
+        table = _memo.setdefault("si", {})
+        fh: Any = getattr(self, "fh")  # (XlsxWriter's attribute, untyped)
+        out = []
+        for string in getattr(self, "string_table").string_array:
+            piece = _recall(table, string) if type(string) is str else None
+            if piece is None:
+                buf = StringIO()
+                self.fh = buf
+                try:
+                    self._write_si(string)
+                finally:
+                    self.fh = fh
+                piece = buf.getvalue()
+                if type(string) is str:
+                    _keep(table, string, piece, 64)
+            out.append(piece)
+        fh.write("".join(out))
+
+
 class LeanPackager(Packager):
     """XlsxWriter's packager, the styles and the document's parts list remembered by their whole state."""
+
+    def _write_shared_strings_file(self) -> None:
+        # XlsxWriter 3.3.1's own, with the lean shared strings.
+        sst = LeanSharedStrings()
+        sst.string_table = self.workbook.str_table
+        if not self.workbook.str_table.count:
+            return
+        sst._set_xml_writer(self._filename("xl/sharedStrings.xml"))
+        sst._assemble_xml_file()
 
     def _write_styles_file(self) -> None:
         wb = self.workbook
