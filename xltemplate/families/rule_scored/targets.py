@@ -36,7 +36,7 @@ KIND_ALIASES = {
 MAX_TARGETS = 100
 #: Read each distinct text of 年度指标值 (with its unit) and of 分值 once a table: a bureau's table repeats them (the
 #: bench's 1,000 projects: 16,420 rows, a few hundred distinct texts), and parsing them was a third of reading it
-#: (0.43 -> 0.33 s CPU, read before generate starts its workers). The outcomes are immutable named tuples, keyed by
+#: (0.37 -> 0.29 s CPU, medians of 6 alternating runs; read before generate starts its workers). The outcomes are immutable named tuples, keyed by
 #: the whole text; a cell that is not text is parsed each time. False: every cell parsed.
 REMEMBER_PARSED = True
 
