@@ -308,6 +308,8 @@ class Round:
         self.both = Both(tmp_path, monkeypatch)
         self.switches, self.mp, self.stored, self.run_mod = switches, monkeypatch, stored, run_mod
         monkeypatch.setattr(archive, "STAT_MARGIN_NS", 0)
+        # every part of the roll-up the second deflating process's to take (rollup.deflate; the samples' are small)
+        monkeypatch.setattr(importlib.import_module("xltemplate.rollup.deflate"), "LARGE", 1)
 
     def flip(self, on: bool) -> None:
         self.mp.setattr(self.run_mod, "MATCH_STORED", self.stored)
@@ -378,3 +380,52 @@ def test_a_rounds_runs_over_an_inbox_changed_behind_its_back_off_and_on(stored: 
     rnd.clock.tick -= 600
     rnd.go([inbox], *args, name="clock set back")
     rnd.go([inbox], *args, name="again")
+
+
+@pytest.mark.parametrize("how", ["dies", "stuck", "disk full"])
+def test_a_rounds_second_deflating_process_that_fails_leaves_the_same_roll_up(how: str, tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round's parts deflated by rollup.deflate's second process (round2's rollup.reuse.DEFLATED_AHEAD): that
+    process dying after it claimed a part, stuck on it (past deflate.WAIT_S), or finding the disk full: the roll-up,
+    the CSVs, the ledger (its kept parts with them) the same as with the switches off, run after run, and nothing of
+    the second process's left in TMPDIR."""
+    import itertools
+    import os
+    import tempfile
+    import time
+
+    switches = present("round2")
+    deflate = importlib.import_module("xltemplate.rollup.deflate")
+    if not any(name == "DEFLATED_AHEAD" for _, name in switches):
+        pytest.skip("round2's DEFLATED_AHEAD not in this tree")
+    real = deflate._deflate
+    calls = itertools.count()
+
+    def failing(source: str, target: Path, level: int) -> Any:  # (in the second process, forked at each roll-up)
+        if next(calls) == 1:
+            if how == "dies":
+                os._exit(1)
+            if how == "stuck":
+                time.sleep(60)
+            raise OSError(28, "No space left on device")
+        return real(source, target, level)
+
+    rnd = Round(tmp_path, monkeypatch, switches, True)
+    monkeypatch.setattr(deflate, "WAIT_S", 1.0)
+
+    def flipped(on: bool) -> None:
+        Round.flip(rnd, on)
+        monkeypatch.setattr(deflate, "_deflate", failing if on else real)
+
+    monkeypatch.setattr(rnd, "flip", flipped)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES / "returns", inbox)
+    args = ("--roster", str(_first_roster(tmp_path / "roster.csv")), "--template", "sh-project-self-eval", "--jobs", "1")
+    scratch = Path(tempfile.gettempdir())
+    before = set(scratch.iterdir())
+    rnd.go([inbox], *args, name="first")
+    rnd.go([inbox], *args, name="again")
+    (inbox / "浦东分中心.xlsx").unlink()
+    rnd.go([inbox], *args, name="one gone")
+    rnd.go([inbox], *args, name="again after")
+    assert sorted(p.name for p in set(scratch.iterdir()) - before) == []
