@@ -403,6 +403,7 @@ def test_a_rounds_second_deflating_process_that_fails_leaves_the_same_roll_up(ho
 
     def failing(source: str, target: Path, level: int) -> Any:  # (in the second process, forked at each roll-up)
         if next(calls) == 1:
+            (tmp_path / f"failed-in-{os.getpid()}").touch()  # (the test's own proof that it got here)
             if how == "dies":
                 os._exit(1)
             if how == "stuck":
@@ -429,3 +430,4 @@ def test_a_rounds_second_deflating_process_that_fails_leaves_the_same_roll_up(ho
     rnd.go([inbox], *args, name="one gone")
     rnd.go([inbox], *args, name="again after")
     assert sorted(p.name for p in set(scratch.iterdir()) - before) == []
+    assert len(list(tmp_path.glob("failed-in-*"))) == 4  # (once a run, each run made with the switches on)
