@@ -32,9 +32,9 @@ from .conftest import FIRST_RETURNS, NATIONAL_RETURNS, SAMPLES
 STAMP = dt.datetime(2026, 3, 4, 5, 6, 7)
 #: Each branch's new switches, (module, name): flipped together (a name a tree does not have is left out).
 NEW_SWITCHES: dict[str, list[tuple[str, str]]] = {
-    "natgen": [],
+    "natgen": [("xltemplate.form.lean", "LEAN_PIECES")],
     "collectfast": [],
-    "round2": [],
+    "round2": [("xltemplate.rollup.reuse", "DEFLATED_AHEAD")],
 }
 
 
