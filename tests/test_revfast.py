@@ -307,6 +307,7 @@ class Round:
 
         self.both = Both(tmp_path, monkeypatch)
         self.switches, self.mp, self.stored, self.run_mod = switches, monkeypatch, stored, run_mod
+        self.runs = 0
         monkeypatch.setattr(archive, "STAT_MARGIN_NS", 0)
         # every part of the roll-up the second deflating process's to take (rollup.deflate; the samples' are small)
         monkeypatch.setattr(importlib.import_module("xltemplate.rollup.deflate"), "LARGE", 1)
@@ -320,7 +321,12 @@ class Round:
         import time
 
         time.sleep(0.002)  # (a file changed now is newer than the last hashing: its ctime says so)
-        return self.both.run(inputs, *extra, name=name, before=self.flip, expect=exit == 0 and self.stored, exit=exit)
+        # on, then off, every other run: the next run is made from a ledger the switches off made (the code before
+        # this pass) as often as from one they made on
+        self.runs += 1
+        ways = (False, True) if self.runs % 2 else (True, False)
+        return self.both.run(inputs, *extra, name=name, before=self.flip, expect=exit == 0 and self.stored, exit=exit,
+                             ways=ways)
 
     @property
     def clock(self) -> Any:
