@@ -25,14 +25,15 @@ from xltemplate.distribute import distribute
 from xltemplate.families.rule_scored.spec import Target
 from xltemplate.roster import read_roster
 from xltemplate.sign import Keyring
-from xltemplate.targets import TargetsTable
+from xltemplate.errors import TargetsError
+from xltemplate.targets import TargetsTable, read_targets
 
 from .conftest import FIRST_RETURNS, NATIONAL_RETURNS, SAMPLES
 
 STAMP = dt.datetime(2026, 3, 4, 5, 6, 7)
 #: Each branch's new switches, (module, name): flipped together (a name a tree does not have is left out).
 NEW_SWITCHES: dict[str, list[tuple[str, str]]] = {
-    "natgen": [("xltemplate.form.lean", "LEAN_PIECES")],
+    "natgen": [("xltemplate.form.lean", "LEAN_PIECES"), ("xltemplate.families.rule_scored.targets", "REMEMBER_PARSED")],
     "collectfast": [],
     "round2": [("xltemplate.rollup.reuse", "DEFLATED_AHEAD")],
 }
@@ -117,6 +118,33 @@ def national_roster(path: Path, n: int) -> tuple[Path, dict[str, tuple[dict[str,
     return path, by
 
 
+#: How a person may write one number in a targets table: read as the same number (GOOD), or some refused (BAD).
+GOOD = ("{}", " {} ", "{}", "FW")  # (FW: its digits full width)
+BAD = (*GOOD, "{}%", "1,2{}", "{}万", "abc", "", "１２", "-{}")
+_FULL = str.maketrans("0123456789.", "０１２３４５６７８９．")
+
+
+def targets_csv(path: Path, by: dict[str, tuple[dict[str, str], ...]], spellings: tuple[str, ...] = GOOD) -> Path:
+    """``by`` as a targets table a person wrote: the 年度指标值 and 分值 spelt in turn as ``spellings`` has them
+    (texts repeated across rows, as a bureau's are), names of levels, not ids."""
+    spec = load_spec(templates_dir() / f"{NATIONAL_SPEC}.yaml")
+    level = {lv.id: lv.name for lv in spec.levels}  # type: ignore[attr-defined]
+    sub = {s.id: s.name for lv in spec.levels for s in lv.sublevels}  # type: ignore[attr-defined]
+    n = 0
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["编号", "一级指标", "二级指标", "三级指标", "指标性质", "计量单位", "年度指标值", "分值"])
+        for key, recs in by.items():
+            for r in recs:
+                n += 1
+                spelt = spellings[n % len(spellings)]
+                text = r["target"].translate(_FULL) if spelt == "FW" else spelt.format(r["target"])
+                target = r["target"] if r["kind"] == "定性" or n % 3 else text
+                points = r["points"] if n % 4 else (r["points"].translate(_FULL) if n % 8 else f" {r['points']} ")
+                w.writerow([key, level[r["level"]], sub[r["sublevel"]], r["name"], r["kind"], r["unit"], target, points])
+    return path
+
+
 def first_roster(path: Path, n: int) -> Path:
     with open(SAMPLES / "roster.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
@@ -134,14 +162,20 @@ def first_roster(path: Path, n: int) -> Path:
     return path
 
 
-def _generated(tmp_path: Path, name: str, form: str, jobs: int, signed: bool, password: str | None) -> dict[str, bytes]:
+def _generated(tmp_path: Path, name: str, form: str, jobs: int, signed: bool, password: str | None,
+               spellings: tuple[str, ...] = GOOD) -> dict[str, bytes]:
     out = tmp_path / name
     keyring = Keyring("k", (b"0123456789abcdef0123",)) if signed else None
     if form == "national":
         spec = load_spec(templates_dir() / f"{NATIONAL_SPEC}.yaml")
         roster_path, by = national_roster(tmp_path / "roster-n.csv", 40)
+        table: TargetsTable | Exception
+        try:  # (through the targets table's reader, as generate --targets reads it; refused the same way or not)
+            table = read_targets(targets_csv(tmp_path / "t.csv", by, spellings), spec)
+        except TargetsError as exc:
+            return {"refused": str(exc).encode()}
         distribute(spec, read_roster(roster_path, spec), out, generated_at=STAMP, jobs=jobs, keyring=keyring,
-                   password=password, targets=TargetsTable(tmp_path / "t.csv", by))
+                   password=password, targets=table)
     else:
         spec = load_spec(templates_dir() / "sh-project-self-eval.yaml")
         roster_path = first_roster(tmp_path / "roster-sh.csv", 40)
@@ -164,11 +198,24 @@ def test_generate_from_an_odd_roster_is_the_same_bytes_off_and_on(form: str, job
     flip(monkeypatch, switches, True)
     on = _generated(tmp_path, "on", form, jobs, signed, password)
     again = _generated(tmp_path, "again", form, jobs, signed, password)
-    assert len(off) == 41
+    assert len(off) == 41, off.get("refused", b"").decode()[:2000]
     for name in off:
         assert on.get(name) == off[name], name
         assert again.get(name) == off[name], name
     assert on.keys() == off.keys() == again.keys()
+
+
+def test_a_targets_table_refused_is_refused_the_same_off_and_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    """A targets table whose 年度指标值 and 分值 are spelt in every way, some refused: every problem, line by line, the
+    same with natgen's switches off and on, and nothing written."""
+    switches = present("natgen")
+    flip(monkeypatch, switches, False)
+    off = _generated(tmp_path, "off", "national", 1, False, None, BAD)
+    flip(monkeypatch, switches, True)
+    on = _generated(tmp_path, "on", "national", 1, False, None, BAD)
+    assert list(off) == ["refused"] and off["refused"].count(b"\n") > 50
+    assert on == off
 
 
 # -- what the switches do not reach ---------------------------------------------------------------------------------
