@@ -484,3 +484,51 @@ def test_a_rounds_second_deflating_process_that_fails_leaves_the_same_roll_up(ho
     rnd.go([inbox], *args, name="again after")
     assert sorted(p.name for p in set(scratch.iterdir()) - before) == []
     assert len(list(tmp_path.glob("failed-in-*"))) == 4  # (once a run, each run made with the switches on)
+
+
+# -- a text that looks like XlsxWriter's rich string ---------------------------------------------------------------
+
+#: XlsxWriter writes a string that starts with "<r>" and ends with "</r>" as the XML of a rich string, unescaped (what
+#: write_rich_string stores): a plain text of that shape is not shown as itself, and its markup goes into the file.
+SHOWN = "<r><t>没有问题</t></r>"
+INJECTED = '<r><t>x</t></r></is></c><c r="Z4" t="inlineStr"><is><r><t>伪造</t></r>'
+
+
+@pytest.mark.parametrize("text", [SHOWN, INJECTED], ids=["shown", "injected"])
+def test_a_returned_text_shaped_like_a_rich_string_is_shown_as_itself_in_the_roll_up(text: str, tmp_path: Path
+                                                                                      ) -> None:
+    """A return's 主要问题 typed as ``<r><t>没有问题</t></r>`` (what a person sees in Excel: those characters): the
+    roll-up's 文字材料 showed 没有问题 (no problem), and a text that closes the cell put a cell of its own into the
+    roll-up. The roll-up must show the text as the return has it, and nothing else."""
+    import openpyxl
+    from xml.sax.saxutils import escape
+
+    from .tamper import replace_text, rewrite
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    rewrite(SAMPLES / "returns" / "无线电监测站.xlsx", inbox / "a.xlsx",
+            {"xl/sharedStrings.xml": replace_text("成果统计和归档不够及时；绩效目标设置有待进一步细化。", escape(text))})
+    res = CliRunner().invoke(main, ["collect", str(inbox), "-o", str(tmp_path / "r.xlsx"), "--quiet", "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    wb = openpyxl.load_workbook(tmp_path / "r.xlsx")
+    shown = [c.value for ws in wb for row in ws.iter_rows() for c in row if isinstance(c.value, str)
+             and ("没有问题" in c.value or "伪造" in c.value)]
+    assert shown == [text]
+
+
+def test_a_roster_text_shaped_like_a_rich_string_is_prefilled_as_itself(tmp_path: Path) -> None:
+    """A roster's 预算单位 ``<r><t>甲单位</t></r>``: the generated workbook showed 甲单位, while its metadata recorded the
+    text, so the return sent back untouched was refused: prefill-changed, "应为“<r><t>甲单位</t></r>”", which no clerk
+    can put right."""
+    roster = tmp_path / "roster.csv"
+    with open(SAMPLES / "roster.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    rows[1][1] = "<r><t>甲单位</t></r>"
+    with open(roster, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(rows[:2])
+    res = CliRunner().invoke(main, ["generate", "sh-project-self-eval", "--roster", str(roster), "-o", str(tmp_path / "g")])
+    assert res.exit_code == 0, res.output
+    (made,) = (tmp_path / "g").glob("*.xlsx")
+    res = CliRunner().invoke(main, ["validate", str(made), "--json"])
+    assert "prefill-changed" not in res.output, res.output
