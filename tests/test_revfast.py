@@ -381,14 +381,9 @@ class Round:
 
 
 def _first_roster(path: Path, budget: dict[str, str] | None = None) -> Path:
-    with open(SAMPLES / "roster.csv", encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.reader(fh))
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(rows[0])
-        for r in rows[1:]:
-            w.writerow([*r[:3], (budget or {}).get(r[0], r[3])])
-    return path
+    from .test_revflat2 import _roster
+
+    return _roster(path, budget=budget)
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
