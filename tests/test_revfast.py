@@ -451,7 +451,7 @@ def test_a_rounds_second_deflating_process_that_fails_leaves_the_same_roll_up(ho
 
     def failing(source: str, target: Path, level: int) -> Any:  # (in the second process, forked at each roll-up)
         if next(calls) == 1:
-            (tmp_path / f"failed-in-{os.getpid()}").touch()  # (the test's own proof that it got here)
+            (tmp_path / f"failed-in-{os.getpid()}-{time.monotonic_ns()}").touch()  # (the test's proof it got here)
             if how == "dies":
                 os._exit(1)
             if how == "stuck":
