@@ -245,6 +245,19 @@ def test_count_lines_is_the_same_without_its_shortcuts(text: str, width: float, 
     assert printing.count_lines(text, width * 1.5 + 1, font, bold) <= fast
 
 
+@settings(max_examples=3000, deadline=None, phases=[Phase.generate])
+@given(st.text(st.sampled_from(list("中文字。；（）a bcdW@-/_1\n😀𠀀ก ×‰Ж—…\t")), max_size=60),
+       st.sampled_from([0.5, 1.0, 2.0, 5.0, 8.0, 11.0, 16.0, 18.0, 24.0, 30.0, 50.0]),
+       st.sampled_from([6.0, 8.0, 10.0, 10.5, 11.0, 16.0]))
+def test_a_text_surely_on_one_line_is_one_line(text: str, width: float, font: float) -> None:
+    """printing.surely_one_line, which lets the roll-up's tables skip measuring a short text, says so only of a text
+    count_lines puts on one line."""
+    from xltemplate import printing
+
+    if printing.surely_one_line(text, width, font):
+        assert printing.count_lines(text, width, font) == 1
+
+
 @pytest.mark.parametrize("which", ["first", "national"])
 def test_score_totals_sum_what_the_score_rows_hold(which: str) -> None:
     """tables.ScoreTotals, which 统计, its levels and 差距分析 read (summed in passing or in a pass of their own),

@@ -162,9 +162,12 @@ def test_the_writer_keeps_no_list_of_the_units(tmp_path: Path, monkeypatch: pyte
     assert MISSING in {r.status for r in c.rows}
 
 
-@pytest.mark.parametrize("text, lines", [("甲\n乙", 2), ("一\n二\n三", 3), ("甲乙", 1), ("x" * 200, 0)])
+@pytest.mark.parametrize("text, lines", [("甲\n乙", 2), ("一\n二\n三", 3), ("甲乙", 1), ("x" * 200, 0),
+                                         ("𠀀" * 11, 2), ("😀" * 11, 2), ("ก" * 11, 2)])
 def test_a_short_text_that_breaks_its_line_gets_a_row_of_its_lines(text: str, lines: int, tmp_path: Path) -> None:
-    """A table's row is as tall as its texts: a short text with a line break in it too (it was given one line)."""
+    """A table's row is as tall as its texts: a short text with a line break in it too (it was given one line), and
+    a short text of characters two ems wide (CJK beyond the BMP, as in a rare name; emoji; Thai), which its length
+    alone took for one line (printing.surely_one_line)."""
     from xltemplate.printing import text_height, wrapped_lines
 
     c = _first()

@@ -117,5 +117,8 @@ def test_an_unknown_column_names_the_contact_columns_too(spec: Spec, tmp_path: P
 def test_safe_filenames() -> None:
     assert safe_filename("A/1", "单位:甲", "项目*?") == "A_1_单位_甲_项目_"
     assert safe_filename("", "") == "workbook"
-    assert len(safe_filename("长" * 300)) == 120
+    assert len(safe_filename("a" * 300)) == 120
+    # (and at most 200 bytes of UTF-8, what a file name with its suffix and temporary name's additions fits in)
+    assert safe_filename("长" * 300) == "长" * 66 and safe_filename("a" + "长" * 300) == "a" + "长" * 66
+    assert safe_filename("长" * 66 + "ab") == "长" * 66 + "ab" and safe_filename("长" * 67) == "长" * 66
     assert safe_filename("k", "🚀 项目") == "k_🚀 项目"

@@ -80,7 +80,10 @@ SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SI
             # first run's every unit: since() at 100,000 66.4 -> 70.1 MB, ~10 MB held through the write)
             (view, "FLAGS_STORED"),
             # (thirdpeak) parts' xml its table's last column: a part kept as made is written without SQLite holding it
-            (store, "PARTS_XML_LAST")]
+            (store, "PARTS_XML_LAST"),
+            # (round2) a round's parts written anew deflated by rollup.deflate's second process (LARGE: here none is;
+            # tests/test_round_deflate.py compares with every part the second process's)
+            (reuse, "DEFLATED_AHEAD")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver. rounds.run.MATCH_STORED_FROM:
 #: on, a round's returns are matched in its store whatever its files (off: from 20,000, so never here).

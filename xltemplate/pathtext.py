@@ -67,6 +67,11 @@ def path_bytes(path: str | os.PathLike[str]) -> str | None:
 
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
 _MAX_NAME = 120
+#: ... and at most this many bytes of UTF-8: a Linux or macOS file name may have 255, and what is written beside it
+#: while it is made (fsutil.atomic_path: ``.NAME.PID-HOST-XXXXXXXX.part``) adds some 35 to the name and its suffix
+#: (``.xlsx``) and a number that tells two rows of one name apart (``_2``). 120 Chinese characters were 360 bytes:
+#: ``generate --roster`` died with an English "File name too long". Names of up to this many bytes are kept as they were.
+_MAX_NAME_BYTES = 200
 
 
 def safe_filename(*parts: str) -> str:
@@ -78,4 +83,6 @@ def safe_filename(*parts: str) -> str:
     text = re.sub(r"_+", "_", text)
     if len(text) > _MAX_NAME:
         text = text[:_MAX_NAME].rstrip(" ._")
+    if len(text.encode("utf-8", "surrogatepass")) > _MAX_NAME_BYTES:
+        text = text.encode("utf-8", "surrogatepass")[:_MAX_NAME_BYTES].decode("utf-8", "ignore").rstrip(" ._")
     return text or "workbook"

@@ -225,6 +225,17 @@ _ODD = re.compile("[" + "".join(_WIDER_EM) + "\u0530-\u1dff\ua640-\ua7ff\ufb00-\
                   "\ud800-\udfff\U00010000-\U0010ffff]")
 
 
+def surely_one_line(text: str, width_chars: float, font_pt: float) -> bool:
+    """Whether ``text`` (not bold) takes one line in a cell ``width_chars`` units wide by its length alone, without
+    :func:`count_lines`: no line break, every character at most an em wide (ASCII, 1.02 em at the widest, or none of
+    :data:`_ODD`'s), and the text within the column less 2 units at 1.05 em a character (Excel's room is the column
+    less 1, LibreOffice's at least that). A text it is not sure of is to be measured. (The roll-up's tables asked the
+    length alone: a short text of characters two ems wide, emoji or CJK beyond the BMP as in a rare name, kept a row of
+    one line where :func:`count_lines` gives two.)"""
+    return (len(text) * 2.0 * font_pt / 10 <= width_chars - 2 and "\n" not in text
+            and (text.isascii() or _ODD.search(text) is None))
+
+
 def _upper_em(para: str, office: Sequence[float]) -> tuple[float, float]:
     """Upper bounds of ``para``'s width on one line, in em, in LibreOffice's fonts (``office``) and in Excel's."""
     narrow = para.encode("ascii", "ignore")

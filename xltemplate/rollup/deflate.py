@@ -10,8 +10,9 @@ atomically, by whichever comes first), it waits for it and the part goes in as d
 :meth:`zipfile.ZipFile.write` makes (:meth:`.reuse._KeepingZip._copy`, as a round's kept sheets go in); a part it has
 not claimed is claimed here and deflated by the zip as before, as is a part it never says (it died). A process, not a
 thread: two deflate states at once in this process were ~0.5 MB more of its peak (the collect's main process is held
-to what it was, 43 MB at 10,000); the child's pages are the parent's, shared. The same bytes (the tests compare). Only
-where nothing else changes the zip (a round's kept sheets: :func:`.reuse.zipping`), on Linux (fork).
+to what it was, 43 MB at 10,000); the child's pages are the parent's, shared. The same bytes (the tests compare). A round's
+zip (:func:`.reuse.zipping`: its kept sheets copied in or read back) is the one whose parts written anew go so
+(:data:`.reuse.DEFLATED_AHEAD`); on Linux (fork).
 """
 
 from __future__ import annotations
@@ -105,8 +106,11 @@ def ahead(wb: Any, scratch: Path | None) -> Iterator[None]:
             or "fork" not in mp.get_all_start_methods() or not sys.platform.startswith("linux")):
         yield
         return
-    if xlsxwriter.workbook.ZipFile is not zipfile_stock:  # (a round's kept sheets: reuse.zipping's zip)
-        yield
+    base = xlsxwriter.workbook.ZipFile
+    if base is zipfile_stock:
+        base = reuse._KeepingZip  # (keeping nothing: each part written as the stock zip writes it, or copied in)
+    elif not (reuse.DEFLATED_AHEAD and isinstance(base, type) and issubclass(base, reuse._KeepingZip)):
+        yield  # (a zip of another's: left as it is)
         return
     parts: dict[str, tuple[Path, Path]] = {}  # a part's file: its deflated file and its claim
     done: dict[str, tuple[int, int]] = {}  # a part's file: its CRC-32 and size, once the second process has said
@@ -170,28 +174,28 @@ def ahead(wb: Any, scratch: Path | None) -> Iterator[None]:
         crc, size = done.pop(filename)
         return _Deflated(target, crc, size)
 
-    class Zip(reuse._KeepingZip):
-        kept = []
-
-        def write(self, filename: Any, arcname: Any = None, compress_type: Any = None, compresslevel: Any = None) -> None:
+    class Zip(base):  # type: ignore[valid-type,misc]  # (a round's: its kept sheets' parts as reuse.zipping has them)
+        def _write_part(self, filename: Any, arcname: Any = None, compress_type: Any = None,
+                        compresslevel: Any = None) -> None:
             z: Any = self
             got = None
             if (isinstance(filename, str) and filename in parts and compress_type is None and compresslevel is None
                     and z._seekable and self.compression == zipfile_deflated and self.compresslevel is None):
                 got = deflated(filename)
             if got is None or got.size != os.path.getsize(filename):
-                super(reuse._KeepingZip, self).write(filename, arcname, compress_type, compresslevel)
+                super()._write_part(filename, arcname, compress_type, compresslevel)
                 return
             self._copy(cast(Any, got), got.crc, got.size, filename, arcname)  # (its pieces, as a kept part's)
             with contextlib.suppress(OSError):
                 got.path.unlink()
 
     wb._get_packager = packager
+    was = xlsxwriter.workbook.ZipFile
     xlsxwriter.workbook.ZipFile = Zip
     try:
         yield
     finally:
-        xlsxwriter.workbook.ZipFile = zipfile_stock
+        xlsxwriter.workbook.ZipFile = was
         del wb._get_packager
         if second:
             proc, conn = second

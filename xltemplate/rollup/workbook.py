@@ -24,7 +24,8 @@ from ..fsutil import scratch_dir, scratch_error, write_atomic
 from ..pathtext import json_text
 from ..printing import (
     DEFAULT_FONT, MAX_ROW_PT, PT_PER_PX, ROW_PADDING_PT, Page, WidthPlan, continued_rows, footer, line_pt, max_lines,
-    page_rows_pt, paginate, plan_width, row_below, row_height, set_landscape, text_height, units_of_px, wrapped_lines,
+    page_rows_pt, paginate, plan_width, row_below, row_height, set_landscape, surely_one_line, text_height, units_of_px,
+    wrapped_lines,
 )
 
 from ..form.family import family_of
@@ -206,8 +207,8 @@ class _Table:
         lines = 1
         for col, k, _fmt, width in columns:
             v = rec.get(k)
-            # a short text takes one line, unless it breaks its line: not measured
-            if type(v) is str and (len(v) * per_char > width - 2 or "\n" in v):
+            # a short text of characters an em wide takes one line, unless it breaks its line: not measured
+            if type(v) is str and (len(v) * per_char > width - 2 or not surely_one_line(v, width, BODY_PT)):
                 lines = max(lines, wrapped_lines(v, width, BODY_PT))
         pieces = [rec]
         if text_height(lines, BODY_PT) > MAX_ROW_PT:
