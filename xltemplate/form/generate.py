@@ -26,6 +26,7 @@ from ..printing import (
     paginate, text_height, units_of_px,
 )
 from ..catalog import TemplateLike, as_spec
+from ..sheettext import workbook
 from ..sign import Keyring
 from ..spec import Field, Spec
 from ..version import __version__
@@ -146,12 +147,12 @@ class _Writer:
 
     def write(self) -> None:
         lean = lean_enabled()
-        wb = (LeanWorkbook if lean else xlsxwriter.Workbook)(self.path if isinstance(self.path, io.BytesIO) else str(self.path), {
+        wb = workbook(self.path if isinstance(self.path, io.BytesIO) else str(self.path), {
             # Text is text: nothing typed by a person becomes a number, formula or link.
             "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
             "in_memory": True,  # a small workbook: no temporary files per sheet
             "default_format_properties": dict(DEFAULT_FONT),  # a copy: XlsxWriter adds keys to it (see test_print)
-        })
+        }, LeanWorkbook if lean else xlsxwriter.Workbook)
         wb.set_properties({
             "title": f"{self.spec.title}（{self.spec.id} {self.spec.version}）",
             "subject": self.spec.title, "author": "xltemplate", "company": "",

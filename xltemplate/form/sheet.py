@@ -18,6 +18,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from ..errors import GenerateError
 from ..printing import MAX_ROW_PT, cell_height
+from ..sheettext import TextSheet
 from ..spec import Spec
 from .layout import Cell, FormLayout
 
@@ -31,7 +32,7 @@ ALERT_FILL = "#FFC7CE"
 ALERT_FONT = "#9C0006"
 
 
-class FormSheet(Worksheet):
+class FormSheet(TextSheet):
     """XlsxWriter's worksheet, writing an empty-text cached result as text.
 
     XlsxWriter writes a formula whose cached value is ``""`` as ``<v></v>`` with no

@@ -26,9 +26,10 @@ from typing import Any, Callable, Iterator, Sequence
 
 import xlsxwriter
 from xlsxwriter.utility import _preserve_whitespace, xl_col_to_name, xl_rowcol_to_cell_fast
-from xlsxwriter.worksheet import CellBlankTuple, CellNumberTuple, CellStringTuple, RowInfo, Worksheet
+from xlsxwriter.worksheet import CellBlankTuple, CellNumberTuple, CellStringTuple, RowInfo
 
 from ..pathtext import json_text
+from ..sheettext import TextSheet
 
 #: The XlsxWriter version whose output :class:`LeanSheet` was compared with.
 VERIFIED_XLSXWRITER = "3.3.1"
@@ -133,7 +134,7 @@ def rows_enabled() -> bool:
     return USE_ROWS and lean_enabled()
 
 
-class LeanSheet(Worksheet):
+class LeanSheet(TextSheet):
     """XlsxWriter's worksheet, with a shorter path for a formatted number, text or empty cell, and for a row."""
 
     _pending: tuple[int, int, list[str], list[Any]] | None = None

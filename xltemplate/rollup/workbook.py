@@ -16,12 +16,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
-import xlsxwriter
-from xlsxwriter.worksheet import Worksheet
 
 from ..errors import GenerateError, OutputPathError
 from ..fsutil import scratch_dir, scratch_error, write_atomic
 from ..pathtext import json_text
+from ..sheettext import TextSheet, workbook
 from ..printing import (
     DEFAULT_FONT, MAX_ROW_PT, PT_PER_PX, ROW_PADDING_PT, Page, WidthPlan, continued_rows, footer, line_pt, max_lines,
     page_rows_pt, paginate, plan_width, row_below, row_height, set_landscape, surely_one_line, text_height, units_of_px,
@@ -324,14 +323,14 @@ class _Summary(NamedTuple):
 class _Writer:
     def __init__(self, c: Collection, path: "Path | _Output", scratch: Path | None = None) -> None:
         self.c, self.spec = c, c.spec
-        self.sheet_class = reuse.sheet_class(c, LeanSheet if lean_enabled() else Worksheet)  # (a round's keeps sheets)
+        self.sheet_class = reuse.sheet_class(c, LeanSheet if lean_enabled() else TextSheet)  # (a round's keeps sheets)
         self.whole_rows = rows_enabled()  # a table's rows written whole (LeanSheet.put_row), else cell by cell
         self.kept_scores: dict[str, Any] | None = None  # 指标得分 given whole in a round (see reuse.py): what it kept
         self.scratch = scratch
         self.second: split.Second | None = None  # 指标得分's rows written by a second process (see split.py)
         self.texts_ws: Any = None  # 文字材料, when the second process writes its rows too (split.TEXTS_TOO)
         self.ahead: _Ahead | None = None  # 文件清单's rows, written while the second process writes its own (FILES_AHEAD)
-        self.wb = xlsxwriter.Workbook(path if isinstance(path, _Output) else str(path), {
+        self.wb = workbook(path if isinstance(path, _Output) else str(path), {
             "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
             # Rows are written in order and flushed as they go: memory stays flat at 10,000 units.
             # That mode keeps each sheet in a temporary file, left in TMPDIR by XlsxWriter when

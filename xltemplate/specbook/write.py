@@ -20,6 +20,7 @@ from xlsxwriter.worksheet import Worksheet
 from ..errors import GenerateError
 from ..fsutil import build_time, write_atomic
 from ..printing import DEFAULT_FONT, XLSX_A4, Page, footer, row_height, text_units
+from ..sheettext import workbook
 from ..spec import DEFAULT_FAMILY, MAX_PROMPT, MAX_PROMPT_TITLE, Spec
 from .columns import (
     GRADE, INDICATORS, LEVELS, LIST_SEPARATORS, NO, RATIO, VALUE_HEADERS, YES, Col, Sheet, example_row, sheets_for,
@@ -112,7 +113,7 @@ class _Styles:
 def _write(data: Mapping[str, Any], path: Path) -> None:
     family = str(data["family"]) if isinstance(data.get("family"), str) else DEFAULT_FAMILY
     sid, version, title = (str(data.get(k, "")) for k in ("id", "version", "title"))
-    wb = xlsxwriter.Workbook(str(path), {
+    wb = workbook(str(path), {
         "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
         "in_memory": True, "default_format_properties": dict(DEFAULT_FONT),
     })
