@@ -24,6 +24,8 @@ LAYERS = [
     "errors",
     "results outputs sign workers",
     "fsutil report",
+    # the one place a text enters an XlsxWriter worksheet (every writer of a workbook, above, uses it)
+    "sheettext",
     # the collection ledger's storage (SQLite and the archive): knows files, reports and units, no form
     "ledger.archive ledger.lock ledger.schema",
     "ledger.model",
