@@ -16,7 +16,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
-
 from ..errors import GenerateError, OutputPathError
 from ..fsutil import scratch_dir, scratch_error, write_atomic
 from ..pathtext import json_text
@@ -197,17 +196,16 @@ class _Table:
         # up with two of them rather than hold one and a blank half.
         half_page = page_rows_pt(PAGE, w.plans[ws.name].scale) / 2
         self.limit = min(max_lines(BODY_PT), int((half_page - ROW_PADDING_PT) // line_pt(BODY_PT))) - 1  # one line for （续）
-        self.per_char = 2.0 * BODY_PT / 10  # the widest a character measures, in column units
         self.start = self.row = start
         self.header_row = header_row
 
     def put(self, rec: dict[str, Any]) -> None:
-        columns, keys, per_char = self.columns, self.keys, self.per_char
+        columns, keys = self.columns, self.keys
         lines = 1
         for col, k, _fmt, width in columns:
             v = rec.get(k)
             # a short text of characters an em wide takes one line, unless it breaks its line: not measured
-            if type(v) is str and (len(v) * per_char > width - 2 or not surely_one_line(v, width, BODY_PT)):
+            if type(v) is str and not surely_one_line(v, width, BODY_PT):
                 lines = max(lines, wrapped_lines(v, width, BODY_PT))
         pieces = [rec]
         if text_height(lines, BODY_PT) > MAX_ROW_PT:

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from ..catalog import as_spec
 from ..errors import XltemplateError
 from ..fsutil import scratch_dir, write_atomic
@@ -147,7 +146,7 @@ def write_reminders(r: Reminders, output: str | os.PathLike[str], *, with_csv: b
 def _xlsx(r: Reminders, path: Path) -> None:
     with scratch_dir() as scratch:
         wb = workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
-                            "tmpdir": str(scratch), "default_format_properties": dict(DEFAULT_FONT)})
+                                  "tmpdir": str(scratch), "default_format_properties": dict(DEFAULT_FONT)})
         wb.set_properties({"title": "催报名单", "author": "xltemplate", "created": dt.datetime(2000, 1, 1)})
         base = {"font_name": "宋体", "font_size": BODY_PT, "valign": "top", "border": 1, "text_wrap": True}
         head = wb.add_format({**base, "bold": True, "bg_color": "#D9E1F2", "align": "center", "valign": "vcenter"})
