@@ -7,7 +7,9 @@ organised" maps the modules.
 
 from __future__ import annotations
 
-from .catalog import as_spec, load_spec, parse_spec, resolve_template
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     GenerateError,
     OutputPathError,
@@ -16,10 +18,12 @@ from .errors import (
     TemplateNotFoundError,
     XltemplateError,
 )
-from .families import family_of
-from .form.layout import FormLayout
-from .spec import Spec
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .catalog import as_spec, load_spec, parse_spec, resolve_template
+    from .form.layout import FormLayout
+    from .spec import Spec
 
 __all__ = [
     "FormLayout", "GenerateError", "OutputPathError", "RosterError", "Spec", "SpecError",
@@ -27,8 +31,33 @@ __all__ = [
     "resolve_template",
 ]
 
+#: The names this package gives from modules it imports when a name is first asked for (``xltemplate.Spec``,
+#: ``from xltemplate import as_spec``), not when it is imported: ``import xltemplate.cli`` (every command) imported the
+#: catalog, YAML, the spec and the layout with them (~60 ms without bytecode, issue 15) though ``--help`` and most
+#: commands ask for none of them here. The same objects, the same names (``__all__``, ``dir``).
+_LATER = {
+    "as_spec": "catalog", "load_spec": "catalog", "parse_spec": "catalog", "resolve_template": "catalog",
+    "FormLayout": "form.layout", "Spec": "spec",
+}
 
-def layout_of(template: "Spec | str") -> FormLayout:
+
+def __getattr__(name: str) -> Any:
+    where = _LATER.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LATER))
+
+
+def layout_of(template: "Spec | str") -> "FormLayout":
     """Where everything of a template lives on its form sheet: ``layout_of("sh-project-self-eval").field("budget").cell.a1``."""
+    from .catalog import as_spec
+    from .form.family import family_of
+
     spec = as_spec(template)
     return family_of(spec).layout(spec)

@@ -12,17 +12,20 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import IO, Any, Iterable, NoReturn
+from typing import IO, TYPE_CHECKING, Any, Iterable, NoReturn
 
 import click
 
-from .catalog import as_spec, builtin_templates, load_spec
 from .errors import LedgerError, OutputPathError, RosterChangedError, TemplateNotFoundError, XltemplateError
-from .families import family_of
 from .pathtext import json_text, shown
-from .spec import Spec
 from .version import __version__
 from .words import identity_line
+
+if TYPE_CHECKING:
+    from .spec import Spec
+
+# The catalog (YAML, the specs, the families) is imported by what needs it (a template given, the built-ins listed),
+# not with this module: ``xltemplate --help`` and a command's usage errors need none of it (issue 15).
 
 
 def robust_streams() -> None:
@@ -85,6 +88,8 @@ class _TemplateParam(click.ParamType):
     name = "TEMPLATE"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Spec:
+        from .catalog import as_spec
+
         try:
             return as_spec(value)
         except XltemplateError as exc:
@@ -162,6 +167,9 @@ def main() -> None:
 @_help_option
 def templates_cmd(as_json: bool) -> None:
     """列出内置模板。"""
+    from .catalog import builtin_templates, load_spec
+    from .form.family import family_of
+
     rows = []
     for tid, path in builtin_templates().items():
         spec = load_spec(path)
@@ -276,6 +284,8 @@ _ROLES = {"input": "填写", "computed": "公式", "prefill": "预填"}
 @_help_option
 def describe_cmd(template: Spec, as_json: bool) -> None:
     """显示 TEMPLATE 的每个字段、指标和合计在表中的位置。"""
+    from .form.family import family_of
+
     info = family_of(template).layout(template).describe(frozenset(f.id for f in template.fields if f.prefill))
     if as_json:
         echo_json(info)

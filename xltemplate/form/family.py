@@ -213,11 +213,14 @@ class FormFamily(Protocol):
 
 
 # -- the registry ------------------------------------------------------------------------------
-# Families register themselves when :mod:`xltemplate.families` is imported (which every way of
-# loading a spec does: :mod:`xltemplate.catalog`); generic code finds a spec's family here, so it
-# never imports a family, and a test can register one of its own.
+# Families register themselves when their package is imported; :mod:`xltemplate.families` (which every way of
+# loading a spec imports: :mod:`xltemplate.catalog`) names the built-in ones here with how to import each
+# (:func:`known`), and the first look-up of one imports it. Generic code finds a spec's family here, so it never
+# imports a family, and a test can register one of its own.
 
 _FAMILIES: dict[str, FormFamily] = {}
+#: Families named but not imported yet: id → what imports (and so registers) it (see :data:`LAZY_FAMILIES`).
+_KNOWN: dict[str, Callable[[], object]] = {}
 
 
 def register(family: FormFamily) -> FormFamily:
@@ -226,8 +229,23 @@ def register(family: FormFamily) -> FormFamily:
     return family
 
 
+def known(family_id: str, load: Callable[[], object]) -> None:
+    """Name a family that ``load()`` registers (by importing its package) when it is first looked up."""
+    _KNOWN[family_id] = load
+
+
+def _loaded(family_id: str) -> None:
+    load = _KNOWN.pop(family_id, None)
+    if load is not None:
+        load()
+
+
 def family_of(spec: "Spec") -> FormFamily:
     """The family a spec belongs to."""
+    try:
+        return _FAMILIES[spec.family]
+    except KeyError:
+        _loaded(spec.family)
     try:
         return _FAMILIES[spec.family]
     except KeyError:
@@ -235,8 +253,10 @@ def family_of(spec: "Spec") -> FormFamily:
 
 
 def family_named(name: str) -> FormFamily | None:
+    if name not in _FAMILIES:
+        _loaded(name)
     return _FAMILIES.get(name)
 
 
 def family_ids() -> list[str]:
-    return sorted(_FAMILIES)
+    return sorted(set(_FAMILIES) | set(_KNOWN))
