@@ -28,6 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from phase_timer import AROUND  # (this script's folder is on sys.path)
+
 CHILD = r"""
 import glob, json, os, resource, sys, time
 t0 = time.perf_counter()
@@ -42,16 +44,7 @@ from xltemplate import batch, validate
 from xltemplate.rollup import split
 collect = sys.modules["xltemplate.rollup.collect"]
 
-def around(owner, name, label):
-    fn = getattr(owner, name)
-    def wrapper(*a, **k):
-        mark(label + ">")
-        try:
-            return fn(*a, **k)
-        finally:
-            mark(label + "<")
-    setattr(owner, name, wrapper)
-
+""" + AROUND + r"""
 for owner, name, label in ((collect, "guess_template", "guess"), (collect, "_read", "read"), (collect, "_match", "match"),
                            (split, "start", "fork"), (split.Second, "rows_done", "wait_child"),
                            (split.Second, "join", "join"), (xw.Workbook, "close", "close")):

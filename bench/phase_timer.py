@@ -19,3 +19,17 @@ def timed(owner, name, label):
             spent[label] += time.perf_counter() - t
     setattr(owner, name, wrapper)
 """
+
+#: ``around(owner, name, label)``: ``owner.name`` replaced with a wrapper that calls ``mark(label + ">")`` when it is
+#: entered and ``mark(label + "<")`` when it is left (the script defines ``mark``: collect_timeline.py, second_timeline.py).
+AROUND = r"""
+def around(owner, name, label):
+    fn = getattr(owner, name)
+    def wrapper(*a, **k):
+        mark(label + ">")
+        try:
+            return fn(*a, **k)
+        finally:
+            mark(label + "<")
+    setattr(owner, name, wrapper)
+"""

@@ -26,6 +26,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from phase_timer import AROUND  # (this script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
@@ -40,7 +42,8 @@ import xltemplate.cli as cli
 mark("imports")
 import importlib
 
-def around(modname, name, label=None):
+""" + AROUND + r"""
+def around_named(modname, name, label=None):
     mod = importlib.import_module(modname)
     owner = mod
     parts = name.split(".")
@@ -64,16 +67,10 @@ def around(modname, name, label=None):
                 mark(label + "<")
         setattr(owner, parts[-1], block)
         return
-    def wrapper(*a, **k):
-        mark(label + ">")
-        try:
-            return fn(*a, **k)
-        finally:
-            mark(label + "<")
-    setattr(owner, parts[-1], wrapper)
+    around(owner, parts[-1], label)
 
 for modname, name in args["wrap"]:
-    around(modname, name)
+    around_named(modname, name)
 mark("wrapped")
 try:
     cli.main(args["argv"], standalone_mode=False)

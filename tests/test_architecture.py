@@ -18,7 +18,7 @@ PACKAGE = ROOT / "xltemplate"
 #: Lowest first. Each entry is one layer: modules (without the ``xltemplate.`` prefix) separated by spaces.
 LAYERS = [
     # foundations: nothing about forms, files or spreadsheets
-    "version clock jsonvalue pathtext printing signals words values submission meta resubmission shaped",
+    "version clock jsonvalue pathtext printing signals words values submission meta resubmission shaped lazynames",
     "text inputs",
     "findings",
     "errors",

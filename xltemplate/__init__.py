@@ -7,8 +7,7 @@ organised" maps the modules.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import (
     GenerateError,
@@ -18,6 +17,7 @@ from .errors import (
     TemplateNotFoundError,
     XltemplateError,
 )
+from .lazynames import later
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -40,14 +40,7 @@ _LATER = {
     "FormLayout": "form.layout", "Spec": "spec",
 }
 
-
-def __getattr__(name: str) -> Any:
-    where = _LATER.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = later(__name__, _LATER, globals())
 
 
 def __dir__() -> list[str]:

@@ -9,8 +9,9 @@ that puts the spec checker's key paths into sheet, row and column. Loading a wor
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazynames import later
 
 if TYPE_CHECKING:
     from .columns import SHEETS, sheets_for
@@ -26,14 +27,7 @@ SPECBOOK_SUFFIXES = (".xlsx", ".xlsm")
 _PARTS = {"SHEETS": "columns", "sheets_for": "columns", "Locator": "locate", "read_specbook": "read",
           "write_specbook": "write"}
 
-
-def __getattr__(name: str) -> Any:
-    part = _PARTS.get(name)
-    if part is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{part}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = later(__name__, _PARTS, globals())
 
 
 __all__ = ["SHEETS", "SPECBOOK_SUFFIXES", "Locator", "read_specbook", "sheets_for", "write_specbook"]
