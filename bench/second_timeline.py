@@ -1,6 +1,6 @@
 """A round's second run on one timeline: where the whole command's wall goes, the phases and what lies between them.
 
-    python bench/second_timeline.py DIR [--inbox I --roster R] [--runs 3] [--against /work/main]
+    python bench/second_timeline.py DIR [--inbox I --roster R] [--runs 3] [--against /work/main] [--bytecode $TMPDIR/pyc]
 
 DIR is second_run.py's (a round made by bench_round.py, its ledger copied aside by ``second_run.py DIR --snap``):
 each run starts from that copy, in a fresh process (``python -c``), as second_run.py's do. Printed per run: one line
@@ -8,7 +8,10 @@ of marks ``label@wall/cpu`` in seconds since the parent launched the child (so t
 first mark, ``python``), the main process's CPU beside; a ``>`` mark is a function entered, ``<`` left. Then the time
 between marks summed by what it lies between (the median over the runs), so that "nobody's" time shows as the gap it
 is. With ``--against TREE`` the runs alternate this checkout and TREE (from DIR/round-other, DIR/snap-other.xlt.db,
-as second_run.py --against does). Load average printed beside.
+as second_run.py --against does). Load average printed beside. ``--bytecode FOLDER``: the modules compiled once into
+FOLDER and read from there, as an installed package's are (this machine's shells set PYTHONDONTWRITEBYTECODE, so
+without it every run compiles every module it imports: ~0.35-0.55 s of a second run's CPU at 10,000, issue 15's
+seventeenth pass). The ``imports`` mark is the CLI's own: the rest of the package is imported lazily, in the phases.
 
 Written for issue 15's seventeenth pass (the ~0.9 s of a second run outside its timed phases).
 """
@@ -162,7 +165,20 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--against", type=Path, default=None)
     ap.add_argument("--quiet", action="store_true", help="no per-run marks line, only the medians")
+    ap.add_argument("--bytecode", type=Path, default=None,
+                    help="a folder (in TMPDIR) to compile this checkout's and --against's package, the venv's and the "
+                         "standard library's modules into, read by the children (PYTHONPYCACHEPREFIX): as an installed "
+                         "xltemplate runs, where without it every run compiles every module it imports (the shells here "
+                         "set PYTHONDONTWRITEBYTECODE)")
     args = ap.parse_args()
+    if args.bytecode is not None:
+        import sysconfig
+
+        folders = [ROOT / "xltemplate", sysconfig.get_paths()["purelib"], sysconfig.get_paths()["stdlib"]]
+        folders += [args.against / "xltemplate"] if args.against is not None else []
+        subprocess.run([sys.executable, "-X", f"pycache_prefix={args.bytecode}", "-m", "compileall", "-q",
+                        *map(str, folders)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.environ["PYTHONPYCACHEPREFIX"] = str(args.bytecode)
     inbox, roster = args.inbox or args.dir / "returns", args.roster or args.dir / "roster.csv"
     with open("/proc/loadavg") as fh:
         print("load", fh.read().split()[0])
