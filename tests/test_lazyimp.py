@@ -13,6 +13,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
 
 from .conftest import ROOT
 
@@ -124,6 +130,75 @@ else:
     raise AssertionError("no AttributeError")
 import xltemplate.families as fams
 assert fams.rule_scored.FAMILY.id == "rule-scored"
+print("ok")
+""")
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-3000:]
+
+
+def test_a_family_asked_for_by_two_threads_at_once_is_found_by_both(monkeypatch: Any) -> None:
+    """One thread imports a family while another asks for it: the other waits for it, not told there is none."""
+    from xltemplate.form import family as registry
+
+    started, go = threading.Event(), threading.Event()
+    fam = SimpleNamespace(id="slow-family")
+
+    def load() -> None:
+        started.set()
+        go.wait(10)
+        registry.register(fam)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
+    monkeypatch.setitem(registry._KNOWN, "slow-family", load)
+    got: list[object] = [None, None]
+    first = threading.Thread(target=lambda: got.__setitem__(0, registry.family_named("slow-family")))
+    first.start()
+    assert started.wait(10)
+    second = threading.Thread(target=lambda: got.__setitem__(1, registry.family_named("slow-family")))
+    second.start()
+    time.sleep(0.05)
+    go.set()
+    first.join(10)
+    second.join(10)
+    assert got == [fam, fam]
+
+
+def test_a_family_whose_import_failed_is_imported_when_next_asked(monkeypatch: Any) -> None:
+    from xltemplate.form import family as registry
+
+    fam = SimpleNamespace(id="flaky-family")
+    tries: list[int] = []
+
+    def load() -> None:
+        tries.append(1)
+        if len(tries) == 1:
+            raise KeyboardInterrupt  # (an import stopped halfway)
+        registry.register(fam)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
+    monkeypatch.setitem(registry._KNOWN, "flaky-family", load)
+    with pytest.raises(KeyboardInterrupt):
+        registry.family_named("flaky-family")
+    assert "flaky-family" in registry.family_ids()
+    assert registry.family_named("flaky-family") is fam
+    assert len(tries) == 2
+
+
+def test_import_xltemplate_gives_its_submodules_as_attributes() -> None:
+    """``import xltemplate`` imported the catalog, the families, the spec, the form and the specbook with itself: a
+    script may ask for them as attributes (``xltemplate.spec.Spec``), which import them now (revround's finding)."""
+    run = _python("""
+import xltemplate
+assert xltemplate.spec.Spec.__name__ == "Spec"
+assert callable(xltemplate.catalog.load_spec) and callable(xltemplate.families.family_of)
+for name in ("catalog", "families", "spec", "form", "specbook", "errors", "version"):
+    assert getattr(xltemplate, name).__name__ == "xltemplate." + name
+for name in ("no_such_module", "__no_such__"):
+    try:
+        getattr(xltemplate, name)
+    except AttributeError as exc:
+        assert "has no attribute" in str(exc)
+    else:
+        raise AssertionError(name)
 print("ok")
 """)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-3000:]

@@ -16,6 +16,14 @@ def later(package: str, where: Mapping[str, str], space: dict[str, Any]) -> Call
     def __getattr__(name: str) -> Any:
         part = where.get(name)
         if part is None:
+            # a submodule (``import xltemplate`` then ``xltemplate.spec.Spec``: the package imported several with itself
+            # before its names were lazy, so scripts may ask for them so)
+            if not name.startswith("__"):
+                try:
+                    return importlib.import_module(f"{package}.{name}")
+                except ModuleNotFoundError as exc:
+                    if exc.name != f"{package}.{name}":
+                        raise
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(f"{package}.{part}"), name)
         space[name] = value

@@ -18,6 +18,7 @@ no generic code branches on which family it is. A family supplies:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Iterator, Mapping, Protocol
@@ -221,6 +222,7 @@ class FormFamily(Protocol):
 _FAMILIES: dict[str, FormFamily] = {}
 #: Families named but not imported yet: id → what imports (and so registers) it (see :data:`LAZY_FAMILIES`).
 _KNOWN: dict[str, Callable[[], object]] = {}
+_LOADING = threading.RLock()
 
 
 def register(family: FormFamily) -> FormFamily:
@@ -235,9 +237,13 @@ def known(family_id: str, load: Callable[[], object]) -> None:
 
 
 def _loaded(family_id: str) -> None:
-    load = _KNOWN.pop(family_id, None)
-    if load is not None:
-        load()
+    # (one look-up at a time imports: another thread asking meanwhile waits for it, not told there is no such family;
+    # the loader is let go only once it has run: an import stopped halfway is tried again at the next look-up)
+    with _LOADING:
+        load = _KNOWN.get(family_id)
+        if load is not None:
+            load()
+            _KNOWN.pop(family_id, None)
 
 
 def family_of(spec: "Spec") -> FormFamily:
