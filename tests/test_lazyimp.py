@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from types import SimpleNamespace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -202,3 +203,11 @@ for name in ("no_such_module", "__no_such__"):
 print("ok")
 """)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-3000:]
+
+
+def test_a_command_that_reads_returns_imports_every_family_first(tmp_path: Path) -> None:
+    """validate and collect import the families at their start, before the inputs are found (cli._families_first: a
+    round's peak as it was with the families imported with the CLI; workers forked with them)."""
+    for argv in (["validate", str(tmp_path)], ["collect", str(tmp_path), "-o", str(tmp_path / "汇总.xlsx")]):
+        mods = _imported(*argv)
+        assert {"xltemplate.families.self_scored", "xltemplate.families.rule_scored"} <= mods, argv
