@@ -133,6 +133,10 @@ def test_digests_are_recalled_only_over_the_same_inputs(tmp_path: Path, monkeypa
         ("again 4", lambda: None, True),
         ("roster order", lambda: state.__setitem__("roster", _reordered(state["roster"], tmp_path / "roster3.csv")), False),
         ("again 5", lambda: None, True),
+        ("copied", lambda: shutil.copy2(inbox / names[7], inbox / "0副本.xlsx"), False),  # (the same bytes twice)
+        ("again 5b", lambda: None, True),
+        ("renamed", lambda: (inbox / "0副本.xlsx").rename(inbox / "1改名.xlsx"), False),
+        ("again 5c", lambda: None, True),
         ("gone", lambda: (inbox / names[4]).unlink(), False),
         ("again 6", lambda: None, True),
         ("withdrawn", withdrawn, False),
