@@ -84,10 +84,12 @@ def _in_place(path: Path) -> None:
     assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
 
 
-def test_digests_are_recalled_only_over_the_same_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("stored_from", [0, 20_000])  # (matched in the run's store, as from 20,000 files; or in lists)
+def test_digests_are_recalled_only_over_the_same_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        stored_from: int) -> None:
+    monkeypatch.setattr(run_mod, "MATCH_STORED_FROM", stored_from)
     clock = _Clock()
     monkeypatch.setattr(store, "_now", clock)
-    monkeypatch.setattr(run_mod, "MATCH_STORED_FROM", 0)  # (the samples' few files: matched in the run's store too)
     inbox = tmp_path / "inbox"
     shutil.copytree(SAMPLES / "returns", inbox)
     for junk in inbox.glob("~$*"):
