@@ -1516,13 +1516,13 @@ OTHERS_KEPT = True
 
 
 #: (samerun) The digests of what the kept sheets are made from — 文件清单's and 提交记录's facts, every row's key
-#: (rollup.reuse._rows_key), 问题清单's returns, 汇总's counted files: each a walk of every file, return or row, 1.05 of
-#: 7.3 s of a second run at 10,000 under cProfile; the whole command's CPU 3.24 -> 2.94 s, issue 15 — are taken from the last run whose inputs were
-#: this run's (:class:`_Inputs`: a sha256 of everything matching reads, file by file as matching walks them, ~0.03 s),
-#: kept in the ledger (``memo kept digests``), not made again. Only when every file's report is stored (made now or
-#: before: a report made again is another), none is unread, and without a targets table. The digests are the same either way (the kept sheets' keys,
-#: so the roll-up's bytes): False, each made (the tests compare; tests/test_samerun.py checks each recalled one
-#: against the one made).
+#: (rollup.reuse._rows_key), 问题清单's returns, 汇总's counted files: each a walk of every file, return or row, 1.05 of 7.3 s
+#: of a second run at 10,000 under cProfile; the whole command's CPU 3.24 -> 2.94 s, issue 15 — are taken from the last
+#: run whose inputs were this run's (:class:`_Inputs`: a sha256 of everything matching reads, file by file as matching
+#: walks them, ~0.03 s), kept in the ledger (``memo kept digests``), not made again. Only when every file's report is
+#: stored (made now or before: a report made again is another), none is unread, and without a targets table. The digests
+#: are the same either way (the kept sheets' keys, so the roll-up's bytes): False, each made (the tests compare;
+#: tests/test_samerun.py checks each recalled one against the one made).
 DIGESTS_RECALLED = True
 _DIGESTS = "kept digests"
 _DIGESTS_FORM = "kept digests 1"
