@@ -386,9 +386,11 @@ def sheet_digest(c: "Collection", name: str, make: Callable[[], str]) -> str:
     """``make()``, the digest ``name`` of what a kept sheet is made from, or the one the last run with this run's inputs
     made (:meth:`Parts.digest`; without parts, made)."""
     parts = parts_of(c)
-    got = parts.digest(name, make) if parts is not None else make()
-    if not isinstance(got, str):
-        raise TypeError(f"{name}: not a digest: {got!r}")  # (made as a str: a memo of another's would be refused)
+    if parts is None:
+        return make()
+    got = parts.digest(name, make)
+    if not isinstance(got, str):  # (a memo's None for a digest always made as a str: not this program's, made again)
+        got = parts.found[name] = make()
     return got
 
 
