@@ -27,7 +27,7 @@ from .identify import ReaderName, RunContext
 from .inputs import Inputs, discover
 from .outputs import Protected, check_output
 from .report import FileReport, Report
-from .workers import Bounds, run_many
+from .workers import Bounds, keep_pool, run_many
 
 Progress = Callable[[int], None]
 Each = Callable[[int, FileReport], None]
@@ -122,6 +122,12 @@ def validate_many(paths: list[Path], templates: RunContext, *, jobs: int | None 
     run = RunContext.of(templates, reader=reader, today=today)
     return run_many(_validate_task, _validate_failed, paths, context=run, jobs=jobs, bounds=bounds,
                     progress=progress, warm=_warm)
+
+
+def keep_readers(jobs: int | None) -> None:
+    """The reading passes from now on keep one pool of ``jobs`` workers (default: every CPU), started now
+    (:func:`~xltemplate.workers.keep_pool`; ended by :func:`~xltemplate.workers.end_kept`)."""
+    keep_pool(jobs, warm=_warm)
 
 
 def _warm() -> None:
