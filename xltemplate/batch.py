@@ -134,6 +134,11 @@ def _warm() -> None:
     """In a worker, before its first file: what reading and validating import."""
     import openpyxl  # noqa: F401 - the styles reader uses openpyxl's number formats
 
+    from .form.family import family_ids, family_named
+
+    for name in family_ids():  # the built-in families, imported: a kept pool's workers start before any spec is resolved
+        family_named(name)
+
 
 def _validate_task(run: RunContext, path: Path) -> FileReport:
     return validate.validate_path(path, run)  # looked up on the module: a test may replace it
