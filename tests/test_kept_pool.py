@@ -59,7 +59,7 @@ def test_each_pass_of_a_kept_pool_has_its_own_context_and_the_same_workers(monke
                                                       for c in ("first", "second", "second")]
     pids = {r[3] for one in got for r in one}
     assert len(pids) == 2  # the first pass's two workers did every pass
-    assert workers._keeping is None
+    assert workers.kept_now() is None
     monkeypatch.setattr(workers, "KEEP_POOL", False)
     with workers.kept_pool():
         fresh = _passes(["first", "second"], payloads, 2)
@@ -84,7 +84,8 @@ def test_a_context_too_large_to_send_gets_a_pool_of_its_own(monkeypatch: pytest.
     large = b"x" * ((workers.KEPT_CONTEXT_MB << 20) + 1)
     with workers.kept_pool():
         got = _passes(["small", large, "small"], [("context", n) for n in range(4)], 2)
-        kept = workers._keeping.pool if workers._keeping else None
+        keeping = workers.kept_now()
+        kept = keeping.pool if keeping else None
         assert kept is not None and all(s.proc.is_alive() for s in kept.slots)
     assert [r[2] for r in got[1]] == [len(large)] * 4 and [r[2] for r in got[2]] == ["small"] * 4
     assert {r[3] for r in got[0]} == {r[3] for r in got[2]}
@@ -127,7 +128,7 @@ def test_the_cli_collect_is_the_same_with_the_pool_kept_or_not(tmp_path: Path, m
         result = CliRunner().invoke(main, ["collect", str(inbox), "--roster", roster, "-o", str(out / "汇总.xlsx"),
                                            "--json", "--quiet", "--jobs", "2", "--export", str(out / "csv")])
         assert result.exit_code == 0, result.output
-        assert workers._keeping is None
+        assert workers.kept_now() is None
         data = json.loads(result.output)
         data.pop("outputs")
         csvs = {p.name: p.read_bytes() for p in sorted((out / "csv").iterdir())}
@@ -135,3 +136,28 @@ def test_the_cli_collect_is_the_same_with_the_pool_kept_or_not(tmp_path: Path, m
     assert got[0] == got[1]
     assert got[1][1]["template"]["detected"] is True
 
+
+
+def test_two_threads_keep_pools_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A library collecting in two threads at once: each thread's passes have its own workers and its own contexts."""
+    import threading
+
+    monkeypatch.setattr(workers, "available_cpus", lambda: 2)
+    payloads = [("context", n) for n in range(6)]
+    got: dict[str, list[list[Any]]] = {}
+
+    def passes(name: str) -> None:
+        with workers.kept_pool():
+            got[name] = _passes([f"{name} 1", f"{name} 2"], payloads, 2)
+
+    threads = [threading.Thread(target=passes, args=(name,)) for name in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for name in ("a", "b"):
+        assert [[r[:3] for r in one] for one in got[name]] == [[("context", n, f"{name} {k}") for n in range(6)]
+                                                               for k in (1, 2)]
+    pids = {name: {r[3] for one in got[name] for r in one} for name in ("a", "b")}
+    assert len(pids["a"]) == len(pids["b"]) == 2 and not pids["a"] & pids["b"]
+    assert workers.kept_now() is None

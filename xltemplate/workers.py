@@ -29,6 +29,7 @@ import os
 import select
 import selectors
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -343,13 +344,14 @@ def _limit_memory(memory_mb: int, room_mb: int = 0, *, again: bool = False) -> N
 def _run(run: Run, fail: Fail, payloads: Sequence[Any], jobs: int, context: Any, warm: Callable[[], None] | None,
          bounds: Bounds, progress: Callable[[int], None] | None, each: Callable[[int, Any], None] | None,
          keep: bool, size: int, keepable: bool = True) -> list[Any]:
-    if _keeping is not None and keepable:
-        kept = _keeping.pool_for(jobs, context, bounds, warm, size)
+    keeping = kept_now()
+    if keeping is not None and keepable:
+        kept = keeping.pool_for(jobs, context, bounds, warm, size)
         if kept is not None:
             try:
                 return kept.run(run, fail, payloads, progress, each, keep)
             except BaseException:
-                _keeping.drop()  # (a pass that did not end cleanly: its workers go now, as a pool's would)
+                keeping.drop()  # (a pass that did not end cleanly: its workers go now, as a pool's would)
                 raise
     pool = _Pool(jobs, context, bounds, warm, size)
     try:
@@ -583,14 +585,20 @@ class _Keeping:
             pool.close()
 
 
-_keeping: _Keeping | None = None
+#: The keeping of the thread (a thread's passes never share another's workers: a library may collect in two at once).
+_local = threading.local()
+
+
+def kept_now() -> _Keeping | None:
+    """This thread's keeping (:func:`keep_pool`), if any."""
+    return getattr(_local, "keeping", None)
 
 
 @contextlib.contextmanager
 def kept_pool() -> Iterator[None]:
     """Within: the passes of workers keep one pool (:data:`KEEP_POOL`), ended on leaving (nothing when off, or within
     another keeping, :func:`keep_pool`'s say: that one keeps it)."""
-    if not KEEP_POOL or _keeping is not None:
+    if not KEEP_POOL or kept_now() is not None:
         yield
         return
     keep_pool()
@@ -606,19 +614,17 @@ def keep_pool(jobs: int | None = None, warm: Callable[[], None] | None = None, b
     with ``warm`` and bounded by ``bounds``: while this process does what comes before the first pass (the CLI: finding
     the inputs), they start and import on another CPU, off the run's path (a fork then is also of a smaller
     process); a pass that asks for other workers starts a pool of its own."""
-    global _keeping
-    if not KEEP_POOL or _keeping is not None:
+    if not KEEP_POOL or kept_now() is not None:
         return
-    _keeping = _Keeping()
+    _local.keeping = keeping = _Keeping()
     if jobs is not None and _start_method(0) == "fork":
-        _keeping.pool = _Pool(cap_jobs(jobs)[0], None, bounds, warm, 0, room_mb=KEPT_ROOM_MB)
+        keeping.pool = _Pool(cap_jobs(jobs)[0], None, bounds, warm, 0, room_mb=KEPT_ROOM_MB)
 
 
 def end_kept() -> None:
     """End the keeping :func:`keep_pool` started, and its pool's workers (waited for: their CPU and peak memory are
     this process's children's from now on)."""
-    global _keeping
-    keeping, _keeping = _keeping, None
+    keeping, _local.keeping = kept_now(), None
     if keeping is not None:
         keeping.drop()
 
