@@ -1,0 +1,190 @@
+"""Review of the seventeenth pass's second-run skip (samerun), adversarially: a run over an inbox that changed in any
+way must decide as a run that decides everything anew, byte for byte.
+
+A round is walked through every change a run's decisions depend on, each step made twice from one ledger state and
+one clock: every switch of tests/test_roundmem.SWITCHES off (the full path), then on (the skip, where samerun's
+switch joins that list); the roll-up's bytes, the CSVs, ``--json``, the clerk's lines, 提交记录's rows, the "since"
+values, the decisions recorded and the roster must be the same. The changes: nothing (twice: a skip taken after a
+skip), a file changed in place keeping its size and its modification time (os.utime), a file replaced by a same-named
+other file of the same size and time, a roster row changed, the roster's rows in another order, a file gone, a
+withdrawal and its undoing, a new file, another template version, a keyring added, changed and removed, the day moved
+past a date in the future and back, the CSV export asked for or not. Both with the intake's stat-skip margin as it is
+(every file here is younger than it: read again) and at nothing (each file proven unchanged by its stat alone, as a
+real round's are).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from xltemplate.ledger import Ledger, archive, store
+from xltemplate.roster import read_roster
+from xltemplate.rounds import collect_round
+from xltemplate.rounds.withdraw import reinstate, withdraw
+from xltemplate.sign import Keyring
+
+from . import test_roundmem as rm
+from .round_helpers import TEMPLATE, Round, write_roster
+
+
+def _same_size(a: Path, b: Path) -> None:
+    """Pad the smaller of two zips with a zip comment so both have the same size."""
+    sa, sb = a.stat().st_size, b.stat().st_size
+    small, by = (a, sb - sa) if sa < sb else (b, sa - sb)
+    if by:
+        with zipfile.ZipFile(small, "a") as z:
+            z.comment = b"x" * by
+    assert a.stat().st_size == b.stat().st_size
+
+
+def _both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: rm._Clock, inbox: Path, roster_csv: Path | None,
+          name: str, **kw: Any) -> dict[bool, dict[str, Any]]:
+    """One run of the round (ledger in ``tmp_path / "round"``) from the same ledger state and clock, every switch off,
+    then on: what it shows, the decisions recorded, the roster kept, and how many files it read."""
+    work = tmp_path / "round"
+    got: dict[bool, dict[str, Any]] = {}
+    for on in rm.each_way(tmp_path, clock):
+        rm._switches(monkeypatch, on)
+        out, export = tmp_path / f"{name}-{on}.xlsx", tmp_path / f"{name}-{on}-csv"
+        export.mkdir(exist_ok=True)
+        roster = read_roster(roster_csv, kw.get("spec", TEMPLATE)) if roster_csv is not None else None
+        done = collect_round([inbox], kw.get("spec", TEMPLATE),
+                             ledger=work / "r.xlt.db", roster=roster, output=out,
+                             export_dir=export if kw.get("export", True) else None, jobs=1,
+                             roster_changed_ok=kw.get("ok", False), today=kw.get("today"), keyring=kw.get("keyring"))
+        try:
+            got[on] = {**rm.shown(done, out, export), "read": dict(done.read), "reused": done.reused}
+        finally:
+            done.collection.close()
+        with Ledger.open(work / "r.xlt.db", readonly=True) as led:
+            last = led.last_finished_run()
+            assert last is not None
+            got[on]["decisions"] = led.decisions(last)
+            got[on]["roster"] = led.roster(last)
+    return got
+
+
+def _same(got: dict[bool, dict[str, Any]], step: str) -> None:
+    off, on = got[False], got[True]
+    assert off.keys() == on.keys(), step
+    for what in off:
+        assert on[what] == off[what], (step, what)
+
+
+@pytest.mark.parametrize("margin", [None, 0])
+def test_every_change_a_runs_decisions_depend_on_defeats_the_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  margin: int | None) -> None:
+    clock = rm._Clock()
+    monkeypatch.setattr(store, "_now", clock)
+    if margin is not None:
+        monkeypatch.setattr(archive, "STAT_MARGIN_NS", margin)
+    r = Round(tmp_path, write_roster(tmp_path / "名单.csv"))
+    r.day = 1
+    r.put("SH001.xlsx", "SH001", saved=dt.datetime(2021, 5, 1, 9), eval_date=dt.date(2021, 5, 20))
+    r.put("SH002-draft.xlsx", "SH002", saved=dt.datetime(2021, 5, 1, 8), loss=3)
+    r.put("SH002.xlsx", "SH002", saved=dt.datetime(2021, 5, 1, 10))
+    r.put("SH003.xlsx", "SH003", saved=dt.datetime(2021, 5, 1, 11), loss=2)
+    r.put("SH004.xlsx", "SH004", saved=None)
+    r.put("SH005.xlsx", "SH005", saved=dt.datetime(2021, 5, 1, 12), invalid=True)
+    inbox = tmp_path / "inbox"
+    # two files of SH003 with other figures and the same size: one to change SH003.xlsx in place, one to replace it
+    r.day = 2
+    other = r.put("other/SH003.xlsx", "SH003", saved=dt.datetime(2021, 5, 1, 11), loss=5)
+    third = r.put("third/SH003.xlsx", "SH003", saved=dt.datetime(2021, 5, 1, 11), loss=7)
+    for extra in (other, third):
+        p = inbox / extra.name
+        shutil.move(p, tmp_path / ("in-place.xlsx" if extra is other else "replacement.xlsx"))
+    r.entries.remove(other), r.entries.remove(third)
+    shutil.rmtree(inbox / "other"), shutil.rmtree(inbox / "third")
+    _same_size(inbox / "SH003.xlsx", tmp_path / "in-place.xlsx")
+    _same_size(inbox / "SH003.xlsx", tmp_path / "replacement.xlsx")
+    _same_size(tmp_path / "in-place.xlsx", tmp_path / "replacement.xlsx")
+    roster = tmp_path / "名单.csv"
+    day = dt.date(2021, 5, 10)
+    ledger = tmp_path / "round" / "r.xlt.db"
+    key = tmp_path / "bureau.key"
+    key.write_bytes(b"0123456789abcdef0123456789abcdef\n")
+    key.chmod(0o600)
+    ring = Keyring(str(key), (b"0123456789abcdef0123456789abcdef",))
+    ring2 = Keyring(str(key), (b"0123456789abcdef0123456789abcdef", b"fedcba9876543210fedcba9876543210"))
+
+    def in_place() -> None:
+        target = inbox / "SH003.xlsx"
+        st = target.stat()
+        with open(target, "r+b") as fh:  # the same inode, the same size, the same modification time
+            fh.write((tmp_path / "in-place.xlsx").read_bytes())
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert target.stat().st_size == st.st_size and target.stat().st_mtime_ns == st.st_mtime_ns
+
+    def replaced() -> None:
+        target = inbox / "SH003.xlsx"
+        st = target.stat()
+        shutil.copy(tmp_path / "replacement.xlsx", tmp_path / "swap.xlsx")
+        os.utime(tmp_path / "swap.xlsx", ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.replace(tmp_path / "swap.xlsx", target)
+
+    def reordered() -> None:
+        lines = roster.read_text(encoding="utf-8-sig").splitlines()
+        (tmp_path / "名单-reordered.csv").write_text("\n".join([lines[0]] + lines[1:][::-1]) + "\n", encoding="utf-8-sig")
+
+    other_version = tmp_path / "my.yaml"
+    import yaml
+
+    from xltemplate.catalog import templates_dir
+
+    spec = yaml.safe_load((templates_dir() / f"{TEMPLATE}.yaml").read_text(encoding="utf-8"))
+    spec["version"] = "2020.2"
+    other_version.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    steps: list[tuple[str, Callable[[], object], dict[str, Any]]] = [
+        ("first", lambda: None, {}),
+        ("again", lambda: None, {}),
+        ("again after a skip", lambda: None, {}),
+        ("changed in place, same size and time", in_place, {}),
+        ("again", lambda: None, {}),
+        ("replaced by a same-named file, same size and time", replaced, {}),
+        ("again", lambda: None, {}),
+        ("a roster row changed", lambda: write_roster(roster, budget={"SH002": "1,000.00"}), {"ok": True}),
+        ("again", lambda: None, {}),
+        ("the roster's rows in another order", reordered, {"roster": tmp_path / "名单-reordered.csv"}),
+        ("again", lambda: None, {"roster": tmp_path / "名单-reordered.csv"}),
+        ("a file gone", lambda: (inbox / "SH002.xlsx").unlink(), {}),
+        ("again", lambda: None, {}),
+        ("a withdrawal", lambda: withdraw(ledger, "SH002", "SH002.xlsx", "错交"), {}),
+        ("again", lambda: None, {}),
+        ("its undoing", lambda: reinstate(ledger, "SH002", "SH002.xlsx", "弄错了"), {}),
+        ("again", lambda: None, {}),
+        ("a new file", lambda: (setattr(r, "day", 3), r.put("SH006.xlsx", "SH006", saved=None)), {}),
+        ("again", lambda: None, {}),
+        ("another template version", lambda: None, {"spec": other_version}),
+        ("again", lambda: None, {"spec": other_version}),
+        ("back to the built-in", lambda: None, {}),
+        ("a keyring", lambda: None, {"keyring": ring}),
+        ("again", lambda: None, {"keyring": ring}),
+        ("another keyring", lambda: None, {"keyring": ring2}),
+        ("no keyring", lambda: None, {}),
+        ("without the CSVs", lambda: None, {"export": False}),
+        ("with them", lambda: None, {}),
+        ("the day past a date in the future", lambda: None, {"today": dt.date(2021, 5, 20)}),
+        ("again", lambda: None, {"today": dt.date(2021, 5, 20)}),
+        ("the day set back", lambda: None, {"today": day}),
+        ("again", lambda: None, {"today": day}),
+    ]
+    seen: dict[str, dict[bool, dict[str, Any]]] = {}
+    for n, (step, change, kw) in enumerate(steps):
+        change()
+        kw = {"today": day, **kw}
+        got = _both(tmp_path, monkeypatch, clock, inbox, kw.pop("roster", roster), f"s{n}", **kw)
+        _same(got, f"{n} {step}")
+        seen[f"{n} {step}"] = got
+    # what the steps were meant to show, so that the comparisons compare something
+    assert seen["3 changed in place, same size and time"][True]["read"] == {"new": 1}
+    assert seen["5 replaced by a same-named file, same size and time"][True]["read"] == {"new": 1}
+    assert seen["29 again"][True]["read"] == {} and seen["28 the day past a date in the future"][True]["read"] == {"day": 1}
+    assert seen["1 again"][True]["read"] == {} and seen["2 again after a skip"][True]["read"] == {}
