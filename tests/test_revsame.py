@@ -68,7 +68,27 @@ def _both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: rm._Clock, inb
             assert last is not None
             got[on]["decisions"] = led.decisions(last)
             got[on]["roster"] = led.roster(last)
+        got[on]["tables"] = tables(work / "r.xlt.db")
     return got
+
+
+#: What the ledger records that a later run, ``status``, ``back`` or ``withdraw`` reads (its memos and kept parts are
+#: the switches' own business: left out), every column but when a hashing began (this machine's clock).
+RECORDED = {"runs": "*", "files": "*", "sightings": "*", "unread": "*", "reports": "*", "decisions": "*",
+            "withdrawals": "*", "rosters": "*", "stats": "path, node, size, mtime_ns, ctime_ns, sha256"}
+
+
+def tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """The ledger's recorded facts (:data:`RECORDED`), each table's rows sorted."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        # (a roster's rows are stored as text or as its UTF-8 bytes, ledger.store.ROSTER_IN_PIECES: both read alike)
+        return {t: sorted((tuple(v.decode("utf-8") if isinstance(v, bytes) else v for v in row)
+                           for row in conn.execute(f"SELECT {cols} FROM {t}")), key=repr) for t, cols in RECORDED.items()}
+    finally:
+        conn.close()
 
 
 def _same(got: dict[bool, dict[str, Any]], step: str) -> None:
