@@ -208,3 +208,81 @@ def test_every_change_a_runs_decisions_depend_on_defeats_the_skip(tmp_path: Path
     assert seen["5 replaced by a same-named file, same size and time"][True]["read"] == {"new": 1}
     assert seen["29 again"][True]["read"] == {} and seen["28 the day past a date in the future"][True]["read"] == {"day": 1}
     assert seen["1 again"][True]["read"] == {} and seen["2 again after a skip"][True]["read"] == {}
+
+
+MAIN = "cbb008e"  # main before this pass: its code knows nothing of what this pass keeps in the ledger
+
+
+@pytest.fixture(scope="module")
+def main_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """xltemplate as main had it (:data:`MAIN`), from this repository's history."""
+    import subprocess
+    import tarfile
+
+    from .conftest import ROOT
+
+    where = tmp_path_factory.mktemp("main-code")
+    got = subprocess.run(["git", "-C", str(ROOT), "archive", MAIN, "xltemplate", "templates"], capture_output=True)
+    if got.returncode != 0:
+        pytest.skip(f"no {MAIN} in this repository: {got.stderr.decode(errors='replace')}")
+    archive_tar = where / "main.tar"
+    archive_tar.write_bytes(got.stdout)
+    with tarfile.open(archive_tar) as tar:
+        tar.extractall(where, filter="data")
+    return where
+
+
+def _run_by(code: Path, inbox: Path, ledger: Path, roster: Path, out: Path, today: dt.date) -> None:
+    """A run of the round by the xltemplate at ``code`` (another process), over ``inbox``."""
+    import subprocess
+    import sys
+
+    script = ("import datetime as dt, sys\n"
+              "from xltemplate.roster import read_roster\n"
+              "from xltemplate.rounds import collect_round\n"
+              f"assert __import__('xltemplate').__file__.startswith({str(code)!r}), __import__('xltemplate').__file__\n"
+              f"r = collect_round([{str(inbox)!r}], {TEMPLATE!r}, ledger={str(ledger)!r}, output={str(out)!r},"
+              f" roster=read_roster({str(roster)!r}, {TEMPLATE!r}), jobs=1, today=dt.date.fromisoformat({today.isoformat()!r}))\n"
+              "r.collection.close()\n")
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    got = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=code)
+    assert got.returncode == 0, got.stderr
+
+
+@pytest.mark.parametrize("between", ["switches off", "main's code", "withdrawn"])
+def test_a_run_between_that_the_skip_did_not_make_defeats_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             between: str, request: pytest.FixtureRequest) -> None:
+    """A run with the skip over inbox X, then a run that knows nothing of it (every switch off, or main's code) over
+    inbox Y (a file gone, another added), or a withdrawal; then a run over X again: the ledger's last run is not the one
+    the kept digest was made by, and what it decided is not what X decides. Made both ways from that state: the same."""
+    clock = rm._Clock()
+    monkeypatch.setattr(store, "_now", clock)
+    r = Round(tmp_path, write_roster(tmp_path / "名单.csv"))
+    r.day = 1
+    r.put("SH001.xlsx", "SH001", saved=dt.datetime(2021, 5, 1, 9))
+    r.put("SH002-draft.xlsx", "SH002", saved=dt.datetime(2021, 5, 1, 8), loss=3)
+    r.put("SH002.xlsx", "SH002", saved=dt.datetime(2021, 5, 1, 10))
+    r.put("SH003.xlsx", "SH003", saved=dt.datetime(2021, 5, 1, 11), loss=2)
+    inbox, roster, day = tmp_path / "inbox", tmp_path / "名单.csv", dt.date(2021, 5, 10)
+    ledger = tmp_path / "round" / "r.xlt.db"
+    for n in range(2):  # (the second over the same inbox: a digest kept by a run that may have skipped)
+        _same(_both(tmp_path, monkeypatch, clock, inbox, roster, f"x{n}", today=day), f"x{n}")
+    if between == "withdrawn":
+        withdraw(ledger, "SH002", "SH002.xlsx", "错交")
+    else:
+        hidden = tmp_path / "hidden"
+        hidden.mkdir()
+        shutil.move(inbox / "SH002.xlsx", hidden / "SH002.xlsx")
+        r.day = 2
+        r.put("SH004.xlsx", "SH004", saved=None)
+        if between == "main's code":
+            _run_by(request.getfixturevalue("main_code"), inbox, ledger, roster, tmp_path / "y.xlsx", day)
+        else:
+            rm._switches(monkeypatch, False)
+            collect_round([inbox], TEMPLATE, ledger=ledger, roster=read_roster(roster, TEMPLATE), output=tmp_path / "y.xlsx",
+                          jobs=1, today=day).collection.close()
+        shutil.move(hidden / "SH002.xlsx", inbox / "SH002.xlsx")  # X again (the same file, the same stat)
+        (inbox / "SH004.xlsx").unlink()
+    got = _both(tmp_path, monkeypatch, clock, inbox, roster, "x-again", today=day)
+    _same(got, f"x again after {between}")
+    assert got[True]["read"] == {}
