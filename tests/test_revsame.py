@@ -222,7 +222,7 @@ def main_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from .conftest import ROOT
 
     where = tmp_path_factory.mktemp("main-code")
-    got = subprocess.run(["git", "-C", str(ROOT), "archive", MAIN, "xltemplate", "templates"], capture_output=True)
+    got = subprocess.run(["git", "-C", str(ROOT), "archive", MAIN, "xltemplate", "templates", "setup.cfg"], capture_output=True)
     if got.returncode != 0:
         pytest.skip(f"no {MAIN} in this repository: {got.stderr.decode(errors='replace')}")
     archive_tar = where / "main.tar"

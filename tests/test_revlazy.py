@@ -1,0 +1,62 @@
+"""Review of the seventeenth pass's lazy imports (lazyimp), adversarially: a command must say what it said before,
+whatever it no longer imports up front.
+
+Every help text, the template list, ``describe`` of each built-in, and the errors a clerk meets (a template that is
+neither built-in nor a file, a misspelled one, a spec file that is not a spec, a command that does not exist, a bad
+option) are run through the console entry (``python -m xltemplate.cli``, a fresh process) by this tree's code and by
+main's before this pass (tests/test_revsame.MAIN, from this repository's history), and compared: exit code, stdout
+and stderr (the tree's own path in a message made the same)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+from .test_revsame import main_code  # noqa: F401  (the fixture)
+
+CASES: list[list[str]] = [
+    [], ["--help"], ["-h"], ["--version"], ["templates"], ["templates", "--help"],
+    ["spec", "--help"], ["spec", "export", "--help"], ["spec", "import", "--help"], ["spec", "diff", "--help"],
+    ["new", "--help"], ["describe", "--help"], ["generate", "--help"], ["validate", "--help"], ["collect", "--help"],
+    ["round", "--help"], ["round", "status", "--help"], ["round", "remind", "--help"], ["round", "annotate", "--help"],
+    ["round", "withdraw", "--help"], ["round", "reinstate", "--help"],
+    ["describe", "sh-project-self-eval"], ["describe", "cn-project-self-eval"],
+    ["describe", "no-such-template"], ["describe", "sh-project-self-evl"], ["generate", "no-such-template", "-o", "x"],
+    ["validate", "--template", "no-such-template", "nothing.xlsx"], ["describe", "{spec}"],
+    ["nosuchcommand"], ["collect"], ["collect", "--jobs", "x", "."], ["generate"],
+]
+
+
+def _entry(tree: Path) -> str:
+    """What the console script ``xltemplate`` runs, as the tree's setup.cfg names it (module:function)."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(tree / "setup.cfg", encoding="utf-8")
+    lines = [ln.strip() for ln in cfg["options.entry_points"]["console_scripts"].splitlines() if ln.strip()]
+    return next(ln.split("=", 1)[1].strip() for ln in lines if ln.split("=", 1)[0].strip() == "xltemplate")
+
+
+def _run(code: Path | None, args: list[str], cwd: Path) -> tuple[int, str, str]:
+    tree = code if code is not None else ROOT
+    module, function = _entry(tree).split(":")
+    env = {**os.environ, "PYTHONPATH": str(tree), "COLUMNS": "120"}
+    script = f"import sys\nsys.argv[0] = 'xltemplate'\nfrom {module} import {function}\nsys.exit({function}())\n"
+    got = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
+                         cwd=cwd, timeout=120)
+    where = str(code if code is not None else ROOT)
+    return got.returncode, got.stdout.replace(where, "<tree>"), got.stderr.replace(where, "<tree>")
+
+
+@pytest.mark.parametrize("args", CASES, ids=lambda a: " ".join(a) or "(none)")
+def test_a_command_says_what_it_said_before(args: list[str], main_code: Path, tmp_path: Path) -> None:  # noqa: F811
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\nfields: [1, 2\n", encoding="utf-8")
+    args = [str(bad) if a == "{spec}" else a for a in args]
+    mine, theirs = _run(None, args, tmp_path), _run(main_code, args, tmp_path)
+    assert mine == theirs
