@@ -1,0 +1,67 @@
+"""Review of the seventeenth pass's plain-collect work (collectover), adversarially.
+
+A pool kept from one pass to the next (``workers.KEEP_POOL``, :func:`workers.kept_pool`: the template's guess with the
+built-ins, then every return with the roster) must give each task of a pass that pass's context, and each file its
+bounds, whatever the first pass did to its workers: a worker killed for a time-out or a crash in the first pass, one
+that died between the passes, one that ran out of memory; and a second pass's task must run within its bounds. Each compared with a pool a pass (the switch off). Guarded: on a tree without the kept pool, skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import pytest
+
+from xltemplate import workers
+
+pytestmark = pytest.mark.skipif(not hasattr(workers, "kept_pool"), reason="no kept pool on this tree (collectover)")
+
+_LEFT: list[Any] = []  # what a task leaves behind in its worker (a module global: a kept worker keeps it)
+
+
+def _task(context: Any, payload: tuple[str, int]) -> Any:
+    what, n = payload
+    if what == "crash":
+        os._exit(3)
+    if what == "hang":
+        time.sleep(60)
+    if what == "memory":
+        raise MemoryError
+    if what == "grow":  # holds ~48 MB in the worker after the task (a first pass's file that leaves memory behind)
+        _LEFT.append(bytearray(48 << 20))
+    if what == "big":  # needs ~100 MB for the file alone: within a bound of 160 MB, whatever the worker holds
+        block = bytearray(100 << 20)
+        block[-1] = 1
+        del block
+    return (what, n, context)
+
+
+def _failed(payload: tuple[str, int], code: str, what: str) -> Any:
+    return ("failed", payload, code)
+
+
+FIRST = [("ok", 0), ("hang", 1), ("crash", 2), ("grow", 3), ("ok", 5), ("memory", 6), ("crash", 7)]
+SECOND = [("ok", 10), ("big", 11), ("crash", 13), ("ok", 14), ("big", 15), ("hang", 16), ("ok", 17), ("big", 19)]
+
+
+def _passes(keep: bool, monkeypatch: pytest.MonkeyPatch, jobs: int) -> list[list[Any]]:
+    monkeypatch.setattr(workers, "KEEP_POOL", keep)
+    monkeypatch.setattr(workers, "FORKSERVER_FROM", None)  # (forked pools: the only ones kept)
+    bounds = workers.Bounds(seconds=3, memory_mb=160)
+    got = []
+    with workers.kept_pool():
+        got.append(workers.run_many(_task, _failed, FIRST, context="built-ins", jobs=jobs, bounds=bounds))
+        got.append(workers.run_many(_task, _failed, SECOND, context="roster", jobs=jobs, bounds=bounds))
+    return got
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_kept_pool_gives_each_pass_its_context_and_each_file_its_bounds(jobs: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh = _passes(False, monkeypatch, jobs)
+    kept = _passes(True, monkeypatch, jobs)
+    assert kept == fresh
+    # what the passes were meant to show
+    assert [r[2] for r in fresh[1] if r[0] != "failed"] == ["roster"] * 6
+    assert [r[0] for r in fresh[1]].count("big") == 3
