@@ -60,3 +60,68 @@ def test_a_command_says_what_it_said_before(args: list[str], main_code: Path, tm
     args = [str(bad) if a == "{spec}" else a for a in args]
     mine, theirs = _run(None, args, tmp_path), _run(main_code, args, tmp_path)
     assert mine == theirs
+
+
+_RACE = r"""
+import sys, threading, time
+import xltemplate.families  # noqa: F401 (names the built-in families)
+from xltemplate.form import family as fam
+if not hasattr(fam, "known"):
+    print("EAGER"); sys.exit(0)
+assert "xltemplate.families.self_scored" not in sys.modules, "imported already"
+real = fam._KNOWN["self-scored"]
+def slow():  # an import that takes a while (a cold disk, a loaded machine: ~0.1-0.3 s here)
+    time.sleep(0.5)
+    real()
+fam._KNOWN["self-scored"] = slow
+got = {}
+def look(n):
+    got[n] = fam.family_named("self-scored")
+threads = [threading.Thread(target=look, args=(n,)) for n in range(2)]
+threads[0].start(); time.sleep(0.1); threads[1].start()
+for t in threads: t.join()
+print(sorted((n, type(f).__name__ if f is not None else None) for n, f in got.items()))
+"""
+
+
+def test_two_threads_asking_for_a_family_both_get_it() -> None:
+    """A library user's two threads resolving specs of one family at once: the second must not be told there is no
+    such family while the first imports it (lazyimp's form.family._loaded pops the family before importing it)."""
+    got = subprocess.run([sys.executable, "-c", _RACE], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert got.returncode == 0, got.stderr
+    if got.stdout.strip() == "EAGER":
+        return
+    assert "None" not in got.stdout, got.stdout
+
+
+_FAILED_ONCE = r"""
+import sys
+import xltemplate.families  # noqa: F401
+from xltemplate.form import family as fam
+if not hasattr(fam, "known"):
+    print("EAGER"); sys.exit(0)
+real = fam._KNOWN["rule-scored"]
+calls = []
+def once():  # the first import stopped (Ctrl-C, a file being replaced by an upgrade, a full memory)
+    calls.append(1)
+    if len(calls) == 1:
+        raise KeyboardInterrupt
+    real()
+fam._KNOWN["rule-scored"] = once
+try:
+    fam.family_named("rule-scored")
+except KeyboardInterrupt:
+    pass
+print(type(fam.family_named("rule-scored")).__name__, fam.family_ids())
+"""
+
+
+def test_a_family_whose_import_was_stopped_is_imported_when_next_asked() -> None:
+    got = subprocess.run([sys.executable, "-c", _FAILED_ONCE], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert got.returncode == 0, got.stderr
+    if got.stdout.strip() == "EAGER":
+        return
+    assert got.stdout.split()[0] != "NoneType", got.stdout
+    assert "rule-scored" in got.stdout
