@@ -35,14 +35,14 @@ def _task(context: Any, payload: tuple[str, int]) -> Any:
         block = bytearray(100 << 20)
         block[-1] = 1
         del block
-    return (what, n, context)
+    return (what, n, context, os.getpid())
 
 
 def _failed(payload: tuple[str, int], code: str, what: str) -> Any:
     return ("failed", payload, code)
 
 
-FIRST = [("ok", 0), ("hang", 1), ("crash", 2), ("grow", 3), ("ok", 5), ("memory", 6), ("crash", 7)]
+FIRST = [("ok", 0), ("hang", 1), ("crash", 2), ("grow", 3), ("ok", 5), ("memory", 6), ("crash", 7), ("ok", 8), ("ok", 9)]
 SECOND = [("ok", 10), ("big", 11), ("crash", 13), ("ok", 14), ("big", 15), ("hang", 16), ("ok", 17), ("big", 19)]
 
 
@@ -61,7 +61,12 @@ def _passes(keep: bool, monkeypatch: pytest.MonkeyPatch, jobs: int) -> list[list
 def test_a_kept_pool_gives_each_pass_its_context_and_each_file_its_bounds(jobs: int, monkeypatch: pytest.MonkeyPatch) -> None:
     fresh = _passes(False, monkeypatch, jobs)
     kept = _passes(True, monkeypatch, jobs)
-    assert kept == fresh
+    assert [[r[:3] for r in p] for p in kept] == [[r[:3] for r in p] for p in fresh]
+    # the kept pool was kept: a worker of the first pass did a task of the second (none did with a pool a pass)
+    pids = [{r[3] for r in p if r[0] != "failed"} for p in kept]
+    assert pids[0] & pids[1]
+    pids = [{r[3] for r in p if r[0] != "failed"} for p in fresh]
+    assert not pids[0] & pids[1]
     # what the passes were meant to show
     assert [r[2] for r in fresh[1] if r[0] != "failed"] == ["roster"] * 6
     assert [r[0] for r in fresh[1]].count("big") == 3
