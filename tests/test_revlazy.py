@@ -125,3 +125,29 @@ def test_a_family_whose_import_was_stopped_is_imported_when_next_asked() -> None
         return
     assert got.stdout.split()[0] != "NoneType", got.stdout
     assert "rule-scored" in got.stdout
+
+
+_ATTRS = r"""
+import xltemplate
+got = []
+for name in ("catalog", "families", "spec", "form", "specbook", "errors", "version"):
+    try:
+        getattr(xltemplate, name)
+        got.append(name)
+    except AttributeError:
+        pass
+print(" ".join(got))
+"""
+
+
+def test_import_xltemplate_gives_the_submodules_it_gave(main_code: Path) -> None:  # noqa: F811
+    """A library user's ``import xltemplate`` then ``xltemplate.spec.Spec`` / ``xltemplate.families.family_of`` /
+    ``xltemplate.catalog.load_spec``: main's package imported those modules with itself, so they were its
+    attributes; a lazy package must still give them (a module ``__getattr__`` importing the submodule asked for)."""
+    def names(tree: Path) -> str:
+        got = subprocess.run([sys.executable, "-c", _ATTRS], env={**os.environ, "PYTHONPATH": str(tree)},
+                             capture_output=True, text=True, cwd=tree, timeout=120)
+        assert got.returncode == 0, got.stderr
+        return got.stdout.strip()
+
+    assert names(ROOT) == names(main_code)
