@@ -205,6 +205,11 @@ def test_every_change_a_runs_decisions_depend_on_defeats_the_skip(tmp_path: Path
         ("no keyring", lambda: None, {}),
         ("without the CSVs", lambda: None, {"export": False}),
         ("with them", lambda: None, {}),
+        ("a file's time changed, not its bytes", lambda: os.utime(inbox / "SH004.xlsx", (1_620_000_000, 1_620_000_000)), {}),
+        ("again", lambda: None, {}),
+        ("a file renamed", lambda: os.replace(inbox / "SH004.xlsx", inbox / "SH004 (重命名).xlsx"), {}),
+        ("a copy of a file under another name", lambda: shutil.copy2(inbox / "SH001.xlsx", inbox / "SH001 副本.xlsx"), {}),
+        ("again", lambda: None, {}),
         ("the day past a date in the future", lambda: None, {"today": dt.date(2021, 5, 20)}),
         ("again", lambda: None, {"today": dt.date(2021, 5, 20)}),
         ("the day set back", lambda: None, {"today": day}),
@@ -220,7 +225,7 @@ def test_every_change_a_runs_decisions_depend_on_defeats_the_skip(tmp_path: Path
     # what the steps were meant to show, so that the comparisons compare something
     assert seen["3 changed in place, same size and time"][True]["read"] == {"new": 1}
     assert seen["5 replaced by a same-named file, same size and time"][True]["read"] == {"new": 1}
-    assert seen["29 again"][True]["read"] == {} and seen["28 the day past a date in the future"][True]["read"] == {"day": 1}
+    assert seen["34 again"][True]["read"] == {} and seen["33 the day past a date in the future"][True]["read"] == {"day": 1}
     assert seen["1 again"][True]["read"] == {} and seen["2 again after a skip"][True]["read"] == {}
 
 
