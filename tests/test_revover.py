@@ -70,3 +70,46 @@ def test_a_kept_pool_gives_each_pass_its_context_and_each_file_its_bounds(jobs: 
     # what the passes were meant to show
     assert [r[2] for r in fresh[1] if r[0] != "failed"] == ["roster"] * 6
     assert [r[0] for r in fresh[1]].count("big") == 3
+
+
+@pytest.fixture(scope="module")
+def hostile_inbox(spec: Any, seed_values: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hostile corpus (tests/hostile.py: bombs, truncations, encrypted, .xls, ODS, unsafe XML, formulas, …) and the
+    samples' returns in one inbox."""
+    import shutil
+
+    from tools.soffice import soffice_path
+
+    from .conftest import SAMPLES
+    from .hostile import build
+
+    root = tmp_path_factory.mktemp("hostile-inbox")
+    build(spec, seed_values, root, with_engine=soffice_path() is not None)
+    for p in (SAMPLES / "returns").iterdir():
+        shutil.copy2(p, root / p.name)
+    return root
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_plain_collect_of_a_hostile_inbox_is_the_same_with_the_pool_kept(jobs: str, hostile_inbox: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``collect`` without --template (the guess's pass, then the roster's) over the hostile corpus and the samples,
+    workers kept from the CLI's start or a pool a pass: the roll-up's bytes, the CSVs, --json and the exit code."""
+    from click.testing import CliRunner
+
+    from xltemplate.cli import main
+
+    from .conftest import SAMPLES
+
+    got = {}
+    for keep in (False, True):
+        monkeypatch.setattr(workers, "KEEP_POOL", keep)
+        here = tmp_path / str(keep)
+        here.mkdir()
+        out, export = here / "r.xlsx", here / "csv"
+        result = CliRunner().invoke(main, ["collect", str(hostile_inbox), "--roster", str(SAMPLES / "roster.csv"),
+                                           "-o", str(out), "--export", str(export), "--json", "--jobs", jobs])
+        got[keep] = (result.exit_code, result.output.replace(str(here), "<here>"), out.read_bytes() if out.exists() else None,
+                     {p.name: p.read_bytes() for p in sorted(export.iterdir())} if export.exists() else None)
+    assert got[True] == got[False]
+    assert got[True][0] == 0 and got[True][2] is not None
