@@ -113,3 +113,27 @@ def test_plain_collect_of_a_hostile_inbox_is_the_same_with_the_pool_kept(jobs: s
                      {p.name: p.read_bytes() for p in sorted(export.iterdir())} if export.exists() else None)
     assert got[True] == got[False]
     assert got[True][0] == 0 and got[True][2] is not None
+
+
+def test_rows_decided_in_line_change_no_report_of_the_hostile_corpus(hostile_inbox: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """collectover's self_scored.formulas.ROWS_IN_LINE (not in tests/test_fast_paths.VALIDATION_SWITCHES, so the
+    differential corpora do not read it both ways): every report of the hostile corpus and the samples the same
+    with it off and on (status, findings, results)."""
+    import importlib
+
+    from xltemplate.identify import RunContext
+    from xltemplate.validate import validate_path
+
+    from .corpus import TODAY
+
+    formulas = importlib.import_module("xltemplate.families.self_scored.formulas")
+    if not hasattr(formulas, "ROWS_IN_LINE"):
+        pytest.skip("no ROWS_IN_LINE on this tree")
+    got = {}
+    for on in (False, True):
+        monkeypatch.setattr(formulas, "ROWS_IN_LINE", on)
+        run = RunContext.builtin(today=TODAY)
+        got[on] = [(p.name, r.status, r.flatten(), r.results) for p in sorted(hostile_inbox.iterdir())
+                   for r in [validate_path(p, run)]]
+    assert got[True] == got[False] and len(got[True]) > 40
