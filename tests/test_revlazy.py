@@ -28,7 +28,7 @@ CASES: list[list[str]] = [
     ["describe", "sh-project-self-eval"], ["describe", "cn-project-self-eval"],
     ["describe", "no-such-template"], ["describe", "sh-project-self-evl"], ["generate", "no-such-template", "-o", "x"],
     ["validate", "--template", "no-such-template", "nothing.xlsx"], ["describe", "{spec}"],
-    ["nosuchcommand"], ["collect"], ["collect", "--jobs", "x", "."], ["generate"],
+    ["describe", "{otherfamily}"], ["validate", "--template", "{otherfamily}", "nothing.xlsx"], ["nosuchcommand"], ["collect"], ["collect", "--jobs", "x", "."], ["generate"],
 ]
 
 
@@ -57,7 +57,15 @@ def _run(code: Path | None, args: list[str], cwd: Path) -> tuple[int, str, str]:
 def test_a_command_says_what_it_said_before(args: list[str], main_code: Path, tmp_path: Path) -> None:  # noqa: F811
     bad = tmp_path / "bad.yaml"
     bad.write_text("id: x\nfields: [1, 2\n", encoding="utf-8")
-    args = [str(bad) if a == "{spec}" else a for a in args]
+    import yaml
+
+    from xltemplate.catalog import templates_dir
+
+    other = yaml.safe_load((templates_dir() / "sh-project-self-eval.yaml").read_text(encoding="utf-8"))
+    other["family"] = "no-such-family"
+    otherfamily = tmp_path / "other.yaml"
+    otherfamily.write_text(yaml.safe_dump(other, allow_unicode=True), encoding="utf-8")
+    args = [str(bad) if a == "{spec}" else str(otherfamily) if a == "{otherfamily}" else a for a in args]
     mine, theirs = _run(None, args, tmp_path), _run(main_code, args, tmp_path)
     assert mine == theirs
 
