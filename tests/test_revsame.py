@@ -305,3 +305,40 @@ def test_a_run_between_that_the_skip_did_not_make_defeats_it(tmp_path: Path, mon
     got = _both(tmp_path, monkeypatch, clock, inbox, roster, "x-again", today=day)
     _same(got, f"x again after {between}")
     assert got[True]["read"] == {}
+
+
+def test_two_runs_racing_on_one_ledger_leave_a_memo_the_next_run_may_take(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two ``collect --ledger`` processes started at once over one ledger (one waits for the other's lock), the second
+    over an inbox with a file more; then a run over that inbox made both ways from the state they left: the same."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    clock = rm._Clock()
+    monkeypatch.setattr(store, "_now", clock)
+    r = Round(tmp_path, write_roster(tmp_path / "名单.csv"))
+    r.day = 1
+    r.put("SH001.xlsx", "SH001", saved=dt.datetime(2021, 5, 1, 9))
+    r.put("SH002.xlsx", "SH002", saved=dt.datetime(2021, 5, 1, 10))
+    inbox, roster, day = tmp_path / "inbox", tmp_path / "名单.csv", dt.date(2021, 5, 10)
+    other = tmp_path / "other"
+    shutil.copytree(inbox, other, copy_function=shutil.copy2)
+    r.day = 2
+    extra = r.put("SH003.xlsx", "SH003", saved=dt.datetime(2021, 5, 1, 11))
+    shutil.move(inbox / extra.name, other / extra.name)
+    for n in range(2):
+        _same(_both(tmp_path, monkeypatch, clock, inbox, roster, f"x{n}", today=day), f"x{n}")
+    ledger = tmp_path / "round" / "r.xlt.db"
+    procs = [subprocess.Popen([sys.executable, "-c", "import sys\nsys.argv[0] = 'xltemplate'\n"
+                               "from xltemplate.cli import main\nmain()", "collect", str(folder), "--roster", str(roster),
+                               "-o", str(tmp_path / f"race{n}.xlsx"), "--ledger", str(ledger), "--quiet", "-j", "1"],
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for n, folder in enumerate((inbox, other))]
+    for p in procs:
+        _out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    for folder in (inbox, other):
+        got = _both(tmp_path, monkeypatch, clock, folder, roster, f"after-{folder.name}", today=day)
+        _same(got, f"after the race, {folder.name}")
