@@ -342,3 +342,47 @@ def test_two_runs_racing_on_one_ledger_leave_a_memo_the_next_run_may_take(tmp_pa
     for folder in (inbox, other):
         got = _both(tmp_path, monkeypatch, clock, folder, roster, f"after-{folder.name}", today=day)
         _same(got, f"after the race, {folder.name}")
+
+
+@pytest.mark.parametrize("with_targets", [False, True])
+def test_a_national_round_with_the_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_targets: bool) -> None:
+    """The other family (rule-scored, the national form's samples): a round without a targets table (the digests may
+    be recalled) and with one (they may not), through nothing changed, a file gone, a file changed, each both ways."""
+    from xltemplate.targets import read_targets
+
+    from .conftest import SAMPLES
+
+    national = SAMPLES / "national"
+    form = "cn-project-self-eval"
+    clock = rm._Clock()
+    monkeypatch.setattr(store, "_now", clock)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(national / "returns", inbox, copy_function=shutil.copy2)
+    names = sorted(p.name for p in inbox.iterdir())
+    work = tmp_path / "round"
+
+    def both(name: str) -> dict[bool, dict[str, Any]]:
+        got: dict[bool, dict[str, Any]] = {}
+        for on in rm.each_way(tmp_path, clock):
+            _switches(monkeypatch, on)
+            out, export = tmp_path / f"{name}-{on}.xlsx", tmp_path / f"{name}-{on}-csv"
+            export.mkdir(exist_ok=True)
+            roster = read_roster(national / "roster.csv", form)
+            targets = read_targets(national / "targets.csv", form, roster) if with_targets else None
+            done = collect_round([inbox], form, ledger=work / "r.xlt.db", roster=roster, targets=targets, output=out,
+                                 export_dir=export, jobs=1, today=dt.date(2021, 5, 10))
+            try:
+                got[on] = {**rm.shown(done, out, export), "read": dict(done.read)}
+            finally:
+                done.collection.close()
+            got[on]["tables"] = tables(work / "r.xlt.db")
+        return got
+
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("first", lambda: None), ("again", lambda: None), ("again", lambda: None),
+        ("a file gone", lambda: (inbox / names[0]).unlink()), ("again", lambda: None),
+        ("a file's time", lambda: os.utime(inbox / names[1], (1_600_000_000, 1_600_000_000))), ("again", lambda: None),
+    ]
+    for n, (step, change) in enumerate(steps):
+        change()
+        _same(both(f"n{n}"), f"{n} {step}")
