@@ -1390,7 +1390,8 @@ VALIDATION_SWITCHES = (("xltemplate.families.rule_scored.formulas", "REMEMBER_SH
                        ("xltemplate.normalise", "CELLS_BY_SHAPE"), ("xltemplate.families.rule_scored.formulas", "NON_ROW_BY_CELLS"),
                        ("xltemplate.normalise", "READS_BY_PLACES"), ("xltemplate.identify", "TARGETS_BY_PATTERN"),
                        ("xltemplate.normalise", "SLOT_STEPS"), ("xltemplate.normalise", "REFERENCED_BY_COPY"),
-                       ("xltemplate.families.rule_scored.formulas", "SHAPES_ON_LAYOUT"))
+                       ("xltemplate.families.rule_scored.formulas", "SHAPES_ON_LAYOUT"),
+                       ("xltemplate.families.self_scored.formulas", "ROWS_IN_LINE"))
 
 
 def _reports(paths: list[Path], on: bool) -> list[object]:

@@ -482,9 +482,9 @@ def test_the_deadline_counts_the_files_own_work(hostile, monkeypatch) -> None:
     root, _ = hostile
     real = runner._limit_memory
 
-    def slow_start(memory_mb: int) -> None:
+    def slow_start(memory_mb: int, *more, **named) -> None:  # (a kept pool's worker has room to reset it: KEEP_POOL)
         time.sleep(2.5)  # a worker waiting for a CPU before it can take its first file
-        real(memory_mb)
+        real(memory_mb, *more, **named)
 
     monkeypatch.setattr(runner, "_limit_memory", slow_start)
     files = [root / "valid-return.xlsx", root / "names-deleted.xlsx"]

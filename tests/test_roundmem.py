@@ -83,7 +83,10 @@ SWITCHES = [(model, "STREAM_SNAPSHOT"), (view, "LAZY_RECEIVED"), (view, "LAZY_SI
             (store, "PARTS_XML_LAST"),
             # (round2) a round's parts written anew deflated by rollup.deflate's second process (LARGE: here none is;
             # tests/test_round_deflate.py compares with every part the second process's)
-            (reuse, "DEFLATED_AHEAD")]
+            (reuse, "DEFLATED_AHEAD"),
+            # (samerun) the kept sheets' digests taken from the last run whose inputs' digest is this run's (a memo in
+            # the ledger), not made again (tests/test_samerun.py checks each recalled one against the one made)
+            (run_mod, "DIGESTS_RECALLED")]
 #: Switches whose off and on are not False and True: (owner, name, off, on). workers.FORKSERVER_FROM: off, every
 #: pool forks; on, every pool (the tests' few files) starts its workers from a forkserver. rounds.run.MATCH_STORED_FROM:
 #: on, a round's returns are matched in its store whatever its files (off: from 20,000, so never here).

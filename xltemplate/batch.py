@@ -27,7 +27,7 @@ from .identify import ReaderName, RunContext
 from .inputs import Inputs, discover
 from .outputs import Protected, check_output
 from .report import FileReport, Report
-from .workers import Bounds, run_many
+from .workers import Bounds, keep_pool, run_many
 
 Progress = Callable[[int], None]
 Each = Callable[[int, FileReport], None]
@@ -124,9 +124,20 @@ def validate_many(paths: list[Path], templates: RunContext, *, jobs: int | None 
                     progress=progress, warm=_warm)
 
 
+def keep_readers(jobs: int | None) -> None:
+    """The reading passes from now on keep one pool of ``jobs`` workers (default: every CPU), started now
+    (:func:`~xltemplate.workers.keep_pool`; ended by :func:`~xltemplate.workers.end_kept`)."""
+    keep_pool(jobs, warm=_warm)
+
+
 def _warm() -> None:
     """In a worker, before its first file: what reading and validating import."""
     import openpyxl  # noqa: F401 - the styles reader uses openpyxl's number formats
+
+    from .form.family import family_ids, family_named
+
+    for name in family_ids():  # the built-in families, imported: a kept pool's workers start before any spec is resolved
+        family_named(name)
 
 
 def _validate_task(run: RunContext, path: Path) -> FileReport:

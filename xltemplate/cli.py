@@ -545,6 +545,10 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
             for name in (export_names(template) if template is not None else EXPORTS + RESULT_EXPORTS) + (
                     ROUND_EXPORTS if ledger is not None else ()):
                 check_output(export_dir / name, protected)
+        if ledger is None:
+            from .batch import keep_readers
+
+            keep_readers(jobs)  # the readers start on the other CPU while the returns are found (workers.KEEP_POOL)
         from .fsutil import sweep
 
         sweep(output)  # what runs killed outright left in TMPDIR and beside the roll-up: before this run needs the room
@@ -628,9 +632,10 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
                 else:
                     rows, run = given(form)
                     result = collect(list(paths), form, roster=rows, templates=run, progress=update, inputs=found, jobs=workers)
-            from .workers import stop_prestarted
+            from .workers import end_kept, stop_prestarted
 
             stop_prestarted()  # (every file read: the workers' server ended before the roll-up is written)
+            end_kept()  # (and the readers kept from pass to pass)
             with result:  # its reports' temporary file goes once the outputs are written (or fail)
                 written.append(str(write_rollup(result, output)))
                 if export_dir is not None:
@@ -641,9 +646,10 @@ def collect_cmd(paths: tuple[Path, ...], output: Path, roster: Path | None, temp
             click.echo(f"已写入 {shown(path)}", err=True)
         fail(exc)
     finally:
-        from .workers import stop_prestarted
+        from .workers import end_kept, stop_prestarted
 
         stop_prestarted()
+        end_kept()
     counts = result.counts()
     if as_json:
         echo_json({**counts.as_dict(), "identity_verified": result.identity_verified,

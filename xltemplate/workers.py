@@ -29,13 +29,14 @@ import os
 import select
 import selectors
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from glob import escape as glob_escape
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .errors import BoundExceeded
 from .signals import held_for_a_child, part_prefix, remove_scratch_of, wait_for_task, worker_started
@@ -158,7 +159,7 @@ def run_bounded(fn: Callable[..., Any], *args: Any, bounds: Bounds = Bounds()) -
     Raises :class:`~xltemplate.errors.BoundExceeded` when the worker runs out of memory or time or
     dies, and re-raises an exception ``fn`` raised (it must be picklable).
     """
-    (result,) = _run(_call, _bound_exceeded, [(fn, args)], 1, None, None, bounds, None, None, True, 1)
+    (result,) = _run(_call, _bound_exceeded, [(fn, args)], 1, None, None, bounds, None, None, True, 1, keepable=False)
     if isinstance(result, BaseException):
         raise result
     return result
@@ -240,7 +241,7 @@ def _read_only() -> None:
 
 
 def _worker(conn: Connection, context: Any, warm: Callable[[], None] | None, memory_mb: int, parent: int | None,
-            settings: dict[tuple[str, str], Any] | None = None) -> None:
+            settings: dict[tuple[str, str], Any] | None = None, room_mb: int = 0) -> None:
     if parent is None:  # (started by a forkserver: its parent is the server, which ends with the run's process)
         parent = os.getppid()
     worker_started(parent)  # ignore Ctrl-C, die on SIGTERM, die with the parent
@@ -253,7 +254,7 @@ def _worker(conn: Connection, context: Any, warm: Callable[[], None] | None, mem
         gc.freeze()  # (see FREEZE_AFTER_WARM)
     if FEWER_COLLECTIONS:
         gc.set_threshold(_YOUNG, *gc.get_threshold()[1:])  # (see FEWER_COLLECTIONS)
-    _limit_memory(memory_mb)
+    _limit_memory(memory_mb, room_mb)
 
     while True:
         try:
@@ -264,6 +265,14 @@ def _worker(conn: Connection, context: Any, warm: Callable[[], None] | None, mem
             return
         if task is None:
             return
+        if isinstance(task, _Context):  # a kept pool's next pass (see KEEP_POOL): its context, before its tasks
+            context = task.context
+            del task
+            if FREEZE_AFTER_WARM:
+                gc.collect()  # (what the last pass left in cycles is not frozen with the context)
+                gc.freeze()
+            _limit_memory(memory_mb, room_mb, again=True)  # each file has memory_mb beyond what the worker holds now
+            continue
         idx, run, fail, payload, *behind = task
         try:
             if not behind:  # (a task sent behind another is taken as that one ends: its clock starts with that one's result)
@@ -310,8 +319,10 @@ def _apply(settings: dict[tuple[str, str], Any]) -> None:
             setattr(module, attr, value)
 
 
-def _limit_memory(memory_mb: int) -> None:
-    """Cap the worker's address space at what it has now plus ``memory_mb``."""
+def _limit_memory(memory_mb: int, room_mb: int = 0, *, again: bool = False) -> None:
+    """Cap the worker's address space at what it has now plus ``memory_mb``; ``room_mb``: how much more the cap may be
+    raised later (a kept pool's worker, sent each pass's context: see :data:`KEEP_POOL`), ``again``: raised so now, at
+    most by that much (the hard limit, set the first time, is the ceiling: not even this process can pass it)."""
     try:
         import resource
 
@@ -319,7 +330,11 @@ def _limit_memory(memory_mb: int) -> None:
             pages = int(fh.read().split()[0])
         current = pages * os.sysconf("SC_PAGE_SIZE")
         limit = current + memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        if again:
+            hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+            resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+        else:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit + room_mb * 1024 * 1024))
     except (ImportError, OSError, ValueError):  # not Linux: the deadline still applies
         pass
 
@@ -328,7 +343,16 @@ def _limit_memory(memory_mb: int) -> None:
 
 def _run(run: Run, fail: Fail, payloads: Sequence[Any], jobs: int, context: Any, warm: Callable[[], None] | None,
          bounds: Bounds, progress: Callable[[int], None] | None, each: Callable[[int, Any], None] | None,
-         keep: bool, size: int) -> list[Any]:
+         keep: bool, size: int, keepable: bool = True) -> list[Any]:
+    keeping = kept_now()
+    if keeping is not None and keepable:
+        kept = keeping.pool_for(jobs, context, bounds, warm, size)
+        if kept is not None:
+            try:
+                return kept.run(run, fail, payloads, progress, each, keep)
+            except BaseException:
+                keeping.drop()  # (a pass that did not end cleanly: its workers go now, as a pool's would)
+                raise
     pool = _Pool(jobs, context, bounds, warm, size)
     try:
         return pool.run(run, fail, payloads, progress, each, keep)
@@ -500,9 +524,114 @@ def _start_method(tasks: int) -> str:
     return "fork"
 
 
+#: A pass of a run that reads in turn with more than one context (``collect`` without ``--template``: the sample the
+#: template is guessed from with the built-ins, then every return with the roster, :func:`kept_pool`) keeps the
+#: first pass's workers for the next, and sends each worker the next pass's context through its pipe (the context
+#: pickled once, ~3 ms and 1.5 MB at 10,000 roster rows), where each pass forked workers of its own: a worker's start
+#: is a fork, importing openpyxl (~0.2 s of CPU) and the plans of its first returns (~30 ms), twice a run on two
+#: CPUs (~0.5 s of CPU, of a 10,000-return collect's ~35 s). Only forked pools of as many workers as the first
+#: pass's (a one-off bounded call, :func:`run_bounded`, has its own), and only while a context pickles to at most
+#: :data:`KEPT_CONTEXT_MB`: a roster past 2 MB is on disk (roster.DISK_FROM), which a forked worker reads through
+#: the descriptor it has, where a sent one would hold it all: a larger context is given to a pool forked for it. Each worker's memory bound is reset as it takes a
+#: context: what it holds then plus the bound, within :data:`KEPT_ROOM_MB` more than at its start. The CLI's
+#: ``collect`` without a ledger starts the pool's workers before it looks for the returns (:func:`keep_pool`), so that
+#: their start overlaps its own work on the other CPU. False: a pool a pass (the tests compare).
+KEEP_POOL = True
+KEPT_CONTEXT_MB = 2
+KEPT_ROOM_MB = 64
+
+
+class _Context:
+    """A kept pool's next context, as its workers are sent it (see :data:`KEEP_POOL`)."""
+
+    __slots__ = ("context",)
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+
+class _Keeping:
+    """The pool :func:`kept_pool` keeps from one pass to the next: started by the first pass, ended when the
+    keeping ends."""
+
+    def __init__(self) -> None:
+        self.pool: _Pool | None = None
+
+    def pool_for(self, jobs: int, context: Any, bounds: Bounds, warm: Callable[[], None] | None,
+                 tasks: int) -> "_Pool | None":
+        """The kept pool (started now by the first pass), to run a pass of ``jobs`` workers with ``context``; None:
+        the pass starts a pool of its own (it asks for other workers, or its context is too large to send)."""
+        if _start_method(tasks) != "fork":
+            return None
+        pool = self.pool
+        if pool is None:
+            self.pool = pool = _Pool(jobs, context, bounds, warm, tasks, room_mb=KEPT_ROOM_MB)
+            return pool
+        if len(pool.slots) >= jobs and pool.bounds == bounds and pool.warm is warm:  # (a pass of fewer tasks than workers)
+            if context is not pool.args[0]:
+                from multiprocessing.reduction import ForkingPickler
+
+                sent = ForkingPickler.dumps(_Context(context))  # (its buffer: not copied)
+                if len(sent) > KEPT_CONTEXT_MB << 20:
+                    return None
+                pool.rebase(context, sent)
+            return pool
+        return None
+
+    def drop(self) -> None:
+        """End the kept pool's workers (the next pass starts a pool anew)."""
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.close()
+
+
+#: The keeping of the thread (a thread's passes never share another's workers: a library may collect in two at once).
+_local = threading.local()
+
+
+def kept_now() -> _Keeping | None:
+    """This thread's keeping (:func:`keep_pool`), if any."""
+    return getattr(_local, "keeping", None)
+
+
+@contextlib.contextmanager
+def kept_pool() -> Iterator[None]:
+    """Within: the passes of workers keep one pool (:data:`KEEP_POOL`), ended on leaving (nothing when off, or within
+    another keeping, :func:`keep_pool`'s say: that one keeps it)."""
+    if not KEEP_POOL or kept_now() is not None:
+        yield
+        return
+    keep_pool()
+    try:
+        yield
+    finally:
+        end_kept()
+
+
+def keep_pool(jobs: int | None = None, warm: Callable[[], None] | None = None, bounds: Bounds = Bounds()) -> None:
+    """From now until :func:`end_kept`, the passes of workers keep one pool (:data:`KEEP_POOL`; nothing when off or
+    already so). ``jobs``: its workers are started now, that many (capped at the CPUs, :func:`cap_jobs`), each warmed
+    with ``warm`` and bounded by ``bounds``: while this process does what comes before the first pass (the CLI: finding
+    the inputs), they start and import on another CPU, off the run's path (a fork then is also of a smaller
+    process); a pass that asks for other workers starts a pool of its own."""
+    if not KEEP_POOL or kept_now() is not None:
+        return
+    _local.keeping = keeping = _Keeping()
+    if jobs is not None and _start_method(0) == "fork":
+        keeping.pool = _Pool(cap_jobs(jobs)[0], None, bounds, warm, 0, room_mb=KEPT_ROOM_MB)
+
+
+def end_kept() -> None:
+    """End the keeping :func:`keep_pool` started, and its pool's workers (waited for: their CPU and peak memory are
+    this process's children's from now on)."""
+    keeping, _local.keeping = kept_now(), None
+    if keeping is not None:
+        keeping.drop()
+
+
 class _Pool:
     def __init__(self, jobs: int, context: Any, bounds: Bounds, warm: Callable[[], None] | None = None,
-                 tasks: int = 0) -> None:
+                 tasks: int = 0, room_mb: int = 0) -> None:
         self.method = _start_method(tasks)
         self.ctx = mp.get_context(self.method)
         settings: dict[tuple[str, str], Any] | None = None
@@ -515,8 +644,9 @@ class _Pool:
             # forked from it starts with them imported, and settings apply to them
             self.ctx.set_forkserver_preload(sorted(n for n in sys.modules if n == __package__ or n.startswith(f"{__package__}.")))
             settings, parent = _settings(), None
-        self.args = (context, warm, bounds.memory_mb, parent, settings)
+        self.args = (context, warm, bounds.memory_mb, parent, settings, room_mb)
         self.bounds = bounds
+        self.warm = warm
         self.slots = [_Slot(self.ctx, self.args) for _ in range(jobs)]
         self.selector: selectors.BaseSelector | None = None
         self.again: deque[tuple[int, Run, Fail, Any]] = deque()  # tasks of a stopped worker it had not taken
@@ -534,6 +664,16 @@ class _Pool:
                 # ended and waited for: its workers' peak memory and CPU count in this process's RUSAGE_CHILDREN, as
                 # forked workers' do, and no process of the run outlives its pool
                 _stop_forkserver()
+
+    def rebase(self, context: Any, sent: memoryview) -> None:
+        """The pool's next pass is with ``context`` (``sent``: it pickled, as a pipe sends it): each worker takes it
+        before its next task, and a worker started from now on (one replaced) starts with it."""
+        self.args = (context, *self.args[1:])
+        for slot in self.slots:
+            try:
+                slot.conn.send_bytes(sent)
+            except (BrokenPipeError, OSError):
+                pass  # (a worker gone between passes: its next task finds it so, and a fresh one takes the task)
 
     def _watch(self, n: int) -> None:
         slot = self.slots[n]

@@ -38,6 +38,7 @@ from ..pathtext import file_name, shown
 from ..report import FileReport
 from ..results import Results
 from ..resubmission import Candidate, newest, original
+from ..workers import kept_pool
 from ..roster import PackedRows, Roster, RosterRow
 from ..spec import Spec
 from . import tables
@@ -1000,6 +1001,12 @@ def collect_found(found: Inputs, given: Callable[[Spec], tuple[Roster | None, Ru
     again, as without a guess (``progress`` follows the last reading). ``context``: the templates the returns
     may name, without a roster or an explicit template (default: the built-ins).
     """
+    with kept_pool():  # (the sample's workers read every return: see workers.KEEP_POOL)
+        return _collect_found(found, given, jobs, progress, context)
+
+
+def _collect_found(found: Inputs, given: Callable[[Spec], tuple[Roster | None, RunContext]], jobs: int | None,
+                   progress: Callable[[int], None] | None, context: RunContext | None) -> Collection:
     builtin = context if context is not None else RunContext.builtin()
     files = found.files
     guess = guess_template(files, builtin, jobs=jobs) if GUESS_FIRST else None

@@ -97,6 +97,17 @@ class Parts:
         self.sink = sink
         self.reused: list[str] = []  # the sheets given whole in this run
         self._rows: tuple["Collection", str | None] | None = None  # (the rows' key, made once for every kept sheet)
+        # (rounds.run.DIGESTS_RECALLED) the digests of what the kept sheets are made from that the last run with this
+        # run's inputs made (name → digest), and those this run made or took from there, for the next run
+        self.known: dict[str, str | None] = {}
+        self.found: dict[str, str | None] = {}
+
+    def digest(self, name: str, make: Callable[[], str | None]) -> str | None:
+        """The digest ``name`` of what a kept sheet is made from (a walk of every row, return or file): the one
+        :attr:`known` holds, else ``make()``; noted in :attr:`found` either way."""
+        got = self.known[name] if name in self.known else make()
+        self.found[name] = got
+        return got
 
     def of(self, name: str) -> Sequence[Any] | None:
         """The kept sheet ``name`` (key, state JSON, zlib XML), or None: none kept, or one whose XML can no longer be
@@ -108,7 +119,7 @@ class Parts:
         """:func:`_rows_key` of ``c``, made once (every kept sheet's key holds it; the rows do not change while the
         roll-up is written)."""
         if self._rows is None or self._rows[0] is not c:
-            self._rows = (c, _rows_key(c, self.report_id))
+            self._rows = (c, self.digest("rows packed" if ROWS_KEY_PACKED else "rows", lambda: _rows_key(c, self.report_id)))
         return self._rows[1]
 
     def keep(self, name: str, key: str, state: str, xml: "bytes | Slice") -> None:
@@ -340,6 +351,10 @@ def returns_digest(c: "Collection") -> str | None:
     parts = parts_of(c)
     if parts is None:
         return None
+    return parts.digest("returns", lambda: _returns_digest(c, parts))
+
+
+def _returns_digest(c: "Collection", parts: Parts) -> str | None:
     h = hashlib.sha256()
     for ret in c.returns:
         rid = parts.report_id(ret) if ret.brief.codes else ""
@@ -365,6 +380,18 @@ def rows_digest(rows: Iterable[dict[str, Any]], keys: list[str]) -> str:
 #: rows are made from the records by the writer's code, which the key holds. Another key for the same rows (a sheet
 #: kept with it off is written anew once), the same sheets: False, as before (the tests compare).
 DIGESTS_OF_FACTS = True
+
+
+def sheet_digest(c: "Collection", name: str, make: Callable[[], str]) -> str:
+    """``make()``, the digest ``name`` of what a kept sheet is made from, or the one the last run with this run's inputs
+    made (:meth:`Parts.digest`; without parts, made)."""
+    parts = parts_of(c)
+    if parts is None:
+        return make()
+    got = parts.digest(name, make)
+    if not isinstance(got, str):  # (a memo's None for a digest always made as a str: not this program's, made again)
+        got = parts.found[name] = make()
+    return got
 
 
 def facts_digest(facts: Iterable[Any]) -> str:
@@ -597,12 +624,20 @@ def summary_rows(c: "Collection", wb: Any, ws: Any, keys: list[str], widths: lis
     add(ws.name, ws.index, c.spec.spec_hash, c.identity_verified, keys, widths)
     add([f.xf_index for f in wb.formats], len(wb.xf_format_indices))
     add(rows)
-    for row in c.rows:  # (what a row shows of its counted file beyond its report: the name it was seen under)
+    add(parts.digest("counted", lambda: _counted_digest(c)))
+    return SummaryRows(parts, h.hexdigest(), ws, wb, len(keys) - SINCE_COLUMNS, parts.of(SUMMARY))
+
+
+def _counted_digest(c: "Collection") -> str:
+    """A sha256 of what 汇总's row shows of each row's counted file beyond its report: the name it was seen under,
+    its counts of problems and saved time."""
+    h = hashlib.sha256()
+    for row in c.rows:
         ret = row.counted
         if ret is not None:
             b = ret.brief
-            add(row.key, ret.name, b.errors, b.warnings, b.saved_at)
-    return SummaryRows(parts, h.hexdigest(), ws, wb, len(keys) - SINCE_COLUMNS, parts.of(SUMMARY))
+            h.update(repr((row.key, ret.name, b.errors, b.warnings, b.saved_at)).encode("utf-8", "surrogatepass") + b"\n")
+    return h.hexdigest()
 
 
 def since_cells(row: int, first: int, values: list[Any], fmts: list[Any], letters: list[str] | None = None) -> str | None:

@@ -1062,8 +1062,10 @@ class _Writer:
         # A round's sheet whose rows are those of last run's is given whole (see reuse.py): its rows are made from the
         # briefs (quick), writing them is not
         # (the digest only where a sheet may be kept: a pass over every file's row, ~0.3 s of 10,000 in plain collect)
-        digest = (((reuse.facts_digest(tables.file_facts(self.c)) if reuse.DIGESTS_OF_FACTS
-                    else reuse.rows_digest(tables.iter_files(self.c), keys)),)
+        # (or the one the last run with this run's inputs made: rounds.run.DIGESTS_RECALLED)
+        digest = ((reuse.sheet_digest(self.c, "文件清单 facts", lambda: reuse.facts_digest(tables.file_facts(self.c)))
+                   if reuse.DIGESTS_OF_FACTS else
+                   reuse.sheet_digest(self.c, "文件清单 rows", lambda: reuse.rows_digest(tables.iter_files(self.c), keys)),)
                   if reuse.parts_of(self.c) is not None else ())
         kept, written = reuse.given(self.c, self.wb, ws, digest)
         if kept is not None:
@@ -1106,9 +1108,11 @@ class _Writer:
         # (see reuse.py): its rows are made from the ledger (quick), writing them is not
         # (a round's received rows say what they are made of: rounds.view.RECEIVED_FACTS)
         facts = getattr(rnd.received, "facts", None)
-        kept, written = reuse.given(self.c, self.wb, ws, (
-            reuse.facts_digest(facts() if facts is not None else rnd.received) if reuse.DIGESTS_OF_FACTS
-            else reuse.rows_digest(tables.iter_received(self.c), keys),))
+        kept, written = reuse.given(self.c, self.wb, ws, (  # (the digest maybe recalled: rounds.run.DIGESTS_RECALLED)
+            reuse.sheet_digest(self.c, f"提交记录 facts {facts is not None}",
+                               lambda: reuse.facts_digest(facts() if facts is not None else rnd.received))
+            if reuse.DIGESTS_OF_FACTS
+            else reuse.sheet_digest(self.c, "提交记录 rows", lambda: reuse.rows_digest(tables.iter_received(self.c), keys)),))
         if kept is not None:
             if kept["end"] > 3:
                 ws.autofilter(2, 0, kept["end"] - 1, len(keys) - 1)

@@ -205,8 +205,12 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
             stop_prestarted()
             last = led.last_finished_run(before=run.id) if NEW_COUNTED_WHEN_MATCHED else None
             since_run = last.id if last is not None else None  # (the files received since it: counted in matching)
+            walked = (_Inputs(led, run, spec, roster, ctx, day, found.skipped)
+                      if DIGESTS_RECALLED and reuse.REUSE and not unread and ctx.targets is None else None)
             c, every, shas, new = _collection(led, spec, roster, ctx, files, intake.seen, reports, unread, found.skipped,
-                                              NEW_COUNTED_WHEN_MATCHED, since_run)
+                                              NEW_COUNTED_WHEN_MATCHED, since_run, walked)
+            digest = walked.hexdigest() if walked is not None else None
+            del walked
             new_files = len(intake.first_seen)  # (the files recorded first: len(intake.new), without making it)
             del intake  # (every input's record: what follows reads the returns, not the intake)
             reports.let_go(every)
@@ -230,6 +234,8 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
             parts = (reuse.Parts(led.parts(lazy=LAZY_PARTS), lambda ret: reports.made_by(sha_of(ret)),
                                  sink=sink if PARTS_STORED_AS_MADE else None)
                      if reuse.REUSE else None)
+            if parts is not None and digest is not None:
+                parts.known = _recalled(led, digest)
             with led.finishing(run, choices, keep=False) as outcome:
                 previous = led.last_finished_run(before=run.id)
                 changed: set[str] | Iterator[tuple[str, bool]]
@@ -271,6 +277,12 @@ def collect_round(paths: Sequence[str | os.PathLike[str]], spec: TemplateLike, *
         finally:
             if reports is not None and reports.ledgered is not None:
                 reports.ledgered.detach()
+        if parts is not None and digest is not None and parts.found and parts.found != parts.known:
+            # (after the run's transaction, a memo: what the digests say holds of the inputs, the run finished or not;
+            # not kept, the next run makes them)
+            with contextlib.suppress(LedgerError):
+                led.remember(_DIGESTS, json.dumps({"form": _DIGESTS_FORM, "inputs": digest, "digests": parts.found},
+                                                  ensure_ascii=False, sort_keys=True, separators=(",", ":")))
         return RoundResult(c, outputs, ledger_path, run.id, c.round.previous, new_files, why, reused, notices,
                            gone_told=_gone_told(c.returns) if isinstance(c.returns, RoundReturns) else None)
 
@@ -1148,14 +1160,16 @@ def _at(report: FileReport, path: str) -> FileReport:
 
 def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext, files: Sequence[FileRow],
                 seen: Sequence[Stored], reports: _Reports, unread: list[FileReport],
-                skipped: list[tuple[str, str]], count_new: bool = False, since_run: int | None = None
+                skipped: list[tuple[str, str]], count_new: bool = False, since_run: int | None = None,
+                inputs: "_Inputs | None" = None
                 ) -> tuple[Collection, Sequence[Return], dict[int, str] | None, "Counter[str] | _NewByUnit | None"]:
     """The collection of this run; every return it weighed (those gone from the inbox that do not count too,
     which only 提交记录 shows); the sha256 of each return by ``id`` (None with :data:`SHAS_ON_RETURNS`: each
     return made from a file holds it, a :class:`~.view.Filed`); and with ``count_new``, the files received after run
-    ``since_run`` by unit (None without)."""
+    ``since_run`` by unit (None without). ``inputs``: told each file as it is walked (:class:`_Inputs`)."""
     if _matched_stored(roster, reports, files):
-        return _collection_stored(led, spec, roster, ctx, files, seen, reports, unread, skipped, count_new, since_run)
+        return _collection_stored(led, spec, roster, ctx, files, seen, reports, unread, skipped, count_new, since_run,
+                                  inputs)
     paths = _SeenWalk(seen)
     shas: dict[int, str] | None = None if SHAS_ON_RETURNS else {}
     inbox: list[Filed] = []
@@ -1166,7 +1180,10 @@ def _collection(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext,
         brief = reports.briefs[f.sha256]
         if new is not None and (f.first_seen_run or 0) > (since_run or 0) and brief.key:
             new[brief.key] += 1  # (the since-columns' files received since the last run, counted in this walk)
-        for ret, archived in _returns_of(led, reports, f, paths.of(f), brief):
+        at = paths.of(f)
+        if inputs is not None:
+            inputs.file(f, at, reports.made.get(f.sha256))
+        for ret, archived in _returns_of(led, reports, f, at, brief):
             if archived:
                 gone.append(ret)
                 last_run[id(ret)] = f.last_seen_run
@@ -1204,7 +1221,8 @@ def _matched_stored(roster: Roster | None, reports: _Reports, files: Sequence[Fi
 
 def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunContext, files: Sequence[FileRow],
                        seen: Sequence[Stored], reports: _Reports, unread: list[FileReport],
-                       skipped: list[tuple[str, str]], count_new: bool = False, since_run: int | None = None
+                       skipped: list[tuple[str, str]], count_new: bool = False, since_run: int | None = None,
+                       inputs: "_Inputs | None" = None
                        ) -> tuple[Collection, RoundReturns, None, "Counter[str] | _NewByUnit | None"]:
     """:func:`_collection` with the returns kept in a store of the run's own and matched there (:data:`MATCH_STORED`):
     the same collection, fates, notes and rows; every return the store's, made when asked for."""
@@ -1239,7 +1257,10 @@ def _collection_stored(led: Ledger, spec: Spec, roster: Roster | None, ctx: RunC
             else:
                 new[brief.key] += 1
         made_any = False
-        for ret, archived in _returns_of(led, reports, f, paths.of(f), brief):
+        at = paths.of(f)
+        if inputs is not None:
+            inputs.file(f, at, made if stored is not None else reports.made.get(f.sha256))
+        for ret, archived in _returns_of(led, reports, f, at, brief):
             if archived:
                 kept.add_filed(GONE_LIST, seq, ret, f.last_seen_run, made=made, head=head)
             else:
@@ -1492,6 +1513,80 @@ SOURCE_UNHELD = True
 #: A row's others are made again only when one of them is gone from the inbox, not an empty list for every row
 #: (56 bytes a unit, issue 15). False: every row's (the tests compare).
 OTHERS_KEPT = True
+
+
+#: (samerun) The digests of what the kept sheets are made from — 文件清单's and 提交记录's facts, every row's key
+#: (rollup.reuse._rows_key), 问题清单's returns, 汇总's counted files: each a walk of every file, return or row, 1.05 of 7.3 s
+#: of a second run at 10,000 under cProfile; the whole command's CPU 3.24 -> 2.94 s, issue 15 — are taken from the last
+#: run whose inputs were this run's (:class:`_Inputs`: a sha256 of everything matching reads, file by file as matching
+#: walks them, ~0.03 s), kept in the ledger (``memo kept digests``), not made again. Only when every file's report is
+#: stored (made now or before: a report made again is another), none is unread, and without a targets table. The digests
+#: are the same either way (the kept sheets' keys, so the roll-up's bytes): False, each made (the tests compare;
+#: tests/test_samerun.py checks each recalled one against the one made). Costs a run that keeps a memo (a first or a
+#: third: a second one recalls and keeps none) ~0.4 MB of its peak at 10,000: SQLite's for the memo's write after the
+#: run's transaction, at the peak (issue 15, 15q-samerun.md).
+DIGESTS_RECALLED = True
+_DIGESTS = "kept digests"
+_DIGESTS_FORM = "kept digests 1"
+
+
+class _Inputs:
+    """A sha256 of everything a run's matching, its rows, its returns and the files' records read (so everything the
+    kept sheets' digests are made from: rollup.reuse.Parts.digest): the writer (xltemplate's source, Python's version),
+    the validator's version, the template, the roster's rows as packed and its columns, the keyring, the older versions,
+    the clerk's withdrawals, the day, the local time zone, the archive's folder, the files skipped, the switches that
+    choose a digest's form, and each file in arrival order (:meth:`file`): its ledger record (the last run that saw it
+    told as "this run" when it is this one), its paths and modification times in this run's inbox (as the intake
+    found them: their sha256 is the file's) and the run that stored its report (a report stored again is another).
+    :meth:`hexdigest` is None when any file's report was not stored by a run (it cannot be told from another)."""
+
+    def __init__(self, led: Ledger, run: Run, spec: Spec, roster: Roster | None, ctx: RunContext, day: dt.date,
+                 skipped: Sequence[tuple[str, str]]) -> None:
+        import hashlib
+        import time
+
+        self._run = run.id
+        self._ok = roster is None or isinstance(roster.rows, PackedRows)
+        rows = (roster.rows.digest(), roster.columns, roster.contact_columns
+                ) if roster is not None and isinstance(roster.rows, PackedRows) else None
+        view_mod = importlib.import_module("xltemplate.rounds.view")
+        head = (_DIGESTS_FORM, reuse.writer_digest(), sys.version, VALIDATOR_VERSION, spec.spec_hash, spec.id,
+                spec.version, roster is not None, rows, ctx.identity_verified,
+                ctx.keyring.fingerprint if ctx.keyring is not None else None,
+                sorted(s.spec_hash for s in ctx.older_versions()), led.withdrawals(), day.isoformat(),
+                time.timezone, time.altzone, time.daylight, time.tzname, os.environ.get("TZ"), str(led.archive.root),
+                list(skipped), reuse.DIGESTS_OF_FACTS, reuse.ROWS_KEY_PACKED, view_mod.RECEIVED_FACTS,
+                view_mod.LAZY_RECEIVED)
+        self._h = hashlib.sha256(repr(head).encode("utf-8", "surrogatepass") + b"\n")
+
+    def file(self, f: FileRow, at: Sequence[tuple[str, float]], made: int | None) -> None:
+        """The next file matching walks: its record, its paths in the inbox (``at``) and the run that stored its
+        report."""
+        if made is None:
+            self._ok = False
+            return
+        self._h.update(repr((f.sha256, f.arrival, f.size, f.archive_name, f.first_seen_run, f.first_seen_at,
+                             f.first_mtime, f.last_path, "now" if f.last_seen_run == self._run else f.last_seen_run,
+                             made, list(at))).encode("utf-8", "surrogatepass") + b"\n")
+
+    def hexdigest(self) -> str | None:
+        return self._h.hexdigest() if self._ok else None
+
+
+def _recalled(led: Ledger, digest: str) -> dict[str, str | None]:
+    """The digests the kept sheets' keys are made of, as the last run whose inputs' digest was ``digest`` made them
+    (``memo kept digests``); none when no such run kept them (or they are not of this form)."""
+    text = led.memo(_DIGESTS)
+    try:
+        kept = json.loads(text) if text is not None else None
+    except ValueError:
+        return {}
+    if not isinstance(kept, dict) or kept.get("form") != _DIGESTS_FORM or kept.get("inputs") != digest:
+        return {}
+    digests = kept.get("digests")
+    if not isinstance(digests, dict):
+        return {}
+    return {str(k): v for k, v in digests.items() if v is None or (isinstance(v, str) and len(v) == 64)}
 
 
 # -- small things ---------------------------------------------------------------------------------------------

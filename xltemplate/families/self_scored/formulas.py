@@ -127,16 +127,34 @@ def row_check(r: RowSlot, values: Mapping[str, Any]) -> str:
     return ""
 
 
+#: :func:`evaluate` decides the usual row in line: an indicator's, its weight and score both finite Decimals (what a
+#: number typed in a cell reads as), neither negative and the score not above the weight: its 校验 is blank and its
+#: figures add as they are (:func:`row_check` and ``number_or_zero`` would say the same); every other row goes through
+#: them. Measured (issue 15, seventeenth pass, 200 first-form returns, load 7): 33.7 µs a call against 54.9 µs, ~1.1
+#: calls a return: ~23 µs of a return's ~2.9 ms in a worker. False: every row through :func:`row_check` (the tests
+#: compare).
+ROWS_IN_LINE = True
+
+
 def evaluate(layout: Layout, values: Mapping[str, Any]) -> dict[str, Any]:
     """What every computed cell of the table shows, given the cells' values by defined name."""
     out: dict[str, Any] = {}
     total_w = total_s = Decimal(0)
+    get = values.get
+    in_line = ROWS_IN_LINE
     for c in layout.categories:
         w_sum = s_sum = Decimal(0)
         for r in c.rows:
+            w, s = get(r.weight.name), get(r.score.name)
+            if (in_line and type(w) is Decimal and type(s) is Decimal and r.indicator is not None and w.is_finite()
+                    and s.is_finite() and 0 <= s <= w):
+                out[r.check.name] = ""  # (see ROWS_IN_LINE)
+                w_sum += w
+                s_sum += s
+                continue
             out[r.check.name] = row_check(r, values)
-            w_sum += number_or_zero(values.get(r.weight.name))
-            s_sum += number_or_zero(values.get(r.score.name))
+            w_sum += number_or_zero(w)
+            s_sum += number_or_zero(s)
         out[c.weight.name], out[c.score.name] = w_sum, s_sum
         out[c.check.name] = "" if round2(w_sum) == c.category.points else weight_sum_message(c.category.points)
         total_w += w_sum
