@@ -431,12 +431,19 @@ class _Slot:
         except (BrokenPipeError, OSError):
             pass
         self.proc.join(timeout=TERMINATE_GRACE_S if kill else 2)
+        stopped = kill  # (ended by a signal, not by being asked: its finally blocks may not all have run)
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join(timeout=2)
+            stopped = True
+        if stopped:
+            # What a stopped worker's task may have left: a worker killed outright ran no finally block; one that left
+            # on SIGTERM (SystemExit) in time ran them, but not for a folder or file made in the instant before its
+            # name was known to one (the signal raising between mkdtemp's return and the assignment: deferred()
+            # holds a signal back only in the main process), nor the rest of a removal the signal cut short.
             for task in self.tasks:  # (the one it had; one sent after it may have been taken meanwhile)
                 _remove_partial(task[3], self.proc.pid)
-            remove_scratch_of(self.proc.pid)  # (and the temporary folder it was writing in: its finally never ran)
+            remove_scratch_of(self.proc.pid)  # (its private temporary folders, by the pid in their names)
         self.conn.close()
 
     def deadline(self, seconds: float) -> float:
